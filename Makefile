@@ -1,0 +1,45 @@
+# Serialine — build, test and benchmark. `make test` provisions what it needs.
+GO        ?= go
+BIN       := bin
+PROGRAMS  := serialine-edge serialine-central serialine-sim
+PKGS      := ./...
+# The tests start real servers and ptys; one package at a time per core.
+TESTFLAGS ?= -count=1 -timeout 30m
+BENCHTIME ?= 1s
+STATICCHECK_VERSION := v0.8.2
+
+.PHONY: all build test bench lint fmt vet provision demo clean fuzz
+
+all: build
+
+build:
+	@mkdir -p $(BIN)
+	$(GO) build -o $(BIN)/ ./edge/cmd/serialine-edge ./simulators/cmd/serialine-sim
+
+# Provision (Debian packages, services, validators) then run every test.
+test:
+	@set -e; env_lines=$$(bash .ci/provision); \
+	for kv in $$env_lines; do export "$$kv"; done; \
+	if [ -z "$$SERIALINE_VALIDATORS_BIN" ]; then \
+	  echo "NOTE: ../shared/validators is absent: the conformance tests against the independent validators are SKIPPED."; \
+	fi; \
+	$(GO) vet $(PKGS); \
+	$(GO) test $(TESTFLAGS) $(PKGS)
+
+bench:
+	@set -e; env_lines=$$(bash .ci/provision); \
+	for kv in $$env_lines; do export "$$kv"; done; \
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) $(PKGS)
+
+lint: vet
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) $(PKGS)
+
+vet:
+	$(GO) vet $(PKGS)
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+clean:
+	rm -rf $(BIN)

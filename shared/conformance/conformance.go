@@ -1,0 +1,86 @@
+// Package conformance runs the independent validators kept beside the project
+// (../shared/validators: decode-dm, validate-gs1, render-zpl, validate-epcis-*)
+// from tests. They check our output against the published standards with code
+// that is not ours, so they catch what our own decoders and parsers cannot.
+//
+// Where the validators are not present (a user's clone without the shared
+// folder), every test that needs them is skipped with a message saying so.
+package conformance
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// EnvBin names the environment variable that points at the validators' bin
+// folder. `make test` sets it after running the validators' setup once.
+const EnvBin = "SERIALINE_VALIDATORS_BIN"
+
+// Bin returns the folder holding the validator scripts, or skips the test with
+// a plain reason when they are not available.
+func Bin(tb testing.TB) string {
+	tb.Helper()
+	if dir := os.Getenv(EnvBin); dir != "" {
+		if _, err := os.Stat(filepath.Join(dir, "decode-dm")); err != nil {
+			tb.Fatalf("%s=%q does not hold the validators: %v", EnvBin, dir, err)
+		}
+		return dir
+	}
+	setup, err := findSetup()
+	if err != nil {
+		tb.Skipf("SKIPPED conformance check: independent validators not found (%v); set %s or keep ../shared/validators beside the repository", err, EnvBin)
+	}
+	var stdout, stderr bytes.Buffer
+	cmd := exec.Command("bash", setup)
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		tb.Fatalf("validators setup %s: %v\n%s", setup, err, stderr.String())
+	}
+	return strings.TrimSpace(stdout.String())
+}
+
+// Run runs one validator with args and returns its combined output and exit
+// code. A validator that cannot be started fails the test.
+func Run(tb testing.TB, tool string, args ...string) (output string, exitCode int) {
+	tb.Helper()
+	cmd := exec.Command(filepath.Join(Bin(tb), tool), args...)
+	out, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	switch {
+	case err == nil:
+		return string(out), 0
+	case errors.As(err, &exit):
+		return string(out), exit.ExitCode()
+	default:
+		tb.Fatalf("run validator %s: %v", tool, err)
+		return "", -1
+	}
+}
+
+// findSetup walks up from the working directory to the module root and looks
+// for ../shared/validators/setup beside it.
+func findSetup() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			setup := filepath.Join(filepath.Dir(dir), "shared", "validators", "setup")
+			if _, err := os.Stat(setup); err != nil {
+				return "", errors.New(setup + " does not exist")
+			}
+			return setup, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("module root (go.mod) not found above the working directory")
+		}
+		dir = parent
+	}
+}
