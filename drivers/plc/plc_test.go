@@ -6,6 +6,7 @@ import (
 	"math"
 	"net"
 	"runtime"
+	"sync"
 	"testing"
 	"time"
 
@@ -63,15 +64,20 @@ func runTriggers(tb testing.TB, p *plc.PLC) (<-chan uint32, func() error) {
 	out := make(chan uint32, 64)
 	done := make(chan error, 1)
 	go func() { done <- p.Triggers(ctx, out) }()
+	var (
+		once   sync.Once
+		result error
+	)
 	stop := func() error {
-		cancel()
-		select {
-		case err := <-done:
-			return err
-		case <-time.After(generous):
-			tb.Fatalf("Triggers did not return after cancel")
-			return nil
-		}
+		once.Do(func() {
+			cancel()
+			select {
+			case result = <-done:
+			case <-time.After(generous):
+				tb.Errorf("Triggers did not return after cancel")
+			}
+		})
+		return result
 	}
 	tb.Cleanup(func() { _ = stop() })
 	return out, stop
@@ -498,23 +504,15 @@ func TestTriggersRunsOnce(t *testing.T) {
 	sim := startSim(t, plcsim.Config{})
 	p := connected(t, sim, nil)
 	runTriggers(t, p)
-	awaitLink(t, p, true)
-	// The first Triggers may not have started yet; retry until it has.
-	deadline := time.After(generous)
-	for {
-		ctx, cancel := context.WithCancel(context.Background())
-		cancel() // a second loop that did start returns at once
-		err := p.Triggers(ctx, make(chan uint32))
-		if err != nil {
-			require.ErrorContains(t, err, "already running")
-			return
-		}
-		select {
-		case <-deadline:
-			t.Fatal("second Triggers never refused")
-		default:
-		}
+	deadline := time.Now().Add(generous)
+	for p.Stats().Polls == 0 { // the first loop is running once it has polled
+		require.True(t, time.Now().Before(deadline), "Triggers never polled")
+		runtime.Gosched()
 	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // were it to start, it would return at once
+	err := p.Triggers(ctx, make(chan uint32))
+	require.ErrorContains(t, err, "already running")
 }
 
 func TestRTUOverPty(t *testing.T) {
@@ -543,6 +541,7 @@ func TestRTUOverPty(t *testing.T) {
 	p := newPLC(t, "rtu:"+path+"?baud=38400", func(c *plc.Config) {
 		c.UnitID = 7
 		c.PollInterval = 5 * time.Millisecond
+		c.Timeout = 200 * time.Millisecond // how long an unanswered bus takes to count as down
 	})
 	require.NoError(t, p.Connect(context.Background()))
 	out, _ := runTriggers(t, p)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -31,6 +32,11 @@ type Config struct {
 	// attempts (defaults 100 ms and 10 s).
 	ReconnectMin time.Duration `yaml:"reconnect_min"`
 	ReconnectMax time.Duration `yaml:"reconnect_max"`
+	// IdleTimeout, when set, treats a link that carries no byte for that
+	// long as lost and reconnects. It catches half-open TCP links (a reader
+	// powered off without closing); set it well above the longest line stop,
+	// or leave it 0 (off) and rely on TCP keep-alive.
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
 	// Dial, when set, opens the link instead of Transport (the line
 	// simulator wires readers in-process this way).
 	Dial DialFunc `yaml:"-"`
@@ -70,6 +76,7 @@ type Scanner struct {
 	backoff transport.Backoff
 	dial    DialFunc
 	target  string // for logs: the transport spec or "custom dial"
+	idle    time.Duration
 	log     *slog.Logger
 	running atomic.Bool
 
@@ -92,6 +99,9 @@ func New(cfg Config, log *slog.Logger) (*Scanner, error) {
 	if cfg.ReconnectMin < 0 || cfg.ReconnectMax < 0 {
 		return nil, fmt.Errorf("scanner %q: reconnect_min %v, reconnect_max %v: must not be negative", cfg.Name, cfg.ReconnectMin, cfg.ReconnectMax)
 	}
+	if cfg.IdleTimeout < 0 {
+		return nil, fmt.Errorf("scanner %q: idle_timeout %v: must not be negative", cfg.Name, cfg.IdleTimeout)
+	}
 	if cfg.ReconnectMin > 0 && cfg.ReconnectMax > 0 && cfg.ReconnectMax < cfg.ReconnectMin {
 		return nil, fmt.Errorf("scanner %q: reconnect_max %v is below reconnect_min %v", cfg.Name, cfg.ReconnectMax, cfg.ReconnectMin)
 	}
@@ -101,6 +111,7 @@ func New(cfg Config, log *slog.Logger) (*Scanner, error) {
 		backoff: transport.Backoff{Min: cfg.ReconnectMin, Max: cfg.ReconnectMax},
 		dial:    cfg.Dial,
 		target:  "custom dial",
+		idle:    cfg.IdleTimeout,
 	}
 	if s.dial == nil {
 		if cfg.Transport == "" {
@@ -189,11 +200,18 @@ func (s *Scanner) read(ctx context.Context, conn io.ReadWriteCloser, fr *framer,
 		stop()
 		_ = conn.Close()
 	}()
+	deadline, err := s.idleDeadline(conn)
+	if err != nil {
+		return false, err
+	}
 	buf := make([]byte, 4096)
 	warned := false
 	var results []Result
-	idle := 0
+	empty := 0 // successive reads with neither data nor error
 	for {
+		if err := deadline(); err != nil {
+			return gotData, err
+		}
 		n, rerr := conn.Read(buf)
 		if n > 0 {
 			gotData = true
@@ -222,19 +240,44 @@ func (s *Scanner) read(ctx context.Context, conn io.ReadWriteCloser, fr *framer,
 			if p := fr.pending(); len(p) > 0 && ctx.Err() == nil {
 				s.malformed(p, "link lost in the middle of a line", &warned)
 			}
-			if rerr == io.EOF {
+			switch {
+			case rerr == io.EOF:
 				rerr = errors.New("closed by the reader")
+			case s.idle > 0 && errors.Is(rerr, os.ErrDeadlineExceeded):
+				rerr = fmt.Errorf("no data for idle_timeout %v: %w", s.idle, rerr)
 			}
 			return gotData, rerr
 		}
 		if n == 0 {
 			// A Read that returns neither data nor error must not spin.
-			if idle++; idle >= 100 {
+			if empty++; empty >= 100 {
 				return gotData, io.ErrNoProgress
 			}
 		} else {
-			idle = 0
+			empty = 0
 		}
+	}
+}
+
+// idleDeadline arms the idle timeout on conn, if one is configured, and
+// returns what to call before each Read: a transport link takes one
+// SetReadTimeout, a net.Conn a fresh deadline per Read.
+func (s *Scanner) idleDeadline(conn io.ReadWriteCloser) (func() error, error) {
+	none := func() error { return nil }
+	if s.idle <= 0 {
+		return none, nil
+	}
+	switch c := conn.(type) {
+	case interface{ SetReadTimeout(time.Duration) error }:
+		if err := c.SetReadTimeout(s.idle); err != nil {
+			return nil, fmt.Errorf("idle_timeout: %w", err)
+		}
+		return none, nil
+	case interface{ SetReadDeadline(time.Time) error }:
+		return func() error { return c.SetReadDeadline(time.Now().Add(s.idle)) }, nil
+	default:
+		s.log.Warn("scanner idle_timeout not supported by this link; ignored")
+		return none, nil
 	}
 }
 

@@ -277,3 +277,36 @@ func TestRunDialError(t *testing.T) {
 	require.Contains(t, s.Stats().LastLinkError, "dial "+"tcp:"+addr)
 	require.False(t, s.Stats().Connected)
 }
+
+// TestRunIdleTimeout: a link silent for idle_timeout is dropped and dialled
+// again, over the transport's Conn and over a plain net.Conn.
+func TestRunIdleTimeout(t *testing.T) {
+	ln, conns := listen(t)
+	tests := []struct {
+		name string
+		cfg  Config
+	}{
+		{"transport link", Config{Transport: "tcp:" + ln.Addr().String()}},
+		{"net.Conn", Config{Dial: func(ctx context.Context) (io.ReadWriteCloser, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "tcp", ln.Addr().String())
+		}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := tt.cfg
+			cfg.Name, cfg.IdleTimeout, cfg.ReconnectMin, cfg.ReconnectMax = "v1", 20*time.Millisecond, time.Millisecond, time.Millisecond
+			log, rec := newLogRecorder()
+			s, err := New(cfg, log)
+			require.NoError(t, err)
+			run(t, s, make(chan Result))
+			accept(t, conns) // kept open and silent: half-open from the driver's view
+			accept(t, conns)
+			eventually(t, func() bool { return s.Stats().Connects >= 2 }, "reconnected after the idle timeout")
+			require.Contains(t, s.Stats().LastLinkError, "no data for idle_timeout 20ms")
+			require.GreaterOrEqual(t, rec.count("WARN scanner link down"), 1)
+		})
+	}
+	_, err := New(Config{Name: "v1", Transport: "tcp:127.0.0.1:1", IdleTimeout: -time.Second}, discard())
+	require.ErrorContains(t, err, "idle_timeout -1s: must not be negative")
+}

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -70,13 +72,9 @@ func NewParser(logger *slog.Logger) *Parser {
 	}
 }
 
-// StoredFormats lists the names of the formats stored so far.
+// StoredFormats lists the names of the formats stored so far, sorted.
 func (p *Parser) StoredFormats() []string {
-	names := make([]string, 0, len(p.formats))
-	for n := range p.formats {
-		names = append(names, n)
-	}
-	return names
+	return slices.Sorted(maps.Keys(p.formats))
 }
 
 // InFormat reports whether a format has started (^XA) and not yet ended
@@ -282,6 +280,9 @@ func (p *Parser) exec(code, params string, replay bool) {
 	switch code {
 	case "XZ":
 		if !replay {
+			if lbl.field.hasData || lbl.field.fn >= 0 {
+				p.endField(false) // ^XZ closes a field whose ^FS is missing
+			}
 			p.endFormat()
 		}
 	case "DF":

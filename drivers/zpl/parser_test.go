@@ -226,6 +226,11 @@ func TestParserLabels(t *testing.T) {
 			logs: []string{"command=CC"},
 		},
 		{
+			name: "^XZ closes a field without ^FS",
+			zpl:  "^XA^FO1,1^FDlast^XZ",
+			want: []Label{{Quantity: 1, Elements: []Element{{Kind: Text, X: 1, Y: 1, Data: "last", FontHeight: 9, FontWidth: 5, Field: -1}}}},
+		},
+		{
 			name: "commands outside a format are ignored",
 			zpl:  "^FO1,1^FDx^FS^XZ",
 			logs: []string{"outside ^XA..^XZ"},

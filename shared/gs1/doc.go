@@ -10,13 +10,13 @@
 // An ElementString is a list of (AI, value) pairs in the order given. It is
 // read from, and written to, three forms:
 //
-//	bracketed    (01)09506000134352(17)201225(10)ABC123(21)XYZ      ParseBracketed, Bracketed
-//	transmitted  0109506000134352172012251 0ABC123<GS>21XYZ          ParseTransmitted, Transmitted, AppendTransmitted
-//	Digital Link https://id.gs1.org/01/09506000134352/10/ABC123/21/XYZ?17=201225
-//	                                                                  ParseDigitalLink, DigitalLink
+//	bracketed     (01)09506000134352(17)201225(10)ABC123(21)XYZ
+//	transmitted   01095060001343521720122510ABC123<GS>21XYZ
+//	Digital Link  https://id.gs1.org/01/09506000134352/10/ABC123/21/XYZ?17=201225
 //
-// (the space in the transmitted form is only there to keep gofmt from
-// reading "10" as part of the date; <GS> is ASCII 29). Parse detects the
+// (<GS> is ASCII 29.) ParseBracketed, ParseTransmitted and ParseDigitalLink
+// read them, Bracketed, Transmitted (AppendTransmitted, allocation-free, for
+// the print path) and DigitalLink write them, and Parse detects the
 // form. Transmitted data is what a scanner sends for a GS1 DataMatrix whose
 // first codeword is FNC1: fields of predefined length (00, 01, 11, 17, ...;
 // AIDef.Fixed) run on, every other field is ended by FNC1, sent as GS,
@@ -26,11 +26,12 @@
 // Every parser validates what it read, and Validate does the same for an
 // ElementString built by hand: AI known, value length and character set
 // (numeric or CSET 82), check digits, dates (YYMMDD, DD=00 allowed for 11,
-// 13, 15, 16, 17, century per GenSpec 7.12), duplicates, and the mandatory
-// associations and invalid pairings of the syntax dictionary (10, 17 and 21
-// need 01 or another trade item key; 21 and 235 exclude each other; 710-717
-// need 01; 02 needs 37; ...). The same AI twice with the same value is
-// tolerated, with different values it is rejected.
+// 12, 13, 15, 16, 17; century per GenSpec 7.12), duplicates, and the
+// mandatory associations and invalid pairings of the syntax dictionary (10,
+// 17 and 21 need 01 or another trade item key such as 8006; 21 and 235
+// exclude each other; 710-717 need 01; 02 needs 37; 37 needs 00 and 02 or
+// 8026; ...). The same AI twice with the same value is tolerated, with
+// different values it is rejected.
 //
 // # Errors
 //
@@ -59,4 +60,7 @@
 // AIs whose content rules (country codes, currencies, IBAN, coupons) are not
 // implemented, so that those are reported as unknown rather than half
 // checked.
+//
+// Everything here is safe for concurrent use: the AI table is built once and
+// only read.
 package gs1

@@ -10,8 +10,7 @@ import (
 const GS = '\x1d'
 
 // ParseTransmitted parses data as a scanner transmits it, e.g.
-// "0109506000134352172012251 0ABC123\x1d21XYZ" (without the space), and
-// validates it. A leading symbology identifier for GS1 data (]d2 DataMatrix,
+// "01095060001343521720122510ABC123\x1d21XYZ", and validates it. A leading symbology identifier for GS1 data (]d2 DataMatrix,
 // ]C1 GS1-128, ]Q3 QR Code, ]e0 DataBar, ]J1 DotCode) and a leading GS are
 // dropped. A GS ends each field that is not of predefined length; one after
 // a predefined-length field is tolerated, a GS at the very end is not.

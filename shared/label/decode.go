@@ -80,30 +80,40 @@ func DecodeReader(r io.Reader) (Decoded, error) {
 // whole image, then each dark region that could be a symbol (so that text or
 // other marks beside it do not mislead the detector), each padded with a
 // white border so that symbols printed without a quiet zone are found; then
-// the same on a median-filtered copy (speckle noise); then both turned by
-// 90°, 180° and 270°.
+// the same on a median-filtered copy (speckle noise); then its own grid
+// reader, which votes over each module's pixels; then the first two turned
+// by 90°, 180° and 270°.
 func Decode(img image.Image) (Decoded, error) {
 	g := toGray(img)
 	if g.w == 0 || g.h == 0 {
 		return Decoded{}, fmt.Errorf("decode empty image: %w", ErrNoSymbol)
 	}
 	r := reader{dm: datamatrix.NewDataMatrixReader()}
+	// Upright first, plain then median-filtered (made only when needed).
+	if d, ok := r.search(g, candidates(g)); ok {
+		return d, nil
+	}
+	filtered := g.median3()
+	regions := candidates(filtered)
+	if d, ok := r.search(filtered, regions); ok {
+		return d, nil
+	}
+	// Our own grid reader votes over each module's pixels, against speckle.
+	for _, rect := range append([]image.Rectangle{image.Rect(0, 0, g.w, g.h)}, regions...) {
+		if d, ok := readGrid(g.crop(rect), filtered.crop(rect)); ok {
+			return d, nil
+		}
+	}
 	// gozxing's detector misjudges some noisy symbols in one orientation
-	// and reads them in another, so the quarter turns are tried too. The
-	// median-filtered copy is made only once the plain image has failed.
-	plain, filtered := g, gray{}
-	for turn := 0; turn < 4; turn++ {
-		if d, ok := r.search(plain); ok {
+	// and reads them in another, so the quarter turns are tried too.
+	plain := g
+	for turn := 1; turn < 4; turn++ {
+		plain, filtered = plain.rotate90(), filtered.rotate90()
+		if d, ok := r.search(plain, candidates(plain)); ok {
 			return d, nil
 		}
-		if filtered.pix == nil {
-			filtered = g.median3()
-		}
-		if d, ok := r.search(filtered); ok {
+		if d, ok := r.search(filtered, candidates(filtered)); ok {
 			return d, nil
-		}
-		if turn < 3 {
-			plain, filtered = plain.rotate90(), filtered.rotate90()
 		}
 	}
 	if r.lastErr != nil {
@@ -118,12 +128,12 @@ type reader struct {
 	lastErr error // the most telling failure, for the error message
 }
 
-// search tries the whole image and then each candidate region.
-func (r *reader) search(g gray) (Decoded, bool) {
+// search tries the whole image and then each candidate region of it.
+func (r *reader) search(g gray, regions []image.Rectangle) (Decoded, bool) {
 	if d, ok := r.tryRegion(g, image.Rect(0, 0, g.w, g.h)); ok {
 		return d, true
 	}
-	for _, c := range candidates(g) {
+	for _, c := range regions {
 		if d, ok := r.tryRegion(g, c); ok {
 			return d, true
 		}
@@ -172,9 +182,13 @@ func (r *reader) note(err error) {
 
 func toDecoded(res *gozxing.Result) Decoded {
 	sid, _ := res.GetResultMetadata()[gozxing.ResultMetadataType_SYMBOLOGY_IDENTIFIER].(string)
-	text := res.GetText()
-	// gozxing reports ]d2 for FNC1 in first position (or fifth, after a
-	// structured-append header) and transmits that FNC1 as a leading GS.
+	return newDecoded(res.GetText(), sid)
+}
+
+// newDecoded builds the result from gozxing's text and symbology identifier.
+// gozxing reports ]d2 for FNC1 in first position (or fifth, after a
+// structured-append header) and transmits that FNC1 as a leading GS.
+func newDecoded(text, sid string) Decoded {
 	gs1 := sid == "]d2" || sid == "]d5"
 	if gs1 {
 		text = strings.TrimPrefix(text, "\x1d")

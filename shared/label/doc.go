@@ -39,4 +39,6 @@
 // FNC1 in first position as the symbology identifier "]d2" and transmits it
 // as a leading GS, which Decode strips: Decoded.Data is the transmitted form
 // without any prefix.
+//
+// Nothing is shared between calls: every function is safe for concurrent use.
 package label

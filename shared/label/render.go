@@ -56,15 +56,15 @@ const (
 	// scan or a printer's dot gain makes the grid unreliable.
 	MinModulePx = 3
 
-	minDPI, maxDPI           = 72, 2400
-	maxModuleMM              = 5.0
-	minTextMM, maxTextMM     = 0.5, 20.0
-	maxRenderPx              = 20000 // per side; guards against runaway sizes
-	maxTextLines             = 32
-	textGapMM, textMarginMM  = 1.5, 1.0
-	lineSpacing              = 1.6 // line pitch over cap height
-	mmPerInch                = 25.4
-	renderFontSizeProbeUnits = 1000
+	minDPI, maxDPI          = 72, 2400
+	maxModuleMM             = 5.0
+	minTextMM, maxTextMM    = 0.5, 20.0
+	maxRenderPx             = 20000 // per side; guards against runaway sizes
+	maxTextLines            = 32
+	textGapMM, textMarginMM = 1.5, 1.0
+	lineSpacing             = 1.6 // line pitch over cap height
+	mmPerInch               = 25.4
+	fontProbePPEM           = 1000 // size at which the font's cap height is measured
 )
 
 // resolved fills in the defaults and checks the ranges.
@@ -232,11 +232,11 @@ func layoutText(lines []string, opt Options) (*textBlock, error) {
 	}
 
 	capPx := max(7, opt.mmToPx(opt.TextMM))
-	probe, err := f.Metrics(&buf, fixed.I(renderFontSizeProbeUnits), font.HintingNone)
+	probe, err := f.Metrics(&buf, fixed.I(fontProbePPEM), font.HintingNone)
 	if err != nil || probe.CapHeight <= 0 {
 		return nil, fmt.Errorf("label text: Go Mono has no cap height: %v", err)
 	}
-	ppem := float64(capPx) * renderFontSizeProbeUnits / (float64(probe.CapHeight) / 64)
+	ppem := float64(capPx) * fontProbePPEM / (float64(probe.CapHeight) / 64)
 	face, err := opentype.NewFace(f, &opentype.FaceOptions{Size: ppem, DPI: 72, Hinting: font.HintingFull})
 	if err != nil {
 		return nil, fmt.Errorf("label text: font face: %w", err)

@@ -7,6 +7,7 @@ import (
 	"math"
 	"net"
 	"os"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
@@ -39,6 +40,10 @@ type Config struct {
 	// Seed seeds the pseudo-random generators (jitter and the faults drawn at
 	// a rate), so that a run can be repeated.
 	Seed uint64 `yaml:"seed"`
+	// Units stops the infeed after this many products (a batch); 0 feeds
+	// without end. The conveyor keeps running so the last units reach the
+	// reject station.
+	Units int `yaml:"units"`
 	// Fast skips imaging: the printer does not rasterise and the scanner
 	// reports the printed content without decoding pixels (load tests).
 	Fast bool `yaml:"fast"`
@@ -56,6 +61,11 @@ type Config struct {
 	PrintLog string `yaml:"print_log"`
 	// LabelsKept is how many of the last printed labels the web page shows.
 	LabelsKept int `yaml:"labels_kept"`
+
+	// Manual stops the conveyor's clock: products enter only by Line.Trigger
+	// and the conveyor moves only by Line.Advance, so that tests and
+	// benchmarks step the line deterministically. Not in the YAML form.
+	Manual bool `yaml:"-"`
 }
 
 // Travel gives distances along the conveyor in pitches (the gap between two
@@ -168,35 +178,89 @@ func LoadConfig(path string) (Config, error) {
 	return cfg, nil
 }
 
-var unknownField = regexp.MustCompile(`line (\d+): field (\S+) not found in type (\S+)`)
-
 // ParseConfig reads a YAML configuration over DefaultConfig and validates it.
-// An unknown key is an error naming it.
+// An unknown key is an error naming it (with its full path, e.g.
+// "scanner.format.prefx"), and so is a value of the wrong type.
 func ParseConfig(r io.Reader) (Config, error) {
-	cfg := DefaultConfig()
-	dec := yaml.NewDecoder(r)
-	dec.KnownFields(true)
-	if err := dec.Decode(&cfg); err != nil {
+	var doc yaml.Node
+	if err := yaml.NewDecoder(r).Decode(&doc); err != nil {
 		if errors.Is(err, io.EOF) {
 			return Config{}, errors.New("the configuration is empty")
 		}
-		var te *yaml.TypeError
-		if errors.As(err, &te) {
-			msgs := make([]string, 0, len(te.Errors))
-			for _, e := range te.Errors {
-				if m := unknownField.FindStringSubmatch(e); m != nil {
-					e = fmt.Sprintf("line %s: unknown key %q (in %s)", m[1], m[2], m[3])
-				}
-				msgs = append(msgs, e)
-			}
-			return Config{}, errors.New(strings.Join(msgs, "; "))
-		}
 		return Config{}, err
+	}
+	root := &doc
+	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
+		root = root.Content[0]
+	}
+	if root.Kind == yaml.ScalarNode && root.Tag == "!!null" {
+		return Config{}, errors.New("the configuration is empty")
+	}
+	keyAt := map[int]string{} // line of a value → its key path
+	if err := checkKeys(root, reflect.TypeFor[Config](), "", keyAt); err != nil {
+		return Config{}, err
+	}
+	cfg := DefaultConfig()
+	if err := root.Decode(&cfg); err != nil {
+		var te *yaml.TypeError
+		if !errors.As(err, &te) {
+			return Config{}, err
+		}
+		msgs := make([]string, 0, len(te.Errors))
+		for _, e := range te.Errors {
+			if m := errLine.FindStringSubmatch(e); m != nil {
+				if n, _ := strconv.Atoi(m[1]); keyAt[n] != "" {
+					e = fmt.Sprintf("%s (line %d):%s", keyAt[n], n, e[len(m[0]):])
+				}
+			}
+			msgs = append(msgs, e)
+		}
+		return Config{}, errors.New(strings.Join(msgs, "; "))
 	}
 	if err := cfg.Validate(); err != nil {
 		return Config{}, err
 	}
 	return cfg, nil
+}
+
+var errLine = regexp.MustCompile(`^line (\d+):`)
+
+// checkKeys walks a YAML mapping against the struct type it decodes into and
+// rejects keys the type does not have. yaml.v3's KnownFields does not reach
+// into types with their own UnmarshalYAML (the scanner format, the register
+// map), so the check is made here, once, for the whole tree. keyAt records
+// the key path of every value's line, to name the key in type errors.
+func checkKeys(n *yaml.Node, t reflect.Type, path string, keyAt map[int]string) error {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct || n.Kind != yaml.MappingNode {
+		return nil
+	}
+	fields := map[string]reflect.Type{}
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if name == "-" || !f.IsExported() {
+			continue
+		}
+		if name == "" {
+			name = strings.ToLower(f.Name)
+		}
+		fields[name] = f.Type
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		ft, ok := fields[k.Value]
+		if !ok {
+			return fmt.Errorf("line %d: unknown key %q", k.Line, path+k.Value)
+		}
+		keyAt[v.Line] = path + k.Value
+		if err := checkKeys(v, ft, path+k.Value+".", keyAt); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Validate checks every key and names the first bad one and the rule it
@@ -210,6 +274,9 @@ func (c Config) Validate() error {
 	}
 	if !inRange(c.Jitter, 0, MaxJitter) {
 		return fmt.Errorf("jitter: must be between 0 and %d %% of the pitch, got %v", MaxJitter, c.Jitter)
+	}
+	if c.Units < 0 {
+		return fmt.Errorf("units: must be 0 (no limit) or a number of products, got %d", c.Units)
 	}
 	if err := c.Travel.validate(); err != nil {
 		return err

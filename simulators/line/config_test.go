@@ -70,12 +70,12 @@ func TestBadConfigNamesTheKey(t *testing.T) {
 		name, yaml, want string
 	}{
 		{"unknown top-level key", base("sped: 100\n"), `unknown key "sped"`},
-		{"unknown nested key", base("printer:\n  dpii: 300\n"), `unknown key "dpii"`},
-		{"unknown format key", base("scanner:\n  format:\n    prefx: x\n"), `"prefx"`},
-		{"unknown map key", base("plc:\n  map:\n    trigger: 3\n"), `"trigger"`},
+		{"unknown nested key", base("printer:\n  dpii: 300\n"), `unknown key "printer.dpii"`},
+		{"unknown format key", base("scanner:\n  format:\n    prefx: x\n"), `unknown key "scanner.format.prefx"`},
+		{"unknown map key", base("plc:\n  map:\n    trigger: 3\n"), `unknown key "plc.map.trigger"`},
 		{"speed zero", base("speed: 0\n"), "speed: must be between 1 and 100000 units/min, got 0"},
 		{"speed too high", base("speed: 100001\n"), "speed: must be between 1 and 100000 units/min, got 100001"},
-		{"speed not a number", base("speed: fast\n"), "speed"},
+		{"speed not a number", base("speed: fast\n"), "speed (line 2): cannot unmarshal"},
 		{"empty line id", "line: ''\n", "line: must name the line"},
 		{"jitter", base("jitter: 60\n"), "jitter: must be between 0 and 50"},
 		{"print window zero", base("travel:\n  print_window: 0\n"), "travel.print_window: must be more than 0"},

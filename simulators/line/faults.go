@@ -25,6 +25,16 @@ type Faults struct {
 	Printer PrinterFaults `json:"printer"`
 	Scanner ScannerFaults `json:"scanner"`
 	PLC     PLCFaults     `json:"plc"`
+	Line    LineFaults    `json:"line"`
+}
+
+// LineFaults are the conveyor's run-time settings a technician changes.
+type LineFaults struct {
+	// Speed is the conveyor speed in units/min.
+	Speed int `json:"speed"`
+	// Starved stops the infeed: no product arrives while the conveyor keeps
+	// running, as when the line upstream runs dry.
+	Starved bool `json:"starved"`
 }
 
 // FaultError says which field of a FaultChange is wrong and why; the web API
@@ -49,7 +59,7 @@ const (
 // faultDef is one switchable fault: its value kind and how it is stored.
 type faultDef struct {
 	kind valueKind
-	set  func(f *Faults, speed *int, b bool, n float64)
+	set  func(f *Faults, b bool, n float64)
 }
 
 // faultTable lists every fault by device and name; the names are the JSON and
@@ -58,26 +68,27 @@ type faultDef struct {
 func faultTable() map[string]map[string]faultDef {
 	return map[string]map[string]faultDef{
 		"printer": {
-			"paper_out":  {kindBool, func(f *Faults, _ *int, b bool, _ float64) { f.Printer.PaperOut = b }},
-			"ribbon_out": {kindBool, func(f *Faults, _ *int, b bool, _ float64) { f.Printer.RibbonOut = b }},
-			"head_open":  {kindBool, func(f *Faults, _ *int, b bool, _ float64) { f.Printer.HeadOpen = b }},
-			"pause":      {kindBool, func(f *Faults, _ *int, b bool, _ float64) { f.Printer.Pause = b }},
-			"slow_ms":    {kindMS, func(f *Faults, _ *int, _ bool, n float64) { f.Printer.SlowMS = int(n) }},
-			"drop":       {kindBool, func(f *Faults, _ *int, b bool, _ float64) { f.Printer.Drop = b }},
-			"smudge":     {kindRate, func(f *Faults, _ *int, _ bool, n float64) { f.Printer.Smudge = n }},
+			"paper_out":  {kindBool, func(f *Faults, b bool, _ float64) { f.Printer.PaperOut = b }},
+			"ribbon_out": {kindBool, func(f *Faults, b bool, _ float64) { f.Printer.RibbonOut = b }},
+			"head_open":  {kindBool, func(f *Faults, b bool, _ float64) { f.Printer.HeadOpen = b }},
+			"pause":      {kindBool, func(f *Faults, b bool, _ float64) { f.Printer.Pause = b }},
+			"slow_ms":    {kindMS, func(f *Faults, _ bool, n float64) { f.Printer.SlowMS = int(n) }},
+			"drop":       {kindBool, func(f *Faults, b bool, _ float64) { f.Printer.Drop = b }},
+			"smudge":     {kindRate, func(f *Faults, _ bool, n float64) { f.Printer.Smudge = n }},
 		},
 		"scanner": {
-			"no_read_rate":    {kindRate, func(f *Faults, _ *int, _ bool, n float64) { f.Scanner.NoReadRate = n }},
-			"wrong_code_rate": {kindRate, func(f *Faults, _ *int, _ bool, n float64) { f.Scanner.WrongCodeRate = n }},
-			"grade_drop":      {kindBool, func(f *Faults, _ *int, b bool, _ float64) { f.Scanner.GradeDrop = b }},
-			"offline":         {kindBool, func(f *Faults, _ *int, b bool, _ float64) { f.Scanner.Offline = b }},
+			"no_read_rate":    {kindRate, func(f *Faults, _ bool, n float64) { f.Scanner.NoReadRate = n }},
+			"wrong_code_rate": {kindRate, func(f *Faults, _ bool, n float64) { f.Scanner.WrongCodeRate = n }},
+			"grade_drop":      {kindBool, func(f *Faults, b bool, _ float64) { f.Scanner.GradeDrop = b }},
+			"offline":         {kindBool, func(f *Faults, b bool, _ float64) { f.Scanner.Offline = b }},
 		},
 		"plc": {
-			"stop":       {kindBool, func(f *Faults, _ *int, b bool, _ float64) { f.PLC.Stop = b }},
-			"disconnect": {kindBool, func(f *Faults, _ *int, b bool, _ float64) { f.PLC.Disconnect = b }},
+			"stop":       {kindBool, func(f *Faults, b bool, _ float64) { f.PLC.Stop = b }},
+			"disconnect": {kindBool, func(f *Faults, b bool, _ float64) { f.PLC.Disconnect = b }},
 		},
 		"line": {
-			"speed": {kindSpeed, func(_ *Faults, s *int, _ bool, n float64) { *s = int(n) }},
+			"speed":   {kindSpeed, func(f *Faults, _ bool, n float64) { f.Line.Speed = int(n) }},
+			"starved": {kindBool, func(f *Faults, b bool, _ float64) { f.Line.Starved = b }},
 		},
 	}
 }
@@ -91,9 +102,8 @@ func names[V any](m map[string]V) string {
 	return strings.Join(ks, ", ")
 }
 
-// apply checks c and applies it to f and speed. It changes nothing when c is
-// invalid.
-func (c FaultChange) apply(f *Faults, speed *int) error {
+// apply checks c and applies it to f. It changes nothing when c is invalid.
+func (c FaultChange) apply(f *Faults) error {
 	table := faultTable()
 	dev, ok := table[c.Device]
 	if !ok {
@@ -112,7 +122,7 @@ func (c FaultChange) apply(f *Faults, speed *int) error {
 		if err := json.Unmarshal(raw, &b); err != nil {
 			return &FaultError{"value", fmt.Sprintf("%s %s is switched with true or false, got %s", c.Device, c.Fault, raw)}
 		}
-		def.set(f, speed, b, 0)
+		def.set(f, b, 0)
 		return nil
 	}
 	var n float64
@@ -137,7 +147,7 @@ func (c FaultChange) apply(f *Faults, speed *int) error {
 		}
 		return &FaultError{"value", fmt.Sprintf("%s %s must be %s between %v and %v %s, got %s", c.Device, c.Fault, what, lo, hi, unit, raw)}
 	}
-	def.set(f, speed, false, n)
+	def.set(f, false, n)
 	return nil
 }
 

@@ -37,10 +37,14 @@ type Counters struct {
 	Triggers uint64 `json:"triggers"`
 	// Printed counts labels the printer produced (dropped jobs excluded).
 	Printed uint64 `json:"printed"`
-	// Applied counts labels put on a unit; Wasted counts labels that found
-	// no unit without a label at the print station.
+	// Dropped counts jobs the printer accepted and did not print (the drop
+	// fault).
+	Dropped uint64 `json:"dropped"`
+	// Applied counts labels put on a unit. Held is the number of printed
+	// labels waiting on the applicator because no unlabelled unit was at the
+	// print station; the next units to enter take them.
 	Applied uint64 `json:"applied"`
-	Wasted  uint64 `json:"wasted"`
+	Held    int    `json:"held"`
 	// Blank counts units that left the print station without a label.
 	Blank uint64 `json:"blank"`
 	// Scanned counts units the camera inspected (one result line each,
@@ -49,6 +53,9 @@ type Counters struct {
 	Scanned  uint64 `json:"scanned"`
 	NoReads  uint64 `json:"no_reads"`
 	Misreads uint64 `json:"misreads"`
+	// Unsent counts units the camera inspected while the scanner was
+	// offline: no result line went out.
+	Unsent uint64 `json:"unsent"`
 	// Good and Rejected count units that passed the reject station.
 	Good     uint64 `json:"good"`
 	Rejected uint64 `json:"rejected"`
@@ -68,12 +75,14 @@ func (c Counters) Rows() []counterRow {
 	return []counterRow{
 		{"triggers", "triggers (units in)", u(c.Triggers)},
 		{"printed", "labels printed", u(c.Printed)},
+		{"dropped", "jobs dropped by the printer", u(c.Dropped)},
 		{"applied", "labels applied", u(c.Applied)},
-		{"wasted", "labels wasted (no unit)", u(c.Wasted)},
+		{"held", "labels waiting on the applicator", strconv.Itoa(c.Held)},
 		{"blank", "units left blank", u(c.Blank)},
 		{"scanned", "units scanned", u(c.Scanned)},
 		{"no_reads", "no-reads", u(c.NoReads)},
 		{"misreads", "misreads", u(c.Misreads)},
+		{"unsent", "results not sent (scanner offline)", u(c.Unsent)},
 		{"good", "good", u(c.Good)},
 		{"rejected", "rejected", u(c.Rejected)},
 		{"in_flight", "on the conveyor", strconv.Itoa(c.InFlight)},

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"syscall"
 	"time"
 )
 
@@ -20,6 +21,9 @@ type deadliner interface {
 // real port opened with transport.Dial. To stop a blocked read it sets a
 // read deadline if rw has SetReadDeadline, else closes rw if it is an
 // io.Closer. It returns nil when stopped that way.
+//
+// A pty master reads EIO while no process holds the slave open; ServeRTU
+// then waits for a client to open it again.
 //
 // Requests to other unit ids are ignored; broadcasts (unit 0) are carried
 // out without an answer; a frame with a bad CRC is dropped, as on a real
@@ -82,9 +86,26 @@ func (s *Sim) ServeRTU(ctx context.Context, rw io.ReadWriter) error {
 				}
 				continue
 			}
+			if errors.Is(err, errBadCRC) {
+				s.log.Debug("plc sim rtu: dropped frame", "err", err)
+				continue // read to its end already: the next byte starts a frame
+			}
 			if errors.Is(err, errBadFrame) {
 				s.log.Debug("plc sim rtu: dropped frame", "err", err)
 				r.resync(rw, stopped)
+				continue
+			}
+			if errors.Is(err, syscall.EIO) {
+				// A pty master reads EIO while nobody holds the slave open:
+				// the bus has no client right now. Wait for one.
+				r = &rtuReader{r: rw}
+				t := time.NewTimer(10 * time.Millisecond)
+				select {
+				case <-stopped:
+					t.Stop()
+					return nil
+				case <-t.C:
+				}
 				continue
 			}
 			return fmt.Errorf("plcsim: rtu read: %w", err)
@@ -110,7 +131,10 @@ func (s *Sim) ServeRTU(ctx context.Context, rw io.ReadWriter) error {
 	}
 }
 
-var errBadFrame = errors.New("bad rtu frame")
+var (
+	errBadFrame = errors.New("bad rtu frame")
+	errBadCRC   = errors.New("rtu frame with bad crc")
+)
 
 // unknownFunction is a request whose function code the simulator does not
 // serve; its length is unknown, so the frame cannot be read to its end.
@@ -162,7 +186,7 @@ func (r *rtuReader) check(frame []byte) ([]byte, error) {
 	body := frame[:len(frame)-2]
 	want := crc16(body)
 	if frame[len(frame)-2] != byte(want) || frame[len(frame)-1] != byte(want>>8) {
-		return nil, fmt.Errorf("%w: crc mismatch", errBadFrame)
+		return nil, errBadCRC
 	}
 	return append([]byte(nil), frame...), nil
 }

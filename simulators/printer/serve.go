@@ -74,9 +74,14 @@ func (s *Simulator) Serve(ctx context.Context, ln net.Listener) error {
 			return fmt.Errorf("printer simulator %q: accept on %s: %w", s.cfg.Name, ln.Addr(), err)
 		}
 		c := &hostConn{rw: nc, peer: nc.RemoteAddr().String(), droppable: true}
-		if !s.register(c) {
+		if ctx.Err() != nil || !s.register(c) {
 			c.close()
 			return nil
+		}
+		if s.isOffline() {
+			s.log.Info("printer offline: connection refused", "peer", c.peer)
+			s.unregister(c)
+			continue
 		}
 		wg.Add(1)
 		go func() {
@@ -213,6 +218,9 @@ func (s *Simulator) handle(c *hostConn) {
 
 // feed parses b and acts on it; false when the link can no longer answer.
 func (s *Simulator) feed(c *hostConn, b []byte, df *dfCounter) bool {
+	if s.isOffline() {
+		return true // switched off: the bytes fall on the floor
+	}
 	s.parseMu.Lock()
 	labels, cmds, err := s.parser.Feed(b)
 	s.parseMu.Unlock()

@@ -5,7 +5,8 @@
 // hands it to a callback, so that a whole-line simulator can put it on the
 // conveyor in front of a simulated scanner. It answers ~HS host status
 // requests like a Zebra, and its faults (paper out, ribbon out, head open,
-// pause, slow, drop, smudge, link loss) can be switched at run time.
+// pause, slow, drop, smudge, link loss, power off) can be switched at run
+// time.
 //
 // The ZPL codec is drivers/zpl, the same one the driver builds its jobs
 // with; the symbol encoding and module drawing are shared/label's.
@@ -156,7 +157,8 @@ type Stats struct {
 	Dropped int
 	// Refused counts labels refused while the receive buffer was full.
 	Refused int
-	// Canceled counts buffered labels discarded by ~JA.
+	// Canceled counts buffered labels discarded by ~JA or lost when the
+	// printer went offline.
 	Canceled int
 	// Queued is the number of labels waiting to print now.
 	Queued int
@@ -173,13 +175,14 @@ type Simulator struct {
 	log *slog.Logger
 	rr  *rasteriser
 
-	mu     sync.Mutex
-	faults Faults
-	queue  []zpl.Label
-	stats  Stats
-	seq    int
-	conns  map[*hostConn]struct{}
-	closed bool
+	mu      sync.Mutex
+	faults  Faults
+	queue   []zpl.Label
+	stats   Stats
+	seq     int
+	conns   map[*hostConn]struct{}
+	closed  bool
+	offline bool // switched off: see SetOffline
 
 	// parser is the printer's ZPL interpreter and format memory (DRAM),
 	// shared by every host link as in a printer.
@@ -280,28 +283,67 @@ func (s *Simulator) SetSmudge(share float64) {
 	s.update("smudge", share, func(f *Faults) { f.Smudge = share })
 }
 
-// Disconnect closes every host connection, as a pulled network cable or a
-// power cycle would; hosts may connect again. With forgetFormats it also
-// clears the stored formats (DRAM lost in a power cycle). A pty link stays
-// open (a serial cable has no connection to lose).
+// Disconnect closes every TCP host connection, as a network blip would;
+// hosts may connect again at once. With forgetFormats the stored formats
+// are cleared too (DRAM lost). A pty link stays open: a serial cable has no
+// connection to lose (use SetOffline).
 func (s *Simulator) Disconnect(forgetFormats bool) {
+	conns := s.droppableConns()
+	if forgetFormats {
+		s.resetMemory()
+	}
+	s.log.Info("printer disconnecting hosts", "connections", len(conns), "forget_formats", forgetFormats)
+	for _, c := range conns {
+		c.close()
+	}
+}
+
+// SetOffline switches the printer off (true) or on again (false). Off, it
+// closes its TCP hosts and refuses new ones, and ignores whatever arrives
+// on a pty, answering nothing, as a powered-down printer on a serial line.
+// Switching off loses the stored formats and the buffered labels, as a
+// power cycle loses DRAM.
+func (s *Simulator) SetOffline(off bool) {
 	s.mu.Lock()
+	s.offline = off
+	if off {
+		s.stats.Canceled += len(s.queue)
+		s.queue = s.queue[:0]
+	}
+	s.mu.Unlock()
+	s.log.Info("printer power", "offline", off)
+	if !off {
+		return
+	}
+	s.resetMemory()
+	for _, c := range s.droppableConns() {
+		c.close()
+	}
+}
+
+func (s *Simulator) isOffline() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.offline
+}
+
+func (s *Simulator) droppableConns() []*hostConn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	var conns []*hostConn
 	for c := range s.conns {
 		if c.droppable {
 			conns = append(conns, c)
 		}
 	}
-	s.mu.Unlock()
-	if forgetFormats {
-		s.parseMu.Lock()
-		s.parser = zpl.NewParser(s.log)
-		s.parseMu.Unlock()
-	}
-	s.log.Info("printer disconnecting hosts", "connections", len(conns), "forget_formats", forgetFormats)
-	for _, c := range conns {
-		c.close()
-	}
+	return conns
+}
+
+// resetMemory forgets stored formats and any partly received format.
+func (s *Simulator) resetMemory() {
+	s.parseMu.Lock()
+	s.parser = zpl.NewParser(s.log)
+	s.parseMu.Unlock()
 }
 
 // Stats returns the counters.

@@ -330,8 +330,6 @@ func wrongCode(data string) string {
 		b[i] = 'A' + (c-'A'+1)%26
 	case c >= 'a' && c <= 'z':
 		b[i] = 'a' + (c-'a'+1)%26
-	case c == 'X':
-		b[i] = 'Y'
 	default:
 		b[i] = 'X'
 	}
@@ -403,7 +401,7 @@ func (s *Simulator) Serve(ctx context.Context, ln net.Listener) error {
 		}
 		k := s.addSink(conn.RemoteAddr().String(), true)
 		if k == nil {
-			s.log.Info("scanner simulator offline; client refused", "client", conn.RemoteAddr().String())
+			s.log.Debug("scanner simulator offline; client refused", "client", conn.RemoteAddr().String())
 			_ = conn.Close()
 			continue
 		}
