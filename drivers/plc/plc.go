@@ -185,6 +185,8 @@ type PLC struct {
 	linkChanged chan struct{}
 	connects    int
 
+	items map[string]string // map key → "key (table address)", for messages
+
 	rejectMu sync.Mutex // one reject handshake at a time
 	polling  atomic.Bool
 	stats    struct{ polls, triggers, resets atomic.Uint64 }
@@ -205,7 +207,13 @@ func New(cfg Config, log *slog.Logger) (*PLC, error) {
 	// The library logs through the standard log package, to stdout unless
 	// given a logger; route it into ours.
 	mbc.Logger = slog.NewLogLogger(log.Handler(), slog.LevelWarn)
+	items := map[string]string{}
+	for _, it := range cfg.Map.Items() {
+		items[it.Key] = it.String()
+	}
+	items["counters"] = items[KeyGoodCounter] + " and " + items[KeyRejectedCounter]
 	return &PLC{
+		items:       items,
 		cfg:         cfg,
 		mbc:         mbc,
 		log:         log,
@@ -352,19 +360,23 @@ func (p *PLC) Close() error {
 // link is gone (I/O error, timeout, garbled frame) closes it and returns a
 // wrapped transport.ErrNotConnected; a Modbus exception (the PLC answered
 // "no") leaves it open.
-func (p *PLC) do(ctx context.Context, op string, fn func(*modbus.ModbusClient) error) error {
+//
+// The operation is named by verb and map key and formatted only on failure,
+// keeping the poll path free of string building.
+func (p *PLC) do(ctx context.Context, verb, key string, fn func(*modbus.ModbusClient) error) error {
+	op := func() string { return verb + " " + p.items[key] }
 	if err := ctx.Err(); err != nil {
-		return p.errorf("%s: %w", op, err)
+		return p.errorf("%s: %w", op(), err)
 	}
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
-		return p.errorf("%s: %w", op, ErrClosed)
+		return p.errorf("%s: %w", op(), ErrClosed)
 	}
 	client := p.client
 	if client == nil {
 		p.mu.Unlock()
-		return p.errorf("%s: %w", op, transport.ErrNotConnected)
+		return p.errorf("%s: %w", op(), transport.ErrNotConnected)
 	}
 	err := fn(client)
 	if err == nil {
@@ -373,14 +385,14 @@ func (p *PLC) do(ctx context.Context, op string, fn func(*modbus.ModbusClient) e
 	}
 	if !isLinkError(err) {
 		p.mu.Unlock()
-		return p.errorf("%s: %w", op, err)
+		return p.errorf("%s: %w", op(), err)
 	}
 	p.client = nil
 	p.mu.Unlock()
 	_ = client.Close()
-	err = p.errorf("%s: %w: %w", op, transport.ErrNotConnected, err)
+	err = p.errorf("%s: %w: %w", op(), transport.ErrNotConnected, err)
 	p.setLink(false, err)
-	p.log.Warn("plc link down", "op", op, "err", err)
+	p.log.Warn("plc link down", "op", op(), "err", err)
 	return err
 }
 
@@ -403,14 +415,8 @@ func isLinkError(err error) bool {
 	return !strings.HasPrefix(err.Error(), "unknown exception code")
 }
 
-func (p *PLC) item(key string) Item {
-	for _, it := range p.cfg.Map.Items() {
-		if it.Key == key {
-			return it
-		}
-	}
-	return Item{Key: key}
-}
+// item names a map entry with its place, e.g. "alarms (holding register 3)".
+func (p *PLC) item(key string) string { return p.items[key] }
 
 func regType(t Table) modbus.RegType {
 	if t == InputRegisters {
@@ -437,7 +443,7 @@ func readBit(c *modbus.ModbusClient, t Table, addr uint16) (bool, error) {
 // TriggerCount reads the product-trigger counter.
 func (p *PLC) TriggerCount(ctx context.Context) (uint32, error) {
 	var v uint32
-	err := p.do(ctx, "read "+p.item(KeyTriggerCounter).String(), func(c *modbus.ModbusClient) (err error) {
+	err := p.do(ctx, "read", KeyTriggerCounter, func(c *modbus.ModbusClient) (err error) {
 		v, err = readUint32(c, p.cfg.Map, p.cfg.Map.CounterTable, p.cfg.Map.TriggerCounter)
 		return err
 	})
@@ -447,7 +453,7 @@ func (p *PLC) TriggerCount(ctx context.Context) (uint32, error) {
 // Running reports whether the conveyor runs.
 func (p *PLC) Running(ctx context.Context) (bool, error) {
 	var v bool
-	err := p.do(ctx, "read "+p.item(KeyRunning).String(), func(c *modbus.ModbusClient) (err error) {
+	err := p.do(ctx, "read", KeyRunning, func(c *modbus.ModbusClient) (err error) {
 		v, err = readBit(c, p.cfg.Map.RunningTable, p.cfg.Map.Running)
 		return err
 	})
@@ -457,7 +463,7 @@ func (p *PLC) Running(ctx context.Context) (bool, error) {
 // Alarms reads the alarm word.
 func (p *PLC) Alarms(ctx context.Context) (AlarmWord, error) {
 	var v uint16
-	err := p.do(ctx, "read "+p.item(KeyAlarms).String(), func(c *modbus.ModbusClient) (err error) {
+	err := p.do(ctx, "read", KeyAlarms, func(c *modbus.ModbusClient) (err error) {
 		v, err = c.ReadRegister(p.cfg.Map.Alarms, modbus.HOLDING_REGISTER)
 		return err
 	})
@@ -467,7 +473,7 @@ func (p *PLC) Alarms(ctx context.Context) (AlarmWord, error) {
 // ResetAlarms writes 0 to the alarm word: the PLC clears every alarm whose
 // cause has gone and keeps the others.
 func (p *PLC) ResetAlarms(ctx context.Context) error {
-	return p.do(ctx, "reset "+p.item(KeyAlarms).String(), func(c *modbus.ModbusClient) error {
+	return p.do(ctx, "reset", KeyAlarms, func(c *modbus.ModbusClient) error {
 		return c.WriteRegister(p.cfg.Map.Alarms, 0)
 	})
 }
@@ -477,7 +483,7 @@ func (p *PLC) SetStackLight(ctx context.Context, s StackLight) error {
 	if err := s.Validate(); err != nil {
 		return p.errorf("set stack light: %w", err)
 	}
-	return p.do(ctx, "write "+p.item(KeyStackLight).String(), func(c *modbus.ModbusClient) error {
+	return p.do(ctx, "write", KeyStackLight, func(c *modbus.ModbusClient) error {
 		return c.WriteRegister(p.cfg.Map.StackLight, uint16(s))
 	})
 }
@@ -485,7 +491,7 @@ func (p *PLC) SetStackLight(ctx context.Context, s StackLight) error {
 // SetRun writes the run-request coil: true asks the PLC to run the line,
 // false to stop it.
 func (p *PLC) SetRun(ctx context.Context, run bool) error {
-	return p.do(ctx, "write "+p.item(KeyRunRequest).String(), func(c *modbus.ModbusClient) error {
+	return p.do(ctx, "write", KeyRunRequest, func(c *modbus.ModbusClient) error {
 		return c.WriteCoil(p.cfg.Map.RunRequest, run)
 	})
 }
@@ -494,7 +500,7 @@ func (p *PLC) SetRun(ctx context.Context, run bool) error {
 // they are adjacent, so the pair is consistent).
 func (p *PLC) Counters(ctx context.Context) (good, rejected uint32, err error) {
 	m := p.cfg.Map
-	err = p.do(ctx, "read counters", func(c *modbus.ModbusClient) error {
+	err = p.do(ctx, "read", "counters", func(c *modbus.ModbusClient) error {
 		if m.RejectedCounter == m.GoodCounter+2 {
 			regs, err := c.ReadRegisters(m.GoodCounter, 4, regType(m.CounterTable))
 			if err != nil {
@@ -527,12 +533,12 @@ func (p *PLC) Reject(ctx context.Context, unit uint32) error {
 		return err
 	}
 	regs := p.cfg.Map.WordOrder.Registers(unit)
-	if err := p.do(ctx, fmt.Sprintf("reject unit %d: write %s", unit, p.item(KeyRejectTarget)), func(c *modbus.ModbusClient) error {
+	if err := p.do(ctx, fmt.Sprintf("reject unit %d: write", unit), KeyRejectTarget, func(c *modbus.ModbusClient) error {
 		return c.WriteRegisters(p.cfg.Map.RejectTarget, regs[:])
 	}); err != nil {
 		return err
 	}
-	if err := p.do(ctx, fmt.Sprintf("reject unit %d: set %s", unit, p.item(KeyRejectRequest)), func(c *modbus.ModbusClient) error {
+	if err := p.do(ctx, fmt.Sprintf("reject unit %d: set", unit), KeyRejectRequest, func(c *modbus.ModbusClient) error {
 		return c.WriteCoil(p.cfg.Map.RejectRequest, true)
 	}); err != nil {
 		return err
@@ -542,12 +548,12 @@ func (p *PLC) Reject(ctx context.Context, unit uint32) error {
 
 // awaitRejectAck polls the reject-request coil until the PLC has cleared it.
 func (p *PLC) awaitRejectAck(ctx context.Context, unit uint32, why string) error {
-	op := fmt.Sprintf("reject unit %d: read %s", unit, p.item(KeyRejectRequest))
+	verb := fmt.Sprintf("reject unit %d: read", unit)
 	deadline := time.Now().Add(p.cfg.Timeout)
 	every := min(max(p.cfg.PollInterval/4, time.Millisecond), 20*time.Millisecond)
 	for {
 		var pending bool
-		if err := p.do(ctx, op, func(c *modbus.ModbusClient) (err error) {
+		if err := p.do(ctx, verb, KeyRejectRequest, func(c *modbus.ModbusClient) (err error) {
 			pending, err = c.ReadCoil(p.cfg.Map.RejectRequest)
 			return err
 		}); err != nil {

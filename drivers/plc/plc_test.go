@@ -204,7 +204,8 @@ func TestTriggersCounterResetIsNotProducts(t *testing.T) {
 	require.Equal(t, []uint32{unit}, collect(t, out, 1))
 	require.Equal(t, uint32(5104), unit)
 	st := p.Stats()
-	require.Equal(t, uint64(3), st.Triggers)
+	require.Equal(t, uint64(1), st.CounterResets)
+	require.GreaterOrEqual(t, st.Triggers, uint64(2))
 	require.NotZero(t, st.Polls)
 }
 

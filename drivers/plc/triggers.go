@@ -74,7 +74,7 @@ func (p *PLC) pollOnce(ctx context.Context, out chan<- uint32) error {
 		}
 	}
 	var count uint32
-	err := p.do(ctx, "poll "+p.item(KeyTriggerCounter).String(), func(c *modbus.ModbusClient) (err error) {
+	err := p.do(ctx, "poll", KeyTriggerCounter, func(c *modbus.ModbusClient) (err error) {
 		count, err = readUint32(c, p.cfg.Map, p.cfg.Map.CounterTable, p.cfg.Map.TriggerCounter)
 		return err
 	})

@@ -205,6 +205,13 @@ func (p *Printer) establish(ctx context.Context) error {
 		return fmt.Errorf("printer %q: connect: %w", p.cfg.Name, err)
 	}
 
+	// Ask first: a device that answers ~HS is powered and listening, so the
+	// format that follows is not lost to a printer still booting (on a
+	// serial line nothing else tells the driver).
+	if _, err := p.exchange(ctx, l); err != nil {
+		l.close()
+		return fmt.Errorf("printer %q: connect: %w: %w", p.cfg.Name, transport.ErrNotConnected, err)
+	}
 	p.io.Lock()
 	err = p.writeAll(ctx, l, p.format)
 	p.io.Unlock()
@@ -212,7 +219,7 @@ func (p *Printer) establish(ctx context.Context) error {
 		l.close()
 		return fmt.Errorf("printer %q: connect: download format %s: %w: %w", p.cfg.Name, p.cfg.Layout.Name, transport.ErrNotConnected, err)
 	}
-	// The ~HS answer also proves the printer has read the ^DF before it.
+	// The second answer proves the printer has read the ^DF before it.
 	st, err := p.exchange(ctx, l)
 	if err != nil {
 		l.close()

@@ -46,7 +46,9 @@ type sim struct {
 func startSim(tb testing.TB, cfg printersim.Config) *sim {
 	tb.Helper()
 	s := &sim{out: make(chan printersim.Printed, 256)}
-	cfg.OnPrint = func(p printersim.Printed) { s.out <- p }
+	if cfg.OnPrint == nil {
+		cfg.OnPrint = func(p printersim.Printed) { s.out <- p }
+	}
 	var err error
 	s.Simulator, err = printersim.New(cfg, nil)
 	require.NoError(tb, err)
@@ -417,38 +419,56 @@ func TestDropSlowSmudge(t *testing.T) {
 	})
 }
 
-// TestLinkLost: the printer drops the connection and loses its memory
-// (power cycle). Print fails with ErrNotConnected while it is away; the
-// driver reconnects with backoff, downloads the format again, and the next
-// label is right.
+// TestLinkLost: the printer is switched off and on again, losing its
+// memory. Over TCP the driver sees the connection close; over a serial line
+// only the unanswered ~HS poll tells. Print fails with ErrNotConnected while
+// the printer is away; the driver reconnects with backoff, downloads the
+// format again, and the next label is right.
 func TestLinkLost(t *testing.T) {
-	s := startSim(t, printersim.Config{})
-	p := open(t, config("tcp:"+s.addr))
-	ctx := context.Background()
-	require.NoError(t, p.Connect(ctx))
-	require.NoError(t, p.Print(ctx, unit("L1")))
-	require.Equal(t, unit("L1").Data, s.next(t).Data)
+	tests := []struct {
+		name string
+		link func(t *testing.T, s *sim) string
+	}{
+		{"tcp", func(t *testing.T, s *sim) string { return "tcp:" + s.addr }},
+		{"pty", func(t *testing.T, s *sim) string {
+			ctx, cancel := context.WithCancel(context.Background())
+			t.Cleanup(cancel)
+			path, err := s.ServePTY(ctx)
+			require.NoError(t, err)
+			return "serial:" + path + "?baud=115200"
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := startSim(t, printersim.Config{})
+			cfg := config(tt.link(t, s))
+			cfg.StatusInterval = 10 * time.Millisecond
+			cfg.Timeout = 250 * time.Millisecond
+			p := open(t, cfg)
+			ctx := context.Background()
+			require.NoError(t, p.Connect(ctx))
+			require.NoError(t, p.Print(ctx, unit("L1")))
+			require.Equal(t, unit("L1").Data, s.next(t).Data)
 
-	s.stop()           // listener and connections closed: reconnects are refused
-	s.Disconnect(true) // and the format memory is gone
-	require.Eventually(t, func() bool {
-		return errors.Is(p.Print(ctx, unit("L2")), transport.ErrNotConnected)
-	}, await, time.Millisecond)
-	_, err := p.Status(ctx)
-	require.ErrorIs(t, err, transport.ErrNotConnected)
+			s.SetOffline(true)
+			require.Eventually(t, func() bool {
+				return errors.Is(p.Print(ctx, unit("L2")), transport.ErrNotConnected)
+			}, await, time.Millisecond)
+			_, err := p.Status(ctx)
+			require.ErrorIs(t, err, transport.ErrNotConnected)
+			s.none(t)
 
-	s.serve(t, s.addr) // the printer is back on the same address
-	require.Eventually(t, func() bool { return p.Print(ctx, unit("L3")) == nil }, await, time.Millisecond)
-	out := s.next(t)
-	require.Equal(t, unit("L3").Data, out.Data, "the recall found the re-downloaded format")
-	dec, err := label.Decode(out.Image)
-	require.NoError(t, err)
-	require.Equal(t, unit("L3").Data, dec.Data)
-	require.Equal(t, 2, p.Downloads(), "one download per established connection")
-	// A reconnection attempt racing the listener's shutdown may have been
-	// accepted and cut before it was established; the simulator counts it.
-	require.GreaterOrEqual(t, s.Stats().FormatDownloads, 2)
-	require.GreaterOrEqual(t, s.Stats().Connections, 2)
+			s.SetOffline(false)
+			require.Eventually(t, func() bool { return p.Print(ctx, unit("L3")) == nil }, await, time.Millisecond)
+			out := s.next(t)
+			require.Equal(t, unit("L3").Data, out.Data, "the recall found the re-downloaded format")
+			dec, err := label.Decode(out.Image)
+			require.NoError(t, err)
+			require.Equal(t, unit("L3").Data, dec.Data)
+			require.Equal(t, 2, p.Downloads(), "one download per established connection")
+			require.Equal(t, 2, s.Stats().FormatDownloads)
+		})
+	}
 }
 
 // TestUnansweredStatus: a device that takes bytes but never answers ~HS is
@@ -501,16 +521,46 @@ func TestPrintRejectsBadFields(t *testing.T) {
 	require.Zero(t, s.Stats().Received)
 }
 
-// BenchmarkPrintJob measures building and handing over one unit's recall
-// job over loopback TCP, and reports its size and its time on a serial line.
-func BenchmarkPrintJob(b *testing.B) {
-	s := startSim(b, printersim.Config{Fast: true, BufferLabels: 1 << 20})
+// sink is a loopback TCP peer that swallows jobs and answers ~HS with a
+// ready status: the cheapest printer there is, so that BenchmarkPrintJob
+// measures the driver alone (the simulator would add its own parsing and
+// allocations to the figures; BenchmarkPrintJobToSimulator has them).
+func sink(tb testing.TB) string {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(tb, err)
+	tb.Cleanup(func() { _ = ln.Close() })
+	answer := zpl.HostStatus{}.Marshal()
 	go func() {
-		for range s.out {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		buf := make([]byte, 64<<10)
+		var tail []byte
+		for {
+			n, err := c.Read(buf)
+			if err != nil {
+				return
+			}
+			// Answer each ~HS, also one split across reads.
+			chunk := append(tail, buf[:n]...)
+			for i := 0; i+3 <= len(chunk); i++ {
+				if string(chunk[i:i+3]) == "~HS" {
+					if _, err := c.Write(answer); err != nil {
+						return
+					}
+				}
+			}
+			tail = append([]byte(nil), chunk[max(0, len(chunk)-2):]...)
 		}
 	}()
-	cfg := config("tcp:" + s.addr)
-	p := open(b, cfg)
+	return ln.Addr().String()
+}
+
+func benchmarkPrintJob(b *testing.B, addr string) {
+	p := open(b, config("tcp:"+addr))
 	ctx := context.Background()
 	require.NoError(b, p.Connect(ctx))
 	f := unit("12345678901234567890")
@@ -524,4 +574,17 @@ func BenchmarkPrintJob(b *testing.B) {
 	b.ReportMetric(float64(n), "bytes/unit")
 	b.ReportMetric(float64(zpl.WireTime(n, 9600).Microseconds())/1000, "wire-ms@9600")
 	b.ReportMetric(float64(zpl.WireTime(n, 115200).Microseconds())/1000, "wire-ms@115200")
+}
+
+// BenchmarkPrintJob measures building and handing over one unit's recall
+// job over loopback TCP, and reports its size and its time on a serial line.
+func BenchmarkPrintJob(b *testing.B) {
+	benchmarkPrintJob(b, sink(b))
+}
+
+// BenchmarkPrintJobToSimulator is BenchmarkPrintJob with the printer
+// simulator (fast mode) parsing every job in the same process.
+func BenchmarkPrintJobToSimulator(b *testing.B) {
+	s := startSim(b, printersim.Config{Fast: true, BufferLabels: 1 << 20, OnPrint: func(printersim.Printed) {}})
+	benchmarkPrintJob(b, s.addr)
 }

@@ -194,6 +194,7 @@ func runDecode(args []string, stdout io.Writer) error {
 }
 
 func newReport(es gs1.ElementString, rf reportFlags) (Report, error) {
+	es = es.Sorted() // one canonical order whichever form the data came in
 	dl, err := es.DigitalLink(rf.dlBase)
 	if err != nil {
 		return Report{}, err

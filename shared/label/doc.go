@@ -11,16 +11,17 @@
 // the first codeword is FNC1 and every GS (0x1D) becomes an FNC1 separator.
 // All 24 square and 6 rectangular ECC 200 sizes are supported; the default is
 // the smallest square. Our symbols are module-for-module identical to
-// zint's and BWIPP's (bwip-js) for the same codewords, including the
-// 144×144 size whose check-codeword interleaving differs between readers
-// (see appendECC). The boombuler/barcode encoder was not used: it has
-// squares only, and it decides GS1 mode from a leading byte 0xE8, so a plain
-// symbol whose data starts with Latin-1 "è" silently becomes GS1.
+// zint's (tested for every size), including 144×144, whose check-codeword
+// interleaving readers disagree on: we follow zint, BWIPP and ZXing, which
+// libdmtx cannot read (see appendECC). The boombuler/barcode encoder was
+// not used: it has squares only, and it decides GS1 mode from a leading byte
+// 0xE8, so a plain symbol whose data starts with Latin-1 "è" silently
+// becomes GS1.
 //
-// Rendering. The module size is ModuleMM (default 0.4 mm, a common X-dimension
-// for GS1 DataMatrix on pharmaceutical packs) at the chosen DPI, rounded to whole
-// pixels so that every module is a sharp square (a printer has whole dots
-// too), and never below 3 pixels: below that, dot gain and scanner blur make
+// Rendering. The module size is ModuleMM (default 0.4 mm, a common
+// X-dimension for GS1 DataMatrix on pharmaceutical packs) at the chosen DPI,
+// rounded to whole pixels so that every module is a sharp square (a printer
+// has whole dots too), and never below 3 pixels: below that, dot gain and scanner blur make
 // the grid unreliable. The quiet zone is at least 2 modules (ISO/IEC 16022
 // asks for 1; GS1 recommends more), on white, and the text starts beyond it.
 // The text is Go Mono, sized by cap height (default 2 mm), so 0/O and 1/l

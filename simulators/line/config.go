@@ -109,6 +109,9 @@ type PLCConfig struct {
 	UnitID uint8 `yaml:"unit_id"`
 	// Map is the register map (drivers/plc.RegisterMap).
 	Map plc.RegisterMap `yaml:"map"`
+	// StartStopped leaves the run request off at start: the conveyor waits
+	// for the edge (run_request coil) or the web page to start it.
+	StartStopped bool `yaml:"start_stopped"`
 	// Faults are switched on at start.
 	Faults PLCFaults `yaml:"faults"`
 }

@@ -32,6 +32,9 @@ type Faults struct {
 type LineFaults struct {
 	// Speed is the conveyor speed in units/min.
 	Speed int `json:"speed"`
+	// Run is the run request, as the panel's start/stop buttons or the
+	// edge's run_request coil set it (the PLC still stops on a jam).
+	Run bool `json:"run"`
 	// Starved stops the infeed: no product arrives while the conveyor keeps
 	// running, as when the line upstream runs dry.
 	Starved bool `json:"starved"`
@@ -89,6 +92,7 @@ func faultTable() map[string]map[string]faultDef {
 		"line": {
 			"speed":   {kindSpeed, func(f *Faults, _ bool, n float64) { f.Line.Speed = int(n) }},
 			"starved": {kindBool, func(f *Faults, b bool, _ float64) { f.Line.Starved = b }},
+			"run":     {kindBool, func(f *Faults, b bool, _ float64) { f.Line.Run = b }},
 		},
 	}
 }

@@ -118,7 +118,8 @@ func newEdge(tb testing.TB, l *Line, autoPrint bool, reject func(uint32) bool) *
 	require.Eventually(tb, func() bool { return l.scanner.Stats().Clients > 0 }, waitLong, time.Millisecond)
 
 	triggers := make(chan uint32, 4096)
-	wg.Add(2)
+	rejects := make(chan uint32, 4096)
+	wg.Add(3)
 	go func() {
 		defer wg.Done()
 		_ = e.plc.Triggers(ctx, triggers)
@@ -142,9 +143,21 @@ func newEdge(tb testing.TB, l *Line, autoPrint bool, reject func(uint32) bool) *
 					tb.Errorf("print unit %d: %v", n, err)
 				}
 				if reject != nil && reject(n) {
-					if err := e.plc.Reject(ctx, n); err != nil && ctx.Err() == nil {
-						tb.Errorf("reject unit %d: %v", n, err)
-					}
+					rejects <- n
+				}
+			}
+		}
+	}()
+	// Rejects go their own way, so that printing never waits on them.
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case n := <-rejects:
+				if err := e.plc.Reject(ctx, n); err != nil && ctx.Err() == nil {
+					tb.Errorf("reject unit %d: %v", n, err)
 				}
 			}
 		}

@@ -161,7 +161,7 @@ func New(cfg Config, log *slog.Logger) (*Line, error) {
 	l := &Line{
 		cfg:        cfg,
 		log:        log,
-		faults:     Faults{Printer: cfg.Printer.Faults, Scanner: cfg.Scanner.Faults, PLC: cfg.PLC.Faults, Line: LineFaults{Speed: cfg.Speed}},
+		faults:     Faults{Printer: cfg.Printer.Faults, Scanner: cfg.Scanner.Faults, PLC: cfg.PLC.Faults, Line: LineFaults{Speed: cfg.Speed, Run: !cfg.PLC.StartStopped}},
 		units:      make(map[uint32]*unit),
 		changed:    make(chan struct{}),
 		cameraWake: make(chan struct{}, 1),
@@ -184,7 +184,8 @@ func New(cfg Config, log *slog.Logger) (*Line, error) {
 			{Name: stationPrintExit, At: cfg.Travel.PrintWindow},
 			{Name: stationCamera, At: cfg.Travel.PrinterToCamera},
 		},
-		Seed: cfg.Seed,
+		StartStopped: cfg.PLC.StartStopped,
+		Seed:         cfg.Seed,
 	}, log)
 	if err != nil {
 		return nil, fmt.Errorf("line: plc: %w", err)
@@ -727,6 +728,9 @@ func (l *Line) SetFault(c FaultChange) error {
 			return err
 		}
 	case "line":
+		if c.Fault == "run" {
+			l.plc.SetRunRequest(f.Line.Run)
+		}
 		wake(l.clockWake)
 	}
 	l.log.Info("fault set", "device", c.Device, "fault", c.Fault, "value", string(c.Value))
@@ -765,6 +769,7 @@ func (l *Line) Status() Status {
 		Labels:   make([]LabelInfo, 0, len(l.recent)),
 	}
 	s.Counters.Dropped = uint64(ps.Dropped)
+	s.Faults.Line.Run = st.RunRequest // the edge may have written the coil
 	for i := len(l.recent) - 1; i >= 0; i-- {
 		pl := l.recent[i]
 		li := LabelInfo{Seq: pl.seq, Unit: pl.unit, At: pl.at, Data: pl.data}

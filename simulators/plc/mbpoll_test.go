@@ -37,38 +37,40 @@ func TestMbpollTCP(t *testing.T) {
 	s := started(t, Config{UnitID: 3, InitialCount: 70_000, Travel: 1})
 	_, port, err := net.SplitHostPort(s.Addr())
 	require.NoError(t, err)
+	// tcp polls (or, given values after the host, writes) over Modbus TCP.
 	tcp := func(args ...string) (string, error) {
-		return mbpoll(t, append([]string{"-m", "tcp", "-p", port, "-a", "3"}, append(args, "127.0.0.1")...)...)
+		return mbpoll(t, append([]string{"-m", "tcp", "-p", port, "-a", "3"}, args...)...)
 	}
+	const host = "127.0.0.1"
 	s.Trigger()
+	s.Advance(1) // unit 70001 passes the reject station: good
 	s.Trigger()
-	s.Advance(1)
 
-	out, err := tcp("-r", "0", "-c", "3", "-t", "3:int", "-B")
+	out, err := tcp("-r", "0", "-c", "3", "-t", "3:int", "-B", host)
 	require.NoError(t, err, out)
 	require.Equal(t, []string{"[0]: 70002", "[2]: 1", "[4]: 0"}, values(out), "trigger, good and rejected counters as 32-bit big-endian-word integers:\n%s", out)
 
-	out, err = tcp("-r", "2", "-t", "4", "--", "259")
+	out, err = tcp("-r", "2", "-t", "4", host, "259")
 	require.NoError(t, err, out)
 	require.Equal(t, plc.StackRed|plc.StackBlink, s.StackLight())
 
-	out, err = tcp("-r", "0", "-c", "4", "-t", "4")
+	out, err = tcp("-r", "0", "-c", "4", "-t", "4", host)
 	require.NoError(t, err, out)
 	require.Equal(t, []string{"[0]: 0", "[1]: 0", "[2]: 259", "[3]: 0"}, values(out))
 
-	out, err = tcp("-r", "0", "-c", "2", "-t", "0")
+	out, err = tcp("-r", "0", "-c", "2", "-t", "0", host)
 	require.NoError(t, err, out)
 	require.Equal(t, []string{"[0]: 0", "[1]: 1"}, values(out), "reject request off, run request on")
 
-	out, err = tcp("-r", "0", "-t", "1")
+	out, err = tcp("-r", "0", "-t", "1", host)
 	require.NoError(t, err, out)
 	require.Equal(t, []string{"[0]: 1"}, values(out), "line running")
 
-	out, err = tcp("-r", "1", "-t", "0", "0")
+	out, err = tcp("-r", "1", "-t", "0", host, "0")
 	require.NoError(t, err, out)
 	require.False(t, s.State().Running, "mbpoll stopped the line")
 
-	out, err = tcp("-r", "50", "-t", "4")
+	out, err = tcp("-r", "50", "-t", "4", host)
 	require.Error(t, err)
 	require.Contains(t, out, "Illegal data address")
 }

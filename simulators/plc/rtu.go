@@ -5,9 +5,23 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"syscall"
 	"time"
 )
+
+// pollable puts f in non-blocking mode so that Go's poller, not a blocked
+// system call, waits for its data: read deadlines then work and a read can
+// be stopped. github.com/creack/pty hands out its master in blocking mode
+// (its ioctls go through File.Fd), where SetReadDeadline is accepted but
+// never fires. SyscallConn's Control does not switch the file back.
+func pollable(f *os.File) {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return
+	}
+	_ = rc.Control(func(fd uintptr) { _ = syscall.SetNonblock(int(fd), true) })
+}
 
 // deadliner is a link whose reads can be cut short (an *os.File on a pty
 // master, a net.Conn).
@@ -18,9 +32,10 @@ type deadliner interface {
 // ServeRTU answers Modbus RTU requests on a serial link until ctx ends,
 // Close is called, or the link fails. Give it the device side of the link:
 // the master of a pseudo-terminal pair (the driver opens the slave), or a
-// real port opened with transport.Dial. To stop a blocked read it sets a
-// read deadline if rw has SetReadDeadline, else closes rw if it is an
-// io.Closer. It returns nil when stopped that way.
+// real port opened with transport.Dial. An *os.File is switched to
+// non-blocking mode so that its reads can be cut short. To stop a blocked
+// read it sets a read deadline if rw has SetReadDeadline, else closes rw if
+// it is an io.Closer. It returns nil when stopped that way.
 //
 // A pty master reads EIO while no process holds the slave open; ServeRTU
 // then waits for a client to open it again.
@@ -33,6 +48,9 @@ func (s *Sim) ServeRTU(ctx context.Context, rw io.ReadWriter) error {
 	case <-s.closed:
 		return errors.New("plcsim: closed")
 	default:
+	}
+	if f, ok := rw.(*os.File); ok {
+		pollable(f)
 	}
 	stopped := make(chan struct{})
 	unblock := func() {

@@ -99,6 +99,12 @@ func TestRTUStopsOnClose(t *testing.T) {
 	t.Cleanup(func() { _ = master.Close(); _ = slave.Close() })
 	done := make(chan error, 1)
 	go func() { done <- s.ServeRTU(context.Background(), master) }()
+
+	// Once a request is answered, ServeRTU is surely running.
+	c := rtuClient(t, slave.Name())
+	_, err = c.Write(appendCRC([]byte{1, 0x04, 0, 0, 0, 2}))
+	require.NoError(t, err)
+	readFrame(t, c, 9)
 	require.NoError(t, s.Close())
 	select {
 	case err := <-done:

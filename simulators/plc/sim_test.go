@@ -350,9 +350,11 @@ func TestServeStopsWithContext(t *testing.T) {
 func TestCloseIsFinal(t *testing.T) {
 	s := started(t, Config{})
 	c := dialSim(t, s)
+	_, err := mbap(t, c, 1, 0x04, 0, 0, 0, 2) // accepted and served
+	require.NoError(t, err)
 	require.NoError(t, s.Close())
 	require.NoError(t, c.SetReadDeadline(time.Now().Add(generous)))
-	_, err := c.Read(make([]byte, 1))
+	_, err = c.Read(make([]byte, 1))
 	require.ErrorIs(t, err, io.EOF)
 	require.Error(t, s.Start("127.0.0.1:0"))
 	require.NoError(t, s.Close())

@@ -487,11 +487,24 @@ func (s *Simulator) engine() {
 	}
 }
 
+// maxCopies bounds one label's ^PQ copies, so that a stray ^PQ99999999
+// cannot keep the engine busy for hours.
+const maxCopies = 1000
+
 // print renders l (Quantity copies) and hands each copy to OnPrint.
 func (s *Simulator) print(l zpl.Label, smudge float64) {
 	copies := max(1, l.Quantity)
+	if copies > maxCopies {
+		s.log.Warn("printer simulator caps ^PQ copies", "quantity", copies, "max", maxCopies)
+		copies = maxCopies
+	}
 	data, gs1 := symbolData(l)
 	for range copies {
+		select {
+		case <-s.done:
+			return
+		default:
+		}
 		var img *image.Gray
 		if !s.cfg.Fast {
 			var err error

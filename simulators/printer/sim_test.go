@@ -322,6 +322,21 @@ func TestUnknownCommandsIgnored(t *testing.T) {
 	require.Equal(t, "0109506000134352", dec.Data)
 }
 
+// TestQuantityCopies: ^PQ prints copies, each with its own sequence number.
+func TestQuantityCopies(t *testing.T) {
+	r := newRig(t, printer.Config{Fast: true})
+	c := r.dial(t)
+	_, err := c.Write([]byte("^XA^FO20,20^BXN,4,200,,,,_^FD_10109506000134352^FS^PQ3^XZ"))
+	require.NoError(t, err)
+	for seq := 1; seq <= 3; seq++ {
+		p := r.next(t)
+		require.Equal(t, seq, p.Seq)
+		require.Equal(t, "0109506000134352", p.Data)
+	}
+	require.Equal(t, 1, r.sim.Stats().Received)
+	require.Equal(t, 3, r.sim.Stats().Printed)
+}
+
 // TestFaultsStopPrinting: paper out, ribbon out, head open and pause stop
 // the print engine and show in ~HS; received jobs wait in the buffer and
 // print once the fault clears.
