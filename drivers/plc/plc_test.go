@@ -220,7 +220,8 @@ func TestRejectCountedAtRejectStation(t *testing.T) {
 	p := connected(t, sim, nil)
 	ctx := context.Background()
 
-	// Units 1..5 enter one pitch apart; unit 3 is bad.
+	// Units 1..5 enter one pitch apart; units 4 and 5, still on the
+	// conveyor, are bad.
 	for range 5 {
 		_, ok := sim.Trigger()
 		require.True(t, ok)

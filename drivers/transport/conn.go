@@ -24,8 +24,10 @@ import (
 //   - Close unblocks a pending Read, which then fails with an error matching
 //     net.ErrClosed; so does every later call.
 //
-// Read, Write, SetReadTimeout and Close may be called from different
-// goroutines; concurrent Reads (or Writes) need the caller's own ordering.
+// Write and Close may be called while a Read is blocked in another
+// goroutine. Set the read timeout between reads, not during one (the serial
+// library keeps it unsynchronised), and order concurrent Reads (or Writes)
+// yourself.
 type Conn struct {
 	cfg         Config
 	sock        net.Conn    // tcp

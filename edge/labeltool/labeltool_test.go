@@ -261,3 +261,38 @@ func TestValidateNDC(t *testing.T) {
 		require.Error(t, ValidateNDC(bad), bad)
 	}
 }
+
+// Symbols made by other encoders (zint, bwip-js), turned, cropped to no quiet
+// zone, noisy, or JPEG, as a technician's photos are. shared/label generates
+// hundreds more at test time; these fixtures prove the command line path.
+func TestDecodeOtherEncoders(t *testing.T) {
+	want := map[string]string{"01": "09506000134352", "17": "201225", "10": "ABC123", "21": "XYZ"}
+	files, err := filepath.Glob("../../shared/label/testdata/*gs1*")
+	require.NoError(t, err)
+	require.NotEmpty(t, files)
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			code, stdout, stderr := run(t, "decode", f)
+			require.Equal(t, ExitOK, code, stderr)
+			var got Report
+			require.NoError(t, json.Unmarshal([]byte(stdout), &got))
+			require.True(t, got.GS1)
+			require.Equal(t, "]d2", got.SymbologyID)
+			if !strings.Contains(f, "rect") {
+				require.Equal(t, want, got.AIs)
+			} else {
+				require.Equal(t, "09506000134352", got.AIs["01"])
+			}
+		})
+	}
+	t.Run("plain DataMatrix", func(t *testing.T) {
+		code, stdout, stderr := run(t, "decode", "../../shared/label/testdata/zint-plain-3px.png")
+		require.Equal(t, ExitOK, code, stderr)
+		var got Report
+		require.NoError(t, json.Unmarshal([]byte(stdout), &got))
+		require.False(t, got.GS1)
+		require.Equal(t, "]d1", got.SymbologyID)
+		require.NotEmpty(t, got.Data)
+		require.Nil(t, got.AIs)
+	})
+}
