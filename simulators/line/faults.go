@@ -162,18 +162,15 @@ func decodeFaultChange(body []byte) (FaultChange, error) {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&c); err != nil {
-		var se *json.SyntaxError
 		var ue *json.UnmarshalTypeError
 		switch {
 		case errors.As(err, &ue) && ue.Field != "":
 			return c, &FaultError{ue.Field, fmt.Sprintf("must be a %s, got %s", ue.Type, ue.Value)}
-		case errors.As(err, &se):
-			return c, &FaultError{"body", "not valid JSON: " + err.Error()}
 		case strings.HasPrefix(err.Error(), "json: unknown field "):
 			f := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
 			return c, &FaultError{f, "unknown field; want device, fault and value"}
 		default:
-			return c, &FaultError{"body", err.Error()}
+			return c, &FaultError{"body", "not valid JSON: " + err.Error()}
 		}
 	}
 	return c, nil

@@ -200,3 +200,9 @@ func (e *edge) result(tb testing.TB) scandrv.Result {
 type tally struct {
 	results, noReads, mismatches, rejects uint64
 }
+
+func contextWithCancel(tb testing.TB) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(context.Background())
+	tb.Cleanup(cancel)
+	return ctx, cancel
+}

@@ -104,7 +104,7 @@ func TestWholeLineImaging(t *testing.T) {
 	for k, ent := range entries {
 		_, want := e.unitAt(t, k)
 		require.Equal(t, bracketed(t, want), ent.Data, "print log line %d", k+1)
-		require.Empty(t, ent.Raw)
+		require.Nil(t, ent.Raw)
 	}
 }
 

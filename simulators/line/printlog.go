@@ -20,10 +20,10 @@ const printLogFlushEvery = time.Second
 // element string; Raw (with Error) is used instead when the printed data is
 // not a valid GS1 element string, so that nothing printed goes unrecorded.
 type printLogEntry struct {
-	At    string `json:"at"`
-	Data  string `json:"data,omitempty"`
-	Raw   string `json:"raw,omitempty"`
-	Error string `json:"error,omitempty"`
+	At    string  `json:"at"`
+	Data  string  `json:"data,omitempty"`
+	Raw   *string `json:"raw,omitempty"` // a pointer so that empty data is logged too
+	Error string  `json:"error,omitempty"`
 }
 
 // PrintLog appends one JSON line per label the printer produced. Writes go to
@@ -68,7 +68,7 @@ func (p *PrintLog) Append(at time.Time, data string) error {
 	if es, err := gs1.ParseTransmitted(data); err == nil {
 		e.Data = es.Bracketed()
 	} else {
-		e.Raw, e.Error = data, err.Error()
+		e.Raw, e.Error = &data, err.Error()
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()

@@ -129,12 +129,12 @@ func (s *Sim) ServeRTU(ctx context.Context, rw io.ReadWriter) error {
 			return fmt.Errorf("plcsim: rtu read: %w", err)
 		}
 		unitID, pdu := frame[0], frame[1:len(frame)-2]
-		if unitID != s.cfg.UnitID && unitID != 0 {
-			continue
+		if (unitID != s.cfg.UnitID && unitID != 0) || s.disconnected.Load() {
+			continue // not for us, or the PLC is off the bus
 		}
 		resp := s.handlePDU(pdu)
-		if unitID == 0 || s.disconnected.Load() {
-			continue
+		if unitID == 0 {
+			continue // broadcasts are never answered
 		}
 		out := append([]byte{unitID}, resp...)
 		out = appendCRC(out)

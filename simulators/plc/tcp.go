@@ -154,14 +154,14 @@ func (s *Sim) serveConn(c net.Conn) {
 		if proto != 0 {
 			continue // not Modbus: ignore, as the spec says
 		}
+		if s.disconnected.Load() {
+			return // the fault came on while this request was in flight
+		}
 		var resp []byte
 		if unitID == s.cfg.UnitID || unitID == 0 || unitID == 0xFF {
 			resp = s.handlePDU(pdu)
 		} else {
 			resp = exception(pdu[0], exGatewayNoResponse)
-		}
-		if s.disconnected.Load() {
-			return
 		}
 		out := make([]byte, 0, 7+len(resp))
 		out = append(out, txn...)
