@@ -140,10 +140,14 @@ func TestRenderZPLReadByIndependentEmulator(t *testing.T) {
 				layout, err := ZPLLayout(dpi, 0, n)
 				require.NoError(t, err)
 				dpmm := layout.DPMM
-				out, code := conformance.Run(t, "render-zpl", "--lint-fail",
+				args := []string{"--lint-fail"}
+				if validatorKnows(c.wantAIs) {
+					args = append(args, "--decode") // decode-dm --validate on each rendered label
+				}
+				out, code := conformance.Run(t, "render-zpl", append(args,
 					"--width-mm", strconv.FormatFloat(float64(layout.WidthDots)/float64(dpmm), 'f', 2, 64),
 					"--height-mm", strconv.FormatFloat(float64(layout.HeightDots)/float64(dpmm), 'f', 2, 64),
-					"--dpmm", strconv.Itoa(dpmm), "--out", filepath.Join(dir, "r"), file)
+					"--dpmm", strconv.Itoa(dpmm), "--out", filepath.Join(dir, "r"), file)...)
 				require.Equal(t, 0, code, "render-zpl:\n%s", out)
 				_, ais := independentDecode(t, filepath.Join(dir, "r-1.png"), c.wantAIs)
 				require.Equal(t, c.wantAIs, ais)

@@ -657,9 +657,9 @@ func (l *Line) clock(ctx context.Context) {
 		now := time.Now()
 		target := pos + now.Sub(last).Minutes()*speed
 		last = now
-		moving := true
+		moving := true // false while the PLC keeps the line stopped
 		for feeding && next <= target {
-			if !l.plc.Advance(next - pos) {
+			if !l.plc.Advance(max(0, next-pos)) {
 				moving = false
 				break
 			}
@@ -670,9 +670,14 @@ func (l *Line) clock(ctx context.Context) {
 			next += gap()
 			feeding = l.cfg.Units == 0 || fed < l.cfg.Units
 		}
-		if moving && l.plc.Advance(target-pos) {
-			pos = target
+		if moving && !l.plc.Advance(target-pos) {
+			moving = false
 		}
+		if !moving {
+			t.Reset(maxTick) // stopped: look again soon; a fault change wakes us at once
+			continue
+		}
+		pos = target
 		if !feeding {
 			next = pos + 1 // the next product comes a pitch after the infeed resumes
 		}
@@ -754,7 +759,7 @@ func (l *Line) applyPLCFaults(old, f PLCFaults) error {
 
 // Status returns a snapshot for the web page and GET /api/status.
 func (l *Line) Status() Status {
-	ps := l.printer.Stats()
+	ps, pf := l.printer.Stats(), l.printer.Faults()
 	st := l.plc.State()
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -769,7 +774,10 @@ func (l *Line) Status() Status {
 		Labels:   make([]LabelInfo, 0, len(l.recent)),
 	}
 	s.Counters.Dropped = uint64(ps.Dropped)
-	s.Faults.Line.Run = st.RunRequest // the edge may have written the coil
+	// The hosts change some of these too: the edge writes the run-request
+	// coil, a ~PS command ends a pause.
+	s.Faults.Line.Run = st.RunRequest
+	s.Faults.Printer.Pause = pf.Paused
 	for i := len(l.recent) - 1; i >= 0; i-- {
 		pl := l.recent[i]
 		li := LabelInfo{Seq: pl.seq, Unit: pl.unit, At: pl.at, Data: pl.data}

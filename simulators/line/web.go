@@ -182,10 +182,7 @@ document.querySelectorAll("button[data-set]").forEach(el => el.addEventListener(
   const input = document.querySelector("input[data-device='" + device + "'][data-fault='" + fault + "']");
   post(device, fault, Number(input.value));
 }));
-function faultValue(s, device, fault) {
-  if (device === "line") return s.speed;
-  return s.faults[device][fault];
-}
+function faultValue(s, device, fault) { return s.faults[device][fault]; }
 let shown = "";
 function refresh() {
   fetch("/api/status").then(r => r.json()).then(s => {
