@@ -50,7 +50,7 @@ func (u Unit) Text() []string {
 	}
 	for ai := 710; ai <= 715; ai++ {
 		if v, ok := u.Elements.Get(fmt.Sprint(ai)); ok {
-			lines = append(lines, nationalLabel[ai]+" "+v)
+			lines = append(lines, nationalName(ai)+" "+v)
 		}
 	}
 	if v, ok := u.Elements.Get("10"); ok {
@@ -65,8 +65,23 @@ func (u Unit) Text() []string {
 	return lines
 }
 
-// nationalLabel names the national numbers as pharmacists know them.
-var nationalLabel = map[int]string{710: "PZN", 711: "CIP", 712: "CN", 713: "DRN", 714: "AIM", 715: "NDC"}
+// nationalName names the national numbers (AI 710-715) as pharmacists know them.
+func nationalName(ai int) string {
+	switch ai {
+	case 710:
+		return "PZN"
+	case 711:
+		return "CIP"
+	case 712:
+		return "CN"
+	case 713:
+		return "DRN"
+	case 714:
+		return "AIM"
+	default:
+		return "NDC"
+	}
+}
 
 // humanDate prints YYMMDD as YYYY-MM-DD, or YYYY-MM where the day is 00.
 func humanDate(yymmdd string) string {

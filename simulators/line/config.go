@@ -1,6 +1,7 @@
 package line
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -185,26 +186,25 @@ func LoadConfig(path string) (Config, error) {
 // An unknown key is an error naming it (with its full path, e.g.
 // "scanner.format.prefx"), and so is a value of the wrong type.
 func ParseConfig(r io.Reader) (Config, error) {
-	var doc yaml.Node
-	if err := yaml.NewDecoder(r).Decode(&doc); err != nil {
-		if errors.Is(err, io.EOF) {
-			return Config{}, errors.New("the configuration is empty")
-		}
+	b, err := io.ReadAll(r)
+	if err != nil {
 		return Config{}, err
 	}
-	root := &doc
-	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
-		root = root.Content[0]
+	var doc yaml.Node
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		return Config{}, err
 	}
-	if root.Kind == yaml.ScalarNode && root.Tag == "!!null" {
+	if len(doc.Content) == 0 || (doc.Content[0].Kind == yaml.ScalarNode && doc.Content[0].Tag == "!!null") {
 		return Config{}, errors.New("the configuration is empty")
 	}
 	keyAt := map[int]string{} // line of a value → its key path
-	if err := checkKeys(root, reflect.TypeFor[Config](), "", keyAt); err != nil {
+	if err := checkKeys(doc.Content[0], reflect.TypeFor[Config](), "", keyAt); err != nil {
 		return Config{}, err
 	}
 	cfg := DefaultConfig()
-	if err := root.Decode(&cfg); err != nil {
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&cfg); err != nil {
 		var te *yaml.TypeError
 		if !errors.As(err, &te) {
 			return Config{}, err
@@ -229,10 +229,11 @@ func ParseConfig(r io.Reader) (Config, error) {
 var errLine = regexp.MustCompile(`^line (\d+):`)
 
 // checkKeys walks a YAML mapping against the struct type it decodes into and
-// rejects keys the type does not have. yaml.v3's KnownFields does not reach
-// into types with their own UnmarshalYAML (the scanner format, the register
-// map), so the check is made here, once, for the whole tree. keyAt records
-// the key path of every value's line, to name the key in type errors.
+// rejects keys the type does not have, naming their full path. yaml.v3's
+// KnownFields does not reach into types with their own UnmarshalYAML (the
+// scanner format, the register map), so the whole tree is checked here.
+// keyAt records the key path of every value's line, to name the key in type
+// errors.
 func checkKeys(n *yaml.Node, t reflect.Type, path string, keyAt map[int]string) error {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()

@@ -241,7 +241,8 @@ func scannerFaults(f ScannerFaults) scannersim.Faults {
 
 // Start opens the devices' listeners and pseudo-terminals, the web page and
 // the print log, and starts the conveyor. It returns once everything
-// listens; Close stops it all. ctx bounds the line's life as Close does.
+// listens. When ctx ends the line stops moving and serving; Close must still
+// be called (it also flushes the print log).
 func (l *Line) Start(ctx context.Context) (err error) {
 	l.mu.Lock()
 	if l.state != stateNew {

@@ -115,11 +115,13 @@ type step struct {
 	smudge   float64
 	noRead   float64
 	gradeDop bool
+	offline  bool
 }
 
 // TestWholeLineFaults steps a manual line one unit at a time (no timing
 // involved) through scanner no-reads, printer drops, smudged labels and
-// grade drops. The edge rejects every unit it cannot verify; its
+// grade drops, and the scanner going offline. The edge rejects every unit it
+// cannot verify; its
 // observations must match the simulator's counters exactly.
 func TestWholeLineFaults(t *testing.T) {
 	cfg := testConfig()
@@ -146,7 +148,7 @@ func TestWholeLineFaults(t *testing.T) {
 	for range 2 {
 		steps = append(steps, step{gradeDop: true})
 	}
-	steps = append(steps, step{}, step{})
+	steps = append(steps, step{}, step{offline: true}, step{})
 
 	set := func(device, fault string, v any) {
 		b, err := json.Marshal(v)
@@ -161,6 +163,13 @@ func TestWholeLineFaults(t *testing.T) {
 		set("printer", "smudge", s.smudge)
 		set("scanner", "no_read_rate", s.noRead)
 		set("scanner", "grade_drop", s.gradeDop)
+		set("scanner", "offline", s.offline)
+		if !s.offline {
+			// After an offline spell the reader reconnects (with backoff).
+			require.Eventually(t, func() bool {
+				return l.scanner.Stats().Clients == 1 && e.scanner.Stats().Connected
+			}, waitLong, time.Millisecond)
+		}
 
 		n, ok := l.Trigger()
 		require.True(t, ok)
@@ -178,6 +187,15 @@ func TestWholeLineFaults(t *testing.T) {
 		// One pitch: the unit leaves the print station and reaches the
 		// camera; the unit before it reaches the reject station.
 		require.True(t, l.Advance(1))
+		if s.offline {
+			// Nothing is sent: the edge has no result for the unit and
+			// rejects it.
+			_, err := l.Wait(ctx, func(c Counters) bool { return c.Unsent == 1 })
+			require.NoError(t, err)
+			require.NoError(t, e.plc.Reject(ctx, u))
+			seen.rejects++
+			continue
+		}
 		r := e.result(t)
 		seen.results++
 		bad := r.NoRead || r.Data != want
@@ -226,12 +244,15 @@ func TestWholeLineFaults(t *testing.T) {
 	require.Equal(t, uint64(dropped), st.Counters.Dropped)
 	require.Equal(t, uint64(dropped), c.Blank)
 	require.Equal(t, seen.results, c.Scanned)
+	require.Equal(t, uint64(1), c.Unsent)
 	require.Equal(t, seen.noReads, c.NoReads)
 	require.Equal(t, seen.mismatches, c.Misreads)
 	require.Equal(t, seen.rejects, c.Rejected)
 	require.Equal(t, uint64(rejected), c.Rejected)
 	require.Equal(t, uint64(good), c.Good)
 	require.Equal(t, uint64(len(steps))-seen.rejects, c.Good)
+	require.Equal(t, seen.results, e.scanner.Stats().Results)
+	require.Equal(t, seen.noReads, e.scanner.Stats().NoReads)
 
 	require.NoError(t, l.Close())
 	require.Len(t, readPrintLog(t, cfg.PrintLog), printed)

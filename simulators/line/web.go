@@ -101,9 +101,9 @@ type pageData struct {
 
 // faultSwitch is one control on the page.
 type faultSwitch struct {
-	Device, Fault string
-	Bool          bool   // a checkbox; otherwise a number field
-	Step, Max     string // for number fields
+	Device, Fault  string
+	Bool           bool   // a checkbox; otherwise a number field
+	Step, Min, Max string // for number fields
 }
 
 func switches() []faultSwitch {
@@ -116,11 +116,11 @@ func switches() []faultSwitch {
 			case kindBool:
 				s.Bool = true
 			case kindRate:
-				s.Step, s.Max = "0.01", "1"
+				s.Step, s.Min, s.Max = "0.01", "0", "1"
 			case kindMS:
-				s.Step, s.Max = "1", strconv.Itoa(MaxSlowMS)
+				s.Step, s.Min, s.Max = "1", "0", strconv.Itoa(MaxSlowMS)
 			case kindSpeed:
-				s.Step, s.Max = "1", strconv.Itoa(MaxSpeed)
+				s.Step, s.Min, s.Max = "1", strconv.Itoa(MinSpeed), strconv.Itoa(MaxSpeed)
 			}
 			out = append(out, s)
 		}
@@ -146,6 +146,7 @@ code{background:#f4f4f4;padding:0 .3rem}
 #msg{color:#b00}
 </style></head><body>
 <h1>Line <span id="line">{{.Status.Line}}</span>{{if .Status.Fast}} — fast mode (no imaging){{end}}</h1>
+<p>Conveyor <b id="running">{{if .Status.Running}}running{{else}}stopped{{end}}</b> at <span id="speed">{{.Status.Speed}}</span> units/min</p>
 <h2>Connect the agent to</h2>
 <table>
 <tr><th>printer (ZPL)</th><td><code id="dev-printer">{{.Status.Devices.Printer}}</code></td></tr>
@@ -161,7 +162,7 @@ code{background:#f4f4f4;padding:0 .3rem}
 <table>
 {{range .Switches}}<tr><th>{{.Device}}</th><td>{{.Fault}}</td><td>
 {{if .Bool}}<input type="checkbox" data-device="{{.Device}}" data-fault="{{.Fault}}">
-{{else}}<input type="number" min="0" max="{{.Max}}" step="{{.Step}}" data-device="{{.Device}}" data-fault="{{.Fault}}"> <button data-set="{{.Device}}.{{.Fault}}">set</button>{{end}}
+{{else}}<input type="number" min="{{.Min}}" max="{{.Max}}" step="{{.Step}}" data-device="{{.Device}}" data-fault="{{.Fault}}"> <button data-set="{{.Device}}.{{.Fault}}">set</button>{{end}}
 </td></tr>
 {{end}}</table>
 <h2>Last printed labels</h2>
@@ -186,6 +187,8 @@ function faultValue(s, device, fault) { return s.faults[device][fault]; }
 let shown = "";
 function refresh() {
   fetch("/api/status").then(r => r.json()).then(s => {
+    document.getElementById("running").textContent = s.running ? "running" : "stopped";
+    document.getElementById("speed").textContent = s.speed;
     for (const [k, v] of Object.entries(s.counters)) {
       const el = document.getElementById("c-" + k);
       if (el) el.textContent = v;

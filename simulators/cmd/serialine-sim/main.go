@@ -137,9 +137,7 @@ func runLine(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		_ = l.Close()
 		return exitError
 	}
-	d := l.Devices()
-	log.Info("line simulator running", "line", cfg.Line, "printer", d.Printer, "scanner", d.Scanner,
-		"plc", d.PLC, "plc_unit_id", d.PLCUnitID, "web", d.HTTP, "speed", cfg.Speed, "fast", cfg.Fast)
+	d := l.Devices() // the line logged them too, with slog
 	mode := ""
 	if cfg.Fast {
 		mode = " (fast mode)"

@@ -114,7 +114,7 @@ func TestRunLine(t *testing.T) {
 	require.Contains(t, summary, "| scanner serial:/dev/")
 	_, web, ok := strings.Cut(summary, "| web ")
 	require.True(t, ok, summary)
-	require.Contains(t, stderr.String(), "line simulator running")
+	require.Contains(t, stderr.String(), "line simulator started")
 
 	status := func() line.Status {
 		resp, err := http.Get(web + "api/status")
