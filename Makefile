@@ -41,5 +41,12 @@ vet:
 fmt:
 	gofmt -w $$(git ls-files '*.go')
 
+# Today: one simulated line (PLC, printer, scanner) with its technician page, on
+# free ports so nothing collides with services already running. Central and
+# the edge agent join the demo when they are built (serialine-sim demo).
+demo: build
+	./$(BIN)/serialine-sim line --config configs/sim-line.yaml \
+	  --printer tcp:127.0.0.1:0 --scanner tcp:127.0.0.1:0 --plc 127.0.0.1:0 --http 127.0.0.1:0
+
 clean:
 	rm -rf $(BIN)

@@ -184,11 +184,11 @@ func (p *problems) any() bool { return len(p.err.Problems) > 0 }
 // truncate keeps problem values readable when a "serial" is a whole
 // runaway line.
 func truncate(s string) string {
-	const max = 40
-	if len(s) <= max {
+	const shown = 40
+	if len(s) <= shown {
 		return s
 	}
-	return s[:max] + "..."
+	return s[:shown] + "..."
 }
 
 var utf8BOM = []byte{0xEF, 0xBB, 0xBF}

@@ -138,8 +138,7 @@ func (r *randomized) permute(a, b uint64, buf *[32]byte) (uint64, uint64) {
 // Reducing 128 bits modulo m < 2^64 leaves a bias below 2^-64.
 func (r *randomized) round(i int, x, m uint64, buf *[32]byte) uint64 {
 	in, out := buf[:16], buf[16:]
-	in[0] = byte(i)
-	clear(in[1:8])
+	in[0] = byte(i) // in[1:8] stay zero
 	binary.BigEndian.PutUint64(in[8:], x)
 	r.block.Encrypt(out, in)
 	return bits.Rem64(binary.BigEndian.Uint64(out[:8]), binary.BigEndian.Uint64(out[8:]), m)

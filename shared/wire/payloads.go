@@ -1,0 +1,386 @@
+package wire
+
+import (
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/serialine/serialine/shared/gs1"
+	"github.com/serialine/serialine/shared/serials"
+)
+
+// Ack is central's answer on the acks topic: every event of Line up to and
+// including Seq is durably committed (applied or dead-lettered), so the edge
+// may delete them from its outbox.
+type Ack struct {
+	V    int    `json:"v"`
+	Line string `json:"line"`
+	// Seq is the highest contiguous seq committed; 0 means none yet.
+	Seq uint64 `json:"seq"`
+}
+
+// Validate checks version and line id.
+func (a Ack) Validate() error {
+	if err := checkVersion(a.V); err != nil {
+		return err
+	}
+	if err := ValidateLine(a.Line); err != nil {
+		return fieldErr("line", err)
+	}
+	return nil
+}
+
+// LineState is what a line is doing.
+type LineState string
+
+// The line states. Offline is what the edge's last will says.
+const (
+	LineRunning LineState = "running"
+	LinePaused  LineState = "paused"
+	LineStopped LineState = "stopped"
+	LineOffline LineState = "offline"
+	LineAlarm   LineState = "alarm"
+)
+
+// Valid reports whether s is a known line state.
+func (s LineState) Valid() bool {
+	switch s {
+	case LineRunning, LinePaused, LineStopped, LineOffline, LineAlarm:
+		return true
+	}
+	return false
+}
+
+// DeviceState is the health of one device of a line.
+type DeviceState string
+
+// The device states.
+const (
+	DeviceOK           DeviceState = "ok"
+	DeviceWarning      DeviceState = "warning"      // working, but needs attention (ribbon low, grade dropping)
+	DeviceFault        DeviceState = "fault"        // connected but not working
+	DeviceDisconnected DeviceState = "disconnected" // not reachable; the driver is reconnecting
+)
+
+// Valid reports whether s is a known device state.
+func (s DeviceState) Valid() bool {
+	switch s {
+	case DeviceOK, DeviceWarning, DeviceFault, DeviceDisconnected:
+		return true
+	}
+	return false
+}
+
+// DeviceHealth is the state of one device (printer, scanner, PLC).
+type DeviceHealth struct {
+	State  DeviceState `json:"state"`
+	Detail string      `json:"detail,omitempty"`
+	Since  time.Time   `json:"since,omitzero"`
+}
+
+// Pool is the line's stock of granted, unused serials.
+type Pool struct {
+	Available   uint64  `json:"available"`
+	MinutesLeft float64 `json:"minutes_left"` // at the current rate
+}
+
+// Status is the retained payload on the status topic, also registered as
+// the edge's last will with State LineOffline.
+type Status struct {
+	V     int       `json:"v"`
+	Line  string    `json:"line"`
+	State LineState `json:"state"`
+	// At is when the status was taken. It may be zero only in the last will
+	// (State offline), which is composed long before the broker sends it.
+	At    time.Time `json:"at,omitzero"`
+	Order string    `json:"order,omitempty"`
+	// Counts is the line's running reconciliation of Order.
+	Counts  *Reconciliation         `json:"counts,omitempty"`
+	Pool    Pool                    `json:"pool"`
+	Devices map[string]DeviceHealth `json:"devices,omitempty"`
+	// Outbox is the number of events not yet acknowledged by central.
+	Outbox uint64 `json:"outbox"`
+}
+
+// Validate checks version, line, state, time and device states.
+func (s Status) Validate() error {
+	if err := checkVersion(s.V); err != nil {
+		return err
+	}
+	if err := ValidateLine(s.Line); err != nil {
+		return fieldErr("line", err)
+	}
+	if !s.State.Valid() {
+		return fieldErrf("state", "%q is not a line state; use running, paused, stopped, offline or alarm", s.State)
+	}
+	if s.At.IsZero() && s.State != LineOffline {
+		return fieldErrf("at", "missing (only the offline last will may leave it out)")
+	}
+	if err := validateText("order", s.Order, false); err != nil {
+		return err
+	}
+	if s.Counts != nil {
+		if err := s.Counts.Validate(); err != nil {
+			return under("counts", err)
+		}
+	}
+	if math.IsNaN(s.Pool.MinutesLeft) || math.IsInf(s.Pool.MinutesLeft, 0) || s.Pool.MinutesLeft < 0 {
+		return fieldErrf("pool.minutes_left", "must be a number >= 0, got %v", s.Pool.MinutesLeft)
+	}
+	for name, d := range s.Devices {
+		f := "devices[" + fmt.Sprintf("%q", name) + "]"
+		if err := validateText(f, name, true); err != nil {
+			return err
+		}
+		if !d.State.Valid() {
+			return fieldErrf(f+".state", "%q is not a device state; use ok, warning, fault or disconnected", d.State)
+		}
+		if err := validateText(f+".detail", d.Detail, false); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// OrderState is the state of a work order.
+type OrderState string
+
+// The work order states: created by a planner, released to a line (the line
+// may produce it and request serials for it), closed (no more serials).
+const (
+	OrderStateCreated  OrderState = "created"
+	OrderStateReleased OrderState = "released"
+	OrderStateClosed   OrderState = "closed"
+)
+
+// Valid reports whether s is a known order state.
+func (s OrderState) Valid() bool {
+	switch s {
+	case OrderStateCreated, OrderStateReleased, OrderStateClosed:
+		return true
+	}
+	return false
+}
+
+// Orders is the retained payload on the orders topic: the work orders
+// released to the line. It replaces the previous one entirely.
+type Orders struct {
+	V      int     `json:"v"`
+	Line   string  `json:"line"`
+	Orders []Order `json:"orders"`
+}
+
+// Order is a work order as the line needs it to print.
+type Order struct {
+	ID       string     `json:"id"`
+	GTIN     string     `json:"gtin"`
+	Lot      string     `json:"lot"`
+	Expiry   string     `json:"expiry"` // YYMMDD
+	Quantity uint64     `json:"quantity"`
+	State    OrderState `json:"state"`
+	// MinGrade is the lowest acceptable ISO/IEC 15415 print grade (A to D);
+	// a unit graded below is decommissioned low-grade.
+	MinGrade string `json:"min_grade,omitempty"`
+	// Product is the product name for the operator's screen.
+	Product string `json:"product,omitempty"`
+	// National holds national healthcare reimbursement numbers to print,
+	// by AI (710-717, e.g. "715" for the US NDC).
+	National map[string]string `json:"national,omitempty"`
+}
+
+// Validate checks the order's fields.
+func (o Order) Validate() error {
+	if err := validateText("id", o.ID, true); err != nil {
+		return err
+	}
+	if err := validateGTIN("gtin", o.GTIN); err != nil {
+		return err
+	}
+	if err := validateX20("lot", "10", o.Lot); err != nil {
+		return err
+	}
+	if o.Lot == "" {
+		return fieldErrf("lot", "missing")
+	}
+	if err := gs1.ValidateDate("17", o.Expiry, true); err != nil {
+		return fieldErr("expiry", err)
+	}
+	if o.Quantity == 0 {
+		return fieldErrf("quantity", "must be at least 1")
+	}
+	if !o.State.Valid() {
+		return fieldErrf("state", "%q is not an order state; use created, released or closed", o.State)
+	}
+	switch o.MinGrade {
+	case "", "A", "B", "C", "D":
+	default:
+		return fieldErrf("min_grade", "%q is not an ISO/IEC 15415 grade; use A, B, C or D", o.MinGrade)
+	}
+	if err := validateText("product", o.Product, false); err != nil {
+		return err
+	}
+	for ai, v := range o.National {
+		f := "national[" + fmt.Sprintf("%q", ai) + "]"
+		if len(ai) != 3 || ai < "710" || ai > "717" {
+			return fieldErrf(f, "AI %q is not a national healthcare reimbursement number (710-717)", ai)
+		}
+		if err := (gs1.ElementString{{AI: "01", Value: o.GTIN}, {AI: ai, Value: v}}).Validate(); err != nil {
+			return fieldErr(f, err)
+		}
+	}
+	return nil
+}
+
+// Validate checks version, line and every order.
+func (o Orders) Validate() error {
+	if err := checkVersion(o.V); err != nil {
+		return err
+	}
+	if err := ValidateLine(o.Line); err != nil {
+		return fieldErr("line", err)
+	}
+	seen := make(map[string]int, len(o.Orders))
+	for i, ord := range o.Orders {
+		if err := ord.Validate(); err != nil {
+			return under(index("orders", i), err)
+		}
+		if j, dup := seen[ord.ID]; dup {
+			return fieldErrf(index("orders", i)+".id", "%q repeats orders[%d]", ord.ID, j)
+		}
+		seen[ord.ID] = i
+	}
+	return nil
+}
+
+// SerialRequest asks central for Count more serials of GTIN for Order.
+// RequestID identifies the request across retries: central answers a
+// retried request with the same grant and never allocates twice.
+type SerialRequest struct {
+	V         int    `json:"v"`
+	RequestID string `json:"request_id"`
+	Line      string `json:"line"`
+	Order     string `json:"order"`
+	GTIN      string `json:"gtin"`
+	Count     uint64 `json:"count"`
+}
+
+// Validate checks every field.
+func (r SerialRequest) Validate() error {
+	if err := checkVersion(r.V); err != nil {
+		return err
+	}
+	if err := validateID("request_id", r.RequestID); err != nil {
+		return err
+	}
+	if err := ValidateLine(r.Line); err != nil {
+		return fieldErr("line", err)
+	}
+	if err := validateText("order", r.Order, true); err != nil {
+		return err
+	}
+	if err := validateGTIN("gtin", r.GTIN); err != nil {
+		return err
+	}
+	if r.Count == 0 {
+		return fieldErrf("count", "must be at least 1")
+	}
+	if r.Count > math.MaxInt64 {
+		return fieldErrf("count", "%d exceeds the counter space (2^63)", r.Count)
+	}
+	return nil
+}
+
+// SerialGrant answers a SerialRequest. Either Error says why nothing was
+// granted, or Ranges hold the counters granted and Scheme how to turn a
+// counter into a serial (serials.New(Scheme)). For a list scheme, the
+// counters index the product's imported list and Serials holds the
+// granted serials themselves, in the order of Ranges.
+//
+// Scheme.Key (randomized schemes) is a secret; serials.Spec redacts it when
+// printed or logged, but the JSON carries it, so the broker connection must
+// be private (TLS, per-line credentials, ACLs).
+type SerialGrant struct {
+	V         int            `json:"v"`
+	RequestID string         `json:"request_id"`
+	Line      string         `json:"line"`
+	Order     string         `json:"order"`
+	GTIN      string         `json:"gtin"`
+	Scheme    *serials.Spec  `json:"scheme,omitempty"`
+	Ranges    []CounterRange `json:"ranges,omitempty"`
+	Serials   []string       `json:"serials,omitempty"`
+	Error     string         `json:"error,omitempty"`
+}
+
+// Count is the number of serials granted.
+func (g SerialGrant) Count() uint64 {
+	var n uint64
+	for _, r := range g.Ranges {
+		n += r.Count
+	}
+	return n
+}
+
+// Validate checks every field; a refusal (Error set) carries no scheme,
+// ranges or serials.
+func (g SerialGrant) Validate() error {
+	if err := checkVersion(g.V); err != nil {
+		return err
+	}
+	if err := validateID("request_id", g.RequestID); err != nil {
+		return err
+	}
+	if err := ValidateLine(g.Line); err != nil {
+		return fieldErr("line", err)
+	}
+	if err := validateText("order", g.Order, true); err != nil {
+		return err
+	}
+	if err := validateGTIN("gtin", g.GTIN); err != nil {
+		return err
+	}
+	if g.Error != "" {
+		if len(g.Error) > 4*maxTextLen {
+			return fieldErrf("error", "has %d bytes, at most %d are allowed", len(g.Error), 4*maxTextLen)
+		}
+		if g.Scheme != nil || len(g.Ranges) > 0 || len(g.Serials) > 0 {
+			return fieldErrf("error", "a refused grant carries no scheme, ranges or serials")
+		}
+		return nil
+	}
+	if g.Scheme == nil {
+		return fieldErrf("scheme", "missing; a grant says how counters become serials")
+	}
+	if err := g.Scheme.Validate(); err != nil {
+		return fieldErr("scheme", err)
+	}
+	if len(g.Ranges) == 0 {
+		return fieldErrf("ranges", "missing; a grant holds at least one counter range")
+	}
+	total, err := validateRanges("ranges", g.Ranges)
+	if err != nil {
+		return err
+	}
+	if g.Scheme.Kind != serials.KindList {
+		if len(g.Serials) > 0 {
+			return fieldErrf("serials", "only list schemes carry explicit serials, this one is %s", g.Scheme.Kind)
+		}
+		return nil
+	}
+	if uint64(len(g.Serials)) != total {
+		return fieldErrf("serials", "has %d serials, the ranges grant %d", len(g.Serials), total)
+	}
+	seen := make(map[string]int, len(g.Serials))
+	for i, s := range g.Serials {
+		if s == "" {
+			return fieldErrf(index("serials", i), "empty")
+		}
+		if err := validateX20(index("serials", i), "21", s); err != nil {
+			return err
+		}
+		if j, dup := seen[s]; dup {
+			return fieldErrf(index("serials", i), "%q repeats serials[%d]", s, j)
+		}
+		seen[s] = i
+	}
+	return nil
+}
