@@ -1,4 +1,5 @@
 # Serialine — build, test and benchmark. `make test` provisions what it needs.
+SHELL     := bash
 GO        ?= go
 BIN       := bin
 PROGRAMS  := serialine-edge serialine-central serialine-sim
@@ -29,7 +30,7 @@ test:
 bench:
 	@set -e; env_lines=$$(bash .ci/provision); \
 	for kv in $$env_lines; do export "$$kv"; done; \
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) $(PKGS)
+	set -o pipefail; $(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) $(PKGS) | bash .ci/bench-report
 
 lint: vet
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

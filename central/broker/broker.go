@@ -1,0 +1,221 @@
+// Package broker is central's embedded MQTT broker (mochi-mqtt), used by
+// default so that a new user needs nothing else. It enforces the wire
+// contract's logins and topic rules (Allowed), the same ones
+// configs/mosquitto gives an external Mosquitto in production.
+//
+// Central's ingest connects to it with paho over TCP, exactly as it connects
+// to an external broker, so that both modes run the same code. The broker
+// also offers an in-process client (Publish, Subscribe) for the few places
+// where a network hop buys nothing.
+package broker
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/listeners"
+	"github.com/mochi-mqtt/server/v2/packets"
+)
+
+// ErrClosed is returned by Start and the in-process client once the broker
+// has been closed.
+var ErrClosed = errors.New("mqtt broker closed")
+
+// ErrStarted is returned by a second Start.
+var ErrStarted = errors.New("mqtt broker already started")
+
+// ErrDenied is wrapped by the in-process client's errors for a topic or
+// filter the service user may not use (see Allowed).
+var ErrDenied = errors.New("not allowed for the service user")
+
+// Broker is the embedded MQTT broker. New configures it, Start listens,
+// Close stops it.
+type Broker struct {
+	cfg    Config
+	log    *slog.Logger
+	srv    *mqtt.Server
+	cancel context.CancelFunc // ends the hook's context: pending credential checks give up
+	done   <-chan struct{}
+	subIDs atomic.Int64
+
+	mu      sync.Mutex
+	started bool
+	closed  bool
+	addr    string
+}
+
+// New checks cfg and prepares a broker that admits the service user and the
+// lines creds accepts. It does not listen; Start does.
+func New(cfg Config, creds Credentials, log *slog.Logger) (*Broker, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if creds == nil {
+		return nil, errors.New("mqtt broker: credentials are nil")
+	}
+	if log == nil {
+		return nil, errors.New("mqtt broker: logger is nil")
+	}
+	cfg = cfg.withDefaults()
+	log = log.With("component", "mqtt-broker")
+
+	caps := mqtt.NewDefaultServerCapabilities()
+	caps.MaximumInflight = uint16(cfg.MaxInflight)
+	srv := mqtt.New(&mqtt.Options{
+		Capabilities: caps,
+		Logger:       log,
+		InlineClient: true,
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	hook := &aclHook{
+		serviceUser:     cfg.ServiceUser,
+		servicePassword: []byte(cfg.ServicePassword),
+		creds:           creds,
+		authTimeout:     cfg.AuthTimeout,
+		ctx:             ctx,
+		log:             log,
+	}
+	if err := srv.AddHook(hook, nil); err != nil {
+		cancel()
+		return nil, fmt.Errorf("mqtt broker: add ACL hook: %w", err)
+	}
+	return &Broker{cfg: cfg, log: log, srv: srv, cancel: cancel, done: ctx.Done()}, nil
+}
+
+// Start listens on cfg.Listen and serves in the background until Close is
+// called or ctx ends. Addr then reports the bound address.
+func (b *Broker) Start(ctx context.Context) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	switch {
+	case b.closed:
+		return ErrClosed
+	case b.started:
+		return ErrStarted
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("mqtt broker: start: %w", err)
+	}
+	l := listeners.NewTCP(listeners.Config{ID: "tcp", Address: b.cfg.Listen})
+	if err := b.srv.AddListener(l); err != nil {
+		return fmt.Errorf("mqtt broker: listen on %s: %w", b.cfg.Listen, err)
+	}
+	if err := b.srv.Serve(); err != nil {
+		return fmt.Errorf("mqtt broker: serve on %s: %w", b.cfg.Listen, err)
+	}
+	b.started = true
+	b.addr = l.Address()
+	go func() {
+		select {
+		case <-ctx.Done():
+			_ = b.Close()
+		case <-b.done:
+		}
+	}()
+	b.log.Info("mqtt broker listening", "addr", b.addr, "service_user", b.cfg.ServiceUser)
+	return nil
+}
+
+// Addr returns the address the broker listens on (host:port with the real
+// port), or "" before Start.
+func (b *Broker) Addr() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.addr
+}
+
+// Close disconnects every client and stops listening. It may be called more
+// than once.
+func (b *Broker) Close() error {
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return nil
+	}
+	b.closed = true
+	started := b.started
+	b.mu.Unlock()
+
+	b.cancel()
+	if !started {
+		return nil
+	}
+	if err := b.srv.Close(); err != nil {
+		return fmt.Errorf("mqtt broker: close: %w", err)
+	}
+	b.log.Info("mqtt broker closed", "addr", b.Addr())
+	return nil
+}
+
+func (b *Broker) isClosed() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.closed
+}
+
+// Publish publishes payload on topic from inside central, as the service
+// user but without a network connection or login. Subscribers get it at
+// most at qos; retain keeps it as the topic's retained message.
+func (b *Broker) Publish(topic string, payload []byte, retain bool, qos byte) error {
+	if !Allowed(b.cfg.ServiceUser, true, topic, true) {
+		return fmt.Errorf("mqtt broker: in-process publish to %q: %w", topic, ErrDenied)
+	}
+	if qos > 2 {
+		return fmt.Errorf("mqtt broker: in-process publish to %q: qos %d is not 0, 1 or 2", topic, qos)
+	}
+	if b.isClosed() {
+		return ErrClosed
+	}
+	if err := b.srv.Publish(topic, payload, retain, qos); err != nil {
+		return fmt.Errorf("mqtt broker: in-process publish to %q: %w", topic, err)
+	}
+	return nil
+}
+
+// Message is one message delivered to an in-process subscription.
+type Message struct {
+	Topic    string
+	Payload  []byte
+	Retained bool // published with retain, e.g. sent from the retained store on subscribing
+}
+
+// Subscribe calls handler with every message on a topic matching filter,
+// starting with the retained ones, and returns the function that ends the
+// subscription. handler runs on the goroutine serving the publishing client,
+// so it must be quick and never block. Shared subscriptions are refused:
+// in-process there is nobody to share with.
+func (b *Broker) Subscribe(filter string, handler func(Message)) (unsubscribe func() error, err error) {
+	if strings.HasPrefix(filter, sharePrefix) {
+		return nil, fmt.Errorf("mqtt broker: in-process subscribe to %q: shared subscriptions are for network clients", filter)
+	}
+	if !Allowed(b.cfg.ServiceUser, true, filter, false) {
+		return nil, fmt.Errorf("mqtt broker: in-process subscribe to %q: %w", filter, ErrDenied)
+	}
+	if handler == nil {
+		return nil, fmt.Errorf("mqtt broker: in-process subscribe to %q: handler is nil", filter)
+	}
+	if b.isClosed() {
+		return nil, ErrClosed
+	}
+	id := int(b.subIDs.Add(1))
+	err = b.srv.Subscribe(filter, id, func(_ *mqtt.Client, _ packets.Subscription, pk packets.Packet) {
+		// The packet's buffer belongs to the broker; the handler may keep the copy.
+		handler(Message{Topic: pk.TopicName, Payload: bytes.Clone(pk.Payload), Retained: pk.FixedHeader.Retain})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("mqtt broker: in-process subscribe to %q: %w", filter, err)
+	}
+	return func() error {
+		if err := b.srv.Unsubscribe(filter, id); err != nil {
+			return fmt.Errorf("mqtt broker: in-process unsubscribe from %q: %w", filter, err)
+		}
+		return nil
+	}, nil
+}

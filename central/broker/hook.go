@@ -1,0 +1,162 @@
+package broker
+
+import (
+	"context"
+	"crypto/subtle"
+	"log/slog"
+	"math/rand/v2"
+	"sync/atomic"
+	"time"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/packets"
+
+	"github.com/serialine/serialine/shared/wire"
+)
+
+// aclHook plugs the logins and Allowed into mochi. mochi asks every hook
+// that Provides an event; this is the only hook, so its answers are final.
+type aclHook struct {
+	mqtt.HookBase
+	serviceUser     string
+	servicePassword []byte
+	creds           Credentials
+	authTimeout     time.Duration
+	ctx             context.Context // ends when the broker closes, cutting slow credential checks short
+	log             *slog.Logger
+}
+
+func (h *aclHook) ID() string { return "serialine-acl" }
+
+func (h *aclHook) Provides(b byte) bool {
+	switch b {
+	case mqtt.OnConnectAuthenticate, mqtt.OnACLCheck, mqtt.OnPublish,
+		mqtt.OnSelectSubscribers, mqtt.OnSessionEstablished, mqtt.OnDisconnect:
+		return true
+	}
+	return false
+}
+
+// OnConnectAuthenticate admits the service user with its password and a line
+// whose password Credentials accepts; everyone else gets a refused CONNACK.
+func (h *aclHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
+	user := string(pk.Connect.Username)
+	log := h.log.With("client", cl.ID, "user", user, "remote", cl.Net.Remote)
+	if cl.ID == mqtt.InlineClientId {
+		// A network client under this id would take over the in-process client's session.
+		log.Warn("mqtt connect refused", "reason", "client id is reserved for the in-process client")
+		return false
+	}
+	service, ok := h.authenticate(log, user, pk.Connect.Password)
+	if !ok {
+		return false
+	}
+	// mochi publishes a last will without asking OnACLCheck, so a line could
+	// set its will on another line's status. Mosquitto checks the will's
+	// topic when it would publish it and drops it if denied; the ACL never
+	// changes while a client is connected, so deciding now is the same.
+	if atomic.LoadUint32(&cl.Properties.Will.Flag) == 1 && !Allowed(user, service, cl.Properties.Will.TopicName, true) {
+		log.Warn("mqtt last will dropped: topic not allowed", "topic", cl.Properties.Will.TopicName)
+		cl.Properties.Will = mqtt.Will{}
+	}
+	return true
+}
+
+// authenticate reports whether user/password may connect, and whether it is
+// the service user. It logs every refusal with its reason.
+func (h *aclHook) authenticate(log *slog.Logger, user string, password []byte) (service, ok bool) {
+	if user == h.serviceUser {
+		if subtle.ConstantTimeCompare(password, h.servicePassword) != 1 {
+			log.Warn("mqtt connect refused", "reason", "wrong service password")
+			return false, false
+		}
+		return true, true
+	}
+	if user == "" {
+		log.Warn("mqtt connect refused", "reason", "no username")
+		return false, false
+	}
+	if err := wire.ValidateLine(user); err != nil {
+		log.Warn("mqtt connect refused", "reason", "username is not a line id: "+err.Error())
+		return false, false
+	}
+	ctx, cancel := context.WithTimeout(h.ctx, h.authTimeout)
+	defer cancel()
+	ok, err := h.creds.CheckLine(ctx, user, string(password))
+	if err != nil {
+		log.Error("mqtt connect refused: credential check failed", "error", err)
+		return false, false
+	}
+	if !ok {
+		log.Warn("mqtt connect refused", "reason", "unknown line or wrong password")
+		return false, false
+	}
+	return false, true
+}
+
+// OnACLCheck decides reads: subscriptions (filters, "$share/..." included)
+// and every delivery. Writes are let through here and decided in OnPublish:
+// mochi disconnects an MQTT 3.1.1 client whose QoS 1 publish OnACLCheck
+// denies, whereas Mosquitto acknowledges and drops it; edges must not be
+// thrown off the line for a misaddressed message.
+func (h *aclHook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
+	if write {
+		return true
+	}
+	if Allowed(string(cl.Properties.Username), h.isService(cl), topic, false) {
+		return true
+	}
+	h.log.Warn("mqtt read denied", "client", cl.ID, "user", string(cl.Properties.Username), "topic", topic)
+	return false
+}
+
+// OnPublish drops a publish the client may not make. The client still gets
+// its PUBACK (MQTT 3.1.1 has no negative one) and nothing is retained or
+// delivered.
+func (h *aclHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
+	if cl.Net.Inline || Allowed(string(cl.Properties.Username), h.isService(cl), pk.TopicName, true) {
+		return pk, nil
+	}
+	h.log.Warn("mqtt publish denied", "client", cl.ID, "user", string(cl.Properties.Username),
+		"topic", pk.TopicName, "qos", pk.FixedHeader.Qos, "retain", pk.FixedHeader.Retain)
+	return pk, packets.CodeSuccessIgnore
+}
+
+// OnSelectSubscribers picks, for each shared subscription group, one member
+// uniformly at random. mochi's own pick follows map iteration order, which
+// favours one member and would load central replicas unevenly.
+func (h *aclHook) OnSelectSubscribers(subs *mqtt.Subscribers, _ packets.Packet) *mqtt.Subscribers {
+	subs.SharedSelected = make(map[string]packets.Subscription, len(subs.Shared))
+	for _, members := range subs.Shared {
+		n := rand.IntN(len(members))
+		for client, sub := range members {
+			if n > 0 {
+				n--
+				continue
+			}
+			if prev, ok := subs.SharedSelected[client]; ok {
+				sub = prev.Merge(sub)
+			}
+			subs.SharedSelected[client] = sub
+			break
+		}
+	}
+	return subs
+}
+
+func (h *aclHook) OnSessionEstablished(cl *mqtt.Client, _ packets.Packet) {
+	h.log.Info("mqtt client connected", "client", cl.ID, "user", string(cl.Properties.Username),
+		"remote", cl.Net.Remote, "clean", cl.Properties.Clean)
+}
+
+// OnDisconnect runs after mochi has published the client's last will, so
+// its log record also tells that the will (if any) has gone out.
+func (h *aclHook) OnDisconnect(cl *mqtt.Client, err error, _ bool) {
+	h.log.Info("mqtt client disconnected", "client", cl.ID, "user", string(cl.Properties.Username), "error", err)
+}
+
+// isService reports whether cl logged in as the service user. Only the
+// service password opens that username (authenticate), so the name suffices.
+func (h *aclHook) isService(cl *mqtt.Client) bool {
+	return string(cl.Properties.Username) == h.serviceUser
+}

@@ -1,0 +1,119 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// AuditEntry is one entry of the audit trail: who did what to which record
+// and when, with the record before and after (21 CFR Part 11 §11.10(e)).
+// The trail is append-only: the store has no method to change or remove an
+// entry, and on PostgreSQL (and SQLite) a trigger refuses UPDATE and DELETE.
+type AuditEntry struct {
+	ID       int64
+	At       time.Time
+	Actor    string // see WithActor
+	Action   string // create, update, release, close, grant, import, revoke, skip-gap, ...
+	Entity   string // product, site, location, line, partner, work_order, serial_grant, serial_list, api_token, line_seq
+	EntityID string
+	Before   json.RawMessage // nil for a create
+	After    json.RawMessage // nil for a delete
+}
+
+// audit appends an entry inside tx, so that the change and its record
+// commit together or not at all.
+func audit(ctx context.Context, tx dbtx, action, entity, id string, before, after any) error {
+	enc := func(v any) (any, error) {
+		if v == nil {
+			return nil, nil
+		}
+		b, err := json.Marshal(v)
+		if err != nil {
+			return nil, err
+		}
+		return string(b), nil
+	}
+	b, err := enc(before)
+	if err != nil {
+		return fmt.Errorf("audit %s %s: %w", entity, id, err)
+	}
+	a, err := enc(after)
+	if err != nil {
+		return fmt.Errorf("audit %s %s: %w", entity, id, err)
+	}
+	_, err = tx.exec(ctx, `INSERT INTO audit_log (at, actor, action, entity, entity_id, before, after)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)`, now(), ActorFrom(ctx), action, entity, id, b, a)
+	if err != nil {
+		return fmt.Errorf("audit %s %s: %w", entity, id, err)
+	}
+	return nil
+}
+
+// AuditFilter selects audit entries; zero fields select everything.
+type AuditFilter struct {
+	Entity   string
+	EntityID string
+	Since    time.Time // entries at or after
+	Limit    int       // default 1000
+}
+
+// Audit lists audit entries, oldest first.
+func (s *Store) Audit(ctx context.Context, f AuditFilter) ([]AuditEntry, error) {
+	var where []string
+	var args []any
+	add := func(cond string, v any) {
+		args = append(args, v)
+		where = append(where, strings.ReplaceAll(cond, "?", "$"+strconv.Itoa(len(args))))
+	}
+	if f.Entity != "" {
+		add("entity = ?", f.Entity)
+	}
+	if f.EntityID != "" {
+		add("entity_id = ?", f.EntityID)
+	}
+	if !f.Since.IsZero() {
+		add("at >= ?", ts(f.Since))
+	}
+	limit := f.Limit
+	if limit <= 0 {
+		limit = 1000
+	}
+	q := "SELECT id, at, actor, action, entity, entity_id, before, after FROM audit_log"
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	q += " ORDER BY id LIMIT " + strconv.Itoa(limit)
+	var out []AuditEntry
+	err := s.read(ctx, func(db dbtx) error {
+		r, err := db.query(ctx, q, args...)
+		if err != nil {
+			return err
+		}
+		defer r.Close()
+		for r.Next() {
+			var e AuditEntry
+			var before, after sql.NullString
+			if err := r.Scan(&e.ID, &e.At, &e.Actor, &e.Action, &e.Entity, &e.EntityID, &before, &after); err != nil {
+				return err
+			}
+			e.At = e.At.UTC()
+			if before.Valid {
+				e.Before = json.RawMessage(before.String)
+			}
+			if after.Valid {
+				e.After = json.RawMessage(after.String)
+			}
+			out = append(out, e)
+		}
+		return r.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("audit trail: %w", err)
+	}
+	return out, nil
+}

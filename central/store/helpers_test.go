@@ -1,0 +1,248 @@
+package store_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+
+	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/shared/serials"
+	"github.com/serialine/serialine/shared/wire"
+)
+
+// envPostgres points the tests at a PostgreSQL server (a database they may
+// create databases from); envSkipPostgres=1 skips the PostgreSQL half.
+const (
+	envPostgres     = "SERIALINE_TEST_POSTGRES"
+	envSkipPostgres = "SERIALINE_SKIP_POSTGRES"
+	defaultPostgres = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+)
+
+const (
+	gtinSeq  = "09506000134352" // sequential scheme
+	gtinRand = "09506000134369" // randomized scheme
+	gtinList = "09506000134376" // imported list
+	line1    = "L1"
+	line2    = "L2"
+	testKey  = "8f1e3c5a7b9d0e2f4a6c8e0b2d4f6a8c"
+	lot      = "LOT42"
+	expiry   = "281231"
+)
+
+var t0 = time.Date(2026, 5, 1, 8, 0, 0, 0, time.UTC)
+
+type backend struct {
+	name string
+	dsn  func(tb testing.TB) string
+}
+
+func backends() []backend {
+	return []backend{
+		{"sqlite", sqliteDSN},
+		{"postgres", postgresDSN},
+	}
+}
+
+// forEachBackend runs the same test against SQLite and PostgreSQL.
+func forEachBackend(t *testing.T, fn func(t *testing.T, dsn string)) {
+	for _, b := range backends() {
+		t.Run(b.name, func(t *testing.T) { fn(t, b.dsn(t)) })
+	}
+}
+
+func sqliteDSN(tb testing.TB) string {
+	return "sqlite:" + filepath.Join(tb.TempDir(), "central.db")
+}
+
+// postgresDSN creates a database of its own for the test and drops it
+// when the test ends: the tests never touch other data.
+func postgresDSN(tb testing.TB) string {
+	tb.Helper()
+	admin := os.Getenv(envPostgres)
+	if admin == "" {
+		admin = defaultPostgres
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, admin)
+	if err != nil {
+		if os.Getenv(envSkipPostgres) == "1" {
+			tb.Skipf("SKIPPED PostgreSQL half: %s=1 and %s is unreachable: %v", envSkipPostgres, admin, err)
+		}
+		tb.Fatalf("PostgreSQL is not reachable at %s (set %s to another server, or %s=1 to skip these tests; `make test` starts it): %v",
+			admin, envPostgres, envSkipPostgres, err)
+	}
+	defer conn.Close(ctx)
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	name := "serialine_test_" + hex.EncodeToString(b[:])
+	_, err = conn.Exec(ctx, "CREATE DATABASE "+name)
+	require.NoError(tb, err)
+	tb.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		c, err := pgx.Connect(ctx, admin)
+		if err != nil {
+			tb.Errorf("drop test database %s: %v", name, err)
+			return
+		}
+		defer c.Close(ctx)
+		if _, err := c.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
+			tb.Errorf("drop test database %s: %v", name, err)
+		}
+	})
+	cfg, err := pgx.ParseConfig(admin)
+	require.NoError(tb, err)
+	return strings.Replace(admin, "/"+cfg.Database+"?", "/"+name+"?", 1)
+}
+
+func testLogger(tb testing.TB) *slog.Logger {
+	return slog.New(slog.NewTextHandler(testWriter{tb}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+type testWriter struct{ tb testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.tb.Helper()
+	w.tb.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+func open(tb testing.TB, dsn string) *store.Store {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s, err := store.Open(ctx, dsn, testLogger(tb))
+	require.NoError(tb, err)
+	tb.Cleanup(s.Close)
+	return s
+}
+
+func ctxT(tb testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(store.WithActor(context.Background(), "user:test"), 60*time.Second)
+	tb.Cleanup(cancel)
+	return ctx
+}
+
+func product(gtin string, spec serials.Spec) store.Product {
+	return store.Product{
+		GTIN: gtin, Name: "Paracetamol 500 mg tablets", Form: "tablet", Strength: "500 mg", PackSize: 20,
+		CompanyPrefixLen: 7, NDC: "12345-678-90", Markets: []store.Market{store.MarketUSDSCSA}, Scheme: spec,
+		StandardCost: 125, Currency: "EUR", MinGrade: "C",
+	}
+}
+
+var (
+	seqSpec  = serials.Spec{Kind: serials.KindSequential, Length: 10, Start: 1}
+	randSpec = serials.Spec{Kind: serials.KindRandomized, Length: 12, Alphabet: serials.AlphabetNumeric, Key: testKey}
+	listSpec = serials.Spec{Kind: serials.KindList}
+)
+
+// fixture is a store with products, two lines and an order released to L1.
+type fixture struct {
+	s   *store.Store
+	ctx context.Context
+}
+
+func newFixture(tb testing.TB, dsn string) fixture {
+	tb.Helper()
+	f := fixture{s: open(tb, dsn), ctx: ctxT(tb)}
+	require.NoError(tb, f.s.PutProduct(f.ctx, product(gtinSeq, seqSpec)))
+	require.NoError(tb, f.s.PutProduct(f.ctx, product(gtinRand, randSpec)))
+	require.NoError(tb, f.s.PutProduct(f.ctx, product(gtinList, listSpec)))
+	for _, l := range []string{line1, line2} {
+		require.NoError(tb, f.s.PutLine(f.ctx, store.Line{ID: l, Name: "Line " + l, PasswordHash: "pbkdf2$x"}))
+	}
+	return f
+}
+
+// order creates and releases an order of gtin to line.
+func (f fixture) order(tb testing.TB, id, gtin, line string) {
+	tb.Helper()
+	_, err := f.s.CreateOrder(f.ctx, store.WorkOrder{ID: id, GTIN: gtin, Lot: lot, Expiry: expiry, Quantity: 1000})
+	require.NoError(tb, err)
+	_, err = f.s.ReleaseOrder(f.ctx, id, line)
+	require.NoError(tb, err)
+}
+
+func (f fixture) grant(tb testing.TB, reqID, line, order, gtin string, n uint64) wire.SerialGrant {
+	tb.Helper()
+	g, err := f.s.Grant(f.ctx, wire.SerialRequest{V: 1, RequestID: reqID, Line: line, Order: order, GTIN: gtin, Count: n}, 0)
+	require.NoError(tb, err)
+	return g
+}
+
+// units makes the serials of the grant's counters, as the edge does.
+type unitSrc struct {
+	tb      testing.TB
+	grant   wire.SerialGrant
+	scheme  serials.Scheme
+	counter []uint64
+	serial  []string
+}
+
+func newUnitSrc(tb testing.TB, g wire.SerialGrant) *unitSrc {
+	tb.Helper()
+	u := &unitSrc{tb: tb, grant: g}
+	if g.Scheme.Kind != serials.KindList {
+		sc, err := serials.New(*g.Scheme)
+		require.NoError(tb, err)
+		u.scheme = sc
+	}
+	i := 0
+	for _, r := range g.Ranges {
+		for c := r.Start; c < r.End(); c++ {
+			u.counter = append(u.counter, c)
+			if u.scheme != nil {
+				b, err := u.scheme.Serial(nil, c)
+				require.NoError(tb, err)
+				u.serial = append(u.serial, string(b))
+			} else {
+				u.serial = append(u.serial, g.Serials[i])
+			}
+			i++
+		}
+	}
+	return u
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// ev builds line events; seq doubles as the id suffix.
+func ev(line string, seq uint64, typ wire.EventType) wire.Event {
+	return wire.Event{ID: fmt.Sprintf("%s:%d", line, seq), Seq: seq, Type: typ, At: t0.Add(time.Duration(seq) * time.Millisecond), Operator: "ana"}
+}
+
+// unitEv is an event about unit i of src.
+func (u *unitSrc) ev(line string, seq uint64, typ wire.EventType, i int) wire.Event {
+	e := ev(line, seq, typ)
+	e.Order, e.GTIN, e.Serial, e.Counter = u.grant.Order, u.grant.GTIN, u.serial[i], ptr(u.counter[i])
+	if typ == wire.Commissioned || typ == wire.Decommissioned {
+		e.Lot, e.Expiry = lot, expiry
+	}
+	if typ == wire.Decommissioned {
+		e.Reason = wire.ReasonNoRead
+	}
+	return e
+}
+
+// commissionAll returns commissioning events for units [from, to) of src
+// with seqs starting at seq.
+func (u *unitSrc) commission(line string, seq uint64, from, to int) []wire.Event {
+	out := make([]wire.Event, 0, to-from)
+	for i := from; i < to; i++ {
+		out = append(out, u.ev(line, seq, wire.Commissioned, i))
+		seq++
+	}
+	return out
+}

@@ -1,0 +1,860 @@
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+	"unicode/utf8"
+
+	"github.com/serialine/serialine/shared/gs1"
+	"github.com/serialine/serialine/shared/serials"
+	"github.com/serialine/serialine/shared/wire"
+)
+
+// Market is a regulatory market a product is sold in.
+type Market string
+
+// The markets Serialine serves.
+const (
+	MarketUSDSCSA Market = "us-dscsa" // US Drug Supply Chain Security Act
+	MarketEUFMD   Market = "eu-fmd"   // EU Falsified Medicines Directive
+)
+
+// Product is a trade item (one GTIN) and how its serials are made.
+type Product struct {
+	GTIN     string `json:"gtin"` // 14 digits
+	Name     string `json:"name"`
+	Form     string `json:"form,omitempty"`     // e.g. "film-coated tablet"
+	Strength string `json:"strength,omitempty"` // e.g. "500 mg"
+	PackSize int    `json:"pack_size,omitempty"`
+	// CompanyPrefixLen is the length of the GS1 Company Prefix inside the
+	// GTIN (6 to 12), needed for EPC URIs.
+	CompanyPrefixLen int `json:"company_prefix_len"`
+	// NDC is the US National Drug Code (AI 715), required for us-dscsa.
+	NDC string `json:"ndc,omitempty"`
+	// National holds other national reimbursement numbers by AI (710-717).
+	National map[string]string `json:"national,omitempty"`
+	Markets  []Market          `json:"markets"`
+	Scheme   serials.Spec      `json:"scheme"`
+	// PlannedVolume is how many serials the product will ever need; EU FMD
+	// products need it to prove the guess probability stays below 1/10,000.
+	PlannedVolume uint64 `json:"planned_volume,omitempty"`
+	// StandardCost is in minor units (cents) of Currency.
+	StandardCost int64  `json:"standard_cost,omitempty"`
+	Currency     string `json:"currency,omitempty"`
+	// MinGrade is the lowest acceptable ISO/IEC 15415 print grade (A-D).
+	MinGrade  string    `json:"min_grade,omitempty"`
+	CreatedAt time.Time `json:"created_at,omitzero"`
+	UpdatedAt time.Time `json:"updated_at,omitzero"`
+}
+
+// Validate checks every field; errors are *ValidationError.
+func (p Product) Validate() error {
+	rec := "product " + p.GTIN
+	if err := checkGTIN(rec, "gtin", p.GTIN); err != nil {
+		return err
+	}
+	if err := checkText(rec, "name", p.Name, true); err != nil {
+		return err
+	}
+	for f, v := range map[string]string{"form": p.Form, "strength": p.Strength} {
+		if err := checkText(rec, f, v, false); err != nil {
+			return err
+		}
+	}
+	if p.PackSize < 0 {
+		return invalid(rec, "pack_size", "must be 0 (unknown) or more, got %d", p.PackSize)
+	}
+	if p.CompanyPrefixLen < 6 || p.CompanyPrefixLen > 12 {
+		return invalid(rec, "company_prefix_len", "must be 6 to 12 digits, got %d", p.CompanyPrefixLen)
+	}
+	if p.NDC != "" {
+		if err := checkNDC(rec, p.NDC); err != nil {
+			return err
+		}
+	}
+	for ai, v := range p.National {
+		if len(ai) != 3 || ai < "710" || ai > "717" {
+			return invalid(rec, "national", "AI %q is not a national healthcare reimbursement number (710-717)", ai)
+		}
+		if err := (gs1.ElementString{{AI: "01", Value: p.GTIN}, {AI: ai, Value: v}}).Validate(); err != nil {
+			return invalid(rec, "national", "%v", err)
+		}
+	}
+	if len(p.Markets) == 0 {
+		return invalid(rec, "markets", "missing; use %s and/or %s", MarketUSDSCSA, MarketEUFMD)
+	}
+	for i, m := range p.Markets {
+		if m != MarketUSDSCSA && m != MarketEUFMD {
+			return invalid(rec, "markets", "%q is not a market; use %s or %s", m, MarketUSDSCSA, MarketEUFMD)
+		}
+		if slices.Contains(p.Markets[:i], m) {
+			return invalid(rec, "markets", "%s is listed twice", m)
+		}
+	}
+	if slices.Contains(p.Markets, MarketUSDSCSA) && p.NDC == "" {
+		return invalid(rec, "ndc", "missing; a us-dscsa product is identified by its NDC")
+	}
+	if err := p.Scheme.Validate(); err != nil {
+		return invalid(rec, "scheme", "%v", err)
+	}
+	if slices.Contains(p.Markets, MarketEUFMD) {
+		if p.PlannedVolume == 0 {
+			return invalid(rec, "planned_volume", "missing; an eu-fmd product needs it to check the guess probability (Delegated Regulation 2016/161 art. 4(c))")
+		}
+		if err := serials.CheckFMD(p.Scheme, p.PlannedVolume); err != nil {
+			return invalid(rec, "scheme", "%v", err)
+		}
+	}
+	if p.StandardCost < 0 {
+		return invalid(rec, "standard_cost", "must not be negative, got %d", p.StandardCost)
+	}
+	if p.Currency != "" || p.StandardCost != 0 {
+		if len(p.Currency) != 3 || !isUpper(p.Currency) {
+			return invalid(rec, "currency", "must be an ISO 4217 code of 3 capital letters, got %q", p.Currency)
+		}
+	}
+	if err := checkGrade(rec, p.MinGrade); err != nil {
+		return err
+	}
+	return nil
+}
+
+// redacted returns p for the audit trail: the scheme key is replaced by a
+// fingerprint, so the trail shows that it changed without holding it.
+func (p Product) redacted() Product {
+	if p.Scheme.Key != "" {
+		sum := sha256.Sum256([]byte(p.Scheme.Key))
+		p.Scheme.Key = "sha256:" + hex.EncodeToString(sum[:6])
+	}
+	return p
+}
+
+const productCols = `gtin, name, form, strength, pack_size, company_prefix_len, ndc, national_numbers, markets,
+	serial_scheme, planned_volume, standard_cost, currency, min_grade, created_at, updated_at`
+
+func scanProduct(r interface{ Scan(...any) error }) (Product, error) {
+	var p Product
+	var national, markets, scheme string
+	err := r.Scan(&p.GTIN, &p.Name, &p.Form, &p.Strength, &p.PackSize, &p.CompanyPrefixLen, &p.NDC,
+		&national, &markets, &scheme, &p.PlannedVolume, &p.StandardCost, &p.Currency, &p.MinGrade, &p.CreatedAt, &p.UpdatedAt)
+	if err != nil {
+		return p, err
+	}
+	p.CreatedAt, p.UpdatedAt = p.CreatedAt.UTC(), p.UpdatedAt.UTC()
+	if err := json.Unmarshal([]byte(national), &p.National); err != nil {
+		return p, fmt.Errorf("product %s: national_numbers: %w", p.GTIN, err)
+	}
+	if len(p.National) == 0 {
+		p.National = nil
+	}
+	if err := json.Unmarshal([]byte(markets), &p.Markets); err != nil {
+		return p, fmt.Errorf("product %s: markets: %w", p.GTIN, err)
+	}
+	if err := json.Unmarshal([]byte(scheme), &p.Scheme); err != nil {
+		return p, fmt.Errorf("product %s: serial_scheme: %w", p.GTIN, err)
+	}
+	return p, nil
+}
+
+func getProduct(ctx context.Context, q dbtx, gtin string) (Product, error) {
+	p, err := scanProduct(q.queryRow(ctx, "SELECT "+productCols+" FROM products WHERE gtin = $1", gtin))
+	if isNoRows(err) {
+		return p, fmt.Errorf("product %s: %w", gtin, ErrNotFound)
+	}
+	if err != nil {
+		return p, fmt.Errorf("product %s: %w", gtin, err)
+	}
+	return p, nil
+}
+
+// PutProduct creates a product or updates it. The serial scheme of a
+// product cannot change once serials have been granted under it (that
+// could issue a serial twice): such an update fails with ErrConflict.
+func (s *Store) PutProduct(ctx context.Context, p Product) error {
+	if err := p.Validate(); err != nil {
+		return err
+	}
+	national, _ := json.Marshal(orEmptyMap(p.National))
+	markets, _ := json.Marshal(p.Markets)
+	scheme, _ := json.Marshal(p.Scheme)
+	t := now()
+	return s.write(ctx, func(tx dbtx) error {
+		before, err := getProduct(ctx, tx, p.GTIN)
+		exists := err == nil
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			return err
+		}
+		p.CreatedAt, p.UpdatedAt = t, t
+		if exists {
+			p.CreatedAt = before.CreatedAt
+			if before.Scheme != p.Scheme {
+				var next int64
+				if err := tx.queryRow(ctx, "SELECT next_counter FROM serial_counters WHERE gtin = $1", p.GTIN).Scan(&next); err != nil {
+					return fmt.Errorf("product %s: %w", p.GTIN, err)
+				}
+				if next > 0 {
+					return fmt.Errorf("product %s: scheme: %w: %d serials were granted under the current scheme; changing it could issue a serial twice (create a new GTIN instead)", p.GTIN, ErrConflict, next)
+				}
+			}
+			_, err = tx.exec(ctx, `UPDATE products SET name=$2, form=$3, strength=$4, pack_size=$5, company_prefix_len=$6, ndc=$7,
+				national_numbers=$8, markets=$9, serial_scheme=$10, planned_volume=$11, standard_cost=$12, currency=$13,
+				min_grade=$14, updated_at=$15 WHERE gtin=$1`,
+				p.GTIN, p.Name, p.Form, p.Strength, p.PackSize, p.CompanyPrefixLen, p.NDC, string(national), string(markets),
+				string(scheme), p.PlannedVolume, p.StandardCost, p.Currency, p.MinGrade, t)
+			if err != nil {
+				return fmt.Errorf("product %s: %w", p.GTIN, err)
+			}
+			return audit(ctx, tx, "update", "product", p.GTIN, before.redacted(), p.redacted())
+		}
+		_, err = tx.exec(ctx, "INSERT INTO products ("+productCols+") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$15)",
+			p.GTIN, p.Name, p.Form, p.Strength, p.PackSize, p.CompanyPrefixLen, p.NDC, string(national), string(markets),
+			string(scheme), p.PlannedVolume, p.StandardCost, p.Currency, p.MinGrade, t)
+		if err != nil {
+			return fmt.Errorf("product %s: %w", p.GTIN, err)
+		}
+		if _, err := tx.exec(ctx, "INSERT INTO serial_counters (gtin, next_counter, list_size) VALUES ($1, 0, 0)", p.GTIN); err != nil {
+			return fmt.Errorf("product %s: serial counter: %w", p.GTIN, err)
+		}
+		return audit(ctx, tx, "create", "product", p.GTIN, nil, p.redacted())
+	})
+}
+
+// Product returns the product with gtin.
+func (s *Store) Product(ctx context.Context, gtin string) (Product, error) {
+	var p Product
+	err := s.read(ctx, func(q dbtx) error {
+		var err error
+		p, err = getProduct(ctx, q, gtin)
+		return err
+	})
+	return p, err
+}
+
+// Products lists every product by GTIN.
+func (s *Store) Products(ctx context.Context) ([]Product, error) {
+	var out []Product
+	err := s.read(ctx, func(q dbtx) error {
+		r, err := q.query(ctx, "SELECT "+productCols+" FROM products ORDER BY gtin")
+		if err != nil {
+			return err
+		}
+		defer r.Close()
+		for r.Next() {
+			p, err := scanProduct(r)
+			if err != nil {
+				return err
+			}
+			out = append(out, p)
+		}
+		return r.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("products: %w", err)
+	}
+	return out, nil
+}
+
+// Site is a plant or warehouse, identified by its GLN.
+type Site struct {
+	GLN       string    `json:"gln"`
+	Name      string    `json:"name"`
+	Address   string    `json:"address,omitempty"`
+	CreatedAt time.Time `json:"created_at,omitzero"`
+	UpdatedAt time.Time `json:"updated_at,omitzero"`
+}
+
+// PutSite creates or updates a site.
+func (s *Store) PutSite(ctx context.Context, site Site) error {
+	rec := "site " + site.GLN
+	if _, err := gs1.ParseGLN(site.GLN); err != nil {
+		return invalid(rec, "gln", "%v", err)
+	}
+	if err := checkText(rec, "name", site.Name, true); err != nil {
+		return err
+	}
+	if err := checkLongText(rec, "address", site.Address); err != nil {
+		return err
+	}
+	return s.write(ctx, func(tx dbtx) error {
+		var before *Site
+		if b, err := getSite(ctx, tx, site.GLN); err == nil {
+			before = &b
+		} else if !errors.Is(err, ErrNotFound) {
+			return err
+		}
+		t := now()
+		site.CreatedAt, site.UpdatedAt = t, t
+		if before != nil {
+			site.CreatedAt = before.CreatedAt
+		}
+		_, err := tx.exec(ctx, `INSERT INTO sites (gln, name, address, created_at, updated_at) VALUES ($1, $2, $3, $4, $4)
+			ON CONFLICT (gln) DO UPDATE SET name = excluded.name, address = excluded.address, updated_at = excluded.updated_at`,
+			site.GLN, site.Name, site.Address, t)
+		if err != nil {
+			return fmt.Errorf("%s: %w", rec, err)
+		}
+		return auditPut(ctx, tx, "site", site.GLN, before, site)
+	})
+}
+
+// auditPut records a create (before == nil) or an update.
+func auditPut[T any](ctx context.Context, tx dbtx, entity, id string, before *T, after T) error {
+	if before == nil {
+		return audit(ctx, tx, "create", entity, id, nil, after)
+	}
+	return audit(ctx, tx, "update", entity, id, *before, after)
+}
+
+func getSite(ctx context.Context, q dbtx, gln string) (Site, error) {
+	var s Site
+	err := q.queryRow(ctx, "SELECT gln, name, address, created_at, updated_at FROM sites WHERE gln = $1", gln).
+		Scan(&s.GLN, &s.Name, &s.Address, &s.CreatedAt, &s.UpdatedAt)
+	if isNoRows(err) {
+		return s, fmt.Errorf("site %s: %w", gln, ErrNotFound)
+	}
+	if err != nil {
+		return s, fmt.Errorf("site %s: %w", gln, err)
+	}
+	s.CreatedAt, s.UpdatedAt = s.CreatedAt.UTC(), s.UpdatedAt.UTC()
+	return s, nil
+}
+
+// Site returns the site with gln.
+func (s *Store) Site(ctx context.Context, gln string) (Site, error) {
+	var site Site
+	err := s.read(ctx, func(q dbtx) error {
+		var err error
+		site, err = getSite(ctx, q, gln)
+		return err
+	})
+	return site, err
+}
+
+// Location is a place inside a site (a storage area, a dock), identified
+// by an SGLN: GLN plus extension.
+type Location struct {
+	GLN       string    `json:"gln"`
+	Extension string    `json:"extension"` // "0" when the GLN alone identifies it
+	SiteGLN   string    `json:"site_gln"`
+	Name      string    `json:"name"`
+	CreatedAt time.Time `json:"created_at,omitzero"`
+	UpdatedAt time.Time `json:"updated_at,omitzero"`
+}
+
+// SGLN returns the EPC URI urn:epc:id:sgln:... of the location, given the
+// length of the GS1 Company Prefix inside its GLN.
+func (l Location) SGLN(companyPrefixLen int) (string, error) {
+	return gs1.SGLNURI(gs1.GLN(l.GLN), l.Extension, companyPrefixLen)
+}
+
+// PutLocation creates or updates a location; its site must exist.
+func (s *Store) PutLocation(ctx context.Context, l Location) error {
+	rec := "location " + l.GLN + "." + l.Extension
+	if _, err := gs1.ParseGLN(l.GLN); err != nil {
+		return invalid(rec, "gln", "%v", err)
+	}
+	if l.Extension == "" || len(l.Extension) > 20 || !gs1.IsCSET82(l.Extension) {
+		return invalid(rec, "extension", "must be 1 to 20 characters of CSET 82 (\"0\" for none), got %q", l.Extension)
+	}
+	if err := checkText(rec, "name", l.Name, true); err != nil {
+		return err
+	}
+	return s.write(ctx, func(tx dbtx) error {
+		if _, err := getSite(ctx, tx, l.SiteGLN); err != nil {
+			return fmt.Errorf("%s: site_gln: %w", rec, err)
+		}
+		var before *Location
+		var b Location
+		err := tx.queryRow(ctx, "SELECT gln, extension, site_gln, name, created_at, updated_at FROM locations WHERE gln = $1 AND extension = $2",
+			l.GLN, l.Extension).Scan(&b.GLN, &b.Extension, &b.SiteGLN, &b.Name, &b.CreatedAt, &b.UpdatedAt)
+		switch {
+		case err == nil:
+			b.CreatedAt, b.UpdatedAt = b.CreatedAt.UTC(), b.UpdatedAt.UTC()
+			before = &b
+		case !isNoRows(err):
+			return fmt.Errorf("%s: %w", rec, err)
+		}
+		t := now()
+		l.CreatedAt, l.UpdatedAt = t, t
+		if before != nil {
+			l.CreatedAt = before.CreatedAt
+		}
+		_, err = tx.exec(ctx, `INSERT INTO locations (gln, extension, site_gln, name, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5)
+			ON CONFLICT (gln, extension) DO UPDATE SET site_gln = excluded.site_gln, name = excluded.name, updated_at = excluded.updated_at`,
+			l.GLN, l.Extension, l.SiteGLN, l.Name, t)
+		if err != nil {
+			return fmt.Errorf("%s: %w", rec, err)
+		}
+		return auditPut(ctx, tx, "location", l.GLN+"."+l.Extension, before, l)
+	})
+}
+
+// Locations lists the locations of a site.
+func (s *Store) Locations(ctx context.Context, siteGLN string) ([]Location, error) {
+	var out []Location
+	err := s.read(ctx, func(q dbtx) error {
+		r, err := q.query(ctx, "SELECT gln, extension, site_gln, name, created_at, updated_at FROM locations WHERE site_gln = $1 ORDER BY gln, extension", siteGLN)
+		if err != nil {
+			return err
+		}
+		defer r.Close()
+		for r.Next() {
+			var l Location
+			if err := r.Scan(&l.GLN, &l.Extension, &l.SiteGLN, &l.Name, &l.CreatedAt, &l.UpdatedAt); err != nil {
+				return err
+			}
+			l.CreatedAt, l.UpdatedAt = l.CreatedAt.UTC(), l.UpdatedAt.UTC()
+			out = append(out, l)
+		}
+		return r.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("locations of site %s: %w", siteGLN, err)
+	}
+	return out, nil
+}
+
+// Line is a packaging line with its edge agent's MQTT credentials.
+type Line struct {
+	ID      string `json:"id"` // the {line} of the MQTT topics
+	SiteGLN string `json:"site_gln,omitempty"`
+	Name    string `json:"name"`
+	// PasswordHash is the hash of the edge's MQTT password, as the broker
+	// authentication wants it; the store never sees the password.
+	PasswordHash string    `json:"-"`
+	CreatedAt    time.Time `json:"created_at,omitzero"`
+	UpdatedAt    time.Time `json:"updated_at,omitzero"`
+}
+
+// PutLine creates or updates a line. A new line starts at seq 0: its first
+// event must have seq 1.
+func (s *Store) PutLine(ctx context.Context, l Line) error {
+	rec := "line " + l.ID
+	if err := wire.ValidateLine(l.ID); err != nil {
+		return invalid(rec, "id", "%v", err)
+	}
+	if err := checkText(rec, "name", l.Name, true); err != nil {
+		return err
+	}
+	if len(l.PasswordHash) > 512 {
+		return invalid(rec, "password_hash", "has %d bytes, at most 512", len(l.PasswordHash))
+	}
+	return s.write(ctx, func(tx dbtx) error {
+		var site any
+		if l.SiteGLN != "" {
+			if _, err := getSite(ctx, tx, l.SiteGLN); err != nil {
+				return fmt.Errorf("%s: site_gln: %w", rec, err)
+			}
+			site = l.SiteGLN
+		}
+		var before *Line
+		if b, err := getLine(ctx, tx, l.ID); err == nil {
+			before = &b
+		} else if !errors.Is(err, ErrNotFound) {
+			return err
+		}
+		t := now()
+		l.CreatedAt, l.UpdatedAt = t, t
+		if before != nil {
+			l.CreatedAt = before.CreatedAt
+		}
+		_, err := tx.exec(ctx, `INSERT INTO lines (id, site_gln, name, mqtt_password_hash, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5)
+			ON CONFLICT (id) DO UPDATE SET site_gln = excluded.site_gln, name = excluded.name,
+			mqtt_password_hash = excluded.mqtt_password_hash, updated_at = excluded.updated_at`,
+			l.ID, site, l.Name, l.PasswordHash, t)
+		if err != nil {
+			return fmt.Errorf("%s: %w", rec, err)
+		}
+		if _, err := tx.exec(ctx, "INSERT INTO line_seq (line_id, applied_seq) VALUES ($1, 0) ON CONFLICT (line_id) DO NOTHING", l.ID); err != nil {
+			return fmt.Errorf("%s: seq: %w", rec, err)
+		}
+		type audited struct {
+			Line
+			PasswordChanged bool `json:"password_changed,omitempty"`
+		}
+		after := audited{Line: l, PasswordChanged: before != nil && before.PasswordHash != l.PasswordHash}
+		if before == nil {
+			return audit(ctx, tx, "create", "line", l.ID, nil, after)
+		}
+		return audit(ctx, tx, "update", "line", l.ID, audited{Line: *before}, after)
+	})
+}
+
+func getLine(ctx context.Context, q dbtx, id string) (Line, error) {
+	var l Line
+	var site sql.NullString
+	err := q.queryRow(ctx, "SELECT id, site_gln, name, mqtt_password_hash, created_at, updated_at FROM lines WHERE id = $1", id).
+		Scan(&l.ID, &site, &l.Name, &l.PasswordHash, &l.CreatedAt, &l.UpdatedAt)
+	if isNoRows(err) {
+		return l, fmt.Errorf("line %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return l, fmt.Errorf("line %s: %w", id, err)
+	}
+	l.SiteGLN = site.String
+	l.CreatedAt, l.UpdatedAt = l.CreatedAt.UTC(), l.UpdatedAt.UTC()
+	return l, nil
+}
+
+// Line returns the line with id, with its password hash.
+func (s *Store) Line(ctx context.Context, id string) (Line, error) {
+	var l Line
+	err := s.read(ctx, func(q dbtx) error {
+		var err error
+		l, err = getLine(ctx, q, id)
+		return err
+	})
+	return l, err
+}
+
+// Lines lists every line by id.
+func (s *Store) Lines(ctx context.Context) ([]Line, error) {
+	var out []Line
+	err := s.read(ctx, func(q dbtx) error {
+		r, err := q.query(ctx, "SELECT id FROM lines ORDER BY id")
+		if err != nil {
+			return err
+		}
+		var ids []string
+		for r.Next() {
+			var id string
+			if err := r.Scan(&id); err != nil {
+				r.Close()
+				return err
+			}
+			ids = append(ids, id)
+		}
+		r.Close()
+		if err := r.Err(); err != nil {
+			return err
+		}
+		for _, id := range ids {
+			l, err := getLine(ctx, q, id)
+			if err != nil {
+				return err
+			}
+			out = append(out, l)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("lines: %w", err)
+	}
+	return out, nil
+}
+
+// Partner is a trading partner (wholesaler, 3PL, dispenser) by GLN.
+type Partner struct {
+	GLN     string `json:"gln"`
+	Name    string `json:"name"`
+	Address string `json:"address,omitempty"`
+	// Licences holds licence numbers by kind, e.g. {"us-state-nj-wholesale": "1234"}.
+	Licences  map[string]string `json:"licences,omitempty"`
+	CreatedAt time.Time         `json:"created_at,omitzero"`
+	UpdatedAt time.Time         `json:"updated_at,omitzero"`
+}
+
+// PutPartner creates or updates a trading partner.
+func (s *Store) PutPartner(ctx context.Context, p Partner) error {
+	rec := "partner " + p.GLN
+	if _, err := gs1.ParseGLN(p.GLN); err != nil {
+		return invalid(rec, "gln", "%v", err)
+	}
+	if err := checkText(rec, "name", p.Name, true); err != nil {
+		return err
+	}
+	if err := checkLongText(rec, "address", p.Address); err != nil {
+		return err
+	}
+	for k, v := range p.Licences {
+		if err := checkText(rec, "licences", k, true); err != nil {
+			return err
+		}
+		if err := checkText(rec, "licences["+k+"]", v, true); err != nil {
+			return err
+		}
+	}
+	licences, _ := json.Marshal(orEmptyMap(p.Licences))
+	return s.write(ctx, func(tx dbtx) error {
+		var before *Partner
+		if b, err := getPartner(ctx, tx, p.GLN); err == nil {
+			before = &b
+		} else if !errors.Is(err, ErrNotFound) {
+			return err
+		}
+		t := now()
+		p.CreatedAt, p.UpdatedAt = t, t
+		if before != nil {
+			p.CreatedAt = before.CreatedAt
+		}
+		_, err := tx.exec(ctx, `INSERT INTO trading_partners (gln, name, address, licences, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5)
+			ON CONFLICT (gln) DO UPDATE SET name = excluded.name, address = excluded.address, licences = excluded.licences, updated_at = excluded.updated_at`,
+			p.GLN, p.Name, p.Address, string(licences), t)
+		if err != nil {
+			return fmt.Errorf("%s: %w", rec, err)
+		}
+		return auditPut(ctx, tx, "partner", p.GLN, before, p)
+	})
+}
+
+func getPartner(ctx context.Context, q dbtx, gln string) (Partner, error) {
+	var p Partner
+	var licences string
+	err := q.queryRow(ctx, "SELECT gln, name, address, licences, created_at, updated_at FROM trading_partners WHERE gln = $1", gln).
+		Scan(&p.GLN, &p.Name, &p.Address, &licences, &p.CreatedAt, &p.UpdatedAt)
+	if isNoRows(err) {
+		return p, fmt.Errorf("partner %s: %w", gln, ErrNotFound)
+	}
+	if err != nil {
+		return p, fmt.Errorf("partner %s: %w", gln, err)
+	}
+	if err := json.Unmarshal([]byte(licences), &p.Licences); err != nil {
+		return p, fmt.Errorf("partner %s: licences: %w", gln, err)
+	}
+	if len(p.Licences) == 0 {
+		p.Licences = nil
+	}
+	p.CreatedAt, p.UpdatedAt = p.CreatedAt.UTC(), p.UpdatedAt.UTC()
+	return p, nil
+}
+
+// Partner returns the trading partner with gln.
+func (s *Store) Partner(ctx context.Context, gln string) (Partner, error) {
+	var p Partner
+	err := s.read(ctx, func(q dbtx) error {
+		var err error
+		p, err = getPartner(ctx, q, gln)
+		return err
+	})
+	return p, err
+}
+
+// APIToken is a bearer token of the HTTP API. The store keeps only a hash
+// of the token (the caller hashes, e.g. SHA-256 of a random secret).
+type APIToken struct {
+	ID        string     `json:"id"`
+	Name      string     `json:"name"`
+	Role      string     `json:"role"`
+	Hash      string     `json:"-"`
+	CreatedAt time.Time  `json:"created_at,omitzero"`
+	RevokedAt *time.Time `json:"revoked_at,omitempty"`
+}
+
+// CreateAPIToken stores a new token and returns it with its id.
+func (s *Store) CreateAPIToken(ctx context.Context, name, role, hash string) (APIToken, error) {
+	rec := "api token " + name
+	if err := checkText(rec, "name", name, true); err != nil {
+		return APIToken{}, err
+	}
+	if role == "" || len(role) > 32 || !isRoleName(role) {
+		return APIToken{}, invalid(rec, "role", "must be 1 to 32 characters of a-z, 0-9 and -, got %q", role)
+	}
+	if len(hash) < 16 || len(hash) > 256 {
+		return APIToken{}, invalid(rec, "hash", "must be 16 to 256 characters (a hash of the token, never the token)")
+	}
+	var id [8]byte
+	_, _ = rand.Read(id[:])
+	t := APIToken{ID: hex.EncodeToString(id[:]), Name: name, Role: role, Hash: hash, CreatedAt: now()}
+	err := s.write(ctx, func(tx dbtx) error {
+		_, err := tx.exec(ctx, "INSERT INTO api_tokens (id, hash, role, name, created_at) VALUES ($1, $2, $3, $4, $5)",
+			t.ID, t.Hash, t.Role, t.Name, t.CreatedAt)
+		if err != nil {
+			return fmt.Errorf("%s: %w (a token with the same hash exists?)", rec, err)
+		}
+		return audit(ctx, tx, "create", "api_token", t.ID, nil, t)
+	})
+	if err != nil {
+		return APIToken{}, err
+	}
+	return t, nil
+}
+
+const tokenCols = "id, name, role, hash, created_at, revoked_at"
+
+func scanToken(r interface{ Scan(...any) error }) (APIToken, error) {
+	var t APIToken
+	var revoked sql.NullTime
+	if err := r.Scan(&t.ID, &t.Name, &t.Role, &t.Hash, &t.CreatedAt, &revoked); err != nil {
+		return t, err
+	}
+	t.CreatedAt = t.CreatedAt.UTC()
+	t.RevokedAt = nullTime(revoked)
+	return t, nil
+}
+
+// APITokenByHash returns the token with hash. A revoked token is not
+// found (ErrNotFound), so that a caller cannot forget to check.
+func (s *Store) APITokenByHash(ctx context.Context, hash string) (APIToken, error) {
+	var t APIToken
+	err := s.read(ctx, func(q dbtx) error {
+		var err error
+		t, err = scanToken(q.queryRow(ctx, "SELECT "+tokenCols+" FROM api_tokens WHERE hash = $1 AND revoked_at IS NULL", hash))
+		return err
+	})
+	if isNoRows(err) {
+		return t, fmt.Errorf("api token: %w", ErrNotFound)
+	}
+	if err != nil {
+		return t, fmt.Errorf("api token: %w", err)
+	}
+	return t, nil
+}
+
+// APITokens lists every token, revoked ones included, oldest first.
+func (s *Store) APITokens(ctx context.Context) ([]APIToken, error) {
+	var out []APIToken
+	err := s.read(ctx, func(q dbtx) error {
+		r, err := q.query(ctx, "SELECT "+tokenCols+" FROM api_tokens ORDER BY created_at, id")
+		if err != nil {
+			return err
+		}
+		defer r.Close()
+		for r.Next() {
+			t, err := scanToken(r)
+			if err != nil {
+				return err
+			}
+			out = append(out, t)
+		}
+		return r.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("api tokens: %w", err)
+	}
+	return out, nil
+}
+
+// RevokeAPIToken revokes the token with id; revoking twice is an ErrState.
+func (s *Store) RevokeAPIToken(ctx context.Context, id string) error {
+	return s.write(ctx, func(tx dbtx) error {
+		before, err := scanToken(tx.queryRow(ctx, "SELECT "+tokenCols+" FROM api_tokens WHERE id = $1"+s.d.forUpdate(), id))
+		if isNoRows(err) {
+			return fmt.Errorf("api token %s: %w", id, ErrNotFound)
+		}
+		if err != nil {
+			return fmt.Errorf("api token %s: %w", id, err)
+		}
+		if before.RevokedAt != nil {
+			return fmt.Errorf("api token %s: %w: revoked at %s already", id, ErrState, before.RevokedAt.Format(time.RFC3339))
+		}
+		t := now()
+		if _, err := tx.exec(ctx, "UPDATE api_tokens SET revoked_at = $2 WHERE id = $1", id, t); err != nil {
+			return fmt.Errorf("api token %s: %w", id, err)
+		}
+		after := before
+		after.RevokedAt = &t
+		return audit(ctx, tx, "revoke", "api_token", id, before, after)
+	})
+}
+
+// --- field checks shared by the records ---
+
+func checkGTIN(rec, field, v string) error {
+	g, err := gs1.ParseGTIN(v)
+	if err != nil {
+		return invalid(rec, field, "%v", err)
+	}
+	if string(g) != v {
+		return invalid(rec, field, "write the GTIN with 14 digits (%s)", g)
+	}
+	return nil
+}
+
+const maxText = 256
+
+func checkText(rec, field, v string, required bool) error {
+	if v == "" {
+		if required {
+			return invalid(rec, field, "missing")
+		}
+		return nil
+	}
+	if len(v) > maxText {
+		return invalid(rec, field, "has %d bytes, at most %d", len(v), maxText)
+	}
+	return checkPrintable(rec, field, v)
+}
+
+func checkLongText(rec, field, v string) error {
+	if len(v) > 4*maxText {
+		return invalid(rec, field, "has %d bytes, at most %d", len(v), 4*maxText)
+	}
+	if !utf8.ValidString(v) {
+		return invalid(rec, field, "is not valid UTF-8")
+	}
+	return nil
+}
+
+func checkPrintable(rec, field, v string) error {
+	if !utf8.ValidString(v) {
+		return invalid(rec, field, "is not valid UTF-8")
+	}
+	for i, r := range v {
+		if r < ' ' || r == 0x7f {
+			return invalid(rec, field, "control character %q at byte %d", r, i+1)
+		}
+	}
+	return nil
+}
+
+// checkNDC accepts a US NDC as 10 digits in 4-4-2, 5-3-2 or 5-4-1 form
+// (hyphens optional) or the 11-digit 5-4-2 billing form.
+func checkNDC(rec, v string) error {
+	digits, hyphens := 0, 0
+	for i := 0; i < len(v); i++ {
+		switch c := v[i]; {
+		case c >= '0' && c <= '9':
+			digits++
+		case c == '-':
+			hyphens++
+		default:
+			return invalid(rec, "ndc", "%q: character %q is neither a digit nor a hyphen", v, c)
+		}
+	}
+	if (digits != 10 && digits != 11) || hyphens > 2 {
+		return invalid(rec, "ndc", "%q: an NDC has 10 digits (4-4-2, 5-3-2, 5-4-1) or 11 (5-4-2), got %d", v, digits)
+	}
+	return nil
+}
+
+func checkGrade(rec, g string) error {
+	switch g {
+	case "", "A", "B", "C", "D":
+		return nil
+	}
+	return invalid(rec, "min_grade", "%q is not an ISO/IEC 15415 grade; use A, B, C or D", g)
+}
+
+func isUpper(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 'A' || s[i] > 'Z' {
+			return false
+		}
+	}
+	return true
+}
+
+func isRoleName(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+func orEmptyMap(m map[string]string) map[string]string {
+	if m == nil {
+		return map[string]string{}
+	}
+	return m
+}

@@ -1,0 +1,160 @@
+package store
+
+import (
+	"context"
+	"embed"
+	"fmt"
+	"io/fs"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+// migration is one schema version: NNNN_name.sql for both dialects, or
+// NNNN_name.postgres.sql and NNNN_name.sqlite.sql where they differ.
+type migration struct {
+	version int
+	name    string
+	sql     string
+}
+
+// migrateLockKey is the PostgreSQL advisory lock that serialises Opens.
+const migrateLockKey = 0x5e71a1e0 // "serialine"
+
+// typeTokens maps the type tokens of the shared migration files to each
+// dialect's types.
+var typeTokens = map[dialect]*strings.Replacer{
+	dialectPostgres: strings.NewReplacer(
+		"{{id}}", "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY",
+		"{{ts}}", "TIMESTAMPTZ",
+		"{{json}}", "JSONB",
+		"{{bytes}}", "BYTEA",
+	),
+	dialectSQLite: strings.NewReplacer(
+		"{{id}}", "INTEGER PRIMARY KEY AUTOINCREMENT",
+		"{{ts}}", "TIMESTAMP",
+		"{{json}}", "TEXT",
+		"{{bytes}}", "BLOB",
+	),
+}
+
+// migrations returns the dialect's migrations in version order.
+func migrations(d dialect) ([]migration, error) {
+	entries, err := fs.ReadDir(migrationFiles, "migrations")
+	if err != nil {
+		return nil, err
+	}
+	byVersion := map[int]migration{}
+	for _, e := range entries {
+		base := strings.TrimSuffix(e.Name(), ".sql")
+		name := base
+		if stem, dial, ok := strings.Cut(base, "."); ok {
+			if dial != d.String() {
+				continue
+			}
+			name = stem
+		}
+		num, rest, ok := strings.Cut(name, "_")
+		v, err := strconv.Atoi(num)
+		if !ok || err != nil || v <= 0 {
+			return nil, fmt.Errorf("store: migration file %s: name must be NNNN_name[.dialect].sql", e.Name())
+		}
+		if prev, dup := byVersion[v]; dup {
+			return nil, fmt.Errorf("store: migration %d: both %s and %s", v, prev.name, rest)
+		}
+		body, err := migrationFiles.ReadFile("migrations/" + e.Name())
+		if err != nil {
+			return nil, err
+		}
+		byVersion[v] = migration{version: v, name: rest, sql: typeTokens[d].Replace(string(body))}
+	}
+	out := make([]migration, 0, len(byVersion))
+	for _, m := range byVersion {
+		out = append(out, m)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].version < out[j].version })
+	for i, m := range out {
+		if m.version != i+1 {
+			return nil, fmt.Errorf("store: migrations: version %d is missing for %s", i+1, d)
+		}
+	}
+	return out, nil
+}
+
+// migrate applies the migrations the database lacks, in one transaction
+// that first takes the migration lock, so that concurrent Opens migrate
+// once and a failed migration leaves nothing behind.
+func (s *Store) migrate(ctx context.Context) error {
+	ms, err := migrations(s.d)
+	if err != nil {
+		return err
+	}
+	var applied []int
+	err = s.write(ctx, func(tx dbtx) error {
+		if s.d == dialectPostgres {
+			if _, err := tx.exec(ctx, "SELECT pg_advisory_xact_lock($1)", int64(migrateLockKey)); err != nil {
+				return fmt.Errorf("store: migration lock: %w", err)
+			}
+		}
+		if _, err := tx.exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+			version    INTEGER PRIMARY KEY,
+			name       TEXT NOT NULL,
+			applied_at `+typeTokens[s.d].Replace("{{ts}}")+` NOT NULL)`); err != nil {
+			return fmt.Errorf("store: schema_migrations: %w", err)
+		}
+		have := map[int]bool{}
+		r, err := tx.query(ctx, "SELECT version FROM schema_migrations")
+		if err != nil {
+			return fmt.Errorf("store: schema_migrations: %w", err)
+		}
+		for r.Next() {
+			var v int
+			if err := r.Scan(&v); err != nil {
+				r.Close()
+				return err
+			}
+			have[v] = true
+		}
+		r.Close()
+		if err := r.Err(); err != nil {
+			return err
+		}
+		for v := range have {
+			if v > len(ms) {
+				return fmt.Errorf("store: the database is at schema version %d, newer than this build's %d: upgrade serialine-central", v, len(ms))
+			}
+		}
+		for _, m := range ms {
+			if have[m.version] {
+				continue
+			}
+			if _, err := tx.exec(ctx, m.sql); err != nil {
+				return fmt.Errorf("store: migration %04d_%s: %w", m.version, m.name, err)
+			}
+			if _, err := tx.exec(ctx, "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)", m.version, m.name, now()); err != nil {
+				return fmt.Errorf("store: migration %04d_%s: %w", m.version, m.name, err)
+			}
+			applied = append(applied, m.version)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if len(applied) > 0 {
+		s.log.Info("schema migrated", "versions", applied)
+	}
+	return nil
+}
+
+// SchemaVersion returns the highest migration applied.
+func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
+	var v int
+	err := s.read(ctx, func(q dbtx) error {
+		return q.queryRow(ctx, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations").Scan(&v)
+	})
+	return v, err
+}

@@ -1,0 +1,349 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/serialine/serialine/shared/wire"
+)
+
+// Unit is a serial that was used, as central knows it.
+type Unit struct {
+	GTIN    string  `json:"gtin"`
+	Serial  string  `json:"serial"`
+	Counter *uint64 `json:"counter,omitempty"`
+	Order   string  `json:"order"`
+	Lot     string  `json:"lot"`
+	Expiry  string  `json:"expiry"`
+	State   string  `json:"state"` // StateCommissioned, StateDecommissioned, StateVoided
+	// Reason is why it was decommissioned.
+	Reason    wire.Reason `json:"reason,omitempty"`
+	Line      string      `json:"line"`
+	Parent    string      `json:"parent,omitempty"` // SSCC of its container
+	LastEvent string      `json:"last_event"`
+	UpdatedAt time.Time   `json:"updated_at"`
+	History   []HistoryEntry
+}
+
+// HistoryEntry is one event in the life of a unit or container.
+type HistoryEntry struct {
+	EventID string          `json:"event_id"`
+	Seq     uint64          `json:"seq"`
+	Type    wire.EventType  `json:"type"`
+	At      time.Time       `json:"at"`
+	Line    string          `json:"line"`
+	Details json.RawMessage `json:"details"`
+}
+
+// Unit returns the unit (gtin, serial) with its full history, oldest
+// first.
+func (s *Store) Unit(ctx context.Context, gtin, serial string) (Unit, error) {
+	var u Unit
+	err := s.readTx(ctx, func(q dbtx) error {
+		row, err := scanUnit(q.queryRow(ctx, "SELECT "+unitCols+" FROM units WHERE gtin = $1 AND serial = $2", gtin, serial))
+		if err != nil {
+			return err
+		}
+		u = Unit{GTIN: row.gtin, Serial: row.serial, Counter: row.counter, Order: row.order, Lot: row.lot, Expiry: row.expiry,
+			State: row.state, Reason: wire.Reason(row.reason), Line: row.line, Parent: row.parent, LastEvent: row.last, UpdatedAt: row.updated}
+		u.History, err = history(ctx, q, gtin, serial)
+		return err
+	})
+	if isNoRows(err) {
+		return u, fmt.Errorf("unit %s: %w", wire.UnitRef(gtin, serial), ErrNotFound)
+	}
+	if err != nil {
+		return u, fmt.Errorf("unit %s: %w", wire.UnitRef(gtin, serial), err)
+	}
+	return u, nil
+}
+
+func history(ctx context.Context, q dbtx, gtin, serial string) ([]HistoryEntry, error) {
+	r, err := q.query(ctx, "SELECT event_id, seq, type, at, line_id, details FROM unit_history WHERE gtin = $1 AND serial = $2 ORDER BY at, seq", gtin, serial)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	var out []HistoryEntry
+	for r.Next() {
+		var h HistoryEntry
+		var typ, details string
+		if err := r.Scan(&h.EventID, &h.Seq, &typ, &h.At, &h.Line, &details); err != nil {
+			return nil, err
+		}
+		h.Type, h.At, h.Details = wire.EventType(typ), h.At.UTC(), json.RawMessage(details)
+		out = append(out, h)
+	}
+	return out, r.Err()
+}
+
+// Container is an SSCC-labelled case or pallet with its contents.
+type Container struct {
+	SSCC      string
+	Parent    string // SSCC of the container it is in, "" when none
+	Line      string
+	Order     string
+	Units     []string // children units as "(01)GTIN(21)SERIAL"
+	Children  []string // children containers (SSCC)
+	CreatedAt time.Time
+	UpdatedAt time.Time
+	History   []HistoryEntry
+}
+
+// Container returns a container with its current contents and history.
+func (s *Store) Container(ctx context.Context, sscc string) (Container, error) {
+	c := Container{SSCC: sscc}
+	err := s.readTx(ctx, func(q dbtx) error {
+		err := q.queryRow(ctx, "SELECT parent, line_id, order_id, created_at, updated_at FROM containers WHERE sscc = $1", sscc).
+			Scan(&c.Parent, &c.Line, &c.Order, &c.CreatedAt, &c.UpdatedAt)
+		if err != nil {
+			return err
+		}
+		c.CreatedAt, c.UpdatedAt = c.CreatedAt.UTC(), c.UpdatedAt.UTC()
+		r, err := q.query(ctx, "SELECT gtin, serial FROM units WHERE parent = $1 ORDER BY gtin, serial", sscc)
+		if err != nil {
+			return err
+		}
+		for r.Next() {
+			var g, sn string
+			if err := r.Scan(&g, &sn); err != nil {
+				r.Close()
+				return err
+			}
+			c.Units = append(c.Units, wire.UnitRef(g, sn))
+		}
+		r.Close()
+		if err := r.Err(); err != nil {
+			return err
+		}
+		r, err = q.query(ctx, "SELECT sscc FROM containers WHERE parent = $1 ORDER BY sscc", sscc)
+		if err != nil {
+			return err
+		}
+		for r.Next() {
+			var child string
+			if err := r.Scan(&child); err != nil {
+				r.Close()
+				return err
+			}
+			c.Children = append(c.Children, child)
+		}
+		r.Close()
+		if err := r.Err(); err != nil {
+			return err
+		}
+		c.History, err = history(ctx, q, "", sscc)
+		return err
+	})
+	if isNoRows(err) {
+		return c, fmt.Errorf("container %s: %w", sscc, ErrNotFound)
+	}
+	if err != nil {
+		return c, fmt.Errorf("container %s: %w", sscc, err)
+	}
+	return c, nil
+}
+
+// UnitFilter selects units; set any combination (e.g. Order alone, or GTIN
+// and Lot, or GTIN alone for a product).
+type UnitFilter struct {
+	Order string
+	GTIN  string
+	Lot   string
+}
+
+// Counts are unit counts by state.
+type Counts struct {
+	Commissioned   uint64
+	Decommissioned map[wire.Reason]uint64
+	Voided         uint64
+}
+
+// Total is the number of units counted.
+func (c Counts) Total() uint64 {
+	n := c.Commissioned + c.Voided
+	for _, v := range c.Decommissioned {
+		n += v
+	}
+	return n
+}
+
+// UnitCounts counts the units that match f by state (and reason).
+func (s *Store) UnitCounts(ctx context.Context, f UnitFilter) (Counts, error) {
+	var where []string
+	var args []any
+	for _, c := range []struct{ col, v string }{{"order_id", f.Order}, {"gtin", f.GTIN}, {"lot", f.Lot}} {
+		if c.v != "" {
+			args = append(args, c.v)
+			where = append(where, c.col+" = $"+strconv.Itoa(len(args)))
+		}
+	}
+	if len(where) == 0 {
+		return Counts{}, invalid("unit counts", "filter", "set an order, a GTIN, or a GTIN and lot")
+	}
+	var c Counts
+	err := s.read(ctx, func(q dbtx) error {
+		var err error
+		c, err = countUnits(ctx, q, strings.Join(where, " AND "), args...)
+		return err
+	})
+	if err != nil {
+		return c, fmt.Errorf("unit counts: %w", err)
+	}
+	return c, nil
+}
+
+func countUnits(ctx context.Context, q dbtx, where string, args ...any) (Counts, error) {
+	c := Counts{Decommissioned: map[wire.Reason]uint64{}}
+	r, err := q.query(ctx, "SELECT state, reason, COUNT(*) FROM units WHERE "+where+" GROUP BY state, reason", args...)
+	if err != nil {
+		return c, err
+	}
+	defer r.Close()
+	for r.Next() {
+		var state, reason string
+		var n uint64
+		if err := r.Scan(&state, &reason, &n); err != nil {
+			return c, err
+		}
+		switch state {
+		case StateCommissioned:
+			c.Commissioned += n
+		case StateVoided:
+			c.Voided += n
+		case StateDecommissioned:
+			c.Decommissioned[wire.Reason(reason)] += n
+		}
+	}
+	return c, r.Err()
+}
+
+// Reconciliation accounts for every serial granted to a work order, from
+// the store: Granted is the sum of its grants, and each granted serial is
+// either commissioned, decommissioned (by reason), voided or returned
+// unused. Difference() is what is not (yet) accounted for: serials still
+// in the line's pool, or events not yet received.
+func (s *Store) Reconciliation(ctx context.Context, order string) (wire.Reconciliation, error) {
+	var rec wire.Reconciliation
+	err := s.readTx(ctx, func(q dbtx) error {
+		if _, err := getOrder(ctx, q, order, ""); err != nil {
+			return err
+		}
+		if err := q.queryRow(ctx, "SELECT COALESCE(SUM(count), 0) FROM grants WHERE order_id = $1", order).Scan(&rec.Granted); err != nil {
+			return err
+		}
+		if err := q.queryRow(ctx, "SELECT COALESCE(SUM(end_counter - start_counter), 0) FROM returned_ranges WHERE order_id = $1", order).Scan(&rec.ReturnedUnused); err != nil {
+			return err
+		}
+		c, err := countUnits(ctx, q, "order_id = $1", order)
+		if err != nil {
+			return err
+		}
+		rec.Commissioned, rec.Voided = c.Commissioned, c.Voided
+		if len(c.Decommissioned) > 0 {
+			rec.Decommissioned = c.Decommissioned
+		}
+		return nil
+	})
+	if err != nil {
+		if errors.Is(err, ErrNotFound) {
+			return rec, err
+		}
+		return rec, fmt.Errorf("reconciliation of work order %s: %w", order, err)
+	}
+	return rec, nil
+}
+
+// DeadLetter is a payload central could not apply, kept with the reason.
+type DeadLetter struct {
+	ID         int64
+	ReceivedAt time.Time
+	Topic      string
+	Line       string
+	EventID    string // "" when the payload was not a single event
+	Seq        uint64
+	Payload    []byte
+	Reason     string
+}
+
+// AddDeadLetter keeps a payload that could not be handled at all (not
+// JSON, wrong version, unknown line, ...) and returns its id. ApplyEvents
+// dead-letters invalid events itself.
+func (s *Store) AddDeadLetter(ctx context.Context, d DeadLetter) (int64, error) {
+	if d.Reason == "" {
+		return 0, invalid("dead letter", "reason", "missing")
+	}
+	if d.ReceivedAt.IsZero() {
+		d.ReceivedAt = now()
+	}
+	if d.Payload == nil {
+		d.Payload = []byte{}
+	}
+	var id int64
+	err := s.write(ctx, func(tx dbtx) error {
+		return tx.queryRow(ctx, `INSERT INTO dead_letters (received_at, topic, line_id, event_id, seq, payload, reason)
+			VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`,
+			ts(d.ReceivedAt), d.Topic, d.Line, d.EventID, d.Seq, d.Payload, d.Reason).Scan(&id)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("dead letter from %s: %w", d.Topic, err)
+	}
+	s.log.Warn("payload dead-lettered", "id", id, "topic", d.Topic, "reason", d.Reason)
+	return id, nil
+}
+
+// DeadLetterFilter selects dead letters; zero fields select everything.
+type DeadLetterFilter struct {
+	Line  string
+	Since time.Time
+	Limit int // default 1000
+}
+
+// DeadLetters lists dead letters, oldest first.
+func (s *Store) DeadLetters(ctx context.Context, f DeadLetterFilter) ([]DeadLetter, error) {
+	var where []string
+	var args []any
+	if f.Line != "" {
+		args = append(args, f.Line)
+		where = append(where, "line_id = $"+strconv.Itoa(len(args)))
+	}
+	if !f.Since.IsZero() {
+		args = append(args, ts(f.Since))
+		where = append(where, "received_at >= $"+strconv.Itoa(len(args)))
+	}
+	limit := f.Limit
+	if limit <= 0 {
+		limit = 1000
+	}
+	q := "SELECT id, received_at, topic, line_id, event_id, seq, payload, reason FROM dead_letters"
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	q += " ORDER BY id LIMIT " + strconv.Itoa(limit)
+	var out []DeadLetter
+	err := s.read(ctx, func(db dbtx) error {
+		r, err := db.query(ctx, q, args...)
+		if err != nil {
+			return err
+		}
+		defer r.Close()
+		for r.Next() {
+			var d DeadLetter
+			if err := r.Scan(&d.ID, &d.ReceivedAt, &d.Topic, &d.Line, &d.EventID, &d.Seq, &d.Payload, &d.Reason); err != nil {
+				return err
+			}
+			d.ReceivedAt = d.ReceivedAt.UTC()
+			out = append(out, d)
+		}
+		return r.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("dead letters: %w", err)
+	}
+	return out, nil
+}

@@ -1,0 +1,323 @@
+package store_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"sync"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+
+	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/shared/serials"
+	"github.com/serialine/serialine/shared/wire"
+)
+
+func TestOpenRejectsBadDSN(t *testing.T) {
+	ctx := ctxT(t)
+	for _, dsn := range []string{"", "mysql://x", "sqlite:", "sqlite:/tmp/a?b"} {
+		_, err := store.Open(ctx, dsn, testLogger(t))
+		require.Error(t, err, dsn)
+	}
+	_, err := store.Open(ctx, "postgres://u:secret@127.0.0.1:1/x?sslmode=disable&connect_timeout=2", testLogger(t))
+	require.Error(t, err)
+	require.NotContains(t, err.Error(), "secret", "the password never shows in errors")
+}
+
+func TestMigrationsIdempotentAndConcurrent(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dsn string) {
+		ctx := ctxT(t)
+		// Several processes starting at once: each Open migrates or waits.
+		const n = 4
+		stores := make([]*store.Store, n)
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				stores[i], errs[i] = store.Open(ctx, dsn, testLogger(t))
+			}()
+		}
+		wg.Wait()
+		for i := range n {
+			require.NoError(t, errs[i], "open %d", i)
+			t.Cleanup(stores[i].Close)
+		}
+		v, err := stores[0].SchemaVersion(ctx)
+		require.NoError(t, err)
+		require.Equal(t, 2, v)
+
+		// Opening again changes nothing and keeps the data.
+		require.NoError(t, stores[1].PutLine(ctx, store.Line{ID: line1, Name: "one"}))
+		again := open(t, dsn)
+		v2, err := again.SchemaVersion(ctx)
+		require.NoError(t, err)
+		require.Equal(t, v, v2)
+		l, err := again.Line(ctx, line1)
+		require.NoError(t, err)
+		require.Equal(t, "one", l.Name)
+	})
+}
+
+func TestProductsAndAudit(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dsn string) {
+		s, ctx := open(t, dsn), ctxT(t)
+		p := product(gtinRand, randSpec)
+		p.National = map[string]string{"714": "1234567"}
+		p.Markets = []store.Market{store.MarketUSDSCSA, store.MarketEUFMD}
+		p.PlannedVolume = 10_000_000
+		require.NoError(t, s.PutProduct(ctx, p))
+		got, err := s.Product(ctx, gtinRand)
+		require.NoError(t, err)
+		require.False(t, got.CreatedAt.IsZero())
+		p.CreatedAt, p.UpdatedAt = got.CreatedAt, got.UpdatedAt
+		require.Equal(t, p, got)
+
+		p.Name = "Paracetamol 1 g"
+		require.NoError(t, s.PutProduct(store.WithActor(ctx, "user:bob"), p))
+		entries, err := s.Audit(ctx, store.AuditFilter{Entity: "product", EntityID: gtinRand})
+		require.NoError(t, err)
+		require.Len(t, entries, 2)
+		require.Equal(t, "create", entries[0].Action)
+		require.Equal(t, "user:test", entries[0].Actor)
+		require.Nil(t, entries[0].Before)
+		require.Equal(t, "update", entries[1].Action)
+		require.Equal(t, "user:bob", entries[1].Actor)
+		var before, after store.Product
+		require.NoError(t, json.Unmarshal(entries[1].Before, &before))
+		require.NoError(t, json.Unmarshal(entries[1].After, &after))
+		require.Equal(t, "Paracetamol 500 mg tablets", before.Name)
+		require.Equal(t, "Paracetamol 1 g", after.Name)
+		require.NotContains(t, string(entries[1].After), testKey, "the scheme key stays out of the audit trail")
+		require.Contains(t, after.Scheme.Key, "sha256:", "a fingerprint shows that the key changed")
+
+		list, err := s.Products(ctx)
+		require.NoError(t, err)
+		require.Len(t, list, 1)
+		_, err = s.Product(ctx, gtinSeq)
+		require.ErrorIs(t, err, store.ErrNotFound)
+	})
+}
+
+func TestProductValidation(t *testing.T) {
+	s, ctx := open(t, sqliteDSN(t)), ctxT(t)
+	tests := []struct {
+		name   string
+		mutate func(*store.Product)
+		field  string
+		want   string
+	}{
+		{"gtin check digit", func(p *store.Product) { p.GTIN = "09506000134353" }, "gtin", "check digit"},
+		{"gtin 13 digits", func(p *store.Product) { p.GTIN = "9506000134352" }, "gtin", "14 digits"},
+		{"name", func(p *store.Product) { p.Name = "" }, "name", "missing"},
+		{"prefix", func(p *store.Product) { p.CompanyPrefixLen = 5 }, "company_prefix_len", "6 to 12"},
+		{"ndc", func(p *store.Product) { p.NDC = "12345" }, "ndc", "10 digits"},
+		{"ndc for dscsa", func(p *store.Product) { p.NDC = "" }, "ndc", "us-dscsa"},
+		{"market", func(p *store.Product) { p.Markets = []store.Market{"jp"} }, "markets", `"jp" is not a market`},
+		{"no market", func(p *store.Product) { p.Markets = nil }, "markets", "missing"},
+		{"national", func(p *store.Product) { p.National = map[string]string{"720": "x"} }, "national", "710-717"},
+		{"scheme", func(p *store.Product) { p.Scheme.Length = 0 }, "scheme", "length"},
+		{"fmd sequential", func(p *store.Product) {
+			p.Markets = []store.Market{store.MarketEUFMD}
+			p.PlannedVolume = 1000
+		}, "scheme", "guessable"},
+		{"fmd volume", func(p *store.Product) {
+			p.Markets = []store.Market{store.MarketEUFMD}
+			p.Scheme = randSpec
+		}, "planned_volume", "missing"},
+		{"currency", func(p *store.Product) { p.Currency = "eur" }, "currency", "ISO 4217"},
+		{"grade", func(p *store.Product) { p.MinGrade = "F" }, "min_grade", "ISO/IEC 15415"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := product(gtinSeq, seqSpec)
+			tc.mutate(&p)
+			err := s.PutProduct(ctx, p)
+			require.ErrorIs(t, err, store.ErrInvalid)
+			var ve *store.ValidationError
+			require.True(t, errors.As(err, &ve))
+			require.Equal(t, tc.field, ve.Field, err.Error())
+			require.Contains(t, err.Error(), tc.want)
+			require.Contains(t, err.Error(), "product ")
+		})
+	}
+}
+
+func TestSchemeFrozenAfterGrant(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dsn string) {
+		f := newFixture(t, dsn)
+		p, err := f.s.Product(f.ctx, gtinSeq)
+		require.NoError(t, err)
+		p.Scheme.Start = 1000
+		require.NoError(t, f.s.PutProduct(f.ctx, p), "no serial granted yet: the scheme may change")
+		f.order(t, "WO-1", gtinSeq, line1)
+		f.grant(t, "r1", line1, "WO-1", gtinSeq, 10)
+		p.Scheme.Start = 5000
+		require.ErrorIs(t, f.s.PutProduct(f.ctx, p), store.ErrConflict)
+		p.Scheme.Start = 1000
+		p.Name = "renamed"
+		require.NoError(t, f.s.PutProduct(f.ctx, p), "other fields still change")
+	})
+}
+
+func TestMasterData(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dsn string) {
+		s, ctx := open(t, dsn), ctxT(t)
+		site := store.Site{GLN: "0614141000005", Name: "Plant Porto", Address: "Rua 1\nPorto"}
+		require.NoError(t, s.PutSite(ctx, site))
+		require.ErrorIs(t, s.PutSite(ctx, store.Site{GLN: "0614141000006", Name: "x"}), store.ErrInvalid)
+		got, err := s.Site(ctx, site.GLN)
+		require.NoError(t, err)
+		require.Equal(t, site.Name, got.Name)
+
+		loc := store.Location{GLN: "0614141000005", Extension: "12", SiteGLN: site.GLN, Name: "Dock 12"}
+		require.NoError(t, s.PutLocation(ctx, loc))
+		require.ErrorIs(t, s.PutLocation(ctx, store.Location{GLN: "0614141000005", Extension: "1", SiteGLN: "0614141000012", Name: "x"}), store.ErrNotFound)
+		locs, err := s.Locations(ctx, site.GLN)
+		require.NoError(t, err)
+		require.Len(t, locs, 1)
+		uri, err := locs[0].SGLN(7)
+		require.NoError(t, err)
+		require.Equal(t, "urn:epc:id:sgln:0614141.00000.12", uri)
+
+		require.NoError(t, s.PutLine(ctx, store.Line{ID: line1, SiteGLN: site.GLN, Name: "Blister 1", PasswordHash: "h1"}))
+		require.ErrorIs(t, s.PutLine(ctx, store.Line{ID: "L/1", Name: "x"}), store.ErrInvalid)
+		require.ErrorIs(t, s.PutLine(ctx, store.Line{ID: line2, SiteGLN: "0614141000012", Name: "x"}), store.ErrNotFound)
+		require.NoError(t, s.PutLine(ctx, store.Line{ID: line1, SiteGLN: site.GLN, Name: "Blister 1", PasswordHash: "h2"}))
+		l, err := s.Line(ctx, line1)
+		require.NoError(t, err)
+		require.Equal(t, "h2", l.PasswordHash)
+		audit, err := s.Audit(ctx, store.AuditFilter{Entity: "line", EntityID: line1})
+		require.NoError(t, err)
+		require.Len(t, audit, 2)
+		var lineAfter map[string]any
+		require.NoError(t, json.Unmarshal(audit[1].After, &lineAfter))
+		require.Equal(t, true, lineAfter["password_changed"])
+		require.NotContains(t, string(audit[1].After), "h2", "the hash stays out of the audit trail")
+
+		partner := store.Partner{GLN: "0614141000012", Name: "Wholesale Inc", Licences: map[string]string{"us-nj-wholesale": "W-123"}}
+		require.NoError(t, s.PutPartner(ctx, partner))
+		gotP, err := s.Partner(ctx, partner.GLN)
+		require.NoError(t, err)
+		require.Equal(t, partner.Licences, gotP.Licences)
+
+		tok, err := s.CreateAPIToken(ctx, "ERP", "planner", "sha256:0123456789abcdef0123")
+		require.NoError(t, err)
+		byHash, err := s.APITokenByHash(ctx, "sha256:0123456789abcdef0123")
+		require.NoError(t, err)
+		require.Equal(t, tok.ID, byHash.ID)
+		require.Equal(t, "planner", byHash.Role)
+		require.NoError(t, s.RevokeAPIToken(ctx, tok.ID))
+		require.ErrorIs(t, s.RevokeAPIToken(ctx, tok.ID), store.ErrState)
+		_, err = s.APITokenByHash(ctx, "sha256:0123456789abcdef0123")
+		require.ErrorIs(t, err, store.ErrNotFound, "a revoked token does not authenticate")
+		toks, err := s.APITokens(ctx)
+		require.NoError(t, err)
+		require.Len(t, toks, 1)
+		require.NotNil(t, toks[0].RevokedAt)
+		_, err = s.CreateAPIToken(ctx, "x", "Admin", "sha256:0123456789abcdef0123")
+		require.ErrorIs(t, err, store.ErrInvalid)
+	})
+}
+
+func TestWorkOrders(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dsn string) {
+		f := newFixture(t, dsn)
+		_, err := f.s.CreateOrder(f.ctx, store.WorkOrder{ID: "WO-1", GTIN: gtinSeq, Lot: lot, Expiry: expiry, Quantity: 100})
+		require.NoError(t, err)
+		_, err = f.s.CreateOrder(f.ctx, store.WorkOrder{ID: "WO-1", GTIN: gtinSeq, Lot: lot, Expiry: expiry, Quantity: 100})
+		require.ErrorIs(t, err, store.ErrConflict)
+		_, err = f.s.CreateOrder(f.ctx, store.WorkOrder{ID: "WO-2", GTIN: "09506000134383", Lot: lot, Expiry: expiry, Quantity: 1})
+		require.ErrorIs(t, err, store.ErrNotFound)
+		_, err = f.s.CreateOrder(f.ctx, store.WorkOrder{ID: "WO-2", GTIN: gtinSeq, Lot: "L 1", Expiry: expiry, Quantity: 1})
+		require.ErrorIs(t, err, store.ErrInvalid)
+		_, err = f.s.CreateOrder(f.ctx, store.WorkOrder{ID: "WO-2", GTIN: gtinSeq, Lot: lot, Expiry: "280230", Quantity: 1})
+		require.ErrorContains(t, err, "expiry")
+
+		_, err = f.s.ReleaseOrder(f.ctx, "WO-1", "L9")
+		require.ErrorIs(t, err, store.ErrNotFound)
+		o, err := f.s.ReleaseOrder(f.ctx, "WO-1", line1)
+		require.NoError(t, err)
+		require.Equal(t, wire.OrderStateReleased, o.State)
+		_, err = f.s.ReleaseOrder(f.ctx, "WO-1", line2)
+		require.ErrorIs(t, err, store.ErrState)
+
+		orders, err := f.s.LineOrders(f.ctx, line1)
+		require.NoError(t, err)
+		require.NoError(t, orders.Validate(), "the orders payload is valid on the wire")
+		require.Len(t, orders.Orders, 1)
+		require.Equal(t, "12345-678-90", orders.Orders[0].National["715"])
+
+		o, err = f.s.CloseOrder(f.ctx, "WO-1")
+		require.NoError(t, err)
+		require.NotNil(t, o.ClosedAt)
+		orders, err = f.s.LineOrders(f.ctx, line1)
+		require.NoError(t, err)
+		require.Empty(t, orders.Orders)
+
+		list, err := f.s.Orders(f.ctx, store.OrderFilter{Line: line1, State: wire.OrderStateClosed})
+		require.NoError(t, err)
+		require.Len(t, list, 1)
+		audit, err := f.s.Audit(f.ctx, store.AuditFilter{Entity: "work_order", EntityID: "WO-1"})
+		require.NoError(t, err)
+		actions := []string{}
+		for _, a := range audit {
+			actions = append(actions, a.Action)
+		}
+		require.Equal(t, []string{"create", "release", "close"}, actions)
+	})
+}
+
+// TestAuditAppendOnly: the database refuses to change or remove an audit
+// entry, even to someone with SQL access.
+func TestAuditAppendOnly(t *testing.T) {
+	t.Run("postgres", func(t *testing.T) {
+		dsn := postgresDSN(t)
+		s, ctx := open(t, dsn), ctxT(t)
+		require.NoError(t, s.PutLine(ctx, store.Line{ID: line1, Name: "x"}))
+		conn, err := pgx.Connect(ctx, dsn)
+		require.NoError(t, err)
+		t.Cleanup(func() { conn.Close(context.Background()) })
+		for _, stmt := range []string{"UPDATE audit_log SET actor = 'mallory'", "DELETE FROM audit_log", "TRUNCATE audit_log"} {
+			_, err := conn.Exec(ctx, stmt)
+			require.ErrorContains(t, err, "append-only", stmt)
+		}
+		entries, err := s.Audit(ctx, store.AuditFilter{})
+		require.NoError(t, err)
+		require.Len(t, entries, 1)
+		require.Equal(t, "user:test", entries[0].Actor)
+	})
+	t.Run("sqlite", func(t *testing.T) {
+		dsn := sqliteDSN(t)
+		s, ctx := open(t, dsn), ctxT(t)
+		require.NoError(t, s.PutLine(ctx, store.Line{ID: line1, Name: "x"}))
+		s.Close()
+		db := openRawSQLite(t, dsn)
+		for _, stmt := range []string{"UPDATE audit_log SET actor = 'mallory'", "DELETE FROM audit_log"} {
+			_, err := db.ExecContext(ctx, stmt)
+			require.ErrorContains(t, err, "append-only", stmt)
+		}
+	})
+}
+
+func TestDeadLetterAdd(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dsn string) {
+		s, ctx := open(t, dsn), ctxT(t)
+		id, err := s.AddDeadLetter(ctx, store.DeadLetter{Topic: "serialine/v1/lines/L1/events", Line: line1, Payload: []byte("{not json"), Reason: "payload is not valid JSON"})
+		require.NoError(t, err)
+		require.Positive(t, id)
+		_, err = s.AddDeadLetter(ctx, store.DeadLetter{Topic: "t", Reason: "empty payload"})
+		require.NoError(t, err)
+		dls, err := s.DeadLetters(ctx, store.DeadLetterFilter{Line: line1})
+		require.NoError(t, err)
+		require.Len(t, dls, 1)
+		require.Equal(t, []byte("{not json"), dls[0].Payload)
+		_, err = s.AddDeadLetter(ctx, store.DeadLetter{Topic: "t"})
+		require.ErrorIs(t, err, store.ErrInvalid)
+	})
+}
+
+var _ = serials.KindList
