@@ -64,7 +64,7 @@ func New(cfg Config, creds Credentials, log *slog.Logger) (*Broker, error) {
 		return nil, errors.New("mqtt broker: logger is nil")
 	}
 	cfg = cfg.withDefaults()
-	log = log.With("component", "mqtt-broker")
+	log = slog.New(namedHandler{log.Handler()}).With("component", "mqtt-broker")
 
 	caps := mqtt.NewDefaultServerCapabilities()
 	caps.MaximumInflight = uint16(cfg.MaxInflight)
@@ -79,6 +79,7 @@ func New(cfg Config, creds Credentials, log *slog.Logger) (*Broker, error) {
 		servicePassword: []byte(cfg.ServicePassword),
 		creds:           creds,
 		authTimeout:     cfg.AuthTimeout,
+		clients:         srv.Clients,
 		ctx:             ctx,
 		log:             log,
 	}
@@ -218,4 +219,24 @@ func (b *Broker) Subscribe(filter string, handler func(Message)) (unsubscribe fu
 		}
 		return nil
 	}, nil
+}
+
+// namedHandler gives a message to mochi's records that have none: mochi logs
+// every connection that ends in an error (a refused login, a cut cable) as
+// a warning with an empty message.
+type namedHandler struct{ slog.Handler }
+
+func (h namedHandler) Handle(ctx context.Context, r slog.Record) error {
+	if r.Message == "" {
+		r.Message = "mqtt connection ended"
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h namedHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return namedHandler{h.Handler.WithAttrs(attrs)}
+}
+
+func (h namedHandler) WithGroup(name string) slog.Handler {
+	return namedHandler{h.Handler.WithGroup(name)}
 }

@@ -180,6 +180,8 @@ func TestCredentialErrorRefusesAndLogs(t *testing.T) {
 	require.True(t, refused(err), "want a refused login, got %v", err)
 	r := sink.await(t, "mqtt connect refused: credential check failed", "client", "creds-down")
 	require.Contains(t, r.attrs["error"], "database unavailable")
+	// mochi's own record of the refused connection gets a message, not "".
+	sink.await(t, "mqtt connection ended")
 	// The service user does not depend on the store.
 	mustDial(t, b.Addr(), "svc-creds-down", serviceUser, testServicePassword)
 }
@@ -188,6 +190,25 @@ func TestReservedInlineClientIDIsRefused(t *testing.T) {
 	b, _ := startBroker(t, testConfig(), staticCreds(t))
 	_, err := dial(t, b.Addr(), "inline", serviceUser, testServicePassword)
 	require.True(t, refused(err), "want a refused login, got %v", err)
+}
+
+func TestClientIDStaysWithItsUser(t *testing.T) {
+	b, _ := startBroker(t, testConfig(), staticCreds(t))
+	replica := mustDial(t, b.Addr(), "central-1", serviceUser, testServicePassword)
+	replica.mustSubscribe(t, "serialine/v1/lines/+/events")
+
+	_, err := dial(t, b.Addr(), "central-1", "L1", testLines()["L1"])
+	require.True(t, refused(err), "a line must not take over central's client id, got %v", err)
+
+	// The replica kept its session: it still gets the feed.
+	l1 := mustDial(t, b.Addr(), "edge-L1", "L1", testLines()["L1"])
+	l1.publish(t, topic("L1", "events"), "after-attempt", false)
+	require.Equal(t, msg{topic: topic("L1", "events"), payload: "after-attempt"}, replica.next(t))
+
+	// A line may take over its own session (an edge back before the broker saw it go).
+	again := mustDial(t, b.Addr(), "edge-L1", "L1", testLines()["L1"])
+	again.publish(t, topic("L1", "events"), "from-new-session", false)
+	require.Equal(t, msg{topic: topic("L1", "events"), payload: "from-new-session"}, replica.next(t))
 }
 
 func TestInProcessClient(t *testing.T) {

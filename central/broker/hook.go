@@ -22,6 +22,7 @@ type aclHook struct {
 	servicePassword []byte
 	creds           Credentials
 	authTimeout     time.Duration
+	clients         *mqtt.Clients   // the broker's sessions, to keep client ids to their users
 	ctx             context.Context // ends when the broker closes, cutting slow credential checks short
 	log             *slog.Logger
 }
@@ -49,6 +50,14 @@ func (h *aclHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool
 	}
 	service, ok := h.authenticate(log, user, pk.Connect.Password)
 	if !ok {
+		return false
+	}
+	// MQTT lets a new connection take over the session of the same client id.
+	// Across users that would let a line throw a central replica (or another
+	// line) off the broker, and inherit its subscriptions.
+	if holder, ok := h.clients.Get(cl.ID); ok && string(holder.Properties.Username) != user {
+		log.Warn("mqtt connect refused", "reason", "client id is in use by another user",
+			"holder", string(holder.Properties.Username))
 		return false
 	}
 	// mochi publishes a last will without asking OnACLCheck, so a line could

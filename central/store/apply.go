@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/serialine/serialine/shared/serials"
@@ -86,7 +87,7 @@ func (s *Store) apply(ctx context.Context, line string, events []wire.Event, ski
 	}
 	var res ApplyResult
 	err = s.write(ctx, func(tx dbtx) error {
-		a := &applier{s: s, tx: tx, d: s.d, line: line, topic: topic, now: now(), res: ApplyResult{Line: line}}
+		a := &applier{tx: tx, d: s.d, line: line, topic: topic, now: now(), res: ApplyResult{Line: line}}
 		if err := a.run(ctx, events, skipThrough, skipReason); err != nil {
 			return err
 		}
@@ -125,10 +126,10 @@ type unitKey struct{ gtin, serial string }
 
 type unitRow struct {
 	unitKey
-	counter                                              *uint64
+	counter                                               *uint64
 	order, lot, expiry, state, reason, line, parent, last string
-	updated                                              time.Time
-	isNew, dirty                                         bool
+	updated                                               time.Time
+	isNew, dirty                                          bool
 }
 
 type containerRow struct {
@@ -161,7 +162,6 @@ const maxSkip = 1_000_000
 // loaded up front in a few set queries, then updated in memory event by
 // event, and written back in bulk at the end.
 type applier struct {
-	s     *Store
 	tx    dbtx
 	d     dialect
 	line  string
@@ -390,7 +390,15 @@ type takenID struct {
 
 func (a *applier) takenIDs(ctx context.Context, ids []string) (map[string]takenID, error) {
 	out := map[string]takenID{}
-	r, err := a.tx.query(ctx, "SELECT event_id, line_id, seq FROM applied_events WHERE event_id "+a.d.inList(1), a.d.listArg(ids))
+	q := "SELECT event_id, line_id, seq FROM applied_events WHERE event_id " + a.d.inList(1, "text")
+	if a.d == dialectPostgres {
+		// One index probe per id, whatever the planner's statistics say:
+		// LIMIT keeps the lateral subquery from being flattened into a
+		// hash join over the whole table.
+		q = `SELECT k.id, a.line_id, a.seq FROM unnest($1::text[]) AS k(id)
+			JOIN LATERAL (SELECT line_id, seq FROM applied_events WHERE event_id = k.id LIMIT 1) a ON true`
+	}
+	r, err := a.tx.queryFresh(ctx, q, a.d.listArg(ids))
 	if err != nil {
 		return nil, fmt.Errorf("line %s: applied events: %w", a.line, err)
 	}
@@ -592,7 +600,7 @@ func (a *applier) loadOrders(ctx context.Context, ids []string) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	r, err := a.tx.query(ctx, "SELECT "+orderCols+" FROM work_orders WHERE id "+a.d.inList(1), a.d.listArg(ids))
+	r, err := a.tx.queryFresh(ctx, "SELECT "+orderCols+" FROM work_orders WHERE id "+a.d.inList(1, "text"), a.d.listArg(ids))
 	if err != nil {
 		return fmt.Errorf("line %s: work orders: %w", a.line, err)
 	}
@@ -613,7 +621,7 @@ func (a *applier) loadProducts(ctx context.Context, gtins []string) error {
 	if len(gtins) == 0 {
 		return nil
 	}
-	r, err := a.tx.query(ctx, "SELECT gtin, serial_scheme FROM products WHERE gtin "+a.d.inList(1), a.d.listArg(gtins))
+	r, err := a.tx.queryFresh(ctx, "SELECT gtin, serial_scheme FROM products WHERE gtin "+a.d.inList(1, "text"), a.d.listArg(gtins))
 	if err != nil {
 		return fmt.Errorf("line %s: products: %w", a.line, err)
 	}
@@ -642,7 +650,7 @@ func (a *applier) loadRanges(ctx context.Context, orderIDs []string) error {
 	if len(orderIDs) == 0 {
 		return nil
 	}
-	r, err := a.tx.query(ctx, "SELECT order_id, gtin, start_counter, end_counter FROM grant_ranges WHERE line_id = $1 AND order_id "+a.d.inList(2),
+	r, err := a.tx.queryFresh(ctx, "SELECT order_id, gtin, start_counter, end_counter FROM grant_ranges WHERE line_id = $1 AND order_id "+a.d.inList(2, "text"),
 		a.line, a.d.listArg(orderIDs))
 	if err != nil {
 		return fmt.Errorf("line %s: grant ranges: %w", a.line, err)
@@ -660,7 +668,7 @@ func (a *applier) loadRanges(ctx context.Context, orderIDs []string) error {
 	if err := r.Err(); err != nil {
 		return err
 	}
-	r, err = a.tx.query(ctx, "SELECT gtin, start_counter, end_counter FROM returned_ranges WHERE order_id "+a.d.inList(1), a.d.listArg(orderIDs))
+	r, err = a.tx.queryFresh(ctx, "SELECT gtin, start_counter, end_counter FROM returned_ranges WHERE order_id "+a.d.inList(1, "text"), a.d.listArg(orderIDs))
 	if err != nil {
 		return fmt.Errorf("line %s: returned ranges: %w", a.line, err)
 	}
@@ -704,15 +712,17 @@ func (a *applier) loadUnits(ctx context.Context, keys []unitKey) error {
 		for i, k := range keys {
 			gtins[i], serials[i] = k.gtin, k.serial
 		}
-		// Locked: a unit may also be changed by another line's batch.
-		r, err = a.tx.query(ctx, "SELECT "+unitCols+" FROM units WHERE (gtin, serial) IN (SELECT * FROM unnest($1::text[], $2::text[])) FOR UPDATE", gtins, serials)
+		// One index probe per key (see takenIDs), and locked: a unit may
+		// also be changed by another line's batch.
+		r, err = a.tx.queryFresh(ctx, `SELECT u.`+strings.ReplaceAll(unitCols, ", ", ", u.")+` FROM unnest($1::text[], $2::text[]) AS k(gtin, serial)
+			JOIN LATERAL (SELECT * FROM units WHERE gtin = k.gtin AND serial = k.serial LIMIT 1 FOR UPDATE) u ON true`, gtins, serials)
 	} else {
 		pairs := make([][2]string, len(keys))
 		for i, k := range keys {
 			pairs[i] = [2]string{k.gtin, k.serial}
 		}
 		b, _ := json.Marshal(pairs)
-		r, err = a.tx.query(ctx, "SELECT "+unitCols+" FROM units WHERE (gtin, serial) IN (SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each($1))", string(b))
+		r, err = a.tx.queryFresh(ctx, "SELECT "+unitCols+" FROM units WHERE (gtin, serial) IN (SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each($1))", string(b))
 	}
 	if err != nil {
 		return fmt.Errorf("line %s: units: %w", a.line, err)
@@ -733,11 +743,11 @@ func (a *applier) loadContainers(ctx context.Context, ssccs []string) error {
 	if len(ssccs) == 0 {
 		return nil
 	}
-	return a.queryContainers(ctx, "WHERE sscc "+a.d.inList(1), a.d.listArg(ssccs))
+	return a.queryContainers(ctx, "WHERE sscc "+a.d.inList(1, "text"), a.d.listArg(ssccs))
 }
 
 func (a *applier) queryContainers(ctx context.Context, where string, args ...any) error {
-	r, err := a.tx.query(ctx, "SELECT sscc, parent, line_id, order_id, created_at, updated_at FROM containers "+where+a.d.forUpdate(), args...)
+	r, err := a.tx.queryFresh(ctx, "SELECT sscc, parent, line_id, order_id, created_at, updated_at FROM containers "+where+a.d.forUpdate(), args...)
 	if err != nil {
 		return fmt.Errorf("line %s: containers: %w", a.line, err)
 	}
@@ -755,7 +765,7 @@ func (a *applier) queryContainers(ctx context.Context, where string, args ...any
 }
 
 func (a *applier) loadList(ctx context.Context, gtin string, positions []int64) error {
-	r, err := a.tx.query(ctx, "SELECT position, serial FROM serial_lists WHERE gtin = $1 AND position "+a.d.inList(2), gtin, a.d.listArg(positions))
+	r, err := a.tx.queryFresh(ctx, "SELECT position, serial FROM serial_lists WHERE gtin = $1 AND position "+a.d.inList(2, "bigint"), gtin, a.d.listArg(positions))
 	if err != nil {
 		return fmt.Errorf("line %s: serial list of %s: %w", a.line, gtin, err)
 	}
@@ -1141,14 +1151,12 @@ func (a *applier) returnSerials(ctx context.Context, e wire.Event) (string, erro
 				return fmt.Sprintf("ranges[%d] [%d, %d) holds counter %d, used by unit %s", i, cr.start, cr.end, *u.counter, wire.UnitRef(u.gtin, u.serial)), nil
 			}
 		}
-		var used uint64
-		var serial string
-		err := a.tx.queryRow(ctx, "SELECT counter, serial FROM units WHERE gtin = $1 AND counter >= $2 AND counter < $3 LIMIT 1", e.GTIN, cr.start, cr.end).Scan(&used, &serial)
-		if err == nil {
-			return fmt.Sprintf("ranges[%d] [%d, %d) holds counter %d, used by unit %s", i, cr.start, cr.end, used, wire.UnitRef(e.GTIN, serial)), nil
+		used, serial, err := a.usedIn(ctx, e.GTIN, cr)
+		if err != nil {
+			return "", err
 		}
-		if !isNoRows(err) {
-			return "", fmt.Errorf("line %s: returned serials: %w", a.line, err)
+		if serial != "" {
+			return fmt.Sprintf("ranges[%d] [%d, %d) holds counter %d, used by unit %s", i, cr.start, cr.end, used, wire.UnitRef(e.GTIN, serial)), nil
 		}
 	}
 	for _, r := range e.Ranges {
@@ -1157,6 +1165,24 @@ func (a *applier) returnSerials(ctx context.Context, e wire.Event) (string, erro
 		a.newReturns = append(a.newReturns, []any{e.GTIN, cr.start, cr.end, o.id, a.line, e.ID})
 	}
 	return "", nil
+}
+
+// usedIn returns a counter of gtin in r that a unit uses, and its serial
+// ("" when none does).
+func (a *applier) usedIn(ctx context.Context, gtin string, r counterRange) (uint64, string, error) {
+	rs, err := a.tx.queryFresh(ctx, "SELECT counter, serial FROM units WHERE gtin = $1 AND counter >= $2 AND counter < $3 LIMIT 1", gtin, r.start, r.end)
+	if err != nil {
+		return 0, "", fmt.Errorf("line %s: returned serials: %w", a.line, err)
+	}
+	defer rs.Close()
+	var used uint64
+	var serial string
+	if rs.Next() {
+		if err := rs.Scan(&used, &serial); err != nil {
+			return 0, "", err
+		}
+	}
+	return used, serial, rs.Err()
 }
 
 // covered reports whether rs (disjoint) together cover r.

@@ -31,11 +31,14 @@ func (d dialect) String() string {
 }
 
 // inList returns the condition "is one of the values bound to $n", with
-// the values passed through listArg: an array on PostgreSQL, a JSON array
-// on SQLite (which has no array type).
-func (d dialect) inList(n int) string {
+// the values passed through listArg: an array of sqlType on PostgreSQL, a
+// JSON array on SQLite (which has no array type). On PostgreSQL it is a
+// subquery rather than "= ANY($n)", which the planner tends to turn into a
+// sequential scan testing every row against the whole array. Run it with
+// queryFresh.
+func (d dialect) inList(n int, sqlType string) string {
 	if d == dialectPostgres {
-		return "= ANY($" + strconv.Itoa(n) + ")"
+		return "IN (SELECT unnest($" + strconv.Itoa(n) + "::" + sqlType + "[]))"
 	}
 	return "IN (SELECT value FROM json_each($" + strconv.Itoa(n) + "))"
 }
@@ -71,6 +74,10 @@ type dbtx interface {
 	query(ctx context.Context, sql string, args ...any) (rows, error)
 	// queryRow returns sql.ErrNoRows (errors.Is) when there is no row.
 	queryRow(ctx context.Context, sql string, args ...any) interface{ Scan(...any) error }
+	// queryFresh is query planned afresh for its arguments, for the set
+	// lookups of a batch: a cached generic plan made while a table was
+	// small (a new database filling up) would scan it for ever after.
+	queryFresh(ctx context.Context, sql string, args ...any) (rows, error)
 	// execMany runs one statement once per argument row: pipelined in one
 	// round trip on PostgreSQL, a prepared statement on SQLite.
 	execMany(ctx context.Context, sql string, args [][]any) error
@@ -108,6 +115,10 @@ func (t sqliteTx) query(ctx context.Context, q string, args ...any) (rows, error
 		return nil, err
 	}
 	return sqliteRows{r}, nil
+}
+
+func (t sqliteTx) queryFresh(ctx context.Context, q string, args ...any) (rows, error) {
+	return t.query(ctx, q, args...)
 }
 
 func (t sqliteTx) queryRow(ctx context.Context, q string, args ...any) interface{ Scan(...any) error } {
@@ -168,6 +179,12 @@ func (t pgTx) exec(ctx context.Context, q string, args ...any) (int64, error) {
 
 func (t pgTx) query(ctx context.Context, q string, args ...any) (rows, error) {
 	return t.c.Query(ctx, q, args...)
+}
+
+func (t pgTx) queryFresh(ctx context.Context, q string, args ...any) (rows, error) {
+	// CacheDescribe sends an unnamed statement: planned with these values,
+	// still one round trip once the description is cached.
+	return t.c.Query(ctx, q, append([]any{pgx.QueryExecModeCacheDescribe}, args...)...)
 }
 
 func (t pgTx) queryRow(ctx context.Context, q string, args ...any) interface{ Scan(...any) error } {

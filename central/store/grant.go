@@ -268,7 +268,7 @@ func (s *Store) ImportSerialList(ctx context.Context, gtin string, list []string
 		// Existing serials, checked before inserting so that the error
 		// names the serial (a unique violation would not).
 		for chunk := range slices.Chunk(list, 5000) {
-			r, err := tx.query(ctx, "SELECT serial, position FROM serial_lists WHERE gtin = $1 AND serial "+s.d.inList(2), gtin, s.d.listArg(chunk))
+			r, err := tx.queryFresh(ctx, "SELECT serial, position FROM serial_lists WHERE gtin = $1 AND serial "+s.d.inList(2, "text"), gtin, s.d.listArg(chunk))
 			if err != nil {
 				return fmt.Errorf("%s: %w", rec, err)
 			}

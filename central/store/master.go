@@ -488,19 +488,27 @@ func (s *Store) PutLine(ctx context.Context, l Line) error {
 	})
 }
 
-func getLine(ctx context.Context, q dbtx, id string) (Line, error) {
+const lineCols = "id, site_gln, name, mqtt_password_hash, created_at, updated_at"
+
+func scanLine(r interface{ Scan(...any) error }) (Line, error) {
 	var l Line
 	var site sql.NullString
-	err := q.queryRow(ctx, "SELECT id, site_gln, name, mqtt_password_hash, created_at, updated_at FROM lines WHERE id = $1", id).
-		Scan(&l.ID, &site, &l.Name, &l.PasswordHash, &l.CreatedAt, &l.UpdatedAt)
+	if err := r.Scan(&l.ID, &site, &l.Name, &l.PasswordHash, &l.CreatedAt, &l.UpdatedAt); err != nil {
+		return l, err
+	}
+	l.SiteGLN = site.String
+	l.CreatedAt, l.UpdatedAt = l.CreatedAt.UTC(), l.UpdatedAt.UTC()
+	return l, nil
+}
+
+func getLine(ctx context.Context, q dbtx, id string) (Line, error) {
+	l, err := scanLine(q.queryRow(ctx, "SELECT "+lineCols+" FROM lines WHERE id = $1", id))
 	if isNoRows(err) {
 		return l, fmt.Errorf("line %s: %w", id, ErrNotFound)
 	}
 	if err != nil {
 		return l, fmt.Errorf("line %s: %w", id, err)
 	}
-	l.SiteGLN = site.String
-	l.CreatedAt, l.UpdatedAt = l.CreatedAt.UTC(), l.UpdatedAt.UTC()
 	return l, nil
 }
 
@@ -519,31 +527,19 @@ func (s *Store) Line(ctx context.Context, id string) (Line, error) {
 func (s *Store) Lines(ctx context.Context) ([]Line, error) {
 	var out []Line
 	err := s.read(ctx, func(q dbtx) error {
-		r, err := q.query(ctx, "SELECT id FROM lines ORDER BY id")
+		r, err := q.query(ctx, "SELECT "+lineCols+" FROM lines ORDER BY id")
 		if err != nil {
 			return err
 		}
-		var ids []string
+		defer r.Close()
 		for r.Next() {
-			var id string
-			if err := r.Scan(&id); err != nil {
-				r.Close()
-				return err
-			}
-			ids = append(ids, id)
-		}
-		r.Close()
-		if err := r.Err(); err != nil {
-			return err
-		}
-		for _, id := range ids {
-			l, err := getLine(ctx, q, id)
+			l, err := scanLine(r)
 			if err != nil {
 				return err
 			}
 			out = append(out, l)
 		}
-		return nil
+		return r.Err()
 	})
 	if err != nil {
 		return nil, fmt.Errorf("lines: %w", err)

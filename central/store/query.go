@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -27,7 +28,8 @@ type Unit struct {
 	Parent    string      `json:"parent,omitempty"` // SSCC of its container
 	LastEvent string      `json:"last_event"`
 	UpdatedAt time.Time   `json:"updated_at"`
-	History   []HistoryEntry
+	// History is every event of the unit, oldest first.
+	History []HistoryEntry `json:"history,omitempty"`
 }
 
 // HistoryEntry is one event in the life of a unit or container.
@@ -41,21 +43,47 @@ type HistoryEntry struct {
 }
 
 // Unit returns the unit (gtin, serial) with its full history, oldest
-// first.
+// first. One statement: one snapshot, one round trip.
 func (s *Store) Unit(ctx context.Context, gtin, serial string) (Unit, error) {
 	var u Unit
-	err := s.readTx(ctx, func(q dbtx) error {
-		row, err := scanUnit(q.queryRow(ctx, "SELECT "+unitCols+" FROM units WHERE gtin = $1 AND serial = $2", gtin, serial))
+	found := false
+	err := s.read(ctx, func(q dbtx) error {
+		r, err := q.query(ctx, `SELECT u.`+strings.ReplaceAll(unitCols, ", ", ", u.")+`,
+			h.event_id, h.seq, h.type, h.at, h.line_id, h.details
+			FROM units u LEFT JOIN unit_history h ON h.gtin = u.gtin AND h.serial = u.serial
+			WHERE u.gtin = $1 AND u.serial = $2 ORDER BY h.at, h.seq`, gtin, serial)
 		if err != nil {
 			return err
 		}
-		u = Unit{GTIN: row.gtin, Serial: row.serial, Counter: row.counter, Order: row.order, Lot: row.lot, Expiry: row.expiry,
-			State: row.state, Reason: wire.Reason(row.reason), Line: row.line, Parent: row.parent, LastEvent: row.last, UpdatedAt: row.updated}
-		u.History, err = history(ctx, q, gtin, serial)
-		return err
+		defer r.Close()
+		for r.Next() {
+			var row unitRow
+			var counter *int64
+			var id, typ, line, details sql.NullString
+			var seq sql.NullInt64
+			var at sql.NullTime
+			if err := r.Scan(&row.gtin, &row.serial, &counter, &row.order, &row.lot, &row.expiry, &row.state, &row.reason, &row.line,
+				&row.parent, &row.last, &row.updated, &id, &seq, &typ, &at, &line, &details); err != nil {
+				return err
+			}
+			if !found {
+				found = true
+				u = Unit{GTIN: row.gtin, Serial: row.serial, Order: row.order, Lot: row.lot, Expiry: row.expiry, State: row.state,
+					Reason: wire.Reason(row.reason), Line: row.line, Parent: row.parent, LastEvent: row.last, UpdatedAt: row.updated.UTC()}
+				if counter != nil {
+					c := uint64(*counter)
+					u.Counter = &c
+				}
+			}
+			if id.Valid {
+				u.History = append(u.History, HistoryEntry{EventID: id.String, Seq: uint64(seq.Int64), Type: wire.EventType(typ.String),
+					At: at.Time.UTC(), Line: line.String, Details: json.RawMessage(details.String)})
+			}
+		}
+		return r.Err()
 	})
-	if isNoRows(err) {
-		return u, fmt.Errorf("unit %s: %w", wire.UnitRef(gtin, serial), ErrNotFound)
+	if err == nil && !found {
+		err = ErrNotFound
 	}
 	if err != nil {
 		return u, fmt.Errorf("unit %s: %w", wire.UnitRef(gtin, serial), err)

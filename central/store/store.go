@@ -112,7 +112,7 @@ func Open(ctx context.Context, dsn string, log *slog.Logger, opts ...Option) (*S
 	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
 		s, err = openPostgres(ctx, dsn, log, o)
 	default:
-		return nil, fmt.Errorf("store: dsn %q: want sqlite:PATH or postgres://...", redactDSN(dsn))
+		return nil, fmt.Errorf("store: dsn %q: want sqlite:PATH or a postgres:// URL", redactDSN(dsn))
 	}
 	if err != nil {
 		return nil, err

@@ -11,7 +11,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/serialine/serialine/central/store"
-	"github.com/serialine/serialine/shared/serials"
 	"github.com/serialine/serialine/shared/wire"
 )
 
@@ -319,5 +318,3 @@ func TestDeadLetterAdd(t *testing.T) {
 		require.ErrorIs(t, err, store.ErrInvalid)
 	})
 }
-
-var _ = serials.KindList

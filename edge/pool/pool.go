@@ -752,7 +752,7 @@ func markFated(b *bolt.Bucket, pos uint64) (dup bool, lo uint64, err error) {
 		return true, lo, nil
 	}
 	if pos != lo {
-		return false, lo, set.Put(u64(pos), nil)
+		return false, lo, set.Put(u64(pos), []byte{1})
 	}
 	lo++
 	for set.Get(u64(lo)) != nil {
@@ -1279,7 +1279,13 @@ func (p *Pool) CloseOrder(ctx context.Context, orderID, operator string, sink Si
 		evs = append(evs, wire.Event{Type: wire.SerialsReturned, At: at, Order: wo.ID, GTIN: wo.GTIN, Ranges: ret, Operator: operator})
 	}
 	evs = append(evs, wire.Event{Type: wire.OrderClosed, At: at, Order: wo.ID, GTIN: wo.GTIN, Lot: wo.Lot, Expiry: wo.Expiry, Counts: &counts, Operator: operator})
-XX, "order", wo.ID, "granted", counts.Granted, "commissioned", counts.Commissioned,
+	if _, err := sink.AppendSync(ctx, evs...); err != nil {
+		p.mu.Lock()
+		o.next = next
+		p.mu.Unlock()
+		return wire.Reconciliation{}, fmt.Errorf("pool: close order %q: %w", orderID, err)
+	}
+	p.log.Info("order closed", "order", wo.ID, "granted", counts.Granted, "commissioned", counts.Commissioned,
 		"decommissioned", counts.DecommissionedTotal(), "voided", counts.Voided, "returned", counts.ReturnedUnused, "difference", counts.Difference())
 	return counts, nil
 }

@@ -1,0 +1,569 @@
+package store_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/shared/gs1"
+	"github.com/serialine/serialine/shared/wire"
+)
+
+// applied is a fixture with WO-1 (randomized GTIN) released to L1 and 100
+// serials granted.
+func applied(t *testing.T, dsn string) (fixture, *unitSrc) {
+	t.Helper()
+	f := newFixture(t, dsn)
+	f.order(t, "WO-1", gtinRand, line1)
+	return f, newUnitSrc(t, f.grant(t, "r1", line1, "WO-1", gtinRand, 100))
+}
+
+func apply(t *testing.T, f fixture, line string, events ...wire.Event) store.ApplyResult {
+	t.Helper()
+	res, err := f.s.ApplyEvents(f.ctx, line, events)
+	require.NoError(t, err)
+	return res
+}
+
+func TestApplyOnce(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dsn string) {
+		f, u := applied(t, dsn)
+		batch := u.commission(line1, 1, 0, 10)
+		res := apply(t, f, line1, batch...)
+		require.Equal(t, uint64(10), res.Acked)
+		require.Equal(t, 10, res.Applied)
+
+		// The broker redelivers, the edge resends: nothing changes.
+		res = apply(t, f, line1, batch...)
+		require.Equal(t, store.ApplyResult{Line: line1, Acked: 10, Duplicates: 10}, res)
+		res = apply(t, f, line1, slices.Concat(batch[5:], batch[:3])...)
+		require.Equal(t, 5+3, res.Duplicates)
+		require.Zero(t, res.Applied+res.DeadLettered)
+
+		c, err := f.s.UnitCounts(f.ctx, store.UnitFilter{Order: "WO-1"})
+		require.NoError(t, err)
+		require.Equal(t, uint64(10), c.Commissioned)
+		dls, err := f.s.DeadLetters(f.ctx, store.DeadLetterFilter{})
+		require.NoError(t, err)
+		require.Empty(t, dls)
+
+		// Within one batch too.
+		more := u.commission(line1, 11, 10, 12)
+		res = apply(t, f, line1, more[0], more[1], more[0])
+		require.Equal(t, 2, res.Applied)
+		require.Equal(t, 1, res.Duplicates)
+	})
+}
+
+func TestApplyOutOfOrderHeldUntilGapFills(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dsn string) {
+		f, u := applied(t, dsn)
+		all := u.commission(line1, 1, 0, 30)
+		res := apply(t, f, line1, all[0:10]...)
+		require.Equal(t, uint64(10), res.Acked)
+
+		// 21-30 overtake 11-20 (e.g. two replicas, or a retry).
+		res = apply(t, f, line1, all[20:30]...)
+		require.Equal(t, uint64(10), res.Acked, "nothing beyond the gap is acked")
+		require.Equal(t, 10, res.Held)
+		require.Zero(t, res.Applied)
+		require.Equal(t, []store.SeqGap{{From: 11, To: 20}}, res.Gaps)
+		_, err := f.s.Unit(f.ctx, gtinRand, u.serial[25])
+		require.ErrorIs(t, err, store.ErrNotFound, "held events are not applied")
+
+		// Resending the held batch changes nothing.
+		res = apply(t, f, line1, all[20:30]...)
+		require.Equal(t, 10, res.Duplicates)
+		require.Zero(t, res.Held)
+
+		// Part of the gap: 11-14 and 16-18 (15, 19, 20 still missing).
+		res = apply(t, f, line1, slices.Concat(all[10:14], all[15:18])...)
+		require.Equal(t, uint64(14), res.Acked)
+		require.Equal(t, 4, res.Applied)
+		require.Equal(t, []store.SeqGap{{From: 15, To: 15}, {From: 19, To: 20}}, res.Gaps)
+		ls, err := f.s.LineSeq(f.ctx, line1)
+		require.NoError(t, err)
+		require.Equal(t, uint64(14), ls.Acked)
+		require.Len(t, ls.Pending, 13)
+		require.Equal(t, res.Gaps, ls.Gaps)
+
+		res = apply(t, f, line1, all[14], all[18], all[19])
+		require.Equal(t, uint64(30), res.Acked, "%+v", res)
+		require.Equal(t, 3+3+10, res.Applied, "the gap filled: the held events follow in order")
+		require.Empty(t, res.Gaps)
+		c, err := f.s.UnitCounts(f.ctx, store.UnitFilter{Order: "WO-1"})
+		require.NoError(t, err)
+		require.Equal(t, uint64(30), c.Commissioned)
+		ls, err = f.s.LineSeq(f.ctx, line1)
+		require.NoError(t, err)
+		require.Empty(t, ls.Pending)
+	})
+}
+
+// TestApplyHeldInvalidEvent: an invalid event beyond a gap is held like
+// any other and dead-lettered when its turn comes.
+func TestApplyHeldInvalidEvent(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dsn string) {
+		f, u := applied(t, dsn)
+		bad := u.ev(line1, 3, wire.Commissioned, 2)
+		bad.Lot = "has space"
+		res := apply(t, f, line1, bad, u.ev(line1, 4, wire.Commissioned, 3))
+		require.Equal(t, 2, res.Held)
+		require.Zero(t, res.DeadLettered)
+		res = apply(t, f, line1, u.commission(line1, 1, 0, 2)...)
+		require.Equal(t, uint64(4), res.Acked)
+		require.Equal(t, 3, res.Applied)
+		require.Len(t, res.Rejected, 1)
+		require.Equal(t, uint64(3), res.Rejected[0].Seq)
+		require.Contains(t, res.Rejected[0].Reason, "lot: AI (10)")
+		res = apply(t, f, line1, bad)
+		require.Equal(t, 1, res.Duplicates, "the dead-lettered id is taken")
+	})
+}
+
+// TestApplyFollowsLineOrder: a unit commissioned, then decommissioned,
+// arriving in the opposite order, ends decommissioned.
+func TestApplyFollowsLineOrder(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dsn string) {
+		f, u := applied(t, dsn)
+		com := u.ev(line1, 1, wire.Commissioned, 0)
+		dec := u.ev(line1, 2, wire.Decommissioned, 0)
+		dec.Reason, dec.Counter = wire.ReasonSample, nil
+		res := apply(t, f, line1, dec)
+		require.Equal(t, 1, res.Held)
+		res = apply(t, f, line1, com)
+		require.Equal(t, 2, res.Applied)
+		unit, err := f.s.Unit(f.ctx, gtinRand, u.serial[0])
+		require.NoError(t, err)
+		require.Equal(t, store.StateDecommissioned, unit.State)
+		require.Equal(t, wire.ReasonSample, unit.Reason)
+		require.Len(t, unit.History, 2)
+		require.Equal(t, wire.Commissioned, unit.History[0].Type)
+		require.Equal(t, wire.Decommissioned, unit.History[1].Type)
+	})
+}
+
+// TestApplyDeadLetters: each semantically wrong event is kept with its
+// reason, its seq counts as done, and the events behind it are applied.
+func TestApplyDeadLetters(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dsn string) {
+		f, u := applied(t, dsn)
+		f.order(t, "WO-2", gtinRand, line2)
+		_, err := f.s.CreateOrder(f.ctx, store.WorkOrder{ID: "WO-new", GTIN: gtinRand, Lot: lot, Expiry: expiry, Quantity: 5})
+		require.NoError(t, err)
+		u2 := newUnitSrc(t, f.grant(t, "r2", line2, "WO-2", gtinRand, 10))
+		apply(t, f, line1, u.ev(line1, 1, wire.Commissioned, 0))
+
+		tests := []struct {
+			name   string
+			event  func(seq uint64) wire.Event
+			reason string
+		}{
+			{"invalid on the wire", func(seq uint64) wire.Event {
+				e := u.ev(line1, seq, wire.Commissioned, 1)
+				e.GTIN = "09506000134353"
+				return e
+			}, "gtin: AI (01)"},
+			{"unknown order", func(seq uint64) wire.Event {
+				e := u.ev(line1, seq, wire.Commissioned, 1)
+				e.Order = "WO-9"
+				return e
+			}, "work order WO-9 is unknown"},
+			{"order not released", func(seq uint64) wire.Event {
+				e := u.ev(line1, seq, wire.Commissioned, 1)
+				e.Order = "WO-new"
+				return e
+			}, "work order WO-new is not released to any line"},
+			{"order of another line", func(seq uint64) wire.Event {
+				return u2.ev(line1, seq, wire.Commissioned, 0)
+			}, "work order WO-2 is released to line L2, not L1"},
+			{"serial never granted", func(seq uint64) wire.Event {
+				e := u.ev(line1, seq, wire.Commissioned, 1)
+				e.Counter = ptr(uint64(100)) // granted to WO-2 on L2
+				return e
+			}, "was never granted to work order WO-1 on line L1"},
+			{"serial not its counter's", func(seq uint64) wire.Event {
+				e := u.ev(line1, seq, wire.Commissioned, 1)
+				e.Serial = u.serial[2]
+				return e
+			}, "is not the serial of counter 1"},
+			{"commissioned twice", func(seq uint64) wire.Event {
+				e := u.ev(line1, seq, wire.Commissioned, 0)
+				e.ID = "again"
+				return e
+			}, "is commissioned already (event L1:1, line L1): a serial is used once"},
+			{"lot of another order", func(seq uint64) wire.Event {
+				e := u.ev(line1, seq, wire.Commissioned, 1)
+				e.Lot = "OTHER"
+				return e
+			}, "lot OTHER is not the lot LOT42 of work order WO-1"},
+			{"voided after use", func(seq uint64) wire.Event {
+				return u.ev(line1, seq, wire.Voided, 0)
+			}, "is commissioned already"},
+			{"no counter", func(seq uint64) wire.Event {
+				e := u.ev(line1, seq, wire.Decommissioned, 5)
+				e.Counter = nil
+				return e
+			}, "has no counter to show it was granted"},
+			{"unknown container", func(seq uint64) wire.Event {
+				e := ev(line1, seq, wire.Disaggregated)
+				e.Parent = sscc(t, 99)
+				return e
+			}, "container " + sscc(t, 99) + " is unknown"},
+		}
+		seq := uint64(2)
+		var batch []wire.Event
+		for _, tc := range tests {
+			batch = append(batch, tc.event(seq))
+			seq++
+		}
+		good := u.ev(line1, seq, wire.Commissioned, 3) // behind all the bad ones
+		batch = append(batch, good)
+		res := apply(t, f, line1, batch...)
+		require.Equal(t, seq, res.Acked, "dead letters never block the sequence")
+		require.Equal(t, 1, res.Applied)
+		require.Equal(t, len(tests), res.DeadLettered)
+		require.Len(t, res.Rejected, len(tests))
+		for i, tc := range tests {
+			t.Run(tc.name, func(t *testing.T) {
+				require.Equal(t, uint64(i+2), res.Rejected[i].Seq)
+				require.Contains(t, res.Rejected[i].Reason, tc.reason)
+			})
+		}
+		dls, err := f.s.DeadLetters(f.ctx, store.DeadLetterFilter{Line: line1})
+		require.NoError(t, err)
+		require.Len(t, dls, len(tests))
+		var back wire.Event
+		require.NoError(t, json.Unmarshal(dls[1].Payload, &back), "the event is kept as it came")
+		require.Equal(t, "WO-9", back.Order)
+		require.Equal(t, "serialine/v1/lines/L1/events", dls[1].Topic)
+
+		// Resending the batch adds no dead letters: dead-lettered ids are taken.
+		res = apply(t, f, line1, batch...)
+		require.Equal(t, len(batch), res.Duplicates)
+		dls, err = f.s.DeadLetters(f.ctx, store.DeadLetterFilter{})
+		require.NoError(t, err)
+		require.Len(t, dls, len(tests))
+
+		unit, err := f.s.Unit(f.ctx, gtinRand, u.serial[0])
+		require.NoError(t, err)
+		require.Equal(t, "L1:1", unit.LastEvent, "the rejected events changed nothing")
+	})
+}
+
+// TestApplyUnsequenced: events that cannot take a seq are dead-lettered
+// without touching the sequence.
+func TestApplyUnsequenced(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dsn string) {
+		f, u := applied(t, dsn)
+		noSeq := u.ev(line1, 0, wire.Commissioned, 0)
+		noID := u.ev(line1, 1, wire.Commissioned, 0)
+		noID.ID = ""
+		sameSeq := u.ev(line1, 1, wire.Commissioned, 1)
+		sameSeq.ID = "other-id"
+		first := u.ev(line1, 1, wire.Commissioned, 0)
+		res := apply(t, f, line1, noSeq, noID, first, sameSeq)
+		require.Equal(t, uint64(1), res.Acked)
+		require.Equal(t, 1, res.Applied)
+		require.Equal(t, 3, res.DeadLettered)
+		require.Contains(t, res.Rejected[2].Reason, "seq 1 repeats in the batch (event L1:1)")
+
+		// An old seq under a new id: the line's seq 1 is done.
+		res = apply(t, f, line1, sameSeq)
+		require.Contains(t, res.Rejected[0].Reason, "seq 1 of line L1 is done already, by another event id")
+		// A taken id with a new seq is dead-lettered in its turn.
+		reused := u.ev(line1, 2, wire.Commissioned, 1)
+		reused.ID = first.ID
+		res = apply(t, f, line1, reused)
+		require.Equal(t, uint64(2), res.Acked)
+		require.Contains(t, res.Rejected[0].Reason, "event id L1:1 is taken by seq 1 of line L1")
+	})
+}
+
+func TestApplyUnknownLine(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dsn string) {
+		f, u := applied(t, dsn)
+		_, err := f.s.ApplyEvents(f.ctx, "L9", u.commission("L9", 1, 0, 1))
+		require.ErrorIs(t, err, store.ErrNotFound)
+		_, err = f.s.ApplyEvents(f.ctx, "L/9", nil)
+		require.ErrorIs(t, err, store.ErrInvalid)
+	})
+}
+
+func sscc(tb testing.TB, ref uint64) string {
+	tb.Helper()
+	s, err := gs1.NewSSCC(0, "0614141", ref)
+	require.NoError(tb, err)
+	return string(s)
+}
+
+func TestApplyAggregation(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dsn string) {
+		f, u := applied(t, dsn)
+		apply(t, f, line1, u.commission(line1, 1, 0, 6)...)
+		caseA, caseB, pallet := sscc(t, 1), sscc(t, 2), sscc(t, 3)
+		agg := func(seq uint64, parent string, children ...string) wire.Event {
+			e := ev(line1, seq, wire.Aggregated)
+			e.Order, e.Parent, e.Children = "WO-1", parent, children
+			return e
+		}
+		unit := func(i int) string { return wire.UnitRef(gtinRand, u.serial[i]) }
+		res := apply(t, f, line1,
+			agg(7, caseA, unit(0), unit(1), unit(2)),
+			agg(8, caseB, unit(3), unit(4)),
+			agg(9, pallet, wire.SSCCRef(caseA), wire.SSCCRef(caseB)),
+			agg(10, caseB, unit(0)),                  // unit 0 is in caseA already
+			agg(11, caseA, wire.SSCCRef(pallet)),     // a cycle
+			agg(12, sscc(t, 4), wire.SSCCRef(caseA)), // caseA is on the pallet already
+		)
+		require.Equal(t, 3, res.Applied)
+		require.Len(t, res.Rejected, 3)
+		require.Contains(t, res.Rejected[0].Reason, "is inside "+caseA+" already")
+		require.Contains(t, res.Rejected[1].Reason, "which cannot go into it")
+		require.Contains(t, res.Rejected[2].Reason, "child container "+caseA+" is inside "+pallet)
+
+		c, err := f.s.Container(f.ctx, pallet)
+		require.NoError(t, err)
+		require.Equal(t, []string{caseA, caseB}, c.Children)
+		c, err = f.s.Container(f.ctx, caseA)
+		require.NoError(t, err)
+		require.Equal(t, pallet, c.Parent)
+		require.Len(t, c.Units, 3)
+
+		// A sample pulled from case A leaves it; then case B is emptied.
+		dec := u.ev(line1, 13, wire.Decommissioned, 1)
+		dec.Reason, dec.Counter = wire.ReasonSample, nil
+		empty := ev(line1, 14, wire.Disaggregated)
+		empty.Parent = caseB
+		res = apply(t, f, line1, dec, empty)
+		require.Equal(t, 2, res.Applied, "%v", res.Rejected)
+		c, err = f.s.Container(f.ctx, caseA)
+		require.NoError(t, err)
+		require.Equal(t, []string{unit(0), unit(2)}, sortedCopy(c.Units))
+		c, err = f.s.Container(f.ctx, caseB)
+		require.NoError(t, err)
+		require.Empty(t, c.Units)
+		un, err := f.s.Unit(f.ctx, gtinRand, u.serial[3])
+		require.NoError(t, err)
+		require.Empty(t, un.Parent)
+		require.Equal(t, []wire.EventType{wire.Commissioned, wire.Aggregated, wire.Disaggregated}, historyTypes(un.History))
+	})
+}
+
+func sortedCopy(s []string) []string { return slices.Sorted(slices.Values(s)) }
+
+func historyTypes(h []store.HistoryEntry) []wire.EventType {
+	var out []wire.EventType
+	for _, e := range h {
+		out = append(out, e.Type)
+	}
+	return out
+}
+
+// TestReconciliationExact: every granted serial ends as exactly one of
+// commissioned, decommissioned (by reason), voided or returned unused.
+func TestReconciliationExact(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dsn string) {
+		f := newFixture(t, dsn)
+		f.order(t, "WO-1", gtinSeq, line1)
+		g1 := f.grant(t, "r1", line1, "WO-1", gtinSeq, 60)
+		g2 := f.grant(t, "r2", line1, "WO-1", gtinSeq, 40)
+		u1, u2 := newUnitSrc(t, g1), newUnitSrc(t, g2)
+
+		var events []wire.Event
+		seq := uint64(1)
+		add := func(e wire.Event) { events = append(events, e); seq++ }
+		start := ev(line1, seq, wire.OrderStarted)
+		start.Order = "WO-1"
+		add(start)
+		for i := range 50 { // 50 printed from the first grant
+			add(u1.ev(line1, seq, wire.Commissioned, i))
+		}
+		for i := 50; i < 53; i++ { // 3 rejected on the line
+			add(u1.ev(line1, seq, wire.Decommissioned, i))
+		}
+		add(u1.ev(line1, seq, wire.Voided, 53))
+		add(u1.ev(line1, seq, wire.Voided, 54))
+		for i := range 30 { // 30 from the second grant
+			add(u2.ev(line1, seq, wire.Commissioned, i))
+		}
+		sample := u1.ev(line1, seq, wire.Decommissioned, 7) // a QA sample of a commissioned unit
+		sample.Reason, sample.Counter = wire.ReasonSample, nil
+		add(sample)
+		ret := ev(line1, seq, wire.SerialsReturned) // the rest goes back
+		ret.Order, ret.GTIN = "WO-1", gtinSeq
+		ret.Ranges = []wire.CounterRange{{Start: 55, Count: 5}, {Start: 90, Count: 10}}
+		add(ret)
+		counts := &wire.Reconciliation{Granted: 100, Commissioned: 79, Voided: 2, ReturnedUnused: 15,
+			Decommissioned: map[wire.Reason]uint64{wire.ReasonNoRead: 3, wire.ReasonSample: 1}}
+		closed := ev(line1, seq, wire.OrderClosed)
+		closed.Order, closed.Counts = "WO-1", counts
+		add(closed)
+
+		res := apply(t, f, line1, events...)
+		require.Empty(t, res.Rejected)
+		require.Equal(t, len(events), res.Applied)
+
+		rec, err := f.s.Reconciliation(f.ctx, "WO-1")
+		require.NoError(t, err)
+		require.Equal(t, *counts, rec)
+		require.True(t, rec.Balanced(), "difference %d", rec.Difference())
+
+		o, err := f.s.Order(f.ctx, "WO-1")
+		require.NoError(t, err)
+		require.Equal(t, wire.OrderStateClosed, o.State)
+		require.NotNil(t, o.StartedAt)
+		require.Equal(t, counts, o.ReportedCounts)
+		audit, err := f.s.Audit(f.ctx, store.AuditFilter{Entity: "work_order", EntityID: "WO-1"})
+		require.NoError(t, err)
+		last := audit[len(audit)-1]
+		require.Equal(t, "close", last.Action)
+		require.Equal(t, "line:L1 operator:ana", last.Actor)
+
+		// A returned serial is never used after all, nor returned twice.
+		late := u2.ev(line1, seq, wire.Commissioned, 35) // counter 95, returned
+		again := ev(line1, seq+1, wire.SerialsReturned)
+		again.Order, again.GTIN, again.Ranges = "WO-1", gtinSeq, []wire.CounterRange{{Start: 58, Count: 1}}
+		used := ev(line1, seq+2, wire.SerialsReturned)
+		used.Order, used.GTIN, used.Ranges = "WO-1", gtinSeq, []wire.CounterRange{{Start: 60, Count: 1}}
+		foreign := ev(line1, seq+3, wire.SerialsReturned)
+		foreign.Order, foreign.GTIN, foreign.Ranges = "WO-1", gtinSeq, []wire.CounterRange{{Start: 100, Count: 1}}
+		res = apply(t, f, line1, late, again, used, foreign)
+		require.Len(t, res.Rejected, 4)
+		require.Contains(t, res.Rejected[0].Reason, "was returned unused before")
+		require.Contains(t, res.Rejected[1].Reason, "returned before")
+		require.Contains(t, res.Rejected[2].Reason, "used by unit")
+		require.Contains(t, res.Rejected[3].Reason, "was not granted to work order WO-1")
+		rec2, err := f.s.Reconciliation(f.ctx, "WO-1")
+		require.NoError(t, err)
+		require.Equal(t, rec, rec2)
+
+		byLot, err := f.s.UnitCounts(f.ctx, store.UnitFilter{GTIN: gtinSeq, Lot: lot})
+		require.NoError(t, err)
+		require.Equal(t, uint64(79), byLot.Commissioned)
+		require.Equal(t, uint64(85), byLot.Total())
+		byProduct, err := f.s.UnitCounts(f.ctx, store.UnitFilter{GTIN: gtinSeq})
+		require.NoError(t, err)
+		require.Equal(t, byLot, byProduct)
+		_, err = f.s.UnitCounts(f.ctx, store.UnitFilter{})
+		require.ErrorIs(t, err, store.ErrInvalid)
+	})
+}
+
+func TestUnitLookupWithHistory(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dsn string) {
+		f, u := applied(t, dsn)
+		apply(t, f, line1, u.commission(line1, 1, 0, 2)...)
+		dec := u.ev(line1, 3, wire.Decommissioned, 1)
+		dec.Reason, dec.Counter = wire.ReasonDamaged, nil
+		apply(t, f, line1, dec)
+		un, err := f.s.Unit(f.ctx, gtinRand, u.serial[1])
+		require.NoError(t, err)
+		require.Equal(t, store.StateDecommissioned, un.State)
+		require.Equal(t, wire.ReasonDamaged, un.Reason)
+		require.Equal(t, "WO-1", un.Order)
+		require.Equal(t, lot, un.Lot)
+		require.Equal(t, expiry, un.Expiry)
+		require.Equal(t, uint64(1), *un.Counter)
+		require.Len(t, un.History, 2)
+		require.Equal(t, t0.Add(2*1e6), un.History[0].At)
+		var d map[string]any
+		require.NoError(t, json.Unmarshal(un.History[0].Details, &d))
+		require.Equal(t, "ana", d["operator"])
+		require.Equal(t, float64(1), d["counter"])
+
+		_, err = f.s.Unit(f.ctx, gtinRand, "nope")
+		require.ErrorIs(t, err, store.ErrNotFound)
+		require.ErrorContains(t, err, "(01)"+gtinRand+"(21)nope")
+	})
+}
+
+func TestSkipGap(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dsn string) {
+		f, u := applied(t, dsn)
+		all := u.commission(line1, 1, 0, 10)
+		apply(t, f, line1, all[:3]...)
+		apply(t, f, line1, all[6:]...)
+		_, err := f.s.SkipGap(f.ctx, line1, 10, "x")
+		require.ErrorIs(t, err, store.ErrState, "only gaps below held events")
+		res, err := f.s.SkipGap(store.WithActor(f.ctx, "user:qa"), line1, 5, "line PC replaced, outbox lost")
+		require.NoError(t, err)
+		require.Equal(t, uint64(5), res.Acked, "seq 6 is still missing")
+		require.Len(t, res.Rejected, 2)
+		require.Contains(t, res.Rejected[0].Reason, "seq 4 declared lost by user:qa: line PC replaced")
+		res, err = f.s.SkipGap(f.ctx, line1, 6, "gone")
+		require.NoError(t, err)
+		require.Equal(t, uint64(10), res.Acked)
+		require.Equal(t, 4, res.Applied)
+		audit, err := f.s.Audit(f.ctx, store.AuditFilter{Entity: "line_seq", EntityID: line1})
+		require.NoError(t, err)
+		require.Len(t, audit, 2)
+		// A lost event that turns up after all is kept, not applied.
+		res = apply(t, f, line1, all[4])
+		require.Contains(t, res.Rejected[0].Reason, "seq 5 of line L1 is done already")
+	})
+}
+
+// TestApplyConcurrentReplicas: two replicas share a line's feed, batches
+// arrive shuffled across them; the result is as if applied in order.
+func TestApplyConcurrentReplicas(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dsn string) {
+		f, u := applied(t, dsn)
+		other := open(t, dsn)
+		all := u.commission(line1, 1, 0, 100)
+		batches := [][]wire.Event{all[40:60], all[0:20], all[80:100], all[20:40], all[60:80], all[0:20], all[60:80]}
+		var wg sync.WaitGroup
+		errs := make([]error, len(batches))
+		for i, b := range batches {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				s := f.s
+				if i%2 == 1 {
+					s = other
+				}
+				_, errs[i] = s.ApplyEvents(f.ctx, line1, b)
+			}()
+		}
+		wg.Wait()
+		for _, err := range errs {
+			require.NoError(t, err)
+		}
+		ls, err := f.s.LineSeq(f.ctx, line1)
+		require.NoError(t, err)
+		require.Equal(t, uint64(100), ls.Acked)
+		require.Empty(t, ls.Pending)
+		c, err := f.s.UnitCounts(f.ctx, store.UnitFilter{Order: "WO-1"})
+		require.NoError(t, err)
+		require.Equal(t, uint64(100), c.Commissioned)
+		dls, err := f.s.DeadLetters(f.ctx, store.DeadLetterFilter{})
+		require.NoError(t, err)
+		require.Empty(t, dls, "%v", dls)
+	})
+}
+
+func TestApplyListScheme(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dsn string) {
+		f := newFixture(t, dsn)
+		list := make([]string, 20)
+		for i := range list {
+			list[i] = fmt.Sprintf("X%03d", 19-i)
+		}
+		_, err := f.s.ImportSerialList(f.ctx, gtinList, list)
+		require.NoError(t, err)
+		f.order(t, "WO-L", gtinList, line1)
+		u := newUnitSrc(t, f.grant(t, "r1", line1, "WO-L", gtinList, 5))
+		bad := u.ev(line1, 6, wire.Commissioned, 0)
+		bad.Serial = list[3] // listed, but not at counter 0
+		res := apply(t, f, line1, slices.Concat(u.commission(line1, 1, 0, 5), []wire.Event{bad})...)
+		require.Equal(t, 5, res.Applied)
+		require.Len(t, res.Rejected, 1)
+		require.True(t, strings.Contains(res.Rejected[0].Reason, "is not the serial of counter 0"), res.Rejected[0].Reason)
+	})
+}

@@ -1,0 +1,167 @@
+package store_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+
+	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/shared/serials"
+	"github.com/serialine/serialine/shared/wire"
+)
+
+const benchBatch = 500
+
+// benchLine is a line with one released order of the randomized GTIN and a
+// large grant, producing batches of commissioning events as the edge would.
+type benchLine struct {
+	f      fixture
+	scheme serials.Scheme
+	next   uint64
+	seq    uint64
+}
+
+func newBenchLine(b *testing.B, dsn string) *benchLine {
+	b.Helper()
+	f := newFixture(b, dsn)
+	f.order(b, "WO-B", gtinRand, line1)
+	g, err := f.s.Grant(f.ctx, req("bench", line1, "WO-B", gtinRand, 50_000_000), 50_000_000)
+	require.NoError(b, err)
+	sc, err := serials.New(*g.Scheme)
+	require.NoError(b, err)
+	return &benchLine{f: f, scheme: sc}
+}
+
+func (l *benchLine) batch(b *testing.B, n int) []wire.Event {
+	out := make([]wire.Event, n)
+	var buf []byte
+	for i := range out {
+		l.seq++
+		c := l.next
+		l.next++
+		var err error
+		buf, err = l.scheme.Serial(buf[:0], c)
+		if err != nil {
+			b.Fatal(err)
+		}
+		out[i] = wire.Event{ID: fmt.Sprintf("L1:%d", l.seq), Seq: l.seq, Type: wire.Commissioned, At: t0.Add(time.Duration(l.seq) * time.Millisecond),
+			Order: "WO-B", GTIN: gtinRand, Serial: string(buf), Lot: lot, Expiry: expiry, Counter: ptr(c), Operator: "ana"}
+	}
+	return out
+}
+
+// BenchmarkApplyEvents applies batches of 500 commissioning events
+// (randomized serials, each checked against its grant and scheme) and
+// reports unit events per second.
+func BenchmarkApplyEvents(b *testing.B) {
+	for _, be := range backends() {
+		b.Run(be.name, func(b *testing.B) {
+			l := newBenchLine(b, be.dsn(b))
+			events := 0
+			for b.Loop() {
+				b.StopTimer()
+				batch := l.batch(b, benchBatch)
+				b.StartTimer()
+				res, err := l.f.s.ApplyEvents(l.f.ctx, line1, batch)
+				if err != nil || res.Applied != benchBatch {
+					b.Fatalf("%v %+v", err, res)
+				}
+				events += benchBatch
+			}
+			b.ReportMetric(float64(events)/b.Elapsed().Seconds(), "events/s")
+		})
+	}
+}
+
+// BenchmarkCopyCeiling is the ceiling for BenchmarkApplyEvents on
+// PostgreSQL: a raw pgx CopyFrom of the same unit rows, 500 at a time,
+// into a plain table without keys, indexes or checks.
+func BenchmarkCopyCeiling(b *testing.B) {
+	dsn := postgresDSN(b)
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	require.NoError(b, err)
+	b.Cleanup(func() { conn.Close(context.Background()) })
+	_, err = conn.Exec(ctx, `CREATE TABLE plain_units (gtin TEXT, serial TEXT, counter BIGINT, order_id TEXT, lot TEXT, expiry TEXT,
+		state TEXT, reason TEXT, line_id TEXT, parent TEXT, last_event TEXT, updated_at TIMESTAMPTZ)`)
+	require.NoError(b, err)
+	sc, err := serials.New(randSpec)
+	require.NoError(b, err)
+	var next uint64
+	rows := 0
+	for b.Loop() {
+		b.StopTimer()
+		batch := make([][]any, benchBatch)
+		for i := range batch {
+			s, err := sc.Serial(nil, next)
+			require.NoError(b, err)
+			batch[i] = []any{gtinRand, string(s), int64(next), "WO-B", lot, expiry, "commissioned", "", line1, "", fmt.Sprintf("L1:%d", next), t0}
+			next++
+		}
+		b.StartTimer()
+		n, err := conn.CopyFrom(ctx, pgx.Identifier{"plain_units"}, []string{"gtin", "serial", "counter", "order_id", "lot", "expiry",
+			"state", "reason", "line_id", "parent", "last_event", "updated_at"}, pgx.CopyFromRows(batch))
+		if err != nil || n != benchBatch {
+			b.Fatal(n, err)
+		}
+		rows += benchBatch
+	}
+	b.ReportMetric(float64(rows)/b.Elapsed().Seconds(), "rows/s")
+}
+
+// BenchmarkGrant500k grants 500,000 serials per request.
+func BenchmarkGrant500k(b *testing.B) {
+	for _, be := range backends() {
+		b.Run(be.name, func(b *testing.B) {
+			f := newFixture(b, be.dsn(b))
+			f.order(b, "WO-1", gtinRand, line1)
+			i := 0
+			for b.Loop() {
+				i++
+				g, err := f.s.Grant(f.ctx, req(fmt.Sprintf("r%d", i), line1, "WO-1", gtinRand, 500_000), 500_000)
+				if err != nil || g.Count() != 500_000 {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkUnitLookup looks units up with their history among 20,000 and
+// reports the latency percentiles.
+func BenchmarkUnitLookup(b *testing.B) {
+	for _, be := range backends() {
+		b.Run(be.name, func(b *testing.B) {
+			l := newBenchLine(b, be.dsn(b))
+			var serialsUsed []string
+			for range 40 {
+				batch := l.batch(b, benchBatch)
+				_, err := l.f.s.ApplyEvents(l.f.ctx, line1, batch)
+				require.NoError(b, err)
+				for _, e := range batch {
+					serialsUsed = append(serialsUsed, e.Serial)
+				}
+			}
+			rng := rand.New(rand.NewPCG(1, 2))
+			var lat []time.Duration
+			for b.Loop() {
+				sn := serialsUsed[rng.IntN(len(serialsUsed))]
+				start := time.Now()
+				u, err := l.f.s.Unit(l.f.ctx, gtinRand, sn)
+				lat = append(lat, time.Since(start))
+				if err != nil || u.State != store.StateCommissioned || len(u.History) != 1 {
+					b.Fatal(err)
+				}
+			}
+			slices.Sort(lat)
+			b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
+			b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
+		})
+	}
+}

@@ -1,0 +1,328 @@
+package outbox
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/serialine/serialine/edge/internal/testcentral"
+	"github.com/serialine/serialine/shared/wire"
+)
+
+func testLogger(tb testing.TB) *slog.Logger {
+	return slog.New(slog.NewTextHandler(tb.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+func testCtx(tb testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), testcentral.Wait)
+	tb.Cleanup(cancel)
+	return ctx
+}
+
+func openDB(tb testing.TB, path string) *bolt.DB {
+	tb.Helper()
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second})
+	require.NoError(tb, err)
+	return db
+}
+
+func openOutbox(tb testing.TB, db *bolt.DB, cfg Config) *Outbox {
+	tb.Helper()
+	o, err := Open(db, cfg, testLogger(tb))
+	require.NoError(tb, err)
+	tb.Cleanup(func() { _ = o.Close() })
+	return o
+}
+
+// unitEvent is a commissioned event for serial number i.
+func unitEvent(i int) wire.Event {
+	c := uint64(i)
+	return wire.Event{Type: wire.Commissioned, At: time.Date(2026, 5, 1, 8, 0, 0, i, time.UTC), Order: "WO-1",
+		GTIN: "09506000134352", Serial: fmt.Sprintf("S%d", i), Lot: "LOT42", Expiry: "271231", Counter: &c}
+}
+
+func appendN(tb testing.TB, o *Outbox, from, n int) {
+	tb.Helper()
+	for i := from; i < from+n; i++ {
+		require.NoError(tb, o.Append(unitEvent(i)))
+	}
+	require.NoError(tb, o.Flush(testCtx(tb)))
+}
+
+func TestEventsSurviveRestart(t *testing.T) {
+	for _, clean := range []bool{true, false} {
+		t.Run(fmt.Sprintf("clean=%v", clean), func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "edge.db")
+			db := openDB(t, path)
+			o, err := Open(db, Config{Line: "t-ob"}, testLogger(t))
+			require.NoError(t, err)
+			appendN(t, o, 0, 250)
+			last, err := o.AppendSync(testCtx(t), unitEvent(250), unitEvent(251))
+			require.NoError(t, err)
+			require.Equal(t, uint64(252), last)
+			before, err := o.Events(0, 1000)
+			require.NoError(t, err)
+			if clean {
+				require.NoError(t, o.Close())
+			}
+			require.NoError(t, db.Close()) // unclean: the outbox never closed
+
+			db = openDB(t, path)
+			defer db.Close()
+			o = openOutbox(t, db, Config{Line: "t-ob"})
+			after, err := o.Events(0, 1000)
+			require.NoError(t, err)
+			require.Equal(t, before, after)
+			for i, e := range after {
+				require.Equal(t, uint64(i+1), e.Seq)
+				require.Equal(t, fmt.Sprintf("S%d", i), e.Serial)
+				require.NoError(t, e.Validate())
+			}
+			// Seq continues; ids stay unique across runs.
+			last, err = o.AppendSync(testCtx(t), unitEvent(252))
+			require.NoError(t, err)
+			require.Equal(t, uint64(253), last)
+			evs, err := o.Events(252, 10)
+			require.NoError(t, err)
+			require.Len(t, evs, 1)
+			ids := map[string]bool{}
+			for _, e := range append(after, evs...) {
+				require.False(t, ids[e.ID], "id %s twice", e.ID)
+				ids[e.ID] = true
+			}
+			require.Equal(t, uint64(253), o.Stats().Pending)
+		})
+	}
+}
+
+func TestAppendRejectsInvalidEvents(t *testing.T) {
+	db := openDB(t, filepath.Join(t.TempDir(), "edge.db"))
+	defer db.Close()
+	o := openOutbox(t, db, Config{Line: "t-ob"})
+	bad := unitEvent(1)
+	bad.GTIN = "09506000134353"
+	err := o.Append(bad)
+	require.ErrorContains(t, err, "gtin")
+	bad = unitEvent(2)
+	bad.Reason = wire.ReasonNoRead
+	_, err = o.AppendSync(testCtx(t), unitEvent(3), bad)
+	require.ErrorContains(t, err, "events[1]: ")
+	require.ErrorContains(t, err, "reason")
+	require.NoError(t, o.Flush(testCtx(t)))
+	require.Zero(t, o.Stats().LastSeq, "nothing of a rejected call is stored")
+	require.NoError(t, o.Close())
+	require.ErrorIs(t, o.Append(unitEvent(4)), ErrClosed)
+}
+
+func TestOnCommitRunsInTheCommit(t *testing.T) {
+	db := openDB(t, filepath.Join(t.TempDir(), "edge.db"))
+	defer db.Close()
+	var seen []uint64
+	o := openOutbox(t, db, Config{Line: "t-ob", OnCommit: func(tx *bolt.Tx, evs []wire.Event) error {
+		require.True(t, tx.Writable())
+		for _, e := range evs {
+			seen = append(seen, e.Seq)
+		}
+		return nil
+	}})
+	appendN(t, o, 0, 3)
+	require.Equal(t, []uint64{1, 2, 3}, seen)
+}
+
+// TestDeliveryAndAck runs against the project's Mosquitto: everything
+// arrives once, in order, and the outbox deletes exactly what was acked.
+func TestDeliveryAndAck(t *testing.T) {
+	line := testcentral.LineID("ob")
+	central := testcentral.New(t, testcentral.Mosquitto, line, testcentral.Options{NoAck: true})
+	db := openDB(t, filepath.Join(t.TempDir(), "edge.db"))
+	defer db.Close()
+	o := openOutbox(t, db, Config{Line: line, Broker: testcentral.Mosquitto, BatchMax: 100, ResendAfter: time.Minute})
+	require.NoError(t, o.Connect())
+	appendN(t, o, 0, 1234)
+	ctx := testCtx(t)
+	s := central.WaitFor(ctx, "1234 events", func(s testcentral.Snapshot) bool { return s.Contiguous == 1234 })
+	for i, e := range s.Events {
+		require.Equal(t, uint64(i+1), e.Seq)
+		require.Equal(t, fmt.Sprintf("S%d", i), e.Serial)
+	}
+	require.GreaterOrEqual(t, s.Batches, 13, "batches of at most 100")
+	require.Equal(t, uint64(1234), o.Stats().Pending, "nothing deleted before an ack")
+
+	central.Ack(500)
+	require.Eventually(t, func() bool { return o.Stats().Acked == 500 }, testcentral.Wait, time.Millisecond)
+	left, err := o.Events(0, 2000)
+	require.NoError(t, err)
+	require.Len(t, left, 734)
+	require.Equal(t, uint64(501), left[0].Seq)
+	require.Equal(t, uint64(734), o.Stats().Pending)
+
+	// An ack beyond what was sent is capped, an older ack changes nothing.
+	central.Ack(100)
+	central.Ack(99999)
+	require.Eventually(t, func() bool { return o.Stats().Acked == 1234 }, testcentral.Wait, time.Millisecond)
+	left, err = o.Events(0, 2000)
+	require.NoError(t, err)
+	require.Empty(t, left)
+	last, err := o.AppendSync(ctx, unitEvent(1234))
+	require.NoError(t, err)
+	require.Equal(t, uint64(1235), last, "seq goes on after a full trim")
+}
+
+// TestWindowBoundsWhatIsInFlight: with central not acking, no more than
+// Window events go out; each ack lets the next ones go.
+func TestWindowBoundsWhatIsInFlight(t *testing.T) {
+	line := testcentral.LineID("ob")
+	central := testcentral.New(t, testcentral.Mosquitto, line, testcentral.Options{NoAck: true})
+	db := openDB(t, filepath.Join(t.TempDir(), "edge.db"))
+	defer db.Close()
+	o := openOutbox(t, db, Config{Line: line, Broker: testcentral.Mosquitto, BatchMax: 40, Window: 100, ResendAfter: time.Hour})
+	require.NoError(t, o.Connect())
+	appendN(t, o, 0, 1000)
+	ctx := testCtx(t)
+	central.WaitFor(ctx, "the first window", func(s testcentral.Snapshot) bool { return s.Contiguous == 100 })
+	require.Eventually(t, func() bool { return o.Stats().WindowFull > 0 }, testcentral.Wait, time.Millisecond)
+	require.Equal(t, uint64(100), o.Stats().Published)
+	require.Len(t, central.Snapshot().Events, 100)
+
+	central.Ack(60)
+	central.WaitFor(ctx, "the window to slide", func(s testcentral.Snapshot) bool { return s.Contiguous == 160 })
+	require.Eventually(t, func() bool { return o.Stats().WindowFull > 1 }, testcentral.Wait, time.Millisecond)
+	require.Equal(t, uint64(160), o.Stats().Published)
+
+	// Acking as it goes drains the rest.
+	for s := central.Snapshot(); s.Contiguous < 1000; s = central.WaitFor(ctx, "more", func(n testcentral.Snapshot) bool { return n.Contiguous > s.Contiguous }) {
+		central.Ack(s.Contiguous)
+	}
+	central.Ack(1000)
+	require.Eventually(t, func() bool { return o.Stats().Pending == 0 }, testcentral.Wait, time.Millisecond)
+}
+
+// TestResumesAfterBrokerRestart stops an embedded broker while events are
+// being appended and starts it again on the same port.
+func TestResumesAfterBrokerRestart(t *testing.T) {
+	broker := testcentral.StartBroker(t, "127.0.0.1:0")
+	line := testcentral.LineID("ob")
+	central := testcentral.New(t, broker.URL(), line, testcentral.Options{})
+	db := openDB(t, filepath.Join(t.TempDir(), "edge.db"))
+	defer db.Close()
+	o := openOutbox(t, db, Config{Line: line, Broker: broker.URL(), ReconnectMax: 100 * time.Millisecond, ResendAfter: 2 * time.Second})
+	require.NoError(t, o.Connect())
+	require.Eventually(t, func() bool { return o.Stats().Connected }, testcentral.Wait, time.Millisecond)
+	ctx := testCtx(t)
+	appendN(t, o, 0, 300)
+	central.WaitFor(ctx, "300 events", func(s testcentral.Snapshot) bool { return s.Contiguous == 300 })
+	require.Eventually(t, func() bool { return o.Stats().Pending == 0 }, testcentral.Wait, time.Millisecond)
+
+	addr := broker.Addr
+	broker.Stop()
+	require.Eventually(t, func() bool { return !o.Stats().Connected }, testcentral.Wait, time.Millisecond)
+	appendN(t, o, 300, 300) // the line goes on while the broker is away
+	require.Equal(t, uint64(300), o.Stats().Pending)
+
+	testcentral.StartBroker(t, addr)
+	s := central.WaitFor(ctx, "600 events after the restart", func(s testcentral.Snapshot) bool { return s.Contiguous == 600 })
+	require.Len(t, s.Events, 600)
+	require.Eventually(t, func() bool { return o.Stats().Pending == 0 }, testcentral.Wait, time.Millisecond)
+	require.GreaterOrEqual(t, o.Stats().Connects, uint64(2))
+}
+
+// TestStatusRetainedAndLastWill: the status is retained, survives a
+// reconnect, and the broker publishes "offline" when the link dies.
+func TestStatusRetainedAndLastWill(t *testing.T) {
+	broker := testcentral.StartBroker(t, "127.0.0.1:0")
+	line := testcentral.LineID("ob")
+	db := openDB(t, filepath.Join(t.TempDir(), "edge.db"))
+	defer db.Close()
+	o := openOutbox(t, db, Config{Line: line, Broker: broker.URL(), ReconnectMax: 100 * time.Millisecond})
+	require.NoError(t, o.PublishStatus(wire.Status{State: wire.LineRunning, At: time.Now(), Pool: wire.Pool{Available: 42, MinutesLeft: 3}}))
+	require.NoError(t, o.Connect())
+	require.Eventually(t, func() bool { return o.Stats().Connected }, testcentral.Wait, time.Millisecond)
+
+	// A central connecting later gets the retained status.
+	central := testcentral.New(t, broker.URL(), line, testcentral.Options{})
+	ctx := testCtx(t)
+	s := central.WaitFor(ctx, "the retained status", func(s testcentral.Snapshot) bool { return len(s.Statuses) > 0 })
+	require.Equal(t, wire.LineRunning, s.Statuses[0].State)
+	require.Equal(t, uint64(42), s.Statuses[0].Pool.Available)
+
+	require.True(t, broker.Cut("serialine-edge-"+line))
+	s = central.WaitFor(ctx, "the last will", func(s testcentral.Snapshot) bool {
+		return s.Statuses[len(s.Statuses)-1].State == wire.LineOffline
+	})
+	// The edge reconnects and says it is running again.
+	central.WaitFor(ctx, "running again", func(n testcentral.Snapshot) bool {
+		return len(n.Statuses) > len(s.Statuses) && n.Statuses[len(n.Statuses)-1].State == wire.LineRunning
+	})
+	// A clean close says offline itself.
+	require.NoError(t, o.Close())
+	central.WaitFor(ctx, "offline at close", func(s testcentral.Snapshot) bool {
+		return s.Statuses[len(s.Statuses)-1].State == wire.LineOffline
+	})
+}
+
+func TestOrdersGrantsAndRequests(t *testing.T) {
+	line := testcentral.LineID("ob")
+	central := testcentral.New(t, testcentral.Mosquitto, line, testcentral.Options{})
+	ord := wire.Order{ID: "WO-1", GTIN: "09506000134352", Lot: "LOT42", Expiry: "271231", Quantity: 10, State: wire.OrderStateReleased}
+	central.PublishOrders(ord) // retained: delivered on subscription
+
+	orders := make(chan wire.Orders, 4)
+	grants := make(chan wire.SerialGrant, 4)
+	db := openDB(t, filepath.Join(t.TempDir(), "edge.db"))
+	defer db.Close()
+	o := openOutbox(t, db, Config{Line: line, Broker: testcentral.Mosquitto,
+		OnOrders: func(w wire.Orders) { orders <- w }, OnGrant: func(g wire.SerialGrant) { grants <- g }})
+	ctx := testCtx(t)
+	require.ErrorIs(t, o.RequestSerials(ctx, wire.SerialRequest{V: 1, RequestID: "r-1", Line: line, Order: "WO-1", GTIN: ord.GTIN, Count: 5}), ErrOffline)
+	require.NoError(t, o.Connect())
+	select {
+	case got := <-orders:
+		require.Equal(t, []wire.Order{ord}, got.Orders)
+	case <-ctx.Done():
+		t.Fatal("no orders")
+	}
+	require.Eventually(t, func() bool { return o.Stats().Connected }, testcentral.Wait, time.Millisecond)
+	req := wire.SerialRequest{V: 1, RequestID: "r-1", Line: line, Order: "WO-1", GTIN: ord.GTIN, Count: 5}
+	require.NoError(t, o.RequestSerials(ctx, req))
+	select {
+	case g := <-grants:
+		require.Equal(t, "r-1", g.RequestID)
+		require.Equal(t, uint64(5), g.Count())
+	case <-ctx.Done():
+		t.Fatal("no grant")
+	}
+	require.Equal(t, []wire.SerialRequest{req}, central.Snapshot().Requests)
+
+	// Invalid payloads are counted and logged, not passed on.
+	central.PublishRaw(wire.KindSerialGrant, false, []byte(`{"v":2}`))
+	central.PublishRaw(wire.KindAcks, false, testcentral.Marshal(t, wire.Ack{V: 1, Line: "t-other", Seq: 5}))
+	require.Eventually(t, func() bool { return o.Stats().Invalid == 2 }, testcentral.Wait, time.Millisecond)
+	require.Zero(t, o.Stats().Acked)
+	require.Empty(t, grants)
+}
+
+func TestConfigValidate(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  Config
+		msg  string
+	}{
+		{"line", Config{Line: "a+b"}, "outbox: line:"},
+		{"batch", Config{Line: "L", BatchMax: 20000}, "batch_max"},
+		{"window", Config{Line: "L", BatchMax: 100, Window: 50}, "window: must be at least batch_max"},
+		{"linger", Config{Line: "L", Linger: -1}, "linger"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			require.ErrorContains(t, tc.cfg.Validate(), tc.msg)
+		})
+	}
+}
+
+
