@@ -129,6 +129,7 @@ func BenchmarkGrant500k(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
+			b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(i), "ms/500k")
 		})
 	}
 }

@@ -205,13 +205,23 @@ func (c Counts) Total() uint64 {
 func (s *Store) UnitCounts(ctx context.Context, f UnitFilter) (Counts, error) {
 	var where []string
 	var args []any
-	for _, c := range []struct{ col, v string }{{"order_id", f.Order}, {"gtin", f.GTIN}, {"lot", f.Lot}} {
+	if f.Order != "" {
+		args = append(args, f.Order)
+		where = append(where, "order_id = $1")
+	}
+	// A unit's GTIN and lot are its order's: select the orders, so that the
+	// units_order index serves every filter.
+	var orders []string
+	for _, c := range []struct{ col, v string }{{"gtin", f.GTIN}, {"lot", f.Lot}} {
 		if c.v != "" {
 			args = append(args, c.v)
-			where = append(where, c.col+" = $"+strconv.Itoa(len(args)))
+			orders = append(orders, c.col+" = $"+strconv.Itoa(len(args)))
 		}
 	}
-	if len(where) == 0 {
+	if len(orders) > 0 {
+		where = append(where, "order_id IN (SELECT id FROM work_orders WHERE "+strings.Join(orders, " AND ")+")")
+	}
+	if len(where) == 0 || (f.Lot != "" && f.GTIN == "") {
 		return Counts{}, invalid("unit counts", "filter", "set an order, a GTIN, or a GTIN and lot")
 	}
 	var c Counts

@@ -130,7 +130,9 @@ CREATE TABLE returned_ranges (
 );
 CREATE INDEX returned_ranges_order ON returned_ranges (order_id);
 
--- Every serial that was used: commissioned, decommissioned or voided.
+-- Every serial that was used: commissioned, decommissioned or voided. Lot
+-- and expiry are the order's (copied for reading); units of a lot are found
+-- through work_orders_lot and units_order.
 CREATE TABLE units (
     gtin       TEXT NOT NULL,
     serial     TEXT NOT NULL,
@@ -148,7 +150,6 @@ CREATE TABLE units (
 );
 CREATE INDEX units_order ON units (order_id, state, reason);
 CREATE INDEX units_counter ON units (gtin, counter);
-CREATE INDEX units_lot ON units (gtin, lot);
 CREATE INDEX units_parent ON units (parent) WHERE parent <> '';
 
 CREATE TABLE unit_history (
