@@ -324,5 +324,3 @@ func TestConfigValidate(t *testing.T) {
 		})
 	}
 }
-
-

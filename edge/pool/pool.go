@@ -513,21 +513,24 @@ func (p *Pool) AddOrder(wo wire.Order) error {
 }
 
 // Activate makes order the one Take serves (the order the line runs), and
-// lets Run request serials for it.
+// lets Run request serials for it. It writes the first reservation itself,
+// so that the first units do not wait for the disk.
 func (p *Pool) Activate(orderID string) error {
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	o, ok := p.orders[orderID]
 	if !ok {
+		p.mu.Unlock()
 		return fmt.Errorf("pool: order %q: %w", orderID, ErrNoOrder)
 	}
 	if o.closed {
+		p.mu.Unlock()
 		return fmt.Errorf("pool: order %q: %w", orderID, ErrOrderClosed)
 	}
 	p.active = o
 	p.notifyLocked()
+	p.mu.Unlock()
 	p.wake()
-	return nil
+	return p.reserve(o)
 }
 
 // Deactivate leaves no order active; Take fails with ErrNoOrder.
@@ -881,6 +884,21 @@ func (p *Pool) Active() string {
 		return ""
 	}
 	return p.active.id
+}
+
+// Orders lists the orders the pool knows that are not closed, so that a
+// line can go on producing while central is unreachable.
+func (p *Pool) Orders() []wire.Order {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]wire.Order, 0, len(p.orders))
+	for _, o := range p.orders {
+		if !o.closed {
+			out = append(out, o.o)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
 }
 
 // Order returns what central said about an order.

@@ -123,7 +123,18 @@ type unitRef struct {
 	position, counter uint64
 }
 
+// dataString views the unit's data without copying. Slot buffers change
+// only when the slot is reused for a later unit, after the printer has
+// copied the job and the result has been compared.
 func (s *slot) dataString() string { return unsafe.String(&s.data[0], s.ndata) }
+
+// unsafeString views b (a slot buffer) as a string without copying.
+func unsafeString(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(&b[0], len(b))
+}
 
 func (s *slot) serialString() string {
 	return string(s.data[s.serial:s.ndata]) // copied: it outlives the slot
@@ -137,11 +148,11 @@ type fifo struct {
 
 func newFIFO(capacity int) *fifo { return &fifo{s: make([]slot, capacity)} }
 
-func (f *fifo) len() int     { return f.size }
-func (f *fifo) full() bool   { return f.size == len(f.s) }
+func (f *fifo) len() int       { return f.size }
+func (f *fifo) full() bool     { return f.size == len(f.s) }
 func (f *fifo) at(i int) *slot { return &f.s[(f.head+i)%len(f.s)] }
-func (f *fifo) front() *slot { return f.at(0) }
-func (f *fifo) back() *slot  { return f.at(f.size - 1) }
+func (f *fifo) front() *slot   { return f.at(0) }
+func (f *fifo) back() *slot    { return f.at(f.size - 1) }
 
 // push returns the next free slot, cleared of its kind and template.
 func (f *fifo) push() *slot {
@@ -184,7 +195,7 @@ func (r *recentData) add(b []byte) {
 
 func (r *recentData) has(d string) bool {
 	for i := range r.d {
-		if r.n[i] == len(d) && unsafe.String(&r.d[i][0], r.n[i]) == d {
+		if r.n[i] > 0 && r.n[i] == len(d) && unsafe.String(&r.d[i][0], r.n[i]) == d {
 			return true
 		}
 	}

@@ -1,17 +1,28 @@
-// Command serialine-edge is the packaging-line agent. Today it carries the GS1
-// label tools a technician uses on the line PC; `run` comes with the station.
+// Command serialine-edge is the packaging-line agent: `run` drives the
+// line (edge/agent), `label` carries the GS1 label tools a technician uses
+// on the line PC.
 package main
 
 import (
+	"context"
+	"errors"
+	"flag"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
+	"os/signal"
+	"syscall"
 
+	"github.com/serialine/serialine/edge/agent"
 	"github.com/serialine/serialine/edge/labeltool"
 )
 
 const usage = `usage: serialine-edge <command> [arguments]
 
 commands:
+  run [--config configs/edge.yaml] [--mqtt tcp://HOST:PORT] [--data DIR] [--http HOST:PORT]
+                                  run the line agent
   label render|decode|parse ...   GS1 label tools (serialine-edge label help)
 `
 
@@ -21,6 +32,8 @@ func main() {
 		os.Exit(2)
 	}
 	switch os.Args[1] {
+	case "run":
+		os.Exit(run(os.Args[2:], os.Stderr))
 	case "label":
 		os.Exit(labeltool.Run(os.Args[2:], os.Stdout, os.Stderr))
 	case "help", "-h", "--help":
@@ -29,4 +42,49 @@ func main() {
 		fmt.Fprintf(os.Stderr, "serialine-edge: unknown command %q\n%s", os.Args[1], usage)
 		os.Exit(2)
 	}
+}
+
+// run parses the flags and the configuration, then runs the agent until
+// SIGINT or SIGTERM.
+func run(args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "configs/edge.yaml", "configuration file")
+	broker := fs.String("mqtt", "", "MQTT broker URL, e.g. tcp://127.0.0.1:1883 (overrides mqtt.broker)")
+	data := fs.String("data", "", "data folder (overrides data_dir)")
+	httpAddr := fs.String("http", "", "HOST:PORT of /metrics and the API (overrides http)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "serialine-edge run: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	cfg, err := agent.LoadConfig(*path)
+	if err != nil {
+		fmt.Fprintf(stderr, "serialine-edge run: %v\n", err)
+		return 2
+	}
+	if *broker != "" {
+		cfg.MQTT.Broker = *broker
+	}
+	if *data != "" {
+		cfg.DataDir = *data
+	}
+	if *httpAddr != "" {
+		cfg.HTTP = *httpAddr
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	a, err := agent.New(cfg, log) // validates again, with the flags applied
+	if err != nil {
+		fmt.Fprintf(stderr, "serialine-edge run: %v\n", err)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := a.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		log.Error("serialine-edge stopped", "err", err)
+		return 1
+	}
+	return 0
 }

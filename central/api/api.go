@@ -1,0 +1,250 @@
+// Package api is central's HTTP API under /api/v1/: JSON in and out,
+// bearer-token authentication and per-route roles (central/auth).
+//
+// Every route is declared once, in the table returned by Routes, with the
+// permission it needs; New mounts the table and nothing else, so a route
+// cannot exist without its roles. Input is decoded strictly (unknown
+// fields, trailing data and oversized bodies are refused) and every
+// rejection names the field and the rule it broke, in the error body
+// {"error": {"code", "message", "field"}}. Each change is one store
+// transaction, audited under the caller (auth.WithPrincipal).
+package api
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/serialine/serialine/central/auth"
+	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/shared/wire"
+)
+
+// Prefix is where the API lives; mount the handler there
+// (mux.Handle(api.Prefix, h)) without stripping it.
+const Prefix = "/api/v1/"
+
+// Body size limits (Deps overrides them).
+const (
+	DefaultMaxBodyBytes   = 1 << 20  // JSON bodies: 1 MiB
+	DefaultMaxImportBytes = 64 << 20 // CSV serial lists: 64 MiB, about 3 million serials
+)
+
+// OrderPublisher publishes a line's retained orders payload (central's
+// ingest side does, on serialine/v1/lines/{line}/orders). The API calls it
+// after a release or a close has committed.
+type OrderPublisher interface {
+	PublishOrders(ctx context.Context, line string) error
+}
+
+// LineStatuses gives the latest status each line published, by line id
+// (central's ingest side keeps them).
+type LineStatuses interface {
+	Statuses() map[string]wire.Status
+}
+
+// Deps is what the API needs.
+type Deps struct {
+	// Store is required.
+	Store *store.Store
+	// Orders is told about releases and closes; nil publishes nothing
+	// (the response says "published": false).
+	Orders OrderPublisher
+	// Statuses adds the live status to lines; nil leaves it out.
+	Statuses LineStatuses
+	// MaxBodyBytes caps JSON bodies (0: DefaultMaxBodyBytes).
+	MaxBodyBytes int64
+	// MaxImportBytes caps CSV serial-list uploads (0: DefaultMaxImportBytes).
+	MaxImportBytes int64
+	// PublishTimeout bounds one PublishOrders call (0: 10 s).
+	PublishTimeout time.Duration
+}
+
+type api struct {
+	Deps
+	log *slog.Logger
+}
+
+// handlerFunc is a route's handler; a returned error becomes the error
+// response (see fail).
+type handlerFunc func(a *api, w http.ResponseWriter, r *http.Request) error
+
+func (rt route) params() []string {
+	if rt.query == "" {
+		return nil
+	}
+	return strings.Split(rt.query, ",")
+}
+
+// route is one entry of the route table.
+type route struct {
+	method  string
+	pattern string
+	perm    auth.Permission
+	summary string
+	h       handlerFunc
+	// body is what the route reads: "" nothing, "json" or "csv".
+	body string
+	// query lists the query parameters it takes, comma-separated; any
+	// other is refused (400 naming it).
+	query string
+}
+
+// Route describes one route of the API, for documentation and tests.
+type Route struct {
+	Method     string
+	Pattern    string // a net/http ServeMux pattern path, e.g. /api/v1/orders/{id}
+	Permission auth.Permission
+	Roles      []auth.Role // the roles holding Permission
+	Summary    string
+	Body       string   // "", "json" or "csv"
+	Query      []string // the query parameters it takes
+}
+
+// Routes lists every route with the permission it needs.
+func Routes() []Route {
+	rs := routes()
+	out := make([]Route, len(rs))
+	for i, r := range rs {
+		out[i] = Route{Method: r.method, Pattern: r.pattern, Permission: r.perm, Roles: r.perm.Roles(), Summary: r.summary, Body: r.body, Query: r.params()}
+	}
+	return out
+}
+
+// routes is the route table: the single source of what the API serves
+// and who may call it.
+func routes() []route {
+	const v = "/api/v1"
+	return []route{
+		{"GET", v + "/me", auth.PermSelf, "the caller's identity and permissions", (*api).me, "", ""},
+
+		{"GET", v + "/products", auth.PermMasterRead, "list products", (*api).listProducts, "", ""},
+		{"GET", v + "/products/{gtin}", auth.PermMasterRead, "a product with its EU FMD assessment and serial usage", (*api).getProduct, "", ""},
+		{"PUT", v + "/products/{gtin}", auth.PermMasterWrite, "create or update a product (serial scheme checked, EU FMD guess probability)", (*api).putProduct, "json", ""},
+		{"GET", v + "/products/{gtin}/serials", auth.PermSerialsRead, "serial pool usage of a product with its guess probability", (*api).getPool, "", ""},
+		{"POST", v + "/products/{gtin}/serials/import", auth.PermSerialsImport, "import a serial list (CSV); all or nothing", (*api).importSerials, "csv", ""},
+		{"GET", v + "/serial-pools", auth.PermSerialsRead, "serial pool usage of every product", (*api).listPools, "", ""},
+
+		{"GET", v + "/sites/{gln}", auth.PermMasterRead, "a site with its locations", (*api).getSite, "", ""},
+		{"PUT", v + "/sites/{gln}", auth.PermMasterWrite, "create or update a site", (*api).putSite, "json", ""},
+		{"GET", v + "/sites/{gln}/locations", auth.PermMasterRead, "the locations of a site", (*api).listLocations, "", ""},
+		{"PUT", v + "/locations/{gln}/{extension}", auth.PermMasterWrite, "create or update a location (SGLN = GLN + extension)", (*api).putLocation, "json", ""},
+
+		{"GET", v + "/lines", auth.PermMasterRead, "list lines with their live status", (*api).listLines, "", ""},
+		{"GET", v + "/lines/{id}", auth.PermMasterRead, "a line with its live status", (*api).getLine, "", ""},
+		{"PUT", v + "/lines/{id}", auth.PermLinesWrite, "create or update a line and its MQTT password (stored hashed)", (*api).putLine, "json", ""},
+
+		{"GET", v + "/partners/{gln}", auth.PermMasterRead, "a trading partner", (*api).getPartner, "", ""},
+		{"PUT", v + "/partners/{gln}", auth.PermMasterWrite, "create or update a trading partner", (*api).putPartner, "json", ""},
+
+		{"GET", v + "/orders", auth.PermOrdersRead, "list work orders (filters: line, gtin, lot, state)", (*api).listOrders, "", "line,gtin,lot,state"},
+		{"POST", v + "/orders", auth.PermOrdersCreate, "create a work order", (*api).createOrder, "json", ""},
+		{"GET", v + "/orders/{id}", auth.PermOrdersRead, "a work order with counts, grants and reconciliation", (*api).getOrder, "", ""},
+		{"POST", v + "/orders/{id}/release", auth.PermOrdersRelease, "release a work order to a line and publish the line's orders", (*api).releaseOrder, "json", ""},
+		{"POST", v + "/orders/{id}/close", auth.PermOrdersClose, "close a released work order and publish the line's orders", (*api).closeOrder, "json", ""},
+
+		{"GET", v + "/units/{gtin}/{serial...}", auth.PermUnitsRead, "a unit's state and history", (*api).getUnit, "", ""},
+		{"GET", v + "/lookup", auth.PermUnitsRead, "look a unit or container up by any GS1 form of its code (?code=)", (*api).lookup, "", "code"},
+
+		{"GET", v + "/dead-letters", auth.PermDeadLettersRead, "payloads central could not apply, with the reason", (*api).listDeadLetters, "", "line,since,limit"},
+		{"GET", v + "/audit", auth.PermAuditRead, "the audit trail: who changed what, when, before and after", (*api).listAudit, "", "entity,entity_id,since,limit"},
+
+		{"GET", v + "/tokens", auth.PermTokensManage, "list API tokens (never their secrets)", (*api).listTokens, "", ""},
+		{"POST", v + "/tokens", auth.PermTokensManage, "issue a token; its secret is shown once", (*api).createToken, "json", ""},
+		{"DELETE", v + "/tokens/{id}", auth.PermTokensManage, "revoke a token", (*api).revokeToken, "", ""},
+	}
+}
+
+// New returns the API handler: authentication, then the route table.
+// Mount it at Prefix. It panics without a store or logger (a programming
+// error, like http.Handle with a nil handler).
+func New(deps Deps, log *slog.Logger) http.Handler {
+	if deps.Store == nil || log == nil {
+		panic("api.New: Deps.Store and a logger are required")
+	}
+	if deps.MaxBodyBytes <= 0 {
+		deps.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if deps.MaxImportBytes <= 0 {
+		deps.MaxImportBytes = DefaultMaxImportBytes
+	}
+	if deps.PublishTimeout <= 0 {
+		deps.PublishTimeout = 10 * time.Second
+	}
+	a := &api{Deps: deps, log: log.With("component", "api")}
+	mux := http.NewServeMux()
+	// probe matches paths regardless of method, to tell 405 from 404.
+	probe := http.NewServeMux()
+	allow := map[string][]string{}
+	for _, rt := range routes() {
+		if len(rt.perm.Roles()) == 0 {
+			panic(fmt.Sprintf("api: route %s %s: permission %q is held by no role", rt.method, rt.pattern, rt.perm))
+		}
+		mux.Handle(rt.method+" "+rt.pattern, auth.Allow(rt.perm)(a.serve(rt)))
+		if _, seen := allow[rt.pattern]; !seen {
+			probe.Handle(rt.pattern, http.NotFoundHandler())
+		}
+		allow[rt.pattern] = append(allow[rt.pattern], rt.method)
+	}
+	mux.HandleFunc(Prefix, func(w http.ResponseWriter, r *http.Request) {
+		if _, pat := probe.Handler(r); pat != "" && allow[pat] != nil {
+			methods := slices.Clone(allow[pat])
+			if slices.Contains(methods, http.MethodGet) {
+				methods = append(methods, http.MethodHead)
+			}
+			w.Header().Set("Allow", strings.Join(methods, ", "))
+			auth.WriteError(w, http.StatusMethodNotAllowed, auth.Error{Code: "method_not_allowed",
+				Message: fmt.Sprintf("%s is not allowed on %s; use %s", r.Method, r.URL.Path, strings.Join(methods, ", "))})
+			return
+		}
+		auth.WriteError(w, http.StatusNotFound, auth.Error{Code: "not_found", Message: "no such API route: " + r.URL.Path})
+	})
+	return auth.Middleware(deps.Store, a.log)(mux)
+}
+
+// statusWriter remembers the status for the request log.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// serve adapts a route's handler: body limit, error response, request log.
+func (a *api) serve(rt route) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		limit := a.MaxBodyBytes
+		if rt.body == "csv" {
+			limit = a.MaxImportBytes
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, limit)
+		sw := &statusWriter{ResponseWriter: w}
+		err := checkQuery(r, rt.params())
+		if err == nil {
+			err = rt.h(a, sw, r)
+		}
+		if err != nil {
+			a.fail(sw, r, err)
+		}
+		p, _ := auth.PrincipalFrom(r.Context())
+		a.log.Debug("api request", "method", r.Method, "path", r.URL.Path, "status", sw.status,
+			"who", p.Name, "role", p.Role, "took", time.Since(start))
+	})
+}

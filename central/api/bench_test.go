@@ -1,0 +1,78 @@
+package api_test
+
+import (
+	"context"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/serialine/serialine/central/api"
+	"github.com/serialine/serialine/central/auth"
+	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/shared/serials"
+	"github.com/serialine/serialine/shared/wire"
+)
+
+const benchUnits = 100_000
+
+// BenchmarkUnitLookup looks random units up through the API handler
+// (authentication, routing, store query with history, JSON) among 100,000
+// commissioned units in SQLite, and reports the latency percentiles.
+func BenchmarkUnitLookup(b *testing.B) {
+	ctx, cancel := context.WithTimeout(store.WithActor(context.Background(), "bench"), 10*time.Minute)
+	defer cancel()
+	s, err := store.Open(ctx, sqliteDSN(b), testLogger(b))
+	require.NoError(b, err)
+	b.Cleanup(s.Close)
+	require.NoError(b, s.PutProduct(ctx, product(gtinRand, randSpec)))
+	require.NoError(b, s.PutLine(ctx, store.Line{ID: line1, Name: "Line 1"}))
+	_, err = s.CreateOrder(ctx, store.WorkOrder{ID: "WO-B", GTIN: gtinRand, Lot: lot, Expiry: expiry, Quantity: benchUnits})
+	require.NoError(b, err)
+	_, err = s.ReleaseOrder(ctx, "WO-B", line1)
+	require.NoError(b, err)
+	g, err := s.Grant(ctx, wire.SerialRequest{V: 1, RequestID: "bench", Line: line1, Order: "WO-B", GTIN: gtinRand, Count: benchUnits}, benchUnits)
+	require.NoError(b, err)
+	sc, err := serials.New(*g.Scheme)
+	require.NoError(b, err)
+
+	paths := make([]string, 0, benchUnits)
+	const batch = 5000
+	for start := uint64(0); start < benchUnits; start += batch {
+		events := make([]wire.Event, 0, batch)
+		for c := start; c < start+batch; c++ {
+			sn, err := sc.Serial(nil, c)
+			require.NoError(b, err)
+			events = append(events, unitEvent(c+1, wire.Commissioned, "WO-B", gtinRand, string(sn), c))
+			paths = append(paths, "/api/v1/units/"+gtinRand+"/"+string(sn))
+		}
+		res, err := s.ApplyEvents(ctx, line1, events)
+		require.NoError(b, err)
+		require.Equal(b, batch, res.Applied)
+	}
+	tok, _, err := auth.IssueToken(ctx, s, "bench", auth.RoleOperator)
+	require.NoError(b, err)
+	h := api.New(api.Deps{Store: s}, testLogger(b))
+
+	rng := rand.New(rand.NewPCG(1, 2))
+	lat := make([]time.Duration, 0, 1<<16)
+	for b.Loop() {
+		r := httptest.NewRequest(http.MethodGet, paths[rng.IntN(len(paths))], nil)
+		r.Header.Set("Authorization", "Bearer "+tok)
+		w := httptest.NewRecorder()
+		start := time.Now()
+		h.ServeHTTP(w, r)
+		lat = append(lat, time.Since(start))
+		if w.Code != http.StatusOK {
+			b.Fatalf("%d %s", w.Code, w.Body)
+		}
+	}
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Nanoseconds())/1e3, "p50-µs")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Nanoseconds())/1e3, "p99-µs")
+	b.ReportMetric(float64(benchUnits), "units")
+}

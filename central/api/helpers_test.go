@@ -1,0 +1,350 @@
+package api_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+
+	"github.com/serialine/serialine/central/api"
+	"github.com/serialine/serialine/central/auth"
+	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/shared/gs1"
+	"github.com/serialine/serialine/shared/serials"
+	"github.com/serialine/serialine/shared/wire"
+)
+
+// The PostgreSQL server the lifecycle test creates its database on, as in
+// central/store's tests.
+const (
+	envPostgres     = "SERIALINE_TEST_POSTGRES"
+	envSkipPostgres = "SERIALINE_SKIP_POSTGRES"
+	defaultPostgres = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+)
+
+const (
+	gtinSeq  = "09506000134352" // sequential scheme, us-dscsa
+	gtinRand = "09506000134369" // randomized scheme, eu-fmd
+	gtinList = "09506000134376" // imported list
+	line1    = "L1"
+	lot      = "LOT42"
+	expiry   = "281231"
+)
+
+var t0 = time.Date(2026, 5, 1, 8, 0, 0, 0, time.UTC)
+
+// withCheckDigit appends the GS1 mod-10 check digit.
+func withCheckDigit(tb testing.TB, digits string) string {
+	tb.Helper()
+	c, err := gs1.CheckDigit(digits)
+	require.NoError(tb, err)
+	return digits + string(c)
+}
+
+func testLogger(tb testing.TB) *slog.Logger {
+	return slog.New(slog.NewTextHandler(testWriter{tb}, &slog.HandlerOptions{Level: slog.LevelInfo}))
+}
+
+type testWriter struct{ tb testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.tb.Helper()
+	w.tb.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+func sqliteDSN(tb testing.TB) string {
+	return "sqlite:" + filepath.Join(tb.TempDir(), "central.db")
+}
+
+// postgresDSN creates a database of its own for the test and drops it
+// when the test ends.
+func postgresDSN(tb testing.TB) string {
+	tb.Helper()
+	admin := os.Getenv(envPostgres)
+	if admin == "" {
+		admin = defaultPostgres
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, admin)
+	if err != nil {
+		if os.Getenv(envSkipPostgres) == "1" {
+			tb.Skipf("SKIPPED PostgreSQL half: %s=1 and %s is unreachable: %v", envSkipPostgres, admin, err)
+		}
+		tb.Fatalf("PostgreSQL is not reachable at %s (set %s to another server, or %s=1 to skip; `make test` starts it): %v",
+			admin, envPostgres, envSkipPostgres, err)
+	}
+	defer conn.Close(ctx)
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	name := "serialine_test_" + hex.EncodeToString(b[:])
+	_, err = conn.Exec(ctx, "CREATE DATABASE "+name)
+	require.NoError(tb, err)
+	tb.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		c, err := pgx.Connect(ctx, admin)
+		if err != nil {
+			tb.Errorf("drop test database %s: %v", name, err)
+			return
+		}
+		defer c.Close(ctx)
+		if _, err := c.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
+			tb.Errorf("drop test database %s: %v", name, err)
+		}
+	})
+	cfg, err := pgx.ParseConfig(admin)
+	require.NoError(tb, err)
+	return strings.Replace(admin, "/"+cfg.Database+"?", "/"+name+"?", 1)
+}
+
+// publisher records the lines whose orders the API asked to publish; the
+// MQTT side is central/server's.
+type publisher struct {
+	mu    sync.Mutex
+	lines []string
+	fail  error
+}
+
+func (p *publisher) PublishOrders(_ context.Context, line string) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.fail != nil {
+		return p.fail
+	}
+	p.lines = append(p.lines, line)
+	return nil
+}
+
+func (p *publisher) published() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]string(nil), p.lines...)
+}
+
+// statuses is a fixed set of line statuses, as central's ingest keeps them.
+type statuses map[string]wire.Status
+
+func (s statuses) Statuses() map[string]wire.Status { return s }
+
+// env is the API on a real store behind a real HTTP server on loopback,
+// with a token per role.
+type env struct {
+	s      *store.Store
+	srv    *httptest.Server
+	pub    *publisher
+	tokens map[auth.Role]string
+	ctx    context.Context
+	n      atomic.Int64 // for unique ids
+}
+
+func newEnv(tb testing.TB, dsn string, tweak ...func(*api.Deps)) *env {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(store.WithActor(context.Background(), "test-setup"), 120*time.Second)
+	tb.Cleanup(cancel)
+	s, err := store.Open(ctx, dsn, testLogger(tb))
+	require.NoError(tb, err)
+	tb.Cleanup(s.Close)
+	e := &env{s: s, pub: &publisher{}, tokens: map[auth.Role]string{}, ctx: ctx}
+	deps := api.Deps{Store: s, Orders: e.pub, Statuses: statuses{line1: {V: 1, Line: line1, State: wire.LineRunning, At: t0, Order: "WO-1"}}}
+	for _, f := range tweak {
+		f(&deps)
+	}
+	mux := http.NewServeMux()
+	mux.Handle(api.Prefix, api.New(deps, testLogger(tb)))
+	e.srv = httptest.NewServer(mux)
+	tb.Cleanup(e.srv.Close)
+	for _, r := range auth.Roles() {
+		tok, _, err := auth.IssueToken(ctx, s, "user-"+string(r), r)
+		require.NoError(tb, err)
+		e.tokens[r] = tok
+	}
+	return e
+}
+
+func (e *env) next() int64 { return e.n.Add(1) }
+
+// response is a decoded HTTP response.
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (r response) json(tb testing.TB, v any) {
+	tb.Helper()
+	require.NoError(tb, json.Unmarshal(r.body, v), "body: %s", r.body)
+}
+
+// obj decodes the body as a generic JSON object.
+func (r response) obj(tb testing.TB) map[string]any {
+	tb.Helper()
+	var m map[string]any
+	r.json(tb, &m)
+	return m
+}
+
+// apiErr decodes and checks an error body.
+func (r response) apiErr(tb testing.TB) auth.Error {
+	tb.Helper()
+	require.Equal(tb, "application/json; charset=utf-8", r.header.Get("Content-Type"), "body: %s", r.body)
+	var b auth.ErrorBody
+	dec := json.NewDecoder(bytes.NewReader(r.body))
+	dec.DisallowUnknownFields()
+	require.NoError(tb, dec.Decode(&b), "body: %s", r.body)
+	require.NotEmpty(tb, b.Error.Code, "body: %s", r.body)
+	require.NotEmpty(tb, b.Error.Message, "body: %s", r.body)
+	return b.Error
+}
+
+// req is one API request.
+type req struct {
+	method, path string
+	body         string
+	ctype        string // default application/json when there is a body
+}
+
+// call sends r with the bearer token tok ("" sends none).
+func (e *env) call(tb testing.TB, tok string, r req) response {
+	tb.Helper()
+	var body io.Reader
+	if r.body != "" {
+		body = strings.NewReader(r.body)
+	}
+	hr, err := http.NewRequestWithContext(e.ctx, r.method, e.srv.URL+r.path, body)
+	require.NoError(tb, err)
+	if tok != "" {
+		hr.Header.Set("Authorization", "Bearer "+tok)
+	}
+	ct := r.ctype
+	if ct == "" && r.body != "" {
+		ct = "application/json"
+	}
+	if ct != "" {
+		hr.Header.Set("Content-Type", ct)
+	}
+	resp, err := e.srv.Client().Do(hr)
+	require.NoError(tb, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(tb, err)
+	return response{status: resp.StatusCode, header: resp.Header, body: b}
+}
+
+func (e *env) as(tb testing.TB, role auth.Role, r req) response {
+	tb.Helper()
+	return e.call(tb, e.tokens[role], r)
+}
+
+// mustJSON marshals v for a request body.
+func mustJSON(tb testing.TB, v any) string {
+	tb.Helper()
+	b, err := json.Marshal(v)
+	require.NoError(tb, err)
+	return string(b)
+}
+
+var (
+	seqSpec  = serials.Spec{Kind: serials.KindSequential, Length: 10, Start: 1}
+	randSpec = serials.Spec{Kind: serials.KindRandomized, Length: 12, Alphabet: serials.AlphabetNumeric, Key: "8f1e3c5a7b9d0e2f4a6c8e0b2d4f6a8c"}
+	listSpec = serials.Spec{Kind: serials.KindList}
+)
+
+func product(gtin string, spec serials.Spec) store.Product {
+	p := store.Product{
+		GTIN: gtin, Name: "Paracetamol 500 mg tablets", Form: "tablet", Strength: "500 mg", PackSize: 20,
+		CompanyPrefixLen: 7, NDC: "12345-678-90", Markets: []store.Market{store.MarketUSDSCSA}, Scheme: spec, MinGrade: "C",
+	}
+	if spec.Kind == serials.KindRandomized {
+		p.Markets = []store.Market{store.MarketUSDSCSA, store.MarketEUFMD}
+		p.PlannedVolume = 1_000_000
+	}
+	return p
+}
+
+// fixture is master data, a line with a released order WO-1 of the
+// randomized product and 10 commissioned units, and a dead letter.
+type fixture struct {
+	siteGLN, partnerGLN, locGLN string
+	units                       []string // serials of WO-1's commissioned units
+	grant                       wire.SerialGrant
+	seq                         uint64 // the line's last event seq
+}
+
+func (e *env) fixture(tb testing.TB) *fixture {
+	tb.Helper()
+	ctx, s := e.ctx, e.s
+	f := &fixture{siteGLN: withCheckDigit(tb, "950600000001"), partnerGLN: withCheckDigit(tb, "950600000002"), locGLN: withCheckDigit(tb, "950600000003")}
+	for _, p := range []store.Product{product(gtinSeq, seqSpec), product(gtinRand, randSpec), product(gtinList, listSpec)} {
+		require.NoError(tb, s.PutProduct(ctx, p))
+	}
+	require.NoError(tb, s.PutSite(ctx, store.Site{GLN: f.siteGLN, Name: "Plant Lisbon"}))
+	require.NoError(tb, s.PutLocation(ctx, store.Location{GLN: f.locGLN, Extension: "0", SiteGLN: f.siteGLN, Name: "Packaging hall"}))
+	require.NoError(tb, s.PutPartner(ctx, store.Partner{GLN: f.partnerGLN, Name: "Wholesale Ltd"}))
+	hash, err := auth.HashPassword("line-one-password-123")
+	require.NoError(tb, err)
+	require.NoError(tb, s.PutLine(ctx, store.Line{ID: line1, SiteGLN: f.siteGLN, Name: "Line 1", PasswordHash: hash}))
+	_, err = s.CreateOrder(ctx, store.WorkOrder{ID: "WO-1", GTIN: gtinRand, Lot: lot, Expiry: expiry, Quantity: 1000})
+	require.NoError(tb, err)
+	_, err = s.ReleaseOrder(ctx, "WO-1", line1)
+	require.NoError(tb, err)
+	f.grant, err = s.Grant(ctx, wire.SerialRequest{V: 1, RequestID: "fixture-1", Line: line1, Order: "WO-1", GTIN: gtinRand, Count: 100}, 0)
+	require.NoError(tb, err)
+	sc, err := serials.New(*f.grant.Scheme)
+	require.NoError(tb, err)
+	var events []wire.Event
+	for c := uint64(0); c < 10; c++ {
+		sn, err := sc.Serial(nil, c)
+		require.NoError(tb, err)
+		f.units = append(f.units, string(sn))
+		f.seq++
+		events = append(events, unitEvent(f.seq, wire.Commissioned, "WO-1", gtinRand, string(sn), c))
+	}
+	res, err := s.ApplyEvents(ctx, line1, events)
+	require.NoError(tb, err)
+	require.Equal(tb, 10, res.Applied, "%+v", res)
+	_, err = s.AddDeadLetter(ctx, store.DeadLetter{Topic: "serialine/v1/lines/L1/events", Line: line1, Payload: []byte("{not json"), Reason: "payload is not JSON"})
+	require.NoError(tb, err)
+	return f
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// unitEvent is a line event about one unit.
+func unitEvent(seq uint64, typ wire.EventType, order, gtin, serial string, counter uint64) wire.Event {
+	e := wire.Event{ID: fmt.Sprintf("%s:%d", line1, seq), Seq: seq, Type: typ, At: t0.Add(time.Duration(seq) * time.Second),
+		Order: order, GTIN: gtin, Serial: serial, Counter: ptr(counter), Operator: "ana"}
+	if typ != wire.Voided {
+		e.Lot, e.Expiry = lot, expiry
+	}
+	if typ == wire.Decommissioned {
+		e.Reason = wire.ReasonNoRead
+	}
+	return e
+}
+
+// auditCount is the number of audit entries, to prove a refused request
+// wrote nothing.
+func (e *env) auditCount(tb testing.TB) int {
+	tb.Helper()
+	entries, err := e.s.Audit(e.ctx, store.AuditFilter{Limit: 1_000_000})
+	require.NoError(tb, err)
+	return len(entries)
+}

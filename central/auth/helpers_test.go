@@ -1,0 +1,84 @@
+package auth_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/serialine/serialine/central/auth"
+	"github.com/serialine/serialine/central/store"
+)
+
+func testLogger(tb testing.TB) *slog.Logger {
+	return slog.New(slog.NewTextHandler(testWriter{tb}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+type testWriter struct{ tb testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.tb.Helper()
+	w.tb.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+func openStore(tb testing.TB) *store.Store {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s, err := store.Open(ctx, "sqlite:"+filepath.Join(tb.TempDir(), "central.db"), testLogger(tb))
+	require.NoError(tb, err)
+	tb.Cleanup(s.Close)
+	return s
+}
+
+func ctxT(tb testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(store.WithActor(context.Background(), "test"), 30*time.Second)
+	tb.Cleanup(cancel)
+	return ctx
+}
+
+// issue creates a token of role in s and returns its secret.
+func issue(tb testing.TB, s *store.Store, name string, role auth.Role) (string, store.APIToken) {
+	tb.Helper()
+	tok, rec, err := auth.IssueToken(ctxT(tb), s, name, role)
+	require.NoError(tb, err)
+	return tok, rec
+}
+
+// decodeError reads an error response body and checks its shape.
+func decodeError(tb testing.TB, resp *http.Response) auth.Error {
+	tb.Helper()
+	require.Equal(tb, "application/json; charset=utf-8", resp.Header.Get("Content-Type"))
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(tb, err)
+	var body auth.ErrorBody
+	dec := json.NewDecoder(strings.NewReader(string(b)))
+	dec.DisallowUnknownFields()
+	require.NoError(tb, dec.Decode(&body), "body %s", b)
+	require.NotEmpty(tb, body.Error.Code, "body %s", b)
+	require.NotEmpty(tb, body.Error.Message, "body %s", b)
+	return body.Error
+}
+
+func do(tb testing.TB, req *http.Request) *http.Response {
+	tb.Helper()
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(tb, err)
+	tb.Cleanup(func() { _ = resp.Body.Close() })
+	return resp
+}
+
+func newRequest(tb testing.TB, method, url string, body io.Reader) *http.Request {
+	tb.Helper()
+	req, err := http.NewRequestWithContext(ctxT(tb), method, url, body)
+	require.NoError(tb, err)
+	return req
+}

@@ -1,0 +1,177 @@
+package ingest_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+
+	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/shared/serials"
+	"github.com/serialine/serialine/shared/wire"
+)
+
+const (
+	benchBatch  = 500 // events per MQTT message, as the edge sends them
+	benchLines  = 2   // lines publishing at once
+	benchWindow = 8   // batches a line keeps unacked (its outbox in flight)
+	benchGTIN   = "09506000134369"
+)
+
+var benchSpec = serials.Spec{Kind: serials.KindRandomized, Length: 12, Alphabet: serials.AlphabetNumeric, Key: "8f1e3c5a7b9d0e2f4a6c8e0b2d4f6a8c"}
+
+// BenchmarkIngestPostgres: unit events per second from MQTT into
+// PostgreSQL, through the embedded broker, acks awaited.
+func BenchmarkIngestPostgres(b *testing.B) { benchIngest(b, postgresDSN(b)) }
+
+// BenchmarkIngestSQLite: the same into the embedded SQLite file.
+func BenchmarkIngestSQLite(b *testing.B) { benchIngest(b, sqliteDSN(b)) }
+
+// benchIngest has benchLines edges publish b.N batches of benchBatch
+// commissioning events (randomized serials, each checked by the store
+// against its grant and scheme), each line keeping up to benchWindow
+// batches unacked, and waits until every event is acked.
+func benchIngest(b *testing.B, dsn string) {
+	log, _ := testLogger(b)
+	br := startEmbedded(b, log)
+	c := newCentral(b, dsn, br, nil)
+	require.NoError(b, c.st.PutProduct(c.ctx, store.Product{
+		GTIN: benchGTIN, Name: "Bench tablets", CompanyPrefixLen: 7, NDC: "12345-678-91",
+		Markets: []store.Market{store.MarketUSDSCSA}, Scheme: benchSpec,
+	}))
+
+	lines := make([]*benchLine, benchLines)
+	for i := range lines {
+		id := fmt.Sprintf("B%d%s", i, randHex(3))
+		order := "WO-" + id
+		require.NoError(b, c.st.PutLine(c.ctx, store.Line{ID: id, Name: id, PasswordHash: "unused"}))
+		n := uint64(b.N/benchLines+1) * benchBatch
+		_, err := c.st.CreateOrder(c.ctx, store.WorkOrder{ID: order, GTIN: benchGTIN, Lot: lot, Expiry: expiry, Quantity: n})
+		require.NoError(b, err)
+		_, err = c.st.ReleaseOrder(c.ctx, order, id)
+		require.NoError(b, err)
+		g, err := c.st.Grant(c.ctx, wire.SerialRequest{V: 1, RequestID: "bench-" + id, Line: id, Order: order, GTIN: benchGTIN, Count: n}, n)
+		require.NoError(b, err)
+		sc, err := serials.New(*g.Scheme)
+		require.NoError(b, err)
+		lines[i] = &benchLine{id: id, e: mustEdge(b, br, id)}
+		// The edge's work (making serials, encoding JSON) is done before the clock starts.
+		counter, seq := g.Ranges[0].Start, uint64(0)
+		for range (b.N + benchLines - 1 - i) / benchLines {
+			evs := make([]wire.Event, benchBatch)
+			for j := range evs {
+				seq++
+				s, err := sc.Serial(nil, counter)
+				require.NoError(b, err)
+				cn := counter
+				evs[j] = wire.Event{ID: fmt.Sprintf("%s:%d", id, seq), Seq: seq, Type: wire.Commissioned, At: t0.Add(time.Duration(seq) * time.Millisecond),
+					Order: order, GTIN: benchGTIN, Serial: string(s), Lot: lot, Expiry: expiry, Counter: &cn, Operator: "ana"}
+				counter++
+			}
+			lines[i].payloads = append(lines[i].payloads, batch(b, id, evs))
+		}
+	}
+
+	b.ResetTimer()
+	errs := make(chan error, benchLines)
+	for _, l := range lines {
+		go func() { errs <- l.run() }()
+	}
+	for range lines {
+		if err := <-errs; err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N*benchBatch)/b.Elapsed().Seconds(), "events/s")
+	require.Zero(b, metric(b, c.reg, `serialine_ingest_events_total{outcome="dead_letter"}`))
+}
+
+// benchLine is one line's edge with its payloads, ready to publish.
+type benchLine struct {
+	id       string
+	e        *edge
+	payloads [][]byte
+}
+
+// run publishes the payloads (payload i holds seqs i*benchBatch+1 ...)
+// keeping at most benchWindow of them unacked, as an edge's outbox does,
+// and returns once the last one is acked.
+func (l *benchLine) run() error {
+	topic, err := wire.Topic(l.id, wire.KindEvents)
+	if err != nil {
+		return err
+	}
+	last := uint64(len(l.payloads) * benchBatch)
+	var acked uint64
+	for i, p := range l.payloads {
+		for i >= benchWindow && acked < uint64(i-benchWindow+1)*benchBatch {
+			a, err := l.nextAck()
+			if err != nil {
+				return err
+			}
+			acked = max(acked, a.Seq)
+		}
+		if tok := l.e.Publish(topic, 1, false, p); tok.Error() != nil {
+			return tok.Error()
+		}
+	}
+	for acked < last {
+		a, err := l.nextAck()
+		if err != nil {
+			return err
+		}
+		acked = max(acked, a.Seq)
+	}
+	return nil
+}
+
+func (l *benchLine) nextAck() (wire.Ack, error) {
+	select {
+	case a := <-l.e.acks:
+		return a, nil
+	case <-time.After(waitFor):
+		return wire.Ack{}, fmt.Errorf("line %s: no ack within %v", l.id, waitFor)
+	}
+}
+
+// BenchmarkCopyCeilingPostgres is the ceiling for BenchmarkIngestPostgres:
+// a raw pgx CopyFrom of the same unit rows, 500 at a time, into a plain
+// table without keys, indexes or checks (as the store's own
+// BenchmarkCopyCeiling, which is not exported).
+func BenchmarkCopyCeilingPostgres(b *testing.B) {
+	dsn := postgresDSN(b)
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	require.NoError(b, err)
+	b.Cleanup(func() { conn.Close(context.Background()) })
+	_, err = conn.Exec(ctx, `CREATE TABLE plain_units (gtin TEXT, serial TEXT, counter BIGINT, order_id TEXT, lot TEXT, expiry TEXT,
+		state TEXT, reason TEXT, line_id TEXT, parent TEXT, last_event TEXT, updated_at TIMESTAMPTZ)`)
+	require.NoError(b, err)
+	sc, err := serials.New(benchSpec)
+	require.NoError(b, err)
+	batches := make([][][]any, b.N)
+	var next uint64
+	for i := range batches {
+		rows := make([][]any, benchBatch)
+		for j := range rows {
+			s, err := sc.Serial(nil, next)
+			require.NoError(b, err)
+			rows[j] = []any{benchGTIN, string(s), int64(next), "WO-B", lot, expiry, "commissioned", "", "B1", "", fmt.Sprintf("B1:%d", next), t0}
+			next++
+		}
+		batches[i] = rows
+	}
+	cols := []string{"gtin", "serial", "counter", "order_id", "lot", "expiry", "state", "reason", "line_id", "parent", "last_event", "updated_at"}
+	b.ResetTimer()
+	for _, rows := range batches {
+		n, err := conn.CopyFrom(ctx, pgx.Identifier{"plain_units"}, cols, pgx.CopyFromRows(rows))
+		if err != nil || n != benchBatch {
+			b.Fatal(n, err)
+		}
+	}
+	b.ReportMetric(float64(b.N*benchBatch)/b.Elapsed().Seconds(), "events/s")
+}

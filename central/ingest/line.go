@@ -1,0 +1,451 @@
+package ingest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/shared/wire"
+)
+
+// message is one MQTT message as received.
+type message struct {
+	topic   string
+	payload []byte
+	at      time.Time
+}
+
+// job is work for a line's second queue: a serial request, or a payload to
+// keep as a dead letter.
+type job struct {
+	msg    message
+	kind   string
+	reason string // set: dead-letter msg with it
+}
+
+// decoded is an events payload after decoding: its events, or why the
+// whole payload is a dead letter.
+type decoded struct {
+	msg    message
+	events []wire.Event
+	dead   string
+}
+
+// lineWorker handles one line's messages: events in order (decode, then
+// apply, two goroutines so that decoding overlaps the database), and
+// serial requests and dead letters on a third.
+type lineWorker struct {
+	in      *Ingest
+	line    string
+	events  chan message
+	decoded chan decoded
+	jobs    chan job
+	done    sync.WaitGroup
+}
+
+// dispatch is paho's handler for every message. It runs on paho's router
+// goroutine in arrival order and only queues work, so one slow line never
+// holds up another (unless its queue is full: then the connection waits).
+func (in *Ingest) dispatch(_ paho.Client, pm paho.Message) {
+	m := message{topic: pm.Topic(), payload: pm.Payload(), at: time.Now().UTC()}
+	line, kind, err := wire.ParseTopic(m.topic)
+	if err != nil {
+		kind = "other"
+	}
+	in.m.messages.Inc(kind)
+
+	in.inMu.RLock()
+	defer in.inMu.RUnlock()
+	if in.closing {
+		return // not processed and so not acked: the edge resends it
+	}
+	switch {
+	case err != nil:
+		in.enqueueJob(in.worker(""), job{msg: m, kind: kind, reason: err.Error()})
+	case kind == wire.KindEvents:
+		w := in.worker(line)
+		select {
+		case w.events <- m:
+		case <-in.stopping:
+		}
+	case kind == wire.KindSerialRequest:
+		in.enqueueJob(in.worker(line), job{msg: m, kind: kind})
+	case kind == wire.KindStatus:
+		in.status(line, m)
+	default:
+		in.enqueueJob(in.worker(line), job{msg: m, kind: kind, reason: "central does not read " + kind + " topics"})
+	}
+}
+
+func (in *Ingest) enqueueJob(w *lineWorker, j job) {
+	select {
+	case w.jobs <- j:
+	case <-in.stopping:
+	}
+}
+
+// worker returns the line's worker, starting it on the line's first message.
+func (in *Ingest) worker(line string) *lineWorker {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if w, ok := in.workers[line]; ok {
+		return w
+	}
+	w := &lineWorker{
+		in:      in,
+		line:    line,
+		events:  make(chan message, in.cfg.LineQueue),
+		decoded: make(chan decoded, in.cfg.LineQueue),
+		jobs:    make(chan job, in.cfg.LineQueue),
+	}
+	in.workers[line] = w
+	w.done.Add(3)
+	go w.decodeLoop()
+	go w.applyLoop()
+	go w.jobLoop()
+	return w
+}
+
+// stop ends the worker once its queues are drained; called only after
+// dispatch can no longer send.
+func (w *lineWorker) stop() {
+	close(w.events)
+	close(w.jobs)
+}
+
+func (w *lineWorker) wait() { w.done.Wait() }
+
+func (w *lineWorker) decodeLoop() {
+	defer w.done.Done()
+	defer close(w.decoded)
+	for m := range w.events {
+		d := decoded{msg: m}
+		b, err := wire.DecodeEventBatch(m.payload)
+		var be *wire.BatchError
+		switch {
+		case err != nil && !errors.As(err, &be):
+			d.dead = "event batch: " + err.Error()
+		case b.Line != w.line:
+			// The broker's ACL stops this too; this is defence in depth.
+			d.dead = fmt.Sprintf("event batch: line %q published on the topic of line %s", b.Line, w.line)
+		default:
+			// Events that break the wire rules (be) go to the store all
+			// the same: it dead-letters each with its reason and counts its
+			// seq as done, so that it blocks nothing behind it.
+			d.events = b.Events
+		}
+		w.decoded <- d
+	}
+}
+
+func (w *lineWorker) applyLoop() {
+	defer w.done.Done()
+	maxEvents := w.in.cfg.MaxMergeEvents
+	var next *decoded
+	open := true
+	for {
+		if next == nil {
+			if !open {
+				return
+			}
+			d, ok := <-w.decoded
+			if !ok {
+				return
+			}
+			next = &d
+		}
+		d := *next
+		next = nil
+		if d.dead != "" {
+			w.deadLetter(d.msg, wire.KindEvents, d.dead)
+			continue
+		}
+		// Batches that queued up while the last transaction ran are
+		// applied together: fewer, larger transactions.
+		group := []decoded{d}
+		mg := newMerge(d.events)
+	drain:
+		for open && len(mg.events) < maxEvents {
+			select {
+			case d2, ok := <-w.decoded:
+				switch {
+				case !ok:
+					open = false
+				case d2.dead != "":
+					w.deadLetter(d2.msg, wire.KindEvents, d2.dead)
+				case len(mg.events)+len(d2.events) > maxEvents || mg.conflicts(d2.events):
+					next = &d2
+					break drain
+				default:
+					mg.add(d2.events)
+					group = append(group, d2)
+				}
+			default:
+				break drain
+			}
+		}
+		w.apply(group, mg.events)
+	}
+}
+
+// merge concatenates batches of one line. Two batches that give one id two
+// seqs, or one seq two ids, are not merged: the store judges such events
+// differently inside one batch than across batches.
+type merge struct {
+	events []wire.Event
+	ids    map[string]uint64
+	seqs   map[uint64]string
+}
+
+func newMerge(events []wire.Event) *merge {
+	m := &merge{ids: make(map[string]uint64, len(events)), seqs: make(map[uint64]string, len(events))}
+	m.add(events)
+	return m
+}
+
+func (m *merge) conflicts(events []wire.Event) bool {
+	for _, e := range events {
+		if seq, ok := m.ids[e.ID]; ok && seq != e.Seq {
+			return true
+		}
+		if id, ok := m.seqs[e.Seq]; ok && id != e.ID {
+			return true
+		}
+	}
+	return false
+}
+
+func (m *merge) add(events []wire.Event) {
+	m.events = append(m.events, events...)
+	for _, e := range events {
+		m.ids[e.ID] = e.Seq
+		m.seqs[e.Seq] = e.ID
+	}
+}
+
+// apply applies events (the batches of group) in one transaction and
+// acks the line after the commit.
+func (w *lineWorker) apply(group []decoded, events []wire.Event) {
+	in := w.in
+	ctx := store.WithActor(in.ctx, "line:"+w.line)
+	start := time.Now()
+	var res store.ApplyResult
+	err := in.retry(ctx, "apply events", w.line, func() error {
+		var err error
+		res, err = in.st.ApplyEvents(ctx, w.line, events)
+		return err
+	})
+	in.m.applySeconds.Add(time.Since(start).Seconds())
+	switch {
+	case err == nil:
+	case permanent(err):
+		// E.g. a line central does not know: nothing of it can be applied.
+		for _, d := range group {
+			w.deadLetter(d.msg, wire.KindEvents, "event batch: "+err.Error())
+		}
+		return
+	case len(group) > 1 && ctx.Err() == nil:
+		// Apply them one by one, so that one payload cannot fail the others.
+		for _, d := range group {
+			w.apply([]decoded{d}, d.events)
+		}
+		return
+	default:
+		// Not acked, so the edge resends the batch; nothing is lost.
+		in.m.notApplied.Add(float64(len(events)))
+		in.log.Error("event batch not applied; the line will resend it", "line", w.line, "events", len(events), "err", err)
+		return
+	}
+	in.m.transactions.Inc()
+	in.m.events.Add(float64(res.Applied), "applied")
+	in.m.events.Add(float64(res.DeadLettered), "dead_letter")
+	in.m.events.Add(float64(res.Duplicates), "duplicate")
+	in.m.events.Add(float64(res.Held), "held")
+	in.m.ackedSeq.Set(float64(res.Acked), w.line)
+	in.setGaps(w.line, res.Acked, res.Gaps)
+	w.ack(res.Acked)
+}
+
+// ack publishes the line's highest contiguous committed seq. The broker's
+// PUBACK is awaited by watchAcks, so the worker moves on at once.
+func (w *lineWorker) ack(seq uint64) {
+	in := w.in
+	topic, err := wire.Topic(w.line, wire.KindAcks)
+	if err != nil {
+		in.log.Error("ack: bad topic", "line", w.line, "err", err)
+		return
+	}
+	payload, err := wire.Encode(wire.Ack{V: wire.Version, Line: w.line, Seq: seq})
+	if err != nil {
+		in.log.Error("ack: encode", "line", w.line, "err", err)
+		return
+	}
+	tok := in.client.Publish(topic, 1, false, payload)
+	in.m.acks.Inc()
+	in.acks <- pendingAck{line: w.line, seq: seq, tok: tok}
+}
+
+func (w *lineWorker) jobLoop() {
+	defer w.done.Done()
+	for j := range w.jobs {
+		if j.reason != "" {
+			w.deadLetter(j.msg, j.kind, j.reason)
+			continue
+		}
+		w.grant(j.msg)
+	}
+}
+
+// grant answers a serial request.
+func (w *lineWorker) grant(m message) {
+	in := w.in
+	req, err := wire.DecodeSerialRequest(m.payload)
+	if err == nil && req.Line != w.line {
+		err = fmt.Errorf("line %q published on the topic of line %s", req.Line, w.line)
+	}
+	if err != nil {
+		reason := "serial request: " + err.Error()
+		w.deadLetter(m, wire.KindSerialRequest, reason)
+		// Answer whenever the request can be identified, so that the edge
+		// learns why instead of retrying blindly.
+		var loose wire.SerialRequest
+		_ = json.Unmarshal(m.payload, &loose)
+		loose.V, loose.Line = wire.Version, w.line
+		w.publishGrant(store.Refusal(loose, errors.New(reason)), false)
+		return
+	}
+	ctx := store.WithActor(in.ctx, "line:"+w.line)
+	var g wire.SerialGrant
+	err = in.retry(ctx, "grant", w.line, func() error {
+		var err error
+		g, err = in.st.Grant(ctx, req, in.cfg.GrantCap)
+		return err
+	})
+	if err != nil {
+		if !refusal(err) {
+			// No answer: the edge retries with the same request id, which
+			// never allocates twice.
+			in.m.grants.Inc("failed")
+			in.log.Error("serial request not answered; the line will retry it", "line", w.line, "request", req.RequestID, "err", err)
+			return
+		}
+		w.deadLetter(m, wire.KindSerialRequest, "serial request refused: "+err.Error())
+		w.publishGrant(store.Refusal(req, err), false)
+		return
+	}
+	w.publishGrant(g, true)
+}
+
+func (w *lineWorker) publishGrant(g wire.SerialGrant, granted bool) {
+	in := w.in
+	topic, err := wire.Topic(w.line, wire.KindSerialGrant)
+	if err != nil {
+		in.log.Error("grant: bad topic", "line", w.line, "err", err)
+		return
+	}
+	payload, err := wire.Encode(g)
+	if err != nil {
+		// Only a refusal of an unidentifiable request gets here; it is
+		// kept as a dead letter already.
+		in.log.Warn("serial request cannot be answered", "line", w.line, "request", g.RequestID, "err", err)
+		return
+	}
+	if err := in.publish(in.ctx, topic, payload, false); err != nil {
+		in.m.grants.Inc("failed")
+		in.log.Error("grant not published; the line will retry the request", "line", w.line, "request", g.RequestID, "err", err)
+		return
+	}
+	if granted {
+		in.m.grants.Inc("granted")
+		in.log.Info("serials granted", "line", w.line, "request", g.RequestID, "order", g.Order, "count", g.Count())
+	} else {
+		in.m.grants.Inc("refused")
+		in.log.Warn("serial request refused", "line", w.line, "request", g.RequestID, "reason", g.Error)
+	}
+}
+
+// status keeps a line's status. It runs on paho's goroutine: a map write;
+// only a dead letter goes to the line's worker.
+func (in *Ingest) status(line string, m message) {
+	if len(m.payload) == 0 {
+		// An empty retained message clears the topic.
+		in.mu.Lock()
+		delete(in.statuses, line)
+		in.mu.Unlock()
+		return
+	}
+	st, err := wire.DecodeStatus(m.payload)
+	if err == nil && st.Line != line {
+		err = fmt.Errorf("line %q published on the topic of line %s", st.Line, line)
+	}
+	in.mu.Lock()
+	if err != nil {
+		// A retained bad status comes again with every subscription: keep
+		// it once.
+		repeat := in.badState[line] == string(m.payload)
+		in.badState[line] = string(m.payload)
+		in.mu.Unlock()
+		if !repeat {
+			in.enqueueJob(in.worker(line), job{msg: m, kind: wire.KindStatus, reason: "status: " + err.Error()})
+		}
+		return
+	}
+	delete(in.badState, line)
+	in.statuses[line] = LineStatus{Status: st, LastSeen: m.at}
+	in.mu.Unlock()
+}
+
+// deadLetter keeps a payload that cannot be applied, with the reason.
+func (w *lineWorker) deadLetter(m message, kind, reason string) {
+	in := w.in
+	d := store.DeadLetter{ReceivedAt: m.at, Topic: m.topic, Line: w.line, Payload: m.payload, Reason: reason}
+	err := in.retry(in.ctx, "dead letter", w.line, func() error {
+		_, err := in.st.AddDeadLetter(in.ctx, d)
+		return err
+	})
+	if err != nil {
+		in.m.deadLetterErrors.Inc()
+		in.log.Error("dead letter not stored", "line", w.line, "topic", m.topic, "reason", reason, "err", err)
+		return
+	}
+	in.m.deadLetters.Inc(kind)
+}
+
+// permanent reports whether a store error will not go away by retrying.
+func permanent(err error) bool {
+	return errors.Is(err, store.ErrInvalid) || errors.Is(err, store.ErrNotFound)
+}
+
+// refusal reports whether a Grant error is an answer for the line (rather
+// than central failing to decide).
+func refusal(err error) bool {
+	var fe *wire.FieldError
+	return errors.As(err, &fe) || permanent(err) || errors.Is(err, store.ErrState) ||
+		errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrExhausted)
+}
+
+// retry runs fn until it succeeds, fails for good (permanent, a refusal)
+// or Config.Retries attempts failed, with exponential backoff.
+func (in *Ingest) retry(ctx context.Context, what, line string, fn func() error) error {
+	delay := 100 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		err := fn()
+		if err == nil || refusal(err) || ctx.Err() != nil || attempt >= in.cfg.Retries {
+			return err
+		}
+		in.m.retries.Inc()
+		in.log.Warn("database write failed; retrying", "what", what, "line", line, "attempt", attempt, "in", delay, "err", err)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w (after %v)", ctx.Err(), err)
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, 5*time.Second)
+	}
+}

@@ -1,0 +1,80 @@
+package web
+
+import (
+	"errors"
+	"strconv"
+	"strings"
+
+	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/shared/gs1"
+	"github.com/serialine/serialine/shared/serials"
+)
+
+// storeError puts a refusal of the store next to the field it concerns:
+// a *store.ValidationError names its field; a missing referenced record
+// belongs to notFound, a clash to conflict, a wrong state to the whole
+// form. It reports false for errors that are central's fault, not the
+// input's.
+func storeError(f *form, err error, notFound, conflict string) bool {
+	var ve *store.ValidationError
+	switch {
+	case errors.As(err, &ve):
+		f.SetError(ve.Field, ve.Rule)
+	case errors.Is(err, store.ErrNotFound) && notFound != "":
+		f.SetError(notFound, plain(err))
+	case errors.Is(err, store.ErrConflict) && conflict != "":
+		f.SetError(conflict, plain(err))
+	case errors.Is(err, store.ErrConflict), errors.Is(err, store.ErrState), errors.Is(err, store.ErrExhausted),
+		errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrInvalid):
+		f.Problem = plain(err)
+	default:
+		return false
+	}
+	return true
+}
+
+// plain is an error message for a person: the store's errors already
+// name the record and the rule.
+func plain(err error) string {
+	var ge *gs1.Error
+	if errors.As(err, &ge) {
+		return ge.Error()
+	}
+	var se *serials.SpecError
+	if errors.As(err, &se) {
+		return se.Rule
+	}
+	s := err.Error()
+	if s != "" {
+		s = strings.ToUpper(s[:1]) + s[1:]
+	}
+	return s
+}
+
+// uintField reads a whole number ≥ min; empty is 0 unless required.
+func uintField(f *form, name string, required bool, min uint64) uint64 {
+	v := f.Get(name)
+	if v == "" {
+		if required {
+			f.SetError(name, "Missing.")
+		}
+		return 0
+	}
+	n, err := strconv.ParseUint(strings.ReplaceAll(v, ",", ""), 10, 64)
+	if err != nil {
+		f.SetError(name, "Must be a whole number, got "+strconv.Quote(v)+".")
+		return 0
+	}
+	if n < min {
+		f.SetError(name, "Must be at least "+strconv.FormatUint(min, 10)+".")
+	}
+	return n
+}
+
+func required(f *form, name string) string {
+	v := f.Get(name)
+	if v == "" {
+		f.SetError(name, "Missing.")
+	}
+	return v
+}

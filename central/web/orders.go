@@ -1,0 +1,279 @@
+package web
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"slices"
+
+	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/shared/wire"
+)
+
+type ordersData struct {
+	Filter *form
+	Orders []store.WorkOrder
+	Lines  []option
+	States []option
+}
+
+func stateOptions(all string) []option {
+	return []option{{"", all}, {string(wire.OrderStateCreated), "created"}, {string(wire.OrderStateReleased), "released"}, {string(wire.OrderStateClosed), "closed"}}
+}
+
+func (h *handler) lineOptions(ctx context.Context, first string) ([]option, error) {
+	lines, err := h.deps.Store.Lines(ctx)
+	if err != nil {
+		return nil, err
+	}
+	opts := []option{{"", first}}
+	for _, l := range lines {
+		opts = append(opts, option{l.ID, l.ID + " — " + l.Name})
+	}
+	return opts, nil
+}
+
+func (h *handler) ordersPage(w http.ResponseWriter, r *http.Request) {
+	f := newForm(r.URL.Query())
+	filter := store.OrderFilter{Line: f.Get("line"), GTIN: f.Get("gtin"), Lot: f.Get("lot"), State: wire.OrderState(f.Get("state"))}
+	if filter.State != "" && !filter.State.Valid() {
+		f.SetError("state", "Use created, released or closed.")
+	}
+	lines, err := h.lineOptions(r.Context(), "all lines")
+	if err != nil {
+		h.serverError(w, r, "list the lines", err)
+		return
+	}
+	d := ordersData{Filter: f, Lines: lines, States: stateOptions("all states")}
+	status := http.StatusOK
+	if f.Valid() {
+		if d.Orders, err = h.deps.Store.Orders(r.Context(), filter); err != nil {
+			h.serverError(w, r, "list the work orders", err)
+			return
+		}
+	} else {
+		status = http.StatusUnprocessableEntity
+	}
+	h.render(w, r, status, "orders", "Work orders", "orders", d)
+}
+
+type newOrderData struct {
+	Form     *form
+	Products []option
+}
+
+func (h *handler) productOptions(ctx context.Context) ([]option, error) {
+	ps, err := h.deps.Store.Products(ctx)
+	if err != nil {
+		return nil, err
+	}
+	opts := []option{{"", "choose a product"}}
+	for _, p := range ps {
+		opts = append(opts, option{p.GTIN, p.GTIN + " — " + p.Name})
+	}
+	return opts, nil
+}
+
+func (h *handler) newOrderPage(w http.ResponseWriter, r *http.Request) {
+	f := newForm(nil)
+	f.Values.Set("gtin", r.URL.Query().Get("gtin"))
+	h.showNewOrder(w, r, http.StatusOK, f)
+}
+
+func (h *handler) showNewOrder(w http.ResponseWriter, r *http.Request, status int, f *form) {
+	ps, err := h.productOptions(r.Context())
+	if err != nil {
+		h.serverError(w, r, "list the products", err)
+		return
+	}
+	h.render(w, r, status, "order-new", "New work order", "orders", newOrderData{Form: f, Products: ps})
+}
+
+func (h *handler) createOrder(w http.ResponseWriter, r *http.Request) {
+	f := newForm(r.PostForm)
+	o := store.WorkOrder{ID: required(f, "id"), GTIN: required(f, "gtin"), Lot: required(f, "lot"), Expiry: required(f, "expiry")}
+	o.Quantity = uintField(f, "quantity", true, 1)
+	if f.Valid() {
+		_, err := h.deps.Store.CreateOrder(r.Context(), o)
+		if err == nil {
+			h.log.Info("work order created", "order", o.ID, "gtin", o.GTIN, "user", userName(r))
+			http.Redirect(w, r, "/orders/"+url.PathEscape(o.ID)+"?ok=order-created", http.StatusSeeOther)
+			return
+		}
+		if !storeError(f, err, "gtin", "id") {
+			h.serverError(w, r, "create the work order", err)
+			return
+		}
+	}
+	h.showNewOrder(w, r, http.StatusUnprocessableEntity, f)
+}
+
+type reasonCount struct {
+	Reason wire.Reason
+	Count  uint64
+}
+
+type orderData struct {
+	Order    store.WorkOrder
+	Product  string
+	Rec      wire.Reconciliation
+	Reasons  []reasonCount
+	Reported *reportedData
+	Grants   []store.GrantRecord
+	Lines    []option
+	Release  *form
+	Close    *form
+	// Problem is a refused action whose form is no longer shown (e.g. a
+	// release of an order released meanwhile).
+	Problem string
+}
+
+// IDPrefix keeps the ids of the two reconciliation tables apart.
+func (orderData) IDPrefix() string { return "" }
+
+// IDPrefix keeps the ids of the two reconciliation tables apart.
+func (reportedData) IDPrefix() string { return "reported-" }
+
+// reportedData is the line's own reconciliation beside central's.
+type reportedData struct {
+	Rec     wire.Reconciliation
+	Reasons []reasonCount
+	Differs bool
+}
+
+// reasons lists decommissioning counts in the contract's order, reasons
+// this build does not know last.
+func reasons(m map[wire.Reason]uint64) []reasonCount {
+	var out, extra []reasonCount
+	for _, reason := range wire.Reasons() {
+		if n := m[reason]; n > 0 {
+			out = append(out, reasonCount{reason, n})
+		}
+	}
+	for reason, n := range m {
+		if !reason.Valid() && n > 0 {
+			extra = append(extra, reasonCount{reason, n})
+		}
+	}
+	slices.SortFunc(extra, func(a, b reasonCount) int { return cmp.Compare(a.Reason, b.Reason) })
+	return append(out, extra...)
+}
+
+func (h *handler) loadOrder(ctx context.Context, id string) (orderData, error) {
+	var d orderData
+	var err error
+	if d.Order, err = h.deps.Store.Order(ctx, id); err != nil {
+		return d, err
+	}
+	if p, err := h.deps.Store.Product(ctx, d.Order.GTIN); err == nil {
+		d.Product = p.Name
+	}
+	if d.Rec, err = h.deps.Store.Reconciliation(ctx, id); err != nil {
+		return d, err
+	}
+	d.Reasons = reasons(d.Rec.Decommissioned)
+	if rc := d.Order.ReportedCounts; rc != nil {
+		d.Reported = &reportedData{Rec: *rc, Reasons: reasons(rc.Decommissioned)}
+		d.Reported.Differs = rc.Granted != d.Rec.Granted || rc.Accounted() != d.Rec.Accounted() ||
+			rc.Commissioned != d.Rec.Commissioned || rc.Voided != d.Rec.Voided || rc.ReturnedUnused != d.Rec.ReturnedUnused ||
+			rc.DecommissionedTotal() != d.Rec.DecommissionedTotal()
+	}
+	if d.Grants, err = h.deps.Store.Grants(ctx, id); err != nil {
+		return d, err
+	}
+	if d.Lines, err = h.lineOptions(ctx, "choose a line"); err != nil {
+		return d, err
+	}
+	d.Release, d.Close = newForm(nil), newForm(nil)
+	return d, nil
+}
+
+func (h *handler) orderPage(w http.ResponseWriter, r *http.Request) {
+	d, err := h.loadOrder(r.Context(), r.PathValue("id"))
+	h.showOrder(w, r, http.StatusOK, d, err)
+}
+
+func (h *handler) showOrder(w http.ResponseWriter, r *http.Request, status int, d orderData, err error) {
+	if errors.Is(err, store.ErrNotFound) {
+		h.fail(w, r, http.StatusNotFound, "No such work order", "There is no work order "+r.PathValue("id")+".")
+		return
+	}
+	if err != nil {
+		h.serverError(w, r, "load the work order", err)
+		return
+	}
+	h.render(w, r, status, "order", "Work order "+d.Order.ID, "orders", d)
+}
+
+func (h *handler) releaseOrder(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	f := newForm(r.PostForm)
+	line := required(f, "line")
+	if f.Valid() {
+		o, err := h.deps.Store.ReleaseOrder(r.Context(), id, line)
+		if err == nil {
+			h.log.Info("work order released", "order", id, "line", line, "user", userName(r))
+			h.published(w, r, o, "order-released")
+			return
+		}
+		if errors.Is(err, store.ErrNotFound) {
+			// Which one is missing: the order (404) or the line (the field)?
+			if _, oerr := h.deps.Store.Order(r.Context(), id); errors.Is(oerr, store.ErrNotFound) {
+				h.showOrder(w, r, 0, orderData{}, oerr)
+				return
+			}
+		}
+		if !storeError(f, err, "line", "") {
+			h.serverError(w, r, "release the work order", err)
+			return
+		}
+	}
+	d, err := h.loadOrder(r.Context(), id)
+	d.Release, d.Problem, f.Problem = f, f.Problem, ""
+	h.showOrder(w, r, http.StatusUnprocessableEntity, d, err)
+}
+
+func (h *handler) closeOrder(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	f := newForm(r.PostForm)
+	if f.Get("confirm") != "yes" {
+		f.SetError("confirm", "Tick the box to confirm: a closed order gets no more serials.")
+	}
+	if f.Valid() {
+		o, err := h.deps.Store.CloseOrder(r.Context(), id)
+		if err == nil {
+			h.log.Info("work order closed", "order", id, "user", userName(r))
+			h.published(w, r, o, "order-closed")
+			return
+		}
+		if errors.Is(err, store.ErrNotFound) {
+			h.showOrder(w, r, 0, orderData{}, err)
+			return
+		}
+		if !storeError(f, err, "", "") {
+			h.serverError(w, r, "close the work order", err)
+			return
+		}
+	}
+	d, err := h.loadOrder(r.Context(), id)
+	d.Close, d.Problem, f.Problem = f, f.Problem, ""
+	h.showOrder(w, r, http.StatusUnprocessableEntity, d, err)
+}
+
+// published tells the line about its changed orders and redirects to the
+// order. The change is committed either way; a failed publish is shown.
+func (h *handler) published(w http.ResponseWriter, r *http.Request, o store.WorkOrder, ok string) {
+	target := "/orders/" + url.PathEscape(o.ID) + "?ok=" + ok
+	switch {
+	case h.deps.Orders == nil:
+		target += "&warn=not-published"
+	default:
+		if err := h.deps.Orders.PublishOrders(r.Context(), o.Line); err != nil {
+			h.log.Error("publish line orders", "line", o.Line, "order", o.ID, "err", err)
+			target += "&warn=not-published"
+		}
+	}
+	http.Redirect(w, r, target, http.StatusSeeOther)
+}

@@ -1,0 +1,386 @@
+// Package agent wires the edge agent together: the devices, the serial
+// pool and the outbox on one bbolt file, the station, the MQTT session,
+// the retained status, /metrics and the local API the touchscreen uses.
+// `serialine-edge run` is New + Run.
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/serialine/serialine/drivers/plc"
+	"github.com/serialine/serialine/drivers/printer"
+	"github.com/serialine/serialine/drivers/scanner"
+	"github.com/serialine/serialine/edge/outbox"
+	"github.com/serialine/serialine/edge/pool"
+	"github.com/serialine/serialine/edge/station"
+	"github.com/serialine/serialine/shared/wire"
+)
+
+// ErrNotRunning is returned by the operator calls before Run has started
+// the line (or after it ended).
+var ErrNotRunning = errors.New("edge agent not running")
+
+// DBFile is the bbolt file in the data folder.
+const DBFile = "edge.db"
+
+func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// Agent is one line's edge agent.
+type Agent struct {
+	cfg Config
+	log *slog.Logger
+	prn *printer.Printer
+	scn *scanner.Scanner
+	plc *plc.PLC
+
+	ready chan struct{}
+	done  chan struct{}
+
+	mu       sync.Mutex
+	pool     *pool.Pool
+	ob       *outbox.Outbox
+	st       *station.Station
+	httpAddr string
+	started  time.Time
+}
+
+// New checks cfg and builds the device drivers; nothing is opened or
+// dialled until Run.
+func New(cfg Config, log *slog.Logger) (*Agent, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		return nil, errors.New("agent: logger: missing")
+	}
+	a := &Agent{cfg: cfg, log: log, ready: make(chan struct{}), done: make(chan struct{})}
+	pc, err := cfg.printerConfig()
+	if err != nil {
+		return nil, fmt.Errorf("printer: %w", err)
+	}
+	if a.prn, err = printer.New(pc, log.With("device", "printer")); err != nil {
+		return nil, fmt.Errorf("printer: %w", err)
+	}
+	if a.scn, err = scanner.New(cfg.Scanner, log.With("device", "scanner")); err != nil {
+		return nil, fmt.Errorf("scanner: %w", err)
+	}
+	if a.plc, err = plc.New(cfg.PLC, log.With("device", "plc")); err != nil {
+		return nil, fmt.Errorf("plc: %w", err)
+	}
+	return a, nil
+}
+
+// Ready is closed once Run has the line up: store open, station running,
+// HTTP listening.
+func (a *Agent) Ready() <-chan struct{} { return a.ready }
+
+// HTTPAddr is the address /metrics and the API listen on (after Ready).
+func (a *Agent) HTTPAddr() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.httpAddr
+}
+
+// Run opens the store, voids what a crash left unaccounted, connects to
+// the broker and the devices and runs the line until ctx ends; then it
+// stops the line and closes everything cleanly.
+func (a *Agent) Run(ctx context.Context) error {
+	defer close(a.done)
+	if err := os.MkdirAll(a.cfg.DataDir, 0o750); err != nil {
+		return fmt.Errorf("data_dir: %w", err)
+	}
+	path := filepath.Join(a.cfg.DataDir, DBFile)
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
+	if err != nil {
+		return fmt.Errorf("data_dir: open %s: %w (is another agent using it?)", path, err)
+	}
+	defer db.Close()
+
+	pl, err := pool.Open(db, a.cfg.poolConfig(), a.log.With("part", "pool"))
+	if err != nil {
+		return err
+	}
+	ocfg := a.cfg.outboxConfig()
+	if ocfg.Password, err = a.cfg.password(); err != nil {
+		return err
+	}
+	ocfg.OnCommit = pl.RecordFates
+	ocfg.OnOrders = a.onOrders
+	ocfg.OnGrant = a.onGrant
+	ob, err := outbox.Open(db, ocfg, a.log.With("part", "outbox"))
+	if err != nil {
+		return err
+	}
+	defer ob.Close()
+	if n, err := pl.Recover(ctx, ob); err != nil {
+		return err
+	} else if n > 0 {
+		a.log.Warn("serials voided after an unclean stop", "count", n, "reason", "unaccounted after restart")
+	}
+	st, err := station.New(a.cfg.stationConfig(), a.prn, a.scn, a.plc, pl, ob, a.log.With("part", "station"))
+	if err != nil {
+		return err
+	}
+	st.SetOrders(pl.Orders()) // known orders: the line can start while central is away
+	a.mu.Lock()
+	a.pool, a.ob, a.st, a.started = pl, ob, st, time.Now()
+	a.mu.Unlock()
+	defer func() {
+		a.mu.Lock()
+		a.pool, a.ob, a.st = nil, nil, nil
+		a.mu.Unlock()
+	}()
+
+	if err := ob.Connect(); err != nil {
+		return err
+	}
+	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	if err := a.plc.Connect(cctx); err != nil {
+		a.log.Warn("plc not reachable at start; retrying in the background", "err", err)
+	}
+	if err := a.prn.Connect(cctx); err != nil {
+		a.log.Warn("printer not ready at start; retrying in the background", "err", err)
+	}
+	cancel()
+	defer a.plc.Close()
+	defer a.prn.Close()
+
+	ln, err := net.Listen("tcp", a.cfg.HTTP)
+	if err != nil {
+		return fmt.Errorf("http: %w", err)
+	}
+	srv := &http.Server{Handler: a.handler(), ReadHeaderTimeout: 5 * time.Second}
+	a.mu.Lock()
+	a.httpAddr = ln.Addr().String()
+	a.mu.Unlock()
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			a.log.Error("http server stopped", "err", err)
+		}
+	}()
+
+	rctx, stop := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(3)
+	go func() { defer wg.Done(); pl.Run(rctx, ob) }()
+	go func() {
+		defer wg.Done()
+		if err := st.Run(rctx); err != nil {
+			a.log.Error("station stopped", "err", err)
+		}
+	}()
+	go func() { defer wg.Done(); a.publishStatus(rctx) }()
+	a.log.Info("edge agent running", "line", a.cfg.Line, "http", a.httpAddr, "broker", a.cfg.MQTT.Broker, "data", path)
+	close(a.ready)
+
+	<-ctx.Done()
+	a.log.Info("edge agent stopping")
+	stop() // the station leaves the line stopped
+	wg.Wait()
+	sctx, scancel := context.WithTimeout(context.Background(), 2*time.Second)
+	_ = srv.Shutdown(sctx)
+	scancel()
+	if err := pl.Close(); err != nil {
+		a.log.Error("pool close", "err", err)
+	}
+	return nil
+}
+
+func (a *Agent) parts() (*pool.Pool, *outbox.Outbox, *station.Station, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.st == nil {
+		return nil, nil, nil, ErrNotRunning
+	}
+	return a.pool, a.ob, a.st, nil
+}
+
+// onOrders takes central's orders: each is remembered by the pool, and the
+// released ones are what the operator may start.
+func (a *Agent) onOrders(w wire.Orders) {
+	pl, _, st, err := a.parts()
+	if err != nil {
+		return
+	}
+	var released []wire.Order
+	for _, o := range w.Orders {
+		if o.State != wire.OrderStateReleased {
+			continue
+		}
+		if err := pl.AddOrder(o); err != nil {
+			a.log.Error("order not kept", "order", o.ID, "err", err)
+			continue
+		}
+		released = append(released, o)
+	}
+	st.SetOrders(released)
+	a.log.Info("orders from central", "released", len(released), "total", len(w.Orders))
+}
+
+func (a *Agent) onGrant(g wire.SerialGrant) {
+	pl, _, _, err := a.parts()
+	if err != nil {
+		return
+	}
+	if err := pl.ApplyGrant(g); err != nil {
+		a.log.Warn("serial grant not applied", "request_id", g.RequestID, "order", g.Order, "err", err)
+	}
+}
+
+// publishStatus keeps the retained status current: every StatusInterval
+// and at every change of the line's state.
+func (a *Agent) publishStatus(ctx context.Context) {
+	t := time.NewTicker(a.cfg.StatusInterval)
+	defer t.Stop()
+	for {
+		_, ob, st, err := a.parts()
+		if err != nil {
+			return
+		}
+		changed := st.Changes()
+		if err := ob.PublishStatus(a.status()); err != nil {
+			a.log.Error("status not published", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-changed:
+			// Coalesce bursts of changes.
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}
+}
+
+// status is the retained status payload.
+func (a *Agent) status() wire.Status {
+	s := a.State()
+	out := wire.Status{V: wire.Version, Line: a.cfg.Line, State: s.State, At: time.Now(), Devices: s.Devices, Outbox: s.Outbox.Pending}
+	if s.Order != nil {
+		out.Order = s.Order.ID
+	}
+	if s.Pool != nil {
+		c := s.Pool.Counts
+		out.Counts = &c
+		out.Pool = wire.Pool{Available: s.Pool.Available, MinutesLeft: s.Pool.MinutesLeft}
+	}
+	return out
+}
+
+// State is everything the operator's screen shows.
+type State struct {
+	station.Snapshot
+	// Pool is the current order's serial stock, if an order runs.
+	Pool *pool.Level `json:"pool,omitempty"`
+	// Outbox is the event outbox and the MQTT session.
+	Outbox outbox.Stats `json:"outbox"`
+	// Orders are the orders the operator may start.
+	Orders []wire.Order `json:"orders"`
+	// PrintLatency is the trigger → print job time (p50, p99).
+	PrintLatency [2]time.Duration `json:"print_latency_ns"`
+}
+
+// State returns the line's state (zero while not running).
+func (a *Agent) State() State {
+	pl, ob, st, err := a.parts()
+	if err != nil {
+		return State{Snapshot: station.Snapshot{Line: a.cfg.Line, State: wire.LineOffline}}
+	}
+	s := State{Snapshot: st.Snapshot(), Outbox: ob.Stats(), Orders: st.Orders()}
+	if s.Order != nil {
+		if l, err := pl.Level(s.Order.ID); err == nil {
+			s.Pool = &l
+		}
+	}
+	q := st.LatencyQuantiles(0.5, 0.99)
+	s.PrintLatency = [2]time.Duration{q[0], q[1]}
+	return s
+}
+
+// Changes returns a channel closed at the next change of the line's state,
+// alarms, devices, order or serial stock.
+func (a *Agent) Changes() <-chan struct{} {
+	ch := make(chan struct{})
+	pl, _, st, err := a.parts()
+	if err != nil {
+		close(ch)
+		return ch
+	}
+	sc, pc := st.Changes(), pl.Changes()
+	go func() {
+		defer close(ch)
+		select {
+		case <-sc:
+		case <-pc:
+		case <-a.done:
+		}
+	}()
+	return ch
+}
+
+// Start runs a released order (or resumes the current one).
+func (a *Agent) Start(ctx context.Context, orderID string) error {
+	_, _, st, err := a.parts()
+	if err != nil {
+		return err
+	}
+	return st.Start(ctx, orderID)
+}
+
+// Pause stops the conveyor; Start resumes.
+func (a *Agent) Pause(ctx context.Context) error {
+	_, _, st, err := a.parts()
+	if err != nil {
+		return err
+	}
+	return st.Pause(ctx)
+}
+
+// Stop stops the line.
+func (a *Agent) Stop(ctx context.Context) error {
+	_, _, st, err := a.parts()
+	if err != nil {
+		return err
+	}
+	return st.Stop(ctx)
+}
+
+// Acknowledge acknowledges the alarms.
+func (a *Agent) Acknowledge(ctx context.Context) error {
+	_, _, st, err := a.parts()
+	if err != nil {
+		return err
+	}
+	return st.Acknowledge(ctx)
+}
+
+// CloseOrder closes the current order (the line must be stopped or
+// paused): units still in flight are voided, unused serials returned, and
+// the reconciliation sent to central, which it returns.
+func (a *Agent) CloseOrder(ctx context.Context) (wire.Reconciliation, error) {
+	pl, ob, st, err := a.parts()
+	if err != nil {
+		return wire.Reconciliation{}, err
+	}
+	id, err := st.Release(ctx)
+	if err != nil {
+		return wire.Reconciliation{}, err
+	}
+	return pl.CloseOrder(ctx, id, a.cfg.Operator, ob)
+}

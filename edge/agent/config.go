@@ -1,0 +1,358 @@
+package agent
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"reflect"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/serialine/serialine/drivers/plc"
+	"github.com/serialine/serialine/drivers/printer"
+	"github.com/serialine/serialine/drivers/scanner"
+	"github.com/serialine/serialine/drivers/zpl"
+	"github.com/serialine/serialine/edge/labeltool"
+	"github.com/serialine/serialine/edge/outbox"
+	"github.com/serialine/serialine/edge/pool"
+	"github.com/serialine/serialine/edge/station"
+	"github.com/serialine/serialine/shared/wire"
+)
+
+// Config is the agent's configuration; configs/edge.yaml documents every
+// key.
+type Config struct {
+	// Line is the line id (topics, events, serial requests).
+	Line string `yaml:"line"`
+	// DataDir holds the bbolt file (serial pool and outbox).
+	DataDir string `yaml:"data_dir"`
+	// HTTP is the listen address of /metrics and the local API.
+	HTTP string `yaml:"http"`
+	// Operator is put on the events.
+	Operator string `yaml:"operator"`
+	// StatusInterval is how often the retained status is republished.
+	StatusInterval time.Duration  `yaml:"status_interval"`
+	MQTT           MQTTConfig     `yaml:"mqtt"`
+	Printer        PrinterConfig  `yaml:"printer"`
+	Scanner        scanner.Config `yaml:"scanner"`
+	PLC            plc.Config     `yaml:"plc"`
+	Station        StationConfig  `yaml:"station"`
+	Pool           PoolConfig     `yaml:"pool"`
+	Outbox         OutboxConfig   `yaml:"outbox"`
+}
+
+// MQTTConfig is the broker session.
+type MQTTConfig struct {
+	Broker       string        `yaml:"broker"`
+	ClientID     string        `yaml:"client_id"`
+	Username     string        `yaml:"username"`
+	Password     string        `yaml:"password"`
+	PasswordFile string        `yaml:"password_file"`
+	KeepAlive    time.Duration `yaml:"keepalive"`
+	Connect      time.Duration `yaml:"connect_timeout"`
+	ReconnectMax time.Duration `yaml:"reconnect_max"`
+}
+
+// PrinterConfig is the label printer and its label layout.
+type PrinterConfig struct {
+	Name           string        `yaml:"name"`
+	Transport      string        `yaml:"transport"`
+	DPI            int           `yaml:"dpi"`
+	ModuleMM       float64       `yaml:"module_mm"`
+	TextLines      int           `yaml:"text_lines"`
+	StatusInterval time.Duration `yaml:"status_interval"`
+	Timeout        time.Duration `yaml:"timeout"`
+	ReconnectMin   time.Duration `yaml:"reconnect_min"`
+	ReconnectMax   time.Duration `yaml:"reconnect_max"`
+}
+
+// StationConfig is the line geometry and the checks.
+type StationConfig struct {
+	PrinterToCamera float64       `yaml:"printer_to_camera"`
+	CameraToReject  float64       `yaml:"camera_to_reject"`
+	Jitter          float64       `yaml:"jitter"`
+	CameraGuard     float64       `yaml:"camera_guard"`
+	MinGrade        scanner.Grade `yaml:"min_grade"`
+	MonitorEvery    time.Duration `yaml:"monitor_every"`
+	PrinterPoll     time.Duration `yaml:"printer_poll"`
+	FIFO            int           `yaml:"fifo"`
+}
+
+// PoolConfig is the serial pool.
+type PoolConfig struct {
+	ReserveBlock    uint64        `yaml:"reserve_block"`
+	LowWaterMinutes float64       `yaml:"low_water_minutes"`
+	RefillMinutes   float64       `yaml:"refill_minutes"`
+	MinRequest      uint64        `yaml:"min_request"`
+	MaxRequest      uint64        `yaml:"max_request"`
+	NominalRate     float64       `yaml:"nominal_rate"`
+	RequestRetry    time.Duration `yaml:"request_retry"`
+}
+
+// OutboxConfig is the event outbox.
+type OutboxConfig struct {
+	BatchMax    int           `yaml:"batch_max"`
+	Linger      time.Duration `yaml:"linger"`
+	Window      uint64        `yaml:"window"`
+	ResendAfter time.Duration `yaml:"resend_after"`
+	CommitMax   int           `yaml:"commit_max"`
+	Queue       int           `yaml:"queue"`
+}
+
+// DefaultConfig is what a key left out falls back to.
+func DefaultConfig() Config {
+	return Config{
+		Line:           "L1",
+		DataDir:        "/var/lib/serialine-edge",
+		HTTP:           "127.0.0.1:8081",
+		StatusInterval: 5 * time.Second,
+		MQTT:           MQTTConfig{Broker: "tcp://127.0.0.1:1883"},
+		Printer:        PrinterConfig{Name: "printer", DPI: 300, TextLines: 5},
+		Scanner:        scanner.Config{Name: "scanner", Format: scanner.Format{Grade: scanner.GradeLetter, AssumeGS1: true}},
+		PLC:            plc.Config{Name: "plc", Map: plc.DefaultRegisterMap()},
+		Station:        StationConfig{PrinterToCamera: 4, CameraToReject: 3, Jitter: 5, CameraGuard: station.DefaultCameraGuard, MinGrade: scanner.GradeC},
+	}
+}
+
+// LoadConfig reads a YAML file; see ParseConfig.
+func LoadConfig(path string) (Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	cfg, err := ParseConfig(bytes.NewReader(b))
+	if err != nil {
+		return Config{}, fmt.Errorf("config %s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// ParseConfig reads YAML over DefaultConfig and validates the result. An
+// unknown key is named with its full path (scanner.format.prefx), and so
+// is a value of the wrong type; then Validate names the key whose value
+// breaks a rule. Nothing is dialled.
+func ParseConfig(r io.Reader) (Config, error) {
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return Config{}, err
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		return Config{}, err
+	}
+	if len(doc.Content) == 0 || (doc.Content[0].Kind == yaml.ScalarNode && doc.Content[0].Tag == "!!null") {
+		return Config{}, errors.New("the configuration is empty")
+	}
+	keyAt := map[int]string{}
+	if err := checkKeys(doc.Content[0], reflect.TypeFor[Config](), "", keyAt); err != nil {
+		return Config{}, err
+	}
+	cfg := DefaultConfig()
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&cfg); err != nil {
+		var te *yaml.TypeError
+		if !errors.As(err, &te) {
+			return Config{}, err
+		}
+		msgs := make([]string, 0, len(te.Errors))
+		for _, e := range te.Errors {
+			if m := errLine.FindStringSubmatch(e); m != nil {
+				if n, _ := strconv.Atoi(m[1]); keyAt[n] != "" {
+					e = fmt.Sprintf("%s (line %d):%s", keyAt[n], n, e[len(m[0]):])
+				}
+			}
+			msgs = append(msgs, e)
+		}
+		return Config{}, errors.New(strings.Join(msgs, "; "))
+	}
+	if err := cfg.Validate(); err != nil {
+		return Config{}, err
+	}
+	return cfg, nil
+}
+
+var errLine = regexp.MustCompile(`^line (\d+):`)
+
+// checkKeys rejects keys the target struct does not have, with their full
+// path. yaml.v3's KnownFields stops at types with their own UnmarshalYAML
+// (the scanner format, the PLC register map), so the whole tree is walked
+// here. keyAt maps a value's line to its key path for type errors.
+func checkKeys(n *yaml.Node, t reflect.Type, path string, keyAt map[int]string) error {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct || n.Kind != yaml.MappingNode {
+		return nil
+	}
+	fields := map[string]reflect.Type{}
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if name == "-" || !f.IsExported() {
+			continue
+		}
+		if name == "" {
+			name = strings.ToLower(f.Name)
+		}
+		fields[name] = f.Type
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		ft, ok := fields[k.Value]
+		if !ok {
+			return fmt.Errorf("line %d: unknown key %q", k.Line, path+k.Value)
+		}
+		keyAt[v.Line] = path + k.Value
+		if ft == reflect.TypeFor[time.Duration]() {
+			continue
+		}
+		if err := checkKeys(v, ft, path+k.Value+".", keyAt); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Validate checks every key and names the first bad one and its rule.
+func (c Config) Validate() error {
+	if err := wire.ValidateLine(c.Line); err != nil {
+		return fmt.Errorf("line: %w", err)
+	}
+	if strings.TrimSpace(c.DataDir) == "" {
+		return errors.New("data_dir: missing (the folder of the serial pool and the outbox)")
+	}
+	if err := validateHostPort(c.HTTP); err != nil {
+		return fmt.Errorf("http: %w", err)
+	}
+	if c.StatusInterval <= 0 {
+		return fmt.Errorf("status_interval: must be positive, got %v", c.StatusInterval)
+	}
+	if err := c.validateMQTT(); err != nil {
+		return err
+	}
+	if _, err := c.printerConfig(); err != nil {
+		return fmt.Errorf("printer: %w", err)
+	}
+	sc := c.Scanner
+	if _, err := scanner.New(sc, discardLogger()); err != nil {
+		return fmt.Errorf("scanner: %w", err)
+	}
+	if err := c.PLC.Validate(); err != nil {
+		return fmt.Errorf("plc: %w", err)
+	}
+	if err := c.stationConfig().Validate(); err != nil {
+		return err
+	}
+	if err := c.poolConfig().Validate(); err != nil {
+		return err
+	}
+	if err := c.outboxConfig().Validate(); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (c Config) validateMQTT() error {
+	m := c.MQTT
+	if m.Broker != "" {
+		scheme, hostport, ok := strings.Cut(m.Broker, "://")
+		switch {
+		case !ok:
+			return fmt.Errorf("mqtt.broker: want tcp://HOST:PORT (or ssl://, ws://), got %q", m.Broker)
+		case scheme != "tcp" && scheme != "ssl" && scheme != "tls" && scheme != "ws" && scheme != "wss" && scheme != "mqtt" && scheme != "mqtts":
+			return fmt.Errorf("mqtt.broker: unknown scheme %q in %q", scheme, m.Broker)
+		}
+		if err := validateHostPort(hostport); err != nil {
+			return fmt.Errorf("mqtt.broker: %w", err)
+		}
+	}
+	if m.Password != "" && m.PasswordFile != "" {
+		return errors.New("mqtt.password_file: set either password or password_file, not both")
+	}
+	for _, kv := range []struct {
+		key string
+		v   time.Duration
+	}{{"mqtt.keepalive", m.KeepAlive}, {"mqtt.connect_timeout", m.Connect}, {"mqtt.reconnect_max", m.ReconnectMax}} {
+		if kv.v < 0 {
+			return fmt.Errorf("%s: must not be negative, got %v", kv.key, kv.v)
+		}
+	}
+	return nil
+}
+
+// password returns the broker password, reading password_file if set.
+func (c Config) password() (string, error) {
+	if c.MQTT.PasswordFile == "" {
+		return c.MQTT.Password, nil
+	}
+	b, err := os.ReadFile(c.MQTT.PasswordFile)
+	if err != nil {
+		return "", fmt.Errorf("mqtt.password_file: %w", err)
+	}
+	return strings.TrimSpace(string(b)), nil
+}
+
+func (c Config) layout() (zpl.Layout, error) {
+	if c.Printer.TextLines < 1 || c.Printer.TextLines > 8 {
+		return zpl.Layout{}, fmt.Errorf("text_lines: must be 1..8, got %d", c.Printer.TextLines)
+	}
+	l, err := labeltool.ZPLLayout(c.Printer.DPI, c.Printer.ModuleMM, c.Printer.TextLines)
+	if err != nil {
+		return zpl.Layout{}, fmt.Errorf("dpi, module_mm: %w", err)
+	}
+	return l, nil
+}
+
+func (c Config) printerConfig() (printer.Config, error) {
+	l, err := c.layout()
+	if err != nil {
+		return printer.Config{}, err
+	}
+	p := c.Printer
+	pc := printer.Config{Name: p.Name, Transport: p.Transport, Layout: l, StatusInterval: p.StatusInterval,
+		Timeout: p.Timeout, ReconnectMin: p.ReconnectMin, ReconnectMax: p.ReconnectMax}
+	return pc, pc.Validate()
+}
+
+func (c Config) stationConfig() station.Config {
+	s := c.Station
+	return station.Config{Line: c.Line, PrinterToCamera: s.PrinterToCamera, CameraToReject: s.CameraToReject, Jitter: s.Jitter,
+		CameraGuard: s.CameraGuard, TriggerLag: c.PLC.WithDefaults().PollInterval, MinGrade: s.MinGrade, TextLines: c.Printer.TextLines,
+		MonitorEvery: s.MonitorEvery, PrinterPoll: s.PrinterPoll, FIFO: s.FIFO, Operator: c.Operator}
+}
+
+func (c Config) poolConfig() pool.Config {
+	p := c.Pool
+	return pool.Config{Line: c.Line, ReserveBlock: p.ReserveBlock, LowWaterMinutes: p.LowWaterMinutes, RefillMinutes: p.RefillMinutes,
+		MinRequest: p.MinRequest, MaxRequest: p.MaxRequest, NominalRate: p.NominalRate, RequestRetry: p.RequestRetry}
+}
+
+func (c Config) outboxConfig() outbox.Config {
+	o := c.Outbox
+	return outbox.Config{Line: c.Line, Broker: c.MQTT.Broker, ClientID: c.MQTT.ClientID, Username: c.MQTT.Username,
+		KeepAlive: c.MQTT.KeepAlive, ConnectTimeout: c.MQTT.Connect, ReconnectMax: c.MQTT.ReconnectMax,
+		BatchMax: o.BatchMax, Linger: o.Linger, Window: o.Window, ResendAfter: o.ResendAfter, CommitMax: o.CommitMax, Queue: o.Queue}
+}
+
+func validateHostPort(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("must be HOST:PORT, got %q", addr)
+	}
+	if host == "" {
+		return fmt.Errorf("must name the host (e.g. 127.0.0.1:%s), got %q", port, addr)
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil || p < 0 || p > 65535 {
+		return fmt.Errorf("port must be 0..65535 (0 picks a free one), got %q", addr)
+	}
+	return nil
+}

@@ -1,0 +1,247 @@
+package station
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/serialine/serialine/drivers/plc"
+	"github.com/serialine/serialine/drivers/printer"
+	"github.com/serialine/serialine/drivers/scanner"
+	"github.com/serialine/serialine/drivers/zpl"
+	"github.com/serialine/serialine/edge/outbox"
+	"github.com/serialine/serialine/edge/pool"
+	"github.com/serialine/serialine/shared/gs1"
+	"github.com/serialine/serialine/shared/serials"
+	"github.com/serialine/serialine/shared/wire"
+	"github.com/serialine/serialine/simulators/line"
+)
+
+// waitLong bounds every wait: a deadline against hangs, not a measure.
+const waitLong = 60 * time.Second
+
+func testLogger(tb testing.TB) *slog.Logger {
+	return slog.New(slog.NewTextHandler(tb.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+func testCtx(tb testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), waitLong)
+	tb.Cleanup(cancel)
+	return ctx
+}
+
+func scanFormat() scanner.Format { return scanner.Format{Grade: scanner.GradeLetter, AssumeGS1: true} }
+
+// lineConfig is a simulated line on loopback, every port picked by the
+// system, stopped until the station starts it, with a print log.
+func lineConfig(tb testing.TB) line.Config {
+	cfg := line.DefaultConfig()
+	cfg.Line = "t-station"
+	cfg.Printer.Listen = "tcp:127.0.0.1:0"
+	cfg.Scanner.Listen = "tcp:127.0.0.1:0"
+	cfg.Scanner.Format = scanFormat()
+	cfg.PLC.Listen = "127.0.0.1:0"
+	cfg.PLC.StartStopped = true
+	cfg.HTTP = "127.0.0.1:0"
+	cfg.PrintLog = filepath.Join(tb.TempDir(), "print.log")
+	// A print-and-apply head: a unit leaves the print station before the
+	// next one enters, so a missing label leaves its unit blank.
+	cfg.Jitter = 2
+	cfg.Travel = line.Travel{PrintWindow: 0.8, PrinterToCamera: 8, CameraToReject: 6}
+	return cfg
+}
+
+func testOrder() wire.Order {
+	return wire.Order{ID: "WO-1", GTIN: "09506000134352", Lot: "LOT42", Expiry: "271231", Quantity: 100000,
+		State: wire.OrderStateReleased, MinGrade: "C", Product: "Paracetamol 500 mg"}
+}
+
+// noSend is a Requester for rigs without a broker: grants are applied by
+// the test itself.
+type noSend struct{}
+
+func (noSend) RequestSerials(context.Context, wire.SerialRequest) error { return nil }
+
+// rig is a simulated line with the real drivers, pool and outbox around a
+// station.
+type rig struct {
+	tb      testing.TB
+	line    *line.Line
+	plc     *plc.PLC
+	printer *printer.Printer
+	scanner *scanner.Scanner
+	db      *bolt.DB
+	pool    *pool.Pool
+	outbox  *outbox.Outbox
+	st      *Station
+	cancel  context.CancelFunc
+	done    chan error
+}
+
+type rigOptions struct {
+	grant   uint64 // serials granted up front (0: none)
+	station Config
+}
+
+func newRig(tb testing.TB, lcfg line.Config, opts rigOptions) *rig {
+	tb.Helper()
+	log := testLogger(tb)
+	l, err := line.New(lcfg, slog.New(slog.NewTextHandler(tb.Output(), &slog.HandlerOptions{Level: slog.LevelError})))
+	require.NoError(tb, err)
+	require.NoError(tb, l.Start(context.Background()))
+	tb.Cleanup(func() { _ = l.Close() })
+	d := l.Devices()
+	r := &rig{tb: tb, line: l, done: make(chan error, 1)}
+
+	r.plc, err = plc.New(plc.Config{Name: "plc", Transport: d.PLC, UnitID: d.PLCUnitID, PollInterval: time.Millisecond}, log)
+	require.NoError(tb, err)
+	tb.Cleanup(func() { _ = r.plc.Close() })
+	require.NoError(tb, r.plc.Connect(testCtx(tb)))
+	r.printer, err = printer.New(printer.Config{Name: "printer", Transport: d.Printer, Layout: zpl.DefaultLayout(12), StatusInterval: 20 * time.Millisecond}, log)
+	require.NoError(tb, err)
+	tb.Cleanup(func() { _ = r.printer.Close() })
+	require.NoError(tb, r.printer.Connect(testCtx(tb)))
+	r.scanner, err = scanner.New(scanner.Config{Name: "scanner", Transport: d.Scanner, Format: scanFormat(), ReconnectMin: 10 * time.Millisecond, ReconnectMax: 50 * time.Millisecond}, log)
+	require.NoError(tb, err)
+
+	r.db, err = bolt.Open(filepath.Join(tb.TempDir(), "edge.db"), 0o600, &bolt.Options{Timeout: 5 * time.Second})
+	require.NoError(tb, err)
+	tb.Cleanup(func() { _ = r.db.Close() })
+	r.pool, err = pool.Open(r.db, pool.Config{Line: lcfg.Line}, log)
+	require.NoError(tb, err)
+	r.outbox, err = outbox.Open(r.db, outbox.Config{Line: lcfg.Line, OnCommit: r.pool.RecordFates}, log)
+	require.NoError(tb, err)
+	tb.Cleanup(func() { _ = r.outbox.Close() })
+
+	o := testOrder()
+	require.NoError(tb, r.pool.AddOrder(o))
+	if opts.grant > 0 {
+		r.grant(opts.grant)
+	}
+	scfg := opts.station
+	scfg.Line = lcfg.Line
+	if scfg.PrinterToCamera == 0 {
+		scfg.PrinterToCamera, scfg.CameraToReject, scfg.Jitter = lcfg.Travel.PrinterToCamera, lcfg.Travel.CameraToReject, lcfg.Jitter
+	}
+	if scfg.TriggerLag == 0 {
+		scfg.TriggerLag = time.Millisecond // the PLC poll interval below
+	}
+	if scfg.MonitorEvery == 0 {
+		scfg.MonitorEvery, scfg.PrinterPoll = 20*time.Millisecond, 50*time.Millisecond
+	}
+	r.st, err = New(scfg, r.printer, r.scanner, r.plc, r.pool, r.outbox, log)
+	require.NoError(tb, err)
+	r.st.SetOrders([]wire.Order{o})
+	ctx, cancel := context.WithCancel(context.Background())
+	r.cancel = cancel
+	poolDone := make(chan struct{})
+	go func() { defer close(poolDone); r.pool.Run(ctx, noSend{}) }()
+	go func() {
+		err := r.st.Run(ctx)
+		<-poolDone
+		r.done <- err
+	}()
+	tb.Cleanup(r.stop)
+	// Ready when every device reports healthy.
+	r.waitState(func(s Snapshot) bool {
+		return len(s.Alarms) == 0 && s.Devices["scanner"].State == wire.DeviceOK && s.Devices["printer"].State == wire.DeviceOK && s.Devices["plc"].State == wire.DeviceOK
+	}, "devices healthy")
+	return r
+}
+
+// grant gives the order n more serials, as central would.
+func (r *rig) grant(n uint64) {
+	r.tb.Helper()
+	req, err := r.pool.RequestNow(testCtx(r.tb), "WO-1", noSend{})
+	require.NoError(r.tb, err)
+	l, err := r.pool.Level("WO-1")
+	require.NoError(r.tb, err)
+	spec := serials.Spec{Kind: serials.KindSequential, Length: 12, Alphabet: serials.AlphabetNumeric, Start: 100_000_000_000}
+	g := wire.SerialGrant{V: 1, RequestID: req.RequestID, Line: r.line.Status().Line, Order: "WO-1", GTIN: testOrder().GTIN,
+		Scheme: &spec, Ranges: []wire.CounterRange{{Start: l.Granted, Count: n}}}
+	require.NoError(r.tb, g.Validate())
+	require.NoError(r.tb, r.pool.ApplyGrant(g))
+}
+
+func (r *rig) stop() {
+	if r.cancel != nil {
+		r.cancel()
+		r.cancel = nil
+		select {
+		case err := <-r.done:
+			require.NoError(r.tb, err)
+		case <-time.After(waitLong):
+			r.tb.Errorf("station did not stop")
+		}
+	}
+}
+
+// waitState waits until cond holds for the station's snapshot.
+func (r *rig) waitState(cond func(Snapshot) bool, what string) Snapshot {
+	r.tb.Helper()
+	deadline := time.After(waitLong)
+	for {
+		ch := r.st.Changes()
+		s := r.st.Snapshot()
+		if cond(s) {
+			return s
+		}
+		select {
+		case <-ch:
+		case <-time.After(5 * time.Millisecond): // counters change without notice: look again
+		case <-deadline:
+			r.tb.Fatalf("station: waiting for %s; state %s, alarms %+v, counts %+v", what, s.State, s.Alarms, s.Counts)
+			return s
+		}
+	}
+}
+
+func (r *rig) setFault(device, fault string, v any) {
+	r.tb.Helper()
+	b, err := json.Marshal(v)
+	require.NoError(r.tb, err)
+	require.NoError(r.tb, r.line.SetFault(line.FaultChange{Device: device, Fault: fault, Value: b}))
+}
+
+// events returns every event in the outbox.
+func (r *rig) events() []wire.Event {
+	r.tb.Helper()
+	require.NoError(r.tb, r.outbox.Flush(testCtx(r.tb)))
+	evs, err := r.outbox.Events(0, 1<<20)
+	require.NoError(r.tb, err)
+	return evs
+}
+
+// printLog reads the simulator's print log (after the line closed) and
+// returns the serials printed, in order.
+func printLog(tb testing.TB, path string) []string {
+	tb.Helper()
+	f, err := os.Open(path)
+	require.NoError(tb, err)
+	defer f.Close()
+	var out []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		var e struct {
+			Data string  `json:"data"`
+			Raw  *string `json:"raw"`
+		}
+		require.NoError(tb, json.Unmarshal(sc.Bytes(), &e))
+		require.Nil(tb, e.Raw, "printed data that is not GS1: %s", sc.Text())
+		es, err := gs1.Parse(e.Data)
+		require.NoError(tb, err)
+		s, ok := es.Get("21")
+		require.True(tb, ok)
+		out = append(out, s)
+	}
+	require.NoError(tb, sc.Err())
+	return out
+}

@@ -1,0 +1,133 @@
+package station
+
+import (
+	"slices"
+
+	"github.com/serialine/serialine/drivers/scanner"
+)
+
+// Matching results to units.
+//
+// The camera reports one result per unit, in conveyor order, so results
+// are matched to the units in the FIFO in trigger order: the result that
+// arrives goes to the oldest unit still waiting. That is physically right
+// as long as no result is lost and none is stale, and two position checks
+// catch those cases. A unit's distance travelled is counted in pitches from
+// the trigger counter (its own trigger to the last one), plus the fraction
+// of a pitch elapsed since the last trigger (capped at one, so a stopped
+// conveyor moves nothing):
+//
+//   - A unit has surely passed the camera once it travelled more than
+//     PrinterToCamera / (1 - jitter) + guard. If its result has not come by
+//     then, it was lost (scanner link blip): the unit is a no-read and is
+//     rejected, and the next result goes to the next unit.
+//   - A result cannot be the oldest unit's while that unit has travelled
+//     less than PrinterToCamera / (1 + jitter) - guard - trigger lag: such a
+//     result belongs to a unit before it (one on the conveyor when the
+//     station started) and is ignored.
+//
+// Both checks err on the side of rejecting: when one fires wrongly, a good
+// unit is rejected and the next result falls in place again. The data read
+// never moves a result to another unit: a label can be applied to another
+// unit than the one it was printed for (late, or early onto an unlabelled
+// unit still at the print station), so equal data does not prove which
+// physical unit is at the camera. Data only settles good or bad.
+//
+// A read of a label already decided (printed earlier, applied late) shows
+// the applicator is one label behind; the station then leaves one unit
+// unprinted, which takes the waiting label and is rejected as blank.
+
+// track updates the time per pitch: the median of the last 15 trigger
+// intervals, so that triggers delivered in a burst (one poll, or a busy
+// loop) and stops of the line do not throw it off.
+func (s *Station) track(now int64) {
+	if s.tLast != 0 {
+		s.ivs[s.ivPos%len(s.ivs)] = now - s.tLast
+		s.ivPos++
+		if s.ivPos >= 5 {
+			n := min(s.ivPos, len(s.ivs))
+			var tmp [15]int64
+			copy(tmp[:n], s.ivs[:n])
+			slices.Sort(tmp[:n])
+			s.tau = float64(tmp[n/2])
+		}
+	}
+	s.tLast = now
+}
+
+// travelled is how far unit n has gone since its trigger, in pitches, at
+// time t.
+func (s *Station) travelled(n uint32, t int64) float64 {
+	d := float64(int32(s.last - n))
+	if s.tau > 0 && t > s.tLast {
+		limit := 1.0
+		if s.tMoving > s.tLast {
+			limit += float64(s.tMoving-s.tLast) / s.tau
+		}
+		d += min(float64(t-s.tLast)/s.tau, limit)
+	}
+	return d
+}
+
+// bounds are the travel limits of the checks.
+func (s *Station) bounds() (early, late float64) {
+	j := s.cfg.Jitter / 100
+	late = s.cfg.PrinterToCamera/(1-j) + s.cfg.CameraGuard
+	early = s.cfg.PrinterToCamera/(1+j) - s.cfg.CameraGuard
+	if s.tau > 0 {
+		early -= float64(s.cfg.TriggerLag) / s.tau
+	}
+	return early, late
+}
+
+// expire settles as no-reads the units that surely passed the camera by t
+// without a result.
+func (s *Station) expire(t int64) {
+	_, late := s.bounds()
+	for s.fifo.len() > 0 && s.travelled(s.fifo.front().n, t) > late {
+		s.counts.missed.Add(1)
+		s.decide(s.fifo.front(), nil)
+	}
+}
+
+// onResult matches a scanner result to the oldest unit waiting.
+func (s *Station) onResult(r scanner.Result) {
+	t := r.At.UnixNano()
+	if r.At.IsZero() {
+		t = s.tLast
+	}
+	s.expire(t)
+	if s.fifo.len() == 0 {
+		s.counts.unmatched.Add(1)
+		s.log.Debug("scanner result with no unit in flight", "data", r.Data, "no_read", r.NoRead)
+		return
+	}
+	front := s.fifo.front()
+	if early, _ := s.bounds(); s.travelled(front.n, t) < early {
+		s.counts.unmatched.Add(1)
+		s.log.Debug("scanner result before the oldest unit can be at the camera: ignored", "unit", front.n, "travelled", s.travelled(front.n, t), "data", r.Data)
+		return
+	}
+	if !r.NoRead && r.Data != "" && front.kind == printed && r.Data != front.dataString() {
+		switch {
+		case s.recent.has(r.Data):
+			s.lateLabel(front.n)
+		case s.fifo.find(r.Data) > 0:
+			s.counts.shifts.Add(1)
+			s.log.Warn("label of a later unit seen: labels are applied ahead of their units", "unit", front.n)
+		}
+	}
+	s.decide(front, &r)
+}
+
+// lateLabel reacts to a label printed for an earlier unit: the applicator
+// holds one label too many, so one unit is left unprinted to take it. A
+// unit printed before that skip shows the same and adds none.
+func (s *Station) lateLabel(unit uint32) {
+	if s.skip > 0 || int32(unit-s.skipMark) <= 0 {
+		return
+	}
+	s.skip++
+	s.counts.shifts.Add(1)
+	s.log.Warn("label printed for an earlier unit seen on the conveyor; leaving one unit unprinted to catch up", "unit", unit)
+}

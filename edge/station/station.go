@@ -1,0 +1,611 @@
+// Package station is the line runtime of the edge agent: it turns PLC
+// triggers into printed, verified, recorded units.
+//
+// Per product trigger it takes the next serial from the pool, fills the
+// order's label template (preallocated buffers, no allocation, no I/O) and
+// hands the ^XF job to the printer; the unit then waits in a FIFO keyed by
+// its trigger number. Scanner results are matched to the units in conveyor
+// order (see match.go); a good read of exactly the printed element string
+// at or above the order's minimum grade commissions the unit, anything else
+// rejects it through the PLC's shift register and decommissions its serial
+// with the reason. Every event goes to the outbox through its hand-over
+// channel, never on the trigger → print path.
+//
+// A fault of the printer, scanner or PLC, or an empty serial pool, stops
+// the line with an alarm naming the device and the fault. Production
+// resumes when the fault has cleared and the operator has acknowledged it.
+package station
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/serialine/serialine/drivers/plc"
+	"github.com/serialine/serialine/drivers/scanner"
+	"github.com/serialine/serialine/drivers/zpl"
+	"github.com/serialine/serialine/edge/pool"
+	"github.com/serialine/serialine/shared/wire"
+)
+
+// Printer is the label printer (drivers/printer.Printer).
+type Printer interface {
+	Print(ctx context.Context, f zpl.Fields) error
+	Status(ctx context.Context) (zpl.HostStatus, error)
+}
+
+// Scanner is the verifying camera (drivers/scanner.Scanner).
+type Scanner interface {
+	Run(ctx context.Context, out chan<- scanner.Result) error
+	Stats() scanner.Stats
+}
+
+// PLC is the line PLC (drivers/plc.PLC).
+type PLC interface {
+	Triggers(ctx context.Context, out chan<- uint32) error
+	TriggerCount(ctx context.Context) (uint32, error)
+	Running(ctx context.Context) (bool, error)
+	Reject(ctx context.Context, unit uint32) error
+	Alarms(ctx context.Context) (plc.AlarmWord, error)
+	ResetAlarms(ctx context.Context) error
+	SetStackLight(ctx context.Context, s plc.StackLight) error
+	SetRun(ctx context.Context, run bool) error
+}
+
+// Serials is the serial pool (edge/pool.Pool).
+type Serials interface {
+	Activate(order string) error
+	Take(dst []byte) (pool.Unit, []byte, error)
+	Level(order string) (pool.Level, error)
+}
+
+// Events is the outbox (edge/outbox.Outbox).
+type Events interface {
+	Append(ev wire.Event) error
+}
+
+// ErrRunning is returned by the calls that need the line stopped.
+var ErrRunning = errors.New("the line is running")
+
+// ErrAlarm is returned by Start while an alarm is active.
+var ErrAlarm = errors.New("an alarm is active")
+
+// Defaults applied by Config.WithDefaults.
+const (
+	DefaultCameraGuard  = 0.3
+	DefaultMonitorEvery = 250 * time.Millisecond
+	DefaultPrinterPoll  = time.Second
+	DefaultFIFO         = 4096
+)
+
+// Config describes the line's geometry and the station's checks.
+type Config struct {
+	// Line is the line id.
+	Line string
+	// PrinterToCamera and CameraToReject are distances along the conveyor
+	// in pitches (the gap between two products): from the trigger (print
+	// station) to the camera, and from the camera to the reject station.
+	PrinterToCamera, CameraToReject float64
+	// Jitter is the variation of the pitch, in percent.
+	Jitter float64
+	// CameraGuard is the tolerance, in pitches, of the position checks that
+	// match results to units (see match.go): default 0.3.
+	CameraGuard float64
+	// TriggerLag is how late a trigger may reach the station after the
+	// product passed the photo-eye (the PLC poll interval).
+	TriggerLag time.Duration
+	// MinGrade is the lowest acceptable print grade when the order names
+	// none (default C).
+	MinGrade scanner.Grade
+	// TextLines is the label layout's number of text lines.
+	TextLines int
+	// MonitorEvery is how often device health is checked; PrinterPoll how
+	// often the printer is asked for its status (~HS).
+	MonitorEvery, PrinterPoll time.Duration
+	// FIFO is the most units tracked between print station and camera.
+	FIFO int
+	// Operator is put on the events (who is logged in at the line).
+	Operator string
+}
+
+// WithDefaults fills unset fields.
+func (c Config) WithDefaults() Config {
+	if c.CameraGuard == 0 {
+		c.CameraGuard = DefaultCameraGuard
+	}
+	if c.MinGrade == scanner.GradeNone {
+		c.MinGrade = scanner.GradeC
+	}
+	if c.TextLines == 0 {
+		c.TextLines = 5
+	}
+	if c.MonitorEvery == 0 {
+		c.MonitorEvery = DefaultMonitorEvery
+	}
+	if c.PrinterPoll == 0 {
+		c.PrinterPoll = DefaultPrinterPoll
+	}
+	if c.FIFO == 0 {
+		c.FIFO = DefaultFIFO
+	}
+	return c
+}
+
+// Validate names the first bad key.
+func (c Config) Validate() error {
+	c = c.WithDefaults()
+	if err := wire.ValidateLine(c.Line); err != nil {
+		return fmt.Errorf("station: line: %w", err)
+	}
+	for _, kv := range []struct {
+		key string
+		v   float64
+	}{{"printer_to_camera", c.PrinterToCamera}, {"camera_to_reject", c.CameraToReject}, {"camera_guard", c.CameraGuard}} {
+		if math.IsNaN(kv.v) || kv.v <= 0 || kv.v > 1000 {
+			return fmt.Errorf("station: %s: must be more than 0 and at most 1000 pitches, got %v", kv.key, kv.v)
+		}
+	}
+	if c.Jitter < 0 || c.Jitter >= 50 || math.IsNaN(c.Jitter) {
+		return fmt.Errorf("station: jitter: must be 0 to under 50 %%, got %v", c.Jitter)
+	}
+	if late := c.PrinterToCamera*c.Jitter/(100-c.Jitter) + c.CameraGuard; late >= c.CameraToReject {
+		return fmt.Errorf("station: camera_to_reject: a unit with no result is known to have passed the camera %.2f pitches after it could have, so the reject station must be farther than that, got %v", late, c.CameraToReject)
+	}
+	if c.TriggerLag < 0 {
+		return fmt.Errorf("station: trigger_lag: must not be negative, got %v", c.TriggerLag)
+	}
+	if !c.MinGrade.Valid() || c.MinGrade == scanner.GradeF {
+		return fmt.Errorf("station: min_grade: want A, B, C or D, got %v", c.MinGrade)
+	}
+	if c.TextLines < 1 || c.TextLines > maxText {
+		return fmt.Errorf("station: text_lines: must be 1..%d, got %d", maxText, c.TextLines)
+	}
+	if c.MonitorEvery < 0 || c.PrinterPoll < 0 {
+		return errors.New("station: monitor_every, printer_poll: must not be negative")
+	}
+	if c.FIFO < 16 {
+		return fmt.Errorf("station: fifo: must be at least 16 units, got %d", c.FIFO)
+	}
+	return nil
+}
+
+// Station runs one line. Create it with New, run it with Run; the
+// operator's calls (Start, Pause, Stop, Acknowledge...) are safe from any
+// goroutine.
+type Station struct {
+	cfg  Config
+	log  *slog.Logger
+	prn  Printer
+	scn  Scanner
+	plc  PLC
+	pool Serials
+	out  Events
+
+	trig    chan uint32
+	res     chan scanner.Result
+	cmds    chan command
+	health  chan healthReport
+	rejects chan uint32
+	outputs chan outputState
+
+	// Owned by the run loop.
+	fifo     *fifo
+	recent   recentData
+	tpl      *template
+	want     wire.LineState // what the operator asked: running, paused, stopped
+	last     uint32         // last trigger number seen
+	tLast    int64          // when it was seen (unix ns)
+	tau      float64        // time per pitch (ns), from the trigger intervals
+	ivs      [15]int64      // the last trigger intervals (ns)
+	ivPos    int
+	tMoving  int64  // last time the PLC said the conveyor runs (unix ns)
+	skip     int    // units to leave unprinted to absorb labels printed late
+	skipMark uint32 // no new skip for units up to this trigger
+	started  map[string]bool
+	resetPLC bool // the next outputs reset the PLC's latched alarms
+
+	counts   counters
+	inflight atomic.Int64
+	lat      latencies
+	rate     rateMeter
+
+	mu       sync.Mutex
+	state    wire.LineState
+	wantCopy wire.LineState // want, for Snapshot
+	alarms   []Alarm
+	devices  map[string]wire.DeviceHealth
+	order    *wire.Order
+	orders   map[string]wire.Order
+	changed  chan struct{}
+}
+
+// counters are atomics so Snapshot can read them while the loop runs.
+type counters struct {
+	triggers, printed, good, blank, ghosts, voided, unmatched, missed, shifts atomic.Uint64
+	rejected                                                                  [6]atomic.Uint64 // by reason, in wire.Reasons() order
+	rejectsSent, rejectsFailed                                                atomic.Uint64
+}
+
+func reasonIndex(r wire.Reason) int {
+	for i, v := range wire.Reasons() {
+		if v == r {
+			return i
+		}
+	}
+	return 0
+}
+
+// New checks cfg and wires the station to its devices, pool and outbox.
+// Nothing runs until Run.
+func New(cfg Config, prn Printer, scn Scanner, p PLC, serials Serials, events Events, log *slog.Logger) (*Station, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if prn == nil || scn == nil || p == nil || serials == nil || events == nil || log == nil {
+		return nil, errors.New("station: printer, scanner, plc, pool, outbox and logger are all needed")
+	}
+	cfg = cfg.WithDefaults()
+	return &Station{
+		cfg: cfg, log: log, prn: prn, scn: scn, plc: p, pool: serials, out: events,
+		trig:    make(chan uint32, cfg.FIFO),
+		res:     make(chan scanner.Result, cfg.FIFO),
+		cmds:    make(chan command),
+		health:  make(chan healthReport, 16),
+		rejects: make(chan uint32, cfg.FIFO),
+		outputs: make(chan outputState, 1),
+		fifo:    newFIFO(cfg.FIFO),
+		want:    wire.LineStopped,
+		started: map[string]bool{},
+		state:   wire.LineStopped,
+		devices: map[string]wire.DeviceHealth{},
+		orders:  map[string]wire.Order{},
+		changed: make(chan struct{}),
+		lat:     latencies{d: make([]time.Duration, 0, latencyKeep)},
+	}, nil
+}
+
+// Run runs the line until ctx ends. The PLC should be connected (its
+// trigger counter tells which units were already on the conveyor).
+func (s *Station) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	goRun := func(f func()) {
+		wg.Add(1)
+		go func() { defer wg.Done(); f() }()
+	}
+	goRun(func() {
+		if err := s.plc.Triggers(ctx, s.trig); err != nil && ctx.Err() == nil {
+			s.log.Error("plc triggers stopped", "err", err)
+		}
+	})
+	goRun(func() {
+		if err := s.scn.Run(ctx, s.res); err != nil && ctx.Err() == nil {
+			s.log.Error("scanner stopped", "err", err)
+		}
+	})
+	goRun(func() { s.rejecter(ctx) })
+	goRun(func() { s.actuator(ctx) })
+	goRun(func() { s.monitor(ctx) })
+
+	s.seedGhosts(ctx)
+	s.applyState()
+	for {
+		// Results first: a result that arrived before a trigger belongs to
+		// a unit entered before it.
+		select {
+		case r := <-s.res:
+			s.onResult(r)
+			continue
+		default:
+		}
+		select {
+		case <-ctx.Done():
+			s.shutdown()
+			return nil
+		case r := <-s.res:
+			s.onResult(r)
+		case n := <-s.trig:
+			s.drainResults()
+			s.onTrigger(ctx, n)
+		case c := <-s.cmds:
+			c.reply <- c.fn()
+		case h := <-s.health:
+			s.onHealth(h)
+		}
+	}
+}
+
+func (s *Station) drainResults() {
+	for {
+		select {
+		case r := <-s.res:
+			s.onResult(r)
+		default:
+			return
+		}
+	}
+}
+
+// seedGhosts puts the units that may still be between print station and
+// camera into the FIFO, so their results (from a previous run) are not
+// taken for ours. They are rejected if the camera reports them.
+func (s *Station) seedGhosts(ctx context.Context) {
+	cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	b, err := s.plc.TriggerCount(cctx)
+	if err != nil {
+		s.log.Warn("trigger counter unknown at start: units already on the conveyor are not tracked", "err", err)
+		return
+	}
+	g := uint32(math.Ceil(s.cfg.PrinterToCamera / (1 - s.cfg.Jitter/100)))
+	if g > b {
+		g = b
+	}
+	for n := b - g + 1; g > 0 && n != b+1; n++ {
+		sl := s.fifo.push()
+		sl.n, sl.kind = n, ghost
+	}
+	s.last = b
+	if g > 0 {
+		s.log.Info("units on the conveyor at start will be rejected if seen", "from", b-g+1, "to", b)
+	}
+}
+
+// onTrigger is the hot path: serial, label, print job. No disk, no
+// network but the printer's link, no allocation.
+func (s *Station) onTrigger(ctx context.Context, n uint32) {
+	t0 := time.Now()
+	s.counts.triggers.Add(1)
+	s.last = n
+	// The PLC's baseline may trail the counter read at start.
+	for s.fifo.len() > 0 && s.fifo.back().kind == ghost && int32(s.fifo.back().n-n) >= 0 {
+		s.fifo.dropBack()
+	}
+	s.track(t0.UnixNano())
+	s.expire(t0.UnixNano())
+	if s.fifo.full() {
+		s.raise("station", "unit tracking full: more units between printer and camera than the FIFO holds", false)
+		s.decide(s.fifo.front(), nil)
+	}
+	sl := s.fifo.push()
+	sl.n, sl.kind, sl.at = n, blank, t0.UnixNano()
+	s.inflight.Store(int64(s.fifo.len()))
+	s.rate.add(t0)
+
+	tpl := s.tpl
+	if s.state != wire.LineRunning || tpl == nil {
+		return
+	}
+	if s.skip > 0 {
+		s.skip--
+		s.skipMark = n
+		return // left blank on purpose: a late label takes its place
+	}
+	data := append(sl.data[:0], tpl.prefix...)
+	u, data, err := s.pool.Take(data)
+	if err != nil {
+		s.takeFailed(err)
+		return
+	}
+	sl.ndata, sl.serial = len(data), len(tpl.prefix)
+	sn := append(sl.sn[:0], "SN "...)
+	sn = append(sn, data[sl.serial:]...)
+	sl.nsn = len(sn)
+	copy(sl.text[:], tpl.text)
+	sl.text[tpl.snLine] = unsafeString(sl.sn[:sl.nsn])
+	sl.tpl, sl.unit = tpl, unitRef{position: u.Position, counter: u.Counter}
+	err = s.prn.Print(ctx, zpl.Fields{Data: sl.dataString(), Text: sl.text[:len(tpl.text)]})
+	s.lat.add(time.Since(t0))
+
+	if err != nil {
+		// Refused or not handed over: nothing printed, the serial is void.
+		s.emit(s.unitEvent(sl, wire.Voided, ""))
+		s.counts.voided.Add(1)
+		sl.kind, sl.tpl = blank, nil
+		if ctx.Err() == nil {
+			s.raise("printer", err.Error(), true)
+		}
+		return
+	}
+	sl.kind = printed
+	s.counts.printed.Add(1)
+}
+
+func (s *Station) takeFailed(err error) {
+	switch {
+	case errors.Is(err, pool.ErrEmpty):
+		s.raise("serials", fmt.Sprintf("%v: waiting for central's grant (the line never invents a serial)", err), true)
+	default:
+		s.raise("serials", err.Error(), true)
+	}
+}
+
+// decide settles the front unit with its result (nil: none came) and
+// removes it from the FIFO.
+func (s *Station) decide(sl *slot, r *scanner.Result) {
+	defer func() {
+		s.fifo.pop()
+		s.inflight.Store(int64(s.fifo.len()))
+	}()
+	switch sl.kind {
+	case ghost:
+		if r != nil {
+			s.reject(sl.n)
+			s.counts.ghosts.Add(1)
+		}
+		return
+	case blank:
+		s.reject(sl.n)
+		s.counts.blank.Add(1)
+		return
+	}
+	s.recent.add(sl.data[:sl.ndata])
+	var reason wire.Reason
+	switch {
+	case r == nil || r.NoRead:
+		reason = wire.ReasonNoRead
+	case !r.GS1 || r.Data != sl.dataString():
+		reason = wire.ReasonMismatch
+	case r.Grade.Worse(sl.tpl.minGrade):
+		reason = wire.ReasonLowGrade
+	}
+	if reason == "" {
+		s.counts.good.Add(1)
+		s.emit(s.unitEvent(sl, wire.Commissioned, ""))
+		return
+	}
+	s.reject(sl.n)
+	s.counts.rejected[reasonIndex(reason)].Add(1)
+	s.emit(s.unitEvent(sl, wire.Decommissioned, reason))
+}
+
+func (s *Station) unitEvent(sl *slot, typ wire.EventType, reason wire.Reason) wire.Event {
+	o := sl.tpl.order
+	c := sl.unit.counter
+	return wire.Event{Type: typ, At: time.Now(), Order: o.ID, GTIN: o.GTIN, Serial: sl.serialString(), Lot: o.Lot,
+		Expiry: o.Expiry, Counter: &c, Reason: reason, Operator: s.cfg.Operator}
+}
+
+// emit hands an event to the outbox. A refusal is a bug (the station
+// builds valid events), logged loudly; the serial stays unaccounted and is
+// voided at the next start or order close.
+func (s *Station) emit(ev wire.Event) {
+	if err := s.out.Append(ev); err != nil {
+		s.log.Error("event not recorded", "type", ev.Type, "serial", ev.Serial, "err", err)
+		s.raise("outbox", err.Error(), false)
+	}
+}
+
+func (s *Station) reject(n uint32) {
+	select {
+	case s.rejects <- n:
+	default:
+		s.counts.rejectsFailed.Add(1)
+		s.raise("plc-reject", fmt.Sprintf("reject queue full: unit %d not rejected; remove it by hand", n), false)
+	}
+}
+
+// rejecter sends reject requests to the PLC in order, off the run loop.
+func (s *Station) rejecter(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case n := <-s.rejects:
+			if err := s.plc.Reject(ctx, n); err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				s.counts.rejectsFailed.Add(1)
+				s.report(healthReport{latch: &alarmNote{device: "plc-reject", fault: fmt.Sprintf("unit %d not rejected (%v): remove it by hand", n, err)}})
+				continue
+			}
+			s.counts.rejectsSent.Add(1)
+		}
+	}
+}
+
+func (s *Station) report(h healthReport) {
+	select {
+	case s.health <- h:
+	default:
+		// The loop is behind; the monitor reports again soon. A latched
+		// note must not be lost, so wait for it.
+		if h.latch != nil {
+			s.health <- h
+		}
+	}
+}
+
+func (s *Station) shutdown() {
+	s.setState(wire.LineStopped)
+}
+
+// latencyKeep is how many trigger → print latencies are kept.
+const latencyKeep = 1 << 16
+
+// latencies keeps the trigger → print job times of the last units.
+type latencies struct {
+	mu   sync.Mutex
+	d    []time.Duration
+	next int
+}
+
+func (l *latencies) add(d time.Duration) {
+	l.mu.Lock()
+	if len(l.d) < cap(l.d) {
+		l.d = append(l.d, d)
+	} else {
+		l.d[l.next] = d
+		l.next = (l.next + 1) % len(l.d)
+	}
+	l.mu.Unlock()
+}
+
+// PrintLatencies returns the trigger → print job times of up to the last
+// 65,536 units, sorted, and clears them.
+func (s *Station) PrintLatencies() []time.Duration {
+	s.lat.mu.Lock()
+	out := append([]time.Duration(nil), s.lat.d...)
+	s.lat.d, s.lat.next = s.lat.d[:0], 0
+	s.lat.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	return out
+}
+
+// LatencyQuantiles returns the trigger → print job time at each quantile
+// q (0..1) over the last units kept, without clearing them; zero before
+// the first unit.
+func (s *Station) LatencyQuantiles(qs ...float64) []time.Duration {
+	s.lat.mu.Lock()
+	d := append([]time.Duration(nil), s.lat.d...)
+	s.lat.mu.Unlock()
+	out := make([]time.Duration, len(qs))
+	if len(d) == 0 {
+		return out
+	}
+	sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
+	for i, q := range qs {
+		out[i] = d[min(len(d)-1, int(q*float64(len(d))))]
+	}
+	return out
+}
+
+// rateMeter measures units/min over the last 256 triggers.
+type rateMeter struct {
+	mu   sync.Mutex
+	at   [256]int64
+	n    int
+	head int
+}
+
+func (r *rateMeter) add(t time.Time) {
+	r.mu.Lock()
+	r.at[r.head] = t.UnixNano()
+	r.head = (r.head + 1) % len(r.at)
+	r.n = min(r.n+1, len(r.at))
+	r.mu.Unlock()
+}
+
+// perMinute is the trigger rate, 0 when the line has not moved for 10 s.
+func (r *rateMeter) perMinute(now time.Time) float64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.n < 2 {
+		return 0
+	}
+	newest := r.at[(r.head-1+len(r.at))%len(r.at)]
+	oldest := r.at[(r.head-r.n+len(r.at))%len(r.at)]
+	if now.UnixNano()-newest > int64(10*time.Second) || newest <= oldest {
+		return 0
+	}
+	return float64(r.n-1) / (float64(newest-oldest) / float64(time.Minute))
+}

@@ -1,0 +1,109 @@
+package station
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/serialine/serialine/shared/wire"
+	"github.com/serialine/serialine/simulators/line"
+)
+
+// TestRun500UnitsWithFaults runs 500 units at 4,000 units/min through the
+// simulated line (fast mode) with about 2 % faults: scanner no-reads at a
+// rate, a spell of printer drops (blank units), and a spell of low grades.
+// The simulator's print log, the station's counts, the PLC's counters and
+// the events in the outbox must agree exactly.
+func TestRun500UnitsWithFaults(t *testing.T) {
+	const n = 500
+	lcfg := lineConfig(t)
+	lcfg.Fast = true
+	lcfg.Speed = 4000
+	lcfg.Units = n
+	lcfg.Scanner.Faults.NoReadRate = 0.015
+	r := newRig(t, lcfg, rigOptions{grant: 10_000})
+	ctx := testCtx(t)
+	require.NoError(t, r.st.Start(ctx, "WO-1"))
+
+	// A spell of printer drops, then a spell of low grades.
+	_, err := r.line.Wait(ctx, func(c line.Counters) bool { return c.Printed >= 150 })
+	require.NoError(t, err)
+	r.setFault("printer", "drop", true)
+	require.Eventually(t, func() bool { return r.line.Status().Counters.Dropped >= 3 }, waitLong, time.Millisecond)
+	r.setFault("printer", "drop", false)
+	c, err := r.line.Wait(ctx, func(c line.Counters) bool { return c.Scanned >= 300 })
+	require.NoError(t, err)
+	r.setFault("scanner", "grade_drop", true)
+	_, err = r.line.Wait(ctx, func(x line.Counters) bool { return x.Scanned >= c.Scanned+3 })
+	require.NoError(t, err)
+	r.setFault("scanner", "grade_drop", false)
+
+	final, err := r.line.Wait(ctx, func(c line.Counters) bool { return c.Good+c.Rejected == n })
+	require.NoError(t, err)
+	final.Dropped = r.line.Status().Counters.Dropped
+	snap := r.waitState(func(s Snapshot) bool {
+		return s.Counts.Good+s.Counts.RejectedTotal()+s.Counts.Blank == n && s.InFlight == 0 && s.Counts.RejectsSent == final.Rejected
+	}, "every unit decided")
+	require.NoError(t, r.st.Stop(ctx))
+	good, rejected, err := r.plc.Counters(ctx)
+	require.NoError(t, err)
+	evs := r.events()
+	require.NoError(t, r.line.Close())
+	printed := printLog(t, lcfg.PrintLog)
+
+	k := snap.Counts
+	t.Logf("station: %+v", k)
+	t.Logf("line: %+v", final)
+	// Station and line agree.
+	require.Equal(t, uint64(n), k.Triggers)
+	require.Equal(t, uint64(n), k.Printed+k.Blank, "every unit got a print job or was left blank")
+	require.LessOrEqual(t, k.Blank, k.Shifts, "units left blank only to catch up with a late label")
+	require.Zero(t, k.Voided)
+	require.Equal(t, k.Printed, k.Good+k.RejectedTotal(), "good + rejected by reason = printed")
+	require.Equal(t, final.Good, k.Good)
+	require.Equal(t, final.Rejected, k.RejectedTotal()+k.Blank)
+	require.Equal(t, uint64(good), k.Good)
+	require.Equal(t, uint64(rejected), k.RejectsSent, "the PLC counted every rejection sent")
+	require.Zero(t, k.RejectsFailed)
+	require.Positive(t, k.Rejected[wire.ReasonNoRead], "drops and no-reads give no-reads")
+	require.Positive(t, k.Rejected[wire.ReasonLowGrade], "the grade drop gives low grades")
+
+	// The print log has each element string once; with the dropped jobs it
+	// makes up what the station printed.
+	require.Equal(t, int(k.Printed), len(printed)+int(final.Dropped))
+	seen := map[string]bool{}
+	for _, s := range printed {
+		require.False(t, seen[s], "serial %s printed twice", s)
+		seen[s] = true
+	}
+
+	// The outbox has one event per unit, matching the counts.
+	byType := map[wire.EventType]int{}
+	byReason := map[wire.Reason]uint64{}
+	fate := map[string]wire.EventType{}
+	for _, e := range evs {
+		require.NoError(t, e.Validate())
+		byType[e.Type]++
+		if e.Type == wire.Decommissioned {
+			byReason[e.Reason]++
+		}
+		if e.Serial != "" {
+			_, dup := fate[e.Serial]
+			require.False(t, dup, "serial %s has two events", e.Serial)
+			fate[e.Serial] = e.Type
+		}
+	}
+	require.Equal(t, 1, byType[wire.OrderStarted])
+	require.Equal(t, int(k.Good), byType[wire.Commissioned])
+	require.Equal(t, k.Rejected, byReason)
+	for _, s := range printed {
+		require.Contains(t, fate, s, "printed serial %s has no event", s)
+	}
+	// And the pool's reconciliation follows the events.
+	l, err := r.pool.Level("WO-1")
+	require.NoError(t, err)
+	require.Equal(t, k.Good, l.Counts.Commissioned)
+	require.Equal(t, k.Rejected, l.Counts.Decommissioned)
+	require.Equal(t, k.Printed, l.FatedLow, "every serial taken has its fate")
+}
