@@ -20,8 +20,8 @@ import (
 	"time"
 
 	"github.com/serialine/serialine/central/auth"
+	"github.com/serialine/serialine/central/ingest"
 	"github.com/serialine/serialine/central/store"
-	"github.com/serialine/serialine/shared/wire"
 )
 
 // Prefix is where the API lives; mount the handler there
@@ -42,9 +42,9 @@ type OrderPublisher interface {
 }
 
 // LineStatuses gives the latest status each line published, by line id
-// (central's ingest side keeps them).
+// (central/ingest's Ingest does).
 type LineStatuses interface {
-	Statuses() map[string]wire.Status
+	Statuses() map[string]ingest.LineStatus
 }
 
 // Deps is what the API needs.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/serialine/serialine/central/api"
 	"github.com/serialine/serialine/central/auth"
+	"github.com/serialine/serialine/central/ingest"
 	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/shared/conformance"
 	"github.com/serialine/serialine/shared/gs1"
@@ -272,7 +273,7 @@ func TestLinesWithStatus(t *testing.T) {
 			ID          string
 			SiteGLN     string `json:"site_gln"`
 			HasPassword bool   `json:"has_password"`
-			Status      *wire.Status
+			Status      *ingest.LineStatus
 		}
 	}
 	resp.json(t, &got)
@@ -283,6 +284,7 @@ func TestLinesWithStatus(t *testing.T) {
 	require.True(t, l.HasPassword)
 	require.NotNil(t, l.Status)
 	require.Equal(t, wire.LineRunning, l.Status.State)
+	require.Equal(t, t0.Add(time.Second), l.Status.LastSeen)
 	require.NotContains(t, string(resp.body), "pbkdf2", "no password hash leaves central")
 
 	// Updating the line without a password keeps it.

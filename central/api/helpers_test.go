@@ -24,6 +24,7 @@ import (
 
 	"github.com/serialine/serialine/central/api"
 	"github.com/serialine/serialine/central/auth"
+	"github.com/serialine/serialine/central/ingest"
 	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/shared/gs1"
 	"github.com/serialine/serialine/shared/serials"
@@ -140,9 +141,9 @@ func (p *publisher) published() []string {
 }
 
 // statuses is a fixed set of line statuses, as central's ingest keeps them.
-type statuses map[string]wire.Status
+type statuses map[string]ingest.LineStatus
 
-func (s statuses) Statuses() map[string]wire.Status { return s }
+func (s statuses) Statuses() map[string]ingest.LineStatus { return s }
 
 // env is the API on a real store behind a real HTTP server on loopback,
 // with a token per role.
@@ -163,7 +164,7 @@ func newEnv(tb testing.TB, dsn string, tweak ...func(*api.Deps)) *env {
 	require.NoError(tb, err)
 	tb.Cleanup(s.Close)
 	e := &env{s: s, pub: &publisher{}, tokens: map[auth.Role]string{}, ctx: ctx}
-	deps := api.Deps{Store: s, Orders: e.pub, Statuses: statuses{line1: {V: 1, Line: line1, State: wire.LineRunning, At: t0, Order: "WO-1"}}}
+	deps := api.Deps{Store: s, Orders: e.pub, Statuses: statuses{line1: {Status: wire.Status{V: 1, Line: line1, State: wire.LineRunning, At: t0, Order: "WO-1"}, LastSeen: t0.Add(time.Second)}}}
 	for _, f := range tweak {
 		f(&deps)
 	}
@@ -348,3 +349,9 @@ func (e *env) auditCount(tb testing.TB) int {
 	require.NoError(tb, err)
 	return len(entries)
 }
+
+// central/ingest's Ingest plugs straight into the API.
+var (
+	_ api.OrderPublisher = (*ingest.Ingest)(nil)
+	_ api.LineStatuses   = (*ingest.Ingest)(nil)
+)

@@ -105,6 +105,12 @@ func orderLifecycle(t *testing.T, dsn string) {
 	require.Len(t, lo.Orders, 1)
 	require.Equal(t, "WO-100", lo.Orders[0].ID)
 
+	o := e.order(t, auth.RoleOperator, "WO-100")
+	require.Zero(t, o.Reconciliation.Granted)
+	require.NotNil(t, o.Reconciliation.Decommissioned, `"decommissioned": {} is always there`)
+	require.True(t, o.Reconciliation.Balanced)
+	require.Empty(t, o.Flags)
+
 	// The line asks for 20 serials and reports: 12 commissioned (one later
 	// damaged), 2 rejected unread, 3 voided.
 	g, err := e.s.Grant(e.ctx, wire.SerialRequest{V: 1, RequestID: "req-1", Line: line1, Order: "WO-100", GTIN: gtin, Count: 20}, 0)
@@ -180,7 +186,7 @@ func orderLifecycle(t *testing.T, dsn string) {
 	require.Equal(t, http.StatusOK, resp.status, "%s", resp.body)
 	require.Equal(t, "closed", resp.obj(t)["state"])
 	require.Equal(t, []string{line1, line1}, e.pub.published())
-	o := e.order(t, auth.RolePlanner, "WO-100")
+	o = e.order(t, auth.RolePlanner, "WO-100")
 	require.Equal(t, []string{"3 granted serials are not accounted for although the order is closed: events not received yet, or lost"}, o.Flags)
 	resp = e.as(t, auth.RolePlanner, req{method: "POST", path: "/api/v1/orders/WO-100/close"})
 	require.Equal(t, http.StatusConflict, resp.status)

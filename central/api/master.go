@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/serialine/serialine/central/auth"
+	"github.com/serialine/serialine/central/ingest"
 	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/shared/wire"
 )
@@ -147,11 +148,12 @@ type lineOut struct {
 	store.Line
 	HasPassword bool `json:"has_password"`
 	// MQTTPassword is set only in the response that generated it.
-	MQTTPassword string       `json:"mqtt_password,omitempty"`
-	Status       *wire.Status `json:"status,omitempty"`
+	MQTTPassword string `json:"mqtt_password,omitempty"`
+	// Status is the line's last status with when central received it.
+	Status *ingest.LineStatus `json:"status,omitempty"`
 }
 
-func (a *api) lineOut(l store.Line, statuses map[string]wire.Status) lineOut {
+func (a *api) lineOut(l store.Line, statuses map[string]ingest.LineStatus) lineOut {
 	o := lineOut{Line: l, HasPassword: l.PasswordHash != ""}
 	if st, ok := statuses[l.ID]; ok {
 		o.Status = &st
@@ -159,7 +161,7 @@ func (a *api) lineOut(l store.Line, statuses map[string]wire.Status) lineOut {
 	return o
 }
 
-func (a *api) statuses() map[string]wire.Status {
+func (a *api) statuses() map[string]ingest.LineStatus {
 	if a.Statuses == nil {
 		return nil
 	}

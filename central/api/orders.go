@@ -70,8 +70,11 @@ func (a *api) listOrders(w http.ResponseWriter, r *http.Request) error {
 // commissioned + decommissioned (by reason) + voided + returned unused.
 type reconOut struct {
 	wire.Reconciliation
-	DecommissionedTotal uint64 `json:"decommissioned_total"`
-	Accounted           uint64 `json:"accounted"`
+	// Decommissioned shadows the embedded field to show {} rather than
+	// nothing when no unit was decommissioned.
+	Decommissioned      map[wire.Reason]uint64 `json:"decommissioned"`
+	DecommissionedTotal uint64                 `json:"decommissioned_total"`
+	Accounted           uint64                 `json:"accounted"`
 	// Difference is granted − accounted: serials whose fate central does
 	// not know (still in the line's pool, events not yet received, or
 	// lost); negative when more were used than granted.
@@ -83,7 +86,7 @@ func newReconOut(rec wire.Reconciliation) reconOut {
 	if rec.Decommissioned == nil {
 		rec.Decommissioned = map[wire.Reason]uint64{}
 	}
-	return reconOut{Reconciliation: rec, DecommissionedTotal: rec.DecommissionedTotal(), Accounted: rec.Accounted(),
+	return reconOut{Reconciliation: rec, Decommissioned: rec.Decommissioned, DecommissionedTotal: rec.DecommissionedTotal(), Accounted: rec.Accounted(),
 		Difference: rec.Difference(), Balanced: rec.Balanced()}
 }
 

@@ -133,7 +133,9 @@ func (s *Sessions) token(r *http.Request) string {
 // goes on without a principal (the UI shows its sign-in page), and a
 // cookie that is no longer valid (revoked token) is cleared. A
 // state-changing request must pass the CSRF checks, else it gets 403
-// (code "csrf") and goes no further. A database failure is 503.
+// (code "csrf") and goes no further; reading the form for the CSRF field
+// parses it (urlencoded or multipart), so cap the body before this
+// middleware: an oversized one gets 413. A database failure is 503.
 func (s *Sessions) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		unsafe := !(r.Method == http.MethodGet || r.Method == http.MethodHead || r.Method == http.MethodOptions)
@@ -171,14 +173,32 @@ func (s *Sessions) Middleware(next http.Handler) http.Handler {
 }
 
 func (s *Sessions) refuse(w http.ResponseWriter, r *http.Request, err error) {
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		WriteError(w, http.StatusRequestEntityTooLarge, Error{Code: "too_large", Message: fmt.Sprintf("the request body exceeds %d bytes", tooBig.Limit)})
+		return
+	}
 	s.log.Warn("cross-site request refused", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr, "reason", err)
 	WriteError(w, http.StatusForbidden, Error{Code: CodeCSRF, Message: err.Error(), Field: CSRFField})
 }
 
+// maxFormMemory is what a multipart form may hold in memory while the
+// CSRF field is read; larger files spill to temporary files. Cap the body
+// (http.MaxBytesReader) before this middleware.
+const maxFormMemory = 32 << 20
+
 func (s *Sessions) checkCSRF(r *http.Request, tok string) error {
 	got := r.Header.Get(CSRFHeader)
 	if got == "" {
-		got = r.PostFormValue(CSRFField)
+		err := r.ParseMultipartForm(maxFormMemory)
+		if errors.Is(err, http.ErrNotMultipart) {
+			err = r.ParseForm()
+		}
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return err
+		}
+		got = r.PostForm.Get(CSRFField)
 	}
 	if got == "" {
 		return fmt.Errorf("%w: the form has no %s", ErrCSRF, CSRFField)

@@ -3,6 +3,7 @@ package auth_test
 import (
 	"errors"
 	"io"
+	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -182,6 +183,51 @@ func TestSessionCSRF(t *testing.T) {
 		require.Empty(t, c.Value)
 		require.Negative(t, c.MaxAge, "the stale cookie is deleted")
 	})
+}
+
+// TestSessionCSRFMultipart reads the CSRF field of a file upload, and
+// answers an oversized one with 413.
+func TestSessionCSRFMultipart(t *testing.T) {
+	s := openStore(t)
+	tok, _ := issue(t, s, "carol", auth.RolePlanner)
+	sess, err := auth.NewSessions(s, auth.SessionConfig{}, testLogger(t))
+	require.NoError(t, err)
+	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, signedIn := auth.PrincipalFrom(r.Context()); !signedIn {
+			t.Error("no principal")
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+	capped := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Body = http.MaxBytesReader(w, r.Body, 1024)
+		sess.Middleware(ok).ServeHTTP(w, r)
+	})
+	srv := httptest.NewServer(capped)
+	t.Cleanup(srv.Close)
+	cookie := &http.Cookie{Name: auth.DefaultCookieName, Value: tok}
+	csrf := sess.CSRFToken(func() *http.Request { r := httptest.NewRequest("GET", "/", nil); r.AddCookie(cookie); return r }())
+
+	upload := func(t *testing.T, csrfValue string, size int) *http.Response {
+		var body strings.Builder
+		mw := multipart.NewWriter(&body)
+		require.NoError(t, mw.WriteField(auth.CSRFField, csrfValue))
+		fw, err := mw.CreateFormFile("file", "serials.csv")
+		require.NoError(t, err)
+		_, err = fw.Write([]byte(strings.Repeat("S\n", size)))
+		require.NoError(t, err)
+		require.NoError(t, mw.Close())
+		req := newRequest(t, http.MethodPost, srv.URL, strings.NewReader(body.String()))
+		req.Header.Set("Content-Type", mw.FormDataContentType())
+		req.AddCookie(cookie)
+		return do(t, req)
+	}
+	require.Equal(t, http.StatusNoContent, upload(t, csrf, 10).StatusCode)
+	resp := upload(t, "nope", 10)
+	require.Equal(t, http.StatusForbidden, resp.StatusCode)
+	require.Equal(t, auth.CodeCSRF, decodeError(t, resp).Code)
+	resp = upload(t, csrf, 2000)
+	require.Equal(t, http.StatusRequestEntityTooLarge, resp.StatusCode)
+	require.Equal(t, "too_large", decodeError(t, resp).Code)
 }
 
 func TestSignOut(t *testing.T) {

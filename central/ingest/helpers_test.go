@@ -88,6 +88,14 @@ func postgresDSN(tb testing.TB) string {
 	name := "serialine_test_" + randHex(6)
 	_, err = conn.Exec(ctx, "CREATE DATABASE "+name)
 	require.NoError(tb, err)
+	if os.Getenv("J_AUTOEXPLAIN") != "" {
+		_, err = conn.Exec(ctx, "ALTER DATABASE "+name+" SET session_preload_libraries = 'auto_explain'")
+		require.NoError(tb, err)
+		_, err = conn.Exec(ctx, "ALTER DATABASE "+name+" SET auto_explain.log_min_duration = '1s'")
+		require.NoError(tb, err)
+		_, err = conn.Exec(ctx, "ALTER DATABASE "+name+" SET auto_explain.log_analyze = on")
+		require.NoError(tb, err)
+	}
 	tb.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
