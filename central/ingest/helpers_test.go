@@ -88,14 +88,6 @@ func postgresDSN(tb testing.TB) string {
 	name := "serialine_test_" + randHex(6)
 	_, err = conn.Exec(ctx, "CREATE DATABASE "+name)
 	require.NoError(tb, err)
-	if os.Getenv("J_AUTOEXPLAIN") != "" {
-		_, err = conn.Exec(ctx, "ALTER DATABASE "+name+" SET session_preload_libraries = 'auto_explain'")
-		require.NoError(tb, err)
-		_, err = conn.Exec(ctx, "ALTER DATABASE "+name+" SET auto_explain.log_min_duration = '1s'")
-		require.NoError(tb, err)
-		_, err = conn.Exec(ctx, "ALTER DATABASE "+name+" SET auto_explain.log_analyze = on")
-		require.NoError(tb, err)
-	}
 	tb.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
@@ -158,6 +150,7 @@ type mqttBroker struct {
 	url      string
 	user, pw string
 	embedded bool
+	close    func() error // stops an embedded broker
 }
 
 // linePassword is a line's MQTT password in the embedded broker's tests.
@@ -177,7 +170,7 @@ func startEmbedded(tb testing.TB, log *slog.Logger) mqttBroker {
 	require.NoError(tb, err)
 	require.NoError(tb, b.Start(context.Background()))
 	tb.Cleanup(func() { _ = b.Close() })
-	return mqttBroker{name: "embedded", url: "tcp://" + b.Addr(), user: "central", pw: pw, embedded: true}
+	return mqttBroker{name: "embedded", url: "tcp://" + b.Addr(), user: "central", pw: pw, embedded: true, close: b.Close}
 }
 
 // mosquitto is the real Mosquitto the machine runs (anonymous), shared
@@ -249,12 +242,16 @@ func newCentral(tb testing.TB, dsn string, b mqttBroker, mod func(*ingest.Config
 	st := openStore(tb, dsn, log)
 	ctx, cancel := context.WithTimeout(store.WithActor(context.Background(), "user:test"), 2*time.Minute)
 	tb.Cleanup(cancel)
-	require.NoError(tb, st.PutProduct(ctx, store.Product{
-		GTIN: gtin, Name: "Paracetamol 500 mg tablets", CompanyPrefixLen: 7, NDC: "12345-678-90",
-		Markets: []store.Market{store.MarketUSDSCSA}, Scheme: serials.Spec{Kind: serials.KindSequential, Length: 10, Start: 1},
-	}))
+	require.NoError(tb, st.PutProduct(ctx, testProduct()))
 	in, reg, lb := startIngest(tb, st, b, "g"+randHex(4), mod)
 	return &central{st: st, in: in, reg: reg, ctx: ctx, log: lb}
+}
+
+func testProduct() store.Product {
+	return store.Product{
+		GTIN: gtin, Name: "Paracetamol 500 mg tablets", CompanyPrefixLen: 7, NDC: "12345-678-90",
+		Markets: []store.Market{store.MarketUSDSCSA}, Scheme: serials.Spec{Kind: serials.KindSequential, Length: 10, Start: 1},
+	}
 }
 
 // metric returns the value of a series in the registry's text output.
@@ -348,7 +345,7 @@ type edge struct {
 func dialEdge(tb testing.TB, b mqttBroker, lineID string, opts ...func(*paho.ClientOptions)) (*edge, error) {
 	tb.Helper()
 	e := &edge{line: lineID, acks: make(chan wire.Ack, 10000), grants: make(chan wire.SerialGrant, 100), orders: make(chan wire.Orders, 100)}
-	o := paho.NewClientOptions().AddBroker(b.url).SetClientID("edge-"+lineID+"-"+randHex(3)).
+	o := paho.NewClientOptions().AddBroker(b.url).SetClientID("edge-" + lineID + "-" + randHex(3)).
 		SetUsername(lineID).SetPassword(linePassword(lineID)).SetProtocolVersion(4).SetCleanSession(true).
 		SetAutoReconnect(false).SetConnectTimeout(waitFor).SetWriteTimeout(waitFor).
 		SetDefaultPublishHandler(func(_ paho.Client, m paho.Message) {

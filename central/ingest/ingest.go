@@ -99,8 +99,8 @@ type pendingAck struct {
 }
 
 // New checks cfg and prepares the client; it does not connect (Start
-// does). reg receives the ingest metrics; nil keeps them private. Messages
-// are handled with ctx values of the store (store.WithActor "line:{id}").
+// does). reg receives the ingest metrics; nil keeps them private. Store
+// writes are attributed to the line (store.WithActor "line:{id}").
 func New(cfg Config, st Store, reg *metrics.Registry, log *slog.Logger) (*Ingest, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -348,6 +348,10 @@ func (in *Ingest) PublishOrders(ctx context.Context, line string) error {
 	topic, err := wire.Topic(line, wire.KindOrders)
 	if err != nil {
 		return fmt.Errorf("orders of line %q: %w", line, err)
+	}
+	if !in.client.IsConnectionOpen() {
+		// Republished at the next connect anyway.
+		return fmt.Errorf("orders of line %s: %w (broker %s)", line, ErrNotConnected, in.cfg.Broker)
 	}
 	orders, err := in.st.LineOrders(ctx, line)
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
+	"github.com/serialine/serialine/central/broker"
 	"github.com/serialine/serialine/central/ingest"
 	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/shared/wire"
@@ -423,5 +424,96 @@ func TestReplicasShareTheFeed(t *testing.T) {
 			require.Equal(t, float64(2*batches), metric(t, reg1, `serialine_ingest_messages_total{kind="events"}`)+metric(t, reg2, `serialine_ingest_messages_total{kind="events"}`),
 				"each batch went to one replica")
 		})
+	}
+}
+
+// TestConnectsLateAndReconnects: ingest started while the broker is down
+// connects once it is up, and after the broker restarts it reconnects,
+// subscribes again and republishes the retained orders the broker lost.
+func TestConnectsLateAndReconnects(t *testing.T) {
+	log, _ := testLogger(t)
+	// A free port for a broker that is not there yet.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close())
+
+	st := openStore(t, sqliteDSN(t), log)
+	pw := randHex(8)
+	ilog, _ := testLogger(t)
+	in, err := ingest.New(ingest.Config{Broker: "tcp://" + addr, Username: "central", Password: pw}, st, nil, ilog)
+	require.NoError(t, err)
+	require.NoError(t, in.Start(context.Background()))
+	t.Cleanup(func() { _ = in.Close(context.Background()) })
+	require.False(t, in.Connected())
+	require.ErrorIs(t, in.PublishOrders(context.Background(), "L1"), ingest.ErrNotConnected)
+
+	startBroker := func() mqttBroker {
+		b, err := broker.New(broker.Config{Listen: addr, ServiceUser: "central", ServicePassword: pw}, anyLine{}, log)
+		require.NoError(t, err)
+		require.NoError(t, b.Start(context.Background()))
+		t.Cleanup(func() { _ = b.Close() })
+		return mqttBroker{url: "tcp://" + addr, embedded: true, close: b.Close}
+	}
+	b := startBroker()
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	require.NoError(t, in.WaitReady(ctx))
+
+	c := &central{st: st, in: in, ctx: store.WithActor(ctx, "user:test")}
+	require.NoError(t, st.PutProduct(c.ctx, testProduct()))
+	l := c.newLine(t, 10)
+	require.NoError(t, in.PublishOrders(ctx, l.id))
+
+	require.NoError(t, b.close())
+	eventually(t, "connection loss noticed", func() bool { return !in.Connected() })
+	startBroker() // empty: no retained orders, no subscriptions
+
+	e := mustEdge(t, b, l.id)
+	o := e.nextOrders(t) // republished on reconnect
+	require.Equal(t, l.order, o.Orders[0].ID)
+	e.sendEvents(t, l.events(t, 1, 2))
+	require.Equal(t, uint64(2), e.awaitAck(t, 2).Seq)
+}
+
+// TestCloseWhileConnecting: Close ends the background connection attempts
+// to a broker that is not there, and a closed ingest does not start again.
+func TestCloseWhileConnecting(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close())
+	log, _ := testLogger(t)
+	in, err := ingest.New(ingest.Config{Broker: "tcp://" + addr}, openStore(t, sqliteDSN(t), log), nil, log)
+	require.NoError(t, err)
+	require.NoError(t, in.Start(context.Background()))
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	require.NoError(t, in.Close(ctx))
+	require.NoError(t, ctx.Err(), "Close returned without waiting for its deadline")
+	require.ErrorIs(t, in.Start(context.Background()), ingest.ErrClosed)
+	require.ErrorIs(t, in.WaitReady(context.Background()), ingest.ErrClosed)
+}
+
+func TestConfigErrorsNameTheKey(t *testing.T) {
+	st := &store.Store{}
+	log, _ := testLogger(t)
+	for _, tc := range []struct {
+		cfg  ingest.Config
+		want string
+	}{
+		{ingest.Config{}, "mqtt.broker: missing"},
+		{ingest.Config{Broker: "mqtt://h:1"}, `mqtt.broker: "mqtt://h:1": scheme "mqtt" is not supported`},
+		{ingest.Config{Broker: "tcp://h"}, "mqtt.broker: \"tcp://h\" has no host:port"},
+		{ingest.Config{Broker: "tcp://h:1", Username: "a b"}, "mqtt.service_user:"},
+		{ingest.Config{Broker: "tcp://h:1", ShareGroup: "a/b"}, "mqtt.share_group:"},
+		{ingest.Config{Broker: "tcp://h:1", MaxMergeEvents: -1}, "ingest.max_merge_events:"},
+		{ingest.Config{Broker: "tcp://h:1", LineQueue: 1 << 20}, "ingest.line_queue:"},
+		{ingest.Config{Broker: "tcp://h:1", GapAlert: -time.Second}, "ingest.gap_alert: -1s is negative"},
+		{ingest.Config{Broker: "tcp://h:1", Retries: 101}, "ingest.retries:"},
+	} {
+		_, err := ingest.New(tc.cfg, st, nil, log)
+		require.ErrorIs(t, err, ingest.ErrInvalidConfig)
+		require.ErrorContains(t, err, tc.want)
 	}
 }

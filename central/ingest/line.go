@@ -286,9 +286,12 @@ func (w *lineWorker) ack(seq uint64) {
 		in.log.Error("ack: encode", "line", w.line, "err", err)
 		return
 	}
+	in.m.acks.Inc() // before the publish, so a test that has the ack sees it counted
 	tok := in.client.Publish(topic, 1, false, payload)
-	in.m.acks.Inc()
-	in.acks <- pendingAck{line: w.line, seq: seq, tok: tok}
+	select {
+	case in.acks <- pendingAck{line: w.line, seq: seq, tok: tok}:
+	case <-in.ctx.Done():
+	}
 }
 
 func (w *lineWorker) jobLoop() {

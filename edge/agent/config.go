@@ -301,12 +301,17 @@ func (c Config) password() (string, error) {
 }
 
 func (c Config) layout() (zpl.Layout, error) {
+	switch c.Printer.DPI {
+	case 152, 203, 300, 600:
+	default:
+		return zpl.Layout{}, fmt.Errorf("dpi: must be 152, 203, 300 or 600, got %d", c.Printer.DPI)
+	}
 	if c.Printer.TextLines < 1 || c.Printer.TextLines > 8 {
 		return zpl.Layout{}, fmt.Errorf("text_lines: must be 1..8, got %d", c.Printer.TextLines)
 	}
 	l, err := labeltool.ZPLLayout(c.Printer.DPI, c.Printer.ModuleMM, c.Printer.TextLines)
 	if err != nil {
-		return zpl.Layout{}, fmt.Errorf("dpi, module_mm: %w", err)
+		return zpl.Layout{}, fmt.Errorf("module_mm: %w", err)
 	}
 	return l, nil
 }

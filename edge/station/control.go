@@ -210,6 +210,11 @@ func (s *Station) Start(ctx context.Context, orderID string) error {
 		s.mu.Lock()
 		s.order = &o
 		s.mu.Unlock()
+		if l, err := s.pool.Level(orderID); err == nil && l.Available == 0 {
+			// Raised before the line runs, it clears by itself when the
+			// grant arrives, and the line then starts.
+			s.raise("serials", fmt.Sprintf("waiting for the first serials of order %q from central", orderID), true)
+		}
 		s.want = wire.LineRunning
 		s.applyState()
 		s.log.Info("line started", "order", orderID)

@@ -88,6 +88,7 @@ type rig struct {
 
 type rigOptions struct {
 	grant   uint64 // serials granted up front (0: none)
+	broker  string // MQTT broker for the outbox ("": none)
 	station Config
 }
 
@@ -117,8 +118,9 @@ func newRig(tb testing.TB, lcfg line.Config, opts rigOptions) *rig {
 	tb.Cleanup(func() { _ = r.db.Close() })
 	r.pool, err = pool.Open(r.db, pool.Config{Line: lcfg.Line}, log)
 	require.NoError(tb, err)
-	r.outbox, err = outbox.Open(r.db, outbox.Config{Line: lcfg.Line, OnCommit: r.pool.RecordFates}, log)
+	r.outbox, err = outbox.Open(r.db, outbox.Config{Line: lcfg.Line, Broker: opts.broker, OnCommit: r.pool.RecordFates}, log)
 	require.NoError(tb, err)
+	require.NoError(tb, r.outbox.Connect())
 	tb.Cleanup(func() { _ = r.outbox.Close() })
 
 	o := testOrder()

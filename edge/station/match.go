@@ -44,7 +44,7 @@ func (s *Station) track(now int64) {
 	if s.tLast != 0 {
 		s.ivs[s.ivPos%len(s.ivs)] = now - s.tLast
 		s.ivPos++
-		if s.ivPos >= 5 {
+		if s.ivPos >= 2 {
 			n := min(s.ivPos, len(s.ivs))
 			var tmp [15]int64
 			copy(tmp[:n], s.ivs[:n])
@@ -103,7 +103,9 @@ func (s *Station) onResult(r scanner.Result) {
 		return
 	}
 	front := s.fifo.front()
-	if early, _ := s.bounds(); s.travelled(front.n, t) < early {
+	// Without a pitch time (the first units) the position is unknown
+	// between triggers: accept the result rather than reject good units.
+	if early, _ := s.bounds(); s.tau > 0 && s.travelled(front.n, t) < early {
 		s.counts.unmatched.Add(1)
 		s.log.Debug("scanner result before the oldest unit can be at the camera: ignored", "unit", front.n, "travelled", s.travelled(front.n, t), "data", r.Data)
 		return

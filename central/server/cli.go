@@ -1,0 +1,166 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+)
+
+// Env is what Main uses of its surroundings, so that tests can run the
+// command in-process.
+type Env struct {
+	Stdout, Stderr io.Writer
+	// Getenv defaults to os.Getenv.
+	Getenv func(string) string
+	// Started, if set, is called once the server is up (tests use it to
+	// learn the addresses it bound).
+	Started func(*Server)
+}
+
+const usage = `usage: serialine-central serve [--config FILE] [--http HOST:PORT] [--db DSN] [--mqtt BROKER]
+
+serve runs central: database, MQTT ingest, HTTP API and web UI, until
+interrupted (SIGINT/SIGTERM).
+
+  --config FILE     YAML configuration (see configs/central.yaml); flags override it
+  --http HOST:PORT  HTTP listen address (default 127.0.0.1:8080)
+  --db DSN          sqlite:PATH or postgres://user@host:port/db (default sqlite:data/central.db)
+  --mqtt BROKER     embedded (127.0.0.1:1883 or the next free port), embedded:HOST:PORT,
+                    or tcp://HOST:PORT for an external broker (default embedded)
+
+Environment: SERIALINE_ADMIN_TOKEN (bootstrap admin token), SERIALINE_MQTT_PASSWORD
+(central's MQTT password).
+`
+
+// Main runs the serialine-central command line with args (without the
+// program name) until ctx ends, and returns the exit code: 0, 1 when
+// central failed, 2 for bad usage or configuration.
+func Main(ctx context.Context, args []string, env Env) int {
+	if env.Stdout == nil {
+		env.Stdout = os.Stdout
+	}
+	if env.Stderr == nil {
+		env.Stderr = os.Stderr
+	}
+	if env.Getenv == nil {
+		env.Getenv = os.Getenv
+	}
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		fmt.Fprint(env.Stderr, usage)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	if args[0] != "serve" {
+		fmt.Fprintf(env.Stderr, "serialine-central: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+	cfg, err := serveConfig(args[1:], env.Stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "serialine-central: %v\n", err)
+		return 2
+	}
+	log := newLogger(cfg.Log, env.Stderr)
+	srv, err := New(cfg, log, WithOutput(env.Stdout), WithEnv(env.Getenv))
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "serialine-central: %v\n", err)
+		return 2
+	}
+	if err := srv.Start(ctx); err != nil {
+		log.Error("central did not start", "err", err)
+		fmt.Fprintf(env.Stderr, "serialine-central: %v\n", err)
+		if errors.Is(err, ErrInvalidConfig) {
+			return 2
+		}
+		return 1
+	}
+	if env.Started != nil {
+		env.Started(srv)
+	}
+	waitErr := srv.Wait(ctx)
+	if waitErr != nil {
+		log.Error("http server failed", "err", waitErr)
+	}
+	stop, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.WithDefaults().HTTP.ShutdownTimeout)
+	defer cancel()
+	log.Info("central shutting down")
+	if err := srv.Shutdown(stop); err != nil {
+		log.Error("shutdown", "err", err)
+		return 1
+	}
+	if waitErr != nil {
+		return 1
+	}
+	return 0
+}
+
+// serveConfig reads --config and applies the flags over it; every error
+// names the key or flag, and nothing has started yet.
+func serveConfig(args []string, stderr io.Writer) (Config, error) {
+	fs := flag.NewFlagSet("serialine-central serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, usage) }
+	configPath := fs.String("config", "", "YAML configuration file")
+	httpAddr := fs.String("http", "", "HTTP listen address HOST:PORT")
+	db := fs.String("db", "", "database: sqlite:PATH or postgres://...")
+	mqtt := fs.String("mqtt", "", "broker: embedded, embedded:HOST:PORT or tcp://HOST:PORT")
+	if err := fs.Parse(args); err != nil {
+		return Config{}, err
+	}
+	if fs.NArg() > 0 {
+		return Config{}, fmt.Errorf("unexpected argument %q (flags start with --)", fs.Arg(0))
+	}
+	var cfg Config
+	if *configPath != "" {
+		var err error
+		if cfg, err = LoadConfig(*configPath); err != nil {
+			return Config{}, err
+		}
+	}
+	// Flags win over the file; a flag given empty is an error, not a default.
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	for _, f := range []struct {
+		name string
+		val  string
+		dst  *string
+	}{{"http", *httpAddr, &cfg.HTTP.Listen}, {"db", *db, &cfg.Database.URL}, {"mqtt", *mqtt, &cfg.MQTT.Broker}} {
+		if !set[f.name] {
+			continue
+		}
+		if strings.TrimSpace(f.val) == "" {
+			return Config{}, fmt.Errorf("--%s: empty", f.name)
+		}
+		*f.dst = f.val
+	}
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		// Name the flag when the value came from one.
+		for flagName, key := range map[string]string{"http": "http.listen", "db": "database.url", "mqtt": "mqtt.broker"} {
+			if set[flagName] && strings.Contains(err.Error(), ": "+key+": ") {
+				return Config{}, fmt.Errorf("--%s: %w", flagName, err)
+			}
+		}
+		return Config{}, err
+	}
+	return cfg, nil
+}
+
+func newLogger(c LogConfig, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(c.Level))
+	o := &slog.HandlerOptions{Level: level}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, o))
+	}
+	return slog.New(slog.NewTextHandler(w, o))
+}

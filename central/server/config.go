@@ -1,0 +1,310 @@
+package server
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/serialine/serialine/central/ingest"
+	"github.com/serialine/serialine/shared/wire"
+)
+
+// Defaults of the configuration (configs/central.yaml documents each key).
+const (
+	DefaultHTTPListen      = "127.0.0.1:8080"
+	DefaultDatabase        = "sqlite:data/central.db"
+	DefaultMQTT            = "embedded"
+	DefaultEmbeddedListen  = "127.0.0.1:1883"
+	DefaultShutdownTimeout = 15 * time.Second
+	// embeddedPortTries is how many ports from 1883 up the default embedded
+	// broker tries when the one before is taken (e.g. by a Mosquitto).
+	embeddedPortTries = 20
+)
+
+// ErrInvalidConfig is wrapped by every configuration error; the message
+// names the key and the rule it broke.
+var ErrInvalidConfig = errors.New("invalid configuration")
+
+// Config is central's configuration: the YAML file (configs/central.yaml),
+// with flags overriding it. Zero values mean the documented default.
+type Config struct {
+	HTTP     HTTPConfig     `yaml:"http"`
+	Database DatabaseConfig `yaml:"database"`
+	MQTT     MQTTConfig     `yaml:"mqtt"`
+	Ingest   IngestConfig   `yaml:"ingest"`
+	Web      WebConfig      `yaml:"web"`
+	Log      LogConfig      `yaml:"log"`
+}
+
+// HTTPConfig is the HTTP server: API, web UI, /metrics, /healthz.
+type HTTPConfig struct {
+	Listen            string        `yaml:"listen"`
+	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
+	ShutdownTimeout   time.Duration `yaml:"shutdown_timeout"`
+}
+
+// DatabaseConfig names the store.
+type DatabaseConfig struct {
+	// URL is sqlite:PATH or postgres://user@host:port/db?sslmode=...
+	URL           string `yaml:"url"`
+	PostgresConns int    `yaml:"postgres_conns"`
+}
+
+// MQTTConfig is the broker: embedded (in-process) or external.
+type MQTTConfig struct {
+	// Broker is "embedded" (127.0.0.1:1883, or the next free port),
+	// "embedded:HOST:PORT" (exactly there; port 0 = any free port) or
+	// "tcp://HOST:PORT" for an external broker.
+	Broker string `yaml:"broker"`
+	// ServiceUser and ServicePassword are central's login. For the
+	// embedded broker an empty password is replaced by a random one (only
+	// central itself logs in as the service user). The environment
+	// variable SERIALINE_MQTT_PASSWORD overrides the file.
+	ServiceUser     string `yaml:"service_user"`
+	ServicePassword string `yaml:"service_password"`
+	// ClientID must differ between replicas; default central-<random>.
+	ClientID string `yaml:"client_id"`
+	// ShareGroup is the shared-subscription group the replicas share.
+	ShareGroup     string        `yaml:"share_group"`
+	ConnectTimeout time.Duration `yaml:"connect_timeout"`
+	// MaxInflight and AuthTimeout tune the embedded broker.
+	MaxInflight int           `yaml:"max_inflight"`
+	AuthTimeout time.Duration `yaml:"auth_timeout"`
+}
+
+// IngestConfig tunes the MQTT ingest (see ingest.Config).
+type IngestConfig struct {
+	GrantCap       uint64        `yaml:"grant_cap"`
+	GapAlert       time.Duration `yaml:"gap_alert"`
+	GapCheck       time.Duration `yaml:"gap_check"`
+	MaxMergeEvents int           `yaml:"max_merge_events"`
+	LineQueue      int           `yaml:"line_queue"`
+	Retries        int           `yaml:"retries"`
+}
+
+// WebConfig is the web UI's session.
+type WebConfig struct {
+	// SecureCookie is "auto" (Secure unless http.listen is a loopback
+	// address), "true" or "false". Central serves plain HTTP: in
+	// production put a TLS proxy in front and keep the cookie Secure.
+	SecureCookie  string        `yaml:"secure_cookie"`
+	SessionMaxAge time.Duration `yaml:"session_max_age"`
+	// StaleAfter marks a line status older than this as stale.
+	StaleAfter time.Duration `yaml:"stale_after"`
+	// Refresh is how often the lines page refreshes.
+	Refresh time.Duration `yaml:"refresh"`
+}
+
+// LogConfig is the process log (stderr).
+type LogConfig struct {
+	Level  string `yaml:"level"`  // debug, info, warn, error
+	Format string `yaml:"format"` // text or json
+}
+
+// LoadConfig reads a YAML configuration file. Unknown keys are errors, so
+// that a typo never silently leaves a default in place.
+func LoadConfig(path string) (Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
+	cfg, err := ParseConfig(b)
+	if err != nil {
+		return Config{}, fmt.Errorf("config %s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+var yamlField = regexp.MustCompile(`field (\S+) not found in type \S+`)
+
+// ParseConfig reads a YAML configuration.
+func ParseConfig(b []byte) (Config, error) {
+	var cfg Config
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
+		msg := strings.TrimPrefix(err.Error(), "yaml: ")
+		msg = strings.ReplaceAll(strings.TrimPrefix(msg, "unmarshal errors:\n  "), "\n  ", "; ")
+		msg = yamlField.ReplaceAllString(msg, "unknown key $1")
+		return Config{}, fmt.Errorf("%w: %s", ErrInvalidConfig, msg)
+	}
+	return cfg, nil
+}
+
+// WithDefaults returns c with every unset key at its default.
+func (c Config) WithDefaults() Config {
+	def := func(s *string, v string) {
+		if *s == "" {
+			*s = v
+		}
+	}
+	def(&c.HTTP.Listen, DefaultHTTPListen)
+	if c.HTTP.ReadHeaderTimeout == 0 {
+		c.HTTP.ReadHeaderTimeout = 10 * time.Second
+	}
+	if c.HTTP.ShutdownTimeout == 0 {
+		c.HTTP.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	def(&c.Database.URL, DefaultDatabase)
+	def(&c.MQTT.Broker, DefaultMQTT)
+	def(&c.MQTT.ServiceUser, ingest.DefaultUsername)
+	def(&c.MQTT.ShareGroup, ingest.DefaultShareGroup)
+	def(&c.Web.SecureCookie, "auto")
+	def(&c.Log.Level, "info")
+	def(&c.Log.Format, "text")
+	return c
+}
+
+// Validate checks every key (of c.WithDefaults()) and names the first one
+// that breaks its rule.
+func (c Config) Validate() error {
+	if err := checkHostPort(c.HTTP.Listen); err != nil {
+		return configErr("http.listen", "%v", err)
+	}
+	for _, d := range []struct {
+		key string
+		v   time.Duration
+	}{
+		{"http.read_header_timeout", c.HTTP.ReadHeaderTimeout}, {"http.shutdown_timeout", c.HTTP.ShutdownTimeout},
+		{"web.session_max_age", c.Web.SessionMaxAge}, {"web.stale_after", c.Web.StaleAfter}, {"web.refresh", c.Web.Refresh},
+	} {
+		if d.v < 0 {
+			return configErr(d.key, "%v is negative", d.v)
+		}
+	}
+	switch u := c.Database.URL; {
+	case strings.HasPrefix(u, "sqlite:"):
+		if strings.TrimPrefix(u, "sqlite:") == "" {
+			return configErr("database.url", "sqlite: needs a file path, e.g. sqlite:data/central.db")
+		}
+	case strings.HasPrefix(u, "postgres://"), strings.HasPrefix(u, "postgresql://"):
+		if _, err := url.Parse(u); err != nil {
+			return configErr("database.url", "not a PostgreSQL URL: %v", err)
+		}
+	default:
+		return configErr("database.url", "%q: want sqlite:PATH or postgres://user@host:port/db", redact(u))
+	}
+	if c.Database.PostgresConns < 0 || c.Database.PostgresConns > 1000 {
+		return configErr("database.postgres_conns", "%d is outside 0..1000 (0 means 8)", c.Database.PostgresConns)
+	}
+	if _, _, err := c.MQTT.parseBroker(); err != nil {
+		return configErr("mqtt.broker", "%v", err)
+	}
+	if err := wire.ValidateLine(c.MQTT.ServiceUser); err != nil {
+		return configErr("mqtt.service_user", "%v (the service user follows the line id rules)", err)
+	}
+	if c.MQTT.MaxInflight < 0 || c.MQTT.MaxInflight > 65535 {
+		return configErr("mqtt.max_inflight", "%d is outside 0..65535", c.MQTT.MaxInflight)
+	}
+	if c.MQTT.AuthTimeout < 0 {
+		return configErr("mqtt.auth_timeout", "%v is negative", c.MQTT.AuthTimeout)
+	}
+	// The ingest keys are checked by ingest itself, with a stand-in broker.
+	ic := c.ingestConfig("tcp://127.0.0.1:1883", "")
+	if err := ic.Validate(); err != nil {
+		return fmt.Errorf("%w: %s", ErrInvalidConfig, strings.TrimPrefix(err.Error(), ingest.ErrInvalidConfig.Error()+": "))
+	}
+	switch c.Web.SecureCookie {
+	case "auto", "true", "false":
+	default:
+		return configErr("web.secure_cookie", "%q: use auto, true or false", c.Web.SecureCookie)
+	}
+	if c.Web.SessionMaxAge != 0 && c.Web.SessionMaxAge < time.Minute {
+		return configErr("web.session_max_age", "%v is shorter than a minute", c.Web.SessionMaxAge)
+	}
+	switch strings.ToLower(c.Log.Level) {
+	case "debug", "info", "warn", "error":
+	default:
+		return configErr("log.level", "%q: use debug, info, warn or error", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		return configErr("log.format", "%q: use text or json", c.Log.Format)
+	}
+	return nil
+}
+
+// parseBroker splits mqtt.broker into the embedded broker's listen address
+// (and whether it may move to the next free port) or an external URL.
+func (m MQTTConfig) parseBroker() (embeddedAddr string, fallback bool, err error) {
+	switch b := m.Broker; {
+	case b == "embedded":
+		return DefaultEmbeddedListen, true, nil
+	case strings.HasPrefix(b, "embedded:"):
+		addr := strings.TrimPrefix(b, "embedded:")
+		if err := checkHostPort(addr); err != nil {
+			return "", false, fmt.Errorf("%q: %v", b, err)
+		}
+		return addr, false, nil
+	case strings.HasPrefix(b, "tcp://"):
+		u, err := url.Parse(b)
+		if err != nil || u.Path != "" || u.User != nil {
+			return "", false, fmt.Errorf("%q: want tcp://HOST:PORT (credentials go in mqtt.service_user/service_password)", b)
+		}
+		if err := checkHostPort(u.Host); err != nil {
+			return "", false, fmt.Errorf("%q: %v", b, err)
+		}
+		return "", false, nil
+	default:
+		return "", false, fmt.Errorf("%q: use embedded, embedded:HOST:PORT or tcp://HOST:PORT", b)
+	}
+}
+
+// ingestConfig is the ingest part of c for a broker URL.
+func (c Config) ingestConfig(brokerURL, password string) ingest.Config {
+	return ingest.Config{
+		Broker:         brokerURL,
+		Username:       c.MQTT.ServiceUser,
+		Password:       password,
+		ClientID:       c.MQTT.ClientID,
+		ShareGroup:     c.MQTT.ShareGroup,
+		GrantCap:       c.Ingest.GrantCap,
+		GapAlert:       c.Ingest.GapAlert,
+		GapCheck:       c.Ingest.GapCheck,
+		MaxMergeEvents: c.Ingest.MaxMergeEvents,
+		LineQueue:      c.Ingest.LineQueue,
+		ConnectTimeout: c.MQTT.ConnectTimeout,
+		Retries:        c.Ingest.Retries,
+	}
+}
+
+func checkHostPort(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%q is not HOST:PORT: %v", addr, err)
+	}
+	if host == "" {
+		return fmt.Errorf("%q has no host; name the interface, e.g. 127.0.0.1 or 0.0.0.0", addr)
+	}
+	if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
+		return fmt.Errorf("%q: port %q is not a number from 0 to 65535", addr, port)
+	}
+	return nil
+}
+
+func configErr(key, format string, args ...any) error {
+	return fmt.Errorf("%w: %s: %s", ErrInvalidConfig, key, fmt.Sprintf(format, args...))
+}
+
+// redact hides a password in a URL.
+func redact(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || u.User == nil {
+		return s
+	}
+	if _, ok := u.User.Password(); ok {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	}
+	return u.String()
+}

@@ -1,0 +1,431 @@
+// Package server puts central together: the store, the MQTT broker
+// (embedded unless an external one is configured), the ingest, and the
+// HTTP server with the API (/api/v1/), the web UI (/), /metrics and
+// /healthz. Main is the serialine-central command line.
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/serialine/serialine/central/api"
+	"github.com/serialine/serialine/central/auth"
+	"github.com/serialine/serialine/central/broker"
+	"github.com/serialine/serialine/central/ingest"
+	"github.com/serialine/serialine/central/metrics"
+	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/web"
+)
+
+// Environment variables read at start.
+const (
+	// EnvAdminToken, when set, is the bootstrap admin token (stored as its
+	// hash if no token with that hash exists yet).
+	EnvAdminToken = "SERIALINE_ADMIN_TOKEN"
+	// EnvMQTTPassword overrides mqtt.service_password.
+	EnvMQTTPassword = "SERIALINE_MQTT_PASSWORD"
+)
+
+// ErrStarted is returned by a second Start.
+var ErrStarted = errors.New("server already started")
+
+// Server is a running central. New checks the configuration, Start
+// starts everything, Shutdown stops it in reverse order.
+type Server struct {
+	cfg    Config
+	log    *slog.Logger
+	out    io.Writer
+	getenv func(string) string
+	reg    *metrics.Registry
+
+	mu      sync.Mutex
+	started bool
+	st      *store.Store
+	br      *broker.Broker
+	in      *ingest.Ingest
+	httpSrv *http.Server
+	httpLn  net.Listener
+	served  chan error
+	mqttURL string
+}
+
+// Option adjusts New.
+type Option func(*Server)
+
+// WithOutput is where the bootstrap admin token is printed (default
+// os.Stdout).
+func WithOutput(w io.Writer) Option { return func(s *Server) { s.out = w } }
+
+// WithEnv replaces os.Getenv for the variables central reads.
+func WithEnv(getenv func(string) string) Option { return func(s *Server) { s.getenv = getenv } }
+
+// New checks cfg (defaults applied) and returns a server that has not
+// started anything.
+func New(cfg Config, log *slog.Logger, opts ...Option) (*Server, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		return nil, errors.New("server: a logger is required")
+	}
+	s := &Server{cfg: cfg, log: log, out: os.Stdout, getenv: os.Getenv, reg: metrics.NewRegistry()}
+	for _, o := range opts {
+		o(s)
+	}
+	return s, nil
+}
+
+// Start opens the database (migrating it), makes sure there is an admin
+// token, starts the embedded broker (if configured), connects the ingest
+// and starts serving HTTP. On error, whatever started is stopped again.
+func (s *Server) Start(ctx context.Context) (err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.started {
+		return ErrStarted
+	}
+	s.started = true
+	defer func() {
+		if err != nil {
+			s.stop(context.WithoutCancel(ctx))
+		}
+	}()
+	if err := s.openStore(ctx); err != nil {
+		return err
+	}
+	if err := s.bootstrapAdmin(ctx); err != nil {
+		return err
+	}
+	if err := s.startMQTT(ctx); err != nil {
+		return err
+	}
+	return s.startHTTP()
+}
+
+func (s *Server) openStore(ctx context.Context) error {
+	dsn := s.cfg.Database.URL
+	if path, ok := strings.CutPrefix(dsn, "sqlite:"); ok {
+		if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+			return fmt.Errorf("database.url: %w", err)
+		}
+	}
+	st, err := store.Open(ctx, dsn, s.log, store.WithPostgresConns(s.cfg.Database.PostgresConns))
+	if err != nil {
+		return fmt.Errorf("database: %w", err)
+	}
+	s.st = st
+	s.log.Info("database open", "dialect", st.Dialect(), "url", redact(dsn))
+	return nil
+}
+
+// startMQTT starts the embedded broker if configured and connects the
+// ingest to whichever broker it is.
+func (s *Server) startMQTT(ctx context.Context) error {
+	m := s.cfg.MQTT
+	password := m.ServicePassword
+	if pw := s.getenv(EnvMQTTPassword); pw != "" {
+		password = pw
+	}
+	addr, fallback, err := m.parseBroker()
+	if err != nil {
+		return err // Validate has checked it
+	}
+	brokerURL := m.Broker
+	if addr != "" {
+		if password == "" {
+			// Only central itself logs in as the service user.
+			var b [24]byte
+			_, _ = rand.Read(b[:])
+			password = hex.EncodeToString(b[:])
+		}
+		if err := s.startBroker(ctx, addr, fallback, password); err != nil {
+			return err
+		}
+		brokerURL = "tcp://" + s.br.Addr()
+	}
+	s.mqttURL = brokerURL
+	in, err := ingest.New(s.cfg.ingestConfig(brokerURL, password), s.st, s.reg, s.log)
+	if err != nil {
+		return fmt.Errorf("ingest: %w", err)
+	}
+	if err := in.Start(ctx); err != nil {
+		return fmt.Errorf("ingest: %w", err)
+	}
+	s.in = in
+	if s.br != nil {
+		// In-process broker: there is no reason to wait long.
+		wait, cancel := context.WithTimeout(ctx, 15*time.Second)
+		defer cancel()
+		if err := in.WaitReady(wait); err != nil {
+			return err
+		}
+	} else {
+		// An external broker may be down now; ingest reconnects with
+		// backoff and the API serves meanwhile.
+		s.log.Info("connecting to the external mqtt broker in the background", "broker", brokerURL)
+	}
+	return nil
+}
+
+// startBroker starts the embedded broker on addr, or with fallback on the
+// next free port after it.
+func (s *Server) startBroker(ctx context.Context, addr string, fallback bool, password string) error {
+	host, portS, _ := net.SplitHostPort(addr)
+	port, _ := strconv.Atoi(portS)
+	tries := 1
+	if fallback {
+		tries = embeddedPortTries
+	}
+	creds := auth.NewLineCredentials(s.st)
+	var lastErr error
+	for i := range tries {
+		listen := net.JoinHostPort(host, strconv.Itoa(port+i))
+		br, err := broker.New(broker.Config{
+			Listen: listen, ServiceUser: s.cfg.MQTT.ServiceUser, ServicePassword: password,
+			MaxInflight: s.cfg.MQTT.MaxInflight, AuthTimeout: s.cfg.MQTT.AuthTimeout,
+		}, creds, s.log)
+		if err != nil {
+			return fmt.Errorf("mqtt: %w", err)
+		}
+		// The broker outlives ctx: Shutdown closes it after the ingest has
+		// published its last acks.
+		err = br.Start(context.WithoutCancel(ctx))
+		if err == nil {
+			if i > 0 {
+				s.log.Warn("mqtt port taken; the embedded broker listens on the next free port",
+					"wanted", addr, "listen", br.Addr())
+			}
+			s.br = br
+			return nil
+		}
+		_ = br.Close()
+		lastErr = err
+		if !errors.Is(err, syscall.EADDRINUSE) {
+			break
+		}
+	}
+	if fallback {
+		return fmt.Errorf("mqtt: embedded broker: no free port from %s up (%d tried): %w", addr, tries, lastErr)
+	}
+	return fmt.Errorf("mqtt.broker: embedded broker on %s: %w", addr, lastErr)
+}
+
+func (s *Server) startHTTP() error {
+	sessions, err := auth.NewSessions(s.st, auth.SessionConfig{
+		MaxAge:   s.cfg.Web.SessionMaxAge,
+		Insecure: !s.secureCookie(),
+	}, s.log)
+	if err != nil {
+		return fmt.Errorf("web: %w", err)
+	}
+	ui, err := web.New(web.Deps{
+		Store: s.st, Sessions: sessions, Lines: s.in, Gaps: s.in, Orders: s.in,
+		StaleAfter: s.cfg.Web.StaleAfter, Refresh: s.cfg.Web.Refresh,
+	}, s.log)
+	if err != nil {
+		return fmt.Errorf("web: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle(api.Prefix, api.New(api.Deps{Store: s.st, Orders: s.in, Statuses: s.in}, s.log))
+	mux.Handle("GET /metrics", s.reg.Handler())
+	mux.HandleFunc("GET /healthz", s.healthz)
+	mux.Handle("/", ui)
+
+	ln, err := net.Listen("tcp", s.cfg.HTTP.Listen)
+	if err != nil {
+		return fmt.Errorf("http.listen: %w", err)
+	}
+	s.httpLn = ln
+	s.httpSrv = &http.Server{
+		Handler:           s.countRequests(mux),
+		ReadHeaderTimeout: s.cfg.HTTP.ReadHeaderTimeout,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	s.served = make(chan error, 1)
+	go func() { s.served <- s.httpSrv.Serve(ln) }()
+	s.log.Info("central serving", "http", "http://"+ln.Addr().String(), "mqtt", s.mqttURL, "embedded_broker", s.br != nil)
+	return nil
+}
+
+// secureCookie decides the session cookie's Secure attribute.
+func (s *Server) secureCookie() bool {
+	switch s.cfg.Web.SecureCookie {
+	case "true":
+		return true
+	case "false":
+		return false
+	}
+	host, _, _ := net.SplitHostPort(s.cfg.HTTP.Listen)
+	ip := net.ParseIP(host)
+	return !(host == "localhost" || ip != nil && ip.IsLoopback())
+}
+
+// healthz answers 200 when the database answers and the broker connection
+// is up, 503 otherwise, with the reason.
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	defer cancel()
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if _, err := s.st.SchemaVersion(ctx); err != nil {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		fmt.Fprintf(w, "database: %v\n", err)
+		return
+	}
+	if !s.in.Connected() {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		fmt.Fprintf(w, "mqtt: not connected to %s\n", s.mqttURL)
+		return
+	}
+	fmt.Fprintln(w, "ok")
+}
+
+// countRequests counts HTTP requests by method and status class.
+func (s *Server) countRequests(next http.Handler) http.Handler {
+	c := s.reg.Counter("serialine_http_requests_total", "HTTP requests served, by method and status class.", "method", "code")
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		next.ServeHTTP(sw, r)
+		method := r.Method
+		switch method {
+		case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete:
+		default:
+			method = "other" // keep the label set small whatever clients send
+		}
+		c.Inc(method, strconv.Itoa(sw.status/100)+"xx")
+	})
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	wrote  bool
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if !w.wrote {
+		w.status, w.wrote = code, true
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	w.wrote = true
+	return w.ResponseWriter.Write(b)
+}
+
+// Flush lets streaming handlers (the lines page's live refresh) flush.
+func (w *statusWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// Unwrap gives http.ResponseController the underlying writer.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// HTTPAddr is the address the HTTP server listens on ("" before Start).
+func (s *Server) HTTPAddr() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.httpLn == nil {
+		return ""
+	}
+	return s.httpLn.Addr().String()
+}
+
+// MQTTURL is the broker central is connected to, tcp://HOST:PORT.
+func (s *Server) MQTTURL() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.mqttURL
+}
+
+// Store is the database (nil before Start).
+func (s *Server) Store() *store.Store {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.st
+}
+
+// Ingest is the MQTT side (nil before Start).
+func (s *Server) Ingest() *ingest.Ingest {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.in
+}
+
+// Metrics is the registry behind /metrics.
+func (s *Server) Metrics() *metrics.Registry { return s.reg }
+
+// Wait returns when the HTTP server stops serving on its own (an error),
+// or ctx ends.
+func (s *Server) Wait(ctx context.Context) error {
+	s.mu.Lock()
+	served := s.served
+	s.mu.Unlock()
+	if served == nil {
+		return errors.New("server: not started")
+	}
+	select {
+	case err := <-served:
+		return fmt.Errorf("http: %w", err)
+	case <-ctx.Done():
+		return nil
+	}
+}
+
+// Shutdown stops taking requests and lets those running finish, then
+// stops the ingest (what is queued is applied, or else left unacked for
+// the edges to resend), the broker and the database, within ctx.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stop(ctx)
+}
+
+func (s *Server) stop(ctx context.Context) error {
+	var errs []error
+	if s.httpSrv != nil {
+		if err := s.httpSrv.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("http: %w", err))
+			_ = s.httpSrv.Close()
+		}
+		s.httpSrv = nil
+	} else if s.httpLn != nil {
+		_ = s.httpLn.Close()
+	}
+	s.httpLn = nil
+	if s.in != nil {
+		if err := s.in.Close(ctx); err != nil {
+			errs = append(errs, err)
+		}
+		s.in = nil
+	}
+	if s.br != nil {
+		if err := s.br.Close(); err != nil {
+			errs = append(errs, err)
+		}
+		s.br = nil
+	}
+	if s.st != nil {
+		s.st.Close()
+		s.st = nil
+		s.log.Info("central stopped")
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,120 @@
+package agent
+
+import (
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/serialine/serialine/drivers/scanner"
+)
+
+func repoFile(tb testing.TB, rel string) string {
+	_, here, _, ok := runtime.Caller(0)
+	require.True(tb, ok)
+	return filepath.Join(filepath.Dir(here), "..", "..", rel)
+}
+
+func TestShippedConfig(t *testing.T) {
+	cfg, err := LoadConfig(repoFile(t, "configs/edge.yaml"))
+	require.NoError(t, err)
+	require.Equal(t, "L1", cfg.Line)
+	require.Equal(t, "tcp://127.0.0.1:1883", cfg.MQTT.Broker)
+	require.Equal(t, 300, cfg.Printer.DPI)
+	require.Equal(t, "\r\n", cfg.Scanner.Format.Terminator)
+	require.Equal(t, scanner.GradeLetter, cfg.Scanner.Format.Grade)
+	require.Equal(t, uint16(3), cfg.PLC.Map.Alarms)
+	require.Equal(t, 10*time.Millisecond, cfg.PLC.PollInterval)
+	require.Equal(t, scanner.GradeC, cfg.Station.MinGrade)
+	require.Equal(t, uint64(128), cfg.Pool.ReserveBlock)
+	require.Equal(t, 500, cfg.Outbox.BatchMax)
+	// The shipped file spells out the defaults.
+	def := DefaultConfig()
+	require.Equal(t, def.Station.PrinterToCamera, cfg.Station.PrinterToCamera)
+	require.Equal(t, def.HTTP, cfg.HTTP)
+}
+
+func TestBadConfigNamesTheKey(t *testing.T) {
+	tests := []struct {
+		name, yaml, want string
+	}{
+		{"empty", "", "empty"},
+		{"unknown top key", "lines: L1\n", `unknown key "lines"`},
+		{"unknown nested key", "scanner:\n  format:\n    prefx: x\n", `unknown key "scanner.format.prefx"`},
+		{"unknown plc map key", "plc:\n  map:\n    alarm: 3\n", `unknown key "plc.map.alarm"`},
+		{"unknown pool key", "pool:\n  reserve: 3\n", `unknown key "pool.reserve"`},
+		{"wrong type", "station:\n  fifo: lots\n", "station.fifo (line "},
+		{"wrong duration", "status_interval: soon\n", "status_interval (line "},
+		{"bad line id", "line: a/b\n", "line: line id"},
+		{"no data dir", "data_dir: \"\"\n", "data_dir: missing"},
+		{"bad http", "http: localhost\n", "http: must be HOST:PORT"},
+		{"bad broker", "mqtt:\n  broker: 127.0.0.1:1883\n", "mqtt.broker: want tcp://"},
+		{"two passwords", "mqtt:\n  password: a\n  password_file: /x\n", "mqtt.password_file"},
+		{"bad dpi", "printer:\n  transport: tcp:127.0.0.1:9100\n  dpi: 250\n", "printer: dpi: must be 152, 203, 300 or 600, got 250"},
+		{"printer transport", "printer:\n  transport: usb:1\n", `printer: printer "printer": transport`},
+		{"scanner format", "scanner:\n  transport: tcp:127.0.0.1:9004\n  format:\n    grade: stars\n", "scanner:"},
+		{"plc transport", "plc:\n  transport: udp:1\n", `plc: plc "plc"`},
+		{"reject too close", "station:\n  printer_to_camera: 40\n  camera_to_reject: 1\n  jitter: 10\n", "station: camera_to_reject"},
+		{"min grade", "station:\n  min_grade: F\n", "station: min_grade"},
+		{"pool block", "pool:\n  reserve_block: 1\n", "pool: reserve_block"},
+		{"pool refill", "pool:\n  low_water_minutes: 60\n  refill_minutes: 10\n", "pool: refill_minutes"},
+		{"outbox window", "outbox:\n  batch_max: 100\n  window: 10\n", "outbox: window"},
+	}
+	base := "printer:\n  transport: tcp:127.0.0.1:9100\nscanner:\n  transport: tcp:127.0.0.1:9004\nplc:\n  transport: tcp:127.0.0.1:5020\n"
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			doc := tc.yaml
+			if tc.name != "empty" {
+				doc = mergeYAML(base, tc.yaml)
+			}
+			_, err := ParseConfig(strings.NewReader(doc))
+			require.Error(t, err)
+			require.ErrorContains(t, err, tc.want)
+		})
+	}
+	_, err := ParseConfig(strings.NewReader(base))
+	require.NoError(t, err, "the base document is valid")
+}
+
+// mergeYAML puts the override's top-level sections in place of the base's.
+func mergeYAML(base, over string) string {
+	sections := func(doc string) (order []string, m map[string]string) {
+		m = map[string]string{}
+		var cur string
+		for _, line := range strings.SplitAfter(doc, "\n") {
+			if line == "" {
+				continue
+			}
+			if !strings.HasPrefix(line, " ") {
+				cur, _, _ = strings.Cut(line, ":")
+				if _, ok := m[cur]; !ok {
+					order = append(order, cur)
+				}
+				m[cur] = ""
+			}
+			m[cur] += line
+		}
+		return order, m
+	}
+	bo, bm := sections(base)
+	oo, om := sections(over)
+	for _, k := range oo {
+		if _, ok := bm[k]; !ok {
+			bo = append(bo, k)
+		}
+		if k == "printer" || k == "scanner" || k == "plc" {
+			if !strings.Contains(om[k], "transport:") {
+				om[k] += "  transport: " + map[string]string{"printer": "tcp:127.0.0.1:9100", "scanner": "tcp:127.0.0.1:9004", "plc": "tcp:127.0.0.1:5020"}[k] + "\n"
+			}
+		}
+		bm[k] = om[k]
+	}
+	var b strings.Builder
+	for _, k := range bo {
+		b.WriteString(bm[k])
+	}
+	return b.String()
+}

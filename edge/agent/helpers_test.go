@@ -1,0 +1,224 @@
+package agent
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/serialine/serialine/drivers/plc"
+	"github.com/serialine/serialine/drivers/scanner"
+	"github.com/serialine/serialine/edge/internal/testcentral"
+	"github.com/serialine/serialine/shared/gs1"
+	"github.com/serialine/serialine/shared/wire"
+	"github.com/serialine/serialine/simulators/line"
+)
+
+func testLogger(tb testing.TB) *slog.Logger {
+	return slog.New(slog.NewTextHandler(tb.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+func testCtx(tb testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), testcentral.Wait)
+	tb.Cleanup(cancel)
+	return ctx
+}
+
+func scanFormat() scanner.Format { return scanner.Format{Grade: scanner.GradeLetter, AssumeGS1: true} }
+
+// startLine starts a simulated line on loopback (fast mode, stopped until
+// the agent runs it, print-and-apply geometry) with a print log.
+func startLine(tb testing.TB, lineID string, units, speed int) (*line.Line, line.Config) {
+	tb.Helper()
+	cfg := line.DefaultConfig()
+	cfg.Line = lineID
+	cfg.Printer.Listen = "tcp:127.0.0.1:0"
+	cfg.Scanner.Listen = "tcp:127.0.0.1:0"
+	cfg.Scanner.Format = scanFormat()
+	cfg.PLC.Listen = "127.0.0.1:0"
+	cfg.PLC.StartStopped = true
+	cfg.HTTP = "127.0.0.1:0"
+	cfg.PrintLog = filepath.Join(tb.TempDir(), "print.log")
+	cfg.Fast = true
+	cfg.Speed = speed
+	cfg.Units = units
+	cfg.Jitter = 2
+	cfg.Travel = line.Travel{PrintWindow: 0.8, PrinterToCamera: 8, CameraToReject: 6}
+	l, err := line.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	require.NoError(tb, err)
+	require.NoError(tb, l.Start(context.Background()))
+	tb.Cleanup(func() { _ = l.Close() })
+	return l, cfg
+}
+
+// agentConfig is an agent for the simulated line l and broker.
+func agentConfig(tb testing.TB, lineID string, l *line.Line, lcfg line.Config, broker string) Config {
+	d := l.Devices()
+	cfg := DefaultConfig()
+	cfg.Line = lineID
+	cfg.DataDir = filepath.Join(tb.TempDir(), "data")
+	cfg.HTTP = "127.0.0.1:0"
+	cfg.StatusInterval = time.Second
+	cfg.MQTT.Broker = broker
+	cfg.MQTT.ReconnectMax = 200 * time.Millisecond
+	cfg.Printer = PrinterConfig{Name: "printer", Transport: d.Printer, DPI: lcfg.Printer.DPI, TextLines: 5, StatusInterval: 50 * time.Millisecond}
+	cfg.Scanner.Transport = d.Scanner
+	cfg.Scanner.Format = scanFormat()
+	cfg.Scanner.ReconnectMin, cfg.Scanner.ReconnectMax = 10*time.Millisecond, 100*time.Millisecond
+	cfg.PLC = plc.Config{Name: "plc", Transport: d.PLC, UnitID: d.PLCUnitID, PollInterval: time.Millisecond}
+	cfg.Station = StationConfig{PrinterToCamera: lcfg.Travel.PrinterToCamera, CameraToReject: lcfg.Travel.CameraToReject,
+		Jitter: lcfg.Jitter, MinGrade: scanner.GradeC, MonitorEvery: 20 * time.Millisecond, PrinterPoll: 100 * time.Millisecond}
+	// Small requests, so that a run goes through several refills.
+	cfg.Pool = PoolConfig{ReserveBlock: 32, LowWaterMinutes: 0.05, RefillMinutes: 0.1, MinRequest: 100, MaxRequest: 300,
+		NominalRate: float64(lcfg.Speed), RequestRetry: time.Second}
+	cfg.Outbox = OutboxConfig{ResendAfter: 2 * time.Second}
+	require.NoError(tb, cfg.Validate())
+	return cfg
+}
+
+func testOrder() wire.Order {
+	return wire.Order{ID: "WO-7", GTIN: "09506000134352", Lot: "LOT7", Expiry: "271231", Quantity: 100000,
+		State: wire.OrderStateReleased, MinGrade: "C", National: map[string]string{"715": "12345-678-90"}}
+}
+
+// api calls the agent's local API.
+func api(tb testing.TB, addr, method, path string, body any) (int, []byte) {
+	tb.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		require.NoError(tb, err)
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(testCtx(tb), method, "http://"+addr+path, rd)
+	require.NoError(tb, err)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(tb, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(tb, err)
+	return resp.StatusCode, b
+}
+
+func state(tb testing.TB, addr string) State {
+	tb.Helper()
+	code, b := api(tb, addr, "GET", "/api/v1/state", nil)
+	require.Equal(tb, http.StatusOK, code, string(b))
+	var s State
+	require.NoError(tb, json.Unmarshal(b, &s))
+	return s
+}
+
+// printLog reads the simulator's print log: the serials printed, in order.
+func printLog(tb testing.TB, path string) []string {
+	tb.Helper()
+	f, err := os.Open(path)
+	require.NoError(tb, err)
+	defer f.Close()
+	var out []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		var e struct {
+			Data string  `json:"data"`
+			Raw  *string `json:"raw"`
+		}
+		require.NoError(tb, json.Unmarshal(sc.Bytes(), &e))
+		require.Nil(tb, e.Raw, "printed data that is not GS1: %s", sc.Text())
+		es, err := gs1.Parse(e.Data)
+		require.NoError(tb, err)
+		s, ok := es.Get("21")
+		require.True(tb, ok)
+		ndc, ok := es.Get("715")
+		require.True(tb, ok, "the national number is printed")
+		require.Equal(tb, "12345-678-90", ndc)
+		out = append(out, s)
+	}
+	require.NoError(tb, sc.Err())
+	return out
+}
+
+// ledger checks central's view of one order: every granted counter ends as
+// exactly one of commissioned, decommissioned, voided or returned unused,
+// and the order-closed counts say the same.
+func ledger(tb testing.TB, s testcentral.Snapshot, order string, printed []string) wire.Reconciliation {
+	tb.Helper()
+	granted := map[uint64]bool{}
+	var grantedN uint64
+	for _, g := range s.Grants {
+		if g.Order != order || g.Error != "" {
+			continue
+		}
+		for _, r := range g.Ranges {
+			for c := r.Start; c < r.End(); c++ {
+				require.False(tb, granted[c], "counter %d granted twice", c)
+				granted[c] = true
+			}
+			grantedN += r.Count
+		}
+	}
+	fate := map[uint64]wire.EventType{}
+	serialFate := map[string]wire.EventType{}
+	var tally wire.Reconciliation
+	tally.Granted = grantedN
+	var closed *wire.Reconciliation
+	for i, e := range s.Events {
+		require.Equal(tb, uint64(i+1), e.Seq, "central has every seq")
+		require.NoError(tb, e.Validate())
+		if e.Order != order {
+			continue
+		}
+		switch e.Type {
+		case wire.Commissioned, wire.Decommissioned, wire.Voided:
+			require.NotNil(tb, e.Counter)
+			require.True(tb, granted[*e.Counter], "%s counter %d was never granted", e.Type, *e.Counter)
+			prev, dup := fate[*e.Counter]
+			require.False(tb, dup, "counter %d (serial %s) has two fates: %s and %s", *e.Counter, e.Serial, prev, e.Type)
+			fate[*e.Counter] = e.Type
+			serialFate[e.Serial] = e.Type
+			switch e.Type {
+			case wire.Commissioned:
+				tally.Commissioned++
+			case wire.Voided:
+				tally.Voided++
+			default:
+				if tally.Decommissioned == nil {
+					tally.Decommissioned = map[wire.Reason]uint64{}
+				}
+				tally.Decommissioned[e.Reason]++
+			}
+		case wire.SerialsReturned:
+			for _, r := range e.Ranges {
+				for c := r.Start; c < r.End(); c++ {
+					require.True(tb, granted[c], "returned counter %d was never granted", c)
+					_, dup := fate[c]
+					require.False(tb, dup, "counter %d returned and also %s", c, fate[c])
+					fate[c] = wire.SerialsReturned
+				}
+				tally.ReturnedUnused += r.Count
+			}
+		case wire.OrderClosed:
+			closed = e.Counts
+		}
+	}
+	require.NotNil(tb, closed, "order-closed reached central")
+	require.Len(tb, fate, len(granted), "every granted counter has exactly one fate")
+	require.Equal(tb, tally, *closed, "the line's reconciliation is what central counts")
+	require.True(tb, closed.Balanced())
+	seen := map[string]bool{}
+	for _, sn := range printed {
+		require.False(tb, seen[sn], "serial %s printed twice", sn)
+		seen[sn] = true
+		_, ok := serialFate[sn]
+		require.True(tb, ok, "printed serial %s has no fate", sn)
+	}
+	return tally
+}
