@@ -15,7 +15,7 @@ all: build
 
 build:
 	@mkdir -p $(BIN)
-	$(GO) build -o $(BIN)/ ./edge/cmd/serialine-edge ./simulators/cmd/serialine-sim
+	$(GO) build -o $(BIN)/ ./edge/cmd/serialine-edge ./central/cmd/serialine-central ./simulators/cmd/serialine-sim
 
 # Provision (Debian packages, services, validators) then run every test.
 test:
