@@ -148,6 +148,7 @@ func routes() []route {
 		{"POST", v + "/orders/{id}/close", auth.PermOrdersClose, "close a released work order and publish the line's orders", (*api).closeOrder, "json", ""},
 
 		{"GET", v + "/units/{gtin}/{serial...}", auth.PermUnitsRead, "a unit's state and history", (*api).getUnit, "", ""},
+		{"GET", v + "/verify", auth.PermUnitsRead, "verify a product identifier (VRS): gtin, serial, lot, expiry → verified or the reason", (*api).verify, "", "gtin,serial,lot,expiry"},
 		{"GET", v + "/lookup", auth.PermUnitsRead, "look a unit or container up by any GS1 form of its code (?code=)", (*api).lookup, "", "code"},
 
 		{"GET", v + "/dead-letters", auth.PermDeadLettersRead, "payloads central could not apply, with the reason", (*api).listDeadLetters, "", "line,since,limit"},

@@ -52,6 +52,9 @@ func samples() map[string]sample {
 		"GET " + v + "/lookup": func(_ *testing.T, _ *env, f *fixture) req {
 			return req{method: "GET", path: v + "/lookup?code=" + url.QueryEscape("(01)"+gtinRand+"(21)"+f.units[1])}
 		},
+		"GET " + v + "/verify": func(_ *testing.T, _ *env, f *fixture) req {
+			return req{method: "GET", path: v + "/verify?gtin=" + gtinRand + "&serial=" + url.QueryEscape(f.units[2]) + "&lot=" + lot + "&expiry=" + expiry}
+		},
 		"PUT " + v + "/products/{gtin}": func(t *testing.T, _ *env, _ *fixture) req {
 			return req{method: "PUT", path: v + "/products/" + gtinSeq, body: mustJSON(t, product(gtinSeq, seqSpec))}
 		},

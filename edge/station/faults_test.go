@@ -40,7 +40,7 @@ func TestDeviceFaultStopsUntilClearedAndAcknowledged(t *testing.T) {
 			lcfg.Speed = 1200
 			r := newRig(t, lcfg, rigOptions{grant: 10_000})
 			ctx := testCtx(t)
-			require.NoError(t, r.st.Start(ctx, "WO-1"))
+			r.startLine(ctx)
 			_, err := r.line.Wait(ctx, func(c line.Counters) bool { return c.Good >= 12 })
 			require.NoError(t, err)
 

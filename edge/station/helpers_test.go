@@ -206,6 +206,17 @@ func (r *rig) waitState(cond func(Snapshot) bool, what string) Snapshot {
 	}
 }
 
+// startLine starts order WO-1 and the line. The infeed is held back until
+// the conveyor runs: the simulator's clock would otherwise catch up on the
+// time since its last tick at once, feeding a burst of products.
+func (r *rig) startLine(ctx context.Context) {
+	r.tb.Helper()
+	r.setFault("line", "starved", true)
+	require.NoError(r.tb, r.st.Start(ctx, "WO-1"))
+	require.Eventually(r.tb, func() bool { return r.line.Status().Running }, waitLong, time.Millisecond)
+	r.setFault("line", "starved", false)
+}
+
 func (r *rig) setFault(device, fault string, v any) {
 	r.tb.Helper()
 	b, err := json.Marshal(v)

@@ -1,8 +1,6 @@
 package station
 
 import (
-	"slices"
-
 	"github.com/serialine/serialine/drivers/scanner"
 )
 
@@ -18,13 +16,20 @@ import (
 // conveyor moves nothing):
 //
 //   - A unit has surely passed the camera once it travelled more than
-//     PrinterToCamera / (1 - jitter) + guard. If its result has not come by
+//     PrinterToCamera / (1 - jitter) + guard + trigger lag (in pitches: the
+//     PLC poll interval over the time per pitch). If its result has not come by
 //     then, it was lost (scanner link blip): the unit is a no-read and is
 //     rejected, and the next result goes to the next unit.
 //   - A result cannot be the oldest unit's while that unit has travelled
 //     less than PrinterToCamera / (1 + jitter) - guard - trigger lag: such a
 //     result belongs to a unit before it (one on the conveyor when the
 //     station started) and is ignored.
+//
+// At ordinary speeds (a pitch of tens of milliseconds, a 10 ms poll) the
+// window between the two bounds is under two pitches wide around the true
+// position, so one lost or one stale result is caught; at extreme speeds
+// (a pitch shorter than the poll interval) it is several pitches wide and
+// only gross misalignment is.
 //
 // Both checks err on the side of rejecting: when one fires wrongly, a good
 // unit is rejected and the next result falls in place again. The data read
@@ -37,19 +42,24 @@ import (
 // the applicator is one label behind; the station then leaves one unit
 // unprinted, which takes the waiting label and is rejected as blank.
 
-// track updates the time per pitch: the median of the last 15 trigger
-// intervals, so that triggers delivered in a burst (one poll, or a busy
-// loop) and stops of the line do not throw it off.
+// track updates the time per pitch: the span of the last 16 trigger
+// intervals over 16, so that triggers delivered in bursts (several per PLC
+// poll) average out; a window that holds a stop of the line (an interval
+// over four times the average) leaves the estimate as it was.
 func (s *Station) track(now int64) {
-	if s.tLast != 0 {
-		s.ivs[s.ivPos%len(s.ivs)] = now - s.tLast
-		s.ivPos++
-		if s.ivPos >= 2 {
-			n := min(s.ivPos, len(s.ivs))
-			var tmp [15]int64
-			copy(tmp[:n], s.ivs[:n])
-			slices.Sort(tmp[:n])
-			s.tau = float64(tmp[n/2])
+	s.trigAt[s.trigN%len(s.trigAt)] = now
+	s.trigN++
+	n := min(s.trigN, len(s.trigAt))
+	if n >= 3 {
+		newest := now
+		oldest := s.trigAt[(s.trigN-n)%len(s.trigAt)]
+		avg := float64(newest-oldest) / float64(n-1)
+		var longest int64
+		for i := s.trigN - n + 1; i < s.trigN; i++ {
+			longest = max(longest, s.trigAt[i%len(s.trigAt)]-s.trigAt[(i-1)%len(s.trigAt)])
+		}
+		if s.tau == 0 || float64(longest) <= 4*avg {
+			s.tau = avg
 		}
 	}
 	s.tLast = now
@@ -75,7 +85,11 @@ func (s *Station) bounds() (early, late float64) {
 	late = s.cfg.PrinterToCamera/(1-j) + s.cfg.CameraGuard
 	early = s.cfg.PrinterToCamera/(1+j) - s.cfg.CameraGuard
 	if s.tau > 0 {
-		early -= float64(s.cfg.TriggerLag) / s.tau
+		// Triggers reach the station up to TriggerLag late, and in bursts
+		// of that size: the count runs behind or jumps ahead by as much.
+		lag := float64(s.cfg.TriggerLag) / s.tau
+		early -= lag
+		late += lag
 	}
 	return early, late
 }

@@ -202,8 +202,8 @@ type Station struct {
 	last     uint32         // last trigger number seen
 	tLast    int64          // when it was seen (unix ns)
 	tau      float64        // time per pitch (ns), from the trigger intervals
-	ivs      [15]int64      // the last trigger intervals (ns)
-	ivPos    int
+	trigAt   [17]int64      // when the last triggers were seen (unix ns), a ring
+	trigN    int
 	tMoving  int64  // last time the PLC said the conveyor runs (unix ns)
 	skip     int    // units to leave unprinted to absorb labels printed late
 	skipMark uint32 // no new skip for units up to this trigger

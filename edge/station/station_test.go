@@ -24,7 +24,7 @@ func TestRun500UnitsWithFaults(t *testing.T) {
 	lcfg.Scanner.Faults.NoReadRate = 0.015
 	r := newRig(t, lcfg, rigOptions{grant: 10_000})
 	ctx := testCtx(t)
-	require.NoError(t, r.st.Start(ctx, "WO-1"))
+	r.startLine(ctx)
 
 	// A spell of printer drops, then a spell of low grades.
 	_, err := r.line.Wait(ctx, func(c line.Counters) bool { return c.Printed >= 150 })

@@ -1,0 +1,105 @@
+package store_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/shared/epcis"
+	"github.com/serialine/serialine/shared/gs1"
+	"github.com/serialine/serialine/shared/wire"
+)
+
+// TestLineEventsAsEPCIS: units applied through ApplyEvents come back from
+// QueryEPCIS as commissioning ObjectEvents with ILMD lot and expiry,
+// aggregation and decommissioning events; a second query projects nothing
+// twice.
+func TestLineEventsAsEPCIS(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dsn string) {
+		f, u := applied(t, dsn)
+		apply(t, f, line1, u.commission(line1, 1, 0, 4)...)
+		caseA := sscc(t, 1)
+		agg := ev(line1, 5, wire.Aggregated)
+		agg.Order, agg.Parent, agg.Children = "WO-1", caseA, []string{wire.UnitRef(gtinRand, u.serial[0]), wire.UnitRef(gtinRand, u.serial[1])}
+		dec := u.ev(line1, 6, wire.Decommissioned, 3)
+		dec.Reason, dec.Counter = wire.ReasonDestroyed, nil
+		apply(t, f, line1, agg, dec)
+
+		all, err := f.s.QueryEPCIS(f.ctx, store.EPCISQuery{})
+		require.NoError(t, err)
+		require.Len(t, all, 6, "4 commissioning, 1 aggregation, 1 destroying")
+
+		sgtin0, err := gs1.SGTINURI(gtinRand, u.serial[0], 7)
+		require.NoError(t, err)
+		com, err := f.s.QueryEPCIS(f.ctx, store.EPCISQuery{BizSteps: []string{"urn:epcglobal:cbv:bizstep:commissioning"}, MatchEPC: []string{sgtin0}})
+		require.NoError(t, err)
+		require.Len(t, com, 1)
+		e := com[0]
+		require.Equal(t, epcis.ObjectEvent, e.Type)
+		require.Equal(t, epcis.ActionAdd, e.Action)
+		require.Equal(t, "active", e.Disposition)
+		require.Equal(t, []string{sgtin0}, e.EPCList)
+		require.Equal(t, lot, e.ILMD["cbvmda:lotNumber"])
+		require.Equal(t, "2028-12-31", e.ILMD["cbvmda:itemExpirationDate"])
+		require.Equal(t, t0.Add(time.Millisecond), e.EventTime.UTC())
+		require.NoError(t, e.Validate())
+
+		// MATCH_epc finds the aggregation through childEPCs; MATCH_anyEPC by parentID too.
+		hits, err := f.s.QueryEPCIS(f.ctx, store.EPCISQuery{MatchEPC: []string{sgtin0}})
+		require.NoError(t, err)
+		require.Len(t, hits, 2)
+		require.Equal(t, epcis.AggregationEvent, hits[1].Type)
+		require.Equal(t, "packing", hits[1].BizStep)
+		caseURI, err := gs1.SSCCURI(gs1.SSCC(caseA), 7)
+		require.NoError(t, err)
+		require.Equal(t, caseURI, hits[1].ParentID)
+		hits, err = f.s.QueryEPCIS(f.ctx, store.EPCISQuery{MatchAnyEPC: []string{"https://id.gs1.org/00/" + caseA}})
+		require.NoError(t, err)
+		require.Len(t, hits, 1)
+
+		hits, err = f.s.QueryEPCIS(f.ctx, store.EPCISQuery{Dispositions: []string{"destroyed"}})
+		require.NoError(t, err)
+		require.Len(t, hits, 1)
+		require.Equal(t, "destroying", hits[0].BizStep)
+		require.Equal(t, "destroyed", hits[0].Extensions["serialine:reason"])
+
+		unit, err := f.s.UnitEPCIS(f.ctx, gtinRand, u.serial[1])
+		require.NoError(t, err)
+		require.Len(t, unit, 2)
+
+		// More events later: only they are projected.
+		apply(t, f, line1, u.commission(line1, 7, 4, 6)...)
+		all, err = f.s.QueryEPCIS(f.ctx, store.EPCISQuery{EventTypes: []string{"ObjectEvent"}})
+		require.NoError(t, err)
+		require.Len(t, all, 7)
+	})
+}
+
+// TestCaptureEPCISRollback: one invalid event refuses the whole capture,
+// naming the event and field; a repeated capture stores nothing new.
+func TestCaptureEPCISRollback(t *testing.T) {
+	s := open(t, sqliteDSN(t))
+	ctx := ctxT(t)
+	good := epcis.Event{Type: epcis.ObjectEvent, Action: epcis.ActionObserve, EventTime: t0, EPCList: []string{"urn:epc:id:sgtin:0614141.107346.2017"}, BizStep: "shipping", Disposition: "in_transit"}
+	bad := good
+	bad.BizStep = "shiping"
+	_, err := s.CaptureEPCIS(ctx, []epcis.Event{good, bad})
+	require.ErrorIs(t, err, store.ErrInvalid)
+	require.ErrorContains(t, err, `eventList[1].bizStep: "shiping" is not a CBV 2.0 business step`)
+	got, err := s.QueryEPCIS(ctx, store.EPCISQuery{})
+	require.NoError(t, err)
+	require.Empty(t, got)
+
+	res, err := s.CaptureEPCIS(ctx, []epcis.Event{good})
+	require.NoError(t, err)
+	require.Equal(t, 1, res.Stored)
+	res, err = s.CaptureEPCIS(ctx, []epcis.Event{good, good})
+	require.NoError(t, err)
+	require.Equal(t, 0, res.Stored)
+	require.Equal(t, 2, res.Duplicates)
+
+	_, err = s.QueryEPCIS(ctx, store.EPCISQuery{Limit: store.MaxEPCISLimit + 1})
+	require.ErrorIs(t, err, store.ErrInvalid)
+}

@@ -1,0 +1,198 @@
+package ui
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+	"github.com/stretchr/testify/require"
+
+	"github.com/serialine/serialine/edge/agent"
+	"github.com/serialine/serialine/edge/station"
+	"github.com/serialine/serialine/shared/wire"
+)
+
+const chromiumPath = "/usr/bin/chromium"
+
+// browser starts a headless Chromium for tb, or skips when there is none.
+func browser(tb testing.TB) context.Context {
+	tb.Helper()
+	if _, err := os.Stat(chromiumPath); err != nil {
+		tb.Skipf("headless browser tests need %s: %v", chromiumPath, err)
+	}
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(chromiumPath),
+		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.UserDataDir(filepath.Join(tb.TempDir(), "profile")),
+		chromedp.WindowSize(1024, 768),
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	tb.Cleanup(cancel)
+	actx, acancel := chromedp.NewExecAllocator(ctx, opts...)
+	tb.Cleanup(acancel)
+	bctx, bcancel := chromedp.NewContext(actx)
+	tb.Cleanup(bcancel)
+	return bctx
+}
+
+// shot saves a screenshot of the screen into dir (and into
+// $SERIALINE_UI_SHOTS, to look at after the test).
+func shot(tb testing.TB, ctx context.Context, dir, name string) {
+	tb.Helper()
+	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+	require.NoError(tb, err)
+	require.Greater(tb, len(png), 10_000, "a screenshot of a rendered page")
+	require.NoError(tb, os.WriteFile(filepath.Join(dir, name), png, 0o600))
+	if keep := os.Getenv("SERIALINE_UI_SHOTS"); keep != "" {
+		require.NoError(tb, os.WriteFile(filepath.Join(keep, name), png, 0o600))
+	}
+}
+
+// waitJS waits until the JavaScript expression is true.
+func waitJS(tb testing.TB, ctx context.Context, expr string) {
+	tb.Helper()
+	_, err := chromedp.Run(ctx, chromedp.Poll[chromedp.Void](expr, chromedp.WithPollingTimeout(10*time.Second)))
+	require.NoError(tb, err, "waiting for %s", expr)
+}
+
+func text(tb testing.TB, ctx context.Context, css string) string {
+	tb.Helper()
+	// textContent, not innerText: CSS upper-cases some labels.
+	s, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector(`+strconv.Quote(css)+`).textContent`))
+	require.NoError(tb, err, css)
+	return s
+}
+
+// fits checks that the page needs no scrolling at this screen size.
+func fits(tb testing.TB, ctx context.Context, w, h int) {
+	tb.Helper()
+	size, err := chromedp.Run(ctx, chromedp.Evaluate[[]int](`[document.documentElement.scrollWidth, document.documentElement.scrollHeight]`))
+	require.NoError(tb, err)
+	require.LessOrEqual(tb, size[0], w, "page width")
+	require.LessOrEqual(tb, size[1], h, "page height")
+}
+
+func click(tb testing.TB, ctx context.Context, css string) {
+	tb.Helper()
+	require.NoError(tb, chromedp.Do(ctx, chromedp.Click(chromedp.CSS(css))), "click %s", css)
+}
+
+// TestBrowserOperatorShift drives the page in headless Chromium as an
+// operator would: sign in on the keypad, start, watch the counts, take an
+// alarm and acknowledge it, close the order.
+func TestBrowserOperatorShift(t *testing.T) {
+	ctx := browser(t)
+	r := newRig(t, Config{MinPush: 10 * time.Millisecond})
+	dir := t.TempDir()
+
+	var mu sync.Mutex
+	var jsErrors []string
+	require.NoError(t, chromedp.Listen(ctx, func(ev any) {
+		if e, ok := ev.(*runtime.EventExceptionThrown); ok {
+			mu.Lock()
+			jsErrors = append(jsErrors, e.ExceptionDetails.Text)
+			mu.Unlock()
+		}
+	}))
+
+	require.NoError(t, chromedp.Do(ctx, chromedp.EmulateViewport(1024, 768), chromedp.Navigate(r.srv.URL)))
+	require.Equal(t, "not signed in", text(t, ctx, "#operator"))
+	require.Equal(t, "stopped", text(t, ctx, "#state"))
+
+	// Start the released order: the screen asks for the PIN first.
+	click(t, ctx, `#orders button[data-order="WO-1"]`)
+	waitJS(t, ctx, `!document.getElementById('keypad').hidden`)
+	// A wrong PIN first.
+	for _, k := range []string{"9", "9", "9", "9", "ok"} {
+		click(t, ctx, `.key[data-key="`+k+`"]`)
+	}
+	waitJS(t, ctx, `document.getElementById('pin-error').textContent === 'wrong PIN'`)
+	for _, k := range []string{"1", "2", "3", "5", "back", "4", "ok"} { // 1234 after a correction
+		click(t, ctx, `.key[data-key="`+k+`"]`)
+	}
+	waitJS(t, ctx, `document.getElementById('keypad').hidden && document.getElementById('state').textContent === 'running'`)
+	require.Equal(t, "Ana", text(t, ctx, "#operator"))
+	require.Equal(t, "Amoxicillin 500 mg ×20", text(t, ctx, "#product"))
+	require.Equal(t, "2027-12-31", text(t, ctx, "#expiry"))
+	require.Equal(t, []lineCall{{Name: "start", Order: "WO-1", Operator: "Ana"}}, r.line.Calls())
+
+	// Production: the counts follow the line, pushed by the server.
+	r.line.update(func(s *agent.State) {
+		s.Counts.Good = 1234
+		s.Counts.Rejected[wire.ReasonNoRead] = 2
+		s.Counts.Rejected[wire.ReasonLowGrade] = 1
+		s.Rate = 240
+		s.Pool.Counts.Commissioned = 250
+		s.Pool.Available, s.Pool.MinutesLeft, s.Pool.Rate = 480, 2, 240
+		s.Outbox.Connected, s.Outbox.Pending = true, 17
+	})
+	waitJS(t, ctx, `document.getElementById('good').textContent === '1,234'`)
+	require.Equal(t, "3", text(t, ctx, "#rejected"))
+	require.Equal(t, "240", text(t, ctx, "#rate"))
+	require.Equal(t, "25", text(t, ctx, "#progress"))
+	require.Equal(t, "17", text(t, ctx, "#backlog"))
+	cls, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById('pool').className`))
+	require.NoError(t, err)
+	require.Equal(t, "pool level-low", cls, "2 minutes of serials left")
+
+	// An alarm stops the line; its cause has cleared, it waits for the ack.
+	r.line.update(func(s *agent.State) {
+		s.State = wire.LineAlarm
+		s.Devices["printer"] = wire.DeviceHealth{State: wire.DeviceFault, Detail: "ribbon out"}
+		s.Alarms = append(s.Alarms, station.Alarm{Device: "printer", Fault: "ribbon out", Since: time.Now(), StoppedLine: true})
+	})
+	waitJS(t, ctx, `document.querySelector('#alarms .alarm.needs-ack') !== null`)
+	require.Contains(t, text(t, ctx, "#alarms .alarm"), "ribbon out")
+	require.Contains(t, text(t, ctx, `#devices li[data-device="printer"]`), "ribbon out")
+	shot(t, ctx, dir, "alarm-1024x768.png")
+	fits(t, ctx, 1024, 768)
+	// Every touch target is at least 48 px.
+	small, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll('button')]
+		.filter(b => b.offsetParent !== null)
+		.filter(b => { const r = b.getBoundingClientRect(); return r.height < 48 || r.width < 48; })
+		.map(b => b.id || b.textContent)`))
+	require.NoError(t, err)
+	require.Empty(t, small, "buttons under 48 px")
+
+	click(t, ctx, "#btn-ack")
+	waitJS(t, ctx, `document.querySelectorAll('#alarms .alarm').length === 0`)
+	calls := r.line.Calls()
+	require.Equal(t, lineCall{Name: "ack", Operator: "Ana"}, calls[len(calls)-1])
+
+	// Close the order: confirm, then read the reconciliation.
+	r.line.setState(wire.LineStopped)
+	waitJS(t, ctx, `!document.getElementById('btn-close').disabled`)
+	click(t, ctx, "#btn-close")
+	waitJS(t, ctx, `!document.getElementById('confirm').hidden`)
+	click(t, ctx, "#confirm-yes")
+	waitJS(t, ctx, `!document.getElementById('recon').hidden`)
+	require.Equal(t, "100", text(t, ctx, "#recon-granted"))
+	require.Equal(t, "no-read 4", text(t, ctx, "#recon-decommissioned"))
+	require.Contains(t, text(t, ctx, "#recon-balance"), "Balanced")
+	shot(t, ctx, dir, "closed-1024x768.png")
+
+	click(t, ctx, "#recon-ok")
+	require.NoError(t, chromedp.Do(ctx, chromedp.EmulateViewport(1280, 800)))
+	waitJS(t, ctx, `window.innerWidth === 1280`)
+	fits(t, ctx, 1280, 800)
+	shot(t, ctx, dir, "stopped-1280x800.png")
+
+	var got []string
+	for _, a := range r.rec.Actions() {
+		require.Equal(t, "Ana", a.Operator)
+		got = append(got, a.Action)
+	}
+	require.Equal(t, []string{ActSignIn, ActStart, ActAck, ActClose}, got)
+	mu.Lock()
+	defer mu.Unlock()
+	require.Empty(t, jsErrors, "JavaScript errors on the page")
+}

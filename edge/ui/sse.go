@@ -1,0 +1,84 @@
+package ui
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"time"
+)
+
+// serveEvents streams the state as server-sent events: an "state" event
+// at once and after every change of the line (at most one per MinPush),
+// and a "heartbeat" event every Heartbeat carrying the signed-in
+// operator, so an idle sign-out shows and dead connections are noticed.
+// EventSource reconnects by itself.
+func (u *UI) serveEvents(w http.ResponseWriter, r *http.Request) {
+	fl, ok := w.(http.Flusher)
+	if !ok {
+		writeJSON(w, http.StatusInternalServerError, errBody{Error: "events: the server cannot stream"})
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+
+	send := func(event string, v any) bool {
+		b, err := json.Marshal(v)
+		if err != nil {
+			u.log.Error("event not encoded", "event", event, "err", err)
+			return true
+		}
+		if _, err := fmt.Fprintf(w, "event: %s\ndata: %s\n\n", event, b); err != nil {
+			return false
+		}
+		fl.Flush()
+		return true
+	}
+	// The retry hint: reconnect quickly after an agent restart.
+	if _, err := fmt.Fprint(w, "retry: 2000\n\n"); err != nil {
+		return
+	}
+	hb := time.NewTicker(u.cfg.Heartbeat)
+	defer hb.Stop()
+	var hold *time.Timer // MinPush between pushes
+	defer func() {
+		if hold != nil {
+			hold.Stop()
+		}
+	}()
+	for {
+		// Take the change channel before the state, so a change between
+		// the two is not lost.
+		changed := u.line.Changes()
+		name, _ := u.operator(r, false)
+		if !send("state", u.view(name)) {
+			return
+		}
+		hold = time.NewTimer(u.cfg.MinPush)
+	wait:
+		for {
+			select {
+			case <-r.Context().Done():
+				return
+			case <-u.done:
+				return
+			case <-hb.C:
+				name, _ := u.operator(r, false)
+				if !send("heartbeat", map[string]any{"operator": name, "at": u.cfg.Now()}) {
+					return
+				}
+			case <-changed:
+				select {
+				case <-r.Context().Done():
+					return
+				case <-u.done:
+					return
+				case <-hold.C:
+				}
+				break wait
+			}
+		}
+	}
+}
