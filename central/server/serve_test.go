@@ -322,6 +322,14 @@ log:
 		t.Fatal("no ack")
 	}
 
+	// The committed units are served as EPCIS commissioning events.
+	code, _ = r.get(t, "/epcis/events?EQ_bizStep=commissioning", "")
+	require.Equal(t, http.StatusUnauthorized, code, "EPCIS needs a token")
+	code, body = r.get(t, "/epcis/events?EQ_bizStep=commissioning", admin)
+	require.Equal(t, http.StatusOK, code, body)
+	require.Contains(t, body, "EPCISQueryDocument")
+	require.Equal(t, 3, strings.Count(body, `"bizStep":"commissioning"`)+strings.Count(body, `"bizStep": "commissioning"`), body)
+
 	code, body = r.get(t, "/metrics", "")
 	require.Equal(t, http.StatusOK, code)
 	for _, want := range []string{

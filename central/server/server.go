@@ -25,6 +25,7 @@ import (
 	"github.com/serialine/serialine/central/api"
 	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/broker"
+	"github.com/serialine/serialine/central/epcisapi"
 	"github.com/serialine/serialine/central/ingest"
 	"github.com/serialine/serialine/central/metrics"
 	"github.com/serialine/serialine/central/store"
@@ -242,6 +243,7 @@ func (s *Server) startHTTP() error {
 	}
 	mux := http.NewServeMux()
 	mux.Handle(api.Prefix, api.New(api.Deps{Store: s.st, Orders: s.in, Statuses: s.in}, s.log))
+	mux.Handle(epcisapi.Prefix, epcisapi.New(epcisapi.Deps{Store: s.st}, s.log.With("part", "epcis")))
 	mux.Handle("GET /metrics", s.reg.Handler())
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.Handle("/", ui)
