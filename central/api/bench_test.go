@@ -14,6 +14,7 @@ import (
 	"github.com/serialine/serialine/central/api"
 	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/shared/serials"
 	"github.com/serialine/serialine/shared/wire"
 )
@@ -26,12 +27,10 @@ const benchUnits = 100_000
 func BenchmarkUnitLookup(b *testing.B) {
 	ctx, cancel := context.WithTimeout(store.WithActor(context.Background(), "bench"), 10*time.Minute)
 	defer cancel()
-	s, err := store.Open(ctx, sqliteDSN(b), testLogger(b))
-	require.NoError(b, err)
-	b.Cleanup(s.Close)
+	s := storetest.OpenSQLite(b, testLogger(b))
 	require.NoError(b, s.PutProduct(ctx, product(gtinRand, randSpec)))
 	require.NoError(b, s.PutLine(ctx, store.Line{ID: line1, Name: "Line 1"}))
-	_, err = s.CreateOrder(ctx, store.WorkOrder{ID: "WO-B", GTIN: gtinRand, Lot: lot, Expiry: expiry, Quantity: benchUnits})
+	_, err := s.CreateOrder(ctx, store.WorkOrder{ID: "WO-B", GTIN: gtinRand, Lot: lot, Expiry: expiry, Quantity: benchUnits})
 	require.NoError(b, err)
 	_, err = s.ReleaseOrder(ctx, "WO-B", line1)
 	require.NoError(b, err)

@@ -16,6 +16,7 @@ import (
 	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/ingest"
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/shared/conformance"
 	"github.com/serialine/serialine/shared/gs1"
 	"github.com/serialine/serialine/shared/wire"
@@ -45,7 +46,7 @@ func (e *env) audit(t *testing.T, role auth.Role, query string) []auditEntry {
 // the audit trail with who, when, what, before and after; only the
 // auditor and the admin can read it.
 func TestAuditTrail(t *testing.T) {
-	e := newEnv(t, sqliteDSN(t))
+	e := newEnv(t, storetest.SQLiteDSN(t))
 	e.fixture(t)
 	gtin := withCheckDigit(t, "0950600013441")
 	start := time.Now().UTC().Add(-time.Second)
@@ -115,7 +116,7 @@ func TestAuditTrail(t *testing.T) {
 // TestLookup finds the unit from its code in each GS1 form, and a
 // container by its SSCC.
 func TestLookup(t *testing.T) {
-	e := newEnv(t, sqliteDSN(t))
+	e := newEnv(t, storetest.SQLiteDSN(t))
 	f := e.fixture(t)
 	sn := f.units[3]
 	es := gs1.ElementString{{AI: "01", Value: gtinRand}, {AI: "17", Value: expiry}, {AI: "10", Value: lot}, {AI: "21", Value: sn}}
@@ -188,7 +189,7 @@ func TestLookup(t *testing.T) {
 // TestUnitSerialWithSlash: a serial may hold "/" (CSET 82); the route
 // takes it escaped or not.
 func TestUnitSerialWithSlash(t *testing.T) {
-	e := newEnv(t, sqliteDSN(t))
+	e := newEnv(t, storetest.SQLiteDSN(t))
 	e.fixture(t)
 	for _, path := range []string{"/api/v1/units/" + gtinRand + "/AB/12", "/api/v1/units/" + gtinRand + "/AB%2F12"} {
 		resp := e.as(t, auth.RoleOperator, req{method: "GET", path: path})
@@ -200,7 +201,7 @@ func TestUnitSerialWithSlash(t *testing.T) {
 // TestTokens: an admin issues a token (its secret shown once), the token
 // works, the list never shows secrets, and revocation ends it at once.
 func TestTokens(t *testing.T) {
-	e := newEnv(t, sqliteDSN(t))
+	e := newEnv(t, storetest.SQLiteDSN(t))
 	resp := e.as(t, auth.RoleAdmin, req{method: "POST", path: "/api/v1/tokens", body: `{"name": "ERP", "role": "planner"}`})
 	require.Equal(t, http.StatusCreated, resp.status, "%s", resp.body)
 	var tok struct {
@@ -236,7 +237,7 @@ func TestTokens(t *testing.T) {
 // TestPublishFailure: a release commits even when the line's orders
 // cannot be published now; the response says so.
 func TestPublishFailure(t *testing.T) {
-	e := newEnv(t, sqliteDSN(t))
+	e := newEnv(t, storetest.SQLiteDSN(t))
 	e.fixture(t)
 	e.pub.fail = errors.New("broker unreachable")
 	id := e.createdOrder(t)
@@ -253,7 +254,7 @@ func TestPublishFailure(t *testing.T) {
 // TestWithoutPublisher: without an OrderPublisher nothing is published
 // and the response says so.
 func TestWithoutPublisher(t *testing.T) {
-	e := newEnv(t, sqliteDSN(t), func(d *api.Deps) { d.Orders, d.Statuses = nil, nil })
+	e := newEnv(t, storetest.SQLiteDSN(t), func(d *api.Deps) { d.Orders, d.Statuses = nil, nil })
 	e.fixture(t)
 	id := e.createdOrder(t)
 	resp := e.as(t, auth.RolePlanner, req{method: "POST", path: "/api/v1/orders/" + id + "/release", body: `{"line": "L1"}`})
@@ -264,7 +265,7 @@ func TestWithoutPublisher(t *testing.T) {
 }
 
 func TestLinesWithStatus(t *testing.T) {
-	e := newEnv(t, sqliteDSN(t))
+	e := newEnv(t, storetest.SQLiteDSN(t))
 	f := e.fixture(t)
 	resp := e.as(t, auth.RoleOperator, req{method: "GET", path: "/api/v1/lines"})
 	require.Equal(t, http.StatusOK, resp.status)
@@ -300,7 +301,7 @@ func TestLinesWithStatus(t *testing.T) {
 }
 
 func TestDeadLetters(t *testing.T) {
-	e := newEnv(t, sqliteDSN(t))
+	e := newEnv(t, storetest.SQLiteDSN(t))
 	e.fixture(t)
 	// An event of an unknown order is dead-lettered by the store.
 	ev := unitEvent(11, wire.Commissioned, "WO-404", gtinRand, "123456789012", 999)
@@ -337,7 +338,7 @@ func TestDeadLetters(t *testing.T) {
 // independent syntax validator.
 func TestUnitCodesConform(t *testing.T) {
 	conformance.Bin(t)
-	e := newEnv(t, sqliteDSN(t))
+	e := newEnv(t, storetest.SQLiteDSN(t))
 	f := e.fixture(t)
 	resp := e.as(t, auth.RoleOperator, req{method: "GET", path: "/api/v1/units/" + gtinRand + "/" + f.units[2]})
 	require.Equal(t, http.StatusOK, resp.status, "%s", resp.body)

@@ -3,40 +3,28 @@ package api_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/serialine/serialine/central/api"
 	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/ingest"
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/shared/gs1"
 	"github.com/serialine/serialine/shared/serials"
 	"github.com/serialine/serialine/shared/wire"
-)
-
-// The PostgreSQL server the lifecycle test creates its database on, as in
-// central/store's tests.
-const (
-	envPostgres     = "SERIALINE_TEST_POSTGRES"
-	envSkipPostgres = "SERIALINE_SKIP_POSTGRES"
-	defaultPostgres = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
 )
 
 const (
@@ -68,52 +56,6 @@ func (w testWriter) Write(p []byte) (int, error) {
 	w.tb.Helper()
 	w.tb.Log(strings.TrimRight(string(p), "\n"))
 	return len(p), nil
-}
-
-func sqliteDSN(tb testing.TB) string {
-	return "sqlite:" + filepath.Join(tb.TempDir(), "central.db")
-}
-
-// postgresDSN creates a database of its own for the test and drops it
-// when the test ends.
-func postgresDSN(tb testing.TB) string {
-	tb.Helper()
-	admin := os.Getenv(envPostgres)
-	if admin == "" {
-		admin = defaultPostgres
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, admin)
-	if err != nil {
-		if os.Getenv(envSkipPostgres) == "1" {
-			tb.Skipf("SKIPPED PostgreSQL half: %s=1 and %s is unreachable: %v", envSkipPostgres, admin, err)
-		}
-		tb.Fatalf("PostgreSQL is not reachable at %s (set %s to another server, or %s=1 to skip; `make test` starts it): %v",
-			admin, envPostgres, envSkipPostgres, err)
-	}
-	defer conn.Close(ctx)
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	name := "serialine_test_" + hex.EncodeToString(b[:])
-	_, err = conn.Exec(ctx, "CREATE DATABASE "+name)
-	require.NoError(tb, err)
-	tb.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		c, err := pgx.Connect(ctx, admin)
-		if err != nil {
-			tb.Errorf("drop test database %s: %v", name, err)
-			return
-		}
-		defer c.Close(ctx)
-		if _, err := c.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
-			tb.Errorf("drop test database %s: %v", name, err)
-		}
-	})
-	cfg, err := pgx.ParseConfig(admin)
-	require.NoError(tb, err)
-	return strings.Replace(admin, "/"+cfg.Database+"?", "/"+name+"?", 1)
 }
 
 // publisher records the lines whose orders the API asked to publish; the
@@ -160,9 +102,7 @@ func newEnv(tb testing.TB, dsn string, tweak ...func(*api.Deps)) *env {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(store.WithActor(context.Background(), "test-setup"), 120*time.Second)
 	tb.Cleanup(cancel)
-	s, err := store.Open(ctx, dsn, testLogger(tb))
-	require.NoError(tb, err)
-	tb.Cleanup(s.Close)
+	s := storetest.Open(tb, dsn, testLogger(tb))
 	e := &env{s: s, pub: &publisher{}, tokens: map[auth.Role]string{}, ctx: ctx}
 	deps := api.Deps{Store: s, Orders: e.pub, Statuses: statuses{line1: {Status: wire.Status{V: 1, Line: line1, State: wire.LineRunning, At: t0, Order: "WO-1"}, LastSeen: t0.Add(time.Second)}}}
 	for _, f := range tweak {

@@ -11,13 +11,14 @@ import (
 
 	"github.com/serialine/serialine/central/api"
 	"github.com/serialine/serialine/central/auth"
+	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/shared/serials"
 )
 
 // TestBadInput sends bad input to every route that takes input and
 // checks the status, the code and the field the error names.
 func TestBadInput(t *testing.T) {
-	e := newEnv(t, sqliteDSN(t))
+	e := newEnv(t, storetest.SQLiteDSN(t))
 	f := e.fixture(t)
 	const v = "/api/v1"
 	prod := func(mut func(m map[string]any)) string {
@@ -167,7 +168,7 @@ func TestBadInput(t *testing.T) {
 // it does not know, naming it, so that a misspelt filter never silently
 // returns everything.
 func TestUnknownQueryParameter(t *testing.T) {
-	e := newEnv(t, sqliteDSN(t))
+	e := newEnv(t, storetest.SQLiteDSN(t))
 	f := e.fixture(t)
 	smp := samples()
 	for _, rt := range api.Routes() {
@@ -189,7 +190,7 @@ func TestUnknownQueryParameter(t *testing.T) {
 }
 
 func TestBodyTooLarge(t *testing.T) {
-	e := newEnv(t, sqliteDSN(t), func(d *api.Deps) { d.MaxBodyBytes, d.MaxImportBytes = 512, 1024 })
+	e := newEnv(t, storetest.SQLiteDSN(t), func(d *api.Deps) { d.MaxBodyBytes, d.MaxImportBytes = 512, 1024 })
 	e.fixture(t)
 	big := `{"name": "` + strings.Repeat("x", 600) + `"}`
 	resp := e.as(t, auth.RoleAdmin, req{method: "PUT", path: "/api/v1/lines/L5", body: big})
@@ -211,7 +212,7 @@ func TestBodyTooLarge(t *testing.T) {
 // TestSerialImport: a list with problems is refused whole, naming every
 // problem with its line; a clean one is imported.
 func TestSerialImport(t *testing.T) {
-	e := newEnv(t, sqliteDSN(t))
+	e := newEnv(t, storetest.SQLiteDSN(t))
 	e.fixture(t)
 	path := "/api/v1/products/" + gtinList + "/serials/import"
 
@@ -277,7 +278,7 @@ func TestSerialImport(t *testing.T) {
 // TestProductScheme: the key is write-only and kept across updates; a
 // scheme under which serials were granted cannot change.
 func TestProductScheme(t *testing.T) {
-	e := newEnv(t, sqliteDSN(t))
+	e := newEnv(t, storetest.SQLiteDSN(t))
 	f := e.fixture(t)
 	path := "/api/v1/products/" + gtinRand
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/shared/serials"
 	"github.com/serialine/serialine/shared/wire"
 )
@@ -46,12 +47,7 @@ func (e *env) order(t *testing.T, role auth.Role, id string) orderView {
 // events; the reconciliation must account for every granted serial. The
 // same test runs on SQLite and PostgreSQL.
 func TestOrderLifecycle(t *testing.T) {
-	for _, b := range []struct {
-		name string
-		dsn  func(testing.TB) string
-	}{{"sqlite", sqliteDSN}, {"postgres", postgresDSN}} {
-		t.Run(b.name, func(t *testing.T) { orderLifecycle(t, b.dsn(t)) })
-	}
+	storetest.ForEachBackend(t, orderLifecycle)
 }
 
 func orderLifecycle(t *testing.T, dsn string) {

@@ -12,6 +12,7 @@ import (
 	"github.com/serialine/serialine/central/api"
 	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/storetest"
 )
 
 // sample returns a valid request for a route; called once per allowed
@@ -116,7 +117,7 @@ func (e *env) createdOrder(tb testing.TB) string {
 // the handler serves (api.Routes), so a new route is covered or this
 // test fails.
 func TestRouteSecurity(t *testing.T) {
-	e := newEnv(t, sqliteDSN(t))
+	e := newEnv(t, storetest.SQLiteDSN(t))
 	f := e.fixture(t)
 	smp := samples()
 	routes := api.Routes()
@@ -197,7 +198,7 @@ func TestRouteTableCoversMatrix(t *testing.T) {
 }
 
 func TestUnknownRouteAndMethod(t *testing.T) {
-	e := newEnv(t, sqliteDSN(t))
+	e := newEnv(t, storetest.SQLiteDSN(t))
 	cases := []struct {
 		name   string
 		tok    string
@@ -223,7 +224,7 @@ func TestUnknownRouteAndMethod(t *testing.T) {
 
 // TestWhoAmI shows the principal and its permissions.
 func TestWhoAmI(t *testing.T) {
-	e := newEnv(t, sqliteDSN(t))
+	e := newEnv(t, storetest.SQLiteDSN(t))
 	var me struct {
 		Name        string
 		Role        auth.Role

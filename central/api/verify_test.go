@@ -15,6 +15,7 @@ import (
 	"github.com/serialine/serialine/central/api"
 	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/shared/epcis"
 	"github.com/serialine/serialine/shared/gs1"
 	"github.com/serialine/serialine/shared/serials"
@@ -35,7 +36,7 @@ func verifyPath(gtin, serial, lot, expiry string) string {
 // TestVerify answers each verification reason from the units table (and a
 // recall captured as EPCIS), and refuses malformed parameters by name.
 func TestVerify(t *testing.T) {
-	e := newEnv(t, sqliteDSN(t))
+	e := newEnv(t, storetest.SQLiteDSN(t))
 	f := e.fixture(t)
 	// units[3] decommissioned; units[4] recalled by an EPCIS event.
 	f.seq++
@@ -122,12 +123,10 @@ func BenchmarkVerify(b *testing.B) {
 	const n = 20_000
 	ctx, cancel := context.WithTimeout(store.WithActor(context.Background(), "bench"), 10*time.Minute)
 	defer cancel()
-	s, err := store.Open(ctx, sqliteDSN(b), testLogger(b))
-	require.NoError(b, err)
-	b.Cleanup(s.Close)
+	s := storetest.OpenSQLite(b, testLogger(b))
 	require.NoError(b, s.PutProduct(ctx, product(gtinRand, randSpec)))
 	require.NoError(b, s.PutLine(ctx, store.Line{ID: line1, Name: "Line 1"}))
-	_, err = s.CreateOrder(ctx, store.WorkOrder{ID: "WO-B", GTIN: gtinRand, Lot: lot, Expiry: expiry, Quantity: n})
+	_, err := s.CreateOrder(ctx, store.WorkOrder{ID: "WO-B", GTIN: gtinRand, Lot: lot, Expiry: expiry, Quantity: n})
 	require.NoError(b, err)
 	_, err = s.ReleaseOrder(ctx, "WO-B", line1)
 	require.NoError(b, err)

@@ -6,7 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/storetest"
 )
 
 func testLogger(tb testing.TB) *slog.Logger {
@@ -31,12 +31,7 @@ func (w testWriter) Write(p []byte) (int, error) {
 
 func openStore(tb testing.TB) *store.Store {
 	tb.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	s, err := store.Open(ctx, "sqlite:"+filepath.Join(tb.TempDir(), "central.db"), testLogger(tb))
-	require.NoError(tb, err)
-	tb.Cleanup(s.Close)
-	return s
+	return storetest.OpenSQLite(tb, testLogger(tb))
 }
 
 func ctxT(tb testing.TB) context.Context {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/epcisapi"
+	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/shared/epcis"
 )
 
@@ -18,7 +19,7 @@ import (
 // through the handler (auth, SQL, parse of the stored events, JSON-LD query
 // document) returning 10,000 of 12,000 events in SQLite.
 func BenchmarkEPCISQuery10k(b *testing.B) {
-	e := newEnv(b, sqliteDSN(b))
+	e := newEnv(b, storetest.SQLiteDSN(b))
 	t0 := time.Date(2026, 5, 1, 8, 0, 0, 0, time.UTC)
 	var evs []epcis.Event
 	for i := range 12_000 {

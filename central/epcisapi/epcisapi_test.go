@@ -15,6 +15,7 @@ import (
 	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/epcisapi"
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/shared/conformance"
 	"github.com/serialine/serialine/shared/epcis"
 )
@@ -70,12 +71,9 @@ func (e *env) queryHashes(tb testing.TB, params url.Values) map[string]bool {
 // window; a second capture stores nothing new. On SQLite and PostgreSQL.
 func TestCaptureGS1Examples(t *testing.T) {
 	files := append(examples(t, "json", "*.jsonld"), examples(t, "xml", "*.xml")...)
-	for _, b := range []struct {
-		name string
-		dsn  func(testing.TB) string
-	}{{"sqlite", sqliteDSN}, {"postgres", postgresDSN}} {
-		t.Run(b.name, func(t *testing.T) {
-			e := newEnv(t, b.dsn(t))
+	for _, b := range storetest.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			e := newEnv(t, b.DSN(t))
 			for _, f := range files {
 				src, err := os.ReadFile(f)
 				require.NoError(t, err)
@@ -142,7 +140,7 @@ const badDoc = `{
 // TestCaptureErrorBehaviour: rollback refuses the document naming each
 // problem and stores nothing; proceed stores the valid event.
 func TestCaptureErrorBehaviour(t *testing.T) {
-	e := newEnv(t, sqliteDSN(t))
+	e := newEnv(t, storetest.SQLiteDSN(t))
 	for _, hdr := range [][]string{{"Content-Type", "application/ld+json"}, {"Content-Type", "application/json", "GS1-Capture-Error-Behaviour", "rollback"}} {
 		r := e.do(t, auth.RoleAdmin, "POST", "/epcis/capture", []byte(badDoc), hdr...)
 		require.Equal(t, http.StatusBadRequest, r.status, "%s", r.body)
@@ -170,7 +168,7 @@ func TestCaptureErrorBehaviour(t *testing.T) {
 }
 
 func TestCaptureRefusals(t *testing.T) {
-	e := newEnv(t, sqliteDSN(t))
+	e := newEnv(t, storetest.SQLiteDSN(t))
 	cases := []struct {
 		name   string
 		role   auth.Role
@@ -197,7 +195,7 @@ func TestCaptureRefusals(t *testing.T) {
 }
 
 func TestQueryBadParameter(t *testing.T) {
-	e := newEnv(t, sqliteDSN(t))
+	e := newEnv(t, storetest.SQLiteDSN(t))
 	cases := []struct{ query, field string }{
 		{"EQ_bizStep=shiping", "EQ_bizStep"},
 		{"EQ_disposition=urn:epcglobal:cbv:disp:lost", "EQ_disposition"},
@@ -223,7 +221,7 @@ func TestQueryBadParameter(t *testing.T) {
 // against GS1's JSON Schema (query document) and, as XML, the XSD.
 func TestQueryDocumentConforms(t *testing.T) {
 	conformance.Bin(t)
-	e := newEnv(t, sqliteDSN(t))
+	e := newEnv(t, storetest.SQLiteDSN(t))
 	for _, f := range examples(t, "json", "Example_9.6.*.jsonld") {
 		src, err := os.ReadFile(f)
 		require.NoError(t, err)

@@ -2,8 +2,6 @@ package epcisapi_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"io"
 	"log/slog"
 	"net/http"
@@ -14,20 +12,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/epcisapi"
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/shared/conformance"
-)
-
-// The PostgreSQL server tests create their own database on, as in central/store.
-const (
-	envPostgres     = "SERIALINE_TEST_POSTGRES"
-	envSkipPostgres = "SERIALINE_SKIP_POSTGRES"
-	defaultPostgres = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
 )
 
 func testLogger(tb testing.TB) *slog.Logger {
@@ -40,48 +31,6 @@ func (w testWriter) Write(p []byte) (int, error) {
 	w.tb.Helper()
 	w.tb.Log(strings.TrimRight(string(p), "\n"))
 	return len(p), nil
-}
-
-func sqliteDSN(tb testing.TB) string { return "sqlite:" + filepath.Join(tb.TempDir(), "central.db") }
-
-// postgresDSN creates a database of its own and drops it afterwards.
-func postgresDSN(tb testing.TB) string {
-	tb.Helper()
-	admin := os.Getenv(envPostgres)
-	if admin == "" {
-		admin = defaultPostgres
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, admin)
-	if err != nil {
-		if os.Getenv(envSkipPostgres) == "1" {
-			tb.Skipf("SKIPPED PostgreSQL half: %s=1 and %s is unreachable: %v", envSkipPostgres, admin, err)
-		}
-		tb.Fatalf("PostgreSQL is not reachable at %s (set %s, or %s=1 to skip): %v", admin, envPostgres, envSkipPostgres, err)
-	}
-	defer conn.Close(ctx)
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	name := "serialine_test_" + hex.EncodeToString(b[:])
-	_, err = conn.Exec(ctx, "CREATE DATABASE "+name)
-	require.NoError(tb, err)
-	tb.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		c, err := pgx.Connect(ctx, admin)
-		if err != nil {
-			tb.Errorf("drop test database %s: %v", name, err)
-			return
-		}
-		defer c.Close(ctx)
-		if _, err := c.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
-			tb.Errorf("drop test database %s: %v", name, err)
-		}
-	})
-	cfg, err := pgx.ParseConfig(admin)
-	require.NoError(tb, err)
-	return strings.Replace(admin, "/"+cfg.Database+"?", "/"+name+"?", 1)
 }
 
 // env is the binding on a real store behind a real HTTP server on
@@ -97,9 +46,7 @@ func newEnv(tb testing.TB, dsn string) *env {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(store.WithActor(context.Background(), "test"), 120*time.Second)
 	tb.Cleanup(cancel)
-	s, err := store.Open(ctx, dsn, testLogger(tb))
-	require.NoError(tb, err)
-	tb.Cleanup(s.Close)
+	s := storetest.Open(tb, dsn, testLogger(tb))
 	e := &env{s: s, tokens: map[auth.Role]string{}, ctx: ctx}
 	mux := http.NewServeMux()
 	mux.Handle(epcisapi.Prefix, epcisapi.New(epcisapi.Deps{Store: s}, testLogger(tb)))

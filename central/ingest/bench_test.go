@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/shared/serials"
 	"github.com/serialine/serialine/shared/wire"
 )
@@ -27,10 +28,10 @@ var benchSpec = serials.Spec{Kind: serials.KindRandomized, Length: 12, Alphabet:
 
 // BenchmarkIngestPostgres: unit events per second from MQTT into
 // PostgreSQL, through the embedded broker, acks awaited.
-func BenchmarkIngestPostgres(b *testing.B) { benchIngest(b, postgresDSN(b)) }
+func BenchmarkIngestPostgres(b *testing.B) { benchIngest(b, storetest.PostgresDSN(b)) }
 
 // BenchmarkIngestSQLite: the same into the embedded SQLite file.
-func BenchmarkIngestSQLite(b *testing.B) { benchIngest(b, sqliteDSN(b)) }
+func BenchmarkIngestSQLite(b *testing.B) { benchIngest(b, storetest.SQLiteDSN(b)) }
 
 // benchIngest has benchLines edges publish b.N batches of benchBatch
 // commissioning events (randomized serials, each checked by the store
@@ -159,7 +160,7 @@ func (l *benchLine) nextAck() (wire.Ack, error) {
 // table without keys, indexes or checks (as the store's own
 // BenchmarkCopyCeiling, which is not exported).
 func BenchmarkCopyCeilingPostgres(b *testing.B) {
-	dsn := postgresDSN(b)
+	dsn := storetest.PostgresDSN(b)
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, dsn)
 	require.NoError(b, err)

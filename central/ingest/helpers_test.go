@@ -17,13 +17,13 @@ import (
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
-	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/serialine/serialine/central/broker"
 	"github.com/serialine/serialine/central/ingest"
 	"github.com/serialine/serialine/central/metrics"
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/shared/serials"
 	"github.com/serialine/serialine/shared/wire"
 )
@@ -33,9 +33,6 @@ import (
 const waitFor = 20 * time.Second
 
 const (
-	envPostgres      = "SERIALINE_TEST_POSTGRES"
-	envSkipPostgres  = "SERIALINE_SKIP_POSTGRES"
-	defaultPostgres  = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
 	envMosquitto     = "SERIALINE_TEST_MOSQUITTO"
 	envSkipMosquitto = "SERIALINE_SKIP_MOSQUITTO"
 	defaultMosquitto = "127.0.0.1:1883"
@@ -52,58 +49,6 @@ func randHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
-}
-
-// --- databases -------------------------------------------------------
-
-type backend struct {
-	name string
-	dsn  func(tb testing.TB) string
-}
-
-func backends() []backend {
-	return []backend{{"sqlite", sqliteDSN}, {"postgres", postgresDSN}}
-}
-
-func sqliteDSN(tb testing.TB) string { return "sqlite:" + tb.TempDir() + "/central.db" }
-
-// postgresDSN creates a database of the test's own and drops it afterwards.
-func postgresDSN(tb testing.TB) string {
-	tb.Helper()
-	admin := os.Getenv(envPostgres)
-	if admin == "" {
-		admin = defaultPostgres
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, admin)
-	if err != nil {
-		if os.Getenv(envSkipPostgres) == "1" {
-			tb.Skipf("SKIPPED PostgreSQL half: %s=1 and %s is unreachable: %v", envSkipPostgres, admin, err)
-		}
-		tb.Fatalf("PostgreSQL is not reachable at %s (set %s to another server, or %s=1 to skip; `make test` starts it): %v",
-			admin, envPostgres, envSkipPostgres, err)
-	}
-	defer conn.Close(ctx)
-	name := "serialine_test_" + randHex(6)
-	_, err = conn.Exec(ctx, "CREATE DATABASE "+name)
-	require.NoError(tb, err)
-	tb.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		c, err := pgx.Connect(ctx, admin)
-		if err != nil {
-			tb.Errorf("drop test database %s: %v", name, err)
-			return
-		}
-		defer c.Close(ctx)
-		if _, err := c.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
-			tb.Errorf("drop test database %s: %v", name, err)
-		}
-	})
-	cfg, err := pgx.ParseConfig(admin)
-	require.NoError(tb, err)
-	return strings.Replace(admin, "/"+cfg.Database+"?", "/"+name+"?", 1)
 }
 
 // --- logs ------------------------------------------------------------
@@ -204,16 +149,6 @@ type central struct {
 	log *logBuf
 }
 
-func openStore(tb testing.TB, dsn string, log *slog.Logger) *store.Store {
-	tb.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	st, err := store.Open(ctx, dsn, log)
-	require.NoError(tb, err)
-	tb.Cleanup(st.Close)
-	return st
-}
-
 func startIngest(tb testing.TB, st *store.Store, b mqttBroker, group string, mod func(*ingest.Config)) (*ingest.Ingest, *metrics.Registry, *logBuf) {
 	tb.Helper()
 	log, lb := testLogger(tb)
@@ -239,7 +174,7 @@ func startIngest(tb testing.TB, st *store.Store, b mqttBroker, group string, mod
 func newCentral(tb testing.TB, dsn string, b mqttBroker, mod func(*ingest.Config)) *central {
 	tb.Helper()
 	log, _ := testLogger(tb)
-	st := openStore(tb, dsn, log)
+	st := storetest.Open(tb, dsn, log)
 	ctx, cancel := context.WithTimeout(store.WithActor(context.Background(), "user:test"), 2*time.Minute)
 	tb.Cleanup(cancel)
 	require.NoError(tb, st.PutProduct(ctx, testProduct()))

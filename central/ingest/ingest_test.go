@@ -19,15 +19,16 @@ import (
 	"github.com/serialine/serialine/central/broker"
 	"github.com/serialine/serialine/central/ingest"
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/shared/wire"
 )
 
 // TestIngest runs the same scenarios against SQLite and PostgreSQL, each
 // through the embedded broker and through the real Mosquitto.
 func TestIngest(t *testing.T) {
-	for _, be := range backends() {
+	for _, be := range storetest.Backends() {
 		for _, bk := range []string{"embedded", "mosquitto"} {
-			t.Run(be.name+"/"+bk, func(t *testing.T) {
+			t.Run(be.Name+"/"+bk, func(t *testing.T) {
 				log, _ := testLogger(t)
 				var b mqttBroker
 				if bk == "embedded" {
@@ -35,7 +36,7 @@ func TestIngest(t *testing.T) {
 				} else {
 					b = mosquitto(t)
 				}
-				c := newCentral(t, be.dsn(t), b, nil)
+				c := newCentral(t, be.DSN(t), b, nil)
 				runScenarios(t, c, b)
 			})
 		}
@@ -322,7 +323,7 @@ func findGap(gaps []ingest.LineGap, line string) *ingest.LineGap {
 func TestUnknownCredentialsRefused(t *testing.T) {
 	log, _ := testLogger(t)
 	b := startEmbedded(t, log)
-	c := newCentral(t, sqliteDSN(t), b, nil)
+	c := newCentral(t, storetest.SQLiteDSN(t), b, nil)
 	l := c.newLine(t, 10)
 	refused := func(err error) bool {
 		return errors.Is(err, packets.ErrorRefusedBadUsernameOrPassword) || errors.Is(err, packets.ErrorRefusedNotAuthorised)
@@ -339,7 +340,7 @@ func TestUnknownCredentialsRefused(t *testing.T) {
 func TestStaleGapStaysVisible(t *testing.T) {
 	log, _ := testLogger(t)
 	b := startEmbedded(t, log)
-	c := newCentral(t, sqliteDSN(t), b, func(cfg *ingest.Config) {
+	c := newCentral(t, storetest.SQLiteDSN(t), b, func(cfg *ingest.Config) {
 		cfg.GapAlert = time.Nanosecond
 		cfg.GapCheck = 10 * time.Millisecond
 	})
@@ -377,12 +378,12 @@ func TestReplicasShareTheFeed(t *testing.T) {
 			} else {
 				b = mosquitto(t)
 			}
-			dsn := postgresDSN(t)
+			dsn := storetest.PostgresDSN(t)
 			c := newCentral(t, dsn, b, nil)
 			// The second replica: its own store connections, the same group.
 			group := "r" + randHex(4)
 			_, reg1, _ := startIngest(t, c.st, b, group, nil)
-			_, reg2, _ := startIngest(t, openStore(t, dsn, log), b, group, nil)
+			_, reg2, _ := startIngest(t, storetest.Open(t, dsn, log), b, group, nil)
 			require.NoError(t, c.in.Close(context.Background())) // only the two replicas in the group read
 
 			const batches, per = 20, 25
@@ -438,7 +439,7 @@ func TestConnectsLateAndReconnects(t *testing.T) {
 	addr := ln.Addr().String()
 	require.NoError(t, ln.Close())
 
-	st := openStore(t, sqliteDSN(t), log)
+	st := storetest.Open(t, storetest.SQLiteDSN(t), log)
 	pw := randHex(8)
 	ilog, _ := testLogger(t)
 	in, err := ingest.New(ingest.Config{Broker: "tcp://" + addr, Username: "central", Password: pw}, st, nil, ilog)
@@ -484,7 +485,7 @@ func TestCloseWhileConnecting(t *testing.T) {
 	addr := ln.Addr().String()
 	require.NoError(t, ln.Close())
 	log, _ := testLogger(t)
-	in, err := ingest.New(ingest.Config{Broker: "tcp://" + addr}, openStore(t, sqliteDSN(t), log), nil, log)
+	in, err := ingest.New(ingest.Config{Broker: "tcp://" + addr}, storetest.Open(t, storetest.SQLiteDSN(t), log), nil, log)
 	require.NoError(t, err)
 	require.NoError(t, in.Start(context.Background()))
 	ctx, cancel := context.WithTimeout(context.Background(), waitFor)

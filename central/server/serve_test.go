@@ -20,12 +20,12 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/eclipse/paho.mqtt.golang/packets"
-	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/server"
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/shared/serials"
 	"github.com/serialine/serialine/shared/wire"
 )
@@ -148,47 +148,6 @@ func (r *running) get(tb testing.TB, path, token string) (int, string) {
 
 var tokenRE = regexp.MustCompile(auth.TokenPrefix + `[A-Za-z0-9_-]{43}`)
 
-// --- databases -------------------------------------------------------
-
-func sqliteDSN(tb testing.TB) string { return "sqlite:" + filepath.Join(tb.TempDir(), "central.db") }
-
-func postgresDSN(tb testing.TB) string {
-	tb.Helper()
-	admin := os.Getenv("SERIALINE_TEST_POSTGRES")
-	if admin == "" {
-		admin = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, admin)
-	if err != nil {
-		if os.Getenv("SERIALINE_SKIP_POSTGRES") == "1" {
-			tb.Skipf("SKIPPED PostgreSQL half: SERIALINE_SKIP_POSTGRES=1 and %s is unreachable: %v", admin, err)
-		}
-		tb.Fatalf("PostgreSQL is not reachable at %s (set SERIALINE_TEST_POSTGRES, or SERIALINE_SKIP_POSTGRES=1 to skip; `make test` starts it): %v", admin, err)
-	}
-	defer conn.Close(ctx)
-	name := "serialine_test_" + randHex(6)
-	_, err = conn.Exec(ctx, "CREATE DATABASE "+name)
-	require.NoError(tb, err)
-	tb.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		c, err := pgx.Connect(ctx, admin)
-		if err != nil {
-			tb.Errorf("drop test database %s: %v", name, err)
-			return
-		}
-		defer c.Close(ctx)
-		if _, err := c.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
-			tb.Errorf("drop test database %s: %v", name, err)
-		}
-	})
-	cfg, err := pgx.ParseConfig(admin)
-	require.NoError(tb, err)
-	return strings.Replace(admin, "/"+cfg.Database+"?", "/"+name+"?", 1)
-}
-
 // --- an edge -----------------------------------------------------------
 
 type edge struct {
@@ -231,12 +190,7 @@ func dialEdge(tb testing.TB, brokerURL, line, password string) (*edge, error) {
 // bootstrap admin token printed once, the API behind it, a line's events
 // through the embedded broker acked, /metrics and /healthz.
 func TestServe(t *testing.T) {
-	for _, db := range []struct {
-		name string
-		dsn  func(testing.TB) string
-	}{{"sqlite", sqliteDSN}, {"postgres", postgresDSN}} {
-		t.Run(db.name, func(t *testing.T) { testServe(t, db.dsn(t)) })
-	}
+	storetest.ForEachBackend(t, testServe)
 }
 
 func testServe(t *testing.T, dsn string) {
@@ -356,7 +310,7 @@ log:
 
 func TestAdminTokenFromEnvironment(t *testing.T) {
 	secret, _ := auth.NewToken()
-	dsn := sqliteDSN(t)
+	dsn := storetest.SQLiteDSN(t)
 	env := map[string]string{server.EnvAdminToken: secret}
 	args := []string{"serve", "--http", "127.0.0.1:0", "--db", dsn, "--mqtt", "embedded:127.0.0.1:0"}
 	for range 2 { // stored at the first start, found at the second

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/shared/gs1"
 	"github.com/serialine/serialine/shared/wire"
 )
@@ -32,7 +33,7 @@ func apply(t *testing.T, f fixture, line string, events ...wire.Event) store.App
 }
 
 func TestApplyOnce(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, dsn string) {
+	storetest.ForEachBackend(t, func(t *testing.T, dsn string) {
 		f, u := applied(t, dsn)
 		batch := u.commission(line1, 1, 0, 10)
 		res := apply(t, f, line1, batch...)
@@ -62,7 +63,7 @@ func TestApplyOnce(t *testing.T) {
 }
 
 func TestApplyOutOfOrderHeldUntilGapFills(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, dsn string) {
+	storetest.ForEachBackend(t, func(t *testing.T, dsn string) {
 		f, u := applied(t, dsn)
 		all := u.commission(line1, 1, 0, 30)
 		res := apply(t, f, line1, all[0:10]...)
@@ -109,7 +110,7 @@ func TestApplyOutOfOrderHeldUntilGapFills(t *testing.T) {
 // TestApplyHeldInvalidEvent: an invalid event beyond a gap is held like
 // any other and dead-lettered when its turn comes.
 func TestApplyHeldInvalidEvent(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, dsn string) {
+	storetest.ForEachBackend(t, func(t *testing.T, dsn string) {
 		f, u := applied(t, dsn)
 		bad := u.ev(line1, 3, wire.Commissioned, 2)
 		bad.Lot = "has space"
@@ -130,7 +131,7 @@ func TestApplyHeldInvalidEvent(t *testing.T) {
 // TestApplyFollowsLineOrder: a unit commissioned, then decommissioned,
 // arriving in the opposite order, ends decommissioned.
 func TestApplyFollowsLineOrder(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, dsn string) {
+	storetest.ForEachBackend(t, func(t *testing.T, dsn string) {
 		f, u := applied(t, dsn)
 		com := u.ev(line1, 1, wire.Commissioned, 0)
 		dec := u.ev(line1, 2, wire.Decommissioned, 0)
@@ -152,7 +153,7 @@ func TestApplyFollowsLineOrder(t *testing.T) {
 // TestApplyDeadLetters: each semantically wrong event is kept with its
 // reason, its seq counts as done, and the events behind it are applied.
 func TestApplyDeadLetters(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, dsn string) {
+	storetest.ForEachBackend(t, func(t *testing.T, dsn string) {
 		f, u := applied(t, dsn)
 		f.order(t, "WO-2", gtinRand, line2)
 		_, err := f.s.CreateOrder(f.ctx, store.WorkOrder{ID: "WO-new", GTIN: gtinRand, Lot: lot, Expiry: expiry, Quantity: 5})
@@ -260,7 +261,7 @@ func TestApplyDeadLetters(t *testing.T) {
 // TestApplyUnsequenced: events that cannot take a seq are dead-lettered
 // without touching the sequence.
 func TestApplyUnsequenced(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, dsn string) {
+	storetest.ForEachBackend(t, func(t *testing.T, dsn string) {
 		f, u := applied(t, dsn)
 		noSeq := u.ev(line1, 0, wire.Commissioned, 0)
 		noID := u.ev(line1, 1, wire.Commissioned, 0)
@@ -287,7 +288,7 @@ func TestApplyUnsequenced(t *testing.T) {
 }
 
 func TestApplyUnknownLine(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, dsn string) {
+	storetest.ForEachBackend(t, func(t *testing.T, dsn string) {
 		f, u := applied(t, dsn)
 		_, err := f.s.ApplyEvents(f.ctx, "L9", u.commission("L9", 1, 0, 1))
 		require.ErrorIs(t, err, store.ErrNotFound)
@@ -304,7 +305,7 @@ func sscc(tb testing.TB, ref uint64) string {
 }
 
 func TestApplyAggregation(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, dsn string) {
+	storetest.ForEachBackend(t, func(t *testing.T, dsn string) {
 		f, u := applied(t, dsn)
 		apply(t, f, line1, u.commission(line1, 1, 0, 6)...)
 		caseA, caseB, pallet := sscc(t, 1), sscc(t, 2), sscc(t, 3)
@@ -369,7 +370,7 @@ func historyTypes(h []store.HistoryEntry) []wire.EventType {
 // TestReconciliationExact: every granted serial ends as exactly one of
 // commissioned, decommissioned (by reason), voided or returned unused.
 func TestReconciliationExact(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, dsn string) {
+	storetest.ForEachBackend(t, func(t *testing.T, dsn string) {
 		f := newFixture(t, dsn)
 		f.order(t, "WO-1", gtinSeq, line1)
 		g1 := f.grant(t, "r1", line1, "WO-1", gtinSeq, 60)
@@ -457,7 +458,7 @@ func TestReconciliationExact(t *testing.T) {
 }
 
 func TestUnitLookupWithHistory(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, dsn string) {
+	storetest.ForEachBackend(t, func(t *testing.T, dsn string) {
 		f, u := applied(t, dsn)
 		apply(t, f, line1, u.commission(line1, 1, 0, 2)...)
 		dec := u.ev(line1, 3, wire.Decommissioned, 1)
@@ -485,7 +486,7 @@ func TestUnitLookupWithHistory(t *testing.T) {
 }
 
 func TestSkipGap(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, dsn string) {
+	storetest.ForEachBackend(t, func(t *testing.T, dsn string) {
 		f, u := applied(t, dsn)
 		all := u.commission(line1, 1, 0, 10)
 		apply(t, f, line1, all[:3]...)
@@ -513,7 +514,7 @@ func TestSkipGap(t *testing.T) {
 // TestApplyConcurrentReplicas: two replicas share a line's feed, batches
 // arrive shuffled across them; the result is as if applied in order.
 func TestApplyConcurrentReplicas(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, dsn string) {
+	storetest.ForEachBackend(t, func(t *testing.T, dsn string) {
 		f, u := applied(t, dsn)
 		other := open(t, dsn)
 		all := u.commission(line1, 1, 0, 100)
@@ -549,7 +550,7 @@ func TestApplyConcurrentReplicas(t *testing.T) {
 }
 
 func TestApplyListScheme(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, dsn string) {
+	storetest.ForEachBackend(t, func(t *testing.T, dsn string) {
 		f := newFixture(t, dsn)
 		list := make([]string, 20)
 		for i := range list {

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/shared/serials"
 	"github.com/serialine/serialine/shared/wire"
 )
@@ -60,9 +61,9 @@ func (l *benchLine) batch(b *testing.B, n int) []wire.Event {
 // (randomized serials, each checked against its grant and scheme) and
 // reports unit events per second.
 func BenchmarkApplyEvents(b *testing.B) {
-	for _, be := range backends() {
-		b.Run(be.name, func(b *testing.B) {
-			l := newBenchLine(b, be.dsn(b))
+	for _, be := range storetest.Backends() {
+		b.Run(be.Name, func(b *testing.B) {
+			l := newBenchLine(b, be.DSN(b))
 			events := 0
 			for b.Loop() {
 				b.StopTimer()
@@ -83,7 +84,7 @@ func BenchmarkApplyEvents(b *testing.B) {
 // PostgreSQL: a raw pgx CopyFrom of the same unit rows, 500 at a time,
 // into a plain table without keys, indexes or checks.
 func BenchmarkCopyCeiling(b *testing.B) {
-	dsn := postgresDSN(b)
+	dsn := storetest.PostgresDSN(b)
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, dsn)
 	require.NoError(b, err)
@@ -117,9 +118,9 @@ func BenchmarkCopyCeiling(b *testing.B) {
 
 // BenchmarkGrant500k grants 500,000 serials per request.
 func BenchmarkGrant500k(b *testing.B) {
-	for _, be := range backends() {
-		b.Run(be.name, func(b *testing.B) {
-			f := newFixture(b, be.dsn(b))
+	for _, be := range storetest.Backends() {
+		b.Run(be.Name, func(b *testing.B) {
+			f := newFixture(b, be.DSN(b))
 			f.order(b, "WO-1", gtinRand, line1)
 			i := 0
 			for b.Loop() {
@@ -137,9 +138,9 @@ func BenchmarkGrant500k(b *testing.B) {
 // BenchmarkUnitLookup looks units up with their history among 20,000 and
 // reports the latency percentiles.
 func BenchmarkUnitLookup(b *testing.B) {
-	for _, be := range backends() {
-		b.Run(be.name, func(b *testing.B) {
-			l := newBenchLine(b, be.dsn(b))
+	for _, be := range storetest.Backends() {
+		b.Run(be.Name, func(b *testing.B) {
+			l := newBenchLine(b, be.DSN(b))
 			var serialsUsed []string
 			for range 40 {
 				batch := l.batch(b, benchBatch)

@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/shared/epcis"
 	"github.com/serialine/serialine/shared/gs1"
 	"github.com/serialine/serialine/shared/wire"
@@ -17,7 +18,7 @@ import (
 // aggregation and decommissioning events; a second query projects nothing
 // twice.
 func TestLineEventsAsEPCIS(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, dsn string) {
+	storetest.ForEachBackend(t, func(t *testing.T, dsn string) {
 		f, u := applied(t, dsn)
 		apply(t, f, line1, u.commission(line1, 1, 0, 4)...)
 		caseA := sscc(t, 1)
@@ -80,7 +81,7 @@ func TestLineEventsAsEPCIS(t *testing.T) {
 // TestCaptureEPCISRollback: one invalid event refuses the whole capture,
 // naming the event and field; a repeated capture stores nothing new.
 func TestCaptureEPCISRollback(t *testing.T) {
-	s := open(t, sqliteDSN(t))
+	s := open(t, storetest.SQLiteDSN(t))
 	ctx := ctxT(t)
 	good := epcis.Event{Type: epcis.ObjectEvent, Action: epcis.ActionObserve, EventTime: t0, EPCList: []string{"urn:epc:id:sgtin:0614141.107346.2017"}, BizStep: "shipping", Disposition: "in_transit"}
 	bad := good

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/shared/serials"
 	"github.com/serialine/serialine/shared/wire"
 )
@@ -18,7 +19,7 @@ func req(id, line, order, gtin string, n uint64) wire.SerialRequest {
 }
 
 func TestGrantIdempotent(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, dsn string) {
+	storetest.ForEachBackend(t, func(t *testing.T, dsn string) {
 		f := newFixture(t, dsn)
 		f.order(t, "WO-1", gtinRand, line1)
 		g1 := f.grant(t, "L1-r1", line1, "WO-1", gtinRand, 1000)
@@ -49,7 +50,7 @@ func TestGrantIdempotent(t *testing.T) {
 }
 
 func TestGrantRefusals(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, dsn string) {
+	storetest.ForEachBackend(t, func(t *testing.T, dsn string) {
 		f := newFixture(t, dsn)
 		f.order(t, "WO-1", gtinSeq, line1)
 		_, err := f.s.CreateOrder(f.ctx, store.WorkOrder{ID: "WO-new", GTIN: gtinSeq, Lot: lot, Expiry: expiry, Quantity: 5})
@@ -93,7 +94,7 @@ func TestGrantRefusals(t *testing.T) {
 }
 
 func TestGrantExhausted(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, dsn string) {
+	storetest.ForEachBackend(t, func(t *testing.T, dsn string) {
 		f := newFixture(t, dsn)
 		small := product("09506000134383", serials.Spec{Kind: serials.KindSequential, Length: 2, Start: 90})
 		require.NoError(t, f.s.PutProduct(f.ctx, small))
@@ -109,7 +110,7 @@ func TestGrantExhausted(t *testing.T) {
 }
 
 func TestGrantList(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, dsn string) {
+	storetest.ForEachBackend(t, func(t *testing.T, dsn string) {
 		f := newFixture(t, dsn)
 		list := make([]string, 10)
 		for i := range list {
@@ -147,7 +148,7 @@ func TestGrantList(t *testing.T) {
 // TestGrantConcurrent: replicas granting at once get disjoint ranges, and
 // one request id handled by two replicas at once allocates once.
 func TestGrantConcurrent(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, dsn string) {
+	storetest.ForEachBackend(t, func(t *testing.T, dsn string) {
 		f := newFixture(t, dsn)
 		other := open(t, dsn) // a second replica
 		f.order(t, "WO-1", gtinSeq, line1)
@@ -195,7 +196,7 @@ func TestGrantConcurrent(t *testing.T) {
 // TestGrant500k: half a million serials are one counter bump and one row.
 // (Its speed is measured by BenchmarkGrant500k.)
 func TestGrant500k(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, dsn string) {
+	storetest.ForEachBackend(t, func(t *testing.T, dsn string) {
 		f := newFixture(t, dsn)
 		f.order(t, "WO-1", gtinRand, line1)
 		g, err := f.s.Grant(f.ctx, req("big", line1, "WO-1", gtinRand, 500_000), 1_000_000)

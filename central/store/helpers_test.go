@@ -2,30 +2,18 @@ package store_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/shared/serials"
 	"github.com/serialine/serialine/shared/wire"
-)
-
-// envPostgres points the tests at a PostgreSQL server (a database they may
-// create databases from); envSkipPostgres=1 skips the PostgreSQL half.
-const (
-	envPostgres     = "SERIALINE_TEST_POSTGRES"
-	envSkipPostgres = "SERIALINE_SKIP_POSTGRES"
-	defaultPostgres = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
 )
 
 const (
@@ -41,71 +29,6 @@ const (
 
 var t0 = time.Date(2026, 5, 1, 8, 0, 0, 0, time.UTC)
 
-type backend struct {
-	name string
-	dsn  func(tb testing.TB) string
-}
-
-func backends() []backend {
-	return []backend{
-		{"sqlite", sqliteDSN},
-		{"postgres", postgresDSN},
-	}
-}
-
-// forEachBackend runs the same test against SQLite and PostgreSQL.
-func forEachBackend(t *testing.T, fn func(t *testing.T, dsn string)) {
-	for _, b := range backends() {
-		t.Run(b.name, func(t *testing.T) { fn(t, b.dsn(t)) })
-	}
-}
-
-func sqliteDSN(tb testing.TB) string {
-	return "sqlite:" + filepath.Join(tb.TempDir(), "central.db")
-}
-
-// postgresDSN creates a database of its own for the test and drops it
-// when the test ends: the tests never touch other data.
-func postgresDSN(tb testing.TB) string {
-	tb.Helper()
-	admin := os.Getenv(envPostgres)
-	if admin == "" {
-		admin = defaultPostgres
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, admin)
-	if err != nil {
-		if os.Getenv(envSkipPostgres) == "1" {
-			tb.Skipf("SKIPPED PostgreSQL half: %s=1 and %s is unreachable: %v", envSkipPostgres, admin, err)
-		}
-		tb.Fatalf("PostgreSQL is not reachable at %s (set %s to another server, or %s=1 to skip these tests; `make test` starts it): %v",
-			admin, envPostgres, envSkipPostgres, err)
-	}
-	defer conn.Close(ctx)
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	name := "serialine_test_" + hex.EncodeToString(b[:])
-	_, err = conn.Exec(ctx, "CREATE DATABASE "+name)
-	require.NoError(tb, err)
-	tb.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		c, err := pgx.Connect(ctx, admin)
-		if err != nil {
-			tb.Errorf("drop test database %s: %v", name, err)
-			return
-		}
-		defer c.Close(ctx)
-		if _, err := c.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
-			tb.Errorf("drop test database %s: %v", name, err)
-		}
-	})
-	cfg, err := pgx.ParseConfig(admin)
-	require.NoError(tb, err)
-	return strings.Replace(admin, "/"+cfg.Database+"?", "/"+name+"?", 1)
-}
-
 func testLogger(tb testing.TB) *slog.Logger {
 	return slog.New(slog.NewTextHandler(testWriter{tb}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 }
@@ -120,12 +43,7 @@ func (w testWriter) Write(p []byte) (int, error) {
 
 func open(tb testing.TB, dsn string) *store.Store {
 	tb.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	s, err := store.Open(ctx, dsn, testLogger(tb))
-	require.NoError(tb, err)
-	tb.Cleanup(s.Close)
-	return s
+	return storetest.Open(tb, dsn, testLogger(tb))
 }
 
 func ctxT(tb testing.TB) context.Context {

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/shared/wire"
 )
 
@@ -26,7 +27,7 @@ func TestOpenRejectsBadDSN(t *testing.T) {
 }
 
 func TestMigrationsIdempotentAndConcurrent(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, dsn string) {
+	storetest.ForEachBackend(t, func(t *testing.T, dsn string) {
 		ctx := ctxT(t)
 		// Several processes starting at once: each Open migrates or waits.
 		const n = 4
@@ -47,7 +48,7 @@ func TestMigrationsIdempotentAndConcurrent(t *testing.T) {
 		}
 		v, err := stores[0].SchemaVersion(ctx)
 		require.NoError(t, err)
-		require.Equal(t, 2, v)
+		require.Equal(t, 3, v) // 0003_epcis.sql is the latest migration
 
 		// Opening again changes nothing and keeps the data.
 		require.NoError(t, stores[1].PutLine(ctx, store.Line{ID: line1, Name: "one"}))
@@ -62,7 +63,7 @@ func TestMigrationsIdempotentAndConcurrent(t *testing.T) {
 }
 
 func TestProductsAndAudit(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, dsn string) {
+	storetest.ForEachBackend(t, func(t *testing.T, dsn string) {
 		s, ctx := open(t, dsn), ctxT(t)
 		p := product(gtinRand, randSpec)
 		p.National = map[string]string{"714": "1234567"}
@@ -102,7 +103,7 @@ func TestProductsAndAudit(t *testing.T) {
 }
 
 func TestProductValidation(t *testing.T) {
-	s, ctx := open(t, sqliteDSN(t)), ctxT(t)
+	s, ctx := open(t, storetest.SQLiteDSN(t)), ctxT(t)
 	tests := []struct {
 		name   string
 		mutate func(*store.Product)
@@ -146,7 +147,7 @@ func TestProductValidation(t *testing.T) {
 }
 
 func TestSchemeFrozenAfterGrant(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, dsn string) {
+	storetest.ForEachBackend(t, func(t *testing.T, dsn string) {
 		f := newFixture(t, dsn)
 		p, err := f.s.Product(f.ctx, gtinSeq)
 		require.NoError(t, err)
@@ -163,7 +164,7 @@ func TestSchemeFrozenAfterGrant(t *testing.T) {
 }
 
 func TestMasterData(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, dsn string) {
+	storetest.ForEachBackend(t, func(t *testing.T, dsn string) {
 		s, ctx := open(t, dsn), ctxT(t)
 		site := store.Site{GLN: "0614141000005", Name: "Plant Porto", Address: "Rua 1\nPorto"}
 		require.NoError(t, s.PutSite(ctx, site))
@@ -223,7 +224,7 @@ func TestMasterData(t *testing.T) {
 }
 
 func TestWorkOrders(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, dsn string) {
+	storetest.ForEachBackend(t, func(t *testing.T, dsn string) {
 		f := newFixture(t, dsn)
 		_, err := f.s.CreateOrder(f.ctx, store.WorkOrder{ID: "WO-1", GTIN: gtinSeq, Lot: lot, Expiry: expiry, Quantity: 100})
 		require.NoError(t, err)
@@ -274,7 +275,7 @@ func TestWorkOrders(t *testing.T) {
 // entry, even to someone with SQL access.
 func TestAuditAppendOnly(t *testing.T) {
 	t.Run("postgres", func(t *testing.T) {
-		dsn := postgresDSN(t)
+		dsn := storetest.PostgresDSN(t)
 		s, ctx := open(t, dsn), ctxT(t)
 		require.NoError(t, s.PutLine(ctx, store.Line{ID: line1, Name: "x"}))
 		conn, err := pgx.Connect(ctx, dsn)
@@ -290,7 +291,7 @@ func TestAuditAppendOnly(t *testing.T) {
 		require.Equal(t, "user:test", entries[0].Actor)
 	})
 	t.Run("sqlite", func(t *testing.T) {
-		dsn := sqliteDSN(t)
+		dsn := storetest.SQLiteDSN(t)
 		s, ctx := open(t, dsn), ctxT(t)
 		require.NoError(t, s.PutLine(ctx, store.Line{ID: line1, Name: "x"}))
 		s.Close()
@@ -303,7 +304,7 @@ func TestAuditAppendOnly(t *testing.T) {
 }
 
 func TestDeadLetterAdd(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, dsn string) {
+	storetest.ForEachBackend(t, func(t *testing.T, dsn string) {
 		s, ctx := open(t, dsn), ctxT(t)
 		id, err := s.AddDeadLetter(ctx, store.DeadLetter{Topic: "serialine/v1/lines/L1/events", Line: line1, Payload: []byte("{not json"), Reason: "payload is not valid JSON"})
 		require.NoError(t, err)

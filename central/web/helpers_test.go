@@ -10,7 +10,6 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -22,6 +21,7 @@ import (
 	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/ingest"
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/central/web"
 	"github.com/serialine/serialine/shared/serials"
 	"github.com/serialine/serialine/shared/wire"
@@ -121,9 +121,7 @@ func newEnv(tb testing.TB) *env {
 	tb.Helper()
 	log := testLogger(tb)
 	ctx := ctxT(tb)
-	s, err := store.Open(ctx, "sqlite:"+filepath.Join(tb.TempDir(), "central.db"), log)
-	require.NoError(tb, err)
-	tb.Cleanup(s.Close)
+	s := storetest.OpenSQLite(tb, log)
 	sess, err := auth.NewSessions(s, auth.SessionConfig{Insecure: true}, log)
 	require.NoError(tb, err)
 	e := &env{t: tb, s: s, lines: &statuses{}, pub: &publisher{}, ctx: ctx, now: t0.Add(time.Hour)}
