@@ -77,6 +77,7 @@ type PrinterConfig struct {
 type StationConfig struct {
 	PrinterToCamera float64       `yaml:"printer_to_camera"`
 	CameraToReject  float64       `yaml:"camera_to_reject"`
+	PrintWindow     float64       `yaml:"print_window"`
 	Jitter          float64       `yaml:"jitter"`
 	CameraGuard     float64       `yaml:"camera_guard"`
 	MinGrade        scanner.Grade `yaml:"min_grade"`
@@ -117,7 +118,7 @@ func DefaultConfig() Config {
 		Printer:        PrinterConfig{Name: "printer", DPI: 300, TextLines: 5},
 		Scanner:        scanner.Config{Name: "scanner", Format: scanner.Format{Grade: scanner.GradeLetter, AssumeGS1: true}},
 		PLC:            plc.Config{Name: "plc", Map: plc.DefaultRegisterMap()},
-		Station:        StationConfig{PrinterToCamera: 4, CameraToReject: 3, Jitter: 5, CameraGuard: station.DefaultCameraGuard, MinGrade: scanner.GradeC},
+		Station:        StationConfig{PrinterToCamera: 4, CameraToReject: 3, PrintWindow: 0.8, Jitter: 5, CameraGuard: station.DefaultCameraGuard, MinGrade: scanner.GradeC},
 	}
 }
 
@@ -329,7 +330,7 @@ func (c Config) printerConfig() (printer.Config, error) {
 
 func (c Config) stationConfig() station.Config {
 	s := c.Station
-	return station.Config{Line: c.Line, PrinterToCamera: s.PrinterToCamera, CameraToReject: s.CameraToReject, Jitter: s.Jitter,
+	return station.Config{Line: c.Line, PrinterToCamera: s.PrinterToCamera, CameraToReject: s.CameraToReject, PrintWindow: s.PrintWindow, Jitter: s.Jitter,
 		CameraGuard: s.CameraGuard, TriggerLag: c.PLC.WithDefaults().PollInterval, MinGrade: s.MinGrade, TextLines: c.Printer.TextLines,
 		MonitorEvery: s.MonitorEvery, PrinterPoll: s.PrinterPoll, FIFO: s.FIFO, Operator: c.Operator}
 }

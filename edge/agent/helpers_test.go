@@ -75,7 +75,7 @@ func agentConfig(tb testing.TB, lineID string, l *line.Line, lcfg line.Config, b
 	cfg.Scanner.Format = scanFormat()
 	cfg.Scanner.ReconnectMin, cfg.Scanner.ReconnectMax = 10*time.Millisecond, 100*time.Millisecond
 	cfg.PLC = plc.Config{Name: "plc", Transport: d.PLC, UnitID: d.PLCUnitID, PollInterval: time.Millisecond}
-	cfg.Station = StationConfig{PrinterToCamera: lcfg.Travel.PrinterToCamera, CameraToReject: lcfg.Travel.CameraToReject,
+	cfg.Station = StationConfig{PrinterToCamera: lcfg.Travel.PrinterToCamera, CameraToReject: lcfg.Travel.CameraToReject, PrintWindow: lcfg.Travel.PrintWindow,
 		Jitter: lcfg.Jitter, MinGrade: scanner.GradeC, MonitorEvery: 20 * time.Millisecond, PrinterPoll: 100 * time.Millisecond}
 	// Small requests, so that a run goes through several refills.
 	cfg.Pool = PoolConfig{ReserveBlock: 32, LowWaterMinutes: 0.05, RefillMinutes: 0.1, MinRequest: 100, MaxRequest: 300,

@@ -252,12 +252,20 @@ func TestStatusRetainedAndLastWill(t *testing.T) {
 	require.Equal(t, uint64(42), s.Statuses[0].Pool.Available)
 
 	require.True(t, broker.Cut("serialine-edge-"+line))
-	s = central.WaitFor(ctx, "the last will", func(s testcentral.Snapshot) bool {
-		return s.Statuses[len(s.Statuses)-1].State == wire.LineOffline
-	})
-	// The edge reconnects and says it is running again.
-	central.WaitFor(ctx, "running again", func(n testcentral.Snapshot) bool {
-		return len(n.Statuses) > len(s.Statuses) && n.Statuses[len(n.Statuses)-1].State == wire.LineRunning
+	// The last will, then (the edge reconnects) running again; both may
+	// arrive between two looks, so look for them in order.
+	offlineAt := func(s testcentral.Snapshot) int {
+		for i, st := range s.Statuses {
+			if st.State == wire.LineOffline {
+				return i
+			}
+		}
+		return -1
+	}
+	central.WaitFor(ctx, "the last will", func(s testcentral.Snapshot) bool { return offlineAt(s) > 0 })
+	central.WaitFor(ctx, "running again", func(s testcentral.Snapshot) bool {
+		i := offlineAt(s)
+		return i > 0 && len(s.Statuses) > i+1 && s.Statuses[len(s.Statuses)-1].State == wire.LineRunning
 	})
 	// A clean close says offline itself.
 	require.NoError(t, o.Close())

@@ -28,7 +28,7 @@
 //
 // # Refill
 //
-// Run watches each started order's level and its time to empty at the
+// Run watches the active order's level and its time to empty at the
 // current rate. Below LowWaterMinutes it stores a serial request (with a
 // fresh request id) before sending it through serials/request, and resends
 // the same id until the grant arrives, also after a restart: central never

@@ -976,17 +976,20 @@ func (p *Pool) refill(ctx context.Context, req Requester) {
 	var create []*order
 	p.mu.Lock()
 	for _, o := range p.orders {
-		if o.closed || (!o.started && o != p.active) {
+		if o.closed {
 			continue
 		}
 		if o.pending != nil {
+			// A request once stored is sent until answered, whatever the
+			// line runs now: central may have allocated for it already.
 			if o.pending.sentAt.IsZero() || now.Sub(o.pending.sentAt) >= p.cfg.RequestRetry {
 				send = append(send, due{o, p.requestLocked(o)})
 				o.pending.sentAt = now
 			}
 			continue
 		}
-		if now.Before(o.retryAt) {
+		// New requests only for the order the line runs.
+		if o != p.active || now.Before(o.retryAt) {
 			continue
 		}
 		if l := p.levelLocked(o); l.MinutesLeft < p.cfg.LowWaterMinutes {

@@ -84,7 +84,7 @@ func TestRunKeepsReservationAhead(t *testing.T) {
 	go func() { defer close(done); p.Run(ctx, newRecorder()) }()
 	defer func() { cancel(); <-done }()
 	// Wait for the first reservation Run makes.
-	require.Eventually(t, func() bool { r, _ := durableMarks(t, db, "WO-1"); return r > 0 }, 10*time.Second, time.Millisecond)
+	require.Eventually(t, func() bool { l, _ := p.Level("WO-1"); return l.Reserved > 0 }, 10*time.Second, time.Millisecond)
 	for range 2000 {
 		_, _, err := p.Take(nil)
 		require.NoError(t, err)

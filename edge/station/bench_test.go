@@ -57,15 +57,16 @@ func BenchmarkTriggerToPrint(b *testing.B) {
 // the fast line simulator at 72,000 units/min (1,200 units/s): triggers,
 // serials, print jobs, results, events. Target ≥ 1,000 units/s. At this
 // speed a pitch (0.8 ms) is shorter than the simulator's timer and the PLC
-// poll, so units come in bursts: the geometry is long (a 30-pitch print
-// window, 40 pitches to the camera) and the guard wide.
+// poll, so units come in bursts, and a busy machine delays a label by tens
+// of pitches: the geometry is long (a 100-pitch print window, 120 pitches
+// to the camera) and the guard wide.
 func BenchmarkStationRate(b *testing.B) {
 	lcfg := lineConfig(b)
 	lcfg.Fast = true
 	lcfg.Speed = 72_000
 	lcfg.Units = max(b.N, 200)
 	lcfg.Jitter = 0
-	lcfg.Travel = line.Travel{PrintWindow: 30, PrinterToCamera: 40, CameraToReject: 40}
+	lcfg.Travel = line.Travel{PrintWindow: 100, PrinterToCamera: 120, CameraToReject: 60}
 	b.ResetTimer()
 	start := time.Now()
 	k, lat := runUnits(b, lcfg, lcfg.Units, "", 5)

@@ -72,9 +72,11 @@ func TestDeviceFaultStopsUntilClearedAndAcknowledged(t *testing.T) {
 			r.waitState(func(s Snapshot) bool { return s.State == wire.LinePaused }, "paused")
 			require.Eventually(t, func() bool { return !r.line.Status().Running }, waitLong, time.Millisecond)
 			c := r.line.Status().Counters
-			k := r.st.Counts()
-			require.Equal(t, c.Triggers, k.Triggers)
-			require.Equal(t, k.Printed, k.Good+k.RejectedTotal()+uint64(r.st.Snapshot().InFlight)-countBlankInFlight(r))
+			require.Eventually(t, func() bool { return r.st.Counts().Triggers == c.Triggers }, waitLong, time.Millisecond, "the last triggers reach the station")
+			require.Eventually(t, func() bool {
+				k := r.st.Counts()
+				return k.Printed == k.Good+k.RejectedTotal()+uint64(r.st.Snapshot().InFlight)-countBlankInFlight(r)
+			}, waitLong, time.Millisecond, "every printed unit decided or in flight")
 		})
 	}
 }

@@ -132,6 +132,7 @@ func newRig(tb testing.TB, lcfg line.Config, opts rigOptions) *rig {
 	scfg.Line = lcfg.Line
 	if scfg.PrinterToCamera == 0 {
 		scfg.PrinterToCamera, scfg.CameraToReject, scfg.Jitter = lcfg.Travel.PrinterToCamera, lcfg.Travel.CameraToReject, lcfg.Jitter
+		scfg.PrintWindow = lcfg.Travel.PrintWindow
 	}
 	if scfg.TriggerLag == 0 {
 		scfg.TriggerLag = time.Millisecond // the PLC poll interval below

@@ -39,8 +39,11 @@ import (
 // physical unit is at the camera. Data only settles good or bad.
 //
 // A read of a label already decided (printed earlier, applied late) shows
-// the applicator is one label behind; the station then leaves one unit
-// unprinted, which takes the waiting label and is rejected as blank.
+// the applicator is one label behind. With a print window under one pitch
+// (print and apply) the station then leaves one unit unprinted, which takes
+// the waiting label and is rejected as blank; with a longer window a label
+// waits for its own unit, and a unit left unprinted would pull the next
+// labels ahead instead.
 
 // track updates the time per pitch: the span of the last 16 trigger
 // intervals over 16, so that triggers delivered in bursts (several per PLC
@@ -141,6 +144,12 @@ func (s *Station) onResult(r scanner.Result) {
 // unit printed before that skip shows the same and adds none.
 func (s *Station) lateLabel(unit uint32) {
 	if s.skip > 0 || int32(unit-s.skipMark) <= 0 {
+		return
+	}
+	if s.cfg.PrintWindow >= 1 {
+		s.counts.shifts.Add(1)
+		s.log.Warn("label printed for an earlier unit seen on the conveyor", "unit", unit)
+		s.skipMark = s.last
 		return
 	}
 	s.skip++

@@ -92,6 +92,11 @@ type Config struct {
 	// in pitches (the gap between two products): from the trigger (print
 	// station) to the camera, and from the camera to the reject station.
 	PrinterToCamera, CameraToReject float64
+	// PrintWindow is how long, in pitches, a unit stays at the print
+	// station (default 0.8: a print-and-apply head labels each unit before
+	// the next one comes). Below one pitch a late label ends up on the next
+	// unit, and the station leaves a unit unprinted to take it up.
+	PrintWindow float64
 	// Jitter is the variation of the pitch, in percent.
 	Jitter float64
 	// CameraGuard is the tolerance, in pitches, of the position checks that
@@ -118,6 +123,9 @@ type Config struct {
 func (c Config) WithDefaults() Config {
 	if c.CameraGuard == 0 {
 		c.CameraGuard = DefaultCameraGuard
+	}
+	if c.PrintWindow == 0 {
+		c.PrintWindow = 0.8
 	}
 	if c.MinGrade == scanner.GradeNone {
 		c.MinGrade = scanner.GradeC
@@ -146,10 +154,13 @@ func (c Config) Validate() error {
 	for _, kv := range []struct {
 		key string
 		v   float64
-	}{{"printer_to_camera", c.PrinterToCamera}, {"camera_to_reject", c.CameraToReject}, {"camera_guard", c.CameraGuard}} {
+	}{{"printer_to_camera", c.PrinterToCamera}, {"camera_to_reject", c.CameraToReject}, {"camera_guard", c.CameraGuard}, {"print_window", c.PrintWindow}} {
 		if math.IsNaN(kv.v) || kv.v <= 0 || kv.v > 1000 {
 			return fmt.Errorf("station: %s: must be more than 0 and at most 1000 pitches, got %v", kv.key, kv.v)
 		}
+	}
+	if c.PrintWindow > c.PrinterToCamera {
+		return fmt.Errorf("station: print_window: must not exceed printer_to_camera (%v pitches), got %v", c.PrinterToCamera, c.PrintWindow)
 	}
 	if c.Jitter < 0 || c.Jitter >= 50 || math.IsNaN(c.Jitter) {
 		return fmt.Errorf("station: jitter: must be 0 to under 50 %%, got %v", c.Jitter)
