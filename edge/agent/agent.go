@@ -1,6 +1,7 @@
 // Package agent wires the edge agent together: the devices, the serial
 // pool and the outbox on one bbolt file, the station, the MQTT session,
-// the retained status, /metrics and the local API the touchscreen uses.
+// the retained status, /metrics and the read-only state API; the
+// touchscreen (edge/ui) mounts itself with Handle.
 // `serialine-edge run` is New + Run.
 package agent
 
@@ -48,6 +49,10 @@ type Agent struct {
 	ready chan struct{}
 	done  chan struct{}
 
+	// extra are the handlers mounted with Handle, served beside /metrics
+	// and the state API.
+	extra []mounted
+
 	mu       sync.Mutex
 	pool     *pool.Pool
 	ob       *outbox.Outbox
@@ -80,6 +85,46 @@ func New(cfg Config, log *slog.Logger) (*Agent, error) {
 		return nil, fmt.Errorf("plc: %w", err)
 	}
 	return a, nil
+}
+
+type mounted struct {
+	pattern string
+	h       http.Handler
+}
+
+// Handle mounts h on the agent's HTTP server under pattern (an
+// http.ServeMux pattern, e.g. "/" for the touchscreen); call it before Run.
+// The agent's own routes (GET /metrics, GET /api/v1/state) are more
+// specific and win. If h has a Close() method, Run calls it before
+// shutting the server down, so long-lived streams end. Run fails if a
+// pattern is malformed or conflicts with another.
+func (a *Agent) Handle(pattern string, h http.Handler) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.extra = append(a.extra, mounted{pattern: pattern, h: h})
+}
+
+type operatorKey struct{}
+
+// WithOperator returns ctx carrying the operator signed in at the
+// touchscreen; the operator calls (Start, CloseOrder, ...) put that name
+// on the events they make instead of the configured operator.
+func WithOperator(ctx context.Context, name string) context.Context {
+	return context.WithValue(ctx, operatorKey{}, name)
+}
+
+// OperatorFrom returns the operator WithOperator put in ctx.
+func OperatorFrom(ctx context.Context) (string, bool) {
+	s, ok := ctx.Value(operatorKey{}).(string)
+	return s, ok && s != ""
+}
+
+// operator is who acts in ctx: the signed-in operator, or the configured one.
+func (a *Agent) operator(ctx context.Context) string {
+	if name, ok := OperatorFrom(ctx); ok {
+		return name
+	}
+	return a.cfg.Operator
 }
 
 // Ready is closed once Run has the line up: store open, station running,
@@ -157,11 +202,15 @@ func (a *Agent) Run(ctx context.Context) error {
 	defer a.plc.Close()
 	defer a.prn.Close()
 
+	h, closers, err := a.handler()
+	if err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", a.cfg.HTTP)
 	if err != nil {
 		return fmt.Errorf("http: %w", err)
 	}
-	srv := &http.Server{Handler: a.handler(), ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
 	a.mu.Lock()
 	a.httpAddr = ln.Addr().String()
 	a.mu.Unlock()
@@ -189,6 +238,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.log.Info("edge agent stopping")
 	stop() // the station leaves the line stopped
 	wg.Wait()
+	for _, c := range closers {
+		c.Close()
+	}
 	sctx, scancel := context.WithTimeout(context.Background(), 2*time.Second)
 	_ = srv.Shutdown(sctx)
 	scancel()
@@ -382,5 +434,5 @@ func (a *Agent) CloseOrder(ctx context.Context) (wire.Reconciliation, error) {
 	if err != nil {
 		return wire.Reconciliation{}, err
 	}
-	return pl.CloseOrder(ctx, id, a.cfg.Operator, ob)
+	return pl.CloseOrder(ctx, id, a.operator(ctx), ob)
 }

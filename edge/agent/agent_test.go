@@ -1,7 +1,6 @@
-package agent
+package agent_test
 
 import (
-	"context"
 	"io"
 	"net/http"
 	"regexp"
@@ -31,26 +30,8 @@ func TestAgentEndToEnd(t *testing.T) {
 	central.PublishOrders(testOrder())
 
 	cfg := agentConfig(t, lineID, l, lcfg, testcentral.Mosquitto)
-	a, err := New(cfg, testLogger(t))
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			require.NoError(t, err)
-		case <-time.After(testcentral.Wait):
-			t.Error("agent did not stop")
-		}
-	})
+	a := runAgent(t, cfg)
 	tctx := testCtx(t)
-	select {
-	case <-a.Ready():
-	case <-tctx.Done():
-		t.Fatal("agent not ready")
-	}
 	addr := a.HTTPAddr()
 
 	// The retained order arrives; the devices come up.
@@ -59,9 +40,11 @@ func TestAgentEndToEnd(t *testing.T) {
 		return len(s.Orders) == 1 && len(s.Alarms) == 0 && s.Devices["scanner"].State == wire.DeviceOK
 	}, testcentral.Wait, 5*time.Millisecond)
 
-	code, body := api(t, addr, "POST", "/api/v1/start", map[string]string{"order": "WO-7"})
+	// The operator acts at the touchscreen, signed in with her PIN.
+	scr := newScreen(t, addr).signIn(t, pinAna)
+	code, body := scr.post(t, "/ui/start", map[string]string{"order": "WO-7"})
 	require.Equal(t, http.StatusOK, code, string(body))
-	_, err = l.Wait(tctx, func(c line.Counters) bool { return c.Good+c.Rejected == units })
+	_, err := l.Wait(tctx, func(c line.Counters) bool { return c.Good+c.Rejected == units })
 	require.NoError(t, err)
 	require.Eventually(t, func() bool {
 		s := state(t, addr)
@@ -69,12 +52,12 @@ func TestAgentEndToEnd(t *testing.T) {
 	}, testcentral.Wait, 5*time.Millisecond)
 
 	// Closing needs the line stopped.
-	code, body = api(t, addr, "POST", "/api/v1/close", nil)
+	code, body = scr.post(t, "/ui/close", map[string]bool{"confirm": true})
 	require.Equal(t, http.StatusConflict, code, string(body))
 	require.Contains(t, string(body), "stop it first")
-	code, _ = api(t, addr, "POST", "/api/v1/stop", nil)
-	require.Equal(t, http.StatusOK, code)
-	code, body = api(t, addr, "POST", "/api/v1/close", nil)
+	code, body = scr.post(t, "/ui/stop", nil)
+	require.Equal(t, http.StatusOK, code, string(body))
+	code, body = scr.post(t, "/ui/close", map[string]bool{"confirm": true})
 	require.Equal(t, http.StatusOK, code, string(body))
 
 	snap := central.WaitFor(tctx, "the order closed and everything acked", func(s testcentral.Snapshot) bool {
@@ -97,6 +80,8 @@ func TestAgentEndToEnd(t *testing.T) {
 	require.Equal(t, s.Counts.Rejected, tally.Decommissioned)
 	require.Equal(t, int(s.Counts.Printed), len(printed))
 	require.Equal(t, wire.OrderStarted, snap.Events[0].Type)
+	closedEv := snap.Events[len(snap.Events)-1]
+	require.Equal(t, "Ana", closedEv.Operator, "the signed-in operator closed the order")
 
 	// The retained status tells central how the line is.
 	st := central.WaitFor(tctx, "a status", func(s testcentral.Snapshot) bool { return len(s.Statuses) > 0 })
@@ -132,6 +117,55 @@ func TestAgentEndToEnd(t *testing.T) {
 	require.Contains(t, text, `serialine_edge_units_total{line="`+lineID+`",outcome="commissioned",reason=""} `+itoa(s.Counts.Good))
 	require.Contains(t, text, `serialine_edge_outbox_pending{line="`+lineID+`"} 0`)
 	require.Contains(t, text, `serialine_edge_mqtt_connected{line="`+lineID+`"} 1`)
+}
+
+// TestScreenNeedsSignIn: with operators configured, the agent serves the
+// touchscreen at /, refuses a line action without a sign-in (and the line
+// stays stopped), and no longer has an unauthenticated action API; the
+// same start, signed in, runs the line.
+func TestScreenNeedsSignIn(t *testing.T) {
+	lineID := testcentral.LineID("screen")
+	l, lcfg := startLine(t, lineID, 50, 3000)
+	central := testcentral.New(t, testcentral.Mosquitto, lineID, testcentral.Options{})
+	central.PublishOrders(testOrder())
+	a := runAgent(t, agentConfig(t, lineID, l, lcfg, testcentral.Mosquitto))
+	addr := a.HTTPAddr()
+	require.Eventually(t, func() bool {
+		s := state(t, addr)
+		return len(s.Orders) == 1 && len(s.Alarms) == 0
+	}, testcentral.Wait, 5*time.Millisecond, "the order arrives and the devices are up")
+
+	resp, err := http.Get("http://" + addr + "/")
+	require.NoError(t, err)
+	page, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Equal(t, "text/html; charset=utf-8", resp.Header.Get("Content-Type"))
+	require.Contains(t, string(page), "<title>Serialine · "+lineID+"</title>")
+
+	scr := newScreen(t, addr)
+	code, body := scr.post(t, "/ui/start", map[string]string{"order": "WO-7"})
+	require.Equal(t, http.StatusForbidden, code, string(body))
+	require.Contains(t, string(body), `"sign_in":true`)
+	code, body = scr.post(t, "/ui/signin", map[string]string{"pin": "0000"})
+	require.Equal(t, http.StatusUnauthorized, code, string(body))
+	code, _ = scr.post(t, "/ui/start", map[string]string{"order": "WO-7"})
+	require.Equal(t, http.StatusForbidden, code, "a wrong PIN signs nobody in")
+	for _, p := range []string{"/api/v1/start", "/api/v1/stop", "/api/v1/close"} {
+		code, _ = api(t, addr, "POST", p, map[string]string{"order": "WO-7"})
+		require.Equal(t, http.StatusNotFound, code, "%s: no unauthenticated line actions", p)
+	}
+	s := state(t, addr)
+	require.Equal(t, wire.LineStopped, s.State, "nothing started")
+	require.Nil(t, s.Order)
+	require.Zero(t, l.Status().Counters.Printed)
+
+	// Signed in, the same request runs the line.
+	scr.signIn(t, pinAna)
+	code, body = scr.post(t, "/ui/start", map[string]string{"order": "WO-7"})
+	require.Equal(t, http.StatusOK, code, string(body))
+	require.Eventually(t, func() bool { return state(t, addr).State == wire.LineRunning }, testcentral.Wait, 5*time.Millisecond)
 }
 
 func itoa(v uint64) string { return strconv.FormatUint(v, 10) }

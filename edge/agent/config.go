@@ -23,6 +23,7 @@ import (
 	"github.com/serialine/serialine/edge/outbox"
 	"github.com/serialine/serialine/edge/pool"
 	"github.com/serialine/serialine/edge/station"
+	"github.com/serialine/serialine/edge/ui/pin"
 	"github.com/serialine/serialine/shared/wire"
 )
 
@@ -33,10 +34,17 @@ type Config struct {
 	Line string `yaml:"line"`
 	// DataDir holds the bbolt file (serial pool and outbox).
 	DataDir string `yaml:"data_dir"`
-	// HTTP is the listen address of /metrics and the local API.
+	// HTTP is the listen address of /metrics, the state API and the
+	// handlers mounted with Handle (the touchscreen).
 	HTTP string `yaml:"http"`
-	// Operator is put on the events.
+	// Operator is put on the events when no operator is signed in at the
+	// touchscreen (or for events the station emits; see edge/README.md).
 	Operator string `yaml:"operator"`
+	// Operators may sign in at the touchscreen with their PIN; every line
+	// action needs a sign-in. None: the screen only shows the line.
+	Operators []OperatorConfig `yaml:"operators"`
+	// UI tunes the touchscreen's sign-in.
+	UI UIConfig `yaml:"ui"`
 	// StatusInterval is how often the retained status is republished.
 	StatusInterval time.Duration  `yaml:"status_interval"`
 	MQTT           MQTTConfig     `yaml:"mqtt"`
@@ -46,6 +54,28 @@ type Config struct {
 	Station        StationConfig  `yaml:"station"`
 	Pool           PoolConfig     `yaml:"pool"`
 	Outbox         OutboxConfig   `yaml:"outbox"`
+}
+
+// OperatorConfig is one operator of the touchscreen (edge/ui converts it
+// to ui.OperatorConfig; the agent cannot import the screen, which drives it).
+type OperatorConfig struct {
+	Name string `yaml:"name"`
+	// PINHash is the PIN's "pbkdf2-sha256$<iterations>$<salt>$<key>"
+	// (serialine-edge pin-hash makes one); the PIN itself is never stored.
+	PINHash string `yaml:"pin_hash"`
+}
+
+// UIConfig is the touchscreen's sign-in (zero = the screen's default).
+type UIConfig struct {
+	// SessionIdle signs an operator out after this long without a touch.
+	SessionIdle time.Duration `yaml:"session_idle"`
+	// MaxPINFailures wrong PINs in a row from one client lock sign-in
+	// for LockOut.
+	MaxPINFailures int           `yaml:"max_pin_failures"`
+	LockOut        time.Duration `yaml:"lock_out"`
+	// PoolWarnMinutes: the pool shows a warning when it will be empty
+	// within this many minutes.
+	PoolWarnMinutes float64 `yaml:"pool_warn_minutes"`
 }
 
 // MQTTConfig is the broker session.
@@ -190,6 +220,14 @@ func checkKeys(n *yaml.Node, t reflect.Type, path string, keyAt map[int]string) 
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
+	if t.Kind() == reflect.Slice && n.Kind == yaml.SequenceNode {
+		for i, item := range n.Content {
+			if err := checkKeys(item, t.Elem(), fmt.Sprintf("%s[%d].", strings.TrimSuffix(path, "."), i), keyAt); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	if t.Kind() != reflect.Struct || n.Kind != yaml.MappingNode {
 		return nil
 	}
@@ -239,6 +277,9 @@ func (c Config) Validate() error {
 	if err := c.validateMQTT(); err != nil {
 		return err
 	}
+	if err := c.validateOperators(); err != nil {
+		return err
+	}
 	if _, err := c.printerConfig(); err != nil {
 		return fmt.Errorf("printer: %w", err)
 	}
@@ -285,6 +326,41 @@ func (c Config) validateMQTT() error {
 		if kv.v < 0 {
 			return fmt.Errorf("%s: must not be negative, got %v", kv.key, kv.v)
 		}
+	}
+	return nil
+}
+
+// validateOperators checks the operators (unique, non-empty names; PIN
+// hashes in the screen's format) and the ui: keys.
+func (c Config) validateOperators() error {
+	seen := make(map[string]bool, len(c.Operators))
+	for i, o := range c.Operators {
+		name := strings.TrimSpace(o.Name)
+		if name == "" {
+			return fmt.Errorf("operators[%d].name: missing", i)
+		}
+		if seen[name] {
+			return fmt.Errorf("operators[%d].name: %q appears twice; names must be unique", i, name)
+		}
+		seen[name] = true
+		if _, err := pin.Parse(o.PINHash); err != nil {
+			return fmt.Errorf("operators[%d].pin_hash (%s): %w", i, name, err)
+		}
+	}
+	u := c.UI
+	for _, kv := range []struct {
+		key string
+		v   time.Duration
+	}{{"ui.session_idle", u.SessionIdle}, {"ui.lock_out", u.LockOut}} {
+		if kv.v < 0 {
+			return fmt.Errorf("%s: must not be negative, got %v", kv.key, kv.v)
+		}
+	}
+	if u.MaxPINFailures < 0 {
+		return fmt.Errorf("ui.max_pin_failures: must not be negative, got %d", u.MaxPINFailures)
+	}
+	if u.PoolWarnMinutes < 0 {
+		return fmt.Errorf("ui.pool_warn_minutes: must not be negative, got %v", u.PoolWarnMinutes)
 	}
 	return nil
 }

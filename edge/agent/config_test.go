@@ -35,7 +35,12 @@ func TestShippedConfig(t *testing.T) {
 	def := DefaultConfig()
 	require.Equal(t, def.Station.PrinterToCamera, cfg.Station.PrinterToCamera)
 	require.Equal(t, def.HTTP, cfg.HTTP)
+	require.Empty(t, cfg.Operators)
+	require.Equal(t, 10*time.Minute, cfg.UI.SessionIdle)
 }
+
+// goodHash is a well-formed pin_hash (PIN 1234, 1000 iterations).
+const goodHash = "pbkdf2-sha256$1000$i4s9+7hazlX+AvUI0IESeg$qe2nGm/g2reB9KE0mld8Pwu3BXMGrpnn1dEhymJlZj0"
 
 func TestBadConfigNamesTheKey(t *testing.T) {
 	tests := []struct {
@@ -62,6 +67,12 @@ func TestBadConfigNamesTheKey(t *testing.T) {
 		{"pool block", "pool:\n  reserve_block: 1\n", "pool: reserve_block"},
 		{"pool refill", "pool:\n  low_water_minutes: 60\n  refill_minutes: 10\n", "pool: refill_minutes"},
 		{"outbox window", "outbox:\n  batch_max: 100\n  window: 10\n", "outbox: window"},
+		{"operator no name", "operators:\n  - name: \" \"\n    pin_hash: " + goodHash + "\n", "operators[0].name: missing"},
+		{"operator twice", "operators:\n  - name: Ana\n    pin_hash: " + goodHash + "\n  - name: Ana\n    pin_hash: " + goodHash + "\n", `operators[1].name: "Ana" appears twice`},
+		{"operator bad hash", "operators:\n  - name: Ana\n    pin_hash: \"1234\"\n", "operators[0].pin_hash (Ana): want pbkdf2-sha256$"},
+		{"operator few iterations", "operators:\n  - name: Ana\n    pin_hash: " + strings.Replace(goodHash, "$1000$", "$10$", 1) + "\n", "operators[0].pin_hash (Ana): iterations"},
+		{"operator unknown key", "operators:\n  - name: Ana\n    pin: \"1234\"\n", `unknown key "operators[0].pin"`},
+		{"ui negative", "ui:\n  session_idle: -1m\n", "ui.session_idle: must not be negative"},
 	}
 	base := "printer:\n  transport: tcp:127.0.0.1:9100\nscanner:\n  transport: tcp:127.0.0.1:9004\nplc:\n  transport: tcp:127.0.0.1:5020\n"
 	for _, tc := range tests {
@@ -77,6 +88,10 @@ func TestBadConfigNamesTheKey(t *testing.T) {
 	}
 	_, err := ParseConfig(strings.NewReader(base))
 	require.NoError(t, err, "the base document is valid")
+	cfg, err := ParseConfig(strings.NewReader(base + "operators:\n  - name: Ana\n    pin_hash: " + goodHash + "\nui:\n  session_idle: 2m\n"))
+	require.NoError(t, err, "operators and ui keys")
+	require.Equal(t, []OperatorConfig{{Name: "Ana", PINHash: goodHash}}, cfg.Operators)
+	require.Equal(t, 2*time.Minute, cfg.UI.SessionIdle)
 }
 
 // mergeYAML puts the override's top-level sections in place of the base's.

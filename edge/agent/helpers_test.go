@@ -1,4 +1,4 @@
-package agent
+package agent_test
 
 import (
 	"bufio"
@@ -8,12 +8,16 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/cookiejar"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/serialine/serialine/edge/agent"
+	"github.com/serialine/serialine/edge/ui"
 
 	"github.com/serialine/serialine/drivers/plc"
 	"github.com/serialine/serialine/drivers/scanner"
@@ -61,28 +65,108 @@ func startLine(tb testing.TB, lineID string, units, speed int) (*line.Line, line
 }
 
 // agentConfig is an agent for the simulated line l and broker.
-func agentConfig(tb testing.TB, lineID string, l *line.Line, lcfg line.Config, broker string) Config {
+func agentConfig(tb testing.TB, lineID string, l *line.Line, lcfg line.Config, broker string) agent.Config {
 	d := l.Devices()
-	cfg := DefaultConfig()
+	cfg := agent.DefaultConfig()
 	cfg.Line = lineID
 	cfg.DataDir = filepath.Join(tb.TempDir(), "data")
 	cfg.HTTP = "127.0.0.1:0"
 	cfg.StatusInterval = time.Second
 	cfg.MQTT.Broker = broker
 	cfg.MQTT.ReconnectMax = 200 * time.Millisecond
-	cfg.Printer = PrinterConfig{Name: "printer", Transport: d.Printer, DPI: lcfg.Printer.DPI, TextLines: 5, StatusInterval: 50 * time.Millisecond}
+	cfg.Printer = agent.PrinterConfig{Name: "printer", Transport: d.Printer, DPI: lcfg.Printer.DPI, TextLines: 5, StatusInterval: 50 * time.Millisecond}
 	cfg.Scanner.Transport = d.Scanner
 	cfg.Scanner.Format = scanFormat()
 	cfg.Scanner.ReconnectMin, cfg.Scanner.ReconnectMax = 10*time.Millisecond, 100*time.Millisecond
 	cfg.PLC = plc.Config{Name: "plc", Transport: d.PLC, UnitID: d.PLCUnitID, PollInterval: time.Millisecond}
-	cfg.Station = StationConfig{PrinterToCamera: lcfg.Travel.PrinterToCamera, CameraToReject: lcfg.Travel.CameraToReject, PrintWindow: lcfg.Travel.PrintWindow,
+	cfg.Station = agent.StationConfig{PrinterToCamera: lcfg.Travel.PrinterToCamera, CameraToReject: lcfg.Travel.CameraToReject, PrintWindow: lcfg.Travel.PrintWindow,
 		Jitter: lcfg.Jitter, MinGrade: scanner.GradeC, MonitorEvery: 20 * time.Millisecond, PrinterPoll: 100 * time.Millisecond}
 	// Small requests, so that a run goes through several refills.
-	cfg.Pool = PoolConfig{ReserveBlock: 32, LowWaterMinutes: 0.05, RefillMinutes: 0.1, MinRequest: 100, MaxRequest: 300,
+	cfg.Pool = agent.PoolConfig{ReserveBlock: 32, LowWaterMinutes: 0.05, RefillMinutes: 0.1, MinRequest: 100, MaxRequest: 300,
 		NominalRate: float64(lcfg.Speed), RequestRetry: time.Second}
-	cfg.Outbox = OutboxConfig{ResendAfter: 2 * time.Second}
+	cfg.Outbox = agent.OutboxConfig{ResendAfter: 2 * time.Second}
+	cfg.Operators = testOperators(tb)
 	require.NoError(tb, cfg.Validate())
 	return cfg
+}
+
+// pinAna is the PIN of testOperators' Ana.
+const pinAna = "1234"
+
+// testOperators is Ana, hashed with few iterations to keep sign-in fast.
+func testOperators(tb testing.TB) []agent.OperatorConfig {
+	tb.Helper()
+	h, err := ui.HashPIN(pinAna, 1000)
+	require.NoError(tb, err)
+	return []agent.OperatorConfig{{Name: "Ana", PINHash: h}}
+}
+
+// screen is a browser at the agent's touchscreen, with its own cookies.
+type screen struct {
+	addr string
+	c    *http.Client
+}
+
+func newScreen(tb testing.TB, addr string) *screen {
+	tb.Helper()
+	jar, err := cookiejar.New(nil)
+	require.NoError(tb, err)
+	return &screen{addr: addr, c: &http.Client{Jar: jar, Timeout: testcentral.Wait}}
+}
+
+// post sends a JSON body to the screen's API.
+func (s *screen) post(tb testing.TB, path string, body any) (int, []byte) {
+	tb.Helper()
+	b, err := json.Marshal(body)
+	require.NoError(tb, err)
+	req, err := http.NewRequestWithContext(testCtx(tb), http.MethodPost, "http://"+s.addr+path, bytes.NewReader(b))
+	require.NoError(tb, err)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := s.c.Do(req)
+	require.NoError(tb, err)
+	defer resp.Body.Close()
+	out, err := io.ReadAll(resp.Body)
+	require.NoError(tb, err)
+	return resp.StatusCode, out
+}
+
+// signIn signs the screen in with pin.
+func (s *screen) signIn(tb testing.TB, pin string) *screen {
+	tb.Helper()
+	code, body := s.post(tb, "/ui/signin", map[string]string{"pin": pin})
+	require.Equal(tb, http.StatusOK, code, string(body))
+	return s
+}
+
+// runAgent runs an agent on cfg with the touchscreen mounted, as
+// serialine-edge run does, until the test ends; it returns once Ready.
+func runAgent(tb testing.TB, cfg agent.Config) *agent.Agent {
+	tb.Helper()
+	log := testLogger(tb)
+	a, err := agent.New(cfg, log)
+	require.NoError(tb, err)
+	_, err = ui.Mount(a, cfg, log)
+	require.NoError(tb, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	tb.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			require.NoError(tb, err)
+		case <-time.After(testcentral.Wait):
+			tb.Error("agent did not stop")
+		}
+	})
+	select {
+	case <-a.Ready():
+	case err := <-done:
+		tb.Fatalf("agent stopped before it was ready: %v", err)
+	case <-testCtx(tb).Done():
+		tb.Fatal("agent not ready")
+	}
+	return a
 }
 
 func testOrder() wire.Order {
@@ -109,11 +193,11 @@ func api(tb testing.TB, addr, method, path string, body any) (int, []byte) {
 	return resp.StatusCode, b
 }
 
-func state(tb testing.TB, addr string) State {
+func state(tb testing.TB, addr string) agent.State {
 	tb.Helper()
 	code, b := api(tb, addr, "GET", "/api/v1/state", nil)
 	require.Equal(tb, http.StatusOK, code, string(b))
-	var s State
+	var s agent.State
 	require.NoError(tb, json.Unmarshal(b, &s))
 	return s
 }

@@ -2,69 +2,50 @@ package agent
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"sort"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/serialine/serialine/shared/wire"
 )
 
-// handler serves /metrics and the local API (see edge/README.md).
-func (a *Agent) handler() http.Handler {
+// handler serves /metrics, the line's state and the handlers mounted with
+// Handle (the touchscreen, which alone may act on the line: it asks for an
+// operator's PIN first). It returns the mounted handlers that want closing
+// before the server shuts down.
+func (a *Agent) handler() (http.Handler, []interface{ Close() }, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /metrics", a.serveMetrics)
 	mux.HandleFunc("GET /api/v1/state", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, a.State())
 	})
-	mux.HandleFunc("POST /api/v1/start", func(w http.ResponseWriter, r *http.Request) {
-		var body struct {
-			Order string `json:"order"`
+	a.mu.Lock()
+	extra := append([]mounted(nil), a.extra...)
+	a.mu.Unlock()
+	var closers []interface{ Close() }
+	for _, m := range extra {
+		if err := register(mux, m); err != nil {
+			return nil, nil, err
 		}
-		dec := json.NewDecoder(io.LimitReader(r.Body, 4096))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&body); err != nil || body.Order == "" {
-			writeJSON(w, http.StatusBadRequest, map[string]string{"error": `body: want {"order": "<work order id>"}`, "field": "order"})
-			return
+		if c, ok := m.h.(interface{ Close() }); ok {
+			closers = append(closers, c)
 		}
-		a.operatorCall(w, r, func(ctx context.Context) (any, error) { return nil, a.Start(ctx, body.Order) })
-	})
-	for path, fn := range map[string]func(context.Context) error{
-		"/api/v1/pause": a.Pause, "/api/v1/stop": a.Stop, "/api/v1/ack": a.Acknowledge,
-	} {
-		mux.HandleFunc("POST "+path, func(w http.ResponseWriter, r *http.Request) {
-			a.operatorCall(w, r, func(ctx context.Context) (any, error) { return nil, fn(ctx) })
-		})
 	}
-	mux.HandleFunc("POST /api/v1/close", func(w http.ResponseWriter, r *http.Request) {
-		a.operatorCall(w, r, func(ctx context.Context) (any, error) {
-			c, err := a.CloseOrder(ctx)
-			return c, err
-		})
-	})
-	return mux
+	return mux, closers, nil
 }
 
-func (a *Agent) operatorCall(w http.ResponseWriter, r *http.Request, fn func(context.Context) (any, error)) {
-	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
-	defer cancel()
-	v, err := fn(ctx)
-	switch {
-	case errors.Is(err, ErrNotRunning):
-		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": err.Error()})
-	case err != nil:
-		writeJSON(w, http.StatusConflict, map[string]string{"error": err.Error()})
-	case v != nil:
-		writeJSON(w, http.StatusOK, v)
-	default:
-		writeJSON(w, http.StatusOK, a.State())
-	}
+// register mounts m, turning ServeMux's panic on a bad pattern into an error.
+func register(mux *http.ServeMux, m mounted) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("http: handler %q: %v", m.pattern, r)
+		}
+	}()
+	mux.Handle(m.pattern, m.h)
+	return nil
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

@@ -1,4 +1,4 @@
-package agent
+package agent_test
 
 import (
 	"bufio"
@@ -17,6 +17,9 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/serialine/serialine/edge/agent"
+	"github.com/serialine/serialine/edge/ui"
 	"gopkg.in/yaml.v3"
 
 	"github.com/serialine/serialine/edge/internal/testcentral"
@@ -35,9 +38,12 @@ func TestAgentChild(t *testing.T) {
 	if path == "" {
 		t.Skip("helper process for TestSIGKILL")
 	}
-	cfg, err := LoadConfig(path)
+	cfg, err := agent.LoadConfig(path)
 	require.NoError(t, err)
-	a, err := New(cfg, testLogger(t))
+	log := testLogger(t)
+	a, err := agent.New(cfg, log)
+	require.NoError(t, err)
+	_, err = ui.Mount(a, cfg, log) // as serialine-edge run does
 	require.NoError(t, err)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
@@ -115,7 +121,7 @@ func TestSIGKILL(t *testing.T) {
 			s := state(t, c.addr)
 			return len(s.Orders) == 1 && len(s.Alarms) == 0
 		}, testcentral.Wait, 5*time.Millisecond, "agent up with its order and devices")
-		code, body := api(t, c.addr, "POST", "/api/v1/start", map[string]string{"order": "WO-7"})
+		code, body := newScreen(t, c.addr).signIn(t, pinAna).post(t, "/ui/start", map[string]string{"order": "WO-7"})
 		require.Equal(t, http.StatusOK, code, string(body))
 	}
 	c := startChild(t, cfgPath)
@@ -142,13 +148,14 @@ func TestSIGKILL(t *testing.T) {
 	_, err = l.Wait(ctx, func(c line.Counters) bool { return c.Good+c.Rejected == units })
 	require.NoError(t, err)
 	require.Eventually(t, func() bool { return state(t, c.addr).InFlight == 0 }, testcentral.Wait, 5*time.Millisecond)
-	code, body := api(t, c.addr, "POST", "/api/v1/stop", nil)
+	scr := newScreen(t, c.addr).signIn(t, pinAna)
+	code, body := scr.post(t, "/ui/stop", nil)
 	require.Equal(t, http.StatusOK, code, string(body))
-	code, body = api(t, c.addr, "POST", "/api/v1/close", nil)
+	code, body = scr.post(t, "/ui/close", map[string]bool{"confirm": true})
 	require.Equal(t, http.StatusOK, code, string(body))
-	var closed wire.Reconciliation
+	var closed ui.ReconciliationView
 	require.NoError(t, json.Unmarshal(body, &closed))
-	require.True(t, closed.Balanced(), "%+v", closed)
+	require.True(t, closed.Balanced, "%+v", closed)
 	snap := central.WaitFor(ctx, "the order closed and acked", func(s testcentral.Snapshot) bool {
 		n := len(s.Events)
 		return n > 0 && s.Events[n-1].Type == wire.OrderClosed && s.Acked == s.Events[n-1].Seq
@@ -159,7 +166,15 @@ func TestSIGKILL(t *testing.T) {
 
 	printed := printLog(t, lcfg.PrintLog)
 	tally := ledger(t, snap, "WO-7", printed)
-	require.Equal(t, closed, tally)
+	var decommissioned uint64
+	for _, r := range closed.Decommissioned {
+		require.Equal(t, tally.Decommissioned[wire.Reason(r.Reason)], r.Count, "decommissioned %s", r.Reason)
+		decommissioned += r.Count
+	}
+	require.Equal(t, tally.DecommissionedTotal(), decommissioned)
+	require.Equal(t, "WO-7", closed.Order)
+	require.Equal(t, []uint64{tally.Granted, tally.Commissioned, tally.Voided, tally.ReturnedUnused},
+		[]uint64{closed.Granted, closed.Commissioned, closed.Voided, closed.ReturnedUnused}, "the screen shows the reconciliation central counts")
 	require.Positive(t, tally.Voided, "the kills left serials to void")
 	t.Logf("granted %d: commissioned %d, decommissioned %v, voided %d, returned %d; %d labels printed; %d events (last seq before the final run %d)",
 		tally.Granted, tally.Commissioned, tally.Decommissioned, tally.Voided, tally.ReturnedUnused, len(printed), len(snap.Events), voided)

@@ -1,31 +1,26 @@
 package ui
 
 import (
-	"crypto/pbkdf2"
-	"crypto/rand"
-	"crypto/sha256"
-	"crypto/subtle"
-	"encoding/base64"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
+
+	"github.com/serialine/serialine/edge/ui/pin"
 )
 
 // PIN rules: digits only, so the on-screen keypad can enter every PIN.
+// The format lives in edge/ui/pin, which the agent's configuration check
+// shares; these names stay for the screen's callers.
 const (
-	MinPINLength = 4
-	MaxPINLength = 8
+	MinPINLength = pin.MinLength
+	MaxPINLength = pin.MaxLength
 	// DefaultPINIterations is the PBKDF2 iteration count HashPIN uses.
-	// Sign-in checks every operator's hash, so this bounds the cost of
-	// one attempt (about 30 ms per operator on a line PC).
-	DefaultPINIterations = 100_000
-	hashScheme           = "pbkdf2-sha256"
+	DefaultPINIterations = pin.DefaultIterations
 )
 
 // ErrBadPIN is returned by ValidatePIN for a PIN the keypad cannot enter
 // or that is too short or too long.
-var ErrBadPIN = errors.New("pin must be 4 to 8 digits")
+var ErrBadPIN = pin.ErrBadPIN
 
 // OperatorConfig is one operator in the edge configuration.
 type OperatorConfig struct {
@@ -35,70 +30,12 @@ type OperatorConfig struct {
 	PINHash string `yaml:"pin_hash"`
 }
 
-// ValidatePIN checks that pin is 4 to 8 digits.
-func ValidatePIN(pin string) error {
-	if len(pin) < MinPINLength || len(pin) > MaxPINLength {
-		return ErrBadPIN
-	}
-	for _, c := range pin {
-		if c < '0' || c > '9' {
-			return ErrBadPIN
-		}
-	}
-	return nil
-}
+// ValidatePIN checks that p is 4 to 8 digits.
+func ValidatePIN(p string) error { return pin.Validate(p) }
 
 // HashPIN makes the pin_hash of an operator: PBKDF2-HMAC-SHA256 with a
 // random 16-byte salt. iterations ≤ 0 means DefaultPINIterations.
-func HashPIN(pin string, iterations int) (string, error) {
-	if err := ValidatePIN(pin); err != nil {
-		return "", err
-	}
-	if iterations <= 0 {
-		iterations = DefaultPINIterations
-	}
-	salt := make([]byte, 16)
-	if _, err := rand.Read(salt); err != nil {
-		return "", fmt.Errorf("pin hash: salt: %w", err)
-	}
-	key, err := pbkdf2.Key(sha256.New, pin, salt, iterations, sha256.Size)
-	if err != nil {
-		return "", fmt.Errorf("pin hash: %w", err)
-	}
-	enc := base64.RawStdEncoding
-	return fmt.Sprintf("%s$%d$%s$%s", hashScheme, iterations, enc.EncodeToString(salt), enc.EncodeToString(key)), nil
-}
-
-type pinHash struct {
-	iter      int
-	salt, key []byte
-}
-
-func parsePINHash(s string) (pinHash, error) {
-	parts := strings.Split(s, "$")
-	if len(parts) != 4 || parts[0] != hashScheme {
-		return pinHash{}, fmt.Errorf("want %s$<iterations>$<salt>$<key>", hashScheme)
-	}
-	iter, err := strconv.Atoi(parts[1])
-	if err != nil || iter < 1000 {
-		return pinHash{}, fmt.Errorf("iterations %q: must be a number ≥ 1000", parts[1])
-	}
-	enc := base64.RawStdEncoding
-	salt, err := enc.DecodeString(parts[2])
-	if err != nil || len(salt) < 8 {
-		return pinHash{}, errors.New("salt: must be base64 (no padding) of at least 8 bytes")
-	}
-	key, err := enc.DecodeString(parts[3])
-	if err != nil || len(key) != sha256.Size {
-		return pinHash{}, errors.New("key: must be base64 (no padding) of 32 bytes")
-	}
-	return pinHash{iter: iter, salt: salt, key: key}, nil
-}
-
-func (h pinHash) matches(pin string) bool {
-	k, err := pbkdf2.Key(sha256.New, pin, h.salt, h.iter, len(h.key))
-	return err == nil && subtle.ConstantTimeCompare(k, h.key) == 1
-}
+func HashPIN(p string, iterations int) (string, error) { return pin.Hash(p, iterations) }
 
 // StaticOperators is the Operators list from the configuration.
 type StaticOperators struct {
@@ -107,7 +44,7 @@ type StaticOperators struct {
 
 type staticOperator struct {
 	name string
-	hash pinHash
+	hash pin.Hashed
 }
 
 // NewOperators checks the configured operators: each needs a unique name
@@ -127,7 +64,7 @@ func NewOperators(cfg []OperatorConfig) (*StaticOperators, error) {
 			return nil, fmt.Errorf("operators[%d].name: %q appears twice", i, name)
 		}
 		seen[name] = true
-		h, err := parsePINHash(c.PINHash)
+		h, err := pin.Parse(c.PINHash)
 		if err != nil {
 			return nil, fmt.Errorf("operators[%d] (%s).pin_hash: %w", i, name, err)
 		}
@@ -136,18 +73,18 @@ func NewOperators(cfg []OperatorConfig) (*StaticOperators, error) {
 	return s, nil
 }
 
-// Check returns the operator whose PIN is pin. Sign-in is by PIN alone,
+// Check returns the operator whose PIN is p. Sign-in is by PIN alone,
 // so a PIN shared by two operators identifies nobody and is refused.
 // Every hash is computed whatever matches, so the time taken does not
 // tell which operator came first.
-func (s *StaticOperators) Check(pin string) (string, bool) {
-	if ValidatePIN(pin) != nil {
+func (s *StaticOperators) Check(p string) (string, bool) {
+	if ValidatePIN(p) != nil {
 		return "", false
 	}
 	var name string
 	n := 0
 	for _, o := range s.ops {
-		if o.hash.matches(pin) {
+		if o.hash.Matches(p) {
 			name = o.name
 			n++
 		}

@@ -72,19 +72,15 @@ const (
 	ActClose   = "close"
 )
 
-type operatorKey struct{}
-
 // WithOperator returns ctx carrying the signed-in operator's name; the
-// screen passes it to every Line call.
+// screen passes it to every Line call. The agent owns the context key
+// (agent.WithOperator), so it puts the name on the events it makes.
 func WithOperator(ctx context.Context, name string) context.Context {
-	return context.WithValue(ctx, operatorKey{}, name)
+	return agent.WithOperator(ctx, name)
 }
 
 // OperatorFrom returns the operator WithOperator put in ctx.
-func OperatorFrom(ctx context.Context) (string, bool) {
-	s, ok := ctx.Value(operatorKey{}).(string)
-	return s, ok && s != ""
-}
+func OperatorFrom(ctx context.Context) (string, bool) { return agent.OperatorFrom(ctx) }
 
 // Config tunes the screen; zero values take the defaults.
 type Config struct {

@@ -1,6 +1,7 @@
 // Command serialine-edge is the packaging-line agent: `run` drives the
-// line (edge/agent), `label` carries the GS1 label tools a technician uses
-// on the line PC.
+// line (edge/agent) and serves the operator's touchscreen (edge/ui),
+// `label` carries the GS1 label tools a technician uses on the line PC,
+// `pin-hash` makes an operator's pin_hash (edge/ui/pin).
 package main
 
 import (
@@ -16,14 +17,17 @@ import (
 
 	"github.com/serialine/serialine/edge/agent"
 	"github.com/serialine/serialine/edge/labeltool"
+	"github.com/serialine/serialine/edge/ui"
+	"github.com/serialine/serialine/edge/ui/pin"
 )
 
 const usage = `usage: serialine-edge <command> [arguments]
 
 commands:
   run [--config configs/edge.yaml] [--mqtt tcp://HOST:PORT] [--data DIR] [--http HOST:PORT]
-                                  run the line agent
+                                  run the line agent and its touchscreen (at / of --http)
   label render|decode|parse ...   GS1 label tools (serialine-edge label help)
+  pin-hash [--iterations N] < pin print an operator's pin_hash for the config (PIN on stdin)
 `
 
 func main() {
@@ -36,6 +40,8 @@ func main() {
 		os.Exit(run(os.Args[2:], os.Stderr))
 	case "label":
 		os.Exit(labeltool.Run(os.Args[2:], os.Stdout, os.Stderr))
+	case "pin-hash":
+		os.Exit(pin.Command(os.Args[2:], os.Stdin, os.Stdout, os.Stderr))
 	case "help", "-h", "--help":
 		fmt.Print(usage)
 	default:
@@ -77,6 +83,10 @@ func run(args []string, stderr io.Writer) int {
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	a, err := agent.New(cfg, log) // validates again, with the flags applied
 	if err != nil {
+		fmt.Fprintf(stderr, "serialine-edge run: %v\n", err)
+		return 2
+	}
+	if _, err := ui.Mount(a, cfg, log); err != nil { // the touchscreen at /
 		fmt.Fprintf(stderr, "serialine-edge run: %v\n", err)
 		return 2
 	}
