@@ -7,13 +7,11 @@ import (
 	"io"
 	"net"
 	"os"
-	"reflect"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
 
-	"gopkg.in/yaml.v3"
+	"github.com/serialine/serialine/shared/yamlconfig"
 
 	"github.com/serialine/serialine/drivers/plc"
 	"github.com/serialine/serialine/drivers/printer"
@@ -174,90 +172,14 @@ func ParseConfig(r io.Reader) (Config, error) {
 	if err != nil {
 		return Config{}, err
 	}
-	var doc yaml.Node
-	if err := yaml.Unmarshal(b, &doc); err != nil {
-		return Config{}, err
-	}
-	if len(doc.Content) == 0 || (doc.Content[0].Kind == yaml.ScalarNode && doc.Content[0].Tag == "!!null") {
-		return Config{}, errors.New("the configuration is empty")
-	}
-	keyAt := map[int]string{}
-	if err := checkKeys(doc.Content[0], reflect.TypeFor[Config](), "", keyAt); err != nil {
-		return Config{}, err
-	}
 	cfg := DefaultConfig()
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(&cfg); err != nil {
-		var te *yaml.TypeError
-		if !errors.As(err, &te) {
-			return Config{}, err
-		}
-		msgs := make([]string, 0, len(te.Errors))
-		for _, e := range te.Errors {
-			if m := errLine.FindStringSubmatch(e); m != nil {
-				if n, _ := strconv.Atoi(m[1]); keyAt[n] != "" {
-					e = fmt.Sprintf("%s (line %d):%s", keyAt[n], n, e[len(m[0]):])
-				}
-			}
-			msgs = append(msgs, e)
-		}
-		return Config{}, errors.New(strings.Join(msgs, "; "))
+	if err := yamlconfig.Decode(b, &cfg); err != nil {
+		return Config{}, err
 	}
 	if err := cfg.Validate(); err != nil {
 		return Config{}, err
 	}
 	return cfg, nil
-}
-
-var errLine = regexp.MustCompile(`^line (\d+):`)
-
-// checkKeys rejects keys the target struct does not have, with their full
-// path. yaml.v3's KnownFields stops at types with their own UnmarshalYAML
-// (the scanner format, the PLC register map), so the whole tree is walked
-// here. keyAt maps a value's line to its key path for type errors.
-func checkKeys(n *yaml.Node, t reflect.Type, path string, keyAt map[int]string) error {
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	if t.Kind() == reflect.Slice && n.Kind == yaml.SequenceNode {
-		for i, item := range n.Content {
-			if err := checkKeys(item, t.Elem(), fmt.Sprintf("%s[%d].", strings.TrimSuffix(path, "."), i), keyAt); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	if t.Kind() != reflect.Struct || n.Kind != yaml.MappingNode {
-		return nil
-	}
-	fields := map[string]reflect.Type{}
-	for i := range t.NumField() {
-		f := t.Field(i)
-		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
-		if name == "-" || !f.IsExported() {
-			continue
-		}
-		if name == "" {
-			name = strings.ToLower(f.Name)
-		}
-		fields[name] = f.Type
-	}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := n.Content[i], n.Content[i+1]
-		ft, ok := fields[k.Value]
-		if !ok {
-			return fmt.Errorf("line %d: unknown key %q", k.Line, path+k.Value)
-		}
-		keyAt[v.Line] = path + k.Value
-		if ft == reflect.TypeFor[time.Duration]() {
-			continue
-		}
-		if err := checkKeys(v, ft, path+k.Value+".", keyAt); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // Validate checks every key and names the first bad one and its rule.

@@ -1,19 +1,16 @@
 package line
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"math"
 	"net"
 	"os"
-	"reflect"
-	"regexp"
 	"strconv"
 	"strings"
 
-	"gopkg.in/yaml.v3"
+	"github.com/serialine/serialine/shared/yamlconfig"
 
 	"github.com/serialine/serialine/drivers/plc"
 	"github.com/serialine/serialine/drivers/scanner"
@@ -190,81 +187,14 @@ func ParseConfig(r io.Reader) (Config, error) {
 	if err != nil {
 		return Config{}, err
 	}
-	var doc yaml.Node
-	if err := yaml.Unmarshal(b, &doc); err != nil {
-		return Config{}, err
-	}
-	if len(doc.Content) == 0 || (doc.Content[0].Kind == yaml.ScalarNode && doc.Content[0].Tag == "!!null") {
-		return Config{}, errors.New("the configuration is empty")
-	}
-	keyAt := map[int]string{} // line of a value → its key path
-	if err := checkKeys(doc.Content[0], reflect.TypeFor[Config](), "", keyAt); err != nil {
-		return Config{}, err
-	}
 	cfg := DefaultConfig()
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(&cfg); err != nil {
-		var te *yaml.TypeError
-		if !errors.As(err, &te) {
-			return Config{}, err
-		}
-		msgs := make([]string, 0, len(te.Errors))
-		for _, e := range te.Errors {
-			if m := errLine.FindStringSubmatch(e); m != nil {
-				if n, _ := strconv.Atoi(m[1]); keyAt[n] != "" {
-					e = fmt.Sprintf("%s (line %d):%s", keyAt[n], n, e[len(m[0]):])
-				}
-			}
-			msgs = append(msgs, e)
-		}
-		return Config{}, errors.New(strings.Join(msgs, "; "))
+	if err := yamlconfig.Decode(b, &cfg); err != nil {
+		return Config{}, err
 	}
 	if err := cfg.Validate(); err != nil {
 		return Config{}, err
 	}
 	return cfg, nil
-}
-
-var errLine = regexp.MustCompile(`^line (\d+):`)
-
-// checkKeys walks a YAML mapping against the struct type it decodes into and
-// rejects keys the type does not have, naming their full path. yaml.v3's
-// KnownFields does not reach into types with their own UnmarshalYAML (the
-// scanner format, the register map), so the whole tree is checked here.
-// keyAt records the key path of every value's line, to name the key in type
-// errors.
-func checkKeys(n *yaml.Node, t reflect.Type, path string, keyAt map[int]string) error {
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	if t.Kind() != reflect.Struct || n.Kind != yaml.MappingNode {
-		return nil
-	}
-	fields := map[string]reflect.Type{}
-	for i := range t.NumField() {
-		f := t.Field(i)
-		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
-		if name == "-" || !f.IsExported() {
-			continue
-		}
-		if name == "" {
-			name = strings.ToLower(f.Name)
-		}
-		fields[name] = f.Type
-	}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := n.Content[i], n.Content[i+1]
-		ft, ok := fields[k.Value]
-		if !ok {
-			return fmt.Errorf("line %d: unknown key %q", k.Line, path+k.Value)
-		}
-		keyAt[v.Line] = path + k.Value
-		if err := checkKeys(v, ft, path+k.Value+".", keyAt); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // Validate checks every key and names the first bad one and the rule it

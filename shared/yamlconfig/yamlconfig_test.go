@@ -1,0 +1,67 @@
+package yamlconfig
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+type format struct{ Prefix string }
+
+// UnmarshalYAML hides the struct from yaml.v3's KnownFields, as the
+// scanner format and the register map do.
+func (f *format) UnmarshalYAML(unmarshal func(any) error) error {
+	var m map[string]string
+	if err := unmarshal(&m); err != nil {
+		return err
+	}
+	f.Prefix = m["prefix"]
+	return nil
+}
+
+type testConfig struct {
+	Line    string        `yaml:"line"`
+	Speed   int           `yaml:"speed"`
+	Timeout time.Duration `yaml:"timeout"`
+	Scanner struct {
+		Format format `yaml:"format"`
+	} `yaml:"scanner"`
+	Operators []struct {
+		Name string `yaml:"name"`
+	} `yaml:"operators"`
+}
+
+func TestDecode(t *testing.T) {
+	cases := []struct {
+		name, doc, wantErr string
+		check              func(t *testing.T, c testConfig)
+	}{
+		{name: "defaults kept, values read", doc: "line: L2\ntimeout: 2s\nscanner:\n  format:\n    prefix: X\noperators:\n  - name: Ana\n",
+			check: func(t *testing.T, c testConfig) {
+				require.Equal(t, "L2", c.Line)
+				require.Equal(t, 300, c.Speed, "a key left out keeps its default")
+				require.Equal(t, 2*time.Second, c.Timeout)
+				require.Equal(t, "X", c.Scanner.Format.Prefix)
+				require.Equal(t, "Ana", c.Operators[0].Name)
+			}},
+		{name: "unknown top-level key", doc: "line: L1\nsped: 3\n", wantErr: `line 2: unknown key "sped"`},
+		{name: "unknown key behind a custom unmarshaller", doc: "scanner:\n  format:\n    prefx: X\n", wantErr: `line 3: unknown key "scanner.format.prefx"`},
+		{name: "unknown key in a list item", doc: "operators:\n  - name: Ana\n  - nme: Bo\n", wantErr: `line 3: unknown key "operators[1].nme"`},
+		{name: "wrong type names the key", doc: "line: L1\nspeed: fast\n", wantErr: "speed (line 2):"},
+		{name: "empty document", doc: "", wantErr: ErrEmpty.Error()},
+		{name: "not YAML", doc: "line: [\n", wantErr: "yaml:"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := testConfig{Speed: 300}
+			err := Decode([]byte(c.doc), &cfg)
+			if c.wantErr != "" {
+				require.ErrorContains(t, err, c.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			c.check(t, cfg)
+		})
+	}
+}
