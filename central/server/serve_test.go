@@ -62,25 +62,6 @@ func (s *syncBuf) String() string {
 	return s.b.String()
 }
 
-// await waits until the text contains want.
-func (s *syncBuf) await(tb testing.TB, want string) {
-	tb.Helper()
-	deadline := time.After(waitFor)
-	for {
-		s.mu.Lock()
-		ok, ch := strings.Contains(s.b.String(), want), s.changed
-		s.mu.Unlock()
-		if ok {
-			return
-		}
-		select {
-		case <-ch:
-		case <-deadline:
-			tb.Fatalf("%q not written within %v", want, waitFor)
-		}
-	}
-}
-
 // running is serialine-central run in-process by server.Main.
 type running struct {
 	srv      *server.Server

@@ -30,13 +30,6 @@ func writeTemp(tb testing.TB, name string, b []byte) string {
 	return p
 }
 
-func schemaFor(name string) string {
-	if filepath.Base(name) == "EPCISQueryDocument.jsonld" {
-		return "query"
-	}
-	return "modular"
-}
-
 // normalise decodes JSON into generic values so that key order and number
 // spelling do not matter when comparing.
 func normalise(tb testing.TB, b []byte) any {
