@@ -422,8 +422,12 @@ func TestReplicasShareTheFeed(t *testing.T) {
 			require.Equal(t, float64(2*batches*per), applied, "every event applied exactly once across the replicas")
 			require.Positive(t, metric(t, reg1, `serialine_ingest_messages_total{kind="events"}`), "replica 1 got a share")
 			require.Positive(t, metric(t, reg2, `serialine_ingest_messages_total{kind="events"}`), "replica 2 got a share")
-			require.Equal(t, float64(2*batches), metric(t, reg1, `serialine_ingest_messages_total{kind="events"}`)+metric(t, reg2, `serialine_ingest_messages_total{kind="events"}`),
-				"each batch went to one replica")
+			// On the shared Mosquitto, other tests' lines publish under the same
+			// wildcard and reach the group too (dead-lettered here: their lines
+			// are unknown), so the message count is a floor; exactly-once is the
+			// applied count and the rows above.
+			require.GreaterOrEqual(t, metric(t, reg1, `serialine_ingest_messages_total{kind="events"}`)+metric(t, reg2, `serialine_ingest_messages_total{kind="events"}`), float64(2*batches),
+				"every batch reached a replica")
 		})
 	}
 }

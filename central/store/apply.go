@@ -66,7 +66,38 @@ type Rejection struct {
 // calls for one line, also from several replicas, are serialised on the
 // line's seq row.
 func (s *Store) ApplyEvents(ctx context.Context, line string, events []wire.Event) (ApplyResult, error) {
-	return s.apply(ctx, line, events, 0, "")
+	res, err := s.apply(ctx, line, events, 0, "")
+	if err == nil {
+		s.refreshStats(ctx, len(events))
+	}
+	return res, err
+}
+
+// refreshStats runs ANALYZE on PostgreSQL when the units applied since Open
+// pass 1,000, 10,000, 100,000 and 1,000,000. A new database has no
+// statistics, and until autovacuum's first analyze (a minute or more) the
+// planner may probe units through the (gtin, counter) index and scan a whole
+// GTIN per event; a few early ANALYZEs keep a filling database on the
+// primary key. Later growth is left to autovacuum.
+func (s *Store) refreshStats(ctx context.Context, n int) {
+	if s.d != dialectPostgres || n == 0 {
+		return
+	}
+	s.nextAnalyze.CompareAndSwap(0, 1000)
+	total, next := s.applied.Add(int64(n)), s.nextAnalyze.Load()
+	if next > 1_000_000 || total < next || !s.nextAnalyze.CompareAndSwap(next, next*10) {
+		return
+	}
+	conn, err := s.pg.acquire(ctx)
+	if err != nil {
+		return
+	}
+	defer s.pg.release(conn)
+	if _, err := conn.Exec(ctx, "ANALYZE units, unit_history, applied_events"); err != nil {
+		s.log.Warn("analyze after apply", "units_applied", total, "err", err)
+		return
+	}
+	s.log.Debug("statistics refreshed", "units_applied", total)
 }
 
 // SkipGap declares the missing seqs of line up to and including through

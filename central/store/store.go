@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -71,6 +72,11 @@ type Store struct {
 	// and a pool of read-only connections (WAL lets them read while it writes).
 	writer *sql.DB
 	reader *sql.DB
+
+	// Units applied since Open and the count at which PostgreSQL's
+	// statistics are refreshed next (see refreshStats).
+	applied     atomic.Int64
+	nextAnalyze atomic.Int64
 }
 
 // Option adjusts Open.
