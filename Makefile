@@ -42,12 +42,10 @@ vet:
 fmt:
 	gofmt -w $$(git ls-files '*.go')
 
-# Today: one simulated line (PLC, printer, scanner) with its technician page, on
-# free ports so nothing collides with services already running. Central and
-# the edge agent join the demo when they are built (serialine-sim demo).
+# One simulated line, central and the edge agent, wired, on free loopback
+# ports (data in data/demo; running it again continues with the same data).
 demo: build
-	./$(BIN)/serialine-sim line --config configs/sim-line.yaml \
-	  --printer tcp:127.0.0.1:0 --scanner tcp:127.0.0.1:0 --plc 127.0.0.1:0 --http 127.0.0.1:0
+	./$(BIN)/serialine-sim demo
 
 clean:
 	rm -rf $(BIN)

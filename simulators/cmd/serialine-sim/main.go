@@ -15,6 +15,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/serialine/serialine/simulators/demo"
 	"github.com/serialine/serialine/simulators/line"
 )
 
@@ -50,9 +51,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "line":
 		return runLine(ctx, args[1:], stdout, stderr)
 	case "demo":
-		fmt.Fprintln(stderr, "serialine-sim demo: needs serialine-central and serialine-edge, which are not part of this build yet; "+
-			"run `serialine-sim line --config configs/sim-line.yaml` for the simulated devices of one line")
-		return exitUsage
+		return runDemo(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return exitOK
@@ -158,5 +157,39 @@ func runLine(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Sprintf("scanned %d", c.Scanned), fmt.Sprintf("no-reads %d", c.NoReads),
 		fmt.Sprintf("good %d", c.Good), fmt.Sprintf("rejected %d", c.Rejected),
 	}, ", "))
+	return exitOK
+}
+
+func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("serialine-sim demo", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var cfg demo.Config
+	fs.StringVar(&cfg.DataDir, "data", "data/demo", "data folder (central's database, the edge's data, demo.json, logs); re-runs continue with it")
+	fs.IntVar(&cfg.Speed, "speed", 0, "line speed in units/min (default: the simulator's)")
+	fs.BoolVar(&cfg.Fast, "fast", false, "simulator fast mode: no rasterising, no decoding")
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "serialine-sim demo: unexpected argument %q\n", fs.Arg(0))
+		return exitUsage
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		fmt.Fprintf(stderr, "serialine-sim demo: --log-level: %v\n", err)
+		return exitUsage
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	if err := demo.Run(ctx, cfg, stdout, log); err != nil {
+		fmt.Fprintf(stderr, "serialine-sim %v\n", err)
+		if errors.Is(err, demo.ErrMissingBinary) {
+			return exitUsage
+		}
+		return exitError
+	}
 	return exitOK
 }
