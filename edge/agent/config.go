@@ -168,18 +168,7 @@ func LoadConfig(path string) (Config, error) {
 // is a value of the wrong type; then Validate names the key whose value
 // breaks a rule. Nothing is dialled.
 func ParseConfig(r io.Reader) (Config, error) {
-	b, err := io.ReadAll(r)
-	if err != nil {
-		return Config{}, err
-	}
-	cfg := DefaultConfig()
-	if err := yamlconfig.Decode(b, &cfg); err != nil {
-		return Config{}, err
-	}
-	if err := cfg.Validate(); err != nil {
-		return Config{}, err
-	}
-	return cfg, nil
+	return yamlconfig.Parse(r, DefaultConfig())
 }
 
 // Validate checks every key and names the first bad one and its rule.

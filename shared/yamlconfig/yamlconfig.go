@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"reflect"
 	"regexp"
 	"strconv"
@@ -112,4 +113,26 @@ func checkKeys(n *yaml.Node, t reflect.Type, path string, keyAt map[int]string) 
 		}
 	}
 	return nil
+}
+
+// Validator is a configuration that judges its own values, naming the key
+// that breaks a rule.
+type Validator interface{ Validate() error }
+
+// Parse reads YAML from r over defaults, strictly (see Decode), and
+// validates the result.
+func Parse[T Validator](r io.Reader, defaults T) (T, error) {
+	var zero T
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return zero, err
+	}
+	cfg := defaults
+	if err := Decode(b, &cfg); err != nil {
+		return zero, err
+	}
+	if err := cfg.Validate(); err != nil {
+		return zero, err
+	}
+	return cfg, nil
 }

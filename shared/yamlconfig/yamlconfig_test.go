@@ -1,6 +1,8 @@
 package yamlconfig
 
 import (
+	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -64,4 +66,27 @@ func TestDecode(t *testing.T) {
 			c.check(t, cfg)
 		})
 	}
+}
+
+type validated struct {
+	Speed int `yaml:"speed"`
+}
+
+func (v validated) Validate() error {
+	if v.Speed < 1 {
+		return errors.New("speed: must be at least 1")
+	}
+	return nil
+}
+
+func TestParse(t *testing.T) {
+	cfg, err := Parse(strings.NewReader("speed: 5\n"), validated{Speed: 1})
+	require.NoError(t, err)
+	require.Equal(t, 5, cfg.Speed)
+
+	_, err = Parse(strings.NewReader("speed: 0\n"), validated{Speed: 1})
+	require.EqualError(t, err, "speed: must be at least 1", "Validate judges the decoded values")
+
+	_, err = Parse(strings.NewReader("sped: 2\n"), validated{Speed: 1})
+	require.ErrorContains(t, err, `unknown key "sped"`)
 }

@@ -183,18 +183,7 @@ func LoadConfig(path string) (Config, error) {
 // An unknown key is an error naming it (with its full path, e.g.
 // "scanner.format.prefx"), and so is a value of the wrong type.
 func ParseConfig(r io.Reader) (Config, error) {
-	b, err := io.ReadAll(r)
-	if err != nil {
-		return Config{}, err
-	}
-	cfg := DefaultConfig()
-	if err := yamlconfig.Decode(b, &cfg); err != nil {
-		return Config{}, err
-	}
-	if err := cfg.Validate(); err != nil {
-		return Config{}, err
-	}
-	return cfg, nil
+	return yamlconfig.Parse(r, DefaultConfig())
 }
 
 // Validate checks every key and names the first bad one and the rule it
