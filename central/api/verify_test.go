@@ -2,11 +2,8 @@ package api_test
 
 import (
 	"context"
-	"math/rand/v2"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
-	"slices"
 	"testing"
 	"time"
 
@@ -149,20 +146,5 @@ func BenchmarkVerify(b *testing.B) {
 	require.NoError(b, err)
 	h := api.New(api.Deps{Store: s}, testLogger(b))
 
-	rng := rand.New(rand.NewPCG(1, 2))
-	lat := make([]time.Duration, 0, 1<<16)
-	for b.Loop() {
-		r := httptest.NewRequest(http.MethodGet, paths[rng.IntN(len(paths))], nil)
-		r.Header.Set("Authorization", "Bearer "+tok)
-		w := httptest.NewRecorder()
-		start := time.Now()
-		h.ServeHTTP(w, r)
-		lat = append(lat, time.Since(start))
-		if w.Code != http.StatusOK {
-			b.Fatalf("%d %s", w.Code, w.Body)
-		}
-	}
-	slices.Sort(lat)
-	b.ReportMetric(float64(lat[len(lat)/2].Nanoseconds())/1e3, "p50-µs")
-	b.ReportMetric(float64(lat[len(lat)*99/100].Nanoseconds())/1e3, "p99-µs")
+	measureLatency(b, h, tok, paths)
 }
