@@ -4,6 +4,10 @@ GO        ?= go
 BIN       := bin
 PROGRAMS  := serialine-edge serialine-central serialine-sim
 PKGS      := ./...
+# The system tests run the whole installation (central, agents, simulated
+# lines, a broker, PostgreSQL) at line speed: they run after the others,
+# alone, so that no other test competes with the lines' timing.
+SYSTEM_PKG := github.com/serialine/serialine/simulators/wholeline
 # The tests start real servers and ptys; one package at a time per core.
 TESTFLAGS ?= -count=1 -timeout 30m
 BENCHTIME ?= 1s
@@ -25,7 +29,8 @@ test:
 	  echo "NOTE: ../shared/validators is absent: the conformance tests against the independent validators are SKIPPED."; \
 	fi; \
 	$(GO) vet $(PKGS); \
-	$(GO) test $(TESTFLAGS) $(PKGS)
+	$(GO) test $(TESTFLAGS) $$($(GO) list $(PKGS) | grep -v $(SYSTEM_PKG)); \
+	$(GO) test $(TESTFLAGS) -v $(SYSTEM_PKG)
 
 bench:
 	@set -e; env_lines=$$(bash .ci/provision); \
