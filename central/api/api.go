@@ -62,6 +62,9 @@ type Deps struct {
 	MaxImportBytes int64
 	// PublishTimeout bounds one PublishOrders call (0: 10 s).
 	PublishTimeout time.Duration
+	// PartnerClient sends DSCSA documents to partners' endpoints (nil: a
+	// client with a 30 s timeout).
+	PartnerClient *http.Client
 }
 
 type api struct {
@@ -153,6 +156,37 @@ func routes() []route {
 
 		{"GET", v + "/dead-letters", auth.PermDeadLettersRead, "payloads central could not apply, with the reason", (*api).listDeadLetters, "", "line,since,limit"},
 		{"GET", v + "/audit", auth.PermAuditRead, "the audit trail: who changed what, when, before and after", (*api).listAudit, "", "entity,entity_id,since,limit"},
+
+		{"POST", v + "/sales-orders", auth.PermSalesWrite, "create a sales order: customer, lines of GTIN, quantity and unit price", (*api).createSalesOrder, "json", ""},
+		{"GET", v + "/sales-orders", auth.PermOrdersRead, "list sales orders, newest first (filter: customer)", (*api).listSalesOrders, "", "customer"},
+		{"GET", v + "/sales-orders/{id}", auth.PermOrdersRead, "a sales order with its shipments and invoice figures", (*api).getSalesOrder, "", ""},
+		{"GET", v + "/sales-orders/{id}/fmd", auth.PermOrdersRead, "EU FMD upload of the packs a sales order shipped", (*api).salesOrderFMD, "", ""},
+		{"GET", v + "/orders/{id}/fmd", auth.PermOrdersRead, "EU FMD upload of a work order's batch: product master and packs", (*api).workOrderFMD, "", ""},
+		{"GET", v + "/stock", auth.PermOrdersRead, "stock report: units per product, lot, state and location (filters: gtin, lot)", (*api).stockReport, "", "gtin,lot"},
+		{"GET", v + "/inventory-value", auth.PermOrdersRead, "units in stock valued at standard cost", (*api).inventoryValue, "", ""},
+		{"PUT", v + "/partners/{gln}/endpoints/{kind}", auth.PermMasterWrite, "set where a partner receives documents (kind dscsa: an http(s) URL)", (*api).putPartnerEndpoint, "json", ""},
+
+		{"POST", v + "/shipments", auth.PermSalesWrite, "open a shipment of a sales order from one of our locations", (*api).createShipment, "json", ""},
+		{"GET", v + "/shipments/{id}", auth.PermOrdersRead, "a shipment with its picks and units", (*api).getShipment, "", ""},
+		{"POST", v + "/shipments/{id}/picks", auth.PermSalesWrite, "pick scanned SSCCs or units, checked against the sales order; all or nothing", (*api).pick, "json", ""},
+		{"POST", v + "/shipments/{id}/confirm", auth.PermSalesWrite, "confirm a shipment: every unit shipped, EPCIS shipping event stored", (*api).confirmShipment, "json", ""},
+		{"GET", v + "/shipments/{id}/epcis", auth.PermOrdersRead, "the shipment's EPCIS 2.0 document, JSON-LD", (*api).shipmentEPCIS, "", ""},
+		{"GET", v + "/shipments/{id}/epcis.xml", auth.PermOrdersRead, "the shipment's EPCIS XML document for US trading partners (DSCSA)", (*api).shipmentEPCISXML, "", ""},
+		{"GET", v + "/shipments/{id}/dscsa", auth.PermOrdersRead, "DSCSA transaction information, history and statement", (*api).shipmentDSCSA, "", ""},
+		{"POST", v + "/shipments/{id}/dscsa/send", auth.PermSalesWrite, "POST the EPCIS XML document to the customer's DSCSA endpoint", (*api).sendDSCSA, "", ""},
+
+		{"POST", v + "/returns", auth.PermSalesWrite, "receive a shipped unit back (state returned)", (*api).receiveReturn, "json", ""},
+		{"POST", v + "/returns/verify", auth.PermQualityWrite, "verify a returned unit before resale: lot, expiry, recall, expired", (*api).verifyReturn, "json", ""},
+		{"POST", v + "/returns/restock", auth.PermQualityWrite, "restock a returned unit whose verification passed", (*api).restockReturn, "json", ""},
+
+		{"POST", v + "/recalls", auth.PermQualityWrite, "recall a lot or a list of serials: hold what is in stock, name where the rest went", (*api).createRecall, "json", ""},
+		{"GET", v + "/recalls", auth.PermOrdersRead, "list recalls, newest first", (*api).listRecalls, "", ""},
+		{"GET", v + "/recalls/{id}", auth.PermOrdersRead, "a recall with its summary: states, on hold, shipments, customers, pallets", (*api).getRecall, "", ""},
+		{"GET", v + "/recalls/{id}/units.csv", auth.PermOrdersRead, "every unit of a recall with state, case, pallet, shipment, customer (CSV)", (*api).recallCSV, "", ""},
+		{"GET", v + "/recalls/{id}/report", auth.PermOrdersRead, "the recall as a report a person reads (plain text)", (*api).recallReport, "", ""},
+
+		{"GET", v + "/containers/{sscc}", auth.PermUnitsRead, "what is inside an SSCC, at any depth", (*api).containerContents, "", ""},
+		{"GET", v + "/whereis/{gtin}/{serial...}", auth.PermUnitsRead, "where a unit is: its case, pallet, hold, shipment and customer", (*api).whereIs, "", ""},
 
 		{"GET", v + "/tokens", auth.PermTokensManage, "list API tokens (never their secrets)", (*api).listTokens, "", ""},
 		{"POST", v + "/tokens", auth.PermTokensManage, "issue a token; its secret is shown once", (*api).createToken, "json", ""},

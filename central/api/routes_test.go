@@ -27,7 +27,7 @@ func samples() map[string]sample {
 	get := func(path string) sample {
 		return func(*testing.T, *env, *fixture) req { return req{method: "GET", path: path} }
 	}
-	return map[string]sample{
+	m := map[string]sample{
 		"GET " + v + "/me":                      get(v + "/me"),
 		"GET " + v + "/products":                get(v + "/products"),
 		"GET " + v + "/products/{gtin}":         get(v + "/products/" + gtinRand),
@@ -99,6 +99,10 @@ func samples() map[string]sample {
 			return req{method: "DELETE", path: v + "/tokens/" + rec.ID}
 		},
 	}
+	for k, smp := range supplySamples() {
+		m[k] = smp
+	}
+	return m
 }
 
 // createdOrder creates a new work order (state created) of the randomized
@@ -159,7 +163,11 @@ func TestRouteSecurity(t *testing.T) {
 				r := mk(t, e, f) // fresh, for routes that create
 				resp := e.as(t, role, r)
 				require.True(t, resp.status >= 200 && resp.status < 300, "role %s: %d %s", role, resp.status, resp.body)
-				require.Equal(t, "application/json; charset=utf-8", resp.header.Get("Content-Type"))
+				wantType := "application/json; charset=utf-8"
+				if ct, ok := documentTypes()[key]; ok {
+					wantType = ct
+				}
+				require.Equal(t, wantType, resp.header.Get("Content-Type"))
 				require.Equal(t, "no-store", resp.header.Get("Cache-Control"))
 			}
 		})

@@ -19,6 +19,9 @@ const (
 	ReasonDecommissioned = "decommissioned"
 	ReasonRecalled       = "recalled"
 	ReasonExpired        = "expired"
+	// ReasonReturned: the unit came back from a customer and has not
+	// passed its return verification yet; it is not for resale.
+	ReasonReturned = "returned"
 )
 
 // verifyOut is the answer of a verification.
@@ -31,9 +34,11 @@ type verifyOut struct {
 // and expiry printed beside them) is one central commissioned and that may
 // still be sold. The first failing check gives the reason: a serial never
 // commissioned (or voided, never printed) is unknown; then lot, expiry,
-// decommissioned, recalled (an EPCIS event with disposition recalled names
-// the unit) and expired (expiry before today, UTC; DD=00 is the month's
-// last day).
+// decommissioned, recalled (a recall made with POST /recalls covers it, or
+// an EPCIS event with disposition recalled names the unit), returned (back
+// from a customer, not yet verified for resale: POST /returns/verify then
+// /returns/restock) and expired (expiry before today, UTC; DD=00 is the
+// month's last day). A shipped unit verifies: it is genuine and in trade.
 func (a *api) verify(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	g, err := gs1.ParseGTIN(q.Get("gtin"))
@@ -57,7 +62,7 @@ func (a *api) verify(w http.ResponseWriter, r *http.Request) error {
 			return badParam("expiry", "%v", err)
 		}
 	}
-	u, err := a.Store.Unit(r.Context(), gtin, serial)
+	u, err := a.Store.CheckUnit(r.Context(), gtin, serial)
 	if errors.Is(err, store.ErrNotFound) {
 		auth.WriteJSON(w, http.StatusOK, verifyOut{Reason: ReasonUnknownSerial})
 		return nil
@@ -65,6 +70,8 @@ func (a *api) verify(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	// One statement read the unit and its recalls (a recall made here by
+	// lot or serial, or one captured as EPCIS).
 	out := verifyOut{}
 	switch {
 	case u.State == store.StateVoided:
@@ -75,15 +82,10 @@ func (a *api) verify(w http.ResponseWriter, r *http.Request) error {
 		out.Reason = ReasonExpiryMismatch
 	case u.State == store.StateDecommissioned:
 		out.Reason = ReasonDecommissioned
-	}
-	if out.Reason == "" {
-		recalled, err := a.Store.EPCISRecalled(r.Context(), gtin, serial)
-		if err != nil {
-			return err
-		}
-		if recalled {
-			out.Reason = ReasonRecalled
-		}
+	case u.Recalled:
+		out.Reason = ReasonRecalled
+	case u.State == store.StateReturned:
+		out.Reason = ReasonReturned
 	}
 	if out.Reason == "" {
 		exp, err := gs1.ExpiryTime(u.Expiry)

@@ -39,6 +39,8 @@ func TestPermissionMatrix(t *testing.T) {
 		auth.PermDeadLettersRead: {A, Q, U},
 		auth.PermAuditRead:       {A, U},
 		auth.PermTokensManage:    {A},
+		auth.PermSalesWrite:      {A, P},
+		auth.PermQualityWrite:    {A, Q},
 		auth.PermSelf:            {A, P, Q, O, U},
 	}
 	require.Len(t, auth.Permissions(), len(want), "a permission is missing from this table")

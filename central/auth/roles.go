@@ -100,6 +100,12 @@ const (
 	PermAuditRead Permission = "audit:read"
 	// PermTokensManage: issue, list and revoke API tokens.
 	PermTokensManage Permission = "tokens:manage"
+	// PermSalesWrite: create sales orders, pick and confirm shipments,
+	// receive returns, send DSCSA documents to partners.
+	PermSalesWrite Permission = "sales:write"
+	// PermQualityWrite: recall a lot or a list of serials (holds the units
+	// still in stock), verify a returned unit and restock it.
+	PermQualityWrite Permission = "quality:write"
 	// PermSelf: see one's own identity and permissions (every role).
 	PermSelf Permission = "self"
 )
@@ -108,7 +114,7 @@ const (
 func Permissions() []Permission {
 	return []Permission{PermMasterRead, PermMasterWrite, PermLinesWrite, PermOrdersRead, PermOrdersCreate,
 		PermOrdersRelease, PermOrdersClose, PermSerialsRead, PermSerialsImport, PermUnitsRead,
-		PermDeadLettersRead, PermAuditRead, PermTokensManage, PermSelf}
+		PermDeadLettersRead, PermAuditRead, PermTokensManage, PermSalesWrite, PermQualityWrite, PermSelf}
 }
 
 // Roles returns the roles that hold p, most privileged first; none for an
@@ -124,12 +130,14 @@ func (perm Permission) Roles() []Role {
 	switch perm {
 	case PermMasterRead, PermOrdersRead, PermSerialsRead, PermUnitsRead, PermSelf:
 		return []Role{a, p, q, o, u}
-	case PermMasterWrite, PermOrdersCreate, PermOrdersRelease, PermSerialsImport:
+	case PermMasterWrite, PermOrdersCreate, PermOrdersRelease, PermSerialsImport, PermSalesWrite:
 		return []Role{a, p}
 	case PermOrdersClose:
 		return []Role{a, p, q}
 	case PermDeadLettersRead:
 		return []Role{a, q, u}
+	case PermQualityWrite:
+		return []Role{a, q}
 	case PermAuditRead:
 		return []Role{a, u}
 	case PermLinesWrite, PermTokensManage:

@@ -327,7 +327,7 @@ func (w *lineWorker) grant(m message) {
 	var g wire.SerialGrant
 	err = in.retry(ctx, "grant", w.line, func() error {
 		var err error
-		g, err = in.st.Grant(ctx, req, in.cfg.GrantCap)
+		g, err = in.grantFor(ctx, req)
 		return err
 	})
 	if err != nil {

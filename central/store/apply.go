@@ -11,6 +11,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
 	"github.com/serialine/serialine/shared/serials"
 	"github.com/serialine/serialine/shared/wire"
 )
@@ -117,14 +121,24 @@ func (s *Store) apply(ctx context.Context, line string, events []wire.Event, ski
 		return ApplyResult{Line: line}, invalid("line "+line, "id", "%v", err)
 	}
 	var res ApplyResult
-	err = s.write(ctx, func(tx dbtx) error {
-		a := &applier{tx: tx, d: s.d, line: line, topic: topic, now: now(), res: ApplyResult{Line: line}}
-		if err := a.run(ctx, events, skipThrough, skipReason); err != nil {
-			return err
-		}
-		res = a.res
-		return nil
-	})
+	write := func(optimistic bool) error {
+		return s.write(ctx, func(tx dbtx) error {
+			a := &applier{tx: tx, d: s.d, line: line, topic: topic, now: now(), res: ApplyResult{Line: line}, optimistic: optimistic}
+			if err := a.run(ctx, events, skipThrough, skipReason); err != nil {
+				return err
+			}
+			res = a.res
+			return nil
+		})
+	}
+	err = write(skipThrough == 0)
+	if errors.Is(err, errNotNew) {
+		// Rare: a batch that looked new was not (an id or a serial taken).
+		// Nothing of the first attempt was kept; the careful path sorts
+		// out which events are duplicates and which are dead letters.
+		s.log.Debug("optimistic apply conflicted; applying carefully", "line", line, "events", len(events), "err", err)
+		err = write(false)
+	}
 	if err != nil {
 		return ApplyResult{Line: line}, err
 	}
@@ -135,6 +149,25 @@ func (s *Store) apply(ctx context.Context, line string, events []wire.Event, ski
 		s.log.Info("events held behind a gap", "line", line, "acked", res.Acked, "gaps", res.Gaps)
 	}
 	return res, nil
+}
+
+// errNotNew is returned by an optimistic apply whose bulk insert hit a
+// key that exists already: the transaction is rolled back and the batch
+// applied again on the careful path.
+var errNotNew = errors.New("batch is not all new")
+
+// isUniqueViolation reports whether err is a primary-key or unique
+// constraint violation, in either dialect.
+func isUniqueViolation(err error) bool {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return pe.Code == "23505"
+	}
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		return se.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY || se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE
+	}
+	return false
 }
 
 // item is one event on its way through apply.
@@ -214,6 +247,12 @@ type applier struct {
 	newReturns [][]any
 	audits     []func() error
 	buf        []byte
+
+	// optimistic: the batch may take the fast path, where the run is
+	// assumed new (no probes for taken ids and existing units) and a key
+	// conflict in the bulk insert proves otherwise (errNotNew). fast is
+	// set once the batch qualifies.
+	optimistic, fast bool
 }
 
 func (a *applier) run(ctx context.Context, events []wire.Event, skipThrough uint64, skipReason string) error {
@@ -257,8 +296,17 @@ func (a *applier) run(ctx context.Context, events []wire.Event, skipThrough uint
 		cands = append(cands, it)
 	}
 
-	// 2. Apply once: ids central has already taken.
-	if len(cands) > 0 {
+	// 2. Events held behind a gap.
+	pending, err := a.loadPending(ctx)
+	if err != nil {
+		return err
+	}
+	a.fast = a.optimistic && len(cands) == len(events) && len(pending) == 0 && fastRun(cands, appliedSeq)
+
+	// 3. Apply once: ids central has already taken. The fast path skips
+	// the probe: its run continues the line's seq exactly, so an id found
+	// taken would be another event's, and applied_events' key catches that.
+	if len(cands) > 0 && !a.fast {
 		ids := make([]string, len(cands))
 		for i, it := range cands {
 			ids[i] = it.ev.ID
@@ -292,11 +340,7 @@ func (a *applier) run(ctx context.Context, events []wire.Event, skipThrough uint
 		cands = kept
 	}
 
-	// 3. Merge with the events held behind a gap.
-	pending, err := a.loadPending(ctx)
-	if err != nil {
-		return err
-	}
+	// 4. Merge with the held events.
 	queue := make([]*item, 0, len(cands)+len(pending))
 	for _, it := range cands {
 		if p, held := pending[it.ev.Seq]; held {
@@ -329,7 +373,7 @@ func (a *applier) run(ctx context.Context, events []wire.Event, skipThrough uint
 		}
 	}
 
-	// 4. Walk the sequence: apply what is contiguous, hold the rest.
+	// 5. Walk the sequence: apply what is contiguous, hold the rest.
 	next := appliedSeq + 1
 	var run, hold []*item
 	var lost []uint64
@@ -374,7 +418,7 @@ func (a *applier) run(ctx context.Context, events []wire.Event, skipThrough uint
 		})
 	}
 
-	// 5. Write back.
+	// 6. Write back.
 	var newHeld [][]any
 	var heldSeqs []uint64
 	for _, it := range hold {
@@ -388,8 +432,12 @@ func (a *applier) run(ctx context.Context, events []wire.Event, skipThrough uint
 		return err
 	}
 	if newApplied != appliedSeq {
-		if _, err := a.tx.exec(ctx, "DELETE FROM pending_events WHERE line_id = $1 AND seq <= $2", a.line, newApplied); err != nil {
-			return fmt.Errorf("line %s: pending: %w", a.line, err)
+		// Held rows are all above appliedSeq (read under the line's lock):
+		// without any, there is nothing to delete.
+		if len(pending) > 0 {
+			if _, err := a.tx.exec(ctx, "DELETE FROM pending_events WHERE line_id = $1 AND seq <= $2", a.line, newApplied); err != nil {
+				return fmt.Errorf("line %s: pending: %w", a.line, err)
+			}
 		}
 		if _, err := a.tx.exec(ctx, "UPDATE line_seq SET applied_seq = $2 WHERE line_id = $1", a.line, newApplied); err != nil {
 			return fmt.Errorf("line %s: seq: %w", a.line, err)
@@ -398,6 +446,26 @@ func (a *applier) run(ctx context.Context, events []wire.Event, skipThrough uint
 	a.res.Acked = newApplied
 	a.res.Gaps = gaps(newApplied, heldSeqs)
 	return nil
+}
+
+// fastRun reports whether a batch may take the fast path: it continues
+// the line's seq exactly (appliedSeq+1, +2, ... in batch order) and holds
+// only unit events that may be first uses of serials. A first use checks
+// that its unit does not exist last, after every other check, so the
+// units key can report that instead of a probe. (Decommissionings still
+// read their units, see preload.)
+func fastRun(cands []*item, appliedSeq uint64) bool {
+	for i, it := range cands {
+		if it.ev.Seq != appliedSeq+1+uint64(i) {
+			return false
+		}
+		switch it.ev.Type {
+		case wire.Commissioned, wire.Voided, wire.Decommissioned:
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // gaps lists the runs of seqs missing between acked and the held seqs
@@ -566,7 +634,11 @@ func (a *applier) preload(ctx context.Context, run []*item) error {
 			gtins.add(e.GTIN)
 		}
 		if e.GTIN != "" && e.Serial != "" {
-			unitKeys = append(unitKeys, unitKey{e.GTIN, e.Serial})
+			// The fast path reads only the units of decommissionings: one
+			// of a known unit is not a first use.
+			if !a.fast || e.Type == wire.Decommissioned {
+				unitKeys = append(unitKeys, unitKey{e.GTIN, e.Serial})
+			}
 			if e.Counter != nil {
 				counters[e.GTIN] = append(counters[e.GTIN], int64(*e.Counter))
 			}
@@ -1327,6 +1399,9 @@ func (a *applier) flush(ctx context.Context, held [][]any) error {
 	}
 	for _, st := range steps {
 		if err := st.fn(); err != nil {
+			if a.fast && isUniqueViolation(err) {
+				return fmt.Errorf("line %s: write %s: %w: %v", a.line, st.what, errNotNew, err)
+			}
 			return fmt.Errorf("line %s: write %s: %w", a.line, st.what, err)
 		}
 	}

@@ -568,3 +568,77 @@ func TestApplyListScheme(t *testing.T) {
 		require.True(t, strings.Contains(res.Rejected[0].Reason, "is not the serial of counter 0"), res.Rejected[0].Reason)
 	})
 }
+
+// TestApplyFastPathConflicts: a batch that continues the line's seq with
+// first uses of serials is applied without probing for taken ids and
+// existing units; when it is not all new after all, the outcome is the
+// careful path's, event by event, and nothing of the first attempt stays.
+func TestApplyFastPathConflicts(t *testing.T) {
+	tests := []struct {
+		name string
+		// batch returns events for seqs 2, 3, 4 of L1, after unit 0
+		// was commissioned by L1:1.
+		batch   func(u, u2 *unitSrc) []wire.Event
+		applied int
+		reason  string // of the one dead letter, at seq 3; "" for none
+		state   string // then of unit 0
+	}{
+		{"serial used before", func(u, _ *unitSrc) []wire.Event {
+			again := u.ev(line1, 3, wire.Commissioned, 0)
+			again.ID = "again"
+			return []wire.Event{u.ev(line1, 2, wire.Commissioned, 1), again, u.ev(line1, 4, wire.Commissioned, 2)}
+		}, 2, "is commissioned already (event L1:1, line L1): a serial is used once", store.StateCommissioned},
+		{"id taken by another line", func(u, _ *unitSrc) []wire.Event {
+			taken := u.ev(line1, 3, wire.Commissioned, 2)
+			taken.ID = "L2:1"
+			return []wire.Event{u.ev(line1, 2, wire.Commissioned, 1), taken, u.ev(line1, 4, wire.Commissioned, 3)}
+		}, 2, "event id L2:1 is taken by seq 1 of line L2", store.StateCommissioned},
+		{"decommissioning a known unit", func(u, _ *unitSrc) []wire.Event {
+			return []wire.Event{u.ev(line1, 2, wire.Commissioned, 1), u.ev(line1, 3, wire.Decommissioned, 0), u.ev(line1, 4, wire.Commissioned, 2)}
+		}, 3, "", store.StateDecommissioned},
+		{"decommissioning a known unit without its counter", func(u, _ *unitSrc) []wire.Event {
+			d := u.ev(line1, 3, wire.Decommissioned, 0)
+			d.Counter = nil // QA destroying a unit names it by GTIN and serial only
+			return []wire.Event{u.ev(line1, 2, wire.Commissioned, 1), d, u.ev(line1, 4, wire.Commissioned, 2)}
+		}, 3, "", store.StateDecommissioned},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			storetest.ForEachBackend(t, func(t *testing.T, dsn string) {
+				f, u := applied(t, dsn)
+				f.order(t, "WO-2", gtinRand, line2)
+				u2 := newUnitSrc(t, f.grant(t, "r2", line2, "WO-2", gtinRand, 10))
+				apply(t, f, line1, u.ev(line1, 1, wire.Commissioned, 0))
+				apply(t, f, line2, u2.ev(line2, 1, wire.Commissioned, 0))
+
+				batch := tc.batch(u, u2)
+				res := apply(t, f, line1, batch...)
+				require.Equal(t, uint64(4), res.Acked)
+				require.Equal(t, tc.applied, res.Applied)
+				if tc.reason == "" {
+					require.Zero(t, res.DeadLettered)
+				} else {
+					require.Equal(t, 1, res.DeadLettered)
+					require.Equal(t, uint64(3), res.Rejected[0].Seq)
+					require.Contains(t, res.Rejected[0].Reason, tc.reason)
+				}
+				unit, err := f.s.Unit(f.ctx, gtinRand, u.serial[0])
+				require.NoError(t, err)
+				require.Equal(t, tc.state, unit.State)
+
+				dls, err := f.s.DeadLetters(f.ctx, store.DeadLetterFilter{Line: line1})
+				require.NoError(t, err)
+				require.Len(t, dls, res.DeadLettered, "the first attempt left no dead letters behind")
+
+				// Applied once: a resend applies nothing, and every unit
+				// (0, 1 and one more) is there once.
+				res = apply(t, f, line1, batch...)
+				require.Equal(t, uint64(4), res.Acked)
+				require.Zero(t, res.Applied)
+				c, err := f.s.UnitCounts(f.ctx, store.UnitFilter{Order: "WO-1"})
+				require.NoError(t, err)
+				require.Equal(t, uint64(3), c.Total())
+			})
+		})
+	}
+}

@@ -182,7 +182,7 @@ func Refusal(req wire.SerialRequest, err error) wire.SerialGrant {
 	if len(msg) > 1000 {
 		msg = msg[:1000]
 	}
-	return wire.SerialGrant{V: wire.Version, RequestID: req.RequestID, Line: req.Line, Order: req.Order, GTIN: req.GTIN, Error: msg}
+	return wire.SerialGrant{V: wire.Version, RequestID: req.RequestID, Line: req.Line, Kind: req.Kind, Order: req.Order, GTIN: req.GTIN, SSCC: req.SSCC, Error: msg}
 }
 
 // schemeSpace is the number of counters the product's scheme can turn into

@@ -250,7 +250,8 @@ func countUnits(ctx context.Context, q dbtx, where string, args ...any) (Counts,
 			return c, err
 		}
 		switch state {
-		case StateCommissioned:
+		case StateCommissioned, StateShipped, StateReturned:
+			// Shipped and returned units were commissioned: the serial's fate.
 			c.Commissioned += n
 		case StateVoided:
 			c.Voided += n

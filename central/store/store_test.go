@@ -4,6 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 
@@ -48,7 +51,7 @@ func TestMigrationsIdempotentAndConcurrent(t *testing.T) {
 		}
 		v, err := stores[0].SchemaVersion(ctx)
 		require.NoError(t, err)
-		require.Equal(t, 3, v) // 0003_epcis.sql is the latest migration
+		require.Equal(t, latestMigration(t), v)
 
 		// Opening again changes nothing and keeps the data.
 		require.NoError(t, stores[1].PutLine(ctx, store.Line{ID: line1, Name: "one"}))
@@ -318,4 +321,21 @@ func TestDeadLetterAdd(t *testing.T) {
 		_, err = s.AddDeadLetter(ctx, store.DeadLetter{Topic: "t"})
 		require.ErrorIs(t, err, store.ErrInvalid)
 	})
+}
+
+// latestMigration is the highest NNNN of migrations/NNNN_*.sql.
+func latestMigration(tb testing.TB) int {
+	tb.Helper()
+	files, err := filepath.Glob(filepath.Join("migrations", "*.sql"))
+	require.NoError(tb, err)
+	latest := 0
+	for _, f := range files {
+		num, _, ok := strings.Cut(filepath.Base(f), "_")
+		require.True(tb, ok, f)
+		v, err := strconv.Atoi(num)
+		require.NoError(tb, err, f)
+		latest = max(latest, v)
+	}
+	require.NotZero(tb, latest)
+	return latest
 }

@@ -143,6 +143,12 @@ func (h *handler) routes() {
 
 	m.Handle("GET /lookup", h.page(auth.PermUnitsRead, h.lookupPage))
 
+	m.Handle("GET /sales", h.page(auth.PermOrdersRead, h.salesPage))
+	m.Handle("GET /sales/{id}", h.page(auth.PermOrdersRead, h.salesOrderPage))
+	m.Handle("GET /recalls", h.page(auth.PermOrdersRead, h.recallsPage))
+	m.Handle("GET /recalls/{id}", h.page(auth.PermOrdersRead, h.recallPage))
+	m.Handle("GET /recalls/{id}/units.csv", h.page(auth.PermOrdersRead, h.recallCSV))
+
 	m.Handle("GET /dead-letters", h.page(auth.PermDeadLettersRead, h.deadLettersPage))
 	m.Handle("GET /audit", h.page(auth.PermAuditRead, h.auditPage))
 

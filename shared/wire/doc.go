@@ -16,6 +16,12 @@
 //	serials/request   edge → central   1    no        SerialRequest
 //	serials/grant     central → edge   1    no        SerialGrant
 //
+// A SerialRequest of Kind RequestSSCC asks for SSCC serial references
+// (AI 00) under an SSCCPrefix (company prefix + extension digit) for the
+// line's cases and pallets; its SerialGrant carries the same kind and
+// prefix and the reference ranges. Kind was added within version 1: an
+// empty kind is a serials request, as before.
+//
 // Topic builds a topic, ParseTopic takes one apart, Filter and SharedFilter
 // give the subscription filters central uses (one per kind for all lines;
 // the shared form lets several central replicas split the feed), and Topics

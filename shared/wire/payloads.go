@@ -252,16 +252,21 @@ func (o Orders) Validate() error {
 	return nil
 }
 
-// SerialRequest asks central for Count more serials of GTIN for Order.
-// RequestID identifies the request across retries: central answers a
-// retried request with the same grant and never allocates twice.
+// SerialRequest asks central for Count more serials of GTIN for Order, or,
+// with Kind RequestSSCC, for Count SSCC serial references under the
+// prefix in SSCC. RequestID identifies the request across retries: central
+// answers a retried request with the same grant and never allocates twice.
 type SerialRequest struct {
 	V         int    `json:"v"`
 	RequestID string `json:"request_id"`
 	Line      string `json:"line"`
-	Order     string `json:"order"`
-	GTIN      string `json:"gtin"`
-	Count     uint64 `json:"count"`
+	// Kind is empty (serials, as before) or RequestSSCC.
+	Kind  RequestKind `json:"kind,omitempty"`
+	Order string      `json:"order,omitempty"`
+	GTIN  string      `json:"gtin,omitempty"`
+	Count uint64      `json:"count"`
+	// SSCC is the company prefix and extension digit (RequestSSCC only).
+	SSCC *SSCCPrefix `json:"sscc,omitempty"`
 }
 
 // Validate checks every field.
@@ -274,6 +279,15 @@ func (r SerialRequest) Validate() error {
 	}
 	if err := ValidateLine(r.Line); err != nil {
 		return fieldErr("line", err)
+	}
+	if !r.Kind.Valid() {
+		return fieldErr("kind", kindError(r.Kind))
+	}
+	if r.Kind.IsSSCC() {
+		return r.validateSSCC()
+	}
+	if r.SSCC != nil {
+		return fieldErrf("sscc", "only sscc requests name an SSCC prefix; set kind to sscc")
 	}
 	if err := validateText("order", r.Order, true); err != nil {
 		return err
@@ -299,12 +313,17 @@ func (r SerialRequest) Validate() error {
 // Scheme.Key (randomized schemes) is a secret; serials.Spec redacts it when
 // printed or logged, but the JSON carries it, so the broker connection must
 // be private (TLS, per-line credentials, ACLs).
+//
+// An SSCC grant (Kind RequestSSCC) carries the request's SSCC prefix and
+// Ranges of serial references, and no GTIN, scheme or serials.
 type SerialGrant struct {
 	V         int            `json:"v"`
 	RequestID string         `json:"request_id"`
 	Line      string         `json:"line"`
-	Order     string         `json:"order"`
-	GTIN      string         `json:"gtin"`
+	Kind      RequestKind    `json:"kind,omitempty"`
+	Order     string         `json:"order,omitempty"`
+	GTIN      string         `json:"gtin,omitempty"`
+	SSCC      *SSCCPrefix    `json:"sscc,omitempty"`
 	Scheme    *serials.Spec  `json:"scheme,omitempty"`
 	Ranges    []CounterRange `json:"ranges,omitempty"`
 	Serials   []string       `json:"serials,omitempty"`
@@ -332,6 +351,15 @@ func (g SerialGrant) Validate() error {
 	if err := ValidateLine(g.Line); err != nil {
 		return fieldErr("line", err)
 	}
+	if !g.Kind.Valid() {
+		return fieldErr("kind", kindError(g.Kind))
+	}
+	if g.Kind.IsSSCC() {
+		return g.validateSSCC()
+	}
+	if g.SSCC != nil {
+		return fieldErrf("sscc", "only sscc grants name an SSCC prefix; set kind to sscc")
+	}
 	if err := validateText("order", g.Order, true); err != nil {
 		return err
 	}
@@ -339,13 +367,7 @@ func (g SerialGrant) Validate() error {
 		return err
 	}
 	if g.Error != "" {
-		if len(g.Error) > 4*maxTextLen {
-			return fieldErrf("error", "has %d bytes, at most %d are allowed", len(g.Error), 4*maxTextLen)
-		}
-		if g.Scheme != nil || len(g.Ranges) > 0 || len(g.Serials) > 0 {
-			return fieldErrf("error", "a refused grant carries no scheme, ranges or serials")
-		}
-		return nil
+		return g.validateRefusal()
 	}
 	if g.Scheme == nil {
 		return fieldErrf("scheme", "missing; a grant says how counters become serials")
@@ -381,6 +403,18 @@ func (g SerialGrant) Validate() error {
 			return fieldErrf(index("serials", i), "%q repeats serials[%d]", s, j)
 		}
 		seen[s] = i
+	}
+	return nil
+}
+
+// validateRefusal checks a refused grant: a bounded message and nothing
+// granted.
+func (g SerialGrant) validateRefusal() error {
+	if len(g.Error) > 4*maxTextLen {
+		return fieldErrf("error", "has %d bytes, at most %d are allowed", len(g.Error), 4*maxTextLen)
+	}
+	if g.Scheme != nil || len(g.Ranges) > 0 || len(g.Serials) > 0 {
+		return fieldErrf("error", "a refused grant carries no scheme, ranges or serials")
 	}
 	return nil
 }

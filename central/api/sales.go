@@ -1,0 +1,145 @@
+package api
+
+import (
+	"net/http"
+
+	"github.com/serialine/serialine/central/auth"
+	"github.com/serialine/serialine/central/fmd"
+	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/shared/gs1"
+)
+
+// salesOrderIn is the body of POST /sales-orders.
+type salesOrderIn struct {
+	ID          string            `json:"id"`
+	CustomerGLN string            `json:"customer_gln"`
+	PONumber    string            `json:"po_number"`
+	Currency    string            `json:"currency"`
+	Lines       []store.SalesLine `json:"lines"`
+}
+
+func (a *api) createSalesOrder(w http.ResponseWriter, r *http.Request) error {
+	var in salesOrderIn
+	if err := decodeJSON(r, &in); err != nil {
+		return err
+	}
+	o, err := a.Store.CreateSalesOrder(r.Context(), store.SalesOrder{ID: in.ID, CustomerGLN: in.CustomerGLN, PONumber: in.PONumber,
+		Currency: in.Currency, Lines: in.Lines})
+	if err != nil {
+		return bodyNotFound(err, "customer_gln")
+	}
+	a.log.Info("sales order created", "order", o.ID, "customer", o.CustomerGLN, "lines", len(o.Lines))
+	auth.WriteJSON(w, http.StatusCreated, o)
+	return nil
+}
+
+func (a *api) listSalesOrders(w http.ResponseWriter, r *http.Request) error {
+	customer := r.URL.Query().Get("customer")
+	if customer != "" {
+		if _, err := gs1.ParseGLN(customer); err != nil {
+			return badParam("customer", "%v", err)
+		}
+	}
+	out, err := a.Store.SalesOrders(r.Context(), customer)
+	if err != nil {
+		return err
+	}
+	auth.WriteJSON(w, http.StatusOK, map[string]any{"sales_orders": orEmpty(out)})
+	return nil
+}
+
+// salesOrderOut is a sales order with its shipments and invoice figures.
+type salesOrderOut struct {
+	store.SalesOrder
+	Shipments []store.Shipment `json:"shipments"`
+	Invoice   store.Invoice    `json:"invoice"`
+}
+
+func (a *api) getSalesOrder(w http.ResponseWriter, r *http.Request) error {
+	id := r.PathValue("id")
+	o, err := a.Store.SalesOrder(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	shs, err := a.Store.Shipments(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	inv, err := a.Store.Invoice(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	auth.WriteJSON(w, http.StatusOK, salesOrderOut{SalesOrder: o, Shipments: orEmpty(shs), Invoice: inv})
+	return nil
+}
+
+func (a *api) salesOrderFMD(w http.ResponseWriter, r *http.Request) error {
+	up, err := fmd.ForSalesOrder(r.Context(), a.Store, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	auth.WriteJSON(w, http.StatusOK, up)
+	return nil
+}
+
+func (a *api) workOrderFMD(w http.ResponseWriter, r *http.Request) error {
+	up, err := fmd.ForWorkOrder(r.Context(), a.Store, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	auth.WriteJSON(w, http.StatusOK, up)
+	return nil
+}
+
+func (a *api) stockReport(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	f := store.StockFilter{GTIN: q.Get("gtin"), Lot: q.Get("lot")}
+	if f.GTIN != "" {
+		if g, err := gs1.ParseGTIN(f.GTIN); err != nil || string(g) != f.GTIN {
+			return badParam("gtin", "a GTIN of 14 digits with its check digit, got %q", f.GTIN)
+		}
+	}
+	if f.Lot != "" && f.GTIN == "" {
+		return badParam("lot", "a lot needs its gtin")
+	}
+	rows, err := a.Store.StockReport(r.Context(), f)
+	if err != nil {
+		return err
+	}
+	auth.WriteJSON(w, http.StatusOK, map[string]any{"stock": orEmpty(rows)})
+	return nil
+}
+
+func (a *api) inventoryValue(w http.ResponseWriter, r *http.Request) error {
+	v, err := a.Store.InventoryValue(r.Context())
+	if err != nil {
+		return err
+	}
+	auth.WriteJSON(w, http.StatusOK, v)
+	return nil
+}
+
+// endpointIn is the body of PUT /partners/{gln}/endpoints/{kind}.
+type endpointIn struct {
+	URL string `json:"url"`
+}
+
+func (a *api) putPartnerEndpoint(w http.ResponseWriter, r *http.Request) error {
+	gln, err := glnParam(r)
+	if err != nil {
+		return err
+	}
+	var in endpointIn
+	if err := decodeJSON(r, &in); err != nil {
+		return err
+	}
+	kind := r.PathValue("kind")
+	if kind != store.EndpointDSCSA {
+		return badParam("kind", "%q is not an endpoint kind; use %s", kind, store.EndpointDSCSA)
+	}
+	if err := a.Store.PutPartnerEndpoint(r.Context(), gln, kind, in.URL); err != nil {
+		return err
+	}
+	auth.WriteJSON(w, http.StatusOK, map[string]string{"gln": gln, "kind": kind, "url": in.URL})
+	return nil
+}

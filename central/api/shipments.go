@@ -1,0 +1,210 @@
+package api
+
+import (
+	"errors"
+	"net/http"
+	"regexp"
+	"strconv"
+	"time"
+
+	"github.com/serialine/serialine/central/auth"
+	"github.com/serialine/serialine/central/dscsa"
+	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/shared/epcis"
+	"github.com/serialine/serialine/shared/gs1"
+)
+
+// notFoundField finds the body field a store error names before the
+// record that was not found ("sales order S: customer_gln: partner …").
+var notFoundField = regexp.MustCompile(`: ([a-z_]+(?:\[\d+\]\.[a-z_]+)?): `)
+
+// bodyNotFound turns a record the body refers to and that does not exist
+// into a 422 naming the field: the route's own resource exists, so 404
+// would mislead.
+func bodyNotFound(err error, fallback string) error {
+	if !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	field := fallback
+	if m := notFoundField.FindStringSubmatch(err.Error()); m != nil {
+		field = m[1]
+	}
+	return invalid(field, "%v", err)
+}
+
+// shipmentIn is the body of POST /shipments.
+type shipmentIn struct {
+	ID         string `json:"id"`
+	SalesOrder string `json:"sales_order"`
+	SourceGLN  string `json:"source_gln"`
+	SourceExt  string `json:"source_extension"`
+}
+
+func (a *api) createShipment(w http.ResponseWriter, r *http.Request) error {
+	var in shipmentIn
+	if err := decodeJSON(r, &in); err != nil {
+		return err
+	}
+	sh, err := a.Store.CreateShipment(r.Context(), store.Shipment{ID: in.ID, SalesOrder: in.SalesOrder, SourceGLN: in.SourceGLN, SourceExt: in.SourceExt})
+	if err != nil {
+		return bodyNotFound(err, "sales_order")
+	}
+	a.log.Info("shipment created", "shipment", sh.ID, "sales_order", sh.SalesOrder)
+	auth.WriteJSON(w, http.StatusCreated, sh)
+	return nil
+}
+
+func (a *api) getShipment(w http.ResponseWriter, r *http.Request) error {
+	sh, err := a.Store.Shipment(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	auth.WriteJSON(w, http.StatusOK, sh)
+	return nil
+}
+
+// pickIn is one scan: a code in any GS1 form ((00) SSCC, or (01)+(21) a
+// unit), or the SSCC, or the GTIN and serial.
+type pickIn struct {
+	Code   string `json:"code"`
+	SSCC   string `json:"sscc"`
+	GTIN   string `json:"gtin"`
+	Serial string `json:"serial"`
+}
+
+type picksIn struct {
+	Picks []pickIn `json:"picks"`
+}
+
+func (a *api) pick(w http.ResponseWriter, r *http.Request) error {
+	var in picksIn
+	if err := decodeJSON(r, &in); err != nil {
+		return err
+	}
+	if len(in.Picks) == 0 {
+		return invalid("picks", "missing; scan at least one SSCC or unit")
+	}
+	items := make([]store.PickItem, len(in.Picks))
+	for i, p := range in.Picks {
+		f := "picks[" + strconv.Itoa(i) + "]"
+		if p.Code == "" {
+			items[i] = store.PickItem{SSCC: p.SSCC, GTIN: p.GTIN, Serial: p.Serial}
+			continue
+		}
+		if p.SSCC != "" || p.GTIN != "" || p.Serial != "" {
+			return invalid(f+".code", "a code or its parts (sscc, or gtin and serial), not both")
+		}
+		es, err := gs1.Parse(p.Code)
+		if err != nil {
+			return invalid(f+".code", "%v", err)
+		}
+		m := es.Map()
+		switch {
+		case m["00"] != "":
+			items[i] = store.PickItem{SSCC: m["00"]}
+		case m["01"] != "" && m["21"] != "":
+			items[i] = store.PickItem{GTIN: m["01"], Serial: m["21"]}
+		default:
+			return invalid(f+".code", "the code names neither a container (AI 00) nor a unit (AI 01 with 21)")
+		}
+	}
+	sh, err := a.Store.Pick(r.Context(), r.PathValue("id"), items)
+	if err != nil {
+		return err
+	}
+	auth.WriteJSON(w, http.StatusOK, sh)
+	return nil
+}
+
+// confirmIn is the optional body of POST /shipments/{id}/confirm.
+type confirmIn struct {
+	ShippedAt time.Time `json:"shipped_at"`
+}
+
+func (a *api) confirmShipment(w http.ResponseWriter, r *http.Request) error {
+	var in confirmIn
+	if err := decodeOptionalJSON(r, &in); err != nil {
+		return err
+	}
+	sh, err := a.Store.ConfirmShipment(r.Context(), r.PathValue("id"), in.ShippedAt)
+	if err != nil {
+		return err
+	}
+	a.log.Info("shipment confirmed", "shipment", sh.ID, "units", sh.Units, "to", sh.DestGLN)
+	auth.WriteJSON(w, http.StatusOK, sh)
+	return nil
+}
+
+// writeDoc writes a document that is not the API's own JSON.
+func writeDoc(w http.ResponseWriter, ctype, filename string, body []byte) {
+	h := w.Header()
+	h.Set("Content-Type", ctype)
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Cache-Control", "no-store")
+	if filename != "" {
+		h.Set("Content-Disposition", `attachment; filename="`+filename+`"`)
+	}
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(body)
+}
+
+func (a *api) shipmentEPCIS(w http.ResponseWriter, r *http.Request) error {
+	d, err := dscsa.Document(r.Context(), a.Store, r.PathValue("id"))
+	if err != nil {
+		return shipmentDocErr(err)
+	}
+	b, err := epcis.MarshalJSONLD(d)
+	if err != nil {
+		return err
+	}
+	writeDoc(w, "application/ld+json", "", b)
+	return nil
+}
+
+func (a *api) shipmentEPCISXML(w http.ResponseWriter, r *http.Request) error {
+	id := r.PathValue("id")
+	b, err := dscsa.XML(r.Context(), a.Store, id)
+	if err != nil {
+		return shipmentDocErr(err)
+	}
+	writeDoc(w, "application/xml", "dscsa-"+id+".xml", b)
+	return nil
+}
+
+func shipmentDocErr(err error) error {
+	if errors.Is(err, dscsa.ErrNotShipped) {
+		return errorf(http.StatusConflict, codeState, "", "%v", err)
+	}
+	return err
+}
+
+func (a *api) shipmentDSCSA(w http.ResponseWriter, r *http.Request) error {
+	p, err := dscsa.Build(r.Context(), a.Store, r.PathValue("id"))
+	if err != nil {
+		return shipmentDocErr(err)
+	}
+	auth.WriteJSON(w, http.StatusOK, p)
+	return nil
+}
+
+func (a *api) sendDSCSA(w http.ResponseWriter, r *http.Request) error {
+	client := a.PartnerClient
+	if client == nil {
+		client = &http.Client{Timeout: 30 * time.Second}
+	}
+	res, err := dscsa.Send(r.Context(), a.Store, client, r.PathValue("id"))
+	switch {
+	case errors.Is(err, dscsa.ErrNotShipped):
+		return shipmentDocErr(err)
+	case errors.Is(err, store.ErrNotFound):
+		return err
+	case err != nil && res.Endpoint != "":
+		a.log.Warn("DSCSA document not accepted", "shipment", r.PathValue("id"), "endpoint", res.Endpoint, "status", res.Status, "err", err)
+		return errorf(http.StatusBadGateway, "partner_refused", "", "%v", err)
+	case err != nil:
+		return err
+	}
+	a.log.Info("DSCSA document sent", "shipment", r.PathValue("id"), "endpoint", res.Endpoint, "status", res.Status, "bytes", res.Bytes)
+	auth.WriteJSON(w, http.StatusOK, map[string]any{"sent": true, "endpoint": res.Endpoint, "status": res.Status, "bytes": res.Bytes})
+	return nil
+}

@@ -1,0 +1,480 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/serialine/serialine/shared/gs1"
+)
+
+// Unit states beyond the line's (apply.go): a commissioned unit that left
+// with a shipment is shipped; a shipped unit that came back is returned
+// until a verified return restocks it (commissioned again).
+const (
+	StateShipped  = "shipped"
+	StateReturned = "returned"
+)
+
+// Sales order states.
+const (
+	SalesOrderOpen    = "open"    // lines not yet fully shipped
+	SalesOrderShipped = "shipped" // every line shipped in full
+)
+
+// SalesOrder is a customer's order: lines of GTIN, quantity and unit price.
+type SalesOrder struct {
+	ID          string `json:"id"`
+	CustomerGLN string `json:"customer_gln"` // a trading partner
+	// PONumber is the customer's purchase order (EPCIS bizTransaction po).
+	PONumber string `json:"po_number,omitempty"`
+	// Currency is the ISO 4217 code of every price of the order.
+	Currency  string      `json:"currency"`
+	State     string      `json:"state"`
+	Lines     []SalesLine `json:"lines"`
+	CreatedAt time.Time   `json:"created_at,omitzero"`
+	UpdatedAt time.Time   `json:"updated_at,omitzero"`
+}
+
+// SalesLine is one line of a sales order.
+type SalesLine struct {
+	LineNo   int    `json:"line_no"` // 1, 2, ... (set by CreateSalesOrder)
+	GTIN     string `json:"gtin"`
+	Quantity uint64 `json:"quantity"`
+	// UnitPrice is in minor units (cents) of the order's currency.
+	UnitPrice int64 `json:"unit_price"`
+}
+
+// maxSalesQuantity bounds a line's quantity (and so the invoice sums).
+const maxSalesQuantity = 1 << 32
+
+// CreateSalesOrder stores a new sales order in state open. The customer
+// and every line's product must exist; a GTIN may appear on one line only.
+func (s *Store) CreateSalesOrder(ctx context.Context, o SalesOrder) (SalesOrder, error) {
+	rec := "sales order " + o.ID
+	if err := checkText(rec, "id", o.ID, true); err != nil {
+		return o, err
+	}
+	if _, err := gs1.ParseGLN(o.CustomerGLN); err != nil {
+		return o, invalid(rec, "customer_gln", "%v", err)
+	}
+	if err := checkText(rec, "po_number", o.PONumber, false); err != nil {
+		return o, err
+	}
+	if o.PONumber != "" && !gs1.IsCSET82(o.PONumber) {
+		return o, invalid(rec, "po_number", "must be characters of GS1 CSET 82 (it becomes an EPCIS bizTransaction URI), got %q", o.PONumber)
+	}
+	if len(o.Currency) != 3 || !isUpper(o.Currency) {
+		return o, invalid(rec, "currency", "must be an ISO 4217 code of 3 capital letters, got %q", o.Currency)
+	}
+	if o.State != "" && o.State != SalesOrderOpen {
+		return o, invalid(rec, "state", "a new sales order is %s", SalesOrderOpen)
+	}
+	if len(o.Lines) == 0 {
+		return o, invalid(rec, "lines", "missing; an order has at least one line")
+	}
+	seen := map[string]int{}
+	for i := range o.Lines {
+		l := &o.Lines[i]
+		f := "lines[" + strconv.Itoa(i) + "]"
+		if err := checkGTIN(rec, f+".gtin", l.GTIN); err != nil {
+			return o, err
+		}
+		if j, dup := seen[l.GTIN]; dup {
+			return o, invalid(rec, f+".gtin", "%s is on line %d already; one line per GTIN", l.GTIN, j+1)
+		}
+		seen[l.GTIN] = i
+		if l.Quantity == 0 || l.Quantity > maxSalesQuantity {
+			return o, invalid(rec, f+".quantity", "must be 1 to %d, got %d", uint64(maxSalesQuantity), l.Quantity)
+		}
+		if l.UnitPrice < 0 || l.UnitPrice > 1<<40 {
+			return o, invalid(rec, f+".unit_price", "must be 0 to %d minor units, got %d", int64(1<<40), l.UnitPrice)
+		}
+		l.LineNo = i + 1
+	}
+	t := now()
+	o.State, o.CreatedAt, o.UpdatedAt = SalesOrderOpen, t, t
+	err := s.write(ctx, func(tx dbtx) error {
+		if _, err := getPartner(ctx, tx, o.CustomerGLN); err != nil {
+			return fmt.Errorf("%s: customer_gln: %w", rec, err)
+		}
+		for i, l := range o.Lines {
+			if _, err := getProduct(ctx, tx, l.GTIN); err != nil {
+				return fmt.Errorf("%s: lines[%d].gtin: %w", rec, i, err)
+			}
+		}
+		n, err := tx.exec(ctx, `INSERT INTO sales_orders (id, customer_gln, po_number, currency, state, created_at, updated_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $6) ON CONFLICT (id) DO NOTHING`, o.ID, o.CustomerGLN, o.PONumber, o.Currency, o.State, t)
+		if err != nil {
+			return fmt.Errorf("%s: %w", rec, err)
+		}
+		if n == 0 {
+			return fmt.Errorf("%s: %w: the id exists already", rec, ErrConflict)
+		}
+		rows := make([][]any, len(o.Lines))
+		for i, l := range o.Lines {
+			rows[i] = []any{o.ID, l.LineNo, l.GTIN, int64(l.Quantity), l.UnitPrice}
+		}
+		if err := tx.execMany(ctx, "INSERT INTO sales_order_lines (order_id, line_no, gtin, quantity, unit_price) VALUES ($1, $2, $3, $4, $5)", rows); err != nil {
+			return fmt.Errorf("%s: lines: %w", rec, err)
+		}
+		return audit(ctx, tx, "create", "sales_order", o.ID, nil, o)
+	})
+	return o, err
+}
+
+func getSalesOrder(ctx context.Context, q dbtx, id, lock string) (SalesOrder, error) {
+	var o SalesOrder
+	err := q.queryRow(ctx, "SELECT id, customer_gln, po_number, currency, state, created_at, updated_at FROM sales_orders WHERE id = $1"+lock, id).
+		Scan(&o.ID, &o.CustomerGLN, &o.PONumber, &o.Currency, &o.State, &o.CreatedAt, &o.UpdatedAt)
+	if isNoRows(err) {
+		return o, fmt.Errorf("sales order %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return o, fmt.Errorf("sales order %s: %w", id, err)
+	}
+	o.CreatedAt, o.UpdatedAt = o.CreatedAt.UTC(), o.UpdatedAt.UTC()
+	r, err := q.query(ctx, "SELECT line_no, gtin, quantity, unit_price FROM sales_order_lines WHERE order_id = $1 ORDER BY line_no", id)
+	if err != nil {
+		return o, fmt.Errorf("sales order %s: lines: %w", id, err)
+	}
+	defer r.Close()
+	for r.Next() {
+		var l SalesLine
+		if err := r.Scan(&l.LineNo, &l.GTIN, &l.Quantity, &l.UnitPrice); err != nil {
+			return o, fmt.Errorf("sales order %s: lines: %w", id, err)
+		}
+		o.Lines = append(o.Lines, l)
+	}
+	return o, r.Err()
+}
+
+// SalesOrder returns the sales order with its lines.
+func (s *Store) SalesOrder(ctx context.Context, id string) (SalesOrder, error) {
+	var o SalesOrder
+	err := s.readTx(ctx, func(q dbtx) error {
+		var err error
+		o, err = getSalesOrder(ctx, q, id, "")
+		return err
+	})
+	return o, err
+}
+
+// SalesOrders lists sales orders, newest first, of one customer when
+// customer is set (without their lines).
+func (s *Store) SalesOrders(ctx context.Context, customer string) ([]SalesOrder, error) {
+	q := "SELECT id, customer_gln, po_number, currency, state, created_at, updated_at FROM sales_orders"
+	var args []any
+	if customer != "" {
+		q += " WHERE customer_gln = $1"
+		args = append(args, customer)
+	}
+	q += " ORDER BY created_at DESC, id"
+	var out []SalesOrder
+	err := s.read(ctx, func(db dbtx) error {
+		r, err := db.query(ctx, q, args...)
+		if err != nil {
+			return err
+		}
+		defer r.Close()
+		for r.Next() {
+			var o SalesOrder
+			if err := r.Scan(&o.ID, &o.CustomerGLN, &o.PONumber, &o.Currency, &o.State, &o.CreatedAt, &o.UpdatedAt); err != nil {
+				return err
+			}
+			o.CreatedAt, o.UpdatedAt = o.CreatedAt.UTC(), o.UpdatedAt.UTC()
+			out = append(out, o)
+		}
+		return r.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sales orders: %w", err)
+	}
+	return out, nil
+}
+
+// Invoice is what a sales order bills: each line's shipped quantity ×
+// unit price, in minor units of Currency.
+type Invoice struct {
+	Order    string        `json:"order"`
+	Customer string        `json:"customer_gln"`
+	Currency string        `json:"currency"`
+	Lines    []InvoiceLine `json:"lines"`
+	// Total is the sum of the lines' amounts; OrderedTotal what the whole
+	// order comes to once shipped in full.
+	Total        int64 `json:"total"`
+	OrderedTotal int64 `json:"ordered_total"`
+}
+
+// InvoiceLine is one sales order line with what has shipped of it.
+type InvoiceLine struct {
+	LineNo    int    `json:"line_no"`
+	GTIN      string `json:"gtin"`
+	Ordered   uint64 `json:"ordered"`
+	Shipped   uint64 `json:"shipped"` // units in confirmed shipments of the order
+	UnitPrice int64  `json:"unit_price"`
+	Amount    int64  `json:"amount"` // Shipped × UnitPrice
+}
+
+// Invoice returns the invoice figures of a sales order.
+func (s *Store) Invoice(ctx context.Context, id string) (Invoice, error) {
+	var inv Invoice
+	err := s.readTx(ctx, func(q dbtx) error {
+		o, err := getSalesOrder(ctx, q, id, "")
+		if err != nil {
+			return err
+		}
+		shipped, err := shippedByGTIN(ctx, q, id, ShipmentShipped)
+		if err != nil {
+			return err
+		}
+		inv = Invoice{Order: o.ID, Customer: o.CustomerGLN, Currency: o.Currency, Lines: make([]InvoiceLine, 0, len(o.Lines))}
+		for _, l := range o.Lines {
+			il := InvoiceLine{LineNo: l.LineNo, GTIN: l.GTIN, Ordered: l.Quantity, Shipped: shipped[l.GTIN], UnitPrice: l.UnitPrice}
+			il.Amount = int64(il.Shipped) * l.UnitPrice
+			inv.Total += il.Amount
+			inv.OrderedTotal += int64(l.Quantity) * l.UnitPrice
+			inv.Lines = append(inv.Lines, il)
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		err = fmt.Errorf("invoice of sales order %s: %w", id, err)
+	}
+	return inv, err
+}
+
+// shippedByGTIN counts the units of a sales order's shipments by GTIN:
+// confirmed ones (state ShipmentShipped) or all of them (state "").
+func shippedByGTIN(ctx context.Context, q dbtx, order, state string) (map[string]uint64, error) {
+	sqlq := `SELECT su.gtin, COUNT(*) FROM shipment_units su JOIN shipments s ON s.id = su.shipment_id
+		WHERE s.sales_order_id = $1`
+	args := []any{order}
+	if state != "" {
+		sqlq += " AND s.state = $2"
+		args = append(args, state)
+	}
+	r, err := q.query(ctx, sqlq+" GROUP BY su.gtin", args...)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	out := map[string]uint64{}
+	for r.Next() {
+		var g string
+		var n uint64
+		if err := r.Scan(&g, &n); err != nil {
+			return nil, err
+		}
+		out[g] = n
+	}
+	return out, r.Err()
+}
+
+// heldSQL is true for the unit u (an alias of units) while a recall
+// covers it: by its GTIN and lot, or by its serial.
+const heldSQL = `(EXISTS (SELECT 1 FROM recalls rc WHERE rc.kind = 'lot' AND rc.gtin = u.gtin AND rc.lot = u.lot AND rc.state = 'open')
+	OR EXISTS (SELECT 1 FROM recall_units ru JOIN recalls rc ON rc.id = ru.recall_id WHERE ru.gtin = u.gtin AND ru.serial = u.serial AND rc.state = 'open'))`
+
+// locationSQL is where the unit u is: a shipped unit at its last
+// shipment's destination, a returned one where it was received, anything
+// else at the site of the line that made it.
+const locationSQL = `CASE WHEN u.state = 'shipped' THEN COALESCE((SELECT s.dest_gln FROM shipment_units su JOIN shipments s ON s.id = su.shipment_id
+		WHERE su.gtin = u.gtin AND su.serial = u.serial AND s.state = 'shipped' ORDER BY s.shipped_at DESC LIMIT 1), '')
+	ELSE COALESCE((SELECT r.site_gln FROM unit_returns r WHERE r.gtin = u.gtin AND r.serial = u.serial ORDER BY r.id DESC LIMIT 1),
+		(SELECT l.site_gln FROM lines l WHERE l.id = u.line_id), '') END`
+
+// StockFilter narrows the stock report; zero fields select everything.
+type StockFilter struct {
+	GTIN string
+	Lot  string
+}
+
+// StockRow is one line of the stock report: how many units of a product's
+// lot are in a state at a location, and how many of them a recall holds.
+type StockRow struct {
+	GTIN     string `json:"gtin"`
+	Lot      string `json:"lot"`
+	State    string `json:"state"`
+	Location string `json:"location"` // GLN: our site, or the customer for shipped units
+	Units    uint64 `json:"units"`
+	OnHold   uint64 `json:"on_hold"`
+}
+
+// StockReport counts units per product, lot, state and location (voided
+// serials, never printed, are left out).
+func (s *Store) StockReport(ctx context.Context, f StockFilter) ([]StockRow, error) {
+	if f.Lot != "" && f.GTIN == "" {
+		return nil, invalid("stock report", "lot", "a lot needs its gtin")
+	}
+	where := []string{"u.state <> 'voided'"}
+	var args []any
+	if f.GTIN != "" {
+		args = append(args, f.GTIN)
+		orders := "gtin = $1"
+		if f.Lot != "" {
+			args = append(args, f.Lot)
+			orders += " AND lot = $2"
+		}
+		where = append(where, "u.order_id IN (SELECT id FROM work_orders WHERE "+orders+")")
+	}
+	q := `SELECT gtin, lot, state, location, COUNT(*), SUM(held) FROM (
+		SELECT u.gtin, u.lot, u.state, ` + locationSQL + ` AS location, CASE WHEN u.state IN ('commissioned', 'returned') AND ` + heldSQL + ` THEN 1 ELSE 0 END AS held
+		FROM units u WHERE ` + strings.Join(where, " AND ") + `) x GROUP BY gtin, lot, state, location ORDER BY gtin, lot, state, location`
+	var out []StockRow
+	err := s.read(ctx, func(db dbtx) error {
+		r, err := db.queryFresh(ctx, q, args...)
+		if err != nil {
+			return err
+		}
+		defer r.Close()
+		for r.Next() {
+			var row StockRow
+			if err := r.Scan(&row.GTIN, &row.Lot, &row.State, &row.Location, &row.Units, &row.OnHold); err != nil {
+				return err
+			}
+			out = append(out, row)
+		}
+		return r.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("stock report: %w", err)
+	}
+	return out, nil
+}
+
+// InventoryValue is the value of the units in our stock at standard cost.
+type InventoryValue struct {
+	Products []ProductValue `json:"products"`
+	// Totals is the value by currency (products may be costed in several).
+	Totals map[string]int64 `json:"totals"`
+}
+
+// ProductValue is one product's stock at its standard cost.
+type ProductValue struct {
+	GTIN         string `json:"gtin"`
+	Name         string `json:"name"`
+	Units        uint64 `json:"units"`    // commissioned (sellable or on hold) and returned
+	OnHold       uint64 `json:"on_hold"`  // of Units, held by a recall
+	Returned     uint64 `json:"returned"` // of Units, returned and not yet restocked
+	StandardCost int64  `json:"standard_cost"`
+	Currency     string `json:"currency"`
+	Value        int64  `json:"value"` // Units × StandardCost, minor units
+}
+
+// InventoryValue values the units in stock (commissioned or returned) at
+// each product's standard cost.
+func (s *Store) InventoryValue(ctx context.Context) (InventoryValue, error) {
+	out := InventoryValue{Products: []ProductValue{}, Totals: map[string]int64{}}
+	err := s.read(ctx, func(db dbtx) error {
+		r, err := db.query(ctx, `SELECT p.gtin, p.name, p.standard_cost, p.currency, COUNT(*),
+			COALESCE(SUM(CASE WHEN `+heldSQL+` THEN 1 ELSE 0 END), 0), COALESCE(SUM(CASE WHEN u.state = 'returned' THEN 1 ELSE 0 END), 0)
+			FROM units u JOIN products p ON p.gtin = u.gtin
+			WHERE u.state IN ('commissioned', 'returned')
+			GROUP BY p.gtin, p.name, p.standard_cost, p.currency ORDER BY p.gtin`)
+		if err != nil {
+			return err
+		}
+		defer r.Close()
+		for r.Next() {
+			var v ProductValue
+			if err := r.Scan(&v.GTIN, &v.Name, &v.StandardCost, &v.Currency, &v.Units, &v.OnHold, &v.Returned); err != nil {
+				return err
+			}
+			v.Value = int64(v.Units) * v.StandardCost
+			out.Totals[v.Currency] += v.Value
+			out.Products = append(out.Products, v)
+		}
+		return r.Err()
+	})
+	if err != nil {
+		return out, fmt.Errorf("inventory value: %w", err)
+	}
+	return out, nil
+}
+
+// Partner endpoint kinds.
+const (
+	// EndpointDSCSA receives DSCSA EPCIS documents (HTTP POST, XML).
+	EndpointDSCSA = "dscsa"
+)
+
+// PutPartnerEndpoint sets (or, with url "", removes) where documents of a
+// kind are sent to a trading partner: an http or https URL.
+func (s *Store) PutPartnerEndpoint(ctx context.Context, gln, kind, rawURL string) error {
+	rec := "partner " + gln
+	if kind != EndpointDSCSA {
+		return invalid(rec, "kind", "%q is not an endpoint kind; use %s", kind, EndpointDSCSA)
+	}
+	if rawURL != "" {
+		u, err := url.Parse(rawURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || len(rawURL) > 2048 {
+			return invalid(rec, "url", "must be an absolute http or https URL of at most 2048 bytes, got %q", rawURL)
+		}
+	}
+	return s.write(ctx, func(tx dbtx) error {
+		if _, err := getPartner(ctx, tx, gln); err != nil {
+			return err
+		}
+		var before *string
+		var b string
+		err := tx.queryRow(ctx, "SELECT url FROM partner_endpoints WHERE gln = $1 AND kind = $2", gln, kind).Scan(&b)
+		switch {
+		case err == nil:
+			before = &b
+		case !isNoRows(err):
+			return fmt.Errorf("%s: endpoint: %w", rec, err)
+		}
+		if rawURL == "" {
+			if _, err := tx.exec(ctx, "DELETE FROM partner_endpoints WHERE gln = $1 AND kind = $2", gln, kind); err != nil {
+				return fmt.Errorf("%s: endpoint: %w", rec, err)
+			}
+			return audit(ctx, tx, "delete", "partner_endpoint", gln+"/"+kind, before, nil)
+		}
+		_, err = tx.exec(ctx, `INSERT INTO partner_endpoints (gln, kind, url, updated_at) VALUES ($1, $2, $3, $4)
+			ON CONFLICT (gln, kind) DO UPDATE SET url = excluded.url, updated_at = excluded.updated_at`, gln, kind, rawURL, now())
+		if err != nil {
+			return fmt.Errorf("%s: endpoint: %w", rec, err)
+		}
+		if before == nil {
+			return audit(ctx, tx, "create", "partner_endpoint", gln+"/"+kind, nil, rawURL)
+		}
+		return audit(ctx, tx, "update", "partner_endpoint", gln+"/"+kind, *before, rawURL)
+	})
+}
+
+// PartnerEndpoint returns the URL documents of kind go to, or ErrNotFound.
+func (s *Store) PartnerEndpoint(ctx context.Context, gln, kind string) (string, error) {
+	var u string
+	err := s.read(ctx, func(q dbtx) error {
+		return q.queryRow(ctx, "SELECT url FROM partner_endpoints WHERE gln = $1 AND kind = $2", gln, kind).Scan(&u)
+	})
+	if isNoRows(err) {
+		return "", fmt.Errorf("partner %s: %s endpoint: %w", gln, kind, ErrNotFound)
+	}
+	if err != nil {
+		return "", fmt.Errorf("partner %s: %s endpoint: %w", gln, kind, err)
+	}
+	return u, nil
+}
+
+// LocationOf returns the location (gln, extension).
+func (s *Store) LocationOf(ctx context.Context, gln, ext string) (Location, error) {
+	var l Location
+	err := s.read(ctx, func(q dbtx) error {
+		return q.queryRow(ctx, "SELECT gln, extension, site_gln, name, created_at, updated_at FROM locations WHERE gln = $1 AND extension = $2", gln, ext).
+			Scan(&l.GLN, &l.Extension, &l.SiteGLN, &l.Name, &l.CreatedAt, &l.UpdatedAt)
+	})
+	if isNoRows(err) {
+		return l, fmt.Errorf("location %s.%s: %w", gln, ext, ErrNotFound)
+	}
+	if err != nil {
+		return l, fmt.Errorf("location %s.%s: %w", gln, ext, err)
+	}
+	l.CreatedAt, l.UpdatedAt = l.CreatedAt.UTC(), l.UpdatedAt.UTC()
+	return l, nil
+}

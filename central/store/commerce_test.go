@@ -1,0 +1,542 @@
+package store_test
+
+import (
+	"bytes"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/storetest"
+	"github.com/serialine/serialine/shared/conformance"
+	"github.com/serialine/serialine/shared/epcis"
+	"github.com/serialine/serialine/shared/gs1"
+	"github.com/serialine/serialine/shared/wire"
+)
+
+// packed is a store with 40 units of WO-1 (gtinRand, lot LOT42): units
+// 0-9 in caseA, 10-19 in caseB, both cases on pallet, 20-39 loose; a
+// site with a dispatch location, and a customer.
+type packed struct {
+	fixture
+	u                           *unitSrc
+	caseA, caseB, pallet        string
+	site, dock, customer, other string
+	seq                         uint64
+}
+
+func gln(tb testing.TB, digits string) string {
+	tb.Helper()
+	c, err := gs1.CheckDigit(digits)
+	require.NoError(tb, err)
+	return digits + string(c)
+}
+
+func newPacked(t *testing.T, dsn string) *packed {
+	t.Helper()
+	f := newFixture(t, dsn)
+	p := &packed{fixture: f, caseA: sscc(t, 101), caseB: sscc(t, 102), pallet: sscc(t, 201),
+		site: gln(t, "950600000001"), dock: gln(t, "950600000003"), customer: gln(t, "950600000002"), other: gln(t, "950600000004")}
+	require.NoError(t, f.s.PutSite(f.ctx, store.Site{GLN: p.site, Name: "Plant Lisbon", Address: "Rua 1, Lisboa"}))
+	require.NoError(t, f.s.PutLocation(f.ctx, store.Location{GLN: p.dock, Extension: "DOCK1", SiteGLN: p.site, Name: "Dispatch dock"}))
+	require.NoError(t, f.s.PutPartner(f.ctx, store.Partner{GLN: p.customer, Name: "Wholesale Ltd", Address: "1 Main St, Newark NJ"}))
+	require.NoError(t, f.s.PutPartner(f.ctx, store.Partner{GLN: p.other, Name: "Other Pharma"}))
+	require.NoError(t, f.s.PutLine(f.ctx, store.Line{ID: line1, SiteGLN: p.site, Name: "Line 1", PasswordHash: "pbkdf2$x"}))
+	f.order(t, "WO-1", gtinRand, line1)
+	p.u = newUnitSrc(t, f.grant(t, "r1", line1, "WO-1", gtinRand, 40))
+	events := p.u.commission(line1, 1, 0, 40)
+	p.seq = 40
+	agg := func(parent string, children ...string) {
+		p.seq++
+		e := ev(line1, p.seq, wire.Aggregated)
+		e.Order, e.Parent, e.Children = "WO-1", parent, children
+		events = append(events, e)
+	}
+	var a, b []string
+	for i := 0; i < 10; i++ {
+		a = append(a, wire.UnitRef(gtinRand, p.u.serial[i]))
+		b = append(b, wire.UnitRef(gtinRand, p.u.serial[10+i]))
+	}
+	agg(p.caseA, a...)
+	agg(p.caseB, b...)
+	agg(p.pallet, wire.SSCCRef(p.caseA), wire.SSCCRef(p.caseB))
+	res := apply(t, f, line1, events...)
+	require.Equal(t, len(events), res.Applied, "%+v", res)
+	return p
+}
+
+func (p *packed) salesOrder(t *testing.T, id string, qty uint64) {
+	t.Helper()
+	_, err := p.s.CreateSalesOrder(p.ctx, store.SalesOrder{ID: id, CustomerGLN: p.customer, PONumber: "PO-" + id, Currency: "USD",
+		Lines: []store.SalesLine{{GTIN: gtinRand, Quantity: qty, UnitPrice: 1250}}})
+	require.NoError(t, err)
+}
+
+func (p *packed) unit(i int) store.PickItem {
+	return store.PickItem{GTIN: gtinRand, Serial: p.u.serial[i]}
+}
+
+func TestSalesOrderInput(t *testing.T) {
+	f := newFixture(t, storetest.SQLiteDSN(t))
+	cust := gln(t, "950600000002")
+	require.NoError(t, f.s.PutPartner(f.ctx, store.Partner{GLN: cust, Name: "Wholesale Ltd"}))
+	ok := store.SalesOrder{ID: "SO-1", CustomerGLN: cust, Currency: "EUR", Lines: []store.SalesLine{{GTIN: gtinRand, Quantity: 5, UnitPrice: 100}}}
+	cases := []struct {
+		name, field string
+		edit        func(o *store.SalesOrder)
+		notFound    bool
+	}{
+		{"no id", "id", func(o *store.SalesOrder) { o.ID = "" }, false},
+		{"bad customer gln", "customer_gln", func(o *store.SalesOrder) { o.CustomerGLN = "123" }, false},
+		{"bad currency", "currency", func(o *store.SalesOrder) { o.Currency = "eur" }, false},
+		{"no lines", "lines", func(o *store.SalesOrder) { o.Lines = nil }, false},
+		{"zero quantity", "lines[0].quantity", func(o *store.SalesOrder) { o.Lines = []store.SalesLine{{GTIN: gtinRand}} }, false},
+		{"negative price", "lines[0].unit_price", func(o *store.SalesOrder) { o.Lines = []store.SalesLine{{GTIN: gtinRand, Quantity: 1, UnitPrice: -1}} }, false},
+		{"GTIN twice", "lines[1].gtin", func(o *store.SalesOrder) { o.Lines = append(o.Lines, o.Lines[0]) }, false},
+		{"PO with a space", "po_number", func(o *store.SalesOrder) { o.PONumber = "PO 1" }, false},
+		{"unknown customer", "", func(o *store.SalesOrder) { o.CustomerGLN = gln(t, "950600000009") }, true},
+		{"unknown product", "", func(o *store.SalesOrder) { o.Lines = []store.SalesLine{{GTIN: "09506000134383", Quantity: 1}} }, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			o := ok
+			o.Lines = append([]store.SalesLine(nil), ok.Lines...)
+			tc.edit(&o)
+			_, err := f.s.CreateSalesOrder(f.ctx, o)
+			require.Error(t, err)
+			if tc.notFound {
+				require.ErrorIs(t, err, store.ErrNotFound)
+			} else {
+				var ve *store.ValidationError
+				require.True(t, errors.As(err, &ve), "%v", err)
+				require.Equal(t, tc.field, ve.Field, "%v", err)
+			}
+			_, err = f.s.SalesOrder(f.ctx, o.ID)
+			require.Error(t, err, "nothing written")
+		})
+	}
+	_, err := f.s.CreateSalesOrder(f.ctx, ok)
+	require.NoError(t, err)
+	_, err = f.s.CreateSalesOrder(f.ctx, ok)
+	require.ErrorIs(t, err, store.ErrConflict)
+}
+
+// TestShipping picks a pallet (two cases) and loose units against a sales
+// order, refuses what breaks a rule, confirms the shipment, and checks the
+// units, history, invoice, stock, inventory value, hierarchy and the
+// EPCIS shipping event, on both backends.
+func TestShipping(t *testing.T) {
+	storetest.ForEachBackend(t, func(t *testing.T, dsn string) {
+		p := newPacked(t, dsn)
+		p.salesOrder(t, "SO-1", 25)
+		// Decommission loose unit 39 so that picking it is refused.
+		p.seq++
+		res := apply(t, p.fixture, line1, p.u.ev(line1, p.seq, wire.Decommissioned, 39))
+		require.Equal(t, 1, res.Applied, "%+v", res)
+
+		_, err := p.s.CreateShipment(p.ctx, store.Shipment{ID: "SHP-1", SalesOrder: "SO-1", SourceGLN: p.dock, SourceExt: "NOPE"})
+		var ve *store.ValidationError
+		require.True(t, errors.As(err, &ve), "%v", err)
+		require.Equal(t, "source_gln", ve.Field)
+		sh, err := p.s.CreateShipment(p.ctx, store.Shipment{ID: "SHP-1", SalesOrder: "SO-1", SourceGLN: p.dock, SourceExt: "DOCK1"})
+		require.NoError(t, err)
+		require.Equal(t, p.customer, sh.DestGLN)
+		require.Equal(t, store.ShipmentPicking, sh.State)
+
+		refused := []struct {
+			name, field, msg string
+			items            []store.PickItem
+		}{
+			{"case on a pallet", "picks[0].sscc", "inside " + p.pallet, []store.PickItem{{SSCC: p.caseA}}},
+			{"unit in a case", "picks[0]", "inside " + p.caseA, []store.PickItem{p.unit(0)}},
+			{"unknown SSCC", "picks[0].sscc", "unknown", []store.PickItem{{SSCC: sscc(t, 999)}}},
+			{"bad SSCC", "picks[0].sscc", "", []store.PickItem{{SSCC: "123"}}},
+			{"decommissioned unit", "picks[0]", "is decommissioned", []store.PickItem{p.unit(39)}},
+			{"scanned twice", "picks[1]", "scanned twice", []store.PickItem{p.unit(20), p.unit(20)}},
+			{"more than ordered", "picks[6]", "exceed the 25 ordered", []store.PickItem{{SSCC: p.pallet}, p.unit(20), p.unit(21), p.unit(22), p.unit(23), p.unit(24), p.unit(25)}},
+			{"unknown unit", "picks[0]", "unknown", []store.PickItem{{GTIN: gtinRand, Serial: "NOPE1"}}},
+		}
+		for _, tc := range refused {
+			t.Run(tc.name, func(t *testing.T) {
+				_, err := p.s.Pick(p.ctx, "SHP-1", tc.items)
+				var ve *store.ValidationError
+				require.True(t, errors.As(err, &ve), "%v", err)
+				require.Equal(t, tc.field, ve.Field, "%v", err)
+				require.Contains(t, err.Error(), tc.msg)
+				sh, err := p.s.Shipment(p.ctx, "SHP-1")
+				require.NoError(t, err)
+				require.Zero(t, sh.Units, "a refused pick wrote nothing")
+			})
+		}
+
+		sh, err = p.s.Pick(p.ctx, "SHP-1", []store.PickItem{{SSCC: p.pallet}, p.unit(20), p.unit(21)})
+		require.NoError(t, err)
+		require.Equal(t, uint64(22), sh.Units)
+		require.Len(t, sh.Picks, 3)
+		for _, pk := range sh.Picks {
+			if pk.SSCC == p.pallet {
+				require.Equal(t, uint64(20), pk.Units)
+			} else {
+				require.Equal(t, uint64(1), pk.Units)
+			}
+		}
+		// A GTIN not on the order: a second product's unit.
+		_, err = p.s.CreateSalesOrder(p.ctx, store.SalesOrder{ID: "SO-2", CustomerGLN: p.other, Currency: "USD",
+			Lines: []store.SalesLine{{GTIN: gtinSeq, Quantity: 5, UnitPrice: 10}}})
+		require.NoError(t, err)
+		_, err = p.s.CreateShipment(p.ctx, store.Shipment{ID: "SHP-2", SalesOrder: "SO-2", SourceGLN: p.site})
+		require.NoError(t, err)
+		_, err = p.s.Pick(p.ctx, "SHP-2", []store.PickItem{p.unit(22)})
+		require.ErrorContains(t, err, "is not on sales order SO-2")
+		_, err = p.s.Pick(p.ctx, "SHP-2", []store.PickItem{{SSCC: p.pallet}})
+		require.ErrorContains(t, err, "picked for shipment SHP-1")
+
+		// A line event can no longer touch a picked unit once it is shipped;
+		// confirm.
+		shipAt := t0.Add(48 * time.Hour)
+		sh, err = p.s.ConfirmShipment(p.ctx, "SHP-1", shipAt)
+		require.NoError(t, err)
+		require.Equal(t, store.ShipmentShipped, sh.State)
+		require.Equal(t, shipAt, *sh.ShippedAt)
+		_, err = p.s.ConfirmShipment(p.ctx, "SHP-1", shipAt)
+		require.ErrorIs(t, err, store.ErrState)
+		_, err = p.s.Pick(p.ctx, "SHP-1", []store.PickItem{p.unit(22)})
+		require.ErrorIs(t, err, store.ErrState)
+
+		un, err := p.s.Unit(p.ctx, gtinRand, p.u.serial[0])
+		require.NoError(t, err)
+		require.Equal(t, store.StateShipped, un.State)
+		require.Equal(t, p.caseA, un.Parent, "a unit ships in its case")
+		last := un.History[len(un.History)-1]
+		require.Equal(t, wire.EventType("shipped"), last.Type)
+		require.Contains(t, string(last.Details), p.customer)
+		un, err = p.s.Unit(p.ctx, gtinRand, p.u.serial[22])
+		require.NoError(t, err)
+		require.Equal(t, store.StateCommissioned, un.State, "not picked, not shipped")
+
+		// The line's reconciliation still balances: shipped units were commissioned.
+		rec, err := p.s.Reconciliation(p.ctx, "WO-1")
+		require.NoError(t, err)
+		require.Equal(t, uint64(39), rec.Commissioned)
+
+		inv, err := p.s.Invoice(p.ctx, "SO-1")
+		require.NoError(t, err)
+		require.Equal(t, store.Invoice{Order: "SO-1", Customer: p.customer, Currency: "USD", Total: 22 * 1250, OrderedTotal: 25 * 1250,
+			Lines: []store.InvoiceLine{{LineNo: 1, GTIN: gtinRand, Ordered: 25, Shipped: 22, UnitPrice: 1250, Amount: 22 * 1250}}}, inv)
+		so, err := p.s.SalesOrder(p.ctx, "SO-1")
+		require.NoError(t, err)
+		require.Equal(t, store.SalesOrderOpen, so.State, "3 units still to ship")
+
+		stock, err := p.s.StockReport(p.ctx, store.StockFilter{GTIN: gtinRand, Lot: lot})
+		require.NoError(t, err)
+		require.ElementsMatch(t, []store.StockRow{
+			{GTIN: gtinRand, Lot: lot, State: store.StateCommissioned, Location: p.site, Units: 17},
+			{GTIN: gtinRand, Lot: lot, State: store.StateDecommissioned, Location: p.site, Units: 1},
+			{GTIN: gtinRand, Lot: lot, State: store.StateShipped, Location: p.customer, Units: 22},
+		}, stock)
+		val, err := p.s.InventoryValue(p.ctx)
+		require.NoError(t, err)
+		require.Equal(t, []store.ProductValue{{GTIN: gtinRand, Name: "Paracetamol 500 mg tablets", Units: 17, StandardCost: 125, Currency: "EUR", Value: 17 * 125}}, val.Products)
+		require.Equal(t, map[string]int64{"EUR": 17 * 125}, val.Totals)
+
+		w, err := p.s.WhereIs(p.ctx, gtinRand, p.u.serial[15])
+		require.NoError(t, err)
+		require.Equal(t, []string{p.caseB, p.pallet}, w.Containers)
+		require.Equal(t, p.caseB, w.Case)
+		require.Equal(t, p.pallet, w.Pallet)
+		require.Equal(t, "SHP-1", w.Shipment)
+		require.Equal(t, "Wholesale Ltd", w.CustomerName)
+		require.Equal(t, shipAt, *w.ShippedAt)
+		require.Equal(t, p.customer, w.Location)
+
+		tree, err := p.s.ContainerContents(p.ctx, p.pallet)
+		require.NoError(t, err)
+		require.Equal(t, uint64(20), tree.Total)
+		require.Equal(t, map[string]uint64{gtinRand + "/" + lot: 20}, tree.ByGTINLot)
+		require.Len(t, tree.Children, 2)
+		require.Equal(t, p.caseA, tree.Children[0].SSCC)
+		require.Len(t, tree.Children[0].Units, 10)
+		require.Equal(t, uint64(10), tree.Children[1].Total)
+		_, err = p.s.ContainerContents(p.ctx, sscc(t, 999))
+		require.ErrorIs(t, err, store.ErrNotFound)
+
+		// The EPCIS shipping event: stored, found by the EPCIS query, and
+		// valid against GS1's schemas.
+		e, err := p.s.ShipmentEPCISEvent(p.ctx, "SHP-1")
+		require.NoError(t, err)
+		require.Equal(t, "shipping", e.BizStep)
+		require.Equal(t, "in_transit", e.Disposition)
+		palletURI, err := gs1.SSCCURI(gs1.SSCC(p.pallet), 7)
+		require.NoError(t, err)
+		require.Contains(t, e.EPCList, palletURI)
+		require.Len(t, e.EPCList, 3)
+		require.Equal(t, []epcis.BizTransaction{{Type: "po", Value: "urn:epcglobal:cbv:bt:" + p.customer + ":PO-SO-1"},
+			{Type: "desadv", Value: "urn:epcglobal:cbv:bt:" + p.dock + ":SHP-1"}}, e.BizTransactionList)
+		require.Equal(t, "https://id.gs1.org/417/"+p.site, e.SourceList[0].Value)
+		require.Equal(t, "https://id.gs1.org/417/"+p.customer, e.DestinationList[0].Value)
+		found, err := p.s.QueryEPCIS(p.ctx, store.EPCISQuery{BizSteps: []string{"shipping"}, MatchEPC: []string{palletURI}})
+		require.NoError(t, err)
+		require.Len(t, found, 1)
+		validateEPCIS(t, epcis.Document{CreationDate: shipAt, Events: []epcis.Event{e}})
+
+		// Shipping the rest ships the order.
+		sh2, err := p.s.CreateShipment(p.ctx, store.Shipment{ID: "SHP-3", SalesOrder: "SO-1", SourceGLN: p.site})
+		require.NoError(t, err)
+		_, err = p.s.ConfirmShipment(p.ctx, sh2.ID, time.Time{})
+		require.ErrorIs(t, err, store.ErrState, "nothing picked")
+		_, err = p.s.Pick(p.ctx, sh2.ID, []store.PickItem{p.unit(22), p.unit(23), p.unit(24)})
+		require.NoError(t, err)
+		_, err = p.s.ConfirmShipment(p.ctx, sh2.ID, time.Time{})
+		require.NoError(t, err)
+		so, err = p.s.SalesOrder(p.ctx, "SO-1")
+		require.NoError(t, err)
+		require.Equal(t, store.SalesOrderShipped, so.State)
+		_, err = p.s.CreateShipment(p.ctx, store.Shipment{ID: "SHP-4", SalesOrder: "SO-1", SourceGLN: p.site})
+		require.ErrorIs(t, err, store.ErrState)
+	})
+}
+
+// validateEPCIS runs GS1's JSON Schema and XSD over the document.
+func validateEPCIS(t *testing.T, d epcis.Document) {
+	t.Helper()
+	dir := t.TempDir()
+	js, err := epcis.MarshalJSONLD(d)
+	require.NoError(t, err)
+	x, err := epcis.MarshalXML(d)
+	require.NoError(t, err)
+	jf, xf := filepath.Join(dir, "doc.jsonld"), filepath.Join(dir, "doc.xml")
+	require.NoError(t, os.WriteFile(jf, js, 0o600))
+	require.NoError(t, os.WriteFile(xf, x, 0o600))
+	msg, code := conformance.Run(t, "validate-epcis-json", "--schema", "modular", jf)
+	require.Equal(t, 0, code, "JSON Schema: %s\n%s", msg, js)
+	msg, code = conformance.Run(t, "validate-epcis-xml", xf)
+	require.Equal(t, 0, code, "XSD: %s\n%s", msg, x)
+}
+
+// TestReturns: a shipped unit comes back, is refused resale until it is
+// verified, and a failed verification keeps it out of stock.
+func TestReturns(t *testing.T) {
+	storetest.ForEachBackend(t, func(t *testing.T, dsn string) {
+		p := newPacked(t, dsn)
+		p.salesOrder(t, "SO-1", 5)
+		_, err := p.s.CreateShipment(p.ctx, store.Shipment{ID: "SHP-1", SalesOrder: "SO-1", SourceGLN: p.site})
+		require.NoError(t, err)
+		_, err = p.s.Pick(p.ctx, "SHP-1", []store.PickItem{p.unit(20), p.unit(21), p.unit(22)})
+		require.NoError(t, err)
+		_, err = p.s.ConfirmShipment(p.ctx, "SHP-1", t0.Add(time.Hour))
+		require.NoError(t, err)
+
+		_, err = p.s.ReceiveReturn(p.ctx, gtinRand, p.u.serial[23], p.site)
+		require.ErrorIs(t, err, store.ErrState, "never shipped")
+		ret, err := p.s.ReceiveReturn(p.ctx, gtinRand, p.u.serial[20], p.site)
+		require.NoError(t, err)
+		require.Equal(t, "SHP-1", ret.Shipment)
+		require.Equal(t, p.customer, ret.FromGLN)
+		un, err := p.s.Unit(p.ctx, gtinRand, p.u.serial[20])
+		require.NoError(t, err)
+		require.Equal(t, store.StateReturned, un.State)
+
+		_, err = p.s.RestockReturn(p.ctx, gtinRand, p.u.serial[20])
+		require.ErrorIs(t, err, store.ErrState)
+		require.ErrorContains(t, err, "not verified")
+
+		ret, err = p.s.VerifyReturn(p.ctx, gtinRand, p.u.serial[20], lot, expiry)
+		require.NoError(t, err)
+		require.Equal(t, store.ReturnVerified, ret.Outcome)
+		_, err = p.s.VerifyReturn(p.ctx, gtinRand, p.u.serial[20], lot, expiry)
+		require.ErrorIs(t, err, store.ErrState, "verified once")
+		_, err = p.s.RestockReturn(p.ctx, gtinRand, p.u.serial[20])
+		require.NoError(t, err)
+		un, err = p.s.Unit(p.ctx, gtinRand, p.u.serial[20])
+		require.NoError(t, err)
+		require.Equal(t, store.StateCommissioned, un.State)
+		require.Equal(t, "restocked", string(un.History[len(un.History)-1].Type))
+
+		// A pack whose printed lot is not the unit's: refused, never restocked.
+		_, err = p.s.ReceiveReturn(p.ctx, gtinRand, p.u.serial[21], p.site)
+		require.NoError(t, err)
+		ret, err = p.s.VerifyReturn(p.ctx, gtinRand, p.u.serial[21], "LOT99", expiry)
+		require.NoError(t, err)
+		require.Equal(t, store.ReturnRefused, ret.Outcome)
+		require.Equal(t, store.ReturnLotMismatch, ret.Reason)
+		_, err = p.s.RestockReturn(p.ctx, gtinRand, p.u.serial[21])
+		require.ErrorContains(t, err, "lot mismatch")
+
+		// Verified, then recalled before restocking: refused.
+		_, err = p.s.ReceiveReturn(p.ctx, gtinRand, p.u.serial[22], p.site)
+		require.NoError(t, err)
+		_, err = p.s.VerifyReturn(p.ctx, gtinRand, p.u.serial[22], lot, expiry)
+		require.NoError(t, err)
+		_, err = p.s.CreateRecall(p.ctx, store.RecallRequest{GTIN: gtinRand, Serials: []string{p.u.serial[22]}, Reason: "customer complaint"})
+		require.NoError(t, err)
+		_, err = p.s.RestockReturn(p.ctx, gtinRand, p.u.serial[22])
+		require.ErrorContains(t, err, "a recall covers it")
+
+		// Each return is an EPCIS receiving event, valid against GS1's schemas.
+		recv, err := p.s.QueryEPCIS(p.ctx, store.EPCISQuery{BizSteps: []string{"receiving"}})
+		require.NoError(t, err)
+		require.Len(t, recv, 3)
+		require.Equal(t, "https://id.gs1.org/417/"+p.customer, recv[0].SourceList[0].Value)
+		validateEPCIS(t, epcis.Document{CreationDate: t0, Events: recv})
+
+		val, err := p.s.InventoryValue(p.ctx)
+		require.NoError(t, err)
+		require.Equal(t, uint64(2), val.Products[0].Returned)
+		require.Equal(t, uint64(1), val.Products[0].OnHold)
+	})
+}
+
+// TestRecall recalls the lot after part of it shipped: the summary names
+// the customer, the shipment and the pallet; what is in stock is held
+// (picking refuses it); the CSV lists every unit; the report reads.
+func TestRecall(t *testing.T) {
+	storetest.ForEachBackend(t, func(t *testing.T, dsn string) {
+		p := newPacked(t, dsn)
+		p.salesOrder(t, "SO-1", 30)
+		_, err := p.s.CreateShipment(p.ctx, store.Shipment{ID: "SHP-1", SalesOrder: "SO-1", SourceGLN: p.site})
+		require.NoError(t, err)
+		_, err = p.s.Pick(p.ctx, "SHP-1", []store.PickItem{{SSCC: p.pallet}, p.unit(20)})
+		require.NoError(t, err)
+		shipAt := t0.Add(24 * time.Hour)
+		_, err = p.s.ConfirmShipment(p.ctx, "SHP-1", shipAt)
+		require.NoError(t, err)
+		_, err = p.s.CreateShipment(p.ctx, store.Shipment{ID: "SHP-2", SalesOrder: "SO-1", SourceGLN: p.site})
+		require.NoError(t, err)
+		_, err = p.s.Pick(p.ctx, "SHP-2", []store.PickItem{p.unit(21)})
+		require.NoError(t, err)
+
+		bad := []struct {
+			name, field string
+			req         store.RecallRequest
+		}{
+			{"no reason", "reason", store.RecallRequest{GTIN: gtinRand, Lot: lot}},
+			{"no scope", "lot", store.RecallRequest{GTIN: gtinRand, Reason: "x"}},
+			{"both", "serials", store.RecallRequest{GTIN: gtinRand, Lot: lot, Serials: []string{"1"}, Reason: "x"}},
+			{"unknown serial", "serials[1]", store.RecallRequest{GTIN: gtinRand, Serials: []string{p.u.serial[0], "NOPE"}, Reason: "x"}},
+			{"serial twice", "serials[1]", store.RecallRequest{GTIN: gtinRand, Serials: []string{p.u.serial[0], p.u.serial[0]}, Reason: "x"}},
+		}
+		for _, tc := range bad {
+			t.Run(tc.name, func(t *testing.T) {
+				_, err := p.s.CreateRecall(p.ctx, tc.req)
+				var ve *store.ValidationError
+				require.True(t, errors.As(err, &ve), "%v", err)
+				require.Equal(t, tc.field, ve.Field)
+				rs, err := p.s.Recalls(p.ctx)
+				require.NoError(t, err)
+				require.Empty(t, rs, "nothing written")
+				held, err := p.s.UnitRecalled(p.ctx, gtinRand, p.u.serial[0])
+				require.NoError(t, err)
+				require.False(t, held)
+			})
+		}
+		_, err = p.s.CreateRecall(p.ctx, store.RecallRequest{GTIN: gtinRand, Lot: "LOT99", Reason: "x"})
+		require.ErrorIs(t, err, store.ErrNotFound)
+
+		rc, err := p.s.CreateRecall(p.ctx, store.RecallRequest{ID: "RC-1", GTIN: gtinRand, Lot: lot, Reason: "out-of-specification dissolution"})
+		require.NoError(t, err)
+		require.Equal(t, uint64(40), rc.Summary.Affected)
+		require.Equal(t, map[string]uint64{store.StateShipped: 21, store.StateCommissioned: 19}, rc.Summary.ByState)
+		require.Equal(t, uint64(19), rc.Summary.OnHold)
+		require.Equal(t, []store.RecallShipment{{Shipment: "SHP-1", SalesOrder: "SO-1", CustomerGLN: p.customer, CustomerName: "Wholesale Ltd",
+			ShippedAt: shipAt, Units: 21, Pallets: []string{p.pallet}}}, rc.Summary.Shipments)
+		again, err := p.s.Recall(p.ctx, "RC-1")
+		require.NoError(t, err)
+		require.Equal(t, rc, again)
+
+		// Held at once: picking and confirming refuse units of the lot.
+		_, err = p.s.Pick(p.ctx, "SHP-2", []store.PickItem{p.unit(22)})
+		require.ErrorContains(t, err, "on hold")
+		_, err = p.s.ConfirmShipment(p.ctx, "SHP-2", time.Time{})
+		require.ErrorIs(t, err, store.ErrState)
+		require.ErrorContains(t, err, "recalled")
+		w, err := p.s.WhereIs(p.ctx, gtinRand, p.u.serial[25])
+		require.NoError(t, err)
+		require.True(t, w.OnHold)
+		require.Equal(t, []string{"RC-1"}, w.Recalls)
+		for _, i := range []int{0, 25} {
+			r, err := p.s.UnitRecalled(p.ctx, gtinRand, p.u.serial[i])
+			require.NoError(t, err)
+			require.True(t, r)
+		}
+		stock, err := p.s.StockReport(p.ctx, store.StockFilter{GTIN: gtinRand})
+		require.NoError(t, err)
+		for _, row := range stock {
+			if row.State == store.StateCommissioned {
+				require.Equal(t, row.Units, row.OnHold)
+			}
+		}
+
+		var buf bytes.Buffer
+		require.NoError(t, p.s.WriteRecallCSV(p.ctx, "RC-1", &buf))
+		recs, err := csv.NewReader(&buf).ReadAll()
+		require.NoError(t, err)
+		require.Equal(t, store.RecallCSVHeader, recs[0])
+		require.Len(t, recs, 41)
+		var shipped int
+		for _, r := range recs[1:] {
+			if r[0] == "RC-1" && r[2] == p.u.serial[3] {
+				require.Equal(t, []string{"RC-1", gtinRand, p.u.serial[3], lot, expiry, "shipped", "false", p.caseA, p.pallet, "SHP-1", p.customer, "Wholesale Ltd", shipAt.Format(time.RFC3339)}, r)
+			}
+			if r[9] != "" {
+				shipped++
+			}
+		}
+		require.Equal(t, 21, shipped)
+
+		buf.Reset()
+		require.NoError(t, p.s.WriteRecallReport(p.ctx, "RC-1", &buf))
+		report := buf.String()
+		for _, want := range []string{"RECALL RC-1", "lot " + lot, "out-of-specification dissolution", "Units affected: 40",
+			"put on hold at the recall: 19", "at " + p.site + ": 19 commissioned", "Wholesale Ltd (GLN " + p.customer + ")", "shipment SHP-1", p.pallet} {
+			require.Contains(t, report, want)
+		}
+		require.Equal(t, 1, strings.Count(report, "shipment SHP-"))
+
+		audit, err := p.s.Audit(p.ctx, store.AuditFilter{Entity: "recall", EntityID: "RC-1"})
+		require.NoError(t, err)
+		require.Len(t, audit, 1)
+		require.Equal(t, "user:test", audit[0].Actor)
+	})
+}
+
+// TestPickRace: shipments of two sales orders pick the same pallet at
+// once; exactly one gets it.
+func TestPickRace(t *testing.T) {
+	storetest.ForEachBackend(t, func(t *testing.T, dsn string) {
+		p := newPacked(t, dsn)
+		const n = 4
+		for i := range n {
+			so := fmt.Sprintf("SO-%d", i)
+			p.salesOrder(t, so, 20)
+			_, err := p.s.CreateShipment(p.ctx, store.Shipment{ID: fmt.Sprintf("SHP-%d", i), SalesOrder: so, SourceGLN: p.site})
+			require.NoError(t, err)
+		}
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, errs[i] = p.s.Pick(p.ctx, fmt.Sprintf("SHP-%d", i), []store.PickItem{{SSCC: p.pallet}})
+			}()
+		}
+		wg.Wait()
+		won := 0
+		for _, err := range errs {
+			if err == nil {
+				won++
+			} else {
+				require.ErrorContains(t, err, "picked for shipment")
+			}
+		}
+		require.Equal(t, 1, won)
+	})
+}

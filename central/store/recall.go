@@ -1,0 +1,651 @@
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/csv"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/serialine/serialine/shared/gs1"
+	"github.com/serialine/serialine/shared/wire"
+)
+
+// Recall kinds.
+const (
+	RecallLot     = "lot"     // every unit of a GTIN's lot
+	RecallSerials = "serials" // a list of units
+)
+
+// RecallOpen is the state of a recall in force: it holds the units it
+// covers that are in our stock, and verification answers "recalled".
+const RecallOpen = "open"
+
+// MaxRecallSerials bounds the serial list of one recall.
+const MaxRecallSerials = 1_000_000
+
+// RecallRequest asks for a recall of a lot (GTIN and Lot) or of units
+// (GTIN and Serials).
+type RecallRequest struct {
+	// ID names the recall; generated ("RC-…") when empty.
+	ID      string   `json:"id,omitempty"`
+	GTIN    string   `json:"gtin"`
+	Lot     string   `json:"lot,omitempty"`
+	Serials []string `json:"serials,omitempty"`
+	Reason  string   `json:"reason"`
+}
+
+// Recall is a recall with what it found when it was made.
+type Recall struct {
+	ID        string        `json:"id"`
+	Kind      string        `json:"kind"`
+	GTIN      string        `json:"gtin"`
+	Lot       string        `json:"lot,omitempty"`
+	Reason    string        `json:"reason"`
+	State     string        `json:"state"`
+	CreatedAt time.Time     `json:"created_at"`
+	Summary   RecallSummary `json:"summary"`
+}
+
+// RecallSummary counts the units a recall covers, as they were at the
+// recall: by state, those in our stock (now on hold), and where the
+// shipped ones went.
+type RecallSummary struct {
+	Affected  uint64            `json:"affected"`
+	ByState   map[string]uint64 `json:"by_state"`
+	OnHold    uint64            `json:"on_hold"` // in our stock (commissioned or returned): held from now on
+	Shipped   uint64            `json:"shipped"`
+	Shipments []RecallShipment  `json:"shipments"`
+}
+
+// RecallShipment is a confirmed shipment that took units of a recall.
+type RecallShipment struct {
+	Shipment     string    `json:"shipment"`
+	SalesOrder   string    `json:"sales_order"`
+	CustomerGLN  string    `json:"customer_gln"`
+	CustomerName string    `json:"customer_name"`
+	ShippedAt    time.Time `json:"shipped_at"`
+	Units        uint64    `json:"units"`
+	// Pallets are the outermost containers of the recalled units in it.
+	Pallets []string `json:"pallets"`
+}
+
+// recallScope is the condition selecting a recall's units u, with its
+// arguments from $1.
+func recallScope(kind, id, gtin, lot string) (string, []any) {
+	if kind == RecallLot {
+		return "u.order_id IN (SELECT id FROM work_orders WHERE gtin = $1 AND lot = $2)", []any{gtin, lot}
+	}
+	return "(u.gtin, u.serial) IN (SELECT gtin, serial FROM recall_units WHERE recall_id = $1)", []any{id}
+}
+
+// CreateRecall recalls a lot or a list of units, in one transaction: the
+// recall is marked on every unit it covers (a lot recall through the
+// unit's GTIN and lot, which every unit of the lot carries; a serial
+// recall by a row per unit), which from the commit on holds the units in
+// our stock (picking and shipment confirmation refuse them, restocking a
+// return too) and makes verification answer "recalled". The summary (by
+// state, on hold, shipments with customer and pallets) is computed in
+// the same transaction and kept with the recall. Set-based: the cost of
+// a lot recall does not grow with writes per unit.
+func (s *Store) CreateRecall(ctx context.Context, req RecallRequest) (Recall, error) {
+	if req.ID == "" {
+		var b [5]byte
+		_, _ = rand.Read(b[:])
+		req.ID = "RC-" + strings.ToUpper(hex.EncodeToString(b[:]))
+	}
+	rec := "recall " + req.ID
+	if err := validID(rec, "id", req.ID); err != nil {
+		return Recall{}, err
+	}
+	if err := checkGTIN(rec, "gtin", req.GTIN); err != nil {
+		return Recall{}, err
+	}
+	if err := checkText(rec, "reason", req.Reason, true); err != nil {
+		return Recall{}, err
+	}
+	rc := Recall{ID: req.ID, GTIN: req.GTIN, Lot: req.Lot, Reason: req.Reason, State: RecallOpen, CreatedAt: now()}
+	switch {
+	case req.Lot != "" && len(req.Serials) > 0:
+		return Recall{}, invalid(rec, "serials", "recall a lot or a list of serials, not both")
+	case req.Lot != "":
+		rc.Kind = RecallLot
+		if len(req.Lot) > 20 || !gs1.IsCSET82(req.Lot) {
+			return Recall{}, invalid(rec, "lot", "a lot (AI 10) has 1 to 20 characters of GS1 CSET 82, got %q", req.Lot)
+		}
+	case len(req.Serials) > 0:
+		rc.Kind = RecallSerials
+		if len(req.Serials) > MaxRecallSerials {
+			return Recall{}, invalid(rec, "serials", "at most %d per recall, got %d", MaxRecallSerials, len(req.Serials))
+		}
+		seen := make(map[string]int, len(req.Serials))
+		for i, sn := range req.Serials {
+			if sn == "" || len(sn) > 20 || !gs1.IsCSET82(sn) {
+				return Recall{}, invalid(rec, "serials["+strconv.Itoa(i)+"]", "a serial (AI 21) has 1 to 20 characters of GS1 CSET 82, got %q", sn)
+			}
+			if j, dup := seen[sn]; dup {
+				return Recall{}, invalid(rec, "serials["+strconv.Itoa(i)+"]", "%q is listed twice (serials[%d])", sn, j)
+			}
+			seen[sn] = i
+		}
+	default:
+		return Recall{}, invalid(rec, "lot", "missing; recall a lot, or list serials")
+	}
+	err := s.write(ctx, func(tx dbtx) error {
+		if _, err := getProduct(ctx, tx, rc.GTIN); err != nil {
+			return fmt.Errorf("%s: gtin: %w", rec, err)
+		}
+		if rc.Kind == RecallLot {
+			var n int
+			if err := tx.queryRow(ctx, "SELECT COUNT(*) FROM work_orders WHERE gtin = $1 AND lot = $2", rc.GTIN, rc.Lot).Scan(&n); err != nil {
+				return fmt.Errorf("%s: %w", rec, err)
+			}
+			if n == 0 {
+				return fmt.Errorf("%s: lot: %w: no work order made lot %s of %s", rec, ErrNotFound, rc.Lot, rc.GTIN)
+			}
+		}
+		n, err := tx.exec(ctx, `INSERT INTO recalls (id, kind, gtin, lot, reason, state, summary, created_at)
+			VALUES ($1, $2, $3, $4, $5, $6, '{}', $7) ON CONFLICT (id) DO NOTHING`, rc.ID, rc.Kind, rc.GTIN, rc.Lot, rc.Reason, rc.State, rc.CreatedAt)
+		if err != nil {
+			return fmt.Errorf("%s: %w", rec, err)
+		}
+		if n == 0 {
+			return fmt.Errorf("%s: %w: the id exists already", rec, ErrConflict)
+		}
+		if rc.Kind == RecallSerials {
+			if err := s.markRecallUnits(ctx, tx, rec, rc, req.Serials); err != nil {
+				return err
+			}
+		}
+		if rc.Summary, err = s.recallSummary(ctx, tx, rc); err != nil {
+			return fmt.Errorf("%s: summary: %w", rec, err)
+		}
+		sum, _ := json.Marshal(rc.Summary) // plain values always marshal
+		if _, err := tx.exec(ctx, "UPDATE recalls SET summary = $2 WHERE id = $1", rc.ID, string(sum)); err != nil {
+			return fmt.Errorf("%s: %w", rec, err)
+		}
+		type audited struct {
+			Recall
+			Serials int `json:"serials,omitempty"`
+		}
+		return audit(ctx, tx, "create", "recall", rc.ID, nil, audited{rc, len(req.Serials)})
+	})
+	if err != nil {
+		return Recall{}, err
+	}
+	s.log.Warn("recall created", "recall", rc.ID, "kind", rc.Kind, "gtin", rc.GTIN, "lot", rc.Lot,
+		"affected", rc.Summary.Affected, "on_hold", rc.Summary.OnHold, "shipped", rc.Summary.Shipped)
+	return rc, nil
+}
+
+// markRecallUnits writes a row per listed unit; every one must be a unit
+// central knows (voided serials were never printed).
+func (s *Store) markRecallUnits(ctx context.Context, tx dbtx, rec string, rc Recall, serials []string) error {
+	rows := make([][]any, len(serials))
+	for i, sn := range serials {
+		rows[i] = []any{rc.ID, rc.GTIN, sn}
+	}
+	if err := tx.copyRows(ctx, "recall_units", []string{"recall_id", "gtin", "serial"}, rows); err != nil {
+		return fmt.Errorf("%s: units: %w", rec, err)
+	}
+	r, err := tx.queryFresh(ctx, `SELECT ru.serial FROM recall_units ru
+		WHERE ru.recall_id = $1 AND NOT EXISTS (SELECT 1 FROM units u WHERE u.gtin = ru.gtin AND u.serial = ru.serial AND u.state <> 'voided')
+		LIMIT 1`, rc.ID)
+	if err != nil {
+		return fmt.Errorf("%s: units: %w", rec, err)
+	}
+	defer r.Close()
+	if r.Next() {
+		var sn string
+		if err := r.Scan(&sn); err != nil {
+			return err
+		}
+		i := 0
+		for j, x := range serials {
+			if x == sn {
+				i = j
+				break
+			}
+		}
+		return invalid(rec, "serials["+strconv.Itoa(i)+"]", "unit %s is unknown (never commissioned)", wire.UnitRef(rc.GTIN, sn))
+	}
+	return r.Err()
+}
+
+func (s *Store) recallSummary(ctx context.Context, q dbtx, rc Recall) (RecallSummary, error) {
+	sum := RecallSummary{ByState: map[string]uint64{}, Shipments: []RecallShipment{}}
+	scope, args := recallScope(rc.Kind, rc.ID, rc.GTIN, rc.Lot)
+
+	r, err := q.queryFresh(ctx, "SELECT u.state, COUNT(*) FROM units u WHERE "+scope+" AND u.state <> 'voided' GROUP BY u.state", args...)
+	if err != nil {
+		return sum, err
+	}
+	for r.Next() {
+		var st string
+		var n uint64
+		if err := r.Scan(&st, &n); err != nil {
+			r.Close()
+			return sum, err
+		}
+		sum.ByState[st] = n
+		sum.Affected += n
+	}
+	r.Close()
+	if err := r.Err(); err != nil {
+		return sum, err
+	}
+	sum.OnHold = sum.ByState[StateCommissioned] + sum.ByState[StateReturned]
+
+	// Where the shipped units went: confirmed shipments that took units of
+	// the recall (also those that came back since), with their pallets.
+	// A lot's are kept per shipment at confirmation (shipment_lots), so
+	// this does not read the lot's units again.
+	shipQ := `SELECT s.id, s.sales_order_id, s.dest_gln, COALESCE(p.name, ''), s.shipped_at, sl.units
+		FROM shipment_lots sl JOIN shipments s ON s.id = sl.shipment_id LEFT JOIN trading_partners p ON p.gln = s.dest_gln
+		WHERE sl.gtin = $1 AND sl.lot = $2 ORDER BY s.shipped_at, s.id`
+	palletQ := "SELECT shipment_id, pallet FROM shipment_lot_pallets WHERE gtin = $1 AND lot = $2"
+	if rc.Kind != RecallLot {
+		shipQ = `SELECT s.id, s.sales_order_id, s.dest_gln, COALESCE(p.name, ''), s.shipped_at, COUNT(*)
+			FROM units u JOIN shipment_units su ON su.gtin = u.gtin AND su.serial = u.serial
+			JOIN shipments s ON s.id = su.shipment_id AND s.state = 'shipped'
+			LEFT JOIN trading_partners p ON p.gln = s.dest_gln
+			WHERE ` + scope + ` GROUP BY s.id, s.sales_order_id, s.dest_gln, p.name, s.shipped_at ORDER BY s.shipped_at, s.id`
+		// The outermost container of each shipped unit: its case's
+		// container, else its case.
+		palletQ = `SELECT DISTINCT su.shipment_id, CASE WHEN c.parent <> '' THEN c.parent ELSE u.parent END
+			FROM units u JOIN shipment_units su ON su.gtin = u.gtin AND su.serial = u.serial
+			JOIN shipments s ON s.id = su.shipment_id AND s.state = 'shipped'
+			JOIN containers c ON c.sscc = u.parent
+			WHERE ` + scope
+	}
+	r, err = q.queryFresh(ctx, shipQ, args...)
+	if err != nil {
+		return sum, err
+	}
+	idx := map[string]int{}
+	for r.Next() {
+		var sh RecallShipment
+		if err := r.Scan(&sh.Shipment, &sh.SalesOrder, &sh.CustomerGLN, &sh.CustomerName, &sh.ShippedAt, &sh.Units); err != nil {
+			r.Close()
+			return sum, err
+		}
+		sh.ShippedAt, sh.Pallets = sh.ShippedAt.UTC(), []string{}
+		idx[sh.Shipment] = len(sum.Shipments)
+		sum.Shipments = append(sum.Shipments, sh)
+	}
+	r.Close()
+	if err := r.Err(); err != nil {
+		return sum, err
+	}
+	sum.Shipped = sum.ByState[StateShipped]
+	if len(sum.Shipments) == 0 {
+		return sum, nil
+	}
+	r, err = q.queryFresh(ctx, palletQ, args...)
+	if err != nil {
+		return sum, err
+	}
+	defer r.Close()
+	for r.Next() {
+		var id, pallet string
+		if err := r.Scan(&id, &pallet); err != nil {
+			return sum, err
+		}
+		if i, ok := idx[id]; ok {
+			sum.Shipments[i].Pallets = append(sum.Shipments[i].Pallets, pallet)
+		}
+	}
+	for i := range sum.Shipments {
+		sort.Strings(sum.Shipments[i].Pallets)
+	}
+	return sum, r.Err()
+}
+
+func scanRecall(r interface{ Scan(...any) error }) (Recall, error) {
+	var rc Recall
+	var sum string
+	if err := r.Scan(&rc.ID, &rc.Kind, &rc.GTIN, &rc.Lot, &rc.Reason, &rc.State, &sum, &rc.CreatedAt); err != nil {
+		return rc, err
+	}
+	rc.CreatedAt = rc.CreatedAt.UTC()
+	if err := json.Unmarshal([]byte(sum), &rc.Summary); err != nil {
+		return rc, fmt.Errorf("recall %s: summary: %w", rc.ID, err)
+	}
+	return rc, nil
+}
+
+const recallCols = "id, kind, gtin, lot, reason, state, summary, created_at"
+
+// Recall returns a recall with the summary made when it was created.
+func (s *Store) Recall(ctx context.Context, id string) (Recall, error) {
+	var rc Recall
+	err := s.read(ctx, func(q dbtx) error {
+		var err error
+		rc, err = scanRecall(q.queryRow(ctx, "SELECT "+recallCols+" FROM recalls WHERE id = $1", id))
+		return err
+	})
+	if isNoRows(err) {
+		return rc, fmt.Errorf("recall %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return rc, fmt.Errorf("recall %s: %w", id, err)
+	}
+	return rc, nil
+}
+
+// Recalls lists every recall, newest first.
+func (s *Store) Recalls(ctx context.Context) ([]Recall, error) {
+	var out []Recall
+	err := s.read(ctx, func(q dbtx) error {
+		r, err := q.query(ctx, "SELECT "+recallCols+" FROM recalls ORDER BY created_at DESC, id")
+		if err != nil {
+			return err
+		}
+		defer r.Close()
+		for r.Next() {
+			rc, err := scanRecall(r)
+			if err != nil {
+				return err
+			}
+			out = append(out, rc)
+		}
+		return r.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("recalls: %w", err)
+	}
+	return out, nil
+}
+
+// unitRecalled reports whether a recall covers the unit.
+func unitRecalled(ctx context.Context, q dbtx, gtin, serial string) (bool, error) {
+	var n int
+	err := q.queryRow(ctx, `SELECT COUNT(*) FROM units u WHERE u.gtin = $1 AND u.serial = $2 AND `+heldSQL, gtin, serial).Scan(&n)
+	return n > 0, err
+}
+
+// UnitRecalled reports whether a recall made with CreateRecall covers
+// the unit (by its lot or its serial).
+func (s *Store) UnitRecalled(ctx context.Context, gtin, serial string) (bool, error) {
+	var ok bool
+	err := s.read(ctx, func(q dbtx) error {
+		var err error
+		ok, err = unitRecalled(ctx, q, gtin, serial)
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("recall of unit %s: %w", wire.UnitRef(gtin, serial), err)
+	}
+	return ok, nil
+}
+
+// UnitCheck is what a verification needs to know about a unit.
+type UnitCheck struct {
+	State  string
+	Lot    string
+	Expiry string
+	// Recalled: a recall made with CreateRecall covers the unit, or an
+	// EPCIS event with disposition recalled names its SGTIN.
+	Recalled bool
+}
+
+// CheckUnit reads a unit for a verification in one statement (no
+// history): state, lot, expiry and whether a recall covers it.
+func (s *Store) CheckUnit(ctx context.Context, gtin, serial string) (UnitCheck, error) {
+	var c UnitCheck
+	var recalled int
+	err := s.read(ctx, func(q dbtx) error {
+		return q.queryRow(ctx, `SELECT u.state, u.lot, u.expiry, CASE WHEN `+heldSQL+` OR EXISTS (SELECT 1 FROM epcis_event_epcs x
+			JOIN epcis_events e ON e.id = x.event_id WHERE x.epc = $3 AND x.role IN ('epc', 'child') AND e.disposition = 'recalled') THEN 1 ELSE 0 END
+			FROM units u WHERE u.gtin = $1 AND u.serial = $2`, gtin, serial, "https://id.gs1.org/01/"+gtin+"/21/"+url.PathEscape(serial)).
+			Scan(&c.State, &c.Lot, &c.Expiry, &recalled)
+	})
+	if isNoRows(err) {
+		return c, fmt.Errorf("unit %s: %w", wire.UnitRef(gtin, serial), ErrNotFound)
+	}
+	if err != nil {
+		return c, fmt.Errorf("unit %s: %w", wire.UnitRef(gtin, serial), err)
+	}
+	c.Recalled = recalled != 0
+	return c, nil
+}
+
+// recallsOf lists the recalls covering a unit.
+func recallsOf(ctx context.Context, q dbtx, gtin, serial, lot string) ([]string, error) {
+	r, err := q.query(ctx, `SELECT id FROM recalls WHERE kind = 'lot' AND gtin = $1 AND lot = $2
+		UNION SELECT recall_id FROM recall_units WHERE gtin = $1 AND serial = $3 ORDER BY 1`, gtin, lot, serial)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	out := []string{}
+	for r.Next() {
+		var id string
+		if err := r.Scan(&id); err != nil {
+			return nil, err
+		}
+		out = append(out, id)
+	}
+	return out, r.Err()
+}
+
+// RecallUnit is one unit a recall covers, with where it is now.
+type RecallUnit struct {
+	GTIN   string `json:"gtin"`
+	Serial string `json:"serial"`
+	Lot    string `json:"lot"`
+	Expiry string `json:"expiry"`
+	State  string `json:"state"`
+	OnHold bool   `json:"on_hold"` // in our stock, so held
+	// Case is the unit's container, Pallet the container of that.
+	Case   string `json:"case,omitempty"`
+	Pallet string `json:"pallet,omitempty"`
+	// The confirmed shipment that took it (a unit shipped twice, after a
+	// return, is listed once per shipment).
+	Shipment     string     `json:"shipment,omitempty"`
+	CustomerGLN  string     `json:"customer_gln,omitempty"`
+	CustomerName string     `json:"customer_name,omitempty"`
+	ShippedAt    *time.Time `json:"shipped_at,omitempty"`
+}
+
+// RecallUnits calls fn for every unit the recall covers, as it is now,
+// ordered by GTIN and serial, streaming (a lot of a million units is
+// never held in memory). An error from fn stops it and is returned.
+func (s *Store) RecallUnits(ctx context.Context, id string, fn func(RecallUnit) error) error {
+	rc, err := s.Recall(ctx, id)
+	if err != nil {
+		return err
+	}
+	scope, args := recallScope(rc.Kind, rc.ID, rc.GTIN, rc.Lot)
+	err = s.read(ctx, func(q dbtx) error {
+		r, err := q.queryFresh(ctx, `SELECT u.gtin, u.serial, u.lot, u.expiry, u.state, u.parent, COALESCE(c.parent, ''),
+			COALESCE(x.id, ''), COALESCE(x.dest_gln, ''), COALESCE(p.name, ''), x.shipped_at
+			FROM units u LEFT JOIN containers c ON c.sscc = u.parent
+			LEFT JOIN (SELECT su.gtin, su.serial, s.id, s.dest_gln, s.shipped_at FROM shipment_units su
+				JOIN shipments s ON s.id = su.shipment_id WHERE s.state = 'shipped') x ON x.gtin = u.gtin AND x.serial = u.serial
+			LEFT JOIN trading_partners p ON p.gln = x.dest_gln
+			WHERE `+scope+` AND u.state <> 'voided' ORDER BY u.gtin, u.serial, x.shipped_at`, args...)
+		if err != nil {
+			return err
+		}
+		defer r.Close()
+		for r.Next() {
+			var u RecallUnit
+			var shipped *time.Time
+			if err := r.Scan(&u.GTIN, &u.Serial, &u.Lot, &u.Expiry, &u.State, &u.Case, &u.Pallet, &u.Shipment, &u.CustomerGLN, &u.CustomerName, &shipped); err != nil {
+				return err
+			}
+			if shipped != nil {
+				t := shipped.UTC()
+				u.ShippedAt = &t
+			}
+			u.OnHold = u.State == StateCommissioned || u.State == StateReturned
+			if err := fn(u); err != nil {
+				return &stopped{err}
+			}
+		}
+		return r.Err()
+	})
+	var st *stopped
+	if errors.As(err, &st) {
+		return st.err
+	}
+	if err != nil {
+		return fmt.Errorf("units of recall %s: %w", id, err)
+	}
+	return nil
+}
+
+// stopped carries the callback's own error out of RecallUnits unwrapped.
+type stopped struct{ err error }
+
+func (s *stopped) Error() string { return s.err.Error() }
+
+// RecallCSVHeader is the header row of WriteRecallCSV.
+var RecallCSVHeader = []string{"recall", "gtin", "serial", "lot", "expiry", "state", "on_hold", "case", "pallet", "shipment", "customer_gln", "customer_name", "shipped_at"}
+
+// WriteRecallCSV writes every unit of a recall as CSV (RecallCSVHeader,
+// then one row per unit and shipment), streaming.
+func (s *Store) WriteRecallCSV(ctx context.Context, id string, w io.Writer) error {
+	cw := csv.NewWriter(w)
+	if err := cw.Write(RecallCSVHeader); err != nil {
+		return err
+	}
+	row := make([]string, len(RecallCSVHeader))
+	err := s.RecallUnits(ctx, id, func(u RecallUnit) error {
+		shipped := ""
+		if u.ShippedAt != nil {
+			shipped = u.ShippedAt.Format(time.RFC3339)
+		}
+		row = append(row[:0], id, u.GTIN, u.Serial, u.Lot, u.Expiry, u.State, strconv.FormatBool(u.OnHold), u.Case, u.Pallet,
+			u.Shipment, u.CustomerGLN, u.CustomerName, shipped)
+		return cw.Write(row)
+	})
+	if err != nil {
+		return err
+	}
+	cw.Flush()
+	return cw.Error()
+}
+
+// WriteRecallReport writes a report a person reads: what is recalled and
+// why, how many units, how many are held in our stock and where, and each
+// customer who received units with the shipment, date and pallets.
+func (s *Store) WriteRecallReport(ctx context.Context, id string, w io.Writer) error {
+	rc, err := s.Recall(ctx, id)
+	if err != nil {
+		return err
+	}
+	p, err := s.Product(ctx, rc.GTIN)
+	if err != nil {
+		return fmt.Errorf("recall %s: %w", id, err)
+	}
+	held, err := s.recallHeldAt(ctx, rc)
+	if err != nil {
+		return fmt.Errorf("recall %s: %w", id, err)
+	}
+	var b strings.Builder
+	line := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
+	line("RECALL %s", rc.ID)
+	line("%s", strings.Repeat("=", 7+len(rc.ID)))
+	line("")
+	line("Product:   %s (GTIN %s%s)", p.Name, p.GTIN, ndcText(p.NDC))
+	if rc.Kind == RecallLot {
+		line("Scope:     lot %s: every unit of the lot", rc.Lot)
+	} else {
+		line("Scope:     %d listed serials", rc.Summary.Affected)
+	}
+	line("Reason:    %s", rc.Reason)
+	line("Recalled:  %s", rc.CreatedAt.Format("2006-01-02 15:04 MST"))
+	line("")
+	line("Units affected: %d", rc.Summary.Affected)
+	states := make([]string, 0, len(rc.Summary.ByState))
+	for st := range rc.Summary.ByState {
+		states = append(states, st)
+	}
+	sort.Strings(states)
+	for _, st := range states {
+		line("  %-15s %d", st+":", rc.Summary.ByState[st])
+	}
+	line("")
+	line("In our stock, put on hold at the recall: %d", rc.Summary.OnHold)
+	line("Held in our stock now:")
+	if len(held) == 0 {
+		line("  none")
+	}
+	for _, h := range held {
+		line("  at %s: %d %s", orNone(h.Location), h.Units, h.State)
+	}
+	line("")
+	if len(rc.Summary.Shipments) == 0 {
+		line("No unit of this recall was shipped: nothing to call back from customers.")
+	} else {
+		line("Shipped to customers: %d units in %d shipments. Contact each customer:", rc.Summary.Shipped, len(rc.Summary.Shipments))
+		for _, sh := range rc.Summary.Shipments {
+			line("")
+			line("  %s (GLN %s)", orNone(sh.CustomerName), sh.CustomerGLN)
+			line("    shipment %s of sales order %s, shipped %s: %d units", sh.Shipment, sh.SalesOrder, sh.ShippedAt.Format("2006-01-02"), sh.Units)
+			if len(sh.Pallets) > 0 {
+				line("    pallets/containers: %s", strings.Join(sh.Pallets, ", "))
+			}
+		}
+	}
+	line("")
+	line("Every unit with its state, case, pallet and shipment: the recall's CSV export.")
+	_, err = io.WriteString(w, b.String())
+	return err
+}
+
+// recallHeldAt counts the recall's units in our stock by location (the
+// site of the line that made them, or where a return was received) and
+// state, joining the few returns rather than probing per unit: a lot may
+// hold a million units.
+func (s *Store) recallHeldAt(ctx context.Context, rc Recall) ([]StockRow, error) {
+	scope, args := recallScope(rc.Kind, rc.ID, rc.GTIN, rc.Lot)
+	var out []StockRow
+	err := s.read(ctx, func(q dbtx) error {
+		r, err := q.queryFresh(ctx, `SELECT COALESCE(rt.site_gln, l.site_gln, ''), u.state, COUNT(*)
+			FROM units u LEFT JOIN lines l ON l.id = u.line_id
+			LEFT JOIN (SELECT x.gtin, x.serial, x.site_gln FROM unit_returns x
+				JOIN (SELECT MAX(id) AS id FROM unit_returns GROUP BY gtin, serial) m ON m.id = x.id) rt
+				ON rt.gtin = u.gtin AND rt.serial = u.serial
+			WHERE `+scope+` AND u.state IN ('commissioned', 'returned')
+			GROUP BY COALESCE(rt.site_gln, l.site_gln, ''), u.state ORDER BY 1, 2`, args...)
+		if err != nil {
+			return err
+		}
+		defer r.Close()
+		for r.Next() {
+			row := StockRow{GTIN: rc.GTIN, Lot: rc.Lot}
+			if err := r.Scan(&row.Location, &row.State, &row.Units); err != nil {
+				return err
+			}
+			row.OnHold = row.Units
+			out = append(out, row)
+		}
+		return r.Err()
+	})
+	return out, err
+}
+
+func ndcText(ndc string) string {
+	if ndc == "" {
+		return ""
+	}
+	return ", NDC " + ndc
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(unknown)"
+	}
+	return s
+}

@@ -1,0 +1,196 @@
+package store_test
+
+import (
+	"fmt"
+	"sort"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/storetest"
+	"github.com/serialine/serialine/shared/wire"
+)
+
+// prefixSeq is the GS1 Company Prefix of gtinSeq (company_prefix_len 7).
+const prefixSeq = "9506000"
+
+func ssccReq(id, line string, ext int, n uint64) wire.SerialRequest {
+	return wire.SerialRequest{V: 1, RequestID: id, Line: line, Kind: wire.RequestSSCC, Count: n,
+		SSCC: &wire.SSCCPrefix{CompanyPrefix: prefixSeq, Extension: ext}}
+}
+
+func TestGrantSSCCIdempotent(t *testing.T) {
+	storetest.ForEachBackend(t, func(t *testing.T, dsn string) {
+		f := newFixture(t, dsn)
+		g1, err := f.s.GrantSSCC(f.ctx, ssccReq("L1-s1", line1, 0, 100), 0)
+		require.NoError(t, err)
+		require.NoError(t, g1.Validate())
+		require.Equal(t, wire.RequestSSCC, g1.Kind)
+		require.Equal(t, []wire.CounterRange{{Start: 0, Count: 100}}, g1.Ranges)
+
+		again, err := f.s.GrantSSCC(f.ctx, ssccReq("L1-s1", line1, 0, 100), 0)
+		require.NoError(t, err)
+		require.Equal(t, g1, again, "a retried request gets the same grant")
+		g2, err := f.s.GrantSSCC(f.ctx, ssccReq("L2-s1", line2, 0, 50), 0)
+		require.NoError(t, err)
+		require.Equal(t, []wire.CounterRange{{Start: 100, Count: 50}}, g2.Ranges, "another line continues the range")
+		g3, err := f.s.GrantSSCC(f.ctx, ssccReq("L1-s2", line1, 1, 10), 0)
+		require.NoError(t, err)
+		require.Equal(t, []wire.CounterRange{{Start: 0, Count: 10}}, g3.Ranges, "each extension digit has its own references")
+
+		use, err := f.s.SSCCUsage(f.ctx, wire.SSCCPrefix{CompanyPrefix: prefixSeq})
+		require.NoError(t, err)
+		require.Equal(t, uint64(150), use.Granted, "the retry allocated nothing")
+		require.Equal(t, uint64(1e9), use.Space)
+
+		// Which line an SSCC was granted to.
+		sscc, err := wire.SSCCPrefix{CompanyPrefix: prefixSeq}.SSCC(120)
+		require.NoError(t, err)
+		owner, err := f.s.SSCCGrantOf(f.ctx, string(sscc), 7)
+		require.NoError(t, err)
+		require.Equal(t, "L2-s1", owner.RequestID)
+		require.Equal(t, line2, owner.Line)
+		beyond, err := wire.SSCCPrefix{CompanyPrefix: prefixSeq}.SSCC(150)
+		require.NoError(t, err)
+		_, err = f.s.SSCCGrantOf(f.ctx, string(beyond), 7)
+		require.ErrorIs(t, err, store.ErrNotFound)
+
+		grants, err := f.s.SSCCGrants(f.ctx, line1)
+		require.NoError(t, err)
+		require.Len(t, grants, 2)
+		require.Equal(t, "L1-s1", grants[0].RequestID)
+
+		audit, err := f.s.Audit(f.ctx, store.AuditFilter{Entity: "sscc_grant"})
+		require.NoError(t, err)
+		require.Len(t, audit, 3, "one audit entry per grant, none for the retry")
+		require.JSONEq(t, `{"line":"L1","sscc":{"company_prefix":"9506000","extension":0},"ranges":[{"start":0,"count":100}],
+			"first":"095060000000000008","last":"095060000000000992"}`, string(audit[0].After))
+
+		// A request id reused for another request, or one of a serials grant.
+		_, err = f.s.GrantSSCC(f.ctx, ssccReq("L1-s1", line1, 0, 99), 0)
+		require.ErrorIs(t, err, store.ErrConflict)
+		f.order(t, "WO-1", gtinSeq, line1)
+		f.grant(t, "L1-r1", line1, "WO-1", gtinSeq, 5)
+		_, err = f.s.GrantSSCC(f.ctx, ssccReq("L1-r1", line1, 0, 5), 0)
+		require.ErrorIs(t, err, store.ErrConflict)
+		require.ErrorContains(t, err, "used for serials of order WO-1")
+	})
+}
+
+func TestGrantSSCCRefusals(t *testing.T) {
+	storetest.ForEachBackend(t, func(t *testing.T, dsn string) {
+		f := newFixture(t, dsn)
+		f.order(t, "WO-2", gtinSeq, line2)
+		withOrder := ssccReq("r", line1, 0, 1)
+		withOrder.Order = "WO-2"
+		otherPrefix := ssccReq("r", line1, 0, 1)
+		otherPrefix.SSCC.CompanyPrefix = "0614141"
+		wrongLen := ssccReq("r", line1, 0, 1)
+		wrongLen.SSCC.CompanyPrefix = "95060001" // the right digits, one too many
+		serialsReq := req("r", line1, "WO-2", gtinSeq, 1)
+		tests := []struct {
+			name  string
+			req   wire.SerialRequest
+			limit uint64
+			is    error
+			want  string
+		}{
+			{"unknown line", ssccReq("r", "L9", 0, 1), 0, store.ErrNotFound, "line L9"},
+			{"prefix of no product", otherPrefix, 0, store.ErrInvalid, "sscc.company_prefix: 0614141 is not the GS1 Company Prefix of any product"},
+			{"prefix length", wrongLen, 0, store.ErrInvalid, "95060001 is not the GS1 Company Prefix"},
+			{"order of another line", withOrder, 0, store.ErrState, "work order WO-2 is not released to line L1"},
+			{"over the cap", ssccReq("r", line1, 0, 10_001), 0, store.ErrInvalid, "exceeds the 10000 SSCCs"},
+			{"over a set cap", ssccReq("r", line1, 0, 11), 10, store.ErrInvalid, "count"},
+			{"a serials request", serialsReq, 0, store.ErrInvalid, `kind: "" is not sscc`},
+		}
+		for _, tc := range tests {
+			t.Run(tc.name, func(t *testing.T) {
+				_, err := f.s.GrantSSCC(f.ctx, tc.req, tc.limit)
+				require.ErrorIs(t, err, tc.is)
+				require.ErrorContains(t, err, tc.want)
+				if tc.req.Kind.IsSSCC() {
+					ref := store.Refusal(tc.req, err)
+					require.NoError(t, ref.Validate(), "the refusal is a valid sscc grant payload")
+					require.Equal(t, wire.RequestSSCC, ref.Kind)
+				}
+			})
+		}
+		use, err := f.s.SSCCUsage(f.ctx, wire.SSCCPrefix{CompanyPrefix: prefixSeq})
+		require.NoError(t, err)
+		require.Zero(t, use.Granted, "refusals allocate nothing")
+	})
+}
+
+func TestGrantSSCCExhausted(t *testing.T) {
+	storetest.ForEachBackend(t, func(t *testing.T, dsn string) {
+		f := newFixture(t, dsn)
+		// A 12-digit company prefix leaves 4 digits: 10,000 SSCCs.
+		p := product("09506000134390", seqSpec)
+		p.CompanyPrefixLen = 12
+		require.NoError(t, f.s.PutProduct(f.ctx, p))
+		r := func(id string, n uint64) wire.SerialRequest {
+			return wire.SerialRequest{V: 1, RequestID: id, Line: line1, Kind: wire.RequestSSCC, Count: n,
+				SSCC: &wire.SSCCPrefix{CompanyPrefix: "950600013439", Extension: 5}}
+		}
+		g, err := f.s.GrantSSCC(f.ctx, r("a", 9_998), 0)
+		require.NoError(t, err)
+		require.Equal(t, uint64(9_998), g.Count())
+		_, err = f.s.GrantSSCC(f.ctx, r("b", 3), 0)
+		require.ErrorIs(t, err, store.ErrExhausted)
+		require.ErrorContains(t, err, "2 unused serial references left, 3 asked")
+		g, err = f.s.GrantSSCC(f.ctx, r("c", 2), 0)
+		require.NoError(t, err)
+		require.Equal(t, []wire.CounterRange{{Start: 9_998, Count: 2}}, g.Ranges, "the failed request allocated nothing")
+		last, err := g.SSCC.SSCC(g.Ranges[0].End() - 1)
+		require.NoError(t, err)
+		require.Equal(t, "595060001343999993", string(last), "the last SSCC of the space (check digit by hand)")
+	})
+}
+
+// TestGrantSSCCConcurrent: replicas granting at once get disjoint ranges,
+// and one request id handled by two replicas at once allocates once.
+func TestGrantSSCCConcurrent(t *testing.T) {
+	storetest.ForEachBackend(t, func(t *testing.T, dsn string) {
+		f := newFixture(t, dsn)
+		other := open(t, dsn)
+		const n = 12
+		grants := make([]wire.SerialGrant, n)
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				s := f.s
+				if i%2 == 1 {
+					s = other
+				}
+				id := fmt.Sprintf("s%d", i)
+				if i >= 6 {
+					id = "retried"
+				}
+				grants[i], errs[i] = s.GrantSSCC(f.ctx, ssccReq(id, line1, 2, 100), 0)
+			}()
+		}
+		wg.Wait()
+		var starts []uint64
+		for i := range n {
+			require.NoError(t, errs[i])
+			if i < 7 {
+				starts = append(starts, grants[i].Ranges[0].Start)
+			}
+			if i > 6 {
+				require.Equal(t, grants[6], grants[i], "the retried request gets one grant")
+			}
+		}
+		sort.Slice(starts, func(i, j int) bool { return starts[i] < starts[j] })
+		for i, s := range starts {
+			require.Equal(t, uint64(i*100), s, "7 disjoint, adjacent ranges")
+		}
+		use, err := f.s.SSCCUsage(f.ctx, wire.SSCCPrefix{CompanyPrefix: prefixSeq, Extension: 2})
+		require.NoError(t, err)
+		require.Equal(t, uint64(700), use.Granted)
+	})
+}
