@@ -139,6 +139,8 @@ func routes() []route {
 
 		{"GET", v + "/lines", auth.PermMasterRead, "list lines with their live status", (*api).listLines, "", ""},
 		{"GET", v + "/lines/{id}", auth.PermMasterRead, "a line with its live status", (*api).getLine, "", ""},
+		{"GET", v + "/lines/{id}/seq", auth.PermDeadLettersRead, "the line's event sequence at central: acked, held events and the gaps before them", (*api).getLineSeq, "", ""},
+		{"POST", v + "/lines/{id}/skip-gap", auth.PermQualityWrite, "declare a line's missing events up to a seq lost (each a dead letter with the reason) so the held ones apply; audited", (*api).skipGap, "json", ""},
 		{"PUT", v + "/lines/{id}", auth.PermLinesWrite, "create or update a line and its MQTT password (stored hashed)", (*api).putLine, "json", ""},
 
 		{"GET", v + "/partners/{gln}", auth.PermMasterRead, "a trading partner", (*api).getPartner, "", ""},

@@ -1,6 +1,8 @@
 package api_test
 
 import (
+	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -243,4 +245,116 @@ func orderLifecycle(t *testing.T, dsn string) {
 		require.Equal(t, w.action, trail.Entries[i].Action, "entry %d", i)
 		require.True(t, strings.HasPrefix(trail.Entries[i].Actor, w.actor), "entry %d: actor %q", i, trail.Entries[i].Actor)
 	}
+}
+
+// gapLine is the line whose events holdBehindGap holds back, apart from
+// line1 so that the other samples' seqs are untouched.
+const gapLine = "LGAP"
+
+// holdBehindGap makes gapLine send an event two seqs past central's
+// acked, so that it is held behind a one-seq gap, and returns the missing
+// seq (the open gap's, if there is one already).
+func holdBehindGap(tb testing.TB, e *env, _ *fixture) uint64 {
+	tb.Helper()
+	if _, err := e.s.Line(e.ctx, gapLine); errors.Is(err, store.ErrNotFound) {
+		require.NoError(tb, e.s.PutLine(e.ctx, store.Line{ID: gapLine, Name: "Gap line"}))
+		_, err = e.s.CreateOrder(e.ctx, store.WorkOrder{ID: "WO-GAP", GTIN: gtinRand, Lot: lot, Expiry: expiry, Quantity: 1000})
+		require.NoError(tb, err)
+		_, err = e.s.ReleaseOrder(e.ctx, "WO-GAP", gapLine)
+		require.NoError(tb, err)
+		_, err = e.s.Grant(e.ctx, wire.SerialRequest{V: 1, RequestID: "gap-1", Line: gapLine, Order: "WO-GAP", GTIN: gtinRand, Count: 100}, 0)
+		require.NoError(tb, err)
+	}
+	ls, err := e.s.LineSeq(e.ctx, gapLine)
+	require.NoError(tb, err)
+	if len(ls.Gaps) > 0 {
+		return ls.Gaps[0].From
+	}
+	grants, err := e.s.Grants(e.ctx, "WO-GAP")
+	require.NoError(tb, err)
+	require.Len(tb, grants, 1)
+	p, err := e.s.Product(e.ctx, gtinRand)
+	require.NoError(tb, err)
+	sc, err := serials.New(p.Scheme)
+	require.NoError(tb, err)
+	c := grants[0].Ranges[0].Start + ls.Acked + 1
+	sn, err := sc.Serial(nil, c)
+	require.NoError(tb, err)
+	ev := unitEvent(ls.Acked+2, wire.Commissioned, "WO-GAP", gtinRand, string(sn), c)
+	ev.ID = fmt.Sprintf("%s:%d", gapLine, ev.Seq)
+	res, err := e.s.ApplyEvents(e.ctx, gapLine, []wire.Event{ev})
+	require.NoError(tb, err)
+	require.Equal(tb, 1, res.Held, "%+v", res)
+	return ls.Acked + 1
+}
+
+// TestSkipGap: QA sees a line's gap and the event held behind it, declares
+// the missing seq lost with a reason, and the held event applies; the lost
+// seq is a dead letter with the reason, and the decision is audited. Bad
+// decisions are refused with the field and leave everything as it was.
+func TestSkipGap(t *testing.T) {
+	storetest.ForEachBackend(t, func(t *testing.T, dsn string) {
+		e := newEnv(t, dsn)
+		f := e.fixture(t)
+		missing := holdBehindGap(t, e, f)
+
+		var seq struct {
+			Acked uint64   `json:"acked"`
+			Held  []uint64 `json:"held"`
+			Gaps  []struct {
+				From, To uint64
+			} `json:"gaps"`
+			Applied, Lost int
+		}
+		r := e.as(t, auth.RoleAuditor, req{method: "GET", path: "/api/v1/lines/" + gapLine + "/seq"})
+		require.Equal(t, http.StatusOK, r.status, string(r.body))
+		require.NoError(t, json.Unmarshal(r.body, &seq))
+		require.Equal(t, missing-1, seq.Acked)
+		require.Equal(t, []uint64{missing + 1}, seq.Held)
+		require.Len(t, seq.Gaps, 1)
+		require.Equal(t, missing, seq.Gaps[0].From)
+
+		audits := e.auditCount(t)
+		type refusal struct {
+			body   string
+			status int
+			field  string
+		}
+		refusals := []refusal{
+			{`{"through": 0, "reason": "x"}`, http.StatusUnprocessableEntity, "through"},
+			{fmt.Sprintf(`{"through": %d, "reason": ""}`, missing), http.StatusUnprocessableEntity, "reason"},
+			{fmt.Sprintf(`{"through": %d, "reason": "x"}`, missing+1), http.StatusConflict, ""}, // the held event itself
+		}
+		if missing > 1 {
+			refusals = append(refusals, refusal{fmt.Sprintf(`{"through": %d, "reason": "x"}`, missing-1), http.StatusConflict, ""}) // done already
+		}
+		for _, tc := range refusals {
+			r := e.as(t, auth.RoleQA, req{method: "POST", path: "/api/v1/lines/" + gapLine + "/skip-gap", body: tc.body})
+			require.Equal(t, tc.status, r.status, "%s: %s", tc.body, r.body)
+			if tc.field != "" {
+				require.Contains(t, string(r.body), tc.field)
+			}
+		}
+		require.Equal(t, audits, e.auditCount(t), "a refused decision writes nothing")
+
+		r = e.as(t, auth.RoleQA, req{method: "POST", path: "/api/v1/lines/" + gapLine + "/skip-gap", body: fmt.Sprintf(`{"through": %d, "reason": "line PC replaced, events lost"}`, missing)})
+		require.Equal(t, http.StatusOK, r.status, string(r.body))
+		require.NoError(t, json.Unmarshal(r.body, &seq))
+		require.Equal(t, missing+1, seq.Acked)
+		require.Empty(t, seq.Held)
+		require.Empty(t, seq.Gaps)
+		require.Equal(t, 1, seq.Applied)
+		require.Equal(t, 1, seq.Lost)
+		require.Equal(t, audits+1, e.auditCount(t), "the decision is audited")
+		dls, err := e.s.DeadLetters(e.ctx, store.DeadLetterFilter{Line: gapLine})
+		require.NoError(t, err)
+		var found bool
+		for _, d := range dls {
+			if d.Seq == missing {
+				found = true
+				require.Contains(t, d.Reason, "line PC replaced, events lost")
+			}
+		}
+		require.True(t, found, "the lost seq is a dead letter with the reason")
+	})
 }

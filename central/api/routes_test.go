@@ -70,6 +70,11 @@ func samples() map[string]sample {
 		"PUT " + v + "/locations/{gln}/{extension}": func(t *testing.T, e *env, f *fixture) req {
 			return req{method: "PUT", path: fmt.Sprintf("%s/locations/%s/DOCK%d", v, f.locGLN, e.next()), body: mustJSON(t, map[string]string{"site_gln": f.siteGLN, "name": "Dock"})}
 		},
+		"GET " + v + "/lines/{id}/seq": get(v + "/lines/" + line1 + "/seq"),
+		"POST " + v + "/lines/{id}/skip-gap": func(t *testing.T, e *env, f *fixture) req {
+			through := holdBehindGap(t, e, f)
+			return req{method: "POST", path: v + "/lines/" + gapLine + "/skip-gap", body: mustJSON(t, map[string]any{"through": through, "reason": "line PC replaced"})}
+		},
 		"PUT " + v + "/lines/{id}": func(t *testing.T, e *env, _ *fixture) req {
 			return req{method: "PUT", path: fmt.Sprintf("%s/lines/L%d", v, 100+e.next()), body: `{"name": "Line X", "mqtt_password": "a-long-line-password"}`}
 		},
