@@ -12,7 +12,7 @@ type Label struct {
 	// "R:SERIALINE.ZPL"); empty for a self-contained label.
 	Format string
 	// Elements are the printed fields in format order. Fields left without
-	// data and fields of unsupported kinds (other barcodes, graphics) are
+	// data and fields of unsupported kinds (other bar codes, graphics) are
 	// left out.
 	Elements []Element
 }
@@ -26,6 +26,8 @@ const (
 	Text ElementKind = iota + 1
 	// DataMatrix is a ^BX Data Matrix symbol.
 	DataMatrix
+	// Code128 is a ^BC Code 128 bar code (GS1-128 when FNC1 comes first).
+	Code128
 )
 
 func (k ElementKind) String() string {
@@ -34,6 +36,8 @@ func (k ElementKind) String() string {
 		return "text"
 	case DataMatrix:
 		return "datamatrix"
+	case Code128:
+		return "code128"
 	default:
 		return "unknown"
 	}
@@ -50,11 +54,17 @@ type Element struct {
 	// element string in transmitted form. Text is UTF-8 when the format
 	// selected ^CI28 (as ours do); otherwise it is the raw bytes.
 	Data string
-	// GS1 is true for a DataMatrix whose first codeword is FNC1.
+	// GS1 is true for a DataMatrix whose first codeword is FNC1, and for a
+	// Code 128 whose first symbol after the start is FNC1 (GS1-128). For a
+	// Code 128 the invocation codes (>; >8 ...) are resolved the same way:
+	// Data is the element string in transmitted form.
 	GS1 bool
-	// ModuleDots is the DataMatrix module size (^BX h); Quality its ECC level
-	// (200 = ECC 200, the only one GS1 allows).
+	// ModuleDots is the DataMatrix module size (^BX h), or the Code 128
+	// narrow bar width (^BY w); Quality the DataMatrix ECC level (200 = ECC
+	// 200, the only one GS1 allows).
 	ModuleDots, Quality int
+	// HeightDots is a Code 128's bar height (^BC h, else ^BY h).
+	HeightDots int
 	// FontHeight, FontWidth are a text field's font size in dots (^A, ^CF).
 	FontHeight, FontWidth int
 	// Field is the ^FN field number, or -1 when the field had none.

@@ -29,6 +29,34 @@ const (
 	maxNameLen = 16
 )
 
+// Symbology is what a layout prints the element string in.
+type Symbology int
+
+// The symbologies.
+const (
+	// SymbolDataMatrix is a GS1 DataMatrix (^BX, ECC 200, FNC1 first): the
+	// default.
+	SymbolDataMatrix Symbology = iota
+	// SymbolGS1128 is a GS1-128 bar code (^BC, Code 128 with FNC1 first),
+	// e.g. the SSCC of a case or pallet for warehouse scanners. ModuleDots is
+	// its narrow bar width (^BY), BarHeightDots its height.
+	SymbolGS1128
+)
+
+// maxGS1128Chars is the most data characters a GS1-128 symbol may carry
+// (GS1 General Specifications 5.4.1).
+const maxGS1128Chars = 48
+
+func (s Symbology) String() string {
+	switch s {
+	case SymbolDataMatrix:
+		return "datamatrix"
+	case SymbolGS1128:
+		return "gs1-128"
+	}
+	return "unknown"
+}
+
 // Layout is where things go on the unit label, in printer dots.
 type Layout struct {
 	// Name is the stored format's name: device, 1-16 letters, digits, '_' or
@@ -52,6 +80,12 @@ type Layout struct {
 	// TextLines is how many human-readable lines the label has (e.g. GTIN,
 	// NDC, LOT, EXP, SN); Fields.Text fills them in order.
 	TextLines int
+	// Symbology is the symbol's kind (zero: GS1 DataMatrix). For GS1-128
+	// ModuleDots is the narrow bar width (1-10 dots, ^BY) and BarHeightDots
+	// the bars' height; SymbolX, SymbolY is the first bar's top (the
+	// 10-module quiet zone lies left of it).
+	Symbology     Symbology
+	BarHeightDots int
 }
 
 // Fields are one unit's variable data.
@@ -119,6 +153,21 @@ func (l Layout) Validate() error {
 	if l.SymbolY < 0 || l.SymbolY >= l.HeightDots {
 		return bad("SymbolY", l.SymbolY, "must lie on the label (0 to HeightDots-1)")
 	}
+	switch l.Symbology {
+	case SymbolDataMatrix:
+	case SymbolGS1128:
+		if l.ModuleDots > 10 {
+			return bad("ModuleDots", l.ModuleDots, "must be 1 to 10 dots for GS1-128 (^BY narrow bar width)")
+		}
+		if l.BarHeightDots < 1 || l.SymbolY+l.BarHeightDots > l.HeightDots {
+			return bad("BarHeightDots", l.BarHeightDots, fmt.Sprintf("must be 1 to %d: the bars end on the label", l.HeightDots-l.SymbolY))
+		}
+		if l.SymbolX < 10*l.ModuleDots {
+			return bad("SymbolX", l.SymbolX, fmt.Sprintf("must leave the 10-module quiet zone (%d dots) left of the bars", 10*l.ModuleDots))
+		}
+	default:
+		return bad("Symbology", int(l.Symbology), "must be datamatrix or gs1-128")
+	}
 	if l.TextLines < 0 || l.TextLines > 99 {
 		return bad("TextLines", l.TextLines, "must be 0 to 99")
 	}
@@ -183,7 +232,19 @@ func (l Layout) ValidateFields(f Fields) error {
 	case f.Data[len(f.Data)-1] == gs:
 		return fmt.Errorf("%w: Fields.Data ends with GS: the last field needs no separator", ErrInvalidLayout)
 	}
-	if n := fieldDataLen(f.Data, true); n > maxFieldData {
+	if l.Symbology == SymbolGS1128 {
+		if len(f.Data) > maxGS1128Chars {
+			return fmt.Errorf("%w: Fields.Data has %d characters; GS1-128 carries at most %d", ErrInvalidLayout, len(f.Data), maxGS1128Chars)
+		}
+		vals, err := EncodeCode128(f.Data, true)
+		if err != nil {
+			return fmt.Errorf("%w: Fields.Data: %w", ErrInvalidLayout, err)
+		}
+		if right := l.SymbolX + (len(vals)*11+2+10)*l.ModuleDots; right > l.WidthDots {
+			return fmt.Errorf("%w: Fields.Data: the GS1-128 symbol and its quiet zone end at dot %d, beyond the label's width %d",
+				ErrInvalidLayout, right, l.WidthDots)
+		}
+	} else if n := fieldDataLen(f.Data, true); n > maxFieldData {
 		return fmt.Errorf("%w: Fields.Data is %d bytes as ZPL field data, over the %d a printer takes", ErrInvalidLayout, n, maxFieldData)
 	}
 	if len(f.Text) > l.TextLines {
@@ -224,7 +285,7 @@ func (l Layout) AppendRecall(dst []byte, f Fields) []byte {
 	dst = append(dst, "^XA^XF"...)
 	dst = append(dst, l.Name...)
 	dst = append(dst, "^FS^FN1"...)
-	dst = appendFieldData(dst, f.Data, true)
+	dst = l.appendSymbolData(dst, f.Data)
 	for i, t := range f.Text {
 		if i >= l.TextLines {
 			break
@@ -243,6 +304,9 @@ func (l Layout) AppendRecall(dst []byte, f Fields) []byte {
 // unit on the wire. See WireTime.
 func (l Layout) RecallSize(f Fields) int {
 	n := len("^XA^XF") + len(l.Name) + len("^FS^FN1") + fieldDataLen(f.Data, true)
+	if l.Symbology == SymbolGS1128 {
+		n += len(l.appendSymbolData(nil, f.Data)) - fieldDataLen(f.Data, true)
+	}
 	for i, t := range f.Text {
 		if i >= l.TextLines {
 			break
@@ -262,7 +326,7 @@ func (l Layout) Standalone(f Fields) []byte {
 	b = append(b, "^XA\n"...)
 	b = l.appendSetup(b)
 	b = l.appendSymbolOrigin(b)
-	b = appendFieldData(b, f.Data, true)
+	b = l.appendSymbolData(b, f.Data)
 	b = append(b, '\n')
 	for i, t := range f.Text {
 		if i >= l.TextLines {
@@ -290,6 +354,15 @@ func (l Layout) appendSetup(b []byte) []byte {
 
 func (l Layout) appendSymbolOrigin(b []byte) []byte {
 	b = appendFO(b, l.SymbolX, l.SymbolY)
+	if l.Symbology == SymbolGS1128 {
+		// Mode N: the data carries its own code sets and FNC1 (>; >8 ...);
+		// no interpretation line, the text lines carry the HRI.
+		b = append(b, "^BY"...)
+		b = strconv.AppendInt(b, int64(l.ModuleDots), 10)
+		b = append(b, "^BCN,"...)
+		b = strconv.AppendInt(b, int64(l.BarHeightDots), 10)
+		return append(b, ",N,N,N,N"...)
+	}
 	b = append(b, "^BXN,"...)
 	b = strconv.AppendInt(b, int64(l.ModuleDots), 10)
 	return append(b, ",200,,,,"+string(rune(bxEscape))...)
@@ -308,6 +381,27 @@ func appendFO(b []byte, x, y int) []byte {
 	b = strconv.AppendInt(b, int64(x), 10)
 	b = append(b, ',')
 	return strconv.AppendInt(b, int64(y), 10)
+}
+
+// appendSymbolData appends the symbol's field data: ^BX data with FNC1
+// escapes, or ^BC data with Code 128 invocation codes. Data that Code 128
+// cannot carry (ValidateFields says why) gives an empty field: no symbol
+// rather than a wrong one.
+func (l Layout) appendSymbolData(b []byte, data string) []byte {
+	if l.Symbology != SymbolGS1128 {
+		return appendFieldData(b, data, true)
+	}
+	if fieldNeedsHex(data, true) {
+		b = append(b, "^FH"+string(rune(fhIndicator))+"^FD"...)
+	} else {
+		b = append(b, "^FD"...)
+	}
+	start := len(b)
+	b, err := appendCode128Data(b, data, true)
+	if err != nil {
+		b = b[:start]
+	}
+	return append(b, "^FS"...)
 }
 
 // needsHex reports whether c cannot travel raw in ^FD data: ZPL's prefixes,

@@ -313,6 +313,11 @@ func (p *Parser) exec(code, params string, replay bool) {
 		p.endField(replay)
 	case "BX":
 		p.barcodeDataMatrix(params)
+	case "BC":
+		p.barcode128(params)
+	case "BY":
+		lbl.byW = p.intParam(code, params, 0, "module width", lbl.byW, 1, 10)
+		lbl.byH = p.intParam(code, params, 2, "height", lbl.byH, 1, maxDots)
 	case "CF":
 		lbl.fontH, lbl.fontW = p.fontSize(code, params, lbl.fontH, lbl.fontW)
 	case "PW":
@@ -337,7 +342,7 @@ func (p *Parser) exec(code, params string, replay bool) {
 		case code[0] == 'A':
 			lbl.field.fontH, lbl.field.fontW = p.fontSize(code, code[1:]+params, lbl.fontH, lbl.fontW)
 			lbl.field.hasFont = true
-		case code[0] == 'B' && code != "BY":
+		case code[0] == 'B':
 			lbl.field.kind = unsupportedKind
 			p.log.Warn("zpl: barcode type not supported, field ignored", "command", "^"+code)
 		case ignoredCommand(code):
@@ -352,7 +357,7 @@ func (p *Parser) exec(code, params string, replay bool) {
 // change what this parser reports (print speed, darkness, media, graphics).
 func ignoredCommand(code string) bool {
 	switch code {
-	case "BY", "FW", "FB", "FR", "FP", "FC", "GB", "GC", "GD", "GE", "GF", "GS", "XG", "IM", "IL", "IS",
+	case "FW", "FB", "FR", "FP", "FC", "GB", "GC", "GD", "GE", "GF", "GS", "XG", "IM", "IL", "IS",
 		"PR", "MD", "MN", "MT", "MF", "PO", "PM", "PF", "PA", "LS", "LT", "LR", "JU", "JM", "JZ", "JJ",
 		"SZ", "CW", "SN", "SF", "PP", "PH", "XB", "KL", "KN", "TO", "HH", "HW", "HT", "HG", "HF", "HY",
 		"WD", "ML", "MP", "MW", "SE", "SL", "SS", "ST", "FM", "FL", "ID", "DG", "DY", "DU", "DN", "FE":
@@ -474,11 +479,67 @@ func (p *Parser) barcodeDataMatrix(params string) {
 	}
 }
 
+// barcode128 reads ^BCo,h,f,g,e,m. Only mode N (and the default) is
+// resolved: U, A and D make the printer choose code sets and check digits
+// itself, which this parser does not emulate; they are read as mode N.
+func (p *Parser) barcode128(params string) {
+	f := &p.lbl.field
+	f.kind = Code128
+	if o := strings.TrimSpace(p.param(params, 0)); o != "" && !strings.Contains("NRIB", o) {
+		p.log.Warn("zpl: malformed parameter", "command", "^BC", "param", "orientation", "value", o, "rule", "one of N R I B")
+	}
+	f.module = p.lbl.byW
+	f.height = p.intParam("BC", params, 1, "height", p.lbl.byH, 1, maxDots)
+	if m := strings.TrimSpace(p.param(params, 5)); m != "" && m != "N" {
+		p.log.Warn("zpl: ^BC mode not emulated, data read as mode N", "mode", m)
+	}
+}
+
+// unescape128 resolves ^BC mode N invocation codes (ZPL II Programming
+// Guide, ^BC, Code 128 invocation characters): >8 is FNC1 (first:
+// GS1-128, later: GS), >0 is ">", >< "^" and >= "~" (symbol values 30, 62
+// and 94 in subset B); start codes (>9 >: >;) and code set switches (>5 >6
+// >7) carry no data; FNC2-4 and shift (>1-4) are dropped with a warning.
+func (p *Parser) unescape128(s string) (string, bool) {
+	if strings.IndexByte(s, '>') < 0 {
+		return s, false
+	}
+	out := make([]byte, 0, len(s))
+	gs1 := false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c != '>' || i+1 == len(s) {
+			out = append(out, c)
+			continue
+		}
+		i++
+		switch n := s[i]; n {
+		case '8':
+			if len(out) == 0 && !gs1 {
+				gs1 = true
+			} else {
+				out = append(out, gs)
+			}
+		case '0':
+			out = append(out, '>')
+		case '<':
+			out = append(out, '^')
+		case '=':
+			out = append(out, '~')
+		case '5', '6', '7', '9', ':', ';':
+		default:
+			p.log.Warn("zpl: ^BC invocation code dropped", "sequence", s[i-1:i+1])
+		}
+	}
+	return string(out), gs1
+}
+
 // labelState is a format between ^XA and ^XZ.
 type labelState struct {
 	label         Label
 	homeX, homeY  int
 	fontH, fontW  int
+	byW, byH      int // ^BY module width and bar height
 	charset       int
 	field         fieldState
 	elems         []pendingElement
@@ -497,6 +558,8 @@ func newLabelState() *labelState {
 		label: Label{Quantity: 1},
 		fontH: defaultFontH,
 		fontW: defaultFontW,
+		byW:   2, // ^BY's defaults
+		byH:   10,
 		field: fieldState{fn: -1},
 	}
 }
@@ -510,6 +573,7 @@ type fieldState struct {
 	x, y         int
 	kind         ElementKind // 0 = text
 	module       int
+	height       int // Code 128 bar height
 	quality      int
 	esc          byte
 	fontH, fontW int
@@ -569,9 +633,12 @@ func (p *Parser) endField(replay bool) {
 		return
 	}
 	el := Element{Kind: Text, X: f.x, Y: f.y, Field: f.fn}
-	if f.kind == DataMatrix {
+	switch f.kind {
+	case DataMatrix:
 		el.Kind, el.ModuleDots, el.Quality = DataMatrix, f.module, f.quality
-	} else {
+	case Code128:
+		el.Kind, el.ModuleDots, el.HeightDots = Code128, f.module, f.height
+	default:
 		el.FontHeight, el.FontWidth = lbl.fontH, lbl.fontW
 		if f.hasFont {
 			el.FontHeight, el.FontWidth = f.fontH, f.fontW
@@ -625,6 +692,9 @@ func (p *Parser) endFormat() {
 		el := e.el
 		if el.Kind == DataMatrix && el.Quality == 200 {
 			data, el.GS1 = p.unescapeDataMatrix(data, e.esc)
+		}
+		if el.Kind == Code128 {
+			data, el.GS1 = p.unescape128(data)
 		}
 		if data == "" {
 			continue

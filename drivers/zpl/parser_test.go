@@ -186,9 +186,20 @@ func TestParserLabels(t *testing.T) {
 		},
 		{
 			name: "other barcodes and graphics are not reported",
-			zpl:  "^XA^FO1,1^BCN,50^FD123^FS^FO2,2^GB10,10,1^FS^FO3,3^FDt^FS^XZ",
+			zpl:  "^XA^FO1,1^B3N,N,50^FD123^FS^FO2,2^GB10,10,1^FS^FO3,3^FDt^FS^XZ",
 			want: []Label{{Quantity: 1, Elements: []Element{{Kind: Text, X: 3, Y: 3, Data: "t", FontHeight: 9, FontWidth: 5, Field: -1}}}},
-			logs: []string{"barcode type not supported", "command=^BC"},
+			logs: []string{"barcode type not supported", "command=^B3"},
+		},
+		{
+			name: "GS1-128: subset C, FNC1 first, ^BY module and height",
+			zpl:  "^XA^BY3,,80^FO40,20^BCN,,N,N,N,N^FD>;>800095060000000000086^FS^XZ",
+			want: []Label{{Quantity: 1, Elements: []Element{{Kind: Code128, X: 40, Y: 20, Data: "00095060000000000086", GS1: true, ModuleDots: 3, HeightDots: 80, Field: -1}}}},
+		},
+		{
+			name: "Code 128 invocation codes resolved, ^BC height wins over ^BY",
+			zpl:  "^XA^BY2,,80^FO1,1^BCN,50^FD>:A><B>0>=>5123456>8>6x>4y^FS^XZ",
+			want: []Label{{Quantity: 1, Elements: []Element{{Kind: Code128, X: 1, Y: 1, Data: "A^B>~123456\x1dxy", ModuleDots: 2, HeightDots: 50, Field: -1}}}},
+			logs: []string{"invocation code dropped", "sequence=>4"},
 		},
 		{
 			name: "format without fields prints nothing",

@@ -24,6 +24,7 @@ import (
 	"github.com/serialine/serialine/drivers/printer"
 	"github.com/serialine/serialine/drivers/scanner"
 	"github.com/serialine/serialine/edge/outbox"
+	"github.com/serialine/serialine/edge/packing"
 	"github.com/serialine/serialine/edge/pool"
 	"github.com/serialine/serialine/edge/station"
 	"github.com/serialine/serialine/shared/wire"
@@ -45,6 +46,8 @@ type Agent struct {
 	prn *printer.Printer
 	scn *scanner.Scanner
 	plc *plc.PLC
+	// pack is the packing mode, when enabled (packing.go).
+	pack packingParts
 
 	ready chan struct{}
 	done  chan struct{}
@@ -83,6 +86,9 @@ func New(cfg Config, log *slog.Logger) (*Agent, error) {
 	}
 	if a.plc, err = plc.New(cfg.PLC, log.With("device", "plc")); err != nil {
 		return nil, fmt.Errorf("plc: %w", err)
+	}
+	if err := a.newPackingDevices(); err != nil {
+		return nil, err
 	}
 	return a, nil
 }
@@ -161,7 +167,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	if ocfg.Password, err = a.cfg.password(); err != nil {
 		return err
 	}
-	ocfg.OnCommit = pl.RecordFates
+	ocfg.OnCommit = a.commitHook(pl)
 	ocfg.OnOrders = a.onOrders
 	ocfg.OnGrant = a.onGrant
 	ob, err := outbox.Open(db, ocfg, a.log.With("part", "outbox"))
@@ -221,6 +227,11 @@ func (a *Agent) Run(ctx context.Context) error {
 	}()
 
 	rctx, stop := context.WithCancel(context.Background())
+	waitPacking, err := a.startPacking(rctx, db, ob, st)
+	if err != nil {
+		stop()
+		return err
+	}
 	var wg sync.WaitGroup
 	wg.Add(3)
 	go func() { defer wg.Done(); pl.Run(rctx, ob) }()
@@ -238,6 +249,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.log.Info("edge agent stopping")
 	stop() // the station leaves the line stopped
 	wg.Wait()
+	waitPacking()
 	for _, c := range closers {
 		c.Close()
 	}
@@ -282,6 +294,10 @@ func (a *Agent) onOrders(w wire.Orders) {
 }
 
 func (a *Agent) onGrant(g wire.SerialGrant) {
+	if g.Kind.IsSSCC() {
+		a.onSSCCGrant(g)
+		return
+	}
 	pl, _, _, err := a.parts()
 	if err != nil {
 		return
@@ -346,6 +362,8 @@ type State struct {
 	Orders []wire.Order `json:"orders"`
 	// PrintLatency is the trigger → print job time (p50, p99).
 	PrintLatency [2]time.Duration `json:"print_latency_ns"`
+	// Packing is the packing mode's state, when enabled.
+	Packing *packing.Snapshot `json:"packing,omitempty"`
 }
 
 // State returns the line's state (zero while not running).
@@ -362,6 +380,10 @@ func (a *Agent) State() State {
 	}
 	q := st.LatencyQuantiles(0.5, 0.99)
 	s.PrintLatency = [2]time.Duration{q[0], q[1]}
+	if pk := a.packer(); pk != nil {
+		ps := pk.Snapshot()
+		s.Packing = &ps
+	}
 	return s
 }
 
@@ -375,11 +397,16 @@ func (a *Agent) Changes() <-chan struct{} {
 		return ch
 	}
 	sc, pc := st.Changes(), pl.Changes()
+	var kc <-chan struct{} // nil (never) without packing
+	if pk := a.packer(); pk != nil {
+		kc = pk.Changes()
+	}
 	go func() {
 		defer close(ch)
 		select {
 		case <-sc:
 		case <-pc:
+		case <-kc:
 		case <-a.done:
 		}
 	}()
@@ -392,7 +419,7 @@ func (a *Agent) Start(ctx context.Context, orderID string) error {
 	if err != nil {
 		return err
 	}
-	return st.Start(ctx, orderID)
+	return st.StartAs(ctx, orderID, a.operator(ctx))
 }
 
 // Pause stops the conveyor; Start resumes.

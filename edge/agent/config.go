@@ -52,6 +52,8 @@ type Config struct {
 	Station        StationConfig  `yaml:"station"`
 	Pool           PoolConfig     `yaml:"pool"`
 	Outbox         OutboxConfig   `yaml:"outbox"`
+	// Packing is the packing mode (aggregation at the line); see packing.go.
+	Packing PackingConfig `yaml:"packing"`
 }
 
 // OperatorConfig is one operator of the touchscreen (edge/ui converts it
@@ -147,6 +149,7 @@ func DefaultConfig() Config {
 		Scanner:        scanner.Config{Name: "scanner", Format: scanner.Format{Grade: scanner.GradeLetter, AssumeGS1: true}},
 		PLC:            plc.Config{Name: "plc", Map: plc.DefaultRegisterMap()},
 		Station:        StationConfig{PrinterToCamera: 4, CameraToReject: 3, PrintWindow: 0.8, Jitter: 5, CameraGuard: station.DefaultCameraGuard, MinGrade: scanner.GradeC},
+		Packing:        defaultPacking(),
 	}
 }
 
@@ -210,7 +213,7 @@ func (c Config) Validate() error {
 	if err := c.outboxConfig().Validate(); err != nil {
 		return err
 	}
-	return nil
+	return c.validatePacking()
 }
 
 func (c Config) validateMQTT() error {

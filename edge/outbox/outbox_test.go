@@ -263,9 +263,18 @@ func TestStatusRetainedAndLastWill(t *testing.T) {
 		return -1
 	}
 	central.WaitFor(ctx, "the last will", func(s testcentral.Snapshot) bool { return offlineAt(s) > 0 })
+	// The reconnect republishes the status. On a busy machine the broker
+	// may deliver the old connection's will after it, so the order of the
+	// two is not asserted (the agent republishes its status every
+	// status_interval, which heals a retained "offline" that came late).
 	central.WaitFor(ctx, "running again", func(s testcentral.Snapshot) bool {
-		i := offlineAt(s)
-		return i > 0 && len(s.Statuses) > i+1 && s.Statuses[len(s.Statuses)-1].State == wire.LineRunning
+		running := 0
+		for _, st := range s.Statuses {
+			if st.State == wire.LineRunning {
+				running++
+			}
+		}
+		return running >= 2
 	})
 	// A clean close says offline itself.
 	require.NoError(t, o.Close())

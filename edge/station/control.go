@@ -173,7 +173,17 @@ func (s *Station) do(ctx context.Context, fn func() error) error {
 // built, the pool serves its serials and the line starts. The first start
 // of an order records order-started.
 func (s *Station) Start(ctx context.Context, orderID string) error {
+	return s.StartAs(ctx, orderID, "")
+}
+
+// StartAs is Start by operator (the one signed in at the touchscreen):
+// the events of the units made from now on carry that name. An empty
+// operator keeps the current one (initially Config.Operator).
+func (s *Station) StartAs(ctx context.Context, orderID, operator string) error {
 	return s.do(ctx, func() error {
+		if operator != "" {
+			s.operator = operator
+		}
 		s.mu.Lock()
 		o, ok := s.orders[orderID]
 		alarms := len(s.alarms)
@@ -201,7 +211,7 @@ func (s *Station) Start(ctx context.Context, orderID string) error {
 		}
 		if !s.started[orderID] {
 			if l, err := s.pool.Level(orderID); err == nil && !l.Started {
-				if err := s.out.Append(wire.Event{Type: wire.OrderStarted, At: time.Now(), Order: o.ID, GTIN: o.GTIN, Lot: o.Lot, Expiry: o.Expiry, Operator: s.cfg.Operator}); err != nil {
+				if err := s.out.Append(wire.Event{Type: wire.OrderStarted, At: time.Now(), Order: o.ID, GTIN: o.GTIN, Lot: o.Lot, Expiry: o.Expiry, Operator: s.operator}); err != nil {
 					return fmt.Errorf("station: %w", err)
 				}
 			}

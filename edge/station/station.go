@@ -197,6 +197,9 @@ type Station struct {
 	plc  PLC
 	pool Serials
 	out  Events
+	// operator is put on the events; it changes at StartAs and is read
+	// and written on the run loop only.
+	operator string
 
 	trig    chan uint32
 	res     chan scanner.Result
@@ -263,7 +266,7 @@ func New(cfg Config, prn Printer, scn Scanner, p PLC, serials Serials, events Ev
 	}
 	cfg = cfg.WithDefaults()
 	return &Station{
-		cfg: cfg, log: log, prn: prn, scn: scn, plc: p, pool: serials, out: events,
+		cfg: cfg, log: log, prn: prn, scn: scn, plc: p, pool: serials, out: events, operator: cfg.Operator,
 		trig:    make(chan uint32, cfg.FIFO),
 		res:     make(chan scanner.Result, cfg.FIFO),
 		cmds:    make(chan command),
@@ -482,7 +485,7 @@ func (s *Station) unitEvent(sl *slot, typ wire.EventType, reason wire.Reason) wi
 	o := sl.tpl.order
 	c := sl.unit.counter
 	return wire.Event{Type: typ, At: time.Now(), Order: o.ID, GTIN: o.GTIN, Serial: sl.serialString(), Lot: o.Lot,
-		Expiry: o.Expiry, Counter: &c, Reason: reason, Operator: s.cfg.Operator}
+		Expiry: o.Expiry, Counter: &c, Reason: reason, Operator: s.operator}
 }
 
 // emit hands an event to the outbox. A refusal is a bug (the station

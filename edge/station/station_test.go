@@ -148,3 +148,30 @@ func checkRun(t *testing.T, r *rig, lcfg line.Config, n int) Counts {
 	require.Equal(t, k.Printed, l.FatedLow, "every serial taken has its fate")
 	return k
 }
+
+// TestStartAsNamesTheOperator: the operator who starts (or resumes) the
+// line is on the events of the units made from then on, instead of the
+// configured one.
+func TestStartAsNamesTheOperator(t *testing.T) {
+	const n = 40
+	lcfg := lineConfig(t)
+	lcfg.Fast = true
+	lcfg.Speed = 3000
+	lcfg.Units = n
+	r := newRig(t, lcfg, rigOptions{grant: 1_000})
+	ctx := testCtx(t)
+	r.setFault("line", "starved", true)
+	require.NoError(t, r.st.StartAs(ctx, "WO-1", "Ana"))
+	require.Eventually(t, func() bool { return r.line.Status().Running }, waitLong, time.Millisecond)
+	r.setFault("line", "starved", false)
+	_, err := r.line.Wait(ctx, func(c line.Counters) bool { return c.Good+c.Rejected >= n })
+	require.NoError(t, err)
+	units := 0
+	for _, e := range r.events() {
+		if e.Type == wire.OrderStarted || e.Type == wire.Commissioned || e.Type == wire.Decommissioned {
+			require.Equal(t, "Ana", e.Operator, "%s event %d", e.Type, e.Seq)
+			units++
+		}
+	}
+	require.Greater(t, units, n/2, "units were made")
+}

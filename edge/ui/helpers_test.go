@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/serialine/serialine/edge/agent"
+	"github.com/serialine/serialine/edge/packing"
 	"github.com/serialine/serialine/edge/pool"
 	"github.com/serialine/serialine/edge/station"
 	"github.com/serialine/serialine/shared/wire"
@@ -31,6 +32,7 @@ type fakeLine struct {
 	changed chan struct{}
 	calls   []lineCall
 	recon   wire.Reconciliation
+	pk      *packing.Packer // the packing mode, once attached (packhelpers_test.go)
 }
 
 type lineCall struct {
@@ -67,6 +69,10 @@ func (f *fakeLine) State() agent.State {
 		s.Counts.Rejected[k] = v
 	}
 	s.Alarms = append([]station.Alarm(nil), f.st.Alarms...)
+	if f.pk != nil {
+		ps := f.pk.Snapshot()
+		s.Packing = &ps
+	}
 	return s
 }
 

@@ -54,9 +54,14 @@ type Recorder interface {
 // Action is one thing an operator did at the screen.
 type Action struct {
 	Operator string    `json:"operator"`
-	Action   string    `json:"action"` // sign-in, sign-out, start, pause, stop, ack, close
+	Action   string    `json:"action"` // sign-in, sign-out, start, pause, stop, ack, close, and the packing actions (ActPackScan ...)
 	Order    string    `json:"order,omitempty"`
 	At       time.Time `json:"at"`
+	// Container (an SSCC), Unit (a code as entered, or "(01)…(21)…") and
+	// With (the replacement unit) say what a packing action concerned.
+	Container string `json:"container,omitempty"`
+	Unit      string `json:"unit,omitempty"`
+	With      string `json:"with,omitempty"`
 	// Error is the line's refusal, if it refused.
 	Error string `json:"error,omitempty"`
 }
@@ -223,6 +228,7 @@ func New(cfg Config, line Line, ops Operators, rec Recorder, log *slog.Logger) (
 	m.HandleFunc("POST /ui/stop", u.simple(ActStop, line.Stop))
 	m.HandleFunc("POST /ui/ack", u.simple(ActAck, line.Acknowledge))
 	m.HandleFunc("POST /ui/close", u.serveClose)
+	u.registerPacking(m)
 	u.mux = m
 	return u, nil
 }
@@ -281,7 +287,8 @@ func (u *UI) record(ctx context.Context, a Action) {
 	}
 	u.actions = append(u.actions, a)
 	u.mu.Unlock()
-	u.log.Info("operator action", "operator", a.Operator, "action", a.Action, "order", a.Order, "err", a.Error)
+	u.log.Info("operator action", "operator", a.Operator, "action", a.Action, "order", a.Order,
+		"container", a.Container, "unit", a.Unit, "with", a.With, "err", a.Error)
 	if u.rec == nil {
 		return
 	}
@@ -310,6 +317,8 @@ type errBody struct {
 	Error  string `json:"error"`
 	Field  string `json:"field,omitempty"`
 	SignIn bool   `json:"sign_in,omitempty"`
+	// Reason is a refused scan's reason (edge/packing), e.g. already-packed.
+	Reason string `json:"reason,omitempty"`
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/serialine/serialine/edge/agent"
+	"github.com/serialine/serialine/edge/packing"
 	"github.com/serialine/serialine/shared/wire"
 )
 
@@ -26,6 +27,8 @@ type View struct {
 	Link     Link        `json:"link"`
 	Alarms   []AlarmView `json:"alarms"`
 	At       time.Time   `json:"at"`
+	// Packing is the packing panel (edge/packing), when packing is on.
+	Packing *packing.Snapshot `json:"packing,omitempty"`
 }
 
 // OrderView is a work order as the operator reads it.
@@ -195,6 +198,7 @@ func buildView(s agent.State, operator string, warnMinutes float64, now time.Tim
 		}
 		v.Pool = pv
 	}
+	v.Packing = s.Packing
 	for name, h := range s.Devices {
 		v.Devices = append(v.Devices, Device{Name: name, State: string(h.State), Detail: h.Detail})
 	}

@@ -16,7 +16,7 @@ import (
 func TestLineUnderFaults(t *testing.T) {
 	const units = 10_000
 	s := newSystem(t)
-	r := s.addLine(t, "L1", lineOpts{units: units, speed: 4_000, noRead: 0.01, wrong: 0.01})
+	r := s.addLine(t, "L1", lineOpts{units: units, speed: 3_000, noRead: 0.01, wrong: 0.01})
 	r.startEdge(t)
 	r.run(t)
 	v := r.finish(t, units)
@@ -32,7 +32,7 @@ func TestLineUnderFaults(t *testing.T) {
 func TestLineSurvivesSIGKILL(t *testing.T) {
 	const units = 3_000
 	s := newSystem(t)
-	r := s.addLine(t, "L2", lineOpts{units: units, speed: 4_000, noRead: 0.01, wrong: 0.01})
+	r := s.addLine(t, "L2", lineOpts{units: units, speed: 3_000, noRead: 0.01, wrong: 0.01})
 	r.startEdge(t)
 	r.run(t)
 	for _, at := range []int{units / 4, units / 2} {
@@ -56,8 +56,8 @@ func TestCentralUnreachable(t *testing.T) {
 	const units = 2_000
 	s := newSystem(t)
 	// One grant covers the run: the pool asks for at least 4,000.
-	r := s.addLine(t, "L3", lineOpts{units: units, speed: 4_000, noRead: 0.01, wrong: 0.01,
-		pool: agent.PoolConfig{ReserveBlock: 64, LowWaterMinutes: 0.1, RefillMinutes: 0.2, MinRequest: 4_000, MaxRequest: 4_000, NominalRate: 4_000, RequestRetry: time.Second}})
+	r := s.addLine(t, "L3", lineOpts{units: units, speed: 3_000, noRead: 0.01, wrong: 0.01,
+		pool: agent.PoolConfig{ReserveBlock: 64, LowWaterMinutes: 0.1, RefillMinutes: 0.2, MinRequest: 4_000, MaxRequest: 4_000, NominalRate: 3_000, RequestRetry: time.Second}})
 	r.fault(t, "line", "starved", true) // the conveyor runs, no products yet
 	r.startEdge(t)
 	r.run(t)
@@ -84,7 +84,7 @@ func TestCentralUnreachable(t *testing.T) {
 func TestBrokerRestart(t *testing.T) {
 	const units = 3_000
 	s := newSystem(t)
-	r := s.addLine(t, "L4", lineOpts{units: units, speed: 4_000, noRead: 0.01, wrong: 0.01})
+	r := s.addLine(t, "L4", lineOpts{units: units, speed: 3_000, noRead: 0.01, wrong: 0.01})
 	r.startEdge(t)
 	r.run(t)
 	for _, at := range []int{units / 4, units / 2} {

@@ -335,6 +335,7 @@ type lineOpts struct {
 	speed         int     // units/min
 	noRead, wrong float64 // scanner faults, 0..1
 	pool          agent.PoolConfig
+	packing       *packingRig // packing mode on, with these devices
 }
 
 // rig is one packaging line: its record and order at central, its
@@ -378,10 +379,11 @@ func (s *system) addLine(t *testing.T, id string, o lineOpts) *rig {
 	cfg.Speed = o.speed
 	cfg.Units = o.units
 	cfg.Jitter = 2
-	// Generous distances (at 4,000 units/min, 300 ms from the camera to
-	// the reject gate): the agent, central, the broker and PostgreSQL
+	// Generous distances (at 3,000 units/min, 400 ms from the camera to
+	// the reject gate): the agents, central, the broker and PostgreSQL
 	// share two cores, and a reject decided after its unit passed the
-	// gate would make the simulator count a good unit.
+	// gate would make the simulator count a good unit (and stop the line
+	// with reject-missed).
 	cfg.Travel = line.Travel{PrintWindow: 0.8, PrinterToCamera: 10, CameraToReject: 20}
 	sim, err := line.New(cfg, slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
@@ -410,6 +412,17 @@ func (s *system) addLine(t *testing.T, id string, o lineOpts) *rig {
 		a.Pool = agent.PoolConfig{ReserveBlock: 64, LowWaterMinutes: 0.2, RefillMinutes: 0.5, MinRequest: 500, MaxRequest: 5000, NominalRate: float64(o.speed), RequestRetry: time.Second}
 	}
 	a.Outbox = agent.OutboxConfig{ResendAfter: 3 * time.Second}
+	if pk := o.packing; pk != nil {
+		a.Packing.Enabled = true
+		a.Packing.CompanyPrefix = gtin[1:8] // the product's 7-digit company prefix
+		a.Packing.CaseExtension, a.Packing.PalletExtension = 1, 2
+		a.Packing.CaseSize, a.Packing.PalletSize = pk.caseSize, pk.palletSize
+		a.Packing.RequestRetry = time.Second
+		a.Packing.Printer.Transport = "tcp:" + pk.printerAddr
+		a.Packing.Printer.DPI = 203
+		a.Packing.Scanner.Transport = "tcp:" + pk.scannerAddr
+		a.Packing.Scanner.ReconnectMin, a.Packing.Scanner.ReconnectMax = 10*time.Millisecond, 200*time.Millisecond
+	}
 	h, err := ui.HashPIN(pinAna, 1000)
 	require.NoError(t, err)
 	a.Operators = []agent.OperatorConfig{{Name: "Ana", PINHash: h}}
@@ -476,7 +489,10 @@ func (r *rig) finish(t testing.TB, units int) ui.ReconciliationView {
 // there to acknowledge it.
 func (r *rig) awaitUnits(t testing.TB, n int) line.Counters {
 	t.Helper()
-	deadline := time.Now().Add(wait)
+	// The run itself takes n units at the line's speed; beyond that, the
+	// usual bound.
+	run := time.Duration(float64(n) / float64(r.simCfg.Speed) * float64(time.Minute))
+	deadline := time.Now().Add(run*3/2 + wait)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		c, err := r.sim.Wait(ctx, func(c line.Counters) bool { return c.Good+c.Rejected >= uint64(n) })
@@ -487,7 +503,7 @@ func (r *rig) awaitUnits(t testing.TB, n int) line.Counters {
 		for _, a := range r.state(t).Alarms {
 			require.False(t, a.StoppedLine && a.Device != "serials", "line %s stopped by an alarm at unit %d of %d: %s: %s", r.id, c.Good+c.Rejected, n, a.Device, a.Fault)
 		}
-		require.True(t, time.Now().Before(deadline), "line %s: %d of %d units through after %v", r.id, c.Good+c.Rejected, n, wait)
+		require.True(t, time.Now().Before(deadline), "line %s: %d of %d units through after %v", r.id, c.Good+c.Rejected, n, run*3/2+wait)
 	}
 }
 

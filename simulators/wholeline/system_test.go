@@ -11,6 +11,7 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"github.com/stretchr/testify/require"
 
+	"github.com/serialine/serialine/edge/agent"
 	"github.com/serialine/serialine/shared/wire"
 )
 
@@ -26,7 +27,10 @@ import (
 func TestWholeSystemUnderFaults(t *testing.T) {
 	const units = 20_000
 	s := newSystem(t)
-	opts := lineOpts{units: units, speed: 4_000, noRead: 0.01, wrong: 0.01}
+	// The pools hold about two minutes of production, refilled below one
+	// minute: enough to ride out central's absence below.
+	opts := lineOpts{units: units, speed: 3_000, noRead: 0.01, wrong: 0.01,
+		pool: agent.PoolConfig{ReserveBlock: 64, LowWaterMinutes: 1, RefillMinutes: 2, MinRequest: 1_000, MaxRequest: 10_000, NominalRate: 3_000, RequestRetry: time.Second}}
 	l1, l2 := s.addLine(t, "L1", opts), s.addLine(t, "L2", opts)
 	rogue := s.addRogue(t, "LX")
 	for _, r := range []*rig{l1, l2} {
@@ -69,10 +73,11 @@ func TestWholeSystemUnderFaults(t *testing.T) {
 	await(units * 45 / 100)
 	s.mq.Restart(t)
 
-	// 55%-70%: central is away; the lines go on printing from their pools.
+	// 55%-65%: central is away (30 s); the lines go on printing from
+	// their pools.
 	await(units * 55 / 100)
 	s.central.stop(t)
-	await(units * 70 / 100)
+	await(units * 65 / 100)
 	s.startCentral(t)
 
 	// 80%: more malformed messages.

@@ -96,6 +96,8 @@
     }
     $('pool-left').textContent = left;
 
+    renderPacking(v.packing);
+
     $('devices').replaceChildren(...v.devices.map((d) => {
       const li = el('li', 'dev dev-' + d.state);
       li.dataset.device = d.name;
@@ -115,6 +117,125 @@
     $('btn-ack').disabled = !v.alarms.some((a) => a.needs_ack);
   }
 
+  // The packing view (edge/packing), when the line packs.
+  let tab = 'line';
+  function showTab(name) {
+    tab = name;
+    const pack = name === 'pack' && !!(view && view.packing);
+    $('line-view').hidden = pack;
+    $('pack-view').hidden = !pack;
+    $('tab-line').setAttribute('aria-pressed', String(!pack));
+    $('tab-pack').setAttribute('aria-pressed', String(pack));
+    if (pack && document.activeElement !== $('pack-input') && $('rework').hidden) $('pack-input').focus();
+  }
+
+  function renderPacking(k) {
+    document.body.dataset.packing = k ? 'on' : '';
+    $('tabs').hidden = !k;
+    if (!k) { if (tab === 'pack') showTab('line'); return; }
+    const c = k.case;
+    $('tab-pack').textContent = 'Packing ' + (c ? c.count : 0) + '/' + k.case_size;
+    $('pack-order').textContent = k.order || 'none';
+    $('pack-case').textContent = c ? c.sscc : '–';
+    $('pack-count').textContent = c ? fmt(c.count) : '0';
+    $('pack-size').textContent = k.case_size;
+    $('pack-bar').style.width = (c ? Math.min(100, 100 * c.count / k.case_size) : 0) + '%';
+    const pl = k.pallet;
+    $('pack-pallet').textContent = k.pallet_size > 0
+      ? 'Pallet: ' + (pl ? pl.cases.length : 0) + ' / ' + k.pallet_size + ' cases' + (pl ? ', ' + fmt(pl.units) + ' units' : '')
+      : 'No pallets';
+    $('pack-sscc-stock').textContent = (k.sscc || []).map((s) => 'SSCCs ' + s.prefix + ': ' + fmt(s.available) + ' left' +
+      (s.requested ? ' (more requested)' : '') + (s.error ? ' · central refused: ' + s.error : '')).join(' · ');
+    $('pack-error').textContent = k.error || '';
+    $('pack-refused').textContent = fmt(k.refused);
+    $('pack-refusals').replaceChildren(...(k.refusals || []).map((r) => {
+      const li = el('li');
+      li.append(el('b', 'reason', r.reason), ' ', el('span', 'detail', r.detail),
+        el('span', 'since', new Date(r.at).toLocaleTimeString()));
+      return li;
+    }));
+    $('pack-closed').replaceChildren(...(k.last_closed || []).map((x) => {
+      const li = el('li');
+      li.dataset.sscc = x.sscc;
+      li.append(el('b', '', x.level + ' '), x.sscc + ' · ' + x.children + (x.level === 'pallet' ? ' cases' : ' units'));
+      return li;
+    }));
+    $('btn-close-case').disabled = !c || c.count === 0;
+    $('btn-close-pallet').disabled = !pl || pl.cases.length === 0;
+    $('btn-close-pallet').hidden = k.pallet_size === 0;
+    if (tab === 'pack') showTab('pack');
+  }
+
+  // packLast says what the last packing action did, in the panel.
+  function packLast(msg, bad) {
+    const p = $('pack-last');
+    p.textContent = msg;
+    p.className = 'pack-last ' + (bad ? 'bad' : 'ok');
+  }
+
+  function closedText(c) {
+    let t = (c.level === 'pallet' ? 'Pallet ' : 'Case ') + c.sscc + ' closed: ' + c.children + (c.level === 'pallet' ? ' cases' : ' units');
+    if (c.pallet) t += '; pallet ' + c.pallet.sscc + ' closed: ' + c.pallet.children + ' cases';
+    return t;
+  }
+
+  async function packScan() {
+    const data = $('pack-input').value.trim();
+    if (!data) { packLast('Scan or type the code on the pack first', true); return; }
+    const r = await act('/ui/pack/scan', { data }, (b) => {
+      packLast((b.reason ? 'REFUSED ' + b.reason + ': ' : '') + (b.error || 'refused'), true);
+    });
+    $('pack-input').value = '';
+    if (r && r.outcome) {
+      const o = r.outcome;
+      packLast(r.closed ? 'Packed ' + o.unit + '. ' + closedText(r.closed) : 'Packed ' + o.unit + ' into case ' + o.case + ' (' + o.count + ')', false);
+    }
+    if (tab === 'pack') $('pack-input').focus();
+  }
+
+  let reworkMode = '';
+  const reworkText = {
+    remove: ['Remove a unit from a closed case', 'The unit leaves the case; its label is reprinted with the new count.', '/ui/pack/remove'],
+    replace: ['Replace a unit in a closed case', 'The replacement is checked like a scan; the count stays.', '/ui/pack/replace'],
+    unpack: ['Empty a case or pallet', 'Everything inside is taken out of it. This cannot be undone.', '/ui/pack/unpack'],
+  };
+  function openRework(mode) {
+    reworkMode = mode;
+    const [title, help] = reworkText[mode];
+    $('rework-title').textContent = title;
+    $('rework-help').textContent = help;
+    $('rework-unit-row').hidden = mode === 'unpack';
+    $('rework-with-row').hidden = mode !== 'replace';
+    const last = view && view.packing && (view.packing.last_closed || []).find((c) => mode === 'unpack' || c.level === 'case');
+    $('rework-sscc').value = last ? last.sscc : '';
+    $('rework-unit').value = '';
+    $('rework-with').value = '';
+    $('rework-error').textContent = '';
+    $('rework-ok').className = 'btn big ' + (mode === 'unpack' ? 'stop' : 'go');
+    $('rework').hidden = false;
+    (mode === 'unpack' ? $('rework-sscc') : $('rework-unit')).focus();
+  }
+
+  async function submitRework() {
+    const [, , path] = reworkText[reworkMode];
+    const body = { sscc: $('rework-sscc').value };
+    if (reworkMode !== 'unpack') body.unit = $('rework-unit').value;
+    if (reworkMode === 'replace') body.with = $('rework-with').value;
+    if (reworkMode === 'unpack') body.confirm = true;
+    const mode = reworkMode;
+    const r = await act(path, body, (b) => {
+      $('rework-error').textContent = (b.reason ? b.reason + ': ' : '') + (b.error || 'refused');
+    });
+    if (!r) return;
+    $('rework').hidden = true;
+    const done = {
+      remove: 'Removed from ' + body.sscc.trim() + '; label reprinted',
+      replace: 'Replaced in ' + body.sscc.trim(),
+      unpack: 'Emptied ' + body.sscc.trim() + ': ' + r.removed + ' taken out',
+    }[mode];
+    packLast(done, false);
+  }
+
   async function post(path, body) {
     const r = await fetch(path, {
       method: 'POST', credentials: 'same-origin',
@@ -127,8 +248,10 @@
   }
 
   // act sends an operator action; when the session is gone it asks for
-  // the PIN and then sends the action again.
-  async function act(path, body) {
+  // the PIN and then sends the action again. A refusal goes to onError
+  // (with the JSON body: error, field, reason), which shows it in place,
+  // else to a toast.
+  async function act(path, body, onError) {
     let r;
     try {
       r = await post(path, body);
@@ -139,11 +262,12 @@
     if (r.status === 403 && r.body.sign_in) {
       setOperator('');
       stream();
-      openKeypad(() => act(path, body));
+      openKeypad(() => act(path, body, onError));
       return null;
     }
     if (!r.ok) {
-      toast(r.body.error || ('Refused (' + r.status + ')'), true);
+      const msg = (r.body.reason ? r.body.reason + ': ' : '') + (r.body.error || ('Refused (' + r.status + ')'));
+      if (onError) onError(r.body); else toast(msg, true);
       return null;
     }
     lastTouch = Date.now();
@@ -219,6 +343,23 @@
     });
     $('recon-ok').addEventListener('click', () => { $('recon').hidden = true; });
 
+    $('tab-line').addEventListener('click', () => showTab('line'));
+    $('tab-pack').addEventListener('click', () => showTab('pack'));
+    $('pack-entry').addEventListener('submit', (e) => { e.preventDefault(); needOperator(packScan); });
+    $('btn-close-case').addEventListener('click', () => needOperator(async () => {
+      const r = await act('/ui/pack/close-case', {}, (b) => packLast(b.error || 'refused', true));
+      if (r && r.closed) packLast(closedText(r.closed), false);
+    }));
+    $('btn-close-pallet').addEventListener('click', () => needOperator(async () => {
+      const r = await act('/ui/pack/close-pallet', {}, (b) => packLast(b.error || 'refused', true));
+      if (r && r.closed) packLast(closedText(r.closed), false);
+    }));
+    $('btn-remove').addEventListener('click', () => needOperator(() => openRework('remove')));
+    $('btn-replace').addEventListener('click', () => needOperator(() => openRework('replace')));
+    $('btn-unpack').addEventListener('click', () => needOperator(() => openRework('unpack')));
+    $('rework-cancel').addEventListener('click', () => { $('rework').hidden = true; });
+    $('rework-form').addEventListener('submit', (e) => { e.preventDefault(); needOperator(submitRework); });
+
     // Keep the session alive while the operator uses the screen.
     document.addEventListener('pointerdown', () => {
       if (!document.body.dataset.operator || Date.now() - lastTouch < 30000) return;
@@ -258,6 +399,7 @@
     es.addEventListener('error', () => { $('stream').hidden = false; });
   }
 
+  if (document.body.dataset.packing) $('tabs').hidden = false;
   const bar = $('progress-bar');
   bar.style.width = (bar.dataset.progress || 0) + '%';
   wire();
