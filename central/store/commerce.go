@@ -176,20 +176,14 @@ func (s *Store) SalesOrders(ctx context.Context, customer string) ([]SalesOrder,
 	q += " ORDER BY created_at DESC, id"
 	var out []SalesOrder
 	err := s.read(ctx, func(db dbtx) error {
-		r, err := db.query(ctx, q, args...)
-		if err != nil {
-			return err
-		}
-		defer r.Close()
-		for r.Next() {
+		var err error
+		out, err = queryAll(ctx, db, q, args, func(r rows) (SalesOrder, error) {
 			var o SalesOrder
-			if err := r.Scan(&o.ID, &o.CustomerGLN, &o.PONumber, &o.Currency, &o.State, &o.CreatedAt, &o.UpdatedAt); err != nil {
-				return err
-			}
+			err := r.Scan(&o.ID, &o.CustomerGLN, &o.PONumber, &o.Currency, &o.State, &o.CreatedAt, &o.UpdatedAt)
 			o.CreatedAt, o.UpdatedAt = o.CreatedAt.UTC(), o.UpdatedAt.UTC()
-			out = append(out, o)
-		}
-		return r.Err()
+			return o, err
+		})
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("sales orders: %w", err)

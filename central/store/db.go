@@ -289,3 +289,21 @@ func (p *pgPool) close() {
 		_ = c.Close(context.Background())
 	}
 }
+
+// queryAll runs q and returns every row as scan makes it.
+func queryAll[T any](ctx context.Context, db dbtx, q string, args []any, scan func(r rows) (T, error)) ([]T, error) {
+	r, err := db.query(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	var out []T
+	for r.Next() {
+		v, err := scan(r)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, r.Err()
+}

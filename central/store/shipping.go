@@ -219,25 +219,19 @@ func (s *Store) Shipments(ctx context.Context, order string) ([]Shipment, error)
 	q += " ORDER BY created_at, id"
 	var out []Shipment
 	err := s.read(ctx, func(db dbtx) error {
-		r, err := db.query(ctx, q, args...)
-		if err != nil {
-			return err
-		}
-		defer r.Close()
-		for r.Next() {
+		var err error
+		out, err = queryAll(ctx, db, q, args, func(r rows) (Shipment, error) {
 			var sh Shipment
 			var shipped *time.Time
-			if err := r.Scan(&sh.ID, &sh.SalesOrder, &sh.SourceGLN, &sh.SourceExt, &sh.DestGLN, &sh.State, &sh.CreatedAt, &shipped); err != nil {
-				return err
-			}
+			err := r.Scan(&sh.ID, &sh.SalesOrder, &sh.SourceGLN, &sh.SourceExt, &sh.DestGLN, &sh.State, &sh.CreatedAt, &shipped)
 			sh.CreatedAt = sh.CreatedAt.UTC()
 			if shipped != nil {
 				t := shipped.UTC()
 				sh.ShippedAt = &t
 			}
-			out = append(out, sh)
-		}
-		return r.Err()
+			return sh, err
+		})
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("shipments: %w", err)

@@ -128,7 +128,7 @@ func (m *Mosquitto) Restart(tb testing.TB) {
 func (m *Mosquitto) start(tb testing.TB) {
 	tb.Helper()
 	var cmd *exec.Cmd
-	exited := make(chan struct{})
+	var exited chan struct{}
 	// The port was just released by the previous process: binding may
 	// need a few attempts while the kernel lets go of it.
 	deadline := time.Now().Add(Wait)
