@@ -218,7 +218,7 @@ func insertEPCIS(ctx context.Context, tx dbtx, rows []epcisRow) (int, error) {
 
 // CBV prefixes stripped to the bare form the repository keeps.
 var (
-	bizStepPrefixes = []string{"urn:epcglobal:cbv:bizstep:", "https://ref.gs1.org/cbv/BizStep-", "https://ns.gs1.org/cbv/BizStep-", "https://gs1.org/voc/BizStep-", "cbv:BizStep-"}
+	bizStepPrefixes = []string{"urn:epcglobal:cbv:bizstep:", "https://ref.gs1.org/cbv/BizStep-", "https://ref.gs1.org/cbv/Bizstep-", "https://ns.gs1.org/cbv/BizStep-", "https://gs1.org/voc/BizStep-", "cbv:BizStep-"}
 	dispPrefixes    = []string{"urn:epcglobal:cbv:disp:", "https://ref.gs1.org/cbv/Disp-", "https://ns.gs1.org/cbv/Disp-", "https://gs1.org/voc/Disp-", "cbv:Disp-"}
 )
 

@@ -49,7 +49,8 @@ var (
 	allVocabs = []*vocab{&bizSteps, &dispositions, &bizTxTypes, &sdTypes, &errReasons}
 )
 
-// webAliases are older web-URI spellings GS1 published before CBV 2.0 final.
+// webAliases are older web-URI spellings GS1 published before CBV 2.0
+// final, and misspellings in GS1's own examples.
 var webAliases = []struct{ from, to string }{
 	{"https://ns.gs1.org/cbv/BizStep-", "https://ref.gs1.org/cbv/BizStep-"},
 	{"https://ns.gs1.org/cbv/Disp-", "https://ref.gs1.org/cbv/Disp-"},
@@ -57,6 +58,8 @@ var webAliases = []struct{ from, to string }{
 	{"https://ns.gs1.org/cbv/SDT-", "https://ref.gs1.org/cbv/SDT-"},
 	{"https://ns.gs1.org/cbv/ER-", "https://ref.gs1.org/cbv/ER-"},
 	{"https://gs1.org/voc/BizStep-", "https://ref.gs1.org/cbv/BizStep-"},
+	// GS1's SensorDataExamples.xml spells it so.
+	{"https://ref.gs1.org/cbv/Bizstep-", "https://ref.gs1.org/cbv/BizStep-"},
 	{"https://gs1.org/voc/Disp-", "https://ref.gs1.org/cbv/Disp-"},
 }
 

@@ -159,8 +159,11 @@ func (e Event) validate(idx int) error {
 	}
 	switch e.Type {
 	case ObjectEvent:
-		if len(e.EPCList)+len(e.QuantityList) == 0 {
-			bad("epcList", "", "is required: an ObjectEvent needs epcList or quantityList")
+		// A sensor-only ObjectEvent (what a sensor at a read point
+		// reported, about no object) has neither: GS1's own EPCIS 2.0
+		// examples (SensorDataExamples) carry such events.
+		if len(e.EPCList)+len(e.QuantityList) == 0 && len(e.SensorElementList) == 0 {
+			bad("epcList", "", "is required: an ObjectEvent needs epcList, quantityList or sensorElementList")
 		}
 		if len(e.ILMD) > 0 && e.Action != ActionAdd {
 			bad("ilmd", "", "is only allowed with action ADD")

@@ -1,6 +1,7 @@
 package epcis
 
 import (
+	"encoding/json"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -48,4 +49,13 @@ func TestValidateRejects(t *testing.T) {
 	require.True(t, ok)
 	e.EPCList = []string{dl}
 	require.NoError(t, e.Validate())
+
+	// A sensor-only ObjectEvent names no object, and GS1's misspelt
+	// "Bizstep-" web URI is read as the CBV business step.
+	sensor := good[0]
+	sensor.EPCList, sensor.ILMD, sensor.Action = nil, nil, ActionObserve
+	sensor.BizStep, sensor.Disposition = "https://ref.gs1.org/cbv/Bizstep-sensor_reporting", ""
+	require.ErrorContains(t, sensor.Validate(), "epcList: is required")
+	sensor.SensorElementList = []json.RawMessage{json.RawMessage(`{"sensorReport":[{"type":"gs1:Temperature","value":4.5,"uom":"CEL"}]}`)}
+	require.NoError(t, sensor.Validate())
 }
