@@ -540,3 +540,48 @@ func TestPickRace(t *testing.T) {
 		require.Equal(t, 1, won)
 	})
 }
+
+// TestRecallShipRace: a lot recall and the confirmation of a shipment of
+// that lot run at once, several times over. Whichever commits first, the
+// records agree: either the confirmation is refused (the units are on
+// hold), or the recall's summary counts them shipped with the shipment.
+// Never both "on hold" at the recall and shipped (lockGTINs).
+func TestRecallShipRace(t *testing.T) {
+	for round := range 4 {
+		t.Run(fmt.Sprintf("round-%d", round), func(t *testing.T) { raceRecallShip(t, round) })
+	}
+}
+
+func raceRecallShip(t *testing.T, round int) {
+	storetest.ForEachBackend(t, func(t *testing.T, dsn string) {
+		p := newPacked(t, dsn)
+		p.salesOrder(t, "SO-R", 20)
+		_, err := p.s.CreateShipment(p.ctx, store.Shipment{ID: "SHP-R", SalesOrder: "SO-R", SourceGLN: p.site})
+		require.NoError(t, err)
+		_, err = p.s.Pick(p.ctx, "SHP-R", []store.PickItem{{SSCC: p.pallet}})
+		require.NoError(t, err)
+
+		var wg sync.WaitGroup
+		var shipErr, recallErr error
+		var rc store.Recall
+		wg.Add(2)
+		go func() { defer wg.Done(); _, shipErr = p.s.ConfirmShipment(p.ctx, "SHP-R", time.Time{}) }()
+		go func() {
+			defer wg.Done()
+			rc, recallErr = p.s.CreateRecall(p.ctx, store.RecallRequest{GTIN: gtinRand, Lot: lot, Reason: "race"})
+		}()
+		wg.Wait()
+		require.NoError(t, recallErr)
+		u, err := p.s.Unit(p.ctx, gtinRand, p.u.serial[0])
+		require.NoError(t, err)
+		if shipErr == nil {
+			require.Equal(t, "shipped", u.State, "round %d", round)
+			require.EqualValues(t, 20, rc.Summary.Shipped, "round %d: the recall came after the shipment and names it", round)
+			require.Len(t, rc.Summary.Shipments, 1)
+		} else {
+			require.ErrorIs(t, shipErr, store.ErrState, "round %d", round)
+			require.Equal(t, store.StateCommissioned, u.State, "round %d", round)
+			require.Zero(t, rc.Summary.Shipped, "round %d", round)
+		}
+	})
+}

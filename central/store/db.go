@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -306,4 +308,27 @@ func queryAll[T any](ctx context.Context, db dbtx, q string, args []any, scan fu
 		out = append(out, v)
 	}
 	return out, r.Err()
+}
+
+// lockGTINs serialises, per GTIN, the transactions that must not
+// interleave: a recall and a shipment confirmation of the same product. On
+// PostgreSQL (read committed) a confirmation could otherwise check its
+// units against recalls before a concurrent recall commits and ship
+// recalled units; the transaction-scoped advisory locks, taken in sorted
+// order, make the later one see the earlier one's commit. SQLite runs one
+// writer at a time already.
+func lockGTINs(ctx context.Context, tx dbtx, d dialect, gtins []string) error {
+	if d != dialectPostgres {
+		return nil
+	}
+	sorted := slices.Clone(gtins)
+	slices.Sort(sorted)
+	for _, g := range slices.Compact(sorted) {
+		h := fnv.New64a()
+		h.Write([]byte("serialine/recall-ship/" + g))
+		if _, err := tx.exec(ctx, "SELECT pg_advisory_xact_lock($1)", int64(h.Sum64())); err != nil {
+			return fmt.Errorf("lock gtin %s: %w", g, err)
+		}
+	}
+	return nil
 }

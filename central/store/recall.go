@@ -140,6 +140,9 @@ func (s *Store) CreateRecall(ctx context.Context, req RecallRequest) (Recall, er
 		return Recall{}, invalid(rec, "lot", "missing; recall a lot, or list serials")
 	}
 	err := s.write(ctx, func(tx dbtx) error {
+		if err := lockGTINs(ctx, tx, s.d, []string{rc.GTIN}); err != nil {
+			return fmt.Errorf("%s: %w", rec, err)
+		}
 		if _, err := getProduct(ctx, tx, rc.GTIN); err != nil {
 			return fmt.Errorf("%s: gtin: %w", rec, err)
 		}

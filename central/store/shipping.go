@@ -553,6 +553,16 @@ func (s *Store) ConfirmShipment(ctx context.Context, id string, at time.Time) (S
 		if before.Units == 0 {
 			return fmt.Errorf("%s: %w: nothing is picked", rec, ErrState)
 		}
+		// No recall of these products may commit between the check below
+		// and this commit (see lockGTINs).
+		gtins, err := queryAll(ctx, tx, "SELECT DISTINCT gtin FROM shipment_units WHERE shipment_id = $1", []any{id},
+			func(r rows) (string, error) { var g string; return g, r.Scan(&g) })
+		if err != nil {
+			return fmt.Errorf("%s: %w", rec, err)
+		}
+		if err := lockGTINs(ctx, tx, s.d, gtins); err != nil {
+			return fmt.Errorf("%s: %w", rec, err)
+		}
 		// The units must still be what picking found.
 		bad, err := scanPicked(tx.query(ctx, "SELECT "+pickCols+` FROM units u
 			WHERE (u.gtin, u.serial) IN (SELECT gtin, serial FROM shipment_units WHERE shipment_id = $1)
