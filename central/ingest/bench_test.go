@@ -1,7 +1,6 @@
 package ingest_test
 
 import (
-	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -164,7 +163,7 @@ func (l *benchLine) nextAck() (wire.Ack, error) {
 // apply-once and unit probes, the checks, index upkeep) is what ingest
 // pays above it.
 func BenchmarkCopyCeilingPostgres(b *testing.B) {
-	benchCopy(b, ceilingTables)
+	storetest.CopyCeiling(b, benchGTIN, benchSpec, storetest.AppliedRows)
 }
 
 // BenchmarkCopyCeilingUnitsOnlyPostgres is the old, narrower ceiling: the
@@ -172,110 +171,5 @@ func BenchmarkCopyCeilingPostgres(b *testing.B) {
 // table. It is not what ingest writes; it is kept so the two can be
 // compared.
 func BenchmarkCopyCeilingUnitsOnlyPostgres(b *testing.B) {
-	benchCopy(b, ceilingTables[:1])
-}
-
-// ceilingTable is a plain copy of a table apply writes, and the row an
-// applied commissioning event puts into it.
-type ceilingTable struct {
-	name, ddl string
-	cols      []string
-	row       func(c commissioning) []any
-}
-
-// commissioning is what the rows of one applied commissioning event are
-// made of.
-type commissioning struct {
-	id, serial, line, order string
-	seq, counter            uint64
-	at, appliedAt           time.Time
-}
-
-var ceilingTables = []ceilingTable{
-	{
-		name: "plain_units",
-		ddl: `CREATE TABLE plain_units (gtin TEXT, serial TEXT, counter BIGINT, order_id TEXT, lot TEXT, expiry TEXT,
-			state TEXT, reason TEXT, line_id TEXT, parent TEXT, last_event TEXT, updated_at TIMESTAMPTZ)`,
-		cols: []string{"gtin", "serial", "counter", "order_id", "lot", "expiry", "state", "reason", "line_id", "parent", "last_event", "updated_at"},
-		row: func(c commissioning) []any {
-			return []any{benchGTIN, c.serial, int64(c.counter), c.order, lot, expiry, "commissioned", "", c.line, "", c.id, c.at}
-		},
-	},
-	{
-		name: "plain_unit_history",
-		ddl: `CREATE TABLE plain_unit_history (gtin TEXT, serial TEXT, event_id TEXT, seq BIGINT, type TEXT, at TIMESTAMPTZ,
-			line_id TEXT, details JSONB)`,
-		cols: []string{"gtin", "serial", "event_id", "seq", "type", "at", "line_id", "details"},
-		row: func(c commissioning) []any {
-			// The details apply keeps with a commissioning.
-			details := fmt.Sprintf(`{"order":%q,"lot":%q,"expiry":%q,"counter":%d,"operator":"ana"}`, c.order, lot, expiry, c.counter)
-			return []any{benchGTIN, c.serial, c.id, int64(c.seq), string(wire.Commissioned), c.at, c.line, details}
-		},
-	},
-	{
-		name: "plain_applied_events",
-		ddl:  `CREATE TABLE plain_applied_events (event_id TEXT, line_id TEXT, seq BIGINT, outcome TEXT, applied_at TIMESTAMPTZ)`,
-		cols: []string{"event_id", "line_id", "seq", "outcome", "applied_at"},
-		row: func(c commissioning) []any {
-			return []any{c.id, c.line, int64(c.seq), "applied", c.appliedAt}
-		},
-	},
-}
-
-// benchCopy copies the rows of b.N batches of benchBatch commissioning
-// events into plain copies of tables, one transaction per batch, and
-// reports events (not rows) per second.
-func benchCopy(b *testing.B, tables []ceilingTable) {
-	dsn := storetest.PostgresDSN(b)
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, dsn)
-	require.NoError(b, err)
-	b.Cleanup(func() { conn.Close(context.Background()) })
-	for _, t := range tables {
-		_, err = conn.Exec(ctx, t.ddl)
-		require.NoError(b, err)
-	}
-	sc, err := serials.New(benchSpec)
-	require.NoError(b, err)
-	// rows[i][t] are batch i's rows of tables[t], made before the clock starts.
-	rows := make([][][][]any, b.N)
-	now := time.Now().UTC().Truncate(time.Microsecond)
-	var seq uint64
-	for i := range rows {
-		rows[i] = make([][][]any, len(tables))
-		for j := 0; j < benchBatch; j++ {
-			seq++
-			s, err := sc.Serial(nil, seq)
-			require.NoError(b, err)
-			c := commissioning{id: fmt.Sprintf("B1:%d", seq), serial: string(s), line: "B1", order: "WO-B1", seq: seq, counter: seq,
-				at: t0.Add(time.Duration(seq) * time.Millisecond), appliedAt: now}
-			for t, tb := range tables {
-				rows[i][t] = append(rows[i][t], tb.row(c))
-			}
-		}
-	}
-	b.ResetTimer()
-	for _, batch := range rows {
-		tx, err := conn.Begin(ctx)
-		if err != nil {
-			b.Fatal(err)
-		}
-		for t, tb := range tables {
-			n, err := tx.CopyFrom(ctx, pgx.Identifier{tb.name}, tb.cols, pgx.CopyFromRows(batch[t]))
-			if err != nil || n != benchBatch {
-				b.Fatal(tb.name, n, err)
-			}
-		}
-		if err := tx.Commit(ctx); err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.StopTimer()
-	b.ReportMetric(float64(b.N*benchBatch)/b.Elapsed().Seconds(), "events/s")
-	// Every row arrived.
-	for _, t := range tables {
-		var n int
-		require.NoError(b, conn.QueryRow(ctx, "SELECT count(*) FROM "+t.name).Scan(&n))
-		require.Equal(b, b.N*benchBatch, n, t.name)
-	}
+	storetest.CopyCeiling(b, benchGTIN, benchSpec, storetest.UnitRowsOnly)
 }

@@ -1,14 +1,12 @@
 package store_test
 
 import (
-	"context"
 	"fmt"
 	"math/rand/v2"
 	"slices"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/serialine/serialine/central/store"
@@ -86,93 +84,14 @@ func BenchmarkApplyEvents(b *testing.B) {
 // applied_events; same columns, values like apply's), 500 events per
 // transaction, into plain tables without keys, indexes or checks. It
 // reports events (three rows each) per second.
-func BenchmarkCopyCeiling(b *testing.B) { benchCopy(b, ceilingTables) }
+func BenchmarkCopyCeiling(b *testing.B) {
+	storetest.CopyCeiling(b, gtinRand, randSpec, storetest.AppliedRows)
+}
 
 // BenchmarkCopyCeilingUnitsOnly copies only the units rows (one per
 // event), the narrower ceiling measured before; kept for comparison.
-func BenchmarkCopyCeilingUnitsOnly(b *testing.B) { benchCopy(b, ceilingTables[:1]) }
-
-// ceilingTable is a plain copy of a table apply writes, and the row one
-// applied commissioning event (with counter c) puts into it.
-type ceilingTable struct {
-	name, ddl string
-	cols      []string
-	row       func(c uint64, serial string, at time.Time) []any
-}
-
-var ceilingTables = []ceilingTable{
-	{
-		name: "plain_units",
-		ddl: `CREATE TABLE plain_units (gtin TEXT, serial TEXT, counter BIGINT, order_id TEXT, lot TEXT, expiry TEXT,
-			state TEXT, reason TEXT, line_id TEXT, parent TEXT, last_event TEXT, updated_at TIMESTAMPTZ)`,
-		cols: []string{"gtin", "serial", "counter", "order_id", "lot", "expiry", "state", "reason", "line_id", "parent", "last_event", "updated_at"},
-		row: func(c uint64, serial string, _ time.Time) []any {
-			return []any{gtinRand, serial, int64(c), "WO-B", lot, expiry, "commissioned", "", line1, "", fmt.Sprintf("L1:%d", c+1), t0}
-		},
-	},
-	{
-		name: "plain_unit_history",
-		ddl: `CREATE TABLE plain_unit_history (gtin TEXT, serial TEXT, event_id TEXT, seq BIGINT, type TEXT, at TIMESTAMPTZ,
-			line_id TEXT, details JSONB)`,
-		cols: []string{"gtin", "serial", "event_id", "seq", "type", "at", "line_id", "details"},
-		row: func(c uint64, serial string, _ time.Time) []any {
-			details := fmt.Sprintf(`{"order":"WO-B","lot":%q,"expiry":%q,"counter":%d,"operator":"ana"}`, lot, expiry, c)
-			return []any{gtinRand, serial, fmt.Sprintf("L1:%d", c+1), int64(c + 1), string(wire.Commissioned), t0, line1, details}
-		},
-	},
-	{
-		name: "plain_applied_events",
-		ddl:  `CREATE TABLE plain_applied_events (event_id TEXT, line_id TEXT, seq BIGINT, outcome TEXT, applied_at TIMESTAMPTZ)`,
-		cols: []string{"event_id", "line_id", "seq", "outcome", "applied_at"},
-		row: func(c uint64, _ string, at time.Time) []any {
-			return []any{fmt.Sprintf("L1:%d", c+1), line1, int64(c + 1), "applied", at}
-		},
-	},
-}
-
-func benchCopy(b *testing.B, tables []ceilingTable) {
-	dsn := storetest.PostgresDSN(b)
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, dsn)
-	require.NoError(b, err)
-	b.Cleanup(func() { conn.Close(context.Background()) })
-	for _, t := range tables {
-		_, err = conn.Exec(ctx, t.ddl)
-		require.NoError(b, err)
-	}
-	sc, err := serials.New(randSpec)
-	require.NoError(b, err)
-	var next uint64
-	events := 0
-	for b.Loop() {
-		b.StopTimer()
-		batch := make([][][]any, len(tables))
-		at := time.Now().UTC().Truncate(time.Microsecond)
-		for range benchBatch {
-			s, err := sc.Serial(nil, next)
-			require.NoError(b, err)
-			for i, t := range tables {
-				batch[i] = append(batch[i], t.row(next, string(s), at))
-			}
-			next++
-		}
-		b.StartTimer()
-		tx, err := conn.Begin(ctx)
-		if err != nil {
-			b.Fatal(err)
-		}
-		for i, t := range tables {
-			n, err := tx.CopyFrom(ctx, pgx.Identifier{t.name}, t.cols, pgx.CopyFromRows(batch[i]))
-			if err != nil || n != benchBatch {
-				b.Fatal(t.name, n, err)
-			}
-		}
-		if err := tx.Commit(ctx); err != nil {
-			b.Fatal(err)
-		}
-		events += benchBatch
-	}
-	b.ReportMetric(float64(events)/b.Elapsed().Seconds(), "events/s")
+func BenchmarkCopyCeilingUnitsOnly(b *testing.B) {
+	storetest.CopyCeiling(b, gtinRand, randSpec, storetest.UnitRowsOnly)
 }
 
 // BenchmarkGrant500k grants 500,000 serials per request.

@@ -1,8 +1,9 @@
 // Package storetest gives the tests of central's packages a real store to
 // run against: a SQLite file in the test's temporary directory, or a
 // PostgreSQL database of the test's own, created for it and dropped when it
-// ends, so that tests never touch other data. It is for tests only; no
-// production code imports it.
+// ends, so that tests never touch other data; and CopyCeiling, the raw
+// PostgreSQL COPY ceiling the store's and the ingest's benchmarks are
+// measured against. It is for tests only; no production code imports it.
 //
 // PostgreSQL is the server at $SERIALINE_TEST_POSTGRES (a postgres:// URL
 // of a database the tests may create databases from), by default
