@@ -11,6 +11,7 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"github.com/stretchr/testify/require"
 
+	"github.com/serialine/serialine/central/broker/mosquittotest"
 	"github.com/serialine/serialine/edge/agent"
 	"github.com/serialine/serialine/shared/wire"
 )
@@ -219,19 +220,7 @@ func (s *system) publishForeign(t *testing.T, a, b *rig) {
 	require.NoError(t, err)
 	publish(t, c, topic, p) // acknowledged and dropped by Mosquitto
 	publish(t, c, "serialine/v1/lines/"+a.id+"/bogus", []byte("foreign-2"))
-	require.Error(t, connectErr(s, "intruder", "intruder", "guess"), "an unknown login is refused")
-}
-
-func connectErr(s *system, clientID, user, password string) error {
-	o := mqtt.NewClientOptions().AddBroker(s.mq.URL()).SetClientID(clientID).SetUsername(user).SetPassword(password).
-		SetAutoReconnect(false).SetConnectTimeout(5 * time.Second)
-	c := mqtt.NewClient(o)
-	tok := c.Connect()
-	tok.WaitTimeout(wait)
-	if tok.Error() == nil {
-		c.Disconnect(0)
-	}
-	return tok.Error()
+	require.Error(t, mosquittotest.Connect(s.mq.Addr, "intruder", "intruder", "guess"), "an unknown login is refused")
 }
 
 // awaitDeadLetters waits until central holds n dead letters.
