@@ -30,15 +30,29 @@ func TestSSCCNeverReusedAcrossRestarts(t *testing.T) {
 	ctx := testCtx(t)
 
 	printed := map[string]int{} // SSCC → labels printed
+	labels := 0
+	// drain takes the labels the printer has finished so far; the
+	// simulator reports a label after the driver's send returns, so the
+	// last ones are awaited with collect.
 	drain := func() {
 		for {
 			select {
 			case p := <-d.printed:
 				printed[p.Data[2:]]++
+				labels++
 			default:
 				return
 			}
 		}
+	}
+	collect := func(n int) {
+		t.Helper()
+		drain()
+		for labels < n {
+			printed[d.nextLabel(t).Data[2:]]++
+			labels++
+		}
+		drain()
 	}
 	next := 0
 	pack := func(e *edge, n int) {
@@ -102,7 +116,7 @@ func TestSSCCNeverReusedAcrossRestarts(t *testing.T) {
 	e = started()
 	pack(e, 3)
 	e.acked(t)
-	drain()
+	collect(9)
 
 	require.Len(t, printed, 9, "6 cases and 3 pallets, each its own SSCC: %v", printed)
 	for sscc, n := range printed {
