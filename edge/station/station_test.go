@@ -32,11 +32,13 @@ func TestRun500UnitsWithFaults(t *testing.T) {
 	r.setFault("printer", "drop", true)
 	require.Eventually(t, func() bool { return r.line.Status().Counters.Dropped >= 3 }, waitLong, time.Millisecond)
 	r.setFault("printer", "drop", false)
-	c, err := r.line.Wait(ctx, func(c line.Counters) bool { return c.Scanned >= 300 })
+	_, err = r.line.Wait(ctx, func(c line.Counters) bool { return c.Scanned >= 300 })
 	require.NoError(t, err)
+	// The spell lasts until a low grade is rejected: on a loaded machine
+	// the first units under it may be rejected for another reason (a late
+	// label), which outranks the grade.
 	r.setFault("scanner", "grade_drop", true)
-	_, err = r.line.Wait(ctx, func(x line.Counters) bool { return x.Scanned >= c.Scanned+3 })
-	require.NoError(t, err)
+	r.waitState(func(s Snapshot) bool { return s.Counts.Rejected[wire.ReasonLowGrade] > 0 }, "a low grade rejected")
 	r.setFault("scanner", "grade_drop", false)
 
 	k := checkRun(t, r, lcfg, n)
