@@ -32,10 +32,12 @@ test:
 	$(GO) test $(TESTFLAGS) $$($(GO) list $(PKGS) | grep -v $(SYSTEM_PKG)); \
 	$(GO) test $(TESTFLAGS) -v $(SYSTEM_PKG)
 
+# One package's benchmarks at a time (-p 1): on two cores, two benchmark
+# binaries running at once would each measure half a machine.
 bench:
 	@set -e; env_lines=$$(bash .ci/provision); \
 	for kv in $$env_lines; do export "$$kv"; done; \
-	set -o pipefail; $(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) $(PKGS) | bash .ci/bench-report
+	set -o pipefail; $(GO) test -p 1 -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) $(PKGS) | bash .ci/bench-report
 
 lint: vet
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

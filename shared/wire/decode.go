@@ -4,6 +4,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
+
+	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 )
 
 // MaxPayloadBytes caps every payload. A batch of MaxBatchEvents events, or
@@ -74,26 +79,65 @@ func decodeValid[T Payload](b []byte) (T, error) {
 // decode unmarshals b into p after the size check. When that fails it
 // looks at "v" alone, so that a payload of another version is reported as
 // such rather than as whatever type error its new shape causes.
+//
+// It reads with the JSON v2 implementation (go-json-experiment/json, the
+// proposed encoding/json/v2): central decodes every event of every line,
+// and v2 does it in less than half the time of encoding/json (one pass,
+// no reflection per field), which is CPU left to the database on a small
+// central. It is also stricter where the wire wants it: member names
+// match exactly, a name given twice and invalid UTF-8 are errors.
+// Payloads are still written with encoding/json (Encode).
 func decode(b []byte, p any) error {
 	if len(b) > MaxPayloadBytes {
 		return fmt.Errorf("%w: %d bytes, at most %d", ErrTooLarge, len(b), MaxPayloadBytes)
 	}
-	err := json.Unmarshal(b, p)
+	err := jsonv2.Unmarshal(b, p)
 	if err == nil {
 		return nil
 	}
 	var probe struct {
 		V *int `json:"v"`
 	}
-	if json.Unmarshal(b, &probe) == nil && probe.V != nil && *probe.V != Version {
+	if jsonv2.Unmarshal(b, &probe) == nil && probe.V != nil && *probe.V != Version {
 		return checkVersion(*probe.V)
 	}
-	var ute *json.UnmarshalTypeError
-	if errors.As(err, &ute) {
-		if ute.Field == "" {
-			return fmt.Errorf("payload is a JSON %s, not an object", ute.Value)
+	var se *jsonv2.SemanticError
+	if errors.As(err, &se) && se.GoType != nil && se.JSONKind != 0 {
+		field := fieldPath(se.JSONPointer)
+		if field == "" {
+			return fmt.Errorf("payload is a JSON %s, not an object", kindName(se.JSONKind))
 		}
-		return fieldErrf(ute.Field, "JSON %s where a %s belongs", ute.Value, ute.Type)
+		return fieldErrf(field, "JSON %s where a %s belongs", kindName(se.JSONKind), se.GoType)
 	}
 	return fmt.Errorf("payload is not valid JSON: %w", err)
+}
+
+// fieldPath turns a JSON pointer (/events/3/seq) into the field notation
+// of FieldError (events[3].seq).
+func fieldPath(p jsontext.Pointer) string {
+	var sb strings.Builder
+	for tok := range p.Tokens() {
+		if _, err := strconv.ParseUint(tok, 10, 64); err == nil && sb.Len() > 0 {
+			sb.WriteString("[" + tok + "]")
+			continue
+		}
+		if sb.Len() > 0 {
+			sb.WriteByte('.')
+		}
+		sb.WriteString(tok)
+	}
+	return sb.String()
+}
+
+// kindName names a JSON kind as a person would.
+func kindName(k jsontext.Kind) string {
+	switch k {
+	case '{':
+		return "object"
+	case '[':
+		return "array"
+	case 't', 'f':
+		return "boolean"
+	}
+	return k.String()
 }

@@ -44,8 +44,12 @@ func TestDecodeEventBatchEnvelope(t *testing.T) {
 		{"line invalid", strings.Replace(string(good), `"line":"L1"`, `"line":"L/1"`, 1), "line", nil, "'/'"},
 		{"line missing", strings.Replace(string(good), `"line":"L1",`, ``, 1), "line", nil, "empty"},
 		{"no events", `{"v":1,"line":"L1","events":[]}`, "events", nil, "at least one event"},
-		{"wrong type", `{"v":1,"line":"L1","events":[{"id":"a","seq":"7"}]}`, "events.seq", nil, "JSON string where a uint64 belongs"},
-		{"negative seq", `{"v":1,"line":"L1","events":[{"id":"a","seq":-1}]}`, "events.seq", nil, "uint64"},
+		{"wrong type", `{"v":1,"line":"L1","events":[{"id":"a","seq":"7"}]}`, "events[0].seq", nil, "JSON string where a uint64 belongs"},
+		{"negative seq", `{"v":1,"line":"L1","events":[{"id":"a","seq":-1}]}`, "events[0].seq", nil, "uint64"},
+		{"wrong type, second event", `{"v":1,"line":"L1","events":[{"id":"a","seq":1},{"id":"b","seq":2,"counter":"x"}]}`, "events[1].counter", nil, "JSON string where a uint64 belongs"},
+		{"object for a list", `{"v":1,"line":"L1","events":[{"id":"a","seq":1,"children":{}}]}`, "events[0].children", nil, "JSON object where a []string belongs"},
+		{"name given twice", `{"v":1,"line":"L1","line":"L2","events":[{"id":"a","seq":1}]}`, "", nil, `duplicate object member name "line"`},
+		{"invalid UTF-8", "{\"v\":1,\"line\":\"L\xff\",\"events\":[{\"id\":\"a\",\"seq\":1}]}", "", nil, "invalid UTF-8"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
