@@ -93,6 +93,7 @@ func (s *Store) migrate(ctx context.Context) error {
 		return err
 	}
 	var applied []int
+	var bytewise []string
 	err = s.write(ctx, func(tx dbtx) error {
 		if s.d == dialectPostgres {
 			if _, err := tx.exec(ctx, "SELECT pg_advisory_xact_lock($1)", int64(migrateLockKey)); err != nil {
@@ -139,7 +140,10 @@ func (s *Store) migrate(ctx context.Context) error {
 			}
 			applied = append(applied, m.version)
 		}
-		return nil
+		if s.d == dialectPostgres {
+			bytewise, err = bytewiseText(ctx, tx)
+		}
+		return err
 	})
 	if err != nil {
 		return err
@@ -147,7 +151,58 @@ func (s *Store) migrate(ctx context.Context) error {
 	if len(applied) > 0 {
 		s.log.Info("schema migrated", "versions", applied)
 	}
+	if len(bytewise) > 0 {
+		s.log.Info("text columns made bytewise (COLLATE \"C\")", "tables", bytewise)
+	}
 	return nil
+}
+
+// bytewiseText gives every TEXT column of the schema's tables on
+// PostgreSQL the "C" collation, so that keys compare bytewise, and returns
+// the tables it changed. It runs at every Open, after the migrations, so
+// that new tables and columns follow without their migrations saying so.
+//
+// Why: the keys are GTINs, GS1 serials (CSET 82), SSCCs, ids and
+// enumerations, all ASCII, which a database's UTF-8 collation (C.UTF-8,
+// en_US.UTF-8, ...) orders no differently but compares through the locale
+// (strcoll) at every B-tree step: on ingest into PostgreSQL 15 that was
+// about a tenth of the server's CPU (perf), and ingest gained about 4 %
+// without it. Every TEXT column gets it, not only the hot keys, because an
+// index serves only comparisons in its own collation: a units.order_id in
+// "C" joined to a work_orders.id in the default collation would not use
+// work_orders' key. (SQLite compares TEXT bytewise already.)
+func bytewiseText(ctx context.Context, tx dbtx) ([]string, error) {
+	r, err := tx.query(ctx, `SELECT c.relname,
+			format('ALTER TABLE %I ', c.relname) ||
+			string_agg(format('ALTER COLUMN %I TYPE TEXT COLLATE "C"', a.attname), ', ' ORDER BY a.attnum)
+		FROM pg_attribute a
+		JOIN pg_class c ON c.oid = a.attrelid
+		WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind IN ('r', 'p')
+			AND a.attnum > 0 AND NOT a.attisdropped AND a.atttypid = 'text'::regtype
+			AND a.attcollation <> (SELECT oid FROM pg_collation WHERE collname = 'C' AND collnamespace = 'pg_catalog'::regnamespace)
+		GROUP BY c.relname ORDER BY c.relname`)
+	if err != nil {
+		return nil, fmt.Errorf("store: bytewise text: %w", err)
+	}
+	var tables, alters []string
+	for r.Next() {
+		var table, alter string
+		if err := r.Scan(&table, &alter); err != nil {
+			r.Close()
+			return nil, err
+		}
+		tables, alters = append(tables, table), append(alters, alter)
+	}
+	r.Close()
+	if err := r.Err(); err != nil {
+		return nil, fmt.Errorf("store: bytewise text: %w", err)
+	}
+	for i, alter := range alters {
+		if _, err := tx.exec(ctx, alter); err != nil {
+			return nil, fmt.Errorf("store: bytewise text of table %s: %w", tables[i], err)
+		}
+	}
+	return tables, nil
 }
 
 // SchemaVersion returns the highest migration applied.

@@ -339,3 +339,42 @@ func latestMigration(tb testing.TB) int {
 	require.NotZero(tb, latest)
 	return latest
 }
+
+// TestPostgresTextIsBytewise: on PostgreSQL every TEXT column of the
+// schema compares bytewise (COLLATE "C"), also one that a later migration
+// adds without saying so, and making it so keeps the data.
+func TestPostgresTextIsBytewise(t *testing.T) {
+	dsn := storetest.PostgresDSN(t)
+	ctx := ctxT(t)
+	s := open(t, dsn)
+	require.NoError(t, s.PutLine(ctx, store.Line{ID: line1, Name: "one"}))
+
+	db, err := pgx.Connect(ctx, dsn)
+	require.NoError(t, err)
+	t.Cleanup(func() { db.Close(context.Background()) })
+	notBytewise := func() []string {
+		rows, err := db.Query(ctx, `SELECT c.relname || '.' || a.attname FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+			WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind = 'r' AND a.attnum > 0 AND NOT a.attisdropped
+			AND a.atttypid = 'text'::regtype AND a.attcollation <> (SELECT oid FROM pg_collation WHERE collname = 'C' AND collnamespace = 'pg_catalog'::regnamespace)
+			ORDER BY 1`)
+		require.NoError(t, err)
+		cols, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		require.NoError(t, err)
+		return cols
+	}
+	require.Empty(t, notBytewise())
+
+	// A column added in the database's default collation (as a future
+	// migration might) is converted at the next Open, data and all.
+	_, err = db.Exec(ctx, `ALTER TABLE lines ADD COLUMN note TEXT NOT NULL DEFAULT 'kept'`)
+	require.NoError(t, err)
+	require.Equal(t, []string{"lines.note"}, notBytewise())
+	again := open(t, dsn)
+	require.Empty(t, notBytewise())
+	l, err := again.Line(ctx, line1)
+	require.NoError(t, err)
+	require.Equal(t, "one", l.Name)
+	var note string
+	require.NoError(t, db.QueryRow(ctx, "SELECT note FROM lines WHERE id = $1", line1).Scan(&note))
+	require.Equal(t, "kept", note)
+}
