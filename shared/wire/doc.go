@@ -46,6 +46,10 @@
 // new version. (Typos in field names are therefore not caught by decoding;
 // the required-field rules of Validate catch the ones that matter.)
 //
+// Decoding is strict about the JSON itself: member names match exactly
+// (case included), a member given twice and invalid UTF-8 are errors. It
+// uses the JSON v2 implementation (go-json-experiment/json); see decode.
+//
 // # Validation
 //
 // Every payload type has a Validate method and every Decode function
