@@ -43,8 +43,10 @@ bench:
 	@set -e; env_lines=$$(bash .ci/provision); \
 	for kv in $$env_lines; do export "$$kv"; done; \
 	set -o pipefail; { \
-	  $(GO) test -p 1 -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) $$($(GO) list $(PKGS) | grep -v $(INGEST_PKG)); \
-	  $(GO) test -run '^$$' -bench . -benchmem -benchtime $(INGEST_BENCHTIME) $(INGEST_PKG); \
+	  rc=0; \
+	  $(GO) test -p 1 -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) $$($(GO) list $(PKGS) | grep -v $(INGEST_PKG)) || rc=1; \
+	  $(GO) test -run '^$$' -bench . -benchmem -benchtime $(INGEST_BENCHTIME) $(INGEST_PKG) || rc=1; \
+	  exit $$rc; \
 	} | bash .ci/bench-report
 
 lint: vet
