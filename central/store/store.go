@@ -12,7 +12,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+	"modernc.org/sqlite" // also registers the "sqlite" database/sql driver
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // ErrNotFound is wrapped when a record does not exist; the message names it.
@@ -130,6 +131,37 @@ func Open(ctx context.Context, dsn string, log *slog.Logger, opts ...Option) (*S
 	return s, nil
 }
 
+// setWAL puts the database file into WAL mode. The mode belongs to the
+// file, so it is set once here rather than by every connection. Switching
+// a new file needs it to itself for a moment, and SQLite answers
+// SQLITE_BUSY at once, without waiting on busy_timeout, while another
+// process or Open switches it too: so a busy answer is retried, for up to
+// ten seconds (busy_timeout's wait).
+func setWAL(db *sql.DB) error {
+	wait := 5 * time.Millisecond
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var mode string
+		err := db.QueryRow("PRAGMA journal_mode=WAL").Scan(&mode)
+		switch {
+		case err == nil && strings.EqualFold(mode, "wal"):
+			return nil
+		case err == nil:
+			return fmt.Errorf("the file stays in %s mode", mode)
+		case !isBusy(err) || time.Now().After(deadline):
+			return err
+		}
+		time.Sleep(wait) // backoff on another opener's lock: nothing to await
+		wait = min(2*wait, 200*time.Millisecond)
+	}
+}
+
+// isBusy reports whether err is SQLite's SQLITE_BUSY (any extended code).
+func isBusy(err error) bool {
+	var se *sqlite.Error
+	return errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_BUSY
+}
+
 func openSQLite(path string, log *slog.Logger) (*Store, error) {
 	if path == "" {
 		return nil, errors.New("store: sqlite: empty path in dsn")
@@ -147,12 +179,16 @@ func openSQLite(path string, log *slog.Logger) (*Store, error) {
 	// it holds about 20,000 (BenchmarkIngestSQLite, -benchtime 5s).
 	common := "_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_time_format=sqlite"
 	u := (&url.URL{Scheme: "file", Opaque: path}).String()
-	writer, err := sql.Open("sqlite", u+"?"+common+"&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=cache_size(-65536)&_txlock=immediate")
+	writer, err := sql.Open("sqlite", u+"?"+common+"&_pragma=synchronous(FULL)&_pragma=cache_size(-65536)&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("store: sqlite %s: %w", path, err)
 	}
 	writer.SetMaxOpenConns(1)
 	writer.SetConnMaxIdleTime(0)
+	if err := setWAL(writer); err != nil {
+		_ = writer.Close()
+		return nil, fmt.Errorf("store: sqlite %s: journal_mode WAL: %w", path, err)
+	}
 	reader, err := sql.Open("sqlite", u+"?"+common+"&_pragma=query_only(1)")
 	if err != nil {
 		_ = writer.Close()

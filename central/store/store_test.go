@@ -378,3 +378,29 @@ func TestPostgresTextIsBytewise(t *testing.T) {
 	require.NoError(t, db.QueryRow(ctx, "SELECT note FROM lines WHERE id = $1", line1).Scan(&note))
 	require.Equal(t, "kept", note)
 }
+
+// TestSQLiteConcurrentFirstOpen: several processes opening a new SQLite
+// file at once all succeed (TestSetWALConcurrent tests the WAL switch
+// behind it more sharply).
+func TestSQLiteConcurrentFirstOpen(t *testing.T) {
+	ctx := ctxT(t)
+	for round := range 20 {
+		dsn := "sqlite:" + filepath.Join(t.TempDir(), "central.db")
+		const n = 8
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() {
+				s, err := store.Open(ctx, dsn, testLogger(t))
+				if err == nil {
+					s.Close()
+				}
+				errs[i] = err
+			})
+		}
+		wg.Wait()
+		for i, err := range errs {
+			require.NoError(t, err, "round %d, open %d", round, i)
+		}
+	}
+}
