@@ -80,12 +80,7 @@ func TestBrowserPacking(t *testing.T) {
 	require.Equal(t, "3", text(t, ctx, "#pack-count"), "a refused pack is not counted")
 	shot(t, ctx, dir, "packing-1024x768.png")
 	fits(t, ctx, 1024, 768)
-	small, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll('button, input')]
-		.filter(b => b.offsetParent !== null)
-		.filter(b => { const r = b.getBoundingClientRect(); return r.height < 48 || r.width < 48; })
-		.map(b => b.id || b.textContent)`))
-	require.NoError(t, err)
-	require.Empty(t, small, "touch targets under 48 px")
+	require.Empty(t, smallTargets(t, ctx, "button, input"), "touch targets under 48 px")
 
 	// Close the short case now: its SSCC on the screen is the one its
 	// label carries.

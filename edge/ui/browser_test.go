@@ -81,6 +81,18 @@ func fits(tb testing.TB, ctx context.Context, w, h int) {
 	require.LessOrEqual(tb, size[1], h, "page height")
 }
 
+// smallTargets lists the visible elements matching css (by id, else
+// text) that are under 48 px in either direction: too small to touch.
+func smallTargets(tb testing.TB, ctx context.Context, css string) []string {
+	tb.Helper()
+	small, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll('`+css+`')]
+		.filter(b => b.offsetParent !== null)
+		.filter(b => { const r = b.getBoundingClientRect(); return r.height < 48 || r.width < 48; })
+		.map(b => b.id || b.textContent)`))
+	require.NoError(tb, err)
+	return small
+}
+
 func click(tb testing.TB, ctx context.Context, css string) {
 	tb.Helper()
 	require.NoError(tb, chromedp.Do(ctx, chromedp.Click(chromedp.CSS(css))), "click %s", css)
@@ -156,12 +168,7 @@ func TestBrowserOperatorShift(t *testing.T) {
 	shot(t, ctx, dir, "alarm-1024x768.png")
 	fits(t, ctx, 1024, 768)
 	// Every touch target is at least 48 px.
-	small, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll('button')]
-		.filter(b => b.offsetParent !== null)
-		.filter(b => { const r = b.getBoundingClientRect(); return r.height < 48 || r.width < 48; })
-		.map(b => b.id || b.textContent)`))
-	require.NoError(t, err)
-	require.Empty(t, small, "buttons under 48 px")
+	require.Empty(t, smallTargets(t, ctx, "button"), "buttons under 48 px")
 
 	click(t, ctx, "#btn-ack")
 	waitJS(t, ctx, `document.querySelectorAll('#alarms .alarm').length === 0`)

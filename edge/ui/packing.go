@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/serialine/serialine/edge/agent"
 	"github.com/serialine/serialine/edge/packing"
 	"github.com/serialine/serialine/shared/gs1"
 	"github.com/serialine/serialine/shared/wire"
@@ -94,10 +93,8 @@ func (u *UI) packCall(w http.ResponseWriter, r *http.Request, name string, a Act
 	}
 	u.record(r.Context(), a)
 	switch {
-	case errors.Is(err, agent.ErrNotRunning):
-		writeJSON(w, http.StatusServiceUnavailable, errBody{Error: err.Error()})
 	case err != nil:
-		writeJSON(w, http.StatusConflict, errBody{Error: err.Error()})
+		writeCallErr(w, err)
 	case refused != nil:
 		writeJSON(w, http.StatusConflict, errBody{Error: refused.Detail, Reason: string(refused.Reason)})
 	default:

@@ -451,15 +451,24 @@ func (u *UI) call(w http.ResponseWriter, r *http.Request, name, act, order strin
 	}
 	u.record(r.Context(), a)
 	switch {
-	case errors.Is(err, agent.ErrNotRunning):
-		writeJSON(w, http.StatusServiceUnavailable, errBody{Error: err.Error()})
 	case err != nil:
-		writeJSON(w, http.StatusConflict, errBody{Error: err.Error()})
+		writeCallErr(w, err)
 	case v != nil:
 		writeJSON(w, http.StatusOK, v)
 	default:
 		writeJSON(w, http.StatusOK, u.view(name))
 	}
+}
+
+// writeCallErr answers a line call that failed: 503 while the agent is
+// not running (it is starting, or stopped), 409 for anything the line
+// refused.
+func writeCallErr(w http.ResponseWriter, err error) {
+	status := http.StatusConflict
+	if errors.Is(err, agent.ErrNotRunning) {
+		status = http.StatusServiceUnavailable
+	}
+	writeJSON(w, status, errBody{Error: err.Error()})
 }
 
 func (u *UI) currentOrder() string {
