@@ -50,6 +50,8 @@ func TestDecodeEventBatchEnvelope(t *testing.T) {
 		{"object for a list", `{"v":1,"line":"L1","events":[{"id":"a","seq":1,"children":{}}]}`, "events[0].children", nil, "JSON object where a []string belongs"},
 		{"name given twice", `{"v":1,"line":"L1","line":"L2","events":[{"id":"a","seq":1}]}`, "", nil, `duplicate object member name "line"`},
 		{"invalid UTF-8", "{\"v\":1,\"line\":\"L\xff\",\"events\":[{\"id\":\"a\",\"seq\":1}]}", "", nil, "invalid UTF-8"},
+		{"incarnation charset", strings.Replace(string(good), `"line":"L1"`, `"line":"L1","incarnation":"a:b"`, 1), "incarnation", nil, "position 2"},
+		{"incarnation too long", strings.Replace(string(good), `"line":"L1"`, `"line":"L1","incarnation":"`+strings.Repeat("a", 65)+`"`, 1), "incarnation", nil, "65 characters"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -131,15 +133,36 @@ func TestAckRoundTripAndRules(t *testing.T) {
 	require.ErrorIs(t, err, wire.ErrVersion)
 	_, err = wire.DecodeAck([]byte(`{"v":1,"line":"#","seq":1}`))
 	require.ErrorContains(t, err, "line: ")
+
+	// A new incarnation's ack says what it replaced.
+	a = wire.Ack{V: 1, Line: testLine, Seq: 3, Incarnation: "b2", Replaced: &wire.Replaced{Incarnation: "a1", Seq: 4591, At: testAt}}
+	data, err = wire.Encode(a)
+	require.NoError(t, err)
+	got, err = wire.DecodeAck(data)
+	require.NoError(t, err)
+	require.Equal(t, a, got)
+	for name, tc := range map[string]struct {
+		payload, want string
+	}{
+		"seq too large":        {`{"v":1,"line":"L1","seq":9223372036854775808}`, "seq: 9223372036854775808 exceeds"},
+		"incarnation charset":  {`{"v":1,"line":"L1","seq":1,"incarnation":"a b"}`, "incarnation: character ' '"},
+		"replaced without own": {`{"v":1,"line":"L1","seq":1,"replaced":{"incarnation":"a1","seq":2}}`, "replaced: only the ack of a named incarnation"},
+		"replaced itself":      {`{"v":1,"line":"L1","seq":1,"incarnation":"a1","replaced":{"incarnation":"a1","seq":2}}`, `replaced.incarnation: "a1" cannot replace itself`},
+	} {
+		_, err := wire.DecodeAck([]byte(tc.payload))
+		require.ErrorContains(t, err, tc.want, name)
+	}
 }
 
 func validStatus() wire.Status {
 	return wire.Status{
 		V: 1, Line: testLine, State: wire.LineRunning, At: testAt, Order: testOrder,
-		Counts:  &wire.Reconciliation{Granted: 10, Commissioned: 3},
-		Pool:    wire.Pool{Available: 5000, MinutesLeft: 12.5},
-		Devices: map[string]wire.DeviceHealth{"printer": {State: wire.DeviceOK}, "scanner": {State: wire.DeviceWarning, Detail: "grade C", Since: testAt}},
-		Outbox:  17,
+		Counts:     &wire.Reconciliation{Granted: 10, Commissioned: 3},
+		Pool:       wire.Pool{Available: 5000, MinutesLeft: 12.5},
+		Devices:    map[string]wire.DeviceHealth{"printer": {State: wire.DeviceOK}, "scanner": {State: wire.DeviceWarning, Detail: "grade C", Since: testAt}},
+		Outbox:     17,
+		OrderState: wire.ProgressRunning,
+		Alarms:     []wire.StatusAlarm{{Code: "grade-low", Device: "scanner", Detail: "grade C", Since: testAt, Active: true}},
 	}
 }
 
@@ -168,6 +191,10 @@ func TestStatus(t *testing.T) {
 		{"device name", func(s *wire.Status) { s.Devices[""] = wire.DeviceHealth{State: wire.DeviceOK} }, `devices[""]: missing`},
 		{"minutes", func(s *wire.Status) { s.Pool.MinutesLeft = -1 }, "pool.minutes_left"},
 		{"counts", func(s *wire.Status) { s.Counts.Decommissioned = map[wire.Reason]uint64{"x": 1} }, "counts.decommissioned"},
+		{"order state", func(s *wire.Status) { s.OrderState = "done" }, `order_state: "done" is not an order state`},
+		{"alarm code", func(s *wire.Status) { s.Alarms[0].Code = "" }, "alarms[0].code: missing"},
+		{"alarm detail", func(s *wire.Status) { s.Alarms[0].Detail = "a\nb" }, "alarms[0].detail: control character"},
+		{"too many alarms", func(s *wire.Status) { s.Alarms = make([]wire.StatusAlarm, 65) }, "alarms: has 65 alarms"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -181,7 +208,8 @@ func TestStatus(t *testing.T) {
 func validOrders() wire.Orders {
 	return wire.Orders{V: 1, Line: testLine, Orders: []wire.Order{
 		{ID: testOrder, GTIN: testGTIN, Lot: testLot, Expiry: testExpiry, Quantity: 1000, State: wire.OrderStateReleased, MinGrade: "C", Product: "Paracetamol 500 mg", National: map[string]string{"715": "12345-678-90"}},
-		{ID: "WO-2", GTIN: testGTIN, Lot: "L2", Expiry: "290100", Quantity: 5, State: wire.OrderStateReleased},
+		{ID: "WO-2", GTIN: testGTIN, Lot: "L2", Expiry: "290100", Quantity: 5, State: wire.OrderStateReleased, RejectAllowance: 50, MinShelfLifeDays: 180},
+		{ID: "WO-0", GTIN: testGTIN, Lot: "L0", Expiry: "290100", Quantity: 5, State: wire.OrderStateClosed, ClosedAt: testAt},
 	}}
 }
 
@@ -213,6 +241,9 @@ func TestOrders(t *testing.T) {
 		{"national ai", func(o *wire.Order) { o.National = map[string]string{"719": "x"} }, `orders[0].national["719"]: AI "719"`},
 		{"national value", func(o *wire.Order) { o.National = map[string]string{"714": "a b"} }, `orders[0].national["714"]: AI (714)`},
 		{"duplicate id", func(o *wire.Order) { o.ID = "WO-2" }, `orders[1].id: "WO-2" repeats orders[0]`},
+		{"closed_at on a released order", func(o *wire.Order) { o.ClosedAt = testAt }, "orders[0].closed_at: only a closed order"},
+		{"shelf life", func(o *wire.Order) { o.MinShelfLifeDays = -1 }, "orders[0].min_shelf_life_days"},
+		{"allowance", func(o *wire.Order) { o.RejectAllowance = 1<<40 + 1 }, "orders[0].reject_allowance"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -48,11 +48,17 @@ const (
 	// SerialsReturned: the counter Ranges of Order were never used and go
 	// back unused (they are never issued again).
 	SerialsReturned EventType = "serials-returned"
+	// AllowanceExtended: a supervisor at the line extended Order's reject
+	// allowance by Allowance units, for the reason in Note.
+	AllowanceExtended EventType = "allowance-extended"
 )
+
+// MaxSeq is the largest seq: seqs are stored as signed 64-bit integers.
+const MaxSeq = math.MaxInt64
 
 // EventTypes lists every event type.
 func EventTypes() []EventType {
-	return []EventType{Commissioned, Decommissioned, Voided, Aggregated, Disaggregated, OrderStarted, OrderClosed, SerialsReturned}
+	return []EventType{Commissioned, Decommissioned, Voided, Aggregated, Disaggregated, OrderStarted, OrderClosed, SerialsReturned, AllowanceExtended}
 }
 
 // Valid reports whether t is one of EventTypes.
@@ -96,9 +102,15 @@ func (r Reason) Valid() bool {
 // EventBatch is the payload on the events topic: events of one line in
 // ascending Seq (central sorts anyway).
 type EventBatch struct {
-	V      int     `json:"v"`
-	Line   string  `json:"line"`
-	Events []Event `json:"events"`
+	V    int    `json:"v"`
+	Line string `json:"line"`
+	// Incarnation identifies the line's event store that made the events
+	// (a random id made with the store): Seq numbers the events of one
+	// incarnation. A line whose store was lost or rolled back starts a new
+	// incarnation, whose seq starts again at 1. Empty from a line that
+	// sends none (one incarnation).
+	Incarnation string  `json:"incarnation,omitempty"`
+	Events      []Event `json:"events"`
 }
 
 // Event is one line event. Which fields an event needs depends on Type; see
@@ -136,6 +148,11 @@ type Event struct {
 	Counts *Reconciliation `json:"counts,omitempty"`
 	// Operator is who was logged in at the line, if anyone.
 	Operator string `json:"operator,omitempty"`
+	// Allowance is the number of units a reject allowance was extended by
+	// (AllowanceExtended only).
+	Allowance uint64 `json:"allowance,omitempty"`
+	// Note is why (AllowanceExtended only: the supervisor's reason).
+	Note string `json:"note,omitempty"`
 }
 
 // CounterRange is Count consecutive counters from Start.
@@ -253,6 +270,9 @@ func (e Event) Validate() error {
 	if e.Seq == 0 {
 		return fieldErrf("seq", "must be at least 1 (a line's events are numbered from 1)")
 	}
+	if e.Seq > MaxSeq {
+		return fieldErrf("seq", "%d exceeds the largest seq (2^63-1)", e.Seq)
+	}
 	if !e.Type.Valid() {
 		return fieldErr("type", typeError(e.Type))
 	}
@@ -296,6 +316,13 @@ func (e Event) Validate() error {
 	}
 	if e.Counts != nil && e.Type != OrderClosed {
 		return fieldErrf("counts", "only order-closed events carry counts, this one is %s", e.Type)
+	}
+	if (e.Allowance != 0 || e.Note != "") && e.Type != AllowanceExtended {
+		f := "allowance"
+		if e.Allowance == 0 {
+			f = "note"
+		}
+		return fieldErrf(f, "only allowance-extended events carry it, this one is %s", e.Type)
 	}
 	if len(e.Ranges) > 0 && e.Type != SerialsReturned {
 		return fieldErrf("ranges", "only serials-returned events carry ranges, this one is %s", e.Type)
@@ -367,6 +394,16 @@ func (e Event) Validate() error {
 		if _, err := validateRanges("ranges", e.Ranges); err != nil {
 			return err
 		}
+	case AllowanceExtended:
+		if err := require(e, "order", "allowance", "note", "operator"); err != nil {
+			return err
+		}
+		if e.Allowance > 1<<40 {
+			return fieldErrf("allowance", "%d is more than 2^40 units", e.Allowance)
+		}
+		if err := validateText("note", e.Note, true); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -396,6 +433,12 @@ func require(e Event, fields ...string) error {
 			missing = e.Counts == nil
 		case "ranges":
 			missing = len(e.Ranges) == 0
+		case "allowance":
+			missing = e.Allowance == 0
+		case "note":
+			missing = strings.TrimSpace(e.Note) == ""
+		case "operator":
+			missing = e.Operator == ""
 		}
 		if missing {
 			return fieldErrf(f, "missing; %s events need it", e.Type)
@@ -420,6 +463,9 @@ func (b EventBatch) validateEnvelope() error {
 	}
 	if err := ValidateLine(b.Line); err != nil {
 		return fieldErr("line", err)
+	}
+	if err := validateIncarnation("incarnation", b.Incarnation); err != nil {
+		return err
 	}
 	if len(b.Events) == 0 {
 		return fieldErrf("events", "empty; a batch carries at least one event")
@@ -482,6 +528,24 @@ func validateID(field, id string) error {
 	for i := 0; i < len(id); i++ {
 		if id[i] <= ' ' || id[i] > '~' {
 			return fieldErrf(field, "character %q at position %d is not printable ASCII (spaces are not allowed either)", id[i], i+1)
+		}
+	}
+	return nil
+}
+
+// MaxIncarnationLen is the longest incarnation id.
+const MaxIncarnationLen = 64
+
+// validateIncarnation checks an incarnation id: empty, or 1 to
+// MaxIncarnationLen characters of [A-Za-z0-9_-].
+func validateIncarnation(field, s string) error {
+	if len(s) > MaxIncarnationLen {
+		return fieldErrf(field, "has %d characters, at most %d are allowed", len(s), MaxIncarnationLen)
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			return fieldErrf(field, "character %q at position %d is not one of [A-Za-z0-9_-]", c, i+1)
 		}
 	}
 	return nil

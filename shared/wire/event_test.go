@@ -110,6 +110,13 @@ func TestEventValidate(t *testing.T) {
 		{"range count zero", wire.SerialsReturned, func(e *wire.Event) { e.Ranges[1].Count = 0 }, "ranges[1].count", "at least 1", ""},
 		{"range overlap", wire.SerialsReturned, func(e *wire.Event) { e.Ranges[1] = wire.CounterRange{Start: 149, Count: 2} }, "ranges[1]", "overlaps ranges[0]", ""},
 		{"range overflow", wire.SerialsReturned, func(e *wire.Event) { e.Ranges[0] = wire.CounterRange{Start: math.MaxInt64, Count: 2} }, "ranges[0]", "overflows", ""},
+		{"seq beyond 2^63-1", wire.Commissioned, func(e *wire.Event) { e.Seq = math.MaxInt64 + 1 }, "seq", "2^63-1", ""},
+		{"allowance-extended needs allowance", wire.AllowanceExtended, func(e *wire.Event) { e.Allowance = 0 }, "allowance", "missing", ""},
+		{"allowance-extended needs a reason", wire.AllowanceExtended, func(e *wire.Event) { e.Note = "  " }, "note", "missing", ""},
+		{"allowance-extended needs the supervisor", wire.AllowanceExtended, func(e *wire.Event) { e.Operator = "" }, "operator", "missing", ""},
+		{"allowance-extended note control char", wire.AllowanceExtended, func(e *wire.Event) { e.Note = "a\x00b" }, "note", "control character", ""},
+		{"allowance only on allowance-extended", wire.Commissioned, func(e *wire.Event) { e.Allowance = 3 }, "allowance", "only allowance-extended", ""},
+		{"note only on allowance-extended", wire.OrderStarted, func(e *wire.Event) { e.Note = "why" }, "note", "only allowance-extended", ""},
 		{"ranges only on serials-returned", wire.Voided, func(e *wire.Event) { e.Ranges = []wire.CounterRange{{Start: 1, Count: 1}} }, "ranges", "only serials-returned", ""},
 	}
 	for _, tc := range tests {
@@ -208,7 +215,7 @@ func TestCounterRange(t *testing.T) {
 }
 
 func TestTypesAndReasonsVocabulary(t *testing.T) {
-	require.Len(t, wire.EventTypes(), 8)
+	require.Len(t, wire.EventTypes(), 9)
 	for _, typ := range wire.EventTypes() {
 		require.True(t, typ.Valid())
 	}

@@ -53,6 +53,8 @@ func validEvent(tb testing.TB, typ wire.EventType, seq uint64) wire.Event {
 	case wire.SerialsReturned:
 		e.GTIN = testGTIN
 		e.Ranges = []wire.CounterRange{{Start: 100, Count: 50}, {Start: 10, Count: 5}}
+	case wire.AllowanceExtended:
+		e.Allowance, e.Note = 25, "film splice: 20 packs damaged at the infeed"
 	}
 	return e
 }

@@ -17,6 +17,25 @@ type Ack struct {
 	Line string `json:"line"`
 	// Seq is the highest contiguous seq committed; 0 means none yet.
 	Seq uint64 `json:"seq"`
+	// Incarnation is the incarnation of the line's event store that Seq
+	// counts (see EventBatch.Incarnation); empty for a line that sends none.
+	// A line applies only the acks of its own incarnation.
+	Incarnation string `json:"incarnation,omitempty"`
+	// Replaced is set while the incarnation acknowledged is a new one that
+	// took over from another of the same line (its data store was lost,
+	// replaced or rolled back): the line raises an alarm naming it, and QA
+	// dispositions the earlier incarnation's unacknowledged events and
+	// unused serials at central.
+	Replaced *Replaced `json:"replaced,omitempty"`
+}
+
+// Replaced describes the incarnation a new one replaced at central.
+type Replaced struct {
+	Incarnation string `json:"incarnation"`
+	// Seq is the last seq central applied of it.
+	Seq uint64 `json:"seq"`
+	// At is when central first saw the new incarnation.
+	At time.Time `json:"at,omitzero"`
 }
 
 // Validate checks version and line id.
@@ -26,6 +45,23 @@ func (a Ack) Validate() error {
 	}
 	if err := ValidateLine(a.Line); err != nil {
 		return fieldErr("line", err)
+	}
+	if err := validateIncarnation("incarnation", a.Incarnation); err != nil {
+		return err
+	}
+	if a.Seq > MaxSeq {
+		return fieldErrf("seq", "%d exceeds the largest seq (2^63-1)", a.Seq)
+	}
+	if a.Replaced != nil {
+		if a.Incarnation == "" {
+			return fieldErrf("replaced", "only the ack of a named incarnation says what it replaced")
+		}
+		if err := validateIncarnation("replaced.incarnation", a.Replaced.Incarnation); err != nil {
+			return err
+		}
+		if a.Replaced.Incarnation == a.Incarnation {
+			return fieldErrf("replaced.incarnation", "%q cannot replace itself", a.Incarnation)
+		}
 	}
 	return nil
 }
@@ -100,7 +136,55 @@ type Status struct {
 	Devices map[string]DeviceHealth `json:"devices,omitempty"`
 	// Outbox is the number of events not yet acknowledged by central.
 	Outbox uint64 `json:"outbox"`
+	// OrderState is where the line stands with Order (running, complete,
+	// stopped ...); empty without an order.
+	OrderState OrderProgress `json:"order_state,omitempty"`
+	// Alarms are the line's alarms, active or waiting for acknowledgement.
+	Alarms []StatusAlarm `json:"alarms,omitempty"`
 }
+
+// OrderProgress is where a line stands with the order it works on.
+type OrderProgress string
+
+// The order progress states at a line.
+const (
+	// ProgressRunning: the line produces the order.
+	ProgressRunning OrderProgress = "running"
+	// ProgressPaused: paused by the operator; Start resumes.
+	ProgressPaused OrderProgress = "paused"
+	// ProgressStopped: stopped by the operator or an alarm.
+	ProgressStopped OrderProgress = "stopped"
+	// ProgressComplete: the order's quantity is commissioned; the line
+	// stopped by itself and asks for the order to be closed.
+	ProgressComplete OrderProgress = "complete"
+	// ProgressClosed: the order is closed (at the line or by central).
+	ProgressClosed OrderProgress = "closed"
+)
+
+// Valid reports whether p is a known order progress state.
+func (p OrderProgress) Valid() bool {
+	switch p {
+	case ProgressRunning, ProgressPaused, ProgressStopped, ProgressComplete, ProgressClosed:
+		return true
+	}
+	return false
+}
+
+// StatusAlarm is one of a line's alarms in its status.
+type StatusAlarm struct {
+	// Code names the alarm in the edge's catalogue (docs/operations.md),
+	// e.g. "printer-fault", "consecutive-rejects", "storage".
+	Code   string    `json:"code"`
+	Device string    `json:"device,omitempty"`
+	Detail string    `json:"detail,omitempty"`
+	Since  time.Time `json:"since,omitzero"`
+	Active bool      `json:"active"`
+	// StoppedLine: it stopped production and waits for acknowledgement.
+	StoppedLine bool `json:"stopped_line"`
+}
+
+// maxStatusAlarms caps the alarms in one status.
+const maxStatusAlarms = 64
 
 // Validate checks version, line, state, time and device states.
 func (s Status) Validate() error {
@@ -126,6 +210,24 @@ func (s Status) Validate() error {
 	}
 	if math.IsNaN(s.Pool.MinutesLeft) || math.IsInf(s.Pool.MinutesLeft, 0) || s.Pool.MinutesLeft < 0 {
 		return fieldErrf("pool.minutes_left", "must be a number >= 0, got %v", s.Pool.MinutesLeft)
+	}
+	if s.OrderState != "" && !s.OrderState.Valid() {
+		return fieldErrf("order_state", "%q is not an order state; use running, paused, stopped, complete or closed", s.OrderState)
+	}
+	if len(s.Alarms) > maxStatusAlarms {
+		return fieldErrf("alarms", "has %d alarms, at most %d", len(s.Alarms), maxStatusAlarms)
+	}
+	for i, a := range s.Alarms {
+		f := index("alarms", i)
+		if err := validateID(f+".code", a.Code); err != nil {
+			return err
+		}
+		if err := validateText(f+".device", a.Device, false); err != nil {
+			return err
+		}
+		if err := validateText(f+".detail", a.Detail, false); err != nil {
+			return err
+		}
 	}
 	for name, d := range s.Devices {
 		f := "devices[" + fmt.Sprintf("%q", name) + "]"
@@ -163,7 +265,10 @@ func (s OrderState) Valid() bool {
 }
 
 // Orders is the retained payload on the orders topic: the work orders
-// released to the line. It replaces the previous one entirely.
+// released to the line, and those central closed that the line has not yet
+// reported closed (State closed, with ClosedAt): a line working on one of
+// those stops it and closes it at once. It replaces the previous one
+// entirely.
 type Orders struct {
 	V      int     `json:"v"`
 	Line   string  `json:"line"`
@@ -186,6 +291,17 @@ type Order struct {
 	// National holds national healthcare reimbursement numbers to print,
 	// by AI (710-717, e.g. "715" for the US NDC).
 	National map[string]string `json:"national,omitempty"`
+	// RejectAllowance is how many units the line may spend on rejects
+	// beyond Quantity (extensions included). Central never grants more
+	// than Quantity + RejectAllowance serials beyond those voided or
+	// returned, and the line stops when the allowance is spent. Zero from a
+	// central that does not send it: the line then uses its own default.
+	RejectAllowance uint64 `json:"reject_allowance,omitempty"`
+	// MinShelfLifeDays: the line refuses to start the order, and stops it,
+	// when fewer days than this are left to Expiry (0: only a past expiry).
+	MinShelfLifeDays int `json:"min_shelf_life_days,omitempty"`
+	// ClosedAt is when central closed the order (State closed only).
+	ClosedAt time.Time `json:"closed_at,omitzero"`
 }
 
 // Validate checks the order's fields.
@@ -210,6 +326,15 @@ func (o Order) Validate() error {
 	}
 	if !o.State.Valid() {
 		return fieldErrf("state", "%q is not an order state; use created, released or closed", o.State)
+	}
+	if !o.ClosedAt.IsZero() && o.State != OrderStateClosed {
+		return fieldErrf("closed_at", "only a closed order has a close time, this one is %s", o.State)
+	}
+	if o.MinShelfLifeDays < 0 || o.MinShelfLifeDays > 3660 {
+		return fieldErrf("min_shelf_life_days", "must be 0 to 3660 days, got %d", o.MinShelfLifeDays)
+	}
+	if o.RejectAllowance > 1<<40 {
+		return fieldErrf("reject_allowance", "%d is more than 2^40 units", o.RejectAllowance)
 	}
 	switch o.MinGrade {
 	case "", "A", "B", "C", "D":
