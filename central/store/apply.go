@@ -244,6 +244,7 @@ type applier struct {
 	history    [][]any
 	applied    [][]any
 	deadLetter [][]any
+	flags      [][]any
 	newReturns [][]any
 	audits     []func() error
 	buf        []byte
@@ -1385,6 +1386,7 @@ func (a *applier) flush(ctx context.Context, held [][]any) error {
 		{"dead letters", func() error {
 			return a.tx.execMany(ctx, "INSERT INTO dead_letters (received_at, topic, line_id, event_id, seq, payload, reason) VALUES ($1, $2, $3, $4, $5, $6, $7)", a.deadLetter)
 		}},
+		{"event flags", func() error { return a.flushFlags(ctx) }},
 		{"pending events", func() error {
 			return a.tx.copyRows(ctx, "pending_events", []string{"line_id", "seq", "event_id", "payload", "received_at"}, held)
 		}},
