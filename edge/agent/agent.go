@@ -18,11 +18,10 @@ import (
 	"sync"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
-
 	"github.com/serialine/serialine/drivers/plc"
 	"github.com/serialine/serialine/drivers/printer"
 	"github.com/serialine/serialine/drivers/scanner"
+	"github.com/serialine/serialine/edge/dbcheck"
 	"github.com/serialine/serialine/edge/outbox"
 	"github.com/serialine/serialine/edge/packing"
 	"github.com/serialine/serialine/edge/pool"
@@ -153,9 +152,11 @@ func (a *Agent) Run(ctx context.Context) error {
 		return fmt.Errorf("data_dir: %w", err)
 	}
 	path := filepath.Join(a.cfg.DataDir, DBFile)
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
+	// Checked before bbolt trusts it: a damaged file is refused, never
+	// guessed at (edge/dbcheck).
+	db, err := dbcheck.Open(path, dbcheck.Options{}, a.log.With("part", "store"))
 	if err != nil {
-		return fmt.Errorf("data_dir: open %s: %w (is another agent using it?)", path, err)
+		return fmt.Errorf("data_dir: %w", err)
 	}
 	defer db.Close()
 

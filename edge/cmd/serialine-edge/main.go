@@ -1,5 +1,6 @@
 // Command serialine-edge is the packaging-line agent: `run` drives the
 // line (edge/agent) and serves the operator's touchscreen (edge/ui),
+// `check` checks the agent's store page by page (edge/dbcheck),
 // `label` carries the GS1 label tools a technician uses on the line PC,
 // `pin-hash` makes an operator's pin_hash (edge/ui/pin).
 package main
@@ -16,6 +17,7 @@ import (
 	"syscall"
 
 	"github.com/serialine/serialine/edge/agent"
+	"github.com/serialine/serialine/edge/dbcheck"
 	"github.com/serialine/serialine/edge/labeltool"
 	"github.com/serialine/serialine/edge/ui"
 	"github.com/serialine/serialine/edge/ui/pin"
@@ -26,6 +28,7 @@ const usage = `usage: serialine-edge <command> [arguments]
 commands:
   run [--config configs/edge.yaml] [--mqtt tcp://HOST:PORT] [--data DIR] [--http HOST:PORT]
                                   run the line agent and its touchscreen (at / of --http)
+  check --data DIR                check DIR/edge.db page by page (exit 0 clean, 1 damaged, 2 cannot check)
   label render|decode|parse ...   GS1 label tools (serialine-edge label help)
   pin-hash [--iterations N] < pin print an operator's pin_hash for the config (PIN on stdin)
 `
@@ -38,6 +41,8 @@ func main() {
 	switch os.Args[1] {
 	case "run":
 		os.Exit(run(os.Args[2:], os.Stderr))
+	case "check":
+		os.Exit(dbcheck.Command(os.Args[2:], os.Stdout, os.Stderr))
 	case "label":
 		os.Exit(labeltool.Run(os.Args[2:], os.Stdout, os.Stderr))
 	case "pin-hash":
@@ -93,6 +98,11 @@ func run(args []string, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := a.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		var dmg *dbcheck.DamagedError
+		if errors.As(err, &dmg) { // several lines: the damage and what to do
+			fmt.Fprintf(stderr, "serialine-edge run: %v\n", err)
+			return 1
+		}
 		log.Error("serialine-edge stopped", "err", err)
 		return 1
 	}
