@@ -65,7 +65,7 @@ type Damage struct {
 }
 
 func (d Damage) String() string {
-	if d.Page < 0 {
+	if d.Page < 0 || (d.Page < 2 && strings.HasPrefix(d.What, "meta page")) {
 		return d.What
 	}
 	return fmt.Sprintf("page %d: %s", d.Page, d.What)
@@ -164,6 +164,7 @@ type checker struct {
 	ps     int
 	hwm    uint64
 	seen   []uint64 // bitset of the pages reached
+	buf    []byte   // one page, reused
 }
 
 type meta struct {
@@ -331,6 +332,7 @@ func (c *checker) run() error {
 		return nil // the tree of a store refused already is not worth reading
 	}
 	c.seen = make([]uint64, (c.hwm+63)/64)
+	c.buf = make([]byte, c.ps)
 	c.mark(0)
 	c.mark(1)
 	if err := c.walk(mu.root); err != nil {
@@ -385,18 +387,22 @@ func (c *checker) walk(root uint64) error {
 			rep.add(int64(r.id), "in %s: referenced twice (a loop or a cross-link in the tree)", r.where())
 			continue
 		}
-		hdr := make([]byte, pageHeaderSize)
-		if err := c.readAt(hdr, int64(r.id)*int64(c.ps)); err != nil {
-			return err
-		}
-		overflow := uint64(ord.Uint32(hdr[12:]))
-		if r.id+overflow >= c.hwm {
-			rep.add(int64(r.id), "in %s: %s, its %d overflow pages run beyond the store's last page %d", r.where(), describeHeader(hdr, r.id), overflow, c.hwm-1)
-			continue
-		}
-		page := make([]byte, (overflow+1)*uint64(c.ps))
+		// One read per page, into a buffer reused for the next one: nothing
+		// keeps a slice of it past elements.
+		page := c.buf[:c.ps]
 		if err := c.readAt(page, int64(r.id)*int64(c.ps)); err != nil {
 			return err
+		}
+		overflow := uint64(ord.Uint32(page[12:]))
+		if r.id+overflow >= c.hwm {
+			rep.add(int64(r.id), "in %s: %s, its %d overflow pages run beyond the store's last page %d", r.where(), describeHeader(page[:pageHeaderSize], r.id), overflow, c.hwm-1)
+			continue
+		}
+		if overflow > 0 {
+			page = make([]byte, (overflow+1)*uint64(c.ps))
+			if err := c.readAt(page, int64(r.id)*int64(c.ps)); err != nil {
+				return err
+			}
 		}
 		for i := uint64(0); i <= overflow; i++ {
 			if c.marked(r.id + i) {

@@ -75,7 +75,7 @@ func TestDamageRefused(t *testing.T) {
 			}},
 		{"newest meta page damaged", func(tb testing.TB, s store) { flip(tb, s, metaRoot(s, s.newer)) },
 			func(s store) []string {
-				return []string{fmt.Sprintf("page %d: meta page %d: checksum mismatch", s.newer, s.newer),
+				return []string{fmt.Sprintf("meta page %d: checksum mismatch", s.newer),
 					fmt.Sprintf("by its transaction number (%d) it was the newer one", s.txid[s.newer]),
 					fmt.Sprintf("fall back to meta page %d (transaction %d), an older state", 1-s.newer, s.txid[1-s.newer])}
 			}},
@@ -84,20 +84,20 @@ func TestDamageRefused(t *testing.T) {
 				return []string{fmt.Sprintf("meta page %d: checksum mismatch", 1-s.newer), "it was the older one"}
 			}},
 		{"meta page 0 zeroed", func(tb testing.TB, s store) { s.zeroPage(tb, 0) },
-			func(store) []string { return []string{"page 0: meta page 0: all zeros"} }},
+			func(store) []string { return []string{"meta page 0: all zeros"} }},
 		{"both meta pages damaged", func(tb testing.TB, s store) {
 			flip(tb, s, metaRoot(s, 0))
 			flip(tb, s, metaRoot(s, 1))
 		}, func(store) []string {
-			return []string{"page 0: meta page 0: checksum mismatch", "both meta pages are damaged"}
+			return []string{"meta page 0: checksum mismatch", "both meta pages are damaged"}
 		}},
 		{"leaf page zeroed", func(tb testing.TB, s store) { s.zeroPage(tb, s.leaves[len(s.leaves)/2]) },
 			func(s store) []string {
 				return []string{fmt.Sprintf("page %d: in bucket", s.leaves[len(s.leaves)/2]), "all zeros (the page was wiped)"}
 			}},
-		{"branch page zeroed", func(tb testing.TB, s store) { s.zeroPage(tb, s.branches[0]) },
+		{"branch page zeroed", func(tb testing.TB, s store) { s.zeroPage(tb, s.outbox) },
 			func(s store) []string {
-				return []string{fmt.Sprintf("page %d: in bucket \"outbox\"", s.branches[0]), "all zeros"}
+				return []string{fmt.Sprintf("page %d: in bucket \"outbox\", referenced from page", s.outbox), "all zeros"}
 			}},
 		{"freelist zeroed", func(tb testing.TB, s store) { s.zeroPage(tb, s.freelist) },
 			func(s store) []string { return []string{fmt.Sprintf("page %d: the freelist: all zeros", s.freelist)} }},
@@ -157,13 +157,24 @@ func TestDamageRefused(t *testing.T) {
 // leaf beyond its parent's range: each page is in order on its own).
 func TestBoltCheckRuns(t *testing.T) {
 	s := makeStore(t)
-	br := int64(s.branches[0]) * int64(s.ps)
-	require.GreaterOrEqual(t, ord.Uint16(readRange(t, s.path, br+10, 2)), uint16(2))
-	first := ord.Uint64(readRange(t, s.path, br+pageHeaderSize+8, 8)) // the first child
+	// Down the outbox's tree by first children to a leaf: its last key
+	// must stay below its parent's second key.
+	id := s.outbox
+	for {
+		p := readRange(t, s.path, int64(id)*int64(s.ps), s.ps)
+		if p[8] == flagLeaf {
+			break
+		}
+		require.Equal(t, byte(flagBranch), p[8])
+		require.GreaterOrEqual(t, ord.Uint16(p[10:]), uint16(2))
+		id = ord.Uint64(p[pageHeaderSize+8:])
+	}
+	first := id
 	leaf := int64(first) * int64(s.ps)
 	n := int64(ord.Uint16(readRange(t, s.path, leaf+10, 2)))
 	last := leaf + pageHeaderSize + (n-1)*elemSize
 	pos := int64(ord.Uint32(readRange(t, s.path, last+4, 4)))
+	require.EqualValues(t, 8, ord.Uint32(readRange(t, s.path, last+8, 4)), "an outbox key: 8 bytes")
 	writeAt(t, s.path, last+pos, bytes.Repeat([]byte{0xff}, 8))
 
 	rep, err := Check(s.path, 0)

@@ -106,7 +106,7 @@ func printReport(w io.Writer, r Report) {
 	case r.Walked == 0:
 		fmt.Fprintln(w, "tree         not read")
 	default:
-		fmt.Fprintf(w, "tree         %d pages read of %d; %d buckets, %d keys; %d free pages\n", r.Walked, r.Pages, r.Buckets, r.Keys, r.Free)
+		fmt.Fprintf(w, "tree         %d of %d pages read (the tree and the freelist), %d free; %d buckets, %d keys\n", r.Walked, r.Pages, r.Free, r.Buckets, r.Keys)
 	}
 	if r.Bolt != "" {
 		fmt.Fprintf(w, "bbolt        %s\n", r.Bolt)
@@ -115,7 +115,7 @@ func printReport(w io.Writer, r Report) {
 		fmt.Fprintln(w, "result       clean")
 		return
 	}
-	fmt.Fprintf(w, "result       DAMAGED (%d findings)\n", len(r.Damage))
+	fmt.Fprintf(w, "result       DAMAGED\n")
 	for _, d := range r.Damage {
 		fmt.Fprintf(w, "  - %s\n", d)
 	}
