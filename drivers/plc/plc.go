@@ -26,6 +26,13 @@ const (
 	DefaultPollInterval   = 10 * time.Millisecond
 	DefaultTimeout        = time.Second
 	DefaultMaxTriggerJump = 100_000
+	// DefaultHeartbeatInterval is how often, at least, the edge writes its
+	// heartbeat; the PLC program's watchdog time (2 s in the simulator)
+	// should be four times this or more.
+	DefaultHeartbeatInterval = 500 * time.Millisecond
+	// DefaultPLCHeartbeatTimeout is how long the PLC's heartbeat may stand
+	// still before the edge raises its alarm.
+	DefaultPLCHeartbeatTimeout = 2 * time.Second
 	// Modbus over serial line v1.02 §2.5.1: 19200 baud, even parity by default.
 	DefaultRTUBaud   = 19200
 	DefaultRTUParity = "E"
@@ -60,6 +67,15 @@ type Config struct {
 	// MaxTriggerJump: a counter step larger than this is taken for a PLC
 	// restart (counter reset), not for products; default 100000.
 	MaxTriggerJump uint32 `yaml:"max_trigger_jump"`
+	// HeartbeatInterval: the edge writes a new edge_heartbeat at least this
+	// often (default 500 ms); see README, "Watchdog".
+	HeartbeatInterval time.Duration `yaml:"heartbeat_interval"`
+	// PLCHeartbeatTimeout: PLCHeartbeat reports ErrPLCHeartbeatStopped when
+	// the PLC's plc_heartbeat has not changed for this long (default 2 s).
+	PLCHeartbeatTimeout time.Duration `yaml:"plc_heartbeat_timeout"`
+	// NoHeartbeat is for a PLC program without the two heartbeat registers:
+	// nothing is written or checked, and there is no watchdog either way.
+	NoHeartbeat bool `yaml:"no_heartbeat"`
 }
 
 // WithDefaults returns c with every unset field given its default.
@@ -76,6 +92,12 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.MaxTriggerJump == 0 {
 		c.MaxTriggerJump = DefaultMaxTriggerJump
+	}
+	if c.HeartbeatInterval == 0 {
+		c.HeartbeatInterval = DefaultHeartbeatInterval
+	}
+	if c.PLCHeartbeatTimeout == 0 {
+		c.PLCHeartbeatTimeout = DefaultPLCHeartbeatTimeout
 	}
 	return c
 }
@@ -103,6 +125,12 @@ func (c Config) clientConfig() (modbus.ClientConfiguration, error) {
 	}
 	if c.Timeout < 0 {
 		return fail("timeout %v: must be positive", c.Timeout)
+	}
+	if c.HeartbeatInterval < 0 || c.HeartbeatInterval > 10*time.Second {
+		return fail("heartbeat_interval %v: must be more than 0 and at most 10s (the PLC's watchdog time is a few of these)", c.HeartbeatInterval)
+	}
+	if c.PLCHeartbeatTimeout < 0 || c.PLCHeartbeatTimeout > time.Minute {
+		return fail("plc_heartbeat_timeout %v: must be more than 0 and at most 1m", c.PLCHeartbeatTimeout)
 	}
 	kind, rest, _ := strings.Cut(strings.TrimSpace(c.Transport), ":")
 	switch strings.ToLower(kind) {
@@ -188,6 +216,7 @@ type PLC struct {
 	items map[string]string // map key → "key (table address)", for messages
 
 	rejectMu sync.Mutex // one reject handshake at a time
+	hb       heartbeat  // the two-way watchdog (heartbeat.go)
 	polling  atomic.Bool
 	stats    struct{ polls, triggers, resets atomic.Uint64 }
 }

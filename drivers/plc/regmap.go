@@ -71,6 +71,8 @@ const (
 	KeyRejectTarget    = "reject_target"
 	KeyStackLight      = "stack_light"
 	KeyAlarms          = "alarms"
+	KeyEdgeHeartbeat   = "edge_heartbeat"
+	KeyPLCHeartbeat    = "plc_heartbeat"
 )
 
 // RegisterMap says where the line PLC keeps each signal. Addresses are
@@ -109,6 +111,16 @@ type RegisterMap struct {
 	// write it to reset alarms whose cause has gone.
 	Alarms uint16 `yaml:"alarms"`
 
+	// EdgeHeartbeat (holding register): the edge writes a new value (1 ..
+	// 65535, never 0) at least every heartbeat_interval; the PLC stops the
+	// line when it has not changed for its watchdog time (AlarmEdgeWatchdog).
+	// 0 means the edge left on purpose with the line stopped. See README.
+	EdgeHeartbeat uint16 `yaml:"edge_heartbeat"`
+	// PLCHeartbeat (in CounterTable, like the counters): the PLC program
+	// changes it every cycle or so; the edge raises an alarm when it has not
+	// changed for plc_heartbeat_timeout.
+	PLCHeartbeat uint16 `yaml:"plc_heartbeat"`
+
 	// WordOrder of every 32-bit value: "high_first" (default) or "low_first".
 	WordOrder WordOrder `yaml:"word_order"`
 }
@@ -119,7 +131,8 @@ type RegisterMap struct {
 //	coil 0            reject_request      holding 0-1   reject_target
 //	coil 1            run_request         holding 2     stack_light
 //	discrete input 0  running             holding 3     alarms
-//	input 0-1         trigger_counter     input 2-3     good_counter
+//	input 0-1         trigger_counter     holding 4     edge_heartbeat
+//	input 2-3         good_counter        input 6       plc_heartbeat
 //	input 4-5         rejected_counter
 func DefaultRegisterMap() RegisterMap {
 	return RegisterMap{
@@ -134,6 +147,8 @@ func DefaultRegisterMap() RegisterMap {
 		RejectTarget:    0,
 		StackLight:      2,
 		Alarms:          3,
+		EdgeHeartbeat:   4,
+		PLCHeartbeat:    6,
 		WordOrder:       HighWordFirst,
 	}
 }
@@ -201,6 +216,8 @@ func (m RegisterMap) Items() []Item {
 		{KeyRejectTarget, HoldingRegisters, m.RejectTarget, 2, true},
 		{KeyStackLight, HoldingRegisters, m.StackLight, 1, true},
 		{KeyAlarms, HoldingRegisters, m.Alarms, 1, true},
+		{KeyEdgeHeartbeat, HoldingRegisters, m.EdgeHeartbeat, 1, true},
+		{KeyPLCHeartbeat, m.CounterTable, m.PLCHeartbeat, 1, false},
 	}
 	sort.SliceStable(items, func(i, j int) bool {
 		if items[i].Table != items[j].Table {
@@ -249,10 +266,14 @@ const (
 	AlarmLowAir        AlarmWord = 1 << 3 // compressed air below minimum: reject actuator unusable
 	AlarmGuardOpen     AlarmWord = 1 << 4 // guard door open
 	AlarmRejectMissed  AlarmWord = 1 << 5 // a reject request named a unit not on the conveyor (too late or unknown)
+	// AlarmEdgeWatchdog: the edge's heartbeat stopped changing for the PLC's
+	// watchdog time; the PLC stopped the line and rejects the units that were
+	// on the conveyor. Latched until the heartbeat is back and the edge resets it.
+	AlarmEdgeWatchdog AlarmWord = 1 << 6
 )
 
 // AlarmStopsLine is the set of alarms during which the PLC keeps the line stopped.
-const AlarmStopsLine = AlarmJam | AlarmEStop | AlarmRejectBinFull | AlarmLowAir | AlarmGuardOpen
+const AlarmStopsLine = AlarmJam | AlarmEStop | AlarmRejectBinFull | AlarmLowAir | AlarmGuardOpen | AlarmEdgeWatchdog
 
 // alarmNames is a function rather than a package variable so that nothing
 // can change the table at run time.
@@ -270,6 +291,7 @@ func alarmNames() []struct {
 		{AlarmLowAir, "low-air"},
 		{AlarmGuardOpen, "guard-open"},
 		{AlarmRejectMissed, "reject-missed"},
+		{AlarmEdgeWatchdog, "edge-watchdog"},
 	}
 }
 

@@ -51,6 +51,12 @@ func TestRegisterMapValidate(t *testing.T) {
 		{"two coils on one address", func(m *RegisterMap) { m.RunRequest = 0 },
 			"run_request (coil 0) overlaps reject_request (coil 0)"},
 		{"stack light on alarms", func(m *RegisterMap) { m.StackLight = 3 }, "stack_light (holding register 3)"},
+		{"edge heartbeat on alarms", func(m *RegisterMap) { m.EdgeHeartbeat = 3 }, "edge_heartbeat (holding register 3) overlaps alarms (holding register 3)"},
+		{"plc heartbeat on a counter", func(m *RegisterMap) { m.PLCHeartbeat = 5 }, "plc_heartbeat (input register 5) overlaps rejected_counter (input register 4-5)"},
+		{"plc heartbeat follows the counters to holding", func(m *RegisterMap) {
+			m.CounterTable = HoldingRegisters
+			m.TriggerCounter, m.GoodCounter, m.RejectedCounter, m.PLCHeartbeat = 10, 12, 14, 4
+		}, "plc_heartbeat (holding register 4) overlaps edge_heartbeat (holding register 4)"},
 		{"32-bit at the last address", func(m *RegisterMap) { m.RejectTarget = 65535 }, "reject_target: a 32-bit value needs two registers"},
 		{"bad counter table", func(m *RegisterMap) { m.CounterTable = "coil" }, `counter_table "coil"`},
 		{"bad running table", func(m *RegisterMap) { m.RunningTable = "input" }, `running_table "input"`},
@@ -108,6 +114,9 @@ func TestConfigValidate(t *testing.T) {
 		{"rtu unit 248", Config{Name: "p", Transport: "rtu:/dev/ttyS0", UnitID: 248}, "unit_id 248", ""},
 		{"tcp unit 255 ok", Config{Name: "p", Transport: "tcp:h:502", UnitID: 255}, "", "tcp://h:502"},
 		{"negative poll", Config{Name: "p", Transport: "tcp:h:502", PollInterval: -1}, "poll_interval", ""},
+		{"negative heartbeat", Config{Name: "p", Transport: "tcp:h:502", HeartbeatInterval: -time.Second}, "heartbeat_interval -1s: must be more than 0", ""},
+		{"slow heartbeat", Config{Name: "p", Transport: "tcp:h:502", HeartbeatInterval: time.Minute}, "heartbeat_interval 1m0s", ""},
+		{"plc heartbeat timeout", Config{Name: "p", Transport: "tcp:h:502", PLCHeartbeatTimeout: -1}, "plc_heartbeat_timeout", ""},
 		{"bad map", Config{Name: "p", Transport: "tcp:h:502", Map: func() RegisterMap {
 			m := DefaultRegisterMap()
 			m.StackLight = 3
@@ -153,6 +162,7 @@ func TestAlarmWord(t *testing.T) {
 		{AlarmJam, "jam"},
 		{AlarmEStop | AlarmLowAir, "e-stop|low-air"},
 		{AlarmRejectMissed | 1<<15, "reject-missed|bit 15"},
+		{AlarmEdgeWatchdog | AlarmJam, "jam|edge-watchdog"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.want, func(t *testing.T) {

@@ -70,6 +70,19 @@ func TestMbpollTCP(t *testing.T) {
 	require.NoError(t, err, out)
 	require.False(t, s.State().Running, "mbpoll stopped the line")
 
+	// The edge's heartbeat (holding register 4) arms the watchdog; 0 is
+	// the edge standing down. The PLC's (input register 6) counts.
+	out, err = tcp("-r", "4", "-t", "4", host, "7")
+	require.NoError(t, err, out)
+	require.True(t, s.State().Watchdog.Armed)
+	require.Equal(t, uint16(7), s.State().Watchdog.EdgeBeat)
+	out, err = tcp("-r", "4", "-t", "4", host, "0")
+	require.NoError(t, err, out)
+	require.False(t, s.State().Watchdog.Armed)
+	out, err = tcp("-r", "6", "-t", "3", host)
+	require.NoError(t, err, out)
+	require.Len(t, values(out), 1, out)
+
 	out, err = tcp("-r", "50", "-t", "4", host)
 	require.Error(t, err)
 	require.Contains(t, out, "Illegal data address")

@@ -2,6 +2,7 @@ package plcsim
 
 import (
 	"encoding/binary"
+	"time"
 
 	"github.com/serialine/serialine/drivers/plc"
 )
@@ -207,6 +208,10 @@ func (s *Sim) wordLocked(r ref) uint16 {
 		return uint16(s.stack)
 	case plc.KeyAlarms:
 		return uint16(s.alarmsLocked())
+	case plc.KeyEdgeHeartbeat:
+		return s.wd.beat
+	case plc.KeyPLCHeartbeat:
+		return s.plcBeatLocked(time.Now())
 	}
 	return 0
 }
@@ -276,8 +281,11 @@ func (s *Sim) writeRegs(addr uint16, regs []uint16) byte {
 			s.stack = plc.StackLight(regs[i])
 		case plc.KeyAlarms:
 			// Writing the alarm word resets the alarms written as 0; those
-			// whose cause persists (an active fault) stay on.
-			s.latched &= plc.AlarmWord(regs[i])
+			// whose cause persists (an active fault, a heartbeat still
+			// standing) stay on.
+			s.resetAlarmsLocked(plc.AlarmWord(regs[i]), time.Now())
+		case plc.KeyEdgeHeartbeat:
+			s.edgeBeatLocked(regs[i], time.Now())
 		}
 	}
 	return 0

@@ -54,6 +54,10 @@ type Config struct {
 	InitialCount uint32 `yaml:"initial_count"`
 	// Seed fixes the jitter's random sequence; 0 picks one at random.
 	Seed uint64 `yaml:"seed"`
+	// Watchdog is how long the edge's heartbeat may stand still before the
+	// PLC stops the line (AlarmEdgeWatchdog); default 2 s. The watchdog arms
+	// at the first heartbeat the edge writes (see watchdog.go).
+	Watchdog time.Duration `yaml:"watchdog"`
 }
 
 // Station is a point on the conveyor, At pitches after the print station
@@ -66,6 +70,9 @@ type Station struct {
 // DefaultTravel is the print-to-reject distance used when none is set.
 const DefaultTravel = 10
 
+// DefaultWatchdog is the edge watchdog time used when none is set.
+const DefaultWatchdog = 2 * time.Second
+
 func (c Config) withDefaults() Config {
 	if c.UnitID == 0 {
 		c.UnitID = 1
@@ -76,6 +83,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Travel == 0 && c.TravelTime == 0 {
 		c.Travel = DefaultTravel
+	}
+	if c.Watchdog == 0 {
+		c.Watchdog = DefaultWatchdog
 	}
 	return c
 }
@@ -100,6 +110,8 @@ func (c Config) Validate() error {
 		return errors.New("plcsim: travel_time: needs speed > 0 (in manual mode give travel in pitches)")
 	case c.Travel <= 0:
 		return fmt.Errorf("plcsim: travel %v: must be positive", c.Travel)
+	case c.Watchdog < 100*time.Millisecond || c.Watchdog > time.Hour:
+		return fmt.Errorf("plcsim: watchdog %v: must be 100ms to 1h", c.Watchdog)
 	}
 	seen := map[string]bool{}
 	for i, st := range c.Stations {
@@ -205,6 +217,7 @@ type State struct {
 	Position     float64 // conveyor position in pitches
 	Clients      int     // open Modbus TCP connections
 	RejectMissed int     // reject requests that named a unit not on the conveyor
+	Watchdog     WatchdogState
 }
 
 type unit struct {
@@ -245,9 +258,12 @@ type Sim struct {
 	hooks       []func(Event)
 	queue       []Event
 	dispatching bool
+	wd          watchdog // the edge watchdog and the PLC's heartbeat (watchdog.go)
 
 	disconnected atomic.Bool
 	wake         chan struct{}
+	wdWake       chan struct{} // the watchdog's timer has changed
+	wdOnce       sync.Once
 	closed       chan struct{}
 	closeOnce    sync.Once
 	runnerOnce   sync.Once
@@ -284,6 +300,7 @@ func New(cfg Config, log *slog.Logger) (*Sim, error) {
 		pending:    map[uint32]bool{},
 		rng:        rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
 		wake:       make(chan struct{}, 1),
+		wdWake:     make(chan struct{}, 1),
 		closed:     make(chan struct{}),
 		conns:      map[net.Conn]struct{}{},
 		listeners:  map[net.Listener]struct{}{},
@@ -296,6 +313,7 @@ func New(cfg Config, log *slog.Logger) (*Sim, error) {
 	s.stations = append(s.stations, station{"reject", cfg.Travel}) // always last
 	s.nextAt = make([]int, len(s.stations))
 	s.nextTrigger = s.gap()
+	s.wd = newWatchdog(time.Now())
 	return s, nil
 }
 
@@ -361,14 +379,30 @@ func (s *Sim) runningLocked() bool {
 
 // syncLocked moves the conveyor up to now in automatic mode; call it before
 // anything that changes whether the line runs.
+//
+// The edge watchdog is judged here too, so that nothing moves after its
+// deadline: the conveyor moves up to the deadline, stops, and only then up
+// to now (not at all: the line stopped).
 func (s *Sim) syncLocked() []Event {
 	now := time.Now()
 	var events []Event
-	if s.cfg.Speed > 0 && s.runningLocked() && !s.lastTick.IsZero() {
-		target := s.pos + now.Sub(s.lastTick).Minutes()*s.cfg.Speed
+	if at, due := s.watchdogDueLocked(now); due {
+		events = s.moveLocked(at)
+		s.tripLocked(at)
+	}
+	return append(events, s.moveLocked(now)...)
+}
+
+// moveLocked moves the conveyor in automatic mode up to t.
+func (s *Sim) moveLocked(t time.Time) []Event {
+	var events []Event
+	if s.cfg.Speed > 0 && s.runningLocked() && !s.lastTick.IsZero() && t.After(s.lastTick) {
+		target := s.pos + t.Sub(s.lastTick).Minutes()*s.cfg.Speed
 		events = s.advanceLocked(target, true)
 	}
-	s.lastTick = now
+	if t.After(s.lastTick) {
+		s.lastTick = t
+	}
 	return events
 }
 
@@ -473,6 +507,9 @@ func (s *Sim) SetFault(f Fault, on bool) error {
 	}
 	s.mu.Lock()
 	events := s.syncLocked()
+	if f == FaultProgramStopped {
+		s.plcBeatLocked(time.Now()) // counted up to now, then frozen or resumed
+	}
 	if on {
 		s.faults[f] = true
 	} else {
@@ -482,6 +519,9 @@ func (s *Sim) SetFault(f Fault, on bool) error {
 		// The program runs again and sees the request that waited.
 		s.rejectCoil = false
 		s.latchRejectLocked()
+	}
+	if f == FaultProgramStopped && !on {
+		s.programStartedLocked(time.Now())
 	}
 	s.kick()
 	s.unlockAndDispatch(events)
@@ -520,6 +560,7 @@ func (s *Sim) State() State {
 		Rejected:     s.rejected,
 		Position:     s.pos,
 		RejectMissed: s.missed,
+		Watchdog:     s.watchdogStateLocked(),
 	}
 	for _, u := range s.units {
 		st.OnConveyor = append(st.OnConveyor, u.n)
@@ -562,8 +603,13 @@ func (s *Sim) kick() {
 	}
 }
 
-// startRunner starts the automatic conveyor once, if Speed > 0.
+// startRunner starts the watchdog's timer and, if Speed > 0, the
+// automatic conveyor, once.
 func (s *Sim) startRunner() {
+	s.wdOnce.Do(func() {
+		s.wg.Add(1)
+		go s.watchdogLoop()
+	})
 	if s.cfg.Speed <= 0 {
 		return
 	}

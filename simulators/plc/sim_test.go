@@ -76,6 +76,7 @@ func TestConfigValidate(t *testing.T) {
 		{"station without name", Config{Stations: []Station{{"", 1}}}, "stations[0].name: missing"},
 		{"station twice", Config{Stations: []Station{{"cam", 1}, {"cam", 2}}}, `stations[1].name "cam": used twice`},
 		{"bad map", Config{Map: plc.RegisterMap{WordOrder: "sideways"}}, "word_order"},
+		{"watchdog too short", Config{Watchdog: 10 * time.Millisecond}, "watchdog 10ms: must be 100ms to 1h"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -89,6 +90,7 @@ func TestConfigValidate(t *testing.T) {
 	}
 	s := newSim(t, Config{Speed: 600, TravelTime: 2 * time.Second})
 	require.InDelta(t, 20, s.Config().Travel, 1e-9, "2 s at 10 units/s is 20 pitches")
+	require.Equal(t, DefaultWatchdog, s.Config().Watchdog)
 }
 
 func TestConveyorManual(t *testing.T) {
