@@ -156,7 +156,9 @@ func TestPLCHeartbeat(t *testing.T) {
 	}, generous, 20*time.Millisecond, "the stopped heartbeat is noticed")
 	require.ErrorIs(t, err, plc.ErrPLCHeartbeatStopped)
 	require.Contains(t, err.Error(), `plc "line1-plc": PLC heartbeat stopped: plc_heartbeat (input register 6) unchanged at `)
-	require.Contains(t, err.Error(), "(limit 300ms): the PLC program is not running its cycle")
+	require.Contains(t, err.Error(), "for 300ms or more: the PLC program is not running its cycle")
+	again := p.PLCHeartbeat(ctx)
+	require.Equal(t, err.Error(), again.Error(), "the same text while it lasts (one alarm)")
 
 	require.NoError(t, sim.SetFault(plcsim.FaultProgramStopped, false))
 	require.Eventually(t, func() bool { return p.PLCHeartbeat(ctx) == nil }, generous, 20*time.Millisecond, "the heartbeat is back")

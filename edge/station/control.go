@@ -418,9 +418,10 @@ type outputState struct {
 func (s *Station) actuator(ctx context.Context) {
 	var cur outputState
 	have := false
-	t := time.NewTicker(s.cfg.MonitorEvery)
+	t := time.NewTicker(s.actuatorEvery())
 	defer t.Stop()
 	apply := func(ctx context.Context) {
+		s.beat(ctx) // first: a reset of the PLC's edge-watchdog alarm needs it
 		if !have {
 			return
 		}
@@ -443,6 +444,7 @@ func (s *Station) actuator(ctx context.Context) {
 			sctx, cancel := context.WithTimeout(context.Background(), time.Second)
 			cur, have = outputState{run: false, light: plc.StackOff}, true
 			apply(sctx)
+			s.standDown(sctx)
 			cancel()
 			return
 		case o := <-s.outputs:
@@ -488,7 +490,7 @@ func (s *Station) monitor(ctx context.Context) {
 		case a&(plc.AlarmStopsLine|plc.AlarmRejectMissed) != 0:
 			h.devices["plc"] = fmt.Errorf("plc alarm: %s", a)
 		default:
-			h.devices["plc"] = nil
+			h.devices["plc"] = s.plcAlive(cctx)
 		}
 		if st := s.scn.Stats(); !st.Connected {
 			msg := "scanner not connected"

@@ -9,11 +9,13 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/serialine/serialine/shared/yamlconfig"
 
 	"github.com/serialine/serialine/drivers/plc"
 	"github.com/serialine/serialine/drivers/scanner"
+	plcsim "github.com/serialine/serialine/simulators/plc"
 )
 
 // Limits checked by Validate.
@@ -112,6 +114,10 @@ type PLCConfig struct {
 	StartStopped bool `yaml:"start_stopped"`
 	// Faults are switched on at start.
 	Faults PLCFaults `yaml:"faults"`
+	// Watchdog is how long the agent's heartbeat may stand still before the
+	// PLC stops the line, raises edge-watchdog and rejects the units on the
+	// conveyor (simulators/plc); it arms at the agent's first heartbeat.
+	Watchdog time.Duration `yaml:"watchdog"`
 }
 
 // PrinterFaults are the printer's switchable faults.
@@ -156,9 +162,10 @@ func DefaultConfig() Config {
 		},
 		Scanner: ScannerConfig{Listen: "tcp:127.0.0.1:9004"},
 		PLC: PLCConfig{
-			Listen: "127.0.0.1:5020",
-			UnitID: 1,
-			Map:    plc.DefaultRegisterMap(),
+			Listen:   "127.0.0.1:5020",
+			UnitID:   1,
+			Map:      plc.DefaultRegisterMap(),
+			Watchdog: plcsim.DefaultWatchdog,
 		},
 		HTTP:       "127.0.0.1:0",
 		LabelsKept: 12,
@@ -232,6 +239,9 @@ func (c Config) Validate() error {
 	}
 	if err := c.PLC.Map.Validate(); err != nil {
 		return fmt.Errorf("plc.%w", err)
+	}
+	if c.PLC.Watchdog < 100*time.Millisecond || c.PLC.Watchdog > time.Hour {
+		return fmt.Errorf("plc.watchdog: must be between 100ms and 1h, got %v", c.PLC.Watchdog)
 	}
 	if err := validateHostPort(c.HTTP); err != nil {
 		return fmt.Errorf("http: %w", err)

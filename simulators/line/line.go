@@ -186,6 +186,7 @@ func New(cfg Config, log *slog.Logger) (*Line, error) {
 		},
 		StartStopped: cfg.PLC.StartStopped,
 		Seed:         cfg.Seed,
+		Watchdog:     cfg.PLC.Watchdog,
 	}, log)
 	if err != nil {
 		return nil, fmt.Errorf("line: plc: %w", err)
@@ -418,6 +419,10 @@ func (l *Line) Devices() Devices {
 	defer l.mu.Unlock()
 	return l.devices
 }
+
+// PLC is the line's simulated PLC, for what the web page does not switch
+// (its program stopped, the edge watchdog's state).
+func (l *Line) PLC() *plcsim.Sim { return l.plc }
 
 // Trigger raises one product trigger now: a product enters the print
 // station. It returns its trigger number, or false while the line is stopped.
@@ -765,14 +770,15 @@ func (l *Line) Status() Status {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	s := Status{
-		Line:     l.cfg.Line,
-		Fast:     l.cfg.Fast,
-		Running:  st.Running && l.state == stateRunning,
-		Speed:    l.faults.Line.Speed,
-		Devices:  l.devices,
-		Counters: l.countersLocked(),
-		Faults:   l.faults,
-		Labels:   make([]LabelInfo, 0, len(l.recent)),
+		Line:      l.cfg.Line,
+		Fast:      l.cfg.Fast,
+		Running:   st.Running && l.state == stateRunning,
+		Speed:     l.faults.Line.Speed,
+		Devices:   l.devices,
+		PLCAlarms: st.Alarms.Names(),
+		Counters:  l.countersLocked(),
+		Faults:    l.faults,
+		Labels:    make([]LabelInfo, 0, len(l.recent)),
 	}
 	s.Counters.Dropped = uint64(ps.Dropped)
 	// The hosts change some of these too: the edge writes the run-request

@@ -7,13 +7,16 @@ import (
 
 // Status is a snapshot of the line: GET /api/status.
 type Status struct {
-	Line     string   `json:"line"`
-	Fast     bool     `json:"fast"`
-	Running  bool     `json:"running"`
-	Speed    int      `json:"speed"` // units/min
-	Devices  Devices  `json:"devices"`
-	Counters Counters `json:"counters"`
-	Faults   Faults   `json:"faults"`
+	Line    string `json:"line"`
+	Fast    bool   `json:"fast"`
+	Running bool   `json:"running"`
+	Speed   int    `json:"speed"` // units/min
+	// PLCAlarms names the PLC's alarms (drivers/plc.AlarmWord), e.g.
+	// "edge-watchdog" when the agent's heartbeat stopped.
+	PLCAlarms []string `json:"plc_alarms"`
+	Devices   Devices  `json:"devices"`
+	Counters  Counters `json:"counters"`
+	Faults    Faults   `json:"faults"`
 	// Labels are the last printed labels, newest first.
 	Labels []LabelInfo `json:"labels"`
 }

@@ -146,7 +146,8 @@ code{background:#f4f4f4;padding:0 .3rem}
 #msg{color:#b00}
 </style></head><body>
 <h1>Line <span id="line">{{.Status.Line}}</span>{{if .Status.Fast}} — fast mode (no imaging){{end}}</h1>
-<p>Conveyor <b id="running">{{if .Status.Running}}running{{else}}stopped{{end}}</b> at <span id="speed">{{.Status.Speed}}</span> units/min</p>
+<p>Conveyor <b id="running">{{if .Status.Running}}running{{else}}stopped{{end}}</b> at <span id="speed">{{.Status.Speed}}</span> units/min;
+PLC alarms: <b id="plc-alarms">{{range .Status.PLCAlarms}}{{.}} {{else}}none{{end}}</b></p>
 <h2>Connect the agent to</h2>
 <table>
 <tr><th>printer (ZPL)</th><td><code id="dev-printer">{{.Status.Devices.Printer}}</code></td></tr>
@@ -189,6 +190,7 @@ function refresh() {
   fetch("/api/status").then(r => r.json()).then(s => {
     document.getElementById("running").textContent = s.running ? "running" : "stopped";
     document.getElementById("speed").textContent = s.speed;
+    document.getElementById("plc-alarms").textContent = (s.plc_alarms || []).join(" ") || "none";
     for (const [k, v] of Object.entries(s.counters)) {
       const el = document.getElementById("c-" + k);
       if (el) el.textContent = v;
