@@ -81,7 +81,7 @@ func (s *Sim) watchdogStateLocked() WatchdogState {
 	return WatchdogState{
 		Armed: s.wd.armed, Tripped: s.latched.Has(plc.AlarmEdgeWatchdog),
 		Returned: s.latched.Has(plc.AlarmEdgeWatchdog) && s.wd.lastBeat.After(s.wd.trippedAt),
-		Trips: s.wd.trips, StandDowns: s.wd.standDowns,
+		Trips:    s.wd.trips, StandDowns: s.wd.standDowns,
 		EdgeBeat: s.wd.beat, LastBeat: s.wd.lastBeat, TrippedAt: s.wd.trippedAt,
 		Marked: slices.Clone(s.wd.marked),
 	}
