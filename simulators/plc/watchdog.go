@@ -78,12 +78,17 @@ func (s *Sim) Watchdog() (WatchdogState, <-chan struct{}) {
 }
 
 func (s *Sim) watchdogStateLocked() WatchdogState {
+	tripped := s.latched.Has(plc.AlarmEdgeWatchdog)
 	return WatchdogState{
-		Armed: s.wd.armed, Tripped: s.latched.Has(plc.AlarmEdgeWatchdog),
-		Returned: s.latched.Has(plc.AlarmEdgeWatchdog) && s.wd.lastBeat.After(s.wd.trippedAt),
-		Trips:    s.wd.trips, StandDowns: s.wd.standDowns,
-		EdgeBeat: s.wd.beat, LastBeat: s.wd.lastBeat, TrippedAt: s.wd.trippedAt,
-		Marked: slices.Clone(s.wd.marked),
+		Armed:      s.wd.armed,
+		Tripped:    tripped,
+		Returned:   tripped && s.wd.lastBeat.After(s.wd.trippedAt),
+		Trips:      s.wd.trips,
+		StandDowns: s.wd.standDowns,
+		EdgeBeat:   s.wd.beat,
+		LastBeat:   s.wd.lastBeat,
+		TrippedAt:  s.wd.trippedAt,
+		Marked:     slices.Clone(s.wd.marked),
 	}
 }
 
