@@ -138,7 +138,11 @@ func TestSIGKILL(t *testing.T) {
 		central.WaitFor(ctx, "the last will", func(s testcentral.Snapshot) bool {
 			return len(s.Statuses) > 0 && s.Statuses[len(s.Statuses)-1].State == wire.LineOffline
 		})
+		restarted := time.Now()
 		c = startChild(t, cfgPath)
+		if ackEdgeWatchdog(t, l, c.addr, restarted) {
+			t.Logf("the PLC's watchdog stopped the line before the agent was back")
+		}
 		// The restart voids what the kill left unaccounted.
 		s := state(t, c.addr)
 		require.Equal(t, wire.LineStopped, s.State)

@@ -67,8 +67,8 @@ func newWatchdog(now time.Time) watchdog {
 }
 
 // Watchdog returns the edge watchdog's state and a channel closed at its
-// next change (armed, tripped, reset, stood down), so that a caller can
-// await one without missing it.
+// next change (a new heartbeat, armed, tripped, reset, stood down), so
+// that a caller can await one without missing it.
 func (s *Sim) Watchdog() (WatchdogState, <-chan struct{}) {
 	s.mu.Lock()
 	events := s.syncLocked()
@@ -150,12 +150,11 @@ func (s *Sim) edgeBeatLocked(v uint16, now time.Time) {
 		s.watchdogChangedLocked()
 		s.log.Info("plc sim edge watchdog armed", "watchdog", s.cfg.Watchdog)
 	case v != s.wd.beat:
-		back := s.latched.Has(plc.AlarmEdgeWatchdog) && !s.wd.lastBeat.After(s.wd.trippedAt)
-		s.wd.lastBeat = now
-		if back {
-			s.watchdogChangedLocked()
+		if s.latched.Has(plc.AlarmEdgeWatchdog) && !s.wd.lastBeat.After(s.wd.trippedAt) {
 			s.log.Info("plc sim edge watchdog: the heartbeat is back; waiting for the reset")
 		}
+		s.wd.lastBeat = now
+		s.watchdogChangedLocked()
 	}
 	s.wd.beat = v
 }
