@@ -441,8 +441,10 @@ func (s *system) addLine(t *testing.T, id string, o lineOpts) *rig {
 // received, so it also works while central is down.
 func (r *rig) startEdge(t testing.TB) {
 	t.Helper()
+	started := time.Now()
 	r.edge.start(t)
 	r.scr = newScreen(t, r.edge.Addr())
+	r.ackEdgeWatchdog(t, started)
 	require.Eventually(t, func() bool {
 		st := r.state(t)
 		return len(st.Orders) == 1 && len(st.Alarms) == 0
