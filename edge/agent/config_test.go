@@ -28,6 +28,9 @@ func TestShippedConfig(t *testing.T) {
 	require.Equal(t, scanner.GradeLetter, cfg.Scanner.Format.Grade)
 	require.Equal(t, uint16(3), cfg.PLC.Map.Alarms)
 	require.Equal(t, 10*time.Millisecond, cfg.PLC.PollInterval)
+	require.Equal(t, [2]time.Duration{500 * time.Millisecond, 2 * time.Second}, [2]time.Duration{cfg.PLC.HeartbeatInterval, cfg.PLC.PLCHeartbeatTimeout})
+	require.Equal(t, [2]uint16{4, 6}, [2]uint16{cfg.PLC.Map.EdgeHeartbeat, cfg.PLC.Map.PLCHeartbeat})
+	require.False(t, cfg.PLC.NoHeartbeat)
 	require.Equal(t, scanner.GradeC, cfg.Station.MinGrade)
 	require.Equal(t, uint64(128), cfg.Pool.ReserveBlock)
 	require.Equal(t, 500, cfg.Outbox.BatchMax)
@@ -51,6 +54,7 @@ func TestBadConfigNamesTheKey(t *testing.T) {
 		{"unknown nested key", "scanner:\n  format:\n    prefx: x\n", `unknown key "scanner.format.prefx"`},
 		{"unknown plc map key", "plc:\n  map:\n    alarm: 3\n", `unknown key "plc.map.alarm"`},
 		{"unknown pool key", "pool:\n  reserve: 3\n", `unknown key "pool.reserve"`},
+		{"slow heartbeat", "plc:\n  heartbeat_interval: 1m\n", "heartbeat_interval 1m0s: must be more than 0 and at most 10s"},
 		{"wrong type", "station:\n  fifo: lots\n", "station.fifo (line "},
 		{"wrong duration", "status_interval: soon\n", "status_interval (line "},
 		{"bad line id", "line: a/b\n", "line: line id"},
