@@ -56,6 +56,7 @@ type Agent struct {
 	extra []mounted
 
 	mu       sync.Mutex
+	closing  map[string]bool // orders being closed at central's word
 	pool     *pool.Pool
 	ob       *outbox.Outbox
 	st       *station.Station
@@ -272,28 +273,6 @@ func (a *Agent) parts() (*pool.Pool, *outbox.Outbox, *station.Station, error) {
 	return a.pool, a.ob, a.st, nil
 }
 
-// onOrders takes central's orders: each is remembered by the pool, and the
-// released ones are what the operator may start.
-func (a *Agent) onOrders(w wire.Orders) {
-	pl, _, st, err := a.parts()
-	if err != nil {
-		return
-	}
-	var released []wire.Order
-	for _, o := range w.Orders {
-		if o.State != wire.OrderStateReleased {
-			continue
-		}
-		if err := pl.AddOrder(o); err != nil {
-			a.log.Error("order not kept", "order", o.ID, "err", err)
-			continue
-		}
-		released = append(released, o)
-	}
-	st.SetOrders(released)
-	a.log.Info("orders from central", "released", len(released), "total", len(w.Orders))
-}
-
 func (a *Agent) onGrant(g wire.SerialGrant) {
 	if g.Kind.IsSSCC() {
 		a.onSSCCGrant(g)
@@ -340,9 +319,13 @@ func (a *Agent) publishStatus(ctx context.Context) {
 // status is the retained status payload.
 func (a *Agent) status() wire.Status {
 	s := a.State()
-	out := wire.Status{V: wire.Version, Line: a.cfg.Line, State: s.State, At: time.Now(), Devices: s.Devices, Outbox: s.Outbox.Pending}
+	out := wire.Status{V: wire.Version, Line: a.cfg.Line, State: s.State, At: time.Now(), Devices: s.Devices, Outbox: s.Outbox.Pending,
+		Alarms: statusAlarms(s.Alarms)}
 	if s.Order != nil {
 		out.Order = s.Order.ID
+	}
+	if s.Production != nil {
+		out.OrderState = s.Production.State
 	}
 	if s.Pool != nil {
 		c := s.Pool.Counts
@@ -365,6 +348,8 @@ type State struct {
 	PrintLatency [2]time.Duration `json:"print_latency_ns"`
 	// Packing is the packing mode's state, when enabled.
 	Packing *packing.Snapshot `json:"packing,omitempty"`
+	// AlarmHistory is the last alarms, newest first.
+	AlarmHistory []station.AlarmRecord `json:"alarm_history"`
 }
 
 // State returns the line's state (zero while not running).
@@ -373,7 +358,7 @@ func (a *Agent) State() State {
 	if err != nil {
 		return State{Snapshot: station.Snapshot{Line: a.cfg.Line, State: wire.LineOffline}}
 	}
-	s := State{Snapshot: st.Snapshot(), Outbox: ob.Stats(), Orders: st.Orders()}
+	s := State{Snapshot: st.Snapshot(), Outbox: ob.Stats(), Orders: st.Orders(), AlarmHistory: st.History()}
 	if s.Order != nil {
 		if l, err := pl.Level(s.Order.ID); err == nil {
 			s.Pool = &l
@@ -441,13 +426,15 @@ func (a *Agent) Stop(ctx context.Context) error {
 	return st.Stop(ctx)
 }
 
-// Acknowledge acknowledges the alarms.
+// Acknowledge acknowledges the alarms the signed-in person's role allows
+// (WithSignIn; an operator otherwise).
 func (a *Agent) Acknowledge(ctx context.Context) error {
 	_, _, st, err := a.parts()
 	if err != nil {
 		return err
 	}
-	return st.Acknowledge(ctx)
+	who, _ := OperatorFrom(ctx)
+	return st.AcknowledgeAs(ctx, who, RoleFrom(ctx))
 }
 
 // CloseOrder closes the current order (the line must be stopped or

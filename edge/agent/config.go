@@ -114,6 +114,16 @@ type StationConfig struct {
 	MonitorEvery    time.Duration `yaml:"monitor_every"`
 	PrinterPoll     time.Duration `yaml:"printer_poll"`
 	FIFO            int           `yaml:"fifo"`
+	// Quality limits: each stops the line with an alarm naming it.
+	MaxConsecutiveRejects int     `yaml:"max_consecutive_rejects"`
+	MaxRejectRate         float64 `yaml:"max_reject_rate"`
+	RejectRateWindow      int     `yaml:"reject_rate_window"`
+	// Overrun is how many units beyond the order's quantity may be
+	// printed while units are in flight (0: exactly the quantity).
+	Overrun uint64 `yaml:"overrun"`
+	// The reject allowance of an order that central sent none for.
+	RejectAllowancePercent float64 `yaml:"reject_allowance_percent"`
+	RejectAllowanceMin     uint64  `yaml:"reject_allowance_min"`
 }
 
 // PoolConfig is the serial pool.
@@ -322,7 +332,9 @@ func (c Config) stationConfig() station.Config {
 	s := c.Station
 	return station.Config{Line: c.Line, PrinterToCamera: s.PrinterToCamera, CameraToReject: s.CameraToReject, PrintWindow: s.PrintWindow, Jitter: s.Jitter,
 		CameraGuard: s.CameraGuard, TriggerLag: c.PLC.WithDefaults().PollInterval, MinGrade: s.MinGrade, TextLines: c.Printer.TextLines,
-		MonitorEvery: s.MonitorEvery, PrinterPoll: s.PrinterPoll, FIFO: s.FIFO, Operator: c.Operator}
+		MonitorEvery: s.MonitorEvery, PrinterPoll: s.PrinterPoll, FIFO: s.FIFO, Operator: c.Operator,
+		MaxConsecutiveRejects: s.MaxConsecutiveRejects, MaxRejectRate: s.MaxRejectRate, RejectRateWindow: s.RejectRateWindow,
+		Overrun: s.Overrun, AllowancePercent: s.RejectAllowancePercent, AllowanceMin: s.RejectAllowanceMin}
 }
 
 func (c Config) poolConfig() pool.Config {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"net/http"
 	"os"
@@ -40,7 +41,9 @@ func TestAgentChild(t *testing.T) {
 	}
 	cfg, err := agent.LoadConfig(path)
 	require.NoError(t, err)
-	log := testLogger(t)
+	// Straight to stderr (the parent's): a killed test never prints what
+	// it logged through t.
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	a, err := agent.New(cfg, log)
 	require.NoError(t, err)
 	_, err = ui.Mount(a, cfg, log) // as serialine-edge run does

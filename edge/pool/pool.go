@@ -33,6 +33,9 @@ var ErrNoOrder = errors.New("no such order in the serial pool")
 // serials and no grants.
 var ErrOrderClosed = errors.New("order closed")
 
+// errNothingNeeded: the order can use no more serials.
+var errNothingNeeded = errors.New("the order needs no more serials (quantity and reject allowance covered)")
+
 // ErrUnsolicited is returned by ApplyGrant for a grant that answers no
 // pending request of ours (a stale duplicate, or another edge's).
 var ErrUnsolicited = errors.New("grant answers no pending request")
@@ -191,12 +194,15 @@ type order struct {
 	fatedLo uint64         // lowest position without a recorded fate
 	lost    []uint64       // positions unaccounted at Open, until Recover
 	counts  wire.Reconciliation
-	started bool
-	closed  bool
-	pending *pendingRequest
-	refused string // last refusal from central
-	retryAt time.Time
-	rate    rateMeter
+	// allowBase is the reject allowance central sent first; allowExt the
+	// extensions made at this line (allowance-extended events).
+	allowBase, allowExt uint64
+	started             bool
+	closed              bool
+	pending             *pendingRequest
+	refused             string // last refusal from central
+	retryAt             time.Time
+	rate                rateMeter
 }
 
 type span struct {
@@ -220,6 +226,8 @@ var (
 	keyCounts    = []byte("counts")
 	keyState     = []byte("state")
 	keyPending   = []byte("pending")
+	keyAllowBase = []byte("allowance_base")
+	keyAllowExt  = []byte("allowance_ext")
 	bktGrants    = []byte("grants")
 	bktFated     = []byte("fated")
 	bktRequests  = []byte("requests")
@@ -341,6 +349,10 @@ func (p *Pool) load(b *bolt.Bucket) (*order, error) {
 	}
 	o.resv = getU64(b, keyReserved)
 	o.fatedLo = getU64(b, keyFatedLo)
+	o.allowBase, o.allowExt = getU64(b, keyAllowBase), getU64(b, keyAllowExt)
+	if b.Get(keyAllowBase) == nil {
+		o.allowBase = o.o.RejectAllowance // stored before allowances were kept
+	}
 	// Anything below the reserved mark may have been handed out before the
 	// crash: resume above it.
 	o.next = o.resv
@@ -475,15 +487,25 @@ func (p *Pool) wake() {
 }
 
 // AddOrder makes the pool know a work order (from central's orders topic).
-// It is durable, and a no-op for an order already known.
+// It is durable. For an order already known it takes what central may
+// change while the order runs (reject allowance, minimum shelf life,
+// product name, minimum grade); what is printed (GTIN, lot, expiry,
+// national numbers) and the quantity stay as first received.
 func (p *Pool) AddOrder(wo wire.Order) error {
 	if err := wo.Validate(); err != nil {
 		return fmt.Errorf("pool: order %q: %w", wo.ID, err)
 	}
 	p.mu.Lock()
-	if _, ok := p.orders[wo.ID]; ok {
+	if o, ok := p.orders[wo.ID]; ok {
+		upd := o.o
+		upd.RejectAllowance, upd.MinShelfLifeDays, upd.Product, upd.MinGrade = wo.RejectAllowance, wo.MinShelfLifeDays, wo.Product, wo.MinGrade
+		same := upd.RejectAllowance == o.o.RejectAllowance && upd.MinShelfLifeDays == o.o.MinShelfLifeDays &&
+			upd.Product == o.o.Product && upd.MinGrade == o.o.MinGrade
 		p.mu.Unlock()
-		return nil
+		if same {
+			return nil
+		}
+		return p.updateOrder(upd)
 	}
 	p.mu.Unlock()
 	rec, err := json.Marshal(wo)
@@ -498,6 +520,9 @@ func (p *Pool) AddOrder(wo wire.Order) error {
 		if b.Get(keyOrder) != nil {
 			return nil
 		}
+		if err := b.Put(keyAllowBase, u64(wo.RejectAllowance)); err != nil {
+			return err
+		}
 		return b.Put(keyOrder, rec)
 	})
 	if err != nil {
@@ -506,10 +531,66 @@ func (p *Pool) AddOrder(wo wire.Order) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if _, ok := p.orders[wo.ID]; !ok {
-		p.orders[wo.ID] = &order{id: wo.ID, o: wo}
+		p.orders[wo.ID] = &order{id: wo.ID, o: wo, allowBase: wo.RejectAllowance}
 		p.notifyLocked()
 	}
 	return nil
+}
+
+// updateOrder stores an order's new record.
+func (p *Pool) updateOrder(wo wire.Order) error {
+	rec, err := json.Marshal(wo)
+	if err != nil {
+		return err
+	}
+	err = p.db.Update(func(tx *bolt.Tx) error {
+		b := p.orderBucket(tx, wo.ID)
+		if b == nil {
+			return ErrNoOrder
+		}
+		return b.Put(keyOrder, rec)
+	})
+	if err != nil {
+		return fmt.Errorf("pool: order %q: %w", wo.ID, err)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if o, ok := p.orders[wo.ID]; ok {
+		o.o = wo
+		p.notifyLocked()
+	}
+	p.wake()
+	return nil
+}
+
+// allowance is the order's reject allowance: central's, or the first one
+// central sent plus this line's extensions, whichever is larger (central's
+// includes the extensions once it has applied them).
+func (o *order) allowance() uint64 {
+	return max(o.o.RejectAllowance, o.allowBase+o.allowExt)
+}
+
+// need is how many more serials the order can use: the quantity still to
+// commission and the rejects the allowance still permits, less what the
+// pool holds and what is taken and not yet fated. Without an allowance
+// (an older central) it is unbounded.
+func (o *order) need() (uint64, bool) {
+	a := o.allowance()
+	if a == 0 {
+		return 0, false
+	}
+	c, d := o.counts.Commissioned, o.counts.DecommissionedTotal()
+	want := sub(o.o.Quantity, c) + sub(a, d)
+	fated := c + d + o.counts.Voided
+	held := sub(o.total, o.next) + sub(o.next, fated)
+	return sub(want, held), true
+}
+
+func sub(a, b uint64) uint64 {
+	if a > b {
+		return a - b
+	}
+	return 0
 }
 
 // Activate makes order the one Take serves (the order the line runs), and
@@ -620,10 +701,11 @@ func (p *Pool) DuplicateFates() uint64 { return p.dups.Load() }
 
 // fateDelta is what one commit adds to an order's memory state.
 type fateDelta struct {
-	counts  wire.Reconciliation
-	fatedLo uint64
-	started bool
-	closed  bool
+	counts   wire.Reconciliation
+	fatedLo  uint64
+	started  bool
+	closed   bool
+	extended uint64
 }
 
 // RecordFates is the outbox's commit hook: inside the transaction that
@@ -690,6 +772,8 @@ func (p *Pool) RecordFates(tx *bolt.Tx, evs []wire.Event) error {
 			d.started = true
 		case wire.OrderClosed:
 			d.closed = true
+		case wire.AllowanceExtended:
+			d.extended += ev.Allowance
 		}
 	}
 	for o, d := range deltas {
@@ -707,6 +791,11 @@ func (p *Pool) RecordFates(tx *bolt.Tx, evs []wire.Event) error {
 		}
 		if err := b.Put(keyCounts, v); err != nil {
 			return err
+		}
+		if d.extended > 0 {
+			if err := b.Put(keyAllowExt, u64(getU64(b, keyAllowExt)+d.extended)); err != nil {
+				return err
+			}
 		}
 		if d.started || d.closed {
 			st, err := b.CreateBucketIfNotExists(keyState)
@@ -728,6 +817,7 @@ func (p *Pool) RecordFates(tx *bolt.Tx, evs []wire.Event) error {
 			p.mu.Lock()
 			addCounts(&o.counts, d.counts)
 			o.fatedLo = max(o.fatedLo, d.fatedLo)
+			o.allowExt += d.extended
 			o.started = o.started || d.started
 			if d.closed {
 				o.closed = true
@@ -860,9 +950,17 @@ type Level struct {
 	PendingCount uint64
 	// Refused is central's last refusal, if any.
 	Refused string
-	Started bool
-	Closed  bool
-	Counts  wire.Reconciliation
+	// Allowance is the order's reject allowance (0: central sent none);
+	// Extended the part of it extended at this line.
+	Allowance, Extended uint64
+	// Need is how many more serials the order can use (quantity and
+	// allowance left, less what the pool holds); NeedKnown is false
+	// without an allowance.
+	Need      uint64
+	NeedKnown bool
+	Started   bool
+	Closed    bool
+	Counts    wire.Reconciliation
 }
 
 // Level returns an order's stock.
@@ -917,8 +1015,9 @@ func (p *Pool) levelLocked(o *order) Level {
 	l := Level{
 		Order: o.id, Granted: o.total, Taken: o.next, Reserved: o.resv, FatedLow: o.fatedLo,
 		Rate: rate, Refused: o.refused, Started: o.started, Closed: o.closed,
-		Counts: copyCounts(o.counts),
+		Counts: copyCounts(o.counts), Allowance: o.allowance(), Extended: o.allowExt,
 	}
+	l.Need, l.NeedKnown = o.need()
 	if o.total > o.next {
 		l.Available = o.total - o.next
 	}
@@ -992,7 +1091,7 @@ func (p *Pool) refill(ctx context.Context, req Requester) {
 		if o != p.active || now.Before(o.retryAt) {
 			continue
 		}
-		if l := p.levelLocked(o); l.MinutesLeft < p.cfg.LowWaterMinutes {
+		if l := p.levelLocked(o); l.MinutesLeft < p.cfg.LowWaterMinutes && (!l.NeedKnown || l.Need > 0) {
 			create = append(create, o)
 		}
 	}
@@ -1028,9 +1127,17 @@ func (p *Pool) requestLocked(o *order) wire.SerialRequest {
 func (p *Pool) newRequest(o *order) (wire.SerialRequest, error) {
 	p.mu.Lock()
 	rate := o.rate.perMinute(p.now(), p.cfg.NominalRate)
+	need, known := o.need()
 	p.mu.Unlock()
 	count := uint64(math.Ceil(rate * p.cfg.RefillMinutes))
 	count = min(max(count, p.cfg.MinRequest), p.cfg.MaxRequest)
+	if known {
+		// The order bounds the request: never more than it can use.
+		if need == 0 {
+			return wire.SerialRequest{}, fmt.Errorf("pool: order %q: %w", o.id, errNothingNeeded)
+		}
+		count = min(count, need)
+	}
 	var rnd [8]byte
 	if _, err := rand.Read(rnd[:]); err != nil {
 		return wire.SerialRequest{}, err

@@ -12,22 +12,50 @@ import (
 )
 
 // Alarm is a fault the operator sees. An alarm raised while the line was
-// running stopped it and stays until its cause has cleared and the
-// operator has acknowledged it; one raised while the line stood still
-// goes away with its cause.
+// running stopped it and stays until its cause has cleared and someone
+// allowed to (AckRole) has acknowledged it; one raised while the line stood
+// still goes away with its cause.
 type Alarm struct {
-	// Device is printer, scanner, plc, plc-reject, serials, outbox or
-	// station.
-	Device string    `json:"device"`
-	Fault  string    `json:"fault"`
-	Since  time.Time `json:"since"`
+	// ID numbers the station's alarms; the history names them by it.
+	ID uint64 `json:"id"`
+	// Code names the alarm in the catalogue (Catalogue); Message and
+	// Action are the catalogue's plain cause and what to do.
+	Code    AlarmCode `json:"code"`
+	Message string    `json:"message"`
+	Action  string    `json:"action"`
+	AckRole Role      `json:"ack_role"`
+	// Device is what raised it: printer, scanner, plc, plc-reject,
+	// serials, quality, allowance, expiry, outbox or station.
+	Device string `json:"device"`
+	// Fault is the detail for maintenance: the device's own words, the
+	// numbers behind a limit.
+	Fault string    `json:"fault"`
+	Since time.Time `json:"since"`
 	// Active: the cause is still there.
 	Active bool `json:"active"`
-	// Acked: the operator has acknowledged it.
+	// Acked: someone allowed to has acknowledged it.
 	Acked bool `json:"acked"`
 	// StoppedLine: it stopped production, so it needs an acknowledgement.
 	StoppedLine bool `json:"stopped_line"`
 }
+
+// AlarmRecord is one alarm in the history: when it came, when its cause
+// went, who acknowledged it.
+type AlarmRecord struct {
+	ID          uint64    `json:"id"`
+	Code        AlarmCode `json:"code"`
+	Device      string    `json:"device"`
+	Message     string    `json:"message"`
+	Fault       string    `json:"fault"`
+	Raised      time.Time `json:"raised"`
+	Cleared     time.Time `json:"cleared,omitzero"`
+	Acked       time.Time `json:"acked,omitzero"`
+	AckedBy     string    `json:"acked_by,omitempty"`
+	StoppedLine bool      `json:"stopped_line"`
+}
+
+// HistoryLen is how many alarms the history keeps.
+const HistoryLen = 100
 
 // Counts are the station's counters since it started.
 type Counts struct {
@@ -72,6 +100,8 @@ type Snapshot struct {
 	Rate float64 `json:"rate"`
 	// InFlight is the number of units between print station and camera.
 	InFlight int `json:"in_flight"`
+	// Production counts the order the line runs (nil without one).
+	Production *Production `json:"production,omitempty"`
 }
 
 // Snapshot returns the current state.
@@ -86,11 +116,39 @@ func (s *Station) Snapshot() Snapshot {
 		o := *s.order
 		snap.Order = &o
 	}
+	if s.prod != nil {
+		p := *s.prod
+		p.State = progress(&p, snap.State, snap.Want)
+		snap.Production = &p
+	}
 	s.mu.Unlock()
 	snap.Counts = s.Counts()
-	snap.Rate = s.rate.perMinute(time.Now())
+	if snap.State == wire.LineRunning {
+		snap.Rate = s.rate.perMinute(time.Now())
+	}
 	snap.InFlight = int(s.inflight.Load())
 	return snap
+}
+
+// History returns the last HistoryLen alarms, newest first.
+func (s *Station) History() []AlarmRecord {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]AlarmRecord, 0, len(s.history))
+	for i := len(s.history) - 1; i >= 0; i-- {
+		out = append(out, s.history[i])
+	}
+	return out
+}
+
+// record changes the history entry of alarm id (s.mu held).
+func (s *Station) recordLocked(id uint64, fn func(*AlarmRecord)) {
+	for i := len(s.history) - 1; i >= 0; i-- {
+		if s.history[i].ID == id {
+			fn(&s.history[i])
+			return
+		}
+	}
 }
 
 // wantShown is the operator's request as last applied (s.mu held).
@@ -176,9 +234,15 @@ func (s *Station) Start(ctx context.Context, orderID string) error {
 	return s.StartAs(ctx, orderID, "")
 }
 
+// ErrComplete is returned by Start for an order whose quantity is made.
+var ErrComplete = errors.New("the order is complete")
+
 // StartAs is Start by operator (the one signed in at the touchscreen):
 // the events of the units made from now on carry that name. An empty
 // operator keeps the current one (initially Config.Operator).
+//
+// The order must be released, within its shelf life (line PC clock), not
+// complete, and no alarm may be active.
 func (s *Station) StartAs(ctx context.Context, orderID, operator string) error {
 	return s.do(ctx, func() error {
 		if operator != "" {
@@ -198,6 +262,11 @@ func (s *Station) StartAs(ctx context.Context, orderID, operator string) error {
 			return fmt.Errorf("station: order %q is %s, not released", orderID, o.State)
 		case alarms > 0:
 			return fmt.Errorf("station: start %q: %w (acknowledge it once cleared)", orderID, ErrAlarm)
+		case s.run != nil && s.run.id == orderID && s.run.complete:
+			return fmt.Errorf("station: start %q: %w: %d of %d commissioned; close it", orderID, ErrComplete, s.run.good, s.run.quantity)
+		}
+		if err := shelfLife(o, s.cfg.Now(), o.MinShelfLifeDays); err != nil {
+			return fmt.Errorf("station: start refused: %w", err)
 		}
 		if s.tpl == nil || s.tpl.order.ID != orderID {
 			tpl, err := newTemplate(o, s.cfg.TextLines, s.cfg.MinGrade)
@@ -208,6 +277,9 @@ func (s *Station) StartAs(ctx context.Context, orderID, operator string) error {
 				return fmt.Errorf("station: %w", err)
 			}
 			s.tpl = tpl
+		}
+		if err := s.govern(o); err != nil {
+			return err
 		}
 		if !s.started[orderID] {
 			if l, err := s.pool.Level(orderID); err == nil && !l.Started {
@@ -223,7 +295,7 @@ func (s *Station) StartAs(ctx context.Context, orderID, operator string) error {
 		if l, err := s.pool.Level(orderID); err == nil && l.Available == 0 {
 			// Raised before the line runs, it clears by itself when the
 			// grant arrives, and the line then starts.
-			s.raise("serials", fmt.Sprintf("waiting for the first serials of order %q from central", orderID), true)
+			s.raise("serials", AlarmSerialsWaiting, fmt.Sprintf("waiting for the first serials of order %q from central", orderID), true)
 		}
 		s.want = wire.LineRunning
 		s.applyState()
@@ -252,15 +324,42 @@ func (s *Station) Stop(ctx context.Context) error {
 	})
 }
 
-// Acknowledge acknowledges every alarm: those whose cause has cleared go,
-// the PLC's latched alarms are reset, and production resumes if nothing
-// is left and the operator had the line running.
+// ErrRole is returned by AcknowledgeAs when an alarm needs a higher role.
+var ErrRole = errors.New("needs a higher role")
+
+// Acknowledge acknowledges every alarm, with every right (a program's
+// acknowledgement; the touchscreen uses AcknowledgeAs).
 func (s *Station) Acknowledge(ctx context.Context) error {
+	return s.AcknowledgeAs(ctx, "", RoleQA)
+}
+
+// AcknowledgeAs acknowledges, on behalf of who (of role), the alarms that
+// role may acknowledge: those whose cause has cleared go, the PLC's latched
+// alarms are reset, and production resumes if nothing is left and the
+// operator had the line running. Alarms that need a higher role stay, and
+// the error (ErrRole) names them.
+func (s *Station) AcknowledgeAs(ctx context.Context, who string, role Role) error {
 	return s.do(ctx, func() error {
+		now := time.Now()
+		var refused []string
+		qualityAcked := false
 		s.mu.Lock()
 		kept := s.alarms[:0]
 		for _, a := range s.alarms {
+			if !role.May(a.AckRole) {
+				if !a.Acked {
+					refused = append(refused, fmt.Sprintf("%s needs %s", a.Code, a.AckRole))
+				}
+				kept = append(kept, a)
+				continue
+			}
+			if !a.Acked {
+				s.recordLocked(a.ID, func(r *AlarmRecord) { r.Acked, r.AckedBy = now, who })
+			}
 			a.Acked = true
+			if a.Device == "quality" {
+				qualityAcked = true
+			}
 			if a.Active {
 				kept = append(kept, a)
 			}
@@ -268,8 +367,14 @@ func (s *Station) Acknowledge(ctx context.Context) error {
 		s.alarms = kept
 		s.notifyLocked()
 		s.mu.Unlock()
+		if qualityAcked {
+			s.qual.reset()
+		}
 		s.resetPLC = true
 		s.applyState()
+		if len(refused) > 0 {
+			return fmt.Errorf("station: acknowledge: %w: %s", ErrRole, strings.Join(refused, "; "))
+		}
 		return nil
 	})
 }
@@ -287,27 +392,57 @@ func (s *Station) Release(ctx context.Context) (string, error) {
 		if s.tpl == nil {
 			return errors.New("station: release order: no order")
 		}
-		id = s.tpl.order.ID
-		for i := range s.fifo.len() {
-			if sl := s.fifo.at(i); sl.kind == printed && sl.tpl.order.ID == id {
-				sl.kind, sl.tpl = ghost, nil
-			}
-		}
-		s.tpl = nil
-		s.want = wire.LineStopped
-		s.mu.Lock()
-		s.order = nil
-		s.mu.Unlock()
-		s.applyState()
+		id = s.releaseLocked()
 		return nil
 	})
 	return id, err
 }
 
+// ReleaseNow stops the line and releases its order in one step on the run
+// loop, whatever it is doing: central closed the order. It returns the
+// released order's id, or "" when the line ran another order or none.
+func (s *Station) ReleaseNow(ctx context.Context, orderID string) (string, error) {
+	var id string
+	err := s.do(ctx, func() error {
+		if s.tpl == nil || s.tpl.order.ID != orderID {
+			return nil
+		}
+		s.want = wire.LineStopped
+		s.applyState()
+		id = s.releaseLocked()
+		return nil
+	})
+	return id, err
+}
+
+// releaseLocked drops the current order (run loop).
+func (s *Station) releaseLocked() string {
+	id := s.tpl.order.ID
+	for i := range s.fifo.len() {
+		if sl := s.fifo.at(i); sl.kind == printed && sl.tpl.order.ID == id {
+			sl.kind, sl.tpl = ghost, nil
+		}
+	}
+	s.tpl, s.run = nil, nil
+	s.want = wire.LineStopped
+	s.mu.Lock()
+	s.order, s.prod = nil, nil
+	s.mu.Unlock()
+	// The order's own alarms go with it.
+	for _, dev := range []string{"serials", "allowance", "expiry"} {
+		s.clear(dev)
+	}
+	s.applyState()
+	return id
+}
+
 // raise records an alarm (run loop only). persistent: the cause is there
 // until a health check clears it; otherwise it is an event that only
-// needs acknowledging.
-func (s *Station) raise(device, fault string, persistent bool) {
+// needs acknowledging. One alarm is kept per device: a new fault of the
+// same device replaces the old one's text (and code).
+func (s *Station) raise(device string, code AlarmCode, fault string, persistent bool) {
+	sp := spec(code)
+	now := time.Now()
 	s.mu.Lock()
 	running := s.state == wire.LineRunning
 	found := false
@@ -317,22 +452,42 @@ func (s *Station) raise(device, fault string, persistent bool) {
 			continue
 		}
 		found = true
-		if a.Fault == fault && a.Active == persistent && !running {
+		if a.Code == code && a.Fault == fault && a.Active == persistent && !running {
 			s.mu.Unlock()
 			return
+		}
+		if a.Code != code {
+			s.nextAlarm++
+			a.ID, a.Code, a.Message, a.Action, a.AckRole, a.Since = s.nextAlarm, code, sp.Cause, sp.Action, sp.AckRole, now
+			s.historyLocked(*a)
 		}
 		a.Fault, a.Active = fault, persistent
 		if running {
 			a.StoppedLine, a.Acked = true, false
+			s.recordLocked(a.ID, func(r *AlarmRecord) { r.StoppedLine, r.Acked, r.AckedBy = true, time.Time{}, "" })
 		}
 	}
 	if !found {
-		s.alarms = append(s.alarms, Alarm{Device: device, Fault: fault, Since: time.Now(), Active: persistent, StoppedLine: running})
+		s.nextAlarm++
+		a := Alarm{ID: s.nextAlarm, Code: code, Message: sp.Cause, Action: sp.Action, AckRole: sp.AckRole, Device: device,
+			Fault: fault, Since: now, Active: persistent, StoppedLine: running}
+		s.alarms = append(s.alarms, a)
+		s.historyLocked(a)
 	}
 	s.notifyLocked()
 	s.mu.Unlock()
-	s.log.Warn("alarm", "device", device, "fault", fault, "stopped_line", running)
+	s.log.Warn("alarm", "code", code, "device", device, "fault", fault, "stopped_line", running)
 	s.applyState()
+}
+
+// historyLocked appends a to the history (s.mu held).
+func (s *Station) historyLocked(a Alarm) {
+	if len(s.history) == HistoryLen {
+		copy(s.history, s.history[1:])
+		s.history = s.history[:HistoryLen-1]
+	}
+	s.history = append(s.history, AlarmRecord{ID: a.ID, Code: a.Code, Device: a.Device, Message: a.Message, Fault: a.Fault,
+		Raised: a.Since, StoppedLine: a.StoppedLine})
 }
 
 // clear notes that device's cause has gone (run loop only).
@@ -340,12 +495,14 @@ func (s *Station) clear(device string) {
 	s.mu.Lock()
 	kept := s.alarms[:0]
 	changed := false
+	now := time.Now()
 	for _, a := range s.alarms {
 		if a.Device == device && a.Active {
 			a.Active = false
 			changed = true
+			s.recordLocked(a.ID, func(r *AlarmRecord) { r.Cleared = now })
 			if a.Acked || !a.StoppedLine {
-				s.log.Info("alarm cleared", "device", device, "fault", a.Fault)
+				s.log.Info("alarm cleared", "code", a.Code, "device", device, "fault", a.Fault)
 				continue
 			}
 		}
@@ -464,7 +621,11 @@ type healthReport struct {
 	at      int64 // when (unix ns)
 }
 
-type alarmNote struct{ device, fault string }
+type alarmNote struct {
+	device string
+	code   AlarmCode
+	fault  string
+}
 
 // monitor checks the devices every MonitorEvery and reports to the run
 // loop, which raises and clears the alarms.
@@ -488,7 +649,7 @@ func (s *Station) monitor(ctx context.Context) {
 		case err != nil:
 			h.devices["plc"] = err
 		case a&(plc.AlarmStopsLine|plc.AlarmRejectMissed) != 0:
-			h.devices["plc"] = fmt.Errorf("plc alarm: %s", a)
+			h.devices["plc"] = plcAlarmError{word: a}
 		default:
 			h.devices["plc"] = s.plcAlive(cctx)
 		}
@@ -518,7 +679,7 @@ func (s *Station) monitor(ctx context.Context) {
 // onHealth turns a health report into alarms (run loop).
 func (s *Station) onHealth(h healthReport) {
 	if h.latch != nil {
-		s.raise(h.latch.device, h.latch.fault, false)
+		s.raise(h.latch.device, h.latch.code, h.latch.fault, false)
 		return
 	}
 	if h.moving {
@@ -544,15 +705,13 @@ func (s *Station) onHealth(h healthReport) {
 		s.devices[dev] = hl
 		s.mu.Unlock()
 		if err != nil {
-			s.raise(dev, err.Error(), true)
+			s.raise(dev, deviceCode(dev, err), err.Error(), true)
 		} else {
 			s.clear(dev)
 		}
 	}
-	if h.devices != nil && s.tpl != nil && s.hasAlarm("serials") {
-		if l, err := s.pool.Level(s.tpl.order.ID); err == nil && l.Available > 0 {
-			s.clear("serials")
-		}
+	if h.devices != nil && s.tpl != nil {
+		s.checkOrder(now)
 	}
 }
 

@@ -59,6 +59,10 @@ func lineConfig(tb testing.TB) line.Config {
 	return cfg
 }
 
+// noQualityLimits lets a test inject a spell of faults without the quality
+// limits stopping the line for it.
+func noQualityLimits() Config { return Config{MaxConsecutiveRejects: 1000, MaxRejectRate: 100} }
+
 func testOrder() wire.Order {
 	return wire.Order{ID: "WO-1", GTIN: "09506000134352", Lot: "LOT42", Expiry: "271231", Quantity: 100000,
 		State: wire.OrderStateReleased, MinGrade: "C", Product: "Paracetamol 500 mg"}
@@ -90,6 +94,7 @@ type rigOptions struct {
 	grant   uint64 // serials granted up front (0: none)
 	broker  string // MQTT broker for the outbox ("": none)
 	station Config
+	order   *wire.Order // WO-1 (testOrder() when nil)
 }
 
 func newRig(tb testing.TB, lcfg line.Config, opts rigOptions) *rig {
@@ -124,6 +129,9 @@ func newRig(tb testing.TB, lcfg line.Config, opts rigOptions) *rig {
 	tb.Cleanup(func() { _ = r.outbox.Close() })
 
 	o := testOrder()
+	if opts.order != nil {
+		o = *opts.order
+	}
 	require.NoError(tb, r.pool.AddOrder(o))
 	if opts.grant > 0 {
 		r.grant(opts.grant)

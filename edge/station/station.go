@@ -117,6 +117,23 @@ type Config struct {
 	FIFO int
 	// Operator is put on the events (who is logged in at the line).
 	Operator string
+
+	// MaxConsecutiveRejects rejected units in a row stop the line (5).
+	MaxConsecutiveRejects int
+	// MaxRejectRate (percent, default 5) of the last RejectRateWindow
+	// units (200) rejected stop the line.
+	MaxRejectRate    float64
+	RejectRateWindow int
+	// Overrun is how many units beyond the order's quantity may be
+	// printed while units are in flight (0: an order ends with exactly its
+	// quantity commissioned).
+	Overrun uint64
+	// AllowancePercent of the quantity, at least AllowanceMin units, is
+	// the reject allowance of an order that does not carry one (5 %, 50).
+	AllowancePercent float64
+	AllowanceMin     uint64
+	// Now is the line PC's clock (time.Now); expiry is judged by it.
+	Now func() time.Time
 }
 
 // WithDefaults fills unset fields.
@@ -141,6 +158,24 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.FIFO == 0 {
 		c.FIFO = DefaultFIFO
+	}
+	if c.MaxConsecutiveRejects == 0 {
+		c.MaxConsecutiveRejects = DefaultMaxConsecutiveRejects
+	}
+	if c.MaxRejectRate == 0 {
+		c.MaxRejectRate = DefaultMaxRejectRate
+	}
+	if c.RejectRateWindow == 0 {
+		c.RejectRateWindow = DefaultRejectRateWindow
+	}
+	if c.AllowancePercent == 0 {
+		c.AllowancePercent = DefaultAllowancePercent
+	}
+	if c.AllowanceMin == 0 {
+		c.AllowanceMin = DefaultAllowanceMin
+	}
+	if c.Now == nil {
+		c.Now = time.Now
 	}
 	return c
 }
@@ -183,6 +218,21 @@ func (c Config) Validate() error {
 	if c.FIFO < 16 {
 		return fmt.Errorf("station: fifo: must be at least 16 units, got %d", c.FIFO)
 	}
+	if c.MaxConsecutiveRejects < 1 || c.MaxConsecutiveRejects > 1000 {
+		return fmt.Errorf("station: max_consecutive_rejects: must be 1..1000 units, got %d", c.MaxConsecutiveRejects)
+	}
+	if math.IsNaN(c.MaxRejectRate) || c.MaxRejectRate <= 0 || c.MaxRejectRate > 100 {
+		return fmt.Errorf("station: max_reject_rate: must be more than 0 and at most 100 %%, got %v", c.MaxRejectRate)
+	}
+	if c.RejectRateWindow < 10 || c.RejectRateWindow > 100000 {
+		return fmt.Errorf("station: reject_rate_window: must be 10..100000 units, got %d", c.RejectRateWindow)
+	}
+	if c.Overrun > 1000 {
+		return fmt.Errorf("station: overrun: must be 0..1000 units, got %d", c.Overrun)
+	}
+	if math.IsNaN(c.AllowancePercent) || c.AllowancePercent < 0 || c.AllowancePercent > 100 {
+		return fmt.Errorf("station: reject_allowance_percent: must be 0 to 100 %%, got %v", c.AllowancePercent)
+	}
 	return nil
 }
 
@@ -222,21 +272,26 @@ type Station struct {
 	skip     int    // units to leave unprinted to absorb labels printed late
 	skipMark uint32 // no new skip for units up to this trigger
 	started  map[string]bool
-	resetPLC bool // the next outputs reset the PLC's latched alarms
+	resetPLC bool      // the next outputs reset the PLC's latched alarms
+	run      *orderRun // the order's governance (governance.go)
+	qual     *quality
 
 	counts   counters
 	inflight atomic.Int64
 	lat      latencies
 	rate     rateMeter
 
-	mu       sync.Mutex
-	state    wire.LineState
-	wantCopy wire.LineState // want, for Snapshot
-	alarms   []Alarm
-	devices  map[string]wire.DeviceHealth
-	order    *wire.Order
-	orders   map[string]wire.Order
-	changed  chan struct{}
+	mu        sync.Mutex
+	state     wire.LineState
+	wantCopy  wire.LineState // want, for Snapshot
+	alarms    []Alarm
+	history   []AlarmRecord
+	nextAlarm uint64
+	prod      *Production // run, for Snapshot
+	devices   map[string]wire.DeviceHealth
+	order     *wire.Order
+	orders    map[string]wire.Order
+	changed   chan struct{}
 }
 
 // counters are atomics so Snapshot can read them while the loop runs.
@@ -281,6 +336,7 @@ func New(cfg Config, prn Printer, scn Scanner, p PLC, serials Serials, events Ev
 		orders:  map[string]wire.Order{},
 		changed: make(chan struct{}),
 		lat:     latencies{d: make([]time.Duration, 0, latencyKeep)},
+		qual:    newQuality(cfg.MaxConsecutiveRejects, cfg.MaxRejectRate, cfg.RejectRateWindow),
 	}, nil
 }
 
@@ -386,7 +442,7 @@ func (s *Station) onTrigger(ctx context.Context, n uint32) {
 	s.track(t0.UnixNano())
 	s.expire(t0.UnixNano())
 	if s.fifo.full() {
-		s.raise("station", "unit tracking full: more units between printer and camera than the FIFO holds", false)
+		s.raise("station", AlarmTrackingFull, fmt.Sprintf("more than %d units between printer and camera", s.cfg.FIFO), false)
 		s.decide(s.fifo.front(), nil)
 	}
 	sl := s.fifo.push()
@@ -402,6 +458,9 @@ func (s *Station) onTrigger(ctx context.Context, n uint32) {
 		s.skip--
 		s.skipMark = n
 		return // left blank on purpose: a late label takes its place
+	}
+	if s.run != nil && !s.run.needsLabel() {
+		return // the order needs no more labels than those in flight
 	}
 	data := append(sl.data[:0], tpl.prefix...)
 	u, data, err := s.pool.Take(data)
@@ -425,20 +484,23 @@ func (s *Station) onTrigger(ctx context.Context, n uint32) {
 		s.counts.voided.Add(1)
 		sl.kind, sl.tpl = blank, nil
 		if ctx.Err() == nil {
-			s.raise("printer", err.Error(), true)
+			s.raise("printer", printerCode(err), err.Error(), true)
 		}
 		return
 	}
 	sl.kind = printed
 	s.counts.printed.Add(1)
+	if s.run != nil {
+		s.run.inflight++
+	}
 }
 
 func (s *Station) takeFailed(err error) {
 	switch {
 	case errors.Is(err, pool.ErrEmpty):
-		s.raise("serials", fmt.Sprintf("%v: waiting for central's grant (the line never invents a serial)", err), true)
+		s.raise("serials", AlarmSerialsEmpty, fmt.Sprintf("%v: waiting for central's grant (the line never invents a serial)", err), true)
 	default:
-		s.raise("serials", err.Error(), true)
+		s.raise("serials", AlarmSerialsEmpty, err.Error(), true)
 	}
 }
 
@@ -463,22 +525,27 @@ func (s *Station) decide(sl *slot, r *scanner.Result) {
 	}
 	s.recent.add(sl.data[:sl.ndata])
 	var reason wire.Reason
+	shifted := false
 	switch {
 	case r == nil || r.NoRead:
 		reason = wire.ReasonNoRead
 	case !r.GS1 || r.Data != sl.dataString():
 		reason = wire.ReasonMismatch
+		// Another unit's label: a label shift, which the station
+		// corrects (see lateLabel), not a fault of print or camera.
+		shifted = r.GS1 && (s.recent.has(r.Data) || s.fifo.find(r.Data) > 0)
 	case r.Grade.Worse(sl.tpl.minGrade):
 		reason = wire.ReasonLowGrade
 	}
 	if reason == "" {
 		s.counts.good.Add(1)
 		s.emit(s.unitEvent(sl, wire.Commissioned, ""))
-		return
+	} else {
+		s.reject(sl.n)
+		s.counts.rejected[reasonIndex(reason)].Add(1)
+		s.emit(s.unitEvent(sl, wire.Decommissioned, reason))
 	}
-	s.reject(sl.n)
-	s.counts.rejected[reasonIndex(reason)].Add(1)
-	s.emit(s.unitEvent(sl, wire.Decommissioned, reason))
+	s.verdict(sl.tpl.order.ID, reason, shifted)
 }
 
 func (s *Station) unitEvent(sl *slot, typ wire.EventType, reason wire.Reason) wire.Event {
@@ -494,7 +561,7 @@ func (s *Station) unitEvent(sl *slot, typ wire.EventType, reason wire.Reason) wi
 func (s *Station) emit(ev wire.Event) {
 	if err := s.out.Append(ev); err != nil {
 		s.log.Error("event not recorded", "type", ev.Type, "serial", ev.Serial, "err", err)
-		s.raise("outbox", err.Error(), false)
+		s.raise("outbox", AlarmRecordRefused, err.Error(), false)
 	}
 }
 
@@ -503,7 +570,7 @@ func (s *Station) reject(n uint32) {
 	case s.rejects <- n:
 	default:
 		s.counts.rejectsFailed.Add(1)
-		s.raise("plc-reject", fmt.Sprintf("reject queue full: unit %d not rejected; remove it by hand", n), false)
+		s.raise("plc-reject", AlarmRejectFailed, fmt.Sprintf("reject queue full: unit %d not rejected; remove it by hand", n), false)
 	}
 }
 
@@ -519,7 +586,7 @@ func (s *Station) rejecter(ctx context.Context) {
 					return
 				}
 				s.counts.rejectsFailed.Add(1)
-				s.report(healthReport{latch: &alarmNote{device: "plc-reject", fault: fmt.Sprintf("unit %d not rejected (%v): remove it by hand", n, err)}})
+				s.report(healthReport{latch: &alarmNote{device: "plc-reject", code: AlarmRejectFailed, fault: fmt.Sprintf("unit %d not rejected (%v): remove it by hand", n, err)}})
 				continue
 			}
 			s.counts.rejectsSent.Add(1)
