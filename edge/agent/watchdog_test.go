@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/serialine/serialine/drivers/plc"
 	"github.com/serialine/serialine/edge/internal/testcentral"
+	"github.com/serialine/serialine/edge/station"
 	"github.com/serialine/serialine/simulators/line"
 	plcsim "github.com/serialine/serialine/simulators/plc"
 )
@@ -52,7 +52,7 @@ func ackEdgeWatchdog(tb testing.TB, l *line.Line, addr string, restarted time.Ti
 	}
 	require.Eventually(tb, func() bool {
 		for _, a := range state(tb, addr).Alarms {
-			if a.Device == "plc" && strings.Contains(a.Fault, "edge-watchdog") {
+			if a.Code == station.AlarmPLCEdgeWatchdog {
 				return true
 			}
 		}

@@ -31,6 +31,8 @@ const (
 	AlarmPLCLowAir         AlarmCode = "plc-low-air"
 	AlarmPLCGuardOpen      AlarmCode = "plc-guard-open"
 	AlarmPLCFault          AlarmCode = "plc-fault"
+	AlarmPLCEdgeWatchdog   AlarmCode = "plc-edge-watchdog"
+	AlarmPLCHeartbeat      AlarmCode = "plc-heartbeat"
 	AlarmRejectMissed      AlarmCode = "reject-missed"
 	AlarmRejectFailed      AlarmCode = "reject-failed"
 	AlarmSerialsWaiting    AlarmCode = "serials-waiting"
@@ -100,6 +102,10 @@ func Catalogue() []AlarmSpec {
 		{AlarmPLCLowAir, "The compressed air is too low: the reject actuator cannot work.", "Restore the air supply; call maintenance. Then acknowledge.", RoleOperator},
 		{AlarmPLCGuardOpen, "A guard door is open.", "Close the guard door, then acknowledge.", RoleOperator},
 		{AlarmPLCFault, "The line controller (PLC) reported a fault.", "Read the PLC's panel; call maintenance. Then acknowledge.", RoleOperator},
+		{AlarmPLCEdgeWatchdog, "The line controller (PLC) stopped the line: this line PC stopped answering it for a while.",
+			"Acknowledge to run on: the packs that were on the conveyor are rejected. Tell maintenance, who find out why the line PC stopped.", RoleOperator},
+		{AlarmPLCHeartbeat, "The line controller (PLC) has stopped working: its program does not run.",
+			"Call maintenance to check the PLC (its mode switch and its panel). Acknowledge once it runs again.", RoleOperator},
 		{AlarmRejectMissed, "A pack that had to be rejected may have passed the reject station.",
 			"Line stopped. Quarantine every pack between the camera and the reject station and those that passed since the alarm; QA checks them and releases the line (QA PIN).", RoleQA},
 		{AlarmRejectFailed, "A reject did not reach the PLC: a bad pack was not rejected.",
@@ -151,6 +157,8 @@ func plcCode(a plc.AlarmWord) AlarmCode {
 		return AlarmPLCEStop
 	case a&plc.AlarmRejectMissed != 0:
 		return AlarmRejectMissed
+	case a&plc.AlarmEdgeWatchdog != 0:
+		return AlarmPLCEdgeWatchdog
 	case a&plc.AlarmJam != 0:
 		return AlarmPLCJam
 	case a&plc.AlarmGuardOpen != 0:
@@ -173,6 +181,8 @@ func deviceCode(device string, err error) AlarmCode {
 		return AlarmScannerOffline
 	case device == "plc" && errors.As(err, &pa):
 		return plcCode(pa.word)
+	case device == "plc" && errors.Is(err, plc.ErrPLCHeartbeatStopped):
+		return AlarmPLCHeartbeat
 	case device == "plc":
 		return AlarmPLCOffline
 	}

@@ -42,11 +42,19 @@ func TestPLCHeartbeatStops(t *testing.T) {
 	r.startLine(ctx)
 	_, err := r.line.Wait(ctx, func(c line.Counters) bool { return c.Good >= 12 })
 	require.NoError(t, err)
+	// No unit in flight when the PLC's program stops: the units a stop
+	// strands are the station's matter (and its quality limits'), not this
+	// test's.
+	r.setFault("line", "starved", true)
+	_, err = r.line.Wait(ctx, func(c line.Counters) bool { return c.InFlight == 0 })
+	require.NoError(t, err)
+	r.waitState(func(s Snapshot) bool { return s.InFlight == 0 }, "every unit decided")
 
 	require.NoError(t, r.line.PLC().SetFault(plcsim.FaultProgramStopped, true))
 	s := r.waitState(func(s Snapshot) bool { return s.State == wire.LineAlarm && hasAlarm(s, "plc", true) }, "the heartbeat alarm")
 	for _, a := range s.Alarms {
 		if a.Device == "plc" {
+			require.Equal(t, AlarmPLCHeartbeat, a.Code)
 			require.Contains(t, a.Fault, "PLC heartbeat stopped: plc_heartbeat (input register 6) unchanged at ")
 			require.True(t, a.StoppedLine)
 		}
@@ -57,6 +65,7 @@ func TestPLCHeartbeatStops(t *testing.T) {
 	r.waitState(func(s Snapshot) bool { return hasAlarm(s, "plc", false) }, "the heartbeat back")
 	require.NoError(t, r.st.Acknowledge(ctx))
 	r.waitState(func(s Snapshot) bool { return s.State == wire.LineRunning && len(s.Alarms) == 0 }, "running again")
+	r.setFault("line", "starved", false)
 	before := r.line.Status().Counters.Good
 	_, err = r.line.Wait(ctx, func(c line.Counters) bool { return c.Good >= before+10 })
 	require.NoError(t, err, "production resumes")

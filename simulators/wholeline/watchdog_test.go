@@ -2,12 +2,12 @@ package wholeline_test
 
 import (
 	"net/http"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/serialine/serialine/edge/station"
 	plcsim "github.com/serialine/serialine/simulators/plc"
 )
 
@@ -37,7 +37,7 @@ func (r *rig) ackEdgeWatchdog(t testing.TB, started time.Time) {
 	t.Logf("line %s: the PLC's watchdog stopped the line while the agent was down; acknowledging", r.id)
 	require.Eventually(t, func() bool {
 		for _, a := range r.state(t).Alarms {
-			if a.Device == "plc" && strings.Contains(a.Fault, "edge-watchdog") {
+			if a.Code == station.AlarmPLCEdgeWatchdog {
 				return true
 			}
 		}
