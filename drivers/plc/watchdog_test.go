@@ -29,7 +29,7 @@ func awaitWatchdog(tb testing.TB, sim *plcsim.Sim, what string, cond func(plcsim
 	}
 }
 
-// beating writes the edge's heartbeat every 20 ms, as the station does,
+// beating calls Heartbeat every 20 ms, as the station's output loop does,
 // until the test ends or the returned stop is called.
 func beating(tb testing.TB, p *plc.PLC) (stop func()) {
 	tb.Helper()
@@ -59,7 +59,7 @@ func beating(tb testing.TB, p *plc.PLC) (stop func()) {
 func TestEdgeWatchdog(t *testing.T) {
 	const watchdog = 500 * time.Millisecond
 	sim := startSim(t, plcsim.Config{Watchdog: watchdog, Travel: 3})
-	p := connected(t, sim, nil)
+	p := connected(t, sim, func(c *plc.Config) { c.HeartbeatInterval = 100 * time.Millisecond })
 	ctx := context.Background()
 	u1, ok := sim.Trigger()
 	require.True(t, ok)

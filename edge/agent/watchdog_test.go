@@ -104,6 +104,7 @@ func TestWatchdogSIGKILL(t *testing.T) {
 	central := testcentral.New(t, testcentral.Mosquitto, lineID, testcentral.Options{})
 	central.PublishOrders(testOrder())
 	cfg := agentConfig(t, lineID, l, lcfg, testcentral.Mosquitto)
+	cfg.PLC.HeartbeatInterval = watchdog / 5
 	b, err := yaml.Marshal(cfg)
 	require.NoError(t, err)
 	cfgPath := filepath.Join(t.TempDir(), "edge.yaml")
