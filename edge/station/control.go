@@ -277,6 +277,11 @@ func (s *Station) StartAs(ctx context.Context, orderID, operator string) error {
 				return fmt.Errorf("station: %w", err)
 			}
 			s.tpl = tpl
+			// Labels printed before a crash may still go on units: known,
+			// they are taken for late labels (a shift), not faults.
+			for _, sn := range s.pool.RecoveredSerials(orderID) {
+				s.recent.add(append(append(make([]byte, 0, maxData), tpl.prefix...), sn...))
+			}
 		}
 		if err := s.govern(o); err != nil {
 			return err

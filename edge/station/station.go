@@ -63,6 +63,9 @@ type Serials interface {
 	Activate(order string) error
 	Take(dst []byte) (pool.Unit, []byte, error)
 	Level(order string) (pool.Level, error)
+	// RecoveredSerials are the serials a crash may have left printed and
+	// unapplied (voided at start).
+	RecoveredSerials(order string) []string
 }
 
 // Events is the outbox (edge/outbox.Outbox).
