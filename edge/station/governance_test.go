@@ -206,7 +206,7 @@ func TestQualityLimitsStopTheLine(t *testing.T) {
 			lcfg := lineConfig(t)
 			lcfg.Fast = true
 			lcfg.Speed = 1200
-			r := newRig(t, lcfg, rigOptions{grant: 10_000})
+			r := newRig(t, lcfg, rigOptions{grant: 10_000, quality: true})
 			ctx := testCtx(t)
 			r.startLine(ctx)
 			_, err := r.line.Wait(ctx, func(c line.Counters) bool { return c.Good >= 20 })

@@ -59,10 +59,6 @@ func lineConfig(tb testing.TB) line.Config {
 	return cfg
 }
 
-// noQualityLimits lets a test inject a spell of faults without the quality
-// limits stopping the line for it.
-func noQualityLimits() Config { return Config{MaxConsecutiveRejects: 1000, MaxRejectRate: 100} }
-
 func testOrder() wire.Order {
 	return wire.Order{ID: "WO-1", GTIN: "09506000134352", Lot: "LOT42", Expiry: "271231", Quantity: 100000,
 		State: wire.OrderStateReleased, MinGrade: "C", Product: "Paracetamol 500 mg"}
@@ -95,6 +91,11 @@ type rigOptions struct {
 	broker  string // MQTT broker for the outbox ("": none)
 	station Config
 	order   *wire.Order // WO-1 (testOrder() when nil)
+	// quality keeps the quality limits at their defaults (or as station
+	// sets them). Otherwise they are off: the simulated line on a busy
+	// test machine rejects units for timing alone, and only the tests of
+	// the limits want them to stop it.
+	quality bool
 }
 
 func newRig(tb testing.TB, lcfg line.Config, opts rigOptions) *rig {
@@ -138,6 +139,9 @@ func newRig(tb testing.TB, lcfg line.Config, opts rigOptions) *rig {
 	}
 	scfg := opts.station
 	scfg.Line = lcfg.Line
+	if !opts.quality && scfg.MaxConsecutiveRejects == 0 && scfg.MaxRejectRate == 0 {
+		scfg.MaxConsecutiveRejects, scfg.MaxRejectRate = 1000, 100
+	}
 	if scfg.PrinterToCamera == 0 {
 		scfg.PrinterToCamera, scfg.CameraToReject, scfg.Jitter = lcfg.Travel.PrinterToCamera, lcfg.Travel.CameraToReject, lcfg.Jitter
 		scfg.PrintWindow = lcfg.Travel.PrintWindow
