@@ -21,7 +21,7 @@ func req(id, line, order, gtin string, n uint64) wire.SerialRequest {
 func TestGrantIdempotent(t *testing.T) {
 	storetest.ForEachBackend(t, func(t *testing.T, dsn string) {
 		f := newFixture(t, dsn)
-		f.order(t, "WO-1", gtinRand, line1)
+		f.orderOf(t, "WO-1", gtinRand, line1, 2000)
 		g1 := f.grant(t, "L1-r1", line1, "WO-1", gtinRand, 1000)
 		require.NoError(t, g1.Validate())
 		require.Equal(t, []wire.CounterRange{{Start: 0, Count: 1000}}, g1.Ranges)
@@ -198,7 +198,7 @@ func TestGrantConcurrent(t *testing.T) {
 func TestGrant500k(t *testing.T) {
 	storetest.ForEachBackend(t, func(t *testing.T, dsn string) {
 		f := newFixture(t, dsn)
-		f.order(t, "WO-1", gtinRand, line1)
+		f.orderOf(t, "WO-1", gtinRand, line1, 500_000)
 		g, err := f.s.Grant(f.ctx, req("big", line1, "WO-1", gtinRand, 500_000), 1_000_000)
 		require.NoError(t, err)
 		require.Equal(t, uint64(500_000), g.Count())

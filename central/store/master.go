@@ -50,8 +50,18 @@ type Product struct {
 	StandardCost int64  `json:"standard_cost,omitempty"`
 	Currency     string `json:"currency,omitempty"`
 	// MinGrade is the lowest acceptable ISO/IEC 15415 print grade (A-D).
-	MinGrade  string    `json:"min_grade,omitempty"`
-	CreatedAt time.Time `json:"created_at,omitzero"`
+	MinGrade string `json:"min_grade,omitempty"`
+	// RejectAllowancePercent and RejectAllowanceMin make a new work
+	// order's reject allowance (the units its line may spend on rejects
+	// beyond the quantity): max(ceil(quantity × percent / 100), min); see
+	// RejectAllowance. Nil on PutProduct: the default (5 %, 50 units) for a
+	// new product, the current value for an update. Always set when read.
+	RejectAllowancePercent *int    `json:"reject_allowance_percent"`
+	RejectAllowanceMin     *uint64 `json:"reject_allowance_min"`
+	// MinShelfLifeDays: a work order's expiry must be at least this many
+	// days ahead when it is created and released (0: not in the past).
+	MinShelfLifeDays int       `json:"min_shelf_life_days"`
+	CreatedAt        time.Time `json:"created_at,omitzero"`
 	UpdatedAt time.Time `json:"updated_at,omitzero"`
 }
 
@@ -124,7 +134,52 @@ func (p Product) Validate() error {
 	if err := checkGrade(rec, p.MinGrade); err != nil {
 		return err
 	}
+	if v := p.RejectAllowancePercent; v != nil && (*v < 0 || *v > 100) {
+		return invalid(rec, "reject_allowance_percent", "must be 0 to 100 (%% of the order quantity), got %d", *v)
+	}
+	if v := p.RejectAllowanceMin; v != nil && *v > MaxAllowance {
+		return invalid(rec, "reject_allowance_min", "must be 0 to %d units, got %d", uint64(MaxAllowance), *v)
+	}
+	if err := p.checkAllowanceRule(); err != nil {
+		return err
+	}
+	if p.MinShelfLifeDays < 0 || p.MinShelfLifeDays > MaxShelfLifeDays {
+		return invalid(rec, "min_shelf_life_days", "must be 0 to %d days, got %d", MaxShelfLifeDays, p.MinShelfLifeDays)
+	}
 	return nil
+}
+
+// The defaults and limits of the order-governance fields.
+const (
+	DefaultRejectAllowancePercent = 5
+	DefaultRejectAllowanceMin     = 50
+	// MaxAllowance bounds an allowance in units (the wire contract's).
+	MaxAllowance = 1 << 40
+	// MaxShelfLifeDays bounds min_shelf_life_days (about ten years).
+	MaxShelfLifeDays = 3660
+)
+
+// checkAllowanceRule refuses a rule that makes allowances of 0: the orders
+// topic reads an allowance of 0 as "not sent".
+func (p Product) checkAllowanceRule() error {
+	if p.RejectAllowancePercent != nil && *p.RejectAllowancePercent == 0 && p.RejectAllowanceMin != nil && *p.RejectAllowanceMin == 0 {
+		return invalid("product "+p.GTIN, "reject_allowance_min", "must be at least 1 unit when reject_allowance_percent is 0: an order's allowance is at least 1")
+	}
+	return nil
+}
+
+// RejectAllowance is the reject allowance of a new order of quantity
+// units: max(ceil(quantity × percent / 100), min), at most MaxAllowance.
+func (p Product) RejectAllowance(quantity uint64) uint64 {
+	pct, least := uint64(DefaultRejectAllowancePercent), uint64(DefaultRejectAllowanceMin)
+	if p.RejectAllowancePercent != nil {
+		pct = uint64(*p.RejectAllowancePercent)
+	}
+	if p.RejectAllowanceMin != nil {
+		least = *p.RejectAllowanceMin
+	}
+	// quantity ≤ 2^40 and pct ≤ 100: the product fits in 64 bits.
+	return min(max((quantity*pct+99)/100, least), MaxAllowance)
 }
 
 // redacted returns p for the audit trail: the scheme key is replaced by a
@@ -138,13 +193,16 @@ func (p Product) redacted() Product {
 }
 
 const productCols = `gtin, name, form, strength, pack_size, company_prefix_len, ndc, national_numbers, markets,
-	serial_scheme, planned_volume, standard_cost, currency, min_grade, created_at, updated_at`
+	serial_scheme, planned_volume, standard_cost, currency, min_grade, created_at, updated_at,
+	reject_allowance_percent, reject_allowance_min, min_shelf_life_days`
 
 func scanProduct(r interface{ Scan(...any) error }) (Product, error) {
 	var p Product
 	var national, markets, scheme string
+	p.RejectAllowancePercent, p.RejectAllowanceMin = new(int), new(uint64)
 	err := r.Scan(&p.GTIN, &p.Name, &p.Form, &p.Strength, &p.PackSize, &p.CompanyPrefixLen, &p.NDC,
-		&national, &markets, &scheme, &p.PlannedVolume, &p.StandardCost, &p.Currency, &p.MinGrade, &p.CreatedAt, &p.UpdatedAt)
+		&national, &markets, &scheme, &p.PlannedVolume, &p.StandardCost, &p.Currency, &p.MinGrade, &p.CreatedAt, &p.UpdatedAt,
+		p.RejectAllowancePercent, p.RejectAllowanceMin, &p.MinShelfLifeDays)
 	if err != nil {
 		return p, err
 	}
@@ -193,6 +251,21 @@ func (s *Store) PutProduct(ctx context.Context, p Product) error {
 			return err
 		}
 		p.CreatedAt, p.UpdatedAt = t, t
+		if p.RejectAllowancePercent == nil {
+			p.RejectAllowancePercent = ptrTo(DefaultRejectAllowancePercent)
+			if exists {
+				p.RejectAllowancePercent = before.RejectAllowancePercent
+			}
+		}
+		if p.RejectAllowanceMin == nil {
+			p.RejectAllowanceMin = ptrTo(uint64(DefaultRejectAllowanceMin))
+			if exists {
+				p.RejectAllowanceMin = before.RejectAllowanceMin
+			}
+		}
+		if err := p.checkAllowanceRule(); err != nil {
+			return err
+		}
 		if exists {
 			p.CreatedAt = before.CreatedAt
 			if before.Scheme != p.Scheme {
@@ -206,17 +279,19 @@ func (s *Store) PutProduct(ctx context.Context, p Product) error {
 			}
 			_, err = tx.exec(ctx, `UPDATE products SET name=$2, form=$3, strength=$4, pack_size=$5, company_prefix_len=$6, ndc=$7,
 				national_numbers=$8, markets=$9, serial_scheme=$10, planned_volume=$11, standard_cost=$12, currency=$13,
-				min_grade=$14, updated_at=$15 WHERE gtin=$1`,
+				min_grade=$14, updated_at=$15, reject_allowance_percent=$16, reject_allowance_min=$17, min_shelf_life_days=$18 WHERE gtin=$1`,
 				p.GTIN, p.Name, p.Form, p.Strength, p.PackSize, p.CompanyPrefixLen, p.NDC, string(national), string(markets),
-				string(scheme), p.PlannedVolume, p.StandardCost, p.Currency, p.MinGrade, t)
+				string(scheme), p.PlannedVolume, p.StandardCost, p.Currency, p.MinGrade, t,
+				*p.RejectAllowancePercent, *p.RejectAllowanceMin, p.MinShelfLifeDays)
 			if err != nil {
 				return fmt.Errorf("product %s: %w", p.GTIN, err)
 			}
 			return audit(ctx, tx, "update", "product", p.GTIN, before.redacted(), p.redacted())
 		}
-		_, err = tx.exec(ctx, "INSERT INTO products ("+productCols+") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$15)",
+		_, err = tx.exec(ctx, "INSERT INTO products ("+productCols+") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$15,$16,$17,$18)",
 			p.GTIN, p.Name, p.Form, p.Strength, p.PackSize, p.CompanyPrefixLen, p.NDC, string(national), string(markets),
-			string(scheme), p.PlannedVolume, p.StandardCost, p.Currency, p.MinGrade, t)
+			string(scheme), p.PlannedVolume, p.StandardCost, p.Currency, p.MinGrade, t,
+			*p.RejectAllowancePercent, *p.RejectAllowanceMin, p.MinShelfLifeDays)
 		if err != nil {
 			return fmt.Errorf("product %s: %w", p.GTIN, err)
 		}
@@ -854,3 +929,5 @@ func orEmptyMap(m map[string]string) map[string]string {
 	}
 	return m
 }
+
+func ptrTo[T any](v T) *T { return &v }
