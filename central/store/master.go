@@ -62,7 +62,7 @@ type Product struct {
 	// days ahead when it is created and released (0: not in the past).
 	MinShelfLifeDays int       `json:"min_shelf_life_days"`
 	CreatedAt        time.Time `json:"created_at,omitzero"`
-	UpdatedAt time.Time `json:"updated_at,omitzero"`
+	UpdatedAt        time.Time `json:"updated_at,omitzero"`
 }
 
 // Validate checks every field; errors are *ValidationError.
