@@ -236,3 +236,23 @@ func (s *Store) DisposeFlags(ctx context.Context, order string, ids []int64, dis
 	}
 	return out, nil
 }
+
+// FlagCount is how many events of an order are flagged, and how many of
+// those wait for QA's disposition.
+type FlagCount struct {
+	Total int `json:"total"`
+	Open  int `json:"open"`
+}
+
+// OrderFlagCount counts the flagged events of order.
+func (s *Store) OrderFlagCount(ctx context.Context, order string) (FlagCount, error) {
+	var c FlagCount
+	err := s.read(ctx, func(q dbtx) error {
+		return q.queryRow(ctx, "SELECT COUNT(*), COALESCE(SUM(CASE WHEN disposition = '' THEN 1 ELSE 0 END), 0) FROM event_flags WHERE order_id = $1", order).
+			Scan(&c.Total, &c.Open)
+	})
+	if err != nil {
+		return c, fmt.Errorf("event flags of work order %s: %w", order, err)
+	}
+	return c, nil
+}

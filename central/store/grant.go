@@ -200,16 +200,16 @@ func (e *kindOf) Is(target error) bool { return target == e.broad }
 // the line holds without a reported fate. Voided and returned serials do
 // not spend the allowance.
 type OrderNeed struct {
-	Order          string
-	Quantity       uint64
-	Allowance      uint64 // extensions included
-	Granted        uint64
-	Commissioned   uint64
-	Decommissioned uint64
-	Voided         uint64
-	ReturnedUnused uint64
-	Outstanding    int64
-	Remaining      uint64
+	Order          string `json:"order"`
+	Quantity       uint64 `json:"quantity"`
+	Allowance      uint64 `json:"reject_allowance"` // extensions included
+	Granted        uint64 `json:"granted"`
+	Commissioned   uint64 `json:"commissioned"`
+	Decommissioned uint64 `json:"decommissioned"`
+	Voided         uint64 `json:"voided"`
+	ReturnedUnused uint64 `json:"returned_unused"`
+	Outstanding    int64  `json:"outstanding"`
+	Remaining      uint64 `json:"remaining"`
 }
 
 func (n OrderNeed) String() string {
