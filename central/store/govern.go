@@ -118,6 +118,6 @@ func (a *applier) flagAfterClose(e wire.Event) {
 	if !at.After(*o.closedAt) {
 		return
 	}
-	a.flag(e, FlagAfterClose, fmt.Sprintf("%s made at %s, %s after work order %s was closed at %s",
-		e.Type, at.Format(time.RFC3339Nano), at.Sub(*o.closedAt).Round(time.Millisecond), o.id, o.closedAt.Format(time.RFC3339Nano)))
+	a.flag(e, FlagAfterClose, fmt.Sprintf("%s %s after work order %s was closed (made %s, closed %s)",
+		e.Type, at.Sub(*o.closedAt).Round(time.Millisecond), o.id, at.Format(time.RFC3339), o.closedAt.Format(time.RFC3339)))
 }

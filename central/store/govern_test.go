@@ -270,7 +270,7 @@ func TestCloseReachesLineAfterClose(t *testing.T) {
 			require.Equal(t, store.FlagAfterClose, fl.Flag)
 			require.Equal(t, line1, fl.Line)
 			require.True(t, fl.EventAt.After(at))
-			require.Contains(t, fl.Detail, "after work order WO-1 was closed at")
+			require.Contains(t, fl.Detail, "after work order WO-1 was closed (made ")
 			flagged = append(flagged, fl.EventID)
 		}
 		require.Equal(t, []string{"L1:5", "L1:6", "L1:7", "L1:8", "L1:9"}, flagged,

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 	"unicode/utf8"
@@ -67,86 +68,97 @@ type Product struct {
 
 // Validate checks every field; errors are *ValidationError.
 func (p Product) Validate() error {
+	if ps := p.Problems(); len(ps) > 0 {
+		return ps[0]
+	}
+	return nil
+}
+
+// Problems lists every rule p breaks, at most one per field, in the
+// order of the fields (Validate returns the first): a form can show them
+// all at once.
+func (p Product) Problems() []*ValidationError {
 	rec := "product " + p.GTIN
-	if err := checkGTIN(rec, "gtin", p.GTIN); err != nil {
-		return err
-	}
-	if err := checkText(rec, "name", p.Name, true); err != nil {
-		return err
-	}
-	for f, v := range map[string]string{"form": p.Form, "strength": p.Strength} {
-		if err := checkText(rec, f, v, false); err != nil {
-			return err
+	var out []*ValidationError
+	add := func(err error) bool {
+		var ve *ValidationError
+		if err == nil || !errors.As(err, &ve) {
+			return false
 		}
+		for _, have := range out {
+			if have.Field == ve.Field {
+				return true
+			}
+		}
+		out = append(out, ve)
+		return true
 	}
+	add(checkGTIN(rec, "gtin", p.GTIN))
+	add(checkText(rec, "name", p.Name, true))
+	add(checkText(rec, "form", p.Form, false))
+	add(checkText(rec, "strength", p.Strength, false))
 	if p.PackSize < 0 {
-		return invalid(rec, "pack_size", "must be 0 (unknown) or more, got %d", p.PackSize)
+		add(invalid(rec, "pack_size", "must be 0 (unknown) or more, got %d", p.PackSize))
 	}
 	if p.CompanyPrefixLen < 6 || p.CompanyPrefixLen > 12 {
-		return invalid(rec, "company_prefix_len", "must be 6 to 12 digits, got %d", p.CompanyPrefixLen)
+		add(invalid(rec, "company_prefix_len", "must be 6 to 12 digits, got %d", p.CompanyPrefixLen))
 	}
 	if p.NDC != "" {
-		if err := checkNDC(rec, p.NDC); err != nil {
-			return err
-		}
+		add(checkNDC(rec, p.NDC))
 	}
-	for ai, v := range p.National {
+	for _, ai := range slices.Sorted(maps.Keys(p.National)) {
 		if len(ai) != 3 || ai < "710" || ai > "717" {
-			return invalid(rec, "national", "AI %q is not a national healthcare reimbursement number (710-717)", ai)
-		}
-		if err := (gs1.ElementString{{AI: "01", Value: p.GTIN}, {AI: ai, Value: v}}).Validate(); err != nil {
-			return invalid(rec, "national", "%v", err)
+			add(invalid(rec, "national", "AI %q is not a national healthcare reimbursement number (710-717)", ai))
+		} else if err := (gs1.ElementString{{AI: "01", Value: p.GTIN}, {AI: ai, Value: p.National[ai]}}).Validate(); err != nil {
+			add(invalid(rec, "national", "%v", err))
 		}
 	}
 	if len(p.Markets) == 0 {
-		return invalid(rec, "markets", "missing; use %s and/or %s", MarketUSDSCSA, MarketEUFMD)
+		add(invalid(rec, "markets", "missing; use %s and/or %s", MarketUSDSCSA, MarketEUFMD))
 	}
 	for i, m := range p.Markets {
 		if m != MarketUSDSCSA && m != MarketEUFMD {
-			return invalid(rec, "markets", "%q is not a market; use %s or %s", m, MarketUSDSCSA, MarketEUFMD)
-		}
-		if slices.Contains(p.Markets[:i], m) {
-			return invalid(rec, "markets", "%s is listed twice", m)
+			add(invalid(rec, "markets", "%q is not a market; use %s or %s", m, MarketUSDSCSA, MarketEUFMD))
+		} else if slices.Contains(p.Markets[:i], m) {
+			add(invalid(rec, "markets", "%s is listed twice", m))
 		}
 	}
 	if slices.Contains(p.Markets, MarketUSDSCSA) && p.NDC == "" {
-		return invalid(rec, "ndc", "missing; a us-dscsa product is identified by its NDC")
+		add(invalid(rec, "ndc", "missing; a us-dscsa product is identified by its NDC"))
 	}
-	if err := p.Scheme.Validate(); err != nil {
-		return invalid(rec, "scheme", "%v", err)
-	}
+	schemeOK := !add(func() error {
+		if err := p.Scheme.Validate(); err != nil {
+			return invalid(rec, "scheme", "%v", err)
+		}
+		return nil
+	}())
 	if slices.Contains(p.Markets, MarketEUFMD) {
 		if p.PlannedVolume == 0 {
-			return invalid(rec, "planned_volume", "missing; an eu-fmd product needs it to check the guess probability (Delegated Regulation 2016/161 art. 4(c))")
-		}
-		if err := serials.CheckFMD(p.Scheme, p.PlannedVolume); err != nil {
-			return invalid(rec, "scheme", "%v", err)
+			add(invalid(rec, "planned_volume", "missing; an eu-fmd product needs it to check the guess probability (Delegated Regulation 2016/161 art. 4(c))"))
+		} else if err := serials.CheckFMD(p.Scheme, p.PlannedVolume); err != nil && schemeOK {
+			add(invalid(rec, "scheme", "%v", err))
 		}
 	}
 	if p.StandardCost < 0 {
-		return invalid(rec, "standard_cost", "must not be negative, got %d", p.StandardCost)
+		add(invalid(rec, "standard_cost", "must not be negative, got %d", p.StandardCost))
 	}
 	if p.Currency != "" || p.StandardCost != 0 {
 		if len(p.Currency) != 3 || !isUpper(p.Currency) {
-			return invalid(rec, "currency", "must be an ISO 4217 code of 3 capital letters, got %q", p.Currency)
+			add(invalid(rec, "currency", "must be an ISO 4217 code of 3 capital letters, got %q", p.Currency))
 		}
 	}
-	if err := checkGrade(rec, p.MinGrade); err != nil {
-		return err
-	}
+	add(checkGrade(rec, p.MinGrade))
 	if v := p.RejectAllowancePercent; v != nil && (*v < 0 || *v > 100) {
-		return invalid(rec, "reject_allowance_percent", "must be 0 to 100 (%% of the order quantity), got %d", *v)
+		add(invalid(rec, "reject_allowance_percent", "must be 0 to 100 (%% of the order quantity), got %d", *v))
 	}
 	if v := p.RejectAllowanceMin; v != nil && *v > MaxAllowance {
-		return invalid(rec, "reject_allowance_min", "must be 0 to %d units, got %d", uint64(MaxAllowance), *v)
+		add(invalid(rec, "reject_allowance_min", "must be 0 to %d units, got %d", uint64(MaxAllowance), *v))
 	}
-	if err := p.checkAllowanceRule(); err != nil {
-		return err
-	}
+	add(p.checkAllowanceRule())
 	if p.MinShelfLifeDays < 0 || p.MinShelfLifeDays > MaxShelfLifeDays {
-		return invalid(rec, "min_shelf_life_days", "must be 0 to %d days, got %d", MaxShelfLifeDays, p.MinShelfLifeDays)
+		add(invalid(rec, "min_shelf_life_days", "must be 0 to %d days, got %d", MaxShelfLifeDays, p.MinShelfLifeDays))
 	}
-	return nil
+	return out
 }
 
 // The defaults and limits of the order-governance fields.

@@ -93,7 +93,7 @@ func getOrder(ctx context.Context, q dbtx, id string, lock string) (WorkOrder, e
 }
 
 // CreateOrder stores a new work order in state created. Its product must
-// exist, and its expiry be far enough ahead (see checkShelfLife). Its reject
+// exist, and its expiry be far enough ahead (see CheckShelfLife). Its reject
 // allowance is the product's rule (Product.RejectAllowance) unless
 // o.AllowanceSet: then o.RejectAllowance is the order's own.
 func (s *Store) CreateOrder(ctx context.Context, o WorkOrder) (WorkOrder, error) {
@@ -129,7 +129,7 @@ func (s *Store) CreateOrder(ctx context.Context, o WorkOrder) (WorkOrder, error)
 		if err != nil {
 			return fmt.Errorf("%s: gtin: %w", rec, err)
 		}
-		if err := checkShelfLife(rec, o.Expiry, p, s.clock()); err != nil {
+		if err := CheckShelfLife(rec, o.Expiry, p, s.clock()); err != nil {
 			return err
 		}
 		if !o.AllowanceSet {
@@ -161,10 +161,10 @@ func CheckLot(rec, lot string) error {
 	return nil
 }
 
-// checkShelfLife refuses an expiry (YYMMDD; DD 00 is the month's last day)
+// CheckShelfLife refuses an expiry (YYMMDD; DD 00 is the month's last day)
 // that is before today, or fewer than the product's MinShelfLifeDays days
 // ahead, on central's clock (UTC dates).
-func checkShelfLife(rec, expiry string, p Product, now time.Time) error {
+func CheckShelfLife(rec, expiry string, p Product, now time.Time) error {
 	exp, err := gs1.ExpiryTime(expiry)
 	if err != nil {
 		return invalid(rec, "expiry", "%v", err)
@@ -203,7 +203,7 @@ func (s *Store) ReleaseOrder(ctx context.Context, id, line string) (WorkOrder, e
 		if err != nil {
 			return fmt.Errorf("work order %s: %w", id, err)
 		}
-		if err := checkShelfLife("work order "+id, before.Expiry, p, s.clock()); err != nil {
+		if err := CheckShelfLife("work order "+id, before.Expiry, p, s.clock()); err != nil {
 			return err
 		}
 		t := now()
