@@ -68,7 +68,7 @@ func (a *api) listDeadLetters(w http.ResponseWriter, r *http.Request) error {
 
 // auditEntities are the entities the store audits.
 func auditEntities() []string {
-	return []string{"product", "site", "location", "line", "partner", "work_order", "serial_grant", "serial_list", "api_token", "line_seq"}
+	return []string{"product", "site", "location", "line", "partner", "work_order", "serial_grant", "serial_list", "api_token", "line_seq", "event_flag"}
 }
 
 type auditOut struct {

@@ -270,6 +270,13 @@ func (w *lineWorker) apply(group []decoded, events []wire.Event) {
 	in.m.ackedSeq.Set(float64(res.Acked), w.line)
 	in.setGaps(w.line, res.Acked, res.Gaps)
 	w.ack(res.Acked)
+	if len(res.OrdersChanged) > 0 {
+		// An allowance extended, an order closed at the line: the line's
+		// retained orders changed (a failure is republished at reconnect).
+		if err := in.PublishOrders(ctx, w.line); err != nil {
+			in.log.Warn("orders not republished", "line", w.line, "orders", res.OrdersChanged, "err", err)
+		}
+	}
 }
 
 // ack publishes the line's highest contiguous committed seq. The broker's

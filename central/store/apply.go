@@ -40,6 +40,10 @@ type ApplyResult struct {
 	Gaps []SeqGap
 	// Rejected lists the dead-lettered events with their reason.
 	Rejected []Rejection
+	// OrdersChanged lists the orders whose retained orders payload changed
+	// (an allowance extended, the line's order-closed): republish the
+	// line's orders after the commit.
+	OrdersChanged []string
 }
 
 // SeqGap is a run of missing seqs, From to To inclusive.
@@ -123,7 +127,8 @@ func (s *Store) apply(ctx context.Context, line string, events []wire.Event, ski
 	var res ApplyResult
 	write := func(optimistic bool) error {
 		return s.write(ctx, func(tx dbtx) error {
-			a := &applier{tx: tx, d: s.d, line: line, topic: topic, now: now(), res: ApplyResult{Line: line}, optimistic: optimistic}
+			a := &applier{tx: tx, d: s.d, line: line, topic: topic, now: now(), res: ApplyResult{Line: line}, optimistic: optimistic,
+				unitCounts: map[string]*unitDelta{}, changed: set[string]{}}
 			if err := a.run(ctx, events, skipThrough, skipReason); err != nil {
 				return err
 			}
@@ -204,6 +209,7 @@ type containerRow struct {
 
 type orderRow struct {
 	id, gtin, lot, expiry, line, state string
+	allowance, extendedBy              uint64 // total allowance; units extended in this batch
 	started                            bool
 	closedAt                           *time.Time
 	counts                             *wire.Reconciliation
@@ -246,6 +252,8 @@ type applier struct {
 	deadLetter [][]any
 	flags      [][]any
 	newReturns [][]any
+	unitCounts map[string]*unitDelta // by order: changes of its unit counts
+	changed    set[string]           // orders whose retained payload changed
 	audits     []func() error
 	buf        []byte
 
@@ -446,6 +454,10 @@ func (a *applier) run(ctx context.Context, events []wire.Event, skipThrough uint
 	}
 	a.res.Acked = newApplied
 	a.res.Gaps = gaps(newApplied, heldSeqs)
+	if len(a.changed) > 0 {
+		a.res.OrdersChanged = a.changed.list()
+		slices.Sort(a.res.OrdersChanged)
+	}
 	return nil
 }
 
@@ -612,6 +624,7 @@ func (a *applier) process(ctx context.Context, run []*item) error {
 		}
 		a.applied = append(a.applied, []any{it.ev.ID, a.line, it.ev.Seq, "applied", a.now})
 		a.res.Applied++
+		a.flagAfterClose(it.ev)
 	}
 	return nil
 }
@@ -714,7 +727,7 @@ func (a *applier) loadOrders(ctx context.Context, ids []string) error {
 		if err != nil {
 			return err
 		}
-		a.orders[o.ID] = &orderRow{id: o.ID, gtin: o.GTIN, lot: o.Lot, expiry: o.Expiry, line: o.Line, state: string(o.State),
+		a.orders[o.ID] = &orderRow{id: o.ID, gtin: o.GTIN, lot: o.Lot, expiry: o.Expiry, line: o.Line, state: string(o.State), allowance: o.RejectAllowance,
 			started: o.StartedAt != nil, startedAt: o.StartedAt, closedAt: o.ClosedAt, counts: o.ReportedCounts, before: o}
 	}
 	return r.Err()
@@ -904,7 +917,9 @@ func (a *applier) applyOne(ctx context.Context, e wire.Event) (string, error) {
 	case wire.Disaggregated:
 		return a.disaggregate(ctx, e)
 	case wire.OrderStarted:
-		o, why := a.lineOrder(e.Order, false)
+		// Also of a closed order: a line that did not hear of the close
+		// started it; recorded, and flagged after-close.
+		o, why := a.lineOrder(e.Order, true)
 		if why != "" {
 			return why, nil
 		}
@@ -916,6 +931,8 @@ func (a *applier) applyOne(ctx context.Context, e wire.Event) (string, error) {
 		return a.closeOrder(ctx, e), nil
 	case wire.SerialsReturned:
 		return a.returnSerials(ctx, e)
+	case wire.AllowanceExtended:
+		return a.extendAllowance(ctx, e), nil
 	}
 	return fmt.Sprintf("event type %q is not handled", e.Type), nil
 }
@@ -999,6 +1016,7 @@ func (a *applier) firstUse(e wire.Event) string {
 	u := &unitRow{unitKey: unitKey{e.GTIN, e.Serial}, counter: e.Counter, order: o.id, lot: o.lot, expiry: o.expiry,
 		state: state, reason: string(e.Reason), line: a.line, last: e.ID, updated: ts(e.At), isNew: true}
 	a.units[u.unitKey] = u
+	a.countUnit(o.id, "", state)
 	a.addHistory(e, u.gtin, u.serial, historyDetails{Order: o.id, Lot: o.lot, Expiry: o.expiry, Counter: e.Counter, Reason: e.Reason, Operator: e.Operator})
 	return ""
 }
@@ -1039,6 +1057,7 @@ func (a *applier) decommission(e wire.Event) string {
 	if e.Order != "" && e.Order != u.order {
 		return fmt.Sprintf("unit %s belongs to work order %s, not %s", ref, u.order, e.Order)
 	}
+	a.countUnit(u.order, u.state, StateDecommissioned)
 	u.state, u.reason, u.parent, u.last, u.updated, u.dirty = StateDecommissioned, string(e.Reason), "", e.ID, ts(e.At), true
 	a.addHistory(e, u.gtin, u.serial, historyDetails{Reason: e.Reason, Operator: e.Operator})
 	return ""
@@ -1212,20 +1231,30 @@ func (a *applier) closeOrder(ctx context.Context, e wire.Event) string {
 	before := o.before
 	at := ts(e.At)
 	o.counts, o.dirty = e.Counts, true
+	// An order closed already (by central, or by an earlier event) keeps
+	// its close: the line's counts are its reconciliation, not a second
+	// close (the audit trail has one close per order).
+	action := "reconcile"
 	if o.state != string(wire.OrderStateClosed) {
-		o.state, o.closedAt = string(wire.OrderStateClosed), &at
+		o.state, o.closedAt, action = string(wire.OrderStateClosed), &at, "close"
 	}
 	after := before
 	after.State, after.ClosedAt, after.ReportedCounts = wire.OrderState(o.state), o.closedAt, o.counts
 	o.before = after
-	actor := "line:" + a.line
-	if e.Operator != "" {
-		actor += " operator:" + e.Operator
-	}
+	a.changed.add(o.id)
+	actor := lineActor(a.line, e.Operator)
 	a.audits = append(a.audits, func() error {
-		return audit(WithActor(ctx, actor), a.tx, "close", "work_order", o.id, before, after)
+		return audit(WithActor(ctx, actor), a.tx, action, "work_order", o.id, before, after)
 	})
 	return ""
+}
+
+// lineActor names a line (and its operator) in the audit trail.
+func lineActor(line, operator string) string {
+	if operator == "" {
+		return "line:" + line
+	}
+	return "line:" + line + " operator:" + operator
 }
 
 // returnSerials records counter ranges handed back unused. Each must lie
@@ -1427,6 +1456,9 @@ func (a *applier) flushOrders(ctx context.Context) error {
 		}
 	}
 	if err := a.tx.execMany(ctx, "UPDATE work_orders SET started_at = $2, updated_at = $3 WHERE id = $1 AND started_at IS NULL", started); err != nil {
+		return err
+	}
+	if err := a.flushOrderCounts(ctx); err != nil {
 		return err
 	}
 	return a.tx.execMany(ctx, `UPDATE work_orders SET state = 'closed', closed_at = COALESCE(closed_at, $2), reported_counts = $3, updated_at = $4

@@ -78,6 +78,10 @@ type Store struct {
 	// statistics are refreshed next (see refreshStats).
 	applied     atomic.Int64
 	nextAnalyze atomic.Int64
+
+	// clock is central's clock for the rules about dates (an order's
+	// shelf life); WithClock sets it for tests.
+	clock func() time.Time
 }
 
 // Option adjusts Open.
@@ -85,6 +89,18 @@ type Option func(*options)
 
 type options struct {
 	pgConns int
+	clock   func() time.Time
+}
+
+// WithClock sets the clock the store judges dates by (an order's expiry
+// against today and the product's shelf life); default time.Now. Record
+// timestamps always come from the system clock.
+func WithClock(clock func() time.Time) Option {
+	return func(o *options) {
+		if clock != nil {
+			o.clock = clock
+		}
+	}
 }
 
 // WithPostgresConns sets the size of the PostgreSQL connection pool
@@ -107,7 +123,7 @@ func Open(ctx context.Context, dsn string, log *slog.Logger, opts ...Option) (*S
 	if log == nil {
 		return nil, errors.New("store: a logger is required")
 	}
-	o := options{pgConns: 8}
+	o := options{pgConns: 8, clock: time.Now}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -124,6 +140,7 @@ func Open(ctx context.Context, dsn string, log *slog.Logger, opts ...Option) (*S
 	if err != nil {
 		return nil, err
 	}
+	s.clock = o.clock
 	if err := s.migrate(ctx); err != nil {
 		s.Close()
 		return nil, err
