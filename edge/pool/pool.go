@@ -196,7 +196,7 @@ type order struct {
 	// recovered are the serials of the first positions Recover voided:
 	// the labels a crash may have left printed and unapplied.
 	recovered []string
-	counts  wire.Reconciliation
+	counts    wire.Reconciliation
 	// allowBase is the reject allowance central sent first; allowExt the
 	// extensions made at this line (allowance-extended events).
 	allowBase, allowExt uint64
