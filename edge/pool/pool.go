@@ -901,6 +901,51 @@ func (p *Pool) Unaccounted() []Lost {
 	return out
 }
 
+// Unfated lists the serials of order handed out whose fate is not durable
+// yet: printed and in flight, or decided with the event not yet committed.
+// A crash now would void exactly these; while the disk fails they are the
+// packs whose records are at risk. At most max are listed; total counts
+// them all.
+func (p *Pool) Unfated(orderID string, max int) (out []Lost, total int, err error) {
+	p.mu.Lock()
+	o := p.orders[orderID]
+	if o == nil {
+		p.mu.Unlock()
+		return nil, 0, fmt.Errorf("pool: order %q: %w", orderID, ErrNoOrder)
+	}
+	lo, next := o.fatedLo, o.next
+	p.mu.Unlock()
+	fated := map[uint64]bool{}
+	err = p.db.View(func(tx *bolt.Tx) error {
+		if b := p.orderBucket(tx, orderID); b != nil {
+			if set := b.Bucket(bktFated); set != nil {
+				c := set.Cursor()
+				for k, _ := c.Seek(u64(lo)); k != nil && binary.BigEndian.Uint64(k) < next; k, _ = c.Next() {
+					fated[binary.BigEndian.Uint64(k)] = true
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, 0, fmt.Errorf("pool: order %q: %w", orderID, err)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for pos := lo; pos < next; pos++ {
+		if fated[pos] {
+			continue
+		}
+		total++
+		if len(out) < max {
+			c := o.counterAt(pos)
+			s, _ := o.appendSerial(nil, pos, c)
+			out = append(out, Lost{Unit: Unit{Order: o.id, Position: pos, Counter: c}, Serial: string(s)})
+		}
+	}
+	return out, total, nil
+}
+
 // voided builds the voided event of a unit of order o.
 func (p *Pool) voided(o *order, pos, counter uint64, serial string, at time.Time) wire.Event {
 	c := counter

@@ -64,17 +64,7 @@ func (s *Station) StorageFault(err error, evs []wire.Event) {
 		return
 	}
 	s.storageBad.Store(true) // checked on the trigger path before any print
-	var serials []string
-	for _, e := range evs {
-		if e.Serial != "" {
-			serials = append(serials, e.Serial)
-		}
-	}
-	fault := fmt.Sprintf("records not saved (%v)", err)
-	if len(serials) > 0 {
-		fault += "; serials waiting to be saved: " + list(serials, 20)
-	}
-	s.report(healthReport{ext: &external{device: "storage", code: AlarmStorage, fault: fault, persistent: true, inFlight: true,
+	s.report(healthReport{ext: &external{device: "storage", code: AlarmStorage, fault: fmt.Sprintf("records not saved (%v)", err), persistent: true, inFlight: true,
 		health: &wire.DeviceHealth{State: wire.DeviceFault, Detail: trim(err.Error())}}})
 }
 
@@ -102,20 +92,41 @@ func (s *Station) onExternal(e external) {
 	}
 }
 
-// inFlightText names the printed units between printer and camera: their
-// trigger numbers and serials (run loop).
+// inFlightText names the packs whose records are not durable: every
+// serial of the order handed out without a durable fate (the pool knows
+// them: a crash now would void exactly these), with the trigger number of
+// those still between printer and camera (run loop).
 func (s *Station) inFlightText() string {
-	var units []string
+	if s.tpl == nil {
+		return "no order runs"
+	}
+	trigger := map[string]uint32{}
 	for i := range s.fifo.len() {
 		if sl := s.fifo.at(i); sl.kind == printed {
-			units = append(units, fmt.Sprintf("#%d %s", sl.n, sl.serialString()))
+			trigger[sl.serialString()] = sl.n
 		}
 	}
-	if len(units) == 0 {
-		return "no printed pack in flight"
+	lost, total, err := s.pool.Unfated(s.tpl.order.ID, unsavedListed)
+	if err != nil {
+		return "packs at risk unknown: " + err.Error()
 	}
-	return "packs in flight (trigger, serial): " + list(units, 20)
+	if total == 0 {
+		return "every printed pack's record is saved"
+	}
+	units := make([]string, 0, len(lost))
+	for _, l := range lost {
+		if n, ok := trigger[l.Serial]; ok {
+			units = append(units, fmt.Sprintf("%s (unit #%d, on the conveyor)", l.Serial, n))
+		} else {
+			units = append(units, l.Serial)
+		}
+	}
+	return fmt.Sprintf("%d packs without a saved record, pull them (serial): %s", total, list(units, unsavedListed))
 }
+
+// unsavedListed is how many packs at risk the storage alarm names; the
+// log has every one.
+const unsavedListed = 200
 
 // list joins up to max items and says how many more there are.
 func list(items []string, max int) string {

@@ -4,9 +4,11 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -84,6 +86,9 @@ type rig struct {
 	st      *Station
 	cancel  context.CancelFunc
 	done    chan error
+	// failCommits makes every outbox commit fail, as a full disk does.
+	failCommits atomic.Bool
+	stRef       atomic.Pointer[Station]
 }
 
 type rigOptions struct {
@@ -124,7 +129,18 @@ func newRig(tb testing.TB, lcfg line.Config, opts rigOptions) *rig {
 	tb.Cleanup(func() { _ = r.db.Close() })
 	r.pool, err = pool.Open(r.db, pool.Config{Line: lcfg.Line}, log)
 	require.NoError(tb, err)
-	r.outbox, err = outbox.Open(r.db, outbox.Config{Line: lcfg.Line, Broker: opts.broker, OnCommit: r.pool.RecordFates}, log)
+	r.outbox, err = outbox.Open(r.db, outbox.Config{Line: lcfg.Line, Broker: opts.broker,
+		OnCommit: func(tx *bolt.Tx, evs []wire.Event) error {
+			if r.failCommits.Load() {
+				return errors.New("write edge.db: no space left on device")
+			}
+			return r.pool.RecordFates(tx, evs)
+		},
+		OnCommitError: func(err error, evs []wire.Event) {
+			if st := r.stRef.Load(); st != nil {
+				st.StorageFault(err, evs)
+			}
+		}}, log)
 	require.NoError(tb, err)
 	require.NoError(tb, r.outbox.Connect())
 	tb.Cleanup(func() { _ = r.outbox.Close() })
@@ -154,6 +170,7 @@ func newRig(tb testing.TB, lcfg line.Config, opts rigOptions) *rig {
 	}
 	r.st, err = New(scfg, r.printer, r.scanner, r.plc, r.pool, r.outbox, log)
 	require.NoError(tb, err)
+	r.stRef.Store(r.st)
 	r.st.SetOrders([]wire.Order{o})
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel

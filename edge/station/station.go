@@ -66,6 +66,8 @@ type Serials interface {
 	// RecoveredSerials are the serials a crash may have left printed and
 	// unapplied (voided at start).
 	RecoveredSerials(order string) []string
+	// Unfated lists the serials handed out whose fate is not durable yet.
+	Unfated(order string, max int) ([]pool.Lost, int, error)
 }
 
 // Events is the outbox (edge/outbox.Outbox).
