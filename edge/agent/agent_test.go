@@ -59,6 +59,7 @@ func TestAgentEndToEnd(t *testing.T) {
 	require.Equal(t, http.StatusOK, code, string(body))
 	code, body = scr.post(t, "/ui/close", map[string]bool{"confirm": true})
 	require.Equal(t, http.StatusOK, code, string(body))
+	require.Empty(t, state(t, addr).Orders, "the closed order is no longer offered, though central still lists it released")
 
 	snap := central.WaitFor(tctx, "the order closed and everything acked", func(s testcentral.Snapshot) bool {
 		n := len(s.Events)
