@@ -29,10 +29,10 @@ import (
 // state they set at will; the real agent is exercised by its own tests
 // (edge/agent) and by the system tests, which run the screen on it.
 type fakeLine struct {
-	mu      sync.Mutex
-	st      agent.State
-	changed chan struct{}
-	calls   []lineCall
+	mu       sync.Mutex
+	st       agent.State
+	changed  chan struct{}
+	calls    []lineCall
 	recon    wire.Reconciliation
 	pk       *packing.Packer // the packing mode, once attached (packhelpers_test.go)
 	extended []string        // "units: reason" of each extension

@@ -274,7 +274,6 @@ func (u *UI) Actions() []Action {
 	return append([]Action(nil), u.actions...)
 }
 
-
 // record appends to the action log and hands the action to the Recorder.
 func (u *UI) record(ctx context.Context, a Action) {
 	u.mu.Lock()

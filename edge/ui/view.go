@@ -126,9 +126,9 @@ type AlarmView struct {
 	Action  string       `json:"action"`  // what to do
 	AckRole station.Role `json:"ack_role"`
 	// MayAck: the signed-in person may acknowledge it.
-	MayAck bool   `json:"may_ack"`
-	Device string `json:"device"`
-	Detail string `json:"detail"`
+	MayAck bool      `json:"may_ack"`
+	Device string    `json:"device"`
+	Detail string    `json:"detail"`
 	Since  time.Time `json:"since"`
 	// Active: its cause is still there.
 	Active bool `json:"active"`
