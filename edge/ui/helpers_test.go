@@ -288,11 +288,86 @@ func testOperators(tb testing.TB) *StaticOperators {
 }
 
 type rig struct {
-	ui    *UI
-	line  *fakeLine
-	rec   *memRecorder
-	clock *clock
-	srv   *httptest.Server
+	ui     *UI
+	line   *fakeLine
+	rec    *memRecorder
+	clock  *clock
+	srv    *httptest.Server
+	stream *streamGate
+}
+
+// streamGate stands between the screen and its event streams so a test
+// can drop them from the server side: cut ends every open stream and
+// answers new ones 503 (as an agent that is restarting), restore lets
+// them through again.
+type streamGate struct {
+	h       http.Handler
+	mu      sync.Mutex
+	down    bool
+	n       int
+	cancels map[int]context.CancelFunc
+}
+
+func (g *streamGate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path != "/ui/events" {
+		g.h.ServeHTTP(w, r)
+		return
+	}
+	g.mu.Lock()
+	if g.down {
+		g.mu.Unlock()
+		http.Error(w, "the agent is restarting", http.StatusServiceUnavailable)
+		return
+	}
+	ctx, cancel := context.WithCancel(r.Context())
+	g.n++
+	id := g.n
+	g.cancels[id] = cancel
+	g.mu.Unlock()
+	defer func() {
+		g.mu.Lock()
+		delete(g.cancels, id)
+		g.mu.Unlock()
+		cancel()
+	}()
+	g.h.ServeHTTP(w, r.WithContext(ctx))
+}
+
+// cut ends the open streams and refuses new ones.
+func (g *streamGate) cut() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.down = true
+	for _, c := range g.cancels {
+		c()
+	}
+}
+
+func (g *streamGate) restore() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.down = false
+}
+
+// open is the number of streams being served.
+func (g *streamGate) open() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return len(g.cancels)
+}
+
+// catalogued is an alarm as the station raises it: the catalogue's texts
+// for code, the device's own words as the fault.
+func catalogued(tb testing.TB, code station.AlarmCode, device, fault string, since time.Time) station.Alarm {
+	tb.Helper()
+	for _, sp := range station.Catalogue() {
+		if sp.Code == code {
+			return station.Alarm{Code: code, Message: sp.Cause, Action: sp.Action, AckRole: sp.AckRole, Device: device,
+				Fault: fault, Since: since, StoppedLine: true}
+		}
+	}
+	tb.Fatalf("no alarm %s in the catalogue", code)
+	return station.Alarm{}
 }
 
 func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -307,7 +382,8 @@ func newRig(tb testing.TB, cfg Config) *rig {
 	u, err := New(cfg, r.line, testOperators(tb), r.rec, discard())
 	require.NoError(tb, err)
 	r.ui = u
-	r.srv = httptest.NewServer(u) // 127.0.0.1:0
+	r.stream = &streamGate{h: u, cancels: map[int]context.CancelFunc{}}
+	r.srv = httptest.NewServer(r.stream) // 127.0.0.1:0
 	tb.Cleanup(r.srv.Close)
 	tb.Cleanup(u.Close) // runs first: ends the event streams
 	return r

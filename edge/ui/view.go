@@ -252,7 +252,7 @@ func buildView(s agent.State, who Person, warnMinutes float64, now time.Time) Vi
 	}
 	if len(s.Alarms) > 0 {
 		// The station refuses Start while any alarm is there.
-		v.StartBlocked = "Start is blocked while an alarm is on the screen: fix its cause, then acknowledge it."
+		v.StartBlocked = "No start during an alarm."
 	}
 	if s.Order != nil {
 		o, c := current(s, v.StartBlocked == "")
