@@ -90,7 +90,7 @@ func clipped(tb testing.TB, ctx context.Context, css string) []string {
 	tb.Helper()
 	out, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`(() => {
   const bad = [];
-  const els = [...document.querySelectorAll(` + strconv.Quote(css) + `)];
+  const els = [...document.querySelectorAll(`+strconv.Quote(css)+`)];
   if (els.length === 0) return ['nothing matches'];
   for (const e of els) {
     const name = (e.id ? '#' + e.id : e.tagName.toLowerCase()) + ' "' + e.textContent.trim() + '"';
@@ -118,7 +118,7 @@ func clipped(tb testing.TB, ctx context.Context, css string) []string {
 func onScreen(tb testing.TB, ctx context.Context, css string) {
 	tb.Helper()
 	why, err := chromedp.Run(ctx, chromedp.Evaluate[string](`(() => {
-  const e = document.querySelector(` + strconv.Quote(css) + `);
+  const e = document.querySelector(`+strconv.Quote(css)+`);
   if (!e) return 'missing';
   const r = e.getBoundingClientRect();
   if (r.width === 0 || r.height === 0) return 'not shown';
