@@ -171,21 +171,27 @@ func (a *Agent) Run(ctx context.Context) error {
 	ocfg.OnCommit = a.commitHook(pl)
 	ocfg.OnOrders = a.onOrders
 	ocfg.OnGrant = a.onGrant
+	ocfg.OnCommitError = a.onCommitError
+	ocfg.OnIncarnation = a.onIncarnation
 	ob, err := outbox.Open(db, ocfg, a.log.With("part", "outbox"))
 	if err != nil {
 		return err
 	}
 	defer ob.Close()
-	if n, err := pl.Recover(ctx, ob); err != nil {
+	voided, err := pl.Recover(ctx, ob)
+	if err != nil {
 		return err
-	} else if n > 0 {
-		a.log.Warn("serials voided after an unclean stop", "count", n, "reason", "unaccounted after restart")
+	} else if voided > 0 {
+		a.log.Warn("serials voided after an unclean stop", "count", voided, "reason", "unaccounted after restart")
 	}
 	st, err := station.New(a.cfg.stationConfig(), a.prn, a.scn, a.plc, pl, ob, a.log.With("part", "station"))
 	if err != nil {
 		return err
 	}
 	st.SetOrders(pl.Orders()) // known orders: the line can start while central is away
+	if voided > 0 {
+		st.Notice("restart", station.AlarmUncleanRestart, fmt.Sprintf("%d serials voided (reserved, no record of their fate)", voided))
+	}
 	a.mu.Lock()
 	a.pool, a.ob, a.st, a.started = pl, ob, st, time.Now()
 	a.mu.Unlock()
@@ -234,8 +240,9 @@ func (a *Agent) Run(ctx context.Context) error {
 		return err
 	}
 	var wg sync.WaitGroup
-	wg.Add(3)
+	wg.Add(4)
 	go func() { defer wg.Done(); pl.Run(rctx, ob) }()
+	go func() { defer wg.Done(); a.watchDisk(rctx, st) }()
 	go func() {
 		defer wg.Done()
 		if err := st.Run(rctx); err != nil {

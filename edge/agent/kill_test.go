@@ -24,6 +24,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/serialine/serialine/edge/internal/testcentral"
+	"github.com/serialine/serialine/edge/station"
 	"github.com/serialine/serialine/shared/wire"
 	"github.com/serialine/serialine/simulators/line"
 )
@@ -142,9 +143,16 @@ func TestSIGKILL(t *testing.T) {
 			return len(s.Statuses) > 0 && s.Statuses[len(s.Statuses)-1].State == wire.LineOffline
 		})
 		c = startChild(t, cfgPath)
-		// The restart voids what the kill left unaccounted.
-		s := state(t, c.addr)
-		require.Equal(t, wire.LineStopped, s.State)
+		// The restart voids what the kill left unaccounted, and says so: the
+		// operator acknowledges before starting again.
+		var s agent.State
+		require.Eventually(t, func() bool { s = state(t, c.addr); return len(s.Alarms) > 0 }, testcentral.Wait, 5*time.Millisecond)
+		require.Equal(t, wire.LineAlarm, s.State)
+		require.Len(t, s.Alarms, 1, "%+v", s.Alarms)
+		require.Equal(t, station.AlarmUncleanRestart, s.Alarms[0].Code)
+		require.Regexp(t, `^[1-9][0-9]* serials voided`, s.Alarms[0].Fault)
+		code, body := newScreen(t, c.addr).signIn(t, pinAna).post(t, "/ui/ack", nil)
+		require.Equal(t, http.StatusOK, code, string(body))
 		start(c)
 		voided = s.Outbox.LastSeq // for the log
 	}

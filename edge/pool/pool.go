@@ -193,6 +193,9 @@ type order struct {
 	resv    uint64         // reserved mark (durable)
 	fatedLo uint64         // lowest position without a recorded fate
 	lost    []uint64       // positions unaccounted at Open, until Recover
+	// recovered are the serials of the first positions Recover voided:
+	// the labels a crash may have left printed and unapplied.
+	recovered []string
 	counts  wire.Reconciliation
 	// allowBase is the reject allowance central sent first; allowExt the
 	// extensions made at this line (allowance-extended events).
@@ -925,6 +928,11 @@ func (p *Pool) Recover(ctx context.Context, sink Sink) (int, error) {
 		}
 	}
 	p.mu.Lock()
+	for _, ev := range evs {
+		if o := p.orders[ev.Order]; o != nil && len(o.recovered) < maxRecovered {
+			o.recovered = append(o.recovered, ev.Serial)
+		}
+	}
 	for _, o := range p.orders {
 		o.lost = nil
 	}
@@ -932,6 +940,22 @@ func (p *Pool) Recover(ctx context.Context, sink Sink) (int, error) {
 	p.mu.Unlock()
 	p.log.Warn("voided serials unaccounted after restart", "count", len(evs), "reason", "unaccounted after restart")
 	return len(evs), nil
+}
+
+// maxRecovered bounds RecoveredSerials: the units a crash can leave
+// between printer and applicator are far fewer.
+const maxRecovered = 64
+
+// RecoveredSerials returns the serials of order that Recover voided first:
+// those a crash may have left printed on labels not yet applied, which the
+// station then recognises as labels of earlier units.
+func (p *Pool) RecoveredSerials(orderID string) []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if o := p.orders[orderID]; o != nil {
+		return append([]string(nil), o.recovered...)
+	}
+	return nil
 }
 
 // Level is an order's stock.
