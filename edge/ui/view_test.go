@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"bytes"
 	"encoding/json"
 	"math"
 	"net/http"
@@ -289,3 +290,29 @@ func getView(tb testing.TB, r *rig, c *http.Client) View {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// TestPageRendersAlarms: the page as served, before any script runs,
+// already shows the alarms as banners and Start disabled.
+func TestPageRendersAlarms(t *testing.T) {
+	s := runningState()
+	threeAlarms(t)(&s)
+	v := buildView(s, Person{}, 10, time.Time{})
+	var b bytes.Buffer
+	require.NoError(t, pageTemplate(t).Execute(&b, v))
+	page := b.String()
+	for _, want := range []string{
+		`<section id="alarm-strip" class="alarm-strip" aria-label="alarms" >`,
+		`data-code="reject-missed"`, "A pack that had to be rejected may have passed the reject station.",
+		`id="btn-start" class="btn big go" type="button" disabled>`,
+		`data-order="WO-2" disabled>`,
+		`No start during an alarm.`,
+	} {
+		require.Contains(t, page, want)
+	}
+	s.Alarms = nil
+	s.State, s.Production.State = wire.LineStopped, wire.ProgressStopped
+	b.Reset()
+	require.NoError(t, pageTemplate(t).Execute(&b, buildView(s, Person{}, 10, time.Time{})))
+	require.Contains(t, b.String(), `<section id="alarm-strip" class="alarm-strip" aria-label="alarms" hidden>`)
+	require.Contains(t, b.String(), `id="btn-start" class="btn big go" type="button" >`)
+}

@@ -67,7 +67,7 @@
     if (a.acked) m += ' · acknowledged, waiting for the cause to clear';
     else if (!a.active) m += ' · cause cleared';
     if (!a.acked && !a.may_ack && a.ack_role !== 'operator') m += ' · acknowledged with ' + rolePIN[a.ack_role];
-    m += ' · ' + a.device + ': ' + a.detail;
+    if (a.detail) m += ' · ' + a.device + ': ' + a.detail;
     const meta = el('div', 'meta', m);
     meta.title = a.detail;
     li.append(cause, el('div', 'what', a.action), meta);
