@@ -98,6 +98,7 @@ func TestBrowserAlarmsAtTheLine(t *testing.T) {
 			waitJS(t, ctx, `document.querySelectorAll('#history-rows tr').length === 3`)
 			require.Contains(t, text(t, ctx, "#history-rows tr"), "scanner-offline")
 			require.Empty(t, lowContrast(t, ctx), "history: text under 4.5:1")
+			shot(t, ctx, dir, fmt.Sprintf("history-%dx%d.png", w, h))
 			click(t, ctx, "#history-ok")
 		})
 	}
@@ -123,6 +124,7 @@ func TestBrowserAlarmsAtTheLine(t *testing.T) {
 		require.Equal(t, "QA PIN needed", text(t, ctx, "#keypad-title"))
 		require.Contains(t, text(t, ctx, "#keypad-why"), "reject-missed")
 		require.Empty(t, lowContrast(t, ctx), "keypad: text under 4.5:1")
+		shot(t, ctx, dir, "qa-keypad-1024x768.png")
 		// An operator's PIN acknowledges what an operator may; the
 		// reject-missed stays and the keypad says why.
 		for _, k := range pinKeys(pinAna) {

@@ -424,8 +424,8 @@
     if (!beyond.length) { act('/ui/ack', {}); return; }
     const need = highest(beyond.map((a) => a.ack_role));
     if (!signedIn() && need === 'operator') { signInThen(acknowledge); return; }
-    const codes = beyond.filter((a) => !may(myRole(), a.ack_role)).map((a) => a.code).join(', ');
-    actWithPIN('/ui/ack', {}, need, codes + ': acknowledged with ' + rolePIN[need]);
+    const codes = beyond.filter((a) => a.ack_role === need).map((a) => a.code).join(', ');
+    actWithPIN('/ui/ack', {}, need, codes + ' is acknowledged with ' + rolePIN[need] + '.');
   }
 
   function openExtend() {
