@@ -348,7 +348,8 @@ type State struct {
 	Pool *pool.Level `json:"pool,omitempty"`
 	// Outbox is the event outbox and the MQTT session.
 	Outbox outbox.Stats `json:"outbox"`
-	// Orders are the orders the operator may start.
+	// Orders are the orders the operator may start: released by central
+	// and not closed at this line.
 	Orders []wire.Order `json:"orders"`
 	// PrintLatency is the trigger → print job time (p50, p99).
 	PrintLatency [2]time.Duration `json:"print_latency_ns"`
@@ -364,7 +365,16 @@ func (a *Agent) State() State {
 	if err != nil {
 		return State{Snapshot: station.Snapshot{Line: a.cfg.Line, State: wire.LineOffline}}
 	}
-	s := State{Snapshot: st.Snapshot(), Outbox: ob.Stats(), Orders: st.Orders(), AlarmHistory: st.History()}
+	s := State{Snapshot: st.Snapshot(), Outbox: ob.Stats(), Orders: []wire.Order{}, AlarmHistory: st.History()}
+	for _, o := range st.Orders() {
+		// An order closed here stays in central's released list until
+		// central has the close; it may not be started again, so it is
+		// not offered.
+		if l, err := pl.Level(o.ID); err == nil && l.Closed {
+			continue
+		}
+		s.Orders = append(s.Orders, o)
+	}
 	if s.Order != nil {
 		if l, err := pl.Level(s.Order.ID); err == nil {
 			s.Pool = &l

@@ -75,6 +75,19 @@ type OperatorConfig struct {
 	// PINHash is the PIN's "pbkdf2-sha256$<iterations>$<salt>$<key>"
 	// (serialine-edge pin-hash makes one); the PIN itself is never stored.
 	PINHash string `yaml:"pin_hash"`
+	// Role is what they may do at the line: operator (the default),
+	// supervisor (also extends a reject allowance and acknowledges the
+	// alarms that need a supervisor) or qa (everything, and releases the
+	// line after a reject-missed alarm).
+	Role station.Role `yaml:"role"`
+}
+
+// RoleOrDefault is o's role; operator when none is set.
+func (o OperatorConfig) RoleOrDefault() station.Role {
+	if o.Role == "" {
+		return station.RoleOperator
+	}
+	return o.Role
 }
 
 // UIConfig is the touchscreen's sign-in (zero = the screen's default).
@@ -288,6 +301,9 @@ func (c Config) validateOperators() error {
 		seen[name] = true
 		if _, err := pin.Parse(o.PINHash); err != nil {
 			return fmt.Errorf("operators[%d].pin_hash (%s): %w", i, name, err)
+		}
+		if !o.RoleOrDefault().Valid() {
+			return fmt.Errorf("operators[%d].role (%s): must be operator, supervisor or qa, got %q", i, name, o.Role)
 		}
 	}
 	u := c.UI
