@@ -146,8 +146,7 @@ func TestSIGKILL(t *testing.T) {
 		// The restart voids what the kill left unaccounted, and says so: the
 		// operator acknowledges before starting again.
 		var s agent.State
-		require.Eventually(t, func() bool { s = state(t, c.addr); return len(s.Alarms) > 0 }, testcentral.Wait, 5*time.Millisecond)
-		require.Equal(t, wire.LineAlarm, s.State)
+		require.Eventually(t, func() bool { s = state(t, c.addr); return len(s.Alarms) > 0 && s.State == wire.LineAlarm }, testcentral.Wait, 5*time.Millisecond)
 		require.Len(t, s.Alarms, 1, "%+v", s.Alarms)
 		require.Equal(t, station.AlarmUncleanRestart, s.Alarms[0].Code)
 		require.Regexp(t, `^[1-9][0-9]* serials voided`, s.Alarms[0].Fault)
