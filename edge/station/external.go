@@ -37,9 +37,15 @@ func (s *Station) Fault(device string, code AlarmCode, err error) {
 }
 
 // Notice raises an alarm that needs acknowledging (by the role the
-// catalogue names for code) but has no lasting cause.
+// catalogue names for code) but has no lasting cause. Called before Run, it
+// is raised at once, so that the first state already shows it.
 func (s *Station) Notice(device string, code AlarmCode, fault string) {
-	s.report(healthReport{ext: &external{device: device, code: code, fault: fault}})
+	e := external{device: device, code: code, fault: fault}
+	if !s.running.Load() {
+		s.onExternal(e) // nothing else runs yet
+		return
+	}
+	s.report(healthReport{ext: &e})
 }
 
 // Warn shows device in warning (or ok, with an empty detail) without an

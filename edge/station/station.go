@@ -284,6 +284,7 @@ type Station struct {
 	counts     counters
 	inflight   atomic.Int64
 	storageBad atomic.Bool // the record store fails: print nothing (external.go)
+	running    atomic.Bool // Run has started: reports go through its loop
 	lat        latencies
 	rate       rateMeter
 
@@ -349,6 +350,7 @@ func New(cfg Config, prn Printer, scn Scanner, p PLC, serials Serials, events Ev
 // Run runs the line until ctx ends. The PLC should be connected (its
 // trigger counter tells which units were already on the conveyor).
 func (s *Station) Run(ctx context.Context) error {
+	s.running.Store(true)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup

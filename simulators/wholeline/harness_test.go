@@ -340,6 +340,10 @@ type lineOpts struct {
 	// quantity is the order's (default: twice the units, so that the run
 	// never completes it).
 	quantity int
+	// allowance is the order's reject allowance: 0 gives it as many
+	// rejects as units (tests not about the allowance must not stop for
+	// it on a busy machine), -1 the product's rule.
+	allowance int
 	// quality keeps the agent's quality limits at their defaults. Off,
 	// they never stop the line: on two shared cores the simulated lines
 	// reject a few percent of their units for timing alone, and the tests
@@ -348,6 +352,10 @@ type lineOpts struct {
 	// broker, if set, is the address the agent dials instead of
 	// Mosquitto's (a proxy the test can cut).
 	broker string
+	// dataDir is the agent's data folder (default: in the test's temp dir).
+	dataDir string
+	// storage is the agent's free-space watermark (default: the agent's).
+	storage *agent.StorageConfig
 }
 
 // rig is one packaging line: its record and order at central, its
@@ -378,7 +386,14 @@ func (s *system) addLine(t *testing.T, id string, o lineOpts) *rig {
 	if quantity == 0 {
 		quantity = o.units * 2
 	}
-	s.api.must(t, "POST", "/api/v1/orders", map[string]any{"id": r.order, "gtin": gtin, "lot": "LOT-" + id, "expiry": expiry, "quantity": quantity}, nil)
+	order := map[string]any{"id": r.order, "gtin": gtin, "lot": "LOT-" + id, "expiry": expiry, "quantity": quantity}
+	switch {
+	case o.allowance == 0:
+		order["reject_allowance"] = max(o.units, 1)
+	case o.allowance > 0:
+		order["reject_allowance"] = o.allowance
+	}
+	s.api.must(t, "POST", "/api/v1/orders", order, nil)
 	s.api.must(t, "POST", "/api/v1/orders/"+r.order+"/release", map[string]string{"line": id}, nil)
 
 	cfg := line.DefaultConfig()
@@ -411,6 +426,12 @@ func (s *system) addLine(t *testing.T, id string, o lineOpts) *rig {
 	a := agent.DefaultConfig()
 	a.Line = id
 	a.DataDir = filepath.Join(t.TempDir(), "edge")
+	if o.dataDir != "" {
+		a.DataDir = o.dataDir
+	}
+	if o.storage != nil {
+		a.Storage = *o.storage
+	}
 	a.HTTP = "127.0.0.1:0"
 	a.StatusInterval = time.Second
 	a.MQTT.Broker = s.mq.URL()
@@ -488,6 +509,11 @@ func (r *rig) run(t testing.TB) {
 	t.Helper()
 	r.scr.signIn(t, pinAna)
 	code, body := r.scr.post(t, "/ui/start", map[string]string{"order": r.order})
+	if code != http.StatusOK {
+		for _, a := range r.state(t).Alarms {
+			t.Logf("line %s alarm: %s %s active=%v: %s", r.id, a.Code, a.Device, a.Active, a.Fault)
+		}
+	}
 	require.Equal(t, http.StatusOK, code, "line %s start: %s", r.id, body)
 }
 
@@ -573,6 +599,12 @@ func (r *rig) ackAndResume(t testing.TB) {
 func (r *rig) printed(t testing.TB) []string {
 	t.Helper()
 	require.NoError(t, r.sim.Close())
+	return r.printedLog(t)
+}
+
+// printedLog reads the print log as it is (complete after printed).
+func (r *rig) printedLog(t testing.TB) []string {
+	t.Helper()
 	f, err := os.Open(r.simCfg.PrintLog)
 	require.NoError(t, err)
 	defer f.Close()
