@@ -74,6 +74,10 @@ type Store struct {
 	writer *sql.DB
 	reader *sql.DB
 
+	// skew: events stamped further ahead of the clock are flagged
+	// FlagFutureTime (WithFutureSkew).
+	skew time.Duration
+
 	// Units applied since Open and the count at which PostgreSQL's
 	// statistics are refreshed next (see refreshStats).
 	applied     atomic.Int64
@@ -85,6 +89,25 @@ type Option func(*options)
 
 type options struct {
 	pgConns int
+	skew    time.Duration
+	// upTo stops the migrations at that version (tests of a migration);
+	// 0 applies all.
+	upTo int
+}
+
+// DefaultFutureSkew is how far ahead of central's clock an event may be
+// stamped before it is flagged FlagFutureTime.
+const DefaultFutureSkew = 10 * time.Minute
+
+// WithFutureSkew sets how far ahead of central's clock an event may be
+// stamped before it is applied flagged FlagFutureTime (default
+// DefaultFutureSkew; 0 keeps the default).
+func WithFutureSkew(d time.Duration) Option {
+	return func(o *options) {
+		if d > 0 {
+			o.skew = d
+		}
+	}
 }
 
 // WithPostgresConns sets the size of the PostgreSQL connection pool
@@ -107,7 +130,7 @@ func Open(ctx context.Context, dsn string, log *slog.Logger, opts ...Option) (*S
 	if log == nil {
 		return nil, errors.New("store: a logger is required")
 	}
-	o := options{pgConns: 8}
+	o := options{pgConns: 8, skew: DefaultFutureSkew}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -124,7 +147,8 @@ func Open(ctx context.Context, dsn string, log *slog.Logger, opts ...Option) (*S
 	if err != nil {
 		return nil, err
 	}
-	if err := s.migrate(ctx); err != nil {
+	s.skew = o.skew
+	if err := s.migrate(ctx, o.upTo); err != nil {
 		s.Close()
 		return nil, err
 	}
