@@ -307,6 +307,8 @@ func runScenarios(t *testing.T, c *central, b mqttBroker) {
 		startIngest(t, c.st, b, "g"+randHex(4), nil)
 		require.Equal(t, o, e.nextOrders(t))
 	})
+
+	incarnationScenarios(t, c, newLine)
 }
 
 func findGap(gaps []ingest.LineGap, line string) *ingest.LineGap {
