@@ -118,4 +118,3 @@ func incarnationScenarios(t *testing.T, c *central, newLine func(t *testing.T, n
 		require.Empty(t, ls.Pending)
 	})
 }
-

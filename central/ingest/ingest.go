@@ -51,7 +51,7 @@ type LineGap struct {
 	Line        string         `json:"line"`
 	Incarnation string         `json:"incarnation,omitempty"`
 	Acked       uint64         `json:"acked"` // highest contiguous seq committed
-	Gaps  []store.SeqGap `json:"gaps"`
+	Gaps        []store.SeqGap `json:"gaps"`
 	// Missing is the number of seqs in Gaps.
 	Missing uint64 `json:"missing"`
 	// Since is when the line's acked seq stopped moving with events held.
