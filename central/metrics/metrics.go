@@ -80,7 +80,14 @@ type Sample struct {
 // for values that are cheaper to compute than to keep up to date (ages,
 // sizes). fn must be quick and safe for concurrent use.
 func (r *Registry) GaugeFunc(name, help string, fn func() []Sample, labels ...string) {
-	r.register(name, labels, &gaugeFunc{name: name, help: help, labels: labels, fn: fn})
+	r.register(name, labels, &gaugeFunc{name: name, help: help, typ: "gauge", labels: labels, fn: fn})
+}
+
+// CounterFunc registers a counter whose series fn reads at every scrape,
+// for counts kept elsewhere (another library's counters). fn must be
+// quick, safe for concurrent use, and its values must only go up.
+func (r *Registry) CounterFunc(name, help string, fn func() []Sample, labels ...string) {
+	r.register(name, labels, &gaugeFunc{name: name, help: help, typ: "counter", labels: labels, fn: fn})
 }
 
 // WriteText writes every metric in the Prometheus text format, families by
@@ -219,8 +226,10 @@ func (g *Gauge) Delete(labelValues ...string) {
 	g.mu.Unlock()
 }
 
+// gaugeFunc is a family computed at scrape time (a gauge, or a counter
+// kept elsewhere).
 type gaugeFunc struct {
-	name, help string
+	name, help, typ string
 	labels     []string
 	fn         func() []Sample
 }
@@ -232,7 +241,7 @@ func (g *gaugeFunc) write(w *bufio.Writer) {
 			ok = append(ok, s)
 		}
 	}
-	writeFamily(w, g.name, g.help, "gauge", g.labels, ok)
+	writeFamily(w, g.name, g.help, g.typ, g.labels, ok)
 }
 
 func writeFamily(w *bufio.Writer, name, help, typ string, labels []string, samples []Sample) {

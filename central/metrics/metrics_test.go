@@ -78,6 +78,15 @@ func TestWriteText(t *testing.T) {
 			},
 			want: "# HELP age_seconds Age.\n# TYPE age_seconds gauge\nage_seconds{line=\"L1\"} 1e+09\nage_seconds{line=\"L2\"} 2\n",
 		},
+		{
+			name: "counter func read at scrape",
+			fill: func(r *metrics.Registry) {
+				r.CounterFunc("drops_total", "Drops.", func() []metrics.Sample {
+					return []metrics.Sample{{Labels: []string{"b"}, Value: 2}, {Labels: []string{"a"}, Value: 7}}
+				}, "reason")
+			},
+			want: "# HELP drops_total Drops.\n# TYPE drops_total counter\ndrops_total{reason=\"a\"} 7\ndrops_total{reason=\"b\"} 2\n",
+		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
