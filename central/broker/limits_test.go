@@ -367,7 +367,7 @@ func TestBackpressureInsteadOfDrops(t *testing.T) {
 	b, _, reg, _ := startLimited(t, func(c *Config) { c.MaxInflight, c.MaxInflightPerLine = 64, 8 })
 	release := make(chan struct{})
 	got := make(chan msg, 1000)
-	o := paho.NewClientOptions().AddBroker("tcp://"+b.Addr()).SetClientID("svc").SetUsername(serviceUser).SetPassword(testServicePassword).
+	o := paho.NewClientOptions().AddBroker("tcp://" + b.Addr()).SetClientID("svc").SetUsername(serviceUser).SetPassword(testServicePassword).
 		SetProtocolVersion(4).SetCleanSession(true).SetAutoReconnect(false).SetOrderMatters(true).
 		SetDefaultPublishHandler(func(_ paho.Client, m paho.Message) {
 			<-release // central busy: no PUBACK until it goes on

@@ -272,8 +272,8 @@ func (c *conn) scan(b []byte) (int, *badPacket) {
 		c.sawFirst, c.hdrN = true, 0
 		if size > limit {
 			return hdrAt, &badPacket{
-				err:  fmt.Errorf("%w: %s of %d bytes exceeds the limit of %d bytes", errRefused, packetName(typ), size, limit),
-				typ:  typ, flags: flags, size: size, rem: rem, limit: limit, body: i,
+				err: fmt.Errorf("%w: %s of %d bytes exceeds the limit of %d bytes", errRefused, packetName(typ), size, limit),
+				typ: typ, flags: flags, size: size, rem: rem, limit: limit, body: i,
 			}
 		}
 		c.left = rem

@@ -230,8 +230,8 @@ func (g *Gauge) Delete(labelValues ...string) {
 // kept elsewhere).
 type gaugeFunc struct {
 	name, help, typ string
-	labels     []string
-	fn         func() []Sample
+	labels          []string
+	fn              func() []Sample
 }
 
 func (g *gaugeFunc) write(w *bufio.Writer) {
