@@ -60,8 +60,8 @@ type Broker struct {
 // New checks cfg and prepares a broker that admits the service user and the
 // lines creds accepts. It does not listen; Start does.
 //
-// Options register its metrics (WithMetrics) and have the messages it
-// drops from lines kept as dead letters (WithDropKeeper).
+// WithDropKeeper has the messages it drops from lines kept as dead
+// letters. Its figures are in Metrics.
 func New(cfg Config, creds Credentials, log *slog.Logger, opts ...Option) (*Broker, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -93,9 +93,7 @@ func New(cfg Config, creds Credentials, log *slog.Logger, opts ...Option) (*Brok
 	for _, o := range opts {
 		o(b)
 	}
-	if b.reg == nil {
-		b.reg = metrics.NewRegistry()
-	}
+	b.reg = metrics.NewRegistry()
 	ctx, cancel := context.WithCancel(context.Background())
 	b.cancel, b.done = cancel, ctx.Done()
 	hook := &aclHook{
@@ -106,11 +104,12 @@ func New(cfg Config, creds Credentials, log *slog.Logger, opts ...Option) (*Brok
 		clients:         srv.Clients,
 		ctx:             ctx,
 		log:             log,
+		rate:            newRateLog(log),
 	}
 	b.gate = newGate(cfg.MaxInflightPerLine, cfg.MaxInflight, srv.Clients, hook.isService, hook.lineOf)
-	b.ln = newListener(cfg, log, nil, nil)
+	b.ln = newListener(cfg, log, hook.rate, nil, nil)
 	m := newBrokerMetrics(b.reg, srv, b.gate, b.ln.counts)
-	b.drops = newDropper(b.keeper, m, log)
+	b.drops = newDropper(b.keeper, m, log, hook.rate)
 	b.ln.m, b.ln.drops = m, b.drops
 	hook.gate, hook.drops, hook.m = b.gate, b.drops, m
 	if err := srv.AddHook(hook, nil); err != nil {
@@ -154,6 +153,11 @@ func (b *Broker) Start(ctx context.Context) error {
 	b.log.Info("mqtt broker listening", "addr", b.addr, "service_user", b.cfg.ServiceUser)
 	return nil
 }
+
+// Metrics returns the broker's figures (drops by reason, refused
+// connections, packets too large, backpressure by line, connections), to
+// be included in the process's registry once the broker runs.
+func (b *Broker) Metrics() *metrics.Registry { return b.reg }
 
 // Addr returns the address the broker listens on (host:port with the real
 // port), or "" before Start.

@@ -43,10 +43,6 @@ type DropKeeper interface {
 // Option adjusts New.
 type Option func(*Broker)
 
-// WithMetrics registers the broker's figures (drops, refused connections,
-// backpressure) in reg.
-func WithMetrics(reg *metrics.Registry) Option { return func(b *Broker) { b.reg = reg } }
-
 // WithDropKeeper has the messages dropped from lines on their own topics
 // kept (dead-lettered) by k.
 func WithDropKeeper(k DropKeeper) Option { return func(b *Broker) { b.keeper = k } }
@@ -66,14 +62,15 @@ type dropper struct {
 	keeper DropKeeper
 	m      *brokerMetrics
 	log    *slog.Logger
+	rate   *rateLog
 	queue  chan Drop
 	stop   chan struct{}
 	done   chan struct{}
 	once   sync.Once
 }
 
-func newDropper(k DropKeeper, m *brokerMetrics, log *slog.Logger) *dropper {
-	d := &dropper{keeper: k, m: m, log: log, queue: make(chan Drop, dropQueue), stop: make(chan struct{}), done: make(chan struct{})}
+func newDropper(k DropKeeper, m *brokerMetrics, log *slog.Logger, rate *rateLog) *dropper {
+	d := &dropper{keeper: k, m: m, log: log, rate: rate, queue: make(chan Drop, dropQueue), stop: make(chan struct{}), done: make(chan struct{})}
 	go d.run()
 	return d
 }
@@ -102,7 +99,7 @@ func (d *dropper) add(drop Drop, reason string, service bool) {
 	case d.queue <- drop:
 	default:
 		d.m.notKept.Inc()
-		d.log.Warn("mqtt drop not kept as a dead letter: too many waiting", "user", drop.User, "topic", drop.Topic, "reason", drop.Reason)
+		d.rate.warn("notkept\x00"+drop.User, "mqtt drop not kept as a dead letter: too many waiting", "user", drop.User, "topic", drop.Topic, "reason", drop.Reason)
 	}
 }
 

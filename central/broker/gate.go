@@ -54,12 +54,14 @@ func newGate(perLine, total int, clients *mqtt.Clients, isService func(*mqtt.Cli
 
 // enter waits until line may have one more message in flight to central,
 // and reserves the place. It reports false when the publisher's connection
-// or the broker closed while it waited. waited is the time it waited.
+// or the broker closed while it waited. waited is the time it was held
+// back (0 when it was not).
 func (g *gate) enter(cl *mqtt.Client, line string) (ok bool, waited time.Duration) {
 	start := time.Now()
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	lastSync := start
+	held := false
 	for {
 		g.mu.Lock()
 		if g.closed {
@@ -71,8 +73,12 @@ func (g *gate) enter(cl *mqtt.Client, line string) (ok bool, waited time.Duratio
 			g.resSum++
 			g.passed[cl.ID] = line
 			g.mu.Unlock()
+			if !held {
+				return true, 0
+			}
 			return true, time.Since(start)
 		}
+		held = true
 		changed := g.changed
 		g.mu.Unlock()
 		select {

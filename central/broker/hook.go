@@ -25,6 +25,7 @@ type aclHook struct {
 	clients         *mqtt.Clients   // the broker's sessions, to keep client ids to their users
 	ctx             context.Context // ends when the broker closes, cutting slow credential checks short
 	log             *slog.Logger
+	rate            *rateLog // warnings about what a client repeats
 	gate            *gate    // backpressure on lines' publishes
 	drops           *dropper // counts and keeps what the broker drops
 	m               *brokerMetrics
@@ -127,7 +128,7 @@ func (h *aclHook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 	if Allowed(string(cl.Properties.Username), h.isService(cl), topic, false) {
 		return true
 	}
-	h.log.Warn("mqtt read denied", "client", cl.ID, "user", string(cl.Properties.Username), "topic", topic)
+	h.rate.warn("read\x00"+cl.ID, "mqtt read denied", "client", cl.ID, "user", string(cl.Properties.Username), "topic", topic)
 	return false
 }
 
@@ -151,7 +152,7 @@ func (h *aclHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet,
 		return pk, packets.CodeSuccessIgnore
 	}
 	if !Allowed(user, service, pk.TopicName, true) {
-		h.log.Warn("mqtt publish denied", "client", cl.ID, "user", user,
+		h.rate.warn("denied\x00"+cl.ID, "mqtt publish denied", "client", cl.ID, "user", user,
 			"topic", pk.TopicName, "qos", pk.FixedHeader.Qos, "retain", pk.FixedHeader.Retain)
 		return drop("denied", "the broker dropped it: user "+user+" may not publish on this topic")
 	}
@@ -159,7 +160,7 @@ func (h *aclHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet,
 		return pk, nil
 	}
 	if pk.FixedHeader.Qos == 0 {
-		h.log.Warn("mqtt publish dropped: QoS 0 from a line", "client", cl.ID, "user", user, "topic", pk.TopicName)
+		h.rate.warn("qos0\x00"+cl.ID, "mqtt publish dropped: QoS 0 from a line", "client", cl.ID, "user", user, "topic", pk.TopicName)
 		return drop("qos0", "the broker dropped it: published at QoS 0, and the wire contract has lines publish at QoS 1")
 	}
 	ok, waited := h.gate.enter(cl, user)
@@ -205,7 +206,7 @@ func (h *aclHook) OnQosDropped(cl *mqtt.Client, pk packets.Packet) {
 // OnPublishDropped: mochi's send queue to cl was full.
 func (h *aclHook) OnPublishDropped(cl *mqtt.Client, pk packets.Packet) {
 	from := h.lineOf(pk.Origin)
-	h.log.Warn("mqtt message dropped: the client's send queue is full", "client", cl.ID, "from", pk.Origin, "topic", pk.TopicName)
+	h.rate.warn("queue\x00"+cl.ID, "mqtt message dropped: the client's send queue is full", "client", cl.ID, "from", pk.Origin, "topic", pk.TopicName)
 	h.drops.add(Drop{At: time.Now().UTC(), User: from, Topic: pk.TopicName, Payload: pk.Payload, Size: int64(len(pk.Payload)),
 		Reason: "the broker dropped it: the send queue of client " + cl.ID + " was full"}, "writes_pending", from == "")
 }

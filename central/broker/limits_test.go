@@ -68,10 +68,10 @@ func startLimited(tb testing.TB, edit func(*Config)) (*Broker, *logSink, *centra
 		edit(&cfg)
 	}
 	log, sink := newLogSink(tb)
-	reg := centralmetrics.NewRegistry()
 	kept := newKeptDrops()
-	b, err := New(cfg, staticCreds(tb), log, WithMetrics(reg), WithDropKeeper(kept))
+	b, err := New(cfg, staticCreds(tb), log, WithDropKeeper(kept))
 	require.NoError(tb, err)
+	reg := b.Metrics()
 	require.NoError(tb, b.Start(context.Background()))
 	tb.Cleanup(func() { require.NoError(tb, b.Close()) })
 	return b, sink, reg, kept

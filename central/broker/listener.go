@@ -24,6 +24,7 @@ type listener struct {
 	address string
 	cfg     Config
 	log     *slog.Logger
+	rate    *rateLog
 	m       *brokerMetrics
 	drops   *dropper
 	ln      net.Listener
@@ -37,8 +38,8 @@ type listener struct {
 
 var _ listeners.Listener = (*listener)(nil)
 
-func newListener(cfg Config, log *slog.Logger, m *brokerMetrics, drops *dropper) *listener {
-	return &listener{id: "tcp", address: cfg.Listen, cfg: cfg, log: log, m: m, drops: drops, perUser: map[string]int{}}
+func newListener(cfg Config, log *slog.Logger, rate *rateLog, m *brokerMetrics, drops *dropper) *listener {
+	return &listener{id: "tcp", address: cfg.Listen, cfg: cfg, log: log, rate: rate, m: m, drops: drops, perUser: map[string]int{}}
 }
 
 func (l *listener) ID() string       { return l.id }
@@ -79,7 +80,7 @@ func (l *listener) Serve(establish listeners.EstablishFn) {
 		c, reason := l.accept(nc)
 		if c == nil {
 			l.m.refused.Inc(reason)
-			l.log.Warn("mqtt connection refused", "remote", nc.RemoteAddr().String(), "reason", reason)
+			l.rate.warn("refused\x00"+reason, "mqtt connection refused", "remote", nc.RemoteAddr().String(), "reason", reason)
 			_ = nc.Close()
 			continue
 		}
@@ -218,7 +219,7 @@ func (c *conn) Read(p []byte) (int, error) {
 		var ne net.Error
 		if errors.As(err, &ne) && ne.Timeout() {
 			c.l.m.refused.Inc("login_timeout")
-			c.l.log.Warn("mqtt connection refused", "remote", c.RemoteAddr().String(), "reason", "login_timeout",
+			c.l.rate.warn("refused\x00login_timeout", "mqtt connection refused", "remote", c.RemoteAddr().String(), "reason", "login_timeout",
 				"detail", fmt.Sprintf("no CONNECT within %v (login_timeout)", c.l.cfg.LoginTimeout))
 		}
 	}
@@ -314,7 +315,7 @@ func (c *conn) refuse(bad *badPacket, body []byte) {
 	} else {
 		c.l.m.refused.Inc("protocol")
 	}
-	c.l.log.Warn("mqtt connection closed: packet refused", "remote", c.RemoteAddr().String(), "user", c.user,
+	c.l.rate.warn("packet\x00"+c.user, "mqtt connection closed: packet refused", "remote", c.RemoteAddr().String(), "user", c.user,
 		"packet", packetName(bad.typ), "size", bad.size, "limit", bad.limit, "err", bad.err)
 	if bad.typ != packets.Publish || bad.size == 0 {
 		return

@@ -10,7 +10,7 @@ import (
 
 // DeadLetterStore is what DropKeeper needs of central's database.
 type DeadLetterStore interface {
-	AddDeadLetters(ctx context.Context, ds []store.DeadLetter) ([]int64, error)
+	AddDeadLetters(ctx context.Context, ds []store.DeadLetter) error
 }
 
 // DropKeeper keeps the messages the embedded broker dropped from a line on
@@ -32,6 +32,5 @@ func (k dropKeeper) KeepDrops(ctx context.Context, drops []broker.Drop) error {
 			ds[i].Size, ds[i].SHA256 = d.Size, d.SHA256
 		}
 	}
-	_, err := k.st.AddDeadLetters(store.WithActor(ctx, "mqtt-broker"), ds)
-	return err
+	return k.st.AddDeadLetters(store.WithActor(ctx, "mqtt-broker"), ds)
 }

@@ -26,7 +26,7 @@ import (
 type Store interface {
 	ApplyEventsOf(ctx context.Context, line, incarnation string, events []wire.Event) (store.ApplyResult, error)
 	Grant(ctx context.Context, req wire.SerialRequest, limit uint64) (wire.SerialGrant, error)
-	AddDeadLetters(ctx context.Context, ds []store.DeadLetter) ([]int64, error)
+	AddDeadLetters(ctx context.Context, ds []store.DeadLetter) error
 	LineOrders(ctx context.Context, line string) (wire.Orders, error)
 	LineSeq(ctx context.Context, line string) (store.LineSeq, error)
 	Lines(ctx context.Context) ([]store.Line, error)

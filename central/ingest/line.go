@@ -470,8 +470,7 @@ func (w *lineWorker) deadLetters(jobs []job) {
 		ds[i] = store.DeadLetter{ReceivedAt: j.msg.at, Topic: j.msg.topic, Line: w.line, Payload: j.msg.payload, Reason: j.reason}
 	}
 	err := in.retry(in.ctx, "dead letter", w.line, func() error {
-		_, err := in.st.AddDeadLetters(in.ctx, ds)
-		return err
+		return in.st.AddDeadLetters(in.ctx, ds)
 	})
 	if err != nil {
 		in.m.deadLetterErrors.Add(float64(len(jobs)))

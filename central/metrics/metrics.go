@@ -8,6 +8,7 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"net/http"
 	"slices"
@@ -88,6 +89,23 @@ func (r *Registry) GaugeFunc(name, help string, fn func() []Sample, labels ...st
 // quick, safe for concurrent use, and its values must only go up.
 func (r *Registry) CounterFunc(name, help string, fn func() []Sample, labels ...string) {
 	r.register(name, labels, &gaugeFunc{name: name, help: help, typ: "counter", labels: labels, fn: fn})
+}
+
+// Include adds every family of other to r, as they are at the time of the
+// call: r writes them with its own. A component that keeps its metrics
+// in a registry of its own (created before it is known whether it will
+// run) is added to the process's registry once it does. A name both have
+// panics, as registering it twice does.
+func (r *Registry) Include(other *Registry) {
+	other.mu.Lock()
+	fams := make(map[string]writer, len(other.metrics))
+	for n, m := range other.metrics {
+		fams[n] = m
+	}
+	other.mu.Unlock()
+	for _, n := range slices.Sorted(maps.Keys(fams)) {
+		r.register(n, nil, fams[n])
+	}
 }
 
 // WriteText writes every metric in the Prometheus text format, families by

@@ -97,6 +97,18 @@ func TestWriteText(t *testing.T) {
 	}
 }
 
+// TestInclude: a registry includes another's families and writes them
+// with its own, with their values as they change; a name twice panics.
+func TestInclude(t *testing.T) {
+	own, other := metrics.NewRegistry(), metrics.NewRegistry()
+	own.Counter("a_total", "A.").Inc()
+	c := other.Counter("b_total", "B.", "reason")
+	own.Include(other)
+	c.Add(3, "x")
+	require.Equal(t, "# HELP a_total A.\n# TYPE a_total counter\na_total 1\n# HELP b_total B.\n# TYPE b_total counter\nb_total{reason=\"x\"} 3\n", text(t, own))
+	require.Panics(t, func() { own.Include(other) })
+}
+
 func TestRegistrationMistakesPanic(t *testing.T) {
 	tests := []struct {
 		name string

@@ -1491,7 +1491,7 @@ func (a *applier) flush(ctx context.Context, held [][]any) error {
 			return a.tx.copyRows(ctx, "applied_events", []string{"event_id", "line_id", "incarnation", "seq", "digest", "outcome", "applied_at"}, a.applied)
 		}},
 		{"dead letters", func() error {
-			return a.tx.execMany(ctx, insertDeadLetter, a.deadLetter)
+			return a.tx.copyRows(ctx, "dead_letters", deadLetterCols, a.deadLetter)
 		}},
 		{"event flags", func() error { return a.flushFlags(ctx) }},
 		{"pending events", func() error {

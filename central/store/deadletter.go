@@ -83,6 +83,8 @@ func (d DeadLetter) row() []any {
 	return []any{ts(d.ReceivedAt), d.Topic, d.Line, d.Incarnation, d.EventID, d.Seq, d.Payload, d.Size, d.SHA256, d.Reason}
 }
 
+var deadLetterCols = []string{"received_at", "topic", "line_id", "incarnation", "event_id", "seq", "payload", "payload_size", "payload_sha256", "reason"}
+
 const insertDeadLetter = `INSERT INTO dead_letters (received_at, topic, line_id, incarnation, event_id, seq, payload, payload_size, payload_sha256, reason)
 	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`
 
@@ -95,48 +97,64 @@ const insertDeadLetter = `INSERT INTO dead_letters (received_at, topic, line_id,
 // refusing an oversized packet before reading it) sets Size to the full
 // size, and SHA256 if it could hash the whole.
 func (s *Store) AddDeadLetter(ctx context.Context, d DeadLetter) (int64, error) {
-	ids, err := s.AddDeadLetters(ctx, []DeadLetter{d})
-	if err != nil {
+	if err := prepareDeadLetters([]DeadLetter{d}); err != nil {
 		return 0, err
 	}
-	return ids[0], nil
-}
-
-// AddDeadLetters keeps several dead letters in one transaction (a line
-// flooding junk is kept at the rate of batches, not of single commits) and
-// returns their ids in order.
-func (s *Store) AddDeadLetters(ctx context.Context, ds []DeadLetter) ([]int64, error) {
-	for i := range ds {
-		if ds[i].Reason == "" {
-			return nil, invalid("dead letter", "reason", "missing")
-		}
-		if ds[i].Size < int64(len(ds[i].Payload)) && ds[i].Size != 0 {
-			return nil, invalid("dead letter", "size", "%d is less than the %d bytes of the payload kept", ds[i].Size, len(ds[i].Payload))
-		}
-		if ds[i].ReceivedAt.IsZero() {
-			ds[i].ReceivedAt = now()
-		}
-		ds[i].bound()
+	d.bound()
+	if d.ReceivedAt.IsZero() {
+		d.ReceivedAt = now()
 	}
-	ids := make([]int64, len(ds))
+	var id int64
 	err := s.write(ctx, func(tx dbtx) error {
-		for i, d := range ds {
-			if err := tx.queryRow(ctx, insertDeadLetter+" RETURNING id", d.row()...).Scan(&ids[i]); err != nil {
-				return err
-			}
-		}
-		return nil
+		return tx.queryRow(ctx, insertDeadLetter+" RETURNING id", d.row()...).Scan(&id)
 	})
 	if err != nil {
-		if len(ds) == 1 {
-			return nil, fmt.Errorf("dead letter from %s: %w", ds[0].Topic, err)
+		return 0, fmt.Errorf("dead letter from %s: %w", d.Topic, err)
+	}
+	s.log.Warn("payload dead-lettered", "id", id, "topic", d.Topic, "size", d.Size, "reason", d.Reason)
+	return id, nil
+}
+
+// AddDeadLetters keeps several dead letters in one transaction, written in
+// bulk: a line flooding junk is kept at the rate of batches, not of single
+// commits, and logged once per batch.
+func (s *Store) AddDeadLetters(ctx context.Context, ds []DeadLetter) error {
+	if len(ds) == 0 {
+		return nil
+	}
+	if err := prepareDeadLetters(ds); err != nil {
+		return err
+	}
+	rows := make([][]any, len(ds))
+	at := now()
+	for i := range ds {
+		d := ds[i]
+		if d.ReceivedAt.IsZero() {
+			d.ReceivedAt = at
 		}
-		return nil, fmt.Errorf("%d dead letters: %w", len(ds), err)
+		d.bound()
+		rows[i] = d.row()
 	}
-	for i, d := range ds {
-		s.log.Warn("payload dead-lettered", "id", ids[i], "topic", d.Topic, "size", d.Size, "reason", d.Reason)
+	err := s.write(ctx, func(tx dbtx) error {
+		return tx.copyRows(ctx, "dead_letters", deadLetterCols, rows)
+	})
+	if err != nil {
+		return fmt.Errorf("%d dead letters from %s: %w", len(ds), ds[0].Topic, err)
 	}
-	return ids, nil
+	s.log.Warn("payloads dead-lettered", "count", len(ds), "topic", ds[0].Topic, "reason", ds[0].Reason)
+	return nil
+}
+
+func prepareDeadLetters(ds []DeadLetter) error {
+	for _, d := range ds {
+		if d.Reason == "" {
+			return invalid("dead letter", "reason", "missing")
+		}
+		if d.Size < int64(len(d.Payload)) && d.Size != 0 {
+			return invalid("dead letter", "size", "%d is less than the %d bytes of the payload kept", d.Size, len(d.Payload))
+		}
+	}
+	return nil
 }
 
 // DeadLetterFilter selects dead letters; zero fields select everything.

@@ -341,14 +341,13 @@ func TestDeadLetterBounds(t *testing.T) {
 		f := newFixture(t, dsn)
 		big := []byte(strings.Repeat("x", 10<<20))
 		small := []byte("{not json")
-		ids, err := f.s.AddDeadLetters(f.ctx, []store.DeadLetter{
+		err := f.s.AddDeadLetters(f.ctx, []store.DeadLetter{
 			{Topic: "serialine/v1/lines/L1/events", Line: line1, Payload: big, Reason: "too large"},
 			{Topic: "serialine/v1/lines/L1/events", Line: line1, Payload: small, Reason: "not JSON"},
 			// The broker read only the head of an oversized packet.
 			{Topic: "serialine/v1/lines/L1/events", Line: line1, Payload: []byte("head"), Size: 200 << 20, Reason: "packet too large"},
 		})
 		require.NoError(t, err)
-		require.Len(t, ids, 3)
 		_, err = f.s.AddDeadLetter(f.ctx, store.DeadLetter{Topic: "t", Payload: []byte("abc"), Size: 2, Reason: "x"})
 		require.ErrorIs(t, err, store.ErrInvalid, "a size below the payload kept")
 
