@@ -193,7 +193,7 @@ func newBrokerMetrics(reg *metrics.Registry, srv *mqtt.Server, gate *gate, l fun
 		refused:  reg.Counter("serialine_mqtt_connections_refused_total", "Connections refused or closed by the broker's limits, by reason (max_connections, max_unauthenticated, max_connections_per_user, login_timeout, protocol).", "reason"),
 		kept:     reg.Counter("serialine_mqtt_drops_dead_lettered_total", "Dropped messages of lines on their own topics kept as dead letters."),
 		notKept:  reg.Counter("serialine_mqtt_drops_not_kept_total", "Dropped messages of lines on their own topics that could not be kept as dead letters (queue full, database failed); counted in serialine_mqtt_dropped_messages_total all the same."),
-		waits:    reg.Counter("serialine_mqtt_backpressure_waits_total", "Publishes of a line held back until central acknowledged enough of its messages (max_inflight_per_line), by line.", "line"),
+		waits:    reg.Counter("serialine_mqtt_backpressure_waits_total", "Publishes of a line held back (counted when the wait starts) until central acknowledged enough of its messages (max_inflight_per_line), by line.", "line"),
 		waitSecs: reg.Counter("serialine_mqtt_backpressure_seconds_total", "Time a line's publishes were held back, by line.", "line"),
 	}
 	reg.CounterFunc("serialine_mqtt_dropped_messages_total", "Messages the broker did not deliver, by reason: too_large (packet over max_packet_size), denied (topic not allowed), qos0 (a line publishing at QoS 0 on its topics), "+

@@ -55,13 +55,13 @@ func newGate(perLine, total int, clients *mqtt.Clients, isService func(*mqtt.Cli
 // enter waits until line may have one more message in flight to central,
 // and reserves the place. It reports false when the publisher's connection
 // or the broker closed while it waited. waited is the time it was held
-// back (0 when it was not).
-func (g *gate) enter(cl *mqtt.Client, line string) (ok bool, waited time.Duration) {
+// back (0 when it was not); held is called when it starts to be.
+func (g *gate) enter(cl *mqtt.Client, line string, held func()) (ok bool, waited time.Duration) {
 	start := time.Now()
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	lastSync := start
-	held := false
+	waiting := false
 	for {
 		g.mu.Lock()
 		if g.closed {
@@ -73,12 +73,15 @@ func (g *gate) enter(cl *mqtt.Client, line string) (ok bool, waited time.Duratio
 			g.resSum++
 			g.passed[cl.ID] = line
 			g.mu.Unlock()
-			if !held {
+			if !waiting {
 				return true, 0
 			}
 			return true, time.Since(start)
 		}
-		held = true
+		if !waiting {
+			waiting = true
+			held()
+		}
 		changed := g.changed
 		g.mu.Unlock()
 		select {

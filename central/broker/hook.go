@@ -163,9 +163,8 @@ func (h *aclHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet,
 		h.rate.warn("qos0\x00"+cl.ID, "mqtt publish dropped: QoS 0 from a line", "client", cl.ID, "user", user, "topic", pk.TopicName)
 		return drop("qos0", "the broker dropped it: published at QoS 0, and the wire contract has lines publish at QoS 1")
 	}
-	ok, waited := h.gate.enter(cl, user)
+	ok, waited := h.gate.enter(cl, user, func() { h.m.waits.Inc(user) })
 	if waited > 0 {
-		h.m.waits.Inc(user)
 		h.m.waitSecs.Add(waited.Seconds(), user)
 	}
 	if !ok {

@@ -123,19 +123,19 @@ func connectPacket(id, user, password string) []byte {
 	return append(append([]byte{0x10}, varint(len(body))...), body...)
 }
 
-// announce writes a packet header announcing remaining bytes and then
-// streams zeros up to send bytes, as fast as the broker reads them; it
-// returns when the broker has closed the connection (an event: the read
-// side sees EOF or a reset), and fails the test if it does not.
-func announce(tb testing.TB, c net.Conn, header []byte, send int) {
-	tb.Helper()
+// announce writes a packet header and then streams zeros up to send
+// bytes, as fast as the broker reads them; it returns once the broker has
+// closed the connection (an event: the read side sees EOF or a reset), or
+// an error if it has not within waitFor. It may run on any goroutine.
+func announce(c net.Conn, header []byte, send int) error {
 	closed := make(chan struct{})
 	go func() {
 		defer close(closed)
 		_, _ = io.Copy(io.Discard, c) // until the broker closes it
 	}()
-	_, err := c.Write(header)
-	require.NoError(tb, err)
+	if _, err := c.Write(header); err != nil {
+		return err
+	}
 	chunk := make([]byte, 64<<10)
 	for sent := 0; sent < send; sent += len(chunk) {
 		if _, err := c.Write(chunk); err != nil {
@@ -144,9 +144,30 @@ func announce(tb testing.TB, c net.Conn, header []byte, send int) {
 	}
 	select {
 	case <-closed:
+		return nil
 	case <-time.After(waitFor):
-		tb.Fatalf("the broker did not close the connection that announced %d bytes within %v", send, waitFor)
+		return fmt.Errorf("the broker did not close the connection after %d bytes were sent within %v", send, waitFor)
 	}
+}
+
+// attackAll runs one attacker per header on connections of its own, at
+// once, and returns their errors.
+func attackAll(addr string, headers [][]byte, send int) error {
+	errs := make([]error, len(headers))
+	var wg sync.WaitGroup
+	for i, h := range headers {
+		wg.Go(func() {
+			c, err := net.DialTimeout("tcp", addr, waitFor)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			defer c.Close()
+			errs[i] = announce(c, h, send)
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // heapSampler records the largest heap of this process (the broker runs
@@ -203,22 +224,14 @@ func TestOversizedPacketsKeepHeapBounded(t *testing.T) {
 	base := heapNow()
 	sampler := sampleHeap()
 
-	var wg sync.WaitGroup
-	attack := func(header []byte) {
-		wg.Go(func() {
-			c, err := net.DialTimeout("tcp", b.Addr(), waitFor)
-			require.NoError(t, err)
-			defer c.Close()
-			announce(t, c, header, 8<<20)
-		})
-	}
+	var headers [][]byte
 	for range 4 {
-		attack(append([]byte{0x10}, varint(announced)...)) // CONNECT
+		headers = append(headers, append([]byte{0x10}, varint(announced)...)) // CONNECT
 	}
 	for range 2 {
-		attack(append([]byte{0x32}, varint(announced)...)) // PUBLISH QoS 1 before any CONNECT
+		headers = append(headers, append([]byte{0x32}, varint(announced)...)) // PUBLISH QoS 1 before any CONNECT
 	}
-	wg.Wait()
+	require.NoError(t, attackAll(b.Addr(), headers, 8<<20))
 
 	// A line logged in, publishing 200 MiB on its events topic.
 	c, err := net.DialTimeout("tcp", b.Addr(), waitFor)
@@ -234,7 +247,7 @@ func TestOversizedPacketsKeepHeapBounded(t *testing.T) {
 	head := append(mqttString(topic), 0, 1) // topic, packet id 1
 	payload := []byte(`{"v":1,"line":"L1","events":[`)
 	header := append(append([]byte{0x32}, varint(len(head)+announced)...), head...)
-	announce(t, c, append(header, payload...), 8<<20)
+	require.NoError(t, announce(c, append(header, payload...), 8<<20))
 
 	peak := sampler.peak()
 	require.Less(t, peak, base+32<<20, "heap peaked at %d MiB above its %d MiB before the attack", (peak-base)>>20, base>>20)
