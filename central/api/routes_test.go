@@ -75,6 +75,10 @@ func samples() map[string]sample {
 			through := holdBehindGap(t, e, f)
 			return req{method: "POST", path: v + "/lines/" + gapLine + "/skip-gap", body: mustJSON(t, map[string]any{"through": through, "reason": "line PC replaced"})}
 		},
+		"POST " + v + "/lines/{id}/incarnations/{incarnation}/resolve": func(t *testing.T, e *env, _ *fixture) req {
+			id, inc := replacedLine(t, e)
+			return req{method: "POST", path: v + "/lines/" + id + "/incarnations/" + inc + "/resolve", body: `{"note": "old PC's packs pulled"}`}
+		},
 		"PUT " + v + "/lines/{id}": func(t *testing.T, e *env, _ *fixture) req {
 			return req{method: "PUT", path: fmt.Sprintf("%s/lines/L%d", v, 100+e.next()), body: `{"name": "Line X", "mqtt_password": "a-long-line-password"}`}
 		},
