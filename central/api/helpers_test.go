@@ -295,3 +295,39 @@ var (
 	_ api.OrderPublisher = (*ingest.Ingest)(nil)
 	_ api.LineStatuses   = (*ingest.Ingest)(nil)
 )
+
+// flaggedOrder makes a work order of its own line that central closed and
+// whose line then reported 3 units made after the close: 3 after-close
+// flags, open.
+func (e *env) flaggedOrder(tb testing.TB) (string, []store.EventFlag) {
+	tb.Helper()
+	n := e.next()
+	lineID, id := fmt.Sprintf("LF%d", n), fmt.Sprintf("WO-F%d", n)
+	require.NoError(tb, e.s.PutLine(e.ctx, store.Line{ID: lineID, Name: "Line " + lineID, PasswordHash: "unused"}))
+	_, err := e.s.CreateOrder(e.ctx, store.WorkOrder{ID: id, GTIN: gtinRand, Lot: lot, Expiry: expiry, Quantity: 100})
+	require.NoError(tb, err)
+	_, err = e.s.ReleaseOrder(e.ctx, id, lineID)
+	require.NoError(tb, err)
+	g, err := e.s.Grant(e.ctx, wire.SerialRequest{V: 1, RequestID: "req-" + id, Line: lineID, Order: id, GTIN: gtinRand, Count: 3}, 0)
+	require.NoError(tb, err)
+	o, err := e.s.CloseOrder(e.ctx, id)
+	require.NoError(tb, err)
+	sc, err := serials.New(*g.Scheme)
+	require.NoError(tb, err)
+	var events []wire.Event
+	for i := range uint64(3) {
+		c := g.Ranges[0].Start + i
+		sn, err := sc.Serial(nil, c)
+		require.NoError(tb, err)
+		ev := unitEvent(i+1, wire.Commissioned, id, gtinRand, string(sn), c)
+		ev.ID, ev.At = fmt.Sprintf("%s:%d", lineID, i+1), o.ClosedAt.Add(time.Duration(i+1)*time.Second)
+		events = append(events, ev)
+	}
+	res, err := e.s.ApplyEvents(e.ctx, lineID, events)
+	require.NoError(tb, err)
+	require.Equal(tb, 3, res.Applied, "%+v", res)
+	flags, err := e.s.EventFlags(e.ctx, store.FlagFilter{Order: id})
+	require.NoError(tb, err)
+	require.Len(tb, flags, 3)
+	return id, flags
+}

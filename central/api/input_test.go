@@ -110,6 +110,17 @@ func TestBadInput(t *testing.T) {
 		{"order: zero quantity", req{method: "POST", path: v + "/orders", body: order(func(m map[string]any) { m["quantity"] = 0 })}, 422, "invalid", "quantity", "must be 1"},
 		{"order: lot too long", req{method: "POST", path: v + "/orders", body: order(func(m map[string]any) { m["lot"] = strings.Repeat("L", 21) })}, 422, "invalid", "lot", "1 to 20"},
 		{"order: bad expiry", req{method: "POST", path: v + "/orders", body: order(func(m map[string]any) { m["expiry"] = "281340" })}, 422, "invalid", "expiry", "date"},
+		{"order: expiry past", req{method: "POST", path: v + "/orders", body: order(func(m map[string]any) { m["expiry"] = "240101" })}, 422, "invalid", "expiry", "240101 (2024-01-01) is in the past"},
+		{"order: lot not CSET 82", req{method: "POST", path: v + "/orders", body: order(func(m map[string]any) { m["lot"] = "LOT 42" })}, 422, "invalid", "lot", "AI (10)"},
+		{"order: own allowance 0", req{method: "POST", path: v + "/orders", body: order(func(m map[string]any) { m["reject_allowance"] = 0 })}, 422, "invalid", "reject_allowance", "1 to 1099511627776"},
+		{"order: negative allowance", req{method: "POST", path: v + "/orders", body: order(func(m map[string]any) { m["reject_allowance"] = -1 })}, 400, "bad_request", "reject_allowance", "0 or more"},
+		{"product: allowance percent", req{method: "PUT", path: v + "/products/" + newGTIN, body: prod(func(m map[string]any) { m["reject_allowance_percent"] = 150 })}, 422, "invalid", "reject_allowance_percent", "0 to 100"},
+		{"product: no allowance", req{method: "PUT", path: v + "/products/" + newGTIN, body: prod(func(m map[string]any) {
+			m["reject_allowance_percent"], m["reject_allowance_min"] = 0, 0
+		})}, 422, "invalid", "reject_allowance_min", "at least 1 unit"},
+		{"product: shelf life", req{method: "PUT", path: v + "/products/" + newGTIN, body: prod(func(m map[string]any) { m["min_shelf_life_days"] = 4000 })}, 422, "invalid", "min_shelf_life_days", "0 to 3660"},
+		{"flags: unknown order", req{method: "GET", path: v + "/orders/WO-404/flags"}, 404, "not_found", "", "not found"},
+		{"flags: bad open", req{method: "GET", path: v + "/orders/WO-1/flags?open=yes"}, 400, "bad_request", "open", "true or false"},
 		{"order: unknown product", req{method: "POST", path: v + "/orders", body: order(func(m map[string]any) { m["gtin"] = newGTIN })}, 422, "invalid", "gtin", "no product"},
 		{"order: bad GTIN", req{method: "POST", path: v + "/orders", body: order(func(m map[string]any) { m["gtin"] = "123" })}, 422, "invalid", "gtin", ""},
 		{"order: id missing", req{method: "POST", path: v + "/orders", body: order(func(m map[string]any) { delete(m, "id") })}, 422, "invalid", "id", "missing"},
@@ -180,7 +191,7 @@ func TestUnknownQueryParameter(t *testing.T) {
 				sep = "&"
 			}
 			r.path += sep + "colour=red"
-			resp := e.as(t, auth.RoleAdmin, r)
+			resp := e.as(t, rt.Roles[0], r) // a role that may
 			require.Equal(t, http.StatusBadRequest, resp.status, "%s", resp.body)
 			ae := resp.apiErr(t)
 			require.Equal(t, "colour", ae.Field)

@@ -26,6 +26,7 @@ type orderView struct {
 		Accounted           uint64 `json:"accounted"`
 		Difference          int64  `json:"difference"`
 		Balanced            bool   `json:"balanced"`
+		Status              string `json:"status"`
 	} `json:"reconciliation"`
 	Grants []struct {
 		RequestID string `json:"request_id"`
@@ -155,6 +156,7 @@ func orderLifecycle(t *testing.T, dsn string) {
 		require.Equal(t, uint64(17), r.Accounted)
 		require.Equal(t, int64(3), r.Difference)
 		require.False(t, r.Balanced)
+		require.Equal(t, "in progress", r.Status)
 		require.Equal(t, []string{"3 granted serials are not accounted for yet (in the line's pool or not reported)"}, o.Flags)
 		require.Len(t, o.Grants, 1)
 		require.Equal(t, uint64(20), o.Grants[0].Count)
@@ -186,6 +188,7 @@ func orderLifecycle(t *testing.T, dsn string) {
 	require.Equal(t, []string{line1, line1}, e.pub.published())
 	o = e.order(t, auth.RolePlanner, "WO-100")
 	require.Equal(t, []string{"3 granted serials are not accounted for although the order is closed: events not received yet, or lost"}, o.Flags)
+	require.Equal(t, "difference", o.Reconciliation.Status, "closed: the difference is a finding now")
 	resp = e.as(t, auth.RolePlanner, req{method: "POST", path: "/api/v1/orders/WO-100/close"})
 	require.Equal(t, http.StatusConflict, resp.status)
 	require.Equal(t, "state", resp.apiErr(t).Code)
@@ -238,7 +241,7 @@ func orderLifecycle(t *testing.T, dsn string) {
 		{"create", "user-planner (planner, token "},
 		{"release", "user-planner (planner, token "},
 		{"close", "user-qa (qa, token "},
-		{"close", "line:L1"}, // the line's own order-closed event
+		{"reconcile", "line:L1"}, // the line's own order-closed event: its counts, not a second close
 	}
 	require.Len(t, trail.Entries, len(want))
 	for i, w := range want {

@@ -21,6 +21,9 @@ type orderIn struct {
 	Lot      string `json:"lot"`
 	Expiry   string `json:"expiry"`
 	Quantity uint64 `json:"quantity"`
+	// RejectAllowance, when given, is the order's own reject allowance in
+	// units instead of the product's rule.
+	RejectAllowance *uint64 `json:"reject_allowance"`
 }
 
 func (a *api) createOrder(w http.ResponseWriter, r *http.Request) error {
@@ -38,11 +41,15 @@ func (a *api) createOrder(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
-	o, err := a.Store.CreateOrder(r.Context(), store.WorkOrder{ID: in.ID, GTIN: in.GTIN, Lot: in.Lot, Expiry: in.Expiry, Quantity: in.Quantity})
+	wo := store.WorkOrder{ID: in.ID, GTIN: in.GTIN, Lot: in.Lot, Expiry: in.Expiry, Quantity: in.Quantity}
+	if in.RejectAllowance != nil {
+		wo.RejectAllowance, wo.AllowanceSet = *in.RejectAllowance, true
+	}
+	o, err := a.Store.CreateOrder(r.Context(), wo)
 	if err != nil {
 		return err
 	}
-	a.log.Info("work order created", "order", o.ID, "gtin", o.GTIN, "lot", o.Lot, "quantity", o.Quantity)
+	a.log.Info("work order created", "order", o.ID, "gtin", o.GTIN, "lot", o.Lot, "quantity", o.Quantity, "reject_allowance", o.RejectAllowance)
 	auth.WriteJSON(w, http.StatusCreated, o)
 	return nil
 }
@@ -80,14 +87,37 @@ type reconOut struct {
 	// lost); negative when more were used than granted.
 	Difference int64 `json:"difference"`
 	Balanced   bool  `json:"balanced"`
+	// Status reads the difference: "in progress" while the order is not
+	// closed (serials in the line's pool are expected), then "balanced" or
+	// "difference".
+	Status string `json:"status"`
 }
 
-func newReconOut(rec wire.Reconciliation) reconOut {
+// The reconciliation statuses.
+const (
+	reconInProgress = "in progress"
+	reconBalanced   = "balanced"
+	reconDifference = "difference"
+)
+
+// reconStatus is how to read an order's reconciliation: a difference is a
+// finding only once the order is closed.
+func reconStatus(o store.WorkOrder, rec wire.Reconciliation) string {
+	switch {
+	case o.State != wire.OrderStateClosed:
+		return reconInProgress
+	case rec.Balanced():
+		return reconBalanced
+	}
+	return reconDifference
+}
+
+func newReconOut(o store.WorkOrder, rec wire.Reconciliation) reconOut {
 	if rec.Decommissioned == nil {
 		rec.Decommissioned = map[wire.Reason]uint64{}
 	}
 	return reconOut{Reconciliation: rec, Decommissioned: rec.Decommissioned, DecommissionedTotal: rec.DecommissionedTotal(), Accounted: rec.Accounted(),
-		Difference: rec.Difference(), Balanced: rec.Balanced()}
+		Difference: rec.Difference(), Balanced: rec.Balanced(), Status: reconStatus(o, rec)}
 }
 
 type grantOut struct {
@@ -105,6 +135,12 @@ type orderDetail struct {
 	// Flags are the discrepancies a person should look at: an unbalanced
 	// reconciliation, a line's own counts that differ from central's.
 	Flags []string `json:"flags"`
+	// Need is how many serials the order can still need, with its counts
+	// (grants are bounded by it).
+	Need store.OrderNeed `json:"need"`
+	// EventFlags counts the order's events flagged for QA (GET
+	// /orders/{id}/flags lists them).
+	EventFlags store.FlagCount `json:"event_flags"`
 }
 
 func (a *api) getOrder(w http.ResponseWriter, r *http.Request) error {
@@ -121,7 +157,15 @@ func (a *api) getOrder(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	d := orderDetail{WorkOrder: o, Reconciliation: newReconOut(rec), Grants: []grantOut{}, Flags: reconFlags(o, rec)}
+	need, err := a.Store.OrderNeed(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	flags, err := a.Store.OrderFlagCount(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	d := orderDetail{WorkOrder: o, Reconciliation: newReconOut(o, rec), Grants: []grantOut{}, Flags: reconFlags(o, rec), Need: need, EventFlags: flags}
 	for _, g := range grants {
 		d.Grants = append(d.Grants, grantOut{RequestID: g.RequestID, Line: g.Line, Count: g.Count, Ranges: g.Ranges, CreatedAt: g.CreatedAt})
 	}

@@ -41,6 +41,11 @@ type productIn struct {
 	StandardCost     int64             `json:"standard_cost"`
 	Currency         string            `json:"currency"`
 	MinGrade         string            `json:"min_grade"`
+	// The order-governance fields: left out, a new product gets the
+	// defaults (5 %, 50 units, 0 days) and an update keeps what is stored.
+	RejectAllowancePercent *int    `json:"reject_allowance_percent"`
+	RejectAllowanceMin     *uint64 `json:"reject_allowance_min"`
+	MinShelfLifeDays       *int    `json:"min_shelf_life_days"`
 }
 
 // schemeOut is a serial scheme as the API shows it: the key of a
@@ -259,7 +264,14 @@ func (a *api) putProduct(w http.ResponseWriter, r *http.Request) error {
 	}
 	p := store.Product{GTIN: gtin, Name: in.Name, Form: in.Form, Strength: in.Strength, PackSize: in.PackSize,
 		CompanyPrefixLen: in.CompanyPrefixLen, NDC: in.NDC, National: in.National, Markets: in.Markets, Scheme: in.Scheme,
-		PlannedVolume: in.PlannedVolume, StandardCost: in.StandardCost, Currency: in.Currency, MinGrade: in.MinGrade}
+		PlannedVolume: in.PlannedVolume, StandardCost: in.StandardCost, Currency: in.Currency, MinGrade: in.MinGrade,
+		RejectAllowancePercent: in.RejectAllowancePercent, RejectAllowanceMin: in.RejectAllowanceMin}
+	switch {
+	case in.MinShelfLifeDays != nil:
+		p.MinShelfLifeDays = *in.MinShelfLifeDays
+	case exists:
+		p.MinShelfLifeDays = before.MinShelfLifeDays
+	}
 	if slices.Contains(p.Markets, store.MarketEUFMD) && p.PlannedVolume > 0 {
 		if err := serials.CheckFMD(p.Scheme, p.PlannedVolume); err != nil {
 			return fmdError(p, err)

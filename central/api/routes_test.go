@@ -75,6 +75,10 @@ func samples() map[string]sample {
 			through := holdBehindGap(t, e, f)
 			return req{method: "POST", path: v + "/lines/" + gapLine + "/skip-gap", body: mustJSON(t, map[string]any{"through": through, "reason": "line PC replaced"})}
 		},
+		"POST " + v + "/lines/{id}/incarnations/{incarnation}/resolve": func(t *testing.T, e *env, _ *fixture) req {
+			id, inc := replacedLine(t, e)
+			return req{method: "POST", path: v + "/lines/" + id + "/incarnations/" + inc + "/resolve", body: `{"note": "old PC's packs pulled"}`}
+		},
 		"PUT " + v + "/lines/{id}": func(t *testing.T, e *env, _ *fixture) req {
 			return req{method: "PUT", path: fmt.Sprintf("%s/lines/L%d", v, 100+e.next()), body: `{"name": "Line X", "mqtt_password": "a-long-line-password"}`}
 		},
@@ -94,6 +98,20 @@ func samples() map[string]sample {
 			_, err := e.s.ReleaseOrder(e.ctx, id, line1)
 			require.NoError(t, err)
 			return req{method: "POST", path: v + "/orders/" + id + "/close"}
+		},
+		"GET " + v + "/orders/{id}/flags": func(t *testing.T, e *env, _ *fixture) req {
+			id, _ := e.flaggedOrder(t)
+			return req{method: "GET", path: v + "/orders/" + id + "/flags?open=true&flag=after-close"}
+		},
+		"POST " + v + "/orders/{id}/flags/{flag}/disposition": func(t *testing.T, e *env, _ *fixture) req {
+			id, flags := e.flaggedOrder(t)
+			return req{method: "POST", path: fmt.Sprintf("%s/orders/%s/flags/%d/disposition", v, id, flags[0].ID),
+				body: `{"disposition": "rejected", "note": "made after the close: pulled"}`}
+		},
+		"POST " + v + "/orders/{id}/flags/disposition": func(t *testing.T, e *env, _ *fixture) req {
+			id, flags := e.flaggedOrder(t)
+			return req{method: "POST", path: v + "/orders/" + id + "/flags/disposition",
+				body: mustJSON(t, map[string]any{"flags": []int64{flags[0].ID, flags[2].ID}, "disposition": "accepted", "note": "belong to the batch"})}
 		},
 		"POST " + v + "/tokens": func(t *testing.T, e *env, _ *fixture) req {
 			return req{method: "POST", path: v + "/tokens", body: fmt.Sprintf(`{"name": "erp-%d", "role": "operator"}`, e.next())}
@@ -200,6 +218,8 @@ func TestRouteTableCoversMatrix(t *testing.T) {
 		{"POST /api/v1/tokens", []auth.Role{auth.RoleAdmin}},
 		{"PUT /api/v1/lines/{id}", []auth.Role{auth.RoleAdmin}},
 		{"GET /api/v1/units/{gtin}/{serial...}", auth.Roles()},
+		{"POST /api/v1/orders/{id}/flags/{flag}/disposition", []auth.Role{auth.RoleQA}},
+		{"POST /api/v1/orders/{id}/flags/disposition", []auth.Role{auth.RoleQA}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.route, func(t *testing.T) {

@@ -33,7 +33,8 @@ func verifyPath(gtin, serial, lot, expiry string) string {
 // TestVerify answers each verification reason from the units table (and a
 // recall captured as EPCIS), and refuses malformed parameters by name.
 func TestVerify(t *testing.T) {
-	e := newEnv(t, storetest.SQLiteDSN(t))
+	dsn := storetest.SQLiteDSN(t)
+	e := newEnv(t, dsn)
 	f := e.fixture(t)
 	// units[3] decommissioned; units[4] recalled by an EPCIS event.
 	f.seq++
@@ -47,10 +48,12 @@ func TestVerify(t *testing.T) {
 	_, err = e.s.CaptureEPCIS(e.ctx, []epcis.Event{{Type: epcis.ObjectEvent, Action: epcis.ActionObserve, EventTime: t0.Add(time.Hour),
 		EPCList: []string{epc}, BizStep: "holding", Disposition: "recalled"}})
 	require.NoError(t, err)
-	// An expired lot: an order whose expiry (DD=00: end of month) is past.
-	_, err = e.s.CreateOrder(e.ctx, store.WorkOrder{ID: "WO-OLD", GTIN: gtinRand, Lot: "OLD1", Expiry: "240100", Quantity: 10})
+	// An expired lot: an order whose expiry (DD=00: end of month) is past
+	// now; it was made in 2023 (a store on central's clock of then).
+	then := storetest.Open(t, dsn, testLogger(t), store.WithClock(func() time.Time { return time.Date(2023, 11, 2, 9, 0, 0, 0, time.UTC) }))
+	_, err = then.CreateOrder(e.ctx, store.WorkOrder{ID: "WO-OLD", GTIN: gtinRand, Lot: "OLD1", Expiry: "240100", Quantity: 10})
 	require.NoError(t, err)
-	_, err = e.s.ReleaseOrder(e.ctx, "WO-OLD", line1)
+	_, err = then.ReleaseOrder(e.ctx, "WO-OLD", line1)
 	require.NoError(t, err)
 	g, err := e.s.Grant(e.ctx, wire.SerialRequest{V: 1, RequestID: "old-1", Line: line1, Order: "WO-OLD", GTIN: gtinRand, Count: 1}, 0)
 	require.NoError(t, err)

@@ -25,7 +25,7 @@ type Role string
 // The roles.
 const (
 	// RoleAdmin runs the system: everything, including tokens and line
-	// credentials.
+	// credentials, but QA's dispositions.
 	RoleAdmin Role = "admin"
 	// RolePlanner keeps master data, plans work orders, releases and closes
 	// them, and imports serial lists.
@@ -106,6 +106,10 @@ const (
 	// PermQualityWrite: recall a lot or a list of serials (holds the units
 	// still in stock), verify a returned unit and restock it.
 	PermQualityWrite Permission = "quality:write"
+	// PermFlagsDisposition: record QA's disposition of an event flagged for
+	// QA (e.g. made after its order was closed). QA only, not even admin:
+	// the disposition is a quality decision.
+	PermFlagsDisposition Permission = "flags:disposition"
 	// PermSelf: see one's own identity and permissions (every role).
 	PermSelf Permission = "self"
 )
@@ -114,7 +118,7 @@ const (
 func Permissions() []Permission {
 	return []Permission{PermMasterRead, PermMasterWrite, PermLinesWrite, PermOrdersRead, PermOrdersCreate,
 		PermOrdersRelease, PermOrdersClose, PermSerialsRead, PermSerialsImport, PermUnitsRead,
-		PermDeadLettersRead, PermAuditRead, PermTokensManage, PermSalesWrite, PermQualityWrite, PermSelf}
+		PermDeadLettersRead, PermAuditRead, PermTokensManage, PermSalesWrite, PermQualityWrite, PermFlagsDisposition, PermSelf}
 }
 
 // Roles returns the roles that hold p, most privileged first; none for an
@@ -138,6 +142,8 @@ func (perm Permission) Roles() []Role {
 		return []Role{a, q, u}
 	case PermQualityWrite:
 		return []Role{a, q}
+	case PermFlagsDisposition:
+		return []Role{q}
 	case PermAuditRead:
 		return []Role{a, u}
 	case PermLinesWrite, PermTokensManage:

@@ -398,6 +398,17 @@ func (e *edge) nextOrders(tb testing.TB) wire.Orders {
 	}
 }
 
+// awaitOrders reads orders payloads until one satisfies ok and returns it
+// (a replica starting up may republish the same payload meanwhile).
+func (e *edge) awaitOrders(tb testing.TB, ok func(wire.Orders) bool) wire.Orders {
+	tb.Helper()
+	for {
+		if o := e.nextOrders(tb); ok(o) {
+			return o
+		}
+	}
+}
+
 // clearRetained removes the line's retained messages from a shared broker.
 func clearRetained(tb testing.TB, b mqttBroker, lineID string) {
 	tb.Cleanup(func() {

@@ -307,6 +307,30 @@ func runScenarios(t *testing.T, c *central, b mqttBroker) {
 		startIngest(t, c.st, b, "g"+randHex(4), nil)
 		require.Equal(t, o, e.nextOrders(t))
 	})
+
+	t.Run("orders are republished when the line extends an allowance or reports a close", func(t *testing.T) {
+		l, e := newLine(t, 0)
+		require.NoError(t, c.in.PublishOrders(c.ctx, l.id))
+		require.Equal(t, uint64(50), e.nextOrders(t).Orders[0].RejectAllowance)
+
+		ext := wire.Event{ID: l.id + ":1", Seq: 1, Type: wire.AllowanceExtended, At: t0, Order: l.order, Allowance: 30, Note: "film splice", Operator: "sup"}
+		e.sendEvents(t, []wire.Event{ext})
+		require.Equal(t, uint64(1), e.awaitAck(t, 1).Seq)
+		e.awaitOrders(t, func(o wire.Orders) bool { return o.Orders[0].RejectAllowance == 80 })
+
+		// Closed at central (the API publishes), then the line reports it.
+		closed, err := c.st.CloseOrder(c.ctx, l.order)
+		require.NoError(t, err)
+		require.NoError(t, c.in.PublishOrders(c.ctx, l.id))
+		o := e.awaitOrders(t, func(o wire.Orders) bool { return len(o.Orders) == 1 && o.Orders[0].State == wire.OrderStateClosed })
+		require.Equal(t, *closed.ClosedAt, o.Orders[0].ClosedAt)
+		done := wire.Event{ID: l.id + ":2", Seq: 2, Type: wire.OrderClosed, At: time.Now(), Order: l.order, Counts: &wire.Reconciliation{}, Operator: "ana"}
+		e.sendEvents(t, []wire.Event{done})
+		require.Equal(t, uint64(2), e.awaitAck(t, 2).Seq)
+		// The line's close reached central: the order is off its list.
+		e.awaitOrders(t, func(o wire.Orders) bool { return len(o.Orders) == 0 })
+	})
+	incarnationScenarios(t, c, newLine)
 }
 
 func findGap(gaps []ingest.LineGap, line string) *ingest.LineGap {

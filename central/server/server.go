@@ -125,7 +125,7 @@ func (s *Server) openStore(ctx context.Context) error {
 			return fmt.Errorf("database.url: %w", err)
 		}
 	}
-	st, err := store.Open(ctx, dsn, s.log, store.WithPostgresConns(s.cfg.Database.PostgresConns))
+	st, err := store.Open(ctx, dsn, s.log, store.WithPostgresConns(s.cfg.Database.PostgresConns), store.WithFutureSkew(s.cfg.Ingest.FutureSkew))
 	if err != nil {
 		return fmt.Errorf("database: %w", err)
 	}
@@ -196,10 +196,7 @@ func (s *Server) startBroker(ctx context.Context, addr string, fallback bool, pa
 	var lastErr error
 	for i := range tries {
 		listen := net.JoinHostPort(host, strconv.Itoa(port+i))
-		br, err := broker.New(broker.Config{
-			Listen: listen, ServiceUser: s.cfg.MQTT.ServiceUser, ServicePassword: password,
-			MaxInflight: s.cfg.MQTT.MaxInflight, AuthTimeout: s.cfg.MQTT.AuthTimeout,
-		}, creds, s.log)
+		br, err := broker.New(s.cfg.MQTT.embeddedConfig(listen, password), creds, s.log, broker.WithDropKeeper(ingest.DropKeeper(s.st)))
 		if err != nil {
 			return fmt.Errorf("mqtt: %w", err)
 		}
@@ -212,6 +209,7 @@ func (s *Server) startBroker(ctx context.Context, addr string, fallback bool, pa
 					"wanted", addr, "listen", br.Addr())
 			}
 			s.br = br
+			s.reg.Include(br.Metrics())
 			return nil
 		}
 		_ = br.Close()

@@ -29,7 +29,7 @@ type benchLine struct {
 func newBenchLine(b *testing.B, dsn string) *benchLine {
 	b.Helper()
 	f := newFixture(b, dsn)
-	f.order(b, "WO-B", gtinRand, line1)
+	f.orderOf(b, "WO-B", gtinRand, line1, 50_000_000) // grants are bounded by the order
 	g, err := f.s.Grant(f.ctx, req("bench", line1, "WO-B", gtinRand, 50_000_000), 50_000_000)
 	require.NoError(b, err)
 	sc, err := serials.New(*g.Scheme)
@@ -99,7 +99,7 @@ func BenchmarkGrant500k(b *testing.B) {
 	for _, be := range storetest.Backends() {
 		b.Run(be.Name, func(b *testing.B) {
 			f := newFixture(b, be.DSN(b))
-			f.order(b, "WO-1", gtinRand, line1)
+			f.orderOf(b, "WO-1", gtinRand, line1, 1<<40) // grants are bounded by the order
 			i := 0
 			for b.Loop() {
 				i++

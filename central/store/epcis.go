@@ -433,20 +433,21 @@ const lineSyncBatch = 5000
 // project twice; QueryEPCIS calls it first.
 func (s *Store) SyncLineEPCIS(ctx context.Context) error {
 	type pending struct {
-		line     string
-		from, to int64
+		line, inc string
+		from, to  int64
 	}
 	var todo []pending
 	err := s.read(ctx, func(q dbtx) error {
-		r, err := q.query(ctx, `SELECT l.line_id, COALESCE(c.seq, 0), l.applied_seq FROM line_seq l
-			LEFT JOIN epcis_line_cursor c ON c.line_id = l.line_id WHERE l.applied_seq > COALESCE(c.seq, 0)`)
+		// Each incarnation of a line's event store has its own seqs.
+		r, err := q.query(ctx, `SELECT l.line_id, l.incarnation, COALESCE(c.seq, 0), l.applied_seq FROM line_incarnations l
+			LEFT JOIN epcis_line_cursor c ON c.line_id = l.line_id AND c.incarnation = l.incarnation WHERE l.applied_seq > COALESCE(c.seq, 0)`)
 		if err != nil {
 			return err
 		}
 		defer r.Close()
 		for r.Next() {
 			var p pending
-			if err := r.Scan(&p.line, &p.from, &p.to); err != nil {
+			if err := r.Scan(&p.line, &p.inc, &p.from, &p.to); err != nil {
 				return err
 			}
 			todo = append(todo, p)
@@ -460,28 +461,28 @@ func (s *Store) SyncLineEPCIS(ctx context.Context) error {
 		for done := false; !done; {
 			err := s.write(ctx, func(tx dbtx) error {
 				var err error
-				done, err = s.syncLine(ctx, tx, p.line)
+				done, err = s.syncLine(ctx, tx, p.line, p.inc)
 				return err
 			})
 			if err != nil {
-				return fmt.Errorf("EPCIS projection of line %s: %w", p.line, err)
+				return fmt.Errorf("EPCIS projection of %s: %w", where(p.line, p.inc), err)
 			}
 		}
 	}
 	return nil
 }
 
-// syncLine projects up to lineSyncBatch seqs of one line; done says the
-// line is caught up.
-func (s *Store) syncLine(ctx context.Context, tx dbtx, line string) (done bool, err error) {
-	if _, err := tx.exec(ctx, "INSERT INTO epcis_line_cursor (line_id, seq) VALUES ($1, 0) ON CONFLICT (line_id) DO NOTHING", line); err != nil {
+// syncLine projects up to lineSyncBatch seqs of one incarnation of a
+// line; done says it is caught up.
+func (s *Store) syncLine(ctx context.Context, tx dbtx, line, inc string) (done bool, err error) {
+	if _, err := tx.exec(ctx, "INSERT INTO epcis_line_cursor (line_id, incarnation, seq) VALUES ($1, $2, 0) ON CONFLICT (line_id, incarnation) DO NOTHING", line, inc); err != nil {
 		return false, err
 	}
 	var from, applied int64
-	if err := tx.queryRow(ctx, "SELECT seq FROM epcis_line_cursor WHERE line_id = $1"+s.d.forUpdate(), line).Scan(&from); err != nil {
+	if err := tx.queryRow(ctx, "SELECT seq FROM epcis_line_cursor WHERE line_id = $1 AND incarnation = $2"+s.d.forUpdate(), line, inc).Scan(&from); err != nil {
 		return false, err
 	}
-	if err := tx.queryRow(ctx, "SELECT applied_seq FROM line_seq WHERE line_id = $1", line).Scan(&applied); err != nil {
+	if err := tx.queryRow(ctx, "SELECT applied_seq FROM line_incarnations WHERE line_id = $1 AND incarnation = $2", line, inc).Scan(&applied); err != nil {
 		return false, err
 	}
 	to := min(applied, from+lineSyncBatch)
@@ -489,7 +490,7 @@ func (s *Store) syncLine(ctx context.Context, tx dbtx, line string) (done bool, 
 		return true, nil
 	}
 	r, err := tx.query(ctx, `SELECT gtin, serial, event_id, type, at, details FROM unit_history
-		WHERE line_id = $1 AND seq > $2 AND seq <= $3 ORDER BY seq`, line, from, to)
+		WHERE line_id = $1 AND incarnation = $2 AND seq > $3 AND seq <= $4 ORDER BY seq`, line, inc, from, to)
 	if err != nil {
 		return false, err
 	}
@@ -537,7 +538,7 @@ func (s *Store) syncLine(ctx context.Context, tx dbtx, line string) (done bool, 
 			return false, err
 		}
 	}
-	if _, err := tx.exec(ctx, "UPDATE epcis_line_cursor SET seq = $1 WHERE line_id = $2", to, line); err != nil {
+	if _, err := tx.exec(ctx, "UPDATE epcis_line_cursor SET seq = $1 WHERE line_id = $2 AND incarnation = $3", to, line, inc); err != nil {
 		return false, err
 	}
 	return to >= applied, nil

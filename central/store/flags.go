@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -37,16 +38,71 @@ type EventFlag struct {
 	Note        string     `json:"note,omitempty"`
 }
 
+const flagCols = "id, event_id, line_id, order_id, flag, detail, event_at, flagged_at, disposition, disposed_by, disposed_at, note"
+
+func scanFlag(r interface{ Scan(...any) error }) (EventFlag, error) {
+	var fl EventFlag
+	var disposed sql.NullTime
+	err := r.Scan(&fl.ID, &fl.EventID, &fl.Line, &fl.Order, &fl.Flag, &fl.Detail, &fl.EventAt, &fl.FlaggedAt, &fl.Disposition, &fl.DisposedBy, &disposed, &fl.Note)
+	fl.EventAt, fl.FlaggedAt = fl.EventAt.UTC(), fl.FlaggedAt.UTC()
+	fl.DisposedAt = nullTime(disposed)
+	return fl, err
+}
+
 // flag records that e, applied in this batch, carries flag (written with
 // the batch; a replayed event is flagged once).
 func (a *applier) flag(e wire.Event, flag, detail string) {
 	a.flags = append(a.flags, []any{e.ID, a.line, e.Order, flag, detail, ts(e.At), a.now})
 }
 
-// flushFlags writes the batch's flags.
+// flushFlags writes the batch's flags, and one audit entry per order (or
+// line, for events of no order) and flag, so that the audit trail shows QA
+// what was flagged.
 func (a *applier) flushFlags(ctx context.Context) error {
-	return a.tx.execMany(ctx, `INSERT INTO event_flags (event_id, line_id, order_id, flag, detail, event_at, flagged_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (event_id, flag) DO NOTHING`, a.flags)
+	if len(a.flags) == 0 {
+		return nil
+	}
+	if err := a.tx.execMany(ctx, `INSERT INTO event_flags (event_id, line_id, order_id, flag, detail, event_at, flagged_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (event_id, flag) DO NOTHING`, a.flags); err != nil {
+		return err
+	}
+	type key struct{ order, flag string }
+	type flagged struct {
+		Flag       string    `json:"flag"`
+		Line       string    `json:"line"`
+		Events     int       `json:"events"`
+		FirstEvent string    `json:"first_event"`
+		LastEvent  string    `json:"last_event,omitempty"`
+		FirstAt    time.Time `json:"first_at"`
+		LastAt     time.Time `json:"last_at,omitzero"`
+		Detail     string    `json:"detail"`
+	}
+	groups := map[key]*flagged{}
+	var order []key
+	for _, row := range a.flags {
+		k := key{row[2].(string), row[3].(string)}
+		id, at := row[0].(string), row[5].(time.Time)
+		g := groups[k]
+		if g == nil {
+			g = &flagged{Flag: k.flag, Line: a.line, FirstEvent: id, FirstAt: at, Detail: row[4].(string)}
+			groups[k] = g
+			order = append(order, k)
+		} else {
+			g.LastEvent, g.LastAt = id, at
+		}
+		g.Events++
+	}
+	ctx = WithActor(ctx, "line:"+a.line)
+	for _, k := range order {
+		entity, id := "work_order", k.order
+		if id == "" {
+			entity, id = "line", a.line
+		}
+		if err := audit(ctx, a.tx, "flag", entity, id, nil, groups[k]); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // FlagFilter selects event flags; zero fields select everything.
@@ -72,7 +128,7 @@ func (s *Store) EventFlags(ctx context.Context, f FlagFilter) ([]EventFlag, erro
 	if f.Open {
 		where = append(where, "disposition = ''")
 	}
-	q := `SELECT id, event_id, line_id, order_id, flag, detail, event_at, flagged_at, disposition, disposed_by, disposed_at, note FROM event_flags`
+	q := "SELECT " + flagCols + " FROM event_flags"
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
@@ -84,18 +140,119 @@ func (s *Store) EventFlags(ctx context.Context, f FlagFilter) ([]EventFlag, erro
 	var out []EventFlag
 	err := s.read(ctx, func(db dbtx) error {
 		var err error
-		out, err = queryAll(ctx, db, q, args, func(r rows) (EventFlag, error) {
-			var fl EventFlag
-			var disposed sql.NullTime
-			err := r.Scan(&fl.ID, &fl.EventID, &fl.Line, &fl.Order, &fl.Flag, &fl.Detail, &fl.EventAt, &fl.FlaggedAt, &fl.Disposition, &fl.DisposedBy, &disposed, &fl.Note)
-			fl.EventAt, fl.FlaggedAt = fl.EventAt.UTC(), fl.FlaggedAt.UTC()
-			fl.DisposedAt = nullTime(disposed)
-			return fl, err
-		})
+		out, err = queryAll(ctx, db, q, args, func(r rows) (EventFlag, error) { return scanFlag(r) })
 		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("event flags: %w", err)
 	}
 	return out, nil
+}
+
+// The dispositions QA records for a flagged event.
+const (
+	// DispositionAccepted: what the event records stands (e.g. the packs
+	// made after the close belong to the batch).
+	DispositionAccepted = "accepted"
+	// DispositionRejected: what the event records is rejected (e.g. the
+	// packs are to be pulled and destroyed).
+	DispositionRejected = "rejected"
+)
+
+// Dispositions lists the dispositions a flag may get.
+func Dispositions() []string { return []string{DispositionAccepted, DispositionRejected} }
+
+// maxFlagsPerDisposition bounds one DisposeFlags call.
+const maxFlagsPerDisposition = 10_000
+
+// DisposeFlags records QA's disposition and note on the flags ids, all or
+// nothing: each must exist (ErrNotFound) and have no disposition yet
+// (ErrState; a disposition is recorded once). When order is not empty,
+// each flag must be of that order (ErrNotFound otherwise). Each is audited
+// under the context's actor.
+func (s *Store) DisposeFlags(ctx context.Context, order string, ids []int64, disposition, note string) ([]EventFlag, error) {
+	rec := "event flags"
+	if len(ids) == 0 {
+		return nil, invalid(rec, "flags", "missing; name at least one flag")
+	}
+	if len(ids) > maxFlagsPerDisposition {
+		return nil, invalid(rec, "flags", "%d flags at once, at most %d", len(ids), maxFlagsPerDisposition)
+	}
+	if !slices.Contains(Dispositions(), disposition) {
+		return nil, invalid(rec, "disposition", "%q is not a disposition; use %s", disposition, strings.Join(Dispositions(), " or "))
+	}
+	if err := checkLongText(rec, "note", note); err != nil {
+		return nil, err
+	}
+	if strings.TrimSpace(note) == "" {
+		return nil, invalid(rec, "note", "missing; say why (it goes into the audit trail)")
+	}
+	seen := make(map[int64]bool, len(ids))
+	for i, id := range ids {
+		if seen[id] {
+			return nil, invalid(rec, fmt.Sprintf("flags[%d]", i), "flag %d is named twice", id)
+		}
+		seen[id] = true
+	}
+	actor := ActorFrom(ctx)
+	var out []EventFlag
+	err := s.write(ctx, func(tx dbtx) error {
+		t := now()
+		out = out[:0]
+		for _, id := range ids {
+			fl, err := scanFlag(tx.queryRow(ctx, "SELECT "+flagCols+" FROM event_flags WHERE id = $1", id))
+			if isNoRows(err) || (err == nil && order != "" && fl.Order != order) {
+				where := ""
+				if order != "" {
+					where = " of work order " + order
+				}
+				return fmt.Errorf("event flag %d%s: %w", id, where, ErrNotFound)
+			}
+			if err != nil {
+				return fmt.Errorf("event flag %d: %w", id, err)
+			}
+			if fl.Disposition != "" {
+				return fmt.Errorf("event flag %d: %w: it was dispositioned %s by %s at %s", id, ErrState, fl.Disposition, fl.DisposedBy, fl.DisposedAt.Format(time.RFC3339))
+			}
+			n, err := tx.exec(ctx, "UPDATE event_flags SET disposition = $2, disposed_by = $3, disposed_at = $4, note = $5 WHERE id = $1 AND disposition = ''",
+				id, disposition, actor, t, note)
+			if err != nil {
+				return fmt.Errorf("event flag %d: %w", id, err)
+			}
+			if n == 0 {
+				return fmt.Errorf("event flag %d: %w: it was dispositioned meanwhile", id, ErrState)
+			}
+			before := fl
+			fl.Disposition, fl.DisposedBy, fl.DisposedAt, fl.Note = disposition, actor, &t, note
+			if err := audit(ctx, tx, "disposition", "event_flag", strconv.FormatInt(id, 10), before, fl); err != nil {
+				return err
+			}
+			out = append(out, fl)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// FlagCount is how many events of an order are flagged, and how many of
+// those wait for QA's disposition.
+type FlagCount struct {
+	Total int `json:"total"`
+	Open  int `json:"open"`
+}
+
+// OrderFlagCount counts the flagged events of order.
+func (s *Store) OrderFlagCount(ctx context.Context, order string) (FlagCount, error) {
+	var c FlagCount
+	err := s.read(ctx, func(q dbtx) error {
+		return q.queryRow(ctx, "SELECT COUNT(*), COALESCE(SUM(CASE WHEN disposition = '' THEN 1 ELSE 0 END), 0) FROM event_flags WHERE order_id = $1", order).
+			Scan(&c.Total, &c.Open)
+	})
+	if err != nil {
+		return c, fmt.Errorf("event flags of work order %s: %w", order, err)
+	}
+	return c, nil
 }

@@ -14,8 +14,8 @@ import (
 	"github.com/serialine/serialine/shared/wire"
 )
 
-// Grant allocates req.Count serials of req.GTIN to req.Order on req.Line
-// and returns the grant to publish on the line's serials/grant topic.
+// Grant allocates serials of req.GTIN to req.Order on req.Line and returns
+// the grant to publish on the line's serials/grant topic.
 //
 // It is idempotent by req.RequestID: a retried request gets the very same
 // grant back, and never allocates twice (also when two replicas handle the
@@ -25,6 +25,14 @@ import (
 // with one UPDATE ... RETURNING and stores one grant row, whatever the
 // count: 500,000 serials cost what 5 do. For a list scheme the grant
 // carries the listed serials themselves.
+//
+// The order bounds it: a line never gets more serials than the order can
+// still need (OrderNeed), so a larger request is trimmed to that, and one
+// when nothing remains is refused (ErrOrderBound). Grants of one order are
+// serialised on the order's row, on every replica, so each sees the ones
+// before it. For an EU FMD product, a grant that would take the GTIN's
+// granted serials to a guess probability of 1/10,000 or more is refused
+// (ErrFMDLimit).
 //
 // A refusal is an error; the caller publishes it as a SerialGrant with
 // Error set (see Refusal).
@@ -41,15 +49,23 @@ func (s *Store) Grant(ctx context.Context, req wire.SerialRequest, limit uint64)
 	}
 	var g wire.SerialGrant
 	var raced bool
+	var need OrderNeed
 	err := s.write(ctx, func(tx dbtx) error {
 		var err error
 		g, err = storedGrant(ctx, tx, req)
 		if err == nil || !errors.Is(err, ErrNotFound) {
 			return err
 		}
-		o, err := getOrder(ctx, tx, req.Order, "")
+		// Lock the order: the grants of one order queue here, so that the
+		// bound below counts every grant committed before this one.
+		o, err := getOrder(ctx, tx, req.Order, s.d.forUpdate())
 		if err != nil {
 			return fmt.Errorf("%s: %w", rec, err)
+		}
+		// The same request may have been granted while this one waited.
+		g, err = storedGrant(ctx, tx, req)
+		if err == nil || !errors.Is(err, ErrNotFound) {
+			return err
 		}
 		switch {
 		case o.State != wire.OrderStateReleased:
@@ -63,6 +79,13 @@ func (s *Store) Grant(ctx context.Context, req wire.SerialRequest, limit uint64)
 		if err != nil {
 			return fmt.Errorf("%s: %w", rec, err)
 		}
+		if need, err = orderNeed(ctx, tx, o); err != nil {
+			return fmt.Errorf("%s: %w", rec, err)
+		}
+		if need.Remaining == 0 {
+			return fmt.Errorf("%s: %w: %s", rec, ErrOrderBound, need)
+		}
+		count := min(req.Count, need.Remaining)
 		space, err := schemeSpace(p)
 		if err != nil {
 			return fmt.Errorf("%s: %w", rec, err)
@@ -76,24 +99,32 @@ func (s *Store) Grant(ctx context.Context, req wire.SerialRequest, limit uint64)
 		// of one GTIN, on any replica, queue here and get disjoint ranges.
 		var next uint64
 		if err := tx.queryRow(ctx, "UPDATE serial_counters SET next_counter = next_counter + $2 WHERE gtin = $1 RETURNING next_counter",
-			req.GTIN, req.Count).Scan(&next); err != nil {
+			req.GTIN, count).Scan(&next); err != nil {
 			return fmt.Errorf("%s: counter of %s: %w", rec, req.GTIN, err)
 		}
-		start := next - req.Count
+		start := next - count
 		if next > space {
 			left := uint64(0)
 			if start < space {
 				left = space - start
 			}
-			return fmt.Errorf("%s: %w: GTIN %s has %d unused serials left, %d asked", rec, ErrExhausted, req.GTIN, left, req.Count)
+			return fmt.Errorf("%s: %w: GTIN %s has %d unused serials left, %d asked", rec, ErrExhausted, req.GTIN, left, count)
+		}
+		if slices.Contains(p.Markets, MarketEUFMD) {
+			// next serials of the GTIN are out once this commits: that is
+			// the volume the guess probability is about.
+			if err := serials.CheckFMD(p.Scheme, next); errors.Is(err, serials.ErrNotFMD) {
+				return fmt.Errorf("%s: %w: granting %d more serials of GTIN %s (%d in all) would break the EU FMD rule: %v",
+					rec, ErrFMDLimit, count, req.GTIN, next, err)
+			}
 		}
 		g = wire.SerialGrant{V: wire.Version, RequestID: req.RequestID, Line: req.Line, Order: req.Order, GTIN: req.GTIN,
-			Scheme: &p.Scheme, Ranges: []wire.CounterRange{{Start: start, Count: req.Count}}}
+			Scheme: &p.Scheme, Ranges: []wire.CounterRange{{Start: start, Count: count}}}
 		ranges, _ := json.Marshal(g.Ranges)
 		t := now()
-		n, err := tx.exec(ctx, `INSERT INTO grants (request_id, line_id, order_id, gtin, count, ranges, created_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (request_id) DO NOTHING`,
-			req.RequestID, req.Line, req.Order, req.GTIN, req.Count, string(ranges), t)
+		n, err := tx.exec(ctx, `INSERT INTO grants (request_id, line_id, order_id, gtin, count, ranges, created_at, requested)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (request_id) DO NOTHING`,
+			req.RequestID, req.Line, req.Order, req.GTIN, count, string(ranges), t, req.Count)
 		if err != nil {
 			return fmt.Errorf("%s: %w", rec, err)
 		}
@@ -113,14 +144,19 @@ func (s *Store) Grant(ctx context.Context, req wire.SerialRequest, limit uint64)
 			}
 		}
 		type audited struct {
-			Line   string              `json:"line"`
-			Order  string              `json:"order"`
-			GTIN   string              `json:"gtin"`
-			Count  uint64              `json:"count"`
-			Ranges []wire.CounterRange `json:"ranges"`
+			Line      string              `json:"line"`
+			Order     string              `json:"order"`
+			GTIN      string              `json:"gtin"`
+			Count     uint64              `json:"count"`
+			Requested uint64              `json:"requested"`
+			Trimmed   string              `json:"trimmed,omitempty"`
+			Ranges    []wire.CounterRange `json:"ranges"`
 		}
-		return audit(ctx, tx, "grant", "serial_grant", req.RequestID, nil,
-			audited{Line: req.Line, Order: req.Order, GTIN: req.GTIN, Count: req.Count, Ranges: g.Ranges})
+		a := audited{Line: req.Line, Order: req.Order, GTIN: req.GTIN, Count: count, Requested: req.Count, Ranges: g.Ranges}
+		if count < req.Count {
+			a.Trimmed = need.String()
+		}
+		return audit(ctx, tx, "grant", "serial_grant", req.RequestID, nil, a)
 	})
 	if raced {
 		err = s.read(ctx, func(q dbtx) error {
@@ -132,8 +168,85 @@ func (s *Store) Grant(ctx context.Context, req wire.SerialRequest, limit uint64)
 	if err != nil {
 		return wire.SerialGrant{}, err
 	}
+	if g.Count() < req.Count {
+		s.log.Info("serial request trimmed to the order's need", "request", req.RequestID, "order", req.Order, "asked", req.Count, "granted", g.Count())
+	}
 	s.log.Info("serials granted", "request", req.RequestID, "line", req.Line, "order", req.Order, "gtin", req.GTIN, "count", g.Count(), "ranges", len(g.Ranges))
 	return g, nil
+}
+
+// ErrOrderBound is wrapped when a work order needs no more serials (see
+// OrderNeed); ErrFMDLimit when a grant would break the EU FMD guess rule.
+// Both are ErrExhausted too: a refusal the line is told about.
+var (
+	ErrOrderBound error = &kindOf{"the work order needs no more serials", ErrExhausted}
+	ErrFMDLimit   error = &kindOf{"EU FMD guess probability limit", ErrExhausted}
+)
+
+// kindOf is a sentinel error that is also (errors.Is) a broader one,
+// without that one's words in its message.
+type kindOf struct {
+	msg   string
+	broad error
+}
+
+func (e *kindOf) Error() string        { return e.msg }
+func (e *kindOf) Is(target error) bool { return target == e.broad }
+
+// OrderNeed is how many serials a work order can still need, from its
+// counts: Remaining = (Quantity − Commissioned) + max(0, Allowance −
+// Decommissioned) − Outstanding, at least 0, where Outstanding = Granted −
+// (Commissioned + Decommissioned + Voided + ReturnedUnused) are the serials
+// the line holds without a reported fate. Voided and returned serials do
+// not spend the allowance.
+type OrderNeed struct {
+	Order          string `json:"order"`
+	Quantity       uint64 `json:"quantity"`
+	Allowance      uint64 `json:"reject_allowance"` // extensions included
+	Granted        uint64 `json:"granted"`
+	Commissioned   uint64 `json:"commissioned"`
+	Decommissioned uint64 `json:"decommissioned"`
+	Voided         uint64 `json:"voided"`
+	ReturnedUnused uint64 `json:"returned_unused"`
+	Outstanding    int64  `json:"outstanding"`
+	Remaining      uint64 `json:"remaining"`
+}
+
+func (n OrderNeed) String() string {
+	return fmt.Sprintf("work order %s (quantity %d, reject allowance %d) has %d granted: %d commissioned, %d decommissioned, %d voided, %d returned unused, %d outstanding at the line; it can need %d more",
+		n.Order, n.Quantity, n.Allowance, n.Granted, n.Commissioned, n.Decommissioned, n.Voided, n.ReturnedUnused, n.Outstanding, n.Remaining)
+}
+
+// orderNeed computes o's OrderNeed (o read with its counts in this
+// transaction).
+func orderNeed(ctx context.Context, q dbtx, o WorkOrder) (OrderNeed, error) {
+	n := OrderNeed{Order: o.ID, Quantity: o.Quantity, Allowance: o.RejectAllowance,
+		Commissioned: o.Produced, Decommissioned: o.Rejected, Voided: o.Voided}
+	if err := q.queryRow(ctx, "SELECT COALESCE(SUM(count), 0) FROM grants WHERE order_id = $1", o.ID).Scan(&n.Granted); err != nil {
+		return n, fmt.Errorf("grants of work order %s: %w", o.ID, err)
+	}
+	if err := q.queryRow(ctx, "SELECT COALESCE(SUM(end_counter - start_counter), 0) FROM returned_ranges WHERE order_id = $1", o.ID).Scan(&n.ReturnedUnused); err != nil {
+		return n, fmt.Errorf("returned serials of work order %s: %w", o.ID, err)
+	}
+	n.Outstanding = int64(n.Granted) - int64(n.Commissioned+n.Decommissioned+n.Voided+n.ReturnedUnused)
+	rem := int64(n.Quantity) - int64(n.Commissioned) + max(0, int64(n.Allowance)-int64(n.Decommissioned)) - n.Outstanding
+	n.Remaining = uint64(max(rem, 0))
+	return n, nil
+}
+
+// OrderNeed returns how many serials work order id can still need, with
+// the counts that make it.
+func (s *Store) OrderNeed(ctx context.Context, id string) (OrderNeed, error) {
+	var n OrderNeed
+	err := s.readTx(ctx, func(q dbtx) error {
+		o, err := getOrder(ctx, q, id, "")
+		if err != nil {
+			return err
+		}
+		n, err = orderNeed(ctx, q, o)
+		return err
+	})
+	return n, err
 }
 
 var errRaced = errors.New("grant raced")
@@ -144,7 +257,8 @@ func storedGrant(ctx context.Context, q dbtx, req wire.SerialRequest) (wire.Seri
 	var g wire.SerialGrant
 	var count uint64
 	var ranges string
-	err := q.queryRow(ctx, "SELECT line_id, order_id, gtin, count, ranges FROM grants WHERE request_id = $1", req.RequestID).
+	// A trimmed grant is the answer to the count asked for.
+	err := q.queryRow(ctx, "SELECT line_id, order_id, gtin, COALESCE(requested, count), ranges FROM grants WHERE request_id = $1", req.RequestID).
 		Scan(&g.Line, &g.Order, &g.GTIN, &count, &ranges)
 	if isNoRows(err) {
 		return g, fmt.Errorf("grant %s: %w", req.RequestID, ErrNotFound)
@@ -153,7 +267,7 @@ func storedGrant(ctx context.Context, q dbtx, req wire.SerialRequest) (wire.Seri
 		return g, fmt.Errorf("grant %s: %w", req.RequestID, err)
 	}
 	if g.Line != req.Line || g.Order != req.Order || g.GTIN != req.GTIN || count != req.Count {
-		return g, fmt.Errorf("serial request %s: %w: the id was used for %d serials of %s for order %s on line %s",
+		return g, fmt.Errorf("serial request %s: %w: the id was used to ask for %d serials of %s for order %s on line %s",
 			req.RequestID, ErrConflict, count, g.GTIN, g.Order, g.Line)
 	}
 	if err := json.Unmarshal([]byte(ranges), &g.Ranges); err != nil {

@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"sort"
 	"sync"
@@ -21,7 +22,7 @@ func req(id, line, order, gtin string, n uint64) wire.SerialRequest {
 func TestGrantIdempotent(t *testing.T) {
 	storetest.ForEachBackend(t, func(t *testing.T, dsn string) {
 		f := newFixture(t, dsn)
-		f.order(t, "WO-1", gtinRand, line1)
+		f.orderOf(t, "WO-1", gtinRand, line1, 2000)
 		g1 := f.grant(t, "L1-r1", line1, "WO-1", gtinRand, 1000)
 		require.NoError(t, g1.Validate())
 		require.Equal(t, []wire.CounterRange{{Start: 0, Count: 1000}}, g1.Ranges)
@@ -198,7 +199,7 @@ func TestGrantConcurrent(t *testing.T) {
 func TestGrant500k(t *testing.T) {
 	storetest.ForEachBackend(t, func(t *testing.T, dsn string) {
 		f := newFixture(t, dsn)
-		f.order(t, "WO-1", gtinRand, line1)
+		f.orderOf(t, "WO-1", gtinRand, line1, 500_000)
 		g, err := f.s.Grant(f.ctx, req("big", line1, "WO-1", gtinRand, 500_000), 1_000_000)
 		require.NoError(t, err)
 		require.Equal(t, uint64(500_000), g.Count())
@@ -208,5 +209,217 @@ func TestGrant500k(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, uint64(500_000), rec.Granted)
 		require.Equal(t, int64(500_000), rec.Difference())
+	})
+}
+
+// TestGrantBoundedByOrderIssue15: issue 15 reported 112 requests of
+// 100,000 giving one line 11,201,000 serials for a 1,000,000-unit order.
+// The order bounds them: quantity plus its reject allowance (5 %), then a
+// refusal that says why.
+func TestGrantBoundedByOrderIssue15(t *testing.T) {
+	storetest.ForEachBackend(t, func(t *testing.T, dsn string) {
+		f := newFixture(t, dsn)
+		f.orderOf(t, "WO-1", gtinRand, line1, 1_000_000)
+		var granted uint64
+		var refused []error
+		for i := range 112 {
+			g, err := f.s.Grant(f.ctx, req(fmt.Sprintf("r%d", i), line1, "WO-1", gtinRand, 100_000), 0)
+			if err != nil {
+				refused = append(refused, err)
+				continue
+			}
+			granted += g.Count()
+		}
+		require.Equal(t, uint64(1_050_000), granted, "quantity + 5 %% allowance, never more")
+		require.Len(t, refused, 112-11, "10 full grants, one trimmed to 50,000, then refusals")
+		for _, err := range refused {
+			require.ErrorIs(t, err, store.ErrOrderBound)
+			require.ErrorIs(t, err, store.ErrExhausted, "a refusal the line is told about")
+		}
+		require.ErrorContains(t, refused[0], "work order WO-1 (quantity 1000000, reject allowance 50000) has 1050000 granted")
+		rec, err := f.s.Reconciliation(f.ctx, "WO-1")
+		require.NoError(t, err)
+		require.Equal(t, uint64(1_050_000), rec.Granted)
+		use, err := f.s.SerialUsage(f.ctx, gtinRand)
+		require.NoError(t, err)
+		require.Equal(t, uint64(1_050_000), use.Granted, "refusals allocate nothing")
+	})
+}
+
+// TestGrantBoundedByOrderIssue11: an order of 300 with the default
+// allowance ends with grants of at most 350, however much the line asks
+// for; a trimmed grant is idempotent like any other.
+func TestGrantBoundedByOrderIssue11(t *testing.T) {
+	storetest.ForEachBackend(t, func(t *testing.T, dsn string) {
+		f := newFixture(t, dsn)
+		f.orderOf(t, "WO-300", gtinRand, line1, 300)
+		o, err := f.s.Order(f.ctx, "WO-300")
+		require.NoError(t, err)
+		require.Equal(t, uint64(50), o.RejectAllowance, "max(ceil(300 × 5 %), 50)")
+
+		g := f.grant(t, "r1", line1, "WO-300", gtinRand, 36_000)
+		require.Equal(t, uint64(350), g.Count(), "trimmed to quantity + allowance")
+		again := f.grant(t, "r1", line1, "WO-300", gtinRand, 36_000)
+		require.Equal(t, g, again, "the retry gets the same (trimmed) grant")
+		_, err = f.s.Grant(f.ctx, req("r1", line1, "WO-300", gtinRand, 350), 0)
+		require.ErrorIs(t, err, store.ErrConflict, "the id was used to ask for 36,000")
+		_, err = f.s.Grant(f.ctx, req("r2", line1, "WO-300", gtinRand, 1), 0)
+		require.ErrorIs(t, err, store.ErrOrderBound)
+
+		grants, err := f.s.Grants(f.ctx, "WO-300")
+		require.NoError(t, err)
+		var total uint64
+		for _, g := range grants {
+			total += g.Count
+		}
+		require.Equal(t, uint64(350), total)
+		audit, err := f.s.Audit(f.ctx, store.AuditFilter{Entity: "serial_grant", EntityID: "r1"})
+		require.NoError(t, err)
+		require.Len(t, audit, 1)
+		var after struct {
+			Count, Requested uint64
+			Trimmed          string
+		}
+		require.NoError(t, json.Unmarshal(audit[0].After, &after))
+		require.Equal(t, uint64(350), after.Count)
+		require.Equal(t, uint64(36_000), after.Requested)
+		require.Contains(t, after.Trimmed, "work order WO-300 (quantity 300, reject allowance 50)")
+	})
+}
+
+// TestGrantOrderNeed: what an order can still need follows its counts:
+// (quantity − commissioned) + max(0, allowance − decommissioned) −
+// outstanding; voided and returned serials do not spend the allowance.
+func TestGrantOrderNeed(t *testing.T) {
+	storetest.ForEachBackend(t, func(t *testing.T, dsn string) {
+		f := newFixture(t, dsn)
+		p := product("09506000134383", seqSpec)
+		p.RejectAllowancePercent, p.RejectAllowanceMin = ptr(5), ptr(uint64(10))
+		require.NoError(t, f.s.PutProduct(f.ctx, p))
+		f.orderOf(t, "WO-1", p.GTIN, line1, 100) // allowance max(5, 10) = 10
+		u := newUnitSrc(t, f.grant(t, "r1", line1, "WO-1", p.GTIN, 200))
+		require.Len(t, u.serial, 110)
+
+		var events []wire.Event
+		seq := uint64(1)
+		add := func(e wire.Event) { events = append(events, e); seq++ }
+		for i := range 60 {
+			add(u.ev(line1, seq, wire.Commissioned, i))
+		}
+		for i := 60; i < 72; i++ { // 12 line rejects: 2 beyond the allowance
+			add(u.ev(line1, seq, wire.Decommissioned, i))
+		}
+		for i := 72; i < 77; i++ {
+			add(u.ev(line1, seq, wire.Voided, i))
+		}
+		ret := ev(line1, seq, wire.SerialsReturned)
+		ret.Order, ret.GTIN, ret.Ranges = "WO-1", p.GTIN, []wire.CounterRange{{Start: 90, Count: 20}}
+		add(ret)
+		res := apply(t, f, line1, events...)
+		require.Empty(t, res.Rejected)
+
+		need, err := f.s.OrderNeed(f.ctx, "WO-1")
+		require.NoError(t, err)
+		// Outstanding 110 − (60 + 12 + 5 + 20) = 13; (100 − 60) + 0 − 13 = 27.
+		require.Equal(t, store.OrderNeed{Order: "WO-1", Quantity: 100, Allowance: 10, Granted: 110, Commissioned: 60,
+			Decommissioned: 12, Voided: 5, ReturnedUnused: 20, Outstanding: 13, Remaining: 27}, need)
+		g := f.grant(t, "r2", line1, "WO-1", p.GTIN, 50)
+		require.Equal(t, uint64(27), g.Count())
+
+		// A commissioned unit decommissioned later (a QA sample) no longer
+		// counts as produced: the order may make one more.
+		sample := u.ev(line1, seq, wire.Decommissioned, 3)
+		sample.Reason, sample.Counter = wire.ReasonSample, nil
+		apply(t, f, line1, sample)
+		o, err := f.s.Order(f.ctx, "WO-1")
+		require.NoError(t, err)
+		require.Equal(t, [3]uint64{59, 13, 5}, [3]uint64{o.Produced, o.Rejected, o.Voided}, "the order's counts follow its units")
+		require.Equal(t, 59.0, o.Progress)
+		need, err = f.s.OrderNeed(f.ctx, "WO-1")
+		require.NoError(t, err)
+		require.Equal(t, uint64(1), need.Remaining)
+	})
+}
+
+// TestGrantBoundConcurrent: replicas granting one order at once never
+// exceed its bound together, and a request id retried at once still gets
+// one grant.
+func TestGrantBoundConcurrent(t *testing.T) {
+	storetest.ForEachBackend(t, func(t *testing.T, dsn string) {
+		f := newFixture(t, dsn)
+		other := open(t, dsn)
+		f.orderOf(t, "WO-1", gtinSeq, line1, 500) // bound 550
+		const n = 16
+		grants := make([]wire.SerialGrant, n)
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				s := f.s
+				if i%2 == 1 {
+					s = other
+				}
+				id := fmt.Sprintf("r%d", i)
+				if i >= 12 {
+					id = "retried"
+				}
+				grants[i], errs[i] = s.Grant(f.ctx, req(id, line1, "WO-1", gtinSeq, 100), 0)
+			}()
+		}
+		wg.Wait()
+		byID := map[string]wire.SerialGrant{}
+		for i := range n {
+			if errs[i] != nil {
+				require.ErrorIs(t, errs[i], store.ErrOrderBound)
+				continue
+			}
+			if prev, seen := byID[grants[i].RequestID]; seen {
+				require.Equal(t, prev, grants[i], "the retried request gets one grant")
+			}
+			byID[grants[i].RequestID] = grants[i]
+		}
+		var total uint64
+		for _, g := range byID {
+			total += g.Count()
+		}
+		require.Equal(t, uint64(550), total)
+		rec, err := f.s.Reconciliation(f.ctx, "WO-1")
+		require.NoError(t, err)
+		require.Equal(t, uint64(550), rec.Granted, "the bound holds across replicas")
+		use, err := f.s.SerialUsage(f.ctx, gtinSeq)
+		require.NoError(t, err)
+		require.Equal(t, uint64(550), use.Granted, "no counter was bumped for a refused or raced request")
+	})
+}
+
+// TestGrantFMDLimit: issue 15 saw three requests push an EU FMD product
+// to a guess probability of 0.0003. A grant that would take the GTIN's
+// granted serials to 1/10,000 of its serial space is refused, naming the
+// rule.
+func TestGrantFMDLimit(t *testing.T) {
+	storetest.ForEachBackend(t, func(t *testing.T, dsn string) {
+		f := newFixture(t, dsn)
+		p := product("09506000134383", serials.Spec{Kind: serials.KindRandomized, Length: 7, Alphabet: serials.AlphabetNumeric, Key: testKey})
+		p.Markets, p.PlannedVolume = []store.Market{store.MarketUSDSCSA, store.MarketEUFMD}, 900 // 900 of 10^7: below 1/10,000
+		require.NoError(t, f.s.PutProduct(f.ctx, p))
+		f.orderOf(t, "WO-1", p.GTIN, line1, 5000)
+		f.grant(t, "r1", line1, "WO-1", p.GTIN, 500)
+		f.grant(t, "r2", line1, "WO-1", p.GTIN, 499)
+		_, err := f.s.Grant(f.ctx, req("r3", line1, "WO-1", p.GTIN, 1), 0)
+		require.ErrorIs(t, err, store.ErrFMDLimit)
+		require.ErrorIs(t, err, store.ErrExhausted)
+		require.ErrorContains(t, err, "1000 in all")
+		require.ErrorContains(t, err, "not below 1/10,000 (EU FMD Delegated Regulation 2016/161 art. 4(c))")
+		use, err := f.s.SerialUsage(f.ctx, p.GTIN)
+		require.NoError(t, err)
+		require.Equal(t, uint64(999), use.Granted, "the refused grant allocated nothing")
+
+		// Not an EU FMD product: the same scheme grants on.
+		q := product("09506000134390", p.Scheme)
+		require.NoError(t, f.s.PutProduct(f.ctx, q))
+		f.orderOf(t, "WO-2", q.GTIN, line1, 5000)
+		f.grant(t, "r4", line1, "WO-2", q.GTIN, 1500)
 	})
 }

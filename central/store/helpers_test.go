@@ -84,10 +84,16 @@ func newFixture(tb testing.TB, dsn string) fixture {
 	return f
 }
 
-// order creates and releases an order of gtin to line.
+// order creates and releases an order of 1,000 units of gtin to line.
 func (f fixture) order(tb testing.TB, id, gtin, line string) {
 	tb.Helper()
-	_, err := f.s.CreateOrder(f.ctx, store.WorkOrder{ID: id, GTIN: gtin, Lot: lot, Expiry: expiry, Quantity: 1000})
+	f.orderOf(tb, id, gtin, line, 1000)
+}
+
+// orderOf creates and releases an order of quantity units of gtin to line.
+func (f fixture) orderOf(tb testing.TB, id, gtin, line string, quantity uint64) {
+	tb.Helper()
+	_, err := f.s.CreateOrder(f.ctx, store.WorkOrder{ID: id, GTIN: gtin, Lot: lot, Expiry: expiry, Quantity: quantity})
 	require.NoError(tb, err)
 	_, err = f.s.ReleaseOrder(f.ctx, id, line)
 	require.NoError(tb, err)

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 	"unicode/utf8"
@@ -50,81 +51,147 @@ type Product struct {
 	StandardCost int64  `json:"standard_cost,omitempty"`
 	Currency     string `json:"currency,omitempty"`
 	// MinGrade is the lowest acceptable ISO/IEC 15415 print grade (A-D).
-	MinGrade  string    `json:"min_grade,omitempty"`
-	CreatedAt time.Time `json:"created_at,omitzero"`
-	UpdatedAt time.Time `json:"updated_at,omitzero"`
+	MinGrade string `json:"min_grade,omitempty"`
+	// RejectAllowancePercent and RejectAllowanceMin make a new work
+	// order's reject allowance (the units its line may spend on rejects
+	// beyond the quantity): max(ceil(quantity × percent / 100), min); see
+	// RejectAllowance. Nil on PutProduct: the default (5 %, 50 units) for a
+	// new product, the current value for an update. Always set when read.
+	RejectAllowancePercent *int    `json:"reject_allowance_percent"`
+	RejectAllowanceMin     *uint64 `json:"reject_allowance_min"`
+	// MinShelfLifeDays: a work order's expiry must be at least this many
+	// days ahead when it is created and released (0: not in the past).
+	MinShelfLifeDays int       `json:"min_shelf_life_days"`
+	CreatedAt        time.Time `json:"created_at,omitzero"`
+	UpdatedAt        time.Time `json:"updated_at,omitzero"`
 }
 
 // Validate checks every field; errors are *ValidationError.
 func (p Product) Validate() error {
+	if ps := p.Problems(); len(ps) > 0 {
+		return ps[0]
+	}
+	return nil
+}
+
+// Problems lists every rule p breaks, at most one per field, in the
+// order of the fields (Validate returns the first): a form can show them
+// all at once.
+func (p Product) Problems() []*ValidationError {
 	rec := "product " + p.GTIN
-	if err := checkGTIN(rec, "gtin", p.GTIN); err != nil {
-		return err
-	}
-	if err := checkText(rec, "name", p.Name, true); err != nil {
-		return err
-	}
-	for f, v := range map[string]string{"form": p.Form, "strength": p.Strength} {
-		if err := checkText(rec, f, v, false); err != nil {
-			return err
+	var out []*ValidationError
+	add := func(err error) bool {
+		var ve *ValidationError
+		if err == nil || !errors.As(err, &ve) {
+			return false
 		}
+		for _, have := range out {
+			if have.Field == ve.Field {
+				return true
+			}
+		}
+		out = append(out, ve)
+		return true
 	}
+	add(checkGTIN(rec, "gtin", p.GTIN))
+	add(checkText(rec, "name", p.Name, true))
+	add(checkText(rec, "form", p.Form, false))
+	add(checkText(rec, "strength", p.Strength, false))
 	if p.PackSize < 0 {
-		return invalid(rec, "pack_size", "must be 0 (unknown) or more, got %d", p.PackSize)
+		add(invalid(rec, "pack_size", "must be 0 (unknown) or more, got %d", p.PackSize))
 	}
 	if p.CompanyPrefixLen < 6 || p.CompanyPrefixLen > 12 {
-		return invalid(rec, "company_prefix_len", "must be 6 to 12 digits, got %d", p.CompanyPrefixLen)
+		add(invalid(rec, "company_prefix_len", "must be 6 to 12 digits, got %d", p.CompanyPrefixLen))
 	}
 	if p.NDC != "" {
-		if err := checkNDC(rec, p.NDC); err != nil {
-			return err
-		}
+		add(checkNDC(rec, p.NDC))
 	}
-	for ai, v := range p.National {
+	for _, ai := range slices.Sorted(maps.Keys(p.National)) {
 		if len(ai) != 3 || ai < "710" || ai > "717" {
-			return invalid(rec, "national", "AI %q is not a national healthcare reimbursement number (710-717)", ai)
-		}
-		if err := (gs1.ElementString{{AI: "01", Value: p.GTIN}, {AI: ai, Value: v}}).Validate(); err != nil {
-			return invalid(rec, "national", "%v", err)
+			add(invalid(rec, "national", "AI %q is not a national healthcare reimbursement number (710-717)", ai))
+		} else if err := (gs1.ElementString{{AI: "01", Value: p.GTIN}, {AI: ai, Value: p.National[ai]}}).Validate(); err != nil {
+			add(invalid(rec, "national", "%v", err))
 		}
 	}
 	if len(p.Markets) == 0 {
-		return invalid(rec, "markets", "missing; use %s and/or %s", MarketUSDSCSA, MarketEUFMD)
+		add(invalid(rec, "markets", "missing; use %s and/or %s", MarketUSDSCSA, MarketEUFMD))
 	}
 	for i, m := range p.Markets {
 		if m != MarketUSDSCSA && m != MarketEUFMD {
-			return invalid(rec, "markets", "%q is not a market; use %s or %s", m, MarketUSDSCSA, MarketEUFMD)
-		}
-		if slices.Contains(p.Markets[:i], m) {
-			return invalid(rec, "markets", "%s is listed twice", m)
+			add(invalid(rec, "markets", "%q is not a market; use %s or %s", m, MarketUSDSCSA, MarketEUFMD))
+		} else if slices.Contains(p.Markets[:i], m) {
+			add(invalid(rec, "markets", "%s is listed twice", m))
 		}
 	}
 	if slices.Contains(p.Markets, MarketUSDSCSA) && p.NDC == "" {
-		return invalid(rec, "ndc", "missing; a us-dscsa product is identified by its NDC")
+		add(invalid(rec, "ndc", "missing; a us-dscsa product is identified by its NDC"))
 	}
-	if err := p.Scheme.Validate(); err != nil {
-		return invalid(rec, "scheme", "%v", err)
-	}
+	schemeOK := !add(func() error {
+		if err := p.Scheme.Validate(); err != nil {
+			return invalid(rec, "scheme", "%v", err)
+		}
+		return nil
+	}())
 	if slices.Contains(p.Markets, MarketEUFMD) {
 		if p.PlannedVolume == 0 {
-			return invalid(rec, "planned_volume", "missing; an eu-fmd product needs it to check the guess probability (Delegated Regulation 2016/161 art. 4(c))")
-		}
-		if err := serials.CheckFMD(p.Scheme, p.PlannedVolume); err != nil {
-			return invalid(rec, "scheme", "%v", err)
+			add(invalid(rec, "planned_volume", "missing; an eu-fmd product needs it to check the guess probability (Delegated Regulation 2016/161 art. 4(c))"))
+		} else if err := serials.CheckFMD(p.Scheme, p.PlannedVolume); err != nil && schemeOK {
+			add(invalid(rec, "scheme", "%v", err))
 		}
 	}
 	if p.StandardCost < 0 {
-		return invalid(rec, "standard_cost", "must not be negative, got %d", p.StandardCost)
+		add(invalid(rec, "standard_cost", "must not be negative, got %d", p.StandardCost))
 	}
 	if p.Currency != "" || p.StandardCost != 0 {
 		if len(p.Currency) != 3 || !isUpper(p.Currency) {
-			return invalid(rec, "currency", "must be an ISO 4217 code of 3 capital letters, got %q", p.Currency)
+			add(invalid(rec, "currency", "must be an ISO 4217 code of 3 capital letters, got %q", p.Currency))
 		}
 	}
-	if err := checkGrade(rec, p.MinGrade); err != nil {
-		return err
+	add(checkGrade(rec, p.MinGrade))
+	if v := p.RejectAllowancePercent; v != nil && (*v < 0 || *v > 100) {
+		add(invalid(rec, "reject_allowance_percent", "must be 0 to 100 (%% of the order quantity), got %d", *v))
+	}
+	if v := p.RejectAllowanceMin; v != nil && *v > MaxAllowance {
+		add(invalid(rec, "reject_allowance_min", "must be 0 to %d units, got %d", uint64(MaxAllowance), *v))
+	}
+	add(p.checkAllowanceRule())
+	if p.MinShelfLifeDays < 0 || p.MinShelfLifeDays > MaxShelfLifeDays {
+		add(invalid(rec, "min_shelf_life_days", "must be 0 to %d days, got %d", MaxShelfLifeDays, p.MinShelfLifeDays))
+	}
+	return out
+}
+
+// The defaults and limits of the order-governance fields.
+const (
+	DefaultRejectAllowancePercent = 5
+	DefaultRejectAllowanceMin     = 50
+	// MaxAllowance bounds an allowance in units (the wire contract's).
+	MaxAllowance = 1 << 40
+	// MaxShelfLifeDays bounds min_shelf_life_days (about ten years).
+	MaxShelfLifeDays = 3660
+)
+
+// checkAllowanceRule refuses a rule that makes allowances of 0: the orders
+// topic reads an allowance of 0 as "not sent".
+func (p Product) checkAllowanceRule() error {
+	if p.RejectAllowancePercent != nil && *p.RejectAllowancePercent == 0 && p.RejectAllowanceMin != nil && *p.RejectAllowanceMin == 0 {
+		return invalid("product "+p.GTIN, "reject_allowance_min", "must be at least 1 unit when reject_allowance_percent is 0: an order's allowance is at least 1")
 	}
 	return nil
+}
+
+// RejectAllowance is the reject allowance of a new order of quantity
+// units: max(ceil(quantity × percent / 100), min), at most MaxAllowance.
+func (p Product) RejectAllowance(quantity uint64) uint64 {
+	pct, least := uint64(DefaultRejectAllowancePercent), uint64(DefaultRejectAllowanceMin)
+	if p.RejectAllowancePercent != nil {
+		pct = uint64(*p.RejectAllowancePercent)
+	}
+	if p.RejectAllowanceMin != nil {
+		least = *p.RejectAllowanceMin
+	}
+	// quantity ≤ 2^40 and pct ≤ 100: the product fits in 64 bits.
+	return min(max((quantity*pct+99)/100, least), MaxAllowance)
 }
 
 // redacted returns p for the audit trail: the scheme key is replaced by a
@@ -138,13 +205,16 @@ func (p Product) redacted() Product {
 }
 
 const productCols = `gtin, name, form, strength, pack_size, company_prefix_len, ndc, national_numbers, markets,
-	serial_scheme, planned_volume, standard_cost, currency, min_grade, created_at, updated_at`
+	serial_scheme, planned_volume, standard_cost, currency, min_grade, created_at, updated_at,
+	reject_allowance_percent, reject_allowance_min, min_shelf_life_days`
 
 func scanProduct(r interface{ Scan(...any) error }) (Product, error) {
 	var p Product
 	var national, markets, scheme string
+	p.RejectAllowancePercent, p.RejectAllowanceMin = new(int), new(uint64)
 	err := r.Scan(&p.GTIN, &p.Name, &p.Form, &p.Strength, &p.PackSize, &p.CompanyPrefixLen, &p.NDC,
-		&national, &markets, &scheme, &p.PlannedVolume, &p.StandardCost, &p.Currency, &p.MinGrade, &p.CreatedAt, &p.UpdatedAt)
+		&national, &markets, &scheme, &p.PlannedVolume, &p.StandardCost, &p.Currency, &p.MinGrade, &p.CreatedAt, &p.UpdatedAt,
+		p.RejectAllowancePercent, p.RejectAllowanceMin, &p.MinShelfLifeDays)
 	if err != nil {
 		return p, err
 	}
@@ -193,6 +263,21 @@ func (s *Store) PutProduct(ctx context.Context, p Product) error {
 			return err
 		}
 		p.CreatedAt, p.UpdatedAt = t, t
+		if p.RejectAllowancePercent == nil {
+			p.RejectAllowancePercent = ptrTo(DefaultRejectAllowancePercent)
+			if exists {
+				p.RejectAllowancePercent = before.RejectAllowancePercent
+			}
+		}
+		if p.RejectAllowanceMin == nil {
+			p.RejectAllowanceMin = ptrTo(uint64(DefaultRejectAllowanceMin))
+			if exists {
+				p.RejectAllowanceMin = before.RejectAllowanceMin
+			}
+		}
+		if err := p.checkAllowanceRule(); err != nil {
+			return err
+		}
 		if exists {
 			p.CreatedAt = before.CreatedAt
 			if before.Scheme != p.Scheme {
@@ -206,17 +291,19 @@ func (s *Store) PutProduct(ctx context.Context, p Product) error {
 			}
 			_, err = tx.exec(ctx, `UPDATE products SET name=$2, form=$3, strength=$4, pack_size=$5, company_prefix_len=$6, ndc=$7,
 				national_numbers=$8, markets=$9, serial_scheme=$10, planned_volume=$11, standard_cost=$12, currency=$13,
-				min_grade=$14, updated_at=$15 WHERE gtin=$1`,
+				min_grade=$14, updated_at=$15, reject_allowance_percent=$16, reject_allowance_min=$17, min_shelf_life_days=$18 WHERE gtin=$1`,
 				p.GTIN, p.Name, p.Form, p.Strength, p.PackSize, p.CompanyPrefixLen, p.NDC, string(national), string(markets),
-				string(scheme), p.PlannedVolume, p.StandardCost, p.Currency, p.MinGrade, t)
+				string(scheme), p.PlannedVolume, p.StandardCost, p.Currency, p.MinGrade, t,
+				*p.RejectAllowancePercent, *p.RejectAllowanceMin, p.MinShelfLifeDays)
 			if err != nil {
 				return fmt.Errorf("product %s: %w", p.GTIN, err)
 			}
 			return audit(ctx, tx, "update", "product", p.GTIN, before.redacted(), p.redacted())
 		}
-		_, err = tx.exec(ctx, "INSERT INTO products ("+productCols+") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$15)",
+		_, err = tx.exec(ctx, "INSERT INTO products ("+productCols+") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$15,$16,$17,$18)",
 			p.GTIN, p.Name, p.Form, p.Strength, p.PackSize, p.CompanyPrefixLen, p.NDC, string(national), string(markets),
-			string(scheme), p.PlannedVolume, p.StandardCost, p.Currency, p.MinGrade, t)
+			string(scheme), p.PlannedVolume, p.StandardCost, p.Currency, p.MinGrade, t,
+			*p.RejectAllowancePercent, *p.RejectAllowanceMin, p.MinShelfLifeDays)
 		if err != nil {
 			return fmt.Errorf("product %s: %w", p.GTIN, err)
 		}
@@ -854,3 +941,5 @@ func orEmptyMap(m map[string]string) map[string]string {
 	}
 	return m
 }
+
+func ptrTo[T any](v T) *T { return &v }

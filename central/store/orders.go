@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -24,6 +25,22 @@ type WorkOrder struct {
 	Quantity uint64          `json:"quantity"`
 	Line     string          `json:"line,omitempty"` // set by ReleaseOrder
 	State    wire.OrderState `json:"state"`
+	// RejectAllowance is how many units the line may spend on rejects
+	// beyond Quantity: the allowance fixed at creation (the product's rule,
+	// Product.RejectAllowance, or with AllowanceSet the order's own, given
+	// to CreateOrder in RejectAllowance) plus AllowanceExtended, the units
+	// supervisors at the line added (allowance-extended events).
+	RejectAllowance   uint64 `json:"reject_allowance"`
+	AllowanceSet      bool   `json:"reject_allowance_set"`
+	AllowanceExtended uint64 `json:"reject_allowance_extended"`
+	// Produced, Rejected and Voided count the order's units by fate as the
+	// line's events report them: commissioned (shipped and returned ones
+	// too), decommissioned, voided.
+	Produced uint64 `json:"produced"`
+	Rejected uint64 `json:"rejected"`
+	Voided   uint64 `json:"voided"`
+	// Progress is Produced in % of Quantity, rounded down to 0.1.
+	Progress float64 `json:"progress_percent"`
 	// ReportedCounts is the line's own reconciliation, from its
 	// order-closed event; compare it with Store.Reconciliation.
 	ReportedCounts *wire.Reconciliation `json:"reported_counts,omitempty"`
@@ -34,16 +51,23 @@ type WorkOrder struct {
 	UpdatedAt      time.Time            `json:"updated_at,omitzero"`
 }
 
-const orderCols = "id, gtin, lot, expiry, quantity, line_id, state, reported_counts, created_at, released_at, started_at, closed_at, updated_at"
+const orderCols = `id, gtin, lot, expiry, quantity, line_id, state, reported_counts, created_at, released_at, started_at, closed_at, updated_at,
+	reject_allowance, reject_allowance_set, allowance_extended, units_commissioned, units_decommissioned, units_voided`
 
 func scanOrder(r interface{ Scan(...any) error }) (WorkOrder, error) {
 	var o WorkOrder
 	var line, counts sql.NullString
 	var released, started, closed sql.NullTime
 	var state string
-	err := r.Scan(&o.ID, &o.GTIN, &o.Lot, &o.Expiry, &o.Quantity, &line, &state, &counts, &o.CreatedAt, &released, &started, &closed, &o.UpdatedAt)
+	var base uint64
+	err := r.Scan(&o.ID, &o.GTIN, &o.Lot, &o.Expiry, &o.Quantity, &line, &state, &counts, &o.CreatedAt, &released, &started, &closed, &o.UpdatedAt,
+		&base, &o.AllowanceSet, &o.AllowanceExtended, &o.Produced, &o.Rejected, &o.Voided)
 	if err != nil {
 		return o, err
+	}
+	o.RejectAllowance = base + o.AllowanceExtended
+	if o.Quantity > 0 {
+		o.Progress = math.Floor(float64(o.Produced)*1000/float64(o.Quantity)) / 10
 	}
 	o.Line, o.State = line.String, wire.OrderState(state)
 	o.CreatedAt, o.UpdatedAt = o.CreatedAt.UTC(), o.UpdatedAt.UTC()
@@ -69,7 +93,9 @@ func getOrder(ctx context.Context, q dbtx, id string, lock string) (WorkOrder, e
 }
 
 // CreateOrder stores a new work order in state created. Its product must
-// exist.
+// exist, and its expiry be far enough ahead (see CheckShelfLife). Its reject
+// allowance is the product's rule (Product.RejectAllowance) unless
+// o.AllowanceSet: then o.RejectAllowance is the order's own.
 func (s *Store) CreateOrder(ctx context.Context, o WorkOrder) (WorkOrder, error) {
 	rec := "work order " + o.ID
 	if err := checkText(rec, "id", o.ID, true); err != nil {
@@ -78,11 +104,8 @@ func (s *Store) CreateOrder(ctx context.Context, o WorkOrder) (WorkOrder, error)
 	if err := checkGTIN(rec, "gtin", o.GTIN); err != nil {
 		return o, err
 	}
-	if o.Lot == "" || len(o.Lot) > 20 {
-		return o, invalid(rec, "lot", "must be 1 to 20 characters (AI 10), got %d", len(o.Lot))
-	}
-	if err := gs1.ValidateCSET82("10", o.Lot); err != nil {
-		return o, invalid(rec, "lot", "%v", err)
+	if err := CheckLot(rec, o.Lot); err != nil {
+		return o, err
 	}
 	if err := gs1.ValidateDate("17", o.Expiry, true); err != nil {
 		return o, invalid(rec, "expiry", "%v", err)
@@ -90,19 +113,31 @@ func (s *Store) CreateOrder(ctx context.Context, o WorkOrder) (WorkOrder, error)
 	if o.Quantity == 0 || o.Quantity > 1<<40 {
 		return o, invalid(rec, "quantity", "must be 1 to %d, got %d", uint64(1<<40), o.Quantity)
 	}
+	if o.AllowanceSet && (o.RejectAllowance == 0 || o.RejectAllowance > MaxAllowance) {
+		// At least 1: the orders topic reads an allowance of 0 as "not sent".
+		return o, invalid(rec, "reject_allowance", "must be 1 to %d units, got %d", uint64(MaxAllowance), o.RejectAllowance)
+	}
 	if o.Line != "" || (o.State != "" && o.State != wire.OrderStateCreated) {
 		return o, invalid(rec, "state", "a new order is created without a line; release it with ReleaseOrder")
 	}
 	t := now()
 	o.State, o.CreatedAt, o.UpdatedAt = wire.OrderStateCreated, t, t
 	o.ReleasedAt, o.StartedAt, o.ClosedAt, o.ReportedCounts = nil, nil, nil, nil
+	o.AllowanceExtended, o.Produced, o.Rejected, o.Voided, o.Progress = 0, 0, 0, 0, 0
 	err := s.write(ctx, func(tx dbtx) error {
-		if _, err := getProduct(ctx, tx, o.GTIN); err != nil {
+		p, err := getProduct(ctx, tx, o.GTIN)
+		if err != nil {
 			return fmt.Errorf("%s: gtin: %w", rec, err)
 		}
-		n, err := tx.exec(ctx, `INSERT INTO work_orders (id, gtin, lot, expiry, quantity, state, created_at, updated_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $7) ON CONFLICT (id) DO NOTHING`,
-			o.ID, o.GTIN, o.Lot, o.Expiry, o.Quantity, string(o.State), t)
+		if err := CheckShelfLife(rec, o.Expiry, p, s.clock()); err != nil {
+			return err
+		}
+		if !o.AllowanceSet {
+			o.RejectAllowance = p.RejectAllowance(o.Quantity)
+		}
+		n, err := tx.exec(ctx, `INSERT INTO work_orders (id, gtin, lot, expiry, quantity, state, created_at, updated_at, reject_allowance, reject_allowance_set)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9) ON CONFLICT (id) DO NOTHING`,
+			o.ID, o.GTIN, o.Lot, o.Expiry, o.Quantity, string(o.State), t, o.RejectAllowance, o.AllowanceSet)
 		if err != nil {
 			return fmt.Errorf("%s: %w", rec, err)
 		}
@@ -114,8 +149,43 @@ func (s *Store) CreateOrder(ctx context.Context, o WorkOrder) (WorkOrder, error)
 	return o, err
 }
 
+// CheckLot checks a lot (batch) number as AI 10 carries it: 1 to 20
+// characters of GS1's CSET 82.
+func CheckLot(rec, lot string) error {
+	if lot == "" || len(lot) > 20 {
+		return invalid(rec, "lot", "must be 1 to 20 characters (AI 10), got %d", len(lot))
+	}
+	if err := gs1.ValidateCSET82("10", lot); err != nil {
+		return invalid(rec, "lot", "%v", err)
+	}
+	return nil
+}
+
+// CheckShelfLife refuses an expiry (YYMMDD; DD 00 is the month's last day)
+// that is before today, or fewer than the product's MinShelfLifeDays days
+// ahead, on central's clock (UTC dates).
+func CheckShelfLife(rec, expiry string, p Product, now time.Time) error {
+	exp, err := gs1.ExpiryTime(expiry)
+	if err != nil {
+		return invalid(rec, "expiry", "%v", err)
+	}
+	y, m, d := now.UTC().Date()
+	today := time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+	days := int(exp.Sub(today).Hours() / 24)
+	switch {
+	case exp.Before(today):
+		return invalid(rec, "expiry", "%s (%s) is in the past (today is %s)", expiry, exp.Format(time.DateOnly), today.Format(time.DateOnly))
+	case days < p.MinShelfLifeDays:
+		return invalid(rec, "expiry", "%s (%s) is %d days ahead; product %s needs at least %d days of shelf life (min_shelf_life_days)",
+			expiry, exp.Format(time.DateOnly), days, p.GTIN, p.MinShelfLifeDays)
+	}
+	return nil
+}
+
 // ReleaseOrder releases a created order to a line: from then on the line
-// may request serials for it and produce it.
+// may request serials for it and produce it. Its expiry is checked again
+// (time has passed since it was created, and the product's shelf-life rule
+// may have changed).
 func (s *Store) ReleaseOrder(ctx context.Context, id, line string) (WorkOrder, error) {
 	var o WorkOrder
 	err := s.write(ctx, func(tx dbtx) error {
@@ -128,6 +198,13 @@ func (s *Store) ReleaseOrder(ctx context.Context, id, line string) (WorkOrder, e
 		}
 		if _, err := getLine(ctx, tx, line); err != nil {
 			return fmt.Errorf("work order %s: line: %w", id, err)
+		}
+		p, err := getProduct(ctx, tx, before.GTIN)
+		if err != nil {
+			return fmt.Errorf("work order %s: %w", id, err)
+		}
+		if err := CheckShelfLife("work order "+id, before.Expiry, p, s.clock()); err != nil {
+			return err
 		}
 		t := now()
 		o = before
@@ -221,15 +298,21 @@ func (s *Store) Orders(ctx context.Context, f OrderFilter) ([]WorkOrder, error) 
 }
 
 // LineOrders returns the retained orders payload for a line: its released
-// orders with what the line needs to print them.
+// orders with what the line needs to print them, and the orders central
+// closed that the line has not yet reported closed (State closed, with
+// ClosedAt): a line working on one stops it and closes it. Each carries its
+// reject allowance (extensions included) and the product's shelf-life rule.
 func (s *Store) LineOrders(ctx context.Context, line string) (wire.Orders, error) {
 	out := wire.Orders{V: wire.Version, Line: line, Orders: []wire.Order{}}
 	err := s.readTx(ctx, func(q dbtx) error {
 		if _, err := getLine(ctx, q, line); err != nil {
 			return err
 		}
-		r, err := q.query(ctx, "SELECT "+orderCols+" FROM work_orders WHERE line_id = $1 AND state = $2 ORDER BY released_at, id",
-			line, string(wire.OrderStateReleased))
+		// A line's order-closed event stores its counts: until then a
+		// closed order is still the line's to stop.
+		r, err := q.query(ctx, "SELECT "+orderCols+` FROM work_orders
+			WHERE line_id = $1 AND (state = $2 OR (state = $3 AND reported_counts IS NULL)) ORDER BY released_at, id`,
+			line, string(wire.OrderStateReleased), string(wire.OrderStateClosed))
 		if err != nil {
 			return err
 		}
@@ -265,10 +348,15 @@ func (s *Store) LineOrders(ctx context.Context, line string) (wire.Orders, error
 			if len(national) == 0 {
 				national = nil
 			}
-			out.Orders = append(out.Orders, wire.Order{
+			wo := wire.Order{
 				ID: o.ID, GTIN: o.GTIN, Lot: o.Lot, Expiry: o.Expiry, Quantity: o.Quantity, State: o.State,
 				MinGrade: p.MinGrade, Product: p.Name, National: national,
-			})
+				RejectAllowance: o.RejectAllowance, MinShelfLifeDays: p.MinShelfLifeDays,
+			}
+			if o.State == wire.OrderStateClosed && o.ClosedAt != nil {
+				wo.ClosedAt = *o.ClosedAt
+			}
+			out.Orders = append(out.Orders, wo)
 		}
 		return nil
 	})

@@ -74,10 +74,18 @@ type Store struct {
 	writer *sql.DB
 	reader *sql.DB
 
+	// skew: events stamped further ahead of the clock are flagged
+	// FlagFutureTime (WithFutureSkew).
+	skew time.Duration
+
 	// Units applied since Open and the count at which PostgreSQL's
 	// statistics are refreshed next (see refreshStats).
 	applied     atomic.Int64
 	nextAnalyze atomic.Int64
+
+	// clock is central's clock for the rules about dates (an order's
+	// shelf life); WithClock sets it for tests.
+	clock func() time.Time
 }
 
 // Option adjusts Open.
@@ -85,6 +93,37 @@ type Option func(*options)
 
 type options struct {
 	pgConns int
+	clock   func() time.Time
+	skew    time.Duration
+	// upTo stops the migrations at that version (tests of a migration);
+	// 0 applies all.
+	upTo int
+}
+
+// WithClock sets the clock the store judges dates by (an order's expiry
+// against today and the product's shelf life); default time.Now. Record
+// timestamps always come from the system clock.
+func WithClock(clock func() time.Time) Option {
+	return func(o *options) {
+		if clock != nil {
+			o.clock = clock
+		}
+	}
+}
+
+// DefaultFutureSkew is how far ahead of central's clock an event may be
+// stamped before it is flagged FlagFutureTime.
+const DefaultFutureSkew = 10 * time.Minute
+
+// WithFutureSkew sets how far ahead of central's clock an event may be
+// stamped before it is applied flagged FlagFutureTime (default
+// DefaultFutureSkew; 0 keeps the default).
+func WithFutureSkew(d time.Duration) Option {
+	return func(o *options) {
+		if d > 0 {
+			o.skew = d
+		}
+	}
 }
 
 // WithPostgresConns sets the size of the PostgreSQL connection pool
@@ -107,7 +146,7 @@ func Open(ctx context.Context, dsn string, log *slog.Logger, opts ...Option) (*S
 	if log == nil {
 		return nil, errors.New("store: a logger is required")
 	}
-	o := options{pgConns: 8}
+	o := options{pgConns: 8, clock: time.Now, skew: DefaultFutureSkew}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -124,7 +163,8 @@ func Open(ctx context.Context, dsn string, log *slog.Logger, opts ...Option) (*S
 	if err != nil {
 		return nil, err
 	}
-	if err := s.migrate(ctx); err != nil {
+	s.clock, s.skew = o.clock, o.skew
+	if err := s.migrate(ctx, o.upTo); err != nil {
 		s.Close()
 		return nil, err
 	}

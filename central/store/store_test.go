@@ -77,6 +77,7 @@ func TestProductsAndAudit(t *testing.T) {
 		require.NoError(t, err)
 		require.False(t, got.CreatedAt.IsZero())
 		p.CreatedAt, p.UpdatedAt = got.CreatedAt, got.UpdatedAt
+		p.RejectAllowancePercent, p.RejectAllowanceMin = ptr(5), ptr(uint64(50)) // the defaults, for a product that set none
 		require.Equal(t, p, got)
 
 		p.Name = "Paracetamol 1 g"
@@ -257,6 +258,19 @@ func TestWorkOrders(t *testing.T) {
 		o, err = f.s.CloseOrder(f.ctx, "WO-1")
 		require.NoError(t, err)
 		require.NotNil(t, o.ClosedAt)
+		// Until the line reports it closed, the line is told of the close.
+		orders, err = f.s.LineOrders(f.ctx, line1)
+		require.NoError(t, err)
+		require.NoError(t, orders.Validate())
+		require.Len(t, orders.Orders, 1)
+		require.Equal(t, wire.OrderStateClosed, orders.Orders[0].State)
+		require.Equal(t, *o.ClosedAt, orders.Orders[0].ClosedAt)
+		closed := ev(line1, 1, wire.OrderClosed)
+		closed.Order, closed.Counts = "WO-1", &wire.Reconciliation{}
+		res, err := f.s.ApplyEvents(f.ctx, line1, []wire.Event{closed})
+		require.NoError(t, err)
+		require.Equal(t, 1, res.Applied)
+		require.Equal(t, []string{"WO-1"}, res.OrdersChanged, "the line's orders are republished")
 		orders, err = f.s.LineOrders(f.ctx, line1)
 		require.NoError(t, err)
 		require.Empty(t, orders.Orders)
@@ -270,7 +284,7 @@ func TestWorkOrders(t *testing.T) {
 		for _, a := range audit {
 			actions = append(actions, a.Action)
 		}
-		require.Equal(t, []string{"create", "release", "close"}, actions)
+		require.Equal(t, []string{"create", "release", "close", "reconcile"}, actions, "one close: the line's report of it is its reconciliation")
 	})
 }
 

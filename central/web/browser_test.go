@@ -3,6 +3,7 @@ package web_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/serialine/serialine/central/auth"
+	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/shared/gs1"
 	"github.com/serialine/serialine/shared/wire"
 )
@@ -170,17 +172,37 @@ func TestBrowser(t *testing.T) {
 	require.Contains(t, b.text(`tr[data-gtin="`+gtinRand+`"]`), "1 in 1,000,000")
 	b.screenshot("products")
 
-	// An order, released to L1.
+	// An order. The form tells the lot's rule before it is sent (at most
+	// 20 characters, CSET 82), and reports every error at once by label.
 	b.open("/orders/new?gtin=" + gtinRand)
+	require.Equal(t, "date", run(b, chromedp.AttributeValue(chromedp.ID("f-expiry"), "type")).Value, "a date picker")
 	b.do(
 		chromedp.SendKeys(chromedp.ID("f-id"), "WO-100"),
-		chromedp.SendKeys(chromedp.ID("f-lot"), lot),
-		chromedp.SendKeys(chromedp.ID("f-expiry"), expiry),
-		chromedp.SendKeys(chromedp.ID("f-quantity"), "500"),
+		chromedp.SendKeys(chromedp.ID("f-lot"), "LOT 42 AND FAR TOO LONG"),
+	)
+	require.Equal(t, "LOT 42 AND FAR TOO L", run(b, chromedp.Value(chromedp.ID("f-lot"))), "no more than 20 characters can be typed")
+	require.True(t, b.eval(`document.getElementById("f-lot").validity.patternMismatch`), "the browser knows the space breaks the rule")
+	require.Contains(t, b.text("#f-lot-hint"), "1 to 20 characters")
+	b.do(
+		chromedp.SendKeys(chromedp.ID("f-quantity"), "0"),
+		chromedp.Click(chromedp.CSS(`#order-form button[type=submit]`)),
+		chromedp.WaitVisible(chromedp.ID("error-summary")),
+	)
+	summary := run(b, chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll("#error-summary li")).map(li => li.textContent.trim())`))
+	require.Len(t, summary, 3, "%q", summary)
+	require.True(t, strings.HasPrefix(summary[0], "Lot (AI 10): "), "%q", summary)
+	require.Equal(t, []string{"Expiry (AI 17): Missing.", "Quantity: Must be at least 1."}, summary[1:])
+	b.do(
+		chromedp.SetValue(chromedp.ID("f-lot"), lot),
+		chromedp.SetValue(chromedp.ID("f-expiry"), "2028-12-31"),
+		chromedp.SetValue(chromedp.ID("f-quantity"), "500"),
 		chromedp.Click(chromedp.CSS(`#order-form button[type=submit]`)),
 		chromedp.WaitVisible(chromedp.ID("release-form")),
 	)
 	require.Equal(t, "created", b.text("#order-state"))
+	created, err := e.s.Order(e.ctx, "WO-100")
+	require.NoError(t, err)
+	require.Equal(t, expiry, created.Expiry, "the date picker's date is stored as YYMMDD")
 	b.do(
 		chromedp.SetValue(chromedp.ID("f-line"), line1),
 		chromedp.Click(chromedp.CSS(`#release-form button[type=submit]`)),
@@ -198,16 +220,31 @@ func TestBrowser(t *testing.T) {
 	res := e.apply(line1, u.ev(line1, 1, wire.Commissioned, 0), u.ev(line1, 2, wire.Commissioned, 1), u.ev(line1, 3, wire.Commissioned, 2), bad)
 	require.Len(t, res.Rejected, 1)
 
-	// Reconciliation: 10 granted, 3 accounted for: flagged.
+	// Reconciliation: 10 granted, 3 accounted for while the order runs:
+	// in progress, not a red difference.
 	b.open("/orders/WO-100")
+	require.Equal(t, "progress", run(b, chromedp.AttributeValue(chromedp.ID("difference"), "class")).Value)
+	require.Contains(t, b.text("#difference"), "7 in progress")
+	require.True(t, b.eval(`getComputedStyle(document.querySelector("#difference td")).color === getComputedStyle(document.querySelector("#reconciliation tr td")).color`),
+		"not red while the order runs")
+	require.Equal(t, "3 of 500 (0.6 %) 0.6 %", b.text("#order-produced"))
+	b.screenshot("order-running")
+
+	// Closed with 7 serials unaccounted for: now the difference is a
+	// finding, in red.
+	b.do(
+		chromedp.Click(chromedp.ID("f-confirm")),
+		chromedp.Click(chromedp.CSS(`#close-form button[type=submit]`)),
+		chromedp.WaitVisible(chromedp.ID("notice")),
+	)
+	require.Equal(t, "closed", b.text("#order-state"))
 	require.Equal(t, "bad", run(b, chromedp.AttributeValue(chromedp.ID("difference"), "class")).Value)
-	require.Contains(t, b.text("#difference"), "7")
 	require.Contains(t, b.text("#difference"), "not reconciled")
 	require.True(t, b.eval(`getComputedStyle(document.querySelector("#difference td")).color !== getComputedStyle(document.querySelector("#reconciliation tr td")).color`),
 		"the difference row is styled apart")
 	b.screenshot("order")
 	b.open("/orders")
-	require.Contains(t, b.text(`tr[data-order="WO-100"]`), "released")
+	require.Contains(t, b.text(`tr[data-order="WO-100"]`), "closed")
 	b.screenshot("orders")
 
 	// A handheld scanner types the Digital Link into the focused field and
@@ -263,4 +300,27 @@ func TestBrowser(t *testing.T) {
 	require.Contains(t, b.text("#audit"), "alice (planner")
 	require.Contains(t, b.text(`tr[data-action="release"]`), "released")
 	b.screenshot("audit")
+
+	// QA dispositions events a line made after their order was closed.
+	e.flagged("WO-F", gtinSeq, "LF", 3)
+	b.do(
+		chromedp.Click(chromedp.CSS(`form[action="/signout"] button`)),
+		chromedp.WaitVisible(chromedp.ID("f-token")),
+	)
+	b.signIn(e.token("quinn", auth.RoleQA))
+	b.open("/orders/WO-F")
+	require.Contains(t, b.text("#flag-count"), "3 wait for a disposition")
+	flags, err := e.s.EventFlags(e.ctx, store.FlagFilter{Order: "WO-F"})
+	require.NoError(t, err)
+	b.do(
+		chromedp.Click(chromedp.ID(fmt.Sprintf("flag-%d", flags[0].ID))),
+		chromedp.SetValue(chromedp.ID("f-disposition"), store.DispositionRejected),
+		chromedp.SendKeys(chromedp.ID("f-note"), "made after the close: pulled at the line"),
+		chromedp.Click(chromedp.CSS(`#disposition-form button[type=submit]`)),
+		chromedp.WaitVisible(chromedp.ID("notice")),
+	)
+	require.Equal(t, "Disposition recorded.", b.text("#notice"))
+	require.Contains(t, b.text("#flag-count"), "2 wait for a disposition")
+	require.Contains(t, b.text(fmt.Sprintf(`tr[data-flag="%d"]`, flags[0].ID)), "rejected by quinn")
+	b.screenshot("order-flags")
 }

@@ -2,8 +2,10 @@ package web
 
 import (
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/shared/gs1"
@@ -75,6 +77,44 @@ func required(f *form, name string) string {
 	v := f.Get(name)
 	if v == "" {
 		f.SetError(name, "Missing.")
+	}
+	return v
+}
+
+// expiryField reads an expiry date from the date picker (YYYY-MM-DD; with
+// name+"_month_end" ticked only the month is printed: DD 00, the month's
+// last day) or typed as YYMMDD, and returns it as YYMMDD, the form of AI
+// 17. A typed YYMMDD is shown back in the picker's form.
+func expiryField(f *form, name string) string {
+	v := f.Get(name)
+	if v == "" {
+		f.SetError(name, "Missing.")
+		return ""
+	}
+	if t, err := time.Parse(time.DateOnly, v); err == nil {
+		yymmdd := t.Format("060102")
+		if f.Get(name+"_month_end") == "yes" {
+			yymmdd = yymmdd[:4] + "00"
+		}
+		if exp, err := gs1.ExpiryTime(yymmdd); err != nil || exp.Year() != t.Year() {
+			f.SetError(name, fmt.Sprintf("The year %d is too far from today for a two-digit year (YYMMDD).", t.Year()))
+			return ""
+		}
+		return yymmdd
+	}
+	if len(v) != 6 || strings.Trim(v, "0123456789") != "" {
+		f.SetError(name, "Choose a date, or write it as YYMMDD; got "+strconv.Quote(v)+".")
+		return ""
+	}
+	if err := gs1.ValidateDate("17", v, true); err != nil {
+		f.SetError(name, plain(err))
+		return ""
+	}
+	if exp, err := gs1.ExpiryTime(v); err == nil {
+		f.Values.Set(name, exp.Format(time.DateOnly))
+		if v[4:] == "00" {
+			f.Values.Set(name+"_month_end", "yes")
+		}
 	}
 	return v
 }

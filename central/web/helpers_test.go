@@ -121,10 +121,12 @@ func newEnv(tb testing.TB) *env {
 	tb.Helper()
 	log := testLogger(tb)
 	ctx := ctxT(tb)
-	s := storetest.OpenSQLite(tb, log)
+	e := &env{t: tb, lines: &statuses{}, pub: &publisher{}, ctx: ctx, now: t0.Add(time.Hour)}
+	// The store judges expiry dates by the UI's clock.
+	s := storetest.Open(tb, storetest.SQLiteDSN(tb), log, store.WithClock(func() time.Time { return e.now }))
+	e.s = s
 	sess, err := auth.NewSessions(s, auth.SessionConfig{Insecure: true}, log)
 	require.NoError(tb, err)
-	e := &env{t: tb, s: s, lines: &statuses{}, pub: &publisher{}, ctx: ctx, now: t0.Add(time.Hour)}
 	h, err := web.New(web.Deps{
 		Store: s, Sessions: sess, Lines: e.lines, Gaps: e.lines, Orders: e.pub,
 		Refresh: 200 * time.Millisecond, Now: func() time.Time { return e.now },
@@ -384,3 +386,23 @@ func (e *env) apply(line string, events ...wire.Event) store.ApplyResult {
 }
 
 type htmlNode = html.Node
+
+// flagged makes order id of gtin on line (a line of its own, with seqs from
+// 1), grants it n serials, closes it at central, and has the line report n
+// units commissioned after the close: n after-close flags.
+func (e *env) flagged(id, gtin, line string, n int) {
+	e.t.Helper()
+	require.NoError(e.t, e.s.PutLine(e.ctx, store.Line{ID: line, Name: "Line " + line, PasswordHash: "x"}))
+	e.order(id, gtin, line)
+	u := e.grant("req-"+id, line, id, gtin, uint64(n))
+	o, err := e.s.CloseOrder(e.ctx, id)
+	require.NoError(e.t, err)
+	var events []wire.Event
+	for i := range n {
+		ev := u.ev(line, uint64(i+1), wire.Commissioned, i)
+		ev.At = o.ClosedAt.Add(time.Duration(i+1) * time.Second)
+		events = append(events, ev)
+	}
+	res := e.apply(line, events...)
+	require.Equal(e.t, n, res.Applied, "%+v", res)
+}

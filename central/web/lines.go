@@ -25,10 +25,14 @@ type lineView struct {
 	LastSeen time.Time
 	Ago      string
 	Order    string
-	Counts   *wire.Reconciliation
-	Pool     wire.Pool
-	Devices  []deviceView
-	Outbox   uint64
+	// OrderState is where the line stands with Order (running, complete,
+	// stopped …); Alarms are its alarms by code.
+	OrderState string
+	Alarms     []wire.StatusAlarm
+	Counts     *wire.Reconciliation
+	Pool       wire.Pool
+	Devices    []deviceView
+	Outbox     uint64
 	// Gap is set when the line's events wait behind missing seqs.
 	Gap *ingest.LineGap
 }
@@ -89,6 +93,7 @@ func (h *handler) lines(r *http.Request) (linesData, error) {
 		v.Stale = !v.Offline && now.Sub(st.LastSeen) > h.deps.StaleAfter
 		v.Ago = ago(now.Sub(st.LastSeen))
 		v.Order, v.Counts, v.Pool, v.Outbox = s.Order, s.Counts, s.Pool, s.Outbox
+		v.OrderState, v.Alarms = string(s.OrderState), s.Alarms
 		for name, d := range s.Devices {
 			v.Devices = append(v.Devices, deviceView{Name: name, State: string(d.State), Detail: d.Detail, OK: d.State == wire.DeviceOK})
 		}

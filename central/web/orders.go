@@ -7,8 +7,10 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"time"
 
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/shared/gs1"
 	"github.com/serialine/serialine/shared/wire"
 )
 
@@ -62,6 +64,21 @@ func (h *handler) ordersPage(w http.ResponseWriter, r *http.Request) {
 type newOrderData struct {
 	Form     *form
 	Products []option
+	// Today is the earliest expiry the date picker offers (YYYY-MM-DD).
+	Today string
+	// LotPattern is AI 10's rule for the browser: 1 to 20 CSET 82
+	// characters.
+	LotPattern string
+}
+
+// lotPattern is GS1's character set 82 as an HTML pattern (a JavaScript
+// regular expression in v mode: ( ) / - escaped in the class).
+const lotPattern = `[!"%&'\(\)*+,\-.\/0-9:;<=>?A-Z_a-z]{1,20}`
+
+// orderLabels names the new-order form's fields, in their order.
+var orderLabels = []fieldLabel{
+	{"id", "Order id"}, {"gtin", "Product"}, {"lot", "Lot (AI 10)"}, {"expiry", "Expiry (AI 17)"},
+	{"quantity", "Quantity"}, {"reject_allowance", "Reject allowance"},
 }
 
 func (h *handler) productOptions(ctx context.Context) ([]option, error) {
@@ -77,7 +94,7 @@ func (h *handler) productOptions(ctx context.Context) ([]option, error) {
 }
 
 func (h *handler) newOrderPage(w http.ResponseWriter, r *http.Request) {
-	f := newForm(nil)
+	f := newForm(nil).withLabels(orderLabels)
 	f.Values.Set("gtin", r.URL.Query().Get("gtin"))
 	h.showNewOrder(w, r, http.StatusOK, f)
 }
@@ -88,13 +105,41 @@ func (h *handler) showNewOrder(w http.ResponseWriter, r *http.Request, status in
 		h.serverError(w, r, "list the products", err)
 		return
 	}
-	h.render(w, r, status, "order-new", "New work order", "orders", newOrderData{Form: f, Products: ps})
+	h.render(w, r, status, "order-new", "New work order", "orders", newOrderData{Form: f, Products: ps,
+		Today: h.deps.Now().UTC().Format(time.DateOnly), LotPattern: lotPattern})
 }
 
+// createOrder checks every field before the store does, so that the form
+// reports all its errors at once.
 func (h *handler) createOrder(w http.ResponseWriter, r *http.Request) {
-	f := newForm(r.PostForm)
-	o := store.WorkOrder{ID: required(f, "id"), GTIN: required(f, "gtin"), Lot: required(f, "lot"), Expiry: required(f, "expiry")}
+	f := newForm(r.PostForm).withLabels(orderLabels)
+	o := store.WorkOrder{ID: required(f, "id"), GTIN: required(f, "gtin"), Lot: required(f, "lot")}
+	if o.Lot != "" {
+		var ve *store.ValidationError
+		if err := store.CheckLot("work order", o.Lot); errors.As(err, &ve) {
+			f.SetError("lot", ve.Rule)
+		}
+	}
+	o.Expiry = expiryField(f, "expiry")
 	o.Quantity = uintField(f, "quantity", true, 1)
+	if f.Get("reject_allowance") != "" {
+		o.RejectAllowance, o.AllowanceSet = uintField(f, "reject_allowance", false, 1), true
+	}
+	if o.GTIN != "" {
+		if _, err := gs1.ParseGTIN(o.GTIN); err != nil {
+			f.SetError("gtin", plain(err))
+		} else if p, err := h.deps.Store.Product(r.Context(), o.GTIN); errors.Is(err, store.ErrNotFound) {
+			f.SetError("gtin", "No product with GTIN "+o.GTIN+" (not found); create it first.")
+		} else if err != nil {
+			h.serverError(w, r, "look up the product", err)
+			return
+		} else if o.Expiry != "" {
+			var ve *store.ValidationError
+			if err := store.CheckShelfLife("work order", o.Expiry, p, h.deps.Now()); errors.As(err, &ve) {
+				f.SetError("expiry", ve.Rule)
+			}
+		}
+	}
 	if f.Valid() {
 		_, err := h.deps.Store.CreateOrder(r.Context(), o)
 		if err == nil {
@@ -125,6 +170,12 @@ type orderData struct {
 	Lines    []option
 	Release  *form
 	Close    *form
+	Dispose  *form
+	// Need is what the order can still need (grants are bounded by it).
+	Need store.OrderNeed
+	// FlagCount and Flags are the order's events flagged for QA.
+	FlagCount store.FlagCount
+	Flags     []store.EventFlag
 	// Problem is a refused action whose form is no longer shown (e.g. a
 	// release of an order released meanwhile).
 	Problem string
@@ -135,6 +186,13 @@ func (orderData) IDPrefix() string { return "" }
 
 // IDPrefix keeps the ids of the two reconciliation tables apart.
 func (reportedData) IDPrefix() string { return "reported-" }
+
+// Running: the order is not closed, so serials still in the line's pool
+// or not yet reported are expected, not a finding.
+func (d orderData) Running() bool { return d.Order.State != wire.OrderStateClosed }
+
+// Running: the line reports its counts when it closes the order.
+func (reportedData) Running() bool { return false }
 
 // reportedData is the line's own reconciliation beside central's.
 type reportedData struct {
@@ -186,9 +244,27 @@ func (h *handler) loadOrder(ctx context.Context, id string) (orderData, error) {
 	if d.Lines, err = h.lineOptions(ctx, "choose a line"); err != nil {
 		return d, err
 	}
-	d.Release, d.Close = newForm(nil), newForm(nil)
+	d.Release, d.Close, d.Dispose = newForm(nil), newForm(nil), newForm(nil).withLabels(dispositionLabels)
+	if len(d.Lines) == 2 {
+		// One line only: the release form offers it already chosen.
+		d.Release.Values.Set("line", d.Lines[1].Value)
+	}
+	if d.Need, err = h.deps.Store.OrderNeed(ctx, id); err != nil {
+		return d, err
+	}
+	if d.FlagCount, err = h.deps.Store.OrderFlagCount(ctx, id); err != nil {
+		return d, err
+	}
+	if d.FlagCount.Total > 0 {
+		if d.Flags, err = h.deps.Store.EventFlags(ctx, store.FlagFilter{Order: id, Limit: maxFlagsShown}); err != nil {
+			return d, err
+		}
+	}
 	return d, nil
 }
+
+// maxFlagsShown caps the flags listed on an order's page.
+const maxFlagsShown = 1000
 
 func (h *handler) orderPage(w http.ResponseWriter, r *http.Request) {
 	d, err := h.loadOrder(r.Context(), r.PathValue("id"))

@@ -19,13 +19,15 @@ func describe(p auth.Permission) string {
 		return "read dead letters"
 	case auth.PermAuditRead:
 		return "read the audit trail"
+	case auth.PermFlagsDisposition:
+		return "record QA dispositions of flagged events"
 	}
 	return "do this (" + string(p) + ")"
 }
 
 // perms is what a page may offer its user; the matrix is central/auth's.
 type perms struct {
-	WriteProducts, ImportSerials, CreateOrders, ReleaseOrders, CloseOrders, ReadDeadLetters, ReadAudit bool
+	WriteProducts, ImportSerials, CreateOrders, ReleaseOrders, CloseOrders, ReadDeadLetters, ReadAudit, DisposeFlags bool
 }
 
 func permsOf(p auth.Principal) perms {
@@ -37,5 +39,6 @@ func permsOf(p auth.Principal) perms {
 		CloseOrders:     p.Can(auth.PermOrdersClose),
 		ReadDeadLetters: p.Can(auth.PermDeadLettersRead),
 		ReadAudit:       p.Can(auth.PermAuditRead),
+		DisposeFlags:    p.Can(auth.PermFlagsDisposition),
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/serialine/serialine/central/store"
@@ -59,8 +60,11 @@ type productData struct {
 	FMDOK                  bool
 	Orders                 []store.WorkOrder
 	Import                 *form
-	Problems               []serials.ListProblem
-	Omitted                int
+	// Rules is the form of the product's order rules (reject allowance,
+	// shelf life).
+	Rules    *form
+	Problems []serials.ListProblem
+	Omitted  int
 	// Problem is a refusal shown at the top of the page.
 	Problem string
 }
@@ -98,7 +102,89 @@ func (h *handler) loadProduct(r *http.Request, gtin string) (productData, error)
 		return d, err
 	}
 	d.Import = newForm(nil)
+	d.Rules = newForm(nil).withLabels(productLabels)
+	d.Rules.Values.Set("reject_allowance_percent", strconv.Itoa(*d.P.RejectAllowancePercent))
+	d.Rules.Values.Set("reject_allowance_min", strconv.FormatUint(*d.P.RejectAllowanceMin, 10))
+	d.Rules.Values.Set("min_shelf_life_days", strconv.Itoa(d.P.MinShelfLifeDays))
 	return d, nil
+}
+
+// productLabels names the product forms' fields, in their order.
+var productLabels = []fieldLabel{
+	{"gtin", "GTIN (AI 01)"}, {"name", "Name"}, {"form", "Dosage form"}, {"strength", "Strength"}, {"pack_size", "Pack size"},
+	{"company_prefix_len", "GS1 Company Prefix length"}, {"min_grade", "Minimum print grade"},
+	{"markets", "Markets"}, {"ndc", "NDC (AI 715)"}, {"planned_volume", "Planned volume"},
+	{"scheme.kind", "Scheme kind"}, {"scheme.length", "Scheme length"}, {"scheme.alphabet", "Scheme alphabet"},
+	{"scheme.start", "First serial"}, {"scheme.key", "Scheme key"}, {"scheme.sgtin96", "SGTIN-96-safe serials"},
+	{"reject_allowance_percent", "Reject allowance (%)"}, {"reject_allowance_min", "Reject allowance at least"},
+	{"min_shelf_life_days", "Minimum shelf life (days)"},
+}
+
+// ruleFields reads the order rules of a product form into p: an empty
+// allowance field keeps the default (new product) or the stored value.
+func ruleFields(f *form, p *store.Product) {
+	if f.Get("reject_allowance_percent") != "" {
+		p.RejectAllowancePercent = ptrTo(int(min(uintField(f, "reject_allowance_percent", false, 0), 1000)))
+	}
+	if f.Get("reject_allowance_min") != "" {
+		p.RejectAllowanceMin = ptrTo(uintField(f, "reject_allowance_min", false, 0))
+	}
+	if f.Get("min_shelf_life_days") != "" {
+		p.MinShelfLifeDays = int(min(uintField(f, "min_shelf_life_days", false, 0), 100_000))
+	}
+}
+
+func ptrTo[T any](v T) *T { return &v }
+
+// productProblems puts every rule p breaks next to its field (a scheme
+// refusal next to the scheme field it names), besides what the form found.
+func productProblems(f *form, p store.Product) {
+	for _, pr := range p.Problems() {
+		if pr.Field != "scheme" {
+			f.SetError(pr.Field, pr.Rule)
+			continue
+		}
+		field := schemeRuleField(pr.Rule)
+		schemeErr := false
+		for name := range f.Errors {
+			schemeErr = schemeErr || strings.HasPrefix(name, "scheme.")
+		}
+		if !schemeErr {
+			f.SetError(field, pr.Rule)
+		}
+	}
+}
+
+// updateRules changes a product's order rules (audited as a product
+// update).
+func (h *handler) updateRules(w http.ResponseWriter, r *http.Request) {
+	gtin := r.PathValue("gtin")
+	d, err := h.loadProduct(r, gtin)
+	if err != nil {
+		h.showProduct(w, r, 0, d, err)
+		return
+	}
+	f := newForm(r.PostForm).withLabels(productLabels)
+	p := d.P
+	for _, name := range []string{"reject_allowance_percent", "reject_allowance_min", "min_shelf_life_days"} {
+		required(f, name)
+	}
+	ruleFields(f, &p)
+	productProblems(f, p)
+	if f.Valid() {
+		err := h.deps.Store.PutProduct(r.Context(), p)
+		if err == nil {
+			h.log.Info("product order rules saved", "gtin", gtin, "user", userName(r))
+			http.Redirect(w, r, "/products/"+url.PathEscape(gtin)+"?ok=rules-saved", http.StatusSeeOther)
+			return
+		}
+		if !storeError(f, err, "", "") {
+			h.serverError(w, r, "save the order rules", err)
+			return
+		}
+	}
+	d.Rules = f
+	h.showProduct(w, r, http.StatusUnprocessableEntity, d, nil)
 }
 
 func (h *handler) productPage(w http.ResponseWriter, r *http.Request) {
@@ -126,7 +212,10 @@ type newProductData struct {
 }
 
 func (h *handler) newProductPage(w http.ResponseWriter, r *http.Request) {
-	f := newForm(nil)
+	f := newForm(nil).withLabels(productLabels)
+	f.Values.Set("reject_allowance_percent", strconv.Itoa(store.DefaultRejectAllowancePercent))
+	f.Values.Set("reject_allowance_min", strconv.Itoa(store.DefaultRejectAllowanceMin))
+	f.Values.Set("min_shelf_life_days", "0")
 	f.Values.Set("company_prefix_len", "7")
 	f.Values.Set("scheme.kind", string(serials.KindRandomized))
 	f.Values.Set("scheme.length", "12")
@@ -148,8 +237,10 @@ func (h *handler) showNewProduct(w http.ResponseWriter, r *http.Request, status 
 	})
 }
 
+// createProduct checks every field (the form's and the store's rules)
+// before saving, so that the form reports all its errors at once.
 func (h *handler) createProduct(w http.ResponseWriter, r *http.Request) {
-	f := newForm(r.PostForm)
+	f := newForm(r.PostForm).withLabels(productLabels)
 	p := store.Product{
 		GTIN: required(f, "gtin"), Name: required(f, "name"), Form: f.Get("form"), Strength: f.Get("strength"),
 		NDC: f.Get("ndc"), MinGrade: f.Get("min_grade"),
@@ -177,17 +268,17 @@ func (h *handler) createProduct(w http.ResponseWriter, r *http.Request) {
 	if p.Scheme.Kind != serials.KindRandomized {
 		p.Scheme.Key = ""
 	}
-	if f.Valid() {
-		if err := p.Scheme.Validate(); err != nil {
-			var se *serials.SpecError
-			if errors.As(err, &se) {
-				f.SetError(schemeField(se.Field), se.Rule)
-			} else {
-				f.SetError("scheme.kind", plain(err))
-			}
+	ruleFields(f, &p)
+	if err := p.Scheme.Validate(); err != nil {
+		var se *serials.SpecError
+		if errors.As(err, &se) {
+			f.SetError(schemeField(se.Field), se.Rule)
+		} else {
+			f.SetError("scheme.kind", plain(err))
 		}
 	}
-	if f.Valid() {
+	productProblems(f, p)
+	if p.GTIN != "" && f.Err("gtin") == "" {
 		if _, err := h.deps.Store.Product(r.Context(), p.GTIN); err == nil {
 			f.SetError("gtin", "A product with this GTIN exists already.")
 		} else if !errors.Is(err, store.ErrNotFound) {

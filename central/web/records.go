@@ -120,7 +120,7 @@ type auditData struct {
 
 func auditEntities() []option {
 	opts := []option{{"", "everything"}}
-	for _, e := range []string{"product", "work_order", "line", "site", "location", "partner", "serial_grant", "serial_list", "api_token", "line_seq"} {
+	for _, e := range []string{"product", "work_order", "line", "site", "location", "partner", "serial_grant", "serial_list", "api_token", "line_seq", "event_flag"} {
 		opts = append(opts, option{e, e})
 	}
 	return opts

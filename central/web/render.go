@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/serialine/serialine/central/auth"
+	"github.com/serialine/serialine/shared/gs1"
 )
 
 //go:embed templates/*.html
@@ -132,6 +133,10 @@ func notice(key string) string {
 		return "Product created."
 	case "serials-imported":
 		return "Serial list imported."
+	case "flags-dispositioned":
+		return "Disposition recorded."
+	case "rules-saved":
+		return "Order rules saved."
 	}
 	return ""
 }
@@ -167,6 +172,55 @@ type form struct {
 	Errors map[string]string
 	// Problem is an error about the whole form, not one field.
 	Problem string
+	// labels names the form's fields for people, in the form's order
+	// (withLabels): the error summary lists errors by them.
+	labels []fieldLabel
+}
+
+// fieldLabel is a form field's name and the label a person reads.
+type fieldLabel struct{ Name, Label string }
+
+// withLabels gives f its fields' labels, in the order they appear.
+func (f *form) withLabels(labels []fieldLabel) *form {
+	f.labels = labels
+	return f
+}
+
+// Label is the human label of field name (the name when it has none).
+func (f *form) Label(name string) string {
+	for _, l := range f.labels {
+		if l.Name == name {
+			return l.Label
+		}
+	}
+	return name
+}
+
+// fieldError is one error of the summary.
+type fieldError struct{ Name, Label, Message string }
+
+// ErrorList lists every error, in the order of the form's fields (those
+// without a label last, by name).
+func (f *form) ErrorList() []fieldError {
+	var out []fieldError
+	seen := map[string]bool{}
+	for _, l := range f.labels {
+		if msg, ok := f.Errors[l.Name]; ok {
+			out = append(out, fieldError{l.Name, l.Label, msg})
+			seen[l.Name] = true
+		}
+	}
+	var rest []string
+	for name := range f.Errors {
+		if !seen[name] {
+			rest = append(rest, name)
+		}
+	}
+	slices.Sort(rest)
+	for _, name := range rest {
+		out = append(out, fieldError{name, name, f.Errors[name]})
+	}
+	return out
 }
 
 func newForm(v url.Values) *form {
@@ -203,21 +257,35 @@ type field struct {
 	Autofocus bool
 	Numeric   bool
 	Options   []option
+	// Pattern, MaxLength and Min let the browser tell the rule before
+	// the form is sent (the server checks it again).
+	Pattern   string
+	MaxLength string
+	Min       string
 }
 
 type option struct{ Value, Label string }
 
 // fieldOf is the template func behind {{template "field" (fld .Form "name" "Label" "text" "hint" "required")}}.
+// An empty label is the form's own (form.Label). Flags: required,
+// autofocus, numeric, maxlength=N, min=V.
 func fieldOf(f *form, name, label, typ, hint string, flags ...string) field {
+	if label == "" {
+		label = f.Label(name)
+	}
 	fl := field{Form: f, Name: name, Label: label, Type: typ, Hint: hint}
 	for _, x := range flags {
-		switch x {
+		switch k, v, _ := strings.Cut(x, "="); k {
 		case "required":
 			fl.Required = true
 		case "autofocus":
 			fl.Autofocus = true
 		case "numeric":
 			fl.Numeric = true
+		case "maxlength":
+			fl.MaxLength = v
+		case "min":
+			fl.Min = v
 		}
 	}
 	return fl
@@ -230,11 +298,31 @@ func funcs() template.FuncMap {
 			f.Options = opts
 			return f
 		},
-		"pathesc":   url.PathEscape,
-		"csrfField": func() string { return auth.CSRFField },
-		"ts":        formatTime,
-		"num":       formatCount,
-		"prob":      formatProbability,
+		"withPattern": func(f field, pattern string) field {
+			f.Pattern = pattern
+			return f
+		},
+		"pathesc": url.PathEscape,
+		"deref": func(v any) any { // a stored product's rule pointers are always set
+			switch p := v.(type) {
+			case *int:
+				if p != nil {
+					return *p
+				}
+			case *uint64:
+				if p != nil {
+					return *p
+				}
+			}
+			return 0
+		},
+		"dispositions": dispositionOptions,
+		"expiry":       formatExpiry,
+		"pct":          func(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) + " %" },
+		"csrfField":    func() string { return auth.CSRFField },
+		"ts":           formatTime,
+		"num":          formatCount,
+		"prob":         formatProbability,
 		"id": func(s string) string { // a safe HTML id from a field name
 			return "f-" + strings.NewReplacer(".", "-", "[", "-", "]", "").Replace(s)
 		},
@@ -305,4 +393,15 @@ func byteSize(n int64) string {
 		return strconv.FormatInt(n>>20, 10) + " MB"
 	}
 	return strconv.FormatInt(n>>10, 10) + " KB"
+}
+
+// formatExpiry shows an expiry (YYMMDD) as the date it means with the
+// code printed on the pack: "2028-12-31 (281231)"; DD 00 is the month's
+// last day.
+func formatExpiry(yymmdd string) string {
+	t, err := gs1.ExpiryTime(yymmdd)
+	if err != nil {
+		return yymmdd
+	}
+	return t.Format(time.DateOnly) + " (" + yymmdd + ")"
 }

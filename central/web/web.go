@@ -134,12 +134,14 @@ func (h *handler) routes() {
 	m.Handle("GET /orders/{id}", h.page(auth.PermOrdersRead, h.orderPage))
 	m.Handle("POST /orders/{id}/release", h.form(auth.PermOrdersRelease, h.releaseOrder))
 	m.Handle("POST /orders/{id}/close", h.form(auth.PermOrdersClose, h.closeOrder))
+	m.Handle("POST /orders/{id}/flags/disposition", h.form(auth.PermFlagsDisposition, h.disposeFlags))
 
 	m.Handle("GET /products", h.page(auth.PermSerialsRead, h.productsPage))
 	m.Handle("GET /products/new", h.page(auth.PermMasterWrite, h.newProductPage))
 	m.Handle("POST /products", h.form(auth.PermMasterWrite, h.createProduct))
 	m.Handle("GET /products/{gtin}", h.page(auth.PermSerialsRead, h.productPage))
 	m.Handle("POST /products/{gtin}/serials", h.upload(auth.PermSerialsImport, h.importSerials))
+	m.Handle("POST /products/{gtin}/rules", h.form(auth.PermMasterWrite, h.updateRules))
 
 	m.Handle("GET /lookup", h.page(auth.PermUnitsRead, h.lookupPage))
 

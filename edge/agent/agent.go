@@ -172,21 +172,27 @@ func (a *Agent) Run(ctx context.Context) error {
 	ocfg.OnCommit = a.commitHook(pl)
 	ocfg.OnOrders = a.onOrders
 	ocfg.OnGrant = a.onGrant
+	ocfg.OnCommitError = a.onCommitError
+	ocfg.OnIncarnation = a.onIncarnation
 	ob, err := outbox.Open(db, ocfg, a.log.With("part", "outbox"))
 	if err != nil {
 		return err
 	}
 	defer ob.Close()
-	if n, err := pl.Recover(ctx, ob); err != nil {
+	voided, err := pl.Recover(ctx, ob)
+	if err != nil {
 		return err
-	} else if n > 0 {
-		a.log.Warn("serials voided after an unclean stop", "count", n, "reason", "unaccounted after restart")
+	} else if voided > 0 {
+		a.log.Warn("serials voided after an unclean stop", "count", voided, "reason", "unaccounted after restart")
 	}
 	st, err := station.New(a.cfg.stationConfig(), a.prn, a.scn, a.plc, pl, ob, a.log.With("part", "station"))
 	if err != nil {
 		return err
 	}
 	st.SetOrders(pl.Orders()) // known orders: the line can start while central is away
+	if voided > 0 {
+		st.Notice("restart", station.AlarmUncleanRestart, fmt.Sprintf("%d serials voided (reserved, no record of their fate)", voided))
+	}
 	a.mu.Lock()
 	a.pool, a.ob, a.st, a.started = pl, ob, st, time.Now()
 	a.mu.Unlock()
@@ -235,8 +241,9 @@ func (a *Agent) Run(ctx context.Context) error {
 		return err
 	}
 	var wg sync.WaitGroup
-	wg.Add(3)
+	wg.Add(4)
 	go func() { defer wg.Done(); pl.Run(rctx, ob) }()
+	go func() { defer wg.Done(); a.watchDisk(rctx, st) }()
 	go func() {
 		defer wg.Done()
 		if err := st.Run(rctx); err != nil {
@@ -342,7 +349,8 @@ type State struct {
 	Pool *pool.Level `json:"pool,omitempty"`
 	// Outbox is the event outbox and the MQTT session.
 	Outbox outbox.Stats `json:"outbox"`
-	// Orders are the orders the operator may start.
+	// Orders are the orders the operator may start: released by central
+	// and not closed at this line.
 	Orders []wire.Order `json:"orders"`
 	// PrintLatency is the trigger → print job time (p50, p99).
 	PrintLatency [2]time.Duration `json:"print_latency_ns"`
@@ -358,7 +366,16 @@ func (a *Agent) State() State {
 	if err != nil {
 		return State{Snapshot: station.Snapshot{Line: a.cfg.Line, State: wire.LineOffline}}
 	}
-	s := State{Snapshot: st.Snapshot(), Outbox: ob.Stats(), Orders: st.Orders(), AlarmHistory: st.History()}
+	s := State{Snapshot: st.Snapshot(), Outbox: ob.Stats(), Orders: []wire.Order{}, AlarmHistory: st.History()}
+	for _, o := range st.Orders() {
+		// An order closed here stays in central's released list until
+		// central has the close; it may not be started again, so it is
+		// not offered.
+		if l, err := pl.Level(o.ID); err == nil && l.Closed {
+			continue
+		}
+		s.Orders = append(s.Orders, o)
+	}
 	if s.Order != nil {
 		if l, err := pl.Level(s.Order.ID); err == nil {
 			s.Pool = &l

@@ -11,7 +11,10 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/serialine/serialine/edge/agent"
 	"github.com/serialine/serialine/edge/internal/testcentral"
+	"github.com/serialine/serialine/edge/station"
+	"github.com/serialine/serialine/edge/ui"
 	"github.com/serialine/serialine/shared/wire"
 	"github.com/serialine/serialine/simulators/line"
 )
@@ -59,6 +62,7 @@ func TestAgentEndToEnd(t *testing.T) {
 	require.Equal(t, http.StatusOK, code, string(body))
 	code, body = scr.post(t, "/ui/close", map[string]bool{"confirm": true})
 	require.Equal(t, http.StatusOK, code, string(body))
+	require.Empty(t, state(t, addr).Orders, "the closed order is no longer offered, though central still lists it released")
 
 	snap := central.WaitFor(tctx, "the order closed and everything acked", func(s testcentral.Snapshot) bool {
 		n := len(s.Events)
@@ -128,7 +132,11 @@ func TestScreenNeedsSignIn(t *testing.T) {
 	l, lcfg := startLine(t, lineID, 50, 3000)
 	central := testcentral.New(t, testcentral.Mosquitto, lineID, testcentral.Options{})
 	central.PublishOrders(testOrder())
-	a := runAgent(t, agentConfig(t, lineID, l, lcfg, testcentral.Mosquitto))
+	cfg := agentConfig(t, lineID, l, lcfg, testcentral.Mosquitto)
+	h, err := ui.HashPIN("246810", 1000)
+	require.NoError(t, err)
+	cfg.Operators = append(cfg.Operators, agent.OperatorConfig{Name: "Sam", PINHash: h, Role: station.RoleSupervisor})
+	a := runAgent(t, cfg)
 	addr := a.HTTPAddr()
 	require.Eventually(t, func() bool {
 		s := state(t, addr)
@@ -156,10 +164,20 @@ func TestScreenNeedsSignIn(t *testing.T) {
 		code, _ = api(t, addr, "POST", p, map[string]string{"order": "WO-7"})
 		require.Equal(t, http.StatusNotFound, code, "%s: no unauthenticated line actions", p)
 	}
+	// Stop and Pause need no sign-in: a stop is never locked out.
+	for _, p := range []string{"/ui/stop", "/ui/pause"} {
+		code, body = scr.post(t, p, nil)
+		require.Equal(t, http.StatusOK, code, "%s: %s", p, body)
+	}
 	s := state(t, addr)
 	require.Equal(t, wire.LineStopped, s.State, "nothing started")
 	require.Nil(t, s.Order)
 	require.Zero(t, l.Status().Counters.Printed)
+
+	// The configured role rides with the sign-in.
+	code, body = newScreen(t, addr).post(t, "/ui/signin", map[string]string{"pin": "246810"})
+	require.Equal(t, http.StatusOK, code, string(body))
+	require.JSONEq(t, `{"operator":"Sam","role":"supervisor"}`, string(body))
 
 	// Signed in, the same request runs the line.
 	scr.signIn(t, pinAna)

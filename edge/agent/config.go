@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"os"
 	"strconv"
@@ -54,6 +55,17 @@ type Config struct {
 	Outbox         OutboxConfig   `yaml:"outbox"`
 	// Packing is the packing mode (aggregation at the line); see packing.go.
 	Packing PackingConfig `yaml:"packing"`
+	// Storage watches the free space of the data folder's disk.
+	Storage StorageConfig `yaml:"storage"`
+}
+
+// StorageConfig is the free-space watermark of the data folder's disk:
+// below WarnFreeMB the touchscreen warns; below StopFreeMB the line stops
+// with an alarm before a record could fail to be saved.
+type StorageConfig struct {
+	WarnFreeMB float64       `yaml:"warn_free_mb"`
+	StopFreeMB float64       `yaml:"stop_free_mb"`
+	CheckEvery time.Duration `yaml:"check_every"`
 }
 
 // OperatorConfig is one operator of the touchscreen (edge/ui converts it
@@ -63,6 +75,19 @@ type OperatorConfig struct {
 	// PINHash is the PIN's "pbkdf2-sha256$<iterations>$<salt>$<key>"
 	// (serialine-edge pin-hash makes one); the PIN itself is never stored.
 	PINHash string `yaml:"pin_hash"`
+	// Role is what they may do at the line: operator (the default),
+	// supervisor (also extends a reject allowance and acknowledges the
+	// alarms that need a supervisor) or qa (everything, and releases the
+	// line after a reject-missed alarm).
+	Role station.Role `yaml:"role"`
+}
+
+// RoleOrDefault is o's role; operator when none is set.
+func (o OperatorConfig) RoleOrDefault() station.Role {
+	if o.Role == "" {
+		return station.RoleOperator
+	}
+	return o.Role
 }
 
 // UIConfig is the touchscreen's sign-in (zero = the screen's default).
@@ -160,6 +185,7 @@ func DefaultConfig() Config {
 		PLC:            plc.Config{Name: "plc", Map: plc.DefaultRegisterMap()},
 		Station:        StationConfig{PrinterToCamera: 4, CameraToReject: 3, PrintWindow: 0.8, Jitter: 5, CameraGuard: station.DefaultCameraGuard, MinGrade: scanner.GradeC},
 		Packing:        defaultPacking(),
+		Storage:        StorageConfig{WarnFreeMB: 512, StopFreeMB: 64, CheckEvery: 5 * time.Second},
 	}
 }
 
@@ -197,6 +223,12 @@ func (c Config) Validate() error {
 	}
 	if c.StatusInterval <= 0 {
 		return fmt.Errorf("status_interval: must be positive, got %v", c.StatusInterval)
+	}
+	if st := c.Storage; math.IsNaN(st.StopFreeMB) || st.StopFreeMB < 0 || math.IsNaN(st.WarnFreeMB) || st.WarnFreeMB < st.StopFreeMB {
+		return fmt.Errorf("storage: warn_free_mb, stop_free_mb: want 0 <= stop_free_mb <= warn_free_mb, got %v and %v", st.StopFreeMB, st.WarnFreeMB)
+	}
+	if c.Storage.CheckEvery <= 0 {
+		return fmt.Errorf("storage: check_every: must be positive, got %v", c.Storage.CheckEvery)
 	}
 	if err := c.validateMQTT(); err != nil {
 		return err
@@ -269,6 +301,9 @@ func (c Config) validateOperators() error {
 		seen[name] = true
 		if _, err := pin.Parse(o.PINHash); err != nil {
 			return fmt.Errorf("operators[%d].pin_hash (%s): %w", i, name, err)
+		}
+		if !o.RoleOrDefault().Valid() {
+			return fmt.Errorf("operators[%d].role (%s): must be operator, supervisor or qa, got %q", i, name, o.Role)
 		}
 	}
 	u := c.UI

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/serialine/serialine/drivers/scanner"
+	"github.com/serialine/serialine/edge/station"
 )
 
 func repoFile(tb testing.TB, rel string) string {
@@ -75,6 +76,8 @@ func TestBadConfigNamesTheKey(t *testing.T) {
 		{"operator twice", "operators:\n  - name: Ana\n    pin_hash: " + goodHash + "\n  - name: Ana\n    pin_hash: " + goodHash + "\n", `operators[1].name: "Ana" appears twice`},
 		{"operator bad hash", "operators:\n  - name: Ana\n    pin_hash: \"1234\"\n", "operators[0].pin_hash (Ana): want pbkdf2-sha256$"},
 		{"operator few iterations", "operators:\n  - name: Ana\n    pin_hash: " + strings.Replace(goodHash, "$1000$", "$10$", 1) + "\n", "operators[0].pin_hash (Ana): iterations"},
+		{"operator bad role", "operators:\n  - name: Ana\n    pin_hash: " + goodHash + "\n    role: boss\n", `operators[0].role (Ana): must be operator, supervisor or qa, got "boss"`},
+		{"operator role case", "operators:\n  - name: Ana\n    pin_hash: " + goodHash + "\n    role: QA\n", `operators[0].role (Ana): must be operator, supervisor or qa, got "QA"`},
 		{"operator unknown key", "operators:\n  - name: Ana\n    pin: \"1234\"\n", `unknown key "operators[0].pin"`},
 		{"ui negative", "ui:\n  session_idle: -1m\n", "ui.session_idle: must not be negative"},
 	}
@@ -92,9 +95,12 @@ func TestBadConfigNamesTheKey(t *testing.T) {
 	}
 	_, err := ParseConfig(strings.NewReader(base))
 	require.NoError(t, err, "the base document is valid")
-	cfg, err := ParseConfig(strings.NewReader(base + "operators:\n  - name: Ana\n    pin_hash: " + goodHash + "\nui:\n  session_idle: 2m\n"))
+	cfg, err := ParseConfig(strings.NewReader(base + "operators:\n  - name: Ana\n    pin_hash: " + goodHash +
+		"\n  - name: Ben\n    pin_hash: " + goodHash + "\n    role: supervisor\n  - name: Cy\n    pin_hash: " + goodHash + "\n    role: qa\nui:\n  session_idle: 2m\n"))
 	require.NoError(t, err, "operators and ui keys")
-	require.Equal(t, []OperatorConfig{{Name: "Ana", PINHash: goodHash}}, cfg.Operators)
+	require.Equal(t, []OperatorConfig{{Name: "Ana", PINHash: goodHash}, {Name: "Ben", PINHash: goodHash, Role: station.RoleSupervisor},
+		{Name: "Cy", PINHash: goodHash, Role: station.RoleQA}}, cfg.Operators)
+	require.Equal(t, station.RoleOperator, cfg.Operators[0].RoleOrDefault(), "no role: an operator")
 	require.Equal(t, 2*time.Minute, cfg.UI.SessionIdle)
 }
 

@@ -24,6 +24,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/serialine/serialine/edge/internal/testcentral"
+	"github.com/serialine/serialine/edge/station"
 	"github.com/serialine/serialine/shared/wire"
 	"github.com/serialine/serialine/simulators/line"
 )
@@ -143,12 +144,22 @@ func TestSIGKILL(t *testing.T) {
 		})
 		restarted := time.Now()
 		c = startChild(t, cfgPath)
+		var s agent.State
 		if ackEdgeWatchdog(t, l, c.addr, restarted) {
+			// The PLC's watchdog stopped the line before the agent was back;
+			// that acknowledgement took the unclean-restart alarm with it.
 			t.Logf("the PLC's watchdog stopped the line before the agent was back")
+			s = state(t, c.addr)
+		} else {
+			// The restart voids what the kill left unaccounted, and says so: the
+			// operator acknowledges before starting again.
+			require.Eventually(t, func() bool { s = state(t, c.addr); return len(s.Alarms) > 0 && s.State == wire.LineAlarm }, testcentral.Wait, 5*time.Millisecond)
+			require.Len(t, s.Alarms, 1, "%+v", s.Alarms)
+			require.Equal(t, station.AlarmUncleanRestart, s.Alarms[0].Code)
+			require.Regexp(t, `^[1-9][0-9]* serials voided`, s.Alarms[0].Fault)
+			code, body := newScreen(t, c.addr).signIn(t, pinAna).post(t, "/ui/ack", nil)
+			require.Equal(t, http.StatusOK, code, string(body))
 		}
-		// The restart voids what the kill left unaccounted.
-		s := state(t, c.addr)
-		require.Equal(t, wire.LineStopped, s.State)
 		start(c)
 		voided = s.Outbox.LastSeq // for the log
 	}

@@ -99,6 +99,17 @@ type Config struct {
 	// run on the MQTT client's goroutine: keep them short.
 	OnOrders func(wire.Orders)
 	OnGrant  func(wire.SerialGrant)
+	// OnCommitError is told at once when a commit fails, with the events
+	// that are not durable (they are retried, never dropped), and again
+	// with a nil error when commits succeed again: the line must not go on
+	// printing what it cannot record. It runs on the writer goroutine.
+	OnCommitError func(err error, evs []wire.Event)
+	// OnIncarnation is told when the event store's incarnation changed
+	// hands: central reports that this incarnation replaced another (a lost
+	// or new data store), or central holds more of this incarnation than
+	// the store does (a rolled-back store, which then starts a new
+	// incarnation). It is told once per incarnation replaced.
+	OnIncarnation func(Incarnation)
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -185,11 +196,34 @@ type commitResult struct {
 }
 
 var (
-	bktEvents = []byte("outbox_events")
-	bktMeta   = []byte("outbox_meta")
-	keySeq    = []byte("seq")   // last seq assigned
-	keyAcked  = []byte("acked") // highest seq central acknowledged
-	keyEpoch  = []byte("epoch") // random, part of every event id
+	bktEvents   = []byte("outbox_events")
+	bktMeta     = []byte("outbox_meta")
+	keySeq      = []byte("seq")      // last seq assigned
+	keyAcked    = []byte("acked")    // highest seq central acknowledged
+	keyEpoch    = []byte("epoch")    // the incarnation: random, part of every event id
+	keyReplaced = []byte("replaced") // the incarnation central said this one replaced, once noted
+)
+
+// Incarnation tells the line what happened to its event store's
+// incarnation (Config.OnIncarnation).
+type Incarnation struct {
+	// Kind is IncarnationReplaced or IncarnationRolledBack.
+	Kind string
+	// Current is this store's incarnation (after a rollback: the new one).
+	Current string
+	// Previous is the incarnation replaced, and PreviousSeq the last seq
+	// central applied of it.
+	Previous    string
+	PreviousSeq uint64
+	// LocalSeq is the last seq the store had of Previous (rollback only),
+	// and Renumbered how many unacknowledged events moved to Current.
+	LocalSeq, Renumbered uint64
+}
+
+// The incarnation changes.
+const (
+	IncarnationReplaced   = "replaced"
+	IncarnationRolledBack = "rolled-back"
 )
 
 func seqKey(seq uint64) []byte {
@@ -212,7 +246,13 @@ type Outbox struct {
 	db     *bolt.DB
 	log    *slog.Logger
 	topics struct{ events, acks, status, orders, request, grant string }
-	idPre  string // line ":" epoch ":"
+
+	incMu sync.Mutex
+	epoch string // the incarnation
+	idPre string // line ":" epoch ":"
+	// reinc asks the writer to start a new incarnation: central holds this
+	// seq of the current one, beyond the store's last.
+	reinc chan uint64
 
 	q         chan item
 	appendMu  sync.RWMutex // Append holds it shared; Close exclusively
@@ -227,6 +267,7 @@ type Outbox struct {
 	ackWake   chan struct{}
 	pubWake   chan struct{}
 	connected atomic.Bool
+	restart   atomic.Uint64 // bumped by a new incarnation: publish from its start
 
 	clientMu   sync.Mutex
 	client     mqtt.Client
@@ -257,6 +298,7 @@ func Open(db *bolt.DB, cfg Config, log *slog.Logger) (*Outbox, error) {
 		pubEnd:    make(chan struct{}),
 		ackWake:   make(chan struct{}, 1),
 		pubWake:   make(chan struct{}, 1),
+		reinc:     make(chan uint64, 1),
 	}
 	for _, t := range []struct {
 		dst  *string
@@ -281,11 +323,9 @@ func Open(db *bolt.DB, cfg Config, log *slog.Logger) (*Outbox, error) {
 		if v := m.Get(keyEpoch); v != nil {
 			epoch = string(v)
 		} else {
-			var r [6]byte
-			if _, err := rand.Read(r[:]); err != nil {
+			if epoch, err = newEpoch(); err != nil {
 				return err
 			}
-			epoch = hex.EncodeToString(r[:])
 			if err := m.Put(keyEpoch, []byte(epoch)); err != nil {
 				return err
 			}
@@ -298,10 +338,39 @@ func Open(db *bolt.DB, cfg Config, log *slog.Logger) (*Outbox, error) {
 	if err != nil {
 		return nil, fmt.Errorf("outbox: open: %w", err)
 	}
-	o.idPre = cfg.Line + ":" + epoch + ":"
+	o.setEpoch(epoch)
 	go o.writer()
 	go o.publisher()
 	return o, nil
+}
+
+// newEpoch makes a random incarnation id.
+func newEpoch() (string, error) {
+	var r [6]byte
+	if _, err := rand.Read(r[:]); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(r[:]), nil
+}
+
+func (o *Outbox) setEpoch(epoch string) {
+	o.incMu.Lock()
+	o.epoch, o.idPre = epoch, o.cfg.Line+":"+epoch+":"
+	o.incMu.Unlock()
+}
+
+// Incarnation returns the event store's incarnation id: it numbers the
+// line's events with their seq (wire.EventBatch.Incarnation).
+func (o *Outbox) Incarnation() string {
+	o.incMu.Lock()
+	defer o.incMu.Unlock()
+	return o.epoch
+}
+
+func (o *Outbox) idPrefix() string {
+	o.incMu.Lock()
+	defer o.incMu.Unlock()
+	return o.idPre
 }
 
 // Append hands one event over for commit and returns at once (it blocks
@@ -359,7 +428,7 @@ func (o *Outbox) Flush(ctx context.Context) error {
 // check validates ev as it will be stored (with a placeholder seq and id).
 func (o *Outbox) check(ev *wire.Event) error {
 	probe := *ev
-	probe.ID, probe.Seq = o.idPre+"0", 1
+	probe.ID, probe.Seq = o.idPrefix()+"0", 1
 	if probe.At.IsZero() {
 		probe.At = o.cfg.Now()
 	}
@@ -381,6 +450,9 @@ func (o *Outbox) writer() {
 		case it := <-o.q:
 			items = append(items, it)
 		case <-o.ackWake:
+		case seq := <-o.reinc:
+			o.reincarnate(seq)
+			continue
 		case <-o.stop:
 			stopping = true
 		}
@@ -434,12 +506,18 @@ func (o *Outbox) commitRetry(evs []wire.Event) (uint64, error) {
 			if attempt > 0 {
 				o.setFault(nil)
 				o.log.Info("outbox commits again", "attempts", attempt+1)
+				if o.cfg.OnCommitError != nil {
+					o.cfg.OnCommitError(nil, nil)
+				}
 			}
 			return seq, nil
 		}
 		o.stats.commitErrs.Add(1)
 		o.setFault(err)
 		o.log.Error("outbox commit failed; retrying", "events", len(evs), "attempt", attempt+1, "err", err)
+		if attempt == 0 && o.cfg.OnCommitError != nil {
+			o.cfg.OnCommitError(err, evs)
+		}
 		select {
 		case <-o.stop:
 			if attempt >= 3 {
@@ -465,6 +543,7 @@ func (o *Outbox) commit(evs []wire.Event) (uint64, error) {
 	}
 	var last, trimmedTo uint64
 	now := o.cfg.Now()
+	idPre := o.idPrefix()
 	err := o.db.Update(func(tx *bolt.Tx) error {
 		b, m := tx.Bucket(bktEvents), tx.Bucket(bktMeta)
 		seq := getU64(m, keySeq)
@@ -484,7 +563,7 @@ func (o *Outbox) commit(evs []wire.Event) (uint64, error) {
 		for i := range evs {
 			seq++
 			evs[i].Seq = seq
-			evs[i].ID = o.idPre + strconv.FormatUint(seq, 10)
+			evs[i].ID = idPre + strconv.FormatUint(seq, 10)
 			if evs[i].At.IsZero() {
 				evs[i].At = now
 			}
@@ -533,7 +612,33 @@ func (o *Outbox) wakePublisher() {
 
 // onAck records central's ack and lets the writer trim (in its next
 // transaction, or one of its own).
-func (o *Outbox) onAck(seq uint64) {
+//
+// An ack of another incarnation is not ours (an earlier store of this
+// line). An ack of ours beyond the last seq the store has means central
+// holds events of this incarnation the store lost (a rolled-back store):
+// the writer starts a new incarnation for the unacknowledged events, so
+// that none is taken for one central has. An ack without an incarnation
+// (an older central) is capped at the last seq, as before.
+func (o *Outbox) onAck(a wire.Ack) {
+	inc := o.Incarnation()
+	if a.Incarnation != "" && a.Incarnation != inc {
+		o.log.Debug("ack of another incarnation ignored", "incarnation", a.Incarnation, "ours", inc, "seq", a.Seq)
+		return
+	}
+	if a.Replaced != nil && a.Incarnation == inc {
+		o.noteReplaced(inc, *a.Replaced)
+	}
+	seq := a.Seq
+	if c := o.committed.Load(); seq > c {
+		if a.Incarnation != "" {
+			select {
+			case o.reinc <- seq:
+			default:
+			}
+			return
+		}
+		o.log.Warn("central acknowledged events never sent; capped", "ack", seq, "last_seq", c)
+	}
 	for {
 		cur := o.ackIn.Load()
 		if seq <= cur {
@@ -543,12 +648,107 @@ func (o *Outbox) onAck(seq uint64) {
 			break
 		}
 	}
-	if c := o.committed.Load(); seq > c {
-		o.log.Warn("central acknowledged events never sent; capped", "ack", seq, "last_seq", c)
-	}
 	select {
 	case o.ackWake <- struct{}{}:
 	default:
+	}
+	o.wakePublisher()
+}
+
+// noteReplaced tells OnIncarnation, once per incarnation replaced (also
+// across restarts), that central took this incarnation for a new one.
+func (o *Outbox) noteReplaced(inc string, r wire.Replaced) {
+	first := false
+	err := o.db.Update(func(tx *bolt.Tx) error {
+		m := tx.Bucket(bktMeta)
+		if string(m.Get(keyReplaced)) == r.Incarnation {
+			return nil
+		}
+		first = true
+		return m.Put(keyReplaced, []byte(r.Incarnation))
+	})
+	if err != nil {
+		o.log.Error("replaced incarnation not noted", "err", err)
+	}
+	if !first {
+		return
+	}
+	o.log.Warn("central: this line's event store is a new incarnation; the previous one's unacknowledged events are missing",
+		"incarnation", inc, "previous", r.Incarnation, "previous_seq", r.Seq)
+	if o.cfg.OnIncarnation != nil {
+		o.cfg.OnIncarnation(Incarnation{Kind: IncarnationReplaced, Current: inc, Previous: r.Incarnation, PreviousSeq: r.Seq})
+	}
+}
+
+// reincarnate starts a new incarnation (writer goroutine): central holds
+// central seq of the current one, more than the store has, so the store
+// was rolled back. Every unacknowledged event moves to the new
+// incarnation, numbered from 1, in one transaction; publishing starts
+// again from there.
+func (o *Outbox) reincarnate(central uint64) {
+	old := o.Incarnation()
+	local := o.committed.Load()
+	if central <= local {
+		return // an ack that raced a commit
+	}
+	epoch, err := newEpoch()
+	if err != nil {
+		o.log.Error("new incarnation not made", "err", err)
+		return
+	}
+	idPre := o.cfg.Line + ":" + epoch + ":"
+	var moved uint64
+	err = o.db.Update(func(tx *bolt.Tx) error {
+		b, m := tx.Bucket(bktEvents), tx.Bucket(bktMeta)
+		acked := getU64(m, keyAcked)
+		var evs []wire.Event
+		c := b.Cursor()
+		for k, v := c.Seek(seqKey(acked + 1)); k != nil; k, v = c.Next() {
+			var e wire.Event
+			if err := json.Unmarshal(v, &e); err != nil {
+				return fmt.Errorf("seq %d: %w", binary.BigEndian.Uint64(k), err)
+			}
+			evs = append(evs, e)
+		}
+		if err := tx.DeleteBucket(bktEvents); err != nil {
+			return err
+		}
+		b, err := tx.CreateBucket(bktEvents)
+		if err != nil {
+			return err
+		}
+		for i := range evs {
+			evs[i].Seq = uint64(i + 1)
+			evs[i].ID = idPre + strconv.Itoa(i+1)
+			v, err := json.Marshal(&evs[i])
+			if err != nil {
+				return err
+			}
+			if err := b.Put(seqKey(evs[i].Seq), v); err != nil {
+				return err
+			}
+		}
+		moved = uint64(len(evs))
+		for k, v := range map[string][]byte{string(keyEpoch): []byte(epoch), string(keySeq): seqKey(moved), string(keyAcked): seqKey(0), string(keyReplaced): []byte(old)} {
+			if err := m.Put([]byte(k), v); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		o.log.Error("new incarnation not made; the rolled-back store goes on", "err", err)
+		return
+	}
+	o.setEpoch(epoch)
+	o.committed.Store(moved)
+	o.acked.Store(0)
+	o.ackIn.Store(0)
+	o.restart.Add(1)
+	o.log.Error("central holds more of this event store's incarnation than the store: it was rolled back; a new incarnation takes the unacknowledged events",
+		"previous", old, "central_seq", central, "local_seq", local, "incarnation", epoch, "renumbered", moved)
+	if o.cfg.OnIncarnation != nil {
+		o.cfg.OnIncarnation(Incarnation{Kind: IncarnationRolledBack, Current: epoch, Previous: old, PreviousSeq: central, LocalSeq: local, Renumbered: moved})
 	}
 	o.wakePublisher()
 }
@@ -563,12 +763,16 @@ func (o *Outbox) publisher() {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	wasConnected := false
+	restarts := o.restart.Load()
 	for {
 		now := o.cfg.Now()
 		connected := o.connected.Load()
 		if connected && !wasConnected {
 			sent = 0 // resend from the last ack on every new session
 			lastProgress = now
+		}
+		if r := o.restart.Load(); r != restarts {
+			restarts, sent, lastAck, lastProgress = r, 0, 0, now // a new incarnation: its seqs start at 1
 		}
 		wasConnected = connected
 		acked, committed := o.acked.Load(), o.committed.Load()
@@ -634,9 +838,14 @@ func (o *Outbox) publishRange(from, to uint64) (int, error) {
 	buf.WriteString(`,"line":`)
 	line, _ := json.Marshal(o.cfg.Line)
 	buf.Write(line)
-	buf.WriteString(`,"events":[`)
 	n := 0
 	err := o.db.View(func(tx *bolt.Tx) error {
+		// The incarnation is read with the events, so a batch never mixes
+		// one incarnation's name with another's seqs.
+		inc, _ := json.Marshal(string(tx.Bucket(bktMeta).Get(keyEpoch)))
+		buf.WriteString(`,"incarnation":`)
+		buf.Write(inc)
+		buf.WriteString(`,"events":[`)
 		c := tx.Bucket(bktEvents).Cursor()
 		for k, v := c.Seek(seqKey(from + 1)); k != nil && binary.BigEndian.Uint64(k) <= to; k, v = c.Next() {
 			if n > 0 {
@@ -756,7 +965,7 @@ func (o *Outbox) handleAck(_ mqtt.Client, m mqtt.Message) {
 		o.invalid(m.Topic(), m.Payload(), err)
 		return
 	}
-	o.onAck(a.Seq)
+	o.onAck(a)
 }
 
 func (o *Outbox) handleOrders(_ mqtt.Client, m mqtt.Message) {

@@ -2,9 +2,13 @@ package outbox
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -162,9 +166,11 @@ func TestDeliveryAndAck(t *testing.T) {
 	require.Equal(t, uint64(501), left[0].Seq)
 	require.Equal(t, uint64(734), o.Stats().Pending)
 
-	// An ack beyond what was sent is capped, an older ack changes nothing.
+	// An older ack changes nothing; an ack without an incarnation (an older
+	// central) beyond what was sent is capped. (One of this incarnation
+	// beyond it means a rolled-back store: TestRolledBackStore.)
 	central.Ack(100)
-	central.Ack(99999)
+	central.AckRaw(wire.Ack{V: wire.Version, Line: line, Seq: 99999})
 	require.Eventually(t, func() bool { return o.Stats().Acked == 1234 }, testcentral.Wait, time.Millisecond)
 	left, err = o.Events(0, 2000)
 	require.NoError(t, err)
@@ -341,4 +347,182 @@ func TestConfigValidate(t *testing.T) {
 			require.ErrorContains(t, tc.cfg.Validate(), tc.msg)
 		})
 	}
+}
+
+// incarnations records what OnIncarnation was told.
+type incarnations struct {
+	mu  sync.Mutex
+	got []Incarnation
+}
+
+func (r *incarnations) add(i Incarnation) {
+	r.mu.Lock()
+	r.got = append(r.got, i)
+	r.mu.Unlock()
+}
+
+func (r *incarnations) list() []Incarnation {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]Incarnation(nil), r.got...)
+}
+
+// TestIncarnationNamesTheBatches: every batch names the store's
+// incarnation; an ack of another incarnation deletes nothing, one of ours
+// does; a new data file is a new incarnation.
+func TestIncarnationNamesTheBatches(t *testing.T) {
+	line := testcentral.LineID("inc")
+	central := testcentral.New(t, testcentral.Mosquitto, line, testcentral.Options{NoAck: true})
+	db := openDB(t, filepath.Join(t.TempDir(), "edge.db"))
+	defer db.Close()
+	o := openOutbox(t, db, Config{Line: line, Broker: testcentral.Mosquitto, ResendAfter: time.Minute})
+	require.NoError(t, o.Connect())
+	inc := o.Incarnation()
+	require.Regexp(t, `^[0-9a-f]{12}$`, inc)
+	appendN(t, o, 0, 20)
+	ctx := testCtx(t)
+	s := central.WaitFor(ctx, "20 events", func(s testcentral.Snapshot) bool { return s.Contiguous == 20 })
+	require.Equal(t, inc, s.Incarnation)
+	require.Equal(t, line+":"+inc+":1", s.Events[0].ID)
+
+	central.AckRaw(wire.Ack{V: wire.Version, Line: line, Seq: 15, Incarnation: "0123456789ab"})
+	central.Ack(10)
+	require.Eventually(t, func() bool { return o.Stats().Acked == 10 }, testcentral.Wait, time.Millisecond)
+	require.Equal(t, uint64(10), o.Stats().Pending, "the other incarnation's ack deleted nothing")
+
+	other := openOutbox(t, openDB(t, filepath.Join(t.TempDir(), "edge.db")), Config{Line: "t-ob"})
+	require.NotEqual(t, inc, other.Incarnation(), "a new store is a new incarnation")
+}
+
+// TestReplacedIsToldOnce: central's acks of a new incarnation say which one
+// it replaced; the line is told once, also across restarts.
+func TestReplacedIsToldOnce(t *testing.T) {
+	line := testcentral.LineID("inc")
+	central := testcentral.New(t, testcentral.Mosquitto, line, testcentral.Options{NoAck: true})
+	path := filepath.Join(t.TempDir(), "edge.db")
+	var told incarnations
+	cfg := Config{Line: line, Broker: testcentral.Mosquitto, OnIncarnation: told.add}
+	db := openDB(t, path)
+	o, err := Open(db, cfg, testLogger(t))
+	require.NoError(t, err)
+	require.NoError(t, o.Connect())
+	inc := o.Incarnation()
+	appendN(t, o, 0, 5)
+	ctx := testCtx(t)
+	central.WaitFor(ctx, "5 events", func(s testcentral.Snapshot) bool { return s.Contiguous == 5 })
+	replaced := &wire.Replaced{Incarnation: "0123456789ab", Seq: 4591}
+	for seq := uint64(3); seq <= 5; seq++ {
+		central.AckRaw(wire.Ack{V: wire.Version, Line: line, Seq: seq, Incarnation: inc, Replaced: replaced})
+	}
+	require.Eventually(t, func() bool { return o.Stats().Acked == 5 }, testcentral.Wait, time.Millisecond)
+	require.Equal(t, []Incarnation{{Kind: IncarnationReplaced, Current: inc, Previous: "0123456789ab", PreviousSeq: 4591}}, told.list())
+	require.NoError(t, o.Close())
+	require.NoError(t, db.Close())
+
+	db = openDB(t, path)
+	defer db.Close()
+	o = openOutbox(t, db, cfg)
+	require.NoError(t, o.Connect())
+	appendN(t, o, 5, 1)
+	central.WaitFor(ctx, "the sixth", func(s testcentral.Snapshot) bool { return s.Contiguous == 6 })
+	central.AckRaw(wire.Ack{V: wire.Version, Line: line, Seq: 6, Incarnation: inc, Replaced: replaced})
+	require.Eventually(t, func() bool { return o.Stats().Acked == 6 }, testcentral.Wait, time.Millisecond)
+	require.Len(t, told.list(), 1, "told once across the restart")
+}
+
+// TestRolledBackStore: the store is rolled back (a copy of an older
+// edge.db); central acks more of the incarnation than the store has. The
+// store starts a new incarnation with every unacknowledged event, numbered
+// from 1, and the line is told; nothing is deleted on the strength of
+// central's ack of events the store never had.
+func TestRolledBackStore(t *testing.T) {
+	line := testcentral.LineID("inc")
+	central := testcentral.New(t, testcentral.Mosquitto, line, testcentral.Options{NoAck: true})
+	dir := t.TempDir()
+	path := filepath.Join(dir, "edge.db")
+	db := openDB(t, path)
+	o, err := Open(db, Config{Line: line}, testLogger(t))
+	require.NoError(t, err)
+	appendN(t, o, 0, 10)
+	require.NoError(t, o.Close())
+	require.NoError(t, db.Close())
+	snapshot, err := os.ReadFile(path)
+	require.NoError(t, err)
+
+	// The store goes on to 30 events, which central applies and acks.
+	var told incarnations
+	cfg := Config{Line: line, Broker: testcentral.Mosquitto, ResendAfter: time.Minute, OnIncarnation: told.add}
+	db = openDB(t, path)
+	o = openOutbox(t, db, cfg)
+	require.NoError(t, o.Connect())
+	old := o.Incarnation()
+	appendN(t, o, 10, 20)
+	ctx := testCtx(t)
+	central.WaitFor(ctx, "30 events", func(s testcentral.Snapshot) bool { return s.Contiguous == 30 })
+	require.NoError(t, o.Close())
+	require.NoError(t, db.Close())
+
+	// Rolled back to the copy with 10, which makes 3 new events.
+	require.NoError(t, os.WriteFile(path, snapshot, 0o600))
+	db = openDB(t, path)
+	defer db.Close()
+	o = openOutbox(t, db, cfg)
+	require.Equal(t, old, o.Incarnation())
+	appendN(t, o, 100, 3)
+	require.NoError(t, o.Connect())
+	central.WaitFor(ctx, "the resend", func(s testcentral.Snapshot) bool { return s.Dupes >= 10 })
+	central.Ack(30)
+	require.Eventually(t, func() bool { return len(told.list()) == 1 }, testcentral.Wait, time.Millisecond)
+	got := told.list()[0]
+	require.Equal(t, IncarnationRolledBack, got.Kind)
+	require.Equal(t, old, got.Previous)
+	require.Equal(t, uint64(30), got.PreviousSeq)
+	require.Equal(t, uint64(13), got.LocalSeq)
+	require.Equal(t, uint64(13), got.Renumbered, "every unacknowledged event moves")
+	require.NotEqual(t, old, o.Incarnation())
+	require.Equal(t, o.Incarnation(), got.Current)
+
+	s := central.WaitFor(ctx, "the new incarnation's events", func(s testcentral.Snapshot) bool {
+		return s.Incarnation == got.Current && s.Contiguous == 13
+	})
+	n := len(s.Events)
+	require.Equal(t, "S102", s.Events[n-1].Serial, "the rolled-back store's own events go on in the new incarnation")
+	require.Equal(t, line+":"+got.Current+":13", s.Events[n-1].ID)
+	require.Equal(t, uint64(13), o.Stats().Pending, "nothing deleted on the old incarnation's ack")
+	central.Ack(13)
+	require.Eventually(t, func() bool { return o.Stats().Pending == 0 }, testcentral.Wait, time.Millisecond)
+}
+
+// TestCommitErrorIsToldAtOnce: a failing commit is reported with its
+// events at its first failure, retried, and reported cleared when a commit
+// succeeds again; nothing is dropped.
+func TestCommitErrorIsToldAtOnce(t *testing.T) {
+	var fail atomic.Int32
+	fail.Store(3)
+	type report struct {
+		err error
+		n   int
+	}
+	reports := make(chan report, 10)
+	db := openDB(t, filepath.Join(t.TempDir(), "edge.db"))
+	defer db.Close()
+	o := openOutbox(t, db, Config{Line: "t-ob",
+		OnCommit: func(*bolt.Tx, []wire.Event) error {
+			if fail.Add(-1) >= 0 {
+				return errors.New("no space left on device")
+			}
+			return nil
+		},
+		OnCommitError: func(err error, evs []wire.Event) { reports <- report{err, len(evs)} }})
+	require.NoError(t, o.Append(unitEvent(1)))
+	r := <-reports
+	require.ErrorContains(t, r.err, "no space left")
+	require.Equal(t, 1, r.n)
+	require.NoError(t, o.Flush(testCtx(t)))
+	r = <-reports
+	require.NoError(t, r.err, "cleared once a commit succeeds")
+	require.Empty(t, reports, "told once per spell")
+	evs, err := o.Events(0, 10)
+	require.NoError(t, err)
+	require.Len(t, evs, 1, "nothing dropped")
 }

@@ -32,7 +32,6 @@ const (
 	AlarmPLCGuardOpen      AlarmCode = "plc-guard-open"
 	AlarmPLCFault          AlarmCode = "plc-fault"
 	AlarmPLCEdgeWatchdog   AlarmCode = "plc-edge-watchdog"
-	AlarmPLCHeartbeat      AlarmCode = "plc-heartbeat"
 	AlarmRejectMissed      AlarmCode = "reject-missed"
 	AlarmRejectFailed      AlarmCode = "reject-failed"
 	AlarmSerialsWaiting    AlarmCode = "serials-waiting"
@@ -43,6 +42,12 @@ const (
 	AlarmAllowanceSpent    AlarmCode = "allowance-spent"
 	AlarmOrderExpired      AlarmCode = "order-expired"
 	AlarmRecordRefused     AlarmCode = "record-refused"
+	AlarmStorage           AlarmCode = "storage"
+	AlarmStorageLow        AlarmCode = "storage-low"
+	AlarmUncleanRestart    AlarmCode = "unclean-restart"
+	AlarmStoreReplaced     AlarmCode = "event-store-replaced"
+	AlarmStoreRolledBack   AlarmCode = "event-store-rolled-back"
+	AlarmPLCHeartbeat      AlarmCode = "plc-heartbeat"
 )
 
 // Role is what a signed-in person may do at the line. A higher role may do
@@ -104,8 +109,6 @@ func Catalogue() []AlarmSpec {
 		{AlarmPLCFault, "The line controller (PLC) reported a fault.", "Read the PLC's panel; call maintenance. Then acknowledge.", RoleOperator},
 		{AlarmPLCEdgeWatchdog, "The line controller (PLC) stopped the line: this line PC stopped answering it for a while.",
 			"Acknowledge to run on: the packs that were on the conveyor are rejected. Tell maintenance, who find out why the line PC stopped.", RoleOperator},
-		{AlarmPLCHeartbeat, "The line controller (PLC) has stopped working: its program does not run.",
-			"Call maintenance to check the PLC (its mode switch and its panel). Acknowledge once it runs again.", RoleOperator},
 		{AlarmRejectMissed, "A pack that had to be rejected may have passed the reject station.",
 			"Line stopped. Quarantine every pack between the camera and the reject station and those that passed since the alarm; QA checks them and releases the line (QA PIN).", RoleQA},
 		{AlarmRejectFailed, "A reject did not reach the PLC: a bad pack was not rejected.",
@@ -118,6 +121,18 @@ func Catalogue() []AlarmSpec {
 		{AlarmAllowanceSpent, "The order's reject allowance is spent.", "A supervisor may extend the allowance (PIN and reason), or close the order.", RoleOperator},
 		{AlarmOrderExpired, "The order's expiry date has passed or is too close for its shelf life.", "Close the order; ask planning for an order with a later expiry.", RoleOperator},
 		{AlarmRecordRefused, "A pack's record was refused by the line's own store (a software fault).", "Call maintenance with the details; the pack's serial is voided when the order closes. Then acknowledge.", RoleSupervisor},
+		{AlarmStorage, "The line PC cannot save the packs' records (disk full or failing): the line stopped.",
+			"Pull the packs named in the details off the conveyor and keep them for QA (their records may be lost). Call maintenance to free or replace the disk; the line saves the waiting records by itself once it can. Then a supervisor acknowledges.", RoleSupervisor},
+		{AlarmStorageLow, "The line PC's disk is almost full: the line stopped before records could be lost.",
+			"Call maintenance to free disk space on the line PC (see the details for what is left). Then acknowledge.", RoleOperator},
+		{AlarmUncleanRestart, "The line software restarted after a crash: serial numbers it had reserved were voided.",
+			"Packs printed just before the crash may carry voided serials: the camera rejects them when it sees them; put aside any pack found off the conveyor for QA. Then acknowledge.", RoleOperator},
+		{AlarmStoreReplaced, "This line PC started with a new record store: records of the previous one that central had not received are missing.",
+			"QA reviews the missing records at central (line sequence) and decides on the packs concerned, then acknowledges here with a QA PIN.", RoleQA},
+		{AlarmStoreRolledBack, "The line PC's record store was set back to an older state; its unsent records were kept and are being sent again.",
+			"Call maintenance: find out how the store was set back (a restored copy, a disk fault). QA reviews the line sequence at central and acknowledges with a QA PIN.", RoleQA},
+		{AlarmPLCHeartbeat, "The line controller (PLC) stopped answering the watchdog: its program may have stopped.",
+			"Call maintenance to check the PLC program; the line runs again once the PLC's heartbeat returns and the alarm is acknowledged.", RoleOperator},
 	}
 }
 

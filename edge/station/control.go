@@ -277,6 +277,11 @@ func (s *Station) StartAs(ctx context.Context, orderID, operator string) error {
 				return fmt.Errorf("station: %w", err)
 			}
 			s.tpl = tpl
+			// Labels printed before a crash may still go on units: known,
+			// they are taken for late labels (a shift), not faults.
+			for _, sn := range s.pool.RecoveredSerials(orderID) {
+				s.recent.add(append(append(make([]byte, 0, maxData), tpl.prefix...), sn...))
+			}
 		}
 		if err := s.govern(o); err != nil {
 			return err
@@ -617,8 +622,9 @@ func (s *Station) actuator(ctx context.Context) {
 type healthReport struct {
 	devices map[string]error // nil error: healthy
 	latch   *alarmNote
-	moving  bool  // the PLC said the conveyor runs
-	at      int64 // when (unix ns)
+	ext     *external // a fault reported from outside (external.go)
+	moving  bool      // the PLC said the conveyor runs
+	at      int64     // when (unix ns)
 }
 
 type alarmNote struct {
@@ -680,6 +686,10 @@ func (s *Station) monitor(ctx context.Context) {
 func (s *Station) onHealth(h healthReport) {
 	if h.latch != nil {
 		s.raise(h.latch.device, h.latch.code, h.latch.fault, false)
+		return
+	}
+	if h.ext != nil {
+		s.onExternal(*h.ext)
 		return
 	}
 	if h.moving {

@@ -1,6 +1,7 @@
 package station
 
 import (
+	"fmt"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -206,7 +207,7 @@ func TestQualityLimitsStopTheLine(t *testing.T) {
 			lcfg := lineConfig(t)
 			lcfg.Fast = true
 			lcfg.Speed = 1200
-			r := newRig(t, lcfg, rigOptions{grant: 10_000})
+			r := newRig(t, lcfg, rigOptions{grant: 10_000, quality: true})
 			ctx := testCtx(t)
 			r.startLine(ctx)
 			_, err := r.line.Wait(ctx, func(c line.Counters) bool { return c.Good >= 20 })
@@ -369,4 +370,56 @@ func TestCatalogue(t *testing.T) {
 		require.True(t, a.AckRole.Valid(), a.Code)
 		require.NotContains(t, strings.ToLower(a.Cause+a.Action), "error", "%s: no developer words", a.Code)
 	}
+}
+
+// TestStorageFaultStopsPrinting: when the record store fails to commit (a
+// full disk), the station prints nothing more, stops the line with the
+// storage alarm naming every pack whose record is not saved, and once
+// commits succeed again and a supervisor acknowledges, production resumes
+// and nothing was lost.
+func TestStorageFaultStopsPrinting(t *testing.T) {
+	lcfg := lineConfig(t)
+	lcfg.Fast = true
+	lcfg.Speed = 1200
+	r := newRig(t, lcfg, rigOptions{grant: 5000})
+	ctx := testCtx(t)
+	r.startLine(ctx)
+	_, err := r.line.Wait(ctx, func(c line.Counters) bool { return c.Good >= 50 })
+	require.NoError(t, err)
+
+	r.failCommits.Store(true)
+	s := r.waitState(func(s Snapshot) bool { return hasAlarm(s, "storage", true) }, "the storage alarm")
+	require.Equal(t, wire.LineAlarm, s.State)
+	var a Alarm
+	for _, x := range s.Alarms {
+		if x.Device == "storage" {
+			a = x
+		}
+	}
+	require.Equal(t, AlarmStorage, a.Code)
+	require.Equal(t, RoleSupervisor, a.AckRole)
+	require.Contains(t, a.Fault, "no space left on device")
+	require.Eventually(t, func() bool { return !r.line.Status().Running }, waitLong, time.Millisecond)
+	printed := r.st.Counts().Printed
+	// Every pack whose fate is not durable is named, and no other.
+	lost, total, err := r.pool.Unfated("WO-1", 1000)
+	require.NoError(t, err)
+	require.Positive(t, total, "the packs decided since the failure have no durable record")
+	require.LessOrEqual(t, uint64(total), r.st.Counts().Printed-50, "only packs made after the failure")
+	require.Contains(t, a.Fault, fmt.Sprintf("%d packs without a saved record", total))
+	for _, l := range lost {
+		require.Contains(t, a.Fault, l.Serial)
+	}
+	require.ErrorIs(t, r.st.Start(ctx, "WO-1"), ErrAlarm)
+	require.ErrorIs(t, r.st.AcknowledgeAs(ctx, "Ana", RoleOperator), ErrRole)
+
+	r.failCommits.Store(false) // the disk freed: the waiting records are saved
+	r.waitState(func(s Snapshot) bool { return hasAlarm(s, "storage", false) }, "the cause cleared")
+	require.NoError(t, r.st.AcknowledgeAs(ctx, "Sam", RoleSupervisor))
+	r.waitState(func(s Snapshot) bool { return s.State == wire.LineRunning }, "running again")
+	_, err = r.line.Wait(ctx, func(c line.Counters) bool { return c.Printed > printed+20 })
+	require.NoError(t, err)
+	_, total, err = r.pool.Unfated("WO-1", 0)
+	require.NoError(t, err)
+	require.LessOrEqual(t, total, r.st.Snapshot().InFlight, "nothing left unrecorded but what is in flight")
 }

@@ -4,9 +4,11 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -59,10 +61,6 @@ func lineConfig(tb testing.TB) line.Config {
 	return cfg
 }
 
-// noQualityLimits lets a test inject a spell of faults without the quality
-// limits stopping the line for it.
-func noQualityLimits() Config { return Config{MaxConsecutiveRejects: 1000, MaxRejectRate: 100} }
-
 func testOrder() wire.Order {
 	return wire.Order{ID: "WO-1", GTIN: "09506000134352", Lot: "LOT42", Expiry: "271231", Quantity: 100000,
 		State: wire.OrderStateReleased, MinGrade: "C", Product: "Paracetamol 500 mg"}
@@ -88,6 +86,9 @@ type rig struct {
 	st      *Station
 	cancel  context.CancelFunc
 	done    chan error
+	// failCommits makes every outbox commit fail, as a full disk does.
+	failCommits atomic.Bool
+	stRef       atomic.Pointer[Station]
 }
 
 type rigOptions struct {
@@ -95,6 +96,11 @@ type rigOptions struct {
 	broker  string // MQTT broker for the outbox ("": none)
 	station Config
 	order   *wire.Order // WO-1 (testOrder() when nil)
+	// quality keeps the quality limits at their defaults (or as station
+	// sets them). Otherwise they are off: the simulated line on a busy
+	// test machine rejects units for timing alone, and only the tests of
+	// the limits want them to stop it.
+	quality bool
 }
 
 func newRig(tb testing.TB, lcfg line.Config, opts rigOptions) *rig {
@@ -123,7 +129,18 @@ func newRig(tb testing.TB, lcfg line.Config, opts rigOptions) *rig {
 	tb.Cleanup(func() { _ = r.db.Close() })
 	r.pool, err = pool.Open(r.db, pool.Config{Line: lcfg.Line}, log)
 	require.NoError(tb, err)
-	r.outbox, err = outbox.Open(r.db, outbox.Config{Line: lcfg.Line, Broker: opts.broker, OnCommit: r.pool.RecordFates}, log)
+	r.outbox, err = outbox.Open(r.db, outbox.Config{Line: lcfg.Line, Broker: opts.broker,
+		OnCommit: func(tx *bolt.Tx, evs []wire.Event) error {
+			if r.failCommits.Load() {
+				return errors.New("write edge.db: no space left on device")
+			}
+			return r.pool.RecordFates(tx, evs)
+		},
+		OnCommitError: func(err error, evs []wire.Event) {
+			if st := r.stRef.Load(); st != nil {
+				st.StorageFault(err, evs)
+			}
+		}}, log)
 	require.NoError(tb, err)
 	require.NoError(tb, r.outbox.Connect())
 	tb.Cleanup(func() { _ = r.outbox.Close() })
@@ -138,6 +155,9 @@ func newRig(tb testing.TB, lcfg line.Config, opts rigOptions) *rig {
 	}
 	scfg := opts.station
 	scfg.Line = lcfg.Line
+	if !opts.quality && scfg.MaxConsecutiveRejects == 0 && scfg.MaxRejectRate == 0 {
+		scfg.MaxConsecutiveRejects, scfg.MaxRejectRate = 1000, 100
+	}
 	if scfg.PrinterToCamera == 0 {
 		scfg.PrinterToCamera, scfg.CameraToReject, scfg.Jitter = lcfg.Travel.PrinterToCamera, lcfg.Travel.CameraToReject, lcfg.Jitter
 		scfg.PrintWindow = lcfg.Travel.PrintWindow
@@ -150,6 +170,7 @@ func newRig(tb testing.TB, lcfg line.Config, opts rigOptions) *rig {
 	}
 	r.st, err = New(scfg, r.printer, r.scanner, r.plc, r.pool, r.outbox, log)
 	require.NoError(tb, err)
+	r.stRef.Store(r.st)
 	r.st.SetOrders([]wire.Order{o})
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel

@@ -63,6 +63,11 @@ type Serials interface {
 	Activate(order string) error
 	Take(dst []byte) (pool.Unit, []byte, error)
 	Level(order string) (pool.Level, error)
+	// RecoveredSerials are the serials a crash may have left printed and
+	// unapplied (voided at start).
+	RecoveredSerials(order string) []string
+	// Unfated lists the serials handed out whose fate is not durable yet.
+	Unfated(order string, max int) ([]pool.Lost, int, error)
 }
 
 // Events is the outbox (edge/outbox.Outbox).
@@ -276,10 +281,12 @@ type Station struct {
 	run      *orderRun // the order's governance (governance.go)
 	qual     *quality
 
-	counts   counters
-	inflight atomic.Int64
-	lat      latencies
-	rate     rateMeter
+	counts     counters
+	inflight   atomic.Int64
+	storageBad atomic.Bool // the record store fails: print nothing (external.go)
+	running    atomic.Bool // Run has started: reports go through its loop
+	lat        latencies
+	rate       rateMeter
 
 	mu        sync.Mutex
 	state     wire.LineState
@@ -343,6 +350,7 @@ func New(cfg Config, prn Printer, scn Scanner, p PLC, serials Serials, events Ev
 // Run runs the line until ctx ends. The PLC should be connected (its
 // trigger counter tells which units were already on the conveyor).
 func (s *Station) Run(ctx context.Context) error {
+	s.running.Store(true)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -451,7 +459,7 @@ func (s *Station) onTrigger(ctx context.Context, n uint32) {
 	s.rate.add(t0)
 
 	tpl := s.tpl
-	if s.state != wire.LineRunning || tpl == nil {
+	if s.state != wire.LineRunning || tpl == nil || s.storageBad.Load() {
 		return
 	}
 	if s.skip > 0 {
@@ -599,9 +607,14 @@ func (s *Station) report(h healthReport) {
 	case s.health <- h:
 	default:
 		// The loop is behind; the monitor reports again soon. A latched
-		// note must not be lost, so wait for it.
-		if h.latch != nil {
+		// note must not be lost, so wait for it; an outside report is
+		// delivered in the background, since its sender (the outbox's
+		// writer) must not wait on a loop that may wait on it.
+		switch {
+		case h.latch != nil:
 			s.health <- h
+		case h.ext != nil:
+			go func() { s.health <- h }()
 		}
 	}
 }

@@ -23,8 +23,9 @@ func TestRun500UnitsWithFaults(t *testing.T) {
 	lcfg.Units = n
 	lcfg.Scanner.Faults.NoReadRate = 0.015
 	// The spells are deliberate: the quality limits that stop a line for
-	// them are TestQualityLimitsStopTheLine's, not this test's.
-	r := newRig(t, lcfg, rigOptions{grant: 10_000, station: noQualityLimits()})
+	// them are TestQualityLimitsStopTheLine's, not this test's (newRig
+	// leaves them off).
+	r := newRig(t, lcfg, rigOptions{grant: 10_000})
 	ctx := testCtx(t)
 	r.startLine(ctx)
 
@@ -64,8 +65,7 @@ func TestImagingWithSmudge(t *testing.T) {
 	lcfg.Speed = 1200
 	lcfg.Units = n
 	lcfg.Travel = line.Travel{PrintWindow: 16, PrinterToCamera: 20, CameraToReject: 20}
-	scfg := noQualityLimits() // a deliberate spell of smudge, as above
-	scfg.PrinterToCamera, scfg.CameraToReject, scfg.PrintWindow, scfg.Jitter, scfg.CameraGuard = 20, 20, 16, lcfg.Jitter, 15
+	scfg := Config{PrinterToCamera: 20, CameraToReject: 20, PrintWindow: 16, Jitter: lcfg.Jitter, CameraGuard: 15}
 	r := newRig(t, lcfg, rigOptions{grant: 1000, station: scfg})
 	ctx := testCtx(t)
 	r.startLine(ctx)

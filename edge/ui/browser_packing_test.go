@@ -81,6 +81,7 @@ func TestBrowserPacking(t *testing.T) {
 	shot(t, ctx, dir, "packing-1024x768.png")
 	fits(t, ctx, 1024, 768)
 	require.Empty(t, smallTargets(t, ctx, "button, input"), "touch targets under 48 px")
+	require.Empty(t, lowContrast(t, ctx), "text under 4.5:1")
 
 	// Close the short case now: its SSCC on the screen is the one its
 	// label carries.
@@ -101,6 +102,7 @@ func TestBrowserPacking(t *testing.T) {
 	require.Equal(t, caseSSCC, v)
 	require.NoError(t, chromedp.Do(ctx, chromedp.SendKeys("#rework-unit", pr.typed(0))))
 	shot(t, ctx, dir, "rework-1024x768.png")
+	require.Empty(t, lowContrast(t, ctx), "rework sheet: text under 4.5:1")
 	click(t, ctx, "#rework-ok")
 	waitJS(t, ctx, `document.getElementById('rework').hidden`)
 	require.Equal(t, "Removed from "+caseSSCC+"; label reprinted", text(t, ctx, "#pack-last"))

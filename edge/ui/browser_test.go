@@ -137,21 +137,22 @@ func TestBrowserOperatorShift(t *testing.T) {
 	require.Equal(t, "2027-12-31", text(t, ctx, "#expiry"))
 	require.Equal(t, []lineCall{{Name: "start", Order: "WO-1", Operator: "Ana"}}, r.line.Calls())
 
-	// Production: the counts follow the line, pushed by the server.
+	// Production: the order's counts follow the line, pushed by the server;
+	// the agent's counts since it started are not the order's.
 	r.line.update(func(s *agent.State) {
-		s.Counts.Good = 1234
-		s.Counts.Rejected[wire.ReasonNoRead] = 2
-		s.Counts.Rejected[wire.ReasonLowGrade] = 1
+		s.Counts.Good = 99_999
+		s.Production.Good, s.Production.Rejected = 250, 3
+		s.Pool.Counts.Decommissioned = map[wire.Reason]uint64{wire.ReasonNoRead: 2, wire.ReasonLowGrade: 1}
 		s.Rate = 240
-		s.Pool.Counts.Commissioned = 250
 		s.Pool.Available, s.Pool.MinutesLeft, s.Pool.Rate = 480, 2, 240
 		s.Outbox.Connected, s.Outbox.Pending = true, 17
 	})
-	waitJS(t, ctx, `document.getElementById('good').textContent === '1,234'`)
+	waitJS(t, ctx, `document.getElementById('good').textContent === '250'`)
 	require.Equal(t, "3", text(t, ctx, "#rejected"))
 	require.Equal(t, "240", text(t, ctx, "#rate"))
 	require.Equal(t, "25", text(t, ctx, "#progress"))
 	require.Equal(t, "17", text(t, ctx, "#backlog"))
+	require.Equal(t, "running", text(t, ctx, "#order-state"))
 	cls, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById('pool').className`))
 	require.NoError(t, err)
 	require.Equal(t, "pool level-low", cls, "2 minutes of serials left")
@@ -159,11 +160,17 @@ func TestBrowserOperatorShift(t *testing.T) {
 	// An alarm stops the line; its cause has cleared, it waits for the ack.
 	r.line.update(func(s *agent.State) {
 		s.State = wire.LineAlarm
+		s.Rate = 0
+		s.Production.State = wire.ProgressStopped
 		s.Devices["printer"] = wire.DeviceHealth{State: wire.DeviceFault, Detail: "ribbon out"}
-		s.Alarms = append(s.Alarms, station.Alarm{Device: "printer", Fault: "ribbon out", Since: time.Now(), StoppedLine: true})
+		s.Alarms = append(s.Alarms, catalogued(t, station.AlarmPrinterRibbonOut, "printer", "printer: ~HS: ribbon out", time.Now()))
 	})
 	waitJS(t, ctx, `document.querySelector('#alarms .alarm.needs-ack') !== null`)
-	require.Contains(t, text(t, ctx, "#alarms .alarm"), "ribbon out")
+	require.Equal(t, "printer-ribbon-outThe label printer is out of ribbon.", text(t, ctx, "#alarms .alarm .cause"), "code and plain cause")
+	require.Contains(t, text(t, ctx, "#alarms .alarm .what"), "Fit a new ribbon")
+	require.Contains(t, text(t, ctx, "#alarms .alarm .meta"), "printer: ~HS: ribbon out", "the device's words, small")
+	require.Equal(t, "0", text(t, ctx, "#rate"), "no rate while the line stands")
+	require.True(t, jsBool(t, ctx, `document.getElementById('btn-start').disabled`), "no start during an alarm")
 	require.Contains(t, text(t, ctx, `#devices li[data-device="printer"]`), "ribbon out")
 	shot(t, ctx, dir, "alarm-1024x768.png")
 	fits(t, ctx, 1024, 768)
@@ -171,7 +178,8 @@ func TestBrowserOperatorShift(t *testing.T) {
 	require.Empty(t, smallTargets(t, ctx, "button"), "buttons under 48 px")
 
 	click(t, ctx, "#btn-ack")
-	waitJS(t, ctx, `document.querySelectorAll('#alarms .alarm').length === 0`)
+	waitJS(t, ctx, `document.querySelectorAll('#alarms .alarm').length === 0 && document.getElementById('alarm-strip').hidden`)
+	require.False(t, jsBool(t, ctx, `document.getElementById('btn-start').disabled`), "Start again once acknowledged")
 	calls := r.line.Calls()
 	require.Equal(t, lineCall{Name: "ack", Operator: "Ana"}, calls[len(calls)-1])
 
@@ -188,6 +196,10 @@ func TestBrowserOperatorShift(t *testing.T) {
 	shot(t, ctx, dir, "closed-1024x768.png")
 
 	click(t, ctx, "#recon-ok")
+	waitJS(t, ctx, `document.getElementById('order-state').textContent === 'closed'`)
+	require.Equal(t, "Order WO-1 was closed at this line; choose the next order.", text(t, ctx, "#order-notice"))
+	require.Equal(t, "No order released to line L1: ask planning to release one.", text(t, ctx, "#no-order"))
+	require.Empty(t, lowContrast(t, ctx), "text under 4.5:1")
 	require.NoError(t, chromedp.Do(ctx, chromedp.EmulateViewport(1280, 800)))
 	waitJS(t, ctx, `window.innerWidth === 1280`)
 	fits(t, ctx, 1280, 800)

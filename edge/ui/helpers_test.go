@@ -4,11 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -27,12 +29,13 @@ import (
 // state they set at will; the real agent is exercised by its own tests
 // (edge/agent) and by the system tests, which run the screen on it.
 type fakeLine struct {
-	mu      sync.Mutex
-	st      agent.State
-	changed chan struct{}
-	calls   []lineCall
-	recon   wire.Reconciliation
-	pk      *packing.Packer // the packing mode, once attached (packhelpers_test.go)
+	mu       sync.Mutex
+	st       agent.State
+	changed  chan struct{}
+	calls    []lineCall
+	recon    wire.Reconciliation
+	pk       *packing.Packer // the packing mode, once attached (packhelpers_test.go)
+	extended []string        // "units: reason" of each extension
 }
 
 type lineCall struct {
@@ -69,6 +72,11 @@ func (f *fakeLine) State() agent.State {
 		s.Counts.Rejected[k] = v
 	}
 	s.Alarms = append([]station.Alarm(nil), f.st.Alarms...)
+	if p := f.st.Production; p != nil {
+		c := *p
+		s.Production = &c
+	}
+	s.Orders = append([]wire.Order(nil), f.st.Orders...)
 	if f.pk != nil {
 		ps := f.pk.Snapshot()
 		s.Packing = &ps
@@ -108,6 +116,10 @@ func (f *fakeLine) Start(ctx context.Context, order string) error {
 	f.note(ctx, "start", order)
 	var err error
 	f.update(func(s *agent.State) {
+		if len(s.Alarms) > 0 { // as the station: no start during an alarm
+			err = fmt.Errorf("start %q: %w", order, station.ErrAlarm)
+			return
+		}
 		for _, o := range s.Orders {
 			if o.ID == order {
 				o := o
@@ -119,13 +131,25 @@ func (f *fakeLine) Start(ctx context.Context, order string) error {
 			return
 		}
 		s.State, s.Want = wire.LineRunning, wire.LineRunning
+		if s.Production == nil || s.Production.Order != order {
+			s.Production = &station.Production{Order: order, Quantity: s.Order.Quantity, Remaining: s.Order.Quantity, Allowance: 50, AllowanceLeft: 50}
+		}
+		s.Production.State = wire.ProgressRunning
 		s.Pool = &pool.Level{Order: order, Granted: 500, Available: 500, Rate: 100, MinutesLeft: 5}
 	})
 	return err
 }
 
 func (f *fakeLine) setState(st wire.LineState) {
-	f.update(func(s *agent.State) { s.State, s.Want = st, st })
+	f.update(func(s *agent.State) {
+		s.State, s.Want = st, st
+		if s.Production != nil {
+			s.Production.State = map[wire.LineState]wire.OrderProgress{wire.LineRunning: wire.ProgressRunning, wire.LinePaused: wire.ProgressPaused}[st]
+			if s.Production.State == "" {
+				s.Production.State = wire.ProgressStopped
+			}
+		}
+	})
 }
 
 func (f *fakeLine) Pause(ctx context.Context) error {
@@ -140,11 +164,22 @@ func (f *fakeLine) Stop(ctx context.Context) error {
 	return nil
 }
 
+// Acknowledge acknowledges, as the station does, the alarms the role in
+// ctx may; those needing a higher role stay and are named in the error.
 func (f *fakeLine) Acknowledge(ctx context.Context) error {
 	f.note(ctx, "ack", "")
+	role := RoleFrom(ctx)
+	var refused []string
 	f.update(func(s *agent.State) {
 		var keep []station.Alarm
 		for _, a := range s.Alarms {
+			if !role.May(a.AckRole) {
+				if !a.Acked {
+					refused = append(refused, string(a.Code)+" needs "+string(a.AckRole))
+				}
+				keep = append(keep, a)
+				continue
+			}
 			a.Acked = true
 			if a.Active {
 				keep = append(keep, a)
@@ -152,13 +187,42 @@ func (f *fakeLine) Acknowledge(ctx context.Context) error {
 		}
 		s.Alarms = keep
 	})
+	if len(refused) > 0 {
+		return fmt.Errorf("station: acknowledge: %w: %s", station.ErrRole, strings.Join(refused, "; "))
+	}
 	return nil
 }
 
 func (f *fakeLine) CloseOrder(ctx context.Context) (wire.Reconciliation, error) {
 	f.note(ctx, "close", "")
-	f.update(func(s *agent.State) { s.Order, s.Pool = nil, nil })
+	f.update(func(s *agent.State) {
+		if s.Order != nil {
+			s.Orders = slices.DeleteFunc(s.Orders, func(o wire.Order) bool { return o.ID == s.Order.ID })
+		}
+		s.Order, s.Pool, s.Production = nil, nil, nil
+	})
 	return f.recon, nil
+}
+
+// ExtendAllowance extends the running order's allowance, as the agent
+// does: a supervisor's or QA's decision.
+func (f *fakeLine) ExtendAllowance(ctx context.Context, units uint64, reason string) error {
+	f.note(ctx, "extend", "")
+	if !RoleFrom(ctx).May(station.RoleSupervisor) {
+		return fmt.Errorf("extend allowance: %w", agent.ErrRole)
+	}
+	var err error
+	f.update(func(s *agent.State) {
+		p := s.Production
+		if p == nil {
+			err = errors.New("extend allowance: no order is running")
+			return
+		}
+		p.Allowance += units
+		p.AllowanceLeft = p.Allowance - min(p.Allowance, p.Rejected)
+		f.extended = append(f.extended, fmt.Sprintf("%d: %s", units, reason))
+	})
+	return err
 }
 
 // memRecorder keeps what the screen records.
@@ -199,19 +263,24 @@ func (c *clock) Advance(d time.Duration) {
 }
 
 const (
-	pinAna = "1234"
-	pinBen = "987654"
+	pinAna   = "1234"
+	pinBen   = "987654"
+	pinSam   = "246810" // supervisor
+	pinQuinn = "135790" // qa
 )
 
-// testOperators has Ana and Ben, hashed with few iterations to keep the
-// tests fast.
+// testOperators has Ana and Ben (operators), Sam (supervisor) and Quinn
+// (QA), hashed with few iterations to keep the tests fast.
 func testOperators(tb testing.TB) *StaticOperators {
 	tb.Helper()
 	var cfg []OperatorConfig
-	for _, o := range []struct{ name, pin string }{{"Ana", pinAna}, {"Ben", pinBen}} {
+	for _, o := range []struct {
+		name, pin string
+		role      station.Role
+	}{{"Ana", pinAna, ""}, {"Ben", pinBen, station.RoleOperator}, {"Sam", pinSam, station.RoleSupervisor}, {"Quinn", pinQuinn, station.RoleQA}} {
 		h, err := HashPIN(o.pin, 1000)
 		require.NoError(tb, err)
-		cfg = append(cfg, OperatorConfig{Name: o.name, PINHash: h})
+		cfg = append(cfg, OperatorConfig{Name: o.name, PINHash: h, Role: o.role})
 	}
 	ops, err := NewOperators(cfg)
 	require.NoError(tb, err)
@@ -219,11 +288,86 @@ func testOperators(tb testing.TB) *StaticOperators {
 }
 
 type rig struct {
-	ui    *UI
-	line  *fakeLine
-	rec   *memRecorder
-	clock *clock
-	srv   *httptest.Server
+	ui     *UI
+	line   *fakeLine
+	rec    *memRecorder
+	clock  *clock
+	srv    *httptest.Server
+	stream *streamGate
+}
+
+// streamGate stands between the screen and its event streams so a test
+// can drop them from the server side: cut ends every open stream and
+// answers new ones 503 (as an agent that is restarting), restore lets
+// them through again.
+type streamGate struct {
+	h       http.Handler
+	mu      sync.Mutex
+	down    bool
+	n       int
+	cancels map[int]context.CancelFunc
+}
+
+func (g *streamGate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path != "/ui/events" {
+		g.h.ServeHTTP(w, r)
+		return
+	}
+	g.mu.Lock()
+	if g.down {
+		g.mu.Unlock()
+		http.Error(w, "the agent is restarting", http.StatusServiceUnavailable)
+		return
+	}
+	ctx, cancel := context.WithCancel(r.Context())
+	g.n++
+	id := g.n
+	g.cancels[id] = cancel
+	g.mu.Unlock()
+	defer func() {
+		g.mu.Lock()
+		delete(g.cancels, id)
+		g.mu.Unlock()
+		cancel()
+	}()
+	g.h.ServeHTTP(w, r.WithContext(ctx))
+}
+
+// cut ends the open streams and refuses new ones.
+func (g *streamGate) cut() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.down = true
+	for _, c := range g.cancels {
+		c()
+	}
+}
+
+func (g *streamGate) restore() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.down = false
+}
+
+// open is the number of streams being served.
+func (g *streamGate) open() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return len(g.cancels)
+}
+
+// catalogued is an alarm as the station raises it: the catalogue's texts
+// for code, the device's own words as the fault.
+func catalogued(tb testing.TB, code station.AlarmCode, device, fault string, since time.Time) station.Alarm {
+	tb.Helper()
+	for _, sp := range station.Catalogue() {
+		if sp.Code == code {
+			return station.Alarm{Code: code, Message: sp.Cause, Action: sp.Action, AckRole: sp.AckRole, Device: device,
+				Fault: fault, Since: since, StoppedLine: true}
+		}
+	}
+	tb.Fatalf("no alarm %s in the catalogue", code)
+	return station.Alarm{}
 }
 
 func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -238,7 +382,8 @@ func newRig(tb testing.TB, cfg Config) *rig {
 	u, err := New(cfg, r.line, testOperators(tb), r.rec, discard())
 	require.NoError(tb, err)
 	r.ui = u
-	r.srv = httptest.NewServer(u) // 127.0.0.1:0
+	r.stream = &streamGate{h: u, cancels: map[int]context.CancelFunc{}}
+	r.srv = httptest.NewServer(r.stream) // 127.0.0.1:0
 	tb.Cleanup(r.srv.Close)
 	tb.Cleanup(u.Close) // runs first: ends the event streams
 	return r

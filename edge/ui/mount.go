@@ -10,8 +10,8 @@ import (
 // Mount builds the touchscreen for a from the agent's configuration (its
 // operators: and ui: sections) and mounts it at "/" of a's HTTP server;
 // call it before a.Run, which closes the screen's event streams on the
-// way out. With no operators configured the screen still shows the line,
-// but nobody can sign in, so nobody can act on it.
+// way out. With no operators configured the screen still shows the line
+// and Stop and Pause work, but nobody can sign in to start or acknowledge.
 func Mount(a *agent.Agent, cfg agent.Config, log *slog.Logger) (*UI, error) {
 	if a == nil {
 		return nil, errors.New("ui: agent: missing")
@@ -23,7 +23,7 @@ func Mount(a *agent.Agent, cfg agent.Config, log *slog.Logger) (*UI, error) {
 	if len(cfg.Operators) > 0 {
 		oc := make([]OperatorConfig, len(cfg.Operators))
 		for i, o := range cfg.Operators {
-			oc[i] = OperatorConfig{Name: o.Name, PINHash: o.PINHash}
+			oc[i] = OperatorConfig{Name: o.Name, PINHash: o.PINHash, Role: o.RoleOrDefault()}
 		}
 		s, err := NewOperators(oc)
 		if err != nil {
@@ -31,7 +31,7 @@ func Mount(a *agent.Agent, cfg agent.Config, log *slog.Logger) (*UI, error) {
 		}
 		ops = s
 	} else {
-		log.Warn("no operators configured: the touchscreen only shows the line; add operators (name, pin_hash) to act on it")
+		log.Warn("no operators configured: the touchscreen shows the line and can stop it; add operators (name, pin_hash, role) to start it")
 	}
 	u, err := New(Config{SessionIdle: cfg.UI.SessionIdle, MaxPINFailures: cfg.UI.MaxPINFailures, LockOut: cfg.UI.LockOut,
 		PoolWarnMinutes: cfg.UI.PoolWarnMinutes}, a, ops, nil, log.With("part", "ui"))
@@ -46,4 +46,4 @@ func Mount(a *agent.Agent, cfg agent.Config, log *slog.Logger) (*UI, error) {
 // every PIN is wrong.
 type noOperators struct{}
 
-func (noOperators) Check(string) (string, bool) { return "", false }
+func (noOperators) Check(string) (Person, bool) { return Person{}, false }

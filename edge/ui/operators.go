@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/serialine/serialine/edge/station"
 	"github.com/serialine/serialine/edge/ui/pin"
 )
 
@@ -28,6 +29,14 @@ type OperatorConfig struct {
 	// PINHash is "pbkdf2-sha256$<iterations>$<salt, base64>$<key, base64>",
 	// as HashPIN makes it. PINs are never stored in clear.
 	PINHash string `yaml:"pin_hash"`
+	// Role is operator (the default), supervisor or qa.
+	Role station.Role `yaml:"role"`
+}
+
+// Person is who a PIN signs in: a name and what they may do.
+type Person struct {
+	Name string       `json:"name"`
+	Role station.Role `json:"role"`
 }
 
 // ValidatePIN checks that p is 4 to 8 digits.
@@ -43,12 +52,12 @@ type StaticOperators struct {
 }
 
 type staticOperator struct {
-	name string
+	Person
 	hash pin.Hashed
 }
 
-// NewOperators checks the configured operators: each needs a unique name
-// and a well-formed pin_hash.
+// NewOperators checks the configured operators: each needs a unique name,
+// a well-formed pin_hash and a known role (none: operator).
 func NewOperators(cfg []OperatorConfig) (*StaticOperators, error) {
 	if len(cfg) == 0 {
 		return nil, errors.New("operators: none configured; add at least one with a name and a pin_hash")
@@ -68,29 +77,36 @@ func NewOperators(cfg []OperatorConfig) (*StaticOperators, error) {
 		if err != nil {
 			return nil, fmt.Errorf("operators[%d] (%s).pin_hash: %w", i, name, err)
 		}
-		s.ops = append(s.ops, staticOperator{name: name, hash: h})
+		role := c.Role
+		if role == "" {
+			role = station.RoleOperator
+		}
+		if !role.Valid() {
+			return nil, fmt.Errorf("operators[%d] (%s).role: must be operator, supervisor or qa, got %q", i, name, c.Role)
+		}
+		s.ops = append(s.ops, staticOperator{Person: Person{Name: name, Role: role}, hash: h})
 	}
 	return s, nil
 }
 
-// Check returns the operator whose PIN is p. Sign-in is by PIN alone,
+// Check returns the person whose PIN is p. Sign-in is by PIN alone,
 // so a PIN shared by two operators identifies nobody and is refused.
 // Every hash is computed whatever matches, so the time taken does not
 // tell which operator came first.
-func (s *StaticOperators) Check(p string) (string, bool) {
+func (s *StaticOperators) Check(p string) (Person, bool) {
 	if ValidatePIN(p) != nil {
-		return "", false
+		return Person{}, false
 	}
-	var name string
+	var who Person
 	n := 0
 	for _, o := range s.ops {
 		if o.hash.Matches(p) {
-			name = o.name
+			who = o.Person
 			n++
 		}
 	}
 	if n != 1 {
-		return "", false
+		return Person{}, false
 	}
-	return name, true
+	return who, true
 }

@@ -74,11 +74,11 @@ func (u *UI) packer(w http.ResponseWriter) (*packing.Packer, bool) {
 // packCall runs one packing action as the operator, records it (with the
 // container and unit it concerns) and answers with a PackResult. A scan
 // refused by the packer is answered 409 with the reason.
-func (u *UI) packCall(w http.ResponseWriter, r *http.Request, name string, a Action, fn func(context.Context) (PackResult, *packing.Refusal, error)) {
-	ctx, cancel := context.WithTimeout(WithOperator(r.Context(), name), 30*time.Second)
+func (u *UI) packCall(w http.ResponseWriter, r *http.Request, who Person, a Action, fn func(context.Context) (PackResult, *packing.Refusal, error)) {
+	ctx, cancel := context.WithTimeout(WithSignIn(r.Context(), who), 30*time.Second)
 	defer cancel()
 	res, refused, err := fn(ctx)
-	a.Operator, a.At = name, u.cfg.Now()
+	a.Operator, a.Role, a.At = who.Name, who.Role, u.cfg.Now()
 	if a.Order == "" {
 		a.Order = u.currentOrder()
 	}
@@ -98,7 +98,7 @@ func (u *UI) packCall(w http.ResponseWriter, r *http.Request, name string, a Act
 	case refused != nil:
 		writeJSON(w, http.StatusConflict, errBody{Error: refused.Detail, Reason: string(refused.Reason)})
 	default:
-		res.View = u.view(name)
+		res.View = u.view(who)
 		writeJSON(w, http.StatusOK, res)
 	}
 }
@@ -109,7 +109,7 @@ func badField(w http.ResponseWriter, field, msg string) {
 
 // servePackScan packs a code entered at the screen, as if scanned.
 func (u *UI) servePackScan(w http.ResponseWriter, r *http.Request) {
-	name, ok := u.guard(w, r)
+	who, ok := u.guard(w, r)
 	if !ok {
 		return
 	}
@@ -134,7 +134,7 @@ func (u *UI) servePackScan(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a := Action{Action: ActPackScan, Unit: data}
-	u.packCall(w, r, name, a, func(ctx context.Context) (PackResult, *packing.Refusal, error) {
+	u.packCall(w, r, who, a, func(ctx context.Context) (PackResult, *packing.Refusal, error) {
 		out := pk.Scan(ctx, data)
 		return PackResult{Outcome: &out, Closed: out.Closed}, out.Refusal, nil
 	})
@@ -142,7 +142,7 @@ func (u *UI) servePackScan(w http.ResponseWriter, r *http.Request) {
 
 func (u *UI) servePackClose(act string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		name, ok := u.guard(w, r)
+		who, ok := u.guard(w, r)
 		if !ok {
 			return
 		}
@@ -150,7 +150,7 @@ func (u *UI) servePackClose(act string) http.HandlerFunc {
 		if !ok {
 			return
 		}
-		u.packCall(w, r, name, Action{Action: act}, func(ctx context.Context) (PackResult, *packing.Refusal, error) {
+		u.packCall(w, r, who, Action{Action: act}, func(ctx context.Context) (PackResult, *packing.Refusal, error) {
 			var c *packing.Closed
 			var err error
 			if act == ActCloseCase {
@@ -243,7 +243,7 @@ func reworkInput(w http.ResponseWriter, r *http.Request, want ...string) (sscc s
 }
 
 func (u *UI) servePackRemove(w http.ResponseWriter, r *http.Request) {
-	name, ok := u.guard(w, r)
+	who, ok := u.guard(w, r)
 	if !ok {
 		return
 	}
@@ -256,13 +256,13 @@ func (u *UI) servePackRemove(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a := Action{Action: ActRemoveUnit, Container: sscc, Unit: units["unit"]}
-	u.packCall(w, r, name, a, func(ctx context.Context) (PackResult, *packing.Refusal, error) {
+	u.packCall(w, r, who, a, func(ctx context.Context) (PackResult, *packing.Refusal, error) {
 		return PackResult{}, nil, pk.RemoveUnit(ctx, sscc, units["unit"])
 	})
 }
 
 func (u *UI) servePackReplace(w http.ResponseWriter, r *http.Request) {
-	name, ok := u.guard(w, r)
+	who, ok := u.guard(w, r)
 	if !ok {
 		return
 	}
@@ -279,14 +279,14 @@ func (u *UI) servePackReplace(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a := Action{Action: ActReplaceUnit, Container: sscc, Unit: units["unit"], With: units["with"]}
-	u.packCall(w, r, name, a, func(ctx context.Context) (PackResult, *packing.Refusal, error) {
+	u.packCall(w, r, who, a, func(ctx context.Context) (PackResult, *packing.Refusal, error) {
 		refused, err := pk.ReplaceUnit(ctx, sscc, units["unit"], units["with"])
 		return PackResult{}, refused, err
 	})
 }
 
 func (u *UI) servePackUnpack(w http.ResponseWriter, r *http.Request) {
-	name, ok := u.guard(w, r)
+	who, ok := u.guard(w, r)
 	if !ok {
 		return
 	}
@@ -302,7 +302,7 @@ func (u *UI) servePackUnpack(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	u.packCall(w, r, name, Action{Action: ActUnpack, Container: sscc}, func(ctx context.Context) (PackResult, *packing.Refusal, error) {
+	u.packCall(w, r, who, Action{Action: ActUnpack, Container: sscc}, func(ctx context.Context) (PackResult, *packing.Refusal, error) {
 		n, err := pk.Unpack(ctx, sscc)
 		if err == nil && n == 0 {
 			err = fmt.Errorf("container %s is empty already", sscc)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/serialine/serialine/edge/agent"
 	"github.com/serialine/serialine/edge/packing"
+	"github.com/serialine/serialine/edge/station"
 	"github.com/serialine/serialine/shared/wire"
 )
 
@@ -28,7 +29,7 @@ func TestPackingPanel(t *testing.T) {
 		snap *packing.Snapshot
 	}{{"on", snap}, {"off", nil}} {
 		t.Run(tc.name, func(t *testing.T) {
-			v := buildView(agent.State{Packing: tc.snap}, "", 10, time.Time{})
+			v := buildView(agent.State{Packing: tc.snap}, Person{}, 10, time.Time{})
 			require.Equal(t, tc.snap, v.Packing)
 			var b bytes.Buffer
 			require.NoError(t, pageTemplate(t).Execute(&b, v))
@@ -219,7 +220,7 @@ func TestPackingActions(t *testing.T) {
 		ActRemoveUnit, ActRemoveUnit, ActReplaceUnit, ActReplaceUnit, ActUnpack, ActUnpack, ActUnpack}
 	require.Equal(t, want, got)
 	acts := r.rec.Actions()
-	require.Equal(t, Action{Operator: "Ana", Action: ActReplaceUnit, Order: "", Container: case1, Unit: pr.ref(1), With: pr.ref(7), At: acts[19].At}, acts[19])
+	require.Equal(t, Action{Operator: "Ana", Role: station.RoleOperator, Action: ActReplaceUnit, Order: "", Container: case1, Unit: pr.ref(1), With: pr.ref(7), At: acts[19].At}, acts[19])
 	require.Contains(t, acts[4].Error, "already-packed", "a refused scan is recorded with its reason")
 	var packEvents int
 	for _, e := range pr.ob.Events() {

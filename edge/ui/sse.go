@@ -52,8 +52,8 @@ func (u *UI) serveEvents(w http.ResponseWriter, r *http.Request) {
 		// Take the change channel before the state, so a change between
 		// the two is not lost.
 		changed := u.line.Changes()
-		name, _ := u.operator(r, false)
-		if !send("state", u.view(name)) {
+		who, _ := u.signedIn(r, false)
+		if !send("state", u.view(who)) {
 			return
 		}
 		hold = time.NewTimer(u.cfg.MinPush)
@@ -65,8 +65,8 @@ func (u *UI) serveEvents(w http.ResponseWriter, r *http.Request) {
 			case <-u.done:
 				return
 			case <-hb.C:
-				name, _ := u.operator(r, false)
-				if !send("heartbeat", map[string]any{"operator": name, "at": u.cfg.Now()}) {
+				who, _ := u.signedIn(r, false)
+				if !send("heartbeat", map[string]any{"operator": who.Name, "role": who.Role, "at": u.cfg.Now()}) {
 					return
 				}
 			case <-changed:

@@ -1,14 +1,12 @@
 // Package ui is the line operator's touchscreen: one server-rendered page
 // with a little vanilla JS, live by server-sent events, and a PIN sign-in
-// in front of every action. It runs inside serialine-edge, mounted at "/"
-// of the agent's HTTP server.
+// in front of every action but Stop and Pause (a stop is never locked out).
+// It runs inside serialine-edge, mounted at "/" of the agent's HTTP server.
 package ui
 
 import (
 	"context"
-	"crypto/rand"
 	"embed"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,11 +16,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"strconv"
 	"sync"
 	"time"
 
 	"github.com/serialine/serialine/edge/agent"
+	"github.com/serialine/serialine/edge/station"
 	"github.com/serialine/serialine/shared/wire"
 )
 
@@ -38,11 +36,12 @@ type Line interface {
 	Stop(context.Context) error
 	Acknowledge(context.Context) error
 	CloseOrder(context.Context) (wire.Reconciliation, error)
+	ExtendAllowance(ctx context.Context, units uint64, reason string) error
 }
 
-// Operators checks a PIN and names its operator.
+// Operators checks a PIN and names its person and role.
 type Operators interface {
-	Check(pin string) (name string, ok bool)
+	Check(pin string) (Person, bool)
 }
 
 // Recorder takes every operator action, for the agent to send to central
@@ -53,10 +52,16 @@ type Recorder interface {
 
 // Action is one thing an operator did at the screen.
 type Action struct {
-	Operator string    `json:"operator"`
-	Action   string    `json:"action"` // sign-in, sign-out, start, pause, stop, ack, close, and the packing actions (ActPackScan ...)
-	Order    string    `json:"order,omitempty"`
-	At       time.Time `json:"at"`
+	// Operator is who acted: the signed-in person, the person whose PIN
+	// came with the action, or Unsigned (Stop and Pause need no sign-in).
+	Operator string `json:"operator"`
+	// Role is the operator's role, "" for Unsigned.
+	Role   station.Role `json:"role,omitempty"`
+	Action string       `json:"action"` // sign-in, sign-out, start, pause, stop, ack, close, extend, and the packing actions (ActPackScan ...)
+	Order  string       `json:"order,omitempty"`
+	At     time.Time    `json:"at"`
+	// Note is what an action decided: the units and reason of an extension.
+	Note string `json:"note,omitempty"`
 	// Container (an SSCC), Unit (a code as entered, or "(01)…(21)…") and
 	// With (the replacement unit) say what a packing action concerned.
 	Container string `json:"container,omitempty"`
@@ -75,17 +80,26 @@ const (
 	ActStop    = "stop"
 	ActAck     = "ack"
 	ActClose   = "close"
+	ActExtend  = "extend"
 )
 
-// WithOperator returns ctx carrying the signed-in operator's name; the
-// screen passes it to every Line call. The agent owns the context key
-// (agent.WithOperator), so it puts the name on the events it makes.
-func WithOperator(ctx context.Context, name string) context.Context {
-	return agent.WithOperator(ctx, name)
+// Unsigned is the action log's operator of a Stop or Pause made without a
+// sign-in.
+const Unsigned = "unsigned"
+
+// WithSignIn returns ctx carrying who acts and their role; the screen
+// passes it to every Line call of a signed-in person. The agent owns the
+// context keys (agent.WithSignIn), so it puts the name on the events it
+// makes and lets the role decide what may be done.
+func WithSignIn(ctx context.Context, p Person) context.Context {
+	return agent.WithSignIn(ctx, p.Name, p.Role)
 }
 
-// OperatorFrom returns the operator WithOperator put in ctx.
+// OperatorFrom returns the name WithSignIn put in ctx.
 func OperatorFrom(ctx context.Context) (string, bool) { return agent.OperatorFrom(ctx) }
+
+// RoleFrom returns the role WithSignIn put in ctx (operator otherwise).
+func RoleFrom(ctx context.Context) station.Role { return agent.RoleFrom(ctx) }
 
 // Config tunes the screen; zero values take the defaults.
 type Config struct {
@@ -177,11 +191,17 @@ type UI struct {
 	sessions map[string]*session
 	failures map[string]*failure
 	actions  []Action
+	// last is the order the screen last showed running, kept to tell the
+	// operator it was closed (View.Order with state closed) until another
+	// order starts.
+	last *shown
+	// closedHere is the order last closed at this screen.
+	closedHere string
 }
 
 type session struct {
-	operator string
-	last     time.Time
+	who  Person
+	last time.Time
 }
 
 type failure struct {
@@ -224,10 +244,11 @@ func New(cfg Config, line Line, ops Operators, rec Recorder, log *slog.Logger) (
 	m.HandleFunc("POST /ui/signout", u.serveSignOut)
 	m.HandleFunc("POST /ui/touch", u.serveTouch)
 	m.HandleFunc("POST /ui/start", u.serveStart)
-	m.HandleFunc("POST /ui/pause", u.simple(ActPause, line.Pause))
-	m.HandleFunc("POST /ui/stop", u.simple(ActStop, line.Stop))
-	m.HandleFunc("POST /ui/ack", u.simple(ActAck, line.Acknowledge))
+	m.HandleFunc("POST /ui/pause", u.unsigned(ActPause, line.Pause))
+	m.HandleFunc("POST /ui/stop", u.unsigned(ActStop, line.Stop))
+	m.HandleFunc("POST /ui/ack", u.serveAck)
 	m.HandleFunc("POST /ui/close", u.serveClose)
+	m.HandleFunc("POST /ui/extend", u.serveExtend)
 	u.registerPacking(m)
 	u.mux = m
 	return u, nil
@@ -253,31 +274,6 @@ func (u *UI) Actions() []Action {
 	return append([]Action(nil), u.actions...)
 }
 
-const cookieName = "serialine_operator"
-
-// operator returns the signed-in operator of r; touch marks activity.
-func (u *UI) operator(r *http.Request, touch bool) (string, bool) {
-	c, err := r.Cookie(cookieName)
-	if err != nil || c.Value == "" {
-		return "", false
-	}
-	now := u.cfg.Now()
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	s, ok := u.sessions[c.Value]
-	if !ok {
-		return "", false
-	}
-	if now.Sub(s.last) >= u.cfg.SessionIdle {
-		delete(u.sessions, c.Value)
-		return "", false
-	}
-	if touch {
-		s.last = now
-	}
-	return s.operator, true
-}
-
 // record appends to the action log and hands the action to the Recorder.
 func (u *UI) record(ctx context.Context, a Action) {
 	u.mu.Lock()
@@ -287,8 +283,8 @@ func (u *UI) record(ctx context.Context, a Action) {
 	}
 	u.actions = append(u.actions, a)
 	u.mu.Unlock()
-	u.log.Info("operator action", "operator", a.Operator, "action", a.Action, "order", a.Order,
-		"container", a.Container, "unit", a.Unit, "with", a.With, "err", a.Error)
+	u.log.Info("operator action", "operator", a.Operator, "role", a.Role, "action", a.Action, "order", a.Order,
+		"container", a.Container, "unit", a.Unit, "with", a.With, "note", a.Note, "err", a.Error)
 	if u.rec == nil {
 		return
 	}
@@ -299,24 +295,13 @@ func (u *UI) record(ctx context.Context, a Action) {
 	}
 }
 
-// guard admits an operator action: same-origin, JSON, signed in.
-func (u *UI) guard(w http.ResponseWriter, r *http.Request) (string, bool) {
-	if o := r.Header.Get("Origin"); o != "" && o != "http://"+r.Host && o != "https://"+r.Host {
-		writeJSON(w, http.StatusForbidden, errBody{Error: "origin: cross-site request refused"})
-		return "", false
-	}
-	name, ok := u.operator(r, true)
-	if !ok {
-		writeJSON(w, http.StatusForbidden, errBody{Error: "not signed in: sign in with your PIN first", SignIn: true})
-		return "", false
-	}
-	return name, true
-}
-
 type errBody struct {
 	Error  string `json:"error"`
 	Field  string `json:"field,omitempty"`
 	SignIn bool   `json:"sign_in,omitempty"`
+	// Role is the role the refused action needs (a PIN of that role, or a
+	// higher one, may do it).
+	Role station.Role `json:"role,omitempty"`
 	// Reason is a refused scan's reason (edge/packing), e.g. already-packed.
 	Reason string `json:"reason,omitempty"`
 }
@@ -346,189 +331,8 @@ func clientKey(r *http.Request) string {
 	return host
 }
 
-func (u *UI) serveSignIn(w http.ResponseWriter, r *http.Request) {
-	var body struct {
-		PIN string `json:"pin"`
-	}
-	if err := decode(r, &body); err != nil {
-		writeJSON(w, http.StatusBadRequest, errBody{Error: `body: want {"pin": "<4 to 8 digits>"}`, Field: "pin"})
-		return
-	}
-	if err := ValidatePIN(body.PIN); err != nil {
-		writeJSON(w, http.StatusBadRequest, errBody{Error: "pin: " + err.Error(), Field: "pin"})
-		return
-	}
-	key, now := clientKey(r), u.cfg.Now()
-	u.mu.Lock()
-	f := u.failures[key]
-	if f != nil && now.Before(f.until) {
-		wait := f.until.Sub(now)
-		u.mu.Unlock()
-		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds()+0.999)))
-		writeJSON(w, http.StatusTooManyRequests, errBody{Error: fmt.Sprintf("pin: too many wrong PINs; try again in %d s", int(wait.Seconds()+0.999)), Field: "pin"})
-		return
-	}
-	u.mu.Unlock()
-
-	name, ok := u.ops.Check(body.PIN)
-	if !ok {
-		u.mu.Lock()
-		for k, v := range u.failures { // forget lock-outs that are over
-			if !v.until.IsZero() && now.After(v.until) {
-				delete(u.failures, k)
-			}
-		}
-		f := u.failures[key]
-		if f == nil {
-			f = &failure{}
-			u.failures[key] = f
-		}
-		f.n++
-		locked := f.n >= u.cfg.MaxPINFailures
-		if locked {
-			f.n, f.until = 0, now.Add(u.cfg.LockOut)
-		}
-		u.mu.Unlock()
-		u.log.Warn("wrong PIN at sign-in", "client", key, "locked", locked)
-		writeJSON(w, http.StatusUnauthorized, errBody{Error: "pin: wrong PIN", Field: "pin"})
-		return
-	}
-	tok := make([]byte, 32)
-	if _, err := rand.Read(tok); err != nil {
-		writeJSON(w, http.StatusInternalServerError, errBody{Error: "session: " + err.Error()})
-		return
-	}
-	id := base64.RawURLEncoding.EncodeToString(tok)
-	u.mu.Lock()
-	delete(u.failures, key)
-	for k, s := range u.sessions { // forget sessions that have expired
-		if now.Sub(s.last) >= u.cfg.SessionIdle {
-			delete(u.sessions, k)
-		}
-	}
-	u.sessions[id] = &session{operator: name, last: now}
-	u.mu.Unlock()
-	// No Max-Age: the server ends the session after inactivity; the
-	// cookie dies with the browser at the latest. Not Secure: the screen
-	// talks plain HTTP over loopback.
-	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: id, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode})
-	u.record(r.Context(), Action{Operator: name, Action: ActSignIn, At: now})
-	writeJSON(w, http.StatusOK, map[string]string{"operator": name})
-}
-
-func (u *UI) serveSignOut(w http.ResponseWriter, r *http.Request) {
-	name, ok := u.guard(w, r)
-	if !ok {
-		return
-	}
-	if c, err := r.Cookie(cookieName); err == nil {
-		u.mu.Lock()
-		delete(u.sessions, c.Value)
-		u.mu.Unlock()
-	}
-	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteStrictMode})
-	u.record(r.Context(), Action{Operator: name, Action: ActSignOut, At: u.cfg.Now()})
-	writeJSON(w, http.StatusOK, map[string]string{"operator": ""})
-}
-
-// serveTouch keeps the session alive while the operator uses the screen.
-func (u *UI) serveTouch(w http.ResponseWriter, r *http.Request) {
-	name, ok := u.guard(w, r)
-	if !ok {
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]string{"operator": name})
-}
-
-// call runs one Line call as the operator and records it.
-func (u *UI) call(w http.ResponseWriter, r *http.Request, name, act, order string, fn func(context.Context) (any, error)) {
-	ctx, cancel := context.WithTimeout(WithOperator(r.Context(), name), 30*time.Second)
-	defer cancel()
-	v, err := fn(ctx)
-	a := Action{Operator: name, Action: act, Order: order, At: u.cfg.Now()}
-	if err != nil {
-		a.Error = err.Error()
-	}
-	u.record(r.Context(), a)
-	switch {
-	case err != nil:
-		writeCallErr(w, err)
-	case v != nil:
-		writeJSON(w, http.StatusOK, v)
-	default:
-		writeJSON(w, http.StatusOK, u.view(name))
-	}
-}
-
-// writeCallErr answers a line call that failed: 503 while the agent is
-// not running (it is starting, or stopped), 409 for anything the line
-// refused.
-func writeCallErr(w http.ResponseWriter, err error) {
-	status := http.StatusConflict
-	if errors.Is(err, agent.ErrNotRunning) {
-		status = http.StatusServiceUnavailable
-	}
-	writeJSON(w, status, errBody{Error: err.Error()})
-}
-
-func (u *UI) currentOrder() string {
-	if o := u.line.State().Order; o != nil {
-		return o.ID
-	}
-	return ""
-}
-
-func (u *UI) simple(act string, fn func(context.Context) error) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		name, ok := u.guard(w, r)
-		if !ok {
-			return
-		}
-		u.call(w, r, name, act, u.currentOrder(), func(ctx context.Context) (any, error) { return nil, fn(ctx) })
-	}
-}
-
-func (u *UI) serveStart(w http.ResponseWriter, r *http.Request) {
-	name, ok := u.guard(w, r)
-	if !ok {
-		return
-	}
-	var body struct {
-		Order string `json:"order"`
-	}
-	if err := decode(r, &body); err != nil || body.Order == "" {
-		writeJSON(w, http.StatusBadRequest, errBody{Error: `order: missing; want {"order": "<work order id>"}`, Field: "order"})
-		return
-	}
-	u.call(w, r, name, ActStart, body.Order, func(ctx context.Context) (any, error) {
-		return nil, u.line.Start(ctx, body.Order)
-	})
-}
-
-func (u *UI) serveClose(w http.ResponseWriter, r *http.Request) {
-	name, ok := u.guard(w, r)
-	if !ok {
-		return
-	}
-	var body struct {
-		Confirm bool `json:"confirm"`
-	}
-	if err := decode(r, &body); err != nil || !body.Confirm {
-		writeJSON(w, http.StatusBadRequest, errBody{Error: `confirm: closing an order cannot be undone; send {"confirm": true}`, Field: "confirm"})
-		return
-	}
-	order := u.currentOrder()
-	u.call(w, r, name, ActClose, order, func(ctx context.Context) (any, error) {
-		rec, err := u.line.CloseOrder(ctx)
-		if err != nil {
-			return nil, err
-		}
-		return reconciliationView(order, rec), nil
-	})
-}
-
 func (u *UI) serveActions(w http.ResponseWriter, r *http.Request) {
-	if _, ok := u.operator(r, false); !ok {
+	if _, ok := u.signedIn(r, false); !ok {
 		writeJSON(w, http.StatusForbidden, errBody{Error: "not signed in: sign in with your PIN first", SignIn: true})
 		return
 	}
@@ -536,13 +340,13 @@ func (u *UI) serveActions(w http.ResponseWriter, r *http.Request) {
 }
 
 func (u *UI) serveState(w http.ResponseWriter, r *http.Request) {
-	name, _ := u.operator(r, false)
-	writeJSON(w, http.StatusOK, u.view(name))
+	who, _ := u.signedIn(r, false)
+	writeJSON(w, http.StatusOK, u.view(who))
 }
 
 func (u *UI) servePage(w http.ResponseWriter, r *http.Request) {
-	name, _ := u.operator(r, false)
-	v := u.view(name)
+	who, _ := u.signedIn(r, false)
+	v := u.view(who)
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	if err := u.page.Execute(w, v); err != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/serialine/serialine/edge/agent"
+	"github.com/serialine/serialine/edge/pool"
 	"github.com/serialine/serialine/edge/station"
 	"github.com/serialine/serialine/shared/wire"
 )
@@ -25,10 +26,19 @@ var actionPaths = []struct{ path, body, action string }{
 	{"/ui/signout", `{}`, ActSignOut},
 }
 
+// signedPaths are the actions that need a sign-in (all but Stop and Pause).
+var signedPaths = []struct{ path, body, action string }{
+	{"/ui/start", `{"order":"WO-1"}`, ActStart},
+	{"/ui/ack", `{}`, ActAck},
+	{"/ui/close", `{"confirm":true}`, ActClose},
+	{"/ui/extend", `{"units":10,"reason":"film splice"}`, ActExtend},
+	{"/ui/signout", `{}`, ActSignOut},
+}
+
 func TestActionsRefusedWithoutSignIn(t *testing.T) {
 	r := newRig(t, Config{})
 	c := r.client(t)
-	for _, tc := range actionPaths {
+	for _, tc := range signedPaths {
 		t.Run(tc.path, func(t *testing.T) {
 			code, body := r.post(t, c, tc.path, tc.body)
 			require.Equal(t, http.StatusForbidden, code)
@@ -37,7 +47,7 @@ func TestActionsRefusedWithoutSignIn(t *testing.T) {
 		})
 	}
 	t.Run("forged cookie", func(t *testing.T) {
-		req, err := http.NewRequest(http.MethodPost, r.srv.URL+"/ui/stop", strings.NewReader(`{}`))
+		req, err := http.NewRequest(http.MethodPost, r.srv.URL+"/ui/start", strings.NewReader(`{"order":"WO-1"}`))
 		require.NoError(t, err)
 		req.AddCookie(&http.Cookie{Name: cookieName, Value: "made-up"})
 		resp, err := c.Do(req)
@@ -59,6 +69,15 @@ func TestCrossOriginRefused(t *testing.T) {
 	r := newRig(t, Config{})
 	c := r.client(t)
 	r.signIn(t, c, pinAna)
+	for _, p := range []string{"/ui/stop", "/ui/start", "/ui/signin", "/ui/ack", "/ui/extend"} {
+		req, err := http.NewRequest(http.MethodPost, r.srv.URL+p, strings.NewReader(`{}`))
+		require.NoError(t, err)
+		req.Header.Set("Origin", "http://evil.example")
+		resp, err := c.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		require.Equal(t, http.StatusForbidden, resp.StatusCode, p)
+	}
 	req, err := http.NewRequest(http.MethodPost, r.srv.URL+"/ui/stop", strings.NewReader(`{}`))
 	require.NoError(t, err)
 	req.Header.Set("Origin", "http://evil.example")
@@ -97,13 +116,13 @@ func TestSignInPINChecks(t *testing.T) {
 		code, body := r.post(t, c, "/ui/signin", `{"pin":"`+pinAna+`"}`)
 		require.Equal(t, http.StatusTooManyRequests, code)
 		require.Contains(t, body["error"], "too many wrong PINs")
-		code, _ = r.post(t, c, "/ui/stop", `{}`)
+		code, _ = r.post(t, c, "/ui/start", `{"order":"WO-1"}`)
 		require.Equal(t, http.StatusForbidden, code)
 
 		r.clock.Advance(time.Minute + time.Second)
 		r.signIn(t, c, pinAna)
 	})
-	require.Equal(t, []Action{{Operator: "Ana", Action: ActSignIn, At: r.clock.Now()}}, r.ui.Actions())
+	require.Equal(t, []Action{{Operator: "Ana", Role: station.RoleOperator, Action: ActSignIn, At: r.clock.Now()}}, r.ui.Actions())
 }
 
 func TestSignedInActionsReachTheLine(t *testing.T) {
@@ -137,7 +156,7 @@ func TestSignedInActionsReachTheLine(t *testing.T) {
 	t.Run("sign-out", func(t *testing.T) {
 		code, _ := r.post(t, c, "/ui/signout", `{}`)
 		require.Equal(t, http.StatusOK, code)
-		code, _ = r.post(t, c, "/ui/pause", `{}`)
+		code, _ = r.post(t, c, "/ui/start", `{"order":"WO-1"}`)
 		require.Equal(t, http.StatusForbidden, code)
 	})
 	want := []string{ActSignIn, ActStart, ActPause, ActStop, ActAck, ActClose, ActSignOut}
@@ -186,11 +205,11 @@ func TestSessionExpiresAfterInactivity(t *testing.T) {
 	code, _ := r.post(t, c, "/ui/touch", `{}`) // the operator uses the screen
 	require.Equal(t, http.StatusOK, code)
 	r.clock.Advance(4 * time.Minute)
-	code, _ = r.post(t, c, "/ui/pause", `{}`)
+	code, _ = r.post(t, c, "/ui/start", `{"order":"WO-1"}`)
 	require.Equal(t, http.StatusOK, code, "activity keeps the session")
 
 	r.clock.Advance(5 * time.Minute)
-	code, body := r.post(t, c, "/ui/pause", `{}`)
+	code, body := r.post(t, c, "/ui/start", `{"order":"WO-1"}`)
 	require.Equal(t, http.StatusForbidden, code, "idle too long")
 	require.Equal(t, true, body["sign_in"])
 	require.Len(t, r.line.Calls(), 1)
@@ -277,9 +296,11 @@ func TestEventsStreamState(t *testing.T) {
 	require.Equal(t, "stopped", first.State)
 
 	r.line.update(func(s *agent.State) {
-		s.Counts.Good = 42
-		s.Counts.Rejected[wire.ReasonMismatch] = 3
-		s.Alarms = append(s.Alarms, station.Alarm{Device: "printer", Fault: "ribbon out", Active: true, StoppedLine: true})
+		o := testOrder("WO-1")
+		s.Order = &o
+		s.Production = &station.Production{Order: "WO-1", State: wire.ProgressStopped, Quantity: 1000, Good: 42, Rejected: 3}
+		s.Pool = &pool.Level{Order: "WO-1", Counts: wire.Reconciliation{Decommissioned: map[wire.Reason]uint64{wire.ReasonMismatch: 3}}}
+		s.Alarms = append(s.Alarms, station.Alarm{Code: station.AlarmPrinterRibbonOut, Device: "printer", Fault: "ribbon out", Active: true, StoppedLine: true})
 	})
 	for {
 		v := next("state")
@@ -288,7 +309,14 @@ func TestEventsStreamState(t *testing.T) {
 		}
 		require.Equal(t, uint64(3), v.Counts.Rejected)
 		require.Equal(t, []Reason{{Reason: "mismatch", Count: 3}}, v.Counts.ByReason)
-		require.Equal(t, []AlarmView{{Device: "printer", Fault: "ribbon out", Active: true, NeedsAck: true}}, v.Alarms)
+		require.Len(t, v.Alarms, 1)
+		a := v.Alarms[0]
+		require.Equal(t, "printer-ribbon-out", a.Code)
+		require.Equal(t, "ribbon out", a.Detail)
+		require.True(t, a.Active)
+		require.True(t, a.NeedsAck)
+		require.False(t, a.MayAck, "nobody is signed in on this stream")
+		require.NotEmpty(t, a.Message)
 		break
 	}
 	next("heartbeat")

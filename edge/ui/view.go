@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"fmt"
 	"math"
 	"slices"
 	"sort"
@@ -8,48 +9,82 @@ import (
 
 	"github.com/serialine/serialine/edge/agent"
 	"github.com/serialine/serialine/edge/packing"
+	"github.com/serialine/serialine/edge/station"
 	"github.com/serialine/serialine/shared/wire"
 )
 
 // View is the JSON the screen renders: the agent's state cut to what the
-// operator reads, with the judgements (pool warning, alarm needs an ack)
-// made here so the page only paints.
+// operator reads, with the judgements (what the order needs, who may
+// acknowledge what, whether Start may be pressed, the pool warning) made
+// here so the page only paints.
 type View struct {
-	Line     string      `json:"line"`
-	State    string      `json:"state"`
-	Want     string      `json:"want"`
-	Operator string      `json:"operator"` // signed-in operator of this client, "" if none
-	Order    *OrderView  `json:"order,omitempty"`
-	Orders   []OrderView `json:"orders"` // released, may be started
-	Counts   CountsView  `json:"counts"`
-	Pool     *PoolView   `json:"pool,omitempty"`
-	Devices  []Device    `json:"devices"`
-	Link     Link        `json:"link"`
-	Alarms   []AlarmView `json:"alarms"`
-	At       time.Time   `json:"at"`
+	Line     string       `json:"line"`
+	State    string       `json:"state"`
+	Want     string       `json:"want"`
+	Operator string       `json:"operator"`       // signed-in person of this client, "" if none
+	Role     station.Role `json:"role,omitempty"` // and their role
+	// Order is the order at the line: the one running, or the one just
+	// closed (state closed) until another starts.
+	Order  *OrderView  `json:"order,omitempty"`
+	Orders []OrderView `json:"orders"` // released, may be started
+	// NoOrders says why there is nothing to start, when nothing is.
+	NoOrders string `json:"no_orders,omitempty"`
+	// StartBlocked says why no order may be started now (an alarm).
+	StartBlocked string     `json:"start_blocked,omitempty"`
+	Counts       CountsView `json:"counts"`
+	Pool         *PoolView  `json:"pool,omitempty"`
+	Devices      []Device   `json:"devices"`
+	Link         Link       `json:"link"`
+	// Alarms are the alarms present: active, or waiting to be
+	// acknowledged; each is a banner on the screen.
+	Alarms []AlarmView `json:"alarms"`
+	// AlarmHistory is the last alarms (station.HistoryLen), newest first.
+	AlarmHistory []station.AlarmRecord `json:"alarm_history"`
+	At           time.Time             `json:"at"`
+	// HeartbeatMS is the event stream's heartbeat: the page takes the
+	// connection as lost when nothing came for about twice as long.
+	HeartbeatMS int64 `json:"heartbeat_ms"`
 	// Packing is the packing panel (edge/packing), when packing is on.
 	Packing *packing.Snapshot `json:"packing,omitempty"`
 }
 
-// OrderView is a work order as the operator reads it.
+// OrderView is a work order as the operator reads it. The counts are the
+// order's own (from the station's production count, which survives agent
+// restarts), not the agent's since it started.
 type OrderView struct {
-	ID       string  `json:"id"`
-	Product  string  `json:"product"`
-	GTIN     string  `json:"gtin"`
-	Lot      string  `json:"lot"`
-	Expiry   string  `json:"expiry"` // 2027-03-31, or 2027-03 for DD=00
-	Quantity uint64  `json:"quantity"`
-	Done     uint64  `json:"done"`     // commissioned so far
-	Progress float64 `json:"progress"` // 0–100
+	ID       string `json:"id"`
+	Product  string `json:"product"`
+	GTIN     string `json:"gtin"`
+	Lot      string `json:"lot"`
+	Expiry   string `json:"expiry"` // 2027-03-31, or 2027-03 for DD=00
+	Quantity uint64 `json:"quantity"`
+	// State is running, paused, stopped, complete (quantity made: close
+	// it) or closed; empty for an order not started.
+	State         string  `json:"state,omitempty"`
+	Done          uint64  `json:"done"` // commissioned (good)
+	Rejected      uint64  `json:"rejected"`
+	InFlight      uint64  `json:"in_flight"`
+	Remaining     uint64  `json:"remaining"`
+	Allowance     uint64  `json:"allowance"`
+	AllowanceLeft uint64  `json:"allowance_left"`
+	Progress      float64 `json:"progress"` // 0–100
+	// Notice is what the operator must know of the order now, if anything.
+	Notice string `json:"notice,omitempty"`
+	// CanStart, CanClose: Start and Close order may be pressed.
+	CanStart bool `json:"can_start"`
+	CanClose bool `json:"can_close"`
+	// Extend: the reject allowance is spent; a supervisor may extend it.
+	Extend bool `json:"extend"`
 }
 
-// CountsView is the live production count.
+// CountsView is the running order's production count.
 type CountsView struct {
 	Good       uint64   `json:"good"`
 	Rejected   uint64   `json:"rejected"`
 	ByReason   []Reason `json:"by_reason"`
 	Voided     uint64   `json:"voided"`
-	UnitsPerMn float64  `json:"units_per_min"`
+	InFlight   uint64   `json:"in_flight"`
+	UnitsPerMn float64  `json:"units_per_min"` // 0 unless running
 }
 
 // Reason is a count of rejected units.
@@ -82,13 +117,24 @@ type Link struct {
 	Backlog   uint64 `json:"backlog"` // events not yet acknowledged
 }
 
-// AlarmView is an alarm as shown.
+// AlarmView is an alarm as shown: the catalogue's plain cause and action
+// first, the device's own words (Detail) for maintenance.
 type AlarmView struct {
-	Device   string    `json:"device"`
-	Fault    string    `json:"fault"`
-	Since    time.Time `json:"since"`
-	Active   bool      `json:"active"`
-	NeedsAck bool      `json:"needs_ack"`
+	ID      uint64       `json:"id"`
+	Code    string       `json:"code"`
+	Message string       `json:"message"` // the cause, in plain words
+	Action  string       `json:"action"`  // what to do
+	AckRole station.Role `json:"ack_role"`
+	// MayAck: the signed-in person may acknowledge it.
+	MayAck bool      `json:"may_ack"`
+	Device string    `json:"device"`
+	Detail string    `json:"detail"`
+	Since  time.Time `json:"since"`
+	// Active: its cause is still there.
+	Active bool `json:"active"`
+	// NeedsAck: it stopped production and waits to be acknowledged.
+	NeedsAck bool `json:"needs_ack"`
+	Acked    bool `json:"acked"`
 }
 
 // ReconciliationView is the close-order result shown to the operator.
@@ -120,8 +166,8 @@ func reconciliationView(order string, r wire.Reconciliation) ReconciliationView 
 		Difference: r.Difference(), Balanced: r.Balanced()}
 }
 
-// formatExpiry turns YYMMDD into a date a person reads (DD=00 is the end
-// of the month, so only the month is shown).
+// formatExpiry turns YYMMDD into an ISO date, the one date format of the
+// screen (DD=00 is the end of the month, so only the month is shown).
 func formatExpiry(s string) string {
 	if len(s) != 6 {
 		return s
@@ -154,29 +200,63 @@ func rank(name string) int {
 	return 3
 }
 
-func (u *UI) view(operator string) View {
-	return buildView(u.line.State(), operator, u.cfg.PoolWarnMinutes, u.cfg.Now())
+// shown is the order and counts the screen last showed running.
+type shown struct {
+	order  OrderView
+	counts CountsView
 }
 
-func buildView(s agent.State, operator string, warnMinutes float64, now time.Time) View {
-	v := View{Line: s.Line, State: string(s.State), Want: string(s.Want), Operator: operator, At: now,
-		Orders: []OrderView{}, Devices: []Device{}, Alarms: []AlarmView{},
-		Link: Link{Connected: s.Outbox.Connected, Backlog: s.Outbox.Pending}}
-	c := s.Counts
-	v.Counts = CountsView{Good: c.Good, Rejected: c.RejectedTotal(), ByReason: reasons(c.Rejected), Voided: c.Voided}
-	if !math.IsNaN(s.Rate) && !math.IsInf(s.Rate, 0) {
-		v.Counts.UnitsPerMn = math.Round(s.Rate*10) / 10
+// view builds the view for who, and keeps the order it shows so that its
+// closing can be told (a closed order is no longer in the agent's state).
+func (u *UI) view(who Person) View {
+	s := u.line.State()
+	v := buildView(s, who, u.cfg.PoolWarnMinutes, u.cfg.Now())
+	v.HeartbeatMS = u.cfg.Heartbeat.Milliseconds()
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	switch {
+	case v.Order != nil:
+		u.last = &shown{order: *v.Order, counts: v.Counts}
+	case u.last != nil && !released(s.Orders, u.last.order.ID):
+		o := u.last.order
+		o.State, o.CanStart, o.CanClose, o.Extend, o.InFlight = string(wire.ProgressClosed), false, false, false, 0
+		where := "at central"
+		if u.closedHere == o.ID {
+			where = "at this line"
+		}
+		o.Notice = fmt.Sprintf("Order %s was closed %s; choose the next order.", o.ID, where)
+		v.Order = &o
+		v.Counts = u.last.counts
+		v.Counts.UnitsPerMn, v.Counts.InFlight = 0, 0
+	}
+	return v
+}
+
+func released(orders []wire.Order, id string) bool {
+	return slices.ContainsFunc(orders, func(o wire.Order) bool { return o.ID == id })
+}
+
+func buildView(s agent.State, who Person, warnMinutes float64, now time.Time) View {
+	v := View{Line: s.Line, State: string(s.State), Want: string(s.Want), Operator: who.Name, Role: who.Role, At: now,
+		Orders: []OrderView{}, Devices: []Device{}, Alarms: []AlarmView{}, AlarmHistory: []station.AlarmRecord{},
+		Counts: CountsView{ByReason: []Reason{}},
+		Link:   Link{Connected: s.Outbox.Connected, Backlog: s.Outbox.Pending}}
+	for _, a := range s.Alarms {
+		if a.Acked && !a.Active {
+			continue
+		}
+		v.Alarms = append(v.Alarms, alarmView(a, who))
+	}
+	if len(s.AlarmHistory) > 0 {
+		v.AlarmHistory = s.AlarmHistory[:min(len(s.AlarmHistory), station.HistoryLen)]
+	}
+	if len(s.Alarms) > 0 {
+		// The station refuses Start while any alarm is there.
+		v.StartBlocked = "No start during an alarm."
 	}
 	if s.Order != nil {
-		o := orderView(*s.Order)
-		o.Done = c.Good
-		if s.Pool != nil && s.Pool.Order == s.Order.ID {
-			o.Done = s.Pool.Counts.Commissioned // per order, survives restarts
-		}
-		if o.Quantity > 0 {
-			o.Progress = math.Min(100, math.Round(1000*float64(o.Done)/float64(o.Quantity))/10)
-		}
-		v.Order = &o
+		o, c := current(s, v.StartBlocked == "")
+		v.Order, v.Counts = &o, c
 	}
 	for _, o := range s.Orders {
 		if s.Order != nil && o.ID == s.Order.ID {
@@ -184,9 +264,21 @@ func buildView(s agent.State, operator string, warnMinutes float64, now time.Tim
 		}
 		v.Orders = append(v.Orders, orderView(o))
 	}
+	slices.SortFunc(v.Orders, func(a, b OrderView) int {
+		switch {
+		case a.ID < b.ID:
+			return -1
+		case a.ID > b.ID:
+			return 1
+		}
+		return 0
+	})
+	if len(v.Orders) == 0 && s.Order == nil {
+		v.NoOrders = fmt.Sprintf("No order released to line %s: ask planning to release one.", s.Line)
+	}
 	if p := s.Pool; p != nil {
 		pv := &PoolView{Available: p.Available, Pending: p.Pending != "", Refused: p.Refused, Level: "ok"}
-		if m := p.MinutesLeft; !math.IsNaN(m) && !math.IsInf(m, 0) && p.Rate > 0 {
+		if m := p.MinutesLeft; !math.IsNaN(m) && !math.IsInf(m, 0) && p.Rate > 0 && s.State == wire.LineRunning {
 			m = math.Round(m*10) / 10
 			pv.MinutesLeft = &m
 		}
@@ -211,12 +303,84 @@ func buildView(s agent.State, operator string, warnMinutes float64, now time.Tim
 		}
 		return 1
 	})
-	for _, a := range s.Alarms {
-		if a.Acked && !a.Active {
-			continue
-		}
-		v.Alarms = append(v.Alarms, AlarmView{Device: a.Device, Fault: a.Fault, Since: a.Since, Active: a.Active,
-			NeedsAck: a.StoppedLine && !a.Acked})
-	}
 	return v
+}
+
+// current is the running order and its counts; startable: no alarm
+// blocks Start.
+func current(s agent.State, startable bool) (OrderView, CountsView) {
+	o := orderView(*s.Order)
+	c := CountsView{ByReason: []Reason{}}
+	var pc wire.Reconciliation // the pool's durable counts of the order
+	if s.Pool != nil && s.Pool.Order == s.Order.ID {
+		pc = s.Pool.Counts
+	}
+	if p := s.Production; p != nil && p.Order == s.Order.ID {
+		o.State = string(p.State)
+		o.Done, o.Rejected, o.InFlight = p.Good, p.Rejected, p.InFlight
+		o.Remaining, o.Allowance, o.AllowanceLeft = p.Remaining, p.Allowance, p.AllowanceLeft
+		if p.Complete {
+			o.State = string(wire.ProgressComplete)
+		}
+	} else {
+		// No production count (yet): the pool's durable fates.
+		o.State = string(progressOf(s.State, s.Want))
+		o.Done, o.Rejected = pc.Commissioned, pc.DecommissionedTotal()
+		if o.Done < o.Quantity {
+			o.Remaining = o.Quantity - o.Done
+		}
+	}
+	if o.Quantity > 0 {
+		o.Progress = math.Min(100, math.Round(1000*float64(o.Done)/float64(o.Quantity))/10)
+	}
+	running := o.State == string(wire.ProgressRunning)
+	spent := o.Allowance > 0 && o.AllowanceLeft == 0
+	complete := o.State == string(wire.ProgressComplete)
+	switch {
+	case complete:
+		o.Notice = fmt.Sprintf("Order complete: %d of %d made. Close it.", o.Done, o.Quantity)
+	case spent:
+		o.Extend = true
+		o.Notice = fmt.Sprintf("Reject allowance spent: %d rejects of %d allowed. A supervisor may extend it, or close the order.", o.Rejected, o.Allowance)
+	}
+	o.CanClose = !running
+	o.CanStart = !running && !complete && !spent && startable
+	c.Good, c.Rejected, c.InFlight = o.Done, o.Rejected, o.InFlight
+	c.ByReason = reasons(pc.Decommissioned)
+	c.Voided = pc.Voided
+	if s.State == wire.LineRunning && !math.IsNaN(s.Rate) && !math.IsInf(s.Rate, 0) {
+		c.UnitsPerMn = math.Round(s.Rate*10) / 10
+	}
+	return o, c
+}
+
+// progressOf is the order's state from the line's, without a production
+// count.
+func progressOf(state, want wire.LineState) wire.OrderProgress {
+	switch {
+	case state == wire.LineRunning:
+		return wire.ProgressRunning
+	case state == wire.LinePaused || (state == wire.LineAlarm && want == wire.LinePaused):
+		return wire.ProgressPaused
+	}
+	return wire.ProgressStopped
+}
+
+func alarmView(a station.Alarm, who Person) AlarmView {
+	msg, act, role := a.Message, a.Action, a.AckRole
+	if msg == "" || act == "" || !role.Valid() {
+		// Not from the catalogue's station (an older agent): the
+		// catalogue still says it, by code.
+		for _, sp := range station.Catalogue() {
+			if string(sp.Code) == string(a.Code) {
+				msg, act, role = sp.Cause, sp.Action, sp.AckRole
+			}
+		}
+	}
+	if msg == "" {
+		msg, act, role = "Alarm from "+a.Device+".", "Read the details; call maintenance.", station.RoleOperator
+	}
+	return AlarmView{ID: a.ID, Code: string(a.Code), Message: msg, Action: act, AckRole: role,
+		MayAck: who.Name != "" && who.Role.May(role), Device: a.Device, Detail: a.Fault, Since: a.Since,
+		Active: a.Active, NeedsAck: a.StoppedLine && !a.Acked, Acked: a.Acked}
 }

@@ -29,8 +29,13 @@ import (
 	"github.com/serialine/serialine/simulators/line"
 )
 
-// PIN is the demo operator's touchscreen PIN.
-const PIN = "1234"
+// PIN is the demo operator's touchscreen PIN; QAPIN is the demo QA
+// person's, who may also extend a reject allowance and acknowledge the
+// alarms that need a supervisor or QA.
+const (
+	PIN   = "1234"
+	QAPIN = "9999"
+)
 
 // Demo records: one line, one product, one order.
 const (
@@ -229,13 +234,13 @@ func Run(ctx context.Context, cfg Config, stdout io.Writer, log *slog.Logger) (e
 	fmt.Fprintf(stdout, `
 Serialine demo: line %s running order %s (data in %s)
 
-  operator touchscreen  %s   sign in with PIN %s (operator "demo")
+  operator touchscreen  %s   sign in with PIN %s (operator "demo"); QA: PIN %s
   technician simulator  %s   faults, counters, last labels
   central               %s   sign in with the admin token:
       %s
 
 Logs: %s, %s. Ctrl-C stops everything.
-`, lineID, st.Order, data, info.EdgeURL, PIN, info.SimURL, info.CentralURL, st.AdminToken,
+`, lineID, st.Order, data, info.EdgeURL, PIN, QAPIN, info.SimURL, info.CentralURL, st.AdminToken,
 		filepath.Join(data, "central.log"), filepath.Join(data, "edge.log"))
 	if cfg.Started != nil {
 		cfg.Started(info)
@@ -314,9 +319,13 @@ func seed(ctx context.Context, api *client, st *state) error {
 }
 
 // writeEdgeConfig writes the agent's YAML: the sim's devices, central's
-// broker with the line's credentials, one operator.
+// broker with the line's credentials, an operator and a QA person.
 func writeEdgeConfig(path, dataDir, httpAddr, broker, password string, d line.Devices, lcfg line.Config) error {
 	hash, err := pin.Hash(PIN, 0)
+	if err != nil {
+		return fmt.Errorf("demo: pin hash: %w", err)
+	}
+	qaHash, err := pin.Hash(QAPIN, 0)
 	if err != nil {
 		return fmt.Errorf("demo: pin hash: %w", err)
 	}
@@ -328,6 +337,9 @@ http: %s
 operators:
   - name: demo
     pin_hash: %s
+  - name: qa
+    pin_hash: %s
+    role: qa
 status_interval: 2s
 mqtt:
   broker: %s
@@ -350,7 +362,7 @@ station:
 pool:
   min_request: 1000
   nominal_rate: %d
-`, q(lineID), q(dataDir), q(httpAddr), q(hash), q(broker), q(lineID), q(password), q(d.Printer), lcfg.Printer.DPI,
+`, q(lineID), q(dataDir), q(httpAddr), q(hash), q(qaHash), q(broker), q(lineID), q(password), q(d.Printer), lcfg.Printer.DPI,
 		q(d.Scanner), q(d.PLC), d.PLCUnitID, lcfg.Travel.PrinterToCamera, lcfg.Travel.CameraToReject, lcfg.Travel.PrintWindow,
 		lcfg.Jitter, lcfg.Speed)
 	if err := os.WriteFile(path, []byte(y), 0o600); err != nil {

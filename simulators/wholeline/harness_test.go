@@ -241,6 +241,7 @@ func (p *proc) stop(tb testing.TB) {
 
 // system is a Mosquitto, a PostgreSQL database and central.
 type system struct {
+	svc     string // central's broker password
 	mq      *mosquittotest.Mosquitto
 	dsn     string
 	token   string
@@ -253,7 +254,7 @@ type system struct {
 func newSystem(t *testing.T) *system {
 	t.Helper()
 	svc := randomHex(t, 16)
-	s := &system{mq: mosquittotest.Start(t, map[string]string{"central": svc}), dsn: storetest.PostgresDSN(t), token: adminToken(t)}
+	s := &system{svc: svc, mq: mosquittotest.Start(t, map[string]string{"central": svc}), dsn: storetest.PostgresDSN(t), token: adminToken(t)}
 	s.central = newProc(t, "central", "serialine-central", "central serving",
 		[]string{"SERIALINE_ADMIN_TOKEN=" + s.token, "SERIALINE_MQTT_PASSWORD=" + svc},
 		"serve", "--db", s.dsn, "--mqtt", s.mq.URL(), "--http", "127.0.0.1:0")
@@ -336,6 +337,25 @@ type lineOpts struct {
 	noRead, wrong float64 // scanner faults, 0..1
 	pool          agent.PoolConfig
 	packing       *packingRig // packing mode on, with these devices
+	// quantity is the order's (default: twice the units, so that the run
+	// never completes it).
+	quantity int
+	// allowance is the order's reject allowance: 0 gives it as many
+	// rejects as units (tests not about the allowance must not stop for
+	// it on a busy machine), -1 the product's rule.
+	allowance int
+	// quality keeps the agent's quality limits at their defaults. Off,
+	// they never stop the line: on two shared cores the simulated lines
+	// reject a few percent of their units for timing alone, and the tests
+	// that are not about the limits must not stop for that.
+	quality bool
+	// broker, if set, is the address the agent dials instead of
+	// Mosquitto's (a proxy the test can cut).
+	broker string
+	// dataDir is the agent's data folder (default: in the test's temp dir).
+	dataDir string
+	// storage is the agent's free-space watermark (default: the agent's).
+	storage *agent.StorageConfig
 }
 
 // rig is one packaging line: its record and order at central, its
@@ -362,7 +382,18 @@ func (s *system) addLine(t *testing.T, id string, o lineOpts) *rig {
 	require.NotEmpty(t, ln.MQTTPassword)
 	r.password = ln.MQTTPassword
 	s.mq.AddUser(t, id, r.password)
-	s.api.must(t, "POST", "/api/v1/orders", map[string]any{"id": r.order, "gtin": gtin, "lot": "LOT-" + id, "expiry": expiry, "quantity": o.units * 2}, nil)
+	quantity := o.quantity
+	if quantity == 0 {
+		quantity = o.units * 2
+	}
+	order := map[string]any{"id": r.order, "gtin": gtin, "lot": "LOT-" + id, "expiry": expiry, "quantity": quantity}
+	switch {
+	case o.allowance == 0:
+		order["reject_allowance"] = max(o.units, 1)
+	case o.allowance > 0:
+		order["reject_allowance"] = o.allowance
+	}
+	s.api.must(t, "POST", "/api/v1/orders", order, nil)
 	s.api.must(t, "POST", "/api/v1/orders/"+r.order+"/release", map[string]string{"line": id}, nil)
 
 	cfg := line.DefaultConfig()
@@ -395,6 +426,12 @@ func (s *system) addLine(t *testing.T, id string, o lineOpts) *rig {
 	a := agent.DefaultConfig()
 	a.Line = id
 	a.DataDir = filepath.Join(t.TempDir(), "edge")
+	if o.dataDir != "" {
+		a.DataDir = o.dataDir
+	}
+	if o.storage != nil {
+		a.Storage = *o.storage
+	}
 	a.HTTP = "127.0.0.1:0"
 	a.StatusInterval = time.Second
 	a.MQTT.Broker = s.mq.URL()
@@ -407,6 +444,12 @@ func (s *system) addLine(t *testing.T, id string, o lineOpts) *rig {
 	a.PLC = plc.Config{Name: "plc", Transport: d.PLC, UnitID: d.PLCUnitID, PollInterval: time.Millisecond}
 	a.Station = agent.StationConfig{PrinterToCamera: cfg.Travel.PrinterToCamera, CameraToReject: cfg.Travel.CameraToReject, PrintWindow: cfg.Travel.PrintWindow,
 		Jitter: cfg.Jitter, MinGrade: scanner.GradeC, MonitorEvery: 20 * time.Millisecond, PrinterPoll: 200 * time.Millisecond}
+	if !o.quality {
+		a.Station.MaxConsecutiveRejects, a.Station.MaxRejectRate = 1000, 100
+	}
+	if o.broker != "" {
+		a.MQTT.Broker = o.broker
+	}
 	a.Pool = o.pool
 	if a.Pool == (agent.PoolConfig{}) {
 		a.Pool = agent.PoolConfig{ReserveBlock: 64, LowWaterMinutes: 0.2, RefillMinutes: 0.5, MinRequest: 500, MaxRequest: 5000, NominalRate: float64(o.speed), RequestRetry: time.Second}
@@ -438,16 +481,28 @@ func (s *system) addLine(t *testing.T, id string, o lineOpts) *rig {
 // startEdge starts (or restarts) the agent and returns once it has its
 // order from central's retained orders topic and its devices are healthy.
 // The order's presence is enough: the agent keeps the last orders it
-// received, so it also works while central is down.
+// received, so it also works while central is down. After a crash the
+// agent raises the unclean-restart alarm (it voided the serials the crash
+// left unaccounted): the operator acknowledges it, as at the line.
 func (r *rig) startEdge(t testing.TB) {
 	t.Helper()
 	started := time.Now()
 	r.edge.start(t)
 	r.scr = newScreen(t, r.edge.Addr())
 	r.ackEdgeWatchdog(t, started)
+	acked := false
 	require.Eventually(t, func() bool {
 		st := r.state(t)
-		return len(st.Orders) == 1 && len(st.Alarms) == 0
+		if len(st.Orders) != 1 {
+			return false
+		}
+		if len(st.Alarms) == 1 && st.Alarms[0].Code == station.AlarmUncleanRestart && !acked {
+			r.scr.signIn(t, pinAna)
+			code, body := r.scr.post(t, "/ui/ack", nil)
+			require.Equal(t, http.StatusOK, code, string(body))
+			acked = true
+		}
+		return len(st.Alarms) == 0
 	}, wait, 10*time.Millisecond, "line %s: agent up with its order and devices", r.id)
 }
 
@@ -456,6 +511,11 @@ func (r *rig) run(t testing.TB) {
 	t.Helper()
 	r.scr.signIn(t, pinAna)
 	code, body := r.scr.post(t, "/ui/start", map[string]string{"order": r.order})
+	if code != http.StatusOK {
+		for _, a := range r.state(t).Alarms {
+			t.Logf("line %s alarm: %s %s active=%v: %s", r.id, a.Code, a.Device, a.Active, a.Fault)
+		}
+	}
 	require.Equal(t, http.StatusOK, code, "line %s start: %s", r.id, body)
 }
 
@@ -541,6 +601,12 @@ func (r *rig) ackAndResume(t testing.TB) {
 func (r *rig) printed(t testing.TB) []string {
 	t.Helper()
 	require.NoError(t, r.sim.Close())
+	return r.printedLog(t)
+}
+
+// printedLog reads the print log as it is (complete after printed).
+func (r *rig) printedLog(t testing.TB) []string {
+	t.Helper()
 	f, err := os.Open(r.simCfg.PrintLog)
 	require.NoError(t, err)
 	defer f.Close()

@@ -114,11 +114,11 @@ func ForEachBackend(t *testing.T, fn func(t *testing.T, dsn string)) {
 }
 
 // Open opens (and migrates) the store at dsn and closes it when tb ends.
-func Open(tb testing.TB, dsn string, log *slog.Logger) *store.Store {
+func Open(tb testing.TB, dsn string, log *slog.Logger, opts ...store.Option) *store.Store {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	s, err := store.Open(ctx, dsn, log)
+	s, err := store.Open(ctx, dsn, log, opts...)
 	require.NoError(tb, err, "open store")
 	tb.Cleanup(s.Close)
 	return s

@@ -14,6 +14,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"sync"
 	"testing"
@@ -102,7 +103,12 @@ type Central struct {
 	opts Options
 	c    mqtt.Client
 
-	mu       sync.Mutex
+	mu sync.Mutex
+	// inc is the event store incarnation of the events by seq; past holds
+	// the events of earlier incarnations, and incs every incarnation seen.
+	inc      string
+	past     []wire.Event
+	incs     []string
 	events   map[uint64]wire.Event // by seq
 	ids      map[string]uint64
 	dupes    int // events received again (resends)
@@ -191,6 +197,23 @@ func (c *Central) onEvents(_ mqtt.Client, m mqtt.Message) {
 	}
 	c.mu.Lock()
 	c.batches++
+	if b.Incarnation != c.inc {
+		if b.Incarnation != "" && slices.Contains(c.incs, b.Incarnation) {
+			c.mu.Unlock()
+			return // a late batch of an earlier incarnation: nothing new
+		}
+		// A new incarnation numbers its events from 1 again.
+		seqs := make([]uint64, 0, len(c.events))
+		for s := range c.events {
+			seqs = append(seqs, s)
+		}
+		slices.Sort(seqs)
+		for _, s := range seqs {
+			c.past = append(c.past, c.events[s])
+		}
+		c.inc, c.incs = b.Incarnation, append(c.incs, b.Incarnation)
+		c.events, c.ids, c.contig, c.acked = map[uint64]wire.Event{}, map[string]uint64{}, 0, 0
+	}
 	for _, e := range b.Events {
 		if s, ok := c.ids[e.ID]; ok {
 			if s != e.Seq {
@@ -220,15 +243,26 @@ func (c *Central) onEvents(_ mqtt.Client, m mqtt.Message) {
 	}
 }
 
-// Ack publishes an ack up to seq.
+// Ack publishes an ack up to seq of the current incarnation.
 func (c *Central) Ack(seq uint64) {
-	b, err := wire.Encode(wire.Ack{V: wire.Version, Line: c.line, Seq: seq})
-	require.NoError(c.tb, err)
-	c.c.Publish(c.topic(wire.KindAcks), 1, false, b)
 	c.mu.Lock()
-	c.acked = max(c.acked, seq)
+	inc := c.inc
+	c.mu.Unlock()
+	c.AckRaw(wire.Ack{V: wire.Version, Line: c.line, Seq: seq, Incarnation: inc})
+	c.mu.Lock()
+	if inc == c.inc {
+		c.acked = max(c.acked, seq)
+	}
 	c.notifyLocked()
 	c.mu.Unlock()
+}
+
+// AckRaw publishes a (of any incarnation, with anything replaced).
+func (c *Central) AckRaw(a wire.Ack) {
+	b, err := wire.Encode(a)
+	require.NoError(c.tb, err)
+	tok := c.c.Publish(c.topic(wire.KindAcks), 1, false, b)
+	require.True(c.tb, tok.WaitTimeout(Wait))
 }
 
 func (c *Central) onRequest(_ mqtt.Client, m mqtt.Message) {
@@ -305,14 +339,19 @@ func (c *Central) Close() {
 
 // Snapshot is what central has seen.
 type Snapshot struct {
-	Events     []wire.Event // by seq
-	Contiguous uint64
-	Acked      uint64
-	Dupes      int
-	Batches    int
-	Requests   []wire.SerialRequest
-	Grants     map[string]wire.SerialGrant
-	Statuses   []wire.Status
+	// Events are the events of earlier incarnations, then the current
+	// one's by seq.
+	Events []wire.Event
+	// Incarnation is the current incarnation, Incarnations all seen.
+	Incarnation  string
+	Incarnations []string
+	Contiguous   uint64
+	Acked        uint64
+	Dupes        int
+	Batches      int
+	Requests     []wire.SerialRequest
+	Grants       map[string]wire.SerialGrant
+	Statuses     []wire.Status
 }
 
 // Snapshot returns a copy of what central has seen.
@@ -325,11 +364,12 @@ func (c *Central) Snapshot() Snapshot {
 func (c *Central) snapshotLocked() Snapshot {
 	s := Snapshot{Contiguous: c.contig, Acked: c.acked, Dupes: c.dupes, Batches: c.batches,
 		Requests: append([]wire.SerialRequest(nil), c.requests...), Grants: map[string]wire.SerialGrant{},
-		Statuses: append([]wire.Status(nil), c.statuses...)}
+		Statuses: append([]wire.Status(nil), c.statuses...), Incarnation: c.inc, Incarnations: append([]string(nil), c.incs...)}
 	for _, e := range c.events {
 		s.Events = append(s.Events, e)
 	}
 	sort.Slice(s.Events, func(i, j int) bool { return s.Events[i].Seq < s.Events[j].Seq })
+	s.Events = append(append([]wire.Event(nil), c.past...), s.Events...)
 	for k, v := range c.grants {
 		s.Grants[k] = v
 	}

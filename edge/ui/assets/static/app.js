@@ -4,8 +4,8 @@
 (() => {
   const $ = (id) => document.getElementById(id);
   let view = null;
-  let afterSignIn = null; // the action the sign-in was asked for
   let pin = '';
+  let keypadSubmit = null; // async (pin) => '' when done, else the error to show
   let lastTouch = 0;
 
   const el = (tag, cls, text) => {
@@ -15,6 +15,23 @@
     return e;
   };
   const fmt = (n) => Number(n).toLocaleString('en-US');
+  const pad = (n) => String(n).padStart(2, '0');
+  // One date format on the screen: ISO, YYYY-MM-DD HH:MM:SS in the line
+  // PC's time.
+  const fmtTime = (iso) => {
+    if (!iso) return '';
+    const d = new Date(iso);
+    if (isNaN(d)) return '';
+    return d.getFullYear() + '-' + pad(d.getMonth() + 1) + '-' + pad(d.getDate()) + ' ' +
+      pad(d.getHours()) + ':' + pad(d.getMinutes()) + ':' + pad(d.getSeconds());
+  };
+
+  // Roles, lowest first: a higher one may do what a lower one may.
+  const rank = { operator: 1, supervisor: 2, qa: 3 };
+  const may = (role, need) => (rank[role] || 0) >= rank[need];
+  const roleName = { operator: 'operator', supervisor: 'supervisor', qa: 'QA' };
+  const rolePIN = { operator: 'your PIN', supervisor: "a supervisor's or QA PIN", qa: 'a QA PIN' };
+  const highest = (roles) => roles.reduce((a, r) => (rank[r] > rank[a] ? r : a), 'operator');
 
   let toastTimer = 0;
   function toast(msg, isError) {
@@ -26,11 +43,65 @@
     toastTimer = setTimeout(() => { t.hidden = true; }, isError ? 6000 : 3000);
   }
 
-  function setOperator(name) {
+  const signedIn = () => !!document.body.dataset.operator;
+  const myRole = () => document.body.dataset.role || '';
+
+  function setOperator(name, role) {
     document.body.dataset.operator = name || '';
+    document.body.dataset.role = (name && role) || '';
     $('operator').textContent = name || 'not signed in';
+    $('role').textContent = name ? roleName[role] || role : '';
+    $('role').hidden = !name;
     $('signin').hidden = !!name;
     $('signout').hidden = !name;
+  }
+
+  function alarmItem(a) {
+    const kind = a.needs_ack ? 'needs-ack' : a.acked ? 'acked' : 'info';
+    const li = el('li', 'alarm ' + kind);
+    li.dataset.code = a.code;
+    li.dataset.device = a.device;
+    const cause = el('div', 'cause');
+    cause.append(el('span', 'code', a.code), a.message);
+    let m = 'since ' + fmtTime(a.since);
+    if (a.acked) m += ' · acknowledged, waiting for the cause to clear';
+    else if (!a.active) m += ' · cause cleared';
+    if (!a.acked && !a.may_ack && a.ack_role !== 'operator') m += ' · acknowledged with ' + rolePIN[a.ack_role];
+    if (a.detail) m += ' · ' + a.device + ': ' + a.detail;
+    const meta = el('div', 'meta', m);
+    meta.title = a.detail;
+    li.append(cause, el('div', 'what', a.action), meta);
+    return li;
+  }
+
+  function renderAlarms(v) {
+    $('alarm-strip').hidden = v.alarms.length === 0;
+    $('alarms').replaceChildren(...v.alarms.map(alarmItem));
+    const pending = v.alarms.filter((a) => !a.acked);
+    const beyond = pending.filter((a) => !a.may_ack);
+    const ack = $('btn-ack');
+    ack.disabled = pending.length === 0;
+    let hint = '';
+    if (pending.length === 0 && v.alarms.length > 0) hint = 'Waiting for the cause to clear';
+    else if (beyond.length > 0 && (signedIn() || highest(beyond.map((a) => a.ack_role)) !== 'operator')) {
+      const need = highest(beyond.map((a) => a.ack_role));
+      hint = 'Needs ' + rolePIN[need];
+    } else if (pending.length > 0 && !signedIn()) hint = 'Sign in to acknowledge';
+    $('ack-hint').textContent = hint;
+    $('history-count').textContent = v.alarm_history.length;
+    if (!$('history').hidden) renderHistory();
+  }
+
+  function renderHistory() {
+    const rows = ((view && view.alarm_history) || []).map((h) => {
+      const tr = el('tr');
+      const what = el('td');
+      what.append(el('span', 'code', h.code), ' ' + h.message);
+      const acked = h.acked ? fmtTime(h.acked) + (h.acked_by ? ' by ' + h.acked_by : '') : (h.stopped_line ? 'not yet' : '–');
+      tr.append(el('td', 'when', fmtTime(h.raised)), what, el('td', 'when', h.cleared ? fmtTime(h.cleared) : 'still there'), el('td', 'when', acked));
+      return tr;
+    });
+    $('history-rows').replaceChildren(...rows);
   }
 
   function render(v) {
@@ -39,7 +110,7 @@
     const st = $('state');
     st.textContent = v.state;
     st.className = 'pill state-' + v.state;
-    setOperator(v.operator);
+    setOperator(v.operator, v.role);
 
     const link = $('link');
     link.className = 'link ' + (v.link.connected ? 'up' : 'down');
@@ -48,7 +119,8 @@
 
     const o = v.order;
     $('order').hidden = !o;
-    $('no-order').hidden = !!o || v.orders.length === 0;
+    $('order-state').textContent = o ? o.state : '';
+    $('allowance-line').hidden = !o || !o.allowance;
     if (o) {
       $('product').textContent = o.product;
       $('order-id').textContent = o.id;
@@ -59,20 +131,34 @@
       $('quantity').textContent = fmt(o.quantity);
       $('progress').textContent = o.progress;
       $('progress-bar').style.width = o.progress + '%';
+      $('allowance').textContent = fmt(o.allowance);
     }
-    const orders = $('orders');
-    orders.replaceChildren(...v.orders.map((x) => {
+    const notice = $('order-notice');
+    notice.hidden = !(o && o.notice);
+    notice.textContent = o && o.notice ? o.notice : '';
+    notice.className = 'notice' + (o && o.state === 'closed' ? ' closed' : '');
+    const noOrder = $('no-order');
+    const live = o && o.state !== 'closed';
+    noOrder.textContent = v.no_orders || (!v.orders.length ? '' : live ? 'Other orders released to this line:' : 'Choose the order to start:');
+    noOrder.hidden = !noOrder.textContent;
+    $('orders').replaceChildren(...v.orders.map((x) => {
       const b = el('button', 'btn order-start');
       b.type = 'button';
       b.dataset.order = x.id;
-      b.append('Start ', el('b', '', x.id), ' · ' + x.product + ' · lot ' + x.lot);
+      b.disabled = !!v.start_blocked;
+      b.append('Start ', el('b', '', x.id), ' · ' + x.product + ' · lot ' + x.lot + ' · exp ' + x.expiry);
       return b;
     }));
-    const running = v.state === 'running';
-    $('btn-start').disabled = !o || running;
-    $('btn-pause').disabled = !running;
-    $('btn-stop').disabled = !o || v.state === 'stopped' || v.state === 'offline';
-    $('btn-close').disabled = !o || running;
+    $('start-blocked').hidden = !v.start_blocked;
+    $('start-blocked').textContent = v.start_blocked || '';
+    $('btn-start').disabled = !live || !o.can_start;
+    $('btn-pause').disabled = v.want !== 'running' && v.state !== 'running';
+    $('btn-stop').disabled = v.state === 'offline' || (v.want === 'stopped' && v.state !== 'running');
+    const close = $('btn-close');
+    close.disabled = !live || !o.can_close;
+    close.className = 'btn' + (live && o.state === 'complete' ? ' go' : '');
+    close.textContent = live && o.state === 'complete' ? 'Close order (complete)…' : 'Close order…';
+    $('btn-extend').hidden = !(live && o.extend);
 
     $('good').textContent = fmt(v.counts.good);
     $('rejected').textContent = fmt(v.counts.rejected);
@@ -81,7 +167,7 @@
       li.append(el('span', '', r.reason), el('b', '', fmt(r.count)));
       return li;
     }));
-    $('rate').textContent = v.counts.units_per_min;
+    $('rate').textContent = fmt(v.counts.units_per_min);
 
     const p = v.pool;
     $('pool').className = 'pool level-' + (p ? p.level : 'none');
@@ -105,16 +191,7 @@
       if (d.detail) li.append(el('span', 'dev-detail', d.detail));
       return li;
     }));
-    $('alarms').replaceChildren(...v.alarms.map((a) => {
-      const li = el('li', 'alarm' + (a.needs_ack ? ' needs-ack' : ''));
-      li.dataset.device = a.device;
-      li.append(el('b', '', a.device + ': '), a.fault,
-        el('span', 'since', 'since ' + new Date(a.since).toLocaleTimeString() + (a.active ? '' : ' · cleared') +
-          (a.needs_ack ? ' · needs acknowledgement' : '')));
-      return li;
-    }));
-    $('no-alarms').hidden = v.alarms.length > 0;
-    $('btn-ack').disabled = !v.alarms.some((a) => a.needs_ack);
+    renderAlarms(v);
   }
 
   // The packing view (edge/packing), when the line packs.
@@ -151,7 +228,7 @@
     $('pack-refusals').replaceChildren(...(k.refusals || []).map((r) => {
       const li = el('li');
       li.append(el('b', 'reason', r.reason), ' ', el('span', 'detail', r.detail),
-        el('span', 'since', new Date(r.at).toLocaleTimeString()));
+        el('span', 'since', fmtTime(r.at)));
       return li;
     }));
     $('pack-closed').replaceChildren(...(k.last_closed || []).map((x) => {
@@ -247,10 +324,12 @@
     return { ok: r.ok, status: r.status, body: j };
   }
 
-  // act sends an operator action; when the session is gone it asks for
-  // the PIN and then sends the action again. A refusal goes to onError
-  // (with the JSON body: error, field, reason), which shows it in place,
-  // else to a toast.
+  const errText = (b, status) => (b.reason ? b.reason + ': ' : '') + (b.error || ('Refused (' + status + ')'));
+
+  // act sends an action. Without a session it asks for the PIN and sends
+  // it again; when the action needs a higher role it asks for a PIN of that
+  // role and sends it with the action. Other refusals go to onError (with
+  // the JSON body: error, field, reason), else to a toast.
   async function act(path, body, onError) {
     let r;
     try {
@@ -262,12 +341,15 @@
     if (r.status === 403 && r.body.sign_in) {
       setOperator('');
       stream();
-      openKeypad(() => act(path, body, onError));
+      signInThen(() => act(path, body, onError));
+      return null;
+    }
+    if (r.status === 403 && r.body.role) {
+      actWithPIN(path, body || {}, r.body.role, r.body.error);
       return null;
     }
     if (!r.ok) {
-      const msg = (r.body.reason ? r.body.reason + ': ' : '') + (r.body.error || ('Refused (' + r.status + ')'));
-      if (onError) onError(r.body); else toast(msg, true);
+      if (onError) onError(r.body); else toast(errText(r.body, r.status), true);
       return null;
     }
     lastTouch = Date.now();
@@ -275,35 +357,104 @@
     return r.body;
   }
 
+  // actWithPIN asks for a PIN of role (or higher) and sends it with the
+  // action: a supervisor or QA acts at the operator's screen without
+  // signing the operator out. The keypad stays open on a refusal.
+  function actWithPIN(path, body, role, why) {
+    const title = role === 'qa' ? 'QA PIN needed' : role === 'supervisor' ? 'Supervisor PIN needed' : 'Enter your PIN';
+    openKeypad(title, why, async (p) => {
+      let r;
+      try { r = await post(path, Object.assign({}, body, { pin: p })); } catch (e) { return 'No connection'; }
+      if (!r.ok) return errText(r.body, r.status).replace(/^pin: /, '');
+      if (r.body && r.body.line !== undefined) render(r.body);
+      toast('Done');
+      return '';
+    });
+  }
+
   function showPIN() { $('pin-dots').textContent = '●'.repeat(pin.length); }
 
-  function openKeypad(then) {
-    afterSignIn = then || null;
+  function openKeypad(title, why, submit) {
+    keypadSubmit = submit;
     pin = '';
     showPIN();
+    $('keypad-title').textContent = title;
+    $('keypad-why').textContent = why || '';
+    $('keypad-why').hidden = !why;
     $('pin-error').textContent = '';
     $('keypad').hidden = false;
   }
 
+  function signInThen(then) {
+    openKeypad('Sign in: enter your PIN', '', async (p) => {
+      let r;
+      try { r = await post('/ui/signin', { pin: p }); } catch (e) { return 'No connection'; }
+      if (!r.ok) return errText(r.body, r.status).replace(/^pin: /, '');
+      setOperator(r.body.operator, r.body.role);
+      stream();
+      lastTouch = Date.now();
+      toast('Signed in: ' + r.body.operator);
+      if (then) setTimeout(then, 0);
+      return '';
+    });
+  }
+
   async function submitPIN() {
     if (pin.length < 4) { $('pin-error').textContent = 'PIN has at least 4 digits'; return; }
-    let r;
-    try { r = await post('/ui/signin', { pin }); } catch (e) { $('pin-error').textContent = 'No connection'; return; }
+    const p = pin;
     pin = '';
     showPIN();
-    if (!r.ok) { $('pin-error').textContent = (r.body.error || 'Refused').replace(/^pin: /, ''); return; }
+    const err = keypadSubmit ? await keypadSubmit(p) : '';
+    if (err) { $('pin-error').textContent = err; return; }
     $('keypad').hidden = true;
-    setOperator(r.body.operator);
-    stream();
-    lastTouch = Date.now();
-    toast('Signed in: ' + r.body.operator);
-    const next = afterSignIn;
-    afterSignIn = null;
-    if (next) next();
+    keypadSubmit = null;
   }
 
   function needOperator(fn) {
-    if (document.body.dataset.operator) fn(); else openKeypad(fn);
+    if (signedIn()) fn(); else signInThen(fn);
+  }
+
+  // acknowledge: alarms the signed-in person may acknowledge go at once;
+  // those needing a higher role take that role's PIN.
+  function acknowledge() {
+    if (!view) return;
+    const pending = view.alarms.filter((a) => !a.acked);
+    if (!pending.length) return;
+    const beyond = pending.filter((a) => !a.may_ack);
+    if (!beyond.length) { act('/ui/ack', {}); return; }
+    const need = highest(beyond.map((a) => a.ack_role));
+    if (!signedIn() && need === 'operator') { signInThen(acknowledge); return; }
+    const codes = beyond.filter((a) => a.ack_role === need).map((a) => a.code).join(', ');
+    actWithPIN('/ui/ack', {}, need, codes + ' is acknowledged with ' + rolePIN[need] + '.');
+  }
+
+  function openExtend() {
+    const o = view && view.order;
+    if (!o) return;
+    $('extend-order').textContent = o.id;
+    $('extend-now').textContent = 'Rejects so far ' + fmt(o.rejected) + ' of ' + fmt(o.allowance) + ' allowed.';
+    $('extend-error').textContent = '';
+    $('extend').hidden = false;
+  }
+
+  function submitExtend() {
+    const units = Number($('extend-units').value);
+    const reason = $('extend-reason').value.trim();
+    if (!Number.isInteger(units) || units < 1 || units > 1000000) { $('extend-error').textContent = 'Extra rejects: 1 to 1,000,000'; return; }
+    if (!reason) { $('extend-error').textContent = 'Say why the line needs more rejects'; return; }
+    const body = { units, reason };
+    $('extend').hidden = true;
+    if (signedIn() && may(myRole(), 'supervisor')) {
+      act('/ui/extend', body, (b) => { $('extend').hidden = false; $('extend-error').textContent = b.error || 'Refused'; });
+    } else {
+      actWithPIN('/ui/extend', body, 'supervisor', 'Extend the allowance by ' + fmt(units) + ': ' + reason);
+    }
+  }
+
+  // stop never asks for a PIN.
+  async function stopLine(onDone) {
+    const r = await act('/ui/stop', {}, (b) => toast(errText(b, 409), true));
+    if (onDone) onDone(!!r);
   }
 
   function wire() {
@@ -314,8 +465,8 @@
       else if (key === 'ok') { submitPIN(); return; } else if (pin.length < 8) pin += key;
       showPIN();
     }));
-    $('keypad-cancel').addEventListener('click', () => { $('keypad').hidden = true; afterSignIn = null; pin = ''; });
-    $('signin').addEventListener('click', () => openKeypad(null));
+    $('keypad-cancel').addEventListener('click', () => { $('keypad').hidden = true; keypadSubmit = null; pin = ''; });
+    $('signin').addEventListener('click', () => signInThen(null));
     $('signout').addEventListener('click', async () => {
       await post('/ui/signout');
       setOperator('');
@@ -323,14 +474,14 @@
     });
     $('orders').addEventListener('click', (e) => {
       const b = e.target.closest('button[data-order]');
-      if (b) needOperator(() => act('/ui/start', { order: b.dataset.order }));
+      if (b && !b.disabled) needOperator(() => act('/ui/start', { order: b.dataset.order }));
     });
     $('btn-start').addEventListener('click', () => {
       if (view && view.order) needOperator(() => act('/ui/start', { order: view.order.id }));
     });
-    $('btn-pause').addEventListener('click', () => needOperator(() => act('/ui/pause')));
-    $('btn-stop').addEventListener('click', () => needOperator(() => act('/ui/stop')));
-    $('btn-ack').addEventListener('click', () => needOperator(() => act('/ui/ack')));
+    $('btn-pause').addEventListener('click', () => act('/ui/pause', {}));
+    $('btn-stop').addEventListener('click', () => stopLine());
+    $('btn-ack').addEventListener('click', acknowledge);
     $('btn-close').addEventListener('click', () => needOperator(() => {
       $('confirm-order').textContent = view && view.order ? view.order.id : '';
       $('confirm').hidden = false;
@@ -342,6 +493,20 @@
       if (r && r.granted !== undefined) showRecon(r);
     });
     $('recon-ok').addEventListener('click', () => { $('recon').hidden = true; });
+    $('btn-extend').addEventListener('click', openExtend);
+    $('extend-cancel').addEventListener('click', () => { $('extend').hidden = true; });
+    $('extend-form').addEventListener('submit', (e) => { e.preventDefault(); submitExtend(); });
+    $('btn-history').addEventListener('click', () => { renderHistory(); $('history').hidden = false; });
+    $('history-ok').addEventListener('click', () => { $('history').hidden = true; });
+    $('lost-stop').addEventListener('click', async () => {
+      $('lost-result').textContent = 'Sending stop…';
+      try {
+        const r = await post('/ui/stop', {});
+        $('lost-result').textContent = r.ok ? 'The line took the stop.' : 'The line refused: ' + errText(r.body, r.status);
+      } catch (e) {
+        $('lost-result').textContent = 'No answer: use the machine\'s stop button.';
+      }
+    });
 
     $('tab-line').addEventListener('click', () => showTab('line'));
     $('tab-pack').addEventListener('click', () => showTab('pack'));
@@ -362,7 +527,7 @@
 
     // Keep the session alive while the operator uses the screen.
     document.addEventListener('pointerdown', () => {
-      if (!document.body.dataset.operator || Date.now() - lastTouch < 30000) return;
+      if (!signedIn() || Date.now() - lastTouch < 30000) return;
       lastTouch = Date.now();
       post('/ui/touch').then((r) => { if (r.status === 403) { setOperator(''); stream(); } }).catch(() => {});
     }, { passive: true });
@@ -383,21 +548,60 @@
     $('recon').hidden = false;
   }
 
+  // The event stream. While it is down a full-screen overlay hides every
+  // number (they would be stale); it goes with the first state after the
+  // stream is back. EventSource retries by itself after a network error,
+  // but gives up on an HTTP error (an agent that is starting answers 503),
+  // so the page retries then; a stream silent for twice the heartbeat is
+  // taken as dead too.
+  let es = null;
+  let retry = 0;
+  let lastMsg = Date.now();
+  let lostSince = 0;
+  const heartbeat = Number(document.body.dataset.heartbeat) || 15000;
+
+  function setLost(on) {
+    if (on && !lostSince) {
+      lostSince = Date.now();
+      $('lost-since').textContent = 'Since ' + fmtTime(new Date(lostSince).toISOString());
+      $('lost-result').textContent = '';
+    }
+    if (!on) lostSince = 0;
+    $('lost').hidden = !on;
+    document.body.dataset.stale = on ? 'yes' : '';
+  }
+
   // The stream carries the operator of the session it was opened with, so
   // it is reopened at every sign-in and sign-out.
-  let es = null;
   function stream() {
+    clearTimeout(retry);
     if (es) es.close();
     es = new EventSource('/ui/events');
-    es.addEventListener('state', (e) => { $('stream').hidden = true; render(JSON.parse(e.data)); });
-    es.addEventListener('heartbeat', (e) => {
-      $('stream').hidden = true;
-      const h = JSON.parse(e.data);
-      if ((h.operator || '') !== (document.body.dataset.operator || '')) setOperator(h.operator);
+    lastMsg = Date.now();
+    es.addEventListener('state', (e) => {
+      lastMsg = Date.now();
+      render(JSON.parse(e.data));
+      setLost(false);
     });
-    // EventSource reconnects by itself; show that it is trying.
-    es.addEventListener('error', () => { $('stream').hidden = false; });
+    es.addEventListener('heartbeat', (e) => {
+      lastMsg = Date.now();
+      const h = JSON.parse(e.data);
+      if ((h.operator || '') !== (document.body.dataset.operator || '')) setOperator(h.operator, h.role);
+    });
+    es.addEventListener('error', () => {
+      setLost(true);
+      if (es.readyState === EventSource.CLOSED) {
+        clearTimeout(retry);
+        retry = setTimeout(stream, 2000);
+      }
+    });
   }
+  setInterval(() => {
+    if (!lostSince && Date.now() - lastMsg > 2 * heartbeat + 5000) {
+      setLost(true);
+      stream();
+    }
+  }, 1000);
 
   if (document.body.dataset.packing) $('tabs').hidden = false;
   const bar = $('progress-bar');

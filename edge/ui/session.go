@@ -1,0 +1,189 @@
+package ui
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+	"net/http"
+	"strconv"
+)
+
+// Sign-in: a PIN opens a session (an HttpOnly cookie) that carries the
+// person and their role; a PIN may also come with one action (ack, extend)
+// so that a supervisor or QA acts at the operator's screen without signing
+// the operator out. Every PIN check counts towards the client's lock-out.
+
+const cookieName = "serialine_operator"
+
+// signedIn returns the person signed in on r's session; touch marks
+// activity.
+func (u *UI) signedIn(r *http.Request, touch bool) (Person, bool) {
+	c, err := r.Cookie(cookieName)
+	if err != nil || c.Value == "" {
+		return Person{}, false
+	}
+	now := u.cfg.Now()
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	s, ok := u.sessions[c.Value]
+	if !ok {
+		return Person{}, false
+	}
+	if now.Sub(s.last) >= u.cfg.SessionIdle {
+		delete(u.sessions, c.Value)
+		return Person{}, false
+	}
+	if touch {
+		s.last = now
+	}
+	return s.who, true
+}
+
+// sameOrigin refuses a cross-site request: every action is a same-origin
+// POST from the screen.
+func sameOrigin(w http.ResponseWriter, r *http.Request) bool {
+	if o := r.Header.Get("Origin"); o != "" && o != "http://"+r.Host && o != "https://"+r.Host {
+		writeJSON(w, http.StatusForbidden, errBody{Error: "origin: cross-site request refused"})
+		return false
+	}
+	return true
+}
+
+// guard admits an action that needs a sign-in: same-origin, signed in.
+func (u *UI) guard(w http.ResponseWriter, r *http.Request) (Person, bool) {
+	if !sameOrigin(w, r) {
+		return Person{}, false
+	}
+	return u.session(w, r)
+}
+
+// session returns the signed-in person, or answers 403 asking for a sign-in.
+func (u *UI) session(w http.ResponseWriter, r *http.Request) (Person, bool) {
+	who, ok := u.signedIn(r, true)
+	if !ok {
+		writeJSON(w, http.StatusForbidden, errBody{Error: "not signed in: sign in with your PIN first", SignIn: true})
+		return Person{}, false
+	}
+	return who, true
+}
+
+// actor is who does an action that may come with a PIN (ack, extend): the
+// PIN's person if one came, else the signed-in one.
+func (u *UI) actor(w http.ResponseWriter, r *http.Request, pin string) (Person, bool) {
+	if pin != "" {
+		return u.checkPIN(w, r, pin)
+	}
+	return u.session(w, r)
+}
+
+// checkPIN returns the person whose PIN pin is, or answers: 400 for a PIN
+// the keypad cannot make, 429 while the client is locked out, 401 for a
+// wrong one (which counts towards the lock-out).
+func (u *UI) checkPIN(w http.ResponseWriter, r *http.Request, pin string) (Person, bool) {
+	if err := ValidatePIN(pin); err != nil {
+		writeJSON(w, http.StatusBadRequest, errBody{Error: "pin: " + err.Error(), Field: "pin"})
+		return Person{}, false
+	}
+	key, now := clientKey(r), u.cfg.Now()
+	u.mu.Lock()
+	f := u.failures[key]
+	if f != nil && now.Before(f.until) {
+		wait := int(f.until.Sub(now).Seconds() + 0.999)
+		u.mu.Unlock()
+		w.Header().Set("Retry-After", strconv.Itoa(wait))
+		writeJSON(w, http.StatusTooManyRequests, errBody{Error: fmt.Sprintf("pin: too many wrong PINs; try again in %d s", wait), Field: "pin"})
+		return Person{}, false
+	}
+	u.mu.Unlock()
+
+	who, ok := u.ops.Check(pin)
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if ok {
+		delete(u.failures, key)
+		return who, true
+	}
+	for k, v := range u.failures { // forget lock-outs that are over
+		if !v.until.IsZero() && now.After(v.until) {
+			delete(u.failures, k)
+		}
+	}
+	f = u.failures[key]
+	if f == nil {
+		f = &failure{}
+		u.failures[key] = f
+	}
+	f.n++
+	locked := f.n >= u.cfg.MaxPINFailures
+	if locked {
+		f.n, f.until = 0, now.Add(u.cfg.LockOut)
+	}
+	u.log.Warn("wrong PIN", "client", key, "path", r.URL.Path, "locked", locked)
+	writeJSON(w, http.StatusUnauthorized, errBody{Error: "pin: wrong PIN", Field: "pin"})
+	return Person{}, false
+}
+
+func (u *UI) serveSignIn(w http.ResponseWriter, r *http.Request) {
+	if !sameOrigin(w, r) {
+		return
+	}
+	var body struct {
+		PIN string `json:"pin"`
+	}
+	if err := decode(r, &body); err != nil {
+		writeJSON(w, http.StatusBadRequest, errBody{Error: `body: want {"pin": "<4 to 8 digits>"}`, Field: "pin"})
+		return
+	}
+	who, ok := u.checkPIN(w, r, body.PIN)
+	if !ok {
+		return
+	}
+	tok := make([]byte, 32)
+	if _, err := rand.Read(tok); err != nil {
+		writeJSON(w, http.StatusInternalServerError, errBody{Error: "session: " + err.Error()})
+		return
+	}
+	id := base64.RawURLEncoding.EncodeToString(tok)
+	now := u.cfg.Now()
+	u.mu.Lock()
+	if c, err := r.Cookie(cookieName); err == nil {
+		delete(u.sessions, c.Value) // a new sign-in replaces this client's session
+	}
+	for k, s := range u.sessions { // forget sessions that have expired
+		if now.Sub(s.last) >= u.cfg.SessionIdle {
+			delete(u.sessions, k)
+		}
+	}
+	u.sessions[id] = &session{who: who, last: now}
+	u.mu.Unlock()
+	// No Max-Age: the server ends the session after inactivity; the
+	// cookie dies with the browser at the latest. Not Secure: the screen
+	// talks plain HTTP over loopback.
+	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: id, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode})
+	u.record(r.Context(), Action{Operator: who.Name, Role: who.Role, Action: ActSignIn, At: now})
+	writeJSON(w, http.StatusOK, map[string]string{"operator": who.Name, "role": string(who.Role)})
+}
+
+func (u *UI) serveSignOut(w http.ResponseWriter, r *http.Request) {
+	who, ok := u.guard(w, r)
+	if !ok {
+		return
+	}
+	if c, err := r.Cookie(cookieName); err == nil {
+		u.mu.Lock()
+		delete(u.sessions, c.Value)
+		u.mu.Unlock()
+	}
+	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteStrictMode})
+	u.record(r.Context(), Action{Operator: who.Name, Role: who.Role, Action: ActSignOut, At: u.cfg.Now()})
+	writeJSON(w, http.StatusOK, map[string]string{"operator": ""})
+}
+
+// serveTouch keeps the session alive while the operator uses the screen.
+func (u *UI) serveTouch(w http.ResponseWriter, r *http.Request) {
+	who, ok := u.guard(w, r)
+	if !ok {
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"operator": who.Name, "role": string(who.Role)})
+}
