@@ -107,8 +107,6 @@ func Catalogue() []AlarmSpec {
 		{AlarmPLCLowAir, "The compressed air is too low: the reject actuator cannot work.", "Restore the air supply; call maintenance. Then acknowledge.", RoleOperator},
 		{AlarmPLCGuardOpen, "A guard door is open.", "Close the guard door, then acknowledge.", RoleOperator},
 		{AlarmPLCFault, "The line controller (PLC) reported a fault.", "Read the PLC's panel; call maintenance. Then acknowledge.", RoleOperator},
-		{AlarmPLCEdgeWatchdog, "The line controller (PLC) stopped the line: this line PC stopped answering it for a while.",
-			"Acknowledge to run on: the packs that were on the conveyor are rejected. Tell maintenance, who find out why the line PC stopped.", RoleOperator},
 		{AlarmRejectMissed, "A pack that had to be rejected may have passed the reject station.",
 			"Line stopped. Quarantine every pack between the camera and the reject station and those that passed since the alarm; QA checks them and releases the line (QA PIN).", RoleQA},
 		{AlarmRejectFailed, "A reject did not reach the PLC: a bad pack was not rejected.",
@@ -133,6 +131,8 @@ func Catalogue() []AlarmSpec {
 			"Call maintenance: find out how the store was set back (a restored copy, a disk fault). QA reviews the line sequence at central and acknowledges with a QA PIN.", RoleQA},
 		{AlarmPLCHeartbeat, "The line controller (PLC) stopped answering the watchdog: its program may have stopped.",
 			"Call maintenance to check the PLC program; the line runs again once the PLC's heartbeat returns and the alarm is acknowledged.", RoleOperator},
+		{AlarmPLCEdgeWatchdog, "The line controller (PLC) stopped the line: this line PC stopped answering it for a while.",
+			"Acknowledge to run on: the packs that were on the conveyor are rejected. Tell maintenance, who find out why the line PC stopped.", RoleOperator},
 	}
 }
 
