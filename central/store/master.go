@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -859,6 +860,9 @@ func checkText(rec, field, v string, required bool) error {
 			return invalid(rec, field, "missing")
 		}
 		return nil
+	}
+	if required && strings.TrimSpace(v) == "" {
+		return invalid(rec, field, "has only blanks; it needs a visible character")
 	}
 	if len(v) > maxText {
 		return invalid(rec, field, "has %d bytes, at most %d", len(v), maxText)
