@@ -46,7 +46,6 @@ var (
 		"owning_party", "possessing_party", "location")}
 	errReasons = vocab{"error reason", "urn:epcglobal:cbv:er:", "https://ref.gs1.org/cbv/ER-", set(
 		"did_not_occur", "incorrect_data")}
-	allVocabs = []*vocab{&bizSteps, &dispositions, &bizTxTypes, &sdTypes, &errReasons}
 )
 
 // webAliases are older web-URI spellings GS1 published before CBV 2.0
@@ -95,15 +94,6 @@ func (v *vocab) urnOf(s string) string {
 	return s
 }
 
-// webOf gives the web URI form used by the hash; private URIs pass through.
-func (v *vocab) webOf(s string) string {
-	b := v.bare(s)
-	if isBare(b) {
-		return v.web + b
-	}
-	return b
-}
-
 // check reports why s is not acceptable in this vocabulary, or "".
 func (v *vocab) check(s string) string {
 	b := v.bare(s)
@@ -121,22 +111,6 @@ func (v *vocab) check(s string) string {
 		return "is neither a CBV 2.0 " + v.name + " nor an absolute URI"
 	}
 	return ""
-}
-
-// cbvURNToWeb rewrites any CBV URN or older web URI in s into the CBV 2.0 web
-// URI form (used for values inside extensions when hashing).
-func cbvURNToWeb(s string) string {
-	for _, v := range allVocabs {
-		if strings.HasPrefix(s, v.urn) || strings.HasPrefix(s, v.web) {
-			return v.webOf(s)
-		}
-	}
-	for _, a := range webAliases {
-		if strings.HasPrefix(s, a.from) {
-			return a.to + s[len(a.from):]
-		}
-	}
-	return s
 }
 
 func isAbsURI(s string) bool {

@@ -26,19 +26,10 @@
 //
 // # Event hash ID
 //
-// HashID implements the CBV 2.0 §8.9 canonical pre-hash string as GS1's
-// reference implementation builds it: "eventType=…" followed by the fields in
-// the fixed order eventTime, eventTimeZoneOffset, epcList, parentID,
-// inputEPCList, childEPCs, quantityList, childQuantityList, inputQuantityList,
-// outputEPCList, outputQuantityList, action, transformationID, bizStep,
-// disposition, persistentDisposition, readPoint, bizLocation,
-// bizTransactionList, destinationList, sourceList, sensorElementList; then every
-// remaining field (errorDeclaration, ilmd, extensions as {namespace}local)
-// sorted. Times become UTC with milliseconds and "Z"; CBV values become web
-// URIs; EPC URIs become canonical GS1 Digital Link URIs on id.gs1.org; numbers
-// lose trailing zeros; list entries are sorted; eventID, recordTime and
-// certificationInfo are left out. The result is
-// "ni:///sha-256;<hex>?ver=CBV2.0".
+// HashDocument gives each event of a document the CBV 2.0 event hash ID
+// GS1's reference generator (RalphTro/epcis-event-hash-generator) gives it;
+// the reference's algorithm is ported in the ref*.go files, quirks
+// included. HashID hashes an event built in Go through its JSON-LD form.
 package epcis
 
 import (
@@ -70,7 +61,7 @@ const SchemaVersion = "2.0"
 
 // ContextURL is GS1's EPCIS 2.0 JSON-LD context, the first @context entry of
 // every JSON-LD document we write.
-const ContextURL = "https://ref.gs1.org/standards/epcis/epcis-context.jsonld"
+const ContextURL = "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"
 
 // Well-known namespaces.
 const (

@@ -6,19 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"strings"
 	"time"
 )
 
 // ErrInvalidDocument is wrapped by every parse error: the input is not an
 // EPCIS 2.0 document we can read.
 var ErrInvalidDocument = errors.New("invalid EPCIS document")
-
-// predefined prefixes that GS1's JSON-LD context already declares.
-var contextPrefixes = map[string]string{
-	"cbvmda": NSCBVMDA, "gs1": NSGS1, "epcis": "https://ref.gs1.org/epcis/",
-	"cbv": "https://ref.gs1.org/cbv/", "xsd": "http://www.w3.org/2001/XMLSchema#",
-}
 
 // kv and obj give JSON objects a stable, readable key order.
 type kv struct {
@@ -204,30 +197,22 @@ func bareAll(v *vocab, s []string) []string {
 	return out
 }
 
-// contextJSON builds @context: GS1's context, then one object per extra prefix.
-func contextJSON(docNS map[string]string, events []Event) []any {
-	ns := map[string]string{}
-	for k, v := range docNS {
-		ns[k] = v
-	}
+// eventsJSON writes events and the @context they need (see nsplan.go).
+func eventsJSON(docNS map[string]string, events []Event) ([]any, []obj, error) {
+	evs := make([]obj, len(events))
 	for i := range events {
-		for k, v := range events[i].Namespaces {
-			ns[k] = v
+		evs[i] = eventJSON(&events[i])
+	}
+	plan, err := planNamespaces(docNS, events, evs)
+	if err != nil {
+		return nil, nil, err
+	}
+	for i, ren := range plan.renames {
+		if len(ren) > 0 {
+			evs[i] = renamePrefixes(evs[i], ren).(obj)
 		}
 	}
-	ctx := []any{ContextURL}
-	keys := make([]string, 0, len(ns))
-	for k, v := range ns {
-		if p, ok := contextPrefixes[k]; ok && strings.TrimRight(p, ":#/") == strings.TrimRight(v, ":#/") {
-			continue
-		}
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		ctx = append(ctx, map[string]string{k: ns[k]})
-	}
-	return ctx
+	return plan.ctx, evs, nil
 }
 
 func masterDataJSON(md []Vocabulary) obj {
@@ -255,7 +240,11 @@ func masterDataJSON(md []Vocabulary) obj {
 
 // MarshalJSONLD writes d as an EPCIS 2.0 JSON-LD EPCISDocument.
 func MarshalJSONLD(d Document) ([]byte, error) {
-	o := obj{{"@context", contextJSON(d.Namespaces, d.Events)}, {"type", "EPCISDocument"}}
+	ctx, evs, err := eventsJSON(d.Namespaces, d.Events)
+	if err != nil {
+		return nil, fmt.Errorf("epcis: marshal JSON-LD: %w", err)
+	}
+	o := obj{{"@context", ctx}, {"type", "EPCISDocument"}}
 	if d.ID != "" {
 		o = append(o, kv{"id", d.ID})
 	}
@@ -278,10 +267,6 @@ func MarshalJSONLD(d Document) ([]byte, error) {
 	if len(d.MasterData) > 0 {
 		o = append(o, kv{"epcisHeader", masterDataJSON(d.MasterData)})
 	}
-	evs := make([]obj, len(d.Events))
-	for i := range d.Events {
-		evs[i] = eventJSON(&d.Events[i])
-	}
 	o = append(o, kv{"epcisBody", obj{{"eventList", evs}}})
 	b, err := json.Marshal(o)
 	if err != nil {
@@ -296,9 +281,9 @@ func MarshalQueryDocumentJSONLD(events []Event, queryName, subscriptionID string
 	if queryName == "" {
 		return nil, fmt.Errorf("epcis: query document: queryName is required")
 	}
-	evs := make([]obj, len(events))
-	for i := range events {
-		evs[i] = eventJSON(&events[i])
+	ctx, evs, err := eventsJSON(nil, events)
+	if err != nil {
+		return nil, fmt.Errorf("epcis: marshal query document: %w", err)
 	}
 	qr := obj{}
 	if subscriptionID != "" {
@@ -306,7 +291,7 @@ func MarshalQueryDocumentJSONLD(events []Event, queryName, subscriptionID string
 	}
 	qr = append(qr, kv{"queryName", queryName}, kv{"resultsBody", obj{{"eventList", evs}}})
 	o := obj{
-		{"@context", contextJSON(nil, events)},
+		{"@context", ctx},
 		{"type", "EPCISQueryDocument"},
 		{"schemaVersion", SchemaVersion},
 		{"creationDate", fmtTime(time.Now().UTC())},

@@ -332,8 +332,11 @@ func parseEventJSON(where string, m map[string]any, docNS map[string]string) (Ev
 	if e.EventTime.IsZero() {
 		return e, perr(where+".eventTime", "is required")
 	}
-	if len(e.Namespaces) == 0 && len(docNS) > 0 && (len(e.Extensions) > 0 || len(e.ILMD) > 0 || len(e.SensorElementList) > 0 || e.ErrorDeclaration != nil) {
+	switch {
+	case len(e.Namespaces) == 0:
 		e.Namespaces = docNS // shared, read-only
+	case len(docNS) > 0:
+		e.Namespaces = declared(docNS, &e)
 	}
 	return e, nil
 }
