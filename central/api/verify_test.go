@@ -45,7 +45,7 @@ func TestVerify(t *testing.T) {
 	epc, err := gs1.SGTINURI(gtinRand, f.units[4], 7)
 	require.NoError(t, err)
 	_, err = e.s.CaptureEPCIS(e.ctx, []epcis.Event{{Type: epcis.ObjectEvent, Action: epcis.ActionObserve, EventTime: t0.Add(time.Hour),
-		EPCList: []string{epc}, BizStep: "holding", Disposition: "recalled"}})
+		EPCList: []string{epc}, BizStep: "holding", Disposition: "recalled"}}, nil)
 	require.NoError(t, err)
 	// An expired lot: an order whose expiry (DD=00: end of month) is past.
 	_, err = e.s.CreateOrder(e.ctx, store.WorkOrder{ID: "WO-OLD", GTIN: gtinRand, Lot: "OLD1", Expiry: "240100", Quantity: 10})

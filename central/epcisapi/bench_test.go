@@ -31,7 +31,7 @@ func BenchmarkEPCISQuery10k(b *testing.B) {
 			EPCList: []string{fmt.Sprintf("urn:epc:id:sgtin:0614141.107346.%d", 100000+i)}, BizStep: step, Disposition: disp,
 			ReadPoint: "urn:epc:id:sgln:0614141.07346.1234"})
 	}
-	res, err := e.s.CaptureEPCIS(e.ctx, evs)
+	res, err := e.s.CaptureEPCIS(e.ctx, evs, nil)
 	require.NoError(b, err)
 	require.Equal(b, len(evs), res.Stored)
 	h := epcisapi.New(epcisapi.Deps{Store: e.s}, testLogger(b))

@@ -75,6 +75,7 @@ func New(deps Deps, log *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("POST /epcis/capture", auth.Require(captureRoles...)(http.HandlerFunc(h.capture)))
 	mux.Handle("GET /epcis/events", auth.Require(auth.Roles()...)(http.HandlerFunc(h.events)))
+	mux.Handle("GET /epcis/events/{eventID...}", auth.Require(auth.Roles()...)(http.HandlerFunc(h.event)))
 	mux.HandleFunc(Prefix, func(w http.ResponseWriter, r *http.Request) {
 		problem(w, http.StatusNotFound, "epcisException:NoSuchResourceException", "no such EPCIS resource: "+r.URL.Path, nil)
 	})
@@ -111,12 +112,17 @@ func problem(w http.ResponseWriter, status int, typ, title string, errs []string
 
 // CaptureResponse is the 201 body of a capture.
 type CaptureResponse struct {
-	CaptureID  string   `json:"captureID"`
-	Behaviour  string   `json:"errorBehaviour"`
-	Stored     int      `json:"stored"`
-	Duplicates int      `json:"duplicates"`
-	Rejected   int      `json:"rejected"`
-	Errors     []string `json:"errors,omitempty"`
+	CaptureID  string `json:"captureID"`
+	Behaviour  string `json:"errorBehaviour"`
+	Stored     int    `json:"stored"`
+	Duplicates int    `json:"duplicates"`
+	Rejected   int    `json:"rejected"`
+	// Declared counts error declarations that marked a stored event.
+	Declared int      `json:"declared"`
+	Errors   []string `json:"errors,omitempty"`
+	// EventIDs are the eventIDs of the accepted events (the capturer's, or
+	// the hash ID), in document order.
+	EventIDs []string `json:"eventIDs"`
 	// EventHashIDs are the hash IDs of the accepted events, in document order.
 	EventHashIDs []string `json:"eventHashIDs"`
 }
@@ -167,7 +173,13 @@ func (h *handler) capture(w http.ResponseWriter, r *http.Request) {
 		problem(w, http.StatusBadRequest, "epcisException:ValidationException", "eventList: the document has no events", nil)
 		return
 	}
+	hashes, err := epcis.HashDocument(body, formatOf(mt))
+	if err != nil || len(hashes) != len(doc.Events) {
+		problem(w, http.StatusBadRequest, "epcisException:ValidationException", fmt.Sprintf("the event hash IDs cannot be computed: %v", err), nil)
+		return
+	}
 	var valid []epcis.Event
+	var validHashes []string
 	var errs []string
 	for i, e := range doc.Events {
 		ps := store.ValidateEPCISEvent(i, e)
@@ -176,6 +188,7 @@ func (h *handler) capture(w http.ResponseWriter, r *http.Request) {
 		}
 		if len(ps) == 0 {
 			valid = append(valid, e)
+			validHashes = append(validHashes, hashes[i].ID)
 		}
 	}
 	rejected := len(doc.Events) - len(valid)
@@ -184,9 +197,9 @@ func (h *handler) capture(w http.ResponseWriter, r *http.Request) {
 			fmt.Sprintf("%d of %d events are invalid; nothing was captured (GS1-Capture-Error-Behaviour: rollback)", rejected, len(doc.Events)), errs)
 		return
 	}
-	out := CaptureResponse{Behaviour: behaviour, Rejected: rejected, Errors: errs, EventHashIDs: []string{}}
+	out := CaptureResponse{Behaviour: behaviour, Rejected: rejected, Errors: errs, EventHashIDs: []string{}, EventIDs: []string{}}
 	if len(valid) > 0 {
-		res, err := h.Store.CaptureEPCIS(r.Context(), valid)
+		res, err := h.Store.CaptureEPCIS(r.Context(), valid, validHashes)
 		if err != nil {
 			var ce *store.EPCISCaptureError
 			if errors.As(err, &ce) {
@@ -197,7 +210,7 @@ func (h *handler) capture(w http.ResponseWriter, r *http.Request) {
 			problem(w, http.StatusInternalServerError, "epcisException:ImplementationException", "the capture could not be stored", nil)
 			return
 		}
-		out.CaptureID, out.Stored, out.Duplicates, out.EventHashIDs = res.CaptureID, res.Stored, res.Duplicates, res.HashIDs
+		out.CaptureID, out.Stored, out.Duplicates, out.Declared, out.EventHashIDs, out.EventIDs = res.CaptureID, res.Stored, res.Duplicates, res.Declared, res.HashIDs, res.EventIDs
 	}
 	p, _ := auth.PrincipalFrom(r.Context())
 	h.log.Info("EPCIS capture", "capture", out.CaptureID, "who", p.Name, "stored", out.Stored, "duplicates", out.Duplicates, "rejected", rejected)
@@ -205,7 +218,7 @@ func (h *handler) capture(w http.ResponseWriter, r *http.Request) {
 }
 
 // queryParams are the query parameters GET /epcis/events takes.
-var queryParams = []string{"EQ_bizStep", "EQ_disposition", "MATCH_epc", "MATCH_anyEPC", "EQ_bizLocation",
+var queryParams = []string{"EQ_eventID", "EQ_bizStep", "EQ_disposition", "MATCH_epc", "MATCH_anyEPC", "EQ_bizLocation",
 	"GE_eventTime", "LT_eventTime", "EQ_eventType", "perPage"}
 
 func (h *handler) events(w http.ResponseWriter, r *http.Request) {
@@ -235,6 +248,37 @@ func (h *handler) events(w http.ResponseWriter, r *http.Request) {
 	b, err := epcis.MarshalQueryDocumentJSONLD(evs, "SimpleEventQuery", "")
 	if err != nil {
 		h.log.Error("EPCIS JSON-LD", "err", err)
+		problem(w, http.StatusInternalServerError, "epcisException:ImplementationException", "the result could not be written", nil)
+		return
+	}
+	w.Header().Set("Content-Type", "application/ld+json; charset=utf-8")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(b)
+}
+
+func formatOf(mediaType string) epcis.Format {
+	if strings.HasSuffix(mediaType, "xml") {
+		return epcis.FormatXML
+	}
+	return epcis.FormatJSONLD
+}
+
+// event answers GET /epcis/events/{eventID}: the one event, as a query
+// document (the eventID percent-encoded in the path).
+func (h *handler) event(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("eventID")
+	ev, err := h.Store.EPCISEvent(r.Context(), id)
+	if errors.Is(err, store.ErrNotFound) {
+		problem(w, http.StatusNotFound, "epcisException:NoSuchResourceException", fmt.Sprintf("no event with eventID %q", id), nil)
+		return
+	}
+	if err != nil {
+		h.log.Error("EPCIS event", "err", err)
+		problem(w, http.StatusInternalServerError, "epcisException:ImplementationException", "the query failed", nil)
+		return
+	}
+	b, err := epcis.MarshalQueryDocumentJSONLD([]epcis.Event{ev}, "SimpleEventQuery", "")
+	if err != nil {
 		problem(w, http.StatusInternalServerError, "epcisException:ImplementationException", "the result could not be written", nil)
 		return
 	}
@@ -293,6 +337,7 @@ func ParseQuery(v url.Values) (q store.EPCISQuery, field string, err error) {
 			return q, "EQ_eventType", fmt.Errorf("%q is not an EPCIS 2.0 event type", t)
 		}
 	}
+	q.EventIDs = list("EQ_eventID")
 	q.BizSteps = list("EQ_bizStep")
 	for _, s := range q.BizSteps {
 		if err := probe(func(e *epcis.Event) { e.BizStep = s }); err != nil {

@@ -83,6 +83,22 @@ func (v *vocab) bare(s string) string {
 	return s
 }
 
+// canon is the form values are kept in: bare for the exact URN, web URI
+// and "cbv:" forms (which hash alike in both bindings), anything else as
+// written (older web spellings included, so that their hash IDs survive).
+func (v *vocab) canon(s string) string {
+	s = strings.TrimSpace(s)
+	switch {
+	case strings.HasPrefix(s, v.urn):
+		return s[len(v.urn):]
+	case strings.HasPrefix(s, v.web):
+		return s[len(v.web):]
+	case strings.HasPrefix(s, "cbv:"+v.web[len("https://ref.gs1.org/cbv/"):]):
+		return s[len("cbv:")+len(v.web)-len("https://ref.gs1.org/cbv/"):]
+	}
+	return s
+}
+
 // isBare reports whether s looks like a bare vocabulary word (no scheme).
 func isBare(s string) bool { return s != "" && !strings.Contains(s, ":") }
 

@@ -70,6 +70,7 @@ const (
 	NSCBVMDA = "urn:epcglobal:cbv:mda"
 	NSSBDH   = "http://www.unece.org/cefact/namespaces/StandardBusinessDocumentHeader"
 	NSGS1    = "https://gs1.org/voc/"
+	nsXSI    = "http://www.w3.org/2001/XMLSchema-instance"
 )
 
 // QuantityElement is one entry of a quantity list: a class (lgtin, idpat) and
@@ -78,6 +79,9 @@ type QuantityElement struct {
 	EPCClass string
 	Quantity *float64 // nil when only the class is known
 	UOM      string
+	// Nil records an XML <quantity xsi:nil="true"/> (kept so that the
+	// event hashes alike when written as XML again; JSON-LD leaves it out).
+	Nil bool `json:",omitempty"`
 }
 
 // BizTransaction is a business transaction reference; Type is a bare CBV
@@ -132,6 +136,10 @@ type Event struct {
 	PersistentDisposition *PersistentDisposition
 	ReadPoint             string
 	BizLocation           string
+	// ReadPointExtensions and BizLocationExtensions hold user extensions
+	// inside readPoint and bizLocation, keyed like Extensions.
+	ReadPointExtensions   map[string]any
+	BizLocationExtensions map[string]any
 	BizTransactionList    []BizTransaction
 	SourceList            []SourceDest
 	DestinationList       []SourceDest
@@ -143,7 +151,9 @@ type Event struct {
 	ErrorDeclaration  *ErrorDeclaration
 	CertificationInfo string
 	// Extensions holds user extension fields keyed "prefix:local"; values are
-	// string, float64/json.Number, bool, map[string]any or []any.
+	// string, float64/json.Number, bool, nil, map[string]any or []any. In a
+	// map, "#text" is an element's text and "@prefix:local" (or "@local")
+	// an XML attribute of it.
 	Extensions map[string]any
 	// Namespaces maps the prefixes used in Extensions, ILMD and sensor
 	// elements to namespace IRIs (cbvmda and gs1 are predefined).

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -72,9 +73,37 @@ func appendSorted(o obj, m map[string]any) obj {
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		o = append(o, kv{k, m[k]})
+		o = append(o, kv{k, jsonGeneric(m[k])})
 	}
 	return o
+}
+
+// jsonGeneric writes an extension value for JSON-LD: XML attributes
+// ("@name") become plain keys (GS1's reference hashes both alike).
+func jsonGeneric(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			if a, ok := strings.CutPrefix(k, "@"); ok {
+				k = a
+			}
+			out[k] = jsonGeneric(e)
+		}
+		return out
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = jsonGeneric(e)
+		}
+		return out
+	}
+	return v
+}
+
+// location writes readPoint or bizLocation.
+func location(id string, ext map[string]any) obj {
+	return appendSorted(obj{{"id", id}}, ext)
 }
 
 func eventJSON(e *Event) obj {
@@ -90,7 +119,7 @@ func eventJSON(e *Event) obj {
 	if ed := e.ErrorDeclaration; ed != nil {
 		eo := obj{{"declarationTime", fmtTime(ed.DeclarationTime)}}
 		if ed.Reason != "" {
-			eo = append(eo, kv{"reason", errReasons.bare(ed.Reason)})
+			eo = append(eo, kv{"reason", errReasons.canon(ed.Reason)})
 		}
 		if len(ed.CorrectiveEventIDs) > 0 {
 			eo = append(eo, kv{"correctiveEventIDs", ed.CorrectiveEventIDs})
@@ -128,10 +157,10 @@ func eventJSON(e *Event) obj {
 		o = append(o, kv{"transformationID", e.TransformationID})
 	}
 	if e.BizStep != "" {
-		o = append(o, kv{"bizStep", bizSteps.bare(e.BizStep)})
+		o = append(o, kv{"bizStep", bizSteps.canon(e.BizStep)})
 	}
 	if e.Disposition != "" {
-		o = append(o, kv{"disposition", dispositions.bare(e.Disposition)})
+		o = append(o, kv{"disposition", dispositions.canon(e.Disposition)})
 	}
 	if pd := e.PersistentDisposition; pd != nil {
 		po := obj{}
@@ -144,17 +173,17 @@ func eventJSON(e *Event) obj {
 		o = append(o, kv{"persistentDisposition", po})
 	}
 	if e.ReadPoint != "" {
-		o = append(o, kv{"readPoint", obj{{"id", e.ReadPoint}}})
+		o = append(o, kv{"readPoint", location(e.ReadPoint, e.ReadPointExtensions)})
 	}
 	if e.BizLocation != "" {
-		o = append(o, kv{"bizLocation", obj{{"id", e.BizLocation}}})
+		o = append(o, kv{"bizLocation", location(e.BizLocation, e.BizLocationExtensions)})
 	}
 	if len(e.BizTransactionList) > 0 {
 		l := make([]obj, len(e.BizTransactionList))
 		for i, t := range e.BizTransactionList {
 			l[i] = obj{}
 			if t.Type != "" {
-				l[i] = append(l[i], kv{"type", bizTxTypes.bare(t.Type)})
+				l[i] = append(l[i], kv{"type", bizTxTypes.canon(t.Type)})
 			}
 			l[i] = append(l[i], kv{"bizTransaction", t.Value})
 		}
@@ -169,12 +198,19 @@ func eventJSON(e *Event) obj {
 		}
 		l := make([]obj, len(sd.v))
 		for i, s := range sd.v {
-			l[i] = obj{{"type", sdTypes.bare(s.Type)}, {sd.item, s.Value}}
+			l[i] = obj{{"type", sdTypes.canon(s.Type)}, {sd.item, s.Value}}
 		}
 		o = append(o, kv{sd.k, l})
 	}
 	if len(e.SensorElementList) > 0 {
-		o = append(o, kv{"sensorElementList", e.SensorElementList})
+		l := make([]any, len(e.SensorElementList))
+		for i, r := range e.SensorElementList {
+			l[i] = r
+			if bytes.Contains(r, []byte(`"@`)) {
+				l[i] = jsonGeneric(decodeAny(r))
+			}
+		}
+		o = append(o, kv{"sensorElementList", l})
 	}
 	if len(e.ILMD) > 0 {
 		o = append(o, kv{"ilmd", appendSorted(obj{}, e.ILMD)})
@@ -192,7 +228,7 @@ func nonNil(s []string) []string {
 func bareAll(v *vocab, s []string) []string {
 	out := make([]string, len(s))
 	for i, x := range s {
-		out[i] = v.bare(x)
+		out[i] = v.canon(x)
 	}
 	return out
 }
