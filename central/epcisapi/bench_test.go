@@ -10,7 +10,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/serialine/serialine/central/auth"
-	"github.com/serialine/serialine/central/epcisapi"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/shared/epcis"
 )
@@ -34,7 +33,7 @@ func BenchmarkEPCISQuery10k(b *testing.B) {
 	res, err := e.s.CaptureEPCIS(e.ctx, evs, nil)
 	require.NoError(b, err)
 	require.Equal(b, len(evs), res.Stored)
-	h := epcisapi.New(epcisapi.Deps{Store: e.s}, testLogger(b))
+	h := e.h
 	for b.Loop() {
 		r := httptest.NewRequest(http.MethodGet, "/epcis/events?EQ_bizStep=shipping&perPage=10000", nil)
 		r.Header.Set("Authorization", "Bearer "+e.tokens[auth.RoleAuditor])

@@ -48,7 +48,13 @@ type CaptureResult struct {
 // corrective event IDs become the stored event's) instead of adding one.
 // The record time is the store's clock.
 func (s *Store) CaptureEPCIS(ctx context.Context, events []epcis.Event, hashIDs []string) (CaptureResult, error) {
-	res := CaptureResult{CaptureID: newCaptureID(), EventIDs: make([]string, len(events)), HashIDs: make([]string, len(events))}
+	return s.capture(ctx, newCaptureID(), events, hashIDs, nil)
+}
+
+// capture stores events under capture id; done, when set, runs last in
+// the same transaction.
+func (s *Store) capture(ctx context.Context, id string, events []epcis.Event, hashIDs []string, done func(dbtx, CaptureResult) error) (CaptureResult, error) {
+	res := CaptureResult{CaptureID: id, EventIDs: make([]string, len(events)), HashIDs: make([]string, len(events))}
 	if hashIDs != nil && len(hashIDs) != len(events) {
 		return CaptureResult{}, fmt.Errorf("EPCIS capture: %d hash IDs for %d events", len(hashIDs), len(events))
 	}
@@ -97,6 +103,9 @@ func (s *Store) CaptureEPCIS(ctx context.Context, events []epcis.Event, hashIDs 
 		res.Stored, res.Duplicates = stored, len(fresh)-stored
 		for i, r := range rows {
 			res.EventIDs[i] = r.eventID // a duplicate's is the stored event's
+		}
+		if err == nil && done != nil {
+			err = done(tx, res)
 		}
 		return err
 	})

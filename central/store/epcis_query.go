@@ -197,11 +197,10 @@ func (s *Store) QueryEPCISPage(ctx context.Context, q EPCISQuery, pr EPCISPageRe
 	}
 	sqlq += " ORDER BY " + order + " LIMIT " + strconv.Itoa(pr.Size+1)
 	type row struct {
-		id     int64
-		at     time.Time
-		evID   string
-		doc    string
-		parsed epcis.Event
+		id   int64
+		at   time.Time
+		evID string
+		doc  string
 	}
 	var got []row
 	err := s.read(ctx, func(db dbtx) error {
@@ -278,4 +277,53 @@ func (s *Store) EPCISRecalled(ctx context.Context, gtin, serial string) (bool, e
 		return false, fmt.Errorf("recall of unit (01)%s(21)%s: %w", gtin, serial, err)
 	}
 	return n > 0, nil
+}
+
+// vocabCols are the columns EPCISVocabulary lists.
+var vocabCols = map[string]string{"eventType": "event_type", "bizStep": "biz_step", "disposition": "disposition",
+	"bizLocation": "biz_location", "readPoint": "read_point"}
+
+// EPCISVocabulary lists the distinct values of kind (eventType, bizStep,
+// disposition, bizLocation, readPoint or epc) in the repository, in
+// order, up to n after the value after ("" from the first), and whether
+// more follow. Values are in the repository's canonical form (bare CBV
+// values, GS1 keys as Digital Link).
+func (s *Store) EPCISVocabulary(ctx context.Context, kind, after string, n int) ([]string, bool, error) {
+	var q string
+	if kind == "epc" {
+		q = "SELECT DISTINCT epc FROM epcis_event_epcs WHERE role <> 'class' AND epc > $1 ORDER BY epc LIMIT " + strconv.Itoa(n+1)
+	} else {
+		col, ok := vocabCols[kind]
+		if !ok {
+			return nil, false, invalid("EPCIS vocabulary", "kind", "%q is not one of eventType, bizStep, disposition, bizLocation, readPoint, epc", kind)
+		}
+		q = "SELECT DISTINCT " + col + " FROM epcis_events WHERE " + col + " <> '' AND " + col + " > $1 ORDER BY " + col + " LIMIT " + strconv.Itoa(n+1)
+	}
+	if err := s.SyncLineEPCIS(ctx); err != nil {
+		return nil, false, err
+	}
+	var out []string
+	err := s.read(ctx, func(db dbtx) error {
+		r, err := db.query(ctx, q, after)
+		if err != nil {
+			return err
+		}
+		defer r.Close()
+		for r.Next() {
+			var v string
+			if err := r.Scan(&v); err != nil {
+				return err
+			}
+			out = append(out, v)
+		}
+		return r.Err()
+	})
+	if err != nil {
+		return nil, false, fmt.Errorf("EPCIS %s values: %w", kind, err)
+	}
+	more := len(out) > n
+	if more {
+		out = out[:n]
+	}
+	return out, more, nil
 }

@@ -187,6 +187,12 @@ func parseEventJSON(where string, m map[string]any, docNS map[string]string) (Ev
 		case "eventTimeZoneOffset":
 			e.EventTimeZoneOffset, err = str(w, v)
 		case "certificationInfo":
+			if l, ok := v.([]any); ok { // the JSON Schema allows a list; XML has room for one
+				if len(l) != 1 {
+					return e, perr(w, "this repository keeps one certification URI per event (XML has room for one), got %d", len(l))
+				}
+				v = l[0]
+			}
 			e.CertificationInfo, err = str(w, v)
 		case "action":
 			e.Action, err = str(w, v)

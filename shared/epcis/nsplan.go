@@ -19,7 +19,7 @@ import (
 // without declaring it. Event hash IDs depend on the namespaces (GS1's
 // reference resolves keys and values through the document's @context), so
 // each event keeps its own: where prefixes clash, one event's prefix is
-// renamed (example_2) in its keys and values, and no prefix an event writes
+// renamed (example2) in its keys and values, and no prefix an event writes
 // as plain text is declared for another.
 
 // gs1Prefixes are the prefixes GS1's (protected) context defines.
@@ -29,7 +29,10 @@ var gs1Prefixes = map[string]string{
 	"xsd": "http://www.w3.org/2001/XMLSchema#", "dcterms": "http://purl.org/dc/terms/",
 }
 
-var rePrefix = regexp.MustCompile(`^([A-Za-z_][A-Za-z0-9_.\-]*):`)
+var (
+	rePrefix       = regexp.MustCompile(`^([A-Za-z_][A-Za-z0-9_.\-]*):`)
+	reSimplePrefix = regexp.MustCompile(`^[a-z][a-zA-Z0-9]*$`)
+)
 
 // declared is what an event's @context declares: its own namespaces over the
 // document's.
@@ -99,6 +102,7 @@ func planNamespaces(docNS map[string]string, events []Event, objs []obj) (nsPlan
 				}
 			})
 		}
+		renamed := map[string]string{} // namespace → the prefix made up for it
 		usedLiterally := func(p string, except int) bool {
 			for j := range literal {
 				if j != except && literal[j][p] {
@@ -118,14 +122,22 @@ func planNamespaces(docNS map[string]string, events []Event, objs []obj) (nsPlan
 					add(p, iri)
 					continue
 				}
-				n := p
-				for k := 2; ; k++ {
-					n = fmt.Sprintf("%s_%d", p, k)
+				n, reuse := renamed[iri]
+				for k := 2; !reuse; k++ {
+					// GS1's JSON Schema wants prefixes of letters and digits.
+					base := p
+					if !reSimplePrefix.MatchString(base) {
+						base = "ns"
+					}
+					n = fmt.Sprintf("%s%d", base, k)
 					if _, taken := out[n]; !taken && !usedLiterally(n, -1) && gs1Prefixes[n] == "" && decl[i][n] == "" {
 						break
 					}
 				}
-				add(n, iri)
+				if !reuse {
+					add(n, iri)
+					renamed[iri] = n
+				}
 				if plan.renames[i] == nil {
 					plan.renames[i] = map[string]string{}
 				}

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 )
 
 type xw struct{ b bytes.Buffer }
@@ -507,6 +508,34 @@ func MarshalXML(d Document) ([]byte, error) {
 	w.close("EventList")
 	w.close("EPCISBody")
 	w.b.WriteString("</epcis:EPCISDocument>\n")
+	return w.b.Bytes(), nil
+}
+
+// MarshalQueryDocumentXML writes events as an EPCIS 2.0 XML
+// EPCISQueryDocument (urn:epcglobal:epcis-query:xsd:2), the XML answer of
+// a query: EPCISBody/QueryResults with queryName, subscriptionID (when
+// set) and resultsBody/EventList.
+func MarshalQueryDocumentXML(events []Event, queryName, subscriptionID string, created time.Time) ([]byte, error) {
+	if queryName == "" {
+		return nil, fmt.Errorf("epcis: query document: queryName is required")
+	}
+	w := &xw{}
+	w.b.WriteString(`<?xml version="1.0" encoding="UTF-8"?>` + "\n")
+	w.b.WriteString(`<epcisq:EPCISQueryDocument xmlns:epcisq="` + NSQuery + `" xmlns:epcis="` + NSEPCIS + `" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"`)
+	w.attr("schemaVersion", SchemaVersion)
+	w.attr("creationDate", fmtTime(created))
+	w.b.WriteString("><EPCISBody><epcisq:QueryResults>")
+	w.elem("queryName", queryName)
+	if subscriptionID != "" {
+		w.elem("subscriptionID", subscriptionID)
+	}
+	w.b.WriteString("<resultsBody><EventList>")
+	for i := range events {
+		if err := w.event(&events[i], nil); err != nil {
+			return nil, fmt.Errorf("epcis: marshal XML query document: eventList[%d]: %w", i, err)
+		}
+	}
+	w.b.WriteString("</EventList></resultsBody></epcisq:QueryResults></EPCISBody></epcisq:EPCISQueryDocument>\n")
 	return w.b.Bytes(), nil
 }
 

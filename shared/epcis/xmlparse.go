@@ -20,7 +20,7 @@ type xnode struct {
 
 func (n *xnode) child(local string) *xnode {
 	for _, k := range n.kids {
-		if k.local == local && (k.space == "" || k.space == NSEPCIS) {
+		if k.local == local && (k.space == "" || k.space == NSEPCIS || k.space == NSQuery) {
 			return k
 		}
 	}
