@@ -31,7 +31,9 @@ import (
 // deliveries retry (with backoff) and continue after a restart with the
 // next event: each matching event goes out once. A delivery cut by a crash
 // between the subscriber's 2xx and that record would be sent again with
-// the same Serialine-Delivery-ID header, for the subscriber to drop.
+// the same Serialine-Delivery-ID header, for the subscriber to drop. With
+// several central processes on one database, one delivers at a time (a
+// lease in the database, taken over when its holder stops).
 
 // Delivery tuning.
 const (
@@ -39,6 +41,7 @@ const (
 	pollEvery     = 2 * time.Second  // new line events are found by polling
 	maxBackoff    = 5 * time.Minute  // between retries of a failing dest
 	webhookWait   = 30 * time.Second // per POST
+	leaseFor      = 2 * webhookWait  // the delivery lease, renewed every pass
 )
 
 // SubscriptionRequest is the body of POST /epcis/queries/{name}/subscriptions.
@@ -230,6 +233,7 @@ type subscriptions struct {
 	changed chan struct{} // closed and replaced by wake
 	dropped map[string]chan struct{}
 
+	holder  string // this process, for the delivery lease
 	stopCh  chan struct{}
 	done    chan struct{}
 	sendCtx context.Context // deliveries in flight; cancelled only if Close runs out of time
@@ -237,7 +241,7 @@ type subscriptions struct {
 }
 
 func newSubscriptions(h *Handler) *subscriptions {
-	s := &subscriptions{h: h, changed: make(chan struct{}), dropped: map[string]chan struct{}{}}
+	s := &subscriptions{h: h, changed: make(chan struct{}), dropped: map[string]chan struct{}{}, holder: newID()}
 	s.sendCtx, s.cancel = context.WithCancel(context.Background())
 	return s
 }
@@ -299,6 +303,11 @@ func (s *subscriptions) stop() {
 	}
 	s.cancel()
 	s.stopCh = nil
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.h.Store.ReleaseDeliveryLease(ctx, s.holder); err != nil {
+		s.h.log.Warn("subscription delivery lease not released", "err", err)
+	}
 }
 
 func (s *subscriptions) run() {
@@ -327,6 +336,13 @@ func (s *subscriptions) run() {
 // (zero when nothing is scheduled).
 func (s *subscriptions) deliverAll(log interface{ Warn(string, ...any) }) time.Time {
 	ctx := s.sendCtx
+	// One process delivers (replicas share the database).
+	if ok, err := s.h.Store.DeliveryLease(ctx, s.holder, leaseFor); err != nil || !ok {
+		if err != nil {
+			log.Warn("subscription delivery lease", "err", err)
+		}
+		return time.Time{}
+	}
 	subs, _, _, err := s.h.Store.Subscriptions(ctx, "", 0, 0)
 	if err != nil {
 		log.Warn("subscriptions not read", "err", err)

@@ -59,10 +59,6 @@ func ValidateEPCISEvent(index int, e epcis.Event) []*epcis.FieldError {
 				out = append(out, &epcis.FieldError{Index: index, Field: "event", Rule: x.Error()})
 			}
 		}
-		return out
-	}
-	if _, err := epcis.HashID(e); err != nil {
-		out = append(out, &epcis.FieldError{Index: index, Field: "event", Rule: "has no event hash ID: " + err.Error()})
 	}
 	return out
 }

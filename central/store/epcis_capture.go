@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -196,36 +197,80 @@ func newEPCISRow(e epcis.Event, hash string, rec time.Time, source, ref string) 
 	return r, nil
 }
 
+// insertBatch is how many events one INSERT statement carries: SQLite
+// looks its $N parameters up by name, which costs the square of their
+// number, so it gets smaller statements.
+func insertBatch(tx dbtx) int {
+	if _, ok := tx.(sqliteTx); ok {
+		return 32
+	}
+	return 400
+}
+
 // insertEPCIS inserts rows whose eventID and hash ID are new and returns
 // how many; a duplicate row's eventID becomes the stored event's.
 func insertEPCIS(ctx context.Context, tx dbtx, rows []*epcisRow) (int, error) {
 	stored := 0
 	var epcRows [][]any
-	for _, r := range rows {
-		var declared any
-		if r.declaration != nil {
-			declared = ts(r.declaration.DeclarationTime)
-		}
-		var id int64
-		err := tx.queryRow(ctx, `INSERT INTO epcis_events (hash_id, event_id, event_type, event_time, record_time, action, biz_step,
-			disposition, biz_location, read_point, source, source_ref, event, error_reason, error_declared_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
-			ON CONFLICT DO NOTHING RETURNING id`,
-			r.hash, r.eventID, r.typ, r.eventTime, r.recordTime, r.action, r.bizStep, r.disp, r.bizLoc, r.readPoint, r.source, r.ref,
-			r.doc, r.errReason, declared).Scan(&id)
-		if isNoRows(err) { // stored before: a duplicate
-			if err := tx.queryRow(ctx, "SELECT event_id FROM epcis_events WHERE event_id = $1 OR hash_id = $2 ORDER BY id LIMIT 1",
-				r.eventID, r.hash).Scan(&r.eventID); err != nil {
-				return stored, fmt.Errorf("event %s: %w", r.eventID, err)
+	batch := insertBatch(tx)
+	for start := 0; start < len(rows); start += batch {
+		chunk := rows[start:min(start+batch, len(rows))]
+		var sb strings.Builder
+		sb.WriteString(`INSERT INTO epcis_events (hash_id, event_id, event_type, event_time, record_time, action, biz_step,
+			disposition, biz_location, read_point, source, source_ref, event, error_reason, error_declared_at) VALUES `)
+		args := make([]any, 0, len(chunk)*15)
+		for k, r := range chunk {
+			if k > 0 {
+				sb.WriteByte(',')
 			}
-			continue
+			sb.WriteByte('(')
+			for c := 1; c <= 15; c++ {
+				if c > 1 {
+					sb.WriteByte(',')
+				}
+				sb.WriteString("$" + strconv.Itoa(len(args)+c))
+			}
+			sb.WriteByte(')')
+			var declared any
+			if r.declaration != nil {
+				declared = ts(r.declaration.DeclarationTime)
+			}
+			args = append(args, r.hash, r.eventID, r.typ, r.eventTime, r.recordTime, r.action, r.bizStep, r.disp, r.bizLoc, r.readPoint,
+				r.source, r.ref, r.doc, r.errReason, declared)
 		}
+		sb.WriteString(" ON CONFLICT DO NOTHING RETURNING id, event_id")
+		ids := map[string]int64{}
+		q, err := tx.query(ctx, sb.String(), args...)
 		if err != nil {
-			return stored, fmt.Errorf("event %s: %w", r.eventID, err)
+			return stored, fmt.Errorf("EPCIS events: %w", err)
 		}
-		stored++
-		for _, x := range r.epcs {
-			epcRows = append(epcRows, []any{id, x.epc, x.role})
+		for q.Next() {
+			var id int64
+			var evID string
+			if err := q.Scan(&id, &evID); err != nil {
+				q.Close()
+				return stored, err
+			}
+			ids[evID] = id
+		}
+		q.Close()
+		if err := q.Err(); err != nil {
+			return stored, fmt.Errorf("EPCIS events: %w", err)
+		}
+		for _, r := range chunk {
+			id, ok := ids[r.eventID]
+			if !ok { // stored before (or earlier in this capture): a duplicate
+				if err := tx.queryRow(ctx, "SELECT event_id FROM epcis_events WHERE event_id = $1 OR hash_id = $2 ORDER BY id LIMIT 1",
+					r.eventID, r.hash).Scan(&r.eventID); err != nil {
+					return stored, fmt.Errorf("event %s: %w", r.eventID, err)
+				}
+				continue
+			}
+			delete(ids, r.eventID) // a second row with this eventID is a duplicate
+			stored++
+			for _, x := range r.epcs {
+				epcRows = append(epcRows, []any{id, x.epc, x.role})
+			}
 		}
 	}
 	if err := tx.copyRows(ctx, "epcis_event_epcs", []string{"event_id", "epc", "role"}, epcRows); err != nil {

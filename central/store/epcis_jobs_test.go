@@ -118,3 +118,27 @@ func TestEPCISVocabulary(t *testing.T) {
 	_, _, err = s.EPCISVocabulary(ctx, "colour", "", 10)
 	require.ErrorIs(t, err, store.ErrInvalid)
 }
+
+// TestDeliveryLease: one holder at a time; a released or lapsed lease
+// passes to another.
+func TestDeliveryLease(t *testing.T) {
+	storetest.ForEachBackend(t, func(t *testing.T, dsn string) {
+		s, ctx := open(t, dsn), ctxT(t)
+		ok, err := s.DeliveryLease(ctx, "a", time.Minute)
+		require.NoError(t, err)
+		require.True(t, ok)
+		ok, err = s.DeliveryLease(ctx, "b", time.Minute)
+		require.NoError(t, err)
+		require.False(t, ok, "a holds it")
+		ok, err = s.DeliveryLease(ctx, "a", time.Minute)
+		require.NoError(t, err)
+		require.True(t, ok, "a renews")
+		require.NoError(t, s.ReleaseDeliveryLease(ctx, "a"))
+		ok, err = s.DeliveryLease(ctx, "b", -time.Second) // b takes it, already lapsed
+		require.NoError(t, err)
+		require.True(t, ok)
+		ok, err = s.DeliveryLease(ctx, "a", time.Minute)
+		require.NoError(t, err)
+		require.True(t, ok, "b's lease lapsed")
+	})
+}

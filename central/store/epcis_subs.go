@@ -306,3 +306,33 @@ func (s *Store) EPCISLastID(ctx context.Context) (int64, error) {
 	}
 	return id.Int64, nil
 }
+
+// DeliveryLease takes or renews the lease on subscription deliveries for
+// holder until d from now; false when another holder's lease still runs.
+func (s *Store) DeliveryLease(ctx context.Context, holder string, d time.Duration) (bool, error) {
+	var n int64
+	err := s.write(ctx, func(tx dbtx) error {
+		t := now()
+		if _, err := tx.exec(ctx, "INSERT INTO epcis_delivery_lease (name, holder, until) VALUES ('subscriptions', $1, $2) ON CONFLICT (name) DO NOTHING",
+			holder, t); err != nil {
+			return err
+		}
+		var err error
+		n, err = tx.exec(ctx, "UPDATE epcis_delivery_lease SET holder = $1, until = $2 WHERE name = 'subscriptions' AND (holder = $1 OR until < $3)",
+			holder, t.Add(d), t)
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("subscription delivery lease: %w", err)
+	}
+	return n == 1, nil
+}
+
+// ReleaseDeliveryLease gives the lease up (a stopping process), so another
+// takes over at once.
+func (s *Store) ReleaseDeliveryLease(ctx context.Context, holder string) error {
+	return s.write(ctx, func(tx dbtx) error {
+		_, err := tx.exec(ctx, "UPDATE epcis_delivery_lease SET until = $1 WHERE name = 'subscriptions' AND holder = $2", time.Time{}, holder)
+		return err
+	})
+}

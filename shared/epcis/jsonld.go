@@ -2,7 +2,6 @@ package epcis
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -23,21 +22,9 @@ type obj []kv
 
 func (o obj) MarshalJSON() ([]byte, error) {
 	var b bytes.Buffer
-	b.WriteByte('{')
-	for i, e := range o {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		k, _ := json.Marshal(e.k)
-		b.Write(k)
-		b.WriteByte(':')
-		v, err := json.Marshal(e.v)
-		if err != nil {
-			return nil, fmt.Errorf("field %q: %w", e.k, err)
-		}
-		b.Write(v)
+	if err := appendJSON(&b, o); err != nil {
+		return nil, err
 	}
-	b.WriteByte('}')
 	return b.Bytes(), nil
 }
 
@@ -304,7 +291,7 @@ func MarshalJSONLD(d Document) ([]byte, error) {
 		o = append(o, kv{"epcisHeader", masterDataJSON(d.MasterData)})
 	}
 	o = append(o, kv{"epcisBody", obj{{"eventList", evs}}})
-	b, err := json.Marshal(o)
+	b, err := o.MarshalJSON()
 	if err != nil {
 		return nil, fmt.Errorf("epcis: marshal JSON-LD: %w", err)
 	}
@@ -333,7 +320,7 @@ func MarshalQueryDocumentJSONLD(events []Event, queryName, subscriptionID string
 		{"creationDate", fmtTime(time.Now().UTC())},
 		{"epcisBody", obj{{"queryResults", qr}}},
 	}
-	b, err := json.Marshal(o)
+	b, err := o.MarshalJSON()
 	if err != nil {
 		return nil, fmt.Errorf("epcis: marshal query document: %w", err)
 	}

@@ -162,15 +162,20 @@ func refCheckDigit(key string) string {
 	return strconv.Itoa((10 - sum%10) % 10)
 }
 
-func dlPct(s string) string {
-	return strings.NewReplacer("!", "%21", "(", "%28", ")", "%29", "*", "%2A", "+", "%2B", ",", "%2C", ":", "%3A").Replace(s)
-}
+var dlPctReplacer = strings.NewReplacer("!", "%21", "(", "%28", ")", "%29", "*", "%2A", "+", "%2B", ",", "%2C", ":", "%3A")
+
+func dlPct(s string) string { return dlPctReplacer.Replace(s) }
 
 // refDigitalLink is the reference's normaliser: the canonical GS1 Digital
 // Link URI of uri, or "" when uri is no GS1 identifier it knows.
 func refDigitalLink(uri string) string {
 	partition := strings.IndexByte(uri, '.')
 	if partition < 0 {
+		return ""
+	}
+	// Every pattern below starts with urn:epc: or http: (the reference tries
+	// them one by one; the prefixes exclude each other).
+	if !strings.HasPrefix(uri, "urn:epc:") && !strings.HasPrefix(uri, "http") {
 		return ""
 	}
 	const id = "https://id.gs1.org/"
@@ -180,14 +185,14 @@ func refDigitalLink(uri string) string {
 		return pySlice(item, 0, 1) + gcp + pyFrom(item, 1)
 	}
 	switch {
-	case reDLsgtin.MatchString(uri):
+	case strings.HasPrefix(uri, "urn:epc:id:sgtin:") && reDLsgtin.MatchString(uri):
 		g := gtin(17)
 		return id + "01/" + g + refCheckDigit(g) + "/21/" + dlPct(pyFrom(uri, 32))
-	case reDLsscc.MatchString(uri):
+	case strings.HasPrefix(uri, "urn:epc:id:sscc:") && reDLsscc.MatchString(uri):
 		gcp := pySlice(uri, 16, partition)
 		raw := pySlice(uri, partition+1, partition+2) + gcp + pyFrom(uri, partition+2)
 		return id + "00/" + raw + refCheckDigit(raw)
-	case reDLsgln.MatchString(uri):
+	case strings.HasPrefix(uri, "urn:epc:id:sgln:") && reDLsgln.MatchString(uri):
 		gcp := pySlice(uri, 16, partition)
 		raw := gcp + pySlice(uri, partition+1, partition+1+(12-len(gcp)))
 		ext := pyFrom(uri, 30)
@@ -195,70 +200,70 @@ func refDigitalLink(uri string) string {
 			return id + "414/" + raw + refCheckDigit(raw)
 		}
 		return id + "414/" + raw + refCheckDigit(raw) + "/254/" + dlPct(ext)
-	case reDLgrai.MatchString(uri):
+	case strings.HasPrefix(uri, "urn:epc:id:grai:") && reDLgrai.MatchString(uri):
 		gcp := pySlice(uri, 16, partition)
 		raw := "0" + gcp + pySlice(uri, partition+1, partition+1+(12-len(gcp)))
 		return id + "8003/" + raw + refCheckDigit(raw) + dlPct(pyFrom(uri, 30))
-	case reDLgiai.MatchString(uri):
+	case strings.HasPrefix(uri, "urn:epc:id:giai:") && reDLgiai.MatchString(uri):
 		return id + "8004/" + pySlice(uri, 16, partition) + dlPct(pyFrom(uri, partition+1))
-	case reDLgsrn.MatchString(uri):
+	case strings.HasPrefix(uri, "urn:epc:id:gsrn:") && reDLgsrn.MatchString(uri):
 		raw := pySlice(uri, 16, partition) + pyFrom(uri, partition+1)
 		return id + "8018/" + raw + refCheckDigit(raw)
-	case reDLgsrnp.MatchString(uri):
+	case strings.HasPrefix(uri, "urn:epc:id:gsrnp:") && reDLgsrnp.MatchString(uri):
 		raw := pySlice(uri, 17, partition) + pyFrom(uri, partition+1)
 		return id + "8017/" + raw + refCheckDigit(raw)
-	case reDLgdti.MatchString(uri):
+	case strings.HasPrefix(uri, "urn:epc:id:gdti:") && reDLgdti.MatchString(uri):
 		gcp := pySlice(uri, 16, partition)
 		raw := gcp + pySlice(uri, partition+1, partition+1+(12-len(gcp)))
 		return id + "253/" + raw + refCheckDigit(raw) + dlPct(pyFrom(uri, 30))
-	case reDLcpi.MatchString(uri):
+	case strings.HasPrefix(uri, "urn:epc:id:cpi:") && reDLcpi.MatchString(uri):
 		sep := strings.LastIndexByte(uri, '.')
 		raw := pySlice(uri, 15, partition) + pySlice(uri, partition+1, sep)
 		return id + "8010/" + dlPct(raw) + "/8011/" + pyFrom(uri, sep+1)
-	case reDLsgcn.MatchString(uri):
+	case strings.HasPrefix(uri, "urn:epc:id:sgcn:") && reDLsgcn.MatchString(uri):
 		gcp := pySlice(uri, 16, partition)
 		raw := gcp + pySlice(uri, partition+1, partition+1+(12-len(gcp)))
 		return id + "255/" + raw + refCheckDigit(raw) + pyFrom(uri, 30)
-	case reDLginc.MatchString(uri):
+	case strings.HasPrefix(uri, "urn:epc:id:ginc:") && reDLginc.MatchString(uri):
 		return id + "401/" + pySlice(uri, 16, partition) + dlPct(pyFrom(uri, partition+1))
-	case reDLgsin.MatchString(uri):
+	case strings.HasPrefix(uri, "urn:epc:id:gsin:") && reDLgsin.MatchString(uri):
 		raw := pySlice(uri, 16, partition) + pyFrom(uri, partition+1)
 		return id + "402/" + raw + refCheckDigit(raw)
-	case reDLitip.MatchString(uri):
+	case strings.HasPrefix(uri, "urn:epc:id:itip:") && reDLitip.MatchString(uri):
 		g := gtin(16)
 		return id + "8006/" + g + refCheckDigit(g) + pySlice(uri, 31, 33) + pySlice(uri, 34, 36) + "/21/" + dlPct(pyFrom(uri, 37))
-	case reDLupui.MatchString(uri):
+	case strings.HasPrefix(uri, "urn:epc:id:upui:") && reDLupui.MatchString(uri):
 		g := gtin(16)
 		return id + "01/" + g + refCheckDigit(g) + "/235/" + dlPct(pyFrom(uri, 31))
-	case reDLpgln.MatchString(uri):
+	case strings.HasPrefix(uri, "urn:epc:id:pgln:") && reDLpgln.MatchString(uri):
 		gcp := pySlice(uri, 16, partition)
 		raw := gcp + pySlice(uri, partition+1, partition+1+(12-len(gcp)))
 		return id + "417/" + raw + refCheckDigit(raw)
-	case reDLlgtin.MatchString(uri):
+	case strings.HasPrefix(uri, "urn:epc:class:lgtin:") && reDLlgtin.MatchString(uri):
 		g := gtin(20)
 		return id + "01/" + g + refCheckDigit(g) + "/10/" + dlPct(pyFrom(uri, 35))
-	case reDLpatSgtin.MatchString(uri):
+	case strings.HasPrefix(uri, "urn:epc:idpat:sgtin:") && reDLpatSgtin.MatchString(uri):
 		g := gtin(20)
 		return id + "01/" + g + refCheckDigit(g)
-	case reDLpatGrai.MatchString(uri):
+	case strings.HasPrefix(uri, "urn:epc:idpat:grai:") && reDLpatGrai.MatchString(uri):
 		gcp := pySlice(uri, 19, partition)
 		raw := "0" + gcp + pySlice(uri, partition+1, partition+1+(12-len(gcp)))
 		return id + "8003/" + raw + refCheckDigit(raw)
-	case reDLpatGdti.MatchString(uri):
+	case strings.HasPrefix(uri, "urn:epc:idpat:gdti:") && reDLpatGdti.MatchString(uri):
 		gcp := pySlice(uri, 19, partition)
 		raw := gcp + pySlice(uri, partition+1, partition+1+(12-len(gcp)))
 		return id + "253/" + raw + refCheckDigit(raw)
-	case reDLpatSgcn.MatchString(uri):
+	case strings.HasPrefix(uri, "urn:epc:idpat:sgcn:") && reDLpatSgcn.MatchString(uri):
 		gcp := pySlice(uri, 19, partition)
 		raw := gcp + pySlice(uri, partition+1, partition+1+(12-len(gcp)))
 		return id + "255/" + raw + refCheckDigit(raw)
-	case reDLpatCpi.MatchString(uri):
+	case strings.HasPrefix(uri, "urn:epc:idpat:cpi:") && reDLpatCpi.MatchString(uri):
 		sep := strings.LastIndexByte(uri, '.')
 		return id + "8010/" + dlPct(pySlice(uri, 18, partition)+pySlice(uri, partition+1, sep))
-	case reDLpatItip.MatchString(uri):
+	case strings.HasPrefix(uri, "urn:epc:idpat:itip:") && reDLpatItip.MatchString(uri):
 		g := gtin(19)
 		return id + "8006/" + g + refCheckDigit(g) + pySlice(uri, 34, 36) + pySlice(uri, 37, 39)
-	case reDLpatUpui.MatchString(uri):
+	case strings.HasPrefix(uri, "urn:epc:idpat:upui:") && reDLpatUpui.MatchString(uri):
 		g := gtin(19)
 		return id + "01/" + g + refCheckDigit(g)
 	}

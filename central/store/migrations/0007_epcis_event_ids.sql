@@ -73,3 +73,11 @@ CREATE TABLE epcis_subscriptions (
     delivered       BIGINT NOT NULL DEFAULT 0      -- events delivered so far
 );
 CREATE INDEX epcis_subscriptions_query ON epcis_subscriptions (query_name);
+
+-- Which central process delivers webhook subscriptions: one at a time, even
+-- with replicas (a lease renewed while delivering, taken over when it lapses).
+CREATE TABLE epcis_delivery_lease (
+    name   TEXT PRIMARY KEY,
+    holder TEXT NOT NULL,
+    until  {{ts}} NOT NULL
+);
