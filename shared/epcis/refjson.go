@@ -2,7 +2,6 @@ package epcis
 
 import (
 	"bytes"
-	_ "embed"
 	"encoding/json"
 	"errors"
 	"fmt"
