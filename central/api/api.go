@@ -155,6 +155,7 @@ func routes() []route {
 		{"GET", v + "/orders/{id}/flags", auth.PermOrdersRead, "the order's events flagged for QA (after-close, future-time) with their dispositions (filters: flag, open)", (*api).listOrderFlags, "", "flag,open,limit"},
 		{"POST", v + "/orders/{id}/flags/{flag}/disposition", auth.PermFlagsDisposition, "QA's disposition of a flagged event (accepted or rejected) with a note; audited", (*api).disposeFlag, "json", ""},
 		{"POST", v + "/orders/{id}/flags/disposition", auth.PermFlagsDisposition, "QA's disposition of several flagged events of the order at once, all or nothing; audited", (*api).disposeFlags, "json", ""},
+		{"POST", v + "/orders/{id}/void-unaccounted", auth.PermFlagsDisposition, "QA's disposition of a closed order's serials whose fate central never learnt (a line's lost event store): recorded voided with the reason; audited", (*api).voidUnaccounted, "json", ""},
 
 		{"GET", v + "/units/{gtin}/{serial...}", auth.PermUnitsRead, "a unit's state and history", (*api).getUnit, "", ""},
 		{"GET", v + "/verify", auth.PermUnitsRead, "verify a product identifier (VRS): gtin, serial, lot, expiry → verified or the reason", (*api).verify, "", "gtin,serial,lot,expiry"},

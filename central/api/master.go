@@ -138,6 +138,8 @@ type lineIn struct {
 	ID      string `json:"id"`
 	SiteGLN string `json:"site_gln"`
 	Name    string `json:"name"`
+	// ReadPoint is the line's SGLN for its EPCIS events (optional).
+	ReadPoint string `json:"read_point"`
 	// MQTTPassword is the edge's broker password; stored only as a hash.
 	// Leave it out to keep the current one, or to have one generated for a
 	// new line (returned once).
@@ -219,7 +221,7 @@ func (a *api) putLine(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
-	l := store.Line{ID: id, SiteGLN: in.SiteGLN, Name: in.Name, PasswordHash: before.PasswordHash}
+	l := store.Line{ID: id, SiteGLN: in.SiteGLN, Name: in.Name, ReadPoint: in.ReadPoint, PasswordHash: before.PasswordHash}
 	var generated string
 	switch {
 	case in.MQTTPassword != nil:

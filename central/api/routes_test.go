@@ -108,6 +108,12 @@ func samples() map[string]sample {
 			return req{method: "POST", path: fmt.Sprintf("%s/orders/%s/flags/%d/disposition", v, id, flags[0].ID),
 				body: `{"disposition": "rejected", "note": "made after the close: pulled"}`}
 		},
+		"POST " + v + "/orders/{id}/void-unaccounted": func(t *testing.T, e *env, _ *fixture) req {
+			id, _ := e.lostOrder(t)
+			_, err := e.s.CloseOrder(e.ctx, id)
+			require.NoError(t, err)
+			return req{method: "POST", path: v + "/orders/" + id + "/void-unaccounted", body: `{"reason": "line store lost"}`}
+		},
 		"POST " + v + "/orders/{id}/flags/disposition": func(t *testing.T, e *env, _ *fixture) req {
 			id, flags := e.flaggedOrder(t)
 			return req{method: "POST", path: v + "/orders/" + id + "/flags/disposition",
@@ -220,6 +226,7 @@ func TestRouteTableCoversMatrix(t *testing.T) {
 		{"GET /api/v1/units/{gtin}/{serial...}", auth.Roles()},
 		{"POST /api/v1/orders/{id}/flags/{flag}/disposition", []auth.Role{auth.RoleQA}},
 		{"POST /api/v1/orders/{id}/flags/disposition", []auth.Role{auth.RoleQA}},
+		{"POST /api/v1/orders/{id}/void-unaccounted", []auth.Role{auth.RoleQA}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.route, func(t *testing.T) {

@@ -5,6 +5,7 @@
 package server
 
 import (
+	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -60,6 +61,7 @@ type Server struct {
 	in      *ingest.Ingest
 	httpSrv *http.Server
 	httpLn  net.Listener
+	epcis   *epcisapi.Handler
 	served  chan error
 	mqttURL string
 }
@@ -241,7 +243,14 @@ func (s *Server) startHTTP() error {
 	}
 	mux := http.NewServeMux()
 	mux.Handle(api.Prefix, api.New(api.Deps{Store: s.st, Orders: s.in, Statuses: s.in}, s.log))
-	mux.Handle(epcisapi.Prefix, epcisapi.New(epcisapi.Deps{Store: s.st}, s.log.With("part", "epcis")))
+	s.epcis = epcisapi.New(epcisapi.Deps{Store: s.st}, s.log.With("part", "epcis"))
+	startCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	err = s.epcis.Start(startCtx)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("epcis: %w", err)
+	}
+	mux.Handle(epcisapi.Prefix, s.epcis)
 	mux.Handle("GET /metrics", s.reg.Handler())
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.Handle("/", ui)
@@ -328,6 +337,12 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 	return w.ResponseWriter.Write(b)
 }
 
+// Hijack lets the EPCIS WebSocket subscriptions take the connection.
+func (w *statusWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	w.status, w.wrote = http.StatusSwitchingProtocols, true
+	return http.NewResponseController(w.ResponseWriter).Hijack()
+}
+
 // Flush lets streaming handlers (the lines page's live refresh) flush.
 func (w *statusWriter) Flush() {
 	if f, ok := w.ResponseWriter.(http.Flusher); ok {
@@ -410,6 +425,12 @@ func (s *Server) stop(ctx context.Context) error {
 		_ = s.httpLn.Close()
 	}
 	s.httpLn = nil
+	if s.epcis != nil {
+		if err := s.epcis.Close(ctx); err != nil {
+			errs = append(errs, err)
+		}
+		s.epcis = nil
+	}
 	if s.in != nil {
 		if err := s.in.Close(ctx); err != nil {
 			errs = append(errs, err)

@@ -728,6 +728,9 @@ func (a *applier) process(ctx context.Context, run []*item) error {
 		a.applied = append(a.applied, a.appliedRow(it, "applied"))
 		a.res.Applied++
 		a.flagAfterClose(it.ev)
+		if it.ev.Type == wire.Voided && it.ev.Note != "" {
+			a.flag(it.ev, FlagVoidedUnclean, it.ev.Note)
+		}
 		if a.skew > 0 && it.ev.At.After(a.now.Add(a.skew)) {
 			a.flag(it.ev, FlagFutureTime, fmt.Sprintf("stamped %s, %s ahead of central's clock (%s); more than the allowed %s",
 				it.ev.At.UTC().Format(time.RFC3339), it.ev.At.Sub(a.now).Round(time.Second), a.now.Format(time.RFC3339), a.skew))

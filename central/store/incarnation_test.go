@@ -368,3 +368,25 @@ func TestDeadLetterBounds(t *testing.T) {
 		require.True(t, dls[2].Truncated())
 	})
 }
+
+// TestVoidedAfterCrashFlagged: a serial the line voided because a crash
+// left its fate unknown (its note says so) is flagged for QA; an ordinary
+// void (a print job the printer refused) is not.
+func TestVoidedAfterCrashFlagged(t *testing.T) {
+	storetest.ForEachBackend(t, func(t *testing.T, dsn string) {
+		f := newFixture(t, dsn)
+		f.order(t, "WO-1", gtinRand, line1)
+		u := newUnitSrc(t, f.grant(t, "r1", line1, "WO-1", gtinRand, 10))
+		plain := u.ev(line1, 1, wire.Voided, 0)
+		unclean := u.ev(line1, 2, wire.Voided, 1)
+		unclean.Note = "unaccounted after an unclean stop"
+		res := apply(t, f, line1, plain, unclean)
+		require.Equal(t, 2, res.Applied)
+		flags, err := f.s.EventFlags(f.ctx, store.FlagFilter{Order: "WO-1"})
+		require.NoError(t, err)
+		require.Len(t, flags, 1)
+		require.Equal(t, store.FlagVoidedUnclean, flags[0].Flag)
+		require.Equal(t, unclean.ID, flags[0].EventID)
+		require.Equal(t, "unaccounted after an unclean stop", flags[0].Detail)
+	})
+}
