@@ -300,6 +300,10 @@ func TestConnectionLimits(t *testing.T) {
 	awaitClosed(idle[0])
 	awaitClosed(idle[1])
 	require.Equal(t, 2.0, metricValue(t, reg, `serialine_mqtt_connections_refused_total{reason="login_timeout"}`))
+	// The broker counts them out after the client sees the close.
+	eventually(t, "no unauthenticated connection left", func() bool {
+		return metricValue(t, reg, `serialine_mqtt_connections{state="unauthenticated"}`) == 0
+	})
 
 	// Two idle at once is the limit; a third is closed at once.
 	idle = []net.Conn{dialRaw(), dialRaw()}
