@@ -419,6 +419,11 @@ func TestStorageFaultStopsPrinting(t *testing.T) {
 	r.waitState(func(s Snapshot) bool { return s.State == wire.LineRunning }, "running again")
 	_, err = r.line.Wait(ctx, func(c line.Counters) bool { return c.Printed > printed+20 })
 	require.NoError(t, err)
+	// Paused, with every record handed over committed, only the packs on
+	// the conveyor are without a durable fate.
+	require.NoError(t, r.st.Pause(ctx))
+	require.Eventually(t, func() bool { return !r.line.Status().Running }, waitLong, time.Millisecond)
+	require.NoError(t, r.outbox.Flush(ctx))
 	_, total, err = r.pool.Unfated("WO-1", 0)
 	require.NoError(t, err)
 	require.LessOrEqual(t, total, r.st.Snapshot().InFlight, "nothing left unrecorded but what is in flight")
