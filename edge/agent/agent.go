@@ -18,6 +18,8 @@ import (
 	"sync"
 	"time"
 
+	bolt "go.etcd.io/bbolt"
+
 	"github.com/serialine/serialine/drivers/plc"
 	"github.com/serialine/serialine/drivers/printer"
 	"github.com/serialine/serialine/drivers/scanner"
@@ -25,6 +27,7 @@ import (
 	"github.com/serialine/serialine/edge/outbox"
 	"github.com/serialine/serialine/edge/packing"
 	"github.com/serialine/serialine/edge/pool"
+	"github.com/serialine/serialine/edge/session"
 	"github.com/serialine/serialine/edge/station"
 	"github.com/serialine/serialine/shared/wire"
 )
@@ -59,6 +62,7 @@ type Agent struct {
 	closing  map[string]bool // orders being closed at central's word
 	pool     *pool.Pool
 	ob       *outbox.Outbox
+	sess     *session.Session
 	st       *station.Station
 	httpAddr string
 	started  time.Time
@@ -165,20 +169,34 @@ func (a *Agent) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	ocfg := a.cfg.outboxConfig()
-	if ocfg.Password, err = a.cfg.password(); err != nil {
+	// The session hands central's acks to the outbox and its orders and
+	// grants to the agent; the outbox publishes through the session. The
+	// handlers only run once Connect is called, below, when both exist.
+	var ob *outbox.Outbox
+	scfg := a.cfg.sessionConfig()
+	if scfg.Password, err = a.cfg.password(); err != nil {
 		return err
 	}
-	ocfg.OnCommit = a.commitHook(pl)
-	ocfg.OnOrders = a.onOrders
-	ocfg.OnGrant = a.onGrant
+	sess, err := session.New(scfg, session.Handlers{
+		Acks:      func(ack wire.Ack) { ob.Ack(ack) },
+		Connected: func() { ob.Wake() },
+		Orders:    a.onOrders,
+		Grant:     a.onGrant,
+	}, a.log.With("part", "session"))
+	if err != nil {
+		return err
+	}
+	ocfg := a.cfg.outboxConfig()
+	ocfg.Publisher = sess
+	ocfg.Hooks = a.commitHooks(pl)
 	ocfg.OnCommitError = a.onCommitError
 	ocfg.OnIncarnation = a.onIncarnation
-	ob, err := outbox.Open(db, ocfg, a.log.With("part", "outbox"))
+	ob, err = outbox.Open(db, ocfg, a.log.With("part", "outbox"))
 	if err != nil {
 		return err
 	}
 	defer ob.Close()
+	defer sess.Close() // first: the offline status goes out before the outbox stops
 	voided, err := pl.Recover(ctx, ob)
 	if err != nil {
 		return err
@@ -194,15 +212,15 @@ func (a *Agent) Run(ctx context.Context) error {
 		st.Notice("restart", station.AlarmUncleanRestart, fmt.Sprintf("%d serials voided (reserved, no record of their fate)", voided))
 	}
 	a.mu.Lock()
-	a.pool, a.ob, a.st, a.started = pl, ob, st, time.Now()
+	a.pool, a.ob, a.sess, a.st, a.started = pl, ob, sess, st, time.Now()
 	a.mu.Unlock()
 	defer func() {
 		a.mu.Lock()
-		a.pool, a.ob, a.st = nil, nil, nil
+		a.pool, a.ob, a.sess, a.st = nil, nil, nil, nil
 		a.mu.Unlock()
 	}()
 
-	if err := ob.Connect(); err != nil {
+	if err := sess.Connect(); err != nil {
 		return err
 	}
 	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -235,14 +253,14 @@ func (a *Agent) Run(ctx context.Context) error {
 	}()
 
 	rctx, stop := context.WithCancel(context.Background())
-	waitPacking, err := a.startPacking(rctx, db, ob, st)
+	waitPacking, err := a.startPacking(rctx, db, lineIO{ob, sess}, st)
 	if err != nil {
 		stop()
 		return err
 	}
 	var wg sync.WaitGroup
 	wg.Add(4)
-	go func() { defer wg.Done(); pl.Run(rctx, ob) }()
+	go func() { defer wg.Done(); pl.Run(rctx, sess) }()
 	go func() { defer wg.Done(); a.watchDisk(rctx, st) }()
 	go func() {
 		defer wg.Done()
@@ -280,6 +298,38 @@ func (a *Agent) parts() (*pool.Pool, *outbox.Outbox, *station.Station, error) {
 	return a.pool, a.ob, a.st, nil
 }
 
+// commitHooks are the outbox's commit hooks, in order, inside the
+// transaction that makes the events durable: the pool records the units'
+// fates, then (packing on) the packer its records.
+func (a *Agent) commitHooks(pl *pool.Pool) []outbox.CommitHook {
+	hooks := []outbox.CommitHook{pl.RecordFates}
+	if a.cfg.Packing.Enabled {
+		hooks = append(hooks, func(tx *bolt.Tx, evs []wire.Event) error {
+			// The packer is opened before the station, i.e. before any event.
+			if pk := a.packer(); pk != nil {
+				return pk.RecordEvents(tx, evs)
+			}
+			return nil
+		})
+	}
+	return hooks
+}
+
+// lineIO is what packing needs of the line's link: the outbox for its
+// events, the session for its SSCC requests.
+type lineIO struct {
+	ob   *outbox.Outbox
+	sess *session.Session
+}
+
+func (l lineIO) AppendSync(ctx context.Context, evs ...wire.Event) (uint64, error) {
+	return l.ob.AppendSync(ctx, evs...)
+}
+
+func (l lineIO) RequestSerials(ctx context.Context, req wire.SerialRequest) error {
+	return l.sess.RequestSerials(ctx, req)
+}
+
 func (a *Agent) onGrant(g wire.SerialGrant) {
 	if g.Kind.IsSSCC() {
 		a.onSSCCGrant(g)
@@ -300,12 +350,15 @@ func (a *Agent) publishStatus(ctx context.Context) {
 	t := time.NewTicker(a.cfg.StatusInterval)
 	defer t.Stop()
 	for {
-		_, ob, st, err := a.parts()
+		_, _, st, err := a.parts()
 		if err != nil {
 			return
 		}
+		a.mu.Lock()
+		sess := a.sess
+		a.mu.Unlock()
 		changed := st.Changes()
-		if err := ob.PublishStatus(a.status()); err != nil {
+		if err := sess.PublishStatus(a.status()); err != nil {
 			a.log.Error("status not published", "err", err)
 		}
 		select {

@@ -21,6 +21,7 @@ import (
 	"github.com/serialine/serialine/edge/labeltool"
 	"github.com/serialine/serialine/edge/outbox"
 	"github.com/serialine/serialine/edge/pool"
+	"github.com/serialine/serialine/edge/session"
 	"github.com/serialine/serialine/edge/station"
 	"github.com/serialine/serialine/edge/ui/pin"
 	"github.com/serialine/serialine/shared/wire"
@@ -380,9 +381,13 @@ func (c Config) poolConfig() pool.Config {
 
 func (c Config) outboxConfig() outbox.Config {
 	o := c.Outbox
-	return outbox.Config{Line: c.Line, Broker: c.MQTT.Broker, ClientID: c.MQTT.ClientID, Username: c.MQTT.Username,
-		KeepAlive: c.MQTT.KeepAlive, ConnectTimeout: c.MQTT.Connect, ReconnectMax: c.MQTT.ReconnectMax,
-		BatchMax: o.BatchMax, Linger: o.Linger, Window: o.Window, ResendAfter: o.ResendAfter, CommitMax: o.CommitMax, Queue: o.Queue}
+	return outbox.Config{Line: c.Line, BatchMax: o.BatchMax, Linger: o.Linger, Window: o.Window, ResendAfter: o.ResendAfter,
+		CommitMax: o.CommitMax, Queue: o.Queue}
+}
+
+func (c Config) sessionConfig() session.Config {
+	return session.Config{Line: c.Line, Broker: c.MQTT.Broker, ClientID: c.MQTT.ClientID, Username: c.MQTT.Username,
+		KeepAlive: c.MQTT.KeepAlive, ConnectTimeout: c.MQTT.Connect, ReconnectMax: c.MQTT.ReconnectMax}
 }
 
 func validateHostPort(addr string) error {

@@ -11,9 +11,7 @@ import (
 
 	"github.com/serialine/serialine/drivers/printer"
 	"github.com/serialine/serialine/drivers/scanner"
-	"github.com/serialine/serialine/edge/outbox"
 	"github.com/serialine/serialine/edge/packing"
-	"github.com/serialine/serialine/edge/pool"
 	"github.com/serialine/serialine/edge/station"
 	"github.com/serialine/serialine/shared/wire"
 )
@@ -152,27 +150,9 @@ func (a *Agent) newPackingDevices() error {
 	return nil
 }
 
-// commitHook is the outbox's commit hook: the pool's fates and, with
-// packing on, the packing records, in the same transaction.
-func (a *Agent) commitHook(pl *pool.Pool) func(tx *bolt.Tx, evs []wire.Event) error {
-	if !a.cfg.Packing.Enabled {
-		return pl.RecordFates
-	}
-	return func(tx *bolt.Tx, evs []wire.Event) error {
-		if err := pl.RecordFates(tx, evs); err != nil {
-			return err
-		}
-		// The packer is opened before the station, i.e. before any event.
-		if pk := a.packer(); pk != nil {
-			return pk.RecordEvents(tx, evs)
-		}
-		return nil
-	}
-}
-
 // startPacking opens the packer on db and runs it, its scanner and the
 // order follower until ctx ends; wait returns when they have stopped.
-func (a *Agent) startPacking(ctx context.Context, db *bolt.DB, ob *outbox.Outbox, st *station.Station) (wait func(), err error) {
+func (a *Agent) startPacking(ctx context.Context, db *bolt.DB, ob packing.Outbox, st *station.Station) (wait func(), err error) {
 	if !a.cfg.Packing.Enabled {
 		return func() {}, nil
 	}

@@ -16,6 +16,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/serialine/serialine/edge/internal/testcentral"
+	"github.com/serialine/serialine/edge/session"
 	"github.com/serialine/serialine/shared/wire"
 )
 
@@ -34,6 +35,20 @@ func openDB(tb testing.TB, path string) *bolt.DB {
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second})
 	require.NoError(tb, err)
 	return db
+}
+
+// openLinked opens an outbox that publishes through a session to broker,
+// wired as the agent wires them; the session is not connected yet.
+func openLinked(tb testing.TB, db *bolt.DB, broker string, cfg Config) (*Outbox, *session.Session) {
+	tb.Helper()
+	var o *Outbox
+	s, err := session.New(session.Config{Line: cfg.Line, Broker: broker, ReconnectMax: 100 * time.Millisecond},
+		session.Handlers{Acks: func(a wire.Ack) { o.Ack(a) }, Connected: func() { o.Wake() }}, testLogger(tb))
+	require.NoError(tb, err)
+	cfg.Publisher = s
+	o = openOutbox(tb, db, cfg)
+	tb.Cleanup(s.Close)
+	return o, s
 }
 
 func openOutbox(tb testing.TB, db *bolt.DB, cfg Config) *Outbox {
@@ -128,13 +143,13 @@ func TestOnCommitRunsInTheCommit(t *testing.T) {
 	db := openDB(t, filepath.Join(t.TempDir(), "edge.db"))
 	defer db.Close()
 	var seen []uint64
-	o := openOutbox(t, db, Config{Line: "t-ob", OnCommit: func(tx *bolt.Tx, evs []wire.Event) error {
+	o := openOutbox(t, db, Config{Line: "t-ob", Hooks: []CommitHook{func(tx *bolt.Tx, evs []wire.Event) error {
 		require.True(t, tx.Writable())
 		for _, e := range evs {
 			seen = append(seen, e.Seq)
 		}
 		return nil
-	}})
+	}}})
 	appendN(t, o, 0, 3)
 	require.Equal(t, []uint64{1, 2, 3}, seen)
 }
@@ -146,8 +161,8 @@ func TestDeliveryAndAck(t *testing.T) {
 	central := testcentral.New(t, testcentral.Mosquitto, line, testcentral.Options{NoAck: true})
 	db := openDB(t, filepath.Join(t.TempDir(), "edge.db"))
 	defer db.Close()
-	o := openOutbox(t, db, Config{Line: line, Broker: testcentral.Mosquitto, BatchMax: 100, ResendAfter: time.Minute})
-	require.NoError(t, o.Connect())
+	o, sess := openLinked(t, db, testcentral.Mosquitto, Config{Line: line, BatchMax: 100, ResendAfter: time.Minute})
+	require.NoError(t, sess.Connect())
 	appendN(t, o, 0, 1234)
 	ctx := testCtx(t)
 	s := central.WaitFor(ctx, "1234 events", func(s testcentral.Snapshot) bool { return s.Contiguous == 1234 })
@@ -187,8 +202,8 @@ func TestWindowBoundsWhatIsInFlight(t *testing.T) {
 	central := testcentral.New(t, testcentral.Mosquitto, line, testcentral.Options{NoAck: true})
 	db := openDB(t, filepath.Join(t.TempDir(), "edge.db"))
 	defer db.Close()
-	o := openOutbox(t, db, Config{Line: line, Broker: testcentral.Mosquitto, BatchMax: 40, Window: 100, ResendAfter: time.Hour})
-	require.NoError(t, o.Connect())
+	o, sess := openLinked(t, db, testcentral.Mosquitto, Config{Line: line, BatchMax: 40, Window: 100, ResendAfter: time.Hour})
+	require.NoError(t, sess.Connect())
 	appendN(t, o, 0, 1000)
 	ctx := testCtx(t)
 	central.WaitFor(ctx, "the first window", func(s testcentral.Snapshot) bool { return s.Contiguous == 100 })
@@ -218,8 +233,8 @@ func TestResumesAfterBrokerRestart(t *testing.T) {
 	central := testcentral.New(t, broker.URL(), line, testcentral.Options{})
 	db := openDB(t, filepath.Join(t.TempDir(), "edge.db"))
 	defer db.Close()
-	o := openOutbox(t, db, Config{Line: line, Broker: broker.URL(), ReconnectMax: 100 * time.Millisecond, ResendAfter: 2 * time.Second})
-	require.NoError(t, o.Connect())
+	o, sess := openLinked(t, db, broker.URL(), Config{Line: line, ResendAfter: 2 * time.Second})
+	require.NoError(t, sess.Connect())
 	require.Eventually(t, func() bool { return o.Stats().Connected }, testcentral.Wait, time.Millisecond)
 	ctx := testCtx(t)
 	appendN(t, o, 0, 300)
@@ -236,99 +251,7 @@ func TestResumesAfterBrokerRestart(t *testing.T) {
 	s := central.WaitFor(ctx, "600 events after the restart", func(s testcentral.Snapshot) bool { return s.Contiguous == 600 })
 	require.Len(t, s.Events, 600)
 	require.Eventually(t, func() bool { return o.Stats().Pending == 0 }, testcentral.Wait, time.Millisecond)
-	require.GreaterOrEqual(t, o.Stats().Connects, uint64(2))
-}
-
-// TestStatusRetainedAndLastWill: the status is retained, survives a
-// reconnect, and the broker publishes "offline" when the link dies.
-func TestStatusRetainedAndLastWill(t *testing.T) {
-	broker := testcentral.StartBroker(t, "127.0.0.1:0")
-	line := testcentral.LineID("ob")
-	db := openDB(t, filepath.Join(t.TempDir(), "edge.db"))
-	defer db.Close()
-	o := openOutbox(t, db, Config{Line: line, Broker: broker.URL(), ReconnectMax: 100 * time.Millisecond})
-	require.NoError(t, o.PublishStatus(wire.Status{State: wire.LineRunning, At: time.Now(), Pool: wire.Pool{Available: 42, MinutesLeft: 3}}))
-	require.NoError(t, o.Connect())
-	require.Eventually(t, func() bool { return o.Stats().Connected }, testcentral.Wait, time.Millisecond)
-
-	// A central connecting later gets the retained status.
-	central := testcentral.New(t, broker.URL(), line, testcentral.Options{})
-	ctx := testCtx(t)
-	s := central.WaitFor(ctx, "the retained status", func(s testcentral.Snapshot) bool { return len(s.Statuses) > 0 })
-	require.Equal(t, wire.LineRunning, s.Statuses[0].State)
-	require.Equal(t, uint64(42), s.Statuses[0].Pool.Available)
-
-	require.True(t, broker.Cut("serialine-edge-"+line))
-	// The last will, then (the edge reconnects) running again; both may
-	// arrive between two looks, so look for them in order.
-	offlineAt := func(s testcentral.Snapshot) int {
-		for i, st := range s.Statuses {
-			if st.State == wire.LineOffline {
-				return i
-			}
-		}
-		return -1
-	}
-	central.WaitFor(ctx, "the last will", func(s testcentral.Snapshot) bool { return offlineAt(s) > 0 })
-	// The reconnect republishes the status. On a busy machine the broker
-	// may deliver the old connection's will after it, so the order of the
-	// two is not asserted (the agent republishes its status every
-	// status_interval, which heals a retained "offline" that came late).
-	central.WaitFor(ctx, "running again", func(s testcentral.Snapshot) bool {
-		running := 0
-		for _, st := range s.Statuses {
-			if st.State == wire.LineRunning {
-				running++
-			}
-		}
-		return running >= 2
-	})
-	// A clean close says offline itself.
-	require.NoError(t, o.Close())
-	central.WaitFor(ctx, "offline at close", func(s testcentral.Snapshot) bool {
-		return s.Statuses[len(s.Statuses)-1].State == wire.LineOffline
-	})
-}
-
-func TestOrdersGrantsAndRequests(t *testing.T) {
-	line := testcentral.LineID("ob")
-	central := testcentral.New(t, testcentral.Mosquitto, line, testcentral.Options{})
-	ord := wire.Order{ID: "WO-1", GTIN: "09506000134352", Lot: "LOT42", Expiry: "271231", Quantity: 10, State: wire.OrderStateReleased}
-	central.PublishOrders(ord) // retained: delivered on subscription
-
-	orders := make(chan wire.Orders, 4)
-	grants := make(chan wire.SerialGrant, 4)
-	db := openDB(t, filepath.Join(t.TempDir(), "edge.db"))
-	defer db.Close()
-	o := openOutbox(t, db, Config{Line: line, Broker: testcentral.Mosquitto,
-		OnOrders: func(w wire.Orders) { orders <- w }, OnGrant: func(g wire.SerialGrant) { grants <- g }})
-	ctx := testCtx(t)
-	require.ErrorIs(t, o.RequestSerials(ctx, wire.SerialRequest{V: 1, RequestID: "r-1", Line: line, Order: "WO-1", GTIN: ord.GTIN, Count: 5}), ErrOffline)
-	require.NoError(t, o.Connect())
-	select {
-	case got := <-orders:
-		require.Equal(t, []wire.Order{ord}, got.Orders)
-	case <-ctx.Done():
-		t.Fatal("no orders")
-	}
-	require.Eventually(t, func() bool { return o.Stats().Connected }, testcentral.Wait, time.Millisecond)
-	req := wire.SerialRequest{V: 1, RequestID: "r-1", Line: line, Order: "WO-1", GTIN: ord.GTIN, Count: 5}
-	require.NoError(t, o.RequestSerials(ctx, req))
-	select {
-	case g := <-grants:
-		require.Equal(t, "r-1", g.RequestID)
-		require.Equal(t, uint64(5), g.Count())
-	case <-ctx.Done():
-		t.Fatal("no grant")
-	}
-	require.Equal(t, []wire.SerialRequest{req}, central.Snapshot().Requests)
-
-	// Invalid payloads are counted and logged, not passed on.
-	central.PublishRaw(wire.KindSerialGrant, false, []byte(`{"v":2}`))
-	central.PublishRaw(wire.KindAcks, false, testcentral.Marshal(t, wire.Ack{V: 1, Line: "t-other", Seq: 5}))
-	require.Eventually(t, func() bool { return o.Stats().Invalid == 2 }, testcentral.Wait, time.Millisecond)
-	require.Zero(t, o.Stats().Acked)
-	require.Empty(t, grants)
+	require.GreaterOrEqual(t, sess.Stats().Connects, uint64(2))
 }
 
 func TestConfigValidate(t *testing.T) {
@@ -375,8 +298,8 @@ func TestIncarnationNamesTheBatches(t *testing.T) {
 	central := testcentral.New(t, testcentral.Mosquitto, line, testcentral.Options{NoAck: true})
 	db := openDB(t, filepath.Join(t.TempDir(), "edge.db"))
 	defer db.Close()
-	o := openOutbox(t, db, Config{Line: line, Broker: testcentral.Mosquitto, ResendAfter: time.Minute})
-	require.NoError(t, o.Connect())
+	o, sess := openLinked(t, db, testcentral.Mosquitto, Config{Line: line, ResendAfter: time.Minute})
+	require.NoError(t, sess.Connect())
 	inc := o.Incarnation()
 	require.Regexp(t, `^[0-9a-f]{12}$`, inc)
 	appendN(t, o, 0, 20)
@@ -401,11 +324,10 @@ func TestReplacedIsToldOnce(t *testing.T) {
 	central := testcentral.New(t, testcentral.Mosquitto, line, testcentral.Options{NoAck: true})
 	path := filepath.Join(t.TempDir(), "edge.db")
 	var told incarnations
-	cfg := Config{Line: line, Broker: testcentral.Mosquitto, OnIncarnation: told.add}
+	cfg := Config{Line: line, OnIncarnation: told.add}
 	db := openDB(t, path)
-	o, err := Open(db, cfg, testLogger(t))
-	require.NoError(t, err)
-	require.NoError(t, o.Connect())
+	o, sess := openLinked(t, db, testcentral.Mosquitto, cfg)
+	require.NoError(t, sess.Connect())
 	inc := o.Incarnation()
 	appendN(t, o, 0, 5)
 	ctx := testCtx(t)
@@ -416,13 +338,14 @@ func TestReplacedIsToldOnce(t *testing.T) {
 	}
 	require.Eventually(t, func() bool { return o.Stats().Acked == 5 }, testcentral.Wait, time.Millisecond)
 	require.Equal(t, []Incarnation{{Kind: IncarnationReplaced, Current: inc, Previous: "0123456789ab", PreviousSeq: 4591}}, told.list())
+	sess.Close()
 	require.NoError(t, o.Close())
 	require.NoError(t, db.Close())
 
 	db = openDB(t, path)
 	defer db.Close()
-	o = openOutbox(t, db, cfg)
-	require.NoError(t, o.Connect())
+	o, sess = openLinked(t, db, testcentral.Mosquitto, cfg)
+	require.NoError(t, sess.Connect())
 	appendN(t, o, 5, 1)
 	central.WaitFor(ctx, "the sixth", func(s testcentral.Snapshot) bool { return s.Contiguous == 6 })
 	central.AckRaw(wire.Ack{V: wire.Version, Line: line, Seq: 6, Incarnation: inc, Replaced: replaced})
@@ -451,14 +374,15 @@ func TestRolledBackStore(t *testing.T) {
 
 	// The store goes on to 30 events, which central applies and acks.
 	var told incarnations
-	cfg := Config{Line: line, Broker: testcentral.Mosquitto, ResendAfter: time.Minute, OnIncarnation: told.add}
+	cfg := Config{Line: line, ResendAfter: time.Minute, OnIncarnation: told.add}
 	db = openDB(t, path)
-	o = openOutbox(t, db, cfg)
-	require.NoError(t, o.Connect())
+	o, sess := openLinked(t, db, testcentral.Mosquitto, cfg)
+	require.NoError(t, sess.Connect())
 	old := o.Incarnation()
 	appendN(t, o, 10, 20)
 	ctx := testCtx(t)
 	central.WaitFor(ctx, "30 events", func(s testcentral.Snapshot) bool { return s.Contiguous == 30 })
+	sess.Close()
 	require.NoError(t, o.Close())
 	require.NoError(t, db.Close())
 
@@ -466,10 +390,10 @@ func TestRolledBackStore(t *testing.T) {
 	require.NoError(t, os.WriteFile(path, snapshot, 0o600))
 	db = openDB(t, path)
 	defer db.Close()
-	o = openOutbox(t, db, cfg)
+	o, sess = openLinked(t, db, testcentral.Mosquitto, cfg)
 	require.Equal(t, old, o.Incarnation())
 	appendN(t, o, 100, 3)
-	require.NoError(t, o.Connect())
+	require.NoError(t, sess.Connect())
 	central.WaitFor(ctx, "the resend", func(s testcentral.Snapshot) bool { return s.Dupes >= 10 })
 	central.Ack(30)
 	require.Eventually(t, func() bool { return len(told.list()) == 1 }, testcentral.Wait, time.Millisecond)
@@ -507,12 +431,12 @@ func TestCommitErrorIsToldAtOnce(t *testing.T) {
 	db := openDB(t, filepath.Join(t.TempDir(), "edge.db"))
 	defer db.Close()
 	o := openOutbox(t, db, Config{Line: "t-ob",
-		OnCommit: func(*bolt.Tx, []wire.Event) error {
+		Hooks: []CommitHook{func(*bolt.Tx, []wire.Event) error {
 			if fail.Add(-1) >= 0 {
 				return errors.New("no space left on device")
 			}
 			return nil
-		},
+		}},
 		OnCommitError: func(err error, evs []wire.Event) { reports <- report{err, len(evs)} }})
 	require.NoError(t, o.Append(unitEvent(1)))
 	r := <-reports

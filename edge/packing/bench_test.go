@@ -29,10 +29,10 @@ func BenchmarkOutboxCommitWithPacking(b *testing.B) {
 	var pk *packing.Packer
 	ob, err := outbox.Open(db, outbox.Config{Line: line,
 		// The packer exists before the first Append below.
-		OnCommit: func(tx *bolt.Tx, evs []wire.Event) error { return pk.RecordEvents(tx, evs) }}, quiet())
+		Hooks: []outbox.CommitHook{func(tx *bolt.Tx, evs []wire.Event) error { return pk.RecordEvents(tx, evs) }}}, quiet())
 	require.NoError(b, err)
 	b.Cleanup(func() { _ = ob.Close() })
-	pk, err = packing.Open(db, packCfg(line), d.prn, ob, quiet())
+	pk, err = packing.Open(db, packCfg(line), d.prn, linked{ob: ob}, quiet())
 	require.NoError(b, err)
 
 	// Randomized serials, as a real order's, made before the clock starts.

@@ -23,6 +23,7 @@ import (
 	"github.com/serialine/serialine/edge/internal/testcentral"
 	"github.com/serialine/serialine/edge/outbox"
 	"github.com/serialine/serialine/edge/packing"
+	"github.com/serialine/serialine/edge/session"
 	"github.com/serialine/serialine/shared/gs1"
 	"github.com/serialine/serialine/shared/serials"
 	"github.com/serialine/serialine/shared/wire"
@@ -188,12 +189,13 @@ func startEdge(tb testing.TB, dir, broker string, cfg packing.Config, d *devices
 	require.NoError(tb, err)
 	e := &edge{dir: dir, db: db}
 	var pk *packing.Packer
-	ob, err := outbox.Open(db, outbox.Config{Line: cfg.Line, Broker: broker, Linger: 5 * time.Millisecond,
-		ResendAfter: time.Second, ReconnectMax: 200 * time.Millisecond,
-		// The packer exists before any event is appended (Append happens
-		// after the assignment below, and the writer reads pk after it).
-		OnCommit: func(tx *bolt.Tx, evs []wire.Event) error { return pk.RecordEvents(tx, evs) },
-		OnGrant: func(g wire.SerialGrant) {
+	var ob *outbox.Outbox
+	// The packer exists before any event is appended or any grant comes
+	// (the session connects after the assignments below).
+	sess, err := session.New(session.Config{Line: cfg.Line, Broker: broker, ReconnectMax: 200 * time.Millisecond}, session.Handlers{
+		Acks:      func(a wire.Ack) { ob.Ack(a) },
+		Connected: func() { ob.Wake() },
+		Grant: func(g wire.SerialGrant) {
 			if g.Kind.IsSSCC() {
 				if err := pk.ApplyGrant(g); err != nil {
 					tb.Logf("grant not applied: %v", err)
@@ -201,10 +203,13 @@ func startEdge(tb testing.TB, dir, broker string, cfg packing.Config, d *devices
 			}
 		}}, testLogger(tb))
 	require.NoError(tb, err)
-	pk, err = packing.Open(db, cfg, d.prn, ob, testLogger(tb))
+	ob, err = outbox.Open(db, outbox.Config{Line: cfg.Line, Publisher: sess, Linger: 5 * time.Millisecond, ResendAfter: time.Second,
+		Hooks: []outbox.CommitHook{func(tx *bolt.Tx, evs []wire.Event) error { return pk.RecordEvents(tx, evs) }}}, testLogger(tb))
+	require.NoError(tb, err)
+	pk, err = packing.Open(db, cfg, d.prn, linked{ob, sess}, testLogger(tb))
 	require.NoError(tb, err)
 	e.ob, e.pk = ob, pk
-	require.NoError(tb, ob.Connect())
+	require.NoError(tb, sess.Connect())
 	ctx, cancel := context.WithCancel(context.Background())
 	results := make(chan scanner.Result, 16)
 	done := make(chan struct{}, 2)
@@ -219,11 +224,30 @@ func startEdge(tb testing.TB, dir, broker string, cfg packing.Config, d *devices
 		cancel()
 		<-done
 		<-done
+		sess.Close()
 		_ = ob.Close()
 		_ = db.Close()
 	}
 	tb.Cleanup(e.stop)
 	return e
+}
+
+// linked is the line's link as packing needs it: the outbox takes the
+// events, the session sends the SSCC requests.
+type linked struct {
+	ob   *outbox.Outbox
+	sess *session.Session
+}
+
+func (l linked) AppendSync(ctx context.Context, evs ...wire.Event) (uint64, error) {
+	return l.ob.AppendSync(ctx, evs...)
+}
+
+func (l linked) RequestSerials(ctx context.Context, req wire.SerialRequest) error {
+	if l.sess == nil {
+		return session.ErrOffline // no broker (the benchmark)
+	}
+	return l.sess.RequestSerials(ctx, req)
 }
 
 // snap waits until the packer's snapshot satisfies cond and returns it.

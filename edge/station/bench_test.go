@@ -120,7 +120,7 @@ func TestTriggerPathAllocatesNothing(t *testing.T) {
 	log := testLogger(t)
 	p, err := pool.Open(db, pool.Config{Line: "t-station", ReserveBlock: pool.MaxReserveBlock}, log)
 	require.NoError(t, err)
-	ob, err := outbox.Open(db, outbox.Config{Line: "t-station", OnCommit: p.RecordFates}, log)
+	ob, err := outbox.Open(db, outbox.Config{Line: "t-station", Hooks: []outbox.CommitHook{p.RecordFates}}, log)
 	require.NoError(t, err)
 	defer ob.Close()
 	require.NoError(t, p.AddOrder(testOrder()))

@@ -21,6 +21,7 @@ import (
 	"github.com/serialine/serialine/drivers/zpl"
 	"github.com/serialine/serialine/edge/outbox"
 	"github.com/serialine/serialine/edge/pool"
+	"github.com/serialine/serialine/edge/session"
 	"github.com/serialine/serialine/shared/gs1"
 	"github.com/serialine/serialine/shared/serials"
 	"github.com/serialine/serialine/shared/wire"
@@ -129,20 +130,31 @@ func newRig(tb testing.TB, lcfg line.Config, opts rigOptions) *rig {
 	tb.Cleanup(func() { _ = r.db.Close() })
 	r.pool, err = pool.Open(r.db, pool.Config{Line: lcfg.Line}, log)
 	require.NoError(tb, err)
-	r.outbox, err = outbox.Open(r.db, outbox.Config{Line: lcfg.Line, Broker: opts.broker,
-		OnCommit: func(tx *bolt.Tx, evs []wire.Event) error {
+	ocfg := outbox.Config{Line: lcfg.Line,
+		Hooks: []outbox.CommitHook{func(tx *bolt.Tx, evs []wire.Event) error {
 			if r.failCommits.Load() {
 				return errors.New("write edge.db: no space left on device")
 			}
 			return r.pool.RecordFates(tx, evs)
-		},
+		}},
 		OnCommitError: func(err error, evs []wire.Event) {
 			if st := r.stRef.Load(); st != nil {
 				st.StorageFault(err, evs)
 			}
-		}}, log)
+		}}
+	var sess *session.Session
+	if opts.broker != "" {
+		sess, err = session.New(session.Config{Line: lcfg.Line, Broker: opts.broker}, session.Handlers{
+			Acks: func(a wire.Ack) { r.outbox.Ack(a) }, Connected: func() { r.outbox.Wake() }}, log)
+		require.NoError(tb, err)
+		ocfg.Publisher = sess
+	}
+	r.outbox, err = outbox.Open(r.db, ocfg, log)
 	require.NoError(tb, err)
-	require.NoError(tb, r.outbox.Connect())
+	if sess != nil {
+		require.NoError(tb, sess.Connect())
+		tb.Cleanup(sess.Close)
+	}
 	tb.Cleanup(func() { _ = r.outbox.Close() })
 
 	o := testOrder()
