@@ -239,6 +239,10 @@ func (e *env) fixture(tb testing.TB) *fixture {
 	require.NoError(tb, s.PutSite(ctx, store.Site{GLN: f.siteGLN, Name: "Plant Lisbon"}))
 	require.NoError(tb, s.PutLocation(ctx, store.Location{GLN: f.locGLN, Extension: "0", SiteGLN: f.siteGLN, Name: "Packaging hall"}))
 	require.NoError(tb, s.PutPartner(ctx, store.Partner{GLN: f.partnerGLN, Name: "Wholesale Ltd"}))
+	// The partner role's token, bound to the fixture's partner.
+	tok, _, err := auth.IssuePartnerToken(ctx, s, "partner-"+f.partnerGLN, f.partnerGLN)
+	require.NoError(tb, err)
+	e.tokens[auth.RolePartner] = tok
 	hash, err := auth.HashPassword("line-one-password-123")
 	require.NoError(tb, err)
 	require.NoError(tb, s.PutLine(ctx, store.Line{ID: line1, SiteGLN: f.siteGLN, Name: "Line 1", PasswordHash: hash}))

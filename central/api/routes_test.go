@@ -166,7 +166,7 @@ func TestRouteSecurity(t *testing.T) {
 				require.True(t, strings.HasPrefix(resp.header.Get("WWW-Authenticate"), "Bearer"), name)
 				require.Equal(t, auth.CodeUnauthorized, resp.apiErr(t).Code)
 			}
-			for _, role := range auth.Roles() {
+			for _, role := range auth.AllRoles() {
 				if auth.Can(role, rt.Permission) {
 					continue
 				}
