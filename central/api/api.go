@@ -21,6 +21,7 @@ import (
 
 	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/ingest"
+	"github.com/serialine/serialine/central/outbound"
 	"github.com/serialine/serialine/central/store"
 )
 
@@ -62,9 +63,12 @@ type Deps struct {
 	MaxImportBytes int64
 	// PublishTimeout bounds one PublishOrders call (0: 10 s).
 	PublishTimeout time.Duration
-	// PartnerClient sends DSCSA documents to partners' endpoints (nil: a
-	// client with a 30 s timeout).
-	PartnerClient *http.Client
+	// Outbound is woken when a document is queued or resent (nil: the
+	// sender finds it at its next poll).
+	Outbound OutboundWaker
+	// OutboundPolicy refuses partner endpoints at addresses central may
+	// not connect to (the zero policy: public addresses only).
+	OutboundPolicy outbound.Policy
 }
 
 type api struct {
@@ -169,7 +173,8 @@ func routes() []route {
 		{"GET", v + "/orders/{id}/fmd", auth.PermOrdersRead, "EU FMD upload of a work order's batch: product master and packs", (*api).workOrderFMD, "", ""},
 		{"GET", v + "/stock", auth.PermOrdersRead, "stock report: units per product, lot, state and location (filters: gtin, lot)", (*api).stockReport, "", "gtin,lot"},
 		{"GET", v + "/inventory-value", auth.PermOrdersRead, "units in stock valued at standard cost", (*api).inventoryValue, "", ""},
-		{"PUT", v + "/partners/{gln}/endpoints/{kind}", auth.PermMasterWrite, "set where a partner receives documents (kind dscsa: an http(s) URL)", (*api).putPartnerEndpoint, "json", ""},
+		{"PUT", v + "/partners/{gln}/endpoints/{kind}", auth.PermMasterWrite, "set where and how a partner receives documents (kind dscsa: an https URL, authentication)", (*api).putPartnerEndpoint, "json", ""},
+		{"GET", v + "/partners/{gln}/endpoints/{kind}", auth.PermMasterRead, "where and how a partner receives documents (never the secrets)", (*api).getPartnerEndpoint, "", ""},
 
 		{"POST", v + "/shipments", auth.PermSalesWrite, "open a shipment of a sales order from one of our locations", (*api).createShipment, "json", ""},
 		{"GET", v + "/shipments/{id}", auth.PermOrdersRead, "a shipment with its picks and units", (*api).getShipment, "", ""},
@@ -178,7 +183,13 @@ func routes() []route {
 		{"GET", v + "/shipments/{id}/epcis", auth.PermOrdersRead, "the shipment's EPCIS 2.0 document, JSON-LD", (*api).shipmentEPCIS, "", ""},
 		{"GET", v + "/shipments/{id}/epcis.xml", auth.PermOrdersRead, "the shipment's EPCIS XML document for US trading partners (DSCSA)", (*api).shipmentEPCISXML, "", ""},
 		{"GET", v + "/shipments/{id}/dscsa", auth.PermOrdersRead, "DSCSA transaction information, history and statement", (*api).shipmentDSCSA, "", ""},
-		{"POST", v + "/shipments/{id}/dscsa/send", auth.PermSalesWrite, "POST the EPCIS XML document to the customer's DSCSA endpoint", (*api).sendDSCSA, "", ""},
+		{"POST", v + "/shipments/{id}/dscsa/send", auth.PermSalesWrite, "queue the shipment's DSCSA document for the customer's endpoint (202; the outbound queue delivers it)", (*api).sendDSCSA, "", ""},
+		{"GET", v + "/shipments/{id}/outbound", auth.PermOrdersRead, "the documents sent for a shipment: state, attempts, the partner's answers", (*api).shipmentOutbound, "", ""},
+
+		{"GET", v + "/outbound", auth.PermOrdersRead, "the outbound queue (filters: kind, ref, partner, state)", (*api).listOutbound, "", "kind,ref,partner,state,limit"},
+		{"GET", v + "/outbound/{id}", auth.PermOrdersRead, "an outbound message with every attempt", (*api).getOutbound, "", ""},
+		{"GET", v + "/outbound/{id}/document", auth.PermOrdersRead, "the document a message sends, as sent", (*api).outboundDocument, "", ""},
+		{"POST", v + "/outbound/{id}/resend", auth.PermSalesWrite, "send a delivered or failed message again (same document, new retry window); audited", (*api).resendOutbound, "", ""},
 
 		{"POST", v + "/returns", auth.PermSalesWrite, "receive a shipped unit back (state returned)", (*api).receiveReturn, "json", ""},
 		{"POST", v + "/returns/verify", auth.PermQualityWrite, "verify a returned unit before resale: lot, expiry, recall, expired", (*api).verifyReturn, "json", ""},

@@ -96,6 +96,16 @@ type env struct {
 	tokens map[auth.Role]string
 	ctx    context.Context
 	n      atomic.Int64 // for unique ids
+	// hits counts the requests that reached the server, by path.
+	hits sync.Map
+}
+
+// hitCount is how many requests reached path.
+func (e *env) hitCount(path string) int64 {
+	if v, ok := e.hits.Load(path); ok {
+		return v.(*atomic.Int64).Load()
+	}
+	return 0
 }
 
 func newEnv(tb testing.TB, dsn string, tweak ...func(*api.Deps)) *env {
@@ -110,7 +120,11 @@ func newEnv(tb testing.TB, dsn string, tweak ...func(*api.Deps)) *env {
 	}
 	mux := http.NewServeMux()
 	mux.Handle(api.Prefix, api.New(deps, testLogger(tb)))
-	e.srv = httptest.NewServer(mux)
+	e.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		v, _ := e.hits.LoadOrStore(r.URL.Path, new(atomic.Int64))
+		v.(*atomic.Int64).Add(1)
+		mux.ServeHTTP(w, r)
+	}))
 	tb.Cleanup(e.srv.Close)
 	for _, r := range auth.Roles() {
 		tok, _, err := auth.IssueToken(ctx, s, "user-"+string(r), r)

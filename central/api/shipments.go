@@ -186,25 +186,3 @@ func (a *api) shipmentDSCSA(w http.ResponseWriter, r *http.Request) error {
 	auth.WriteJSON(w, http.StatusOK, p)
 	return nil
 }
-
-func (a *api) sendDSCSA(w http.ResponseWriter, r *http.Request) error {
-	client := a.PartnerClient
-	if client == nil {
-		client = &http.Client{Timeout: 30 * time.Second}
-	}
-	res, err := dscsa.Send(r.Context(), a.Store, client, r.PathValue("id"))
-	switch {
-	case errors.Is(err, dscsa.ErrNotShipped):
-		return shipmentDocErr(err)
-	case errors.Is(err, store.ErrNotFound):
-		return err
-	case err != nil && res.Endpoint != "":
-		a.log.Warn("DSCSA document not accepted", "shipment", r.PathValue("id"), "endpoint", res.Endpoint, "status", res.Status, "err", err)
-		return errorf(http.StatusBadGateway, "partner_refused", "", "%v", err)
-	case err != nil:
-		return err
-	}
-	a.log.Info("DSCSA document sent", "shipment", r.PathValue("id"), "endpoint", res.Endpoint, "status", res.Status, "bytes", res.Bytes)
-	auth.WriteJSON(w, http.StatusOK, map[string]any{"sent": true, "endpoint": res.Endpoint, "status": res.Status, "bytes": res.Bytes})
-	return nil
-}

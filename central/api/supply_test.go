@@ -2,9 +2,7 @@ package api_test
 
 import (
 	"fmt"
-	"io"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -35,7 +33,31 @@ func documentTypes() map[string]string {
 		"GET " + v + "/shipments/{id}/epcis.xml": "application/xml",
 		"GET " + v + "/recalls/{id}/units.csv":   "text/csv; charset=utf-8",
 		"GET " + v + "/recalls/{id}/report":      "text/plain; charset=utf-8",
+		"GET " + v + "/outbound/{id}/document":   "application/xml",
 	}
+}
+
+// endpoint gives the fixture's partner a DSCSA endpoint.
+func (e *env) endpoint(tb testing.TB, f *fixture) {
+	tb.Helper()
+	_, err := e.s.PutPartnerEndpoint(e.ctx, store.PartnerEndpoint{GLN: f.partnerGLN, Kind: store.EndpointDSCSA,
+		URL: "https://partner.example/dscsa", Auth: store.EndpointAuthBearer, Secret: "their-token"})
+	require.NoError(tb, err)
+}
+
+// delivered is an outbound message to the fixture's partner that a
+// sender delivered (recorded through the store as a sender does).
+func (e *env) delivered(tb testing.TB, f *fixture) int64 {
+	tb.Helper()
+	m, err := e.s.EnqueueOutbound(e.ctx, store.EndpointDSCSA, fmt.Sprintf("SHP-D%d", e.next()), f.partnerGLN)
+	require.NoError(tb, err)
+	at := time.Now()
+	_, err = e.s.ClaimOutbound(e.ctx, m.ID, "test-sender", at.Add(time.Second), at.Add(time.Minute))
+	require.NoError(tb, err)
+	_, err = e.s.RecordOutbound(e.ctx, m.ID, "test-sender", store.OutboundResult{At: at, Endpoint: "https://partner.example/dscsa",
+		Status: 202, Summary: "HTTP 202 Accepted", Outcome: store.AttemptDelivered, Document: []byte("<doc/>"), DocumentID: "D1", ContentType: "application/xml"})
+	require.NoError(tb, err)
+	return m.ID
 }
 
 // freshUnits commissions n more units of WO-1 (a grant of their own) and
@@ -206,14 +228,24 @@ func supplySamples() map[string]sample {
 		"GET " + v + "/shipments/{id}/epcis.xml": shipped("/epcis.xml"),
 		"GET " + v + "/shipments/{id}/dscsa":     shipped("/dscsa"),
 		"POST " + v + "/shipments/{id}/dscsa/send": func(t *testing.T, e *env, f *fixture) req {
-			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				_, _ = io.Copy(io.Discard, r.Body)
-				w.WriteHeader(http.StatusAccepted)
-			}))
-			t.Cleanup(srv.Close)
-			require.NoError(t, e.s.PutPartnerEndpoint(e.ctx, f.partnerGLN, store.EndpointDSCSA, srv.URL))
+			e.endpoint(t, f)
 			id, _ := e.shipment(t, f, nil, true)
 			return req{method: "POST", path: v + "/shipments/" + id + "/dscsa/send"}
+		},
+		"GET " + v + "/shipments/{id}/outbound": shipped("/outbound"),
+		"GET " + v + "/partners/{gln}/endpoints/{kind}": func(t *testing.T, e *env, f *fixture) req {
+			e.endpoint(t, f)
+			return req{method: "GET", path: v + "/partners/" + f.partnerGLN + "/endpoints/dscsa"}
+		},
+		"GET " + v + "/outbound": get(v + "/outbound?kind=dscsa&state=delivered"),
+		"GET " + v + "/outbound/{id}": func(t *testing.T, e *env, f *fixture) req {
+			return req{method: "GET", path: fmt.Sprintf("%s/outbound/%d", v, e.delivered(t, f))}
+		},
+		"GET " + v + "/outbound/{id}/document": func(t *testing.T, e *env, f *fixture) req {
+			return req{method: "GET", path: fmt.Sprintf("%s/outbound/%d/document", v, e.delivered(t, f))}
+		},
+		"POST " + v + "/outbound/{id}/resend": func(t *testing.T, e *env, f *fixture) req {
+			return req{method: "POST", path: fmt.Sprintf("%s/outbound/%d/resend", v, e.delivered(t, f))}
 		},
 		"POST " + v + "/returns": func(t *testing.T, e *env, f *fixture) req {
 			_, units := e.shipment(t, f, nil, true)

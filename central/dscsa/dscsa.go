@@ -13,17 +13,15 @@
 package dscsa
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"slices"
 	"sort"
 	"strings"
 	"time"
 
+	"github.com/serialine/serialine/central/outbound"
 	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/shared/epcis"
 	"github.com/serialine/serialine/shared/gs1"
@@ -435,43 +433,28 @@ func XML(ctx context.Context, st *store.Store, shipment string) ([]byte, error) 
 	return epcis.MarshalXML(d)
 }
 
-// SendResult says what the partner's endpoint answered.
-type SendResult struct {
-	Endpoint string `json:"endpoint"`
-	Status   int    `json:"status"`
-	Bytes    int    `json:"bytes"`
+// Builder builds a shipment's DSCSA document for the outbound queue
+// (outbound.Builder of kind store.EndpointDSCSA): ref is the shipment.
+type Builder struct {
+	Store *store.Store
 }
 
-// Send POSTs the shipment's EPCIS XML document to the customer's DSCSA
-// endpoint (store.EndpointDSCSA) and wants a 2xx answer.
-func Send(ctx context.Context, st *store.Store, client *http.Client, shipment string) (SendResult, error) {
-	sh, err := st.Shipment(ctx, shipment)
+// Build makes the document the shipment's customer is sent.
+func (b Builder) Build(ctx context.Context, shipment, partner string) (outbound.Document, error) {
+	sh, err := b.Store.Shipment(ctx, shipment)
 	if err != nil {
-		return SendResult{}, err
+		return outbound.Document{}, err
 	}
-	endpoint, err := st.PartnerEndpoint(ctx, sh.DestGLN, store.EndpointDSCSA)
+	if sh.DestGLN != partner {
+		return outbound.Document{}, fmt.Errorf("shipment %s goes to %s, not to %s", shipment, sh.DestGLN, partner)
+	}
+	d, err := Document(ctx, b.Store, shipment)
 	if err != nil {
-		return SendResult{}, err
+		return outbound.Document{}, err
 	}
-	body, err := XML(ctx, st, shipment)
+	x, err := epcis.MarshalXML(d)
 	if err != nil {
-		return SendResult{}, err
+		return outbound.Document{}, err
 	}
-	res := SendResult{Endpoint: endpoint, Bytes: len(body)}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, bytes.NewReader(body))
-	if err != nil {
-		return res, fmt.Errorf("shipment %s: DSCSA endpoint %s: %w", shipment, endpoint, err)
-	}
-	req.Header.Set("Content-Type", "application/xml")
-	resp, err := client.Do(req)
-	if err != nil {
-		return res, fmt.Errorf("shipment %s: DSCSA endpoint %s: %w", shipment, endpoint, err)
-	}
-	defer resp.Body.Close()
-	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-	res.Status = resp.StatusCode
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return res, fmt.Errorf("shipment %s: DSCSA endpoint %s answered %d: %s", shipment, endpoint, resp.StatusCode, strings.TrimSpace(string(msg)))
-	}
-	return res, nil
+	return outbound.Document{Body: x, ContentType: "application/xml", ID: d.Header.InstanceIdentifier}, nil
 }

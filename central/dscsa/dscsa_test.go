@@ -5,13 +5,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -229,46 +225,21 @@ func TestDocument(t *testing.T) {
 	require.Len(t, back.Events, 5)
 }
 
-// TestSend POSTs the XML to the customer's endpoint (a server on
-// loopback) and reports a refusal.
-func TestSend(t *testing.T) {
+// TestBuilder: the outbound queue's builder makes the shipment's XML
+// document for its customer, and refuses another partner.
+func TestBuilder(t *testing.T) {
 	w := newWorld(t, storetest.SQLiteDSN(t))
+	b := dscsa.Builder{Store: w.s}
+	_, err := b.Build(w.ctx, "SHP-1", w.customer)
+	require.ErrorIs(t, err, dscsa.ErrNotShipped)
 	w.confirm(t)
-	var mu sync.Mutex
-	var got []byte
-	var ctype string
-	status := http.StatusAccepted
-	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-		b, _ := io.ReadAll(r.Body)
-		mu.Lock()
-		got, ctype = b, r.Header.Get("Content-Type")
-		st := status
-		mu.Unlock()
-		rw.WriteHeader(st)
-		_, _ = rw.Write([]byte("thanks"))
-	}))
-	t.Cleanup(srv.Close)
-
-	_, err := dscsa.Send(w.ctx, w.s, srv.Client(), "SHP-1")
-	require.ErrorIs(t, err, store.ErrNotFound, "no endpoint configured")
-	require.ErrorContains(t, w.s.PutPartnerEndpoint(w.ctx, w.customer, store.EndpointDSCSA, "ftp://x"), "url")
-	require.NoError(t, w.s.PutPartnerEndpoint(w.ctx, w.customer, store.EndpointDSCSA, srv.URL+"/dscsa"))
-
-	res, err := dscsa.Send(w.ctx, w.s, srv.Client(), "SHP-1")
+	_, err = b.Build(w.ctx, "SHP-1", w.site)
+	require.ErrorContains(t, err, "goes to "+w.customer)
+	doc, err := b.Build(w.ctx, "SHP-1", w.customer)
 	require.NoError(t, err)
-	require.Equal(t, http.StatusAccepted, res.Status)
-	mu.Lock()
-	require.Equal(t, "application/xml", ctype)
-	doc, err := epcis.ParseXML(got)
-	mu.Unlock()
+	require.Equal(t, "application/xml", doc.ContentType)
+	back, err := epcis.ParseXML(doc.Body)
 	require.NoError(t, err)
-	require.Equal(t, "SHP-1", doc.Header.InstanceIdentifier)
-	require.Len(t, doc.Events, 5)
-
-	mu.Lock()
-	status = http.StatusBadRequest
-	mu.Unlock()
-	_, err = dscsa.Send(w.ctx, w.s, srv.Client(), "SHP-1")
-	require.Error(t, err)
-	require.True(t, strings.Contains(err.Error(), "answered 400: thanks"), "%v", err)
+	require.Equal(t, doc.ID, back.Header.InstanceIdentifier)
+	require.Len(t, back.Events, 5)
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -389,71 +388,6 @@ func (s *Store) InventoryValue(ctx context.Context) (InventoryValue, error) {
 		return out, fmt.Errorf("inventory value: %w", err)
 	}
 	return out, nil
-}
-
-// Partner endpoint kinds.
-const (
-	// EndpointDSCSA receives DSCSA EPCIS documents (HTTP POST, XML).
-	EndpointDSCSA = "dscsa"
-)
-
-// PutPartnerEndpoint sets (or, with url "", removes) where documents of a
-// kind are sent to a trading partner: an http or https URL.
-func (s *Store) PutPartnerEndpoint(ctx context.Context, gln, kind, rawURL string) error {
-	rec := "partner " + gln
-	if kind != EndpointDSCSA {
-		return invalid(rec, "kind", "%q is not an endpoint kind; use %s", kind, EndpointDSCSA)
-	}
-	if rawURL != "" {
-		u, err := url.Parse(rawURL)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || len(rawURL) > 2048 {
-			return invalid(rec, "url", "must be an absolute http or https URL of at most 2048 bytes, got %q", rawURL)
-		}
-	}
-	return s.write(ctx, func(tx dbtx) error {
-		if _, err := getPartner(ctx, tx, gln); err != nil {
-			return err
-		}
-		var before *string
-		var b string
-		err := tx.queryRow(ctx, "SELECT url FROM partner_endpoints WHERE gln = $1 AND kind = $2", gln, kind).Scan(&b)
-		switch {
-		case err == nil:
-			before = &b
-		case !isNoRows(err):
-			return fmt.Errorf("%s: endpoint: %w", rec, err)
-		}
-		if rawURL == "" {
-			if _, err := tx.exec(ctx, "DELETE FROM partner_endpoints WHERE gln = $1 AND kind = $2", gln, kind); err != nil {
-				return fmt.Errorf("%s: endpoint: %w", rec, err)
-			}
-			return audit(ctx, tx, "delete", "partner_endpoint", gln+"/"+kind, before, nil)
-		}
-		_, err = tx.exec(ctx, `INSERT INTO partner_endpoints (gln, kind, url, updated_at) VALUES ($1, $2, $3, $4)
-			ON CONFLICT (gln, kind) DO UPDATE SET url = excluded.url, updated_at = excluded.updated_at`, gln, kind, rawURL, now())
-		if err != nil {
-			return fmt.Errorf("%s: endpoint: %w", rec, err)
-		}
-		if before == nil {
-			return audit(ctx, tx, "create", "partner_endpoint", gln+"/"+kind, nil, rawURL)
-		}
-		return audit(ctx, tx, "update", "partner_endpoint", gln+"/"+kind, *before, rawURL)
-	})
-}
-
-// PartnerEndpoint returns the URL documents of kind go to, or ErrNotFound.
-func (s *Store) PartnerEndpoint(ctx context.Context, gln, kind string) (string, error) {
-	var u string
-	err := s.read(ctx, func(q dbtx) error {
-		return q.queryRow(ctx, "SELECT url FROM partner_endpoints WHERE gln = $1 AND kind = $2", gln, kind).Scan(&u)
-	})
-	if isNoRows(err) {
-		return "", fmt.Errorf("partner %s: %s endpoint: %w", gln, kind, ErrNotFound)
-	}
-	if err != nil {
-		return "", fmt.Errorf("partner %s: %s endpoint: %w", gln, kind, err)
-	}
-	return u, nil
 }
 
 // LocationOf returns the location (gln, extension).

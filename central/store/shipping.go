@@ -645,6 +645,11 @@ func (s *Store) ConfirmShipment(ctx context.Context, id string, at time.Time) (S
 		if _, err := insertEPCIS(ctx, tx, []epcisRow{row}); err != nil {
 			return fmt.Errorf("%s: EPCIS shipping event: %w", rec, err)
 		}
+		// The customer's DSCSA document is queued with the confirmation:
+		// it leaves even if central stops right after the commit.
+		if err := enqueueShipmentDocuments(ctx, tx, sh); err != nil {
+			return fmt.Errorf("%s: %w", rec, err)
+		}
 		return audit(ctx, tx, "confirm", "shipment", id, before, sh)
 	})
 	return sh, err

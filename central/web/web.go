@@ -147,6 +147,8 @@ func (h *handler) routes() {
 
 	m.Handle("GET /sales", h.page(auth.PermOrdersRead, h.salesPage))
 	m.Handle("GET /sales/{id}", h.page(auth.PermOrdersRead, h.salesOrderPage))
+	m.Handle("GET /shipments/{id}", h.page(auth.PermOrdersRead, h.shipmentPage))
+	m.Handle("POST /outbound/{id}/resend", h.form(auth.PermSalesWrite, h.resendOutbound))
 	m.Handle("GET /recalls", h.page(auth.PermOrdersRead, h.recallsPage))
 	m.Handle("GET /recalls/{id}", h.page(auth.PermOrdersRead, h.recallPage))
 	m.Handle("GET /recalls/{id}/units.csv", h.page(auth.PermOrdersRead, h.recallCSV))

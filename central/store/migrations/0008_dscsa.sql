@@ -5,3 +5,61 @@
 -- A partner token is bound to the trading partner's GLN ('' for our own
 -- people and systems).
 ALTER TABLE api_tokens ADD COLUMN partner_gln TEXT NOT NULL DEFAULT '';
+
+-- How documents reach a partner (partner_endpoints, 0005): HTTPS POST
+-- with bearer, basic or client-certificate authentication. The secret
+-- (bearer token or basic password) and the client key are write-only in
+-- the API; ca_cert is the PEM bundle trusted for the partner's server
+-- ('' = the system's roots).
+ALTER TABLE partner_endpoints ADD COLUMN auth TEXT NOT NULL DEFAULT 'none';
+ALTER TABLE partner_endpoints ADD COLUMN username TEXT NOT NULL DEFAULT '';
+ALTER TABLE partner_endpoints ADD COLUMN secret TEXT NOT NULL DEFAULT '';
+ALTER TABLE partner_endpoints ADD COLUMN client_cert TEXT NOT NULL DEFAULT '';
+ALTER TABLE partner_endpoints ADD COLUMN client_key TEXT NOT NULL DEFAULT '';
+ALTER TABLE partner_endpoints ADD COLUMN ca_cert TEXT NOT NULL DEFAULT '';
+
+-- The outbound queue (outbound.go): one row per document to a partner,
+-- by kind ('dscsa' now, 'fmd' later) and reference (the shipment). The
+-- document is built at the first attempt and kept, so every retry and
+-- resend sends the same bytes (the same instance identifier). A sender
+-- claims a due row by a conditional UPDATE (state, lease): one sender per
+-- row across replicas; a lease that ran out (the sender died) makes the
+-- row due again.
+CREATE TABLE outbound_messages (
+    id              {{id}},
+    kind            TEXT NOT NULL,
+    ref             TEXT NOT NULL,
+    partner_gln     TEXT NOT NULL REFERENCES trading_partners (gln),
+    state           TEXT NOT NULL,                 -- pending | sending | delivered | failed
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    armed_at        {{ts}} NOT NULL,               -- enqueued or resent: retries run for the give-up window from here
+    next_attempt_at {{ts}},
+    lease_owner     TEXT NOT NULL DEFAULT '',
+    lease_until     {{ts}},
+    document        {{bytes}},
+    document_id     TEXT NOT NULL DEFAULT '',
+    content_type    TEXT NOT NULL DEFAULT '',
+    endpoint        TEXT NOT NULL DEFAULT '',
+    last_status     INTEGER NOT NULL DEFAULT 0,
+    last_summary    TEXT NOT NULL DEFAULT '',
+    created_at      {{ts}} NOT NULL,
+    updated_at      {{ts}} NOT NULL,
+    delivered_at    {{ts}}
+);
+CREATE INDEX outbound_messages_due ON outbound_messages (state, next_attempt_at);
+CREATE INDEX outbound_messages_ref ON outbound_messages (kind, ref);
+
+-- Every attempt of a message: when, where, the partner's status and a
+-- short summary of its answer (never the body).
+CREATE TABLE outbound_attempts (
+    message_id  BIGINT NOT NULL REFERENCES outbound_messages (id),
+    n           INTEGER NOT NULL,
+    at          {{ts}} NOT NULL,
+    endpoint    TEXT NOT NULL,
+    status      INTEGER NOT NULL,
+    summary     TEXT NOT NULL,
+    outcome     TEXT NOT NULL,                     -- delivered | retry | failed
+    duration_ms BIGINT NOT NULL,
+    sender      TEXT NOT NULL,
+    PRIMARY KEY (message_id, n)
+);
