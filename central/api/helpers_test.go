@@ -28,9 +28,9 @@ import (
 )
 
 const (
-	gtinSeq  = "09506000134352" // sequential scheme, us-dscsa
-	gtinRand = "09506000134369" // randomized scheme, eu-fmd
-	gtinList = "09506000134376" // imported list
+	gtinSeq  = "00312345678906" // sequential scheme, us-dscsa
+	gtinRand = "00312345678913" // randomized scheme, eu-fmd
+	gtinList = "00312345678920" // imported list
 	line1    = "L1"
 	lot      = "LOT42"
 	expiry   = "281231"
@@ -225,7 +225,7 @@ var (
 func product(gtin string, spec serials.Spec) store.Product {
 	p := store.Product{
 		GTIN: gtin, Name: "Paracetamol 500 mg tablets", Form: "tablet", Strength: "500 mg", PackSize: 20,
-		CompanyPrefixLen: 7, NDC: "12345-678-90", Markets: []store.Market{store.MarketUSDSCSA}, Scheme: spec, MinGrade: "C",
+		CompanyPrefixLen: 7, NDC: ndcOf(gtin), Markets: []store.Market{store.MarketUSDSCSA}, Scheme: spec, MinGrade: "C",
 	}
 	if spec.Kind == serials.KindRandomized {
 		p.Markets = []store.Market{store.MarketUSDSCSA, store.MarketEUFMD}
@@ -349,3 +349,7 @@ func (e *env) flaggedOrder(tb testing.TB) (string, []store.EventFlag) {
 	require.Len(tb, flags, 3)
 	return id, flags
 }
+
+// ndcOf is the NDC a US GTIN of the tests embeds (003 + NDC-10 + check
+// digit), in its 5-3-2 configuration.
+func ndcOf(gtin string) string { return gtin[3:8] + "-" + gtin[8:11] + "-" + gtin[11:13] }

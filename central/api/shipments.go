@@ -163,11 +163,30 @@ func (a *api) shipmentEPCIS(w http.ResponseWriter, r *http.Request) error {
 
 func (a *api) shipmentEPCISXML(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
-	b, err := dscsa.XML(r.Context(), a.Store, id)
+	d, err := dscsa.Document(r.Context(), a.Store, id)
 	if err != nil {
 		return shipmentDocErr(err)
 	}
-	writeDoc(w, "application/xml", "dscsa-"+id+".xml", b)
+	b, err := epcis.MarshalXML(d)
+	if err != nil {
+		return err
+	}
+	writeDoc(w, "application/xml", "epcis-"+id+".xml", b)
+	return nil
+}
+
+// shipmentDSCSAXML serves the DSCSA document as the customer takes it:
+// EPCIS 1.2 or 2.0 by the partner's epcis_version, or ?version=.
+func (a *api) shipmentDSCSAXML(w http.ResponseWriter, r *http.Request) error {
+	id, version := r.PathValue("id"), r.URL.Query().Get("version")
+	if version != "" && version != store.EPCIS12 && version != store.EPCIS20 {
+		return badParam("version", "%q: use %s or %s", version, store.EPCIS12, store.EPCIS20)
+	}
+	doc, err := dscsa.XML(r.Context(), a.Store, id, version)
+	if err != nil {
+		return shipmentDocErr(err)
+	}
+	writeDoc(w, "application/xml", "dscsa-"+id+".xml", doc.Body)
 	return nil
 }
 

@@ -34,6 +34,7 @@ func documentTypes() map[string]string {
 		"GET " + v + "/recalls/{id}/units.csv":   "text/csv; charset=utf-8",
 		"GET " + v + "/recalls/{id}/report":      "text/plain; charset=utf-8",
 		"GET " + v + "/outbound/{id}/document":   "application/xml",
+		"GET " + v + "/shipments/{id}/dscsa.xml": "application/xml",
 	}
 }
 
@@ -227,6 +228,7 @@ func supplySamples() map[string]sample {
 		"GET " + v + "/shipments/{id}/epcis":     shipped("/epcis"),
 		"GET " + v + "/shipments/{id}/epcis.xml": shipped("/epcis.xml"),
 		"GET " + v + "/shipments/{id}/dscsa":     shipped("/dscsa"),
+		"GET " + v + "/shipments/{id}/dscsa.xml": shipped("/dscsa.xml?version=1.2"),
 		"POST " + v + "/shipments/{id}/dscsa/send": func(t *testing.T, e *env, f *fixture) req {
 			e.endpoint(t, f)
 			id, _ := e.shipment(t, f, nil, true)
@@ -284,9 +286,9 @@ func TestScriptedDay(t *testing.T) {
 		ctx, s := e.ctx, e.s
 		site, dock, cust := withCheckDigit(t, "950600000001"), withCheckDigit(t, "950600000003"), withCheckDigit(t, "950600000002")
 		require.NoError(t, s.PutProduct(ctx, product(gtinSeq, seqSpec)))
-		require.NoError(t, s.PutSite(ctx, store.Site{GLN: site, Name: "Serialine Pharma, Durham plant", Address: "1 Factory Rd, Durham NC 27701"}))
+		require.NoError(t, s.PutSite(ctx, store.Site{GLN: site, Name: "Serialine Pharma, Durham plant", Address: store.Address{Street: "1 Factory Rd", City: "Durham", State: "NC", PostalCode: "27701", Country: "US"}}))
 		require.NoError(t, s.PutLocation(ctx, store.Location{GLN: dock, Extension: "D1", SiteGLN: site, Name: "Dispatch dock"}))
-		require.NoError(t, s.PutPartner(ctx, store.Partner{GLN: cust, Name: "Garden State Wholesale", Address: "9 Depot Ave, Newark NJ 07102"}))
+		require.NoError(t, s.PutPartner(ctx, store.Partner{GLN: cust, Name: "Garden State Wholesale", Address: store.Address{Street: "9 Depot Ave", City: "Newark", State: "NJ", PostalCode: "07102", Country: "US"}}))
 		require.NoError(t, s.PutLine(ctx, store.Line{ID: line1, SiteGLN: site, Name: "Line 1"}))
 
 		// The line: order WO-DAY, 30 units, cases of 10, a pallet of two cases.

@@ -389,20 +389,3 @@ func (s *Store) InventoryValue(ctx context.Context) (InventoryValue, error) {
 	}
 	return out, nil
 }
-
-// LocationOf returns the location (gln, extension).
-func (s *Store) LocationOf(ctx context.Context, gln, ext string) (Location, error) {
-	var l Location
-	err := s.read(ctx, func(q dbtx) error {
-		return q.queryRow(ctx, "SELECT gln, extension, site_gln, name, created_at, updated_at FROM locations WHERE gln = $1 AND extension = $2", gln, ext).
-			Scan(&l.GLN, &l.Extension, &l.SiteGLN, &l.Name, &l.CreatedAt, &l.UpdatedAt)
-	})
-	if isNoRows(err) {
-		return l, fmt.Errorf("location %s.%s: %w", gln, ext, ErrNotFound)
-	}
-	if err != nil {
-		return l, fmt.Errorf("location %s.%s: %w", gln, ext, err)
-	}
-	l.CreatedAt, l.UpdatedAt = l.CreatedAt.UTC(), l.UpdatedAt.UTC()
-	return l, nil
-}

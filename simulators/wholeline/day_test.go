@@ -172,9 +172,10 @@ func TestScriptedDay(t *testing.T) {
 
 	// Master data for the sale: our warehouse, the customer and its DSCSA endpoint.
 	ours, customer := gln(t, "950600000001"), gln(t, "061414100002")
-	s.api.must(t, "PUT", "/api/v1/sites/"+ours, map[string]string{"name": "Serialine Pharma plant", "address": "1 Plant Road, Springfield"}, nil)
+	s.api.must(t, "PUT", "/api/v1/sites/"+ours, map[string]any{"name": "Serialine Pharma plant",
+		"address": map[string]string{"street": "1 Plant Road", "city": "Springfield", "state": "IL", "postal_code": "62701", "country": "US"}}, nil)
 	s.api.must(t, "PUT", "/api/v1/locations/"+ours+"/WH1", map[string]string{"site_gln": ours, "name": "Finished goods"}, nil)
-	s.api.must(t, "PUT", "/api/v1/partners/"+customer, map[string]any{"name": "Acme Wholesale", "address": "9 Market St, Newark NJ",
+	s.api.must(t, "PUT", "/api/v1/partners/"+customer, map[string]any{"name": "Acme Wholesale", "address": map[string]string{"street": "9 Market St", "city": "Newark", "state": "NJ", "postal_code": "07102", "country": "US"},
 		"licences": map[string]string{"us-nj-wholesale": "WD-1234"}}, nil)
 	var received struct {
 		sync.Mutex

@@ -47,7 +47,7 @@ const wait = 3 * time.Minute
 
 // The product every system test makes.
 const (
-	gtin   = "09506000134369"
+	gtin   = "00312345678913" // a US GTIN: 003 + NDC 12345-678-91 + check digit
 	ndc    = "12345-678-91"
 	expiry = "291231"
 	pinAna = "1234"

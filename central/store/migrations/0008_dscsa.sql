@@ -63,3 +63,36 @@ CREATE TABLE outbound_attempts (
     sender      TEXT NOT NULL,
     PRIMARY KEY (message_id, n)
 );
+
+-- Structured addresses (street, city, state, postal code, country) for
+-- sites, locations and partners, as DSCSA master data wants them. The
+-- single line of before is kept in street: complete the other fields.
+-- company_prefix_len (0: unknown) writes a GLN as an SGLN EPC URI.
+ALTER TABLE sites ADD COLUMN street TEXT NOT NULL DEFAULT '';
+ALTER TABLE sites ADD COLUMN city TEXT NOT NULL DEFAULT '';
+ALTER TABLE sites ADD COLUMN state TEXT NOT NULL DEFAULT '';
+ALTER TABLE sites ADD COLUMN postal_code TEXT NOT NULL DEFAULT '';
+ALTER TABLE sites ADD COLUMN country TEXT NOT NULL DEFAULT '';
+ALTER TABLE sites ADD COLUMN company_prefix_len INTEGER NOT NULL DEFAULT 0;
+UPDATE sites SET street = address;
+ALTER TABLE sites DROP COLUMN address;
+
+ALTER TABLE trading_partners ADD COLUMN street TEXT NOT NULL DEFAULT '';
+ALTER TABLE trading_partners ADD COLUMN city TEXT NOT NULL DEFAULT '';
+ALTER TABLE trading_partners ADD COLUMN state TEXT NOT NULL DEFAULT '';
+ALTER TABLE trading_partners ADD COLUMN postal_code TEXT NOT NULL DEFAULT '';
+ALTER TABLE trading_partners ADD COLUMN country TEXT NOT NULL DEFAULT '';
+ALTER TABLE trading_partners ADD COLUMN company_prefix_len INTEGER NOT NULL DEFAULT 0;
+-- The EPCIS version the partner takes: 1.2 (GS1 US's DSCSA guideline) or 2.0.
+ALTER TABLE trading_partners ADD COLUMN epcis_version TEXT NOT NULL DEFAULT '1.2';
+UPDATE trading_partners SET street = address;
+ALTER TABLE trading_partners DROP COLUMN address;
+
+ALTER TABLE locations ADD COLUMN street TEXT NOT NULL DEFAULT '';
+ALTER TABLE locations ADD COLUMN city TEXT NOT NULL DEFAULT '';
+ALTER TABLE locations ADD COLUMN state TEXT NOT NULL DEFAULT '';
+ALTER TABLE locations ADD COLUMN postal_code TEXT NOT NULL DEFAULT '';
+ALTER TABLE locations ADD COLUMN country TEXT NOT NULL DEFAULT '';
+
+-- A product's net content unit ("20 TABLET"): netContentDescription.
+ALTER TABLE products ADD COLUMN pack_unit TEXT NOT NULL DEFAULT '';
