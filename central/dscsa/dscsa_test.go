@@ -165,4 +165,3 @@ func TestBuild(t *testing.T) {
 		require.Contains(t, p.TH.Note, "582(k)(1)")
 	})
 }
-

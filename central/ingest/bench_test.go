@@ -16,10 +16,10 @@ import (
 )
 
 const (
-	benchBatch  = 500 // events per MQTT message, as the edge sends them
-	benchLines  = 2   // lines publishing at once
-	benchWindow = 8   // batches a line keeps unacked (its outbox in flight)
-	benchWarm   = 4   // batches per line applied before the clock starts
+	benchBatch  = 500              // events per MQTT message, as the edge sends them
+	benchLines  = 2                // lines publishing at once
+	benchWindow = 8                // batches a line keeps unacked (its outbox in flight)
+	benchWarm   = 4                // batches per line applied before the clock starts
 	benchGTIN   = "00312345678913" // embeds NDC 12345-678-91
 )
 

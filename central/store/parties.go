@@ -95,8 +95,10 @@ func isZIP(p string) bool {
 
 const addressCols = "street, city, state, postal_code, country"
 
-func (a *Address) scanArgs() []any { return []any{&a.Street, &a.City, &a.State, &a.PostalCode, &a.Country} }
-func (a Address) args() []any       { return []any{a.Street, a.City, a.State, a.PostalCode, a.Country} }
+func (a *Address) scanArgs() []any {
+	return []any{&a.Street, &a.City, &a.State, &a.PostalCode, &a.Country}
+}
+func (a Address) args() []any { return []any{a.Street, a.City, a.State, a.PostalCode, a.Country} }
 
 // checkPrefixLen checks an optional GS1 Company Prefix length.
 func checkPrefixLen(rec string, n int) error {
