@@ -69,7 +69,8 @@ func (a *api) listDeadLetters(w http.ResponseWriter, r *http.Request) error {
 
 // auditEntities are the entities the store audits.
 func auditEntities() []string {
-	return []string{"product", "site", "location", "line", "partner", "work_order", "serial_grant", "serial_list", "api_token", "line_seq", "event_flag"}
+	return []string{"product", "site", "location", "line", "partner", "work_order", "serial_grant", "serial_list", "api_token", "line_seq", "event_flag",
+		"partner_endpoint", "outbound", "receipt", "dscsa_exception", "investigation"}
 }
 
 type auditOut struct {

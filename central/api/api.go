@@ -63,6 +63,9 @@ type Deps struct {
 	MaxImportBytes int64
 	// PublishTimeout bounds one PublishOrders call (0: 10 s).
 	PublishTimeout time.Duration
+	// MaxInboundBytes caps a partner's DSCSA document (0:
+	// DefaultMaxInboundBytes).
+	MaxInboundBytes int64
 	// Outbound is woken when a document is queued or resent (nil: the
 	// sender finds it at its next poll).
 	Outbound OutboundWaker
@@ -94,7 +97,7 @@ type route struct {
 	perm    auth.Permission
 	summary string
 	h       handlerFunc
-	// body is what the route reads: "" nothing, "json" or "csv".
+	// body is what the route reads: "" nothing, "json", "csv" or "xml".
 	body string
 	// query lists the query parameters it takes, comma-separated; any
 	// other is refused (400 naming it).
@@ -108,7 +111,7 @@ type Route struct {
 	Permission auth.Permission
 	Roles      []auth.Role // the roles holding Permission
 	Summary    string
-	Body       string   // "", "json" or "csv"
+	Body       string   // "", "json", "csv" or "xml"
 	Query      []string // the query parameters it takes
 }
 
@@ -205,6 +208,12 @@ func routes() []route {
 		{"GET", v + "/containers/{sscc}", auth.PermUnitsRead, "what is inside an SSCC, at any depth", (*api).containerContents, "", ""},
 		{"GET", v + "/whereis/{gtin}/{serial...}", auth.PermUnitsRead, "where a unit is: its case, pallet, hold, shipment and customer", (*api).whereIs, "", ""},
 
+		{"POST", v + "/dscsa/inbound", auth.PermDSCSAInbound, "a partner's DSCSA EPCIS document (1.2 or 2.0 XML) for its own GLN: 202 with the receipt", (*api).inboundDSCSA, "xml", ""},
+		{"GET", v + "/receipts/{id}", auth.PermReceiptsRead, "a receipt: what a partner's document brought, and its exceptions (a partner: its own)", (*api).getReceipt, "", ""},
+		{"GET", v + "/receipts/{id}/document", auth.PermReceiptsRead, "the document a receipt was made from, as the partner sent it", (*api).receiptDocument, "", ""},
+		{"GET", v + "/exceptions", auth.PermUnitsRead, "receipt exceptions: overage, shortage, unknown serial, missing statement (filters: state, kind)", (*api).listExceptions, "", "state,kind,limit"},
+		{"POST", v + "/exceptions/{id}/resolve", auth.PermQualityWrite, "record how an exception was resolved; audited", (*api).resolveException, "json", ""},
+
 		{"GET", v + "/tokens", auth.PermTokensManage, "list API tokens (never their secrets)", (*api).listTokens, "", ""},
 		{"POST", v + "/tokens", auth.PermTokensManage, "issue a token; its secret is shown once", (*api).createToken, "json", ""},
 		{"DELETE", v + "/tokens/{id}", auth.PermTokensManage, "revoke a token", (*api).revokeToken, "", ""},
@@ -223,6 +232,9 @@ func New(deps Deps, log *slog.Logger) http.Handler {
 	}
 	if deps.MaxImportBytes <= 0 {
 		deps.MaxImportBytes = DefaultMaxImportBytes
+	}
+	if deps.MaxInboundBytes <= 0 {
+		deps.MaxInboundBytes = DefaultMaxInboundBytes
 	}
 	if deps.PublishTimeout <= 0 {
 		deps.PublishTimeout = 10 * time.Second
@@ -283,8 +295,11 @@ func (a *api) serve(rt route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		limit := a.MaxBodyBytes
-		if rt.body == "csv" {
+		switch rt.body {
+		case "csv":
 			limit = a.MaxImportBytes
+		case "xml":
+			limit = a.MaxInboundBytes
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, limit)
 		sw := &statusWriter{ResponseWriter: w}

@@ -35,6 +35,7 @@ func documentTypes() map[string]string {
 		"GET " + v + "/recalls/{id}/report":      "text/plain; charset=utf-8",
 		"GET " + v + "/outbound/{id}/document":   "application/xml",
 		"GET " + v + "/shipments/{id}/dscsa.xml": "application/xml",
+		"GET " + v + "/receipts/{id}/document":   "application/xml",
 	}
 }
 
@@ -229,6 +230,23 @@ func supplySamples() map[string]sample {
 		"GET " + v + "/shipments/{id}/epcis.xml": shipped("/epcis.xml"),
 		"GET " + v + "/shipments/{id}/dscsa":     shipped("/dscsa"),
 		"GET " + v + "/shipments/{id}/dscsa.xml": shipped("/dscsa.xml?version=1.2"),
+		"POST " + v + "/dscsa/inbound": func(t *testing.T, e *env, f *fixture) req {
+			n := e.next()
+			return req{method: "POST", path: v + "/dscsa/inbound", ctype: "application/xml",
+				body: inboundDoc(t, f.partnerGLN, f.siteGLN, fmt.Sprintf("ASN-S%d", n), []string{fmt.Sprintf("S%d", n)}, nil)}
+		},
+		"GET " + v + "/receipts/{id}": func(t *testing.T, e *env, f *fixture) req {
+			return req{method: "GET", path: fmt.Sprintf("%s/receipts/%d", v, e.received(t, f, false))}
+		},
+		"GET " + v + "/receipts/{id}/document": func(t *testing.T, e *env, f *fixture) req {
+			return req{method: "GET", path: fmt.Sprintf("%s/receipts/%d/document", v, e.received(t, f, false))}
+		},
+		"GET " + v + "/exceptions": get(v + "/exceptions?state=open"),
+		"POST " + v + "/exceptions/{id}/resolve": func(t *testing.T, e *env, f *fixture) req {
+			rc, err := e.s.Receipt(e.ctx, e.received(t, f, true))
+			require.NoError(t, err)
+			return req{method: "POST", path: fmt.Sprintf("%s/exceptions/%d/resolve", v, rc.Exceptions[0].ID), body: `{"resolution": "returned to the partner"}`}
+		},
 		"POST " + v + "/shipments/{id}/dscsa/send": func(t *testing.T, e *env, f *fixture) req {
 			e.endpoint(t, f)
 			id, _ := e.shipment(t, f, nil, true)

@@ -274,11 +274,14 @@ const heldSQL = `(EXISTS (SELECT 1 FROM recalls rc WHERE rc.kind = 'lot' AND rc.
 	OR EXISTS (SELECT 1 FROM recall_units ru JOIN recalls rc ON rc.id = ru.recall_id WHERE ru.gtin = u.gtin AND ru.serial = u.serial AND rc.state = 'open'))`
 
 // locationSQL is where the unit u is: a shipped unit at its last
-// shipment's destination, a returned one where it was received, anything
-// else at the site of the line that made it.
+// shipment's destination, a returned one where it was received, a
+// received one at the site its receipt came to, anything else at the
+// site of the line that made it.
 const locationSQL = `CASE WHEN u.state = 'shipped' THEN COALESCE((SELECT s.dest_gln FROM shipment_units su JOIN shipments s ON s.id = su.shipment_id
 		WHERE su.gtin = u.gtin AND su.serial = u.serial AND s.state = 'shipped' ORDER BY s.shipped_at DESC LIMIT 1), '')
 	ELSE COALESCE((SELECT r.site_gln FROM unit_returns r WHERE r.gtin = u.gtin AND r.serial = u.serial ORDER BY r.id DESC LIMIT 1),
+		(SELECT rc.receiver_gln FROM receipt_units ru JOIN receipts rc ON rc.id = ru.receipt_id
+			WHERE ru.gtin = u.gtin AND ru.serial = u.serial ORDER BY rc.id DESC LIMIT 1),
 		(SELECT l.site_gln FROM lines l WHERE l.id = u.line_id), '') END`
 
 // StockFilter narrows the stock report; zero fields select everything.
@@ -316,7 +319,7 @@ func (s *Store) StockReport(ctx context.Context, f StockFilter) ([]StockRow, err
 		where = append(where, "u.order_id IN (SELECT id FROM work_orders WHERE "+orders+")")
 	}
 	q := `SELECT gtin, lot, state, location, COUNT(*), SUM(held) FROM (
-		SELECT u.gtin, u.lot, u.state, ` + locationSQL + ` AS location, CASE WHEN u.state IN ('commissioned', 'returned') AND ` + heldSQL + ` THEN 1 ELSE 0 END AS held
+		SELECT u.gtin, u.lot, u.state, ` + locationSQL + ` AS location, CASE WHEN u.state IN ('commissioned', 'received', 'returned') AND ` + heldSQL + ` THEN 1 ELSE 0 END AS held
 		FROM units u WHERE ` + strings.Join(where, " AND ") + `) x GROUP BY gtin, lot, state, location ORDER BY gtin, lot, state, location`
 	var out []StockRow
 	err := s.read(ctx, func(db dbtx) error {
@@ -367,7 +370,7 @@ func (s *Store) InventoryValue(ctx context.Context) (InventoryValue, error) {
 		r, err := db.query(ctx, `SELECT p.gtin, p.name, p.standard_cost, p.currency, COUNT(*),
 			COALESCE(SUM(CASE WHEN `+heldSQL+` THEN 1 ELSE 0 END), 0), COALESCE(SUM(CASE WHEN u.state = 'returned' THEN 1 ELSE 0 END), 0)
 			FROM units u JOIN products p ON p.gtin = u.gtin
-			WHERE u.state IN ('commissioned', 'returned')
+			WHERE u.state IN ('commissioned', 'received', 'returned')
 			GROUP BY p.gtin, p.name, p.standard_cost, p.currency ORDER BY p.gtin`)
 		if err != nil {
 			return err

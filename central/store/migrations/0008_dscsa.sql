@@ -96,3 +96,54 @@ ALTER TABLE locations ADD COLUMN country TEXT NOT NULL DEFAULT '';
 
 -- A product's net content unit ("20 TABLET"): netContentDescription.
 ALTER TABLE products ADD COLUMN pack_unit TEXT NOT NULL DEFAULT '';
+
+-- Inbound DSCSA documents (receipts.go): one receipt per partner's
+-- document (its instance identifier once per partner), the document kept
+-- as received with the partner's TI and TS for 6 years (retain_until),
+-- and what the receipt did to each unit.
+CREATE TABLE receipts (
+    id            {{id}},
+    partner_gln   TEXT NOT NULL REFERENCES trading_partners (gln),
+    receiver_gln  TEXT NOT NULL,
+    document_id   TEXT NOT NULL,                   -- SBDH InstanceIdentifier
+    epcis_version TEXT NOT NULL,
+    affirmed      BOOLEAN NOT NULL,                -- the partner's transaction statement
+    statement     TEXT NOT NULL DEFAULT '',
+    summary       {{json}} NOT NULL,               -- the partner's TI: products, lots, shipping
+    document      {{bytes}} NOT NULL,
+    units         INTEGER NOT NULL DEFAULT 0,      -- received (new to us)
+    returned      INTEGER NOT NULL DEFAULT 0,      -- ours, back from the partner
+    containers    INTEGER NOT NULL DEFAULT 0,
+    received_at   {{ts}} NOT NULL,
+    retain_until  {{ts}} NOT NULL,
+    received_by   TEXT NOT NULL
+);
+CREATE UNIQUE INDEX receipts_document ON receipts (partner_gln, document_id);
+
+CREATE TABLE receipt_units (
+    receipt_id BIGINT NOT NULL REFERENCES receipts (id),
+    gtin       TEXT NOT NULL,
+    serial     TEXT NOT NULL,
+    outcome    TEXT NOT NULL,                      -- received | returned
+    PRIMARY KEY (gtin, serial, receipt_id)
+);
+CREATE INDEX receipt_units_receipt ON receipt_units (receipt_id);
+
+-- What a receipt found that does not add up (overage, shortage, unknown
+-- serial, no transaction statement): kept and shown until QA resolves it.
+CREATE TABLE dscsa_exceptions (
+    id          {{id}},
+    receipt_id  BIGINT REFERENCES receipts (id),
+    kind        TEXT NOT NULL,
+    gtin        TEXT NOT NULL DEFAULT '',
+    serial      TEXT NOT NULL DEFAULT '',
+    sscc        TEXT NOT NULL DEFAULT '',
+    detail      TEXT NOT NULL,
+    state       TEXT NOT NULL,                     -- open | resolved
+    created_at  {{ts}} NOT NULL,
+    resolved_at {{ts}},
+    resolved_by TEXT NOT NULL DEFAULT '',
+    resolution  TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX dscsa_exceptions_receipt ON dscsa_exceptions (receipt_id);
+CREATE INDEX dscsa_exceptions_open ON dscsa_exceptions (state, created_at);
