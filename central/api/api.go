@@ -214,6 +214,12 @@ func routes() []route {
 		{"GET", v + "/exceptions", auth.PermUnitsRead, "receipt exceptions: overage, shortage, unknown serial, missing statement (filters: state, kind)", (*api).listExceptions, "", "state,kind,limit"},
 		{"POST", v + "/exceptions/{id}/resolve", auth.PermQualityWrite, "record how an exception was resolved; audited", (*api).resolveException, "json", ""},
 
+		{"POST", v + "/investigations", auth.PermQualityWrite, "open a QA investigation of suspect product (units, a lot or a container): quarantined, no picking or shipping; audited", (*api).openInvestigation, "json", ""},
+		{"GET", v + "/investigations", auth.PermUnitsRead, "QA investigations, newest first (filter: state)", (*api).listInvestigations, "", "state"},
+		{"GET", v + "/investigations/{id}", auth.PermUnitsRead, "an investigation with the product data an FDA Form 3911 needs", (*api).getInvestigation, "", ""},
+		{"POST", v + "/investigations/{id}/outcome", auth.PermQualityWrite, "record the outcome: cleared (quarantine ends) or illegitimate (with the FDA Form 3911 data); audited", (*api).closeInvestigation, "json", ""},
+		{"GET", v + "/trace", auth.PermTraceRead, "answer a tracing request: TI, TH and TS of every transaction of a unit or a container's units (JSON), or its EPCIS events", (*api).trace, "", "gtin,serial,sscc,format"},
+
 		{"GET", v + "/tokens", auth.PermTokensManage, "list API tokens (never their secrets)", (*api).listTokens, "", ""},
 		{"POST", v + "/tokens", auth.PermTokensManage, "issue a token; its secret is shown once", (*api).createToken, "json", ""},
 		{"DELETE", v + "/tokens/{id}", auth.PermTokensManage, "revoke a token", (*api).revokeToken, "", ""},

@@ -139,3 +139,77 @@ func TestInboundAPI(t *testing.T) {
 		body: `{"resolution": "the partner corrected its data"}`})
 	require.Equal(t, http.StatusOK, resp.status, "%s", resp.body)
 }
+
+// TestInvestigationAndTraceAPI: QA quarantines a unit (picking refused),
+// records it illegitimate with the Form 3911 data; an auditor reads the
+// investigation with the product data FDA wants; a tracing request gets
+// the TI, TH and TS as JSON and the events as EPCIS XML.
+func TestInvestigationAndTraceAPI(t *testing.T) {
+	e := newEnv(t, storetest.SQLiteDSN(t))
+	f := e.fixture(t)
+	unit := e.freshUnits(t, f, 1)[0]
+	resp := e.as(t, auth.RoleQA, req{method: "POST", path: "/api/v1/investigations",
+		body: mustJSON(t, map[string]any{"scope": "units", "gtin": gtinRand, "serials": []string{unit}, "reason": "damaged seal"})})
+	require.Equal(t, http.StatusCreated, resp.status, "%s", resp.body)
+	var v store.Investigation
+	resp.json(t, &v)
+	so := e.salesOrder(t, f, 1)
+	_, err := e.s.CreateShipment(e.ctx, store.Shipment{ID: "SHP-Q", SalesOrder: so, SourceGLN: f.siteGLN})
+	require.NoError(t, err)
+	resp = e.as(t, auth.RolePlanner, req{method: "POST", path: "/api/v1/shipments/SHP-Q/picks",
+		body: mustJSON(t, map[string]any{"picks": []map[string]string{{"gtin": gtinRand, "serial": unit}}})})
+	require.Equal(t, http.StatusUnprocessableEntity, resp.status)
+	require.Contains(t, resp.apiErr(t).Message, "investigation")
+
+	path := fmt.Sprintf("/api/v1/investigations/%d", v.ID)
+	resp = e.as(t, auth.RoleQA, req{method: "POST", path: path + "/outcome", body: `{"outcome": "illegitimate", "note": "lab: counterfeit"}`})
+	require.Equal(t, http.StatusUnprocessableEntity, resp.status)
+	require.Equal(t, "form_3911", resp.apiErr(t).Field)
+	resp = e.as(t, auth.RoleQA, req{method: "POST", path: path + "/outcome", body: mustJSON(t, map[string]any{"outcome": "illegitimate", "note": "lab: counterfeit",
+		"form_3911": map[string]string{"classification": "illegitimate", "type": "counterfeit", "description": "wrong colour", "how_discovered": "complaint",
+			"contact_name": "Quinn", "contact_phone": "+1 919 555 0100", "contact_email": "qa@example.com"}})})
+	require.Equal(t, http.StatusOK, resp.status, "%s", resp.body)
+	resp = e.as(t, auth.RoleAuditor, req{method: "GET", path: path})
+	require.Equal(t, http.StatusOK, resp.status)
+	var got struct {
+		State   string `json:"state"`
+		Product struct {
+			NDC     string   `json:"ndc"`
+			Lots    []string `json:"lots"`
+			Serials []string `json:"serials"`
+		} `json:"product"`
+		Form struct {
+			Type string `json:"type"`
+		} `json:"form_3911"`
+	}
+	resp.json(t, &got)
+	require.Equal(t, "illegitimate", got.State)
+	require.Equal(t, ndcOf(gtinRand), got.Product.NDC)
+	require.Equal(t, []string{lot}, got.Product.Lots)
+	require.Equal(t, []string{unit}, got.Product.Serials)
+	require.Equal(t, "counterfeit", got.Form.Type)
+
+	id, units := e.shipment(t, f, nil, true)
+	resp = e.as(t, auth.RoleAuditor, req{method: "GET", path: "/api/v1/trace?gtin=" + gtinRand + "&serial=" + units[0]})
+	require.Equal(t, http.StatusOK, resp.status, "%s", resp.body)
+	var tr struct {
+		Transactions []struct {
+			Kind string `json:"kind"`
+			Ref  string `json:"ref"`
+			TS   struct {
+				Statement string `json:"statement"`
+			} `json:"transaction_statement"`
+		} `json:"transactions"`
+	}
+	resp.json(t, &tr)
+	require.Len(t, tr.Transactions, 1)
+	require.Equal(t, id, tr.Transactions[0].Ref)
+	require.Equal(t, dscsa.Statement, tr.Transactions[0].TS.Statement)
+	resp = e.as(t, auth.RoleQA, req{method: "GET", path: "/api/v1/trace?format=epcis&gtin=" + gtinRand + "&serial=" + units[0]})
+	require.Equal(t, http.StatusOK, resp.status, "%s", resp.body)
+	require.Equal(t, "application/xml", resp.header.Get("Content-Type"))
+	require.Contains(t, string(resp.body), "shipping")
+	resp = e.as(t, auth.RoleQA, req{method: "GET", path: "/api/v1/trace?gtin=" + gtinRand})
+	require.Equal(t, http.StatusBadRequest, resp.status)
+	require.Equal(t, http.StatusForbidden, e.as(t, auth.RoleOperator, req{method: "GET", path: "/api/v1/trace?gtin=" + gtinRand + "&serial=" + units[0]}).status)
+}

@@ -39,6 +39,14 @@ func documentTypes() map[string]string {
 	}
 }
 
+// investigation opens one on a fresh unit and returns its id.
+func (e *env) investigation(tb testing.TB, f *fixture) int64 {
+	tb.Helper()
+	v, err := e.s.OpenInvestigation(e.ctx, store.InvestigationRequest{Scope: store.ScopeUnits, GTIN: gtinRand, Serials: e.freshUnits(tb, f, 1), Reason: "suspect"})
+	require.NoError(tb, err)
+	return v.ID
+}
+
 // endpoint gives the fixture's partner a DSCSA endpoint.
 func (e *env) endpoint(tb testing.TB, f *fixture) {
 	tb.Helper()
@@ -246,6 +254,22 @@ func supplySamples() map[string]sample {
 			rc, err := e.s.Receipt(e.ctx, e.received(t, f, true))
 			require.NoError(t, err)
 			return req{method: "POST", path: fmt.Sprintf("%s/exceptions/%d/resolve", v, rc.Exceptions[0].ID), body: `{"resolution": "returned to the partner"}`}
+		},
+		"POST " + v + "/investigations": func(t *testing.T, e *env, f *fixture) req {
+			return req{method: "POST", path: v + "/investigations", body: mustJSON(t, map[string]any{"scope": "units", "gtin": gtinRand,
+				"serials": e.freshUnits(t, f, 1), "reason": "damaged seal"})}
+		},
+		"GET " + v + "/investigations": get(v + "/investigations?state=open"),
+		"GET " + v + "/investigations/{id}": func(t *testing.T, e *env, f *fixture) req {
+			return req{method: "GET", path: fmt.Sprintf("%s/investigations/%d", v, e.investigation(t, f))}
+		},
+		"POST " + v + "/investigations/{id}/outcome": func(t *testing.T, e *env, f *fixture) req {
+			return req{method: "POST", path: fmt.Sprintf("%s/investigations/%d/outcome", v, e.investigation(t, f)),
+				body: `{"outcome": "cleared", "note": "seal intact on inspection"}`}
+		},
+		"GET " + v + "/trace": func(t *testing.T, e *env, f *fixture) req {
+			_, units := e.shipment(t, f, nil, true)
+			return req{method: "GET", path: v + "/trace?format=json&gtin=" + gtinRand + "&serial=" + units[0]}
 		},
 		"POST " + v + "/shipments/{id}/dscsa/send": func(t *testing.T, e *env, f *fixture) req {
 			e.endpoint(t, f)

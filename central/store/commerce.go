@@ -268,10 +268,15 @@ func shippedByGTIN(ctx context.Context, q dbtx, order, state string) (map[string
 	return out, r.Err()
 }
 
-// heldSQL is true for the unit u (an alias of units) while a recall
+// recalledSQL is true for the unit u (an alias of units) while a recall
 // covers it: by its GTIN and lot, or by its serial.
-const heldSQL = `(EXISTS (SELECT 1 FROM recalls rc WHERE rc.kind = 'lot' AND rc.gtin = u.gtin AND rc.lot = u.lot AND rc.state = 'open')
+const recalledSQL = `(EXISTS (SELECT 1 FROM recalls rc WHERE rc.kind = 'lot' AND rc.gtin = u.gtin AND rc.lot = u.lot AND rc.state = 'open')
 	OR EXISTS (SELECT 1 FROM recall_units ru JOIN recalls rc ON rc.id = ru.recall_id WHERE ru.gtin = u.gtin AND ru.serial = u.serial AND rc.state = 'open'))`
+
+// heldSQL is true for the unit u while it may not leave our stock: a
+// recall covers it, or a QA investigation quarantines it (open, or closed
+// finding the product illegitimate).
+const heldSQL = `(` + recalledSQL + ` OR ` + quarantinedSQL + `)`
 
 // locationSQL is where the unit u is: a shipped unit at its last
 // shipment's destination, a returned one where it was received, a

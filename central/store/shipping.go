@@ -1070,6 +1070,11 @@ func (s *Store) RestockReturn(ctx context.Context, gtin, serial string) (Return,
 		if recalled {
 			return fmt.Errorf("%s: %w: a recall covers it", rec, ErrState)
 		}
+		if q, err := unitQuarantined(ctx, tx, gtin, serial); err != nil {
+			return fmt.Errorf("%s: %w", rec, err)
+		} else if q {
+			return fmt.Errorf("%s: %w: a QA investigation quarantines it", rec, ErrState)
+		}
 		t := now()
 		ev := "restock:" + strconv.FormatInt(before.ID, 10)
 		if _, err := tx.exec(ctx, "UPDATE units SET state = 'commissioned', last_event = $3, updated_at = $4 WHERE gtin = $1 AND serial = $2",

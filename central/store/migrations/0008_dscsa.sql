@@ -147,3 +147,32 @@ CREATE TABLE dscsa_exceptions (
 );
 CREATE INDEX dscsa_exceptions_receipt ON dscsa_exceptions (receipt_id);
 CREATE INDEX dscsa_exceptions_open ON dscsa_exceptions (state, created_at);
+
+-- QA investigations of suspect product (investigations.go): on listed
+-- units, a lot, or a container's units (resolved at opening). While open,
+-- and for good when the product is found illegitimate, the units are
+-- quarantined: heldSQL holds them (no picking, no shipping).
+CREATE TABLE investigations (
+    id         {{id}},
+    scope      TEXT NOT NULL,                      -- units | lot | container
+    gtin       TEXT NOT NULL DEFAULT '',
+    lot        TEXT NOT NULL DEFAULT '',
+    sscc       TEXT NOT NULL DEFAULT '',
+    reason     TEXT NOT NULL,
+    state      TEXT NOT NULL,                      -- open | cleared | illegitimate
+    opened_at  {{ts}} NOT NULL,
+    opened_by  TEXT NOT NULL,
+    closed_at  {{ts}},
+    closed_by  TEXT NOT NULL DEFAULT '',
+    note       TEXT NOT NULL DEFAULT '',
+    form_3911  {{json}}                            -- FDA Form 3911 notification data (illegitimate)
+);
+CREATE INDEX investigations_lot ON investigations (gtin, lot, state);
+
+CREATE TABLE investigation_units (
+    investigation_id BIGINT NOT NULL REFERENCES investigations (id),
+    gtin             TEXT NOT NULL,
+    serial           TEXT NOT NULL,
+    PRIMARY KEY (gtin, serial, investigation_id)
+);
+CREATE INDEX investigation_units_investigation ON investigation_units (investigation_id);
