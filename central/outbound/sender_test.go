@@ -483,3 +483,23 @@ func TestEndpointRules(t *testing.T) {
 		})
 	}
 }
+
+// TestQueueSurvivesRestart: a message queued before central stops is sent
+// by the sender of the next start (another Store on the same database).
+func TestQueueSurvivesRestart(t *testing.T) {
+	dsn := storetest.SQLiteDSN(t)
+	r := newRig(t, dsn, 202)
+	m, err := r.st.EnqueueOutbound(ctxT(t), store.EndpointDSCSA, "SHP-8", partner)
+	require.NoError(t, err)
+	r.st.Close()
+
+	r.st = storetest.Open(t, dsn, quiet())
+	s := r.sender(t, "after-restart", "127.0.0.0/8")
+	n, err := s.SendDue(ctxT(t))
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+	got, err := r.st.OutboundMessage(ctxT(t), m.ID)
+	require.NoError(t, err)
+	require.Equal(t, store.OutboundDelivered, got.State)
+	require.Equal(t, "after-restart", got.History[0].Sender)
+}
