@@ -10,6 +10,7 @@ import (
 
 	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/shared/gs1"
 	"github.com/serialine/serialine/shared/wire"
 )
 
@@ -75,7 +76,8 @@ func (a *api) listDeadLetters(w http.ResponseWriter, r *http.Request) error {
 
 // auditEntities are the entities the store audits.
 func auditEntities() []string {
-	return []string{"product", "site", "location", "line", "partner", "work_order", "serial_grant", "serial_list", "api_token", "line_seq", "event_flag"}
+	return []string{"product", "site", "location", "line", "partner", "work_order", "serial_grant", "serial_list", "api_token", "line_seq", "event_flag",
+		"partner_endpoint", "outbound", "receipt", "dscsa_exception", "investigation"}
 }
 
 type auditOut struct {
@@ -133,6 +135,9 @@ func (a *api) listTokens(w http.ResponseWriter, r *http.Request) error {
 type tokenIn struct {
 	Name string `json:"name"`
 	Role string `json:"role"`
+	// Partner is the trading partner's GLN a partner token is bound to;
+	// required for role partner, refused for any other.
+	Partner string `json:"partner"`
 }
 
 func (a *api) createToken(w http.ResponseWriter, r *http.Request) error {
@@ -147,12 +152,26 @@ func (a *api) createToken(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return invalid("role", "%v", err)
 	}
-	secret, rec, err := auth.IssueToken(r.Context(), a.Store, in.Name, role)
+	var secret string
+	var rec store.APIToken
+	switch {
+	case role == auth.RolePartner && in.Partner == "":
+		return invalid("partner", "missing; a partner token is bound to the trading partner's GLN")
+	case role == auth.RolePartner:
+		if _, err := gs1.ParseGLN(in.Partner); err != nil {
+			return invalid("partner", "%v", err)
+		}
+		secret, rec, err = auth.IssuePartnerToken(r.Context(), a.Store, in.Name, in.Partner)
+	case in.Partner != "":
+		return invalid("partner", "only a token of role partner is bound to a partner's GLN, not one of role %s", role)
+	default:
+		secret, rec, err = auth.IssueToken(r.Context(), a.Store, in.Name, role)
+	}
 	if err != nil {
 		return err
 	}
 	p, _ := auth.PrincipalFrom(r.Context())
-	a.log.Info("api token issued", "id", rec.ID, "name", rec.Name, "role", rec.Role, "by", p.Name)
+	a.log.Info("api token issued", "id", rec.ID, "name", rec.Name, "role", rec.Role, "partner", rec.Partner, "by", p.Name)
 	auth.WriteJSON(w, http.StatusCreated, struct {
 		store.APIToken
 		// Token is the secret, shown this once; only its hash is kept.

@@ -21,6 +21,7 @@ import (
 
 	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/ingest"
+	"github.com/serialine/serialine/central/outbound"
 	"github.com/serialine/serialine/central/store"
 )
 
@@ -62,9 +63,15 @@ type Deps struct {
 	MaxImportBytes int64
 	// PublishTimeout bounds one PublishOrders call (0: 10 s).
 	PublishTimeout time.Duration
-	// PartnerClient sends DSCSA documents to partners' endpoints (nil: a
-	// client with a 30 s timeout).
-	PartnerClient *http.Client
+	// MaxInboundBytes caps a partner's DSCSA document (0:
+	// DefaultMaxInboundBytes).
+	MaxInboundBytes int64
+	// Outbound is woken when a document is queued or resent (nil: the
+	// sender finds it at its next poll).
+	Outbound OutboundWaker
+	// OutboundPolicy refuses partner endpoints at addresses central may
+	// not connect to (the zero policy: public addresses only).
+	OutboundPolicy outbound.Policy
 }
 
 type api struct {
@@ -90,7 +97,7 @@ type route struct {
 	perm    auth.Permission
 	summary string
 	h       handlerFunc
-	// body is what the route reads: "" nothing, "json" or "csv".
+	// body is what the route reads: "" nothing, "json", "csv" or "xml".
 	body string
 	// query lists the query parameters it takes, comma-separated; any
 	// other is refused (400 naming it).
@@ -104,7 +111,7 @@ type Route struct {
 	Permission auth.Permission
 	Roles      []auth.Role // the roles holding Permission
 	Summary    string
-	Body       string   // "", "json" or "csv"
+	Body       string   // "", "json", "csv" or "xml"
 	Query      []string // the query parameters it takes
 }
 
@@ -171,16 +178,24 @@ func routes() []route {
 		{"GET", v + "/orders/{id}/fmd", auth.PermOrdersRead, "EU FMD upload of a work order's batch: product master and packs", (*api).workOrderFMD, "", ""},
 		{"GET", v + "/stock", auth.PermOrdersRead, "stock report: units per product, lot, state and location (filters: gtin, lot)", (*api).stockReport, "", "gtin,lot"},
 		{"GET", v + "/inventory-value", auth.PermOrdersRead, "units in stock valued at standard cost", (*api).inventoryValue, "", ""},
-		{"PUT", v + "/partners/{gln}/endpoints/{kind}", auth.PermMasterWrite, "set where a partner receives documents (kind dscsa: an http(s) URL)", (*api).putPartnerEndpoint, "json", ""},
+		{"PUT", v + "/partners/{gln}/endpoints/{kind}", auth.PermMasterWrite, "set where and how a partner receives documents (kind dscsa: an https URL, authentication)", (*api).putPartnerEndpoint, "json", ""},
+		{"GET", v + "/partners/{gln}/endpoints/{kind}", auth.PermMasterRead, "where and how a partner receives documents (never the secrets)", (*api).getPartnerEndpoint, "", ""},
 
 		{"POST", v + "/shipments", auth.PermSalesWrite, "open a shipment of a sales order from one of our locations", (*api).createShipment, "json", ""},
 		{"GET", v + "/shipments/{id}", auth.PermOrdersRead, "a shipment with its picks and units", (*api).getShipment, "", ""},
 		{"POST", v + "/shipments/{id}/picks", auth.PermSalesWrite, "pick scanned SSCCs or units, checked against the sales order; all or nothing", (*api).pick, "json", ""},
 		{"POST", v + "/shipments/{id}/confirm", auth.PermSalesWrite, "confirm a shipment: every unit shipped, EPCIS shipping event stored", (*api).confirmShipment, "json", ""},
 		{"GET", v + "/shipments/{id}/epcis", auth.PermOrdersRead, "the shipment's EPCIS 2.0 document, JSON-LD", (*api).shipmentEPCIS, "", ""},
-		{"GET", v + "/shipments/{id}/epcis.xml", auth.PermOrdersRead, "the shipment's EPCIS XML document for US trading partners (DSCSA)", (*api).shipmentEPCISXML, "", ""},
+		{"GET", v + "/shipments/{id}/epcis.xml", auth.PermOrdersRead, "the shipment's EPCIS 2.0 document as XML", (*api).shipmentEPCISXML, "", ""},
+		{"GET", v + "/shipments/{id}/dscsa.xml", auth.PermOrdersRead, "the shipment's DSCSA document as the customer takes it: EPCIS 1.2 (default) or 2.0 XML with SBDH, transaction statement and master data", (*api).shipmentDSCSAXML, "", "version"},
 		{"GET", v + "/shipments/{id}/dscsa", auth.PermOrdersRead, "DSCSA transaction information, history and statement", (*api).shipmentDSCSA, "", ""},
-		{"POST", v + "/shipments/{id}/dscsa/send", auth.PermSalesWrite, "POST the EPCIS XML document to the customer's DSCSA endpoint", (*api).sendDSCSA, "", ""},
+		{"POST", v + "/shipments/{id}/dscsa/send", auth.PermSalesWrite, "queue the shipment's DSCSA document for the customer's endpoint (202; the outbound queue delivers it)", (*api).sendDSCSA, "", ""},
+		{"GET", v + "/shipments/{id}/outbound", auth.PermOrdersRead, "the documents sent for a shipment: state, attempts, the partner's answers", (*api).shipmentOutbound, "", ""},
+
+		{"GET", v + "/outbound", auth.PermOrdersRead, "the outbound queue (filters: kind, ref, partner, state)", (*api).listOutbound, "", "kind,ref,partner,state,limit"},
+		{"GET", v + "/outbound/{id}", auth.PermOrdersRead, "an outbound message with every attempt", (*api).getOutbound, "", ""},
+		{"GET", v + "/outbound/{id}/document", auth.PermOrdersRead, "the document a message sends, as sent", (*api).outboundDocument, "", ""},
+		{"POST", v + "/outbound/{id}/resend", auth.PermSalesWrite, "send a delivered or failed message again (same document, new retry window); audited", (*api).resendOutbound, "", ""},
 
 		{"POST", v + "/returns", auth.PermSalesWrite, "receive a shipped unit back (state returned)", (*api).receiveReturn, "json", ""},
 		{"POST", v + "/returns/verify", auth.PermQualityWrite, "verify a returned unit before resale: lot, expiry, recall, expired", (*api).verifyReturn, "json", ""},
@@ -194,6 +209,18 @@ func routes() []route {
 
 		{"GET", v + "/containers/{sscc}", auth.PermUnitsRead, "what is inside an SSCC, at any depth", (*api).containerContents, "", ""},
 		{"GET", v + "/whereis/{gtin}/{serial...}", auth.PermUnitsRead, "where a unit is: its case, pallet, hold, shipment and customer", (*api).whereIs, "", ""},
+
+		{"POST", v + "/dscsa/inbound", auth.PermDSCSAInbound, "a partner's DSCSA EPCIS document (1.2 or 2.0 XML) for its own GLN: 202 with the receipt", (*api).inboundDSCSA, "xml", ""},
+		{"GET", v + "/receipts/{id}", auth.PermReceiptsRead, "a receipt: what a partner's document brought, and its exceptions (a partner: its own)", (*api).getReceipt, "", ""},
+		{"GET", v + "/receipts/{id}/document", auth.PermReceiptsRead, "the document a receipt was made from, as the partner sent it", (*api).receiptDocument, "", ""},
+		{"GET", v + "/exceptions", auth.PermUnitsRead, "receipt exceptions: overage, shortage, unknown serial, missing statement (filters: state, kind)", (*api).listExceptions, "", "state,kind,limit"},
+		{"POST", v + "/exceptions/{id}/resolve", auth.PermQualityWrite, "record how an exception was resolved; audited", (*api).resolveException, "json", ""},
+
+		{"POST", v + "/investigations", auth.PermQualityWrite, "open a QA investigation of suspect product (units, a lot or a container): quarantined, no picking or shipping; audited", (*api).openInvestigation, "json", ""},
+		{"GET", v + "/investigations", auth.PermUnitsRead, "QA investigations, newest first (filter: state)", (*api).listInvestigations, "", "state"},
+		{"GET", v + "/investigations/{id}", auth.PermUnitsRead, "an investigation with the product data an FDA Form 3911 needs", (*api).getInvestigation, "", ""},
+		{"POST", v + "/investigations/{id}/outcome", auth.PermQualityWrite, "record the outcome: cleared (quarantine ends) or illegitimate (with the FDA Form 3911 data); audited", (*api).closeInvestigation, "json", ""},
+		{"GET", v + "/trace", auth.PermTraceRead, "answer a tracing request: TI, TH and TS of every transaction of a unit or a container's units (JSON), or its EPCIS events", (*api).trace, "", "gtin,serial,sscc,format"},
 
 		{"GET", v + "/tokens", auth.PermTokensManage, "list API tokens (never their secrets)", (*api).listTokens, "", ""},
 		{"POST", v + "/tokens", auth.PermTokensManage, "issue a token; its secret is shown once", (*api).createToken, "json", ""},
@@ -213,6 +240,9 @@ func New(deps Deps, log *slog.Logger) http.Handler {
 	}
 	if deps.MaxImportBytes <= 0 {
 		deps.MaxImportBytes = DefaultMaxImportBytes
+	}
+	if deps.MaxInboundBytes <= 0 {
+		deps.MaxInboundBytes = DefaultMaxInboundBytes
 	}
 	if deps.PublishTimeout <= 0 {
 		deps.PublishTimeout = 10 * time.Second
@@ -273,8 +303,11 @@ func (a *api) serve(rt route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		limit := a.MaxBodyBytes
-		if rt.body == "csv" {
+		switch rt.body {
+		case "csv":
 			limit = a.MaxImportBytes
+		case "xml":
+			limit = a.MaxInboundBytes
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, limit)
 		sw := &statusWriter{ResponseWriter: w}

@@ -48,7 +48,7 @@ func (e *env) audit(t *testing.T, role auth.Role, query string) []auditEntry {
 func TestAuditTrail(t *testing.T) {
 	e := newEnv(t, storetest.SQLiteDSN(t))
 	e.fixture(t)
-	gtin := withCheckDigit(t, "0950600013441")
+	gtin := withCheckDigit(t, "0031234567897")
 	start := time.Now().UTC().Add(-time.Second)
 
 	p := product(gtin, seqSpec)

@@ -21,8 +21,8 @@ func TestOrderGovernance(t *testing.T) {
 		e := newEnv(t, dsn)
 		e.fixture(t)
 		const v = "/api/v1"
-		gtin := withCheckDigit(t, "0950600013439")
-		body := map[string]any{"name": "Ibuprofen", "company_prefix_len": 7, "markets": []string{"us-dscsa"}, "ndc": "12345-678-90",
+		gtin := withCheckDigit(t, "0031234567895")
+		body := map[string]any{"name": "Ibuprofen", "company_prefix_len": 7, "markets": []string{"us-dscsa"}, "ndc": "12345-678-95",
 			"scheme": map[string]any{"kind": "sequential", "length": 10, "start": 1}}
 		resp := e.as(t, auth.RolePlanner, req{method: "PUT", path: v + "/products/" + gtin, body: mustJSON(t, body)})
 		require.Equal(t, http.StatusCreated, resp.status, "%s", resp.body)

@@ -28,9 +28,9 @@ import (
 )
 
 const (
-	gtinSeq  = "09506000134352" // sequential scheme, us-dscsa
-	gtinRand = "09506000134369" // randomized scheme, eu-fmd
-	gtinList = "09506000134376" // imported list
+	gtinSeq  = "00312345678906" // sequential scheme, us-dscsa
+	gtinRand = "00312345678913" // randomized scheme, eu-fmd
+	gtinList = "00312345678920" // imported list
 	line1    = "L1"
 	lot      = "LOT42"
 	expiry   = "281231"
@@ -96,6 +96,16 @@ type env struct {
 	tokens map[auth.Role]string
 	ctx    context.Context
 	n      atomic.Int64 // for unique ids
+	// hits counts the requests that reached the server, by path.
+	hits sync.Map
+}
+
+// hitCount is how many requests reached path.
+func (e *env) hitCount(path string) int64 {
+	if v, ok := e.hits.Load(path); ok {
+		return v.(*atomic.Int64).Load()
+	}
+	return 0
 }
 
 func newEnv(tb testing.TB, dsn string, tweak ...func(*api.Deps)) *env {
@@ -110,7 +120,11 @@ func newEnv(tb testing.TB, dsn string, tweak ...func(*api.Deps)) *env {
 	}
 	mux := http.NewServeMux()
 	mux.Handle(api.Prefix, api.New(deps, testLogger(tb)))
-	e.srv = httptest.NewServer(mux)
+	e.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		v, _ := e.hits.LoadOrStore(r.URL.Path, new(atomic.Int64))
+		v.(*atomic.Int64).Add(1)
+		mux.ServeHTTP(w, r)
+	}))
 	tb.Cleanup(e.srv.Close)
 	for _, r := range auth.Roles() {
 		tok, _, err := auth.IssueToken(ctx, s, "user-"+string(r), r)
@@ -211,7 +225,7 @@ var (
 func product(gtin string, spec serials.Spec) store.Product {
 	p := store.Product{
 		GTIN: gtin, Name: "Paracetamol 500 mg tablets", Form: "tablet", Strength: "500 mg", PackSize: 20,
-		CompanyPrefixLen: 7, NDC: "12345-678-90", Markets: []store.Market{store.MarketUSDSCSA}, Scheme: spec, MinGrade: "C",
+		CompanyPrefixLen: 7, NDC: ndcOf(gtin), Markets: []store.Market{store.MarketUSDSCSA}, Scheme: spec, MinGrade: "C",
 	}
 	if spec.Kind == serials.KindRandomized {
 		p.Markets = []store.Market{store.MarketUSDSCSA, store.MarketEUFMD}
@@ -239,6 +253,10 @@ func (e *env) fixture(tb testing.TB) *fixture {
 	require.NoError(tb, s.PutSite(ctx, store.Site{GLN: f.siteGLN, Name: "Plant Lisbon"}))
 	require.NoError(tb, s.PutLocation(ctx, store.Location{GLN: f.locGLN, Extension: "0", SiteGLN: f.siteGLN, Name: "Packaging hall"}))
 	require.NoError(tb, s.PutPartner(ctx, store.Partner{GLN: f.partnerGLN, Name: "Wholesale Ltd"}))
+	// The partner role's token, bound to the fixture's partner.
+	tok, _, err := auth.IssuePartnerToken(ctx, s, "partner-"+f.partnerGLN, f.partnerGLN)
+	require.NoError(tb, err)
+	e.tokens[auth.RolePartner] = tok
 	hash, err := auth.HashPassword("line-one-password-123")
 	require.NoError(tb, err)
 	require.NoError(tb, s.PutLine(ctx, store.Line{ID: line1, SiteGLN: f.siteGLN, Name: "Line 1", PasswordHash: hash}))
@@ -331,3 +349,7 @@ func (e *env) flaggedOrder(tb testing.TB) (string, []store.EventFlag) {
 	require.Len(tb, flags, 3)
 	return id, flags
 }
+
+// ndcOf is the NDC a US GTIN of the tests embeds (003 + NDC-10 + check
+// digit), in its 5-3-2 configuration.
+func ndcOf(gtin string) string { return gtin[3:8] + "-" + gtin[8:11] + "-" + gtin[11:13] }

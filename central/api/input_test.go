@@ -22,7 +22,7 @@ func TestBadInput(t *testing.T) {
 	f := e.fixture(t)
 	const v = "/api/v1"
 	prod := func(mut func(m map[string]any)) string {
-		m := map[string]any{"name": "Ibuprofen", "company_prefix_len": 7, "markets": []string{"us-dscsa"}, "ndc": "12345-678-90",
+		m := map[string]any{"name": "Ibuprofen", "company_prefix_len": 7, "markets": []string{"us-dscsa"}, "ndc": "12345-678-95",
 			"scheme": map[string]any{"kind": "sequential", "length": 10, "start": 1}}
 		mut(m)
 		return mustJSON(t, m)
@@ -33,7 +33,7 @@ func TestBadInput(t *testing.T) {
 			delete(m, "ndc")
 		})
 	}
-	newGTIN := withCheckDigit(t, "0950600013439")
+	newGTIN := withCheckDigit(t, "0031234567895")
 	order := func(mut func(m map[string]any)) string {
 		m := map[string]any{"id": "WO-X", "gtin": gtinRand, "lot": lot, "expiry": expiry, "quantity": 10}
 		mut(m)
@@ -86,7 +86,7 @@ func TestBadInput(t *testing.T) {
 
 		// sites, locations, partners
 		{"site: bad GLN", req{method: "PUT", path: v + "/sites/1234567890123", body: `{"name": "x"}`}, 400, "bad_request", "gln", "check digit"},
-		{"site: name missing", req{method: "PUT", path: v + "/sites/" + f.siteGLN, body: `{"address": "x"}`}, 422, "invalid", "name", "missing"},
+		{"site: name missing", req{method: "PUT", path: v + "/sites/" + f.siteGLN, body: `{"address": {"street": "x"}}`}, 422, "invalid", "name", "missing"},
 		{"site: GLN differs", req{method: "PUT", path: v + "/sites/" + f.siteGLN, body: mustJSON(t, map[string]string{"gln": f.partnerGLN, "name": "x"})}, 422, "invalid", "gln", "differs"},
 		{"site: unknown", req{method: "GET", path: v + "/sites/" + f.partnerGLN}, 404, "not_found", "", "not found"},
 		{"locations: unknown site", req{method: "GET", path: v + "/sites/" + f.partnerGLN + "/locations"}, 404, "not_found", "", "not found"},
@@ -319,7 +319,7 @@ func TestProductScheme(t *testing.T) {
 	require.Contains(t, resp.apiErr(t).Message, "could issue a serial twice")
 
 	// The FMD refusal shows the probability in its details.
-	gtin := withCheckDigit(t, "0950600013440")
+	gtin := withCheckDigit(t, "0031234567896")
 	p = product(gtin, serials.Spec{Kind: serials.KindRandomized, Length: 9})
 	p.PlannedVolume = 500_000
 	resp = e.as(t, auth.RolePlanner, req{method: "PUT", path: "/api/v1/products/" + gtin, body: mustJSON(t, p)})

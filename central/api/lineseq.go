@@ -131,9 +131,9 @@ func (a *api) skipGap(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// resolveIn is QA's disposition of an incarnation's takeover: what was
+// incarnationResolveIn is QA's disposition of an incarnation's takeover: what was
 // done about the replaced incarnation's held events and unused serials.
-type resolveIn struct {
+type incarnationResolveIn struct {
 	Note string `json:"note"`
 }
 
@@ -142,7 +142,7 @@ func (a *api) resolveIncarnation(w http.ResponseWriter, r *http.Request) error {
 	if err := wire.ValidateLine(id); err != nil {
 		return badParam("id", "%v", err)
 	}
-	var in resolveIn
+	var in incarnationResolveIn
 	if err := decodeJSON(r, &in); err != nil {
 		return err
 	}

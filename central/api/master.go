@@ -13,9 +13,10 @@ import (
 // --- sites and locations ---
 
 type siteIn struct {
-	GLN     string `json:"gln"`
-	Name    string `json:"name"`
-	Address string `json:"address"`
+	GLN              string        `json:"gln"`
+	Name             string        `json:"name"`
+	Address          store.Address `json:"address"`
+	CompanyPrefixLen int           `json:"company_prefix_len"`
 }
 
 func (a *api) getSite(w http.ResponseWriter, r *http.Request) error {
@@ -55,7 +56,7 @@ func (a *api) putSite(w http.ResponseWriter, r *http.Request) error {
 	if err != nil && !created {
 		return err
 	}
-	if err := a.Store.PutSite(r.Context(), store.Site{GLN: gln, Name: in.Name, Address: in.Address}); err != nil {
+	if err := a.Store.PutSite(r.Context(), store.Site{GLN: gln, Name: in.Name, Address: in.Address, CompanyPrefixLen: in.CompanyPrefixLen}); err != nil {
 		return err
 	}
 	site, err := a.Store.Site(r.Context(), gln)
@@ -85,6 +86,8 @@ func (a *api) listLocations(w http.ResponseWriter, r *http.Request) error {
 type locationIn struct {
 	SiteGLN string `json:"site_gln"`
 	Name    string `json:"name"`
+	// Address is the location's when it differs from its site's.
+	Address store.Address `json:"address"`
 }
 
 func (a *api) putLocation(w http.ResponseWriter, r *http.Request) error {
@@ -115,7 +118,7 @@ func (a *api) putLocation(w http.ResponseWriter, r *http.Request) error {
 			created = false
 		}
 	}
-	l := store.Location{GLN: gln, Extension: ext, SiteGLN: in.SiteGLN, Name: in.Name}
+	l := store.Location{GLN: gln, Extension: ext, SiteGLN: in.SiteGLN, Name: in.Name, Address: in.Address}
 	if err := a.Store.PutLocation(r.Context(), l); err != nil {
 		return err
 	}
@@ -254,10 +257,12 @@ func (a *api) putLine(w http.ResponseWriter, r *http.Request) error {
 // --- trading partners ---
 
 type partnerIn struct {
-	GLN      string            `json:"gln"`
-	Name     string            `json:"name"`
-	Address  string            `json:"address"`
-	Licences map[string]string `json:"licences"`
+	GLN              string            `json:"gln"`
+	Name             string            `json:"name"`
+	Address          store.Address     `json:"address"`
+	Licences         map[string]string `json:"licences"`
+	EPCISVersion     string            `json:"epcis_version"`
+	CompanyPrefixLen int               `json:"company_prefix_len"`
 }
 
 func (a *api) getPartner(w http.ResponseWriter, r *http.Request) error {
@@ -290,7 +295,8 @@ func (a *api) putPartner(w http.ResponseWriter, r *http.Request) error {
 	if err != nil && !created {
 		return err
 	}
-	if err := a.Store.PutPartner(r.Context(), store.Partner{GLN: gln, Name: in.Name, Address: in.Address, Licences: in.Licences}); err != nil {
+	if err := a.Store.PutPartner(r.Context(), store.Partner{GLN: gln, Name: in.Name, Address: in.Address, Licences: in.Licences,
+		EPCISVersion: in.EPCISVersion, CompanyPrefixLen: in.CompanyPrefixLen}); err != nil {
 		return err
 	}
 	p, err := a.Store.Partner(r.Context(), gln)

@@ -32,6 +32,7 @@ type productIn struct {
 	Form             string            `json:"form"`
 	Strength         string            `json:"strength"`
 	PackSize         int               `json:"pack_size"`
+	PackUnit         string            `json:"pack_unit"`
 	CompanyPrefixLen int               `json:"company_prefix_len"`
 	NDC              string            `json:"ndc"`
 	National         map[string]string `json:"national"`
@@ -262,7 +263,7 @@ func (a *api) putProduct(w http.ResponseWriter, r *http.Request) error {
 	if err := in.Scheme.Validate(); err != nil {
 		return err // *serials.SpecError: field scheme.<name>
 	}
-	p := store.Product{GTIN: gtin, Name: in.Name, Form: in.Form, Strength: in.Strength, PackSize: in.PackSize,
+	p := store.Product{GTIN: gtin, Name: in.Name, Form: in.Form, Strength: in.Strength, PackSize: in.PackSize, PackUnit: in.PackUnit,
 		CompanyPrefixLen: in.CompanyPrefixLen, NDC: in.NDC, National: in.National, Markets: in.Markets, Scheme: in.Scheme,
 		PlannedVolume: in.PlannedVolume, StandardCost: in.StandardCost, Currency: in.Currency, MinGrade: in.MinGrade,
 		RejectAllowancePercent: in.RejectAllowancePercent, RejectAllowanceMin: in.RejectAllowanceMin}

@@ -65,7 +65,7 @@ func samples() map[string]sample {
 				body: fmt.Sprintf("serial\nA%dX1\nA%dX2\n", n, n)}
 		},
 		"PUT " + v + "/sites/{gln}": func(t *testing.T, _ *env, f *fixture) req {
-			return req{method: "PUT", path: v + "/sites/" + f.siteGLN, body: `{"name": "Plant Lisbon", "address": "Rua 1"}`}
+			return req{method: "PUT", path: v + "/sites/" + f.siteGLN, body: `{"name": "Plant Lisbon", "address": {"street": "Rua 1", "city": "Lisboa", "postal_code": "1100-001", "country": "PT"}}`}
 		},
 		"PUT " + v + "/locations/{gln}/{extension}": func(t *testing.T, e *env, f *fixture) req {
 			return req{method: "PUT", path: fmt.Sprintf("%s/locations/%s/DOCK%d", v, f.locGLN, e.next()), body: mustJSON(t, map[string]string{"site_gln": f.siteGLN, "name": "Dock"})}
@@ -176,7 +176,7 @@ func TestRouteSecurity(t *testing.T) {
 				require.True(t, strings.HasPrefix(resp.header.Get("WWW-Authenticate"), "Bearer"), name)
 				require.Equal(t, auth.CodeUnauthorized, resp.apiErr(t).Code)
 			}
-			for _, role := range auth.Roles() {
+			for _, role := range auth.AllRoles() {
 				if auth.Can(role, rt.Permission) {
 					continue
 				}

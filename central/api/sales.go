@@ -118,28 +118,3 @@ func (a *api) inventoryValue(w http.ResponseWriter, r *http.Request) error {
 	auth.WriteJSON(w, http.StatusOK, v)
 	return nil
 }
-
-// endpointIn is the body of PUT /partners/{gln}/endpoints/{kind}.
-type endpointIn struct {
-	URL string `json:"url"`
-}
-
-func (a *api) putPartnerEndpoint(w http.ResponseWriter, r *http.Request) error {
-	gln, err := glnParam(r)
-	if err != nil {
-		return err
-	}
-	var in endpointIn
-	if err := decodeJSON(r, &in); err != nil {
-		return err
-	}
-	kind := r.PathValue("kind")
-	if kind != store.EndpointDSCSA {
-		return badParam("kind", "%q is not an endpoint kind; use %s", kind, store.EndpointDSCSA)
-	}
-	if err := a.Store.PutPartnerEndpoint(r.Context(), gln, kind, in.URL); err != nil {
-		return err
-	}
-	auth.WriteJSON(w, http.StatusOK, map[string]string{"gln": gln, "kind": kind, "url": in.URL})
-	return nil
-}

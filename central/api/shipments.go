@@ -163,11 +163,30 @@ func (a *api) shipmentEPCIS(w http.ResponseWriter, r *http.Request) error {
 
 func (a *api) shipmentEPCISXML(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
-	b, err := dscsa.XML(r.Context(), a.Store, id)
+	d, err := dscsa.Document(r.Context(), a.Store, id)
 	if err != nil {
 		return shipmentDocErr(err)
 	}
-	writeDoc(w, "application/xml", "dscsa-"+id+".xml", b)
+	b, err := epcis.MarshalXML(d)
+	if err != nil {
+		return err
+	}
+	writeDoc(w, "application/xml", "epcis-"+id+".xml", b)
+	return nil
+}
+
+// shipmentDSCSAXML serves the DSCSA document as the customer takes it:
+// EPCIS 1.2 or 2.0 by the partner's epcis_version, or ?version=.
+func (a *api) shipmentDSCSAXML(w http.ResponseWriter, r *http.Request) error {
+	id, version := r.PathValue("id"), r.URL.Query().Get("version")
+	if version != "" && version != store.EPCIS12 && version != store.EPCIS20 {
+		return badParam("version", "%q: use %s or %s", version, store.EPCIS12, store.EPCIS20)
+	}
+	doc, err := dscsa.XML(r.Context(), a.Store, id, version)
+	if err != nil {
+		return shipmentDocErr(err)
+	}
+	writeDoc(w, "application/xml", "dscsa-"+id+".xml", doc.Body)
 	return nil
 }
 
@@ -184,27 +203,5 @@ func (a *api) shipmentDSCSA(w http.ResponseWriter, r *http.Request) error {
 		return shipmentDocErr(err)
 	}
 	auth.WriteJSON(w, http.StatusOK, p)
-	return nil
-}
-
-func (a *api) sendDSCSA(w http.ResponseWriter, r *http.Request) error {
-	client := a.PartnerClient
-	if client == nil {
-		client = &http.Client{Timeout: 30 * time.Second}
-	}
-	res, err := dscsa.Send(r.Context(), a.Store, client, r.PathValue("id"))
-	switch {
-	case errors.Is(err, dscsa.ErrNotShipped):
-		return shipmentDocErr(err)
-	case errors.Is(err, store.ErrNotFound):
-		return err
-	case err != nil && res.Endpoint != "":
-		a.log.Warn("DSCSA document not accepted", "shipment", r.PathValue("id"), "endpoint", res.Endpoint, "status", res.Status, "err", err)
-		return errorf(http.StatusBadGateway, "partner_refused", "", "%v", err)
-	case err != nil:
-		return err
-	}
-	a.log.Info("DSCSA document sent", "shipment", r.PathValue("id"), "endpoint", res.Endpoint, "status", res.Status, "bytes", res.Bytes)
-	auth.WriteJSON(w, http.StatusOK, map[string]any{"sent": true, "endpoint": res.Endpoint, "status": res.Status, "bytes": res.Bytes})
 	return nil
 }

@@ -2,9 +2,7 @@ package api_test
 
 import (
 	"fmt"
-	"io"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -35,7 +33,41 @@ func documentTypes() map[string]string {
 		"GET " + v + "/shipments/{id}/epcis.xml": "application/xml",
 		"GET " + v + "/recalls/{id}/units.csv":   "text/csv; charset=utf-8",
 		"GET " + v + "/recalls/{id}/report":      "text/plain; charset=utf-8",
+		"GET " + v + "/outbound/{id}/document":   "application/xml",
+		"GET " + v + "/shipments/{id}/dscsa.xml": "application/xml",
+		"GET " + v + "/receipts/{id}/document":   "application/xml",
 	}
+}
+
+// investigation opens one on a fresh unit and returns its id.
+func (e *env) investigation(tb testing.TB, f *fixture) int64 {
+	tb.Helper()
+	v, err := e.s.OpenInvestigation(e.ctx, store.InvestigationRequest{Scope: store.ScopeUnits, GTIN: gtinRand, Serials: e.freshUnits(tb, f, 1), Reason: "suspect"})
+	require.NoError(tb, err)
+	return v.ID
+}
+
+// endpoint gives the fixture's partner a DSCSA endpoint.
+func (e *env) endpoint(tb testing.TB, f *fixture) {
+	tb.Helper()
+	_, err := e.s.PutPartnerEndpoint(e.ctx, store.PartnerEndpoint{GLN: f.partnerGLN, Kind: store.EndpointDSCSA,
+		URL: "https://partner.example/dscsa", Auth: store.EndpointAuthBearer, Secret: "their-token"})
+	require.NoError(tb, err)
+}
+
+// delivered is an outbound message to the fixture's partner that a
+// sender delivered (recorded through the store as a sender does).
+func (e *env) delivered(tb testing.TB, f *fixture) int64 {
+	tb.Helper()
+	m, err := e.s.EnqueueOutbound(e.ctx, store.EndpointDSCSA, fmt.Sprintf("SHP-D%d", e.next()), f.partnerGLN)
+	require.NoError(tb, err)
+	at := time.Now()
+	_, err = e.s.ClaimOutbound(e.ctx, m.ID, "test-sender", at.Add(time.Second), at.Add(time.Minute))
+	require.NoError(tb, err)
+	_, err = e.s.RecordOutbound(e.ctx, m.ID, "test-sender", store.OutboundResult{At: at, Endpoint: "https://partner.example/dscsa",
+		Status: 202, Summary: "HTTP 202 Accepted", Outcome: store.AttemptDelivered, Document: []byte("<doc/>"), DocumentID: "D1", ContentType: "application/xml"})
+	require.NoError(tb, err)
+	return m.ID
 }
 
 // freshUnits commissions n more units of WO-1 (a grant of their own) and
@@ -205,15 +237,59 @@ func supplySamples() map[string]sample {
 		"GET " + v + "/shipments/{id}/epcis":     shipped("/epcis"),
 		"GET " + v + "/shipments/{id}/epcis.xml": shipped("/epcis.xml"),
 		"GET " + v + "/shipments/{id}/dscsa":     shipped("/dscsa"),
+		"GET " + v + "/shipments/{id}/dscsa.xml": shipped("/dscsa.xml?version=1.2"),
+		"POST " + v + "/dscsa/inbound": func(t *testing.T, e *env, f *fixture) req {
+			n := e.next()
+			return req{method: "POST", path: v + "/dscsa/inbound", ctype: "application/xml",
+				body: inboundDoc(t, f.partnerGLN, f.siteGLN, fmt.Sprintf("ASN-S%d", n), []string{fmt.Sprintf("S%d", n)}, nil)}
+		},
+		"GET " + v + "/receipts/{id}": func(t *testing.T, e *env, f *fixture) req {
+			return req{method: "GET", path: fmt.Sprintf("%s/receipts/%d", v, e.received(t, f, false))}
+		},
+		"GET " + v + "/receipts/{id}/document": func(t *testing.T, e *env, f *fixture) req {
+			return req{method: "GET", path: fmt.Sprintf("%s/receipts/%d/document", v, e.received(t, f, false))}
+		},
+		"GET " + v + "/exceptions": get(v + "/exceptions?state=open"),
+		"POST " + v + "/exceptions/{id}/resolve": func(t *testing.T, e *env, f *fixture) req {
+			rc, err := e.s.Receipt(e.ctx, e.received(t, f, true))
+			require.NoError(t, err)
+			return req{method: "POST", path: fmt.Sprintf("%s/exceptions/%d/resolve", v, rc.Exceptions[0].ID), body: `{"resolution": "returned to the partner"}`}
+		},
+		"POST " + v + "/investigations": func(t *testing.T, e *env, f *fixture) req {
+			return req{method: "POST", path: v + "/investigations", body: mustJSON(t, map[string]any{"scope": "units", "gtin": gtinRand,
+				"serials": e.freshUnits(t, f, 1), "reason": "damaged seal"})}
+		},
+		"GET " + v + "/investigations": get(v + "/investigations?state=open"),
+		"GET " + v + "/investigations/{id}": func(t *testing.T, e *env, f *fixture) req {
+			return req{method: "GET", path: fmt.Sprintf("%s/investigations/%d", v, e.investigation(t, f))}
+		},
+		"POST " + v + "/investigations/{id}/outcome": func(t *testing.T, e *env, f *fixture) req {
+			return req{method: "POST", path: fmt.Sprintf("%s/investigations/%d/outcome", v, e.investigation(t, f)),
+				body: `{"outcome": "cleared", "note": "seal intact on inspection"}`}
+		},
+		"GET " + v + "/trace": func(t *testing.T, e *env, f *fixture) req {
+			_, units := e.shipment(t, f, nil, true)
+			return req{method: "GET", path: v + "/trace?format=json&gtin=" + gtinRand + "&serial=" + units[0]}
+		},
 		"POST " + v + "/shipments/{id}/dscsa/send": func(t *testing.T, e *env, f *fixture) req {
-			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				_, _ = io.Copy(io.Discard, r.Body)
-				w.WriteHeader(http.StatusAccepted)
-			}))
-			t.Cleanup(srv.Close)
-			require.NoError(t, e.s.PutPartnerEndpoint(e.ctx, f.partnerGLN, store.EndpointDSCSA, srv.URL))
+			e.endpoint(t, f)
 			id, _ := e.shipment(t, f, nil, true)
 			return req{method: "POST", path: v + "/shipments/" + id + "/dscsa/send"}
+		},
+		"GET " + v + "/shipments/{id}/outbound": shipped("/outbound"),
+		"GET " + v + "/partners/{gln}/endpoints/{kind}": func(t *testing.T, e *env, f *fixture) req {
+			e.endpoint(t, f)
+			return req{method: "GET", path: v + "/partners/" + f.partnerGLN + "/endpoints/dscsa"}
+		},
+		"GET " + v + "/outbound": get(v + "/outbound?kind=dscsa&state=delivered"),
+		"GET " + v + "/outbound/{id}": func(t *testing.T, e *env, f *fixture) req {
+			return req{method: "GET", path: fmt.Sprintf("%s/outbound/%d", v, e.delivered(t, f))}
+		},
+		"GET " + v + "/outbound/{id}/document": func(t *testing.T, e *env, f *fixture) req {
+			return req{method: "GET", path: fmt.Sprintf("%s/outbound/%d/document", v, e.delivered(t, f))}
+		},
+		"POST " + v + "/outbound/{id}/resend": func(t *testing.T, e *env, f *fixture) req {
+			return req{method: "POST", path: fmt.Sprintf("%s/outbound/%d/resend", v, e.delivered(t, f))}
 		},
 		"POST " + v + "/returns": func(t *testing.T, e *env, f *fixture) req {
 			_, units := e.shipment(t, f, nil, true)
@@ -252,9 +328,9 @@ func TestScriptedDay(t *testing.T) {
 		ctx, s := e.ctx, e.s
 		site, dock, cust := withCheckDigit(t, "950600000001"), withCheckDigit(t, "950600000003"), withCheckDigit(t, "950600000002")
 		require.NoError(t, s.PutProduct(ctx, product(gtinSeq, seqSpec)))
-		require.NoError(t, s.PutSite(ctx, store.Site{GLN: site, Name: "Serialine Pharma, Durham plant", Address: "1 Factory Rd, Durham NC 27701"}))
+		require.NoError(t, s.PutSite(ctx, store.Site{GLN: site, Name: "Serialine Pharma, Durham plant", Address: store.Address{Street: "1 Factory Rd", City: "Durham", State: "NC", PostalCode: "27701", Country: "US"}}))
 		require.NoError(t, s.PutLocation(ctx, store.Location{GLN: dock, Extension: "D1", SiteGLN: site, Name: "Dispatch dock"}))
-		require.NoError(t, s.PutPartner(ctx, store.Partner{GLN: cust, Name: "Garden State Wholesale", Address: "9 Depot Ave, Newark NJ 07102"}))
+		require.NoError(t, s.PutPartner(ctx, store.Partner{GLN: cust, Name: "Garden State Wholesale", Address: store.Address{Street: "9 Depot Ave", City: "Newark", State: "NJ", PostalCode: "07102", Country: "US"}}))
 		require.NoError(t, s.PutLine(ctx, store.Line{ID: line1, SiteGLN: site, Name: "Line 1"}))
 
 		// The line: order WO-DAY, 30 units, cases of 10, a pallet of two cases.

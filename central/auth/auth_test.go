@@ -24,6 +24,7 @@ func TestPermissionMatrix(t *testing.T) {
 		Q = auth.RoleQA
 		O = auth.RoleOperator
 		U = auth.RoleAuditor
+		X = auth.RolePartner
 	)
 	want := map[auth.Permission][]auth.Role{
 		auth.PermMasterRead:       {A, P, Q, O, U},
@@ -42,7 +43,10 @@ func TestPermissionMatrix(t *testing.T) {
 		auth.PermSalesWrite:       {A, P},
 		auth.PermQualityWrite:     {A, Q},
 		auth.PermFlagsDisposition: {Q},
-		auth.PermSelf:             {A, P, Q, O, U},
+		auth.PermSelf:             {A, P, Q, O, U, X},
+		auth.PermDSCSAInbound:     {A, X},
+		auth.PermReceiptsRead:     {A, P, Q, U, X},
+		auth.PermTraceRead:        {A, P, Q, U},
 	}
 	require.Len(t, auth.Permissions(), len(want), "a permission is missing from this table")
 	for _, perm := range auth.Permissions() {
@@ -50,7 +54,7 @@ func TestPermissionMatrix(t *testing.T) {
 			roles, ok := want[perm]
 			require.True(t, ok, "permission %s is not in the pinned matrix", perm)
 			require.Equal(t, roles, perm.Roles())
-			for _, r := range auth.Roles() {
+			for _, r := range auth.AllRoles() {
 				require.Equal(t, contains(roles, r), auth.Can(r, perm), "role %s, permission %s", r, perm)
 			}
 		})
@@ -64,7 +68,10 @@ func TestPermissionMatrix(t *testing.T) {
 	}
 	require.Equal(t, exceptQA, auth.PermissionsOf(auth.RoleAdmin), "admin holds every permission but QA's dispositions")
 	require.Equal(t, []auth.Permission{auth.PermMasterRead, auth.PermOrdersRead, auth.PermSerialsRead, auth.PermUnitsRead,
-		auth.PermDeadLettersRead, auth.PermAuditRead, auth.PermSelf}, auth.PermissionsOf(auth.RoleAuditor), "the auditor only reads")
+		auth.PermDeadLettersRead, auth.PermAuditRead, auth.PermSelf, auth.PermReceiptsRead, auth.PermTraceRead}, auth.PermissionsOf(auth.RoleAuditor), "the auditor only reads")
+	require.Equal(t, []auth.Permission{auth.PermSelf, auth.PermDSCSAInbound, auth.PermReceiptsRead}, auth.PermissionsOf(auth.RolePartner),
+		"a partner holds only the partner routes' permissions")
+	require.NotContains(t, auth.Roles(), auth.RolePartner, "routes open to our own roles stay closed to partners")
 }
 
 func contains(rs []auth.Role, r auth.Role) bool {
@@ -77,13 +84,46 @@ func contains(rs []auth.Role, r auth.Role) bool {
 }
 
 func TestParseRole(t *testing.T) {
-	for _, r := range auth.Roles() {
+	for _, r := range auth.AllRoles() {
 		got, err := auth.ParseRole(string(r))
 		require.NoError(t, err)
 		require.Equal(t, r, got)
 	}
 	_, err := auth.ParseRole("Admin")
-	require.ErrorContains(t, err, `"Admin" is not a role; use one of admin, planner, qa, operator, auditor`)
+	require.ErrorContains(t, err, `"Admin" is not a role; use one of admin, planner, qa, operator, auditor, partner`)
+}
+
+// TestPartnerToken: a partner token is bound to a known partner's GLN,
+// the principal carries it (and the audit actor names it), and it acts
+// for that GLN only; the partner role cannot be issued without a GLN.
+func TestPartnerToken(t *testing.T) {
+	s := openStore(t)
+	const gln, other = "9506000000022", "9506000000039"
+	_, _, err := auth.IssuePartnerToken(ctxT(t), s, "acme-edi", gln)
+	var ve *store.ValidationError
+	require.ErrorAs(t, err, &ve, "an unknown partner")
+	require.Equal(t, "partner", ve.Field)
+	_, _, err = auth.IssueToken(ctxT(t), s, "acme-edi", auth.RolePartner)
+	require.ErrorAs(t, err, &ve, "the partner role without a GLN")
+	require.Equal(t, "partner", ve.Field)
+	toks, err := s.APITokens(ctxT(t))
+	require.NoError(t, err)
+	require.Empty(t, toks, "nothing stored")
+
+	require.NoError(t, s.PutPartner(ctxT(t), store.Partner{GLN: gln, Name: "Acme Wholesale"}))
+	tok, rec, err := auth.IssuePartnerToken(ctxT(t), s, "acme-edi", gln)
+	require.NoError(t, err)
+	require.Equal(t, gln, rec.Partner)
+	p, err := auth.Authenticate(ctxT(t), s, tok)
+	require.NoError(t, err)
+	require.Equal(t, auth.Principal{Name: "acme-edi", Role: auth.RolePartner, TokenID: rec.ID, Partner: gln}, p)
+	require.Equal(t, "acme-edi (partner "+gln+", token "+rec.ID+")", p.Actor())
+	require.True(t, p.ActsFor(gln))
+	require.False(t, p.ActsFor(other), "a partner acts for its own GLN only")
+	planner, _ := issue(t, s, "alice", auth.RolePlanner)
+	pp, err := auth.Authenticate(ctxT(t), s, planner)
+	require.NoError(t, err)
+	require.True(t, pp.ActsFor(other), "our own people act for any partner")
 }
 
 func TestNewToken(t *testing.T) {

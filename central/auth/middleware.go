@@ -12,18 +12,30 @@ import (
 )
 
 // Principal is the authenticated caller: the token's name, its role and
-// the token's id.
+// the token's id; for a partner token, the trading partner's GLN.
 type Principal struct {
 	Name    string `json:"name"`
 	Role    Role   `json:"role"`
 	TokenID string `json:"token_id"`
+	// Partner is the GLN a partner token is bound to: the partner may act
+	// for that GLN only. "" for every other role.
+	Partner string `json:"partner,omitempty"`
 }
 
 // Actor is how the principal appears in the audit trail, e.g.
 // "alice (planner, token 1a2b3c4d5e6f7a8b)": the name, and the role and
-// token that made the change.
+// token that made the change; a partner's with its GLN.
 func (p Principal) Actor() string {
+	if p.Partner != "" {
+		return fmt.Sprintf("%s (%s %s, token %s)", p.Name, p.Role, p.Partner, p.TokenID)
+	}
 	return fmt.Sprintf("%s (%s, token %s)", p.Name, p.Role, p.TokenID)
+}
+
+// ActsFor reports whether the principal may act for the trading partner
+// gln: a partner only for its own GLN, our own people for any.
+func (p Principal) ActsFor(gln string) bool {
+	return p.Role != RolePartner || p.Partner == gln
 }
 
 // Can reports whether the principal holds permission perm.
@@ -70,7 +82,12 @@ func Authenticate(ctx context.Context, tokens TokenStore, token string) (Princip
 		// grant nothing rather than guess.
 		return Principal{}, fmt.Errorf("%w: token %s has unknown role %q", ErrInvalidToken, t.ID, t.Role)
 	}
-	return Principal{Name: t.Name, Role: role, TokenID: t.ID}, nil
+	if (role == RolePartner) != (t.Partner != "") {
+		// A partner token without its GLN, or a GLN on another role: the
+		// record is not one this build writes; grant nothing.
+		return Principal{}, fmt.Errorf("%w: token %s: role %s with partner %q", ErrInvalidToken, t.ID, t.Role, t.Partner)
+	}
+	return Principal{Name: t.Name, Role: role, TokenID: t.ID, Partner: t.Partner}, nil
 }
 
 // bearer returns the token of an "Authorization: Bearer ..." header, and

@@ -38,21 +38,31 @@ const (
 	// RoleAuditor reads everything, the audit trail included, and changes
 	// nothing.
 	RoleAuditor Role = "auditor"
+	// RolePartner is a trading partner's system, not one of our people:
+	// its token is bound to the partner's GLN (Principal.Partner), and it
+	// may only call the partner routes (its inbound documents and their
+	// receipts, its own identity), always for that GLN.
+	RolePartner Role = "partner"
 )
 
-// Roles lists every role, most privileged first.
+// Roles lists the roles of our own people and systems, most privileged
+// first. The partner role is not among them (see AllRoles): a route open
+// to "every role" stays closed to partners.
 func Roles() []Role {
 	return []Role{RoleAdmin, RolePlanner, RoleQA, RoleOperator, RoleAuditor}
 }
 
-// Valid reports whether r is one of Roles.
-func (r Role) Valid() bool { return slices.Contains(Roles(), r) }
+// AllRoles is Roles and the partner role.
+func AllRoles() []Role { return append(Roles(), RolePartner) }
+
+// Valid reports whether r is one of AllRoles.
+func (r Role) Valid() bool { return slices.Contains(AllRoles(), r) }
 
 // ParseRole returns the role named s, or an error listing the roles.
 func ParseRole(s string) (Role, error) {
 	r := Role(s)
 	if !r.Valid() {
-		return "", fmt.Errorf("%q is not a role; use one of %s", s, joinRoles(Roles()))
+		return "", fmt.Errorf("%q is not a role; use one of %s", s, joinRoles(AllRoles()))
 	}
 	return r, nil
 }
@@ -111,15 +121,27 @@ const (
 	// serials whose fate central never learnt. QA only, not even admin:
 	// the disposition is a quality decision.
 	PermFlagsDisposition Permission = "flags:disposition"
-	// PermSelf: see one's own identity and permissions (every role).
+	// PermSelf: see one's own identity and permissions (every role,
+	// partners included).
 	PermSelf Permission = "self"
+	// PermDSCSAInbound: send a DSCSA EPCIS document to central (a partner,
+	// for its own GLN; an admin, for a known partner's document received
+	// another way).
+	PermDSCSAInbound Permission = "dscsa:inbound"
+	// PermReceiptsRead: read inbound receipts with their exceptions (a
+	// partner: only its own).
+	PermReceiptsRead Permission = "receipts:read"
+	// PermTraceRead: answer a tracing request: the TI, TH and TS of every
+	// transaction of a product.
+	PermTraceRead Permission = "trace:read"
 )
 
 // Permissions lists every permission in the order of the matrix.
 func Permissions() []Permission {
 	return []Permission{PermMasterRead, PermMasterWrite, PermLinesWrite, PermOrdersRead, PermOrdersCreate,
 		PermOrdersRelease, PermOrdersClose, PermSerialsRead, PermSerialsImport, PermUnitsRead,
-		PermDeadLettersRead, PermAuditRead, PermTokensManage, PermSalesWrite, PermQualityWrite, PermFlagsDisposition, PermSelf}
+		PermDeadLettersRead, PermAuditRead, PermTokensManage, PermSalesWrite, PermQualityWrite, PermFlagsDisposition, PermSelf,
+		PermDSCSAInbound, PermReceiptsRead, PermTraceRead}
 }
 
 // Roles returns the roles that hold p, most privileged first; none for an
@@ -131,10 +153,19 @@ func (perm Permission) Roles() []Role {
 		q = RoleQA
 		o = RoleOperator
 		u = RoleAuditor
+		x = RolePartner
 	)
 	switch perm {
-	case PermMasterRead, PermOrdersRead, PermSerialsRead, PermUnitsRead, PermSelf:
+	case PermSelf:
+		return []Role{a, p, q, o, u, x}
+	case PermMasterRead, PermOrdersRead, PermSerialsRead, PermUnitsRead:
 		return []Role{a, p, q, o, u}
+	case PermDSCSAInbound:
+		return []Role{a, x}
+	case PermReceiptsRead:
+		return []Role{a, p, q, u, x}
+	case PermTraceRead:
+		return []Role{a, p, q, u}
 	case PermMasterWrite, PermOrdersCreate, PermOrdersRelease, PermSerialsImport, PermSalesWrite:
 		return []Role{a, p}
 	case PermOrdersClose:

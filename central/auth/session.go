@@ -102,6 +102,11 @@ func (s *Sessions) SignIn(w http.ResponseWriter, r *http.Request, token string) 
 	if err != nil {
 		return Principal{}, err
 	}
+	if p.Role == RolePartner {
+		// A partner's system calls the partner routes of the API; the web
+		// UI is for our own people.
+		return Principal{}, fmt.Errorf("%w: a partner token cannot sign in to the web UI", ErrInvalidToken)
+	}
 	http.SetCookie(w, s.cookie(token, int(s.cfg.MaxAge/time.Second)))
 	s.log.Info("signed in", "name", p.Name, "role", p.Role, "token", p.TokenID, "remote", r.RemoteAddr)
 	return p, nil
@@ -151,6 +156,9 @@ func (s *Sessions) Middleware(next http.Handler) http.Handler {
 			return
 		}
 		p, err := Authenticate(r.Context(), s.tokens, tok)
+		if err == nil && p.Role == RolePartner {
+			err = fmt.Errorf("%w: a partner token has no web session", ErrInvalidToken)
+		}
 		if err != nil {
 			if !errors.Is(err, ErrInvalidToken) {
 				s.log.Error("session check failed", "method", r.Method, "path", r.URL.Path, "err", err)

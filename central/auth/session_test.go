@@ -112,6 +112,24 @@ func TestSessionCookie(t *testing.T) {
 	})
 }
 
+// TestPartnerHasNoWebSession: a partner token cannot sign in to the web
+// UI, and a cookie carrying one (set by hand) gives no principal.
+func TestPartnerHasNoWebSession(t *testing.T) {
+	s := openStore(t)
+	require.NoError(t, s.PutPartner(ctxT(t), store.Partner{GLN: "9506000000022", Name: "Acme Wholesale"}))
+	tok, _, err := auth.IssuePartnerToken(ctxT(t), s, "acme-edi", "9506000000022")
+	require.NoError(t, err)
+	srv, _ := webApp(t, s, auth.SessionConfig{})
+	resp := signIn(t, srv, tok)
+	require.Equal(t, http.StatusUnauthorized, resp.StatusCode)
+	require.Empty(t, resp.Cookies())
+
+	req := newRequest(t, http.MethodGet, srv.URL+"/form", nil)
+	req.AddCookie(&http.Cookie{Name: auth.DefaultCookieName, Value: tok})
+	resp = do(t, req)
+	require.Equal(t, http.StatusUnauthorized, resp.StatusCode, "no principal from a partner's cookie")
+}
+
 func TestSessionConfigValidated(t *testing.T) {
 	s := openStore(t)
 	_, err := auth.NewSessions(s, auth.SessionConfig{MaxAge: time.Second}, testLogger(t))

@@ -58,13 +58,35 @@ type TokenIssuer interface {
 	CreateAPIToken(ctx context.Context, name, role, hash string) (store.APIToken, error)
 }
 
+// PartnerTokenIssuer stores new partner tokens (store.Store does).
+type PartnerTokenIssuer interface {
+	CreatePartnerToken(ctx context.Context, name, gln, hash string) (store.APIToken, error)
+}
+
+// IssuePartnerToken creates a token of the partner role bound to the
+// trading partner gln (which must exist) and returns the secret (shown
+// once) with the stored record; audited like IssueToken.
+func IssuePartnerToken(ctx context.Context, tokens PartnerTokenIssuer, name, gln string) (string, store.APIToken, error) {
+	secret, hash := NewToken()
+	rec, err := tokens.CreatePartnerToken(ctx, name, gln, hash)
+	if err != nil {
+		return "", store.APIToken{}, fmt.Errorf("issue partner token %q: %w", name, err)
+	}
+	return secret, rec, nil
+}
+
 // IssueToken creates a token for name with role and returns the secret
 // (to show once; it is not stored) with the stored record. The store
-// audits the creation under the context's actor.
+// audits the creation under the context's actor. A partner token needs
+// IssuePartnerToken (it is bound to a GLN).
 func IssueToken(ctx context.Context, tokens TokenIssuer, name string, role Role) (string, store.APIToken, error) {
 	if !role.Valid() {
 		_, err := ParseRole(string(role))
 		return "", store.APIToken{}, &store.ValidationError{Record: "api token " + name, Field: "role", Rule: err.Error()}
+	}
+	if role == RolePartner {
+		return "", store.APIToken{}, &store.ValidationError{Record: "api token " + name, Field: "partner",
+			Rule: "missing; a partner token is bound to the trading partner's GLN"}
 	}
 	secret, hash := NewToken()
 	rec, err := tokens.CreateAPIToken(ctx, name, string(role), hash)

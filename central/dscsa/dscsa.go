@@ -13,19 +13,14 @@
 package dscsa
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"slices"
-	"sort"
-	"strings"
 	"time"
 
+	"github.com/serialine/serialine/central/outbound"
 	"github.com/serialine/serialine/central/store"
-	"github.com/serialine/serialine/shared/epcis"
 	"github.com/serialine/serialine/shared/gs1"
 	"github.com/serialine/serialine/shared/wire"
 )
@@ -38,7 +33,7 @@ var ErrNotShipped = errors.New("shipment is not confirmed")
 type Party struct {
 	GLN      string            `json:"gln"`
 	Name     string            `json:"name"`
-	Address  string            `json:"address"`
+	Address  store.Address     `json:"address"`
 	Licences map[string]string `json:"licences,omitempty"`
 }
 
@@ -134,6 +129,11 @@ type shipped struct {
 	seller   Party // our site
 	from     Party // ship-from location
 	buyer    Party
+	// The GS1 Company Prefix lengths of our site's and the buyer's GLN
+	// (0: unknown), to write them as SGLNs.
+	sellerGCP, buyerGCP int
+	// version is the EPCIS version the buyer takes.
+	version string
 }
 
 func load(ctx context.Context, st *store.Store, id string) (*shipped, error) {
@@ -162,9 +162,9 @@ func load(ctx context.Context, st *store.Store, id string) (*shipped, error) {
 		d.products[u.GTIN] = p
 	}
 	// Ship-from: a location of ours (its site sells) or the site itself.
-	siteGLN, fromName := sh.SourceGLN, ""
+	siteGLN, fromName, fromAddr := sh.SourceGLN, "", store.Address{}
 	if loc, err := st.LocationOf(ctx, sh.SourceGLN, sh.SourceExt); err == nil {
-		siteGLN, fromName = loc.SiteGLN, loc.Name
+		siteGLN, fromName, fromAddr = loc.SiteGLN, loc.Name, loc.Address
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return nil, fmt.Errorf("shipment %s: %w", id, err)
 	}
@@ -176,12 +176,20 @@ func load(ctx context.Context, st *store.Store, id string) (*shipped, error) {
 	d.from = Party{GLN: sh.SourceGLN, Name: site.Name, Address: site.Address}
 	if fromName != "" {
 		d.from.Name = site.Name + ", " + fromName
+		if !fromAddr.IsZero() {
+			d.from.Address = fromAddr
+		}
+	}
+	d.sellerGCP = site.CompanyPrefixLen
+	if d.sellerGCP == 0 {
+		d.sellerGCP = prefixFromProducts(site.GLN, d.products)
 	}
 	cust, err := st.Partner(ctx, sh.DestGLN)
 	if err != nil {
 		return nil, fmt.Errorf("shipment %s: buyer: %w", id, err)
 	}
 	d.buyer = Party{GLN: cust.GLN, Name: cust.Name, Address: cust.Address, Licences: cust.Licences}
+	d.buyerGCP, d.version = cust.CompanyPrefixLen, cust.EPCISVersion
 	return d, nil
 }
 
@@ -224,254 +232,24 @@ func (d *shipped) pkg() (Package, error) {
 	return Package{TI: ti, TH: th, TS: ts}, nil
 }
 
-// Vocabulary types and CBV master-data attributes of the guideline.
-const (
-	vtypeEPCClass = "urn:epcglobal:epcis:vtype:EPCClass"
-	vtypeLocation = "urn:epcglobal:epcis:vtype:Location"
-	mda           = "urn:epcglobal:cbv:mda#"
-)
-
-// Document builds the shipment's EPCIS document: header (sender: our
-// site, receiver: the customer, instance: the shipment id), master data
-// (each product class with its NDC, name, form, strength and pack size;
-// seller, ship-from, buyer and ship-to, by the ids the shipping event
-// uses, with names and addresses), then for exactly the
-// shipped units a commissioning event per GTIN and lot (ILMD lot and
-// expiry), a packing event per container in the shipment, and the
-// shipping event stored at confirmation.
-func Document(ctx context.Context, st *store.Store, shipment string) (epcis.Document, error) {
-	d, err := load(ctx, st, shipment)
-	if err != nil {
-		return epcis.Document{}, err
-	}
-	ship, err := st.ShipmentEPCISEvent(ctx, shipment)
-	if err != nil {
-		return epcis.Document{}, err
-	}
-	doc := epcis.Document{CreationDate: time.Now().UTC().Truncate(time.Millisecond),
-		Header: &epcis.Header{Sender: d.seller.GLN, Receiver: d.buyer.GLN, InstanceIdentifier: d.sh.ID}}
-	// Master data.
-	var classes []epcis.VocabularyElement
-	gtins := make([]string, 0, len(d.products))
-	for g := range d.products {
-		gtins = append(gtins, g)
-	}
-	sort.Strings(gtins)
-	for _, g := range gtins {
-		p := d.products[g]
-		id, err := classURI(p)
-		if err != nil {
-			return doc, err
-		}
-		attrs := []epcis.Attribute{
-			{ID: mda + "regulatedProductName", Value: p.Name},
-			{ID: mda + "manufacturerOfTradeItemPartyName", Value: d.seller.Name},
-		}
-		if p.NDC != "" {
-			attrs = append(attrs, epcis.Attribute{ID: mda + "additionalTradeItemIdentification", Value: ndc11(p.NDC)},
-				epcis.Attribute{ID: mda + "additionalTradeItemIdentificationTypeCode", Value: "FDA_NDC_11"})
-		}
-		if p.Form != "" {
-			attrs = append(attrs, epcis.Attribute{ID: mda + "dosageFormType", Value: p.Form})
-		}
-		if p.Strength != "" {
-			attrs = append(attrs, epcis.Attribute{ID: mda + "strengthDescription", Value: p.Strength})
-		}
-		if p.PackSize > 0 {
-			attrs = append(attrs, epcis.Attribute{ID: mda + "netContentDescription", Value: fmt.Sprintf("%d", p.PackSize)})
-		}
-		classes = append(classes, epcis.VocabularyElement{ID: id, Attributes: attrs})
-	}
-	// The parties and places by the ids the shipping event names them.
-	var places []epcis.VocabularyElement
-	for _, p := range []struct {
-		id string
-		Party
-	}{
-		{"https://id.gs1.org/417/" + d.seller.GLN, d.seller}, {ship.ReadPoint, d.from},
-		{"https://id.gs1.org/417/" + d.buyer.GLN, d.buyer}, {"https://id.gs1.org/414/" + d.buyer.GLN, d.buyer},
-	} {
-		attrs := []epcis.Attribute{{ID: mda + "name", Value: p.Name}}
-		if p.Address != "" {
-			attrs = append(attrs, epcis.Attribute{ID: mda + "streetAddressOne", Value: p.Address})
-		}
-		places = append(places, epcis.VocabularyElement{ID: p.id, Attributes: attrs})
-	}
-	doc.MasterData = []epcis.Vocabulary{{Type: vtypeEPCClass, Elements: classes}, {Type: vtypeLocation, Elements: places}}
-
-	// Commissioning, per GTIN and lot.
-	type group struct {
-		first   time.Time
-		gtin    string
-		lot     string
-		expiry  string
-		epcList []string
-	}
-	var groups []*group
-	byKey := map[string]*group{}
-	unitEPC := map[string]string{} // "(01)…(21)…" → SGTIN URI
-	for _, u := range d.units {
-		p := d.products[u.GTIN]
-		epc, err := gs1.SGTINURI(gs1.GTIN(u.GTIN), u.Serial, p.CompanyPrefixLen)
-		if err != nil {
-			return doc, fmt.Errorf("unit %s: %w", wire.UnitRef(u.GTIN, u.Serial), err)
-		}
-		unitEPC[wire.UnitRef(u.GTIN, u.Serial)] = epc
-		k := u.GTIN + "\x00" + u.Lot
-		g := byKey[k]
-		if g == nil {
-			g = &group{first: u.Commissioned, gtin: u.GTIN, lot: u.Lot, expiry: u.Expiry}
-			byKey[k] = g
-			groups = append(groups, g)
-		}
-		if u.Commissioned.Before(g.first) {
-			g.first = u.Commissioned
-		}
-		g.epcList = append(g.epcList, epc)
-	}
-	for _, g := range groups {
-		exp, err := gs1.ExpiryTime(g.expiry)
-		if err != nil {
-			return doc, err
-		}
-		doc.Events = append(doc.Events, epcis.Event{Type: epcis.ObjectEvent, Action: epcis.ActionAdd, EventTime: g.first, EventTimeZoneOffset: "+00:00",
-			EPCList: g.epcList, BizStep: "commissioning", Disposition: "active", ReadPoint: ship.ReadPoint,
-			ILMD: map[string]any{"cbvmda:lotNumber": g.lot, "cbvmda:itemExpirationDate": exp.Format(time.DateOnly)}})
-	}
-	// Packing: every container in the shipment, innermost first.
-	var packing []epcis.Event
-	for _, p := range d.sh.Picks {
-		if p.SSCC == "" {
-			continue
-		}
-		tree, err := st.ContainerContents(ctx, p.SSCC)
-		if err != nil {
-			return doc, err
-		}
-		evs, err := packingEvents(ctx, st, tree, unitEPC, d.products, ship.ReadPoint)
-		if err != nil {
-			return doc, err
-		}
-		packing = append(packing, evs...)
-	}
-	doc.Events = append(doc.Events, packing...)
-	doc.Events = append(doc.Events, ship)
-	return doc, nil
+// Builder builds a shipment's DSCSA document for the outbound queue
+// (outbound.Builder of kind store.EndpointDSCSA): ref is the shipment.
+type Builder struct {
+	Store *store.Store
 }
 
-// packingEvents writes an AggregationEvent ADD packing per container of
-// the tree, children before parents, at the container's last packing.
-func packingEvents(ctx context.Context, st *store.Store, t store.ContainerTree, unitEPC map[string]string, products map[string]store.Product, readPoint string) ([]epcis.Event, error) {
-	var out []epcis.Event
-	gcpOf := func(t store.ContainerTree) int {
-		for k := range t.ByGTINLot {
-			if p, ok := products[strings.SplitN(k, "/", 2)[0]]; ok {
-				return p.CompanyPrefixLen
-			}
-		}
-		return 7
-	}
-	gcp := gcpOf(t)
-	e := epcis.Event{Type: epcis.AggregationEvent, Action: epcis.ActionAdd, EventTimeZoneOffset: "+00:00",
-		BizStep: "packing", Disposition: "container_closed", ReadPoint: readPoint}
-	for _, c := range t.Children {
-		evs, err := packingEvents(ctx, st, c, unitEPC, products, readPoint)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, evs...)
-		u, err := gs1.SSCCURI(gs1.SSCC(c.SSCC), gcpOf(c))
-		if err != nil {
-			return nil, err
-		}
-		e.ChildEPCs = append(e.ChildEPCs, u)
-	}
-	for _, u := range t.Units {
-		epc, ok := unitEPC[u]
-		if !ok {
-			return nil, fmt.Errorf("container %s: unit %s is not in the shipment", t.SSCC, u)
-		}
-		e.ChildEPCs = append(e.ChildEPCs, epc)
-	}
-	parent, err := gs1.SSCCURI(gs1.SSCC(t.SSCC), gcp)
+// Build makes the document the shipment's customer is sent.
+func (b Builder) Build(ctx context.Context, shipment, partner string) (outbound.Document, error) {
+	sh, err := b.Store.Shipment(ctx, shipment)
 	if err != nil {
-		return nil, err
+		return outbound.Document{}, err
 	}
-	c, err := st.Container(ctx, t.SSCC)
+	if sh.DestGLN != partner {
+		return outbound.Document{}, fmt.Errorf("shipment %s goes to %s, not to %s", shipment, sh.DestGLN, partner)
+	}
+	doc, err := XML(ctx, b.Store, shipment, "")
 	if err != nil {
-		return nil, err
+		return outbound.Document{}, err
 	}
-	e.ParentID, e.EventTime = parent, c.UpdatedAt
-	return append(out, e), nil
-}
-
-// classURI is the product class as the guideline names it: the SGTIN
-// pattern of the GTIN (urn:epc:idpat:sgtin:CompanyPrefix.ItemRef.*).
-func classURI(p store.Product) (string, error) {
-	u, err := gs1.SGTINURI(gs1.GTIN(p.GTIN), "0", p.CompanyPrefixLen)
-	if err != nil {
-		return "", fmt.Errorf("product %s: %w", p.GTIN, err)
-	}
-	return strings.Replace(strings.TrimSuffix(u, ".0"), "urn:epc:id:sgtin:", "urn:epc:idpat:sgtin:", 1) + ".*", nil
-}
-
-// ndc11 writes an NDC in the 11-digit 5-4-2 form billing and the
-// guideline use: the short segment is padded with a leading zero.
-func ndc11(ndc string) string {
-	parts := strings.Split(ndc, "-")
-	if len(parts) != 3 {
-		return strings.ReplaceAll(ndc, "-", "")
-	}
-	pad := func(s string, n int) string { return strings.Repeat("0", max(0, n-len(s))) + s }
-	return pad(parts[0], 5) + "-" + pad(parts[1], 4) + "-" + pad(parts[2], 2)
-}
-
-// XML writes the shipment's EPCIS document as XML (what partners exchange).
-func XML(ctx context.Context, st *store.Store, shipment string) ([]byte, error) {
-	d, err := Document(ctx, st, shipment)
-	if err != nil {
-		return nil, err
-	}
-	return epcis.MarshalXML(d)
-}
-
-// SendResult says what the partner's endpoint answered.
-type SendResult struct {
-	Endpoint string `json:"endpoint"`
-	Status   int    `json:"status"`
-	Bytes    int    `json:"bytes"`
-}
-
-// Send POSTs the shipment's EPCIS XML document to the customer's DSCSA
-// endpoint (store.EndpointDSCSA) and wants a 2xx answer.
-func Send(ctx context.Context, st *store.Store, client *http.Client, shipment string) (SendResult, error) {
-	sh, err := st.Shipment(ctx, shipment)
-	if err != nil {
-		return SendResult{}, err
-	}
-	endpoint, err := st.PartnerEndpoint(ctx, sh.DestGLN, store.EndpointDSCSA)
-	if err != nil {
-		return SendResult{}, err
-	}
-	body, err := XML(ctx, st, shipment)
-	if err != nil {
-		return SendResult{}, err
-	}
-	res := SendResult{Endpoint: endpoint, Bytes: len(body)}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, bytes.NewReader(body))
-	if err != nil {
-		return res, fmt.Errorf("shipment %s: DSCSA endpoint %s: %w", shipment, endpoint, err)
-	}
-	req.Header.Set("Content-Type", "application/xml")
-	resp, err := client.Do(req)
-	if err != nil {
-		return res, fmt.Errorf("shipment %s: DSCSA endpoint %s: %w", shipment, endpoint, err)
-	}
-	defer resp.Body.Close()
-	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-	res.Status = resp.StatusCode
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return res, fmt.Errorf("shipment %s: DSCSA endpoint %s answered %d: %s", shipment, endpoint, resp.StatusCode, strings.TrimSpace(string(msg)))
-	}
-	return res, nil
+	return outbound.Document{Body: doc.Body, ContentType: "application/xml", ID: doc.ID}, nil
 }

@@ -5,13 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
-	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"slices"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,21 +14,25 @@ import (
 	"github.com/serialine/serialine/central/dscsa"
 	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/storetest"
-	"github.com/serialine/serialine/shared/conformance"
-	"github.com/serialine/serialine/shared/epcis"
 	"github.com/serialine/serialine/shared/gs1"
 	"github.com/serialine/serialine/shared/serials"
 	"github.com/serialine/serialine/shared/wire"
 )
 
 const (
-	gtin  = "09506000134352"
-	line1 = "L1"
-	lot   = "LOT7"
-	exp   = "281231"
+	gtin   = "00312345678906" // 003 + NDC 12345-678-90 + check digit
+	prefix = "0312345"        // our GS1 Company Prefix
+	line1  = "L1"
+	lot    = "LOT7"
+	exp    = "281231"
 )
 
 var t0 = time.Date(2026, 5, 1, 8, 0, 0, 0, time.UTC)
+
+var (
+	plantAddr = store.Address{Street: "1 Factory Rd", City: "Durham", State: "NC", PostalCode: "27701", Country: "US"}
+	depotAddr = store.Address{Street: "9 Depot Ave", City: "Newark", State: "NJ", PostalCode: "07102", Country: "US"}
+)
 
 func gln(tb testing.TB, digits string) string {
 	tb.Helper()
@@ -45,7 +43,7 @@ func gln(tb testing.TB, digits string) string {
 
 func sscc(tb testing.TB, ref uint64) string {
 	tb.Helper()
-	s, err := gs1.NewSSCC(0, "9506000", ref)
+	s, err := gs1.NewSSCC(0, prefix, ref)
 	require.NoError(tb, err)
 	return string(s)
 }
@@ -67,15 +65,15 @@ func newWorld(t *testing.T, dsn string) *world {
 	ctx, cancel := context.WithTimeout(store.WithActor(context.Background(), "user:test"), 2*time.Minute)
 	t.Cleanup(cancel)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	w := &world{s: storetest.Open(t, dsn, log), ctx: ctx, site: gln(t, "950600000001"), dock: gln(t, "950600000003"), customer: gln(t, "950600000002"),
+	w := &world{s: storetest.Open(t, dsn, log), ctx: ctx, site: gln(t, prefix+"00001"), dock: gln(t, prefix+"00003"), customer: gln(t, "061414100002"),
 		caseA: sscc(t, 11), caseB: sscc(t, 12), pallet: sscc(t, 21)}
 	s := w.s
-	require.NoError(t, s.PutProduct(ctx, store.Product{GTIN: gtin, Name: "Paracetamol 500 mg tablets", Form: "tablet", Strength: "500 mg", PackSize: 20,
-		CompanyPrefixLen: 7, NDC: "12345-678-90", Markets: []store.Market{store.MarketUSDSCSA},
+	require.NoError(t, s.PutProduct(ctx, store.Product{GTIN: gtin, Name: "Paracetamol 500 mg tablets", Form: "TABLET", Strength: "500 mg", PackSize: 20,
+		PackUnit: "TABLET", CompanyPrefixLen: 7, NDC: "12345-678-90", Markets: []store.Market{store.MarketUSDSCSA},
 		Scheme: serials.Spec{Kind: serials.KindSequential, Length: 10, Start: 1}, StandardCost: 100, Currency: "USD"}))
-	require.NoError(t, s.PutSite(ctx, store.Site{GLN: w.site, Name: "Serialine Pharma Plant", Address: "1 Factory Rd, Durham NC 27701"}))
+	require.NoError(t, s.PutSite(ctx, store.Site{GLN: w.site, Name: "Serialine Pharma Plant", Address: plantAddr}))
 	require.NoError(t, s.PutLocation(ctx, store.Location{GLN: w.dock, Extension: "D1", SiteGLN: w.site, Name: "Dispatch"}))
-	require.NoError(t, s.PutPartner(ctx, store.Partner{GLN: w.customer, Name: "Wholesale Ltd", Address: "9 Depot Ave, Newark NJ 07102",
+	require.NoError(t, s.PutPartner(ctx, store.Partner{GLN: w.customer, Name: "Wholesale Ltd", Address: depotAddr, CompanyPrefixLen: 7,
 		Licences: map[string]string{"us-nj-wholesale": "NJ-1234"}}))
 	require.NoError(t, s.PutLine(ctx, store.Line{ID: line1, SiteGLN: w.site, Name: "Line 1"}))
 	_, err := s.CreateOrder(ctx, store.WorkOrder{ID: "WO-1", GTIN: gtin, Lot: lot, Expiry: exp, Quantity: 100})
@@ -147,7 +145,8 @@ func TestBuild(t *testing.T) {
 		require.Equal(t, "SHP-1", ti.Shipment)
 		require.Equal(t, "PO-77", ti.PONumber)
 		require.Equal(t, t0.Add(24*time.Hour), ti.ShipmentDate)
-		require.Equal(t, dscsa.Party{GLN: w.site, Name: "Serialine Pharma Plant", Address: "1 Factory Rd, Durham NC 27701"}, ti.Seller)
+		require.Equal(t, dscsa.Party{GLN: w.site, Name: "Serialine Pharma Plant", Address: plantAddr}, ti.Seller)
+		require.Equal(t, depotAddr, ti.Buyer.Address)
 		require.Equal(t, "Wholesale Ltd", ti.Buyer.Name)
 		require.Equal(t, "NJ-1234", ti.Buyer.Licences["us-nj-wholesale"])
 		require.Equal(t, w.dock, ti.ShipFrom.GLN)
@@ -165,110 +164,4 @@ func TestBuild(t *testing.T) {
 		require.Equal(t, 22, p.TH.Transactions[0].Quantity)
 		require.Contains(t, p.TH.Note, "582(k)(1)")
 	})
-}
-
-// TestDocument: the EPCIS document lists exactly the shipped units,
-// packs them as they were packed, ships the pallet and the loose units,
-// and validates against GS1's XSD and JSON Schema.
-func TestDocument(t *testing.T) {
-	w := newWorld(t, storetest.SQLiteDSN(t))
-	w.confirm(t)
-	d, err := dscsa.Document(w.ctx, w.s, "SHP-1")
-	require.NoError(t, err)
-	require.Equal(t, w.site, d.Header.Sender)
-	require.Equal(t, w.customer, d.Header.Receiver)
-	require.Len(t, d.MasterData, 2)
-	require.Equal(t, "urn:epc:idpat:sgtin:9506000.013435.*", d.MasterData[0].Elements[0].ID)
-	require.Contains(t, d.MasterData[0].Elements[0].Attributes, epcis.Attribute{ID: "urn:epcglobal:cbv:mda#additionalTradeItemIdentification", Value: "12345-0678-90"})
-	// Every party and place the shipping event names has its master data.
-	ids := map[string]bool{}
-	for _, el := range d.MasterData[1].Elements {
-		ids[el.ID] = true
-	}
-	ship := d.Events[len(d.Events)-1]
-	for _, sd := range append(append([]epcis.SourceDest(nil), ship.SourceList...), ship.DestinationList...) {
-		require.True(t, ids[sd.Value], "no master data for %s", sd.Value)
-	}
-
-	var steps []string
-	var commissioned []string
-	for _, e := range d.Events {
-		steps = append(steps, e.BizStep)
-		if e.BizStep == "commissioning" {
-			commissioned = append(commissioned, e.EPCList...)
-			require.Equal(t, lot, e.ILMD["cbvmda:lotNumber"])
-		}
-	}
-	require.Equal(t, []string{"commissioning", "packing", "packing", "packing", "shipping"}, steps)
-	var want []string
-	for _, sn := range w.shipped {
-		u, err := gs1.SGTINURI(gtin, sn, 7)
-		require.NoError(t, err)
-		want = append(want, u)
-	}
-	require.ElementsMatch(t, want, commissioned)
-	palletURI, err := gs1.SSCCURI(gs1.SSCC(w.pallet), 7)
-	require.NoError(t, err)
-	require.Equal(t, palletURI, d.Events[3].ParentID, "the pallet is packed after its cases")
-	require.Len(t, d.Events[3].ChildEPCs, 2)
-	require.Len(t, d.Events[4].EPCList, 3)
-
-	dir := t.TempDir()
-	x, err := epcis.MarshalXML(d)
-	require.NoError(t, err)
-	js, err := epcis.MarshalJSONLD(d)
-	require.NoError(t, err)
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "shp.xml"), x, 0o600))
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "shp.jsonld"), js, 0o600))
-	msg, code := conformance.Run(t, "validate-epcis-xml", filepath.Join(dir, "shp.xml"))
-	require.Equal(t, 0, code, "XSD: %s", msg)
-	msg, code = conformance.Run(t, "validate-epcis-json", "--schema", "modular", filepath.Join(dir, "shp.jsonld"))
-	require.Equal(t, 0, code, "JSON Schema: %s", msg)
-	back, err := epcis.ParseXML(x)
-	require.NoError(t, err)
-	require.Len(t, back.Events, 5)
-}
-
-// TestSend POSTs the XML to the customer's endpoint (a server on
-// loopback) and reports a refusal.
-func TestSend(t *testing.T) {
-	w := newWorld(t, storetest.SQLiteDSN(t))
-	w.confirm(t)
-	var mu sync.Mutex
-	var got []byte
-	var ctype string
-	status := http.StatusAccepted
-	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-		b, _ := io.ReadAll(r.Body)
-		mu.Lock()
-		got, ctype = b, r.Header.Get("Content-Type")
-		st := status
-		mu.Unlock()
-		rw.WriteHeader(st)
-		_, _ = rw.Write([]byte("thanks"))
-	}))
-	t.Cleanup(srv.Close)
-
-	_, err := dscsa.Send(w.ctx, w.s, srv.Client(), "SHP-1")
-	require.ErrorIs(t, err, store.ErrNotFound, "no endpoint configured")
-	require.ErrorContains(t, w.s.PutPartnerEndpoint(w.ctx, w.customer, store.EndpointDSCSA, "ftp://x"), "url")
-	require.NoError(t, w.s.PutPartnerEndpoint(w.ctx, w.customer, store.EndpointDSCSA, srv.URL+"/dscsa"))
-
-	res, err := dscsa.Send(w.ctx, w.s, srv.Client(), "SHP-1")
-	require.NoError(t, err)
-	require.Equal(t, http.StatusAccepted, res.Status)
-	mu.Lock()
-	require.Equal(t, "application/xml", ctype)
-	doc, err := epcis.ParseXML(got)
-	mu.Unlock()
-	require.NoError(t, err)
-	require.Equal(t, "SHP-1", doc.Header.InstanceIdentifier)
-	require.Len(t, doc.Events, 5)
-
-	mu.Lock()
-	status = http.StatusBadRequest
-	mu.Unlock()
-	_, err = dscsa.Send(w.ctx, w.s, srv.Client(), "SHP-1")
-	require.Error(t, err)
-	require.True(t, strings.Contains(err.Error(), "answered 400: thanks"), "%v", err)
 }

@@ -16,11 +16,11 @@ import (
 )
 
 const (
-	benchBatch  = 500 // events per MQTT message, as the edge sends them
-	benchLines  = 2   // lines publishing at once
-	benchWindow = 8   // batches a line keeps unacked (its outbox in flight)
-	benchWarm   = 4   // batches per line applied before the clock starts
-	benchGTIN   = "09506000134369"
+	benchBatch  = 500              // events per MQTT message, as the edge sends them
+	benchLines  = 2                // lines publishing at once
+	benchWindow = 8                // batches a line keeps unacked (its outbox in flight)
+	benchWarm   = 4                // batches per line applied before the clock starts
+	benchGTIN   = "00312345678913" // embeds NDC 12345-678-91
 )
 
 var benchSpec = serials.Spec{Kind: serials.KindRandomized, Length: 12, Alphabet: serials.AlphabetNumeric, Key: "8f1e3c5a7b9d0e2f4a6c8e0b2d4f6a8c"}

@@ -37,7 +37,7 @@ const (
 	envSkipMosquitto = "SERIALINE_SKIP_MOSQUITTO"
 	defaultMosquitto = "127.0.0.1:1883"
 
-	gtin    = "09506000134352" // sequential scheme
+	gtin    = "00312345678906" // sequential scheme; embeds NDC 12345-678-90
 	badGTIN = "09506000134353" // wrong check digit
 	lot     = "LOT42"
 	expiry  = "281231"

@@ -17,6 +17,7 @@ import (
 
 	"github.com/serialine/serialine/central/broker"
 	"github.com/serialine/serialine/central/ingest"
+	"github.com/serialine/serialine/central/outbound"
 	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/shared/wire"
 )
@@ -45,7 +46,40 @@ type Config struct {
 	MQTT     MQTTConfig     `yaml:"mqtt"`
 	Ingest   IngestConfig   `yaml:"ingest"`
 	Web      WebConfig      `yaml:"web"`
+	Outbound OutboundConfig `yaml:"outbound"`
 	Log      LogConfig      `yaml:"log"`
+}
+
+// OutboundConfig is the outbound queue that delivers documents to
+// trading partners (central/outbound).
+type OutboundConfig struct {
+	// AllowNetworks lists networks (CIDR) central may connect to for a
+	// partner although they are loopback, private or link-local: a
+	// partner on a private link. Empty: public addresses only.
+	AllowNetworks []string `yaml:"allow_networks"`
+	// RetryInitial doubles per failed attempt up to RetryMax (at most
+	// 15m); a message is failed when GiveUpAfter has passed since it was
+	// queued or resent.
+	RetryInitial time.Duration `yaml:"retry_initial"`
+	RetryMax     time.Duration `yaml:"retry_max"`
+	GiveUpAfter  time.Duration `yaml:"give_up_after"`
+	// Timeout bounds one attempt; Poll is how often the queue is read.
+	Timeout time.Duration `yaml:"timeout"`
+	Poll    time.Duration `yaml:"poll"`
+}
+
+// senderConfig is the outbound part of c for outbound.New.
+func (c Config) senderConfig() (outbound.Policy, outbound.Config, error) {
+	o := c.Outbound
+	policy, err := outbound.NewPolicy(o.AllowNetworks)
+	if err != nil {
+		return policy, outbound.Config{}, configErr("outbound.allow_networks", "%v", err)
+	}
+	sc := outbound.Config{RetryInitial: o.RetryInitial, RetryMax: o.RetryMax, GiveUpAfter: o.GiveUpAfter, Timeout: o.Timeout, Poll: o.Poll}.WithDefaults()
+	if err := sc.Validate(); err != nil {
+		return policy, sc, fmt.Errorf("%w: outbound.%v", ErrInvalidConfig, err)
+	}
+	return policy, sc, nil
 }
 
 // HTTPConfig is the HTTP server: API, web UI, /metrics, /healthz.
@@ -236,6 +270,9 @@ func (c Config) Validate() error {
 	ic := c.ingestConfig("tcp://127.0.0.1:1883", "")
 	if err := ic.Validate(); err != nil {
 		return fmt.Errorf("%w: %s", ErrInvalidConfig, strings.TrimPrefix(err.Error(), ingest.ErrInvalidConfig.Error()+": "))
+	}
+	if _, _, err := c.senderConfig(); err != nil {
+		return err
 	}
 	switch c.Web.SecureCookie {
 	case "auto", "true", "false":

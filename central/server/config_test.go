@@ -96,6 +96,12 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		{"web.secure_cookie", "web:\n  secure_cookie: maybe\n", "web.secure_cookie: \"maybe\": use auto, true or false"},
 		{"web.session_max_age", "web:\n  session_max_age: 10s\n", "web.session_max_age:"},
 		{"log.level", "log:\n  level: loud\n", "log.level:"},
+		{"outbound.allow_networks", "outbound:\n  allow_networks: [10.0.0.0/33]\n", "outbound.allow_networks: allowed network 1 (\"10.0.0.0/33\")"},
+		{"outbound.allow_networks everything", "outbound:\n  allow_networks: [0.0.0.0/0]\n", "defeats the check"},
+		{"outbound.retry_max", "outbound:\n  retry_max: 1h\n", "outbound.retry_max: 1h0m0s: partners expect an attempt at least every 15 minutes"},
+		{"outbound.retry_initial", "outbound:\n  retry_initial: 10m\n  retry_max: 5m\n", "outbound.retry_initial:"},
+		{"outbound.give_up_after", "outbound:\n  give_up_after: 1m\n", "outbound.give_up_after:"},
+		{"outbound.timeout", "outbound:\n  timeout: -1s\n", "outbound.timeout: -1s is negative"},
 		{"log.format", "log:\n  format: xml\n", "log.format:"},
 	}
 	for _, tc := range tests {

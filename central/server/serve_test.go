@@ -216,7 +216,7 @@ log:
 	hash, err := auth.HashPassword(pw)
 	require.NoError(t, err)
 	require.NoError(t, st.PutLine(ctx, store.Line{ID: line, Name: "Line 1", PasswordHash: hash}))
-	const gtin = "09506000134352"
+	const gtin = "00312345678906" // embeds NDC 12345-678-90
 	require.NoError(t, st.PutProduct(ctx, store.Product{GTIN: gtin, Name: "Paracetamol", CompanyPrefixLen: 7, NDC: "12345-678-90",
 		Markets: []store.Market{store.MarketUSDSCSA}, Scheme: serials.Spec{Kind: serials.KindSequential, Length: 10, Start: 1}}))
 	_, err = st.CreateOrder(ctx, store.WorkOrder{ID: "WO-1", GTIN: gtin, Lot: "LOT1", Expiry: "281231", Quantity: 100})

@@ -26,9 +26,11 @@ import (
 	"github.com/serialine/serialine/central/api"
 	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/broker"
+	"github.com/serialine/serialine/central/dscsa"
 	"github.com/serialine/serialine/central/epcisapi"
 	"github.com/serialine/serialine/central/ingest"
 	"github.com/serialine/serialine/central/metrics"
+	"github.com/serialine/serialine/central/outbound"
 	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/web"
 )
@@ -61,6 +63,9 @@ type Server struct {
 	in      *ingest.Ingest
 	httpSrv *http.Server
 	httpLn  net.Listener
+	sender  *outbound.Sender
+	stopOut context.CancelFunc
+	outDone chan struct{}
 	epcis   *epcisapi.Handler
 	served  chan error
 	mqttURL string
@@ -117,7 +122,30 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	if err := s.startMQTT(ctx); err != nil {
 		return err
 	}
+	if err := s.startOutbound(ctx); err != nil {
+		return err
+	}
 	return s.startHTTP()
+}
+
+// startOutbound starts the sender of the outbound queue. Every replica
+// runs one; each message is claimed by one sender at a time.
+func (s *Server) startOutbound(ctx context.Context) error {
+	policy, cfg, err := s.cfg.senderConfig()
+	if err != nil {
+		return err
+	}
+	sender, err := outbound.New(s.st, map[string]outbound.Builder{store.EndpointDSCSA: dscsa.Builder{Store: s.st}}, policy, cfg, s.log)
+	if err != nil {
+		return err
+	}
+	run, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	s.sender, s.stopOut, s.outDone = sender, cancel, make(chan struct{})
+	go func() {
+		defer close(s.outDone)
+		sender.Run(run)
+	}()
+	return nil
 }
 
 func (s *Server) openStore(ctx context.Context) error {
@@ -242,7 +270,7 @@ func (s *Server) startHTTP() error {
 		return fmt.Errorf("web: %w", err)
 	}
 	mux := http.NewServeMux()
-	mux.Handle(api.Prefix, api.New(api.Deps{Store: s.st, Orders: s.in, Statuses: s.in}, s.log))
+	mux.Handle(api.Prefix, api.New(api.Deps{Store: s.st, Orders: s.in, Statuses: s.in, Outbound: s.sender, OutboundPolicy: s.sender.Policy()}, s.log))
 	s.epcis = epcisapi.New(epcisapi.Deps{Store: s.st}, s.log.With("part", "epcis"))
 	startCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	err = s.epcis.Start(startCtx)
@@ -425,6 +453,17 @@ func (s *Server) stop(ctx context.Context) error {
 		_ = s.httpLn.Close()
 	}
 	s.httpLn = nil
+	if s.stopOut != nil {
+		// An attempt in flight is cut off; its lease runs out and it is
+		// tried again (here after a restart, or by another replica).
+		s.stopOut()
+		select {
+		case <-s.outDone:
+		case <-ctx.Done():
+			errs = append(errs, fmt.Errorf("outbound sender: %w", ctx.Err()))
+		}
+		s.stopOut = nil
+	}
 	if s.epcis != nil {
 		if err := s.epcis.Close(ctx); err != nil {
 			errs = append(errs, err)

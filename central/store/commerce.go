@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -269,17 +268,25 @@ func shippedByGTIN(ctx context.Context, q dbtx, order, state string) (map[string
 	return out, r.Err()
 }
 
-// heldSQL is true for the unit u (an alias of units) while a recall
+// recalledSQL is true for the unit u (an alias of units) while a recall
 // covers it: by its GTIN and lot, or by its serial.
-const heldSQL = `(EXISTS (SELECT 1 FROM recalls rc WHERE rc.kind = 'lot' AND rc.gtin = u.gtin AND rc.lot = u.lot AND rc.state = 'open')
+const recalledSQL = `(EXISTS (SELECT 1 FROM recalls rc WHERE rc.kind = 'lot' AND rc.gtin = u.gtin AND rc.lot = u.lot AND rc.state = 'open')
 	OR EXISTS (SELECT 1 FROM recall_units ru JOIN recalls rc ON rc.id = ru.recall_id WHERE ru.gtin = u.gtin AND ru.serial = u.serial AND rc.state = 'open'))`
 
+// heldSQL is true for the unit u while it may not leave our stock: a
+// recall covers it, or a QA investigation quarantines it (open, or closed
+// finding the product illegitimate).
+const heldSQL = `(` + recalledSQL + ` OR ` + quarantinedSQL + `)`
+
 // locationSQL is where the unit u is: a shipped unit at its last
-// shipment's destination, a returned one where it was received, anything
-// else at the site of the line that made it.
+// shipment's destination, a returned one where it was received, a
+// received one at the site its receipt came to, anything else at the
+// site of the line that made it.
 const locationSQL = `CASE WHEN u.state = 'shipped' THEN COALESCE((SELECT s.dest_gln FROM shipment_units su JOIN shipments s ON s.id = su.shipment_id
 		WHERE su.gtin = u.gtin AND su.serial = u.serial AND s.state = 'shipped' ORDER BY s.shipped_at DESC LIMIT 1), '')
 	ELSE COALESCE((SELECT r.site_gln FROM unit_returns r WHERE r.gtin = u.gtin AND r.serial = u.serial ORDER BY r.id DESC LIMIT 1),
+		(SELECT rc.receiver_gln FROM receipt_units ru JOIN receipts rc ON rc.id = ru.receipt_id
+			WHERE ru.gtin = u.gtin AND ru.serial = u.serial ORDER BY rc.id DESC LIMIT 1),
 		(SELECT l.site_gln FROM lines l WHERE l.id = u.line_id), '') END`
 
 // StockFilter narrows the stock report; zero fields select everything.
@@ -317,7 +324,7 @@ func (s *Store) StockReport(ctx context.Context, f StockFilter) ([]StockRow, err
 		where = append(where, "u.order_id IN (SELECT id FROM work_orders WHERE "+orders+")")
 	}
 	q := `SELECT gtin, lot, state, location, COUNT(*), SUM(held) FROM (
-		SELECT u.gtin, u.lot, u.state, ` + locationSQL + ` AS location, CASE WHEN u.state IN ('commissioned', 'returned') AND ` + heldSQL + ` THEN 1 ELSE 0 END AS held
+		SELECT u.gtin, u.lot, u.state, ` + locationSQL + ` AS location, CASE WHEN u.state IN ('commissioned', 'received', 'returned') AND ` + heldSQL + ` THEN 1 ELSE 0 END AS held
 		FROM units u WHERE ` + strings.Join(where, " AND ") + `) x GROUP BY gtin, lot, state, location ORDER BY gtin, lot, state, location`
 	var out []StockRow
 	err := s.read(ctx, func(db dbtx) error {
@@ -368,7 +375,7 @@ func (s *Store) InventoryValue(ctx context.Context) (InventoryValue, error) {
 		r, err := db.query(ctx, `SELECT p.gtin, p.name, p.standard_cost, p.currency, COUNT(*),
 			COALESCE(SUM(CASE WHEN `+heldSQL+` THEN 1 ELSE 0 END), 0), COALESCE(SUM(CASE WHEN u.state = 'returned' THEN 1 ELSE 0 END), 0)
 			FROM units u JOIN products p ON p.gtin = u.gtin
-			WHERE u.state IN ('commissioned', 'returned')
+			WHERE u.state IN ('commissioned', 'received', 'returned')
 			GROUP BY p.gtin, p.name, p.standard_cost, p.currency ORDER BY p.gtin`)
 		if err != nil {
 			return err
@@ -389,86 +396,4 @@ func (s *Store) InventoryValue(ctx context.Context) (InventoryValue, error) {
 		return out, fmt.Errorf("inventory value: %w", err)
 	}
 	return out, nil
-}
-
-// Partner endpoint kinds.
-const (
-	// EndpointDSCSA receives DSCSA EPCIS documents (HTTP POST, XML).
-	EndpointDSCSA = "dscsa"
-)
-
-// PutPartnerEndpoint sets (or, with url "", removes) where documents of a
-// kind are sent to a trading partner: an http or https URL.
-func (s *Store) PutPartnerEndpoint(ctx context.Context, gln, kind, rawURL string) error {
-	rec := "partner " + gln
-	if kind != EndpointDSCSA {
-		return invalid(rec, "kind", "%q is not an endpoint kind; use %s", kind, EndpointDSCSA)
-	}
-	if rawURL != "" {
-		u, err := url.Parse(rawURL)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || len(rawURL) > 2048 {
-			return invalid(rec, "url", "must be an absolute http or https URL of at most 2048 bytes, got %q", rawURL)
-		}
-	}
-	return s.write(ctx, func(tx dbtx) error {
-		if _, err := getPartner(ctx, tx, gln); err != nil {
-			return err
-		}
-		var before *string
-		var b string
-		err := tx.queryRow(ctx, "SELECT url FROM partner_endpoints WHERE gln = $1 AND kind = $2", gln, kind).Scan(&b)
-		switch {
-		case err == nil:
-			before = &b
-		case !isNoRows(err):
-			return fmt.Errorf("%s: endpoint: %w", rec, err)
-		}
-		if rawURL == "" {
-			if _, err := tx.exec(ctx, "DELETE FROM partner_endpoints WHERE gln = $1 AND kind = $2", gln, kind); err != nil {
-				return fmt.Errorf("%s: endpoint: %w", rec, err)
-			}
-			return audit(ctx, tx, "delete", "partner_endpoint", gln+"/"+kind, before, nil)
-		}
-		_, err = tx.exec(ctx, `INSERT INTO partner_endpoints (gln, kind, url, updated_at) VALUES ($1, $2, $3, $4)
-			ON CONFLICT (gln, kind) DO UPDATE SET url = excluded.url, updated_at = excluded.updated_at`, gln, kind, rawURL, now())
-		if err != nil {
-			return fmt.Errorf("%s: endpoint: %w", rec, err)
-		}
-		if before == nil {
-			return audit(ctx, tx, "create", "partner_endpoint", gln+"/"+kind, nil, rawURL)
-		}
-		return audit(ctx, tx, "update", "partner_endpoint", gln+"/"+kind, *before, rawURL)
-	})
-}
-
-// PartnerEndpoint returns the URL documents of kind go to, or ErrNotFound.
-func (s *Store) PartnerEndpoint(ctx context.Context, gln, kind string) (string, error) {
-	var u string
-	err := s.read(ctx, func(q dbtx) error {
-		return q.queryRow(ctx, "SELECT url FROM partner_endpoints WHERE gln = $1 AND kind = $2", gln, kind).Scan(&u)
-	})
-	if isNoRows(err) {
-		return "", fmt.Errorf("partner %s: %s endpoint: %w", gln, kind, ErrNotFound)
-	}
-	if err != nil {
-		return "", fmt.Errorf("partner %s: %s endpoint: %w", gln, kind, err)
-	}
-	return u, nil
-}
-
-// LocationOf returns the location (gln, extension).
-func (s *Store) LocationOf(ctx context.Context, gln, ext string) (Location, error) {
-	var l Location
-	err := s.read(ctx, func(q dbtx) error {
-		return q.queryRow(ctx, "SELECT gln, extension, site_gln, name, created_at, updated_at FROM locations WHERE gln = $1 AND extension = $2", gln, ext).
-			Scan(&l.GLN, &l.Extension, &l.SiteGLN, &l.Name, &l.CreatedAt, &l.UpdatedAt)
-	})
-	if isNoRows(err) {
-		return l, fmt.Errorf("location %s.%s: %w", gln, ext, ErrNotFound)
-	}
-	if err != nil {
-		return l, fmt.Errorf("location %s.%s: %w", gln, ext, err)
-	}
-	l.CreatedAt, l.UpdatedAt = l.CreatedAt.UTC(), l.UpdatedAt.UTC()
-	return l, nil
 }

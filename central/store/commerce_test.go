@@ -45,9 +45,9 @@ func newPacked(t *testing.T, dsn string) *packed {
 	f := newFixture(t, dsn)
 	p := &packed{fixture: f, caseA: sscc(t, 101), caseB: sscc(t, 102), pallet: sscc(t, 201),
 		site: gln(t, "950600000001"), dock: gln(t, "950600000003"), customer: gln(t, "950600000002"), other: gln(t, "950600000004")}
-	require.NoError(t, f.s.PutSite(f.ctx, store.Site{GLN: p.site, Name: "Plant Lisbon", Address: "Rua 1, Lisboa"}))
+	require.NoError(t, f.s.PutSite(f.ctx, store.Site{GLN: p.site, Name: "Plant Lisbon", Address: store.Address{Street: "Rua 1", City: "Lisboa", Country: "PT"}}))
 	require.NoError(t, f.s.PutLocation(f.ctx, store.Location{GLN: p.dock, Extension: "DOCK1", SiteGLN: p.site, Name: "Dispatch dock"}))
-	require.NoError(t, f.s.PutPartner(f.ctx, store.Partner{GLN: p.customer, Name: "Wholesale Ltd", Address: "1 Main St, Newark NJ"}))
+	require.NoError(t, f.s.PutPartner(f.ctx, store.Partner{GLN: p.customer, Name: "Wholesale Ltd", Address: store.Address{Street: "1 Main St", City: "Newark", State: "NJ", Country: "US"}}))
 	require.NoError(t, f.s.PutPartner(f.ctx, store.Partner{GLN: p.other, Name: "Other Pharma"}))
 	require.NoError(t, f.s.PutLine(f.ctx, store.Line{ID: line1, SiteGLN: p.site, Name: "Line 1", PasswordHash: "pbkdf2$x"}))
 	f.order(t, "WO-1", gtinRand, line1)
@@ -103,7 +103,7 @@ func TestSalesOrderInput(t *testing.T) {
 		{"GTIN twice", "lines[1].gtin", func(o *store.SalesOrder) { o.Lines = append(o.Lines, o.Lines[0]) }, false},
 		{"PO with a space", "po_number", func(o *store.SalesOrder) { o.PONumber = "PO 1" }, false},
 		{"unknown customer", "", func(o *store.SalesOrder) { o.CustomerGLN = gln(t, "950600000009") }, true},
-		{"unknown product", "", func(o *store.SalesOrder) { o.Lines = []store.SalesLine{{GTIN: "09506000134383", Quantity: 1}} }, true},
+		{"unknown product", "", func(o *store.SalesOrder) { o.Lines = []store.SalesLine{{GTIN: "00312345678937", Quantity: 1}} }, true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -17,7 +17,7 @@ import (
 func TestRejectAllowance(t *testing.T) {
 	storetest.ForEachBackend(t, func(t *testing.T, dsn string) {
 		f := newFixture(t, dsn)
-		p := product("09506000134383", seqSpec)
+		p := product("00312345678937", seqSpec)
 		p.RejectAllowancePercent, p.RejectAllowanceMin, p.MinShelfLifeDays = ptr(2), ptr(uint64(10)), 30
 		require.NoError(t, f.s.PutProduct(f.ctx, p))
 		tests := []struct {
@@ -155,7 +155,7 @@ func TestShelfLife(t *testing.T) {
 		ctx := ctxT(t)
 		require.NoError(t, s.PutLine(ctx, store.Line{ID: line1, Name: "L1", PasswordHash: "pbkdf2$x"}))
 		require.NoError(t, s.PutProduct(ctx, product(gtinSeq, seqSpec)))
-		p := product("09506000134383", seqSpec)
+		p := product("00312345678937", seqSpec)
 		p.MinShelfLifeDays = 180
 		require.NoError(t, s.PutProduct(ctx, p))
 		tests := []struct {
@@ -166,7 +166,7 @@ func TestShelfLife(t *testing.T) {
 			{"today", gtinSeq, "260501", lot, "", ""},
 			{"end of last month", gtinSeq, "260400", lot, "expiry", "260400 (2026-04-30) is in the past"},
 			{"end of this month", gtinSeq, "260500", lot, "", ""},
-			{"shelf life short", p.GTIN, "261027", lot, "expiry", "is 179 days ahead; product 09506000134383 needs at least 180 days"},
+			{"shelf life short", p.GTIN, "261027", lot, "expiry", "is 179 days ahead; product 00312345678937 needs at least 180 days"},
 			{"shelf life enough", p.GTIN, "261028", lot, "", ""},
 			{"shelf life to the end of the month", p.GTIN, "261000", lot, "", ""},
 			{"lot too long", gtinSeq, expiry, "L123456789012345678901", "lot", "1 to 20 characters (AI 10), got 22"},
@@ -220,7 +220,7 @@ func TestCloseReachesLineAfterClose(t *testing.T) {
 		require.NoError(t, err)
 		require.Len(t, orders.Orders, 1)
 		require.Equal(t, wire.Order{ID: "WO-1", GTIN: gtinRand, Lot: lot, Expiry: expiry, Quantity: 300, State: wire.OrderStateClosed,
-			MinGrade: "C", Product: "Paracetamol 500 mg tablets", National: map[string]string{"715": "12345-678-90"},
+			MinGrade: "C", Product: "Paracetamol 500 mg tablets", National: map[string]string{"715": "12345-678-91"},
 			RejectAllowance: 50, ClosedAt: at}, orders.Orders[0])
 
 		// The line comes back with what it made: 3 units before the close,

@@ -97,7 +97,7 @@ func TestGrantRefusals(t *testing.T) {
 func TestGrantExhausted(t *testing.T) {
 	storetest.ForEachBackend(t, func(t *testing.T, dsn string) {
 		f := newFixture(t, dsn)
-		small := product("09506000134383", serials.Spec{Kind: serials.KindSequential, Length: 2, Start: 90})
+		small := product("00312345678937", serials.Spec{Kind: serials.KindSequential, Length: 2, Start: 90})
 		require.NoError(t, f.s.PutProduct(f.ctx, small))
 		f.order(t, "WO-1", small.GTIN, line1)
 		g := f.grant(t, "r1", line1, "WO-1", small.GTIN, 8)
@@ -293,7 +293,7 @@ func TestGrantBoundedByOrderIssue11(t *testing.T) {
 func TestGrantOrderNeed(t *testing.T) {
 	storetest.ForEachBackend(t, func(t *testing.T, dsn string) {
 		f := newFixture(t, dsn)
-		p := product("09506000134383", seqSpec)
+		p := product("00312345678937", seqSpec)
 		p.RejectAllowancePercent, p.RejectAllowanceMin = ptr(5), ptr(uint64(10))
 		require.NoError(t, f.s.PutProduct(f.ctx, p))
 		f.orderOf(t, "WO-1", p.GTIN, line1, 100) // allowance max(5, 10) = 10
@@ -401,7 +401,7 @@ func TestGrantBoundConcurrent(t *testing.T) {
 func TestGrantFMDLimit(t *testing.T) {
 	storetest.ForEachBackend(t, func(t *testing.T, dsn string) {
 		f := newFixture(t, dsn)
-		p := product("09506000134383", serials.Spec{Kind: serials.KindRandomized, Length: 7, Alphabet: serials.AlphabetNumeric, Key: testKey})
+		p := product("00312345678937", serials.Spec{Kind: serials.KindRandomized, Length: 7, Alphabet: serials.AlphabetNumeric, Key: testKey})
 		p.Markets, p.PlannedVolume = []store.Market{store.MarketUSDSCSA, store.MarketEUFMD}, 900 // 900 of 10^7: below 1/10,000
 		require.NoError(t, f.s.PutProduct(f.ctx, p))
 		f.orderOf(t, "WO-1", p.GTIN, line1, 5000)
@@ -417,7 +417,7 @@ func TestGrantFMDLimit(t *testing.T) {
 		require.Equal(t, uint64(999), use.Granted, "the refused grant allocated nothing")
 
 		// Not an EU FMD product: the same scheme grants on.
-		q := product("09506000134390", p.Scheme)
+		q := product("00312345678944", p.Scheme)
 		require.NoError(t, f.s.PutProduct(f.ctx, q))
 		f.orderOf(t, "WO-2", q.GTIN, line1, 5000)
 		f.grant(t, "r4", line1, "WO-2", q.GTIN, 1500)

@@ -17,9 +17,9 @@ import (
 )
 
 const (
-	gtinSeq  = "09506000134352" // sequential scheme
-	gtinRand = "09506000134369" // randomized scheme
-	gtinList = "09506000134376" // imported list
+	gtinSeq  = "00312345678906" // sequential scheme
+	gtinRand = "00312345678913" // randomized scheme
+	gtinList = "00312345678920" // imported list
 	line1    = "L1"
 	line2    = "L2"
 	testKey  = "8f1e3c5a7b9d0e2f4a6c8e0b2d4f6a8c"
@@ -55,7 +55,7 @@ func ctxT(tb testing.TB) context.Context {
 func product(gtin string, spec serials.Spec) store.Product {
 	return store.Product{
 		GTIN: gtin, Name: "Paracetamol 500 mg tablets", Form: "tablet", Strength: "500 mg", PackSize: 20,
-		CompanyPrefixLen: 7, NDC: "12345-678-90", Markets: []store.Market{store.MarketUSDSCSA}, Scheme: spec,
+		CompanyPrefixLen: 7, NDC: ndcOf(gtin), Markets: []store.Market{store.MarketUSDSCSA}, Scheme: spec,
 		StandardCost: 125, Currency: "EUR", MinGrade: "C",
 	}
 }
@@ -170,3 +170,7 @@ func (u *unitSrc) commission(line string, seq uint64, from, to int) []wire.Event
 	}
 	return out
 }
+
+// ndcOf is the NDC a US GTIN of the tests embeds (003 + NDC-10 + check
+// digit), in its 5-3-2 configuration.
+func ndcOf(gtin string) string { return gtin[3:8] + "-" + gtin[8:11] + "-" + gtin[11:13] }

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
@@ -36,10 +35,15 @@ type Product struct {
 	Form     string `json:"form,omitempty"`     // e.g. "film-coated tablet"
 	Strength string `json:"strength,omitempty"` // e.g. "500 mg"
 	PackSize int    `json:"pack_size,omitempty"`
+	// PackUnit is the unit of PackSize ("TABLET", "mL", "CAPSULE"): the
+	// netContentDescription of DSCSA master data is "20 TABLET".
+	PackUnit string `json:"pack_unit,omitempty"`
 	// CompanyPrefixLen is the length of the GS1 Company Prefix inside the
 	// GTIN (6 to 12), needed for EPC URIs.
 	CompanyPrefixLen int `json:"company_prefix_len"`
-	// NDC is the US National Drug Code (AI 715), required for us-dscsa.
+	// NDC is the US National Drug Code, required for us-dscsa: 10 digits
+	// written labeler-product-package in a 4-4-2, 5-3-2 or 5-4-1
+	// configuration. A us-dscsa product's GTIN embeds it (03 + NDC-10).
 	NDC string `json:"ndc,omitempty"`
 	// National holds other national reimbursement numbers by AI (710-717).
 	National map[string]string `json:"national,omitempty"`
@@ -101,6 +105,7 @@ func (p Product) Problems() []*ValidationError {
 	if p.PackSize < 0 {
 		add(invalid(rec, "pack_size", "must be 0 (unknown) or more, got %d", p.PackSize))
 	}
+	add(checkText(rec, "pack_unit", p.PackUnit, false))
 	if p.CompanyPrefixLen < 6 || p.CompanyPrefixLen > 12 {
 		add(invalid(rec, "company_prefix_len", "must be 6 to 12 digits, got %d", p.CompanyPrefixLen))
 	}
@@ -126,6 +131,8 @@ func (p Product) Problems() []*ValidationError {
 	}
 	if slices.Contains(p.Markets, MarketUSDSCSA) && p.NDC == "" {
 		add(invalid(rec, "ndc", "missing; a us-dscsa product is identified by its NDC"))
+	} else if slices.Contains(p.Markets, MarketUSDSCSA) {
+		add(checkGTINEmbedsNDC(rec, p.GTIN, p.NDC))
 	}
 	schemeOK := !add(func() error {
 		if err := p.Scheme.Validate(); err != nil {
@@ -207,7 +214,7 @@ func (p Product) redacted() Product {
 
 const productCols = `gtin, name, form, strength, pack_size, company_prefix_len, ndc, national_numbers, markets,
 	serial_scheme, planned_volume, standard_cost, currency, min_grade, created_at, updated_at,
-	reject_allowance_percent, reject_allowance_min, min_shelf_life_days`
+	reject_allowance_percent, reject_allowance_min, min_shelf_life_days, pack_unit`
 
 func scanProduct(r interface{ Scan(...any) error }) (Product, error) {
 	var p Product
@@ -215,7 +222,7 @@ func scanProduct(r interface{ Scan(...any) error }) (Product, error) {
 	p.RejectAllowancePercent, p.RejectAllowanceMin = new(int), new(uint64)
 	err := r.Scan(&p.GTIN, &p.Name, &p.Form, &p.Strength, &p.PackSize, &p.CompanyPrefixLen, &p.NDC,
 		&national, &markets, &scheme, &p.PlannedVolume, &p.StandardCost, &p.Currency, &p.MinGrade, &p.CreatedAt, &p.UpdatedAt,
-		p.RejectAllowancePercent, p.RejectAllowanceMin, &p.MinShelfLifeDays)
+		p.RejectAllowancePercent, p.RejectAllowanceMin, &p.MinShelfLifeDays, &p.PackUnit)
 	if err != nil {
 		return p, err
 	}
@@ -292,19 +299,20 @@ func (s *Store) PutProduct(ctx context.Context, p Product) error {
 			}
 			_, err = tx.exec(ctx, `UPDATE products SET name=$2, form=$3, strength=$4, pack_size=$5, company_prefix_len=$6, ndc=$7,
 				national_numbers=$8, markets=$9, serial_scheme=$10, planned_volume=$11, standard_cost=$12, currency=$13,
-				min_grade=$14, updated_at=$15, reject_allowance_percent=$16, reject_allowance_min=$17, min_shelf_life_days=$18 WHERE gtin=$1`,
+				min_grade=$14, updated_at=$15, reject_allowance_percent=$16, reject_allowance_min=$17, min_shelf_life_days=$18,
+				pack_unit=$19 WHERE gtin=$1`,
 				p.GTIN, p.Name, p.Form, p.Strength, p.PackSize, p.CompanyPrefixLen, p.NDC, string(national), string(markets),
 				string(scheme), p.PlannedVolume, p.StandardCost, p.Currency, p.MinGrade, t,
-				*p.RejectAllowancePercent, *p.RejectAllowanceMin, p.MinShelfLifeDays)
+				*p.RejectAllowancePercent, *p.RejectAllowanceMin, p.MinShelfLifeDays, p.PackUnit)
 			if err != nil {
 				return fmt.Errorf("product %s: %w", p.GTIN, err)
 			}
 			return audit(ctx, tx, "update", "product", p.GTIN, before.redacted(), p.redacted())
 		}
-		_, err = tx.exec(ctx, "INSERT INTO products ("+productCols+") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$15,$16,$17,$18)",
+		_, err = tx.exec(ctx, "INSERT INTO products ("+productCols+") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$15,$16,$17,$18,$19)",
 			p.GTIN, p.Name, p.Form, p.Strength, p.PackSize, p.CompanyPrefixLen, p.NDC, string(national), string(markets),
 			string(scheme), p.PlannedVolume, p.StandardCost, p.Currency, p.MinGrade, t,
-			*p.RejectAllowancePercent, *p.RejectAllowanceMin, p.MinShelfLifeDays)
+			*p.RejectAllowancePercent, *p.RejectAllowanceMin, p.MinShelfLifeDays, p.PackUnit)
 		if err != nil {
 			return fmt.Errorf("product %s: %w", p.GTIN, err)
 		}
@@ -346,166 +354,6 @@ func (s *Store) Products(ctx context.Context) ([]Product, error) {
 	})
 	if err != nil {
 		return nil, fmt.Errorf("products: %w", err)
-	}
-	return out, nil
-}
-
-// Site is a plant or warehouse, identified by its GLN.
-type Site struct {
-	GLN       string    `json:"gln"`
-	Name      string    `json:"name"`
-	Address   string    `json:"address,omitempty"`
-	CreatedAt time.Time `json:"created_at,omitzero"`
-	UpdatedAt time.Time `json:"updated_at,omitzero"`
-}
-
-// PutSite creates or updates a site.
-func (s *Store) PutSite(ctx context.Context, site Site) error {
-	rec := "site " + site.GLN
-	if _, err := gs1.ParseGLN(site.GLN); err != nil {
-		return invalid(rec, "gln", "%v", err)
-	}
-	if err := checkText(rec, "name", site.Name, true); err != nil {
-		return err
-	}
-	if err := checkLongText(rec, "address", site.Address); err != nil {
-		return err
-	}
-	return s.write(ctx, func(tx dbtx) error {
-		var before *Site
-		if b, err := getSite(ctx, tx, site.GLN); err == nil {
-			before = &b
-		} else if !errors.Is(err, ErrNotFound) {
-			return err
-		}
-		t := now()
-		site.CreatedAt, site.UpdatedAt = t, t
-		if before != nil {
-			site.CreatedAt = before.CreatedAt
-		}
-		_, err := tx.exec(ctx, `INSERT INTO sites (gln, name, address, created_at, updated_at) VALUES ($1, $2, $3, $4, $4)
-			ON CONFLICT (gln) DO UPDATE SET name = excluded.name, address = excluded.address, updated_at = excluded.updated_at`,
-			site.GLN, site.Name, site.Address, t)
-		if err != nil {
-			return fmt.Errorf("%s: %w", rec, err)
-		}
-		return auditPut(ctx, tx, "site", site.GLN, before, site)
-	})
-}
-
-// auditPut records a create (before == nil) or an update.
-func auditPut[T any](ctx context.Context, tx dbtx, entity, id string, before *T, after T) error {
-	if before == nil {
-		return audit(ctx, tx, "create", entity, id, nil, after)
-	}
-	return audit(ctx, tx, "update", entity, id, *before, after)
-}
-
-func getSite(ctx context.Context, q dbtx, gln string) (Site, error) {
-	var s Site
-	err := q.queryRow(ctx, "SELECT gln, name, address, created_at, updated_at FROM sites WHERE gln = $1", gln).
-		Scan(&s.GLN, &s.Name, &s.Address, &s.CreatedAt, &s.UpdatedAt)
-	if isNoRows(err) {
-		return s, fmt.Errorf("site %s: %w", gln, ErrNotFound)
-	}
-	if err != nil {
-		return s, fmt.Errorf("site %s: %w", gln, err)
-	}
-	s.CreatedAt, s.UpdatedAt = s.CreatedAt.UTC(), s.UpdatedAt.UTC()
-	return s, nil
-}
-
-// Site returns the site with gln.
-func (s *Store) Site(ctx context.Context, gln string) (Site, error) {
-	var site Site
-	err := s.read(ctx, func(q dbtx) error {
-		var err error
-		site, err = getSite(ctx, q, gln)
-		return err
-	})
-	return site, err
-}
-
-// Location is a place inside a site (a storage area, a dock), identified
-// by an SGLN: GLN plus extension.
-type Location struct {
-	GLN       string    `json:"gln"`
-	Extension string    `json:"extension"` // "0" when the GLN alone identifies it
-	SiteGLN   string    `json:"site_gln"`
-	Name      string    `json:"name"`
-	CreatedAt time.Time `json:"created_at,omitzero"`
-	UpdatedAt time.Time `json:"updated_at,omitzero"`
-}
-
-// SGLN returns the EPC URI urn:epc:id:sgln:... of the location, given the
-// length of the GS1 Company Prefix inside its GLN.
-func (l Location) SGLN(companyPrefixLen int) (string, error) {
-	return gs1.SGLNURI(gs1.GLN(l.GLN), l.Extension, companyPrefixLen)
-}
-
-// PutLocation creates or updates a location; its site must exist.
-func (s *Store) PutLocation(ctx context.Context, l Location) error {
-	rec := "location " + l.GLN + "." + l.Extension
-	if _, err := gs1.ParseGLN(l.GLN); err != nil {
-		return invalid(rec, "gln", "%v", err)
-	}
-	if l.Extension == "" || len(l.Extension) > 20 || !gs1.IsCSET82(l.Extension) {
-		return invalid(rec, "extension", "must be 1 to 20 characters of CSET 82 (\"0\" for none), got %q", l.Extension)
-	}
-	if err := checkText(rec, "name", l.Name, true); err != nil {
-		return err
-	}
-	return s.write(ctx, func(tx dbtx) error {
-		if _, err := getSite(ctx, tx, l.SiteGLN); err != nil {
-			return fmt.Errorf("%s: site_gln: %w", rec, err)
-		}
-		var before *Location
-		var b Location
-		err := tx.queryRow(ctx, "SELECT gln, extension, site_gln, name, created_at, updated_at FROM locations WHERE gln = $1 AND extension = $2",
-			l.GLN, l.Extension).Scan(&b.GLN, &b.Extension, &b.SiteGLN, &b.Name, &b.CreatedAt, &b.UpdatedAt)
-		switch {
-		case err == nil:
-			b.CreatedAt, b.UpdatedAt = b.CreatedAt.UTC(), b.UpdatedAt.UTC()
-			before = &b
-		case !isNoRows(err):
-			return fmt.Errorf("%s: %w", rec, err)
-		}
-		t := now()
-		l.CreatedAt, l.UpdatedAt = t, t
-		if before != nil {
-			l.CreatedAt = before.CreatedAt
-		}
-		_, err = tx.exec(ctx, `INSERT INTO locations (gln, extension, site_gln, name, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5)
-			ON CONFLICT (gln, extension) DO UPDATE SET site_gln = excluded.site_gln, name = excluded.name, updated_at = excluded.updated_at`,
-			l.GLN, l.Extension, l.SiteGLN, l.Name, t)
-		if err != nil {
-			return fmt.Errorf("%s: %w", rec, err)
-		}
-		return auditPut(ctx, tx, "location", l.GLN+"."+l.Extension, before, l)
-	})
-}
-
-// Locations lists the locations of a site.
-func (s *Store) Locations(ctx context.Context, siteGLN string) ([]Location, error) {
-	var out []Location
-	err := s.read(ctx, func(q dbtx) error {
-		r, err := q.query(ctx, "SELECT gln, extension, site_gln, name, created_at, updated_at FROM locations WHERE site_gln = $1 ORDER BY gln, extension", siteGLN)
-		if err != nil {
-			return err
-		}
-		defer r.Close()
-		for r.Next() {
-			var l Location
-			if err := r.Scan(&l.GLN, &l.Extension, &l.SiteGLN, &l.Name, &l.CreatedAt, &l.UpdatedAt); err != nil {
-				return err
-			}
-			l.CreatedAt, l.UpdatedAt = l.CreatedAt.UTC(), l.UpdatedAt.UTC()
-			out = append(out, l)
-		}
-		return r.Err()
-	})
-	if err != nil {
-		return nil, fmt.Errorf("locations of site %s: %w", siteGLN, err)
 	}
 	return out, nil
 }
@@ -641,210 +489,6 @@ func (s *Store) Lines(ctx context.Context) ([]Line, error) {
 	return out, nil
 }
 
-// Partner is a trading partner (wholesaler, 3PL, dispenser) by GLN.
-type Partner struct {
-	GLN     string `json:"gln"`
-	Name    string `json:"name"`
-	Address string `json:"address,omitempty"`
-	// Licences holds licence numbers by kind, e.g. {"us-state-nj-wholesale": "1234"}.
-	Licences  map[string]string `json:"licences,omitempty"`
-	CreatedAt time.Time         `json:"created_at,omitzero"`
-	UpdatedAt time.Time         `json:"updated_at,omitzero"`
-}
-
-// PutPartner creates or updates a trading partner.
-func (s *Store) PutPartner(ctx context.Context, p Partner) error {
-	rec := "partner " + p.GLN
-	if _, err := gs1.ParseGLN(p.GLN); err != nil {
-		return invalid(rec, "gln", "%v", err)
-	}
-	if err := checkText(rec, "name", p.Name, true); err != nil {
-		return err
-	}
-	if err := checkLongText(rec, "address", p.Address); err != nil {
-		return err
-	}
-	for k, v := range p.Licences {
-		if err := checkText(rec, "licences", k, true); err != nil {
-			return err
-		}
-		if err := checkText(rec, "licences["+k+"]", v, true); err != nil {
-			return err
-		}
-	}
-	licences, _ := json.Marshal(orEmptyMap(p.Licences))
-	return s.write(ctx, func(tx dbtx) error {
-		var before *Partner
-		if b, err := getPartner(ctx, tx, p.GLN); err == nil {
-			before = &b
-		} else if !errors.Is(err, ErrNotFound) {
-			return err
-		}
-		t := now()
-		p.CreatedAt, p.UpdatedAt = t, t
-		if before != nil {
-			p.CreatedAt = before.CreatedAt
-		}
-		_, err := tx.exec(ctx, `INSERT INTO trading_partners (gln, name, address, licences, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5)
-			ON CONFLICT (gln) DO UPDATE SET name = excluded.name, address = excluded.address, licences = excluded.licences, updated_at = excluded.updated_at`,
-			p.GLN, p.Name, p.Address, string(licences), t)
-		if err != nil {
-			return fmt.Errorf("%s: %w", rec, err)
-		}
-		return auditPut(ctx, tx, "partner", p.GLN, before, p)
-	})
-}
-
-func getPartner(ctx context.Context, q dbtx, gln string) (Partner, error) {
-	var p Partner
-	var licences string
-	err := q.queryRow(ctx, "SELECT gln, name, address, licences, created_at, updated_at FROM trading_partners WHERE gln = $1", gln).
-		Scan(&p.GLN, &p.Name, &p.Address, &licences, &p.CreatedAt, &p.UpdatedAt)
-	if isNoRows(err) {
-		return p, fmt.Errorf("partner %s: %w", gln, ErrNotFound)
-	}
-	if err != nil {
-		return p, fmt.Errorf("partner %s: %w", gln, err)
-	}
-	if err := json.Unmarshal([]byte(licences), &p.Licences); err != nil {
-		return p, fmt.Errorf("partner %s: licences: %w", gln, err)
-	}
-	if len(p.Licences) == 0 {
-		p.Licences = nil
-	}
-	p.CreatedAt, p.UpdatedAt = p.CreatedAt.UTC(), p.UpdatedAt.UTC()
-	return p, nil
-}
-
-// Partner returns the trading partner with gln.
-func (s *Store) Partner(ctx context.Context, gln string) (Partner, error) {
-	var p Partner
-	err := s.read(ctx, func(q dbtx) error {
-		var err error
-		p, err = getPartner(ctx, q, gln)
-		return err
-	})
-	return p, err
-}
-
-// APIToken is a bearer token of the HTTP API. The store keeps only a hash
-// of the token (the caller hashes, e.g. SHA-256 of a random secret).
-type APIToken struct {
-	ID        string     `json:"id"`
-	Name      string     `json:"name"`
-	Role      string     `json:"role"`
-	Hash      string     `json:"-"`
-	CreatedAt time.Time  `json:"created_at,omitzero"`
-	RevokedAt *time.Time `json:"revoked_at,omitempty"`
-}
-
-// CreateAPIToken stores a new token and returns it with its id.
-func (s *Store) CreateAPIToken(ctx context.Context, name, role, hash string) (APIToken, error) {
-	rec := "api token " + name
-	if err := checkText(rec, "name", name, true); err != nil {
-		return APIToken{}, err
-	}
-	if role == "" || len(role) > 32 || !isRoleName(role) {
-		return APIToken{}, invalid(rec, "role", "must be 1 to 32 characters of a-z, 0-9 and -, got %q", role)
-	}
-	if len(hash) < 16 || len(hash) > 256 {
-		return APIToken{}, invalid(rec, "hash", "must be 16 to 256 characters (a hash of the token, never the token)")
-	}
-	var id [8]byte
-	_, _ = rand.Read(id[:])
-	t := APIToken{ID: hex.EncodeToString(id[:]), Name: name, Role: role, Hash: hash, CreatedAt: now()}
-	err := s.write(ctx, func(tx dbtx) error {
-		_, err := tx.exec(ctx, "INSERT INTO api_tokens (id, hash, role, name, created_at) VALUES ($1, $2, $3, $4, $5)",
-			t.ID, t.Hash, t.Role, t.Name, t.CreatedAt)
-		if err != nil {
-			return fmt.Errorf("%s: %w (a token with the same hash exists?)", rec, err)
-		}
-		return audit(ctx, tx, "create", "api_token", t.ID, nil, t)
-	})
-	if err != nil {
-		return APIToken{}, err
-	}
-	return t, nil
-}
-
-const tokenCols = "id, name, role, hash, created_at, revoked_at"
-
-func scanToken(r interface{ Scan(...any) error }) (APIToken, error) {
-	var t APIToken
-	var revoked sql.NullTime
-	if err := r.Scan(&t.ID, &t.Name, &t.Role, &t.Hash, &t.CreatedAt, &revoked); err != nil {
-		return t, err
-	}
-	t.CreatedAt = t.CreatedAt.UTC()
-	t.RevokedAt = nullTime(revoked)
-	return t, nil
-}
-
-// APITokenByHash returns the token with hash. A revoked token is not
-// found (ErrNotFound), so that a caller cannot forget to check.
-func (s *Store) APITokenByHash(ctx context.Context, hash string) (APIToken, error) {
-	var t APIToken
-	err := s.read(ctx, func(q dbtx) error {
-		var err error
-		t, err = scanToken(q.queryRow(ctx, "SELECT "+tokenCols+" FROM api_tokens WHERE hash = $1 AND revoked_at IS NULL", hash))
-		return err
-	})
-	if isNoRows(err) {
-		return t, fmt.Errorf("api token: %w", ErrNotFound)
-	}
-	if err != nil {
-		return t, fmt.Errorf("api token: %w", err)
-	}
-	return t, nil
-}
-
-// APITokens lists every token, revoked ones included, oldest first.
-func (s *Store) APITokens(ctx context.Context) ([]APIToken, error) {
-	var out []APIToken
-	err := s.read(ctx, func(q dbtx) error {
-		r, err := q.query(ctx, "SELECT "+tokenCols+" FROM api_tokens ORDER BY created_at, id")
-		if err != nil {
-			return err
-		}
-		defer r.Close()
-		for r.Next() {
-			t, err := scanToken(r)
-			if err != nil {
-				return err
-			}
-			out = append(out, t)
-		}
-		return r.Err()
-	})
-	if err != nil {
-		return nil, fmt.Errorf("api tokens: %w", err)
-	}
-	return out, nil
-}
-
-// RevokeAPIToken revokes the token with id; revoking twice is an ErrState.
-func (s *Store) RevokeAPIToken(ctx context.Context, id string) error {
-	return s.write(ctx, func(tx dbtx) error {
-		before, err := scanToken(tx.queryRow(ctx, "SELECT "+tokenCols+" FROM api_tokens WHERE id = $1"+s.d.forUpdate(), id))
-		if isNoRows(err) {
-			return fmt.Errorf("api token %s: %w", id, ErrNotFound)
-		}
-		if err != nil {
-			return fmt.Errorf("api token %s: %w", id, err)
-		}
-		if before.RevokedAt != nil {
-			return fmt.Errorf("api token %s: %w: revoked at %s already", id, ErrState, before.RevokedAt.Format(time.RFC3339))
-		}
-		t := now()
-		if _, err := tx.exec(ctx, "UPDATE api_tokens SET revoked_at = $2 WHERE id = $1", id, t); err != nil {
-			return fmt.Errorf("api token %s: %w", id, err)
-		}
-		after := before
-		after.RevokedAt = &t
-		return audit(ctx, tx, "revoke", "api_token", id, before, after)
-	})
-}
-
 // --- field checks shared by the records ---
 
 func checkGTIN(rec, field, v string) error {
@@ -898,24 +542,63 @@ func checkPrintable(rec, field, v string) error {
 	return nil
 }
 
-// checkNDC accepts a US NDC as 10 digits in 4-4-2, 5-3-2 or 5-4-1 form
-// (hyphens optional) or the 11-digit 5-4-2 billing form.
+// checkNDC accepts a US NDC: 10 digits written labeler-product-package
+// in a 4-4-2, 5-3-2 or 5-4-1 configuration. The hyphens are required:
+// the configuration decides the 11-digit form (FDA_NDC_11) and cannot be
+// read from the digits alone.
 func checkNDC(rec, v string) error {
-	digits, hyphens := 0, 0
-	for i := 0; i < len(v); i++ {
-		switch c := v[i]; {
-		case c >= '0' && c <= '9':
-			digits++
-		case c == '-':
-			hyphens++
-		default:
-			return invalid(rec, "ndc", "%q: character %q is neither a digit nor a hyphen", v, c)
-		}
-	}
-	if (digits != 10 && digits != 11) || hyphens > 2 {
-		return invalid(rec, "ndc", "%q: an NDC has 10 digits (4-4-2, 5-3-2, 5-4-1) or 11 (5-4-2), got %d", v, digits)
+	if _, err := NDCDigits(v); err != nil {
+		return invalid(rec, "ndc", "%q: %v", v, err)
 	}
 	return nil
+}
+
+// NDCDigits returns the 10 digits of an NDC written in a 4-4-2, 5-3-2 or
+// 5-4-1 configuration.
+func NDCDigits(ndc string) (string, error) {
+	parts := strings.Split(ndc, "-")
+	if len(parts) != 3 {
+		return "", fmt.Errorf("an NDC has 10 digits written labeler-product-package with hyphens (4-4-2, 5-3-2 or 5-4-1), e.g. 12345-678-90")
+	}
+	for _, p := range parts {
+		for i := 0; i < len(p); i++ {
+			if p[i] < '0' || p[i] > '9' {
+				return "", fmt.Errorf("character %q is neither a digit nor a hyphen", p[i])
+			}
+		}
+	}
+	switch [3]int{len(parts[0]), len(parts[1]), len(parts[2])} {
+	case [3]int{4, 4, 2}, [3]int{5, 3, 2}, [3]int{5, 4, 1}:
+		return parts[0] + parts[1] + parts[2], nil
+	}
+	return "", fmt.Errorf("a %d-%d-%d NDC: the configurations are 4-4-2, 5-3-2 and 5-4-1 (10 digits)", len(parts[0]), len(parts[1]), len(parts[2]))
+}
+
+// NDC11 is the 11-digit 5-4-2 form of an NDC (FDA_NDC_11, billing): the
+// short segment padded with a leading zero, no hyphens.
+func NDC11(ndc string) (string, error) {
+	if _, err := NDCDigits(ndc); err != nil {
+		return "", err
+	}
+	parts := strings.Split(ndc, "-")
+	pad := func(s string, n int) string { return strings.Repeat("0", n-len(s)) + s }
+	return pad(parts[0], 5) + pad(parts[1], 4) + pad(parts[2], 2), nil
+}
+
+// checkGTINEmbedsNDC refuses a US product's GTIN that does not carry its
+// NDC: an indicator digit, 03, the NDC's 10 digits, a check digit.
+func checkGTINEmbedsNDC(rec, gtin, ndc string) error {
+	digits, err := NDCDigits(ndc)
+	if err != nil || len(gtin) != 14 {
+		return nil // the ndc and gtin checks report these
+	}
+	if gtin[1:3] == "03" && gtin[3:13] == digits {
+		return nil
+	}
+	want := gtin[:1] + "03" + digits
+	c, _ := gs1.CheckDigit(want)
+	return invalid(rec, "gtin", "%s does not embed ndc %s: a US product's GTIN is an indicator digit, 03, the NDC's 10 digits and a check digit (%s%c)",
+		gtin, ndc, want, c)
 }
 
 func checkGrade(rec, g string) error {

@@ -371,7 +371,7 @@ func (s *Store) Recalls(ctx context.Context) ([]Recall, error) {
 // unitRecalled reports whether a recall covers the unit.
 func unitRecalled(ctx context.Context, q dbtx, gtin, serial string) (bool, error) {
 	var n int
-	err := q.queryRow(ctx, `SELECT COUNT(*) FROM units u WHERE u.gtin = $1 AND u.serial = $2 AND `+heldSQL, gtin, serial).Scan(&n)
+	err := q.queryRow(ctx, `SELECT COUNT(*) FROM units u WHERE u.gtin = $1 AND u.serial = $2 AND `+recalledSQL, gtin, serial).Scan(&n)
 	return n > 0, err
 }
 
@@ -406,7 +406,7 @@ func (s *Store) CheckUnit(ctx context.Context, gtin, serial string) (UnitCheck, 
 	var c UnitCheck
 	var recalled int
 	err := s.read(ctx, func(q dbtx) error {
-		return q.queryRow(ctx, `SELECT u.state, u.lot, u.expiry, CASE WHEN `+heldSQL+` OR EXISTS (SELECT 1 FROM epcis_event_epcs x
+		return q.queryRow(ctx, `SELECT u.state, u.lot, u.expiry, CASE WHEN `+recalledSQL+` OR EXISTS (SELECT 1 FROM epcis_event_epcs x
 			JOIN epcis_events e ON e.id = x.event_id WHERE x.epc = $3 AND x.role IN ('epc', 'child') AND e.disposition = 'recalled') THEN 1 ELSE 0 END
 			FROM units u WHERE u.gtin = $1 AND u.serial = $2`, gtin, serial, "https://id.gs1.org/01/"+gtin+"/21/"+url.PathEscape(serial)).
 			Scan(&c.State, &c.Lot, &c.Expiry, &recalled)

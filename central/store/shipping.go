@@ -483,10 +483,10 @@ func (s *Store) Pick(ctx context.Context, id string, items []PickItem) (Shipment
 					return invalid(rec, f, "unit %s is in this shipment already", ref)
 				case u.otherShipment != "":
 					return invalid(rec, f, "unit %s is picked for shipment %s already", ref, u.otherShipment)
-				case u.state != StateCommissioned:
-					return invalid(rec, f, "unit %s is %s; only a commissioned unit in stock is shipped", ref, u.state)
+				case u.state != StateCommissioned && u.state != StateReceived:
+					return invalid(rec, f, "unit %s is %s; only a unit in stock (commissioned or received) is shipped", ref, u.state)
 				case u.held:
-					return invalid(rec, f, "unit %s is on hold: a recall covers it", ref)
+					return invalid(rec, f, "unit %s is on hold: a recall or an open QA investigation (quarantine) covers it", ref)
 				case ordered[u.gtin] == 0:
 					return invalid(rec, f, "unit %s: GTIN %s is not on sales order %s", ref, u.gtin, o.ID)
 				}
@@ -566,21 +566,21 @@ func (s *Store) ConfirmShipment(ctx context.Context, id string, at time.Time) (S
 		// The units must still be what picking found.
 		bad, err := scanPicked(tx.query(ctx, "SELECT "+pickCols+` FROM units u
 			WHERE (u.gtin, u.serial) IN (SELECT gtin, serial FROM shipment_units WHERE shipment_id = $1)
-			AND (u.state <> 'commissioned' OR `+heldSQL+`) ORDER BY u.gtin, u.serial LIMIT 10`, id))
+			AND (u.state NOT IN ('commissioned', 'received') OR `+heldSQL+`) ORDER BY u.gtin, u.serial LIMIT 10`, id))
 		if err != nil {
 			return fmt.Errorf("%s: %w", rec, err)
 		}
 		if len(bad) > 0 {
 			u := bad[0]
 			why := u.state
-			if u.state == StateCommissioned {
-				why = "on hold (recalled)"
+			if u.state == StateCommissioned || u.state == StateReceived {
+				why = "on hold (recalled, or quarantined by a QA investigation)"
 			}
 			return fmt.Errorf("%s: %w: unit %s is %s since it was picked (%d such units shown at most 10); remove it and pick again",
 				rec, ErrState, wire.UnitRef(u.gtin, u.serial), why, len(bad))
 		}
 		n, err := tx.exec(ctx, `UPDATE units SET state = 'shipped', last_event = $2, updated_at = $3
-			WHERE (gtin, serial) IN (SELECT gtin, serial FROM shipment_units WHERE shipment_id = $1) AND state = 'commissioned'`,
+			WHERE (gtin, serial) IN (SELECT gtin, serial FROM shipment_units WHERE shipment_id = $1) AND state IN ('commissioned', 'received')`,
 			id, shipmentEventID(id), at)
 		if err != nil {
 			return fmt.Errorf("%s: units: %w", rec, err)
@@ -647,6 +647,11 @@ func (s *Store) ConfirmShipment(ctx context.Context, id string, at time.Time) (S
 		}
 		if _, err := insertEPCIS(ctx, tx, []*epcisRow{&row}); err != nil {
 			return fmt.Errorf("%s: EPCIS shipping event: %w", rec, err)
+		}
+		// The customer's DSCSA document is queued with the confirmation:
+		// it leaves even if central stops right after the commit.
+		if err := enqueueShipmentDocuments(ctx, tx, sh); err != nil {
+			return fmt.Errorf("%s: %w", rec, err)
 		}
 		return audit(ctx, tx, "confirm", "shipment", id, before, sh)
 	})
@@ -1070,6 +1075,11 @@ func (s *Store) RestockReturn(ctx context.Context, gtin, serial string) (Return,
 		}
 		if recalled {
 			return fmt.Errorf("%s: %w: a recall covers it", rec, ErrState)
+		}
+		if q, err := unitQuarantined(ctx, tx, gtin, serial); err != nil {
+			return fmt.Errorf("%s: %w", rec, err)
+		} else if q {
+			return fmt.Errorf("%s: %w: a QA investigation quarantines it", rec, ErrState)
 		}
 		t := now()
 		ev := "restock:" + strconv.FormatInt(before.ID, 10)

@@ -14,7 +14,7 @@ import (
 )
 
 // prefixSeq is the GS1 Company Prefix of gtinSeq (company_prefix_len 7).
-const prefixSeq = "9506000"
+const prefixSeq = "0312345"
 
 func ssccReq(id, line string, ext int, n uint64) wire.SerialRequest {
 	return wire.SerialRequest{V: 1, RequestID: id, Line: line, Kind: wire.RequestSSCC, Count: n,
@@ -65,8 +65,8 @@ func TestGrantSSCCIdempotent(t *testing.T) {
 		audit, err := f.s.Audit(f.ctx, store.AuditFilter{Entity: "sscc_grant"})
 		require.NoError(t, err)
 		require.Len(t, audit, 3, "one audit entry per grant, none for the retry")
-		require.JSONEq(t, `{"line":"L1","sscc":{"company_prefix":"9506000","extension":0},"ranges":[{"start":0,"count":100}],
-			"first":"095060000000000008","last":"095060000000000992"}`, string(audit[0].After))
+		require.JSONEq(t, `{"line":"L1","sscc":{"company_prefix":"0312345","extension":0},"ranges":[{"start":0,"count":100}],
+			"first":"003123450000000004","last":"003123450000000998"}`, string(audit[0].After))
 
 		// A request id reused for another request, or one of a serials grant.
 		_, err = f.s.GrantSSCC(f.ctx, ssccReq("L1-s1", line1, 0, 99), 0)
@@ -88,7 +88,7 @@ func TestGrantSSCCRefusals(t *testing.T) {
 		otherPrefix := ssccReq("r", line1, 0, 1)
 		otherPrefix.SSCC.CompanyPrefix = "0614141"
 		wrongLen := ssccReq("r", line1, 0, 1)
-		wrongLen.SSCC.CompanyPrefix = "95060001" // the right digits, one too many
+		wrongLen.SSCC.CompanyPrefix = "03123456" // the right digits, one too many
 		serialsReq := req("r", line1, "WO-2", gtinSeq, 1)
 		tests := []struct {
 			name  string
@@ -99,7 +99,7 @@ func TestGrantSSCCRefusals(t *testing.T) {
 		}{
 			{"unknown line", ssccReq("r", "L9", 0, 1), 0, store.ErrNotFound, "line L9"},
 			{"prefix of no product", otherPrefix, 0, store.ErrInvalid, "sscc.company_prefix: 0614141 is not the GS1 Company Prefix of any product"},
-			{"prefix length", wrongLen, 0, store.ErrInvalid, "95060001 is not the GS1 Company Prefix"},
+			{"prefix length", wrongLen, 0, store.ErrInvalid, "03123456 is not the GS1 Company Prefix"},
 			{"order of another line", withOrder, 0, store.ErrState, "work order WO-2 is not released to line L1"},
 			{"over the cap", ssccReq("r", line1, 0, 10_001), 0, store.ErrInvalid, "exceeds the 10000 SSCCs"},
 			{"over a set cap", ssccReq("r", line1, 0, 11), 10, store.ErrInvalid, "count"},
@@ -127,12 +127,12 @@ func TestGrantSSCCExhausted(t *testing.T) {
 	storetest.ForEachBackend(t, func(t *testing.T, dsn string) {
 		f := newFixture(t, dsn)
 		// A 12-digit company prefix leaves 4 digits: 10,000 SSCCs.
-		p := product("09506000134390", seqSpec)
+		p := product("00312345678944", seqSpec)
 		p.CompanyPrefixLen = 12
 		require.NoError(t, f.s.PutProduct(f.ctx, p))
 		r := func(id string, n uint64) wire.SerialRequest {
 			return wire.SerialRequest{V: 1, RequestID: id, Line: line1, Kind: wire.RequestSSCC, Count: n,
-				SSCC: &wire.SSCCPrefix{CompanyPrefix: "950600013439", Extension: 5}}
+				SSCC: &wire.SSCCPrefix{CompanyPrefix: "031234567894", Extension: 5}}
 		}
 		g, err := f.s.GrantSSCC(f.ctx, r("a", 9_998), 0)
 		require.NoError(t, err)
@@ -145,7 +145,7 @@ func TestGrantSSCCExhausted(t *testing.T) {
 		require.Equal(t, []wire.CounterRange{{Start: 9_998, Count: 2}}, g.Ranges, "the failed request allocated nothing")
 		last, err := g.SSCC.SSCC(g.Ranges[0].End() - 1)
 		require.NoError(t, err)
-		require.Equal(t, "595060001343999993", string(last), "the last SSCC of the space (check digit by hand)")
+		require.Equal(t, "503123456789499997", string(last), "the last SSCC of the space (check digit by hand)")
 	})
 }
 

@@ -119,6 +119,14 @@ func TestProductValidation(t *testing.T) {
 		{"name", func(p *store.Product) { p.Name = "" }, "name", "missing"},
 		{"prefix", func(p *store.Product) { p.CompanyPrefixLen = 5 }, "company_prefix_len", "6 to 12"},
 		{"ndc", func(p *store.Product) { p.NDC = "12345" }, "ndc", "10 digits"},
+		{"ndc without hyphens", func(p *store.Product) { p.NDC = "1234567890" }, "ndc", "with hyphens (4-4-2, 5-3-2 or 5-4-1)"},
+		{"ndc 11 digits", func(p *store.Product) { p.NDC = "12345-0678-90" }, "ndc", "a 5-4-2 NDC: the configurations are 4-4-2, 5-3-2 and 5-4-1"},
+		{"ndc 3-5-2", func(p *store.Product) { p.NDC = "123-45678-90" }, "ndc", "3-5-2"},
+		{"ndc letters", func(p *store.Product) { p.NDC = "12345-67a-90" }, "ndc", "neither a digit"},
+		{"gtin does not embed the ndc", func(p *store.Product) { p.GTIN = "09506000134352" }, "gtin",
+			"09506000134352 does not embed ndc 12345-678-90: a US product's GTIN is an indicator digit, 03, the NDC's 10 digits and a check digit (00312345678906)"},
+		{"gtin embeds another ndc", func(p *store.Product) { p.NDC = "12345-678-91" }, "gtin", "(00312345678913)"},
+		{"pack unit", func(p *store.Product) { p.PackUnit = "TAB\x01" }, "pack_unit", "control character"},
 		{"ndc for dscsa", func(p *store.Product) { p.NDC = "" }, "ndc", "us-dscsa"},
 		{"market", func(p *store.Product) { p.Markets = []store.Market{"jp"} }, "markets", `"jp" is not a market`},
 		{"no market", func(p *store.Product) { p.Markets = nil }, "markets", "missing"},
@@ -167,10 +175,82 @@ func TestSchemeFrozenAfterGrant(t *testing.T) {
 	})
 }
 
+// TestNDCConfigurations: each configuration of 10 digits is taken, its
+// 11-digit form pads the short segment, and a case GTIN (indicator 1-8)
+// embeds the NDC too.
+func TestNDCConfigurations(t *testing.T) {
+	for _, tc := range []struct{ ndc, digits, eleven string }{
+		{"1234-5678-90", "1234567890", "01234567890"},
+		{"12345-678-90", "1234567890", "12345067890"},
+		{"12345-6789-0", "1234567890", "12345678900"},
+	} {
+		d, err := store.NDCDigits(tc.ndc)
+		require.NoError(t, err, tc.ndc)
+		require.Equal(t, tc.digits, d)
+		e, err := store.NDC11(tc.ndc)
+		require.NoError(t, err)
+		require.Equal(t, tc.eleven, e)
+	}
+	s, ctx := open(t, storetest.SQLiteDSN(t)), ctxT(t)
+	p := product(gtinSeq, seqSpec)
+	p.GTIN = "50312345678901" // indicator 5, 03, 1234567890, check digit
+	require.NoError(t, s.PutProduct(ctx, p), "a higher packaging level embeds the NDC after its indicator")
+	p.GTIN, p.NDC = gtinSeq, "1234-5678-90"
+	require.NoError(t, s.PutProduct(ctx, p), "the same 10 digits in 4-4-2")
+	p.Markets, p.PlannedVolume, p.Scheme, p.NDC = []store.Market{store.MarketEUFMD}, 1000, randSpec, ""
+	p.GTIN = "09506000134352"
+	require.NoError(t, s.PutProduct(ctx, p), "an EU product has no NDC to embed")
+}
+
+// TestAddresses: sites, locations and partners keep structured
+// addresses; each field has its rule, named in the refusal.
+func TestAddresses(t *testing.T) {
+	s, ctx := open(t, storetest.SQLiteDSN(t)), ctxT(t)
+	us := store.Address{Street: "1 Factory Rd", City: "Durham", State: "NC", PostalCode: "27701-1234", Country: "US"}
+	require.NoError(t, s.PutSite(ctx, store.Site{GLN: "0614141000005", Name: "Plant", Address: us, CompanyPrefixLen: 7}))
+	got, err := s.Site(ctx, "0614141000005")
+	require.NoError(t, err)
+	require.Equal(t, us, got.Address)
+	require.Equal(t, 7, got.CompanyPrefixLen)
+	require.Equal(t, "1 Factory Rd, Durham, NC 27701-1234, US", got.Address.String())
+	for _, tc := range []struct {
+		a     store.Address
+		field string
+	}{
+		{store.Address{Country: "usa"}, "address.country"},
+		{store.Address{Country: "US", State: "North Carolina"}, "address.state"},
+		{store.Address{Country: "US", PostalCode: "2770"}, "address.postal_code"},
+		{store.Address{Country: "US", PostalCode: "27701-12"}, "address.postal_code"},
+		{store.Address{Street: "1 Main St\n2nd floor"}, "address.street"},
+	} {
+		err := s.PutPartner(ctx, store.Partner{GLN: "0614141000029", Name: "Acme", Address: tc.a})
+		var ve *store.ValidationError
+		require.ErrorAs(t, err, &ve, "%+v", tc.a)
+		require.Equal(t, tc.field, ve.Field)
+	}
+	pt := store.Address{Street: "Rua 1", City: "Lisboa", PostalCode: "1100-001", Country: "PT"}
+	require.NoError(t, s.PutPartner(ctx, store.Partner{GLN: "0614141000029", Name: "Farmácia", Address: pt}), "other countries' formats")
+	p, err := s.Partner(ctx, "0614141000029")
+	require.NoError(t, err)
+	require.Equal(t, pt, p.Address)
+	require.Equal(t, store.EPCIS12, p.EPCISVersion, "1.2 by default")
+	err = s.PutPartner(ctx, store.Partner{GLN: "0614141000029", Name: "Farmácia", EPCISVersion: "1.1"})
+	require.ErrorContains(t, err, "epcis_version")
+	require.NoError(t, s.PutLocation(ctx, store.Location{GLN: "0614141000005", Extension: "D1", SiteGLN: "0614141000005", Name: "Dock",
+		Address: store.Address{Street: "2 Factory Rd", City: "Durham", State: "NC", PostalCode: "27701", Country: "US"}}))
+	l, err := s.LocationOf(ctx, "0614141000005", "D1")
+	require.NoError(t, err)
+	require.Equal(t, "2 Factory Rd", l.Address.Street)
+
+	var a store.Address
+	require.ErrorContains(t, json.Unmarshal([]byte(`"1 Main St, Durham"`), &a), "an object")
+	require.ErrorContains(t, json.Unmarshal([]byte(`{"street": "x", "zip": "1"}`), &a), "zip")
+}
+
 func TestMasterData(t *testing.T) {
 	storetest.ForEachBackend(t, func(t *testing.T, dsn string) {
 		s, ctx := open(t, dsn), ctxT(t)
-		site := store.Site{GLN: "0614141000005", Name: "Plant Porto", Address: "Rua 1\nPorto"}
+		site := store.Site{GLN: "0614141000005", Name: "Plant Porto", Address: store.Address{Street: "Rua 1", City: "Porto"}}
 		require.NoError(t, s.PutSite(ctx, site))
 		require.ErrorIs(t, s.PutSite(ctx, store.Site{GLN: "0614141000006", Name: "x"}), store.ErrInvalid)
 		got, err := s.Site(ctx, site.GLN)
@@ -234,7 +314,7 @@ func TestWorkOrders(t *testing.T) {
 		require.NoError(t, err)
 		_, err = f.s.CreateOrder(f.ctx, store.WorkOrder{ID: "WO-1", GTIN: gtinSeq, Lot: lot, Expiry: expiry, Quantity: 100})
 		require.ErrorIs(t, err, store.ErrConflict)
-		_, err = f.s.CreateOrder(f.ctx, store.WorkOrder{ID: "WO-2", GTIN: "09506000134383", Lot: lot, Expiry: expiry, Quantity: 1})
+		_, err = f.s.CreateOrder(f.ctx, store.WorkOrder{ID: "WO-2", GTIN: "00312345678937", Lot: lot, Expiry: expiry, Quantity: 1})
 		require.ErrorIs(t, err, store.ErrNotFound)
 		_, err = f.s.CreateOrder(f.ctx, store.WorkOrder{ID: "WO-2", GTIN: gtinSeq, Lot: "L 1", Expiry: expiry, Quantity: 1})
 		require.ErrorIs(t, err, store.ErrInvalid)

@@ -54,7 +54,7 @@ func TestOrderFormReportsEveryError(t *testing.T) {
 func TestOrderFormExpiryAndLot(t *testing.T) {
 	e := newEnv(t)
 	e.seed()
-	p := product("09506000134383", seqSpec)
+	p := product("00312345678937", seqSpec)
 	p.Name, p.MinShelfLifeDays = "Amoxicillin 500 mg", 365
 	require.NoError(t, e.s.PutProduct(e.ctx, p))
 	c := e.signedIn("alice", auth.RolePlanner)
@@ -85,7 +85,7 @@ func TestOrderFormExpiryAndLot(t *testing.T) {
 		{"today", gtinSeq, "2026-05-01", false, "260501", ""},
 		{"yesterday", gtinSeq, "2026-04-30", false, "", "260430 (2026-04-30) is in the past (today is 2026-05-01)"},
 		{"last month", gtinSeq, "2026-04-10", true, "", "260400 (2026-04-30) is in the past"},
-		{"too short a shelf life", p.GTIN, "2026-11-01", false, "", "is 184 days ahead; product 09506000134383 needs at least 365 days"},
+		{"too short a shelf life", p.GTIN, "2026-11-01", false, "", "is 184 days ahead; product 00312345678937 needs at least 365 days"},
 		{"long enough", p.GTIN, "2027-05-01", false, "270501", ""},
 		{"not a date", gtinSeq, "next year", false, "", "Choose a date, or write it as YYMMDD"},
 		{"a century off", gtinSeq, "2150-01-01", false, "", "too far from today for a two-digit year"},

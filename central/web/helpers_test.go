@@ -28,9 +28,9 @@ import (
 )
 
 const (
-	gtinSeq  = "09506000134352" // sequential scheme
-	gtinRand = "09506000134369" // randomized scheme, EU FMD
-	gtinList = "09506000134376" // imported list
+	gtinSeq  = "00312345678906" // sequential scheme
+	gtinRand = "00312345678913" // randomized scheme, EU FMD
+	gtinList = "00312345678920" // imported list
 	line1    = "L1"
 	line2    = "L2"
 	lot      = "LOT42"
@@ -309,7 +309,7 @@ func (r response) fieldErrors() map[string]string {
 func product(gtin string, spec serials.Spec) store.Product {
 	return store.Product{
 		GTIN: gtin, Name: "Paracetamol 500 mg tablets", Form: "tablet", Strength: "500 mg", PackSize: 20,
-		CompanyPrefixLen: 7, NDC: "12345-678-90", Markets: []store.Market{store.MarketUSDSCSA}, Scheme: spec, MinGrade: "C",
+		CompanyPrefixLen: 7, NDC: ndcOf(gtin), Markets: []store.Market{store.MarketUSDSCSA}, Scheme: spec, MinGrade: "C",
 	}
 }
 
@@ -406,3 +406,7 @@ func (e *env) flagged(id, gtin, line string, n int) {
 	res := e.apply(line, events...)
 	require.Equal(e.t, n, res.Applied, "%+v", res)
 }
+
+// ndcOf is the NDC a US GTIN of the tests embeds (003 + NDC-10 + check
+// digit), in its 5-3-2 configuration.
+func ndcOf(gtin string) string { return gtin[3:8] + "-" + gtin[8:11] + "-" + gtin[11:13] }

@@ -28,7 +28,7 @@ func TestCreateOrderBadInput(t *testing.T) {
 	}{
 		{"id missing", "id", "", "Missing"},
 		{"id taken", "id", "WO-1", "exists already"},
-		{"unknown product", "gtin", "09506000134383", "not found"},
+		{"unknown product", "gtin", "00312345678937", "not found"},
 		{"gtin check digit", "gtin", "09506000134353", "check digit"},
 		{"lot has a space", "lot", "LOT 7", "CSET 82"},
 		{"lot too long", "lot", "ABCDEFGHIJKLMNOPQRSTU", "1 to 20"},

@@ -21,6 +21,8 @@ func describe(p auth.Permission) string {
 		return "read the audit trail"
 	case auth.PermFlagsDisposition:
 		return "record QA dispositions of flagged events"
+	case auth.PermSalesWrite:
+		return "send documents to partners"
 	}
 	return "do this (" + string(p) + ")"
 }
@@ -28,6 +30,8 @@ func describe(p auth.Permission) string {
 // perms is what a page may offer its user; the matrix is central/auth's.
 type perms struct {
 	WriteProducts, ImportSerials, CreateOrders, ReleaseOrders, CloseOrders, ReadDeadLetters, ReadAudit, DisposeFlags bool
+	// SendDocuments: resend a partner's document (sales:write).
+	SendDocuments bool
 }
 
 func permsOf(p auth.Principal) perms {
@@ -40,5 +44,6 @@ func permsOf(p auth.Principal) perms {
 		ReadDeadLetters: p.Can(auth.PermDeadLettersRead),
 		ReadAudit:       p.Can(auth.PermAuditRead),
 		DisposeFlags:    p.Can(auth.PermFlagsDisposition),
+		SendDocuments:   p.Can(auth.PermSalesWrite),
 	}
 }

@@ -111,9 +111,9 @@ func (h *handler) loadProduct(r *http.Request, gtin string) (productData, error)
 
 // productLabels names the product forms' fields, in their order.
 var productLabels = []fieldLabel{
-	{"gtin", "GTIN (AI 01)"}, {"name", "Name"}, {"form", "Dosage form"}, {"strength", "Strength"}, {"pack_size", "Pack size"},
+	{"gtin", "GTIN (AI 01)"}, {"name", "Name"}, {"form", "Dosage form"}, {"strength", "Strength"}, {"pack_size", "Pack size"}, {"pack_unit", "Pack unit"},
 	{"company_prefix_len", "GS1 Company Prefix length"}, {"min_grade", "Minimum print grade"},
-	{"markets", "Markets"}, {"ndc", "NDC (AI 715)"}, {"planned_volume", "Planned volume"},
+	{"markets", "Markets"}, {"ndc", "NDC"}, {"planned_volume", "Planned volume"},
 	{"scheme.kind", "Scheme kind"}, {"scheme.length", "Scheme length"}, {"scheme.alphabet", "Scheme alphabet"},
 	{"scheme.start", "First serial"}, {"scheme.key", "Scheme key"}, {"scheme.sgtin96", "SGTIN-96-safe serials"},
 	{"reject_allowance_percent", "Reject allowance (%)"}, {"reject_allowance_min", "Reject allowance at least"},
@@ -243,7 +243,7 @@ func (h *handler) createProduct(w http.ResponseWriter, r *http.Request) {
 	f := newForm(r.PostForm).withLabels(productLabels)
 	p := store.Product{
 		GTIN: required(f, "gtin"), Name: required(f, "name"), Form: f.Get("form"), Strength: f.Get("strength"),
-		NDC: f.Get("ndc"), MinGrade: f.Get("min_grade"),
+		NDC: f.Get("ndc"), MinGrade: f.Get("min_grade"), PackUnit: f.Get("pack_unit"),
 	}
 	p.PackSize = int(min(uintField(f, "pack_size", false, 0), 1<<31-1))
 	p.CompanyPrefixLen = int(min(uintField(f, "company_prefix_len", true, 0), 99))

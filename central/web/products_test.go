@@ -41,7 +41,8 @@ func TestCreateProductBadInput(t *testing.T) {
 		{"prefix length", func(f url.Values) { f.Set("company_prefix_len", "4") }, "company_prefix_len", "6 to 12"},
 		{"no market", func(f url.Values) { f.Del("markets") }, "markets", "missing"},
 		{"us without ndc", func(f url.Values) { f.Set("markets", "us-dscsa") }, "ndc", "NDC"},
-		{"bad ndc", func(f url.Values) { f.Set("ndc", "12-AB") }, "ndc", "neither a digit"},
+		{"bad ndc", func(f url.Values) { f.Set("ndc", "12-AB") }, "ndc", "4-4-2, 5-3-2 or 5-4-1"},
+		{"gtin without the ndc", func(f url.Values) { f.Set("markets", "us-dscsa"); f.Set("ndc", "12345-678-99") }, "gtin", "does not embed ndc 12345-678-99"},
 		{"fmd without volume", func(f url.Values) { f.Del("planned_volume") }, "planned_volume", "missing"},
 		{"fmd sequential", func(f url.Values) { f.Set("scheme.kind", "sequential"); f.Set("scheme.start", "1") }, "scheme.kind", "guessable"},
 		{"fmd too short", func(f url.Values) { f.Set("scheme.length", "8") }, "scheme.length", "1/10,000"},
@@ -130,7 +131,7 @@ func TestImportSerials(t *testing.T) {
 		return u
 	}
 
-	bad := "serial,gtin\n12345678," + gtinList + "\n1234567," + gtinList + "\n12345678," + gtinList + "\n1234567X," + gtinList + "\n87654321,09506000134352\n"
+	bad := "serial,gtin\n12345678," + gtinList + "\n1234567," + gtinList + "\n12345678," + gtinList + "\n1234567X," + gtinList + "\n87654321,00312345678906\n"
 	r := c.upload(path, "bad.csv", bad)
 	require.Equal(t, http.StatusUnprocessableEntity, r.status, r.body)
 	require.Contains(t, r.idText("form-problem"), "Nothing was imported")

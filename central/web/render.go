@@ -137,6 +137,10 @@ func notice(key string) string {
 		return "Disposition recorded."
 	case "rules-saved":
 		return "Order rules saved."
+	case "saved":
+		return "Saved."
+	case "resent":
+		return "The document is queued again; the outbound queue sends it now."
 	}
 	return ""
 }

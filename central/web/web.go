@@ -147,6 +147,13 @@ func (h *handler) routes() {
 
 	m.Handle("GET /sales", h.page(auth.PermOrdersRead, h.salesPage))
 	m.Handle("GET /sales/{id}", h.page(auth.PermOrdersRead, h.salesOrderPage))
+	m.Handle("GET /partners", h.page(auth.PermMasterRead, h.partiesPage))
+	m.Handle("GET /partners/{gln}", h.page(auth.PermMasterRead, h.partyPage("partner")))
+	m.Handle("GET /sites/{gln}", h.page(auth.PermMasterRead, h.partyPage("site")))
+	m.Handle("POST /partners", h.form(auth.PermMasterWrite, h.saveParty("partner")))
+	m.Handle("POST /sites", h.form(auth.PermMasterWrite, h.saveParty("site")))
+	m.Handle("GET /shipments/{id}", h.page(auth.PermOrdersRead, h.shipmentPage))
+	m.Handle("POST /outbound/{id}/resend", h.form(auth.PermSalesWrite, h.resendOutbound))
 	m.Handle("GET /recalls", h.page(auth.PermOrdersRead, h.recallsPage))
 	m.Handle("GET /recalls/{id}", h.page(auth.PermOrdersRead, h.recallPage))
 	m.Handle("GET /recalls/{id}/units.csv", h.page(auth.PermOrdersRead, h.recallCSV))

@@ -140,7 +140,7 @@ func TestRolesHideAndRefuse(t *testing.T) {
 		{"close order", "/orders/WO-R", "close-form", "/orders/WO-R/close", url.Values{"confirm": {"yes"}},
 			[]auth.Role{auth.RoleAdmin, auth.RolePlanner, auth.RoleQA}},
 		{"create product", "/products", "new-product", "/products",
-			url.Values{"gtin": {gtinRand}, "name": {"X"}, "company_prefix_len": {"7"}, "markets": {"us-dscsa"}, "ndc": {"12345-678-90"}, "scheme.kind": {"sequential"}, "scheme.length": {"8"}, "scheme.start": {"1"}},
+			url.Values{"gtin": {gtinRand}, "name": {"X"}, "company_prefix_len": {"7"}, "markets": {"us-dscsa"}, "ndc": {"12345-678-91"}, "scheme.kind": {"sequential"}, "scheme.length": {"8"}, "scheme.start": {"1"}},
 			[]auth.Role{auth.RoleAdmin, auth.RolePlanner}},
 		{"import serials", "/products/" + gtinList, "import-form", "/products/" + gtinList + "/serials", url.Values{"serials": {"12345678\n"}},
 			[]auth.Role{auth.RoleAdmin, auth.RolePlanner}},
@@ -257,7 +257,7 @@ func TestSecurityHeadersStaticAndNotFound(t *testing.T) {
 	require.Contains(t, r.idText("problem-text"), "/no/such/page")
 	r = c.get("/orders/NOPE")
 	require.Equal(t, http.StatusNotFound, r.status)
-	r = c.get("/products/09506000134352")
+	r = c.get("/products/00312345678906")
 	require.Equal(t, http.StatusNotFound, r.status)
 }
 

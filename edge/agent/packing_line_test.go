@@ -30,8 +30,8 @@ import (
 )
 
 const (
-	packGTIN   = "09506000134352" // company prefix 9506000
-	packPrefix = "9506000"
+	packGTIN   = "00312345678906" // company prefix 0312345: a US GTIN embedding NDC 12345-678-90
+	packPrefix = "0312345"
 )
 
 // packCentral is the real central: its store (SQLite) and MQTT ingest,

@@ -32,8 +32,8 @@ import (
 )
 
 const (
-	gtin   = "09506000134352" // company prefix 9506000 (7 digits)
-	prefix = "9506000"
+	gtin   = "00312345678906" // company prefix 0312345 (7 digits); embeds NDC 12345-678-90
+	prefix = "0312345"
 	lot    = "LOT42"
 	expiry = "281231"
 	wait   = testcentral.Wait

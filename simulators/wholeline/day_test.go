@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/serialine/serialine/central/dscsa"
 	"github.com/serialine/serialine/central/fmd"
+	"github.com/serialine/serialine/central/outbound/outboundtest"
 	"github.com/serialine/serialine/central/store"
 
 	"github.com/serialine/serialine/shared/conformance"
@@ -172,23 +172,24 @@ func TestScriptedDay(t *testing.T) {
 
 	// Master data for the sale: our warehouse, the customer and its DSCSA endpoint.
 	ours, customer := gln(t, "950600000001"), gln(t, "061414100002")
-	s.api.must(t, "PUT", "/api/v1/sites/"+ours, map[string]string{"name": "Serialine Pharma plant", "address": "1 Plant Road, Springfield"}, nil)
+	s.api.must(t, "PUT", "/api/v1/sites/"+ours, map[string]any{"name": "Serialine Pharma plant",
+		"address": map[string]string{"street": "1 Plant Road", "city": "Springfield", "state": "IL", "postal_code": "62701", "country": "US"}}, nil)
 	s.api.must(t, "PUT", "/api/v1/locations/"+ours+"/WH1", map[string]string{"site_gln": ours, "name": "Finished goods"}, nil)
-	s.api.must(t, "PUT", "/api/v1/partners/"+customer, map[string]any{"name": "Acme Wholesale", "address": "9 Market St, Newark NJ",
+	s.api.must(t, "PUT", "/api/v1/partners/"+customer, map[string]any{"name": "Acme Wholesale", "address": map[string]string{"street": "9 Market St", "city": "Newark", "state": "NJ", "postal_code": "07102", "country": "US"},
 		"licences": map[string]string{"us-nj-wholesale": "WD-1234"}}, nil)
 	var received struct {
 		sync.Mutex
 		bodies []string
 	}
-	endpoint := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+	ca := outboundtest.NewCA(t, "Acme's CA")
+	endpoint := outboundtest.Server(t, http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		b, _ := io.ReadAll(req.Body)
 		received.Lock()
 		received.bodies = append(received.bodies, string(b))
 		received.Unlock()
 		w.WriteHeader(http.StatusAccepted)
-	}))
-	t.Cleanup(endpoint.Close)
-	s.api.must(t, "PUT", "/api/v1/partners/"+customer+"/endpoints/dscsa", map[string]string{"url": endpoint.URL}, nil)
+	}), ca, nil)
+	s.api.must(t, "PUT", "/api/v1/partners/"+customer+"/endpoints/dscsa", map[string]string{"url": endpoint.URL, "ca_cert": ca.PEM}, nil)
 
 	// Sell, pick the pallet, ship.
 	s.api.must(t, "POST", "/api/v1/sales-orders", map[string]any{"id": "SO-1", "customer_gln": customer, "po_number": "PO-77", "currency": "USD",
@@ -240,7 +241,14 @@ func TestScriptedDay(t *testing.T) {
 	require.ElementsMatch(t, packed, listed, "the DSCSA transaction information lists exactly the shipped units")
 	require.Equal(t, "Acme Wholesale", doc.TI.Buyer.Name)
 	require.NotEmpty(t, doc.TS.Statement)
-	s.api.must(t, "POST", "/api/v1/shipments/SHP-1/dscsa/send", nil, nil)
+	// The confirmation queued the document for the customer's endpoint.
+	require.Eventually(t, func() bool {
+		var out struct {
+			Messages []store.OutboundMessage `json:"messages"`
+		}
+		s.api.must(t, "GET", "/api/v1/shipments/SHP-1/outbound", nil, &out)
+		return len(out.Messages) == 1 && out.Messages[0].State == store.OutboundDelivered
+	}, wait, 50*time.Millisecond, "the DSCSA document is delivered")
 	received.Lock()
 	require.Len(t, received.bodies, 1, "the customer's endpoint got the document")
 	for _, sn := range packed {

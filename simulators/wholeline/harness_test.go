@@ -47,7 +47,7 @@ const wait = 3 * time.Minute
 
 // The product every system test makes.
 const (
-	gtin   = "09506000134369"
+	gtin   = "00312345678913" // a US GTIN: 003 + NDC 12345-678-91 + check digit
 	ndc    = "12345-678-91"
 	expiry = "291231"
 	pinAna = "1234"
@@ -257,9 +257,15 @@ func newSystem(t *testing.T) *system {
 	t.Helper()
 	svc := randomHex(t, 16)
 	s := &system{svc: svc, mq: mosquittotest.Start(t, map[string]string{"central": svc}), dsn: storetest.PostgresDSN(t), token: adminToken(t)}
+	// The partners' endpoints of the tests are HTTPS servers on loopback:
+	// central may reach them (in production only public addresses), and
+	// retries come quickly.
+	cfgPath := filepath.Join(t.TempDir(), "central.yaml")
+	require.NoError(t, os.WriteFile(cfgPath, []byte("outbound:\n  allow_networks: [127.0.0.0/8]\n"+
+		"  retry_initial: 200ms\n  retry_max: 1s\n  give_up_after: 2m\n  poll: 100ms\n"), 0o600))
 	s.central = newProc(t, "central", "serialine-central", "central serving",
 		[]string{"SERIALINE_ADMIN_TOKEN=" + s.token, "SERIALINE_MQTT_PASSWORD=" + svc},
-		"serve", "--db", s.dsn, "--mqtt", s.mq.URL(), "--http", "127.0.0.1:0")
+		"serve", "--config", cfgPath, "--db", s.dsn, "--mqtt", s.mq.URL(), "--http", "127.0.0.1:0")
 	s.startCentral(t)
 	product := map[string]any{"name": "Paracetamol 500 mg tablets", "company_prefix_len": 7, "ndc": ndc,
 		"markets": []string{"us-dscsa", "eu-fmd"}, "planned_volume": 10_000_000,
