@@ -28,7 +28,7 @@ type lineFixture struct {
 
 const (
 	lineID   = "L1"
-	lineGTIN = "09506000134352"
+	lineGTIN = "00312345678906" // embeds its NDC, as a US product must
 )
 
 func newLine(tb testing.TB, ctx context.Context, s *store.Store, units int) *lineFixture {
