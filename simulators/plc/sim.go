@@ -11,7 +11,6 @@
 package plcsim
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -25,112 +24,6 @@ import (
 	"github.com/serialine/serialine/drivers/plc"
 )
 
-// Config configures the simulated PLC and its conveyor.
-type Config struct {
-	// UnitID is the Modbus unit id served; 0 means 1. Over TCP, requests to
-	// unit 0 or 255 are answered too.
-	UnitID uint8 `yaml:"unit_id"`
-	// Map is the register map; the zero map is plc.DefaultRegisterMap().
-	Map plc.RegisterMap `yaml:"map"`
-	// Speed is the line speed in units per minute; 0 is manual mode (only
-	// Trigger and Advance move the line).
-	Speed float64 `yaml:"speed"`
-	// Jitter varies the gap between products by up to ± this percentage of
-	// a pitch (0-90); automatic mode only.
-	Jitter float64 `yaml:"jitter"`
-	// Travel is the distance from the print station (where a product
-	// triggers) to the reject station, in pitches; default 10.
-	Travel float64 `yaml:"travel"`
-	// TravelTime gives the same distance as time at Speed (automatic mode
-	// only); set Travel or TravelTime, not both.
-	TravelTime time.Duration `yaml:"travel_time"`
-	// Stations are extra points along the conveyor (a camera, a checkweigher)
-	// where the simulator reports UnitAtStation events.
-	Stations []Station `yaml:"stations"`
-	// StartStopped leaves the run-request coil off at start.
-	StartStopped bool `yaml:"start_stopped"`
-	// InitialCount is the trigger counter's value at start (the next unit is
-	// InitialCount+1); near 2^32 to rehearse the wrap.
-	InitialCount uint32 `yaml:"initial_count"`
-	// Seed fixes the jitter's random sequence; 0 picks one at random.
-	Seed uint64 `yaml:"seed"`
-	// Watchdog is how long the edge's heartbeat may stand still before the
-	// PLC stops the line (AlarmEdgeWatchdog); default 2 s. The watchdog arms
-	// at the first heartbeat the edge writes (see watchdog.go).
-	Watchdog time.Duration `yaml:"watchdog"`
-}
-
-// Station is a point on the conveyor, At pitches after the print station
-// (0 ≤ At ≤ Travel).
-type Station struct {
-	Name string  `yaml:"name"`
-	At   float64 `yaml:"at"`
-}
-
-// DefaultTravel is the print-to-reject distance used when none is set.
-const DefaultTravel = 10
-
-// DefaultWatchdog is the edge watchdog time used when none is set.
-const DefaultWatchdog = 2 * time.Second
-
-func (c Config) withDefaults() Config {
-	if c.UnitID == 0 {
-		c.UnitID = 1
-	}
-	c.Map = c.Map.WithDefaults()
-	if c.Travel == 0 && c.TravelTime > 0 && c.Speed > 0 {
-		c.Travel = c.TravelTime.Minutes() * c.Speed
-	}
-	if c.Travel == 0 && c.TravelTime == 0 {
-		c.Travel = DefaultTravel
-	}
-	if c.Watchdog == 0 {
-		c.Watchdog = DefaultWatchdog
-	}
-	return c
-}
-
-// Validate checks c (defaults applied) and names the key that breaks a rule.
-func (c Config) Validate() error {
-	raw := c
-	c = c.withDefaults()
-	if err := c.Map.Validate(); err != nil {
-		return fmt.Errorf("plcsim: %w", err)
-	}
-	switch {
-	case c.Speed < 0 || c.Speed > 100_000:
-		return fmt.Errorf("plcsim: speed %v: must be 0 (manual) to 100000 units/min", c.Speed)
-	case c.Jitter < 0 || c.Jitter > 90:
-		return fmt.Errorf("plcsim: jitter %v: must be 0 to 90 %%", c.Jitter)
-	case raw.Travel != 0 && raw.TravelTime != 0:
-		return errors.New("plcsim: travel and travel_time: set one, not both")
-	case raw.TravelTime < 0:
-		return fmt.Errorf("plcsim: travel_time %v: must be positive", raw.TravelTime)
-	case raw.TravelTime > 0 && c.Speed == 0:
-		return errors.New("plcsim: travel_time: needs speed > 0 (in manual mode give travel in pitches)")
-	case c.Travel <= 0:
-		return fmt.Errorf("plcsim: travel %v: must be positive", c.Travel)
-	case c.Watchdog < 100*time.Millisecond || c.Watchdog > time.Hour:
-		return fmt.Errorf("plcsim: watchdog %v: must be 100ms to 1h", c.Watchdog)
-	}
-	seen := map[string]bool{}
-	for i, st := range c.Stations {
-		switch {
-		case st.Name == "":
-			return fmt.Errorf("plcsim: stations[%d].name: missing", i)
-		case seen[st.Name]:
-			return fmt.Errorf("plcsim: stations[%d].name %q: used twice", i, st.Name)
-		case st.At < 0 || st.At > c.Travel:
-			return fmt.Errorf("plcsim: stations[%d].at %v: must lie between the print station (0) and the reject station (%v)", i, st.At, c.Travel)
-		}
-		seen[st.Name] = true
-	}
-	return nil
-}
-
-// EventKind says what happened to a unit.
-type EventKind int
-
 // Unit events, in the order a unit goes through them.
 const (
 	UnitEntered   EventKind = iota // product trigger at the print station; the counter went up
@@ -138,31 +31,6 @@ const (
 	UnitKept                       // the unit passed the reject station and counted good
 	UnitRejected                   // the reject actuator removed the unit; counted rejected
 )
-
-func (k EventKind) String() string {
-	switch k {
-	case UnitEntered:
-		return "entered"
-	case UnitAtStation:
-		return "at-station"
-	case UnitKept:
-		return "kept"
-	case UnitRejected:
-		return "rejected"
-	}
-	return fmt.Sprintf("EventKind(%d)", int(k))
-}
-
-// Event is one step of a unit's way down the conveyor.
-type Event struct {
-	Kind     EventKind
-	Unit     uint32  // trigger number
-	Station  string  // for UnitAtStation
-	Position float64 // conveyor position (pitches) when it happened
-}
-
-// Fault is a failure a maintenance tech (or a test) can switch on and off.
-type Fault string
 
 // Faults. All but FaultDisconnect raise their alarm bit and stop the line
 // while on.
@@ -180,27 +48,6 @@ const (
 	// requests stay unacknowledged (the coil stays set) until it runs again.
 	FaultProgramStopped Fault = "program-stopped"
 )
-
-// Faults lists every fault SetFault knows.
-func Faults() []Fault {
-	return []Fault{FaultJam, FaultEStop, FaultRejectBinFull, FaultLowAir, FaultGuardOpen, FaultDisconnect, FaultProgramStopped}
-}
-
-func (f Fault) alarm() plc.AlarmWord {
-	switch f {
-	case FaultJam:
-		return plc.AlarmJam
-	case FaultEStop:
-		return plc.AlarmEStop
-	case FaultRejectBinFull:
-		return plc.AlarmRejectBinFull
-	case FaultLowAir:
-		return plc.AlarmLowAir
-	case FaultGuardOpen:
-		return plc.AlarmGuardOpen
-	}
-	return 0
-}
 
 // State is a snapshot of the simulated PLC.
 type State struct {
@@ -593,70 +440,6 @@ func (s *Sim) latchRejectLocked() {
 	s.latched |= plc.AlarmRejectMissed
 	s.missed++
 	s.log.Warn("plc sim reject request for a unit not on the conveyor", "unit", n, "triggers", s.count)
-}
-
-// kick wakes the automatic-mode runner after a change.
-func (s *Sim) kick() {
-	select {
-	case s.wake <- struct{}{}:
-	default:
-	}
-}
-
-// startRunner starts the watchdog's timer and, if Speed > 0, the
-// automatic conveyor, once.
-func (s *Sim) startRunner() {
-	s.wdOnce.Do(func() {
-		s.wg.Add(1)
-		go s.watchdogLoop()
-	})
-	if s.cfg.Speed <= 0 {
-		return
-	}
-	s.runnerOnce.Do(func() {
-		s.mu.Lock()
-		s.lastTick = time.Now()
-		s.mu.Unlock()
-		s.wg.Add(1)
-		go s.run()
-	})
-}
-
-// run moves the conveyor with the clock, sleeping until the next event.
-func (s *Sim) run() {
-	defer s.wg.Done()
-	t := time.NewTimer(0)
-	defer t.Stop()
-	perPitch := time.Duration(float64(time.Minute) / s.cfg.Speed)
-	for {
-		select {
-		case <-s.closed:
-			return
-		case <-t.C:
-		case <-s.wake:
-		}
-		s.mu.Lock()
-		events := s.syncLocked()
-		next := 250 * time.Millisecond // idle: only a change (kick) matters
-		if s.runningLocked() {
-			gapTo := s.nextTrigger
-			for i, st := range s.stations {
-				if k := s.nextAt[i]; k < len(s.units) {
-					gapTo = min(gapTo, s.units[k].entry+st.at)
-				}
-			}
-			next = time.Duration((gapTo - s.pos) * float64(perPitch))
-			next = min(max(next, 100*time.Microsecond), 250*time.Millisecond)
-		}
-		s.unlockAndDispatch(events)
-		if !t.Stop() {
-			select {
-			case <-t.C:
-			default:
-			}
-		}
-		t.Reset(next)
-	}
 }
 
 // Close stops the conveyor and every server, and closes every connection.
