@@ -18,7 +18,6 @@ import (
 	"github.com/serialine/serialine/drivers/printer"
 	"github.com/serialine/serialine/drivers/scanner"
 	"github.com/serialine/serialine/drivers/zpl"
-	"github.com/serialine/serialine/edge/labeltool"
 	"github.com/serialine/serialine/edge/outbox"
 	"github.com/serialine/serialine/edge/pool"
 	"github.com/serialine/serialine/edge/session"
@@ -346,7 +345,7 @@ func (c Config) layout() (zpl.Layout, error) {
 	if c.Printer.TextLines < 1 || c.Printer.TextLines > 8 {
 		return zpl.Layout{}, fmt.Errorf("text_lines: must be 1..8, got %d", c.Printer.TextLines)
 	}
-	l, err := labeltool.ZPLLayout(c.Printer.DPI, c.Printer.ModuleMM, c.Printer.TextLines)
+	l, err := zpl.LayoutFor(c.Printer.DPI, c.Printer.ModuleMM, c.Printer.TextLines)
 	if err != nil {
 		return zpl.Layout{}, fmt.Errorf("module_mm: %w", err)
 	}

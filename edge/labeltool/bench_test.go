@@ -12,7 +12,7 @@ import (
 // trigger: the element string with the next serial, the human-readable lines
 // and the ZPL recall job. Target: under 20 µs.
 func BenchmarkUnitPrintJob(b *testing.B) {
-	layout, err := ZPLLayout(300, 0, 4)
+	layout, err := zpl.LayoutFor(300, 0, 4)
 	if err != nil {
 		b.Fatal(err)
 	}

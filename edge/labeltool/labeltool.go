@@ -18,6 +18,7 @@ import (
 	"strings"
 
 	"github.com/serialine/serialine/drivers/zpl"
+	"github.com/serialine/serialine/edge/station"
 	"github.com/serialine/serialine/shared/gs1"
 	"github.com/serialine/serialine/shared/label"
 )
@@ -285,7 +286,7 @@ func runRender(args []string, _ io.Writer) error {
 			return usageError{"render needs " + req.name}
 		}
 	}
-	u, err := NewUnit(f.gtin, f.expiry, f.lot, f.serial)
+	u, err := station.NewUnit(f.gtin, f.expiry, f.lot, f.serial)
 	if err != nil {
 		return err
 	}
@@ -314,12 +315,17 @@ func runRender(args []string, _ io.Writer) error {
 	case "png":
 		opt := label.Options{DPI: f.dpi, ModuleMM: f.moduleMM}
 		var b strings.Builder
-		if err := label.RenderPNG(&b, u.Label(), opt); err != nil {
+		if err := label.RenderPNG(&b, unitLabel(u), opt); err != nil {
 			return err
 		}
 		data = []byte(b.String())
 	case "zpl":
-		layout, err := ZPLLayout(f.dpi, f.moduleMM, len(u.Text()))
+		switch f.dpi {
+		case 152, 203, 300, 600:
+		default:
+			return usageError{fmt.Sprintf("--dpi %d: a ZPL printer prints at 152, 203, 300 or 600 dpi", f.dpi)}
+		}
+		layout, err := zpl.LayoutFor(f.dpi, f.moduleMM, len(u.Text()))
 		if err != nil {
 			return err
 		}

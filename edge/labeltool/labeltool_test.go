@@ -12,6 +12,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/serialine/serialine/drivers/zpl"
 	"github.com/serialine/serialine/shared/conformance"
 	"github.com/serialine/serialine/shared/gs1"
 )
@@ -137,7 +138,7 @@ func TestRenderZPLReadByIndependentEmulator(t *testing.T) {
 				require.Equal(t, ExitOK, code, stderr)
 
 				n := len(c.extra)/2 + 4 // text lines: one per optional flag, plus GTIN, LOT, EXP, SN
-				layout, err := ZPLLayout(dpi, 0, n)
+				layout, err := zpl.LayoutFor(dpi, 0, n)
 				require.NoError(t, err)
 				dpmm := layout.DPMM
 				args := []string{"--lint-fail"}

@@ -6,7 +6,6 @@ import (
 	"unsafe"
 
 	"github.com/serialine/serialine/drivers/scanner"
-	"github.com/serialine/serialine/edge/labeltool"
 	"github.com/serialine/serialine/shared/gs1"
 	"github.com/serialine/serialine/shared/wire"
 )
@@ -58,10 +57,10 @@ func newTemplate(o wire.Order, textLines int, defaultGrade scanner.Grade) (*temp
 	data := sorted.AppendTransmitted(nil)
 	t := &template{order: o, prefix: data[:len(data)-len(probe)]}
 
-	u := labeltool.Unit{Elements: sorted, Name: o.Product}
+	u := Unit{Elements: sorted, Name: o.Product}
 	lines := u.Text()
 	if len(lines) > textLines && o.Product != "" {
-		lines = labeltool.Unit{Elements: sorted}.Text() // the product name is the first to go
+		lines = Unit{Elements: sorted}.Text() // the product name is the first to go
 	}
 	if len(lines) > textLines || len(lines) > maxText {
 		return nil, fmt.Errorf("order %q: label needs %d text lines (%v), the printer layout has %d", o.ID, len(lines), lines, textLines)
