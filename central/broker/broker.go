@@ -22,7 +22,7 @@ import (
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
 
-	"github.com/serialine/serialine/central/metrics"
+	"github.com/serialine/serialine/shared/metrics"
 )
 
 // ErrClosed is returned by Start and the in-process client once the broker

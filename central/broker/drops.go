@@ -11,7 +11,7 @@ import (
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 
-	"github.com/serialine/serialine/central/metrics"
+	"github.com/serialine/serialine/shared/metrics"
 	"github.com/serialine/serialine/shared/wire"
 )
 

@@ -18,7 +18,7 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/stretchr/testify/require"
 
-	centralmetrics "github.com/serialine/serialine/central/metrics"
+	centralmetrics "github.com/serialine/serialine/shared/metrics"
 )
 
 // keptDrops is a DropKeeper that records what it is given.

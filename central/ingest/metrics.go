@@ -3,7 +3,7 @@ package ingest
 import (
 	"time"
 
-	"github.com/serialine/serialine/central/metrics"
+	"github.com/serialine/serialine/shared/metrics"
 )
 
 // ingestMetrics are the figures ingest reports on /metrics.

@@ -29,6 +29,7 @@ import (
 	"github.com/serialine/serialine/edge/pool"
 	"github.com/serialine/serialine/edge/session"
 	"github.com/serialine/serialine/edge/station"
+	"github.com/serialine/serialine/shared/metrics"
 	"github.com/serialine/serialine/shared/wire"
 )
 
@@ -54,6 +55,10 @@ type Agent struct {
 	ready chan struct{}
 	done  chan struct{}
 
+	// metrics are the agent's /metrics families, read from scrape.
+	metrics *metrics.Registry
+	scrape  scrape
+
 	// extra are the handlers mounted with Handle, served beside /metrics
 	// and the state API.
 	extra []mounted
@@ -78,6 +83,7 @@ func New(cfg Config, log *slog.Logger) (*Agent, error) {
 		return nil, errors.New("agent: logger: missing")
 	}
 	a := &Agent{cfg: cfg, log: log, ready: make(chan struct{}), done: make(chan struct{})}
+	a.metrics = a.newMetrics()
 	pc, err := cfg.printerConfig()
 	if err != nil {
 		return nil, fmt.Errorf("printer: %w", err)

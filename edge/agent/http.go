@@ -1,14 +1,14 @@
 package agent
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"sort"
-	"strconv"
-	"strings"
+	"sync"
 
+	"github.com/serialine/serialine/edge/pool"
+	"github.com/serialine/serialine/edge/station"
+	"github.com/serialine/serialine/shared/metrics"
 	"github.com/serialine/serialine/shared/wire"
 )
 
@@ -54,46 +54,93 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-// metricsWriter writes the Prometheus text exposition format (0.0.4): a
-// HELP and a TYPE line per family, then its samples.
-type metricsWriter struct {
-	w    *bufio.Writer
-	line string
+// scrape is the state one /metrics answer reports: taken once, read by
+// every family, so the figures agree with each other.
+type scrape struct {
+	mu sync.Mutex // one scrape at a time
+	s  State
 }
 
-func (m *metricsWriter) family(name, typ, help string) {
-	fmt.Fprintf(m.w, "# HELP %s %s\n# TYPE %s %s\n", name, escapeHelp(help), name, typ)
-}
-
-// sample writes one sample with the line label and extra label pairs.
-func (m *metricsWriter) sample(name string, v float64, labels ...string) {
-	m.w.WriteString(name)
-	m.w.WriteString(`{line="`)
-	m.w.WriteString(escapeLabel(m.line))
-	m.w.WriteByte('"')
-	for i := 0; i+1 < len(labels); i += 2 {
-		m.w.WriteByte(',')
-		m.w.WriteString(labels[i])
-		m.w.WriteString(`="`)
-		m.w.WriteString(escapeLabel(labels[i+1]))
-		m.w.WriteByte('"')
+// newMetrics registers the agent's families (shared/metrics): all computed
+// at scrape time from the line's state, each series labelled with the line.
+func (a *Agent) newMetrics() *metrics.Registry {
+	r := metrics.NewRegistry()
+	sc := &a.scrape
+	line := a.cfg.Line
+	one := func(v float64, labels ...string) []metrics.Sample {
+		return []metrics.Sample{{Labels: append([]string{line}, labels...), Value: v}}
 	}
-	m.w.WriteString("} ")
-	m.w.WriteString(strconv.FormatFloat(v, 'g', -1, 64))
-	m.w.WriteByte('\n')
-}
-
-func (m *metricsWriter) one(name, typ, help string, v float64, labels ...string) {
-	m.family(name, typ, help)
-	m.sample(name, v, labels...)
-}
-
-func escapeLabel(s string) string {
-	return strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`).Replace(s)
-}
-
-func escapeHelp(s string) string {
-	return strings.NewReplacer(`\`, `\\`, "\n", `\n`).Replace(s)
+	gauge := func(name, help string, fn func(s State) []metrics.Sample, labels ...string) {
+		r.GaugeFunc(name, help, func() []metrics.Sample { return fn(sc.s) }, append([]string{"line"}, labels...)...)
+	}
+	counter := func(name, help string, fn func(s State) []metrics.Sample, labels ...string) {
+		r.CounterFunc(name, help, func() []metrics.Sample { return fn(sc.s) }, append([]string{"line"}, labels...)...)
+	}
+	gauge("serialine_edge_line_state", "1 for the line's current state (running, paused, stopped, alarm, offline).", func(s State) []metrics.Sample {
+		var out []metrics.Sample
+		for _, st := range []wire.LineState{wire.LineRunning, wire.LinePaused, wire.LineStopped, wire.LineAlarm, wire.LineOffline} {
+			out = append(out, one(b2f(s.State == st), string(st))...)
+		}
+		return out
+	}, "state")
+	gauge("serialine_edge_alarms", "Alarms shown to the operator.", func(s State) []metrics.Sample { return one(float64(len(s.Alarms))) })
+	for _, c := range []struct {
+		name, help string
+		v          func(station.Counts) uint64
+	}{
+		{"serialine_edge_triggers_total", "Product triggers from the PLC.", func(c station.Counts) uint64 { return c.Triggers }},
+		{"serialine_edge_printed_total", "Print jobs handed to the printer.", func(c station.Counts) uint64 { return c.Printed }},
+		{"serialine_edge_voided_total", "Serials voided because the printer refused the job.", func(c station.Counts) uint64 { return c.Voided }},
+		{"serialine_edge_results_missed_total", "Units whose camera result never came (taken as no-reads).", func(c station.Counts) uint64 { return c.Missed }},
+		{"serialine_edge_results_unmatched_total", "Camera results that belonged to no tracked unit.", func(c station.Counts) uint64 { return c.Unmatch }},
+		{"serialine_edge_label_shifts_total", "Labels seen on another unit than the one printed for.", func(c station.Counts) uint64 { return c.Shifts }},
+		{"serialine_edge_rejects_sent_total", "Reject requests the PLC acknowledged.", func(c station.Counts) uint64 { return c.RejectsSent }},
+		{"serialine_edge_rejects_failed_total", "Reject requests the PLC did not get.", func(c station.Counts) uint64 { return c.RejectsFailed }},
+	} {
+		counter(c.name, c.help, func(s State) []metrics.Sample { return one(float64(c.v(s.Counts))) })
+	}
+	counter("serialine_edge_units_total", "Units decided at the camera, by outcome and reason.", func(s State) []metrics.Sample {
+		c := s.Counts
+		out := one(float64(c.Good), "commissioned", "")
+		for _, r := range wire.Reasons() {
+			out = append(out, one(float64(c.Rejected[r]), "decommissioned", string(r))...)
+		}
+		out = append(out, one(float64(c.Blank), "blank", "")...)
+		return append(out, one(float64(c.Ghosts), "untracked", "")...)
+	}, "outcome", "reason")
+	gauge("serialine_edge_rate_units_per_minute", "Trigger rate.", func(s State) []metrics.Sample { return one(s.Rate) })
+	gauge("serialine_edge_units_in_flight", "Units between print station and camera.", func(s State) []metrics.Sample { return one(float64(s.InFlight)) })
+	gauge("serialine_edge_print_latency_seconds", "Trigger to print job handed to the printer, over the last units, by quantile.", func(s State) []metrics.Sample {
+		return append(one(s.PrintLatency[0].Seconds(), "0.5"), one(s.PrintLatency[1].Seconds(), "0.99")...)
+	}, "quantile")
+	gauge("serialine_edge_device_up", "1 while a device reports healthy.", func(s State) []metrics.Sample {
+		var out []metrics.Sample
+		for d, h := range s.Devices {
+			out = append(out, one(b2f(h.State == wire.DeviceOK), d)...)
+		}
+		return out
+	}, "device")
+	poolGauge := func(fn func(p *pool.Level) float64) func(s State) []metrics.Sample {
+		return func(s State) []metrics.Sample {
+			if s.Pool == nil {
+				return nil
+			}
+			return one(fn(s.Pool), s.Pool.Order)
+		}
+	}
+	gauge("serialine_edge_pool_available", "Serials granted and not yet used for the current order.", poolGauge(func(p *pool.Level) float64 { return float64(p.Available) }), "order")
+	gauge("serialine_edge_pool_minutes_left", "Minutes of production the pool holds at the current rate.", poolGauge(func(p *pool.Level) float64 { return p.MinutesLeft }), "order")
+	counter("serialine_edge_pool_granted_total", "Serials granted to the current order.", poolGauge(func(p *pool.Level) float64 { return float64(p.Granted) }), "order")
+	gauge("serialine_edge_pool_request_pending", "1 while a serial request awaits its grant.", poolGauge(func(p *pool.Level) float64 { return b2f(p.Pending != "") }), "order")
+	gauge("serialine_edge_outbox_pending", "Events not yet acknowledged by central.", func(s State) []metrics.Sample { return one(float64(s.Outbox.Pending)) })
+	gauge("serialine_edge_outbox_last_seq", "Seq of the last event committed.", func(s State) []metrics.Sample { return one(float64(s.Outbox.LastSeq)) })
+	gauge("serialine_edge_outbox_acked_seq", "Highest seq central acknowledged.", func(s State) []metrics.Sample { return one(float64(s.Outbox.Acked)) })
+	counter("serialine_edge_outbox_commits_total", "Group-commit transactions.", func(s State) []metrics.Sample { return one(float64(s.Outbox.Commits)) })
+	counter("serialine_edge_outbox_events_total", "Events committed.", func(s State) []metrics.Sample { return one(float64(s.Outbox.Events)) })
+	counter("serialine_edge_outbox_batches_total", "Event batches published.", func(s State) []metrics.Sample { return one(float64(s.Outbox.Batches)) })
+	counter("serialine_edge_outbox_resends_total", "Restarts of publishing from the last ack.", func(s State) []metrics.Sample { return one(float64(s.Outbox.Resends)) })
+	gauge("serialine_edge_mqtt_connected", "1 while connected to the broker.", func(s State) []metrics.Sample { return one(b2f(s.Outbox.Connected)) })
+	return r
 }
 
 func b2f(b bool) float64 {
@@ -103,69 +150,12 @@ func b2f(b bool) float64 {
 	return 0
 }
 
-// serveMetrics writes the agent's counters and gauges.
+// serveMetrics writes the agent's counters and gauges from one snapshot of
+// its state.
 func (a *Agent) serveMetrics(w http.ResponseWriter, _ *http.Request) {
-	s := a.State()
-	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-	bw := bufio.NewWriter(w)
-	defer bw.Flush()
-	m := &metricsWriter{w: bw, line: a.cfg.Line}
-	c := s.Counts
-
-	m.family("serialine_edge_line_state", "gauge", "1 for the line's current state (running, paused, stopped, alarm, offline).")
-	for _, st := range []wire.LineState{wire.LineRunning, wire.LinePaused, wire.LineStopped, wire.LineAlarm, wire.LineOffline} {
-		m.sample("serialine_edge_line_state", b2f(s.State == st), "state", string(st))
-	}
-	m.one("serialine_edge_alarms", "gauge", "Alarms shown to the operator.", float64(len(s.Alarms)))
-	m.one("serialine_edge_triggers_total", "counter", "Product triggers from the PLC.", float64(c.Triggers))
-	m.one("serialine_edge_printed_total", "counter", "Print jobs handed to the printer.", float64(c.Printed))
-	m.family("serialine_edge_units_total", "counter", "Units decided at the camera, by outcome and reason.")
-	m.sample("serialine_edge_units_total", float64(c.Good), "outcome", "commissioned", "reason", "")
-	reasons := make([]string, 0, len(wire.Reasons()))
-	for _, r := range wire.Reasons() {
-		reasons = append(reasons, string(r))
-	}
-	sort.Strings(reasons)
-	for _, r := range reasons {
-		m.sample("serialine_edge_units_total", float64(c.Rejected[wire.Reason(r)]), "outcome", "decommissioned", "reason", r)
-	}
-	m.sample("serialine_edge_units_total", float64(c.Blank), "outcome", "blank", "reason", "")
-	m.sample("serialine_edge_units_total", float64(c.Ghosts), "outcome", "untracked", "reason", "")
-	m.one("serialine_edge_voided_total", "counter", "Serials voided because the printer refused the job.", float64(c.Voided))
-	m.one("serialine_edge_results_missed_total", "counter", "Units whose camera result never came (taken as no-reads).", float64(c.Missed))
-	m.one("serialine_edge_results_unmatched_total", "counter", "Camera results that belonged to no tracked unit.", float64(c.Unmatch))
-	m.one("serialine_edge_label_shifts_total", "counter", "Labels seen on another unit than the one printed for.", float64(c.Shifts))
-	m.one("serialine_edge_rejects_sent_total", "counter", "Reject requests the PLC acknowledged.", float64(c.RejectsSent))
-	m.one("serialine_edge_rejects_failed_total", "counter", "Reject requests the PLC did not get.", float64(c.RejectsFailed))
-	m.one("serialine_edge_rate_units_per_minute", "gauge", "Trigger rate.", s.Rate)
-	m.one("serialine_edge_units_in_flight", "gauge", "Units between print station and camera.", float64(s.InFlight))
-	m.family("serialine_edge_print_latency_seconds", "gauge", "Trigger to print job handed to the printer, over the last units, by quantile.")
-	m.sample("serialine_edge_print_latency_seconds", s.PrintLatency[0].Seconds(), "quantile", "0.5")
-	m.sample("serialine_edge_print_latency_seconds", s.PrintLatency[1].Seconds(), "quantile", "0.99")
-
-	m.family("serialine_edge_device_up", "gauge", "1 while a device reports healthy.")
-	devs := make([]string, 0, len(s.Devices))
-	for d := range s.Devices {
-		devs = append(devs, d)
-	}
-	sort.Strings(devs)
-	for _, d := range devs {
-		m.sample("serialine_edge_device_up", b2f(s.Devices[d].State == wire.DeviceOK), "device", d)
-	}
-
-	if p := s.Pool; p != nil {
-		m.one("serialine_edge_pool_available", "gauge", "Serials granted and not yet used for the current order.", float64(p.Available), "order", p.Order)
-		m.one("serialine_edge_pool_minutes_left", "gauge", "Minutes of production the pool holds at the current rate.", p.MinutesLeft, "order", p.Order)
-		m.one("serialine_edge_pool_granted_total", "counter", "Serials granted to the current order.", float64(p.Granted), "order", p.Order)
-		m.one("serialine_edge_pool_request_pending", "gauge", "1 while a serial request awaits its grant.", b2f(p.Pending != ""), "order", p.Order)
-	}
-	o := s.Outbox
-	m.one("serialine_edge_outbox_pending", "gauge", "Events not yet acknowledged by central.", float64(o.Pending))
-	m.one("serialine_edge_outbox_last_seq", "gauge", "Seq of the last event committed.", float64(o.LastSeq))
-	m.one("serialine_edge_outbox_acked_seq", "gauge", "Highest seq central acknowledged.", float64(o.Acked))
-	m.one("serialine_edge_outbox_commits_total", "counter", "Group-commit transactions.", float64(o.Commits))
-	m.one("serialine_edge_outbox_events_total", "counter", "Events committed.", float64(o.Events))
-	m.one("serialine_edge_outbox_batches_total", "counter", "Event batches published.", float64(o.Batches))
-	m.one("serialine_edge_outbox_resends_total", "counter", "Restarts of publishing from the last ack.", float64(o.Resends))
-	m.one("serialine_edge_mqtt_connected", "gauge", "1 while connected to the broker.", b2f(o.Connected))
+	a.scrape.mu.Lock()
+	defer a.scrape.mu.Unlock()
+	a.scrape.s = a.State()
+	w.Header().Set("Content-Type", metrics.ContentType)
+	_ = a.metrics.WriteText(w)
 }

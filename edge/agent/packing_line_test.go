@@ -13,7 +13,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/serialine/serialine/central/ingest"
-	"github.com/serialine/serialine/central/metrics"
 	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/drivers/scanner"
@@ -22,6 +21,7 @@ import (
 	"github.com/serialine/serialine/edge/packing"
 	"github.com/serialine/serialine/shared/gs1"
 	"github.com/serialine/serialine/shared/label"
+	"github.com/serialine/serialine/shared/metrics"
 	"github.com/serialine/serialine/shared/serials"
 	"github.com/serialine/serialine/shared/wire"
 	"github.com/serialine/serialine/simulators/line"

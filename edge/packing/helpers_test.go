@@ -15,7 +15,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/serialine/serialine/central/ingest"
-	"github.com/serialine/serialine/central/metrics"
+	"github.com/serialine/serialine/shared/metrics"
 	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/drivers/printer"

@@ -10,7 +10,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/serialine/serialine/central/metrics"
+	"github.com/serialine/serialine/shared/metrics"
 )
 
 func text(t *testing.T, r *metrics.Registry) string {
