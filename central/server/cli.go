@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"strings"
 )
@@ -82,7 +81,7 @@ func Main(ctx context.Context, args []string, env Env) int {
 		fmt.Fprintf(env.Stderr, "serialine-central: %v\n", err)
 		return 2
 	}
-	log := newLogger(cfg.Log, env.Stderr)
+	log := cfg.Log.Logger(env.Stderr)
 	srv, err := New(cfg, log, WithOutput(env.Stdout), WithEnv(env.Getenv))
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "serialine-central: %v\n", err)
@@ -166,14 +165,4 @@ func serveConfig(args []string, stderr io.Writer) (Config, error) {
 		return Config{}, err
 	}
 	return cfg, nil
-}
-
-func newLogger(c LogConfig, w io.Writer) *slog.Logger {
-	var level slog.Level
-	_ = level.UnmarshalText([]byte(c.Level))
-	o := &slog.HandlerOptions{Level: level}
-	if c.Format == "json" {
-		return slog.New(slog.NewJSONHandler(w, o))
-	}
-	return slog.New(slog.NewTextHandler(w, o))
 }

@@ -1,25 +1,19 @@
 package server
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"net/url"
 	"os"
-	"regexp"
-	"strconv"
 	"strings"
 	"time"
-
-	"gopkg.in/yaml.v3"
 
 	"github.com/serialine/serialine/central/broker"
 	"github.com/serialine/serialine/central/ingest"
 	"github.com/serialine/serialine/central/outbound"
 	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/shared/wire"
+	"github.com/serialine/serialine/shared/yamlconfig"
 )
 
 // Defaults of the configuration (configs/central.yaml documents each key).
@@ -47,7 +41,7 @@ type Config struct {
 	Ingest   IngestConfig   `yaml:"ingest"`
 	Web      WebConfig      `yaml:"web"`
 	Outbound OutboundConfig `yaml:"outbound"`
-	Log      LogConfig      `yaml:"log"`
+	Log      yamlconfig.Log `yaml:"log"`
 }
 
 // OutboundConfig is the outbound queue that delivers documents to
@@ -161,12 +155,6 @@ type WebConfig struct {
 	Refresh time.Duration `yaml:"refresh"`
 }
 
-// LogConfig is the process log (stderr).
-type LogConfig struct {
-	Level  string `yaml:"level"`  // debug, info, warn, error
-	Format string `yaml:"format"` // text or json
-}
-
 // LoadConfig reads a YAML configuration file. Unknown keys are errors, so
 // that a typo never silently leaves a default in place.
 func LoadConfig(path string) (Config, error) {
@@ -181,18 +169,14 @@ func LoadConfig(path string) (Config, error) {
 	return cfg, nil
 }
 
-var yamlField = regexp.MustCompile(`field (\S+) not found in type \S+`)
-
-// ParseConfig reads a YAML configuration.
+// ParseConfig reads a YAML configuration with the loader every program
+// uses (shared/yamlconfig): an unknown key anywhere is an error naming its
+// full path, a value of the wrong type names its key and line. An empty
+// document is the defaults.
 func ParseConfig(b []byte) (Config, error) {
 	var cfg Config
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
-		msg := strings.TrimPrefix(err.Error(), "yaml: ")
-		msg = strings.ReplaceAll(strings.TrimPrefix(msg, "unmarshal errors:\n  "), "\n  ", "; ")
-		msg = yamlField.ReplaceAllString(msg, "unknown key $1")
-		return Config{}, fmt.Errorf("%w: %s", ErrInvalidConfig, msg)
+	if err := yamlconfig.Decode(b, &cfg); err != nil && !errors.Is(err, yamlconfig.ErrEmpty) {
+		return Config{}, fmt.Errorf("%w: %s", ErrInvalidConfig, strings.TrimPrefix(err.Error(), "yaml: "))
 	}
 	return cfg, nil
 }
@@ -216,15 +200,14 @@ func (c Config) WithDefaults() Config {
 	def(&c.MQTT.ServiceUser, ingest.DefaultUsername)
 	def(&c.MQTT.ShareGroup, ingest.DefaultShareGroup)
 	def(&c.Web.SecureCookie, "auto")
-	def(&c.Log.Level, "info")
-	def(&c.Log.Format, "text")
+	c.Log = c.Log.WithDefaults()
 	return c
 }
 
 // Validate checks every key (of c.WithDefaults()) and names the first one
 // that breaks its rule.
 func (c Config) Validate() error {
-	if err := checkHostPort(c.HTTP.Listen); err != nil {
+	if err := yamlconfig.CheckHostPort(c.HTTP.Listen); err != nil {
 		return configErr("http.listen", "%v", err)
 	}
 	for _, d := range []struct {
@@ -282,15 +265,8 @@ func (c Config) Validate() error {
 	if c.Web.SessionMaxAge != 0 && c.Web.SessionMaxAge < time.Minute {
 		return configErr("web.session_max_age", "%v is shorter than a minute", c.Web.SessionMaxAge)
 	}
-	switch strings.ToLower(c.Log.Level) {
-	case "debug", "info", "warn", "error":
-	default:
-		return configErr("log.level", "%q: use debug, info, warn or error", c.Log.Level)
-	}
-	switch c.Log.Format {
-	case "text", "json":
-	default:
-		return configErr("log.format", "%q: use text or json", c.Log.Format)
+	if err := c.Log.Validate("log"); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
 	return nil
 }
@@ -303,7 +279,7 @@ func (m MQTTConfig) parseBroker() (embeddedAddr string, fallback bool, err error
 		return DefaultEmbeddedListen, true, nil
 	case strings.HasPrefix(b, "embedded:"):
 		addr := strings.TrimPrefix(b, "embedded:")
-		if err := checkHostPort(addr); err != nil {
+		if err := yamlconfig.CheckHostPort(addr); err != nil {
 			return "", false, fmt.Errorf("%q: %v", b, err)
 		}
 		return addr, false, nil
@@ -312,7 +288,7 @@ func (m MQTTConfig) parseBroker() (embeddedAddr string, fallback bool, err error
 		if err != nil || u.Path != "" || u.User != nil {
 			return "", false, fmt.Errorf("%q: want tcp://HOST:PORT (credentials go in mqtt.service_user/service_password)", b)
 		}
-		if err := checkHostPort(u.Host); err != nil {
+		if err := yamlconfig.CheckHostPort(u.Host); err != nil {
 			return "", false, fmt.Errorf("%q: %v", b, err)
 		}
 		return "", false, nil
@@ -337,20 +313,6 @@ func (c Config) ingestConfig(brokerURL, password string) ingest.Config {
 		ConnectTimeout: c.MQTT.ConnectTimeout,
 		Retries:        c.Ingest.Retries,
 	}
-}
-
-func checkHostPort(addr string) error {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return fmt.Errorf("%q is not HOST:PORT: %v", addr, err)
-	}
-	if host == "" {
-		return fmt.Errorf("%q has no host; name the interface, e.g. 127.0.0.1 or 0.0.0.0", addr)
-	}
-	if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
-		return fmt.Errorf("%q: port %q is not a number from 0 to 65535", addr, port)
-	}
-	return nil
 }
 
 func configErr(key, format string, args ...any) error {

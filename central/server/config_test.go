@@ -66,9 +66,9 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		yaml string
 		want string
 	}{
-		{"unknown key", "http:\n  listen: 127.0.0.1:8080\n  lisen: x\n", "line 3: unknown key lisen"},
-		{"unknown section", "htp:\n  listen: x\n", "unknown key htp"},
-		{"wrong type", "database:\n  postgres_conns: many\n", "line 2: cannot unmarshal !!str `many` into int"},
+		{"unknown key", "http:\n  listen: 127.0.0.1:8080\n  lisen: x\n", `line 3: unknown key "http.lisen"`},
+		{"unknown section", "htp:\n  listen: x\n", `unknown key "htp"`},
+		{"wrong type", "database:\n  postgres_conns: many\n", "database.postgres_conns (line 2): cannot unmarshal !!str `many` into int"},
 		{"bad duration", "http:\n  shutdown_timeout: soon\n", "line 2"},
 		{"http.listen", "http:\n  listen: 8080\n", "http.listen:"},
 		{"negative timeout", "http:\n  shutdown_timeout: -1s\n", "http.shutdown_timeout: -1s is negative"},

@@ -321,7 +321,7 @@ func TestBadStartStopsBeforeAnything(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"unknown key", nil, []string{"serve", "--config", bad, "--db", "sqlite:" + dbPath}, "line 2: unknown key brokr"},
+		{"unknown key", nil, []string{"serve", "--config", bad, "--db", "sqlite:" + dbPath}, `line 2: unknown key "mqtt.brokr"`},
 		{"bad flag value", nil, []string{"serve", "--db", "oracle://x"}, "--db: invalid configuration: database.url"},
 		{"unknown command", nil, []string{"run"}, `unknown command "run"`},
 		{"malformed admin token", map[string]string{server.EnvAdminToken: "letmein"},

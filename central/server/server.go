@@ -29,10 +29,10 @@ import (
 	"github.com/serialine/serialine/central/dscsa"
 	"github.com/serialine/serialine/central/epcisapi"
 	"github.com/serialine/serialine/central/ingest"
-	"github.com/serialine/serialine/shared/metrics"
 	"github.com/serialine/serialine/central/outbound"
 	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/web"
+	"github.com/serialine/serialine/shared/metrics"
 )
 
 // Environment variables read at start.

@@ -6,9 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"net"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
@@ -57,6 +55,8 @@ type Config struct {
 	Packing PackingConfig `yaml:"packing"`
 	// Storage watches the free space of the data folder's disk.
 	Storage StorageConfig `yaml:"storage"`
+	// Log is the process log (stderr): level and format.
+	Log yamlconfig.Log `yaml:"log"`
 }
 
 // StorageConfig is the free-space watermark of the data folder's disk:
@@ -186,6 +186,7 @@ func DefaultConfig() Config {
 		Station:        StationConfig{PrinterToCamera: 4, CameraToReject: 3, PrintWindow: 0.8, Jitter: 5, CameraGuard: station.DefaultCameraGuard, MinGrade: scanner.GradeC},
 		Packing:        defaultPacking(),
 		Storage:        StorageConfig{WarnFreeMB: 512, StopFreeMB: 64, CheckEvery: 5 * time.Second},
+		Log:            yamlconfig.Log{}.WithDefaults(),
 	}
 }
 
@@ -218,7 +219,10 @@ func (c Config) Validate() error {
 	if strings.TrimSpace(c.DataDir) == "" {
 		return errors.New("data_dir: missing (the folder of the serial pool and the outbox)")
 	}
-	if err := validateHostPort(c.HTTP); err != nil {
+	if err := c.Log.Validate("log"); err != nil {
+		return err
+	}
+	if err := yamlconfig.CheckHostPort(c.HTTP); err != nil {
 		return fmt.Errorf("http: %w", err)
 	}
 	if c.StatusInterval <= 0 {
@@ -268,7 +272,7 @@ func (c Config) validateMQTT() error {
 		case scheme != "tcp" && scheme != "ssl" && scheme != "tls" && scheme != "ws" && scheme != "wss" && scheme != "mqtt" && scheme != "mqtts":
 			return fmt.Errorf("mqtt.broker: unknown scheme %q in %q", scheme, m.Broker)
 		}
-		if err := validateHostPort(hostport); err != nil {
+		if err := yamlconfig.CheckHostPort(hostport); err != nil {
 			return fmt.Errorf("mqtt.broker: %w", err)
 		}
 	}
@@ -387,19 +391,4 @@ func (c Config) outboxConfig() outbox.Config {
 func (c Config) sessionConfig() session.Config {
 	return session.Config{Line: c.Line, Broker: c.MQTT.Broker, ClientID: c.MQTT.ClientID, Username: c.MQTT.Username,
 		KeepAlive: c.MQTT.KeepAlive, ConnectTimeout: c.MQTT.Connect, ReconnectMax: c.MQTT.ReconnectMax}
-}
-
-func validateHostPort(addr string) error {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return fmt.Errorf("must be HOST:PORT, got %q", addr)
-	}
-	if host == "" {
-		return fmt.Errorf("must name the host (e.g. 127.0.0.1:%s), got %q", port, addr)
-	}
-	p, err := strconv.Atoi(port)
-	if err != nil || p < 0 || p > 65535 {
-		return fmt.Errorf("port must be 0..65535 (0 picks a free one), got %q", addr)
-	}
-	return nil
 }

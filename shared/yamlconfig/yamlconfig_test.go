@@ -90,3 +90,35 @@ func TestParse(t *testing.T) {
 	_, err = Parse(strings.NewReader("sped: 2\n"), validated{Speed: 1})
 	require.ErrorContains(t, err, `unknown key "sped"`)
 }
+
+func TestLog(t *testing.T) {
+	require.NoError(t, Log{}.Validate("log"))
+	require.NoError(t, Log{Level: "DEBUG", Format: "json"}.Validate("log"))
+	require.ErrorContains(t, Log{Level: "loud"}.Validate("log"), `log.level: "loud": use debug, info, warn or error`)
+	require.ErrorContains(t, Log{Format: "xml"}.Validate("log"), `log.format: "xml": use text or json`)
+	var b strings.Builder
+	l := Log{Level: "warn", Format: "json"}.Logger(&b)
+	l.Info("hidden")
+	l.Warn("shown", "k", 1)
+	require.NotContains(t, b.String(), "hidden")
+	require.Contains(t, b.String(), `"msg":"shown","k":1`)
+}
+
+func TestCheckHostPort(t *testing.T) {
+	for addr, want := range map[string]string{
+		"127.0.0.1:8080": "",
+		"0.0.0.0:0":      "",
+		"[::1]:1883":     "",
+		"localhost":      "is not HOST:PORT",
+		":8080":          "has no host",
+		"a:99999":        "is not a number from 0 to 65535",
+		"a:http":         "is not a number",
+	} {
+		err := CheckHostPort(addr)
+		if want == "" {
+			require.NoError(t, err, addr)
+		} else {
+			require.ErrorContains(t, err, want, addr)
+		}
+	}
+}

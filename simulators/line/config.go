@@ -5,9 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"net"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
@@ -59,6 +57,8 @@ type Config struct {
 	HTTP string `yaml:"http"`
 	// PrintLog, if set, is a file that gets one JSON line per printed label.
 	PrintLog string `yaml:"print_log"`
+	// Log is the process log (stderr): level and format.
+	Log yamlconfig.Log `yaml:"log"`
 	// LabelsKept is how many of the last printed labels the web page shows.
 	LabelsKept int `yaml:"labels_kept"`
 
@@ -231,7 +231,7 @@ func (c Config) Validate() error {
 	if err := c.Scanner.Faults.validate("scanner.faults."); err != nil {
 		return err
 	}
-	if err := validateHostPort(c.PLC.Listen); err != nil {
+	if err := yamlconfig.CheckHostPort(c.PLC.Listen); err != nil {
 		return fmt.Errorf("plc.listen: %w", err)
 	}
 	if c.PLC.UnitID == 0 || c.PLC.UnitID > 247 {
@@ -243,8 +243,11 @@ func (c Config) Validate() error {
 	if c.PLC.Watchdog < 100*time.Millisecond || c.PLC.Watchdog > time.Hour {
 		return fmt.Errorf("plc.watchdog: must be between 100ms and 1h, got %v", c.PLC.Watchdog)
 	}
-	if err := validateHostPort(c.HTTP); err != nil {
+	if err := yamlconfig.CheckHostPort(c.HTTP); err != nil {
 		return fmt.Errorf("http: %w", err)
+	}
+	if err := c.Log.Validate("log"); err != nil {
+		return err
 	}
 	if c.PrintLog != "" && strings.TrimSpace(c.PrintLog) != c.PrintLog {
 		return fmt.Errorf("print_log: %q has leading or trailing spaces", c.PrintLog)
@@ -324,23 +327,8 @@ func ParseListen(spec string) (Listen, error) {
 	if !ok {
 		return Listen{}, fmt.Errorf("must be tcp:HOST:PORT or pty, got %q", spec)
 	}
-	if err := validateHostPort(addr); err != nil {
+	if err := yamlconfig.CheckHostPort(addr); err != nil {
 		return Listen{}, err
 	}
 	return Listen{Addr: addr}, nil
-}
-
-func validateHostPort(addr string) error {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return fmt.Errorf("must be HOST:PORT, got %q", addr)
-	}
-	if host == "" {
-		return fmt.Errorf("must name the host (e.g. 127.0.0.1:%s), got %q", port, addr)
-	}
-	p, err := strconv.Atoi(port)
-	if err != nil || p < 0 || p > 65535 {
-		return fmt.Errorf("port must be 0..65535 (0 picks a free one), got %q", addr)
-	}
-	return nil
 }

@@ -11,7 +11,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
@@ -85,7 +84,7 @@ func run(args []string, stderr io.Writer) int {
 	if *httpAddr != "" {
 		cfg.HTTP = *httpAddr
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	log := cfg.Log.Logger(stderr)
 	a, err := agent.New(cfg, log) // validates again, with the flags applied
 	if err != nil {
 		fmt.Fprintf(stderr, "serialine-edge run: %v\n", err)

@@ -80,7 +80,7 @@ func runLine(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&f.fast, "fast", false, "fast mode: no rasterising, no decoding (overrides fast)")
 	fs.StringVar(&f.printLog, "print-log", "", "append one JSON line per printed label to FILE (overrides print_log)")
 	fs.StringVar(&f.http, "http", "", "technician web page HOST:PORT (overrides http)")
-	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&f.logLevel, "log-level", "", "debug, info, warn or error (overrides log.level)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitOK
@@ -91,13 +91,6 @@ func runLine(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "serialine-sim line: unexpected argument %q\n", fs.Arg(0))
 		return exitUsage
 	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(f.logLevel)); err != nil {
-		fmt.Fprintf(stderr, "serialine-sim line: --log-level: %v\n", err)
-		return exitUsage
-	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-
 	cfg, err := line.LoadConfig(f.config)
 	if err != nil {
 		fmt.Fprintf(stderr, "serialine-sim line: %v\n", err)
@@ -126,6 +119,14 @@ func runLine(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if set["http"] {
 		cfg.HTTP = f.http
 	}
+	if set["log-level"] {
+		cfg.Log.Level = f.logLevel
+		if err := cfg.Log.Validate("--log-level"); err != nil {
+			fmt.Fprintf(stderr, "serialine-sim line: %v\n", err)
+			return exitUsage
+		}
+	}
+	log := cfg.Log.Logger(stderr)
 	l, err := line.New(cfg, log)
 	if err != nil {
 		fmt.Fprintf(stderr, "serialine-sim line: %v\n", err)
