@@ -89,7 +89,7 @@ func New(cfg Config, log *slog.Logger) (*PLC, error) {
 		return nil, err
 	}
 	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+		return nil, fmt.Errorf("plc %q: logger: missing", cfg.Name)
 	}
 	log = log.With("plc", cfg.Name)
 	// The library logs through the standard log package, to stdout unless

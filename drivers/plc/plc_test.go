@@ -409,7 +409,7 @@ func TestDisconnectAndReconnect(t *testing.T) {
 func TestSimulatorGoneAndBack(t *testing.T) {
 	// The PLC itself disappears (listener closed, connections reset) and a
 	// new one answers on the same address.
-	first, err := plcsim.New(plcsim.Config{}, nil)
+	first, err := plcsim.New(plcsim.Config{}, slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
 	require.NoError(t, first.Start("127.0.0.1:0"))
 	addr := first.Addr()
@@ -422,7 +422,7 @@ func TestSimulatorGoneAndBack(t *testing.T) {
 	require.NoError(t, first.Close())
 	awaitLink(t, p, false)
 
-	second, err := plcsim.New(plcsim.Config{InitialCount: 2}, nil)
+	second, err := plcsim.New(plcsim.Config{InitialCount: 2}, slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
 	require.NoError(t, second.Start(addr))
 	t.Cleanup(func() { _ = second.Close() })
@@ -524,7 +524,7 @@ func TestRTUOverPty(t *testing.T) {
 	require.NoError(t, slave.Close()) // the driver opens it by name
 	t.Cleanup(func() { _ = master.Close() })
 
-	sim, err := plcsim.New(plcsim.Config{UnitID: 7, Travel: 2}, nil)
+	sim, err := plcsim.New(plcsim.Config{UnitID: 7, Travel: 2}, slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = sim.Close() })
 	ctx, cancel := context.WithCancel(context.Background())
@@ -579,4 +579,9 @@ func BenchmarkTriggerPoll(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "polls/s")
+}
+
+func TestNewNeedsALogger(t *testing.T) {
+	_, err := plc.New(plc.Config{Name: "plc", Transport: "tcp:127.0.0.1:502", Map: plc.DefaultRegisterMap()}, nil)
+	require.ErrorContains(t, err, `plc "plc": logger: missing`)
 }

@@ -127,7 +127,7 @@ func New(cfg Config, log *slog.Logger) (*Printer, error) {
 		return nil, err
 	}
 	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+		return nil, fmt.Errorf("printer %q: logger: missing", cfg.Name)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &Printer{

@@ -7,6 +7,7 @@ import (
 	"image"
 	"image/png"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -50,7 +51,7 @@ func startSim(tb testing.TB, cfg printersim.Config) *sim {
 		cfg.OnPrint = func(p printersim.Printed) { s.out <- p }
 	}
 	var err error
-	s.Simulator, err = printersim.New(cfg, nil)
+	s.Simulator, err = printersim.New(cfg, slog.New(slog.DiscardHandler))
 	require.NoError(tb, err)
 	tb.Cleanup(func() { require.NoError(tb, s.Close()) })
 	s.addr = s.serve(tb, "127.0.0.1:0")
@@ -109,7 +110,7 @@ func config(spec string) printer.Config {
 
 func open(tb testing.TB, cfg printer.Config) *printer.Printer {
 	tb.Helper()
-	p, err := printer.New(cfg, nil)
+	p, err := printer.New(cfg, slog.New(slog.DiscardHandler))
 	require.NoError(tb, err)
 	tb.Cleanup(func() { require.NoError(tb, p.Close()) })
 	return p
@@ -168,7 +169,7 @@ func TestConfigValidate(t *testing.T) {
 			cfg := good
 			tt.change(&cfg)
 			err := cfg.Validate()
-			_, newErr := printer.New(cfg, nil)
+			_, newErr := printer.New(cfg, slog.New(slog.DiscardHandler))
 			if tt.want == "" {
 				require.NoError(t, err)
 				require.NoError(t, newErr)
@@ -587,4 +588,9 @@ func BenchmarkPrintJob(b *testing.B) {
 func BenchmarkPrintJobToSimulator(b *testing.B) {
 	s := startSim(b, printersim.Config{Fast: true, BufferLabels: 1 << 20, OnPrint: func(printersim.Printed) {}})
 	benchmarkPrintJob(b, s.addr)
+}
+
+func TestNewNeedsALogger(t *testing.T) {
+	_, err := printer.New(printer.Config{Name: "p", Transport: "tcp:127.0.0.1:9100", Layout: zpl.DefaultLayout(12)}, nil)
+	require.ErrorContains(t, err, `printer "p": logger: missing`)
 }

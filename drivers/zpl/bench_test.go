@@ -26,7 +26,7 @@ func BenchmarkAppendRecall(b *testing.B) {
 // printer simulator does per unit.
 func BenchmarkParse(b *testing.B) {
 	l := DefaultLayout(8)
-	p := NewParser(nil)
+	p := quietParser(b)
 	if _, _, err := p.Feed(l.Format()); err != nil {
 		b.Fatal(err)
 	}
@@ -44,7 +44,7 @@ func BenchmarkParse(b *testing.B) {
 // BenchmarkParseStandalone parses a whole self-contained label.
 func BenchmarkParseStandalone(b *testing.B) {
 	l := DefaultLayout(8)
-	p := NewParser(nil)
+	p := quietParser(b)
 	label := l.Standalone(sampleFields())
 	b.SetBytes(int64(len(label)))
 	b.ReportAllocs()

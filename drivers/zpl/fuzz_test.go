@@ -19,14 +19,14 @@ func FuzzParser(f *testing.F) {
 	f.Add([]byte("^XA^FO1,1^BXN,3,200,,,,~^FH^FD_7E1~d255~~^FS^PQ99999999999^XZ"), uint16(11))
 	f.Add([]byte("~CT^~CC~^XA"), uint16(2))
 	f.Fuzz(func(t *testing.T, data []byte, split uint16) {
-		whole := NewParser(nil)
+		whole := quietParser(t)
 		wantLabels, wantCmds, _ := whole.Feed(data)
 
 		cut := 0
 		if len(data) > 0 {
 			cut = int(split) % (len(data) + 1)
 		}
-		parts := NewParser(nil)
+		parts := quietParser(t)
 		labels1, cmds1, _ := parts.Feed(data[:cut])
 		labels2, cmds2, _ := parts.Feed(data[cut:])
 		require.Equal(t, wantLabels, append(labels1, labels2...))

@@ -39,7 +39,17 @@ func newTestParser(tb testing.TB) (*Parser, *logBuffer) {
 			tb.Logf("parser log:\n%s", logs.String())
 		}
 	})
-	return NewParser(slog.New(h)), logs
+	p, err := NewParser(slog.New(h))
+	require.NoError(tb, err)
+	return p, logs
+}
+
+// quietParser is a parser whose log the test does not look at.
+func quietParser(tb testing.TB) *Parser {
+	tb.Helper()
+	p, err := NewParser(slog.New(slog.DiscardHandler))
+	require.NoError(tb, err)
+	return p
 }
 
 // feedAll feeds chunks in order and collects what comes out.

@@ -56,11 +56,11 @@ type Parser struct {
 	cmds   []Command
 }
 
-// NewParser returns a parser with an empty format memory. A nil logger
-// discards the log.
-func NewParser(logger *slog.Logger) *Parser {
+// NewParser returns a parser with an empty format memory; what it ignores
+// or cannot use goes to logger.
+func NewParser(logger *slog.Logger) (*Parser, error) {
 	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
+		return nil, errors.New("zpl parser: logger: missing")
 	}
 	return &Parser{
 		log:     logger,
@@ -68,7 +68,7 @@ func NewParser(logger *slog.Logger) *Parser {
 		tilde:   '~',
 		delim:   ',',
 		formats: make(map[string][]command),
-	}
+	}, nil
 }
 
 // StoredFormats lists the names of the formats stored so far, sorted.

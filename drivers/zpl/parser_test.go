@@ -132,14 +132,14 @@ func TestParserSplitAtEveryByteGivesTheSameLabels(t *testing.T) {
 	require.Equal(t, []Command{{Code: "~HS"}, {Code: "~HS"}, {Code: "~JA"}, {Code: "~SD", Params: "15"}, {Code: "~PS"}, {Code: "~JR"}}, wantCmds)
 
 	for i := 1; i < len(stream); i++ {
-		p := NewParser(nil)
+		p := quietParser(t)
 		labels, cmds := feedAll(t, p, stream[:i], stream[i:])
 		require.Equal(t, wantLabels, labels, "split at byte %d", i)
 		require.Equal(t, wantCmds, cmds, "split at byte %d", i)
 	}
 
 	t.Run("one byte at a time", func(t *testing.T) {
-		p := NewParser(nil)
+		p := quietParser(t)
 		chunks := make([][]byte, len(stream))
 		for i := range stream {
 			chunks[i] = stream[i : i+1]
@@ -377,7 +377,7 @@ func TestParserDropsOverlongCommand(t *testing.T) {
 	require.Equal(t, "ok", labels[0].Elements[0].Data)
 
 	// Whole or split, an over-long command is dropped the same way.
-	p2 := NewParser(nil)
+	p2 := quietParser(t)
 	whole := append(long, []byte("^FS^FO2,2^FDok^FS^XZ")...)
 	labels, _, err = p2.Feed(whole)
 	require.ErrorIs(t, err, ErrCommandTooLong)

@@ -2,6 +2,7 @@ package packing_test
 
 import (
 	"image"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -54,7 +55,7 @@ func TestLabelGS1128(t *testing.T) {
 			// Our printer simulator, through its ZPL parser.
 			sim, err := printersim.New(printersim.Config{Name: "p", DPI: map[int]int{6: 152, 8: 203, 12: 300, 24: 600}[dpmm], WidthMM: 100, HeightMM: 50}, quiet())
 			require.NoError(t, err)
-			p := zpl.NewParser(nil)
+			p := zplParser(t)
 			labels, _, err := p.Feed(job)
 			require.NoError(t, err)
 			require.Len(t, labels, 1)
@@ -80,4 +81,12 @@ func TestLabelGS1128(t *testing.T) {
 			require.Equal(t, want, read128(t, png), "the independent emulator's pixels")
 		})
 	}
+}
+
+// zplParser is a ZPL parser whose log the test does not look at.
+func zplParser(tb testing.TB) *zpl.Parser {
+	tb.Helper()
+	p, err := zpl.NewParser(slog.New(slog.DiscardHandler))
+	require.NoError(tb, err)
+	return p
 }

@@ -3,6 +3,7 @@ package plcsim
 import (
 	"context"
 	"io"
+	"log/slog"
 	"testing"
 	"time"
 
@@ -92,7 +93,7 @@ func TestRTUFraming(t *testing.T) {
 }
 
 func TestRTUStopsOnClose(t *testing.T) {
-	s, err := New(Config{}, nil)
+	s, err := New(Config{}, slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
 	master, slave, err := pty.Open()
 	require.NoError(t, err)

@@ -11,6 +11,7 @@
 package plcsim
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -131,7 +132,7 @@ func New(cfg Config, log *slog.Logger) (*Sim, error) {
 	}
 	cfg = cfg.withDefaults()
 	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+		return nil, errors.New("plc simulator: logger: missing")
 	}
 	seed := cfg.Seed
 	if seed == 0 {

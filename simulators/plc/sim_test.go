@@ -80,7 +80,7 @@ func TestConfigValidate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := New(tt.cfg, nil)
+			_, err := New(tt.cfg, slog.New(slog.DiscardHandler))
 			if tt.wantErr == "" {
 				require.NoError(t, err)
 				return
@@ -393,4 +393,9 @@ func TestPLCOwnedRegistersAreReadOnly(t *testing.T) {
 		})
 	}
 	require.Zero(t, s.State().Triggers)
+}
+
+func TestNewNeedsALogger(t *testing.T) {
+	_, err := New(Config{}, nil)
+	require.ErrorContains(t, err, "plc simulator: logger: missing")
 }

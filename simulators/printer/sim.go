@@ -201,7 +201,7 @@ func New(cfg Config, log *slog.Logger) (*Simulator, error) {
 		return nil, err
 	}
 	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+		return nil, errors.New("printer simulator: logger: missing")
 	}
 	rr, err := newRasteriser(cfg.dots(cfg.WidthMM), cfg.dots(cfg.HeightMM), rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9E3779B97F4A7C15)))
 	if err != nil {
@@ -215,7 +215,9 @@ func New(cfg Config, log *slog.Logger) (*Simulator, error) {
 		kick:  make(chan struct{}, 1),
 		done:  make(chan struct{}),
 	}
-	s.parser = zpl.NewParser(s.log)
+	if s.parser, err = zpl.NewParser(s.log); err != nil {
+		return nil, err
+	}
 	s.wg.Add(1)
 	go s.engine()
 	return s, nil
@@ -341,8 +343,12 @@ func (s *Simulator) droppableConns() []*hostConn {
 
 // resetMemory forgets stored formats and any partly received format.
 func (s *Simulator) resetMemory() {
+	p, err := zpl.NewParser(s.log)
+	if err != nil {
+		return // not reached: New refused a nil logger
+	}
 	s.parseMu.Lock()
-	s.parser = zpl.NewParser(s.log)
+	s.parser = p
 	s.parseMu.Unlock()
 }
 
@@ -550,3 +556,4 @@ func (s *Simulator) isClosed() bool {
 	defer s.mu.Unlock()
 	return s.closed
 }
+

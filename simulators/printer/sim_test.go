@@ -201,7 +201,7 @@ func TestConfigValidate(t *testing.T) {
 				return
 			}
 			require.ErrorContains(t, err, tt.want)
-			_, err = printer.New(tt.cfg, nil)
+			_, err = printer.New(tt.cfg, slog.New(slog.DiscardHandler))
 			require.ErrorContains(t, err, tt.want)
 		})
 	}
@@ -222,11 +222,11 @@ func TestRasteriseDecodes(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			sim, err := printer.New(printer.Config{DPI: tt.dpi}, nil)
+			sim, err := printer.New(printer.Config{DPI: tt.dpi}, slog.New(slog.DiscardHandler))
 			require.NoError(t, err)
 			t.Cleanup(func() { require.NoError(t, sim.Close()) })
 			l := zpl.DefaultLayout(tt.dpmm)
-			labels, _, err := zpl.NewParser(nil).Feed(l.Standalone(fields()))
+			labels, _, err := zplParser(t).Feed(l.Standalone(fields()))
 			require.NoError(t, err)
 			require.Len(t, labels, 1)
 			img, err := sim.Rasterise(labels[0])
@@ -500,7 +500,7 @@ func TestDisconnect(t *testing.T) {
 // and the ~HS answer arrives byte for byte (raw mode: no CR/LF rewriting).
 func TestServePTY(t *testing.T) {
 	var out = make(chan printer.Printed, 4)
-	sim, err := printer.New(printer.Config{OnPrint: func(p printer.Printed) { out <- p }}, nil)
+	sim, err := printer.New(printer.Config{OnPrint: func(p printer.Printed) { out <- p }}, slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, sim.Close()) })
 	ctx, cancel := context.WithCancel(context.Background())
@@ -531,7 +531,7 @@ func TestServePTY(t *testing.T) {
 // TestCloseEndsServe: Close ends Serve and a pty server; Serve after Close
 // fails.
 func TestCloseEndsServe(t *testing.T) {
-	sim, err := printer.New(printer.Config{}, nil)
+	sim, err := printer.New(printer.Config{}, slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -557,10 +557,10 @@ func TestCloseEndsServe(t *testing.T) {
 
 // BenchmarkRasterise measures one unit label (300 dpi, 60 x 25 mm) to pixels.
 func BenchmarkRasterise(b *testing.B) {
-	sim, err := printer.New(printer.Config{}, nil)
+	sim, err := printer.New(printer.Config{}, slog.New(slog.DiscardHandler))
 	require.NoError(b, err)
 	b.Cleanup(func() { _ = sim.Close() })
-	labels, _, err := zpl.NewParser(nil).Feed(layout().Standalone(fields()))
+	labels, _, err := zplParser(b).Feed(layout().Standalone(fields()))
 	require.NoError(b, err)
 	require.Len(b, labels, 1)
 	b.ReportAllocs()
@@ -569,4 +569,17 @@ func BenchmarkRasterise(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// zplParser is a ZPL parser whose log the test does not look at.
+func zplParser(tb testing.TB) *zpl.Parser {
+	tb.Helper()
+	p, err := zpl.NewParser(slog.New(slog.DiscardHandler))
+	require.NoError(tb, err)
+	return p
+}
+
+func TestNewNeedsALogger(t *testing.T) {
+	_, err := printer.New(printer.Config{}, nil)
+	require.ErrorContains(t, err, "printer simulator: logger: missing")
 }

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -129,7 +130,7 @@ func TestRunLine(t *testing.T) {
 	require.True(t, st.Fast)
 	require.True(t, strings.HasPrefix(st.Devices.PLC, "tcp:127.0.0.1:"), st.Devices.PLC)
 
-	p, err := printer.New(printer.Config{Name: "edge-printer", Transport: st.Devices.Printer, Layout: zpl.DefaultLayout(12)}, nil)
+	p, err := printer.New(printer.Config{Name: "edge-printer", Transport: st.Devices.Printer, Layout: zpl.DefaultLayout(12)}, slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = p.Close() })
 	pctx, pcancel := context.WithTimeout(context.Background(), waitLong)
