@@ -21,9 +21,9 @@ import (
 
 	"github.com/serialine/serialine/central/broker"
 	"github.com/serialine/serialine/central/ingest"
-	"github.com/serialine/serialine/shared/metrics"
 	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/storetest"
+	"github.com/serialine/serialine/shared/metrics"
 	"github.com/serialine/serialine/shared/serials"
 	"github.com/serialine/serialine/shared/wire"
 )

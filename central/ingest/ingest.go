@@ -16,8 +16,8 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
-	"github.com/serialine/serialine/shared/metrics"
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/shared/metrics"
 	"github.com/serialine/serialine/shared/wire"
 )
 

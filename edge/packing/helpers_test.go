@@ -15,7 +15,6 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/serialine/serialine/central/ingest"
-	"github.com/serialine/serialine/shared/metrics"
 	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/drivers/printer"
@@ -25,6 +24,7 @@ import (
 	"github.com/serialine/serialine/edge/packing"
 	"github.com/serialine/serialine/edge/session"
 	"github.com/serialine/serialine/shared/gs1"
+	"github.com/serialine/serialine/shared/metrics"
 	"github.com/serialine/serialine/shared/serials"
 	"github.com/serialine/serialine/shared/wire"
 	printersim "github.com/serialine/serialine/simulators/printer"

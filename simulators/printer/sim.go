@@ -556,4 +556,3 @@ func (s *Simulator) isClosed() bool {
 	defer s.mu.Unlock()
 	return s.closed
 }
-
