@@ -200,7 +200,10 @@ func (s *Station) AcknowledgeAs(ctx context.Context, who string, role Role) erro
 		s.notifyLocked()
 		s.mu.Unlock()
 		if qualityAcked {
+			// Counting starts afresh with the units printed from now on:
+			// those in flight were made under the acknowledged fault.
 			s.qual.reset()
+			s.qualFrom = s.last
 		}
 		s.resetPLC = true
 		s.applyState()

@@ -250,7 +250,7 @@ func (s *Station) allowanceOf(o wire.Order, l pool.Level) uint64 {
 
 // verdict counts a printed unit's verdict for its order and applies the
 // order's and the quality limits (run loop).
-func (s *Station) verdict(orderID string, reason wire.Reason, shifted bool) {
+func (s *Station) verdict(n uint32, orderID string, reason wire.Reason, shifted bool) {
 	r := s.run
 	if r == nil || r.id != orderID {
 		return
@@ -263,8 +263,10 @@ func (s *Station) verdict(orderID string, reason wire.Reason, shifted bool) {
 	} else {
 		r.rejected++
 	}
-	if code, why := s.qual.add(reason, shifted); code != "" {
-		s.raise("quality", code, why, false)
+	if int32(n-s.qualFrom) > 0 {
+		if code, why := s.qual.add(reason, shifted); code != "" {
+			s.raise("quality", code, why, false)
+		}
 	}
 	if reason != "" && r.spent() {
 		s.raise("allowance", AlarmAllowanceSpent, fmt.Sprintf("%d rejects of an allowance of %d for order %q", r.rejected, r.allowance, r.id), true)

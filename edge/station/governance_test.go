@@ -252,6 +252,12 @@ func TestQualityLimitsStopTheLine(t *testing.T) {
 			r.setFault(tc.device, tc.fault, tc.off)
 			require.NoError(t, r.st.Acknowledge(ctx))
 			r.waitState(func(s Snapshot) bool { return s.State == wire.LineRunning }, "running again")
+			// The units still in flight were made under the fault: they are
+			// rejected, but do not count again.
+			good := r.line.Status().Counters.Good
+			_, err = r.line.Wait(ctx, func(c line.Counters) bool { return c.Good >= good+20 })
+			require.NoError(t, err, "production goes on")
+			require.False(t, hasAlarm(r.st.Snapshot(), "quality", false), "no second alarm for the acknowledged fault")
 			h := r.st.History()
 			require.NotEmpty(t, h)
 			require.Equal(t, a.Code, h[0].Code)

@@ -119,6 +119,7 @@ type Station struct {
 	resetPLC bool      // the next outputs reset the PLC's latched alarms
 	run      *orderRun // the order's governance (governance.go)
 	qual     *quality
+	qualFrom uint32 // units up to this trigger are not judged for quality (made before an acknowledgement)
 
 	counts     counters
 	inflight   atomic.Int64
@@ -270,7 +271,7 @@ func (s *Station) seedGhosts(ctx context.Context) {
 		sl := s.fifo.push()
 		sl.n, sl.kind = n, ghost
 	}
-	s.last = b
+	s.last, s.qualFrom = b, b
 	if g > 0 {
 		s.log.Info("units on the conveyor at start will be rejected if seen", "from", b-g+1, "to", b)
 	}
@@ -392,7 +393,7 @@ func (s *Station) decide(sl *slot, r *scanner.Result) {
 		s.counts.rejected[reasonIndex(reason)].Add(1)
 		s.emit(s.unitEvent(sl, wire.Decommissioned, reason))
 	}
-	s.verdict(sl.tpl.order.ID, reason, shifted)
+	s.verdict(sl.n, sl.tpl.order.ID, reason, shifted)
 }
 
 func (s *Station) unitEvent(sl *slot, typ wire.EventType, reason wire.Reason) wire.Event {
