@@ -117,14 +117,14 @@ func TestSecurity(t *testing.T) {
 		}
 	})
 
-	t.Run("the touchscreen refuses line actions without a sign-in, but never a stop", func(t *testing.T) {
+	t.Run("the touchscreen refuses line actions without a sign-in, but never a stop (extend: edge/ui's role tests)", func(t *testing.T) {
 		l1.startEdge(t)
 		anon := newScreen(t, l1.edge.Addr())
 		for _, path := range []string{"/ui/pause", "/ui/stop"} {
 			code, body := anon.post(t, path, nil)
 			require.Equal(t, http.StatusOK, code, "%s needs no PIN (a stop is never locked out): %s", path, body)
 		}
-		for _, path := range []string{"/ui/start", "/ui/ack", "/ui/close", "/ui/extend"} {
+		for _, path := range []string{"/ui/start", "/ui/ack", "/ui/close"} {
 			code, body := anon.post(t, path, map[string]any{"order": l1.order, "confirm": true})
 			require.Equal(t, http.StatusForbidden, code, "%s: %s", path, body)
 			var e struct {
