@@ -35,7 +35,7 @@ type orderNeed struct {
 // itself as complete, and central never granted more than 350 serials.
 func TestOrderOf300EndsWithExactly300(t *testing.T) {
 	s := newSystem(t)
-	r := s.addLine(t, "G1", lineOpts{units: 1_000, speed: 1_200, noRead: 0.02, quantity: 300, allowance: -1})
+	r := s.addLine(t, "G1", lineOpts{units: 1_000, speed: 1_200, noRead: 0.01, quantity: 300, allowance: -1})
 	r.startEdge(t)
 	r.run(t)
 	var st agent.State
