@@ -19,13 +19,19 @@ const maxRows = 10_000
 // deadLetterOut is a dead letter; the payload is shown as JSON when it is
 // JSON, as text when it is text, else base64.
 type deadLetterOut struct {
-	ID            int64           `json:"id"`
-	ReceivedAt    time.Time       `json:"received_at"`
-	Topic         string          `json:"topic"`
-	Line          string          `json:"line"`
-	EventID       string          `json:"event_id,omitempty"`
-	Seq           uint64          `json:"seq,omitempty"`
-	Reason        string          `json:"reason"`
+	ID          int64     `json:"id"`
+	ReceivedAt  time.Time `json:"received_at"`
+	Topic       string    `json:"topic"`
+	Line        string    `json:"line"`
+	Incarnation string    `json:"incarnation,omitempty"`
+	EventID     string    `json:"event_id,omitempty"`
+	Seq         uint64    `json:"seq,omitempty"`
+	Reason      string    `json:"reason"`
+	// Size is the payload's full size and SHA256 its hash; the payload
+	// shown is its first store.MaxDeadLetterPayload bytes when Truncated.
+	Size          int64           `json:"size"`
+	SHA256        string          `json:"sha256,omitempty"`
+	Truncated     bool            `json:"truncated,omitempty"`
 	Payload       json.RawMessage `json:"payload,omitempty"`
 	PayloadText   string          `json:"payload_text,omitempty"`
 	PayloadBase64 []byte          `json:"payload_base64,omitempty"`
@@ -52,7 +58,8 @@ func (a *api) listDeadLetters(w http.ResponseWriter, r *http.Request) error {
 	}
 	out := make([]deadLetterOut, 0, len(dls))
 	for _, d := range dls {
-		o := deadLetterOut{ID: d.ID, ReceivedAt: d.ReceivedAt, Topic: d.Topic, Line: d.Line, EventID: d.EventID, Seq: d.Seq, Reason: d.Reason}
+		o := deadLetterOut{ID: d.ID, ReceivedAt: d.ReceivedAt, Topic: d.Topic, Line: d.Line, Incarnation: d.Incarnation, EventID: d.EventID, Seq: d.Seq,
+			Reason: d.Reason, Size: d.Size, SHA256: d.SHA256, Truncated: d.Truncated()}
 		switch {
 		case json.Valid(d.Payload):
 			o.Payload = d.Payload

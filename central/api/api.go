@@ -143,8 +143,9 @@ func routes() []route {
 
 		{"GET", v + "/lines", auth.PermMasterRead, "list lines with their live status", (*api).listLines, "", ""},
 		{"GET", v + "/lines/{id}", auth.PermMasterRead, "a line with its live status", (*api).getLine, "", ""},
-		{"GET", v + "/lines/{id}/seq", auth.PermDeadLettersRead, "the line's event sequence at central: acked, held events and the gaps before them", (*api).getLineSeq, "", ""},
-		{"POST", v + "/lines/{id}/skip-gap", auth.PermQualityWrite, "declare a line's missing events up to a seq lost (each a dead letter with the reason) so the held ones apply; audited", (*api).skipGap, "json", ""},
+		{"GET", v + "/lines/{id}/seq", auth.PermDeadLettersRead, "the line's event sequence at central, per incarnation of its event store: acked, held events, the gaps before them, and which incarnation replaced which", (*api).getLineSeq, "", ""},
+		{"POST", v + "/lines/{id}/skip-gap", auth.PermQualityWrite, "declare a line's missing events up to a seq lost (each a dead letter with the reason) so the held ones apply; the current incarnation's unless one is named; audited", (*api).skipGap, "json", ""},
+		{"POST", v + "/lines/{id}/incarnations/{incarnation}/resolve", auth.PermQualityWrite, "record QA's disposition of a new incarnation's takeover (the earlier one's held events and unused serials); its acks stop carrying the alarm; audited", (*api).resolveIncarnation, "json", ""},
 		{"PUT", v + "/lines/{id}", auth.PermLinesWrite, "create or update a line and its MQTT password (stored hashed)", (*api).putLine, "json", ""},
 
 		{"GET", v + "/partners/{gln}", auth.PermMasterRead, "a trading partner", (*api).getPartner, "", ""},
@@ -158,6 +159,7 @@ func routes() []route {
 		{"GET", v + "/orders/{id}/flags", auth.PermOrdersRead, "the order's events flagged for QA (after-close, future-time) with their dispositions (filters: flag, open)", (*api).listOrderFlags, "", "flag,open,limit"},
 		{"POST", v + "/orders/{id}/flags/{flag}/disposition", auth.PermFlagsDisposition, "QA's disposition of a flagged event (accepted or rejected) with a note; audited", (*api).disposeFlag, "json", ""},
 		{"POST", v + "/orders/{id}/flags/disposition", auth.PermFlagsDisposition, "QA's disposition of several flagged events of the order at once, all or nothing; audited", (*api).disposeFlags, "json", ""},
+		{"POST", v + "/orders/{id}/void-unaccounted", auth.PermFlagsDisposition, "QA's disposition of a closed order's serials whose fate central never learnt (a line's lost event store): recorded voided with the reason; audited", (*api).voidUnaccounted, "json", ""},
 
 		{"GET", v + "/units/{gtin}/{serial...}", auth.PermUnitsRead, "a unit's state and history", (*api).getUnit, "", ""},
 		{"GET", v + "/verify", auth.PermUnitsRead, "verify a product identifier (VRS): gtin, serial, lot, expiry → verified or the reason", (*api).verify, "", "gtin,serial,lot,expiry"},

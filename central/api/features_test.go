@@ -291,13 +291,16 @@ func TestLinesWithStatus(t *testing.T) {
 	// Updating the line without a password keeps it.
 	before, err := e.s.Line(e.ctx, line1)
 	require.NoError(t, err)
-	resp = e.as(t, auth.RoleAdmin, req{method: "PUT", path: "/api/v1/lines/L1", body: mustJSON(t, map[string]string{"name": "Line one", "site_gln": f.siteGLN})})
+	rp := "https://id.gs1.org/414/" + f.siteGLN + "/254/L1"
+	resp = e.as(t, auth.RoleAdmin, req{method: "PUT", path: "/api/v1/lines/L1", body: mustJSON(t, map[string]string{"name": "Line one", "site_gln": f.siteGLN, "read_point": rp})})
 	require.Equal(t, http.StatusOK, resp.status, "%s", resp.body)
 	require.NotContains(t, resp.obj(t), "mqtt_password")
+	require.Equal(t, rp, resp.obj(t)["read_point"])
 	after, err := e.s.Line(e.ctx, line1)
 	require.NoError(t, err)
 	require.Equal(t, before.PasswordHash, after.PasswordHash)
 	require.Equal(t, "Line one", after.Name)
+	require.Equal(t, rp, after.ReadPoint)
 }
 
 func TestDeadLetters(t *testing.T) {

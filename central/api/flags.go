@@ -98,3 +98,23 @@ func (a *api) dispose(r *http.Request, order string, ids []int64, in disposition
 	a.log.Info("event flags dispositioned", "order", order, "flags", len(out), "disposition", in.Disposition)
 	return out, nil
 }
+
+// voidUnaccounted records, on QA's decision, every serial granted to a
+// closed order whose fate central never learnt (a line's lost event store)
+// as voided: the order then reconciles.
+func (a *api) voidUnaccounted(w http.ResponseWriter, r *http.Request) error {
+	id := r.PathValue("id")
+	var in struct {
+		Reason string `json:"reason"`
+	}
+	if err := decodeJSON(r, &in); err != nil {
+		return err
+	}
+	v, err := a.Store.VoidUnaccounted(r.Context(), id, in.Reason)
+	if err != nil {
+		return err
+	}
+	a.log.Warn("unaccounted serials voided by QA", "order", id, "count", v.Count, "reason", in.Reason)
+	auth.WriteJSON(w, http.StatusOK, v)
+	return nil
+}

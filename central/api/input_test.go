@@ -100,6 +100,7 @@ func TestBadInput(t *testing.T) {
 		{"line: bad id", req{method: "PUT", path: v + "/lines/L+1", body: `{"name": "x"}`}, 400, "bad_request", "id", ""},
 		{"line: short password", req{method: "PUT", path: v + "/lines/L7", body: `{"name": "x", "mqtt_password": "secret"}`}, 422, "invalid", "mqtt_password", "at least 16"},
 		{"line: unknown site", req{method: "PUT", path: v + "/lines/L7", body: mustJSON(t, map[string]string{"name": "x", "site_gln": f.partnerGLN})}, 422, "invalid", "site_gln", "no site"},
+		{"line: read point not an SGLN", req{method: "PUT", path: v + "/lines/L7", body: `{"name": "x", "read_point": "urn:epc:id:sgtin:0614141.107346.1"}`}, 422, "invalid", "read_point", "GS1 Digital Link"},
 		{"line: name missing", req{method: "PUT", path: v + "/lines/L7", body: `{"mqtt_password": "a-long-line-password"}`}, 422, "invalid", "name", "missing"},
 		{"line: unknown", req{method: "GET", path: v + "/lines/L7"}, 404, "not_found", "", "not found"},
 

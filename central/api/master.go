@@ -141,6 +141,8 @@ type lineIn struct {
 	ID      string `json:"id"`
 	SiteGLN string `json:"site_gln"`
 	Name    string `json:"name"`
+	// ReadPoint is the line's SGLN for its EPCIS events (optional).
+	ReadPoint string `json:"read_point"`
 	// MQTTPassword is the edge's broker password; stored only as a hash.
 	// Leave it out to keep the current one, or to have one generated for a
 	// new line (returned once).
@@ -222,7 +224,7 @@ func (a *api) putLine(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
-	l := store.Line{ID: id, SiteGLN: in.SiteGLN, Name: in.Name, PasswordHash: before.PasswordHash}
+	l := store.Line{ID: id, SiteGLN: in.SiteGLN, Name: in.Name, ReadPoint: in.ReadPoint, PasswordHash: before.PasswordHash}
 	var generated string
 	switch {
 	case in.MQTTPassword != nil:
@@ -318,78 +320,4 @@ func orEmpty[T any](s []T) []T {
 		return []T{}
 	}
 	return s
-}
-
-func (a *api) getLineSeq(w http.ResponseWriter, r *http.Request) error {
-	id := r.PathValue("id")
-	if err := wire.ValidateLine(id); err != nil {
-		return badParam("id", "%v", err)
-	}
-	ls, err := a.Store.LineSeq(r.Context(), id)
-	if err != nil {
-		return err
-	}
-	auth.WriteJSON(w, http.StatusOK, newSeqOut(id, ls.Acked, ls.Pending, ls.Gaps))
-	return nil
-}
-
-// seqOut is a line's sequence state: every seq up to Acked is applied or
-// dead-lettered; Held wait behind Gaps.
-type seqOut struct {
-	Line  string   `json:"line"`
-	Acked uint64   `json:"acked"`
-	Held  []uint64 `json:"held"`
-	Gaps  []gapOut `json:"gaps"`
-	// Applied and Lost are set by a skip-gap: events applied from the
-	// held ones, and seqs declared lost (dead letters).
-	Applied int `json:"applied,omitempty"`
-	Lost    int `json:"lost,omitempty"`
-}
-
-type gapOut struct {
-	From uint64 `json:"from"`
-	To   uint64 `json:"to"`
-}
-
-func newSeqOut(line string, acked uint64, held []uint64, gaps []store.SeqGap) seqOut {
-	o := seqOut{Line: line, Acked: acked, Held: append([]uint64{}, held...), Gaps: []gapOut{}}
-	for _, g := range gaps {
-		o.Gaps = append(o.Gaps, gapOut{From: g.From, To: g.To})
-	}
-	return o
-}
-
-// skipGapIn is an operator's decision that a line's missing events are
-// lost for good (e.g. a replaced line PC): Through is the last seq to
-// declare lost, Reason why.
-type skipGapIn struct {
-	Through uint64 `json:"through"`
-	Reason  string `json:"reason"`
-}
-
-func (a *api) skipGap(w http.ResponseWriter, r *http.Request) error {
-	id := r.PathValue("id")
-	if err := wire.ValidateLine(id); err != nil {
-		return badParam("id", "%v", err)
-	}
-	var in skipGapIn
-	if err := decodeJSON(r, &in); err != nil {
-		return err
-	}
-	if in.Through == 0 {
-		return invalid("through", "the last seq to declare lost is required")
-	}
-	res, err := a.Store.SkipGap(r.Context(), id, in.Through, in.Reason)
-	if err != nil {
-		return err
-	}
-	a.log.Warn("line events declared lost", "line", id, "through", in.Through, "acked", res.Acked, "reason", in.Reason)
-	ls, err := a.Store.LineSeq(r.Context(), id)
-	if err != nil {
-		return err
-	}
-	out := newSeqOut(id, ls.Acked, ls.Pending, ls.Gaps)
-	out.Applied, out.Lost = res.Applied, res.DeadLettered
-	auth.WriteJSON(w, http.StatusOK, out)
-	return nil
 }

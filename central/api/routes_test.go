@@ -75,6 +75,10 @@ func samples() map[string]sample {
 			through := holdBehindGap(t, e, f)
 			return req{method: "POST", path: v + "/lines/" + gapLine + "/skip-gap", body: mustJSON(t, map[string]any{"through": through, "reason": "line PC replaced"})}
 		},
+		"POST " + v + "/lines/{id}/incarnations/{incarnation}/resolve": func(t *testing.T, e *env, _ *fixture) req {
+			id, inc := replacedLine(t, e)
+			return req{method: "POST", path: v + "/lines/" + id + "/incarnations/" + inc + "/resolve", body: `{"note": "old PC's packs pulled"}`}
+		},
 		"PUT " + v + "/lines/{id}": func(t *testing.T, e *env, _ *fixture) req {
 			return req{method: "PUT", path: fmt.Sprintf("%s/lines/L%d", v, 100+e.next()), body: `{"name": "Line X", "mqtt_password": "a-long-line-password"}`}
 		},
@@ -103,6 +107,12 @@ func samples() map[string]sample {
 			id, flags := e.flaggedOrder(t)
 			return req{method: "POST", path: fmt.Sprintf("%s/orders/%s/flags/%d/disposition", v, id, flags[0].ID),
 				body: `{"disposition": "rejected", "note": "made after the close: pulled"}`}
+		},
+		"POST " + v + "/orders/{id}/void-unaccounted": func(t *testing.T, e *env, _ *fixture) req {
+			id, _ := e.lostOrder(t)
+			_, err := e.s.CloseOrder(e.ctx, id)
+			require.NoError(t, err)
+			return req{method: "POST", path: v + "/orders/" + id + "/void-unaccounted", body: `{"reason": "line store lost"}`}
 		},
 		"POST " + v + "/orders/{id}/flags/disposition": func(t *testing.T, e *env, _ *fixture) req {
 			id, flags := e.flaggedOrder(t)
@@ -216,6 +226,7 @@ func TestRouteTableCoversMatrix(t *testing.T) {
 		{"GET /api/v1/units/{gtin}/{serial...}", auth.Roles()},
 		{"POST /api/v1/orders/{id}/flags/{flag}/disposition", []auth.Role{auth.RoleQA}},
 		{"POST /api/v1/orders/{id}/flags/disposition", []auth.Role{auth.RoleQA}},
+		{"POST /api/v1/orders/{id}/void-unaccounted", []auth.Role{auth.RoleQA}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.route, func(t *testing.T) {

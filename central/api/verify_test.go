@@ -46,7 +46,7 @@ func TestVerify(t *testing.T) {
 	epc, err := gs1.SGTINURI(gtinRand, f.units[4], 7)
 	require.NoError(t, err)
 	_, err = e.s.CaptureEPCIS(e.ctx, []epcis.Event{{Type: epcis.ObjectEvent, Action: epcis.ActionObserve, EventTime: t0.Add(time.Hour),
-		EPCList: []string{epc}, BizStep: "holding", Disposition: "recalled"}})
+		EPCList: []string{epc}, BizStep: "holding", Disposition: "recalled"}}, nil)
 	require.NoError(t, err)
 	// An expired lot: an order whose expiry (DD=00: end of month) is past
 	// now; it was made in 2023 (a store on central's clock of then).

@@ -117,7 +117,8 @@ const (
 	// still in stock), verify a returned unit and restock it.
 	PermQualityWrite Permission = "quality:write"
 	// PermFlagsDisposition: record QA's disposition of an event flagged for
-	// QA (e.g. made after its order was closed). QA only, not even admin:
+	// QA (e.g. made after its order was closed), or of a closed order's
+	// serials whose fate central never learnt. QA only, not even admin:
 	// the disposition is a quality decision.
 	PermFlagsDisposition Permission = "flags:disposition"
 	// PermSelf: see one's own identity and permissions (every role,

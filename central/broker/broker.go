@@ -20,8 +20,9 @@ import (
 	"sync/atomic"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
-	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/mochi-mqtt/server/v2/packets"
+
+	"github.com/serialine/serialine/central/metrics"
 )
 
 // ErrClosed is returned by Start and the in-process client once the broker
@@ -41,6 +42,11 @@ type Broker struct {
 	cfg    Config
 	log    *slog.Logger
 	srv    *mqtt.Server
+	reg    *metrics.Registry
+	keeper DropKeeper
+	gate   *gate
+	drops  *dropper
+	ln     *listener
 	cancel context.CancelFunc // ends the hook's context: pending credential checks give up
 	done   <-chan struct{}
 	subIDs atomic.Int64
@@ -53,7 +59,10 @@ type Broker struct {
 
 // New checks cfg and prepares a broker that admits the service user and the
 // lines creds accepts. It does not listen; Start does.
-func New(cfg Config, creds Credentials, log *slog.Logger) (*Broker, error) {
+//
+// WithDropKeeper has the messages it drops from lines kept as dead
+// letters. Its figures are in Metrics.
+func New(cfg Config, creds Credentials, log *slog.Logger, opts ...Option) (*Broker, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -67,13 +76,26 @@ func New(cfg Config, creds Credentials, log *slog.Logger) (*Broker, error) {
 	log = slog.New(namedHandler{log.Handler()}).With("component", "mqtt-broker")
 
 	caps := mqtt.NewDefaultServerCapabilities()
-	caps.MaximumInflight = uint16(cfg.MaxInflight)
+	caps.MaximumInflight = uint16(cfg.mochiInflight())
+	// The listener enforces each connection's own limit from the packet
+	// header; this is mochi's backstop, the largest any user has.
+	caps.MaximumPacketSize = serviceMaxPacket
+	caps.MaximumClients = int64(cfg.MaxConnections)
+	// Room in every client's send queue for its whole in-flight window
+	// and then some, so that the queue is never what drops a message.
+	caps.MaximumClientWritesPending = int32(cfg.mochiInflight() + 1024)
 	srv := mqtt.New(&mqtt.Options{
 		Capabilities: caps,
 		Logger:       log,
 		InlineClient: true,
 	})
+	b := &Broker{cfg: cfg, log: log, srv: srv}
+	for _, o := range opts {
+		o(b)
+	}
+	b.reg = metrics.NewRegistry()
 	ctx, cancel := context.WithCancel(context.Background())
+	b.cancel, b.done = cancel, ctx.Done()
 	hook := &aclHook{
 		serviceUser:     cfg.ServiceUser,
 		servicePassword: []byte(cfg.ServicePassword),
@@ -82,12 +104,20 @@ func New(cfg Config, creds Credentials, log *slog.Logger) (*Broker, error) {
 		clients:         srv.Clients,
 		ctx:             ctx,
 		log:             log,
+		rate:            newRateLog(log),
 	}
+	b.gate = newGate(cfg.MaxInflightPerLine, cfg.MaxInflight, srv.Clients, hook.isService, hook.lineOf)
+	b.ln = newListener(cfg, log, hook.rate, nil, nil)
+	m := newBrokerMetrics(b.reg, srv, b.gate, b.ln.counts)
+	b.drops = newDropper(b.keeper, m, log, hook.rate)
+	b.ln.m, b.ln.drops = m, b.drops
+	hook.gate, hook.drops, hook.m = b.gate, b.drops, m
 	if err := srv.AddHook(hook, nil); err != nil {
 		cancel()
+		b.drops.close()
 		return nil, fmt.Errorf("mqtt broker: add ACL hook: %w", err)
 	}
-	return &Broker{cfg: cfg, log: log, srv: srv, cancel: cancel, done: ctx.Done()}, nil
+	return b, nil
 }
 
 // Start listens on cfg.Listen and serves in the background until Close is
@@ -104,7 +134,7 @@ func (b *Broker) Start(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("mqtt broker: start: %w", err)
 	}
-	l := listeners.NewTCP(listeners.Config{ID: "tcp", Address: b.cfg.Listen})
+	l := b.ln
 	if err := b.srv.AddListener(l); err != nil {
 		return fmt.Errorf("mqtt broker: listen on %s: %w", b.cfg.Listen, err)
 	}
@@ -123,6 +153,11 @@ func (b *Broker) Start(ctx context.Context) error {
 	b.log.Info("mqtt broker listening", "addr", b.addr, "service_user", b.cfg.ServiceUser)
 	return nil
 }
+
+// Metrics returns the broker's figures (drops by reason, refused
+// connections, packets too large, backpressure by line, connections), to
+// be included in the process's registry once the broker runs.
+func (b *Broker) Metrics() *metrics.Registry { return b.reg }
 
 // Addr returns the address the broker listens on (host:port with the real
 // port), or "" before Start.
@@ -145,10 +180,14 @@ func (b *Broker) Close() error {
 	b.mu.Unlock()
 
 	b.cancel()
+	b.gate.close()
 	if !started {
+		b.drops.close()
 		return nil
 	}
-	if err := b.srv.Close(); err != nil {
+	err := b.srv.Close()
+	b.drops.close() // after the clients: what they caused is kept
+	if err != nil {
 		return fmt.Errorf("mqtt broker: close: %w", err)
 	}
 	b.log.Info("mqtt broker closed", "addr", b.Addr())

@@ -70,6 +70,16 @@ func TestConfigValidate(t *testing.T) {
 		{"max inflight negative", func(c *Config) { c.MaxInflight = -1 }, "max_inflight"},
 		{"max inflight over packet ids", func(c *Config) { c.MaxInflight = 65536 }, "max_inflight"},
 		{"auth timeout negative", func(c *Config) { c.AuthTimeout = -1 }, "auth_timeout"},
+		{"all limits", func(c *Config) {
+			c.MaxPacketSize, c.MaxConnections, c.MaxUnauthenticated, c.MaxConnectionsPerUser, c.LoginTimeout, c.MaxInflightPerLine = 64<<10, 10, 5, 1, time.Second, 16
+		}, ""},
+		{"packet size too small", func(c *Config) { c.MaxPacketSize = 100 }, "max_packet_size"},
+		{"packet size over a wire payload", func(c *Config) { c.MaxPacketSize = 9 << 20 }, "max_packet_size"},
+		{"max connections negative", func(c *Config) { c.MaxConnections = -1 }, "max_connections"},
+		{"max unauthenticated too many", func(c *Config) { c.MaxUnauthenticated = 1_000_000 }, "max_unauthenticated"},
+		{"max connections per user negative", func(c *Config) { c.MaxConnectionsPerUser = -2 }, "max_connections_per_user"},
+		{"login timeout negative", func(c *Config) { c.LoginTimeout = -time.Second }, "login_timeout"},
+		{"inflight per line over the window", func(c *Config) { c.MaxInflight, c.MaxInflightPerLine = 10, 11 }, "max_inflight_per_line"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -25,6 +25,10 @@ type aclHook struct {
 	clients         *mqtt.Clients   // the broker's sessions, to keep client ids to their users
 	ctx             context.Context // ends when the broker closes, cutting slow credential checks short
 	log             *slog.Logger
+	rate            *rateLog // warnings about what a client repeats
+	gate            *gate    // backpressure on lines' publishes
+	drops           *dropper // counts and keeps what the broker drops
+	m               *brokerMetrics
 }
 
 func (h *aclHook) ID() string { return "serialine-acl" }
@@ -32,7 +36,8 @@ func (h *aclHook) ID() string { return "serialine-acl" }
 func (h *aclHook) Provides(b byte) bool {
 	switch b {
 	case mqtt.OnConnectAuthenticate, mqtt.OnACLCheck, mqtt.OnPublish,
-		mqtt.OnSelectSubscribers, mqtt.OnSessionEstablished, mqtt.OnDisconnect:
+		mqtt.OnSelectSubscribers, mqtt.OnSessionEstablished, mqtt.OnDisconnect,
+		mqtt.OnPacketProcessed, mqtt.OnQosPublish, mqtt.OnQosComplete, mqtt.OnQosDropped, mqtt.OnPublishDropped:
 		return true
 	}
 	return false
@@ -67,6 +72,14 @@ func (h *aclHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool
 	if atomic.LoadUint32(&cl.Properties.Will.Flag) == 1 && !Allowed(user, service, cl.Properties.Will.TopicName, true) {
 		log.Warn("mqtt last will dropped: topic not allowed", "topic", cl.Properties.Will.TopicName)
 		cl.Properties.Will = mqtt.Will{}
+	}
+	// The listener's limits per user, and the user's packet size limit
+	// from now on.
+	if c, ok := cl.Net.Conn.(*conn); ok {
+		if err := c.l.login(c, user, service, cl.Properties.ProtocolVersion); err != nil {
+			log.Warn("mqtt connect refused", "reason", err.Error())
+			return false
+		}
 	}
 	return true
 }
@@ -115,20 +128,97 @@ func (h *aclHook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 	if Allowed(string(cl.Properties.Username), h.isService(cl), topic, false) {
 		return true
 	}
-	h.log.Warn("mqtt read denied", "client", cl.ID, "user", string(cl.Properties.Username), "topic", topic)
+	h.rate.warn("read\x00"+cl.ID, "mqtt read denied", "client", cl.ID, "user", string(cl.Properties.Username), "topic", topic)
 	return false
 }
 
 // OnPublish drops a publish the client may not make. The client still gets
 // its PUBACK (MQTT 3.1.1 has no negative one) and nothing is retained or
 // delivered.
+//
+// A line's allowed publish is refused too when it is QoS 0 (the contract
+// has lines publish at QoS 1; a QoS 0 message is not in flight to central,
+// so no window holds a flood of them back), and otherwise waits at the
+// gate while central has max_inflight_per_line of the line's messages
+// unacknowledged. Every refusal is counted and, on the line's own topics,
+// dead-lettered.
 func (h *aclHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
-	if cl.Net.Inline || Allowed(string(cl.Properties.Username), h.isService(cl), pk.TopicName, true) {
+	if cl.Net.Inline {
 		return pk, nil
 	}
-	h.log.Warn("mqtt publish denied", "client", cl.ID, "user", string(cl.Properties.Username),
-		"topic", pk.TopicName, "qos", pk.FixedHeader.Qos, "retain", pk.FixedHeader.Retain)
-	return pk, packets.CodeSuccessIgnore
+	user, service := string(cl.Properties.Username), h.isService(cl)
+	drop := func(reason, why string) (packets.Packet, error) {
+		h.drops.add(Drop{At: time.Now().UTC(), User: user, Topic: pk.TopicName, Payload: pk.Payload, Size: int64(len(pk.Payload)), Reason: why}, reason, service)
+		return pk, packets.CodeSuccessIgnore
+	}
+	if !Allowed(user, service, pk.TopicName, true) {
+		h.rate.warn("denied\x00"+cl.ID, "mqtt publish denied", "client", cl.ID, "user", user,
+			"topic", pk.TopicName, "qos", pk.FixedHeader.Qos, "retain", pk.FixedHeader.Retain)
+		return drop("denied", "the broker dropped it: user "+user+" may not publish on this topic")
+	}
+	if service {
+		return pk, nil
+	}
+	if pk.FixedHeader.Qos == 0 {
+		h.rate.warn("qos0\x00"+cl.ID, "mqtt publish dropped: QoS 0 from a line", "client", cl.ID, "user", user, "topic", pk.TopicName)
+		return drop("qos0", "the broker dropped it: published at QoS 0, and the wire contract has lines publish at QoS 1")
+	}
+	ok, waited := h.gate.enter(cl, user, func() { h.m.waits.Inc(user) })
+	if waited > 0 {
+		h.m.waitSecs.Add(waited.Seconds(), user)
+	}
+	if !ok {
+		// The connection or the broker closed while it waited: no PUBACK
+		// went out, so the line publishes it again.
+		return pk, packets.ErrRejectPacket
+	}
+	return pk, nil
+}
+
+// OnPacketProcessed releases a publish's place at the gate once mochi has
+// delivered it (its messages to central are counted in flight by then).
+func (h *aclHook) OnPacketProcessed(cl *mqtt.Client, pk packets.Packet, _ error) {
+	if pk.FixedHeader.Type == packets.Publish {
+		h.gate.left(cl.ID)
+	}
+}
+
+func (h *aclHook) OnQosPublish(cl *mqtt.Client, pk packets.Packet, _ int64, _ int) {
+	h.gate.delivered(cl, pk)
+}
+
+func (h *aclHook) OnQosComplete(cl *mqtt.Client, pk packets.Packet) {
+	h.gate.done(cl, pk.PacketID)
+}
+
+// OnQosDropped: a message in flight to cl left its window unacknowledged
+// (its session ended, or it expired). It is counted, not dead-lettered:
+// what was in flight to central is resent from the line's outbox, and what
+// was in flight to a line (acks, grants) central sends again.
+func (h *aclHook) OnQosDropped(cl *mqtt.Client, pk packets.Packet) {
+	h.gate.done(cl, pk.PacketID)
+	if pk.FixedHeader.Type == packets.Publish {
+		h.m.drops.inc("unacknowledged")
+	}
+}
+
+// OnPublishDropped: mochi's send queue to cl was full.
+func (h *aclHook) OnPublishDropped(cl *mqtt.Client, pk packets.Packet) {
+	from := h.lineOf(pk.Origin)
+	h.rate.warn("queue\x00"+cl.ID, "mqtt message dropped: the client's send queue is full", "client", cl.ID, "from", pk.Origin, "topic", pk.TopicName)
+	h.drops.add(Drop{At: time.Now().UTC(), User: from, Topic: pk.TopicName, Payload: pk.Payload, Size: int64(len(pk.Payload)),
+		Reason: "the broker dropped it: the send queue of client " + cl.ID + " was full"}, "writes_pending", from == "")
+}
+
+// lineOf returns the line a client id belongs to ("" for the service user,
+// the in-process client and unknown ids). A client id is kept to its user,
+// so a session taken over keeps the answer.
+func (h *aclHook) lineOf(clientID string) string {
+	cl, ok := h.clients.Get(clientID)
+	if !ok || cl.Net.Inline || h.isService(cl) {
+		return ""
+	}
+	return string(cl.Properties.Username)
 }
 
 // OnSelectSubscribers picks, for each shared subscription group, one member

@@ -2,6 +2,8 @@ package broker
 
 import (
 	"bufio"
+	"io"
+	"net"
 	"os"
 	"strings"
 	"testing"
@@ -66,6 +68,34 @@ func TestMosquittoACLMatchesContract(t *testing.T) {
 	}
 	require.ElementsMatch(t, want, patterns, "line patterns follow the contract's directions")
 	require.Equal(t, []string{"readwrite " + ServiceRoot + "#"}, serviceTopics)
+}
+
+// TestMosquittoLimits: the shipped mosquitto.conf's max_packet_size holds
+// for clients that never log in: four connections announcing 200 MiB
+// CONNECT packets are closed from the header, and Mosquitto's peak memory
+// stays far below what buffering them would take. A logged-in line's
+// packet over the limit closes its connection too.
+func TestMosquittoLimits(t *testing.T) {
+	users := testLines()
+	users[serviceUser] = "svc-mosquitto-s3cret"
+	m := mosquittotest.Start(t, users)
+	before := m.PeakRSS(t)
+	connect := append([]byte{0x10}, varint(200<<20)...)
+	require.NoError(t, attackAll(m.Addr, [][]byte{connect, connect, connect, connect}, 8<<20))
+	peak := m.PeakRSS(t)
+	require.Less(t, peak, before+32<<20, "Mosquitto's peak memory rose from %d to %d MiB", before>>20, peak>>20)
+
+	c, err := net.DialTimeout("tcp", m.Addr, waitFor)
+	require.NoError(t, err)
+	defer c.Close()
+	_, err = c.Write(connectPacket("edge-L1", "L1", users["L1"]))
+	require.NoError(t, err)
+	connack := make([]byte, 4)
+	_, err = io.ReadFull(c, connack)
+	require.NoError(t, err)
+	require.Equal(t, []byte{0x20, 2, 0, 0}, connack, "CONNACK accepted")
+	head := append(mqttString(topic("L1", "events")), 0, 1)
+	require.NoError(t, announce(c, append(append([]byte{0x32}, varint(len(head)+9<<20)...), head...), 16<<20))
 }
 
 // startMosquitto starts Mosquitto with the shipped mosquitto.conf and

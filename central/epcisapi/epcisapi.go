@@ -1,44 +1,39 @@
-// Package epcisapi is central's EPCIS 2.0 REST binding under /epcis/:
-// capture (POST /epcis/capture, JSON-LD or XML documents) and query
-// (GET /epcis/events, answered as an EPCISQueryDocument in JSON-LD, or an
-// EPCIS XML document for DSCSA partners). Callers authenticate with a
-// bearer token (central/auth); capture needs the admin, planner or qa
-// role, query any role.
-//
-// Capture is synchronous: the answer (201) says how many events were
-// stored, were duplicates (same event hash ID) or were rejected, with the
-// capture id. The standard's asynchronous form (202 and a capture job to
-// poll) is not offered; the store commits before the answer.
+// Package epcisapi is central's EPCIS 2.0 repository over GS1's REST
+// binding (REST Bindings/openapi.yaml of gs1/EPCIS) under /epcis/:
+// asynchronous capture with capture jobs, events and the top-level
+// resources with keyset paging (perPage, nextPageToken, Link), named
+// queries validated by GS1's query schema, and query subscriptions by
+// webhook and WebSocket. docs/epcis.md lists what is implemented and what
+// is not. Callers authenticate with a bearer token (central/auth): capture
+// and the named queries and subscriptions need the admin, planner or qa
+// role, reading any role.
 package epcisapi
 
 import (
+	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"mime"
 	"net/http"
-	"net/url"
-	"slices"
 	"strconv"
 	"strings"
-	"time"
+	"sync"
 
 	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/store"
-	"github.com/serialine/serialine/shared/epcis"
 )
 
 // Prefix is where the binding lives; mount the handler there without
 // stripping it.
 const Prefix = "/epcis/"
 
-// DefaultMaxBodyBytes caps a captured document (Deps overrides it).
-const DefaultMaxBodyBytes = 16 << 20
-
-// MaxPerPage is the largest perPage a query may ask for.
-const MaxPerPage = 10_000
+// Limits of the binding (Deps overrides the capture ones).
+const (
+	DefaultMaxBodyBytes = 16 << 20 // GS1-EPCIS-Capture-File-Size-Limit
+	DefaultCaptureLimit = 25_000   // GS1-EPCIS-Capture-Limit: events per document
+	DefaultPerPage      = 30       // the binding's default perPage
+	MaxPerPage          = 10_000
+)
 
 // Capture error behaviours (header GS1-Capture-Error-Behaviour).
 const (
@@ -50,45 +45,226 @@ const (
 type Deps struct {
 	// Store is required.
 	Store *store.Store
-	// MaxBodyBytes caps capture bodies (0: DefaultMaxBodyBytes).
+	// MaxBodyBytes caps a captured document (0: DefaultMaxBodyBytes).
 	MaxBodyBytes int64
+	// CaptureLimit caps the events of a captured document (0: DefaultCaptureLimit).
+	CaptureLimit int
+	// Webhooks posts subscription results (nil: a client with a 30 s
+	// timeout). Tests give one that trusts their TLS server.
+	Webhooks *http.Client
 }
 
-// CaptureRoles may capture; every role may query.
-var captureRoles = []auth.Role{auth.RoleAdmin, auth.RolePlanner, auth.RoleQA}
+// writeRoles may capture and manage named queries and subscriptions (a
+// subscription sends events out of central); every role may read.
+var writeRoles = []auth.Role{auth.RoleAdmin, auth.RolePlanner, auth.RoleQA}
 
-type handler struct {
+// Handler serves the binding. Start it before serving (it closes capture
+// jobs a stop interrupted and starts the subscription deliveries); Close
+// waits for running capture jobs and stops the deliveries.
+type Handler struct {
 	Deps
-	log *slog.Logger
+	log  *slog.Logger
+	mux  http.Handler
+	subs *subscriptions
+
+	mu      sync.Mutex
+	closing bool
+	jobs    sync.WaitGroup
+	bg      context.Context // capture jobs run under it
+	stopBG  context.CancelFunc
 }
 
 // New returns the handler for Prefix. It panics without a store or a
 // logger (a programming error).
-func New(deps Deps, log *slog.Logger) http.Handler {
+func New(deps Deps, log *slog.Logger) *Handler {
 	if deps.Store == nil || log == nil {
 		panic("epcisapi.New: Deps.Store and a logger are required")
 	}
 	if deps.MaxBodyBytes <= 0 {
 		deps.MaxBodyBytes = DefaultMaxBodyBytes
 	}
-	h := &handler{Deps: deps, log: log.With("component", "epcisapi")}
-	mux := http.NewServeMux()
-	mux.Handle("POST /epcis/capture", auth.Require(captureRoles...)(http.HandlerFunc(h.capture)))
-	mux.Handle("GET /epcis/events", auth.Require(auth.Roles()...)(http.HandlerFunc(h.events)))
-	mux.HandleFunc(Prefix, func(w http.ResponseWriter, r *http.Request) {
-		problem(w, http.StatusNotFound, "epcisException:NoSuchResourceException", "no such EPCIS resource: "+r.URL.Path, nil)
-	})
-	return auth.Middleware(deps.Store, h.log)(versionHeaders(mux))
+	if deps.CaptureLimit <= 0 {
+		deps.CaptureLimit = DefaultCaptureLimit
+	}
+	h := &Handler{Deps: deps, log: log.With("component", "epcisapi")}
+	h.bg, h.stopBG = context.WithCancel(context.Background())
+	h.subs = newSubscriptions(h)
+	h.mux = auth.Middleware(deps.Store, h.log)(versionHeaders(h.routes()))
+	return h
 }
 
-// versionHeaders sets the version headers the REST binding answers with.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
+
+// Start closes the capture jobs a previous stop left running and starts
+// the subscription deliveries.
+func (h *Handler) Start(ctx context.Context) error {
+	n, err := h.Store.AbandonCaptureJobs(ctx)
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		h.log.Warn("capture jobs interrupted by a stop closed as failed", "jobs", n)
+	}
+	return h.subs.start(ctx)
+}
+
+// Close refuses new capture jobs, waits for the running ones (or ctx) and
+// stops the subscription deliveries.
+func (h *Handler) Close(ctx context.Context) error {
+	h.mu.Lock()
+	h.closing = true
+	h.mu.Unlock()
+	done := make(chan struct{})
+	go func() { h.jobs.Wait(); close(done) }()
+	var err error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		h.stopBG()
+		<-done
+		err = fmt.Errorf("epcisapi: capture jobs cut short: %w", ctx.Err())
+	}
+	h.stopBG()
+	h.subs.stop()
+	return err
+}
+
+// route is one resource of the binding: its methods and their handlers.
+type route struct {
+	path    string // under /epcis
+	methods map[string]http.Handler
+}
+
+func (h *Handler) routes() http.Handler {
+	read := func(f http.HandlerFunc) http.Handler { return auth.Require(auth.Roles()...)(f) }
+	write := func(f http.HandlerFunc) http.Handler { return auth.Require(writeRoles...)(f) }
+	rs := []route{
+		{"/{$}", map[string]http.Handler{"GET": read(h.topLevel)}},
+		{"/capture", map[string]http.Handler{"POST": write(h.capture), "GET": read(h.captureJobs)}},
+		{"/capture/{captureID}", map[string]http.Handler{"GET": read(h.captureJob)}},
+		{"/events", map[string]http.Handler{"GET": read(h.events)}},
+		{"/events/{eventID...}", map[string]http.Handler{"GET": read(h.event)}},
+		{"/queries", map[string]http.Handler{"GET": read(h.listQueries), "POST": write(h.createQuery)}},
+		{"/queries/{queryName}", map[string]http.Handler{"GET": read(h.getQuery), "DELETE": write(h.deleteQuery)}},
+		{"/queries/{queryName}/events", map[string]http.Handler{"GET": read(h.queryEvents)}},
+		{"/queries/{queryName}/subscriptions", map[string]http.Handler{"GET": read(h.listSubscriptions), "POST": write(h.subscribe)}},
+		{"/queries/{queryName}/subscriptions/{subscriptionID}", map[string]http.Handler{"GET": read(h.getSubscription), "DELETE": write(h.unsubscribe)}},
+	}
+	for _, k := range topKinds {
+		k := k
+		rs = append(rs,
+			route{"/" + k.path, map[string]http.Handler{"GET": read(func(w http.ResponseWriter, r *http.Request) { h.listKind(w, r, k) })}},
+			route{"/" + k.path + "/{value}", map[string]http.Handler{"GET": read(func(w http.ResponseWriter, r *http.Request) { h.kindResource(w, r, k) })}},
+			route{"/" + k.path + "/{value}/events", map[string]http.Handler{"GET": read(func(w http.ResponseWriter, r *http.Request) { h.kindEvents(w, r, k) })}},
+		)
+	}
+	mux := http.NewServeMux()
+	for _, rt := range rs {
+		allow := []string{"OPTIONS"}
+		for _, m := range []string{"GET", "POST", "DELETE"} {
+			if hd, ok := rt.methods[m]; ok {
+				mux.Handle(m+" /epcis"+rt.path, hd)
+				allow = append(allow, m)
+			}
+		}
+		list := strings.Join(allow, ", ")
+		mux.Handle("OPTIONS /epcis"+rt.path, read(discovery(list, rt.path == "/capture", h)))
+		// Any other method on a known resource.
+		mux.HandleFunc("/epcis"+rt.path, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Allow", list)
+			problem(w, http.StatusMethodNotAllowed, "epcisException:ImplementationException",
+				fmt.Sprintf("%s is not allowed on %s; allowed: %s", r.Method, r.URL.Path, list))
+		})
+	}
+	mux.HandleFunc(Prefix, func(w http.ResponseWriter, r *http.Request) {
+		problem(w, http.StatusNotFound, "epcisException:NoSuchNameException", "no such EPCIS resource: "+r.URL.Path)
+	})
+	return mux
+}
+
+// Versions this repository speaks.
+const (
+	epcisVersion = "2.0"
+	cbvVersion   = "2.0"
+)
+
+// extensionsHeader names the extension namespaces central writes.
+var extensionsHeader = func() string {
+	b, _ := json.Marshal(map[string]string{"serialine": store.SerialineNS})
+	return string(b)
+}()
+
+// versionHeaders sets the headers every answer of the binding carries and
+// refuses requests for EPCIS or CBV versions other than 2.0 (406).
 func versionHeaders(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("GS1-EPCIS-Version", "2.0.0")
-		w.Header().Set("GS1-CBV-Version", "2.0.0")
-		w.Header().Set("Cache-Control", "no-store")
+		hd := w.Header()
+		hd.Set("GS1-EPCIS-Version", epcisVersion)
+		hd.Set("GS1-CBV-Version", cbvVersion)
+		hd.Set("GS1-EPC-Format", "Never_Translates")
+		hd.Set("GS1-Extensions", extensionsHeader)
+		hd.Set("Cache-Control", "no-store")
+		for _, c := range []struct{ header, want string }{{"GS1-EPCIS-Version", epcisVersion}, {"GS1-CBV-Version", cbvVersion}} {
+			if v := strings.TrimSpace(r.Header.Get(c.header)); v != "" && !versionIs(v, c.want) {
+				problem(w, http.StatusNotAcceptable, "epcisException:ImplementationException",
+					fmt.Sprintf("%s: %q is not supported; this repository speaks %s", c.header, v, c.want))
+				return
+			}
+		}
+		for _, c := range []struct{ min, max, want string }{{"GS1-EPCIS-Min", "GS1-EPCIS-Max", epcisVersion}, {"GS1-CBV-Min", "GS1-CBV-Max", cbvVersion}} {
+			lo, hi := r.Header.Get(c.min), r.Header.Get(c.max)
+			if (lo != "" && versionLess(c.want, lo)) || (hi != "" && versionLess(hi, c.want)) {
+				problem(w, http.StatusNotAcceptable, "epcisException:ImplementationException",
+					fmt.Sprintf("%s/%s: %q–%q excludes %s, the version this repository speaks", c.min, c.max, lo, hi, c.want))
+				return
+			}
+		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// versionIs accepts "2", "2.0" and "2.0.x" for 2.0.
+func versionIs(v, want string) bool {
+	return v == want || v == strings.TrimSuffix(want, ".0") || strings.HasPrefix(v, want+".")
+}
+
+// versionLess compares dotted versions numerically ("1.2" < "2.0").
+func versionLess(a, b string) bool {
+	as, bs := strings.Split(a, "."), strings.Split(b, ".")
+	for i := 0; i < max(len(as), len(bs)); i++ {
+		var x, y int
+		if i < len(as) {
+			x, _ = strconv.Atoi(as[i])
+		}
+		if i < len(bs) {
+			y, _ = strconv.Atoi(bs[i])
+		}
+		if x != y {
+			return x < y
+		}
+	}
+	return false
+}
+
+// discovery answers OPTIONS: 204 with Allow and the binding's discovery
+// headers (and the capture limits on /capture).
+func discovery(allow string, capture bool, h *Handler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		hd := w.Header()
+		hd.Set("Allow", allow)
+		hd.Set("GS1-EPCIS-Min", epcisVersion)
+		hd.Set("GS1-EPCIS-Max", epcisVersion)
+		hd.Set("GS1-CBV-Min", cbvVersion)
+		hd.Set("GS1-CBV-Max", cbvVersion)
+		hd.Set("GS1-CBV-XML-Format", "No_Preference")
+		hd.Set("GS1-Vendor-Version", "serialine")
+		if capture {
+			hd.Set("GS1-EPCIS-Capture-Limit", strconv.Itoa(h.CaptureLimit))
+			hd.Set("GS1-EPCIS-Capture-File-Size-Limit", strconv.FormatInt(h.MaxBodyBytes, 10))
+			hd.Set("GS1-Capture-Error-Behaviour", BehaviourRollback+", "+BehaviourProceed)
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}
 }
 
 // Problem is the RFC 7807 error body of the binding.
@@ -96,255 +272,29 @@ type Problem struct {
 	Type   string `json:"type"`
 	Title  string `json:"title"`
 	Status int    `json:"status"`
-	// Errors lists each problem as "eventList[i].field: reason" (capture)
-	// or names the query parameter.
+	// Detail names the query parameter or field at fault, when one is.
+	Detail string `json:"detail,omitempty"`
+	// Errors lists each problem as "eventList[i].field: reason".
 	Errors []string `json:"errors,omitempty"`
 }
 
-func problem(w http.ResponseWriter, status int, typ, title string, errs []string) {
-	b, _ := json.Marshal(Problem{Type: typ, Title: title, Status: status, Errors: errs}) // strings only
+func problem(w http.ResponseWriter, status int, typ, title string) {
+	writeProblem(w, Problem{Type: typ, Title: title, Status: status})
+}
+
+func writeProblem(w http.ResponseWriter, p Problem) {
+	b, _ := json.Marshal(p) // strings only
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(status)
+	w.WriteHeader(p.Status)
 	_, _ = w.Write(append(b, '\n'))
 }
 
-// CaptureResponse is the 201 body of a capture.
-type CaptureResponse struct {
-	CaptureID  string   `json:"captureID"`
-	Behaviour  string   `json:"errorBehaviour"`
-	Stored     int      `json:"stored"`
-	Duplicates int      `json:"duplicates"`
-	Rejected   int      `json:"rejected"`
-	Errors     []string `json:"errors,omitempty"`
-	// EventHashIDs are the hash IDs of the accepted events, in document order.
-	EventHashIDs []string `json:"eventHashIDs"`
-}
-
-func (h *handler) capture(w http.ResponseWriter, r *http.Request) {
-	behaviour := strings.ToLower(strings.TrimSpace(r.Header.Get("GS1-Capture-Error-Behaviour")))
-	switch behaviour {
-	case "":
-		behaviour = BehaviourRollback
-	case BehaviourRollback, BehaviourProceed:
-	default:
-		problem(w, http.StatusBadRequest, "epcisException:ValidationException",
-			fmt.Sprintf("GS1-Capture-Error-Behaviour: %q is not rollback or proceed", behaviour), nil)
-		return
+// topLevel answers GET /epcis/: the top-level resources.
+func (h *Handler) topLevel(w http.ResponseWriter, r *http.Request) {
+	out := []string{"events"}
+	for _, k := range topKinds {
+		out = append(out, k.path)
 	}
-	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if err != nil {
-		mt = ""
-	}
-	var parse func([]byte) (epcis.Document, error)
-	switch mt {
-	case "application/ld+json", "application/json":
-		parse = epcis.ParseJSONLD
-	case "application/xml", "text/xml":
-		parse = epcis.ParseXML
-	default:
-		problem(w, http.StatusUnsupportedMediaType, "epcisException:UnsupportedMediaTypeException",
-			fmt.Sprintf("Content-Type: %q is not application/ld+json, application/json or application/xml", r.Header.Get("Content-Type")), nil)
-		return
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.MaxBodyBytes))
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			problem(w, http.StatusRequestEntityTooLarge, "epcisException:CaptureLimitExceededException",
-				fmt.Sprintf("the document is larger than %d bytes", h.MaxBodyBytes), nil)
-			return
-		}
-		problem(w, http.StatusBadRequest, "epcisException:ValidationException", "reading the body: "+err.Error(), nil)
-		return
-	}
-	doc, err := parse(body)
-	if err != nil {
-		problem(w, http.StatusBadRequest, "epcisException:ValidationException", "the body is not an EPCIS 2.0 document: "+err.Error(), nil)
-		return
-	}
-	if len(doc.Events) == 0 {
-		problem(w, http.StatusBadRequest, "epcisException:ValidationException", "eventList: the document has no events", nil)
-		return
-	}
-	var valid []epcis.Event
-	var errs []string
-	for i, e := range doc.Events {
-		ps := store.ValidateEPCISEvent(i, e)
-		for _, p := range ps {
-			errs = append(errs, p.Error())
-		}
-		if len(ps) == 0 {
-			valid = append(valid, e)
-		}
-	}
-	rejected := len(doc.Events) - len(valid)
-	if rejected > 0 && behaviour == BehaviourRollback {
-		problem(w, http.StatusBadRequest, "epcisException:ValidationException",
-			fmt.Sprintf("%d of %d events are invalid; nothing was captured (GS1-Capture-Error-Behaviour: rollback)", rejected, len(doc.Events)), errs)
-		return
-	}
-	out := CaptureResponse{Behaviour: behaviour, Rejected: rejected, Errors: errs, EventHashIDs: []string{}}
-	if len(valid) > 0 {
-		res, err := h.Store.CaptureEPCIS(r.Context(), valid)
-		if err != nil {
-			var ce *store.EPCISCaptureError
-			if errors.As(err, &ce) {
-				problem(w, http.StatusBadRequest, "epcisException:ValidationException", err.Error(), nil)
-				return
-			}
-			h.log.Error("EPCIS capture failed", "err", err)
-			problem(w, http.StatusInternalServerError, "epcisException:ImplementationException", "the capture could not be stored", nil)
-			return
-		}
-		out.CaptureID, out.Stored, out.Duplicates, out.EventHashIDs = res.CaptureID, res.Stored, res.Duplicates, res.HashIDs
-	}
-	p, _ := auth.PrincipalFrom(r.Context())
-	h.log.Info("EPCIS capture", "capture", out.CaptureID, "who", p.Name, "stored", out.Stored, "duplicates", out.Duplicates, "rejected", rejected)
-	auth.WriteJSON(w, http.StatusCreated, out)
-}
-
-// queryParams are the query parameters GET /epcis/events takes.
-var queryParams = []string{"EQ_bizStep", "EQ_disposition", "MATCH_epc", "MATCH_anyEPC", "EQ_bizLocation",
-	"GE_eventTime", "LT_eventTime", "EQ_eventType", "perPage"}
-
-func (h *handler) events(w http.ResponseWriter, r *http.Request) {
-	q, field, err := ParseQuery(r.URL.Query())
-	if err != nil {
-		problem(w, http.StatusBadRequest, "epcisException:QueryParameterException", field+": "+err.Error(), []string{field})
-		return
-	}
-	evs, err := h.Store.QueryEPCIS(r.Context(), q)
-	if err != nil {
-		h.log.Error("EPCIS query failed", "err", err)
-		problem(w, http.StatusInternalServerError, "epcisException:ImplementationException", "the query failed", nil)
-		return
-	}
-	if wantsXML(r.Header.Get("Accept")) {
-		b, err := epcis.MarshalXML(epcis.Document{CreationDate: time.Now().UTC(), Events: evs})
-		if err != nil {
-			h.log.Error("EPCIS XML", "err", err)
-			problem(w, http.StatusInternalServerError, "epcisException:ImplementationException", "the result could not be written as XML", nil)
-			return
-		}
-		w.Header().Set("Content-Type", "application/xml; charset=utf-8")
-		w.WriteHeader(http.StatusOK)
-		_, _ = w.Write(b)
-		return
-	}
-	b, err := epcis.MarshalQueryDocumentJSONLD(evs, "SimpleEventQuery", "")
-	if err != nil {
-		h.log.Error("EPCIS JSON-LD", "err", err)
-		problem(w, http.StatusInternalServerError, "epcisException:ImplementationException", "the result could not be written", nil)
-		return
-	}
-	w.Header().Set("Content-Type", "application/ld+json; charset=utf-8")
-	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(b)
-}
-
-// wantsXML reports whether Accept prefers XML to JSON.
-func wantsXML(accept string) bool {
-	for _, part := range strings.Split(accept, ",") {
-		mt, _, err := mime.ParseMediaType(strings.TrimSpace(part))
-		if err != nil {
-			continue
-		}
-		switch mt {
-		case "application/xml", "text/xml":
-			return true
-		case "application/ld+json", "application/json", "*/*":
-			return false
-		}
-	}
-	return false
-}
-
-// ParseQuery reads the query parameters of GET /epcis/events into a store
-// query. A value may be a list, comma- or '|'-separated or the parameter
-// repeated. On error, field names the parameter.
-func ParseQuery(v url.Values) (q store.EPCISQuery, field string, err error) {
-	for k := range v {
-		if !slices.Contains(queryParams, k) {
-			return q, k, fmt.Errorf("unknown query parameter %q; use one of %s", k, strings.Join(queryParams, ", "))
-		}
-	}
-	list := func(k string) []string {
-		var out []string
-		for _, x := range v[k] {
-			for _, p := range strings.FieldsFunc(x, func(r rune) bool { return r == ',' || r == '|' }) {
-				if p = strings.TrimSpace(p); p != "" {
-					out = append(out, p)
-				}
-			}
-		}
-		return out
-	}
-	probe := func(mod func(*epcis.Event)) error {
-		e := epcis.Event{Type: epcis.ObjectEvent, Action: epcis.ActionObserve, EventTime: time.Unix(0, 0), EPCList: []string{"urn:epc:id:sgtin:0614141.107346.2017"}}
-		mod(&e)
-		return e.Validate()
-	}
-	q.EventTypes = list("EQ_eventType")
-	for _, t := range q.EventTypes {
-		switch epcis.EventType(t) {
-		case epcis.ObjectEvent, epcis.AggregationEvent, epcis.TransactionEvent, epcis.TransformationEvent, epcis.AssociationEvent:
-		default:
-			return q, "EQ_eventType", fmt.Errorf("%q is not an EPCIS 2.0 event type", t)
-		}
-	}
-	q.BizSteps = list("EQ_bizStep")
-	for _, s := range q.BizSteps {
-		if err := probe(func(e *epcis.Event) { e.BizStep = s }); err != nil {
-			return q, "EQ_bizStep", fmt.Errorf("%q is not a CBV 2.0 business step or a URI", s)
-		}
-	}
-	q.Dispositions = list("EQ_disposition")
-	for _, s := range q.Dispositions {
-		if err := probe(func(e *epcis.Event) { e.Disposition = s }); err != nil {
-			return q, "EQ_disposition", fmt.Errorf("%q is not a CBV 2.0 disposition or a URI", s)
-		}
-	}
-	q.BizLocations = list("EQ_bizLocation")
-	for _, s := range q.BizLocations {
-		if err := probe(func(e *epcis.Event) { e.BizLocation = s }); err != nil {
-			return q, "EQ_bizLocation", fmt.Errorf("%q is not an SGLN, GS1 Digital Link or other absolute URI", s)
-		}
-	}
-	for _, k := range []string{"MATCH_epc", "MATCH_anyEPC"} {
-		l := list(k)
-		for _, s := range l {
-			if err := probe(func(e *epcis.Event) { e.EPCList = []string{s} }); err != nil {
-				return q, k, fmt.Errorf("%q is not an EPC URI or GS1 Digital Link URI", s)
-			}
-		}
-		if k == "MATCH_epc" {
-			q.MatchEPC = l
-		} else {
-			q.MatchAnyEPC = l
-		}
-	}
-	for _, k := range []string{"GE_eventTime", "LT_eventTime"} {
-		s := v.Get(k)
-		if s == "" {
-			continue
-		}
-		t, err := time.Parse(time.RFC3339Nano, s)
-		if err != nil {
-			return q, k, fmt.Errorf("%q is not an RFC 3339 time such as 2026-05-01T08:00:00Z (URL-encode '+' as %%2B)", s)
-		}
-		if k == "GE_eventTime" {
-			q.GEEventTime = t
-		} else {
-			q.LTEventTime = t
-		}
-	}
-	if s := v.Get("perPage"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > MaxPerPage {
-			return q, "perPage", fmt.Errorf("%q is not a whole number from 1 to %d", s, MaxPerPage)
-		}
-		q.Limit = n
-	}
-	return q, "", nil
+	auth.WriteJSON(w, http.StatusOK, append(out, "capture", "queries"))
 }

@@ -2,6 +2,7 @@ package epcisapi_test
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
@@ -37,21 +38,34 @@ func (w testWriter) Write(p []byte) (int, error) {
 // loopback, with a token per role.
 type env struct {
 	s      *store.Store
+	h      *epcisapi.Handler
 	srv    *httptest.Server
 	tokens map[auth.Role]string
 	ctx    context.Context
 }
 
-func newEnv(tb testing.TB, dsn string) *env {
+func newEnv(tb testing.TB, dsn string, tweak ...func(*epcisapi.Deps)) *env {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(store.WithActor(context.Background(), "test"), 120*time.Second)
 	tb.Cleanup(cancel)
 	s := storetest.Open(tb, dsn, testLogger(tb))
+	return serve(tb, ctx, s, tweak...)
+}
+
+// serve runs the binding on s (again, for a restart).
+func serve(tb testing.TB, ctx context.Context, s *store.Store, tweak ...func(*epcisapi.Deps)) *env {
+	tb.Helper()
 	e := &env{s: s, tokens: map[auth.Role]string{}, ctx: ctx}
+	deps := epcisapi.Deps{Store: s}
+	for _, f := range tweak {
+		f(&deps)
+	}
+	e.h = epcisapi.New(deps, testLogger(tb))
+	require.NoError(tb, e.h.Start(ctx))
 	mux := http.NewServeMux()
-	mux.Handle(epcisapi.Prefix, epcisapi.New(epcisapi.Deps{Store: s}, testLogger(tb)))
+	mux.Handle(epcisapi.Prefix, e.h)
 	e.srv = httptest.NewServer(mux)
-	tb.Cleanup(e.srv.Close)
+	tb.Cleanup(func() { e.stop(tb) })
 	for _, r := range auth.Roles() {
 		tok, _, err := auth.IssueToken(ctx, s, "user-"+string(r), r)
 		require.NoError(tb, err)
@@ -87,6 +101,45 @@ func (e *env) do(tb testing.TB, role auth.Role, method, path string, body []byte
 	b, err := io.ReadAll(resp.Body)
 	require.NoError(tb, err)
 	return response{status: resp.StatusCode, header: resp.Header, body: b}
+}
+
+// stop stops the server and the binding (idempotent).
+func (e *env) stop(tb testing.TB) {
+	tb.Helper()
+	if e.srv == nil {
+		return
+	}
+	e.srv.Close()
+	require.NoError(tb, e.h.Close(context.Background()))
+	e.srv = nil
+}
+
+// capture posts a document, checks the 202 and its Location, and follows
+// the capture job until it has finished.
+func (e *env) capture(tb testing.TB, role auth.Role, body []byte, header ...string) epcisapi.CaptureJob {
+	tb.Helper()
+	r := e.do(tb, role, "POST", "/epcis/capture", body, header...)
+	require.Equal(tb, http.StatusAccepted, r.status, "%s", r.body)
+	loc := r.header.Get("Location")
+	require.True(tb, strings.HasPrefix(loc, "/epcis/capture/"), "Location %q", loc)
+	return e.job(tb, loc)
+}
+
+// job polls a capture job (its state is the server's) until it finished.
+func (e *env) job(tb testing.TB, loc string) epcisapi.CaptureJob {
+	tb.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		r := e.do(tb, auth.RoleAuditor, "GET", loc, nil)
+		require.Equal(tb, http.StatusOK, r.status, "%s", r.body)
+		var j epcisapi.CaptureJob
+		require.NoError(tb, json.Unmarshal(r.body, &j))
+		if !j.Running {
+			return j
+		}
+		require.True(tb, time.Now().Before(deadline), "capture job %s still running after a minute", loc)
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // examplesDir is GS1's EPCIS 2.0 example set beside the project.

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,9 +24,9 @@ import (
 // Store is what ingest needs of central's database; *store.Store
 // implements it.
 type Store interface {
-	ApplyEvents(ctx context.Context, line string, events []wire.Event) (store.ApplyResult, error)
+	ApplyEventsOf(ctx context.Context, line, incarnation string, events []wire.Event) (store.ApplyResult, error)
 	Grant(ctx context.Context, req wire.SerialRequest, limit uint64) (wire.SerialGrant, error)
-	AddDeadLetter(ctx context.Context, d store.DeadLetter) (int64, error)
+	AddDeadLetters(ctx context.Context, ds []store.DeadLetter) error
 	LineOrders(ctx context.Context, line string) (wire.Orders, error)
 	LineSeq(ctx context.Context, line string) (store.LineSeq, error)
 	Lines(ctx context.Context) ([]store.Line, error)
@@ -44,11 +45,13 @@ type LineStatus struct {
 // will (offline).
 func (s LineStatus) Online() bool { return s.State != wire.LineOffline }
 
-// LineGap is a line whose events wait behind missing seqs.
+// LineGap is a line whose events wait behind missing seqs (of one
+// incarnation of its event store).
 type LineGap struct {
-	Line  string         `json:"line"`
-	Acked uint64         `json:"acked"` // highest contiguous seq committed
-	Gaps  []store.SeqGap `json:"gaps"`
+	Line        string         `json:"line"`
+	Incarnation string         `json:"incarnation,omitempty"`
+	Acked       uint64         `json:"acked"` // highest contiguous seq committed
+	Gaps        []store.SeqGap `json:"gaps"`
 	// Missing is the number of seqs in Gaps.
 	Missing uint64 `json:"missing"`
 	// Since is when the line's acked seq stopped moving with events held.
@@ -83,7 +86,7 @@ type Ingest struct {
 	workers  map[string]*lineWorker
 	statuses map[string]LineStatus
 	badState map[string]string // last invalid status payload per line, so a retained one is dead-lettered once
-	gaps     map[string]*LineGap
+	gaps     map[gapKey]*LineGap
 	wg       sync.WaitGroup // workers, ack watcher, gap checker
 
 	ready     chan struct{} // closed at the first subscription
@@ -97,6 +100,9 @@ type pendingAck struct {
 	seq  uint64
 	tok  paho.Token
 }
+
+// gapKey is a line and an incarnation of its event store.
+type gapKey struct{ line, inc string }
 
 // New checks cfg and prepares the client; it does not connect (Start
 // does). reg receives the ingest metrics; nil keeps them private. Store
@@ -130,7 +136,7 @@ func New(cfg Config, st Store, reg *metrics.Registry, log *slog.Logger) (*Ingest
 		workers:  make(map[string]*lineWorker),
 		statuses: make(map[string]LineStatus),
 		badState: make(map[string]string),
-		gaps:     make(map[string]*LineGap),
+		gaps:     make(map[gapKey]*LineGap),
 		ready:    make(chan struct{}),
 		stopping: make(chan struct{}),
 		acks:     make(chan pendingAck, 4096),
@@ -427,36 +433,34 @@ func (in *Ingest) Gaps() []LineGap {
 		out = append(out, c)
 	}
 	slices.SortFunc(out, func(a, b LineGap) int {
-		switch {
-		case a.Line < b.Line:
-			return -1
-		case a.Line > b.Line:
-			return 1
+		if c := strings.Compare(a.Line, b.Line); c != 0 {
+			return c
 		}
-		return 0
+		return strings.Compare(a.Incarnation, b.Incarnation)
 	})
 	return out
 }
 
-// setGaps records the line's sequence state after a commit.
-func (in *Ingest) setGaps(line string, acked uint64, gaps []store.SeqGap) {
+// setGaps records an incarnation's sequence state after a commit.
+func (in *Ingest) setGaps(line, inc string, acked uint64, gaps []store.SeqGap) {
 	in.mu.Lock()
 	defer in.mu.Unlock()
+	k := gapKey{line, inc}
 	if len(gaps) == 0 {
-		if _, had := in.gaps[line]; had {
-			in.log.Info("gap filled", "line", line, "acked", acked)
+		if _, had := in.gaps[k]; had {
+			in.log.Info("gap filled", "line", line, "incarnation", inc, "acked", acked)
 		}
-		delete(in.gaps, line)
+		delete(in.gaps, k)
 		return
 	}
 	var missing uint64
 	for _, g := range gaps {
 		missing += g.To - g.From + 1
 	}
-	g, ok := in.gaps[line]
+	g, ok := in.gaps[k]
 	if !ok || g.Acked != acked {
-		g = &LineGap{Line: line, Since: time.Now()}
-		in.gaps[line] = g
+		g = &LineGap{Line: line, Incarnation: inc, Since: time.Now()}
+		in.gaps[k] = g
 	}
 	g.Acked, g.Gaps, g.Missing = acked, slices.Clone(gaps), missing
 }
@@ -467,28 +471,35 @@ func (in *Ingest) checkGaps() {
 	defer in.wg.Done()
 	t := time.NewTicker(in.cfg.GapCheck)
 	defer t.Stop()
-	warned := map[string]time.Time{} // line → Since of the gap warned about
+	warned := map[gapKey]time.Time{} // Since of the gap warned about
 	for {
 		select {
 		case <-in.ctx.Done():
 			return
 		case <-t.C:
 		}
+		lines := map[string]bool{}
 		for _, g := range in.Gaps() {
+			lines[g.Line] = true
+		}
+		for line := range lines {
 			ctx, cancel := context.WithTimeout(in.ctx, in.cfg.ConnectTimeout)
-			ls, err := in.st.LineSeq(ctx, g.Line)
+			ls, err := in.st.LineSeq(ctx, line)
 			cancel()
 			if err != nil {
-				in.log.Warn("gap check: reading the line's seq failed", "line", g.Line, "err", err)
+				in.log.Warn("gap check: reading the line's seq failed", "line", line, "err", err)
 				continue
 			}
-			in.setGaps(g.Line, ls.Acked, ls.Gaps)
+			for _, i := range ls.Incarnations {
+				in.setGaps(line, i.Incarnation, i.Acked, i.Gaps)
+			}
 		}
 		for _, g := range in.Gaps() {
-			if g.Stale && !warned[g.Line].Equal(g.Since) {
-				warned[g.Line] = g.Since
+			k := gapKey{g.Line, g.Incarnation}
+			if g.Stale && !warned[k].Equal(g.Since) {
+				warned[k] = g.Since
 				in.log.Warn("gap persists: events wait behind missing seqs that the line has not resent",
-					"line", g.Line, "acked", g.Acked, "gaps", g.Gaps, "missing", g.Missing, "since", g.Since)
+					"line", g.Line, "incarnation", g.Incarnation, "acked", g.Acked, "gaps", g.Gaps, "missing", g.Missing, "since", g.Since)
 			}
 		}
 	}

@@ -330,6 +330,7 @@ func runScenarios(t *testing.T, c *central, b mqttBroker) {
 		// The line's close reached central: the order is off its list.
 		e.awaitOrders(t, func(o wire.Orders) bool { return len(o.Orders) == 0 })
 	})
+	incarnationScenarios(t, c, newLine)
 }
 
 func findGap(gaps []ingest.LineGap, line string) *ingest.LineGap {

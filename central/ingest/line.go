@@ -29,13 +29,18 @@ type job struct {
 	reason string // set: dead-letter msg with it
 }
 
-// decoded is an events payload after decoding: its events, or why the
-// whole payload is a dead letter.
+// decoded is an events payload after decoding: its events and the
+// incarnation they belong to, or why the whole payload is a dead letter.
 type decoded struct {
 	msg    message
+	inc    string
 	events []wire.Event
 	dead   string
 }
+
+// maxDeadBatch caps the dead letters stored in one transaction: a line
+// flooding junk is kept at the rate of batches, not of single commits.
+const maxDeadBatch = 500
 
 // lineWorker handles one line's messages: events in order (decode, then
 // apply, two goroutines so that decoding overlaps the database), and
@@ -138,7 +143,7 @@ func (w *lineWorker) decodeLoop() {
 			// Events that break the wire rules (be) go to the store all
 			// the same: it dead-letters each with its reason and counts its
 			// seq as done, so that it blocks nothing behind it.
-			d.events = b.Events
+			d.events, d.inc = b.Events, b.Incarnation
 		}
 		w.decoded <- d
 	}
@@ -160,56 +165,74 @@ func (w *lineWorker) applyLoop() {
 			}
 			next = &d
 		}
-		d := *next
-		next = nil
-		if d.dead != "" {
-			w.deadLetter(d.msg, wire.KindEvents, d.dead)
-			continue
-		}
 		// Batches that queued up while the last transaction ran are
-		// applied together: fewer, larger transactions.
-		group := []decoded{d}
-		mg := newMerge(d.events)
+		// applied together (fewer, larger transactions), and payloads that
+		// are dead letters are stored together.
+		var group []decoded
+		var mg *merge
+		var dead []job
+		take := func(d decoded) bool {
+			switch {
+			case d.dead != "":
+				dead = append(dead, job{msg: d.msg, kind: wire.KindEvents, reason: d.dead})
+			case mg == nil:
+				mg = newMerge(d.inc, d.events)
+				group = append(group, d)
+			case len(mg.events)+len(d.events) > maxEvents || mg.conflicts(d.inc, d.events):
+				return false
+			default:
+				mg.add(d.events)
+				group = append(group, d)
+			}
+			return true
+		}
+		take(*next)
+		next = nil
 	drain:
-		for open && len(mg.events) < maxEvents {
+		for open && len(dead) < maxDeadBatch && (mg == nil || len(mg.events) < maxEvents) {
 			select {
 			case d2, ok := <-w.decoded:
-				switch {
-				case !ok:
+				if !ok {
 					open = false
-				case d2.dead != "":
-					w.deadLetter(d2.msg, wire.KindEvents, d2.dead)
-				case len(mg.events)+len(d2.events) > maxEvents || mg.conflicts(d2.events):
+					break drain
+				}
+				if !take(d2) {
 					next = &d2
 					break drain
-				default:
-					mg.add(d2.events)
-					group = append(group, d2)
 				}
 			default:
 				break drain
 			}
 		}
-		w.apply(group, mg.events)
+		if len(dead) > 0 {
+			w.deadLetters(dead)
+		}
+		if mg != nil {
+			w.apply(group, mg.inc, mg.events)
+		}
 	}
 }
 
-// merge concatenates batches of one line. Two batches that give one id two
-// seqs, or one seq two ids, are not merged: the store judges such events
-// differently inside one batch than across batches.
+// merge concatenates batches of one line and incarnation. Two batches that
+// give one id two seqs, or one seq two ids, are not merged: the store
+// judges such events differently inside one batch than across batches.
 type merge struct {
+	inc    string
 	events []wire.Event
 	ids    map[string]uint64
 	seqs   map[uint64]string
 }
 
-func newMerge(events []wire.Event) *merge {
-	m := &merge{ids: make(map[string]uint64, len(events)), seqs: make(map[uint64]string, len(events))}
+func newMerge(inc string, events []wire.Event) *merge {
+	m := &merge{inc: inc, ids: make(map[string]uint64, len(events)), seqs: make(map[uint64]string, len(events))}
 	m.add(events)
 	return m
 }
 
-func (m *merge) conflicts(events []wire.Event) bool {
+func (m *merge) conflicts(inc string, events []wire.Event) bool {
+	if inc != m.inc {
+		return true
+	}
 	for _, e := range events {
 		if seq, ok := m.ids[e.ID]; ok && seq != e.Seq {
 			return true
@@ -229,16 +252,16 @@ func (m *merge) add(events []wire.Event) {
 	}
 }
 
-// apply applies events (the batches of group) in one transaction and
-// acks the line after the commit.
-func (w *lineWorker) apply(group []decoded, events []wire.Event) {
+// apply applies events (the batches of group, all of incarnation inc) in
+// one transaction and acks the line after the commit.
+func (w *lineWorker) apply(group []decoded, inc string, events []wire.Event) {
 	in := w.in
 	ctx := store.WithActor(in.ctx, "line:"+w.line)
 	start := time.Now()
 	var res store.ApplyResult
 	err := in.retry(ctx, "apply events", w.line, func() error {
 		var err error
-		res, err = in.st.ApplyEvents(ctx, w.line, events)
+		res, err = in.st.ApplyEventsOf(ctx, w.line, inc, events)
 		return err
 	})
 	in.m.applySeconds.Add(time.Since(start).Seconds())
@@ -246,20 +269,22 @@ func (w *lineWorker) apply(group []decoded, events []wire.Event) {
 	case err == nil:
 	case permanent(err):
 		// E.g. a line central does not know: nothing of it can be applied.
-		for _, d := range group {
-			w.deadLetter(d.msg, wire.KindEvents, "event batch: "+err.Error())
+		dead := make([]job, len(group))
+		for i, d := range group {
+			dead[i] = job{msg: d.msg, kind: wire.KindEvents, reason: "event batch: " + err.Error()}
 		}
+		w.deadLetters(dead)
 		return
 	case len(group) > 1 && ctx.Err() == nil:
 		// Apply them one by one, so that one payload cannot fail the others.
 		for _, d := range group {
-			w.apply([]decoded{d}, d.events)
+			w.apply([]decoded{d}, d.inc, d.events)
 		}
 		return
 	default:
 		// Not acked, so the edge resends the batch; nothing is lost.
 		in.m.notApplied.Add(float64(len(events)))
-		in.log.Error("event batch not applied; the line will resend it", "line", w.line, "events", len(events), "err", err)
+		in.log.Error("event batch not applied; the line will resend it", "line", w.line, "incarnation", inc, "events", len(events), "err", err)
 		return
 	}
 	in.m.transactions.Inc()
@@ -268,8 +293,8 @@ func (w *lineWorker) apply(group []decoded, events []wire.Event) {
 	in.m.events.Add(float64(res.Duplicates), "duplicate")
 	in.m.events.Add(float64(res.Held), "held")
 	in.m.ackedSeq.Set(float64(res.Acked), w.line)
-	in.setGaps(w.line, res.Acked, res.Gaps)
-	w.ack(res.Acked)
+	in.setGaps(w.line, res.Incarnation, res.Acked, res.Gaps)
+	w.ack(res)
 	if len(res.OrdersChanged) > 0 {
 		// An allowance extended, an order closed at the line: the line's
 		// retained orders changed (a failure is republished at reconnect).
@@ -279,16 +304,25 @@ func (w *lineWorker) apply(group []decoded, events []wire.Event) {
 	}
 }
 
-// ack publishes the line's highest contiguous committed seq. The broker's
-// PUBACK is awaited by watchAcks, so the worker moves on at once.
-func (w *lineWorker) ack(seq uint64) {
+// ack publishes the highest contiguous committed seq of the incarnation
+// the batch belonged to, and, while that incarnation replaced another that
+// QA has not resolved, what it replaced: the line raises its alarm. The
+// broker's PUBACK is awaited by watchAcks, so the worker moves on at once.
+func (w *lineWorker) ack(res store.ApplyResult) {
 	in := w.in
+	seq := res.Acked
 	topic, err := wire.Topic(w.line, wire.KindAcks)
 	if err != nil {
 		in.log.Error("ack: bad topic", "line", w.line, "err", err)
 		return
 	}
-	payload, err := wire.Encode(wire.Ack{V: wire.Version, Line: w.line, Seq: seq})
+	a := wire.Ack{V: wire.Version, Line: w.line, Seq: seq, Incarnation: res.Incarnation}
+	if r := res.Replaced; r != nil && res.Incarnation != "" {
+		// (A line naming no incarnation cannot be told: the contract
+		// carries Replaced only with a named one.)
+		a.Replaced = &wire.Replaced{Incarnation: r.Incarnation, Seq: r.Seq, At: r.At}
+	}
+	payload, err := wire.Encode(a)
 	if err != nil {
 		in.log.Error("ack: encode", "line", w.line, "err", err)
 		return
@@ -303,12 +337,35 @@ func (w *lineWorker) ack(seq uint64) {
 
 func (w *lineWorker) jobLoop() {
 	defer w.done.Done()
+	var dead []job
 	for j := range w.jobs {
-		if j.reason != "" {
-			w.deadLetter(j.msg, j.kind, j.reason)
+		if j.reason == "" {
+			w.grant(j.msg)
 			continue
 		}
-		w.grant(j.msg)
+		// Dead letters queued right behind this one are stored with it.
+		dead = append(dead[:0], j)
+		var after *job
+	more:
+		for len(dead) < maxDeadBatch {
+			select {
+			case j2, ok := <-w.jobs:
+				switch {
+				case !ok:
+					break more
+				case j2.reason == "":
+					after = &j2
+					break more
+				}
+				dead = append(dead, j2)
+			default:
+				break more
+			}
+		}
+		w.deadLetters(dead)
+		if after != nil {
+			w.grant(after.msg)
+		}
 	}
 }
 
@@ -321,7 +378,7 @@ func (w *lineWorker) grant(m message) {
 	}
 	if err != nil {
 		reason := "serial request: " + err.Error()
-		w.deadLetter(m, wire.KindSerialRequest, reason)
+		w.deadLetters([]job{{msg: m, kind: wire.KindSerialRequest, reason: reason}})
 		// Answer whenever the request can be identified, so that the edge
 		// learns why instead of retrying blindly.
 		var loose wire.SerialRequest
@@ -345,7 +402,7 @@ func (w *lineWorker) grant(m message) {
 			in.log.Error("serial request not answered; the line will retry it", "line", w.line, "request", req.RequestID, "err", err)
 			return
 		}
-		w.deadLetter(m, wire.KindSerialRequest, "serial request refused: "+err.Error())
+		w.deadLetters([]job{{msg: m, kind: wire.KindSerialRequest, reason: "serial request refused: " + err.Error()}})
 		w.publishGrant(store.Refusal(req, err), false)
 		return
 	}
@@ -411,20 +468,25 @@ func (in *Ingest) status(line string, m message) {
 	in.mu.Unlock()
 }
 
-// deadLetter keeps a payload that cannot be applied, with the reason.
-func (w *lineWorker) deadLetter(m message, kind, reason string) {
+// deadLetters keeps payloads that cannot be applied, with their reasons,
+// in one transaction.
+func (w *lineWorker) deadLetters(jobs []job) {
 	in := w.in
-	d := store.DeadLetter{ReceivedAt: m.at, Topic: m.topic, Line: w.line, Payload: m.payload, Reason: reason}
+	ds := make([]store.DeadLetter, len(jobs))
+	for i, j := range jobs {
+		ds[i] = store.DeadLetter{ReceivedAt: j.msg.at, Topic: j.msg.topic, Line: w.line, Payload: j.msg.payload, Reason: j.reason}
+	}
 	err := in.retry(in.ctx, "dead letter", w.line, func() error {
-		_, err := in.st.AddDeadLetter(in.ctx, d)
-		return err
+		return in.st.AddDeadLetters(in.ctx, ds)
 	})
 	if err != nil {
-		in.m.deadLetterErrors.Inc()
-		in.log.Error("dead letter not stored", "line", w.line, "topic", m.topic, "reason", reason, "err", err)
+		in.m.deadLetterErrors.Add(float64(len(jobs)))
+		in.log.Error("dead letters not stored", "line", w.line, "count", len(jobs), "topic", jobs[0].msg.topic, "reason", jobs[0].reason, "err", err)
 		return
 	}
-	in.m.deadLetters.Inc(kind)
+	for _, j := range jobs {
+		in.m.deadLetters.Inc(j.kind)
+	}
 }
 
 // permanent reports whether a store error will not go away by retrying.

@@ -41,20 +41,13 @@ func newIngestMetrics(r *metrics.Registry, in *Ingest) *ingestMetrics {
 		ackedSeq:         r.Gauge("serialine_ingest_line_acked_seq", "Highest contiguous seq committed, by line (as of this replica's last commit).", "line"),
 		connected:        r.Gauge("serialine_mqtt_connected", "1 while central is connected and subscribed to the broker."),
 	}
-	r.GaugeFunc("serialine_ingest_gap_missing_seqs", "Seqs a line's held events wait for.", func() []metrics.Sample {
-		var out []metrics.Sample
-		for _, g := range in.Gaps() {
-			out = append(out, metrics.Sample{Labels: []string{g.Line}, Value: float64(g.Missing)})
-		}
-		return out
+	// A line's incarnations are summed (missing) or the oldest taken (age).
+	r.GaugeFunc("serialine_ingest_gap_missing_seqs", "Seqs a line's held events wait for (all incarnations of its event store).", func() []metrics.Sample {
+		return perLine(in.Gaps(), func(g LineGap, prev float64) float64 { return prev + float64(g.Missing) })
 	}, "line")
-	r.GaugeFunc("serialine_ingest_gap_age_seconds", "How long a line's events have waited behind a gap.", func() []metrics.Sample {
-		var out []metrics.Sample
+	r.GaugeFunc("serialine_ingest_gap_age_seconds", "How long a line's events have waited behind a gap (its oldest).", func() []metrics.Sample {
 		now := time.Now()
-		for _, g := range in.Gaps() {
-			out = append(out, metrics.Sample{Labels: []string{g.Line}, Value: now.Sub(g.Since).Seconds()})
-		}
-		return out
+		return perLine(in.Gaps(), func(g LineGap, prev float64) float64 { return max(prev, now.Sub(g.Since).Seconds()) })
 	}, "line")
 	r.GaugeFunc("serialine_ingest_gaps_stale", "Lines whose gap is older than ingest.gap_alert.", func() []metrics.Sample {
 		n := 0
@@ -74,4 +67,17 @@ func newIngestMetrics(r *metrics.Registry, in *Ingest) *ingestMetrics {
 		return out
 	}, "line", "state")
 	return m
+}
+
+// perLine folds the gaps (sorted by line) into one sample per line.
+func perLine(gaps []LineGap, fold func(g LineGap, prev float64) float64) []metrics.Sample {
+	var out []metrics.Sample
+	for _, g := range gaps {
+		if n := len(out); n > 0 && out[n-1].Labels[0] == g.Line {
+			out[n-1].Value = fold(g, out[n-1].Value)
+			continue
+		}
+		out = append(out, metrics.Sample{Labels: []string{g.Line}, Value: fold(g, 0)})
+	}
+	return out
 }

@@ -8,6 +8,7 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"net/http"
 	"slices"
@@ -80,7 +81,31 @@ type Sample struct {
 // for values that are cheaper to compute than to keep up to date (ages,
 // sizes). fn must be quick and safe for concurrent use.
 func (r *Registry) GaugeFunc(name, help string, fn func() []Sample, labels ...string) {
-	r.register(name, labels, &gaugeFunc{name: name, help: help, labels: labels, fn: fn})
+	r.register(name, labels, &gaugeFunc{name: name, help: help, typ: "gauge", labels: labels, fn: fn})
+}
+
+// CounterFunc registers a counter whose series fn reads at every scrape,
+// for counts kept elsewhere (another library's counters). fn must be
+// quick, safe for concurrent use, and its values must only go up.
+func (r *Registry) CounterFunc(name, help string, fn func() []Sample, labels ...string) {
+	r.register(name, labels, &gaugeFunc{name: name, help: help, typ: "counter", labels: labels, fn: fn})
+}
+
+// Include adds every family of other to r, as they are at the time of the
+// call: r writes them with its own. A component that keeps its metrics
+// in a registry of its own (created before it is known whether it will
+// run) is added to the process's registry once it does. A name both have
+// panics, as registering it twice does.
+func (r *Registry) Include(other *Registry) {
+	other.mu.Lock()
+	fams := make(map[string]writer, len(other.metrics))
+	for n, m := range other.metrics {
+		fams[n] = m
+	}
+	other.mu.Unlock()
+	for _, n := range slices.Sorted(maps.Keys(fams)) {
+		r.register(n, nil, fams[n])
+	}
 }
 
 // WriteText writes every metric in the Prometheus text format, families by
@@ -219,10 +244,12 @@ func (g *Gauge) Delete(labelValues ...string) {
 	g.mu.Unlock()
 }
 
+// gaugeFunc is a family computed at scrape time (a gauge, or a counter
+// kept elsewhere).
 type gaugeFunc struct {
-	name, help string
-	labels     []string
-	fn         func() []Sample
+	name, help, typ string
+	labels          []string
+	fn              func() []Sample
 }
 
 func (g *gaugeFunc) write(w *bufio.Writer) {
@@ -232,7 +259,7 @@ func (g *gaugeFunc) write(w *bufio.Writer) {
 			ok = append(ok, s)
 		}
 	}
-	writeFamily(w, g.name, g.help, "gauge", g.labels, ok)
+	writeFamily(w, g.name, g.help, g.typ, g.labels, ok)
 }
 
 func writeFamily(w *bufio.Writer, name, help, typ string, labels []string, samples []Sample) {

@@ -78,6 +78,15 @@ func TestWriteText(t *testing.T) {
 			},
 			want: "# HELP age_seconds Age.\n# TYPE age_seconds gauge\nage_seconds{line=\"L1\"} 1e+09\nage_seconds{line=\"L2\"} 2\n",
 		},
+		{
+			name: "counter func read at scrape",
+			fill: func(r *metrics.Registry) {
+				r.CounterFunc("drops_total", "Drops.", func() []metrics.Sample {
+					return []metrics.Sample{{Labels: []string{"b"}, Value: 2}, {Labels: []string{"a"}, Value: 7}}
+				}, "reason")
+			},
+			want: "# HELP drops_total Drops.\n# TYPE drops_total counter\ndrops_total{reason=\"a\"} 7\ndrops_total{reason=\"b\"} 2\n",
+		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -86,6 +95,18 @@ func TestWriteText(t *testing.T) {
 			require.Equal(t, tc.want, text(t, r))
 		})
 	}
+}
+
+// TestInclude: a registry includes another's families and writes them
+// with its own, with their values as they change; a name twice panics.
+func TestInclude(t *testing.T) {
+	own, other := metrics.NewRegistry(), metrics.NewRegistry()
+	own.Counter("a_total", "A.").Inc()
+	c := other.Counter("b_total", "B.", "reason")
+	own.Include(other)
+	c.Add(3, "x")
+	require.Equal(t, "# HELP a_total A.\n# TYPE a_total counter\na_total 1\n# HELP b_total B.\n# TYPE b_total counter\nb_total{reason=\"x\"} 3\n", text(t, own))
+	require.Panics(t, func() { own.Include(other) })
 }
 
 func TestRegistrationMistakesPanic(t *testing.T) {

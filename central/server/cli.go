@@ -15,6 +15,8 @@ import (
 // command in-process.
 type Env struct {
 	Stdout, Stderr io.Writer
+	// Stdin is read by `epcis hash -` (os.Stdin when nil).
+	Stdin io.Reader
 	// Getenv defaults to os.Getenv.
 	Getenv func(string) string
 	// Started, if set, is called once the server is up (tests use it to
@@ -23,6 +25,7 @@ type Env struct {
 }
 
 const usage = `usage: serialine-central serve [--config FILE] [--http HOST:PORT] [--db DSN] [--mqtt BROKER]
+       serialine-central epcis hash FILE...
 
 serve runs central: database, MQTT ingest, HTTP API and web UI, until
 interrupted (SIGINT/SIGTERM).
@@ -32,6 +35,10 @@ interrupted (SIGINT/SIGTERM).
   --db DSN          sqlite:PATH or postgres://user@host:port/db (default sqlite:data/central.db)
   --mqtt BROKER     embedded (127.0.0.1:1883 or the next free port), embedded:HOST:PORT,
                     or tcp://HOST:PORT for an external broker (default embedded)
+
+epcis hash prints the CBV 2.0 event hash ID of every event of each EPCIS
+document (XML or JSON-LD; - reads standard input), one per line in document
+order: the IDs GS1's reference generator gives, which the repository uses.
 
 Environment: SERIALINE_ADMIN_TOKEN (bootstrap admin token), SERIALINE_MQTT_PASSWORD
 (central's MQTT password).
@@ -50,12 +57,18 @@ func Main(ctx context.Context, args []string, env Env) int {
 	if env.Getenv == nil {
 		env.Getenv = os.Getenv
 	}
+	if env.Stdin == nil {
+		env.Stdin = os.Stdin
+	}
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
 		fmt.Fprint(env.Stderr, usage)
 		if len(args) == 0 {
 			return 2
 		}
 		return 0
+	}
+	if args[0] == "epcis" {
+		return epcisCommand(args[1:], env)
 	}
 	if args[0] != "serve" {
 		fmt.Fprintf(env.Stderr, "serialine-central: unknown command %q\n\n%s", args[0], usage)

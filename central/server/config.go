@@ -15,8 +15,10 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/serialine/serialine/central/broker"
 	"github.com/serialine/serialine/central/ingest"
 	"github.com/serialine/serialine/central/outbound"
+	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/shared/wire"
 )
 
@@ -111,9 +113,26 @@ type MQTTConfig struct {
 	// ShareGroup is the shared-subscription group the replicas share.
 	ShareGroup     string        `yaml:"share_group"`
 	ConnectTimeout time.Duration `yaml:"connect_timeout"`
-	// MaxInflight and AuthTimeout tune the embedded broker.
-	MaxInflight int           `yaml:"max_inflight"`
-	AuthTimeout time.Duration `yaml:"auth_timeout"`
+	// The embedded broker's limits (see broker.Config): in-flight windows,
+	// the line password check, packet size, connections.
+	MaxInflight           int           `yaml:"max_inflight"`
+	MaxInflightPerLine    int           `yaml:"max_inflight_per_line"`
+	AuthTimeout           time.Duration `yaml:"auth_timeout"`
+	MaxPacketSize         int           `yaml:"max_packet_size"`
+	MaxConnections        int           `yaml:"max_connections"`
+	MaxConnectionsPerUser int           `yaml:"max_connections_per_user"`
+	MaxUnauthenticated    int           `yaml:"max_unauthenticated"`
+	LoginTimeout          time.Duration `yaml:"login_timeout"`
+}
+
+// embeddedConfig is the embedded broker's configuration on listen.
+func (m MQTTConfig) embeddedConfig(listen, password string) broker.Config {
+	return broker.Config{
+		Listen: listen, ServiceUser: m.ServiceUser, ServicePassword: password,
+		MaxInflight: m.MaxInflight, MaxInflightPerLine: m.MaxInflightPerLine, AuthTimeout: m.AuthTimeout,
+		MaxPacketSize: m.MaxPacketSize, MaxConnections: m.MaxConnections, MaxConnectionsPerUser: m.MaxConnectionsPerUser,
+		MaxUnauthenticated: m.MaxUnauthenticated, LoginTimeout: m.LoginTimeout,
+	}
 }
 
 // IngestConfig tunes the MQTT ingest (see ingest.Config).
@@ -124,6 +143,9 @@ type IngestConfig struct {
 	MaxMergeEvents int           `yaml:"max_merge_events"`
 	LineQueue      int           `yaml:"line_queue"`
 	Retries        int           `yaml:"retries"`
+	// FutureSkew: events stamped further ahead of central's clock are
+	// applied and flagged future-time for QA (store.WithFutureSkew).
+	FutureSkew time.Duration `yaml:"future_skew"`
 }
 
 // WebConfig is the web UI's session.
@@ -237,11 +259,12 @@ func (c Config) Validate() error {
 	if err := wire.ValidateLine(c.MQTT.ServiceUser); err != nil {
 		return configErr("mqtt.service_user", "%v (the service user follows the line id rules)", err)
 	}
-	if c.MQTT.MaxInflight < 0 || c.MQTT.MaxInflight > 65535 {
-		return configErr("mqtt.max_inflight", "%d is outside 0..65535", c.MQTT.MaxInflight)
+	// The embedded broker's keys are checked by the broker itself.
+	if err := c.MQTT.embeddedConfig("127.0.0.1:0", "x").Validate(); err != nil {
+		return fmt.Errorf("%w: mqtt.%s", ErrInvalidConfig, strings.TrimPrefix(err.Error(), broker.ErrInvalidConfig.Error()+": "))
 	}
-	if c.MQTT.AuthTimeout < 0 {
-		return configErr("mqtt.auth_timeout", "%v is negative", c.MQTT.AuthTimeout)
+	if c.Ingest.FutureSkew < 0 {
+		return configErr("ingest.future_skew", "%v is negative (0 means %v)", c.Ingest.FutureSkew, store.DefaultFutureSkew)
 	}
 	// The ingest keys are checked by ingest itself, with a stand-in broker.
 	ic := c.ingestConfig("tcp://127.0.0.1:1883", "")

@@ -275,6 +275,10 @@ log:
 		"serialine_mqtt_connected 1",
 		`serialine_ingest_line_acked_seq{line="` + line + `"} 3`,
 		`serialine_http_requests_total{method="GET",code="2xx"}`,
+		// The embedded broker's figures are on /metrics too.
+		"# TYPE serialine_mqtt_dropped_messages_total counter",
+		`serialine_mqtt_dropped_messages_total{reason="inflight_full"} 0`,
+		`serialine_mqtt_connections{state="unauthenticated"} 0`,
 	} {
 		require.Contains(t, body, want)
 	}

@@ -5,6 +5,7 @@
 package server
 
 import (
+	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -65,6 +66,7 @@ type Server struct {
 	sender  *outbound.Sender
 	stopOut context.CancelFunc
 	outDone chan struct{}
+	epcis   *epcisapi.Handler
 	served  chan error
 	mqttURL string
 }
@@ -153,7 +155,7 @@ func (s *Server) openStore(ctx context.Context) error {
 			return fmt.Errorf("database.url: %w", err)
 		}
 	}
-	st, err := store.Open(ctx, dsn, s.log, store.WithPostgresConns(s.cfg.Database.PostgresConns))
+	st, err := store.Open(ctx, dsn, s.log, store.WithPostgresConns(s.cfg.Database.PostgresConns), store.WithFutureSkew(s.cfg.Ingest.FutureSkew))
 	if err != nil {
 		return fmt.Errorf("database: %w", err)
 	}
@@ -224,10 +226,7 @@ func (s *Server) startBroker(ctx context.Context, addr string, fallback bool, pa
 	var lastErr error
 	for i := range tries {
 		listen := net.JoinHostPort(host, strconv.Itoa(port+i))
-		br, err := broker.New(broker.Config{
-			Listen: listen, ServiceUser: s.cfg.MQTT.ServiceUser, ServicePassword: password,
-			MaxInflight: s.cfg.MQTT.MaxInflight, AuthTimeout: s.cfg.MQTT.AuthTimeout,
-		}, creds, s.log)
+		br, err := broker.New(s.cfg.MQTT.embeddedConfig(listen, password), creds, s.log, broker.WithDropKeeper(ingest.DropKeeper(s.st)))
 		if err != nil {
 			return fmt.Errorf("mqtt: %w", err)
 		}
@@ -240,6 +239,7 @@ func (s *Server) startBroker(ctx context.Context, addr string, fallback bool, pa
 					"wanted", addr, "listen", br.Addr())
 			}
 			s.br = br
+			s.reg.Include(br.Metrics())
 			return nil
 		}
 		_ = br.Close()
@@ -271,7 +271,14 @@ func (s *Server) startHTTP() error {
 	}
 	mux := http.NewServeMux()
 	mux.Handle(api.Prefix, api.New(api.Deps{Store: s.st, Orders: s.in, Statuses: s.in, Outbound: s.sender, OutboundPolicy: s.sender.Policy()}, s.log))
-	mux.Handle(epcisapi.Prefix, epcisapi.New(epcisapi.Deps{Store: s.st}, s.log.With("part", "epcis")))
+	s.epcis = epcisapi.New(epcisapi.Deps{Store: s.st}, s.log.With("part", "epcis"))
+	startCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	err = s.epcis.Start(startCtx)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("epcis: %w", err)
+	}
+	mux.Handle(epcisapi.Prefix, s.epcis)
 	mux.Handle("GET /metrics", s.reg.Handler())
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.Handle("/", ui)
@@ -356,6 +363,12 @@ func (w *statusWriter) WriteHeader(code int) {
 func (w *statusWriter) Write(b []byte) (int, error) {
 	w.wrote = true
 	return w.ResponseWriter.Write(b)
+}
+
+// Hijack lets the EPCIS WebSocket subscriptions take the connection.
+func (w *statusWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	w.status, w.wrote = http.StatusSwitchingProtocols, true
+	return http.NewResponseController(w.ResponseWriter).Hijack()
 }
 
 // Flush lets streaming handlers (the lines page's live refresh) flush.
@@ -450,6 +463,12 @@ func (s *Server) stop(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("outbound sender: %w", ctx.Err()))
 		}
 		s.stopOut = nil
+	}
+	if s.epcis != nil {
+		if err := s.epcis.Close(ctx); err != nil {
+			errs = append(errs, err)
+		}
+		s.epcis = nil
 	}
 	if s.in != nil {
 		if err := s.in.Close(ctx); err != nil {

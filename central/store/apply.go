@@ -29,6 +29,13 @@ const (
 // ApplyResult says what ApplyEvents did with a batch.
 type ApplyResult struct {
 	Line string
+	// Incarnation is the incarnation of the line's event store whose
+	// sequence Acked counts ("" for a line that names none).
+	Incarnation string
+	// Replaced is set while the incarnation is one that took over from
+	// another of the same line and QA has not resolved that yet
+	// (ResolveIncarnation): the ack tells the line, which raises its alarm.
+	Replaced *Replacement
 	// Acked is the line's highest contiguous seq now committed (applied or
 	// dead-lettered): publish it as the Ack.
 	Acked        uint64
@@ -74,7 +81,22 @@ type Rejection struct {
 // calls for one line, also from several replicas, are serialised on the
 // line's seq row.
 func (s *Store) ApplyEvents(ctx context.Context, line string, events []wire.Event) (ApplyResult, error) {
-	res, err := s.apply(ctx, line, events, 0, "")
+	return s.ApplyEventsOf(ctx, line, "", events)
+}
+
+// ApplyEventsOf is ApplyEvents for the events of one incarnation of the
+// line's event store (wire.EventBatch.Incarnation; "" for a line that names
+// none). Each incarnation has its own sequence from 1. The first batch of
+// an incarnation central has not seen starts it; when the line's current
+// incarnation has events, the new one replaces it: recorded, audited, and
+// reported in the result (Replaced) until QA resolves it. An event id is
+// applied once across all lines and incarnations: a replay with other
+// content, or under another incarnation, is a dead letter ("conflict").
+func (s *Store) ApplyEventsOf(ctx context.Context, line, incarnation string, events []wire.Event) (ApplyResult, error) {
+	if err := checkIncarnation(line, incarnation); err != nil {
+		return ApplyResult{Line: line, Incarnation: incarnation}, err
+	}
+	res, err := s.apply(ctx, line, incarnation, true, events, 0, "")
 	if err == nil {
 		s.refreshStats(ctx, len(events))
 	}
@@ -108,31 +130,54 @@ func (s *Store) refreshStats(ctx context.Context, n int) {
 	s.log.Debug("statistics refreshed", "units_applied", total)
 }
 
-// SkipGap declares the missing seqs of line up to and including through
-// as lost (an operator's decision when an edge lost events for good, e.g.
-// a replaced line PC): each becomes a dead letter with reason, and the
-// held events behind the gap are applied. Audited.
+// SkipGap declares the missing seqs of line's current incarnation up to
+// and including through as lost (an operator's decision when an edge lost
+// events for good, e.g. a replaced line PC): each becomes a dead letter
+// with reason, and the held events behind the gap are applied. Audited.
 func (s *Store) SkipGap(ctx context.Context, line string, through uint64, reason string) (ApplyResult, error) {
 	if err := checkText("line "+line, "reason", reason, true); err != nil {
 		return ApplyResult{Line: line}, err
 	}
-	return s.apply(ctx, line, nil, through, reason)
+	return s.apply(ctx, line, "", false, nil, through, reason)
 }
 
-func (s *Store) apply(ctx context.Context, line string, events []wire.Event, skipThrough uint64, skipReason string) (ApplyResult, error) {
+// SkipGapIn is SkipGap for a given incarnation of the line (an earlier
+// one's gap, after its takeover).
+func (s *Store) SkipGapIn(ctx context.Context, line, incarnation string, through uint64, reason string) (ApplyResult, error) {
+	if err := checkText("line "+line, "reason", reason, true); err != nil {
+		return ApplyResult{Line: line}, err
+	}
+	if err := checkIncarnation(line, incarnation); err != nil {
+		return ApplyResult{Line: line}, err
+	}
+	return s.apply(ctx, line, incarnation, true, nil, through, reason)
+}
+
+// checkIncarnation applies the wire contract's rule for incarnation ids.
+func checkIncarnation(line, inc string) error {
+	var fe *wire.FieldError
+	if err := (wire.Ack{V: wire.Version, Line: "L", Incarnation: inc}).Validate(); errors.As(err, &fe) && fe.Field == "incarnation" {
+		return invalid("line "+line, "incarnation", "%v", fe.Err)
+	}
+	return nil
+}
+
+func (s *Store) apply(ctx context.Context, line, inc string, incKnown bool, events []wire.Event, skipThrough uint64, skipReason string) (ApplyResult, error) {
 	topic, err := wire.Topic(line, wire.KindEvents)
 	if err != nil {
 		return ApplyResult{Line: line}, invalid("line "+line, "id", "%v", err)
 	}
 	var res ApplyResult
+	var replacedNow bool
 	write := func(optimistic bool) error {
 		return s.write(ctx, func(tx dbtx) error {
-			a := &applier{tx: tx, d: s.d, line: line, topic: topic, now: now(), res: ApplyResult{Line: line}, optimistic: optimistic,
+			a := &applier{tx: tx, d: s.d, line: line, inc: inc, incKnown: incKnown, topic: topic, now: now(),
+				res: ApplyResult{Line: line}, optimistic: optimistic, skew: s.skew,
 				unitCounts: map[string]*unitDelta{}, changed: set[string]{}}
 			if err := a.run(ctx, events, skipThrough, skipReason); err != nil {
 				return err
 			}
-			res = a.res
+			res, replacedNow = a.res, a.replacedNow
 			return nil
 		})
 	}
@@ -147,11 +192,15 @@ func (s *Store) apply(ctx context.Context, line string, events []wire.Event, ski
 	if err != nil {
 		return ApplyResult{Line: line}, err
 	}
+	if r := res.Replaced; r != nil && replacedNow {
+		s.log.Warn("new incarnation of the line's event store replaces the earlier one; QA must disposition the earlier one's held events and unused serials",
+			"line", line, "incarnation", res.Incarnation, "replaced", r.Incarnation, "replaced_seq", r.Seq, "replaced_held", r.Held, "replaced_gaps", r.Gaps)
+	}
 	for _, r := range res.Rejected {
-		s.log.Warn("event dead-lettered", "line", line, "event", r.EventID, "seq", r.Seq, "reason", r.Reason)
+		s.log.Warn("event dead-lettered", "line", line, "incarnation", res.Incarnation, "event", r.EventID, "seq", r.Seq, "reason", r.Reason)
 	}
 	if len(res.Gaps) > 0 {
-		s.log.Info("events held behind a gap", "line", line, "acked", res.Acked, "gaps", res.Gaps)
+		s.log.Info("events held behind a gap", "line", line, "incarnation", res.Incarnation, "acked", res.Acked, "gaps", res.Gaps)
 	}
 	return res, nil
 }
@@ -179,6 +228,7 @@ func isUniqueViolation(err error) bool {
 type item struct {
 	ev          wire.Event
 	raw         []byte // the event as received (pending) or re-encoded
+	digest      string // eventDigest; "" for a held event from before 0007
 	bad         string // why it is dead-lettered when its turn comes
 	noRecord    bool   // its id belongs to another event: no applied_events row
 	fromPending bool
@@ -239,6 +289,15 @@ type applier struct {
 	now   time.Time
 	res   ApplyResult
 
+	// inc is the incarnation whose sequence the batch continues (unknown
+	// until the line is locked for a SkipGap of the current one); current
+	// is the line's current incarnation.
+	inc, current string
+	incKnown     bool
+	replacedNow  bool // the batch started an incarnation that replaced another
+	// skew: events stamped further ahead of central's clock are flagged.
+	skew time.Duration
+
 	orders     map[string]*orderRow
 	products   map[string]*productRow
 	granted    map[string][]counterRange // order+"\x00"+gtin → ranges granted to this line
@@ -265,14 +324,11 @@ type applier struct {
 }
 
 func (a *applier) run(ctx context.Context, events []wire.Event, skipThrough uint64, skipReason string) error {
-	var appliedSeq uint64
-	err := a.tx.queryRow(ctx, "SELECT applied_seq FROM line_seq WHERE line_id = $1"+a.d.forUpdate(), a.line).Scan(&appliedSeq)
-	if isNoRows(err) {
-		return fmt.Errorf("line %s: %w", a.line, ErrNotFound)
-	}
+	appliedSeq, err := a.openIncarnation(ctx, skipThrough == 0)
 	if err != nil {
-		return fmt.Errorf("line %s: seq: %w", a.line, err)
+		return err
 	}
+	at := where(a.line, a.inc)
 
 	// 1. Sort out what cannot take part in the sequence at all.
 	cands := make([]*item, 0, len(events))
@@ -302,6 +358,7 @@ func (a *applier) run(ctx context.Context, events []wire.Event, skipThrough uint
 		if verr != nil {
 			it.bad = verr.Error()
 		}
+		it.digest = eventDigest(&it.ev)
 		cands = append(cands, it)
 	}
 
@@ -327,19 +384,22 @@ func (a *applier) run(ctx context.Context, events []wire.Event, skipThrough uint
 		kept := cands[:0]
 		for _, it := range cands {
 			t, found := taken[it.ev.ID]
+			sameSlot := found && t.line == a.line && t.inc == a.inc && t.seq == it.ev.Seq
 			switch {
-			case found && t.line == a.line && t.seq == it.ev.Seq:
+			case sameSlot && (t.digest == "" || t.digest == it.digest):
 				a.res.Duplicates++
+			case sameSlot:
+				a.deadNow(it, fmt.Sprintf("%s: event id %s (seq %d of %s) was taken with other content", ReasonConflict, it.ev.ID, it.ev.Seq, at))
 			case it.ev.Seq <= appliedSeq:
 				if found {
-					a.deadNow(it, fmt.Sprintf("seq %d of line %s is done already, and event id %s belongs to seq %d of line %s", it.ev.Seq, a.line, it.ev.ID, t.seq, t.line))
+					a.deadNow(it, fmt.Sprintf("%s: seq %d of %s is done already, and event id %s belongs to seq %d of %s", ReasonConflict, it.ev.Seq, at, it.ev.ID, t.seq, where(t.line, t.inc)))
 				} else {
-					a.deadNow(it, fmt.Sprintf("seq %d of line %s is done already, by another event id", it.ev.Seq, a.line))
+					a.deadNow(it, fmt.Sprintf("%s: seq %d of %s is done already, by another event id", ReasonConflict, it.ev.Seq, at))
 				}
 			case found:
 				// The seq is this event's, but its id is another's: the
 				// event is dead-lettered in its turn, without taking the id.
-				it.bad = fmt.Sprintf("event id %s is taken by seq %d of line %s", it.ev.ID, t.seq, t.line)
+				it.bad = fmt.Sprintf("%s: event id %s is taken by seq %d of %s", ReasonConflict, it.ev.ID, t.seq, where(t.line, t.inc))
 				it.noRecord = true
 				kept = append(kept, it)
 			default:
@@ -353,10 +413,13 @@ func (a *applier) run(ctx context.Context, events []wire.Event, skipThrough uint
 	queue := make([]*item, 0, len(cands)+len(pending))
 	for _, it := range cands {
 		if p, held := pending[it.ev.Seq]; held {
-			if p.ev.ID == it.ev.ID {
+			switch {
+			case p.ev.ID == it.ev.ID && (p.digest == "" || p.digest == it.digest):
 				a.res.Duplicates++
-			} else {
-				a.deadNow(it, fmt.Sprintf("seq %d of line %s is held for event %s already", it.ev.Seq, a.line, p.ev.ID))
+			case p.ev.ID == it.ev.ID:
+				a.deadNow(it, fmt.Sprintf("%s: event id %s (seq %d of %s) is held with other content", ReasonConflict, it.ev.ID, it.ev.Seq, at))
+			default:
+				a.deadNow(it, fmt.Sprintf("%s: seq %d of %s is held for event %s already", ReasonConflict, it.ev.Seq, at, p.ev.ID))
 			}
 			continue
 		}
@@ -374,11 +437,11 @@ func (a *applier) run(ctx context.Context, events []wire.Event, skipThrough uint
 		}
 		switch {
 		case skipThrough <= appliedSeq:
-			return fmt.Errorf("line %s: %w: seq %d is done already (acked %d)", a.line, ErrState, skipThrough, appliedSeq)
+			return fmt.Errorf("%s: %w: seq %d is done already (acked %d)", at, ErrState, skipThrough, appliedSeq)
 		case skipThrough >= maxHeld:
-			return fmt.Errorf("line %s: %w: only a gap below held events can be skipped; the highest held seq is %d (acked %d)", a.line, ErrState, maxHeld, appliedSeq)
+			return fmt.Errorf("%s: %w: only a gap below held events can be skipped; the highest held seq is %d (acked %d)", at, ErrState, maxHeld, appliedSeq)
 		case skipThrough-appliedSeq > maxSkip:
-			return invalid("line "+a.line, "through", "skips %d seqs, at most %d at once", skipThrough-appliedSeq, maxSkip)
+			return invalid(at, "through", "skips %d seqs, at most %d at once", skipThrough-appliedSeq, maxSkip)
 		}
 	}
 
@@ -411,19 +474,24 @@ func (a *applier) run(ctx context.Context, events []wire.Event, skipThrough uint
 		return err
 	}
 	for _, seq := range lost {
-		a.dead(&item{ev: wire.Event{Seq: seq}, raw: fmt.Appendf(nil, `{"line":%q,"seq":%d,"lost":true}`, a.line, seq)}, fmt.Sprintf("seq %d declared lost by %s: %s", seq, ActorFrom(ctx), skipReason), false)
+		a.dead(&item{ev: wire.Event{Seq: seq}, raw: fmt.Appendf(nil, `{"line":%q,"incarnation":%q,"seq":%d,"lost":true}`, a.line, a.inc, seq)}, fmt.Sprintf("seq %d declared lost by %s: %s", seq, ActorFrom(ctx), skipReason), false)
 	}
 	if len(lost) > 0 {
 		first, last := lost[0], lost[len(lost)-1]
 		a.audits = append(a.audits, func() error {
 			type audited struct {
-				From   uint64 `json:"from"`
-				To     uint64 `json:"to"`
-				Lost   int    `json:"lost"`
-				Reason string `json:"reason"`
+				Incarnation string `json:"incarnation,omitempty"`
+				From        uint64 `json:"from"`
+				To          uint64 `json:"to"`
+				Lost        int    `json:"lost"`
+				Reason      string `json:"reason"`
 			}
-			return audit(ctx, a.tx, "skip-gap", "line_seq", a.line, map[string]uint64{"applied_seq": appliedSeq},
-				audited{From: first, To: last, Lost: len(lost), Reason: skipReason})
+			type before struct {
+				Incarnation string `json:"incarnation,omitempty"`
+				AppliedSeq  uint64 `json:"applied_seq"`
+			}
+			return audit(ctx, a.tx, "skip-gap", "line_seq", a.line, before{Incarnation: a.inc, AppliedSeq: appliedSeq},
+				audited{Incarnation: a.inc, From: first, To: last, Lost: len(lost), Reason: skipReason})
 		})
 	}
 
@@ -432,9 +500,17 @@ func (a *applier) run(ctx context.Context, events []wire.Event, skipThrough uint
 	var heldSeqs []uint64
 	for _, it := range hold {
 		heldSeqs = append(heldSeqs, it.ev.Seq)
-		if !it.fromPending {
-			newHeld = append(newHeld, []any{a.line, it.ev.Seq, it.ev.ID, string(it.payload()), a.now})
+		if it.fromPending {
+			continue
 		}
+		payload := it.payload()
+		if it.bad != "" {
+			// An invalid event may hold what the payload's JSON column
+			// refuses (PostgreSQL's jsonb takes no \u0000): it is held
+			// wrapped, and dead-lettered in its turn as it came.
+			payload, _ = json.Marshal(heldInvalid{Raw: payload, NoRecord: it.noRecord})
+		}
+		newHeld = append(newHeld, []any{a.line, a.inc, it.ev.Seq, it.ev.ID, it.digest, it.bad, string(payload), a.now})
 	}
 	a.res.Held = len(newHeld)
 	if err := a.flush(ctx, newHeld); err != nil {
@@ -444,12 +520,12 @@ func (a *applier) run(ctx context.Context, events []wire.Event, skipThrough uint
 		// Held rows are all above appliedSeq (read under the line's lock):
 		// without any, there is nothing to delete.
 		if len(pending) > 0 {
-			if _, err := a.tx.exec(ctx, "DELETE FROM pending_events WHERE line_id = $1 AND seq <= $2", a.line, newApplied); err != nil {
-				return fmt.Errorf("line %s: pending: %w", a.line, err)
+			if _, err := a.tx.exec(ctx, "DELETE FROM pending_events WHERE line_id = $1 AND incarnation = $2 AND seq <= $3", a.line, a.inc, newApplied); err != nil {
+				return fmt.Errorf("%s: pending: %w", at, err)
 			}
 		}
-		if _, err := a.tx.exec(ctx, "UPDATE line_seq SET applied_seq = $2 WHERE line_id = $1", a.line, newApplied); err != nil {
-			return fmt.Errorf("line %s: seq: %w", a.line, err)
+		if err := a.saveSeq(ctx, newApplied); err != nil {
+			return err
 		}
 	}
 	a.res.Acked = newApplied
@@ -496,19 +572,19 @@ func gaps(acked uint64, held []uint64) []SeqGap {
 }
 
 type takenID struct {
-	line string
-	seq  uint64
+	line, inc, digest string
+	seq               uint64
 }
 
 func (a *applier) takenIDs(ctx context.Context, ids []string) (map[string]takenID, error) {
 	out := map[string]takenID{}
-	q := "SELECT event_id, line_id, seq FROM applied_events WHERE event_id " + a.d.inList(1, "text")
+	q := "SELECT event_id, line_id, incarnation, seq, digest FROM applied_events WHERE event_id " + a.d.inList(1, "text")
 	if a.d == dialectPostgres {
 		// One index probe per id, whatever the planner's statistics say:
 		// LIMIT keeps the lateral subquery from being flattened into a
 		// hash join over the whole table.
-		q = `SELECT k.id, a.line_id, a.seq FROM unnest($1::text[]) AS k(id)
-			JOIN LATERAL (SELECT line_id, seq FROM applied_events WHERE event_id = k.id LIMIT 1) a ON true`
+		q = `SELECT k.id, a.line_id, a.incarnation, a.seq, a.digest FROM unnest($1::text[]) AS k(id)
+			JOIN LATERAL (SELECT line_id, incarnation, seq, digest FROM applied_events WHERE event_id = k.id LIMIT 1) a ON true`
 	}
 	r, err := a.tx.queryFresh(ctx, q, a.d.listArg(ids))
 	if err != nil {
@@ -518,7 +594,7 @@ func (a *applier) takenIDs(ctx context.Context, ids []string) (map[string]takenI
 	for r.Next() {
 		var id string
 		var t takenID
-		if err := r.Scan(&id, &t.line, &t.seq); err != nil {
+		if err := r.Scan(&id, &t.line, &t.inc, &t.seq, &t.digest); err != nil {
 			return nil, err
 		}
 		out[id] = t
@@ -529,15 +605,15 @@ func (a *applier) takenIDs(ctx context.Context, ids []string) (map[string]takenI
 // loadPending returns the held events of the line, without their payload
 // (a long backlog behind a gap is not read again with every batch).
 func (a *applier) loadPending(ctx context.Context) (map[uint64]*item, error) {
-	r, err := a.tx.query(ctx, "SELECT seq, event_id FROM pending_events WHERE line_id = $1", a.line)
+	r, err := a.tx.query(ctx, "SELECT seq, event_id, digest, reason FROM pending_events WHERE line_id = $1 AND incarnation = $2", a.line, a.inc)
 	if err != nil {
-		return nil, fmt.Errorf("line %s: pending events: %w", a.line, err)
+		return nil, fmt.Errorf("%s: pending events: %w", where(a.line, a.inc), err)
 	}
 	defer r.Close()
 	out := map[uint64]*item{}
 	for r.Next() {
 		it := &item{fromPending: true}
-		if err := r.Scan(&it.ev.Seq, &it.ev.ID); err != nil {
+		if err := r.Scan(&it.ev.Seq, &it.ev.ID, &it.digest, &it.bad); err != nil {
 			return nil, err
 		}
 		out[it.ev.Seq] = it
@@ -562,9 +638,9 @@ func (a *applier) loadPayloads(ctx context.Context, run []*item) error {
 	if len(held) == 0 {
 		return nil
 	}
-	r, err := a.tx.query(ctx, "SELECT seq, payload FROM pending_events WHERE line_id = $1 AND seq >= $2 AND seq <= $3", a.line, lo, hi)
+	r, err := a.tx.query(ctx, "SELECT seq, payload FROM pending_events WHERE line_id = $1 AND incarnation = $2 AND seq >= $3 AND seq <= $4", a.line, a.inc, lo, hi)
 	if err != nil {
-		return fmt.Errorf("line %s: pending events: %w", a.line, err)
+		return fmt.Errorf("%s: pending events: %w", where(a.line, a.inc), err)
 	}
 	defer r.Close()
 	for r.Next() {
@@ -579,6 +655,13 @@ func (a *applier) loadPayloads(ctx context.Context, run []*item) error {
 		}
 		id := it.ev.ID
 		it.raw = []byte(payload)
+		if it.bad != "" {
+			var h heldInvalid
+			if err := json.Unmarshal(it.raw, &h); err == nil && h.Raw != nil {
+				it.raw, it.noRecord = h.Raw, h.NoRecord
+			}
+			continue
+		}
 		if err := json.Unmarshal(it.raw, &it.ev); err != nil {
 			it.bad = "held event does not decode: " + err.Error()
 		} else if verr := it.ev.Validate(); verr != nil {
@@ -595,13 +678,33 @@ func (a *applier) deadNow(it *item, reason string) { a.dead(it, reason, false) }
 // dead records a dead letter; sequenced events also get an applied_events
 // row (unless their id is another's), so a resend is a duplicate.
 func (a *applier) dead(it *item, reason string, sequenced bool) {
-	a.deadLetter = append(a.deadLetter, []any{a.now, a.topic, a.line, it.ev.ID, it.ev.Seq, it.payload(), reason})
+	d := DeadLetter{ReceivedAt: a.now, Topic: a.topic, Line: a.line, Incarnation: a.inc, EventID: it.ev.ID, Seq: it.ev.Seq, Payload: it.payload(), Reason: reason}
+	d.bound()
+	a.deadLetter = append(a.deadLetter, d.row())
 	a.res.DeadLettered++
 	a.res.Rejected = append(a.res.Rejected, Rejection{EventID: it.ev.ID, Seq: it.ev.Seq, Reason: reason})
 	if sequenced && !it.noRecord {
-		a.applied = append(a.applied, []any{it.ev.ID, a.line, it.ev.Seq, "dead-letter", a.now})
+		a.applied = append(a.applied, a.appliedRow(it, "dead-letter"))
 	}
 }
+
+// heldInvalid is the pending payload of an invalid event: the event as it
+// came (JSON bytes, base64 in the JSON column) and whether its id is
+// another event's.
+type heldInvalid struct {
+	Raw      []byte `json:"raw"`
+	NoRecord bool   `json:"no_record,omitempty"`
+}
+
+// appliedRow is the applied_events row of an event.
+func (a *applier) appliedRow(it *item, outcome string) []any {
+	return []any{it.ev.ID, a.line, a.inc, it.ev.Seq, it.digest, outcome, a.now}
+}
+
+// ReasonConflict starts the reason of a dead letter whose event clashes
+// with what central has taken: an event id replayed with other content or
+// under another seq or incarnation, a seq done or held for another event.
+const ReasonConflict = "conflict"
 
 // process applies the contiguous run in seq order.
 func (a *applier) process(ctx context.Context, run []*item) error {
@@ -622,9 +725,16 @@ func (a *applier) process(ctx context.Context, run []*item) error {
 			a.dead(it, reason, true)
 			continue
 		}
-		a.applied = append(a.applied, []any{it.ev.ID, a.line, it.ev.Seq, "applied", a.now})
+		a.applied = append(a.applied, a.appliedRow(it, "applied"))
 		a.res.Applied++
 		a.flagAfterClose(it.ev)
+		if it.ev.Type == wire.Voided && it.ev.Note != "" {
+			a.flag(it.ev, FlagVoidedUnclean, it.ev.Note)
+		}
+		if a.skew > 0 && it.ev.At.After(a.now.Add(a.skew)) {
+			a.flag(it.ev, FlagFutureTime, fmt.Sprintf("stamped %s, %s ahead of central's clock (%s); more than the allowed %s",
+				it.ev.At.UTC().Format(time.RFC3339), it.ev.At.Sub(a.now).Round(time.Second), a.now.Format(time.RFC3339), a.skew))
+		}
 	}
 	return nil
 }
@@ -1359,7 +1469,7 @@ type historyDetails struct {
 
 func (a *applier) addHistory(e wire.Event, gtin, serial string, d historyDetails) {
 	b, _ := json.Marshal(d) // plain strings and numbers always marshal
-	a.history = append(a.history, []any{gtin, serial, e.ID, e.Seq, string(e.Type), ts(e.At), a.line, string(b)})
+	a.history = append(a.history, []any{gtin, serial, e.ID, e.Seq, string(e.Type), ts(e.At), a.line, a.inc, string(b)})
 }
 
 // flush writes the view back: bulk inserts (COPY on PostgreSQL) for new
@@ -1397,7 +1507,7 @@ func (a *applier) flush(ctx context.Context, held [][]any) error {
 			return a.tx.execMany(ctx, "UPDATE units SET state = $3, reason = $4, parent = $5, last_event = $6, updated_at = $7 WHERE gtin = $1 AND serial = $2", changedUnits)
 		}},
 		{"unit history", func() error {
-			return a.tx.copyRows(ctx, "unit_history", []string{"gtin", "serial", "event_id", "seq", "type", "at", "line_id", "details"}, a.history)
+			return a.tx.copyRows(ctx, "unit_history", []string{"gtin", "serial", "event_id", "seq", "type", "at", "line_id", "incarnation", "details"}, a.history)
 		}},
 		{"containers", func() error {
 			return a.tx.copyRows(ctx, "containers", []string{"sscc", "parent", "line_id", "order_id", "created_at", "updated_at"}, newConts)
@@ -1410,14 +1520,14 @@ func (a *applier) flush(ctx context.Context, held [][]any) error {
 		}},
 		{"work orders", func() error { return a.flushOrders(ctx) }},
 		{"applied events", func() error {
-			return a.tx.copyRows(ctx, "applied_events", []string{"event_id", "line_id", "seq", "outcome", "applied_at"}, a.applied)
+			return a.tx.copyRows(ctx, "applied_events", []string{"event_id", "line_id", "incarnation", "seq", "digest", "outcome", "applied_at"}, a.applied)
 		}},
 		{"dead letters", func() error {
-			return a.tx.execMany(ctx, "INSERT INTO dead_letters (received_at, topic, line_id, event_id, seq, payload, reason) VALUES ($1, $2, $3, $4, $5, $6, $7)", a.deadLetter)
+			return a.tx.copyRows(ctx, "dead_letters", deadLetterCols, a.deadLetter)
 		}},
 		{"event flags", func() error { return a.flushFlags(ctx) }},
 		{"pending events", func() error {
-			return a.tx.copyRows(ctx, "pending_events", []string{"line_id", "seq", "event_id", "payload", "received_at"}, held)
+			return a.tx.copyRows(ctx, "pending_events", []string{"line_id", "incarnation", "seq", "event_id", "digest", "reason", "payload", "received_at"}, held)
 		}},
 		{"audit", func() error {
 			for _, f := range a.audits {
@@ -1463,50 +1573,6 @@ func (a *applier) flushOrders(ctx context.Context) error {
 	}
 	return a.tx.execMany(ctx, `UPDATE work_orders SET state = 'closed', closed_at = COALESCE(closed_at, $2), reported_counts = $3, updated_at = $4
 		WHERE id = $1`, closed)
-}
-
-// LineSeq is the sequence state of a line.
-type LineSeq struct {
-	Line    string
-	Acked   uint64   // highest contiguous seq committed
-	Pending []uint64 // seqs held behind a gap
-	Gaps    []SeqGap
-}
-
-// LineSeq returns the line's sequence state: what central has acked and
-// which events wait behind which gaps.
-func (s *Store) LineSeq(ctx context.Context, line string) (LineSeq, error) {
-	ls := LineSeq{Line: line}
-	err := s.readTx(ctx, func(q dbtx) error {
-		err := q.queryRow(ctx, "SELECT applied_seq FROM line_seq WHERE line_id = $1", line).Scan(&ls.Acked)
-		if isNoRows(err) {
-			return fmt.Errorf("line %s: %w", line, ErrNotFound)
-		}
-		if err != nil {
-			return err
-		}
-		r, err := q.query(ctx, "SELECT seq FROM pending_events WHERE line_id = $1 ORDER BY seq", line)
-		if err != nil {
-			return err
-		}
-		defer r.Close()
-		for r.Next() {
-			var seq uint64
-			if err := r.Scan(&seq); err != nil {
-				return err
-			}
-			ls.Pending = append(ls.Pending, seq)
-		}
-		return r.Err()
-	})
-	if err != nil {
-		if errors.Is(err, ErrNotFound) {
-			return ls, err
-		}
-		return ls, fmt.Errorf("line %s: seq: %w", line, err)
-	}
-	ls.Gaps = gaps(ls.Acked, ls.Pending)
-	return ls, nil
 }
 
 func (g SeqGap) String() string {

@@ -86,17 +86,17 @@ func TestCaptureEPCISRollback(t *testing.T) {
 	good := epcis.Event{Type: epcis.ObjectEvent, Action: epcis.ActionObserve, EventTime: t0, EPCList: []string{"urn:epc:id:sgtin:0614141.107346.2017"}, BizStep: "shipping", Disposition: "in_transit"}
 	bad := good
 	bad.BizStep = "shiping"
-	_, err := s.CaptureEPCIS(ctx, []epcis.Event{good, bad})
+	_, err := s.CaptureEPCIS(ctx, []epcis.Event{good, bad}, nil)
 	require.ErrorIs(t, err, store.ErrInvalid)
 	require.ErrorContains(t, err, `eventList[1].bizStep: "shiping" is not a CBV 2.0 business step`)
 	got, err := s.QueryEPCIS(ctx, store.EPCISQuery{})
 	require.NoError(t, err)
 	require.Empty(t, got)
 
-	res, err := s.CaptureEPCIS(ctx, []epcis.Event{good})
+	res, err := s.CaptureEPCIS(ctx, []epcis.Event{good}, nil)
 	require.NoError(t, err)
 	require.Equal(t, 1, res.Stored)
-	res, err = s.CaptureEPCIS(ctx, []epcis.Event{good, good})
+	res, err = s.CaptureEPCIS(ctx, []epcis.Event{good, good}, nil)
 	require.NoError(t, err)
 	require.Equal(t, 0, res.Stored)
 	require.Equal(t, 2, res.Duplicates)

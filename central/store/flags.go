@@ -19,6 +19,10 @@ const (
 	// FlagFutureTime: the event is stamped further ahead of central's
 	// clock than the configured skew allows.
 	FlagFutureTime = "future-time"
+	// FlagVoidedUnclean: a serial voided by the line because a crash left
+	// its fate unknown (the event's note says so): the serial may be on a
+	// printed pack, which QA decides about.
+	FlagVoidedUnclean = "voided-unclean"
 )
 
 // EventFlag is an applied event flagged for QA: recorded like every event,

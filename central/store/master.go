@@ -363,6 +363,9 @@ type Line struct {
 	ID      string `json:"id"` // the {line} of the MQTT topics
 	SiteGLN string `json:"site_gln,omitempty"`
 	Name    string `json:"name"`
+	// ReadPoint is the line's own SGLN (EPC URI or GS1 Digital Link with
+	// AI 414), the readPoint of its units' EPCIS events; see epcis_line.go.
+	ReadPoint string `json:"read_point,omitempty"`
 	// PasswordHash is the hash of the edge's MQTT password, as the broker
 	// authentication wants it; the store never sees the password.
 	PasswordHash string    `json:"-"`
@@ -383,6 +386,9 @@ func (s *Store) PutLine(ctx context.Context, l Line) error {
 	if len(l.PasswordHash) > 512 {
 		return invalid(rec, "password_hash", "has %d bytes, at most 512", len(l.PasswordHash))
 	}
+	if err := checkReadPoint(l.ReadPoint); err != nil {
+		return invalid(rec, "read_point", "%v", err)
+	}
 	return s.write(ctx, func(tx dbtx) error {
 		var site any
 		if l.SiteGLN != "" {
@@ -402,10 +408,10 @@ func (s *Store) PutLine(ctx context.Context, l Line) error {
 		if before != nil {
 			l.CreatedAt = before.CreatedAt
 		}
-		_, err := tx.exec(ctx, `INSERT INTO lines (id, site_gln, name, mqtt_password_hash, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5)
+		_, err := tx.exec(ctx, `INSERT INTO lines (id, site_gln, name, mqtt_password_hash, created_at, updated_at, read_point) VALUES ($1, $2, $3, $4, $5, $5, $6)
 			ON CONFLICT (id) DO UPDATE SET site_gln = excluded.site_gln, name = excluded.name,
-			mqtt_password_hash = excluded.mqtt_password_hash, updated_at = excluded.updated_at`,
-			l.ID, site, l.Name, l.PasswordHash, t)
+			mqtt_password_hash = excluded.mqtt_password_hash, updated_at = excluded.updated_at, read_point = excluded.read_point`,
+			l.ID, site, l.Name, l.PasswordHash, t, l.ReadPoint)
 		if err != nil {
 			return fmt.Errorf("%s: %w", rec, err)
 		}
@@ -424,12 +430,12 @@ func (s *Store) PutLine(ctx context.Context, l Line) error {
 	})
 }
 
-const lineCols = "id, site_gln, name, mqtt_password_hash, created_at, updated_at"
+const lineCols = "id, site_gln, name, mqtt_password_hash, created_at, updated_at, read_point"
 
 func scanLine(r interface{ Scan(...any) error }) (Line, error) {
 	var l Line
 	var site sql.NullString
-	if err := r.Scan(&l.ID, &site, &l.Name, &l.PasswordHash, &l.CreatedAt, &l.UpdatedAt); err != nil {
+	if err := r.Scan(&l.ID, &site, &l.Name, &l.PasswordHash, &l.CreatedAt, &l.UpdatedAt, &l.ReadPoint); err != nil {
 		return l, err
 	}
 	l.SiteGLN = site.String
@@ -504,6 +510,9 @@ func checkText(rec, field, v string, required bool) error {
 			return invalid(rec, field, "missing")
 		}
 		return nil
+	}
+	if required && strings.TrimSpace(v) == "" {
+		return invalid(rec, field, "has only blanks; it needs a visible character")
 	}
 	if len(v) > maxText {
 		return invalid(rec, field, "has %d bytes, at most %d", len(v), maxText)

@@ -638,11 +638,14 @@ func (s *Store) ConfirmShipment(ctx context.Context, id string, at time.Time) (S
 		if err != nil {
 			return fmt.Errorf("%s: EPCIS shipping event: %w", rec, err)
 		}
-		row, err := newEPCISRow(e, now(), EPCISSourceShipment, id)
+		row, err := newEPCISRow(e, "", now(), EPCISSourceShipment, id)
 		if err != nil {
 			return fmt.Errorf("%s: EPCIS shipping event: %w", rec, err)
 		}
-		if _, err := insertEPCIS(ctx, tx, []epcisRow{row}); err != nil {
+		if err := s.lockEPCISInsert(ctx, tx); err != nil {
+			return err
+		}
+		if _, err := insertEPCIS(ctx, tx, []*epcisRow{&row}); err != nil {
 			return fmt.Errorf("%s: EPCIS shipping event: %w", rec, err)
 		}
 		// The customer's DSCSA document is queued with the confirmation:
@@ -801,11 +804,11 @@ func (s *Store) ShipmentEPCISEvent(ctx context.Context, id string) (epcis.Event,
 	if err != nil {
 		return epcis.Event{}, fmt.Errorf("shipment %s: EPCIS shipping event: %w", id, err)
 	}
-	d, err := epcis.ParseJSONLD([]byte(doc))
-	if err != nil || len(d.Events) != 1 {
-		return epcis.Event{}, fmt.Errorf("shipment %s: the stored EPCIS event does not parse: %v", id, err)
+	e, err := parseStoredEvent(doc)
+	if err != nil {
+		return epcis.Event{}, fmt.Errorf("shipment %s: %w", id, err)
 	}
-	return d.Events[0], nil
+	return e, nil
 }
 
 // --- returns ---
@@ -920,11 +923,14 @@ func (s *Store) ReceiveReturn(ctx context.Context, gtin, serial, siteGLN string)
 		if err != nil {
 			return fmt.Errorf("%s: EPCIS receiving event: %w", rec, err)
 		}
-		row, err := newEPCISRow(e, t, EPCISSourceReturn, strconv.FormatInt(ret.ID, 10))
+		row, err := newEPCISRow(e, "", t, EPCISSourceReturn, strconv.FormatInt(ret.ID, 10))
 		if err != nil {
 			return fmt.Errorf("%s: EPCIS receiving event: %w", rec, err)
 		}
-		if _, err := insertEPCIS(ctx, tx, []epcisRow{row}); err != nil {
+		if err := s.lockEPCISInsert(ctx, tx); err != nil {
+			return err
+		}
+		if _, err := insertEPCIS(ctx, tx, []*epcisRow{&row}); err != nil {
 			return fmt.Errorf("%s: EPCIS receiving event: %w", rec, err)
 		}
 		return audit(ctx, tx, "receive", "unit_return", strconv.FormatInt(ret.ID, 10), nil, ret)

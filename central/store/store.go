@@ -74,6 +74,10 @@ type Store struct {
 	writer *sql.DB
 	reader *sql.DB
 
+	// skew: events stamped further ahead of the clock are flagged
+	// FlagFutureTime (WithFutureSkew).
+	skew time.Duration
+
 	// Units applied since Open and the count at which PostgreSQL's
 	// statistics are refreshed next (see refreshStats).
 	applied     atomic.Int64
@@ -90,6 +94,10 @@ type Option func(*options)
 type options struct {
 	pgConns int
 	clock   func() time.Time
+	skew    time.Duration
+	// upTo stops the migrations at that version (tests of a migration);
+	// 0 applies all.
+	upTo int
 }
 
 // WithClock sets the clock the store judges dates by (an order's expiry
@@ -99,6 +107,21 @@ func WithClock(clock func() time.Time) Option {
 	return func(o *options) {
 		if clock != nil {
 			o.clock = clock
+		}
+	}
+}
+
+// DefaultFutureSkew is how far ahead of central's clock an event may be
+// stamped before it is flagged FlagFutureTime.
+const DefaultFutureSkew = 10 * time.Minute
+
+// WithFutureSkew sets how far ahead of central's clock an event may be
+// stamped before it is applied flagged FlagFutureTime (default
+// DefaultFutureSkew; 0 keeps the default).
+func WithFutureSkew(d time.Duration) Option {
+	return func(o *options) {
+		if d > 0 {
+			o.skew = d
 		}
 	}
 }
@@ -123,7 +146,7 @@ func Open(ctx context.Context, dsn string, log *slog.Logger, opts ...Option) (*S
 	if log == nil {
 		return nil, errors.New("store: a logger is required")
 	}
-	o := options{pgConns: 8, clock: time.Now}
+	o := options{pgConns: 8, clock: time.Now, skew: DefaultFutureSkew}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -140,8 +163,8 @@ func Open(ctx context.Context, dsn string, log *slog.Logger, opts ...Option) (*S
 	if err != nil {
 		return nil, err
 	}
-	s.clock = o.clock
-	if err := s.migrate(ctx); err != nil {
+	s.clock, s.skew = o.clock, o.skew
+	if err := s.migrate(ctx, o.upTo); err != nil {
 		s.Close()
 		return nil, err
 	}

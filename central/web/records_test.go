@@ -1,6 +1,9 @@
 package web_test
 
 import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"net/http"
 	"net/url"
 	"strings"
@@ -30,12 +33,19 @@ func TestDeadLetters(t *testing.T) {
 	_, err = e.s.AddDeadLetter(e.ctx, store.DeadLetter{Topic: "serialine/v1/lines/L2/status", Line: line2,
 		Payload: []byte{0xff, 0xfe, 0x00, 0x01}, Reason: "payload: not UTF-8"})
 	require.NoError(t, err)
+	big := bytes.Repeat([]byte("z"), 1<<20)
+	_, err = e.s.AddDeadLetter(e.ctx, store.DeadLetter{Topic: "serialine/v1/lines/L3/events", Line: "L3", Payload: big, Reason: "too large"})
+	require.NoError(t, err)
+	sum := sha256.Sum256(big)
 
 	c := e.signedIn("quinn", auth.RoleQA)
 	r := c.get("/dead-letters")
 	require.Equal(t, http.StatusOK, r.status)
 	rows := findAll(r.doc, func(n *htmlNode) bool { return n.Data == "tr" && attr(n, "data-id") != "" })
-	require.Len(t, rows, 3)
+	require.Len(t, rows, 4)
+	require.Contains(t, text(rows[0]), "Payload, 1,048,576 bytes, first 65,536 kept", "the full size, and what is kept")
+	require.Contains(t, text(rows[0]), hex.EncodeToString(sum[:]), "the SHA-256 of the whole payload")
+	rows = rows[1:]
 	require.Contains(t, text(rows[0]), "ff fe 00 01", "binary shown as hex, newest first")
 	require.Contains(t, text(rows[0]), "(binary)")
 	require.Contains(t, text(rows[1]), "{not json")

@@ -964,7 +964,9 @@ func (p *Pool) Recover(ctx context.Context, sink Sink) (int, error) {
 	evs := make([]wire.Event, 0, len(lost))
 	p.mu.Lock()
 	for _, l := range lost {
-		evs = append(evs, p.voided(p.orders[l.Order], l.Position, l.Counter, l.Serial, at))
+		ev := p.voided(p.orders[l.Order], l.Position, l.Counter, l.Serial, at)
+		ev.Note = VoidedUnclean
+		evs = append(evs, ev)
 	}
 	p.mu.Unlock()
 	for from := 0; from < len(evs); from += 1000 {
@@ -986,6 +988,10 @@ func (p *Pool) Recover(ctx context.Context, sink Sink) (int, error) {
 	p.log.Warn("voided serials unaccounted after restart", "count", len(evs), "reason", "unaccounted after restart")
 	return len(evs), nil
 }
+
+// VoidedUnclean is the note of the voided events Recover makes: the
+// serial may be on a printed pack, so central flags it for QA.
+const VoidedUnclean = "unaccounted after an unclean stop"
 
 // maxRecovered bounds RecoveredSerials: the units a crash can leave
 // between printer and applicator are far fewer.

@@ -134,6 +134,13 @@ func TestRestartVoidsExactlyTheUnaccounted(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, len(want), n)
 	require.Empty(t, p.Unaccounted())
+	var noted int
+	for _, ev := range storedEvents(t, db) {
+		if ev.Type == wire.Voided && ev.Note == VoidedUnclean {
+			noted++
+		}
+	}
+	require.Equal(t, len(want), noted, "the recovered voids say so, for QA at central")
 	_, lo = durableMarks(t, db, "WO-1")
 	require.Equal(t, uint64(30), lo, "every position below the old mark has a fate")
 

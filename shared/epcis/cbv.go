@@ -46,7 +46,6 @@ var (
 		"owning_party", "possessing_party", "location")}
 	errReasons = vocab{"error reason", "urn:epcglobal:cbv:er:", "https://ref.gs1.org/cbv/ER-", set(
 		"did_not_occur", "incorrect_data")}
-	allVocabs = []*vocab{&bizSteps, &dispositions, &bizTxTypes, &sdTypes, &errReasons}
 )
 
 // webAliases are older web-URI spellings GS1 published before CBV 2.0
@@ -84,6 +83,22 @@ func (v *vocab) bare(s string) string {
 	return s
 }
 
+// canon is the form values are kept in: bare for the exact URN, web URI
+// and "cbv:" forms (which hash alike in both bindings), anything else as
+// written (older web spellings included, so that their hash IDs survive).
+func (v *vocab) canon(s string) string {
+	s = strings.TrimSpace(s)
+	switch {
+	case strings.HasPrefix(s, v.urn):
+		return s[len(v.urn):]
+	case strings.HasPrefix(s, v.web):
+		return s[len(v.web):]
+	case strings.HasPrefix(s, "cbv:"+v.web[len("https://ref.gs1.org/cbv/"):]):
+		return s[len("cbv:")+len(v.web)-len("https://ref.gs1.org/cbv/"):]
+	}
+	return s
+}
+
 // isBare reports whether s looks like a bare vocabulary word (no scheme).
 func isBare(s string) bool { return s != "" && !strings.Contains(s, ":") }
 
@@ -93,15 +108,6 @@ func (v *vocab) urnOf(s string) string {
 		return v.urn + s
 	}
 	return s
-}
-
-// webOf gives the web URI form used by the hash; private URIs pass through.
-func (v *vocab) webOf(s string) string {
-	b := v.bare(s)
-	if isBare(b) {
-		return v.web + b
-	}
-	return b
 }
 
 // check reports why s is not acceptable in this vocabulary, or "".
@@ -121,22 +127,6 @@ func (v *vocab) check(s string) string {
 		return "is neither a CBV 2.0 " + v.name + " nor an absolute URI"
 	}
 	return ""
-}
-
-// cbvURNToWeb rewrites any CBV URN or older web URI in s into the CBV 2.0 web
-// URI form (used for values inside extensions when hashing).
-func cbvURNToWeb(s string) string {
-	for _, v := range allVocabs {
-		if strings.HasPrefix(s, v.urn) || strings.HasPrefix(s, v.web) {
-			return v.webOf(s)
-		}
-	}
-	for _, a := range webAliases {
-		if strings.HasPrefix(s, a.from) {
-			return a.to + s[len(a.from):]
-		}
-	}
-	return s
 }
 
 func isAbsURI(s string) bool {

@@ -26,19 +26,10 @@
 //
 // # Event hash ID
 //
-// HashID implements the CBV 2.0 §8.9 canonical pre-hash string as GS1's
-// reference implementation builds it: "eventType=…" followed by the fields in
-// the fixed order eventTime, eventTimeZoneOffset, epcList, parentID,
-// inputEPCList, childEPCs, quantityList, childQuantityList, inputQuantityList,
-// outputEPCList, outputQuantityList, action, transformationID, bizStep,
-// disposition, persistentDisposition, readPoint, bizLocation,
-// bizTransactionList, destinationList, sourceList, sensorElementList; then every
-// remaining field (errorDeclaration, ilmd, extensions as {namespace}local)
-// sorted. Times become UTC with milliseconds and "Z"; CBV values become web
-// URIs; EPC URIs become canonical GS1 Digital Link URIs on id.gs1.org; numbers
-// lose trailing zeros; list entries are sorted; eventID, recordTime and
-// certificationInfo are left out. The result is
-// "ni:///sha-256;<hex>?ver=CBV2.0".
+// HashDocument gives each event of a document the CBV 2.0 event hash ID
+// GS1's reference generator (RalphTro/epcis-event-hash-generator) gives it;
+// the reference's algorithm is ported in the ref*.go files, quirks
+// included. HashID hashes an event built in Go through its JSON-LD form.
 package epcis
 
 import (
@@ -70,7 +61,7 @@ const SchemaVersion = "2.0"
 
 // ContextURL is GS1's EPCIS 2.0 JSON-LD context, the first @context entry of
 // every JSON-LD document we write.
-const ContextURL = "https://ref.gs1.org/standards/epcis/epcis-context.jsonld"
+const ContextURL = "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"
 
 // Well-known namespaces.
 const (
@@ -79,6 +70,7 @@ const (
 	NSCBVMDA = "urn:epcglobal:cbv:mda"
 	NSSBDH   = "http://www.unece.org/cefact/namespaces/StandardBusinessDocumentHeader"
 	NSGS1    = "https://gs1.org/voc/"
+	nsXSI    = "http://www.w3.org/2001/XMLSchema-instance"
 )
 
 // QuantityElement is one entry of a quantity list: a class (lgtin, idpat) and
@@ -87,6 +79,9 @@ type QuantityElement struct {
 	EPCClass string
 	Quantity *float64 // nil when only the class is known
 	UOM      string
+	// Nil records an XML <quantity xsi:nil="true"/> (kept so that the
+	// event hashes alike when written as XML again; JSON-LD leaves it out).
+	Nil bool `json:",omitempty"`
 }
 
 // BizTransaction is a business transaction reference; Type is a bare CBV
@@ -141,6 +136,10 @@ type Event struct {
 	PersistentDisposition *PersistentDisposition
 	ReadPoint             string
 	BizLocation           string
+	// ReadPointExtensions and BizLocationExtensions hold user extensions
+	// inside readPoint and bizLocation, keyed like Extensions.
+	ReadPointExtensions   map[string]any
+	BizLocationExtensions map[string]any
 	BizTransactionList    []BizTransaction
 	SourceList            []SourceDest
 	DestinationList       []SourceDest
@@ -152,7 +151,9 @@ type Event struct {
 	ErrorDeclaration  *ErrorDeclaration
 	CertificationInfo string
 	// Extensions holds user extension fields keyed "prefix:local"; values are
-	// string, float64/json.Number, bool, map[string]any or []any.
+	// string, float64/json.Number, bool, nil, map[string]any or []any. In a
+	// map, "#text" is an element's text and "@prefix:local" (or "@local")
+	// an XML attribute of it.
 	Extensions map[string]any
 	// Namespaces maps the prefixes used in Extensions, ILMD and sensor
 	// elements to namespace IRIs (cbvmda and gs1 are predefined).

@@ -2,7 +2,6 @@ package epcis
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -14,12 +13,6 @@ import (
 // EPCIS 2.0 document we can read.
 var ErrInvalidDocument = errors.New("invalid EPCIS document")
 
-// predefined prefixes that GS1's JSON-LD context already declares.
-var contextPrefixes = map[string]string{
-	"cbvmda": NSCBVMDA, "gs1": NSGS1, "epcis": "https://ref.gs1.org/epcis/",
-	"cbv": "https://ref.gs1.org/cbv/", "xsd": "http://www.w3.org/2001/XMLSchema#",
-}
-
 // kv and obj give JSON objects a stable, readable key order.
 type kv struct {
 	k string
@@ -29,21 +22,9 @@ type obj []kv
 
 func (o obj) MarshalJSON() ([]byte, error) {
 	var b bytes.Buffer
-	b.WriteByte('{')
-	for i, e := range o {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		k, _ := json.Marshal(e.k)
-		b.Write(k)
-		b.WriteByte(':')
-		v, err := json.Marshal(e.v)
-		if err != nil {
-			return nil, fmt.Errorf("field %q: %w", e.k, err)
-		}
-		b.Write(v)
+	if err := appendJSON(&b, o); err != nil {
+		return nil, err
 	}
-	b.WriteByte('}')
 	return b.Bytes(), nil
 }
 
@@ -79,9 +60,37 @@ func appendSorted(o obj, m map[string]any) obj {
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		o = append(o, kv{k, m[k]})
+		o = append(o, kv{k, jsonGeneric(m[k])})
 	}
 	return o
+}
+
+// jsonGeneric writes an extension value for JSON-LD: XML attributes
+// ("@name") become plain keys (GS1's reference hashes both alike).
+func jsonGeneric(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			if a, ok := strings.CutPrefix(k, "@"); ok {
+				k = a
+			}
+			out[k] = jsonGeneric(e)
+		}
+		return out
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = jsonGeneric(e)
+		}
+		return out
+	}
+	return v
+}
+
+// location writes readPoint or bizLocation.
+func location(id string, ext map[string]any) obj {
+	return appendSorted(obj{{"id", id}}, ext)
 }
 
 func eventJSON(e *Event) obj {
@@ -97,7 +106,7 @@ func eventJSON(e *Event) obj {
 	if ed := e.ErrorDeclaration; ed != nil {
 		eo := obj{{"declarationTime", fmtTime(ed.DeclarationTime)}}
 		if ed.Reason != "" {
-			eo = append(eo, kv{"reason", errReasons.bare(ed.Reason)})
+			eo = append(eo, kv{"reason", errReasons.canon(ed.Reason)})
 		}
 		if len(ed.CorrectiveEventIDs) > 0 {
 			eo = append(eo, kv{"correctiveEventIDs", ed.CorrectiveEventIDs})
@@ -135,10 +144,10 @@ func eventJSON(e *Event) obj {
 		o = append(o, kv{"transformationID", e.TransformationID})
 	}
 	if e.BizStep != "" {
-		o = append(o, kv{"bizStep", bizSteps.bare(e.BizStep)})
+		o = append(o, kv{"bizStep", bizSteps.canon(e.BizStep)})
 	}
 	if e.Disposition != "" {
-		o = append(o, kv{"disposition", dispositions.bare(e.Disposition)})
+		o = append(o, kv{"disposition", dispositions.canon(e.Disposition)})
 	}
 	if pd := e.PersistentDisposition; pd != nil {
 		po := obj{}
@@ -151,17 +160,17 @@ func eventJSON(e *Event) obj {
 		o = append(o, kv{"persistentDisposition", po})
 	}
 	if e.ReadPoint != "" {
-		o = append(o, kv{"readPoint", obj{{"id", e.ReadPoint}}})
+		o = append(o, kv{"readPoint", location(e.ReadPoint, e.ReadPointExtensions)})
 	}
 	if e.BizLocation != "" {
-		o = append(o, kv{"bizLocation", obj{{"id", e.BizLocation}}})
+		o = append(o, kv{"bizLocation", location(e.BizLocation, e.BizLocationExtensions)})
 	}
 	if len(e.BizTransactionList) > 0 {
 		l := make([]obj, len(e.BizTransactionList))
 		for i, t := range e.BizTransactionList {
 			l[i] = obj{}
 			if t.Type != "" {
-				l[i] = append(l[i], kv{"type", bizTxTypes.bare(t.Type)})
+				l[i] = append(l[i], kv{"type", bizTxTypes.canon(t.Type)})
 			}
 			l[i] = append(l[i], kv{"bizTransaction", t.Value})
 		}
@@ -176,12 +185,19 @@ func eventJSON(e *Event) obj {
 		}
 		l := make([]obj, len(sd.v))
 		for i, s := range sd.v {
-			l[i] = obj{{"type", sdTypes.bare(s.Type)}, {sd.item, s.Value}}
+			l[i] = obj{{"type", sdTypes.canon(s.Type)}, {sd.item, s.Value}}
 		}
 		o = append(o, kv{sd.k, l})
 	}
 	if len(e.SensorElementList) > 0 {
-		o = append(o, kv{"sensorElementList", e.SensorElementList})
+		l := make([]any, len(e.SensorElementList))
+		for i, r := range e.SensorElementList {
+			l[i] = r
+			if bytes.Contains(r, []byte(`"@`)) {
+				l[i] = jsonGeneric(decodeAny(r))
+			}
+		}
+		o = append(o, kv{"sensorElementList", l})
 	}
 	if len(e.ILMD) > 0 {
 		o = append(o, kv{"ilmd", appendSorted(obj{}, e.ILMD)})
@@ -199,35 +215,27 @@ func nonNil(s []string) []string {
 func bareAll(v *vocab, s []string) []string {
 	out := make([]string, len(s))
 	for i, x := range s {
-		out[i] = v.bare(x)
+		out[i] = v.canon(x)
 	}
 	return out
 }
 
-// contextJSON builds @context: GS1's context, then one object per extra prefix.
-func contextJSON(docNS map[string]string, events []Event) []any {
-	ns := map[string]string{}
-	for k, v := range docNS {
-		ns[k] = v
-	}
+// eventsJSON writes events and the @context they need (see nsplan.go).
+func eventsJSON(docNS map[string]string, events []Event) ([]any, []obj, error) {
+	evs := make([]obj, len(events))
 	for i := range events {
-		for k, v := range events[i].Namespaces {
-			ns[k] = v
+		evs[i] = eventJSON(&events[i])
+	}
+	plan, err := planNamespaces(docNS, events, evs)
+	if err != nil {
+		return nil, nil, err
+	}
+	for i, ren := range plan.renames {
+		if len(ren) > 0 {
+			evs[i] = renamePrefixes(evs[i], ren).(obj)
 		}
 	}
-	ctx := []any{ContextURL}
-	keys := make([]string, 0, len(ns))
-	for k, v := range ns {
-		if p, ok := contextPrefixes[k]; ok && strings.TrimRight(p, ":#/") == strings.TrimRight(v, ":#/") {
-			continue
-		}
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		ctx = append(ctx, map[string]string{k: ns[k]})
-	}
-	return ctx
+	return plan.ctx, evs, nil
 }
 
 func masterDataJSON(md []Vocabulary) obj {
@@ -255,7 +263,11 @@ func masterDataJSON(md []Vocabulary) obj {
 
 // MarshalJSONLD writes d as an EPCIS 2.0 JSON-LD EPCISDocument.
 func MarshalJSONLD(d Document) ([]byte, error) {
-	o := obj{{"@context", contextJSON(d.Namespaces, d.Events)}, {"type", "EPCISDocument"}}
+	ctx, evs, err := eventsJSON(d.Namespaces, d.Events)
+	if err != nil {
+		return nil, fmt.Errorf("epcis: marshal JSON-LD: %w", err)
+	}
+	o := obj{{"@context", ctx}, {"type", "EPCISDocument"}}
 	if d.ID != "" {
 		o = append(o, kv{"id", d.ID})
 	}
@@ -278,12 +290,8 @@ func MarshalJSONLD(d Document) ([]byte, error) {
 	if len(d.MasterData) > 0 {
 		o = append(o, kv{"epcisHeader", masterDataJSON(d.MasterData)})
 	}
-	evs := make([]obj, len(d.Events))
-	for i := range d.Events {
-		evs[i] = eventJSON(&d.Events[i])
-	}
 	o = append(o, kv{"epcisBody", obj{{"eventList", evs}}})
-	b, err := json.Marshal(o)
+	b, err := o.MarshalJSON()
 	if err != nil {
 		return nil, fmt.Errorf("epcis: marshal JSON-LD: %w", err)
 	}
@@ -296,9 +304,9 @@ func MarshalQueryDocumentJSONLD(events []Event, queryName, subscriptionID string
 	if queryName == "" {
 		return nil, fmt.Errorf("epcis: query document: queryName is required")
 	}
-	evs := make([]obj, len(events))
-	for i := range events {
-		evs[i] = eventJSON(&events[i])
+	ctx, evs, err := eventsJSON(nil, events)
+	if err != nil {
+		return nil, fmt.Errorf("epcis: marshal query document: %w", err)
 	}
 	qr := obj{}
 	if subscriptionID != "" {
@@ -306,13 +314,13 @@ func MarshalQueryDocumentJSONLD(events []Event, queryName, subscriptionID string
 	}
 	qr = append(qr, kv{"queryName", queryName}, kv{"resultsBody", obj{{"eventList", evs}}})
 	o := obj{
-		{"@context", contextJSON(nil, events)},
+		{"@context", ctx},
 		{"type", "EPCISQueryDocument"},
 		{"schemaVersion", SchemaVersion},
 		{"creationDate", fmtTime(time.Now().UTC())},
 		{"epcisBody", obj{{"queryResults", qr}}},
 	}
-	b, err := json.Marshal(o)
+	b, err := o.MarshalJSON()
 	if err != nil {
 		return nil, fmt.Errorf("epcis: marshal query document: %w", err)
 	}

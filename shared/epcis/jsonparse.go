@@ -99,14 +99,32 @@ func parseQuantities(where string, v any) ([]QuantityElement, error) {
 	return out, nil
 }
 
-func idOf(where string, v any) (string, error) {
+// idOf reads readPoint or bizLocation: its id and any user extensions.
+func idOf(where string, v any) (string, map[string]any, error) {
 	switch x := v.(type) {
 	case string: // older drafts wrote readPoint as a bare string
-		return x, nil
+		return x, nil, nil
 	case map[string]any:
-		return str(where+".id", x["id"])
+		id, err := str(where+".id", x["id"])
+		if err != nil {
+			return "", nil, err
+		}
+		var ext map[string]any
+		for k, val := range x {
+			if k == "id" {
+				continue
+			}
+			if err := checkExtKey(where, k); err != nil {
+				return "", nil, err
+			}
+			if ext == nil {
+				ext = map[string]any{}
+			}
+			ext[k] = val
+		}
+		return id, ext, nil
 	}
-	return "", perr(where, "want an object with id, got %T", v)
+	return "", nil, perr(where, "want an object with id, got %T", v)
 }
 
 // contextNamespaces collects prefix definitions from a JSON-LD @context.
@@ -169,6 +187,12 @@ func parseEventJSON(where string, m map[string]any, docNS map[string]string) (Ev
 		case "eventTimeZoneOffset":
 			e.EventTimeZoneOffset, err = str(w, v)
 		case "certificationInfo":
+			if l, ok := v.([]any); ok { // the JSON Schema allows a list; XML has room for one
+				if len(l) != 1 {
+					return e, perr(w, "this repository keeps one certification URI per event (XML has room for one), got %d", len(l))
+				}
+				v = l[0]
+			}
 			e.CertificationInfo, err = str(w, v)
 		case "action":
 			e.Action, err = str(w, v)
@@ -178,11 +202,11 @@ func parseEventJSON(where string, m map[string]any, docNS map[string]string) (Ev
 			e.TransformationID, err = str(w, v)
 		case "bizStep":
 			if e.BizStep, err = str(w, v); err == nil {
-				e.BizStep = bizSteps.bare(e.BizStep)
+				e.BizStep = bizSteps.canon(e.BizStep)
 			}
 		case "disposition":
 			if e.Disposition, err = str(w, v); err == nil {
-				e.Disposition = dispositions.bare(e.Disposition)
+				e.Disposition = dispositions.canon(e.Disposition)
 			}
 		case "epcList":
 			e.EPCList, err = strList(w, v)
@@ -201,9 +225,9 @@ func parseEventJSON(where string, m map[string]any, docNS map[string]string) (Ev
 		case "outputQuantityList":
 			e.OutputQuantityList, err = parseQuantities(w, v)
 		case "readPoint":
-			e.ReadPoint, err = idOf(w, v)
+			e.ReadPoint, e.ReadPointExtensions, err = idOf(w, v)
 		case "bizLocation":
-			e.BizLocation, err = idOf(w, v)
+			e.BizLocation, e.BizLocationExtensions, err = idOf(w, v)
 		case "persistentDisposition":
 			pm, ok := v.(map[string]any)
 			if !ok {
@@ -235,7 +259,7 @@ func parseEventJSON(where string, m map[string]any, docNS map[string]string) (Ev
 					if bt.Type, err = str(iw+".type", tv); err != nil {
 						return e, err
 					}
-					bt.Type = bizTxTypes.bare(bt.Type)
+					bt.Type = bizTxTypes.canon(bt.Type)
 				}
 				if bt.Value, err = str(iw+".bizTransaction", x["bizTransaction"]); err != nil {
 					return e, err
@@ -254,7 +278,7 @@ func parseEventJSON(where string, m map[string]any, docNS map[string]string) (Ev
 				if out[i].Type, err = str(iw+".type", x["type"]); err != nil {
 					return e, err
 				}
-				out[i].Type = sdTypes.bare(out[i].Type)
+				out[i].Type = sdTypes.canon(out[i].Type)
 				if out[i].Value, err = str(iw+"."+item, x[item]); err != nil {
 					return e, err
 				}
@@ -299,7 +323,7 @@ func parseEventJSON(where string, m map[string]any, docNS map[string]string) (Ev
 					ed.DeclarationTime, err = parseTime(w+".declarationTime", ev)
 				case "reason":
 					if ed.Reason, err = str(w+".reason", ev); err == nil {
-						ed.Reason = errReasons.bare(ed.Reason)
+						ed.Reason = errReasons.canon(ed.Reason)
 					}
 				case "correctiveEventIDs":
 					ed.CorrectiveEventIDs, err = strList(w+".correctiveEventIDs", ev)
@@ -332,8 +356,11 @@ func parseEventJSON(where string, m map[string]any, docNS map[string]string) (Ev
 	if e.EventTime.IsZero() {
 		return e, perr(where+".eventTime", "is required")
 	}
-	if len(e.Namespaces) == 0 && len(docNS) > 0 && (len(e.Extensions) > 0 || len(e.ILMD) > 0 || len(e.SensorElementList) > 0 || e.ErrorDeclaration != nil) {
+	switch {
+	case len(e.Namespaces) == 0:
 		e.Namespaces = docNS // shared, read-only
+	case len(docNS) > 0:
+		e.Namespaces = declared(docNS, &e)
 	}
 	return e, nil
 }

@@ -1,11 +1,7 @@
 package epcis
 
 import (
-	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -114,50 +110,4 @@ func TestHashReferencePreHash(t *testing.T) {
 	id, err := HashID(e)
 	require.NoError(t, err)
 	require.Regexp(t, `^ni:///sha-256;[0-9a-f]{64}\?ver=CBV2\.0$`, id)
-}
-
-// TestGS1ExamplesHashAcrossForms hashes every event of GS1's examples in both
-// forms and asserts that the events GS1 wrote in both JSON and XML agree.
-func TestGS1ExamplesHashAcrossForms(t *testing.T) {
-	byHash := map[string][]string{}
-	for _, f := range append(exampleFiles(t, "json", "*.jsonld"), exampleFiles(t, "xml", "*.xml")...) {
-		b, err := os.ReadFile(f)
-		require.NoError(t, err)
-		var d Document
-		if strings.HasSuffix(f, ".xml") {
-			d, err = ParseXML(b)
-		} else {
-			d, err = ParseJSONLD(b)
-		}
-		require.NoError(t, err)
-		for i, e := range d.Events {
-			h, err := HashID(e)
-			require.NoError(t, err)
-			byHash[h] = append(byHash[h], fmt.Sprintf("%s#%d", filepath.Base(f), i))
-		}
-	}
-	pairs := []struct{ json, xml string }{
-		{"Example_9.6.1-ObjectEvent.jsonld#0", "Example_9.6.1-ObjectEvent-2020_06_18a.xml#0"},
-		{"Example_9.6.1-ObjectEvent.jsonld#1", "Example_9.6.1-ObjectEvent-2020_06_18a.xml#1"},
-		{"EPCISQueryDocument.jsonld#0", "Example_9.6.1-ObjectEvent-2020_06_18a.xml#0"},
-	}
-	where := map[string]string{}
-	for h, l := range byHash {
-		for _, s := range l {
-			where[s] = h
-		}
-	}
-	for _, p := range pairs {
-		require.NotEmpty(t, where[p.json], p.json)
-		require.Equal(t, where[p.json], where[p.xml], "%s vs %s", p.json, p.xml)
-	}
-	var shared []string
-	for _, l := range byHash {
-		if len(l) > 1 {
-			shared = append(shared, strings.Join(l, " = "))
-		}
-	}
-	t.Logf("events sharing one hash ID across GS1's examples:\n%s", strings.Join(shared, "\n"))
-	raw, _ := json.Marshal(shared)
-	require.NotEqual(t, "null", string(raw))
 }

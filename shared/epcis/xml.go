@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 )
 
 type xw struct{ b bytes.Buffer }
@@ -42,6 +43,9 @@ func (w *xw) quantities(name string, q []QuantityElement) {
 	for _, x := range q {
 		w.open("quantityElement")
 		w.elem("epcClass", x.EPCClass)
+		if x.Nil && x.Quantity == nil {
+			w.b.WriteString(`<quantity xsi:nil="true"/>`)
+		}
 		if x.Quantity != nil {
 			w.elem("quantity", strconv.FormatFloat(*x.Quantity, 'f', -1, 64))
 			if x.UOM != "" {
@@ -67,14 +71,19 @@ func (w *xw) generic(key string, v any) error {
 		}
 		return nil
 	case map[string]any:
-		w.open(key)
+		w.b.WriteString("<" + key)
 		keys := sortedKeys(x)
 		for _, k := range keys {
-			if k == "#text" {
-				w.text(fmt.Sprint(x[k]))
-				continue
+			if a, ok := strings.CutPrefix(k, "@"); ok && xmlName(a) {
+				w.attr(a, scalarText(x[k]))
 			}
-			if strings.HasPrefix(k, "@") {
+		}
+		w.b.WriteString(">")
+		if t, ok := x["#text"]; ok {
+			w.text(scalarText(t))
+		}
+		for _, k := range keys {
+			if k == "#text" || strings.HasPrefix(k, "@") {
 				continue
 			}
 			if err := w.generic(k, x[k]); err != nil {
@@ -86,13 +95,21 @@ func (w *xw) generic(key string, v any) error {
 	case nil:
 		w.b.WriteString("<" + key + "/>")
 		return nil
-	case float64:
-		w.elem(key, strconv.FormatFloat(x, 'f', -1, 64))
-		return nil
 	default:
-		w.elem(key, fmt.Sprint(x))
+		w.elem(key, scalarText(x))
 		return nil
 	}
+}
+
+// scalarText writes a JSON scalar as XML text.
+func scalarText(v any) string {
+	switch x := v.(type) {
+	case float64:
+		return strconv.FormatFloat(x, 'f', -1, 64)
+	case nil:
+		return ""
+	}
+	return fmt.Sprint(v)
 }
 
 func xmlName(s string) bool {
@@ -175,9 +192,29 @@ func (w *xw) sensor(raw json.RawMessage) error {
 	return nil
 }
 
-func (w *xw) event(e *Event) error {
+// extensions writes extension elements in key order; the first error wins.
+func (w *xw) extensions(m map[string]any, err error) error {
+	for _, k := range sortedKeys(m) {
+		if e := w.generic(k, m[k]); e != nil && err == nil {
+			err = e
+		}
+	}
+	return err
+}
+
+func (w *xw) event(e *Event, docNS map[string]string) error {
 	t := string(e.Type)
-	w.open(t)
+	// Each event declares its own namespaces: events from different
+	// documents may bind one prefix differently.
+	w.b.WriteString("<" + t)
+	ns := xmlNamespaces(docNS, e)
+	for _, k := range sortedKeysS(ns) {
+		if xmlName(k) && !strings.Contains(k, ":") {
+			w.attr("xmlns:"+k, ns[k])
+		}
+	}
+	w.b.WriteString(">")
+	var extErr error
 	w.elem("eventTime", fmtTime(e.EventTime))
 	if e.RecordTime != nil {
 		w.elem("recordTime", fmtTime(*e.RecordTime))
@@ -218,11 +255,13 @@ func (w *xw) event(e *Event) error {
 		if e.ReadPoint != "" {
 			w.open("readPoint")
 			w.elem("id", e.ReadPoint)
+			extErr = w.extensions(e.ReadPointExtensions, extErr)
 			w.close("readPoint")
 		}
 		if e.BizLocation != "" {
 			w.open("bizLocation")
 			w.elem("id", e.BizLocation)
+			extErr = w.extensions(e.BizLocationExtensions, extErr)
 			w.close("bizLocation")
 		}
 	}
@@ -365,21 +404,19 @@ func (w *xw) event(e *Event) error {
 		return fmt.Errorf("%q is not an EPCIS 2.0 event type", e.Type)
 	}
 	w.close(t)
+	if err == nil {
+		err = extErr
+	}
 	return err
 }
 
-func xmlNamespaces(docNS map[string]string, events []Event) map[string]string {
+// xmlNamespaces are the prefixes an event's element declares: cbvmda and
+// gs1 by default, then the document's and the event's own, as written.
+func xmlNamespaces(docNS map[string]string, e *Event) map[string]string {
 	ns := map[string]string{"cbvmda": NSCBVMDA, "gs1": NSGS1}
-	for k, v := range docNS {
+	for k, v := range declared(docNS, e) {
 		ns[k] = v
 	}
-	for i := range events {
-		for k, v := range events[i].Namespaces {
-			ns[k] = v
-		}
-	}
-	// JSON-LD spells cbvmda "urn:epcglobal:cbv:mda:"; XML wants no colon.
-	ns["cbvmda"] = NSCBVMDA
 	delete(ns, "epcis")
 	delete(ns, "xsi")
 	delete(ns, "sbdh")
@@ -396,7 +433,9 @@ func MarshalXML(d Document) ([]byte, error) {
 	if d.Header != nil {
 		w.attr("xmlns:sbdh", NSSBDH)
 	}
-	ns := xmlNamespaces(d.Namespaces, d.Events)
+	// The document's namespaces (master data uses them); events declare
+	// their own again.
+	ns := xmlNamespaces(d.Namespaces, &Event{})
 	for _, k := range sortedKeysS(ns) {
 		if xmlName(k) && !strings.Contains(k, ":") {
 			w.attr("xmlns:"+k, ns[k])
@@ -433,6 +472,9 @@ func MarshalXML(d Document) ([]byte, error) {
 						switch x := a.Value.(type) {
 						case map[string]any:
 							for _, k := range sortedKeys(x) {
+								if strings.HasPrefix(k, "@") || k == "#text" {
+									continue
+								}
 								if err := w.generic(k, x[k]); err != nil {
 									return nil, fmt.Errorf("epcis: marshal XML: master data %q: %w", el.ID, err)
 								}
@@ -459,13 +501,41 @@ func MarshalXML(d Document) ([]byte, error) {
 	w.open("EPCISBody")
 	w.open("EventList")
 	for i := range d.Events {
-		if err := w.event(&d.Events[i]); err != nil {
+		if err := w.event(&d.Events[i], d.Namespaces); err != nil {
 			return nil, fmt.Errorf("epcis: marshal XML: eventList[%d]: %w", i, err)
 		}
 	}
 	w.close("EventList")
 	w.close("EPCISBody")
 	w.b.WriteString("</epcis:EPCISDocument>\n")
+	return w.b.Bytes(), nil
+}
+
+// MarshalQueryDocumentXML writes events as an EPCIS 2.0 XML
+// EPCISQueryDocument (urn:epcglobal:epcis-query:xsd:2), the XML answer of
+// a query: EPCISBody/QueryResults with queryName, subscriptionID (when
+// set) and resultsBody/EventList.
+func MarshalQueryDocumentXML(events []Event, queryName, subscriptionID string, created time.Time) ([]byte, error) {
+	if queryName == "" {
+		return nil, fmt.Errorf("epcis: query document: queryName is required")
+	}
+	w := &xw{}
+	w.b.WriteString(`<?xml version="1.0" encoding="UTF-8"?>` + "\n")
+	w.b.WriteString(`<epcisq:EPCISQueryDocument xmlns:epcisq="` + NSQuery + `" xmlns:epcis="` + NSEPCIS + `" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"`)
+	w.attr("schemaVersion", SchemaVersion)
+	w.attr("creationDate", fmtTime(created))
+	w.b.WriteString("><EPCISBody><epcisq:QueryResults>")
+	w.elem("queryName", queryName)
+	if subscriptionID != "" {
+		w.elem("subscriptionID", subscriptionID)
+	}
+	w.b.WriteString("<resultsBody><EventList>")
+	for i := range events {
+		if err := w.event(&events[i], nil); err != nil {
+			return nil, fmt.Errorf("epcis: marshal XML query document: eventList[%d]: %w", i, err)
+		}
+	}
+	w.b.WriteString("</EventList></resultsBody></epcisq:QueryResults></EPCISBody></epcisq:EPCISQueryDocument>\n")
 	return w.b.Bytes(), nil
 }
 

@@ -20,7 +20,7 @@ type xnode struct {
 
 func (n *xnode) child(local string) *xnode {
 	for _, k := range n.kids {
-		if k.local == local && (k.space == "" || k.space == NSEPCIS) {
+		if k.local == local && (k.space == "" || k.space == NSEPCIS || k.space == NSQuery) {
 			return k
 		}
 	}
@@ -38,8 +38,9 @@ func (n *xnode) attr(local string) string {
 
 func (n *xnode) trimmed() string { return strings.TrimSpace(n.text) }
 
-// readXML builds the tree and records every prefix declaration (uri->prefix).
-func readXML(b []byte) (*xnode, map[string]string, error) {
+// readXML builds the tree and records every prefix declaration (uri->prefix,
+// and in declared prefix->uri).
+func readXML(b []byte, declared map[string]string) (*xnode, map[string]string, error) {
 	dec := xml.NewDecoder(bytes.NewReader(b))
 	dec.Strict = true
 	prefixes := map[string]string{}
@@ -60,6 +61,9 @@ func readXML(b []byte) (*xnode, map[string]string, error) {
 				if a.Name.Space == "xmlns" {
 					if _, ok := prefixes[a.Value]; !ok {
 						prefixes[a.Value] = a.Name.Local
+					}
+					if _, ok := declared[a.Name.Local]; !ok {
+						declared[a.Name.Local] = a.Value
 					}
 					continue
 				}
@@ -109,10 +113,16 @@ func (p *xparser) key(space, local string) string {
 // generic turns an extension element into a value: text for a leaf, an
 // object for an element with children (repeated children become lists).
 func (p *xparser) generic(n *xnode) any {
-	if len(n.kids) == 0 {
+	if len(n.kids) == 0 && len(n.attrs) == 0 {
 		return n.trimmed()
 	}
 	m := map[string]any{}
+	for _, a := range n.attrs {
+		m["@"+p.key(a.Name.Space, a.Name.Local)] = a.Value
+	}
+	if t := n.trimmed(); t != "" {
+		m["#text"] = t
+	}
 	for _, k := range n.kids {
 		key := p.key(k.space, k.local)
 		v := p.generic(k)
@@ -145,6 +155,21 @@ func (p *xparser) addGeneric(m map[string]any, n *xnode) map[string]any {
 	return m
 }
 
+// location reads readPoint or bizLocation: its id and user extensions.
+func (p *xparser) location(n *xnode) (string, map[string]any) {
+	id := ""
+	var ext map[string]any
+	for _, c := range flatten(n) {
+		switch {
+		case c.space != "":
+			ext = p.addGeneric(ext, c)
+		case c.local == "id":
+			id = c.trimmed()
+		}
+	}
+	return id, ext
+}
+
 func xtime(where string, n *xnode) (time.Time, error) {
 	t, err := time.Parse(time.RFC3339Nano, n.trimmed())
 	if err != nil {
@@ -172,6 +197,13 @@ func xquantities(where string, n *xnode) ([]QuantityElement, error) {
 		var q QuantityElement
 		if c := k.child("epcClass"); c != nil {
 			q.EPCClass = c.trimmed()
+		}
+		if c := k.child("quantity"); c != nil && c.trimmed() == "" {
+			for _, a := range c.attrs {
+				if a.Name.Space == nsXSI && a.Name.Local == "nil" && (a.Value == "true" || a.Value == "1") {
+					q.Nil = true
+				}
+			}
 		}
 		if c := k.child("quantity"); c != nil && c.trimmed() != "" {
 			f, err := strconv.ParseFloat(c.trimmed(), 64)
@@ -278,9 +310,9 @@ func (p *xparser) event(where string, n *xnode) (Event, error) {
 		case "transformationID":
 			e.TransformationID = k.trimmed()
 		case "bizStep":
-			e.BizStep = bizSteps.bare(k.trimmed())
+			e.BizStep = bizSteps.canon(k.trimmed())
 		case "disposition":
-			e.Disposition = dispositions.bare(k.trimmed())
+			e.Disposition = dispositions.canon(k.trimmed())
 		case "epcList":
 			e.EPCList = ids(k, "epc")
 		case "childEPCs":
@@ -298,26 +330,22 @@ func (p *xparser) event(where string, n *xnode) (Event, error) {
 		case "outputQuantityList":
 			e.OutputQuantityList, err = xquantities(w, k)
 		case "readPoint":
-			if c := k.child("id"); c != nil {
-				e.ReadPoint = c.trimmed()
-			}
+			e.ReadPoint, e.ReadPointExtensions = p.location(k)
 		case "bizLocation":
-			if c := k.child("id"); c != nil {
-				e.BizLocation = c.trimmed()
-			}
+			e.BizLocation, e.BizLocationExtensions = p.location(k)
 		case "persistentDisposition":
 			e.PersistentDisposition = &PersistentDisposition{Set: bareAll(&dispositions, ids(k, "set")), Unset: bareAll(&dispositions, ids(k, "unset"))}
 		case "bizTransactionList":
 			for _, b := range k.kids {
-				e.BizTransactionList = append(e.BizTransactionList, BizTransaction{Type: bizTxTypes.bare(b.attr("type")), Value: b.trimmed()})
+				e.BizTransactionList = append(e.BizTransactionList, BizTransaction{Type: bizTxTypes.canon(b.attr("type")), Value: b.trimmed()})
 			}
 		case "sourceList":
 			for _, b := range k.kids {
-				e.SourceList = append(e.SourceList, SourceDest{Type: sdTypes.bare(b.attr("type")), Value: b.trimmed()})
+				e.SourceList = append(e.SourceList, SourceDest{Type: sdTypes.canon(b.attr("type")), Value: b.trimmed()})
 			}
 		case "destinationList":
 			for _, b := range k.kids {
-				e.DestinationList = append(e.DestinationList, SourceDest{Type: sdTypes.bare(b.attr("type")), Value: b.trimmed()})
+				e.DestinationList = append(e.DestinationList, SourceDest{Type: sdTypes.canon(b.attr("type")), Value: b.trimmed()})
 			}
 		case "sensorElementList":
 			for _, s := range k.kids {
@@ -343,7 +371,7 @@ func (p *xparser) event(where string, n *xnode) (Event, error) {
 				case c.local == "declarationTime":
 					ed.DeclarationTime, err = xtime(w+".declarationTime", c)
 				case c.local == "reason":
-					ed.Reason = errReasons.bare(c.trimmed())
+					ed.Reason = errReasons.canon(c.trimmed())
 				case c.local == "correctiveEventIDs":
 					ed.CorrectiveEventIDs = ids(c, "correctiveEventID")
 				}
@@ -365,7 +393,8 @@ func (p *xparser) event(where string, n *xnode) (Event, error) {
 // ParseXML reads an EPCIS 2.0 XML EPCISDocument (or EPCISQueryDocument).
 func ParseXML(b []byte) (Document, error) {
 	var d Document
-	root, prefixes, err := readXML(b)
+	declared := map[string]string{}
+	root, prefixes, err := readXML(b, declared)
 	if err != nil {
 		return d, err
 	}
@@ -409,6 +438,17 @@ func ParseXML(b []byte) (Document, error) {
 			return d, err
 		}
 		d.Events = append(d.Events, e)
+	}
+	// Every prefix the document declares (values such as xsi:type="xsd:int"
+	// name them too), and those made up for undeclared namespaces.
+	for pre, uri := range declared {
+		switch pre {
+		case "epcis", "xsi", "sbdh", "xml":
+		default:
+			if _, ok := p.used[pre]; !ok {
+				p.used[pre] = uri
+			}
+		}
 	}
 	if len(p.used) > 0 {
 		d.Namespaces = p.used
@@ -463,7 +503,11 @@ func (p *xparser) header(h *xnode) (*Header, []Vocabulary) {
 							case "attribute":
 								var val any = a.trimmed()
 								if len(a.kids) > 0 {
-									val = p.generic(a)
+									g := p.generic(a)
+									if m, ok := g.(map[string]any); ok {
+										delete(m, "@id") // the attribute's own id
+									}
+									val = g
 								}
 								ve.Attributes = append(ve.Attributes, Attribute{ID: a.attr("id"), Value: val})
 							case "children":

@@ -151,7 +151,9 @@ type Event struct {
 	// Allowance is the number of units a reject allowance was extended by
 	// (AllowanceExtended only).
 	Allowance uint64 `json:"allowance,omitempty"`
-	// Note is why (AllowanceExtended only: the supervisor's reason).
+	// Note says why: the supervisor's reason (AllowanceExtended), or how a
+	// serial came to be voided when it is not the usual way (Voided: e.g.
+	// "unaccounted after an unclean stop", which central flags for QA).
 	Note string `json:"note,omitempty"`
 }
 
@@ -317,12 +319,16 @@ func (e Event) Validate() error {
 	if e.Counts != nil && e.Type != OrderClosed {
 		return fieldErrf("counts", "only order-closed events carry counts, this one is %s", e.Type)
 	}
-	if (e.Allowance != 0 || e.Note != "") && e.Type != AllowanceExtended {
-		f := "allowance"
-		if e.Allowance == 0 {
-			f = "note"
+	if e.Allowance != 0 && e.Type != AllowanceExtended {
+		return fieldErrf("allowance", "only allowance-extended events carry it, this one is %s", e.Type)
+	}
+	if e.Note != "" {
+		if e.Type != AllowanceExtended && e.Type != Voided {
+			return fieldErrf("note", "only allowance-extended and voided events carry a note, this one is %s", e.Type)
 		}
-		return fieldErrf(f, "only allowance-extended events carry it, this one is %s", e.Type)
+		if err := validateText("note", e.Note, false); err != nil {
+			return err
+		}
 	}
 	if len(e.Ranges) > 0 && e.Type != SerialsReturned {
 		return fieldErrf("ranges", "only serials-returned events carry ranges, this one is %s", e.Type)

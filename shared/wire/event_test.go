@@ -116,7 +116,8 @@ func TestEventValidate(t *testing.T) {
 		{"allowance-extended needs the supervisor", wire.AllowanceExtended, func(e *wire.Event) { e.Operator = "" }, "operator", "missing", ""},
 		{"allowance-extended note control char", wire.AllowanceExtended, func(e *wire.Event) { e.Note = "a\x00b" }, "note", "control character", ""},
 		{"allowance only on allowance-extended", wire.Commissioned, func(e *wire.Event) { e.Allowance = 3 }, "allowance", "only allowance-extended", ""},
-		{"note only on allowance-extended", wire.OrderStarted, func(e *wire.Event) { e.Note = "why" }, "note", "only allowance-extended", ""},
+		{"note only on allowance-extended and voided", wire.OrderStarted, func(e *wire.Event) { e.Note = "why" }, "note", "only allowance-extended and voided", ""},
+		{"voided note control char", wire.Voided, func(e *wire.Event) { e.Note = "a\tb" }, "note", "control character", ""},
 		{"ranges only on serials-returned", wire.Voided, func(e *wire.Event) { e.Ranges = []wire.CounterRange{{Start: 1, Count: 1}} }, "ranges", "only serials-returned", ""},
 	}
 	for _, tc := range tests {

@@ -51,6 +51,8 @@ const (
 	ndc    = "12345-678-91"
 	expiry = "291231"
 	pinAna = "1234"
+	// pinQuinn is QA's: some alarms need QA to acknowledge them.
+	pinQuinn = "982451"
 )
 
 // binDir holds serialine-central and serialine-edge, built once by TestMain.
@@ -293,6 +295,18 @@ func (s *system) db(tb testing.TB) *pgx.Conn {
 	return conn
 }
 
+// as returns a client of central's API with a new token of role (issued
+// by the admin).
+func (s *system) as(t testing.TB, role string) *client {
+	t.Helper()
+	var tok struct {
+		Token string `json:"token"`
+	}
+	s.api.must(t, "POST", "/api/v1/tokens", map[string]string{"name": role + "-" + randomHex(t, 4), "role": role}, &tok)
+	require.NotEmpty(t, tok.Token)
+	return &client{base: s.api.base, token: tok.Token, hc: s.api.hc}
+}
+
 // client calls central's API.
 type client struct {
 	base, token string
@@ -474,7 +488,9 @@ func (s *system) addLine(t *testing.T, id string, o lineOpts) *rig {
 	}
 	h, err := ui.HashPIN(pinAna, 1000)
 	require.NoError(t, err)
-	a.Operators = []agent.OperatorConfig{{Name: "Ana", PINHash: h}}
+	hq, err := ui.HashPIN(pinQuinn, 1000)
+	require.NoError(t, err)
+	a.Operators = []agent.OperatorConfig{{Name: "Ana", PINHash: h}, {Name: "Quinn", PINHash: hq, Role: station.RoleQA}}
 	require.NoError(t, a.Validate())
 	b, err := yaml.Marshal(a)
 	require.NoError(t, err)

@@ -84,6 +84,28 @@ func Start(tb testing.TB, users map[string]string) *Mosquitto {
 	return m
 }
 
+// PeakRSS returns the running Mosquitto's peak resident memory in bytes
+// (VmHWM of /proc/PID/status), for tests of its memory bounds.
+func (m *Mosquitto) PeakRSS(tb testing.TB) uint64 {
+	tb.Helper()
+	m.mu.Lock()
+	cmd := m.cmd
+	m.mu.Unlock()
+	require.NotNil(tb, cmd, "mosquitto is stopped")
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", cmd.Process.Pid))
+	require.NoError(tb, err)
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			var kb uint64
+			_, err := fmt.Sscanf(strings.TrimSpace(rest), "%d kB", &kb)
+			require.NoError(tb, err, "VmHWM %q", rest)
+			return kb << 10
+		}
+	}
+	tb.Fatalf("no VmHWM in /proc/%d/status", cmd.Process.Pid)
+	return 0
+}
+
 // URL is the broker URL for paho and serialine's configs: tcp://HOST:PORT.
 func (m *Mosquitto) URL() string { return "tcp://" + m.Addr }
 

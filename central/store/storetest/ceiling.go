@@ -2,6 +2,8 @@ package storetest
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"testing"
 	"time"
@@ -58,20 +60,22 @@ var ceilingTables = [...]ceilingTable{
 	{
 		name: "plain_unit_history",
 		ddl: `CREATE TABLE plain_unit_history (gtin TEXT, serial TEXT, event_id TEXT, seq BIGINT, type TEXT, at TIMESTAMPTZ,
-			line_id TEXT, details JSONB)`,
-		cols: []string{"gtin", "serial", "event_id", "seq", "type", "at", "line_id", "details"},
+			line_id TEXT, incarnation TEXT, details JSONB)`,
+		cols: []string{"gtin", "serial", "event_id", "seq", "type", "at", "line_id", "incarnation", "details"},
 		row: func(c commissioning) []any {
 			// The details apply keeps with a commissioning.
 			details := fmt.Sprintf(`{"order":%q,"lot":%q,"expiry":%q,"counter":%d,"operator":"ana"}`, c.order, ceilingLot, ceilingExpiry, c.counter)
-			return []any{c.gtin, c.serial, c.id, int64(c.seq), string(wire.Commissioned), c.at, c.line, details}
+			return []any{c.gtin, c.serial, c.id, int64(c.seq), string(wire.Commissioned), c.at, c.line, "", details}
 		},
 	},
 	{
 		name: "plain_applied_events",
-		ddl:  `CREATE TABLE plain_applied_events (event_id TEXT, line_id TEXT, seq BIGINT, outcome TEXT, applied_at TIMESTAMPTZ)`,
-		cols: []string{"event_id", "line_id", "seq", "outcome", "applied_at"},
+		ddl:  `CREATE TABLE plain_applied_events (event_id TEXT, line_id TEXT, incarnation TEXT, seq BIGINT, digest TEXT, outcome TEXT, applied_at TIMESTAMPTZ)`,
+		cols: []string{"event_id", "line_id", "incarnation", "seq", "digest", "outcome", "applied_at"},
 		row: func(c commissioning) []any {
-			return []any{c.id, c.line, int64(c.seq), "applied", c.appliedAt}
+			// The digest apply keeps: a SHA-256 in hex (of the event's content).
+			digest := sha256.Sum256([]byte(c.id + c.serial))
+			return []any{c.id, c.line, "", int64(c.seq), hex.EncodeToString(digest[:]), "applied", c.appliedAt}
 		},
 	},
 }
