@@ -1,0 +1,183 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Verification log directions.
+const (
+	VerificationIn  = "in"  // a partner asked us (LMVS responder)
+	VerificationOut = "out" // we asked another manufacturer (LMVS requester)
+)
+
+// VerificationRecord is one LMVS verification request and its answer, as
+// the DSCSA record keeps it: who asked what, when, and the answer. The
+// log is append-only (a trigger refuses UPDATE and DELETE).
+type VerificationRecord struct {
+	ID        int64     `json:"id"`
+	At        time.Time `json:"at"`
+	Direction string    `json:"direction"`
+	// Actor is the credential that asked (in: the partner token with its
+	// GLN) or our user who asked (out).
+	Actor string `json:"actor"`
+	// PartnerGLN is the requester's GLN by its credential (in) or the
+	// responder's GLN as answered (out).
+	PartnerGLN        string `json:"partner_gln,omitempty"`
+	ReqGLN            string `json:"req_gln,omitempty"`
+	ResponderGLN      string `json:"responder_gln,omitempty"`
+	Context           string `json:"context,omitempty"`
+	CorrUUID          string `json:"corr_uuid,omitempty"`
+	CheckConnectivity bool   `json:"check_connectivity"`
+	GTIN              string `json:"gtin,omitempty"`
+	Serial            string `json:"serial,omitempty"`
+	Lot               string `json:"lot,omitempty"`
+	Expiry            string `json:"expiry,omitempty"`
+	// Request is the request line as received or sent (path and query).
+	Request string `json:"request"`
+	// Status is the HTTP status answered (in) or received (out); 0 when
+	// no answer came.
+	Status int `json:"status"`
+	// Verified is the answer's data.verified; nil when the answer was not
+	// a verification (an error, a connectivity check).
+	Verified       *bool  `json:"verified,omitempty"`
+	FailureReason  string `json:"failure_reason,omitempty"`
+	AdditionalInfo string `json:"additional_info,omitempty"`
+	// Answer is the answer's body (the LMVS JSON) or the error said.
+	Answer   string        `json:"answer"`
+	Endpoint string        `json:"endpoint,omitempty"`
+	Remote   string        `json:"remote,omitempty"`
+	Duration time.Duration `json:"duration_ns"`
+}
+
+// maxLogText bounds the request and answer kept per entry (an LMVS answer
+// is a few hundred bytes; a partner's error page is cut).
+const maxLogText = 16 << 10
+
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}
+
+// RecordVerification appends a verification request and its answer to
+// the log and returns its id. On PostgreSQL the entry's commit does not
+// wait for the WAL flush (synchronous_commit off for this transaction
+// only): the answer is not held up by an fsync, at the price that a crash
+// of the database server itself (not of central) within its WAL writer's
+// delay (a few hundred ms) could lose the last entries. See
+// docs/verification.md.
+func (s *Store) RecordVerification(ctx context.Context, r VerificationRecord) (int64, error) {
+	if r.Direction != VerificationIn && r.Direction != VerificationOut {
+		return 0, invalid("verification record", "direction", "must be %s or %s, got %q", VerificationIn, VerificationOut, r.Direction)
+	}
+	if r.At.IsZero() {
+		r.At = now()
+	}
+	var verified any
+	if r.Verified != nil {
+		verified = 0
+		if *r.Verified {
+			verified = 1
+		}
+	}
+	var id int64
+	err := s.write(ctx, func(tx dbtx) error {
+		if s.d == dialectPostgres {
+			if _, err := tx.exec(ctx, "SET LOCAL synchronous_commit = off"); err != nil {
+				return err
+			}
+		}
+		return tx.queryRow(ctx, `INSERT INTO verification_log (at, direction, actor, partner_gln, req_gln, responder_gln, context, corr_uuid,
+			check_connectivity, gtin, serial, lot, expiry, request, status, verified, failure_reason, additional_info, answer, endpoint, remote, duration_us)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22) RETURNING id`,
+			ts(r.At), r.Direction, clip(r.Actor, 512), clip(r.PartnerGLN, 64), clip(r.ReqGLN, 64), clip(r.ResponderGLN, 64), clip(r.Context, 128),
+			clip(r.CorrUUID, 128), r.CheckConnectivity, clip(r.GTIN, 64), clip(r.Serial, 64), clip(r.Lot, 64), clip(r.Expiry, 16),
+			clip(r.Request, maxLogText), r.Status, verified, clip(r.FailureReason, 128), clip(r.AdditionalInfo, 128), clip(r.Answer, maxLogText),
+			clip(r.Endpoint, 2048), clip(r.Remote, 128), r.Duration.Microseconds()).Scan(&id)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("verification log: %w", err)
+	}
+	return id, nil
+}
+
+// VerificationFilter selects log entries; zero fields select everything.
+type VerificationFilter struct {
+	Direction string
+	GTIN      string
+	Serial    string
+	Partner   string // partner_gln
+	Since     time.Time
+	Limit     int // default 1000, at most 10,000
+}
+
+// Verifications lists log entries, newest first.
+func (s *Store) Verifications(ctx context.Context, f VerificationFilter) ([]VerificationRecord, error) {
+	var where []string
+	var args []any
+	add := func(cond string, v any) {
+		args = append(args, v)
+		where = append(where, strings.ReplaceAll(cond, "?", "$"+strconv.Itoa(len(args))))
+	}
+	if f.Direction != "" {
+		add("direction = ?", f.Direction)
+	}
+	if f.GTIN != "" {
+		add("gtin = ?", f.GTIN)
+	}
+	if f.Serial != "" {
+		add("serial = ?", f.Serial)
+	}
+	if f.Partner != "" {
+		add("partner_gln = ?", f.Partner)
+	}
+	if !f.Since.IsZero() {
+		add("at >= ?", ts(f.Since))
+	}
+	if f.Limit <= 0 {
+		f.Limit = 1000
+	}
+	f.Limit = min(f.Limit, 10_000)
+	q := `SELECT id, at, direction, actor, partner_gln, req_gln, responder_gln, context, corr_uuid, check_connectivity, gtin, serial,
+		lot, expiry, request, status, verified, failure_reason, additional_info, answer, endpoint, remote, duration_us FROM verification_log`
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	q += " ORDER BY id DESC LIMIT " + strconv.Itoa(f.Limit)
+	var out []VerificationRecord
+	err := s.read(ctx, func(db dbtx) error {
+		r, err := db.query(ctx, q, args...)
+		if err != nil {
+			return err
+		}
+		defer r.Close()
+		for r.Next() {
+			var v VerificationRecord
+			var verified sql.NullInt64
+			var us int64
+			if err := r.Scan(&v.ID, &v.At, &v.Direction, &v.Actor, &v.PartnerGLN, &v.ReqGLN, &v.ResponderGLN, &v.Context, &v.CorrUUID,
+				&v.CheckConnectivity, &v.GTIN, &v.Serial, &v.Lot, &v.Expiry, &v.Request, &v.Status, &verified, &v.FailureReason,
+				&v.AdditionalInfo, &v.Answer, &v.Endpoint, &v.Remote, &us); err != nil {
+				return err
+			}
+			v.At = v.At.UTC()
+			v.Duration = time.Duration(us) * time.Microsecond
+			if verified.Valid {
+				b := verified.Int64 != 0
+				v.Verified = &b
+			}
+			out = append(out, v)
+		}
+		return r.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("verification log: %w", err)
+	}
+	return out, nil
+}
