@@ -4,9 +4,12 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/serialine/serialine/shared/wire"
 )
 
 // Verification log directions.
@@ -180,4 +183,55 @@ func (s *Store) Verifications(ctx context.Context, f VerificationFilter) ([]Veri
 		return nil, fmt.Errorf("verification log: %w", err)
 	}
 	return out, nil
+}
+
+// VerifyFacts is what an LMVS verification needs to know about a product
+// identifier's GTIN and serial.
+type VerifyFacts struct {
+	// Product: the GTIN is one of our products.
+	Product bool
+	// Unit: a unit with the serial exists (voided ones included: see
+	// UnitCheck.State).
+	Unit bool
+	UnitCheck
+	// Withdrawn, Stolen, Destroyed: an EU FMD art. 40 status update of
+	// that kind covers the pack and has not been reversed.
+	Withdrawn, Stolen, Destroyed bool
+}
+
+// VerifyFacts reads a unit for a verification: one statement for a known
+// unit (state, lot, expiry, recalls, EU FMD status updates), a second one
+// only when there is no such unit (is the GTIN ours at all).
+func (s *Store) VerifyFacts(ctx context.Context, gtin, serial string) (VerifyFacts, error) {
+	var f VerifyFacts
+	err := s.read(ctx, func(q dbtx) error {
+		var recalled, withdrawn, stolen, destroyed int
+		status := func(kind string) string {
+			return `CASE WHEN EXISTS (SELECT 1 FROM fmd_status_packs p JOIN fmd_status_updates s ON s.id = p.update_id
+				WHERE p.gtin = u.gtin AND p.serial = u.serial AND s.kind = '` + kind + `' AND s.reversed_by IS NULL) THEN 1 ELSE 0 END`
+		}
+		err := q.queryRow(ctx, `SELECT u.state, u.lot, u.expiry, CASE WHEN `+heldSQL+` OR EXISTS (SELECT 1 FROM epcis_event_epcs x
+			JOIN epcis_events e ON e.id = x.event_id WHERE x.epc = $3 AND x.role IN ('epc', 'child') AND e.disposition = 'recalled') THEN 1 ELSE 0 END,
+			`+status(FMDWithdrawal)+`, `+status(FMDTheft)+`, `+status(FMDDestruction)+`
+			FROM units u WHERE u.gtin = $1 AND u.serial = $2`, gtin, serial, "https://id.gs1.org/01/"+gtin+"/21/"+url.PathEscape(serial)).
+			Scan(&f.State, &f.Lot, &f.Expiry, &recalled, &withdrawn, &stolen, &destroyed)
+		if isNoRows(err) {
+			var n int
+			if err := q.queryRow(ctx, "SELECT COUNT(*) FROM products WHERE gtin = $1", gtin).Scan(&n); err != nil {
+				return err
+			}
+			f.Product = n > 0
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		f.Product, f.Unit = true, true
+		f.Recalled, f.Withdrawn, f.Stolen, f.Destroyed = recalled != 0, withdrawn != 0, stolen != 0, destroyed != 0
+		return nil
+	})
+	if err != nil {
+		return f, fmt.Errorf("unit %s: %w", wire.UnitRef(gtin, serial), err)
+	}
+	return f, nil
 }
