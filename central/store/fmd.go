@@ -472,9 +472,11 @@ func enqueueFMD(ctx context.Context, tx dbtx, ref string, required bool) ([]Outb
 // FMDProductRef and friends are the outbound references of the fmd
 // documents: a product code version, a work order's batch, a status
 // update.
-func FMDProductRef(gtin string, version int) string { return "product:" + gtin + ":" + strconv.Itoa(version) }
-func FMDBatchRef(order string) string              { return "batch:" + order }
-func FMDStatusRef(id int64) string                 { return "status:" + strconv.FormatInt(id, 10) }
+func FMDProductRef(gtin string, version int) string {
+	return "product:" + gtin + ":" + strconv.Itoa(version)
+}
+func FMDBatchRef(order string) string { return "batch:" + order }
+func FMDStatusRef(id int64) string    { return "status:" + strconv.FormatInt(id, 10) }
 
 // uploadFMDProduct marks the version uploaded (its markets are fixed from
 // now) and queues it, unless it was queued before.
