@@ -268,3 +268,24 @@ func clipTo(s string, n int) string {
 	}
 	return s
 }
+
+// IsLMVSPath reports whether a request path is one the responder answers:
+// the GS1 Digital Link paths of a GTIN (/01/…, /gtin/…) and
+// /checkConnectivity.
+func IsLMVSPath(p string) bool {
+	return strings.HasPrefix(p, "/01/") || strings.HasPrefix(p, "/gtin/") || p == "/checkConnectivity"
+}
+
+// Route sends the LMVS paths to rs and everything else to next. It sits
+// in front of central's ServeMux rather than in it, because the mux
+// redirects paths it would clean (a serial may be "..") and the web UI's
+// "/" would take what the mux does not match.
+func Route(rs http.Handler, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if IsLMVSPath(r.URL.Path) {
+			rs.ServeHTTP(w, r)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
