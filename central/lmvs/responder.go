@@ -20,7 +20,7 @@ import (
 // it).
 type Store interface {
 	auth.TokenStore
-	VerifyFacts(ctx context.Context, gtin, serial string) (store.VerifyFacts, error)
+	VerifyFactsFor(ctx context.Context, tokenHash, gtin, serial string) (store.TokenLookup, store.VerifyFacts, error)
 	RecordVerification(ctx context.Context, r store.VerificationRecord) (int64, error)
 	Sites(ctx context.Context) ([]store.Site, error)
 }
@@ -171,7 +171,28 @@ func (rs *Responder) respond(r *http.Request, rec *store.VerificationRecord) ans
 		a.header = map[string]string{"Allow": "GET, HEAD"}
 		return a
 	}
-	p, a, ok := rs.authenticate(r)
+	bearer, present, berr := bearerToken(r)
+	if !present {
+		a := fail(http.StatusUnauthorized, "authentication required: send \"Authorization: Bearer <token>\" with the partner token central issued to you")
+		a.header = map[string]string{"WWW-Authenticate": challenge}
+		return a
+	}
+	req, perr := ParseRequest(r.URL.EscapedPath(), r.URL.RawQuery)
+	rec.GTIN, rec.Serial, rec.Lot, rec.Expiry = req.GTIN, req.Serial, req.Lot, req.Expiry
+	rec.ReqGLN, rec.Context, rec.CorrUUID, rec.CheckConnectivity = req.ReqGLN, req.Context, req.CorrUUID, req.CheckConnectivity
+	// The token and the unit are read together (one round trip on
+	// PostgreSQL); a malformed request only needs the token.
+	var tokens auth.TokenStore = rs.st
+	var f store.VerifyFacts
+	if perr == nil && berr == nil {
+		tl, facts, err := rs.st.VerifyFactsFor(ctx, auth.HashToken(bearer), req.GTIN, req.Serial)
+		if err != nil {
+			rs.log.Error("lmvs: token and unit", "gtin", req.GTIN, "serial", req.Serial, "err", err)
+			return fail(http.StatusServiceUnavailable, "the verification cannot be made right now; retry later")
+		}
+		tokens, f = tl, facts
+	}
+	p, a, ok := rs.authenticate(ctx, tokens, bearer, berr)
 	if !ok {
 		return a
 	}
@@ -179,9 +200,6 @@ func (rs *Responder) respond(r *http.Request, rec *store.VerificationRecord) ans
 	if !p.Can(auth.PermVerification) {
 		return fail(http.StatusForbidden, "role %s may not ask for verifications; a trading partner's token (role partner) may", p.Role)
 	}
-	req, perr := ParseRequest(r.URL.EscapedPath(), r.URL.RawQuery)
-	rec.GTIN, rec.Serial, rec.Lot, rec.Expiry = req.GTIN, req.Serial, req.Lot, req.Expiry
-	rec.ReqGLN, rec.Context, rec.CorrUUID, rec.CheckConnectivity = req.ReqGLN, req.Context, req.CorrUUID, req.CheckConnectivity
 	if perr != nil {
 		return fail(http.StatusBadRequest, "%s", perr.Error())
 	}
@@ -194,11 +212,6 @@ func (rs *Responder) respond(r *http.Request, rec *store.VerificationRecord) ans
 		return fail(http.StatusServiceUnavailable, "the responder is not set up: %v", err)
 	}
 	rec.ResponderGLN = gln
-	f, err := rs.st.VerifyFacts(ctx, req.GTIN, req.Serial)
-	if err != nil {
-		rs.log.Error("lmvs: unit", "gtin", req.GTIN, "serial", req.Serial, "err", err)
-		return fail(http.StatusServiceUnavailable, "the verification cannot be made right now; retry later")
-	}
 	if !f.Product {
 		return fail(http.StatusNotFound, "GTIN %s is not a product of this responder (%s)", req.GTIN, gln)
 	}
@@ -233,21 +246,30 @@ func (rs *Responder) facts(ctx context.Context, req Request, f store.VerifyFacts
 	return out, err
 }
 
-// authenticate reads the bearer token: a missing or wrong one is 401
-// (with the RFC 6750 challenge), never a redirect.
-func (rs *Responder) authenticate(r *http.Request) (auth.Principal, answer, bool) {
+// challenge is the WWW-Authenticate of a 401 (RFC 6750).
+const challenge = `Bearer realm="serialine"`
+
+// bearerToken reads "Authorization: Bearer <token>": whether the header
+// is there, and an error when it is not a bearer token.
+func bearerToken(r *http.Request) (string, bool, error) {
 	h := r.Header.Get("Authorization")
-	challenge := `Bearer realm="serialine"`
 	if h == "" {
-		a := fail(http.StatusUnauthorized, "authentication required: send \"Authorization: Bearer <token>\" with the partner token central issued to you")
-		a.header = map[string]string{"WWW-Authenticate": challenge}
-		return auth.Principal{}, a, false
+		return "", false, nil
 	}
 	scheme, tok, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", true, auth.ErrInvalidToken
+	}
+	return strings.TrimSpace(tok), true, nil
+}
+
+// authenticate checks the bearer token against tokens: a wrong one is
+// 401 (with the RFC 6750 challenge), never a redirect.
+func (rs *Responder) authenticate(ctx context.Context, tokens auth.TokenStore, tok string, berr error) (auth.Principal, answer, bool) {
 	var p auth.Principal
-	err := auth.ErrInvalidToken
-	if ok && strings.EqualFold(scheme, "Bearer") {
-		p, err = auth.Authenticate(r.Context(), rs.st, strings.TrimSpace(tok))
+	err := berr
+	if err == nil {
+		p, err = auth.Authenticate(ctx, tokens, tok)
 	}
 	switch {
 	case err == nil:

@@ -3,11 +3,14 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/serialine/serialine/shared/wire"
 )
@@ -89,23 +92,45 @@ func (s *Store) RecordVerification(ctx context.Context, r VerificationRecord) (i
 			verified = 1
 		}
 	}
-	var id int64
-	err := s.write(ctx, func(tx dbtx) error {
-		if s.d == dialectPostgres {
-			if _, err := tx.exec(ctx, "SET LOCAL synchronous_commit = off"); err != nil {
-				return err
-			}
-		}
-		return tx.queryRow(ctx, `INSERT INTO verification_log (at, direction, actor, partner_gln, req_gln, responder_gln, context, corr_uuid,
+	const insert = `INSERT INTO verification_log (at, direction, actor, partner_gln, req_gln, responder_gln, context, corr_uuid,
 			check_connectivity, gtin, serial, lot, expiry, request, status, verified, failure_reason, additional_info, answer, endpoint, remote, duration_us)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22) RETURNING id`,
-			ts(r.At), r.Direction, clip(r.Actor, 512), clip(r.PartnerGLN, 64), clip(r.ReqGLN, 64), clip(r.ResponderGLN, 64), clip(r.Context, 128),
-			clip(r.CorrUUID, 128), r.CheckConnectivity, clip(r.GTIN, 64), clip(r.Serial, 64), clip(r.Lot, 64), clip(r.Expiry, 16),
-			clip(r.Request, maxLogText), r.Status, verified, clip(r.FailureReason, 128), clip(r.AdditionalInfo, 128), clip(r.Answer, maxLogText),
-			clip(r.Endpoint, 2048), clip(r.Remote, 128), r.Duration.Microseconds()).Scan(&id)
-	})
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22) RETURNING id`
+	args := []any{ts(r.At), r.Direction, clip(r.Actor, 512), clip(r.PartnerGLN, 64), clip(r.ReqGLN, 64), clip(r.ResponderGLN, 64), clip(r.Context, 128),
+		clip(r.CorrUUID, 128), r.CheckConnectivity, clip(r.GTIN, 64), clip(r.Serial, 64), clip(r.Lot, 64), clip(r.Expiry, 16),
+		clip(r.Request, maxLogText), r.Status, verified, clip(r.FailureReason, 128), clip(r.AdditionalInfo, 128), clip(r.Answer, maxLogText),
+		clip(r.Endpoint, 2048), clip(r.Remote, 128), r.Duration.Microseconds()}
+	var id int64
+	var err error
+	if s.d == dialectPostgres {
+		id, err = s.recordVerificationPG(ctx, insert, args)
+	} else {
+		err = s.write(ctx, func(tx dbtx) error { return tx.queryRow(ctx, insert, args...).Scan(&id) })
+	}
 	if err != nil {
 		return 0, fmt.Errorf("verification log: %w", err)
+	}
+	return id, nil
+}
+
+// recordVerificationPG writes the entry in one round trip: BEGIN, SET
+// LOCAL synchronous_commit = off, the INSERT and COMMIT pipelined.
+func (s *Store) recordVerificationPG(ctx context.Context, insert string, args []any) (int64, error) {
+	c, err := s.pg.acquire(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer s.pg.release(c)
+	var b pgx.Batch
+	b.Queue("BEGIN")
+	b.Queue("SET LOCAL synchronous_commit = off")
+	var id int64
+	b.Queue(insert, args...).QueryRow(func(r pgx.Row) error { return r.Scan(&id) })
+	b.Queue("COMMIT")
+	if err := c.SendBatch(ctx, &b).Close(); err != nil {
+		// A failed statement leaves the transaction aborted: end it before
+		// the connection goes back to the pool.
+		_, _ = c.Exec(context.WithoutCancel(ctx), "ROLLBACK")
+		return 0, err
 	}
 	return id, nil
 }
@@ -199,39 +224,111 @@ type VerifyFacts struct {
 	Withdrawn, Stolen, Destroyed bool
 }
 
-// VerifyFacts reads a unit for a verification: one statement for a known
-// unit (state, lot, expiry, recalls, EU FMD status updates), a second one
-// only when there is no such unit (is the GTIN ours at all).
+// factsSQL reads everything a verification needs in one statement that
+// always returns one row: whether the GTIN is a product of ours, and the
+// unit (NULLs when there is none) with its recalls and EU FMD statuses.
+func factsSQL() string {
+	status := func(kind string) string {
+		return `CASE WHEN EXISTS (SELECT 1 FROM fmd_status_packs p JOIN fmd_status_updates s ON s.id = p.update_id
+			WHERE p.gtin = u.gtin AND p.serial = u.serial AND s.kind = '` + kind + `' AND s.reversed_by IS NULL) THEN 1 ELSE 0 END`
+	}
+	return `SELECT (SELECT COUNT(*) FROM products WHERE gtin = $1), u.state, u.lot, u.expiry,
+		CASE WHEN u.gtin IS NOT NULL AND (` + heldSQL + ` OR EXISTS (SELECT 1 FROM epcis_event_epcs x
+			JOIN epcis_events e ON e.id = x.event_id WHERE x.epc = $3 AND x.role IN ('epc', 'child') AND e.disposition = 'recalled')) THEN 1 ELSE 0 END,
+		` + status(FMDWithdrawal) + `, ` + status(FMDTheft) + `, ` + status(FMDDestruction) + `
+		FROM (SELECT 1 AS one) o LEFT JOIN units u ON u.gtin = $1 AND u.serial = $2`
+}
+
+func factsArgs(gtin, serial string) []any {
+	return []any{gtin, serial, "https://id.gs1.org/01/" + gtin + "/21/" + url.PathEscape(serial)}
+}
+
+func scanFacts(r interface{ Scan(...any) error }) (VerifyFacts, error) {
+	var f VerifyFacts
+	var products, recalled, withdrawn, stolen, destroyed int
+	var state, lot, expiry *string
+	if err := r.Scan(&products, &state, &lot, &expiry, &recalled, &withdrawn, &stolen, &destroyed); err != nil {
+		return f, err
+	}
+	f.Product = products > 0
+	if state != nil {
+		f.Unit = true
+		f.State, f.Lot, f.Expiry = *state, *lot, *expiry
+	}
+	f.Recalled, f.Withdrawn, f.Stolen, f.Destroyed = recalled != 0, withdrawn != 0, stolen != 0, destroyed != 0
+	return f, nil
+}
+
+// VerifyFacts reads what a verification needs about a GTIN and serial in
+// one statement: the unit (state, lot, expiry, recalls, EU FMD status
+// updates) and, when there is none, whether the GTIN is ours at all.
 func (s *Store) VerifyFacts(ctx context.Context, gtin, serial string) (VerifyFacts, error) {
 	var f VerifyFacts
 	err := s.read(ctx, func(q dbtx) error {
-		var recalled, withdrawn, stolen, destroyed int
-		status := func(kind string) string {
-			return `CASE WHEN EXISTS (SELECT 1 FROM fmd_status_packs p JOIN fmd_status_updates s ON s.id = p.update_id
-				WHERE p.gtin = u.gtin AND p.serial = u.serial AND s.kind = '` + kind + `' AND s.reversed_by IS NULL) THEN 1 ELSE 0 END`
-		}
-		err := q.queryRow(ctx, `SELECT u.state, u.lot, u.expiry, CASE WHEN `+heldSQL+` OR EXISTS (SELECT 1 FROM epcis_event_epcs x
-			JOIN epcis_events e ON e.id = x.event_id WHERE x.epc = $3 AND x.role IN ('epc', 'child') AND e.disposition = 'recalled') THEN 1 ELSE 0 END,
-			`+status(FMDWithdrawal)+`, `+status(FMDTheft)+`, `+status(FMDDestruction)+`
-			FROM units u WHERE u.gtin = $1 AND u.serial = $2`, gtin, serial, "https://id.gs1.org/01/"+gtin+"/21/"+url.PathEscape(serial)).
-			Scan(&f.State, &f.Lot, &f.Expiry, &recalled, &withdrawn, &stolen, &destroyed)
-		if isNoRows(err) {
-			var n int
-			if err := q.queryRow(ctx, "SELECT COUNT(*) FROM products WHERE gtin = $1", gtin).Scan(&n); err != nil {
-				return err
-			}
-			f.Product = n > 0
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		f.Product, f.Unit = true, true
-		f.Recalled, f.Withdrawn, f.Stolen, f.Destroyed = recalled != 0, withdrawn != 0, stolen != 0, destroyed != 0
-		return nil
+		var err error
+		f, err = scanFacts(q.queryRow(ctx, factsSQL(), factsArgs(gtin, serial)...))
+		return err
 	})
 	if err != nil {
 		return f, fmt.Errorf("unit %s: %w", wire.UnitRef(gtin, serial), err)
 	}
 	return f, nil
+}
+
+// TokenLookup is the outcome of reading an API token by its hash, as
+// APITokenByHash gives it.
+type TokenLookup struct {
+	Hash  string
+	Token APIToken
+	Err   error
+}
+
+// APITokenByHash returns the looked-up token for its hash (so a
+// TokenLookup serves auth.Authenticate as its token store).
+func (l TokenLookup) APITokenByHash(_ context.Context, hash string) (APIToken, error) {
+	if hash != l.Hash {
+		return APIToken{}, fmt.Errorf("api token: %w", ErrNotFound)
+	}
+	return l.Token, l.Err
+}
+
+// VerifyFactsFor reads the caller's token (by its hash) and the facts of
+// a verification together: on PostgreSQL both statements go in one round
+// trip. The token's outcome is in TokenLookup.Err (wrapping ErrNotFound
+// for an unknown or revoked one); err is a failure to read at all.
+func (s *Store) VerifyFactsFor(ctx context.Context, tokenHash, gtin, serial string) (TokenLookup, VerifyFacts, error) {
+	tl := TokenLookup{Hash: tokenHash}
+	var f VerifyFacts
+	if s.d != dialectPostgres {
+		tl.Token, tl.Err = s.APITokenByHash(ctx, tokenHash)
+		if tl.Err != nil && !errors.Is(tl.Err, ErrNotFound) {
+			return tl, f, tl.Err
+		}
+		var err error
+		f, err = s.VerifyFacts(ctx, gtin, serial)
+		return tl, f, err
+	}
+	c, err := s.pg.acquire(ctx)
+	if err != nil {
+		return tl, f, fmt.Errorf("store: %w", err)
+	}
+	defer s.pg.release(c)
+	var b pgx.Batch
+	b.Queue("SELECT "+tokenCols+" FROM api_tokens WHERE hash = $1 AND revoked_at IS NULL", tokenHash).QueryRow(func(r pgx.Row) error {
+		tl.Token, tl.Err = scanToken(r)
+		if isNoRows(tl.Err) || errors.Is(tl.Err, pgx.ErrNoRows) {
+			tl.Err = fmt.Errorf("api token: %w", ErrNotFound)
+			return nil
+		}
+		return tl.Err
+	})
+	b.Queue(factsSQL(), factsArgs(gtin, serial)...).QueryRow(func(r pgx.Row) error {
+		var err error
+		f, err = scanFacts(r)
+		return err
+	})
+	if err := c.SendBatch(ctx, &b).Close(); err != nil {
+		return tl, f, fmt.Errorf("unit %s: %w", wire.UnitRef(gtin, serial), err)
+	}
+	return tl, f, nil
 }
