@@ -413,14 +413,16 @@ func TestScriptedDay(t *testing.T) {
 		require.Equal(t, store.SalesOrderShipped, so.State)
 		require.Equal(t, int64(22*1999), so.Invoice.Total)
 		resp = call(auth.RoleOperator, "GET", v+"/sales-orders/SO-DAY/fmd", nil, http.StatusOK)
-		var up fmd.Upload
+		var up fmd.Document
 		resp.json(t, &up)
 		require.Equal(t, fmd.Format, up.Format)
-		require.Equal(t, 22, up.Packs)
-		require.ElementsMatch(t, shippedSNs, up.Products[0].Batches[0].Serials)
-		resp = call(auth.RoleOperator, "GET", v+"/orders/WO-DAY/fmd", nil, http.StatusOK)
-		resp.json(t, &up)
-		require.Equal(t, 30, up.Packs)
+		require.Equal(t, fmd.TypeShipped, up.Type)
+		require.Len(t, up.Batches, 1)
+		require.Equal(t, 22, up.Batches[0].Packs)
+		require.ElementsMatch(t, shippedSNs, up.Batches[0].Serials)
+		// A US-only product has no EU FMD batch data set: the field says why.
+		resp = call(auth.RoleOperator, "GET", v+"/orders/WO-DAY/fmd", nil, http.StatusUnprocessableEntity)
+		require.Equal(t, "eu_fmd", resp.apiErr(t).Field)
 
 		// QA recalls the lot.
 		resp = call(auth.RoleQA, "POST", v+"/recalls", map[string]any{"id": "RC-DAY", "gtin": gtinSeq, "lot": "DAY1", "reason": "label mix-up"}, http.StatusCreated)

@@ -229,6 +229,9 @@ func (q *Requester) get(ctx context.Context, ep store.PartnerEndpoint, target st
 	hr.Header.Set("User-Agent", "serialine-central")
 	outbound.Authorize(hr, ep)
 	resp, err := hc.Do(hr)
+	if errors.Is(err, outbound.ErrDestination) {
+		return nil, 0, fmt.Errorf("refused by central's outbound policy: %w", err)
+	}
 	if err != nil {
 		return nil, 0, fmt.Errorf("no answer: %w", err)
 	}

@@ -289,7 +289,7 @@ func TestRefusals(t *testing.T) {
 func TestSchema(t *testing.T) {
 	sc, err := schema()
 	require.NoError(t, err)
-	const ts = `"verificationTimestamp": "2026-05-01T08:00:00.000Z", "responderGLN": "0312345000001"`
+	const ts = `"verificationTimestamp": "2026-05-01T08:00:00.000Z", "responderGLN": "0312345000004"`
 	for _, tc := range []struct {
 		name string
 		doc  string
@@ -305,7 +305,7 @@ func TestSchema(t *testing.T) {
 		{"additionalInfo in another case", `{` + ts + `, "data": {"verified": true, "additionalInfo": "recalled"}}`, false},
 		{"no responderGLN", `{"verificationTimestamp": "2026-05-01T08:00:00.000Z", "data": {"verified": true}}`, false},
 		{"a GLN of 12 digits", `{"verificationTimestamp": "2026-05-01T08:00:00.000Z", "responderGLN": "031234500000", "data": {"verified": true}}`, false},
-		{"timestamp without milliseconds", `{"verificationTimestamp": "2026-05-01T08:00:00Z", "responderGLN": "0312345000001", "data": {"verified": true}}`, false},
+		{"timestamp without milliseconds", `{"verificationTimestamp": "2026-05-01T08:00:00Z", "responderGLN": "0312345000004", "data": {"verified": true}}`, false},
 		{"corrUUID not a UUID", `{` + ts + `, "corrUUID": "abc", "data": {"verified": true}}`, false},
 		{"an unknown member", `{` + ts + `, "data": {"verified": true}, "reason": "x"}`, false},
 	} {
