@@ -29,12 +29,16 @@ import (
 func documentTypes() map[string]string {
 	const v = "/api/v1"
 	return map[string]string{
-		"GET " + v + "/shipments/{id}/epcis":     "application/ld+json",
-		"GET " + v + "/shipments/{id}/epcis.xml": "application/xml",
-		"GET " + v + "/recalls/{id}/units.csv":   "text/csv; charset=utf-8",
-		"GET " + v + "/recalls/{id}/report":      "text/plain; charset=utf-8",
-		"GET " + v + "/outbound/{id}/document":   "application/xml",
-		"GET " + v + "/shipments/{id}/dscsa.xml": "application/xml",
+		"GET " + v + "/shipments/{id}/epcis":           "application/ld+json",
+		"GET " + v + "/shipments/{id}/epcis.xml":       "application/xml",
+		"GET " + v + "/recalls/{id}/units.csv":         "text/csv; charset=utf-8",
+		"GET " + v + "/recalls/{id}/report":            "text/plain; charset=utf-8",
+		"GET " + v + "/outbound/{id}/document":         "application/xml",
+		"GET " + v + "/shipments/{id}/dscsa.xml":       "application/xml",
+		"GET " + v + "/orders/{id}/fmd":                "application/json",
+		"GET " + v + "/sales-orders/{id}/fmd":          "application/json",
+		"GET " + v + "/products/{gtin}/eu-fmd/dataset": "application/json",
+		"GET " + v + "/fmd/status-updates/{id}":        "application/json",
 	}
 }
 
@@ -195,7 +199,6 @@ func supplySamples() map[string]sample {
 			require.NoError(t, err)
 			return req{method: "GET", path: v + "/sales-orders/" + sh.SalesOrder + "/fmd"}
 		},
-		"GET " + v + "/orders/{id}/fmd":        get(v + "/orders/WO-1/fmd"),
 		"GET " + v + "/stock":                  get(v + "/stock?gtin=" + gtinRand + "&lot=" + lot),
 		"GET " + v + "/inventory-value":        get(v + "/inventory-value"),
 		"GET " + v + "/recalls":                get(v + "/recalls"),
