@@ -72,6 +72,9 @@ type Deps struct {
 	// OutboundPolicy refuses partner endpoints at addresses central may
 	// not connect to (the zero policy: public addresses only).
 	OutboundPolicy outbound.Policy
+	// Verifier sends LMVS verification requests for our returns desk;
+	// nil answers 409 (not configured).
+	Verifier Verifier
 }
 
 type api struct {
@@ -174,8 +177,20 @@ func routes() []route {
 		{"POST", v + "/sales-orders", auth.PermSalesWrite, "create a sales order: customer, lines of GTIN, quantity and unit price", (*api).createSalesOrder, "json", ""},
 		{"GET", v + "/sales-orders", auth.PermOrdersRead, "list sales orders, newest first (filter: customer)", (*api).listSalesOrders, "", "customer"},
 		{"GET", v + "/sales-orders/{id}", auth.PermOrdersRead, "a sales order with its shipments and invoice figures", (*api).getSalesOrder, "", ""},
-		{"GET", v + "/sales-orders/{id}/fmd", auth.PermOrdersRead, "EU FMD upload of the packs a sales order shipped", (*api).salesOrderFMD, "", ""},
-		{"GET", v + "/orders/{id}/fmd", auth.PermOrdersRead, "EU FMD upload of a work order's batch: product master and packs", (*api).workOrderFMD, "", ""},
+		{"GET", v + "/sales-orders/{id}/fmd", auth.PermOrdersRead, "EU FMD data set (shipped): the uploaded packs a sales order shipped, by batch", (*api).salesOrderFMD, "", ""},
+		{"GET", v + "/orders/{id}/fmd", auth.PermOrdersRead, "EU FMD data set (batch) of a work order: its packs under the product code version, checked as the hub checks", (*api).workOrderFMD, "", ""},
+		{"POST", v + "/orders/{id}/fmd/send", auth.PermMasterWrite, "queue a released work order's EU FMD batch data set for the hub (after the product's master data if not uploaded yet; 202)", (*api).sendFMDBatch, "", ""},
+		{"GET", v + "/products/{gtin}/eu-fmd", auth.PermMasterRead, "a product's EU FMD master data (art. 33(2)) with what would stop its upload (version: an older product code version)", (*api).getFMDProduct, "", "version"},
+		{"PUT", v + "/products/{gtin}/eu-fmd", auth.PermMasterWrite, "set a product's EU FMD master data, every rule checked; uploaded target markets change only as a new product code version (new_version)", (*api).putFMDProduct, "json", ""},
+		{"GET", v + "/products/{gtin}/eu-fmd/dataset", auth.PermMasterRead, "EU FMD data set (product) of a product code version (version; default the current)", (*api).fmdProductDataset, "", "version"},
+		{"POST", v + "/products/{gtin}/eu-fmd/send", auth.PermMasterWrite, "queue the product's current master data version for the hub (202); its target markets are fixed from then", (*api).sendFMDProduct, "", ""},
+		{"POST", v + "/fmd/status-updates", auth.PermQualityWrite, "an art. 40 status update (withdrawal, theft, destruction) of a lot's packs or listed packs: decommissioned at the hub; queued", (*api).createFMDStatus, "json", ""},
+		{"GET", v + "/fmd/status-updates", auth.PermOrdersRead, "EU FMD status updates (filters: gtin, lot, recall)", (*api).listFMDStatus, "", "gtin,lot,recall"},
+		{"GET", v + "/fmd/status-updates/{id}", auth.PermOrdersRead, "EU FMD data set (status) of a status update with every pack", (*api).fmdStatusDataset, "", ""},
+		{"POST", v + "/fmd/status-updates/{id}/reverse", auth.PermQualityWrite, "reverse a status update within its window: its packs reactivated at the hub; queued; audited", (*api).reverseFMDStatus, "json", ""},
+		{"GET", v + "/recalls/{id}/fmd", auth.PermOrdersRead, "EU FMD data sets (status) of a recall: the packs it decommissions at the hub, and any reversal", (*api).recallFMD, "", ""},
+		{"POST", v + "/verification-requests", auth.PermQualityWrite, "verify another manufacturer's pack over LMVS (returns desk): routed by company prefix or the VRS router; the answer kept", (*api).requestVerification, "json", ""},
+		{"GET", v + "/verifications", auth.PermAuditRead, "the LMVS verification log, both ways: who asked what, when, the answer (filters: direction, gtin, serial, partner, since, limit)", (*api).listVerifications, "", "direction,gtin,serial,partner,since,limit"},
 		{"GET", v + "/stock", auth.PermOrdersRead, "stock report: units per product, lot, state and location (filters: gtin, lot)", (*api).stockReport, "", "gtin,lot"},
 		{"GET", v + "/inventory-value", auth.PermOrdersRead, "units in stock valued at standard cost", (*api).inventoryValue, "", ""},
 		{"PUT", v + "/partners/{gln}/endpoints/{kind}", auth.PermMasterWrite, "set where and how a partner receives documents (kind dscsa: an https URL, authentication)", (*api).putPartnerEndpoint, "json", ""},

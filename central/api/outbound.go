@@ -3,7 +3,9 @@ package api
 import (
 	"errors"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/store"
@@ -44,8 +46,8 @@ func (a *api) putPartnerEndpoint(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	kind := r.PathValue("kind")
-	if kind != store.EndpointDSCSA {
-		return badParam("kind", "%q is not an endpoint kind; use %s", kind, store.EndpointDSCSA)
+	if !slices.Contains(store.EndpointKinds(), kind) {
+		return badParam("kind", "%q is not an endpoint kind; use %s", kind, strings.Join(store.EndpointKinds(), ", "))
 	}
 	if in.URL == "" {
 		if err := a.Store.DeletePartnerEndpoint(r.Context(), gln, kind); err != nil {

@@ -131,6 +131,9 @@ func samples() map[string]sample {
 	for k, smp := range supplySamples() {
 		m[k] = smp
 	}
+	for k, smp := range fmdSamples() {
+		m[k] = smp
+	}
 	return m
 }
 
@@ -150,8 +153,10 @@ func (e *env) createdOrder(tb testing.TB) string {
 // the handler serves (api.Routes), so a new route is covered or this
 // test fails.
 func TestRouteSecurity(t *testing.T) {
-	e := newEnv(t, storetest.SQLiteDSN(t))
+	lv := &lateVerifier{}
+	e := newEnv(t, storetest.SQLiteDSN(t), withVerifier(lv))
 	f := e.fixture(t)
+	e.bindVerifier(t, f, lv)
 	smp := samples()
 	routes := api.Routes()
 	seen := map[string]bool{}

@@ -4,7 +4,6 @@ import (
 	"net/http"
 
 	"github.com/serialine/serialine/central/auth"
-	"github.com/serialine/serialine/central/fmd"
 	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/shared/gs1"
 )
@@ -70,24 +69,6 @@ func (a *api) getSalesOrder(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	auth.WriteJSON(w, http.StatusOK, salesOrderOut{SalesOrder: o, Shipments: orEmpty(shs), Invoice: inv})
-	return nil
-}
-
-func (a *api) salesOrderFMD(w http.ResponseWriter, r *http.Request) error {
-	up, err := fmd.ForSalesOrder(r.Context(), a.Store, r.PathValue("id"))
-	if err != nil {
-		return err
-	}
-	auth.WriteJSON(w, http.StatusOK, up)
-	return nil
-}
-
-func (a *api) workOrderFMD(w http.ResponseWriter, r *http.Request) error {
-	up, err := fmd.ForWorkOrder(r.Context(), a.Store, r.PathValue("id"))
-	if err != nil {
-		return err
-	}
-	auth.WriteJSON(w, http.StatusOK, up)
 	return nil
 }
 

@@ -29,13 +29,17 @@ import (
 func documentTypes() map[string]string {
 	const v = "/api/v1"
 	return map[string]string{
-		"GET " + v + "/shipments/{id}/epcis":     "application/ld+json",
-		"GET " + v + "/shipments/{id}/epcis.xml": "application/xml",
-		"GET " + v + "/recalls/{id}/units.csv":   "text/csv; charset=utf-8",
-		"GET " + v + "/recalls/{id}/report":      "text/plain; charset=utf-8",
-		"GET " + v + "/outbound/{id}/document":   "application/xml",
-		"GET " + v + "/shipments/{id}/dscsa.xml": "application/xml",
-		"GET " + v + "/receipts/{id}/document":   "application/xml",
+		"GET " + v + "/shipments/{id}/epcis":           "application/ld+json",
+		"GET " + v + "/shipments/{id}/epcis.xml":       "application/xml",
+		"GET " + v + "/recalls/{id}/units.csv":         "text/csv; charset=utf-8",
+		"GET " + v + "/recalls/{id}/report":            "text/plain; charset=utf-8",
+		"GET " + v + "/outbound/{id}/document":         "application/xml",
+		"GET " + v + "/shipments/{id}/dscsa.xml":       "application/xml",
+		"GET " + v + "/receipts/{id}/document":         "application/xml",
+		"GET " + v + "/orders/{id}/fmd":                "application/json",
+		"GET " + v + "/sales-orders/{id}/fmd":          "application/json",
+		"GET " + v + "/products/{gtin}/eu-fmd/dataset": "application/json",
+		"GET " + v + "/fmd/status-updates/{id}":        "application/json",
 	}
 }
 
@@ -204,7 +208,6 @@ func supplySamples() map[string]sample {
 			require.NoError(t, err)
 			return req{method: "GET", path: v + "/sales-orders/" + sh.SalesOrder + "/fmd"}
 		},
-		"GET " + v + "/orders/{id}/fmd":        get(v + "/orders/WO-1/fmd"),
 		"GET " + v + "/stock":                  get(v + "/stock?gtin=" + gtinRand + "&lot=" + lot),
 		"GET " + v + "/inventory-value":        get(v + "/inventory-value"),
 		"GET " + v + "/recalls":                get(v + "/recalls"),
@@ -455,14 +458,16 @@ func TestScriptedDay(t *testing.T) {
 		require.Equal(t, store.SalesOrderShipped, so.State)
 		require.Equal(t, int64(22*1999), so.Invoice.Total)
 		resp = call(auth.RoleOperator, "GET", v+"/sales-orders/SO-DAY/fmd", nil, http.StatusOK)
-		var up fmd.Upload
+		var up fmd.Document
 		resp.json(t, &up)
 		require.Equal(t, fmd.Format, up.Format)
-		require.Equal(t, 22, up.Packs)
-		require.ElementsMatch(t, shippedSNs, up.Products[0].Batches[0].Serials)
-		resp = call(auth.RoleOperator, "GET", v+"/orders/WO-DAY/fmd", nil, http.StatusOK)
-		resp.json(t, &up)
-		require.Equal(t, 30, up.Packs)
+		require.Equal(t, fmd.TypeShipped, up.Type)
+		require.Len(t, up.Batches, 1)
+		require.Equal(t, 22, up.Batches[0].Packs)
+		require.ElementsMatch(t, shippedSNs, up.Batches[0].Serials)
+		// A US-only product has no EU FMD batch data set: the field says why.
+		resp = call(auth.RoleOperator, "GET", v+"/orders/WO-DAY/fmd", nil, http.StatusUnprocessableEntity)
+		require.Equal(t, "eu_fmd", resp.apiErr(t).Field)
 
 		// QA recalls the lot.
 		resp = call(auth.RoleQA, "POST", v+"/recalls", map[string]any{"id": "RC-DAY", "gtin": gtinSeq, "lot": "DAY1", "reason": "label mix-up"}, http.StatusCreated)

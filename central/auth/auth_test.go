@@ -47,6 +47,7 @@ func TestPermissionMatrix(t *testing.T) {
 		auth.PermDSCSAInbound:     {A, X},
 		auth.PermReceiptsRead:     {A, P, Q, U, X},
 		auth.PermTraceRead:        {A, P, Q, U},
+		auth.PermVerification:     {X},
 	}
 	require.Len(t, auth.Permissions(), len(want), "a permission is missing from this table")
 	for _, perm := range auth.Permissions() {
@@ -62,14 +63,14 @@ func TestPermissionMatrix(t *testing.T) {
 	require.Empty(t, auth.Permission("nope").Roles())
 	var exceptQA []auth.Permission
 	for _, p := range auth.Permissions() {
-		if p != auth.PermFlagsDisposition {
+		if p != auth.PermFlagsDisposition && p != auth.PermVerification {
 			exceptQA = append(exceptQA, p)
 		}
 	}
-	require.Equal(t, exceptQA, auth.PermissionsOf(auth.RoleAdmin), "admin holds every permission but QA's dispositions")
+	require.Equal(t, exceptQA, auth.PermissionsOf(auth.RoleAdmin), "admin holds every permission but QA's dispositions and a partner's verification requests")
 	require.Equal(t, []auth.Permission{auth.PermMasterRead, auth.PermOrdersRead, auth.PermSerialsRead, auth.PermUnitsRead,
 		auth.PermDeadLettersRead, auth.PermAuditRead, auth.PermSelf, auth.PermReceiptsRead, auth.PermTraceRead}, auth.PermissionsOf(auth.RoleAuditor), "the auditor only reads")
-	require.Equal(t, []auth.Permission{auth.PermSelf, auth.PermDSCSAInbound, auth.PermReceiptsRead}, auth.PermissionsOf(auth.RolePartner),
+	require.Equal(t, []auth.Permission{auth.PermSelf, auth.PermDSCSAInbound, auth.PermReceiptsRead, auth.PermVerification}, auth.PermissionsOf(auth.RolePartner),
 		"a partner holds only the partner routes' permissions")
 	require.NotContains(t, auth.Roles(), auth.RolePartner, "routes open to our own roles stay closed to partners")
 }

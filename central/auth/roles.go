@@ -25,7 +25,8 @@ type Role string
 // The roles.
 const (
 	// RoleAdmin runs the system: everything, including tokens and line
-	// credentials, but QA's dispositions.
+	// credentials, but QA's dispositions and a partner's verification
+	// requests.
 	RoleAdmin Role = "admin"
 	// RolePlanner keeps master data, plans work orders, releases and closes
 	// them, and imports serial lists.
@@ -134,6 +135,10 @@ const (
 	// PermTraceRead: answer a tracing request: the TI, TH and TS of every
 	// transaction of a product.
 	PermTraceRead Permission = "trace:read"
+	// PermVerification: ask central to verify a product identifier over
+	// GS1's Lightweight Messaging Standard (the LMVS responder at the GS1
+	// Digital Link paths): a trading partner, for its own GLN (reqGLN).
+	PermVerification Permission = "verification"
 )
 
 // Permissions lists every permission in the order of the matrix.
@@ -141,7 +146,7 @@ func Permissions() []Permission {
 	return []Permission{PermMasterRead, PermMasterWrite, PermLinesWrite, PermOrdersRead, PermOrdersCreate,
 		PermOrdersRelease, PermOrdersClose, PermSerialsRead, PermSerialsImport, PermUnitsRead,
 		PermDeadLettersRead, PermAuditRead, PermTokensManage, PermSalesWrite, PermQualityWrite, PermFlagsDisposition, PermSelf,
-		PermDSCSAInbound, PermReceiptsRead, PermTraceRead}
+		PermDSCSAInbound, PermReceiptsRead, PermTraceRead, PermVerification}
 }
 
 // Roles returns the roles that hold p, most privileged first; none for an
@@ -162,6 +167,8 @@ func (perm Permission) Roles() []Role {
 		return []Role{a, p, q, o, u}
 	case PermDSCSAInbound:
 		return []Role{a, x}
+	case PermVerification:
+		return []Role{x}
 	case PermReceiptsRead:
 		return []Role{a, p, q, u, x}
 	case PermTraceRead:

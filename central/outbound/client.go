@@ -59,6 +59,24 @@ func (p Policy) client(ep store.PartnerEndpoint, timeout time.Duration) (*http.C
 	}, nil
 }
 
+// Client is the HTTP client for the endpoint ep, as the sender uses it
+// (the policy's dialer, ep's TLS settings, no proxy, no redirects), for
+// other callers of partner endpoints: the LMVS requester's GET.
+func (p Policy) Client(ep store.PartnerEndpoint, timeout time.Duration) (*http.Client, error) {
+	return p.client(ep, timeout)
+}
+
+// Authorize puts ep's bearer or basic credentials on req (mTLS is the
+// client's).
+func Authorize(req *http.Request, ep store.PartnerEndpoint) {
+	switch ep.Auth {
+	case store.EndpointAuthBearer:
+		req.Header.Set("Authorization", "Bearer "+ep.Secret)
+	case store.EndpointAuthBasic:
+		req.SetBasicAuth(ep.Username, ep.Secret)
+	}
+}
+
 // Answer is what a partner's endpoint answered, summarised for our
 // users: the status and at most a short reason, never the body.
 type Answer struct {
@@ -91,12 +109,7 @@ func (p Policy) post(ctx context.Context, ep store.PartnerEndpoint, timeout time
 	}
 	req.Header.Set("Content-Type", doc.ContentType)
 	req.Header.Set("User-Agent", "serialine-central")
-	switch ep.Auth {
-	case store.EndpointAuthBearer:
-		req.Header.Set("Authorization", "Bearer "+ep.Secret)
-	case store.EndpointAuthBasic:
-		req.SetBasicAuth(ep.Username, ep.Secret)
-	}
+	Authorize(req, ep)
 	resp, err := hc.Do(req)
 	if err != nil {
 		return Answer{Summary: connectionSummary(err)}, err

@@ -25,6 +25,7 @@ type Env struct {
 
 const usage = `usage: serialine-central serve [--config FILE] [--http HOST:PORT] [--db DSN] [--mqtt BROKER]
        serialine-central epcis hash FILE...
+       serialine-central verify [--config FILE] [--db DSN] CODE
 
 serve runs central: database, MQTT ingest, HTTP API and web UI, until
 interrupted (SIGINT/SIGTERM).
@@ -38,6 +39,9 @@ interrupted (SIGINT/SIGTERM).
 epcis hash prints the CBV 2.0 event hash ID of every event of each EPCIS
 document (XML or JSON-LD; - reads standard input), one per line in document
 order: the IDs GS1's reference generator gives, which the repository uses.
+
+verify asks another manufacturer's LMVS responder whether a pack is genuine
+(our returns desk); serialine-central verify --help says more.
 
 Environment: SERIALINE_ADMIN_TOKEN (bootstrap admin token), SERIALINE_MQTT_PASSWORD
 (central's MQTT password).
@@ -68,6 +72,9 @@ func Main(ctx context.Context, args []string, env Env) int {
 	}
 	if args[0] == "epcis" {
 		return epcisCommand(args[1:], env)
+	}
+	if args[0] == "verify" {
+		return verifyCommand(ctx, args[1:], env)
 	}
 	if args[0] != "serve" {
 		fmt.Fprintf(env.Stderr, "serialine-central: unknown command %q\n\n%s", args[0], usage)

@@ -3,6 +3,7 @@ package server
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"os"
 	"strings"
@@ -10,8 +11,10 @@ import (
 
 	"github.com/serialine/serialine/central/broker"
 	"github.com/serialine/serialine/central/ingest"
+	"github.com/serialine/serialine/central/lmvs"
 	"github.com/serialine/serialine/central/outbound"
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/shared/gs1"
 	"github.com/serialine/serialine/shared/wire"
 	"github.com/serialine/serialine/shared/yamlconfig"
 )
@@ -41,7 +44,33 @@ type Config struct {
 	Ingest   IngestConfig   `yaml:"ingest"`
 	Web      WebConfig      `yaml:"web"`
 	Outbound OutboundConfig `yaml:"outbound"`
-	Log      yamlconfig.Log `yaml:"log"`
+	// Verification is LMVS: the responder partners call and the
+	// requester of our returns desk (central/lmvs).
+	Verification VerificationConfig `yaml:"verification"`
+	// FMD is the EU FMD data set (central/fmd).
+	FMD FMDConfig      `yaml:"fmd"`
+	Log yamlconfig.Log `yaml:"log"`
+}
+
+// VerificationConfig is LMVS (central/lmvs).
+type VerificationConfig struct {
+	// ResponderGLN is our GLN in LMVS answers; "" takes our first site's.
+	ResponderGLN string `yaml:"responder_gln"`
+	// RequesterGLN is the reqGLN our returns desk sends; "" takes
+	// ResponderGLN, and with neither there is no requester.
+	RequesterGLN string `yaml:"requester_gln"`
+	// RouterGLN is the trading partner whose verification endpoint is our
+	// VRS router; "" routes by company prefix only.
+	RouterGLN string `yaml:"router_gln"`
+	// Timeout bounds one verification request we send (0 = 20s).
+	Timeout time.Duration `yaml:"timeout"`
+}
+
+// FMDConfig is the EU FMD data set.
+type FMDConfig struct {
+	// ReversalWindow is how long after a status update its reversal is
+	// accepted (0 = 240h: art. 13's 10 days).
+	ReversalWindow time.Duration `yaml:"reversal_window"`
 }
 
 // OutboundConfig is the outbound queue that delivers documents to
@@ -74,6 +103,24 @@ func (c Config) senderConfig() (outbound.Policy, outbound.Config, error) {
 		return policy, sc, fmt.Errorf("%w: outbound.%v", ErrInvalidConfig, err)
 	}
 	return policy, sc, nil
+}
+
+// requester is the LMVS requester the configuration asks for: nil when
+// neither verification.requester_gln nor responder_gln is set.
+func (c Config) requester(st *store.Store, policy outbound.Policy, log *slog.Logger) (*lmvs.Requester, error) {
+	v := c.Verification
+	gln := v.RequesterGLN
+	if gln == "" {
+		gln = v.ResponderGLN
+	}
+	if gln == "" {
+		return nil, nil
+	}
+	r, err := lmvs.NewRequester(st, policy, lmvs.RequesterConfig{RequesterGLN: gln, RouterGLN: v.RouterGLN, Timeout: v.Timeout}, log)
+	if err != nil {
+		return nil, configErr("verification", "%v", err)
+	}
+	return r, nil
 }
 
 // HTTPConfig is the HTTP server: API, web UI, /metrics, /healthz.
@@ -256,6 +303,21 @@ func (c Config) Validate() error {
 	}
 	if _, _, err := c.senderConfig(); err != nil {
 		return err
+	}
+	for _, g := range []struct{ key, v string }{{"verification.responder_gln", c.Verification.ResponderGLN},
+		{"verification.requester_gln", c.Verification.RequesterGLN}, {"verification.router_gln", c.Verification.RouterGLN}} {
+		if g.v == "" {
+			continue
+		}
+		if _, err := gs1.ParseGLN(g.v); err != nil {
+			return configErr(g.key, "%v", err)
+		}
+	}
+	if c.Verification.Timeout < 0 || c.Verification.Timeout > 5*time.Minute {
+		return configErr("verification.timeout", "%v is outside 0..5m (0 means 20s)", c.Verification.Timeout)
+	}
+	if c.FMD.ReversalWindow < 0 {
+		return configErr("fmd.reversal_window", "%v is negative (0 means %v)", c.FMD.ReversalWindow, store.DefaultFMDReversalWindow)
 	}
 	switch c.Web.SecureCookie {
 	case "auto", "true", "false":

@@ -127,6 +127,19 @@ func (r *running) get(tb testing.TB, path, token string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
+// getNoRedirect is a GET without credentials that does not follow a
+// redirect.
+func (r *running) getNoRedirect(tb testing.TB, path string) (int, http.Header, string) {
+	tb.Helper()
+	c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := c.Get("http://" + r.srv.HTTPAddr() + path)
+	require.NoError(tb, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(tb, err)
+	return resp.StatusCode, resp.Header, string(b)
+}
+
 var tokenRE = regexp.MustCompile(auth.TokenPrefix + `[A-Za-z0-9_-]{43}`)
 
 // --- an edge -----------------------------------------------------------
@@ -208,6 +221,18 @@ log:
 	code, body = r.get(t, "/", "")
 	require.Equal(t, http.StatusOK, code, "the web UI answers at / (sign-in page)")
 	require.Contains(t, strings.ToLower(body), "sign in")
+	// A partner's LMVS request without credentials: the responder's 401,
+	// never a redirect to the web UI's sign-in page.
+	for _, path := range []string{
+		"/01/00312345678906/10/LOT1/21/1?17=281231&linkType=verificationService&context=dscsaSaleableReturn&reqGLN=0614141000005",
+		"/gtin/00312345678906/lot/LOT1/ser/1?exp=281231&linkType=verificationService&reqGLN=0614141000005",
+		"/01/00312345678906?linkType=verificationService&checkConnectivity=true&reqGLN=0614141000005",
+	} {
+		code, hdr, body := r.getNoRedirect(t, path)
+		require.Equal(t, http.StatusUnauthorized, code, "%s: %s", path, body)
+		require.Empty(t, hdr.Get("Location"), path)
+		require.True(t, strings.HasPrefix(hdr.Get("WWW-Authenticate"), "Bearer"), path)
+	}
 
 	// A line with an MQTT password, as the API stores it, and an order.
 	st := r.srv.Store()

@@ -28,7 +28,9 @@ import (
 	"github.com/serialine/serialine/central/broker"
 	"github.com/serialine/serialine/central/dscsa"
 	"github.com/serialine/serialine/central/epcisapi"
+	"github.com/serialine/serialine/central/fmd"
 	"github.com/serialine/serialine/central/ingest"
+	"github.com/serialine/serialine/central/lmvs"
 	"github.com/serialine/serialine/central/outbound"
 	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/web"
@@ -135,7 +137,8 @@ func (s *Server) startOutbound(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	sender, err := outbound.New(s.st, map[string]outbound.Builder{store.EndpointDSCSA: dscsa.Builder{Store: s.st}}, policy, cfg, s.log)
+	sender, err := outbound.New(s.st, map[string]outbound.Builder{store.EndpointDSCSA: dscsa.Builder{Store: s.st},
+		store.EndpointFMD: fmd.Builder{Store: s.st}}, policy, cfg, s.log)
 	if err != nil {
 		return err
 	}
@@ -155,7 +158,8 @@ func (s *Server) openStore(ctx context.Context) error {
 			return fmt.Errorf("database.url: %w", err)
 		}
 	}
-	st, err := store.Open(ctx, dsn, s.log, store.WithPostgresConns(s.cfg.Database.PostgresConns), store.WithFutureSkew(s.cfg.Ingest.FutureSkew))
+	st, err := store.Open(ctx, dsn, s.log, store.WithPostgresConns(s.cfg.Database.PostgresConns), store.WithFutureSkew(s.cfg.Ingest.FutureSkew),
+		store.WithFMDReversalWindow(s.cfg.FMD.ReversalWindow))
 	if err != nil {
 		return fmt.Errorf("database: %w", err)
 	}
@@ -269,8 +273,18 @@ func (s *Server) startHTTP() error {
 	if err != nil {
 		return fmt.Errorf("web: %w", err)
 	}
+	responder, err := lmvs.NewResponder(s.st, lmvs.Config{ResponderGLN: s.cfg.Verification.ResponderGLN}, s.log)
+	if err != nil {
+		return fmt.Errorf("verification: %w", err)
+	}
+	deps := api.Deps{Store: s.st, Orders: s.in, Statuses: s.in, Outbound: s.sender, OutboundPolicy: s.sender.Policy()}
+	if r, err := s.cfg.requester(s.st, s.sender.Policy(), s.log); err != nil {
+		return err
+	} else if r != nil {
+		deps.Verifier = r
+	}
 	mux := http.NewServeMux()
-	mux.Handle(api.Prefix, api.New(api.Deps{Store: s.st, Orders: s.in, Statuses: s.in, Outbound: s.sender, OutboundPolicy: s.sender.Policy()}, s.log))
+	mux.Handle(api.Prefix, api.New(deps, s.log))
 	s.epcis = epcisapi.New(epcisapi.Deps{Store: s.st}, s.log.With("part", "epcis"))
 	startCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	err = s.epcis.Start(startCtx)
@@ -289,7 +303,9 @@ func (s *Server) startHTTP() error {
 	}
 	s.httpLn = ln
 	s.httpSrv = &http.Server{
-		Handler:           s.countRequests(mux),
+		// The LMVS paths (/01/, /gtin/, /checkConnectivity) go to the
+		// responder before the mux: never to the web UI's sign-in.
+		Handler:           s.countRequests(lmvs.Route(responder, mux)),
 		ReadHeaderTimeout: s.cfg.HTTP.ReadHeaderTimeout,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}

@@ -10,6 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -17,7 +19,17 @@ import (
 const (
 	// EndpointDSCSA receives DSCSA EPCIS documents (HTTPS POST, XML).
 	EndpointDSCSA = "dscsa"
+	// EndpointFMD is the EU hub's on-boarding partner gateway: it takes
+	// the EU FMD data set (HTTPS POST, JSON).
+	EndpointFMD = "fmd"
+	// EndpointVerification is an LMVS verification service (a VRS router
+	// or a manufacturer's responder): the base URL the GS1 Digital Link
+	// request path is appended to (HTTPS GET).
+	EndpointVerification = "verification"
 )
+
+// EndpointKinds lists the endpoint kinds.
+func EndpointKinds() []string { return []string{EndpointDSCSA, EndpointFMD, EndpointVerification} }
 
 // How a partner's endpoint authenticates central.
 const (
@@ -70,8 +82,8 @@ func (e PartnerEndpoint) redacted() map[string]any {
 // that parses. Errors are *ValidationError naming the field.
 func (e PartnerEndpoint) Validate() error {
 	rec := "partner " + e.GLN + " endpoint " + e.Kind
-	if e.Kind != EndpointDSCSA {
-		return invalid(rec, "kind", "%q is not an endpoint kind; use %s", e.Kind, EndpointDSCSA)
+	if !slices.Contains(EndpointKinds(), e.Kind) {
+		return invalid(rec, "kind", "%q is not an endpoint kind; use %s", e.Kind, strings.Join(EndpointKinds(), ", "))
 	}
 	u, err := url.Parse(e.URL)
 	switch {
@@ -262,4 +274,28 @@ func (s *Store) PartnerEndpoint(ctx context.Context, gln, kind string) (PartnerE
 		return err
 	})
 	return e, err
+}
+
+// EndpointsOfKind lists every partner's endpoint of kind, by GLN.
+func (s *Store) EndpointsOfKind(ctx context.Context, kind string) ([]PartnerEndpoint, error) {
+	var out []PartnerEndpoint
+	err := s.read(ctx, func(q dbtx) error {
+		r, err := q.query(ctx, "SELECT "+endpointCols+" FROM partner_endpoints WHERE kind = $1 ORDER BY gln", kind)
+		if err != nil {
+			return err
+		}
+		defer r.Close()
+		for r.Next() {
+			e, err := scanEndpoint(r)
+			if err != nil {
+				return err
+			}
+			out = append(out, e)
+		}
+		return r.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%s endpoints: %w", kind, err)
+	}
+	return out, nil
 }

@@ -141,6 +141,9 @@ func (p Product) Problems() []*ValidationError {
 		return nil
 	}())
 	if slices.Contains(p.Markets, MarketEUFMD) {
+		if err := checkFMDAlphabet(p.Scheme); err != nil && schemeOK {
+			add(invalid(rec, "scheme.alphabet", "%v", err))
+		}
 		if p.PlannedVolume == 0 {
 			add(invalid(rec, "planned_volume", "missing; an eu-fmd product needs it to check the guess probability (Delegated Regulation 2016/161 art. 4(c))"))
 		} else if err := serials.CheckFMD(p.Scheme, p.PlannedVolume); err != nil && schemeOK {
@@ -636,3 +639,29 @@ func orEmptyMap(m map[string]string) map[string]string {
 }
 
 func ptrTo[T any](v T) *T { return &v }
+
+// checkFMDAlphabet refuses a serial alphabet an EU FMD product may not
+// use: Delegated Regulation 2016/161 art. 4(b) has the serial "a numeric
+// or alphanumeric sequence", so the CSET 82 punctuation a custom set or
+// an unrestricted list may carry is out.
+func checkFMDAlphabet(sc serials.Spec) error {
+	const rule = "an eu-fmd serial is numeric or alphanumeric (Delegated Regulation 2016/161 art. 4(b))"
+	switch a := sc.Alphabet; {
+	case sc.SGTIN96 || sc.Kind == serials.KindSequential:
+		return nil // numeric
+	case a == serials.AlphabetNumeric || a == serials.AlphabetAlphanumeric:
+		return nil
+	case a == "":
+		if sc.Kind == serials.KindList {
+			return fmt.Errorf("%s: an imported list without an alphabet may hold any CSET 82 character; set numeric, alphanumeric or a set of letters and digits", rule)
+		}
+		return nil // randomized default: numeric
+	default:
+		for _, c := range a {
+			if !(c >= '0' && c <= '9' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z') {
+				return fmt.Errorf("%s: the alphabet has %q", rule, c)
+			}
+		}
+		return nil
+	}
+}

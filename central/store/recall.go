@@ -168,6 +168,11 @@ func (s *Store) CreateRecall(ctx context.Context, req RecallRequest) (Recall, er
 				return err
 			}
 		}
+		// An EU FMD product's recall decommissions its packs at the hub
+		// (art. 40): the status update commits with the recall.
+		if err := s.recallFMDStatus(ctx, tx, rc, req.Serials); err != nil {
+			return err
+		}
 		if rc.Summary, err = s.recallSummary(ctx, tx, rc); err != nil {
 			return fmt.Errorf("%s: summary: %w", rec, err)
 		}

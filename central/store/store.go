@@ -86,6 +86,10 @@ type Store struct {
 	// clock is central's clock for the rules about dates (an order's
 	// shelf life); WithClock sets it for tests.
 	clock func() time.Time
+
+	// fmdWindow is how long an EU FMD status update may be reversed
+	// (WithFMDReversalWindow).
+	fmdWindow time.Duration
 }
 
 // Option adjusts Open.
@@ -95,6 +99,8 @@ type options struct {
 	pgConns int
 	clock   func() time.Time
 	skew    time.Duration
+	// fmdWindow: WithFMDReversalWindow.
+	fmdWindow time.Duration
 	// upTo stops the migrations at that version (tests of a migration);
 	// 0 applies all.
 	upTo int
@@ -126,6 +132,16 @@ func WithFutureSkew(d time.Duration) Option {
 	}
 }
 
+// WithFMDReversalWindow sets how long after an EU FMD status update its
+// reversal is accepted (default DefaultFMDReversalWindow; 0 keeps it).
+func WithFMDReversalWindow(d time.Duration) Option {
+	return func(o *options) {
+		if d > 0 {
+			o.fmdWindow = d
+		}
+	}
+}
+
 // WithPostgresConns sets the size of the PostgreSQL connection pool
 // (default 8).
 func WithPostgresConns(n int) Option {
@@ -146,7 +162,7 @@ func Open(ctx context.Context, dsn string, log *slog.Logger, opts ...Option) (*S
 	if log == nil {
 		return nil, errors.New("store: a logger is required")
 	}
-	o := options{pgConns: 8, clock: time.Now, skew: DefaultFutureSkew}
+	o := options{pgConns: 8, clock: time.Now, skew: DefaultFutureSkew, fmdWindow: DefaultFMDReversalWindow}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -163,7 +179,7 @@ func Open(ctx context.Context, dsn string, log *slog.Logger, opts ...Option) (*S
 	if err != nil {
 		return nil, err
 	}
-	s.clock, s.skew = o.clock, o.skew
+	s.clock, s.skew, s.fmdWindow = o.clock, o.skew, o.fmdWindow
 	if err := s.migrate(ctx, o.upTo); err != nil {
 		s.Close()
 		return nil, err
