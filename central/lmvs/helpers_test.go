@@ -167,19 +167,6 @@ func (e *env) voidNext(tb testing.TB) string {
 
 func ptr[T any](v T) *T { return &v }
 
-// investigations is the investigations seam filled by the test (the
-// DSCSA investigations live on another branch; see lmvs.Investigations).
-type investigations struct {
-	mu                    sync.Mutex
-	suspect, illegitimate map[string]bool
-}
-
-func (i *investigations) Investigation(_ context.Context, g, serial string) (bool, bool, error) {
-	i.mu.Lock()
-	defer i.mu.Unlock()
-	return i.suspect[g+"/"+serial], i.illegitimate[g+"/"+serial], nil
-}
-
 // server is the responder on a loopback HTTP server, mounted as central
 // mounts it.
 func (e *env) server(tb testing.TB, cfg lmvs.Config) *httptest.Server {

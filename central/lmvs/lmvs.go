@@ -113,8 +113,8 @@ type Facts struct {
 	Expired bool
 	// Stolen: reported stolen (an EU FMD art. 40 theft).
 	Stolen bool
-	// Suspect and Illegitimate come from investigations (see
-	// Investigations).
+	// Suspect and Illegitimate come from QA's investigations (DSCSA
+	// §582(c)(4)): open, or closed finding the product illegitimate.
 	Suspect, Illegitimate bool
 }
 

@@ -25,34 +25,11 @@ type Store interface {
 	Sites(ctx context.Context) ([]store.Site, error)
 }
 
-// Investigations tells whether a pack is under investigation as suspect
-// or found illegitimate (DSCSA §582(c)(4)).
-//
-// SEAM: the DSCSA investigations with quarantine are being built on the
-// dscsa branch (issue 12); when they merge, central/server passes their
-// store here. Until then central runs without one (NoInvestigations), and
-// a verification never answers Suspect or Illegitimate from an
-// investigation (a pack reported stolen under EU FMD art. 40 still
-// answers Illegitimate).
-type Investigations interface {
-	Investigation(ctx context.Context, gtin, serial string) (suspect, illegitimate bool, err error)
-}
-
-// NoInvestigations knows of none.
-type NoInvestigations struct{}
-
-// Investigation reports nothing.
-func (NoInvestigations) Investigation(context.Context, string, string) (bool, bool, error) {
-	return false, false, nil
-}
-
 // Config is the responder's settings.
 type Config struct {
 	// ResponderGLN is our GLN in the answers (responderGLN); "" takes our
 	// first site's GLN (by GLN) when the first request comes.
 	ResponderGLN string
-	// Investigations: nil is NoInvestigations.
-	Investigations Investigations
 	// Now is the clock (verificationTimestamp, expiry); default time.Now.
 	Now func() time.Time
 }
@@ -79,9 +56,6 @@ func NewResponder(st Store, cfg Config, log *slog.Logger) (*Responder, error) {
 		if _, err := gs1.ParseGLN(cfg.ResponderGLN); err != nil {
 			return nil, fmt.Errorf("lmvs: responder GLN: %w", err)
 		}
-	}
-	if cfg.Investigations == nil {
-		cfg.Investigations = NoInvestigations{}
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -236,14 +210,13 @@ func (rs *Responder) facts(ctx context.Context, req Request, f store.VerifyFacts
 		return Facts{}, nil
 	}
 	out := Facts{Known: true, Lot: f.Lot, Expiry: f.Expiry, Decommissioned: f.State == store.StateDecommissioned || f.Destroyed,
-		Recalled: f.Recalled || f.Withdrawn, Stolen: f.Stolen}
+		Recalled: f.Recalled || f.Withdrawn, Stolen: f.Stolen, Suspect: f.Suspect, Illegitimate: f.Illegitimate}
 	exp, err := gs1.ExpiryTime(f.Expiry)
 	if err != nil {
 		return out, fmt.Errorf("stored expiry %q: %w", f.Expiry, err)
 	}
 	out.Expired = exp.Before(rs.cfg.Now().UTC().Truncate(24 * time.Hour))
-	out.Suspect, out.Illegitimate, err = rs.cfg.Investigations.Investigation(ctx, req.GTIN, req.Serial)
-	return out, err
+	return out, nil
 }
 
 // challenge is the WWW-Authenticate of a 401 (RFC 6750).

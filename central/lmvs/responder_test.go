@@ -44,14 +44,13 @@ const corr = "08dd5e1b-78e7-4dee-9f55-e69f5edf099b"
 
 // TestConformance: every verificationFailureReason and additionalInfo the
 // responder gives, from the units table, recalls, EPCIS, EU FMD status
-// updates and the investigations seam; every answer valid against the
+// updates and QA's investigations; every answer valid against the
 // LMVS schema (an independent JSON Schema implementation), corrUUID
 // echoed, responderGLN ours. On SQLite and on PostgreSQL.
 func TestConformance(t *testing.T) {
 	storetest.ForEachBackend(t, func(t *testing.T, dsn string) {
 		e := newEnv(t, dsn)
-		inv := &investigations{suspect: map[string]bool{}, illegitimate: map[string]bool{}}
-		srv := e.server(t, lmvs.Config{Investigations: inv})
+		srv := e.server(t, lmvs.Config{})
 		u := e.units
 		// u[0], u[1] plain; u[2] decommissioned by the line; u[3] recalled
 		// by serial; u[4] recalled by an EPCIS event; u[5] withdrawn (EU
@@ -69,8 +68,15 @@ func TestConformance(t *testing.T) {
 			_, err := e.s.CreateFMDStatus(e.ctx, store.FMDStatusRequest{Kind: kind, GTIN: gtin, Serials: []string{sn}, Reason: "test " + kind})
 			require.NoError(t, err)
 		}
-		inv.suspect[gtin+"/"+u[8]] = true
-		inv.illegitimate[gtin+"/"+u[9]] = true
+		// QA's investigations: u[8] under an open one, u[9] in one
+		// closed finding the product illegitimate.
+		_, err = e.s.OpenInvestigation(e.ctx, store.InvestigationRequest{Scope: store.ScopeUnits, GTIN: gtin, Serials: []string{u[8]}, Reason: "returned with a torn seal"})
+		require.NoError(t, err)
+		iv, err := e.s.OpenInvestigation(e.ctx, store.InvestigationRequest{Scope: store.ScopeUnits, GTIN: gtin, Serials: []string{u[9]}, Reason: "reported by a pharmacy"})
+		require.NoError(t, err)
+		_, err = e.s.CloseInvestigation(e.ctx, iv.ID, store.InvestigationIllegitimate, "counterfeit confirmed", &store.Form3911{Classification: "illegitimate",
+			Type: "counterfeit", Description: "wrong tablets", HowDiscovered: "verification of a return", ContactName: "Quinn", ContactPhone: "+1 555 0100", ContactEmail: "qa@example.com"})
+		require.NoError(t, err)
 		voided := e.voidNext(t)
 
 		// An expired lot: made in 2023 with an expiry in January 2024

@@ -222,21 +222,36 @@ type VerifyFacts struct {
 	// Withdrawn, Stolen, Destroyed: an EU FMD art. 40 status update of
 	// that kind covers the pack and has not been reversed.
 	Withdrawn, Stolen, Destroyed bool
+	// Suspect: an open QA investigation covers the pack (DSCSA
+	// §582(c)(4)); Illegitimate: one closed finding it illegitimate.
+	Suspect, Illegitimate bool
 }
 
 // factsSQL reads everything a verification needs in one statement that
 // always returns one row: whether the GTIN is a product of ours, and the
-// unit (NULLs when there is none) with its recalls and EU FMD statuses.
+// unit (NULLs when there is none) with its recalls, QA investigations and
+// EU FMD statuses. A quarantine is not a recall: it answers Suspect or
+// Illegitimate, never Recalled.
 func factsSQL() string {
 	status := func(kind string) string {
 		return `CASE WHEN EXISTS (SELECT 1 FROM fmd_status_packs p JOIN fmd_status_updates s ON s.id = p.update_id
 			WHERE p.gtin = u.gtin AND p.serial = u.serial AND s.kind = '` + kind + `' AND s.reversed_by IS NULL) THEN 1 ELSE 0 END`
 	}
 	return `SELECT (SELECT COUNT(*) FROM products WHERE gtin = $1), u.state, u.lot, u.expiry,
-		CASE WHEN u.gtin IS NOT NULL AND (` + heldSQL + ` OR EXISTS (SELECT 1 FROM epcis_event_epcs x
+		CASE WHEN u.gtin IS NOT NULL AND (` + recalledSQL + ` OR EXISTS (SELECT 1 FROM epcis_event_epcs x
 			JOIN epcis_events e ON e.id = x.event_id WHERE x.epc = $3 AND x.role IN ('epc', 'child') AND e.disposition = 'recalled')) THEN 1 ELSE 0 END,
-		` + status(FMDWithdrawal) + `, ` + status(FMDTheft) + `, ` + status(FMDDestruction) + `
+		` + status(FMDWithdrawal) + `, ` + status(FMDTheft) + `, ` + status(FMDDestruction) + `,
+		` + investigated(InvestigationOpen) + `, ` + investigated(InvestigationIllegitimate) + `
 		FROM (SELECT 1 AS one) o LEFT JOIN units u ON u.gtin = $1 AND u.serial = $2`
+}
+
+// investigated is 1 when an investigation in the state covers the unit u:
+// its lot, or the unit listed (the same scopes as quarantinedSQL).
+func investigated(state string) string {
+	return `CASE WHEN u.gtin IS NOT NULL AND (EXISTS (SELECT 1 FROM investigations iv WHERE iv.scope = 'lot' AND iv.gtin = u.gtin
+			AND iv.lot = u.lot AND iv.state = '` + state + `')
+		OR EXISTS (SELECT 1 FROM investigation_units iu JOIN investigations iv ON iv.id = iu.investigation_id
+			WHERE iu.gtin = u.gtin AND iu.serial = u.serial AND iv.state = '` + state + `')) THEN 1 ELSE 0 END`
 }
 
 func factsArgs(gtin, serial string) []any {
@@ -245,9 +260,9 @@ func factsArgs(gtin, serial string) []any {
 
 func scanFacts(r interface{ Scan(...any) error }) (VerifyFacts, error) {
 	var f VerifyFacts
-	var products, recalled, withdrawn, stolen, destroyed int
+	var products, recalled, withdrawn, stolen, destroyed, suspect, illegitimate int
 	var state, lot, expiry *string
-	if err := r.Scan(&products, &state, &lot, &expiry, &recalled, &withdrawn, &stolen, &destroyed); err != nil {
+	if err := r.Scan(&products, &state, &lot, &expiry, &recalled, &withdrawn, &stolen, &destroyed, &suspect, &illegitimate); err != nil {
 		return f, err
 	}
 	f.Product = products > 0
@@ -256,6 +271,7 @@ func scanFacts(r interface{ Scan(...any) error }) (VerifyFacts, error) {
 		f.State, f.Lot, f.Expiry = *state, *lot, *expiry
 	}
 	f.Recalled, f.Withdrawn, f.Stolen, f.Destroyed = recalled != 0, withdrawn != 0, stolen != 0, destroyed != 0
+	f.Suspect, f.Illegitimate = suspect != 0, illegitimate != 0
 	return f, nil
 }
 
