@@ -15,7 +15,7 @@ INGEST_PKG := github.com/serialine/serialine/central/ingest
 INGEST_BENCHTIME ?= 5s
 STATICCHECK_VERSION := v0.8.2
 
-.PHONY: all build test bench lint fmt vet provision demo clean fuzz
+.PHONY: all build test soak bench lint fmt vet provision demo clean fuzz
 
 all: build
 
@@ -33,6 +33,15 @@ test:
 	$(GO) vet $(PKGS); \
 	$(GO) test $(TESTFLAGS) $$($(GO) list $(PKGS) | grep -v $(SYSTEM_PKG)); \
 	$(GO) test $(TESTFLAGS) -v $(SYSTEM_PKG)
+
+# The long scenarios at the sizes their issues name (10,000 units on one
+# line under faults; two lines of 20,000 through a crash, a broker restart
+# and central's absence). `make test` runs the same steps on fewer units.
+SOAK_TESTS ?= TestLineUnderFaults|TestWholeSystemUnderFaults
+soak:
+	@set -e; env_lines=$$(bash .ci/provision); \
+	for kv in $$env_lines; do export "$$kv"; done; \
+	SERIALINE_SOAK=1 $(GO) test -count=1 -timeout 60m -v -run '^($(SOAK_TESTS))$$' $(SYSTEM_PKG)
 
 # One package's benchmarks at a time (-p 1): on two cores, two benchmark
 # binaries running at once would each measure half a machine. Ingest and its

@@ -161,15 +161,6 @@ func TestScriptedDay(t *testing.T) {
 	require.EqualValues(t, len(packed), inside.Total)
 	require.ElementsMatch(t, packed, inPallet, "the pallet holds the packed units")
 
-	// The EU FMD upload of the batch lists exactly its commissioned packs.
-	var up fmd.Upload
-	s.api.must(t, "GET", "/api/v1/orders/"+r.order+"/fmd", nil, &up)
-	require.Len(t, up.Products, 1)
-	require.Equal(t, gtin, up.Products[0].ProductCode)
-	require.Len(t, up.Products[0].Batches, 1)
-	require.Equal(t, "LOT-"+r.id, up.Products[0].Batches[0].Batch)
-	require.ElementsMatch(t, commissioned, up.Products[0].Batches[0].Serials)
-
 	// Master data for the sale: our warehouse, the customer and its DSCSA endpoint.
 	ours, customer := gln(t, "950600000001"), gln(t, "061414100002")
 	s.api.must(t, "PUT", "/api/v1/sites/"+ours, map[string]any{"name": "Serialine Pharma plant",
@@ -177,6 +168,18 @@ func TestScriptedDay(t *testing.T) {
 	s.api.must(t, "PUT", "/api/v1/locations/"+ours+"/WH1", map[string]string{"site_gln": ours, "name": "Finished goods"}, nil)
 	s.api.must(t, "PUT", "/api/v1/partners/"+customer, map[string]any{"name": "Acme Wholesale", "address": map[string]string{"street": "9 Market St", "city": "Newark", "state": "NJ", "postal_code": "07102", "country": "US"},
 		"licences": map[string]string{"us-nj-wholesale": "WD-1234"}}, nil)
+
+	// The EU FMD data set of the batch lists exactly its commissioned
+	// packs, under the product's EU master data (the plant as MAH).
+	s.api.must(t, "PUT", "/api/v1/products/"+gtin+"/eu-fmd", map[string]any{"common_name": "paracetamol", "pack_type": "carton",
+		"manufacturer": ours, "markets": []map[string]any{{"country": "AT", "mah": ours}}}, nil)
+	var up fmd.Document
+	s.api.must(t, "GET", "/api/v1/orders/"+r.order+"/fmd", nil, &up)
+	require.Equal(t, fmd.TypeBatch, up.Type)
+	require.NotNil(t, up.Batch)
+	require.Equal(t, gtin, up.Batch.ProductCode)
+	require.Equal(t, "LOT-"+r.id, up.Batch.Batch)
+	require.ElementsMatch(t, commissioned, up.Batch.Serials)
 	var received struct {
 		sync.Mutex
 		bodies []string

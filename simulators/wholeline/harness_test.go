@@ -267,7 +267,8 @@ func newSystem(t *testing.T) *system {
 		[]string{"SERIALINE_ADMIN_TOKEN=" + s.token, "SERIALINE_MQTT_PASSWORD=" + svc},
 		"serve", "--config", cfgPath, "--db", s.dsn, "--mqtt", s.mq.URL(), "--http", "127.0.0.1:0")
 	s.startCentral(t)
-	product := map[string]any{"name": "Paracetamol 500 mg tablets", "company_prefix_len": 7, "ndc": ndc,
+	product := map[string]any{"name": "Paracetamol 500 mg tablets", "form": "tablet", "strength": "500 mg", "pack_size": 20,
+		"company_prefix_len": 7, "ndc": ndc,
 		"markets": []string{"us-dscsa", "eu-fmd"}, "planned_volume": 10_000_000,
 		"scheme": map[string]any{"kind": "randomized", "length": 12, "alphabet": "numeric"}}
 	s.api.must(t, "PUT", "/api/v1/products/"+gtin, product, nil)
