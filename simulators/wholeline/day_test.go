@@ -2,6 +2,7 @@ package wholeline_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -173,8 +174,9 @@ func TestScriptedDay(t *testing.T) {
 	// packs, under the product's EU master data (the plant as MAH).
 	s.api.must(t, "PUT", "/api/v1/products/"+gtin+"/eu-fmd", map[string]any{"common_name": "paracetamol", "pack_type": "carton",
 		"manufacturer": ours, "markets": []map[string]any{{"country": "AT", "mah": ours}}}, nil)
-	var up fmd.Document
-	s.api.must(t, "GET", "/api/v1/orders/"+r.order+"/fmd", nil, &up)
+	code, body := s.api.do(t, "GET", "/api/v1/orders/"+r.order+"/fmd", nil, nil)
+	require.Equal(t, http.StatusOK, code, "%s", body)
+	up := validFMD[fmd.Document](t, body)
 	require.Equal(t, fmd.TypeBatch, up.Type)
 	require.NotNil(t, up.Batch)
 	require.Equal(t, gtin, up.Batch.ProductCode)
@@ -199,7 +201,7 @@ func TestScriptedDay(t *testing.T) {
 		"lines": []map[string]any{{"gtin": gtin, "quantity": len(packed), "unit_price": 1250}}}, nil)
 	s.api.must(t, "POST", "/api/v1/shipments", map[string]string{"id": "SHP-1", "sales_order": "SO-1", "source_gln": ours, "source_extension": "WH1"}, nil)
 	// A unit that is not on the pallet and not commissioned is refused at the pick.
-	code, body := s.api.do(t, "POST", "/api/v1/shipments/SHP-1/picks", map[string]any{"picks": []map[string]string{{"gtin": gtin, "serial": "000000000000"}}}, nil)
+	code, body = s.api.do(t, "POST", "/api/v1/shipments/SHP-1/picks", map[string]any{"picks": []map[string]string{{"gtin": gtin, "serial": "000000000000"}}}, nil)
 	require.Equal(t, http.StatusUnprocessableEntity/100, code/100, "%s", body)
 	s.api.must(t, "POST", "/api/v1/shipments/SHP-1/picks", map[string]any{"picks": []map[string]string{{"sscc": pallet}}}, nil)
 	s.api.must(t, "POST", "/api/v1/shipments/SHP-1/confirm", map[string]any{}, nil)
@@ -276,6 +278,25 @@ func TestScriptedDay(t *testing.T) {
 	for _, sn := range commissioned {
 		require.Contains(t, string(csv), sn, "the recall CSV lists unit %s", sn)
 	}
+	// The recall of an EU FMD product decommissions exactly the lot's
+	// packs at the hub: one status update, every commissioned pack.
+	code, body = s.api.do(t, "GET", "/api/v1/recalls/"+rc.ID+"/fmd", nil, nil)
+	require.Equal(t, http.StatusOK, code, "%s", body)
+	var statuses struct {
+		Documents []json.RawMessage `json:"documents"`
+	}
+	require.NoError(t, json.Unmarshal(body, &statuses))
+	require.Len(t, statuses.Documents, 1, "%s", body)
+	st := validFMD[fmd.Document](t, statuses.Documents[0])
+	require.NotNil(t, st.Status)
+	require.Equal(t, store.FMDRecall, st.Status.Kind)
+	var packs []string
+	for _, p := range st.Status.Packs {
+		require.Equal(t, "LOT-"+r.id, p.Batch)
+		packs = append(packs, p.Serial)
+	}
+	require.ElementsMatch(t, commissioned, packs, "the status update names exactly the lot's packs")
+
 	// A shipped unit now verifies as recalled; a unit left in stock is on hold.
 	var ver struct {
 		Verified bool   `json:"verified"`
