@@ -324,10 +324,17 @@ func TestConnectionLimits(t *testing.T) {
 	require.Equal(t, 1.0, metricValue(t, reg, `serialine_mqtt_connections_refused_total{reason="max_connections_per_user"}`))
 
 	// Four in all: L2, L3, central and an idle one; a fifth is refused.
+	// The refused second L2 is counted out only after its client saw the
+	// refusal: wait for it, or the idle one below could be the one refused.
+	eventually(t, "the refused connection counted out", func() bool {
+		return metricValue(t, reg, `serialine_mqtt_connections{state="all"}`) == 1
+	})
 	mustDial(t, b.Addr(), "edge-L3", "L3", testLines()["L3"])
 	mustDial(t, b.Addr(), "svc", serviceUser, testServicePassword)
 	dialRaw()
 	eventually(t, "four connections", func() bool { return metricValue(t, reg, `serialine_mqtt_connections{state="all"}`) == 4 })
+	require.Equal(t, 1.0, metricValue(t, reg, `serialine_mqtt_connections{state="unauthenticated"}`), "the idle one is admitted")
+	require.Zero(t, metricValue(t, reg, `serialine_mqtt_connections_refused_total{reason="max_connections"}`))
 	awaitClosed(dialRaw())
 	require.Equal(t, 1.0, metricValue(t, reg, `serialine_mqtt_connections_refused_total{reason="max_connections"}`))
 }
