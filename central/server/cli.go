@@ -26,6 +26,7 @@ type Env struct {
 const usage = `usage: serialine-central serve [--config FILE] [--http HOST:PORT] [--db DSN] [--mqtt BROKER]
        serialine-central epcis hash FILE...
        serialine-central verify [--config FILE] [--db DSN] CODE
+       serialine-central backup|restore|check [--db DSN] ...
 
 serve runs central: database, MQTT ingest, HTTP API and web UI, until
 interrupted (SIGINT/SIGTERM).
@@ -42,6 +43,10 @@ order: the IDs GS1's reference generator gives, which the repository uses.
 
 verify asks another manufacturer's LMVS responder whether a pack is genuine
 (our returns desk); serialine-central verify --help says more.
+
+backup, restore and check: an online backup of a SQLite database, its
+restore, and the check of a database (also after pg_restore);
+serialine-central backup --help says more.
 
 Environment: SERIALINE_ADMIN_TOKEN (bootstrap admin token), SERIALINE_MQTT_PASSWORD
 (central's MQTT password).
@@ -75,6 +80,9 @@ func Main(ctx context.Context, args []string, env Env) int {
 	}
 	if args[0] == "verify" {
 		return verifyCommand(ctx, args[1:], env)
+	}
+	if args[0] == "backup" || args[0] == "restore" || args[0] == "check" {
+		return backupCommand(ctx, args[0], args[1:], env)
 	}
 	if args[0] != "serve" {
 		fmt.Fprintf(env.Stderr, "serialine-central: unknown command %q\n\n%s", args[0], usage)
