@@ -180,3 +180,83 @@ func printReport(w io.Writer, rep store.Report, asJSON bool) {
 		fmt.Fprintf(w, "PROBLEM: %s\n", p)
 	}
 }
+
+const skipUsage = `usage: serialine-central skip-serials [--config FILE] [--db DSN] --count N --reason TEXT [--as NAME]
+
+skip-serials advances every product's serial counter and every SSCC
+prefix's counter by N, audited with the reason. Run it on a database
+restored from a backup before central starts again: the grants made after
+the backup are not in the restored database, and central would otherwise
+grant those serial numbers a second time. Choose N above the serials (and
+SSCCs) all lines together can have been granted since the backup; skipped
+numbers are never used. Exit status: 0 done, 1 failed, 2 usage.
+`
+
+// skipSerialsCommand runs `serialine-central skip-serials`.
+func skipSerialsCommand(ctx context.Context, args []string, env Env) int {
+	fs := flag.NewFlagSet("serialine-central skip-serials", flag.ContinueOnError)
+	fs.SetOutput(env.Stderr)
+	fs.Usage = func() { fmt.Fprint(env.Stderr, skipUsage) }
+	configPath := fs.String("config", "", "YAML configuration file (database.url)")
+	db := fs.String("db", "", "database: sqlite:PATH or postgres://...")
+	count := fs.Uint64("count", 0, "serials to skip per product (and SSCC references per prefix)")
+	reason := fs.String("reason", "", "why, for the audit trail")
+	as := fs.String("as", "", "who, for the audit trail (default $USER)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	usage := func(format string, a ...any) int {
+		fmt.Fprintf(env.Stderr, "serialine-central skip-serials: "+format+"\n\n%s", append(a, skipUsage)...)
+		return 2
+	}
+	switch {
+	case fs.NArg() > 0:
+		return usage("unexpected argument %q (flags start with -)", fs.Arg(0))
+	case *count == 0:
+		return usage("--count N is required (at least 1)")
+	case strings.TrimSpace(*reason) == "":
+		return usage("--reason is required: it goes into the audit trail")
+	}
+	var cfg Config
+	if *configPath != "" {
+		var err error
+		if cfg, err = LoadConfig(*configPath); err != nil {
+			fmt.Fprintf(env.Stderr, "serialine-central skip-serials: %v\n", err)
+			return 2
+		}
+	}
+	if *db != "" {
+		cfg.Database.URL = *db
+	}
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		fmt.Fprintf(env.Stderr, "serialine-central skip-serials: %v\n", err)
+		return 2
+	}
+	who := *as
+	if who == "" {
+		who = env.Getenv("USER")
+	}
+	st, err := store.Open(ctx, cfg.Database.URL, cfg.Log.Logger(env.Stderr), store.WithPostgresConns(1))
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "serialine-central skip-serials: database: %v\n", err)
+		return 1
+	}
+	defer st.Close()
+	skipped, err := st.SkipSerials(store.WithActor(ctx, "cli:"+who), *count, *reason)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "serialine-central skip-serials: %v\n", err)
+		return 1
+	}
+	for _, c := range skipped {
+		what := "GTIN " + c.GTIN + " serial counter"
+		if c.SSCC != nil {
+			what = fmt.Sprintf("SSCC prefix %s extension %d reference", c.SSCC.CompanyPrefix, c.SSCC.Extension)
+		}
+		fmt.Fprintf(env.Stdout, "%s: %d -> %d\n", what, c.From, c.To)
+	}
+	return 0
+}

@@ -19,6 +19,8 @@ import (
 
 	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/storetest"
+	"github.com/serialine/serialine/shared/serials"
+	"github.com/serialine/serialine/shared/wire"
 )
 
 // runCentral runs the command line in-process: exit code, stdout, stderr.
@@ -312,4 +314,74 @@ func TestPostgresDumpRestoreProcedure(t *testing.T) {
 	st, err = store.Open(ctx, dst, slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
 	st.Close()
+}
+
+// TestSkipSerialsAfterRestore is the restore's serial hazard written as
+// it happens: a grant made after the backup is not in the restored
+// database, so the restored central grants the same serials again; after
+// `skip-serials` it grants beyond them, and the skip is audited.
+func TestSkipSerialsAfterRestore(t *testing.T) {
+	ctx := store.WithActor(context.Background(), "test")
+	quiet := slog.New(slog.DiscardHandler)
+	const gtin = "00312345678906"
+	dir := t.TempDir()
+	dbPath := filepath.Join(dir, "central.db")
+	st, err := store.Open(ctx, "sqlite:"+dbPath, quiet)
+	require.NoError(t, err)
+	require.NoError(t, st.PutProduct(ctx, store.Product{GTIN: gtin, Name: "Paracetamol", CompanyPrefixLen: 7, NDC: "12345-678-90",
+		Markets: []store.Market{store.MarketUSDSCSA}, Scheme: serials.Spec{Kind: serials.KindSequential, Length: 10, Start: 1}}))
+	require.NoError(t, st.PutLine(ctx, store.Line{ID: "L1", Name: "Line", PasswordHash: "x"}))
+	_, err = st.CreateOrder(ctx, store.WorkOrder{ID: "WO-1", GTIN: gtin, Lot: "LOT1", Expiry: "291231", Quantity: 10_000})
+	require.NoError(t, err)
+	_, err = st.ReleaseOrder(ctx, "WO-1", "L1")
+	require.NoError(t, err)
+	grant := func(st *store.Store, id string) wire.CounterRange {
+		g, err := st.Grant(ctx, wire.SerialRequest{V: 1, RequestID: id, Line: "L1", Order: "WO-1", GTIN: gtin, Count: 100}, 0)
+		require.NoError(t, err)
+		require.Len(t, g.Ranges, 1)
+		return g.Ranges[0]
+	}
+	grant(st, "before")
+	_, err = st.GrantSSCC(ctx, wire.SerialRequest{V: 1, RequestID: "sscc-1", Line: "L1", Kind: wire.RequestSSCC,
+		SSCC: &wire.SSCCPrefix{CompanyPrefix: "0312345", Extension: 1}, Count: 10}, 0)
+	require.NoError(t, err)
+	backup := filepath.Join(dir, "backup.db")
+	code, out, errs := runCentral(t, "backup", "--db", "sqlite:"+dbPath, "-o", backup)
+	require.Equal(t, 0, code, out+errs)
+	after := grant(st, "after-the-backup") // held by the line, unknown to the backup
+	st.Close()
+	code, out, errs = runCentral(t, "restore", "--db", "sqlite:"+dbPath, "-i", backup, "--force")
+	require.Equal(t, 0, code, out+errs)
+
+	// Without the skip: the same serials again (on a copy).
+	b, err := os.ReadFile(dbPath)
+	require.NoError(t, err)
+	unsafe := filepath.Join(dir, "unskipped.db")
+	require.NoError(t, os.WriteFile(unsafe, b, 0o600))
+	st2, err := store.Open(ctx, "sqlite:"+unsafe, quiet)
+	require.NoError(t, err)
+	require.Equal(t, after, grant(st2, "next"), "a restored database grants the post-backup serials again")
+	st2.Close()
+
+	for _, bad := range [][]string{{"--count", "0", "--reason", "x"}, {"--count", "1000"}} {
+		code, _, errs = runCentral(t, append([]string{"skip-serials", "--db", "sqlite:" + dbPath}, bad...)...)
+		require.Equal(t, 2, code, errs)
+	}
+	code, out, errs = runCentral(t, "skip-serials", "--db", "sqlite:"+dbPath, "--count", "1000", "--reason", "restored from backup.db", "--as", "ops")
+	require.Equal(t, 0, code, out+errs)
+	require.Contains(t, out, fmt.Sprintf("GTIN %s serial counter: %d -> %d", gtin, after.Start, after.Start+1000))
+	require.Contains(t, out, "SSCC prefix 0312345 extension 1 reference: 10 -> 1010")
+	st3, err := store.Open(ctx, "sqlite:"+dbPath, quiet)
+	require.NoError(t, err)
+	defer st3.Close()
+	next := grant(st3, "next")
+	require.GreaterOrEqual(t, next.Start, after.End(), "after the skip, nothing granted after the backup is granted again")
+	entries, err := st3.Audit(ctx, store.AuditFilter{Entity: "serial_counter"})
+	require.NoError(t, err)
+	require.Len(t, entries, 1)
+	require.Equal(t, "cli:ops", entries[0].Actor)
+	require.Equal(t, "skip-serials", entries[0].Action)
+	entries, err = st3.Audit(ctx, store.AuditFilter{Entity: "sscc_counter"})
+	require.NoError(t, err)
+	require.Len(t, entries, 1)
 }

@@ -27,6 +27,7 @@ const usage = `usage: serialine-central serve [--config FILE] [--http HOST:PORT]
        serialine-central epcis hash FILE...
        serialine-central verify [--config FILE] [--db DSN] CODE
        serialine-central backup|restore|check [--db DSN] ...
+       serialine-central skip-serials [--db DSN] --count N --reason TEXT
 
 serve runs central: database, MQTT ingest, HTTP API and web UI, until
 interrupted (SIGINT/SIGTERM).
@@ -46,7 +47,8 @@ verify asks another manufacturer's LMVS responder whether a pack is genuine
 
 backup, restore and check: an online backup of a SQLite database, its
 restore, and the check of a database (also after pg_restore);
-serialine-central backup --help says more.
+serialine-central backup --help says more. skip-serials, after a restore,
+keeps central from granting again what it granted after the backup.
 
 Environment: SERIALINE_ADMIN_TOKEN (bootstrap admin token), SERIALINE_MQTT_PASSWORD
 (central's MQTT password).
@@ -83,6 +85,9 @@ func Main(ctx context.Context, args []string, env Env) int {
 	}
 	if args[0] == "backup" || args[0] == "restore" || args[0] == "check" {
 		return backupCommand(ctx, args[0], args[1:], env)
+	}
+	if args[0] == "skip-serials" {
+		return skipSerialsCommand(ctx, args[1:], env)
 	}
 	if args[0] != "serve" {
 		fmt.Fprintf(env.Stderr, "serialine-central: unknown command %q\n\n%s", args[0], usage)
