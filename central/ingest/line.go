@@ -322,6 +322,11 @@ func (w *lineWorker) ack(res store.ApplyResult) {
 		// carries Replaced only with a named one.)
 		a.Replaced = &wire.Replaced{Incarnation: r.Incarnation, Seq: r.Seq, At: r.At}
 	}
+	if len(res.Gaps) > 0 && res.Gaps[0].From == seq+1 {
+		// The line resends what it still keeps of the gap (a central
+		// restored from a backup lacks events it once acknowledged).
+		a.Missing = &wire.SeqRange{From: res.Gaps[0].From, To: res.Gaps[0].To}
+	}
 	payload, err := wire.Encode(a)
 	if err != nil {
 		in.log.Error("ack: encode", "line", w.line, "err", err)

@@ -170,6 +170,7 @@ type OutboxConfig struct {
 	ResendAfter time.Duration `yaml:"resend_after"`
 	CommitMax   int           `yaml:"commit_max"`
 	Queue       int           `yaml:"queue"`
+	KeepAcked   uint64        `yaml:"keep_acked"`
 }
 
 // DefaultConfig is what a key left out falls back to.
@@ -186,6 +187,7 @@ func DefaultConfig() Config {
 		Station:        StationConfig{PrinterToCamera: 4, CameraToReject: 3, PrintWindow: 0.8, Jitter: 5, CameraGuard: station.DefaultCameraGuard, MinGrade: scanner.GradeC},
 		Packing:        defaultPacking(),
 		Storage:        StorageConfig{WarnFreeMB: 512, StopFreeMB: 64, CheckEvery: 5 * time.Second},
+		Outbox:         OutboxConfig{KeepAcked: outbox.DefaultKeepAcked},
 		Log:            yamlconfig.Log{}.WithDefaults(),
 	}
 }
@@ -385,7 +387,7 @@ func (c Config) poolConfig() pool.Config {
 func (c Config) outboxConfig() outbox.Config {
 	o := c.Outbox
 	return outbox.Config{Line: c.Line, BatchMax: o.BatchMax, Linger: o.Linger, Window: o.Window, ResendAfter: o.ResendAfter,
-		CommitMax: o.CommitMax, Queue: o.Queue}
+		CommitMax: o.CommitMax, Queue: o.Queue, KeepAcked: o.KeepAcked}
 }
 
 func (c Config) sessionConfig() session.Config {

@@ -82,6 +82,15 @@ func (o *Outbox) Ack(a wire.Ack) {
 	if a.Replaced != nil && a.Incarnation == inc {
 		o.noteReplaced(inc, *a.Replaced)
 	}
+	if m := a.Missing; m != nil && m.From <= o.acked.Load() {
+		// Central lacks events it once acknowledged (restored from a
+		// backup): the publisher sends again what the store still keeps.
+		select {
+		case o.refill <- *m:
+		default:
+		}
+		o.wakePublisher()
+	}
 	seq := a.Seq
 	if c := o.committed.Load(); seq > c {
 		if a.Incarnation != "" {

@@ -45,6 +45,9 @@ const (
 	DefaultResendAfter = 10 * time.Second
 	DefaultCommitMax   = 1000
 	DefaultQueue       = 16384
+	// DefaultKeepAcked is the agent's default KeepAcked: about 5 h of a
+	// line at 300 packs/min, some 40 MB.
+	DefaultKeepAcked = 100_000
 )
 
 // Publisher sends event batches to central (edge/session.Session).
@@ -80,6 +83,11 @@ type Config struct {
 	// Queue is the hand-over channel's capacity; Append blocks when it is
 	// full (the disk has stalled).
 	Queue int
+	// KeepAcked is how many acknowledged events the store keeps (the
+	// newest), so that a central restored from a backup, which names what
+	// it lacks in its acks (wire.Ack.Missing), gets them again. 0 keeps
+	// none (the agent's default is DefaultKeepAcked).
+	KeepAcked uint64
 	// Hooks run, in order, inside each commit transaction.
 	Hooks []CommitHook
 	// OnCommitError is told at once when a commit fails, with the events
@@ -201,6 +209,8 @@ type Outbox struct {
 	// reinc asks the writer to start a new incarnation: central holds this
 	// seq of the current one, beyond the store's last.
 	reinc chan uint64
+	// refill asks the publisher to send acknowledged events again.
+	refill chan wire.SeqRange
 
 	q         chan item
 	appendMu  sync.RWMutex // Append holds it shared; Close exclusively
@@ -242,6 +252,7 @@ func Open(db *bolt.DB, cfg Config, log *slog.Logger) (*Outbox, error) {
 		ackWake:   make(chan struct{}, 1),
 		pubWake:   make(chan struct{}, 1),
 		reinc:     make(chan uint64, 1),
+		refill:    make(chan wire.SeqRange, 1),
 	}
 	o.ctx, o.cancel = context.WithCancel(context.Background())
 	var epoch string

@@ -28,6 +28,7 @@ func (o *Outbox) publisher() {
 	defer close(o.pubEnd)
 	var sent uint64            // highest seq published on this session
 	var pendingSince time.Time // when unsent events were first seen
+	var lastRefill time.Time   // when acknowledged events were last sent again
 	lastAck := o.acked.Load()
 	lastProgress := o.cfg.Now()
 	timer := time.NewTimer(time.Hour)
@@ -95,8 +96,51 @@ func (o *Outbox) publisher() {
 			return
 		case <-o.pubWake:
 		case <-timer.C:
+		case m := <-o.refill:
+			if connected && now.Sub(lastRefill) >= o.cfg.ResendAfter {
+				lastRefill = now
+				o.sendAgain(m, acked)
+			}
 		}
 	}
+}
+
+// sendAgain publishes the acknowledged events of m that the store still
+// keeps (up to acked; what is above it goes out as usual), once.
+func (o *Outbox) sendAgain(m wire.SeqRange, acked uint64) {
+	to := min(m.To, acked)
+	first := o.firstKept()
+	if first == 0 || first > m.From {
+		o.log.Error("central lacks acknowledged events this store no longer keeps: QA must declare them lost at central (skip-gap)",
+			"missing_from", m.From, "missing_to", m.To, "first_kept", first, "keep_acked", o.cfg.KeepAcked)
+	}
+	from := max(m.From, first)
+	to = min(to, from-1+o.cfg.Window) // the rest at the next ack that names it
+	if first == 0 || from > to {
+		return
+	}
+	o.log.Warn("central lacks acknowledged events (restored from a backup?): sending them again", "from", from, "to", to)
+	o.stats.resends.Add(1)
+	for lo := from - 1; lo < to; {
+		hi := min(lo+uint64(o.cfg.BatchMax), to)
+		if _, err := o.publishRange(lo, hi); err != nil {
+			o.log.Warn("event batch not published", "from", lo+1, "to", hi, "err", err)
+			return
+		}
+		lo = hi
+	}
+}
+
+// firstKept is the lowest seq in the store, 0 when it is empty.
+func (o *Outbox) firstKept() uint64 {
+	var first uint64
+	_ = o.db.View(func(tx *bolt.Tx) error {
+		if k, _ := tx.Bucket(bktEvents).Cursor().First(); k != nil {
+			first = binary.BigEndian.Uint64(k)
+		}
+		return nil
+	})
+	return first
 }
 
 // publishRange publishes the stored events (from, to] as one batch and

@@ -123,8 +123,13 @@ func (o *Outbox) commit(evs []wire.Event) (uint64, error) {
 		seq := getU64(m, keySeq)
 		if acked := getU64(m, keyAcked); ack > acked {
 			ack = min(ack, seq) // central cannot ack what was never sent
+			// The newest KeepAcked acknowledged events stay (Ack.Missing).
+			var drop uint64
+			if ack > o.cfg.KeepAcked {
+				drop = ack - o.cfg.KeepAcked
+			}
 			c := b.Cursor()
-			for k, _ := c.First(); k != nil && binary.BigEndian.Uint64(k) <= ack; k, _ = c.Next() {
+			for k, _ := c.First(); k != nil && binary.BigEndian.Uint64(k) <= drop; k, _ = c.Next() {
 				if err := c.Delete(); err != nil {
 					return err
 				}

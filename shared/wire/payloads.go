@@ -27,6 +27,17 @@ type Ack struct {
 	// dispositions the earlier incarnation's unacknowledged events and
 	// unused serials at central.
 	Replaced *Replaced `json:"replaced,omitempty"`
+	// Missing is the first run of seqs of this incarnation that central
+	// lacks below events it holds (From is Seq+1). A line that still keeps
+	// those events, acknowledged or not, sends them again: central restored
+	// from a backup has forgotten events it once acknowledged.
+	Missing *SeqRange `json:"missing,omitempty"`
+}
+
+// SeqRange is a run of seqs, From to To inclusive.
+type SeqRange struct {
+	From uint64 `json:"from"`
+	To   uint64 `json:"to"`
 }
 
 // Replaced describes the incarnation a new one replaced at central.
@@ -61,6 +72,14 @@ func (a Ack) Validate() error {
 		}
 		if a.Replaced.Incarnation == a.Incarnation {
 			return fieldErrf("replaced.incarnation", "%q cannot replace itself", a.Incarnation)
+		}
+	}
+	if m := a.Missing; m != nil {
+		switch {
+		case m.From != a.Seq+1:
+			return fieldErrf("missing.from", "%d: must be seq+1 (%d), the first seq central lacks", m.From, a.Seq+1)
+		case m.To < m.From || m.To > MaxSeq:
+			return fieldErrf("missing.to", "%d: must be from %d to 2^63-1", m.To, m.From)
 		}
 	}
 	return nil

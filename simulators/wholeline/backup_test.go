@@ -111,29 +111,32 @@ func (s *system) metric(t testing.TB, sample string) string {
 	return ""
 }
 
-// TestBackupRestore is issue 17's backup check: central on SQLite, a line
-// producing; a backup with `serialine-central backup` mid-production;
-// more production; central stopped, the backup restored with
-// `serialine-central restore`, central started again.
-//
-// What is true by design (edge/outbox): the edge deletes its events once
-// central acknowledges them, and ignores an ack lower than one it already
-// has (with replicas, acks arrive out of order). So the events acked
-// between the backup and the stop are gone from both sides: the resend
-// cannot fill that gap. The test shows that central flags it exactly
-// (the seq API's gap from the backup's seq to the edge's last ack, the
-// gap metric, the events behind it held, nothing applied); that QA's
-// skip-gap, the documented procedure, then applies everything held; that
-// the units lost are exactly those of the gap's events; and that every
-// other printed pack is at central, none applied twice.
-func TestBackupRestore(t *testing.T) {
+// restoreRun is what backupRestoreRun leaves for the checks: central
+// restored and running again, the line stopped after its last unit.
+type restoreRun struct {
+	s                  *system
+	r                  *rig
+	dbPath             string
+	atBackup           uint64            // the line's seq in the backup
+	edgeAcked, lastSeq uint64            // the edge's last ack from the old central; its last seq
+	seqOf              map[string]uint64 // each unit's event seq at central when it stopped
+	centralAtStop      uint64            // the line's seq at central when it stopped
+}
+
+// backupRestoreRun: central on SQLite, a line producing; a backup with
+// `serialine-central backup` mid-production; more production, acknowledged;
+// central stopped, the backup restored with `serialine-central restore`
+// (and checked), central started again; the line finishes its units and
+// stops. keepAcked is the edge's outbox.keep_acked.
+func backupRestoreRun(t *testing.T, keepAcked uint64) restoreRun {
+	t.Helper()
 	const units = 2_000
 	dir := t.TempDir()
 	dbPath := filepath.Join(dir, "central.db")
 	s := newSQLiteSystem(t, dbPath, 2*time.Second)
 	// One grant covers the run, before the backup: a restore also forgets
 	// the grants made after the backup (see docs/operations.md).
-	r := s.addLine(t, "R"+randomHex(t, 3), lineOpts{units: units, speed: 3_000, noRead: 0.01,
+	r := s.addLine(t, "R"+randomHex(t, 3), lineOpts{units: units, speed: 3_000, noRead: 0.01, keepAcked: keepAcked,
 		pool: agent.PoolConfig{ReserveBlock: 64, LowWaterMinutes: 0.1, RefillMinutes: 0.2, MinRequest: 4_000, MaxRequest: 4_000, NominalRate: 3_000, RequestRetry: time.Second}})
 	r.startEdge(t)
 	r.run(t)
@@ -167,6 +170,12 @@ func TestBackupRestore(t *testing.T) {
 		seqOf[row[0]] = q
 	}
 
+	atStop := sqliteQuery(t, dbPath, "SELECT applied_seq FROM line_incarnations WHERE line_id = $1", r.id)
+	require.Len(t, atStop, 1)
+	var centralAtStop uint64
+	_, err = fmt.Sscan(atStop[0][0], &centralAtStop)
+	require.NoError(t, err)
+
 	// Restore: refused without --force (the database exists), then done.
 	code, out = centralCmd(t, "restore", "--db", s.dsn, "-i", backup)
 	require.Equal(t, 1, code, out)
@@ -191,6 +200,75 @@ func TestBackupRestore(t *testing.T) {
 	st := r.state(t)
 	lastSeq, edgeAcked := st.Outbox.LastSeq, st.Outbox.Acked
 	require.Greater(t, edgeAcked, atBackup+100)
+	return restoreRun{s: s, r: r, dbPath: dbPath, atBackup: atBackup, edgeAcked: edgeAcked, lastSeq: lastSeq, seqOf: seqOf, centralAtStop: centralAtStop}
+}
+
+// TestBackupRestore is issue 17's backup check (backupRestoreRun, the
+// edge keeping its last 100,000 acknowledged events, the agent's default):
+// the restored central lacks the events it acknowledged after the backup
+// and names them in its acks (wire.Ack.Missing); the line still keeps
+// them and sends them again: the gap fills by itself. Every printed pack
+// is then at central, once.
+func TestBackupRestore(t *testing.T) {
+	x := backupRestoreRun(t, agent.DefaultConfig().Outbox.KeepAcked)
+	s, r := x.s, x.r
+	require.Eventually(t, func() bool { st := r.state(t); return st.Outbox.Pending == 0 && st.Outbox.Acked == x.lastSeq }, wait, 20*time.Millisecond,
+		"central acknowledges the line's last event: the gap filled")
+	var seq lineSeqOut
+	s.api.must(t, "GET", "/api/v1/lines/"+r.id+"/seq", nil, &seq)
+	require.Equal(t, x.lastSeq, seq.Acked)
+	require.Empty(t, seq.Gaps)
+	require.Empty(t, seq.Held)
+	log, err := os.ReadFile(r.edge.logPath)
+	require.NoError(t, err)
+	require.Contains(t, string(log), "central lacks acknowledged events (restored from a backup?): sending them again",
+		"the line sent acknowledged events again")
+
+	fates := map[string]string{}
+	for _, row := range sqliteQuery(t, x.dbPath, "SELECT serial, state FROM units WHERE order_id = $1", r.order) {
+		fates[row[0]] = row[1]
+	}
+	twice := sqliteQuery(t, x.dbPath, "SELECT serial, count(*) FROM unit_history WHERE line_id = $1 AND type IN ('commissioned', 'decommissioned') GROUP BY gtin, serial HAVING count(*) > 1", r.id)
+	require.Empty(t, twice, "no unit applied twice")
+	printed := r.printed(t)
+	refilled := 0
+	for _, data := range printed {
+		es, err := gs1.Parse(data)
+		require.NoError(t, err)
+		sn, _ := es.Get("21")
+		f := fates[sn]
+		require.Contains(t, []string{"commissioned", "decommissioned"}, f, "printed serial %s is at central", sn)
+		if q := x.seqOf[sn]; q > x.atBackup && q <= x.centralAtStop {
+			refilled++
+		}
+	}
+	require.Positive(t, refilled)
+	counts := r.state(t).Counts
+	var commissioned uint64
+	for _, f := range fates {
+		if f == "commissioned" {
+			commissioned++
+		}
+	}
+	require.Equal(t, counts.Good, commissioned, "the agent's good packs are central's commissioned")
+	t.Logf("backup at seq %d; central had %d at its stop; %d labels, %d of them in between (sent again after the restore), last seq %d",
+		x.atBackup, x.centralAtStop, len(printed), refilled, x.lastSeq)
+}
+
+// TestBackupRestoreBeyondKeptEvents is backupRestoreRun with an edge that
+// keeps no acknowledged event (outbox.keep_acked beyond: the backup is
+// older than what the line keeps). The events central acknowledged
+// between the backup and the stop are gone from both sides: the resend
+// cannot fill that gap. Central flags it exactly (the seq API's gap from
+// the backup's seq to the edge's last ack, the gap metric, the events
+// behind it held, nothing applied); QA's skip-gap, the documented
+// procedure, then applies everything held; the units lost are exactly
+// those of the gap's events, and every other printed pack is at central,
+// none applied twice.
+func TestBackupRestoreBeyondKeptEvents(t *testing.T) {
+	x := backupRestoreRun(t, 0)
+	s, r := x.s, x.r
+	atBackup, edgeAcked, lastSeq, seqOf, dbPath := x.atBackup, x.edgeAcked, x.lastSeq, x.seqOf, x.dbPath
 
 	// Central flags the gap: from the backup's seq to the edge's last ack,
 	// everything after it held, none of it applied, the gap metric set.

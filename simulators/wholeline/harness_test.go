@@ -373,6 +373,8 @@ type lineOpts struct {
 	// broker, if set, is the address the agent dials instead of
 	// Mosquitto's (a proxy the test can cut).
 	broker string
+	// keepAcked is the agent's outbox.keep_acked (default 0: none kept).
+	keepAcked uint64
 	// dataDir is the agent's data folder (default: in the test's temp dir).
 	dataDir string
 	// storage is the agent's free-space watermark (default: the agent's).
@@ -479,7 +481,7 @@ func (s *system) addLine(t *testing.T, id string, o lineOpts) *rig {
 	if a.Pool == (agent.PoolConfig{}) {
 		a.Pool = agent.PoolConfig{ReserveBlock: 64, LowWaterMinutes: 0.2, RefillMinutes: 0.5, MinRequest: 500, MaxRequest: 5000, NominalRate: float64(o.speed), RequestRetry: time.Second}
 	}
-	a.Outbox = agent.OutboxConfig{ResendAfter: 3 * time.Second}
+	a.Outbox = agent.OutboxConfig{ResendAfter: 3 * time.Second, KeepAcked: o.keepAcked}
 	if pk := o.packing; pk != nil {
 		a.Packing.Enabled = true
 		a.Packing.CompanyPrefix = gtin[1:8] // the product's 7-digit company prefix
