@@ -96,7 +96,9 @@ func runScenarios(t *testing.T, c *central, b mqttBroker) {
 		early := l.events(t, 1, 3)
 		late := l.events(t, 4, 6)
 		e.sendEvents(t, late)
-		require.Equal(t, uint64(0), e.nextAck(t).Seq, "the ack covers only the contiguous part")
+		a := e.nextAck(t)
+		require.Equal(t, uint64(0), a.Seq, "the ack covers only the contiguous part")
+		require.Equal(t, &wire.SeqRange{From: 1, To: 3}, a.Missing, "the ack names what central lacks")
 		require.Equal(t, uint64(0), unitCount(t, c, l.order))
 
 		gap := findGap(c.in.Gaps(), l.id)
@@ -110,7 +112,9 @@ func runScenarios(t *testing.T, c *central, b mqttBroker) {
 		require.Equal(t, []uint64{4, 5, 6}, ls.Pending)
 
 		e.sendEvents(t, early)
-		require.Equal(t, uint64(6), e.nextAck(t).Seq)
+		a = e.nextAck(t)
+		require.Equal(t, uint64(6), a.Seq)
+		require.Nil(t, a.Missing)
 		require.Equal(t, uint64(6), unitCount(t, c, l.order))
 		require.Nil(t, findGap(c.in.Gaps(), l.id), "a filled gap is no longer reported")
 		require.Empty(t, deadLetters(t, c, l.id))

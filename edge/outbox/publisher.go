@@ -29,6 +29,7 @@ func (o *Outbox) publisher() {
 	var sent uint64            // highest seq published on this session
 	var pendingSince time.Time // when unsent events were first seen
 	var lastRefill time.Time   // when acknowledged events were last sent again
+	var refill *wire.SeqRange  // events central lacks, to send again
 	lastAck := o.acked.Load()
 	lastProgress := o.cfg.Now()
 	timer := time.NewTimer(time.Hour)
@@ -90,6 +91,17 @@ func (o *Outbox) publisher() {
 		if sent > acked {
 			next = min(next, max(o.cfg.ResendAfter-now.Sub(lastProgress), time.Millisecond))
 		}
+		if refill != nil && connected {
+			// Once per ResendAfter at most: central names its gap in every
+			// ack while the events are on their way.
+			if wait := o.cfg.ResendAfter - now.Sub(lastRefill); wait > 0 {
+				next = min(next, wait)
+			} else {
+				lastRefill = now
+				o.sendAgain(*refill, acked)
+				refill = nil
+			}
+		}
 		timer.Reset(next)
 		select {
 		case <-o.stop:
@@ -97,10 +109,7 @@ func (o *Outbox) publisher() {
 		case <-o.pubWake:
 		case <-timer.C:
 		case m := <-o.refill:
-			if connected && now.Sub(lastRefill) >= o.cfg.ResendAfter {
-				lastRefill = now
-				o.sendAgain(m, acked)
-			}
+			refill = &m // the latest ack's view wins
 		}
 	}
 }
