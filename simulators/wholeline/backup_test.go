@@ -256,7 +256,7 @@ func TestBackupRestore(t *testing.T) {
 }
 
 // TestBackupRestoreBeyondKeptEvents is backupRestoreRun with an edge that
-// keeps no acknowledged event (outbox.keep_acked beyond: the backup is
+// keeps no acknowledged event (outbox.keep_acked 0: as when the backup is
 // older than what the line keeps). The events central acknowledged
 // between the backup and the stop are gone from both sides: the resend
 // cannot fill that gap. Central flags it exactly (the seq API's gap from
