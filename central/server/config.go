@@ -128,6 +128,11 @@ type HTTPConfig struct {
 	Listen            string        `yaml:"listen"`
 	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
 	ShutdownTimeout   time.Duration `yaml:"shutdown_timeout"`
+	// TLSCert and TLSKey (PEM files, both or neither) make central serve
+	// HTTPS; the embedded broker's TLS listener presents the same
+	// certificate. See docs/tls.md.
+	TLSCert string `yaml:"tls_cert"`
+	TLSKey  string `yaml:"tls_key"`
 }
 
 // DatabaseConfig names the store.
@@ -141,8 +146,21 @@ type DatabaseConfig struct {
 type MQTTConfig struct {
 	// Broker is "embedded" (127.0.0.1:1883, or the next free port),
 	// "embedded:HOST:PORT" (exactly there; port 0 = any free port) or
-	// "tcp://HOST:PORT" for an external broker.
+	// "tcp://HOST:PORT" for an external broker, "ssl://HOST:PORT" (also
+	// tls:// or mqtts://) for one over TLS.
 	Broker string `yaml:"broker"`
+	// CAFile, CertFile and KeyFile are the TLS files of central's
+	// connection to an external ssl:// broker: the CA to trust (empty:
+	// the system's) and central's client certificate (both or neither).
+	CAFile   string `yaml:"ca_file"`
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	// TLSListen (HOST:PORT) adds a TLS listener to the embedded broker,
+	// with http.tls_cert's certificate. With TLSClientCA set, a client
+	// on it must present a certificate issued by that CA whose common
+	// name is its MQTT username.
+	TLSListen   string `yaml:"tls_listen"`
+	TLSClientCA string `yaml:"tls_client_ca"`
 	// ServiceUser and ServicePassword are central's login. For the
 	// embedded broker an empty password is replaced by a random one (only
 	// central itself logs in as the service user). The environment
@@ -286,6 +304,9 @@ func (c Config) Validate() error {
 	if _, _, err := c.MQTT.parseBroker(); err != nil {
 		return configErr("mqtt.broker", "%v", err)
 	}
+	if err := c.validateTLS(); err != nil {
+		return err
+	}
 	if err := wire.ValidateLine(c.MQTT.ServiceUser); err != nil {
 		return configErr("mqtt.service_user", "%v (the service user follows the line id rules)", err)
 	}
@@ -345,17 +366,17 @@ func (m MQTTConfig) parseBroker() (embeddedAddr string, fallback bool, err error
 			return "", false, fmt.Errorf("%q: %v", b, err)
 		}
 		return addr, false, nil
-	case strings.HasPrefix(b, "tcp://"):
+	case strings.HasPrefix(b, "tcp://"), isTLSBroker(b):
 		u, err := url.Parse(b)
 		if err != nil || u.Path != "" || u.User != nil {
-			return "", false, fmt.Errorf("%q: want tcp://HOST:PORT (credentials go in mqtt.service_user/service_password)", b)
+			return "", false, fmt.Errorf("%q: want tcp://HOST:PORT or ssl://HOST:PORT (credentials go in mqtt.service_user/service_password)", b)
 		}
 		if err := yamlconfig.CheckHostPort(u.Host); err != nil {
 			return "", false, fmt.Errorf("%q: %v", b, err)
 		}
 		return "", false, nil
 	default:
-		return "", false, fmt.Errorf("%q: use embedded, embedded:HOST:PORT or tcp://HOST:PORT", b)
+		return "", false, fmt.Errorf("%q: use embedded, embedded:HOST:PORT, tcp://HOST:PORT or ssl://HOST:PORT", b)
 	}
 }
 

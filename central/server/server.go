@@ -194,7 +194,11 @@ func (s *Server) startMQTT(ctx context.Context) error {
 		brokerURL = "tcp://" + s.br.Addr()
 	}
 	s.mqttURL = brokerURL
-	in, err := ingest.New(s.cfg.ingestConfig(brokerURL, password), s.st, s.reg, s.log)
+	ic := s.cfg.ingestConfig(brokerURL, password)
+	if ic.TLS, err = s.cfg.mqttClientTLS(); err != nil {
+		return err
+	}
+	in, err := ingest.New(ic, s.st, s.reg, s.log)
 	if err != nil {
 		return fmt.Errorf("ingest: %w", err)
 	}
@@ -227,10 +231,17 @@ func (s *Server) startBroker(ctx context.Context, addr string, fallback bool, pa
 		tries = embeddedPortTries
 	}
 	creds := auth.NewLineCredentials(s.st)
-	var lastErr error
+	var lastErr, err error
 	for i := range tries {
 		listen := net.JoinHostPort(host, strconv.Itoa(port+i))
-		br, err := broker.New(s.cfg.MQTT.embeddedConfig(listen, password), creds, s.log, broker.WithDropKeeper(ingest.DropKeeper(s.st)))
+		bcfg := s.cfg.MQTT.embeddedConfig(listen, password)
+		if bcfg.TLS, err = s.cfg.brokerTLS(); err != nil {
+			return err
+		}
+		if bcfg.TLS != nil {
+			bcfg.TLSListen = s.cfg.MQTT.TLSListen
+		}
+		br, err := broker.New(bcfg, creds, s.log, broker.WithDropKeeper(ingest.DropKeeper(s.st)))
 		if err != nil {
 			return fmt.Errorf("mqtt: %w", err)
 		}
@@ -297,6 +308,10 @@ func (s *Server) startHTTP() error {
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.Handle("/", ui)
 
+	tlsCfg, err := s.cfg.httpTLS()
+	if err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", s.cfg.HTTP.Listen)
 	if err != nil {
 		return fmt.Errorf("http.listen: %w", err)
@@ -310,8 +325,20 @@ func (s *Server) startHTTP() error {
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
 	s.served = make(chan error, 1)
-	go func() { s.served <- s.httpSrv.Serve(ln) }()
-	s.log.Info("central serving", "http", "http://"+ln.Addr().String(), "mqtt", s.mqttURL, "embedded_broker", s.br != nil)
+	scheme := "http://"
+	if tlsCfg != nil {
+		// Plain HTTP to this port gets Go's 400 "client sent an HTTP
+		// request to an HTTPS server", and nothing else.
+		s.httpSrv.TLSConfig, scheme = tlsCfg, "https://"
+		go func() { s.served <- s.httpSrv.ServeTLS(ln, "", "") }()
+	} else {
+		go func() { s.served <- s.httpSrv.Serve(ln) }()
+	}
+	attrs := []any{"http", scheme + ln.Addr().String(), "mqtt", s.mqttURL, "embedded_broker", s.br != nil}
+	if s.br != nil && s.br.TLSAddr() != "" {
+		attrs = append(attrs, "mqtt_tls", "ssl://"+s.br.TLSAddr())
+	}
+	s.log.Info("central serving", attrs...)
 	return nil
 }
 
@@ -322,6 +349,9 @@ func (s *Server) secureCookie() bool {
 		return true
 	case "false":
 		return false
+	}
+	if s.cfg.HTTP.TLSCert != "" {
+		return true
 	}
 	host, _, _ := net.SplitHostPort(s.cfg.HTTP.Listen)
 	ip := net.ParseIP(host)
