@@ -46,7 +46,8 @@ type Options struct {
 	// Dir receives the files (created 0700 if missing).
 	Dir string
 	// Hosts are the server certificate's names: DNS names, or IP
-	// addresses (which become IP SANs). At least one.
+	// addresses (which become IP SANs). None: no server certificate (a
+	// line added later gets its client certificate only).
 	Hosts []string
 	// Clients are the common names of the client certificates: line ids
 	// and central's service user.
@@ -80,8 +81,8 @@ func Make(o Options) (Result, error) {
 	if o.Dir == "" {
 		return Result{}, errors.New("dir: missing")
 	}
-	if len(o.Hosts) == 0 {
-		return Result{}, errors.New("hosts: at least one host name or IP address is needed for the server certificate")
+	if len(o.Hosts) == 0 && len(o.Clients) == 0 {
+		return Result{}, errors.New("hosts: no host names and no clients: nothing to make")
 	}
 	for _, h := range o.Hosts {
 		if err := checkHost(h); err != nil {
@@ -114,7 +115,11 @@ func Make(o Options) (Result, error) {
 	if haveCert != haveKey {
 		return Result{}, fmt.Errorf("%s and %s: only one of them exists; restore the other or use a new directory", caCertPath, caKeyPath)
 	}
-	targets := []string{filepath.Join(o.Dir, ServerCert), filepath.Join(o.Dir, ServerKey)}
+	var targets []string
+	if len(o.Hosts) > 0 {
+		targets = append(targets, filepath.Join(o.Dir, ServerCert), filepath.Join(o.Dir, ServerKey))
+	}
+	clientTargets := len(targets)
 	for _, c := range o.Clients {
 		targets = append(targets, ClientCert(o.Dir, c), ClientKey(o.Dir, c))
 	}
@@ -170,19 +175,22 @@ func Make(o Options) (Result, error) {
 			ExtKeyUsage: []x509.ExtKeyUsage{usage},
 		}
 	}
-	srv := leaf(o.Hosts[0], x509.ExtKeyUsageServerAuth)
-	for _, h := range o.Hosts {
-		if ip := net.ParseIP(h); ip != nil {
-			srv.IPAddresses = append(srv.IPAddresses, ip)
-		} else {
-			srv.DNSNames = append(srv.DNSNames, h)
+	if len(o.Hosts) > 0 {
+		srv := leaf(o.Hosts[0], x509.ExtKeyUsageServerAuth)
+		for _, h := range o.Hosts {
+			if ip := net.ParseIP(h); ip != nil {
+				srv.IPAddresses = append(srv.IPAddresses, ip)
+			} else {
+				srv.DNSNames = append(srv.DNSNames, h)
+			}
+		}
+		if err := issueAndWrite(&res, srv, ca, caKey, targets[0], targets[1]); err != nil {
+			return res, fmt.Errorf("server certificate: %w", err)
 		}
 	}
-	if err := issueAndWrite(&res, srv, ca, caKey, targets[0], targets[1]); err != nil {
-		return res, fmt.Errorf("server certificate: %w", err)
-	}
 	for i, c := range o.Clients {
-		if err := issueAndWrite(&res, leaf(c, x509.ExtKeyUsageClientAuth), ca, caKey, targets[2+2*i], targets[3+2*i]); err != nil {
+		at := clientTargets + 2*i
+		if err := issueAndWrite(&res, leaf(c, x509.ExtKeyUsageClientAuth), ca, caKey, targets[at], targets[at+1]); err != nil {
 			return res, fmt.Errorf("client certificate %q: %w", c, err)
 		}
 	}

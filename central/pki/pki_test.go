@@ -89,10 +89,17 @@ func TestMakeRefusesToOverwrite(t *testing.T) {
 	require.Equal(t, before, after, "a refused run writes nothing")
 
 	// A new line later: the CA is reused, the new certificate verifies
-	// under the old CA.
-	res, err := pki.Make(pki.Options{Dir: dir, Hosts: []string{"localhost"}, Clients: []string{"line-2"}, Force: true})
+	// under the old CA, nothing else is touched.
+	res, err := pki.Make(pki.Options{Dir: dir, Clients: []string{"line-2"}})
 	require.NoError(t, err)
 	require.True(t, res.CAReused)
+	require.Equal(t, []string{pki.ClientKey(dir, "line-2"), pki.ClientCert(dir, "line-2")}, res.Written)
+	// --force replaces.
+	_, err = pki.Make(pki.Options{Dir: dir, Hosts: []string{"localhost"}, Force: true})
+	require.NoError(t, err)
+	after, err = os.ReadFile(filepath.Join(dir, pki.ServerKey))
+	require.NoError(t, err)
+	require.NotEqual(t, before, after)
 	pool := x509.NewCertPool()
 	pool.AddCert(readCert(t, filepath.Join(dir, pki.CACert)))
 	_, err = readCert(t, pki.ClientCert(dir, "line-2")).Verify(x509.VerifyOptions{Roots: pool, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
@@ -107,7 +114,7 @@ func TestMakeRejects(t *testing.T) {
 		opts pki.Options
 		want string
 	}{
-		{"no hosts", pki.Options{Hosts: nil}, "hosts: at least one"},
+		{"nothing", pki.Options{}, "nothing to make"},
 		{"bad host", pki.Options{Hosts: []string{"bad host"}}, `hosts: "bad host"`},
 		{"client with slash", pki.Options{Hosts: []string{"h"}, Clients: []string{"../x"}}, `client "../x"`},
 		{"client twice", pki.Options{Hosts: []string{"h"}, Clients: []string{"a", "a"}}, `client "a": given twice`},

@@ -12,7 +12,7 @@ import (
 	"github.com/serialine/serialine/shared/wire"
 )
 
-const certsUsage = `usage: serialine-central certs --dir DIR --hosts HOST,... [--lines LINE,...]
+const certsUsage = `usage: serialine-central certs --dir DIR [--hosts HOST,...] [--lines LINE,...]
                               [--service-user NAME] [--days N] [--force]
 
 certs makes the certificates of a plant without a PKI of its own, in DIR:
@@ -26,6 +26,8 @@ certs makes the certificates of a plant without a PKI of its own, in DIR:
                               for central's service user; the common name is the
                               MQTT username
 
+Without --hosts no server certificate is made: to add a line later, run
+  serialine-central certs --dir DIR --lines NEWLINE --service-user ""
 Private keys are written 0600, certificates 0644. An existing server or
 client file is an error unless --force is given. docs/tls.md has the steps.
 
@@ -65,9 +67,6 @@ func certsCommand(args []string, env Env) int {
 		return fail("--dir: missing")
 	}
 	hostList := splitList(*hosts)
-	if len(hostList) == 0 {
-		return fail("--hosts: missing; name central's host names and IP addresses, e.g. --hosts central.plant.example,10.0.0.5")
-	}
 	var clients []string
 	for _, l := range splitList(*lines) {
 		if err := wire.ValidateLine(l); err != nil {
@@ -80,6 +79,9 @@ func certsCommand(args []string, env Env) int {
 			return fail("--service-user: %q: %v", *service, err)
 		}
 		clients = append(clients, *service)
+	}
+	if len(hostList) == 0 && len(clients) == 0 {
+		return fail("--hosts: missing; name central's host names and IP addresses, e.g. --hosts central.plant.example,10.0.0.5 (or give --lines)")
 	}
 	res, err := pki.Make(pki.Options{Dir: *dir, Hosts: hostList, Clients: clients, Days: *days, Force: *force})
 	if err != nil {
@@ -97,6 +99,9 @@ func certsCommand(args []string, env Env) int {
 	}
 	for _, f := range res.Written {
 		fmt.Fprintln(env.Stdout, "wrote", f)
+	}
+	if len(hostList) == 0 {
+		return 0
 	}
 	fmt.Fprintf(env.Stdout, "\ncentral: --tls-cert %s --tls-key %s (and mqtt.tls_client_ca: %s)\n",
 		filepath.Join(*dir, pki.ServerCert), filepath.Join(*dir, pki.ServerKey), filepath.Join(*dir, pki.CACert))

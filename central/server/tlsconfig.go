@@ -113,3 +113,14 @@ func (c Config) mqttClientTLS() (*tls.Config, error) {
 	}
 	return cfg, nil
 }
+
+// MQTTTLSAddr is the embedded broker's TLS listener address ("" when there
+// is none).
+func (s *Server) MQTTTLSAddr() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.br == nil {
+		return ""
+	}
+	return s.br.TLSAddr()
+}
