@@ -183,6 +183,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	if scfg.Password, err = a.cfg.password(); err != nil {
 		return err
 	}
+	if scfg.TLS, err = a.cfg.MQTT.tlsConfig(); err != nil {
+		return err
+	}
 	sess, err := session.New(scfg, session.Handlers{
 		Acks:      func(ack wire.Ack) { ob.Ack(ack) },
 		Connected: func() { ob.Wake() },

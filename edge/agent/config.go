@@ -110,6 +110,12 @@ type MQTTConfig struct {
 	Username     string        `yaml:"username"`
 	Password     string        `yaml:"password"`
 	PasswordFile string        `yaml:"password_file"`
+	// CAFile, CertFile and KeyFile are the TLS files of an ssl:// broker:
+	// the CA to trust (empty: the system's) and the line's client
+	// certificate (both or neither; its common name is the line id).
+	CAFile   string `yaml:"ca_file"`
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
 	KeepAlive    time.Duration `yaml:"keepalive"`
 	Connect      time.Duration `yaml:"connect_timeout"`
 	ReconnectMax time.Duration `yaml:"reconnect_max"`
@@ -278,6 +284,9 @@ func (c Config) validateMQTT() error {
 	}
 	if m.Password != "" && m.PasswordFile != "" {
 		return errors.New("mqtt.password_file: set either password or password_file, not both")
+	}
+	if err := m.validateTLS(); err != nil {
+		return err
 	}
 	for _, kv := range []struct {
 		key string
