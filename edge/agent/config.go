@@ -110,15 +110,16 @@ type MQTTConfig struct {
 	Username     string        `yaml:"username"`
 	Password     string        `yaml:"password"`
 	PasswordFile string        `yaml:"password_file"`
+	KeepAlive    time.Duration `yaml:"keepalive"`
+	Connect      time.Duration `yaml:"connect_timeout"`
+	ReconnectMax time.Duration `yaml:"reconnect_max"`
+
 	// CAFile, CertFile and KeyFile are the TLS files of an ssl:// broker:
 	// the CA to trust (empty: the system's) and the line's client
 	// certificate (both or neither; its common name is the line id).
 	CAFile   string `yaml:"ca_file"`
 	CertFile string `yaml:"cert_file"`
 	KeyFile  string `yaml:"key_file"`
-	KeepAlive    time.Duration `yaml:"keepalive"`
-	Connect      time.Duration `yaml:"connect_timeout"`
-	ReconnectMax time.Duration `yaml:"reconnect_max"`
 }
 
 // PrinterConfig is the label printer and its label layout.
