@@ -157,6 +157,9 @@ func (s *Server) openStore(ctx context.Context) error {
 		if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 			return fmt.Errorf("database.url: %w", err)
 		}
+		if err := secureSQLiteFiles(path, s.log); err != nil {
+			return err
+		}
 	}
 	st, err := store.Open(ctx, dsn, s.log, store.WithPostgresConns(s.cfg.Database.PostgresConns), store.WithFutureSkew(s.cfg.Ingest.FutureSkew),
 		store.WithFMDReversalWindow(s.cfg.FMD.ReversalWindow))
@@ -325,14 +328,15 @@ func (s *Server) startHTTP() error {
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
 	s.served = make(chan error, 1)
-	scheme := "http://"
+	// The goroutine keeps its own reference: Shutdown clears s.httpSrv.
+	hs, served, scheme := s.httpSrv, s.served, "http://"
 	if tlsCfg != nil {
 		// Plain HTTP to this port gets Go's 400 "client sent an HTTP
 		// request to an HTTPS server", and nothing else.
-		s.httpSrv.TLSConfig, scheme = tlsCfg, "https://"
-		go func() { s.served <- s.httpSrv.ServeTLS(ln, "", "") }()
+		hs.TLSConfig, scheme = tlsCfg, "https://"
+		go func() { served <- hs.ServeTLS(ln, "", "") }()
 	} else {
-		go func() { s.served <- s.httpSrv.Serve(ln) }()
+		go func() { served <- hs.Serve(ln) }()
 	}
 	attrs := []any{"http", scheme + ln.Addr().String(), "mqtt", s.mqttURL, "embedded_broker", s.br != nil}
 	if s.br != nil && s.br.TLSAddr() != "" {

@@ -80,13 +80,22 @@ func Open(path string, opt Options, log *slog.Logger) (*bolt.DB, error) {
 	if opt.LockTimeout == 0 {
 		opt.LockTimeout = DefaultLockTimeout
 	}
-	_, err := os.Stat(path)
+	fi, err := os.Stat(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		log.Warn("no store in the data folder: creating a new, empty one (a first start, or the start after a damaged store was moved aside)", "file", path)
 		return openBolt(path, &bolt.Options{Timeout: opt.LockTimeout}, Report{Path: path})
 	}
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	// bbolt creates the store 0600 but leaves an existing file's mode: a
+	// store copied or restored 0644 holds the line's pool of serials and
+	// its events, for the owner only.
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+		if err := os.Chmod(path, 0o600); err != nil {
+			return nil, fmt.Errorf("open %s: readable by others (%v) and cannot be made 0600: %w", path, perm, err)
+		}
+		log.Warn("store file was readable by others; made it 0600", "file", path, "was", perm.String())
 	}
 	// Hold the lock while reading, so that a running agent's writes are
 	// never taken for damage; bbolt takes its own below.
