@@ -51,7 +51,7 @@ verify asks another manufacturer's LMVS responder whether a pack is genuine
 (our returns desk); serialine-central verify --help says more.
 
 Environment: SERIALINE_ADMIN_TOKEN (bootstrap admin token), SERIALINE_MQTT_PASSWORD
-(central's MQTT password).
+(central's MQTT password), SERIALINE_KEY_FILE (secrets.key_file).
 `
 
 // Main runs the serialine-central command line with args (without the

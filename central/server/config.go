@@ -48,8 +48,10 @@ type Config struct {
 	// requester of our returns desk (central/lmvs).
 	Verification VerificationConfig `yaml:"verification"`
 	// FMD is the EU FMD data set (central/fmd).
-	FMD FMDConfig      `yaml:"fmd"`
-	Log yamlconfig.Log `yaml:"log"`
+	FMD FMDConfig `yaml:"fmd"`
+	// Secrets is the key that seals secrets at rest (secrets.go).
+	Secrets SecretsConfig  `yaml:"secrets"`
+	Log     yamlconfig.Log `yaml:"log"`
 }
 
 // VerificationConfig is LMVS (central/lmvs).
@@ -336,6 +338,11 @@ func (c Config) Validate() error {
 	}
 	if c.Verification.Timeout < 0 || c.Verification.Timeout > 5*time.Minute {
 		return configErr("verification.timeout", "%v is outside 0..5m (0 means 20s)", c.Verification.Timeout)
+	}
+	if c.Secrets.KeyFile != "" {
+		if _, err := loadSecretKeys(c.Secrets.KeyFile); err != nil {
+			return configErr("secrets.key_file", "%v", err)
+		}
 	}
 	if c.FMD.ReversalWindow < 0 {
 		return configErr("fmd.reversal_window", "%v is negative (0 means %v)", c.FMD.ReversalWindow, store.DefaultFMDReversalWindow)

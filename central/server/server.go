@@ -161,8 +161,16 @@ func (s *Server) openStore(ctx context.Context) error {
 			return err
 		}
 	}
-	st, err := store.Open(ctx, dsn, s.log, store.WithPostgresConns(s.cfg.Database.PostgresConns), store.WithFutureSkew(s.cfg.Ingest.FutureSkew),
-		store.WithFMDReversalWindow(s.cfg.FMD.ReversalWindow))
+	keys, err := s.secretKeys()
+	if err != nil {
+		return err
+	}
+	opts := []store.Option{store.WithPostgresConns(s.cfg.Database.PostgresConns), store.WithFutureSkew(s.cfg.Ingest.FutureSkew),
+		store.WithFMDReversalWindow(s.cfg.FMD.ReversalWindow)}
+	if keys != nil {
+		opts = append(opts, store.WithSecretKeys(keys))
+	}
+	st, err := store.Open(ctx, dsn, s.log, opts...)
 	if err != nil {
 		return fmt.Errorf("database: %w", err)
 	}
