@@ -211,9 +211,10 @@ type IngestConfig struct {
 
 // WebConfig is the web UI's session.
 type WebConfig struct {
-	// SecureCookie is "auto" (Secure unless http.listen is a loopback
-	// address), "true" or "false". Central serves plain HTTP: in
-	// production put a TLS proxy in front and keep the cookie Secure.
+	// SecureCookie is "auto" (Secure with http.tls_cert or unless
+	// http.listen is a loopback address), "true" or "false". Without
+	// http.tls_cert central serves plain HTTP: in production serve HTTPS
+	// (or put a TLS proxy in front) and keep the cookie Secure.
 	SecureCookie  string        `yaml:"secure_cookie"`
 	SessionMaxAge time.Duration `yaml:"session_max_age"`
 	// StaleAfter marks a line status older than this as stale.

@@ -42,11 +42,15 @@ func TestTLS(t *testing.T) {
 		return []string{"--cert", filepath.Join(certs, "clients", name+".crt"), "--key", filepath.Join(certs, "clients", name+".key")}
 	}
 
+	// The randomized scheme's key sealed at rest, with a secrets key.
+	keyFile := filepath.Join(t.TempDir(), "secrets.key")
+	require.NoError(t, os.WriteFile(keyFile, []byte("k1:"+randomHex(t, 32)+"\n"), 0o600))
+
 	s := &system{svc: randomHex(t, 16), dsn: storetest.PostgresDSN(t), token: adminToken(t)}
 	cfgPath := filepath.Join(t.TempDir(), "central.yaml")
 	require.NoError(t, os.WriteFile(cfgPath, []byte("mqtt:\n  tls_client_ca: "+ca+"\n"), 0o600))
 	s.central = newProc(t, "central", "serialine-central", "central serving",
-		[]string{"SERIALINE_ADMIN_TOKEN=" + s.token, "SERIALINE_MQTT_PASSWORD=" + s.svc},
+		[]string{"SERIALINE_ADMIN_TOKEN=" + s.token, "SERIALINE_MQTT_PASSWORD=" + s.svc, "SERIALINE_KEY_FILE=" + keyFile},
 		"serve", "--config", cfgPath, "--db", s.dsn, "--http", "127.0.0.1:0",
 		"--mqtt", "embedded:127.0.0.1:0", "--mqtt-tls", "127.0.0.1:0",
 		"--tls-cert", filepath.Join(certs, "server.crt"), "--tls-key", filepath.Join(certs, "server.key"))
@@ -100,6 +104,9 @@ func TestTLS(t *testing.T) {
 	require.Equal(t, http.StatusOK, code, string(body))
 	o := s.awaitClosed(t, r)
 	require.EqualValues(t, 50, o.Reconciliation.Commissioned, "the whole order at central")
+	var scheme string
+	require.NoError(t, s.db(t).QueryRow(testCtx(t), "SELECT serial_scheme->>'key' FROM products WHERE gtin = $1", gtin).Scan(&scheme))
+	require.True(t, strings.HasPrefix(scheme, "enc:v1:k1:"), "the scheme key is sealed in the database: %q", scheme)
 
 	// mosquitto_sub over TLS with the line's certificate: its retained
 	// orders topic (no order left open now).
