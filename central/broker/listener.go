@@ -65,7 +65,7 @@ func (l *listener) Init(*slog.Logger) error {
 		tln, err := net.Listen("tcp", l.cfg.TLSListen)
 		if err != nil {
 			_ = ln.Close()
-			return fmt.Errorf("tls_listen: %w", err)
+			return fmt.Errorf("tls_listen: %v", err) // not EADDRINUSE for the plain port's fallback: another plain port would not help
 		}
 		l.tlsLn = tln
 	}
