@@ -26,7 +26,7 @@ type Env struct {
 const usage = `usage: serialine-central serve [--config FILE] [--http HOST:PORT] [--db DSN] [--mqtt BROKER]
        serialine-central epcis hash FILE...
        serialine-central verify [--config FILE] [--db DSN] CODE
-       serialine-central certs --dir DIR --hosts HOST,... [--lines LINE,...] [--force]
+       serialine-central certs --dir DIR [--hosts HOST,...] [--lines LINE,...] [--force]
 
 serve runs central: database, MQTT ingest, HTTP API and web UI, until
 interrupted (SIGINT/SIGTERM).
