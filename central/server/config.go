@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -9,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/broker"
 	"github.com/serialine/serialine/central/ingest"
 	"github.com/serialine/serialine/central/lmvs"
@@ -196,6 +198,9 @@ type WebConfig struct {
 	// production put a TLS proxy in front and keep the cookie Secure.
 	SecureCookie  string        `yaml:"secure_cookie"`
 	SessionMaxAge time.Duration `yaml:"session_max_age"`
+	// SessionIdle ends a session unused for this long (0 = 30m, at most
+	// session_max_age).
+	SessionIdle time.Duration `yaml:"session_idle"`
 	// StaleAfter marks a line status older than this as stale.
 	StaleAfter time.Duration `yaml:"stale_after"`
 	// Refresh is how often the lines page refreshes.
@@ -262,7 +267,7 @@ func (c Config) Validate() error {
 		v   time.Duration
 	}{
 		{"http.read_header_timeout", c.HTTP.ReadHeaderTimeout}, {"http.shutdown_timeout", c.HTTP.ShutdownTimeout},
-		{"web.session_max_age", c.Web.SessionMaxAge}, {"web.stale_after", c.Web.StaleAfter}, {"web.refresh", c.Web.Refresh},
+		{"web.session_max_age", c.Web.SessionMaxAge}, {"web.session_idle", c.Web.SessionIdle}, {"web.stale_after", c.Web.StaleAfter}, {"web.refresh", c.Web.Refresh},
 	} {
 		if d.v < 0 {
 			return configErr(d.key, "%v is negative", d.v)
@@ -326,6 +331,12 @@ func (c Config) Validate() error {
 	}
 	if c.Web.SessionMaxAge != 0 && c.Web.SessionMaxAge < time.Minute {
 		return configErr("web.session_max_age", "%v is shorter than a minute", c.Web.SessionMaxAge)
+	}
+	if c.Web.SessionIdle != 0 && c.Web.SessionIdle < time.Minute {
+		return configErr("web.session_idle", "%v is shorter than a minute", c.Web.SessionIdle)
+	}
+	if maxAge := cmp.Or(c.Web.SessionMaxAge, auth.DefaultSessionAge); c.Web.SessionIdle > maxAge {
+		return configErr("web.session_idle", "%v is longer than web.session_max_age (%v)", c.Web.SessionIdle, maxAge)
 	}
 	if err := c.Log.Validate("log"); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)

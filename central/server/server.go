@@ -261,6 +261,7 @@ func (s *Server) startBroker(ctx context.Context, addr string, fallback bool, pa
 func (s *Server) startHTTP() error {
 	sessions, err := auth.NewSessions(s.st, auth.SessionConfig{
 		MaxAge:   s.cfg.Web.SessionMaxAge,
+		Idle:     s.cfg.Web.SessionIdle,
 		Insecure: !s.secureCookie(),
 	}, s.log)
 	if err != nil {

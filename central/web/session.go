@@ -12,13 +12,14 @@ import (
 )
 
 // Sessions is the UI's cookie session; *auth.Sessions implements it. A
-// token pasted once becomes an HttpOnly, SameSite=Strict cookie; its
+// token pasted once starts a server-side session whose random id is an
+// HttpOnly, SameSite=Strict cookie (never the token itself); its
 // Middleware puts the auth.Principal in the request context (attributing
 // store writes to it) and refuses a state-changing request that comes
 // from another origin or lacks the session's CSRF token (auth.CSRFField).
 type Sessions interface {
 	SignIn(w http.ResponseWriter, r *http.Request, token string) (auth.Principal, error)
-	SignOut(w http.ResponseWriter)
+	SignOut(w http.ResponseWriter, r *http.Request)
 	CSRFToken(r *http.Request) string
 	Middleware(next http.Handler) http.Handler
 }
@@ -143,7 +144,7 @@ func (h *handler) signIn(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) signOut(w http.ResponseWriter, r *http.Request) {
-	h.deps.Sessions.SignOut(w)
+	h.deps.Sessions.SignOut(w, r)
 	http.Redirect(w, r, "/signin", http.StatusSeeOther)
 }
 
