@@ -130,6 +130,16 @@ type HTTPConfig struct {
 	Listen            string        `yaml:"listen"`
 	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
 	ShutdownTimeout   time.Duration `yaml:"shutdown_timeout"`
+	// Hardening (httpguard.go): the names clients may use (Host, and
+	// Origin of a state-changing request; empty = the listen address and
+	// its localhost forms), timeouts of a whole request, of writing an
+	// answer (CSV downloads extend it while they progress) and of an idle
+	// keep-alive connection, and the most connections served at once.
+	Hosts          []string      `yaml:"hosts"`
+	ReadTimeout    time.Duration `yaml:"read_timeout"`
+	WriteTimeout   time.Duration `yaml:"write_timeout"`
+	IdleTimeout    time.Duration `yaml:"idle_timeout"`
+	MaxConnections int           `yaml:"max_connections"`
 }
 
 // DatabaseConfig names the store.
@@ -241,8 +251,9 @@ func (c Config) WithDefaults() Config {
 		}
 	}
 	def(&c.HTTP.Listen, DefaultHTTPListen)
+	c.HTTP = c.HTTP.guardDefaults()
 	if c.HTTP.ReadHeaderTimeout == 0 {
-		c.HTTP.ReadHeaderTimeout = 10 * time.Second
+		c.HTTP.ReadHeaderTimeout = min(10*time.Second, c.HTTP.ReadTimeout)
 	}
 	if c.HTTP.ShutdownTimeout == 0 {
 		c.HTTP.ShutdownTimeout = DefaultShutdownTimeout
@@ -261,6 +272,9 @@ func (c Config) WithDefaults() Config {
 func (c Config) Validate() error {
 	if err := yamlconfig.CheckHostPort(c.HTTP.Listen); err != nil {
 		return configErr("http.listen", "%v", err)
+	}
+	if err := c.HTTP.validateGuard(); err != nil {
+		return err
 	}
 	for _, d := range []struct {
 		key string
