@@ -132,6 +132,12 @@ func (s *Sessions) SignIn(w http.ResponseWriter, r *http.Request, token string) 
 		// UI is for our own people.
 		return Principal{}, fmt.Errorf("%w: a partner token cannot sign in to the web UI", ErrInvalidToken)
 	}
+	if old := s.sessionID(r); old != "" {
+		// A new sign-in replaces the browser's session (no fixation).
+		if err := s.tokens.DeleteWebSession(r.Context(), HashToken(old)); err != nil {
+			return Principal{}, fmt.Errorf("sign in: end the previous session: %w", err)
+		}
+	}
 	id := newSessionID()
 	now := s.cfg.Now().UTC()
 	err = s.tokens.CreateWebSession(r.Context(), store.WebSession{Hash: HashToken(id), TokenID: p.TokenID, CreatedAt: now, ExpiresAt: now.Add(s.cfg.MaxAge)})

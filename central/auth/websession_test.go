@@ -139,3 +139,25 @@ func TestSessionIdleConfig(t *testing.T) {
 	_, err = auth.NewSessions(s, auth.SessionConfig{Idle: time.Second}, testLogger(t))
 	require.ErrorContains(t, err, "idle")
 }
+
+// TestSignInReplacesSession: a browser that signs in again (a shared PC
+// with a session left over) gets a new session id, and the old one ends.
+func TestSignInReplacesSession(t *testing.T) {
+	s := openStore(t)
+	tok, _ := issue(t, s, "frank", auth.RoleQA)
+	srv, sess := webApp(t, s, auth.SessionConfig{})
+	old := sessionCookie(t, signIn(t, srv, tok))
+
+	req := newRequest(t, http.MethodPost, srv.URL+"/signin", strings.NewReader("token="+tok))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.AddCookie(old)
+	req.Header.Set(auth.CSRFHeader, sess.CSRFToken(req)) // a signed-in browser's post
+	resp, err := (&http.Client{CheckRedirect: noRedirect}).Do(req)
+	require.NoError(t, err)
+	require.NoError(t, resp.Body.Close())
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	fresh := sessionCookie(t, resp)
+	require.NotEqual(t, old.Value, fresh.Value)
+	require.Equal(t, http.StatusUnauthorized, getForm(t, srv, old).StatusCode, "the old session ended")
+	require.Equal(t, http.StatusOK, getForm(t, srv, fresh).StatusCode)
+}
