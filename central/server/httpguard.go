@@ -18,7 +18,7 @@ import (
 // Defaults of the HTTP hardening keys.
 const (
 	DefaultHTTPReadTimeout    = 60 * time.Second
-	DefaultHTTPWriteTimeout   = 60 * time.Second
+	DefaultHTTPWriteTimeout   = 5 * time.Minute
 	DefaultHTTPIdleTimeout    = 2 * time.Minute
 	DefaultHTTPMaxConnections = 1024
 )
