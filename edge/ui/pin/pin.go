@@ -125,7 +125,7 @@ func Command(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
 		fmt.Fprint(stderr, "usage: serialine-edge pin-hash [--iterations N] < pin\n"+
-			"  reads a 4-8 digit PIN from the first line of stdin and prints the pin_hash for configs/edge.yaml\n")
+			"  reads a 4-8 digit PIN (6 or more recommended) from the first line of stdin and prints the pin_hash for configs/edge.yaml\n")
 		fs.PrintDefaults()
 	}
 	iter := fs.Int("iterations", DefaultIterations, "PBKDF2 iterations")
