@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -9,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/broker"
 	"github.com/serialine/serialine/central/ingest"
 	"github.com/serialine/serialine/central/lmvs"
@@ -130,6 +132,16 @@ type HTTPConfig struct {
 	Listen            string        `yaml:"listen"`
 	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
 	ShutdownTimeout   time.Duration `yaml:"shutdown_timeout"`
+	// Hardening (httpguard.go): the names clients may use (Host, and
+	// Origin of a state-changing request; empty = the listen address and
+	// its localhost forms), timeouts of a whole request, of writing an
+	// answer (CSV downloads extend it while they progress) and of an idle
+	// keep-alive connection, and the most connections served at once.
+	Hosts          []string      `yaml:"hosts"`
+	ReadTimeout    time.Duration `yaml:"read_timeout"`
+	WriteTimeout   time.Duration `yaml:"write_timeout"`
+	IdleTimeout    time.Duration `yaml:"idle_timeout"`
+	MaxConnections int           `yaml:"max_connections"`
 	// TLSCert and TLSKey (PEM files, both or neither) make central serve
 	// HTTPS; the embedded broker's TLS listener presents the same
 	// certificate. See docs/tls.md.
@@ -217,6 +229,9 @@ type WebConfig struct {
 	// (or put a TLS proxy in front) and keep the cookie Secure.
 	SecureCookie  string        `yaml:"secure_cookie"`
 	SessionMaxAge time.Duration `yaml:"session_max_age"`
+	// SessionIdle ends a session unused for this long (0 = 30m, at most
+	// session_max_age).
+	SessionIdle time.Duration `yaml:"session_idle"`
 	// StaleAfter marks a line status older than this as stale.
 	StaleAfter time.Duration `yaml:"stale_after"`
 	// Refresh is how often the lines page refreshes.
@@ -257,8 +272,9 @@ func (c Config) WithDefaults() Config {
 		}
 	}
 	def(&c.HTTP.Listen, DefaultHTTPListen)
+	c.HTTP = c.HTTP.guardDefaults()
 	if c.HTTP.ReadHeaderTimeout == 0 {
-		c.HTTP.ReadHeaderTimeout = 10 * time.Second
+		c.HTTP.ReadHeaderTimeout = min(10*time.Second, c.HTTP.ReadTimeout)
 	}
 	if c.HTTP.ShutdownTimeout == 0 {
 		c.HTTP.ShutdownTimeout = DefaultShutdownTimeout
@@ -278,12 +294,15 @@ func (c Config) Validate() error {
 	if err := yamlconfig.CheckHostPort(c.HTTP.Listen); err != nil {
 		return configErr("http.listen", "%v", err)
 	}
+	if err := c.HTTP.validateGuard(); err != nil {
+		return err
+	}
 	for _, d := range []struct {
 		key string
 		v   time.Duration
 	}{
 		{"http.read_header_timeout", c.HTTP.ReadHeaderTimeout}, {"http.shutdown_timeout", c.HTTP.ShutdownTimeout},
-		{"web.session_max_age", c.Web.SessionMaxAge}, {"web.stale_after", c.Web.StaleAfter}, {"web.refresh", c.Web.Refresh},
+		{"web.session_max_age", c.Web.SessionMaxAge}, {"web.session_idle", c.Web.SessionIdle}, {"web.stale_after", c.Web.StaleAfter}, {"web.refresh", c.Web.Refresh},
 	} {
 		if d.v < 0 {
 			return configErr(d.key, "%v is negative", d.v)
@@ -355,6 +374,12 @@ func (c Config) Validate() error {
 	}
 	if c.Web.SessionMaxAge != 0 && c.Web.SessionMaxAge < time.Minute {
 		return configErr("web.session_max_age", "%v is shorter than a minute", c.Web.SessionMaxAge)
+	}
+	if c.Web.SessionIdle != 0 && c.Web.SessionIdle < time.Minute {
+		return configErr("web.session_idle", "%v is shorter than a minute", c.Web.SessionIdle)
+	}
+	if maxAge := cmp.Or(c.Web.SessionMaxAge, auth.DefaultSessionAge); c.Web.SessionIdle > maxAge {
+		return configErr("web.session_idle", "%v is longer than web.session_max_age (%v)", c.Web.SessionIdle, maxAge)
 	}
 	if err := c.Log.Validate("log"); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)

@@ -283,6 +283,7 @@ func (s *Server) startBroker(ctx context.Context, addr string, fallback bool, pa
 func (s *Server) startHTTP() error {
 	sessions, err := auth.NewSessions(s.st, auth.SessionConfig{
 		MaxAge:   s.cfg.Web.SessionMaxAge,
+		Idle:     s.cfg.Web.SessionIdle,
 		Insecure: !s.secureCookie(),
 	}, s.log)
 	if err != nil {
@@ -327,12 +328,17 @@ func (s *Server) startHTTP() error {
 	if err != nil {
 		return fmt.Errorf("http.listen: %w", err)
 	}
+	hosts := allowedHosts(s.cfg.HTTP.Hosts, ln.Addr())
+	ln = limitListener(ln, s.cfg.HTTP.MaxConnections)
 	s.httpLn = ln
 	s.httpSrv = &http.Server{
 		// The LMVS paths (/01/, /gtin/, /checkConnectivity) go to the
 		// responder before the mux: never to the web UI's sign-in.
-		Handler:           s.countRequests(lmvs.Route(responder, mux)),
+		Handler:           s.countRequests(s.guard(hosts, lmvs.Route(responder, mux))),
 		ReadHeaderTimeout: s.cfg.HTTP.ReadHeaderTimeout,
+		ReadTimeout:       s.cfg.HTTP.ReadTimeout,
+		WriteTimeout:      s.cfg.HTTP.WriteTimeout,
+		IdleTimeout:       s.cfg.HTTP.IdleTimeout,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
 	s.served = make(chan error, 1)
