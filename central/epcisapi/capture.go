@@ -15,6 +15,7 @@ import (
 	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/shared/epcis"
+	"github.com/serialine/serialine/shared/utf8json"
 )
 
 // CaptureJob is a capture job as the binding shows it (CaptureJob of the
@@ -92,6 +93,11 @@ func (h *Handler) capture(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		problem(w, http.StatusBadRequest, "epcisException:ValidationException", "reading the body: "+err.Error())
+		return
+	}
+	if err := utf8json.Check(body); err != nil && format == epcis.FormatJSONLD {
+		// encoding/json would store the bytes as U+FFFD; XML's parser refuses them itself.
+		problem(w, http.StatusBadRequest, "epcisException:ValidationException", err.Error())
 		return
 	}
 	var doc epcis.Document

@@ -20,6 +20,7 @@ import (
 
 	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/shared/utf8json"
 	"github.com/serialine/serialine/shared/epcis"
 )
 
@@ -100,6 +101,9 @@ func (h *Handler) subscribe(w http.ResponseWriter, r *http.Request) {
 	}
 	var in SubscriptionRequest
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxQueryBody))
+	if err == nil {
+		err = utf8json.Check(body) // json would turn invalid bytes into U+FFFD
+	}
 	if err == nil {
 		d := json.NewDecoder(bytes.NewReader(body))
 		d.DisallowUnknownFields()
