@@ -20,8 +20,8 @@ import (
 
 	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/store"
-	"github.com/serialine/serialine/shared/utf8json"
 	"github.com/serialine/serialine/shared/epcis"
+	"github.com/serialine/serialine/shared/utf8json"
 )
 
 // Webhook subscriptions. Each delivery is an EPCISQueryDocument (JSON-LD,
