@@ -118,6 +118,10 @@ func (h *Handler) subscribe(w http.ResponseWriter, r *http.Request) {
 		subProblem(w, "dest", "%q is not an https URL (deliveries are signed but must not travel in clear)", in.Dest)
 		return
 	}
+	if err := h.Outbound.CheckURL(in.Dest); err != nil {
+		subProblem(w, "dest", "%q: %v", in.Dest, err)
+		return
+	}
 	secret := in.SignatureToken
 	if secret == "" {
 		secret = in.Secret
@@ -465,10 +469,11 @@ func (s *subscriptions) post(ctx context.Context, sub store.Subscription, evs []
 	req.Header.Set("GS1-CBV-Version", cbvVersion)
 	req.Header.Set("GS1-Signature", Sign(sub.Secret, body))
 	req.Header.Set("Serialine-Delivery-ID", deliveryID)
-	client := s.h.Webhooks
-	if client == nil {
-		client = &http.Client{Timeout: webhookWait}
+	client, err := s.h.webhookClient(sub.Dest)
+	if err != nil {
+		return err
 	}
+	defer client.CloseIdleConnections()
 	resp, err := client.Do(req)
 	if err != nil {
 		return err
