@@ -25,8 +25,8 @@ func TestRequesterNeverReflectsTheAnswer(t *testing.T) {
 	const secret = "SECRET-internal-7f3a"
 	answers := []struct {
 		name, ctype, body string
-		status           int
-		want             string // in the summary
+		status            int
+		want              string // in the summary
 	}{
 		{"JSON error document", "application/json", `{"error": "authentication required", "detail_token": "` + secret + `"}`, http.StatusUnauthorized,
 			"HTTP 401 Unauthorized: authentication required"},
