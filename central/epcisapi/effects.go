@@ -10,19 +10,6 @@ import (
 	"github.com/serialine/serialine/shared/epcis"
 )
 
-// effectPermissions: a captured event with an effect on our own units
-// (store.EPCISEffects) needs the permission of the API action with the
-// same effect, not only the right to capture. A recall is POST /recalls;
-// a theft, destruction or withdrawal is an EU FMD status update; a
-// decommissioning is QA's; all are quality:write today.
-var effectPermissions = map[string]auth.Permission{
-	store.EffectRecall:       auth.PermQualityWrite,
-	store.EffectDestruction:  auth.PermQualityWrite,
-	store.EffectTheft:        auth.PermQualityWrite,
-	store.EffectWithdrawal:   auth.PermQualityWrite,
-	store.EffectDecommission: auth.PermQualityWrite,
-}
-
 // authorizeEffects finds the document's events that would change what
 // verification, recalls or stock say about our units and answers 403,
 // naming each event and the permission it needs, when the caller lacks
@@ -35,14 +22,7 @@ func (h *Handler) authorizeEffects(w http.ResponseWriter, r *http.Request, p aut
 		h.internal(w, "capture permissions", err)
 		return nil, false
 	}
-	var refused []string
-	for _, f := range effects {
-		perm, known := effectPermissions[f.Effect]
-		if !known || !auth.Can(p.Role, perm) {
-			refused = append(refused, fmt.Sprintf("%s: %s (%s) of our units %v needs permission %s, which role %s does not hold",
-				f.Event(), f.Effect, f.Why, f.EPCs, perm, p.Role))
-		}
-	}
+	refused := auth.RefusedEffects(p.Role, effects)
 	if len(refused) == 0 {
 		return effects, true
 	}
