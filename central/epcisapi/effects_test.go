@@ -43,9 +43,9 @@ type ours struct {
 	partnerGLN string
 }
 
-func newOurs(tb testing.TB, n int) *ours {
+func newOurs(tb testing.TB, dsn string, n int) *ours {
 	tb.Helper()
-	e := newEnv(tb, storetest.SQLiteDSN(tb))
+	e := newEnv(tb, dsn)
 	o := &ours{env: e, siteGLN: checkDigit(tb, "031234500000"), partnerGLN: checkDigit(tb, "950600000002")}
 	ctx, s := e.ctx, e.s
 	spec := serials.Spec{Kind: serials.KindRandomized, Length: 12, Alphabet: serials.AlphabetNumeric, Key: "8f1e3c5a7b9d0e2f4a6c8e0b2d4f6a8c"}
@@ -170,73 +170,75 @@ func captureDoc(events ...map[string]any) []byte {
 // permission), nothing is stored and verification is unchanged; QA's
 // same capture is accepted and audited.
 func TestCaptureEffectNeedsThePermission(t *testing.T) {
-	o := newOurs(t, 3)
-	pack := o.units[0]
-	reason, info := o.verdict(t, pack)
-	require.Empty(t, reason, "the pack verifies before the attack")
-	require.Empty(t, info)
-	audits := func() []store.AuditEntry {
-		a, err := o.s.Audit(o.ctx, store.AuditFilter{Entity: "epcis_event"})
-		require.NoError(t, err)
-		return a
-	}
-
-	const evID = "urn:uuid:6b1b3c1a-1f0e-4a35-9d7c-2f7d0a4b9e01"
-	attack := objectEvent(evID, "OBSERVE", "holding", "recalled", o.sgtin(t, pack))
-	for _, role := range []auth.Role{auth.RolePlanner} {
-		r := o.do(t, role, "POST", "/epcis/capture", attack, "Content-Type", "application/ld+json")
-		require.Equal(t, http.StatusForbidden, r.status, "%s", r.body)
-		var p epcisapi.Problem
-		require.NoError(t, json.Unmarshal(r.body, &p))
-		require.Equal(t, "epcisException:SecurityException", p.Type)
-		for _, want := range []string{"eventList[0]", evID, "recall", "disposition recalled", string(auth.PermQualityWrite), "planner"} {
-			require.Contains(t, p.Title, want)
+	storetest.ForEachBackend(t, func(t *testing.T, dsn string) {
+		o := newOurs(t, dsn, 3)
+		pack := o.units[0]
+		reason, info := o.verdict(t, pack)
+		require.Empty(t, reason, "the pack verifies before the attack")
+		require.Empty(t, info)
+		audits := func() []store.AuditEntry {
+			a, err := o.s.Audit(o.ctx, store.AuditFilter{Entity: "epcis_event"})
+			require.NoError(t, err)
+			return a
 		}
-		require.Len(t, p.Errors, 1)
-	}
-	// Also with the proceed behaviour, in XML-free JSON: nothing stored.
-	r := o.do(t, auth.RolePlanner, "POST", "/epcis/capture", attack, "Content-Type", "application/json", "GS1-Capture-Error-Behaviour", "proceed")
-	require.Equal(t, http.StatusForbidden, r.status, "%s", r.body)
-	r = o.do(t, auth.RoleAuditor, "GET", "/epcis/events/"+url.PathEscape(evID), nil)
-	require.Equal(t, http.StatusNotFound, r.status, "the refused event was not stored: %s", r.body)
-	reason, info = o.verdict(t, pack)
-	require.Empty(t, reason, "a planner's capture does not recall the pack")
-	require.Empty(t, info)
-	require.Empty(t, audits())
 
-	// A mixed document: a neutral event about our pack and a decommission
-	// of another is refused whole, naming the second event.
-	mixed := captureDoc(
-		map[string]any{"type": "ObjectEvent", "eventTime": "2026-05-02T08:00:00Z", "eventTimeZoneOffset": "+00:00", "action": "OBSERVE",
-			"epcList": []string{o.sgtin(t, o.units[1])}, "bizStep": "shipping", "disposition": "in_transit"},
-		map[string]any{"type": "ObjectEvent", "eventTime": "2026-05-02T08:01:00Z", "eventTimeZoneOffset": "+00:00", "action": "DELETE",
-			"epcList": []string{o.sgtin(t, o.units[2])}, "bizStep": "decommissioning"})
-	r = o.do(t, auth.RolePlanner, "POST", "/epcis/capture", mixed, "Content-Type", "application/ld+json")
-	require.Equal(t, http.StatusForbidden, r.status, "%s", r.body)
-	require.Contains(t, string(r.body), "eventList[1]")
-	require.NotContains(t, string(r.body), "eventList[0]")
+		const evID = "urn:uuid:6b1b3c1a-1f0e-4a35-9d7c-2f7d0a4b9e01"
+		attack := objectEvent(evID, "OBSERVE", "holding", "recalled", o.sgtin(t, pack))
+		for _, role := range []auth.Role{auth.RolePlanner} {
+			r := o.do(t, role, "POST", "/epcis/capture", attack, "Content-Type", "application/ld+json")
+			require.Equal(t, http.StatusForbidden, r.status, "%s", r.body)
+			var p epcisapi.Problem
+			require.NoError(t, json.Unmarshal(r.body, &p))
+			require.Equal(t, "epcisException:SecurityException", p.Type)
+			for _, want := range []string{"eventList[0]", evID, "recall", "disposition recalled", string(auth.PermQualityWrite), "planner"} {
+				require.Contains(t, p.Title, want)
+			}
+			require.Len(t, p.Errors, 1)
+		}
+		// Also with the proceed behaviour, in XML-free JSON: nothing stored.
+		r := o.do(t, auth.RolePlanner, "POST", "/epcis/capture", attack, "Content-Type", "application/json", "GS1-Capture-Error-Behaviour", "proceed")
+		require.Equal(t, http.StatusForbidden, r.status, "%s", r.body)
+		r = o.do(t, auth.RoleAuditor, "GET", "/epcis/events/"+url.PathEscape(evID), nil)
+		require.Equal(t, http.StatusNotFound, r.status, "the refused event was not stored: %s", r.body)
+		reason, info = o.verdict(t, pack)
+		require.Empty(t, reason, "a planner's capture does not recall the pack")
+		require.Empty(t, info)
+		require.Empty(t, audits())
 
-	// QA may: the same capture is stored, the pack is recalled, audited.
-	j := o.capture(t, auth.RoleQA, attack, "Content-Type", "application/ld+json")
-	require.True(t, j.Success, "%+v", j)
-	require.Equal(t, 1, j.Stored)
-	reason, info = o.verdict(t, pack)
-	require.Equal(t, api.ReasonRecalled, reason)
-	require.Equal(t, lmvs.InfoRecalled, info)
-	a := audits()
-	require.Len(t, a, 1)
-	require.Equal(t, "recall", a[0].Action)
-	require.Equal(t, evID, a[0].EntityID)
-	require.Contains(t, a[0].Actor, "user-qa")
-	require.Contains(t, string(a[0].After), j.CaptureID)
-	require.Contains(t, string(a[0].After), "disposition recalled")
+		// A mixed document: a neutral event about our pack and a decommission
+		// of another is refused whole, naming the second event.
+		mixed := captureDoc(
+			map[string]any{"type": "ObjectEvent", "eventTime": "2026-05-02T08:00:00Z", "eventTimeZoneOffset": "+00:00", "action": "OBSERVE",
+				"epcList": []string{o.sgtin(t, o.units[1])}, "bizStep": "shipping", "disposition": "in_transit"},
+			map[string]any{"type": "ObjectEvent", "eventTime": "2026-05-02T08:01:00Z", "eventTimeZoneOffset": "+00:00", "action": "DELETE",
+				"epcList": []string{o.sgtin(t, o.units[2])}, "bizStep": "decommissioning"})
+		r = o.do(t, auth.RolePlanner, "POST", "/epcis/capture", mixed, "Content-Type", "application/ld+json")
+		require.Equal(t, http.StatusForbidden, r.status, "%s", r.body)
+		require.Contains(t, string(r.body), "eventList[1]")
+		require.NotContains(t, string(r.body), "eventList[0]")
+
+		// QA may: the same capture is stored, the pack is recalled, audited.
+		j := o.capture(t, auth.RoleQA, attack, "Content-Type", "application/ld+json")
+		require.True(t, j.Success, "%+v", j)
+		require.Equal(t, 1, j.Stored)
+		reason, info = o.verdict(t, pack)
+		require.Equal(t, api.ReasonRecalled, reason)
+		require.Equal(t, lmvs.InfoRecalled, info)
+		a := audits()
+		require.Len(t, a, 1)
+		require.Equal(t, "recall", a[0].Action)
+		require.Equal(t, evID, a[0].EntityID)
+		require.Contains(t, a[0].Actor, "user-qa")
+		require.Contains(t, string(a[0].After), j.CaptureID)
+		require.Contains(t, string(a[0].After), "disposition recalled")
+	})
 }
 
 // TestCaptureNeutralOrOthersStaysOpen: events about other parties' units
 // (whatever their disposition) and neutral events about ours need only
 // the capture permission.
 func TestCaptureNeutralOrOthersStaysOpen(t *testing.T) {
-	o := newOurs(t, 2)
+	o := newOurs(t, storetest.SQLiteDSN(t), 2)
 	other := "urn:epc:id:sgtin:0614141.107346.2017" // another company's pack
 	for i, doc := range [][]byte{
 		objectEvent("", "OBSERVE", "holding", "recalled", other),
@@ -255,7 +257,7 @@ func TestCaptureNeutralOrOthersStaysOpen(t *testing.T) {
 // TestCaptureEffectForms: every spelling and role of one of our
 // identifiers, and each kind of effect, needs the permission.
 func TestCaptureEffectForms(t *testing.T) {
-	o := newOurs(t, 1)
+	o := newOurs(t, storetest.SQLiteDSN(t), 1)
 	sn := o.units[0]
 	ev := func(kv ...any) map[string]any {
 		m := map[string]any{"type": "ObjectEvent", "eventTime": "2026-05-02T08:00:00Z", "eventTimeZoneOffset": "+00:00", "action": "OBSERVE"}
