@@ -98,7 +98,11 @@ func (p Product) Problems() []*ValidationError {
 		out = append(out, ve)
 		return true
 	}
-	add(checkGTIN(rec, "gtin", p.GTIN))
+	if !add(checkGTIN(rec, "gtin", p.GTIN)) {
+		if err := gs1.CheckTradeItemGTIN(gs1.GTIN(p.GTIN)); err != nil {
+			add(invalid(rec, "gtin", "%v", err))
+		}
+	}
 	add(checkText(rec, "name", p.Name, true))
 	add(checkText(rec, "form", p.Form, false))
 	add(checkText(rec, "strength", p.Strength, false))
@@ -519,8 +523,8 @@ func checkText(rec, field, v string, required bool) error {
 		}
 		return nil
 	}
-	if required && strings.TrimSpace(v) == "" {
-		return invalid(rec, field, "has only blanks; it needs a visible character")
+	if required && !hasVisible(v) {
+		return invalid(rec, field, "has only blanks or invisible characters; it needs a visible character")
 	}
 	if len(v) > maxText {
 		return invalid(rec, field, "has %d bytes, at most %d", len(v), maxText)

@@ -75,7 +75,11 @@ func (h *handler) post(perm auth.Permission, parse func(*http.Request) error, ne
 			h.fail(w, r, http.StatusUnauthorized, "Signed out", "Your session has ended. Sign in again and repeat the action.")
 			return
 		}
-		if err := parse(r); err != nil {
+		err := parse(r)
+		if err == nil {
+			err = formUTF8(r)
+		}
+		if err != nil {
 			if tooBig := (*http.MaxBytesError)(nil); errors.As(err, &tooBig) {
 				h.fail(w, r, http.StatusRequestEntityTooLarge, "Too large", "The form is larger than the "+byteSize(tooBig.Limit)+" allowed.")
 				return
