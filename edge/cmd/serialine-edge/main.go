@@ -120,8 +120,8 @@ func checkRun(args []string) error {
 // shutdown from the service manager.
 func runAgent(ctx context.Context, args []string, stderr io.Writer) int {
 	cfg, err := runFlags(args, stderr)
-	var usage usageError
-	if errors.As(err, &usage) {
+	var ue usageError
+	if errors.As(err, &ue) {
 		return 2
 	}
 	if err != nil {
