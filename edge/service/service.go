@@ -74,9 +74,6 @@ commands:
                             use serialine-edge run there)
 `
 
-// errNotWindows is every SCM action's answer off Windows.
-var errNotWindows = errors.New("service commands are for Windows; on Linux use the systemd unit in deploy/systemd")
-
 // Command runs `serialine-edge service ARGS` and returns the exit status: 0,
 // 1 when the action failed, 2 for bad usage or configuration.
 func Command(args []string, prog Program, stdout, stderr io.Writer) int {

@@ -270,3 +270,21 @@ func TestOpenLogAppendsAndRotates(t *testing.T) {
 	require.NoError(t, err)
 	require.EqualValues(t, maxLogSize+1, fi.Size(), "the old one is kept once")
 }
+
+func TestNewHandlerRunsTheAgentWithTheServiceFlags(t *testing.T) {
+	var logBuf bytes.Buffer
+	var gotArgs []string
+	prog := Program{Run: func(_ context.Context, args []string, stderr io.Writer) int {
+		gotArgs = args
+		_, _ = io.WriteString(stderr, "agent log line\n")
+		return 7
+	}}
+	o := Options{Name: "line-2", LogFile: "/l/e.log", RunArgs: []string{"--config", "/c/edge.yaml", "--data", "/d"}}
+	h := newHandler(o, prog, &logBuf)
+	require.Equal(t, 30*time.Second, h.stopTimeout)
+	require.Equal(t, 7, h.run(context.Background()))
+	require.Equal(t, o.RunArgs, gotArgs, "the agent gets run's flags, as `serialine-edge run` would")
+	h.log.Info("service running")
+	require.Contains(t, logBuf.String(), "agent log line\n", "the agent logs to the service's log")
+	require.Contains(t, logBuf.String(), `msg="service running" service=line-2`)
+}
