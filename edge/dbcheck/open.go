@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"strings"
-	"syscall"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -99,7 +98,7 @@ func Open(path string, opt Options, log *slog.Logger) (*bolt.DB, error) {
 	}
 	// Hold the lock while reading, so that a running agent's writes are
 	// never taken for damage; bbolt takes its own below.
-	unlock, err := lock(path, syscall.LOCK_SH, opt.LockTimeout)
+	unlock, err := lockShared(path, opt.LockTimeout)
 	if err != nil {
 		return nil, err
 	}
@@ -192,20 +191,21 @@ func lockedError(path string) error {
 	return fmt.Errorf("open %s: %w (is another agent using this data folder?)", path, ErrLocked)
 }
 
-// lock takes a flock (as bbolt does) on path, waiting up to timeout, and
+// lockShared takes a shared lock on path (the lock bbolt takes: a flock, or
+// on Windows a byte-range lock; lock_*.go), waiting up to timeout, and
 // returns its release.
-func lock(path string, how int, timeout time.Duration) (func(), error) {
+func lockShared(path string, timeout time.Duration) (func(), error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	deadline := time.Now().Add(timeout)
 	for {
-		err := syscall.Flock(int(f.Fd()), how|syscall.LOCK_NB)
+		busy, err := tryLockShared(f)
 		if err == nil {
 			return func() { _ = f.Close() }, nil // closing releases the lock
 		}
-		if !errors.Is(err, syscall.EWOULDBLOCK) {
+		if !busy {
 			_ = f.Close()
 			return nil, fmt.Errorf("open %s: lock: %w", path, err)
 		}
