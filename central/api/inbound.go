@@ -39,6 +39,9 @@ func (a *api) inboundDSCSA(w http.ResponseWriter, r *http.Request) error {
 		return inboundErr(err)
 	}
 	p, _ := auth.PrincipalFrom(r.Context())
+	if err := a.authorizeEffects(r, p, in.Events); err != nil {
+		return err
+	}
 	rc, err := dscsa.Receive(r.Context(), a.Store, in, raw.Bytes(), p.ActsFor, a.log)
 	if err != nil {
 		return inboundErr(err)

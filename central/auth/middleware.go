@@ -76,6 +76,11 @@ func Authenticate(ctx context.Context, tokens TokenStore, token string) (Princip
 	case err != nil:
 		return Principal{}, fmt.Errorf("authenticate: %w", err)
 	}
+	return principalOf(t)
+}
+
+// principalOf checks a stored token's role and partner binding.
+func principalOf(t store.APIToken) (Principal, error) {
 	role := Role(t.Role)
 	if !role.Valid() {
 		// Stored by someone else with a role this build does not know:

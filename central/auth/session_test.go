@@ -35,7 +35,7 @@ func webApp(t *testing.T, s *store.Store, cfg auth.SessionConfig) (*httptest.Ser
 		http.Redirect(w, r, "/form", http.StatusSeeOther)
 	})
 	mux.HandleFunc("POST /signout", func(w http.ResponseWriter, r *http.Request) {
-		sess.SignOut(w)
+		sess.SignOut(w, r)
 		w.WriteHeader(http.StatusNoContent)
 	})
 	mux.HandleFunc("GET /form", func(w http.ResponseWriter, r *http.Request) {
@@ -222,7 +222,10 @@ func TestSessionCSRFMultipart(t *testing.T) {
 	})
 	srv := httptest.NewServer(capped)
 	t.Cleanup(srv.Close)
-	cookie := &http.Cookie{Name: auth.DefaultCookieName, Value: tok}
+	signedIn := httptest.NewRecorder()
+	_, err = sess.SignIn(signedIn, httptest.NewRequest(http.MethodPost, "/signin", nil), tok)
+	require.NoError(t, err)
+	cookie := signedIn.Result().Cookies()[0]
 	csrf := sess.CSRFToken(func() *http.Request { r := httptest.NewRequest("GET", "/", nil); r.AddCookie(cookie); return r }())
 
 	upload := func(t *testing.T, csrfValue string, size int) *http.Response {
@@ -272,14 +275,13 @@ func readAll(t *testing.T, resp *http.Response) string {
 }
 
 func TestSessionStoreDown(t *testing.T) {
-	sess, err := auth.NewSessions(failingTokens{}, auth.SessionConfig{}, testLogger(t))
+	sess, err := auth.NewSessions(failingSessions{}, auth.SessionConfig{}, testLogger(t))
 	require.NoError(t, err)
 	h := sess.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		t.Error("must not be reached")
 	}))
 	req := httptest.NewRequest(http.MethodGet, "/", nil)
-	tok, _ := auth.NewToken()
-	req.AddCookie(&http.Cookie{Name: auth.DefaultCookieName, Value: tok})
+	req.AddCookie(&http.Cookie{Name: auth.DefaultCookieName, Value: auth.SessionPrefix + strings.Repeat("A", 43)})
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req)
 	require.Equal(t, http.StatusServiceUnavailable, rec.Code)

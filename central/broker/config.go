@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -91,6 +92,13 @@ type Config struct {
 	// and never makes the broker drop another line's messages. 0 means
 	// DefaultMaxInflightPerLine.
 	MaxInflightPerLine int `yaml:"max_inflight_per_line"`
+
+	// TLSListen, host:port, adds a TLS listener under the same limits as
+	// Listen, serving TLS (which must then be set). When TLS asks for
+	// client certificates (ClientAuth RequireAndVerifyClientCert), a
+	// client on it must present one whose common name is its username.
+	TLSListen string      `yaml:"tls_listen"`
+	TLS       *tls.Config `yaml:"-"`
 }
 
 // Validate checks every key and returns an error naming the first one that
@@ -105,6 +113,9 @@ func (c Config) Validate() error {
 	}
 	if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
 		return configErr("listen", "%q: port %q is not a number from 0 to 65535", c.Listen, port)
+	}
+	if err := c.validateTLS(); err != nil {
+		return err
 	}
 	if err := wire.ValidateLine(c.ServiceUser); err != nil {
 		return configErr("service_user", "%v (the service user follows the line id rules)", err)

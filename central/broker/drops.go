@@ -190,7 +190,7 @@ func newBrokerMetrics(reg *metrics.Registry, srv *mqtt.Server, gate *gate, l fun
 	m := &brokerMetrics{
 		drops:    &reasonCounts{n: map[string]float64{}},
 		tooLarge: reg.Counter("serialine_mqtt_packets_too_large_total", "Packets refused from their header for exceeding their size limit (the connection is closed), by packet (connect, publish, other).", "packet"),
-		refused:  reg.Counter("serialine_mqtt_connections_refused_total", "Connections refused or closed by the broker's limits, by reason (max_connections, max_unauthenticated, max_connections_per_user, login_timeout, protocol).", "reason"),
+		refused:  reg.Counter("serialine_mqtt_connections_refused_total", "Connections refused or closed by the broker's limits, by reason (max_connections, max_unauthenticated, max_connections_per_user, login_timeout, protocol, client_certificate).", "reason"),
 		kept:     reg.Counter("serialine_mqtt_drops_dead_lettered_total", "Dropped messages of lines on their own topics kept as dead letters."),
 		notKept:  reg.Counter("serialine_mqtt_drops_not_kept_total", "Dropped messages of lines on their own topics that could not be kept as dead letters (queue full, database failed); counted in serialine_mqtt_dropped_messages_total all the same."),
 		waits:    reg.Counter("serialine_mqtt_backpressure_waits_total", "Publishes of a line held back (counted when the wait starts) until central acknowledged enough of its messages (max_inflight_per_line), by line.", "line"),

@@ -53,6 +53,13 @@ func (h *aclHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool
 		log.Warn("mqtt connect refused", "reason", "client id is reserved for the in-process client")
 		return false
 	}
+	if c, ok := cl.Net.Conn.(*conn); ok {
+		if err := c.checkCertUser(user); err != nil {
+			c.l.m.refused.Inc("client_certificate")
+			log.Warn("mqtt connect refused", "reason", err.Error())
+			return false
+		}
+	}
 	service, ok := h.authenticate(log, user, pk.Connect.Password)
 	if !ok {
 		return false

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -14,7 +15,8 @@ import (
 	"github.com/mochi-mqtt/server/v2/packets"
 )
 
-// listener is the broker's TCP listener. It bounds what a client can make
+// listener is the broker's TCP listener, and its TLS listener when
+// Config.TLSListen is set: both sockets share the limits. It bounds what a client can make
 // the broker hold: connections in all, connections not logged in yet (each
 // given LoginTimeout to send its CONNECT), connections per line, and the
 // size of every packet, which it reads from the packet's fixed header as
@@ -28,6 +30,7 @@ type listener struct {
 	m       *brokerMetrics
 	drops   *dropper
 	ln      net.Listener
+	tlsLn   net.Listener // nil without Config.TLSListen
 	end     atomic.Bool
 
 	mu      sync.Mutex
@@ -58,14 +61,32 @@ func (l *listener) Init(*slog.Logger) error {
 		return err
 	}
 	l.ln = ln
+	if l.cfg.TLSListen != "" {
+		tln, err := net.Listen("tcp", l.cfg.TLSListen)
+		if err != nil {
+			_ = ln.Close()
+			return fmt.Errorf("tls_listen: %v", err) // not EADDRINUSE for the plain port's fallback: another plain port would not help
+		}
+		l.tlsLn = tln
+	}
 	return nil
 }
 
 // Serve accepts connections until Close, refusing those over the limits
 // at once (closed without reading a byte).
 func (l *listener) Serve(establish listeners.EstablishFn) {
+	if l.tlsLn != nil {
+		go l.serve(l.tlsLn, true, establish)
+	}
+	l.serve(l.ln, false, establish)
+}
+
+// serve accepts on one socket; on the TLS one each connection is
+// wrapped in TLS after the limits admit it (the handshake then runs on
+// the connection's own goroutine, within LoginTimeout).
+func (l *listener) serve(ln net.Listener, overTLS bool, establish listeners.EstablishFn) {
 	for {
-		nc, err := l.ln.Accept()
+		nc, err := ln.Accept()
 		if err != nil {
 			if l.end.Load() {
 				return
@@ -74,10 +95,10 @@ func (l *listener) Serve(establish listeners.EstablishFn) {
 			if errors.As(err, &ne) && ne.Timeout() {
 				continue
 			}
-			l.log.Error("mqtt listener stopped accepting", "addr", l.Address(), "err", err)
+			l.log.Error("mqtt listener stopped accepting", "addr", ln.Addr().String(), "err", err)
 			return
 		}
-		c, reason := l.accept(nc)
+		c, reason := l.accept(nc, overTLS)
 		if c == nil {
 			l.m.refused.Inc(reason)
 			l.rate.warn("refused\x00"+reason, "mqtt connection refused", "remote", nc.RemoteAddr().String(), "reason", reason)
@@ -100,10 +121,13 @@ func (l *listener) Close(closeClients listeners.CloseFn) {
 	if l.ln != nil {
 		_ = l.ln.Close()
 	}
+	if l.tlsLn != nil {
+		_ = l.tlsLn.Close()
+	}
 }
 
 // accept admits a new connection under the limits, or returns why not.
-func (l *listener) accept(nc net.Conn) (*conn, string) {
+func (l *listener) accept(nc net.Conn, overTLS bool) (*conn, string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	switch {
@@ -117,6 +141,9 @@ func (l *listener) accept(nc net.Conn) (*conn, string) {
 	// The CONNECT must come within LoginTimeout; mochi sets the keepalive
 	// deadline once it has it.
 	_ = nc.SetReadDeadline(time.Now().Add(l.cfg.LoginTimeout))
+	if overTLS {
+		return &conn{Conn: tls.Server(nc, l.cfg.TLS), l: l}, ""
+	}
 	return &conn{Conn: nc, l: l}, ""
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/shared/epcis"
+	"github.com/serialine/serialine/shared/utf8json"
 )
 
 // CaptureJob is a capture job as the binding shows it (CaptureJob of the
@@ -94,6 +95,11 @@ func (h *Handler) capture(w http.ResponseWriter, r *http.Request) {
 		problem(w, http.StatusBadRequest, "epcisException:ValidationException", "reading the body: "+err.Error())
 		return
 	}
+	if err := utf8json.Check(body); err != nil && format == epcis.FormatJSONLD {
+		// encoding/json would store the bytes as U+FFFD; XML's parser refuses them itself.
+		problem(w, http.StatusBadRequest, "epcisException:ValidationException", err.Error())
+		return
+	}
 	var doc epcis.Document
 	if format == epcis.FormatXML {
 		doc, err = epcis.ParseXML(body)
@@ -123,6 +129,10 @@ func (h *Handler) capture(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p, _ := auth.PrincipalFrom(r.Context())
+	effects, ok := h.authorizeEffects(w, r, p, doc.Events)
+	if !ok {
+		return
+	}
 	job := store.CaptureJob{CaptureID: newCaptureID(), Behaviour: behaviour, Principal: p.Name, Events: len(doc.Events)}
 	h.mu.Lock()
 	closing := h.closing
@@ -140,7 +150,7 @@ func (h *Handler) capture(w http.ResponseWriter, r *http.Request) {
 		problem(w, http.StatusInternalServerError, "epcisException:ImplementationException", "the capture job could not be created")
 		return
 	}
-	go h.runCapture(job, doc.Events, hashes)
+	go h.runCapture(job, p.Actor(), doc.Events, hashes, effects)
 	w.Header().Set("Location", Prefix+"capture/"+job.CaptureID)
 	w.Header().Set("GS1-Capture-Error-Behaviour", behaviour)
 	auth.WriteJSON(w, http.StatusAccepted, CaptureJob{CaptureID: job.CaptureID, CreatedAt: time.Now().UTC(), Running: true, Success: true,
@@ -163,11 +173,14 @@ func captureFormat(contentType string) (epcis.Format, bool) {
 
 // runCapture is the capture job: validate, then store in one transaction
 // with the job's outcome (rollback: nothing when any event is invalid).
-func (h *Handler) runCapture(job store.CaptureJob, events []epcis.Event, hashes []epcis.EventHash) {
+// Events with an effect on our units (authorized before) are audited
+// with the events, as their actor's.
+func (h *Handler) runCapture(job store.CaptureJob, actor string, events []epcis.Event, hashes []epcis.EventHash, effects []store.EPCISEffect) {
 	defer h.jobs.Done()
-	ctx := h.bg
+	ctx := withActor(h.bg, actor)
 	var valid []epcis.Event
 	var ids, errs []string
+	var pos []int
 	for i, e := range events {
 		ps := store.ValidateEPCISEvent(i, e)
 		for _, p := range ps {
@@ -176,6 +189,7 @@ func (h *Handler) runCapture(job store.CaptureJob, events []epcis.Event, hashes 
 		if len(ps) == 0 {
 			valid = append(valid, e)
 			ids = append(ids, hashes[i].ID)
+			pos = append(pos, i)
 		}
 	}
 	rejected := len(events) - len(valid)
@@ -187,7 +201,7 @@ func (h *Handler) runCapture(job store.CaptureJob, events []epcis.Event, hashes 
 		log.Info("EPCIS capture refused", "invalid", rejected, "behaviour", job.Behaviour)
 		return
 	}
-	res, err := h.Store.CaptureEPCISForJob(ctx, job.CaptureID, valid, ids, rejected, errs)
+	res, err := h.Store.CaptureEPCISForJobAudited(ctx, job.CaptureID, valid, ids, rejected, errs, onlyValid(effects, pos))
 	if err != nil {
 		log.Error("EPCIS capture failed", "err", err)
 		if err := h.Store.FailCaptureJob(ctx, job.CaptureID, len(events), append(errs, "the capture could not be stored: "+errText(err))); err != nil {

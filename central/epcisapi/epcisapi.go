@@ -20,6 +20,7 @@ import (
 	"sync"
 
 	"github.com/serialine/serialine/central/auth"
+	"github.com/serialine/serialine/central/outbound"
 	"github.com/serialine/serialine/central/store"
 )
 
@@ -49,9 +50,15 @@ type Deps struct {
 	MaxBodyBytes int64
 	// CaptureLimit caps the events of a captured document (0: DefaultCaptureLimit).
 	CaptureLimit int
-	// Webhooks posts subscription results (nil: a client with a 30 s
-	// timeout). Tests give one that trusts their TLS server.
-	Webhooks *http.Client
+	// Outbound decides where subscription deliveries may connect, as for
+	// every partner endpoint: HTTPS only, never loopback, private,
+	// link-local or metadata addresses unless central's
+	// outbound.allow_networks allows them (checked at connect time). The
+	// zero Policy allows public addresses only.
+	Outbound outbound.Policy
+	// WebhookCACert is a PEM CA bundle deliveries trust instead of the
+	// system's ("": the system's): a plant's private CA, a test's server.
+	WebhookCACert string
 }
 
 // writeRoles may capture and manage named queries and subscriptions (a

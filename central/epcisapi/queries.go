@@ -22,6 +22,7 @@ import (
 
 	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/shared/utf8json"
 )
 
 // Named queries: POST /epcis/queries keeps a query under a name (its
@@ -157,6 +158,9 @@ func schemaErrors(ve *jsonschema.ValidationError) string {
 func (h *Handler) createQuery(w http.ResponseWriter, r *http.Request) {
 	var in QueryDefinition
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxQueryBody))
+	if err == nil {
+		err = utf8json.Check(body) // json would turn invalid bytes into U+FFFD
+	}
 	if err == nil {
 		d := json.NewDecoder(bytes.NewReader(body))
 		d.DisallowUnknownFields()

@@ -21,6 +21,7 @@ import (
 	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/shared/epcis"
+	"github.com/serialine/serialine/shared/utf8json"
 )
 
 // Webhook subscriptions. Each delivery is an EPCISQueryDocument (JSON-LD,
@@ -101,6 +102,9 @@ func (h *Handler) subscribe(w http.ResponseWriter, r *http.Request) {
 	var in SubscriptionRequest
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxQueryBody))
 	if err == nil {
+		err = utf8json.Check(body) // json would turn invalid bytes into U+FFFD
+	}
+	if err == nil {
 		d := json.NewDecoder(bytes.NewReader(body))
 		d.DisallowUnknownFields()
 		err = d.Decode(&in)
@@ -112,6 +116,10 @@ func (h *Handler) subscribe(w http.ResponseWriter, r *http.Request) {
 	u, err := url.Parse(in.Dest)
 	if err != nil || u.Scheme != "https" || u.Host == "" {
 		subProblem(w, "dest", "%q is not an https URL (deliveries are signed but must not travel in clear)", in.Dest)
+		return
+	}
+	if err := h.Outbound.CheckURL(in.Dest); err != nil {
+		subProblem(w, "dest", "%q: %v", in.Dest, err)
 		return
 	}
 	secret := in.SignatureToken
@@ -461,10 +469,11 @@ func (s *subscriptions) post(ctx context.Context, sub store.Subscription, evs []
 	req.Header.Set("GS1-CBV-Version", cbvVersion)
 	req.Header.Set("GS1-Signature", Sign(sub.Secret, body))
 	req.Header.Set("Serialine-Delivery-ID", deliveryID)
-	client := s.h.Webhooks
-	if client == nil {
-		client = &http.Client{Timeout: webhookWait}
+	client, err := s.h.webhookClient(sub.Dest)
+	if err != nil {
+		return err
 	}
+	defer client.CloseIdleConnections()
 	resp, err := client.Do(req)
 	if err != nil {
 		return err

@@ -157,7 +157,7 @@ func (rc *receiver) await(tb testing.TB, got map[string]int, want int) {
 func TestWebhookSubscription(t *testing.T) {
 	storetest.ForEachBackend(t, func(t *testing.T, dsn string) {
 		rc := newReceiver(t, "0435ojtojt02")
-		client := func(d *epcisapi.Deps) { d.Webhooks = rc.srv.Client() }
+		client := trust(t, rc.srv)
 		e := newEnv(t, dsn, client)
 		e.capture(t, auth.RolePlanner, shipDoc(t, 0, 5, "shipping"), "Content-Type", "application/ld+json") // before: not sent
 		e.createQuery(t, "shipping", `{"EQ_bizStep": ["shipping"]}`)

@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -37,8 +38,12 @@ var ErrClosed = errors.New("ingest closed")
 // keys of central's configuration file (mqtt.* and ingest.*).
 type Config struct {
 	// Broker is the broker's URL, tcp://host:port: the embedded broker's
-	// address or an external one (Mosquitto, EMQX, HiveMQ).
+	// address or an external one (Mosquitto, EMQX, HiveMQ); ssl://,
+	// tls:// or mqtts:// connect over TLS.
 	Broker string
+	// TLS configures a TLS broker's connection (the CA to trust, central's
+	// client certificate); nil uses the system's CAs and no certificate.
+	TLS *tls.Config
 	// Username and Password are central's service login (default user
 	// "central"); an empty password logs in without one (an anonymous
 	// test broker).
@@ -80,8 +85,8 @@ func (c Config) Validate() error {
 		return configErr("mqtt.broker", "missing; give tcp://host:port")
 	case err != nil:
 		return configErr("mqtt.broker", "%q is not a URL: %v", c.Broker, err)
-	case u.Scheme != "tcp":
-		return configErr("mqtt.broker", "%q: scheme %q is not supported; use tcp://host:port", c.Broker, u.Scheme)
+	case u.Scheme != "tcp" && u.Scheme != "ssl" && u.Scheme != "tls" && u.Scheme != "mqtts":
+		return configErr("mqtt.broker", "%q: scheme %q is not supported; use tcp://host:port or ssl://host:port", c.Broker, u.Scheme)
 	}
 	if _, port, err := net.SplitHostPort(u.Host); err != nil || port == "" || u.Hostname() == "" {
 		return configErr("mqtt.broker", "%q has no host:port", c.Broker)

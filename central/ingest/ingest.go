@@ -168,6 +168,9 @@ func New(cfg Config, st Store, reg *metrics.Registry, log *slog.Logger) (*Ingest
 			in.m.connected.Set(0)
 			in.log.Warn("mqtt connection lost; reconnecting", "broker", cfg.Broker, "err", err)
 		})
+	if cfg.TLS != nil {
+		o.SetTLSConfig(cfg.TLS)
+	}
 	in.client = paho.NewClient(o)
 	return in, nil
 }

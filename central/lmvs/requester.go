@@ -178,25 +178,26 @@ func (q *Requester) Verify(ctx context.Context, pack Pack) (Result, error) {
 		ReqGLN: req.ReqGLN, Context: req.Context, CorrUUID: req.CorrUUID, GTIN: pack.GTIN, Serial: pack.Serial, Lot: pack.Lot,
 		Expiry: pack.Expiry, Request: target, Endpoint: ep.URL}
 	start := time.Now()
-	body, status, err := q.get(ctx, ep, target)
+	body, status, ctype, err := q.get(ctx, ep, target)
 	res.Status, rec.Status, rec.Duration = status, status, time.Since(start)
 	switch {
 	case err != nil:
 		res.Error = err.Error()
 	case status != http.StatusOK:
-		res.Error = fmt.Sprintf("the responder answered HTTP %d %s", status, http.StatusText(status))
-		if line, _, _ := strings.Cut(strings.TrimSpace(string(body)), "\n"); line != "" {
-			res.Error += ": " + clipTo(line, 200)
-		}
+		// The partner's short reason at most, never its body: the endpoint
+		// could be anything a planner typed.
+		res.Error = "the responder answered " + outbound.Summary(status, ctype, body)
 	default:
 		res.Response, err = ParseResponse(body, req.CorrUUID)
 		if err != nil {
 			res.Error = err.Error()
 		}
 	}
-	rec.Answer = string(body)
-	if res.Error != "" && len(body) == 0 {
-		rec.Answer = res.Error
+	// The log keeps an LMVS answer as received (the DSCSA record); of
+	// anything else, what we made of it.
+	rec.Answer = res.Error
+	if status == http.StatusOK && res.Response != nil {
+		rec.Answer = string(body)
 	}
 	if r := res.Response; r != nil {
 		rec.ResponderGLN = r.ResponderGLN
@@ -212,38 +213,39 @@ func (q *Requester) Verify(ctx context.Context, pack Pack) (Result, error) {
 }
 
 // get sends the request with the endpoint's authentication.
-func (q *Requester) get(ctx context.Context, ep store.PartnerEndpoint, target string) ([]byte, int, error) {
+func (q *Requester) get(ctx context.Context, ep store.PartnerEndpoint, target string) (body []byte, status int, ctype string, err error) {
 	if err := q.policy.CheckURL(ep.URL); err != nil {
-		return nil, 0, fmt.Errorf("refused by central's outbound policy: %w", err)
+		return nil, 0, "", fmt.Errorf("refused by central's outbound policy: %w", err)
 	}
 	hc, err := q.policy.Client(ep, q.cfg.Timeout)
 	if err != nil {
-		return nil, 0, fmt.Errorf("endpoint configuration: %w", err)
+		return nil, 0, "", fmt.Errorf("endpoint configuration: %w", err)
 	}
 	defer hc.CloseIdleConnections()
 	hr, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, "", err
 	}
 	hr.Header.Set("Accept", "application/json")
 	hr.Header.Set("User-Agent", "serialine-central")
 	outbound.Authorize(hr, ep)
 	resp, err := hc.Do(hr)
 	if errors.Is(err, outbound.ErrDestination) {
-		return nil, 0, fmt.Errorf("refused by central's outbound policy: %w", err)
+		return nil, 0, "", fmt.Errorf("refused by central's outbound policy: %w", err)
 	}
 	if err != nil {
-		return nil, 0, fmt.Errorf("no answer: %w", err)
+		return nil, 0, "", fmt.Errorf("no answer: %w", err)
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer+1))
+	ctype = resp.Header.Get("Content-Type")
+	body, err = io.ReadAll(io.LimitReader(resp.Body, maxAnswer+1))
 	if err != nil {
-		return body, resp.StatusCode, fmt.Errorf("reading the answer: %w", err)
+		return body, resp.StatusCode, ctype, fmt.Errorf("reading the answer: %w", err)
 	}
 	if len(body) > maxAnswer {
-		return body[:maxAnswer], resp.StatusCode, fmt.Errorf("the answer is larger than %d bytes", maxAnswer)
+		return body[:maxAnswer], resp.StatusCode, ctype, fmt.Errorf("the answer is larger than %d bytes", maxAnswer)
 	}
-	return body, resp.StatusCode, nil
+	return body, resp.StatusCode, ctype, nil
 }
 
 // ParseResponse reads an LMVS verification answer and checks what the

@@ -203,7 +203,8 @@ func jsonReason(r io.Reader) string {
 	return ""
 }
 
-// short keeps printable characters and at most maxReason runes.
+// short keeps printable characters, at most maxReason runes and
+// maxReasonBytes bytes (and the ellipsis).
 func short(s string) string {
 	if !utf8.ValidString(s) {
 		return ""
@@ -214,7 +215,7 @@ func short(s string) string {
 		if !unicode.IsPrint(r) {
 			r = ' '
 		}
-		if n == maxReason {
+		if n == maxReason || b.Len()+utf8.RuneLen(r) > maxReasonBytes {
 			b.WriteString("…")
 			break
 		}

@@ -183,6 +183,9 @@ func printReport(w io.Writer, rep store.Report, asJSON bool) {
 
 const skipUsage = `usage: serialine-central skip-serials [--config FILE] [--db DSN] --count N --reason TEXT [--as NAME]
 
+With sealed scheme keys, give the configuration (secrets.key_file) or
+SERIALINE_KEY_FILE, as for serve.
+
 skip-serials advances every product's serial counter and every SSCC
 prefix's counter by N, audited with the reason. Run it on a database
 restored from a backup before central starts again: the grants made after
@@ -240,7 +243,18 @@ func skipSerialsCommand(ctx context.Context, args []string, env Env) int {
 	if who == "" {
 		who = env.Getenv("USER")
 	}
-	st, err := store.Open(ctx, cfg.Database.URL, cfg.Log.Logger(env.Stderr), store.WithPostgresConns(1))
+	log := cfg.Log.Logger(env.Stderr)
+	// The products' scheme keys may be sealed: open the store as serve does.
+	keys, err := (&Server{cfg: cfg, log: log, getenv: env.Getenv}).secretKeys()
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "serialine-central skip-serials: %v\n", err)
+		return 2
+	}
+	opts := []store.Option{store.WithPostgresConns(1)}
+	if keys != nil {
+		opts = append(opts, store.WithSecretKeys(keys))
+	}
+	st, err := store.Open(ctx, cfg.Database.URL, log, opts...)
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "serialine-central skip-serials: database: %v\n", err)
 		return 1

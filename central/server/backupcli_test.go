@@ -385,3 +385,36 @@ func TestSkipSerialsAfterRestore(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, entries, 1)
 }
+
+// TestSkipSerialsSealedKeys: skip-serials reads the products as serve
+// does, so on a database whose scheme keys are sealed it needs the same
+// key file (SERIALINE_KEY_FILE or secrets.key_file), and says so without it.
+func TestSkipSerialsSealedKeys(t *testing.T) {
+	ctx := store.WithActor(context.Background(), "test")
+	dir := t.TempDir()
+	keyFile := filepath.Join(dir, "secrets.key")
+	keyText := "k1:" + strings.Repeat("cd", 32) + "\n"
+	require.NoError(t, os.WriteFile(keyFile, []byte(keyText), 0o600))
+	keys, err := store.ParseSecretKeys([]byte(keyText))
+	require.NoError(t, err)
+	db := filepath.Join(dir, "central.db")
+	st, err := store.Open(ctx, "sqlite:"+db, slog.New(slog.DiscardHandler), store.WithSecretKeys(keys))
+	require.NoError(t, err)
+	require.NoError(t, st.PutProduct(ctx, store.Product{GTIN: "00312345678906", Name: "Paracetamol", CompanyPrefixLen: 7,
+		NDC: "12345-678-90", Markets: []store.Market{store.MarketUSDSCSA},
+		Scheme: serials.Spec{Kind: serials.KindRandomized, Length: 12, Alphabet: serials.AlphabetNumeric, Key: "5e11a1e5ec2e7000000000000000beef"}}))
+	st.Close()
+
+	run := func(env map[string]string) (int, string, string) {
+		var out, errb bytes.Buffer
+		code := Main(context.Background(), []string{"skip-serials", "--db", "sqlite:" + db, "--count", "10", "--reason", "restore"},
+			Env{Stdout: &out, Stderr: &errb, Getenv: func(k string) string { return env[k] }})
+		return code, out.String(), errb.String()
+	}
+	code, out, errs := run(nil)
+	require.Equal(t, 1, code, out+errs)
+	require.Contains(t, errs, "00312345678906")
+	code, out, errs = run(map[string]string{EnvKeyFile: keyFile})
+	require.Equal(t, 0, code, out+errs)
+	require.Contains(t, out, "GTIN 00312345678906 serial counter: 0 -> 10")
+}

@@ -26,6 +26,7 @@ type Env struct {
 const usage = `usage: serialine-central serve [--config FILE] [--http HOST:PORT] [--db DSN] [--mqtt BROKER]
        serialine-central epcis hash FILE...
        serialine-central verify [--config FILE] [--db DSN] CODE
+       serialine-central certs --dir DIR [--hosts HOST,...] [--lines LINE,...] [--force]
        serialine-central backup|restore|check [--db DSN] ...
        serialine-central skip-serials [--db DSN] --count N --reason TEXT
 
@@ -36,11 +37,17 @@ interrupted (SIGINT/SIGTERM).
   --http HOST:PORT  HTTP listen address (default 127.0.0.1:8080)
   --db DSN          sqlite:PATH or postgres://user@host:port/db (default sqlite:data/central.db)
   --mqtt BROKER     embedded (127.0.0.1:1883 or the next free port), embedded:HOST:PORT,
-                    or tcp://HOST:PORT for an external broker (default embedded)
+                    or tcp://HOST:PORT / ssl://HOST:PORT for an external broker (default embedded)
+  --tls-cert FILE   serve HTTPS with this certificate (PEM; with --tls-key)
+  --tls-key FILE    the certificate's private key (PEM)
+  --mqtt-tls HOST:PORT  add a TLS listener to the embedded broker (needs --tls-cert)
 
 epcis hash prints the CBV 2.0 event hash ID of every event of each EPCIS
 document (XML or JSON-LD; - reads standard input), one per line in document
 order: the IDs GS1's reference generator gives, which the repository uses.
+
+certs makes a private CA, central's server certificate and client
+certificates for the lines (docs/tls.md); serialine-central certs --help.
 
 verify asks another manufacturer's LMVS responder whether a pack is genuine
 (our returns desk); serialine-central verify --help says more.
@@ -51,7 +58,7 @@ serialine-central backup --help says more. skip-serials, after a restore,
 keeps central from granting again what it granted after the backup.
 
 Environment: SERIALINE_ADMIN_TOKEN (bootstrap admin token), SERIALINE_MQTT_PASSWORD
-(central's MQTT password).
+(central's MQTT password), SERIALINE_KEY_FILE (secrets.key_file).
 `
 
 // Main runs the serialine-central command line with args (without the
@@ -79,6 +86,9 @@ func Main(ctx context.Context, args []string, env Env) int {
 	}
 	if args[0] == "epcis" {
 		return epcisCommand(args[1:], env)
+	}
+	if args[0] == "certs" {
+		return certsCommand(args[1:], env)
 	}
 	if args[0] == "verify" {
 		return verifyCommand(ctx, args[1:], env)
@@ -144,7 +154,10 @@ func serveConfig(args []string, stderr io.Writer) (Config, error) {
 	configPath := fs.String("config", "", "YAML configuration file")
 	httpAddr := fs.String("http", "", "HTTP listen address HOST:PORT")
 	db := fs.String("db", "", "database: sqlite:PATH or postgres://...")
-	mqtt := fs.String("mqtt", "", "broker: embedded, embedded:HOST:PORT or tcp://HOST:PORT")
+	mqtt := fs.String("mqtt", "", "broker: embedded, embedded:HOST:PORT, tcp://HOST:PORT or ssl://HOST:PORT")
+	tlsCert := fs.String("tls-cert", "", "HTTPS certificate file (PEM)")
+	tlsKey := fs.String("tls-key", "", "HTTPS private key file (PEM)")
+	mqttTLS := fs.String("mqtt-tls", "", "embedded broker's TLS listen address HOST:PORT")
 	if err := fs.Parse(args); err != nil {
 		return Config{}, err
 	}
@@ -165,7 +178,8 @@ func serveConfig(args []string, stderr io.Writer) (Config, error) {
 		name string
 		val  string
 		dst  *string
-	}{{"http", *httpAddr, &cfg.HTTP.Listen}, {"db", *db, &cfg.Database.URL}, {"mqtt", *mqtt, &cfg.MQTT.Broker}} {
+	}{{"http", *httpAddr, &cfg.HTTP.Listen}, {"db", *db, &cfg.Database.URL}, {"mqtt", *mqtt, &cfg.MQTT.Broker},
+		{"tls-cert", *tlsCert, &cfg.HTTP.TLSCert}, {"tls-key", *tlsKey, &cfg.HTTP.TLSKey}, {"mqtt-tls", *mqttTLS, &cfg.MQTT.TLSListen}} {
 		if !set[f.name] {
 			continue
 		}
@@ -177,7 +191,8 @@ func serveConfig(args []string, stderr io.Writer) (Config, error) {
 	cfg = cfg.WithDefaults()
 	if err := cfg.Validate(); err != nil {
 		// Name the flag when the value came from one.
-		for flagName, key := range map[string]string{"http": "http.listen", "db": "database.url", "mqtt": "mqtt.broker"} {
+		for flagName, key := range map[string]string{"http": "http.listen", "db": "database.url", "mqtt": "mqtt.broker",
+			"tls-cert": "http.tls_cert", "tls-key": "http.tls_key", "mqtt-tls": "mqtt.tls_listen"} {
 			if set[flagName] && strings.Contains(err.Error(), ": "+key+": ") {
 				return Config{}, fmt.Errorf("--%s: %w", flagName, err)
 			}

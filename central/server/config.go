@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -9,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/broker"
 	"github.com/serialine/serialine/central/ingest"
 	"github.com/serialine/serialine/central/lmvs"
@@ -48,8 +50,10 @@ type Config struct {
 	// requester of our returns desk (central/lmvs).
 	Verification VerificationConfig `yaml:"verification"`
 	// FMD is the EU FMD data set (central/fmd).
-	FMD FMDConfig      `yaml:"fmd"`
-	Log yamlconfig.Log `yaml:"log"`
+	FMD FMDConfig `yaml:"fmd"`
+	// Secrets is the key that seals secrets at rest (secrets.go).
+	Secrets SecretsConfig  `yaml:"secrets"`
+	Log     yamlconfig.Log `yaml:"log"`
 }
 
 // VerificationConfig is LMVS (central/lmvs).
@@ -128,6 +132,21 @@ type HTTPConfig struct {
 	Listen            string        `yaml:"listen"`
 	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
 	ShutdownTimeout   time.Duration `yaml:"shutdown_timeout"`
+	// Hardening (httpguard.go): the names clients may use (Host, and
+	// Origin of a state-changing request; empty = the listen address and
+	// its localhost forms), timeouts of a whole request, of writing an
+	// answer (CSV downloads extend it while they progress) and of an idle
+	// keep-alive connection, and the most connections served at once.
+	Hosts          []string      `yaml:"hosts"`
+	ReadTimeout    time.Duration `yaml:"read_timeout"`
+	WriteTimeout   time.Duration `yaml:"write_timeout"`
+	IdleTimeout    time.Duration `yaml:"idle_timeout"`
+	MaxConnections int           `yaml:"max_connections"`
+	// TLSCert and TLSKey (PEM files, both or neither) make central serve
+	// HTTPS; the embedded broker's TLS listener presents the same
+	// certificate. See docs/tls.md.
+	TLSCert string `yaml:"tls_cert"`
+	TLSKey  string `yaml:"tls_key"`
 }
 
 // DatabaseConfig names the store.
@@ -141,8 +160,21 @@ type DatabaseConfig struct {
 type MQTTConfig struct {
 	// Broker is "embedded" (127.0.0.1:1883, or the next free port),
 	// "embedded:HOST:PORT" (exactly there; port 0 = any free port) or
-	// "tcp://HOST:PORT" for an external broker.
+	// "tcp://HOST:PORT" for an external broker, "ssl://HOST:PORT" (also
+	// tls:// or mqtts://) for one over TLS.
 	Broker string `yaml:"broker"`
+	// CAFile, CertFile and KeyFile are the TLS files of central's
+	// connection to an external ssl:// broker: the CA to trust (empty:
+	// the system's) and central's client certificate (both or neither).
+	CAFile   string `yaml:"ca_file"`
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	// TLSListen (HOST:PORT) adds a TLS listener to the embedded broker,
+	// with http.tls_cert's certificate. With TLSClientCA set, a client
+	// on it must present a certificate issued by that CA whose common
+	// name is its MQTT username.
+	TLSListen   string `yaml:"tls_listen"`
+	TLSClientCA string `yaml:"tls_client_ca"`
 	// ServiceUser and ServicePassword are central's login. For the
 	// embedded broker an empty password is replaced by a random one (only
 	// central itself logs in as the service user). The environment
@@ -191,11 +223,15 @@ type IngestConfig struct {
 
 // WebConfig is the web UI's session.
 type WebConfig struct {
-	// SecureCookie is "auto" (Secure unless http.listen is a loopback
-	// address), "true" or "false". Central serves plain HTTP: in
-	// production put a TLS proxy in front and keep the cookie Secure.
+	// SecureCookie is "auto" (Secure with http.tls_cert or unless
+	// http.listen is a loopback address), "true" or "false". Without
+	// http.tls_cert central serves plain HTTP: in production serve HTTPS
+	// (or put a TLS proxy in front) and keep the cookie Secure.
 	SecureCookie  string        `yaml:"secure_cookie"`
 	SessionMaxAge time.Duration `yaml:"session_max_age"`
+	// SessionIdle ends a session unused for this long (0 = 30m, at most
+	// session_max_age).
+	SessionIdle time.Duration `yaml:"session_idle"`
 	// StaleAfter marks a line status older than this as stale.
 	StaleAfter time.Duration `yaml:"stale_after"`
 	// Refresh is how often the lines page refreshes.
@@ -236,8 +272,9 @@ func (c Config) WithDefaults() Config {
 		}
 	}
 	def(&c.HTTP.Listen, DefaultHTTPListen)
+	c.HTTP = c.HTTP.guardDefaults()
 	if c.HTTP.ReadHeaderTimeout == 0 {
-		c.HTTP.ReadHeaderTimeout = 10 * time.Second
+		c.HTTP.ReadHeaderTimeout = min(10*time.Second, c.HTTP.ReadTimeout)
 	}
 	if c.HTTP.ShutdownTimeout == 0 {
 		c.HTTP.ShutdownTimeout = DefaultShutdownTimeout
@@ -257,12 +294,15 @@ func (c Config) Validate() error {
 	if err := yamlconfig.CheckHostPort(c.HTTP.Listen); err != nil {
 		return configErr("http.listen", "%v", err)
 	}
+	if err := c.HTTP.validateGuard(); err != nil {
+		return err
+	}
 	for _, d := range []struct {
 		key string
 		v   time.Duration
 	}{
 		{"http.read_header_timeout", c.HTTP.ReadHeaderTimeout}, {"http.shutdown_timeout", c.HTTP.ShutdownTimeout},
-		{"web.session_max_age", c.Web.SessionMaxAge}, {"web.stale_after", c.Web.StaleAfter}, {"web.refresh", c.Web.Refresh},
+		{"web.session_max_age", c.Web.SessionMaxAge}, {"web.session_idle", c.Web.SessionIdle}, {"web.stale_after", c.Web.StaleAfter}, {"web.refresh", c.Web.Refresh},
 	} {
 		if d.v < 0 {
 			return configErr(d.key, "%v is negative", d.v)
@@ -285,6 +325,9 @@ func (c Config) Validate() error {
 	}
 	if _, _, err := c.MQTT.parseBroker(); err != nil {
 		return configErr("mqtt.broker", "%v", err)
+	}
+	if err := c.validateTLS(); err != nil {
+		return err
 	}
 	if err := wire.ValidateLine(c.MQTT.ServiceUser); err != nil {
 		return configErr("mqtt.service_user", "%v (the service user follows the line id rules)", err)
@@ -316,6 +359,11 @@ func (c Config) Validate() error {
 	if c.Verification.Timeout < 0 || c.Verification.Timeout > 5*time.Minute {
 		return configErr("verification.timeout", "%v is outside 0..5m (0 means 20s)", c.Verification.Timeout)
 	}
+	if c.Secrets.KeyFile != "" {
+		if _, err := loadSecretKeys(c.Secrets.KeyFile); err != nil {
+			return configErr("secrets.key_file", "%v", err)
+		}
+	}
 	if c.FMD.ReversalWindow < 0 {
 		return configErr("fmd.reversal_window", "%v is negative (0 means %v)", c.FMD.ReversalWindow, store.DefaultFMDReversalWindow)
 	}
@@ -326,6 +374,12 @@ func (c Config) Validate() error {
 	}
 	if c.Web.SessionMaxAge != 0 && c.Web.SessionMaxAge < time.Minute {
 		return configErr("web.session_max_age", "%v is shorter than a minute", c.Web.SessionMaxAge)
+	}
+	if c.Web.SessionIdle != 0 && c.Web.SessionIdle < time.Minute {
+		return configErr("web.session_idle", "%v is shorter than a minute", c.Web.SessionIdle)
+	}
+	if maxAge := cmp.Or(c.Web.SessionMaxAge, auth.DefaultSessionAge); c.Web.SessionIdle > maxAge {
+		return configErr("web.session_idle", "%v is longer than web.session_max_age (%v)", c.Web.SessionIdle, maxAge)
 	}
 	if err := c.Log.Validate("log"); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
@@ -345,17 +399,17 @@ func (m MQTTConfig) parseBroker() (embeddedAddr string, fallback bool, err error
 			return "", false, fmt.Errorf("%q: %v", b, err)
 		}
 		return addr, false, nil
-	case strings.HasPrefix(b, "tcp://"):
+	case strings.HasPrefix(b, "tcp://"), isTLSBroker(b):
 		u, err := url.Parse(b)
 		if err != nil || u.Path != "" || u.User != nil {
-			return "", false, fmt.Errorf("%q: want tcp://HOST:PORT (credentials go in mqtt.service_user/service_password)", b)
+			return "", false, fmt.Errorf("%q: want tcp://HOST:PORT or ssl://HOST:PORT (credentials go in mqtt.service_user/service_password)", b)
 		}
 		if err := yamlconfig.CheckHostPort(u.Host); err != nil {
 			return "", false, fmt.Errorf("%q: %v", b, err)
 		}
 		return "", false, nil
 	default:
-		return "", false, fmt.Errorf("%q: use embedded, embedded:HOST:PORT or tcp://HOST:PORT", b)
+		return "", false, fmt.Errorf("%q: use embedded, embedded:HOST:PORT, tcp://HOST:PORT or ssl://HOST:PORT", b)
 	}
 }
 

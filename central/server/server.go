@@ -157,9 +157,20 @@ func (s *Server) openStore(ctx context.Context) error {
 		if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 			return fmt.Errorf("database.url: %w", err)
 		}
+		if err := secureSQLiteFiles(path, s.log); err != nil {
+			return err
+		}
 	}
-	st, err := store.Open(ctx, dsn, s.log, store.WithPostgresConns(s.cfg.Database.PostgresConns), store.WithFutureSkew(s.cfg.Ingest.FutureSkew),
-		store.WithFMDReversalWindow(s.cfg.FMD.ReversalWindow))
+	keys, err := s.secretKeys()
+	if err != nil {
+		return err
+	}
+	opts := []store.Option{store.WithPostgresConns(s.cfg.Database.PostgresConns), store.WithFutureSkew(s.cfg.Ingest.FutureSkew),
+		store.WithFMDReversalWindow(s.cfg.FMD.ReversalWindow)}
+	if keys != nil {
+		opts = append(opts, store.WithSecretKeys(keys))
+	}
+	st, err := store.Open(ctx, dsn, s.log, opts...)
 	if err != nil {
 		return fmt.Errorf("database: %w", err)
 	}
@@ -194,7 +205,11 @@ func (s *Server) startMQTT(ctx context.Context) error {
 		brokerURL = "tcp://" + s.br.Addr()
 	}
 	s.mqttURL = brokerURL
-	in, err := ingest.New(s.cfg.ingestConfig(brokerURL, password), s.st, s.reg, s.log)
+	ic := s.cfg.ingestConfig(brokerURL, password)
+	if ic.TLS, err = s.cfg.mqttClientTLS(); err != nil {
+		return err
+	}
+	in, err := ingest.New(ic, s.st, s.reg, s.log)
 	if err != nil {
 		return fmt.Errorf("ingest: %w", err)
 	}
@@ -227,10 +242,17 @@ func (s *Server) startBroker(ctx context.Context, addr string, fallback bool, pa
 		tries = embeddedPortTries
 	}
 	creds := auth.NewLineCredentials(s.st)
-	var lastErr error
+	var lastErr, err error
 	for i := range tries {
 		listen := net.JoinHostPort(host, strconv.Itoa(port+i))
-		br, err := broker.New(s.cfg.MQTT.embeddedConfig(listen, password), creds, s.log, broker.WithDropKeeper(ingest.DropKeeper(s.st)))
+		bcfg := s.cfg.MQTT.embeddedConfig(listen, password)
+		if bcfg.TLS, err = s.cfg.brokerTLS(); err != nil {
+			return err
+		}
+		if bcfg.TLS != nil {
+			bcfg.TLSListen = s.cfg.MQTT.TLSListen
+		}
+		br, err := broker.New(bcfg, creds, s.log, broker.WithDropKeeper(ingest.DropKeeper(s.st)))
 		if err != nil {
 			return fmt.Errorf("mqtt: %w", err)
 		}
@@ -261,6 +283,7 @@ func (s *Server) startBroker(ctx context.Context, addr string, fallback bool, pa
 func (s *Server) startHTTP() error {
 	sessions, err := auth.NewSessions(s.st, auth.SessionConfig{
 		MaxAge:   s.cfg.Web.SessionMaxAge,
+		Idle:     s.cfg.Web.SessionIdle,
 		Insecure: !s.secureCookie(),
 	}, s.log)
 	if err != nil {
@@ -285,7 +308,8 @@ func (s *Server) startHTTP() error {
 	}
 	mux := http.NewServeMux()
 	mux.Handle(api.Prefix, api.New(deps, s.log))
-	s.epcis = epcisapi.New(epcisapi.Deps{Store: s.st}, s.log.With("part", "epcis"))
+	// Subscription deliveries go where partner documents go: through the outbound policy.
+	s.epcis = epcisapi.New(epcisapi.Deps{Store: s.st, Outbound: s.sender.Policy()}, s.log.With("part", "epcis"))
 	startCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	err = s.epcis.Start(startCtx)
 	cancel()
@@ -297,21 +321,43 @@ func (s *Server) startHTTP() error {
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.Handle("/", ui)
 
+	tlsCfg, err := s.cfg.httpTLS()
+	if err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", s.cfg.HTTP.Listen)
 	if err != nil {
 		return fmt.Errorf("http.listen: %w", err)
 	}
+	hosts := allowedHosts(s.cfg.HTTP.Hosts, ln.Addr())
+	ln = limitListener(ln, s.cfg.HTTP.MaxConnections)
 	s.httpLn = ln
 	s.httpSrv = &http.Server{
 		// The LMVS paths (/01/, /gtin/, /checkConnectivity) go to the
 		// responder before the mux: never to the web UI's sign-in.
-		Handler:           s.countRequests(lmvs.Route(responder, mux)),
+		Handler:           s.countRequests(s.guard(hosts, lmvs.Route(responder, mux))),
 		ReadHeaderTimeout: s.cfg.HTTP.ReadHeaderTimeout,
+		ReadTimeout:       s.cfg.HTTP.ReadTimeout,
+		WriteTimeout:      s.cfg.HTTP.WriteTimeout,
+		IdleTimeout:       s.cfg.HTTP.IdleTimeout,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
 	s.served = make(chan error, 1)
-	go func() { s.served <- s.httpSrv.Serve(ln) }()
-	s.log.Info("central serving", "http", "http://"+ln.Addr().String(), "mqtt", s.mqttURL, "embedded_broker", s.br != nil)
+	// The goroutine keeps its own reference: Shutdown clears s.httpSrv.
+	hs, served, scheme := s.httpSrv, s.served, "http://"
+	if tlsCfg != nil {
+		// Plain HTTP to this port gets Go's 400 "client sent an HTTP
+		// request to an HTTPS server", and nothing else.
+		hs.TLSConfig, scheme = tlsCfg, "https://"
+		go func() { served <- hs.ServeTLS(ln, "", "") }()
+	} else {
+		go func() { served <- hs.Serve(ln) }()
+	}
+	attrs := []any{"http", scheme + ln.Addr().String(), "mqtt", s.mqttURL, "embedded_broker", s.br != nil}
+	if s.br != nil && s.br.TLSAddr() != "" {
+		attrs = append(attrs, "mqtt_tls", "ssl://"+s.br.TLSAddr())
+	}
+	s.log.Info("central serving", attrs...)
 	return nil
 }
 
@@ -322,6 +368,9 @@ func (s *Server) secureCookie() bool {
 		return true
 	case "false":
 		return false
+	}
+	if s.cfg.HTTP.TLSCert != "" {
+		return true
 	}
 	host, _, _ := net.SplitHostPort(s.cfg.HTTP.Listen)
 	ip := net.ParseIP(host)

@@ -859,8 +859,9 @@ func (a *applier) loadProducts(ctx context.Context, gtins []string) error {
 			return err
 		}
 		p := &productRow{}
-		if err := json.Unmarshal([]byte(spec), &p.spec); err != nil {
-			return fmt.Errorf("product %s: serial_scheme: %w", gtin, err)
+		var err error
+		if p.spec, err = openScheme(a.tx, gtin, spec); err != nil {
+			return err
 		}
 		if p.spec.Kind != serials.KindList {
 			if p.scheme, err = serials.New(p.spec); err != nil {

@@ -99,7 +99,7 @@ func Inspect(ctx context.Context, dsn string) (Report, error) {
 			return Report{}, err
 		}
 		defer db.Close()
-		return inspect(ctx, dialectSQLite, sqliteTx{db})
+		return inspect(ctx, dialectSQLite, sqliteTx{x: db})
 	}
 	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
 		conn, err := pgx.Connect(ctx, dsn)
@@ -113,7 +113,7 @@ func Inspect(ctx context.Context, dsn string) (Report, error) {
 			return Report{}, fmt.Errorf("postgres %s: %w", redactDSN(dsn), err)
 		}
 		defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
-		return inspect(ctx, dialectPostgres, pgTx{tx})
+		return inspect(ctx, dialectPostgres, pgTx{c: tx})
 	}
 	return Report{}, fmt.Errorf("dsn %q: want sqlite:PATH or a postgres:// URL", redactDSN(dsn))
 }

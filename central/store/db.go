@@ -97,7 +97,10 @@ type sqlExecer interface {
 	PrepareContext(ctx context.Context, query string) (*sql.Stmt, error)
 }
 
-type sqliteTx struct{ x sqlExecer }
+type sqliteTx struct {
+	x       sqlExecer
+	secrets *SecretKeys // WithSecretKeys: seals and opens secrets at rest
+}
 
 type sqliteRows struct{ *sql.Rows }
 
@@ -172,7 +175,10 @@ type pgConn interface {
 	CopyFrom(ctx context.Context, table pgx.Identifier, cols []string, src pgx.CopyFromSource) (int64, error)
 }
 
-type pgTx struct{ c pgConn }
+type pgTx struct {
+	c       pgConn
+	secrets *SecretKeys // WithSecretKeys: seals and opens secrets at rest
+}
 
 func (t pgTx) exec(ctx context.Context, q string, args ...any) (int64, error) {
 	tag, err := t.c.Exec(ctx, q, args...)

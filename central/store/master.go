@@ -98,7 +98,11 @@ func (p Product) Problems() []*ValidationError {
 		out = append(out, ve)
 		return true
 	}
-	add(checkGTIN(rec, "gtin", p.GTIN))
+	if !add(checkGTIN(rec, "gtin", p.GTIN)) {
+		if err := gs1.CheckTradeItemGTIN(gs1.GTIN(p.GTIN)); err != nil {
+			add(invalid(rec, "gtin", "%v", err))
+		}
+	}
 	add(checkText(rec, "name", p.Name, true))
 	add(checkText(rec, "form", p.Form, false))
 	add(checkText(rec, "strength", p.Strength, false))
@@ -219,7 +223,7 @@ const productCols = `gtin, name, form, strength, pack_size, company_prefix_len, 
 	serial_scheme, planned_volume, standard_cost, currency, min_grade, created_at, updated_at,
 	reject_allowance_percent, reject_allowance_min, min_shelf_life_days, pack_unit`
 
-func scanProduct(r interface{ Scan(...any) error }) (Product, error) {
+func scanProduct(q dbtx, r interface{ Scan(...any) error }) (Product, error) {
 	var p Product
 	var national, markets, scheme string
 	p.RejectAllowancePercent, p.RejectAllowanceMin = new(int), new(uint64)
@@ -239,14 +243,14 @@ func scanProduct(r interface{ Scan(...any) error }) (Product, error) {
 	if err := json.Unmarshal([]byte(markets), &p.Markets); err != nil {
 		return p, fmt.Errorf("product %s: markets: %w", p.GTIN, err)
 	}
-	if err := json.Unmarshal([]byte(scheme), &p.Scheme); err != nil {
-		return p, fmt.Errorf("product %s: serial_scheme: %w", p.GTIN, err)
+	if p.Scheme, err = openScheme(q, p.GTIN, scheme); err != nil {
+		return p, err
 	}
 	return p, nil
 }
 
 func getProduct(ctx context.Context, q dbtx, gtin string) (Product, error) {
-	p, err := scanProduct(q.queryRow(ctx, "SELECT "+productCols+" FROM products WHERE gtin = $1", gtin))
+	p, err := scanProduct(q, q.queryRow(ctx, "SELECT "+productCols+" FROM products WHERE gtin = $1", gtin))
 	if isNoRows(err) {
 		return p, fmt.Errorf("product %s: %w", gtin, ErrNotFound)
 	}
@@ -265,9 +269,14 @@ func (s *Store) PutProduct(ctx context.Context, p Product) error {
 	}
 	national, _ := json.Marshal(orEmptyMap(p.National))
 	markets, _ := json.Marshal(p.Markets)
-	scheme, _ := json.Marshal(p.Scheme)
 	t := now()
 	return s.write(ctx, func(tx dbtx) error {
+		// Sealed afresh on every write: a key stored in plaintext (or
+		// under an older secrets key) is re-sealed with the current one.
+		scheme, err := sealScheme(tx, p.GTIN, p.Scheme)
+		if err != nil {
+			return err
+		}
 		before, err := getProduct(ctx, tx, p.GTIN)
 		exists := err == nil
 		if err != nil && !errors.Is(err, ErrNotFound) {
@@ -347,7 +356,7 @@ func (s *Store) Products(ctx context.Context) ([]Product, error) {
 		}
 		defer r.Close()
 		for r.Next() {
-			p, err := scanProduct(r)
+			p, err := scanProduct(q, r)
 			if err != nil {
 				return err
 			}
@@ -514,8 +523,8 @@ func checkText(rec, field, v string, required bool) error {
 		}
 		return nil
 	}
-	if required && strings.TrimSpace(v) == "" {
-		return invalid(rec, field, "has only blanks; it needs a visible character")
+	if required && !hasVisible(v) {
+		return invalid(rec, field, "has only blanks or invisible characters; it needs a visible character")
 	}
 	if len(v) > maxText {
 		return invalid(rec, field, "has %d bytes, at most %d", len(v), maxText)

@@ -124,7 +124,11 @@ type Site struct {
 // PutSite creates or updates a site.
 func (s *Store) PutSite(ctx context.Context, site Site) error {
 	rec := "site " + site.GLN
-	if _, err := gs1.ParseGLN(site.GLN); err != nil {
+	g, err := gs1.ParseGLN(site.GLN)
+	if err == nil {
+		err = gs1.CheckLocationGLN(g) // the all-zero GLN
+	}
+	if err != nil {
 		return invalid(rec, "gln", "%v", err)
 	}
 	if err := checkText(rec, "name", site.Name, true); err != nil {
@@ -249,7 +253,11 @@ func scanLocation(r interface{ Scan(...any) error }) (Location, error) {
 // PutLocation creates or updates a location; its site must exist.
 func (s *Store) PutLocation(ctx context.Context, l Location) error {
 	rec := "location " + l.GLN + "." + l.Extension
-	if _, err := gs1.ParseGLN(l.GLN); err != nil {
+	g, err := gs1.ParseGLN(l.GLN)
+	if err == nil {
+		err = gs1.CheckLocationGLN(g) // the all-zero GLN
+	}
+	if err != nil {
 		return invalid(rec, "gln", "%v", err)
 	}
 	if l.Extension == "" || len(l.Extension) > 20 || !gs1.IsCSET82(l.Extension) {
@@ -351,7 +359,11 @@ type Partner struct {
 // is 1.2.
 func (s *Store) PutPartner(ctx context.Context, p Partner) error {
 	rec := "partner " + p.GLN
-	if _, err := gs1.ParseGLN(p.GLN); err != nil {
+	g, err := gs1.ParseGLN(p.GLN)
+	if err == nil {
+		err = gs1.CheckLocationGLN(g) // the all-zero GLN
+	}
+	if err != nil {
 		return invalid(rec, "gln", "%v", err)
 	}
 	if err := checkText(rec, "name", p.Name, true); err != nil {

@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"crypto/rand"
-	"encoding/csv"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -523,7 +522,7 @@ var RecallCSVHeader = []string{"recall", "gtin", "serial", "lot", "expiry", "sta
 // WriteRecallCSV writes every unit of a recall as CSV (RecallCSVHeader,
 // then one row per unit and shipment), streaming.
 func (s *Store) WriteRecallCSV(ctx context.Context, id string, w io.Writer) error {
-	cw := csv.NewWriter(w)
+	cw := newSafeCSV(w) // names and lots are typed by people: no formulas
 	if err := cw.Write(RecallCSVHeader); err != nil {
 		return err
 	}

@@ -77,6 +77,8 @@ type Store struct {
 	// skew: events stamped further ahead of the clock are flagged
 	// FlagFutureTime (WithFutureSkew).
 	skew time.Duration
+	// secrets seal the scheme keys at rest (WithSecretKeys); nil: plaintext.
+	secrets *SecretKeys
 
 	// Units applied since Open and the count at which PostgreSQL's
 	// statistics are refreshed next (see refreshStats).
@@ -104,6 +106,8 @@ type options struct {
 	// upTo stops the migrations at that version (tests of a migration);
 	// 0 applies all.
 	upTo int
+	// secrets: WithSecretKeys.
+	secrets *SecretKeys
 }
 
 // WithClock sets the clock the store judges dates by (an order's expiry
@@ -179,10 +183,16 @@ func Open(ctx context.Context, dsn string, log *slog.Logger, opts ...Option) (*S
 	if err != nil {
 		return nil, err
 	}
-	s.clock, s.skew, s.fmdWindow = o.clock, o.skew, o.fmdWindow
+	s.clock, s.skew, s.fmdWindow, s.secrets = o.clock, o.skew, o.fmdWindow, o.secrets
 	if err := s.migrate(ctx, o.upTo); err != nil {
 		s.Close()
 		return nil, err
+	}
+	if n, err := s.resealSecrets(ctx); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("store: seal the scheme keys: %w", err)
+	} else if n > 0 {
+		log.Info("scheme keys sealed with the current secrets key", "products", n, "key_id", s.secrets.CurrentID())
 	}
 	return s, nil
 }
@@ -309,7 +319,7 @@ func (s *Store) write(ctx context.Context, fn func(tx dbtx) error) error {
 		if err != nil {
 			return fmt.Errorf("store: begin: %w", err)
 		}
-		if err := fn(pgTx{tx}); err != nil {
+		if err := fn(pgTx{c: tx, secrets: s.secrets}); err != nil {
 			_ = tx.Rollback(context.WithoutCancel(ctx))
 			return err
 		}
@@ -322,7 +332,7 @@ func (s *Store) write(ctx context.Context, fn func(tx dbtx) error) error {
 	if err != nil {
 		return fmt.Errorf("store: begin: %w", err)
 	}
-	if err := fn(sqliteTx{tx}); err != nil {
+	if err := fn(sqliteTx{x: tx, secrets: s.secrets}); err != nil {
 		_ = tx.Rollback()
 		return err
 	}
@@ -341,9 +351,9 @@ func (s *Store) read(ctx context.Context, fn func(q dbtx) error) error {
 			return fmt.Errorf("store: %w", err)
 		}
 		defer s.pg.release(c)
-		return fn(pgTx{c})
+		return fn(pgTx{c: c, secrets: s.secrets})
 	}
-	return fn(sqliteTx{s.reader})
+	return fn(sqliteTx{x: s.reader, secrets: s.secrets})
 }
 
 // readTx runs fn in a read-only transaction, for reads of several
@@ -360,14 +370,14 @@ func (s *Store) readTx(ctx context.Context, fn func(q dbtx) error) error {
 			return fmt.Errorf("store: begin: %w", err)
 		}
 		defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
-		return fn(pgTx{tx})
+		return fn(pgTx{c: tx, secrets: s.secrets})
 	}
 	tx, err := s.reader.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return fmt.Errorf("store: begin: %w", err)
 	}
 	defer func() { _ = tx.Rollback() }()
-	return fn(sqliteTx{tx})
+	return fn(sqliteTx{x: tx, secrets: s.secrets})
 }
 
 // now is the store's clock: UTC, to the microsecond PostgreSQL keeps.

@@ -152,6 +152,9 @@ func (s *Store) RevokeAPIToken(ctx context.Context, id string) error {
 		if _, err := tx.exec(ctx, "UPDATE api_tokens SET revoked_at = $2 WHERE id = $1", id, t); err != nil {
 			return fmt.Errorf("api token %s: %w", id, err)
 		}
+		if err := deleteWebSessionsOfToken(ctx, tx, id); err != nil {
+			return err
+		}
 		after := before
 		after.RevokedAt = &t
 		return audit(ctx, tx, "revoke", "api_token", id, before, after)

@@ -5,18 +5,21 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/serialine/serialine/central/auth"
 )
 
 // Sessions is the UI's cookie session; *auth.Sessions implements it. A
-// token pasted once becomes an HttpOnly, SameSite=Strict cookie; its
+// token pasted once starts a server-side session whose random id is an
+// HttpOnly, SameSite=Strict cookie (never the token itself); its
 // Middleware puts the auth.Principal in the request context (attributing
 // store writes to it) and refuses a state-changing request that comes
 // from another origin or lacks the session's CSRF token (auth.CSRFField).
 type Sessions interface {
 	SignIn(w http.ResponseWriter, r *http.Request, token string) (auth.Principal, error)
-	SignOut(w http.ResponseWriter)
+	SignOut(w http.ResponseWriter, r *http.Request)
 	CSRFToken(r *http.Request) string
 	Middleware(next http.Handler) http.Handler
 }
@@ -72,7 +75,11 @@ func (h *handler) post(perm auth.Permission, parse func(*http.Request) error, ne
 			h.fail(w, r, http.StatusUnauthorized, "Signed out", "Your session has ended. Sign in again and repeat the action.")
 			return
 		}
-		if err := parse(r); err != nil {
+		err := parse(r)
+		if err == nil {
+			err = formUTF8(r)
+		}
+		if err != nil {
 			if tooBig := (*http.MaxBytesError)(nil); errors.As(err, &tooBig) {
 				h.fail(w, r, http.StatusRequestEntityTooLarge, "Too large", "The form is larger than the "+byteSize(tooBig.Limit)+" allowed.")
 				return
@@ -141,16 +148,44 @@ func (h *handler) signIn(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) signOut(w http.ResponseWriter, r *http.Request) {
-	h.deps.Sessions.SignOut(w)
+	h.deps.Sessions.SignOut(w, r)
 	http.Redirect(w, r, "/signin", http.StatusSeeOther)
 }
 
-// safeNext keeps a post-sign-in redirect on this site.
+// safeNext keeps a post-sign-in redirect on this site: a path that starts
+// with one "/" and has no scheme, no backslash and no control character,
+// before and after percent-decoding. Browsers drop tabs and newlines from
+// a URL and read a backslash as "/", so "/<TAB>/evil.example" and
+// "/<BACKSLASH>evil.example" would go to another host; anything doubtful
+// goes to the home page.
 func safeNext(next string) string {
-	if next == "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.ContainsAny(next, "\\\r\n") {
-		return "/lines"
+	const home = "/lines"
+	if !sameSitePath(next) {
+		return home
+	}
+	dec, err := url.PathUnescape(next)
+	if err != nil || !sameSitePath(dec) {
+		return home
+	}
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" {
+		return home
 	}
 	return next
+}
+
+// sameSitePath reports whether p is a path on this site as a browser reads
+// it.
+func sameSitePath(p string) bool {
+	if len(p) < 1 || p[0] != '/' || strings.HasPrefix(p, "//") {
+		return false
+	}
+	for _, r := range p {
+		if r == '\\' || r < 0x20 || r == 0x7f || unicode.IsControl(r) || r == utf8.RuneError {
+			return false
+		}
+	}
+	return true
 }
 
 // userName names the signed-in user for the log.

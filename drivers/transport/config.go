@@ -87,8 +87,8 @@ func (c Config) Validate() error {
 		if c.Address == "" {
 			return errors.New("transport: address: a serial link needs a device path such as /dev/ttyUSB0")
 		}
-		if !strings.HasPrefix(c.Address, "/") {
-			return fmt.Errorf("transport: address %q: a serial device path must be absolute", c.Address)
+		if err := checkSerialPath(c.Address); err != nil { // serialpath_*.go
+			return fmt.Errorf("transport: address %q: %w", c.Address, err)
 		}
 		if !isStandardBaud(c.Baud) {
 			return fmt.Errorf("transport: baud %d: not a standard rate (one of %s)", c.Baud, standardBauds)

@@ -183,6 +183,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	if scfg.Password, err = a.cfg.password(); err != nil {
 		return err
 	}
+	if scfg.TLS, err = a.cfg.MQTT.tlsConfig(); err != nil {
+		return err
+	}
 	sess, err := session.New(scfg, session.Handlers{
 		Acks:      func(ack wire.Ack) { ob.Ack(ack) },
 		Connected: func() { ob.Wake() },
@@ -248,7 +251,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("http: %w", err)
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	srv, ln := NewHTTPServer(a.cfg.HTTPServer, h, ln, a.log)
 	a.mu.Lock()
 	a.httpAddr = ln.Addr().String()
 	a.mu.Unlock()

@@ -34,6 +34,8 @@ type Config struct {
 	// HTTP is the listen address of /metrics, the state API and the
 	// handlers mounted with Handle (the touchscreen).
 	HTTP string `yaml:"http"`
+	// HTTPServer bounds that server: timeouts and open connections.
+	HTTPServer HTTPServerConfig `yaml:"http_server"`
 	// Operator is put on the events when no operator is signed in at the
 	// touchscreen (or for events the station emits; see edge/README.md).
 	Operator string `yaml:"operator"`
@@ -94,10 +96,17 @@ func (o OperatorConfig) RoleOrDefault() station.Role {
 type UIConfig struct {
 	// SessionIdle signs an operator out after this long without a touch.
 	SessionIdle time.Duration `yaml:"session_idle"`
-	// MaxPINFailures wrong PINs in a row from one client lock sign-in
-	// for LockOut.
-	MaxPINFailures int           `yaml:"max_pin_failures"`
-	LockOut        time.Duration `yaml:"lock_out"`
+	// MaxPINFailures wrong PINs (within LockOut) at a screen that has
+	// signed in before lock its PIN checks for LockOut;
+	// MaxPINFailuresGlobal is the budget every other client shares,
+	// whatever its address (edge/ui/pingate.go).
+	MaxPINFailures       int           `yaml:"max_pin_failures"`
+	MaxPINFailuresGlobal int           `yaml:"max_pin_failures_global"`
+	LockOut              time.Duration `yaml:"lock_out"`
+	// Hosts are the names (HOST or HOST:PORT) the screen is opened with;
+	// other Host headers and Origins are refused. Empty: localhost,
+	// 127.0.0.1, [::1] and the http: address, on its port.
+	Hosts []string `yaml:"hosts"`
 	// PoolWarnMinutes: the pool shows a warning when it will be empty
 	// within this many minutes.
 	PoolWarnMinutes float64 `yaml:"pool_warn_minutes"`
@@ -113,6 +122,13 @@ type MQTTConfig struct {
 	KeepAlive    time.Duration `yaml:"keepalive"`
 	Connect      time.Duration `yaml:"connect_timeout"`
 	ReconnectMax time.Duration `yaml:"reconnect_max"`
+
+	// CAFile, CertFile and KeyFile are the TLS files of an ssl:// broker:
+	// the CA to trust (empty: the system's) and the line's client
+	// certificate (both or neither; its common name is the line id).
+	CAFile   string `yaml:"ca_file"`
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
 }
 
 // PrinterConfig is the label printer and its label layout.
@@ -179,6 +195,7 @@ func DefaultConfig() Config {
 		Line:           "L1",
 		DataDir:        "/var/lib/serialine-edge",
 		HTTP:           "127.0.0.1:8081",
+		HTTPServer:     DefaultHTTPServer(),
 		StatusInterval: 5 * time.Second,
 		MQTT:           MQTTConfig{Broker: "tcp://127.0.0.1:1883"},
 		Printer:        PrinterConfig{Name: "printer", DPI: 300, TextLines: 5},
@@ -226,6 +243,9 @@ func (c Config) Validate() error {
 	}
 	if err := yamlconfig.CheckHostPort(c.HTTP); err != nil {
 		return fmt.Errorf("http: %w", err)
+	}
+	if err := c.HTTPServer.Validate(); err != nil {
+		return err
 	}
 	if c.StatusInterval <= 0 {
 		return fmt.Errorf("status_interval: must be positive, got %v", c.StatusInterval)
@@ -281,6 +301,9 @@ func (c Config) validateMQTT() error {
 	if m.Password != "" && m.PasswordFile != "" {
 		return errors.New("mqtt.password_file: set either password or password_file, not both")
 	}
+	if err := m.validateTLS(); err != nil {
+		return err
+	}
 	for _, kv := range []struct {
 		key string
 		v   time.Duration
@@ -323,6 +346,14 @@ func (c Config) validateOperators() error {
 	}
 	if u.MaxPINFailures < 0 {
 		return fmt.Errorf("ui.max_pin_failures: must not be negative, got %d", u.MaxPINFailures)
+	}
+	if u.MaxPINFailuresGlobal < 0 {
+		return fmt.Errorf("ui.max_pin_failures_global: must not be negative, got %d", u.MaxPINFailuresGlobal)
+	}
+	for i, h := range u.Hosts {
+		if strings.TrimSpace(h) == "" || strings.ContainsAny(h, "/@?# ") {
+			return fmt.Errorf("ui.hosts[%d]: want HOST or HOST:PORT (a name the screen is opened with), got %q", i, h)
+		}
 	}
 	if u.PoolWarnMinutes < 0 {
 		return fmt.Errorf("ui.pool_warn_minutes: must not be negative, got %v", u.PoolWarnMinutes)

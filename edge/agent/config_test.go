@@ -39,6 +39,7 @@ func TestShippedConfig(t *testing.T) {
 	def := DefaultConfig()
 	require.Equal(t, def.Station.PrinterToCamera, cfg.Station.PrinterToCamera)
 	require.Equal(t, def.HTTP, cfg.HTTP)
+	require.Equal(t, def.HTTPServer, cfg.HTTPServer)
 	require.Empty(t, cfg.Operators)
 	require.Equal(t, 10*time.Minute, cfg.UI.SessionIdle)
 }

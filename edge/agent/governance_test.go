@@ -20,7 +20,7 @@ import (
 // voided, unused serials returned, a balanced reconciliation sent.
 func TestCentralCloseStopsTheLine(t *testing.T) {
 	lineID := testcentral.LineID("close")
-	l, lcfg := startLine(t, lineID, 100_000, 3000)
+	l, lcfg := startLine(t, lineID, 100_000, 1200) // below the test speed: the rules, not the pace, are under test
 	central := testcentral.New(t, testcentral.Mosquitto, lineID, testcentral.Options{})
 	o := testOrder()
 	central.PublishOrders(o)
@@ -79,7 +79,7 @@ func TestCentralCloseStopsTheLine(t *testing.T) {
 // allowance-extended event naming who and why, and the line runs again.
 func TestExtendAllowance(t *testing.T) {
 	lineID := testcentral.LineID("allow")
-	l, lcfg := startLine(t, lineID, 100_000, 3000)
+	l, lcfg := startLine(t, lineID, 100_000, 1200) // below the test speed: the rules, not the pace, are under test
 	central := testcentral.New(t, testcentral.Mosquitto, lineID, testcentral.Options{})
 	o := testOrder()
 	o.RejectAllowance = 25

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/serialine/serialine/edge/outbox"
 	"github.com/serialine/serialine/edge/station"
 	"github.com/serialine/serialine/shared/wire"
@@ -91,13 +89,4 @@ func (a *Agent) watchDisk(ctx context.Context, st *station.Station) {
 		case <-t.C:
 		}
 	}
-}
-
-// freeMB is the space left for an unprivileged writer on dir's disk.
-func freeMB(dir string) (float64, error) {
-	var fs unix.Statfs_t
-	if err := unix.Statfs(dir, &fs); err != nil {
-		return 0, fmt.Errorf("statfs %s: %w", dir, err)
-	}
-	return float64(fs.Bavail) * float64(fs.Bsize) / (1 << 20), nil
 }

@@ -8,7 +8,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"syscall"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -45,7 +44,7 @@ func Command(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	// A file a running agent writes cannot be judged: refuse at once.
-	unlock, err := lock(path, syscall.LOCK_SH, 0)
+	unlock, err := lockShared(path, 0)
 	if err != nil {
 		fmt.Fprintf(stderr, "serialine-edge check: %v; stop the agent first\n", err)
 		return 2

@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"strings"
-	"syscall"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -80,7 +79,7 @@ func Open(path string, opt Options, log *slog.Logger) (*bolt.DB, error) {
 	if opt.LockTimeout == 0 {
 		opt.LockTimeout = DefaultLockTimeout
 	}
-	_, err := os.Stat(path)
+	fi, err := os.Stat(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		log.Warn("no store in the data folder: creating a new, empty one (a first start, or the start after a damaged store was moved aside)", "file", path)
 		return openBolt(path, &bolt.Options{Timeout: opt.LockTimeout}, Report{Path: path})
@@ -88,9 +87,18 @@ func Open(path string, opt Options, log *slog.Logger) (*bolt.DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
+	// bbolt creates the store 0600 but leaves an existing file's mode: a
+	// store copied or restored 0644 holds the line's pool of serials and
+	// its events, for the owner only.
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+		if err := os.Chmod(path, 0o600); err != nil {
+			return nil, fmt.Errorf("open %s: readable by others (%v) and cannot be made 0600: %w", path, perm, err)
+		}
+		log.Warn("store file was readable by others; made it 0600", "file", path, "was", perm.String())
+	}
 	// Hold the lock while reading, so that a running agent's writes are
 	// never taken for damage; bbolt takes its own below.
-	unlock, err := lock(path, syscall.LOCK_SH, opt.LockTimeout)
+	unlock, err := lockShared(path, opt.LockTimeout)
 	if err != nil {
 		return nil, err
 	}
@@ -183,20 +191,21 @@ func lockedError(path string) error {
 	return fmt.Errorf("open %s: %w (is another agent using this data folder?)", path, ErrLocked)
 }
 
-// lock takes a flock (as bbolt does) on path, waiting up to timeout, and
+// lockShared takes a shared lock on path (the lock bbolt takes: a flock, or
+// on Windows a byte-range lock; lock_*.go), waiting up to timeout, and
 // returns its release.
-func lock(path string, how int, timeout time.Duration) (func(), error) {
+func lockShared(path string, timeout time.Duration) (func(), error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	deadline := time.Now().Add(timeout)
 	for {
-		err := syscall.Flock(int(f.Fd()), how|syscall.LOCK_NB)
+		busy, err := tryLockShared(f)
 		if err == nil {
 			return func() { _ = f.Close() }, nil // closing releases the lock
 		}
-		if !errors.Is(err, syscall.EWOULDBLOCK) {
+		if !busy {
 			_ = f.Close()
 			return nil, fmt.Errorf("open %s: lock: %w", path, err)
 		}

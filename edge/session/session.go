@@ -13,6 +13,7 @@ package session
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -48,6 +49,9 @@ type Config struct {
 	ClientID string
 	// Username and Password are the line's broker credentials.
 	Username, Password string
+	// TLS configures an ssl:// broker's connection (CA, client
+	// certificate); nil uses the system's CAs and no certificate.
+	TLS *tls.Config
 	// KeepAlive, ConnectTimeout and ReconnectMax tune the session.
 	KeepAlive, ConnectTimeout, ReconnectMax time.Duration
 	// PublishTimeout bounds the wait for a PUBACK.
@@ -176,6 +180,7 @@ func (s *Session) Connect() error {
 		SetConnectTimeout(s.cfg.ConnectTimeout).
 		SetWriteTimeout(s.cfg.PublishTimeout).
 		SetBinaryWill(s.topics.status, will, 1, true).
+		SetTLSConfig(s.cfg.TLS).
 		SetOnConnectHandler(s.onConnect).
 		SetConnectionLostHandler(func(_ mqtt.Client, err error) {
 			s.connected.Store(false)

@@ -375,11 +375,17 @@ func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, ni
 // newRig serves a screen on a fake line on 127.0.0.1:0.
 func newRig(tb testing.TB, cfg Config) *rig {
 	tb.Helper()
+	return newRigOps(tb, cfg, testOperators(tb))
+}
+
+// newRigOps is newRig with the operators ops.
+func newRigOps(tb testing.TB, cfg Config, ops Operators) *rig {
+	tb.Helper()
 	r := &rig{line: newFakeLine(), rec: &memRecorder{}, clock: &clock{now: time.Date(2026, 3, 2, 8, 0, 0, 0, time.UTC)}}
 	if cfg.Now == nil {
 		cfg.Now = r.clock.Now
 	}
-	u, err := New(cfg, r.line, testOperators(tb), r.rec, discard())
+	u, err := New(cfg, r.line, ops, r.rec, discard())
 	require.NoError(tb, err)
 	r.ui = u
 	r.stream = &streamGate{h: u, cancels: map[int]context.CancelFunc{}}

@@ -34,6 +34,7 @@ func Mount(a *agent.Agent, cfg agent.Config, log *slog.Logger) (*UI, error) {
 		log.Warn("no operators configured: the touchscreen shows the line and can stop it; add operators (name, pin_hash, role) to start it")
 	}
 	u, err := New(Config{SessionIdle: cfg.UI.SessionIdle, MaxPINFailures: cfg.UI.MaxPINFailures, LockOut: cfg.UI.LockOut,
+		MaxPINFailuresGlobal: cfg.UI.MaxPINFailuresGlobal, Hosts: cfg.UI.Hosts,
 		PoolWarnMinutes: cfg.UI.PoolWarnMinutes}, a, ops, nil, log.With("part", "ui"))
 	if err != nil {
 		return nil, err

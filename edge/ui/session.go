@@ -3,9 +3,7 @@ package ui
 import (
 	"crypto/rand"
 	"encoding/base64"
-	"fmt"
 	"net/http"
-	"strconv"
 )
 
 // Sign-in: a PIN opens a session (an HttpOnly cookie) that carries the
@@ -39,21 +37,9 @@ func (u *UI) signedIn(r *http.Request, touch bool) (Person, bool) {
 	return s.who, true
 }
 
-// sameOrigin refuses a cross-site request: every action is a same-origin
-// POST from the screen.
-func sameOrigin(w http.ResponseWriter, r *http.Request) bool {
-	if o := r.Header.Get("Origin"); o != "" && o != "http://"+r.Host && o != "https://"+r.Host {
-		writeJSON(w, http.StatusForbidden, errBody{Error: "origin: cross-site request refused"})
-		return false
-	}
-	return true
-}
-
-// guard admits an action that needs a sign-in: same-origin, signed in.
+// guard admits an action that needs a sign-in (ServeHTTP has refused a
+// cross-site one already: checkHost).
 func (u *UI) guard(w http.ResponseWriter, r *http.Request) (Person, bool) {
-	if !sameOrigin(w, r) {
-		return Person{}, false
-	}
 	return u.session(w, r)
 }
 
@@ -76,57 +62,7 @@ func (u *UI) actor(w http.ResponseWriter, r *http.Request, pin string) (Person, 
 	return u.session(w, r)
 }
 
-// checkPIN returns the person whose PIN pin is, or answers: 400 for a PIN
-// the keypad cannot make, 429 while the client is locked out, 401 for a
-// wrong one (which counts towards the lock-out).
-func (u *UI) checkPIN(w http.ResponseWriter, r *http.Request, pin string) (Person, bool) {
-	if err := ValidatePIN(pin); err != nil {
-		writeJSON(w, http.StatusBadRequest, errBody{Error: "pin: " + err.Error(), Field: "pin"})
-		return Person{}, false
-	}
-	key, now := clientKey(r), u.cfg.Now()
-	u.mu.Lock()
-	f := u.failures[key]
-	if f != nil && now.Before(f.until) {
-		wait := int(f.until.Sub(now).Seconds() + 0.999)
-		u.mu.Unlock()
-		w.Header().Set("Retry-After", strconv.Itoa(wait))
-		writeJSON(w, http.StatusTooManyRequests, errBody{Error: fmt.Sprintf("pin: too many wrong PINs; try again in %d s", wait), Field: "pin"})
-		return Person{}, false
-	}
-	u.mu.Unlock()
-
-	who, ok := u.ops.Check(pin)
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	if ok {
-		delete(u.failures, key)
-		return who, true
-	}
-	for k, v := range u.failures { // forget lock-outs that are over
-		if !v.until.IsZero() && now.After(v.until) {
-			delete(u.failures, k)
-		}
-	}
-	f = u.failures[key]
-	if f == nil {
-		f = &failure{}
-		u.failures[key] = f
-	}
-	f.n++
-	locked := f.n >= u.cfg.MaxPINFailures
-	if locked {
-		f.n, f.until = 0, now.Add(u.cfg.LockOut)
-	}
-	u.log.Warn("wrong PIN", "client", key, "path", r.URL.Path, "locked", locked)
-	writeJSON(w, http.StatusUnauthorized, errBody{Error: "pin: wrong PIN", Field: "pin"})
-	return Person{}, false
-}
-
 func (u *UI) serveSignIn(w http.ResponseWriter, r *http.Request) {
-	if !sameOrigin(w, r) {
-		return
-	}
 	var body struct {
 		PIN string `json:"pin"`
 	}

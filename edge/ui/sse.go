@@ -7,6 +7,10 @@ import (
 	"time"
 )
 
+// streamWriteTimeout is how long one event may take to be written: a
+// screen that reads nothing for that long is gone.
+const streamWriteTimeout = 30 * time.Second
+
 // serveEvents streams the state as server-sent events: an "state" event
 // at once and after every change of the line (at most one per MinPush),
 // and a "heartbeat" event every Heartbeat carrying the signed-in
@@ -23,6 +27,14 @@ func (u *UI) serveEvents(w http.ResponseWriter, r *http.Request) {
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
+	// The server's read and write timeouts (agent http_server) are for
+	// requests and answers, not for a stream: the read deadline would end
+	// it (the server cancels a request whose connection read fails), so
+	// it goes, and each event gets a write deadline of its own.
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Time{})
+	extend := func() { _ = rc.SetWriteDeadline(time.Now().Add(streamWriteTimeout)) }
+	extend()
 
 	send := func(event string, v any) bool {
 		b, err := json.Marshal(v)
@@ -30,6 +42,7 @@ func (u *UI) serveEvents(w http.ResponseWriter, r *http.Request) {
 			u.log.Error("event not encoded", "event", event, "err", err)
 			return true
 		}
+		extend()
 		if _, err := fmt.Fprintf(w, "event: %s\ndata: %s\n\n", event, b); err != nil {
 			return false
 		}

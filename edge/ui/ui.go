@@ -106,10 +106,19 @@ type Config struct {
 	// SessionIdle signs an operator out after this long without a touch
 	// on the screen (default 10 min).
 	SessionIdle time.Duration `yaml:"session_idle"`
-	// MaxPINFailures wrong PINs in a row from one client lock sign-in for
-	// LockOut (defaults 5 and 1 min).
-	MaxPINFailures int           `yaml:"max_pin_failures"`
-	LockOut        time.Duration `yaml:"lock_out"`
+	// MaxPINFailures wrong PINs (within LockOut) at a screen that has
+	// signed in before lock its PIN checks for LockOut (defaults 5 and
+	// 1 min); MaxPINFailuresGlobal is the budget all other clients share,
+	// whatever their address (default MaxPINFailures). See pingate.go.
+	MaxPINFailures       int           `yaml:"max_pin_failures"`
+	MaxPINFailuresGlobal int           `yaml:"max_pin_failures_global"`
+	LockOut              time.Duration `yaml:"lock_out"`
+	// Hosts are the names the screen is opened with (HOST or HOST:PORT;
+	// without a port, the one it listens on); a request for another
+	// Host, or an action from another Origin, is refused (DNS
+	// rebinding). Empty: localhost, 127.0.0.1, [::1] and the address it
+	// listens on, with its port.
+	Hosts []string `yaml:"hosts"`
 	// Heartbeat is the interval of the event stream's heartbeat (15 s).
 	Heartbeat time.Duration `yaml:"heartbeat"`
 	// MinPush is the shortest time between two state pushes on one
@@ -131,6 +140,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.MaxPINFailures == 0 {
 		c.MaxPINFailures = 5
+	}
+	if c.MaxPINFailuresGlobal == 0 {
+		c.MaxPINFailuresGlobal = c.MaxPINFailures
 	}
 	if c.LockOut == 0 {
 		c.LockOut = time.Minute
@@ -166,6 +178,12 @@ func (c Config) Validate() error {
 	if c.MaxPINFailures < 0 {
 		return fmt.Errorf("ui: max_pin_failures: must be positive, got %d", c.MaxPINFailures)
 	}
+	if c.MaxPINFailuresGlobal < 0 {
+		return fmt.Errorf("ui: max_pin_failures_global: must be positive, got %d", c.MaxPINFailuresGlobal)
+	}
+	if _, err := parseHosts(c.Hosts); err != nil {
+		return err
+	}
 	if c.PoolWarnMinutes < 0 {
 		return fmt.Errorf("ui: pool_warn_minutes: must be positive, got %v", c.PoolWarnMinutes)
 	}
@@ -186,10 +204,13 @@ type UI struct {
 	page *template.Template
 	done chan struct{}
 	once sync.Once
+	// hosts are the names the screen answers to (none: the loopback
+	// names); pins is the PIN lock-out.
+	hosts []hostName
+	pins  *pinGate
 
 	mu       sync.Mutex
 	sessions map[string]*session
-	failures map[string]*failure
 	actions  []Action
 	// last is the order the screen last showed running, kept to tell the
 	// operator it was closed (View.Order with state closed) until another
@@ -202,11 +223,6 @@ type UI struct {
 type session struct {
 	who  Person
 	last time.Time
-}
-
-type failure struct {
-	n     int
-	until time.Time // locked until
 }
 
 // New builds the screen. rec may be nil (the in-memory action log is
@@ -228,8 +244,12 @@ func New(cfg Config, line Line, ops Operators, rec Recorder, log *slog.Logger) (
 	if err != nil {
 		return nil, fmt.Errorf("ui: page template: %w", err)
 	}
+	hosts, err := parseHosts(cfg.Hosts)
+	if err != nil {
+		return nil, err
+	}
 	u := &UI{cfg: cfg, line: line, ops: ops, rec: rec, log: log, page: page, done: make(chan struct{}),
-		sessions: map[string]*session{}, failures: map[string]*failure{}}
+		sessions: map[string]*session{}, hosts: hosts, pins: newPINGate(cfg)}
 	static, err := fs.Sub(assets, "assets/static")
 	if err != nil {
 		return nil, fmt.Errorf("ui: assets: %w", err)
@@ -256,10 +276,10 @@ func New(cfg Config, line Line, ops Operators, rec Recorder, log *slog.Logger) (
 
 // ServeHTTP serves the page, its assets and its API under /ui/.
 func (u *UI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.Header().Set("X-Frame-Options", "DENY")
-	w.Header().Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'")
-	w.Header().Set("Referrer-Policy", "no-referrer")
+	securityHeaders(w.Header())
+	if !u.checkHost(w, r) {
+		return
+	}
 	u.mux.ServeHTTP(w, r)
 }
 

@@ -224,11 +224,19 @@ func TestCookieFlags(t *testing.T) {
 	resp.Body.Close()
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	cs := resp.Cookies()
-	require.Len(t, cs, 1)
-	require.Equal(t, cookieName, cs[0].Name)
-	require.True(t, cs[0].HttpOnly)
-	require.Equal(t, http.SameSiteStrictMode, cs[0].SameSite)
-	require.GreaterOrEqual(t, len(cs[0].Value), 43, "256-bit token")
+	require.Len(t, cs, 2, "the session and the terminal id (pingate.go)")
+	byName := map[string]*http.Cookie{}
+	for _, c := range cs {
+		byName[c.Name] = c
+	}
+	for _, name := range []string{cookieName, terminalCookie} {
+		c := byName[name]
+		require.NotNil(t, c, name)
+		require.True(t, c.HttpOnly, name)
+		require.Equal(t, http.SameSiteStrictMode, c.SameSite, name)
+		require.GreaterOrEqual(t, len(c.Value), 43, "%s: 256-bit token", name)
+	}
+	require.Zero(t, byName[cookieName].MaxAge, "the session cookie dies with the browser")
 }
 
 // sseEvent is one server-sent event.

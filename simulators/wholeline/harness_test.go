@@ -121,7 +121,7 @@ type proc struct {
 	addr string
 }
 
-var httpAttr = regexp.MustCompile(`\bhttp="?(?:http://)?([0-9.]+:[0-9]+)`)
+var httpAttr = regexp.MustCompile(`\bhttp="?(?:https?://)?([0-9.]+:[0-9]+)`)
 
 func newProc(tb testing.TB, name, bin, marker string, env []string, args ...string) *proc {
 	p := &proc{name: name, bin: filepath.Join(binDir, bin), args: args, env: env, marker: marker,
@@ -267,12 +267,18 @@ func newSystem(t *testing.T) *system {
 		[]string{"SERIALINE_ADMIN_TOKEN=" + s.token, "SERIALINE_MQTT_PASSWORD=" + svc},
 		"serve", "--config", cfgPath, "--db", s.dsn, "--mqtt", s.mq.URL(), "--http", "127.0.0.1:0")
 	s.startCentral(t)
+	s.putProduct(t)
+	return s
+}
+
+// putProduct creates the product every test makes.
+func (s *system) putProduct(t testing.TB) {
+	t.Helper()
 	product := map[string]any{"name": "Paracetamol 500 mg tablets", "form": "tablet", "strength": "500 mg", "pack_size": 20,
 		"company_prefix_len": 7, "ndc": ndc,
 		"markets": []string{"us-dscsa", "eu-fmd"}, "planned_volume": 10_000_000,
 		"scheme": map[string]any{"kind": "randomized", "length": 12, "alphabet": "numeric"}}
 	s.api.must(t, "PUT", "/api/v1/products/"+gtin, product, nil)
-	return s
 }
 
 // startCentral (re)starts central and waits for its API.
@@ -379,6 +385,10 @@ type lineOpts struct {
 	dataDir string
 	// storage is the agent's free-space watermark (default: the agent's).
 	storage *agent.StorageConfig
+	// tlsDir, if set, is a `serialine-central certs` directory: the agent
+	// trusts its CA and presents the line's client certificate (broker
+	// must then be an ssl:// URL).
+	tlsDir string
 }
 
 // rig is one packaging line: its record and order at central, its
@@ -404,7 +414,7 @@ func (s *system) addLine(t *testing.T, id string, o lineOpts) *rig {
 	s.api.must(t, "PUT", "/api/v1/lines/"+id, map[string]any{"name": "Line " + id}, &ln)
 	require.NotEmpty(t, ln.MQTTPassword)
 	r.password = ln.MQTTPassword
-	if s.mq != nil { // nil: the machine's shared Mosquitto, which takes any login
+	if s.mq != nil { // nil: the embedded broker (it reads the line's password from central's database) or the machine's shared Mosquitto (any login)
 		s.mq.AddUser(t, id, r.password)
 	}
 	quantity := o.quantity
@@ -476,6 +486,11 @@ func (s *system) addLine(t *testing.T, id string, o lineOpts) *rig {
 	}
 	if o.broker != "" {
 		a.MQTT.Broker = o.broker
+	}
+	if o.tlsDir != "" {
+		a.MQTT.CAFile = filepath.Join(o.tlsDir, "ca.crt")
+		a.MQTT.CertFile = filepath.Join(o.tlsDir, "clients", id+".crt")
+		a.MQTT.KeyFile = filepath.Join(o.tlsDir, "clients", id+".key")
 	}
 	a.Pool = o.pool
 	if a.Pool == (agent.PoolConfig{}) {

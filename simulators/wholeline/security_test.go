@@ -124,8 +124,13 @@ func TestSecurity(t *testing.T) {
 			code, body := anon.post(t, path, nil)
 			require.Equal(t, http.StatusOK, code, "%s needs no PIN (a stop is never locked out): %s", path, body)
 		}
-		for _, path := range []string{"/ui/start", "/ui/ack", "/ui/close"} {
-			code, body := anon.post(t, path, map[string]any{"order": l1.order, "confirm": true})
+		// Each action with the body it takes, so the refusal is the sign-in's.
+		for path, req := range map[string]map[string]any{
+			"/ui/start": {"order": l1.order},
+			"/ui/ack":   {},
+			"/ui/close": {"order": l1.order, "confirm": true},
+		} {
+			code, body := anon.post(t, path, req)
 			require.Equal(t, http.StatusForbidden, code, "%s: %s", path, body)
 			var e struct {
 				SignIn bool `json:"sign_in"`

@@ -18,8 +18,10 @@ import (
 	"github.com/serialine/serialine/edge/agent"
 	"github.com/serialine/serialine/edge/dbcheck"
 	"github.com/serialine/serialine/edge/labeltool"
+	"github.com/serialine/serialine/edge/service"
 	"github.com/serialine/serialine/edge/ui"
 	"github.com/serialine/serialine/edge/ui/pin"
+	"github.com/serialine/serialine/shared/version"
 )
 
 const usage = `usage: serialine-edge <command> [arguments]
@@ -30,6 +32,9 @@ commands:
   check --data DIR                check DIR/edge.db page by page (exit 0 clean, 1 damaged, 2 cannot check)
   label render|decode|parse ...   GS1 label tools (serialine-edge label help)
   pin-hash [--iterations N] < pin print an operator's pin_hash for the config (PIN on stdin)
+  service install|uninstall|start|stop|run ...
+                                  the agent as a Windows service (serialine-edge service help)
+  version                         print the version
 `
 
 func main() {
@@ -46,6 +51,10 @@ func main() {
 		os.Exit(labeltool.Run(os.Args[2:], os.Stdout, os.Stderr))
 	case "pin-hash":
 		os.Exit(pin.Command(os.Args[2:], os.Stdin, os.Stdout, os.Stderr))
+	case "service":
+		os.Exit(service.Command(os.Args[2:], service.Program{Run: runAgent, Check: checkRun}, os.Stdout, os.Stderr))
+	case "version", "--version":
+		fmt.Println(version.String("serialine-edge"))
 	case "help", "-h", "--help":
 		fmt.Print(usage)
 	default:
@@ -57,6 +66,14 @@ func main() {
 // run parses the flags and the configuration, then runs the agent until
 // SIGINT or SIGTERM.
 func run(args []string, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return runAgent(ctx, args, stderr)
+}
+
+// runFlags parses the flags of `run` (which `service install` stores for the
+// Windows service) over the configuration file.
+func runFlags(args []string, stderr io.Writer) (agent.Config, error) {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	path := fs.String("config", "configs/edge.yaml", "configuration file")
@@ -64,16 +81,14 @@ func run(args []string, stderr io.Writer) int {
 	data := fs.String("data", "", "data folder (overrides data_dir)")
 	httpAddr := fs.String("http", "", "HOST:PORT of /metrics and the API (overrides http)")
 	if err := fs.Parse(args); err != nil {
-		return 2
+		return agent.Config{}, usageError{err} // the flag package has printed it
 	}
 	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "serialine-edge run: unexpected argument %q\n", fs.Arg(0))
-		return 2
+		return agent.Config{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	cfg, err := agent.LoadConfig(*path)
 	if err != nil {
-		fmt.Fprintf(stderr, "serialine-edge run: %v\n", err)
-		return 2
+		return agent.Config{}, err
 	}
 	if *broker != "" {
 		cfg.MQTT.Broker = *broker
@@ -83,6 +98,35 @@ func run(args []string, stderr io.Writer) int {
 	}
 	if *httpAddr != "" {
 		cfg.HTTP = *httpAddr
+	}
+	return cfg, cfg.Validate()
+}
+
+// usageError is a bad command line, already shown with the flags' usage.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+// checkRun is what `service install` checks before installing: the flags
+// parse and the configuration they name is valid.
+func checkRun(args []string) error {
+	_, err := runFlags(args, io.Discard)
+	return err
+}
+
+// runAgent runs the agent with the flags of `run` until ctx ends: `run`
+// cancels it on SIGINT or SIGTERM, the Windows service on a stop or
+// shutdown from the service manager.
+func runAgent(ctx context.Context, args []string, stderr io.Writer) int {
+	cfg, err := runFlags(args, stderr)
+	var ue usageError
+	if errors.As(err, &ue) {
+		return 2
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "serialine-edge run: %v\n", err)
+		return 2
 	}
 	log := cfg.Log.Logger(stderr)
 	a, err := agent.New(cfg, log) // validates again, with the flags applied
@@ -94,8 +138,6 @@ func run(args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "serialine-edge run: %v\n", err)
 		return 2
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	if err := a.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		var dmg *dbcheck.DamagedError
 		if errors.As(err, &dmg) { // several lines: the damage and what to do

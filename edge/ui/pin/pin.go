@@ -23,6 +23,9 @@ import (
 const (
 	MinLength = 4
 	MaxLength = 8
+	// RecommendedLength: the screen allows 5 wrong PINs a minute, so a
+	// 4-digit PIN falls within a day of trying, a 6-digit one not in months.
+	RecommendedLength = 6
 	// DefaultIterations is the PBKDF2 iteration count Hash uses. Sign-in
 	// checks every operator's hash, so this bounds the cost of one attempt
 	// (about 30 ms per operator on a line PC).
@@ -122,7 +125,7 @@ func Command(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
 		fmt.Fprint(stderr, "usage: serialine-edge pin-hash [--iterations N] < pin\n"+
-			"  reads a 4-8 digit PIN from the first line of stdin and prints the pin_hash for configs/edge.yaml\n")
+			"  reads a 4-8 digit PIN (6 or more recommended) from the first line of stdin and prints the pin_hash for configs/edge.yaml\n")
 		fs.PrintDefaults()
 	}
 	iter := fs.Int("iterations", DefaultIterations, "PBKDF2 iterations")
@@ -138,10 +141,15 @@ func Command(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "serialine-edge pin-hash: stdin: %v\n", err)
 		return 1
 	}
-	h, err := Hash(strings.TrimSpace(line), *iter)
+	p := strings.TrimSpace(line)
+	h, err := Hash(p, *iter)
 	if err != nil {
 		fmt.Fprintf(stderr, "serialine-edge pin-hash: %v\n", err)
 		return 2
+	}
+	if len(p) < RecommendedLength {
+		fmt.Fprintf(stderr, "serialine-edge pin-hash: warning: a %d-digit PIN can be guessed at the screen within a day "+
+			"at the lock-out's 5 tries a minute; use %d digits or more\n", len(p), RecommendedLength)
 	}
 	fmt.Fprintln(stdout, h)
 	return 0

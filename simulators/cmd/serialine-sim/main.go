@@ -15,6 +15,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/serialine/serialine/shared/version"
 	"github.com/serialine/serialine/simulators/demo"
 	"github.com/serialine/serialine/simulators/line"
 )
@@ -29,8 +30,9 @@ const (
 const usage = `usage: serialine-sim <command> [flags]
 
 commands:
-  line   the printer, scanner and PLC of one packaging line (serialine-sim line -h)
-  demo   central + one line + edge, wired (needs serialine-central and serialine-edge)
+  line    the printer, scanner and PLC of one packaging line (serialine-sim line -h)
+  demo    central + one line + edge, wired (needs serialine-central and serialine-edge)
+  version print the version
 `
 
 func main() {
@@ -52,6 +54,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return runLine(ctx, args[1:], stdout, stderr)
 	case "demo":
 		return runDemo(ctx, args[1:], stdout, stderr)
+	case "version", "--version":
+		fmt.Fprintln(stdout, version.String("serialine-sim"))
+		return exitOK
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return exitOK

@@ -1,0 +1,152 @@
+package store_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+
+	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/storetest"
+)
+
+const (
+	secretK1  = "k1:000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
+	secretK2  = "k2:1f1e1d1c1b1a191817161514131211100f0e0d0c0b0a09080706050403020100"
+	gtinRand2 = "00312345678937"
+)
+
+func secretKeys(tb testing.TB, lines ...string) *store.SecretKeys {
+	tb.Helper()
+	k, err := store.ParseSecretKeys([]byte(strings.Join(lines, "\n")))
+	require.NoError(tb, err)
+	return k
+}
+
+// openWith opens the store at dsn (keys nil: no secrets key); the caller
+// closes it.
+func openWith(tb testing.TB, dsn string, keys *store.SecretKeys) (*store.Store, error) {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var opts []store.Option
+	if keys != nil {
+		opts = append(opts, store.WithSecretKeys(keys))
+	}
+	return store.Open(ctx, dsn, testLogger(tb), opts...)
+}
+
+// rawScheme reads a product's serial_scheme column as someone with the
+// database (a backup, a read-only account, the file) sees it.
+func rawScheme(tb testing.TB, dsn, gtin string) string {
+	tb.Helper()
+	ctx := ctxT(tb)
+	var v string
+	if strings.HasPrefix(dsn, "sqlite:") {
+		require.NoError(tb, openRawSQLite(tb, dsn).QueryRowContext(ctx, "SELECT serial_scheme FROM products WHERE gtin = ?", gtin).Scan(&v))
+		return v
+	}
+	conn, err := pgx.Connect(ctx, dsn)
+	require.NoError(tb, err)
+	defer conn.Close(context.Background())
+	require.NoError(tb, conn.QueryRow(ctx, "SELECT serial_scheme::text FROM products WHERE gtin = $1", gtin).Scan(&v))
+	return v
+}
+
+// TestSchemeKeysSealedAtRest: the key of a randomized scheme (all it takes
+// to predict a product's serials) was stored in plaintext in the
+// products table. With a secrets key it is sealed (AES-256-GCM, key id
+// prefix), legacy plaintext keys are sealed at open, keys rotate, and a
+// sealed key cannot be moved to another product.
+func TestSchemeKeysSealedAtRest(t *testing.T) {
+	storetest.ForEachBackend(t, func(t *testing.T, dsn string) {
+		ctx := ctxT(t)
+		// A database of before: the key in plaintext.
+		s, err := openWith(t, dsn, nil)
+		require.NoError(t, err)
+		require.NoError(t, s.PutProduct(ctx, product(gtinRand, randSpec)))
+		require.Contains(t, rawScheme(t, dsn, gtinRand), testKey, "without a secrets key the key stays readable (the demo)")
+		s.Close()
+
+		// A secrets key configured: the key is sealed at open, reads back,
+		// and grants still carry it to the line.
+		s, err = openWith(t, dsn, secretKeys(t, secretK1))
+		require.NoError(t, err)
+		raw := rawScheme(t, dsn, gtinRand)
+		require.NotContains(t, raw, testKey)
+		require.Contains(t, raw, "enc:v1:k1:")
+		p, err := s.Product(ctx, gtinRand)
+		require.NoError(t, err)
+		require.Equal(t, testKey, p.Scheme.Key)
+		f := fixture{s: s, ctx: ctx}
+		require.NoError(t, s.PutLine(ctx, store.Line{ID: line1, Name: "Line 1", PasswordHash: "pbkdf2$x"}))
+		f.order(t, "WO-R", gtinRand, line1)
+		g := f.grant(t, "r1", line1, "WO-R", gtinRand, 10)
+		require.NotNil(t, g.Scheme)
+		require.Equal(t, testKey, g.Scheme.Key, "the grant carries the key in clear to the line (over TLS)")
+		// A write re-seals; a new product is sealed from the start.
+		p.Name = "Paracetamol 500 mg film-coated tablets"
+		require.NoError(t, s.PutProduct(ctx, p))
+		require.NotContains(t, rawScheme(t, dsn, gtinRand), testKey)
+		require.NoError(t, s.PutProduct(ctx, product(gtinRand2, randSpec)))
+		raw2 := rawScheme(t, dsn, gtinRand2)
+		require.NotContains(t, raw2, testKey)
+		s.Close()
+
+		// Rotation: a new key first in the file; the old one still opens.
+		s, err = openWith(t, dsn, secretKeys(t, secretK2, secretK1))
+		require.NoError(t, err)
+		require.Contains(t, rawScheme(t, dsn, gtinRand), "enc:v1:k2:", "re-sealed with the current key at open")
+		p, err = s.Product(ctx, gtinRand)
+		require.NoError(t, err)
+		require.Equal(t, testKey, p.Scheme.Key)
+		s.Close()
+
+		// Without the key, or with only the retired one, nothing reads.
+		s, err = openWith(t, dsn, nil)
+		require.NoError(t, err)
+		_, err = s.Product(ctx, gtinRand)
+		require.ErrorIs(t, err, store.ErrNoSecretKey)
+		require.ErrorContains(t, err, `product `+gtinRand+`: serial_scheme key: sealed with key "k2"`)
+		s.Close()
+		_, err = openWith(t, dsn, secretKeys(t, secretK1))
+		require.ErrorIs(t, err, store.ErrNoSecretKey, "a key still in use left out of the file")
+
+		// A sealed key moved to another product's row does not open.
+		s, err = openWith(t, dsn, secretKeys(t, secretK2, secretK1))
+		require.NoError(t, err)
+		defer s.Close()
+		moved := rawScheme(t, dsn, gtinRand)
+		if strings.HasPrefix(dsn, "sqlite:") {
+			_, err = openRawSQLite(t, dsn).ExecContext(ctx, "UPDATE products SET serial_scheme = ? WHERE gtin = ?", moved, gtinRand2)
+			require.NoError(t, err)
+		} else {
+			rawExec(t, dsn, []any{"UPDATE products SET serial_scheme = $1 WHERE gtin = $2", moved, gtinRand2})
+		}
+		_, err = s.Product(ctx, gtinRand2)
+		require.ErrorContains(t, err, "does not open")
+	})
+}
+
+func TestParseSecretKeys(t *testing.T) {
+	for _, tc := range []struct {
+		name, text, want string
+	}{
+		{"empty", "# nothing\n\n", "no key in it"},
+		{"no id", "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f", "line 1: want ID:HEX"},
+		{"short", "k1:0001", `line 1: key "k1": want 64 hex digits`},
+		{"bad id", "k 1:000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f", `key id "k 1"`},
+		{"twice", secretK1 + "\n" + secretK1, `line 2: key id "k1" appears twice`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := store.ParseSecretKeys([]byte(tc.text))
+			require.ErrorContains(t, err, tc.want)
+		})
+	}
+	k, err := store.ParseSecretKeys([]byte("# rotate: newest first\n" + secretK2 + "\n" + secretK1 + "\n"))
+	require.NoError(t, err)
+	require.Equal(t, "k2", k.CurrentID())
+}
