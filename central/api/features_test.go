@@ -17,7 +17,7 @@ import (
 	"github.com/serialine/serialine/central/ingest"
 	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/storetest"
-	"github.com/serialine/serialine/shared/conformance"
+	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/gs1"
 	"github.com/serialine/serialine/shared/wire"
 )
@@ -340,7 +340,7 @@ func TestDeadLetters(t *testing.T) {
 // string, Digital Link URI) and the lookup test's inputs with GS1's
 // independent syntax validator.
 func TestUnitCodesConform(t *testing.T) {
-	conformance.Bin(t)
+	testkit.ValidatorsBin(t)
 	e := newEnv(t, storetest.SQLiteDSN(t))
 	f := e.fixture(t)
 	resp := e.as(t, auth.RoleOperator, req{method: "GET", path: "/api/v1/units/" + gtinRand + "/" + f.units[2]})
@@ -354,7 +354,7 @@ func TestUnitCodesConform(t *testing.T) {
 	require.NoError(t, err)
 	for name, code := range map[string]string{"bracketed": u.ElementString, "digital link": u.DigitalLink, "transmitted": "]d2" + es.Transmitted()} {
 		t.Run(name, func(t *testing.T) {
-			out, exit := conformance.Run(t, "validate-gs1", code)
+			out, exit := testkit.RunValidator(t, "validate-gs1", code)
 			if exit != 0 && strings.Contains(out, "UNSUPPORTED") {
 				// Without GS1's syntax engine the validator's own checker
 				// cannot read this form.

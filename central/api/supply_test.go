@@ -17,7 +17,7 @@ import (
 	"github.com/serialine/serialine/central/fmd"
 	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/storetest"
-	"github.com/serialine/serialine/shared/conformance"
+	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/epcis"
 	"github.com/serialine/serialine/shared/gs1"
 	"github.com/serialine/serialine/shared/serials"
@@ -412,11 +412,11 @@ func TestScriptedDay(t *testing.T) {
 		dir := t.TempDir()
 		resp = call(auth.RoleAuditor, "GET", v+"/shipments/SHP-DAY/epcis", nil, http.StatusOK)
 		require.NoError(t, os.WriteFile(filepath.Join(dir, "day.jsonld"), resp.body, 0o600))
-		msg, code := conformance.Run(t, "validate-epcis-json", "--schema", "modular", filepath.Join(dir, "day.jsonld"))
+		msg, code := testkit.RunValidator(t, "validate-epcis-json", "--schema", "modular", filepath.Join(dir, "day.jsonld"))
 		require.Equal(t, 0, code, "JSON Schema: %s", msg)
 		resp = call(auth.RoleAuditor, "GET", v+"/shipments/SHP-DAY/epcis.xml", nil, http.StatusOK)
 		require.NoError(t, os.WriteFile(filepath.Join(dir, "day.xml"), resp.body, 0o600))
-		msg, code = conformance.Run(t, "validate-epcis-xml", filepath.Join(dir, "day.xml"))
+		msg, code = testkit.RunValidator(t, "validate-epcis-xml", filepath.Join(dir, "day.xml"))
 		require.Equal(t, 0, code, "XSD: %s", msg)
 		doc, err := epcis.ParseXML(resp.body)
 		require.NoError(t, err)

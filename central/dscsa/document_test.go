@@ -13,7 +13,7 @@ import (
 	"github.com/serialine/serialine/central/dscsa"
 	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/storetest"
-	"github.com/serialine/serialine/shared/conformance"
+	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/epcis"
 	"github.com/serialine/serialine/shared/gs1"
 )
@@ -218,7 +218,7 @@ func TestDocument12(t *testing.T) {
 
 	path := filepath.Join(t.TempDir(), "dscsa-1.2.xml")
 	require.NoError(t, os.WriteFile(path, doc.Body, 0o600))
-	msg, code := conformance.Run(t, "validate-epcis-xml", path)
+	msg, code := testkit.RunValidator(t, "validate-epcis-xml", path)
 	require.Equal(t, 0, code, "EPCIS 1.2 XSD with SBDH: %s", msg)
 	require.Contains(t, msg, "1.2", "validated as 1.2, picked by its namespace")
 
@@ -248,7 +248,7 @@ func TestDocument20(t *testing.T) {
 
 	path := filepath.Join(t.TempDir(), "dscsa-2.0.xml")
 	require.NoError(t, os.WriteFile(path, doc.Body, 0o600))
-	msg, code := conformance.Run(t, "validate-epcis-xml", "--version", "2.0", path)
+	msg, code := testkit.RunValidator(t, "validate-epcis-xml", "--version", "2.0", path)
 	require.Equal(t, 0, code, "EPCIS 2.0 XSD: %s", msg)
 
 	// A partner on 2.0 gets 2.0 without asking.
@@ -266,7 +266,7 @@ func TestDocument20(t *testing.T) {
 	require.NoError(t, err)
 	jpath := filepath.Join(t.TempDir(), "shp.jsonld")
 	require.NoError(t, os.WriteFile(jpath, js, 0o600))
-	msg, code = conformance.Run(t, "validate-epcis-json", "--schema", "modular", jpath)
+	msg, code = testkit.RunValidator(t, "validate-epcis-json", "--schema", "modular", jpath)
 	require.Equal(t, 0, code, "JSON Schema: %s", msg)
 }
 

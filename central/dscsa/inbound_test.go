@@ -18,7 +18,7 @@ import (
 	"github.com/serialine/serialine/central/dscsa"
 	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/storetest"
-	"github.com/serialine/serialine/shared/conformance"
+	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/gs1"
 	"github.com/serialine/serialine/shared/serials"
 )
@@ -181,7 +181,7 @@ func TestInboundCMOShipment(t *testing.T) {
 		// The partner's document is valid EPCIS 1.2 (with the SBDH) by GS1's XSD.
 		path := filepath.Join(t.TempDir(), "cmo.xml")
 		require.NoError(t, os.WriteFile(path, first.xml(t), 0o600))
-		msg, code := conformance.Run(t, "validate-epcis-xml", path)
+		msg, code := testkit.RunValidator(t, "validate-epcis-xml", path)
 		require.Equal(t, 0, code, "%s", msg)
 
 		rc := w.receive(t, first)

@@ -13,7 +13,7 @@ import (
 	"github.com/serialine/serialine/central/dscsa"
 	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/storetest"
-	"github.com/serialine/serialine/shared/conformance"
+	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/epcis"
 )
 
@@ -145,7 +145,7 @@ func TestTrace(t *testing.T) {
 	require.NoError(t, err)
 	path := filepath.Join(t.TempDir(), "trace.xml")
 	require.NoError(t, os.WriteFile(path, x, 0o600))
-	msg, code := conformance.Run(t, "validate-epcis-xml", "--version", "2.0", path)
+	msg, code := testkit.RunValidator(t, "validate-epcis-xml", "--version", "2.0", path)
 	require.Equal(t, 0, code, "%s", msg)
 	_, err = dscsa.Trace(w.ctx, w.s, gtin, "NOPE")
 	require.ErrorIs(t, err, store.ErrNotFound)

@@ -14,7 +14,7 @@ import (
 	"github.com/serialine/serialine/central/dscsa"
 	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/storetest"
-	"github.com/serialine/serialine/shared/conformance"
+	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/serials"
 	"github.com/serialine/serialine/shared/wire"
 )
@@ -72,7 +72,7 @@ func TestSampleDocuments(t *testing.T) {
 		require.NoError(t, err)
 		path := filepath.Join(dir, "dscsa-"+v+".xml")
 		require.NoError(t, os.WriteFile(path, doc.Body, 0o600))
-		msg, code := conformance.Run(t, "validate-epcis-xml", "--version", v, path)
+		msg, code := testkit.RunValidator(t, "validate-epcis-xml", "--version", v, path)
 		require.Equal(t, 0, code, "%s: %s", v, msg)
 		if out := os.Getenv("DSCSA_SAMPLES"); out != "" {
 			require.NoError(t, os.WriteFile(filepath.Join(out, "dscsa-"+v+".xml"), doc.Body, 0o600))

@@ -15,7 +15,7 @@ import (
 	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/epcisapi"
 	"github.com/serialine/serialine/central/store/storetest"
-	"github.com/serialine/serialine/shared/conformance"
+	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/epcis"
 )
 
@@ -259,7 +259,7 @@ func TestErrorDeclaration(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, hs[0].ID, again[0].ID, "the declaration is not part of the hash")
 	if _, err := conformanceBin(t); err == nil {
-		out, code := conformance.Run(t, "validate-epcis-json", "--schema", "modular", writeTemp(t, "decl.jsonld", r.body))
+		out, code := testkit.RunValidator(t, "validate-epcis-json", "--schema", "modular", writeTemp(t, "decl.jsonld", r.body))
 		require.Equal(t, 0, code, "%s", out)
 	}
 }
@@ -269,7 +269,7 @@ func TestErrorDeclaration(t *testing.T) {
 func conformanceBin(t *testing.T) (string, error) {
 	t.Helper()
 	var bin string
-	ok := t.Run("validators", func(t *testing.T) { bin = conformance.Bin(t) })
+	ok := t.Run("validators", func(t *testing.T) { bin = testkit.ValidatorsBin(t) })
 	if !ok || bin == "" {
 		return "", fmt.Errorf("no validators")
 	}

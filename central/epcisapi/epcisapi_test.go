@@ -16,7 +16,7 @@ import (
 	"github.com/serialine/serialine/central/epcisapi"
 	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/storetest"
-	"github.com/serialine/serialine/shared/conformance"
+	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/epcis"
 )
 
@@ -272,7 +272,7 @@ func TestQueryBadParameter(t *testing.T) {
 // against GS1's JSON Schema (query document) and, as XML, the query XSD
 // (an EPCISQueryDocument); the JSON-LD names the versioned context.
 func TestQueryDocumentConforms(t *testing.T) {
-	conformance.Bin(t)
+	testkit.ValidatorsBin(t)
 	e := newEnv(t, storetest.SQLiteDSN(t))
 	for _, f := range append(examples(t, "json", "*.jsonld"), examples(t, "xml", "*all_possible_fields.xml")...) {
 		src, err := os.ReadFile(f)
@@ -291,7 +291,7 @@ func TestQueryDocumentConforms(t *testing.T) {
 	require.Equal(t, epcis.ContextURL, root["@context"].([]any)[0])
 	require.Equal(t, "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld", epcis.ContextURL)
 	require.Equal(t, "EPCISQueryDocument", root["type"])
-	out, code := conformance.Run(t, "validate-epcis-json", "--schema", "modular", writeTemp(t, "q.jsonld", r.body))
+	out, code := testkit.RunValidator(t, "validate-epcis-json", "--schema", "modular", writeTemp(t, "q.jsonld", r.body))
 	require.Equal(t, 0, code, "%s\n%s", out, r.body)
 
 	r = e.do(t, auth.RoleOperator, "GET", "/epcis/events?perPage=10000", nil, "Accept", "application/xml")
@@ -301,7 +301,7 @@ func TestQueryDocumentConforms(t *testing.T) {
 	d, err := epcis.ParseXML(r.body)
 	require.NoError(t, err)
 	require.NotEmpty(t, d.Events)
-	out, code = conformance.Run(t, "validate-epcis-xml", "--version", "2.0", writeTemp(t, "q.xml", r.body))
+	out, code = testkit.RunValidator(t, "validate-epcis-xml", "--version", "2.0", writeTemp(t, "q.xml", r.body))
 	require.Equal(t, 0, code, "%s\n%s", out, r.body)
 	require.Contains(t, out, "root=EPCISQueryDocument")
 }

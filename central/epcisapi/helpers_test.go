@@ -19,7 +19,7 @@ import (
 	"github.com/serialine/serialine/central/epcisapi"
 	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/storetest"
-	"github.com/serialine/serialine/shared/conformance"
+	"github.com/serialine/serialine/internal/testkit"
 )
 
 func testLogger(tb testing.TB) *slog.Logger {
@@ -146,8 +146,8 @@ func (e *env) job(tb testing.TB, loc string) epcisapi.CaptureJob {
 func examples(tb testing.TB, sub, pattern string) []string {
 	tb.Helper()
 	dirs := []string{"../../../shared/validators/epcis/examples"}
-	if os.Getenv(conformance.EnvBin) != "" {
-		dirs = append(dirs, filepath.Join(os.Getenv(conformance.EnvBin), "..", "epcis", "examples"))
+	if os.Getenv(testkit.EnvValidatorsBin) != "" {
+		dirs = append(dirs, filepath.Join(os.Getenv(testkit.EnvValidatorsBin), "..", "epcis", "examples"))
 	}
 	for _, d := range dirs {
 		files, _ := filepath.Glob(filepath.Join(d, sub, pattern))

@@ -17,7 +17,7 @@ import (
 	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/epcisapi"
 	"github.com/serialine/serialine/central/store/storetest"
-	"github.com/serialine/serialine/shared/conformance"
+	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/epcis"
 )
 
@@ -73,7 +73,7 @@ func TestNamedQueries(t *testing.T) {
 			query string
 			valid bool
 		}{{good, true}, {bad[0].query, false}, {bad[1].query, false}, {bad[2].query, false}, {bad[3].query, false}, {bad[4].query, true}} {
-			out, code := conformance.Run(t, "validate-epcis-json", "--schema", "query", writeTemp(t, "q.json", []byte(q.query)))
+			out, code := testkit.RunValidator(t, "validate-epcis-json", "--schema", "query", writeTemp(t, "q.json", []byte(q.query)))
 			require.Equal(t, q.valid, code == 0, "%s: %s", q.query, out)
 		}
 	}

@@ -12,7 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/serialine/serialine/central/server"
-	"github.com/serialine/serialine/shared/conformance"
+	"github.com/serialine/serialine/internal/testkit"
 )
 
 const hashFixtures = "../../shared/epcis/testdata/hashref"
@@ -95,7 +95,7 @@ func TestEPCISHashCommandErrors(t *testing.T) {
 // TestEPCISHashCommandEqualsReference: the command prints what GS1's
 // reference generator prints for the same XML documents.
 func TestEPCISHashCommandEqualsReference(t *testing.T) {
-	bin := conformance.Bin(t)
+	bin := testkit.ValidatorsBin(t)
 	files, _ := fixturesWithHashes(t, "*/*.xml")
 	ref, err := exec.Command(filepath.Join(bin, "epcis-hash"), files...).Output()
 	require.NoError(t, err)

@@ -16,7 +16,7 @@ import (
 
 	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/storetest"
-	"github.com/serialine/serialine/shared/conformance"
+	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/epcis"
 	"github.com/serialine/serialine/shared/gs1"
 	"github.com/serialine/serialine/shared/wire"
@@ -315,9 +315,9 @@ func validateEPCIS(t *testing.T, d epcis.Document) {
 	jf, xf := filepath.Join(dir, "doc.jsonld"), filepath.Join(dir, "doc.xml")
 	require.NoError(t, os.WriteFile(jf, js, 0o600))
 	require.NoError(t, os.WriteFile(xf, x, 0o600))
-	msg, code := conformance.Run(t, "validate-epcis-json", "--schema", "modular", jf)
+	msg, code := testkit.RunValidator(t, "validate-epcis-json", "--schema", "modular", jf)
 	require.Equal(t, 0, code, "JSON Schema: %s\n%s", msg, js)
-	msg, code = conformance.Run(t, "validate-epcis-xml", xf)
+	msg, code = testkit.RunValidator(t, "validate-epcis-xml", xf)
 	require.Equal(t, 0, code, "XSD: %s\n%s", msg, x)
 }
 

@@ -20,7 +20,7 @@ import (
 	"github.com/serialine/serialine/drivers/printer"
 	"github.com/serialine/serialine/drivers/transport"
 	"github.com/serialine/serialine/drivers/zpl"
-	"github.com/serialine/serialine/shared/conformance"
+	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/label"
 	printersim "github.com/serialine/serialine/simulators/printer"
 )
@@ -125,7 +125,7 @@ func requireIndependentDecode(tb testing.TB, img image.Image, data string) {
 	require.NoError(tb, err)
 	require.NoError(tb, png.Encode(f, img))
 	require.NoError(tb, f.Close())
-	out, code := conformance.Run(tb, "decode-dm", "--require-gs1", "--validate", "--json", path)
+	out, code := testkit.RunValidator(tb, "decode-dm", "--require-gs1", "--validate", "--json", path)
 	require.Equal(tb, 0, code, "decode-dm: %s", out)
 	var rep struct {
 		Symbols []struct {

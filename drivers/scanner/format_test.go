@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/serialine/serialine/shared/conformance"
+	"github.com/serialine/serialine/internal/testkit"
 	"github.com/stretchr/testify/require"
 	"gopkg.in/yaml.v3"
 )
@@ -278,7 +278,7 @@ func TestParseEscapes(t *testing.T) {
 // formats to the independent GS1 checker: GS handling, symbology identifier
 // and grade stripping must leave a valid element string.
 func TestDecodedDataIsValidGS1(t *testing.T) {
-	conformance.Bin(t)
+	testkit.ValidatorsBin(t)
 	tests := []struct {
 		name   string
 		format Format
@@ -294,7 +294,7 @@ func TestDecodedDataIsValidGS1(t *testing.T) {
 			r, err := tt.format.Decode([]byte(tt.line), at)
 			require.NoError(t, err)
 			require.Equal(t, pharmaData, r.Data)
-			out, code := conformance.Run(t, "validate-gs1", "]d2"+r.Data)
+			out, code := testkit.RunValidator(t, "validate-gs1", "]d2"+r.Data)
 			require.Equal(t, 0, code, out)
 			require.Contains(t, out, "(21)SER0000001")
 		})
@@ -302,7 +302,7 @@ func TestDecodedDataIsValidGS1(t *testing.T) {
 	t.Run("a substitute the format does not know is caught", func(t *testing.T) {
 		r, err := Format{}.Decode([]byte(strings.ReplaceAll(pharmaData, "\x1d", "{GS}")), at)
 		require.NoError(t, err) // printable, so syntactically a line
-		out, code := conformance.Run(t, "validate-gs1", "]d2"+r.Data)
+		out, code := testkit.RunValidator(t, "validate-gs1", "]d2"+r.Data)
 		require.NotEqual(t, 0, code, out)
 	})
 }

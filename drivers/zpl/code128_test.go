@@ -15,7 +15,7 @@ import (
 	"github.com/makiuchi-d/gozxing/oned"
 	"github.com/stretchr/testify/require"
 
-	"github.com/serialine/serialine/shared/conformance"
+	"github.com/serialine/serialine/internal/testkit"
 )
 
 // code128Data are element strings in transmitted form: an SSCC (all set C),
@@ -171,7 +171,7 @@ func TestCode128Conformance(t *testing.T) {
 			file := filepath.Join(dir, "label.zpl")
 			require.NoError(t, os.WriteFile(file, job, 0o600))
 			prefix := filepath.Join(dir, "out")
-			out, code := conformance.Run(t, "render-zpl", "--width-mm", "100", "--height-mm", "50", "--dpmm", strconv.Itoa(dpmm),
+			out, code := testkit.RunValidator(t, "render-zpl", "--width-mm", "100", "--height-mm", "50", "--dpmm", strconv.Itoa(dpmm),
 				"--out", prefix, "--lint-fail", file)
 			require.Equal(t, 0, code, "render-zpl:\n%s\nZPL:\n%s", out, job)
 			require.NotContains(t, out, "LINT")

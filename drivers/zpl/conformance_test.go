@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/serialine/serialine/shared/conformance"
+	"github.com/serialine/serialine/internal/testkit"
 	"github.com/stretchr/testify/require"
 )
 
@@ -56,7 +56,7 @@ func renderAndDecode(tb testing.TB, l Layout, zpl []byte, labels int, crossCheck
 	if crossCheck {
 		args = append([]string{"--decode"}, args...)
 	}
-	out, code := conformance.Run(tb, "render-zpl", args...)
+	out, code := testkit.RunValidator(tb, "render-zpl", args...)
 	require.Equal(tb, 0, code, "render-zpl %v:\n%s\nZPL:\n%s", args, out, zpl)
 	require.NotContains(tb, out, "LINT")
 
@@ -67,7 +67,7 @@ func renderAndDecode(tb testing.TB, l Layout, zpl []byte, labels int, crossCheck
 		if !crossCheck {
 			decodeArgs = append([]string{"--validate"}, decodeArgs...)
 		}
-		out, code := conformance.Run(tb, "decode-dm", decodeArgs...)
+		out, code := testkit.RunValidator(tb, "decode-dm", decodeArgs...)
 		require.Equal(tb, 0, code, "decode-dm %s:\n%s", png, out)
 		var res struct {
 			Decoded bool            `json:"decoded"`
@@ -88,7 +88,7 @@ func renderAndDecode(tb testing.TB, l Layout, zpl []byte, labels int, crossCheck
 }
 
 func TestConformanceStandalone(t *testing.T) {
-	conformance.Bin(t)
+	testkit.ValidatorsBin(t)
 	fields := conformanceFields()
 	for i, dpmm := range []int{6, 8, 12, 24} {
 		f := fields[i%len(fields)]
@@ -103,7 +103,7 @@ func TestConformanceStandalone(t *testing.T) {
 }
 
 func TestConformanceFormatAndRecall(t *testing.T) {
-	conformance.Bin(t)
+	testkit.ValidatorsBin(t)
 	l := DefaultLayout(8)
 	fields := conformanceFields()
 	zpl := l.Format()

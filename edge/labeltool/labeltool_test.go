@@ -13,7 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/serialine/serialine/drivers/zpl"
-	"github.com/serialine/serialine/shared/conformance"
+	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/gs1"
 )
 
@@ -84,7 +84,7 @@ func independentDecode(tb testing.TB, png string, ais map[string]string) (dmRepo
 	if validatorKnows(ais) {
 		args = append(args, "--validate")
 	}
-	out, code := conformance.Run(tb, "decode-dm", args...)
+	out, code := testkit.RunValidator(tb, "decode-dm", args...)
 	require.Equal(tb, 0, code, "decode-dm %s:\n%s", png, out)
 	var rep dmReport
 	require.NoError(tb, json.Unmarshal([]byte(strings.TrimSpace(out)), &rep), out)
@@ -96,7 +96,7 @@ func independentDecode(tb testing.TB, png string, ais map[string]string) (dmRepo
 }
 
 func TestRenderPNGReadByIndependentDecoders(t *testing.T) {
-	conformance.Bin(t)
+	testkit.ValidatorsBin(t)
 	for _, c := range unitCases {
 		t.Run(c.name, func(t *testing.T) {
 			png := filepath.Join(t.TempDir(), "unit.png")
@@ -122,7 +122,7 @@ func TestRenderPNGReadByIndependentDecoders(t *testing.T) {
 }
 
 func TestRenderZPLReadByIndependentEmulator(t *testing.T) {
-	conformance.Bin(t)
+	testkit.ValidatorsBin(t)
 	for _, c := range unitCases {
 		for _, dpi := range []int{203, 300} {
 			t.Run(fmt.Sprintf("%s/%d dpi", c.name, dpi), func(t *testing.T) {
@@ -145,7 +145,7 @@ func TestRenderZPLReadByIndependentEmulator(t *testing.T) {
 				if validatorKnows(c.wantAIs) {
 					args = append(args, "--decode") // decode-dm --validate on each rendered label
 				}
-				out, code := conformance.Run(t, "render-zpl", append(args,
+				out, code := testkit.RunValidator(t, "render-zpl", append(args,
 					"--width-mm", strconv.FormatFloat(float64(layout.WidthDots)/float64(dpmm), 'f', 2, 64),
 					"--height-mm", strconv.FormatFloat(float64(layout.HeightDots)/float64(dpmm), 'f', 2, 64),
 					"--dpmm", strconv.Itoa(dpmm), "--out", filepath.Join(dir, "r"), file)...)

@@ -14,7 +14,7 @@ import (
 
 	"github.com/serialine/serialine/drivers/zpl"
 	"github.com/serialine/serialine/edge/packing"
-	"github.com/serialine/serialine/shared/conformance"
+	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/gs1"
 	"github.com/serialine/serialine/shared/wire"
 	printersim "github.com/serialine/serialine/simulators/printer"
@@ -69,7 +69,7 @@ func TestLabelGS1128(t *testing.T) {
 			dir := t.TempDir()
 			file := filepath.Join(dir, "label.zpl")
 			require.NoError(t, os.WriteFile(file, job, 0o600))
-			out, code := conformance.Run(t, "render-zpl", "--width-mm", "100", "--height-mm", "50", "--dpmm", strconv.Itoa(dpmm),
+			out, code := testkit.RunValidator(t, "render-zpl", "--width-mm", "100", "--height-mm", "50", "--dpmm", strconv.Itoa(dpmm),
 				"--out", filepath.Join(dir, "out"), "--lint-fail", file)
 			require.Equal(t, 0, code, "render-zpl:\n%s", out)
 			require.NotContains(t, out, "LINT")

@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/serialine/serialine/edge/packing"
-	"github.com/serialine/serialine/shared/conformance"
+	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/gs1"
 	"github.com/serialine/serialine/shared/label"
 	"github.com/serialine/serialine/shared/wire"
@@ -44,13 +44,13 @@ func TestLabelConformance(t *testing.T) {
 				require.NoError(t, os.WriteFile(file, l.Standalone(f), 0o600))
 				prefix := filepath.Join(dir, "out")
 				mm := func(dots int) string { return strconv.FormatFloat(float64(dots)/float64(dpmm), 'f', 3, 64) }
-				out, code := conformance.Run(t, "render-zpl", "--width-mm", mm(l.WidthDots), "--height-mm", mm(l.HeightDots),
+				out, code := testkit.RunValidator(t, "render-zpl", "--width-mm", mm(l.WidthDots), "--height-mm", mm(l.HeightDots),
 					"--dpmm", strconv.Itoa(dpmm), "--out", prefix, "--lint-fail", file)
 				require.Equal(t, 0, code, "render-zpl:\n%s", out)
 				require.NotContains(t, out, "LINT")
 
 				png := prefix + "-1.png"
-				out, code = conformance.Run(t, "decode-dm", "--json", "--require-gs1", "--validate", "--no-dmtx", png)
+				out, code = testkit.RunValidator(t, "decode-dm", "--json", "--require-gs1", "--validate", "--no-dmtx", png)
 				require.Equal(t, 0, code, "decode-dm:\n%s", out)
 				var res struct {
 					Symbols []struct {

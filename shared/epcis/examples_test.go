@@ -6,7 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/serialine/serialine/shared/conformance"
+	"github.com/serialine/serialine/internal/testkit"
 	"github.com/stretchr/testify/require"
 )
 
@@ -51,7 +51,7 @@ func TestGS1JSONExamplesRoundTrip(t *testing.T) {
 			out, err := MarshalJSONLD(d)
 			require.NoError(t, err)
 			p := writeTemp(t, "out.jsonld", out)
-			msg, code := conformance.Run(t, "validate-epcis-json", "--schema", "modular", p)
+			msg, code := testkit.RunValidator(t, "validate-epcis-json", "--schema", "modular", p)
 			require.Equal(t, 0, code, "re-marshalled %s fails GS1's JSON Schema:\n%s\n%s", f, msg, out)
 
 			// JSON -> Event -> JSON keeps every event field.

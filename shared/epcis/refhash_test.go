@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/serialine/serialine/shared/conformance"
+	"github.com/serialine/serialine/internal/testkit"
 	"github.com/stretchr/testify/require"
 )
 
@@ -80,7 +80,7 @@ func TestHashDocumentCommittedFixtures(t *testing.T) {
 // their events, in order. ok is false when it gave up on any of them.
 func refHashes(tb testing.TB, files ...string) (ids, pre []string, ok bool) {
 	tb.Helper()
-	cmd := exec.Command(filepath.Join(conformance.Bin(tb), "epcis-hash"), append([]string{"--prehash"}, files...)...)
+	cmd := exec.Command(filepath.Join(testkit.ValidatorsBin(tb), "epcis-hash"), append([]string{"--prehash"}, files...)...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -101,7 +101,7 @@ func refHashes(tb testing.TB, files ...string) (ids, pre []string, ok bool) {
 // reference's examples and our corner cases, and documents we write) and
 // compares hash IDs and pre-hash strings event by event.
 func TestHashDocumentEqualsReference(t *testing.T) {
-	conformance.Bin(t)
+	testkit.ValidatorsBin(t)
 	var good, bad []string
 	for f, want := range hashFixtures(t) {
 		if want == nil {

@@ -5,7 +5,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/serialine/serialine/shared/conformance"
+	"github.com/serialine/serialine/internal/testkit"
 	"github.com/stretchr/testify/require"
 )
 
@@ -19,7 +19,7 @@ func TestGS1XMLExamplesRoundTrip(t *testing.T) {
 
 			out, err := MarshalXML(d)
 			require.NoError(t, err)
-			msg, code := conformance.Run(t, "validate-epcis-xml", writeTemp(t, "out.xml", out))
+			msg, code := testkit.RunValidator(t, "validate-epcis-xml", writeTemp(t, "out.xml", out))
 			require.Equal(t, 0, code, "re-marshalled XML fails GS1's XSD:\n%s\n%s", msg, out)
 
 			back, err := ParseXML(out)

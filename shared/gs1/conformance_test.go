@@ -7,7 +7,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/serialine/serialine/shared/conformance"
+	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/gs1"
 )
 
@@ -64,7 +64,7 @@ type validatorVerdict struct {
 // TestConformanceWithValidateGS1 cross-checks our verdicts with GS1 element
 // string validation written outside this project.
 func TestConformanceWithValidateGS1(t *testing.T) {
-	conformance.Bin(t)
+	testkit.ValidatorsBin(t)
 	args := []string{"--json"}
 	var valid []string
 	for _, tc := range conformanceCases {
@@ -73,7 +73,7 @@ func TestConformanceWithValidateGS1(t *testing.T) {
 			valid = append(valid, tc.in)
 		}
 	}
-	out, code := conformance.Run(t, "validate-gs1", args...)
+	out, code := testkit.RunValidator(t, "validate-gs1", args...)
 	require.Equal(t, 1, code, "some cases are invalid, so validate-gs1 must exit 1:\n%s", out)
 
 	var verdicts []validatorVerdict
@@ -104,14 +104,14 @@ func TestConformanceWithValidateGS1(t *testing.T) {
 		})
 	}
 
-	out, code = conformance.Run(t, "validate-gs1", valid...)
+	out, code = testkit.RunValidator(t, "validate-gs1", valid...)
 	require.Equal(t, 0, code, out)
 }
 
 // TestConformanceOfOurOutput feeds what we emit for labels and scanners to
 // validate-gs1.
 func TestConformanceOfOurOutput(t *testing.T) {
-	conformance.Bin(t)
+	testkit.ValidatorsBin(t)
 	sscc, err := gs1.NewSSCC(0, "0614141", 987654321)
 	require.NoError(t, err)
 	units := []gs1.ElementString{
@@ -123,6 +123,6 @@ func TestConformanceOfOurOutput(t *testing.T) {
 	for _, u := range units {
 		args = append(args, u.Bracketed(), u.Transmitted(), "]d2"+u.Sorted().Transmitted())
 	}
-	out, code := conformance.Run(t, "validate-gs1", args...)
+	out, code := testkit.RunValidator(t, "validate-gs1", args...)
 	require.Equal(t, 0, code, out)
 }

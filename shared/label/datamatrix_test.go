@@ -15,7 +15,7 @@ import (
 	"github.com/makiuchi-d/gozxing/datamatrix/decoder"
 	"github.com/stretchr/testify/require"
 
-	"github.com/serialine/serialine/shared/conformance"
+	"github.com/serialine/serialine/internal/testkit"
 )
 
 // typicalGS1 is a pack's element string: GTIN, expiry, lot, serial.
@@ -169,7 +169,7 @@ func dims(w, h int) string { return fmt.Sprintf("%d×%d", w, h) }
 // TestEncodeDataMatrixEverySizeConformance has the independent decoders
 // (zxing-cpp and libdmtx) read every size, drawn at 3 pixels a module.
 func TestEncodeDataMatrixEverySizeConformance(t *testing.T) {
-	conformance.Bin(t)
+	testkit.ValidatorsBin(t)
 	dir := t.TempDir()
 	var files []string
 	want := map[string]string{}
@@ -182,7 +182,7 @@ func TestEncodeDataMatrixEverySizeConformance(t *testing.T) {
 		files = append(files, f)
 		want[f] = data
 	}
-	out, code := conformance.Run(t, "decode-dm", append([]string{"--json"}, files...)...)
+	out, code := testkit.RunValidator(t, "decode-dm", append([]string{"--json"}, files...)...)
 	require.Equal(t, 0, code, out)
 	reports := parseDecodeDM(t, out)
 	require.Len(t, reports, len(files))

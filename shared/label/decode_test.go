@@ -20,7 +20,7 @@ import (
 	"golang.org/x/image/font/basicfont"
 	"golang.org/x/image/math/fixed"
 
-	"github.com/serialine/serialine/shared/conformance"
+	"github.com/serialine/serialine/internal/testkit"
 )
 
 var updateFixtures = flag.Bool("update-fixtures", false, "regenerate testdata/ from zint and bwip-js")
@@ -60,7 +60,7 @@ func bwipImage(tb testing.TB, opts map[string]any) *image.Gray {
 	if err != nil {
 		tb.Skip("SKIPPED: node is not installed; bwip-js needs it")
 	}
-	module := filepath.Join(conformance.Bin(tb), "..", "node_modules", "bwip-js")
+	module := filepath.Join(testkit.ValidatorsBin(tb), "..", "node_modules", "bwip-js")
 	if _, err := os.Stat(module); err != nil {
 		tb.Skipf("SKIPPED: bwip-js not found beside the validators: %v", err)
 	}

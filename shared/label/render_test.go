@@ -13,7 +13,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/serialine/serialine/shared/conformance"
+	"github.com/serialine/serialine/internal/testkit"
 )
 
 var packText = []string{"GTIN 09506000134352", "LOT ABC123", "EXP 2027-12-31", "SN XYZ1234567890"}
@@ -268,7 +268,7 @@ func TestDrawMatrix(t *testing.T) {
 // and GS1 checker read our labels. The 600 dpi label goes without text:
 // libdmtx spends seconds searching large text areas for further symbols.
 func TestRenderConformance(t *testing.T) {
-	conformance.Bin(t)
+	testkit.ValidatorsBin(t)
 	dir := t.TempDir()
 	cases := []struct {
 		dpi  int
@@ -284,7 +284,7 @@ func TestRenderConformance(t *testing.T) {
 		files = append(files, path)
 	}
 
-	out, code := conformance.Run(t, "decode-dm", append([]string{"--require-gs1", "--validate", "--json"}, files...)...)
+	out, code := testkit.RunValidator(t, "decode-dm", append([]string{"--require-gs1", "--validate", "--json"}, files...)...)
 	require.Equal(t, 0, code, out)
 	reports := parseDecodeDM(t, out)
 	require.Len(t, reports, len(files), out)
@@ -317,10 +317,10 @@ func TestRenderPlainDataMatrix(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, Decoded{Data: data, GS1: false, SymbologyID: "]d1"}, d)
 
-	conformance.Bin(t)
+	testkit.ValidatorsBin(t)
 	path := filepath.Join(t.TempDir(), "plain.png")
 	writePNG(t, path, img)
-	out, code := conformance.Run(t, "decode-dm", "--require-gs1", "--json", path)
+	out, code := testkit.RunValidator(t, "decode-dm", "--require-gs1", "--json", path)
 	require.Equal(t, 4, code, "decode-dm refuses a plain symbol as GS1: %s", out)
 	r := parseDecodeDM(t, out)
 	require.Len(t, r, 1)

@@ -5,14 +5,14 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/serialine/serialine/shared/conformance"
+	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/serials"
 )
 
 // GS1's rules for AI 21, checked by validate-gs1 (not our code): serials
 // of every scheme make valid element strings beside a GTIN.
 func TestSerialsPassValidateGS1(t *testing.T) {
-	conformance.Bin(t)
+	testkit.ValidatorsBin(t)
 	specs := []serials.Spec{
 		{Kind: serials.KindSequential, Length: 20, Start: 1},
 		{Kind: serials.KindSequential, Length: 12, Start: 274_877_906_000, SGTIN96: true},
@@ -32,10 +32,10 @@ func TestSerialsPassValidateGS1(t *testing.T) {
 			args = append(args, "0109506000134352"+"21"+serialOf(t, s, c))
 		}
 	}
-	out, code := conformance.Run(t, "validate-gs1", args...)
+	out, code := testkit.RunValidator(t, "validate-gs1", args...)
 	require.Equal(t, 0, code, "validate-gs1 refused a serial:\n%s", out)
 
 	// The validator does refuse what is not a serial.
-	out, code = conformance.Run(t, "validate-gs1", "0109506000134352"+"21"+"ABCDEFGHIJKLMNOPQRSTU")
+	out, code = testkit.RunValidator(t, "validate-gs1", "0109506000134352"+"21"+"ABCDEFGHIJKLMNOPQRSTU")
 	require.Equal(t, 1, code, out)
 }

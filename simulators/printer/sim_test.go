@@ -20,7 +20,7 @@ import (
 
 	"github.com/serialine/serialine/drivers/transport"
 	"github.com/serialine/serialine/drivers/zpl"
-	"github.com/serialine/serialine/shared/conformance"
+	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/label"
 	printer "github.com/serialine/serialine/simulators/printer"
 )
@@ -162,7 +162,7 @@ func writePNG(tb testing.TB, img image.Image, name string) string {
 func requireIndependentDecode(tb testing.TB, img image.Image, data string) {
 	tb.Helper()
 	path := writePNG(tb, img, "label.png")
-	out, code := conformance.Run(tb, "decode-dm", "--require-gs1", "--validate", "--json", path)
+	out, code := testkit.RunValidator(tb, "decode-dm", "--require-gs1", "--validate", "--json", path)
 	require.Equal(tb, 0, code, "decode-dm: %s", out)
 	var rep struct {
 		Symbols []struct {
@@ -461,7 +461,7 @@ func TestDropSlowSmudge(t *testing.T) {
 			require.NotEqual(t, unitData, dec.Data, "a half-erased symbol decoded intact")
 		}
 		path := writePNG(t, p.Image, "smudged.png")
-		out, code := conformance.Run(t, "decode-dm", "--require-gs1", "--json", path)
+		out, code := testkit.RunValidator(t, "decode-dm", "--require-gs1", "--json", path)
 		if code == 0 {
 			require.NotContains(t, out, strings.ReplaceAll(unitData, "\x1d", "<GS>"))
 		}

@@ -22,7 +22,7 @@ import (
 	"github.com/serialine/serialine/central/outbound/outboundtest"
 	"github.com/serialine/serialine/central/store"
 
-	"github.com/serialine/serialine/shared/conformance"
+	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/gs1"
 	printersim "github.com/serialine/serialine/simulators/printer"
 	scannersim "github.com/serialine/serialine/simulators/scanner"
@@ -232,7 +232,7 @@ func TestScriptedDay(t *testing.T) {
 		if f.tool == "validate-epcis-json" {
 			args = []string{"--schema", "modular", path}
 		}
-		msg, exit := conformance.Run(t, f.tool, args...)
+		msg, exit := testkit.RunValidator(t, f.tool, args...)
 		require.Zero(t, exit, "%s: %s", f.file, msg)
 	}
 

@@ -15,7 +15,7 @@ import (
 
 	"github.com/serialine/serialine/central/outbound/outboundtest"
 	"github.com/serialine/serialine/central/store"
-	"github.com/serialine/serialine/shared/conformance"
+	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/gs1"
 )
 
@@ -168,7 +168,7 @@ func TestDSCSADocumentToPartner(t *testing.T) {
 	// What arrived is the DSCSA EPCIS 1.2 document of exactly the shipment.
 	path := filepath.Join(t.TempDir(), "received.xml")
 	require.NoError(t, os.WriteFile(path, []byte(accepted[0]), 0o600))
-	out, code := conformance.Run(t, "validate-epcis-xml", path)
+	out, code := testkit.RunValidator(t, "validate-epcis-xml", path)
 	require.Zero(t, code, "GS1's EPCIS 1.2 XSD with the SBDH: %s", out)
 	var doc struct {
 		XMLName xml.Name
