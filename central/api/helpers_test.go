@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -22,7 +21,7 @@ import (
 	"github.com/serialine/serialine/central/ingest"
 	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/storetest"
-	"github.com/serialine/serialine/shared/gs1"
+	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/serials"
 	"github.com/serialine/serialine/shared/wire"
 )
@@ -37,26 +36,6 @@ const (
 )
 
 var t0 = time.Date(2026, 5, 1, 8, 0, 0, 0, time.UTC)
-
-// withCheckDigit appends the GS1 mod-10 check digit.
-func withCheckDigit(tb testing.TB, digits string) string {
-	tb.Helper()
-	c, err := gs1.CheckDigit(digits)
-	require.NoError(tb, err)
-	return digits + string(c)
-}
-
-func testLogger(tb testing.TB) *slog.Logger {
-	return slog.New(slog.NewTextHandler(testWriter{tb}, &slog.HandlerOptions{Level: slog.LevelInfo}))
-}
-
-type testWriter struct{ tb testing.TB }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	w.tb.Helper()
-	w.tb.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
-}
 
 // publisher records the lines whose orders the API asked to publish; the
 // MQTT side is central/server's.
@@ -112,14 +91,14 @@ func newEnv(tb testing.TB, dsn string, tweak ...func(*api.Deps)) *env {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(store.WithActor(context.Background(), "test-setup"), 120*time.Second)
 	tb.Cleanup(cancel)
-	s := storetest.Open(tb, dsn, testLogger(tb))
+	s := storetest.Open(tb, dsn, testkit.Logger(tb))
 	e := &env{s: s, pub: &publisher{}, tokens: map[auth.Role]string{}, ctx: ctx}
 	deps := api.Deps{Store: s, Orders: e.pub, Statuses: statuses{line1: {Status: wire.Status{V: 1, Line: line1, State: wire.LineRunning, At: t0, Order: "WO-1"}, LastSeen: t0.Add(time.Second)}}}
 	for _, f := range tweak {
 		f(&deps)
 	}
 	mux := http.NewServeMux()
-	mux.Handle(api.Prefix, api.New(deps, testLogger(tb)))
+	mux.Handle(api.Prefix, api.New(deps, testkit.Logger(tb)))
 	e.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		v, _ := e.hits.LoadOrStore(r.URL.Path, new(atomic.Int64))
 		v.(*atomic.Int64).Add(1)
@@ -208,14 +187,6 @@ func (e *env) as(tb testing.TB, role auth.Role, r req) response {
 	return e.call(tb, e.tokens[role], r)
 }
 
-// mustJSON marshals v for a request body.
-func mustJSON(tb testing.TB, v any) string {
-	tb.Helper()
-	b, err := json.Marshal(v)
-	require.NoError(tb, err)
-	return string(b)
-}
-
 var (
 	seqSpec  = serials.Spec{Kind: serials.KindSequential, Length: 10, Start: 1}
 	randSpec = serials.Spec{Kind: serials.KindRandomized, Length: 12, Alphabet: serials.AlphabetNumeric, Key: "8f1e3c5a7b9d0e2f4a6c8e0b2d4f6a8c"}
@@ -225,7 +196,7 @@ var (
 func product(gtin string, spec serials.Spec) store.Product {
 	p := store.Product{
 		GTIN: gtin, Name: "Paracetamol 500 mg tablets", Form: "tablet", Strength: "500 mg", PackSize: 20,
-		CompanyPrefixLen: 7, NDC: ndcOf(gtin), Markets: []store.Market{store.MarketUSDSCSA}, Scheme: spec, MinGrade: "C",
+		CompanyPrefixLen: 7, NDC: testkit.NDC(gtin), Markets: []store.Market{store.MarketUSDSCSA}, Scheme: spec, MinGrade: "C",
 	}
 	if spec.Kind == serials.KindRandomized {
 		p.Markets = []store.Market{store.MarketUSDSCSA, store.MarketEUFMD}
@@ -246,7 +217,7 @@ type fixture struct {
 func (e *env) fixture(tb testing.TB) *fixture {
 	tb.Helper()
 	ctx, s := e.ctx, e.s
-	f := &fixture{siteGLN: withCheckDigit(tb, "950600000001"), partnerGLN: withCheckDigit(tb, "950600000002"), locGLN: withCheckDigit(tb, "950600000003")}
+	f := &fixture{siteGLN: testkit.WithCheckDigit(tb, "950600000001"), partnerGLN: testkit.WithCheckDigit(tb, "950600000002"), locGLN: testkit.WithCheckDigit(tb, "950600000003")}
 	for _, p := range []store.Product{product(gtinSeq, seqSpec), product(gtinRand, randSpec), product(gtinList, listSpec)} {
 		require.NoError(tb, s.PutProduct(ctx, p))
 	}
@@ -349,7 +320,3 @@ func (e *env) flaggedOrder(tb testing.TB) (string, []store.EventFlag) {
 	require.Len(tb, flags, 3)
 	return id, flags
 }
-
-// ndcOf is the NDC a US GTIN of the tests embeds (003 + NDC-10 + check
-// digit), in its 5-3-2 configuration.
-func ndcOf(gtin string) string { return gtin[3:8] + "-" + gtin[8:11] + "-" + gtin[11:13] }

@@ -14,6 +14,7 @@ import (
 	"github.com/serialine/serialine/central/dscsa"
 	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/storetest"
+	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/gs1"
 )
 
@@ -97,7 +98,7 @@ func TestInboundAPI(t *testing.T) {
 	path := fmt.Sprintf("/api/v1/receipts/%d", rc.ID)
 	require.Equal(t, http.StatusOK, e.as(t, auth.RolePartner, req{method: "GET", path: path}).status)
 	require.Equal(t, http.StatusOK, e.as(t, auth.RoleQA, req{method: "GET", path: path}).status)
-	other := withCheckDigit(t, "950600000077")
+	other := testkit.WithCheckDigit(t, "950600000077")
 	require.NoError(t, e.s.PutPartner(e.ctx, store.Partner{GLN: other, Name: "Other Wholesale"}))
 	otherTok, _, err := auth.IssuePartnerToken(e.ctx, e.s, "other-edi", other)
 	require.NoError(t, err)
@@ -149,7 +150,7 @@ func TestInvestigationAndTraceAPI(t *testing.T) {
 	f := e.fixture(t)
 	unit := e.freshUnits(t, f, 1)[0]
 	resp := e.as(t, auth.RoleQA, req{method: "POST", path: "/api/v1/investigations",
-		body: mustJSON(t, map[string]any{"scope": "units", "gtin": gtinRand, "serials": []string{unit}, "reason": "damaged seal"})})
+		body: testkit.MustJSON(t, map[string]any{"scope": "units", "gtin": gtinRand, "serials": []string{unit}, "reason": "damaged seal"})})
 	require.Equal(t, http.StatusCreated, resp.status, "%s", resp.body)
 	var v store.Investigation
 	resp.json(t, &v)
@@ -157,7 +158,7 @@ func TestInvestigationAndTraceAPI(t *testing.T) {
 	_, err := e.s.CreateShipment(e.ctx, store.Shipment{ID: "SHP-Q", SalesOrder: so, SourceGLN: f.siteGLN})
 	require.NoError(t, err)
 	resp = e.as(t, auth.RolePlanner, req{method: "POST", path: "/api/v1/shipments/SHP-Q/picks",
-		body: mustJSON(t, map[string]any{"picks": []map[string]string{{"gtin": gtinRand, "serial": unit}}})})
+		body: testkit.MustJSON(t, map[string]any{"picks": []map[string]string{{"gtin": gtinRand, "serial": unit}}})})
 	require.Equal(t, http.StatusUnprocessableEntity, resp.status)
 	require.Contains(t, resp.apiErr(t).Message, "investigation")
 
@@ -165,7 +166,7 @@ func TestInvestigationAndTraceAPI(t *testing.T) {
 	resp = e.as(t, auth.RoleQA, req{method: "POST", path: path + "/outcome", body: `{"outcome": "illegitimate", "note": "lab: counterfeit"}`})
 	require.Equal(t, http.StatusUnprocessableEntity, resp.status)
 	require.Equal(t, "form_3911", resp.apiErr(t).Field)
-	resp = e.as(t, auth.RoleQA, req{method: "POST", path: path + "/outcome", body: mustJSON(t, map[string]any{"outcome": "illegitimate", "note": "lab: counterfeit",
+	resp = e.as(t, auth.RoleQA, req{method: "POST", path: path + "/outcome", body: testkit.MustJSON(t, map[string]any{"outcome": "illegitimate", "note": "lab: counterfeit",
 		"form_3911": map[string]string{"classification": "illegitimate", "type": "counterfeit", "description": "wrong colour", "how_discovered": "complaint",
 			"contact_name": "Quinn", "contact_phone": "+1 919 555 0100", "contact_email": "qa@example.com"}})})
 	require.Equal(t, http.StatusOK, resp.status, "%s", resp.body)
@@ -184,7 +185,7 @@ func TestInvestigationAndTraceAPI(t *testing.T) {
 	}
 	resp.json(t, &got)
 	require.Equal(t, "illegitimate", got.State)
-	require.Equal(t, ndcOf(gtinRand), got.Product.NDC)
+	require.Equal(t, testkit.NDC(gtinRand), got.Product.NDC)
 	require.Equal(t, []string{lot}, got.Product.Lots)
 	require.Equal(t, []string{unit}, got.Product.Serials)
 	require.Equal(t, "counterfeit", got.Form.Type)

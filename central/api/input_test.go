@@ -12,6 +12,7 @@ import (
 	"github.com/serialine/serialine/central/api"
 	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/store/storetest"
+	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/serials"
 )
 
@@ -25,7 +26,7 @@ func TestBadInput(t *testing.T) {
 		m := map[string]any{"name": "Ibuprofen", "company_prefix_len": 7, "markets": []string{"us-dscsa"}, "ndc": "12345-678-95",
 			"scheme": map[string]any{"kind": "sequential", "length": 10, "start": 1}}
 		mut(m)
-		return mustJSON(t, m)
+		return testkit.MustJSON(t, m)
 	}
 	fmdProd := func(scheme map[string]any, planned int) string {
 		return prod(func(m map[string]any) {
@@ -33,11 +34,11 @@ func TestBadInput(t *testing.T) {
 			delete(m, "ndc")
 		})
 	}
-	newGTIN := withCheckDigit(t, "0031234567895")
+	newGTIN := testkit.WithCheckDigit(t, "0031234567895")
 	order := func(mut func(m map[string]any)) string {
 		m := map[string]any{"id": "WO-X", "gtin": gtinRand, "lot": lot, "expiry": expiry, "quantity": 10}
 		mut(m)
-		return mustJSON(t, m)
+		return testkit.MustJSON(t, m)
 	}
 	created := e.createdOrder(t)
 	_, revoked, err := auth.IssueToken(e.ctx, e.s, "gone", auth.RoleOperator)
@@ -87,19 +88,19 @@ func TestBadInput(t *testing.T) {
 		// sites, locations, partners
 		{"site: bad GLN", req{method: "PUT", path: v + "/sites/1234567890123", body: `{"name": "x"}`}, 400, "bad_request", "gln", "check digit"},
 		{"site: name missing", req{method: "PUT", path: v + "/sites/" + f.siteGLN, body: `{"address": {"street": "x"}}`}, 422, "invalid", "name", "missing"},
-		{"site: GLN differs", req{method: "PUT", path: v + "/sites/" + f.siteGLN, body: mustJSON(t, map[string]string{"gln": f.partnerGLN, "name": "x"})}, 422, "invalid", "gln", "differs"},
+		{"site: GLN differs", req{method: "PUT", path: v + "/sites/" + f.siteGLN, body: testkit.MustJSON(t, map[string]string{"gln": f.partnerGLN, "name": "x"})}, 422, "invalid", "gln", "differs"},
 		{"site: unknown", req{method: "GET", path: v + "/sites/" + f.partnerGLN}, 404, "not_found", "", "not found"},
 		{"locations: unknown site", req{method: "GET", path: v + "/sites/" + f.partnerGLN + "/locations"}, 404, "not_found", "", "not found"},
 		{"location: site missing", req{method: "PUT", path: v + "/locations/" + f.locGLN + "/0", body: `{"name": "x"}`}, 422, "invalid", "site_gln", "missing"},
-		{"location: unknown site", req{method: "PUT", path: v + "/locations/" + f.locGLN + "/0", body: mustJSON(t, map[string]string{"site_gln": f.partnerGLN, "name": "x"})}, 422, "invalid", "site_gln", "no site"},
-		{"location: bad extension", req{method: "PUT", path: v + "/locations/" + f.locGLN + "/a%20b", body: mustJSON(t, map[string]string{"site_gln": f.siteGLN, "name": "x"})}, 422, "invalid", "extension", "CSET 82"},
+		{"location: unknown site", req{method: "PUT", path: v + "/locations/" + f.locGLN + "/0", body: testkit.MustJSON(t, map[string]string{"site_gln": f.partnerGLN, "name": "x"})}, 422, "invalid", "site_gln", "no site"},
+		{"location: bad extension", req{method: "PUT", path: v + "/locations/" + f.locGLN + "/a%20b", body: testkit.MustJSON(t, map[string]string{"site_gln": f.siteGLN, "name": "x"})}, 422, "invalid", "extension", "CSET 82"},
 		{"partner: bad GLN", req{method: "GET", path: v + "/partners/12"}, 400, "bad_request", "gln", ""},
 		{"partner: licence value missing", req{method: "PUT", path: v + "/partners/" + f.partnerGLN, body: `{"name": "x", "licences": {"nj": ""}}`}, 422, "invalid", "licences[nj]", "missing"},
 
 		// lines
 		{"line: bad id", req{method: "PUT", path: v + "/lines/L+1", body: `{"name": "x"}`}, 400, "bad_request", "id", ""},
 		{"line: short password", req{method: "PUT", path: v + "/lines/L7", body: `{"name": "x", "mqtt_password": "secret"}`}, 422, "invalid", "mqtt_password", "at least 16"},
-		{"line: unknown site", req{method: "PUT", path: v + "/lines/L7", body: mustJSON(t, map[string]string{"name": "x", "site_gln": f.partnerGLN})}, 422, "invalid", "site_gln", "no site"},
+		{"line: unknown site", req{method: "PUT", path: v + "/lines/L7", body: testkit.MustJSON(t, map[string]string{"name": "x", "site_gln": f.partnerGLN})}, 422, "invalid", "site_gln", "no site"},
 		{"line: read point not an SGLN", req{method: "PUT", path: v + "/lines/L7", body: `{"name": "x", "read_point": "urn:epc:id:sgtin:0614141.107346.1"}`}, 422, "invalid", "read_point", "GS1 Digital Link"},
 		{"line: name missing", req{method: "PUT", path: v + "/lines/L7", body: `{"mqtt_password": "a-long-line-password"}`}, 422, "invalid", "name", "missing"},
 		{"line: unknown", req{method: "GET", path: v + "/lines/L7"}, 404, "not_found", "", "not found"},
@@ -146,7 +147,7 @@ func TestBadInput(t *testing.T) {
 		{"lookup: bad check digit", req{method: "GET", path: v + "/lookup?code=(01)09506000134353(21)1"}, 422, "invalid", "code", "check digit"},
 		{"lookup: product only", req{method: "GET", path: v + "/lookup?code=(01)" + gtinRand}, 422, "invalid", "code", "no serial"},
 		{"lookup: unknown unit", req{method: "GET", path: v + "/lookup?code=(01)" + gtinRand + "(21)424242"}, 404, "not_found", "code", "never saw"},
-		{"lookup: unknown container", req{method: "GET", path: v + "/lookup?code=(00)" + withCheckDigit(t, "09506000000000001")}, 404, "not_found", "code", "no container"},
+		{"lookup: unknown container", req{method: "GET", path: v + "/lookup?code=(00)" + testkit.WithCheckDigit(t, "09506000000000001")}, 404, "not_found", "code", "no container"},
 
 		// dead letters, audit
 		{"dead letters: bad since", req{method: "GET", path: v + "/dead-letters?since=yesterday"}, 400, "bad_request", "since", "RFC 3339"},
@@ -303,7 +304,7 @@ func TestProductScheme(t *testing.T) {
 	// A rename without the key keeps the key (the serials stay the same).
 	p := product(gtinRand, randSpec)
 	p.Name, p.Scheme.Key = "Paracetamol 500 mg (new name)", ""
-	resp = e.as(t, auth.RolePlanner, req{method: "PUT", path: path, body: mustJSON(t, p)})
+	resp = e.as(t, auth.RolePlanner, req{method: "PUT", path: path, body: testkit.MustJSON(t, p)})
 	require.Equal(t, http.StatusOK, resp.status, "%s", resp.body)
 	after := resp.obj(t)
 	require.Equal(t, before["scheme"], after["scheme"])
@@ -314,15 +315,15 @@ func TestProductScheme(t *testing.T) {
 
 	// Changing the scheme after grants is a conflict.
 	p.Scheme = serials.Spec{Kind: serials.KindRandomized, Length: 14}
-	resp = e.as(t, auth.RolePlanner, req{method: "PUT", path: path, body: mustJSON(t, p)})
+	resp = e.as(t, auth.RolePlanner, req{method: "PUT", path: path, body: testkit.MustJSON(t, p)})
 	require.Equal(t, http.StatusConflict, resp.status, "%s", resp.body)
 	require.Contains(t, resp.apiErr(t).Message, "could issue a serial twice")
 
 	// The FMD refusal shows the probability in its details.
-	gtin := withCheckDigit(t, "0031234567896")
+	gtin := testkit.WithCheckDigit(t, "0031234567896")
 	p = product(gtin, serials.Spec{Kind: serials.KindRandomized, Length: 9})
 	p.PlannedVolume = 500_000
-	resp = e.as(t, auth.RolePlanner, req{method: "PUT", path: "/api/v1/products/" + gtin, body: mustJSON(t, p)})
+	resp = e.as(t, auth.RolePlanner, req{method: "PUT", path: "/api/v1/products/" + gtin, body: testkit.MustJSON(t, p)})
 	require.Equal(t, http.StatusUnprocessableEntity, resp.status, "%s", resp.body)
 	var body struct {
 		Error struct {

@@ -9,6 +9,7 @@ import (
 	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/storetest"
+	"github.com/serialine/serialine/internal/testkit"
 )
 
 // TestInputAttacks is issue 17's finding 9 on the API's inputs, each
@@ -21,10 +22,10 @@ func TestInputAttacks(t *testing.T) {
 	f := e.fixture(t)
 	const v = "/api/v1"
 	euProduct := func(name string) string {
-		return mustJSON(t, map[string]any{"name": name, "company_prefix_len": 7, "markets": []string{"eu-fmd"}, "planned_volume": 1000,
+		return testkit.MustJSON(t, map[string]any{"name": name, "company_prefix_len": 7, "markets": []string{"eu-fmd"}, "planned_volume": 1000,
 			"scheme": map[string]any{"kind": "randomized", "length": 12}})
 	}
-	newGTIN := withCheckDigit(t, "0031234567895")
+	newGTIN := testkit.WithCheckDigit(t, "0031234567895")
 	// rawUTF8 puts an invalid byte where the placeholder ¤ is.
 	rawUTF8 := func(body string) string { return strings.ReplaceAll(body, "¤", "\xff") }
 
@@ -36,8 +37,8 @@ func TestInputAttacks(t *testing.T) {
 		msg    string
 	}{
 		{"product: all-zero GTIN", req{method: "PUT", path: v + "/products/00000000000000", body: euProduct("Zero")}, 422, "gtin", "all-zero GTIN"},
-		{"product: RCN GTIN", req{method: "PUT", path: v + "/products/" + withCheckDigit(t, "0212345678901"), body: euProduct("In-store")}, 422, "gtin", "restricted circulation"},
-		{"product: RCN-8 GTIN", req{method: "PUT", path: v + "/products/" + withCheckDigit(t, "0000000012345"), body: euProduct("Short")}, 422, "gtin", "RCN-8"},
+		{"product: RCN GTIN", req{method: "PUT", path: v + "/products/" + testkit.WithCheckDigit(t, "0212345678901"), body: euProduct("In-store")}, 422, "gtin", "restricted circulation"},
+		{"product: RCN-8 GTIN", req{method: "PUT", path: v + "/products/" + testkit.WithCheckDigit(t, "0000000012345"), body: euProduct("Short")}, 422, "gtin", "RCN-8"},
 		{"product: blank name", req{method: "PUT", path: v + "/products/" + newGTIN, body: euProduct(" \t ")}, 422, "name", "visible character"},
 		{"product: no-break spaces", req{method: "PUT", path: v + "/products/" + newGTIN, body: euProduct("\u00a0\u3000")}, 422, "name", "visible character"},
 		{"product: zero-width and filler", req{method: "PUT", path: v + "/products/" + newGTIN, body: euProduct("\u200b\u3164\u2060")}, 422, "name", "visible character"},

@@ -14,6 +14,7 @@ import (
 	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/storetest"
+	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/serials"
 	"github.com/serialine/serialine/shared/wire"
 )
@@ -59,7 +60,7 @@ func orderLifecycle(t *testing.T, dsn string) {
 
 	// The planner creates an EU FMD product; the key is generated.
 	p := product(gtin, serials.Spec{Kind: serials.KindRandomized, Length: 12})
-	resp := e.as(t, auth.RolePlanner, req{method: "PUT", path: "/api/v1/products/" + gtin, body: mustJSON(t, p)})
+	resp := e.as(t, auth.RolePlanner, req{method: "PUT", path: "/api/v1/products/" + gtin, body: testkit.MustJSON(t, p)})
 	require.Equal(t, http.StatusCreated, resp.status, "%s", resp.body)
 	prod := resp.obj(t)
 	scheme := prod["scheme"].(map[string]any)
@@ -90,7 +91,7 @@ func orderLifecycle(t *testing.T, dsn string) {
 	// The planner plans and releases the order; the line's orders are
 	// republished.
 	resp = e.as(t, auth.RolePlanner, req{method: "POST", path: "/api/v1/orders",
-		body: mustJSON(t, map[string]any{"id": "WO-100", "gtin": gtin, "lot": lot, "expiry": expiry, "quantity": 15})})
+		body: testkit.MustJSON(t, map[string]any{"id": "WO-100", "gtin": gtin, "lot": lot, "expiry": expiry, "quantity": 15})})
 	require.Equal(t, http.StatusCreated, resp.status, "%s", resp.body)
 	require.Equal(t, "created", resp.obj(t)["state"])
 	resp = e.as(t, auth.RolePlanner, req{method: "POST", path: "/api/v1/orders/WO-100/release", body: `{"line": "L1"}`})

@@ -9,6 +9,7 @@ import (
 	"github.com/serialine/serialine/central/api"
 	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/store/storetest"
+	"github.com/serialine/serialine/internal/testkit"
 )
 
 // TestPartnerTokens: an admin issues a token bound to a trading partner's
@@ -17,7 +18,7 @@ import (
 func TestPartnerTokens(t *testing.T) {
 	e := newEnv(t, storetest.SQLiteDSN(t))
 	f := e.fixture(t)
-	stranger := withCheckDigit(t, "950600000099")
+	stranger := testkit.WithCheckDigit(t, "950600000099")
 
 	cases := []struct {
 		name  string

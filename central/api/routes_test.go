@@ -13,6 +13,7 @@ import (
 	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/storetest"
+	"github.com/serialine/serialine/internal/testkit"
 )
 
 // sample returns a valid request for a route; called once per allowed
@@ -57,7 +58,7 @@ func samples() map[string]sample {
 			return req{method: "GET", path: v + "/verify?gtin=" + gtinRand + "&serial=" + url.QueryEscape(f.units[2]) + "&lot=" + lot + "&expiry=" + expiry}
 		},
 		"PUT " + v + "/products/{gtin}": func(t *testing.T, _ *env, _ *fixture) req {
-			return req{method: "PUT", path: v + "/products/" + gtinSeq, body: mustJSON(t, product(gtinSeq, seqSpec))}
+			return req{method: "PUT", path: v + "/products/" + gtinSeq, body: testkit.MustJSON(t, product(gtinSeq, seqSpec))}
 		},
 		"POST " + v + "/products/{gtin}/serials/import": func(_ *testing.T, e *env, _ *fixture) req {
 			n := e.next()
@@ -68,12 +69,12 @@ func samples() map[string]sample {
 			return req{method: "PUT", path: v + "/sites/" + f.siteGLN, body: `{"name": "Plant Lisbon", "address": {"street": "Rua 1", "city": "Lisboa", "postal_code": "1100-001", "country": "PT"}}`}
 		},
 		"PUT " + v + "/locations/{gln}/{extension}": func(t *testing.T, e *env, f *fixture) req {
-			return req{method: "PUT", path: fmt.Sprintf("%s/locations/%s/DOCK%d", v, f.locGLN, e.next()), body: mustJSON(t, map[string]string{"site_gln": f.siteGLN, "name": "Dock"})}
+			return req{method: "PUT", path: fmt.Sprintf("%s/locations/%s/DOCK%d", v, f.locGLN, e.next()), body: testkit.MustJSON(t, map[string]string{"site_gln": f.siteGLN, "name": "Dock"})}
 		},
 		"GET " + v + "/lines/{id}/seq": get(v + "/lines/" + line1 + "/seq"),
 		"POST " + v + "/lines/{id}/skip-gap": func(t *testing.T, e *env, f *fixture) req {
 			through := holdBehindGap(t, e, f)
-			return req{method: "POST", path: v + "/lines/" + gapLine + "/skip-gap", body: mustJSON(t, map[string]any{"through": through, "reason": "line PC replaced"})}
+			return req{method: "POST", path: v + "/lines/" + gapLine + "/skip-gap", body: testkit.MustJSON(t, map[string]any{"through": through, "reason": "line PC replaced"})}
 		},
 		"POST " + v + "/lines/{id}/incarnations/{incarnation}/resolve": func(t *testing.T, e *env, _ *fixture) req {
 			id, inc := replacedLine(t, e)
@@ -86,7 +87,7 @@ func samples() map[string]sample {
 			return req{method: "PUT", path: v + "/partners/" + f.partnerGLN, body: `{"name": "Wholesale Ltd", "licences": {"us-nj-wholesale": "1234"}}`}
 		},
 		"POST " + v + "/orders": func(t *testing.T, e *env, _ *fixture) req {
-			return req{method: "POST", path: v + "/orders", body: mustJSON(t, map[string]any{
+			return req{method: "POST", path: v + "/orders", body: testkit.MustJSON(t, map[string]any{
 				"id": fmt.Sprintf("WO-N%d", e.next()), "gtin": gtinRand, "lot": lot, "expiry": expiry, "quantity": 500})}
 		},
 		"POST " + v + "/orders/{id}/release": func(t *testing.T, e *env, _ *fixture) req {
@@ -117,7 +118,7 @@ func samples() map[string]sample {
 		"POST " + v + "/orders/{id}/flags/disposition": func(t *testing.T, e *env, _ *fixture) req {
 			id, flags := e.flaggedOrder(t)
 			return req{method: "POST", path: v + "/orders/" + id + "/flags/disposition",
-				body: mustJSON(t, map[string]any{"flags": []int64{flags[0].ID, flags[2].ID}, "disposition": "accepted", "note": "belong to the batch"})}
+				body: testkit.MustJSON(t, map[string]any{"flags": []int64{flags[0].ID, flags[2].ID}, "disposition": "accepted", "note": "belong to the batch"})}
 		},
 		"POST " + v + "/tokens": func(t *testing.T, e *env, _ *fixture) req {
 			return req{method: "POST", path: v + "/tokens", body: fmt.Sprintf(`{"name": "erp-%d", "role": "operator"}`, e.next())}

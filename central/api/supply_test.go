@@ -193,7 +193,7 @@ func supplySamples() map[string]sample {
 	}
 	return map[string]sample{
 		"POST " + v + "/sales-orders": func(t *testing.T, e *env, f *fixture) req {
-			return req{method: "POST", path: v + "/sales-orders", body: mustJSON(t, map[string]any{"id": fmt.Sprintf("SO-N%d", e.next()),
+			return req{method: "POST", path: v + "/sales-orders", body: testkit.MustJSON(t, map[string]any{"id": fmt.Sprintf("SO-N%d", e.next()),
 				"customer_gln": f.partnerGLN, "currency": "USD", "lines": []map[string]any{{"gtin": gtinRand, "quantity": 5, "unit_price": 100}}})}
 		},
 		"GET " + v + "/sales-orders": func(_ *testing.T, _ *env, f *fixture) req {
@@ -218,7 +218,7 @@ func supplySamples() map[string]sample {
 			return req{method: "PUT", path: v + "/partners/" + f.partnerGLN + "/endpoints/dscsa", body: `{"url": "https://partner.example/dscsa"}`}
 		},
 		"POST " + v + "/shipments": func(t *testing.T, e *env, f *fixture) req {
-			return req{method: "POST", path: v + "/shipments", body: mustJSON(t, map[string]string{"id": fmt.Sprintf("SHP-N%d", e.next()),
+			return req{method: "POST", path: v + "/shipments", body: testkit.MustJSON(t, map[string]string{"id": fmt.Sprintf("SHP-N%d", e.next()),
 				"sales_order": e.salesOrder(t, f, 2), "source_gln": f.locGLN, "source_extension": "0"})}
 		},
 		"GET " + v + "/shipments/{id}": func(t *testing.T, e *env, f *fixture) req {
@@ -231,7 +231,7 @@ func supplySamples() map[string]sample {
 			_, err := e.s.CreateShipment(e.ctx, store.Shipment{ID: id, SalesOrder: e.salesOrder(t, f, 1), SourceGLN: f.siteGLN})
 			require.NoError(t, err)
 			return req{method: "POST", path: v + "/shipments/" + id + "/picks",
-				body: mustJSON(t, map[string]any{"picks": []map[string]string{{"code": "(01)" + gtinRand + "(21)" + units[0]}}})}
+				body: testkit.MustJSON(t, map[string]any{"picks": []map[string]string{{"code": "(01)" + gtinRand + "(21)" + units[0]}}})}
 		},
 		"POST " + v + "/shipments/{id}/confirm": func(t *testing.T, e *env, f *fixture) req {
 			id, _ := e.shipment(t, f, nil, false)
@@ -259,7 +259,7 @@ func supplySamples() map[string]sample {
 			return req{method: "POST", path: fmt.Sprintf("%s/exceptions/%d/resolve", v, rc.Exceptions[0].ID), body: `{"resolution": "returned to the partner"}`}
 		},
 		"POST " + v + "/investigations": func(t *testing.T, e *env, f *fixture) req {
-			return req{method: "POST", path: v + "/investigations", body: mustJSON(t, map[string]any{"scope": "units", "gtin": gtinRand,
+			return req{method: "POST", path: v + "/investigations", body: testkit.MustJSON(t, map[string]any{"scope": "units", "gtin": gtinRand,
 				"serials": e.freshUnits(t, f, 1), "reason": "damaged seal"})}
 		},
 		"GET " + v + "/investigations": get(v + "/investigations?state=open"),
@@ -296,18 +296,18 @@ func supplySamples() map[string]sample {
 		},
 		"POST " + v + "/returns": func(t *testing.T, e *env, f *fixture) req {
 			_, units := e.shipment(t, f, nil, true)
-			return req{method: "POST", path: v + "/returns", body: mustJSON(t, map[string]string{"gtin": gtinRand, "serial": units[0], "site_gln": f.siteGLN})}
+			return req{method: "POST", path: v + "/returns", body: testkit.MustJSON(t, map[string]string{"gtin": gtinRand, "serial": units[0], "site_gln": f.siteGLN})}
 		},
 		"POST " + v + "/returns/verify": func(t *testing.T, e *env, f *fixture) req {
 			sn := e.returned(t, f, false)
-			return req{method: "POST", path: v + "/returns/verify", body: mustJSON(t, map[string]string{"code": "(01)" + gtinRand + "(17)" + expiry + "(10)" + lot + "(21)" + sn})}
+			return req{method: "POST", path: v + "/returns/verify", body: testkit.MustJSON(t, map[string]string{"code": "(01)" + gtinRand + "(17)" + expiry + "(10)" + lot + "(21)" + sn})}
 		},
 		"POST " + v + "/returns/restock": func(t *testing.T, e *env, f *fixture) req {
 			sn := e.returned(t, f, true)
-			return req{method: "POST", path: v + "/returns/restock", body: mustJSON(t, map[string]string{"gtin": gtinRand, "serial": sn})}
+			return req{method: "POST", path: v + "/returns/restock", body: testkit.MustJSON(t, map[string]string{"gtin": gtinRand, "serial": sn})}
 		},
 		"POST " + v + "/recalls": func(t *testing.T, e *env, f *fixture) req {
-			return req{method: "POST", path: v + "/recalls", body: mustJSON(t, map[string]any{"gtin": gtinRand, "serials": e.freshUnits(t, f, 1), "reason": "complaint"})}
+			return req{method: "POST", path: v + "/recalls", body: testkit.MustJSON(t, map[string]any{"gtin": gtinRand, "serials": e.freshUnits(t, f, 1), "reason": "complaint"})}
 		},
 		"GET " + v + "/containers/{sscc}": func(t *testing.T, e *env, f *fixture) req {
 			return req{method: "GET", path: v + "/containers/" + e.packCase(t, f, e.freshUnits(t, f, 2))}
@@ -329,7 +329,7 @@ func TestScriptedDay(t *testing.T) {
 	storetest.ForEachBackend(t, func(t *testing.T, dsn string) {
 		e := newEnv(t, dsn)
 		ctx, s := e.ctx, e.s
-		site, dock, cust := withCheckDigit(t, "950600000001"), withCheckDigit(t, "950600000003"), withCheckDigit(t, "950600000002")
+		site, dock, cust := testkit.WithCheckDigit(t, "950600000001"), testkit.WithCheckDigit(t, "950600000003"), testkit.WithCheckDigit(t, "950600000002")
 		require.NoError(t, s.PutProduct(ctx, product(gtinSeq, seqSpec)))
 		require.NoError(t, s.PutSite(ctx, store.Site{GLN: site, Name: "Serialine Pharma, Durham plant", Address: store.Address{Street: "1 Factory Rd", City: "Durham", State: "NC", PostalCode: "27701", Country: "US"}}))
 		require.NoError(t, s.PutLocation(ctx, store.Location{GLN: dock, Extension: "D1", SiteGLN: site, Name: "Dispatch dock"}))
@@ -388,7 +388,7 @@ func TestScriptedDay(t *testing.T) {
 			t.Helper()
 			r := req{method: method, path: path}
 			if body != nil {
-				r.body = mustJSON(t, body)
+				r.body = testkit.MustJSON(t, body)
 			}
 			resp := e.as(t, role, r)
 			require.Equal(t, want, resp.status, "%s %s: %s", method, path, resp.body)
@@ -523,12 +523,12 @@ func TestVerifyReturned(t *testing.T) {
 		return string(resp.body)
 	}
 	require.JSONEq(t, `{"verified": false, "reason": "returned"}`, verify())
-	resp := e.as(t, auth.RoleQA, req{method: "POST", path: "/api/v1/returns/restock", body: mustJSON(t, map[string]string{"gtin": gtinRand, "serial": sn})})
+	resp := e.as(t, auth.RoleQA, req{method: "POST", path: "/api/v1/returns/restock", body: testkit.MustJSON(t, map[string]string{"gtin": gtinRand, "serial": sn})})
 	require.Equal(t, http.StatusConflict, resp.status, "%s", resp.body)
 	require.Contains(t, resp.apiErr(t).Message, "not verified")
-	resp = e.as(t, auth.RoleQA, req{method: "POST", path: "/api/v1/returns/verify", body: mustJSON(t, map[string]string{"gtin": gtinRand, "serial": sn, "lot": lot, "expiry": expiry})})
+	resp = e.as(t, auth.RoleQA, req{method: "POST", path: "/api/v1/returns/verify", body: testkit.MustJSON(t, map[string]string{"gtin": gtinRand, "serial": sn, "lot": lot, "expiry": expiry})})
 	require.Equal(t, http.StatusOK, resp.status, "%s", resp.body)
-	resp = e.as(t, auth.RoleQA, req{method: "POST", path: "/api/v1/returns/restock", body: mustJSON(t, map[string]string{"gtin": gtinRand, "serial": sn})})
+	resp = e.as(t, auth.RoleQA, req{method: "POST", path: "/api/v1/returns/restock", body: testkit.MustJSON(t, map[string]string{"gtin": gtinRand, "serial": sn})})
 	require.Equal(t, http.StatusOK, resp.status, "%s", resp.body)
 	require.JSONEq(t, `{"verified": true}`, verify())
 }

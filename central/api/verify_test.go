@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"testing"
@@ -13,6 +14,7 @@ import (
 	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/storetest"
+	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/epcis"
 	"github.com/serialine/serialine/shared/gs1"
 	"github.com/serialine/serialine/shared/serials"
@@ -50,7 +52,7 @@ func TestVerify(t *testing.T) {
 	require.NoError(t, err)
 	// An expired lot: an order whose expiry (DD=00: end of month) is past
 	// now; it was made in 2023 (a store on central's clock of then).
-	then := storetest.Open(t, dsn, testLogger(t), store.WithClock(func() time.Time { return time.Date(2023, 11, 2, 9, 0, 0, 0, time.UTC) }))
+	then := storetest.Open(t, dsn, testkit.Logger(t), store.WithClock(func() time.Time { return time.Date(2023, 11, 2, 9, 0, 0, 0, time.UTC) }))
 	_, err = then.CreateOrder(e.ctx, store.WorkOrder{ID: "WO-OLD", GTIN: gtinRand, Lot: "OLD1", Expiry: "240100", Quantity: 10})
 	require.NoError(t, err)
 	_, err = then.ReleaseOrder(e.ctx, "WO-OLD", line1)
@@ -131,7 +133,7 @@ func benchVerify(b *testing.B, dsn string) {
 	const n = 20_000
 	ctx, cancel := context.WithTimeout(store.WithActor(context.Background(), "bench"), 10*time.Minute)
 	defer cancel()
-	s := storetest.Open(b, dsn, testLogger(b))
+	s := storetest.Open(b, dsn, testkit.LoggerAt(b, slog.LevelInfo))
 	require.NoError(b, s.PutProduct(ctx, product(gtinRand, randSpec)))
 	require.NoError(b, s.PutLine(ctx, store.Line{ID: line1, Name: "Line 1"}))
 	_, err := s.CreateOrder(ctx, store.WorkOrder{ID: "WO-B", GTIN: gtinRand, Lot: lot, Expiry: expiry, Quantity: n})
@@ -161,7 +163,7 @@ func benchVerify(b *testing.B, dsn string) {
 	require.NoError(b, err)
 	tok, _, err := auth.IssueToken(ctx, s, "partner", auth.RoleAuditor)
 	require.NoError(b, err)
-	h := api.New(api.Deps{Store: s}, testLogger(b))
+	h := api.New(api.Deps{Store: s}, testkit.LoggerAt(b, slog.LevelInfo))
 
 	measureLatencyAt(b, h, tok, paths, 1000)
 }

@@ -13,6 +13,8 @@ import (
 
 	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/storetest"
+	"github.com/serialine/serialine/internal/testkit"
 )
 
 // TestPermissionMatrix pins the documented matrix (README.md): a change
@@ -100,29 +102,29 @@ func TestParseRole(t *testing.T) {
 func TestPartnerToken(t *testing.T) {
 	s := openStore(t)
 	const gln, other = "9506000000022", "9506000000039"
-	_, _, err := auth.IssuePartnerToken(ctxT(t), s, "acme-edi", gln)
+	_, _, err := auth.IssuePartnerToken(storetest.Context(t), s, "acme-edi", gln)
 	var ve *store.ValidationError
 	require.ErrorAs(t, err, &ve, "an unknown partner")
 	require.Equal(t, "partner", ve.Field)
-	_, _, err = auth.IssueToken(ctxT(t), s, "acme-edi", auth.RolePartner)
+	_, _, err = auth.IssueToken(storetest.Context(t), s, "acme-edi", auth.RolePartner)
 	require.ErrorAs(t, err, &ve, "the partner role without a GLN")
 	require.Equal(t, "partner", ve.Field)
-	toks, err := s.APITokens(ctxT(t))
+	toks, err := s.APITokens(storetest.Context(t))
 	require.NoError(t, err)
 	require.Empty(t, toks, "nothing stored")
 
-	require.NoError(t, s.PutPartner(ctxT(t), store.Partner{GLN: gln, Name: "Acme Wholesale"}))
-	tok, rec, err := auth.IssuePartnerToken(ctxT(t), s, "acme-edi", gln)
+	require.NoError(t, s.PutPartner(storetest.Context(t), store.Partner{GLN: gln, Name: "Acme Wholesale"}))
+	tok, rec, err := auth.IssuePartnerToken(storetest.Context(t), s, "acme-edi", gln)
 	require.NoError(t, err)
 	require.Equal(t, gln, rec.Partner)
-	p, err := auth.Authenticate(ctxT(t), s, tok)
+	p, err := auth.Authenticate(storetest.Context(t), s, tok)
 	require.NoError(t, err)
 	require.Equal(t, auth.Principal{Name: "acme-edi", Role: auth.RolePartner, TokenID: rec.ID, Partner: gln}, p)
 	require.Equal(t, "acme-edi (partner "+gln+", token "+rec.ID+")", p.Actor())
 	require.True(t, p.ActsFor(gln))
 	require.False(t, p.ActsFor(other), "a partner acts for its own GLN only")
 	planner, _ := issue(t, s, "alice", auth.RolePlanner)
-	pp, err := auth.Authenticate(ctxT(t), s, planner)
+	pp, err := auth.Authenticate(storetest.Context(t), s, planner)
 	require.NoError(t, err)
 	require.True(t, pp.ActsFor(other), "our own people act for any partner")
 }
@@ -141,11 +143,11 @@ func TestNewToken(t *testing.T) {
 
 func TestIssueTokenRejectsUnknownRole(t *testing.T) {
 	s := openStore(t)
-	_, _, err := auth.IssueToken(ctxT(t), s, "bob", "root")
+	_, _, err := auth.IssueToken(storetest.Context(t), s, "bob", "root")
 	var ve *store.ValidationError
 	require.ErrorAs(t, err, &ve)
 	require.Equal(t, "role", ve.Field)
-	toks, err := s.APITokens(ctxT(t))
+	toks, err := s.APITokens(storetest.Context(t))
 	require.NoError(t, err)
 	require.Empty(t, toks, "nothing stored")
 }
@@ -165,10 +167,10 @@ func TestMiddleware(t *testing.T) {
 	s := openStore(t)
 	good, rec := issue(t, s, "alice", auth.RolePlanner)
 	revoked, rrec := issue(t, s, "mallory", auth.RoleAdmin)
-	require.NoError(t, s.RevokeAPIToken(ctxT(t), rrec.ID))
+	require.NoError(t, s.RevokeAPIToken(storetest.Context(t), rrec.ID))
 	unknown, _ := auth.NewToken()
 
-	srv := httptest.NewServer(auth.Middleware(s, testLogger(t))(echo(t)))
+	srv := httptest.NewServer(auth.Middleware(s, testkit.Logger(t))(echo(t)))
 	t.Cleanup(srv.Close)
 
 	cases := []struct {
@@ -223,7 +225,7 @@ func (failingTokens) APITokenByHash(context.Context, string) (store.APIToken, er
 }
 
 func TestMiddlewareStoreDown(t *testing.T) {
-	srv := httptest.NewServer(auth.Middleware(failingTokens{}, testLogger(t))(echo(t)))
+	srv := httptest.NewServer(auth.Middleware(failingTokens{}, testkit.Logger(t))(echo(t)))
 	t.Cleanup(srv.Close)
 	tok, _ := auth.NewToken()
 	req := newRequest(t, http.MethodGet, srv.URL, nil)
@@ -243,7 +245,7 @@ func TestAllowAndRequire(t *testing.T) {
 	mux := http.NewServeMux()
 	mux.Handle("/audit", auth.Allow(auth.PermAuditRead)(ok))
 	mux.Handle("/qa", auth.Require(auth.RoleQA)(ok))
-	srv := httptest.NewServer(auth.Middleware(s, testLogger(t))(mux))
+	srv := httptest.NewServer(auth.Middleware(s, testkit.Logger(t))(mux))
 	t.Cleanup(srv.Close)
 
 	for _, path := range []string{"/audit", "/qa"} {
@@ -287,13 +289,13 @@ func TestWritesAttributed(t *testing.T) {
 		}
 		w.WriteHeader(http.StatusNoContent)
 	})
-	srv := httptest.NewServer(auth.Middleware(s, testLogger(t))(h))
+	srv := httptest.NewServer(auth.Middleware(s, testkit.Logger(t))(h))
 	t.Cleanup(srv.Close)
 	req := newRequest(t, http.MethodPost, srv.URL, nil)
 	req.Header.Set("Authorization", "Bearer "+tok)
 	require.Equal(t, http.StatusNoContent, do(t, req).StatusCode)
 
-	entries, err := s.Audit(ctxT(t), store.AuditFilter{Entity: "site"})
+	entries, err := s.Audit(storetest.Context(t), store.AuditFilter{Entity: "site"})
 	require.NoError(t, err)
 	require.Len(t, entries, 1)
 	require.Equal(t, "alice (planner, token "+rec.ID+")", entries[0].Actor)

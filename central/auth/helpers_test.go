@@ -1,49 +1,29 @@
 package auth_test
 
 import (
-	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/storetest"
+	"github.com/serialine/serialine/internal/testkit"
 )
-
-func testLogger(tb testing.TB) *slog.Logger {
-	return slog.New(slog.NewTextHandler(testWriter{tb}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
-
-type testWriter struct{ tb testing.TB }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	w.tb.Helper()
-	w.tb.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
-}
 
 func openStore(tb testing.TB) *store.Store {
 	tb.Helper()
-	return storetest.OpenSQLite(tb, testLogger(tb))
-}
-
-func ctxT(tb testing.TB) context.Context {
-	ctx, cancel := context.WithTimeout(store.WithActor(context.Background(), "test"), 30*time.Second)
-	tb.Cleanup(cancel)
-	return ctx
+	return storetest.OpenSQLite(tb, testkit.Logger(tb))
 }
 
 // issue creates a token of role in s and returns its secret.
 func issue(tb testing.TB, s *store.Store, name string, role auth.Role) (string, store.APIToken) {
 	tb.Helper()
-	tok, rec, err := auth.IssueToken(ctxT(tb), s, name, role)
+	tok, rec, err := auth.IssueToken(storetest.Context(tb), s, name, role)
 	require.NoError(tb, err)
 	return tok, rec
 }
@@ -73,7 +53,7 @@ func do(tb testing.TB, req *http.Request) *http.Response {
 
 func newRequest(tb testing.TB, method, url string, body io.Reader) *http.Request {
 	tb.Helper()
-	req, err := http.NewRequestWithContext(ctxT(tb), method, url, body)
+	req, err := http.NewRequestWithContext(storetest.Context(tb), method, url, body)
 	require.NoError(tb, err)
 	return req
 }

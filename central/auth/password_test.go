@@ -8,6 +8,7 @@ import (
 
 	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/storetest"
 )
 
 func TestPasswordHash(t *testing.T) {
@@ -56,7 +57,7 @@ func TestCheckPassword(t *testing.T) {
 
 func TestLineCredentials(t *testing.T) {
 	s := openStore(t)
-	ctx := ctxT(t)
+	ctx := storetest.Context(t)
 	pw := auth.GeneratePassword()
 	h, err := auth.HashPassword(pw)
 	require.NoError(t, err)

@@ -15,13 +15,15 @@ import (
 
 	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/storetest"
+	"github.com/serialine/serialine/internal/testkit"
 )
 
 // webApp is a minimal web UI on the session helper: POST /signin with a
 // token, GET /form shows the CSRF token, POST /form changes something.
 func webApp(t *testing.T, s *store.Store, cfg auth.SessionConfig) (*httptest.Server, *auth.Sessions) {
 	t.Helper()
-	sess, err := auth.NewSessions(s, cfg, testLogger(t))
+	sess, err := auth.NewSessions(s, cfg, testkit.Logger(t))
 	require.NoError(t, err)
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /signin", func(w http.ResponseWriter, r *http.Request) {
@@ -116,8 +118,8 @@ func TestSessionCookie(t *testing.T) {
 // UI, and a cookie carrying one (set by hand) gives no principal.
 func TestPartnerHasNoWebSession(t *testing.T) {
 	s := openStore(t)
-	require.NoError(t, s.PutPartner(ctxT(t), store.Partner{GLN: "9506000000022", Name: "Acme Wholesale"}))
-	tok, _, err := auth.IssuePartnerToken(ctxT(t), s, "acme-edi", "9506000000022")
+	require.NoError(t, s.PutPartner(storetest.Context(t), store.Partner{GLN: "9506000000022", Name: "Acme Wholesale"}))
+	tok, _, err := auth.IssuePartnerToken(storetest.Context(t), s, "acme-edi", "9506000000022")
 	require.NoError(t, err)
 	srv, _ := webApp(t, s, auth.SessionConfig{})
 	resp := signIn(t, srv, tok)
@@ -132,11 +134,11 @@ func TestPartnerHasNoWebSession(t *testing.T) {
 
 func TestSessionConfigValidated(t *testing.T) {
 	s := openStore(t)
-	_, err := auth.NewSessions(s, auth.SessionConfig{MaxAge: time.Second}, testLogger(t))
+	_, err := auth.NewSessions(s, auth.SessionConfig{MaxAge: time.Second}, testkit.Logger(t))
 	require.ErrorContains(t, err, "max_age")
-	_, err = auth.NewSessions(s, auth.SessionConfig{CookieName: "a b"}, testLogger(t))
+	_, err = auth.NewSessions(s, auth.SessionConfig{CookieName: "a b"}, testkit.Logger(t))
 	require.ErrorContains(t, err, "cookie_name")
-	_, err = auth.NewSessions(nil, auth.SessionConfig{}, testLogger(t))
+	_, err = auth.NewSessions(nil, auth.SessionConfig{}, testkit.Logger(t))
 	require.Error(t, err)
 }
 
@@ -192,7 +194,7 @@ func TestSessionCSRF(t *testing.T) {
 	}
 
 	t.Run("revoked token ends the session", func(t *testing.T) {
-		require.NoError(t, s.RevokeAPIToken(ctxT(t), rec.ID))
+		require.NoError(t, s.RevokeAPIToken(storetest.Context(t), rec.ID))
 		get := newRequest(t, http.MethodGet, srv.URL+"/form", nil)
 		get.AddCookie(cookie)
 		resp := do(t, get)
@@ -208,7 +210,7 @@ func TestSessionCSRF(t *testing.T) {
 func TestSessionCSRFMultipart(t *testing.T) {
 	s := openStore(t)
 	tok, _ := issue(t, s, "carol", auth.RolePlanner)
-	sess, err := auth.NewSessions(s, auth.SessionConfig{}, testLogger(t))
+	sess, err := auth.NewSessions(s, auth.SessionConfig{}, testkit.Logger(t))
 	require.NoError(t, err)
 	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if _, signedIn := auth.PrincipalFrom(r.Context()); !signedIn {
@@ -275,7 +277,7 @@ func readAll(t *testing.T, resp *http.Response) string {
 }
 
 func TestSessionStoreDown(t *testing.T) {
-	sess, err := auth.NewSessions(failingSessions{}, auth.SessionConfig{}, testLogger(t))
+	sess, err := auth.NewSessions(failingSessions{}, auth.SessionConfig{}, testkit.Logger(t))
 	require.NoError(t, err)
 	h := sess.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		t.Error("must not be reached")

@@ -14,6 +14,8 @@ import (
 
 	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/storetest"
+	"github.com/serialine/serialine/internal/testkit"
 )
 
 // clock is a settable time for the session limits.
@@ -66,7 +68,7 @@ func TestSessionCookieIsNotTheToken(t *testing.T) {
 	require.True(t, strings.HasPrefix(cookie.Value, auth.SessionPrefix), cookie.Value)
 	require.Equal(t, http.StatusOK, getForm(t, srv, cookie).StatusCode)
 
-	api := httptest.NewServer(auth.Middleware(s, testLogger(t))(echo(t)))
+	api := httptest.NewServer(auth.Middleware(s, testkit.Logger(t))(echo(t)))
 	t.Cleanup(api.Close)
 	req := newRequest(t, http.MethodGet, api.URL+"/x", nil)
 	req.Header.Set("Authorization", "Bearer "+cookie.Value)
@@ -74,9 +76,9 @@ func TestSessionCookieIsNotTheToken(t *testing.T) {
 	require.Equal(t, http.StatusUnauthorized, resp.StatusCode, "a session id is no bearer token")
 	require.Equal(t, auth.CodeUnauthorized, decodeError(t, resp).Code)
 
-	_, _, err := s.WebSessionByHash(ctxT(t), cookie.Value)
+	_, _, err := s.WebSessionByHash(storetest.Context(t), cookie.Value)
 	require.ErrorIs(t, err, store.ErrNotFound, "the id itself is not stored")
-	_, got, err := s.WebSessionByHash(ctxT(t), auth.HashToken(cookie.Value))
+	_, got, err := s.WebSessionByHash(storetest.Context(t), auth.HashToken(cookie.Value))
 	require.NoError(t, err)
 	require.Equal(t, "carol", got.Name)
 }
@@ -110,7 +112,7 @@ func TestSessionEnds(t *testing.T) {
 			clk.advance(idle)
 		}},
 		{"token revoked", func(t *testing.T, s *store.Store, _ *httptest.Server, _ *auth.Sessions, _ *clock, _ *http.Cookie, tokenID string) {
-			require.NoError(t, s.RevokeAPIToken(ctxT(t), tokenID))
+			require.NoError(t, s.RevokeAPIToken(storetest.Context(t), tokenID))
 		}},
 	}
 	for _, tc := range cases {
@@ -126,7 +128,7 @@ func TestSessionEnds(t *testing.T) {
 
 			resp := getForm(t, srv, cookie)
 			require.Equal(t, http.StatusUnauthorized, resp.StatusCode, "the old cookie must not sign in")
-			_, _, err := s.WebSessionByHash(ctxT(t), auth.HashToken(cookie.Value))
+			_, _, err := s.WebSessionByHash(storetest.Context(t), auth.HashToken(cookie.Value))
 			require.ErrorIs(t, err, store.ErrNotFound, "the session is gone from the database")
 		})
 	}
@@ -134,9 +136,9 @@ func TestSessionEnds(t *testing.T) {
 
 func TestSessionIdleConfig(t *testing.T) {
 	s := openStore(t)
-	_, err := auth.NewSessions(s, auth.SessionConfig{MaxAge: time.Hour, Idle: 2 * time.Hour}, testLogger(t))
+	_, err := auth.NewSessions(s, auth.SessionConfig{MaxAge: time.Hour, Idle: 2 * time.Hour}, testkit.Logger(t))
 	require.ErrorContains(t, err, "idle")
-	_, err = auth.NewSessions(s, auth.SessionConfig{Idle: time.Second}, testLogger(t))
+	_, err = auth.NewSessions(s, auth.SessionConfig{Idle: time.Second}, testkit.Logger(t))
 	require.ErrorContains(t, err, "idle")
 }
 

@@ -18,6 +18,7 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/stretchr/testify/require"
 
+	"github.com/serialine/serialine/internal/testkit"
 	centralmetrics "github.com/serialine/serialine/shared/metrics"
 )
 
@@ -301,13 +302,13 @@ func TestConnectionLimits(t *testing.T) {
 	awaitClosed(idle[1])
 	require.Equal(t, 2.0, metricValue(t, reg, `serialine_mqtt_connections_refused_total{reason="login_timeout"}`))
 	// The broker counts them out after the client sees the close.
-	eventually(t, "no unauthenticated connection left", func() bool {
+	testkit.Eventually(t, "no unauthenticated connection left", func() bool {
 		return metricValue(t, reg, `serialine_mqtt_connections{state="unauthenticated"}`) == 0
 	})
 
 	// Two idle at once is the limit; a third is closed at once.
 	idle = []net.Conn{dialRaw(), dialRaw()}
-	eventually(t, "two unauthenticated connections", func() bool {
+	testkit.Eventually(t, "two unauthenticated connections", func() bool {
 		return metricValue(t, reg, `serialine_mqtt_connections{state="unauthenticated"}`) == 2
 	})
 	third := dialRaw()
@@ -326,30 +327,17 @@ func TestConnectionLimits(t *testing.T) {
 	// Four in all: L2, L3, central and an idle one; a fifth is refused.
 	// The refused second L2 is counted out only after its client saw the
 	// refusal: wait for it, or the idle one below could be the one refused.
-	eventually(t, "the refused connection counted out", func() bool {
+	testkit.Eventually(t, "the refused connection counted out", func() bool {
 		return metricValue(t, reg, `serialine_mqtt_connections{state="all"}`) == 1
 	})
 	mustDial(t, b.Addr(), "edge-L3", "L3", testLines()["L3"])
 	mustDial(t, b.Addr(), "svc", serviceUser, testServicePassword)
 	dialRaw()
-	eventually(t, "four connections", func() bool { return metricValue(t, reg, `serialine_mqtt_connections{state="all"}`) == 4 })
+	testkit.Eventually(t, "four connections", func() bool { return metricValue(t, reg, `serialine_mqtt_connections{state="all"}`) == 4 })
 	require.Equal(t, 1.0, metricValue(t, reg, `serialine_mqtt_connections{state="unauthenticated"}`), "the idle one is admitted")
 	require.Zero(t, metricValue(t, reg, `serialine_mqtt_connections_refused_total{reason="max_connections"}`))
 	awaitClosed(dialRaw())
 	require.Equal(t, 1.0, metricValue(t, reg, `serialine_mqtt_connections_refused_total{reason="max_connections"}`))
-}
-
-// eventually waits for cond on state the broker changes in its own time
-// (a connection counted after accept); the deadline only guards hangs.
-func eventually(tb testing.TB, what string, cond func() bool) {
-	tb.Helper()
-	deadline := time.Now().Add(waitFor)
-	for !cond() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("%s: not within %v", what, waitFor)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
 }
 
 // TestQoS0FromLineDropped: the contract has lines publish at QoS 1; a
@@ -415,7 +403,7 @@ func TestBackpressureInsteadOfDrops(t *testing.T) {
 	for i := range 5 {
 		toks = append(toks, l7.Publish(topic("L7", "events"), 1, false, fmt.Sprintf("L7 %d", i)))
 	}
-	eventually(t, "L6 held back", func() bool { return metricValue(t, reg, `serialine_mqtt_backpressure_waits_total{line="L6"}`) >= 1 })
+	testkit.Eventually(t, "L6 held back", func() bool { return metricValue(t, reg, `serialine_mqtt_backpressure_waits_total{line="L6"}`) >= 1 })
 	require.LessOrEqual(t, metricValue(t, reg, `serialine_mqtt_line_inflight{line="L6"}`), 8.0)
 
 	close(release)

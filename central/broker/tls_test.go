@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/serialine/serialine/central/pki"
+	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/tlsfiles"
 )
 
@@ -87,14 +88,14 @@ func TestTLSListener(t *testing.T) {
 	l2 := mustDial(t, addr, "edge-L2", "L2", lines["L2"], withTLS(clients["L2"]))
 	tok := l2.Publish(topic("L2", "events"), 1, false, strings.Repeat("x", 2*minPacketSize))
 	tok.WaitTimeout(waitFor)
-	eventually(t, "the oversized publish counted", func() bool {
+	testkit.Eventually(t, "the oversized publish counted", func() bool {
 		return metricValue(t, reg, `serialine_mqtt_packets_too_large_total{packet="publish"}`) == 1
 	})
 
 	// The connection limits are shared with the plain listener: two idle
 	// connections (one on each) fill max_unauthenticated, a third on the
 	// TLS port is closed at once.
-	eventually(t, "no unauthenticated connection left", func() bool {
+	testkit.Eventually(t, "no unauthenticated connection left", func() bool {
 		return metricValue(t, reg, `serialine_mqtt_connections{state="unauthenticated"}`) == 0
 	})
 	for _, a := range []string{b.Addr(), addr} {
@@ -102,7 +103,7 @@ func TestTLSListener(t *testing.T) {
 		require.NoError(t, err)
 		t.Cleanup(func() { c.Close() })
 	}
-	eventually(t, "two unauthenticated connections", func() bool {
+	testkit.Eventually(t, "two unauthenticated connections", func() bool {
 		return metricValue(t, reg, `serialine_mqtt_connections{state="unauthenticated"}`) == 2
 	})
 	third, err := net.DialTimeout("tcp", addr, waitFor)

@@ -14,7 +14,7 @@ import (
 	"github.com/serialine/serialine/central/dscsa"
 	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/storetest"
-	"github.com/serialine/serialine/shared/gs1"
+	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/serials"
 	"github.com/serialine/serialine/shared/wire"
 )
@@ -34,20 +34,6 @@ var (
 	depotAddr = store.Address{Street: "9 Depot Ave", City: "Newark", State: "NJ", PostalCode: "07102", Country: "US"}
 )
 
-func gln(tb testing.TB, digits string) string {
-	tb.Helper()
-	c, err := gs1.CheckDigit(digits)
-	require.NoError(tb, err)
-	return digits + string(c)
-}
-
-func sscc(tb testing.TB, ref uint64) string {
-	tb.Helper()
-	s, err := gs1.NewSSCC(0, prefix, ref)
-	require.NoError(tb, err)
-	return string(s)
-}
-
 // world is a store where line L1 made 24 units of lot LOT7, packed 2
 // cases of 10 on a pallet, and shipment SHP-1 took the pallet and two
 // loose units to Wholesale Ltd.
@@ -65,8 +51,8 @@ func newWorld(t *testing.T, dsn string) *world {
 	ctx, cancel := context.WithTimeout(store.WithActor(context.Background(), "user:test"), 2*time.Minute)
 	t.Cleanup(cancel)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	w := &world{s: storetest.Open(t, dsn, log), ctx: ctx, site: gln(t, prefix+"00001"), dock: gln(t, prefix+"00003"), customer: gln(t, "061414100002"),
-		caseA: sscc(t, 11), caseB: sscc(t, 12), pallet: sscc(t, 21)}
+	w := &world{s: storetest.Open(t, dsn, log), ctx: ctx, site: testkit.GLN(t, prefix+"00001"), dock: testkit.GLN(t, prefix+"00003"), customer: testkit.GLN(t, "061414100002"),
+		caseA: testkit.SSCC(t, 0, prefix, 11), caseB: testkit.SSCC(t, 0, prefix, 12), pallet: testkit.SSCC(t, 0, prefix, 21)}
 	s := w.s
 	require.NoError(t, s.PutProduct(ctx, store.Product{GTIN: gtin, Name: "Paracetamol 500 mg tablets", Form: "TABLET", Strength: "500 mg", PackSize: 20,
 		PackUnit: "TABLET", CompanyPrefixLen: 7, NDC: "12345-678-90", Markets: []store.Market{store.MarketUSDSCSA},

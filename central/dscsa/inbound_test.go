@@ -139,7 +139,7 @@ func newCMOWorld(t *testing.T, dsn string) *cmoWorld {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(store.WithActor(context.Background(), "user:test"), 2*time.Minute)
 	t.Cleanup(cancel)
-	w := &cmoWorld{s: storetest.Open(t, dsn, slog.New(slog.DiscardHandler)), ctx: ctx, site: gln(t, prefix+"00001"), cmo: gln(t, cmoPrefix+"00009")}
+	w := &cmoWorld{s: storetest.Open(t, dsn, slog.New(slog.DiscardHandler)), ctx: ctx, site: testkit.GLN(t, prefix+"00001"), cmo: testkit.GLN(t, cmoPrefix+"00009")}
 	require.NoError(t, w.s.PutProduct(ctx, store.Product{GTIN: gtin, Name: "Paracetamol 500 mg tablets", CompanyPrefixLen: 7, NDC: "12345-678-90",
 		Markets: []store.Market{store.MarketUSDSCSA}, Scheme: serials.Spec{Kind: serials.KindSequential, Length: 10, Start: 1}}))
 	require.NoError(t, w.s.PutSite(ctx, store.Site{GLN: w.site, Name: "Serialine Pharma Plant", Address: plantAddr}))
@@ -173,7 +173,7 @@ func kinds(ex []store.ReceiptException) map[string][]string {
 func TestInboundCMOShipment(t *testing.T) {
 	storetest.ForEachBackend(t, func(t *testing.T, dsn string) {
 		w := newCMOWorld(t, dsn)
-		caseA := sscc(t, 901)
+		caseA := testkit.SSCC(t, 0, prefix, 901)
 		first := cmoDoc{version: "1.2", id: "CMO-ASN-1", sender: w.cmo, receiver: w.site, lot: "CMO1", expiry: "2029-06-30",
 			commission: []string{"C001", "C002", "C003", "C004", "C005", "C006"},
 			cases:      map[string][]string{caseA: {"C001", "C002", "C003", "C004", "C005"}},
@@ -221,7 +221,7 @@ func TestInboundCMOShipment(t *testing.T) {
 		require.True(t, again.Duplicate)
 		require.Equal(t, rc.ID, again.ID, "the same document once")
 
-		caseB := sscc(t, 902)
+		caseB := testkit.SSCC(t, 0, prefix, 902)
 		second := cmoDoc{version: "1.2", id: "CMO-ASN-2", sender: w.cmo, receiver: w.site, lot: "CMO2", expiry: "2029-07-31",
 			commission: []string{"D001", "D002", "D003", "D004"},
 			cases:      map[string][]string{caseB: {"D001", "D002", "D003"}},
@@ -271,7 +271,7 @@ func TestInboundRefusals(t *testing.T) {
 	require.ErrorIs(t, err, dscsa.ErrNotYourGLN, "a partner acts for its own GLN")
 
 	other := doc
-	other.receiver = gln(t, "061414100001")
+	other.receiver = testkit.GLN(t, "061414100001")
 	raw = other.xml(t)
 	in, err = dscsa.ParseInbound(bytes.NewReader(raw), dscsa.Limits{})
 	require.NoError(t, err)

@@ -26,7 +26,7 @@ func TestSampleDocuments(t *testing.T) {
 	ctx, cancel := context.WithTimeout(store.WithActor(context.Background(), "user:docs"), time.Minute)
 	defer cancel()
 	s := storetest.Open(t, storetest.SQLiteDSN(t), slog.New(slog.NewTextHandler(io.Discard, nil)))
-	site, customer := gln(t, prefix+"00001"), gln(t, "061414100002")
+	site, customer := testkit.GLN(t, prefix+"00001"), testkit.GLN(t, "061414100002")
 	require.NoError(t, s.PutProduct(ctx, store.Product{GTIN: gtin, Name: "Paracetamol 500 mg tablets", Form: "TABLET", Strength: "500 mg",
 		PackSize: 20, PackUnit: "TABLET", CompanyPrefixLen: 7, NDC: "12345-678-90", Markets: []store.Market{store.MarketUSDSCSA},
 		Scheme: serials.Spec{Kind: serials.KindSequential, Length: 10, Start: 1}}))
@@ -50,7 +50,7 @@ func TestSampleDocuments(t *testing.T) {
 		events = append(events, wire.Event{ID: "L1:" + string(rune('1'+c)), Seq: c + 1, Type: wire.Commissioned, At: t0.Add(time.Duration(c) * time.Second),
 			Order: "WO-1", GTIN: gtin, Serial: string(sn), Lot: lot, Expiry: exp, Counter: &c, Operator: "ana"})
 	}
-	box := sscc(t, 7)
+	box := testkit.SSCC(t, 0, prefix, 7)
 	events = append(events, wire.Event{ID: "L1:4", Seq: 4, Type: wire.Aggregated, At: t0.Add(10 * time.Second), Order: "WO-1",
 		Parent: box, Children: []string{wire.UnitRef(gtin, sns[0]), wire.UnitRef(gtin, sns[1])}})
 	res, err := s.ApplyEvents(ctx, line1, events)

@@ -259,7 +259,7 @@ func TestErrorDeclaration(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, hs[0].ID, again[0].ID, "the declaration is not part of the hash")
 	if _, err := conformanceBin(t); err == nil {
-		out, code := testkit.RunValidator(t, "validate-epcis-json", "--schema", "modular", writeTemp(t, "decl.jsonld", r.body))
+		out, code := testkit.RunValidator(t, "validate-epcis-json", "--schema", "modular", testkit.WriteTemp(t, "decl.jsonld", r.body))
 		require.Equal(t, 0, code, "%s", out)
 	}
 }

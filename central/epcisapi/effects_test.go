@@ -19,6 +19,7 @@ import (
 	"github.com/serialine/serialine/central/lmvs"
 	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/storetest"
+	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/gs1"
 	"github.com/serialine/serialine/shared/serials"
 	"github.com/serialine/serialine/shared/wire"
@@ -79,10 +80,10 @@ func newOurs(tb testing.TB, dsn string, n int) *ours {
 	require.NoError(tb, err)
 	require.Equal(tb, n, res.Applied, "%+v", res)
 
-	rs, err := lmvs.NewResponder(s, lmvs.Config{ResponderGLN: o.siteGLN}, testLogger(tb))
+	rs, err := lmvs.NewResponder(s, lmvs.Config{ResponderGLN: o.siteGLN}, testkit.Logger(tb))
 	require.NoError(tb, err)
 	mux := http.NewServeMux()
-	mux.Handle(api.Prefix, api.New(api.Deps{Store: s}, testLogger(tb)))
+	mux.Handle(api.Prefix, api.New(api.Deps{Store: s}, testkit.Logger(tb)))
 	o.apiSrv = httptest.NewServer(lmvs.Route(rs, mux))
 	tb.Cleanup(o.apiSrv.Close)
 	return o

@@ -291,7 +291,7 @@ func TestQueryDocumentConforms(t *testing.T) {
 	require.Equal(t, epcis.ContextURL, root["@context"].([]any)[0])
 	require.Equal(t, "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld", epcis.ContextURL)
 	require.Equal(t, "EPCISQueryDocument", root["type"])
-	out, code := testkit.RunValidator(t, "validate-epcis-json", "--schema", "modular", writeTemp(t, "q.jsonld", r.body))
+	out, code := testkit.RunValidator(t, "validate-epcis-json", "--schema", "modular", testkit.WriteTemp(t, "q.jsonld", r.body))
 	require.Equal(t, 0, code, "%s\n%s", out, r.body)
 
 	r = e.do(t, auth.RoleOperator, "GET", "/epcis/events?perPage=10000", nil, "Accept", "application/xml")
@@ -301,7 +301,7 @@ func TestQueryDocumentConforms(t *testing.T) {
 	d, err := epcis.ParseXML(r.body)
 	require.NoError(t, err)
 	require.NotEmpty(t, d.Events)
-	out, code = testkit.RunValidator(t, "validate-epcis-xml", "--version", "2.0", writeTemp(t, "q.xml", r.body))
+	out, code = testkit.RunValidator(t, "validate-epcis-xml", "--version", "2.0", testkit.WriteTemp(t, "q.xml", r.body))
 	require.Equal(t, 0, code, "%s\n%s", out, r.body)
 	require.Contains(t, out, "root=EPCISQueryDocument")
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -22,18 +21,6 @@ import (
 	"github.com/serialine/serialine/internal/testkit"
 )
 
-func testLogger(tb testing.TB) *slog.Logger {
-	return slog.New(slog.NewTextHandler(testWriter{tb}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-}
-
-type testWriter struct{ tb testing.TB }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	w.tb.Helper()
-	w.tb.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
-}
-
 // env is the binding on a real store behind a real HTTP server on
 // loopback, with a token per role.
 type env struct {
@@ -48,7 +35,7 @@ func newEnv(tb testing.TB, dsn string, tweak ...func(*epcisapi.Deps)) *env {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(store.WithActor(context.Background(), "test"), 120*time.Second)
 	tb.Cleanup(cancel)
-	s := storetest.Open(tb, dsn, testLogger(tb))
+	s := storetest.Open(tb, dsn, testkit.Logger(tb))
 	return serve(tb, ctx, s, tweak...)
 }
 
@@ -60,7 +47,7 @@ func serve(tb testing.TB, ctx context.Context, s *store.Store, tweak ...func(*ep
 	for _, f := range tweak {
 		f(&deps)
 	}
-	e.h = epcisapi.New(deps, testLogger(tb))
+	e.h = epcisapi.New(deps, testkit.Logger(tb))
 	require.NoError(tb, e.h.Start(ctx))
 	mux := http.NewServeMux()
 	mux.Handle(epcisapi.Prefix, e.h)
@@ -157,11 +144,4 @@ func examples(tb testing.TB, sub, pattern string) []string {
 	}
 	tb.Skipf("SKIPPED: GS1's EPCIS examples not found under %v", dirs)
 	return nil
-}
-
-func writeTemp(tb testing.TB, name string, b []byte) string {
-	tb.Helper()
-	p := filepath.Join(tb.TempDir(), name)
-	require.NoError(tb, os.WriteFile(p, b, 0o600))
-	return p
 }

@@ -73,7 +73,7 @@ func TestNamedQueries(t *testing.T) {
 			query string
 			valid bool
 		}{{good, true}, {bad[0].query, false}, {bad[1].query, false}, {bad[2].query, false}, {bad[3].query, false}, {bad[4].query, true}} {
-			out, code := testkit.RunValidator(t, "validate-epcis-json", "--schema", "query", writeTemp(t, "q.json", []byte(q.query)))
+			out, code := testkit.RunValidator(t, "validate-epcis-json", "--schema", "query", testkit.WriteTemp(t, "q.json", []byte(q.query)))
 			require.Equal(t, q.valid, code == 0, "%s: %s", q.query, out)
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/serialine/serialine/central/fmd"
 	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/storetest"
+	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/serials"
 )
 
@@ -95,8 +96,8 @@ func TestBatchDataSet(t *testing.T) {
 // field; nothing is written.
 func TestPreValidation(t *testing.T) {
 	e := newEnv(t, storetest.SQLiteDSN(t))
-	stranger := withCheckDigit(t, "400000000099")
-	noAddress := withCheckDigit(t, "400000000003")
+	stranger := testkit.WithCheckDigit(t, "400000000099")
+	noAddress := testkit.WithCheckDigit(t, "400000000003")
 	require.NoError(t, e.s.PutPartner(e.ctx, store.Partner{GLN: noAddress, Name: "No Address Ltd"}))
 	cases := []struct {
 		name  string
@@ -274,7 +275,7 @@ func TestRecallDecommissions(t *testing.T) {
 		require.Len(t, ups, 2)
 
 		// A withdrawal past its window cannot be reversed.
-		later := storetest.Open(t, dsn, quiet(), store.WithClock(func() time.Time { return time.Now().Add(11 * 24 * time.Hour) }))
+		later := storetest.Open(t, dsn, testkit.Discard(), store.WithClock(func() time.Time { return time.Now().Add(11 * 24 * time.Hour) }))
 		w, err := e.s.CreateFMDStatus(e.ctx, store.FMDStatusRequest{Kind: store.FMDWithdrawal, GTIN: gtin, Serials: other[:1], Reason: "withdrawn in AT", Markets: []string{"AT"}})
 		require.NoError(t, err)
 		require.Equal(t, 1, w.Packs)
@@ -338,7 +339,7 @@ func TestSerialAlphabet(t *testing.T) {
 		{"a numeric list", serials.Spec{Kind: serials.KindList, Length: 12, Alphabet: "numeric"}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			g := withCheckDigit(t, fmt.Sprintf("04150120000%02d", i))
+			g := testkit.WithCheckDigit(t, fmt.Sprintf("04150120000%02d", i))
 			err := e.s.PutProduct(e.ctx, base(g, tc.spec))
 			if tc.ok {
 				require.NoError(t, err)

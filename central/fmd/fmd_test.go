@@ -1,22 +1,17 @@
 package fmd_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/stretchr/testify/require"
 
 	"github.com/serialine/serialine/central/fmd"
@@ -24,7 +19,7 @@ import (
 	"github.com/serialine/serialine/central/outbound/outboundtest"
 	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/storetest"
-	"github.com/serialine/serialine/shared/gs1"
+	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/serials"
 	"github.com/serialine/serialine/shared/wire"
 )
@@ -36,15 +31,6 @@ const (
 )
 
 var t0 = time.Date(2026, 5, 1, 8, 0, 0, 0, time.UTC)
-
-func withCheckDigit(tb testing.TB, digits string) string {
-	tb.Helper()
-	c, err := gs1.CheckDigit(digits)
-	require.NoError(tb, err)
-	return digits + string(c)
-}
-
-func quiet() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 // gateway is the on-boarding partner's gateway: an HTTPS endpoint on
 // loopback that keeps what it is sent.
@@ -88,9 +74,9 @@ func newEnv(tb testing.TB, dsn string, opts ...store.Option) *env {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(store.WithActor(context.Background(), "test"), 2*time.Minute)
 	tb.Cleanup(cancel)
-	s := storetest.Open(tb, dsn, quiet(), opts...)
-	e := &env{ctx: ctx, s: s, site: withCheckDigit(tb, "415012300000"), mah: withCheckDigit(tb, "415012300001"),
-		wholesaler: withCheckDigit(tb, "400000000001"), gatewayP: withCheckDigit(tb, "400000000002"), gw: &gateway{}}
+	s := storetest.Open(tb, dsn, testkit.Discard(), opts...)
+	e := &env{ctx: ctx, s: s, site: testkit.WithCheckDigit(tb, "415012300000"), mah: testkit.WithCheckDigit(tb, "415012300001"),
+		wholesaler: testkit.WithCheckDigit(tb, "400000000001"), gatewayP: testkit.WithCheckDigit(tb, "400000000002"), gw: &gateway{}}
 	require.NoError(tb, s.PutProduct(ctx, store.Product{GTIN: gtin, Name: "Paracetamol Serialine 500 mg Filmtabletten", Form: "film-coated tablet",
 		Strength: "500 mg", PackSize: 20, PackUnit: "TABLET", CompanyPrefixLen: 7, National: map[string]string{"710": pzn},
 		Markets: []store.Market{store.MarketEUFMD}, Scheme: spec, PlannedVolume: 1_000_000}))
@@ -110,7 +96,7 @@ func newEnv(tb testing.TB, dsn string, opts ...store.Option) *env {
 	require.NoError(tb, err)
 	loopback, err := outbound.NewPolicy([]string{"127.0.0.0/8", "::1/128"})
 	require.NoError(tb, err)
-	e.sender, err = outbound.New(s, map[string]outbound.Builder{store.EndpointFMD: fmd.Builder{Store: s}}, loopback, outbound.Config{Owner: "test"}, quiet())
+	e.sender, err = outbound.New(s, map[string]outbound.Builder{store.EndpointFMD: fmd.Builder{Store: s}}, loopback, outbound.Config{Owner: "test"}, testkit.Discard())
 	require.NoError(tb, err)
 
 	require.NoError(tb, s.PutLine(ctx, store.Line{ID: line1, SiteGLN: e.site, Name: "Line 1", PasswordHash: "unused"}))
@@ -181,7 +167,7 @@ func (e *env) deliver(tb testing.TB) []fmd.Document {
 	require.NoError(tb, err)
 	var out []fmd.Document
 	for _, b := range e.gw.received()[before:] {
-		validate(tb, b)
+		testkit.RequireSchemaValid(tb, "docs/schemas/eu-fmd-dataset.schema.json", b)
 		var d fmd.Document
 		require.NoError(tb, json.Unmarshal(b, &d))
 		out = append(out, d)
@@ -189,37 +175,9 @@ func (e *env) deliver(tb testing.TB) []fmd.Document {
 	return out
 }
 
-// schema is docs/schemas/eu-fmd-dataset.schema.json compiled by
-// santhosh-tekuri/jsonschema (not our code).
-var schema = sync.OnceValues(func() (*jsonschema.Schema, error) {
-	b, err := os.ReadFile(filepath.Join("..", "..", "docs", "schemas", "eu-fmd-dataset.schema.json"))
-	if err != nil {
-		return nil, err
-	}
-	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(b))
-	if err != nil {
-		return nil, err
-	}
-	c := jsonschema.NewCompiler()
-	c.AssertFormat()
-	if err := c.AddResource("eu-fmd-dataset.schema.json", doc); err != nil {
-		return nil, err
-	}
-	return c.Compile("eu-fmd-dataset.schema.json")
-})
-
-func validate(tb testing.TB, body []byte) {
-	tb.Helper()
-	sc, err := schema()
-	require.NoError(tb, err)
-	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(body))
-	require.NoError(tb, err, "%s", body)
-	require.NoError(tb, sc.Validate(doc), "%s", body)
-}
-
 func marshalValid(tb testing.TB, d fmd.Document) {
 	tb.Helper()
 	b, err := fmd.Marshal(d)
 	require.NoError(tb, err)
-	validate(tb, b)
+	testkit.RequireSchemaValid(tb, "docs/schemas/eu-fmd-dataset.schema.json", b)
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/storetest"
+	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/serials"
 	"github.com/serialine/serialine/shared/wire"
 )
@@ -37,7 +38,7 @@ func BenchmarkIngestSQLite(b *testing.B) { benchIngest(b, storetest.SQLiteDSN(b)
 // against its grant and scheme), each line keeping up to benchWindow
 // batches unacked, and waits until every event is acked.
 func benchIngest(b *testing.B, dsn string) {
-	log, _ := testLogger(b)
+	log, _ := captureLogger(b)
 	br := startEmbedded(b, log)
 	c := newCentral(b, dsn, br, nil)
 	require.NoError(b, c.st.PutProduct(c.ctx, store.Product{
@@ -47,7 +48,7 @@ func benchIngest(b *testing.B, dsn string) {
 
 	lines := make([]*benchLine, benchLines)
 	for i := range lines {
-		id := fmt.Sprintf("B%d%s", i, randHex(3))
+		id := fmt.Sprintf("B%d%s", i, testkit.RandHex(3))
 		order := "WO-" + id
 		require.NoError(b, c.st.PutLine(c.ctx, store.Line{ID: id, Name: id, PasswordHash: "unused"}))
 		perLine := benchWarm + (b.N+benchLines-1-i)/benchLines

@@ -13,6 +13,7 @@ import (
 	"github.com/serialine/serialine/central/ingest"
 	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/storetest"
+	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/wire"
 )
 
@@ -26,9 +27,9 @@ import (
 func TestFloodFromOneLine(t *testing.T) {
 	for _, be := range storetest.Backends() {
 		t.Run(be.Name, func(t *testing.T) {
-			log, lb := testLogger(t)
+			log, lb := captureLogger(t)
 			st := storetest.Open(t, be.DSN(t), log)
-			pw := randHex(16)
+			pw := testkit.RandHex(16)
 			br, err := broker.New(broker.Config{Listen: "127.0.0.1:0", ServiceUser: "central", ServicePassword: pw}, anyLine{}, log,
 				broker.WithDropKeeper(ingest.DropKeeper(st)))
 			require.NoError(t, err)
@@ -39,7 +40,7 @@ func TestFloodFromOneLine(t *testing.T) {
 			ctx, cancel := context.WithTimeout(store.WithActor(context.Background(), "user:test"), 2*time.Minute)
 			t.Cleanup(cancel)
 			require.NoError(t, st.PutProduct(ctx, testProduct()))
-			in, _, _ := startIngest(t, st, b, "g"+randHex(4), nil)
+			in, _, _ := startIngest(t, st, b, "g"+testkit.RandHex(4), nil)
 			c := &central{st: st, in: in, reg: reg, ctx: ctx, log: lb}
 
 			x, y := c.newLine(t, 0), c.newLine(t, 1000)

@@ -3,8 +3,6 @@ package ingest_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -23,6 +21,7 @@ import (
 	"github.com/serialine/serialine/central/ingest"
 	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/storetest"
+	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/metrics"
 	"github.com/serialine/serialine/shared/serials"
 	"github.com/serialine/serialine/shared/wire"
@@ -45,12 +44,6 @@ const (
 
 var t0 = time.Date(2026, 5, 1, 8, 0, 0, 0, time.UTC)
 
-func randHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
-
 // --- logs ------------------------------------------------------------
 
 // logBuf collects log output and prints it only when the test failed
@@ -72,7 +65,7 @@ func (l *logBuf) String() string {
 	return l.buf.String()
 }
 
-func testLogger(tb testing.TB) (*slog.Logger, *logBuf) {
+func captureLogger(tb testing.TB) (*slog.Logger, *logBuf) {
 	lb := &logBuf{}
 	tb.Cleanup(func() {
 		if tb.Failed() {
@@ -110,7 +103,7 @@ func (anyLine) CheckLine(_ context.Context, line, password string) (bool, error)
 
 func startEmbedded(tb testing.TB, log *slog.Logger) mqttBroker {
 	tb.Helper()
-	pw := randHex(16)
+	pw := testkit.RandHex(16)
 	b, err := broker.New(broker.Config{Listen: "127.0.0.1:0", ServiceUser: "central", ServicePassword: pw}, anyLine{}, log)
 	require.NoError(tb, err)
 	require.NoError(tb, b.Start(context.Background()))
@@ -151,7 +144,7 @@ type central struct {
 
 func startIngest(tb testing.TB, st *store.Store, b mqttBroker, group string, mod func(*ingest.Config)) (*ingest.Ingest, *metrics.Registry, *logBuf) {
 	tb.Helper()
-	log, lb := testLogger(tb)
+	log, lb := captureLogger(tb)
 	cfg := ingest.Config{Broker: b.url, Username: b.user, Password: b.pw, ShareGroup: group}
 	if mod != nil {
 		mod(&cfg)
@@ -173,12 +166,12 @@ func startIngest(tb testing.TB, st *store.Store, b mqttBroker, group string, mod
 
 func newCentral(tb testing.TB, dsn string, b mqttBroker, mod func(*ingest.Config)) *central {
 	tb.Helper()
-	log, _ := testLogger(tb)
+	log, _ := captureLogger(tb)
 	st := storetest.Open(tb, dsn, log)
 	ctx, cancel := context.WithTimeout(store.WithActor(context.Background(), "user:test"), 2*time.Minute)
 	tb.Cleanup(cancel)
 	require.NoError(tb, st.PutProduct(ctx, testProduct()))
-	in, reg, lb := startIngest(tb, st, b, "g"+randHex(4), mod)
+	in, reg, lb := startIngest(tb, st, b, "g"+testkit.RandHex(4), mod)
 	return &central{st: st, in: in, reg: reg, ctx: ctx, log: lb}
 }
 
@@ -221,7 +214,7 @@ type line struct {
 // grant of n serials.
 func (c *central) newLine(tb testing.TB, n uint64) *line {
 	tb.Helper()
-	l := &line{id: "L" + randHex(4)}
+	l := &line{id: "L" + testkit.RandHex(4)}
 	l.order = "WO-" + l.id
 	require.NoError(tb, c.st.PutLine(c.ctx, store.Line{ID: l.id, Name: "Line " + l.id, PasswordHash: "unused-by-these-tests"}))
 	_, err := c.st.CreateOrder(c.ctx, store.WorkOrder{ID: l.order, GTIN: gtin, Lot: lot, Expiry: expiry, Quantity: max(n, 1000)})
@@ -280,7 +273,7 @@ type edge struct {
 func dialEdge(tb testing.TB, b mqttBroker, lineID string, opts ...func(*paho.ClientOptions)) (*edge, error) {
 	tb.Helper()
 	e := &edge{line: lineID, acks: make(chan wire.Ack, 10000), grants: make(chan wire.SerialGrant, 100), orders: make(chan wire.Orders, 100)}
-	o := paho.NewClientOptions().AddBroker(b.url).SetClientID("edge-" + lineID + "-" + randHex(3)).
+	o := paho.NewClientOptions().AddBroker(b.url).SetClientID("edge-" + lineID + "-" + testkit.RandHex(3)).
 		SetUsername(lineID).SetPassword(linePassword(lineID)).SetProtocolVersion(4).SetCleanSession(true).
 		SetAutoReconnect(false).SetConnectTimeout(waitFor).SetWriteTimeout(waitFor).
 		SetDefaultPublishHandler(func(_ paho.Client, m paho.Message) {
@@ -412,7 +405,7 @@ func (e *edge) awaitOrders(tb testing.TB, ok func(wire.Orders) bool) wire.Orders
 // clearRetained removes the line's retained messages from a shared broker.
 func clearRetained(tb testing.TB, b mqttBroker, lineID string) {
 	tb.Cleanup(func() {
-		o := paho.NewClientOptions().AddBroker(b.url).SetClientID("clean-" + randHex(4)).SetUsername(b.user).SetPassword(b.pw).
+		o := paho.NewClientOptions().AddBroker(b.url).SetClientID("clean-" + testkit.RandHex(4)).SetUsername(b.user).SetPassword(b.pw).
 			SetProtocolVersion(4).SetConnectTimeout(waitFor)
 		c := paho.NewClient(o)
 		if tok := c.Connect(); !tok.WaitTimeout(waitFor) || tok.Error() != nil {
@@ -424,19 +417,6 @@ func clearRetained(tb testing.TB, b mqttBroker, lineID string) {
 			c.Publish(topic, 1, true, []byte{}).WaitTimeout(waitFor)
 		}
 	})
-}
-
-// eventually waits for cond, checking it each time something may have
-// changed; the deadline only guards against hangs.
-func eventually(tb testing.TB, what string, cond func() bool) {
-	tb.Helper()
-	deadline := time.Now().Add(waitFor)
-	for !cond() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("%s: not within %v", what, waitFor)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 func deadLetters(tb testing.TB, c *central, lineID string) []store.DeadLetter {

@@ -20,6 +20,7 @@ import (
 	"github.com/serialine/serialine/central/ingest"
 	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/storetest"
+	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/wire"
 )
 
@@ -29,7 +30,7 @@ func TestIngest(t *testing.T) {
 	for _, be := range storetest.Backends() {
 		for _, bk := range []string{"embedded", "mosquitto"} {
 			t.Run(be.Name+"/"+bk, func(t *testing.T) {
-				log, _ := testLogger(t)
+				log, _ := captureLogger(t)
 				var b mqttBroker
 				if bk == "embedded" {
 					b = startEmbedded(t, log)
@@ -163,7 +164,7 @@ func runScenarios(t *testing.T, c *central, b mqttBroker) {
 	})
 
 	t.Run("events of a line central does not know are a dead letter", func(t *testing.T) {
-		id := "L" + randHex(4)
+		id := "L" + testkit.RandHex(4)
 		if !b.embedded {
 			clearRetained(t, b, id)
 		}
@@ -172,7 +173,7 @@ func runScenarios(t *testing.T, c *central, b mqttBroker) {
 		payload := batch(t, id, []wire.Event{{ID: id + ":1", Seq: 1, Type: wire.OrderStarted, At: t0, Order: "WO-X"}})
 		e.publish(t, wire.KindEvents, payload, false)
 		var dl []store.DeadLetter
-		eventually(t, "dead letter of the unknown line", func() bool {
+		testkit.Eventually(t, "dead letter of the unknown line", func() bool {
 			dl = deadLetters(t, c, l.id)
 			return len(dl) > 0
 		})
@@ -236,7 +237,7 @@ func runScenarios(t *testing.T, c *central, b mqttBroker) {
 					require.Zero(t, g.Count())
 				}
 				var dl []store.DeadLetter
-				eventually(t, "dead letter", func() bool {
+				testkit.Eventually(t, "dead letter", func() bool {
 					dl = deadLetters(t, c, l.id)
 					return len(dl) == i+1
 				})
@@ -246,7 +247,7 @@ func runScenarios(t *testing.T, c *central, b mqttBroker) {
 		}
 		// Not JSON at all: nothing to answer, but kept.
 		e.publish(t, wire.KindSerialRequest, []byte("garbage"), false)
-		eventually(t, "dead letter of the garbage request", func() bool { return len(deadLetters(t, c, l.id)) == len(tests)+1 })
+		testkit.Eventually(t, "dead letter of the garbage request", func() bool { return len(deadLetters(t, c, l.id)) == len(tests)+1 })
 	})
 
 	t.Run("status is kept per line and goes offline by the last will", func(t *testing.T) {
@@ -274,7 +275,7 @@ func runScenarios(t *testing.T, c *central, b mqttBroker) {
 		require.NoError(t, err)
 		before := time.Now()
 		e.publish(t, wire.KindStatus, payload, true)
-		eventually(t, "running status", func() bool { return c.in.Statuses()[l.id].State == wire.LineRunning })
+		testkit.Eventually(t, "running status", func() bool { return c.in.Statuses()[l.id].State == wire.LineRunning })
 		got := c.in.Statuses()[l.id]
 		require.Equal(t, uint64(900), got.Pool.Available)
 		require.True(t, got.Online())
@@ -283,7 +284,7 @@ func runScenarios(t *testing.T, c *central, b mqttBroker) {
 		mu.Lock()
 		require.NoError(t, conn.Close()) // a power cut: no DISCONNECT, the broker sends the will
 		mu.Unlock()
-		eventually(t, "offline status", func() bool { return c.in.Statuses()[l.id].State == wire.LineOffline })
+		testkit.Eventually(t, "offline status", func() bool { return c.in.Statuses()[l.id].State == wire.LineOffline })
 		require.False(t, c.in.Statuses()[l.id].Online())
 
 		// A status naming another line is kept as a dead letter, not shown.
@@ -291,7 +292,7 @@ func runScenarios(t *testing.T, c *central, b mqttBroker) {
 		bad, err := wire.Encode(wire.Status{V: 1, Line: "Lzz", State: wire.LineRunning, At: t0})
 		require.NoError(t, err)
 		e2.publish(t, wire.KindStatus, bad, false)
-		eventually(t, "dead letter of the bad status", func() bool { return len(deadLetters(t, c, l.id)) == 1 })
+		testkit.Eventually(t, "dead letter of the bad status", func() bool { return len(deadLetters(t, c, l.id)) == 1 })
 		require.Equal(t, wire.LineOffline, c.in.Statuses()[l.id].State)
 	})
 
@@ -308,7 +309,7 @@ func runScenarios(t *testing.T, c *central, b mqttBroker) {
 		require.Equal(t, o, late.nextOrders(t))
 
 		// A replica starting up publishes every line's orders.
-		startIngest(t, c.st, b, "g"+randHex(4), nil)
+		startIngest(t, c.st, b, "g"+testkit.RandHex(4), nil)
 		require.Equal(t, o, e.nextOrders(t))
 	})
 
@@ -349,7 +350,7 @@ func findGap(gaps []ingest.LineGap, line string) *ingest.LineGap {
 // TestUnknownCredentialsRefused: the embedded broker refuses a line login
 // with a wrong password before anything reaches ingest.
 func TestUnknownCredentialsRefused(t *testing.T) {
-	log, _ := testLogger(t)
+	log, _ := captureLogger(t)
 	b := startEmbedded(t, log)
 	c := newCentral(t, storetest.SQLiteDSN(t), b, nil)
 	l := c.newLine(t, 10)
@@ -366,7 +367,7 @@ func TestUnknownCredentialsRefused(t *testing.T) {
 // TestStaleGapStaysVisible: a gap older than GapAlert is flagged and
 // logged, and nothing behind it is applied or skipped.
 func TestStaleGapStaysVisible(t *testing.T) {
-	log, _ := testLogger(t)
+	log, _ := captureLogger(t)
 	b := startEmbedded(t, log)
 	c := newCentral(t, storetest.SQLiteDSN(t), b, func(cfg *ingest.Config) {
 		cfg.GapAlert = time.Nanosecond
@@ -381,7 +382,7 @@ func TestStaleGapStaysVisible(t *testing.T) {
 	require.NotNil(t, gap)
 	require.True(t, gap.Stale)
 	require.Equal(t, 1.0, metric(t, c.reg, "serialine_ingest_gaps_stale"))
-	eventually(t, "stale gap warning", func() bool {
+	testkit.Eventually(t, "stale gap warning", func() bool {
 		return strings.Contains(c.log.String(), "gap persists") && strings.Contains(c.log.String(), "line="+l.id)
 	})
 	require.Equal(t, uint64(0), unitCount(t, c, l.order), "nothing is skipped silently")
@@ -390,7 +391,7 @@ func TestStaleGapStaysVisible(t *testing.T) {
 	res, err := c.st.SkipGap(c.ctx, l.id, 2, "edge PC replaced")
 	require.NoError(t, err)
 	require.Equal(t, uint64(4), res.Acked)
-	eventually(t, "gap re-read from the database", func() bool { return findGap(c.in.Gaps(), l.id) == nil })
+	testkit.Eventually(t, "gap re-read from the database", func() bool { return findGap(c.in.Gaps(), l.id) == nil })
 }
 
 // TestReplicasShareTheFeed: two central replicas on one PostgreSQL
@@ -399,7 +400,7 @@ func TestStaleGapStaysVisible(t *testing.T) {
 func TestReplicasShareTheFeed(t *testing.T) {
 	for _, bk := range []string{"mosquitto", "embedded"} {
 		t.Run(bk, func(t *testing.T) {
-			log, _ := testLogger(t)
+			log, _ := captureLogger(t)
 			var b mqttBroker
 			if bk == "embedded" {
 				b = startEmbedded(t, log)
@@ -409,7 +410,7 @@ func TestReplicasShareTheFeed(t *testing.T) {
 			dsn := storetest.PostgresDSN(t)
 			c := newCentral(t, dsn, b, nil)
 			// The second replica: its own store connections, the same group.
-			group := "r" + randHex(4)
+			group := "r" + testkit.RandHex(4)
 			_, reg1, _ := startIngest(t, c.st, b, group, nil)
 			_, reg2, _ := startIngest(t, storetest.Open(t, dsn, log), b, group, nil)
 			require.NoError(t, c.in.Close(context.Background())) // only the two replicas in the group read
@@ -464,7 +465,7 @@ func TestReplicasShareTheFeed(t *testing.T) {
 // connects once it is up, and after the broker restarts it reconnects,
 // subscribes again and republishes the retained orders the broker lost.
 func TestConnectsLateAndReconnects(t *testing.T) {
-	log, _ := testLogger(t)
+	log, _ := captureLogger(t)
 	// A free port for a broker that is not there yet.
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -472,8 +473,8 @@ func TestConnectsLateAndReconnects(t *testing.T) {
 	require.NoError(t, ln.Close())
 
 	st := storetest.Open(t, storetest.SQLiteDSN(t), log)
-	pw := randHex(8)
-	ilog, _ := testLogger(t)
+	pw := testkit.RandHex(8)
+	ilog, _ := captureLogger(t)
 	in, err := ingest.New(ingest.Config{Broker: "tcp://" + addr, Username: "central", Password: pw}, st, nil, ilog)
 	require.NoError(t, err)
 	require.NoError(t, in.Start(context.Background()))
@@ -499,7 +500,7 @@ func TestConnectsLateAndReconnects(t *testing.T) {
 	require.NoError(t, in.PublishOrders(ctx, l.id))
 
 	require.NoError(t, b.close())
-	eventually(t, "connection loss noticed", func() bool { return !in.Connected() })
+	testkit.Eventually(t, "connection loss noticed", func() bool { return !in.Connected() })
 	startBroker() // empty: no retained orders, no subscriptions
 
 	e := mustEdge(t, b, l.id)
@@ -516,7 +517,7 @@ func TestCloseWhileConnecting(t *testing.T) {
 	require.NoError(t, err)
 	addr := ln.Addr().String()
 	require.NoError(t, ln.Close())
-	log, _ := testLogger(t)
+	log, _ := captureLogger(t)
 	in, err := ingest.New(ingest.Config{Broker: "tcp://" + addr}, storetest.Open(t, storetest.SQLiteDSN(t), log), nil, log)
 	require.NoError(t, err)
 	require.NoError(t, in.Start(context.Background()))
@@ -530,7 +531,7 @@ func TestCloseWhileConnecting(t *testing.T) {
 
 func TestConfigErrorsNameTheKey(t *testing.T) {
 	st := &store.Store{}
-	log, _ := testLogger(t)
+	log, _ := captureLogger(t)
 	for _, tc := range []struct {
 		cfg  ingest.Config
 		want string

@@ -8,6 +8,7 @@ import (
 
 	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/storetest"
+	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/wire"
 )
 
@@ -18,7 +19,7 @@ import (
 func TestSSCCRequests(t *testing.T) {
 	for _, be := range storetest.Backends() {
 		t.Run(be.Name, func(t *testing.T) {
-			log, _ := testLogger(t)
+			log, _ := captureLogger(t)
 			b := startEmbedded(t, log)
 			if be.Name == "postgres" {
 				b = mosquitto(t)
@@ -64,7 +65,7 @@ func TestSSCCRequests(t *testing.T) {
 			require.Contains(t, g3.Error, "0614141 is not the GS1 Company Prefix of any product")
 			require.Zero(t, g3.Count())
 			var dl []store.DeadLetter
-			eventually(t, "dead letter", func() bool {
+			testkit.Eventually(t, "dead letter", func() bool {
 				dl = deadLetters(t, c, l.id)
 				return len(dl) == 1
 			})

@@ -2,6 +2,7 @@ package lmvs_test
 
 import (
 	"context"
+	"log/slog"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -14,6 +15,7 @@ import (
 	"github.com/serialine/serialine/central/lmvs"
 	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/storetest"
+	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/wire"
 )
 
@@ -57,7 +59,7 @@ func benchLMVS(b *testing.B, dsn string) {
 	for i, sn := range units {
 		paths[i] = dl(gtin, "LOTB", sn, expiry, e.partnerGLN, corr)
 	}
-	rs, err := lmvs.NewResponder(e.s, lmvs.Config{}, testLogger(b))
+	rs, err := lmvs.NewResponder(e.s, lmvs.Config{}, testkit.LoggerAt(b, slog.LevelInfo))
 	require.NoError(b, err)
 	h := lmvs.Route(rs, http.NotFoundHandler())
 

@@ -1,17 +1,12 @@
 package lmvs_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,7 +17,7 @@ import (
 	"github.com/serialine/serialine/central/lmvs"
 	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/storetest"
-	"github.com/serialine/serialine/shared/gs1"
+	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/serials"
 	"github.com/serialine/serialine/shared/wire"
 )
@@ -35,24 +30,6 @@ const (
 )
 
 var t0 = time.Date(2026, 5, 1, 8, 0, 0, 0, time.UTC)
-
-func withCheckDigit(tb testing.TB, digits string) string {
-	tb.Helper()
-	c, err := gs1.CheckDigit(digits)
-	require.NoError(tb, err)
-	return digits + string(c)
-}
-
-func testLogger(tb testing.TB) *slog.Logger {
-	return slog.New(slog.NewTextHandler(testWriter{tb}, &slog.HandlerOptions{Level: slog.LevelInfo}))
-}
-
-type testWriter struct{ tb testing.TB }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	w.tb.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
-}
 
 var randSpec = serials.Spec{Kind: serials.KindRandomized, Length: 12, Alphabet: serials.AlphabetNumeric, Key: "8f1e3c5a7b9d0e2f4a6c8e0b2d4f6a8c"}
 
@@ -83,9 +60,9 @@ func newEnv(tb testing.TB, dsn string, opts ...store.Option) *env {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(store.WithActor(context.Background(), "test-setup"), 5*time.Minute)
 	tb.Cleanup(cancel)
-	s := storetest.Open(tb, dsn, testLogger(tb), opts...)
-	e := &env{ctx: ctx, s: s, siteGLN: withCheckDigit(tb, "031234500000"), partnerGLN: withCheckDigit(tb, "950600000002"),
-		otherGLN: withCheckDigit(tb, "950600000003")}
+	s := storetest.Open(tb, dsn, testkit.Logger(tb), opts...)
+	e := &env{ctx: ctx, s: s, siteGLN: testkit.WithCheckDigit(tb, "031234500000"), partnerGLN: testkit.WithCheckDigit(tb, "950600000002"),
+		otherGLN: testkit.WithCheckDigit(tb, "950600000003")}
 	require.NoError(tb, s.PutProduct(ctx, product(gtin)))
 	require.NoError(tb, s.PutSite(ctx, store.Site{GLN: e.siteGLN, Name: "Plant Durham", Address: store.Address{Street: "1 Main St",
 		City: "Durham", State: "NC", PostalCode: "27701", Country: "US"}}))
@@ -171,7 +148,7 @@ func ptr[T any](v T) *T { return &v }
 // mounts it.
 func (e *env) server(tb testing.TB, cfg lmvs.Config) *httptest.Server {
 	tb.Helper()
-	rs, err := lmvs.NewResponder(e.s, cfg, testLogger(tb))
+	rs, err := lmvs.NewResponder(e.s, cfg, testkit.Logger(tb))
 	require.NoError(tb, err)
 	// Central's web UI sits at "/" and sends a browser without a session
 	// to its sign-in page: the LMVS paths must never reach it.
@@ -209,39 +186,6 @@ func do(tb testing.TB, srv *httptest.Server, method, tok, path string) answer {
 	b, err := io.ReadAll(resp.Body)
 	require.NoError(tb, err)
 	return answer{status: resp.StatusCode, header: resp.Header, body: b}
-}
-
-// schema is docs/schemas/lmvs-response.schema.json compiled by
-// santhosh-tekuri/jsonschema, an implementation independent of ours.
-var schema = sync.OnceValues(func() (*jsonschema.Schema, error) {
-	path, err := filepath.Abs(filepath.Join("..", "..", "docs", "schemas", "lmvs-response.schema.json"))
-	if err != nil {
-		return nil, err
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(b))
-	if err != nil {
-		return nil, err
-	}
-	c := jsonschema.NewCompiler()
-	c.AssertFormat()
-	if err := c.AddResource("lmvs-response.schema.json", doc); err != nil {
-		return nil, err
-	}
-	return c.Compile("lmvs-response.schema.json")
-})
-
-// validate checks a 200 answer against the schema.
-func validate(tb testing.TB, body []byte) {
-	tb.Helper()
-	sc, err := schema()
-	require.NoError(tb, err)
-	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(body))
-	require.NoError(tb, err, "%s", body)
-	require.NoError(tb, sc.Validate(doc), "%s", body)
 }
 
 func jsonschemaDoc(s string) (any, error) { return jsonschema.UnmarshalJSON(strings.NewReader(s)) }

@@ -12,6 +12,7 @@ import (
 	"github.com/serialine/serialine/central/outbound/outboundtest"
 	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/storetest"
+	"github.com/serialine/serialine/internal/testkit"
 )
 
 // TestRequesterNeverReflectsTheAnswer is issue 17's attack 2 on the LMVS
@@ -43,16 +44,16 @@ func TestRequesterNeverReflectsTheAnswer(t *testing.T) {
 		w.WriteHeader(a.status)
 		_, _ = w.Write([]byte(a.body))
 	}), ca, nil)
-	us := storetest.OpenSQLite(t, testLogger(t))
+	us := storetest.OpenSQLite(t, testkit.Logger(t))
 	ctx := store.WithActor(t.Context(), "returns-desk (qa)")
-	gln := withCheckDigit(t, "031234500000")
+	gln := testkit.WithCheckDigit(t, "031234500000")
 	require.NoError(t, us.PutPartner(ctx, store.Partner{GLN: gln, Name: "Their Pharma", CompanyPrefixLen: 7}))
 	_, err := us.PutPartnerEndpoint(ctx, store.PartnerEndpoint{GLN: gln, Kind: store.EndpointVerification, URL: srv.URL,
 		Auth: store.EndpointAuthBearer, Secret: "their-token", CACert: ca.PEM})
 	require.NoError(t, err)
 	loopback, err := outbound.NewPolicy([]string{"127.0.0.0/8"})
 	require.NoError(t, err)
-	req, err := lmvs.NewRequester(us, loopback, lmvs.RequesterConfig{RequesterGLN: withCheckDigit(t, "950600000002")}, testLogger(t))
+	req, err := lmvs.NewRequester(us, loopback, lmvs.RequesterConfig{RequesterGLN: testkit.WithCheckDigit(t, "950600000002")}, testkit.Logger(t))
 	require.NoError(t, err)
 	for i, a := range answers {
 		current = i

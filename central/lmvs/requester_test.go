@@ -14,6 +14,7 @@ import (
 	"github.com/serialine/serialine/central/outbound/outboundtest"
 	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/storetest"
+	"github.com/serialine/serialine/internal/testkit"
 )
 
 // TestRequester: our returns desk verifies another manufacturer's packs
@@ -25,7 +26,7 @@ func TestRequester(t *testing.T) {
 	them := newEnv(t, storetest.SQLiteDSN(t))
 	_, err := them.s.CreateRecall(them.ctx, store.RecallRequest{GTIN: gtin, Serials: []string{them.units[1]}, Reason: "recall"})
 	require.NoError(t, err)
-	rs, err := lmvs.NewResponder(them.s, lmvs.Config{}, testLogger(t))
+	rs, err := lmvs.NewResponder(them.s, lmvs.Config{}, testkit.Logger(t))
 	require.NoError(t, err)
 	ca := outboundtest.NewCA(t, "their CA")
 	// Their responder lives under /vrs (a base path in the endpoint URL).
@@ -35,7 +36,7 @@ func TestRequester(t *testing.T) {
 	// Us: their plant is our trading partner (its company prefix known)
 	// with a verification endpoint; we are their partner (them.partnerGLN)
 	// and hold the token they issued us.
-	us := storetest.OpenSQLite(t, testLogger(t))
+	us := storetest.OpenSQLite(t, testkit.Logger(t))
 	ctx := store.WithActor(them.ctx, "returns-desk (qa)")
 	manufacturer := store.Partner{GLN: them.siteGLN, Name: "Their Pharma", CompanyPrefixLen: 7}
 	require.NoError(t, us.PutPartner(ctx, manufacturer))
@@ -44,7 +45,7 @@ func TestRequester(t *testing.T) {
 	require.NoError(t, err)
 	loopback, err := outbound.NewPolicy([]string{"127.0.0.0/8", "::1/128"})
 	require.NoError(t, err)
-	req, err := lmvs.NewRequester(us, loopback, lmvs.RequesterConfig{RequesterGLN: them.partnerGLN}, testLogger(t))
+	req, err := lmvs.NewRequester(us, loopback, lmvs.RequesterConfig{RequesterGLN: them.partnerGLN}, testkit.Logger(t))
 	require.NoError(t, err)
 
 	t.Run("by company prefix", func(t *testing.T) {
@@ -102,7 +103,7 @@ func TestRequester(t *testing.T) {
 		_, err := req.Verify(ctx, lmvs.Pack{GTIN: gtin, Serial: them.units[0], Lot: lot, Expiry: expiry})
 		require.ErrorIs(t, err, lmvs.ErrNoRoute)
 	})
-	viaRouter, err := lmvs.NewRequester(us, loopback, lmvs.RequesterConfig{RequesterGLN: them.partnerGLN, RouterGLN: them.siteGLN}, testLogger(t))
+	viaRouter, err := lmvs.NewRequester(us, loopback, lmvs.RequesterConfig{RequesterGLN: them.partnerGLN, RouterGLN: them.siteGLN}, testkit.Logger(t))
 	require.NoError(t, err)
 	t.Run("through the router", func(t *testing.T) {
 		res, err := viaRouter.Verify(ctx, lmvs.Pack{GTIN: gtin, Serial: them.units[0], Lot: lot, Expiry: expiry})
@@ -111,7 +112,7 @@ func TestRequester(t *testing.T) {
 		require.Equal(t, lmvs.Data{Verified: true}, *res.Response.Data)
 	})
 	t.Run("the responder refuses: kept with its status", func(t *testing.T) {
-		wrong, err := lmvs.NewRequester(us, loopback, lmvs.RequesterConfig{RequesterGLN: them.otherGLN, RouterGLN: them.siteGLN}, testLogger(t))
+		wrong, err := lmvs.NewRequester(us, loopback, lmvs.RequesterConfig{RequesterGLN: them.otherGLN, RouterGLN: them.siteGLN}, testkit.Logger(t))
 		require.NoError(t, err)
 		res, err := wrong.Verify(ctx, lmvs.Pack{GTIN: gtin, Serial: them.units[0], Lot: lot, Expiry: expiry})
 		require.NoError(t, err)
@@ -124,7 +125,7 @@ func TestRequester(t *testing.T) {
 		require.Nil(t, log[0].Verified)
 	})
 	t.Run("loopback refused by the default policy", func(t *testing.T) {
-		strict, err := lmvs.NewRequester(us, outbound.Policy{}, lmvs.RequesterConfig{RequesterGLN: them.partnerGLN, RouterGLN: them.siteGLN}, testLogger(t))
+		strict, err := lmvs.NewRequester(us, outbound.Policy{}, lmvs.RequesterConfig{RequesterGLN: them.partnerGLN, RouterGLN: them.siteGLN}, testkit.Logger(t))
 		require.NoError(t, err)
 		before, err := them.s.Verifications(ctx, store.VerificationFilter{})
 		require.NoError(t, err)

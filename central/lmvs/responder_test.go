@@ -13,6 +13,7 @@ import (
 	"github.com/serialine/serialine/central/lmvs"
 	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/storetest"
+	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/epcis"
 	"github.com/serialine/serialine/shared/gs1"
 	"github.com/serialine/serialine/shared/wire"
@@ -81,7 +82,7 @@ func TestConformance(t *testing.T) {
 
 		// An expired lot: made in 2023 with an expiry in January 2024
 		// (DD 00: the month's end), on a store whose clock is then.
-		then := storetest.Open(t, dsn, testLogger(t), store.WithClock(func() time.Time { return time.Date(2023, 11, 2, 9, 0, 0, 0, time.UTC) }))
+		then := storetest.Open(t, dsn, testkit.Logger(t), store.WithClock(func() time.Time { return time.Date(2023, 11, 2, 9, 0, 0, 0, time.UTC) }))
 		_, err = then.CreateOrder(e.ctx, store.WorkOrder{ID: "WO-OLD", GTIN: gtin, Lot: "OLD1", Expiry: "240100", Quantity: 10})
 		require.NoError(t, err)
 		_, err = then.ReleaseOrder(e.ctx, "WO-OLD", line1)
@@ -130,7 +131,7 @@ func TestConformance(t *testing.T) {
 				a := get(t, srv, e.partnerTok, tc.path)
 				require.Equal(t, http.StatusOK, a.status, "%s", a.body)
 				require.Equal(t, "application/json", a.header.Get("Content-Type"))
-				validate(t, a.body)
+				testkit.RequireSchemaValid(t, "docs/schemas/lmvs-response.schema.json", a.body)
 				var r lmvs.Response
 				require.NoError(t, json.Unmarshal(a.body, &r))
 				require.Equal(t, e.siteGLN, r.ResponderGLN)
@@ -179,7 +180,7 @@ func TestConformance(t *testing.T) {
 // in the query form and in the /checkConnectivity path form.
 func TestConnectivity(t *testing.T) {
 	e := newEnv(t, storetest.SQLiteDSN(t))
-	responder := withCheckDigit(t, "031234599999")
+	responder := testkit.WithCheckDigit(t, "031234599999")
 	srv := e.server(t, lmvs.Config{ResponderGLN: responder})
 	for _, path := range []string{
 		dl(gtin, "", "", "", e.partnerGLN, corr, "checkConnectivity", "true"),
@@ -190,7 +191,7 @@ func TestConnectivity(t *testing.T) {
 		t.Run(path, func(t *testing.T) {
 			a := get(t, srv, e.partnerTok, path)
 			require.Equal(t, http.StatusOK, a.status, "%s", a.body)
-			validate(t, a.body)
+			testkit.RequireSchemaValid(t, "docs/schemas/lmvs-response.schema.json", a.body)
 			var m map[string]any
 			require.NoError(t, json.Unmarshal(a.body, &m))
 			require.Equal(t, responder, m["responderGLN"])
@@ -199,7 +200,7 @@ func TestConnectivity(t *testing.T) {
 		})
 	}
 	t.Run("a GTIN not ours", func(t *testing.T) {
-		a := get(t, srv, e.partnerTok, "/checkConnectivity?gtin="+withCheckDigit(t, "0095060001343")+"&reqGLN="+e.partnerGLN)
+		a := get(t, srv, e.partnerTok, "/checkConnectivity?gtin="+testkit.WithCheckDigit(t, "0095060001343")+"&reqGLN="+e.partnerGLN)
 		require.Equal(t, http.StatusNotFound, a.status, "%s", a.body)
 	})
 	t.Run("without credentials", func(t *testing.T) {
@@ -255,7 +256,7 @@ func TestRefusals(t *testing.T) {
 		{"a parameter twice", "GET", e.partnerTok, ok + "&reqGLN=" + P, 400, "reqGLN:"},
 		{"checkConnectivity neither true nor false", "GET", e.partnerTok, ok + "&checkConnectivity=maybe", 400, "checkConnectivity:"},
 		{"expiry as 17 and exp", "GET", e.partnerTok, ok + "&exp=" + expiry, 400, "exp:"},
-		{"a GTIN not ours", "GET", e.partnerTok, dl(withCheckDigit(t, "0095060001343"), lot, sn, expiry, P, corr), 404, "not a product"},
+		{"a GTIN not ours", "GET", e.partnerTok, dl(testkit.WithCheckDigit(t, "0095060001343"), lot, sn, expiry, P, corr), 404, "not a product"},
 		{"POST", "POST", e.partnerTok, ok, 405, "POST"},
 	}
 	for _, tc := range cases {
@@ -293,8 +294,7 @@ func TestRefusals(t *testing.T) {
 // TestSchema: the LMVS schema takes the answers the standard allows and
 // refuses what it does not, so a pass in the tests above means something.
 func TestSchema(t *testing.T) {
-	sc, err := schema()
-	require.NoError(t, err)
+	sc := testkit.Schema(t, "docs/schemas/lmvs-response.schema.json")
 	const ts = `"verificationTimestamp": "2026-05-01T08:00:00.000Z", "responderGLN": "0312345000004"`
 	for _, tc := range []struct {
 		name string

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
@@ -20,17 +19,10 @@ import (
 	"github.com/serialine/serialine/central/outbound/outboundtest"
 	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/storetest"
+	"github.com/serialine/serialine/internal/testkit"
 )
 
 const partner = "9506000000022"
-
-func quiet() *slog.Logger { return slog.New(slog.DiscardHandler) }
-
-func ctxT(tb testing.TB) context.Context {
-	ctx, cancel := context.WithTimeout(store.WithActor(context.Background(), "test"), time.Minute)
-	tb.Cleanup(cancel)
-	return ctx
-}
 
 // clock is a settable clock for the sender's schedule.
 type clock struct {
@@ -91,13 +83,13 @@ type rig struct {
 
 func newRig(t *testing.T, dsn string, script ...int) *rig {
 	t.Helper()
-	r := &rig{st: storetest.Open(t, dsn, quiet()), srv: &partnerServer{script: script}, ca: outboundtest.NewCA(t, "partner CA"),
+	r := &rig{st: storetest.Open(t, dsn, testkit.Discard()), srv: &partnerServer{script: script}, ca: outboundtest.NewCA(t, "partner CA"),
 		// The clock stands a second ahead of the store's, so that what is
 		// queued now is due on it.
 		clk: &clock{t: time.Now().UTC().Add(time.Second)}, b: &builder{}, owner: "replica-a"}
-	require.NoError(t, r.st.PutPartner(ctxT(t), store.Partner{GLN: partner, Name: "Acme Wholesale"}))
+	require.NoError(t, r.st.PutPartner(storetest.Context(t), store.Partner{GLN: partner, Name: "Acme Wholesale"}))
 	r.url = outboundtest.Server(t, r.srv, r.ca, nil).URL + "/dscsa"
-	_, err := r.st.PutPartnerEndpoint(ctxT(t), store.PartnerEndpoint{GLN: partner, Kind: store.EndpointDSCSA, URL: r.url,
+	_, err := r.st.PutPartnerEndpoint(storetest.Context(t), store.PartnerEndpoint{GLN: partner, Kind: store.EndpointDSCSA, URL: r.url,
 		Auth: store.EndpointAuthBearer, Secret: "partner-issued-token", CACert: r.ca.PEM})
 	require.NoError(t, err)
 	return r
@@ -108,7 +100,7 @@ func (r *rig) sender(t *testing.T, owner string, allow ...string) *outbound.Send
 	p, err := outbound.NewPolicy(allow)
 	require.NoError(t, err)
 	s, err := outbound.New(r.st, map[string]outbound.Builder{store.EndpointDSCSA: r.b}, p,
-		outbound.Config{Owner: owner, Now: r.clk.now, Timeout: 10 * time.Second}, quiet())
+		outbound.Config{Owner: owner, Now: r.clk.now, Timeout: 10 * time.Second}, testkit.Discard())
 	require.NoError(t, err)
 	return s
 }
@@ -120,36 +112,36 @@ func TestDeliveryWithRetries(t *testing.T) {
 	storetest.ForEachBackend(t, func(t *testing.T, dsn string) {
 		r := newRig(t, dsn, 503, 502, 202)
 		s := r.sender(t, "replica-a", "127.0.0.0/8")
-		m, err := r.st.EnqueueOutbound(ctxT(t), store.EndpointDSCSA, "SHP-1", partner)
+		m, err := r.st.EnqueueOutbound(storetest.Context(t), store.EndpointDSCSA, "SHP-1", partner)
 		require.NoError(t, err)
-		again, err := r.st.EnqueueOutbound(ctxT(t), store.EndpointDSCSA, "SHP-1", partner)
+		again, err := r.st.EnqueueOutbound(storetest.Context(t), store.EndpointDSCSA, "SHP-1", partner)
 		require.NoError(t, err)
 		require.Equal(t, m.ID, again.ID, "a pending message is not queued twice")
 
-		n, err := s.SendDue(ctxT(t))
+		n, err := s.SendDue(storetest.Context(t))
 		require.NoError(t, err)
 		require.Equal(t, 1, n)
-		got, err := r.st.OutboundMessage(ctxT(t), m.ID)
+		got, err := r.st.OutboundMessage(storetest.Context(t), m.ID)
 		require.NoError(t, err)
 		require.Equal(t, store.OutboundPending, got.State)
 		require.Equal(t, 503, got.LastStatus)
 		require.Equal(t, "HTTP 503 Service Unavailable: status 503 for you", got.LastSummary)
 		require.Equal(t, r.clk.now().Add(outbound.DefaultRetryInitial).Truncate(time.Microsecond), got.NextAttemptAt.Truncate(time.Microsecond))
 
-		n, err = s.SendDue(ctxT(t))
+		n, err = s.SendDue(storetest.Context(t))
 		require.NoError(t, err)
 		require.Zero(t, n, "nothing due before the backoff ends")
 		r.clk.add(outbound.DefaultRetryInitial)
-		_, err = s.SendDue(ctxT(t))
+		_, err = s.SendDue(storetest.Context(t))
 		require.NoError(t, err)
-		got, err = r.st.OutboundMessage(ctxT(t), m.ID)
+		got, err = r.st.OutboundMessage(storetest.Context(t), m.ID)
 		require.NoError(t, err)
 		require.Equal(t, r.clk.now().Add(2*outbound.DefaultRetryInitial).Truncate(time.Microsecond), got.NextAttemptAt.Truncate(time.Microsecond), "the backoff doubles")
 		r.clk.add(2 * outbound.DefaultRetryInitial)
-		_, err = s.SendDue(ctxT(t))
+		_, err = s.SendDue(storetest.Context(t))
 		require.NoError(t, err)
 
-		got, err = r.st.OutboundMessage(ctxT(t), m.ID)
+		got, err = r.st.OutboundMessage(storetest.Context(t), m.ID)
 		require.NoError(t, err)
 		require.Equal(t, store.OutboundDelivered, got.State)
 		require.NotNil(t, got.DeliveredAt)
@@ -174,14 +166,14 @@ func TestDeliveryWithRetries(t *testing.T) {
 		require.Equal(t, bodies[0], bodies[2])
 		require.EqualValues(t, 1, r.b.calls.Load(), "the document is built once")
 		require.Equal(t, "SHP-1-1", got.DocumentID)
-		doc, ctype, err := r.st.OutboundDocument(ctxT(t), m.ID)
+		doc, ctype, err := r.st.OutboundDocument(storetest.Context(t), m.ID)
 		require.NoError(t, err)
 		require.Equal(t, bodies[0], string(doc))
 		require.Equal(t, "application/xml", ctype)
 		for _, a := range r.srv.auth {
 			require.Equal(t, "Bearer partner-issued-token", a)
 		}
-		audit, err := r.st.Audit(ctxT(t), store.AuditFilter{Entity: "outbound"})
+		audit, err := r.st.Audit(storetest.Context(t), store.AuditFilter{Entity: "outbound"})
 		require.NoError(t, err)
 		var actions []string
 		for _, e := range audit {
@@ -190,12 +182,12 @@ func TestDeliveryWithRetries(t *testing.T) {
 		require.ElementsMatch(t, []string{"enqueue", "send", "send", "send"}, actions)
 
 		// Resend on demand: the same document, delivered again.
-		re, err := r.st.ResendOutbound(ctxT(t), m.ID)
+		re, err := r.st.ResendOutbound(storetest.Context(t), m.ID)
 		require.NoError(t, err)
 		require.Equal(t, store.OutboundPending, re.State)
-		_, err = s.SendDue(ctxT(t))
+		_, err = s.SendDue(storetest.Context(t))
 		require.NoError(t, err)
-		got, err = r.st.OutboundMessage(ctxT(t), m.ID)
+		got, err = r.st.OutboundMessage(storetest.Context(t), m.ID)
 		require.NoError(t, err)
 		require.Equal(t, store.OutboundDelivered, got.State)
 		require.Len(t, got.History, 4)
@@ -209,20 +201,20 @@ func TestDeliveryWithRetries(t *testing.T) {
 func TestGiveUp(t *testing.T) {
 	r := newRig(t, storetest.SQLiteDSN(t), 503)
 	s := r.sender(t, "replica-a", "127.0.0.0/8")
-	m, err := r.st.EnqueueOutbound(ctxT(t), store.EndpointDSCSA, "SHP-2", partner)
+	m, err := r.st.EnqueueOutbound(storetest.Context(t), store.EndpointDSCSA, "SHP-2", partner)
 	require.NoError(t, err)
 	r.clk.set(m.ArmedAt)
 	for range 100 {
-		got, err := r.st.OutboundMessage(ctxT(t), m.ID)
+		got, err := r.st.OutboundMessage(storetest.Context(t), m.ID)
 		require.NoError(t, err)
 		if got.State != store.OutboundPending {
 			break
 		}
 		r.clk.set(*got.NextAttemptAt)
-		_, err = s.SendDue(ctxT(t))
+		_, err = s.SendDue(storetest.Context(t))
 		require.NoError(t, err)
 	}
-	got, err := r.st.OutboundMessage(ctxT(t), m.ID)
+	got, err := r.st.OutboundMessage(storetest.Context(t), m.ID)
 	require.NoError(t, err)
 	require.Equal(t, store.OutboundFailed, got.State)
 	h := got.History
@@ -240,11 +232,11 @@ func TestGiveUp(t *testing.T) {
 func TestRefusedDocument(t *testing.T) {
 	r := newRig(t, storetest.SQLiteDSN(t), 422)
 	s := r.sender(t, "replica-a", "127.0.0.0/8")
-	m, err := r.st.EnqueueOutbound(ctxT(t), store.EndpointDSCSA, "SHP-3", partner)
+	m, err := r.st.EnqueueOutbound(storetest.Context(t), store.EndpointDSCSA, "SHP-3", partner)
 	require.NoError(t, err)
-	_, err = s.SendDue(ctxT(t))
+	_, err = s.SendDue(storetest.Context(t))
 	require.NoError(t, err)
-	got, err := r.st.OutboundMessage(ctxT(t), m.ID)
+	got, err := r.st.OutboundMessage(storetest.Context(t), m.ID)
 	require.NoError(t, err)
 	require.Equal(t, store.OutboundFailed, got.State)
 	require.Equal(t, 1, got.Attempts)
@@ -272,14 +264,14 @@ func TestLoopbackRefusedAtConnect(t *testing.T) {
 		}
 	}()
 	_, port, _ := net.SplitHostPort(ln.Addr().String())
-	_, err = r.st.PutPartnerEndpoint(ctxT(t), store.PartnerEndpoint{GLN: partner, Kind: store.EndpointDSCSA, URL: "https://localhost:" + port + "/dscsa"})
+	_, err = r.st.PutPartnerEndpoint(storetest.Context(t), store.PartnerEndpoint{GLN: partner, Kind: store.EndpointDSCSA, URL: "https://localhost:" + port + "/dscsa"})
 	require.NoError(t, err)
 	s := r.sender(t, "replica-a") // public addresses only
-	m, err := r.st.EnqueueOutbound(ctxT(t), store.EndpointDSCSA, "SHP-4", partner)
+	m, err := r.st.EnqueueOutbound(storetest.Context(t), store.EndpointDSCSA, "SHP-4", partner)
 	require.NoError(t, err)
-	_, err = s.SendDue(ctxT(t))
+	_, err = s.SendDue(storetest.Context(t))
 	require.NoError(t, err)
-	got, err := r.st.OutboundMessage(ctxT(t), m.ID)
+	got, err := r.st.OutboundMessage(storetest.Context(t), m.ID)
 	require.NoError(t, err)
 	require.Equal(t, store.OutboundPending, got.State, "retried: the configuration may change")
 	require.Zero(t, got.LastStatus)
@@ -324,15 +316,15 @@ func TestPolicy(t *testing.T) {
 func TestTwoReplicas(t *testing.T) {
 	dsn := storetest.PostgresDSN(t)
 	r := newRig(t, dsn, 202)
-	other := storetest.Open(t, dsn, quiet())
+	other := storetest.Open(t, dsn, testkit.Discard())
 	a := r.sender(t, "replica-a", "127.0.0.0/8")
 	pb, err := outbound.NewPolicy([]string{"127.0.0.0/8"})
 	require.NoError(t, err)
-	b, err := outbound.New(other, map[string]outbound.Builder{store.EndpointDSCSA: r.b}, pb, outbound.Config{Owner: "replica-b", Now: r.clk.now}, quiet())
+	b, err := outbound.New(other, map[string]outbound.Builder{store.EndpointDSCSA: r.b}, pb, outbound.Config{Owner: "replica-b", Now: r.clk.now}, testkit.Discard())
 	require.NoError(t, err)
 	const n = 20
 	for i := range n {
-		_, err := r.st.EnqueueOutbound(ctxT(t), store.EndpointDSCSA, fmt.Sprintf("SHP-R%d", i), partner)
+		_, err := r.st.EnqueueOutbound(storetest.Context(t), store.EndpointDSCSA, fmt.Sprintf("SHP-R%d", i), partner)
 		require.NoError(t, err)
 	}
 	var wg sync.WaitGroup
@@ -340,7 +332,7 @@ func TestTwoReplicas(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, err := s.SendDue(ctxT(t))
+			_, err := s.SendDue(storetest.Context(t))
 			require.NoError(t, err)
 		}()
 	}
@@ -352,7 +344,7 @@ func TestTwoReplicas(t *testing.T) {
 		require.False(t, seen[b], "sent twice: %s", b)
 		seen[b] = true
 	}
-	ms, err := r.st.OutboundMessages(ctxT(t), store.OutboundFilter{State: store.OutboundDelivered})
+	ms, err := r.st.OutboundMessages(storetest.Context(t), store.OutboundFilter{State: store.OutboundDelivered})
 	require.NoError(t, err)
 	require.Len(t, ms, n)
 }
@@ -361,26 +353,26 @@ func TestTwoReplicas(t *testing.T) {
 // to another after its lease; the dead one's late result is refused.
 func TestLeaseTakeover(t *testing.T) {
 	r := newRig(t, storetest.SQLiteDSN(t), 202)
-	m, err := r.st.EnqueueOutbound(ctxT(t), store.EndpointDSCSA, "SHP-5", partner)
+	m, err := r.st.EnqueueOutbound(storetest.Context(t), store.EndpointDSCSA, "SHP-5", partner)
 	require.NoError(t, err)
 	now := r.clk.now()
-	_, err = r.st.ClaimOutbound(ctxT(t), m.ID, "dead-replica", now, now.Add(time.Minute))
+	_, err = r.st.ClaimOutbound(storetest.Context(t), m.ID, "dead-replica", now, now.Add(time.Minute))
 	require.NoError(t, err)
-	_, err = r.st.ClaimOutbound(ctxT(t), m.ID, "replica-a", now, now.Add(time.Minute))
+	_, err = r.st.ClaimOutbound(storetest.Context(t), m.ID, "replica-a", now, now.Add(time.Minute))
 	require.ErrorIs(t, err, store.ErrNotClaimed, "one sender at a time")
 	s := r.sender(t, "replica-a", "127.0.0.0/8")
-	n, err := s.SendDue(ctxT(t))
+	n, err := s.SendDue(storetest.Context(t))
 	require.NoError(t, err)
 	require.Zero(t, n, "the lease holds")
 	r.clk.add(time.Minute + time.Second)
-	n, err = s.SendDue(ctxT(t))
+	n, err = s.SendDue(storetest.Context(t))
 	require.NoError(t, err)
 	require.Equal(t, 1, n)
-	got, err := r.st.OutboundMessage(ctxT(t), m.ID)
+	got, err := r.st.OutboundMessage(storetest.Context(t), m.ID)
 	require.NoError(t, err)
 	require.Equal(t, store.OutboundDelivered, got.State)
 	require.Equal(t, 2, got.Attempts, "the dead sender's claim counts as an attempt")
-	_, err = r.st.RecordOutbound(ctxT(t), m.ID, "dead-replica", store.OutboundResult{At: now, Outcome: store.AttemptDelivered})
+	_, err = r.st.RecordOutbound(storetest.Context(t), m.ID, "dead-replica", store.OutboundResult{At: now, Outcome: store.AttemptDelivered})
 	require.ErrorIs(t, err, store.ErrNotClaimed)
 }
 
@@ -394,14 +386,14 @@ func TestClientCertificateAndBasic(t *testing.T) {
 	stranger := outboundtest.NewCA(t, "someone else").Issue(t, "central", false)
 	ep := store.PartnerEndpoint{GLN: partner, Kind: store.EndpointDSCSA, URL: mtls.URL + "/dscsa", Auth: store.EndpointAuthMTLS,
 		ClientCert: stranger.CertPEM, ClientKey: stranger.KeyPEM, CACert: r.ca.PEM}
-	_, err := r.st.PutPartnerEndpoint(ctxT(t), ep)
+	_, err := r.st.PutPartnerEndpoint(storetest.Context(t), ep)
 	require.NoError(t, err)
 	s := r.sender(t, "replica-a", "127.0.0.0/8")
-	m, err := r.st.EnqueueOutbound(ctxT(t), store.EndpointDSCSA, "SHP-6", partner)
+	m, err := r.st.EnqueueOutbound(storetest.Context(t), store.EndpointDSCSA, "SHP-6", partner)
 	require.NoError(t, err)
-	_, err = s.SendDue(ctxT(t))
+	_, err = s.SendDue(storetest.Context(t))
 	require.NoError(t, err)
-	got, err := r.st.OutboundMessage(ctxT(t), m.ID)
+	got, err := r.st.OutboundMessage(storetest.Context(t), m.ID)
 	require.NoError(t, err)
 	require.Equal(t, store.OutboundPending, got.State, "a certificate the partner does not trust: retried")
 	require.Zero(t, got.LastStatus)
@@ -409,36 +401,36 @@ func TestClientCertificateAndBasic(t *testing.T) {
 
 	good := clients.Issue(t, "central", false)
 	ep.ClientCert, ep.ClientKey = good.CertPEM, good.KeyPEM
-	_, err = r.st.PutPartnerEndpoint(ctxT(t), ep)
+	_, err = r.st.PutPartnerEndpoint(storetest.Context(t), ep)
 	require.NoError(t, err)
 	r.clk.add(outbound.DefaultRetryInitial)
-	_, err = s.SendDue(ctxT(t))
+	_, err = s.SendDue(storetest.Context(t))
 	require.NoError(t, err)
-	got, err = r.st.OutboundMessage(ctxT(t), m.ID)
+	got, err = r.st.OutboundMessage(storetest.Context(t), m.ID)
 	require.NoError(t, err)
 	require.Equal(t, store.OutboundDelivered, got.State)
 	require.Len(t, r.srv.got(), 1)
 
 	// The stored endpoint shows neither the key nor a secret; the audit
 	// trail only fingerprints them.
-	shown, err := r.st.PartnerEndpoint(ctxT(t), partner, store.EndpointDSCSA)
+	shown, err := r.st.PartnerEndpoint(storetest.Context(t), partner, store.EndpointDSCSA)
 	require.NoError(t, err)
 	require.True(t, shown.ClientKeySet)
-	entries, err := r.st.Audit(ctxT(t), store.AuditFilter{Entity: "partner_endpoint"})
+	entries, err := r.st.Audit(storetest.Context(t), store.AuditFilter{Entity: "partner_endpoint"})
 	require.NoError(t, err)
 	for _, e := range entries {
 		require.NotContains(t, string(e.After), "PRIVATE KEY")
 		require.NotContains(t, string(e.After), "partner-issued-token")
 	}
 
-	_, err = r.st.PutPartnerEndpoint(ctxT(t), store.PartnerEndpoint{GLN: partner, Kind: store.EndpointDSCSA, URL: r.url,
+	_, err = r.st.PutPartnerEndpoint(storetest.Context(t), store.PartnerEndpoint{GLN: partner, Kind: store.EndpointDSCSA, URL: r.url,
 		Auth: store.EndpointAuthBasic, Username: "serialine", Secret: "s3cret", CACert: r.ca.PEM})
 	require.NoError(t, err)
-	m2, err := r.st.EnqueueOutbound(ctxT(t), store.EndpointDSCSA, "SHP-7", partner)
+	m2, err := r.st.EnqueueOutbound(storetest.Context(t), store.EndpointDSCSA, "SHP-7", partner)
 	require.NoError(t, err)
-	_, err = s.SendDue(ctxT(t))
+	_, err = s.SendDue(storetest.Context(t))
 	require.NoError(t, err)
-	got, err = r.st.OutboundMessage(ctxT(t), m2.ID)
+	got, err = r.st.OutboundMessage(storetest.Context(t), m2.ID)
 	require.NoError(t, err)
 	require.Equal(t, store.OutboundDelivered, got.State)
 	req, _ := http.NewRequest("GET", "/", nil)
@@ -451,7 +443,7 @@ func TestClientCertificateAndBasic(t *testing.T) {
 func TestEndpointRules(t *testing.T) {
 	r := newRig(t, storetest.SQLiteDSN(t), 202)
 	const fresh = "9506000000039" // no endpoint yet: nothing stored to keep
-	require.NoError(t, r.st.PutPartner(ctxT(t), store.Partner{GLN: fresh, Name: "Beta Pharmacy"}))
+	require.NoError(t, r.st.PutPartner(storetest.Context(t), store.Partner{GLN: fresh, Name: "Beta Pharmacy"}))
 	base := store.PartnerEndpoint{GLN: fresh, Kind: store.EndpointDSCSA, URL: "https://partner.example/dscsa"}
 	cert := r.ca.Issue(t, "central", false)
 	cases := []struct {
@@ -476,7 +468,7 @@ func TestEndpointRules(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			e := base
 			tc.edit(&e)
-			_, err := r.st.PutPartnerEndpoint(ctxT(t), e)
+			_, err := r.st.PutPartnerEndpoint(storetest.Context(t), e)
 			var ve *store.ValidationError
 			require.ErrorAs(t, err, &ve)
 			require.Equal(t, tc.field, ve.Field, "%v", err)
@@ -489,16 +481,16 @@ func TestEndpointRules(t *testing.T) {
 func TestQueueSurvivesRestart(t *testing.T) {
 	dsn := storetest.SQLiteDSN(t)
 	r := newRig(t, dsn, 202)
-	m, err := r.st.EnqueueOutbound(ctxT(t), store.EndpointDSCSA, "SHP-8", partner)
+	m, err := r.st.EnqueueOutbound(storetest.Context(t), store.EndpointDSCSA, "SHP-8", partner)
 	require.NoError(t, err)
 	r.st.Close()
 
-	r.st = storetest.Open(t, dsn, quiet())
+	r.st = storetest.Open(t, dsn, testkit.Discard())
 	s := r.sender(t, "after-restart", "127.0.0.0/8")
-	n, err := s.SendDue(ctxT(t))
+	n, err := s.SendDue(storetest.Context(t))
 	require.NoError(t, err)
 	require.Equal(t, 1, n)
-	got, err := r.st.OutboundMessage(ctxT(t), m.ID)
+	got, err := r.st.OutboundMessage(storetest.Context(t), m.ID)
 	require.NoError(t, err)
 	require.Equal(t, store.OutboundDelivered, got.State)
 	require.Equal(t, "after-restart", got.History[0].Sender)

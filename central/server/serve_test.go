@@ -3,8 +3,6 @@ package server_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -26,18 +24,13 @@ import (
 	"github.com/serialine/serialine/central/server"
 	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/storetest"
+	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/serials"
 	"github.com/serialine/serialine/shared/wire"
 )
 
 // waitFor bounds every wait: a deadline against hangs, not a measure.
 const waitFor = 30 * time.Second
-
-func randHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
 
 // syncBuf is an io.Writer safe for the server's goroutines.
 type syncBuf struct {
@@ -152,7 +145,7 @@ type edge struct {
 func dialEdge(tb testing.TB, brokerURL, line, password string) (*edge, error) {
 	tb.Helper()
 	e := &edge{acks: make(chan wire.Ack, 100)}
-	o := paho.NewClientOptions().AddBroker(brokerURL).SetClientID("edge-" + line + "-" + randHex(3)).
+	o := paho.NewClientOptions().AddBroker(brokerURL).SetClientID("edge-" + line + "-" + testkit.RandHex(3)).
 		SetUsername(line).SetPassword(password).SetProtocolVersion(4).SetCleanSession(true).
 		SetAutoReconnect(false).SetConnectTimeout(waitFor).
 		SetDefaultPublishHandler(func(_ paho.Client, m paho.Message) {
@@ -237,7 +230,7 @@ log:
 	// A line with an MQTT password, as the API stores it, and an order.
 	st := r.srv.Store()
 	ctx := store.WithActor(context.Background(), "user:test")
-	line, pw := "L"+randHex(3), auth.GeneratePassword()
+	line, pw := "L"+testkit.RandHex(3), auth.GeneratePassword()
 	hash, err := auth.HashPassword(pw)
 	require.NoError(t, err)
 	require.NoError(t, st.PutLine(ctx, store.Line{ID: line, Name: "Line 1", PasswordHash: hash}))

@@ -17,6 +17,7 @@ import (
 	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/pki"
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/tlsfiles"
 )
 
@@ -68,7 +69,7 @@ func TestServeTLS(t *testing.T) {
 			cfg, err = tlsfiles.Client(ca, pki.ClientCert(certs, cert), pki.ClientKey(certs, cert))
 			require.NoError(t, err)
 		}
-		o := paho.NewClientOptions().AddBroker("ssl://" + tlsAddr).SetClientID("edge-L1-" + randHex(3)).SetUsername("L1").SetPassword(pw).
+		o := paho.NewClientOptions().AddBroker("ssl://" + tlsAddr).SetClientID("edge-L1-" + testkit.RandHex(3)).SetUsername("L1").SetPassword(pw).
 			SetProtocolVersion(4).SetAutoReconnect(false).SetConnectTimeout(waitFor).SetTLSConfig(cfg)
 		c := paho.NewClient(o)
 		tok := c.Connect()
@@ -170,7 +171,7 @@ func TestServeConnectsToSSLBroker(t *testing.T) {
 	_, err := pki.Make(pki.Options{Dir: certs, Hosts: []string{"127.0.0.1"}, Clients: []string{"central"}})
 	require.NoError(t, err)
 	ca := filepath.Join(certs, pki.CACert)
-	env := map[string]string{"SERIALINE_MQTT_PASSWORD": "svc-" + randHex(8)}
+	env := map[string]string{"SERIALINE_MQTT_PASSWORD": "svc-" + testkit.RandHex(8)}
 	a := startMain(t, env, "serve", "--config", writeConfig(t, "mqtt:\n  tls_client_ca: "+ca+"\n"), "--http", "127.0.0.1:0",
 		"--db", "sqlite:"+filepath.Join(dir, "a.db"), "--mqtt", "embedded:127.0.0.1:0", "--mqtt-tls", "127.0.0.1:0",
 		"--tls-cert", filepath.Join(certs, pki.ServerCert), "--tls-key", filepath.Join(certs, pki.ServerKey))

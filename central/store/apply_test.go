@@ -12,7 +12,7 @@ import (
 
 	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/storetest"
-	"github.com/serialine/serialine/shared/gs1"
+	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/wire"
 )
 
@@ -214,9 +214,9 @@ func TestApplyDeadLetters(t *testing.T) {
 			}, "has no counter to show it was granted"},
 			{"unknown container", func(seq uint64) wire.Event {
 				e := ev(line1, seq, wire.Disaggregated)
-				e.Parent = sscc(t, 99)
+				e.Parent = testkit.SSCC(t, 0, "0614141", 99)
 				return e
-			}, "container " + sscc(t, 99) + " is unknown"},
+			}, "container " + testkit.SSCC(t, 0, "0614141", 99) + " is unknown"},
 		}
 		seq := uint64(2)
 		var batch []wire.Event
@@ -297,18 +297,11 @@ func TestApplyUnknownLine(t *testing.T) {
 	})
 }
 
-func sscc(tb testing.TB, ref uint64) string {
-	tb.Helper()
-	s, err := gs1.NewSSCC(0, "0614141", ref)
-	require.NoError(tb, err)
-	return string(s)
-}
-
 func TestApplyAggregation(t *testing.T) {
 	storetest.ForEachBackend(t, func(t *testing.T, dsn string) {
 		f, u := applied(t, dsn)
 		apply(t, f, line1, u.commission(line1, 1, 0, 6)...)
-		caseA, caseB, pallet := sscc(t, 1), sscc(t, 2), sscc(t, 3)
+		caseA, caseB, pallet := testkit.SSCC(t, 0, "0614141", 1), testkit.SSCC(t, 0, "0614141", 2), testkit.SSCC(t, 0, "0614141", 3)
 		agg := func(seq uint64, parent string, children ...string) wire.Event {
 			e := ev(line1, seq, wire.Aggregated)
 			e.Order, e.Parent, e.Children = "WO-1", parent, children
@@ -319,9 +312,9 @@ func TestApplyAggregation(t *testing.T) {
 			agg(7, caseA, unit(0), unit(1), unit(2)),
 			agg(8, caseB, unit(3), unit(4)),
 			agg(9, pallet, wire.SSCCRef(caseA), wire.SSCCRef(caseB)),
-			agg(10, caseB, unit(0)),                  // unit 0 is in caseA already
-			agg(11, caseA, wire.SSCCRef(pallet)),     // a cycle
-			agg(12, sscc(t, 4), wire.SSCCRef(caseA)), // caseA is on the pallet already
+			agg(10, caseB, unit(0)),                                        // unit 0 is in caseA already
+			agg(11, caseA, wire.SSCCRef(pallet)),                           // a cycle
+			agg(12, testkit.SSCC(t, 0, "0614141", 4), wire.SSCCRef(caseA)), // caseA is on the pallet already
 		)
 		require.Equal(t, 3, res.Applied)
 		require.Len(t, res.Rejected, 3)

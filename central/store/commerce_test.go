@@ -33,18 +33,11 @@ type packed struct {
 	seq                         uint64
 }
 
-func gln(tb testing.TB, digits string) string {
-	tb.Helper()
-	c, err := gs1.CheckDigit(digits)
-	require.NoError(tb, err)
-	return digits + string(c)
-}
-
 func newPacked(t *testing.T, dsn string) *packed {
 	t.Helper()
 	f := newFixture(t, dsn)
-	p := &packed{fixture: f, caseA: sscc(t, 101), caseB: sscc(t, 102), pallet: sscc(t, 201),
-		site: gln(t, "950600000001"), dock: gln(t, "950600000003"), customer: gln(t, "950600000002"), other: gln(t, "950600000004")}
+	p := &packed{fixture: f, caseA: testkit.SSCC(t, 0, "0614141", 101), caseB: testkit.SSCC(t, 0, "0614141", 102), pallet: testkit.SSCC(t, 0, "0614141", 201),
+		site: testkit.GLN(t, "950600000001"), dock: testkit.GLN(t, "950600000003"), customer: testkit.GLN(t, "950600000002"), other: testkit.GLN(t, "950600000004")}
 	require.NoError(t, f.s.PutSite(f.ctx, store.Site{GLN: p.site, Name: "Plant Lisbon", Address: store.Address{Street: "Rua 1", City: "Lisboa", Country: "PT"}}))
 	require.NoError(t, f.s.PutLocation(f.ctx, store.Location{GLN: p.dock, Extension: "DOCK1", SiteGLN: p.site, Name: "Dispatch dock"}))
 	require.NoError(t, f.s.PutPartner(f.ctx, store.Partner{GLN: p.customer, Name: "Wholesale Ltd", Address: store.Address{Street: "1 Main St", City: "Newark", State: "NJ", Country: "US"}}))
@@ -86,7 +79,7 @@ func (p *packed) unit(i int) store.PickItem {
 
 func TestSalesOrderInput(t *testing.T) {
 	f := newFixture(t, storetest.SQLiteDSN(t))
-	cust := gln(t, "950600000002")
+	cust := testkit.GLN(t, "950600000002")
 	require.NoError(t, f.s.PutPartner(f.ctx, store.Partner{GLN: cust, Name: "Wholesale Ltd"}))
 	ok := store.SalesOrder{ID: "SO-1", CustomerGLN: cust, Currency: "EUR", Lines: []store.SalesLine{{GTIN: gtinRand, Quantity: 5, UnitPrice: 100}}}
 	cases := []struct {
@@ -102,7 +95,7 @@ func TestSalesOrderInput(t *testing.T) {
 		{"negative price", "lines[0].unit_price", func(o *store.SalesOrder) { o.Lines = []store.SalesLine{{GTIN: gtinRand, Quantity: 1, UnitPrice: -1}} }, false},
 		{"GTIN twice", "lines[1].gtin", func(o *store.SalesOrder) { o.Lines = append(o.Lines, o.Lines[0]) }, false},
 		{"PO with a space", "po_number", func(o *store.SalesOrder) { o.PONumber = "PO 1" }, false},
-		{"unknown customer", "", func(o *store.SalesOrder) { o.CustomerGLN = gln(t, "950600000009") }, true},
+		{"unknown customer", "", func(o *store.SalesOrder) { o.CustomerGLN = testkit.GLN(t, "950600000009") }, true},
 		{"unknown product", "", func(o *store.SalesOrder) { o.Lines = []store.SalesLine{{GTIN: "00312345678937", Quantity: 1}} }, true},
 	}
 	for _, tc := range cases {
@@ -157,7 +150,7 @@ func TestShipping(t *testing.T) {
 		}{
 			{"case on a pallet", "picks[0].sscc", "inside " + p.pallet, []store.PickItem{{SSCC: p.caseA}}},
 			{"unit in a case", "picks[0]", "inside " + p.caseA, []store.PickItem{p.unit(0)}},
-			{"unknown SSCC", "picks[0].sscc", "unknown", []store.PickItem{{SSCC: sscc(t, 999)}}},
+			{"unknown SSCC", "picks[0].sscc", "unknown", []store.PickItem{{SSCC: testkit.SSCC(t, 0, "0614141", 999)}}},
 			{"bad SSCC", "picks[0].sscc", "", []store.PickItem{{SSCC: "123"}}},
 			{"decommissioned unit", "picks[0]", "is decommissioned", []store.PickItem{p.unit(39)}},
 			{"scanned twice", "picks[1]", "scanned twice", []store.PickItem{p.unit(20), p.unit(20)}},
@@ -265,7 +258,7 @@ func TestShipping(t *testing.T) {
 		require.Equal(t, p.caseA, tree.Children[0].SSCC)
 		require.Len(t, tree.Children[0].Units, 10)
 		require.Equal(t, uint64(10), tree.Children[1].Total)
-		_, err = p.s.ContainerContents(p.ctx, sscc(t, 999))
+		_, err = p.s.ContainerContents(p.ctx, testkit.SSCC(t, 0, "0614141", 999))
 		require.ErrorIs(t, err, store.ErrNotFound)
 
 		// The EPCIS shipping event: stored, found by the EPCIS query, and

@@ -11,6 +11,7 @@ import (
 
 	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/storetest"
+	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/epcis"
 	"github.com/serialine/serialine/shared/gs1"
 )
@@ -26,7 +27,7 @@ func shipEvent(i int) epcis.Event {
 // EPCISEvent, and a resend under either ID is a duplicate.
 func TestEPCISEventIDs(t *testing.T) {
 	storetest.ForEachBackend(t, func(t *testing.T, dsn string) {
-		s, ctx := open(t, dsn), ctxT(t)
+		s, ctx := open(t, dsn), storetest.Context(t)
 		a, b := shipEvent(1), shipEvent(2)
 		b.EventID = "urn:uuid:6a1d2c1e-1b7e-4e0a-9a4e-0f3e8f7d1c2b"
 		res, err := s.CaptureEPCIS(ctx, []epcis.Event{a, b}, nil)
@@ -70,7 +71,7 @@ func TestEPCISEventIDs(t *testing.T) {
 // adding one; with or without the eventID.
 func TestEPCISErrorDeclaration(t *testing.T) {
 	storetest.ForEachBackend(t, func(t *testing.T, dsn string) {
-		s, ctx := open(t, dsn), ctxT(t)
+		s, ctx := open(t, dsn), storetest.Context(t)
 		a, b, fix := shipEvent(1), shipEvent(2), shipEvent(3)
 		b.EventID = "urn:uuid:6a1d2c1e-1b7e-4e0a-9a4e-0f3e8f7d1c2b"
 		fix.EventID = "urn:uuid:404d95fc-9457-4a51-bd6a-0bba133845a8"
@@ -125,7 +126,7 @@ func TestEPCISErrorDeclaration(t *testing.T) {
 // first page and every one added during the paging comes exactly once.
 func TestEPCISPagingWhileCapturing(t *testing.T) {
 	storetest.ForEachBackend(t, func(t *testing.T, dsn string) {
-		s, ctx := open(t, dsn), ctxT(t)
+		s, ctx := open(t, dsn), storetest.Context(t)
 		const before, during, batch = 300, 200, 20
 		var evs []epcis.Event
 		for i := range before {
@@ -201,7 +202,7 @@ func TestEPCISPagingWhileCapturing(t *testing.T) {
 func TestLineEventsReadPoint(t *testing.T) {
 	storetest.ForEachBackend(t, func(t *testing.T, dsn string) {
 		f, u := applied(t, dsn)
-		site := gln(t, "950600000001")
+		site := testkit.GLN(t, "950600000001")
 		require.NoError(t, f.s.PutSite(f.ctx, store.Site{GLN: site, Name: "Plant"}))
 		readPoint := "urn:epc:id:sgln:9506000.00001.L1"
 		require.ErrorIs(t, f.s.PutLine(f.ctx, store.Line{ID: line1, Name: "Line 1", SiteGLN: site, ReadPoint: "urn:epc:id:sgtin:9506000.134369.1"}), store.ErrInvalid)
@@ -213,7 +214,7 @@ func TestLineEventsReadPoint(t *testing.T) {
 
 		siteSGLN, err := gs1.SGLNURI(gs1.GLN(site), "0", 7)
 		require.NoError(t, err)
-		got, err := f.s.QueryEPCIS(f.ctx, store.EPCISQuery{ReadPoints: []string{"https://id.gs1.org/414/" + gln(t, "950600000001") + "/254/L1"}})
+		got, err := f.s.QueryEPCIS(f.ctx, store.EPCISQuery{ReadPoints: []string{"https://id.gs1.org/414/" + testkit.GLN(t, "950600000001") + "/254/L1"}})
 		require.NoError(t, err)
 		require.Len(t, got, 3)
 		for _, e := range got {

@@ -17,7 +17,7 @@ import (
 // list in pages.
 func TestCaptureJobs(t *testing.T) {
 	storetest.ForEachBackend(t, func(t *testing.T, dsn string) {
-		s, ctx := open(t, dsn), ctxT(t)
+		s, ctx := open(t, dsn), storetest.Context(t)
 		for _, id := range []string{"c1", "c2", "c3"} {
 			require.NoError(t, s.CreateCaptureJob(ctx, store.CaptureJob{CaptureID: id, Behaviour: "proceed", Principal: "ana", Events: 2}))
 		}
@@ -62,7 +62,7 @@ func TestCaptureJobs(t *testing.T) {
 // gone with their query.
 func TestEPCISQueriesAndSubscriptions(t *testing.T) {
 	storetest.ForEachBackend(t, func(t *testing.T, dsn string) {
-		s, ctx := open(t, dsn), ctxT(t)
+		s, ctx := open(t, dsn), storetest.Context(t)
 		def := json.RawMessage(`{"EQ_bizStep": ["shipping"]}`)
 		require.NoError(t, s.CreateEPCISQuery(ctx, store.NamedQuery{Name: "ship", Definition: def, CreatedBy: "ana"}))
 		require.ErrorIs(t, s.CreateEPCISQuery(ctx, store.NamedQuery{Name: "ship", Definition: def}), store.ErrConflict)
@@ -99,7 +99,7 @@ func TestEPCISQueriesAndSubscriptions(t *testing.T) {
 
 // TestEPCISVocabulary lists distinct values in pages.
 func TestEPCISVocabulary(t *testing.T) {
-	s, ctx := open(t, storetest.SQLiteDSN(t)), ctxT(t)
+	s, ctx := open(t, storetest.SQLiteDSN(t)), storetest.Context(t)
 	a, b := shipEvent(1), shipEvent(2)
 	b.BizStep = "receiving"
 	_, err := s.CaptureEPCIS(ctx, []epcis.Event{a, b, shipEvent(3)}, nil)
@@ -123,7 +123,7 @@ func TestEPCISVocabulary(t *testing.T) {
 // passes to another.
 func TestDeliveryLease(t *testing.T) {
 	storetest.ForEachBackend(t, func(t *testing.T, dsn string) {
-		s, ctx := open(t, dsn), ctxT(t)
+		s, ctx := open(t, dsn), storetest.Context(t)
 		ok, err := s.DeliveryLease(ctx, "a", time.Minute)
 		require.NoError(t, err)
 		require.True(t, ok)

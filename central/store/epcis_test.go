@@ -8,6 +8,7 @@ import (
 
 	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/storetest"
+	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/epcis"
 	"github.com/serialine/serialine/shared/gs1"
 	"github.com/serialine/serialine/shared/wire"
@@ -21,7 +22,7 @@ func TestLineEventsAsEPCIS(t *testing.T) {
 	storetest.ForEachBackend(t, func(t *testing.T, dsn string) {
 		f, u := applied(t, dsn)
 		apply(t, f, line1, u.commission(line1, 1, 0, 4)...)
-		caseA := sscc(t, 1)
+		caseA := testkit.SSCC(t, 0, "0614141", 1)
 		agg := ev(line1, 5, wire.Aggregated)
 		agg.Order, agg.Parent, agg.Children = "WO-1", caseA, []string{wire.UnitRef(gtinRand, u.serial[0]), wire.UnitRef(gtinRand, u.serial[1])}
 		dec := u.ev(line1, 6, wire.Decommissioned, 3)
@@ -82,7 +83,7 @@ func TestLineEventsAsEPCIS(t *testing.T) {
 // naming the event and field; a repeated capture stores nothing new.
 func TestCaptureEPCISRollback(t *testing.T) {
 	s := open(t, storetest.SQLiteDSN(t))
-	ctx := ctxT(t)
+	ctx := storetest.Context(t)
 	good := epcis.Event{Type: epcis.ObjectEvent, Action: epcis.ActionObserve, EventTime: t0, EPCList: []string{"urn:epc:id:sgtin:0614141.107346.2017"}, BizStep: "shipping", Disposition: "in_transit"}
 	bad := good
 	bad.BizStep = "shiping"

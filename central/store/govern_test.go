@@ -9,6 +9,7 @@ import (
 
 	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/storetest"
+	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/wire"
 )
 
@@ -151,8 +152,8 @@ func TestShelfLife(t *testing.T) {
 	storetest.ForEachBackend(t, func(t *testing.T, dsn string) {
 		today := time.Date(2026, 5, 1, 15, 0, 0, 0, time.UTC)
 		clock := today
-		s := storetest.Open(t, dsn, testLogger(t), store.WithClock(func() time.Time { return clock }))
-		ctx := ctxT(t)
+		s := storetest.Open(t, dsn, testkit.Logger(t), store.WithClock(func() time.Time { return clock }))
+		ctx := storetest.Context(t)
 		require.NoError(t, s.PutLine(ctx, store.Line{ID: line1, Name: "L1", PasswordHash: "pbkdf2$x"}))
 		require.NoError(t, s.PutProduct(ctx, product(gtinSeq, seqSpec)))
 		p := product("00312345678937", seqSpec)

@@ -3,8 +3,6 @@ package store_test
 import (
 	"context"
 	"fmt"
-	"log/slog"
-	"strings"
 	"testing"
 	"time"
 
@@ -12,6 +10,7 @@ import (
 
 	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/storetest"
+	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/serials"
 	"github.com/serialine/serialine/shared/wire"
 )
@@ -29,33 +28,15 @@ const (
 
 var t0 = time.Date(2026, 5, 1, 8, 0, 0, 0, time.UTC)
 
-func testLogger(tb testing.TB) *slog.Logger {
-	return slog.New(slog.NewTextHandler(testWriter{tb}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-}
-
-type testWriter struct{ tb testing.TB }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	w.tb.Helper()
-	w.tb.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
-}
-
 func open(tb testing.TB, dsn string) *store.Store {
 	tb.Helper()
-	return storetest.Open(tb, dsn, testLogger(tb))
-}
-
-func ctxT(tb testing.TB) context.Context {
-	ctx, cancel := context.WithTimeout(store.WithActor(context.Background(), "user:test"), 60*time.Second)
-	tb.Cleanup(cancel)
-	return ctx
+	return storetest.Open(tb, dsn, testkit.Logger(tb))
 }
 
 func product(gtin string, spec serials.Spec) store.Product {
 	return store.Product{
 		GTIN: gtin, Name: "Paracetamol 500 mg tablets", Form: "tablet", Strength: "500 mg", PackSize: 20,
-		CompanyPrefixLen: 7, NDC: ndcOf(gtin), Markets: []store.Market{store.MarketUSDSCSA}, Scheme: spec,
+		CompanyPrefixLen: 7, NDC: testkit.NDC(gtin), Markets: []store.Market{store.MarketUSDSCSA}, Scheme: spec,
 		StandardCost: 125, Currency: "EUR", MinGrade: "C",
 	}
 }
@@ -74,7 +55,7 @@ type fixture struct {
 
 func newFixture(tb testing.TB, dsn string) fixture {
 	tb.Helper()
-	f := fixture{s: open(tb, dsn), ctx: ctxT(tb)}
+	f := fixture{s: open(tb, dsn), ctx: storetest.Context(tb)}
 	require.NoError(tb, f.s.PutProduct(f.ctx, product(gtinSeq, seqSpec)))
 	require.NoError(tb, f.s.PutProduct(f.ctx, product(gtinRand, randSpec)))
 	require.NoError(tb, f.s.PutProduct(f.ctx, product(gtinList, listSpec)))
@@ -170,7 +151,3 @@ func (u *unitSrc) commission(line string, seq uint64, from, to int) []wire.Event
 	}
 	return out
 }
-
-// ndcOf is the NDC a US GTIN of the tests embeds (003 + NDC-10 + check
-// digit), in its 5-3-2 configuration.
-func ndcOf(gtin string) string { return gtin[3:8] + "-" + gtin[8:11] + "-" + gtin[11:13] }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/storetest"
+	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/wire"
 )
 
@@ -306,7 +307,7 @@ func TestHeldInvalidEventUnstorableText(t *testing.T) {
 // central's clock is applied and flagged for QA; one within it is not.
 func TestFutureEventTimes(t *testing.T) {
 	storetest.ForEachBackend(t, func(t *testing.T, dsn string) {
-		f := fixture{s: storetest.Open(t, dsn, testLogger(t), store.WithFutureSkew(5*time.Minute)), ctx: ctxT(t)}
+		f := fixture{s: storetest.Open(t, dsn, testkit.Logger(t), store.WithFutureSkew(5*time.Minute)), ctx: storetest.Context(t)}
 		require.NoError(t, f.s.PutProduct(f.ctx, product(gtinRand, randSpec)))
 		require.NoError(t, f.s.PutLine(f.ctx, store.Line{ID: line1, Name: "Line 1"}))
 		f.order(t, "WO-1", gtinRand, line1)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/storetest"
+	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/wire"
 )
 
@@ -20,7 +21,7 @@ import (
 // build would have written it.
 func rawExec(t *testing.T, dsn string, stmts ...[]any) {
 	t.Helper()
-	ctx := ctxT(t)
+	ctx := storetest.Context(t)
 	if strings.HasPrefix(dsn, "sqlite:") {
 		db := openRawSQLite(t, dsn)
 		for _, s := range stmts {
@@ -47,8 +48,8 @@ func TestMigrateToIncarnations(t *testing.T) {
 	storetest.ForEachBackend(t, func(t *testing.T, dsn string) {
 		v, err := store.MigrationVersion("incarnations")
 		require.NoError(t, err)
-		ctx := ctxT(t)
-		old, err := store.Open(ctx, dsn, testLogger(t), store.WithMigrationsUpTo(v-1))
+		ctx := storetest.Context(t)
+		old, err := store.Open(ctx, dsn, testkit.Logger(t), store.WithMigrationsUpTo(v-1))
 		require.NoError(t, err)
 		f := fixture{s: old, ctx: ctx}
 		require.NoError(t, old.PutProduct(ctx, product(gtinRand, randSpec)))

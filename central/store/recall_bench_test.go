@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"strconv"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/storetest"
+	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/gs1"
 )
 
@@ -34,8 +36,8 @@ func BenchmarkRecallLot1M(b *testing.B) {
 	ctx, cancel := context.WithTimeout(store.WithActor(context.Background(), "bench"), 30*time.Minute)
 	defer cancel()
 	dsn := storetest.PostgresDSN(b)
-	s := storetest.Open(b, dsn, testLogger(b))
-	site, cust1, cust2 := gln(b, "950600000001"), gln(b, "950600000002"), gln(b, "950600000004")
+	s := storetest.Open(b, dsn, testkit.LoggerAt(b, slog.LevelInfo))
+	site, cust1, cust2 := testkit.GLN(b, "950600000001"), testkit.GLN(b, "950600000002"), testkit.GLN(b, "950600000004")
 	require.NoError(b, s.PutProduct(ctx, product(gtinSeq, seqSpec)))
 	require.NoError(b, s.PutSite(ctx, store.Site{GLN: site, Name: "Plant"}))
 	require.NoError(b, s.PutLine(ctx, store.Line{ID: line1, SiteGLN: site, Name: "Line 1"}))

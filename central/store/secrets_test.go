@@ -11,6 +11,7 @@ import (
 
 	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/storetest"
+	"github.com/serialine/serialine/internal/testkit"
 )
 
 const (
@@ -36,14 +37,14 @@ func openWith(tb testing.TB, dsn string, keys *store.SecretKeys) (*store.Store, 
 	if keys != nil {
 		opts = append(opts, store.WithSecretKeys(keys))
 	}
-	return store.Open(ctx, dsn, testLogger(tb), opts...)
+	return store.Open(ctx, dsn, testkit.Logger(tb), opts...)
 }
 
 // rawScheme reads a product's serial_scheme column as someone with the
 // database (a backup, a read-only account, the file) sees it.
 func rawScheme(tb testing.TB, dsn, gtin string) string {
 	tb.Helper()
-	ctx := ctxT(tb)
+	ctx := storetest.Context(tb)
 	var v string
 	if strings.HasPrefix(dsn, "sqlite:") {
 		require.NoError(tb, openRawSQLite(tb, dsn).QueryRowContext(ctx, "SELECT serial_scheme FROM products WHERE gtin = ?", gtin).Scan(&v))
@@ -63,7 +64,7 @@ func rawScheme(tb testing.TB, dsn, gtin string) string {
 // sealed key cannot be moved to another product.
 func TestSchemeKeysSealedAtRest(t *testing.T) {
 	storetest.ForEachBackend(t, func(t *testing.T, dsn string) {
-		ctx := ctxT(t)
+		ctx := storetest.Context(t)
 		// A database of before: the key in plaintext.
 		s, err := openWith(t, dsn, nil)
 		require.NoError(t, err)

@@ -15,23 +15,24 @@ import (
 
 	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/storetest"
+	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/wire"
 )
 
 func TestOpenRejectsBadDSN(t *testing.T) {
-	ctx := ctxT(t)
+	ctx := storetest.Context(t)
 	for _, dsn := range []string{"", "mysql://x", "sqlite:", "sqlite:/tmp/a?b"} {
-		_, err := store.Open(ctx, dsn, testLogger(t))
+		_, err := store.Open(ctx, dsn, testkit.Logger(t))
 		require.Error(t, err, dsn)
 	}
-	_, err := store.Open(ctx, "postgres://u:secret@127.0.0.1:1/x?sslmode=disable&connect_timeout=2", testLogger(t))
+	_, err := store.Open(ctx, "postgres://u:secret@127.0.0.1:1/x?sslmode=disable&connect_timeout=2", testkit.Logger(t))
 	require.Error(t, err)
 	require.NotContains(t, err.Error(), "secret", "the password never shows in errors")
 }
 
 func TestMigrationsIdempotentAndConcurrent(t *testing.T) {
 	storetest.ForEachBackend(t, func(t *testing.T, dsn string) {
-		ctx := ctxT(t)
+		ctx := storetest.Context(t)
 		// Several processes starting at once: each Open migrates or waits.
 		const n = 4
 		stores := make([]*store.Store, n)
@@ -41,7 +42,7 @@ func TestMigrationsIdempotentAndConcurrent(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				stores[i], errs[i] = store.Open(ctx, dsn, testLogger(t))
+				stores[i], errs[i] = store.Open(ctx, dsn, testkit.Logger(t))
 			}()
 		}
 		wg.Wait()
@@ -67,7 +68,7 @@ func TestMigrationsIdempotentAndConcurrent(t *testing.T) {
 
 func TestProductsAndAudit(t *testing.T) {
 	storetest.ForEachBackend(t, func(t *testing.T, dsn string) {
-		s, ctx := open(t, dsn), ctxT(t)
+		s, ctx := open(t, dsn), storetest.Context(t)
 		p := product(gtinRand, randSpec)
 		p.National = map[string]string{"714": "1234567"}
 		p.Markets = []store.Market{store.MarketUSDSCSA, store.MarketEUFMD}
@@ -107,7 +108,7 @@ func TestProductsAndAudit(t *testing.T) {
 }
 
 func TestProductValidation(t *testing.T) {
-	s, ctx := open(t, storetest.SQLiteDSN(t)), ctxT(t)
+	s, ctx := open(t, storetest.SQLiteDSN(t)), storetest.Context(t)
 	tests := []struct {
 		name   string
 		mutate func(*store.Product)
@@ -191,7 +192,7 @@ func TestNDCConfigurations(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, tc.eleven, e)
 	}
-	s, ctx := open(t, storetest.SQLiteDSN(t)), ctxT(t)
+	s, ctx := open(t, storetest.SQLiteDSN(t)), storetest.Context(t)
 	p := product(gtinSeq, seqSpec)
 	p.GTIN = "50312345678901" // indicator 5, 03, 1234567890, check digit
 	require.NoError(t, s.PutProduct(ctx, p), "a higher packaging level embeds the NDC after its indicator")
@@ -205,7 +206,7 @@ func TestNDCConfigurations(t *testing.T) {
 // TestAddresses: sites, locations and partners keep structured
 // addresses; each field has its rule, named in the refusal.
 func TestAddresses(t *testing.T) {
-	s, ctx := open(t, storetest.SQLiteDSN(t)), ctxT(t)
+	s, ctx := open(t, storetest.SQLiteDSN(t)), storetest.Context(t)
 	us := store.Address{Street: "1 Factory Rd", City: "Durham", State: "NC", PostalCode: "27701-1234", Country: "US"}
 	require.NoError(t, s.PutSite(ctx, store.Site{GLN: "0614141000005", Name: "Plant", Address: us, CompanyPrefixLen: 7}))
 	got, err := s.Site(ctx, "0614141000005")
@@ -249,7 +250,7 @@ func TestAddresses(t *testing.T) {
 
 func TestMasterData(t *testing.T) {
 	storetest.ForEachBackend(t, func(t *testing.T, dsn string) {
-		s, ctx := open(t, dsn), ctxT(t)
+		s, ctx := open(t, dsn), storetest.Context(t)
 		site := store.Site{GLN: "0614141000005", Name: "Plant Porto", Address: store.Address{Street: "Rua 1", City: "Porto"}}
 		require.NoError(t, s.PutSite(ctx, site))
 		require.ErrorIs(t, s.PutSite(ctx, store.Site{GLN: "0614141000006", Name: "x"}), store.ErrInvalid)
@@ -373,7 +374,7 @@ func TestWorkOrders(t *testing.T) {
 func TestAuditAppendOnly(t *testing.T) {
 	t.Run("postgres", func(t *testing.T) {
 		dsn := storetest.PostgresDSN(t)
-		s, ctx := open(t, dsn), ctxT(t)
+		s, ctx := open(t, dsn), storetest.Context(t)
 		require.NoError(t, s.PutLine(ctx, store.Line{ID: line1, Name: "x"}))
 		conn, err := pgx.Connect(ctx, dsn)
 		require.NoError(t, err)
@@ -389,7 +390,7 @@ func TestAuditAppendOnly(t *testing.T) {
 	})
 	t.Run("sqlite", func(t *testing.T) {
 		dsn := storetest.SQLiteDSN(t)
-		s, ctx := open(t, dsn), ctxT(t)
+		s, ctx := open(t, dsn), storetest.Context(t)
 		require.NoError(t, s.PutLine(ctx, store.Line{ID: line1, Name: "x"}))
 		s.Close()
 		db := openRawSQLite(t, dsn)
@@ -402,7 +403,7 @@ func TestAuditAppendOnly(t *testing.T) {
 
 func TestDeadLetterAdd(t *testing.T) {
 	storetest.ForEachBackend(t, func(t *testing.T, dsn string) {
-		s, ctx := open(t, dsn), ctxT(t)
+		s, ctx := open(t, dsn), storetest.Context(t)
 		id, err := s.AddDeadLetter(ctx, store.DeadLetter{Topic: "serialine/v1/lines/L1/events", Line: line1, Payload: []byte("{not json"), Reason: "payload is not valid JSON"})
 		require.NoError(t, err)
 		require.Positive(t, id)
@@ -439,7 +440,7 @@ func latestMigration(tb testing.TB) int {
 // adds without saying so, and making it so keeps the data.
 func TestPostgresTextIsBytewise(t *testing.T) {
 	dsn := storetest.PostgresDSN(t)
-	ctx := ctxT(t)
+	ctx := storetest.Context(t)
 	s := open(t, dsn)
 	require.NoError(t, s.PutLine(ctx, store.Line{ID: line1, Name: "one"}))
 
@@ -477,7 +478,7 @@ func TestPostgresTextIsBytewise(t *testing.T) {
 // file at once all succeed (TestSetWALConcurrent tests the WAL switch
 // behind it more sharply).
 func TestSQLiteConcurrentFirstOpen(t *testing.T) {
-	ctx := ctxT(t)
+	ctx := storetest.Context(t)
 	for round := range 20 {
 		dsn := "sqlite:" + filepath.Join(t.TempDir(), "central.db")
 		const n = 8
@@ -485,7 +486,7 @@ func TestSQLiteConcurrentFirstOpen(t *testing.T) {
 		var wg sync.WaitGroup
 		for i := range n {
 			wg.Go(func() {
-				s, err := store.Open(ctx, dsn, testLogger(t))
+				s, err := store.Open(ctx, dsn, testkit.Logger(t))
 				if err == nil {
 					s.Close()
 				}

@@ -20,7 +20,7 @@ func TestVerificationLogAppendOnly(t *testing.T) {
 		Verified: new(bool), FailureReason: "No_match_GTIN_Serial", Answer: `{"data":{"verified":false}}`}
 	t.Run("postgres", func(t *testing.T) {
 		dsn := storetest.PostgresDSN(t)
-		s, ctx := open(t, dsn), ctxT(t)
+		s, ctx := open(t, dsn), storetest.Context(t)
 		id, err := s.RecordVerification(ctx, rec)
 		require.NoError(t, err)
 		conn, err := pgx.Connect(ctx, dsn)
@@ -39,7 +39,7 @@ func TestVerificationLogAppendOnly(t *testing.T) {
 	})
 	t.Run("sqlite", func(t *testing.T) {
 		dsn := storetest.SQLiteDSN(t)
-		s, ctx := open(t, dsn), ctxT(t)
+		s, ctx := open(t, dsn), storetest.Context(t)
 		_, err := s.RecordVerification(ctx, rec)
 		require.NoError(t, err)
 		s.Close()

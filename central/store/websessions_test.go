@@ -15,7 +15,7 @@ import (
 func TestWebSessions(t *testing.T) {
 	storetest.ForEachBackend(t, func(t *testing.T, dsn string) {
 		s := open(t, dsn)
-		ctx := ctxT(t)
+		ctx := storetest.Context(t)
 		tok, err := s.CreateAPIToken(ctx, "alice", "planner", "tokenhash-0123456789abcdef")
 		require.NoError(t, err)
 		t0 := time.Date(2026, 5, 1, 6, 0, 0, 0, time.UTC)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"maps"
 	"net/http"
 	"net/http/cookiejar"
@@ -23,6 +22,7 @@ import (
 	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/central/web"
+	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/serials"
 	"github.com/serialine/serialine/shared/wire"
 )
@@ -38,24 +38,6 @@ const (
 )
 
 var t0 = time.Date(2026, 5, 1, 8, 0, 0, 0, time.UTC)
-
-func testLogger(tb testing.TB) *slog.Logger {
-	return slog.New(slog.NewTextHandler(testWriter{tb}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-}
-
-type testWriter struct{ tb testing.TB }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	w.tb.Helper()
-	w.tb.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
-}
-
-func ctxT(tb testing.TB) context.Context {
-	ctx, cancel := context.WithTimeout(store.WithActor(context.Background(), "test"), 60*time.Second)
-	tb.Cleanup(cancel)
-	return ctx
-}
 
 // statuses stands in for ingest's in-memory line status (which needs a
 // broker and a line to fill it).
@@ -119,8 +101,8 @@ type env struct {
 
 func newEnv(tb testing.TB) *env {
 	tb.Helper()
-	log := testLogger(tb)
-	ctx := ctxT(tb)
+	log := testkit.Logger(tb)
+	ctx := storetest.Context(tb)
 	e := &env{t: tb, lines: &statuses{}, pub: &publisher{}, ctx: ctx, now: t0.Add(time.Hour)}
 	// The store judges expiry dates by the UI's clock.
 	s := storetest.Open(tb, storetest.SQLiteDSN(tb), log, store.WithClock(func() time.Time { return e.now }))
@@ -309,7 +291,7 @@ func (r response) fieldErrors() map[string]string {
 func product(gtin string, spec serials.Spec) store.Product {
 	return store.Product{
 		GTIN: gtin, Name: "Paracetamol 500 mg tablets", Form: "tablet", Strength: "500 mg", PackSize: 20,
-		CompanyPrefixLen: 7, NDC: ndcOf(gtin), Markets: []store.Market{store.MarketUSDSCSA}, Scheme: spec, MinGrade: "C",
+		CompanyPrefixLen: 7, NDC: testkit.NDC(gtin), Markets: []store.Market{store.MarketUSDSCSA}, Scheme: spec, MinGrade: "C",
 	}
 }
 
@@ -406,7 +388,3 @@ func (e *env) flagged(id, gtin, line string, n int) {
 	res := e.apply(line, events...)
 	require.Equal(e.t, n, res.Applied, "%+v", res)
 }
-
-// ndcOf is the NDC a US GTIN of the tests embeds (003 + NDC-10 + check
-// digit), in its 5-3-2 configuration.
-func ndcOf(gtin string) string { return gtin[3:8] + "-" + gtin[8:11] + "-" + gtin[11:13] }

@@ -12,11 +12,12 @@ import (
 	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/web"
+	"github.com/serialine/serialine/internal/testkit"
 )
 
 func TestNewValidatesDeps(t *testing.T) {
 	e := newEnv(t)
-	sess, err := auth.NewSessions(e.s, auth.SessionConfig{}, testLogger(t))
+	sess, err := auth.NewSessions(e.s, auth.SessionConfig{}, testkit.Logger(t))
 	require.NoError(t, err)
 	for _, tc := range []struct {
 		name string
@@ -28,7 +29,7 @@ func TestNewValidatesDeps(t *testing.T) {
 		{"negative refresh", web.Deps{Store: e.s, Sessions: sess, Refresh: -1}, "Refresh"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := web.New(tc.deps, testLogger(t))
+			_, err := web.New(tc.deps, testkit.Logger(t))
 			require.ErrorContains(t, err, tc.want)
 		})
 	}

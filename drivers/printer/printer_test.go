@@ -2,16 +2,10 @@ package printer_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"image"
-	"image/png"
 	"io"
 	"log/slog"
 	"net"
-	"os"
-	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -114,34 +108,6 @@ func open(tb testing.TB, cfg printer.Config) *printer.Printer {
 	require.NoError(tb, err)
 	tb.Cleanup(func() { require.NoError(tb, p.Close()) })
 	return p
-}
-
-// requireIndependentDecode writes img as PNG and has the independent
-// validator read it: a valid GS1 DataMatrix with exactly data.
-func requireIndependentDecode(tb testing.TB, img image.Image, data string) {
-	tb.Helper()
-	path := filepath.Join(tb.TempDir(), "label.png")
-	f, err := os.Create(path)
-	require.NoError(tb, err)
-	require.NoError(tb, png.Encode(f, img))
-	require.NoError(tb, f.Close())
-	out, code := testkit.RunValidator(tb, "decode-dm", "--require-gs1", "--validate", "--json", path)
-	require.Equal(tb, 0, code, "decode-dm: %s", out)
-	var rep struct {
-		Symbols []struct {
-			SymbologyIdentifier string `json:"symbologyIdentifier"`
-			Data                string `json:"data"`
-			GS1Validation       struct {
-				Valid  bool   `json:"valid"`
-				Output string `json:"output"`
-			} `json:"gs1Validation"`
-		} `json:"symbols"`
-	}
-	require.NoError(tb, json.Unmarshal([]byte(out), &rep), out)
-	require.Len(tb, rep.Symbols, 1, out)
-	require.Equal(tb, "]d2", rep.Symbols[0].SymbologyIdentifier)
-	require.Equal(tb, strings.ReplaceAll(data, "\x1d", "<GS>"), rep.Symbols[0].Data)
-	require.True(tb, rep.Symbols[0].GS1Validation.Valid, rep.Symbols[0].GS1Validation.Output)
 }
 
 func TestConfigValidate(t *testing.T) {
@@ -260,7 +226,7 @@ func TestPrintEndToEnd(t *testing.T) {
 				require.True(t, dec.GS1)
 				require.Equal(t, want, dec.Data)
 				if i == 0 {
-					requireIndependentDecode(t, out.Image, want)
+					testkit.RequireDecodeDM(t, out.Image, want)
 				}
 			}
 			st := s.Stats()

@@ -135,9 +135,3 @@ func next(tb testing.TB, out <-chan Result) Result {
 		return Result{}
 	}
 }
-
-// eventually awaits cond with the test deadline.
-func eventually(tb testing.TB, cond func() bool, what string) {
-	tb.Helper()
-	require.Eventually(tb, cond, waitFor, time.Millisecond, what)
-}

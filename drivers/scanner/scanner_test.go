@@ -11,10 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/serialine/serialine/internal/testkit"
 	"github.com/stretchr/testify/require"
 )
-
-func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 func TestNewValidates(t *testing.T) {
 	tests := []struct {
@@ -23,14 +22,14 @@ func TestNewValidates(t *testing.T) {
 		log  *slog.Logger
 		want string
 	}{
-		{"no name", Config{Transport: "tcp:127.0.0.1:1"}, discard(), "scanner: name: missing"},
+		{"no name", Config{Transport: "tcp:127.0.0.1:1"}, testkit.Discard(), "scanner: name: missing"},
 		{"no logger", Config{Name: "v1", Transport: "tcp:127.0.0.1:1"}, nil, `scanner "v1": logger: missing`},
-		{"no transport", Config{Name: "v1"}, discard(), `scanner "v1": transport: missing`},
-		{"bad transport", Config{Name: "v1", Transport: "usb:/dev/x"}, discard(), `kind "usb"`},
-		{"bad baud", Config{Name: "v1", Transport: "serial:/dev/ttyS0?baud=1234"}, discard(), "baud 1234"},
-		{"bad format", Config{Name: "v1", Transport: "tcp:127.0.0.1:1", Format: Format{Grade: "x"}}, discard(), `scanner "v1": format: grade "x"`},
-		{"negative backoff", Config{Name: "v1", Transport: "tcp:127.0.0.1:1", ReconnectMin: -1}, discard(), "must not be negative"},
-		{"max below min", Config{Name: "v1", Transport: "tcp:127.0.0.1:1", ReconnectMin: time.Second, ReconnectMax: time.Millisecond}, discard(), "reconnect_max 1ms is below reconnect_min 1s"},
+		{"no transport", Config{Name: "v1"}, testkit.Discard(), `scanner "v1": transport: missing`},
+		{"bad transport", Config{Name: "v1", Transport: "usb:/dev/x"}, testkit.Discard(), `kind "usb"`},
+		{"bad baud", Config{Name: "v1", Transport: "serial:/dev/ttyS0?baud=1234"}, testkit.Discard(), "baud 1234"},
+		{"bad format", Config{Name: "v1", Transport: "tcp:127.0.0.1:1", Format: Format{Grade: "x"}}, testkit.Discard(), `scanner "v1": format: grade "x"`},
+		{"negative backoff", Config{Name: "v1", Transport: "tcp:127.0.0.1:1", ReconnectMin: -1}, testkit.Discard(), "must not be negative"},
+		{"max below min", Config{Name: "v1", Transport: "tcp:127.0.0.1:1", ReconnectMin: time.Second, ReconnectMax: time.Millisecond}, testkit.Discard(), "reconnect_max 1ms is below reconnect_min 1s"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -41,7 +40,7 @@ func TestNewValidates(t *testing.T) {
 	}
 	t.Run("valid, no dialling", func(t *testing.T) {
 		// Nothing listens on port 1; New must succeed because it never dials.
-		s, err := New(Config{Name: "v1", Transport: "tcp:127.0.0.1:1"}, discard())
+		s, err := New(Config{Name: "v1", Transport: "tcp:127.0.0.1:1"}, testkit.Discard())
 		require.NoError(t, err)
 		require.Equal(t, "v1", s.Name())
 		require.Equal(t, Stats{}, s.Stats())
@@ -59,7 +58,7 @@ func TestRunOverTCP(t *testing.T) {
 	run(t, s, out)
 
 	c := accept(t, conns)
-	eventually(t, func() bool { return s.Stats().Connected }, "driver connected")
+	testkit.Eventually(t, "driver connected", func() bool { return s.Stats().Connected })
 	before := time.Now()
 	_, err = c.Write([]byte(pharmaData + ";A\r\nNOREAD;F\r\ngarbage-without-grade\r\n\x00\x01\x02;A\r\nSECOND;3\r\n"))
 	require.NoError(t, err)
@@ -108,7 +107,7 @@ func TestRunMalformed(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ln, conns := listen(t)
-			s, err := New(Config{Name: "v1", Transport: "tcp:" + ln.Addr().String(), Format: tt.format}, discard())
+			s, err := New(Config{Name: "v1", Transport: "tcp:" + ln.Addr().String(), Format: tt.format}, testkit.Discard())
 			require.NoError(t, err)
 			out := make(chan Result, 4)
 			run(t, s, out)
@@ -147,7 +146,7 @@ func TestRunReconnects(t *testing.T) {
 		_, err = c.Write([]byte("HALF-A-LI")) // cut off by the close
 		require.NoError(t, err)
 		require.NoError(t, c.Close())
-		eventually(t, func() bool { return rec.count("scanner link down") == i+1 }, "link down logged")
+		testkit.Eventually(t, "link down logged", func() bool { return rec.count("scanner link down") == i+1 })
 	}
 	st := s.Stats()
 	require.True(t, st.Connected)
@@ -181,10 +180,10 @@ func TestRunReportsDisconnect(t *testing.T) {
 	run(t, s, out)
 
 	peer := <-peers
-	eventually(t, func() bool { return s.Stats().Connected }, "connected")
+	testkit.Eventually(t, "connected", func() bool { return s.Stats().Connected })
 	close(refuse)
 	require.NoError(t, peer.Close())
-	eventually(t, func() bool { st := s.Stats(); return !st.Connected && st.DialFailures >= 3 }, "disconnected, retrying")
+	testkit.Eventually(t, "disconnected, retrying", func() bool { st := s.Stats(); return !st.Connected && st.DialFailures >= 3 })
 	st := s.Stats()
 	require.Equal(t, "connection refused (test)", st.LastLinkError)
 	require.Equal(t, 1, rec.count("WARN scanner connect failed"), "the first failure warns, retries are debug")
@@ -204,23 +203,23 @@ func TestRunStops(t *testing.T) {
 			return func(ctx context.Context) (io.ReadWriteCloser, error) { <-ctx.Done(); return nil, ctx.Err() }
 		}, func(*testing.T, <-chan net.Conn, *Scanner) {}},
 		{"reading a silent link", pipeDial, func(t *testing.T, _ <-chan net.Conn, s *Scanner) {
-			eventually(t, func() bool { return s.Stats().Connected }, "connected")
+			testkit.Eventually(t, "connected", func() bool { return s.Stats().Connected })
 		}},
 		{"output channel full", pipeDial, func(t *testing.T, peers <-chan net.Conn, s *Scanner) {
 			peer := <-peers
 			go func() { _, _ = peer.Write([]byte("A\r\nB\r\nC\r\n")) }()
-			eventually(t, func() bool { return s.Stats().Results == 3 }, "results decoded, not taken")
+			testkit.Eventually(t, "results decoded, not taken", func() bool { return s.Stats().Results == 3 })
 		}},
 		{"backing off", func(chan<- net.Conn) DialFunc {
 			return func(context.Context) (io.ReadWriteCloser, error) { return nil, errors.New("down") }
 		}, func(t *testing.T, _ <-chan net.Conn, s *Scanner) {
-			eventually(t, func() bool { return s.Stats().DialFailures >= 1 }, "failed once")
+			testkit.Eventually(t, "failed once", func() bool { return s.Stats().DialFailures >= 1 })
 		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			peers := make(chan net.Conn, 1)
-			s, err := New(Config{Name: "v1", Dial: tt.dial(peers), ReconnectMin: time.Hour, ReconnectMax: time.Hour}, discard())
+			s, err := New(Config{Name: "v1", Dial: tt.dial(peers), ReconnectMin: time.Hour, ReconnectMax: time.Hour}, testkit.Discard())
 			require.NoError(t, err)
 			ctx, cancel := context.WithCancel(context.Background())
 			done := make(chan error, 1)
@@ -250,7 +249,7 @@ func TestRunMisuse(t *testing.T) {
 	s, err := New(Config{Name: "v1", Dial: func(ctx context.Context) (io.ReadWriteCloser, error) {
 		<-ctx.Done()
 		return nil, ctx.Err()
-	}}, discard())
+	}}, testkit.Discard())
 	require.NoError(t, err)
 	require.ErrorContains(t, s.Run(context.Background(), nil), `scanner "v1": Run needs an output channel`)
 
@@ -270,10 +269,10 @@ func TestRunDialError(t *testing.T) {
 	require.NoError(t, err)
 	addr := ln.Addr().String()
 	require.NoError(t, ln.Close()) // nothing listens there now
-	s, err := New(Config{Name: "v1", Transport: "tcp:" + addr, ReconnectMin: time.Millisecond, ReconnectMax: time.Millisecond}, discard())
+	s, err := New(Config{Name: "v1", Transport: "tcp:" + addr, ReconnectMin: time.Millisecond, ReconnectMax: time.Millisecond}, testkit.Discard())
 	require.NoError(t, err)
 	run(t, s, make(chan Result))
-	eventually(t, func() bool { return s.Stats().DialFailures >= 2 }, "dial failures counted")
+	testkit.Eventually(t, "dial failures counted", func() bool { return s.Stats().DialFailures >= 2 })
 	require.Contains(t, s.Stats().LastLinkError, "dial "+"tcp:"+addr)
 	require.False(t, s.Stats().Connected)
 }
@@ -302,11 +301,11 @@ func TestRunIdleTimeout(t *testing.T) {
 			run(t, s, make(chan Result))
 			accept(t, conns) // kept open and silent: half-open from the driver's view
 			accept(t, conns)
-			eventually(t, func() bool { return s.Stats().Connects >= 2 }, "reconnected after the idle timeout")
+			testkit.Eventually(t, "reconnected after the idle timeout", func() bool { return s.Stats().Connects >= 2 })
 			require.Contains(t, s.Stats().LastLinkError, "no data for idle_timeout 20ms")
 			require.GreaterOrEqual(t, rec.count("WARN scanner link down"), 1)
 		})
 	}
-	_, err := New(Config{Name: "v1", Transport: "tcp:127.0.0.1:1", IdleTimeout: -time.Second}, discard())
+	_, err := New(Config{Name: "v1", Transport: "tcp:127.0.0.1:1", IdleTimeout: -time.Second}, testkit.Discard())
 	require.ErrorContains(t, err, "idle_timeout -1s: must not be negative")
 }

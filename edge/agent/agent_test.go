@@ -15,6 +15,7 @@ import (
 	"github.com/serialine/serialine/edge/internal/testcentral"
 	"github.com/serialine/serialine/edge/station"
 	"github.com/serialine/serialine/edge/ui"
+	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/wire"
 	"github.com/serialine/serialine/simulators/line"
 )
@@ -34,7 +35,7 @@ func TestAgentEndToEnd(t *testing.T) {
 
 	cfg := agentConfig(t, lineID, l, lcfg, testcentral.Mosquitto)
 	a := runAgent(t, cfg)
-	tctx := testCtx(t)
+	tctx := testkit.Context(t)
 	addr := a.HTTPAddr()
 
 	// The retained order arrives; the devices come up.
@@ -77,7 +78,7 @@ func TestAgentEndToEnd(t *testing.T) {
 	require.Len(t, snap.Grants, len(ids), "one grant per request id, however often it was sent")
 
 	require.NoError(t, l.Close())
-	printed := printLog(t, lcfg.PrintLog)
+	printed := testkit.PrintLog(t, lcfg.PrintLog, map[string]string{"715": "12345-678-90"})
 	tally := ledger(t, snap, "WO-7", printed)
 	s := state(t, addr)
 	require.Equal(t, s.Counts.Good, tally.Commissioned)

@@ -1,8 +1,6 @@
 package agent
 
 import (
-	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -11,16 +9,11 @@ import (
 
 	"github.com/serialine/serialine/drivers/scanner"
 	"github.com/serialine/serialine/edge/station"
+	"github.com/serialine/serialine/internal/testkit"
 )
 
-func repoFile(tb testing.TB, rel string) string {
-	_, here, _, ok := runtime.Caller(0)
-	require.True(tb, ok)
-	return filepath.Join(filepath.Dir(here), "..", "..", rel)
-}
-
 func TestShippedConfig(t *testing.T) {
-	cfg, err := LoadConfig(repoFile(t, "configs/edge.yaml"))
+	cfg, err := LoadConfig(testkit.RepoFile(t, "configs/edge.yaml"))
 	require.NoError(t, err)
 	require.Equal(t, "L1", cfg.Line)
 	require.Equal(t, "tcp://127.0.0.1:1883", cfg.MQTT.Broker)

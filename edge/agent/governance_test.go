@@ -10,6 +10,7 @@ import (
 	"github.com/serialine/serialine/edge/agent"
 	"github.com/serialine/serialine/edge/internal/testcentral"
 	"github.com/serialine/serialine/edge/station"
+	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/wire"
 	"github.com/serialine/serialine/simulators/line"
 )
@@ -26,7 +27,7 @@ func TestCentralCloseStopsTheLine(t *testing.T) {
 	central.PublishOrders(o)
 	a := runAgent(t, agentConfig(t, lineID, l, lcfg, testcentral.Mosquitto))
 	addr := a.HTTPAddr()
-	ctx := testCtx(t)
+	ctx := testkit.Context(t)
 	require.Eventually(t, func() bool { s := state(t, addr); return len(s.Orders) == 1 && len(s.Alarms) == 0 }, testcentral.Wait, 5*time.Millisecond)
 	code, body := newScreen(t, addr).signIn(t, pinAna).post(t, "/ui/start", map[string]string{"order": o.ID})
 	require.Equal(t, http.StatusOK, code, string(body))
@@ -88,7 +89,7 @@ func TestExtendAllowance(t *testing.T) {
 	cfg.Station.MaxConsecutiveRejects, cfg.Station.MaxRejectRate = 1000, 100 // only the allowance stops it
 	a := runAgent(t, cfg)
 	addr := a.HTTPAddr()
-	ctx := testCtx(t)
+	ctx := testkit.Context(t)
 	require.Eventually(t, func() bool { s := state(t, addr); return len(s.Orders) == 1 && len(s.Alarms) == 0 }, testcentral.Wait, 5*time.Millisecond)
 	code, body := newScreen(t, addr).signIn(t, pinAna).post(t, "/ui/start", map[string]string{"order": o.ID})
 	require.Equal(t, http.StatusOK, code, string(body))

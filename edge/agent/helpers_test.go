@@ -1,7 +1,6 @@
 package agent_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -9,7 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -18,24 +16,14 @@ import (
 
 	"github.com/serialine/serialine/edge/agent"
 	"github.com/serialine/serialine/edge/ui"
+	"github.com/serialine/serialine/internal/testkit"
 
 	"github.com/serialine/serialine/drivers/plc"
 	"github.com/serialine/serialine/drivers/scanner"
 	"github.com/serialine/serialine/edge/internal/testcentral"
-	"github.com/serialine/serialine/shared/gs1"
 	"github.com/serialine/serialine/shared/wire"
 	"github.com/serialine/serialine/simulators/line"
 )
-
-func testLogger(tb testing.TB) *slog.Logger {
-	return slog.New(slog.NewTextHandler(tb.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
-}
-
-func testCtx(tb testing.TB) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), testcentral.Wait)
-	tb.Cleanup(cancel)
-	return ctx
-}
 
 func scanFormat() scanner.Format { return scanner.Format{Grade: scanner.GradeLetter, AssumeGS1: true} }
 
@@ -124,7 +112,7 @@ func (s *screen) post(tb testing.TB, path string, body any) (int, []byte) {
 	tb.Helper()
 	b, err := json.Marshal(body)
 	require.NoError(tb, err)
-	req, err := http.NewRequestWithContext(testCtx(tb), http.MethodPost, "http://"+s.addr+path, bytes.NewReader(b))
+	req, err := http.NewRequestWithContext(testkit.Context(tb), http.MethodPost, "http://"+s.addr+path, bytes.NewReader(b))
 	require.NoError(tb, err)
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := s.c.Do(req)
@@ -147,7 +135,7 @@ func (s *screen) signIn(tb testing.TB, pin string) *screen {
 // serialine-edge run does, until the test ends; it returns once Ready.
 func runAgent(tb testing.TB, cfg agent.Config) *agent.Agent {
 	tb.Helper()
-	log := testLogger(tb)
+	log := testkit.Logger(tb)
 	a, err := agent.New(cfg, log)
 	require.NoError(tb, err)
 	_, err = ui.Mount(a, cfg, log)
@@ -168,7 +156,7 @@ func runAgent(tb testing.TB, cfg agent.Config) *agent.Agent {
 	case <-a.Ready():
 	case err := <-done:
 		tb.Fatalf("agent stopped before it was ready: %v", err)
-	case <-testCtx(tb).Done():
+	case <-testkit.Context(tb).Done():
 		tb.Fatal("agent not ready")
 	}
 	return a
@@ -188,7 +176,7 @@ func api(tb testing.TB, addr, method, path string, body any) (int, []byte) {
 		require.NoError(tb, err)
 		rd = bytes.NewReader(b)
 	}
-	req, err := http.NewRequestWithContext(testCtx(tb), method, "http://"+addr+path, rd)
+	req, err := http.NewRequestWithContext(testkit.Context(tb), method, "http://"+addr+path, rd)
 	require.NoError(tb, err)
 	resp, err := http.DefaultClient.Do(req)
 	require.NoError(tb, err)
@@ -205,34 +193,6 @@ func state(tb testing.TB, addr string) agent.State {
 	var s agent.State
 	require.NoError(tb, json.Unmarshal(b, &s))
 	return s
-}
-
-// printLog reads the simulator's print log: the serials printed, in order.
-func printLog(tb testing.TB, path string) []string {
-	tb.Helper()
-	f, err := os.Open(path)
-	require.NoError(tb, err)
-	defer f.Close()
-	var out []string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		var e struct {
-			Data string  `json:"data"`
-			Raw  *string `json:"raw"`
-		}
-		require.NoError(tb, json.Unmarshal(sc.Bytes(), &e))
-		require.Nil(tb, e.Raw, "printed data that is not GS1: %s", sc.Text())
-		es, err := gs1.Parse(e.Data)
-		require.NoError(tb, err)
-		s, ok := es.Get("21")
-		require.True(tb, ok)
-		ndc, ok := es.Get("715")
-		require.True(tb, ok, "the national number is printed")
-		require.Equal(tb, "12345-678-90", ndc)
-		out = append(out, s)
-	}
-	require.NoError(tb, sc.Err())
-	return out
 }
 
 // ledger checks central's view of one order: every granted counter ends as

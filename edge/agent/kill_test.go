@@ -21,6 +21,7 @@ import (
 
 	"github.com/serialine/serialine/edge/agent"
 	"github.com/serialine/serialine/edge/ui"
+	"github.com/serialine/serialine/internal/testkit"
 	"gopkg.in/yaml.v3"
 
 	"github.com/serialine/serialine/edge/internal/testcentral"
@@ -117,7 +118,7 @@ func TestSIGKILL(t *testing.T) {
 	require.NoError(t, err)
 	cfgPath := filepath.Join(t.TempDir(), "edge.yaml")
 	require.NoError(t, os.WriteFile(cfgPath, b, 0o600))
-	ctx := testCtx(t)
+	ctx := testkit.Context(t)
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 9))
 
 	start := func(c *child) {
@@ -182,7 +183,7 @@ func TestSIGKILL(t *testing.T) {
 	require.NoError(t, c.cmd.Wait(), "a clean stop")
 	require.NoError(t, l.Close())
 
-	printed := printLog(t, lcfg.PrintLog)
+	printed := testkit.PrintLog(t, lcfg.PrintLog, map[string]string{"715": "12345-678-90"})
 	tally := ledger(t, snap, "WO-7", printed)
 	var decommissioned uint64
 	for _, r := range closed.Decommissioned {

@@ -19,6 +19,7 @@ import (
 	"github.com/serialine/serialine/edge/agent"
 	"github.com/serialine/serialine/edge/internal/testcentral"
 	"github.com/serialine/serialine/edge/packing"
+	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/gs1"
 	"github.com/serialine/serialine/shared/label"
 	"github.com/serialine/serialine/shared/metrics"
@@ -38,8 +39,8 @@ const (
 // with the product, the line and order WO-7 released to it.
 func packCentral(tb testing.TB, broker, line string) (*store.Store, context.Context, serials.Scheme) {
 	tb.Helper()
-	st := storetest.OpenSQLite(tb, testLogger(tb))
-	ctx := store.WithActor(testCtx(tb), "user:test")
+	st := storetest.OpenSQLite(tb, testkit.Logger(tb))
+	ctx := store.WithActor(testkit.Context(tb), "user:test")
 	spec := serials.Spec{Kind: serials.KindSequential, Length: 10, Start: 1}
 	require.NoError(tb, st.PutProduct(ctx, store.Product{GTIN: packGTIN, Name: "Paracetamol 500 mg", CompanyPrefixLen: 7, NDC: "12345-678-90",
 		Markets: []store.Market{store.MarketUSDSCSA}, Scheme: spec}))
@@ -48,7 +49,7 @@ func packCentral(tb testing.TB, broker, line string) (*store.Store, context.Cont
 	require.NoError(tb, err)
 	_, err = st.ReleaseOrder(ctx, "WO-7", line)
 	require.NoError(tb, err)
-	in, err := ingest.New(ingest.Config{Broker: broker, ShareGroup: fmt.Sprintf("g%08x", rand.Uint32())}, st, metrics.NewRegistry(), testLogger(tb))
+	in, err := ingest.New(ingest.Config{Broker: broker, ShareGroup: fmt.Sprintf("g%08x", rand.Uint32())}, st, metrics.NewRegistry(), testkit.Logger(tb))
 	require.NoError(tb, err)
 	require.NoError(tb, in.Start(context.Background()))
 	tb.Cleanup(func() {
@@ -70,7 +71,7 @@ func casePrinter(tb testing.TB) (addr string, labels chan printersim.Printed) {
 	tb.Helper()
 	labels = make(chan printersim.Printed, 32)
 	sim, err := printersim.New(printersim.Config{Name: "case-printer", DPI: 203, WidthMM: 100, HeightMM: 50,
-		OnPrint: func(p printersim.Printed) { labels <- p }}, testLogger(tb))
+		OnPrint: func(p printersim.Printed) { labels <- p }}, testkit.Logger(tb))
 	require.NoError(tb, err)
 	return serveOn(tb, func(ctx context.Context, ln net.Listener) { _ = sim.Serve(ctx, ln) }), labels
 }
@@ -118,7 +119,7 @@ func TestAgentPacksWhileProducing(t *testing.T) {
 	st, cctx, scheme := packCentral(t, broker, lineID)
 	l, lcfg := startLine(t, lineID, units, 600)
 	prnAddr, labels := casePrinter(t)
-	handheld, err := scannersim.New(scannersim.Config{Name: "handheld"}, testLogger(t))
+	handheld, err := scannersim.New(scannersim.Config{Name: "handheld"}, testkit.Logger(t))
 	require.NoError(t, err)
 	hhAddr := serveOn(t, func(ctx context.Context, ln net.Listener) { _ = handheld.Serve(ctx, ln) })
 
@@ -236,7 +237,7 @@ func TestAgentPacksWhileProducing(t *testing.T) {
 	}
 
 	// The line finishes; central acknowledges every event.
-	_, err = l.Wait(testCtx(t), func(c line.Counters) bool { return c.Good+c.Rejected == units })
+	_, err = l.Wait(testkit.Context(t), func(c line.Counters) bool { return c.Good+c.Rejected == units })
 	require.NoError(t, err)
 	require.Eventually(t, func() bool {
 		s := state(t, addr)

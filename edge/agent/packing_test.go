@@ -7,10 +7,11 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/serialine/serialine/drivers/zpl"
+	"github.com/serialine/serialine/internal/testkit"
 )
 
 func TestPackingConfig(t *testing.T) {
-	cfg, err := LoadConfig(repoFile(t, "configs/edge.yaml"))
+	cfg, err := LoadConfig(testkit.RepoFile(t, "configs/edge.yaml"))
 	require.NoError(t, err)
 	require.False(t, cfg.Packing.Enabled, "packing is off in the shipped file")
 	require.Equal(t, defaultPacking().Printer.DPI, cfg.Packing.Printer.DPI)

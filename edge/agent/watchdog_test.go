@@ -18,6 +18,7 @@ import (
 	"github.com/serialine/serialine/drivers/plc"
 	"github.com/serialine/serialine/edge/internal/testcentral"
 	"github.com/serialine/serialine/edge/station"
+	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/simulators/line"
 	plcsim "github.com/serialine/serialine/simulators/plc"
 )
@@ -109,7 +110,7 @@ func TestWatchdogSIGKILL(t *testing.T) {
 	require.NoError(t, err)
 	cfgPath := filepath.Join(t.TempDir(), "edge.yaml")
 	require.NoError(t, os.WriteFile(cfgPath, b, 0o600))
-	ctx := testCtx(t)
+	ctx := testkit.Context(t)
 
 	run := func(c *child) {
 		require.Eventually(t, func() bool {

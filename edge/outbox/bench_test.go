@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/serialine/serialine/internal/testkit"
 	"github.com/stretchr/testify/require"
 	bolt "go.etcd.io/bbolt"
 )
@@ -27,7 +28,7 @@ func BenchmarkOutboxCommit(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	require.NoError(b, o.Flush(testCtx(b)))
+	require.NoError(b, o.Flush(testkit.Context(b)))
 	elapsed := time.Since(start)
 	st := o.Stats()
 	b.ReportMetric(float64(st.Events)/elapsed.Seconds(), "events/s")
@@ -41,7 +42,7 @@ func BenchmarkOutboxCommitSync(b *testing.B) {
 	defer db.Close()
 	o := openOutbox(b, db, Config{Line: "t-bench"})
 	ev := unitEvent(1)
-	ctx := testCtx(b)
+	ctx := testkit.Context(b)
 	for b.Loop() {
 		if _, err := o.AppendSync(ctx, ev); err != nil {
 			b.Fatal(err)

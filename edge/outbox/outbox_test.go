@@ -1,10 +1,8 @@
 package outbox
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
@@ -17,18 +15,9 @@ import (
 
 	"github.com/serialine/serialine/edge/internal/testcentral"
 	"github.com/serialine/serialine/edge/session"
+	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/wire"
 )
-
-func testLogger(tb testing.TB) *slog.Logger {
-	return slog.New(slog.NewTextHandler(tb.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
-}
-
-func testCtx(tb testing.TB) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), testcentral.Wait)
-	tb.Cleanup(cancel)
-	return ctx
-}
 
 func openDB(tb testing.TB, path string) *bolt.DB {
 	tb.Helper()
@@ -43,7 +32,7 @@ func openLinked(tb testing.TB, db *bolt.DB, broker string, cfg Config) (*Outbox,
 	tb.Helper()
 	var o *Outbox
 	s, err := session.New(session.Config{Line: cfg.Line, Broker: broker, ReconnectMax: 100 * time.Millisecond},
-		session.Handlers{Acks: func(a wire.Ack) { o.Ack(a) }, Connected: func() { o.Wake() }}, testLogger(tb))
+		session.Handlers{Acks: func(a wire.Ack) { o.Ack(a) }, Connected: func() { o.Wake() }}, testkit.Logger(tb))
 	require.NoError(tb, err)
 	cfg.Publisher = s
 	o = openOutbox(tb, db, cfg)
@@ -53,7 +42,7 @@ func openLinked(tb testing.TB, db *bolt.DB, broker string, cfg Config) (*Outbox,
 
 func openOutbox(tb testing.TB, db *bolt.DB, cfg Config) *Outbox {
 	tb.Helper()
-	o, err := Open(db, cfg, testLogger(tb))
+	o, err := Open(db, cfg, testkit.Logger(tb))
 	require.NoError(tb, err)
 	tb.Cleanup(func() { _ = o.Close() })
 	return o
@@ -71,7 +60,7 @@ func appendN(tb testing.TB, o *Outbox, from, n int) {
 	for i := from; i < from+n; i++ {
 		require.NoError(tb, o.Append(unitEvent(i)))
 	}
-	require.NoError(tb, o.Flush(testCtx(tb)))
+	require.NoError(tb, o.Flush(testkit.Context(tb)))
 }
 
 func TestEventsSurviveRestart(t *testing.T) {
@@ -79,10 +68,10 @@ func TestEventsSurviveRestart(t *testing.T) {
 		t.Run(fmt.Sprintf("clean=%v", clean), func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "edge.db")
 			db := openDB(t, path)
-			o, err := Open(db, Config{Line: "t-ob"}, testLogger(t))
+			o, err := Open(db, Config{Line: "t-ob"}, testkit.Logger(t))
 			require.NoError(t, err)
 			appendN(t, o, 0, 250)
-			last, err := o.AppendSync(testCtx(t), unitEvent(250), unitEvent(251))
+			last, err := o.AppendSync(testkit.Context(t), unitEvent(250), unitEvent(251))
 			require.NoError(t, err)
 			require.Equal(t, uint64(252), last)
 			before, err := o.Events(0, 1000)
@@ -104,7 +93,7 @@ func TestEventsSurviveRestart(t *testing.T) {
 				require.NoError(t, e.Validate())
 			}
 			// Seq continues; ids stay unique across runs.
-			last, err = o.AppendSync(testCtx(t), unitEvent(252))
+			last, err = o.AppendSync(testkit.Context(t), unitEvent(252))
 			require.NoError(t, err)
 			require.Equal(t, uint64(253), last)
 			evs, err := o.Events(252, 10)
@@ -130,10 +119,10 @@ func TestAppendRejectsInvalidEvents(t *testing.T) {
 	require.ErrorContains(t, err, "gtin")
 	bad = unitEvent(2)
 	bad.Reason = wire.ReasonNoRead
-	_, err = o.AppendSync(testCtx(t), unitEvent(3), bad)
+	_, err = o.AppendSync(testkit.Context(t), unitEvent(3), bad)
 	require.ErrorContains(t, err, "events[1]: ")
 	require.ErrorContains(t, err, "reason")
-	require.NoError(t, o.Flush(testCtx(t)))
+	require.NoError(t, o.Flush(testkit.Context(t)))
 	require.Zero(t, o.Stats().LastSeq, "nothing of a rejected call is stored")
 	require.NoError(t, o.Close())
 	require.ErrorIs(t, o.Append(unitEvent(4)), ErrClosed)
@@ -164,7 +153,7 @@ func TestDeliveryAndAck(t *testing.T) {
 	o, sess := openLinked(t, db, testcentral.Mosquitto, Config{Line: line, BatchMax: 100, ResendAfter: time.Minute})
 	require.NoError(t, sess.Connect())
 	appendN(t, o, 0, 1234)
-	ctx := testCtx(t)
+	ctx := testkit.Context(t)
 	s := central.WaitFor(ctx, "1234 events", func(s testcentral.Snapshot) bool { return s.Contiguous == 1234 })
 	for i, e := range s.Events {
 		require.Equal(t, uint64(i+1), e.Seq)
@@ -205,7 +194,7 @@ func TestWindowBoundsWhatIsInFlight(t *testing.T) {
 	o, sess := openLinked(t, db, testcentral.Mosquitto, Config{Line: line, BatchMax: 40, Window: 100, ResendAfter: time.Hour})
 	require.NoError(t, sess.Connect())
 	appendN(t, o, 0, 1000)
-	ctx := testCtx(t)
+	ctx := testkit.Context(t)
 	central.WaitFor(ctx, "the first window", func(s testcentral.Snapshot) bool { return s.Contiguous == 100 })
 	// Published counts a batch once the broker acknowledged it, which may
 	// come after central already has it.
@@ -236,7 +225,7 @@ func TestResumesAfterBrokerRestart(t *testing.T) {
 	o, sess := openLinked(t, db, broker.URL(), Config{Line: line, ResendAfter: 2 * time.Second})
 	require.NoError(t, sess.Connect())
 	require.Eventually(t, func() bool { return o.Stats().Connected }, testcentral.Wait, time.Millisecond)
-	ctx := testCtx(t)
+	ctx := testkit.Context(t)
 	appendN(t, o, 0, 300)
 	central.WaitFor(ctx, "300 events", func(s testcentral.Snapshot) bool { return s.Contiguous == 300 })
 	require.Eventually(t, func() bool { return o.Stats().Pending == 0 }, testcentral.Wait, time.Millisecond)
@@ -303,7 +292,7 @@ func TestIncarnationNamesTheBatches(t *testing.T) {
 	inc := o.Incarnation()
 	require.Regexp(t, `^[0-9a-f]{12}$`, inc)
 	appendN(t, o, 0, 20)
-	ctx := testCtx(t)
+	ctx := testkit.Context(t)
 	s := central.WaitFor(ctx, "20 events", func(s testcentral.Snapshot) bool { return s.Contiguous == 20 })
 	require.Equal(t, inc, s.Incarnation)
 	require.Equal(t, line+":"+inc+":1", s.Events[0].ID)
@@ -330,7 +319,7 @@ func TestReplacedIsToldOnce(t *testing.T) {
 	require.NoError(t, sess.Connect())
 	inc := o.Incarnation()
 	appendN(t, o, 0, 5)
-	ctx := testCtx(t)
+	ctx := testkit.Context(t)
 	central.WaitFor(ctx, "5 events", func(s testcentral.Snapshot) bool { return s.Contiguous == 5 })
 	replaced := &wire.Replaced{Incarnation: "0123456789ab", Seq: 4591}
 	for seq := uint64(3); seq <= 5; seq++ {
@@ -364,7 +353,7 @@ func TestRolledBackStore(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "edge.db")
 	db := openDB(t, path)
-	o, err := Open(db, Config{Line: line}, testLogger(t))
+	o, err := Open(db, Config{Line: line}, testkit.Logger(t))
 	require.NoError(t, err)
 	appendN(t, o, 0, 10)
 	require.NoError(t, o.Close())
@@ -380,7 +369,7 @@ func TestRolledBackStore(t *testing.T) {
 	require.NoError(t, sess.Connect())
 	old := o.Incarnation()
 	appendN(t, o, 10, 20)
-	ctx := testCtx(t)
+	ctx := testkit.Context(t)
 	central.WaitFor(ctx, "30 events", func(s testcentral.Snapshot) bool { return s.Contiguous == 30 })
 	sess.Close()
 	require.NoError(t, o.Close())
@@ -442,7 +431,7 @@ func TestCommitErrorIsToldAtOnce(t *testing.T) {
 	r := <-reports
 	require.ErrorContains(t, r.err, "no space left")
 	require.Equal(t, 1, r.n)
-	require.NoError(t, o.Flush(testCtx(t)))
+	require.NoError(t, o.Flush(testkit.Context(t)))
 	r = <-reports
 	require.NoError(t, r.err, "cleared once a commit succeeds")
 	require.Empty(t, reports, "told once per spell")

@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/serialine/serialine/edge/internal/testcentral"
+	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/wire"
 )
 
@@ -24,7 +25,7 @@ func TestMissingEventsSentAgain(t *testing.T) {
 	o, sess := openLinked(t, db, testcentral.Mosquitto, Config{Line: line, BatchMax: 100, ResendAfter: 2 * time.Second, KeepAcked: 300})
 	require.NoError(t, sess.Connect())
 	appendN(t, o, 0, 1000)
-	ctx := testCtx(t)
+	ctx := testkit.Context(t)
 	central.WaitFor(ctx, "1000 events", func(s testcentral.Snapshot) bool { return s.Contiguous == 1000 })
 	central.Ack(1000)
 	require.Eventually(t, func() bool { return o.Stats().Acked == 1000 }, testcentral.Wait, time.Millisecond)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/serialine/serialine/edge/outbox"
 	"github.com/serialine/serialine/edge/packing"
+	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/serials"
 	"github.com/serialine/serialine/shared/wire"
 )
@@ -29,10 +30,10 @@ func BenchmarkOutboxCommitWithPacking(b *testing.B) {
 	var pk *packing.Packer
 	ob, err := outbox.Open(db, outbox.Config{Line: line,
 		// The packer exists before the first Append below.
-		Hooks: []outbox.CommitHook{func(tx *bolt.Tx, evs []wire.Event) error { return pk.RecordEvents(tx, evs) }}}, quiet())
+		Hooks: []outbox.CommitHook{func(tx *bolt.Tx, evs []wire.Event) error { return pk.RecordEvents(tx, evs) }}}, testkit.Discard())
 	require.NoError(b, err)
 	b.Cleanup(func() { _ = ob.Close() })
-	pk, err = packing.Open(db, packCfg(line), d.prn, linked{ob: ob}, quiet())
+	pk, err = packing.Open(db, packCfg(line), d.prn, linked{ob: ob}, testkit.Discard())
 	require.NoError(b, err)
 
 	// Randomized serials, as a real order's, made before the clock starts.
@@ -53,7 +54,7 @@ func BenchmarkOutboxCommitWithPacking(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	require.NoError(b, ob.Flush(testCtx(b)))
+	require.NoError(b, ob.Flush(testkit.ContextFor(b, 2*wait)))
 	b.StopTimer()
 	st := ob.Stats()
 	require.Equal(b, uint64(b.N), st.Events)
@@ -63,7 +64,7 @@ func BenchmarkOutboxCommitWithPacking(b *testing.B) {
 	// not refused as not commissioned.
 	require.NoError(b, pk.SetOrder(wire.Order{ID: "WO-1", GTIN: "09506000134352", Lot: "LOT42", Expiry: "271231", Quantity: uint64(b.N), State: wire.OrderStateReleased}))
 	last := evs[len(evs)-1]
-	out := pk.Scan(testCtx(b), wire.UnitRef(last.GTIN, last.Serial))
+	out := pk.Scan(testkit.ContextFor(b, 2*wait), wire.UnitRef(last.GTIN, last.Serial))
 	if out.Refusal != nil {
 		require.NotEqual(b, packing.RefuseNotCommissioned, out.Refusal.Reason, out.Refusal.Detail)
 	}

@@ -3,8 +3,6 @@ package packing_test
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"math/rand/v2"
 	"net"
 	"path/filepath"
@@ -23,6 +21,7 @@ import (
 	"github.com/serialine/serialine/edge/outbox"
 	"github.com/serialine/serialine/edge/packing"
 	"github.com/serialine/serialine/edge/session"
+	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/gs1"
 	"github.com/serialine/serialine/shared/metrics"
 	"github.com/serialine/serialine/shared/serials"
@@ -39,18 +38,6 @@ const (
 	wait   = testcentral.Wait
 )
 
-func testLogger(tb testing.TB) *slog.Logger {
-	return slog.New(slog.NewTextHandler(tb.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
-}
-
-func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
-
-func testCtx(tb testing.TB) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*wait)
-	tb.Cleanup(cancel)
-	return ctx
-}
-
 // central is the real central of the tests: its store (SQLite) and its
 // MQTT ingest on the test's broker, with a product whose company prefix
 // the line's SSCCs use and orders released to the line.
@@ -61,9 +48,9 @@ type central struct {
 
 func startCentral(tb testing.TB, broker, line string, orders ...string) *central {
 	tb.Helper()
-	log := testLogger(tb)
+	log := testkit.Logger(tb)
 	st := storetest.OpenSQLite(tb, log)
-	ctx := store.WithActor(testCtx(tb), "user:test")
+	ctx := store.WithActor(testkit.ContextFor(tb, 2*wait), "user:test")
 	require.NoError(tb, st.PutProduct(ctx, store.Product{GTIN: gtin, Name: "Paracetamol 500 mg", CompanyPrefixLen: 7, NDC: "12345-678-90",
 		Markets: []store.Market{store.MarketUSDSCSA}, Scheme: serials.Spec{Kind: serials.KindSequential, Length: 10, Start: 1}}))
 	require.NoError(tb, st.PutLine(ctx, store.Line{ID: line, Name: "Line " + line, PasswordHash: "unused"}))
@@ -149,7 +136,7 @@ func startDevices(tb testing.TB) *devices {
 	d := &devices{printed: make(chan printersim.Printed, 64)}
 	var err error
 	d.prnSim, err = printersim.New(printersim.Config{Name: "case-printer", DPI: 203, WidthMM: 100, HeightMM: 50,
-		OnPrint: func(p printersim.Printed) { d.printed <- p }}, quiet())
+		OnPrint: func(p printersim.Printed) { d.printed <- p }}, testkit.Discard())
 	require.NoError(tb, err)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(tb, err)
@@ -157,18 +144,18 @@ func startDevices(tb testing.TB) *devices {
 	tb.Cleanup(func() { _ = d.prnSim.Close() })
 	d.prnAddr = ln.Addr().String()
 	d.prn, err = printer.New(printer.Config{Name: "case-printer", Transport: "tcp:" + d.prnAddr, Layout: packing.LabelLayout(8),
-		StatusInterval: 50 * time.Millisecond}, quiet())
+		StatusInterval: 50 * time.Millisecond}, testkit.Discard())
 	require.NoError(tb, err)
-	require.NoError(tb, d.prn.Connect(testCtx(tb)))
+	require.NoError(tb, d.prn.Connect(testkit.ContextFor(tb, 2*wait)))
 	tb.Cleanup(func() { _ = d.prn.Close() })
 
-	d.scanSim, err = scannersim.New(scannersim.Config{Name: "handheld"}, quiet())
+	d.scanSim, err = scannersim.New(scannersim.Config{Name: "handheld"}, testkit.Discard())
 	require.NoError(tb, err)
 	sln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(tb, err)
 	go func() { _ = d.scanSim.Serve(ctx, sln) }()
 	d.scanDrv, err = scanner.New(scanner.Config{Name: "handheld", Transport: "tcp:" + sln.Addr().String(),
-		ReconnectMin: 10 * time.Millisecond, ReconnectMax: 100 * time.Millisecond}, quiet())
+		ReconnectMin: 10 * time.Millisecond, ReconnectMax: 100 * time.Millisecond}, testkit.Discard())
 	require.NoError(tb, err)
 	return d
 }
@@ -201,12 +188,12 @@ func startEdge(tb testing.TB, dir, broker string, cfg packing.Config, d *devices
 					tb.Logf("grant not applied: %v", err)
 				}
 			}
-		}}, testLogger(tb))
+		}}, testkit.Logger(tb))
 	require.NoError(tb, err)
 	ob, err = outbox.Open(db, outbox.Config{Line: cfg.Line, Publisher: sess, Linger: 5 * time.Millisecond, ResendAfter: time.Second,
-		Hooks: []outbox.CommitHook{func(tx *bolt.Tx, evs []wire.Event) error { return pk.RecordEvents(tx, evs) }}}, testLogger(tb))
+		Hooks: []outbox.CommitHook{func(tx *bolt.Tx, evs []wire.Event) error { return pk.RecordEvents(tx, evs) }}}, testkit.Logger(tb))
 	require.NoError(tb, err)
-	pk, err = packing.Open(db, cfg, d.prn, linked{ob, sess}, testLogger(tb))
+	pk, err = packing.Open(db, cfg, d.prn, linked{ob, sess}, testkit.Logger(tb))
 	require.NoError(tb, err)
 	e.ob, e.pk = ob, pk
 	require.NoError(tb, sess.Connect())

@@ -53,7 +53,7 @@ func TestLabelGS1128(t *testing.T) {
 			job := l.AppendRecall(l.Format(), f)
 
 			// Our printer simulator, through its ZPL parser.
-			sim, err := printersim.New(printersim.Config{Name: "p", DPI: map[int]int{6: 152, 8: 203, 12: 300, 24: 600}[dpmm], WidthMM: 100, HeightMM: 50}, quiet())
+			sim, err := printersim.New(printersim.Config{Name: "p", DPI: map[int]int{6: 152, 8: 203, 12: 300, 24: 600}[dpmm], WidthMM: 100, HeightMM: 50}, testkit.Discard())
 			require.NoError(t, err)
 			p := zplParser(t)
 			labels, _, err := p.Feed(job)

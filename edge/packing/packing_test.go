@@ -10,6 +10,7 @@ import (
 	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/edge/internal/testcentral"
 	"github.com/serialine/serialine/edge/packing"
+	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/gs1"
 	"github.com/serialine/serialine/shared/label"
 	"github.com/serialine/serialine/shared/wire"
@@ -53,7 +54,7 @@ func TestPackingEndToEnd(t *testing.T) {
 			wo1, wo2 := c.units(t, line, "WO-1", 10), c.units(t, line, "WO-2", 2)
 			d := startDevices(t)
 			e := startEdge(t, t.TempDir(), broker, packCfg(line), d)
-			ctx := testCtx(t)
+			ctx := testkit.ContextFor(t, 2*wait)
 
 			// The station commissions 9 units of WO-1 (unit 8 is then
 			// rejected as damaged) and one of WO-2; unit 9 never is.

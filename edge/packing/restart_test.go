@@ -9,6 +9,7 @@ import (
 	"github.com/serialine/serialine/drivers/printer"
 	"github.com/serialine/serialine/edge/internal/testcentral"
 	"github.com/serialine/serialine/edge/packing"
+	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/wire"
 )
 
@@ -27,7 +28,7 @@ func TestSSCCNeverReusedAcrossRestarts(t *testing.T) {
 	dir := t.TempDir()
 	cfg := packCfg(line)
 	cfg.CaseSize, cfg.PalletSize, cfg.LowWater, cfg.RequestSize = 2, 2, 1, 3
-	ctx := testCtx(t)
+	ctx := testkit.ContextFor(t, 2*wait)
 
 	printed := map[string]int{} // SSCC → labels printed
 	labels := 0

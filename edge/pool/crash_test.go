@@ -14,6 +14,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/wire"
 )
 
@@ -117,7 +118,7 @@ func TestSIGKILLNeverReusesASerial(t *testing.T) {
 	db = openDB(t, path)
 	defer db.Close()
 	p, sink := openPool(t, db, Config{})
-	_, err := p.Recover(testCtx(t), sink)
+	_, err := p.Recover(testkit.Context(t), sink)
 	require.NoError(t, err)
 	l, err := p.Level("WO-1")
 	require.NoError(t, err)

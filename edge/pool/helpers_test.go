@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
-	"log/slog"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -14,21 +13,12 @@ import (
 	"github.com/stretchr/testify/require"
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/serials"
 	"github.com/serialine/serialine/shared/wire"
 )
 
 const testLine = "t-pool"
-
-func testLogger(tb testing.TB) *slog.Logger {
-	return slog.New(slog.NewTextHandler(tb.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
-}
-
-func testCtx(tb testing.TB) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	tb.Cleanup(cancel)
-	return ctx
-}
 
 func openDB(tb testing.TB, path string) *bolt.DB {
 	tb.Helper()
@@ -176,7 +166,7 @@ func openPool(tb testing.TB, db *bolt.DB, cfg Config) (*Pool, *boltSink) {
 	if cfg.Line == "" {
 		cfg.Line = testLine
 	}
-	p, err := Open(db, cfg, testLogger(tb))
+	p, err := Open(db, cfg, testkit.Logger(tb))
 	require.NoError(tb, err)
 	return p, &boltSink{db: db, p: p}
 }

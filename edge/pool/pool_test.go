@@ -8,6 +8,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/serials"
 	"github.com/serialine/serialine/shared/wire"
 )
@@ -79,7 +80,7 @@ func TestRunKeepsReservationAhead(t *testing.T) {
 	defer db.Close()
 	p, _ := openPool(t, db, Config{ReserveBlock: 256, CheckEvery: time.Hour})
 	startedOrder(t, p, "WO-1", wire.CounterRange{Start: 0, Count: 100_000})
-	ctx, cancel := context.WithCancel(testCtx(t))
+	ctx, cancel := context.WithCancel(testkit.Context(t))
 	done := make(chan struct{})
 	go func() { defer close(done); p.Run(ctx, newRecorder()) }()
 	defer func() { cancel(); <-done }()
@@ -130,7 +131,7 @@ func TestRestartVoidsExactlyTheUnaccounted(t *testing.T) {
 	}
 	require.Equal(t, want, lostPos)
 
-	n, err := p.Recover(testCtx(t), sink)
+	n, err := p.Recover(testkit.Context(t), sink)
 	require.NoError(t, err)
 	require.Equal(t, len(want), n)
 	require.Empty(t, p.Unaccounted())
@@ -212,7 +213,7 @@ func TestRefillRequestIsIdempotent(t *testing.T) {
 	// Empty, central unreachable: the request is stored, the send fails.
 	rec := newRecorder()
 	rec.setOffline(true)
-	p.refill(testCtx(t), rec)
+	p.refill(testkit.Context(t), rec)
 	reqs := rec.all()
 	require.Len(t, reqs, 1)
 	first := reqs[0]
@@ -223,14 +224,14 @@ func TestRefillRequestIsIdempotent(t *testing.T) {
 
 	// The retry after a failed send reuses the id.
 	rec.setOffline(false)
-	p.refill(testCtx(t), rec)
+	p.refill(testkit.Context(t), rec)
 	require.Len(t, rec.all(), 2)
 	require.Equal(t, first, rec.all()[1])
 	// No grant within RequestRetry: no resend yet; after it, the same id.
-	p.refill(testCtx(t), rec)
+	p.refill(testkit.Context(t), rec)
 	require.Len(t, rec.all(), 2)
 	now = now.Add(time.Minute)
-	p.refill(testCtx(t), rec)
+	p.refill(testkit.Context(t), rec)
 	require.Len(t, rec.all(), 3)
 	require.Equal(t, first.RequestID, rec.all()[2].RequestID)
 
@@ -241,7 +242,7 @@ func TestRefillRequestIsIdempotent(t *testing.T) {
 	p, _ = openPool(t, db, cfg)
 	require.NoError(t, p.Activate("WO-1"))
 	rec = newRecorder()
-	p.refill(testCtx(t), rec)
+	p.refill(testkit.Context(t), rec)
 	require.Equal(t, []wire.SerialRequest{first}, rec.all())
 
 	// A grant for another id is refused; ours is applied once.
@@ -257,10 +258,10 @@ func TestRefillRequestIsIdempotent(t *testing.T) {
 	require.Empty(t, l.Pending)
 
 	// Above the low-water mark nothing is requested; below it a new id.
-	p.refill(testCtx(t), rec)
+	p.refill(testkit.Context(t), rec)
 	require.Len(t, rec.all(), 1)
 	take(t, p, int(first.Count)-500) // 500 left at 60/min: 8.3 min < 10
-	p.refill(testCtx(t), rec)
+	p.refill(testkit.Context(t), rec)
 	require.Len(t, rec.all(), 2)
 	require.NotEqual(t, first.RequestID, rec.all()[1].RequestID)
 }
@@ -271,7 +272,7 @@ func TestRefusedGrant(t *testing.T) {
 	p, _ := openPool(t, db, Config{})
 	require.NoError(t, p.AddOrder(testOrder("WO-1")))
 	require.NoError(t, p.Activate("WO-1"))
-	r, err := p.RequestNow(testCtx(t), "WO-1", newRecorder())
+	r, err := p.RequestNow(testkit.Context(t), "WO-1", newRecorder())
 	require.NoError(t, err)
 	refusal := wire.SerialGrant{V: 1, RequestID: r.RequestID, Line: testLine, Order: "WO-1", GTIN: r.GTIN, Error: "order WO-1 is not released to line t-pool"}
 	require.NoError(t, refusal.Validate())
@@ -306,7 +307,7 @@ func TestGrantChecks(t *testing.T) {
 			defer db.Close()
 			p, _ := openPool(t, db, Config{})
 			startedOrder(t, p, "WO-1", wire.CounterRange{Start: 0, Count: 10})
-			r, err := p.RequestNow(testCtx(t), "WO-1", newRecorder())
+			r, err := p.RequestNow(testkit.Context(t), "WO-1", newRecorder())
 			require.NoError(t, err)
 			g := grant(r.RequestID, "WO-1", seqSpec(), wire.CounterRange{Start: 100, Count: 10})
 			tc.edit(&g)
@@ -339,7 +340,7 @@ func TestListAndRandomizedSchemes(t *testing.T) {
 			p, _ := openPool(t, db, Config{})
 			require.NoError(t, p.AddOrder(testOrder("WO-1")))
 			require.NoError(t, p.Activate("WO-1"))
-			r, err := p.RequestNow(testCtx(t), "WO-1", newRecorder())
+			r, err := p.RequestNow(testkit.Context(t), "WO-1", newRecorder())
 			require.NoError(t, err)
 			spec := tc.spec
 			g := grant(r.RequestID, "WO-1", &spec, wire.CounterRange{Start: 40, Count: 2}, wire.CounterRange{Start: 10, Count: 2})
@@ -387,7 +388,7 @@ func TestCloseOrderReconciles(t *testing.T) {
 	fate(t, sink, wire.Voided, "", units[12])
 	// units 11 and 13 are abandoned in flight.
 
-	counts, err := p.CloseOrder(testCtx(t), "WO-1", "op1", sink)
+	counts, err := p.CloseOrder(testkit.Context(t), "WO-1", "op1", sink)
 	require.NoError(t, err)
 	require.Equal(t, wire.Reconciliation{Granted: 20, Commissioned: 10, Decommissioned: map[wire.Reason]uint64{wire.ReasonLowGrade: 1}, Voided: 3, ReturnedUnused: 6}, counts)
 	require.True(t, counts.Balanced())
@@ -406,7 +407,7 @@ func TestCloseOrderReconciles(t *testing.T) {
 	require.True(t, l.Closed)
 	require.Equal(t, counts, l.Counts)
 	require.ErrorIs(t, p.Activate("WO-1"), ErrOrderClosed)
-	again, err := p.CloseOrder(testCtx(t), "WO-1", "op1", sink)
+	again, err := p.CloseOrder(testkit.Context(t), "WO-1", "op1", sink)
 	require.NoError(t, err)
 	require.Equal(t, counts, again)
 	require.Len(t, storedEvents(t, db), len(evs), "closing twice sends nothing")

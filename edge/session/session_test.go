@@ -1,33 +1,22 @@
 package session
 
 import (
-	"context"
-	"log/slog"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/serialine/serialine/edge/internal/testcentral"
+	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/wire"
 )
-
-func testLogger(tb testing.TB) *slog.Logger {
-	return slog.New(slog.NewTextHandler(tb.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
-}
-
-func testCtx(tb testing.TB) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), testcentral.Wait)
-	tb.Cleanup(cancel)
-	return ctx
-}
 
 func newSession(tb testing.TB, cfg Config, h Handlers) *Session {
 	tb.Helper()
 	if cfg.ReconnectMax == 0 {
 		cfg.ReconnectMax = 100 * time.Millisecond
 	}
-	s, err := New(cfg, h, testLogger(tb))
+	s, err := New(cfg, h, testkit.Logger(tb))
 	require.NoError(tb, err)
 	tb.Cleanup(s.Close)
 	return s
@@ -45,7 +34,7 @@ func TestStatusRetainedAndLastWill(t *testing.T) {
 
 	// A central connecting later gets the retained status.
 	central := testcentral.New(t, broker.URL(), line, testcentral.Options{})
-	ctx := testCtx(t)
+	ctx := testkit.Context(t)
 	s := central.WaitFor(ctx, "the retained status", func(s testcentral.Snapshot) bool { return len(s.Statuses) > 0 })
 	require.Equal(t, wire.LineRunning, s.Statuses[0].State)
 	require.Equal(t, uint64(42), s.Statuses[0].Pool.Available)
@@ -93,7 +82,7 @@ func TestOrdersGrantsAndRequests(t *testing.T) {
 	acks := make(chan wire.Ack, 4)
 	o := newSession(t, Config{Line: line, Broker: testcentral.Mosquitto},
 		Handlers{Orders: func(w wire.Orders) { orders <- w }, Grant: func(g wire.SerialGrant) { grants <- g }, Acks: func(a wire.Ack) { acks <- a }})
-	ctx := testCtx(t)
+	ctx := testkit.Context(t)
 	require.ErrorIs(t, o.RequestSerials(ctx, wire.SerialRequest{V: 1, RequestID: "r-1", Line: line, Order: "WO-1", GTIN: ord.GTIN, Count: 5}), ErrOffline)
 	require.NoError(t, o.Connect())
 	select {

@@ -2,6 +2,7 @@ package station
 
 import (
 	"context"
+	"log/slog"
 	"path/filepath"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/serialine/serialine/drivers/zpl"
 	"github.com/serialine/serialine/edge/outbox"
 	"github.com/serialine/serialine/edge/pool"
+	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/serials"
 	"github.com/serialine/serialine/shared/wire"
 	"github.com/serialine/serialine/simulators/line"
@@ -23,7 +25,7 @@ import (
 // station's counts once all are decided.
 func runUnits(b *testing.B, lcfg line.Config, n int, broker string, guard float64) (Counts, []time.Duration) {
 	r := newRig(b, lcfg, rigOptions{grant: uint64(n) + 1000, broker: broker, station: Config{CameraGuard: guard}})
-	ctx := testCtx(b)
+	ctx := testkit.Context(b)
 	r.startLine(ctx)
 	c, err := r.line.Wait(ctx, func(c line.Counters) bool { return c.Good+c.Rejected == uint64(n) })
 	require.NoError(b, err, "line %+v; station %+v", c, r.st.Snapshot())
@@ -117,7 +119,7 @@ func TestTriggerPathAllocatesNothing(t *testing.T) {
 	db, err := bolt.Open(filepath.Join(t.TempDir(), "edge.db"), 0o600, nil)
 	require.NoError(t, err)
 	defer db.Close()
-	log := testLogger(t)
+	log := testkit.LoggerAt(t, slog.LevelWarn) // as before the kit: no Debug formatting on the measured path
 	p, err := pool.Open(db, pool.Config{Line: "t-station", ReserveBlock: pool.MaxReserveBlock}, log)
 	require.NoError(t, err)
 	ob, err := outbox.Open(db, outbox.Config{Line: "t-station", Hooks: []outbox.CommitHook{p.RecordFates}}, log)
@@ -128,7 +130,7 @@ func TestTriggerPathAllocatesNothing(t *testing.T) {
 		&sinkPrinter{layout: zpl.DefaultLayout(12)}, nilScanner{}, nilPLC{}, p, ob, log)
 	require.NoError(t, err)
 	st.SetOrders([]wire.Order{testOrder()})
-	req, err := p.RequestNow(testCtx(t), "WO-1", noSend{})
+	req, err := p.RequestNow(testkit.Context(t), "WO-1", noSend{})
 	require.NoError(t, err)
 	spec := seqSpecForTest()
 	require.NoError(t, p.ApplyGrant(wire.SerialGrant{V: 1, RequestID: req.RequestID, Line: "t-station", Order: "WO-1", GTIN: testOrder().GTIN,

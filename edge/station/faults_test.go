@@ -6,6 +6,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/wire"
 	"github.com/serialine/serialine/simulators/line"
 )
@@ -39,7 +40,7 @@ func TestDeviceFaultStopsUntilClearedAndAcknowledged(t *testing.T) {
 			lcfg.Fast = true
 			lcfg.Speed = 1200
 			r := newRig(t, lcfg, rigOptions{grant: 10_000})
-			ctx := testCtx(t)
+			ctx := testkit.Context(t)
 			r.startLine(ctx)
 			_, err := r.line.Wait(ctx, func(c line.Counters) bool { return c.Good >= 12 })
 			require.NoError(t, err)
@@ -85,7 +86,7 @@ func TestDeviceFaultStopsUntilClearedAndAcknowledged(t *testing.T) {
 // counted when decided).
 func countBlankInFlight(r *rig) uint64 {
 	var n uint64
-	_ = r.st.do(testCtx(r.tb), func() error {
+	_ = r.st.do(testkit.Context(r.tb), func() error {
 		for i := range r.st.fifo.len() {
 			if r.st.fifo.at(i).kind != printed {
 				n++
@@ -104,7 +105,7 @@ func TestEmptyPoolStopsTheLine(t *testing.T) {
 	lcfg.Speed = 1200
 	lcfg.Units = 60
 	r := newRig(t, lcfg, rigOptions{grant: 25})
-	ctx := testCtx(t)
+	ctx := testkit.Context(t)
 	require.NoError(t, r.st.Start(ctx, "WO-1"))
 	s := r.waitState(func(s Snapshot) bool { return hasAlarm(s, "serials", true) }, "the empty pool alarm")
 	for _, a := range s.Alarms {
@@ -128,7 +129,7 @@ func TestEmptyPoolStopsTheLine(t *testing.T) {
 	require.NoError(t, r.line.Close())
 
 	// No serial was printed twice, and none that was not granted.
-	printed := printLog(t, lcfg.PrintLog)
+	printed := testkit.PrintLog(t, lcfg.PrintLog, nil)
 	seen := map[string]bool{}
 	for _, sn := range printed {
 		require.False(t, seen[sn], "serial %s printed twice", sn)

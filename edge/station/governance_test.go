@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/wire"
 	"github.com/serialine/serialine/simulators/line"
 )
@@ -156,7 +157,7 @@ func TestOrderEndsWithExactlyItsQuantity(t *testing.T) {
 	lcfg.Scanner.Faults.NoReadRate = 0.05
 	r := newRig(t, lcfg, rigOptions{grant: 1000, order: smallOrder(quantity),
 		station: Config{MaxConsecutiveRejects: 1000, MaxRejectRate: 100}})
-	ctx := testCtx(t)
+	ctx := testkit.Context(t)
 	r.startLine(ctx)
 	s := r.waitState(func(s Snapshot) bool { return s.Production != nil && s.Production.State == wire.ProgressComplete }, "the order complete")
 	require.Equal(t, wire.LineStopped, s.State, "the line stopped by itself")
@@ -208,7 +209,7 @@ func TestQualityLimitsStopTheLine(t *testing.T) {
 			lcfg.Fast = true
 			lcfg.Speed = 1200
 			r := newRig(t, lcfg, rigOptions{grant: 10_000, quality: true})
-			ctx := testCtx(t)
+			ctx := testkit.Context(t)
 			r.startLine(ctx)
 			_, err := r.line.Wait(ctx, func(c line.Counters) bool { return c.Good >= 20 })
 			require.NoError(t, err)
@@ -277,7 +278,7 @@ func TestAllowanceSpentStopsUntilExtended(t *testing.T) {
 	o := smallOrder(1000)
 	o.RejectAllowance = 6
 	r := newRig(t, lcfg, rigOptions{grant: 2000, order: o, station: Config{MaxConsecutiveRejects: 1000, MaxRejectRate: 100}})
-	ctx := testCtx(t)
+	ctx := testkit.Context(t)
 	r.startLine(ctx)
 	_, err := r.line.Wait(ctx, func(c line.Counters) bool { return c.Good >= 10 })
 	require.NoError(t, err)
@@ -316,7 +317,7 @@ func TestExpiryGovernsTheLine(t *testing.T) {
 	o.Expiry = "261208" // tomorrow
 	o.MinShelfLifeDays = 2
 	r := newRig(t, lcfg, rigOptions{grant: 2000, order: o, station: Config{Now: now}})
-	ctx := testCtx(t)
+	ctx := testkit.Context(t)
 	err := r.st.Start(ctx, "WO-1")
 	require.ErrorContains(t, err, "1 days away, the product needs at least 2 days of shelf life")
 
@@ -347,7 +348,7 @@ func TestAcknowledgeByRole(t *testing.T) {
 	lcfg := lineConfig(t)
 	lcfg.Fast = true
 	r := newRig(t, lcfg, rigOptions{grant: 100})
-	ctx := testCtx(t)
+	ctx := testkit.Context(t)
 	require.NoError(t, r.st.do(ctx, func() error {
 		r.st.raise("plc-reject", AlarmRejectFailed, "unit 42 not rejected", false)
 		r.st.raise("station", AlarmTrackingFull, "more than 4096 units", false)
@@ -395,7 +396,7 @@ func TestStorageFaultStopsPrinting(t *testing.T) {
 	lcfg.Fast = true
 	lcfg.Speed = 1200
 	r := newRig(t, lcfg, rigOptions{grant: 5000})
-	ctx := testCtx(t)
+	ctx := testkit.Context(t)
 	r.startLine(ctx)
 	_, err := r.line.Wait(ctx, func(c line.Counters) bool { return c.Good >= 50 })
 	require.NoError(t, err)

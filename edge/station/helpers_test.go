@@ -1,12 +1,10 @@
 package station
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"sync/atomic"
 	"testing"
@@ -22,7 +20,7 @@ import (
 	"github.com/serialine/serialine/edge/outbox"
 	"github.com/serialine/serialine/edge/pool"
 	"github.com/serialine/serialine/edge/session"
-	"github.com/serialine/serialine/shared/gs1"
+	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/serials"
 	"github.com/serialine/serialine/shared/wire"
 	"github.com/serialine/serialine/simulators/line"
@@ -30,16 +28,6 @@ import (
 
 // waitLong bounds every wait: a deadline against hangs, not a measure.
 const waitLong = 60 * time.Second
-
-func testLogger(tb testing.TB) *slog.Logger {
-	return slog.New(slog.NewTextHandler(tb.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
-}
-
-func testCtx(tb testing.TB) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), waitLong)
-	tb.Cleanup(cancel)
-	return ctx
-}
 
 func scanFormat() scanner.Format { return scanner.Format{Grade: scanner.GradeLetter, AssumeGS1: true} }
 
@@ -106,7 +94,7 @@ type rigOptions struct {
 
 func newRig(tb testing.TB, lcfg line.Config, opts rigOptions) *rig {
 	tb.Helper()
-	log := testLogger(tb)
+	log := testkit.Logger(tb)
 	l, err := line.New(lcfg, slog.New(slog.NewTextHandler(tb.Output(), &slog.HandlerOptions{Level: slog.LevelError})))
 	require.NoError(tb, err)
 	require.NoError(tb, l.Start(context.Background()))
@@ -117,11 +105,11 @@ func newRig(tb testing.TB, lcfg line.Config, opts rigOptions) *rig {
 	r.plc, err = plc.New(plc.Config{Name: "plc", Transport: d.PLC, UnitID: d.PLCUnitID, PollInterval: time.Millisecond}, log)
 	require.NoError(tb, err)
 	tb.Cleanup(func() { _ = r.plc.Close() })
-	require.NoError(tb, r.plc.Connect(testCtx(tb)))
+	require.NoError(tb, r.plc.Connect(testkit.Context(tb)))
 	r.printer, err = printer.New(printer.Config{Name: "printer", Transport: d.Printer, Layout: zpl.DefaultLayout(12), StatusInterval: 20 * time.Millisecond}, log)
 	require.NoError(tb, err)
 	tb.Cleanup(func() { _ = r.printer.Close() })
-	require.NoError(tb, r.printer.Connect(testCtx(tb)))
+	require.NoError(tb, r.printer.Connect(testkit.Context(tb)))
 	r.scanner, err = scanner.New(scanner.Config{Name: "scanner", Transport: d.Scanner, Format: scanFormat(), ReconnectMin: 10 * time.Millisecond, ReconnectMax: 50 * time.Millisecond}, log)
 	require.NoError(tb, err)
 
@@ -204,7 +192,7 @@ func newRig(tb testing.TB, lcfg line.Config, opts rigOptions) *rig {
 // grant gives the order n more serials, as central would.
 func (r *rig) grant(n uint64) {
 	r.tb.Helper()
-	req, err := r.pool.RequestNow(testCtx(r.tb), "WO-1", noSend{})
+	req, err := r.pool.RequestNow(testkit.Context(r.tb), "WO-1", noSend{})
 	require.NoError(r.tb, err)
 	l, err := r.pool.Level("WO-1")
 	require.NoError(r.tb, err)
@@ -269,34 +257,8 @@ func (r *rig) setFault(device, fault string, v any) {
 // events returns every event in the outbox.
 func (r *rig) events() []wire.Event {
 	r.tb.Helper()
-	require.NoError(r.tb, r.outbox.Flush(testCtx(r.tb)))
+	require.NoError(r.tb, r.outbox.Flush(testkit.Context(r.tb)))
 	evs, err := r.outbox.Events(0, 1<<20)
 	require.NoError(r.tb, err)
 	return evs
-}
-
-// printLog reads the simulator's print log (after the line closed) and
-// returns the serials printed, in order.
-func printLog(tb testing.TB, path string) []string {
-	tb.Helper()
-	f, err := os.Open(path)
-	require.NoError(tb, err)
-	defer f.Close()
-	var out []string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		var e struct {
-			Data string  `json:"data"`
-			Raw  *string `json:"raw"`
-		}
-		require.NoError(tb, json.Unmarshal(sc.Bytes(), &e))
-		require.Nil(tb, e.Raw, "printed data that is not GS1: %s", sc.Text())
-		es, err := gs1.Parse(e.Data)
-		require.NoError(tb, err)
-		s, ok := es.Get("21")
-		require.True(tb, ok)
-		out = append(out, s)
-	}
-	require.NoError(tb, sc.Err())
-	return out
 }

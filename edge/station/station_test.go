@@ -6,6 +6,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/wire"
 	"github.com/serialine/serialine/simulators/line"
 )
@@ -26,7 +27,7 @@ func TestRun500UnitsWithFaults(t *testing.T) {
 	// them are TestQualityLimitsStopTheLine's, not this test's (newRig
 	// leaves them off).
 	r := newRig(t, lcfg, rigOptions{grant: 10_000})
-	ctx := testCtx(t)
+	ctx := testkit.Context(t)
 	r.startLine(ctx)
 
 	// A spell of printer drops, then a spell of low grades.
@@ -67,7 +68,7 @@ func TestImagingWithSmudge(t *testing.T) {
 	lcfg.Travel = line.Travel{PrintWindow: 16, PrinterToCamera: 20, CameraToReject: 20}
 	scfg := Config{PrinterToCamera: 20, CameraToReject: 20, PrintWindow: 16, Jitter: lcfg.Jitter, CameraGuard: 15}
 	r := newRig(t, lcfg, rigOptions{grant: 1000, station: scfg})
-	ctx := testCtx(t)
+	ctx := testkit.Context(t)
 	r.startLine(ctx)
 	_, err := r.line.Wait(ctx, func(c line.Counters) bool { return c.Printed >= 30 })
 	require.NoError(t, err)
@@ -85,7 +86,7 @@ func TestImagingWithSmudge(t *testing.T) {
 // counts and the events in the outbox agree exactly.
 func checkRun(t *testing.T, r *rig, lcfg line.Config, n int) Counts {
 	t.Helper()
-	ctx := testCtx(t)
+	ctx := testkit.Context(t)
 	final, err := r.line.Wait(ctx, func(c line.Counters) bool { return c.Good+c.Rejected == uint64(n) })
 	require.NoError(t, err)
 	final.Dropped = r.line.Status().Counters.Dropped
@@ -97,7 +98,7 @@ func checkRun(t *testing.T, r *rig, lcfg line.Config, n int) Counts {
 	require.NoError(t, err)
 	evs := r.events()
 	require.NoError(t, r.line.Close())
-	printed := printLog(t, lcfg.PrintLog)
+	printed := testkit.PrintLog(t, lcfg.PrintLog, nil)
 
 	k := snap.Counts
 	t.Logf("station: %+v", k)
@@ -164,7 +165,7 @@ func TestStartAsNamesTheOperator(t *testing.T) {
 	lcfg.Speed = 3000
 	lcfg.Units = n
 	r := newRig(t, lcfg, rigOptions{grant: 1_000})
-	ctx := testCtx(t)
+	ctx := testkit.Context(t)
 	r.setFault("line", "starved", true)
 	require.NoError(t, r.st.StartAs(ctx, "WO-1", "Ana"))
 	require.Eventually(t, func() bool { return r.line.Status().Running }, waitLong, time.Millisecond)

@@ -6,6 +6,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/wire"
 	"github.com/serialine/serialine/simulators/line"
 	plcsim "github.com/serialine/serialine/simulators/plc"
@@ -37,7 +38,7 @@ func TestPLCHeartbeatStops(t *testing.T) {
 	lcfg.Fast = true
 	lcfg.Speed = 1200
 	r := newRig(t, lcfg, rigOptions{grant: 10_000})
-	ctx := testCtx(t)
+	ctx := testkit.Context(t)
 	awaitArmed(t, r.line.PLC())
 	r.startLine(ctx)
 	_, err := r.line.Wait(ctx, func(c line.Counters) bool { return c.Good >= 12 })
@@ -79,7 +80,7 @@ func TestCleanStopStandsDown(t *testing.T) {
 	lcfg.Fast = true
 	lcfg.Speed = 1200
 	r := newRig(t, lcfg, rigOptions{grant: 10_000})
-	ctx := testCtx(t)
+	ctx := testkit.Context(t)
 	awaitArmed(t, r.line.PLC())
 	r.startLine(ctx)
 	_, err := r.line.Wait(ctx, func(c line.Counters) bool { return c.Good >= 12 })

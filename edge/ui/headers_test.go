@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/serialine/serialine/edge/agent"
+	"github.com/serialine/serialine/internal/testkit"
 )
 
 // TestSecurityHeaders: every answer of the screen — the page, a static
@@ -80,7 +81,7 @@ func TestEventStreamOutlivesServerTimeouts(t *testing.T) {
 		WriteTimeout: 150 * time.Millisecond, IdleTimeout: time.Second, MaxConnections: 8}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	srv, ln := agent.NewHTTPServer(sc, r.stream, ln, discard())
+	srv, ln := agent.NewHTTPServer(sc, r.stream, ln, testkit.Discard())
 	go func() { _ = srv.Serve(ln) }()
 	t.Cleanup(func() { _ = srv.Close() })
 	url := "http://" + ln.Addr().String()

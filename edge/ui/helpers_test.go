@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -22,6 +21,7 @@ import (
 	"github.com/serialine/serialine/edge/packing"
 	"github.com/serialine/serialine/edge/pool"
 	"github.com/serialine/serialine/edge/station"
+	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/wire"
 )
 
@@ -370,8 +370,6 @@ func catalogued(tb testing.TB, code station.AlarmCode, device, fault string, sin
 	return station.Alarm{}
 }
 
-func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
-
 // newRig serves a screen on a fake line on 127.0.0.1:0.
 func newRig(tb testing.TB, cfg Config) *rig {
 	tb.Helper()
@@ -385,7 +383,7 @@ func newRigOps(tb testing.TB, cfg Config, ops Operators) *rig {
 	if cfg.Now == nil {
 		cfg.Now = r.clock.Now
 	}
-	u, err := New(cfg, r.line, ops, r.rec, discard())
+	u, err := New(cfg, r.line, ops, r.rec, testkit.Discard())
 	require.NoError(tb, err)
 	r.ui = u
 	r.stream = &streamGate{h: u, cancels: map[int]context.CancelFunc{}}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/serialine/serialine/internal/testkit"
 	"github.com/stretchr/testify/require"
 )
 
@@ -137,10 +138,10 @@ func TestHostsConfigRefused(t *testing.T) {
 		{"line_1", `host "line_1": letters, digits`},
 	} {
 		t.Run(tc.host, func(t *testing.T) {
-			_, err := New(Config{Hosts: []string{tc.host}}, newFakeLine(), testOperators(t), nil, discard())
+			_, err := New(Config{Hosts: []string{tc.host}}, newFakeLine(), testOperators(t), nil, testkit.Discard())
 			require.ErrorContains(t, err, tc.want)
 		})
 	}
-	_, err := New(Config{Hosts: []string{"line1", "[fe80::1]:8081", "10.0.0.7"}}, newFakeLine(), testOperators(t), nil, discard())
+	_, err := New(Config{Hosts: []string{"line1", "[fe80::1]:8081", "10.0.0.7"}}, newFakeLine(), testOperators(t), nil, testkit.Discard())
 	require.NoError(t, err)
 }

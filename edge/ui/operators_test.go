@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/serialine/serialine/edge/station"
+	"github.com/serialine/serialine/internal/testkit"
 )
 
 func TestNewOperatorsRejectsBadConfig(t *testing.T) {
@@ -76,10 +77,10 @@ func TestConfigValidate(t *testing.T) {
 		{Config{PoolWarnMinutes: -1}, "pool_warn_minutes"},
 	} {
 		t.Run(tc.want, func(t *testing.T) {
-			_, err := New(tc.cfg, newFakeLine(), testOperators(t), nil, discard())
+			_, err := New(tc.cfg, newFakeLine(), testOperators(t), nil, testkit.Discard())
 			require.ErrorContains(t, err, tc.want)
 		})
 	}
-	_, err := New(Config{}, nil, testOperators(t), nil, discard())
+	_, err := New(Config{}, nil, testOperators(t), nil, testkit.Discard())
 	require.ErrorContains(t, err, "line")
 }

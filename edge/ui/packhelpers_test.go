@@ -17,6 +17,7 @@ import (
 	"github.com/serialine/serialine/drivers/scanner"
 	"github.com/serialine/serialine/edge/agent"
 	"github.com/serialine/serialine/edge/packing"
+	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/gs1"
 	"github.com/serialine/serialine/shared/label"
 	"github.com/serialine/serialine/shared/wire"
@@ -140,28 +141,28 @@ func startPacking(tb testing.TB, line *fakeLine, caseSize, palletSize int) *pack
 	pr := &packRig{printed: make(chan printersim.Printed, 16), order: testOrder("WO-1")}
 
 	psim, err := printersim.New(printersim.Config{Name: "case-printer", DPI: 203, WidthMM: 100, HeightMM: 50,
-		OnPrint: func(p printersim.Printed) { pr.printed <- p }}, discard())
+		OnPrint: func(p printersim.Printed) { pr.printed <- p }}, testkit.Discard())
 	require.NoError(tb, err)
 	pln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(tb, err)
 	wg.Add(1)
 	go func() { defer wg.Done(); _ = psim.Serve(ctx, pln) }()
 	prn, err := printer.New(printer.Config{Name: "case-printer", Transport: "tcp:" + pln.Addr().String(),
-		Layout: packing.LabelLayout(8), StatusInterval: 50 * time.Millisecond}, discard())
+		Layout: packing.LabelLayout(8), StatusInterval: 50 * time.Millisecond}, testkit.Discard())
 	require.NoError(tb, err)
 	cctx, ccancel := context.WithTimeout(ctx, packWait)
 	defer ccancel()
 	require.NoError(tb, prn.Connect(cctx))
 	tb.Cleanup(func() { _ = prn.Close() })
 
-	pr.scan, err = scannersim.New(scannersim.Config{Name: "handheld"}, discard())
+	pr.scan, err = scannersim.New(scannersim.Config{Name: "handheld"}, testkit.Discard())
 	require.NoError(tb, err)
 	sln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(tb, err)
 	wg.Add(1)
 	go func() { defer wg.Done(); _ = pr.scan.Serve(ctx, sln) }()
 	drv, err := scanner.New(scanner.Config{Name: "handheld", Transport: "tcp:" + sln.Addr().String(),
-		ReconnectMin: 10 * time.Millisecond, ReconnectMax: 100 * time.Millisecond}, discard())
+		ReconnectMin: 10 * time.Millisecond, ReconnectMax: 100 * time.Millisecond}, testkit.Discard())
 	require.NoError(tb, err)
 
 	db, err := bolt.Open(filepath.Join(tb.TempDir(), "edge.db"), 0o600, &bolt.Options{Timeout: time.Second})
@@ -170,7 +171,7 @@ func startPacking(tb testing.TB, line *fakeLine, caseSize, palletSize int) *pack
 	pr.ob = &memOutbox{db: db, line: "L1", next: map[string]uint64{}}
 	pr.pk, err = packing.Open(db, packing.Config{Line: "L1", CompanyPrefix: packPrefix, CaseExtension: 0, PalletExtension: 1,
 		CaseSize: caseSize, PalletSize: palletSize, LowWater: 5, RequestSize: 20, RequestRetry: 200 * time.Millisecond,
-		Operator: func(ctx context.Context) string { n, _ := OperatorFrom(ctx); return n }}, prn, pr.ob, discard())
+		Operator: func(ctx context.Context) string { n, _ := OperatorFrom(ctx); return n }}, prn, pr.ob, testkit.Discard())
 	require.NoError(tb, err)
 	pr.ob.pk = pr.pk
 	require.NoError(tb, pr.pk.SetOrder(pr.order))

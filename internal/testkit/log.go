@@ -12,9 +12,15 @@ import (
 // the test's cleanups have run, lines are dropped: a goroutine that outlives
 // its test would otherwise make tb.Log panic.
 func Logger(tb testing.TB) *slog.Logger {
+	return LoggerAt(tb, slog.LevelDebug)
+}
+
+// LoggerAt is Logger from level up: for benchmarks and allocation tests,
+// where formatting every Debug line would be measured with the code.
+func LoggerAt(tb testing.TB, level slog.Level) *slog.Logger {
 	w := &tbWriter{tb: tb}
 	tb.Cleanup(w.close) // registered first, so it runs after the cleanups that stop servers
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
 }
 
 // Discard returns a logger that drops everything, for code under test whose

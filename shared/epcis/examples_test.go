@@ -22,14 +22,6 @@ func exampleFiles(tb testing.TB, sub, pattern string) []string {
 	return files
 }
 
-// writeTemp stores b in a temp file for a validator and returns its path.
-func writeTemp(tb testing.TB, name string, b []byte) string {
-	tb.Helper()
-	p := filepath.Join(tb.(interface{ TempDir() string }).TempDir(), name)
-	require.NoError(tb, os.WriteFile(p, b, 0o600))
-	return p
-}
-
 // normalise decodes JSON into generic values so that key order and number
 // spelling do not matter when comparing.
 func normalise(tb testing.TB, b []byte) any {
@@ -50,7 +42,7 @@ func TestGS1JSONExamplesRoundTrip(t *testing.T) {
 
 			out, err := MarshalJSONLD(d)
 			require.NoError(t, err)
-			p := writeTemp(t, "out.jsonld", out)
+			p := testkit.WriteTemp(t, "out.jsonld", out)
 			msg, code := testkit.RunValidator(t, "validate-epcis-json", "--schema", "modular", p)
 			require.Equal(t, 0, code, "re-marshalled %s fails GS1's JSON Schema:\n%s\n%s", f, msg, out)
 

@@ -19,7 +19,7 @@ func TestGS1XMLExamplesRoundTrip(t *testing.T) {
 
 			out, err := MarshalXML(d)
 			require.NoError(t, err)
-			msg, code := testkit.RunValidator(t, "validate-epcis-xml", writeTemp(t, "out.xml", out))
+			msg, code := testkit.RunValidator(t, "validate-epcis-xml", testkit.WriteTemp(t, "out.xml", out))
 			require.Equal(t, 0, code, "re-marshalled XML fails GS1's XSD:\n%s\n%s", msg, out)
 
 			back, err := ParseXML(out)

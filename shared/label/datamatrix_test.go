@@ -178,7 +178,7 @@ func TestEncodeDataMatrixEverySizeConformance(t *testing.T) {
 		m, err := EncodeDataMatrixSize(data, false, s.rows, s.cols)
 		require.NoError(t, err)
 		f := filepath.Join(dir, fmt.Sprintf("%dx%d.png", s.rows, s.cols))
-		writePNG(t, f, matrixImage(m, 3, 2))
+		testkit.WritePNG(t, f, matrixImage(m, 3, 2))
 		files = append(files, f)
 		want[f] = data
 	}

@@ -183,7 +183,7 @@ var fixtures = []struct {
 func pngBytes(tb testing.TB, img image.Image) []byte {
 	tb.Helper()
 	path := filepath.Join(tb.TempDir(), "f.png")
-	writePNG(tb, path, img)
+	testkit.WritePNG(tb, path, img)
 	b, err := os.ReadFile(path)
 	require.NoError(tb, err)
 	return b

@@ -6,7 +6,6 @@ import (
 	"image/color"
 	"image/draw"
 	"image/jpeg"
-	"image/png"
 	"math/rand/v2"
 	"os"
 	"testing"
@@ -104,13 +103,6 @@ func jpegRoundTrip(tb testing.TB, img image.Image, q int) image.Image {
 	out, err := jpeg.Decode(bytes.NewReader(jpegBytes(tb, img, q)))
 	require.NoError(tb, err)
 	return out
-}
-
-func writePNG(tb testing.TB, path string, img image.Image) {
-	tb.Helper()
-	var buf bytes.Buffer
-	require.NoError(tb, png.Encode(&buf, img))
-	require.NoError(tb, os.WriteFile(path, buf.Bytes(), 0o644))
 }
 
 func readImage(tb testing.TB, path string) image.Image {

@@ -319,7 +319,7 @@ func TestRenderPlainDataMatrix(t *testing.T) {
 
 	testkit.ValidatorsBin(t)
 	path := filepath.Join(t.TempDir(), "plain.png")
-	writePNG(t, path, img)
+	testkit.WritePNG(t, path, img)
 	out, code := testkit.RunValidator(t, "decode-dm", "--require-gs1", "--json", path)
 	require.Equal(t, 4, code, "decode-dm refuses a plain symbol as GS1: %s", out)
 	r := parseDecodeDM(t, out)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/gs1"
 	"github.com/serialine/serialine/shared/wire"
 )
@@ -90,8 +91,8 @@ func TestEventValidate(t *testing.T) {
 		{"decommissioned needs reason", wire.Decommissioned, func(e *wire.Event) { e.Reason = "" }, "reason", "missing", ""},
 		{"decommissioned unknown reason", wire.Decommissioned, func(e *wire.Event) { e.Reason = "lost" }, "reason", `"lost" is not a reason; use one of no-read, mismatch, low-grade, damaged, sample, destroyed`, ""},
 		{"decommissioned needs serial", wire.Decommissioned, func(e *wire.Event) { e.Serial = "" }, "serial", "missing", ""},
-		{"commissioned has no parent", wire.Commissioned, func(e *wire.Event) { e.Parent = sscc(t, 1) }, "parent", "only aggregated", ""},
-		{"commissioned has no children", wire.Commissioned, func(e *wire.Event) { e.Children = []string{"(00)" + sscc(t, 1)} }, "children", "only aggregated", ""},
+		{"commissioned has no parent", wire.Commissioned, func(e *wire.Event) { e.Parent = testkit.SSCC(t, 1, "0614141", 1) }, "parent", "only aggregated", ""},
+		{"commissioned has no children", wire.Commissioned, func(e *wire.Event) { e.Children = []string{"(00)" + testkit.SSCC(t, 1, "0614141", 1)} }, "children", "only aggregated", ""},
 		{"aggregated needs parent", wire.Aggregated, func(e *wire.Event) { e.Parent = "" }, "parent", "missing", ""},
 		{"aggregated parent check digit", wire.Aggregated, func(e *wire.Event) { e.Parent = e.Parent[:17] + string('0'+(e.Parent[17]-'0'+1)%10) }, "parent", "AI (00)", gs1.RuleCheckDigit},
 		{"aggregated needs children", wire.Aggregated, func(e *wire.Event) { e.Children = nil }, "children", "at least one child", ""},
@@ -157,7 +158,7 @@ func TestEventValidateAcceptsOptional(t *testing.T) {
 }
 
 func TestParseChild(t *testing.T) {
-	s := sscc(t, 99)
+	s := testkit.SSCC(t, 1, "0614141", 99)
 	tests := []struct {
 		in   string
 		want wire.Child

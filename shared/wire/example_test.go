@@ -23,7 +23,7 @@ func Example() {
 	fmt.Println(len(got.Events), err)
 
 	batch.Events[0].GTIN = "09506000134353"
-	bad, err := wire.DecodeEventBatch(mustJSON(batch)) // the batch comes back with the reasons
+	bad, err := wire.DecodeEventBatch(batchJSON(batch)) // the batch comes back with the reasons
 	var be *wire.BatchError
 	fmt.Println(len(bad.Events), errors.As(err, &be), err)
 	// Output:
@@ -32,7 +32,7 @@ func Example() {
 	// 1 true events[0].gtin: AI (01) "09506000134353": check digit: check digit 3 is wrong, expected 2
 }
 
-func mustJSON(b wire.EventBatch) []byte {
+func batchJSON(b wire.EventBatch) []byte {
 	data, err := json.Marshal(b)
 	if err != nil {
 		panic(err)

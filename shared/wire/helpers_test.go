@@ -4,9 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stretchr/testify/require"
-
-	"github.com/serialine/serialine/shared/gs1"
+	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/wire"
 )
 
@@ -22,13 +20,6 @@ const (
 )
 
 var testAt = time.Date(2026, 3, 4, 5, 6, 7, 8000, time.UTC)
-
-func sscc(tb testing.TB, ref uint64) string {
-	tb.Helper()
-	s, err := gs1.NewSSCC(1, "0614141", ref)
-	require.NoError(tb, err)
-	return string(s)
-}
 
 func ptr[T any](v T) *T { return &v }
 
@@ -46,8 +37,8 @@ func validEvent(tb testing.TB, typ wire.EventType, seq uint64) wire.Event {
 			e.Reason = wire.ReasonLowGrade
 		}
 	case wire.Aggregated, wire.Disaggregated:
-		e.Parent = sscc(tb, 1000+seq)
-		e.Children = []string{wire.UnitRef(testGTIN, "1001"), wire.UnitRef(testGTIN, "1002"), wire.SSCCRef(sscc(tb, 7))}
+		e.Parent = testkit.SSCC(tb, 1, "0614141", 1000+seq)
+		e.Children = []string{wire.UnitRef(testGTIN, "1001"), wire.UnitRef(testGTIN, "1002"), wire.SSCCRef(testkit.SSCC(tb, 1, "0614141", 7))}
 	case wire.OrderClosed:
 		e.Counts = &wire.Reconciliation{Granted: 10, Commissioned: 6, Decommissioned: map[wire.Reason]uint64{wire.ReasonNoRead: 1}, Voided: 1, ReturnedUnused: 2}
 	case wire.SerialsReturned:

@@ -7,6 +7,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/serialine/serialine/internal/testkit"
 	printersim "github.com/serialine/serialine/simulators/printer"
 )
 
@@ -45,7 +46,7 @@ func benchLine(b *testing.B, fast bool) {
 		for _, n := range jobs {
 			require.NoError(b, e.printer.Print(ctx, unitFields(b, n)))
 		}
-		_, err := l.Wait(testCtx(b), func(c Counters) bool { return c.Applied >= uint64(done+k) })
+		_, err := l.Wait(testkit.Context(b), func(c Counters) bool { return c.Applied >= uint64(done+k) })
 		require.NoError(b, err)
 		require.True(b, l.Advance(1)) // the batch reaches the camera
 		for range k {

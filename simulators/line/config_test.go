@@ -2,8 +2,6 @@ package line
 
 import (
 	"os"
-	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 
@@ -11,18 +9,11 @@ import (
 
 	"github.com/serialine/serialine/drivers/plc"
 	"github.com/serialine/serialine/drivers/scanner"
+	"github.com/serialine/serialine/internal/testkit"
 )
 
-// repoFile returns the path of a file relative to the module root.
-func repoFile(tb testing.TB, rel string) string {
-	tb.Helper()
-	_, here, _, ok := runtime.Caller(0)
-	require.True(tb, ok)
-	return filepath.Join(filepath.Dir(here), "..", "..", rel)
-}
-
 func TestShippedConfigLoads(t *testing.T) {
-	cfg, err := LoadConfig(repoFile(t, "configs/sim-line.yaml"))
+	cfg, err := LoadConfig(testkit.RepoFile(t, "configs/sim-line.yaml"))
 	require.NoError(t, err)
 	require.Equal(t, "L1", cfg.Line)
 	require.Equal(t, 300, cfg.Speed)
@@ -41,7 +32,7 @@ func TestShippedConfigLoads(t *testing.T) {
 // TestShippedConfigCommentsEveryKey checks that each key line of the shipped
 // file carries a comment, on the line or just above it.
 func TestShippedConfigCommentsEveryKey(t *testing.T) {
-	b, err := os.ReadFile(repoFile(t, "configs/sim-line.yaml"))
+	b, err := os.ReadFile(testkit.RepoFile(t, "configs/sim-line.yaml"))
 	require.NoError(t, err)
 	lines := strings.Split(string(b), "\n")
 	for i, ln := range lines {

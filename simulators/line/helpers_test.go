@@ -3,7 +3,6 @@ package line
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"sync"
 	"testing"
 	"time"
@@ -14,16 +13,13 @@ import (
 	"github.com/serialine/serialine/drivers/printer"
 	scandrv "github.com/serialine/serialine/drivers/scanner"
 	"github.com/serialine/serialine/drivers/zpl"
+	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/gs1"
 )
 
 // waitLong bounds every wait in these tests; it is a deadline against hangs,
 // never a measure of speed.
 const waitLong = 60 * time.Second
-
-func testLogger(tb testing.TB) *slog.Logger {
-	return slog.New(slog.NewTextHandler(tb.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
-}
 
 // testFormat is the scanner format the tests use: letter grades, GS1 assumed.
 func testFormat() scandrv.Format {
@@ -41,16 +37,10 @@ func testConfig() Config {
 	return cfg
 }
 
-func testCtx(tb testing.TB) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), waitLong)
-	tb.Cleanup(cancel)
-	return ctx
-}
-
 // startLine starts a line and closes it at the end of the test.
 func startLine(tb testing.TB, cfg Config) *Line {
 	tb.Helper()
-	l, err := New(cfg, testLogger(tb))
+	l, err := New(cfg, testkit.Logger(tb))
 	require.NoError(tb, err)
 	require.NoError(tb, l.Start(context.Background()))
 	tb.Cleanup(func() { require.NoError(tb, l.Close()) })
@@ -91,7 +81,7 @@ func newEdge(tb testing.TB, l *Line, autoPrint bool, reject func(uint32) bool) *
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	tb.Cleanup(func() { cancel(); wg.Wait() })
-	log := testLogger(tb)
+	log := testkit.Logger(tb)
 	d := l.Devices()
 	e := &edge{results: make(chan scandrv.Result, 4096), printed: map[uint32]string{}}
 
@@ -99,13 +89,13 @@ func newEdge(tb testing.TB, l *Line, autoPrint bool, reject func(uint32) bool) *
 	e.plc, err = plc.New(plc.Config{Name: "edge-plc", Transport: d.PLC, UnitID: d.PLCUnitID, PollInterval: 2 * time.Millisecond}, log)
 	require.NoError(tb, err)
 	tb.Cleanup(func() { _ = e.plc.Close() })
-	require.NoError(tb, e.plc.Connect(testCtx(tb)))
+	require.NoError(tb, e.plc.Connect(testkit.Context(tb)))
 
 	layout := zpl.DefaultLayout(12) // 300 dpi, as the simulated printer
 	e.printer, err = printer.New(printer.Config{Name: "edge-printer", Transport: d.Printer, Layout: layout}, log)
 	require.NoError(tb, err)
 	tb.Cleanup(func() { _ = e.printer.Close() })
-	require.NoError(tb, e.printer.Connect(testCtx(tb)))
+	require.NoError(tb, e.printer.Connect(testkit.Context(tb)))
 
 	e.scanner, err = scandrv.New(scandrv.Config{Name: "edge-scanner", Transport: d.Scanner, Format: testFormat()}, log)
 	require.NoError(tb, err)

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	scandrv "github.com/serialine/serialine/drivers/scanner"
+	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/gs1"
 )
 
@@ -59,7 +60,7 @@ func TestWholeLineImaging(t *testing.T) {
 	cfg.Travel = Travel{PrintWindow: 16, PrinterToCamera: 20, CameraToReject: 8}
 	cfg.PrintLog = logPath
 	l := startLine(t, cfg)
-	ctx := testCtx(t)
+	ctx := testkit.Context(t)
 
 	reject := func(u uint32) bool { return u%17 == 0 }
 	e := newEdge(t, l, true, reject)
@@ -129,7 +130,7 @@ func TestWholeLineFaults(t *testing.T) {
 	cfg.Travel = Travel{PrintWindow: 0.5, PrinterToCamera: 1, CameraToReject: 1}
 	cfg.PrintLog = filepath.Join(t.TempDir(), "print.log")
 	l := startLine(t, cfg)
-	ctx := testCtx(t)
+	ctx := testkit.Context(t)
 	e := newEdge(t, l, false, nil)
 
 	var steps []step

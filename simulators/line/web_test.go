@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/serialine/serialine/drivers/printer"
+	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/label"
 )
 
@@ -54,7 +55,7 @@ func TestWebPageAndAPI(t *testing.T) {
 	cfg.Line = "L9"
 	cfg.Travel = Travel{PrintWindow: 1, PrinterToCamera: 1, CameraToReject: 1}
 	l := startLine(t, cfg)
-	ctx := testCtx(t)
+	ctx := testkit.Context(t)
 	e := newEdge(t, l, false, nil)
 	d := l.Devices()
 	require.True(t, strings.HasPrefix(d.HTTP, "http://127.0.0.1:"), d.HTTP)
@@ -236,7 +237,7 @@ func TestFastMode(t *testing.T) {
 	cfg.PLC.StartStopped = true
 	cfg.Travel = Travel{PrintWindow: 60, PrinterToCamera: 80, CameraToReject: 20}
 	l := startLine(t, cfg)
-	ctx := testCtx(t)
+	ctx := testkit.Context(t)
 	e := newEdge(t, l, true, nil)
 	require.NoError(t, e.plc.SetRun(ctx, true))
 	for k := range n {
@@ -264,7 +265,7 @@ func TestStarvedAndSpeed(t *testing.T) {
 	cfg.Speed = 6000
 	cfg.Travel = Travel{PrintWindow: 1, PrinterToCamera: 2, CameraToReject: 2}
 	l := startLine(t, cfg)
-	ctx := testCtx(t)
+	ctx := testkit.Context(t)
 	_, err := l.Wait(ctx, func(c Counters) bool { return c.Triggers >= 5 })
 	require.NoError(t, err)
 	require.NoError(t, l.SetFault(FaultChange{"line", "starved", json.RawMessage("true")}))
@@ -289,7 +290,7 @@ func TestPTYDevices(t *testing.T) {
 	cfg.Scanner.Listen = "pty"
 	cfg.Travel = Travel{PrintWindow: 1, PrinterToCamera: 1, CameraToReject: 1}
 	l := startLine(t, cfg)
-	ctx := testCtx(t)
+	ctx := testkit.Context(t)
 	d := l.Devices()
 	require.True(t, strings.HasPrefix(d.Printer, "serial:/dev/"), d.Printer)
 	require.True(t, strings.HasPrefix(d.Scanner, "serial:/dev/"), d.Scanner)
@@ -306,35 +307,35 @@ func TestPTYDevices(t *testing.T) {
 }
 
 func TestLifecycle(t *testing.T) {
-	_, err := New(Config{}, testLogger(t))
+	_, err := New(Config{}, testkit.Logger(t))
 	require.ErrorContains(t, err, "line: line: must name the line")
 	_, err = New(testConfig(), nil)
 	require.ErrorContains(t, err, "logger")
 
 	// Close without Start, twice.
-	l, err := New(testConfig(), testLogger(t))
+	l, err := New(testConfig(), testkit.Logger(t))
 	require.NoError(t, err)
 	require.NoError(t, l.Close())
 	require.NoError(t, l.Close())
 
 	// Start twice; a port in use is an error naming the device.
 	l = startLine(t, testConfig())
-	require.ErrorIs(t, l.Start(testCtx(t)), ErrStarted)
+	require.ErrorIs(t, l.Start(testkit.Context(t)), ErrStarted)
 	cfg := testConfig()
 	cfg.Scanner.Listen = "tcp:" + strings.TrimPrefix(l.Devices().Scanner, "tcp:")
-	l2, err := New(cfg, testLogger(t))
+	l2, err := New(cfg, testkit.Logger(t))
 	require.NoError(t, err)
-	err = l2.Start(testCtx(t))
+	err = l2.Start(testkit.Context(t))
 	require.ErrorContains(t, err, "scanner:")
 	require.NoError(t, l2.Close())
 
 	// Run ends when its context does.
-	l3, err := New(testConfig(), testLogger(t))
+	l3, err := New(testConfig(), testkit.Logger(t))
 	require.NoError(t, err)
 	ctx, cancel := contextWithCancel(t)
 	done := make(chan error, 1)
 	go func() { done <- l3.Run(ctx) }()
-	_, err = l3.Wait(testCtx(t), func(c Counters) bool { return c.Triggers > 0 })
+	_, err = l3.Wait(testkit.Context(t), func(c Counters) bool { return c.Triggers > 0 })
 	require.NoError(t, err)
 	cancel()
 	select {

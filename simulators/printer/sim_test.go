@@ -3,14 +3,10 @@ package printer_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"image"
-	"image/png"
 	"io"
 	"log/slog"
 	"net"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -146,40 +142,6 @@ func fields() zpl.Fields {
 	return zpl.Fields{Data: unitData, Text: []string{"GTIN 09506000134352", "EXP 2027-12-31", "LOT LOT_A1% ^~", "SN SN&0001\"X"}}
 }
 
-// writePNG stores img in the test's temporary folder.
-func writePNG(tb testing.TB, img image.Image, name string) string {
-	tb.Helper()
-	path := filepath.Join(tb.TempDir(), name)
-	f, err := os.Create(path)
-	require.NoError(tb, err)
-	require.NoError(tb, png.Encode(f, img))
-	require.NoError(tb, f.Close())
-	return path
-}
-
-// requireIndependentDecode runs the independent validator on img and checks
-// it reads a valid GS1 DataMatrix with exactly data.
-func requireIndependentDecode(tb testing.TB, img image.Image, data string) {
-	tb.Helper()
-	path := writePNG(tb, img, "label.png")
-	out, code := testkit.RunValidator(tb, "decode-dm", "--require-gs1", "--validate", "--json", path)
-	require.Equal(tb, 0, code, "decode-dm: %s", out)
-	var rep struct {
-		Symbols []struct {
-			SymbologyIdentifier string `json:"symbologyIdentifier"`
-			Data                string `json:"data"`
-			GS1Validation       struct {
-				Valid bool `json:"valid"`
-			} `json:"gs1Validation"`
-		} `json:"symbols"`
-	}
-	require.NoError(tb, json.Unmarshal([]byte(out), &rep), out)
-	require.Len(tb, rep.Symbols, 1, out)
-	require.Equal(tb, "]d2", rep.Symbols[0].SymbologyIdentifier)
-	require.Equal(tb, strings.ReplaceAll(data, "\x1d", "<GS>"), rep.Symbols[0].Data)
-	require.True(tb, rep.Symbols[0].GS1Validation.Valid, out)
-}
-
 func TestConfigValidate(t *testing.T) {
 	tests := []struct {
 		name string
@@ -239,7 +201,7 @@ func TestRasteriseDecodes(t *testing.T) {
 			require.Equal(t, unitData, dec.Data)
 			requireTextBesideSymbol(t, img, l)
 			if tt.independent {
-				requireIndependentDecode(t, img, unitData)
+				testkit.RequireDecodeDM(t, img, unitData)
 			}
 		})
 	}
@@ -460,7 +422,7 @@ func TestDropSlowSmudge(t *testing.T) {
 		if err == nil {
 			require.NotEqual(t, unitData, dec.Data, "a half-erased symbol decoded intact")
 		}
-		path := writePNG(t, p.Image, "smudged.png")
+		path := testkit.TempPNG(t, "smudged.png", p.Image)
 		out, code := testkit.RunValidator(t, "decode-dm", "--require-gs1", "--json", path)
 		if code == 0 {
 			require.NotContains(t, out, strings.ReplaceAll(unitData, "\x1d", "<GS>"))
@@ -518,7 +480,7 @@ func TestServePTY(t *testing.T) {
 	select {
 	case p := <-out:
 		require.Equal(t, unitData, p.Data)
-		requireIndependentDecode(t, p.Image, unitData)
+		testkit.RequireDecodeDM(t, p.Image, unitData)
 	case <-time.After(await):
 		t.Fatalf("no label printed over the pty; stats %+v", sim.Stats())
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	scandrv "github.com/serialine/serialine/drivers/scanner"
+	"github.com/serialine/serialine/internal/testkit"
 	"github.com/stretchr/testify/require"
 )
 
@@ -37,7 +38,7 @@ func TestDriverAndSimulatorOverTCP(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			sim := newSim(t, Config{Format: tt.format, Decoder: fakeDecoder{}})
 			drv, out := startDriver(t, startSim(t, sim), tt.format)
-			eventually(t, func() bool { return sim.Stats().Clients == 1 }, "driver connected")
+			testkit.Eventually(t, "driver connected", func() bool { return sim.Stats().Clients == 1 })
 
 			var sent []scandrv.Result
 			r, err := sim.InspectData(pharmaData, true)
@@ -68,7 +69,7 @@ func TestFaultsReachTheDriver(t *testing.T) {
 	format := scandrv.Format{SymbologyID: true, Grade: scandrv.GradeLetter}
 	sim := newSim(t, Config{Format: format})
 	drv, out := startDriver(t, startSim(t, sim), format)
-	eventually(t, func() bool { return sim.Stats().Clients == 1 }, "driver connected")
+	testkit.Eventually(t, "driver connected", func() bool { return sim.Stats().Clients == 1 })
 
 	inspect := func(f Faults) scandrv.Result {
 		t.Helper()
@@ -106,22 +107,22 @@ func TestFaultsReachTheDriver(t *testing.T) {
 func TestOfflineFault(t *testing.T) {
 	sim := newSim(t, Config{})
 	drv, out := startDriver(t, startSim(t, sim), scandrv.Format{})
-	eventually(t, func() bool { return sim.Stats().Clients == 1 && drv.Stats().Connected }, "driver connected")
+	testkit.Eventually(t, "driver connected", func() bool { return sim.Stats().Clients == 1 && drv.Stats().Connected })
 	_, err := sim.InspectData("BEFORE", false)
 	require.NoError(t, err)
 	require.Equal(t, "BEFORE", next(t, out).Data)
 
 	sim.SetOffline(true)
-	eventually(t, func() bool { return !drv.Stats().Connected }, "driver reports the link down")
+	testkit.Eventually(t, "driver reports the link down", func() bool { return !drv.Stats().Connected })
 	_, err = sim.InspectData("DURING", false)
 	require.ErrorIs(t, err, ErrOffline)
 	// The driver keeps trying; each attempt is turned away while offline.
 	connects := drv.Stats().Connects
-	eventually(t, func() bool { return drv.Stats().Connects >= connects+2 }, "driver retries")
+	testkit.Eventually(t, "driver retries", func() bool { return drv.Stats().Connects >= connects+2 })
 	require.Equal(t, 0, sim.Stats().Clients)
 
 	sim.SetOffline(false)
-	eventually(t, func() bool { return sim.Stats().Clients == 1 }, "driver reconnected")
+	testkit.Eventually(t, "driver reconnected", func() bool { return sim.Stats().Clients == 1 })
 	_, err = sim.InspectData("AFTER", false)
 	require.NoError(t, err)
 	require.Equal(t, "AFTER", next(t, out).Data, "nothing from the offline period")
@@ -136,7 +137,7 @@ func TestEveryClientGetsEveryResult(t *testing.T) {
 	spec := startSim(t, sim)
 	_, out1 := startDriver(t, spec, scandrv.Format{})
 	_, out2 := startDriver(t, spec, scandrv.Format{})
-	eventually(t, func() bool { return sim.Stats().Clients == 2 }, "both connected")
+	testkit.Eventually(t, "both connected", func() bool { return sim.Stats().Clients == 2 })
 	for _, d := range []string{"U1", "U2", "U3"} {
 		_, err := sim.InspectData(d, false)
 		require.NoError(t, err)
@@ -176,7 +177,7 @@ func TestDriverAndSimulatorOverPTY(t *testing.T) {
 			})
 			require.True(t, strings.HasPrefix(p.Path, "/dev/"), p.Path)
 			drv, out := startDriver(t, "serial:"+p.Path+"?baud=115200", tt.format)
-			eventually(t, func() bool { return drv.Stats().Connected }, "driver opened the pty")
+			testkit.Eventually(t, "driver opened the pty", func() bool { return drv.Stats().Connected })
 
 			var sent []scandrv.Result
 			for i := 0; i < 20; i++ {

@@ -5,13 +5,12 @@ import (
 	"errors"
 	"image"
 	"image/color"
-	"io"
-	"log/slog"
 	"net"
 	"testing"
 	"time"
 
 	scandrv "github.com/serialine/serialine/drivers/scanner"
+	"github.com/serialine/serialine/internal/testkit"
 	"github.com/stretchr/testify/require"
 )
 
@@ -19,8 +18,6 @@ const waitFor = 5 * time.Second
 
 // pharmaData is a typical GS1 pack code: GTIN, expiry, lot, serial.
 const pharmaData = "0109501101530003" + "17261231" + "10LOT42A\x1d" + "21SER0000001"
-
-func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 // fakeDecoder stands in for shared/label's Decode, which is tested where it
 // is written (the line simulator tests the two together). It reads a toy
@@ -104,7 +101,7 @@ func newSim(tb testing.TB, cfg Config) *Simulator {
 	if cfg.Name == "" {
 		cfg.Name = "sim-1"
 	}
-	sim, err := New(cfg, discard())
+	sim, err := New(cfg, testkit.Discard())
 	require.NoError(tb, err)
 	return sim
 }
@@ -113,7 +110,7 @@ func newSim(tb testing.TB, cfg Config) *Simulator {
 func startDriver(tb testing.TB, spec string, format scandrv.Format) (*scandrv.Scanner, <-chan scandrv.Result) {
 	tb.Helper()
 	d, err := scandrv.New(scandrv.Config{Name: "drv", Transport: spec, Format: format,
-		ReconnectMin: time.Millisecond, ReconnectMax: 20 * time.Millisecond}, discard())
+		ReconnectMin: time.Millisecond, ReconnectMax: 20 * time.Millisecond}, testkit.Discard())
 	require.NoError(tb, err)
 	out := make(chan scandrv.Result, 64)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -141,11 +138,6 @@ func next(tb testing.TB, out <-chan scandrv.Result) scandrv.Result {
 		tb.Fatal("no result reached the driver")
 		return scandrv.Result{}
 	}
-}
-
-func eventually(tb testing.TB, cond func() bool, what string) {
-	tb.Helper()
-	require.Eventually(tb, cond, waitFor, time.Millisecond, what)
 }
 
 // asSeen is the result a driver with format f decodes from what the

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	scandrv "github.com/serialine/serialine/drivers/scanner"
+	"github.com/serialine/serialine/internal/testkit"
 	"github.com/stretchr/testify/require"
 	"gopkg.in/yaml.v3"
 )
@@ -26,7 +27,7 @@ func TestNewValidates(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := New(tt.cfg, discard())
+			_, err := New(tt.cfg, testkit.Discard())
 			require.ErrorContains(t, err, tt.want)
 		})
 	}
@@ -56,7 +57,7 @@ faults:
 	require.Equal(t, Config{Name: "verifier-1", Seed: 42, Queue: 16,
 		Format: scandrv.Format{Prefix: "\x02", Terminator: "\x03", Grade: scandrv.GradeLetter},
 		Faults: Faults{NoReadRate: 0.01, WrongCodeRate: 0.002, GradeDropRate: 0.05, GradeDrop: scandrv.GradeF}}, cfg)
-	_, err := New(cfg, discard())
+	_, err := New(cfg, testkit.Discard())
 	require.NoError(t, err)
 }
 

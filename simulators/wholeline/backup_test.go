@@ -18,6 +18,7 @@ import (
 
 	"github.com/serialine/serialine/central/broker/mosquittotest"
 	"github.com/serialine/serialine/edge/agent"
+	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/gs1"
 )
 
@@ -60,7 +61,7 @@ func sqliteQuery(t testing.TB, path, query string, args ...any) [][]string {
 	db, err := sql.Open("sqlite", (&url.URL{Scheme: "file", Opaque: path}).String()+"?mode=ro&_pragma=busy_timeout(10000)")
 	require.NoError(t, err)
 	defer db.Close()
-	rows, err := db.QueryContext(testCtx(t), query, args...)
+	rows, err := db.QueryContext(testkit.ContextFor(t, wait), query, args...)
 	require.NoError(t, err)
 	defer rows.Close()
 	cols, err := rows.Columns()

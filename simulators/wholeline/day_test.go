@@ -75,14 +75,6 @@ func (pk *packingRig) scan(t *testing.T, r *rig, data string) {
 	}, wait, 10*time.Millisecond, "the packer took the scan")
 }
 
-// gln makes a GLN with its check digit from 12 digits.
-func gln(t *testing.T, twelve string) string {
-	t.Helper()
-	c, err := gs1.CheckDigit(twelve)
-	require.NoError(t, err)
-	return twelve + string(c)
-}
-
 // TestScriptedDay is issue #6's scripted day on the running system: an
 // order is produced on a simulated line, packed at the line into cases
 // and a pallet, picked and shipped against a sales order; the shipment's
@@ -106,7 +98,7 @@ func TestScriptedDay(t *testing.T) {
 		code, _ := s.api.do(t, "GET", "/api/v1/orders/"+r.order, nil, &o)
 		return code == http.StatusOK && o.Reconciliation.Commissioned == good
 	}, wait, 20*time.Millisecond, "central has the commissioned units")
-	rows, err := s.db(t).Query(testCtx(t), "SELECT serial FROM units WHERE order_id = $1 AND state = 'commissioned' ORDER BY serial", r.order)
+	rows, err := s.db(t).Query(testkit.ContextFor(t, wait), "SELECT serial FROM units WHERE order_id = $1 AND state = 'commissioned' ORDER BY serial", r.order)
 	require.NoError(t, err)
 	var commissioned []string
 	for rows.Next() {
@@ -163,7 +155,7 @@ func TestScriptedDay(t *testing.T) {
 	require.ElementsMatch(t, packed, inPallet, "the pallet holds the packed units")
 
 	// Master data for the sale: our warehouse, the customer and its DSCSA endpoint.
-	ours, customer := gln(t, "950600000001"), gln(t, "061414100002")
+	ours, customer := testkit.GLN(t, "950600000001"), testkit.GLN(t, "061414100002")
 	s.api.must(t, "PUT", "/api/v1/sites/"+ours, map[string]any{"name": "Serialine Pharma plant",
 		"address": map[string]string{"street": "1 Plant Road", "city": "Springfield", "state": "IL", "postal_code": "62701", "country": "US"}}, nil)
 	s.api.must(t, "PUT", "/api/v1/locations/"+ours+"/WH1", map[string]string{"site_gln": ours, "name": "Finished goods"}, nil)

@@ -78,7 +78,7 @@ func TestDSCSADocumentToPartner(t *testing.T) {
 		code, _ := s.api.do(t, "GET", "/api/v1/orders/"+r.order, nil, &o)
 		return code == http.StatusOK && o.Reconciliation.Commissioned == good
 	}, wait, 20*time.Millisecond, "central has the commissioned units")
-	rows, err := s.db(t).Query(testCtx(t), "SELECT serial FROM units WHERE order_id = $1 AND state = 'commissioned' ORDER BY serial", r.order)
+	rows, err := s.db(t).Query(testkit.ContextFor(t, wait), "SELECT serial FROM units WHERE order_id = $1 AND state = 'commissioned' ORDER BY serial", r.order)
 	require.NoError(t, err)
 	var commissioned []string
 	for rows.Next() {
@@ -107,7 +107,7 @@ func TestDSCSADocumentToPartner(t *testing.T) {
 
 	// Master data: our plant (our company prefix), the wholesaler with its
 	// endpoint: HTTPS with a client certificate from the wholesaler's CA.
-	ours, customer := gln(t, gtin[1:8]+"00001"), gln(t, "061414100002")
+	ours, customer := testkit.GLN(t, gtin[1:8]+"00001"), testkit.GLN(t, "061414100002")
 	plant := map[string]string{"street": "1 Plant Road", "city": "Durham", "state": "NC", "postal_code": "27701", "country": "US"}
 	s.api.must(t, "PUT", "/api/v1/sites/"+ours, map[string]any{"name": "Serialine Pharma plant", "address": plant}, nil)
 	s.api.must(t, "PUT", "/api/v1/locations/"+ours+"/WH1", map[string]string{"site_gln": ours, "name": "Finished goods"}, nil)

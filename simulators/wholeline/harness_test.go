@@ -35,6 +35,7 @@ import (
 	"github.com/serialine/serialine/edge/agent"
 	"github.com/serialine/serialine/edge/station"
 	"github.com/serialine/serialine/edge/ui"
+	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/gs1"
 	"github.com/serialine/serialine/shared/wire"
 	"github.com/serialine/serialine/simulators/line"
@@ -93,12 +94,6 @@ func adminToken(tb testing.TB) string {
 	_, err := rand.Read(b)
 	require.NoError(tb, err)
 	return "slt_" + base64.RawURLEncoding.EncodeToString(b)
-}
-
-func testCtx(tb testing.TB) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), wait)
-	tb.Cleanup(cancel)
-	return ctx
 }
 
 // --- processes -------------------------------------------------------
@@ -296,7 +291,7 @@ func (s *system) startCentral(t testing.TB) {
 // (whole-order sets of serials).
 func (s *system) db(tb testing.TB) *pgx.Conn {
 	tb.Helper()
-	conn, err := pgx.Connect(testCtx(tb), s.dsn)
+	conn, err := pgx.Connect(testkit.ContextFor(tb, wait), s.dsn)
 	require.NoError(tb, err)
 	tb.Cleanup(func() { _ = conn.Close(context.Background()) })
 	return conn
@@ -328,7 +323,7 @@ func (c *client) do(tb testing.TB, method, path string, body, out any) (int, []b
 		require.NoError(tb, err)
 		rd = bytes.NewReader(b)
 	}
-	req, err := http.NewRequestWithContext(testCtx(tb), method, c.base+path, rd)
+	req, err := http.NewRequestWithContext(testkit.ContextFor(tb, wait), method, c.base+path, rd)
 	require.NoError(tb, err)
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
@@ -728,7 +723,7 @@ func (s *system) awaitClosed(t testing.TB, r *rig) orderView {
 // unitFates is central's record of one order: serial → state (and reason).
 func (s *system) unitFates(t testing.TB, order string) map[string]string {
 	t.Helper()
-	rows, err := s.db(t).Query(testCtx(t), "SELECT serial, state, reason FROM units WHERE order_id = $1", order)
+	rows, err := s.db(t).Query(testkit.ContextFor(t, wait), "SELECT serial, state, reason FROM units WHERE order_id = $1", order)
 	require.NoError(t, err)
 	out := map[string]string{}
 	for rows.Next() {

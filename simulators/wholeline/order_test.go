@@ -11,6 +11,7 @@ import (
 
 	"github.com/serialine/serialine/edge/agent"
 	"github.com/serialine/serialine/edge/station"
+	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/wire"
 )
 
@@ -179,7 +180,7 @@ func TestCloseWhileLineOffline(t *testing.T) {
 	}
 	// Every unit event after central's close is flagged: count them in
 	// central's history of the order's units.
-	rows, err := s.db(t).Query(testCtx(t), `SELECT h.event_id FROM unit_history h JOIN units u ON u.gtin = h.gtin AND u.serial = h.serial
+	rows, err := s.db(t).Query(testkit.ContextFor(t, wait), `SELECT h.event_id FROM unit_history h JOIN units u ON u.gtin = h.gtin AND u.serial = h.serial
 		WHERE u.order_id = $1 AND h.type IN ('commissioned', 'decommissioned') AND h.at > $2`, r.order, *n.ClosedAt)
 	require.NoError(t, err)
 	after := 0

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/serialine/serialine/central/store/storetest"
+	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/wire"
 )
 
@@ -151,11 +152,11 @@ func TestReplicas(t *testing.T) {
 	db := s.db(t)
 	for _, r := range rigs {
 		var twice int
-		require.NoError(t, db.QueryRow(testCtx(t), `SELECT count(*) FROM (SELECT serial FROM unit_history WHERE line_id = $1
+		require.NoError(t, db.QueryRow(testkit.ContextFor(t, wait), `SELECT count(*) FROM (SELECT serial FROM unit_history WHERE line_id = $1
 			AND type IN ('commissioned', 'decommissioned') GROUP BY gtin, serial HAVING count(*) > 1) d`, r.id).Scan(&twice))
 		require.Zero(t, twice, "line %s: no unit applied twice", r.id)
 		var events, distinct int
-		require.NoError(t, db.QueryRow(testCtx(t), "SELECT count(*), count(DISTINCT event_id) FROM applied_events WHERE line_id = $1", r.id).Scan(&events, &distinct))
+		require.NoError(t, db.QueryRow(testkit.ContextFor(t, wait), "SELECT count(*), count(DISTINCT event_id) FROM applied_events WHERE line_id = $1", r.id).Scan(&events, &distinct))
 		require.Equal(t, events, distinct)
 		total += events
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/serialine/serialine/central/broker/mosquittotest"
 	"github.com/serialine/serialine/edge/agent"
+	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/wire"
 )
 
@@ -260,7 +261,7 @@ func (s *system) epcisComplete(t *testing.T, r *rig) {
 	var missing int
 	// The projection maps commissioned to commissioning, and decommissioned
 	// (rejected at the camera) and voided to decommissioning.
-	require.NoError(t, db.QueryRow(testCtx(t), `
+	require.NoError(t, db.QueryRow(testkit.ContextFor(t, wait), `
 		SELECT count(*) FROM units u
 		WHERE u.order_id = $1 AND NOT EXISTS (
 			SELECT 1 FROM epcis_event_epcs x JOIN epcis_events e ON e.id = x.event_id
@@ -268,7 +269,7 @@ func (s *system) epcisComplete(t *testing.T, r *rig) {
 			  AND e.biz_step = CASE u.state WHEN 'commissioned' THEN 'commissioning' ELSE 'decommissioning' END)`, r.order).Scan(&missing))
 	require.Zero(t, missing, "line %s: units without the EPCIS event of their fate", r.id)
 	var sample []string
-	rows, err := db.Query(testCtx(t), "SELECT serial FROM units WHERE order_id = $1 AND state = 'commissioned' ORDER BY serial LIMIT 3", r.order)
+	rows, err := db.Query(testkit.ContextFor(t, wait), "SELECT serial FROM units WHERE order_id = $1 AND state = 'commissioned' ORDER BY serial LIMIT 3", r.order)
 	require.NoError(t, err)
 	for rows.Next() {
 		var sn string

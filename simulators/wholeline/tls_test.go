@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/serialine/serialine/central/store/storetest"
+	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/wire"
 )
 
@@ -105,7 +106,7 @@ func TestTLS(t *testing.T) {
 	o := s.awaitClosed(t, r)
 	require.EqualValues(t, 50, o.Reconciliation.Commissioned, "the whole order at central")
 	var scheme string
-	require.NoError(t, s.db(t).QueryRow(testCtx(t), "SELECT serial_scheme->>'key' FROM products WHERE gtin = $1", gtin).Scan(&scheme))
+	require.NoError(t, s.db(t).QueryRow(testkit.ContextFor(t, wait), "SELECT serial_scheme->>'key' FROM products WHERE gtin = $1", gtin).Scan(&scheme))
 	require.True(t, strings.HasPrefix(scheme, "enc:v1:k1:"), "the scheme key is sealed in the database: %q", scheme)
 
 	// mosquitto_sub over TLS with the line's certificate: its retained

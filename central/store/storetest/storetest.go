@@ -26,6 +26,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/internal/testkit"
 )
 
 // The environment that points the tests at a PostgreSQL server.
@@ -129,4 +130,10 @@ func Open(tb testing.TB, dsn string, log *slog.Logger, opts ...store.Option) *st
 func OpenSQLite(tb testing.TB, log *slog.Logger) *store.Store {
 	tb.Helper()
 	return Open(tb, SQLiteDSN(tb), log)
+}
+
+// Context returns testkit.Context attributing the store's writes to
+// "user:test" in the audit trail.
+func Context(tb testing.TB) context.Context {
+	return store.WithActor(testkit.Context(tb), "user:test")
 }

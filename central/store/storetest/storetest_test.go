@@ -2,7 +2,6 @@ package storetest_test
 
 import (
 	"context"
-	"log/slog"
 	"os"
 	"strings"
 	"testing"
@@ -12,9 +11,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/serialine/serialine/central/store/storetest"
+	"github.com/serialine/serialine/internal/testkit"
 )
-
-func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 // TestPostgresDSN: the test gets a database of its own, on the admin's
 // server with the admin's parameters, and it is gone after the test. The
@@ -37,7 +35,7 @@ func TestPostgresDSN(t *testing.T) {
 				conn := connect(t, dsn)
 				require.NoError(t, conn.QueryRow(context.Background(), "SELECT current_database()").Scan(&name))
 				require.True(t, strings.HasPrefix(name, "serialine_test_"), name)
-				s := storetest.Open(t, dsn, discard())
+				s := storetest.Open(t, dsn, testkit.Discard())
 				v, err := s.SchemaVersion(context.Background())
 				require.NoError(t, err)
 				require.Positive(t, v)
@@ -56,7 +54,7 @@ func TestPostgresDSN(t *testing.T) {
 func TestOpenSQLiteIsFresh(t *testing.T) {
 	a, b := storetest.SQLiteDSN(t), storetest.SQLiteDSN(t)
 	require.NotEqual(t, a, b)
-	s := storetest.OpenSQLite(t, discard())
+	s := storetest.OpenSQLite(t, testkit.Discard())
 	lines, err := s.Lines(context.Background())
 	require.NoError(t, err)
 	require.Empty(t, lines)
