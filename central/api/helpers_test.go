@@ -255,12 +255,10 @@ func (e *env) fixture(tb testing.TB) *fixture {
 	return f
 }
 
-func ptr[T any](v T) *T { return &v }
-
 // unitEvent is a line event about one unit.
 func unitEvent(seq uint64, typ wire.EventType, order, gtin, serial string, counter uint64) wire.Event {
 	e := wire.Event{ID: fmt.Sprintf("%s:%d", line1, seq), Seq: seq, Type: typ, At: t0.Add(time.Duration(seq) * time.Second),
-		Order: order, GTIN: gtin, Serial: serial, Counter: ptr(counter), Operator: "ana"}
+		Order: order, GTIN: gtin, Serial: serial, Counter: new(counter), Operator: "ana"}
 	if typ != wire.Voided {
 		e.Lot, e.Expiry = lot, expiry
 	}

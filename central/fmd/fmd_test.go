@@ -106,12 +106,10 @@ func newEnv(tb testing.TB, dsn string, opts ...store.Option) *env {
 	e.packs = e.packs[:11]
 	sn, err := e.sc.Serial(nil, e.next)
 	require.NoError(tb, err)
-	e.apply(tb, wire.Event{Type: wire.Voided, Order: "WO-1", GTIN: gtin, Serial: string(sn), Counter: ptr(e.next)})
+	e.apply(tb, wire.Event{Type: wire.Voided, Order: "WO-1", GTIN: gtin, Serial: string(sn), Counter: new(e.next)})
 	e.next++
 	return e
 }
-
-func ptr[T any](v T) *T { return &v }
 
 // order makes, releases and fills a work order with n commissioned packs.
 func (e *env) order(tb testing.TB, id, lot string, n int) []string {
@@ -129,7 +127,7 @@ func (e *env) order(tb testing.TB, id, lot string, n int) []string {
 	for range n {
 		sn, err := e.sc.Serial(nil, e.next)
 		require.NoError(tb, err)
-		e.apply(tb, wire.Event{Type: wire.Commissioned, Order: id, GTIN: gtin, Serial: string(sn), Counter: ptr(e.next), Lot: lot, Expiry: "281200"})
+		e.apply(tb, wire.Event{Type: wire.Commissioned, Order: id, GTIN: gtin, Serial: string(sn), Counter: new(e.next), Lot: lot, Expiry: "281200"})
 		e.next++
 		out = append(out, string(sn))
 	}

@@ -101,7 +101,7 @@ func (e *env) commission(tb testing.TB, order, lotNo, exp string, n int) []strin
 		require.NoError(tb, err)
 		e.seq++
 		events = append(events, wire.Event{ID: fmt.Sprintf("%s:%d", line1, e.seq), Seq: e.seq, Type: wire.Commissioned,
-			At: t0.Add(time.Duration(e.seq) * time.Second), Order: order, GTIN: gtin, Serial: string(sn), Counter: ptr(e.next),
+			At: t0.Add(time.Duration(e.seq) * time.Second), Order: order, GTIN: gtin, Serial: string(sn), Counter: new(e.next),
 			Lot: lotNo, Expiry: exp, Operator: "ana"})
 		out = append(out, string(sn))
 		e.next++
@@ -134,15 +134,13 @@ func (e *env) voidNext(tb testing.TB) string {
 	require.NoError(tb, err)
 	e.seq++
 	ev := wire.Event{ID: fmt.Sprintf("%s:%d", line1, e.seq), Seq: e.seq, Type: wire.Voided, At: t0.Add(time.Duration(e.seq) * time.Second),
-		Order: "WO-1", GTIN: gtin, Serial: string(sn), Counter: ptr(e.next), Operator: "ana"}
+		Order: "WO-1", GTIN: gtin, Serial: string(sn), Counter: new(e.next), Operator: "ana"}
 	e.next++
 	res, err := e.s.ApplyEvents(e.ctx, line1, []wire.Event{ev})
 	require.NoError(tb, err)
 	require.Equal(tb, 1, res.Applied, "%+v", res)
 	return string(sn)
 }
-
-func ptr[T any](v T) *T { return &v }
 
 // server is the responder on a loopback HTTP server, mounted as central
 // mounts it.

@@ -186,7 +186,7 @@ func TestApplyDeadLetters(t *testing.T) {
 			}, "work order WO-2 is released to line L2, not L1"},
 			{"serial never granted", func(seq uint64) wire.Event {
 				e := u.ev(line1, seq, wire.Commissioned, 1)
-				e.Counter = ptr(uint64(100)) // granted to WO-2 on L2
+				e.Counter = new(uint64(100)) // granted to WO-2 on L2
 				return e
 			}, "was never granted to work order WO-1 on line L1"},
 			{"serial not its counter's", func(seq uint64) wire.Event {

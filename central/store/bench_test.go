@@ -50,7 +50,7 @@ func (l *benchLine) batch(b *testing.B, n int) []wire.Event {
 			b.Fatal(err)
 		}
 		out[i] = wire.Event{ID: fmt.Sprintf("L1:%d", l.seq), Seq: l.seq, Type: wire.Commissioned, At: t0.Add(time.Duration(l.seq) * time.Millisecond),
-			Order: "WO-B", GTIN: gtinRand, Serial: string(buf), Lot: lot, Expiry: expiry, Counter: ptr(c), Operator: "ana"}
+			Order: "WO-B", GTIN: gtinRand, Serial: string(buf), Lot: lot, Expiry: expiry, Counter: new(c), Operator: "ana"}
 	}
 	return out
 }

@@ -19,7 +19,7 @@ func TestRejectAllowance(t *testing.T) {
 	storetest.ForEachBackend(t, func(t *testing.T, dsn string) {
 		f := newFixture(t, dsn)
 		p := product("00312345678937", seqSpec)
-		p.RejectAllowancePercent, p.RejectAllowanceMin, p.MinShelfLifeDays = ptr(2), ptr(uint64(10)), 30
+		p.RejectAllowancePercent, p.RejectAllowanceMin, p.MinShelfLifeDays = new(2), new(uint64(10)), 30
 		require.NoError(t, f.s.PutProduct(f.ctx, p))
 		tests := []struct {
 			name      string
@@ -33,7 +33,7 @@ func TestRejectAllowance(t *testing.T) {
 			{"default rule, rounded up", gtinSeq, 1001, nil, 51},
 			{"product rule, the minimum", p.GTIN, 100, nil, 10},
 			{"product rule, 2 %", p.GTIN, 1001, nil, 21},
-			{"order's own", p.GTIN, 1000, ptr(uint64(7)), 7},
+			{"order's own", p.GTIN, 1000, new(uint64(7)), 7},
 		}
 		for i, tc := range tests {
 			t.Run(tc.name, func(t *testing.T) {
@@ -60,10 +60,10 @@ func TestRejectAllowance(t *testing.T) {
 			mut   func(*store.Product)
 			field string
 		}{
-			"percent over 100":  {func(p *store.Product) { p.RejectAllowancePercent = ptr(101) }, "reject_allowance_percent"},
-			"negative percent":  {func(p *store.Product) { p.RejectAllowancePercent = ptr(-1) }, "reject_allowance_percent"},
-			"minimum too large": {func(p *store.Product) { p.RejectAllowanceMin = ptr(uint64(1<<40 + 1)) }, "reject_allowance_min"},
-			"no allowance":      {func(p *store.Product) { p.RejectAllowancePercent, p.RejectAllowanceMin = ptr(0), ptr(uint64(0)) }, "reject_allowance_min"},
+			"percent over 100":  {func(p *store.Product) { p.RejectAllowancePercent = new(101) }, "reject_allowance_percent"},
+			"negative percent":  {func(p *store.Product) { p.RejectAllowancePercent = new(-1) }, "reject_allowance_percent"},
+			"minimum too large": {func(p *store.Product) { p.RejectAllowanceMin = new(uint64(1<<40 + 1)) }, "reject_allowance_min"},
+			"no allowance":      {func(p *store.Product) { p.RejectAllowancePercent, p.RejectAllowanceMin = new(0), new(uint64(0)) }, "reject_allowance_min"},
 			"shelf life":        {func(p *store.Product) { p.MinShelfLifeDays = 3661 }, "min_shelf_life_days"},
 		} {
 			bad := p
@@ -74,8 +74,8 @@ func TestRejectAllowance(t *testing.T) {
 		}
 		// 0 % needs a minimum, also when the minimum is the stored one.
 		zero := p
-		zero.RejectAllowancePercent, zero.RejectAllowanceMin = ptr(0), ptr(uint64(0))
-		require.NoError(t, f.s.PutProduct(f.ctx, func() store.Product { q := zero; q.RejectAllowanceMin = ptr(uint64(3)); return q }()))
+		zero.RejectAllowancePercent, zero.RejectAllowanceMin = new(0), new(uint64(0))
+		require.NoError(t, f.s.PutProduct(f.ctx, func() store.Product { q := zero; q.RejectAllowanceMin = new(uint64(3)); return q }()))
 		zero.RejectAllowanceMin = nil
 		require.NoError(t, f.s.PutProduct(f.ctx, zero), "the stored minimum of 3 is kept")
 		got, err := f.s.Product(f.ctx, p.GTIN)

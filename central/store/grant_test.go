@@ -294,7 +294,7 @@ func TestGrantOrderNeed(t *testing.T) {
 	storetest.ForEachBackend(t, func(t *testing.T, dsn string) {
 		f := newFixture(t, dsn)
 		p := product("00312345678937", seqSpec)
-		p.RejectAllowancePercent, p.RejectAllowanceMin = ptr(5), ptr(uint64(10))
+		p.RejectAllowancePercent, p.RejectAllowanceMin = new(5), new(uint64(10))
 		require.NoError(t, f.s.PutProduct(f.ctx, p))
 		f.orderOf(t, "WO-1", p.GTIN, line1, 100) // allowance max(5, 10) = 10
 		u := newUnitSrc(t, f.grant(t, "r1", line1, "WO-1", p.GTIN, 200))

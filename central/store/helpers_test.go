@@ -121,8 +121,6 @@ func newUnitSrc(tb testing.TB, g wire.SerialGrant) *unitSrc {
 	return u
 }
 
-func ptr[T any](v T) *T { return &v }
-
 // ev builds line events; seq doubles as the id suffix.
 func ev(line string, seq uint64, typ wire.EventType) wire.Event {
 	return wire.Event{ID: fmt.Sprintf("%s:%d", line, seq), Seq: seq, Type: typ, At: t0.Add(time.Duration(seq) * time.Millisecond), Operator: "ana"}
@@ -131,7 +129,7 @@ func ev(line string, seq uint64, typ wire.EventType) wire.Event {
 // unitEv is an event about unit i of src.
 func (u *unitSrc) ev(line string, seq uint64, typ wire.EventType, i int) wire.Event {
 	e := ev(line, seq, typ)
-	e.Order, e.GTIN, e.Serial, e.Counter = u.grant.Order, u.grant.GTIN, u.serial[i], ptr(u.counter[i])
+	e.Order, e.GTIN, e.Serial, e.Counter = u.grant.Order, u.grant.GTIN, u.serial[i], new(u.counter[i])
 	if typ == wire.Commissioned || typ == wire.Decommissioned {
 		e.Lot, e.Expiry = lot, expiry
 	}

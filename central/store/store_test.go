@@ -78,7 +78,7 @@ func TestProductsAndAudit(t *testing.T) {
 		require.NoError(t, err)
 		require.False(t, got.CreatedAt.IsZero())
 		p.CreatedAt, p.UpdatedAt = got.CreatedAt, got.UpdatedAt
-		p.RejectAllowancePercent, p.RejectAllowanceMin = ptr(5), ptr(uint64(50)) // the defaults, for a product that set none
+		p.RejectAllowancePercent, p.RejectAllowanceMin = new(5), new(uint64(50)) // the defaults, for a product that set none
 		require.Equal(t, p, got)
 
 		p.Name = "Paracetamol 1 g"

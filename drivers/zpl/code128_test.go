@@ -11,8 +11,6 @@ import (
 
 	_ "image/png"
 
-	"github.com/makiuchi-d/gozxing"
-	"github.com/makiuchi-d/gozxing/oned"
 	"github.com/stretchr/testify/require"
 
 	"github.com/serialine/serialine/internal/testkit"
@@ -36,18 +34,6 @@ func sscc128Layout(dpmm int) Layout {
 		SymbolX: 6 * dpmm, SymbolY: 28 * dpmm, Symbology: SymbolGS1128, BarHeightDots: 18 * dpmm,
 		TextX: 4 * dpmm, TextY: 3 * dpmm, TextHeight: 4 * dpmm, TextLines: 1}
 	return l
-}
-
-// read128 reads a Code 128 from img with gozxing (GS1 assumed: "]C1"
-// then the data with GS between fields).
-func read128(tb testing.TB, img image.Image) string {
-	tb.Helper()
-	bmp, err := gozxing.NewBinaryBitmapFromImage(img)
-	require.NoError(tb, err)
-	res, err := oned.NewCode128Reader().Decode(bmp, map[gozxing.DecodeHintType]any{
-		gozxing.DecodeHintType_ASSUME_GS1: true, gozxing.DecodeHintType_TRY_HARDER: true})
-	require.NoError(tb, err, "gozxing reads the Code 128")
-	return res.GetText()
 }
 
 // bars draws modules, module pixels each, with 10-module quiet zones.
@@ -78,7 +64,7 @@ func TestCode128(t *testing.T) {
 			vals, err := EncodeCode128(data, true)
 			require.NoError(t, err)
 			require.Equal(t, c128FNC1, vals[1], "FNC1 right after the start")
-			require.Equal(t, "]C1"+data, read128(t, bars(Code128Modules(vals), 3, 40)))
+			require.Equal(t, "]C1"+data, testkit.Read128(t, bars(Code128Modules(vals), 3, 40)))
 
 			l := sscc128Layout(8)
 			require.NoError(t, l.Validate())
@@ -181,7 +167,7 @@ func TestCode128Conformance(t *testing.T) {
 				img, _, err := image.Decode(f)
 				f.Close()
 				require.NoError(t, err)
-				require.Equal(t, "]C1"+d, read128(t, img), "label %d", i+1)
+				require.Equal(t, "]C1"+d, testkit.Read128(t, img), "label %d", i+1)
 			}
 		})
 	}

@@ -17,7 +17,7 @@ import (
 // over as fast as they come, committed in groups (one fsync'd bbolt
 // transaction per group), no broker.
 func BenchmarkOutboxCommit(b *testing.B) {
-	db := openDB(b, filepath.Join(b.TempDir(), "edge.db"))
+	db := testkit.OpenBolt(b, filepath.Join(b.TempDir(), "edge.db"))
 	defer db.Close()
 	o := openOutbox(b, db, Config{Line: "t-bench"})
 	ev := unitEvent(1)
@@ -38,7 +38,7 @@ func BenchmarkOutboxCommit(b *testing.B) {
 // BenchmarkOutboxCommitSync is the worst case: one event per transaction
 // (each caller waits for its commit).
 func BenchmarkOutboxCommitSync(b *testing.B) {
-	db := openDB(b, filepath.Join(b.TempDir(), "edge.db"))
+	db := testkit.OpenBolt(b, filepath.Join(b.TempDir(), "edge.db"))
 	defer db.Close()
 	o := openOutbox(b, db, Config{Line: "t-bench"})
 	ev := unitEvent(1)
@@ -59,7 +59,7 @@ func BenchmarkBboltCommitCeiling(b *testing.B) {
 	require.NoError(b, err)
 	for _, group := range []int{1, 100} {
 		b.Run(fmt.Sprintf("group-%d", group), func(b *testing.B) {
-			db := openDB(b, filepath.Join(b.TempDir(), "raw.db"))
+			db := testkit.OpenBolt(b, filepath.Join(b.TempDir(), "raw.db"))
 			defer db.Close()
 			bucket := []byte("events")
 			var seq uint64

@@ -19,13 +19,6 @@ import (
 	"github.com/serialine/serialine/shared/wire"
 )
 
-func openDB(tb testing.TB, path string) *bolt.DB {
-	tb.Helper()
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second})
-	require.NoError(tb, err)
-	return db
-}
-
 // openLinked opens an outbox that publishes through a session to broker,
 // wired as the agent wires them; the session is not connected yet.
 func openLinked(tb testing.TB, db *bolt.DB, broker string, cfg Config) (*Outbox, *session.Session) {
@@ -67,7 +60,7 @@ func TestEventsSurviveRestart(t *testing.T) {
 	for _, clean := range []bool{true, false} {
 		t.Run(fmt.Sprintf("clean=%v", clean), func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "edge.db")
-			db := openDB(t, path)
+			db := testkit.OpenBolt(t, path)
 			o, err := Open(db, Config{Line: "t-ob"}, testkit.Logger(t))
 			require.NoError(t, err)
 			appendN(t, o, 0, 250)
@@ -81,7 +74,7 @@ func TestEventsSurviveRestart(t *testing.T) {
 			}
 			require.NoError(t, db.Close()) // unclean: the outbox never closed
 
-			db = openDB(t, path)
+			db = testkit.OpenBolt(t, path)
 			defer db.Close()
 			o = openOutbox(t, db, Config{Line: "t-ob"})
 			after, err := o.Events(0, 1000)
@@ -110,7 +103,7 @@ func TestEventsSurviveRestart(t *testing.T) {
 }
 
 func TestAppendRejectsInvalidEvents(t *testing.T) {
-	db := openDB(t, filepath.Join(t.TempDir(), "edge.db"))
+	db := testkit.OpenBolt(t, filepath.Join(t.TempDir(), "edge.db"))
 	defer db.Close()
 	o := openOutbox(t, db, Config{Line: "t-ob"})
 	bad := unitEvent(1)
@@ -129,7 +122,7 @@ func TestAppendRejectsInvalidEvents(t *testing.T) {
 }
 
 func TestOnCommitRunsInTheCommit(t *testing.T) {
-	db := openDB(t, filepath.Join(t.TempDir(), "edge.db"))
+	db := testkit.OpenBolt(t, filepath.Join(t.TempDir(), "edge.db"))
 	defer db.Close()
 	var seen []uint64
 	o := openOutbox(t, db, Config{Line: "t-ob", Hooks: []CommitHook{func(tx *bolt.Tx, evs []wire.Event) error {
@@ -148,7 +141,7 @@ func TestOnCommitRunsInTheCommit(t *testing.T) {
 func TestDeliveryAndAck(t *testing.T) {
 	line := testcentral.LineID("ob")
 	central := testcentral.New(t, testcentral.Mosquitto, line, testcentral.Options{NoAck: true})
-	db := openDB(t, filepath.Join(t.TempDir(), "edge.db"))
+	db := testkit.OpenBolt(t, filepath.Join(t.TempDir(), "edge.db"))
 	defer db.Close()
 	o, sess := openLinked(t, db, testcentral.Mosquitto, Config{Line: line, BatchMax: 100, ResendAfter: time.Minute})
 	require.NoError(t, sess.Connect())
@@ -189,7 +182,7 @@ func TestDeliveryAndAck(t *testing.T) {
 func TestWindowBoundsWhatIsInFlight(t *testing.T) {
 	line := testcentral.LineID("ob")
 	central := testcentral.New(t, testcentral.Mosquitto, line, testcentral.Options{NoAck: true})
-	db := openDB(t, filepath.Join(t.TempDir(), "edge.db"))
+	db := testkit.OpenBolt(t, filepath.Join(t.TempDir(), "edge.db"))
 	defer db.Close()
 	o, sess := openLinked(t, db, testcentral.Mosquitto, Config{Line: line, BatchMax: 40, Window: 100, ResendAfter: time.Hour})
 	require.NoError(t, sess.Connect())
@@ -220,7 +213,7 @@ func TestResumesAfterBrokerRestart(t *testing.T) {
 	broker := testcentral.StartBroker(t, "127.0.0.1:0")
 	line := testcentral.LineID("ob")
 	central := testcentral.New(t, broker.URL(), line, testcentral.Options{})
-	db := openDB(t, filepath.Join(t.TempDir(), "edge.db"))
+	db := testkit.OpenBolt(t, filepath.Join(t.TempDir(), "edge.db"))
 	defer db.Close()
 	o, sess := openLinked(t, db, broker.URL(), Config{Line: line, ResendAfter: 2 * time.Second})
 	require.NoError(t, sess.Connect())
@@ -285,7 +278,7 @@ func (r *incarnations) list() []Incarnation {
 func TestIncarnationNamesTheBatches(t *testing.T) {
 	line := testcentral.LineID("inc")
 	central := testcentral.New(t, testcentral.Mosquitto, line, testcentral.Options{NoAck: true})
-	db := openDB(t, filepath.Join(t.TempDir(), "edge.db"))
+	db := testkit.OpenBolt(t, filepath.Join(t.TempDir(), "edge.db"))
 	defer db.Close()
 	o, sess := openLinked(t, db, testcentral.Mosquitto, Config{Line: line, ResendAfter: time.Minute})
 	require.NoError(t, sess.Connect())
@@ -302,7 +295,7 @@ func TestIncarnationNamesTheBatches(t *testing.T) {
 	require.Eventually(t, func() bool { return o.Stats().Acked == 10 }, testcentral.Wait, time.Millisecond)
 	require.Equal(t, uint64(10), o.Stats().Pending, "the other incarnation's ack deleted nothing")
 
-	other := openOutbox(t, openDB(t, filepath.Join(t.TempDir(), "edge.db")), Config{Line: "t-ob"})
+	other := openOutbox(t, testkit.OpenBolt(t, filepath.Join(t.TempDir(), "edge.db")), Config{Line: "t-ob"})
 	require.NotEqual(t, inc, other.Incarnation(), "a new store is a new incarnation")
 }
 
@@ -314,7 +307,7 @@ func TestReplacedIsToldOnce(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "edge.db")
 	var told incarnations
 	cfg := Config{Line: line, OnIncarnation: told.add}
-	db := openDB(t, path)
+	db := testkit.OpenBolt(t, path)
 	o, sess := openLinked(t, db, testcentral.Mosquitto, cfg)
 	require.NoError(t, sess.Connect())
 	inc := o.Incarnation()
@@ -331,7 +324,7 @@ func TestReplacedIsToldOnce(t *testing.T) {
 	require.NoError(t, o.Close())
 	require.NoError(t, db.Close())
 
-	db = openDB(t, path)
+	db = testkit.OpenBolt(t, path)
 	defer db.Close()
 	o, sess = openLinked(t, db, testcentral.Mosquitto, cfg)
 	require.NoError(t, sess.Connect())
@@ -352,7 +345,7 @@ func TestRolledBackStore(t *testing.T) {
 	central := testcentral.New(t, testcentral.Mosquitto, line, testcentral.Options{NoAck: true})
 	dir := t.TempDir()
 	path := filepath.Join(dir, "edge.db")
-	db := openDB(t, path)
+	db := testkit.OpenBolt(t, path)
 	o, err := Open(db, Config{Line: line}, testkit.Logger(t))
 	require.NoError(t, err)
 	appendN(t, o, 0, 10)
@@ -364,7 +357,7 @@ func TestRolledBackStore(t *testing.T) {
 	// The store goes on to 30 events, which central applies and acks.
 	var told incarnations
 	cfg := Config{Line: line, ResendAfter: time.Minute, OnIncarnation: told.add}
-	db = openDB(t, path)
+	db = testkit.OpenBolt(t, path)
 	o, sess := openLinked(t, db, testcentral.Mosquitto, cfg)
 	require.NoError(t, sess.Connect())
 	old := o.Incarnation()
@@ -377,7 +370,7 @@ func TestRolledBackStore(t *testing.T) {
 
 	// Rolled back to the copy with 10, which makes 3 new events.
 	require.NoError(t, os.WriteFile(path, snapshot, 0o600))
-	db = openDB(t, path)
+	db = testkit.OpenBolt(t, path)
 	defer db.Close()
 	o, sess = openLinked(t, db, testcentral.Mosquitto, cfg)
 	require.Equal(t, old, o.Incarnation())
@@ -417,7 +410,7 @@ func TestCommitErrorIsToldAtOnce(t *testing.T) {
 		n   int
 	}
 	reports := make(chan report, 10)
-	db := openDB(t, filepath.Join(t.TempDir(), "edge.db"))
+	db := testkit.OpenBolt(t, filepath.Join(t.TempDir(), "edge.db"))
 	defer db.Close()
 	o := openOutbox(t, db, Config{Line: "t-ob",
 		Hooks: []CommitHook{func(*bolt.Tx, []wire.Event) error {

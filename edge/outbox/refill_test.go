@@ -20,7 +20,7 @@ import (
 func TestMissingEventsSentAgain(t *testing.T) {
 	line := testcentral.LineID("rf")
 	central := testcentral.New(t, testcentral.Mosquitto, line, testcentral.Options{NoAck: true})
-	db := openDB(t, filepath.Join(t.TempDir(), "edge.db"))
+	db := testkit.OpenBolt(t, filepath.Join(t.TempDir(), "edge.db"))
 	defer db.Close()
 	o, sess := openLinked(t, db, testcentral.Mosquitto, Config{Line: line, BatchMax: 100, ResendAfter: 2 * time.Second, KeepAcked: 300})
 	require.NoError(t, sess.Connect())

@@ -8,8 +8,6 @@ import (
 	"strconv"
 	"testing"
 
-	"github.com/makiuchi-d/gozxing"
-	"github.com/makiuchi-d/gozxing/oned"
 	"github.com/stretchr/testify/require"
 
 	"github.com/serialine/serialine/drivers/zpl"
@@ -21,18 +19,6 @@ import (
 
 	_ "image/png"
 )
-
-// read128 reads a GS1-128 from img with gozxing: "]C1" and the element
-// string in transmitted form.
-func read128(tb testing.TB, img image.Image) string {
-	tb.Helper()
-	bmp, err := gozxing.NewBinaryBitmapFromImage(img)
-	require.NoError(tb, err)
-	res, err := oned.NewCode128Reader().Decode(bmp, map[gozxing.DecodeHintType]any{
-		gozxing.DecodeHintType_ASSUME_GS1: true, gozxing.DecodeHintType_TRY_HARDER: true})
-	require.NoError(tb, err, "gozxing reads the GS1-128")
-	return res.GetText()
-}
 
 // TestLabelGS1128 prints the case label with label_symbology gs1-128 at
 // every resolution: the independent ZPL emulator (lint enforced) and the
@@ -61,7 +47,7 @@ func TestLabelGS1128(t *testing.T) {
 			require.Len(t, labels, 1)
 			img, err := sim.Rasterise(labels[0])
 			require.NoError(t, err)
-			require.Equal(t, want, read128(t, img))
+			require.Equal(t, want, testkit.Read128(t, img))
 
 			if dpmm == 24 {
 				return // the emulator at 600 dpi takes long and adds nothing
@@ -78,7 +64,7 @@ func TestLabelGS1128(t *testing.T) {
 			defer fh.Close()
 			png, _, err := image.Decode(fh)
 			require.NoError(t, err)
-			require.Equal(t, want, read128(t, png), "the independent emulator's pixels")
+			require.Equal(t, want, testkit.Read128(t, png), "the independent emulator's pixels")
 		})
 	}
 }

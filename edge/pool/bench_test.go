@@ -10,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/serials"
 	"github.com/serialine/serialine/shared/wire"
 )
@@ -25,7 +26,7 @@ func BenchmarkTake(b *testing.B) {
 		{Kind: serials.KindRandomized, Length: 12, Alphabet: serials.AlphabetNumeric, Key: "000102030405060708090a0b0c0d0e0f"},
 	} {
 		b.Run(string(spec.Kind), func(b *testing.B) {
-			db := openDB(b, dbPath(b))
+			db := testkit.OpenBolt(b, dbPath(b))
 			defer db.Close()
 			p, _ := openPool(b, db, Config{ReserveBlock: MaxReserveBlock})
 			require.NoError(b, p.AddOrder(testOrder("WO-1")))
@@ -72,7 +73,7 @@ func BenchmarkPoolMemory(b *testing.B) {
 					list[i] = "L" + strconv.Itoa(100_000_000+i)
 				}
 			}
-			db := openDB(b, dbPath(b))
+			db := testkit.OpenBolt(b, dbPath(b))
 			defer db.Close()
 			p, _ := openPool(b, db, Config{ReserveBlock: MaxReserveBlock})
 			require.NoError(b, p.AddOrder(testOrder("WO-1")))

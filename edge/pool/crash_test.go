@@ -29,7 +29,7 @@ func TestCrashChild(t *testing.T) {
 	if path == "" {
 		t.Skip("helper process for TestSIGKILLNeverReusesASerial")
 	}
-	db := openDB(t, path)
+	db := testkit.OpenBolt(t, path)
 	p, sink := openPool(t, db, Config{ReserveBlock: 32, CheckEvery: time.Hour})
 	ctx := context.Background()
 	_, err := p.Recover(ctx, sink)
@@ -71,7 +71,7 @@ func TestSIGKILLNeverReusesASerial(t *testing.T) {
 		t.Skip("in the child")
 	}
 	path := dbPath(t)
-	db := openDB(t, path)
+	db := testkit.OpenBolt(t, path)
 	p, _ := openPool(t, db, Config{})
 	startedOrder(t, p, "WO-1", wire.CounterRange{Start: 0, Count: 1_000_000})
 	require.NoError(t, p.Close())
@@ -115,7 +115,7 @@ func TestSIGKILLNeverReusesASerial(t *testing.T) {
 	}
 
 	// Final recovery, then every position below the mark has one fate.
-	db = openDB(t, path)
+	db = testkit.OpenBolt(t, path)
 	defer db.Close()
 	p, sink := openPool(t, db, Config{})
 	_, err := p.Recover(testkit.Context(t), sink)

@@ -20,13 +20,6 @@ import (
 
 const testLine = "t-pool"
 
-func openDB(tb testing.TB, path string) *bolt.DB {
-	tb.Helper()
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second})
-	require.NoError(tb, err)
-	return db
-}
-
 func dbPath(tb testing.TB) string { return filepath.Join(tb.TempDir(), "edge.db") }
 
 func testOrder(id string) wire.Order {

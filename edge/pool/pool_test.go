@@ -14,7 +14,7 @@ import (
 )
 
 func TestTakeFollowsGrantsAndNeverInvents(t *testing.T) {
-	db := openDB(t, dbPath(t))
+	db := testkit.OpenBolt(t, dbPath(t))
 	defer db.Close()
 	p, _ := openPool(t, db, Config{ReserveBlock: 8})
 	startedOrder(t, p, "WO-1", wire.CounterRange{Start: 100, Count: 5}, wire.CounterRange{Start: 7, Count: 3})
@@ -46,7 +46,7 @@ func TestTakeFollowsGrantsAndNeverInvents(t *testing.T) {
 }
 
 func TestTakeWithoutActiveOrder(t *testing.T) {
-	db := openDB(t, dbPath(t))
+	db := testkit.OpenBolt(t, dbPath(t))
 	defer db.Close()
 	p, _ := openPool(t, db, Config{})
 	_, _, err := p.Take(nil)
@@ -58,7 +58,7 @@ func TestTakeWithoutActiveOrder(t *testing.T) {
 // whenever a position has been handed out, the durable reserved mark is
 // above it.
 func TestReservationAlwaysAhead(t *testing.T) {
-	db := openDB(t, dbPath(t))
+	db := testkit.OpenBolt(t, dbPath(t))
 	defer db.Close()
 	p, _ := openPool(t, db, Config{ReserveBlock: 16})
 	startedOrder(t, p, "WO-1", wire.CounterRange{Start: 0, Count: 1000})
@@ -76,7 +76,7 @@ func TestReservationAlwaysAhead(t *testing.T) {
 // TestRunKeepsReservationAhead: with Run in the background Take does not
 // wait for the disk except at the very start.
 func TestRunKeepsReservationAhead(t *testing.T) {
-	db := openDB(t, dbPath(t))
+	db := testkit.OpenBolt(t, dbPath(t))
 	defer db.Close()
 	p, _ := openPool(t, db, Config{ReserveBlock: 256, CheckEvery: time.Hour})
 	startedOrder(t, p, "WO-1", wire.CounterRange{Start: 0, Count: 100_000})
@@ -102,7 +102,7 @@ func TestRunKeepsReservationAhead(t *testing.T) {
 // comes back voided.
 func TestRestartVoidsExactlyTheUnaccounted(t *testing.T) {
 	path := dbPath(t)
-	db := openDB(t, path)
+	db := testkit.OpenBolt(t, path)
 	p, sink := openPool(t, db, Config{ReserveBlock: 10})
 	startedOrder(t, p, "WO-1", wire.CounterRange{Start: 0, Count: 100})
 	units := take(t, p, 25) // reserved up to 30
@@ -116,7 +116,7 @@ func TestRestartVoidsExactlyTheUnaccounted(t *testing.T) {
 	require.Equal(t, uint64(11), lo)
 	require.NoError(t, db.Close()) // crash: no Pool.Close
 
-	db = openDB(t, path)
+	db = testkit.OpenBolt(t, path)
 	defer db.Close()
 	p, sink = openPool(t, db, Config{ReserveBlock: 10})
 	lost := p.Unaccounted()
@@ -167,7 +167,7 @@ func TestRestartVoidsExactlyTheUnaccounted(t *testing.T) {
 
 func TestCleanCloseVoidsNothing(t *testing.T) {
 	path := dbPath(t)
-	db := openDB(t, path)
+	db := testkit.OpenBolt(t, path)
 	p, sink := openPool(t, db, Config{ReserveBlock: 64})
 	startedOrder(t, p, "WO-1", wire.CounterRange{Start: 0, Count: 100})
 	units := take(t, p, 5)
@@ -175,7 +175,7 @@ func TestCleanCloseVoidsNothing(t *testing.T) {
 	require.NoError(t, p.Close())
 	require.NoError(t, db.Close())
 
-	db = openDB(t, path)
+	db = testkit.OpenBolt(t, path)
 	defer db.Close()
 	p, _ = openPool(t, db, Config{ReserveBlock: 64})
 	require.Empty(t, p.Unaccounted())
@@ -186,7 +186,7 @@ func TestCleanCloseVoidsNothing(t *testing.T) {
 }
 
 func TestDuplicateFateIsNotCounted(t *testing.T) {
-	db := openDB(t, dbPath(t))
+	db := testkit.OpenBolt(t, dbPath(t))
 	defer db.Close()
 	p, sink := openPool(t, db, Config{})
 	startedOrder(t, p, "WO-1", wire.CounterRange{Start: 0, Count: 10})
@@ -202,7 +202,7 @@ func TestDuplicateFateIsNotCounted(t *testing.T) {
 
 func TestRefillRequestIsIdempotent(t *testing.T) {
 	path := dbPath(t)
-	db := openDB(t, path)
+	db := testkit.OpenBolt(t, path)
 	now := time.Date(2026, 5, 1, 8, 0, 0, 0, time.UTC)
 	clock := func() time.Time { return now }
 	cfg := Config{ReserveBlock: 8, LowWaterMinutes: 10, RefillMinutes: 20, MinRequest: 100, MaxRequest: 5000, NominalRate: 60, RequestRetry: time.Minute, Now: clock}
@@ -237,7 +237,7 @@ func TestRefillRequestIsIdempotent(t *testing.T) {
 
 	// Crash and restart: the stored request goes out again with its id.
 	require.NoError(t, db.Close())
-	db = openDB(t, path)
+	db = testkit.OpenBolt(t, path)
 	defer db.Close()
 	p, _ = openPool(t, db, cfg)
 	require.NoError(t, p.Activate("WO-1"))
@@ -267,7 +267,7 @@ func TestRefillRequestIsIdempotent(t *testing.T) {
 }
 
 func TestRefusedGrant(t *testing.T) {
-	db := openDB(t, dbPath(t))
+	db := testkit.OpenBolt(t, dbPath(t))
 	defer db.Close()
 	p, _ := openPool(t, db, Config{})
 	require.NoError(t, p.AddOrder(testOrder("WO-1")))
@@ -303,7 +303,7 @@ func TestGrantChecks(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			db := openDB(t, dbPath(t))
+			db := testkit.OpenBolt(t, dbPath(t))
 			defer db.Close()
 			p, _ := openPool(t, db, Config{})
 			startedOrder(t, p, "WO-1", wire.CounterRange{Start: 0, Count: 10})
@@ -336,7 +336,7 @@ func TestListAndRandomizedSchemes(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			path := dbPath(t)
-			db := openDB(t, path)
+			db := testkit.OpenBolt(t, path)
 			p, _ := openPool(t, db, Config{})
 			require.NoError(t, p.AddOrder(testOrder("WO-1")))
 			require.NoError(t, p.Activate("WO-1"))
@@ -365,7 +365,7 @@ func TestListAndRandomizedSchemes(t *testing.T) {
 			}
 			// After a restart the scheme (and list) come back from disk.
 			require.NoError(t, db.Close())
-			db = openDB(t, path)
+			db = testkit.OpenBolt(t, path)
 			defer db.Close()
 			p, _ = openPool(t, db, Config{})
 			lost := p.Unaccounted()
@@ -378,7 +378,7 @@ func TestListAndRandomizedSchemes(t *testing.T) {
 }
 
 func TestCloseOrderReconciles(t *testing.T) {
-	db := openDB(t, dbPath(t))
+	db := testkit.OpenBolt(t, dbPath(t))
 	defer db.Close()
 	p, sink := openPool(t, db, Config{ReserveBlock: 8})
 	startedOrder(t, p, "WO-1", wire.CounterRange{Start: 0, Count: 10}, wire.CounterRange{Start: 50, Count: 10})
@@ -434,7 +434,7 @@ func TestConfigValidate(t *testing.T) {
 }
 
 func TestChangesWakes(t *testing.T) {
-	db := openDB(t, dbPath(t))
+	db := testkit.OpenBolt(t, dbPath(t))
 	defer db.Close()
 	p, _ := openPool(t, db, Config{})
 	ch := p.Changes()

@@ -47,9 +47,9 @@ func TestViewPool(t *testing.T) {
 		rawExpiry string
 	}{
 		{"no pool", nil, wire.LineRunning, "", nil, "2027-12-31", "271231"},
-		{"plenty", &pool.Level{Order: "WO-1", Available: 5000, Rate: 100, MinutesLeft: 50}, wire.LineRunning, "ok", ptr(50.0), "2027-12", "271200"},
-		{"low", &pool.Level{Order: "WO-1", Available: 500, Rate: 100, MinutesLeft: 5}, wire.LineRunning, "low", ptr(5.0), "2027-12-31", "271231"},
-		{"empty", &pool.Level{Order: "WO-1", Available: 0, Rate: 100}, wire.LineRunning, "empty", ptr(0.0), "2027-12-31", "271231"},
+		{"plenty", &pool.Level{Order: "WO-1", Available: 5000, Rate: 100, MinutesLeft: 50}, wire.LineRunning, "ok", new(50.0), "2027-12", "271200"},
+		{"low", &pool.Level{Order: "WO-1", Available: 500, Rate: 100, MinutesLeft: 5}, wire.LineRunning, "low", new(5.0), "2027-12-31", "271231"},
+		{"empty", &pool.Level{Order: "WO-1", Available: 0, Rate: 100}, wire.LineRunning, "empty", new(0.0), "2027-12-31", "271231"},
 		{"idle line", &pool.Level{Order: "WO-1", Available: 10, Rate: 0, MinutesLeft: math.Inf(1)}, wire.LineRunning, "ok", nil, "2027-12-31", "271231"},
 		{"stopped line", &pool.Level{Order: "WO-1", Available: 500, Rate: 100, MinutesLeft: 5}, wire.LineStopped, "ok", nil, "2027-12-31", "271231"},
 	} {
@@ -288,8 +288,6 @@ func getView(tb testing.TB, r *rig, c *http.Client) View {
 	require.NoError(tb, json.NewDecoder(resp.Body).Decode(&v))
 	return v
 }
-
-func ptr[T any](v T) *T { return &v }
 
 // TestPageRendersAlarms: the page as served, before any script runs,
 // already shows the alarms as banners and Start disabled.

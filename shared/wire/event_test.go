@@ -77,7 +77,7 @@ func TestEventValidate(t *testing.T) {
 		{"lot too long", wire.Commissioned, func(e *wire.Event) { e.Lot = strings.Repeat("L", 21) }, "lot", "AI (10)", gs1.RuleLength},
 		{"expiry format", wire.Commissioned, func(e *wire.Event) { e.Expiry = "2812" }, "expiry", "AI (17)", gs1.RuleLength},
 		{"expiry date", wire.Commissioned, func(e *wire.Event) { e.Expiry = "270230" }, "expiry", "February", gs1.RuleDate},
-		{"counter overflow", wire.Commissioned, func(e *wire.Event) { e.Counter = ptr(uint64(math.MaxUint64)) }, "counter", "2^63", ""},
+		{"counter overflow", wire.Commissioned, func(e *wire.Event) { e.Counter = new(uint64(math.MaxUint64)) }, "counter", "2^63", ""},
 		{"commissioned needs order", wire.Commissioned, func(e *wire.Event) { e.Order = "" }, "order", "commissioned events need it", ""},
 		{"commissioned needs gtin", wire.Commissioned, func(e *wire.Event) { e.GTIN = "" }, "gtin", "missing", ""},
 		{"commissioned needs serial", wire.Commissioned, func(e *wire.Event) { e.Serial = "" }, "serial", "missing", ""},

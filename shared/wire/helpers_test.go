@@ -21,15 +21,13 @@ const (
 
 var testAt = time.Date(2026, 3, 4, 5, 6, 7, 8000, time.UTC)
 
-func ptr[T any](v T) *T { return &v }
-
 // validEvent returns a valid event of type typ with seq.
 func validEvent(tb testing.TB, typ wire.EventType, seq uint64) wire.Event {
 	tb.Helper()
 	e := wire.Event{ID: "L1:" + itoa(seq), Seq: seq, Type: typ, At: testAt, Order: testOrder, Operator: "op-ana"}
 	switch typ {
 	case wire.Commissioned, wire.Voided, wire.Decommissioned:
-		e.GTIN, e.Serial, e.Counter = testGTIN, "100"+itoa(seq), ptr(testCounter+seq)
+		e.GTIN, e.Serial, e.Counter = testGTIN, "100"+itoa(seq), new(testCounter+seq)
 		if typ != wire.Voided {
 			e.Lot, e.Expiry = testLot, testExpiry
 		}
