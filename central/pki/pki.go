@@ -2,7 +2,7 @@
 // a private CA (ECDSA P-256), a server certificate for central (HTTPS and
 // the broker's TLS listener) and one client certificate per MQTT user (a
 // line, or central's service user), whose common name is the user's name.
-// `serialine-central certs` is its command line; docs/tls.md the steps.
+// `serialine-central certs` is its command line; docs/operations.md ("TLS") the steps.
 package pki
 
 import (

@@ -29,7 +29,7 @@ certs makes the certificates of a plant without a PKI of its own, in DIR:
 Without --hosts no server certificate is made: to add a line later, run
   serialine-central certs --dir DIR --lines NEWLINE --service-user ""
 Private keys are written 0600, certificates 0644. An existing server or
-client file is an error unless --force is given. docs/tls.md has the steps.
+client file is an error unless --force is given. docs/operations.md (TLS) has the steps.
 
   --dir DIR            where to write (created 0700)
   --hosts HOST,...     names central is reached by: DNS names and IP addresses

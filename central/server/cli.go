@@ -47,7 +47,7 @@ document (XML or JSON-LD; - reads standard input), one per line in document
 order: the IDs GS1's reference generator gives, which the repository uses.
 
 certs makes a private CA, central's server certificate and client
-certificates for the lines (docs/tls.md); serialine-central certs --help.
+certificates for the lines (docs/operations.md ("TLS")); serialine-central certs --help.
 
 verify asks another manufacturer's LMVS responder whether a pack is genuine
 (our returns desk); serialine-central verify --help says more.

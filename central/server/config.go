@@ -144,7 +144,7 @@ type HTTPConfig struct {
 	MaxConnections int           `yaml:"max_connections"`
 	// TLSCert and TLSKey (PEM files, both or neither) make central serve
 	// HTTPS; the embedded broker's TLS listener presents the same
-	// certificate. See docs/tls.md.
+	// certificate. See docs/operations.md (TLS).
 	TLSCert string `yaml:"tls_cert"`
 	TLSKey  string `yaml:"tls_key"`
 }

@@ -39,7 +39,7 @@ func (s *Server) secretKeys() (*store.SecretKeys, error) {
 		key, path = EnvKeyFile, p
 	}
 	if path == "" {
-		s.log.Warn("no secrets key: the keys of randomized serial schemes are stored in plaintext in the database; set secrets.key_file or " + EnvKeyFile + " (docs/tls.md)")
+		s.log.Warn("no secrets key: the keys of randomized serial schemes are stored in plaintext in the database; set secrets.key_file or " + EnvKeyFile + " (docs/operations.md, TLS)")
 		return nil, nil
 	}
 	if st, err := os.Stat(path); err == nil && st.Mode().Perm()&0o077 != 0 {

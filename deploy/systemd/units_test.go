@@ -78,7 +78,7 @@ var units = []struct {
 	},
 }
 
-// common is the hardening both units promise (docs/services.md).
+// common is the hardening both units promise (docs/operations.md (Running as services)).
 var common = map[string][]string{
 	"Type":                     {"exec"},
 	"User":                     {"serialine"},
@@ -179,7 +179,7 @@ func checkSystemdAnalyze(t *testing.T, file, program, bin string) {
 	exposure, err := strconv.ParseFloat(string(m[1]), 64)
 	require.NoError(t, err)
 	// 1.5 (central) and 1.7 (edge) when written (0 is best, 10 worst);
-	// checkHardening pins the settings named in docs/services.md, this
+	// checkHardening pins the settings named in docs/operations.md (Running as services), this
 	// catches the loss of the others.
 	require.LessOrEqual(t, exposure, 2.0, "systemd-analyze security exposure")
 }
