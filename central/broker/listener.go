@@ -37,12 +37,13 @@ type listener struct {
 	open    int
 	pending int            // connections not logged in yet
 	perUser map[string]int // logged-in connections by user
+	conns   map[*conn]struct{}
 }
 
 var _ listeners.Listener = (*listener)(nil)
 
 func newListener(cfg Config, log *slog.Logger, rate *rateLog, m *brokerMetrics, drops *dropper) *listener {
-	return &listener{id: "tcp", address: cfg.Listen, cfg: cfg, log: log, rate: rate, m: m, drops: drops, perUser: map[string]int{}}
+	return &listener{id: "tcp", address: cfg.Listen, cfg: cfg, log: log, rate: rate, m: m, drops: drops, perUser: map[string]int{}, conns: map[*conn]struct{}{}}
 }
 
 func (l *listener) ID() string       { return l.id }
@@ -124,6 +125,19 @@ func (l *listener) Close(closeClients listeners.CloseFn) {
 	if l.tlsLn != nil {
 		_ = l.tlsLn.Close()
 	}
+	// mochi closes the clients it has registered, then waits for every
+	// connection's goroutine: one not logged in yet, or one whose login
+	// raced the close, would hold Close until its keepalive ran out (an
+	// MQTT client pinging keeps it forever). Close what we admitted.
+	l.mu.Lock()
+	open := make([]*conn, 0, len(l.conns))
+	for c := range l.conns {
+		open = append(open, c)
+	}
+	l.mu.Unlock()
+	for _, c := range open {
+		_ = c.Close()
+	}
 }
 
 // accept admits a new connection under the limits, or returns why not.
@@ -131,6 +145,8 @@ func (l *listener) accept(nc net.Conn, overTLS bool) (*conn, string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	switch {
+	case l.end.Load():
+		return nil, "shutting_down"
 	case l.open >= l.cfg.MaxConnections:
 		return nil, "max_connections"
 	case l.pending >= l.cfg.MaxUnauthenticated:
@@ -141,10 +157,12 @@ func (l *listener) accept(nc net.Conn, overTLS bool) (*conn, string) {
 	// The CONNECT must come within LoginTimeout; mochi sets the keepalive
 	// deadline once it has it.
 	_ = nc.SetReadDeadline(time.Now().Add(l.cfg.LoginTimeout))
+	c := &conn{Conn: nc, l: l}
 	if overTLS {
-		return &conn{Conn: tls.Server(nc, l.cfg.TLS), l: l}, ""
+		c.Conn = tls.Server(nc, l.cfg.TLS)
 	}
-	return &conn{Conn: nc, l: l}, ""
+	l.conns[c] = struct{}{}
+	return c, ""
 }
 
 // login records that c logged in as user, or refuses it when the user has
@@ -174,6 +192,7 @@ func (l *listener) login(c *conn, user string, service bool, version byte) error
 func (l *listener) release(c *conn) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	delete(l.conns, c)
 	l.open--
 	switch {
 	case !c.loggedIn:
