@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/serialine/serialine/internal/testkit"
 	"github.com/stretchr/testify/require"
 )
 
@@ -20,7 +21,7 @@ func TestCloseDoesNotWaitForClients(t *testing.T) {
 	silent, err := net.DialTimeout("tcp", b.Addr(), waitFor)
 	require.NoError(t, err)
 	t.Cleanup(func() { silent.Close() })
-	eventually(t, "the silent connection admitted", func() bool {
+	testkit.Eventually(t, "the silent connection admitted", func() bool {
 		return metricValue(t, reg, `serialine_mqtt_connections{state="unauthenticated"}`) == 1
 	})
 	mustDial(t, b.Addr(), "edge-L1", "L1", testLines()["L1"]) // and one logged in
