@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/url"
 	"strings"
 
 	"github.com/serialine/serialine/central/store"
@@ -114,7 +113,7 @@ func backupCommand(ctx context.Context, cmd string, args []string, env Env) int 
 	case !isSQLite:
 		// PostgreSQL has its own tools, which know its formats, roles and
 		// versions better than a copy of them here would.
-		fmt.Fprintf(env.Stderr, "serialine-central %s: %s is a PostgreSQL database: use its own tools (docs/operations.md, \"Backups and restore\"):\n%s", cmd, redactURL(dsn), pgProcedure(cmd, dsn, *file))
+		fmt.Fprintf(env.Stderr, "serialine-central %s: %s is a PostgreSQL database: use its own tools (docs/operations.md, \"Backups and restore\"):\n%s", cmd, store.RedactDSN(dsn), pgProcedure(cmd, dsn, *file))
 		return 2
 	case cmd == "backup":
 		rep, err := store.BackupSQLite(ctx, path, *file, *force)
@@ -144,22 +143,11 @@ func pgProcedure(cmd, dsn, file string) string {
 	if file == "" {
 		file = "central.dump"
 	}
-	u := redactURL(dsn)
+	u := store.RedactDSN(dsn)
 	if cmd == "backup" {
 		return fmt.Sprintf("  pg_dump -Fc -f %s '%s'\n  pg_restore --list %s > /dev/null   # the archive reads back\n", file, u, file)
 	}
 	return fmt.Sprintf("  (stop every central replica)\n  createdb NEWDB\n  pg_restore --exit-on-error -d 'postgres://.../NEWDB' %s\n  serialine-central check --db 'postgres://.../NEWDB'\n  (point database.url at NEWDB and start central)\n", file)
-}
-
-func redactURL(dsn string) string {
-	u, err := url.Parse(dsn)
-	if err != nil || u.User == nil {
-		return dsn
-	}
-	if _, ok := u.User.Password(); ok {
-		u.User = url.UserPassword(u.User.Username(), "xxxxx")
-	}
-	return u.String()
 }
 
 func printReport(w io.Writer, rep store.Report, asJSON bool) {

@@ -104,18 +104,18 @@ func Inspect(ctx context.Context, dsn string) (Report, error) {
 	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
 		conn, err := pgx.Connect(ctx, dsn)
 		if err != nil {
-			return Report{}, fmt.Errorf("postgres %s: %w", redactDSN(dsn), err)
+			return Report{}, fmt.Errorf("postgres %s: %w", RedactDSN(dsn), err)
 		}
 		defer func() { _ = conn.Close(context.WithoutCancel(ctx)) }()
 		// Read-only: a check never changes what it checks.
 		tx, err := conn.BeginTx(ctx, pgx.TxOptions{AccessMode: pgx.ReadOnly})
 		if err != nil {
-			return Report{}, fmt.Errorf("postgres %s: %w", redactDSN(dsn), err)
+			return Report{}, fmt.Errorf("postgres %s: %w", RedactDSN(dsn), err)
 		}
 		defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
 		return inspect(ctx, dialectPostgres, pgTx{c: tx})
 	}
-	return Report{}, fmt.Errorf("dsn %q: want sqlite:PATH or a postgres:// URL", redactDSN(dsn))
+	return Report{}, fmt.Errorf("dsn %q: want sqlite:PATH or a postgres:// URL", RedactDSN(dsn))
 }
 
 func inspect(ctx context.Context, d dialect, q dbtx) (Report, error) {

@@ -178,7 +178,7 @@ func Open(ctx context.Context, dsn string, log *slog.Logger, opts ...Option) (*S
 	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
 		s, err = openPostgres(ctx, dsn, log, o)
 	default:
-		return nil, fmt.Errorf("store: dsn %q: want sqlite:PATH or a postgres:// URL", redactDSN(dsn))
+		return nil, fmt.Errorf("store: dsn %q: want sqlite:PATH or a postgres:// URL", RedactDSN(dsn))
 	}
 	if err != nil {
 		return nil, err
@@ -267,7 +267,7 @@ func openSQLite(path string, log *slog.Logger) (*Store, error) {
 func openPostgres(ctx context.Context, dsn string, log *slog.Logger, o options) (*Store, error) {
 	cfg, err := pgx.ParseConfig(dsn)
 	if err != nil {
-		return nil, fmt.Errorf("store: postgres dsn %q: %w", redactDSN(dsn), err)
+		return nil, fmt.Errorf("store: postgres dsn %q: %w", RedactDSN(dsn), err)
 	}
 	s := &Store{d: dialectPostgres, log: log.With("store", "postgres", "db", cfg.Database), pg: newPGPool(cfg, o.pgConns)}
 	// Fail at Open, not at the first request, when the server is unreachable.
@@ -279,8 +279,8 @@ func openPostgres(ctx context.Context, dsn string, log *slog.Logger, o options) 
 	return s, nil
 }
 
-// redactDSN hides a password in a URL-style dsn.
-func redactDSN(dsn string) string {
+// RedactDSN hides a password in a URL-style dsn (for messages and logs).
+func RedactDSN(dsn string) string {
 	u, err := url.Parse(dsn)
 	if err != nil || u.User == nil {
 		return dsn
