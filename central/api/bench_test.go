@@ -15,6 +15,7 @@ import (
 	"github.com/serialine/serialine/central/api"
 	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/serials"
@@ -27,7 +28,7 @@ const benchUnits = 100_000
 // (authentication, routing, store query with history, JSON) among 100,000
 // commissioned units in SQLite, and reports the latency percentiles.
 func BenchmarkUnitLookup(b *testing.B) {
-	ctx, cancel := context.WithTimeout(store.WithActor(context.Background(), "bench"), 10*time.Minute)
+	ctx, cancel := context.WithTimeout(sqldb.WithActor(context.Background(), "bench"), 10*time.Minute)
 	defer cancel()
 	s := storetest.OpenSQLite(b, testkit.LoggerAt(b, slog.LevelInfo))
 	require.NoError(b, s.PutProduct(ctx, product(gtinRand, randSpec)))

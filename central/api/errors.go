@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/serialine/serialine/central/auth"
-	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/gs1"
 	"github.com/serialine/serialine/shared/serials"
 )
@@ -68,7 +68,7 @@ func (a *api) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var (
 		ae  *apiError
 		mbe *http.MaxBytesError
-		ve  *store.ValidationError
+		ve  *sqldb.ValidationError
 		le  *serials.ListError
 		se  *serials.SpecError
 		ge  *gs1.Error
@@ -87,15 +87,15 @@ func (a *api) fail(w http.ResponseWriter, r *http.Request, err error) {
 		auth.WriteError(w, http.StatusUnprocessableEntity, auth.Error{Code: codeInvalid, Field: "scheme." + se.Field, Message: se.Error()})
 	case errors.As(err, &ge):
 		auth.WriteError(w, http.StatusUnprocessableEntity, auth.Error{Code: codeInvalid, Message: ge.Error()})
-	case errors.Is(err, store.ErrNotFound):
+	case errors.Is(err, sqldb.ErrNotFound):
 		auth.WriteError(w, http.StatusNotFound, auth.Error{Code: codeNotFound, Message: err.Error()})
-	case errors.Is(err, store.ErrConflict):
+	case errors.Is(err, sqldb.ErrConflict):
 		auth.WriteError(w, http.StatusConflict, auth.Error{Code: codeConflict, Message: err.Error()})
-	case errors.Is(err, store.ErrState):
+	case errors.Is(err, sqldb.ErrState):
 		auth.WriteError(w, http.StatusConflict, auth.Error{Code: codeState, Message: err.Error()})
-	case errors.Is(err, store.ErrExhausted):
+	case errors.Is(err, sqldb.ErrExhausted):
 		auth.WriteError(w, http.StatusConflict, auth.Error{Code: codeExhausted, Message: err.Error()})
-	case errors.Is(err, store.ErrInvalid):
+	case errors.Is(err, sqldb.ErrInvalid):
 		auth.WriteError(w, http.StatusUnprocessableEntity, auth.Error{Code: codeInvalid, Message: err.Error()})
 	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
 		a.log.Debug("request cancelled by the client", "method", r.Method, "path", r.URL.Path)

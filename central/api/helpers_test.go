@@ -20,6 +20,7 @@ import (
 	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/ingest"
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/serials"
@@ -89,7 +90,7 @@ func (e *env) hitCount(path string) int64 {
 
 func newEnv(tb testing.TB, dsn string, tweak ...func(*api.Deps)) *env {
 	tb.Helper()
-	ctx, cancel := context.WithTimeout(store.WithActor(context.Background(), "test-setup"), 120*time.Second)
+	ctx, cancel := context.WithTimeout(sqldb.WithActor(context.Background(), "test-setup"), 120*time.Second)
 	tb.Cleanup(cancel)
 	s := storetest.Open(tb, dsn, testkit.Logger(tb))
 	e := &env{s: s, pub: &publisher{}, tokens: map[auth.Role]string{}, ctx: ctx}

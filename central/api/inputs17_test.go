@@ -7,7 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/serialine/serialine/central/auth"
-	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/internal/testkit"
 )
@@ -69,6 +69,6 @@ func TestInputAttacks(t *testing.T) {
 	require.Equal(t, "Wholesale Ltd", p.Name)
 	for _, g := range []string{"00000000000000", newGTIN} {
 		_, err := e.s.Product(e.ctx, g)
-		require.ErrorIs(t, err, store.ErrNotFound, g)
+		require.ErrorIs(t, err, sqldb.ErrNotFound, g)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/ingest"
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/wire"
 )
 
@@ -52,7 +53,7 @@ func (a *api) putSite(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	_, err = a.Store.Site(r.Context(), gln)
-	created := errors.Is(err, store.ErrNotFound)
+	created := errors.Is(err, sqldb.ErrNotFound)
 	if err != nil && !created {
 		return err
 	}
@@ -103,7 +104,7 @@ func (a *api) putLocation(w http.ResponseWriter, r *http.Request) error {
 	if in.SiteGLN == "" {
 		return invalid("site_gln", "missing; a location belongs to a site")
 	}
-	if _, err := a.Store.Site(r.Context(), in.SiteGLN); errors.Is(err, store.ErrNotFound) {
+	if _, err := a.Store.Site(r.Context(), in.SiteGLN); errors.Is(err, sqldb.ErrNotFound) {
 		return invalid("site_gln", "no site with GLN %s; create it first", in.SiteGLN)
 	} else if err != nil {
 		return err
@@ -213,12 +214,12 @@ func (a *api) putLine(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	before, err := a.Store.Line(r.Context(), id)
-	created := errors.Is(err, store.ErrNotFound)
+	created := errors.Is(err, sqldb.ErrNotFound)
 	if err != nil && !created {
 		return err
 	}
 	if in.SiteGLN != "" {
-		if _, err := a.Store.Site(r.Context(), in.SiteGLN); errors.Is(err, store.ErrNotFound) {
+		if _, err := a.Store.Site(r.Context(), in.SiteGLN); errors.Is(err, sqldb.ErrNotFound) {
 			return invalid("site_gln", "no site with GLN %s; create it first", in.SiteGLN)
 		} else if err != nil {
 			return err
@@ -291,7 +292,7 @@ func (a *api) putPartner(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	_, err = a.Store.Partner(r.Context(), gln)
-	created := errors.Is(err, store.ErrNotFound)
+	created := errors.Is(err, sqldb.ErrNotFound)
 	if err != nil && !created {
 		return err
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/gs1"
 	"github.com/serialine/serialine/shared/wire"
 )
@@ -35,7 +36,7 @@ func (a *api) createOrder(w http.ResponseWriter, r *http.Request) error {
 		// A missing product is the body's fault (422 naming gtin), not a
 		// missing route resource (404). A malformed GTIN is the store's
 		// to explain.
-		if _, err := a.Store.Product(r.Context(), in.GTIN); errors.Is(err, store.ErrNotFound) {
+		if _, err := a.Store.Product(r.Context(), in.GTIN); errors.Is(err, sqldb.ErrNotFound) {
 			return invalid("gtin", "no product with GTIN %s; create it first", in.GTIN)
 		} else if err != nil {
 			return err
@@ -253,7 +254,7 @@ func (a *api) releaseOrder(w http.ResponseWriter, r *http.Request) error {
 	if _, err := a.Store.Order(r.Context(), id); err != nil {
 		return err
 	}
-	if _, err := a.Store.Line(r.Context(), in.Line); errors.Is(err, store.ErrNotFound) {
+	if _, err := a.Store.Line(r.Context(), in.Line); errors.Is(err, sqldb.ErrNotFound) {
 		return invalid("line", "no line %q", in.Line)
 	} else if err != nil {
 		return err

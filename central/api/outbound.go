@@ -9,6 +9,7 @@ import (
 
 	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/sqldb"
 )
 
 // OutboundWaker is told that the outbound queue has a due message (the
@@ -94,7 +95,7 @@ func (a *api) sendDSCSA(w http.ResponseWriter, r *http.Request) error {
 	if sh.State != store.ShipmentShipped {
 		return errorf(http.StatusConflict, codeState, "", "shipment %s is %s: its DSCSA document describes a shipment that has left; confirm it first", id, sh.State)
 	}
-	if _, err := a.Store.PartnerEndpoint(r.Context(), sh.DestGLN, store.EndpointDSCSA); errors.Is(err, store.ErrNotFound) {
+	if _, err := a.Store.PartnerEndpoint(r.Context(), sh.DestGLN, store.EndpointDSCSA); errors.Is(err, sqldb.ErrNotFound) {
 		return errorf(http.StatusConflict, codeState, "", "partner %s has no %s endpoint: set one with PUT /api/v1/partners/%s/endpoints/%s",
 			sh.DestGLN, store.EndpointDSCSA, sh.DestGLN, store.EndpointDSCSA)
 	} else if err != nil {

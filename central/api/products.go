@@ -12,6 +12,7 @@ import (
 
 	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/gs1"
 	"github.com/serialine/serialine/shared/serials"
 )
@@ -224,7 +225,7 @@ func (a *api) getProduct(w http.ResponseWriter, r *http.Request) error {
 	if u, err := a.Store.SerialUsage(r.Context(), gtin); err == nil {
 		pool := newPoolOut(p, u)
 		out.Serials = &pool
-	} else if !errors.Is(err, store.ErrNotFound) {
+	} else if !errors.Is(err, sqldb.ErrNotFound) {
 		return err
 	}
 	auth.WriteJSON(w, http.StatusOK, out)
@@ -248,7 +249,7 @@ func (a *api) putProduct(w http.ResponseWriter, r *http.Request) error {
 	}
 	before, err := a.Store.Product(r.Context(), gtin)
 	exists := err == nil
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
+	if err != nil && !errors.Is(err, sqldb.ErrNotFound) {
 		return err
 	}
 	if in.Scheme.Kind == serials.KindRandomized && in.Scheme.Key == "" {

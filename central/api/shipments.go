@@ -10,6 +10,7 @@ import (
 	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/dscsa"
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/epcis"
 	"github.com/serialine/serialine/shared/gs1"
 )
@@ -22,7 +23,7 @@ var notFoundField = regexp.MustCompile(`: ([a-z_]+(?:\[\d+\]\.[a-z_]+)?): `)
 // into a 422 naming the field: the route's own resource exists, so 404
 // would mislead.
 func bodyNotFound(err error, fallback string) error {
-	if !errors.Is(err, store.ErrNotFound) {
+	if !errors.Is(err, sqldb.ErrNotFound) {
 		return err
 	}
 	field := fallback

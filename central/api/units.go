@@ -8,6 +8,7 @@ import (
 
 	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/gs1"
 )
 
@@ -112,7 +113,7 @@ func (a *api) lookup(w http.ResponseWriter, r *http.Request) error {
 	switch {
 	case hasGTIN && hasSerial:
 		u, err := a.Store.Unit(r.Context(), gtin, serial)
-		if errors.Is(err, store.ErrNotFound) {
+		if errors.Is(err, sqldb.ErrNotFound) {
 			return errorf(http.StatusNotFound, codeNotFound, "code", "no unit (01)%s(21)%s: central never saw this serial used", gtin, serial)
 		}
 		if err != nil {
@@ -127,7 +128,7 @@ func (a *api) lookup(w http.ResponseWriter, r *http.Request) error {
 		}
 	case hasSSCC:
 		c, err := a.Store.Container(r.Context(), sscc)
-		if errors.Is(err, store.ErrNotFound) {
+		if errors.Is(err, sqldb.ErrNotFound) {
 			return errorf(http.StatusNotFound, codeNotFound, "code", "no container (00)%s", sscc)
 		}
 		if err != nil {

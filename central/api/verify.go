@@ -7,6 +7,7 @@ import (
 
 	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/gs1"
 )
 
@@ -63,7 +64,7 @@ func (a *api) verify(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	u, err := a.Store.CheckUnit(r.Context(), gtin, serial)
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, sqldb.ErrNotFound) {
 		auth.WriteJSON(w, http.StatusOK, verifyOut{Reason: ReasonUnknownSerial})
 		return nil
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/serialine/serialine/central/api"
 	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/epcis"
@@ -131,7 +132,7 @@ func BenchmarkVerify(b *testing.B) {
 
 func benchVerify(b *testing.B, dsn string) {
 	const n = 20_000
-	ctx, cancel := context.WithTimeout(store.WithActor(context.Background(), "bench"), 10*time.Minute)
+	ctx, cancel := context.WithTimeout(sqldb.WithActor(context.Background(), "bench"), 10*time.Minute)
 	defer cancel()
 	s := storetest.Open(b, dsn, testkit.LoggerAt(b, slog.LevelInfo))
 	require.NoError(b, s.PutProduct(ctx, product(gtinRand, randSpec)))

@@ -13,6 +13,7 @@ import (
 
 	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/internal/testkit"
 )
@@ -103,7 +104,7 @@ func TestPartnerToken(t *testing.T) {
 	s := openStore(t)
 	const gln, other = "9506000000022", "9506000000039"
 	_, _, err := auth.IssuePartnerToken(storetest.Context(t), s, "acme-edi", gln)
-	var ve *store.ValidationError
+	var ve *sqldb.ValidationError
 	require.ErrorAs(t, err, &ve, "an unknown partner")
 	require.Equal(t, "partner", ve.Field)
 	_, _, err = auth.IssueToken(storetest.Context(t), s, "acme-edi", auth.RolePartner)
@@ -144,7 +145,7 @@ func TestNewToken(t *testing.T) {
 func TestIssueTokenRejectsUnknownRole(t *testing.T) {
 	s := openStore(t)
 	_, _, err := auth.IssueToken(storetest.Context(t), s, "bob", "root")
-	var ve *store.ValidationError
+	var ve *sqldb.ValidationError
 	require.ErrorAs(t, err, &ve)
 	require.Equal(t, "role", ve.Field)
 	toks, err := s.APITokens(storetest.Context(t))
@@ -159,7 +160,7 @@ func echo(t *testing.T) http.Handler {
 		if !ok {
 			t.Error("no principal behind the middleware")
 		}
-		auth.WriteJSON(w, http.StatusOK, map[string]any{"principal": p, "actor": store.ActorFrom(r.Context())})
+		auth.WriteJSON(w, http.StatusOK, map[string]any{"principal": p, "actor": sqldb.ActorFrom(r.Context())})
 	})
 }
 

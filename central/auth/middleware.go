@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/sqldb"
 )
 
 // Principal is the authenticated caller: the token's name, its role and
@@ -44,10 +45,10 @@ func (p Principal) Can(perm Permission) bool { return Can(p.Role, perm) }
 type principalKey struct{}
 
 // WithPrincipal returns a context carrying p, with store writes
-// attributed to it (store.WithActor).
+// attributed to it (sqldb.WithActor).
 func WithPrincipal(ctx context.Context, p Principal) context.Context {
 	ctx = context.WithValue(ctx, principalKey{}, p)
-	return store.WithActor(ctx, p.Actor())
+	return sqldb.WithActor(ctx, p.Actor())
 }
 
 // PrincipalFrom returns the principal of an authenticated request.
@@ -57,7 +58,7 @@ func PrincipalFrom(ctx context.Context) (Principal, bool) {
 }
 
 // TokenStore finds a token by its hash (store.Store does). A revoked or
-// unknown token is an error wrapping store.ErrNotFound.
+// unknown token is an error wrapping sqldb.ErrNotFound.
 type TokenStore interface {
 	APITokenByHash(ctx context.Context, hash string) (store.APIToken, error)
 }
@@ -71,7 +72,7 @@ func Authenticate(ctx context.Context, tokens TokenStore, token string) (Princip
 	}
 	t, err := tokens.APITokenByHash(ctx, HashToken(token))
 	switch {
-	case errors.Is(err, store.ErrNotFound):
+	case errors.Is(err, sqldb.ErrNotFound):
 		return Principal{}, fmt.Errorf("%w: unknown or revoked", ErrInvalidToken)
 	case err != nil:
 		return Principal{}, fmt.Errorf("authenticate: %w", err)

@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/sqldb"
 )
 
 // Line MQTT passwords are stored as PBKDF2-HMAC-SHA256 (OWASP's 600,000
@@ -117,7 +118,7 @@ func NewLineCredentials(lines LineStore) *LineCredentials {
 // could not be made.
 func (c *LineCredentials) CheckLine(ctx context.Context, line, password string) (bool, error) {
 	l, err := c.lines.Line(ctx, line)
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, sqldb.ErrNotFound) {
 		return false, nil
 	}
 	if err != nil {

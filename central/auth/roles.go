@@ -5,7 +5,7 @@
 // (web UI). Tokens are 256-bit random secrets, shown once when issued and
 // stored only as their SHA-256 hash; each names a person or system and one
 // Role. Middleware turns a valid token into a Principal in the request
-// context, and attributes every store write to it (store.WithActor), so
+// context, and attributes every store write to it (sqldb.WithActor), so
 // the audit trail says who did what. Allow and Require guard each route
 // with the permission matrix below; failures are JSON errors
 // ({"error": {"code", "message", "field"}}): 401 without or with a wrong

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/sqldb"
 )
 
 // Web UI sessions. Signing in with an API token creates a server-side
@@ -141,7 +142,7 @@ func (s *Sessions) SignIn(w http.ResponseWriter, r *http.Request, token string) 
 	id := newSessionID()
 	now := s.cfg.Now().UTC()
 	err = s.tokens.CreateWebSession(r.Context(), store.WebSession{Hash: HashToken(id), TokenID: p.TokenID, CreatedAt: now, ExpiresAt: now.Add(s.cfg.MaxAge)})
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, sqldb.ErrNotFound) {
 		return Principal{}, fmt.Errorf("%w: revoked while signing in", ErrInvalidToken)
 	}
 	if err != nil {

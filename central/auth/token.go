@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/sqldb"
 )
 
 // TokenPrefix starts every token, so that secret scanners and people
@@ -82,10 +83,10 @@ func IssuePartnerToken(ctx context.Context, tokens PartnerTokenIssuer, name, gln
 func IssueToken(ctx context.Context, tokens TokenIssuer, name string, role Role) (string, store.APIToken, error) {
 	if !role.Valid() {
 		_, err := ParseRole(string(role))
-		return "", store.APIToken{}, &store.ValidationError{Record: "api token " + name, Field: "role", Rule: err.Error()}
+		return "", store.APIToken{}, &sqldb.ValidationError{Record: "api token " + name, Field: "role", Rule: err.Error()}
 	}
 	if role == RolePartner {
-		return "", store.APIToken{}, &store.ValidationError{Record: "api token " + name, Field: "partner",
+		return "", store.APIToken{}, &sqldb.ValidationError{Record: "api token " + name, Field: "partner",
 			Rule: "missing; a partner token is bound to the trading partner's GLN"}
 	}
 	secret, hash := NewToken()

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/sqldb"
 )
 
 // SessionStore keeps the web UI's sessions and finds tokens (store.Store
@@ -52,7 +53,7 @@ func (s *Sessions) session(r *http.Request, id string) (Principal, error) {
 	ctx := r.Context()
 	hash := HashToken(id)
 	ws, tok, err := s.tokens.WebSessionByHash(ctx, hash)
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, sqldb.ErrNotFound) {
 		return Principal{}, fmt.Errorf("%w: no such session (signed out or token revoked)", ErrInvalidToken)
 	}
 	if err != nil {

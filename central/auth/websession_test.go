@@ -14,6 +14,7 @@ import (
 
 	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/internal/testkit"
 )
@@ -77,7 +78,7 @@ func TestSessionCookieIsNotTheToken(t *testing.T) {
 	require.Equal(t, auth.CodeUnauthorized, decodeError(t, resp).Code)
 
 	_, _, err := s.WebSessionByHash(storetest.Context(t), cookie.Value)
-	require.ErrorIs(t, err, store.ErrNotFound, "the id itself is not stored")
+	require.ErrorIs(t, err, sqldb.ErrNotFound, "the id itself is not stored")
 	_, got, err := s.WebSessionByHash(storetest.Context(t), auth.HashToken(cookie.Value))
 	require.NoError(t, err)
 	require.Equal(t, "carol", got.Name)
@@ -129,7 +130,7 @@ func TestSessionEnds(t *testing.T) {
 			resp := getForm(t, srv, cookie)
 			require.Equal(t, http.StatusUnauthorized, resp.StatusCode, "the old cookie must not sign in")
 			_, _, err := s.WebSessionByHash(storetest.Context(t), auth.HashToken(cookie.Value))
-			require.ErrorIs(t, err, store.ErrNotFound, "the session is gone from the database")
+			require.ErrorIs(t, err, sqldb.ErrNotFound, "the session is gone from the database")
 		})
 	}
 }

@@ -21,6 +21,7 @@ import (
 
 	"github.com/serialine/serialine/central/outbound"
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/gs1"
 	"github.com/serialine/serialine/shared/wire"
 )
@@ -165,7 +166,7 @@ func load(ctx context.Context, st *store.Store, id string) (*shipped, error) {
 	siteGLN, fromName, fromAddr := sh.SourceGLN, "", store.Address{}
 	if loc, err := st.LocationOf(ctx, sh.SourceGLN, sh.SourceExt); err == nil {
 		siteGLN, fromName, fromAddr = loc.SiteGLN, loc.Name, loc.Address
-	} else if !errors.Is(err, store.ErrNotFound) {
+	} else if !errors.Is(err, sqldb.ErrNotFound) {
 		return nil, fmt.Errorf("shipment %s: %w", id, err)
 	}
 	site, err := st.Site(ctx, siteGLN)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/serialine/serialine/central/dscsa"
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/serials"
@@ -48,7 +49,7 @@ type world struct {
 
 func newWorld(t *testing.T, dsn string) *world {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(store.WithActor(context.Background(), "user:test"), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(sqldb.WithActor(context.Background(), "user:test"), 2*time.Minute)
 	t.Cleanup(cancel)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	w := &world{s: storetest.Open(t, dsn, log), ctx: ctx, site: testkit.GLN(t, prefix+"00001"), dock: testkit.GLN(t, prefix+"00003"), customer: testkit.GLN(t, "061414100002"),
@@ -122,7 +123,7 @@ func TestBuild(t *testing.T) {
 		_, err := dscsa.Build(w.ctx, w.s, "SHP-1")
 		require.ErrorIs(t, err, dscsa.ErrNotShipped)
 		_, err = dscsa.Build(w.ctx, w.s, "NOPE")
-		require.ErrorIs(t, err, store.ErrNotFound)
+		require.ErrorIs(t, err, sqldb.ErrNotFound)
 		w.confirm(t)
 
 		p, err := dscsa.Build(w.ctx, w.s, "SHP-1")

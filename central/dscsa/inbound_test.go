@@ -17,6 +17,7 @@ import (
 
 	"github.com/serialine/serialine/central/dscsa"
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/gs1"
@@ -137,7 +138,7 @@ type cmoWorld struct {
 
 func newCMOWorld(t *testing.T, dsn string) *cmoWorld {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(store.WithActor(context.Background(), "user:test"), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(sqldb.WithActor(context.Background(), "user:test"), 2*time.Minute)
 	t.Cleanup(cancel)
 	w := &cmoWorld{s: storetest.Open(t, dsn, slog.New(slog.DiscardHandler)), ctx: ctx, site: testkit.GLN(t, prefix+"00001"), cmo: testkit.GLN(t, cmoPrefix+"00009")}
 	require.NoError(t, w.s.PutProduct(ctx, store.Product{GTIN: gtin, Name: "Paracetamol 500 mg tablets", CompanyPrefixLen: 7, NDC: "12345-678-90",
@@ -234,9 +235,9 @@ func TestInboundCMOShipment(t *testing.T) {
 			require.Equal(t, store.ExceptionOpen, e.State)
 		}
 		_, err = w.s.Unit(w.ctx, gtin, "X999")
-		require.ErrorIs(t, err, store.ErrNotFound, "no unit made of an unknown serial")
+		require.ErrorIs(t, err, sqldb.ErrNotFound, "no unit made of an unknown serial")
 		_, err = w.s.Unit(w.ctx, gtin, "D004")
-		require.ErrorIs(t, err, store.ErrNotFound, "nor of one that did not come")
+		require.ErrorIs(t, err, sqldb.ErrNotFound, "nor of one that did not come")
 
 		// Units already ours come again: overage.
 		third := cmoDoc{version: "2.0", id: "CMO-ASN-3", sender: w.cmo, receiver: w.site, lot: "CMO1", expiry: "2029-06-30",
@@ -253,7 +254,7 @@ func TestInboundCMOShipment(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, store.ExceptionResolved, res.State)
 		_, err = w.s.ResolveException(w.ctx, open[0].ID, "again")
-		require.ErrorIs(t, err, store.ErrState)
+		require.ErrorIs(t, err, sqldb.ErrState)
 	})
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/serialine/serialine/central/dscsa"
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/epcis"
@@ -48,7 +49,7 @@ func TestQuarantine(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, 10, c.Units)
 		_, err = w.s.ConfirmShipment(w.ctx, "SHP-1", t0.Add(24*time.Hour))
-		require.ErrorIs(t, err, store.ErrState)
+		require.ErrorIs(t, err, sqldb.ErrState)
 		require.ErrorContains(t, err, "quarantined")
 		_, err = w.s.CloseInvestigation(w.ctx, c.ID, store.InvestigationCleared, "inner packs intact", nil)
 		require.NoError(t, err)
@@ -59,7 +60,7 @@ func TestQuarantine(t *testing.T) {
 		bad := form
 		bad.ContactEmail = "nobody"
 		_, err = w.s.CloseInvestigation(w.ctx, v.ID, store.InvestigationIllegitimate, "counterfeit", &bad)
-		var ve *store.ValidationError
+		var ve *sqldb.ValidationError
 		require.ErrorAs(t, err, &ve)
 		require.Equal(t, "form_3911.contact_email", ve.Field)
 		got, err := w.s.CloseInvestigation(w.ctx, v.ID, store.InvestigationIllegitimate, "confirmed counterfeit by the lab", &form)
@@ -69,7 +70,7 @@ func TestQuarantine(t *testing.T) {
 		_, err = w.s.Pick(w.ctx, "SHP-2", []store.PickItem{{GTIN: gtin, Serial: loose}})
 		require.ErrorContains(t, err, "on hold", "illegitimate product stays out of distribution")
 		_, err = w.s.CloseInvestigation(w.ctx, v.ID, store.InvestigationCleared, "again", nil)
-		require.ErrorIs(t, err, store.ErrState)
+		require.ErrorIs(t, err, sqldb.ErrState)
 		_, err = w.s.Pick(w.ctx, "SHP-2", []store.PickItem{{GTIN: gtin, Serial: w.serials[23]}})
 		require.NoError(t, err, "other units are not held")
 
@@ -148,5 +149,5 @@ func TestTrace(t *testing.T) {
 	msg, code := testkit.RunValidator(t, "validate-epcis-xml", "--version", "2.0", path)
 	require.Equal(t, 0, code, "%s", msg)
 	_, err = dscsa.Trace(w.ctx, w.s, gtin, "NOPE")
-	require.ErrorIs(t, err, store.ErrNotFound)
+	require.ErrorIs(t, err, sqldb.ErrNotFound)
 }

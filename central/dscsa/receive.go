@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/epcis"
 	"github.com/serialine/serialine/shared/gs1"
 )
@@ -96,12 +97,12 @@ func Receive(ctx context.Context, st *store.Store, in *Inbound, raw []byte, acts
 	if !actsFor(in.Sender) {
 		return store.Receipt{}, fmt.Errorf("%w: the document's sender is %s", ErrNotYourGLN, in.Sender)
 	}
-	if _, err := st.Partner(ctx, in.Sender); errors.Is(err, store.ErrNotFound) {
+	if _, err := st.Partner(ctx, in.Sender); errors.Is(err, sqldb.ErrNotFound) {
 		return store.Receipt{}, docErr("SBDH sender %s is not a trading partner of ours", in.Sender)
 	} else if err != nil {
 		return store.Receipt{}, err
 	}
-	if _, err := st.Site(ctx, in.Receiver); errors.Is(err, store.ErrNotFound) {
+	if _, err := st.Site(ctx, in.Receiver); errors.Is(err, sqldb.ErrNotFound) {
 		return store.Receipt{}, docErr("SBDH receiver %q is not a site of ours", in.Receiver)
 	} else if err != nil {
 		return store.Receipt{}, err

@@ -13,6 +13,7 @@ import (
 
 	"github.com/serialine/serialine/central/dscsa"
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/serials"
@@ -23,7 +24,7 @@ import (
 // units in a case and one loose, from a line) in both versions, checks
 // both against GS1's XSDs, and writes them to $DSCSA_SAMPLES when set.
 func TestSampleDocuments(t *testing.T) {
-	ctx, cancel := context.WithTimeout(store.WithActor(context.Background(), "user:docs"), time.Minute)
+	ctx, cancel := context.WithTimeout(sqldb.WithActor(context.Background(), "user:docs"), time.Minute)
 	defer cancel()
 	s := storetest.Open(t, storetest.SQLiteDSN(t), slog.New(slog.NewTextHandler(io.Discard, nil)))
 	site, customer := testkit.GLN(t, prefix+"00001"), testkit.GLN(t, "061414100002")

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/epcis"
 	"github.com/serialine/serialine/shared/gs1"
 )
@@ -157,7 +158,7 @@ func containerUnits(ctx context.Context, st *store.Store, sscc string) ([][2]str
 		return nil, err
 	}
 	if len(out) > MaxTraceUnits {
-		return nil, fmt.Errorf("container %s holds %d units; trace at most %d at once: %w", sscc, len(out), MaxTraceUnits, store.ErrInvalid)
+		return nil, fmt.Errorf("container %s holds %d units; trace at most %d at once: %w", sscc, len(out), MaxTraceUnits, sqldb.ErrInvalid)
 	}
 	return out, nil
 }

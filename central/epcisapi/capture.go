@@ -14,6 +14,7 @@ import (
 
 	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/epcis"
 	"github.com/serialine/serialine/shared/utf8json"
 )
@@ -225,7 +226,7 @@ func errText(err error) string {
 // captureJob answers GET /epcis/capture/{captureID}.
 func (h *Handler) captureJob(w http.ResponseWriter, r *http.Request) {
 	j, err := h.Store.CaptureJobByID(r.Context(), r.PathValue("captureID"))
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, sqldb.ErrNotFound) {
 		problem(w, http.StatusNotFound, "epcisException:NoSuchNameException", fmt.Sprintf("no capture job %q", r.PathValue("captureID")))
 		return
 	}

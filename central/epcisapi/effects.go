@@ -7,6 +7,7 @@ import (
 
 	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/epcis"
 )
 
@@ -54,4 +55,4 @@ func onlyValid(effects []store.EPCISEffect, pos []int) []store.EPCISEffect {
 
 // withActor attributes the capture job's writes (its audit entries) to
 // the caller who sent the document.
-func withActor(ctx context.Context, actor string) context.Context { return store.WithActor(ctx, actor) }
+func withActor(ctx context.Context, actor string) context.Context { return sqldb.WithActor(ctx, actor) }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/epcis"
 )
 
@@ -86,7 +87,7 @@ func (h *Handler) pageOfEvents(w http.ResponseWriter, r *http.Request, q Query, 
 		pr.After = &store.EPCISCursor{ID: pg.after.ID, EventTime: pg.after.At}
 	}
 	p, err := h.Store.QueryEPCISPage(r.Context(), q.EPCISQuery, pr)
-	if errors.Is(err, store.ErrInvalid) {
+	if errors.Is(err, sqldb.ErrInvalid) {
 		queryProblem(w, err)
 		return
 	}
@@ -120,7 +121,7 @@ func (h *Handler) event(w http.ResponseWriter, r *http.Request) {
 	}
 	id := r.PathValue("eventID")
 	ev, err := h.Store.EPCISEvent(r.Context(), id)
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, sqldb.ErrNotFound) {
 		problem(w, http.StatusNotFound, "epcisException:NoSuchNameException", fmt.Sprintf("no event with eventID %q", id))
 		return
 	}

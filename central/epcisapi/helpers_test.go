@@ -17,6 +17,7 @@ import (
 	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/epcisapi"
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/internal/testkit"
 )
@@ -33,7 +34,7 @@ type env struct {
 
 func newEnv(tb testing.TB, dsn string, tweak ...func(*epcisapi.Deps)) *env {
 	tb.Helper()
-	ctx, cancel := context.WithTimeout(store.WithActor(context.Background(), "test"), 120*time.Second)
+	ctx, cancel := context.WithTimeout(sqldb.WithActor(context.Background(), "test"), 120*time.Second)
 	tb.Cleanup(cancel)
 	s := storetest.Open(tb, dsn, testkit.Logger(tb))
 	return serve(tb, ctx, s, tweak...)

@@ -22,6 +22,7 @@ import (
 
 	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/utf8json"
 )
 
@@ -191,7 +192,7 @@ func (h *Handler) createQuery(w http.ResponseWriter, r *http.Request) {
 	}
 	p, _ := auth.PrincipalFrom(r.Context())
 	err = h.Store.CreateEPCISQuery(r.Context(), store.NamedQuery{Name: in.Name, Definition: in.Query, CreatedBy: p.Name})
-	if errors.Is(err, store.ErrConflict) {
+	if errors.Is(err, sqldb.ErrConflict) {
 		writeProblem(w, Problem{Type: "epcisException:DuplicateNameException", Status: http.StatusConflict, Detail: "name",
 			Title: fmt.Sprintf("name: a query %q exists; delete it first or choose another name", in.Name)})
 		return
@@ -208,7 +209,7 @@ func (h *Handler) createQuery(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) namedQuery(w http.ResponseWriter, r *http.Request) (store.NamedQuery, bool) {
 	name := r.PathValue("queryName")
 	q, err := h.Store.EPCISQueryByName(r.Context(), name)
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, sqldb.ErrNotFound) {
 		problem(w, http.StatusNotFound, "epcisException:NoSuchNameException", fmt.Sprintf("no query named %q", name))
 		return q, false
 	}
@@ -251,7 +252,7 @@ func (h *Handler) listQueries(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) deleteQuery(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("queryName")
 	err := h.Store.DeleteEPCISQuery(r.Context(), name)
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, sqldb.ErrNotFound) {
 		problem(w, http.StatusNotFound, "epcisException:NoSuchNameException", fmt.Sprintf("no query named %q", name))
 		return
 	}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/epcis"
 	"github.com/serialine/serialine/shared/utf8json"
 )
@@ -184,7 +185,7 @@ func (h *Handler) subscribe(w http.ResponseWriter, r *http.Request) {
 
 func (h *Handler) getSubscription(w http.ResponseWriter, r *http.Request) {
 	s, err := h.Store.SubscriptionByID(r.Context(), r.PathValue("queryName"), r.PathValue("subscriptionID"))
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, sqldb.ErrNotFound) {
 		problem(w, http.StatusNotFound, "epcisException:NoSuchNameException", "no such subscription of this query")
 		return
 	}
@@ -221,7 +222,7 @@ func (h *Handler) listSubscriptions(w http.ResponseWriter, r *http.Request) {
 
 func (h *Handler) unsubscribe(w http.ResponseWriter, r *http.Request) {
 	err := h.Store.DeleteSubscription(r.Context(), r.PathValue("queryName"), r.PathValue("subscriptionID"))
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, sqldb.ErrNotFound) {
 		problem(w, http.StatusNotFound, "epcisException:NoSuchNameException", "no such subscription of this query")
 		return
 	}

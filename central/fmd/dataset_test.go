@@ -10,6 +10,7 @@ import (
 
 	"github.com/serialine/serialine/central/fmd"
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/serials"
@@ -124,11 +125,11 @@ func TestPreValidation(t *testing.T) {
 			p := e.master()
 			tc.edit(&p)
 			_, err := e.s.PutFMDProduct(e.ctx, p, false)
-			var ve *store.ValidationError
+			var ve *sqldb.ValidationError
 			require.ErrorAs(t, err, &ve)
 			require.Equal(t, tc.field, ve.Field, "%v", err)
 			_, err = e.s.FMDProduct(e.ctx, gtin, 0)
-			require.ErrorIs(t, err, store.ErrNotFound, "nothing saved")
+			require.ErrorIs(t, err, sqldb.ErrNotFound, "nothing saved")
 		})
 	}
 	t.Run("every problem at once", func(t *testing.T) {
@@ -144,7 +145,7 @@ func TestPreValidation(t *testing.T) {
 	})
 	t.Run("a batch without master data", func(t *testing.T) {
 		_, _, err := e.s.SendFMDBatch(e.ctx, "WO-1")
-		var ve *store.ValidationError
+		var ve *sqldb.ValidationError
 		require.ErrorAs(t, err, &ve)
 		require.Equal(t, "eu_fmd", ve.Field)
 		require.Empty(t, e.deliver(t), "nothing queued")
@@ -157,7 +158,7 @@ func TestPreValidation(t *testing.T) {
 		prod.Strength, prod.RejectAllowanceMin, prod.RejectAllowancePercent = "", nil, nil
 		require.NoError(t, e.s.PutProduct(e.ctx, prod))
 		_, err = fmd.ProductDocument(e.ctx, e.s, gtin, 0)
-		var ve *store.ValidationError
+		var ve *sqldb.ValidationError
 		require.ErrorAs(t, err, &ve)
 		require.Equal(t, "product.strength", ve.Field)
 	})
@@ -182,7 +183,7 @@ func TestMarketsFixedOnceUploaded(t *testing.T) {
 
 	p = e.master() // DE and AT again
 	_, err = e.s.PutFMDProduct(e.ctx, p, false)
-	require.ErrorIs(t, err, store.ErrConflict)
+	require.ErrorIs(t, err, sqldb.ErrConflict)
 	require.Contains(t, err.Error(), "markets")
 	// Other elements of the uploaded version may change.
 	same := e.master()
@@ -191,7 +192,7 @@ func TestMarketsFixedOnceUploaded(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 1, v.Version)
 	_, err = e.s.PutFMDProduct(e.ctx, same, true)
-	var ve *store.ValidationError
+	var ve *sqldb.ValidationError
 	require.ErrorAs(t, err, &ve)
 	require.Equal(t, "new_version", ve.Field)
 
@@ -265,9 +266,9 @@ func TestRecallDecommissions(t *testing.T) {
 		require.Equal(t, st.ID, *back.Reverses)
 		require.Equal(t, st.Packs, back.Packs)
 		_, err = e.s.ReverseFMDStatus(e.ctx, st.ID, "again")
-		require.ErrorIs(t, err, store.ErrConflict)
+		require.ErrorIs(t, err, sqldb.ErrConflict)
 		_, err = e.s.ReverseFMDStatus(e.ctx, back.ID, "undo the undo")
-		require.ErrorIs(t, err, store.ErrConflict)
+		require.ErrorIs(t, err, sqldb.ErrConflict)
 
 		// The recall's data sets, downloadable: the recall and its reversal.
 		ups, err := e.s.FMDStatuses(e.ctx, store.FMDStatusFilter{RecallID: rc.ID})
@@ -284,7 +285,7 @@ func TestRecallDecommissions(t *testing.T) {
 		marshalValid(t, d)
 		require.Equal(t, []string{"AT"}, d.Status.Markets)
 		_, err = later.ReverseFMDStatus(e.ctx, w.ID, "too late")
-		require.ErrorIs(t, err, store.ErrConflict)
+		require.ErrorIs(t, err, sqldb.ErrConflict)
 		require.Contains(t, err.Error(), "window")
 	})
 }
@@ -308,7 +309,7 @@ func TestStatusRefusals(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := e.s.CreateFMDStatus(e.ctx, tc.req)
-			var ve *store.ValidationError
+			var ve *sqldb.ValidationError
 			require.ErrorAs(t, err, &ve)
 			require.Equal(t, tc.field, ve.Field, "%v", err)
 			ups, err := e.s.FMDStatuses(e.ctx, store.FMDStatusFilter{})
@@ -345,7 +346,7 @@ func TestSerialAlphabet(t *testing.T) {
 				require.NoError(t, err)
 				return
 			}
-			var ve *store.ValidationError
+			var ve *sqldb.ValidationError
 			require.ErrorAs(t, err, &ve)
 			require.Equal(t, "scheme.alphabet", ve.Field, "%v", err)
 			us := base(g, tc.spec)

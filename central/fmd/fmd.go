@@ -27,6 +27,7 @@ import (
 
 	"github.com/serialine/serialine/central/outbound"
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/gs1"
 	"github.com/serialine/serialine/shared/wire"
 )
@@ -151,7 +152,7 @@ type Pack struct {
 type Store interface {
 	Product(ctx context.Context, gtin string) (store.Product, error)
 	FMDProduct(ctx context.Context, gtin string, version int) (store.FMDProduct, error)
-	FMDProblems(ctx context.Context, p store.FMDProduct) ([]*store.ValidationError, error)
+	FMDProblems(ctx context.Context, p store.FMDProduct) ([]*sqldb.ValidationError, error)
 	FMDParties(ctx context.Context, glns []string) (map[string]store.FMDParty, error)
 	FMDBatchOf(ctx context.Context, order string) (store.FMDBatch, error)
 	Order(ctx context.Context, id string) (store.WorkOrder, error)
@@ -166,7 +167,7 @@ func newDoc(typ string) Document {
 }
 
 // ProductDocument is the master data of a product code version (0: the
-// current one), checked first: every refusal is a *store.ValidationError
+// current one), checked first: every refusal is a *sqldb.ValidationError
 // naming its field.
 func ProductDocument(ctx context.Context, st Store, gtin string, version int) (Document, error) {
 	fp, err := st.FMDProduct(ctx, gtin, version)
@@ -223,7 +224,7 @@ func checkPacks(rec string, serials []string) error {
 		if s == "" || len(s) > 20 || strings.IndexFunc(s, func(r rune) bool {
 			return !(r >= '0' && r <= '9' || r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z')
 		}) >= 0 {
-			return &store.ValidationError{Record: rec, Field: "serials[" + strconv.Itoa(i) + "]",
+			return &sqldb.ValidationError{Record: rec, Field: "serials[" + strconv.Itoa(i) + "]",
 				Rule: fmt.Sprintf("%q: an EU FMD serial is 1 to 20 digits or letters (Delegated Regulation 2016/161 art. 4(b))", s)}
 		}
 	}
@@ -274,17 +275,17 @@ func BatchDocument(ctx context.Context, st Store, order string) (Document, error
 	}
 	rec := "EU FMD batch of work order " + order
 	if o.State == wire.OrderStateCreated {
-		return Document{}, fmt.Errorf("%s: %w: the order is not released", rec, store.ErrConflict)
+		return Document{}, fmt.Errorf("%s: %w: the order is not released", rec, sqldb.ErrConflict)
 	}
 	version := 0
 	if b, err := st.FMDBatchOf(ctx, order); err == nil {
 		version = b.Version
-	} else if !errors.Is(err, store.ErrNotFound) {
+	} else if !errors.Is(err, sqldb.ErrNotFound) {
 		return Document{}, err
 	}
 	fp, err := st.FMDProduct(ctx, o.GTIN, version)
-	if errors.Is(err, store.ErrNotFound) {
-		return Document{}, &store.ValidationError{Record: rec, Field: "eu_fmd", Rule: fmt.Sprintf("product %s has no EU FMD master data", o.GTIN)}
+	if errors.Is(err, sqldb.ErrNotFound) {
+		return Document{}, &sqldb.ValidationError{Record: rec, Field: "eu_fmd", Rule: fmt.Sprintf("product %s has no EU FMD master data", o.GTIN)}
 	}
 	if err != nil {
 		return Document{}, err
@@ -303,7 +304,7 @@ func BatchDocument(ctx context.Context, st Store, order string) (Document, error
 		return Document{}, err
 	}
 	if len(bs) == 0 {
-		return Document{}, &store.ValidationError{Record: rec, Field: "packs", Rule: "the batch has no packs (nothing commissioned yet)"}
+		return Document{}, &sqldb.ValidationError{Record: rec, Field: "packs", Rule: "the batch has no packs (nothing commissioned yet)"}
 	}
 	if err := checkPacks(rec, bs[0].Serials); err != nil {
 		return Document{}, err

@@ -18,6 +18,7 @@ import (
 	"github.com/serialine/serialine/central/outbound"
 	"github.com/serialine/serialine/central/outbound/outboundtest"
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/serials"
@@ -72,7 +73,7 @@ var spec = serials.Spec{Kind: serials.KindRandomized, Length: 12, Alphabet: seri
 
 func newEnv(tb testing.TB, dsn string, opts ...store.Option) *env {
 	tb.Helper()
-	ctx, cancel := context.WithTimeout(store.WithActor(context.Background(), "test"), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(sqldb.WithActor(context.Background(), "test"), 2*time.Minute)
 	tb.Cleanup(cancel)
 	s := storetest.Open(tb, dsn, testkit.Discard(), opts...)
 	e := &env{ctx: ctx, s: s, site: testkit.WithCheckDigit(tb, "415012300000"), mah: testkit.WithCheckDigit(tb, "415012300001"),

@@ -5,6 +5,7 @@ import (
 
 	"github.com/serialine/serialine/central/broker"
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/wire"
 )
 
@@ -32,5 +33,5 @@ func (k dropKeeper) KeepDrops(ctx context.Context, drops []broker.Drop) error {
 			ds[i].Size, ds[i].SHA256 = d.Size, d.SHA256
 		}
 	}
-	return k.st.AddDeadLetters(store.WithActor(ctx, "mqtt-broker"), ds)
+	return k.st.AddDeadLetters(sqldb.WithActor(ctx, "mqtt-broker"), ds)
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/serialine/serialine/central/broker"
 	"github.com/serialine/serialine/central/ingest"
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/wire"
@@ -37,7 +38,7 @@ func TestFloodFromOneLine(t *testing.T) {
 			require.NoError(t, br.Start(context.Background()))
 			t.Cleanup(func() { _ = br.Close() })
 			b := mqttBroker{name: "embedded", url: "tcp://" + br.Addr(), user: "central", pw: pw, embedded: true}
-			ctx, cancel := context.WithTimeout(store.WithActor(context.Background(), "user:test"), 2*time.Minute)
+			ctx, cancel := context.WithTimeout(sqldb.WithActor(context.Background(), "user:test"), 2*time.Minute)
 			t.Cleanup(cancel)
 			require.NoError(t, st.PutProduct(ctx, testProduct()))
 			in, _, _ := startIngest(t, st, b, "g"+testkit.RandHex(4), nil)

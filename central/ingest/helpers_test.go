@@ -20,6 +20,7 @@ import (
 	"github.com/serialine/serialine/central/broker"
 	"github.com/serialine/serialine/central/ingest"
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/metrics"
@@ -168,7 +169,7 @@ func newCentral(tb testing.TB, dsn string, b mqttBroker, mod func(*ingest.Config
 	tb.Helper()
 	log, _ := captureLogger(tb)
 	st := storetest.Open(tb, dsn, log)
-	ctx, cancel := context.WithTimeout(store.WithActor(context.Background(), "user:test"), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(sqldb.WithActor(context.Background(), "user:test"), 2*time.Minute)
 	tb.Cleanup(cancel)
 	require.NoError(tb, st.PutProduct(ctx, testProduct()))
 	in, reg, lb := startIngest(tb, st, b, "g"+testkit.RandHex(4), mod)

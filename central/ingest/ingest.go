@@ -106,7 +106,7 @@ type gapKey struct{ line, inc string }
 
 // New checks cfg and prepares the client; it does not connect (Start
 // does). reg receives the ingest metrics; nil keeps them private. Store
-// writes are attributed to the line (store.WithActor "line:{id}").
+// writes are attributed to the line (sqldb.WithActor "line:{id}").
 func New(cfg Config, st Store, reg *metrics.Registry, log *slog.Logger) (*Ingest, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err

@@ -19,6 +19,7 @@ import (
 	"github.com/serialine/serialine/central/broker"
 	"github.com/serialine/serialine/central/ingest"
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/wire"
@@ -494,7 +495,7 @@ func TestConnectsLateAndReconnects(t *testing.T) {
 	defer cancel()
 	require.NoError(t, in.WaitReady(ctx))
 
-	c := &central{st: st, in: in, ctx: store.WithActor(ctx, "user:test")}
+	c := &central{st: st, in: in, ctx: sqldb.WithActor(ctx, "user:test")}
 	require.NoError(t, st.PutProduct(c.ctx, testProduct()))
 	l := c.newLine(t, 10)
 	require.NoError(t, in.PublishOrders(ctx, l.id))

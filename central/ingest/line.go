@@ -11,6 +11,7 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/wire"
 )
 
@@ -256,7 +257,7 @@ func (m *merge) add(events []wire.Event) {
 // one transaction and acks the line after the commit.
 func (w *lineWorker) apply(group []decoded, inc string, events []wire.Event) {
 	in := w.in
-	ctx := store.WithActor(in.ctx, "line:"+w.line)
+	ctx := sqldb.WithActor(in.ctx, "line:"+w.line)
 	start := time.Now()
 	var res store.ApplyResult
 	err := in.retry(ctx, "apply events", w.line, func() error {
@@ -392,7 +393,7 @@ func (w *lineWorker) grant(m message) {
 		w.publishGrant(store.Refusal(loose, errors.New(reason)), false)
 		return
 	}
-	ctx := store.WithActor(in.ctx, "line:"+w.line)
+	ctx := sqldb.WithActor(in.ctx, "line:"+w.line)
 	var g wire.SerialGrant
 	err = in.retry(ctx, "grant", w.line, func() error {
 		var err error
@@ -496,15 +497,15 @@ func (w *lineWorker) deadLetters(jobs []job) {
 
 // permanent reports whether a store error will not go away by retrying.
 func permanent(err error) bool {
-	return errors.Is(err, store.ErrInvalid) || errors.Is(err, store.ErrNotFound)
+	return errors.Is(err, sqldb.ErrInvalid) || errors.Is(err, sqldb.ErrNotFound)
 }
 
 // refusal reports whether a Grant error is an answer for the line (rather
 // than central failing to decide).
 func refusal(err error) bool {
 	var fe *wire.FieldError
-	return errors.As(err, &fe) || permanent(err) || errors.Is(err, store.ErrState) ||
-		errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrExhausted)
+	return errors.As(err, &fe) || permanent(err) || errors.Is(err, sqldb.ErrState) ||
+		errors.Is(err, sqldb.ErrConflict) || errors.Is(err, sqldb.ErrExhausted)
 }
 
 // retry runs fn until it succeeds, fails for good (permanent, a refusal)

@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/wire"
 )
 
@@ -24,7 +24,7 @@ func (in *Ingest) grantFor(ctx context.Context, req wire.SerialRequest) (wire.Se
 	}
 	sg, ok := in.st.(ssccGranter)
 	if !ok {
-		return wire.SerialGrant{}, fmt.Errorf("sscc request %s: %w: this central grants no SSCCs", req.RequestID, store.ErrState)
+		return wire.SerialGrant{}, fmt.Errorf("sscc request %s: %w: this central grants no SSCCs", req.RequestID, sqldb.ErrState)
 	}
 	return sg.GrantSSCC(ctx, req, 0)
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/serialine/serialine/central/lmvs"
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/wire"
@@ -36,7 +37,7 @@ func BenchmarkLMVS(b *testing.B) {
 func benchLMVS(b *testing.B, dsn string) {
 	const n = 20_000
 	e := newEnv(b, dsn)
-	ctx, cancel := context.WithTimeout(store.WithActor(context.Background(), "bench"), 10*time.Minute)
+	ctx, cancel := context.WithTimeout(sqldb.WithActor(context.Background(), "bench"), 10*time.Minute)
 	defer cancel()
 	_, err := e.s.CreateOrder(ctx, store.WorkOrder{ID: "WO-B", GTIN: gtin, Lot: "LOTB", Expiry: expiry, Quantity: n})
 	require.NoError(b, err)

@@ -16,6 +16,7 @@ import (
 	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/lmvs"
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/serials"
@@ -58,7 +59,7 @@ type env struct {
 
 func newEnv(tb testing.TB, dsn string, opts ...store.Option) *env {
 	tb.Helper()
-	ctx, cancel := context.WithTimeout(store.WithActor(context.Background(), "test-setup"), 5*time.Minute)
+	ctx, cancel := context.WithTimeout(sqldb.WithActor(context.Background(), "test-setup"), 5*time.Minute)
 	tb.Cleanup(cancel)
 	s := storetest.Open(tb, dsn, testkit.Logger(tb), opts...)
 	e := &env{ctx: ctx, s: s, siteGLN: testkit.WithCheckDigit(tb, "031234500000"), partnerGLN: testkit.WithCheckDigit(tb, "950600000002"),

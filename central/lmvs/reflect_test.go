@@ -11,6 +11,7 @@ import (
 	"github.com/serialine/serialine/central/outbound"
 	"github.com/serialine/serialine/central/outbound/outboundtest"
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/internal/testkit"
 )
@@ -45,7 +46,7 @@ func TestRequesterNeverReflectsTheAnswer(t *testing.T) {
 		_, _ = w.Write([]byte(a.body))
 	}), ca, nil)
 	us := storetest.OpenSQLite(t, testkit.Logger(t))
-	ctx := store.WithActor(t.Context(), "returns-desk (qa)")
+	ctx := sqldb.WithActor(t.Context(), "returns-desk (qa)")
 	gln := testkit.WithCheckDigit(t, "031234500000")
 	require.NoError(t, us.PutPartner(ctx, store.Partner{GLN: gln, Name: "Their Pharma", CompanyPrefixLen: 7}))
 	_, err := us.PutPartnerEndpoint(ctx, store.PartnerEndpoint{GLN: gln, Kind: store.EndpointVerification, URL: srv.URL,

@@ -15,6 +15,7 @@ import (
 
 	"github.com/serialine/serialine/central/outbound"
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/gs1"
 )
 
@@ -147,7 +148,7 @@ func (q *Requester) route(ctx context.Context, gtin string) (store.PartnerEndpoi
 		return store.PartnerEndpoint{}, "", ErrNoRoute
 	}
 	ep, err := q.st.PartnerEndpoint(ctx, q.cfg.RouterGLN, store.EndpointVerification)
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, sqldb.ErrNotFound) {
 		return ep, "", fmt.Errorf("%w (the router %s has no verification endpoint)", ErrNoRoute, q.cfg.RouterGLN)
 	}
 	return ep, "router", err
@@ -174,7 +175,7 @@ func (q *Requester) Verify(ctx context.Context, pack Pack) (Result, error) {
 		Context: ContextSaleableReturn, ReqGLN: q.cfg.RequesterGLN, CorrUUID: newUUID()}
 	target := strings.TrimSuffix(ep.URL, "/") + req.Path()
 	res := Result{Route: how, Partner: ep.GLN, Endpoint: ep.URL, Request: target}
-	rec := store.VerificationRecord{Direction: store.VerificationOut, At: q.cfg.Now().UTC(), Actor: store.ActorFrom(ctx), PartnerGLN: ep.GLN,
+	rec := store.VerificationRecord{Direction: store.VerificationOut, At: q.cfg.Now().UTC(), Actor: sqldb.ActorFrom(ctx), PartnerGLN: ep.GLN,
 		ReqGLN: req.ReqGLN, Context: req.Context, CorrUUID: req.CorrUUID, GTIN: pack.GTIN, Serial: pack.Serial, Lot: pack.Lot,
 		Expiry: pack.Expiry, Request: target, Endpoint: ep.URL}
 	start := time.Now()

@@ -13,6 +13,7 @@ import (
 	"github.com/serialine/serialine/central/outbound"
 	"github.com/serialine/serialine/central/outbound/outboundtest"
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/internal/testkit"
 )
@@ -37,7 +38,7 @@ func TestRequester(t *testing.T) {
 	// with a verification endpoint; we are their partner (them.partnerGLN)
 	// and hold the token they issued us.
 	us := storetest.OpenSQLite(t, testkit.Logger(t))
-	ctx := store.WithActor(them.ctx, "returns-desk (qa)")
+	ctx := sqldb.WithActor(them.ctx, "returns-desk (qa)")
 	manufacturer := store.Partner{GLN: them.siteGLN, Name: "Their Pharma", CompanyPrefixLen: 7}
 	require.NoError(t, us.PutPartner(ctx, manufacturer))
 	_, err = us.PutPartnerEndpoint(ctx, store.PartnerEndpoint{GLN: them.siteGLN, Kind: store.EndpointVerification, URL: "https://localhost" + port + "/vrs",

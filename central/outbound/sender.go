@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/sqldb"
 )
 
 // Document is a built document to send.
@@ -214,7 +215,7 @@ func (s *Sender) attempt(ctx context.Context, id int64) (bool, error) {
 	var sendErr error
 	ep, err := s.q.PartnerEndpoint(ctx, m.Partner, m.Kind)
 	switch {
-	case errors.Is(err, store.ErrNotFound):
+	case errors.Is(err, sqldb.ErrNotFound):
 		answer.Summary = fmt.Sprintf("partner %s has no %s endpoint", m.Partner, m.Kind)
 	case err != nil:
 		return false, err

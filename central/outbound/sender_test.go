@@ -18,6 +18,7 @@ import (
 	"github.com/serialine/serialine/central/outbound"
 	"github.com/serialine/serialine/central/outbound/outboundtest"
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/internal/testkit"
 )
@@ -469,7 +470,7 @@ func TestEndpointRules(t *testing.T) {
 			e := base
 			tc.edit(&e)
 			_, err := r.st.PutPartnerEndpoint(storetest.Context(t), e)
-			var ve *store.ValidationError
+			var ve *sqldb.ValidationError
 			require.ErrorAs(t, err, &ve)
 			require.Equal(t, tc.field, ve.Field, "%v", err)
 		})

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/sqldb"
 )
 
 const backupUsage = `usage: serialine-central backup  [--config FILE] [--db DSN] -o FILE [--force]
@@ -93,14 +94,14 @@ func backupCommand(ctx context.Context, cmd string, args []string, env Env) int 
 		return 2
 	}
 	dsn := cfg.Database.URL
-	path, isSQLite := store.SQLitePath(dsn)
+	path, isSQLite := sqldb.SQLitePath(dsn)
 	fail := func(err error) int {
 		fmt.Fprintf(env.Stderr, "serialine-central %s: %v\n", cmd, err)
 		return 1
 	}
 	switch {
 	case cmd == "check":
-		rep, err := store.Inspect(ctx, dsn)
+		rep, err := sqldb.Inspect(ctx, dsn)
 		if err != nil {
 			return fail(err)
 		}
@@ -113,10 +114,10 @@ func backupCommand(ctx context.Context, cmd string, args []string, env Env) int 
 	case !isSQLite:
 		// PostgreSQL has its own tools, which know its formats, roles and
 		// versions better than a copy of them here would.
-		fmt.Fprintf(env.Stderr, "serialine-central %s: %s is a PostgreSQL database: use its own tools (docs/operations.md, \"Backups and restore\"):\n%s", cmd, store.RedactDSN(dsn), pgProcedure(cmd, dsn, *file))
+		fmt.Fprintf(env.Stderr, "serialine-central %s: %s is a PostgreSQL database: use its own tools (docs/operations.md, \"Backups and restore\"):\n%s", cmd, sqldb.RedactDSN(dsn), pgProcedure(cmd, dsn, *file))
 		return 2
 	case cmd == "backup":
-		rep, err := store.BackupSQLite(ctx, path, *file, *force)
+		rep, err := sqldb.BackupSQLite(ctx, path, *file, *force)
 		if err != nil {
 			return fail(err)
 		}
@@ -124,7 +125,7 @@ func backupCommand(ctx context.Context, cmd string, args []string, env Env) int 
 		printReport(env.Stdout, rep, false)
 		return 0
 	default: // restore
-		rep, kept, err := store.RestoreSQLite(ctx, *file, path, *force)
+		rep, kept, err := sqldb.RestoreSQLite(ctx, *file, path, *force)
 		if err != nil {
 			return fail(err)
 		}
@@ -143,14 +144,14 @@ func pgProcedure(cmd, dsn, file string) string {
 	if file == "" {
 		file = "central.dump"
 	}
-	u := store.RedactDSN(dsn)
+	u := sqldb.RedactDSN(dsn)
 	if cmd == "backup" {
 		return fmt.Sprintf("  pg_dump -Fc -f %s '%s'\n  pg_restore --list %s > /dev/null   # the archive reads back\n", file, u, file)
 	}
 	return fmt.Sprintf("  (stop every central replica)\n  createdb NEWDB\n  pg_restore --exit-on-error -d 'postgres://.../NEWDB' %s\n  serialine-central check --db 'postgres://.../NEWDB'\n  (point database.url at NEWDB and start central)\n", file)
 }
 
-func printReport(w io.Writer, rep store.Report, asJSON bool) {
+func printReport(w io.Writer, rep sqldb.Report, asJSON bool) {
 	if asJSON {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
@@ -238,9 +239,9 @@ func skipSerialsCommand(ctx context.Context, args []string, env Env) int {
 		fmt.Fprintf(env.Stderr, "serialine-central skip-serials: %v\n", err)
 		return 2
 	}
-	opts := []store.Option{store.WithPostgresConns(1)}
+	opts := []store.Option{store.WithDB(sqldb.WithPostgresConns(1))}
 	if keys != nil {
-		opts = append(opts, store.WithSecretKeys(keys))
+		opts = append(opts, store.WithDB(sqldb.WithSecretKeys(keys)))
 	}
 	st, err := store.Open(ctx, cfg.Database.URL, log, opts...)
 	if err != nil {
@@ -248,7 +249,7 @@ func skipSerialsCommand(ctx context.Context, args []string, env Env) int {
 		return 1
 	}
 	defer st.Close()
-	skipped, err := st.SkipSerials(store.WithActor(ctx, "cli:"+who), *count, *reason)
+	skipped, err := st.SkipSerials(sqldb.WithActor(ctx, "cli:"+who), *count, *reason)
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "serialine-central skip-serials: %v\n", err)
 		return 1

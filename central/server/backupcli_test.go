@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/shared/serials"
 	"github.com/serialine/serialine/shared/wire"
@@ -34,7 +35,7 @@ func runCentral(tb testing.TB, args ...string) (int, string, string) {
 // countsOf is Inspect's counts by table (Inspect must find no problem).
 func countsOf(tb testing.TB, dsn string) map[string]int64 {
 	tb.Helper()
-	rep, err := store.Inspect(context.Background(), dsn)
+	rep, err := sqldb.Inspect(context.Background(), dsn)
 	require.NoError(tb, err)
 	require.Empty(tb, rep.Problems, dsn)
 	out := map[string]int64{}
@@ -65,7 +66,7 @@ func TestBackupRestoreSQLite(t *testing.T) {
 	if _, err := exec.LookPath("sqlite3"); err != nil {
 		t.Skip("sqlite3 (the real client) is not installed")
 	}
-	ctx := store.WithActor(context.Background(), "test")
+	ctx := sqldb.WithActor(context.Background(), "test")
 	dir := t.TempDir()
 	dbPath := filepath.Join(dir, "central.db")
 	dsn := "sqlite:" + dbPath
@@ -173,7 +174,7 @@ func TestBackupRestoreSQLite(t *testing.T) {
 	require.Equal(t, bc, countsOf(t, dsn))
 	code, out, errs = runCentral(t, "check", "--db", dsn)
 	require.Equal(t, 0, code, "%s%s", out, errs)
-	rep, err := store.Inspect(ctx, dsn)
+	rep, err := sqldb.Inspect(ctx, dsn)
 	require.NoError(t, err)
 	require.Equal(t, rep.Latest, rep.Version)
 	require.Contains(t, out, fmt.Sprintf("schema version %d (this build: %d), integrity: ok", rep.Latest, rep.Latest))
@@ -293,7 +294,7 @@ func TestPostgresDumpRestoreProcedure(t *testing.T) {
 			t.Skipf("%s is not installed", tool)
 		}
 	}
-	ctx := store.WithActor(context.Background(), "test")
+	ctx := sqldb.WithActor(context.Background(), "test")
 	src := storetest.PostgresDSN(t)
 	st, err := store.Open(ctx, src, slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
@@ -321,7 +322,7 @@ func TestPostgresDumpRestoreProcedure(t *testing.T) {
 // database, so the restored central grants the same serials again; after
 // `skip-serials` it grants beyond them, and the skip is audited.
 func TestSkipSerialsAfterRestore(t *testing.T) {
-	ctx := store.WithActor(context.Background(), "test")
+	ctx := sqldb.WithActor(context.Background(), "test")
 	quiet := slog.New(slog.DiscardHandler)
 	const gtin = "00312345678906"
 	dir := t.TempDir()
@@ -390,15 +391,15 @@ func TestSkipSerialsAfterRestore(t *testing.T) {
 // does, so on a database whose scheme keys are sealed it needs the same
 // key file (SERIALINE_KEY_FILE or secrets.key_file), and says so without it.
 func TestSkipSerialsSealedKeys(t *testing.T) {
-	ctx := store.WithActor(context.Background(), "test")
+	ctx := sqldb.WithActor(context.Background(), "test")
 	dir := t.TempDir()
 	keyFile := filepath.Join(dir, "secrets.key")
 	keyText := "k1:" + strings.Repeat("cd", 32) + "\n"
 	require.NoError(t, os.WriteFile(keyFile, []byte(keyText), 0o600))
-	keys, err := store.ParseSecretKeys([]byte(keyText))
+	keys, err := sqldb.ParseSecretKeys([]byte(keyText))
 	require.NoError(t, err)
 	db := filepath.Join(dir, "central.db")
-	st, err := store.Open(ctx, "sqlite:"+db, slog.New(slog.DiscardHandler), store.WithSecretKeys(keys))
+	st, err := store.Open(ctx, "sqlite:"+db, slog.New(slog.DiscardHandler), store.WithDB(sqldb.WithSecretKeys(keys)))
 	require.NoError(t, err)
 	require.NoError(t, st.PutProduct(ctx, store.Product{GTIN: "00312345678906", Name: "Paracetamol", CompanyPrefixLen: 7,
 		NDC: "12345-678-90", Markets: []store.Market{store.MarketUSDSCSA},

@@ -7,7 +7,7 @@ import (
 	"strings"
 
 	"github.com/serialine/serialine/central/auth"
-	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/sqldb"
 )
 
 // bootstrapName names the first admin token in the token list and audit trail.
@@ -22,7 +22,7 @@ const bootstrapName = "bootstrap-admin"
 // SHA-256 without salt or stretching is right for a random 256-bit
 // secret: there is nothing to guess, unlike for a password.
 func (s *Server) bootstrapAdmin(ctx context.Context) error {
-	ctx = store.WithActor(ctx, "system:bootstrap")
+	ctx = sqldb.WithActor(ctx, "system:bootstrap")
 	if tok := s.getenv(EnvAdminToken); tok != "" {
 		return s.adminFromEnv(ctx, strings.TrimSpace(tok))
 	}
@@ -60,7 +60,7 @@ func (s *Server) adminFromEnv(ctx context.Context, tok string) error {
 	if err == nil {
 		return nil // stored at an earlier start
 	}
-	if !errors.Is(err, store.ErrNotFound) {
+	if !errors.Is(err, sqldb.ErrNotFound) {
 		return fmt.Errorf("bootstrap admin token: %w", err)
 	}
 	all, err := s.st.APITokens(ctx)

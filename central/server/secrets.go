@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/sqldb"
 )
 
 // EnvKeyFile overrides secrets.key_file.
@@ -19,12 +19,12 @@ type SecretsConfig struct {
 	KeyFile string `yaml:"key_file"`
 }
 
-func loadSecretKeys(path string) (*store.SecretKeys, error) {
+func loadSecretKeys(path string) (*sqldb.SecretKeys, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("%s: unreadable: %w", path, err)
 	}
-	k, err := store.ParseSecretKeys(b)
+	k, err := sqldb.ParseSecretKeys(b)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
@@ -33,7 +33,7 @@ func loadSecretKeys(path string) (*store.SecretKeys, error) {
 
 // secretKeys are the keys of secrets.key_file (or the file the
 // environment names), nil with a warning when none is configured.
-func (s *Server) secretKeys() (*store.SecretKeys, error) {
+func (s *Server) secretKeys() (*sqldb.SecretKeys, error) {
 	key, path := "secrets.key_file", s.cfg.Secrets.KeyFile
 	if p := s.getenv(EnvKeyFile); p != "" {
 		key, path = EnvKeyFile, p

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/serials"
 )
 
@@ -38,7 +39,7 @@ func TestSchemeKeyEncryptedAtRest(t *testing.T) {
 	require.NoError(t, os.WriteFile(keyFile, []byte("k1:"+strings.Repeat("ab", 32)+"\n"), 0o600))
 	put := func(r *running, gtin string) {
 		t.Helper()
-		ctx := store.WithActor(context.Background(), "user:test")
+		ctx := sqldb.WithActor(context.Background(), "user:test")
 		require.NoError(t, r.srv.Store().PutProduct(ctx, store.Product{GTIN: gtin, Name: "Paracetamol", CompanyPrefixLen: 7,
 			NDC: "12345-678-" + gtin[11:13], Markets: []store.Market{store.MarketUSDSCSA},
 			Scheme: serials.Spec{Kind: serials.KindRandomized, Length: 12, Alphabet: serials.AlphabetNumeric, Key: schemeKey}}))

@@ -23,6 +23,7 @@ import (
 	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/server"
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/serials"
@@ -229,7 +230,7 @@ log:
 
 	// A line with an MQTT password, as the API stores it, and an order.
 	st := r.srv.Store()
-	ctx := store.WithActor(context.Background(), "user:test")
+	ctx := sqldb.WithActor(context.Background(), "user:test")
 	line, pw := "L"+testkit.RandHex(3), auth.GeneratePassword()
 	hash, err := auth.HashPassword(pw)
 	require.NoError(t, err)

@@ -33,6 +33,7 @@ import (
 	"github.com/serialine/serialine/central/lmvs"
 	"github.com/serialine/serialine/central/outbound"
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/web"
 	"github.com/serialine/serialine/shared/metrics"
 )
@@ -165,10 +166,10 @@ func (s *Server) openStore(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	opts := []store.Option{store.WithPostgresConns(s.cfg.Database.PostgresConns), store.WithFutureSkew(s.cfg.Ingest.FutureSkew),
+	opts := []store.Option{store.WithDB(sqldb.WithPostgresConns(s.cfg.Database.PostgresConns)), store.WithFutureSkew(s.cfg.Ingest.FutureSkew),
 		store.WithFMDReversalWindow(s.cfg.FMD.ReversalWindow)}
 	if keys != nil {
-		opts = append(opts, store.WithSecretKeys(keys))
+		opts = append(opts, store.WithDB(sqldb.WithSecretKeys(keys)))
 	}
 	st, err := store.Open(ctx, dsn, s.log, opts...)
 	if err != nil {

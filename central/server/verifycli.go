@@ -9,6 +9,7 @@ import (
 
 	"github.com/serialine/serialine/central/lmvs"
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/gs1"
 )
 
@@ -86,7 +87,7 @@ func verifyCommand(ctx context.Context, args []string, env Env) int {
 		fmt.Fprintf(env.Stderr, "serialine-central verify: %v\n", err)
 		return 2
 	}
-	st, err := store.Open(ctx, cfg.Database.URL, log, store.WithPostgresConns(2))
+	st, err := store.Open(ctx, cfg.Database.URL, log, store.WithDB(sqldb.WithPostgresConns(2)))
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "serialine-central verify: database: %v\n", err)
 		return 1
@@ -105,7 +106,7 @@ func verifyCommand(ctx context.Context, args []string, env Env) int {
 	if who == "" {
 		who = env.Getenv("USER")
 	}
-	res, err := r.Verify(store.WithActor(ctx, "cli:"+who), p)
+	res, err := r.Verify(sqldb.WithActor(ctx, "cli:"+who), p)
 	var re *lmvs.RequestError
 	switch {
 	case errors.As(err, &re):

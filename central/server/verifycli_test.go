@@ -19,6 +19,7 @@ import (
 	"github.com/serialine/serialine/central/lmvs"
 	"github.com/serialine/serialine/central/outbound/outboundtest"
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/shared/serials"
 	"github.com/serialine/serialine/shared/wire"
@@ -29,7 +30,7 @@ import (
 // through the partner endpoint in our database, prints the answer and
 // exits 0 verified, 1 not, 2 for usage; the request is in our log.
 func TestVerifyCommand(t *testing.T) {
-	ctx := store.WithActor(context.Background(), "test")
+	ctx := sqldb.WithActor(context.Background(), "test")
 	quiet := slog.New(slog.DiscardHandler)
 	const gtin, lot, exp = "00312345678913", "LOT42", "281231"
 	themSite, usGLN := "0312345000004", "0614141000005"

@@ -11,10 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgconn"
-	"modernc.org/sqlite"
-	sqlite3 "modernc.org/sqlite/lib"
-
+	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/serials"
 	"github.com/serialine/serialine/shared/wire"
 )
@@ -77,7 +74,7 @@ type Rejection struct {
 //     still counts as done: it never blocks the events behind it.
 //
 // Acked in the result is the highest contiguous seq committed, which
-// central acks to the line. The line must exist (ErrNotFound). Concurrent
+// central acks to the line. The line must exist (sqldb.ErrNotFound). Concurrent
 // calls for one line, also from several replicas, are serialised on the
 // line's seq row.
 func (s *Store) ApplyEvents(ctx context.Context, line string, events []wire.Event) (ApplyResult, error) {
@@ -110,7 +107,7 @@ func (s *Store) ApplyEventsOf(ctx context.Context, line, incarnation string, eve
 // GTIN per event; a few early ANALYZEs keep a filling database on the
 // primary key. Later growth is left to autovacuum.
 func (s *Store) refreshStats(ctx context.Context, n int) {
-	if s.d != dialectPostgres || n == 0 {
+	if s.db.Dialect() != sqldb.Postgres || n == 0 {
 		return
 	}
 	s.nextAnalyze.CompareAndSwap(0, 1000)
@@ -118,12 +115,10 @@ func (s *Store) refreshStats(ctx context.Context, n int) {
 	if next > 1_000_000 || total < next || !s.nextAnalyze.CompareAndSwap(next, next*10) {
 		return
 	}
-	conn, err := s.pg.acquire(ctx)
-	if err != nil {
-		return
-	}
-	defer s.pg.release(conn)
-	if _, err := conn.Exec(ctx, "ANALYZE units, unit_history, applied_events"); err != nil {
+	if err := s.db.Write(ctx, func(tx sqldb.Tx) error {
+		_, err := tx.Exec(ctx, "ANALYZE units, unit_history, applied_events")
+		return err
+	}); err != nil {
 		s.log.Warn("analyze after apply", "units_applied", total, "err", err)
 		return
 	}
@@ -157,7 +152,7 @@ func (s *Store) SkipGapIn(ctx context.Context, line, incarnation string, through
 func checkIncarnation(line, inc string) error {
 	var fe *wire.FieldError
 	if err := (wire.Ack{V: wire.Version, Line: "L", Incarnation: inc}).Validate(); errors.As(err, &fe) && fe.Field == "incarnation" {
-		return invalid("line "+line, "incarnation", "%v", fe.Err)
+		return sqldb.Invalid("line "+line, "incarnation", "%v", fe.Err)
 	}
 	return nil
 }
@@ -165,13 +160,13 @@ func checkIncarnation(line, inc string) error {
 func (s *Store) apply(ctx context.Context, line, inc string, incKnown bool, events []wire.Event, skipThrough uint64, skipReason string) (ApplyResult, error) {
 	topic, err := wire.Topic(line, wire.KindEvents)
 	if err != nil {
-		return ApplyResult{Line: line}, invalid("line "+line, "id", "%v", err)
+		return ApplyResult{Line: line}, sqldb.Invalid("line "+line, "id", "%v", err)
 	}
 	var res ApplyResult
 	var replacedNow bool
 	write := func(optimistic bool) error {
-		return s.write(ctx, func(tx dbtx) error {
-			a := &applier{tx: tx, d: s.d, line: line, inc: inc, incKnown: incKnown, topic: topic, now: now(),
+		return s.db.Write(ctx, func(tx sqldb.Tx) error {
+			a := &applier{tx: tx, d: s.db.Dialect(), line: line, inc: inc, incKnown: incKnown, topic: topic, now: sqldb.Now(),
 				res: ApplyResult{Line: line}, optimistic: optimistic, skew: s.skew,
 				unitCounts: map[string]*unitDelta{}, changed: set[string]{}}
 			if err := a.run(ctx, events, skipThrough, skipReason); err != nil {
@@ -209,20 +204,6 @@ func (s *Store) apply(ctx context.Context, line, inc string, incKnown bool, even
 // key that exists already: the transaction is rolled back and the batch
 // applied again on the careful path.
 var errNotNew = errors.New("batch is not all new")
-
-// isUniqueViolation reports whether err is a primary-key or unique
-// constraint violation, in either dialect.
-func isUniqueViolation(err error) bool {
-	var pe *pgconn.PgError
-	if errors.As(err, &pe) {
-		return pe.Code == "23505"
-	}
-	var se *sqlite.Error
-	if errors.As(err, &se) {
-		return se.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY || se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE
-	}
-	return false
-}
 
 // item is one event on its way through apply.
 type item struct {
@@ -282,8 +263,8 @@ const maxSkip = 1_000_000
 // loaded up front in a few set queries, then updated in memory event by
 // event, and written back in bulk at the end.
 type applier struct {
-	tx    dbtx
-	d     dialect
+	tx    sqldb.Tx
+	d     sqldb.Dialect
 	line  string
 	topic string
 	now   time.Time
@@ -437,11 +418,11 @@ func (a *applier) run(ctx context.Context, events []wire.Event, skipThrough uint
 		}
 		switch {
 		case skipThrough <= appliedSeq:
-			return fmt.Errorf("%s: %w: seq %d is done already (acked %d)", at, ErrState, skipThrough, appliedSeq)
+			return fmt.Errorf("%s: %w: seq %d is done already (acked %d)", at, sqldb.ErrState, skipThrough, appliedSeq)
 		case skipThrough >= maxHeld:
-			return fmt.Errorf("%s: %w: only a gap below held events can be skipped; the highest held seq is %d (acked %d)", at, ErrState, maxHeld, appliedSeq)
+			return fmt.Errorf("%s: %w: only a gap below held events can be skipped; the highest held seq is %d (acked %d)", at, sqldb.ErrState, maxHeld, appliedSeq)
 		case skipThrough-appliedSeq > maxSkip:
-			return invalid(at, "through", "skips %d seqs, at most %d at once", skipThrough-appliedSeq, maxSkip)
+			return sqldb.Invalid(at, "through", "skips %d seqs, at most %d at once", skipThrough-appliedSeq, maxSkip)
 		}
 	}
 
@@ -474,7 +455,7 @@ func (a *applier) run(ctx context.Context, events []wire.Event, skipThrough uint
 		return err
 	}
 	for _, seq := range lost {
-		a.dead(&item{ev: wire.Event{Seq: seq}, raw: fmt.Appendf(nil, `{"line":%q,"incarnation":%q,"seq":%d,"lost":true}`, a.line, a.inc, seq)}, fmt.Sprintf("seq %d declared lost by %s: %s", seq, ActorFrom(ctx), skipReason), false)
+		a.dead(&item{ev: wire.Event{Seq: seq}, raw: fmt.Appendf(nil, `{"line":%q,"incarnation":%q,"seq":%d,"lost":true}`, a.line, a.inc, seq)}, fmt.Sprintf("seq %d declared lost by %s: %s", seq, sqldb.ActorFrom(ctx), skipReason), false)
 	}
 	if len(lost) > 0 {
 		first, last := lost[0], lost[len(lost)-1]
@@ -520,7 +501,7 @@ func (a *applier) run(ctx context.Context, events []wire.Event, skipThrough uint
 		// Held rows are all above appliedSeq (read under the line's lock):
 		// without any, there is nothing to delete.
 		if len(pending) > 0 {
-			if _, err := a.tx.exec(ctx, "DELETE FROM pending_events WHERE line_id = $1 AND incarnation = $2 AND seq <= $3", a.line, a.inc, newApplied); err != nil {
+			if _, err := a.tx.Exec(ctx, "DELETE FROM pending_events WHERE line_id = $1 AND incarnation = $2 AND seq <= $3", a.line, a.inc, newApplied); err != nil {
 				return fmt.Errorf("%s: pending: %w", at, err)
 			}
 		}
@@ -578,15 +559,15 @@ type takenID struct {
 
 func (a *applier) takenIDs(ctx context.Context, ids []string) (map[string]takenID, error) {
 	out := map[string]takenID{}
-	q := "SELECT event_id, line_id, incarnation, seq, digest FROM applied_events WHERE event_id " + a.d.inList(1, "text")
-	if a.d == dialectPostgres {
+	q := "SELECT event_id, line_id, incarnation, seq, digest FROM applied_events WHERE event_id " + a.d.InList(1, "text")
+	if a.d == sqldb.Postgres {
 		// One index probe per id, whatever the planner's statistics say:
 		// LIMIT keeps the lateral subquery from being flattened into a
 		// hash join over the whole table.
 		q = `SELECT k.id, a.line_id, a.incarnation, a.seq, a.digest FROM unnest($1::text[]) AS k(id)
 			JOIN LATERAL (SELECT line_id, incarnation, seq, digest FROM applied_events WHERE event_id = k.id LIMIT 1) a ON true`
 	}
-	r, err := a.tx.queryFresh(ctx, q, a.d.listArg(ids))
+	r, err := a.tx.QueryFresh(ctx, q, a.d.ListArg(ids))
 	if err != nil {
 		return nil, fmt.Errorf("line %s: applied events: %w", a.line, err)
 	}
@@ -605,7 +586,7 @@ func (a *applier) takenIDs(ctx context.Context, ids []string) (map[string]takenI
 // loadPending returns the held events of the line, without their payload
 // (a long backlog behind a gap is not read again with every batch).
 func (a *applier) loadPending(ctx context.Context) (map[uint64]*item, error) {
-	r, err := a.tx.query(ctx, "SELECT seq, event_id, digest, reason FROM pending_events WHERE line_id = $1 AND incarnation = $2", a.line, a.inc)
+	r, err := a.tx.Query(ctx, "SELECT seq, event_id, digest, reason FROM pending_events WHERE line_id = $1 AND incarnation = $2", a.line, a.inc)
 	if err != nil {
 		return nil, fmt.Errorf("%s: pending events: %w", where(a.line, a.inc), err)
 	}
@@ -638,7 +619,7 @@ func (a *applier) loadPayloads(ctx context.Context, run []*item) error {
 	if len(held) == 0 {
 		return nil
 	}
-	r, err := a.tx.query(ctx, "SELECT seq, payload FROM pending_events WHERE line_id = $1 AND incarnation = $2 AND seq >= $3 AND seq <= $4", a.line, a.inc, lo, hi)
+	r, err := a.tx.Query(ctx, "SELECT seq, payload FROM pending_events WHERE line_id = $1 AND incarnation = $2 AND seq >= $3 AND seq <= $4", a.line, a.inc, lo, hi)
 	if err != nil {
 		return fmt.Errorf("%s: pending events: %w", where(a.line, a.inc), err)
 	}
@@ -827,7 +808,7 @@ func (a *applier) loadOrders(ctx context.Context, ids []string) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	r, err := a.tx.queryFresh(ctx, "SELECT "+orderCols+" FROM work_orders WHERE id "+a.d.inList(1, "text"), a.d.listArg(ids))
+	r, err := a.tx.QueryFresh(ctx, "SELECT "+orderCols+" FROM work_orders WHERE id "+a.d.InList(1, "text"), a.d.ListArg(ids))
 	if err != nil {
 		return fmt.Errorf("line %s: work orders: %w", a.line, err)
 	}
@@ -848,7 +829,7 @@ func (a *applier) loadProducts(ctx context.Context, gtins []string) error {
 	if len(gtins) == 0 {
 		return nil
 	}
-	r, err := a.tx.queryFresh(ctx, "SELECT gtin, serial_scheme FROM products WHERE gtin "+a.d.inList(1, "text"), a.d.listArg(gtins))
+	r, err := a.tx.QueryFresh(ctx, "SELECT gtin, serial_scheme FROM products WHERE gtin "+a.d.InList(1, "text"), a.d.ListArg(gtins))
 	if err != nil {
 		return fmt.Errorf("line %s: products: %w", a.line, err)
 	}
@@ -878,8 +859,8 @@ func (a *applier) loadRanges(ctx context.Context, orderIDs []string) error {
 	if len(orderIDs) == 0 {
 		return nil
 	}
-	r, err := a.tx.queryFresh(ctx, "SELECT order_id, gtin, start_counter, end_counter FROM grant_ranges WHERE line_id = $1 AND order_id "+a.d.inList(2, "text"),
-		a.line, a.d.listArg(orderIDs))
+	r, err := a.tx.QueryFresh(ctx, "SELECT order_id, gtin, start_counter, end_counter FROM grant_ranges WHERE line_id = $1 AND order_id "+a.d.InList(2, "text"),
+		a.line, a.d.ListArg(orderIDs))
 	if err != nil {
 		return fmt.Errorf("line %s: grant ranges: %w", a.line, err)
 	}
@@ -896,7 +877,7 @@ func (a *applier) loadRanges(ctx context.Context, orderIDs []string) error {
 	if err := r.Err(); err != nil {
 		return err
 	}
-	r, err = a.tx.queryFresh(ctx, "SELECT gtin, start_counter, end_counter FROM returned_ranges WHERE order_id "+a.d.inList(1, "text"), a.d.listArg(orderIDs))
+	r, err = a.tx.QueryFresh(ctx, "SELECT gtin, start_counter, end_counter FROM returned_ranges WHERE order_id "+a.d.InList(1, "text"), a.d.ListArg(orderIDs))
 	if err != nil {
 		return fmt.Errorf("line %s: returned ranges: %w", a.line, err)
 	}
@@ -933,16 +914,16 @@ func (a *applier) loadUnits(ctx context.Context, keys []unitKey) error {
 	if len(keys) == 0 {
 		return nil
 	}
-	var r rows
+	var r sqldb.Rows
 	var err error
-	if a.d == dialectPostgres {
+	if a.d == sqldb.Postgres {
 		gtins, serials := make([]string, len(keys)), make([]string, len(keys))
 		for i, k := range keys {
 			gtins[i], serials[i] = k.gtin, k.serial
 		}
 		// One index probe per key (see takenIDs), and locked: a unit may
 		// also be changed by another line's batch.
-		r, err = a.tx.queryFresh(ctx, `SELECT u.`+strings.ReplaceAll(unitCols, ", ", ", u.")+` FROM unnest($1::text[], $2::text[]) AS k(gtin, serial)
+		r, err = a.tx.QueryFresh(ctx, `SELECT u.`+strings.ReplaceAll(unitCols, ", ", ", u.")+` FROM unnest($1::text[], $2::text[]) AS k(gtin, serial)
 			JOIN LATERAL (SELECT * FROM units WHERE gtin = k.gtin AND serial = k.serial LIMIT 1 FOR UPDATE) u ON true`, gtins, serials)
 	} else {
 		pairs := make([][2]string, len(keys))
@@ -950,7 +931,7 @@ func (a *applier) loadUnits(ctx context.Context, keys []unitKey) error {
 			pairs[i] = [2]string{k.gtin, k.serial}
 		}
 		b, _ := json.Marshal(pairs)
-		r, err = a.tx.queryFresh(ctx, "SELECT "+unitCols+" FROM units WHERE (gtin, serial) IN (SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each($1))", string(b))
+		r, err = a.tx.QueryFresh(ctx, "SELECT "+unitCols+" FROM units WHERE (gtin, serial) IN (SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each($1))", string(b))
 	}
 	if err != nil {
 		return fmt.Errorf("line %s: units: %w", a.line, err)
@@ -971,11 +952,11 @@ func (a *applier) loadContainers(ctx context.Context, ssccs []string) error {
 	if len(ssccs) == 0 {
 		return nil
 	}
-	return a.queryContainers(ctx, "WHERE sscc "+a.d.inList(1, "text"), a.d.listArg(ssccs))
+	return a.queryContainers(ctx, "WHERE sscc "+a.d.InList(1, "text"), a.d.ListArg(ssccs))
 }
 
 func (a *applier) queryContainers(ctx context.Context, where string, args ...any) error {
-	r, err := a.tx.queryFresh(ctx, "SELECT sscc, parent, line_id, order_id, created_at, updated_at FROM containers "+where+a.d.forUpdate(), args...)
+	r, err := a.tx.QueryFresh(ctx, "SELECT sscc, parent, line_id, order_id, created_at, updated_at FROM containers "+where+a.d.ForUpdate(), args...)
 	if err != nil {
 		return fmt.Errorf("line %s: containers: %w", a.line, err)
 	}
@@ -993,7 +974,7 @@ func (a *applier) queryContainers(ctx context.Context, where string, args ...any
 }
 
 func (a *applier) loadList(ctx context.Context, gtin string, positions []int64) error {
-	r, err := a.tx.queryFresh(ctx, "SELECT position, serial FROM serial_lists WHERE gtin = $1 AND position "+a.d.inList(2, "bigint"), gtin, a.d.listArg(positions))
+	r, err := a.tx.QueryFresh(ctx, "SELECT position, serial FROM serial_lists WHERE gtin = $1 AND position "+a.d.InList(2, "bigint"), gtin, a.d.ListArg(positions))
 	if err != nil {
 		return fmt.Errorf("line %s: serial list of %s: %w", a.line, gtin, err)
 	}
@@ -1035,7 +1016,7 @@ func (a *applier) applyOne(ctx context.Context, e wire.Event) (string, error) {
 			return why, nil
 		}
 		if !o.started {
-			o.started, o.startedAt, o.dirty = true, ptrTime(ts(e.At)), true
+			o.started, o.startedAt, o.dirty = true, ptrTime(sqldb.TS(e.At)), true
 		}
 		return "", nil
 	case wire.OrderClosed:
@@ -1125,7 +1106,7 @@ func (a *applier) firstUse(e wire.Event) string {
 		state = StateDecommissioned
 	}
 	u := &unitRow{unitKey: unitKey{e.GTIN, e.Serial}, counter: e.Counter, order: o.id, lot: o.lot, expiry: o.expiry,
-		state: state, reason: string(e.Reason), line: a.line, last: e.ID, updated: ts(e.At), isNew: true}
+		state: state, reason: string(e.Reason), line: a.line, last: e.ID, updated: sqldb.TS(e.At), isNew: true}
 	a.units[u.unitKey] = u
 	a.countUnit(o.id, "", state)
 	a.addHistory(e, u.gtin, u.serial, historyDetails{Order: o.id, Lot: o.lot, Expiry: o.expiry, Counter: e.Counter, Reason: e.Reason, Operator: e.Operator})
@@ -1169,7 +1150,7 @@ func (a *applier) decommission(e wire.Event) string {
 		return fmt.Sprintf("unit %s belongs to work order %s, not %s", ref, u.order, e.Order)
 	}
 	a.countUnit(u.order, u.state, StateDecommissioned)
-	u.state, u.reason, u.parent, u.last, u.updated, u.dirty = StateDecommissioned, string(e.Reason), "", e.ID, ts(e.At), true
+	u.state, u.reason, u.parent, u.last, u.updated, u.dirty = StateDecommissioned, string(e.Reason), "", e.ID, sqldb.TS(e.At), true
 	a.addHistory(e, u.gtin, u.serial, historyDetails{Reason: e.Reason, Operator: e.Operator})
 	return ""
 }
@@ -1212,7 +1193,7 @@ func (a *applier) aggregate(ctx context.Context, e wire.Event) (string, error) {
 		}
 		changes = append(changes, change{unit: u})
 	}
-	at := ts(e.At)
+	at := sqldb.TS(e.At)
 	if parent == nil {
 		parent = &containerRow{sscc: e.Parent, line: a.line, order: e.Order, created: at, updated: at, isNew: true}
 		a.containers[e.Parent] = parent
@@ -1262,7 +1243,7 @@ func (a *applier) disaggregate(ctx context.Context, e wire.Event) (string, error
 	if parent == nil {
 		return fmt.Sprintf("container %s is unknown", e.Parent), nil
 	}
-	at := ts(e.At)
+	at := sqldb.TS(e.At)
 	children := e.Children
 	if len(children) == 0 {
 		// Empty it: every unit and container now inside it.
@@ -1313,7 +1294,7 @@ func (a *applier) disaggregate(ctx context.Context, e wire.Event) (string, error
 // loadChildren adds to the view the units and containers the database has
 // inside parent.
 func (a *applier) loadChildren(ctx context.Context, parent string) error {
-	r, err := a.tx.query(ctx, "SELECT "+unitCols+" FROM units WHERE parent = $1", parent)
+	r, err := a.tx.Query(ctx, "SELECT "+unitCols+" FROM units WHERE parent = $1", parent)
 	if err != nil {
 		return fmt.Errorf("container %s: units: %w", parent, err)
 	}
@@ -1340,7 +1321,7 @@ func (a *applier) closeOrder(ctx context.Context, e wire.Event) string {
 		return why
 	}
 	before := o.before
-	at := ts(e.At)
+	at := sqldb.TS(e.At)
 	o.counts, o.dirty = e.Counts, true
 	// An order closed already (by central, or by an earlier event) keeps
 	// its close: the line's counts are its reconciliation, not a second
@@ -1355,7 +1336,7 @@ func (a *applier) closeOrder(ctx context.Context, e wire.Event) string {
 	a.changed.add(o.id)
 	actor := lineActor(a.line, e.Operator)
 	a.audits = append(a.audits, func() error {
-		return audit(WithActor(ctx, actor), a.tx, action, "work_order", o.id, before, after)
+		return audit(sqldb.WithActor(ctx, actor), a.tx, action, "work_order", o.id, before, after)
 	})
 	return ""
 }
@@ -1414,7 +1395,7 @@ func (a *applier) returnSerials(ctx context.Context, e wire.Event) (string, erro
 // usedIn returns a counter of gtin in r that a unit uses, and its serial
 // ("" when none does).
 func (a *applier) usedIn(ctx context.Context, gtin string, r counterRange) (uint64, string, error) {
-	rs, err := a.tx.queryFresh(ctx, "SELECT counter, serial FROM units WHERE gtin = $1 AND counter >= $2 AND counter < $3 LIMIT 1", gtin, r.start, r.end)
+	rs, err := a.tx.QueryFresh(ctx, "SELECT counter, serial FROM units WHERE gtin = $1 AND counter >= $2 AND counter < $3 LIMIT 1", gtin, r.start, r.end)
 	if err != nil {
 		return 0, "", fmt.Errorf("line %s: returned serials: %w", a.line, err)
 	}
@@ -1470,7 +1451,7 @@ type historyDetails struct {
 
 func (a *applier) addHistory(e wire.Event, gtin, serial string, d historyDetails) {
 	b, _ := json.Marshal(d) // plain strings and numbers always marshal
-	a.history = append(a.history, []any{gtin, serial, e.ID, e.Seq, string(e.Type), ts(e.At), a.line, a.inc, string(b)})
+	a.history = append(a.history, []any{gtin, serial, e.ID, e.Seq, string(e.Type), sqldb.TS(e.At), a.line, a.inc, string(b)})
 }
 
 // flush writes the view back: bulk inserts (COPY on PostgreSQL) for new
@@ -1502,33 +1483,33 @@ func (a *applier) flush(ctx context.Context, held [][]any) error {
 		fn   func() error
 	}{
 		{"units", func() error {
-			return a.tx.copyRows(ctx, "units", []string{"gtin", "serial", "counter", "order_id", "lot", "expiry", "state", "reason", "line_id", "parent", "last_event", "updated_at"}, newUnits)
+			return a.tx.CopyRows(ctx, "units", []string{"gtin", "serial", "counter", "order_id", "lot", "expiry", "state", "reason", "line_id", "parent", "last_event", "updated_at"}, newUnits)
 		}},
 		{"units", func() error {
-			return a.tx.execMany(ctx, "UPDATE units SET state = $3, reason = $4, parent = $5, last_event = $6, updated_at = $7 WHERE gtin = $1 AND serial = $2", changedUnits)
+			return a.tx.ExecMany(ctx, "UPDATE units SET state = $3, reason = $4, parent = $5, last_event = $6, updated_at = $7 WHERE gtin = $1 AND serial = $2", changedUnits)
 		}},
 		{"unit history", func() error {
-			return a.tx.copyRows(ctx, "unit_history", []string{"gtin", "serial", "event_id", "seq", "type", "at", "line_id", "incarnation", "details"}, a.history)
+			return a.tx.CopyRows(ctx, "unit_history", []string{"gtin", "serial", "event_id", "seq", "type", "at", "line_id", "incarnation", "details"}, a.history)
 		}},
 		{"containers", func() error {
-			return a.tx.copyRows(ctx, "containers", []string{"sscc", "parent", "line_id", "order_id", "created_at", "updated_at"}, newConts)
+			return a.tx.CopyRows(ctx, "containers", []string{"sscc", "parent", "line_id", "order_id", "created_at", "updated_at"}, newConts)
 		}},
 		{"containers", func() error {
-			return a.tx.execMany(ctx, "UPDATE containers SET parent = $2, updated_at = $3 WHERE sscc = $1", changedConts)
+			return a.tx.ExecMany(ctx, "UPDATE containers SET parent = $2, updated_at = $3 WHERE sscc = $1", changedConts)
 		}},
 		{"returned ranges", func() error {
-			return a.tx.copyRows(ctx, "returned_ranges", []string{"gtin", "start_counter", "end_counter", "order_id", "line_id", "event_id"}, a.newReturns)
+			return a.tx.CopyRows(ctx, "returned_ranges", []string{"gtin", "start_counter", "end_counter", "order_id", "line_id", "event_id"}, a.newReturns)
 		}},
 		{"work orders", func() error { return a.flushOrders(ctx) }},
 		{"applied events", func() error {
-			return a.tx.copyRows(ctx, "applied_events", []string{"event_id", "line_id", "incarnation", "seq", "digest", "outcome", "applied_at"}, a.applied)
+			return a.tx.CopyRows(ctx, "applied_events", []string{"event_id", "line_id", "incarnation", "seq", "digest", "outcome", "applied_at"}, a.applied)
 		}},
 		{"dead letters", func() error {
-			return a.tx.copyRows(ctx, "dead_letters", deadLetterCols, a.deadLetter)
+			return a.tx.CopyRows(ctx, "dead_letters", deadLetterCols, a.deadLetter)
 		}},
 		{"event flags", func() error { return a.flushFlags(ctx) }},
 		{"pending events", func() error {
-			return a.tx.copyRows(ctx, "pending_events", []string{"line_id", "incarnation", "seq", "event_id", "digest", "reason", "payload", "received_at"}, held)
+			return a.tx.CopyRows(ctx, "pending_events", []string{"line_id", "incarnation", "seq", "event_id", "digest", "reason", "payload", "received_at"}, held)
 		}},
 		{"audit", func() error {
 			for _, f := range a.audits {
@@ -1541,7 +1522,7 @@ func (a *applier) flush(ctx context.Context, held [][]any) error {
 	}
 	for _, st := range steps {
 		if err := st.fn(); err != nil {
-			if a.fast && isUniqueViolation(err) {
+			if a.fast && sqldb.IsUniqueViolation(err) {
 				return fmt.Errorf("line %s: write %s: %w: %v", a.line, st.what, errNotNew, err)
 			}
 			return fmt.Errorf("line %s: write %s: %w", a.line, st.what, err)
@@ -1566,13 +1547,13 @@ func (a *applier) flushOrders(ctx context.Context) error {
 			closed = append(closed, []any{o.id, o.closedAt, string(b), a.now})
 		}
 	}
-	if err := a.tx.execMany(ctx, "UPDATE work_orders SET started_at = $2, updated_at = $3 WHERE id = $1 AND started_at IS NULL", started); err != nil {
+	if err := a.tx.ExecMany(ctx, "UPDATE work_orders SET started_at = $2, updated_at = $3 WHERE id = $1 AND started_at IS NULL", started); err != nil {
 		return err
 	}
 	if err := a.flushOrderCounts(ctx); err != nil {
 		return err
 	}
-	return a.tx.execMany(ctx, `UPDATE work_orders SET state = 'closed', closed_at = COALESCE(closed_at, $2), reported_counts = $3, updated_at = $4
+	return a.tx.ExecMany(ctx, `UPDATE work_orders SET state = 'closed', closed_at = COALESCE(closed_at, $2), reported_counts = $3, updated_at = $4
 		WHERE id = $1`, closed)
 }
 

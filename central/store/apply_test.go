@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/wire"
@@ -76,7 +77,7 @@ func TestApplyOutOfOrderHeldUntilGapFills(t *testing.T) {
 		require.Zero(t, res.Applied)
 		require.Equal(t, []store.SeqGap{{From: 11, To: 20}}, res.Gaps)
 		_, err := f.s.Unit(f.ctx, gtinRand, u.serial[25])
-		require.ErrorIs(t, err, store.ErrNotFound, "held events are not applied")
+		require.ErrorIs(t, err, sqldb.ErrNotFound, "held events are not applied")
 
 		// Resending the held batch changes nothing.
 		res = apply(t, f, line1, all[20:30]...)
@@ -291,9 +292,9 @@ func TestApplyUnknownLine(t *testing.T) {
 	storetest.ForEachBackend(t, func(t *testing.T, dsn string) {
 		f, u := applied(t, dsn)
 		_, err := f.s.ApplyEvents(f.ctx, "L9", u.commission("L9", 1, 0, 1))
-		require.ErrorIs(t, err, store.ErrNotFound)
+		require.ErrorIs(t, err, sqldb.ErrNotFound)
 		_, err = f.s.ApplyEvents(f.ctx, "L/9", nil)
-		require.ErrorIs(t, err, store.ErrInvalid)
+		require.ErrorIs(t, err, sqldb.ErrInvalid)
 	})
 }
 
@@ -446,7 +447,7 @@ func TestReconciliationExact(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, byLot, byProduct)
 		_, err = f.s.UnitCounts(f.ctx, store.UnitFilter{})
-		require.ErrorIs(t, err, store.ErrInvalid)
+		require.ErrorIs(t, err, sqldb.ErrInvalid)
 	})
 }
 
@@ -473,7 +474,7 @@ func TestUnitLookupWithHistory(t *testing.T) {
 		require.Equal(t, float64(1), d["counter"])
 
 		_, err = f.s.Unit(f.ctx, gtinRand, "nope")
-		require.ErrorIs(t, err, store.ErrNotFound)
+		require.ErrorIs(t, err, sqldb.ErrNotFound)
 		require.ErrorContains(t, err, "(01)"+gtinRand+"(21)nope")
 	})
 }
@@ -485,8 +486,8 @@ func TestSkipGap(t *testing.T) {
 		apply(t, f, line1, all[:3]...)
 		apply(t, f, line1, all[6:]...)
 		_, err := f.s.SkipGap(f.ctx, line1, 10, "x")
-		require.ErrorIs(t, err, store.ErrState, "only gaps below held events")
-		res, err := f.s.SkipGap(store.WithActor(f.ctx, "user:qa"), line1, 5, "line PC replaced, outbox lost")
+		require.ErrorIs(t, err, sqldb.ErrState, "only gaps below held events")
+		res, err := f.s.SkipGap(sqldb.WithActor(f.ctx, "user:qa"), line1, 5, "line PC replaced, outbox lost")
 		require.NoError(t, err)
 		require.Equal(t, uint64(5), res.Acked, "seq 6 is still missing")
 		require.Len(t, res.Rejected, 2)

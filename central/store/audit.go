@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/serialine/serialine/central/store/sqldb"
 )
 
 // AuditEntry is one entry of the audit trail: who did what to which record
@@ -17,7 +19,7 @@ import (
 type AuditEntry struct {
 	ID       int64
 	At       time.Time
-	Actor    string // see WithActor
+	Actor    string // see sqldb.WithActor
 	Action   string // create, update, release, close, grant, import, revoke, skip-gap, ...
 	Entity   string // product, site, location, line, partner, work_order, serial_grant, serial_list, api_token, line_seq
 	EntityID string
@@ -27,7 +29,7 @@ type AuditEntry struct {
 
 // audit appends an entry inside tx, so that the change and its record
 // commit together or not at all.
-func audit(ctx context.Context, tx dbtx, action, entity, id string, before, after any) error {
+func audit(ctx context.Context, tx sqldb.Tx, action, entity, id string, before, after any) error {
 	enc := func(v any) (any, error) {
 		if v == nil {
 			return nil, nil
@@ -46,8 +48,8 @@ func audit(ctx context.Context, tx dbtx, action, entity, id string, before, afte
 	if err != nil {
 		return fmt.Errorf("audit %s %s: %w", entity, id, err)
 	}
-	_, err = tx.exec(ctx, `INSERT INTO audit_log (at, actor, action, entity, entity_id, before, after)
-		VALUES ($1, $2, $3, $4, $5, $6, $7)`, now(), ActorFrom(ctx), action, entity, id, b, a)
+	_, err = tx.Exec(ctx, `INSERT INTO audit_log (at, actor, action, entity, entity_id, before, after)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)`, sqldb.Now(), sqldb.ActorFrom(ctx), action, entity, id, b, a)
 	if err != nil {
 		return fmt.Errorf("audit %s %s: %w", entity, id, err)
 	}
@@ -77,7 +79,7 @@ func (s *Store) Audit(ctx context.Context, f AuditFilter) ([]AuditEntry, error) 
 		add("entity_id = ?", f.EntityID)
 	}
 	if !f.Since.IsZero() {
-		add("at >= ?", ts(f.Since))
+		add("at >= ?", sqldb.TS(f.Since))
 	}
 	limit := f.Limit
 	if limit <= 0 {
@@ -89,8 +91,8 @@ func (s *Store) Audit(ctx context.Context, f AuditFilter) ([]AuditEntry, error) 
 	}
 	q += " ORDER BY id LIMIT " + strconv.Itoa(limit)
 	var out []AuditEntry
-	err := s.read(ctx, func(db dbtx) error {
-		r, err := db.query(ctx, q, args...)
+	err := s.db.Read(ctx, func(db sqldb.Tx) error {
+		r, err := db.Query(ctx, q, args...)
 		if err != nil {
 			return err
 		}

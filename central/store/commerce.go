@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/gs1"
 )
 
@@ -59,22 +60,22 @@ func (s *Store) CreateSalesOrder(ctx context.Context, o SalesOrder) (SalesOrder,
 		return o, err
 	}
 	if _, err := gs1.ParseGLN(o.CustomerGLN); err != nil {
-		return o, invalid(rec, "customer_gln", "%v", err)
+		return o, sqldb.Invalid(rec, "customer_gln", "%v", err)
 	}
 	if err := checkText(rec, "po_number", o.PONumber, false); err != nil {
 		return o, err
 	}
 	if o.PONumber != "" && !gs1.IsCSET82(o.PONumber) {
-		return o, invalid(rec, "po_number", "must be characters of GS1 CSET 82 (it becomes an EPCIS bizTransaction URI), got %q", o.PONumber)
+		return o, sqldb.Invalid(rec, "po_number", "must be characters of GS1 CSET 82 (it becomes an EPCIS bizTransaction URI), got %q", o.PONumber)
 	}
 	if len(o.Currency) != 3 || !isUpper(o.Currency) {
-		return o, invalid(rec, "currency", "must be an ISO 4217 code of 3 capital letters, got %q", o.Currency)
+		return o, sqldb.Invalid(rec, "currency", "must be an ISO 4217 code of 3 capital letters, got %q", o.Currency)
 	}
 	if o.State != "" && o.State != SalesOrderOpen {
-		return o, invalid(rec, "state", "a new sales order is %s", SalesOrderOpen)
+		return o, sqldb.Invalid(rec, "state", "a new sales order is %s", SalesOrderOpen)
 	}
 	if len(o.Lines) == 0 {
-		return o, invalid(rec, "lines", "missing; an order has at least one line")
+		return o, sqldb.Invalid(rec, "lines", "missing; an order has at least one line")
 	}
 	seen := map[string]int{}
 	for i := range o.Lines {
@@ -84,20 +85,20 @@ func (s *Store) CreateSalesOrder(ctx context.Context, o SalesOrder) (SalesOrder,
 			return o, err
 		}
 		if j, dup := seen[l.GTIN]; dup {
-			return o, invalid(rec, f+".gtin", "%s is on line %d already; one line per GTIN", l.GTIN, j+1)
+			return o, sqldb.Invalid(rec, f+".gtin", "%s is on line %d already; one line per GTIN", l.GTIN, j+1)
 		}
 		seen[l.GTIN] = i
 		if l.Quantity == 0 || l.Quantity > maxSalesQuantity {
-			return o, invalid(rec, f+".quantity", "must be 1 to %d, got %d", uint64(maxSalesQuantity), l.Quantity)
+			return o, sqldb.Invalid(rec, f+".quantity", "must be 1 to %d, got %d", uint64(maxSalesQuantity), l.Quantity)
 		}
 		if l.UnitPrice < 0 || l.UnitPrice > 1<<40 {
-			return o, invalid(rec, f+".unit_price", "must be 0 to %d minor units, got %d", int64(1<<40), l.UnitPrice)
+			return o, sqldb.Invalid(rec, f+".unit_price", "must be 0 to %d minor units, got %d", int64(1<<40), l.UnitPrice)
 		}
 		l.LineNo = i + 1
 	}
-	t := now()
+	t := sqldb.Now()
 	o.State, o.CreatedAt, o.UpdatedAt = SalesOrderOpen, t, t
-	err := s.write(ctx, func(tx dbtx) error {
+	err := s.db.Write(ctx, func(tx sqldb.Tx) error {
 		if _, err := getPartner(ctx, tx, o.CustomerGLN); err != nil {
 			return fmt.Errorf("%s: customer_gln: %w", rec, err)
 		}
@@ -106,19 +107,19 @@ func (s *Store) CreateSalesOrder(ctx context.Context, o SalesOrder) (SalesOrder,
 				return fmt.Errorf("%s: lines[%d].gtin: %w", rec, i, err)
 			}
 		}
-		n, err := tx.exec(ctx, `INSERT INTO sales_orders (id, customer_gln, po_number, currency, state, created_at, updated_at)
+		n, err := tx.Exec(ctx, `INSERT INTO sales_orders (id, customer_gln, po_number, currency, state, created_at, updated_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $6) ON CONFLICT (id) DO NOTHING`, o.ID, o.CustomerGLN, o.PONumber, o.Currency, o.State, t)
 		if err != nil {
 			return fmt.Errorf("%s: %w", rec, err)
 		}
 		if n == 0 {
-			return fmt.Errorf("%s: %w: the id exists already", rec, ErrConflict)
+			return fmt.Errorf("%s: %w: the id exists already", rec, sqldb.ErrConflict)
 		}
 		rows := make([][]any, len(o.Lines))
 		for i, l := range o.Lines {
 			rows[i] = []any{o.ID, l.LineNo, l.GTIN, int64(l.Quantity), l.UnitPrice}
 		}
-		if err := tx.execMany(ctx, "INSERT INTO sales_order_lines (order_id, line_no, gtin, quantity, unit_price) VALUES ($1, $2, $3, $4, $5)", rows); err != nil {
+		if err := tx.ExecMany(ctx, "INSERT INTO sales_order_lines (order_id, line_no, gtin, quantity, unit_price) VALUES ($1, $2, $3, $4, $5)", rows); err != nil {
 			return fmt.Errorf("%s: lines: %w", rec, err)
 		}
 		return audit(ctx, tx, "create", "sales_order", o.ID, nil, o)
@@ -126,18 +127,18 @@ func (s *Store) CreateSalesOrder(ctx context.Context, o SalesOrder) (SalesOrder,
 	return o, err
 }
 
-func getSalesOrder(ctx context.Context, q dbtx, id, lock string) (SalesOrder, error) {
+func getSalesOrder(ctx context.Context, q sqldb.Tx, id, lock string) (SalesOrder, error) {
 	var o SalesOrder
-	err := q.queryRow(ctx, "SELECT id, customer_gln, po_number, currency, state, created_at, updated_at FROM sales_orders WHERE id = $1"+lock, id).
+	err := q.QueryRow(ctx, "SELECT id, customer_gln, po_number, currency, state, created_at, updated_at FROM sales_orders WHERE id = $1"+lock, id).
 		Scan(&o.ID, &o.CustomerGLN, &o.PONumber, &o.Currency, &o.State, &o.CreatedAt, &o.UpdatedAt)
-	if isNoRows(err) {
-		return o, fmt.Errorf("sales order %s: %w", id, ErrNotFound)
+	if sqldb.IsNoRows(err) {
+		return o, fmt.Errorf("sales order %s: %w", id, sqldb.ErrNotFound)
 	}
 	if err != nil {
 		return o, fmt.Errorf("sales order %s: %w", id, err)
 	}
 	o.CreatedAt, o.UpdatedAt = o.CreatedAt.UTC(), o.UpdatedAt.UTC()
-	r, err := q.query(ctx, "SELECT line_no, gtin, quantity, unit_price FROM sales_order_lines WHERE order_id = $1 ORDER BY line_no", id)
+	r, err := q.Query(ctx, "SELECT line_no, gtin, quantity, unit_price FROM sales_order_lines WHERE order_id = $1 ORDER BY line_no", id)
 	if err != nil {
 		return o, fmt.Errorf("sales order %s: lines: %w", id, err)
 	}
@@ -155,7 +156,7 @@ func getSalesOrder(ctx context.Context, q dbtx, id, lock string) (SalesOrder, er
 // SalesOrder returns the sales order with its lines.
 func (s *Store) SalesOrder(ctx context.Context, id string) (SalesOrder, error) {
 	var o SalesOrder
-	err := s.readTx(ctx, func(q dbtx) error {
+	err := s.db.ReadTx(ctx, func(q sqldb.Tx) error {
 		var err error
 		o, err = getSalesOrder(ctx, q, id, "")
 		return err
@@ -174,9 +175,9 @@ func (s *Store) SalesOrders(ctx context.Context, customer string) ([]SalesOrder,
 	}
 	q += " ORDER BY created_at DESC, id"
 	var out []SalesOrder
-	err := s.read(ctx, func(db dbtx) error {
+	err := s.db.Read(ctx, func(db sqldb.Tx) error {
 		var err error
-		out, err = queryAll(ctx, db, q, args, func(r rows) (SalesOrder, error) {
+		out, err = sqldb.QueryAll(ctx, db, q, args, func(r sqldb.Rows) (SalesOrder, error) {
 			var o SalesOrder
 			err := r.Scan(&o.ID, &o.CustomerGLN, &o.PONumber, &o.Currency, &o.State, &o.CreatedAt, &o.UpdatedAt)
 			o.CreatedAt, o.UpdatedAt = o.CreatedAt.UTC(), o.UpdatedAt.UTC()
@@ -216,7 +217,7 @@ type InvoiceLine struct {
 // Invoice returns the invoice figures of a sales order.
 func (s *Store) Invoice(ctx context.Context, id string) (Invoice, error) {
 	var inv Invoice
-	err := s.readTx(ctx, func(q dbtx) error {
+	err := s.db.ReadTx(ctx, func(q sqldb.Tx) error {
 		o, err := getSalesOrder(ctx, q, id, "")
 		if err != nil {
 			return err
@@ -235,7 +236,7 @@ func (s *Store) Invoice(ctx context.Context, id string) (Invoice, error) {
 		}
 		return nil
 	})
-	if err != nil && !errors.Is(err, ErrNotFound) {
+	if err != nil && !errors.Is(err, sqldb.ErrNotFound) {
 		err = fmt.Errorf("invoice of sales order %s: %w", id, err)
 	}
 	return inv, err
@@ -243,7 +244,7 @@ func (s *Store) Invoice(ctx context.Context, id string) (Invoice, error) {
 
 // shippedByGTIN counts the units of a sales order's shipments by GTIN:
 // confirmed ones (state ShipmentShipped) or all of them (state "").
-func shippedByGTIN(ctx context.Context, q dbtx, order, state string) (map[string]uint64, error) {
+func shippedByGTIN(ctx context.Context, q sqldb.Tx, order, state string) (map[string]uint64, error) {
 	sqlq := `SELECT su.gtin, COUNT(*) FROM shipment_units su JOIN shipments s ON s.id = su.shipment_id
 		WHERE s.sales_order_id = $1`
 	args := []any{order}
@@ -251,7 +252,7 @@ func shippedByGTIN(ctx context.Context, q dbtx, order, state string) (map[string
 		sqlq += " AND s.state = $2"
 		args = append(args, state)
 	}
-	r, err := q.query(ctx, sqlq+" GROUP BY su.gtin", args...)
+	r, err := q.Query(ctx, sqlq+" GROUP BY su.gtin", args...)
 	if err != nil {
 		return nil, err
 	}
@@ -310,7 +311,7 @@ type StockRow struct {
 // serials, never printed, are left out).
 func (s *Store) StockReport(ctx context.Context, f StockFilter) ([]StockRow, error) {
 	if f.Lot != "" && f.GTIN == "" {
-		return nil, invalid("stock report", "lot", "a lot needs its gtin")
+		return nil, sqldb.Invalid("stock report", "lot", "a lot needs its gtin")
 	}
 	where := []string{"u.state <> 'voided'"}
 	var args []any
@@ -327,8 +328,8 @@ func (s *Store) StockReport(ctx context.Context, f StockFilter) ([]StockRow, err
 		SELECT u.gtin, u.lot, u.state, ` + locationSQL + ` AS location, CASE WHEN u.state IN ('commissioned', 'received', 'returned') AND ` + heldSQL + ` THEN 1 ELSE 0 END AS held
 		FROM units u WHERE ` + strings.Join(where, " AND ") + `) x GROUP BY gtin, lot, state, location ORDER BY gtin, lot, state, location`
 	var out []StockRow
-	err := s.read(ctx, func(db dbtx) error {
-		r, err := db.queryFresh(ctx, q, args...)
+	err := s.db.Read(ctx, func(db sqldb.Tx) error {
+		r, err := db.QueryFresh(ctx, q, args...)
 		if err != nil {
 			return err
 		}
@@ -371,8 +372,8 @@ type ProductValue struct {
 // each product's standard cost.
 func (s *Store) InventoryValue(ctx context.Context) (InventoryValue, error) {
 	out := InventoryValue{Products: []ProductValue{}, Totals: map[string]int64{}}
-	err := s.read(ctx, func(db dbtx) error {
-		r, err := db.query(ctx, `SELECT p.gtin, p.name, p.standard_cost, p.currency, COUNT(*),
+	err := s.db.Read(ctx, func(db sqldb.Tx) error {
+		r, err := db.Query(ctx, `SELECT p.gtin, p.name, p.standard_cost, p.currency, COUNT(*),
 			COALESCE(SUM(CASE WHEN `+heldSQL+` THEN 1 ELSE 0 END), 0), COALESCE(SUM(CASE WHEN u.state = 'returned' THEN 1 ELSE 0 END), 0)
 			FROM units u JOIN products p ON p.gtin = u.gtin
 			WHERE u.state IN ('commissioned', 'received', 'returned')

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/epcis"
@@ -106,9 +107,9 @@ func TestSalesOrderInput(t *testing.T) {
 			_, err := f.s.CreateSalesOrder(f.ctx, o)
 			require.Error(t, err)
 			if tc.notFound {
-				require.ErrorIs(t, err, store.ErrNotFound)
+				require.ErrorIs(t, err, sqldb.ErrNotFound)
 			} else {
-				var ve *store.ValidationError
+				var ve *sqldb.ValidationError
 				require.True(t, errors.As(err, &ve), "%v", err)
 				require.Equal(t, tc.field, ve.Field, "%v", err)
 			}
@@ -119,7 +120,7 @@ func TestSalesOrderInput(t *testing.T) {
 	_, err := f.s.CreateSalesOrder(f.ctx, ok)
 	require.NoError(t, err)
 	_, err = f.s.CreateSalesOrder(f.ctx, ok)
-	require.ErrorIs(t, err, store.ErrConflict)
+	require.ErrorIs(t, err, sqldb.ErrConflict)
 }
 
 // TestShipping picks a pallet (two cases) and loose units against a sales
@@ -136,7 +137,7 @@ func TestShipping(t *testing.T) {
 		require.Equal(t, 1, res.Applied, "%+v", res)
 
 		_, err := p.s.CreateShipment(p.ctx, store.Shipment{ID: "SHP-1", SalesOrder: "SO-1", SourceGLN: p.dock, SourceExt: "NOPE"})
-		var ve *store.ValidationError
+		var ve *sqldb.ValidationError
 		require.True(t, errors.As(err, &ve), "%v", err)
 		require.Equal(t, "source_gln", ve.Field)
 		sh, err := p.s.CreateShipment(p.ctx, store.Shipment{ID: "SHP-1", SalesOrder: "SO-1", SourceGLN: p.dock, SourceExt: "DOCK1"})
@@ -160,7 +161,7 @@ func TestShipping(t *testing.T) {
 		for _, tc := range refused {
 			t.Run(tc.name, func(t *testing.T) {
 				_, err := p.s.Pick(p.ctx, "SHP-1", tc.items)
-				var ve *store.ValidationError
+				var ve *sqldb.ValidationError
 				require.True(t, errors.As(err, &ve), "%v", err)
 				require.Equal(t, tc.field, ve.Field, "%v", err)
 				require.Contains(t, err.Error(), tc.msg)
@@ -200,9 +201,9 @@ func TestShipping(t *testing.T) {
 		require.Equal(t, store.ShipmentShipped, sh.State)
 		require.Equal(t, shipAt, *sh.ShippedAt)
 		_, err = p.s.ConfirmShipment(p.ctx, "SHP-1", shipAt)
-		require.ErrorIs(t, err, store.ErrState)
+		require.ErrorIs(t, err, sqldb.ErrState)
 		_, err = p.s.Pick(p.ctx, "SHP-1", []store.PickItem{p.unit(22)})
-		require.ErrorIs(t, err, store.ErrState)
+		require.ErrorIs(t, err, sqldb.ErrState)
 
 		un, err := p.s.Unit(p.ctx, gtinRand, p.u.serial[0])
 		require.NoError(t, err)
@@ -259,7 +260,7 @@ func TestShipping(t *testing.T) {
 		require.Len(t, tree.Children[0].Units, 10)
 		require.Equal(t, uint64(10), tree.Children[1].Total)
 		_, err = p.s.ContainerContents(p.ctx, testkit.SSCC(t, 0, "0614141", 999))
-		require.ErrorIs(t, err, store.ErrNotFound)
+		require.ErrorIs(t, err, sqldb.ErrNotFound)
 
 		// The EPCIS shipping event: stored, found by the EPCIS query, and
 		// valid against GS1's schemas.
@@ -284,7 +285,7 @@ func TestShipping(t *testing.T) {
 		sh2, err := p.s.CreateShipment(p.ctx, store.Shipment{ID: "SHP-3", SalesOrder: "SO-1", SourceGLN: p.site})
 		require.NoError(t, err)
 		_, err = p.s.ConfirmShipment(p.ctx, sh2.ID, time.Time{})
-		require.ErrorIs(t, err, store.ErrState, "nothing picked")
+		require.ErrorIs(t, err, sqldb.ErrState, "nothing picked")
 		_, err = p.s.Pick(p.ctx, sh2.ID, []store.PickItem{p.unit(22), p.unit(23), p.unit(24)})
 		require.NoError(t, err)
 		_, err = p.s.ConfirmShipment(p.ctx, sh2.ID, time.Time{})
@@ -293,7 +294,7 @@ func TestShipping(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, store.SalesOrderShipped, so.State)
 		_, err = p.s.CreateShipment(p.ctx, store.Shipment{ID: "SHP-4", SalesOrder: "SO-1", SourceGLN: p.site})
-		require.ErrorIs(t, err, store.ErrState)
+		require.ErrorIs(t, err, sqldb.ErrState)
 	})
 }
 
@@ -328,7 +329,7 @@ func TestReturns(t *testing.T) {
 		require.NoError(t, err)
 
 		_, err = p.s.ReceiveReturn(p.ctx, gtinRand, p.u.serial[23], p.site)
-		require.ErrorIs(t, err, store.ErrState, "never shipped")
+		require.ErrorIs(t, err, sqldb.ErrState, "never shipped")
 		ret, err := p.s.ReceiveReturn(p.ctx, gtinRand, p.u.serial[20], p.site)
 		require.NoError(t, err)
 		require.Equal(t, "SHP-1", ret.Shipment)
@@ -338,14 +339,14 @@ func TestReturns(t *testing.T) {
 		require.Equal(t, store.StateReturned, un.State)
 
 		_, err = p.s.RestockReturn(p.ctx, gtinRand, p.u.serial[20])
-		require.ErrorIs(t, err, store.ErrState)
+		require.ErrorIs(t, err, sqldb.ErrState)
 		require.ErrorContains(t, err, "not verified")
 
 		ret, err = p.s.VerifyReturn(p.ctx, gtinRand, p.u.serial[20], lot, expiry)
 		require.NoError(t, err)
 		require.Equal(t, store.ReturnVerified, ret.Outcome)
 		_, err = p.s.VerifyReturn(p.ctx, gtinRand, p.u.serial[20], lot, expiry)
-		require.ErrorIs(t, err, store.ErrState, "verified once")
+		require.ErrorIs(t, err, sqldb.ErrState, "verified once")
 		_, err = p.s.RestockReturn(p.ctx, gtinRand, p.u.serial[20])
 		require.NoError(t, err)
 		un, err = p.s.Unit(p.ctx, gtinRand, p.u.serial[20])
@@ -419,7 +420,7 @@ func TestRecall(t *testing.T) {
 		for _, tc := range bad {
 			t.Run(tc.name, func(t *testing.T) {
 				_, err := p.s.CreateRecall(p.ctx, tc.req)
-				var ve *store.ValidationError
+				var ve *sqldb.ValidationError
 				require.True(t, errors.As(err, &ve), "%v", err)
 				require.Equal(t, tc.field, ve.Field)
 				rs, err := p.s.Recalls(p.ctx)
@@ -431,7 +432,7 @@ func TestRecall(t *testing.T) {
 			})
 		}
 		_, err = p.s.CreateRecall(p.ctx, store.RecallRequest{GTIN: gtinRand, Lot: "LOT99", Reason: "x"})
-		require.ErrorIs(t, err, store.ErrNotFound)
+		require.ErrorIs(t, err, sqldb.ErrNotFound)
 
 		rc, err := p.s.CreateRecall(p.ctx, store.RecallRequest{ID: "RC-1", GTIN: gtinRand, Lot: lot, Reason: "out-of-specification dissolution"})
 		require.NoError(t, err)
@@ -448,7 +449,7 @@ func TestRecall(t *testing.T) {
 		_, err = p.s.Pick(p.ctx, "SHP-2", []store.PickItem{p.unit(22)})
 		require.ErrorContains(t, err, "on hold")
 		_, err = p.s.ConfirmShipment(p.ctx, "SHP-2", time.Time{})
-		require.ErrorIs(t, err, store.ErrState)
+		require.ErrorIs(t, err, sqldb.ErrState)
 		require.ErrorContains(t, err, "recalled")
 		w, err := p.s.WhereIs(p.ctx, gtinRand, p.u.serial[25])
 		require.NoError(t, err)
@@ -572,7 +573,7 @@ func raceRecallShip(t *testing.T, round int) {
 			require.EqualValues(t, 20, rc.Summary.Shipped, "round %d: the recall came after the shipment and names it", round)
 			require.Len(t, rc.Summary.Shipments, 1)
 		} else {
-			require.ErrorIs(t, shipErr, store.ErrState, "round %d", round)
+			require.ErrorIs(t, shipErr, sqldb.ErrState, "round %d", round)
 			require.Equal(t, store.StateCommissioned, u.State, "round %d", round)
 			require.Zero(t, rc.Summary.Shipped, "round %d", round)
 		}

@@ -10,6 +10,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/wire"
 )
 
@@ -80,7 +81,7 @@ func cleanText(s string) string {
 }
 
 func (d DeadLetter) row() []any {
-	return []any{ts(d.ReceivedAt), d.Topic, d.Line, d.Incarnation, d.EventID, d.Seq, d.Payload, d.Size, d.SHA256, d.Reason}
+	return []any{sqldb.TS(d.ReceivedAt), d.Topic, d.Line, d.Incarnation, d.EventID, d.Seq, d.Payload, d.Size, d.SHA256, d.Reason}
 }
 
 var deadLetterCols = []string{"received_at", "topic", "line_id", "incarnation", "event_id", "seq", "payload", "payload_size", "payload_sha256", "reason"}
@@ -102,11 +103,11 @@ func (s *Store) AddDeadLetter(ctx context.Context, d DeadLetter) (int64, error) 
 	}
 	d.bound()
 	if d.ReceivedAt.IsZero() {
-		d.ReceivedAt = now()
+		d.ReceivedAt = sqldb.Now()
 	}
 	var id int64
-	err := s.write(ctx, func(tx dbtx) error {
-		return tx.queryRow(ctx, insertDeadLetter+" RETURNING id", d.row()...).Scan(&id)
+	err := s.db.Write(ctx, func(tx sqldb.Tx) error {
+		return tx.QueryRow(ctx, insertDeadLetter+" RETURNING id", d.row()...).Scan(&id)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("dead letter from %s: %w", d.Topic, err)
@@ -126,7 +127,7 @@ func (s *Store) AddDeadLetters(ctx context.Context, ds []DeadLetter) error {
 		return err
 	}
 	rows := make([][]any, len(ds))
-	at := now()
+	at := sqldb.Now()
 	for i := range ds {
 		d := ds[i]
 		if d.ReceivedAt.IsZero() {
@@ -135,8 +136,8 @@ func (s *Store) AddDeadLetters(ctx context.Context, ds []DeadLetter) error {
 		d.bound()
 		rows[i] = d.row()
 	}
-	err := s.write(ctx, func(tx dbtx) error {
-		return tx.copyRows(ctx, "dead_letters", deadLetterCols, rows)
+	err := s.db.Write(ctx, func(tx sqldb.Tx) error {
+		return tx.CopyRows(ctx, "dead_letters", deadLetterCols, rows)
 	})
 	if err != nil {
 		return fmt.Errorf("%d dead letters from %s: %w", len(ds), ds[0].Topic, err)
@@ -148,10 +149,10 @@ func (s *Store) AddDeadLetters(ctx context.Context, ds []DeadLetter) error {
 func prepareDeadLetters(ds []DeadLetter) error {
 	for _, d := range ds {
 		if d.Reason == "" {
-			return invalid("dead letter", "reason", "missing")
+			return sqldb.Invalid("dead letter", "reason", "missing")
 		}
 		if d.Size < int64(len(d.Payload)) && d.Size != 0 {
-			return invalid("dead letter", "size", "%d is less than the %d bytes of the payload kept", d.Size, len(d.Payload))
+			return sqldb.Invalid("dead letter", "size", "%d is less than the %d bytes of the payload kept", d.Size, len(d.Payload))
 		}
 	}
 	return nil
@@ -173,7 +174,7 @@ func (s *Store) DeadLetters(ctx context.Context, f DeadLetterFilter) ([]DeadLett
 		where = append(where, "line_id = $"+strconv.Itoa(len(args)))
 	}
 	if !f.Since.IsZero() {
-		args = append(args, ts(f.Since))
+		args = append(args, sqldb.TS(f.Since))
 		where = append(where, "received_at >= $"+strconv.Itoa(len(args)))
 	}
 	limit := f.Limit
@@ -186,9 +187,9 @@ func (s *Store) DeadLetters(ctx context.Context, f DeadLetterFilter) ([]DeadLett
 	}
 	q += " ORDER BY id LIMIT " + strconv.Itoa(limit)
 	var out []DeadLetter
-	err := s.read(ctx, func(db dbtx) error {
+	err := s.db.Read(ctx, func(db sqldb.Tx) error {
 		var err error
-		out, err = queryAll(ctx, db, q, args, func(r rows) (DeadLetter, error) {
+		out, err = sqldb.QueryAll(ctx, db, q, args, func(r sqldb.Rows) (DeadLetter, error) {
 			var d DeadLetter
 			err := r.Scan(&d.ID, &d.ReceivedAt, &d.Topic, &d.Line, &d.Incarnation, &d.EventID, &d.Seq, &d.Payload, &d.Size, &d.SHA256, &d.Reason)
 			d.ReceivedAt = d.ReceivedAt.UTC()
@@ -206,15 +207,15 @@ func (s *Store) DeadLetters(ctx context.Context, f DeadLetterFilter) ([]DeadLett
 // and hashes the payloads of the dead letters stored before it and cuts
 // them to MaxDeadLetterPayload. SQLite has no SHA-256 function, so this is
 // Go for both databases.
-func boundDeadLetters(ctx context.Context, tx dbtx) error {
+func boundDeadLetters(ctx context.Context, tx sqldb.Tx) error {
 	var after int64
 	for {
 		type dl struct {
 			id      int64
 			payload []byte
 		}
-		batch, err := queryAll(ctx, tx, "SELECT id, payload FROM dead_letters WHERE id > $1 ORDER BY id LIMIT 200", []any{after},
-			func(r rows) (dl, error) {
+		batch, err := sqldb.QueryAll(ctx, tx, "SELECT id, payload FROM dead_letters WHERE id > $1 ORDER BY id LIMIT 200", []any{after},
+			func(r sqldb.Rows) (dl, error) {
 				var d dl
 				return d, r.Scan(&d.id, &d.payload)
 			})
@@ -231,7 +232,7 @@ func boundDeadLetters(ctx context.Context, tx dbtx) error {
 			args[i] = []any{d.id, b.Payload, b.Size, b.SHA256}
 			after = d.id
 		}
-		if err := tx.execMany(ctx, "UPDATE dead_letters SET payload = $2, payload_size = $3, payload_sha256 = $4 WHERE id = $1", args); err != nil {
+		if err := tx.ExecMany(ctx, "UPDATE dead_letters SET payload = $2, payload_size = $3, payload_sha256 = $4 WHERE id = $1", args); err != nil {
 			return fmt.Errorf("dead letters: %w", err)
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/serials"
 	"github.com/serialine/serialine/shared/wire"
 )
@@ -39,29 +40,29 @@ func (s *Store) VoidUnaccounted(ctx context.Context, orderID, reason string) (Vo
 		return VoidedUnaccounted{}, err
 	}
 	out := VoidedUnaccounted{Order: orderID, Reason: reason, Ranges: []wire.CounterRange{}}
-	err := s.write(ctx, func(tx dbtx) error {
-		o, err := getOrder(ctx, tx, orderID, s.d.forUpdate())
+	err := s.db.Write(ctx, func(tx sqldb.Tx) error {
+		o, err := getOrder(ctx, tx, orderID, s.db.Dialect().ForUpdate())
 		if err != nil {
 			return err
 		}
 		if o.State != wire.OrderStateClosed {
-			return fmt.Errorf("%s: %w: it is %s; close it first (a line's pool may still hold its serials)", rec, ErrState, o.State)
+			return fmt.Errorf("%s: %w: it is %s; close it first (a line's pool may still hold its serials)", rec, sqldb.ErrState, o.State)
 		}
 		out.GTIN = o.GTIN
 		type grantRange struct {
 			start, end uint64
 			line       string
 		}
-		grants, err := queryAll(ctx, tx, "SELECT start_counter, end_counter, line_id FROM grant_ranges WHERE order_id = $1 ORDER BY start_counter", []any{orderID},
-			func(r rows) (grantRange, error) {
+		grants, err := sqldb.QueryAll(ctx, tx, "SELECT start_counter, end_counter, line_id FROM grant_ranges WHERE order_id = $1 ORDER BY start_counter", []any{orderID},
+			func(r sqldb.Rows) (grantRange, error) {
 				var g grantRange
 				return g, r.Scan(&g.start, &g.end, &g.line)
 			})
 		if err != nil {
 			return fmt.Errorf("%s: grants: %w", rec, err)
 		}
-		returned, err := queryAll(ctx, tx, "SELECT start_counter, end_counter FROM returned_ranges WHERE order_id = $1", []any{orderID},
-			func(r rows) (counterRange, error) {
+		returned, err := sqldb.QueryAll(ctx, tx, "SELECT start_counter, end_counter FROM returned_ranges WHERE order_id = $1", []any{orderID},
+			func(r sqldb.Rows) (counterRange, error) {
 				var c counterRange
 				return c, r.Scan(&c.start, &c.end)
 			})
@@ -69,8 +70,8 @@ func (s *Store) VoidUnaccounted(ctx context.Context, orderID, reason string) (Vo
 			return fmt.Errorf("%s: returned serials: %w", rec, err)
 		}
 		used := map[uint64]bool{}
-		counters, err := queryAll(ctx, tx, "SELECT counter FROM units WHERE order_id = $1 AND counter IS NOT NULL", []any{orderID},
-			func(r rows) (uint64, error) {
+		counters, err := sqldb.QueryAll(ctx, tx, "SELECT counter FROM units WHERE order_id = $1 AND counter IS NOT NULL", []any{orderID},
+			func(r sqldb.Rows) (uint64, error) {
 				var c uint64
 				return c, r.Scan(&c)
 			})
@@ -91,7 +92,7 @@ func (s *Store) VoidUnaccounted(ctx context.Context, orderID, reason string) (Vo
 					continue
 				}
 				if len(missing) == maxVoidUnaccounted {
-					return invalid(rec, "order", "more than %d serials are unaccounted: ask support, one call voids at most that many", maxVoidUnaccounted)
+					return sqldb.Invalid(rec, "order", "more than %d serials are unaccounted: ask support, one call voids at most that many", maxVoidUnaccounted)
 				}
 				missing = append(missing, lost{c, g.line})
 			}
@@ -107,7 +108,7 @@ func (s *Store) VoidUnaccounted(ctx context.Context, orderID, reason string) (Vo
 		if err != nil {
 			return fmt.Errorf("%s: %w", rec, err)
 		}
-		t := now()
+		t := sqldb.Now()
 		event := fmt.Sprintf("qa:void-unaccounted:%s:%d", orderID, t.UnixNano())
 		details, _ := json.Marshal(struct {
 			Order string `json:"order"`
@@ -129,13 +130,13 @@ func (s *Store) VoidUnaccounted(ctx context.Context, orderID, reason string) (Vo
 			}
 		}
 		out.Count = uint64(len(missing))
-		if err := tx.copyRows(ctx, "units", []string{"gtin", "serial", "counter", "order_id", "lot", "expiry", "state", "reason", "line_id", "parent", "last_event", "updated_at"}, unitRows); err != nil {
+		if err := tx.CopyRows(ctx, "units", []string{"gtin", "serial", "counter", "order_id", "lot", "expiry", "state", "reason", "line_id", "parent", "last_event", "updated_at"}, unitRows); err != nil {
 			return fmt.Errorf("%s: voided units: %w", rec, err)
 		}
-		if err := tx.copyRows(ctx, "unit_history", []string{"gtin", "serial", "event_id", "seq", "type", "at", "line_id", "details"}, history); err != nil {
+		if err := tx.CopyRows(ctx, "unit_history", []string{"gtin", "serial", "event_id", "seq", "type", "at", "line_id", "details"}, history); err != nil {
 			return fmt.Errorf("%s: unit history: %w", rec, err)
 		}
-		if _, err := tx.exec(ctx, "UPDATE work_orders SET units_voided = units_voided + $2, updated_at = $3 WHERE id = $1", orderID, int64(out.Count), t); err != nil {
+		if _, err := tx.Exec(ctx, "UPDATE work_orders SET units_voided = units_voided + $2, updated_at = $3 WHERE id = $1", orderID, int64(out.Count), t); err != nil {
 			return fmt.Errorf("%s: %w", rec, err)
 		}
 		return audit(ctx, tx, "void-unaccounted", "work_order", orderID, nil, out)
@@ -148,7 +149,7 @@ func (s *Store) VoidUnaccounted(ctx context.Context, orderID, reason string) (Vo
 
 // counterSerials returns a function turning a counter of p in [from, to)
 // into its serial: the product's scheme, or its imported list.
-func counterSerials(ctx context.Context, q dbtx, p Product, from, to uint64) (func(uint64) (string, error), error) {
+func counterSerials(ctx context.Context, q sqldb.Tx, p Product, from, to uint64) (func(uint64) (string, error), error) {
 	if p.Scheme.Kind == serials.KindList {
 		list, err := listSerials(ctx, q, p.GTIN, from, to)
 		if err != nil {

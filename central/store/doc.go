@@ -16,8 +16,8 @@
 // work order as counter ranges (idempotent by request id); Reconciliation
 // accounts for every granted serial.
 //
-// Writes are attributed to the actor in the context (WithActor). Errors
-// name the record and wrap ErrNotFound, ErrConflict, ErrState, ErrExhausted
-// or ErrInvalid (*ValidationError). See README.md for the schema and the
+// Writes are attributed to the actor in the context (sqldb.WithActor). Errors
+// name the record and wrap sqldb.ErrNotFound, sqldb.ErrConflict, sqldb.ErrState, sqldb.ErrExhausted
+// or sqldb.ErrInvalid (*sqldb.ValidationError). See README.md for the schema and the
 // apply algorithm.
 package store

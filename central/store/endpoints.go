@@ -13,6 +13,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/serialine/serialine/central/store/sqldb"
 )
 
 // Partner endpoint kinds.
@@ -79,30 +81,30 @@ func (e PartnerEndpoint) redacted() map[string]any {
 
 // Validate checks the endpoint: an absolute https URL without
 // credentials in it, an authentication kind with what it needs, and PEM
-// that parses. Errors are *ValidationError naming the field.
+// that parses. Errors are *sqldb.ValidationError naming the field.
 func (e PartnerEndpoint) Validate() error {
 	rec := "partner " + e.GLN + " endpoint " + e.Kind
 	if !slices.Contains(EndpointKinds(), e.Kind) {
-		return invalid(rec, "kind", "%q is not an endpoint kind; use %s", e.Kind, strings.Join(EndpointKinds(), ", "))
+		return sqldb.Invalid(rec, "kind", "%q is not an endpoint kind; use %s", e.Kind, strings.Join(EndpointKinds(), ", "))
 	}
 	u, err := url.Parse(e.URL)
 	switch {
 	case err != nil || len(e.URL) > 2048:
-		return invalid(rec, "url", "must be an absolute https URL of at most 2048 bytes, got %q", e.URL)
+		return sqldb.Invalid(rec, "url", "must be an absolute https URL of at most 2048 bytes, got %q", e.URL)
 	case u.Scheme != "https":
-		return invalid(rec, "url", "must be an https URL (documents carry transaction data and credentials), got scheme %q", u.Scheme)
+		return sqldb.Invalid(rec, "url", "must be an https URL (documents carry transaction data and credentials), got scheme %q", u.Scheme)
 	case u.Host == "" || u.Hostname() == "":
-		return invalid(rec, "url", "has no host: %q", e.URL)
+		return sqldb.Invalid(rec, "url", "has no host: %q", e.URL)
 	case u.User != nil:
-		return invalid(rec, "url", "must not carry credentials; use auth with username and secret")
+		return sqldb.Invalid(rec, "url", "must not carry credentials; use auth with username and secret")
 	case u.Fragment != "":
-		return invalid(rec, "url", "must not have a fragment")
+		return sqldb.Invalid(rec, "url", "must not have a fragment")
 	}
 	if err := checkText(rec, "username", e.Username, false); err != nil {
 		return err
 	}
 	if len(e.Secret) > 4096 {
-		return invalid(rec, "secret", "has %d bytes, at most 4096", len(e.Secret))
+		return sqldb.Invalid(rec, "secret", "has %d bytes, at most 4096", len(e.Secret))
 	}
 	if err := checkPrintable(rec, "secret", e.Secret); err != nil {
 		return err
@@ -110,47 +112,47 @@ func (e PartnerEndpoint) Validate() error {
 	switch e.Auth {
 	case EndpointAuthNone:
 		if e.Secret != "" || e.Username != "" {
-			return invalid(rec, "auth", "none takes no username or secret")
+			return sqldb.Invalid(rec, "auth", "none takes no username or secret")
 		}
 	case EndpointAuthBearer:
 		if e.Secret == "" {
-			return invalid(rec, "secret", "missing; bearer authentication sends it as the token")
+			return sqldb.Invalid(rec, "secret", "missing; bearer authentication sends it as the token")
 		}
 	case EndpointAuthBasic:
 		if e.Username == "" {
-			return invalid(rec, "username", "missing; basic authentication needs a username")
+			return sqldb.Invalid(rec, "username", "missing; basic authentication needs a username")
 		}
 		if e.Secret == "" {
-			return invalid(rec, "secret", "missing; basic authentication needs a password")
+			return sqldb.Invalid(rec, "secret", "missing; basic authentication needs a password")
 		}
 	case EndpointAuthMTLS:
 		if e.ClientCert == "" {
-			return invalid(rec, "client_cert", "missing; mtls needs central's client certificate (PEM)")
+			return sqldb.Invalid(rec, "client_cert", "missing; mtls needs central's client certificate (PEM)")
 		}
 		if e.ClientKey == "" {
-			return invalid(rec, "client_key", "missing; mtls needs the client certificate's key (PEM)")
+			return sqldb.Invalid(rec, "client_key", "missing; mtls needs the client certificate's key (PEM)")
 		}
 	default:
-		return invalid(rec, "auth", "%q is not an authentication; use %s, %s, %s or %s", e.Auth,
+		return sqldb.Invalid(rec, "auth", "%q is not an authentication; use %s, %s, %s or %s", e.Auth,
 			EndpointAuthNone, EndpointAuthBearer, EndpointAuthBasic, EndpointAuthMTLS)
 	}
 	if e.Auth != EndpointAuthMTLS && (e.ClientCert != "" || e.ClientKey != "") {
-		return invalid(rec, "auth", "a client certificate is only used with mtls")
+		return sqldb.Invalid(rec, "auth", "a client certificate is only used with mtls")
 	}
 	if e.ClientCert != "" {
 		if len(e.ClientCert) > 64<<10 || len(e.ClientKey) > 64<<10 {
-			return invalid(rec, "client_cert", "certificate and key are at most 64 KiB each")
+			return sqldb.Invalid(rec, "client_cert", "certificate and key are at most 64 KiB each")
 		}
 		if _, err := tls.X509KeyPair([]byte(e.ClientCert), []byte(e.ClientKey)); err != nil {
-			return invalid(rec, "client_key", "the certificate and key do not make a pair: %v", err)
+			return sqldb.Invalid(rec, "client_key", "the certificate and key do not make a pair: %v", err)
 		}
 	}
 	if e.CACert != "" {
 		if len(e.CACert) > 256<<10 {
-			return invalid(rec, "ca_cert", "at most 256 KiB")
+			return sqldb.Invalid(rec, "ca_cert", "at most 256 KiB")
 		}
 		if _, err := ParseCertPool(e.CACert); err != nil {
-			return invalid(rec, "ca_cert", "%v", err)
+			return sqldb.Invalid(rec, "ca_cert", "%v", err)
 		}
 	}
 	return nil
@@ -193,10 +195,10 @@ func scanEndpoint(r interface{ Scan(...any) error }) (PartnerEndpoint, error) {
 	return e, err
 }
 
-func getEndpoint(ctx context.Context, q dbtx, gln, kind string) (PartnerEndpoint, error) {
-	e, err := scanEndpoint(q.queryRow(ctx, "SELECT "+endpointCols+" FROM partner_endpoints WHERE gln = $1 AND kind = $2", gln, kind))
-	if isNoRows(err) {
-		return e, fmt.Errorf("partner %s: %s endpoint: %w", gln, kind, ErrNotFound)
+func getEndpoint(ctx context.Context, q sqldb.Tx, gln, kind string) (PartnerEndpoint, error) {
+	e, err := scanEndpoint(q.QueryRow(ctx, "SELECT "+endpointCols+" FROM partner_endpoints WHERE gln = $1 AND kind = $2", gln, kind))
+	if sqldb.IsNoRows(err) {
+		return e, fmt.Errorf("partner %s: %s endpoint: %w", gln, kind, sqldb.ErrNotFound)
 	}
 	if err != nil {
 		return e, fmt.Errorf("partner %s: %s endpoint: %w", gln, kind, err)
@@ -212,13 +214,13 @@ func (s *Store) PutPartnerEndpoint(ctx context.Context, e PartnerEndpoint) (Part
 	if e.Auth == "" {
 		e.Auth = EndpointAuthNone
 	}
-	err := s.write(ctx, func(tx dbtx) error {
+	err := s.db.Write(ctx, func(tx sqldb.Tx) error {
 		if _, err := getPartner(ctx, tx, e.GLN); err != nil {
 			return err
 		}
 		before, err := getEndpoint(ctx, tx, e.GLN, e.Kind)
 		exists := err == nil
-		if err != nil && !errors.Is(err, ErrNotFound) {
+		if err != nil && !errors.Is(err, sqldb.ErrNotFound) {
 			return err
 		}
 		if exists && before.Auth == e.Auth {
@@ -232,8 +234,8 @@ func (s *Store) PutPartnerEndpoint(ctx context.Context, e PartnerEndpoint) (Part
 		if err := e.Validate(); err != nil {
 			return err
 		}
-		e.UpdatedAt = now()
-		_, err = tx.exec(ctx, `INSERT INTO partner_endpoints (`+endpointCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+		e.UpdatedAt = sqldb.Now()
+		_, err = tx.Exec(ctx, `INSERT INTO partner_endpoints (`+endpointCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
 			ON CONFLICT (gln, kind) DO UPDATE SET url = excluded.url, auth = excluded.auth, username = excluded.username,
 			secret = excluded.secret, client_cert = excluded.client_cert, client_key = excluded.client_key,
 			ca_cert = excluded.ca_cert, updated_at = excluded.updated_at`,
@@ -252,12 +254,12 @@ func (s *Store) PutPartnerEndpoint(ctx context.Context, e PartnerEndpoint) (Part
 
 // DeletePartnerEndpoint removes the partner's endpoint of kind; audited.
 func (s *Store) DeletePartnerEndpoint(ctx context.Context, gln, kind string) error {
-	return s.write(ctx, func(tx dbtx) error {
+	return s.db.Write(ctx, func(tx sqldb.Tx) error {
 		before, err := getEndpoint(ctx, tx, gln, kind)
 		if err != nil {
 			return err
 		}
-		if _, err := tx.exec(ctx, "DELETE FROM partner_endpoints WHERE gln = $1 AND kind = $2", gln, kind); err != nil {
+		if _, err := tx.Exec(ctx, "DELETE FROM partner_endpoints WHERE gln = $1 AND kind = $2", gln, kind); err != nil {
 			return fmt.Errorf("partner %s: %s endpoint: %w", gln, kind, err)
 		}
 		return audit(ctx, tx, "delete", "partner_endpoint", gln+"/"+kind, before.redacted(), nil)
@@ -265,10 +267,10 @@ func (s *Store) DeletePartnerEndpoint(ctx context.Context, gln, kind string) err
 }
 
 // PartnerEndpoint returns where and how documents of kind reach the
-// partner gln, with its secrets (for the sender), or ErrNotFound.
+// partner gln, with its secrets (for the sender), or sqldb.ErrNotFound.
 func (s *Store) PartnerEndpoint(ctx context.Context, gln, kind string) (PartnerEndpoint, error) {
 	var e PartnerEndpoint
-	err := s.read(ctx, func(q dbtx) error {
+	err := s.db.Read(ctx, func(q sqldb.Tx) error {
 		var err error
 		e, err = getEndpoint(ctx, q, gln, kind)
 		return err
@@ -279,8 +281,8 @@ func (s *Store) PartnerEndpoint(ctx context.Context, gln, kind string) (PartnerE
 // EndpointsOfKind lists every partner's endpoint of kind, by GLN.
 func (s *Store) EndpointsOfKind(ctx context.Context, kind string) ([]PartnerEndpoint, error) {
 	var out []PartnerEndpoint
-	err := s.read(ctx, func(q dbtx) error {
-		r, err := q.query(ctx, "SELECT "+endpointCols+" FROM partner_endpoints WHERE kind = $1 ORDER BY gln", kind)
+	err := s.db.Read(ctx, func(q sqldb.Tx) error {
+		r, err := q.Query(ctx, "SELECT "+endpointCols+" FROM partner_endpoints WHERE kind = $1 ORDER BY gln", kind)
 		if err != nil {
 			return err
 		}

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/epcis"
 	"github.com/serialine/serialine/shared/gs1"
 )
@@ -28,7 +29,7 @@ const SerialineNS = "https://serialine.dev/epcis/"
 
 // EPCISCaptureError is a capture refused because events broke EPCIS 2.0 /
 // CBV 2.0 rules; each problem names eventList[i].field. It matches
-// ErrInvalid. Nothing of the capture was stored.
+// sqldb.ErrInvalid. Nothing of the capture was stored.
 type EPCISCaptureError struct {
 	Problems []*epcis.FieldError
 }
@@ -41,8 +42,8 @@ func (e *EPCISCaptureError) Error() string {
 	return "EPCIS capture refused: " + strings.Join(msgs, "; ")
 }
 
-// Is makes errors.Is(err, ErrInvalid) true.
-func (e *EPCISCaptureError) Is(target error) bool { return target == ErrInvalid }
+// Is makes errors.Is(err, sqldb.ErrInvalid) true.
+func (e *EPCISCaptureError) Is(target error) bool { return target == sqldb.ErrInvalid }
 
 // ValidateEPCISEvent checks one event as CaptureEPCIS does and returns
 // its problems with Index set to index (nil when it is valid).

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/epcis"
 )
 
@@ -54,7 +55,7 @@ func (s *Store) CaptureEPCIS(ctx context.Context, events []epcis.Event, hashIDs 
 
 // capture stores events under capture id; done, when set, runs last in
 // the same transaction.
-func (s *Store) capture(ctx context.Context, id string, events []epcis.Event, hashIDs []string, done func(dbtx, CaptureResult) error) (CaptureResult, error) {
+func (s *Store) capture(ctx context.Context, id string, events []epcis.Event, hashIDs []string, done func(sqldb.Tx, CaptureResult) error) (CaptureResult, error) {
 	res := CaptureResult{CaptureID: id, EventIDs: make([]string, len(events)), HashIDs: make([]string, len(events))}
 	if hashIDs != nil && len(hashIDs) != len(events) {
 		return CaptureResult{}, fmt.Errorf("EPCIS capture: %d hash IDs for %d events", len(hashIDs), len(events))
@@ -67,7 +68,7 @@ func (s *Store) capture(ctx context.Context, id string, events []epcis.Event, ha
 		return CaptureResult{}, &EPCISCaptureError{Problems: problems}
 	}
 	rows := make([]*epcisRow, len(events))
-	rec := now()
+	rec := sqldb.Now()
 	for i, e := range events {
 		h := ""
 		if hashIDs != nil {
@@ -80,7 +81,7 @@ func (s *Store) capture(ctx context.Context, id string, events []epcis.Event, ha
 		rows[i] = &r
 		res.HashIDs[i] = r.hash
 	}
-	err := s.write(ctx, func(tx dbtx) error {
+	err := s.db.Write(ctx, func(tx sqldb.Tx) error {
 		if err := s.lockEPCISInsert(ctx, tx); err != nil {
 			return err
 		}
@@ -117,11 +118,11 @@ func (s *Store) capture(ctx context.Context, id string, events []epcis.Event, ha
 	return res, nil
 }
 
-func (s *Store) lockEPCISInsert(ctx context.Context, tx dbtx) error {
-	if s.d != dialectPostgres {
+func (s *Store) lockEPCISInsert(ctx context.Context, tx sqldb.Tx) error {
+	if s.db.Dialect() != sqldb.Postgres {
 		return nil
 	}
-	if _, err := tx.exec(ctx, "SELECT pg_advisory_xact_lock($1)", int64(epcisInsertLock)); err != nil {
+	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", int64(epcisInsertLock)); err != nil {
 		return fmt.Errorf("EPCIS insert lock: %w", err)
 	}
 	return nil
@@ -167,7 +168,7 @@ func newEPCISRow(e epcis.Event, hash string, rec time.Time, source, ref string) 
 	}
 	r := epcisRow{hash: hash, eventID: e.EventID, typ: string(e.Type), action: e.Action, bizStep: normBizStep(e.BizStep),
 		disp: normDisposition(e.Disposition), bizLoc: canonicalEPC(e.BizLocation), readPoint: canonicalEPC(e.ReadPoint),
-		eventTime: ts(e.EventTime), recordTime: ts(rec), source: source, ref: ref, doc: string(b), declaration: e.ErrorDeclaration}
+		eventTime: sqldb.TS(e.EventTime), recordTime: sqldb.TS(rec), source: source, ref: ref, doc: string(b), declaration: e.ErrorDeclaration}
 	if e.ErrorDeclaration != nil {
 		r.errReason = normErrorReason(e.ErrorDeclaration.Reason)
 	}
@@ -200,8 +201,8 @@ func newEPCISRow(e epcis.Event, hash string, rec time.Time, source, ref string) 
 // insertBatch is how many events one INSERT statement carries: SQLite
 // looks its $N parameters up by name, which costs the square of their
 // number, so it gets smaller statements.
-func insertBatch(tx dbtx) int {
-	if _, ok := tx.(sqliteTx); ok {
+func insertBatch(tx sqldb.Tx) int {
+	if tx.Dialect() == sqldb.SQLite {
 		return 32
 	}
 	return 400
@@ -209,7 +210,7 @@ func insertBatch(tx dbtx) int {
 
 // insertEPCIS inserts rows whose eventID and hash ID are new and returns
 // how many; a duplicate row's eventID becomes the stored event's.
-func insertEPCIS(ctx context.Context, tx dbtx, rows []*epcisRow) (int, error) {
+func insertEPCIS(ctx context.Context, tx sqldb.Tx, rows []*epcisRow) (int, error) {
 	stored := 0
 	var epcRows [][]any
 	batch := insertBatch(tx)
@@ -233,14 +234,14 @@ func insertEPCIS(ctx context.Context, tx dbtx, rows []*epcisRow) (int, error) {
 			sb.WriteByte(')')
 			var declared any
 			if r.declaration != nil {
-				declared = ts(r.declaration.DeclarationTime)
+				declared = sqldb.TS(r.declaration.DeclarationTime)
 			}
 			args = append(args, r.hash, r.eventID, r.typ, r.eventTime, r.recordTime, r.action, r.bizStep, r.disp, r.bizLoc, r.readPoint,
 				r.source, r.ref, r.doc, r.errReason, declared)
 		}
 		sb.WriteString(" ON CONFLICT DO NOTHING RETURNING id, event_id")
 		ids := map[string]int64{}
-		q, err := tx.query(ctx, sb.String(), args...)
+		q, err := tx.Query(ctx, sb.String(), args...)
 		if err != nil {
 			return stored, fmt.Errorf("EPCIS events: %w", err)
 		}
@@ -260,7 +261,7 @@ func insertEPCIS(ctx context.Context, tx dbtx, rows []*epcisRow) (int, error) {
 		for _, r := range chunk {
 			id, ok := ids[r.eventID]
 			if !ok { // stored before (or earlier in this capture): a duplicate
-				if err := tx.queryRow(ctx, "SELECT event_id FROM epcis_events WHERE event_id = $1 OR hash_id = $2 ORDER BY id LIMIT 1",
+				if err := tx.QueryRow(ctx, "SELECT event_id FROM epcis_events WHERE event_id = $1 OR hash_id = $2 ORDER BY id LIMIT 1",
 					r.eventID, r.hash).Scan(&r.eventID); err != nil {
 					return stored, fmt.Errorf("event %s: %w", r.eventID, err)
 				}
@@ -273,7 +274,7 @@ func insertEPCIS(ctx context.Context, tx dbtx, rows []*epcisRow) (int, error) {
 			}
 		}
 	}
-	if err := tx.copyRows(ctx, "epcis_event_epcs", []string{"event_id", "epc", "role"}, epcRows); err != nil {
+	if err := tx.CopyRows(ctx, "epcis_event_epcs", []string{"event_id", "epc", "role"}, epcRows); err != nil {
 		return stored, fmt.Errorf("EPC index: %w", err)
 	}
 	return stored, nil
@@ -284,14 +285,14 @@ func insertEPCIS(ctx context.Context, tx dbtx, rows []*epcisRow) (int, error) {
 // declaration is not part of the hash, so a declaration sent without the
 // eventID still finds its event). marked is false when no such event is
 // stored.
-func (s *Store) declareError(ctx context.Context, tx dbtx, r epcisRow) (marked bool, err error) {
+func (s *Store) declareError(ctx context.Context, tx sqldb.Tx, r epcisRow) (marked bool, err error) {
 	var id int64
 	var doc string
-	err = tx.queryRow(ctx, "SELECT id, event FROM epcis_events WHERE event_id = $1"+s.d.forUpdate(), r.eventID).Scan(&id, &doc)
-	if isNoRows(err) {
-		err = tx.queryRow(ctx, "SELECT id, event FROM epcis_events WHERE hash_id = $1"+s.d.forUpdate(), r.hash).Scan(&id, &doc)
+	err = tx.QueryRow(ctx, "SELECT id, event FROM epcis_events WHERE event_id = $1"+s.db.Dialect().ForUpdate(), r.eventID).Scan(&id, &doc)
+	if sqldb.IsNoRows(err) {
+		err = tx.QueryRow(ctx, "SELECT id, event FROM epcis_events WHERE hash_id = $1"+s.db.Dialect().ForUpdate(), r.hash).Scan(&id, &doc)
 	}
-	if isNoRows(err) {
+	if sqldb.IsNoRows(err) {
 		return false, nil
 	}
 	if err != nil {
@@ -306,8 +307,8 @@ func (s *Store) declareError(ctx context.Context, tx dbtx, r epcisRow) (marked b
 	if err != nil {
 		return false, fmt.Errorf("error declaration for %s: %w", r.eventID, err)
 	}
-	_, err = tx.exec(ctx, "UPDATE epcis_events SET event = $1, error_reason = $2, error_declared_at = $3 WHERE id = $4",
-		string(b), r.errReason, ts(r.declaration.DeclarationTime), id)
+	_, err = tx.Exec(ctx, "UPDATE epcis_events SET event = $1, error_reason = $2, error_declared_at = $3 WHERE id = $4",
+		string(b), r.errReason, sqldb.TS(r.declaration.DeclarationTime), id)
 	if err != nil {
 		return false, fmt.Errorf("error declaration for %s: %w", r.eventID, err)
 	}

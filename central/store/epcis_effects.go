@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/epcis"
 	"github.com/serialine/serialine/shared/gs1"
 )
@@ -138,8 +139,8 @@ func keyDigits(id string) (digits string, ok bool) {
 // (each product records its prefix's length inside its GTIN).
 func (s *Store) companyPrefixes(ctx context.Context) ([]string, error) {
 	var out []string
-	err := s.read(ctx, func(q dbtx) error {
-		r, err := q.query(ctx, "SELECT gtin, company_prefix_len FROM products")
+	err := s.db.Read(ctx, func(q sqldb.Tx) error {
+		r, err := q.Query(ctx, "SELECT gtin, company_prefix_len FROM products")
 		if err != nil {
 			return err
 		}
@@ -207,7 +208,7 @@ func (s *Store) EPCISEffects(ctx context.Context, events []epcis.Event) ([]EPCIS
 // auditEffects writes the audit entry of each captured event with an
 // effect on our units, as the equivalent API action would: the effect is
 // the action, the event (by its stored eventID) the entity.
-func auditEffects(ctx context.Context, tx dbtx, res CaptureResult, effects []EPCISEffect) error {
+func auditEffects(ctx context.Context, tx sqldb.Tx, res CaptureResult, effects []EPCISEffect) error {
 	for _, f := range effects {
 		if f.Index < 0 || f.Index >= len(res.EventIDs) {
 			continue
@@ -226,7 +227,7 @@ func auditEffects(ctx context.Context, tx dbtx, res CaptureResult, effects []EPC
 // units (effects as EPCISEffects returned them for these events: Index is
 // the position in events).
 func (s *Store) CaptureEPCISForJobAudited(ctx context.Context, id string, events []epcis.Event, hashIDs []string, rejected int, errs []string, effects []EPCISEffect) (CaptureResult, error) {
-	return s.capture(ctx, id, events, hashIDs, func(tx dbtx, res CaptureResult) error {
+	return s.capture(ctx, id, events, hashIDs, func(tx sqldb.Tx, res CaptureResult) error {
 		if err := auditEffects(ctx, tx, res, effects); err != nil {
 			return err
 		}

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/epcis"
@@ -50,7 +51,7 @@ func TestEPCISEventIDs(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, b.EPCList, one.EPCList)
 		_, err = s.EPCISEvent(ctx, "urn:uuid:00000000-0000-0000-0000-000000000000")
-		require.ErrorIs(t, err, store.ErrNotFound)
+		require.ErrorIs(t, err, sqldb.ErrNotFound)
 
 		// The same content under another eventID, the same eventID with other
 		// content: both duplicates.
@@ -205,7 +206,7 @@ func TestLineEventsReadPoint(t *testing.T) {
 		site := testkit.GLN(t, "950600000001")
 		require.NoError(t, f.s.PutSite(f.ctx, store.Site{GLN: site, Name: "Plant"}))
 		readPoint := "urn:epc:id:sgln:9506000.00001.L1"
-		require.ErrorIs(t, f.s.PutLine(f.ctx, store.Line{ID: line1, Name: "Line 1", SiteGLN: site, ReadPoint: "urn:epc:id:sgtin:9506000.134369.1"}), store.ErrInvalid)
+		require.ErrorIs(t, f.s.PutLine(f.ctx, store.Line{ID: line1, Name: "Line 1", SiteGLN: site, ReadPoint: "urn:epc:id:sgtin:9506000.134369.1"}), sqldb.ErrInvalid)
 		require.NoError(t, f.s.PutLine(f.ctx, store.Line{ID: line1, Name: "Line 1", SiteGLN: site, ReadPoint: readPoint, PasswordHash: "pbkdf2$x"}))
 		l, err := f.s.Line(f.ctx, line1)
 		require.NoError(t, err)

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/epcis"
 )
 
@@ -36,11 +37,11 @@ const AbandonedCapture = "central stopped before the capture finished; none of i
 // CreateCaptureJob records a running capture job.
 func (s *Store) CreateCaptureJob(ctx context.Context, j CaptureJob) error {
 	if j.CaptureID == "" || (j.Behaviour != "rollback" && j.Behaviour != "proceed") {
-		return invalid("capture job", "capture_id/behaviour", "want an id and rollback or proceed, got %q/%q", j.CaptureID, j.Behaviour)
+		return sqldb.Invalid("capture job", "capture_id/behaviour", "want an id and rollback or proceed, got %q/%q", j.CaptureID, j.Behaviour)
 	}
-	return s.write(ctx, func(tx dbtx) error {
-		_, err := tx.exec(ctx, `INSERT INTO epcis_capture_jobs (capture_id, created_at, running, success, behaviour, principal, events, errors)
-			VALUES ($1, $2, TRUE, TRUE, $3, $4, $5, '[]')`, j.CaptureID, now(), j.Behaviour, j.Principal, j.Events)
+	return s.db.Write(ctx, func(tx sqldb.Tx) error {
+		_, err := tx.Exec(ctx, `INSERT INTO epcis_capture_jobs (capture_id, created_at, running, success, behaviour, principal, events, errors)
+			VALUES ($1, $2, TRUE, TRUE, $3, $4, $5, '[]')`, j.CaptureID, sqldb.Now(), j.Behaviour, j.Principal, j.Events)
 		if err != nil {
 			return fmt.Errorf("capture job %s: %w", j.CaptureID, err)
 		}
@@ -49,15 +50,15 @@ func (s *Store) CreateCaptureJob(ctx context.Context, j CaptureJob) error {
 }
 
 // finishJob closes the job in tx.
-func finishJob(ctx context.Context, tx dbtx, id string, res CaptureResult, rejected int, errs []string) error {
+func finishJob(ctx context.Context, tx sqldb.Tx, id string, res CaptureResult, rejected int, errs []string) error {
 	if errs == nil {
 		errs = []string{}
 	}
 	b, _ := json.Marshal(errs) // strings always marshal
 	success := len(errs) == 0
-	_, err := tx.exec(ctx, `UPDATE epcis_capture_jobs SET running = FALSE, success = $1, finished_at = $2, stored = $3,
+	_, err := tx.Exec(ctx, `UPDATE epcis_capture_jobs SET running = FALSE, success = $1, finished_at = $2, stored = $3,
 		duplicates = $4, declared = $5, rejected = $6, errors = $7 WHERE capture_id = $8`,
-		success, now(), res.Stored, res.Duplicates, res.Declared, rejected, string(b), id)
+		success, sqldb.Now(), res.Stored, res.Duplicates, res.Declared, rejected, string(b), id)
 	if err != nil {
 		return fmt.Errorf("capture job %s: %w", id, err)
 	}
@@ -66,14 +67,14 @@ func finishJob(ctx context.Context, tx dbtx, id string, res CaptureResult, rejec
 
 // FailCaptureJob closes a job that stored nothing, with its errors.
 func (s *Store) FailCaptureJob(ctx context.Context, id string, rejected int, errs []string) error {
-	return s.write(ctx, func(tx dbtx) error { return finishJob(ctx, tx, id, CaptureResult{}, rejected, errs) })
+	return s.db.Write(ctx, func(tx sqldb.Tx) error { return finishJob(ctx, tx, id, CaptureResult{}, rejected, errs) })
 }
 
 // CaptureEPCISForJob is CaptureEPCIS for a capture job: the job's id is the
 // capture id, and the job is closed in the same transaction as the events
 // (success when errs, the problems of events already left out, is empty).
 func (s *Store) CaptureEPCISForJob(ctx context.Context, id string, events []epcis.Event, hashIDs []string, rejected int, errs []string) (CaptureResult, error) {
-	return s.capture(ctx, id, events, hashIDs, func(tx dbtx, res CaptureResult) error {
+	return s.capture(ctx, id, events, hashIDs, func(tx sqldb.Tx, res CaptureResult) error {
 		return finishJob(ctx, tx, id, res, rejected, errs)
 	})
 }
@@ -83,11 +84,11 @@ func (s *Store) CaptureEPCISForJob(ctx context.Context, id string, events []epci
 // before serving.
 func (s *Store) AbandonCaptureJobs(ctx context.Context) (int, error) {
 	var n int64
-	err := s.write(ctx, func(tx dbtx) error {
+	err := s.db.Write(ctx, func(tx sqldb.Tx) error {
 		b, _ := json.Marshal([]string{AbandonedCapture})
 		var err error
-		n, err = tx.exec(ctx, "UPDATE epcis_capture_jobs SET running = FALSE, success = FALSE, finished_at = $1, errors = $2 WHERE running",
-			now(), string(b))
+		n, err = tx.Exec(ctx, "UPDATE epcis_capture_jobs SET running = FALSE, success = FALSE, finished_at = $1, errors = $2 WHERE running",
+			sqldb.Now(), string(b))
 		return err
 	})
 	if err != nil {
@@ -106,23 +107,23 @@ func scanJob(r interface{ Scan(...any) error }) (CaptureJob, error) {
 		&j.Stored, &j.Duplicates, &j.Declared, &j.Rejected, &errs); err != nil {
 		return j, err
 	}
-	j.CreatedAt, j.FinishedAt = j.CreatedAt.UTC(), nullTime(fin)
+	j.CreatedAt, j.FinishedAt = j.CreatedAt.UTC(), sqldb.NullTime(fin)
 	if err := json.Unmarshal([]byte(errs), &j.Errors); err != nil {
 		return j, fmt.Errorf("capture job %s: errors: %w", j.CaptureID, err)
 	}
 	return j, nil
 }
 
-// CaptureJobByID returns a capture job (ErrNotFound when there is none).
+// CaptureJobByID returns a capture job (sqldb.ErrNotFound when there is none).
 func (s *Store) CaptureJobByID(ctx context.Context, id string) (CaptureJob, error) {
 	var j CaptureJob
-	err := s.read(ctx, func(q dbtx) error {
+	err := s.db.Read(ctx, func(q sqldb.Tx) error {
 		var err error
-		j, err = scanJob(q.queryRow(ctx, "SELECT "+jobCols+" FROM epcis_capture_jobs WHERE capture_id = $1", id))
+		j, err = scanJob(q.QueryRow(ctx, "SELECT "+jobCols+" FROM epcis_capture_jobs WHERE capture_id = $1", id))
 		return err
 	})
-	if isNoRows(err) {
-		return j, fmt.Errorf("capture job %s: %w", id, ErrNotFound)
+	if sqldb.IsNoRows(err) {
+		return j, fmt.Errorf("capture job %s: %w", id, sqldb.ErrNotFound)
 	}
 	if err != nil {
 		return j, fmt.Errorf("capture job %s: %w", id, err)
@@ -135,8 +136,8 @@ func (s *Store) CaptureJobByID(ctx context.Context, id string) (CaptureJob, erro
 // whether more follow.
 func (s *Store) CaptureJobs(ctx context.Context, after int64, n int) ([]CaptureJob, int64, bool, error) {
 	var out []CaptureJob
-	err := s.read(ctx, func(q dbtx) error {
-		r, err := q.query(ctx, "SELECT "+jobCols+" FROM epcis_capture_jobs WHERE id > $1 ORDER BY id LIMIT "+strconv.Itoa(n+1), after)
+	err := s.db.Read(ctx, func(q sqldb.Tx) error {
+		r, err := q.Query(ctx, "SELECT "+jobCols+" FROM epcis_capture_jobs WHERE id > $1 ORDER BY id LIMIT "+strconv.Itoa(n+1), after)
 		if err != nil {
 			return err
 		}

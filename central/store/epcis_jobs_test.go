@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/shared/epcis"
 )
@@ -21,7 +22,7 @@ func TestCaptureJobs(t *testing.T) {
 		for _, id := range []string{"c1", "c2", "c3"} {
 			require.NoError(t, s.CreateCaptureJob(ctx, store.CaptureJob{CaptureID: id, Behaviour: "proceed", Principal: "ana", Events: 2}))
 		}
-		require.ErrorIs(t, s.CreateCaptureJob(ctx, store.CaptureJob{CaptureID: "c4", Behaviour: "maybe"}), store.ErrInvalid)
+		require.ErrorIs(t, s.CreateCaptureJob(ctx, store.CaptureJob{CaptureID: "c4", Behaviour: "maybe"}), sqldb.ErrInvalid)
 		res, err := s.CaptureEPCISForJob(ctx, "c1", []epcis.Event{shipEvent(1)}, nil, 1, []string{"eventList[1].bizStep: bad"})
 		require.NoError(t, err)
 		require.Equal(t, "c1", res.CaptureID)
@@ -44,7 +45,7 @@ func TestCaptureJobs(t *testing.T) {
 		require.False(t, j.Running || j.Success)
 		require.Equal(t, []string{store.AbandonedCapture}, j.Errors)
 		_, err = s.CaptureJobByID(ctx, "nope")
-		require.ErrorIs(t, err, store.ErrNotFound)
+		require.ErrorIs(t, err, sqldb.ErrNotFound)
 
 		page, last, more, err := s.CaptureJobs(ctx, 0, 2)
 		require.NoError(t, err)
@@ -65,14 +66,14 @@ func TestEPCISQueriesAndSubscriptions(t *testing.T) {
 		s, ctx := open(t, dsn), storetest.Context(t)
 		def := json.RawMessage(`{"EQ_bizStep": ["shipping"]}`)
 		require.NoError(t, s.CreateEPCISQuery(ctx, store.NamedQuery{Name: "ship", Definition: def, CreatedBy: "ana"}))
-		require.ErrorIs(t, s.CreateEPCISQuery(ctx, store.NamedQuery{Name: "ship", Definition: def}), store.ErrConflict)
+		require.ErrorIs(t, s.CreateEPCISQuery(ctx, store.NamedQuery{Name: "ship", Definition: def}), sqldb.ErrConflict)
 		q, err := s.EPCISQueryByName(ctx, "ship")
 		require.NoError(t, err)
 		require.JSONEq(t, string(def), string(q.Definition))
 
 		sub := store.Subscription{ID: "s1", Query: "ship", Dest: "https://x.example/hook", Secret: "k", Stream: true, InitialRecordTime: t0, LastID: 7}
 		require.NoError(t, s.CreateSubscription(ctx, sub))
-		require.ErrorIs(t, s.CreateSubscription(ctx, store.Subscription{ID: "s2", Query: "nope", Dest: "https://x", InitialRecordTime: t0}), store.ErrNotFound)
+		require.ErrorIs(t, s.CreateSubscription(ctx, store.Subscription{ID: "s2", Query: "nope", Dest: "https://x", InitialRecordTime: t0}), sqldb.ErrNotFound)
 		next := t0.Add(time.Hour)
 		require.NoError(t, s.FailedSubscription(ctx, "s1", next, "answered 500"))
 		got, err := s.SubscriptionByID(ctx, "ship", "s1")
@@ -91,9 +92,9 @@ func TestEPCISQueriesAndSubscriptions(t *testing.T) {
 
 		require.NoError(t, s.DeleteEPCISQuery(ctx, "ship"))
 		_, err = s.SubscriptionByID(ctx, "ship", "s1")
-		require.ErrorIs(t, err, store.ErrNotFound)
+		require.ErrorIs(t, err, sqldb.ErrNotFound)
 		require.ErrorIs(t, s.DeliveredSubscription(ctx, "s1", 13, 1, nil), store.ErrSubscriptionGone)
-		require.ErrorIs(t, s.DeleteEPCISQuery(ctx, "ship"), store.ErrNotFound)
+		require.ErrorIs(t, s.DeleteEPCISQuery(ctx, "ship"), sqldb.ErrNotFound)
 	})
 }
 
@@ -116,7 +117,7 @@ func TestEPCISVocabulary(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, vals, 3)
 	_, _, err = s.EPCISVocabulary(ctx, "colour", "", 10)
-	require.ErrorIs(t, err, store.ErrInvalid)
+	require.ErrorIs(t, err, sqldb.ErrInvalid)
 }
 
 // TestDeliveryLease: one holder at a time; a released or lapsed lease

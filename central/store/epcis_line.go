@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/epcis"
 	"github.com/serialine/serialine/shared/gs1"
 	"github.com/serialine/serialine/shared/wire"
@@ -28,9 +29,9 @@ func (s *Store) SyncLineEPCIS(ctx context.Context) error {
 		from, to  int64
 	}
 	var todo []pending
-	err := s.read(ctx, func(q dbtx) error {
+	err := s.db.Read(ctx, func(q sqldb.Tx) error {
 		// Each incarnation of a line's event store has its own seqs.
-		r, err := q.query(ctx, `SELECT l.line_id, l.incarnation, COALESCE(c.seq, 0), l.applied_seq FROM line_incarnations l
+		r, err := q.Query(ctx, `SELECT l.line_id, l.incarnation, COALESCE(c.seq, 0), l.applied_seq FROM line_incarnations l
 			LEFT JOIN epcis_line_cursor c ON c.line_id = l.line_id AND c.incarnation = l.incarnation WHERE l.applied_seq > COALESCE(c.seq, 0)`)
 		if err != nil {
 			return err
@@ -50,7 +51,7 @@ func (s *Store) SyncLineEPCIS(ctx context.Context) error {
 	}
 	for _, p := range todo {
 		for done := false; !done; {
-			err := s.write(ctx, func(tx dbtx) error {
+			err := s.db.Write(ctx, func(tx sqldb.Tx) error {
 				var err error
 				done, err = s.syncLine(ctx, tx, p.line, p.inc)
 				return err
@@ -65,22 +66,22 @@ func (s *Store) SyncLineEPCIS(ctx context.Context) error {
 
 // syncLine projects up to lineSyncBatch seqs of one incarnation of a
 // line; done says it is caught up.
-func (s *Store) syncLine(ctx context.Context, tx dbtx, line, inc string) (done bool, err error) {
-	if _, err := tx.exec(ctx, "INSERT INTO epcis_line_cursor (line_id, incarnation, seq) VALUES ($1, $2, 0) ON CONFLICT (line_id, incarnation) DO NOTHING", line, inc); err != nil {
+func (s *Store) syncLine(ctx context.Context, tx sqldb.Tx, line, inc string) (done bool, err error) {
+	if _, err := tx.Exec(ctx, "INSERT INTO epcis_line_cursor (line_id, incarnation, seq) VALUES ($1, $2, 0) ON CONFLICT (line_id, incarnation) DO NOTHING", line, inc); err != nil {
 		return false, err
 	}
 	var from, applied int64
-	if err := tx.queryRow(ctx, "SELECT seq FROM epcis_line_cursor WHERE line_id = $1 AND incarnation = $2"+s.d.forUpdate(), line, inc).Scan(&from); err != nil {
+	if err := tx.QueryRow(ctx, "SELECT seq FROM epcis_line_cursor WHERE line_id = $1 AND incarnation = $2"+s.db.Dialect().ForUpdate(), line, inc).Scan(&from); err != nil {
 		return false, err
 	}
-	if err := tx.queryRow(ctx, "SELECT applied_seq FROM line_incarnations WHERE line_id = $1 AND incarnation = $2", line, inc).Scan(&applied); err != nil {
+	if err := tx.QueryRow(ctx, "SELECT applied_seq FROM line_incarnations WHERE line_id = $1 AND incarnation = $2", line, inc).Scan(&applied); err != nil {
 		return false, err
 	}
 	to := min(applied, from+lineSyncBatch)
 	if to <= from {
 		return true, nil
 	}
-	r, err := tx.query(ctx, `SELECT gtin, serial, event_id, type, at, details FROM unit_history
+	r, err := tx.Query(ctx, `SELECT gtin, serial, event_id, type, at, details FROM unit_history
 		WHERE line_id = $1 AND incarnation = $2 AND seq > $3 AND seq <= $4 ORDER BY seq`, line, inc, from, to)
 	if err != nil {
 		return false, err
@@ -109,7 +110,7 @@ func (s *Store) syncLine(ctx context.Context, tx dbtx, line, inc string) (done b
 		if err != nil {
 			return false, err
 		}
-		rec := now()
+		rec := sqldb.Now()
 		var rows []*epcisRow
 		for _, h := range hist {
 			e, ok, err := p.event(h)
@@ -132,7 +133,7 @@ func (s *Store) syncLine(ctx context.Context, tx dbtx, line, inc string) (done b
 			return false, err
 		}
 	}
-	if _, err := tx.exec(ctx, "UPDATE epcis_line_cursor SET seq = $1 WHERE line_id = $2 AND incarnation = $3", to, line, inc); err != nil {
+	if _, err := tx.Exec(ctx, "UPDATE epcis_line_cursor SET seq = $1 WHERE line_id = $2 AND incarnation = $3", to, line, inc); err != nil {
 		return false, err
 	}
 	return to >= applied, nil
@@ -153,9 +154,9 @@ type projector struct {
 	readPoint string         // the line's SGLN, "" when none
 }
 
-func (s *Store) newProjector(ctx context.Context, tx dbtx, line string, hist []histRow) (*projector, error) {
+func (s *Store) newProjector(ctx context.Context, tx sqldb.Tx, line string, hist []histRow) (*projector, error) {
 	p := &projector{gcp: map[string]int{}, ssccGCP: map[string]int{}}
-	r, err := tx.query(ctx, "SELECT gtin, company_prefix_len FROM products")
+	r, err := tx.Query(ctx, "SELECT gtin, company_prefix_len FROM products")
 	if err != nil {
 		return nil, err
 	}
@@ -173,7 +174,7 @@ func (s *Store) newProjector(ctx context.Context, tx dbtx, line string, hist []h
 		return nil, err
 	}
 	var site *string
-	if err := tx.queryRow(ctx, "SELECT site_gln, read_point FROM lines WHERE id = $1", line).Scan(&site, &p.readPoint); err != nil && !isNoRows(err) {
+	if err := tx.QueryRow(ctx, "SELECT site_gln, read_point FROM lines WHERE id = $1", line).Scan(&site, &p.readPoint); err != nil && !sqldb.IsNoRows(err) {
 		return nil, err
 	}
 	if site != nil {
@@ -186,9 +187,9 @@ func (s *Store) newProjector(ctx context.Context, tx dbtx, line string, hist []h
 		}
 	}
 	if len(ssccs) > 0 {
-		r, err := tx.queryFresh(ctx, `SELECT c.sscc, p.company_prefix_len FROM containers c
+		r, err := tx.QueryFresh(ctx, `SELECT c.sscc, p.company_prefix_len FROM containers c
 			JOIN work_orders w ON w.id = c.order_id JOIN products p ON p.gtin = w.gtin
-			WHERE c.sscc `+s.d.inList(1, "text"), s.d.listArg(ssccs))
+			WHERE c.sscc `+s.db.Dialect().InList(1, "text"), s.db.Dialect().ListArg(ssccs))
 		if err != nil {
 			return nil, err
 		}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/epcis"
 )
 
@@ -89,8 +90,8 @@ func (s *Store) where(q EPCISQuery) ([]string, []any) {
 		for i, x := range vals {
 			v[i] = norm(x)
 		}
-		args = append(args, s.d.listArg(v))
-		where = append(where, col+" "+s.d.inList(len(args), "text"))
+		args = append(args, s.db.Dialect().ListArg(v))
+		where = append(where, col+" "+s.db.Dialect().InList(len(args), "text"))
 	}
 	same := strings.TrimSpace
 	list("e.event_type", q.EventTypes, same)
@@ -112,8 +113,8 @@ func (s *Store) where(q EPCISQuery) ([]string, []any) {
 		for i, x := range vals {
 			v[i] = canonicalEPC(x)
 		}
-		args = append(args, s.d.listArg(v))
-		cond := "x.epc " + s.d.inList(len(args), "text")
+		args = append(args, s.db.Dialect().ListArg(v))
+		cond := "x.epc " + s.db.Dialect().InList(len(args), "text")
 		if roles != "" {
 			cond += " AND x.role IN (" + roles + ")"
 		}
@@ -131,7 +132,7 @@ func (s *Store) where(q EPCISQuery) ([]string, []any) {
 	}{{"e.event_time", ">=", q.GEEventTime}, {"e.event_time", "<", q.LTEventTime},
 		{"e.record_time", ">=", q.GERecordTime}, {"e.record_time", "<", q.LTRecordTime}} {
 		if !t.at.IsZero() {
-			args = append(args, ts(t.at))
+			args = append(args, sqldb.TS(t.at))
 			where = append(where, t.col+" "+t.op+" $"+strconv.Itoa(len(args)))
 		}
 	}
@@ -147,7 +148,7 @@ func (s *Store) QueryEPCIS(ctx context.Context, q EPCISQuery) ([]epcis.Event, er
 		limit = DefaultEPCISLimit
 	}
 	if limit > MaxEPCISLimit {
-		return nil, invalid("EPCIS query", "limit", "at most %d, got %d", MaxEPCISLimit, limit)
+		return nil, sqldb.Invalid("EPCIS query", "limit", "at most %d, got %d", MaxEPCISLimit, limit)
 	}
 	p, err := s.QueryEPCISPage(ctx, q, EPCISPageRequest{Order: ByEventTime, Size: limit})
 	if err != nil {
@@ -164,7 +165,7 @@ func (s *Store) QueryEPCIS(ctx context.Context, q EPCISQuery) ([]epcis.Event, er
 // is bounded by the page size.
 func (s *Store) QueryEPCISPage(ctx context.Context, q EPCISQuery, pr EPCISPageRequest) (EPCISPage, error) {
 	if pr.Size < 1 || pr.Size > MaxEPCISLimit {
-		return EPCISPage{}, invalid("EPCIS query", "page size", "from 1 to %d, got %d", MaxEPCISLimit, pr.Size)
+		return EPCISPage{}, sqldb.Invalid("EPCIS query", "page size", "from 1 to %d, got %d", MaxEPCISLimit, pr.Size)
 	}
 	if !q.SkipLineSync {
 		if err := s.SyncLineEPCIS(ctx); err != nil {
@@ -184,7 +185,7 @@ func (s *Store) QueryEPCISPage(ctx context.Context, q EPCISQuery, pr EPCISPageRe
 		args = append(args, c.ID)
 		n := strconv.Itoa(len(args))
 		if pr.Order == ByEventTime {
-			args = append(args, ts(c.EventTime))
+			args = append(args, sqldb.TS(c.EventTime))
 			m := strconv.Itoa(len(args))
 			where = append(where, "(e.event_time "+cmp+" $"+m+" OR (e.event_time = $"+m+" AND e.id "+cmp+" $"+n+"))")
 		} else {
@@ -203,8 +204,8 @@ func (s *Store) QueryEPCISPage(ctx context.Context, q EPCISQuery, pr EPCISPageRe
 		doc  string
 	}
 	var got []row
-	err := s.read(ctx, func(db dbtx) error {
-		r, err := db.queryFresh(ctx, sqlq, args...)
+	err := s.db.Read(ctx, func(db sqldb.Tx) error {
+		r, err := db.QueryFresh(ctx, sqlq, args...)
 		if err != nil {
 			return err
 		}
@@ -243,14 +244,14 @@ func (s *Store) QueryEPCISPage(ctx context.Context, q EPCISQuery, pr EPCISPageRe
 	return page, nil
 }
 
-// EPCISEvent returns the event with eventID (ErrNotFound when none).
+// EPCISEvent returns the event with eventID (sqldb.ErrNotFound when none).
 func (s *Store) EPCISEvent(ctx context.Context, eventID string) (epcis.Event, error) {
 	p, err := s.QueryEPCISPage(ctx, EPCISQuery{EventIDs: []string{eventID}}, EPCISPageRequest{Size: 1})
 	if err != nil {
 		return epcis.Event{}, err
 	}
 	if len(p.Events) == 0 {
-		return epcis.Event{}, fmt.Errorf("EPCIS event %s: %w", eventID, ErrNotFound)
+		return epcis.Event{}, fmt.Errorf("EPCIS event %s: %w", eventID, sqldb.ErrNotFound)
 	}
 	return p.Events[0], nil
 }
@@ -268,8 +269,8 @@ func (s *Store) UnitEPCIS(ctx context.Context, gtin, serial string) ([]epcis.Eve
 // never recall).
 func (s *Store) EPCISRecalled(ctx context.Context, gtin, serial string) (bool, error) {
 	var n int
-	err := s.read(ctx, func(q dbtx) error {
-		return q.queryRow(ctx, `SELECT COUNT(*) FROM epcis_event_epcs x JOIN epcis_events e ON e.id = x.event_id
+	err := s.db.Read(ctx, func(q sqldb.Tx) error {
+		return q.QueryRow(ctx, `SELECT COUNT(*) FROM epcis_event_epcs x JOIN epcis_events e ON e.id = x.event_id
 			WHERE x.epc = $1 AND x.role IN ('epc', 'child') AND e.disposition = 'recalled'`,
 			"https://id.gs1.org/01/"+gtin+"/21/"+url.PathEscape(serial)).Scan(&n)
 	})
@@ -295,7 +296,7 @@ func (s *Store) EPCISVocabulary(ctx context.Context, kind, after string, n int) 
 	} else {
 		col, ok := vocabCols[kind]
 		if !ok {
-			return nil, false, invalid("EPCIS vocabulary", "kind", "%q is not one of eventType, bizStep, disposition, bizLocation, readPoint, epc", kind)
+			return nil, false, sqldb.Invalid("EPCIS vocabulary", "kind", "%q is not one of eventType, bizStep, disposition, bizLocation, readPoint, epc", kind)
 		}
 		q = "SELECT DISTINCT " + col + " FROM epcis_events WHERE " + col + " <> '' AND " + col + " > $1 ORDER BY " + col + " LIMIT " + strconv.Itoa(n+1)
 	}
@@ -303,8 +304,8 @@ func (s *Store) EPCISVocabulary(ctx context.Context, kind, after string, n int) 
 		return nil, false, err
 	}
 	var out []string
-	err := s.read(ctx, func(db dbtx) error {
-		r, err := db.query(ctx, q, after)
+	err := s.db.Read(ctx, func(db sqldb.Tx) error {
+		r, err := db.Query(ctx, q, after)
 		if err != nil {
 			return err
 		}

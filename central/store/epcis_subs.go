@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"strconv"
 	"time"
+
+	"github.com/serialine/serialine/central/store/sqldb"
 )
 
 // NamedQuery is a query of the REST binding kept under a name.
@@ -22,19 +24,19 @@ type NamedQuery struct {
 }
 
 // CreateEPCISQuery stores a named query; a name already taken is
-// ErrConflict.
+// sqldb.ErrConflict.
 func (s *Store) CreateEPCISQuery(ctx context.Context, q NamedQuery) error {
 	if q.Name == "" || len(q.Name) > 200 {
-		return invalid("EPCIS query", "name", "want 1 to 200 characters, got %d", len(q.Name))
+		return sqldb.Invalid("EPCIS query", "name", "want 1 to 200 characters, got %d", len(q.Name))
 	}
-	return s.write(ctx, func(tx dbtx) error {
-		n, err := tx.exec(ctx, `INSERT INTO epcis_queries (name, definition, created_at, created_by) VALUES ($1, $2, $3, $4)
-			ON CONFLICT (name) DO NOTHING`, q.Name, string(q.Definition), now(), q.CreatedBy)
+	return s.db.Write(ctx, func(tx sqldb.Tx) error {
+		n, err := tx.Exec(ctx, `INSERT INTO epcis_queries (name, definition, created_at, created_by) VALUES ($1, $2, $3, $4)
+			ON CONFLICT (name) DO NOTHING`, q.Name, string(q.Definition), sqldb.Now(), q.CreatedBy)
 		if err != nil {
 			return fmt.Errorf("EPCIS query %q: %w", q.Name, err)
 		}
 		if n == 0 {
-			return fmt.Errorf("EPCIS query %q: the name is taken: %w", q.Name, ErrConflict)
+			return fmt.Errorf("EPCIS query %q: the name is taken: %w", q.Name, sqldb.ErrConflict)
 		}
 		return nil
 	})
@@ -50,16 +52,16 @@ func scanQuery(r interface{ Scan(...any) error }) (NamedQuery, error) {
 	return q, nil
 }
 
-// EPCISQueryByName returns a named query (ErrNotFound when there is none).
+// EPCISQueryByName returns a named query (sqldb.ErrNotFound when there is none).
 func (s *Store) EPCISQueryByName(ctx context.Context, name string) (NamedQuery, error) {
 	var q NamedQuery
-	err := s.read(ctx, func(db dbtx) error {
+	err := s.db.Read(ctx, func(db sqldb.Tx) error {
 		var err error
-		q, err = scanQuery(db.queryRow(ctx, "SELECT id, name, definition, created_at, created_by FROM epcis_queries WHERE name = $1", name))
+		q, err = scanQuery(db.QueryRow(ctx, "SELECT id, name, definition, created_at, created_by FROM epcis_queries WHERE name = $1", name))
 		return err
 	})
-	if isNoRows(err) {
-		return q, fmt.Errorf("EPCIS query %q: %w", name, ErrNotFound)
+	if sqldb.IsNoRows(err) {
+		return q, fmt.Errorf("EPCIS query %q: %w", name, sqldb.ErrNotFound)
 	}
 	if err != nil {
 		return q, fmt.Errorf("EPCIS query %q: %w", name, err)
@@ -71,8 +73,8 @@ func (s *Store) EPCISQueryByName(ctx context.Context, name string) (NamedQuery, 
 // last one's position and whether more follow.
 func (s *Store) EPCISQueries(ctx context.Context, after int64, n int) ([]NamedQuery, int64, bool, error) {
 	var out []NamedQuery
-	err := s.read(ctx, func(db dbtx) error {
-		r, err := db.query(ctx, "SELECT id, name, definition, created_at, created_by FROM epcis_queries WHERE id > $1 ORDER BY id LIMIT "+strconv.Itoa(n+1), after)
+	err := s.db.Read(ctx, func(db sqldb.Tx) error {
+		r, err := db.Query(ctx, "SELECT id, name, definition, created_at, created_by FROM epcis_queries WHERE id > $1 ORDER BY id LIMIT "+strconv.Itoa(n+1), after)
 		if err != nil {
 			return err
 		}
@@ -102,16 +104,16 @@ func (s *Store) EPCISQueries(ctx context.Context, after int64, n int) ([]NamedQu
 
 // DeleteEPCISQuery removes a named query and its subscriptions.
 func (s *Store) DeleteEPCISQuery(ctx context.Context, name string) error {
-	return s.write(ctx, func(tx dbtx) error {
-		if _, err := tx.exec(ctx, "DELETE FROM epcis_subscriptions WHERE query_name = $1", name); err != nil {
+	return s.db.Write(ctx, func(tx sqldb.Tx) error {
+		if _, err := tx.Exec(ctx, "DELETE FROM epcis_subscriptions WHERE query_name = $1", name); err != nil {
 			return fmt.Errorf("EPCIS query %q: %w", name, err)
 		}
-		n, err := tx.exec(ctx, "DELETE FROM epcis_queries WHERE name = $1", name)
+		n, err := tx.Exec(ctx, "DELETE FROM epcis_queries WHERE name = $1", name)
 		if err != nil {
 			return fmt.Errorf("EPCIS query %q: %w", name, err)
 		}
 		if n == 0 {
-			return fmt.Errorf("EPCIS query %q: %w", name, ErrNotFound)
+			return fmt.Errorf("EPCIS query %q: %w", name, sqldb.ErrNotFound)
 		}
 		return nil
 	})
@@ -146,20 +148,20 @@ func (s *Store) CreateSubscription(ctx context.Context, sub Subscription) error 
 	if err != nil || sub.Schedule == nil {
 		sched = []byte("{}")
 	}
-	return s.write(ctx, func(tx dbtx) error {
+	return s.db.Write(ctx, func(tx sqldb.Tx) error {
 		var one int
-		if err := tx.queryRow(ctx, "SELECT 1 FROM epcis_queries WHERE name = $1", sub.Query).Scan(&one); isNoRows(err) {
-			return fmt.Errorf("EPCIS query %q: %w", sub.Query, ErrNotFound)
+		if err := tx.QueryRow(ctx, "SELECT 1 FROM epcis_queries WHERE name = $1", sub.Query).Scan(&one); sqldb.IsNoRows(err) {
+			return fmt.Errorf("EPCIS query %q: %w", sub.Query, sqldb.ErrNotFound)
 		} else if err != nil {
 			return err
 		}
 		var next any
 		if sub.NextRun != nil {
-			next = ts(*sub.NextRun)
+			next = sqldb.TS(*sub.NextRun)
 		}
-		_, err := tx.exec(ctx, `INSERT INTO epcis_subscriptions (subscription_id, query_name, dest, secret, stream, schedule,
+		_, err := tx.Exec(ctx, `INSERT INTO epcis_subscriptions (subscription_id, query_name, dest, secret, stream, schedule,
 			report_if_empty, initial_record_time, created_at, created_by, next_run, last_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
-			sub.ID, sub.Query, sub.Dest, sub.Secret, sub.Stream, string(sched), sub.ReportIfEmpty, ts(sub.InitialRecordTime), now(), sub.CreatedBy, next, sub.LastID)
+			sub.ID, sub.Query, sub.Dest, sub.Secret, sub.Stream, string(sched), sub.ReportIfEmpty, sqldb.TS(sub.InitialRecordTime), sqldb.Now(), sub.CreatedBy, next, sub.LastID)
 		if err != nil {
 			return fmt.Errorf("subscription %s: %w", sub.ID, err)
 		}
@@ -179,23 +181,23 @@ func scanSub(r interface{ Scan(...any) error }) (Subscription, error) {
 		return s, err
 	}
 	s.InitialRecordTime, s.CreatedAt = s.InitialRecordTime.UTC(), s.CreatedAt.UTC()
-	s.NextRun, s.NextAttempt = nullTime(next), nullTime(nextAttempt)
+	s.NextRun, s.NextAttempt = sqldb.NullTime(next), sqldb.NullTime(nextAttempt)
 	if err := json.Unmarshal([]byte(sched), &s.Schedule); err != nil {
 		return s, fmt.Errorf("subscription %s: schedule: %w", s.ID, err)
 	}
 	return s, nil
 }
 
-// SubscriptionByID returns a subscription of query (ErrNotFound when none).
+// SubscriptionByID returns a subscription of query (sqldb.ErrNotFound when none).
 func (s *Store) SubscriptionByID(ctx context.Context, query, id string) (Subscription, error) {
 	var sub Subscription
-	err := s.read(ctx, func(db dbtx) error {
+	err := s.db.Read(ctx, func(db sqldb.Tx) error {
 		var err error
-		sub, err = scanSub(db.queryRow(ctx, "SELECT "+subCols+" FROM epcis_subscriptions WHERE subscription_id = $1 AND query_name = $2", id, query))
+		sub, err = scanSub(db.QueryRow(ctx, "SELECT "+subCols+" FROM epcis_subscriptions WHERE subscription_id = $1 AND query_name = $2", id, query))
 		return err
 	})
-	if isNoRows(err) {
-		return sub, fmt.Errorf("subscription %s of %q: %w", id, query, ErrNotFound)
+	if sqldb.IsNoRows(err) {
+		return sub, fmt.Errorf("subscription %s of %q: %w", id, query, sqldb.ErrNotFound)
 	}
 	if err != nil {
 		return sub, fmt.Errorf("subscription %s: %w", id, err)
@@ -208,12 +210,12 @@ func (s *Store) SubscriptionByID(ctx context.Context, query, id string) (Subscri
 // more follow.
 func (s *Store) Subscriptions(ctx context.Context, query string, after int64, n int) ([]Subscription, int64, bool, error) {
 	var out []Subscription
-	err := s.read(ctx, func(db dbtx) error {
+	err := s.db.Read(ctx, func(db sqldb.Tx) error {
 		q := "SELECT " + subCols + " FROM epcis_subscriptions WHERE id > $1 AND ($2 = '' OR query_name = $2) ORDER BY id"
 		if n > 0 {
 			q += " LIMIT " + strconv.Itoa(n+1)
 		}
-		r, err := db.query(ctx, q, after, query)
+		r, err := db.Query(ctx, q, after, query)
 		if err != nil {
 			return err
 		}
@@ -243,13 +245,13 @@ func (s *Store) Subscriptions(ctx context.Context, query string, after int64, n 
 
 // DeleteSubscription removes a subscription of query.
 func (s *Store) DeleteSubscription(ctx context.Context, query, id string) error {
-	return s.write(ctx, func(tx dbtx) error {
-		n, err := tx.exec(ctx, "DELETE FROM epcis_subscriptions WHERE subscription_id = $1 AND query_name = $2", id, query)
+	return s.db.Write(ctx, func(tx sqldb.Tx) error {
+		n, err := tx.Exec(ctx, "DELETE FROM epcis_subscriptions WHERE subscription_id = $1 AND query_name = $2", id, query)
 		if err != nil {
 			return fmt.Errorf("subscription %s: %w", id, err)
 		}
 		if n == 0 {
-			return fmt.Errorf("subscription %s of %q: %w", id, query, ErrNotFound)
+			return fmt.Errorf("subscription %s of %q: %w", id, query, sqldb.ErrNotFound)
 		}
 		return nil
 	})
@@ -262,18 +264,18 @@ var ErrSubscriptionGone = errors.New("subscription deleted")
 // DeliveredSubscription records a successful delivery: every event up to
 // lastID went out (count of them), and the schedule's next run (nil: keep).
 func (s *Store) DeliveredSubscription(ctx context.Context, id string, lastID int64, count int, nextRun *time.Time) error {
-	return s.write(ctx, func(tx dbtx) error {
+	return s.db.Write(ctx, func(tx sqldb.Tx) error {
 		var next any
 		q := `UPDATE epcis_subscriptions SET last_id = $1, delivered = delivered + $2, attempts = 0, next_attempt = NULL, last_error = ''`
 		args := []any{lastID, count}
 		if nextRun != nil {
-			next = ts(*nextRun)
+			next = sqldb.TS(*nextRun)
 			args = append(args, next)
 			q += ", next_run = $3"
 		}
 		args = append(args, id)
 		q += " WHERE subscription_id = $" + strconv.Itoa(len(args))
-		n, err := tx.exec(ctx, q, args...)
+		n, err := tx.Exec(ctx, q, args...)
 		if err != nil {
 			return fmt.Errorf("subscription %s: %w", id, err)
 		}
@@ -286,9 +288,9 @@ func (s *Store) DeliveredSubscription(ctx context.Context, id string, lastID int
 
 // FailedSubscription records a failed delivery: retry not before next.
 func (s *Store) FailedSubscription(ctx context.Context, id string, next time.Time, reason string) error {
-	return s.write(ctx, func(tx dbtx) error {
-		_, err := tx.exec(ctx, "UPDATE epcis_subscriptions SET attempts = attempts + 1, next_attempt = $1, last_error = $2 WHERE subscription_id = $3",
-			ts(next), reason, id)
+	return s.db.Write(ctx, func(tx sqldb.Tx) error {
+		_, err := tx.Exec(ctx, "UPDATE epcis_subscriptions SET attempts = attempts + 1, next_attempt = $1, last_error = $2 WHERE subscription_id = $3",
+			sqldb.TS(next), reason, id)
 		if err != nil {
 			return fmt.Errorf("subscription %s: %w", id, err)
 		}
@@ -300,7 +302,7 @@ func (s *Store) FailedSubscription(ctx context.Context, id string, next time.Tim
 // where a subscription starting now begins.
 func (s *Store) EPCISLastID(ctx context.Context) (int64, error) {
 	var id sql.NullInt64
-	err := s.read(ctx, func(db dbtx) error { return db.queryRow(ctx, "SELECT MAX(id) FROM epcis_events").Scan(&id) })
+	err := s.db.Read(ctx, func(db sqldb.Tx) error { return db.QueryRow(ctx, "SELECT MAX(id) FROM epcis_events").Scan(&id) })
 	if err != nil {
 		return 0, fmt.Errorf("EPCIS events: %w", err)
 	}
@@ -311,14 +313,14 @@ func (s *Store) EPCISLastID(ctx context.Context) (int64, error) {
 // holder until d from now; false when another holder's lease still runs.
 func (s *Store) DeliveryLease(ctx context.Context, holder string, d time.Duration) (bool, error) {
 	var n int64
-	err := s.write(ctx, func(tx dbtx) error {
-		t := now()
-		if _, err := tx.exec(ctx, "INSERT INTO epcis_delivery_lease (name, holder, until) VALUES ('subscriptions', $1, $2) ON CONFLICT (name) DO NOTHING",
+	err := s.db.Write(ctx, func(tx sqldb.Tx) error {
+		t := sqldb.Now()
+		if _, err := tx.Exec(ctx, "INSERT INTO epcis_delivery_lease (name, holder, until) VALUES ('subscriptions', $1, $2) ON CONFLICT (name) DO NOTHING",
 			holder, t); err != nil {
 			return err
 		}
 		var err error
-		n, err = tx.exec(ctx, "UPDATE epcis_delivery_lease SET holder = $1, until = $2 WHERE name = 'subscriptions' AND (holder = $1 OR until < $3)",
+		n, err = tx.Exec(ctx, "UPDATE epcis_delivery_lease SET holder = $1, until = $2 WHERE name = 'subscriptions' AND (holder = $1 OR until < $3)",
 			holder, t.Add(d), t)
 		return err
 	})
@@ -331,8 +333,8 @@ func (s *Store) DeliveryLease(ctx context.Context, holder string, d time.Duratio
 // ReleaseDeliveryLease gives the lease up (a stopping process), so another
 // takes over at once.
 func (s *Store) ReleaseDeliveryLease(ctx context.Context, holder string) error {
-	return s.write(ctx, func(tx dbtx) error {
-		_, err := tx.exec(ctx, "UPDATE epcis_delivery_lease SET until = $1 WHERE name = 'subscriptions' AND holder = $2", time.Time{}, holder)
+	return s.db.Write(ctx, func(tx sqldb.Tx) error {
+		_, err := tx.Exec(ctx, "UPDATE epcis_delivery_lease SET until = $1 WHERE name = 'subscriptions' AND holder = $2", time.Time{}, holder)
 		return err
 	})
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/epcis"
@@ -88,7 +89,7 @@ func TestCaptureEPCISRollback(t *testing.T) {
 	bad := good
 	bad.BizStep = "shiping"
 	_, err := s.CaptureEPCIS(ctx, []epcis.Event{good, bad}, nil)
-	require.ErrorIs(t, err, store.ErrInvalid)
+	require.ErrorIs(t, err, sqldb.ErrInvalid)
 	require.ErrorContains(t, err, `eventList[1].bizStep: "shiping" is not a CBV 2.0 business step`)
 	got, err := s.QueryEPCIS(ctx, store.EPCISQuery{})
 	require.NoError(t, err)
@@ -103,5 +104,5 @@ func TestCaptureEPCISRollback(t *testing.T) {
 	require.Equal(t, 2, res.Duplicates)
 
 	_, err = s.QueryEPCIS(ctx, store.EPCISQuery{Limit: store.MaxEPCISLimit + 1})
-	require.ErrorIs(t, err, store.ErrInvalid)
+	require.ErrorIs(t, err, sqldb.ErrInvalid)
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/wire"
 )
 
@@ -49,14 +50,14 @@ func scanFlag(r interface{ Scan(...any) error }) (EventFlag, error) {
 	var disposed sql.NullTime
 	err := r.Scan(&fl.ID, &fl.EventID, &fl.Line, &fl.Order, &fl.Flag, &fl.Detail, &fl.EventAt, &fl.FlaggedAt, &fl.Disposition, &fl.DisposedBy, &disposed, &fl.Note)
 	fl.EventAt, fl.FlaggedAt = fl.EventAt.UTC(), fl.FlaggedAt.UTC()
-	fl.DisposedAt = nullTime(disposed)
+	fl.DisposedAt = sqldb.NullTime(disposed)
 	return fl, err
 }
 
 // flag records that e, applied in this batch, carries flag (written with
 // the batch; a replayed event is flagged once).
 func (a *applier) flag(e wire.Event, flag, detail string) {
-	a.flags = append(a.flags, []any{e.ID, a.line, e.Order, flag, detail, ts(e.At), a.now})
+	a.flags = append(a.flags, []any{e.ID, a.line, e.Order, flag, detail, sqldb.TS(e.At), a.now})
 }
 
 // flushFlags writes the batch's flags, and one audit entry per order (or
@@ -66,7 +67,7 @@ func (a *applier) flushFlags(ctx context.Context) error {
 	if len(a.flags) == 0 {
 		return nil
 	}
-	if err := a.tx.execMany(ctx, `INSERT INTO event_flags (event_id, line_id, order_id, flag, detail, event_at, flagged_at)
+	if err := a.tx.ExecMany(ctx, `INSERT INTO event_flags (event_id, line_id, order_id, flag, detail, event_at, flagged_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (event_id, flag) DO NOTHING`, a.flags); err != nil {
 		return err
 	}
@@ -96,7 +97,7 @@ func (a *applier) flushFlags(ctx context.Context) error {
 		}
 		g.Events++
 	}
-	ctx = WithActor(ctx, "line:"+a.line)
+	ctx = sqldb.WithActor(ctx, "line:"+a.line)
 	for _, k := range order {
 		entity, id := "work_order", k.order
 		if id == "" {
@@ -142,9 +143,9 @@ func (s *Store) EventFlags(ctx context.Context, f FlagFilter) ([]EventFlag, erro
 	}
 	q += " ORDER BY id LIMIT " + strconv.Itoa(limit)
 	var out []EventFlag
-	err := s.read(ctx, func(db dbtx) error {
+	err := s.db.Read(ctx, func(db sqldb.Tx) error {
 		var err error
-		out, err = queryAll(ctx, db, q, args, func(r rows) (EventFlag, error) { return scanFlag(r) })
+		out, err = sqldb.QueryAll(ctx, db, q, args, func(r sqldb.Rows) (EventFlag, error) { return scanFlag(r) })
 		return err
 	})
 	if err != nil {
@@ -170,61 +171,61 @@ func Dispositions() []string { return []string{DispositionAccepted, DispositionR
 const maxFlagsPerDisposition = 10_000
 
 // DisposeFlags records QA's disposition and note on the flags ids, all or
-// nothing: each must exist (ErrNotFound) and have no disposition yet
-// (ErrState; a disposition is recorded once). When order is not empty,
-// each flag must be of that order (ErrNotFound otherwise). Each is audited
+// nothing: each must exist (sqldb.ErrNotFound) and have no disposition yet
+// (sqldb.ErrState; a disposition is recorded once). When order is not empty,
+// each flag must be of that order (sqldb.ErrNotFound otherwise). Each is audited
 // under the context's actor.
 func (s *Store) DisposeFlags(ctx context.Context, order string, ids []int64, disposition, note string) ([]EventFlag, error) {
 	rec := "event flags"
 	if len(ids) == 0 {
-		return nil, invalid(rec, "flags", "missing; name at least one flag")
+		return nil, sqldb.Invalid(rec, "flags", "missing; name at least one flag")
 	}
 	if len(ids) > maxFlagsPerDisposition {
-		return nil, invalid(rec, "flags", "%d flags at once, at most %d", len(ids), maxFlagsPerDisposition)
+		return nil, sqldb.Invalid(rec, "flags", "%d flags at once, at most %d", len(ids), maxFlagsPerDisposition)
 	}
 	if !slices.Contains(Dispositions(), disposition) {
-		return nil, invalid(rec, "disposition", "%q is not a disposition; use %s", disposition, strings.Join(Dispositions(), " or "))
+		return nil, sqldb.Invalid(rec, "disposition", "%q is not a disposition; use %s", disposition, strings.Join(Dispositions(), " or "))
 	}
 	if err := checkLongText(rec, "note", note); err != nil {
 		return nil, err
 	}
 	if strings.TrimSpace(note) == "" {
-		return nil, invalid(rec, "note", "missing; say why (it goes into the audit trail)")
+		return nil, sqldb.Invalid(rec, "note", "missing; say why (it goes into the audit trail)")
 	}
 	seen := make(map[int64]bool, len(ids))
 	for i, id := range ids {
 		if seen[id] {
-			return nil, invalid(rec, fmt.Sprintf("flags[%d]", i), "flag %d is named twice", id)
+			return nil, sqldb.Invalid(rec, fmt.Sprintf("flags[%d]", i), "flag %d is named twice", id)
 		}
 		seen[id] = true
 	}
-	actor := ActorFrom(ctx)
+	actor := sqldb.ActorFrom(ctx)
 	var out []EventFlag
-	err := s.write(ctx, func(tx dbtx) error {
-		t := now()
+	err := s.db.Write(ctx, func(tx sqldb.Tx) error {
+		t := sqldb.Now()
 		out = out[:0]
 		for _, id := range ids {
-			fl, err := scanFlag(tx.queryRow(ctx, "SELECT "+flagCols+" FROM event_flags WHERE id = $1", id))
-			if isNoRows(err) || (err == nil && order != "" && fl.Order != order) {
+			fl, err := scanFlag(tx.QueryRow(ctx, "SELECT "+flagCols+" FROM event_flags WHERE id = $1", id))
+			if sqldb.IsNoRows(err) || (err == nil && order != "" && fl.Order != order) {
 				where := ""
 				if order != "" {
 					where = " of work order " + order
 				}
-				return fmt.Errorf("event flag %d%s: %w", id, where, ErrNotFound)
+				return fmt.Errorf("event flag %d%s: %w", id, where, sqldb.ErrNotFound)
 			}
 			if err != nil {
 				return fmt.Errorf("event flag %d: %w", id, err)
 			}
 			if fl.Disposition != "" {
-				return fmt.Errorf("event flag %d: %w: it was dispositioned %s by %s at %s", id, ErrState, fl.Disposition, fl.DisposedBy, fl.DisposedAt.Format(time.RFC3339))
+				return fmt.Errorf("event flag %d: %w: it was dispositioned %s by %s at %s", id, sqldb.ErrState, fl.Disposition, fl.DisposedBy, fl.DisposedAt.Format(time.RFC3339))
 			}
-			n, err := tx.exec(ctx, "UPDATE event_flags SET disposition = $2, disposed_by = $3, disposed_at = $4, note = $5 WHERE id = $1 AND disposition = ''",
+			n, err := tx.Exec(ctx, "UPDATE event_flags SET disposition = $2, disposed_by = $3, disposed_at = $4, note = $5 WHERE id = $1 AND disposition = ''",
 				id, disposition, actor, t, note)
 			if err != nil {
 				return fmt.Errorf("event flag %d: %w", id, err)
 			}
 			if n == 0 {
-				return fmt.Errorf("event flag %d: %w: it was dispositioned meanwhile", id, ErrState)
+				return fmt.Errorf("event flag %d: %w: it was dispositioned meanwhile", id, sqldb.ErrState)
 			}
 			before := fl
 			fl.Disposition, fl.DisposedBy, fl.DisposedAt, fl.Note = disposition, actor, &t, note
@@ -251,8 +252,8 @@ type FlagCount struct {
 // OrderFlagCount counts the flagged events of order.
 func (s *Store) OrderFlagCount(ctx context.Context, order string) (FlagCount, error) {
 	var c FlagCount
-	err := s.read(ctx, func(q dbtx) error {
-		return q.queryRow(ctx, "SELECT COUNT(*), COALESCE(SUM(CASE WHEN disposition = '' THEN 1 ELSE 0 END), 0) FROM event_flags WHERE order_id = $1", order).
+	err := s.db.Read(ctx, func(q sqldb.Tx) error {
+		return q.QueryRow(ctx, "SELECT COUNT(*), COALESCE(SUM(CASE WHEN disposition = '' THEN 1 ELSE 0 END), 0) FROM event_flags WHERE order_id = $1", order).
 			Scan(&c.Total, &c.Open)
 	})
 	if err != nil {

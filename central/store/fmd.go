@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/gs1"
 )
 
@@ -120,10 +121,10 @@ type party struct {
 }
 
 // lookupParty finds a GLN among our sites, then the trading partners.
-func lookupParty(ctx context.Context, q dbtx, gln string) (party, error) {
+func lookupParty(ctx context.Context, q sqldb.Tx, gln string) (party, error) {
 	if s, err := getSite(ctx, q, gln); err == nil {
 		return party{GLN: s.GLN, Name: s.Name, Address: s.Address}, nil
-	} else if !errors.Is(err, ErrNotFound) {
+	} else if !errors.Is(err, sqldb.ErrNotFound) {
 		return party{}, err
 	}
 	p, err := getPartner(ctx, q, gln)
@@ -135,9 +136,9 @@ func lookupParty(ctx context.Context, q dbtx, gln string) (party, error) {
 
 // checkParty refuses a GLN that names no site or partner, or one whose
 // address lacks what the hub needs (street, city, postal code, country).
-func checkParty(ctx context.Context, q dbtx, rec, field, gln string, partnerOnly bool) (*ValidationError, error) {
+func checkParty(ctx context.Context, q sqldb.Tx, rec, field, gln string, partnerOnly bool) (*sqldb.ValidationError, error) {
 	if _, err := gs1.ParseGLN(gln); err != nil {
-		return &ValidationError{Record: rec, Field: field, Rule: fmt.Sprintf("a GLN: %v", err)}, nil
+		return &sqldb.ValidationError{Record: rec, Field: field, Rule: fmt.Sprintf("a GLN: %v", err)}, nil
 	}
 	var p party
 	var err error
@@ -148,12 +149,12 @@ func checkParty(ctx context.Context, q dbtx, rec, field, gln string, partnerOnly
 	} else {
 		p, err = lookupParty(ctx, q, gln)
 	}
-	if errors.Is(err, ErrNotFound) {
+	if errors.Is(err, sqldb.ErrNotFound) {
 		what := "a site or trading partner"
 		if partnerOnly {
 			what = "a trading partner"
 		}
-		return &ValidationError{Record: rec, Field: field, Rule: fmt.Sprintf("%s is not %s of central's", gln, what)}, nil
+		return &sqldb.ValidationError{Record: rec, Field: field, Rule: fmt.Sprintf("%s is not %s of central's", gln, what)}, nil
 	}
 	if err != nil {
 		return nil, err
@@ -161,7 +162,7 @@ func checkParty(ctx context.Context, q dbtx, rec, field, gln string, partnerOnly
 	for _, f := range []struct{ name, v string }{{"street", p.Address.Street}, {"city", p.Address.City},
 		{"postal_code", p.Address.PostalCode}, {"country", p.Address.Country}} {
 		if f.v == "" {
-			return &ValidationError{Record: rec, Field: field, Rule: fmt.Sprintf("%s (%s) has no address.%s; the EU hub needs its name and full address", gln, p.Name, f.name)}, nil
+			return &sqldb.ValidationError{Record: rec, Field: field, Rule: fmt.Sprintf("%s (%s) has no address.%s; the EU hub needs its name and full address", gln, p.Name, f.name)}, nil
 		}
 	}
 	return nil, nil
@@ -171,11 +172,11 @@ func checkParty(ctx context.Context, q dbtx, rec, field, gln string, partnerOnly
 // hub, each naming its field: the art. 33(2) elements of the product
 // record (product.form, product.strength, product.pack_size) and of the
 // EU master data, the parties it names, the national codes.
-func fmdProblems(ctx context.Context, q dbtx, p FMDProduct) ([]*ValidationError, error) {
+func fmdProblems(ctx context.Context, q sqldb.Tx, p FMDProduct) ([]*sqldb.ValidationError, error) {
 	rec := "EU FMD master data of product " + p.GTIN
-	var out []*ValidationError
+	var out []*sqldb.ValidationError
 	add := func(err error) {
-		var ve *ValidationError
+		var ve *sqldb.ValidationError
 		if errors.As(err, &ve) {
 			out = append(out, ve)
 		}
@@ -185,21 +186,21 @@ func fmdProblems(ctx context.Context, q dbtx, p FMDProduct) ([]*ValidationError,
 		return nil, err
 	}
 	if !slices.Contains(prod.Markets, MarketEUFMD) {
-		add(invalid(rec, "product.markets", "the product is not sold under %s; add the market first", MarketEUFMD))
+		add(sqldb.Invalid(rec, "product.markets", "the product is not sold under %s; add the market first", MarketEUFMD))
 	}
 	add(checkText(rec, "product.form", prod.Form, true))
 	add(checkText(rec, "product.strength", prod.Strength, true))
 	if prod.PackSize <= 0 {
-		add(invalid(rec, "product.pack_size", "missing; the hub needs the pack size (art. 33(2)(c))"))
+		add(sqldb.Invalid(rec, "product.pack_size", "missing; the hub needs the pack size (art. 33(2)(c))"))
 	}
 	add(checkText(rec, "common_name", p.CommonName, true))
 	add(checkText(rec, "pack_type", p.PackType, true))
 	if p.CodingScheme != CodingSchemeGTIN {
-		add(invalid(rec, "coding_scheme", "must be %s (the product code is a GTIN), got %q", CodingSchemeGTIN, p.CodingScheme))
+		add(sqldb.Invalid(rec, "coding_scheme", "must be %s (the product code is a GTIN), got %q", CodingSchemeGTIN, p.CodingScheme))
 	}
 	for i, c := range p.ATCCodes {
 		if !atcCode.MatchString(c) {
-			add(invalid(rec, "atc_codes["+strconv.Itoa(i)+"]", "an ATC code is a letter, then 2 digits, a letter, a letter and 2 digits (N02BE01) or a leading part of that, got %q", c))
+			add(sqldb.Invalid(rec, "atc_codes["+strconv.Itoa(i)+"]", "an ATC code is a letter, then 2 digits, a letter, a letter and 2 digits (N02BE01) or a leading part of that, got %q", c))
 		}
 	}
 	add(checkText(rec, "article57_code", p.Article57Code, false))
@@ -209,30 +210,30 @@ func fmdProblems(ctx context.Context, q dbtx, p FMDProduct) ([]*ValidationError,
 		out = append(out, ve)
 	}
 	if len(p.Markets) == 0 {
-		add(invalid(rec, "markets", "missing; list the target Member States (art. 33(2)(d))"))
+		add(sqldb.Invalid(rec, "markets", "missing; list the target Member States (art. 33(2)(d))"))
 	}
 	seen := map[string]int{}
 	for i, m := range p.Markets {
 		f := "markets[" + strconv.Itoa(i) + "]"
 		if !slices.Contains(fmdMemberStates, m.Country) {
-			add(invalid(rec, f+".country", "%q is not an EU or EEA Member State's ISO 3166-1 code", m.Country))
+			add(sqldb.Invalid(rec, f+".country", "%q is not an EU or EEA Member State's ISO 3166-1 code", m.Country))
 		} else if j, dup := seen[m.Country]; dup {
-			add(invalid(rec, f+".country", "%s is listed twice (markets[%d])", m.Country, j))
+			add(sqldb.Invalid(rec, f+".country", "%s is listed twice (markets[%d])", m.Country, j))
 		}
 		seen[m.Country] = i
 		if ai := NationalCodeAI(m.Country); ai != "" {
 			switch printed := prod.National[ai]; {
 			case m.NationalCode == "":
-				add(invalid(rec, f+".national_code", "missing; %s has a national reimbursement number (AI %s)", m.Country, ai))
+				add(sqldb.Invalid(rec, f+".national_code", "missing; %s has a national reimbursement number (AI %s)", m.Country, ai))
 			case printed != "" && printed != m.NationalCode:
-				add(invalid(rec, f+".national_code", "%q differs from the AI %s the pack carries (%q)", m.NationalCode, ai, printed))
+				add(sqldb.Invalid(rec, f+".national_code", "%q differs from the AI %s the pack carries (%q)", m.NationalCode, ai, printed))
 			default:
 				if err := (gs1.ElementString{{AI: "01", Value: p.GTIN}, {AI: ai, Value: m.NationalCode}}).Validate(); err != nil {
-					add(invalid(rec, f+".national_code", "%v", err))
+					add(sqldb.Invalid(rec, f+".national_code", "%v", err))
 				}
 			}
 		} else if m.NationalCode != "" && (len(m.NationalCode) > 20 || !gs1.IsCSET82(m.NationalCode)) {
-			add(invalid(rec, f+".national_code", "at most 20 characters of GS1 CSET 82, got %q", m.NationalCode))
+			add(sqldb.Invalid(rec, f+".national_code", "at most 20 characters of GS1 CSET 82, got %q", m.NationalCode))
 		}
 		if ve, err := checkParty(ctx, q, rec, f+".mah", m.MAH, false); err != nil {
 			return nil, err
@@ -266,9 +267,9 @@ func normalizeFMD(p *FMDProduct, prod Product) {
 
 // FMDProblems lists every rule p breaks before it may reach the hub (see
 // PutFMDProduct); empty when it may.
-func (s *Store) FMDProblems(ctx context.Context, p FMDProduct) ([]*ValidationError, error) {
-	var out []*ValidationError
-	err := s.read(ctx, func(q dbtx) error {
+func (s *Store) FMDProblems(ctx context.Context, p FMDProduct) ([]*sqldb.ValidationError, error) {
+	var out []*sqldb.ValidationError
+	err := s.db.Read(ctx, func(q sqldb.Tx) error {
 		prod, err := getProduct(ctx, q, p.GTIN)
 		if err != nil {
 			return err
@@ -304,16 +305,16 @@ func scanFMD(r interface{ Scan(...any) error }) (FMDProduct, error) {
 
 // getFMD reads a version of a product's EU master data; version 0 is the
 // current (highest) one.
-func getFMD(ctx context.Context, q dbtx, gtin string, version int) (FMDProduct, error) {
+func getFMD(ctx context.Context, q sqldb.Tx, gtin string, version int) (FMDProduct, error) {
 	var p FMDProduct
 	var err error
 	if version == 0 {
-		p, err = scanFMD(q.queryRow(ctx, "SELECT "+fmdCols+" FROM fmd_products WHERE gtin = $1 ORDER BY version DESC LIMIT 1", gtin))
+		p, err = scanFMD(q.QueryRow(ctx, "SELECT "+fmdCols+" FROM fmd_products WHERE gtin = $1 ORDER BY version DESC LIMIT 1", gtin))
 	} else {
-		p, err = scanFMD(q.queryRow(ctx, "SELECT "+fmdCols+" FROM fmd_products WHERE gtin = $1 AND version = $2", gtin, version))
+		p, err = scanFMD(q.QueryRow(ctx, "SELECT "+fmdCols+" FROM fmd_products WHERE gtin = $1 AND version = $2", gtin, version))
 	}
-	if isNoRows(err) {
-		return p, fmt.Errorf("EU FMD master data of product %s: %w", gtin, ErrNotFound)
+	if sqldb.IsNoRows(err) {
+		return p, fmt.Errorf("EU FMD master data of product %s: %w", gtin, sqldb.ErrNotFound)
 	}
 	return p, err
 }
@@ -322,7 +323,7 @@ func getFMD(ctx context.Context, q dbtx, gtin string, version int) (FMDProduct, 
 // the current one).
 func (s *Store) FMDProduct(ctx context.Context, gtin string, version int) (FMDProduct, error) {
 	var p FMDProduct
-	err := s.read(ctx, func(q dbtx) error {
+	err := s.db.Read(ctx, func(q sqldb.Tx) error {
 		var err error
 		p, err = getFMD(ctx, q, gtin, version)
 		return err
@@ -339,17 +340,17 @@ func fmdData(p FMDProduct) string {
 
 // PutFMDProduct sets a product's EU FMD master data after checking every
 // rule the hub applies (the first broken one is the error, a
-// *ValidationError naming its field; FMDProblems lists them all). Until
+// *sqldb.ValidationError naming its field; FMDProblems lists them all). Until
 // the current version has been uploaded it is updated in place. Once it
 // has, its target markets cannot change (the hub refuses that): a
-// different market list is ErrConflict naming markets, unless newVersion
+// different market list is sqldb.ErrConflict naming markets, unless newVersion
 // asks for a new product code version, which gets it. Audited.
 func (s *Store) PutFMDProduct(ctx context.Context, p FMDProduct, newVersion bool) (FMDProduct, error) {
 	rec := "EU FMD master data of product " + p.GTIN
 	if err := checkGTIN(rec, "gtin", p.GTIN); err != nil {
 		return p, err
 	}
-	err := s.write(ctx, func(tx dbtx) error {
+	err := s.db.Write(ctx, func(tx sqldb.Tx) error {
 		prod, err := getProduct(ctx, tx, p.GTIN)
 		if err != nil {
 			return err
@@ -362,31 +363,31 @@ func (s *Store) PutFMDProduct(ctx context.Context, p FMDProduct, newVersion bool
 		if len(ps) > 0 {
 			return ps[0]
 		}
-		t := now()
+		t := sqldb.Now()
 		cur, err := getFMD(ctx, tx, p.GTIN, 0)
 		switch {
-		case errors.Is(err, ErrNotFound):
+		case errors.Is(err, sqldb.ErrNotFound):
 			p.Version, p.CreatedAt, p.UpdatedAt, p.UploadedAt = 1, t, t, nil
 		case err != nil:
 			return err
 		case cur.UploadedAt != nil && !slices.Equal(cur.Countries(), p.Countries()):
 			if !newVersion {
 				return fmt.Errorf("%s: markets: %w: version %d was uploaded to the EU hub for %v; the hub keeps a version's target markets: "+
-					"ask for a new product code version (new_version) to upload %v", rec, ErrConflict, cur.Version, cur.Countries(), p.Countries())
+					"ask for a new product code version (new_version) to upload %v", rec, sqldb.ErrConflict, cur.Version, cur.Countries(), p.Countries())
 			}
 			p.Version, p.CreatedAt, p.UpdatedAt, p.UploadedAt = cur.Version+1, t, t, nil
 		case newVersion:
-			return invalid(rec, "new_version", "only when the target markets of an uploaded version change (version %d: uploaded %t, markets %v)",
+			return sqldb.Invalid(rec, "new_version", "only when the target markets of an uploaded version change (version %d: uploaded %t, markets %v)",
 				cur.Version, cur.UploadedAt != nil, cur.Countries())
 		default:
 			p.Version, p.CreatedAt, p.UpdatedAt, p.UploadedAt = cur.Version, cur.CreatedAt, t, cur.UploadedAt
-			if _, err := tx.exec(ctx, "UPDATE fmd_products SET data = $3, updated_at = $4 WHERE gtin = $1 AND version = $2",
+			if _, err := tx.Exec(ctx, "UPDATE fmd_products SET data = $3, updated_at = $4 WHERE gtin = $1 AND version = $2",
 				p.GTIN, p.Version, fmdData(p), t); err != nil {
 				return err
 			}
 			return audit(ctx, tx, "update", "fmd_product", p.GTIN+"/v"+strconv.Itoa(p.Version), cur, p)
 		}
-		if _, err := tx.exec(ctx, "INSERT INTO fmd_products ("+fmdCols+") VALUES ($1, $2, $3, $4, $4, NULL)",
+		if _, err := tx.Exec(ctx, "INSERT INTO fmd_products ("+fmdCols+") VALUES ($1, $2, $3, $4, $4, NULL)",
 			p.GTIN, p.Version, fmdData(p), t); err != nil {
 			return err
 		}
@@ -409,7 +410,7 @@ type FMDParty struct {
 // then partners).
 func (s *Store) FMDParties(ctx context.Context, glns []string) (map[string]FMDParty, error) {
 	out := map[string]FMDParty{}
-	err := s.read(ctx, func(q dbtx) error {
+	err := s.db.Read(ctx, func(q sqldb.Tx) error {
 		for _, g := range glns {
 			if _, ok := out[g]; ok {
 				continue
@@ -426,8 +427,8 @@ func (s *Store) FMDParties(ctx context.Context, glns []string) (map[string]FMDPa
 }
 
 // fmdGateways lists the partners with an EU FMD gateway endpoint.
-func fmdGateways(ctx context.Context, q dbtx) ([]string, error) {
-	r, err := q.query(ctx, "SELECT gln FROM partner_endpoints WHERE kind = $1 ORDER BY gln", EndpointFMD)
+func fmdGateways(ctx context.Context, q sqldb.Tx) ([]string, error) {
+	r, err := q.Query(ctx, "SELECT gln FROM partner_endpoints WHERE kind = $1 ORDER BY gln", EndpointFMD)
 	if err != nil {
 		return nil, err
 	}
@@ -449,7 +450,7 @@ var ErrNoFMDGateway = errors.New("no EU FMD gateway: set a partner's endpoint of
 
 // enqueueFMD queues an fmd document for every gateway; none is
 // ErrNoFMDGateway when required, else nothing.
-func enqueueFMD(ctx context.Context, tx dbtx, ref string, required bool) ([]OutboundMessage, error) {
+func enqueueFMD(ctx context.Context, tx sqldb.Tx, ref string, required bool) ([]OutboundMessage, error) {
 	gws, err := fmdGateways(ctx, tx)
 	if err != nil {
 		return nil, err
@@ -479,12 +480,12 @@ func FMDStatusRef(id int64) string    { return "status:" + strconv.FormatInt(id,
 
 // uploadFMDProduct marks the version uploaded (its markets are fixed from
 // now) and queues it, unless it was queued before.
-func uploadFMDProduct(ctx context.Context, tx dbtx, p FMDProduct) ([]OutboundMessage, error) {
+func uploadFMDProduct(ctx context.Context, tx sqldb.Tx, p FMDProduct) ([]OutboundMessage, error) {
 	if p.UploadedAt != nil {
 		return nil, nil
 	}
-	if _, err := tx.exec(ctx, "UPDATE fmd_products SET uploaded_at = $3 WHERE gtin = $1 AND version = $2 AND uploaded_at IS NULL",
-		p.GTIN, p.Version, now()); err != nil {
+	if _, err := tx.Exec(ctx, "UPDATE fmd_products SET uploaded_at = $3 WHERE gtin = $1 AND version = $2 AND uploaded_at IS NULL",
+		p.GTIN, p.Version, sqldb.Now()); err != nil {
 		return nil, err
 	}
 	ms, err := enqueueFMD(ctx, tx, FMDProductRef(p.GTIN, p.Version), true)
@@ -495,13 +496,13 @@ func uploadFMDProduct(ctx context.Context, tx dbtx, p FMDProduct) ([]OutboundMes
 }
 
 // SendFMDProduct queues the current version of the product's master data
-// for the hub (checked first: every problem is a *ValidationError naming
+// for the hub (checked first: every problem is a *sqldb.ValidationError naming
 // its field), and marks it uploaded. A version queued before is queued
 // again (the same document). Audited.
 func (s *Store) SendFMDProduct(ctx context.Context, gtin string) (FMDProduct, []OutboundMessage, error) {
 	var p FMDProduct
 	var ms []OutboundMessage
-	err := s.write(ctx, func(tx dbtx) error {
+	err := s.db.Write(ctx, func(tx sqldb.Tx) error {
 		var err error
 		if p, err = getFMD(ctx, tx, gtin, 0); err != nil {
 			return err
@@ -513,7 +514,7 @@ func (s *Store) SendFMDProduct(ctx context.Context, gtin string) (FMDProduct, []
 		}
 		if p.UploadedAt == nil {
 			ms, err = uploadFMDProduct(ctx, tx, p)
-			t := now()
+			t := sqldb.Now()
 			p.UploadedAt = &t
 			return err
 		}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/wire"
 )
 
@@ -26,22 +27,22 @@ type FMDBatch struct {
 func (s *Store) SendFMDBatch(ctx context.Context, order string) (FMDBatch, []OutboundMessage, error) {
 	var b FMDBatch
 	var ms []OutboundMessage
-	err := s.write(ctx, func(tx dbtx) error {
+	err := s.db.Write(ctx, func(tx sqldb.Tx) error {
 		o, err := getOrder(ctx, tx, order, "")
 		if err != nil {
 			return err
 		}
 		rec := "EU FMD batch of work order " + order
 		if o.State == wire.OrderStateCreated {
-			return fmt.Errorf("%s: %w: the order is not released; its packs go to the hub after release", rec, ErrConflict)
+			return fmt.Errorf("%s: %w: the order is not released; its packs go to the hub after release", rec, sqldb.ErrConflict)
 		}
-		err = tx.queryRow(ctx, "SELECT order_id, gtin, lot, version, uploaded_at FROM fmd_batches WHERE order_id = $1", order).
+		err = tx.QueryRow(ctx, "SELECT order_id, gtin, lot, version, uploaded_at FROM fmd_batches WHERE order_id = $1", order).
 			Scan(&b.Order, &b.GTIN, &b.Lot, &b.Version, &b.UploadedAt)
 		switch {
-		case isNoRows(err):
+		case sqldb.IsNoRows(err):
 			p, err := getFMD(ctx, tx, o.GTIN, 0)
-			if errors.Is(err, ErrNotFound) {
-				return invalid(rec, "eu_fmd", "product %s has no EU FMD master data (PUT /api/v1/products/%s/eu-fmd)", o.GTIN, o.GTIN)
+			if errors.Is(err, sqldb.ErrNotFound) {
+				return sqldb.Invalid(rec, "eu_fmd", "product %s has no EU FMD master data (PUT /api/v1/products/%s/eu-fmd)", o.GTIN, o.GTIN)
 			}
 			if err != nil {
 				return err
@@ -54,8 +55,8 @@ func (s *Store) SendFMDBatch(ctx context.Context, order string) (FMDBatch, []Out
 			if ms, err = uploadFMDProduct(ctx, tx, p); err != nil {
 				return err
 			}
-			b = FMDBatch{Order: order, GTIN: o.GTIN, Lot: o.Lot, Version: p.Version, UploadedAt: now()}
-			if _, err := tx.exec(ctx, "INSERT INTO fmd_batches (order_id, gtin, lot, version, uploaded_at) VALUES ($1, $2, $3, $4, $5)",
+			b = FMDBatch{Order: order, GTIN: o.GTIN, Lot: o.Lot, Version: p.Version, UploadedAt: sqldb.Now()}
+			if _, err := tx.Exec(ctx, "INSERT INTO fmd_batches (order_id, gtin, lot, version, uploaded_at) VALUES ($1, $2, $3, $4, $5)",
 				b.Order, b.GTIN, b.Lot, b.Version, b.UploadedAt); err != nil {
 				return err
 			}
@@ -75,12 +76,12 @@ func (s *Store) SendFMDBatch(ctx context.Context, order string) (FMDBatch, []Out
 // FMDBatchOf returns the upload record of a work order's batch.
 func (s *Store) FMDBatchOf(ctx context.Context, order string) (FMDBatch, error) {
 	var b FMDBatch
-	err := s.read(ctx, func(q dbtx) error {
-		return q.queryRow(ctx, "SELECT order_id, gtin, lot, version, uploaded_at FROM fmd_batches WHERE order_id = $1", order).
+	err := s.db.Read(ctx, func(q sqldb.Tx) error {
+		return q.QueryRow(ctx, "SELECT order_id, gtin, lot, version, uploaded_at FROM fmd_batches WHERE order_id = $1", order).
 			Scan(&b.Order, &b.GTIN, &b.Lot, &b.Version, &b.UploadedAt)
 	})
-	if isNoRows(err) {
-		return b, fmt.Errorf("EU FMD batch of work order %s: %w: not uploaded", order, ErrNotFound)
+	if sqldb.IsNoRows(err) {
+		return b, fmt.Errorf("EU FMD batch of work order %s: %w: not uploaded", order, sqldb.ErrNotFound)
 	}
 	b.UploadedAt = b.UploadedAt.UTC()
 	return b, err

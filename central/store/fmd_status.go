@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/gs1"
 )
 
@@ -72,15 +73,15 @@ const packStates = "('commissioned', 'shipped', 'returned')"
 // or of listed serials (each must be a pack in circulation) of an EU FMD
 // product and queues it for every EU FMD gateway. A recall made with
 // CreateRecall makes its own (kind recall). Refusals are
-// *ValidationError naming the field. Audited.
+// *sqldb.ValidationError naming the field. Audited.
 func (s *Store) CreateFMDStatus(ctx context.Context, req FMDStatusRequest) (FMDStatusUpdate, error) {
 	rec := "EU FMD status update"
 	switch req.Kind {
 	case FMDWithdrawal, FMDTheft, FMDDestruction:
 	case FMDRecall:
-		return FMDStatusUpdate{}, invalid(rec, "kind", "a recall's status update comes with the recall (POST /api/v1/recalls)")
+		return FMDStatusUpdate{}, sqldb.Invalid(rec, "kind", "a recall's status update comes with the recall (POST /api/v1/recalls)")
 	default:
-		return FMDStatusUpdate{}, invalid(rec, "kind", "%q is not a status update; use %s, %s or %s", req.Kind, FMDWithdrawal, FMDTheft, FMDDestruction)
+		return FMDStatusUpdate{}, sqldb.Invalid(rec, "kind", "%q is not a status update; use %s, %s or %s", req.Kind, FMDWithdrawal, FMDTheft, FMDDestruction)
 	}
 	if err := checkGTIN(rec, "gtin", req.GTIN); err != nil {
 		return FMDStatusUpdate{}, err
@@ -90,16 +91,16 @@ func (s *Store) CreateFMDStatus(ctx context.Context, req FMDStatusRequest) (FMDS
 	}
 	switch {
 	case req.Lot != "" && len(req.Serials) > 0:
-		return FMDStatusUpdate{}, invalid(rec, "serials", "a lot or a list of serials, not both")
+		return FMDStatusUpdate{}, sqldb.Invalid(rec, "serials", "a lot or a list of serials, not both")
 	case req.Lot == "" && len(req.Serials) == 0:
-		return FMDStatusUpdate{}, invalid(rec, "lot", "missing; name a lot, or list serials")
+		return FMDStatusUpdate{}, sqldb.Invalid(rec, "lot", "missing; name a lot, or list serials")
 	case req.Lot != "" && (len(req.Lot) > 20 || !gs1.IsCSET82(req.Lot)):
-		return FMDStatusUpdate{}, invalid(rec, "lot", "a lot (AI 10) has 1 to 20 characters of GS1 CSET 82, got %q", req.Lot)
+		return FMDStatusUpdate{}, sqldb.Invalid(rec, "lot", "a lot (AI 10) has 1 to 20 characters of GS1 CSET 82, got %q", req.Lot)
 	case len(req.Serials) > MaxRecallSerials:
-		return FMDStatusUpdate{}, invalid(rec, "serials", "at most %d per update, got %d", MaxRecallSerials, len(req.Serials))
+		return FMDStatusUpdate{}, sqldb.Invalid(rec, "serials", "at most %d per update, got %d", MaxRecallSerials, len(req.Serials))
 	}
 	var u FMDStatusUpdate
-	err := s.write(ctx, func(tx dbtx) error {
+	err := s.db.Write(ctx, func(tx sqldb.Tx) error {
 		var err error
 		u, err = s.createFMDStatus(ctx, tx, req, "")
 		return err
@@ -109,31 +110,31 @@ func (s *Store) CreateFMDStatus(ctx context.Context, req FMDStatusRequest) (FMDS
 
 // createFMDStatus makes a status update inside tx: the product must be an
 // EU FMD one; the packs are selected by lot or serials.
-func (s *Store) createFMDStatus(ctx context.Context, tx dbtx, req FMDStatusRequest, recallID string) (FMDStatusUpdate, error) {
+func (s *Store) createFMDStatus(ctx context.Context, tx sqldb.Tx, req FMDStatusRequest, recallID string) (FMDStatusUpdate, error) {
 	rec := "EU FMD status update"
 	prod, err := getProduct(ctx, tx, req.GTIN)
 	if err != nil {
 		return FMDStatusUpdate{}, fmt.Errorf("%s: gtin: %w", rec, err)
 	}
 	if !slices.Contains(prod.Markets, MarketEUFMD) {
-		return FMDStatusUpdate{}, invalid(rec, "gtin", "product %s is not sold under %s", req.GTIN, MarketEUFMD)
+		return FMDStatusUpdate{}, sqldb.Invalid(rec, "gtin", "product %s is not sold under %s", req.GTIN, MarketEUFMD)
 	}
 	for i, m := range req.Markets {
 		if !slices.Contains(fmdMemberStates, m) {
-			return FMDStatusUpdate{}, invalid(rec, "markets["+strconv.Itoa(i)+"]", "%q is not an EU or EEA Member State's ISO 3166-1 code", m)
+			return FMDStatusUpdate{}, sqldb.Invalid(rec, "markets["+strconv.Itoa(i)+"]", "%q is not an EU or EEA Member State's ISO 3166-1 code", m)
 		}
 	}
 	markets, _ := json.Marshal(req.Markets)
-	t := now()
-	until := ts(s.clock().Add(s.fmdWindow))
+	t := sqldb.Now()
+	until := sqldb.TS(s.clock().Add(s.fmdWindow))
 	u := FMDStatusUpdate{Kind: req.Kind, GTIN: req.GTIN, Lot: req.Lot, RecallID: recallID, Reason: req.Reason, Markets: req.Markets,
-		ReversibleUntil: &until, CreatedAt: t, Actor: ActorFrom(ctx)}
-	if err := tx.queryRow(ctx, `INSERT INTO fmd_status_updates (kind, gtin, lot, recall_id, reason, markets, packs, reversible_until, created_at, actor)
+		ReversibleUntil: &until, CreatedAt: t, Actor: sqldb.ActorFrom(ctx)}
+	if err := tx.QueryRow(ctx, `INSERT INTO fmd_status_updates (kind, gtin, lot, recall_id, reason, markets, packs, reversible_until, created_at, actor)
 		VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $8, $9) RETURNING id`, u.Kind, u.GTIN, u.Lot, recallID, u.Reason, string(markets), until, t, u.Actor).Scan(&u.ID); err != nil {
 		return u, fmt.Errorf("%s: %w", rec, err)
 	}
 	if req.Lot != "" {
-		n, err := tx.exec(ctx, `INSERT INTO fmd_status_packs (update_id, gtin, serial, lot, expiry)
+		n, err := tx.Exec(ctx, `INSERT INTO fmd_status_packs (update_id, gtin, serial, lot, expiry)
 			SELECT $1, u.gtin, u.serial, u.lot, u.expiry FROM units u WHERE u.gtin = $2 AND u.lot = $3 AND u.state IN `+packStates,
 			u.ID, u.GTIN, u.Lot)
 		if err != nil {
@@ -142,7 +143,7 @@ func (s *Store) createFMDStatus(ctx context.Context, tx dbtx, req FMDStatusReque
 		u.Packs = int(n)
 	} else {
 		for i, sn := range req.Serials {
-			n, err := tx.exec(ctx, `INSERT INTO fmd_status_packs (update_id, gtin, serial, lot, expiry)
+			n, err := tx.Exec(ctx, `INSERT INTO fmd_status_packs (update_id, gtin, serial, lot, expiry)
 				SELECT $1, u.gtin, u.serial, u.lot, u.expiry FROM units u WHERE u.gtin = $2 AND u.serial = $3 AND u.state IN `+packStates+`
 				ON CONFLICT DO NOTHING`, u.ID, u.GTIN, sn)
 			if err != nil {
@@ -150,14 +151,14 @@ func (s *Store) createFMDStatus(ctx context.Context, tx dbtx, req FMDStatusReque
 			}
 			if n == 0 {
 				if slices.Contains(req.Serials[:i], sn) {
-					return u, invalid(rec, "serials["+strconv.Itoa(i)+"]", "%q is listed twice", sn)
+					return u, sqldb.Invalid(rec, "serials["+strconv.Itoa(i)+"]", "%q is listed twice", sn)
 				}
-				return u, invalid(rec, "serials["+strconv.Itoa(i)+"]", "%q is not a pack of %s in circulation (commissioned, shipped or returned)", sn, u.GTIN)
+				return u, sqldb.Invalid(rec, "serials["+strconv.Itoa(i)+"]", "%q is not a pack of %s in circulation (commissioned, shipped or returned)", sn, u.GTIN)
 			}
 			u.Packs++
 		}
 	}
-	if _, err := tx.exec(ctx, "UPDATE fmd_status_updates SET packs = $2 WHERE id = $1", u.ID, u.Packs); err != nil {
+	if _, err := tx.Exec(ctx, "UPDATE fmd_status_updates SET packs = $2 WHERE id = $1", u.ID, u.Packs); err != nil {
 		return u, fmt.Errorf("%s: %w", rec, err)
 	}
 	if u.Queued, err = enqueueFMD(ctx, tx, FMDStatusRef(u.ID), false); err != nil {
@@ -169,40 +170,40 @@ func (s *Store) createFMDStatus(ctx context.Context, tx dbtx, req FMDStatusReque
 // ReverseFMDStatus reverses a status update within its window: a
 // reversal update reactivating exactly its packs, queued for the hub.
 // A reversal, an update reversed already, or one past its window is
-// ErrConflict. Audited.
+// sqldb.ErrConflict. Audited.
 func (s *Store) ReverseFMDStatus(ctx context.Context, id int64, reason string) (FMDStatusUpdate, error) {
 	rec := "EU FMD status update " + strconv.FormatInt(id, 10)
 	if err := checkText(rec, "reason", reason, true); err != nil {
 		return FMDStatusUpdate{}, err
 	}
 	var u FMDStatusUpdate
-	err := s.write(ctx, func(tx dbtx) error {
-		orig, err := getFMDStatus(ctx, tx, id, s.d.forUpdate())
+	err := s.db.Write(ctx, func(tx sqldb.Tx) error {
+		orig, err := getFMDStatus(ctx, tx, id, s.db.Dialect().ForUpdate())
 		if err != nil {
 			return err
 		}
-		t := now()
+		t := sqldb.Now()
 		switch {
 		case orig.Kind == FMDReversal:
-			return fmt.Errorf("%s: %w: it is a reversal itself", rec, ErrConflict)
+			return fmt.Errorf("%s: %w: it is a reversal itself", rec, sqldb.ErrConflict)
 		case orig.ReversedBy != nil:
-			return fmt.Errorf("%s: %w: reversed already by update %d", rec, ErrConflict, *orig.ReversedBy)
+			return fmt.Errorf("%s: %w: reversed already by update %d", rec, sqldb.ErrConflict, *orig.ReversedBy)
 		case orig.ReversibleUntil == nil || s.clock().After(*orig.ReversibleUntil):
-			return fmt.Errorf("%s: %w: its reversal window ended at %s", rec, ErrConflict, orig.ReversibleUntil.Format(time.RFC3339))
+			return fmt.Errorf("%s: %w: its reversal window ended at %s", rec, sqldb.ErrConflict, orig.ReversibleUntil.Format(time.RFC3339))
 		}
 		markets, _ := json.Marshal(orig.Markets)
 		u = FMDStatusUpdate{Kind: FMDReversal, GTIN: orig.GTIN, Lot: orig.Lot, RecallID: orig.RecallID, Reason: reason, Markets: orig.Markets,
-			Packs: orig.Packs, Reverses: &orig.ID, CreatedAt: t, Actor: ActorFrom(ctx)}
-		if err := tx.queryRow(ctx, `INSERT INTO fmd_status_updates (kind, gtin, lot, recall_id, reason, markets, packs, reverses, created_at, actor)
+			Packs: orig.Packs, Reverses: &orig.ID, CreatedAt: t, Actor: sqldb.ActorFrom(ctx)}
+		if err := tx.QueryRow(ctx, `INSERT INTO fmd_status_updates (kind, gtin, lot, recall_id, reason, markets, packs, reverses, created_at, actor)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id`, u.Kind, u.GTIN, u.Lot, u.RecallID, u.Reason, string(markets),
 			u.Packs, orig.ID, t, u.Actor).Scan(&u.ID); err != nil {
 			return fmt.Errorf("%s: %w", rec, err)
 		}
-		if _, err := tx.exec(ctx, `INSERT INTO fmd_status_packs (update_id, gtin, serial, lot, expiry)
+		if _, err := tx.Exec(ctx, `INSERT INTO fmd_status_packs (update_id, gtin, serial, lot, expiry)
 			SELECT $1, gtin, serial, lot, expiry FROM fmd_status_packs WHERE update_id = $2`, u.ID, orig.ID); err != nil {
 			return fmt.Errorf("%s: packs: %w", rec, err)
 		}
-		if _, err := tx.exec(ctx, "UPDATE fmd_status_updates SET reversed_by = $2 WHERE id = $1", orig.ID, u.ID); err != nil {
+		if _, err := tx.Exec(ctx, "UPDATE fmd_status_updates SET reversed_by = $2 WHERE id = $1", orig.ID, u.ID); err != nil {
 			return fmt.Errorf("%s: %w", rec, err)
 		}
 		if u.Queued, err = enqueueFMD(ctx, tx, FMDStatusRef(u.ID), false); err != nil {
@@ -236,10 +237,10 @@ func scanFMDStatus(r interface{ Scan(...any) error }) (FMDStatusUpdate, error) {
 	return u, nil
 }
 
-func getFMDStatus(ctx context.Context, q dbtx, id int64, lock string) (FMDStatusUpdate, error) {
-	u, err := scanFMDStatus(q.queryRow(ctx, "SELECT "+fmdStatusCols+" FROM fmd_status_updates WHERE id = $1"+lock, id))
-	if isNoRows(err) {
-		return u, fmt.Errorf("EU FMD status update %d: %w", id, ErrNotFound)
+func getFMDStatus(ctx context.Context, q sqldb.Tx, id int64, lock string) (FMDStatusUpdate, error) {
+	u, err := scanFMDStatus(q.QueryRow(ctx, "SELECT "+fmdStatusCols+" FROM fmd_status_updates WHERE id = $1"+lock, id))
+	if sqldb.IsNoRows(err) {
+		return u, fmt.Errorf("EU FMD status update %d: %w", id, sqldb.ErrNotFound)
 	}
 	return u, err
 }
@@ -247,7 +248,7 @@ func getFMDStatus(ctx context.Context, q dbtx, id int64, lock string) (FMDStatus
 // FMDStatus returns a status update.
 func (s *Store) FMDStatus(ctx context.Context, id int64) (FMDStatusUpdate, error) {
 	var u FMDStatusUpdate
-	err := s.read(ctx, func(q dbtx) error {
+	err := s.db.Read(ctx, func(q sqldb.Tx) error {
 		var err error
 		u, err = getFMDStatus(ctx, q, id, "")
 		return err
@@ -266,8 +267,8 @@ type FMDStatusFilter struct {
 func (s *Store) FMDStatuses(ctx context.Context, f FMDStatusFilter) ([]FMDStatusUpdate, error) {
 	q := "SELECT " + fmdStatusCols + " FROM fmd_status_updates WHERE ($1 = '' OR gtin = $1) AND ($2 = '' OR lot = $2) AND ($3 = '' OR recall_id = $3) ORDER BY id"
 	out := []FMDStatusUpdate{}
-	err := s.read(ctx, func(db dbtx) error {
-		r, err := db.query(ctx, q, f.GTIN, f.Lot, f.RecallID)
+	err := s.db.Read(ctx, func(db sqldb.Tx) error {
+		r, err := db.Query(ctx, q, f.GTIN, f.Lot, f.RecallID)
 		if err != nil {
 			return err
 		}
@@ -294,8 +295,8 @@ type FMDPack struct {
 // FMDStatusPacks calls fn with every pack of a status update, by lot and
 // serial.
 func (s *Store) FMDStatusPacks(ctx context.Context, id int64, fn func(FMDPack) error) error {
-	return s.read(ctx, func(q dbtx) error {
-		r, err := q.query(ctx, "SELECT serial, lot, expiry FROM fmd_status_packs WHERE update_id = $1 ORDER BY lot, serial", id)
+	return s.db.Read(ctx, func(q sqldb.Tx) error {
+		r, err := q.Query(ctx, "SELECT serial, lot, expiry FROM fmd_status_packs WHERE update_id = $1 ORDER BY lot, serial", id)
 		if err != nil {
 			return err
 		}
@@ -316,7 +317,7 @@ func (s *Store) FMDStatusPacks(ctx context.Context, id int64, fn func(FMDPack) e
 // recallFMDStatus makes the recall's status update (inside the recall's
 // transaction) when the product is an EU FMD one: the packs of the lot,
 // or the listed ones that are packs in circulation.
-func (s *Store) recallFMDStatus(ctx context.Context, tx dbtx, rc Recall, serials []string) error {
+func (s *Store) recallFMDStatus(ctx context.Context, tx sqldb.Tx, rc Recall, serials []string) error {
 	prod, err := getProduct(ctx, tx, rc.GTIN)
 	if err != nil {
 		return err
@@ -328,7 +329,7 @@ func (s *Store) recallFMDStatus(ctx context.Context, tx dbtx, rc Recall, serials
 	if rc.Kind == RecallSerials {
 		// Listed serials that are not packs (decommissioned) are not the
 		// hub's concern: keep the packs only.
-		r, err := tx.queryFresh(ctx, `SELECT ru.serial FROM recall_units ru JOIN units u ON u.gtin = ru.gtin AND u.serial = ru.serial
+		r, err := tx.QueryFresh(ctx, `SELECT ru.serial FROM recall_units ru JOIN units u ON u.gtin = ru.gtin AND u.serial = ru.serial
 			WHERE ru.recall_id = $1 AND u.state IN `+packStates+` ORDER BY ru.serial`, rc.ID)
 		if err != nil {
 			return err

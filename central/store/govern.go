@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/wire"
 )
 
@@ -53,11 +54,11 @@ func (a *applier) flushOrderCounts(ctx context.Context) error {
 			extended = append(extended, []any{o.id, o.extendedBy, a.now})
 		}
 	}
-	if err := a.tx.execMany(ctx, `UPDATE work_orders SET units_commissioned = units_commissioned + $2,
+	if err := a.tx.ExecMany(ctx, `UPDATE work_orders SET units_commissioned = units_commissioned + $2,
 		units_decommissioned = units_decommissioned + $3, units_voided = units_voided + $4 WHERE id = $1`, counts); err != nil {
 		return err
 	}
-	return a.tx.execMany(ctx, "UPDATE work_orders SET allowance_extended = allowance_extended + $2, updated_at = $3 WHERE id = $1", extended)
+	return a.tx.ExecMany(ctx, "UPDATE work_orders SET allowance_extended = allowance_extended + $2, updated_at = $3 WHERE id = $1", extended)
 }
 
 // allowanceChange is what the audit trail keeps of an allowance extended
@@ -93,7 +94,7 @@ func (a *applier) extendAllowance(ctx context.Context, e wire.Event) string {
 	a.changed.add(o.id)
 	actor := lineActor(a.line, e.Operator)
 	a.audits = append(a.audits, func() error {
-		return audit(WithActor(ctx, actor), a.tx, "extend-allowance", "work_order", o.id, before, after)
+		return audit(sqldb.WithActor(ctx, actor), a.tx, "extend-allowance", "work_order", o.id, before, after)
 	})
 	return ""
 }
@@ -114,7 +115,7 @@ func (a *applier) flagAfterClose(e wire.Event) {
 	if e.Order == "" || o == nil || o.closedAt == nil {
 		return
 	}
-	at := ts(e.At)
+	at := sqldb.TS(e.At)
 	if !at.After(*o.closedAt) {
 		return
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/wire"
@@ -68,7 +69,7 @@ func TestRejectAllowance(t *testing.T) {
 		} {
 			bad := p
 			tc.mut(&bad)
-			var ve *store.ValidationError
+			var ve *sqldb.ValidationError
 			require.ErrorAs(t, f.s.PutProduct(f.ctx, bad), &ve, name)
 			require.Equal(t, tc.field, ve.Field, name)
 		}
@@ -94,7 +95,7 @@ func TestRejectAllowance(t *testing.T) {
 			"own allowance 0":   {ID: "WO-X", GTIN: gtinSeq, Lot: lot, Expiry: expiry, Quantity: 5, AllowanceSet: true},
 			"own allowance big": {ID: "WO-X", GTIN: gtinSeq, Lot: lot, Expiry: expiry, Quantity: 5, AllowanceSet: true, RejectAllowance: 1<<40 + 1},
 		} {
-			var ve *store.ValidationError
+			var ve *sqldb.ValidationError
 			_, err := f.s.CreateOrder(f.ctx, o)
 			require.ErrorAs(t, err, &ve, name)
 			require.Equal(t, "reject_allowance", ve.Field, name)
@@ -181,7 +182,7 @@ func TestShelfLife(t *testing.T) {
 					require.NoError(t, err)
 					return
 				}
-				var ve *store.ValidationError
+				var ve *sqldb.ValidationError
 				require.ErrorAs(t, err, &ve)
 				require.Equal(t, tc.field, ve.Field)
 				require.Contains(t, ve.Rule, tc.want)
@@ -193,7 +194,7 @@ func TestShelfLife(t *testing.T) {
 		require.NoError(t, err)
 		clock = today.AddDate(0, 1, 0)
 		_, err = s.ReleaseOrder(ctx, "WO-late", line1)
-		var ve *store.ValidationError
+		var ve *sqldb.ValidationError
 		require.ErrorAs(t, err, &ve)
 		require.Equal(t, "expiry", ve.Field)
 		require.Contains(t, ve.Rule, "is 152 days ahead")
@@ -295,24 +296,24 @@ func TestCloseReachesLineAfterClose(t *testing.T) {
 		require.Equal(t, []string{"create", "release", "close", "flag", "reconcile"}, actions, "exactly one close; the flags are in the trail")
 
 		// QA dispositions them: all or nothing, once, audited.
-		qa := store.WithActor(f.ctx, "quinn (qa)")
+		qa := sqldb.WithActor(f.ctx, "quinn (qa)")
 		ids := []int64{flags[0].ID, flags[1].ID}
 		_, err = f.s.DisposeFlags(qa, "WO-1", ids, "keep", "x")
-		var ve *store.ValidationError
+		var ve *sqldb.ValidationError
 		require.ErrorAs(t, err, &ve)
 		require.Equal(t, "disposition", ve.Field)
 		_, err = f.s.DisposeFlags(qa, "WO-1", ids, store.DispositionRejected, " ")
 		require.ErrorAs(t, err, &ve)
 		require.Equal(t, "note", ve.Field)
 		_, err = f.s.DisposeFlags(qa, "WO-2", ids, store.DispositionRejected, "made after close")
-		require.ErrorIs(t, err, store.ErrNotFound, "flags of another order")
+		require.ErrorIs(t, err, sqldb.ErrNotFound, "flags of another order")
 		_, err = f.s.DisposeFlags(qa, "WO-1", []int64{ids[0], 999_999}, store.DispositionRejected, "made after close")
-		require.ErrorIs(t, err, store.ErrNotFound)
+		require.ErrorIs(t, err, sqldb.ErrNotFound)
 		out, err := f.s.DisposeFlags(qa, "WO-1", ids, store.DispositionRejected, "made after close: pulled and destroyed")
 		require.NoError(t, err)
 		require.Len(t, out, 2)
 		_, err = f.s.DisposeFlags(qa, "WO-1", ids[1:], store.DispositionAccepted, "again")
-		require.ErrorIs(t, err, store.ErrState)
+		require.ErrorIs(t, err, sqldb.ErrState)
 		require.ErrorContains(t, err, "dispositioned rejected by quinn (qa)")
 		open, err := f.s.EventFlags(f.ctx, store.FlagFilter{Order: "WO-1", Open: true})
 		require.NoError(t, err)
@@ -344,7 +345,7 @@ func TestLineClosesFirst(t *testing.T) {
 		res := apply(t, f, line1, u.ev(line1, 1, wire.Commissioned, 0), done, late)
 		require.Empty(t, res.Rejected)
 		_, err := f.s.CloseOrder(f.ctx, "WO-1")
-		require.ErrorIs(t, err, store.ErrState)
+		require.ErrorIs(t, err, sqldb.ErrState)
 		flags, err := f.s.EventFlags(f.ctx, store.FlagFilter{})
 		require.NoError(t, err)
 		require.Len(t, flags, 1)

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/gs1"
 	"github.com/serialine/serialine/shared/serials"
 	"github.com/serialine/serialine/shared/wire"
@@ -20,7 +21,7 @@ import (
 // It is idempotent by req.RequestID: a retried request gets the very same
 // grant back, and never allocates twice (also when two replicas handle the
 // retry at once). The order must be released to that line and be of that
-// GTIN (ErrState otherwise); req.Count may not exceed limit (0 means
+// GTIN (sqldb.ErrState otherwise); req.Count may not exceed limit (0 means
 // DefaultGrantCap). Allocation bumps the product's counter high-water mark
 // with one UPDATE ... RETURNING and stores one grant row, whatever the
 // count: 500,000 serials cost what 5 do. For a list scheme the grant
@@ -45,35 +46,35 @@ func (s *Store) Grant(ctx context.Context, req wire.SerialRequest, limit uint64)
 	}
 	rec := "serial request " + req.RequestID
 	if req.Count > limit {
-		return wire.SerialGrant{}, invalid(rec, "count", "%d exceeds the %d serials one request may get", req.Count, limit)
+		return wire.SerialGrant{}, sqldb.Invalid(rec, "count", "%d exceeds the %d serials one request may get", req.Count, limit)
 	}
 	var g wire.SerialGrant
 	var raced bool
 	var need OrderNeed
-	err := s.write(ctx, func(tx dbtx) error {
+	err := s.db.Write(ctx, func(tx sqldb.Tx) error {
 		var err error
 		g, err = storedGrant(ctx, tx, req)
-		if err == nil || !errors.Is(err, ErrNotFound) {
+		if err == nil || !errors.Is(err, sqldb.ErrNotFound) {
 			return err
 		}
 		// Lock the order: the grants of one order queue here, so that the
 		// bound below counts every grant committed before this one.
-		o, err := getOrder(ctx, tx, req.Order, s.d.forUpdate())
+		o, err := getOrder(ctx, tx, req.Order, s.db.Dialect().ForUpdate())
 		if err != nil {
 			return fmt.Errorf("%s: %w", rec, err)
 		}
 		// The same request may have been granted while this one waited.
 		g, err = storedGrant(ctx, tx, req)
-		if err == nil || !errors.Is(err, ErrNotFound) {
+		if err == nil || !errors.Is(err, sqldb.ErrNotFound) {
 			return err
 		}
 		switch {
 		case o.State != wire.OrderStateReleased:
-			return fmt.Errorf("%s: %w: work order %s is %s, serials are granted only for a released order", rec, ErrState, o.ID, o.State)
+			return fmt.Errorf("%s: %w: work order %s is %s, serials are granted only for a released order", rec, sqldb.ErrState, o.ID, o.State)
 		case o.Line != req.Line:
-			return fmt.Errorf("%s: %w: work order %s is released to line %s, not %s", rec, ErrState, o.ID, o.Line, req.Line)
+			return fmt.Errorf("%s: %w: work order %s is released to line %s, not %s", rec, sqldb.ErrState, o.ID, o.Line, req.Line)
 		case o.GTIN != req.GTIN:
-			return fmt.Errorf("%s: %w: work order %s is for GTIN %s, not %s", rec, ErrState, o.ID, o.GTIN, req.GTIN)
+			return fmt.Errorf("%s: %w: work order %s is for GTIN %s, not %s", rec, sqldb.ErrState, o.ID, o.GTIN, req.GTIN)
 		}
 		p, err := getProduct(ctx, tx, req.GTIN)
 		if err != nil {
@@ -91,14 +92,14 @@ func (s *Store) Grant(ctx context.Context, req wire.SerialRequest, limit uint64)
 			return fmt.Errorf("%s: %w", rec, err)
 		}
 		if p.Scheme.Kind == serials.KindList {
-			if err := tx.queryRow(ctx, "SELECT list_size FROM serial_counters WHERE gtin = $1", req.GTIN).Scan(&space); err != nil {
+			if err := tx.QueryRow(ctx, "SELECT list_size FROM serial_counters WHERE gtin = $1", req.GTIN).Scan(&space); err != nil {
 				return fmt.Errorf("%s: serial list of %s: %w", rec, req.GTIN, err)
 			}
 		}
 		// The bump locks the counter row until commit: concurrent grants
 		// of one GTIN, on any replica, queue here and get disjoint ranges.
 		var next uint64
-		if err := tx.queryRow(ctx, "UPDATE serial_counters SET next_counter = next_counter + $2 WHERE gtin = $1 RETURNING next_counter",
+		if err := tx.QueryRow(ctx, "UPDATE serial_counters SET next_counter = next_counter + $2 WHERE gtin = $1 RETURNING next_counter",
 			req.GTIN, count).Scan(&next); err != nil {
 			return fmt.Errorf("%s: counter of %s: %w", rec, req.GTIN, err)
 		}
@@ -108,7 +109,7 @@ func (s *Store) Grant(ctx context.Context, req wire.SerialRequest, limit uint64)
 			if start < space {
 				left = space - start
 			}
-			return fmt.Errorf("%s: %w: GTIN %s has %d unused serials left, %d asked", rec, ErrExhausted, req.GTIN, left, count)
+			return fmt.Errorf("%s: %w: GTIN %s has %d unused serials left, %d asked", rec, sqldb.ErrExhausted, req.GTIN, left, count)
 		}
 		if slices.Contains(p.Markets, MarketEUFMD) {
 			// next serials of the GTIN are out once this commits: that is
@@ -121,8 +122,8 @@ func (s *Store) Grant(ctx context.Context, req wire.SerialRequest, limit uint64)
 		g = wire.SerialGrant{V: wire.Version, RequestID: req.RequestID, Line: req.Line, Order: req.Order, GTIN: req.GTIN,
 			Scheme: &p.Scheme, Ranges: []wire.CounterRange{{Start: start, Count: count}}}
 		ranges, _ := json.Marshal(g.Ranges)
-		t := now()
-		n, err := tx.exec(ctx, `INSERT INTO grants (request_id, line_id, order_id, gtin, count, ranges, created_at, requested)
+		t := sqldb.Now()
+		n, err := tx.Exec(ctx, `INSERT INTO grants (request_id, line_id, order_id, gtin, count, ranges, created_at, requested)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (request_id) DO NOTHING`,
 			req.RequestID, req.Line, req.Order, req.GTIN, count, string(ranges), t, req.Count)
 		if err != nil {
@@ -134,7 +135,7 @@ func (s *Store) Grant(ctx context.Context, req wire.SerialRequest, limit uint64)
 			raced = true
 			return errRaced
 		}
-		if _, err := tx.exec(ctx, `INSERT INTO grant_ranges (gtin, start_counter, end_counter, order_id, line_id, request_id)
+		if _, err := tx.Exec(ctx, `INSERT INTO grant_ranges (gtin, start_counter, end_counter, order_id, line_id, request_id)
 			VALUES ($1, $2, $3, $4, $5, $6)`, req.GTIN, start, next, req.Order, req.Line, req.RequestID); err != nil {
 			return fmt.Errorf("%s: %w", rec, err)
 		}
@@ -159,7 +160,7 @@ func (s *Store) Grant(ctx context.Context, req wire.SerialRequest, limit uint64)
 		return audit(ctx, tx, "grant", "serial_grant", req.RequestID, nil, a)
 	})
 	if raced {
-		err = s.read(ctx, func(q dbtx) error {
+		err = s.db.Read(ctx, func(q sqldb.Tx) error {
 			var err error
 			g, err = storedGrant(ctx, q, req)
 			return err
@@ -177,10 +178,10 @@ func (s *Store) Grant(ctx context.Context, req wire.SerialRequest, limit uint64)
 
 // ErrOrderBound is wrapped when a work order needs no more serials (see
 // OrderNeed); ErrFMDLimit when a grant would break the EU FMD guess rule.
-// Both are ErrExhausted too: a refusal the line is told about.
+// Both are sqldb.ErrExhausted too: a refusal the line is told about.
 var (
-	ErrOrderBound error = &kindOf{"the work order needs no more serials", ErrExhausted}
-	ErrFMDLimit   error = &kindOf{"EU FMD guess probability limit", ErrExhausted}
+	ErrOrderBound error = &kindOf{"the work order needs no more serials", sqldb.ErrExhausted}
+	ErrFMDLimit   error = &kindOf{"EU FMD guess probability limit", sqldb.ErrExhausted}
 )
 
 // kindOf is a sentinel error that is also (errors.Is) a broader one,
@@ -219,13 +220,13 @@ func (n OrderNeed) String() string {
 
 // orderNeed computes o's OrderNeed (o read with its counts in this
 // transaction).
-func orderNeed(ctx context.Context, q dbtx, o WorkOrder) (OrderNeed, error) {
+func orderNeed(ctx context.Context, q sqldb.Tx, o WorkOrder) (OrderNeed, error) {
 	n := OrderNeed{Order: o.ID, Quantity: o.Quantity, Allowance: o.RejectAllowance,
 		Commissioned: o.Produced, Decommissioned: o.Rejected, Voided: o.Voided}
-	if err := q.queryRow(ctx, "SELECT COALESCE(SUM(count), 0) FROM grants WHERE order_id = $1", o.ID).Scan(&n.Granted); err != nil {
+	if err := q.QueryRow(ctx, "SELECT COALESCE(SUM(count), 0) FROM grants WHERE order_id = $1", o.ID).Scan(&n.Granted); err != nil {
 		return n, fmt.Errorf("grants of work order %s: %w", o.ID, err)
 	}
-	if err := q.queryRow(ctx, "SELECT COALESCE(SUM(end_counter - start_counter), 0) FROM returned_ranges WHERE order_id = $1", o.ID).Scan(&n.ReturnedUnused); err != nil {
+	if err := q.QueryRow(ctx, "SELECT COALESCE(SUM(end_counter - start_counter), 0) FROM returned_ranges WHERE order_id = $1", o.ID).Scan(&n.ReturnedUnused); err != nil {
 		return n, fmt.Errorf("returned serials of work order %s: %w", o.ID, err)
 	}
 	n.Outstanding = int64(n.Granted) - int64(n.Commissioned+n.Decommissioned+n.Voided+n.ReturnedUnused)
@@ -238,7 +239,7 @@ func orderNeed(ctx context.Context, q dbtx, o WorkOrder) (OrderNeed, error) {
 // the counts that make it.
 func (s *Store) OrderNeed(ctx context.Context, id string) (OrderNeed, error) {
 	var n OrderNeed
-	err := s.readTx(ctx, func(q dbtx) error {
+	err := s.db.ReadTx(ctx, func(q sqldb.Tx) error {
 		o, err := getOrder(ctx, q, id, "")
 		if err != nil {
 			return err
@@ -251,24 +252,24 @@ func (s *Store) OrderNeed(ctx context.Context, id string) (OrderNeed, error) {
 
 var errRaced = errors.New("grant raced")
 
-// storedGrant returns the grant stored for req.RequestID, ErrNotFound when
-// there is none, and ErrConflict when the id was used for another request.
-func storedGrant(ctx context.Context, q dbtx, req wire.SerialRequest) (wire.SerialGrant, error) {
+// storedGrant returns the grant stored for req.RequestID, sqldb.ErrNotFound when
+// there is none, and sqldb.ErrConflict when the id was used for another request.
+func storedGrant(ctx context.Context, q sqldb.Tx, req wire.SerialRequest) (wire.SerialGrant, error) {
 	var g wire.SerialGrant
 	var count uint64
 	var ranges string
 	// A trimmed grant is the answer to the count asked for.
-	err := q.queryRow(ctx, "SELECT line_id, order_id, gtin, COALESCE(requested, count), ranges FROM grants WHERE request_id = $1", req.RequestID).
+	err := q.QueryRow(ctx, "SELECT line_id, order_id, gtin, COALESCE(requested, count), ranges FROM grants WHERE request_id = $1", req.RequestID).
 		Scan(&g.Line, &g.Order, &g.GTIN, &count, &ranges)
-	if isNoRows(err) {
-		return g, fmt.Errorf("grant %s: %w", req.RequestID, ErrNotFound)
+	if sqldb.IsNoRows(err) {
+		return g, fmt.Errorf("grant %s: %w", req.RequestID, sqldb.ErrNotFound)
 	}
 	if err != nil {
 		return g, fmt.Errorf("grant %s: %w", req.RequestID, err)
 	}
 	if g.Line != req.Line || g.Order != req.Order || g.GTIN != req.GTIN || count != req.Count {
 		return g, fmt.Errorf("serial request %s: %w: the id was used to ask for %d serials of %s for order %s on line %s",
-			req.RequestID, ErrConflict, count, g.GTIN, g.Order, g.Line)
+			req.RequestID, sqldb.ErrConflict, count, g.GTIN, g.Order, g.Line)
 	}
 	if err := json.Unmarshal([]byte(ranges), &g.Ranges); err != nil {
 		return g, fmt.Errorf("grant %s: ranges: %w", req.RequestID, err)
@@ -313,8 +314,8 @@ func schemeSpace(p Product) (uint64, error) {
 	return min(sc.Space(), math.MaxInt64), nil
 }
 
-func listSerials(ctx context.Context, q dbtx, gtin string, from, to uint64) ([]string, error) {
-	r, err := q.query(ctx, "SELECT position, serial FROM serial_lists WHERE gtin = $1 AND position >= $2 AND position < $3 ORDER BY position", gtin, from, to)
+func listSerials(ctx context.Context, q sqldb.Tx, gtin string, from, to uint64) ([]string, error) {
+	r, err := q.Query(ctx, "SELECT position, serial FROM serial_lists WHERE gtin = $1 AND position >= $2 AND position < $3 ORDER BY position", gtin, from, to)
 	if err != nil {
 		return nil, fmt.Errorf("serial list of %s: %w", gtin, err)
 	}
@@ -347,20 +348,20 @@ func listSerials(ctx context.Context, q dbtx, gtin string, from, to uint64) ([]s
 // returns the list's new size. Every serial must be 1 to 20 CSET 82
 // characters, of the scheme's length if it has one, and new to the
 // product: a serial already listed, or repeated in the input, fails the
-// whole import (ErrConflict naming it), so nothing is half-imported.
+// whole import (sqldb.ErrConflict naming it), so nothing is half-imported.
 func (s *Store) ImportSerialList(ctx context.Context, gtin string, list []string) (uint64, error) {
 	rec := "serial list of " + gtin
 	if len(list) == 0 {
-		return 0, invalid(rec, "serials", "empty")
+		return 0, sqldb.Invalid(rec, "serials", "empty")
 	}
 	var size uint64
-	err := s.write(ctx, func(tx dbtx) error {
+	err := s.db.Write(ctx, func(tx sqldb.Tx) error {
 		p, err := getProduct(ctx, tx, gtin)
 		if err != nil {
 			return fmt.Errorf("%s: %w", rec, err)
 		}
 		if p.Scheme.Kind != serials.KindList {
-			return fmt.Errorf("%s: %w: product %s uses a %s scheme, not a list", rec, ErrState, gtin, p.Scheme.Kind)
+			return fmt.Errorf("%s: %w: product %s uses a %s scheme, not a list", rec, sqldb.ErrState, gtin, p.Scheme.Kind)
 		}
 		seen := make(map[string]int, len(list))
 		for i, sn := range list {
@@ -369,20 +370,20 @@ func (s *Store) ImportSerialList(ctx context.Context, gtin string, list []string
 				if p.Scheme.Length > 0 {
 					want = fmt.Sprint(p.Scheme.Length)
 				}
-				return invalid(rec, fmt.Sprintf("serials[%d]", i), "%q has %d characters, the scheme wants %s", sn, len(sn), want)
+				return sqldb.Invalid(rec, fmt.Sprintf("serials[%d]", i), "%q has %d characters, the scheme wants %s", sn, len(sn), want)
 			}
 			if err := gs1.ValidateCSET82("21", sn); err != nil {
-				return invalid(rec, fmt.Sprintf("serials[%d]", i), "%v", err)
+				return sqldb.Invalid(rec, fmt.Sprintf("serials[%d]", i), "%v", err)
 			}
 			if j, dup := seen[sn]; dup {
-				return fmt.Errorf("%s: serials[%d]: %w: %q repeats serials[%d]", rec, i, ErrConflict, sn, j)
+				return fmt.Errorf("%s: serials[%d]: %w: %q repeats serials[%d]", rec, i, sqldb.ErrConflict, sn, j)
 			}
 			seen[sn] = i
 		}
 		// Existing serials, checked before inserting so that the error
 		// names the serial (a unique violation would not).
 		for chunk := range slices.Chunk(list, 5000) {
-			r, err := tx.queryFresh(ctx, "SELECT serial, position FROM serial_lists WHERE gtin = $1 AND serial "+s.d.inList(2, "text"), gtin, s.d.listArg(chunk))
+			r, err := tx.QueryFresh(ctx, "SELECT serial, position FROM serial_lists WHERE gtin = $1 AND serial "+s.db.Dialect().InList(2, "text"), gtin, s.db.Dialect().ListArg(chunk))
 			if err != nil {
 				return fmt.Errorf("%s: %w", rec, err)
 			}
@@ -397,22 +398,22 @@ func (s *Store) ImportSerialList(ctx context.Context, gtin string, list []string
 				return fmt.Errorf("%s: %w", rec, err)
 			}
 			if found {
-				return fmt.Errorf("%s: %w: serial %q is already listed (position %d)", rec, ErrConflict, dup, pos)
+				return fmt.Errorf("%s: %w: serial %q is already listed (position %d)", rec, sqldb.ErrConflict, dup, pos)
 			}
 		}
-		if err := tx.queryRow(ctx, "SELECT list_size FROM serial_counters WHERE gtin = $1"+s.d.forUpdate(), gtin).Scan(&size); err != nil {
+		if err := tx.QueryRow(ctx, "SELECT list_size FROM serial_counters WHERE gtin = $1"+s.db.Dialect().ForUpdate(), gtin).Scan(&size); err != nil {
 			return fmt.Errorf("%s: %w", rec, err)
 		}
 		rows := make([][]any, len(list))
 		for i, sn := range list {
 			rows[i] = []any{gtin, size + uint64(i), sn}
 		}
-		if err := tx.copyRows(ctx, "serial_lists", []string{"gtin", "position", "serial"}, rows); err != nil {
+		if err := tx.CopyRows(ctx, "serial_lists", []string{"gtin", "position", "serial"}, rows); err != nil {
 			return fmt.Errorf("%s: %w", rec, err)
 		}
 		from := size
 		size += uint64(len(list))
-		if _, err := tx.exec(ctx, "UPDATE serial_counters SET list_size = $2 WHERE gtin = $1", gtin, size); err != nil {
+		if _, err := tx.Exec(ctx, "UPDATE serial_counters SET list_size = $2 WHERE gtin = $1", gtin, size); err != nil {
 			return fmt.Errorf("%s: %w", rec, err)
 		}
 		type audited struct {
@@ -440,13 +441,13 @@ type SerialUsage struct {
 // SerialUsage returns how many of a product's serials have been granted.
 func (s *Store) SerialUsage(ctx context.Context, gtin string) (SerialUsage, error) {
 	u := SerialUsage{GTIN: gtin}
-	err := s.readTx(ctx, func(q dbtx) error {
+	err := s.db.ReadTx(ctx, func(q sqldb.Tx) error {
 		p, err := getProduct(ctx, q, gtin)
 		if err != nil {
 			return err
 		}
 		var listSize uint64
-		if err := q.queryRow(ctx, "SELECT next_counter, list_size FROM serial_counters WHERE gtin = $1", gtin).Scan(&u.Granted, &listSize); err != nil {
+		if err := q.QueryRow(ctx, "SELECT next_counter, list_size FROM serial_counters WHERE gtin = $1", gtin).Scan(&u.Granted, &listSize); err != nil {
 			return fmt.Errorf("serial counter of %s: %w", gtin, err)
 		}
 		u.Space, err = schemeSpace(p)
@@ -461,8 +462,8 @@ func (s *Store) SerialUsage(ctx context.Context, gtin string) (SerialUsage, erro
 // Grants lists the grants of a work order, oldest first.
 func (s *Store) Grants(ctx context.Context, order string) ([]GrantRecord, error) {
 	var out []GrantRecord
-	err := s.read(ctx, func(q dbtx) error {
-		r, err := q.query(ctx, "SELECT request_id, line_id, order_id, gtin, count, ranges, created_at FROM grants WHERE order_id = $1 ORDER BY created_at, request_id", order)
+	err := s.db.Read(ctx, func(q sqldb.Tx) error {
+		r, err := q.Query(ctx, "SELECT request_id, line_id, order_id, gtin, count, ranges, created_at FROM grants WHERE order_id = $1 ORDER BY created_at, request_id", order)
 		if err != nil {
 			return err
 		}

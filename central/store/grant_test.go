@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/shared/serials"
 	"github.com/serialine/serialine/shared/wire"
@@ -39,7 +40,7 @@ func TestGrantIdempotent(t *testing.T) {
 		require.Equal(t, uint64(1e12), use.Space)
 
 		_, err = f.s.Grant(f.ctx, req("L1-r1", line1, "WO-1", gtinRand, 999), 0)
-		require.ErrorIs(t, err, store.ErrConflict, "a request id reused for another request")
+		require.ErrorIs(t, err, sqldb.ErrConflict, "a request id reused for another request")
 
 		grants, err := f.s.Grants(f.ctx, "WO-1")
 		require.NoError(t, err)
@@ -63,12 +64,12 @@ func TestGrantRefusals(t *testing.T) {
 			is    error
 			want  string
 		}{
-			{"unknown order", req("r", line1, "WO-9", gtinSeq, 1), 0, store.ErrNotFound, "work order WO-9"},
-			{"not released", req("r", line1, "WO-new", gtinSeq, 1), 0, store.ErrState, "is created"},
-			{"other line", req("r", line2, "WO-1", gtinSeq, 1), 0, store.ErrState, "released to line L1, not L2"},
-			{"other gtin", req("r", line1, "WO-1", gtinRand, 1), 0, store.ErrState, "is for GTIN " + gtinSeq},
-			{"over the cap", req("r", line1, "WO-1", gtinSeq, 100_001), 0, store.ErrInvalid, "exceeds the 100000"},
-			{"over a set cap", req("r", line1, "WO-1", gtinSeq, 11), 10, store.ErrInvalid, "count"},
+			{"unknown order", req("r", line1, "WO-9", gtinSeq, 1), 0, sqldb.ErrNotFound, "work order WO-9"},
+			{"not released", req("r", line1, "WO-new", gtinSeq, 1), 0, sqldb.ErrState, "is created"},
+			{"other line", req("r", line2, "WO-1", gtinSeq, 1), 0, sqldb.ErrState, "released to line L1, not L2"},
+			{"other gtin", req("r", line1, "WO-1", gtinRand, 1), 0, sqldb.ErrState, "is for GTIN " + gtinSeq},
+			{"over the cap", req("r", line1, "WO-1", gtinSeq, 100_001), 0, sqldb.ErrInvalid, "exceeds the 100000"},
+			{"over a set cap", req("r", line1, "WO-1", gtinSeq, 11), 10, sqldb.ErrInvalid, "count"},
 			{"invalid request", req("r", line1, "WO-1", "09506000134353", 1), 0, nil, "gtin: AI (01)"},
 		}
 		for _, tc := range tests {
@@ -90,7 +91,7 @@ func TestGrantRefusals(t *testing.T) {
 		o, err := f.s.CloseOrder(f.ctx, "WO-1")
 		require.NoError(t, err)
 		_, err = f.s.Grant(f.ctx, req("r", line1, o.ID, gtinSeq, 1), 0)
-		require.ErrorIs(t, err, store.ErrState, "a closed order gets no more serials")
+		require.ErrorIs(t, err, sqldb.ErrState, "a closed order gets no more serials")
 	})
 }
 
@@ -103,7 +104,7 @@ func TestGrantExhausted(t *testing.T) {
 		g := f.grant(t, "r1", line1, "WO-1", small.GTIN, 8)
 		require.Equal(t, uint64(8), g.Count())
 		_, err := f.s.Grant(f.ctx, req("r2", line1, "WO-1", small.GTIN, 3), 0)
-		require.ErrorIs(t, err, store.ErrExhausted)
+		require.ErrorIs(t, err, sqldb.ErrExhausted)
 		require.ErrorContains(t, err, "2 unused serials left, 3 asked")
 		g = f.grant(t, "r3", line1, "WO-1", small.GTIN, 2)
 		require.Equal(t, []wire.CounterRange{{Start: 8, Count: 2}}, g.Ranges, "the failed request allocated nothing")
@@ -121,14 +122,14 @@ func TestGrantList(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, uint64(6), n)
 		_, err = f.s.ImportSerialList(f.ctx, gtinList, []string{"NEW1", list[2]})
-		require.ErrorIs(t, err, store.ErrConflict)
+		require.ErrorIs(t, err, sqldb.ErrConflict)
 		require.ErrorContains(t, err, `"MAH0014X" is already listed (position 2)`)
 		_, err = f.s.ImportSerialList(f.ctx, gtinList, []string{"A1", "A2", "A1"})
 		require.ErrorContains(t, err, `serials[2]`)
 		_, err = f.s.ImportSerialList(f.ctx, gtinList, []string{"bad serial"})
-		require.ErrorIs(t, err, store.ErrInvalid)
+		require.ErrorIs(t, err, sqldb.ErrInvalid)
 		_, err = f.s.ImportSerialList(f.ctx, gtinSeq, []string{"A1"})
-		require.ErrorIs(t, err, store.ErrState)
+		require.ErrorIs(t, err, sqldb.ErrState)
 		n, err = f.s.ImportSerialList(f.ctx, gtinList, list[6:])
 		require.NoError(t, err)
 		require.Equal(t, uint64(10), n)
@@ -142,7 +143,7 @@ func TestGrantList(t *testing.T) {
 		again := f.grant(t, "r2", line1, "WO-L", gtinList, 5)
 		require.Equal(t, g2, again)
 		_, err = f.s.Grant(f.ctx, req("r3", line1, "WO-L", gtinList, 2), 0)
-		require.ErrorIs(t, err, store.ErrExhausted)
+		require.ErrorIs(t, err, sqldb.ErrExhausted)
 	})
 }
 
@@ -234,7 +235,7 @@ func TestGrantBoundedByOrderIssue15(t *testing.T) {
 		require.Len(t, refused, 112-11, "10 full grants, one trimmed to 50,000, then refusals")
 		for _, err := range refused {
 			require.ErrorIs(t, err, store.ErrOrderBound)
-			require.ErrorIs(t, err, store.ErrExhausted, "a refusal the line is told about")
+			require.ErrorIs(t, err, sqldb.ErrExhausted, "a refusal the line is told about")
 		}
 		require.ErrorContains(t, refused[0], "work order WO-1 (quantity 1000000, reject allowance 50000) has 1050000 granted")
 		rec, err := f.s.Reconciliation(f.ctx, "WO-1")
@@ -262,7 +263,7 @@ func TestGrantBoundedByOrderIssue11(t *testing.T) {
 		again := f.grant(t, "r1", line1, "WO-300", gtinRand, 36_000)
 		require.Equal(t, g, again, "the retry gets the same (trimmed) grant")
 		_, err = f.s.Grant(f.ctx, req("r1", line1, "WO-300", gtinRand, 350), 0)
-		require.ErrorIs(t, err, store.ErrConflict, "the id was used to ask for 36,000")
+		require.ErrorIs(t, err, sqldb.ErrConflict, "the id was used to ask for 36,000")
 		_, err = f.s.Grant(f.ctx, req("r2", line1, "WO-300", gtinRand, 1), 0)
 		require.ErrorIs(t, err, store.ErrOrderBound)
 
@@ -409,7 +410,7 @@ func TestGrantFMDLimit(t *testing.T) {
 		f.grant(t, "r2", line1, "WO-1", p.GTIN, 499)
 		_, err := f.s.Grant(f.ctx, req("r3", line1, "WO-1", p.GTIN, 1), 0)
 		require.ErrorIs(t, err, store.ErrFMDLimit)
-		require.ErrorIs(t, err, store.ErrExhausted)
+		require.ErrorIs(t, err, sqldb.ErrExhausted)
 		require.ErrorContains(t, err, "1000 in all")
 		require.ErrorContains(t, err, "not below 1/10,000 (EU FMD Delegated Regulation 2016/161 art. 4(c))")
 		use, err := f.s.SerialUsage(f.ctx, p.GTIN)

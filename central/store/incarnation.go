@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/wire"
 )
 
@@ -94,9 +95,9 @@ func (a *applier) openIncarnation(ctx context.Context, create bool) (uint64, err
 	// replicas. On PostgreSQL the incarnation is read by a statement of its
 	// own after the lock is held, so that it sees what the batch before
 	// committed (read committed: a new snapshot per statement).
-	err := a.tx.queryRow(ctx, "SELECT incarnation FROM line_seq WHERE line_id = $1"+a.d.forUpdate(), a.line).Scan(&current)
-	if isNoRows(err) {
-		return 0, fmt.Errorf("line %s: %w", a.line, ErrNotFound)
+	err := a.tx.QueryRow(ctx, "SELECT incarnation FROM line_seq WHERE line_id = $1"+a.d.ForUpdate(), a.line).Scan(&current)
+	if sqldb.IsNoRows(err) {
+		return 0, fmt.Errorf("line %s: %w", a.line, sqldb.ErrNotFound)
 	}
 	if err != nil {
 		return 0, fmt.Errorf("line %s: seq: %w", a.line, err)
@@ -106,10 +107,10 @@ func (a *applier) openIncarnation(ctx context.Context, create bool) (uint64, err
 	}
 	a.current = current
 	a.res.Incarnation = a.inc
-	err = a.tx.queryRow(ctx, `SELECT applied_seq, first_seen_at, replaced, replaced_seq, replaced_held, replaced_gaps, resolved_at
+	err = a.tx.QueryRow(ctx, `SELECT applied_seq, first_seen_at, replaced, replaced_seq, replaced_held, replaced_gaps, resolved_at
 		FROM line_incarnations WHERE line_id = $1 AND incarnation = $2`, a.line, a.inc).
 		Scan(&applied, &firstSeen, &rep.inc, &rep.seq, &rep.held, &rep.gaps, &resolvedAt)
-	if err != nil && !isNoRows(err) {
+	if err != nil && !sqldb.IsNoRows(err) {
 		return 0, fmt.Errorf("%s: seq: %w", where(a.line, a.inc), err)
 	}
 	if err == nil {
@@ -123,7 +124,7 @@ func (a *applier) openIncarnation(ctx context.Context, create bool) (uint64, err
 		return uint64(applied.Int64), nil
 	}
 	if !create {
-		return 0, fmt.Errorf("line %s: %w: incarnation %q", a.line, ErrNotFound, a.inc)
+		return 0, fmt.Errorf("line %s: %w: incarnation %q", a.line, sqldb.ErrNotFound, a.inc)
 	}
 	return 0, a.newIncarnation(ctx, current)
 }
@@ -135,8 +136,8 @@ func (a *applier) newIncarnation(ctx context.Context, current string) error {
 	var r *Replacement
 	if current != a.inc {
 		var applied sql.NullInt64
-		err := a.tx.queryRow(ctx, "SELECT applied_seq FROM line_incarnations WHERE line_id = $1 AND incarnation = $2", a.line, current).Scan(&applied)
-		if err != nil && !isNoRows(err) {
+		err := a.tx.QueryRow(ctx, "SELECT applied_seq FROM line_incarnations WHERE line_id = $1 AND incarnation = $2", a.line, current).Scan(&applied)
+		if err != nil && !sqldb.IsNoRows(err) {
 			return fmt.Errorf("line %s: incarnation %q: %w", a.line, current, err)
 		}
 		held, err := a.heldSeqs(ctx, current)
@@ -152,14 +153,14 @@ func (a *applier) newIncarnation(ctx context.Context, current string) error {
 	if r != nil {
 		rep, replaced = *r, &r.Incarnation
 	}
-	if _, err := a.tx.exec(ctx, `INSERT INTO line_incarnations (line_id, incarnation, applied_seq, first_seen_at, replaced, replaced_seq, replaced_held, replaced_gaps)
+	if _, err := a.tx.Exec(ctx, `INSERT INTO line_incarnations (line_id, incarnation, applied_seq, first_seen_at, replaced, replaced_seq, replaced_held, replaced_gaps)
 		VALUES ($1, $2, 0, $3, $4, $5, $6, $7)`, a.line, a.inc, a.now, replaced, rep.Seq, rep.Held, formatGaps(rep.Gaps)); err != nil {
 		return fmt.Errorf("line %s: incarnation %q: %w", a.line, a.inc, err)
 	}
 	if current != a.inc && (r != nil || a.inc != "") {
 		// The line's latest incarnation. (A legacy "" appearing on a line
 		// whose current incarnation never sent an event changes nothing.)
-		if _, err := a.tx.exec(ctx, "UPDATE line_seq SET incarnation = $2, applied_seq = 0 WHERE line_id = $1", a.line, a.inc); err != nil {
+		if _, err := a.tx.Exec(ctx, "UPDATE line_seq SET incarnation = $2, applied_seq = 0 WHERE line_id = $1", a.line, a.inc); err != nil {
 			return fmt.Errorf("line %s: seq: %w", a.line, err)
 		}
 		a.current = a.inc
@@ -182,8 +183,8 @@ func (a *applier) newIncarnation(ctx context.Context, current string) error {
 
 // heldSeqs returns the seqs held for an incarnation of the line, ascending.
 func (a *applier) heldSeqs(ctx context.Context, inc string) ([]uint64, error) {
-	out, err := queryAll(ctx, a.tx, "SELECT seq FROM pending_events WHERE line_id = $1 AND incarnation = $2 ORDER BY seq", []any{a.line, inc},
-		func(r rows) (uint64, error) {
+	out, err := sqldb.QueryAll(ctx, a.tx, "SELECT seq FROM pending_events WHERE line_id = $1 AND incarnation = $2 ORDER BY seq", []any{a.line, inc},
+		func(r sqldb.Rows) (uint64, error) {
 			var s uint64
 			return s, r.Scan(&s)
 		})
@@ -196,11 +197,11 @@ func (a *applier) heldSeqs(ctx context.Context, inc string) ([]uint64, error) {
 // saveSeq moves the incarnation's applied seq (and the line's mirror of
 // its current incarnation's).
 func (a *applier) saveSeq(ctx context.Context, applied uint64) error {
-	if _, err := a.tx.exec(ctx, "UPDATE line_incarnations SET applied_seq = $3 WHERE line_id = $1 AND incarnation = $2", a.line, a.inc, applied); err != nil {
+	if _, err := a.tx.Exec(ctx, "UPDATE line_incarnations SET applied_seq = $3 WHERE line_id = $1 AND incarnation = $2", a.line, a.inc, applied); err != nil {
 		return fmt.Errorf("line %s: seq: %w", a.line, err)
 	}
 	if a.inc == a.current {
-		if _, err := a.tx.exec(ctx, "UPDATE line_seq SET applied_seq = $2 WHERE line_id = $1", a.line, applied); err != nil {
+		if _, err := a.tx.Exec(ctx, "UPDATE line_seq SET applied_seq = $2 WHERE line_id = $1", a.line, applied); err != nil {
 			return fmt.Errorf("line %s: seq: %w", a.line, err)
 		}
 	}
@@ -219,18 +220,18 @@ func where(line, inc string) string {
 // which events wait behind which gaps, for every incarnation.
 func (s *Store) LineSeq(ctx context.Context, line string) (LineSeq, error) {
 	ls := LineSeq{Line: line}
-	err := s.readTx(ctx, func(q dbtx) error {
-		err := q.queryRow(ctx, "SELECT incarnation, applied_seq FROM line_seq WHERE line_id = $1", line).Scan(&ls.Incarnation, &ls.Acked)
-		if isNoRows(err) {
-			return fmt.Errorf("line %s: %w", line, ErrNotFound)
+	err := s.db.ReadTx(ctx, func(q sqldb.Tx) error {
+		err := q.QueryRow(ctx, "SELECT incarnation, applied_seq FROM line_seq WHERE line_id = $1", line).Scan(&ls.Incarnation, &ls.Acked)
+		if sqldb.IsNoRows(err) {
+			return fmt.Errorf("line %s: %w", line, sqldb.ErrNotFound)
 		}
 		if err != nil {
 			return err
 		}
-		ls.Incarnations, err = queryAll(ctx, q, `SELECT incarnation, applied_seq, first_seen_at, replaced, replaced_seq, replaced_held, replaced_gaps,
+		ls.Incarnations, err = sqldb.QueryAll(ctx, q, `SELECT incarnation, applied_seq, first_seen_at, replaced, replaced_seq, replaced_held, replaced_gaps,
 				resolved_at, resolved_by, resolution
 			FROM line_incarnations WHERE line_id = $1`, []any{line},
-			func(r rows) (IncarnationSeq, error) {
+			func(r sqldb.Rows) (IncarnationSeq, error) {
 				var i IncarnationSeq
 				var first, resolved sql.NullTime
 				var rep Replacement
@@ -240,7 +241,7 @@ func (s *Store) LineSeq(ctx context.Context, line string) (LineSeq, error) {
 				if err := r.Scan(&i.Incarnation, &i.Acked, &first, &replaced, &rep.Seq, &rep.Held, &gapText, &resolved, &res.By, &res.Note); err != nil {
 					return i, err
 				}
-				i.FirstSeen = nullTime(first)
+				i.FirstSeen = sqldb.NullTime(first)
 				if replaced.Valid {
 					rep.Incarnation = replaced.String
 					rep.Gaps = parseGaps(gapText)
@@ -262,8 +263,8 @@ func (s *Store) LineSeq(ctx context.Context, line string) (LineSeq, error) {
 			inc string
 			seq uint64
 		}
-		pending, err := queryAll(ctx, q, "SELECT incarnation, seq FROM pending_events WHERE line_id = $1 ORDER BY incarnation, seq", []any{line},
-			func(r rows) (held, error) {
+		pending, err := sqldb.QueryAll(ctx, q, "SELECT incarnation, seq FROM pending_events WHERE line_id = $1 ORDER BY incarnation, seq", []any{line},
+			func(r sqldb.Rows) (held, error) {
 				var h held
 				return h, r.Scan(&h.inc, &h.seq)
 			})
@@ -280,7 +281,7 @@ func (s *Store) LineSeq(ctx context.Context, line string) (LineSeq, error) {
 		return nil
 	})
 	if err != nil {
-		if errors.Is(err, ErrNotFound) {
+		if errors.Is(err, sqldb.ErrNotFound) {
 			return ls, err
 		}
 		return ls, fmt.Errorf("line %s: seq: %w", line, err)
@@ -316,24 +317,24 @@ func (s *Store) ResolveIncarnation(ctx context.Context, line, incarnation, note 
 	if err := checkText(rec, "note", note, true); err != nil {
 		return err
 	}
-	return s.write(ctx, func(tx dbtx) error {
+	return s.db.Write(ctx, func(tx sqldb.Tx) error {
 		var replaced sql.NullString
 		var resolved sql.NullTime
-		err := tx.queryRow(ctx, "SELECT replaced, resolved_at FROM line_incarnations WHERE line_id = $1 AND incarnation = $2"+s.d.forUpdate(),
+		err := tx.QueryRow(ctx, "SELECT replaced, resolved_at FROM line_incarnations WHERE line_id = $1 AND incarnation = $2"+s.db.Dialect().ForUpdate(),
 			line, incarnation).Scan(&replaced, &resolved)
 		switch {
-		case isNoRows(err):
-			return fmt.Errorf("%s: %w", rec, ErrNotFound)
+		case sqldb.IsNoRows(err):
+			return fmt.Errorf("%s: %w", rec, sqldb.ErrNotFound)
 		case err != nil:
 			return fmt.Errorf("%s: %w", rec, err)
 		case !replaced.Valid:
-			return fmt.Errorf("%s: %w: it replaced no other incarnation", rec, ErrState)
+			return fmt.Errorf("%s: %w: it replaced no other incarnation", rec, sqldb.ErrState)
 		case resolved.Valid:
-			return fmt.Errorf("%s: %w: resolved already", rec, ErrState)
+			return fmt.Errorf("%s: %w: resolved already", rec, sqldb.ErrState)
 		}
-		at := now()
-		if _, err := tx.exec(ctx, "UPDATE line_incarnations SET resolved_at = $3, resolved_by = $4, resolution = $5 WHERE line_id = $1 AND incarnation = $2",
-			line, incarnation, at, ActorFrom(ctx), note); err != nil {
+		at := sqldb.Now()
+		if _, err := tx.Exec(ctx, "UPDATE line_incarnations SET resolved_at = $3, resolved_by = $4, resolution = $5 WHERE line_id = $1 AND incarnation = $2",
+			line, incarnation, at, sqldb.ActorFrom(ctx), note); err != nil {
 			return fmt.Errorf("%s: %w", rec, err)
 		}
 		type state struct {

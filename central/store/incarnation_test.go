@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/wire"
@@ -135,11 +136,11 @@ func TestIncarnationReplacesLegacy(t *testing.T) {
 		require.Len(t, evs, 8+5)
 
 		// QA resolves the takeover: the acks stop carrying it.
-		require.ErrorIs(t, f.s.ResolveIncarnation(f.ctx, line1, "b2", ""), store.ErrInvalid)
-		require.ErrorIs(t, f.s.ResolveIncarnation(f.ctx, line1, "zz", "x"), store.ErrNotFound)
-		require.ErrorIs(t, f.s.ResolveIncarnation(f.ctx, line1, "", "x"), store.ErrState, "the legacy one replaced nothing")
+		require.ErrorIs(t, f.s.ResolveIncarnation(f.ctx, line1, "b2", ""), sqldb.ErrInvalid)
+		require.ErrorIs(t, f.s.ResolveIncarnation(f.ctx, line1, "zz", "x"), sqldb.ErrNotFound)
+		require.ErrorIs(t, f.s.ResolveIncarnation(f.ctx, line1, "", "x"), sqldb.ErrState, "the legacy one replaced nothing")
 		require.NoError(t, f.s.ResolveIncarnation(f.ctx, line1, "b2", "old PC's last 2 packs pulled and destroyed"))
-		require.ErrorIs(t, f.s.ResolveIncarnation(f.ctx, line1, "b2", "again"), store.ErrState)
+		require.ErrorIs(t, f.s.ResolveIncarnation(f.ctx, line1, "b2", "again"), sqldb.ErrState)
 		res = applyOf(t, f, line1, "b2", u.incEv(line1, "b2", 7, 26))
 		require.Nil(t, res.Replaced)
 		ls, err = f.s.LineSeq(f.ctx, line1)
@@ -175,18 +176,18 @@ func TestIncarnationFirstOfALine(t *testing.T) {
 
 		// SkipGap names the current one by default; SkipGapIn an earlier one.
 		_, err := f.s.SkipGap(f.ctx, line1, 2, "x")
-		require.ErrorIs(t, err, store.ErrState, "a3 has no gap")
+		require.ErrorIs(t, err, sqldb.ErrState, "a3 has no gap")
 		res, err = f.s.SkipGapIn(f.ctx, line1, "a1", 2, "old PC scrapped")
 		require.NoError(t, err)
 		require.Equal(t, "a1", res.Incarnation)
 		require.Equal(t, uint64(3), res.Acked)
 		require.Equal(t, 1, res.Applied)
 		_, err = f.s.SkipGapIn(f.ctx, line1, "nope", 2, "x")
-		require.ErrorIs(t, err, store.ErrNotFound)
+		require.ErrorIs(t, err, sqldb.ErrNotFound)
 		_, err = f.s.SkipGapIn(f.ctx, line1, "bad id!", 2, "x")
-		require.ErrorIs(t, err, store.ErrInvalid)
+		require.ErrorIs(t, err, sqldb.ErrInvalid)
 		_, err = f.s.ApplyEventsOf(f.ctx, line1, strings.Repeat("x", 65), []wire.Event{u.incEv(line1, "x", 1, 30)})
-		require.ErrorIs(t, err, store.ErrInvalid)
+		require.ErrorIs(t, err, sqldb.ErrInvalid)
 		ls, err := f.s.LineSeq(f.ctx, line1)
 		require.NoError(t, err)
 		require.Equal(t, "a3", ls.Incarnation)
@@ -350,7 +351,7 @@ func TestDeadLetterBounds(t *testing.T) {
 		})
 		require.NoError(t, err)
 		_, err = f.s.AddDeadLetter(f.ctx, store.DeadLetter{Topic: "t", Payload: []byte("abc"), Size: 2, Reason: "x"})
-		require.ErrorIs(t, err, store.ErrInvalid, "a size below the payload kept")
+		require.ErrorIs(t, err, sqldb.ErrInvalid, "a size below the payload kept")
 
 		dls, err := f.s.DeadLetters(f.ctx, store.DeadLetterFilter{Line: line1})
 		require.NoError(t, err)

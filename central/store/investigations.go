@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/wire"
 )
 
@@ -69,12 +70,12 @@ func (f Form3911) Check(rec string) error {
 	switch f.Classification {
 	case "illegitimate", "high_risk":
 	default:
-		return invalid(rec, "form_3911.classification", "%q: use illegitimate or high_risk", f.Classification)
+		return sqldb.Invalid(rec, "form_3911.classification", "%q: use illegitimate or high_risk", f.Classification)
 	}
 	switch f.Type {
 	case "counterfeit", "diverted", "stolen", "intentional_adulteration", "unfit_for_distribution", "fraudulent_transaction", "other":
 	default:
-		return invalid(rec, "form_3911.type", "%q: use counterfeit, diverted, stolen, intentional_adulteration, unfit_for_distribution, fraudulent_transaction or other", f.Type)
+		return sqldb.Invalid(rec, "form_3911.type", "%q: use counterfeit, diverted, stolen, intentional_adulteration, unfit_for_distribution, fraudulent_transaction or other", f.Type)
 	}
 	for _, x := range []struct{ name, v string }{
 		{"description", f.Description}, {"how_discovered", f.HowDiscovered}, {"contact_name", f.ContactName},
@@ -85,7 +86,7 @@ func (f Form3911) Check(rec string) error {
 		}
 	}
 	if !strings.Contains(f.ContactEmail, "@") {
-		return invalid(rec, "form_3911.contact_email", "%q is not an e-mail address", f.ContactEmail)
+		return sqldb.Invalid(rec, "form_3911.contact_email", "%q is not an e-mail address", f.ContactEmail)
 	}
 	return nil
 }
@@ -122,7 +123,7 @@ func (s *Store) OpenInvestigation(ctx context.Context, r InvestigationRequest) (
 			return Investigation{}, err
 		}
 		if len(r.Serials) == 0 || len(r.Serials) > MaxInvestigationSerials {
-			return Investigation{}, invalid(rec, "serials", "list 1 to %d serials of the GTIN", MaxInvestigationSerials)
+			return Investigation{}, sqldb.Invalid(rec, "serials", "list 1 to %d serials of the GTIN", MaxInvestigationSerials)
 		}
 	case ScopeLot:
 		if err := checkGTIN(rec, "gtin", r.GTIN); err != nil {
@@ -133,44 +134,44 @@ func (s *Store) OpenInvestigation(ctx context.Context, r InvestigationRequest) (
 		}
 	case ScopeContainer:
 		if r.SSCC == "" {
-			return Investigation{}, invalid(rec, "sscc", "missing; name the container")
+			return Investigation{}, sqldb.Invalid(rec, "sscc", "missing; name the container")
 		}
 	default:
-		return Investigation{}, invalid(rec, "scope", "%q: use units, lot or container", r.Scope)
+		return Investigation{}, sqldb.Invalid(rec, "scope", "%q: use units, lot or container", r.Scope)
 	}
 	var out Investigation
-	err := s.write(ctx, func(tx dbtx) error {
+	err := s.db.Write(ctx, func(tx sqldb.Tx) error {
 		var units [][2]string
 		switch r.Scope {
 		case ScopeUnits:
 			for i, sn := range r.Serials {
 				var n int
-				if err := tx.queryRow(ctx, "SELECT COUNT(*) FROM units WHERE gtin = $1 AND serial = $2", r.GTIN, sn).Scan(&n); err != nil {
+				if err := tx.QueryRow(ctx, "SELECT COUNT(*) FROM units WHERE gtin = $1 AND serial = $2", r.GTIN, sn).Scan(&n); err != nil {
 					return err
 				}
 				if n == 0 {
-					return invalid(rec, "serials["+strconv.Itoa(i)+"]", "unit %s is unknown", wire.UnitRef(r.GTIN, sn))
+					return sqldb.Invalid(rec, "serials["+strconv.Itoa(i)+"]", "unit %s is unknown", wire.UnitRef(r.GTIN, sn))
 				}
 				units = append(units, [2]string{r.GTIN, sn})
 			}
 		case ScopeLot:
 			if _, err := getProduct(ctx, tx, r.GTIN); err != nil {
-				return invalid(rec, "gtin", "%v", err)
+				return sqldb.Invalid(rec, "gtin", "%v", err)
 			}
 		case ScopeContainer:
 			var n int
-			if err := tx.queryRow(ctx, "SELECT COUNT(*) FROM containers WHERE sscc = $1", r.SSCC).Scan(&n); err != nil {
+			if err := tx.QueryRow(ctx, "SELECT COUNT(*) FROM containers WHERE sscc = $1", r.SSCC).Scan(&n); err != nil {
 				return err
 			}
 			if n == 0 {
-				return invalid(rec, "sscc", "container %s is unknown", r.SSCC)
+				return sqldb.Invalid(rec, "sscc", "container %s is unknown", r.SSCC)
 			}
 			found, err := unitsBeneath(ctx, tx, r.SSCC)
 			if err != nil {
 				return err
 			}
 			if len(found) == 0 {
-				return invalid(rec, "sscc", "container %s holds no unit", r.SSCC)
+				return sqldb.Invalid(rec, "sscc", "container %s holds no unit", r.SSCC)
 			}
 			for _, u := range found {
 				units = append(units, [2]string{u.gtin, u.serial})
@@ -178,8 +179,8 @@ func (s *Store) OpenInvestigation(ctx context.Context, r InvestigationRequest) (
 			r.GTIN = found[0].gtin
 		}
 		var id int64
-		if err := tx.queryRow(ctx, `INSERT INTO investigations (scope, gtin, lot, sscc, reason, state, opened_at, opened_by)
-			VALUES ($1, $2, $3, $4, $5, 'open', $6, $7) RETURNING id`, r.Scope, r.GTIN, r.Lot, r.SSCC, r.Reason, now(), ActorFrom(ctx)).Scan(&id); err != nil {
+		if err := tx.QueryRow(ctx, `INSERT INTO investigations (scope, gtin, lot, sscc, reason, state, opened_at, opened_by)
+			VALUES ($1, $2, $3, $4, $5, 'open', $6, $7) RETURNING id`, r.Scope, r.GTIN, r.Lot, r.SSCC, r.Reason, sqldb.Now(), sqldb.ActorFrom(ctx)).Scan(&id); err != nil {
 			return fmt.Errorf("%s: %w", rec, err)
 		}
 		rows := make([][]any, 0, len(units))
@@ -190,7 +191,7 @@ func (s *Store) OpenInvestigation(ctx context.Context, r InvestigationRequest) (
 				rows = append(rows, []any{id, u[0], u[1]})
 			}
 		}
-		if err := tx.copyRows(ctx, "investigation_units", []string{"investigation_id", "gtin", "serial"}, rows); err != nil {
+		if err := tx.CopyRows(ctx, "investigation_units", []string{"investigation_id", "gtin", "serial"}, rows); err != nil {
 			return fmt.Errorf("%s: units: %w", rec, err)
 		}
 		var err error
@@ -211,37 +212,37 @@ func (s *Store) CloseInvestigation(ctx context.Context, id int64, outcome, note 
 	switch outcome {
 	case InvestigationCleared:
 		if form != nil {
-			return Investigation{}, invalid(rec, "form_3911", "only an illegitimate outcome is notified to FDA")
+			return Investigation{}, sqldb.Invalid(rec, "form_3911", "only an illegitimate outcome is notified to FDA")
 		}
 	case InvestigationIllegitimate:
 		if form == nil {
-			return Investigation{}, invalid(rec, "form_3911", "missing; illegitimate product is notified to FDA (Form 3911) within 24 hours")
+			return Investigation{}, sqldb.Invalid(rec, "form_3911", "missing; illegitimate product is notified to FDA (Form 3911) within 24 hours")
 		}
 		if err := form.Check(rec); err != nil {
 			return Investigation{}, err
 		}
 	default:
-		return Investigation{}, invalid(rec, "outcome", "%q: use cleared or illegitimate", outcome)
+		return Investigation{}, sqldb.Invalid(rec, "outcome", "%q: use cleared or illegitimate", outcome)
 	}
 	if err := checkText(rec, "note", strings.TrimSpace(note), true); err != nil {
 		return Investigation{}, err
 	}
 	var out Investigation
-	err := s.write(ctx, func(tx dbtx) error {
+	err := s.db.Write(ctx, func(tx sqldb.Tx) error {
 		before, err := getInvestigation(ctx, tx, id)
 		if err != nil {
 			return err
 		}
 		if before.State != InvestigationOpen {
-			return fmt.Errorf("%s: %w: closed already (%s)", rec, ErrState, before.State)
+			return fmt.Errorf("%s: %w: closed already (%s)", rec, sqldb.ErrState, before.State)
 		}
 		var f any
 		if form != nil {
 			b, _ := json.Marshal(form)
 			f = string(b)
 		}
-		if _, err := tx.exec(ctx, "UPDATE investigations SET state = $2, closed_at = $3, closed_by = $4, note = $5, form_3911 = $6 WHERE id = $1",
-			id, outcome, now(), ActorFrom(ctx), note, f); err != nil {
+		if _, err := tx.Exec(ctx, "UPDATE investigations SET state = $2, closed_at = $3, closed_by = $4, note = $5, form_3911 = $6 WHERE id = $1",
+			id, outcome, sqldb.Now(), sqldb.ActorFrom(ctx), note, f); err != nil {
 			return fmt.Errorf("%s: %w", rec, err)
 		}
 		if out, err = getInvestigation(ctx, tx, id); err != nil {
@@ -254,19 +255,19 @@ func (s *Store) CloseInvestigation(ctx context.Context, id int64, outcome, note 
 
 const investigationCols = "id, scope, gtin, lot, sscc, reason, state, opened_at, opened_by, closed_at, closed_by, note, form_3911"
 
-func getInvestigation(ctx context.Context, q dbtx, id int64) (Investigation, error) {
+func getInvestigation(ctx context.Context, q sqldb.Tx, id int64) (Investigation, error) {
 	var v Investigation
 	var closed sql.NullTime
 	var form sql.NullString
-	err := q.queryRow(ctx, "SELECT "+investigationCols+" FROM investigations WHERE id = $1", id).
+	err := q.QueryRow(ctx, "SELECT "+investigationCols+" FROM investigations WHERE id = $1", id).
 		Scan(&v.ID, &v.Scope, &v.GTIN, &v.Lot, &v.SSCC, &v.Reason, &v.State, &v.OpenedAt, &v.OpenedBy, &closed, &v.ClosedBy, &v.Note, &form)
-	if isNoRows(err) {
-		return v, fmt.Errorf("investigation %d: %w", id, ErrNotFound)
+	if sqldb.IsNoRows(err) {
+		return v, fmt.Errorf("investigation %d: %w", id, sqldb.ErrNotFound)
 	}
 	if err != nil {
 		return v, fmt.Errorf("investigation %d: %w", id, err)
 	}
-	v.OpenedAt, v.ClosedAt = v.OpenedAt.UTC(), nullTime(closed)
+	v.OpenedAt, v.ClosedAt = v.OpenedAt.UTC(), sqldb.NullTime(closed)
 	if form.Valid && form.String != "" {
 		v.Form3911 = &Form3911{}
 		if err := json.Unmarshal([]byte(form.String), v.Form3911); err != nil {
@@ -274,9 +275,9 @@ func getInvestigation(ctx context.Context, q dbtx, id int64) (Investigation, err
 		}
 	}
 	if v.Scope == ScopeLot {
-		err = q.queryRow(ctx, "SELECT COUNT(*) FROM units WHERE gtin = $1 AND lot = $2", v.GTIN, v.Lot).Scan(&v.Units)
+		err = q.QueryRow(ctx, "SELECT COUNT(*) FROM units WHERE gtin = $1 AND lot = $2", v.GTIN, v.Lot).Scan(&v.Units)
 	} else {
-		err = q.queryRow(ctx, "SELECT COUNT(*) FROM investigation_units WHERE investigation_id = $1", id).Scan(&v.Units)
+		err = q.QueryRow(ctx, "SELECT COUNT(*) FROM investigation_units WHERE investigation_id = $1", id).Scan(&v.Units)
 	}
 	return v, err
 }
@@ -284,7 +285,7 @@ func getInvestigation(ctx context.Context, q dbtx, id int64) (Investigation, err
 // Investigation returns one investigation.
 func (s *Store) Investigation(ctx context.Context, id int64) (Investigation, error) {
 	var v Investigation
-	err := s.read(ctx, func(q dbtx) error {
+	err := s.db.Read(ctx, func(q sqldb.Tx) error {
 		var err error
 		v, err = getInvestigation(ctx, q, id)
 		return err
@@ -304,7 +305,7 @@ func (s *Store) InvestigationUnits(ctx context.Context, id int64, limit int) ([]
 		where, args = "u.gtin = $1 AND u.lot = $2", []any{v.GTIN, v.Lot}
 	}
 	var out []ShipmentUnit
-	err = s.read(ctx, func(q dbtx) error {
+	err = s.db.Read(ctx, func(q sqldb.Tx) error {
 		var err error
 		out, err = packUnits(ctx, q, where, args...)
 		return err
@@ -318,12 +319,12 @@ func (s *Store) InvestigationUnits(ctx context.Context, id int64, limit int) ([]
 // Investigations lists investigations, newest first (state "" for all).
 func (s *Store) Investigations(ctx context.Context, state string) ([]Investigation, error) {
 	var out []Investigation
-	err := s.readTx(ctx, func(q dbtx) error {
+	err := s.db.ReadTx(ctx, func(q sqldb.Tx) error {
 		where, args := "", []any{}
 		if state != "" {
 			where, args = " WHERE state = $1", []any{state}
 		}
-		ids, err := queryAll(ctx, q, "SELECT id FROM investigations"+where+" ORDER BY id DESC LIMIT 1000", args, func(r rows) (int64, error) {
+		ids, err := sqldb.QueryAll(ctx, q, "SELECT id FROM investigations"+where+" ORDER BY id DESC LIMIT 1000", args, func(r sqldb.Rows) (int64, error) {
 			var id int64
 			return id, r.Scan(&id)
 		})
@@ -346,8 +347,8 @@ func (s *Store) Investigations(ctx context.Context, state string) ([]Investigati
 }
 
 // unitQuarantined reports whether an investigation holds the unit.
-func unitQuarantined(ctx context.Context, q dbtx, gtin, serial string) (bool, error) {
+func unitQuarantined(ctx context.Context, q sqldb.Tx, gtin, serial string) (bool, error) {
 	var n int
-	err := q.queryRow(ctx, `SELECT COUNT(*) FROM units u WHERE u.gtin = $1 AND u.serial = $2 AND `+quarantinedSQL, gtin, serial).Scan(&n)
+	err := q.QueryRow(ctx, `SELECT COUNT(*) FROM units u WHERE u.gtin = $1 AND u.serial = $2 AND `+quarantinedSQL, gtin, serial).Scan(&n)
 	return n > 0, err
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/gs1"
 	"github.com/serialine/serialine/shared/serials"
 	"github.com/serialine/serialine/shared/wire"
@@ -71,7 +72,7 @@ type Product struct {
 	UpdatedAt        time.Time `json:"updated_at,omitzero"`
 }
 
-// Validate checks every field; errors are *ValidationError.
+// Validate checks every field; errors are *sqldb.ValidationError.
 func (p Product) Validate() error {
 	if ps := p.Problems(); len(ps) > 0 {
 		return ps[0]
@@ -82,11 +83,11 @@ func (p Product) Validate() error {
 // Problems lists every rule p breaks, at most one per field, in the
 // order of the fields (Validate returns the first): a form can show them
 // all at once.
-func (p Product) Problems() []*ValidationError {
+func (p Product) Problems() []*sqldb.ValidationError {
 	rec := "product " + p.GTIN
-	var out []*ValidationError
+	var out []*sqldb.ValidationError
 	add := func(err error) bool {
-		var ve *ValidationError
+		var ve *sqldb.ValidationError
 		if err == nil || !errors.As(err, &ve) {
 			return false
 		}
@@ -100,78 +101,78 @@ func (p Product) Problems() []*ValidationError {
 	}
 	if !add(checkGTIN(rec, "gtin", p.GTIN)) {
 		if err := gs1.CheckTradeItemGTIN(gs1.GTIN(p.GTIN)); err != nil {
-			add(invalid(rec, "gtin", "%v", err))
+			add(sqldb.Invalid(rec, "gtin", "%v", err))
 		}
 	}
 	add(checkText(rec, "name", p.Name, true))
 	add(checkText(rec, "form", p.Form, false))
 	add(checkText(rec, "strength", p.Strength, false))
 	if p.PackSize < 0 {
-		add(invalid(rec, "pack_size", "must be 0 (unknown) or more, got %d", p.PackSize))
+		add(sqldb.Invalid(rec, "pack_size", "must be 0 (unknown) or more, got %d", p.PackSize))
 	}
 	add(checkText(rec, "pack_unit", p.PackUnit, false))
 	if p.CompanyPrefixLen < 6 || p.CompanyPrefixLen > 12 {
-		add(invalid(rec, "company_prefix_len", "must be 6 to 12 digits, got %d", p.CompanyPrefixLen))
+		add(sqldb.Invalid(rec, "company_prefix_len", "must be 6 to 12 digits, got %d", p.CompanyPrefixLen))
 	}
 	if p.NDC != "" {
 		add(checkNDC(rec, p.NDC))
 	}
 	for _, ai := range slices.Sorted(maps.Keys(p.National)) {
 		if len(ai) != 3 || ai < "710" || ai > "717" {
-			add(invalid(rec, "national", "AI %q is not a national healthcare reimbursement number (710-717)", ai))
+			add(sqldb.Invalid(rec, "national", "AI %q is not a national healthcare reimbursement number (710-717)", ai))
 		} else if err := (gs1.ElementString{{AI: "01", Value: p.GTIN}, {AI: ai, Value: p.National[ai]}}).Validate(); err != nil {
-			add(invalid(rec, "national", "%v", err))
+			add(sqldb.Invalid(rec, "national", "%v", err))
 		}
 	}
 	if len(p.Markets) == 0 {
-		add(invalid(rec, "markets", "missing; use %s and/or %s", MarketUSDSCSA, MarketEUFMD))
+		add(sqldb.Invalid(rec, "markets", "missing; use %s and/or %s", MarketUSDSCSA, MarketEUFMD))
 	}
 	for i, m := range p.Markets {
 		if m != MarketUSDSCSA && m != MarketEUFMD {
-			add(invalid(rec, "markets", "%q is not a market; use %s or %s", m, MarketUSDSCSA, MarketEUFMD))
+			add(sqldb.Invalid(rec, "markets", "%q is not a market; use %s or %s", m, MarketUSDSCSA, MarketEUFMD))
 		} else if slices.Contains(p.Markets[:i], m) {
-			add(invalid(rec, "markets", "%s is listed twice", m))
+			add(sqldb.Invalid(rec, "markets", "%s is listed twice", m))
 		}
 	}
 	if slices.Contains(p.Markets, MarketUSDSCSA) && p.NDC == "" {
-		add(invalid(rec, "ndc", "missing; a us-dscsa product is identified by its NDC"))
+		add(sqldb.Invalid(rec, "ndc", "missing; a us-dscsa product is identified by its NDC"))
 	} else if slices.Contains(p.Markets, MarketUSDSCSA) {
 		add(checkGTINEmbedsNDC(rec, p.GTIN, p.NDC))
 	}
 	schemeOK := !add(func() error {
 		if err := p.Scheme.Validate(); err != nil {
-			return invalid(rec, "scheme", "%v", err)
+			return sqldb.Invalid(rec, "scheme", "%v", err)
 		}
 		return nil
 	}())
 	if slices.Contains(p.Markets, MarketEUFMD) {
 		if err := checkFMDAlphabet(p.Scheme); err != nil && schemeOK {
-			add(invalid(rec, "scheme.alphabet", "%v", err))
+			add(sqldb.Invalid(rec, "scheme.alphabet", "%v", err))
 		}
 		if p.PlannedVolume == 0 {
-			add(invalid(rec, "planned_volume", "missing; an eu-fmd product needs it to check the guess probability (Delegated Regulation 2016/161 art. 4(c))"))
+			add(sqldb.Invalid(rec, "planned_volume", "missing; an eu-fmd product needs it to check the guess probability (Delegated Regulation 2016/161 art. 4(c))"))
 		} else if err := serials.CheckFMD(p.Scheme, p.PlannedVolume); err != nil && schemeOK {
-			add(invalid(rec, "scheme", "%v", err))
+			add(sqldb.Invalid(rec, "scheme", "%v", err))
 		}
 	}
 	if p.StandardCost < 0 {
-		add(invalid(rec, "standard_cost", "must not be negative, got %d", p.StandardCost))
+		add(sqldb.Invalid(rec, "standard_cost", "must not be negative, got %d", p.StandardCost))
 	}
 	if p.Currency != "" || p.StandardCost != 0 {
 		if len(p.Currency) != 3 || !isUpper(p.Currency) {
-			add(invalid(rec, "currency", "must be an ISO 4217 code of 3 capital letters, got %q", p.Currency))
+			add(sqldb.Invalid(rec, "currency", "must be an ISO 4217 code of 3 capital letters, got %q", p.Currency))
 		}
 	}
 	add(checkGrade(rec, p.MinGrade))
 	if v := p.RejectAllowancePercent; v != nil && (*v < 0 || *v > 100) {
-		add(invalid(rec, "reject_allowance_percent", "must be 0 to 100 (%% of the order quantity), got %d", *v))
+		add(sqldb.Invalid(rec, "reject_allowance_percent", "must be 0 to 100 (%% of the order quantity), got %d", *v))
 	}
 	if v := p.RejectAllowanceMin; v != nil && *v > MaxAllowance {
-		add(invalid(rec, "reject_allowance_min", "must be 0 to %d units, got %d", uint64(MaxAllowance), *v))
+		add(sqldb.Invalid(rec, "reject_allowance_min", "must be 0 to %d units, got %d", uint64(MaxAllowance), *v))
 	}
 	add(p.checkAllowanceRule())
 	if p.MinShelfLifeDays < 0 || p.MinShelfLifeDays > MaxShelfLifeDays {
-		add(invalid(rec, "min_shelf_life_days", "must be 0 to %d days, got %d", MaxShelfLifeDays, p.MinShelfLifeDays))
+		add(sqldb.Invalid(rec, "min_shelf_life_days", "must be 0 to %d days, got %d", MaxShelfLifeDays, p.MinShelfLifeDays))
 	}
 	return out
 }
@@ -190,7 +191,7 @@ const (
 // topic reads an allowance of 0 as "not sent".
 func (p Product) checkAllowanceRule() error {
 	if p.RejectAllowancePercent != nil && *p.RejectAllowancePercent == 0 && p.RejectAllowanceMin != nil && *p.RejectAllowanceMin == 0 {
-		return invalid("product "+p.GTIN, "reject_allowance_min", "must be at least 1 unit when reject_allowance_percent is 0: an order's allowance is at least 1")
+		return sqldb.Invalid("product "+p.GTIN, "reject_allowance_min", "must be at least 1 unit when reject_allowance_percent is 0: an order's allowance is at least 1")
 	}
 	return nil
 }
@@ -223,7 +224,7 @@ const productCols = `gtin, name, form, strength, pack_size, company_prefix_len, 
 	serial_scheme, planned_volume, standard_cost, currency, min_grade, created_at, updated_at,
 	reject_allowance_percent, reject_allowance_min, min_shelf_life_days, pack_unit`
 
-func scanProduct(q dbtx, r interface{ Scan(...any) error }) (Product, error) {
+func scanProduct(q sqldb.Tx, r interface{ Scan(...any) error }) (Product, error) {
 	var p Product
 	var national, markets, scheme string
 	p.RejectAllowancePercent, p.RejectAllowanceMin = new(int), new(uint64)
@@ -249,10 +250,10 @@ func scanProduct(q dbtx, r interface{ Scan(...any) error }) (Product, error) {
 	return p, nil
 }
 
-func getProduct(ctx context.Context, q dbtx, gtin string) (Product, error) {
-	p, err := scanProduct(q, q.queryRow(ctx, "SELECT "+productCols+" FROM products WHERE gtin = $1", gtin))
-	if isNoRows(err) {
-		return p, fmt.Errorf("product %s: %w", gtin, ErrNotFound)
+func getProduct(ctx context.Context, q sqldb.Tx, gtin string) (Product, error) {
+	p, err := scanProduct(q, q.QueryRow(ctx, "SELECT "+productCols+" FROM products WHERE gtin = $1", gtin))
+	if sqldb.IsNoRows(err) {
+		return p, fmt.Errorf("product %s: %w", gtin, sqldb.ErrNotFound)
 	}
 	if err != nil {
 		return p, fmt.Errorf("product %s: %w", gtin, err)
@@ -262,15 +263,15 @@ func getProduct(ctx context.Context, q dbtx, gtin string) (Product, error) {
 
 // PutProduct creates a product or updates it. The serial scheme of a
 // product cannot change once serials have been granted under it (that
-// could issue a serial twice): such an update fails with ErrConflict.
+// could issue a serial twice): such an update fails with sqldb.ErrConflict.
 func (s *Store) PutProduct(ctx context.Context, p Product) error {
 	if err := p.Validate(); err != nil {
 		return err
 	}
 	national, _ := json.Marshal(orEmptyMap(p.National))
 	markets, _ := json.Marshal(p.Markets)
-	t := now()
-	return s.write(ctx, func(tx dbtx) error {
+	t := sqldb.Now()
+	return s.db.Write(ctx, func(tx sqldb.Tx) error {
 		// Sealed afresh on every write: a key stored in plaintext (or
 		// under an older secrets key) is re-sealed with the current one.
 		scheme, err := sealScheme(tx, p.GTIN, p.Scheme)
@@ -279,7 +280,7 @@ func (s *Store) PutProduct(ctx context.Context, p Product) error {
 		}
 		before, err := getProduct(ctx, tx, p.GTIN)
 		exists := err == nil
-		if err != nil && !errors.Is(err, ErrNotFound) {
+		if err != nil && !errors.Is(err, sqldb.ErrNotFound) {
 			return err
 		}
 		p.CreatedAt, p.UpdatedAt = t, t
@@ -302,14 +303,14 @@ func (s *Store) PutProduct(ctx context.Context, p Product) error {
 			p.CreatedAt = before.CreatedAt
 			if before.Scheme != p.Scheme {
 				var next int64
-				if err := tx.queryRow(ctx, "SELECT next_counter FROM serial_counters WHERE gtin = $1", p.GTIN).Scan(&next); err != nil {
+				if err := tx.QueryRow(ctx, "SELECT next_counter FROM serial_counters WHERE gtin = $1", p.GTIN).Scan(&next); err != nil {
 					return fmt.Errorf("product %s: %w", p.GTIN, err)
 				}
 				if next > 0 {
-					return fmt.Errorf("product %s: scheme: %w: %d serials were granted under the current scheme; changing it could issue a serial twice (create a new GTIN instead)", p.GTIN, ErrConflict, next)
+					return fmt.Errorf("product %s: scheme: %w: %d serials were granted under the current scheme; changing it could issue a serial twice (create a new GTIN instead)", p.GTIN, sqldb.ErrConflict, next)
 				}
 			}
-			_, err = tx.exec(ctx, `UPDATE products SET name=$2, form=$3, strength=$4, pack_size=$5, company_prefix_len=$6, ndc=$7,
+			_, err = tx.Exec(ctx, `UPDATE products SET name=$2, form=$3, strength=$4, pack_size=$5, company_prefix_len=$6, ndc=$7,
 				national_numbers=$8, markets=$9, serial_scheme=$10, planned_volume=$11, standard_cost=$12, currency=$13,
 				min_grade=$14, updated_at=$15, reject_allowance_percent=$16, reject_allowance_min=$17, min_shelf_life_days=$18,
 				pack_unit=$19 WHERE gtin=$1`,
@@ -321,14 +322,14 @@ func (s *Store) PutProduct(ctx context.Context, p Product) error {
 			}
 			return audit(ctx, tx, "update", "product", p.GTIN, before.redacted(), p.redacted())
 		}
-		_, err = tx.exec(ctx, "INSERT INTO products ("+productCols+") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$15,$16,$17,$18,$19)",
+		_, err = tx.Exec(ctx, "INSERT INTO products ("+productCols+") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$15,$16,$17,$18,$19)",
 			p.GTIN, p.Name, p.Form, p.Strength, p.PackSize, p.CompanyPrefixLen, p.NDC, string(national), string(markets),
 			string(scheme), p.PlannedVolume, p.StandardCost, p.Currency, p.MinGrade, t,
 			*p.RejectAllowancePercent, *p.RejectAllowanceMin, p.MinShelfLifeDays, p.PackUnit)
 		if err != nil {
 			return fmt.Errorf("product %s: %w", p.GTIN, err)
 		}
-		if _, err := tx.exec(ctx, "INSERT INTO serial_counters (gtin, next_counter, list_size) VALUES ($1, 0, 0)", p.GTIN); err != nil {
+		if _, err := tx.Exec(ctx, "INSERT INTO serial_counters (gtin, next_counter, list_size) VALUES ($1, 0, 0)", p.GTIN); err != nil {
 			return fmt.Errorf("product %s: serial counter: %w", p.GTIN, err)
 		}
 		return audit(ctx, tx, "create", "product", p.GTIN, nil, p.redacted())
@@ -338,7 +339,7 @@ func (s *Store) PutProduct(ctx context.Context, p Product) error {
 // Product returns the product with gtin.
 func (s *Store) Product(ctx context.Context, gtin string) (Product, error) {
 	var p Product
-	err := s.read(ctx, func(q dbtx) error {
+	err := s.db.Read(ctx, func(q sqldb.Tx) error {
 		var err error
 		p, err = getProduct(ctx, q, gtin)
 		return err
@@ -349,8 +350,8 @@ func (s *Store) Product(ctx context.Context, gtin string) (Product, error) {
 // Products lists every product by GTIN.
 func (s *Store) Products(ctx context.Context) ([]Product, error) {
 	var out []Product
-	err := s.read(ctx, func(q dbtx) error {
-		r, err := q.query(ctx, "SELECT "+productCols+" FROM products ORDER BY gtin")
+	err := s.db.Read(ctx, func(q sqldb.Tx) error {
+		r, err := q.Query(ctx, "SELECT "+productCols+" FROM products ORDER BY gtin")
 		if err != nil {
 			return err
 		}
@@ -390,18 +391,18 @@ type Line struct {
 func (s *Store) PutLine(ctx context.Context, l Line) error {
 	rec := "line " + l.ID
 	if err := wire.ValidateLine(l.ID); err != nil {
-		return invalid(rec, "id", "%v", err)
+		return sqldb.Invalid(rec, "id", "%v", err)
 	}
 	if err := checkText(rec, "name", l.Name, true); err != nil {
 		return err
 	}
 	if len(l.PasswordHash) > 512 {
-		return invalid(rec, "password_hash", "has %d bytes, at most 512", len(l.PasswordHash))
+		return sqldb.Invalid(rec, "password_hash", "has %d bytes, at most 512", len(l.PasswordHash))
 	}
 	if err := checkReadPoint(l.ReadPoint); err != nil {
-		return invalid(rec, "read_point", "%v", err)
+		return sqldb.Invalid(rec, "read_point", "%v", err)
 	}
-	return s.write(ctx, func(tx dbtx) error {
+	return s.db.Write(ctx, func(tx sqldb.Tx) error {
 		var site any
 		if l.SiteGLN != "" {
 			if _, err := getSite(ctx, tx, l.SiteGLN); err != nil {
@@ -412,22 +413,22 @@ func (s *Store) PutLine(ctx context.Context, l Line) error {
 		var before *Line
 		if b, err := getLine(ctx, tx, l.ID); err == nil {
 			before = &b
-		} else if !errors.Is(err, ErrNotFound) {
+		} else if !errors.Is(err, sqldb.ErrNotFound) {
 			return err
 		}
-		t := now()
+		t := sqldb.Now()
 		l.CreatedAt, l.UpdatedAt = t, t
 		if before != nil {
 			l.CreatedAt = before.CreatedAt
 		}
-		_, err := tx.exec(ctx, `INSERT INTO lines (id, site_gln, name, mqtt_password_hash, created_at, updated_at, read_point) VALUES ($1, $2, $3, $4, $5, $5, $6)
+		_, err := tx.Exec(ctx, `INSERT INTO lines (id, site_gln, name, mqtt_password_hash, created_at, updated_at, read_point) VALUES ($1, $2, $3, $4, $5, $5, $6)
 			ON CONFLICT (id) DO UPDATE SET site_gln = excluded.site_gln, name = excluded.name,
 			mqtt_password_hash = excluded.mqtt_password_hash, updated_at = excluded.updated_at, read_point = excluded.read_point`,
 			l.ID, site, l.Name, l.PasswordHash, t, l.ReadPoint)
 		if err != nil {
 			return fmt.Errorf("%s: %w", rec, err)
 		}
-		if _, err := tx.exec(ctx, "INSERT INTO line_seq (line_id, applied_seq) VALUES ($1, 0) ON CONFLICT (line_id) DO NOTHING", l.ID); err != nil {
+		if _, err := tx.Exec(ctx, "INSERT INTO line_seq (line_id, applied_seq) VALUES ($1, 0) ON CONFLICT (line_id) DO NOTHING", l.ID); err != nil {
 			return fmt.Errorf("%s: seq: %w", rec, err)
 		}
 		type audited struct {
@@ -455,10 +456,10 @@ func scanLine(r interface{ Scan(...any) error }) (Line, error) {
 	return l, nil
 }
 
-func getLine(ctx context.Context, q dbtx, id string) (Line, error) {
-	l, err := scanLine(q.queryRow(ctx, "SELECT "+lineCols+" FROM lines WHERE id = $1", id))
-	if isNoRows(err) {
-		return l, fmt.Errorf("line %s: %w", id, ErrNotFound)
+func getLine(ctx context.Context, q sqldb.Tx, id string) (Line, error) {
+	l, err := scanLine(q.QueryRow(ctx, "SELECT "+lineCols+" FROM lines WHERE id = $1", id))
+	if sqldb.IsNoRows(err) {
+		return l, fmt.Errorf("line %s: %w", id, sqldb.ErrNotFound)
 	}
 	if err != nil {
 		return l, fmt.Errorf("line %s: %w", id, err)
@@ -469,7 +470,7 @@ func getLine(ctx context.Context, q dbtx, id string) (Line, error) {
 // Line returns the line with id, with its password hash.
 func (s *Store) Line(ctx context.Context, id string) (Line, error) {
 	var l Line
-	err := s.read(ctx, func(q dbtx) error {
+	err := s.db.Read(ctx, func(q sqldb.Tx) error {
 		var err error
 		l, err = getLine(ctx, q, id)
 		return err
@@ -480,8 +481,8 @@ func (s *Store) Line(ctx context.Context, id string) (Line, error) {
 // Lines lists every line by id.
 func (s *Store) Lines(ctx context.Context) ([]Line, error) {
 	var out []Line
-	err := s.read(ctx, func(q dbtx) error {
-		r, err := q.query(ctx, "SELECT "+lineCols+" FROM lines ORDER BY id")
+	err := s.db.Read(ctx, func(q sqldb.Tx) error {
+		r, err := q.Query(ctx, "SELECT "+lineCols+" FROM lines ORDER BY id")
 		if err != nil {
 			return err
 		}
@@ -506,10 +507,10 @@ func (s *Store) Lines(ctx context.Context) ([]Line, error) {
 func checkGTIN(rec, field, v string) error {
 	g, err := gs1.ParseGTIN(v)
 	if err != nil {
-		return invalid(rec, field, "%v", err)
+		return sqldb.Invalid(rec, field, "%v", err)
 	}
 	if string(g) != v {
-		return invalid(rec, field, "write the GTIN with 14 digits (%s)", g)
+		return sqldb.Invalid(rec, field, "write the GTIN with 14 digits (%s)", g)
 	}
 	return nil
 }
@@ -519,36 +520,36 @@ const maxText = 256
 func checkText(rec, field, v string, required bool) error {
 	if v == "" {
 		if required {
-			return invalid(rec, field, "missing")
+			return sqldb.Invalid(rec, field, "missing")
 		}
 		return nil
 	}
 	if required && !hasVisible(v) {
-		return invalid(rec, field, "has only blanks or invisible characters; it needs a visible character")
+		return sqldb.Invalid(rec, field, "has only blanks or invisible characters; it needs a visible character")
 	}
 	if len(v) > maxText {
-		return invalid(rec, field, "has %d bytes, at most %d", len(v), maxText)
+		return sqldb.Invalid(rec, field, "has %d bytes, at most %d", len(v), maxText)
 	}
 	return checkPrintable(rec, field, v)
 }
 
 func checkLongText(rec, field, v string) error {
 	if len(v) > 4*maxText {
-		return invalid(rec, field, "has %d bytes, at most %d", len(v), 4*maxText)
+		return sqldb.Invalid(rec, field, "has %d bytes, at most %d", len(v), 4*maxText)
 	}
 	if !utf8.ValidString(v) {
-		return invalid(rec, field, "is not valid UTF-8")
+		return sqldb.Invalid(rec, field, "is not valid UTF-8")
 	}
 	return nil
 }
 
 func checkPrintable(rec, field, v string) error {
 	if !utf8.ValidString(v) {
-		return invalid(rec, field, "is not valid UTF-8")
+		return sqldb.Invalid(rec, field, "is not valid UTF-8")
 	}
 	for i, r := range v {
 		if r < ' ' || r == 0x7f {
-			return invalid(rec, field, "control character %q at byte %d", r, i+1)
+			return sqldb.Invalid(rec, field, "control character %q at byte %d", r, i+1)
 		}
 	}
 	return nil
@@ -560,7 +561,7 @@ func checkPrintable(rec, field, v string) error {
 // read from the digits alone.
 func checkNDC(rec, v string) error {
 	if _, err := NDCDigits(v); err != nil {
-		return invalid(rec, "ndc", "%q: %v", v, err)
+		return sqldb.Invalid(rec, "ndc", "%q: %v", v, err)
 	}
 	return nil
 }
@@ -609,7 +610,7 @@ func checkGTINEmbedsNDC(rec, gtin, ndc string) error {
 	}
 	want := gtin[:1] + "03" + digits
 	c, _ := gs1.CheckDigit(want)
-	return invalid(rec, "gtin", "%s does not embed ndc %s: a US product's GTIN is an indicator digit, 03, the NDC's 10 digits and a check digit (%s%c)",
+	return sqldb.Invalid(rec, "gtin", "%s does not embed ndc %s: a US product's GTIN is an indicator digit, 03, the NDC's 10 digits and a check digit (%s%c)",
 		gtin, ndc, want, c)
 }
 
@@ -618,7 +619,7 @@ func checkGrade(rec, g string) error {
 	case "", "A", "B", "C", "D":
 		return nil
 	}
-	return invalid(rec, "min_grade", "%q is not an ISO/IEC 15415 grade; use A, B, C or D", g)
+	return sqldb.Invalid(rec, "min_grade", "%q is not an ISO/IEC 15415 grade; use A, B, C or D", g)
 }
 
 func isUpper(s string) bool {

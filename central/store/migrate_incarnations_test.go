@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/wire"
@@ -46,10 +47,10 @@ func rawExec(t *testing.T, dsn string, stmts ...[]any) {
 // is cut with its size and hash kept.
 func TestMigrateToIncarnations(t *testing.T) {
 	storetest.ForEachBackend(t, func(t *testing.T, dsn string) {
-		v, err := store.MigrationVersion("incarnations")
+		v, err := sqldb.MigrationVersion("incarnations")
 		require.NoError(t, err)
 		ctx := storetest.Context(t)
-		old, err := store.Open(ctx, dsn, testkit.Logger(t), store.WithMigrationsUpTo(v-1))
+		old, err := store.Open(ctx, dsn, testkit.Logger(t), store.WithDB(sqldb.WithMigrationsUpTo(v-1)))
 		require.NoError(t, err)
 		f := fixture{s: old, ctx: ctx}
 		require.NoError(t, old.PutProduct(ctx, product(gtinRand, randSpec)))

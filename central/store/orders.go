@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/gs1"
 	"github.com/serialine/serialine/shared/wire"
 )
@@ -71,7 +72,7 @@ func scanOrder(r interface{ Scan(...any) error }) (WorkOrder, error) {
 	}
 	o.Line, o.State = line.String, wire.OrderState(state)
 	o.CreatedAt, o.UpdatedAt = o.CreatedAt.UTC(), o.UpdatedAt.UTC()
-	o.ReleasedAt, o.StartedAt, o.ClosedAt = nullTime(released), nullTime(started), nullTime(closed)
+	o.ReleasedAt, o.StartedAt, o.ClosedAt = sqldb.NullTime(released), sqldb.NullTime(started), sqldb.NullTime(closed)
 	if counts.Valid {
 		o.ReportedCounts = new(wire.Reconciliation)
 		if err := json.Unmarshal([]byte(counts.String), o.ReportedCounts); err != nil {
@@ -81,10 +82,10 @@ func scanOrder(r interface{ Scan(...any) error }) (WorkOrder, error) {
 	return o, nil
 }
 
-func getOrder(ctx context.Context, q dbtx, id string, lock string) (WorkOrder, error) {
-	o, err := scanOrder(q.queryRow(ctx, "SELECT "+orderCols+" FROM work_orders WHERE id = $1"+lock, id))
-	if isNoRows(err) {
-		return o, fmt.Errorf("work order %s: %w", id, ErrNotFound)
+func getOrder(ctx context.Context, q sqldb.Tx, id string, lock string) (WorkOrder, error) {
+	o, err := scanOrder(q.QueryRow(ctx, "SELECT "+orderCols+" FROM work_orders WHERE id = $1"+lock, id))
+	if sqldb.IsNoRows(err) {
+		return o, fmt.Errorf("work order %s: %w", id, sqldb.ErrNotFound)
 	}
 	if err != nil {
 		return o, fmt.Errorf("work order %s: %w", id, err)
@@ -108,23 +109,23 @@ func (s *Store) CreateOrder(ctx context.Context, o WorkOrder) (WorkOrder, error)
 		return o, err
 	}
 	if err := gs1.ValidateDate("17", o.Expiry, true); err != nil {
-		return o, invalid(rec, "expiry", "%v", err)
+		return o, sqldb.Invalid(rec, "expiry", "%v", err)
 	}
 	if o.Quantity == 0 || o.Quantity > 1<<40 {
-		return o, invalid(rec, "quantity", "must be 1 to %d, got %d", uint64(1<<40), o.Quantity)
+		return o, sqldb.Invalid(rec, "quantity", "must be 1 to %d, got %d", uint64(1<<40), o.Quantity)
 	}
 	if o.AllowanceSet && (o.RejectAllowance == 0 || o.RejectAllowance > MaxAllowance) {
 		// At least 1: the orders topic reads an allowance of 0 as "not sent".
-		return o, invalid(rec, "reject_allowance", "must be 1 to %d units, got %d", uint64(MaxAllowance), o.RejectAllowance)
+		return o, sqldb.Invalid(rec, "reject_allowance", "must be 1 to %d units, got %d", uint64(MaxAllowance), o.RejectAllowance)
 	}
 	if o.Line != "" || (o.State != "" && o.State != wire.OrderStateCreated) {
-		return o, invalid(rec, "state", "a new order is created without a line; release it with ReleaseOrder")
+		return o, sqldb.Invalid(rec, "state", "a new order is created without a line; release it with ReleaseOrder")
 	}
-	t := now()
+	t := sqldb.Now()
 	o.State, o.CreatedAt, o.UpdatedAt = wire.OrderStateCreated, t, t
 	o.ReleasedAt, o.StartedAt, o.ClosedAt, o.ReportedCounts = nil, nil, nil, nil
 	o.AllowanceExtended, o.Produced, o.Rejected, o.Voided, o.Progress = 0, 0, 0, 0, 0
-	err := s.write(ctx, func(tx dbtx) error {
+	err := s.db.Write(ctx, func(tx sqldb.Tx) error {
 		p, err := getProduct(ctx, tx, o.GTIN)
 		if err != nil {
 			return fmt.Errorf("%s: gtin: %w", rec, err)
@@ -135,14 +136,14 @@ func (s *Store) CreateOrder(ctx context.Context, o WorkOrder) (WorkOrder, error)
 		if !o.AllowanceSet {
 			o.RejectAllowance = p.RejectAllowance(o.Quantity)
 		}
-		n, err := tx.exec(ctx, `INSERT INTO work_orders (id, gtin, lot, expiry, quantity, state, created_at, updated_at, reject_allowance, reject_allowance_set)
+		n, err := tx.Exec(ctx, `INSERT INTO work_orders (id, gtin, lot, expiry, quantity, state, created_at, updated_at, reject_allowance, reject_allowance_set)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9) ON CONFLICT (id) DO NOTHING`,
 			o.ID, o.GTIN, o.Lot, o.Expiry, o.Quantity, string(o.State), t, o.RejectAllowance, o.AllowanceSet)
 		if err != nil {
 			return fmt.Errorf("%s: %w", rec, err)
 		}
 		if n == 0 {
-			return fmt.Errorf("%s: %w: the id exists already", rec, ErrConflict)
+			return fmt.Errorf("%s: %w: the id exists already", rec, sqldb.ErrConflict)
 		}
 		return audit(ctx, tx, "create", "work_order", o.ID, nil, o)
 	})
@@ -153,10 +154,10 @@ func (s *Store) CreateOrder(ctx context.Context, o WorkOrder) (WorkOrder, error)
 // characters of GS1's CSET 82.
 func CheckLot(rec, lot string) error {
 	if lot == "" || len(lot) > 20 {
-		return invalid(rec, "lot", "must be 1 to 20 characters (AI 10), got %d", len(lot))
+		return sqldb.Invalid(rec, "lot", "must be 1 to 20 characters (AI 10), got %d", len(lot))
 	}
 	if err := gs1.ValidateCSET82("10", lot); err != nil {
-		return invalid(rec, "lot", "%v", err)
+		return sqldb.Invalid(rec, "lot", "%v", err)
 	}
 	return nil
 }
@@ -167,16 +168,16 @@ func CheckLot(rec, lot string) error {
 func CheckShelfLife(rec, expiry string, p Product, now time.Time) error {
 	exp, err := gs1.ExpiryTime(expiry)
 	if err != nil {
-		return invalid(rec, "expiry", "%v", err)
+		return sqldb.Invalid(rec, "expiry", "%v", err)
 	}
 	y, m, d := now.UTC().Date()
 	today := time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
 	days := int(exp.Sub(today).Hours() / 24)
 	switch {
 	case exp.Before(today):
-		return invalid(rec, "expiry", "%s (%s) is in the past (today is %s)", expiry, exp.Format(time.DateOnly), today.Format(time.DateOnly))
+		return sqldb.Invalid(rec, "expiry", "%s (%s) is in the past (today is %s)", expiry, exp.Format(time.DateOnly), today.Format(time.DateOnly))
 	case days < p.MinShelfLifeDays:
-		return invalid(rec, "expiry", "%s (%s) is %d days ahead; product %s needs at least %d days of shelf life (min_shelf_life_days)",
+		return sqldb.Invalid(rec, "expiry", "%s (%s) is %d days ahead; product %s needs at least %d days of shelf life (min_shelf_life_days)",
 			expiry, exp.Format(time.DateOnly), days, p.GTIN, p.MinShelfLifeDays)
 	}
 	return nil
@@ -188,13 +189,13 @@ func CheckShelfLife(rec, expiry string, p Product, now time.Time) error {
 // may have changed).
 func (s *Store) ReleaseOrder(ctx context.Context, id, line string) (WorkOrder, error) {
 	var o WorkOrder
-	err := s.write(ctx, func(tx dbtx) error {
-		before, err := getOrder(ctx, tx, id, s.d.forUpdate())
+	err := s.db.Write(ctx, func(tx sqldb.Tx) error {
+		before, err := getOrder(ctx, tx, id, s.db.Dialect().ForUpdate())
 		if err != nil {
 			return err
 		}
 		if before.State != wire.OrderStateCreated {
-			return fmt.Errorf("work order %s: %w: it is %s (to line %s); only a created order can be released", id, ErrState, before.State, before.Line)
+			return fmt.Errorf("work order %s: %w: it is %s (to line %s); only a created order can be released", id, sqldb.ErrState, before.State, before.Line)
 		}
 		if _, err := getLine(ctx, tx, line); err != nil {
 			return fmt.Errorf("work order %s: line: %w", id, err)
@@ -206,10 +207,10 @@ func (s *Store) ReleaseOrder(ctx context.Context, id, line string) (WorkOrder, e
 		if err := CheckShelfLife("work order "+id, before.Expiry, p, s.clock()); err != nil {
 			return err
 		}
-		t := now()
+		t := sqldb.Now()
 		o = before
 		o.Line, o.State, o.ReleasedAt, o.UpdatedAt = line, wire.OrderStateReleased, &t, t
-		if _, err := tx.exec(ctx, "UPDATE work_orders SET line_id = $2, state = $3, released_at = $4, updated_at = $4 WHERE id = $1",
+		if _, err := tx.Exec(ctx, "UPDATE work_orders SET line_id = $2, state = $3, released_at = $4, updated_at = $4 WHERE id = $1",
 			id, line, string(o.State), t); err != nil {
 			return fmt.Errorf("work order %s: %w", id, err)
 		}
@@ -222,18 +223,18 @@ func (s *Store) ReleaseOrder(ctx context.Context, id, line string) (WorkOrder, e
 // the line may still deliver its events for it, but gets no more serials.
 func (s *Store) CloseOrder(ctx context.Context, id string) (WorkOrder, error) {
 	var o WorkOrder
-	err := s.write(ctx, func(tx dbtx) error {
-		before, err := getOrder(ctx, tx, id, s.d.forUpdate())
+	err := s.db.Write(ctx, func(tx sqldb.Tx) error {
+		before, err := getOrder(ctx, tx, id, s.db.Dialect().ForUpdate())
 		if err != nil {
 			return err
 		}
 		if before.State != wire.OrderStateReleased {
-			return fmt.Errorf("work order %s: %w: it is %s; only a released order can be closed", id, ErrState, before.State)
+			return fmt.Errorf("work order %s: %w: it is %s; only a released order can be closed", id, sqldb.ErrState, before.State)
 		}
-		t := now()
+		t := sqldb.Now()
 		o = before
 		o.State, o.ClosedAt, o.UpdatedAt = wire.OrderStateClosed, &t, t
-		if _, err := tx.exec(ctx, "UPDATE work_orders SET state = $2, closed_at = $3, updated_at = $3 WHERE id = $1", id, string(o.State), t); err != nil {
+		if _, err := tx.Exec(ctx, "UPDATE work_orders SET state = $2, closed_at = $3, updated_at = $3 WHERE id = $1", id, string(o.State), t); err != nil {
 			return fmt.Errorf("work order %s: %w", id, err)
 		}
 		return audit(ctx, tx, "close", "work_order", id, before, o)
@@ -244,7 +245,7 @@ func (s *Store) CloseOrder(ctx context.Context, id string) (WorkOrder, error) {
 // Order returns the work order with id.
 func (s *Store) Order(ctx context.Context, id string) (WorkOrder, error) {
 	var o WorkOrder
-	err := s.read(ctx, func(q dbtx) error {
+	err := s.db.Read(ctx, func(q sqldb.Tx) error {
 		var err error
 		o, err = getOrder(ctx, q, id, "")
 		return err
@@ -276,8 +277,8 @@ func (s *Store) Orders(ctx context.Context, f OrderFilter) ([]WorkOrder, error) 
 	}
 	q += " ORDER BY created_at DESC, id"
 	var out []WorkOrder
-	err := s.read(ctx, func(db dbtx) error {
-		r, err := db.query(ctx, q, args...)
+	err := s.db.Read(ctx, func(db sqldb.Tx) error {
+		r, err := db.Query(ctx, q, args...)
 		if err != nil {
 			return err
 		}
@@ -304,13 +305,13 @@ func (s *Store) Orders(ctx context.Context, f OrderFilter) ([]WorkOrder, error) 
 // reject allowance (extensions included) and the product's shelf-life rule.
 func (s *Store) LineOrders(ctx context.Context, line string) (wire.Orders, error) {
 	out := wire.Orders{V: wire.Version, Line: line, Orders: []wire.Order{}}
-	err := s.readTx(ctx, func(q dbtx) error {
+	err := s.db.ReadTx(ctx, func(q sqldb.Tx) error {
 		if _, err := getLine(ctx, q, line); err != nil {
 			return err
 		}
 		// A line's order-closed event stores its counts: until then a
 		// closed order is still the line's to stop.
-		r, err := q.query(ctx, "SELECT "+orderCols+` FROM work_orders
+		r, err := q.Query(ctx, "SELECT "+orderCols+` FROM work_orders
 			WHERE line_id = $1 AND (state = $2 OR (state = $3 AND reported_counts IS NULL)) ORDER BY released_at, id`,
 			line, string(wire.OrderStateReleased), string(wire.OrderStateClosed))
 		if err != nil {
@@ -361,7 +362,7 @@ func (s *Store) LineOrders(ctx context.Context, line string) (wire.Orders, error
 		return nil
 	})
 	if err != nil {
-		if errors.Is(err, ErrNotFound) {
+		if errors.Is(err, sqldb.ErrNotFound) {
 			return out, err
 		}
 		return out, fmt.Errorf("orders of line %s: %w", line, err)

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/serialine/serialine/central/store/sqldb"
 )
 
 // Outbound message states.
@@ -89,7 +91,7 @@ const maxSummary = 240
 // pending or sending is returned instead of a second one. Audited.
 func (s *Store) EnqueueOutbound(ctx context.Context, kind, ref, gln string) (OutboundMessage, error) {
 	var m OutboundMessage
-	err := s.write(ctx, func(tx dbtx) error {
+	err := s.db.Write(ctx, func(tx sqldb.Tx) error {
 		var err error
 		m, err = enqueueOutbound(ctx, tx, kind, ref, gln)
 		return err
@@ -97,25 +99,25 @@ func (s *Store) EnqueueOutbound(ctx context.Context, kind, ref, gln string) (Out
 	return m, err
 }
 
-func enqueueOutbound(ctx context.Context, tx dbtx, kind, ref, gln string) (OutboundMessage, error) {
+func enqueueOutbound(ctx context.Context, tx sqldb.Tx, kind, ref, gln string) (OutboundMessage, error) {
 	rec := "outbound " + kind + " " + ref
 	if kind == "" || ref == "" {
-		return OutboundMessage{}, invalid(rec, "kind", "kind and ref are required")
+		return OutboundMessage{}, sqldb.Invalid(rec, "kind", "kind and ref are required")
 	}
 	if _, err := getPartner(ctx, tx, gln); err != nil {
 		return OutboundMessage{}, err
 	}
 	var id int64
-	err := tx.queryRow(ctx, `SELECT id FROM outbound_messages WHERE kind = $1 AND ref = $2 AND partner_gln = $3
+	err := tx.QueryRow(ctx, `SELECT id FROM outbound_messages WHERE kind = $1 AND ref = $2 AND partner_gln = $3
 		AND state IN ('pending', 'sending') ORDER BY id LIMIT 1`, kind, ref, gln).Scan(&id)
 	switch {
 	case err == nil:
 		return getOutbound(ctx, tx, id)
-	case !isNoRows(err):
+	case !sqldb.IsNoRows(err):
 		return OutboundMessage{}, fmt.Errorf("%s: %w", rec, err)
 	}
-	t := now()
-	if err := tx.queryRow(ctx, `INSERT INTO outbound_messages (kind, ref, partner_gln, state, armed_at, next_attempt_at, created_at, updated_at)
+	t := sqldb.Now()
+	if err := tx.QueryRow(ctx, `INSERT INTO outbound_messages (kind, ref, partner_gln, state, armed_at, next_attempt_at, created_at, updated_at)
 		VALUES ($1, $2, $3, 'pending', $4, $4, $4, $4) RETURNING id`, kind, ref, gln, t).Scan(&id); err != nil {
 		return OutboundMessage{}, fmt.Errorf("%s: %w", rec, err)
 	}
@@ -128,9 +130,9 @@ func enqueueOutbound(ctx context.Context, tx dbtx, kind, ref, gln string) (Outbo
 
 // enqueueShipmentDocuments queues the shipment's DSCSA document when its
 // customer has a DSCSA endpoint (inside the confirmation).
-func enqueueShipmentDocuments(ctx context.Context, tx dbtx, sh Shipment) error {
+func enqueueShipmentDocuments(ctx context.Context, tx sqldb.Tx, sh Shipment) error {
 	_, err := getEndpoint(ctx, tx, sh.DestGLN, EndpointDSCSA)
-	if errors.Is(err, ErrNotFound) {
+	if errors.Is(err, sqldb.ErrNotFound) {
 		return nil
 	}
 	if err != nil {
@@ -149,20 +151,20 @@ func scanOutbound(r interface{ Scan(...any) error }) (OutboundMessage, error) {
 	err := r.Scan(&m.ID, &m.Kind, &m.Ref, &m.Partner, &m.State, &m.Attempts, &m.ArmedAt, &next, &m.DocumentID, &m.ContentType,
 		&m.Bytes, &m.Endpoint, &m.LastStatus, &m.LastSummary, &m.CreatedAt, &m.UpdatedAt, &delivered)
 	m.ArmedAt, m.CreatedAt, m.UpdatedAt = m.ArmedAt.UTC(), m.CreatedAt.UTC(), m.UpdatedAt.UTC()
-	m.NextAttemptAt, m.DeliveredAt = nullTime(next), nullTime(delivered)
+	m.NextAttemptAt, m.DeliveredAt = sqldb.NullTime(next), sqldb.NullTime(delivered)
 	return m, err
 }
 
-func getOutbound(ctx context.Context, q dbtx, id int64) (OutboundMessage, error) {
-	m, err := scanOutbound(q.queryRow(ctx, "SELECT "+outboundCols+" FROM outbound_messages WHERE id = $1", id))
-	if isNoRows(err) {
-		return m, fmt.Errorf("outbound message %d: %w", id, ErrNotFound)
+func getOutbound(ctx context.Context, q sqldb.Tx, id int64) (OutboundMessage, error) {
+	m, err := scanOutbound(q.QueryRow(ctx, "SELECT "+outboundCols+" FROM outbound_messages WHERE id = $1", id))
+	if sqldb.IsNoRows(err) {
+		return m, fmt.Errorf("outbound message %d: %w", id, sqldb.ErrNotFound)
 	}
 	if err != nil {
 		return m, fmt.Errorf("outbound message %d: %w", id, err)
 	}
-	m.History, err = queryAll(ctx, q, `SELECT n, at, endpoint, status, summary, outcome, duration_ms, sender
-		FROM outbound_attempts WHERE message_id = $1 ORDER BY n`, []any{id}, func(r rows) (OutboundAttempt, error) {
+	m.History, err = sqldb.QueryAll(ctx, q, `SELECT n, at, endpoint, status, summary, outcome, duration_ms, sender
+		FROM outbound_attempts WHERE message_id = $1 ORDER BY n`, []any{id}, func(r sqldb.Rows) (OutboundAttempt, error) {
 		var a OutboundAttempt
 		err := r.Scan(&a.N, &a.At, &a.Endpoint, &a.Status, &a.Summary, &a.Outcome, &a.DurationMS, &a.Sender)
 		a.At = a.At.UTC()
@@ -180,7 +182,7 @@ func getOutbound(ctx context.Context, q dbtx, id int64) (OutboundMessage, error)
 // OutboundMessage returns a message with its attempts (not its document).
 func (s *Store) OutboundMessage(ctx context.Context, id int64) (OutboundMessage, error) {
 	var m OutboundMessage
-	err := s.readTx(ctx, func(q dbtx) error {
+	err := s.db.ReadTx(ctx, func(q sqldb.Tx) error {
 		var err error
 		m, err = getOutbound(ctx, q, id)
 		return err
@@ -189,16 +191,16 @@ func (s *Store) OutboundMessage(ctx context.Context, id int64) (OutboundMessage,
 }
 
 // OutboundDocument returns the bytes a message sent (or will send), and
-// ErrNotFound while it has not been built.
+// sqldb.ErrNotFound while it has not been built.
 func (s *Store) OutboundDocument(ctx context.Context, id int64) (doc []byte, contentType string, err error) {
-	err = s.read(ctx, func(q dbtx) error {
-		return q.queryRow(ctx, "SELECT document, content_type FROM outbound_messages WHERE id = $1", id).Scan(&doc, &contentType)
+	err = s.db.Read(ctx, func(q sqldb.Tx) error {
+		return q.QueryRow(ctx, "SELECT document, content_type FROM outbound_messages WHERE id = $1", id).Scan(&doc, &contentType)
 	})
-	if isNoRows(err) {
-		return nil, "", fmt.Errorf("outbound message %d: %w", id, ErrNotFound)
+	if sqldb.IsNoRows(err) {
+		return nil, "", fmt.Errorf("outbound message %d: %w", id, sqldb.ErrNotFound)
 	}
 	if err == nil && doc == nil {
-		err = fmt.Errorf("outbound message %d: document not built yet: %w", id, ErrNotFound)
+		err = fmt.Errorf("outbound message %d: document not built yet: %w", id, sqldb.ErrNotFound)
 	}
 	return doc, contentType, err
 }
@@ -229,8 +231,8 @@ func (s *Store) OutboundMessages(ctx context.Context, f OutboundFilter) ([]Outbo
 	}
 	q += " ORDER BY id DESC LIMIT " + strconv.Itoa(limit)
 	out := []OutboundMessage{}
-	err := s.readTx(ctx, func(db dbtx) error {
-		ids, err := queryAll(ctx, db, q, args, func(r rows) (int64, error) {
+	err := s.db.ReadTx(ctx, func(db sqldb.Tx) error {
+		ids, err := sqldb.QueryAll(ctx, db, q, args, func(r sqldb.Rows) (int64, error) {
 			var id int64
 			return id, r.Scan(&id)
 		})
@@ -257,11 +259,11 @@ func (s *Store) OutboundMessages(ctx context.Context, f OutboundFilter) ([]Outbo
 // sender died), oldest first.
 func (s *Store) DueOutbound(ctx context.Context, at time.Time, limit int) ([]int64, error) {
 	var ids []int64
-	err := s.read(ctx, func(q dbtx) error {
+	err := s.db.Read(ctx, func(q sqldb.Tx) error {
 		var err error
-		ids, err = queryAll(ctx, q, `SELECT id FROM outbound_messages
+		ids, err = sqldb.QueryAll(ctx, q, `SELECT id FROM outbound_messages
 			WHERE (state = 'pending' AND next_attempt_at <= $1) OR (state = 'sending' AND lease_until < $1)
-			ORDER BY next_attempt_at, id LIMIT `+strconv.Itoa(max(limit, 1)), []any{ts(at)}, func(r rows) (int64, error) {
+			ORDER BY next_attempt_at, id LIMIT `+strconv.Itoa(max(limit, 1)), []any{sqldb.TS(at)}, func(r sqldb.Rows) (int64, error) {
 			var id int64
 			return id, r.Scan(&id)
 		})
@@ -283,11 +285,11 @@ var ErrNotClaimed = errors.New("not claimed")
 // message with its document (nil before the first build).
 func (s *Store) ClaimOutbound(ctx context.Context, id int64, owner string, at, leaseUntil time.Time) (OutboundMessage, error) {
 	var m OutboundMessage
-	err := s.write(ctx, func(tx dbtx) error {
-		n, err := tx.exec(ctx, `UPDATE outbound_messages SET state = 'sending', lease_owner = $2, lease_until = $4,
+	err := s.db.Write(ctx, func(tx sqldb.Tx) error {
+		n, err := tx.Exec(ctx, `UPDATE outbound_messages SET state = 'sending', lease_owner = $2, lease_until = $4,
 			attempts = attempts + 1, updated_at = $3
 			WHERE id = $1 AND ((state = 'pending' AND next_attempt_at <= $3) OR (state = 'sending' AND lease_until < $3))`,
-			id, owner, ts(at), ts(leaseUntil))
+			id, owner, sqldb.TS(at), sqldb.TS(leaseUntil))
 		if err != nil {
 			return fmt.Errorf("claim outbound message %d: %w", id, err)
 		}
@@ -297,7 +299,7 @@ func (s *Store) ClaimOutbound(ctx context.Context, id int64, owner string, at, l
 		if m, err = getOutbound(ctx, tx, id); err != nil {
 			return err
 		}
-		return tx.queryRow(ctx, "SELECT document FROM outbound_messages WHERE id = $1", id).Scan(&m.Document)
+		return tx.QueryRow(ctx, "SELECT document FROM outbound_messages WHERE id = $1", id).Scan(&m.Document)
 	})
 	return m, err
 }
@@ -312,13 +314,13 @@ func (s *Store) RecordOutbound(ctx context.Context, id int64, owner string, r Ou
 		summary = summary[:maxSummary]
 	}
 	var m OutboundMessage
-	err := s.write(ctx, func(tx dbtx) error {
+	err := s.db.Write(ctx, func(tx sqldb.Tx) error {
 		var state, lease string
 		var attempts int
-		if err := tx.queryRow(ctx, "SELECT state, lease_owner, attempts FROM outbound_messages WHERE id = $1"+s.d.forUpdate(), id).
+		if err := tx.QueryRow(ctx, "SELECT state, lease_owner, attempts FROM outbound_messages WHERE id = $1"+s.db.Dialect().ForUpdate(), id).
 			Scan(&state, &lease, &attempts); err != nil {
-			if isNoRows(err) {
-				return fmt.Errorf("outbound message %d: %w", id, ErrNotFound)
+			if sqldb.IsNoRows(err) {
+				return fmt.Errorf("outbound message %d: %w", id, sqldb.ErrNotFound)
 			}
 			return fmt.Errorf("outbound message %d: %w", id, err)
 		}
@@ -326,32 +328,32 @@ func (s *Store) RecordOutbound(ctx context.Context, id int64, owner string, r Ou
 			return fmt.Errorf("outbound message %d: %w (state %s, sender %q)", id, ErrNotClaimed, state, lease)
 		}
 		if r.Document != nil {
-			if _, err := tx.exec(ctx, `UPDATE outbound_messages SET document = $2, document_id = $3, content_type = $4
+			if _, err := tx.Exec(ctx, `UPDATE outbound_messages SET document = $2, document_id = $3, content_type = $4
 				WHERE id = $1 AND document IS NULL`, id, r.Document, r.DocumentID, r.ContentType); err != nil {
 				return fmt.Errorf("outbound message %d: document: %w", id, err)
 			}
 		}
-		at := ts(r.At)
+		at := sqldb.TS(r.At)
 		var next, delivered any
 		newState := OutboundPending
 		switch r.Outcome {
 		case AttemptDelivered:
 			newState, delivered = OutboundDelivered, at
 		case AttemptRetry:
-			next = ts(r.NextAttempt)
+			next = sqldb.TS(r.NextAttempt)
 		case AttemptFailed:
 			newState = OutboundFailed
 		default:
-			return invalid(fmt.Sprintf("outbound message %d", id), "outcome", "%q is not an outcome", r.Outcome)
+			return sqldb.Invalid(fmt.Sprintf("outbound message %d", id), "outcome", "%q is not an outcome", r.Outcome)
 		}
-		if _, err := tx.exec(ctx, `INSERT INTO outbound_attempts (message_id, n, at, endpoint, status, summary, outcome, duration_ms, sender)
+		if _, err := tx.Exec(ctx, `INSERT INTO outbound_attempts (message_id, n, at, endpoint, status, summary, outcome, duration_ms, sender)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, id, attempts, at, r.Endpoint, r.Status, summary, r.Outcome,
 			r.Duration.Milliseconds(), owner); err != nil {
 			return fmt.Errorf("outbound message %d: attempt %d: %w", id, attempts, err)
 		}
-		if _, err := tx.exec(ctx, `UPDATE outbound_messages SET state = $2, next_attempt_at = $3, lease_owner = '', lease_until = NULL,
+		if _, err := tx.Exec(ctx, `UPDATE outbound_messages SET state = $2, next_attempt_at = $3, lease_owner = '', lease_until = NULL,
 			endpoint = $4, last_status = $5, last_summary = $6, updated_at = $7, delivered_at = COALESCE($8, delivered_at) WHERE id = $1`,
-			id, newState, next, r.Endpoint, r.Status, summary, now(), delivered); err != nil {
+			id, newState, next, r.Endpoint, r.Status, summary, sqldb.Now(), delivered); err != nil {
 			return fmt.Errorf("outbound message %d: %w", id, err)
 		}
 		var err error
@@ -370,16 +372,16 @@ func (s *Store) RecordOutbound(ctx context.Context, id int64, owner string, r Ou
 // is made due at once. Audited ("resend").
 func (s *Store) ResendOutbound(ctx context.Context, id int64) (OutboundMessage, error) {
 	var m OutboundMessage
-	err := s.write(ctx, func(tx dbtx) error {
+	err := s.db.Write(ctx, func(tx sqldb.Tx) error {
 		before, err := getOutbound(ctx, tx, id)
 		if err != nil {
 			return err
 		}
 		if before.State == OutboundSending {
-			return fmt.Errorf("outbound message %d: %w: an attempt is running; wait for its outcome", id, ErrState)
+			return fmt.Errorf("outbound message %d: %w: an attempt is running; wait for its outcome", id, sqldb.ErrState)
 		}
-		t := now()
-		if _, err := tx.exec(ctx, `UPDATE outbound_messages SET state = 'pending', armed_at = $2, next_attempt_at = $2, updated_at = $2
+		t := sqldb.Now()
+		if _, err := tx.Exec(ctx, `UPDATE outbound_messages SET state = 'pending', armed_at = $2, next_attempt_at = $2, updated_at = $2
 			WHERE id = $1`, id, t); err != nil {
 			return fmt.Errorf("outbound message %d: %w", id, err)
 		}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/gs1"
 )
 
@@ -67,14 +68,14 @@ func (a Address) Check(rec string) error {
 		}
 	}
 	if a.Country != "" && (len(a.Country) != 2 || !isUpper(a.Country)) {
-		return invalid(rec, "address.country", "must be an ISO 3166-1 alpha-2 code of 2 capital letters (US), got %q", a.Country)
+		return sqldb.Invalid(rec, "address.country", "must be an ISO 3166-1 alpha-2 code of 2 capital letters (US), got %q", a.Country)
 	}
 	if a.Country == "US" {
 		if a.State != "" && (len(a.State) != 2 || !isUpper(a.State)) {
-			return invalid(rec, "address.state", "a US state is its 2-letter USPS code (NC), got %q", a.State)
+			return sqldb.Invalid(rec, "address.state", "a US state is its 2-letter USPS code (NC), got %q", a.State)
 		}
 		if p := a.PostalCode; p != "" && !isZIP(p) {
-			return invalid(rec, "address.postal_code", "a US ZIP code is 5 digits or 5+4 (27701-1234), got %q", p)
+			return sqldb.Invalid(rec, "address.postal_code", "a US ZIP code is 5 digits or 5+4 (27701-1234), got %q", p)
 		}
 	}
 	return nil
@@ -103,7 +104,7 @@ func (a Address) args() []any { return []any{a.Street, a.City, a.State, a.Postal
 // checkPrefixLen checks an optional GS1 Company Prefix length.
 func checkPrefixLen(rec string, n int) error {
 	if n != 0 && (n < 6 || n > 12) {
-		return invalid(rec, "company_prefix_len", "must be 0 (unknown) or 6 to 12 digits, got %d", n)
+		return sqldb.Invalid(rec, "company_prefix_len", "must be 0 (unknown) or 6 to 12 digits, got %d", n)
 	}
 	return nil
 }
@@ -129,7 +130,7 @@ func (s *Store) PutSite(ctx context.Context, site Site) error {
 		err = gs1.CheckLocationGLN(g) // the all-zero GLN
 	}
 	if err != nil {
-		return invalid(rec, "gln", "%v", err)
+		return sqldb.Invalid(rec, "gln", "%v", err)
 	}
 	if err := checkText(rec, "name", site.Name, true); err != nil {
 		return err
@@ -140,20 +141,20 @@ func (s *Store) PutSite(ctx context.Context, site Site) error {
 	if err := checkPrefixLen(rec, site.CompanyPrefixLen); err != nil {
 		return err
 	}
-	return s.write(ctx, func(tx dbtx) error {
+	return s.db.Write(ctx, func(tx sqldb.Tx) error {
 		var before *Site
 		if b, err := getSite(ctx, tx, site.GLN); err == nil {
 			before = &b
-		} else if !errors.Is(err, ErrNotFound) {
+		} else if !errors.Is(err, sqldb.ErrNotFound) {
 			return err
 		}
-		t := now()
+		t := sqldb.Now()
 		site.CreatedAt, site.UpdatedAt = t, t
 		if before != nil {
 			site.CreatedAt = before.CreatedAt
 		}
 		args := append([]any{site.GLN, site.Name, t, site.CompanyPrefixLen}, site.Address.args()...)
-		_, err := tx.exec(ctx, `INSERT INTO sites (gln, name, created_at, updated_at, company_prefix_len, `+addressCols+`)
+		_, err := tx.Exec(ctx, `INSERT INTO sites (gln, name, created_at, updated_at, company_prefix_len, `+addressCols+`)
 			VALUES ($1, $2, $3, $3, $4, $5, $6, $7, $8, $9)
 			ON CONFLICT (gln) DO UPDATE SET name = excluded.name, updated_at = excluded.updated_at,
 			company_prefix_len = excluded.company_prefix_len, street = excluded.street, city = excluded.city,
@@ -166,19 +167,19 @@ func (s *Store) PutSite(ctx context.Context, site Site) error {
 }
 
 // auditPut records a create (before == nil) or an update.
-func auditPut[T any](ctx context.Context, tx dbtx, entity, id string, before *T, after T) error {
+func auditPut[T any](ctx context.Context, tx sqldb.Tx, entity, id string, before *T, after T) error {
 	if before == nil {
 		return audit(ctx, tx, "create", entity, id, nil, after)
 	}
 	return audit(ctx, tx, "update", entity, id, *before, after)
 }
 
-func getSite(ctx context.Context, q dbtx, gln string) (Site, error) {
+func getSite(ctx context.Context, q sqldb.Tx, gln string) (Site, error) {
 	var s Site
-	err := q.queryRow(ctx, "SELECT gln, name, created_at, updated_at, company_prefix_len, "+addressCols+" FROM sites WHERE gln = $1", gln).
+	err := q.QueryRow(ctx, "SELECT gln, name, created_at, updated_at, company_prefix_len, "+addressCols+" FROM sites WHERE gln = $1", gln).
 		Scan(append([]any{&s.GLN, &s.Name, &s.CreatedAt, &s.UpdatedAt, &s.CompanyPrefixLen}, s.Address.scanArgs()...)...)
-	if isNoRows(err) {
-		return s, fmt.Errorf("site %s: %w", gln, ErrNotFound)
+	if sqldb.IsNoRows(err) {
+		return s, fmt.Errorf("site %s: %w", gln, sqldb.ErrNotFound)
 	}
 	if err != nil {
 		return s, fmt.Errorf("site %s: %w", gln, err)
@@ -190,7 +191,7 @@ func getSite(ctx context.Context, q dbtx, gln string) (Site, error) {
 // Site returns the site with gln.
 func (s *Store) Site(ctx context.Context, gln string) (Site, error) {
 	var site Site
-	err := s.read(ctx, func(q dbtx) error {
+	err := s.db.Read(ctx, func(q sqldb.Tx) error {
 		var err error
 		site, err = getSite(ctx, q, gln)
 		return err
@@ -201,9 +202,9 @@ func (s *Store) Site(ctx context.Context, gln string) (Site, error) {
 // Sites lists every site by GLN.
 func (s *Store) Sites(ctx context.Context) ([]Site, error) {
 	var out []Site
-	err := s.read(ctx, func(q dbtx) error {
+	err := s.db.Read(ctx, func(q sqldb.Tx) error {
 		var err error
-		out, err = queryAll(ctx, q, "SELECT gln FROM sites ORDER BY gln", nil, func(r rows) (Site, error) {
+		out, err = sqldb.QueryAll(ctx, q, "SELECT gln FROM sites ORDER BY gln", nil, func(r sqldb.Rows) (Site, error) {
 			var s Site
 			return s, r.Scan(&s.GLN)
 		})
@@ -258,10 +259,10 @@ func (s *Store) PutLocation(ctx context.Context, l Location) error {
 		err = gs1.CheckLocationGLN(g) // the all-zero GLN
 	}
 	if err != nil {
-		return invalid(rec, "gln", "%v", err)
+		return sqldb.Invalid(rec, "gln", "%v", err)
 	}
 	if l.Extension == "" || len(l.Extension) > 20 || !gs1.IsCSET82(l.Extension) {
-		return invalid(rec, "extension", "must be 1 to 20 characters of CSET 82 (\"0\" for none), got %q", l.Extension)
+		return sqldb.Invalid(rec, "extension", "must be 1 to 20 characters of CSET 82 (\"0\" for none), got %q", l.Extension)
 	}
 	if err := checkText(rec, "name", l.Name, true); err != nil {
 		return err
@@ -269,25 +270,25 @@ func (s *Store) PutLocation(ctx context.Context, l Location) error {
 	if err := l.Address.Check(rec); err != nil {
 		return err
 	}
-	return s.write(ctx, func(tx dbtx) error {
+	return s.db.Write(ctx, func(tx sqldb.Tx) error {
 		if _, err := getSite(ctx, tx, l.SiteGLN); err != nil {
 			return fmt.Errorf("%s: site_gln: %w", rec, err)
 		}
 		var before *Location
-		b, err := scanLocation(tx.queryRow(ctx, "SELECT "+locationCols+" FROM locations WHERE gln = $1 AND extension = $2", l.GLN, l.Extension))
+		b, err := scanLocation(tx.QueryRow(ctx, "SELECT "+locationCols+" FROM locations WHERE gln = $1 AND extension = $2", l.GLN, l.Extension))
 		switch {
 		case err == nil:
 			before = &b
-		case !isNoRows(err):
+		case !sqldb.IsNoRows(err):
 			return fmt.Errorf("%s: %w", rec, err)
 		}
-		t := now()
+		t := sqldb.Now()
 		l.CreatedAt, l.UpdatedAt = t, t
 		if before != nil {
 			l.CreatedAt = before.CreatedAt
 		}
 		args := append([]any{l.GLN, l.Extension, l.SiteGLN, l.Name, t}, l.Address.args()...)
-		_, err = tx.exec(ctx, `INSERT INTO locations (gln, extension, site_gln, name, created_at, updated_at, `+addressCols+`)
+		_, err = tx.Exec(ctx, `INSERT INTO locations (gln, extension, site_gln, name, created_at, updated_at, `+addressCols+`)
 			VALUES ($1, $2, $3, $4, $5, $5, $6, $7, $8, $9, $10)
 			ON CONFLICT (gln, extension) DO UPDATE SET site_gln = excluded.site_gln, name = excluded.name, updated_at = excluded.updated_at,
 			street = excluded.street, city = excluded.city, state = excluded.state, postal_code = excluded.postal_code, country = excluded.country`, args...)
@@ -301,10 +302,10 @@ func (s *Store) PutLocation(ctx context.Context, l Location) error {
 // Locations lists the locations of a site.
 func (s *Store) Locations(ctx context.Context, siteGLN string) ([]Location, error) {
 	var out []Location
-	err := s.read(ctx, func(q dbtx) error {
+	err := s.db.Read(ctx, func(q sqldb.Tx) error {
 		var err error
-		out, err = queryAll(ctx, q, "SELECT "+locationCols+" FROM locations WHERE site_gln = $1 ORDER BY gln, extension",
-			[]any{siteGLN}, func(r rows) (Location, error) { return scanLocation(r) })
+		out, err = sqldb.QueryAll(ctx, q, "SELECT "+locationCols+" FROM locations WHERE site_gln = $1 ORDER BY gln, extension",
+			[]any{siteGLN}, func(r sqldb.Rows) (Location, error) { return scanLocation(r) })
 		return err
 	})
 	if err != nil {
@@ -316,13 +317,13 @@ func (s *Store) Locations(ctx context.Context, siteGLN string) ([]Location, erro
 // LocationOf returns the location (gln, extension).
 func (s *Store) LocationOf(ctx context.Context, gln, ext string) (Location, error) {
 	var l Location
-	err := s.read(ctx, func(q dbtx) error {
+	err := s.db.Read(ctx, func(q sqldb.Tx) error {
 		var err error
-		l, err = scanLocation(q.queryRow(ctx, "SELECT "+locationCols+" FROM locations WHERE gln = $1 AND extension = $2", gln, ext))
+		l, err = scanLocation(q.QueryRow(ctx, "SELECT "+locationCols+" FROM locations WHERE gln = $1 AND extension = $2", gln, ext))
 		return err
 	})
-	if isNoRows(err) {
-		return l, fmt.Errorf("location %s.%s: %w", gln, ext, ErrNotFound)
+	if sqldb.IsNoRows(err) {
+		return l, fmt.Errorf("location %s.%s: %w", gln, ext, sqldb.ErrNotFound)
 	}
 	if err != nil {
 		return l, fmt.Errorf("location %s.%s: %w", gln, ext, err)
@@ -364,7 +365,7 @@ func (s *Store) PutPartner(ctx context.Context, p Partner) error {
 		err = gs1.CheckLocationGLN(g) // the all-zero GLN
 	}
 	if err != nil {
-		return invalid(rec, "gln", "%v", err)
+		return sqldb.Invalid(rec, "gln", "%v", err)
 	}
 	if err := checkText(rec, "name", p.Name, true); err != nil {
 		return err
@@ -379,7 +380,7 @@ func (s *Store) PutPartner(ctx context.Context, p Partner) error {
 		p.EPCISVersion = EPCIS12
 	}
 	if p.EPCISVersion != EPCIS12 && p.EPCISVersion != EPCIS20 {
-		return invalid(rec, "epcis_version", "%q: use %s (GS1 US's DSCSA guideline) or %s", p.EPCISVersion, EPCIS12, EPCIS20)
+		return sqldb.Invalid(rec, "epcis_version", "%q: use %s (GS1 US's DSCSA guideline) or %s", p.EPCISVersion, EPCIS12, EPCIS20)
 	}
 	for k, v := range p.Licences {
 		if err := checkText(rec, "licences", k, true); err != nil {
@@ -390,20 +391,20 @@ func (s *Store) PutPartner(ctx context.Context, p Partner) error {
 		}
 	}
 	licences, _ := json.Marshal(orEmptyMap(p.Licences))
-	return s.write(ctx, func(tx dbtx) error {
+	return s.db.Write(ctx, func(tx sqldb.Tx) error {
 		var before *Partner
 		if b, err := getPartner(ctx, tx, p.GLN); err == nil {
 			before = &b
-		} else if !errors.Is(err, ErrNotFound) {
+		} else if !errors.Is(err, sqldb.ErrNotFound) {
 			return err
 		}
-		t := now()
+		t := sqldb.Now()
 		p.CreatedAt, p.UpdatedAt = t, t
 		if before != nil {
 			p.CreatedAt = before.CreatedAt
 		}
 		args := append([]any{p.GLN, p.Name, string(licences), t, p.EPCISVersion, p.CompanyPrefixLen}, p.Address.args()...)
-		_, err := tx.exec(ctx, `INSERT INTO trading_partners (gln, name, licences, created_at, updated_at, epcis_version, company_prefix_len, `+addressCols+`)
+		_, err := tx.Exec(ctx, `INSERT INTO trading_partners (gln, name, licences, created_at, updated_at, epcis_version, company_prefix_len, `+addressCols+`)
 			VALUES ($1, $2, $3, $4, $4, $5, $6, $7, $8, $9, $10, $11)
 			ON CONFLICT (gln) DO UPDATE SET name = excluded.name, licences = excluded.licences, updated_at = excluded.updated_at,
 			epcis_version = excluded.epcis_version, company_prefix_len = excluded.company_prefix_len,
@@ -415,14 +416,14 @@ func (s *Store) PutPartner(ctx context.Context, p Partner) error {
 	})
 }
 
-func getPartner(ctx context.Context, q dbtx, gln string) (Partner, error) {
+func getPartner(ctx context.Context, q sqldb.Tx, gln string) (Partner, error) {
 	var p Partner
 	var licences string
-	err := q.queryRow(ctx, "SELECT gln, name, licences, created_at, updated_at, epcis_version, company_prefix_len, "+addressCols+
+	err := q.QueryRow(ctx, "SELECT gln, name, licences, created_at, updated_at, epcis_version, company_prefix_len, "+addressCols+
 		" FROM trading_partners WHERE gln = $1", gln).
 		Scan(append([]any{&p.GLN, &p.Name, &licences, &p.CreatedAt, &p.UpdatedAt, &p.EPCISVersion, &p.CompanyPrefixLen}, p.Address.scanArgs()...)...)
-	if isNoRows(err) {
-		return p, fmt.Errorf("partner %s: %w", gln, ErrNotFound)
+	if sqldb.IsNoRows(err) {
+		return p, fmt.Errorf("partner %s: %w", gln, sqldb.ErrNotFound)
 	}
 	if err != nil {
 		return p, fmt.Errorf("partner %s: %w", gln, err)
@@ -440,7 +441,7 @@ func getPartner(ctx context.Context, q dbtx, gln string) (Partner, error) {
 // Partner returns the trading partner with gln.
 func (s *Store) Partner(ctx context.Context, gln string) (Partner, error) {
 	var p Partner
-	err := s.read(ctx, func(q dbtx) error {
+	err := s.db.Read(ctx, func(q sqldb.Tx) error {
 		var err error
 		p, err = getPartner(ctx, q, gln)
 		return err
@@ -451,8 +452,8 @@ func (s *Store) Partner(ctx context.Context, gln string) (Partner, error) {
 // Partners lists every trading partner by GLN.
 func (s *Store) Partners(ctx context.Context) ([]Partner, error) {
 	var out []Partner
-	err := s.read(ctx, func(q dbtx) error {
-		glns, err := queryAll(ctx, q, "SELECT gln FROM trading_partners ORDER BY gln", nil, func(r rows) (string, error) {
+	err := s.db.Read(ctx, func(q sqldb.Tx) error {
+		glns, err := sqldb.QueryAll(ctx, q, "SELECT gln FROM trading_partners ORDER BY gln", nil, func(r sqldb.Rows) (string, error) {
 			var g string
 			return g, r.Scan(&g)
 		})

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/stretchr/testify/require"
 )
 
@@ -17,21 +18,11 @@ import (
 // partner takes EPCIS 1.2.
 func TestAddressMigration(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "old.db")
+	old, err := Open(context.Background(), "sqlite:"+path, slog.New(slog.DiscardHandler), WithDB(sqldb.WithMigrationsUpTo(7)))
+	require.NoError(t, err)
+	old.Close()
 	db, err := sql.Open("sqlite", (&url.URL{Scheme: "file", Opaque: path}).String()+"?_pragma=foreign_keys(1)")
 	require.NoError(t, err)
-	ms, err := migrations(dialectSQLite)
-	require.NoError(t, err)
-	_, err = db.Exec("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMP NOT NULL)")
-	require.NoError(t, err)
-	for _, m := range ms {
-		if m.version > 7 {
-			break
-		}
-		_, err := db.Exec(m.sql)
-		require.NoError(t, err, "migration %d", m.version)
-		_, err = db.Exec("INSERT INTO schema_migrations VALUES ($1, $2, $3)", m.version, m.name, time.Now())
-		require.NoError(t, err)
-	}
 	at := time.Now().UTC()
 	_, err = db.Exec("INSERT INTO sites (gln, name, address, created_at, updated_at) VALUES ('0614141000005', 'Plant', '1 Factory Rd, Durham NC 27701', $1, $1)", at)
 	require.NoError(t, err)

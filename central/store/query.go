@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/wire"
 )
 
@@ -47,8 +48,8 @@ type HistoryEntry struct {
 func (s *Store) Unit(ctx context.Context, gtin, serial string) (Unit, error) {
 	var u Unit
 	found := false
-	err := s.read(ctx, func(q dbtx) error {
-		r, err := q.query(ctx, `SELECT u.`+strings.ReplaceAll(unitCols, ", ", ", u.")+`,
+	err := s.db.Read(ctx, func(q sqldb.Tx) error {
+		r, err := q.Query(ctx, `SELECT u.`+strings.ReplaceAll(unitCols, ", ", ", u.")+`,
 			h.event_id, h.seq, h.type, h.at, h.line_id, h.details
 			FROM units u LEFT JOIN unit_history h ON h.gtin = u.gtin AND h.serial = u.serial
 			WHERE u.gtin = $1 AND u.serial = $2 ORDER BY h.at, h.seq`, gtin, serial)
@@ -83,7 +84,7 @@ func (s *Store) Unit(ctx context.Context, gtin, serial string) (Unit, error) {
 		return r.Err()
 	})
 	if err == nil && !found {
-		err = ErrNotFound
+		err = sqldb.ErrNotFound
 	}
 	if err != nil {
 		return u, fmt.Errorf("unit %s: %w", wire.UnitRef(gtin, serial), err)
@@ -91,8 +92,8 @@ func (s *Store) Unit(ctx context.Context, gtin, serial string) (Unit, error) {
 	return u, nil
 }
 
-func history(ctx context.Context, q dbtx, gtin, serial string) ([]HistoryEntry, error) {
-	r, err := q.query(ctx, "SELECT event_id, seq, type, at, line_id, details FROM unit_history WHERE gtin = $1 AND serial = $2 ORDER BY at, seq", gtin, serial)
+func history(ctx context.Context, q sqldb.Tx, gtin, serial string) ([]HistoryEntry, error) {
+	r, err := q.Query(ctx, "SELECT event_id, seq, type, at, line_id, details FROM unit_history WHERE gtin = $1 AND serial = $2 ORDER BY at, seq", gtin, serial)
 	if err != nil {
 		return nil, err
 	}
@@ -126,14 +127,14 @@ type Container struct {
 // Container returns a container with its current contents and history.
 func (s *Store) Container(ctx context.Context, sscc string) (Container, error) {
 	c := Container{SSCC: sscc}
-	err := s.readTx(ctx, func(q dbtx) error {
-		err := q.queryRow(ctx, "SELECT parent, line_id, order_id, created_at, updated_at FROM containers WHERE sscc = $1", sscc).
+	err := s.db.ReadTx(ctx, func(q sqldb.Tx) error {
+		err := q.QueryRow(ctx, "SELECT parent, line_id, order_id, created_at, updated_at FROM containers WHERE sscc = $1", sscc).
 			Scan(&c.Parent, &c.Line, &c.Order, &c.CreatedAt, &c.UpdatedAt)
 		if err != nil {
 			return err
 		}
 		c.CreatedAt, c.UpdatedAt = c.CreatedAt.UTC(), c.UpdatedAt.UTC()
-		r, err := q.query(ctx, "SELECT gtin, serial FROM units WHERE parent = $1 ORDER BY gtin, serial", sscc)
+		r, err := q.Query(ctx, "SELECT gtin, serial FROM units WHERE parent = $1 ORDER BY gtin, serial", sscc)
 		if err != nil {
 			return err
 		}
@@ -149,7 +150,7 @@ func (s *Store) Container(ctx context.Context, sscc string) (Container, error) {
 		if err := r.Err(); err != nil {
 			return err
 		}
-		r, err = q.query(ctx, "SELECT sscc FROM containers WHERE parent = $1 ORDER BY sscc", sscc)
+		r, err = q.Query(ctx, "SELECT sscc FROM containers WHERE parent = $1 ORDER BY sscc", sscc)
 		if err != nil {
 			return err
 		}
@@ -168,8 +169,8 @@ func (s *Store) Container(ctx context.Context, sscc string) (Container, error) {
 		c.History, err = history(ctx, q, "", sscc)
 		return err
 	})
-	if isNoRows(err) {
-		return c, fmt.Errorf("container %s: %w", sscc, ErrNotFound)
+	if sqldb.IsNoRows(err) {
+		return c, fmt.Errorf("container %s: %w", sscc, sqldb.ErrNotFound)
 	}
 	if err != nil {
 		return c, fmt.Errorf("container %s: %w", sscc, err)
@@ -222,10 +223,10 @@ func (s *Store) UnitCounts(ctx context.Context, f UnitFilter) (Counts, error) {
 		where = append(where, "order_id IN (SELECT id FROM work_orders WHERE "+strings.Join(orders, " AND ")+")")
 	}
 	if len(where) == 0 || (f.Lot != "" && f.GTIN == "") {
-		return Counts{}, invalid("unit counts", "filter", "set an order, a GTIN, or a GTIN and lot")
+		return Counts{}, sqldb.Invalid("unit counts", "filter", "set an order, a GTIN, or a GTIN and lot")
 	}
 	var c Counts
-	err := s.read(ctx, func(q dbtx) error {
+	err := s.db.Read(ctx, func(q sqldb.Tx) error {
 		var err error
 		c, err = countUnits(ctx, q, strings.Join(where, " AND "), args...)
 		return err
@@ -236,9 +237,9 @@ func (s *Store) UnitCounts(ctx context.Context, f UnitFilter) (Counts, error) {
 	return c, nil
 }
 
-func countUnits(ctx context.Context, q dbtx, where string, args ...any) (Counts, error) {
+func countUnits(ctx context.Context, q sqldb.Tx, where string, args ...any) (Counts, error) {
 	c := Counts{Decommissioned: map[wire.Reason]uint64{}}
-	r, err := q.query(ctx, "SELECT state, reason, COUNT(*) FROM units WHERE "+where+" GROUP BY state, reason", args...)
+	r, err := q.Query(ctx, "SELECT state, reason, COUNT(*) FROM units WHERE "+where+" GROUP BY state, reason", args...)
 	if err != nil {
 		return c, err
 	}
@@ -269,14 +270,14 @@ func countUnits(ctx context.Context, q dbtx, where string, args ...any) (Counts,
 // in the line's pool, or events not yet received.
 func (s *Store) Reconciliation(ctx context.Context, order string) (wire.Reconciliation, error) {
 	var rec wire.Reconciliation
-	err := s.readTx(ctx, func(q dbtx) error {
+	err := s.db.ReadTx(ctx, func(q sqldb.Tx) error {
 		if _, err := getOrder(ctx, q, order, ""); err != nil {
 			return err
 		}
-		if err := q.queryRow(ctx, "SELECT COALESCE(SUM(count), 0) FROM grants WHERE order_id = $1", order).Scan(&rec.Granted); err != nil {
+		if err := q.QueryRow(ctx, "SELECT COALESCE(SUM(count), 0) FROM grants WHERE order_id = $1", order).Scan(&rec.Granted); err != nil {
 			return err
 		}
-		if err := q.queryRow(ctx, "SELECT COALESCE(SUM(end_counter - start_counter), 0) FROM returned_ranges WHERE order_id = $1", order).Scan(&rec.ReturnedUnused); err != nil {
+		if err := q.QueryRow(ctx, "SELECT COALESCE(SUM(end_counter - start_counter), 0) FROM returned_ranges WHERE order_id = $1", order).Scan(&rec.ReturnedUnused); err != nil {
 			return err
 		}
 		c, err := countUnits(ctx, q, "order_id = $1", order)
@@ -290,7 +291,7 @@ func (s *Store) Reconciliation(ctx context.Context, order string) (wire.Reconcil
 		return nil
 	})
 	if err != nil {
-		if errors.Is(err, ErrNotFound) {
+		if errors.Is(err, sqldb.ErrNotFound) {
 			return rec, err
 		}
 		return rec, fmt.Errorf("reconciliation of work order %s: %w", order, err)

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/gs1"
 	"github.com/serialine/serialine/shared/wire"
 )
@@ -111,35 +112,35 @@ func (s *Store) CreateRecall(ctx context.Context, req RecallRequest) (Recall, er
 	if err := checkText(rec, "reason", req.Reason, true); err != nil {
 		return Recall{}, err
 	}
-	rc := Recall{ID: req.ID, GTIN: req.GTIN, Lot: req.Lot, Reason: req.Reason, State: RecallOpen, CreatedAt: now()}
+	rc := Recall{ID: req.ID, GTIN: req.GTIN, Lot: req.Lot, Reason: req.Reason, State: RecallOpen, CreatedAt: sqldb.Now()}
 	switch {
 	case req.Lot != "" && len(req.Serials) > 0:
-		return Recall{}, invalid(rec, "serials", "recall a lot or a list of serials, not both")
+		return Recall{}, sqldb.Invalid(rec, "serials", "recall a lot or a list of serials, not both")
 	case req.Lot != "":
 		rc.Kind = RecallLot
 		if len(req.Lot) > 20 || !gs1.IsCSET82(req.Lot) {
-			return Recall{}, invalid(rec, "lot", "a lot (AI 10) has 1 to 20 characters of GS1 CSET 82, got %q", req.Lot)
+			return Recall{}, sqldb.Invalid(rec, "lot", "a lot (AI 10) has 1 to 20 characters of GS1 CSET 82, got %q", req.Lot)
 		}
 	case len(req.Serials) > 0:
 		rc.Kind = RecallSerials
 		if len(req.Serials) > MaxRecallSerials {
-			return Recall{}, invalid(rec, "serials", "at most %d per recall, got %d", MaxRecallSerials, len(req.Serials))
+			return Recall{}, sqldb.Invalid(rec, "serials", "at most %d per recall, got %d", MaxRecallSerials, len(req.Serials))
 		}
 		seen := make(map[string]int, len(req.Serials))
 		for i, sn := range req.Serials {
 			if sn == "" || len(sn) > 20 || !gs1.IsCSET82(sn) {
-				return Recall{}, invalid(rec, "serials["+strconv.Itoa(i)+"]", "a serial (AI 21) has 1 to 20 characters of GS1 CSET 82, got %q", sn)
+				return Recall{}, sqldb.Invalid(rec, "serials["+strconv.Itoa(i)+"]", "a serial (AI 21) has 1 to 20 characters of GS1 CSET 82, got %q", sn)
 			}
 			if j, dup := seen[sn]; dup {
-				return Recall{}, invalid(rec, "serials["+strconv.Itoa(i)+"]", "%q is listed twice (serials[%d])", sn, j)
+				return Recall{}, sqldb.Invalid(rec, "serials["+strconv.Itoa(i)+"]", "%q is listed twice (serials[%d])", sn, j)
 			}
 			seen[sn] = i
 		}
 	default:
-		return Recall{}, invalid(rec, "lot", "missing; recall a lot, or list serials")
+		return Recall{}, sqldb.Invalid(rec, "lot", "missing; recall a lot, or list serials")
 	}
-	err := s.write(ctx, func(tx dbtx) error {
-		if err := lockGTINs(ctx, tx, s.d, []string{rc.GTIN}); err != nil {
+	err := s.db.Write(ctx, func(tx sqldb.Tx) error {
+		if err := sqldb.LockGTINs(ctx, tx, []string{rc.GTIN}); err != nil {
 			return fmt.Errorf("%s: %w", rec, err)
 		}
 		if _, err := getProduct(ctx, tx, rc.GTIN); err != nil {
@@ -147,20 +148,20 @@ func (s *Store) CreateRecall(ctx context.Context, req RecallRequest) (Recall, er
 		}
 		if rc.Kind == RecallLot {
 			var n int
-			if err := tx.queryRow(ctx, "SELECT COUNT(*) FROM work_orders WHERE gtin = $1 AND lot = $2", rc.GTIN, rc.Lot).Scan(&n); err != nil {
+			if err := tx.QueryRow(ctx, "SELECT COUNT(*) FROM work_orders WHERE gtin = $1 AND lot = $2", rc.GTIN, rc.Lot).Scan(&n); err != nil {
 				return fmt.Errorf("%s: %w", rec, err)
 			}
 			if n == 0 {
-				return fmt.Errorf("%s: lot: %w: no work order made lot %s of %s", rec, ErrNotFound, rc.Lot, rc.GTIN)
+				return fmt.Errorf("%s: lot: %w: no work order made lot %s of %s", rec, sqldb.ErrNotFound, rc.Lot, rc.GTIN)
 			}
 		}
-		n, err := tx.exec(ctx, `INSERT INTO recalls (id, kind, gtin, lot, reason, state, summary, created_at)
+		n, err := tx.Exec(ctx, `INSERT INTO recalls (id, kind, gtin, lot, reason, state, summary, created_at)
 			VALUES ($1, $2, $3, $4, $5, $6, '{}', $7) ON CONFLICT (id) DO NOTHING`, rc.ID, rc.Kind, rc.GTIN, rc.Lot, rc.Reason, rc.State, rc.CreatedAt)
 		if err != nil {
 			return fmt.Errorf("%s: %w", rec, err)
 		}
 		if n == 0 {
-			return fmt.Errorf("%s: %w: the id exists already", rec, ErrConflict)
+			return fmt.Errorf("%s: %w: the id exists already", rec, sqldb.ErrConflict)
 		}
 		if rc.Kind == RecallSerials {
 			if err := s.markRecallUnits(ctx, tx, rec, rc, req.Serials); err != nil {
@@ -176,7 +177,7 @@ func (s *Store) CreateRecall(ctx context.Context, req RecallRequest) (Recall, er
 			return fmt.Errorf("%s: summary: %w", rec, err)
 		}
 		sum, _ := json.Marshal(rc.Summary) // plain values always marshal
-		if _, err := tx.exec(ctx, "UPDATE recalls SET summary = $2 WHERE id = $1", rc.ID, string(sum)); err != nil {
+		if _, err := tx.Exec(ctx, "UPDATE recalls SET summary = $2 WHERE id = $1", rc.ID, string(sum)); err != nil {
 			return fmt.Errorf("%s: %w", rec, err)
 		}
 		type audited struct {
@@ -195,15 +196,15 @@ func (s *Store) CreateRecall(ctx context.Context, req RecallRequest) (Recall, er
 
 // markRecallUnits writes a row per listed unit; every one must be a unit
 // central knows (voided serials were never printed).
-func (s *Store) markRecallUnits(ctx context.Context, tx dbtx, rec string, rc Recall, serials []string) error {
+func (s *Store) markRecallUnits(ctx context.Context, tx sqldb.Tx, rec string, rc Recall, serials []string) error {
 	rows := make([][]any, len(serials))
 	for i, sn := range serials {
 		rows[i] = []any{rc.ID, rc.GTIN, sn}
 	}
-	if err := tx.copyRows(ctx, "recall_units", []string{"recall_id", "gtin", "serial"}, rows); err != nil {
+	if err := tx.CopyRows(ctx, "recall_units", []string{"recall_id", "gtin", "serial"}, rows); err != nil {
 		return fmt.Errorf("%s: units: %w", rec, err)
 	}
-	r, err := tx.queryFresh(ctx, `SELECT ru.serial FROM recall_units ru
+	r, err := tx.QueryFresh(ctx, `SELECT ru.serial FROM recall_units ru
 		WHERE ru.recall_id = $1 AND NOT EXISTS (SELECT 1 FROM units u WHERE u.gtin = ru.gtin AND u.serial = ru.serial AND u.state <> 'voided')
 		LIMIT 1`, rc.ID)
 	if err != nil {
@@ -222,16 +223,16 @@ func (s *Store) markRecallUnits(ctx context.Context, tx dbtx, rec string, rc Rec
 				break
 			}
 		}
-		return invalid(rec, "serials["+strconv.Itoa(i)+"]", "unit %s is unknown (never commissioned)", wire.UnitRef(rc.GTIN, sn))
+		return sqldb.Invalid(rec, "serials["+strconv.Itoa(i)+"]", "unit %s is unknown (never commissioned)", wire.UnitRef(rc.GTIN, sn))
 	}
 	return r.Err()
 }
 
-func (s *Store) recallSummary(ctx context.Context, q dbtx, rc Recall) (RecallSummary, error) {
+func (s *Store) recallSummary(ctx context.Context, q sqldb.Tx, rc Recall) (RecallSummary, error) {
 	sum := RecallSummary{ByState: map[string]uint64{}, Shipments: []RecallShipment{}}
 	scope, args := recallScope(rc.Kind, rc.ID, rc.GTIN, rc.Lot)
 
-	r, err := q.queryFresh(ctx, "SELECT u.state, COUNT(*) FROM units u WHERE "+scope+" AND u.state <> 'voided' GROUP BY u.state", args...)
+	r, err := q.QueryFresh(ctx, "SELECT u.state, COUNT(*) FROM units u WHERE "+scope+" AND u.state <> 'voided' GROUP BY u.state", args...)
 	if err != nil {
 		return sum, err
 	}
@@ -273,7 +274,7 @@ func (s *Store) recallSummary(ctx context.Context, q dbtx, rc Recall) (RecallSum
 			JOIN containers c ON c.sscc = u.parent
 			WHERE ` + scope
 	}
-	r, err = q.queryFresh(ctx, shipQ, args...)
+	r, err = q.QueryFresh(ctx, shipQ, args...)
 	if err != nil {
 		return sum, err
 	}
@@ -296,7 +297,7 @@ func (s *Store) recallSummary(ctx context.Context, q dbtx, rc Recall) (RecallSum
 	if len(sum.Shipments) == 0 {
 		return sum, nil
 	}
-	r, err = q.queryFresh(ctx, palletQ, args...)
+	r, err = q.QueryFresh(ctx, palletQ, args...)
 	if err != nil {
 		return sum, err
 	}
@@ -334,13 +335,13 @@ const recallCols = "id, kind, gtin, lot, reason, state, summary, created_at"
 // Recall returns a recall with the summary made when it was created.
 func (s *Store) Recall(ctx context.Context, id string) (Recall, error) {
 	var rc Recall
-	err := s.read(ctx, func(q dbtx) error {
+	err := s.db.Read(ctx, func(q sqldb.Tx) error {
 		var err error
-		rc, err = scanRecall(q.queryRow(ctx, "SELECT "+recallCols+" FROM recalls WHERE id = $1", id))
+		rc, err = scanRecall(q.QueryRow(ctx, "SELECT "+recallCols+" FROM recalls WHERE id = $1", id))
 		return err
 	})
-	if isNoRows(err) {
-		return rc, fmt.Errorf("recall %s: %w", id, ErrNotFound)
+	if sqldb.IsNoRows(err) {
+		return rc, fmt.Errorf("recall %s: %w", id, sqldb.ErrNotFound)
 	}
 	if err != nil {
 		return rc, fmt.Errorf("recall %s: %w", id, err)
@@ -351,8 +352,8 @@ func (s *Store) Recall(ctx context.Context, id string) (Recall, error) {
 // Recalls lists every recall, newest first.
 func (s *Store) Recalls(ctx context.Context) ([]Recall, error) {
 	var out []Recall
-	err := s.read(ctx, func(q dbtx) error {
-		r, err := q.query(ctx, "SELECT "+recallCols+" FROM recalls ORDER BY created_at DESC, id")
+	err := s.db.Read(ctx, func(q sqldb.Tx) error {
+		r, err := q.Query(ctx, "SELECT "+recallCols+" FROM recalls ORDER BY created_at DESC, id")
 		if err != nil {
 			return err
 		}
@@ -373,9 +374,9 @@ func (s *Store) Recalls(ctx context.Context) ([]Recall, error) {
 }
 
 // unitRecalled reports whether a recall covers the unit.
-func unitRecalled(ctx context.Context, q dbtx, gtin, serial string) (bool, error) {
+func unitRecalled(ctx context.Context, q sqldb.Tx, gtin, serial string) (bool, error) {
 	var n int
-	err := q.queryRow(ctx, `SELECT COUNT(*) FROM units u WHERE u.gtin = $1 AND u.serial = $2 AND `+recalledSQL, gtin, serial).Scan(&n)
+	err := q.QueryRow(ctx, `SELECT COUNT(*) FROM units u WHERE u.gtin = $1 AND u.serial = $2 AND `+recalledSQL, gtin, serial).Scan(&n)
 	return n > 0, err
 }
 
@@ -383,7 +384,7 @@ func unitRecalled(ctx context.Context, q dbtx, gtin, serial string) (bool, error
 // the unit (by its lot or its serial).
 func (s *Store) UnitRecalled(ctx context.Context, gtin, serial string) (bool, error) {
 	var ok bool
-	err := s.read(ctx, func(q dbtx) error {
+	err := s.db.Read(ctx, func(q sqldb.Tx) error {
 		var err error
 		ok, err = unitRecalled(ctx, q, gtin, serial)
 		return err
@@ -409,14 +410,14 @@ type UnitCheck struct {
 func (s *Store) CheckUnit(ctx context.Context, gtin, serial string) (UnitCheck, error) {
 	var c UnitCheck
 	var recalled int
-	err := s.read(ctx, func(q dbtx) error {
-		return q.queryRow(ctx, `SELECT u.state, u.lot, u.expiry, CASE WHEN `+recalledSQL+` OR EXISTS (SELECT 1 FROM epcis_event_epcs x
+	err := s.db.Read(ctx, func(q sqldb.Tx) error {
+		return q.QueryRow(ctx, `SELECT u.state, u.lot, u.expiry, CASE WHEN `+recalledSQL+` OR EXISTS (SELECT 1 FROM epcis_event_epcs x
 			JOIN epcis_events e ON e.id = x.event_id WHERE x.epc = $3 AND x.role IN ('epc', 'child') AND e.disposition = 'recalled') THEN 1 ELSE 0 END
 			FROM units u WHERE u.gtin = $1 AND u.serial = $2`, gtin, serial, "https://id.gs1.org/01/"+gtin+"/21/"+url.PathEscape(serial)).
 			Scan(&c.State, &c.Lot, &c.Expiry, &recalled)
 	})
-	if isNoRows(err) {
-		return c, fmt.Errorf("unit %s: %w", wire.UnitRef(gtin, serial), ErrNotFound)
+	if sqldb.IsNoRows(err) {
+		return c, fmt.Errorf("unit %s: %w", wire.UnitRef(gtin, serial), sqldb.ErrNotFound)
 	}
 	if err != nil {
 		return c, fmt.Errorf("unit %s: %w", wire.UnitRef(gtin, serial), err)
@@ -426,8 +427,8 @@ func (s *Store) CheckUnit(ctx context.Context, gtin, serial string) (UnitCheck, 
 }
 
 // recallsOf lists the recalls covering a unit.
-func recallsOf(ctx context.Context, q dbtx, gtin, serial, lot string) ([]string, error) {
-	r, err := q.query(ctx, `SELECT id FROM recalls WHERE kind = 'lot' AND gtin = $1 AND lot = $2
+func recallsOf(ctx context.Context, q sqldb.Tx, gtin, serial, lot string) ([]string, error) {
+	r, err := q.Query(ctx, `SELECT id FROM recalls WHERE kind = 'lot' AND gtin = $1 AND lot = $2
 		UNION SELECT recall_id FROM recall_units WHERE gtin = $1 AND serial = $3 ORDER BY 1`, gtin, lot, serial)
 	if err != nil {
 		return nil, err
@@ -472,8 +473,8 @@ func (s *Store) RecallUnits(ctx context.Context, id string, fn func(RecallUnit) 
 		return err
 	}
 	scope, args := recallScope(rc.Kind, rc.ID, rc.GTIN, rc.Lot)
-	err = s.read(ctx, func(q dbtx) error {
-		r, err := q.queryFresh(ctx, `SELECT u.gtin, u.serial, u.lot, u.expiry, u.state, u.parent, COALESCE(c.parent, ''),
+	err = s.db.Read(ctx, func(q sqldb.Tx) error {
+		r, err := q.QueryFresh(ctx, `SELECT u.gtin, u.serial, u.lot, u.expiry, u.state, u.parent, COALESCE(c.parent, ''),
 			COALESCE(x.id, ''), COALESCE(x.dest_gln, ''), COALESCE(p.name, ''), x.shipped_at
 			FROM units u LEFT JOIN containers c ON c.sscc = u.parent
 			LEFT JOIN (SELECT su.gtin, su.serial, s.id, s.dest_gln, s.shipped_at FROM shipment_units su
@@ -618,8 +619,8 @@ func (s *Store) WriteRecallReport(ctx context.Context, id string, w io.Writer) e
 func (s *Store) recallHeldAt(ctx context.Context, rc Recall) ([]StockRow, error) {
 	scope, args := recallScope(rc.Kind, rc.ID, rc.GTIN, rc.Lot)
 	var out []StockRow
-	err := s.read(ctx, func(q dbtx) error {
-		r, err := q.queryFresh(ctx, `SELECT COALESCE(rt.site_gln, l.site_gln, ''), u.state, COUNT(*)
+	err := s.db.Read(ctx, func(q sqldb.Tx) error {
+		r, err := q.QueryFresh(ctx, `SELECT COALESCE(rt.site_gln, l.site_gln, ''), u.state, COUNT(*)
 			FROM units u LEFT JOIN lines l ON l.id = u.line_id
 			LEFT JOIN (SELECT x.gtin, x.serial, x.site_gln FROM unit_returns x
 				JOIN (SELECT MAX(id) AS id FROM unit_returns GROUP BY gtin, serial) m ON m.id = x.id) rt

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/gs1"
@@ -33,7 +34,7 @@ func BenchmarkRecallLot1M(b *testing.B) {
 		shipped   = units / 5
 		shipments = 10
 	)
-	ctx, cancel := context.WithTimeout(store.WithActor(context.Background(), "bench"), 30*time.Minute)
+	ctx, cancel := context.WithTimeout(sqldb.WithActor(context.Background(), "bench"), 30*time.Minute)
 	defer cancel()
 	dsn := storetest.PostgresDSN(b)
 	s := storetest.Open(b, dsn, testkit.LoggerAt(b, slog.LevelInfo))

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/wire"
 )
 
@@ -123,33 +124,33 @@ func receiptEventID(id int64) string { return "receipt:" + strconv.FormatInt(id,
 func (s *Store) RecordReceipt(ctx context.Context, in ReceiptInput) (Receipt, error) {
 	rec := "receipt of " + in.Partner + " " + in.DocumentID
 	if in.DocumentID == "" || len(in.DocumentID) > 256 {
-		return Receipt{}, invalid(rec, "document_id", "the SBDH InstanceIdentifier must be 1 to 256 characters")
+		return Receipt{}, sqldb.Invalid(rec, "document_id", "the SBDH InstanceIdentifier must be 1 to 256 characters")
 	}
 	summary, err := json.Marshal(in.Summary)
 	if err != nil {
 		return Receipt{}, fmt.Errorf("%s: summary: %w", rec, err)
 	}
 	var out Receipt
-	err = s.write(ctx, func(tx dbtx) error {
+	err = s.db.Write(ctx, func(tx sqldb.Tx) error {
 		if _, err := getPartner(ctx, tx, in.Partner); err != nil {
 			return err
 		}
 		var prior int64
-		err := tx.queryRow(ctx, "SELECT id FROM receipts WHERE partner_gln = $1 AND document_id = $2", in.Partner, in.DocumentID).Scan(&prior)
+		err := tx.QueryRow(ctx, "SELECT id FROM receipts WHERE partner_gln = $1 AND document_id = $2", in.Partner, in.DocumentID).Scan(&prior)
 		if err == nil {
 			out, err = getReceipt(ctx, tx, prior)
 			out.Duplicate = true
 			return err
 		}
-		if !isNoRows(err) {
+		if !sqldb.IsNoRows(err) {
 			return fmt.Errorf("%s: %w", rec, err)
 		}
-		t := now()
+		t := sqldb.Now()
 		var id int64
-		if err := tx.queryRow(ctx, `INSERT INTO receipts (partner_gln, receiver_gln, document_id, epcis_version, affirmed, statement, summary,
+		if err := tx.QueryRow(ctx, `INSERT INTO receipts (partner_gln, receiver_gln, document_id, epcis_version, affirmed, statement, summary,
 			document, received_at, retain_until, received_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id`,
 			in.Partner, in.Receiver, in.DocumentID, in.Version, in.Affirmed, in.Statement, string(summary), in.Document,
-			t, t.Add(ReceiptRetention), ActorFrom(ctx)).Scan(&id); err != nil {
+			t, t.Add(ReceiptRetention), sqldb.ActorFrom(ctx)).Scan(&id); err != nil {
 			return fmt.Errorf("%s: %w", rec, err)
 		}
 		exc := in.Exceptions
@@ -161,11 +162,11 @@ func (s *Store) RecordReceipt(ctx context.Context, in ReceiptInput) (Receipt, er
 		event := receiptEventID(id)
 		details, _ := json.Marshal(map[string]any{"receipt": id, "partner": in.Partner, "document_id": in.DocumentID})
 		for _, c := range in.Containers {
-			if _, err := tx.exec(ctx, `INSERT INTO containers (sscc, parent, line_id, order_id, created_at, updated_at) VALUES ($1, $2, '', '', $3, $3)
+			if _, err := tx.Exec(ctx, `INSERT INTO containers (sscc, parent, line_id, order_id, created_at, updated_at) VALUES ($1, $2, '', '', $3, $3)
 				ON CONFLICT (sscc) DO UPDATE SET parent = excluded.parent, updated_at = excluded.updated_at`, c.SSCC, c.Parent, t); err != nil {
 				return fmt.Errorf("%s: container %s: %w", rec, c.SSCC, err)
 			}
-			if _, err := tx.exec(ctx, `INSERT INTO unit_history (gtin, serial, event_id, seq, type, at, line_id, details)
+			if _, err := tx.Exec(ctx, `INSERT INTO unit_history (gtin, serial, event_id, seq, type, at, line_id, details)
 				VALUES ('', $1, $2, 0, 'received', $3, '', $4) ON CONFLICT DO NOTHING`, c.SSCC, event, t, string(details)); err != nil {
 				return fmt.Errorf("%s: container %s: %w", rec, c.SSCC, err)
 			}
@@ -185,18 +186,18 @@ func (s *Store) RecordReceipt(ctx context.Context, in ReceiptInput) (Receipt, er
 			} else {
 				returned++
 			}
-			if _, err := tx.exec(ctx, "INSERT INTO receipt_units (receipt_id, gtin, serial, outcome) VALUES ($1, $2, $3, $4)",
+			if _, err := tx.Exec(ctx, "INSERT INTO receipt_units (receipt_id, gtin, serial, outcome) VALUES ($1, $2, $3, $4)",
 				id, u.GTIN, u.Serial, outcome); err != nil {
 				return fmt.Errorf("%s: unit %s: %w", rec, ref, err)
 			}
 		}
 		for _, e := range exc {
-			if _, err := tx.exec(ctx, `INSERT INTO dscsa_exceptions (receipt_id, kind, gtin, serial, sscc, detail, state, created_at)
+			if _, err := tx.Exec(ctx, `INSERT INTO dscsa_exceptions (receipt_id, kind, gtin, serial, sscc, detail, state, created_at)
 				VALUES ($1, $2, $3, $4, $5, $6, 'open', $7)`, id, e.Kind, e.GTIN, e.Serial, e.SSCC, e.Detail, t); err != nil {
 				return fmt.Errorf("%s: exception: %w", rec, err)
 			}
 		}
-		if _, err := tx.exec(ctx, "UPDATE receipts SET units = $2, returned = $3, containers = $4 WHERE id = $1",
+		if _, err := tx.Exec(ctx, "UPDATE receipts SET units = $2, returned = $3, containers = $4 WHERE id = $1",
 			id, received, returned, len(in.Containers)); err != nil {
 			return fmt.Errorf("%s: %w", rec, err)
 		}
@@ -212,24 +213,24 @@ func (s *Store) RecordReceipt(ctx context.Context, in ReceiptInput) (Receipt, er
 
 // receiveUnit applies one shipped unit: received, returned, or an
 // exception (with nothing written for it).
-func (s *Store) receiveUnit(ctx context.Context, tx dbtx, in ReceiptInput, u InboundUnit, event, details string, t time.Time) (string, *ReceiptException, error) {
+func (s *Store) receiveUnit(ctx context.Context, tx sqldb.Tx, in ReceiptInput, u InboundUnit, event, details string, t time.Time) (string, *ReceiptException, error) {
 	exc := func(kind, format string, args ...any) (string, *ReceiptException, error) {
 		return "", &ReceiptException{Kind: kind, GTIN: u.GTIN, Serial: u.Serial, SSCC: u.Parent, Detail: fmt.Sprintf(format, args...)}, nil
 	}
 	ref := wire.UnitRef(u.GTIN, u.Serial)
-	if _, err := getProduct(ctx, tx, u.GTIN); errors.Is(err, ErrNotFound) {
+	if _, err := getProduct(ctx, tx, u.GTIN); errors.Is(err, sqldb.ErrNotFound) {
 		return exc(ExceptionUnknownSerial, "unit %s: GTIN %s is not a product of ours", ref, u.GTIN)
 	} else if err != nil {
 		return "", nil, err
 	}
 	var state, lot string
-	err := tx.queryRow(ctx, "SELECT state, lot FROM units WHERE gtin = $1 AND serial = $2"+s.d.forUpdate(), u.GTIN, u.Serial).Scan(&state, &lot)
+	err := tx.QueryRow(ctx, "SELECT state, lot FROM units WHERE gtin = $1 AND serial = $2"+s.db.Dialect().ForUpdate(), u.GTIN, u.Serial).Scan(&state, &lot)
 	switch {
-	case isNoRows(err):
+	case sqldb.IsNoRows(err):
 		if u.Lot == "" {
 			return exc(ExceptionUnknownSerial, "unit %s is shipped but nobody commissioned it: not in this document, not known to us", ref)
 		}
-		if _, err := tx.exec(ctx, `INSERT INTO units (gtin, serial, counter, order_id, lot, expiry, state, reason, line_id, parent, last_event, updated_at)
+		if _, err := tx.Exec(ctx, `INSERT INTO units (gtin, serial, counter, order_id, lot, expiry, state, reason, line_id, parent, last_event, updated_at)
 			VALUES ($1, $2, NULL, '', $3, $4, 'received', '', '', $5, $6, $7)`, u.GTIN, u.Serial, u.Lot, u.Expiry, u.Parent, event, t); err != nil {
 			return "", nil, err
 		}
@@ -242,17 +243,17 @@ func (s *Store) receiveUnit(ctx context.Context, tx dbtx, in ReceiptInput, u Inb
 	}
 	if state == StateShipped {
 		var dest string
-		err := tx.queryRow(ctx, `SELECT s.dest_gln FROM shipment_units su JOIN shipments s ON s.id = su.shipment_id
+		err := tx.QueryRow(ctx, `SELECT s.dest_gln FROM shipment_units su JOIN shipments s ON s.id = su.shipment_id
 			WHERE su.gtin = $1 AND su.serial = $2 AND s.state = 'shipped' ORDER BY s.shipped_at DESC LIMIT 1`, u.GTIN, u.Serial).Scan(&dest)
-		if err != nil && !isNoRows(err) {
+		if err != nil && !sqldb.IsNoRows(err) {
 			return "", nil, err
 		}
 		if dest == in.Partner {
-			if _, err := tx.exec(ctx, "UPDATE units SET state = 'returned', parent = $3, last_event = $4, updated_at = $5 WHERE gtin = $1 AND serial = $2",
+			if _, err := tx.Exec(ctx, "UPDATE units SET state = 'returned', parent = $3, last_event = $4, updated_at = $5 WHERE gtin = $1 AND serial = $2",
 				u.GTIN, u.Serial, u.Parent, event, t); err != nil {
 				return "", nil, err
 			}
-			if _, err := tx.exec(ctx, `INSERT INTO unit_returns (gtin, serial, shipment_id, from_gln, site_gln, received_at)
+			if _, err := tx.Exec(ctx, `INSERT INTO unit_returns (gtin, serial, shipment_id, from_gln, site_gln, received_at)
 				VALUES ($1, $2, '', $3, $4, $5)`, u.GTIN, u.Serial, in.Partner, in.Receiver, t); err != nil {
 				return "", nil, err
 			}
@@ -269,15 +270,15 @@ func (s *Store) receiveUnit(ctx context.Context, tx dbtx, in ReceiptInput, u Inb
 	return exc(ExceptionOverage, "unit %s is in our records already (state %s): receiving it again would count it twice", ref, state)
 }
 
-func getReceipt(ctx context.Context, q dbtx, id int64) (Receipt, error) {
+func getReceipt(ctx context.Context, q sqldb.Tx, id int64) (Receipt, error) {
 	var r Receipt
 	var summary string
-	err := q.queryRow(ctx, `SELECT id, partner_gln, receiver_gln, document_id, epcis_version, affirmed, statement, summary, units, returned,
+	err := q.QueryRow(ctx, `SELECT id, partner_gln, receiver_gln, document_id, epcis_version, affirmed, statement, summary, units, returned,
 		containers, received_at, retain_until, received_by FROM receipts WHERE id = $1`, id).
 		Scan(&r.ID, &r.Partner, &r.Receiver, &r.DocumentID, &r.Version, &r.Affirmed, &r.Statement, &summary, &r.Units, &r.Returned,
 			&r.Containers, &r.ReceivedAt, &r.RetainUntil, &r.ReceivedBy)
-	if isNoRows(err) {
-		return r, fmt.Errorf("receipt %d: %w", id, ErrNotFound)
+	if sqldb.IsNoRows(err) {
+		return r, fmt.Errorf("receipt %d: %w", id, sqldb.ErrNotFound)
 	}
 	if err != nil {
 		return r, fmt.Errorf("receipt %d: %w", id, err)
@@ -291,7 +292,7 @@ func getReceipt(ctx context.Context, q dbtx, id int64) (Receipt, error) {
 // Receipt returns a receipt with its exceptions.
 func (s *Store) Receipt(ctx context.Context, id int64) (Receipt, error) {
 	var r Receipt
-	err := s.readTx(ctx, func(q dbtx) error {
+	err := s.db.ReadTx(ctx, func(q sqldb.Tx) error {
 		var err error
 		r, err = getReceipt(ctx, q, id)
 		return err
@@ -302,26 +303,26 @@ func (s *Store) Receipt(ctx context.Context, id int64) (Receipt, error) {
 // ReceiptDocument returns a receipt's document as the partner sent it.
 func (s *Store) ReceiptDocument(ctx context.Context, id int64) ([]byte, error) {
 	var b []byte
-	err := s.read(ctx, func(q dbtx) error {
-		return q.queryRow(ctx, "SELECT document FROM receipts WHERE id = $1", id).Scan(&b)
+	err := s.db.Read(ctx, func(q sqldb.Tx) error {
+		return q.QueryRow(ctx, "SELECT document FROM receipts WHERE id = $1", id).Scan(&b)
 	})
-	if isNoRows(err) {
-		return nil, fmt.Errorf("receipt %d: %w", id, ErrNotFound)
+	if sqldb.IsNoRows(err) {
+		return nil, fmt.Errorf("receipt %d: %w", id, sqldb.ErrNotFound)
 	}
 	return b, err
 }
 
-func exceptions(ctx context.Context, q dbtx, where string, args []any, limit int) ([]ReceiptException, error) {
+func exceptions(ctx context.Context, q sqldb.Tx, where string, args []any, limit int) ([]ReceiptException, error) {
 	sqlq := `SELECT id, COALESCE(receipt_id, 0), kind, gtin, serial, sscc, detail, state, created_at, resolved_at, resolved_by, resolution
 		FROM dscsa_exceptions ` + where + " ORDER BY id"
 	if limit > 0 {
 		sqlq += " LIMIT " + strconv.Itoa(limit)
 	}
-	out, err := queryAll(ctx, q, sqlq, args, func(r rows) (ReceiptException, error) {
+	out, err := sqldb.QueryAll(ctx, q, sqlq, args, func(r sqldb.Rows) (ReceiptException, error) {
 		var e ReceiptException
 		var resolved sql.NullTime
 		err := r.Scan(&e.ID, &e.Receipt, &e.Kind, &e.GTIN, &e.Serial, &e.SSCC, &e.Detail, &e.State, &e.CreatedAt, &resolved, &e.ResolvedBy, &e.Resolution)
-		e.CreatedAt, e.ResolvedAt = e.CreatedAt.UTC(), nullTime(resolved)
+		e.CreatedAt, e.ResolvedAt = e.CreatedAt.UTC(), sqldb.NullTime(resolved)
 		return e, err
 	})
 	if out == nil {
@@ -357,7 +358,7 @@ func (s *Store) Exceptions(ctx context.Context, f ExceptionFilter) ([]ReceiptExc
 		limit = 1000
 	}
 	var out []ReceiptException
-	err := s.read(ctx, func(q dbtx) error {
+	err := s.db.Read(ctx, func(q sqldb.Tx) error {
 		var err error
 		out, err = exceptions(ctx, q, w, args, limit)
 		return err
@@ -367,28 +368,28 @@ func (s *Store) Exceptions(ctx context.Context, f ExceptionFilter) ([]ReceiptExc
 
 // ResolveException records QA's resolution of an open exception (what was
 // done: the product returned, the partner's corrected data received…);
-// audited. A resolved one is ErrState.
+// audited. A resolved one is sqldb.ErrState.
 func (s *Store) ResolveException(ctx context.Context, id int64, resolution string) (ReceiptException, error) {
 	rec := fmt.Sprintf("exception %d", id)
 	if err := checkText(rec, "resolution", strings.TrimSpace(resolution), true); err != nil {
 		return ReceiptException{}, err
 	}
 	var out ReceiptException
-	err := s.write(ctx, func(tx dbtx) error {
+	err := s.db.Write(ctx, func(tx sqldb.Tx) error {
 		got, err := exceptions(ctx, tx, "WHERE id = $1", []any{id}, 0)
 		if err != nil {
 			return err
 		}
 		if len(got) == 0 {
-			return fmt.Errorf("%s: %w", rec, ErrNotFound)
+			return fmt.Errorf("%s: %w", rec, sqldb.ErrNotFound)
 		}
 		before := got[0]
 		if before.State != ExceptionOpen {
-			return fmt.Errorf("%s: %w: resolved already", rec, ErrState)
+			return fmt.Errorf("%s: %w: resolved already", rec, sqldb.ErrState)
 		}
-		t := now()
-		if _, err := tx.exec(ctx, "UPDATE dscsa_exceptions SET state = 'resolved', resolved_at = $2, resolved_by = $3, resolution = $4 WHERE id = $1",
-			id, t, ActorFrom(ctx), resolution); err != nil {
+		t := sqldb.Now()
+		if _, err := tx.Exec(ctx, "UPDATE dscsa_exceptions SET state = 'resolved', resolved_at = $2, resolved_by = $3, resolution = $4 WHERE id = $1",
+			id, t, sqldb.ActorFrom(ctx), resolution); err != nil {
 			return fmt.Errorf("%s: %w", rec, err)
 		}
 		got, err = exceptions(ctx, tx, "WHERE id = $1", []any{id}, 0)

@@ -2,161 +2,25 @@ package store
 
 import (
 	"context"
-	"crypto/aes"
-	"crypto/cipher"
-	"crypto/rand"
-	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"strings"
 
+	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/serials"
 )
 
-// Secrets at rest: the key of a randomized serial scheme is all it takes
-// to predict a product's serials, so the store keeps it encrypted with
-// AES-256-GCM under a key from outside the database (a file or the
-// environment: central's secrets.key_file). A sealed value reads
-//
-//	enc:v1:<key id>:<base64url(nonce || ciphertext)>
-//
-// and is bound to its row (the GTIN is the additional data), so a sealed
-// key cannot be moved to another product. The key id lets keys rotate:
-// the first key of the file seals, every key of it opens, and Open
-// re-seals what an older key (or none) sealed.
-const sealedPrefix = "enc:v1:"
-
-// ErrNoSecretKey is wrapped when a sealed value is read by a store that
-// has no key for it.
-var ErrNoSecretKey = errors.New("no secrets key for it is configured (secrets.key_file)")
-
-// SecretKeys are the keys that seal and open secrets at rest.
-type SecretKeys struct {
-	current string
-	aeads   map[string]cipher.AEAD
-}
-
-// ParseSecretKeys reads a key file: one key per line, "ID:HEX" with 64
-// hex digits (32 bytes); blank lines and lines starting with # are
-// skipped. The first key seals; all of them open. IDs are 1 to 16 letters,
-// digits, '-' or '_'.
-func ParseSecretKeys(b []byte) (*SecretKeys, error) {
-	k := &SecretKeys{aeads: map[string]cipher.AEAD{}}
-	for i, line := range strings.Split(string(b), "\n") {
-		line = strings.TrimSpace(line)
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		id, h, ok := strings.Cut(line, ":")
-		if !ok {
-			return nil, fmt.Errorf("line %d: want ID:HEX (e.g. k1: and 64 hex digits)", i+1)
-		}
-		if id == "" || len(id) > 16 || strings.IndexFunc(id, func(r rune) bool {
-			return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_')
-		}) >= 0 {
-			return nil, fmt.Errorf("line %d: key id %q: 1 to 16 letters, digits, '-' or '_'", i+1, id)
-		}
-		if _, dup := k.aeads[id]; dup {
-			return nil, fmt.Errorf("line %d: key id %q appears twice", i+1, id)
-		}
-		raw, err := hex.DecodeString(h)
-		if err != nil || len(raw) != 32 {
-			return nil, fmt.Errorf("line %d: key %q: want 64 hex digits (32 bytes, e.g. from `openssl rand -hex 32`)", i+1, id)
-		}
-		block, err := aes.NewCipher(raw)
-		if err != nil {
-			return nil, err
-		}
-		aead, err := cipher.NewGCM(block)
-		if err != nil {
-			return nil, err
-		}
-		k.aeads[id] = aead
-		if k.current == "" {
-			k.current = id
-		}
-	}
-	if k.current == "" {
-		return nil, errors.New("no key in it")
-	}
-	return k, nil
-}
-
-// CurrentID is the id of the key that seals.
-func (k *SecretKeys) CurrentID() string { return k.current }
-
-func (k *SecretKeys) seal(plain, bind string) (string, error) {
-	aead := k.aeads[k.current]
-	nonce := make([]byte, aead.NonceSize())
-	if _, err := rand.Read(nonce); err != nil {
-		return "", err
-	}
-	ct := aead.Seal(nonce, nonce, []byte(plain), []byte(bind))
-	return sealedPrefix + k.current + ":" + base64.RawURLEncoding.EncodeToString(ct), nil
-}
-
-// isSealed reports whether v is a sealed value, and under which key id.
-func isSealed(v string) (id string, ok bool) {
-	rest, ok := strings.CutPrefix(v, sealedPrefix)
-	if !ok {
-		return "", false
-	}
-	id, _, ok = strings.Cut(rest, ":")
-	return id, ok
-}
-
-// open returns the plaintext of a sealed value (k may be nil: then only a
-// plaintext value reads).
-func (k *SecretKeys) open(v, bind string) (string, error) {
-	id, ok := isSealed(v)
-	if !ok {
-		return v, nil // stored before encryption at rest, or without a key
-	}
-	var aead cipher.AEAD
-	if k != nil {
-		aead = k.aeads[id]
-	}
-	if aead == nil {
-		return "", fmt.Errorf("sealed with key %q: %w", id, ErrNoSecretKey)
-	}
-	ct, err := base64.RawURLEncoding.DecodeString(v[len(sealedPrefix)+len(id)+1:])
-	if err != nil || len(ct) < aead.NonceSize() {
-		return "", fmt.Errorf("sealed with key %q: malformed", id)
-	}
-	plain, err := aead.Open(nil, ct[:aead.NonceSize()], ct[aead.NonceSize():], []byte(bind))
-	if err != nil {
-		return "", fmt.Errorf("sealed with key %q: does not open (another key under the same id, or the value was altered or moved)", id)
-	}
-	return string(plain), nil
-}
-
-// WithSecretKeys has the store seal the secrets it writes (the keys of
-// randomized serial schemes) with keys; without it they are written in
-// plaintext, and sealed ones cannot be read.
-func WithSecretKeys(keys *SecretKeys) Option {
-	return func(o *options) { o.secrets = keys }
-}
+// A randomized scheme's key is all it takes to predict a product's
+// serials: it is sealed at rest with the database's secret keys
+// (sqldb.SecretKeys), bound to its product's GTIN so that it cannot be
+// moved to another product.
 
 // schemeBind is the additional data a product's scheme key is sealed with.
 func schemeBind(gtin string) string { return "serialine/products/" + gtin + "/serial_scheme.key" }
 
-// keysOf is the secret keys of the store q belongs to.
-func keysOf(q dbtx) *SecretKeys {
-	switch t := q.(type) {
-	case pgTx:
-		return t.secrets
-	case sqliteTx:
-		return t.secrets
-	}
-	return nil
-}
-
 // sealScheme is spec as stored: its key sealed when the store has keys.
-func sealScheme(q dbtx, gtin string, spec serials.Spec) (string, error) {
-	if k := keysOf(q); k != nil && spec.Key != "" {
-		sealed, err := k.seal(spec.Key, schemeBind(gtin))
+func sealScheme(q sqldb.Tx, gtin string, spec serials.Spec) (string, error) {
+	if k := q.Secrets(); k != nil && spec.Key != "" {
+		sealed, err := k.Seal(spec.Key, schemeBind(gtin))
 		if err != nil {
 			return "", fmt.Errorf("product %s: serial_scheme: seal the key: %w", gtin, err)
 		}
@@ -167,12 +31,12 @@ func sealScheme(q dbtx, gtin string, spec serials.Spec) (string, error) {
 }
 
 // openScheme reads a stored scheme, opening its key.
-func openScheme(q dbtx, gtin, stored string) (serials.Spec, error) {
+func openScheme(q sqldb.Tx, gtin, stored string) (serials.Spec, error) {
 	var spec serials.Spec
 	if err := json.Unmarshal([]byte(stored), &spec); err != nil {
 		return spec, fmt.Errorf("product %s: serial_scheme: %w", gtin, err)
 	}
-	key, err := keysOf(q).open(spec.Key, schemeBind(gtin))
+	key, err := q.Secrets().Open(spec.Key, schemeBind(gtin))
 	if err != nil {
 		return spec, fmt.Errorf("product %s: serial_scheme key: %w", gtin, err)
 	}
@@ -185,12 +49,12 @@ func openScheme(q dbtx, gtin, stored string) (serials.Spec, error) {
 // time, or a new one put first in the key file. It returns how many it
 // sealed.
 func (s *Store) resealSecrets(ctx context.Context) (int, error) {
-	if s.secrets == nil {
+	if s.db.Secrets() == nil {
 		return 0, nil
 	}
 	n := 0
-	err := s.write(ctx, func(tx dbtx) error {
-		r, err := tx.query(ctx, "SELECT gtin, serial_scheme FROM products ORDER BY gtin")
+	err := s.db.Write(ctx, func(tx sqldb.Tx) error {
+		r, err := tx.Query(ctx, "SELECT gtin, serial_scheme FROM products ORDER BY gtin")
 		if err != nil {
 			return err
 		}
@@ -207,7 +71,7 @@ func (s *Store) resealSecrets(ctx context.Context) (int, error) {
 				r.Close()
 				return fmt.Errorf("product %s: serial_scheme: %w", x.gtin, err)
 			}
-			if id, sealed := isSealed(spec.Key); spec.Key != "" && (!sealed || id != s.secrets.current) {
+			if id, sealed := sqldb.IsSealed(spec.Key); spec.Key != "" && (!sealed || id != s.db.Secrets().CurrentID()) {
 				stale = append(stale, x)
 			}
 		}
@@ -224,7 +88,7 @@ func (s *Store) resealSecrets(ctx context.Context) (int, error) {
 			if err != nil {
 				return err
 			}
-			if _, err := tx.exec(ctx, "UPDATE products SET serial_scheme = $2 WHERE gtin = $1", x.gtin, sealed); err != nil {
+			if _, err := tx.Exec(ctx, "UPDATE products SET serial_scheme = $2 WHERE gtin = $1", x.gtin, sealed); err != nil {
 				return fmt.Errorf("product %s: %w", x.gtin, err)
 			}
 		}

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/internal/testkit"
 )
@@ -20,22 +21,22 @@ const (
 	gtinRand2 = "00312345678937"
 )
 
-func secretKeys(tb testing.TB, lines ...string) *store.SecretKeys {
+func secretKeys(tb testing.TB, lines ...string) *sqldb.SecretKeys {
 	tb.Helper()
-	k, err := store.ParseSecretKeys([]byte(strings.Join(lines, "\n")))
+	k, err := sqldb.ParseSecretKeys([]byte(strings.Join(lines, "\n")))
 	require.NoError(tb, err)
 	return k
 }
 
 // openWith opens the store at dsn (keys nil: no secrets key); the caller
 // closes it.
-func openWith(tb testing.TB, dsn string, keys *store.SecretKeys) (*store.Store, error) {
+func openWith(tb testing.TB, dsn string, keys *sqldb.SecretKeys) (*store.Store, error) {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var opts []store.Option
 	if keys != nil {
-		opts = append(opts, store.WithSecretKeys(keys))
+		opts = append(opts, store.WithDB(sqldb.WithSecretKeys(keys)))
 	}
 	return store.Open(ctx, dsn, testkit.Logger(tb), opts...)
 }
@@ -110,11 +111,11 @@ func TestSchemeKeysSealedAtRest(t *testing.T) {
 		s, err = openWith(t, dsn, nil)
 		require.NoError(t, err)
 		_, err = s.Product(ctx, gtinRand)
-		require.ErrorIs(t, err, store.ErrNoSecretKey)
+		require.ErrorIs(t, err, sqldb.ErrNoSecretKey)
 		require.ErrorContains(t, err, `product `+gtinRand+`: serial_scheme key: sealed with key "k2"`)
 		s.Close()
 		_, err = openWith(t, dsn, secretKeys(t, secretK1))
-		require.ErrorIs(t, err, store.ErrNoSecretKey, "a key still in use left out of the file")
+		require.ErrorIs(t, err, sqldb.ErrNoSecretKey, "a key still in use left out of the file")
 
 		// A sealed key moved to another product's row does not open.
 		s, err = openWith(t, dsn, secretKeys(t, secretK2, secretK1))
@@ -143,11 +144,11 @@ func TestParseSecretKeys(t *testing.T) {
 		{"twice", secretK1 + "\n" + secretK1, `line 2: key id "k1" appears twice`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := store.ParseSecretKeys([]byte(tc.text))
+			_, err := sqldb.ParseSecretKeys([]byte(tc.text))
 			require.ErrorContains(t, err, tc.want)
 		})
 	}
-	k, err := store.ParseSecretKeys([]byte("# rotate: newest first\n" + secretK2 + "\n" + secretK1 + "\n"))
+	k, err := sqldb.ParseSecretKeys([]byte("# rotate: newest first\n" + secretK2 + "\n" + secretK1 + "\n"))
 	require.NoError(t, err)
 	require.Equal(t, "k2", k.CurrentID())
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/epcis"
 	"github.com/serialine/serialine/shared/gs1"
 	"github.com/serialine/serialine/shared/wire"
@@ -60,7 +61,7 @@ type Pick struct {
 // validID checks an id that ends up inside an EPCIS URI.
 func validID(rec, field, v string) error {
 	if v == "" || len(v) > 50 || !gs1.IsCSET82(v) {
-		return invalid(rec, field, "must be 1 to 50 characters of GS1 CSET 82 (it becomes part of an EPCIS URI), got %q", v)
+		return sqldb.Invalid(rec, field, "must be 1 to 50 characters of GS1 CSET 82 (it becomes part of an EPCIS URI), got %q", v)
 	}
 	return nil
 }
@@ -76,30 +77,30 @@ func (s *Store) CreateShipment(ctx context.Context, sh Shipment) (Shipment, erro
 		sh.SourceExt = "0"
 	}
 	if _, err := gs1.ParseGLN(sh.SourceGLN); err != nil {
-		return sh, invalid(rec, "source_gln", "%v", err)
+		return sh, sqldb.Invalid(rec, "source_gln", "%v", err)
 	}
-	t := now()
+	t := sqldb.Now()
 	sh.State, sh.CreatedAt, sh.ShippedAt, sh.Picks, sh.ByGTIN, sh.Units = ShipmentPicking, t, nil, []Pick{}, map[string]uint64{}, 0
-	err := s.write(ctx, func(tx dbtx) error {
+	err := s.db.Write(ctx, func(tx sqldb.Tx) error {
 		o, err := getSalesOrder(ctx, tx, sh.SalesOrder, "")
 		if err != nil {
 			return fmt.Errorf("%s: sales_order: %w", rec, err)
 		}
 		if o.State != SalesOrderOpen {
-			return fmt.Errorf("%s: %w: sales order %s is %s", rec, ErrState, o.ID, o.State)
+			return fmt.Errorf("%s: %w: sales order %s is %s", rec, sqldb.ErrState, o.ID, o.State)
 		}
 		if err := checkSource(ctx, tx, rec, sh.SourceGLN, sh.SourceExt); err != nil {
 			return err
 		}
 		sh.DestGLN = o.CustomerGLN
-		n, err := tx.exec(ctx, `INSERT INTO shipments (id, sales_order_id, source_gln, source_ext, dest_gln, state, created_at, updated_at)
+		n, err := tx.Exec(ctx, `INSERT INTO shipments (id, sales_order_id, source_gln, source_ext, dest_gln, state, created_at, updated_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $7) ON CONFLICT (id) DO NOTHING`,
 			sh.ID, sh.SalesOrder, sh.SourceGLN, sh.SourceExt, sh.DestGLN, sh.State, t)
 		if err != nil {
 			return fmt.Errorf("%s: %w", rec, err)
 		}
 		if n == 0 {
-			return fmt.Errorf("%s: %w: the id exists already", rec, ErrConflict)
+			return fmt.Errorf("%s: %w: the id exists already", rec, sqldb.ErrConflict)
 		}
 		return audit(ctx, tx, "create", "shipment", sh.ID, nil, sh)
 	})
@@ -108,9 +109,9 @@ func (s *Store) CreateShipment(ctx context.Context, sh Shipment) (Shipment, erro
 
 // checkSource accepts a location of ours, or one of our sites with
 // extension "0".
-func checkSource(ctx context.Context, q dbtx, rec, gln, ext string) error {
+func checkSource(ctx context.Context, q sqldb.Tx, rec, gln, ext string) error {
 	var n int
-	if err := q.queryRow(ctx, "SELECT COUNT(*) FROM locations WHERE gln = $1 AND extension = $2", gln, ext).Scan(&n); err != nil {
+	if err := q.QueryRow(ctx, "SELECT COUNT(*) FROM locations WHERE gln = $1 AND extension = $2", gln, ext).Scan(&n); err != nil {
 		return fmt.Errorf("%s: source: %w", rec, err)
 	}
 	if n > 0 {
@@ -119,21 +120,21 @@ func checkSource(ctx context.Context, q dbtx, rec, gln, ext string) error {
 	if ext == "0" {
 		if _, err := getSite(ctx, q, gln); err == nil {
 			return nil
-		} else if !errors.Is(err, ErrNotFound) {
+		} else if !errors.Is(err, sqldb.ErrNotFound) {
 			return err
 		}
 	}
-	return invalid(rec, "source_gln", "%s (extension %s) is neither a location nor a site of ours", gln, ext)
+	return sqldb.Invalid(rec, "source_gln", "%s (extension %s) is neither a location nor a site of ours", gln, ext)
 }
 
-func getShipment(ctx context.Context, q dbtx, id, lock string) (Shipment, error) {
+func getShipment(ctx context.Context, q sqldb.Tx, id, lock string) (Shipment, error) {
 	var sh Shipment
 	var shipped *time.Time
-	err := q.queryRow(ctx, `SELECT id, sales_order_id, source_gln, source_ext, dest_gln, state, created_at, shipped_at
+	err := q.QueryRow(ctx, `SELECT id, sales_order_id, source_gln, source_ext, dest_gln, state, created_at, shipped_at
 		FROM shipments WHERE id = $1`+lock, id).
 		Scan(&sh.ID, &sh.SalesOrder, &sh.SourceGLN, &sh.SourceExt, &sh.DestGLN, &sh.State, &sh.CreatedAt, &shipped)
-	if isNoRows(err) {
-		return sh, fmt.Errorf("shipment %s: %w", id, ErrNotFound)
+	if sqldb.IsNoRows(err) {
+		return sh, fmt.Errorf("shipment %s: %w", id, sqldb.ErrNotFound)
 	}
 	if err != nil {
 		return sh, fmt.Errorf("shipment %s: %w", id, err)
@@ -144,7 +145,7 @@ func getShipment(ctx context.Context, q dbtx, id, lock string) (Shipment, error)
 		sh.ShippedAt = &t
 	}
 	sh.Picks, sh.ByGTIN = []Pick{}, map[string]uint64{}
-	r, err := q.query(ctx, "SELECT sscc, gtin, serial, picked_at FROM shipment_picks WHERE shipment_id = $1 ORDER BY picked_at, sscc, gtin, serial", id)
+	r, err := q.Query(ctx, "SELECT sscc, gtin, serial, picked_at FROM shipment_picks WHERE shipment_id = $1 ORDER BY picked_at, sscc, gtin, serial", id)
 	if err != nil {
 		return sh, fmt.Errorf("shipment %s: picks: %w", id, err)
 	}
@@ -164,7 +165,7 @@ func getShipment(ctx context.Context, q dbtx, id, lock string) (Shipment, error)
 	if err := r.Err(); err != nil {
 		return sh, err
 	}
-	r, err = q.query(ctx, "SELECT gtin, COUNT(*) FROM shipment_units WHERE shipment_id = $1 GROUP BY gtin", id)
+	r, err = q.Query(ctx, "SELECT gtin, COUNT(*) FROM shipment_units WHERE shipment_id = $1 GROUP BY gtin", id)
 	if err != nil {
 		return sh, fmt.Errorf("shipment %s: units: %w", id, err)
 	}
@@ -199,7 +200,7 @@ func getShipment(ctx context.Context, q dbtx, id, lock string) (Shipment, error)
 // Shipment returns a shipment with its picks and unit counts.
 func (s *Store) Shipment(ctx context.Context, id string) (Shipment, error) {
 	var sh Shipment
-	err := s.readTx(ctx, func(q dbtx) error {
+	err := s.db.ReadTx(ctx, func(q sqldb.Tx) error {
 		var err error
 		sh, err = getShipment(ctx, q, id, "")
 		return err
@@ -218,9 +219,9 @@ func (s *Store) Shipments(ctx context.Context, order string) ([]Shipment, error)
 	}
 	q += " ORDER BY created_at, id"
 	var out []Shipment
-	err := s.read(ctx, func(db dbtx) error {
+	err := s.db.Read(ctx, func(db sqldb.Tx) error {
 		var err error
-		out, err = queryAll(ctx, db, q, args, func(r rows) (Shipment, error) {
+		out, err = sqldb.QueryAll(ctx, db, q, args, func(r sqldb.Rows) (Shipment, error) {
 			var sh Shipment
 			var shipped *time.Time
 			err := r.Scan(&sh.ID, &sh.SalesOrder, &sh.SourceGLN, &sh.SourceExt, &sh.DestGLN, &sh.State, &sh.CreatedAt, &shipped)
@@ -254,7 +255,7 @@ type ShipmentUnit struct {
 // ShipmentUnits lists every unit of a shipment, by GTIN, lot and serial.
 func (s *Store) ShipmentUnits(ctx context.Context, id string) ([]ShipmentUnit, error) {
 	var out []ShipmentUnit
-	err := s.readTx(ctx, func(q dbtx) error {
+	err := s.db.ReadTx(ctx, func(q sqldb.Tx) error {
 		if _, err := getShipment(ctx, q, id, ""); err != nil {
 			return err
 		}
@@ -262,20 +263,20 @@ func (s *Store) ShipmentUnits(ctx context.Context, id string) ([]ShipmentUnit, e
 		out, err = shipmentUnits(ctx, q, id)
 		return err
 	})
-	if err != nil && !errors.Is(err, ErrNotFound) {
+	if err != nil && !errors.Is(err, sqldb.ErrNotFound) {
 		err = fmt.Errorf("units of shipment %s: %w", id, err)
 	}
 	return out, err
 }
 
-func shipmentUnits(ctx context.Context, q dbtx, id string) ([]ShipmentUnit, error) {
+func shipmentUnits(ctx context.Context, q sqldb.Tx, id string) ([]ShipmentUnit, error) {
 	return packUnits(ctx, q, "(u.gtin, u.serial) IN (SELECT gtin, serial FROM shipment_units WHERE shipment_id = $1)", id)
 }
 
 // packUnits lists the units u that match where, with their commissioning
 // time, by GTIN, lot and serial.
-func packUnits(ctx context.Context, q dbtx, where string, args ...any) ([]ShipmentUnit, error) {
-	r, err := q.query(ctx, `SELECT u.gtin, u.serial, u.lot, u.expiry, u.parent,
+func packUnits(ctx context.Context, q sqldb.Tx, where string, args ...any) ([]ShipmentUnit, error) {
+	r, err := q.Query(ctx, `SELECT u.gtin, u.serial, u.lot, u.expiry, u.parent,
 		COALESCE((SELECT MIN(h.at) FROM unit_history h WHERE h.gtin = u.gtin AND h.serial = u.serial AND h.type = 'commissioned'), u.updated_at)
 		FROM units u WHERE `+where+` ORDER BY u.gtin, u.lot, u.serial`, args...)
 	if err != nil {
@@ -332,8 +333,8 @@ type pickedUnit struct {
 }
 
 // unitsBeneath returns every unit inside sscc, at any depth.
-func unitsBeneath(ctx context.Context, q dbtx, sscc string) ([]pickedUnit, error) {
-	return scanPicked(q.query(ctx, `WITH RECURSIVE tree(sscc) AS (
+func unitsBeneath(ctx context.Context, q sqldb.Tx, sscc string) ([]pickedUnit, error) {
+	return scanPicked(q.Query(ctx, `WITH RECURSIVE tree(sscc) AS (
 			SELECT sscc FROM containers WHERE sscc = $1
 			UNION ALL SELECT c.sscc FROM containers c JOIN tree t ON c.parent = t.sscc)
 		SELECT `+pickCols+` FROM units u WHERE u.parent IN (SELECT sscc FROM tree) ORDER BY u.gtin, u.serial`, sscc))
@@ -343,7 +344,7 @@ const pickCols = `u.gtin, u.serial, u.state, u.parent, CASE WHEN ` + heldSQL + `
 	COALESCE((SELECT su.shipment_id FROM shipment_units su JOIN shipments s ON s.id = su.shipment_id
 		WHERE su.gtin = u.gtin AND su.serial = u.serial AND s.state = 'picking' LIMIT 1), '')`
 
-func scanPicked(r rows, err error) ([]pickedUnit, error) {
+func scanPicked(r sqldb.Rows, err error) ([]pickedUnit, error) {
 	if err != nil {
 		return nil, err
 	}
@@ -372,34 +373,34 @@ func scanPicked(r rows, err error) ([]pickedUnit, error) {
 func (s *Store) Pick(ctx context.Context, id string, items []PickItem) (Shipment, error) {
 	rec := "shipment " + id
 	if len(items) == 0 {
-		return Shipment{}, invalid(rec, "picks", "missing; scan at least one SSCC or unit")
+		return Shipment{}, sqldb.Invalid(rec, "picks", "missing; scan at least one SSCC or unit")
 	}
 	for i, it := range items {
 		f := "picks[" + strconv.Itoa(i) + "]"
 		switch {
 		case it.SSCC != "" && (it.GTIN != "" || it.Serial != ""):
-			return Shipment{}, invalid(rec, f, "an SSCC or a unit (gtin, serial), not both")
+			return Shipment{}, sqldb.Invalid(rec, f, "an SSCC or a unit (gtin, serial), not both")
 		case it.SSCC != "":
 			if _, err := gs1.ParseSSCC(it.SSCC); err != nil {
-				return Shipment{}, invalid(rec, f+".sscc", "%v", err)
+				return Shipment{}, sqldb.Invalid(rec, f+".sscc", "%v", err)
 			}
 		default:
 			if err := checkGTIN(rec, f+".gtin", it.GTIN); err != nil {
 				return Shipment{}, err
 			}
 			if it.Serial == "" || len(it.Serial) > 20 || !gs1.IsCSET82(it.Serial) {
-				return Shipment{}, invalid(rec, f+".serial", "a serial (AI 21) has 1 to 20 characters of GS1 CSET 82, got %q", it.Serial)
+				return Shipment{}, sqldb.Invalid(rec, f+".serial", "a serial (AI 21) has 1 to 20 characters of GS1 CSET 82, got %q", it.Serial)
 			}
 		}
 	}
 	var sh Shipment
-	err := s.write(ctx, func(tx dbtx) error {
-		cur, err := getShipment(ctx, tx, id, s.d.forUpdate())
+	err := s.db.Write(ctx, func(tx sqldb.Tx) error {
+		cur, err := getShipment(ctx, tx, id, s.db.Dialect().ForUpdate())
 		if err != nil {
 			return err
 		}
 		if cur.State != ShipmentPicking {
-			return fmt.Errorf("%s: %w: it is %s; only a shipment being picked takes picks", rec, ErrState, cur.State)
+			return fmt.Errorf("%s: %w: it is %s; only a shipment being picked takes picks", rec, sqldb.ErrState, cur.State)
 		}
 		o, err := getSalesOrder(ctx, tx, cur.SalesOrder, "")
 		if err != nil {
@@ -413,7 +414,7 @@ func (s *Store) Pick(ctx context.Context, id string, items []PickItem) (Shipment
 		if err != nil {
 			return fmt.Errorf("%s: %w", rec, err)
 		}
-		t := now()
+		t := sqldb.Now()
 		inBatch := map[unitKey]int{}
 		var picks, units [][]any
 		for i, it := range items {
@@ -421,30 +422,30 @@ func (s *Store) Pick(ctx context.Context, id string, items []PickItem) (Shipment
 			var found []pickedUnit
 			if it.SSCC != "" {
 				var parent string
-				err := tx.queryRow(ctx, "SELECT parent FROM containers WHERE sscc = $1", it.SSCC).Scan(&parent)
-				if isNoRows(err) {
-					return invalid(rec, f+".sscc", "container %s is unknown", it.SSCC)
+				err := tx.QueryRow(ctx, "SELECT parent FROM containers WHERE sscc = $1", it.SSCC).Scan(&parent)
+				if sqldb.IsNoRows(err) {
+					return sqldb.Invalid(rec, f+".sscc", "container %s is unknown", it.SSCC)
 				}
 				if err != nil {
 					return fmt.Errorf("%s: %s: %w", rec, f, err)
 				}
 				if parent != "" {
-					return invalid(rec, f+".sscc", "container %s is inside %s; pick %s, or unpack it first", it.SSCC, parent, parent)
+					return sqldb.Invalid(rec, f+".sscc", "container %s is inside %s; pick %s, or unpack it first", it.SSCC, parent, parent)
 				}
 				var other string
-				err = tx.queryRow(ctx, `SELECT p.shipment_id FROM shipment_picks p JOIN shipments s ON s.id = p.shipment_id
+				err = tx.QueryRow(ctx, `SELECT p.shipment_id FROM shipment_picks p JOIN shipments s ON s.id = p.shipment_id
 					WHERE p.sscc = $1 AND s.state = 'picking' LIMIT 1`, it.SSCC).Scan(&other)
 				if err == nil {
-					return invalid(rec, f+".sscc", "container %s is picked for shipment %s already", it.SSCC, other)
+					return sqldb.Invalid(rec, f+".sscc", "container %s is picked for shipment %s already", it.SSCC, other)
 				}
-				if !isNoRows(err) {
+				if !sqldb.IsNoRows(err) {
 					return fmt.Errorf("%s: %s: %w", rec, f, err)
 				}
 				// Two shipments picking the same units (on PostgreSQL, where
 				// writers run at once) wait for each other here, so the
 				// second sees the first one's picks.
-				if lock := s.d.forUpdate(); lock != "" {
-					if _, err := tx.exec(ctx, `WITH RECURSIVE tree(sscc) AS (
+				if lock := s.db.Dialect().ForUpdate(); lock != "" {
+					if _, err := tx.Exec(ctx, `WITH RECURSIVE tree(sscc) AS (
 							SELECT sscc FROM containers WHERE sscc = $1
 							UNION ALL SELECT c.sscc FROM containers c JOIN tree t ON c.parent = t.sscc)
 						SELECT 1 FROM units u WHERE u.parent IN (SELECT sscc FROM tree)`+lock, it.SSCC); err != nil {
@@ -455,24 +456,24 @@ func (s *Store) Pick(ctx context.Context, id string, items []PickItem) (Shipment
 					return fmt.Errorf("%s: %s: %w", rec, f, err)
 				}
 				if len(found) == 0 {
-					return invalid(rec, f+".sscc", "container %s holds no units", it.SSCC)
+					return sqldb.Invalid(rec, f+".sscc", "container %s holds no units", it.SSCC)
 				}
 			} else {
-				if lock := s.d.forUpdate(); lock != "" {
-					if _, err := tx.exec(ctx, "SELECT 1 FROM units WHERE gtin = $1 AND serial = $2"+lock, it.GTIN, it.Serial); err != nil {
+				if lock := s.db.Dialect().ForUpdate(); lock != "" {
+					if _, err := tx.Exec(ctx, "SELECT 1 FROM units WHERE gtin = $1 AND serial = $2"+lock, it.GTIN, it.Serial); err != nil {
 						return fmt.Errorf("%s: %s: %w", rec, f, err)
 					}
 				}
-				found, err = scanPicked(tx.query(ctx, "SELECT "+pickCols+" FROM units u WHERE u.gtin = $1 AND u.serial = $2", it.GTIN, it.Serial))
+				found, err = scanPicked(tx.Query(ctx, "SELECT "+pickCols+" FROM units u WHERE u.gtin = $1 AND u.serial = $2", it.GTIN, it.Serial))
 				if err != nil {
 					return fmt.Errorf("%s: %s: %w", rec, f, err)
 				}
 				ref := wire.UnitRef(it.GTIN, it.Serial)
 				if len(found) == 0 {
-					return invalid(rec, f, "unit %s is unknown", ref)
+					return sqldb.Invalid(rec, f, "unit %s is unknown", ref)
 				}
 				if p := found[0].parent; p != "" {
-					return invalid(rec, f, "unit %s is inside %s; pick the container, or unpack it first", ref, p)
+					return sqldb.Invalid(rec, f, "unit %s is inside %s; pick the container, or unpack it first", ref, p)
 				}
 			}
 			for _, u := range found {
@@ -480,32 +481,32 @@ func (s *Store) Pick(ctx context.Context, id string, items []PickItem) (Shipment
 				k := unitKey{u.gtin, u.serial}
 				switch {
 				case u.otherShipment == id:
-					return invalid(rec, f, "unit %s is in this shipment already", ref)
+					return sqldb.Invalid(rec, f, "unit %s is in this shipment already", ref)
 				case u.otherShipment != "":
-					return invalid(rec, f, "unit %s is picked for shipment %s already", ref, u.otherShipment)
+					return sqldb.Invalid(rec, f, "unit %s is picked for shipment %s already", ref, u.otherShipment)
 				case u.state != StateCommissioned && u.state != StateReceived:
-					return invalid(rec, f, "unit %s is %s; only a unit in stock (commissioned or received) is shipped", ref, u.state)
+					return sqldb.Invalid(rec, f, "unit %s is %s; only a unit in stock (commissioned or received) is shipped", ref, u.state)
 				case u.held:
-					return invalid(rec, f, "unit %s is on hold: a recall or an open QA investigation (quarantine) covers it", ref)
+					return sqldb.Invalid(rec, f, "unit %s is on hold: a recall or an open QA investigation (quarantine) covers it", ref)
 				case ordered[u.gtin] == 0:
-					return invalid(rec, f, "unit %s: GTIN %s is not on sales order %s", ref, u.gtin, o.ID)
+					return sqldb.Invalid(rec, f, "unit %s: GTIN %s is not on sales order %s", ref, u.gtin, o.ID)
 				}
 				if j, dup := inBatch[k]; dup {
-					return invalid(rec, f, "unit %s is scanned twice (picks[%d])", ref, j)
+					return sqldb.Invalid(rec, f, "unit %s is scanned twice (picks[%d])", ref, j)
 				}
 				inBatch[k] = i
 				taken[u.gtin]++
 				if taken[u.gtin] > ordered[u.gtin] {
-					return invalid(rec, f, "GTIN %s: %d units would exceed the %d ordered on sales order %s", u.gtin, taken[u.gtin], ordered[u.gtin], o.ID)
+					return sqldb.Invalid(rec, f, "GTIN %s: %d units would exceed the %d ordered on sales order %s", u.gtin, taken[u.gtin], ordered[u.gtin], o.ID)
 				}
 				units = append(units, []any{id, u.gtin, u.serial})
 			}
 			picks = append(picks, []any{id, it.SSCC, it.GTIN, it.Serial, t})
 		}
-		if err := tx.copyRows(ctx, "shipment_picks", []string{"shipment_id", "sscc", "gtin", "serial", "picked_at"}, picks); err != nil {
+		if err := tx.CopyRows(ctx, "shipment_picks", []string{"shipment_id", "sscc", "gtin", "serial", "picked_at"}, picks); err != nil {
 			return fmt.Errorf("%s: picks: %w", rec, err)
 		}
-		if err := tx.copyRows(ctx, "shipment_units", []string{"shipment_id", "gtin", "serial"}, units); err != nil {
+		if err := tx.CopyRows(ctx, "shipment_units", []string{"shipment_id", "gtin", "serial"}, units); err != nil {
 			return fmt.Errorf("%s: units: %w", rec, err)
 		}
 		if sh, err = getShipment(ctx, tx, id, ""); err != nil {
@@ -514,15 +515,6 @@ func (s *Store) Pick(ctx context.Context, id string, items []PickItem) (Shipment
 		return audit(ctx, tx, "pick", "shipment", id, nil, map[string]any{"picks": items, "units": len(units)})
 	})
 	return sh, err
-}
-
-// sqlCast writes placeholder n with a type cast on PostgreSQL, where a
-// parameter in a SELECT list has no type to take from its column.
-func (d dialect) sqlCast(n int, pgType string) string {
-	if d == dialectPostgres {
-		return "$" + strconv.Itoa(n) + "::" + pgType
-	}
-	return "$" + strconv.Itoa(n)
 }
 
 // shipmentEventID is the history event id of a shipment's confirmation.
@@ -538,33 +530,33 @@ func shipmentEventID(id string) string { return "shipment:" + id }
 func (s *Store) ConfirmShipment(ctx context.Context, id string, at time.Time) (Shipment, error) {
 	rec := "shipment " + id
 	if at.IsZero() {
-		at = now()
+		at = sqldb.Now()
 	}
-	at = ts(at)
+	at = sqldb.TS(at)
 	var sh Shipment
-	err := s.write(ctx, func(tx dbtx) error {
-		before, err := getShipment(ctx, tx, id, s.d.forUpdate())
+	err := s.db.Write(ctx, func(tx sqldb.Tx) error {
+		before, err := getShipment(ctx, tx, id, s.db.Dialect().ForUpdate())
 		if err != nil {
 			return err
 		}
 		if before.State != ShipmentPicking {
-			return fmt.Errorf("%s: %w: it is %s already", rec, ErrState, before.State)
+			return fmt.Errorf("%s: %w: it is %s already", rec, sqldb.ErrState, before.State)
 		}
 		if before.Units == 0 {
-			return fmt.Errorf("%s: %w: nothing is picked", rec, ErrState)
+			return fmt.Errorf("%s: %w: nothing is picked", rec, sqldb.ErrState)
 		}
 		// No recall of these products may commit between the check below
 		// and this commit (see lockGTINs).
-		gtins, err := queryAll(ctx, tx, "SELECT DISTINCT gtin FROM shipment_units WHERE shipment_id = $1", []any{id},
-			func(r rows) (string, error) { var g string; return g, r.Scan(&g) })
+		gtins, err := sqldb.QueryAll(ctx, tx, "SELECT DISTINCT gtin FROM shipment_units WHERE shipment_id = $1", []any{id},
+			func(r sqldb.Rows) (string, error) { var g string; return g, r.Scan(&g) })
 		if err != nil {
 			return fmt.Errorf("%s: %w", rec, err)
 		}
-		if err := lockGTINs(ctx, tx, s.d, gtins); err != nil {
+		if err := sqldb.LockGTINs(ctx, tx, gtins); err != nil {
 			return fmt.Errorf("%s: %w", rec, err)
 		}
 		// The units must still be what picking found.
-		bad, err := scanPicked(tx.query(ctx, "SELECT "+pickCols+` FROM units u
+		bad, err := scanPicked(tx.Query(ctx, "SELECT "+pickCols+` FROM units u
 			WHERE (u.gtin, u.serial) IN (SELECT gtin, serial FROM shipment_units WHERE shipment_id = $1)
 			AND (u.state NOT IN ('commissioned', 'received') OR `+heldSQL+`) ORDER BY u.gtin, u.serial LIMIT 10`, id))
 		if err != nil {
@@ -577,39 +569,39 @@ func (s *Store) ConfirmShipment(ctx context.Context, id string, at time.Time) (S
 				why = "on hold (recalled, or quarantined by a QA investigation)"
 			}
 			return fmt.Errorf("%s: %w: unit %s is %s since it was picked (%d such units shown at most 10); remove it and pick again",
-				rec, ErrState, wire.UnitRef(u.gtin, u.serial), why, len(bad))
+				rec, sqldb.ErrState, wire.UnitRef(u.gtin, u.serial), why, len(bad))
 		}
-		n, err := tx.exec(ctx, `UPDATE units SET state = 'shipped', last_event = $2, updated_at = $3
+		n, err := tx.Exec(ctx, `UPDATE units SET state = 'shipped', last_event = $2, updated_at = $3
 			WHERE (gtin, serial) IN (SELECT gtin, serial FROM shipment_units WHERE shipment_id = $1) AND state IN ('commissioned', 'received')`,
 			id, shipmentEventID(id), at)
 		if err != nil {
 			return fmt.Errorf("%s: units: %w", rec, err)
 		}
 		if uint64(n) != before.Units {
-			return fmt.Errorf("%s: %w: %d of %d units could be shipped", rec, ErrState, n, before.Units)
+			return fmt.Errorf("%s: %w: %d of %d units could be shipped", rec, sqldb.ErrState, n, before.Units)
 		}
 		details, _ := json.Marshal(map[string]string{"shipment": id, "sales_order": before.SalesOrder,
 			"source": before.SourceGLN + "." + before.SourceExt, "destination": before.DestGLN})
-		if _, err := tx.exec(ctx, `INSERT INTO unit_history (gtin, serial, event_id, seq, type, at, line_id, details)
-			SELECT gtin, serial, `+s.d.sqlCast(2, "text")+`, 0, 'shipped', `+s.d.sqlCast(3, "timestamptz")+`, '', `+s.d.sqlCast(4, "jsonb")+`
+		if _, err := tx.Exec(ctx, `INSERT INTO unit_history (gtin, serial, event_id, seq, type, at, line_id, details)
+			SELECT gtin, serial, `+s.db.Dialect().Cast(2, "text")+`, 0, 'shipped', `+s.db.Dialect().Cast(3, "timestamptz")+`, '', `+s.db.Dialect().Cast(4, "jsonb")+`
 			FROM shipment_units WHERE shipment_id = $1`, id, shipmentEventID(id), at, string(details)); err != nil {
 			return fmt.Errorf("%s: history: %w", rec, err)
 		}
-		if _, err := tx.exec(ctx, `INSERT INTO shipment_lots (shipment_id, gtin, lot, units)
+		if _, err := tx.Exec(ctx, `INSERT INTO shipment_lots (shipment_id, gtin, lot, units)
 			SELECT su.shipment_id, u.gtin, u.lot, COUNT(*) FROM shipment_units su JOIN units u ON u.gtin = su.gtin AND u.serial = su.serial
 			WHERE su.shipment_id = $1 GROUP BY su.shipment_id, u.gtin, u.lot`, id); err != nil {
 			return fmt.Errorf("%s: lots: %w", rec, err)
 		}
-		if _, err := tx.exec(ctx, `INSERT INTO shipment_lot_pallets (shipment_id, gtin, lot, pallet)
+		if _, err := tx.Exec(ctx, `INSERT INTO shipment_lot_pallets (shipment_id, gtin, lot, pallet)
 			SELECT DISTINCT su.shipment_id, u.gtin, u.lot, CASE WHEN c.parent <> '' THEN c.parent ELSE u.parent END
 			FROM shipment_units su JOIN units u ON u.gtin = su.gtin AND u.serial = su.serial JOIN containers c ON c.sscc = u.parent
 			WHERE su.shipment_id = $1`, id); err != nil {
 			return fmt.Errorf("%s: pallets: %w", rec, err)
 		}
-		if _, err := tx.exec(ctx, "UPDATE shipments SET state = $2, shipped_at = $3, updated_at = $4 WHERE id = $1", id, ShipmentShipped, at, now()); err != nil {
+		if _, err := tx.Exec(ctx, "UPDATE shipments SET state = $2, shipped_at = $3, updated_at = $4 WHERE id = $1", id, ShipmentShipped, at, sqldb.Now()); err != nil {
 			return fmt.Errorf("%s: %w", rec, err)
 		}
-		o, err := getSalesOrder(ctx, tx, before.SalesOrder, s.d.forUpdate())
+		o, err := getSalesOrder(ctx, tx, before.SalesOrder, s.db.Dialect().ForUpdate())
 		if err != nil {
 			return err
 		}
@@ -622,7 +614,7 @@ func (s *Store) ConfirmShipment(ctx context.Context, id string, at time.Time) (S
 			full = full && shipped[l.GTIN] >= l.Quantity
 		}
 		if full && o.State == SalesOrderOpen {
-			if _, err := tx.exec(ctx, "UPDATE sales_orders SET state = $2, updated_at = $3 WHERE id = $1", o.ID, SalesOrderShipped, now()); err != nil {
+			if _, err := tx.Exec(ctx, "UPDATE sales_orders SET state = $2, updated_at = $3 WHERE id = $1", o.ID, SalesOrderShipped, sqldb.Now()); err != nil {
 				return fmt.Errorf("%s: sales order %s: %w", rec, o.ID, err)
 			}
 			after := o
@@ -638,7 +630,7 @@ func (s *Store) ConfirmShipment(ctx context.Context, id string, at time.Time) (S
 		if err != nil {
 			return fmt.Errorf("%s: EPCIS shipping event: %w", rec, err)
 		}
-		row, err := newEPCISRow(e, "", now(), EPCISSourceShipment, id)
+		row, err := newEPCISRow(e, "", sqldb.Now(), EPCISSourceShipment, id)
 		if err != nil {
 			return fmt.Errorf("%s: EPCIS shipping event: %w", rec, err)
 		}
@@ -659,8 +651,8 @@ func (s *Store) ConfirmShipment(ctx context.Context, id string, at time.Time) (S
 }
 
 // gcpLens returns the company prefix length of every product.
-func gcpLens(ctx context.Context, q dbtx) (map[string]int, error) {
-	r, err := q.query(ctx, "SELECT gtin, company_prefix_len FROM products")
+func gcpLens(ctx context.Context, q sqldb.Tx) (map[string]int, error) {
+	r, err := q.Query(ctx, "SELECT gtin, company_prefix_len FROM products")
 	if err != nil {
 		return nil, err
 	}
@@ -679,10 +671,10 @@ func gcpLens(ctx context.Context, q dbtx) (map[string]int, error) {
 
 // containerGCP is the company prefix length for an SSCC's EPC URI: that
 // of its order's product, else of the first unit beneath it, else 7.
-func containerGCP(ctx context.Context, q dbtx, gcp map[string]int, sscc string) (int, error) {
+func containerGCP(ctx context.Context, q sqldb.Tx, gcp map[string]int, sscc string) (int, error) {
 	var g string
-	err := q.queryRow(ctx, `SELECT w.gtin FROM containers c JOIN work_orders w ON w.id = c.order_id WHERE c.sscc = $1`, sscc).Scan(&g)
-	if err != nil && !isNoRows(err) {
+	err := q.QueryRow(ctx, `SELECT w.gtin FROM containers c JOIN work_orders w ON w.id = c.order_id WHERE c.sscc = $1`, sscc).Scan(&g)
+	if err != nil && !sqldb.IsNoRows(err) {
 		return 0, err
 	}
 	if n, ok := gcp[g]; ok {
@@ -716,7 +708,7 @@ func bizTxURI(gln, ref string) string {
 // the picked SSCCs and loose units, read point the ship-from SGLN, the
 // customer's PO and our despatch advice (the shipment id), source and
 // destination as owning party and location.
-func shippingEvent(ctx context.Context, q dbtx, sh Shipment, o SalesOrder) (epcis.Event, error) {
+func shippingEvent(ctx context.Context, q sqldb.Tx, sh Shipment, o SalesOrder) (epcis.Event, error) {
 	gcp, err := gcpLens(ctx, q)
 	if err != nil {
 		return epcis.Event{}, err
@@ -779,10 +771,10 @@ func shippingEvent(ctx context.Context, q dbtx, sh Shipment, o SalesOrder) (epci
 
 // siteOf returns the site GLN of a source: the location's site, or the
 // site itself.
-func siteOf(ctx context.Context, q dbtx, gln, ext string) (string, error) {
+func siteOf(ctx context.Context, q sqldb.Tx, gln, ext string) (string, error) {
 	var site string
-	err := q.queryRow(ctx, "SELECT site_gln FROM locations WHERE gln = $1 AND extension = $2", gln, ext).Scan(&site)
-	if isNoRows(err) {
+	err := q.QueryRow(ctx, "SELECT site_gln FROM locations WHERE gln = $1 AND extension = $2", gln, ext).Scan(&site)
+	if sqldb.IsNoRows(err) {
 		return gln, nil
 	}
 	if err != nil {
@@ -795,11 +787,11 @@ func siteOf(ctx context.Context, q dbtx, gln, ext string) (string, error) {
 // shipment was confirmed.
 func (s *Store) ShipmentEPCISEvent(ctx context.Context, id string) (epcis.Event, error) {
 	var doc string
-	err := s.read(ctx, func(q dbtx) error {
-		return q.queryRow(ctx, "SELECT event FROM epcis_events WHERE source = $1 AND source_ref = $2", EPCISSourceShipment, id).Scan(&doc)
+	err := s.db.Read(ctx, func(q sqldb.Tx) error {
+		return q.QueryRow(ctx, "SELECT event FROM epcis_events WHERE source = $1 AND source_ref = $2", EPCISSourceShipment, id).Scan(&doc)
 	})
-	if isNoRows(err) {
-		return epcis.Event{}, fmt.Errorf("shipment %s: EPCIS shipping event: %w (confirmed shipments have one)", id, ErrNotFound)
+	if sqldb.IsNoRows(err) {
+		return epcis.Event{}, fmt.Errorf("shipment %s: EPCIS shipping event: %w (confirmed shipments have one)", id, sqldb.ErrNotFound)
 	}
 	if err != nil {
 		return epcis.Event{}, fmt.Errorf("shipment %s: EPCIS shipping event: %w", id, err)
@@ -835,14 +827,14 @@ type Return struct {
 	RestockedAt *time.Time `json:"restocked_at,omitempty"`
 }
 
-func latestReturn(ctx context.Context, q dbtx, gtin, serial string) (Return, error) {
+func latestReturn(ctx context.Context, q sqldb.Tx, gtin, serial string) (Return, error) {
 	var r Return
 	var verified, restocked *time.Time
-	err := q.queryRow(ctx, `SELECT id, gtin, serial, shipment_id, from_gln, site_gln, received_at, verified_at, outcome, reason, restocked_at
+	err := q.QueryRow(ctx, `SELECT id, gtin, serial, shipment_id, from_gln, site_gln, received_at, verified_at, outcome, reason, restocked_at
 		FROM unit_returns WHERE gtin = $1 AND serial = $2 ORDER BY id DESC LIMIT 1`, gtin, serial).
 		Scan(&r.ID, &r.GTIN, &r.Serial, &r.Shipment, &r.FromGLN, &r.SiteGLN, &r.ReceivedAt, &verified, &r.Outcome, &r.Reason, &restocked)
-	if isNoRows(err) {
-		return r, fmt.Errorf("return of unit %s: %w", wire.UnitRef(gtin, serial), ErrNotFound)
+	if sqldb.IsNoRows(err) {
+		return r, fmt.Errorf("return of unit %s: %w", wire.UnitRef(gtin, serial), sqldb.ErrNotFound)
 	}
 	if err != nil {
 		return r, fmt.Errorf("return of unit %s: %w", wire.UnitRef(gtin, serial), err)
@@ -860,10 +852,10 @@ func latestReturn(ctx context.Context, q dbtx, gtin, serial string) (Return, err
 }
 
 // unitForUpdate reads a unit's state, lot and expiry, locking it.
-func (s *Store) unitForUpdate(ctx context.Context, q dbtx, gtin, serial string) (state, lot, expiry string, err error) {
-	err = q.queryRow(ctx, "SELECT state, lot, expiry FROM units WHERE gtin = $1 AND serial = $2"+s.d.forUpdate(), gtin, serial).Scan(&state, &lot, &expiry)
-	if isNoRows(err) {
-		return "", "", "", fmt.Errorf("unit %s: %w", wire.UnitRef(gtin, serial), ErrNotFound)
+func (s *Store) unitForUpdate(ctx context.Context, q sqldb.Tx, gtin, serial string) (state, lot, expiry string, err error) {
+	err = q.QueryRow(ctx, "SELECT state, lot, expiry FROM units WHERE gtin = $1 AND serial = $2"+s.db.Dialect().ForUpdate(), gtin, serial).Scan(&state, &lot, &expiry)
+	if sqldb.IsNoRows(err) {
+		return "", "", "", fmt.Errorf("unit %s: %w", wire.UnitRef(gtin, serial), sqldb.ErrNotFound)
 	}
 	if err != nil {
 		return "", "", "", fmt.Errorf("unit %s: %w", wire.UnitRef(gtin, serial), err)
@@ -871,9 +863,9 @@ func (s *Store) unitForUpdate(ctx context.Context, q dbtx, gtin, serial string) 
 	return state, lot, expiry, nil
 }
 
-func (s *Store) unitHistory(ctx context.Context, tx dbtx, gtin, serial, eventID, typ string, at time.Time, details any) error {
+func (s *Store) unitHistory(ctx context.Context, tx sqldb.Tx, gtin, serial, eventID, typ string, at time.Time, details any) error {
 	b, _ := json.Marshal(details) // maps of strings always marshal
-	_, err := tx.exec(ctx, `INSERT INTO unit_history (gtin, serial, event_id, seq, type, at, line_id, details) VALUES ($1, $2, $3, 0, $4, $5, '', $6)`,
+	_, err := tx.Exec(ctx, `INSERT INTO unit_history (gtin, serial, event_id, seq, type, at, line_id, details) VALUES ($1, $2, $3, 0, $4, $5, '', $6)`,
 		gtin, serial, eventID, typ, at, string(b))
 	return err
 }
@@ -888,7 +880,7 @@ func (s *Store) ReceiveReturn(ctx context.Context, gtin, serial, siteGLN string)
 		return Return{}, err
 	}
 	var ret Return
-	err := s.write(ctx, func(tx dbtx) error {
+	err := s.db.Write(ctx, func(tx sqldb.Tx) error {
 		if _, err := getSite(ctx, tx, siteGLN); err != nil {
 			return fmt.Errorf("%s: site_gln: %w", rec, err)
 		}
@@ -897,21 +889,21 @@ func (s *Store) ReceiveReturn(ctx context.Context, gtin, serial, siteGLN string)
 			return err
 		}
 		if state != StateShipped {
-			return fmt.Errorf("%s: %w: the unit is %s; only a shipped unit can come back", rec, ErrState, state)
+			return fmt.Errorf("%s: %w: the unit is %s; only a shipped unit can come back", rec, sqldb.ErrState, state)
 		}
 		var shipment, from string
-		err = tx.queryRow(ctx, `SELECT s.id, s.dest_gln FROM shipment_units su JOIN shipments s ON s.id = su.shipment_id
+		err = tx.QueryRow(ctx, `SELECT s.id, s.dest_gln FROM shipment_units su JOIN shipments s ON s.id = su.shipment_id
 			WHERE su.gtin = $1 AND su.serial = $2 AND s.state = 'shipped' ORDER BY s.shipped_at DESC LIMIT 1`, gtin, serial).Scan(&shipment, &from)
-		if err != nil && !isNoRows(err) {
+		if err != nil && !sqldb.IsNoRows(err) {
 			return fmt.Errorf("%s: %w", rec, err)
 		}
-		t := now()
-		if err := tx.queryRow(ctx, `INSERT INTO unit_returns (gtin, serial, shipment_id, from_gln, site_gln, received_at)
+		t := sqldb.Now()
+		if err := tx.QueryRow(ctx, `INSERT INTO unit_returns (gtin, serial, shipment_id, from_gln, site_gln, received_at)
 			VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`, gtin, serial, shipment, from, siteGLN, t).Scan(&ret.ID); err != nil {
 			return fmt.Errorf("%s: %w", rec, err)
 		}
 		ev := "return:" + strconv.FormatInt(ret.ID, 10)
-		if _, err := tx.exec(ctx, "UPDATE units SET state = 'returned', parent = '', last_event = $3, updated_at = $4 WHERE gtin = $1 AND serial = $2",
+		if _, err := tx.Exec(ctx, "UPDATE units SET state = 'returned', parent = '', last_event = $3, updated_at = $4 WHERE gtin = $1 AND serial = $2",
 			gtin, serial, ev, t); err != nil {
 			return fmt.Errorf("%s: %w", rec, err)
 		}
@@ -947,9 +939,9 @@ const EPCISSourceReturn = "return"
 // receiving site, from the customer (source owning party) to us
 // (destination owning party and location), under a return authorisation
 // (bizTransaction rma: the return id).
-func receivingEvent(ctx context.Context, q dbtx, ret Return) (epcis.Event, error) {
+func receivingEvent(ctx context.Context, q sqldb.Tx, ret Return) (epcis.Event, error) {
 	var gcp int
-	if err := q.queryRow(ctx, "SELECT company_prefix_len FROM products WHERE gtin = $1", ret.GTIN).Scan(&gcp); err != nil {
+	if err := q.QueryRow(ctx, "SELECT company_prefix_len FROM products WHERE gtin = $1", ret.GTIN).Scan(&gcp); err != nil {
 		return epcis.Event{}, fmt.Errorf("product %s: %w", ret.GTIN, err)
 	}
 	epc, err := gs1.SGTINURI(gs1.GTIN(ret.GTIN), ret.Serial, gcp)
@@ -987,26 +979,26 @@ func (s *Store) VerifyReturn(ctx context.Context, gtin, serial, lot, expiry stri
 	ref := wire.UnitRef(gtin, serial)
 	rec := "return of unit " + ref
 	if lot == "" {
-		return Return{}, invalid(rec, "lot", "missing; read it from the pack")
+		return Return{}, sqldb.Invalid(rec, "lot", "missing; read it from the pack")
 	}
 	if err := gs1.ValidateDate("17", expiry, true); err != nil {
-		return Return{}, invalid(rec, "expiry", "%v", err)
+		return Return{}, sqldb.Invalid(rec, "expiry", "%v", err)
 	}
 	var ret Return
-	err := s.write(ctx, func(tx dbtx) error {
+	err := s.db.Write(ctx, func(tx sqldb.Tx) error {
 		state, uLot, uExpiry, err := s.unitForUpdate(ctx, tx, gtin, serial)
 		if err != nil {
 			return err
 		}
 		if state != StateReturned {
-			return fmt.Errorf("%s: %w: the unit is %s; only a returned unit is verified for resale", rec, ErrState, state)
+			return fmt.Errorf("%s: %w: the unit is %s; only a returned unit is verified for resale", rec, sqldb.ErrState, state)
 		}
 		before, err := latestReturn(ctx, tx, gtin, serial)
 		if err != nil {
 			return err
 		}
 		if before.Outcome != ReturnPending {
-			return fmt.Errorf("%s: %w: verified already (%s)", rec, ErrState, before.Outcome)
+			return fmt.Errorf("%s: %w: verified already (%s)", rec, sqldb.ErrState, before.Outcome)
 		}
 		recalled, err := unitRecalled(ctx, tx, gtin, serial)
 		if err != nil {
@@ -1029,13 +1021,13 @@ func (s *Store) VerifyReturn(ctx context.Context, gtin, serial, lot, expiry stri
 				reason = ReturnExpired
 			}
 		}
-		t := now()
+		t := sqldb.Now()
 		ret = before
 		ret.VerifiedAt, ret.Outcome, ret.Reason = &t, ReturnVerified, reason
 		if reason != "" {
 			ret.Outcome = ReturnRefused
 		}
-		if _, err := tx.exec(ctx, "UPDATE unit_returns SET verified_at = $2, outcome = $3, reason = $4 WHERE id = $1", ret.ID, t, ret.Outcome, reason); err != nil {
+		if _, err := tx.Exec(ctx, "UPDATE unit_returns SET verified_at = $2, outcome = $3, reason = $4 WHERE id = $1", ret.ID, t, ret.Outcome, reason); err != nil {
 			return fmt.Errorf("%s: %w", rec, err)
 		}
 		return audit(ctx, tx, "verify", "unit_return", strconv.FormatInt(ret.ID, 10), before, ret)
@@ -1045,18 +1037,18 @@ func (s *Store) VerifyReturn(ctx context.Context, gtin, serial, lot, expiry stri
 
 // RestockReturn puts a returned unit whose return was verified back into
 // sellable stock (state commissioned). An unverified or refused return is
-// ErrState.
+// sqldb.ErrState.
 func (s *Store) RestockReturn(ctx context.Context, gtin, serial string) (Return, error) {
 	ref := wire.UnitRef(gtin, serial)
 	rec := "return of unit " + ref
 	var ret Return
-	err := s.write(ctx, func(tx dbtx) error {
+	err := s.db.Write(ctx, func(tx sqldb.Tx) error {
 		state, _, _, err := s.unitForUpdate(ctx, tx, gtin, serial)
 		if err != nil {
 			return err
 		}
 		if state != StateReturned {
-			return fmt.Errorf("%s: %w: the unit is %s; only a returned unit is restocked", rec, ErrState, state)
+			return fmt.Errorf("%s: %w: the unit is %s; only a returned unit is restocked", rec, sqldb.ErrState, state)
 		}
 		before, err := latestReturn(ctx, tx, gtin, serial)
 		if err != nil {
@@ -1064,9 +1056,9 @@ func (s *Store) RestockReturn(ctx context.Context, gtin, serial string) (Return,
 		}
 		switch before.Outcome {
 		case ReturnPending:
-			return fmt.Errorf("%s: %w: not verified; verify it before resale", rec, ErrState)
+			return fmt.Errorf("%s: %w: not verified; verify it before resale", rec, sqldb.ErrState)
 		case ReturnRefused:
-			return fmt.Errorf("%s: %w: its verification failed (%s); it cannot be resold", rec, ErrState, before.Reason)
+			return fmt.Errorf("%s: %w: its verification failed (%s); it cannot be resold", rec, sqldb.ErrState, before.Reason)
 		}
 		// A recall may have come after the verification.
 		recalled, err := unitRecalled(ctx, tx, gtin, serial)
@@ -1074,20 +1066,20 @@ func (s *Store) RestockReturn(ctx context.Context, gtin, serial string) (Return,
 			return fmt.Errorf("%s: %w", rec, err)
 		}
 		if recalled {
-			return fmt.Errorf("%s: %w: a recall covers it", rec, ErrState)
+			return fmt.Errorf("%s: %w: a recall covers it", rec, sqldb.ErrState)
 		}
 		if q, err := unitQuarantined(ctx, tx, gtin, serial); err != nil {
 			return fmt.Errorf("%s: %w", rec, err)
 		} else if q {
-			return fmt.Errorf("%s: %w: a QA investigation quarantines it", rec, ErrState)
+			return fmt.Errorf("%s: %w: a QA investigation quarantines it", rec, sqldb.ErrState)
 		}
-		t := now()
+		t := sqldb.Now()
 		ev := "restock:" + strconv.FormatInt(before.ID, 10)
-		if _, err := tx.exec(ctx, "UPDATE units SET state = 'commissioned', last_event = $3, updated_at = $4 WHERE gtin = $1 AND serial = $2",
+		if _, err := tx.Exec(ctx, "UPDATE units SET state = 'commissioned', last_event = $3, updated_at = $4 WHERE gtin = $1 AND serial = $2",
 			gtin, serial, ev, t); err != nil {
 			return fmt.Errorf("%s: %w", rec, err)
 		}
-		if _, err := tx.exec(ctx, "UPDATE unit_returns SET restocked_at = $2 WHERE id = $1", before.ID, t); err != nil {
+		if _, err := tx.Exec(ctx, "UPDATE unit_returns SET restocked_at = $2 WHERE id = $1", before.ID, t); err != nil {
 			return fmt.Errorf("%s: %w", rec, err)
 		}
 		if err := s.unitHistory(ctx, tx, gtin, serial, ev, "restocked", t, map[string]string{"site": before.SiteGLN}); err != nil {
@@ -1103,7 +1095,7 @@ func (s *Store) RestockReturn(ctx context.Context, gtin, serial string) (Return,
 // LatestReturn returns the unit's most recent return.
 func (s *Store) LatestReturn(ctx context.Context, gtin, serial string) (Return, error) {
 	var r Return
-	err := s.read(ctx, func(q dbtx) error {
+	err := s.db.Read(ctx, func(q sqldb.Tx) error {
 		var err error
 		r, err = latestReturn(ctx, q, gtin, serial)
 		return err
@@ -1130,9 +1122,9 @@ type ContainerTree struct {
 // every container and unit beneath it, in one snapshot.
 func (s *Store) ContainerContents(ctx context.Context, sscc string) (ContainerTree, error) {
 	var root ContainerTree
-	err := s.readTx(ctx, func(q dbtx) error {
+	err := s.db.ReadTx(ctx, func(q sqldb.Tx) error {
 		type crow struct{ sscc, parent, order string }
-		r, err := q.query(ctx, `WITH RECURSIVE tree(sscc, parent, order_id, depth) AS (
+		r, err := q.Query(ctx, `WITH RECURSIVE tree(sscc, parent, order_id, depth) AS (
 				SELECT sscc, parent, order_id, 0 FROM containers WHERE sscc = $1
 				UNION ALL SELECT c.sscc, c.parent, c.order_id, t.depth + 1 FROM containers c JOIN tree t ON c.parent = t.sscc WHERE t.depth < 64)
 			SELECT sscc, parent, order_id FROM tree ORDER BY depth, sscc`, sscc)
@@ -1153,13 +1145,13 @@ func (s *Store) ContainerContents(ctx context.Context, sscc string) (ContainerTr
 			return err
 		}
 		if len(cs) == 0 {
-			return fmt.Errorf("container %s: %w", sscc, ErrNotFound)
+			return fmt.Errorf("container %s: %w", sscc, sqldb.ErrNotFound)
 		}
 		nodes := map[string]*ContainerTree{}
 		for _, c := range cs {
 			nodes[c.sscc] = &ContainerTree{SSCC: c.sscc, Parent: c.parent, Order: c.order, Units: []string{}, Children: []ContainerTree{}, ByGTINLot: map[string]uint64{}}
 		}
-		r, err = q.query(ctx, `WITH RECURSIVE tree(sscc, depth) AS (
+		r, err = q.Query(ctx, `WITH RECURSIVE tree(sscc, depth) AS (
 				SELECT sscc, 0 FROM containers WHERE sscc = $1
 				UNION ALL SELECT c.sscc, t.depth + 1 FROM containers c JOIN tree t ON c.parent = t.sscc WHERE t.depth < 64)
 			SELECT gtin, serial, lot, parent FROM units WHERE parent IN (SELECT sscc FROM tree) ORDER BY gtin, serial`, sscc)
@@ -1200,7 +1192,7 @@ func (s *Store) ContainerContents(ctx context.Context, sscc string) (ContainerTr
 		slices.SortFunc(root.Children, bySSCC)
 		return nil
 	})
-	if err != nil && !errors.Is(err, ErrNotFound) {
+	if err != nil && !errors.Is(err, sqldb.ErrNotFound) {
 		err = fmt.Errorf("container %s: %w", sscc, err)
 	}
 	return root, err
@@ -1232,13 +1224,13 @@ type UnitWhereabouts struct {
 // WhereIs returns where the unit is, in one snapshot.
 func (s *Store) WhereIs(ctx context.Context, gtin, serial string) (UnitWhereabouts, error) {
 	w := UnitWhereabouts{GTIN: gtin, Serial: serial, Containers: []string{}, Recalls: []string{}}
-	err := s.readTx(ctx, func(q dbtx) error {
+	err := s.db.ReadTx(ctx, func(q sqldb.Tx) error {
 		var held int
 		var parent string
-		err := q.queryRow(ctx, `SELECT u.lot, u.expiry, u.state, u.parent, `+locationSQL+`, CASE WHEN u.state IN ('commissioned', 'returned') AND `+heldSQL+` THEN 1 ELSE 0 END
+		err := q.QueryRow(ctx, `SELECT u.lot, u.expiry, u.state, u.parent, `+locationSQL+`, CASE WHEN u.state IN ('commissioned', 'returned') AND `+heldSQL+` THEN 1 ELSE 0 END
 			FROM units u WHERE u.gtin = $1 AND u.serial = $2`, gtin, serial).Scan(&w.Lot, &w.Expiry, &w.State, &parent, &w.Location, &held)
-		if isNoRows(err) {
-			return fmt.Errorf("unit %s: %w", wire.UnitRef(gtin, serial), ErrNotFound)
+		if sqldb.IsNoRows(err) {
+			return fmt.Errorf("unit %s: %w", wire.UnitRef(gtin, serial), sqldb.ErrNotFound)
 		}
 		if err != nil {
 			return err
@@ -1246,8 +1238,8 @@ func (s *Store) WhereIs(ctx context.Context, gtin, serial string) (UnitWhereabou
 		w.OnHold = held != 0
 		for depth := 0; parent != "" && depth < 64; depth++ {
 			w.Containers = append(w.Containers, parent)
-			err := q.queryRow(ctx, "SELECT parent FROM containers WHERE sscc = $1", parent).Scan(&parent)
-			if isNoRows(err) {
+			err := q.QueryRow(ctx, "SELECT parent FROM containers WHERE sscc = $1", parent).Scan(&parent)
+			if sqldb.IsNoRows(err) {
 				break
 			}
 			if err != nil {
@@ -1264,11 +1256,11 @@ func (s *Store) WhereIs(ctx context.Context, gtin, serial string) (UnitWhereabou
 			return err
 		}
 		var shippedAt *time.Time
-		err = q.queryRow(ctx, `SELECT s.id, s.sales_order_id, s.dest_gln, COALESCE(p.name, ''), s.shipped_at
+		err = q.QueryRow(ctx, `SELECT s.id, s.sales_order_id, s.dest_gln, COALESCE(p.name, ''), s.shipped_at
 			FROM shipment_units su JOIN shipments s ON s.id = su.shipment_id LEFT JOIN trading_partners p ON p.gln = s.dest_gln
 			WHERE su.gtin = $1 AND su.serial = $2 AND s.state = 'shipped' ORDER BY s.shipped_at DESC LIMIT 1`, gtin, serial).
 			Scan(&w.Shipment, &w.SalesOrder, &w.CustomerGLN, &w.CustomerName, &shippedAt)
-		if err != nil && !isNoRows(err) {
+		if err != nil && !sqldb.IsNoRows(err) {
 			return err
 		}
 		if shippedAt != nil {
@@ -1277,7 +1269,7 @@ func (s *Store) WhereIs(ctx context.Context, gtin, serial string) (UnitWhereabou
 		}
 		return nil
 	})
-	if err != nil && !errors.Is(err, ErrNotFound) {
+	if err != nil && !errors.Is(err, sqldb.ErrNotFound) {
 		err = fmt.Errorf("whereabouts of unit %s: %w", wire.UnitRef(gtin, serial), err)
 	}
 	return w, err
@@ -1288,7 +1280,7 @@ func (s *Store) WhereIs(ctx context.Context, gtin, serial string) (UnitWhereabou
 // voided), by GTIN, lot and serial.
 func (s *Store) WorkOrderPacks(ctx context.Context, order string) ([]ShipmentUnit, error) {
 	var out []ShipmentUnit
-	err := s.readTx(ctx, func(q dbtx) error {
+	err := s.db.ReadTx(ctx, func(q sqldb.Tx) error {
 		if _, err := getOrder(ctx, q, order, ""); err != nil {
 			return err
 		}
@@ -1296,7 +1288,7 @@ func (s *Store) WorkOrderPacks(ctx context.Context, order string) ([]ShipmentUni
 		out, err = packUnits(ctx, q, "u.order_id = $1 AND u.state IN ('commissioned', 'shipped', 'returned')", order)
 		return err
 	})
-	if err != nil && !errors.Is(err, ErrNotFound) {
+	if err != nil && !errors.Is(err, sqldb.ErrNotFound) {
 		err = fmt.Errorf("packs of work order %s: %w", order, err)
 	}
 	return out, err
@@ -1305,7 +1297,7 @@ func (s *Store) WorkOrderPacks(ctx context.Context, order string) ([]ShipmentUni
 // SalesOrderPacks lists the units of a sales order's confirmed shipments.
 func (s *Store) SalesOrderPacks(ctx context.Context, order string) ([]ShipmentUnit, error) {
 	var out []ShipmentUnit
-	err := s.readTx(ctx, func(q dbtx) error {
+	err := s.db.ReadTx(ctx, func(q sqldb.Tx) error {
 		if _, err := getSalesOrder(ctx, q, order, ""); err != nil {
 			return err
 		}
@@ -1314,7 +1306,7 @@ func (s *Store) SalesOrderPacks(ctx context.Context, order string) ([]ShipmentUn
 			JOIN shipments s ON s.id = su.shipment_id WHERE s.sales_order_id = $1 AND s.state = 'shipped')`, order)
 		return err
 	})
-	if err != nil && !errors.Is(err, ErrNotFound) {
+	if err != nil && !errors.Is(err, sqldb.ErrNotFound) {
 		err = fmt.Errorf("packs of sales order %s: %w", order, err)
 	}
 	return out, err

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/serials"
 	"github.com/serialine/serialine/shared/wire"
 )
@@ -27,20 +28,20 @@ type SkippedCounter struct {
 // numbering, never a duplicate.
 func (s *Store) SkipSerials(ctx context.Context, n uint64, reason string) ([]SkippedCounter, error) {
 	if n == 0 {
-		return nil, invalid("skip-serials", "count", "must be at least 1")
+		return nil, sqldb.Invalid("skip-serials", "count", "must be at least 1")
 	}
 	if strings.TrimSpace(reason) == "" {
-		return nil, invalid("skip-serials", "reason", "missing: say why (e.g. the restore it follows)")
+		return nil, sqldb.Invalid("skip-serials", "reason", "missing: say why (e.g. the restore it follows)")
 	}
 	var out []SkippedCounter
-	err := s.write(ctx, func(tx dbtx) error {
+	err := s.db.Write(ctx, func(tx sqldb.Tx) error {
 		out = nil
 		type counter struct {
 			gtin           string
 			next, listSize uint64
 		}
 		var cs []counter
-		r, err := tx.query(ctx, "SELECT gtin, next_counter, list_size FROM serial_counters ORDER BY gtin"+s.d.forUpdate())
+		r, err := tx.Query(ctx, "SELECT gtin, next_counter, list_size FROM serial_counters ORDER BY gtin"+s.db.Dialect().ForUpdate())
 		if err != nil {
 			return fmt.Errorf("serial counters: %w", err)
 		}
@@ -68,7 +69,7 @@ func (s *Store) SkipSerials(ctx context.Context, n uint64, reason string) ([]Ski
 				}
 			}
 			to := min(c.next+n, max(space, c.next))
-			if _, err := tx.exec(ctx, "UPDATE serial_counters SET next_counter = $2 WHERE gtin = $1", c.gtin, to); err != nil {
+			if _, err := tx.Exec(ctx, "UPDATE serial_counters SET next_counter = $2 WHERE gtin = $1", c.gtin, to); err != nil {
 				return fmt.Errorf("serial counter of %s: %w", c.gtin, err)
 			}
 			if err := audit(ctx, tx, "skip-serials", "serial_counter", c.gtin, map[string]uint64{"next_counter": c.next},
@@ -82,7 +83,7 @@ func (s *Store) SkipSerials(ctx context.Context, n uint64, reason string) ([]Ski
 			next uint64
 		}
 		var refs []ref
-		r, err = tx.query(ctx, "SELECT company_prefix, extension, next_ref FROM sscc_counters ORDER BY company_prefix, extension"+s.d.forUpdate())
+		r, err = tx.Query(ctx, "SELECT company_prefix, extension, next_ref FROM sscc_counters ORDER BY company_prefix, extension"+s.db.Dialect().ForUpdate())
 		if err != nil {
 			return fmt.Errorf("SSCC counters: %w", err)
 		}
@@ -100,7 +101,7 @@ func (s *Store) SkipSerials(ctx context.Context, n uint64, reason string) ([]Ski
 		}
 		for _, x := range refs {
 			to := min(x.next+n, max(x.p.Space(), x.next))
-			if _, err := tx.exec(ctx, "UPDATE sscc_counters SET next_ref = $3 WHERE company_prefix = $1 AND extension = $2", x.p.CompanyPrefix, x.p.Extension, to); err != nil {
+			if _, err := tx.Exec(ctx, "UPDATE sscc_counters SET next_ref = $3 WHERE company_prefix = $1 AND extension = $2", x.p.CompanyPrefix, x.p.Extension, to); err != nil {
 				return fmt.Errorf("SSCC counter of %s: %w", x.p, err)
 			}
 			if err := audit(ctx, tx, "skip-serials", "sscc_counter", fmt.Sprintf("%s/%d", x.p.CompanyPrefix, x.p.Extension),

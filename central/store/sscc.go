@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/gs1"
 	"github.com/serialine/serialine/shared/wire"
 )
@@ -29,29 +30,29 @@ const DefaultSSCCGrantCap = 10_000
 // The company prefix must be the GS1 Company Prefix of one of central's
 // products (that is also how central's EPCIS projection writes the SSCC's
 // EPC URI); the line must exist; an order, when named, must be one of that
-// line's. A refusal is an error (ErrInvalid, ErrNotFound, ErrState,
-// ErrConflict, ErrExhausted); publish it with Refusal.
+// line's. A refusal is an error (sqldb.ErrInvalid, sqldb.ErrNotFound, sqldb.ErrState,
+// sqldb.ErrConflict, sqldb.ErrExhausted); publish it with Refusal.
 func (s *Store) GrantSSCC(ctx context.Context, req wire.SerialRequest, limit uint64) (wire.SerialGrant, error) {
 	if err := req.Validate(); err != nil {
 		return wire.SerialGrant{}, fmt.Errorf("sscc request %s: %w", req.RequestID, err)
 	}
 	rec := "sscc request " + req.RequestID
 	if !req.Kind.IsSSCC() {
-		return wire.SerialGrant{}, invalid(rec, "kind", "%q is not sscc; serials are granted by Grant", req.Kind)
+		return wire.SerialGrant{}, sqldb.Invalid(rec, "kind", "%q is not sscc; serials are granted by Grant", req.Kind)
 	}
 	if limit == 0 {
 		limit = DefaultSSCCGrantCap
 	}
 	if req.Count > limit {
-		return wire.SerialGrant{}, invalid(rec, "count", "%d exceeds the %d SSCCs one request may get", req.Count, limit)
+		return wire.SerialGrant{}, sqldb.Invalid(rec, "count", "%d exceeds the %d SSCCs one request may get", req.Count, limit)
 	}
 	p := *req.SSCC
 	var g wire.SerialGrant
 	var raced bool
-	err := s.write(ctx, func(tx dbtx) error {
+	err := s.db.Write(ctx, func(tx sqldb.Tx) error {
 		var err error
 		g, err = storedSSCCGrant(ctx, tx, req)
-		if err == nil || !errors.Is(err, ErrNotFound) {
+		if err == nil || !errors.Is(err, sqldb.ErrNotFound) {
 			return err
 		}
 		if _, err := getLine(ctx, tx, req.Line); err != nil {
@@ -63,26 +64,26 @@ func (s *Store) GrantSSCC(ctx context.Context, req wire.SerialRequest, limit uin
 				return fmt.Errorf("%s: %w", rec, err)
 			}
 			if o.Line != req.Line {
-				return fmt.Errorf("%s: %w: work order %s is not released to line %s", rec, ErrState, o.ID, req.Line)
+				return fmt.Errorf("%s: %w: work order %s is not released to line %s", rec, sqldb.ErrState, o.ID, req.Line)
 			}
 		}
 		var products int
-		if err := tx.queryRow(ctx, "SELECT COUNT(*) FROM products WHERE company_prefix_len = $1 AND substr(gtin, 2, $1) = $2",
+		if err := tx.QueryRow(ctx, "SELECT COUNT(*) FROM products WHERE company_prefix_len = $1 AND substr(gtin, 2, $1) = $2",
 			len(p.CompanyPrefix), p.CompanyPrefix).Scan(&products); err != nil {
 			return fmt.Errorf("%s: products of company prefix %s: %w", rec, p.CompanyPrefix, err)
 		}
 		if products == 0 {
-			return invalid(rec, "sscc.company_prefix", "%s is not the GS1 Company Prefix of any product in central", p.CompanyPrefix)
+			return sqldb.Invalid(rec, "sscc.company_prefix", "%s is not the GS1 Company Prefix of any product in central", p.CompanyPrefix)
 		}
-		t := now()
-		if _, err := tx.exec(ctx, `INSERT INTO sscc_counters (company_prefix, extension, next_ref, created_at)
+		t := sqldb.Now()
+		if _, err := tx.Exec(ctx, `INSERT INTO sscc_counters (company_prefix, extension, next_ref, created_at)
 			VALUES ($1, $2, 0, $3) ON CONFLICT (company_prefix, extension) DO NOTHING`, p.CompanyPrefix, p.Extension, t); err != nil {
 			return fmt.Errorf("%s: %w", rec, err)
 		}
 		// The bump locks the counter row until commit: concurrent requests
 		// for one prefix, on any replica, queue here and get disjoint ranges.
 		var next uint64
-		if err := tx.queryRow(ctx, "UPDATE sscc_counters SET next_ref = next_ref + $3 WHERE company_prefix = $1 AND extension = $2 RETURNING next_ref",
+		if err := tx.QueryRow(ctx, "UPDATE sscc_counters SET next_ref = next_ref + $3 WHERE company_prefix = $1 AND extension = $2 RETURNING next_ref",
 			p.CompanyPrefix, p.Extension, req.Count).Scan(&next); err != nil {
 			return fmt.Errorf("%s: SSCC counter of %s: %w", rec, p, err)
 		}
@@ -92,9 +93,9 @@ func (s *Store) GrantSSCC(ctx context.Context, req wire.SerialRequest, limit uin
 			if start < space {
 				left = space - start
 			}
-			return fmt.Errorf("%s: %w: SSCC prefix %s has %d unused serial references left, %d asked", rec, ErrExhausted, p, left, req.Count)
+			return fmt.Errorf("%s: %w: SSCC prefix %s has %d unused serial references left, %d asked", rec, sqldb.ErrExhausted, p, left, req.Count)
 		}
-		n, err := tx.exec(ctx, `INSERT INTO sscc_grants (request_id, line_id, company_prefix, extension, start_ref, count, created_at)
+		n, err := tx.Exec(ctx, `INSERT INTO sscc_grants (request_id, line_id, company_prefix, extension, start_ref, count, created_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (request_id) DO NOTHING`,
 			req.RequestID, req.Line, p.CompanyPrefix, p.Extension, start, req.Count, t)
 		if err != nil {
@@ -121,7 +122,7 @@ func (s *Store) GrantSSCC(ctx context.Context, req wire.SerialRequest, limit uin
 			audited{Line: req.Line, Order: req.Order, Prefix: p, Ranges: g.Ranges, First: first, Last: last})
 	})
 	if raced {
-		err = s.read(ctx, func(q dbtx) error {
+		err = s.db.Read(ctx, func(q sqldb.Tx) error {
 			var err error
 			g, err = storedSSCCGrant(ctx, q, req)
 			return err
@@ -140,30 +141,30 @@ func ssccGrant(req wire.SerialRequest, start uint64) wire.SerialGrant {
 		SSCC: &p, Ranges: []wire.CounterRange{{Start: start, Count: req.Count}}}
 }
 
-// storedSSCCGrant returns the grant stored for req.RequestID, ErrNotFound
-// when there is none, and ErrConflict when the id was used for another
+// storedSSCCGrant returns the grant stored for req.RequestID, sqldb.ErrNotFound
+// when there is none, and sqldb.ErrConflict when the id was used for another
 // request (SSCC or serials).
-func storedSSCCGrant(ctx context.Context, q dbtx, req wire.SerialRequest) (wire.SerialGrant, error) {
+func storedSSCCGrant(ctx context.Context, q sqldb.Tx, req wire.SerialRequest) (wire.SerialGrant, error) {
 	var r SSCCGrantRecord
-	err := q.queryRow(ctx, "SELECT line_id, company_prefix, extension, start_ref, count FROM sscc_grants WHERE request_id = $1", req.RequestID).
+	err := q.QueryRow(ctx, "SELECT line_id, company_prefix, extension, start_ref, count FROM sscc_grants WHERE request_id = $1", req.RequestID).
 		Scan(&r.Line, &r.Prefix.CompanyPrefix, &r.Prefix.Extension, &r.Start, &r.Count)
-	if isNoRows(err) {
+	if sqldb.IsNoRows(err) {
 		var other string
-		err := q.queryRow(ctx, "SELECT order_id FROM grants WHERE request_id = $1", req.RequestID).Scan(&other)
+		err := q.QueryRow(ctx, "SELECT order_id FROM grants WHERE request_id = $1", req.RequestID).Scan(&other)
 		if err == nil {
-			return wire.SerialGrant{}, fmt.Errorf("sscc request %s: %w: the id was used for serials of order %s", req.RequestID, ErrConflict, other)
+			return wire.SerialGrant{}, fmt.Errorf("sscc request %s: %w: the id was used for serials of order %s", req.RequestID, sqldb.ErrConflict, other)
 		}
-		if !isNoRows(err) {
+		if !sqldb.IsNoRows(err) {
 			return wire.SerialGrant{}, fmt.Errorf("sscc grant %s: %w", req.RequestID, err)
 		}
-		return wire.SerialGrant{}, fmt.Errorf("sscc grant %s: %w", req.RequestID, ErrNotFound)
+		return wire.SerialGrant{}, fmt.Errorf("sscc grant %s: %w", req.RequestID, sqldb.ErrNotFound)
 	}
 	if err != nil {
 		return wire.SerialGrant{}, fmt.Errorf("sscc grant %s: %w", req.RequestID, err)
 	}
 	if r.Line != req.Line || r.Prefix != *req.SSCC || r.Count != req.Count {
 		return wire.SerialGrant{}, fmt.Errorf("sscc request %s: %w: the id was used for %d SSCCs of prefix %s on line %s",
-			req.RequestID, ErrConflict, r.Count, r.Prefix, r.Line)
+			req.RequestID, sqldb.ErrConflict, r.Count, r.Prefix, r.Line)
 	}
 	return ssccGrant(req, r.Start), nil
 }
@@ -194,8 +195,8 @@ func scanSSCCGrant(r interface{ Scan(...any) error }) (SSCCGrantRecord, error) {
 // SSCCGrants lists the SSCC grants of a line, oldest first.
 func (s *Store) SSCCGrants(ctx context.Context, line string) ([]SSCCGrantRecord, error) {
 	var out []SSCCGrantRecord
-	err := s.read(ctx, func(q dbtx) error {
-		r, err := q.query(ctx, "SELECT "+ssccGrantCols+" FROM sscc_grants WHERE line_id = $1 ORDER BY created_at, request_id", line)
+	err := s.db.Read(ctx, func(q sqldb.Tx) error {
+		r, err := q.Query(ctx, "SELECT "+ssccGrantCols+" FROM sscc_grants WHERE line_id = $1 ORDER BY created_at, request_id", line)
 		if err != nil {
 			return err
 		}
@@ -217,15 +218,15 @@ func (s *Store) SSCCGrants(ctx context.Context, line string) ([]SSCCGrantRecord,
 
 // SSCCGrantOf returns the grant that handed out sscc (which line it
 // belongs to), for a given GS1 Company Prefix length: the digits of an
-// SSCC do not say where the company prefix ends. ErrNotFound when no grant
+// SSCC do not say where the company prefix ends. sqldb.ErrNotFound when no grant
 // covers it.
 func (s *Store) SSCCGrantOf(ctx context.Context, sscc string, companyPrefixLen int) (SSCCGrantRecord, error) {
 	rec := "sscc " + sscc
 	if _, err := gs1.ParseSSCC(sscc); err != nil {
-		return SSCCGrantRecord{}, invalid(rec, "sscc", "%v", err)
+		return SSCCGrantRecord{}, sqldb.Invalid(rec, "sscc", "%v", err)
 	}
 	if companyPrefixLen < 6 || companyPrefixLen > 12 {
-		return SSCCGrantRecord{}, invalid(rec, "company_prefix_len", "must be 6 to 12 digits, got %d", companyPrefixLen)
+		return SSCCGrantRecord{}, sqldb.Invalid(rec, "company_prefix_len", "must be 6 to 12 digits, got %d", companyPrefixLen)
 	}
 	cp, ext := sscc[1:1+companyPrefixLen], int(sscc[0]-'0')
 	var ref uint64
@@ -233,14 +234,14 @@ func (s *Store) SSCCGrantOf(ctx context.Context, sscc string, companyPrefixLen i
 		ref = ref*10 + uint64(c-'0')
 	}
 	var g SSCCGrantRecord
-	err := s.read(ctx, func(q dbtx) error {
+	err := s.db.Read(ctx, func(q sqldb.Tx) error {
 		var err error
-		g, err = scanSSCCGrant(q.queryRow(ctx, "SELECT "+ssccGrantCols+` FROM sscc_grants
+		g, err = scanSSCCGrant(q.QueryRow(ctx, "SELECT "+ssccGrantCols+` FROM sscc_grants
 			WHERE company_prefix = $1 AND extension = $2 AND start_ref <= $3 ORDER BY start_ref DESC LIMIT 1`, cp, ext, ref))
 		return err
 	})
-	if isNoRows(err) || (err == nil && !g.Contains(ref)) {
-		return SSCCGrantRecord{}, fmt.Errorf("%s: %w: no grant of prefix %d.%s covers serial reference %d", rec, ErrNotFound, ext, cp, ref)
+	if sqldb.IsNoRows(err) || (err == nil && !g.Contains(ref)) {
+		return SSCCGrantRecord{}, fmt.Errorf("%s: %w: no grant of prefix %d.%s covers serial reference %d", rec, sqldb.ErrNotFound, ext, cp, ref)
 	}
 	if err != nil {
 		return SSCCGrantRecord{}, fmt.Errorf("%s: %w", rec, err)
@@ -262,9 +263,9 @@ func (s *Store) SSCCUsage(ctx context.Context, p wire.SSCCPrefix) (SSCCUsage, er
 		return SSCCUsage{}, fmt.Errorf("sscc prefix %s: %w", p, err)
 	}
 	u := SSCCUsage{Prefix: p, Space: p.Space()}
-	err := s.read(ctx, func(q dbtx) error {
-		err := q.queryRow(ctx, "SELECT next_ref FROM sscc_counters WHERE company_prefix = $1 AND extension = $2", p.CompanyPrefix, p.Extension).Scan(&u.Granted)
-		if isNoRows(err) {
+	err := s.db.Read(ctx, func(q sqldb.Tx) error {
+		err := q.QueryRow(ctx, "SELECT next_ref FROM sscc_counters WHERE company_prefix = $1 AND extension = $2", p.CompanyPrefix, p.Extension).Scan(&u.Granted)
+		if sqldb.IsNoRows(err) {
 			return nil
 		}
 		return err

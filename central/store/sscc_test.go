@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/shared/wire"
 )
@@ -55,7 +56,7 @@ func TestGrantSSCCIdempotent(t *testing.T) {
 		beyond, err := wire.SSCCPrefix{CompanyPrefix: prefixSeq}.SSCC(150)
 		require.NoError(t, err)
 		_, err = f.s.SSCCGrantOf(f.ctx, string(beyond), 7)
-		require.ErrorIs(t, err, store.ErrNotFound)
+		require.ErrorIs(t, err, sqldb.ErrNotFound)
 
 		grants, err := f.s.SSCCGrants(f.ctx, line1)
 		require.NoError(t, err)
@@ -70,11 +71,11 @@ func TestGrantSSCCIdempotent(t *testing.T) {
 
 		// A request id reused for another request, or one of a serials grant.
 		_, err = f.s.GrantSSCC(f.ctx, ssccReq("L1-s1", line1, 0, 99), 0)
-		require.ErrorIs(t, err, store.ErrConflict)
+		require.ErrorIs(t, err, sqldb.ErrConflict)
 		f.order(t, "WO-1", gtinSeq, line1)
 		f.grant(t, "L1-r1", line1, "WO-1", gtinSeq, 5)
 		_, err = f.s.GrantSSCC(f.ctx, ssccReq("L1-r1", line1, 0, 5), 0)
-		require.ErrorIs(t, err, store.ErrConflict)
+		require.ErrorIs(t, err, sqldb.ErrConflict)
 		require.ErrorContains(t, err, "used for serials of order WO-1")
 	})
 }
@@ -97,13 +98,13 @@ func TestGrantSSCCRefusals(t *testing.T) {
 			is    error
 			want  string
 		}{
-			{"unknown line", ssccReq("r", "L9", 0, 1), 0, store.ErrNotFound, "line L9"},
-			{"prefix of no product", otherPrefix, 0, store.ErrInvalid, "sscc.company_prefix: 0614141 is not the GS1 Company Prefix of any product"},
-			{"prefix length", wrongLen, 0, store.ErrInvalid, "03123456 is not the GS1 Company Prefix"},
-			{"order of another line", withOrder, 0, store.ErrState, "work order WO-2 is not released to line L1"},
-			{"over the cap", ssccReq("r", line1, 0, 10_001), 0, store.ErrInvalid, "exceeds the 10000 SSCCs"},
-			{"over a set cap", ssccReq("r", line1, 0, 11), 10, store.ErrInvalid, "count"},
-			{"a serials request", serialsReq, 0, store.ErrInvalid, `kind: "" is not sscc`},
+			{"unknown line", ssccReq("r", "L9", 0, 1), 0, sqldb.ErrNotFound, "line L9"},
+			{"prefix of no product", otherPrefix, 0, sqldb.ErrInvalid, "sscc.company_prefix: 0614141 is not the GS1 Company Prefix of any product"},
+			{"prefix length", wrongLen, 0, sqldb.ErrInvalid, "03123456 is not the GS1 Company Prefix"},
+			{"order of another line", withOrder, 0, sqldb.ErrState, "work order WO-2 is not released to line L1"},
+			{"over the cap", ssccReq("r", line1, 0, 10_001), 0, sqldb.ErrInvalid, "exceeds the 10000 SSCCs"},
+			{"over a set cap", ssccReq("r", line1, 0, 11), 10, sqldb.ErrInvalid, "count"},
+			{"a serials request", serialsReq, 0, sqldb.ErrInvalid, `kind: "" is not sscc`},
 		}
 		for _, tc := range tests {
 			t.Run(tc.name, func(t *testing.T) {
@@ -138,7 +139,7 @@ func TestGrantSSCCExhausted(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, uint64(9_998), g.Count())
 		_, err = f.s.GrantSSCC(f.ctx, r("b", 3), 0)
-		require.ErrorIs(t, err, store.ErrExhausted)
+		require.ErrorIs(t, err, sqldb.ErrExhausted)
 		require.ErrorContains(t, err, "2 unused serial references left, 3 asked")
 		g, err = f.s.GrantSSCC(f.ctx, r("c", 2), 0)
 		require.NoError(t, err)

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/wire"
@@ -82,7 +83,7 @@ func TestProductsAndAudit(t *testing.T) {
 		require.Equal(t, p, got)
 
 		p.Name = "Paracetamol 1 g"
-		require.NoError(t, s.PutProduct(store.WithActor(ctx, "user:bob"), p))
+		require.NoError(t, s.PutProduct(sqldb.WithActor(ctx, "user:bob"), p))
 		entries, err := s.Audit(ctx, store.AuditFilter{Entity: "product", EntityID: gtinRand})
 		require.NoError(t, err)
 		require.Len(t, entries, 2)
@@ -103,7 +104,7 @@ func TestProductsAndAudit(t *testing.T) {
 		require.NoError(t, err)
 		require.Len(t, list, 1)
 		_, err = s.Product(ctx, gtinSeq)
-		require.ErrorIs(t, err, store.ErrNotFound)
+		require.ErrorIs(t, err, sqldb.ErrNotFound)
 	})
 }
 
@@ -149,8 +150,8 @@ func TestProductValidation(t *testing.T) {
 			p := product(gtinSeq, seqSpec)
 			tc.mutate(&p)
 			err := s.PutProduct(ctx, p)
-			require.ErrorIs(t, err, store.ErrInvalid)
-			var ve *store.ValidationError
+			require.ErrorIs(t, err, sqldb.ErrInvalid)
+			var ve *sqldb.ValidationError
 			require.True(t, errors.As(err, &ve))
 			require.Equal(t, tc.field, ve.Field, err.Error())
 			require.Contains(t, err.Error(), tc.want)
@@ -169,7 +170,7 @@ func TestSchemeFrozenAfterGrant(t *testing.T) {
 		f.order(t, "WO-1", gtinSeq, line1)
 		f.grant(t, "r1", line1, "WO-1", gtinSeq, 10)
 		p.Scheme.Start = 5000
-		require.ErrorIs(t, f.s.PutProduct(f.ctx, p), store.ErrConflict)
+		require.ErrorIs(t, f.s.PutProduct(f.ctx, p), sqldb.ErrConflict)
 		p.Scheme.Start = 1000
 		p.Name = "renamed"
 		require.NoError(t, f.s.PutProduct(f.ctx, p), "other fields still change")
@@ -225,7 +226,7 @@ func TestAddresses(t *testing.T) {
 		{store.Address{Street: "1 Main St\n2nd floor"}, "address.street"},
 	} {
 		err := s.PutPartner(ctx, store.Partner{GLN: "0614141000029", Name: "Acme", Address: tc.a})
-		var ve *store.ValidationError
+		var ve *sqldb.ValidationError
 		require.ErrorAs(t, err, &ve, "%+v", tc.a)
 		require.Equal(t, tc.field, ve.Field)
 	}
@@ -253,14 +254,14 @@ func TestMasterData(t *testing.T) {
 		s, ctx := open(t, dsn), storetest.Context(t)
 		site := store.Site{GLN: "0614141000005", Name: "Plant Porto", Address: store.Address{Street: "Rua 1", City: "Porto"}}
 		require.NoError(t, s.PutSite(ctx, site))
-		require.ErrorIs(t, s.PutSite(ctx, store.Site{GLN: "0614141000006", Name: "x"}), store.ErrInvalid)
+		require.ErrorIs(t, s.PutSite(ctx, store.Site{GLN: "0614141000006", Name: "x"}), sqldb.ErrInvalid)
 		got, err := s.Site(ctx, site.GLN)
 		require.NoError(t, err)
 		require.Equal(t, site.Name, got.Name)
 
 		loc := store.Location{GLN: "0614141000005", Extension: "12", SiteGLN: site.GLN, Name: "Dock 12"}
 		require.NoError(t, s.PutLocation(ctx, loc))
-		require.ErrorIs(t, s.PutLocation(ctx, store.Location{GLN: "0614141000005", Extension: "1", SiteGLN: "0614141000012", Name: "x"}), store.ErrNotFound)
+		require.ErrorIs(t, s.PutLocation(ctx, store.Location{GLN: "0614141000005", Extension: "1", SiteGLN: "0614141000012", Name: "x"}), sqldb.ErrNotFound)
 		locs, err := s.Locations(ctx, site.GLN)
 		require.NoError(t, err)
 		require.Len(t, locs, 1)
@@ -269,8 +270,8 @@ func TestMasterData(t *testing.T) {
 		require.Equal(t, "urn:epc:id:sgln:0614141.00000.12", uri)
 
 		require.NoError(t, s.PutLine(ctx, store.Line{ID: line1, SiteGLN: site.GLN, Name: "Blister 1", PasswordHash: "h1"}))
-		require.ErrorIs(t, s.PutLine(ctx, store.Line{ID: "L/1", Name: "x"}), store.ErrInvalid)
-		require.ErrorIs(t, s.PutLine(ctx, store.Line{ID: line2, SiteGLN: "0614141000012", Name: "x"}), store.ErrNotFound)
+		require.ErrorIs(t, s.PutLine(ctx, store.Line{ID: "L/1", Name: "x"}), sqldb.ErrInvalid)
+		require.ErrorIs(t, s.PutLine(ctx, store.Line{ID: line2, SiteGLN: "0614141000012", Name: "x"}), sqldb.ErrNotFound)
 		require.NoError(t, s.PutLine(ctx, store.Line{ID: line1, SiteGLN: site.GLN, Name: "Blister 1", PasswordHash: "h2"}))
 		l, err := s.Line(ctx, line1)
 		require.NoError(t, err)
@@ -296,15 +297,15 @@ func TestMasterData(t *testing.T) {
 		require.Equal(t, tok.ID, byHash.ID)
 		require.Equal(t, "planner", byHash.Role)
 		require.NoError(t, s.RevokeAPIToken(ctx, tok.ID))
-		require.ErrorIs(t, s.RevokeAPIToken(ctx, tok.ID), store.ErrState)
+		require.ErrorIs(t, s.RevokeAPIToken(ctx, tok.ID), sqldb.ErrState)
 		_, err = s.APITokenByHash(ctx, "sha256:0123456789abcdef0123")
-		require.ErrorIs(t, err, store.ErrNotFound, "a revoked token does not authenticate")
+		require.ErrorIs(t, err, sqldb.ErrNotFound, "a revoked token does not authenticate")
 		toks, err := s.APITokens(ctx)
 		require.NoError(t, err)
 		require.Len(t, toks, 1)
 		require.NotNil(t, toks[0].RevokedAt)
 		_, err = s.CreateAPIToken(ctx, "x", "Admin", "sha256:0123456789abcdef0123")
-		require.ErrorIs(t, err, store.ErrInvalid)
+		require.ErrorIs(t, err, sqldb.ErrInvalid)
 	})
 }
 
@@ -314,21 +315,21 @@ func TestWorkOrders(t *testing.T) {
 		_, err := f.s.CreateOrder(f.ctx, store.WorkOrder{ID: "WO-1", GTIN: gtinSeq, Lot: lot, Expiry: expiry, Quantity: 100})
 		require.NoError(t, err)
 		_, err = f.s.CreateOrder(f.ctx, store.WorkOrder{ID: "WO-1", GTIN: gtinSeq, Lot: lot, Expiry: expiry, Quantity: 100})
-		require.ErrorIs(t, err, store.ErrConflict)
+		require.ErrorIs(t, err, sqldb.ErrConflict)
 		_, err = f.s.CreateOrder(f.ctx, store.WorkOrder{ID: "WO-2", GTIN: "00312345678937", Lot: lot, Expiry: expiry, Quantity: 1})
-		require.ErrorIs(t, err, store.ErrNotFound)
+		require.ErrorIs(t, err, sqldb.ErrNotFound)
 		_, err = f.s.CreateOrder(f.ctx, store.WorkOrder{ID: "WO-2", GTIN: gtinSeq, Lot: "L 1", Expiry: expiry, Quantity: 1})
-		require.ErrorIs(t, err, store.ErrInvalid)
+		require.ErrorIs(t, err, sqldb.ErrInvalid)
 		_, err = f.s.CreateOrder(f.ctx, store.WorkOrder{ID: "WO-2", GTIN: gtinSeq, Lot: lot, Expiry: "280230", Quantity: 1})
 		require.ErrorContains(t, err, "expiry")
 
 		_, err = f.s.ReleaseOrder(f.ctx, "WO-1", "L9")
-		require.ErrorIs(t, err, store.ErrNotFound)
+		require.ErrorIs(t, err, sqldb.ErrNotFound)
 		o, err := f.s.ReleaseOrder(f.ctx, "WO-1", line1)
 		require.NoError(t, err)
 		require.Equal(t, wire.OrderStateReleased, o.State)
 		_, err = f.s.ReleaseOrder(f.ctx, "WO-1", line2)
-		require.ErrorIs(t, err, store.ErrState)
+		require.ErrorIs(t, err, sqldb.ErrState)
 
 		orders, err := f.s.LineOrders(f.ctx, line1)
 		require.NoError(t, err)
@@ -414,7 +415,7 @@ func TestDeadLetterAdd(t *testing.T) {
 		require.Len(t, dls, 1)
 		require.Equal(t, []byte("{not json"), dls[0].Payload)
 		_, err = s.AddDeadLetter(ctx, store.DeadLetter{Topic: "t"})
-		require.ErrorIs(t, err, store.ErrInvalid)
+		require.ErrorIs(t, err, sqldb.ErrInvalid)
 	})
 }
 

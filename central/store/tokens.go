@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/serialine/serialine/central/store/sqldb"
 )
 
 // APIToken is a bearer token of the HTTP API. The store keeps only a hash
@@ -32,7 +34,7 @@ const RolePartner = "partner"
 // of role RolePartner needs CreatePartnerToken (it is bound to a GLN).
 func (s *Store) CreateAPIToken(ctx context.Context, name, role, hash string) (APIToken, error) {
 	if role == RolePartner {
-		return APIToken{}, invalid("api token "+name, "partner", "missing; a partner token is bound to the trading partner's GLN")
+		return APIToken{}, sqldb.Invalid("api token "+name, "partner", "missing; a partner token is bound to the trading partner's GLN")
 	}
 	return s.createToken(ctx, APIToken{Name: name, Role: role, Hash: hash})
 }
@@ -50,24 +52,24 @@ func (s *Store) createToken(ctx context.Context, t APIToken) (APIToken, error) {
 		return APIToken{}, err
 	}
 	if role == "" || len(role) > 32 || !isRoleName(role) {
-		return APIToken{}, invalid(rec, "role", "must be 1 to 32 characters of a-z, 0-9 and -, got %q", role)
+		return APIToken{}, sqldb.Invalid(rec, "role", "must be 1 to 32 characters of a-z, 0-9 and -, got %q", role)
 	}
 	if len(hash) < 16 || len(hash) > 256 {
-		return APIToken{}, invalid(rec, "hash", "must be 16 to 256 characters (a hash of the token, never the token)")
+		return APIToken{}, sqldb.Invalid(rec, "hash", "must be 16 to 256 characters (a hash of the token, never the token)")
 	}
 	var id [8]byte
 	_, _ = rand.Read(id[:])
-	t.ID, t.CreatedAt = hex.EncodeToString(id[:]), now()
-	err := s.write(ctx, func(tx dbtx) error {
+	t.ID, t.CreatedAt = hex.EncodeToString(id[:]), sqldb.Now()
+	err := s.db.Write(ctx, func(tx sqldb.Tx) error {
 		if t.Partner != "" {
 			if _, err := getPartner(ctx, tx, t.Partner); err != nil {
-				if errors.Is(err, ErrNotFound) {
-					return invalid(rec, "partner", "%v: a partner token is bound to a known trading partner", err)
+				if errors.Is(err, sqldb.ErrNotFound) {
+					return sqldb.Invalid(rec, "partner", "%v: a partner token is bound to a known trading partner", err)
 				}
 				return err
 			}
 		}
-		_, err := tx.exec(ctx, "INSERT INTO api_tokens (id, hash, role, name, created_at, partner_gln) VALUES ($1, $2, $3, $4, $5, $6)",
+		_, err := tx.Exec(ctx, "INSERT INTO api_tokens (id, hash, role, name, created_at, partner_gln) VALUES ($1, $2, $3, $4, $5, $6)",
 			t.ID, t.Hash, t.Role, t.Name, t.CreatedAt, t.Partner)
 		if err != nil {
 			return fmt.Errorf("%s: %w (a token with the same hash exists?)", rec, err)
@@ -89,21 +91,21 @@ func scanToken(r interface{ Scan(...any) error }) (APIToken, error) {
 		return t, err
 	}
 	t.CreatedAt = t.CreatedAt.UTC()
-	t.RevokedAt = nullTime(revoked)
+	t.RevokedAt = sqldb.NullTime(revoked)
 	return t, nil
 }
 
 // APITokenByHash returns the token with hash. A revoked token is not
-// found (ErrNotFound), so that a caller cannot forget to check.
+// found (sqldb.ErrNotFound), so that a caller cannot forget to check.
 func (s *Store) APITokenByHash(ctx context.Context, hash string) (APIToken, error) {
 	var t APIToken
-	err := s.read(ctx, func(q dbtx) error {
+	err := s.db.Read(ctx, func(q sqldb.Tx) error {
 		var err error
-		t, err = scanToken(q.queryRow(ctx, "SELECT "+tokenCols+" FROM api_tokens WHERE hash = $1 AND revoked_at IS NULL", hash))
+		t, err = scanToken(q.QueryRow(ctx, "SELECT "+tokenCols+" FROM api_tokens WHERE hash = $1 AND revoked_at IS NULL", hash))
 		return err
 	})
-	if isNoRows(err) {
-		return t, fmt.Errorf("api token: %w", ErrNotFound)
+	if sqldb.IsNoRows(err) {
+		return t, fmt.Errorf("api token: %w", sqldb.ErrNotFound)
 	}
 	if err != nil {
 		return t, fmt.Errorf("api token: %w", err)
@@ -114,8 +116,8 @@ func (s *Store) APITokenByHash(ctx context.Context, hash string) (APIToken, erro
 // APITokens lists every token, revoked ones included, oldest first.
 func (s *Store) APITokens(ctx context.Context) ([]APIToken, error) {
 	var out []APIToken
-	err := s.read(ctx, func(q dbtx) error {
-		r, err := q.query(ctx, "SELECT "+tokenCols+" FROM api_tokens ORDER BY created_at, id")
+	err := s.db.Read(ctx, func(q sqldb.Tx) error {
+		r, err := q.Query(ctx, "SELECT "+tokenCols+" FROM api_tokens ORDER BY created_at, id")
 		if err != nil {
 			return err
 		}
@@ -135,21 +137,21 @@ func (s *Store) APITokens(ctx context.Context) ([]APIToken, error) {
 	return out, nil
 }
 
-// RevokeAPIToken revokes the token with id; revoking twice is an ErrState.
+// RevokeAPIToken revokes the token with id; revoking twice is an sqldb.ErrState.
 func (s *Store) RevokeAPIToken(ctx context.Context, id string) error {
-	return s.write(ctx, func(tx dbtx) error {
-		before, err := scanToken(tx.queryRow(ctx, "SELECT "+tokenCols+" FROM api_tokens WHERE id = $1"+s.d.forUpdate(), id))
-		if isNoRows(err) {
-			return fmt.Errorf("api token %s: %w", id, ErrNotFound)
+	return s.db.Write(ctx, func(tx sqldb.Tx) error {
+		before, err := scanToken(tx.QueryRow(ctx, "SELECT "+tokenCols+" FROM api_tokens WHERE id = $1"+s.db.Dialect().ForUpdate(), id))
+		if sqldb.IsNoRows(err) {
+			return fmt.Errorf("api token %s: %w", id, sqldb.ErrNotFound)
 		}
 		if err != nil {
 			return fmt.Errorf("api token %s: %w", id, err)
 		}
 		if before.RevokedAt != nil {
-			return fmt.Errorf("api token %s: %w: revoked at %s already", id, ErrState, before.RevokedAt.Format(time.RFC3339))
+			return fmt.Errorf("api token %s: %w: revoked at %s already", id, sqldb.ErrState, before.RevokedAt.Format(time.RFC3339))
 		}
-		t := now()
-		if _, err := tx.exec(ctx, "UPDATE api_tokens SET revoked_at = $2 WHERE id = $1", id, t); err != nil {
+		t := sqldb.Now()
+		if _, err := tx.Exec(ctx, "UPDATE api_tokens SET revoked_at = $2 WHERE id = $1", id, t); err != nil {
 			return fmt.Errorf("api token %s: %w", id, err)
 		}
 		if err := deleteWebSessionsOfToken(ctx, tx, id); err != nil {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/wire"
 )
 
@@ -29,13 +30,13 @@ type UnitTransaction struct {
 // receipts that brought it, our shipments of it, its returns.
 func (s *Store) UnitTransactions(ctx context.Context, gtin, serial string) ([]UnitTransaction, error) {
 	var out []UnitTransaction
-	err := s.readTx(ctx, func(q dbtx) error {
+	err := s.db.ReadTx(ctx, func(q sqldb.Tx) error {
 		var n int
-		if err := q.queryRow(ctx, "SELECT COUNT(*) FROM units WHERE gtin = $1 AND serial = $2", gtin, serial).Scan(&n); err != nil {
+		if err := q.QueryRow(ctx, "SELECT COUNT(*) FROM units WHERE gtin = $1 AND serial = $2", gtin, serial).Scan(&n); err != nil {
 			return err
 		}
 		if n == 0 {
-			return fmt.Errorf("unit %s: %w", wire.UnitRef(gtin, serial), ErrNotFound)
+			return fmt.Errorf("unit %s: %w", wire.UnitRef(gtin, serial), sqldb.ErrNotFound)
 		}
 		for _, qy := range []struct {
 			kind, sql string
@@ -47,7 +48,7 @@ func (s *Store) UnitTransactions(ctx context.Context, gtin, serial string) ([]Un
 			{TxReturn, `SELECT CAST(r.id AS TEXT), r.received_at, r.from_gln, r.site_gln FROM unit_returns r
 				WHERE r.gtin = $1 AND r.serial = $2`},
 		} {
-			txs, err := queryAll(ctx, q, qy.sql, []any{gtin, serial}, func(r rows) (UnitTransaction, error) {
+			txs, err := sqldb.QueryAll(ctx, q, qy.sql, []any{gtin, serial}, func(r sqldb.Rows) (UnitTransaction, error) {
 				t := UnitTransaction{Kind: qy.kind}
 				var at any
 				if err := r.Scan(&t.Ref, &at, &t.From, &t.To); err != nil {

@@ -11,7 +11,9 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/wire"
 )
 
@@ -80,10 +82,10 @@ func clip(s string, n int) string {
 // docs/verification.md.
 func (s *Store) RecordVerification(ctx context.Context, r VerificationRecord) (int64, error) {
 	if r.Direction != VerificationIn && r.Direction != VerificationOut {
-		return 0, invalid("verification record", "direction", "must be %s or %s, got %q", VerificationIn, VerificationOut, r.Direction)
+		return 0, sqldb.Invalid("verification record", "direction", "must be %s or %s, got %q", VerificationIn, VerificationOut, r.Direction)
 	}
 	if r.At.IsZero() {
-		r.At = now()
+		r.At = sqldb.Now()
 	}
 	var verified any
 	if r.Verified != nil {
@@ -95,16 +97,16 @@ func (s *Store) RecordVerification(ctx context.Context, r VerificationRecord) (i
 	const insert = `INSERT INTO verification_log (at, direction, actor, partner_gln, req_gln, responder_gln, context, corr_uuid,
 			check_connectivity, gtin, serial, lot, expiry, request, status, verified, failure_reason, additional_info, answer, endpoint, remote, duration_us)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22) RETURNING id`
-	args := []any{ts(r.At), r.Direction, clip(r.Actor, 512), clip(r.PartnerGLN, 64), clip(r.ReqGLN, 64), clip(r.ResponderGLN, 64), clip(r.Context, 128),
+	args := []any{sqldb.TS(r.At), r.Direction, clip(r.Actor, 512), clip(r.PartnerGLN, 64), clip(r.ReqGLN, 64), clip(r.ResponderGLN, 64), clip(r.Context, 128),
 		clip(r.CorrUUID, 128), r.CheckConnectivity, clip(r.GTIN, 64), clip(r.Serial, 64), clip(r.Lot, 64), clip(r.Expiry, 16),
 		clip(r.Request, maxLogText), r.Status, verified, clip(r.FailureReason, 128), clip(r.AdditionalInfo, 128), clip(r.Answer, maxLogText),
 		clip(r.Endpoint, 2048), clip(r.Remote, 128), r.Duration.Microseconds()}
 	var id int64
 	var err error
-	if s.d == dialectPostgres {
+	if s.db.Dialect() == sqldb.Postgres {
 		id, err = s.recordVerificationPG(ctx, insert, args)
 	} else {
-		err = s.write(ctx, func(tx dbtx) error { return tx.queryRow(ctx, insert, args...).Scan(&id) })
+		err = s.db.Write(ctx, func(tx sqldb.Tx) error { return tx.QueryRow(ctx, insert, args...).Scan(&id) })
 	}
 	if err != nil {
 		return 0, fmt.Errorf("verification log: %w", err)
@@ -115,24 +117,22 @@ func (s *Store) RecordVerification(ctx context.Context, r VerificationRecord) (i
 // recordVerificationPG writes the entry in one round trip: BEGIN, SET
 // LOCAL synchronous_commit = off, the INSERT and COMMIT pipelined.
 func (s *Store) recordVerificationPG(ctx context.Context, insert string, args []any) (int64, error) {
-	c, err := s.pg.acquire(ctx)
-	if err != nil {
-		return 0, err
-	}
-	defer s.pg.release(c)
-	var b pgx.Batch
-	b.Queue("BEGIN")
-	b.Queue("SET LOCAL synchronous_commit = off")
 	var id int64
-	b.Queue(insert, args...).QueryRow(func(r pgx.Row) error { return r.Scan(&id) })
-	b.Queue("COMMIT")
-	if err := c.SendBatch(ctx, &b).Close(); err != nil {
-		// A failed statement leaves the transaction aborted: end it before
-		// the connection goes back to the pool.
-		_, _ = c.Exec(context.WithoutCancel(ctx), "ROLLBACK")
-		return 0, err
-	}
-	return id, nil
+	err := s.db.Conn(ctx, func(c *pgxpool.Conn) error {
+		var b pgx.Batch
+		b.Queue("BEGIN")
+		b.Queue("SET LOCAL synchronous_commit = off")
+		b.Queue(insert, args...).QueryRow(func(r pgx.Row) error { return r.Scan(&id) })
+		b.Queue("COMMIT")
+		if err := c.SendBatch(ctx, &b).Close(); err != nil {
+			// A failed statement leaves the transaction aborted: end it
+			// before the connection goes back to the pool.
+			_, _ = c.Exec(context.WithoutCancel(ctx), "ROLLBACK")
+			return err
+		}
+		return nil
+	})
+	return id, err
 }
 
 // VerificationFilter selects log entries; zero fields select everything.
@@ -166,7 +166,7 @@ func (s *Store) Verifications(ctx context.Context, f VerificationFilter) ([]Veri
 		add("partner_gln = ?", f.Partner)
 	}
 	if !f.Since.IsZero() {
-		add("at >= ?", ts(f.Since))
+		add("at >= ?", sqldb.TS(f.Since))
 	}
 	if f.Limit <= 0 {
 		f.Limit = 1000
@@ -179,8 +179,8 @@ func (s *Store) Verifications(ctx context.Context, f VerificationFilter) ([]Veri
 	}
 	q += " ORDER BY id DESC LIMIT " + strconv.Itoa(f.Limit)
 	var out []VerificationRecord
-	err := s.read(ctx, func(db dbtx) error {
-		r, err := db.query(ctx, q, args...)
+	err := s.db.Read(ctx, func(db sqldb.Tx) error {
+		r, err := db.Query(ctx, q, args...)
 		if err != nil {
 			return err
 		}
@@ -280,9 +280,9 @@ func scanFacts(r interface{ Scan(...any) error }) (VerifyFacts, error) {
 // updates) and, when there is none, whether the GTIN is ours at all.
 func (s *Store) VerifyFacts(ctx context.Context, gtin, serial string) (VerifyFacts, error) {
 	var f VerifyFacts
-	err := s.read(ctx, func(q dbtx) error {
+	err := s.db.Read(ctx, func(q sqldb.Tx) error {
 		var err error
-		f, err = scanFacts(q.queryRow(ctx, factsSQL(), factsArgs(gtin, serial)...))
+		f, err = scanFacts(q.QueryRow(ctx, factsSQL(), factsArgs(gtin, serial)...))
 		return err
 	})
 	if err != nil {
@@ -303,37 +303,32 @@ type TokenLookup struct {
 // TokenLookup serves auth.Authenticate as its token store).
 func (l TokenLookup) APITokenByHash(_ context.Context, hash string) (APIToken, error) {
 	if hash != l.Hash {
-		return APIToken{}, fmt.Errorf("api token: %w", ErrNotFound)
+		return APIToken{}, fmt.Errorf("api token: %w", sqldb.ErrNotFound)
 	}
 	return l.Token, l.Err
 }
 
 // VerifyFactsFor reads the caller's token (by its hash) and the facts of
 // a verification together: on PostgreSQL both statements go in one round
-// trip. The token's outcome is in TokenLookup.Err (wrapping ErrNotFound
+// trip. The token's outcome is in TokenLookup.Err (wrapping sqldb.ErrNotFound
 // for an unknown or revoked one); err is a failure to read at all.
 func (s *Store) VerifyFactsFor(ctx context.Context, tokenHash, gtin, serial string) (TokenLookup, VerifyFacts, error) {
 	tl := TokenLookup{Hash: tokenHash}
 	var f VerifyFacts
-	if s.d != dialectPostgres {
+	if s.db.Dialect() != sqldb.Postgres {
 		tl.Token, tl.Err = s.APITokenByHash(ctx, tokenHash)
-		if tl.Err != nil && !errors.Is(tl.Err, ErrNotFound) {
+		if tl.Err != nil && !errors.Is(tl.Err, sqldb.ErrNotFound) {
 			return tl, f, tl.Err
 		}
 		var err error
 		f, err = s.VerifyFacts(ctx, gtin, serial)
 		return tl, f, err
 	}
-	c, err := s.pg.acquire(ctx)
-	if err != nil {
-		return tl, f, fmt.Errorf("store: %w", err)
-	}
-	defer s.pg.release(c)
 	var b pgx.Batch
 	b.Queue("SELECT "+tokenCols+" FROM api_tokens WHERE hash = $1 AND revoked_at IS NULL", tokenHash).QueryRow(func(r pgx.Row) error {
 		tl.Token, tl.Err = scanToken(r)
-		if isNoRows(tl.Err) || errors.Is(tl.Err, pgx.ErrNoRows) {
-			tl.Err = fmt.Errorf("api token: %w", ErrNotFound)
+		if sqldb.IsNoRows(tl.Err) || errors.Is(tl.Err, pgx.ErrNoRows) {
+			tl.Err = fmt.Errorf("api token: %w", sqldb.ErrNotFound)
 			return nil
 		}
 		return tl.Err
@@ -343,7 +338,8 @@ func (s *Store) VerifyFactsFor(ctx context.Context, tokenHash, gtin, serial stri
 		f, err = scanFacts(r)
 		return err
 	})
-	if err := c.SendBatch(ctx, &b).Close(); err != nil {
+	err := s.db.Conn(ctx, func(c *pgxpool.Conn) error { return c.SendBatch(ctx, &b).Close() })
+	if err != nil {
 		return tl, f, fmt.Errorf("unit %s: %w", wire.UnitRef(gtin, serial), err)
 	}
 	return tl, f, nil

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/serialine/serialine/central/store/sqldb"
 )
 
 // WebSession is a signed-in browser of the web UI (central/auth). The
@@ -24,25 +26,25 @@ type WebSession struct {
 // does not grow with sign-ins nobody signed out of.
 func (s *Store) CreateWebSession(ctx context.Context, ws WebSession) error {
 	if len(ws.Hash) < 16 || len(ws.Hash) > 256 {
-		return invalid("web session", "hash", "must be 16 to 256 characters (a hash of the session id, never the id)")
+		return sqldb.Invalid("web session", "hash", "must be 16 to 256 characters (a hash of the session id, never the id)")
 	}
 	if !ws.ExpiresAt.After(ws.CreatedAt) {
-		return invalid("web session", "expires_at", "%s is not after created_at %s", ws.ExpiresAt, ws.CreatedAt)
+		return sqldb.Invalid("web session", "expires_at", "%s is not after created_at %s", ws.ExpiresAt, ws.CreatedAt)
 	}
-	return s.write(ctx, func(tx dbtx) error {
+	return s.db.Write(ctx, func(tx sqldb.Tx) error {
 		var revoked bool
-		err := tx.queryRow(ctx, "SELECT revoked_at IS NOT NULL FROM api_tokens WHERE id = $1", ws.TokenID).Scan(&revoked)
-		if isNoRows(err) || err == nil && revoked {
-			return fmt.Errorf("web session of token %s: %w (unknown or revoked)", ws.TokenID, ErrNotFound)
+		err := tx.QueryRow(ctx, "SELECT revoked_at IS NOT NULL FROM api_tokens WHERE id = $1", ws.TokenID).Scan(&revoked)
+		if sqldb.IsNoRows(err) || err == nil && revoked {
+			return fmt.Errorf("web session of token %s: %w (unknown or revoked)", ws.TokenID, sqldb.ErrNotFound)
 		}
 		if err != nil {
 			return fmt.Errorf("web session of token %s: %w", ws.TokenID, err)
 		}
-		if _, err := tx.exec(ctx, "DELETE FROM web_sessions WHERE expires_at < $1", ts(ws.CreatedAt)); err != nil {
+		if _, err := tx.Exec(ctx, "DELETE FROM web_sessions WHERE expires_at < $1", sqldb.TS(ws.CreatedAt)); err != nil {
 			return fmt.Errorf("web sessions: remove expired: %w", err)
 		}
-		_, err = tx.exec(ctx, "INSERT INTO web_sessions (id_hash, token_id, created_at, last_seen_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
-			ws.Hash, ws.TokenID, ts(ws.CreatedAt), ts(ws.CreatedAt), ts(ws.ExpiresAt))
+		_, err = tx.Exec(ctx, "INSERT INTO web_sessions (id_hash, token_id, created_at, last_seen_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
+			ws.Hash, ws.TokenID, sqldb.TS(ws.CreatedAt), sqldb.TS(ws.CreatedAt), sqldb.TS(ws.ExpiresAt))
 		if err != nil {
 			return fmt.Errorf("web session of token %s: %w", ws.TokenID, err)
 		}
@@ -51,21 +53,21 @@ func (s *Store) CreateWebSession(ctx context.Context, ws WebSession) error {
 }
 
 // WebSessionByHash returns the session with hash and its token. A session
-// that does not exist, or whose token is revoked, is ErrNotFound; the
+// that does not exist, or whose token is revoked, is sqldb.ErrNotFound; the
 // caller judges the time limits.
 func (s *Store) WebSessionByHash(ctx context.Context, hash string) (WebSession, APIToken, error) {
 	var ws WebSession
 	var t APIToken
-	err := s.read(ctx, func(q dbtx) error {
-		r := q.queryRow(ctx, `SELECT w.id_hash, w.token_id, w.created_at, w.last_seen_at, w.expires_at,
+	err := s.db.Read(ctx, func(q sqldb.Tx) error {
+		r := q.QueryRow(ctx, `SELECT w.id_hash, w.token_id, w.created_at, w.last_seen_at, w.expires_at,
 			t.id, t.name, t.role, t.partner_gln, t.hash, t.created_at
 			FROM web_sessions w JOIN api_tokens t ON t.id = w.token_id
 			WHERE w.id_hash = $1 AND t.revoked_at IS NULL`, hash)
 		return r.Scan(&ws.Hash, &ws.TokenID, &ws.CreatedAt, &ws.LastSeen, &ws.ExpiresAt,
 			&t.ID, &t.Name, &t.Role, &t.Partner, &t.Hash, &t.CreatedAt)
 	})
-	if isNoRows(err) {
-		return ws, t, fmt.Errorf("web session: %w", ErrNotFound)
+	if sqldb.IsNoRows(err) {
+		return ws, t, fmt.Errorf("web session: %w", sqldb.ErrNotFound)
 	}
 	if err != nil {
 		return ws, t, fmt.Errorf("web session: %w", err)
@@ -77,8 +79,8 @@ func (s *Store) WebSessionByHash(ctx context.Context, hash string) (WebSession, 
 // TouchWebSession records that the session was used at at (the idle
 // limit counts from there). A session that is gone is no error.
 func (s *Store) TouchWebSession(ctx context.Context, hash string, at time.Time) error {
-	return s.write(ctx, func(tx dbtx) error {
-		if _, err := tx.exec(ctx, "UPDATE web_sessions SET last_seen_at = $2 WHERE id_hash = $1 AND last_seen_at < $2", hash, ts(at)); err != nil {
+	return s.db.Write(ctx, func(tx sqldb.Tx) error {
+		if _, err := tx.Exec(ctx, "UPDATE web_sessions SET last_seen_at = $2 WHERE id_hash = $1 AND last_seen_at < $2", hash, sqldb.TS(at)); err != nil {
 			return fmt.Errorf("web session: touch: %w", err)
 		}
 		return nil
@@ -88,8 +90,8 @@ func (s *Store) TouchWebSession(ctx context.Context, hash string, at time.Time) 
 // DeleteWebSession ends a session (sign-out, or a limit passed). A
 // session that is gone already is no error.
 func (s *Store) DeleteWebSession(ctx context.Context, hash string) error {
-	return s.write(ctx, func(tx dbtx) error {
-		if _, err := tx.exec(ctx, "DELETE FROM web_sessions WHERE id_hash = $1", hash); err != nil {
+	return s.db.Write(ctx, func(tx sqldb.Tx) error {
+		if _, err := tx.Exec(ctx, "DELETE FROM web_sessions WHERE id_hash = $1", hash); err != nil {
 			return fmt.Errorf("web session: delete: %w", err)
 		}
 		return nil
@@ -98,8 +100,8 @@ func (s *Store) DeleteWebSession(ctx context.Context, hash string) error {
 
 // deleteWebSessionsOfToken ends every session of a token, in the
 // transaction that revokes it.
-func deleteWebSessionsOfToken(ctx context.Context, tx dbtx, tokenID string) error {
-	if _, err := tx.exec(ctx, "DELETE FROM web_sessions WHERE token_id = $1", tokenID); err != nil {
+func deleteWebSessionsOfToken(ctx context.Context, tx sqldb.Tx, tokenID string) error {
+	if _, err := tx.Exec(ctx, "DELETE FROM web_sessions WHERE token_id = $1", tokenID); err != nil {
 		return fmt.Errorf("api token %s: end its web sessions: %w", tokenID, err)
 	}
 	return nil

@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/storetest"
 )
 
@@ -42,12 +43,12 @@ func TestWebSessions(t *testing.T) {
 		require.NoError(t, s.CreateWebSession(ctx, other))
 		require.NoError(t, s.DeleteWebSession(ctx, other.Hash))
 		_, _, err = s.WebSessionByHash(ctx, other.Hash)
-		require.ErrorIs(t, err, store.ErrNotFound, "signed out")
+		require.ErrorIs(t, err, sqldb.ErrNotFound, "signed out")
 
 		require.NoError(t, s.RevokeAPIToken(ctx, tok.ID))
 		_, _, err = s.WebSessionByHash(ctx, ws.Hash)
-		require.ErrorIs(t, err, store.ErrNotFound, "revoking the token ends its sessions")
+		require.ErrorIs(t, err, sqldb.ErrNotFound, "revoking the token ends its sessions")
 		other.Hash = "sessionhash-third-one"
-		require.ErrorIs(t, s.CreateWebSession(ctx, other), store.ErrNotFound, "no new session for a revoked token")
+		require.ErrorIs(t, s.CreateWebSession(ctx, other), sqldb.ErrNotFound, "no new session for a revoked token")
 	})
 }

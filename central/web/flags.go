@@ -7,6 +7,7 @@ import (
 	"strconv"
 
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/sqldb"
 )
 
 // dispositionLabels names the disposition form's fields.
@@ -56,8 +57,8 @@ func (h *handler) disposeFlags(w http.ResponseWriter, r *http.Request) {
 			http.Redirect(w, r, "/orders/"+url.PathEscape(id)+"?ok=flags-dispositioned#flags-h", http.StatusSeeOther)
 			return
 		}
-		if errors.Is(err, store.ErrNotFound) {
-			if _, oerr := h.deps.Store.Order(r.Context(), id); errors.Is(oerr, store.ErrNotFound) {
+		if errors.Is(err, sqldb.ErrNotFound) {
+			if _, oerr := h.deps.Store.Order(r.Context(), id); errors.Is(oerr, sqldb.ErrNotFound) {
 				h.showOrder(w, r, 0, orderData{}, oerr)
 				return
 			}

@@ -7,27 +7,27 @@ import (
 	"strings"
 	"time"
 
-	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/gs1"
 	"github.com/serialine/serialine/shared/serials"
 )
 
 // storeError puts a refusal of the store next to the field it concerns:
-// a *store.ValidationError names its field; a missing referenced record
+// a *sqldb.ValidationError names its field; a missing referenced record
 // belongs to notFound, a clash to conflict, a wrong state to the whole
 // form. It reports false for errors that are central's fault, not the
 // input's.
 func storeError(f *form, err error, notFound, conflict string) bool {
-	var ve *store.ValidationError
+	var ve *sqldb.ValidationError
 	switch {
 	case errors.As(err, &ve):
 		f.SetError(ve.Field, ve.Rule)
-	case errors.Is(err, store.ErrNotFound) && notFound != "":
+	case errors.Is(err, sqldb.ErrNotFound) && notFound != "":
 		f.SetError(notFound, plain(err))
-	case errors.Is(err, store.ErrConflict) && conflict != "":
+	case errors.Is(err, sqldb.ErrConflict) && conflict != "":
 		f.SetError(conflict, plain(err))
-	case errors.Is(err, store.ErrConflict), errors.Is(err, store.ErrState), errors.Is(err, store.ErrExhausted),
-		errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrInvalid):
+	case errors.Is(err, sqldb.ErrConflict), errors.Is(err, sqldb.ErrState), errors.Is(err, sqldb.ErrExhausted),
+		errors.Is(err, sqldb.ErrNotFound), errors.Is(err, sqldb.ErrInvalid):
 		f.Problem = plain(err)
 	default:
 		return false

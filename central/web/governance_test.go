@@ -13,6 +13,7 @@ import (
 
 	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/wire"
 )
 
@@ -98,7 +99,7 @@ func TestOrderFormExpiryAndLot(t *testing.T) {
 				require.Equal(t, map[string]string{"expiry": r.fieldError("expiry")}, r.fieldErrors())
 				require.Contains(t, r.fieldError("expiry"), tc.err)
 				_, err := e.s.Order(e.ctx, id)
-				require.ErrorIs(t, err, store.ErrNotFound)
+				require.ErrorIs(t, err, sqldb.ErrNotFound)
 				return
 			}
 			require.Equal(t, http.StatusSeeOther, r.status, r.body)

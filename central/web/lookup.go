@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/gs1"
 )
 
@@ -80,7 +81,7 @@ func (h *handler) lookup(r *http.Request, code string, d *lookupData) int {
 	switch {
 	case hasGTIN && hasSerial:
 		u, err := h.deps.Store.Unit(ctx, gtin, serial)
-		if errors.Is(err, store.ErrNotFound) {
+		if errors.Is(err, sqldb.ErrNotFound) {
 			d.NotFound = "Central knows no unit with GTIN " + gtin + " and serial " + serial + ". It was never printed on a line that reported it, or the code is not genuine."
 			return http.StatusNotFound
 		}
@@ -98,7 +99,7 @@ func (h *handler) lookup(r *http.Request, code string, d *lookupData) int {
 		}
 	case hasSSCC:
 		c, err := h.deps.Store.Container(ctx, sscc)
-		if errors.Is(err, store.ErrNotFound) {
+		if errors.Is(err, sqldb.ErrNotFound) {
 			d.NotFound = "Central knows no container with SSCC " + sscc + "."
 			return http.StatusNotFound
 		}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/gs1"
 	"github.com/serialine/serialine/shared/wire"
 )
@@ -115,7 +116,7 @@ func (h *handler) createOrder(w http.ResponseWriter, r *http.Request) {
 	f := newForm(r.PostForm).withLabels(orderLabels)
 	o := store.WorkOrder{ID: required(f, "id"), GTIN: required(f, "gtin"), Lot: required(f, "lot")}
 	if o.Lot != "" {
-		var ve *store.ValidationError
+		var ve *sqldb.ValidationError
 		if err := store.CheckLot("work order", o.Lot); errors.As(err, &ve) {
 			f.SetError("lot", ve.Rule)
 		}
@@ -128,13 +129,13 @@ func (h *handler) createOrder(w http.ResponseWriter, r *http.Request) {
 	if o.GTIN != "" {
 		if _, err := gs1.ParseGTIN(o.GTIN); err != nil {
 			f.SetError("gtin", plain(err))
-		} else if p, err := h.deps.Store.Product(r.Context(), o.GTIN); errors.Is(err, store.ErrNotFound) {
+		} else if p, err := h.deps.Store.Product(r.Context(), o.GTIN); errors.Is(err, sqldb.ErrNotFound) {
 			f.SetError("gtin", "No product with GTIN "+o.GTIN+" (not found); create it first.")
 		} else if err != nil {
 			h.serverError(w, r, "look up the product", err)
 			return
 		} else if o.Expiry != "" {
-			var ve *store.ValidationError
+			var ve *sqldb.ValidationError
 			if err := store.CheckShelfLife("work order", o.Expiry, p, h.deps.Now()); errors.As(err, &ve) {
 				f.SetError("expiry", ve.Rule)
 			}
@@ -272,7 +273,7 @@ func (h *handler) orderPage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) showOrder(w http.ResponseWriter, r *http.Request, status int, d orderData, err error) {
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, sqldb.ErrNotFound) {
 		h.fail(w, r, http.StatusNotFound, "No such work order", "There is no work order "+r.PathValue("id")+".")
 		return
 	}
@@ -294,9 +295,9 @@ func (h *handler) releaseOrder(w http.ResponseWriter, r *http.Request) {
 			h.published(w, r, o, "order-released")
 			return
 		}
-		if errors.Is(err, store.ErrNotFound) {
+		if errors.Is(err, sqldb.ErrNotFound) {
 			// Which one is missing: the order (404) or the line (the field)?
-			if _, oerr := h.deps.Store.Order(r.Context(), id); errors.Is(oerr, store.ErrNotFound) {
+			if _, oerr := h.deps.Store.Order(r.Context(), id); errors.Is(oerr, sqldb.ErrNotFound) {
 				h.showOrder(w, r, 0, orderData{}, oerr)
 				return
 			}
@@ -324,7 +325,7 @@ func (h *handler) closeOrder(w http.ResponseWriter, r *http.Request) {
 			h.published(w, r, o, "order-closed")
 			return
 		}
-		if errors.Is(err, store.ErrNotFound) {
+		if errors.Is(err, sqldb.ErrNotFound) {
 			h.showOrder(w, r, 0, orderData{}, err)
 			return
 		}

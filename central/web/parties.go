@@ -7,6 +7,7 @@ import (
 	"strconv"
 
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/sqldb"
 )
 
 // The parties pages keep our sites and the trading partners with their
@@ -85,7 +86,7 @@ func (h *handler) partyPage(kind string) http.HandlerFunc {
 				name, a, prefix = p.Name, p.Address, p.CompanyPrefixLen
 				f.Values.Set("epcis_version", p.EPCISVersion)
 			}
-			if errors.Is(err, store.ErrNotFound) {
+			if errors.Is(err, sqldb.ErrNotFound) {
 				h.fail(w, r, http.StatusNotFound, "No such "+kind, "There is no "+kind+" with GLN "+gln+".")
 				return
 			}
@@ -121,7 +122,7 @@ func (h *handler) saveParty(kind string) http.HandlerFunc {
 			} else {
 				var p store.Partner
 				p, err = h.deps.Store.Partner(r.Context(), gln)
-				if errors.Is(err, store.ErrNotFound) {
+				if errors.Is(err, sqldb.ErrNotFound) {
 					p, err = store.Partner{GLN: gln}, nil
 				}
 				if err == nil {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/sqldb"
 )
 
 // TestPartiesPages: a planner adds a partner with its structured address
@@ -30,7 +31,7 @@ func TestPartiesPages(t *testing.T) {
 	require.Equal(t, http.StatusUnprocessableEntity, r.status)
 	require.Contains(t, r.body, `data-field="address.postal_code">a US ZIP code is 5 digits or 5&#43;4`)
 	_, err := e.s.Partner(e.ctx, "0614141000029")
-	require.ErrorIs(t, err, store.ErrNotFound, "nothing saved")
+	require.ErrorIs(t, err, sqldb.ErrNotFound, "nothing saved")
 
 	form.Set("address.postal_code", "07102")
 	r = pl.post("/partners", form, true)

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/serials"
 )
 
@@ -193,7 +194,7 @@ func (h *handler) productPage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) showProduct(w http.ResponseWriter, r *http.Request, status int, d productData, err error) {
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, sqldb.ErrNotFound) {
 		h.fail(w, r, http.StatusNotFound, "No such product", "There is no product with GTIN "+r.PathValue("gtin")+".")
 		return
 	}
@@ -281,7 +282,7 @@ func (h *handler) createProduct(w http.ResponseWriter, r *http.Request) {
 	if p.GTIN != "" && f.Err("gtin") == "" {
 		if _, err := h.deps.Store.Product(r.Context(), p.GTIN); err == nil {
 			f.SetError("gtin", "A product with this GTIN exists already.")
-		} else if !errors.Is(err, store.ErrNotFound) {
+		} else if !errors.Is(err, sqldb.ErrNotFound) {
 			h.serverError(w, r, "look up the product", err)
 			return
 		}
@@ -293,7 +294,7 @@ func (h *handler) createProduct(w http.ResponseWriter, r *http.Request) {
 			http.Redirect(w, r, "/products/"+url.PathEscape(p.GTIN)+"?ok=product-created", http.StatusSeeOther)
 			return
 		}
-		var ve *store.ValidationError
+		var ve *sqldb.ValidationError
 		if errors.As(err, &ve) && ve.Field == "scheme" {
 			f.SetError(schemeRuleField(ve.Rule), ve.Rule)
 		} else if !storeError(f, err, "", "gtin") {

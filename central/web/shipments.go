@@ -7,6 +7,7 @@ import (
 	"strconv"
 
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/sqldb"
 )
 
 type shipmentData struct {
@@ -20,7 +21,7 @@ type shipmentData struct {
 func (h *handler) shipmentPage(w http.ResponseWriter, r *http.Request) {
 	ctx, id := r.Context(), r.PathValue("id")
 	sh, err := h.deps.Store.Shipment(ctx, id)
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, sqldb.ErrNotFound) {
 		h.fail(w, r, http.StatusNotFound, "No such shipment", "There is no shipment "+id+".")
 		return
 	}
@@ -50,10 +51,10 @@ func (h *handler) resendOutbound(w http.ResponseWriter, r *http.Request) {
 	}
 	m, err := h.deps.Store.ResendOutbound(r.Context(), id)
 	switch {
-	case errors.Is(err, store.ErrNotFound):
+	case errors.Is(err, sqldb.ErrNotFound):
 		h.fail(w, r, http.StatusNotFound, "No such document", "There is no outbound document "+r.PathValue("id")+".")
 		return
-	case errors.Is(err, store.ErrState):
+	case errors.Is(err, sqldb.ErrState):
 		h.fail(w, r, http.StatusConflict, "Not now", err.Error())
 		return
 	case err != nil:

@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/sqldb"
 )
 
 // The supply-chain pages are for reading: sales orders with their
@@ -35,7 +36,7 @@ type salesOrderData struct {
 func (h *handler) salesOrderPage(w http.ResponseWriter, r *http.Request) {
 	ctx, id := r.Context(), r.PathValue("id")
 	o, err := h.deps.Store.SalesOrder(ctx, id)
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, sqldb.ErrNotFound) {
 		h.fail(w, r, http.StatusNotFound, "No such sales order", "There is no sales order "+id+".")
 		return
 	}
@@ -80,7 +81,7 @@ type recallData struct {
 func (h *handler) recallPage(w http.ResponseWriter, r *http.Request) {
 	ctx, id := r.Context(), r.PathValue("id")
 	rc, err := h.deps.Store.Recall(ctx, id)
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, sqldb.ErrNotFound) {
 		h.fail(w, r, http.StatusNotFound, "No such recall", "There is no recall "+id+".")
 		return
 	}
@@ -99,7 +100,7 @@ func (h *handler) recallPage(w http.ResponseWriter, r *http.Request) {
 // recallCSV downloads every unit of the recall.
 func (h *handler) recallCSV(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	if _, err := h.deps.Store.Recall(r.Context(), id); errors.Is(err, store.ErrNotFound) {
+	if _, err := h.deps.Store.Recall(r.Context(), id); errors.Is(err, sqldb.ErrNotFound) {
 		h.fail(w, r, http.StatusNotFound, "No such recall", "There is no recall "+id+".")
 		return
 	} else if err != nil {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/web"
 	"github.com/serialine/serialine/internal/testkit"
 )
@@ -228,7 +229,7 @@ func TestCSRF(t *testing.T) {
 			r := c.do(req)
 			require.Equal(t, http.StatusForbidden, r.status, r.body)
 			_, err = e.s.Order(e.ctx, "WO-9")
-			require.ErrorIs(t, err, store.ErrNotFound, "nothing written")
+			require.ErrorIs(t, err, sqldb.ErrNotFound, "nothing written")
 		})
 	}
 	r := c.post("/orders", form(), true)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/serialine/serialine/central/ingest"
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/drivers/scanner"
 	"github.com/serialine/serialine/edge/agent"
@@ -40,7 +41,7 @@ const (
 func packCentral(tb testing.TB, broker, line string) (*store.Store, context.Context, serials.Scheme) {
 	tb.Helper()
 	st := storetest.OpenSQLite(tb, testkit.Logger(tb))
-	ctx := store.WithActor(testkit.Context(tb), "user:test")
+	ctx := sqldb.WithActor(testkit.Context(tb), "user:test")
 	spec := serials.Spec{Kind: serials.KindSequential, Length: 10, Start: 1}
 	require.NoError(tb, st.PutProduct(ctx, store.Product{GTIN: packGTIN, Name: "Paracetamol 500 mg", CompanyPrefixLen: 7, NDC: "12345-678-90",
 		Markets: []store.Market{store.MarketUSDSCSA}, Scheme: spec}))

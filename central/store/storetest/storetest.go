@@ -26,6 +26,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/internal/testkit"
 )
 
@@ -135,5 +136,5 @@ func OpenSQLite(tb testing.TB, log *slog.Logger) *store.Store {
 // Context returns testkit.Context attributing the store's writes to
 // "user:test" in the audit trail.
 func Context(tb testing.TB) context.Context {
-	return store.WithActor(testkit.Context(tb), "user:test")
+	return sqldb.WithActor(testkit.Context(tb), "user:test")
 }

@@ -1,4 +1,4 @@
-package store
+package sqldb
 
 import (
 	"context"
@@ -99,7 +99,7 @@ func Inspect(ctx context.Context, dsn string) (Report, error) {
 			return Report{}, err
 		}
 		defer db.Close()
-		return inspect(ctx, dialectSQLite, sqliteTx{x: db})
+		return inspect(ctx, SQLite, sqliteTx{x: db})
 	}
 	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
 		conn, err := pgx.Connect(ctx, dsn)
@@ -113,12 +113,12 @@ func Inspect(ctx context.Context, dsn string) (Report, error) {
 			return Report{}, fmt.Errorf("postgres %s: %w", RedactDSN(dsn), err)
 		}
 		defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
-		return inspect(ctx, dialectPostgres, pgTx{c: tx})
+		return inspect(ctx, Postgres, pgTx{c: tx})
 	}
 	return Report{}, fmt.Errorf("dsn %q: want sqlite:PATH or a postgres:// URL", RedactDSN(dsn))
 }
 
-func inspect(ctx context.Context, d dialect, q dbtx) (Report, error) {
+func inspect(ctx context.Context, d Dialect, q Tx) (Report, error) {
 	rep := Report{Dialect: d.String()}
 	ms, err := migrations(d)
 	if err != nil {
@@ -134,7 +134,7 @@ func inspect(ctx context.Context, d dialect, q dbtx) (Report, error) {
 		return rep, nil
 	}
 	have := map[int]string{}
-	r, err := q.query(ctx, "SELECT version, name FROM schema_migrations ORDER BY version")
+	r, err := q.Query(ctx, "SELECT version, name FROM schema_migrations ORDER BY version")
 	if err != nil {
 		return rep, fmt.Errorf("schema_migrations: %w", err)
 	}
@@ -199,7 +199,7 @@ func inspect(ctx context.Context, d dialect, q dbtx) (Report, error) {
 			continue
 		}
 		var n int64
-		if err := q.queryRow(ctx, "SELECT count(*) FROM "+t).Scan(&n); err != nil {
+		if err := q.QueryRow(ctx, "SELECT count(*) FROM "+t).Scan(&n); err != nil {
 			return rep, fmt.Errorf("counting %s: %w", t, err)
 		}
 		rep.Counts = append(rep.Counts, TableCount{Table: t, Rows: n})
@@ -209,17 +209,17 @@ func inspect(ctx context.Context, d dialect, q dbtx) (Report, error) {
 
 // namesOf returns the names of the tables or triggers of the database
 // (PostgreSQL: of the schemas on the search path).
-func namesOf(ctx context.Context, d dialect, q dbtx, kind string) (map[string]bool, error) {
+func namesOf(ctx context.Context, d Dialect, q Tx, kind string) (map[string]bool, error) {
 	var query string
 	switch {
-	case d == dialectSQLite:
+	case d == SQLite:
 		query = "SELECT name FROM sqlite_master WHERE type = '" + kind + "'"
 	case kind == "table":
 		query = "SELECT c.relname FROM pg_class c WHERE c.relkind IN ('r', 'p') AND pg_table_is_visible(c.oid)"
 	default:
 		query = "SELECT t.tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid WHERE NOT t.tgisinternal AND pg_table_is_visible(c.oid)"
 	}
-	r, err := q.query(ctx, query)
+	r, err := q.Query(ctx, query)
 	if err != nil {
 		return nil, fmt.Errorf("listing %ss: %w", kind, err)
 	}
@@ -285,13 +285,13 @@ func expectedSchema(ms []migration, version int) (tables, triggers []string) {
 
 // integrity runs SQLite's integrity_check and foreign_key_check: "ok" or
 // what they found (the first 20 lines).
-func integrity(ctx context.Context, d dialect, q dbtx) (string, error) {
-	if d != dialectSQLite {
+func integrity(ctx context.Context, d Dialect, q Tx) (string, error) {
+	if d != SQLite {
 		return "not applicable", nil
 	}
 	var found []string
 	for _, pragma := range []string{"PRAGMA integrity_check", "PRAGMA foreign_key_check"} {
-		r, err := q.query(ctx, pragma)
+		r, err := q.Query(ctx, pragma)
 		if err != nil {
 			return "", fmt.Errorf("%s: %w", pragma, err)
 		}

@@ -1,4 +1,4 @@
-package store
+package sqldb
 
 import (
 	"context"
@@ -21,30 +21,19 @@ type migration struct {
 	sql     string
 }
 
-// migrationHook is Go code that runs right after a migration's SQL, in its
-// transaction, for what SQL cannot do in both dialects. It is found by the
-// migration's name: its number may change when branches merge.
-func migrationHook(name string) func(ctx context.Context, tx dbtx) error {
-	switch name {
-	case "dead_letter_bounds":
-		return boundDeadLetters
-	}
-	return nil
-}
-
 // migrateLockKey is the PostgreSQL advisory lock that serialises Opens.
 const migrateLockKey = 0x5e71a1e0 // "serialine"
 
 // typeTokens maps the type tokens of the shared migration files to each
 // dialect's types.
-var typeTokens = map[dialect]*strings.Replacer{
-	dialectPostgres: strings.NewReplacer(
+var typeTokens = map[Dialect]*strings.Replacer{
+	Postgres: strings.NewReplacer(
 		"{{id}}", "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY",
 		"{{ts}}", "TIMESTAMPTZ",
 		"{{json}}", "JSONB",
 		"{{bytes}}", "BYTEA",
 	),
-	dialectSQLite: strings.NewReplacer(
+	SQLite: strings.NewReplacer(
 		"{{id}}", "INTEGER PRIMARY KEY AUTOINCREMENT",
 		"{{ts}}", "TIMESTAMP",
 		"{{json}}", "TEXT",
@@ -53,7 +42,7 @@ var typeTokens = map[dialect]*strings.Replacer{
 }
 
 // migrations returns the dialect's migrations in version order.
-func migrations(d dialect) ([]migration, error) {
+func migrations(d Dialect) ([]migration, error) {
 	entries, err := fs.ReadDir(migrationFiles, "migrations")
 	if err != nil {
 		return nil, err
@@ -98,8 +87,8 @@ func migrations(d dialect) ([]migration, error) {
 // migrate applies the migrations the database lacks, in one transaction
 // that first takes the migration lock, so that concurrent Opens migrate
 // once and a failed migration leaves nothing behind.
-func (s *Store) migrate(ctx context.Context, upTo int) error {
-	ms, err := migrations(s.d)
+func (db *DB) migrate(ctx context.Context, upTo int, hooks map[string]Hook) error {
+	ms, err := migrations(db.d)
 	if err != nil {
 		return err
 	}
@@ -108,20 +97,20 @@ func (s *Store) migrate(ctx context.Context, upTo int) error {
 	}
 	var applied []int
 	var bytewise []string
-	err = s.write(ctx, func(tx dbtx) error {
-		if s.d == dialectPostgres {
-			if _, err := tx.exec(ctx, "SELECT pg_advisory_xact_lock($1)", int64(migrateLockKey)); err != nil {
+	err = db.Write(ctx, func(tx Tx) error {
+		if db.d == Postgres {
+			if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", int64(migrateLockKey)); err != nil {
 				return fmt.Errorf("store: migration lock: %w", err)
 			}
 		}
-		if _, err := tx.exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 			version    INTEGER PRIMARY KEY,
 			name       TEXT NOT NULL,
-			applied_at `+typeTokens[s.d].Replace("{{ts}}")+` NOT NULL)`); err != nil {
+			applied_at `+typeTokens[db.d].Replace("{{ts}}")+` NOT NULL)`); err != nil {
 			return fmt.Errorf("store: schema_migrations: %w", err)
 		}
 		have := map[int]bool{}
-		r, err := tx.query(ctx, "SELECT version FROM schema_migrations")
+		r, err := tx.Query(ctx, "SELECT version FROM schema_migrations")
 		if err != nil {
 			return fmt.Errorf("store: schema_migrations: %w", err)
 		}
@@ -146,20 +135,20 @@ func (s *Store) migrate(ctx context.Context, upTo int) error {
 			if have[m.version] {
 				continue
 			}
-			if _, err := tx.exec(ctx, m.sql); err != nil {
+			if _, err := tx.Exec(ctx, m.sql); err != nil {
 				return fmt.Errorf("store: migration %04d_%s: %w", m.version, m.name, err)
 			}
-			if hook := migrationHook(m.name); hook != nil {
+			if hook := hooks[m.name]; hook != nil {
 				if err := hook(ctx, tx); err != nil {
 					return fmt.Errorf("store: migration %04d_%s: %w", m.version, m.name, err)
 				}
 			}
-			if _, err := tx.exec(ctx, "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)", m.version, m.name, now()); err != nil {
+			if _, err := tx.Exec(ctx, "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)", m.version, m.name, Now()); err != nil {
 				return fmt.Errorf("store: migration %04d_%s: %w", m.version, m.name, err)
 			}
 			applied = append(applied, m.version)
 		}
-		if s.d == dialectPostgres {
+		if db.d == Postgres {
 			bytewise, err = bytewiseText(ctx, tx)
 		}
 		return err
@@ -168,10 +157,10 @@ func (s *Store) migrate(ctx context.Context, upTo int) error {
 		return err
 	}
 	if len(applied) > 0 {
-		s.log.Info("schema migrated", "versions", applied)
+		db.log.Info("schema migrated", "versions", applied)
 	}
 	if len(bytewise) > 0 {
-		s.log.Info("text columns made bytewise (COLLATE \"C\")", "tables", bytewise)
+		db.log.Info("text columns made bytewise (COLLATE \"C\")", "tables", bytewise)
 	}
 	return nil
 }
@@ -190,8 +179,8 @@ func (s *Store) migrate(ctx context.Context, upTo int) error {
 // index serves only comparisons in its own collation: a units.order_id in
 // "C" joined to a work_orders.id in the default collation would not use
 // work_orders' key. (SQLite compares TEXT bytewise already.)
-func bytewiseText(ctx context.Context, tx dbtx) ([]string, error) {
-	r, err := tx.query(ctx, `SELECT c.relname,
+func bytewiseText(ctx context.Context, tx Tx) ([]string, error) {
+	r, err := tx.Query(ctx, `SELECT c.relname,
 			format('ALTER TABLE %I ', c.relname) ||
 			string_agg(format('ALTER COLUMN %I TYPE TEXT COLLATE "C"', a.attname), ', ' ORDER BY a.attnum)
 		FROM pg_attribute a
@@ -217,7 +206,7 @@ func bytewiseText(ctx context.Context, tx dbtx) ([]string, error) {
 		return nil, fmt.Errorf("store: bytewise text: %w", err)
 	}
 	for i, alter := range alters {
-		if _, err := tx.exec(ctx, alter); err != nil {
+		if _, err := tx.Exec(ctx, alter); err != nil {
 			return nil, fmt.Errorf("store: bytewise text of table %s: %w", tables[i], err)
 		}
 	}
@@ -225,10 +214,25 @@ func bytewiseText(ctx context.Context, tx dbtx) ([]string, error) {
 }
 
 // SchemaVersion returns the highest migration applied.
-func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
+func (db *DB) SchemaVersion(ctx context.Context) (int, error) {
 	var v int
-	err := s.read(ctx, func(q dbtx) error {
-		return q.queryRow(ctx, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations").Scan(&v)
+	err := db.Read(ctx, func(q Tx) error {
+		return q.QueryRow(ctx, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations").Scan(&v)
 	})
 	return v, err
+}
+
+// MigrationVersion returns the version of the migration named name (its
+// number may change when branches merge; its name does not).
+func MigrationVersion(name string) (int, error) {
+	ms, err := migrations(SQLite)
+	if err != nil {
+		return 0, err
+	}
+	for _, m := range ms {
+		if m.name == name {
+			return m.version, nil
+		}
+	}
+	return 0, fmt.Errorf("no migration named %q", name)
 }
