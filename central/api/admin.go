@@ -10,6 +10,7 @@ import (
 
 	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/audit"
 	"github.com/serialine/serialine/shared/gs1"
 	"github.com/serialine/serialine/shared/wire"
 )
@@ -94,7 +95,7 @@ type auditOut struct {
 func (a *api) listAudit(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	var err error
-	f := store.AuditFilter{Entity: q.Get("entity"), EntityID: q.Get("entity_id")}
+	f := audit.Filter{Entity: q.Get("entity"), EntityID: q.Get("entity_id")}
 	if f.Entity != "" && !slices.Contains(auditEntities(), f.Entity) {
 		return badParam("entity", "%q is not an audited entity; use one of %s", f.Entity, strings.Join(auditEntities(), ", "))
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/audit"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/serials"
@@ -95,7 +96,7 @@ func TestVoidUnaccounted(t *testing.T) {
 		require.NoError(t, err)
 		require.EqualValues(t, 7, o.Voided, "the order's own count")
 
-		trail, err := e.s.Audit(e.ctx, store.AuditFilter{Entity: "work_order", EntityID: id})
+		trail, err := e.s.Audit(e.ctx, audit.Filter{Entity: "work_order", EntityID: id})
 		require.NoError(t, err)
 		var found bool
 		for _, a := range trail {

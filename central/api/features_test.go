@@ -16,6 +16,7 @@ import (
 	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/ingest"
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/audit"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/gs1"
@@ -227,7 +228,7 @@ func TestTokens(t *testing.T) {
 	require.NotNil(t, resp.obj(t)["revoked_at"])
 	require.Equal(t, http.StatusUnauthorized, e.call(t, tok.Token, req{method: "GET", path: "/api/v1/me"}).status)
 
-	entries, err := e.s.Audit(e.ctx, store.AuditFilter{Entity: "api_token", EntityID: tok.ID})
+	entries, err := e.s.Audit(e.ctx, audit.Filter{Entity: "api_token", EntityID: tok.ID})
 	require.NoError(t, err)
 	require.Len(t, entries, 2)
 	require.Equal(t, "revoke", entries[1].Action)

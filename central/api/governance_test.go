@@ -10,6 +10,7 @@ import (
 
 	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/audit"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/internal/testkit"
 )
@@ -133,7 +134,7 @@ func TestOrderGovernance(t *testing.T) {
 		require.Empty(t, list.Flags)
 
 		// The audit trail shows the flags and each disposition.
-		var trail struct{ Entries []store.AuditEntry }
+		var trail struct{ Entries []audit.Entry }
 		e.as(t, auth.RoleAuditor, req{method: "GET", path: v + "/audit?entity=event_flag"}).json(t, &trail)
 		require.Len(t, trail.Entries, 3)
 		e.as(t, auth.RoleAuditor, req{method: "GET", path: v + "/audit?entity=work_order&entity_id=" + id}).json(t, &trail)

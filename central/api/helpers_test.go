@@ -20,6 +20,7 @@ import (
 	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/ingest"
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/audit"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/internal/testkit"
@@ -273,7 +274,7 @@ func unitEvent(seq uint64, typ wire.EventType, order, gtin, serial string, count
 // wrote nothing.
 func (e *env) auditCount(tb testing.TB) int {
 	tb.Helper()
-	entries, err := e.s.Audit(e.ctx, store.AuditFilter{Limit: 1_000_000})
+	entries, err := e.s.Audit(e.ctx, audit.Filter{Limit: 1_000_000})
 	require.NoError(tb, err)
 	return len(entries)
 }

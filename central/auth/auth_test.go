@@ -13,6 +13,7 @@ import (
 
 	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/audit"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/internal/testkit"
@@ -296,7 +297,7 @@ func TestWritesAttributed(t *testing.T) {
 	req.Header.Set("Authorization", "Bearer "+tok)
 	require.Equal(t, http.StatusNoContent, do(t, req).StatusCode)
 
-	entries, err := s.Audit(storetest.Context(t), store.AuditFilter{Entity: "site"})
+	entries, err := s.Audit(storetest.Context(t), audit.Filter{Entity: "site"})
 	require.NoError(t, err)
 	require.Len(t, entries, 1)
 	require.Equal(t, "alice (planner, token "+rec.ID+")", entries[0].Actor)

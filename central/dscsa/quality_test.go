@@ -12,6 +12,7 @@ import (
 
 	"github.com/serialine/serialine/central/dscsa"
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/audit"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/internal/testkit"
@@ -89,7 +90,7 @@ func TestQuarantine(t *testing.T) {
 		require.NoError(t, err)
 		require.False(t, verified.Recalled, "a quarantine is not a recall")
 
-		entries, err := w.s.Audit(w.ctx, store.AuditFilter{Entity: "investigation"})
+		entries, err := w.s.Audit(w.ctx, audit.Filter{Entity: "investigation"})
 		require.NoError(t, err)
 		require.Len(t, entries, 5, "three opened, two closed")
 	})

@@ -18,6 +18,7 @@ import (
 	"github.com/serialine/serialine/central/epcisapi"
 	"github.com/serialine/serialine/central/lmvs"
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/audit"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/gs1"
@@ -177,8 +178,8 @@ func TestCaptureEffectNeedsThePermission(t *testing.T) {
 		reason, info := o.verdict(t, pack)
 		require.Empty(t, reason, "the pack verifies before the attack")
 		require.Empty(t, info)
-		audits := func() []store.AuditEntry {
-			a, err := o.s.Audit(o.ctx, store.AuditFilter{Entity: "epcis_event"})
+		audits := func() []audit.Entry {
+			a, err := o.s.Audit(o.ctx, audit.Filter{Entity: "epcis_event"})
 			require.NoError(t, err)
 			return a
 		}

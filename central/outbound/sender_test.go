@@ -18,6 +18,7 @@ import (
 	"github.com/serialine/serialine/central/outbound"
 	"github.com/serialine/serialine/central/outbound/outboundtest"
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/audit"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/internal/testkit"
@@ -174,10 +175,10 @@ func TestDeliveryWithRetries(t *testing.T) {
 		for _, a := range r.srv.auth {
 			require.Equal(t, "Bearer partner-issued-token", a)
 		}
-		audit, err := r.st.Audit(storetest.Context(t), store.AuditFilter{Entity: "outbound"})
+		entries, err := r.st.Audit(storetest.Context(t), audit.Filter{Entity: "outbound"})
 		require.NoError(t, err)
 		var actions []string
-		for _, e := range audit {
+		for _, e := range entries {
 			actions = append(actions, e.Action)
 		}
 		require.ElementsMatch(t, []string{"enqueue", "send", "send", "send"}, actions)
@@ -417,7 +418,7 @@ func TestClientCertificateAndBasic(t *testing.T) {
 	shown, err := r.st.PartnerEndpoint(storetest.Context(t), partner, store.EndpointDSCSA)
 	require.NoError(t, err)
 	require.True(t, shown.ClientKeySet)
-	entries, err := r.st.Audit(storetest.Context(t), store.AuditFilter{Entity: "partner_endpoint"})
+	entries, err := r.st.Audit(storetest.Context(t), audit.Filter{Entity: "partner_endpoint"})
 	require.NoError(t, err)
 	for _, e := range entries {
 		require.NotContains(t, string(e.After), "PRIVATE KEY")

@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/audit"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/shared/serials"
@@ -377,12 +378,12 @@ func TestSkipSerialsAfterRestore(t *testing.T) {
 	defer st3.Close()
 	next := grant(st3, "next")
 	require.GreaterOrEqual(t, next.Start, after.End(), "after the skip, nothing granted after the backup is granted again")
-	entries, err := st3.Audit(ctx, store.AuditFilter{Entity: "serial_counter"})
+	entries, err := st3.Audit(ctx, audit.Filter{Entity: "serial_counter"})
 	require.NoError(t, err)
 	require.Len(t, entries, 1)
 	require.Equal(t, "cli:ops", entries[0].Actor)
 	require.Equal(t, "skip-serials", entries[0].Action)
-	entries, err = st3.Audit(ctx, store.AuditFilter{Entity: "sscc_counter"})
+	entries, err = st3.Audit(ctx, audit.Filter{Entity: "sscc_counter"})
 	require.NoError(t, err)
 	require.Len(t, entries, 1)
 }

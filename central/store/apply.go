@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/serialine/serialine/central/store/audit"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/serials"
 	"github.com/serialine/serialine/shared/wire"
@@ -471,7 +472,7 @@ func (a *applier) run(ctx context.Context, events []wire.Event, skipThrough uint
 				Incarnation string `json:"incarnation,omitempty"`
 				AppliedSeq  uint64 `json:"applied_seq"`
 			}
-			return audit(ctx, a.tx, "skip-gap", "line_seq", a.line, before{Incarnation: a.inc, AppliedSeq: appliedSeq},
+			return audit.Record(ctx, a.tx, "skip-gap", "line_seq", a.line, before{Incarnation: a.inc, AppliedSeq: appliedSeq},
 				audited{Incarnation: a.inc, From: first, To: last, Lost: len(lost), Reason: skipReason})
 		})
 	}
@@ -1336,7 +1337,7 @@ func (a *applier) closeOrder(ctx context.Context, e wire.Event) string {
 	a.changed.add(o.id)
 	actor := lineActor(a.line, e.Operator)
 	a.audits = append(a.audits, func() error {
-		return audit(sqldb.WithActor(ctx, actor), a.tx, action, "work_order", o.id, before, after)
+		return audit.Record(sqldb.WithActor(ctx, actor), a.tx, action, "work_order", o.id, before, after)
 	})
 	return ""
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/audit"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/internal/testkit"
@@ -415,9 +416,9 @@ func TestReconciliationExact(t *testing.T) {
 		require.Equal(t, wire.OrderStateClosed, o.State)
 		require.NotNil(t, o.StartedAt)
 		require.Equal(t, counts, o.ReportedCounts)
-		audit, err := f.s.Audit(f.ctx, store.AuditFilter{Entity: "work_order", EntityID: "WO-1"})
+		entries, err := f.s.Audit(f.ctx, audit.Filter{Entity: "work_order", EntityID: "WO-1"})
 		require.NoError(t, err)
-		last := audit[len(audit)-1]
+		last := entries[len(entries)-1]
 		require.Equal(t, "close", last.Action)
 		require.Equal(t, "line:L1 operator:ana", last.Actor)
 
@@ -496,9 +497,9 @@ func TestSkipGap(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, uint64(10), res.Acked)
 		require.Equal(t, 4, res.Applied)
-		audit, err := f.s.Audit(f.ctx, store.AuditFilter{Entity: "line_seq", EntityID: line1})
+		entries, err := f.s.Audit(f.ctx, audit.Filter{Entity: "line_seq", EntityID: line1})
 		require.NoError(t, err)
-		require.Len(t, audit, 2)
+		require.Len(t, entries, 2)
 		// A lost event that turns up after all is kept, not applied.
 		res = apply(t, f, line1, all[4])
 		require.Contains(t, res.Rejected[0].Reason, "seq 5 of line L1 is done already")

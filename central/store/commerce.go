@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/serialine/serialine/central/store/audit"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/gs1"
 )
@@ -122,7 +123,7 @@ func (s *Store) CreateSalesOrder(ctx context.Context, o SalesOrder) (SalesOrder,
 		if err := tx.ExecMany(ctx, "INSERT INTO sales_order_lines (order_id, line_no, gtin, quantity, unit_price) VALUES ($1, $2, $3, $4, $5)", rows); err != nil {
 			return fmt.Errorf("%s: lines: %w", rec, err)
 		}
-		return audit(ctx, tx, "create", "sales_order", o.ID, nil, o)
+		return audit.Record(ctx, tx, "create", "sales_order", o.ID, nil, o)
 	})
 	return o, err
 }

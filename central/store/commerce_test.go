@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/audit"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/internal/testkit"
@@ -494,10 +495,10 @@ func TestRecall(t *testing.T) {
 		}
 		require.Equal(t, 1, strings.Count(report, "shipment SHP-"))
 
-		audit, err := p.s.Audit(p.ctx, store.AuditFilter{Entity: "recall", EntityID: "RC-1"})
+		entries, err := p.s.Audit(p.ctx, audit.Filter{Entity: "recall", EntityID: "RC-1"})
 		require.NoError(t, err)
-		require.Len(t, audit, 1)
-		require.Equal(t, "user:test", audit[0].Actor)
+		require.Len(t, entries, 1)
+		require.Equal(t, "user:test", entries[0].Actor)
 	})
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"github.com/serialine/serialine/central/store/audit"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/serials"
 	"github.com/serialine/serialine/shared/wire"
@@ -139,7 +140,7 @@ func (s *Store) VoidUnaccounted(ctx context.Context, orderID, reason string) (Vo
 		if _, err := tx.Exec(ctx, "UPDATE work_orders SET units_voided = units_voided + $2, updated_at = $3 WHERE id = $1", orderID, int64(out.Count), t); err != nil {
 			return fmt.Errorf("%s: %w", rec, err)
 		}
-		return audit(ctx, tx, "void-unaccounted", "work_order", orderID, nil, out)
+		return audit.Record(ctx, tx, "void-unaccounted", "work_order", orderID, nil, out)
 	})
 	if err != nil {
 		return VoidedUnaccounted{}, err

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/serialine/serialine/central/store/audit"
 	"github.com/serialine/serialine/central/store/sqldb"
 )
 
@@ -244,9 +245,9 @@ func (s *Store) PutPartnerEndpoint(ctx context.Context, e PartnerEndpoint) (Part
 			return fmt.Errorf("partner %s: %s endpoint: %w", e.GLN, e.Kind, err)
 		}
 		if !exists {
-			return audit(ctx, tx, "create", "partner_endpoint", e.GLN+"/"+e.Kind, nil, e.redacted())
+			return audit.Record(ctx, tx, "create", "partner_endpoint", e.GLN+"/"+e.Kind, nil, e.redacted())
 		}
-		return audit(ctx, tx, "update", "partner_endpoint", e.GLN+"/"+e.Kind, before.redacted(), e.redacted())
+		return audit.Record(ctx, tx, "update", "partner_endpoint", e.GLN+"/"+e.Kind, before.redacted(), e.redacted())
 	})
 	e.SecretSet, e.ClientKeySet = e.Secret != "", e.ClientKey != ""
 	return e, err
@@ -262,7 +263,7 @@ func (s *Store) DeletePartnerEndpoint(ctx context.Context, gln, kind string) err
 		if _, err := tx.Exec(ctx, "DELETE FROM partner_endpoints WHERE gln = $1 AND kind = $2", gln, kind); err != nil {
 			return fmt.Errorf("partner %s: %s endpoint: %w", gln, kind, err)
 		}
-		return audit(ctx, tx, "delete", "partner_endpoint", gln+"/"+kind, before.redacted(), nil)
+		return audit.Record(ctx, tx, "delete", "partner_endpoint", gln+"/"+kind, before.redacted(), nil)
 	})
 }
 

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/serialine/serialine/central/store/audit"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/epcis"
 	"github.com/serialine/serialine/shared/gs1"
@@ -215,7 +216,7 @@ func auditEffects(ctx context.Context, tx sqldb.Tx, res CaptureResult, effects [
 		}
 		id := res.EventIDs[f.Index]
 		after := map[string]any{"capture": res.CaptureID, "event_id": id, "hash_id": res.HashIDs[f.Index], "why": f.Why, "epcs": f.EPCs}
-		if err := audit(ctx, tx, f.Effect, "epcis_event", id, nil, after); err != nil {
+		if err := audit.Record(ctx, tx, f.Effect, "epcis_event", id, nil, after); err != nil {
 			return err
 		}
 	}

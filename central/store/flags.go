@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/serialine/serialine/central/store/audit"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/wire"
 )
@@ -103,7 +104,7 @@ func (a *applier) flushFlags(ctx context.Context) error {
 		if id == "" {
 			entity, id = "line", a.line
 		}
-		if err := audit(ctx, a.tx, "flag", entity, id, nil, groups[k]); err != nil {
+		if err := audit.Record(ctx, a.tx, "flag", entity, id, nil, groups[k]); err != nil {
 			return err
 		}
 	}
@@ -229,7 +230,7 @@ func (s *Store) DisposeFlags(ctx context.Context, order string, ids []int64, dis
 			}
 			before := fl
 			fl.Disposition, fl.DisposedBy, fl.DisposedAt, fl.Note = disposition, actor, &t, note
-			if err := audit(ctx, tx, "disposition", "event_flag", strconv.FormatInt(id, 10), before, fl); err != nil {
+			if err := audit.Record(ctx, tx, "disposition", "event_flag", strconv.FormatInt(id, 10), before, fl); err != nil {
 				return err
 			}
 			out = append(out, fl)

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/serialine/serialine/central/store/audit"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/gs1"
 )
@@ -385,13 +386,13 @@ func (s *Store) PutFMDProduct(ctx context.Context, p FMDProduct, newVersion bool
 				p.GTIN, p.Version, fmdData(p), t); err != nil {
 				return err
 			}
-			return audit(ctx, tx, "update", "fmd_product", p.GTIN+"/v"+strconv.Itoa(p.Version), cur, p)
+			return audit.Record(ctx, tx, "update", "fmd_product", p.GTIN+"/v"+strconv.Itoa(p.Version), cur, p)
 		}
 		if _, err := tx.Exec(ctx, "INSERT INTO fmd_products ("+fmdCols+") VALUES ($1, $2, $3, $4, $4, NULL)",
 			p.GTIN, p.Version, fmdData(p), t); err != nil {
 			return err
 		}
-		return audit(ctx, tx, "create", "fmd_product", p.GTIN+"/v"+strconv.Itoa(p.Version), nil, p)
+		return audit.Record(ctx, tx, "create", "fmd_product", p.GTIN+"/v"+strconv.Itoa(p.Version), nil, p)
 	})
 	if err != nil {
 		return FMDProduct{}, err
@@ -492,7 +493,7 @@ func uploadFMDProduct(ctx context.Context, tx sqldb.Tx, p FMDProduct) ([]Outboun
 	if err != nil {
 		return nil, err
 	}
-	return ms, audit(ctx, tx, "upload", "fmd_product", p.GTIN+"/v"+strconv.Itoa(p.Version), nil, map[string]any{"markets": p.Countries()})
+	return ms, audit.Record(ctx, tx, "upload", "fmd_product", p.GTIN+"/v"+strconv.Itoa(p.Version), nil, map[string]any{"markets": p.Countries()})
 }
 
 // SendFMDProduct queues the current version of the product's master data

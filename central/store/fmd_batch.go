@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/serialine/serialine/central/store/audit"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/wire"
 )
@@ -60,7 +61,7 @@ func (s *Store) SendFMDBatch(ctx context.Context, order string) (FMDBatch, []Out
 				b.Order, b.GTIN, b.Lot, b.Version, b.UploadedAt); err != nil {
 				return err
 			}
-			if err := audit(ctx, tx, "upload", "fmd_batch", order, nil, b); err != nil {
+			if err := audit.Record(ctx, tx, "upload", "fmd_batch", order, nil, b); err != nil {
 				return err
 			}
 		case err != nil:

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/serialine/serialine/central/store/audit"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/gs1"
 )
@@ -164,7 +165,7 @@ func (s *Store) createFMDStatus(ctx context.Context, tx sqldb.Tx, req FMDStatusR
 	if u.Queued, err = enqueueFMD(ctx, tx, FMDStatusRef(u.ID), false); err != nil {
 		return u, err
 	}
-	return u, audit(ctx, tx, "create", "fmd_status", strconv.FormatInt(u.ID, 10), nil, u)
+	return u, audit.Record(ctx, tx, "create", "fmd_status", strconv.FormatInt(u.ID, 10), nil, u)
 }
 
 // ReverseFMDStatus reverses a status update within its window: a
@@ -209,7 +210,7 @@ func (s *Store) ReverseFMDStatus(ctx context.Context, id int64, reason string) (
 		if u.Queued, err = enqueueFMD(ctx, tx, FMDStatusRef(u.ID), false); err != nil {
 			return err
 		}
-		return audit(ctx, tx, "reverse", "fmd_status", strconv.FormatInt(orig.ID, 10), orig, u)
+		return audit.Record(ctx, tx, "reverse", "fmd_status", strconv.FormatInt(orig.ID, 10), orig, u)
 	})
 	return u, err
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/serialine/serialine/central/store/audit"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/wire"
 )
@@ -94,7 +95,7 @@ func (a *applier) extendAllowance(ctx context.Context, e wire.Event) string {
 	a.changed.add(o.id)
 	actor := lineActor(a.line, e.Operator)
 	a.audits = append(a.audits, func() error {
-		return audit(sqldb.WithActor(ctx, actor), a.tx, "extend-allowance", "work_order", o.id, before, after)
+		return audit.Record(sqldb.WithActor(ctx, actor), a.tx, "extend-allowance", "work_order", o.id, before, after)
 	})
 	return ""
 }

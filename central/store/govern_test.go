@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/audit"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/internal/testkit"
@@ -49,10 +50,10 @@ func TestRejectAllowance(t *testing.T) {
 				require.NoError(t, err)
 				require.Equal(t, tc.allowance, stored.RejectAllowance)
 				require.Equal(t, tc.own != nil, stored.AllowanceSet)
-				audit, err := f.s.Audit(f.ctx, store.AuditFilter{Entity: "work_order", EntityID: o.ID})
+				entries, err := f.s.Audit(f.ctx, audit.Filter{Entity: "work_order", EntityID: o.ID})
 				require.NoError(t, err)
 				var created store.WorkOrder
-				require.NoError(t, json.Unmarshal(audit[0].After, &created))
+				require.NoError(t, json.Unmarshal(entries[0].After, &created))
 				require.Equal(t, tc.allowance, created.RejectAllowance, "the audit trail has the order's allowance")
 			})
 		}
@@ -84,11 +85,11 @@ func TestRejectAllowance(t *testing.T) {
 		require.Equal(t, 0, *got.RejectAllowancePercent)
 		require.Equal(t, uint64(3), *got.RejectAllowanceMin)
 		require.Equal(t, 30, got.MinShelfLifeDays)
-		audit, err := f.s.Audit(f.ctx, store.AuditFilter{Entity: "product", EntityID: p.GTIN})
+		entries, err := f.s.Audit(f.ctx, audit.Filter{Entity: "product", EntityID: p.GTIN})
 		require.NoError(t, err)
 		var before, after store.Product
-		require.NoError(t, json.Unmarshal(audit[1].Before, &before))
-		require.NoError(t, json.Unmarshal(audit[1].After, &after))
+		require.NoError(t, json.Unmarshal(entries[1].Before, &before))
+		require.NoError(t, json.Unmarshal(entries[1].After, &after))
 		require.Equal(t, [2]int{2, 0}, [2]int{*before.RejectAllowancePercent, *after.RejectAllowancePercent}, "the change is audited")
 
 		for name, o := range map[string]store.WorkOrder{
@@ -134,9 +135,9 @@ func TestAllowanceExtended(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, uint64(375), need.Remaining)
 
-		audit, err := f.s.Audit(f.ctx, store.AuditFilter{Entity: "work_order", EntityID: "WO-1"})
+		entries, err := f.s.Audit(f.ctx, audit.Filter{Entity: "work_order", EntityID: "WO-1"})
 		require.NoError(t, err)
-		last := audit[len(audit)-1]
+		last := entries[len(entries)-1]
 		require.Equal(t, "extend-allowance", last.Action)
 		require.Equal(t, "line:L1 operator:sup-maria", last.Actor)
 		var after map[string]any
@@ -278,10 +279,10 @@ func TestCloseReachesLineAfterClose(t *testing.T) {
 		require.Equal(t, []string{"L1:5", "L1:6", "L1:7", "L1:8", "L1:9"}, flagged,
 			"the units made after the close and the reject; not those before it, nor the line's close-out")
 
-		audit, err := f.s.Audit(f.ctx, store.AuditFilter{Entity: "work_order", EntityID: "WO-1"})
+		entries, err := f.s.Audit(f.ctx, audit.Filter{Entity: "work_order", EntityID: "WO-1"})
 		require.NoError(t, err)
 		var actions []string
-		for _, a := range audit {
+		for _, a := range entries {
 			actions = append(actions, a.Action)
 			if a.Action == "flag" {
 				var fl map[string]any
@@ -324,7 +325,7 @@ func TestCloseReachesLineAfterClose(t *testing.T) {
 		require.Equal(t, "quinn (qa)", all[0].DisposedBy)
 		require.NotNil(t, all[0].DisposedAt)
 		require.Equal(t, "made after close: pulled and destroyed", all[0].Note)
-		trail, err := f.s.Audit(f.ctx, store.AuditFilter{Entity: "event_flag"})
+		trail, err := f.s.Audit(f.ctx, audit.Filter{Entity: "event_flag"})
 		require.NoError(t, err)
 		require.Len(t, trail, 2)
 		require.Equal(t, "disposition", trail[0].Action)
@@ -350,10 +351,10 @@ func TestLineClosesFirst(t *testing.T) {
 		require.NoError(t, err)
 		require.Len(t, flags, 1)
 		require.Equal(t, "L1:3", flags[0].EventID)
-		audit, err := f.s.Audit(f.ctx, store.AuditFilter{Entity: "work_order", EntityID: "WO-1"})
+		entries, err := f.s.Audit(f.ctx, audit.Filter{Entity: "work_order", EntityID: "WO-1"})
 		require.NoError(t, err)
 		closes := 0
-		for _, a := range audit {
+		for _, a := range entries {
 			if a.Action == "close" {
 				closes++
 				require.Equal(t, "line:L1 operator:ana", a.Actor)

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/serialine/serialine/central/store/audit"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/gs1"
 	"github.com/serialine/serialine/shared/serials"
@@ -157,7 +158,7 @@ func (s *Store) Grant(ctx context.Context, req wire.SerialRequest, limit uint64)
 		if count < req.Count {
 			a.Trimmed = need.String()
 		}
-		return audit(ctx, tx, "grant", "serial_grant", req.RequestID, nil, a)
+		return audit.Record(ctx, tx, "grant", "serial_grant", req.RequestID, nil, a)
 	})
 	if raced {
 		err = s.db.Read(ctx, func(q sqldb.Tx) error {
@@ -422,7 +423,7 @@ func (s *Store) ImportSerialList(ctx context.Context, gtin string, list []string
 			First     string `json:"first"`
 			Last      string `json:"last"`
 		}
-		return audit(ctx, tx, "import", "serial_list", gtin, nil,
+		return audit.Record(ctx, tx, "import", "serial_list", gtin, nil,
 			audited{Imported: len(list), Positions: fmt.Sprintf("%d-%d", from, size-1), First: list[0], Last: list[len(list)-1]})
 	})
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/audit"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/shared/serials"
@@ -45,9 +46,9 @@ func TestGrantIdempotent(t *testing.T) {
 		grants, err := f.s.Grants(f.ctx, "WO-1")
 		require.NoError(t, err)
 		require.Len(t, grants, 2)
-		audit, err := f.s.Audit(f.ctx, store.AuditFilter{Entity: "serial_grant"})
+		entries, err := f.s.Audit(f.ctx, audit.Filter{Entity: "serial_grant"})
 		require.NoError(t, err)
-		require.Len(t, audit, 2, "one audit entry per grant, none for the retry")
+		require.Len(t, entries, 2, "one audit entry per grant, none for the retry")
 	})
 }
 
@@ -274,14 +275,14 @@ func TestGrantBoundedByOrderIssue11(t *testing.T) {
 			total += g.Count
 		}
 		require.Equal(t, uint64(350), total)
-		audit, err := f.s.Audit(f.ctx, store.AuditFilter{Entity: "serial_grant", EntityID: "r1"})
+		entries, err := f.s.Audit(f.ctx, audit.Filter{Entity: "serial_grant", EntityID: "r1"})
 		require.NoError(t, err)
-		require.Len(t, audit, 1)
+		require.Len(t, entries, 1)
 		var after struct {
 			Count, Requested uint64
 			Trimmed          string
 		}
-		require.NoError(t, json.Unmarshal(audit[0].After, &after))
+		require.NoError(t, json.Unmarshal(entries[0].After, &after))
 		require.Equal(t, uint64(350), after.Count)
 		require.Equal(t, uint64(36_000), after.Requested)
 		require.Contains(t, after.Trimmed, "work order WO-300 (quantity 300, reject allowance 50)")

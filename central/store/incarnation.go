@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/serialine/serialine/central/store/audit"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/wire"
 )
@@ -176,7 +177,7 @@ func (a *applier) newIncarnation(ctx context.Context, current string) error {
 		Held        int    `json:"held,omitempty"`
 		Gaps        string `json:"gaps,omitempty"`
 	}
-	return audit(ctx, a.tx, "incarnation-replaced", "line_seq", a.line,
+	return audit.Record(ctx, a.tx, "incarnation-replaced", "line_seq", a.line,
 		state{Incarnation: r.Incarnation, AppliedSeq: r.Seq, Held: r.Held, Gaps: formatGaps(r.Gaps)},
 		state{Incarnation: a.inc})
 }
@@ -342,7 +343,7 @@ func (s *Store) ResolveIncarnation(ctx context.Context, line, incarnation, note 
 			Replaced    string `json:"replaced"`
 			Resolution  string `json:"resolution,omitempty"`
 		}
-		return audit(ctx, tx, "incarnation-resolved", "line_seq", line,
+		return audit.Record(ctx, tx, "incarnation-resolved", "line_seq", line,
 			state{Incarnation: incarnation, Replaced: replaced.String}, state{Incarnation: incarnation, Replaced: replaced.String, Resolution: note})
 	})
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/audit"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/internal/testkit"
@@ -91,7 +92,7 @@ func TestIncarnationReplacesLegacy(t *testing.T) {
 		require.Equal(t, res.Replaced.Incarnation, cur.Replaced.Incarnation)
 		require.Equal(t, ls.Incarnations[1].Incarnation, "b2", "oldest first")
 
-		audits, err := f.s.Audit(f.ctx, store.AuditFilter{Entity: "line_seq", EntityID: line1})
+		audits, err := f.s.Audit(f.ctx, audit.Filter{Entity: "line_seq", EntityID: line1})
 		require.NoError(t, err)
 		require.Len(t, audits, 1)
 		require.Equal(t, "incarnation-replaced", audits[0].Action)
@@ -149,7 +150,7 @@ func TestIncarnationReplacesLegacy(t *testing.T) {
 		require.NotNil(t, cur.Resolved)
 		require.Equal(t, "user:test", cur.Resolved.By)
 		require.NotNil(t, cur.Replaced, "what it replaced stays on record")
-		audits, err = f.s.Audit(f.ctx, store.AuditFilter{Entity: "line_seq", EntityID: line1})
+		audits, err = f.s.Audit(f.ctx, audit.Filter{Entity: "line_seq", EntityID: line1})
 		require.NoError(t, err)
 		require.Equal(t, "incarnation-resolved", audits[len(audits)-1].Action)
 	})

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/serialine/serialine/central/store/audit"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/wire"
 )
@@ -198,7 +199,7 @@ func (s *Store) OpenInvestigation(ctx context.Context, r InvestigationRequest) (
 		if out, err = getInvestigation(ctx, tx, id); err != nil {
 			return err
 		}
-		return audit(ctx, tx, "open", "investigation", strconv.FormatInt(id, 10), nil, map[string]any{
+		return audit.Record(ctx, tx, "open", "investigation", strconv.FormatInt(id, 10), nil, map[string]any{
 			"investigation": out, "serials": r.Serials})
 	})
 	return out, err
@@ -248,7 +249,7 @@ func (s *Store) CloseInvestigation(ctx context.Context, id int64, outcome, note 
 		if out, err = getInvestigation(ctx, tx, id); err != nil {
 			return err
 		}
-		return audit(ctx, tx, "close", "investigation", strconv.FormatInt(id, 10), before, out)
+		return audit.Record(ctx, tx, "close", "investigation", strconv.FormatInt(id, 10), before, out)
 	})
 	return out, err
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/serialine/serialine/central/store/audit"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/gs1"
 	"github.com/serialine/serialine/shared/serials"
@@ -320,7 +321,7 @@ func (s *Store) PutProduct(ctx context.Context, p Product) error {
 			if err != nil {
 				return fmt.Errorf("product %s: %w", p.GTIN, err)
 			}
-			return audit(ctx, tx, "update", "product", p.GTIN, before.redacted(), p.redacted())
+			return audit.Record(ctx, tx, "update", "product", p.GTIN, before.redacted(), p.redacted())
 		}
 		_, err = tx.Exec(ctx, "INSERT INTO products ("+productCols+") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$15,$16,$17,$18,$19)",
 			p.GTIN, p.Name, p.Form, p.Strength, p.PackSize, p.CompanyPrefixLen, p.NDC, string(national), string(markets),
@@ -332,7 +333,7 @@ func (s *Store) PutProduct(ctx context.Context, p Product) error {
 		if _, err := tx.Exec(ctx, "INSERT INTO serial_counters (gtin, next_counter, list_size) VALUES ($1, 0, 0)", p.GTIN); err != nil {
 			return fmt.Errorf("product %s: serial counter: %w", p.GTIN, err)
 		}
-		return audit(ctx, tx, "create", "product", p.GTIN, nil, p.redacted())
+		return audit.Record(ctx, tx, "create", "product", p.GTIN, nil, p.redacted())
 	})
 }
 
@@ -437,9 +438,9 @@ func (s *Store) PutLine(ctx context.Context, l Line) error {
 		}
 		after := audited{Line: l, PasswordChanged: before != nil && before.PasswordHash != l.PasswordHash}
 		if before == nil {
-			return audit(ctx, tx, "create", "line", l.ID, nil, after)
+			return audit.Record(ctx, tx, "create", "line", l.ID, nil, after)
 		}
-		return audit(ctx, tx, "update", "line", l.ID, audited{Line: *before}, after)
+		return audit.Record(ctx, tx, "update", "line", l.ID, audited{Line: *before}, after)
 	})
 }
 

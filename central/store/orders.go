@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/serialine/serialine/central/store/audit"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/gs1"
 	"github.com/serialine/serialine/shared/wire"
@@ -145,7 +146,7 @@ func (s *Store) CreateOrder(ctx context.Context, o WorkOrder) (WorkOrder, error)
 		if n == 0 {
 			return fmt.Errorf("%s: %w: the id exists already", rec, sqldb.ErrConflict)
 		}
-		return audit(ctx, tx, "create", "work_order", o.ID, nil, o)
+		return audit.Record(ctx, tx, "create", "work_order", o.ID, nil, o)
 	})
 	return o, err
 }
@@ -214,7 +215,7 @@ func (s *Store) ReleaseOrder(ctx context.Context, id, line string) (WorkOrder, e
 			id, line, string(o.State), t); err != nil {
 			return fmt.Errorf("work order %s: %w", id, err)
 		}
-		return audit(ctx, tx, "release", "work_order", id, before, o)
+		return audit.Record(ctx, tx, "release", "work_order", id, before, o)
 	})
 	return o, err
 }
@@ -237,7 +238,7 @@ func (s *Store) CloseOrder(ctx context.Context, id string) (WorkOrder, error) {
 		if _, err := tx.Exec(ctx, "UPDATE work_orders SET state = $2, closed_at = $3, updated_at = $3 WHERE id = $1", id, string(o.State), t); err != nil {
 			return fmt.Errorf("work order %s: %w", id, err)
 		}
-		return audit(ctx, tx, "close", "work_order", id, before, o)
+		return audit.Record(ctx, tx, "close", "work_order", id, before, o)
 	})
 	return o, err
 }

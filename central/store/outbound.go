@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/serialine/serialine/central/store/audit"
 	"github.com/serialine/serialine/central/store/sqldb"
 )
 
@@ -125,7 +126,7 @@ func enqueueOutbound(ctx context.Context, tx sqldb.Tx, kind, ref, gln string) (O
 	if err != nil {
 		return m, err
 	}
-	return m, audit(ctx, tx, "enqueue", "outbound", strconv.FormatInt(id, 10), nil, m)
+	return m, audit.Record(ctx, tx, "enqueue", "outbound", strconv.FormatInt(id, 10), nil, m)
 }
 
 // enqueueShipmentDocuments queues the shipment's DSCSA document when its
@@ -360,7 +361,7 @@ func (s *Store) RecordOutbound(ctx context.Context, id int64, owner string, r Ou
 		if m, err = getOutbound(ctx, tx, id); err != nil {
 			return err
 		}
-		return audit(ctx, tx, "send", "outbound", strconv.FormatInt(id, 10), nil, map[string]any{
+		return audit.Record(ctx, tx, "send", "outbound", strconv.FormatInt(id, 10), nil, map[string]any{
 			"kind": m.Kind, "ref": m.Ref, "partner": m.Partner, "attempt": attempts, "endpoint": r.Endpoint,
 			"status": r.Status, "summary": summary, "outcome": r.Outcome, "state": newState, "document_id": m.DocumentID})
 	})
@@ -389,7 +390,7 @@ func (s *Store) ResendOutbound(ctx context.Context, id int64) (OutboundMessage, 
 			return err
 		}
 		before.History, m.History = nil, nil
-		err = audit(ctx, tx, "resend", "outbound", strconv.FormatInt(id, 10), before, m)
+		err = audit.Record(ctx, tx, "resend", "outbound", strconv.FormatInt(id, 10), before, m)
 		if m2, err2 := getOutbound(ctx, tx, id); err2 == nil {
 			m = m2
 		}

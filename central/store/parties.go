@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/serialine/serialine/central/store/audit"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/gs1"
 )
@@ -169,9 +170,9 @@ func (s *Store) PutSite(ctx context.Context, site Site) error {
 // auditPut records a create (before == nil) or an update.
 func auditPut[T any](ctx context.Context, tx sqldb.Tx, entity, id string, before *T, after T) error {
 	if before == nil {
-		return audit(ctx, tx, "create", entity, id, nil, after)
+		return audit.Record(ctx, tx, "create", entity, id, nil, after)
 	}
-	return audit(ctx, tx, "update", entity, id, *before, after)
+	return audit.Record(ctx, tx, "update", entity, id, *before, after)
 }
 
 func getSite(ctx context.Context, q sqldb.Tx, gln string) (Site, error) {

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/serialine/serialine/central/store/audit"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/gs1"
 	"github.com/serialine/serialine/shared/wire"
@@ -184,7 +185,7 @@ func (s *Store) CreateRecall(ctx context.Context, req RecallRequest) (Recall, er
 			Recall
 			Serials int `json:"serials,omitempty"`
 		}
-		return audit(ctx, tx, "create", "recall", rc.ID, nil, audited{rc, len(req.Serials)})
+		return audit.Record(ctx, tx, "create", "recall", rc.ID, nil, audited{rc, len(req.Serials)})
 	})
 	if err != nil {
 		return Recall{}, err

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/serialine/serialine/central/store/audit"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/wire"
 )
@@ -206,7 +207,7 @@ func (s *Store) RecordReceipt(ctx context.Context, in ReceiptInput) (Receipt, er
 		}
 		after := out
 		after.Summary = nil
-		return audit(ctx, tx, "receive", "receipt", strconv.FormatInt(id, 10), nil, after)
+		return audit.Record(ctx, tx, "receive", "receipt", strconv.FormatInt(id, 10), nil, after)
 	})
 	return out, err
 }
@@ -397,7 +398,7 @@ func (s *Store) ResolveException(ctx context.Context, id int64, resolution strin
 			return err
 		}
 		out = got[0]
-		return audit(ctx, tx, "resolve", "dscsa_exception", strconv.FormatInt(id, 10), before, out)
+		return audit.Record(ctx, tx, "resolve", "dscsa_exception", strconv.FormatInt(id, 10), before, out)
 	})
 	return out, err
 }

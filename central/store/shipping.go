@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/serialine/serialine/central/store/audit"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/epcis"
 	"github.com/serialine/serialine/shared/gs1"
@@ -102,7 +103,7 @@ func (s *Store) CreateShipment(ctx context.Context, sh Shipment) (Shipment, erro
 		if n == 0 {
 			return fmt.Errorf("%s: %w: the id exists already", rec, sqldb.ErrConflict)
 		}
-		return audit(ctx, tx, "create", "shipment", sh.ID, nil, sh)
+		return audit.Record(ctx, tx, "create", "shipment", sh.ID, nil, sh)
 	})
 	return sh, err
 }
@@ -512,7 +513,7 @@ func (s *Store) Pick(ctx context.Context, id string, items []PickItem) (Shipment
 		if sh, err = getShipment(ctx, tx, id, ""); err != nil {
 			return err
 		}
-		return audit(ctx, tx, "pick", "shipment", id, nil, map[string]any{"picks": items, "units": len(units)})
+		return audit.Record(ctx, tx, "pick", "shipment", id, nil, map[string]any{"picks": items, "units": len(units)})
 	})
 	return sh, err
 }
@@ -619,7 +620,7 @@ func (s *Store) ConfirmShipment(ctx context.Context, id string, at time.Time) (S
 			}
 			after := o
 			after.State = SalesOrderShipped
-			if err := audit(ctx, tx, "ship", "sales_order", o.ID, o, after); err != nil {
+			if err := audit.Record(ctx, tx, "ship", "sales_order", o.ID, o, after); err != nil {
 				return err
 			}
 		}
@@ -645,7 +646,7 @@ func (s *Store) ConfirmShipment(ctx context.Context, id string, at time.Time) (S
 		if err := enqueueShipmentDocuments(ctx, tx, sh); err != nil {
 			return fmt.Errorf("%s: %w", rec, err)
 		}
-		return audit(ctx, tx, "confirm", "shipment", id, before, sh)
+		return audit.Record(ctx, tx, "confirm", "shipment", id, before, sh)
 	})
 	return sh, err
 }
@@ -925,7 +926,7 @@ func (s *Store) ReceiveReturn(ctx context.Context, gtin, serial, siteGLN string)
 		if _, err := insertEPCIS(ctx, tx, []*epcisRow{&row}); err != nil {
 			return fmt.Errorf("%s: EPCIS receiving event: %w", rec, err)
 		}
-		return audit(ctx, tx, "receive", "unit_return", strconv.FormatInt(ret.ID, 10), nil, ret)
+		return audit.Record(ctx, tx, "receive", "unit_return", strconv.FormatInt(ret.ID, 10), nil, ret)
 	})
 	return ret, err
 }
@@ -1030,7 +1031,7 @@ func (s *Store) VerifyReturn(ctx context.Context, gtin, serial, lot, expiry stri
 		if _, err := tx.Exec(ctx, "UPDATE unit_returns SET verified_at = $2, outcome = $3, reason = $4 WHERE id = $1", ret.ID, t, ret.Outcome, reason); err != nil {
 			return fmt.Errorf("%s: %w", rec, err)
 		}
-		return audit(ctx, tx, "verify", "unit_return", strconv.FormatInt(ret.ID, 10), before, ret)
+		return audit.Record(ctx, tx, "verify", "unit_return", strconv.FormatInt(ret.ID, 10), before, ret)
 	})
 	return ret, err
 }
@@ -1087,7 +1088,7 @@ func (s *Store) RestockReturn(ctx context.Context, gtin, serial string) (Return,
 		}
 		ret = before
 		ret.RestockedAt = &t
-		return audit(ctx, tx, "restock", "unit_return", strconv.FormatInt(ret.ID, 10), before, ret)
+		return audit.Record(ctx, tx, "restock", "unit_return", strconv.FormatInt(ret.ID, 10), before, ret)
 	})
 	return ret, err
 }

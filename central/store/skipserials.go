@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/serialine/serialine/central/store/audit"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/serials"
 	"github.com/serialine/serialine/shared/wire"
@@ -72,7 +73,7 @@ func (s *Store) SkipSerials(ctx context.Context, n uint64, reason string) ([]Ski
 			if _, err := tx.Exec(ctx, "UPDATE serial_counters SET next_counter = $2 WHERE gtin = $1", c.gtin, to); err != nil {
 				return fmt.Errorf("serial counter of %s: %w", c.gtin, err)
 			}
-			if err := audit(ctx, tx, "skip-serials", "serial_counter", c.gtin, map[string]uint64{"next_counter": c.next},
+			if err := audit.Record(ctx, tx, "skip-serials", "serial_counter", c.gtin, map[string]uint64{"next_counter": c.next},
 				map[string]any{"next_counter": to, "reason": reason}); err != nil {
 				return err
 			}
@@ -104,7 +105,7 @@ func (s *Store) SkipSerials(ctx context.Context, n uint64, reason string) ([]Ski
 			if _, err := tx.Exec(ctx, "UPDATE sscc_counters SET next_ref = $3 WHERE company_prefix = $1 AND extension = $2", x.p.CompanyPrefix, x.p.Extension, to); err != nil {
 				return fmt.Errorf("SSCC counter of %s: %w", x.p, err)
 			}
-			if err := audit(ctx, tx, "skip-serials", "sscc_counter", fmt.Sprintf("%s/%d", x.p.CompanyPrefix, x.p.Extension),
+			if err := audit.Record(ctx, tx, "skip-serials", "sscc_counter", fmt.Sprintf("%s/%d", x.p.CompanyPrefix, x.p.Extension),
 				map[string]uint64{"next_ref": x.next}, map[string]any{"next_ref": to, "reason": reason}); err != nil {
 				return err
 			}

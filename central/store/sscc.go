@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/serialine/serialine/central/store/audit"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/gs1"
 	"github.com/serialine/serialine/shared/wire"
@@ -118,7 +119,7 @@ func (s *Store) GrantSSCC(ctx context.Context, req wire.SerialRequest, limit uin
 			First  gs1.SSCC            `json:"first"`
 			Last   gs1.SSCC            `json:"last"`
 		}
-		return audit(ctx, tx, "grant", "sscc_grant", req.RequestID, nil,
+		return audit.Record(ctx, tx, "grant", "sscc_grant", req.RequestID, nil,
 			audited{Line: req.Line, Order: req.Order, Prefix: p, Ranges: g.Ranges, First: first, Last: last})
 	})
 	if raced {

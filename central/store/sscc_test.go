@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/audit"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/shared/wire"
@@ -63,11 +64,11 @@ func TestGrantSSCCIdempotent(t *testing.T) {
 		require.Len(t, grants, 2)
 		require.Equal(t, "L1-s1", grants[0].RequestID)
 
-		audit, err := f.s.Audit(f.ctx, store.AuditFilter{Entity: "sscc_grant"})
+		entries, err := f.s.Audit(f.ctx, audit.Filter{Entity: "sscc_grant"})
 		require.NoError(t, err)
-		require.Len(t, audit, 3, "one audit entry per grant, none for the retry")
+		require.Len(t, entries, 3, "one audit entry per grant, none for the retry")
 		require.JSONEq(t, `{"line":"L1","sscc":{"company_prefix":"0312345","extension":0},"ranges":[{"start":0,"count":100}],
-			"first":"003123450000000004","last":"003123450000000998"}`, string(audit[0].After))
+			"first":"003123450000000004","last":"003123450000000998"}`, string(entries[0].After))
 
 		// A request id reused for another request, or one of a serials grant.
 		_, err = f.s.GrantSSCC(f.ctx, ssccReq("L1-s1", line1, 0, 99), 0)

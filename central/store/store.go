@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/serialine/serialine/central/store/audit"
 	"github.com/serialine/serialine/central/store/sqldb"
 )
 
@@ -21,6 +22,7 @@ const DefaultGrantCap = 100_000
 // concurrent use; several Stores (several central replicas) may share one
 // PostgreSQL database.
 type Store struct {
+	*audit.Trail
 	db  *sqldb.DB
 	log *slog.Logger
 
@@ -111,7 +113,7 @@ func Open(ctx context.Context, dsn string, log *slog.Logger, opts ...Option) (*S
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{db: db, log: db.Log(), clock: o.clock, skew: o.skew, fmdWindow: o.fmdWindow}
+	s := &Store{Trail: audit.New(db), db: db, log: db.Log(), clock: o.clock, skew: o.skew, fmdWindow: o.fmdWindow}
 	if n, err := s.resealSecrets(ctx); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("store: seal the scheme keys: %w", err)

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/audit"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/internal/testkit"
@@ -84,7 +85,7 @@ func TestProductsAndAudit(t *testing.T) {
 
 		p.Name = "Paracetamol 1 g"
 		require.NoError(t, s.PutProduct(sqldb.WithActor(ctx, "user:bob"), p))
-		entries, err := s.Audit(ctx, store.AuditFilter{Entity: "product", EntityID: gtinRand})
+		entries, err := s.Audit(ctx, audit.Filter{Entity: "product", EntityID: gtinRand})
 		require.NoError(t, err)
 		require.Len(t, entries, 2)
 		require.Equal(t, "create", entries[0].Action)
@@ -276,13 +277,13 @@ func TestMasterData(t *testing.T) {
 		l, err := s.Line(ctx, line1)
 		require.NoError(t, err)
 		require.Equal(t, "h2", l.PasswordHash)
-		audit, err := s.Audit(ctx, store.AuditFilter{Entity: "line", EntityID: line1})
+		entries, err := s.Audit(ctx, audit.Filter{Entity: "line", EntityID: line1})
 		require.NoError(t, err)
-		require.Len(t, audit, 2)
+		require.Len(t, entries, 2)
 		var lineAfter map[string]any
-		require.NoError(t, json.Unmarshal(audit[1].After, &lineAfter))
+		require.NoError(t, json.Unmarshal(entries[1].After, &lineAfter))
 		require.Equal(t, true, lineAfter["password_changed"])
-		require.NotContains(t, string(audit[1].After), "h2", "the hash stays out of the audit trail")
+		require.NotContains(t, string(entries[1].After), "h2", "the hash stays out of the audit trail")
 
 		partner := store.Partner{GLN: "0614141000012", Name: "Wholesale Inc", Licences: map[string]string{"us-nj-wholesale": "W-123"}}
 		require.NoError(t, s.PutPartner(ctx, partner))
@@ -360,10 +361,10 @@ func TestWorkOrders(t *testing.T) {
 		list, err := f.s.Orders(f.ctx, store.OrderFilter{Line: line1, State: wire.OrderStateClosed})
 		require.NoError(t, err)
 		require.Len(t, list, 1)
-		audit, err := f.s.Audit(f.ctx, store.AuditFilter{Entity: "work_order", EntityID: "WO-1"})
+		entries, err := f.s.Audit(f.ctx, audit.Filter{Entity: "work_order", EntityID: "WO-1"})
 		require.NoError(t, err)
 		actions := []string{}
-		for _, a := range audit {
+		for _, a := range entries {
 			actions = append(actions, a.Action)
 		}
 		require.Equal(t, []string{"create", "release", "close", "reconcile"}, actions, "one close: the line's report of it is its reconciliation")
@@ -384,7 +385,7 @@ func TestAuditAppendOnly(t *testing.T) {
 			_, err := conn.Exec(ctx, stmt)
 			require.ErrorContains(t, err, "append-only", stmt)
 		}
-		entries, err := s.Audit(ctx, store.AuditFilter{})
+		entries, err := s.Audit(ctx, audit.Filter{})
 		require.NoError(t, err)
 		require.Len(t, entries, 1)
 		require.Equal(t, "user:test", entries[0].Actor)

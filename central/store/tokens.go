@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/serialine/serialine/central/store/audit"
 	"github.com/serialine/serialine/central/store/sqldb"
 )
 
@@ -74,7 +75,7 @@ func (s *Store) createToken(ctx context.Context, t APIToken) (APIToken, error) {
 		if err != nil {
 			return fmt.Errorf("%s: %w (a token with the same hash exists?)", rec, err)
 		}
-		return audit(ctx, tx, "create", "api_token", t.ID, nil, t)
+		return audit.Record(ctx, tx, "create", "api_token", t.ID, nil, t)
 	})
 	if err != nil {
 		return APIToken{}, err
@@ -159,6 +160,6 @@ func (s *Store) RevokeAPIToken(ctx context.Context, id string) error {
 		}
 		after := before
 		after.RevokedAt = &t
-		return audit(ctx, tx, "revoke", "api_token", id, before, after)
+		return audit.Record(ctx, tx, "revoke", "api_token", id, before, after)
 	})
 }

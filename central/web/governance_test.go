@@ -13,6 +13,7 @@ import (
 
 	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/audit"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/wire"
 )
@@ -202,14 +203,14 @@ func TestProductOrderRules(t *testing.T) {
 	r = c.get(r.header.Get("Location"))
 	require.Equal(t, "Order rules saved.", r.idText("notice"))
 	require.Equal(t, "0 % of an order's quantity, at least 15 packs", r.idText("rule-allowance"))
-	audit, err := e.s.Audit(e.ctx, store.AuditFilter{Entity: "product", EntityID: gtinSeq})
+	entries, err := e.s.Audit(e.ctx, audit.Filter{Entity: "product", EntityID: gtinSeq})
 	require.NoError(t, err)
-	require.Len(t, audit, 2)
+	require.Len(t, entries, 2)
 	var before, after store.Product
-	require.NoError(t, json.Unmarshal(audit[1].Before, &before))
-	require.NoError(t, json.Unmarshal(audit[1].After, &after))
+	require.NoError(t, json.Unmarshal(entries[1].Before, &before))
+	require.NoError(t, json.Unmarshal(entries[1].After, &after))
 	require.Equal(t, [2]uint64{20, 15}, [2]uint64{*before.RejectAllowanceMin, *after.RejectAllowanceMin})
-	require.Contains(t, audit[1].Actor, "alice")
+	require.Contains(t, entries[1].Actor, "alice")
 
 	// An operator reads the rules but is not offered the form.
 	r = e.signedIn("olga", auth.RoleOperator).get("/products/" + gtinSeq)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/audit"
 	"github.com/serialine/serialine/shared/serials"
 )
 
@@ -95,10 +96,10 @@ func TestCreateProductShowsGuessProbability(t *testing.T) {
 	require.Contains(t, text(row[0]), "1 in 1,000,000")
 	require.Contains(t, text(row[0]), "0 of 1,000,000,000,000")
 
-	audit, err := e.s.Audit(e.ctx, store.AuditFilter{Entity: "product", EntityID: gtinRand})
+	entries, err := e.s.Audit(e.ctx, audit.Filter{Entity: "product", EntityID: gtinRand})
 	require.NoError(t, err)
-	require.Len(t, audit, 1)
-	require.Contains(t, audit[0].Actor, "alice (planner")
+	require.Len(t, entries, 1)
+	require.Contains(t, entries[0].Actor, "alice (planner")
 }
 
 // upload posts a serial list file as a browser does.

@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/audit"
 )
 
 // recordLimit caps the rows a dead-letter or audit page shows.
@@ -102,7 +103,7 @@ func payloadRow(dl store.DeadLetter) deadLetterRow {
 }
 
 type auditRow struct {
-	store.AuditEntry
+	audit.Entry
 	Changes []change
 }
 
@@ -134,14 +135,14 @@ func (h *handler) auditPage(w http.ResponseWriter, r *http.Request) {
 		h.render(w, r, http.StatusUnprocessableEntity, "audit", "Audit trail", "audit", d)
 		return
 	}
-	es, err := h.deps.Store.Audit(r.Context(), store.AuditFilter{Entity: f.Get("entity"), EntityID: f.Get("entity_id"), Since: since, Limit: recordLimit})
+	es, err := h.deps.Store.Audit(r.Context(), audit.Filter{Entity: f.Get("entity"), EntityID: f.Get("entity_id"), Since: since, Limit: recordLimit})
 	if err != nil {
 		h.serverError(w, r, "read the audit trail", err)
 		return
 	}
 	d.Truncated = len(es) >= recordLimit
 	for _, e := range slices.Backward(es) {
-		d.Rows = append(d.Rows, auditRow{AuditEntry: e, Changes: diff(e.Before, e.After)})
+		d.Rows = append(d.Rows, auditRow{Entry: e, Changes: diff(e.Before, e.After)})
 	}
 	h.render(w, r, http.StatusOK, "audit", "Audit trail", "audit", d)
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/audit"
 	"github.com/serialine/serialine/shared/gs1"
 	"github.com/serialine/serialine/shared/wire"
 )
@@ -75,7 +76,7 @@ func TestShipmentPage(t *testing.T) {
 	m, err := e.s.OutboundMessage(e.ctx, id)
 	require.NoError(t, err)
 	require.Equal(t, store.OutboundPending, m.State)
-	entries, err := e.s.Audit(e.ctx, store.AuditFilter{Entity: "outbound", EntityID: fmt.Sprint(id)})
+	entries, err := e.s.Audit(e.ctx, audit.Filter{Entity: "outbound", EntityID: fmt.Sprint(id)})
 	require.NoError(t, err)
 	require.Equal(t, "resend", entries[len(entries)-1].Action)
 	require.Contains(t, entries[len(entries)-1].Actor, "paul")

@@ -10,7 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/serialine/serialine/central/auth"
-	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/audit"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/web"
 	"github.com/serialine/serialine/internal/testkit"
@@ -195,7 +195,7 @@ func TestRolesHideAndRefuse(t *testing.T) {
 
 func auditCount(t *testing.T, e *env) int {
 	t.Helper()
-	es, err := e.s.Audit(context.Background(), store.AuditFilter{})
+	es, err := e.s.Audit(context.Background(), audit.Filter{})
 	require.NoError(t, err)
 	return len(es)
 }

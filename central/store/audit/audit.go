@@ -1,4 +1,4 @@
-package store
+package audit
 
 import (
 	"context"
@@ -12,11 +12,11 @@ import (
 	"github.com/serialine/serialine/central/store/sqldb"
 )
 
-// AuditEntry is one entry of the audit trail: who did what to which record
+// Entry is one entry of the audit trail: who did what to which record
 // and when, with the record before and after (21 CFR Part 11 §11.10(e)).
 // The trail is append-only: the store has no method to change or remove an
 // entry, and on PostgreSQL (and SQLite) a trigger refuses UPDATE and DELETE.
-type AuditEntry struct {
+type Entry struct {
 	ID       int64
 	At       time.Time
 	Actor    string // see sqldb.WithActor
@@ -27,9 +27,9 @@ type AuditEntry struct {
 	After    json.RawMessage // nil for a delete
 }
 
-// audit appends an entry inside tx, so that the change and its record
+// record appends an entry inside tx, so that the change and its record
 // commit together or not at all.
-func audit(ctx context.Context, tx sqldb.Tx, action, entity, id string, before, after any) error {
+func Record(ctx context.Context, tx sqldb.Tx, action, entity, id string, before, after any) error {
 	enc := func(v any) (any, error) {
 		if v == nil {
 			return nil, nil
@@ -56,8 +56,8 @@ func audit(ctx context.Context, tx sqldb.Tx, action, entity, id string, before, 
 	return nil
 }
 
-// AuditFilter selects audit entries; zero fields select everything.
-type AuditFilter struct {
+// Filter selects audit entries; zero fields select everything.
+type Filter struct {
 	Entity   string
 	EntityID string
 	Since    time.Time // entries at or after
@@ -65,7 +65,7 @@ type AuditFilter struct {
 }
 
 // Audit lists audit entries, oldest first.
-func (s *Store) Audit(ctx context.Context, f AuditFilter) ([]AuditEntry, error) {
+func (s *Trail) Audit(ctx context.Context, f Filter) ([]Entry, error) {
 	var where []string
 	var args []any
 	add := func(cond string, v any) {
@@ -90,7 +90,7 @@ func (s *Store) Audit(ctx context.Context, f AuditFilter) ([]AuditEntry, error) 
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
 	q += " ORDER BY id LIMIT " + strconv.Itoa(limit)
-	var out []AuditEntry
+	var out []Entry
 	err := s.db.Read(ctx, func(db sqldb.Tx) error {
 		r, err := db.Query(ctx, q, args...)
 		if err != nil {
@@ -98,7 +98,7 @@ func (s *Store) Audit(ctx context.Context, f AuditFilter) ([]AuditEntry, error) 
 		}
 		defer r.Close()
 		for r.Next() {
-			var e AuditEntry
+			var e Entry
 			var before, after sql.NullString
 			if err := r.Scan(&e.ID, &e.At, &e.Actor, &e.Action, &e.Entity, &e.EntityID, &before, &after); err != nil {
 				return err
