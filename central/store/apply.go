@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/serialine/serialine/central/store/audit"
+	"github.com/serialine/serialine/central/store/check"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/serials"
 	"github.com/serialine/serialine/shared/wire"
@@ -131,7 +132,7 @@ func (s *Store) refreshStats(ctx context.Context, n int) {
 // events for good, e.g. a replaced line PC): each becomes a dead letter
 // with reason, and the held events behind the gap are applied. Audited.
 func (s *Store) SkipGap(ctx context.Context, line string, through uint64, reason string) (ApplyResult, error) {
-	if err := checkText("line "+line, "reason", reason, true); err != nil {
+	if err := check.Text("line "+line, "reason", reason, true); err != nil {
 		return ApplyResult{Line: line}, err
 	}
 	return s.apply(ctx, line, "", false, nil, through, reason)
@@ -140,7 +141,7 @@ func (s *Store) SkipGap(ctx context.Context, line string, through uint64, reason
 // SkipGapIn is SkipGap for a given incarnation of the line (an earlier
 // one's gap, after its takeover).
 func (s *Store) SkipGapIn(ctx context.Context, line, incarnation string, through uint64, reason string) (ApplyResult, error) {
-	if err := checkText("line "+line, "reason", reason, true); err != nil {
+	if err := check.Text("line "+line, "reason", reason, true); err != nil {
 		return ApplyResult{Line: line}, err
 	}
 	if err := checkIncarnation(line, incarnation); err != nil {

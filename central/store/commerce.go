@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/serialine/serialine/central/store/audit"
+	"github.com/serialine/serialine/central/store/check"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/gs1"
 )
@@ -57,19 +58,19 @@ const maxSalesQuantity = 1 << 32
 // and every line's product must exist; a GTIN may appear on one line only.
 func (s *Store) CreateSalesOrder(ctx context.Context, o SalesOrder) (SalesOrder, error) {
 	rec := "sales order " + o.ID
-	if err := checkText(rec, "id", o.ID, true); err != nil {
+	if err := check.Text(rec, "id", o.ID, true); err != nil {
 		return o, err
 	}
 	if _, err := gs1.ParseGLN(o.CustomerGLN); err != nil {
 		return o, sqldb.Invalid(rec, "customer_gln", "%v", err)
 	}
-	if err := checkText(rec, "po_number", o.PONumber, false); err != nil {
+	if err := check.Text(rec, "po_number", o.PONumber, false); err != nil {
 		return o, err
 	}
 	if o.PONumber != "" && !gs1.IsCSET82(o.PONumber) {
 		return o, sqldb.Invalid(rec, "po_number", "must be characters of GS1 CSET 82 (it becomes an EPCIS bizTransaction URI), got %q", o.PONumber)
 	}
-	if len(o.Currency) != 3 || !isUpper(o.Currency) {
+	if len(o.Currency) != 3 || !check.IsUpper(o.Currency) {
 		return o, sqldb.Invalid(rec, "currency", "must be an ISO 4217 code of 3 capital letters, got %q", o.Currency)
 	}
 	if o.State != "" && o.State != SalesOrderOpen {
@@ -82,7 +83,7 @@ func (s *Store) CreateSalesOrder(ctx context.Context, o SalesOrder) (SalesOrder,
 	for i := range o.Lines {
 		l := &o.Lines[i]
 		f := "lines[" + strconv.Itoa(i) + "]"
-		if err := checkGTIN(rec, f+".gtin", l.GTIN); err != nil {
+		if err := check.GTIN(rec, f+".gtin", l.GTIN); err != nil {
 			return o, err
 		}
 		if j, dup := seen[l.GTIN]; dup {

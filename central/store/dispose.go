@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/serialine/serialine/central/store/audit"
+	"github.com/serialine/serialine/central/store/check"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/serials"
 	"github.com/serialine/serialine/shared/wire"
@@ -37,7 +38,7 @@ type VoidedUnaccounted struct {
 // the serial is never granted again (it never was: counters only go up).
 func (s *Store) VoidUnaccounted(ctx context.Context, orderID, reason string) (VoidedUnaccounted, error) {
 	rec := "work order " + orderID
-	if err := checkText(rec, "reason", reason, true); err != nil {
+	if err := check.Text(rec, "reason", reason, true); err != nil {
 		return VoidedUnaccounted{}, err
 	}
 	out := VoidedUnaccounted{Order: orderID, Reason: reason, Ranges: []wire.CounterRange{}}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/serialine/serialine/central/store/audit"
+	"github.com/serialine/serialine/central/store/check"
 	"github.com/serialine/serialine/central/store/sqldb"
 )
 
@@ -101,13 +102,13 @@ func (e PartnerEndpoint) Validate() error {
 	case u.Fragment != "":
 		return sqldb.Invalid(rec, "url", "must not have a fragment")
 	}
-	if err := checkText(rec, "username", e.Username, false); err != nil {
+	if err := check.Text(rec, "username", e.Username, false); err != nil {
 		return err
 	}
 	if len(e.Secret) > 4096 {
 		return sqldb.Invalid(rec, "secret", "has %d bytes, at most 4096", len(e.Secret))
 	}
-	if err := checkPrintable(rec, "secret", e.Secret); err != nil {
+	if err := check.Printable(rec, "secret", e.Secret); err != nil {
 		return err
 	}
 	switch e.Auth {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/serialine/serialine/central/store/audit"
+	"github.com/serialine/serialine/central/store/check"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/wire"
 )
@@ -187,7 +188,7 @@ func (s *Store) DisposeFlags(ctx context.Context, order string, ids []int64, dis
 	if !slices.Contains(Dispositions(), disposition) {
 		return nil, sqldb.Invalid(rec, "disposition", "%q is not a disposition; use %s", disposition, strings.Join(Dispositions(), " or "))
 	}
-	if err := checkLongText(rec, "note", note); err != nil {
+	if err := check.LongText(rec, "note", note); err != nil {
 		return nil, err
 	}
 	if strings.TrimSpace(note) == "" {

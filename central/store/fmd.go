@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/serialine/serialine/central/store/audit"
+	"github.com/serialine/serialine/central/store/check"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/gs1"
 )
@@ -189,13 +190,13 @@ func fmdProblems(ctx context.Context, q sqldb.Tx, p FMDProduct) ([]*sqldb.Valida
 	if !slices.Contains(prod.Markets, MarketEUFMD) {
 		add(sqldb.Invalid(rec, "product.markets", "the product is not sold under %s; add the market first", MarketEUFMD))
 	}
-	add(checkText(rec, "product.form", prod.Form, true))
-	add(checkText(rec, "product.strength", prod.Strength, true))
+	add(check.Text(rec, "product.form", prod.Form, true))
+	add(check.Text(rec, "product.strength", prod.Strength, true))
 	if prod.PackSize <= 0 {
 		add(sqldb.Invalid(rec, "product.pack_size", "missing; the hub needs the pack size (art. 33(2)(c))"))
 	}
-	add(checkText(rec, "common_name", p.CommonName, true))
-	add(checkText(rec, "pack_type", p.PackType, true))
+	add(check.Text(rec, "common_name", p.CommonName, true))
+	add(check.Text(rec, "pack_type", p.PackType, true))
 	if p.CodingScheme != CodingSchemeGTIN {
 		add(sqldb.Invalid(rec, "coding_scheme", "must be %s (the product code is a GTIN), got %q", CodingSchemeGTIN, p.CodingScheme))
 	}
@@ -204,7 +205,7 @@ func fmdProblems(ctx context.Context, q sqldb.Tx, p FMDProduct) ([]*sqldb.Valida
 			add(sqldb.Invalid(rec, "atc_codes["+strconv.Itoa(i)+"]", "an ATC code is a letter, then 2 digits, a letter, a letter and 2 digits (N02BE01) or a leading part of that, got %q", c))
 		}
 	}
-	add(checkText(rec, "article57_code", p.Article57Code, false))
+	add(check.Text(rec, "article57_code", p.Article57Code, false))
 	if ve, err := checkParty(ctx, q, rec, "manufacturer", p.Manufacturer, false); err != nil {
 		return nil, err
 	} else if ve != nil {
@@ -348,7 +349,7 @@ func fmdData(p FMDProduct) string {
 // asks for a new product code version, which gets it. Audited.
 func (s *Store) PutFMDProduct(ctx context.Context, p FMDProduct, newVersion bool) (FMDProduct, error) {
 	rec := "EU FMD master data of product " + p.GTIN
-	if err := checkGTIN(rec, "gtin", p.GTIN); err != nil {
+	if err := check.GTIN(rec, "gtin", p.GTIN); err != nil {
 		return p, err
 	}
 	err := s.db.Write(ctx, func(tx sqldb.Tx) error {

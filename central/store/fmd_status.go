@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/serialine/serialine/central/store/audit"
+	"github.com/serialine/serialine/central/store/check"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/gs1"
 )
@@ -84,10 +85,10 @@ func (s *Store) CreateFMDStatus(ctx context.Context, req FMDStatusRequest) (FMDS
 	default:
 		return FMDStatusUpdate{}, sqldb.Invalid(rec, "kind", "%q is not a status update; use %s, %s or %s", req.Kind, FMDWithdrawal, FMDTheft, FMDDestruction)
 	}
-	if err := checkGTIN(rec, "gtin", req.GTIN); err != nil {
+	if err := check.GTIN(rec, "gtin", req.GTIN); err != nil {
 		return FMDStatusUpdate{}, err
 	}
-	if err := checkText(rec, "reason", req.Reason, true); err != nil {
+	if err := check.Text(rec, "reason", req.Reason, true); err != nil {
 		return FMDStatusUpdate{}, err
 	}
 	switch {
@@ -174,7 +175,7 @@ func (s *Store) createFMDStatus(ctx context.Context, tx sqldb.Tx, req FMDStatusR
 // sqldb.ErrConflict. Audited.
 func (s *Store) ReverseFMDStatus(ctx context.Context, id int64, reason string) (FMDStatusUpdate, error) {
 	rec := "EU FMD status update " + strconv.FormatInt(id, 10)
-	if err := checkText(rec, "reason", reason, true); err != nil {
+	if err := check.Text(rec, "reason", reason, true); err != nil {
 		return FMDStatusUpdate{}, err
 	}
 	var u FMDStatusUpdate

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/serialine/serialine/central/store/audit"
+	"github.com/serialine/serialine/central/store/check"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/wire"
 )
@@ -315,7 +316,7 @@ func (s *Store) LineSeq(ctx context.Context, line string) (LineSeq, error) {
 // line can clear its alarm. Audited.
 func (s *Store) ResolveIncarnation(ctx context.Context, line, incarnation, note string) error {
 	rec := "line " + line + " incarnation " + incarnation
-	if err := checkText(rec, "note", note, true); err != nil {
+	if err := check.Text(rec, "note", note, true); err != nil {
 		return err
 	}
 	return s.db.Write(ctx, func(tx sqldb.Tx) error {

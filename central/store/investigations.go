@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/serialine/serialine/central/store/audit"
+	"github.com/serialine/serialine/central/store/check"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/wire"
 )
@@ -82,7 +83,7 @@ func (f Form3911) Check(rec string) error {
 		{"description", f.Description}, {"how_discovered", f.HowDiscovered}, {"contact_name", f.ContactName},
 		{"contact_phone", f.ContactPhone}, {"contact_email", f.ContactEmail},
 	} {
-		if err := checkText(rec, "form_3911."+x.name, strings.TrimSpace(x.v), true); err != nil {
+		if err := check.Text(rec, "form_3911."+x.name, strings.TrimSpace(x.v), true); err != nil {
 			return err
 		}
 	}
@@ -115,19 +116,19 @@ type Investigation struct {
 // its units cannot be picked, shipped or restocked. Audited.
 func (s *Store) OpenInvestigation(ctx context.Context, r InvestigationRequest) (Investigation, error) {
 	rec := "investigation"
-	if err := checkText(rec, "reason", strings.TrimSpace(r.Reason), true); err != nil {
+	if err := check.Text(rec, "reason", strings.TrimSpace(r.Reason), true); err != nil {
 		return Investigation{}, err
 	}
 	switch r.Scope {
 	case ScopeUnits:
-		if err := checkGTIN(rec, "gtin", r.GTIN); err != nil {
+		if err := check.GTIN(rec, "gtin", r.GTIN); err != nil {
 			return Investigation{}, err
 		}
 		if len(r.Serials) == 0 || len(r.Serials) > MaxInvestigationSerials {
 			return Investigation{}, sqldb.Invalid(rec, "serials", "list 1 to %d serials of the GTIN", MaxInvestigationSerials)
 		}
 	case ScopeLot:
-		if err := checkGTIN(rec, "gtin", r.GTIN); err != nil {
+		if err := check.GTIN(rec, "gtin", r.GTIN); err != nil {
 			return Investigation{}, err
 		}
 		if err := CheckLot(rec, r.Lot); err != nil {
@@ -225,7 +226,7 @@ func (s *Store) CloseInvestigation(ctx context.Context, id int64, outcome, note 
 	default:
 		return Investigation{}, sqldb.Invalid(rec, "outcome", "%q: use cleared or illegitimate", outcome)
 	}
-	if err := checkText(rec, "note", strings.TrimSpace(note), true); err != nil {
+	if err := check.Text(rec, "note", strings.TrimSpace(note), true); err != nil {
 		return Investigation{}, err
 	}
 	var out Investigation

@@ -12,9 +12,9 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/serialine/serialine/central/store/audit"
+	"github.com/serialine/serialine/central/store/check"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/gs1"
 	"github.com/serialine/serialine/shared/serials"
@@ -100,18 +100,18 @@ func (p Product) Problems() []*sqldb.ValidationError {
 		out = append(out, ve)
 		return true
 	}
-	if !add(checkGTIN(rec, "gtin", p.GTIN)) {
+	if !add(check.GTIN(rec, "gtin", p.GTIN)) {
 		if err := gs1.CheckTradeItemGTIN(gs1.GTIN(p.GTIN)); err != nil {
 			add(sqldb.Invalid(rec, "gtin", "%v", err))
 		}
 	}
-	add(checkText(rec, "name", p.Name, true))
-	add(checkText(rec, "form", p.Form, false))
-	add(checkText(rec, "strength", p.Strength, false))
+	add(check.Text(rec, "name", p.Name, true))
+	add(check.Text(rec, "form", p.Form, false))
+	add(check.Text(rec, "strength", p.Strength, false))
 	if p.PackSize < 0 {
 		add(sqldb.Invalid(rec, "pack_size", "must be 0 (unknown) or more, got %d", p.PackSize))
 	}
-	add(checkText(rec, "pack_unit", p.PackUnit, false))
+	add(check.Text(rec, "pack_unit", p.PackUnit, false))
 	if p.CompanyPrefixLen < 6 || p.CompanyPrefixLen > 12 {
 		add(sqldb.Invalid(rec, "company_prefix_len", "must be 6 to 12 digits, got %d", p.CompanyPrefixLen))
 	}
@@ -160,7 +160,7 @@ func (p Product) Problems() []*sqldb.ValidationError {
 		add(sqldb.Invalid(rec, "standard_cost", "must not be negative, got %d", p.StandardCost))
 	}
 	if p.Currency != "" || p.StandardCost != 0 {
-		if len(p.Currency) != 3 || !isUpper(p.Currency) {
+		if len(p.Currency) != 3 || !check.IsUpper(p.Currency) {
 			add(sqldb.Invalid(rec, "currency", "must be an ISO 4217 code of 3 capital letters, got %q", p.Currency))
 		}
 	}
@@ -394,7 +394,7 @@ func (s *Store) PutLine(ctx context.Context, l Line) error {
 	if err := wire.ValidateLine(l.ID); err != nil {
 		return sqldb.Invalid(rec, "id", "%v", err)
 	}
-	if err := checkText(rec, "name", l.Name, true); err != nil {
+	if err := check.Text(rec, "name", l.Name, true); err != nil {
 		return err
 	}
 	if len(l.PasswordHash) > 512 {
@@ -503,59 +503,6 @@ func (s *Store) Lines(ctx context.Context) ([]Line, error) {
 	return out, nil
 }
 
-// --- field checks shared by the records ---
-
-func checkGTIN(rec, field, v string) error {
-	g, err := gs1.ParseGTIN(v)
-	if err != nil {
-		return sqldb.Invalid(rec, field, "%v", err)
-	}
-	if string(g) != v {
-		return sqldb.Invalid(rec, field, "write the GTIN with 14 digits (%s)", g)
-	}
-	return nil
-}
-
-const maxText = 256
-
-func checkText(rec, field, v string, required bool) error {
-	if v == "" {
-		if required {
-			return sqldb.Invalid(rec, field, "missing")
-		}
-		return nil
-	}
-	if required && !hasVisible(v) {
-		return sqldb.Invalid(rec, field, "has only blanks or invisible characters; it needs a visible character")
-	}
-	if len(v) > maxText {
-		return sqldb.Invalid(rec, field, "has %d bytes, at most %d", len(v), maxText)
-	}
-	return checkPrintable(rec, field, v)
-}
-
-func checkLongText(rec, field, v string) error {
-	if len(v) > 4*maxText {
-		return sqldb.Invalid(rec, field, "has %d bytes, at most %d", len(v), 4*maxText)
-	}
-	if !utf8.ValidString(v) {
-		return sqldb.Invalid(rec, field, "is not valid UTF-8")
-	}
-	return nil
-}
-
-func checkPrintable(rec, field, v string) error {
-	if !utf8.ValidString(v) {
-		return sqldb.Invalid(rec, field, "is not valid UTF-8")
-	}
-	for i, r := range v {
-		if r < ' ' || r == 0x7f {
-			return sqldb.Invalid(rec, field, "control character %q at byte %d", r, i+1)
-		}
-	}
-	return nil
-}
-
 // checkNDC accepts a US NDC: 10 digits written labeler-product-package
 // in a 4-4-2, 5-3-2 or 5-4-1 configuration. The hyphens are required:
 // the configuration decides the 11-digit form (FDA_NDC_11) and cannot be
@@ -621,25 +568,6 @@ func checkGrade(rec, g string) error {
 		return nil
 	}
 	return sqldb.Invalid(rec, "min_grade", "%q is not an ISO/IEC 15415 grade; use A, B, C or D", g)
-}
-
-func isUpper(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] < 'A' || s[i] > 'Z' {
-			return false
-		}
-	}
-	return true
-}
-
-func isRoleName(s string) bool {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
-			return false
-		}
-	}
-	return true
 }
 
 func orEmptyMap(m map[string]string) map[string]string {

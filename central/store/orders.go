@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/serialine/serialine/central/store/audit"
+	"github.com/serialine/serialine/central/store/check"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/gs1"
 	"github.com/serialine/serialine/shared/wire"
@@ -100,10 +101,10 @@ func getOrder(ctx context.Context, q sqldb.Tx, id string, lock string) (WorkOrde
 // o.AllowanceSet: then o.RejectAllowance is the order's own.
 func (s *Store) CreateOrder(ctx context.Context, o WorkOrder) (WorkOrder, error) {
 	rec := "work order " + o.ID
-	if err := checkText(rec, "id", o.ID, true); err != nil {
+	if err := check.Text(rec, "id", o.ID, true); err != nil {
 		return o, err
 	}
-	if err := checkGTIN(rec, "gtin", o.GTIN); err != nil {
+	if err := check.GTIN(rec, "gtin", o.GTIN); err != nil {
 		return o, err
 	}
 	if err := CheckLot(rec, o.Lot); err != nil {

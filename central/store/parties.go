@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/serialine/serialine/central/store/audit"
+	"github.com/serialine/serialine/central/store/check"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/gs1"
 )
@@ -64,15 +65,15 @@ func (a Address) Check(rec string) error {
 	for _, f := range []struct{ name, v string }{
 		{"street", a.Street}, {"city", a.City}, {"state", a.State}, {"postal_code", a.PostalCode}, {"country", a.Country},
 	} {
-		if err := checkText(rec, "address."+f.name, f.v, false); err != nil {
+		if err := check.Text(rec, "address."+f.name, f.v, false); err != nil {
 			return err
 		}
 	}
-	if a.Country != "" && (len(a.Country) != 2 || !isUpper(a.Country)) {
+	if a.Country != "" && (len(a.Country) != 2 || !check.IsUpper(a.Country)) {
 		return sqldb.Invalid(rec, "address.country", "must be an ISO 3166-1 alpha-2 code of 2 capital letters (US), got %q", a.Country)
 	}
 	if a.Country == "US" {
-		if a.State != "" && (len(a.State) != 2 || !isUpper(a.State)) {
+		if a.State != "" && (len(a.State) != 2 || !check.IsUpper(a.State)) {
 			return sqldb.Invalid(rec, "address.state", "a US state is its 2-letter USPS code (NC), got %q", a.State)
 		}
 		if p := a.PostalCode; p != "" && !isZIP(p) {
@@ -133,7 +134,7 @@ func (s *Store) PutSite(ctx context.Context, site Site) error {
 	if err != nil {
 		return sqldb.Invalid(rec, "gln", "%v", err)
 	}
-	if err := checkText(rec, "name", site.Name, true); err != nil {
+	if err := check.Text(rec, "name", site.Name, true); err != nil {
 		return err
 	}
 	if err := site.Address.Check(rec); err != nil {
@@ -265,7 +266,7 @@ func (s *Store) PutLocation(ctx context.Context, l Location) error {
 	if l.Extension == "" || len(l.Extension) > 20 || !gs1.IsCSET82(l.Extension) {
 		return sqldb.Invalid(rec, "extension", "must be 1 to 20 characters of CSET 82 (\"0\" for none), got %q", l.Extension)
 	}
-	if err := checkText(rec, "name", l.Name, true); err != nil {
+	if err := check.Text(rec, "name", l.Name, true); err != nil {
 		return err
 	}
 	if err := l.Address.Check(rec); err != nil {
@@ -368,7 +369,7 @@ func (s *Store) PutPartner(ctx context.Context, p Partner) error {
 	if err != nil {
 		return sqldb.Invalid(rec, "gln", "%v", err)
 	}
-	if err := checkText(rec, "name", p.Name, true); err != nil {
+	if err := check.Text(rec, "name", p.Name, true); err != nil {
 		return err
 	}
 	if err := p.Address.Check(rec); err != nil {
@@ -384,10 +385,10 @@ func (s *Store) PutPartner(ctx context.Context, p Partner) error {
 		return sqldb.Invalid(rec, "epcis_version", "%q: use %s (GS1 US's DSCSA guideline) or %s", p.EPCISVersion, EPCIS12, EPCIS20)
 	}
 	for k, v := range p.Licences {
-		if err := checkText(rec, "licences", k, true); err != nil {
+		if err := check.Text(rec, "licences", k, true); err != nil {
 			return err
 		}
-		if err := checkText(rec, "licences["+k+"]", v, true); err != nil {
+		if err := check.Text(rec, "licences["+k+"]", v, true); err != nil {
 			return err
 		}
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/serialine/serialine/central/store/audit"
+	"github.com/serialine/serialine/central/store/check"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/gs1"
 	"github.com/serialine/serialine/shared/wire"
@@ -107,10 +108,10 @@ func (s *Store) CreateRecall(ctx context.Context, req RecallRequest) (Recall, er
 	if err := validID(rec, "id", req.ID); err != nil {
 		return Recall{}, err
 	}
-	if err := checkGTIN(rec, "gtin", req.GTIN); err != nil {
+	if err := check.GTIN(rec, "gtin", req.GTIN); err != nil {
 		return Recall{}, err
 	}
-	if err := checkText(rec, "reason", req.Reason, true); err != nil {
+	if err := check.Text(rec, "reason", req.Reason, true); err != nil {
 		return Recall{}, err
 	}
 	rc := Recall{ID: req.ID, GTIN: req.GTIN, Lot: req.Lot, Reason: req.Reason, State: RecallOpen, CreatedAt: sqldb.Now()}

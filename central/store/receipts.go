@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/serialine/serialine/central/store/audit"
+	"github.com/serialine/serialine/central/store/check"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/wire"
 )
@@ -372,7 +373,7 @@ func (s *Store) Exceptions(ctx context.Context, f ExceptionFilter) ([]ReceiptExc
 // audited. A resolved one is sqldb.ErrState.
 func (s *Store) ResolveException(ctx context.Context, id int64, resolution string) (ReceiptException, error) {
 	rec := fmt.Sprintf("exception %d", id)
-	if err := checkText(rec, "resolution", strings.TrimSpace(resolution), true); err != nil {
+	if err := check.Text(rec, "resolution", strings.TrimSpace(resolution), true); err != nil {
 		return ReceiptException{}, err
 	}
 	var out ReceiptException

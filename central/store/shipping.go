@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/serialine/serialine/central/store/audit"
+	"github.com/serialine/serialine/central/store/check"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/epcis"
 	"github.com/serialine/serialine/shared/gs1"
@@ -386,7 +387,7 @@ func (s *Store) Pick(ctx context.Context, id string, items []PickItem) (Shipment
 				return Shipment{}, sqldb.Invalid(rec, f+".sscc", "%v", err)
 			}
 		default:
-			if err := checkGTIN(rec, f+".gtin", it.GTIN); err != nil {
+			if err := check.GTIN(rec, f+".gtin", it.GTIN); err != nil {
 				return Shipment{}, err
 			}
 			if it.Serial == "" || len(it.Serial) > 20 || !gs1.IsCSET82(it.Serial) {
@@ -877,7 +878,7 @@ func (s *Store) unitHistory(ctx context.Context, tx sqldb.Tx, gtin, serial, even
 func (s *Store) ReceiveReturn(ctx context.Context, gtin, serial, siteGLN string) (Return, error) {
 	ref := wire.UnitRef(gtin, serial)
 	rec := "return of unit " + ref
-	if err := checkGTIN(rec, "gtin", gtin); err != nil {
+	if err := check.GTIN(rec, "gtin", gtin); err != nil {
 		return Return{}, err
 	}
 	var ret Return

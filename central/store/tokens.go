@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/serialine/serialine/central/store/audit"
+	"github.com/serialine/serialine/central/store/check"
 	"github.com/serialine/serialine/central/store/sqldb"
 )
 
@@ -49,10 +50,10 @@ func (s *Store) CreatePartnerToken(ctx context.Context, name, gln, hash string) 
 func (s *Store) createToken(ctx context.Context, t APIToken) (APIToken, error) {
 	name, role, hash := t.Name, t.Role, t.Hash
 	rec := "api token " + name
-	if err := checkText(rec, "name", name, true); err != nil {
+	if err := check.Text(rec, "name", name, true); err != nil {
 		return APIToken{}, err
 	}
-	if role == "" || len(role) > 32 || !isRoleName(role) {
+	if role == "" || len(role) > 32 || !check.IsRoleName(role) {
 		return APIToken{}, sqldb.Invalid(rec, "role", "must be 1 to 32 characters of a-z, 0-9 and -, got %q", role)
 	}
 	if len(hash) < 16 || len(hash) > 256 {

@@ -1,4 +1,4 @@
-package store
+package check
 
 import "unicode"
 
@@ -7,10 +7,10 @@ import "unicode"
 // inherent vowels): a name made of them looks empty.
 var invisibleLetters = map[rune]bool{0x115F: true, 0x1160: true, 0x3164: true, 0xFFA0: true, 0x2800: true, 0x17B4: true, 0x17B5: true}
 
-// hasVisible reports whether s has a character a person sees: not a
+// HasVisible reports whether s has a character a person sees: not a
 // space (of any kind), a control or format character (zero-width space,
 // joiners, BOM, direction marks) or an invisible letter.
-func hasVisible(s string) bool {
+func HasVisible(s string) bool {
 	for _, r := range s {
 		if unicode.IsSpace(r) || unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || unicode.Is(unicode.Mn, r) || invisibleLetters[r] {
 			continue
