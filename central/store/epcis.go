@@ -2,7 +2,6 @@ package store
 
 import (
 	"errors"
-	"fmt"
 	"net/url"
 	"strings"
 
@@ -145,25 +144,3 @@ func canonicalEPC(s string) string {
 // CanonicalEPC is the form in which the repository indexes an EPC (see
 // QueryEPCIS): exported for callers that compare EPCs the same way.
 func CanonicalEPC(s string) string { return canonicalEPC(s) }
-
-// checkReadPoint accepts "" or an SGLN: an EPC URI urn:epc:id:sgln:… or a
-// GS1 Digital Link URI with a GLN (AI 414, extension 254 optional).
-func checkReadPoint(s string) error {
-	if s == "" {
-		return nil
-	}
-	if strings.HasPrefix(s, "urn:epc:id:sgln:") {
-		if _, _, err := gs1.ParseSGLNURI(s); err != nil {
-			return err
-		}
-		return nil
-	}
-	es, err := gs1.ParseDigitalLink(s)
-	if err != nil {
-		return fmt.Errorf("%q is neither an SGLN EPC URI (urn:epc:id:sgln:…) nor a GS1 Digital Link URI: %w", s, err)
-	}
-	if es.Map()["414"] == "" {
-		return fmt.Errorf("%q names no GLN (AI 414)", s)
-	}
-	return nil
-}

@@ -400,7 +400,7 @@ func (s *Store) PutLine(ctx context.Context, l Line) error {
 	if len(l.PasswordHash) > 512 {
 		return sqldb.Invalid(rec, "password_hash", "has %d bytes, at most 512", len(l.PasswordHash))
 	}
-	if err := checkReadPoint(l.ReadPoint); err != nil {
+	if err := check.ReadPoint(l.ReadPoint); err != nil {
 		return sqldb.Invalid(rec, "read_point", "%v", err)
 	}
 	return s.db.Write(ctx, func(tx sqldb.Tx) error {

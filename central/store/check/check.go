@@ -4,6 +4,8 @@
 package check
 
 import (
+	"fmt"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/serialine/serialine/central/store/sqldb"
@@ -86,4 +88,26 @@ func IsRoleName(s string) bool {
 		}
 	}
 	return true
+}
+
+// ReadPoint accepts "" or an SGLN: an EPC URI urn:epc:id:sgln:… or a
+// GS1 Digital Link URI with a GLN (AI 414, extension 254 optional).
+func ReadPoint(s string) error {
+	if s == "" {
+		return nil
+	}
+	if strings.HasPrefix(s, "urn:epc:id:sgln:") {
+		if _, _, err := gs1.ParseSGLNURI(s); err != nil {
+			return err
+		}
+		return nil
+	}
+	es, err := gs1.ParseDigitalLink(s)
+	if err != nil {
+		return fmt.Errorf("%q is neither an SGLN EPC URI (urn:epc:id:sgln:…) nor a GS1 Digital Link URI: %w", s, err)
+	}
+	if es.Map()["414"] == "" {
+		return fmt.Errorf("%q names no GLN (AI 414)", s)
+	}
+	return nil
 }
