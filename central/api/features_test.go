@@ -17,6 +17,7 @@ import (
 	"github.com/serialine/serialine/central/ingest"
 	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/audit"
+	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/gs1"
@@ -73,7 +74,7 @@ func TestAuditTrail(t *testing.T) {
 			require.True(t, strings.HasPrefix(u.Actor, "user-admin (admin, token "), u.Actor)
 			require.False(t, c.At.Before(start), "when: %s", c.At)
 			require.False(t, u.At.Before(c.At))
-			var before, after store.Product
+			var before, after master.Product
 			require.NoError(t, json.Unmarshal(u.Before, &before))
 			require.NoError(t, json.Unmarshal(u.After, &after))
 			require.Equal(t, "Paracetamol 500 mg tablets", before.Name)

@@ -17,6 +17,7 @@ import (
 	"github.com/serialine/serialine/central/outbound"
 	"github.com/serialine/serialine/central/outbound/outboundtest"
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/internal/testkit"
 )
@@ -32,14 +33,14 @@ func fmdMaster(f *fixture) map[string]any {
 // master data, and the partner an fmd endpoint (the gateway).
 func (e *env) fmdReady(tb testing.TB, f *fixture) {
 	tb.Helper()
-	a := store.Address{Street: "Rua 1", City: "Lisboa", PostalCode: "1100-001", Country: "PT"}
-	require.NoError(tb, e.s.PutSite(e.ctx, store.Site{GLN: f.siteGLN, Name: "Plant Lisbon", Address: a}))
-	require.NoError(tb, e.s.PutPartner(e.ctx, store.Partner{GLN: f.partnerGLN, Name: "Wholesale Ltd", Address: a}))
+	a := master.Address{Street: "Rua 1", City: "Lisboa", PostalCode: "1100-001", Country: "PT"}
+	require.NoError(tb, e.s.PutSite(e.ctx, master.Site{GLN: f.siteGLN, Name: "Plant Lisbon", Address: a}))
+	require.NoError(tb, e.s.PutPartner(e.ctx, master.Partner{GLN: f.partnerGLN, Name: "Wholesale Ltd", Address: a}))
 	_, err := e.s.PutFMDProduct(e.ctx, store.FMDProduct{GTIN: gtinRand, CommonName: "paracetamol", PackType: "carton", Manufacturer: f.siteGLN,
 		Markets: []store.FMDMarket{{Country: "AT", MAH: f.partnerGLN}}}, false)
 	require.NoError(tb, err)
-	_, err = e.s.PutPartnerEndpoint(e.ctx, store.PartnerEndpoint{GLN: f.partnerGLN, Kind: store.EndpointFMD, URL: "https://gateway.example/emvs",
-		Auth: store.EndpointAuthBearer, Secret: "obp"})
+	_, err = e.s.PutPartnerEndpoint(e.ctx, master.PartnerEndpoint{GLN: f.partnerGLN, Kind: master.EndpointFMD, URL: "https://gateway.example/emvs",
+		Auth: master.EndpointAuthBearer, Secret: "obp"})
 	require.NoError(tb, err)
 }
 
@@ -117,8 +118,8 @@ func (e *env) bindVerifier(tb testing.TB, f *fixture, lv *lateVerifier) {
 	require.NoError(tb, err)
 	ca := outboundtest.NewCA(tb, "responder CA")
 	srv := outboundtest.Server(tb, lmvs.Route(rs, http.NotFoundHandler()), ca, nil)
-	_, err = e.s.PutPartnerEndpoint(e.ctx, store.PartnerEndpoint{GLN: f.partnerGLN, Kind: store.EndpointVerification,
-		URL: "https://localhost" + srv.URL[strings.LastIndex(srv.URL, ":"):], Auth: store.EndpointAuthBearer, Secret: e.tokens[auth.RolePartner], CACert: ca.PEM})
+	_, err = e.s.PutPartnerEndpoint(e.ctx, master.PartnerEndpoint{GLN: f.partnerGLN, Kind: master.EndpointVerification,
+		URL: "https://localhost" + srv.URL[strings.LastIndex(srv.URL, ":"):], Auth: master.EndpointAuthBearer, Secret: e.tokens[auth.RolePartner], CACert: ca.PEM})
 	require.NoError(tb, err)
 	loopback, err := outbound.NewPolicy([]string{"127.0.0.0/8", "::1/128"})
 	require.NoError(tb, err)
@@ -146,7 +147,7 @@ func TestFMDAPI(t *testing.T) {
 	require.Equal(t, "manufacturer", resp.apiErr(t).Field, "our site has no address yet")
 
 	e.fmdReady(t, f)
-	require.NoError(t, e.s.DeletePartnerEndpoint(e.ctx, f.partnerGLN, store.EndpointFMD))
+	require.NoError(t, e.s.DeletePartnerEndpoint(e.ctx, f.partnerGLN, master.EndpointFMD))
 	resp = e.as(t, auth.RolePlanner, req{method: "POST", path: v + "/products/" + gtinRand + "/eu-fmd/send"})
 	require.Equal(t, http.StatusConflict, resp.status, "%s", resp.body)
 	require.Contains(t, resp.apiErr(t).Message, "endpoints/fmd")

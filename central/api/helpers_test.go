@@ -21,6 +21,7 @@ import (
 	"github.com/serialine/serialine/central/ingest"
 	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/audit"
+	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/internal/testkit"
@@ -195,13 +196,13 @@ var (
 	listSpec = serials.Spec{Kind: serials.KindList}
 )
 
-func product(gtin string, spec serials.Spec) store.Product {
-	p := store.Product{
+func product(gtin string, spec serials.Spec) master.Product {
+	p := master.Product{
 		GTIN: gtin, Name: "Paracetamol 500 mg tablets", Form: "tablet", Strength: "500 mg", PackSize: 20,
-		CompanyPrefixLen: 7, NDC: testkit.NDC(gtin), Markets: []store.Market{store.MarketUSDSCSA}, Scheme: spec, MinGrade: "C",
+		CompanyPrefixLen: 7, NDC: testkit.NDC(gtin), Markets: []master.Market{master.MarketUSDSCSA}, Scheme: spec, MinGrade: "C",
 	}
 	if spec.Kind == serials.KindRandomized {
-		p.Markets = []store.Market{store.MarketUSDSCSA, store.MarketEUFMD}
+		p.Markets = []master.Market{master.MarketUSDSCSA, master.MarketEUFMD}
 		p.PlannedVolume = 1_000_000
 	}
 	return p
@@ -220,19 +221,19 @@ func (e *env) fixture(tb testing.TB) *fixture {
 	tb.Helper()
 	ctx, s := e.ctx, e.s
 	f := &fixture{siteGLN: testkit.WithCheckDigit(tb, "950600000001"), partnerGLN: testkit.WithCheckDigit(tb, "950600000002"), locGLN: testkit.WithCheckDigit(tb, "950600000003")}
-	for _, p := range []store.Product{product(gtinSeq, seqSpec), product(gtinRand, randSpec), product(gtinList, listSpec)} {
+	for _, p := range []master.Product{product(gtinSeq, seqSpec), product(gtinRand, randSpec), product(gtinList, listSpec)} {
 		require.NoError(tb, s.PutProduct(ctx, p))
 	}
-	require.NoError(tb, s.PutSite(ctx, store.Site{GLN: f.siteGLN, Name: "Plant Lisbon"}))
-	require.NoError(tb, s.PutLocation(ctx, store.Location{GLN: f.locGLN, Extension: "0", SiteGLN: f.siteGLN, Name: "Packaging hall"}))
-	require.NoError(tb, s.PutPartner(ctx, store.Partner{GLN: f.partnerGLN, Name: "Wholesale Ltd"}))
+	require.NoError(tb, s.PutSite(ctx, master.Site{GLN: f.siteGLN, Name: "Plant Lisbon"}))
+	require.NoError(tb, s.PutLocation(ctx, master.Location{GLN: f.locGLN, Extension: "0", SiteGLN: f.siteGLN, Name: "Packaging hall"}))
+	require.NoError(tb, s.PutPartner(ctx, master.Partner{GLN: f.partnerGLN, Name: "Wholesale Ltd"}))
 	// The partner role's token, bound to the fixture's partner.
 	tok, _, err := auth.IssuePartnerToken(ctx, s, "partner-"+f.partnerGLN, f.partnerGLN)
 	require.NoError(tb, err)
 	e.tokens[auth.RolePartner] = tok
 	hash, err := auth.HashPassword("line-one-password-123")
 	require.NoError(tb, err)
-	require.NoError(tb, s.PutLine(ctx, store.Line{ID: line1, SiteGLN: f.siteGLN, Name: "Line 1", PasswordHash: hash}))
+	require.NoError(tb, s.PutLine(ctx, master.Line{ID: line1, SiteGLN: f.siteGLN, Name: "Line 1", PasswordHash: hash}))
 	_, err = s.CreateOrder(ctx, store.WorkOrder{ID: "WO-1", GTIN: gtinRand, Lot: lot, Expiry: expiry, Quantity: 1000})
 	require.NoError(tb, err)
 	_, err = s.ReleaseOrder(ctx, "WO-1", line1)
@@ -292,7 +293,7 @@ func (e *env) flaggedOrder(tb testing.TB) (string, []store.EventFlag) {
 	tb.Helper()
 	n := e.next()
 	lineID, id := fmt.Sprintf("LF%d", n), fmt.Sprintf("WO-F%d", n)
-	require.NoError(tb, e.s.PutLine(e.ctx, store.Line{ID: lineID, Name: "Line " + lineID, PasswordHash: "unused"}))
+	require.NoError(tb, e.s.PutLine(e.ctx, master.Line{ID: lineID, Name: "Line " + lineID, PasswordHash: "unused"}))
 	_, err := e.s.CreateOrder(e.ctx, store.WorkOrder{ID: id, GTIN: gtinRand, Lot: lot, Expiry: expiry, Quantity: 100})
 	require.NoError(tb, err)
 	_, err = e.s.ReleaseOrder(e.ctx, id, lineID)

@@ -13,6 +13,7 @@ import (
 	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/dscsa"
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/gs1"
@@ -99,7 +100,7 @@ func TestInboundAPI(t *testing.T) {
 	require.Equal(t, http.StatusOK, e.as(t, auth.RolePartner, req{method: "GET", path: path}).status)
 	require.Equal(t, http.StatusOK, e.as(t, auth.RoleQA, req{method: "GET", path: path}).status)
 	other := testkit.WithCheckDigit(t, "950600000077")
-	require.NoError(t, e.s.PutPartner(e.ctx, store.Partner{GLN: other, Name: "Other Wholesale"}))
+	require.NoError(t, e.s.PutPartner(e.ctx, master.Partner{GLN: other, Name: "Other Wholesale"}))
 	otherTok, _, err := auth.IssuePartnerToken(e.ctx, e.s, "other-edi", other)
 	require.NoError(t, err)
 	resp = e.call(t, otherTok, req{method: "GET", path: path})

@@ -13,6 +13,7 @@ import (
 
 	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/internal/testkit"
@@ -262,7 +263,7 @@ const gapLine = "LGAP"
 func holdBehindGap(tb testing.TB, e *env, _ *fixture) uint64 {
 	tb.Helper()
 	if _, err := e.s.Line(e.ctx, gapLine); errors.Is(err, sqldb.ErrNotFound) {
-		require.NoError(tb, e.s.PutLine(e.ctx, store.Line{ID: gapLine, Name: "Gap line"}))
+		require.NoError(tb, e.s.PutLine(e.ctx, master.Line{ID: gapLine, Name: "Gap line"}))
 		_, err = e.s.CreateOrder(e.ctx, store.WorkOrder{ID: "WO-GAP", GTIN: gtinRand, Lot: lot, Expiry: expiry, Quantity: 1000})
 		require.NoError(tb, err)
 		_, err = e.s.ReleaseOrder(e.ctx, "WO-GAP", gapLine)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/shared/wire"
 )
@@ -22,7 +23,7 @@ import (
 func replacedLine(tb testing.TB, e *env) (string, string) {
 	tb.Helper()
 	id := fmt.Sprintf("LINC%d", e.next())
-	require.NoError(tb, e.s.PutLine(e.ctx, store.Line{ID: id, Name: "Line " + id}))
+	require.NoError(tb, e.s.PutLine(e.ctx, master.Line{ID: id, Name: "Line " + id}))
 	ev := func(n string) wire.Event {
 		return wire.Event{ID: id + ":" + n, Seq: 1, Type: wire.OrderStarted, At: t0, Order: "WO-404"}
 	}

@@ -6,7 +6,7 @@ import (
 
 	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/ingest"
-	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/wire"
 )
@@ -14,10 +14,10 @@ import (
 // --- sites and locations ---
 
 type siteIn struct {
-	GLN              string        `json:"gln"`
-	Name             string        `json:"name"`
-	Address          store.Address `json:"address"`
-	CompanyPrefixLen int           `json:"company_prefix_len"`
+	GLN              string         `json:"gln"`
+	Name             string         `json:"name"`
+	Address          master.Address `json:"address"`
+	CompanyPrefixLen int            `json:"company_prefix_len"`
 }
 
 func (a *api) getSite(w http.ResponseWriter, r *http.Request) error {
@@ -34,8 +34,8 @@ func (a *api) getSite(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	auth.WriteJSON(w, http.StatusOK, struct {
-		store.Site
-		Locations []store.Location `json:"locations"`
+		master.Site
+		Locations []master.Location `json:"locations"`
 	}{site, orEmpty(locs)})
 	return nil
 }
@@ -57,7 +57,7 @@ func (a *api) putSite(w http.ResponseWriter, r *http.Request) error {
 	if err != nil && !created {
 		return err
 	}
-	if err := a.Store.PutSite(r.Context(), store.Site{GLN: gln, Name: in.Name, Address: in.Address, CompanyPrefixLen: in.CompanyPrefixLen}); err != nil {
+	if err := a.Store.PutSite(r.Context(), master.Site{GLN: gln, Name: in.Name, Address: in.Address, CompanyPrefixLen: in.CompanyPrefixLen}); err != nil {
 		return err
 	}
 	site, err := a.Store.Site(r.Context(), gln)
@@ -88,7 +88,7 @@ type locationIn struct {
 	SiteGLN string `json:"site_gln"`
 	Name    string `json:"name"`
 	// Address is the location's when it differs from its site's.
-	Address store.Address `json:"address"`
+	Address master.Address `json:"address"`
 }
 
 func (a *api) putLocation(w http.ResponseWriter, r *http.Request) error {
@@ -119,7 +119,7 @@ func (a *api) putLocation(w http.ResponseWriter, r *http.Request) error {
 			created = false
 		}
 	}
-	l := store.Location{GLN: gln, Extension: ext, SiteGLN: in.SiteGLN, Name: in.Name, Address: in.Address}
+	l := master.Location{GLN: gln, Extension: ext, SiteGLN: in.SiteGLN, Name: in.Name, Address: in.Address}
 	if err := a.Store.PutLocation(r.Context(), l); err != nil {
 		return err
 	}
@@ -151,7 +151,7 @@ type lineIn struct {
 }
 
 type lineOut struct {
-	store.Line
+	master.Line
 	HasPassword bool `json:"has_password"`
 	// MQTTPassword is set only in the response that generated it.
 	MQTTPassword string `json:"mqtt_password,omitempty"`
@@ -159,7 +159,7 @@ type lineOut struct {
 	Status *ingest.LineStatus `json:"status,omitempty"`
 }
 
-func (a *api) lineOut(l store.Line, statuses map[string]ingest.LineStatus) lineOut {
+func (a *api) lineOut(l master.Line, statuses map[string]ingest.LineStatus) lineOut {
 	o := lineOut{Line: l, HasPassword: l.PasswordHash != ""}
 	if st, ok := statuses[l.ID]; ok {
 		o.Status = &st
@@ -225,7 +225,7 @@ func (a *api) putLine(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
-	l := store.Line{ID: id, SiteGLN: in.SiteGLN, Name: in.Name, ReadPoint: in.ReadPoint, PasswordHash: before.PasswordHash}
+	l := master.Line{ID: id, SiteGLN: in.SiteGLN, Name: in.Name, ReadPoint: in.ReadPoint, PasswordHash: before.PasswordHash}
 	var generated string
 	switch {
 	case in.MQTTPassword != nil:
@@ -260,7 +260,7 @@ func (a *api) putLine(w http.ResponseWriter, r *http.Request) error {
 type partnerIn struct {
 	GLN              string            `json:"gln"`
 	Name             string            `json:"name"`
-	Address          store.Address     `json:"address"`
+	Address          master.Address    `json:"address"`
 	Licences         map[string]string `json:"licences"`
 	EPCISVersion     string            `json:"epcis_version"`
 	CompanyPrefixLen int               `json:"company_prefix_len"`
@@ -296,7 +296,7 @@ func (a *api) putPartner(w http.ResponseWriter, r *http.Request) error {
 	if err != nil && !created {
 		return err
 	}
-	if err := a.Store.PutPartner(r.Context(), store.Partner{GLN: gln, Name: in.Name, Address: in.Address, Licences: in.Licences,
+	if err := a.Store.PutPartner(r.Context(), master.Partner{GLN: gln, Name: in.Name, Address: in.Address, Licences: in.Licences,
 		EPCISVersion: in.EPCISVersion, CompanyPrefixLen: in.CompanyPrefixLen}); err != nil {
 		return err
 	}

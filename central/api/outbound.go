@@ -9,6 +9,7 @@ import (
 
 	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/central/store/sqldb"
 )
 
@@ -47,8 +48,8 @@ func (a *api) putPartnerEndpoint(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	kind := r.PathValue("kind")
-	if !slices.Contains(store.EndpointKinds(), kind) {
-		return badParam("kind", "%q is not an endpoint kind; use %s", kind, strings.Join(store.EndpointKinds(), ", "))
+	if !slices.Contains(master.EndpointKinds(), kind) {
+		return badParam("kind", "%q is not an endpoint kind; use %s", kind, strings.Join(master.EndpointKinds(), ", "))
 	}
 	if in.URL == "" {
 		if err := a.Store.DeletePartnerEndpoint(r.Context(), gln, kind); err != nil {
@@ -62,7 +63,7 @@ func (a *api) putPartnerEndpoint(w http.ResponseWriter, r *http.Request) error {
 	if err := a.OutboundPolicy.CheckURL(in.URL); err != nil {
 		return invalid("url", "%v", err)
 	}
-	ep, err := a.Store.PutPartnerEndpoint(r.Context(), store.PartnerEndpoint{GLN: gln, Kind: kind, URL: in.URL, Auth: in.Auth,
+	ep, err := a.Store.PutPartnerEndpoint(r.Context(), master.PartnerEndpoint{GLN: gln, Kind: kind, URL: in.URL, Auth: in.Auth,
 		Username: in.Username, Secret: in.Secret, ClientCert: in.ClientCert, ClientKey: in.ClientKey, CACert: in.CACert})
 	if err != nil {
 		return err
@@ -95,13 +96,13 @@ func (a *api) sendDSCSA(w http.ResponseWriter, r *http.Request) error {
 	if sh.State != store.ShipmentShipped {
 		return errorf(http.StatusConflict, codeState, "", "shipment %s is %s: its DSCSA document describes a shipment that has left; confirm it first", id, sh.State)
 	}
-	if _, err := a.Store.PartnerEndpoint(r.Context(), sh.DestGLN, store.EndpointDSCSA); errors.Is(err, sqldb.ErrNotFound) {
+	if _, err := a.Store.PartnerEndpoint(r.Context(), sh.DestGLN, master.EndpointDSCSA); errors.Is(err, sqldb.ErrNotFound) {
 		return errorf(http.StatusConflict, codeState, "", "partner %s has no %s endpoint: set one with PUT /api/v1/partners/%s/endpoints/%s",
-			sh.DestGLN, store.EndpointDSCSA, sh.DestGLN, store.EndpointDSCSA)
+			sh.DestGLN, master.EndpointDSCSA, sh.DestGLN, master.EndpointDSCSA)
 	} else if err != nil {
 		return err
 	}
-	m, err := a.Store.EnqueueOutbound(r.Context(), store.EndpointDSCSA, id, sh.DestGLN)
+	m, err := a.Store.EnqueueOutbound(r.Context(), master.EndpointDSCSA, id, sh.DestGLN)
 	if err != nil {
 		return err
 	}

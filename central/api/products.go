@@ -12,6 +12,7 @@ import (
 
 	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/gs1"
 	"github.com/serialine/serialine/shared/serials"
@@ -37,7 +38,7 @@ type productIn struct {
 	CompanyPrefixLen int               `json:"company_prefix_len"`
 	NDC              string            `json:"ndc"`
 	National         map[string]string `json:"national"`
-	Markets          []store.Market    `json:"markets"`
+	Markets          []master.Market   `json:"markets"`
 	Scheme           serials.Spec      `json:"scheme"`
 	PlannedVolume    uint64            `json:"planned_volume"`
 	StandardCost     int64             `json:"standard_cost"`
@@ -97,8 +98,8 @@ type fmdOut struct {
 // fmdLimit is the EU FMD bound on the guess probability.
 const fmdLimit = 1.0 / 10_000
 
-func assessFMD(p store.Product) *fmdOut {
-	required := slices.Contains(p.Markets, store.MarketEUFMD)
+func assessFMD(p master.Product) *fmdOut {
+	required := slices.Contains(p.Markets, master.MarketEUFMD)
 	if !required && p.PlannedVolume == 0 {
 		return nil
 	}
@@ -167,7 +168,7 @@ type poolOut struct {
 	FMDLimitExceeded bool `json:"fmd_limit_exceeded"`
 }
 
-func newPoolOut(p store.Product, u store.SerialUsage) poolOut {
+func newPoolOut(p master.Product, u store.SerialUsage) poolOut {
 	o := poolOut{GTIN: p.GTIN, Kind: p.Scheme.Kind, Granted: u.Granted, Capacity: u.Space}
 	if u.Space > u.Granted {
 		o.Remaining = u.Space - u.Granted
@@ -182,20 +183,20 @@ func newPoolOut(p store.Product, u store.SerialUsage) poolOut {
 			g = 1
 		}
 		o.GuessProbability = &g
-		o.FMDLimitExceeded = slices.Contains(p.Markets, store.MarketEUFMD) && g >= fmdLimit
+		o.FMDLimitExceeded = slices.Contains(p.Markets, master.MarketEUFMD) && g >= fmdLimit
 	}
 	return o
 }
 
 // productOut is a product as the API shows it.
 type productOut struct {
-	store.Product
+	master.Product
 	Scheme  schemeOut `json:"scheme"` // shadows the embedded scheme: no key
 	FMD     *fmdOut   `json:"fmd,omitempty"`
 	Serials *poolOut  `json:"serials,omitempty"`
 }
 
-func newProductOut(p store.Product) productOut {
+func newProductOut(p master.Product) productOut {
 	return productOut{Product: p, Scheme: newSchemeOut(p.Scheme), FMD: assessFMD(p)}
 }
 
@@ -264,7 +265,7 @@ func (a *api) putProduct(w http.ResponseWriter, r *http.Request) error {
 	if err := in.Scheme.Validate(); err != nil {
 		return err // *serials.SpecError: field scheme.<name>
 	}
-	p := store.Product{GTIN: gtin, Name: in.Name, Form: in.Form, Strength: in.Strength, PackSize: in.PackSize, PackUnit: in.PackUnit,
+	p := master.Product{GTIN: gtin, Name: in.Name, Form: in.Form, Strength: in.Strength, PackSize: in.PackSize, PackUnit: in.PackUnit,
 		CompanyPrefixLen: in.CompanyPrefixLen, NDC: in.NDC, National: in.National, Markets: in.Markets, Scheme: in.Scheme,
 		PlannedVolume: in.PlannedVolume, StandardCost: in.StandardCost, Currency: in.Currency, MinGrade: in.MinGrade,
 		RejectAllowancePercent: in.RejectAllowancePercent, RejectAllowanceMin: in.RejectAllowanceMin}
@@ -274,7 +275,7 @@ func (a *api) putProduct(w http.ResponseWriter, r *http.Request) error {
 	case exists:
 		p.MinShelfLifeDays = before.MinShelfLifeDays
 	}
-	if slices.Contains(p.Markets, store.MarketEUFMD) && p.PlannedVolume > 0 {
+	if slices.Contains(p.Markets, master.MarketEUFMD) && p.PlannedVolume > 0 {
 		if err := serials.CheckFMD(p.Scheme, p.PlannedVolume); err != nil {
 			return fmdError(p, err)
 		}
@@ -297,7 +298,7 @@ func (a *api) putProduct(w http.ResponseWriter, r *http.Request) error {
 
 // fmdError is the 422 for a scheme that fails EU FMD, with the guess
 // probability in the details.
-func fmdError(p store.Product, err error) error {
+func fmdError(p master.Product, err error) error {
 	var se *serials.SpecError
 	if errors.As(err, &se) {
 		return err

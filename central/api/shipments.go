@@ -10,6 +10,7 @@ import (
 	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/dscsa"
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/epcis"
 	"github.com/serialine/serialine/shared/gs1"
@@ -180,8 +181,8 @@ func (a *api) shipmentEPCISXML(w http.ResponseWriter, r *http.Request) error {
 // EPCIS 1.2 or 2.0 by the partner's epcis_version, or ?version=.
 func (a *api) shipmentDSCSAXML(w http.ResponseWriter, r *http.Request) error {
 	id, version := r.PathValue("id"), r.URL.Query().Get("version")
-	if version != "" && version != store.EPCIS12 && version != store.EPCIS20 {
-		return badParam("version", "%q: use %s or %s", version, store.EPCIS12, store.EPCIS20)
+	if version != "" && version != master.EPCIS12 && version != master.EPCIS20 {
+		return badParam("version", "%q: use %s or %s", version, master.EPCIS12, master.EPCIS20)
 	}
 	doc, err := dscsa.XML(r.Context(), a.Store, id, version)
 	if err != nil {

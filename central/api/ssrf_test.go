@@ -14,6 +14,7 @@ import (
 	"github.com/serialine/serialine/central/dscsa"
 	"github.com/serialine/serialine/central/outbound"
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/central/store/storetest"
 )
 
@@ -57,7 +58,7 @@ func TestSSRFPartnerEndpoint(t *testing.T) {
 	var m store.OutboundMessage
 	resp.json(t, &m)
 
-	sender, err := outbound.New(e.s, map[string]outbound.Builder{store.EndpointDSCSA: dscsa.Builder{Store: e.s}}, outbound.Policy{}, outbound.Config{}, slog.New(slog.DiscardHandler))
+	sender, err := outbound.New(e.s, map[string]outbound.Builder{master.EndpointDSCSA: dscsa.Builder{Store: e.s}}, outbound.Policy{}, outbound.Config{}, slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
 	_, err = sender.SendDue(e.ctx)
 	require.NoError(t, err)

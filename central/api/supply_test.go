@@ -16,6 +16,7 @@ import (
 	"github.com/serialine/serialine/central/dscsa"
 	"github.com/serialine/serialine/central/fmd"
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/epcis"
@@ -54,8 +55,8 @@ func (e *env) investigation(tb testing.TB, f *fixture) int64 {
 // endpoint gives the fixture's partner a DSCSA endpoint.
 func (e *env) endpoint(tb testing.TB, f *fixture) {
 	tb.Helper()
-	_, err := e.s.PutPartnerEndpoint(e.ctx, store.PartnerEndpoint{GLN: f.partnerGLN, Kind: store.EndpointDSCSA,
-		URL: "https://partner.example/dscsa", Auth: store.EndpointAuthBearer, Secret: "their-token"})
+	_, err := e.s.PutPartnerEndpoint(e.ctx, master.PartnerEndpoint{GLN: f.partnerGLN, Kind: master.EndpointDSCSA,
+		URL: "https://partner.example/dscsa", Auth: master.EndpointAuthBearer, Secret: "their-token"})
 	require.NoError(tb, err)
 }
 
@@ -63,7 +64,7 @@ func (e *env) endpoint(tb testing.TB, f *fixture) {
 // sender delivered (recorded through the store as a sender does).
 func (e *env) delivered(tb testing.TB, f *fixture) int64 {
 	tb.Helper()
-	m, err := e.s.EnqueueOutbound(e.ctx, store.EndpointDSCSA, fmt.Sprintf("SHP-D%d", e.next()), f.partnerGLN)
+	m, err := e.s.EnqueueOutbound(e.ctx, master.EndpointDSCSA, fmt.Sprintf("SHP-D%d", e.next()), f.partnerGLN)
 	require.NoError(tb, err)
 	at := time.Now()
 	_, err = e.s.ClaimOutbound(e.ctx, m.ID, "test-sender", at.Add(time.Second), at.Add(time.Minute))
@@ -331,10 +332,10 @@ func TestScriptedDay(t *testing.T) {
 		ctx, s := e.ctx, e.s
 		site, dock, cust := testkit.WithCheckDigit(t, "950600000001"), testkit.WithCheckDigit(t, "950600000003"), testkit.WithCheckDigit(t, "950600000002")
 		require.NoError(t, s.PutProduct(ctx, product(gtinSeq, seqSpec)))
-		require.NoError(t, s.PutSite(ctx, store.Site{GLN: site, Name: "Serialine Pharma, Durham plant", Address: store.Address{Street: "1 Factory Rd", City: "Durham", State: "NC", PostalCode: "27701", Country: "US"}}))
-		require.NoError(t, s.PutLocation(ctx, store.Location{GLN: dock, Extension: "D1", SiteGLN: site, Name: "Dispatch dock"}))
-		require.NoError(t, s.PutPartner(ctx, store.Partner{GLN: cust, Name: "Garden State Wholesale", Address: store.Address{Street: "9 Depot Ave", City: "Newark", State: "NJ", PostalCode: "07102", Country: "US"}}))
-		require.NoError(t, s.PutLine(ctx, store.Line{ID: line1, SiteGLN: site, Name: "Line 1"}))
+		require.NoError(t, s.PutSite(ctx, master.Site{GLN: site, Name: "Serialine Pharma, Durham plant", Address: master.Address{Street: "1 Factory Rd", City: "Durham", State: "NC", PostalCode: "27701", Country: "US"}}))
+		require.NoError(t, s.PutLocation(ctx, master.Location{GLN: dock, Extension: "D1", SiteGLN: site, Name: "Dispatch dock"}))
+		require.NoError(t, s.PutPartner(ctx, master.Partner{GLN: cust, Name: "Garden State Wholesale", Address: master.Address{Street: "9 Depot Ave", City: "Newark", State: "NJ", PostalCode: "07102", Country: "US"}}))
+		require.NoError(t, s.PutLine(ctx, master.Line{ID: line1, SiteGLN: site, Name: "Line 1"}))
 
 		// The line: order WO-DAY, 30 units, cases of 10, a pallet of two cases.
 		_, err := s.CreateOrder(ctx, store.WorkOrder{ID: "WO-DAY", GTIN: gtinSeq, Lot: "DAY1", Expiry: expiry, Quantity: 30})

@@ -13,6 +13,7 @@ import (
 	"github.com/serialine/serialine/central/api"
 	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/internal/testkit"
@@ -136,7 +137,7 @@ func benchVerify(b *testing.B, dsn string) {
 	defer cancel()
 	s := storetest.Open(b, dsn, testkit.LoggerAt(b, slog.LevelInfo))
 	require.NoError(b, s.PutProduct(ctx, product(gtinRand, randSpec)))
-	require.NoError(b, s.PutLine(ctx, store.Line{ID: line1, Name: "Line 1"}))
+	require.NoError(b, s.PutLine(ctx, master.Line{ID: line1, Name: "Line 1"}))
 	_, err := s.CreateOrder(ctx, store.WorkOrder{ID: "WO-B", GTIN: gtinRand, Lot: lot, Expiry: expiry, Quantity: n})
 	require.NoError(b, err)
 	_, err = s.ReleaseOrder(ctx, "WO-B", line1)

@@ -14,6 +14,7 @@ import (
 	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/audit"
+	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/internal/testkit"
@@ -115,7 +116,7 @@ func TestPartnerToken(t *testing.T) {
 	require.NoError(t, err)
 	require.Empty(t, toks, "nothing stored")
 
-	require.NoError(t, s.PutPartner(storetest.Context(t), store.Partner{GLN: gln, Name: "Acme Wholesale"}))
+	require.NoError(t, s.PutPartner(storetest.Context(t), master.Partner{GLN: gln, Name: "Acme Wholesale"}))
 	tok, rec, err := auth.IssuePartnerToken(storetest.Context(t), s, "acme-edi", gln)
 	require.NoError(t, err)
 	require.Equal(t, gln, rec.Partner)
@@ -286,7 +287,7 @@ func TestWritesAttributed(t *testing.T) {
 	s := openStore(t)
 	tok, rec := issue(t, s, "alice", auth.RolePlanner)
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if err := s.PutSite(r.Context(), store.Site{GLN: "9506000000008", Name: "Plant"}); err != nil {
+		if err := s.PutSite(r.Context(), master.Site{GLN: "9506000000008", Name: "Plant"}); err != nil {
 			t.Error(err) // a handler goroutine must not FailNow
 		}
 		w.WriteHeader(http.StatusNoContent)

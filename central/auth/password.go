@@ -13,7 +13,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/central/store/sqldb"
 )
 
@@ -99,7 +99,7 @@ func VerifyPassword(hash, pw string) (bool, error) {
 
 // LineStore finds a line with its password hash (store.Store does).
 type LineStore interface {
-	Line(ctx context.Context, id string) (store.Line, error)
+	Line(ctx context.Context, id string) (master.Line, error)
 }
 
 // LineCredentials checks the MQTT password a line presents against the

@@ -7,7 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/serialine/serialine/central/auth"
-	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/central/store/storetest"
 )
 
@@ -61,9 +61,9 @@ func TestLineCredentials(t *testing.T) {
 	pw := auth.GeneratePassword()
 	h, err := auth.HashPassword(pw)
 	require.NoError(t, err)
-	require.NoError(t, s.PutLine(ctx, store.Line{ID: "L1", Name: "Line 1", PasswordHash: h}))
-	require.NoError(t, s.PutLine(ctx, store.Line{ID: "L2", Name: "Line 2"}))
-	require.NoError(t, s.PutLine(ctx, store.Line{ID: "L3", Name: "Line 3", PasswordHash: "md5:abcdef0123456789"}))
+	require.NoError(t, s.PutLine(ctx, master.Line{ID: "L1", Name: "Line 1", PasswordHash: h}))
+	require.NoError(t, s.PutLine(ctx, master.Line{ID: "L2", Name: "Line 2"}))
+	require.NoError(t, s.PutLine(ctx, master.Line{ID: "L3", Name: "Line 3", PasswordHash: "md5:abcdef0123456789"}))
 	creds := auth.NewLineCredentials(s)
 
 	cases := []struct {

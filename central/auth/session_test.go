@@ -15,6 +15,7 @@ import (
 
 	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/internal/testkit"
 )
@@ -118,7 +119,7 @@ func TestSessionCookie(t *testing.T) {
 // UI, and a cookie carrying one (set by hand) gives no principal.
 func TestPartnerHasNoWebSession(t *testing.T) {
 	s := openStore(t)
-	require.NoError(t, s.PutPartner(storetest.Context(t), store.Partner{GLN: "9506000000022", Name: "Acme Wholesale"}))
+	require.NoError(t, s.PutPartner(storetest.Context(t), master.Partner{GLN: "9506000000022", Name: "Acme Wholesale"}))
 	tok, _, err := auth.IssuePartnerToken(storetest.Context(t), s, "acme-edi", "9506000000022")
 	require.NoError(t, err)
 	srv, _ := webApp(t, s, auth.SessionConfig{})

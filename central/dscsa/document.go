@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/shared/epcis"
 	"github.com/serialine/serialine/shared/gs1"
 	"github.com/serialine/serialine/shared/wire"
@@ -51,7 +52,7 @@ func newUUID() string {
 
 // prefixFromProducts is the company prefix length of a GLN of ours: that
 // of a product whose GTIN starts with the same company prefix, else 0.
-func prefixFromProducts(gln string, products map[string]store.Product) int {
+func prefixFromProducts(gln string, products map[string]master.Product) int {
 	for _, p := range products {
 		n := p.CompanyPrefixLen
 		if n > 0 && len(p.GTIN) > n && strings.HasPrefix(gln, p.GTIN[1:1+n]) {
@@ -161,7 +162,7 @@ func (d *shipped) masterData(ship epcis.Event) ([]epcis.Vocabulary, error) {
 			attrs = append(attrs, epcis.Attribute{ID: mda + "netContentDescription", Value: netContent(p)})
 		}
 		if p.NDC != "" {
-			n11, err := store.NDC11(p.NDC)
+			n11, err := master.NDC11(p.NDC)
 			if err != nil {
 				return nil, fmt.Errorf("product %s: ndc: %w", p.GTIN, err)
 			}
@@ -204,7 +205,7 @@ func (d *shipped) masterData(ship epcis.Event) ([]epcis.Vocabulary, error) {
 
 // netContent is the netContentDescription: the pack size with its unit
 // ("20 TABLET"); a product without a pack unit counts each ("20 EA").
-func netContent(p store.Product) string {
+func netContent(p master.Product) string {
 	unit := p.PackUnit
 	if unit == "" {
 		unit = "EA"
@@ -438,7 +439,7 @@ func (d *shipped) gcpOf(t store.ContainerTree) int {
 
 // classURI is the product class as the guideline names it: the SGTIN
 // pattern of the GTIN (urn:epc:idpat:sgtin:CompanyPrefix.ItemRef.*).
-func classURI(p store.Product) (string, error) {
+func classURI(p master.Product) (string, error) {
 	u, err := gs1.SGTINURI(gs1.GTIN(p.GTIN), "0", p.CompanyPrefixLen)
 	if err != nil {
 		return "", fmt.Errorf("product %s: %w", p.GTIN, err)
@@ -475,7 +476,7 @@ func XML(ctx context.Context, st *store.Store, shipment, version string) (XMLDoc
 		s.Version = version
 	}
 	if s.Version == "" {
-		s.Version = store.EPCIS12
+		s.Version = master.EPCIS12
 	}
 	b, err := s.Marshal()
 	if err != nil {

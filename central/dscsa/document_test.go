@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/serialine/serialine/central/dscsa"
-	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/epcis"
@@ -92,7 +92,7 @@ func TestDocument12(t *testing.T) {
 	w.confirm(t)
 	doc, err := dscsa.XML(w.ctx, w.s, "SHP-1", "")
 	require.NoError(t, err)
-	require.Equal(t, store.EPCIS12, doc.Version, "the partner's default")
+	require.Equal(t, master.EPCIS12, doc.Version, "the partner's default")
 	root := parseTree(t, doc.Body)
 	require.Equal(t, xml.Name{Space: "urn:epcglobal:epcis:xsd:1", Local: "EPCISDocument"}, root.XMLName)
 	require.Equal(t, "1.2", root.attr("schemaVersion"))
@@ -232,7 +232,7 @@ func TestDocument12(t *testing.T) {
 func TestDocument20(t *testing.T) {
 	w := newWorld(t, storetest.SQLiteDSN(t))
 	w.confirm(t)
-	doc, err := dscsa.XML(w.ctx, w.s, "SHP-1", store.EPCIS20)
+	doc, err := dscsa.XML(w.ctx, w.s, "SHP-1", master.EPCIS20)
 	require.NoError(t, err)
 	root := parseTree(t, doc.Body)
 	require.Equal(t, xml.Name{Space: "urn:epcglobal:epcis:xsd:2", Local: "EPCISDocument"}, root.XMLName)
@@ -254,11 +254,11 @@ func TestDocument20(t *testing.T) {
 	// A partner on 2.0 gets 2.0 without asking.
 	p, err := w.s.Partner(w.ctx, w.customer)
 	require.NoError(t, err)
-	p.EPCISVersion = store.EPCIS20
+	p.EPCISVersion = master.EPCIS20
 	require.NoError(t, w.s.PutPartner(w.ctx, p))
 	doc, err = dscsa.XML(w.ctx, w.s, "SHP-1", "")
 	require.NoError(t, err)
-	require.Equal(t, store.EPCIS20, doc.Version)
+	require.Equal(t, master.EPCIS20, doc.Version)
 	// And the JSON-LD binding of the same model passes GS1's JSON Schema.
 	d, err := dscsa.Document(w.ctx, w.s, "SHP-1")
 	require.NoError(t, err)

@@ -21,6 +21,7 @@ import (
 
 	"github.com/serialine/serialine/central/outbound"
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/gs1"
 	"github.com/serialine/serialine/shared/wire"
@@ -34,7 +35,7 @@ var ErrNotShipped = errors.New("shipment is not confirmed")
 type Party struct {
 	GLN      string            `json:"gln"`
 	Name     string            `json:"name"`
-	Address  store.Address     `json:"address"`
+	Address  master.Address    `json:"address"`
 	Licences map[string]string `json:"licences,omitempty"`
 }
 
@@ -126,7 +127,7 @@ type shipped struct {
 	sh       store.Shipment
 	order    store.SalesOrder
 	units    []store.ShipmentUnit
-	products map[string]store.Product
+	products map[string]master.Product
 	seller   Party // our site
 	from     Party // ship-from location
 	buyer    Party
@@ -145,7 +146,7 @@ func load(ctx context.Context, st *store.Store, id string) (*shipped, error) {
 	if sh.State != store.ShipmentShipped || sh.ShippedAt == nil {
 		return nil, fmt.Errorf("shipment %s: %w (it is %s)", id, ErrNotShipped, sh.State)
 	}
-	d := &shipped{sh: sh, products: map[string]store.Product{}}
+	d := &shipped{sh: sh, products: map[string]master.Product{}}
 	if d.order, err = st.SalesOrder(ctx, sh.SalesOrder); err != nil {
 		return nil, fmt.Errorf("shipment %s: %w", id, err)
 	}
@@ -163,7 +164,7 @@ func load(ctx context.Context, st *store.Store, id string) (*shipped, error) {
 		d.products[u.GTIN] = p
 	}
 	// Ship-from: a location of ours (its site sells) or the site itself.
-	siteGLN, fromName, fromAddr := sh.SourceGLN, "", store.Address{}
+	siteGLN, fromName, fromAddr := sh.SourceGLN, "", master.Address{}
 	if loc, err := st.LocationOf(ctx, sh.SourceGLN, sh.SourceExt); err == nil {
 		siteGLN, fromName, fromAddr = loc.SiteGLN, loc.Name, loc.Address
 	} else if !errors.Is(err, sqldb.ErrNotFound) {

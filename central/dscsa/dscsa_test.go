@@ -13,6 +13,7 @@ import (
 
 	"github.com/serialine/serialine/central/dscsa"
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/internal/testkit"
@@ -31,8 +32,8 @@ const (
 var t0 = time.Date(2026, 5, 1, 8, 0, 0, 0, time.UTC)
 
 var (
-	plantAddr = store.Address{Street: "1 Factory Rd", City: "Durham", State: "NC", PostalCode: "27701", Country: "US"}
-	depotAddr = store.Address{Street: "9 Depot Ave", City: "Newark", State: "NJ", PostalCode: "07102", Country: "US"}
+	plantAddr = master.Address{Street: "1 Factory Rd", City: "Durham", State: "NC", PostalCode: "27701", Country: "US"}
+	depotAddr = master.Address{Street: "9 Depot Ave", City: "Newark", State: "NJ", PostalCode: "07102", Country: "US"}
 )
 
 // world is a store where line L1 made 24 units of lot LOT7, packed 2
@@ -55,14 +56,14 @@ func newWorld(t *testing.T, dsn string) *world {
 	w := &world{s: storetest.Open(t, dsn, log), ctx: ctx, site: testkit.GLN(t, prefix+"00001"), dock: testkit.GLN(t, prefix+"00003"), customer: testkit.GLN(t, "061414100002"),
 		caseA: testkit.SSCC(t, 0, prefix, 11), caseB: testkit.SSCC(t, 0, prefix, 12), pallet: testkit.SSCC(t, 0, prefix, 21)}
 	s := w.s
-	require.NoError(t, s.PutProduct(ctx, store.Product{GTIN: gtin, Name: "Paracetamol 500 mg tablets", Form: "TABLET", Strength: "500 mg", PackSize: 20,
-		PackUnit: "TABLET", CompanyPrefixLen: 7, NDC: "12345-678-90", Markets: []store.Market{store.MarketUSDSCSA},
+	require.NoError(t, s.PutProduct(ctx, master.Product{GTIN: gtin, Name: "Paracetamol 500 mg tablets", Form: "TABLET", Strength: "500 mg", PackSize: 20,
+		PackUnit: "TABLET", CompanyPrefixLen: 7, NDC: "12345-678-90", Markets: []master.Market{master.MarketUSDSCSA},
 		Scheme: serials.Spec{Kind: serials.KindSequential, Length: 10, Start: 1}, StandardCost: 100, Currency: "USD"}))
-	require.NoError(t, s.PutSite(ctx, store.Site{GLN: w.site, Name: "Serialine Pharma Plant", Address: plantAddr}))
-	require.NoError(t, s.PutLocation(ctx, store.Location{GLN: w.dock, Extension: "D1", SiteGLN: w.site, Name: "Dispatch"}))
-	require.NoError(t, s.PutPartner(ctx, store.Partner{GLN: w.customer, Name: "Wholesale Ltd", Address: depotAddr, CompanyPrefixLen: 7,
+	require.NoError(t, s.PutSite(ctx, master.Site{GLN: w.site, Name: "Serialine Pharma Plant", Address: plantAddr}))
+	require.NoError(t, s.PutLocation(ctx, master.Location{GLN: w.dock, Extension: "D1", SiteGLN: w.site, Name: "Dispatch"}))
+	require.NoError(t, s.PutPartner(ctx, master.Partner{GLN: w.customer, Name: "Wholesale Ltd", Address: depotAddr, CompanyPrefixLen: 7,
 		Licences: map[string]string{"us-nj-wholesale": "NJ-1234"}}))
-	require.NoError(t, s.PutLine(ctx, store.Line{ID: line1, SiteGLN: w.site, Name: "Line 1"}))
+	require.NoError(t, s.PutLine(ctx, master.Line{ID: line1, SiteGLN: w.site, Name: "Line 1"}))
 	_, err := s.CreateOrder(ctx, store.WorkOrder{ID: "WO-1", GTIN: gtin, Lot: lot, Expiry: exp, Quantity: 100})
 	require.NoError(t, err)
 	_, err = s.ReleaseOrder(ctx, "WO-1", line1)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/serialine/serialine/central/dscsa"
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/internal/testkit"
@@ -141,10 +142,10 @@ func newCMOWorld(t *testing.T, dsn string) *cmoWorld {
 	ctx, cancel := context.WithTimeout(sqldb.WithActor(context.Background(), "user:test"), 2*time.Minute)
 	t.Cleanup(cancel)
 	w := &cmoWorld{s: storetest.Open(t, dsn, slog.New(slog.DiscardHandler)), ctx: ctx, site: testkit.GLN(t, prefix+"00001"), cmo: testkit.GLN(t, cmoPrefix+"00009")}
-	require.NoError(t, w.s.PutProduct(ctx, store.Product{GTIN: gtin, Name: "Paracetamol 500 mg tablets", CompanyPrefixLen: 7, NDC: "12345-678-90",
-		Markets: []store.Market{store.MarketUSDSCSA}, Scheme: serials.Spec{Kind: serials.KindSequential, Length: 10, Start: 1}}))
-	require.NoError(t, w.s.PutSite(ctx, store.Site{GLN: w.site, Name: "Serialine Pharma Plant", Address: plantAddr}))
-	require.NoError(t, w.s.PutPartner(ctx, store.Partner{GLN: w.cmo, Name: "Contract Pharma", CompanyPrefixLen: 7}))
+	require.NoError(t, w.s.PutProduct(ctx, master.Product{GTIN: gtin, Name: "Paracetamol 500 mg tablets", CompanyPrefixLen: 7, NDC: "12345-678-90",
+		Markets: []master.Market{master.MarketUSDSCSA}, Scheme: serials.Spec{Kind: serials.KindSequential, Length: 10, Start: 1}}))
+	require.NoError(t, w.s.PutSite(ctx, master.Site{GLN: w.site, Name: "Serialine Pharma Plant", Address: plantAddr}))
+	require.NoError(t, w.s.PutPartner(ctx, master.Partner{GLN: w.cmo, Name: "Contract Pharma", CompanyPrefixLen: 7}))
 	return w
 }
 

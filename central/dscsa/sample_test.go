@@ -13,6 +13,7 @@ import (
 
 	"github.com/serialine/serialine/central/dscsa"
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/internal/testkit"
@@ -28,12 +29,12 @@ func TestSampleDocuments(t *testing.T) {
 	defer cancel()
 	s := storetest.Open(t, storetest.SQLiteDSN(t), slog.New(slog.NewTextHandler(io.Discard, nil)))
 	site, customer := testkit.GLN(t, prefix+"00001"), testkit.GLN(t, "061414100002")
-	require.NoError(t, s.PutProduct(ctx, store.Product{GTIN: gtin, Name: "Paracetamol 500 mg tablets", Form: "TABLET", Strength: "500 mg",
-		PackSize: 20, PackUnit: "TABLET", CompanyPrefixLen: 7, NDC: "12345-678-90", Markets: []store.Market{store.MarketUSDSCSA},
+	require.NoError(t, s.PutProduct(ctx, master.Product{GTIN: gtin, Name: "Paracetamol 500 mg tablets", Form: "TABLET", Strength: "500 mg",
+		PackSize: 20, PackUnit: "TABLET", CompanyPrefixLen: 7, NDC: "12345-678-90", Markets: []master.Market{master.MarketUSDSCSA},
 		Scheme: serials.Spec{Kind: serials.KindSequential, Length: 10, Start: 1}}))
-	require.NoError(t, s.PutSite(ctx, store.Site{GLN: site, Name: "Serialine Pharma Plant", Address: plantAddr}))
-	require.NoError(t, s.PutPartner(ctx, store.Partner{GLN: customer, Name: "Wholesale Ltd", Address: depotAddr, CompanyPrefixLen: 7}))
-	require.NoError(t, s.PutLine(ctx, store.Line{ID: line1, SiteGLN: site, Name: "Line 1"}))
+	require.NoError(t, s.PutSite(ctx, master.Site{GLN: site, Name: "Serialine Pharma Plant", Address: plantAddr}))
+	require.NoError(t, s.PutPartner(ctx, master.Partner{GLN: customer, Name: "Wholesale Ltd", Address: depotAddr, CompanyPrefixLen: 7}))
+	require.NoError(t, s.PutLine(ctx, master.Line{ID: line1, SiteGLN: site, Name: "Line 1"}))
 	_, err := s.CreateOrder(ctx, store.WorkOrder{ID: "WO-1", GTIN: gtin, Lot: lot, Expiry: exp, Quantity: 100})
 	require.NoError(t, err)
 	_, err = s.ReleaseOrder(ctx, "WO-1", line1)
@@ -68,7 +69,7 @@ func TestSampleDocuments(t *testing.T) {
 	require.NoError(t, err)
 
 	dir := t.TempDir()
-	for _, v := range []string{store.EPCIS12, store.EPCIS20} {
+	for _, v := range []string{master.EPCIS12, master.EPCIS20} {
 		doc, err := dscsa.XML(ctx, s, "SHP-1", v)
 		require.NoError(t, err)
 		path := filepath.Join(dir, "dscsa-"+v+".xml")

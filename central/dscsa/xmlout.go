@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/shared/epcis"
 )
 
@@ -80,9 +80,9 @@ func fmtTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.00
 // GS1 US's elements after EPCISBody, where the 2.0 schema takes them).
 // Both carry the SBDH with the GLNs under Authority "GS1".
 func (s *Shipping) Marshal() ([]byte, error) {
-	v12 := s.Version == store.EPCIS12
-	if !v12 && s.Version != store.EPCIS20 {
-		return nil, fmt.Errorf("EPCIS version %q: use %s or %s", s.Version, store.EPCIS12, store.EPCIS20)
+	v12 := s.Version == master.EPCIS12
+	if !v12 && s.Version != master.EPCIS20 {
+		return nil, fmt.Errorf("EPCIS version %q: use %s or %s", s.Version, master.EPCIS12, master.EPCIS20)
 	}
 	ns, sv, typeVersion := NSEPCIS20, "2.0", "2.0"
 	if v12 {

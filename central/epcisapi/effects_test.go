@@ -19,6 +19,7 @@ import (
 	"github.com/serialine/serialine/central/lmvs"
 	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/audit"
+	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/gs1"
@@ -51,15 +52,15 @@ func newOurs(tb testing.TB, dsn string, n int) *ours {
 	o := &ours{env: e, siteGLN: checkDigit(tb, "031234500000"), partnerGLN: checkDigit(tb, "950600000002")}
 	ctx, s := e.ctx, e.s
 	spec := serials.Spec{Kind: serials.KindRandomized, Length: 12, Alphabet: serials.AlphabetNumeric, Key: "8f1e3c5a7b9d0e2f4a6c8e0b2d4f6a8c"}
-	require.NoError(tb, s.PutProduct(ctx, store.Product{GTIN: ourGTIN, Name: "Paracetamol 500 mg tablets", Form: "tablet", Strength: "500 mg",
+	require.NoError(tb, s.PutProduct(ctx, master.Product{GTIN: ourGTIN, Name: "Paracetamol 500 mg tablets", Form: "tablet", Strength: "500 mg",
 		PackSize: 20, CompanyPrefixLen: 7, NDC: ourGTIN[3:8] + "-" + ourGTIN[8:11] + "-" + ourGTIN[11:13],
-		Markets: []store.Market{store.MarketUSDSCSA}, Scheme: spec, PlannedVolume: 1_000_000}))
-	require.NoError(tb, s.PutSite(ctx, store.Site{GLN: o.siteGLN, Name: "Plant Durham"}))
-	require.NoError(tb, s.PutPartner(ctx, store.Partner{GLN: o.partnerGLN, Name: "Wholesale Ltd"}))
+		Markets: []master.Market{master.MarketUSDSCSA}, Scheme: spec, PlannedVolume: 1_000_000}))
+	require.NoError(tb, s.PutSite(ctx, master.Site{GLN: o.siteGLN, Name: "Plant Durham"}))
+	require.NoError(tb, s.PutPartner(ctx, master.Partner{GLN: o.partnerGLN, Name: "Wholesale Ltd"}))
 	var err error
 	o.partnerTok, _, err = auth.IssuePartnerToken(ctx, s, "wholesale-vrs", o.partnerGLN)
 	require.NoError(tb, err)
-	require.NoError(tb, s.PutLine(ctx, store.Line{ID: "L1", SiteGLN: o.siteGLN, Name: "Line 1", PasswordHash: "unused"}))
+	require.NoError(tb, s.PutLine(ctx, master.Line{ID: "L1", SiteGLN: o.siteGLN, Name: "Line 1", PasswordHash: "unused"}))
 	_, err = s.CreateOrder(ctx, store.WorkOrder{ID: "WO-1", GTIN: ourGTIN, Lot: ourLot, Expiry: ourExpiry, Quantity: 100})
 	require.NoError(tb, err)
 	_, err = s.ReleaseOrder(ctx, "WO-1", "L1")

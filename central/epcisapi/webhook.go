@@ -5,7 +5,7 @@ import (
 	"net/http"
 	"net/url"
 
-	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/master"
 )
 
 // webhookClient is the client for one delivery to dest: through the
@@ -22,7 +22,7 @@ func (h *Handler) webhookClient(dest string) (*http.Client, error) {
 	if err := h.Outbound.CheckURL(dest); err != nil {
 		return nil, fmt.Errorf("dest: refused by central's outbound policy: %w", err)
 	}
-	hc, err := h.Outbound.Client(store.PartnerEndpoint{URL: dest, CACert: h.WebhookCACert}, webhookWait)
+	hc, err := h.Outbound.Client(master.PartnerEndpoint{URL: dest, CACert: h.WebhookCACert}, webhookWait)
 	if err != nil {
 		return nil, fmt.Errorf("webhook client: %w", err)
 	}

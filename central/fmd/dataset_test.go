@@ -10,6 +10,7 @@ import (
 
 	"github.com/serialine/serialine/central/fmd"
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/internal/testkit"
@@ -99,7 +100,7 @@ func TestPreValidation(t *testing.T) {
 	e := newEnv(t, storetest.SQLiteDSN(t))
 	stranger := testkit.WithCheckDigit(t, "400000000099")
 	noAddress := testkit.WithCheckDigit(t, "400000000003")
-	require.NoError(t, e.s.PutPartner(e.ctx, store.Partner{GLN: noAddress, Name: "No Address Ltd"}))
+	require.NoError(t, e.s.PutPartner(e.ctx, master.Partner{GLN: noAddress, Name: "No Address Ltd"}))
 	cases := []struct {
 		name  string
 		edit  func(*store.FMDProduct)
@@ -324,8 +325,8 @@ func TestStatusRefusals(t *testing.T) {
 // scheme.alphabet.
 func TestSerialAlphabet(t *testing.T) {
 	e := newEnv(t, storetest.SQLiteDSN(t))
-	base := func(g string, sp serials.Spec) store.Product {
-		return store.Product{GTIN: g, Name: "X", CompanyPrefixLen: 7, Markets: []store.Market{store.MarketEUFMD}, Scheme: sp, PlannedVolume: 1000}
+	base := func(g string, sp serials.Spec) master.Product {
+		return master.Product{GTIN: g, Name: "X", CompanyPrefixLen: 7, Markets: []master.Market{master.MarketEUFMD}, Scheme: sp, PlannedVolume: 1000}
 	}
 	for i, tc := range []struct {
 		name string
@@ -350,7 +351,7 @@ func TestSerialAlphabet(t *testing.T) {
 			require.ErrorAs(t, err, &ve)
 			require.Equal(t, "scheme.alphabet", ve.Field, "%v", err)
 			us := base(g, tc.spec)
-			us.Markets = []store.Market{store.MarketUSDSCSA}
+			us.Markets = []master.Market{master.MarketUSDSCSA}
 			for _, pr := range us.Problems() {
 				require.NotEqual(t, "scheme.alphabet", pr.Field, "the rule is EU FMD's")
 			}

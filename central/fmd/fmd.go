@@ -27,6 +27,7 @@ import (
 
 	"github.com/serialine/serialine/central/outbound"
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/gs1"
 	"github.com/serialine/serialine/shared/wire"
@@ -150,7 +151,7 @@ type Pack struct {
 
 // Store is what the data set needs of central's store.
 type Store interface {
-	Product(ctx context.Context, gtin string) (store.Product, error)
+	Product(ctx context.Context, gtin string) (master.Product, error)
 	FMDProduct(ctx context.Context, gtin string, version int) (store.FMDProduct, error)
 	FMDProblems(ctx context.Context, p store.FMDProduct) ([]*sqldb.ValidationError, error)
 	FMDParties(ctx context.Context, glns []string) (map[string]store.FMDParty, error)

@@ -18,6 +18,7 @@ import (
 	"github.com/serialine/serialine/central/outbound"
 	"github.com/serialine/serialine/central/outbound/outboundtest"
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/internal/testkit"
@@ -78,29 +79,29 @@ func newEnv(tb testing.TB, dsn string, opts ...store.Option) *env {
 	s := storetest.Open(tb, dsn, testkit.Discard(), opts...)
 	e := &env{ctx: ctx, s: s, site: testkit.WithCheckDigit(tb, "415012300000"), mah: testkit.WithCheckDigit(tb, "415012300001"),
 		wholesaler: testkit.WithCheckDigit(tb, "400000000001"), gatewayP: testkit.WithCheckDigit(tb, "400000000002"), gw: &gateway{}}
-	require.NoError(tb, s.PutProduct(ctx, store.Product{GTIN: gtin, Name: "Paracetamol Serialine 500 mg Filmtabletten", Form: "film-coated tablet",
+	require.NoError(tb, s.PutProduct(ctx, master.Product{GTIN: gtin, Name: "Paracetamol Serialine 500 mg Filmtabletten", Form: "film-coated tablet",
 		Strength: "500 mg", PackSize: 20, PackUnit: "TABLET", CompanyPrefixLen: 7, National: map[string]string{"710": pzn},
-		Markets: []store.Market{store.MarketEUFMD}, Scheme: spec, PlannedVolume: 1_000_000}))
-	addr := func(city, zip, country string) store.Address {
-		return store.Address{Street: "Hauptstrasse 1", City: city, PostalCode: zip, Country: country}
+		Markets: []master.Market{master.MarketEUFMD}, Scheme: spec, PlannedVolume: 1_000_000}))
+	addr := func(city, zip, country string) master.Address {
+		return master.Address{Street: "Hauptstrasse 1", City: city, PostalCode: zip, Country: country}
 	}
-	require.NoError(tb, s.PutSite(ctx, store.Site{GLN: e.site, Name: "Serialine Plant Darmstadt", Address: addr("Darmstadt", "64293", "DE")}))
-	for _, p := range []store.Partner{{GLN: e.mah, Name: "Serialine Pharma GmbH", Address: addr("Berlin", "10115", "DE")},
+	require.NoError(tb, s.PutSite(ctx, master.Site{GLN: e.site, Name: "Serialine Plant Darmstadt", Address: addr("Darmstadt", "64293", "DE")}))
+	for _, p := range []master.Partner{{GLN: e.mah, Name: "Serialine Pharma GmbH", Address: addr("Berlin", "10115", "DE")},
 		{GLN: e.wholesaler, Name: "Grosshandel AG", Address: addr("Wien", "1010", "AT")},
 		{GLN: e.gatewayP, Name: "OBP Gateway", Address: addr("Brussels", "1000", "BE")}} {
 		require.NoError(tb, s.PutPartner(ctx, p))
 	}
 	ca := outboundtest.NewCA(tb, "gateway CA")
 	srv := outboundtest.Server(tb, e.gw, ca, nil)
-	_, err := s.PutPartnerEndpoint(ctx, store.PartnerEndpoint{GLN: e.gatewayP, Kind: store.EndpointFMD,
-		URL: "https://localhost" + srv.URL[strings.LastIndex(srv.URL, ":"):] + "/emvs", Auth: store.EndpointAuthBearer, Secret: "obp-token", CACert: ca.PEM})
+	_, err := s.PutPartnerEndpoint(ctx, master.PartnerEndpoint{GLN: e.gatewayP, Kind: master.EndpointFMD,
+		URL: "https://localhost" + srv.URL[strings.LastIndex(srv.URL, ":"):] + "/emvs", Auth: master.EndpointAuthBearer, Secret: "obp-token", CACert: ca.PEM})
 	require.NoError(tb, err)
 	loopback, err := outbound.NewPolicy([]string{"127.0.0.0/8", "::1/128"})
 	require.NoError(tb, err)
-	e.sender, err = outbound.New(s, map[string]outbound.Builder{store.EndpointFMD: fmd.Builder{Store: s}}, loopback, outbound.Config{Owner: "test"}, testkit.Discard())
+	e.sender, err = outbound.New(s, map[string]outbound.Builder{master.EndpointFMD: fmd.Builder{Store: s}}, loopback, outbound.Config{Owner: "test"}, testkit.Discard())
 	require.NoError(tb, err)
 
-	require.NoError(tb, s.PutLine(ctx, store.Line{ID: line1, SiteGLN: e.site, Name: "Line 1", PasswordHash: "unused"}))
+	require.NoError(tb, s.PutLine(ctx, master.Line{ID: line1, SiteGLN: e.site, Name: "Line 1", PasswordHash: "unused"}))
 	e.order(tb, "WO-1", "LOT42", 12)
 	// The line rejects one pack and voids one serial it never printed.
 	e.apply(tb, wire.Event{Type: wire.Decommissioned, Order: "WO-1", GTIN: gtin, Serial: e.packs[11], Lot: "LOT42", Expiry: "281200", Reason: wire.ReasonNoRead})

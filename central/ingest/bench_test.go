@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/serials"
@@ -41,16 +42,16 @@ func benchIngest(b *testing.B, dsn string) {
 	log, _ := captureLogger(b)
 	br := startEmbedded(b, log)
 	c := newCentral(b, dsn, br, nil)
-	require.NoError(b, c.st.PutProduct(c.ctx, store.Product{
+	require.NoError(b, c.st.PutProduct(c.ctx, master.Product{
 		GTIN: benchGTIN, Name: "Bench tablets", CompanyPrefixLen: 7, NDC: "12345-678-91",
-		Markets: []store.Market{store.MarketUSDSCSA}, Scheme: benchSpec,
+		Markets: []master.Market{master.MarketUSDSCSA}, Scheme: benchSpec,
 	}))
 
 	lines := make([]*benchLine, benchLines)
 	for i := range lines {
 		id := fmt.Sprintf("B%d%s", i, testkit.RandHex(3))
 		order := "WO-" + id
-		require.NoError(b, c.st.PutLine(c.ctx, store.Line{ID: id, Name: id, PasswordHash: "unused"}))
+		require.NoError(b, c.st.PutLine(c.ctx, master.Line{ID: id, Name: id, PasswordHash: "unused"}))
 		perLine := benchWarm + (b.N+benchLines-1-i)/benchLines
 		n := uint64(perLine) * benchBatch
 		_, err := c.st.CreateOrder(c.ctx, store.WorkOrder{ID: order, GTIN: benchGTIN, Lot: lot, Expiry: expiry, Quantity: n})

@@ -20,6 +20,7 @@ import (
 	"github.com/serialine/serialine/central/broker"
 	"github.com/serialine/serialine/central/ingest"
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/internal/testkit"
@@ -176,10 +177,10 @@ func newCentral(tb testing.TB, dsn string, b mqttBroker, mod func(*ingest.Config
 	return &central{st: st, in: in, reg: reg, ctx: ctx, log: lb}
 }
 
-func testProduct() store.Product {
-	return store.Product{
+func testProduct() master.Product {
+	return master.Product{
 		GTIN: gtin, Name: "Paracetamol 500 mg tablets", CompanyPrefixLen: 7, NDC: "12345-678-90",
-		Markets: []store.Market{store.MarketUSDSCSA}, Scheme: serials.Spec{Kind: serials.KindSequential, Length: 10, Start: 1},
+		Markets: []master.Market{master.MarketUSDSCSA}, Scheme: serials.Spec{Kind: serials.KindSequential, Length: 10, Start: 1},
 	}
 }
 
@@ -217,7 +218,7 @@ func (c *central) newLine(tb testing.TB, n uint64) *line {
 	tb.Helper()
 	l := &line{id: "L" + testkit.RandHex(4)}
 	l.order = "WO-" + l.id
-	require.NoError(tb, c.st.PutLine(c.ctx, store.Line{ID: l.id, Name: "Line " + l.id, PasswordHash: "unused-by-these-tests"}))
+	require.NoError(tb, c.st.PutLine(c.ctx, master.Line{ID: l.id, Name: "Line " + l.id, PasswordHash: "unused-by-these-tests"}))
 	_, err := c.st.CreateOrder(c.ctx, store.WorkOrder{ID: l.order, GTIN: gtin, Lot: lot, Expiry: expiry, Quantity: max(n, 1000)})
 	require.NoError(tb, err)
 	_, err = c.st.ReleaseOrder(c.ctx, l.order, l.id)

@@ -17,6 +17,7 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/shared/metrics"
 	"github.com/serialine/serialine/shared/wire"
 )
@@ -29,7 +30,7 @@ type Store interface {
 	AddDeadLetters(ctx context.Context, ds []store.DeadLetter) error
 	LineOrders(ctx context.Context, line string) (wire.Orders, error)
 	LineSeq(ctx context.Context, line string) (store.LineSeq, error)
-	Lines(ctx context.Context) ([]store.Line, error)
+	Lines(ctx context.Context) ([]master.Line, error)
 }
 
 // LineStatus is the last status a line published (retained, and its last

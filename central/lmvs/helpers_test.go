@@ -16,6 +16,7 @@ import (
 	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/lmvs"
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/internal/testkit"
@@ -34,9 +35,9 @@ var t0 = time.Date(2026, 5, 1, 8, 0, 0, 0, time.UTC)
 
 var randSpec = serials.Spec{Kind: serials.KindRandomized, Length: 12, Alphabet: serials.AlphabetNumeric, Key: "8f1e3c5a7b9d0e2f4a6c8e0b2d4f6a8c"}
 
-func product(g string) store.Product {
-	return store.Product{GTIN: g, Name: "Paracetamol 500 mg tablets", Form: "tablet", Strength: "500 mg", PackSize: 20,
-		CompanyPrefixLen: 7, NDC: g[3:8] + "-" + g[8:11] + "-" + g[11:13], Markets: []store.Market{store.MarketUSDSCSA, store.MarketEUFMD},
+func product(g string) master.Product {
+	return master.Product{GTIN: g, Name: "Paracetamol 500 mg tablets", Form: "tablet", Strength: "500 mg", PackSize: 20,
+		CompanyPrefixLen: 7, NDC: g[3:8] + "-" + g[8:11] + "-" + g[11:13], Markets: []master.Market{master.MarketUSDSCSA, master.MarketEUFMD},
 		Scheme: randSpec, PlannedVolume: 1_000_000}
 }
 
@@ -65,10 +66,10 @@ func newEnv(tb testing.TB, dsn string, opts ...store.Option) *env {
 	e := &env{ctx: ctx, s: s, siteGLN: testkit.WithCheckDigit(tb, "031234500000"), partnerGLN: testkit.WithCheckDigit(tb, "950600000002"),
 		otherGLN: testkit.WithCheckDigit(tb, "950600000003")}
 	require.NoError(tb, s.PutProduct(ctx, product(gtin)))
-	require.NoError(tb, s.PutSite(ctx, store.Site{GLN: e.siteGLN, Name: "Plant Durham", Address: store.Address{Street: "1 Main St",
+	require.NoError(tb, s.PutSite(ctx, master.Site{GLN: e.siteGLN, Name: "Plant Durham", Address: master.Address{Street: "1 Main St",
 		City: "Durham", State: "NC", PostalCode: "27701", Country: "US"}}))
 	for _, g := range []string{e.partnerGLN, e.otherGLN} {
-		require.NoError(tb, s.PutPartner(ctx, store.Partner{GLN: g, Name: "Wholesale " + g, Address: store.Address{Street: "2 Dock Rd",
+		require.NoError(tb, s.PutPartner(ctx, master.Partner{GLN: g, Name: "Wholesale " + g, Address: master.Address{Street: "2 Dock Rd",
 			City: "Memphis", State: "TN", PostalCode: "38118", Country: "US"}}))
 	}
 	var err error
@@ -78,7 +79,7 @@ func newEnv(tb testing.TB, dsn string, opts ...store.Option) *env {
 	require.NoError(tb, err)
 	e.adminTok, _, err = auth.IssueToken(ctx, s, "admin", auth.RoleAdmin)
 	require.NoError(tb, err)
-	require.NoError(tb, s.PutLine(ctx, store.Line{ID: line1, SiteGLN: e.siteGLN, Name: "Line 1", PasswordHash: "unused"}))
+	require.NoError(tb, s.PutLine(ctx, master.Line{ID: line1, SiteGLN: e.siteGLN, Name: "Line 1", PasswordHash: "unused"}))
 	_, err = s.CreateOrder(ctx, store.WorkOrder{ID: "WO-1", GTIN: gtin, Lot: lot, Expiry: expiry, Quantity: 1000})
 	require.NoError(tb, err)
 	_, err = s.ReleaseOrder(ctx, "WO-1", line1)

@@ -11,6 +11,7 @@ import (
 	"github.com/serialine/serialine/central/outbound"
 	"github.com/serialine/serialine/central/outbound/outboundtest"
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/internal/testkit"
@@ -48,9 +49,9 @@ func TestRequesterNeverReflectsTheAnswer(t *testing.T) {
 	us := storetest.OpenSQLite(t, testkit.Logger(t))
 	ctx := sqldb.WithActor(t.Context(), "returns-desk (qa)")
 	gln := testkit.WithCheckDigit(t, "031234500000")
-	require.NoError(t, us.PutPartner(ctx, store.Partner{GLN: gln, Name: "Their Pharma", CompanyPrefixLen: 7}))
-	_, err := us.PutPartnerEndpoint(ctx, store.PartnerEndpoint{GLN: gln, Kind: store.EndpointVerification, URL: srv.URL,
-		Auth: store.EndpointAuthBearer, Secret: "their-token", CACert: ca.PEM})
+	require.NoError(t, us.PutPartner(ctx, master.Partner{GLN: gln, Name: "Their Pharma", CompanyPrefixLen: 7}))
+	_, err := us.PutPartnerEndpoint(ctx, master.PartnerEndpoint{GLN: gln, Kind: master.EndpointVerification, URL: srv.URL,
+		Auth: master.EndpointAuthBearer, Secret: "their-token", CACert: ca.PEM})
 	require.NoError(t, err)
 	loopback, err := outbound.NewPolicy([]string{"127.0.0.0/8"})
 	require.NoError(t, err)

@@ -15,15 +15,16 @@ import (
 
 	"github.com/serialine/serialine/central/outbound"
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/gs1"
 )
 
 // RequesterStore is what the requester needs of central's store.
 type RequesterStore interface {
-	EndpointsOfKind(ctx context.Context, kind string) ([]store.PartnerEndpoint, error)
-	PartnerEndpoint(ctx context.Context, gln, kind string) (store.PartnerEndpoint, error)
-	Partners(ctx context.Context) ([]store.Partner, error)
+	EndpointsOfKind(ctx context.Context, kind string) ([]master.PartnerEndpoint, error)
+	PartnerEndpoint(ctx context.Context, gln, kind string) (master.PartnerEndpoint, error)
+	Partners(ctx context.Context) ([]master.Partner, error)
 	RecordVerification(ctx context.Context, r store.VerificationRecord) (int64, error)
 }
 
@@ -124,15 +125,15 @@ type Result struct {
 var ErrNoRoute = errors.New("no verification route: no trading partner with this GTIN's company prefix has a verification endpoint, and no router is configured (verification.router_gln)")
 
 // route finds the endpoint for a GTIN.
-func (q *Requester) route(ctx context.Context, gtin string) (store.PartnerEndpoint, string, error) {
-	eps, err := q.st.EndpointsOfKind(ctx, store.EndpointVerification)
+func (q *Requester) route(ctx context.Context, gtin string) (master.PartnerEndpoint, string, error) {
+	eps, err := q.st.EndpointsOfKind(ctx, master.EndpointVerification)
 	if err != nil {
-		return store.PartnerEndpoint{}, "", err
+		return master.PartnerEndpoint{}, "", err
 	}
 	if len(eps) > 0 {
 		partners, err := q.st.Partners(ctx)
 		if err != nil {
-			return store.PartnerEndpoint{}, "", err
+			return master.PartnerEndpoint{}, "", err
 		}
 		prefix := map[string]int{}
 		for _, p := range partners {
@@ -145,9 +146,9 @@ func (q *Requester) route(ctx context.Context, gtin string) (store.PartnerEndpoi
 		}
 	}
 	if q.cfg.RouterGLN == "" {
-		return store.PartnerEndpoint{}, "", ErrNoRoute
+		return master.PartnerEndpoint{}, "", ErrNoRoute
 	}
-	ep, err := q.st.PartnerEndpoint(ctx, q.cfg.RouterGLN, store.EndpointVerification)
+	ep, err := q.st.PartnerEndpoint(ctx, q.cfg.RouterGLN, master.EndpointVerification)
 	if errors.Is(err, sqldb.ErrNotFound) {
 		return ep, "", fmt.Errorf("%w (the router %s has no verification endpoint)", ErrNoRoute, q.cfg.RouterGLN)
 	}
@@ -214,7 +215,7 @@ func (q *Requester) Verify(ctx context.Context, pack Pack) (Result, error) {
 }
 
 // get sends the request with the endpoint's authentication.
-func (q *Requester) get(ctx context.Context, ep store.PartnerEndpoint, target string) (body []byte, status int, ctype string, err error) {
+func (q *Requester) get(ctx context.Context, ep master.PartnerEndpoint, target string) (body []byte, status int, ctype string, err error) {
 	if err := q.policy.CheckURL(ep.URL); err != nil {
 		return nil, 0, "", fmt.Errorf("refused by central's outbound policy: %w", err)
 	}

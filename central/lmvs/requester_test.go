@@ -13,6 +13,7 @@ import (
 	"github.com/serialine/serialine/central/outbound"
 	"github.com/serialine/serialine/central/outbound/outboundtest"
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/internal/testkit"
@@ -39,10 +40,10 @@ func TestRequester(t *testing.T) {
 	// and hold the token they issued us.
 	us := storetest.OpenSQLite(t, testkit.Logger(t))
 	ctx := sqldb.WithActor(them.ctx, "returns-desk (qa)")
-	manufacturer := store.Partner{GLN: them.siteGLN, Name: "Their Pharma", CompanyPrefixLen: 7}
+	manufacturer := master.Partner{GLN: them.siteGLN, Name: "Their Pharma", CompanyPrefixLen: 7}
 	require.NoError(t, us.PutPartner(ctx, manufacturer))
-	_, err = us.PutPartnerEndpoint(ctx, store.PartnerEndpoint{GLN: them.siteGLN, Kind: store.EndpointVerification, URL: "https://localhost" + port + "/vrs",
-		Auth: store.EndpointAuthBearer, Secret: them.partnerTok, CACert: ca.PEM})
+	_, err = us.PutPartnerEndpoint(ctx, master.PartnerEndpoint{GLN: them.siteGLN, Kind: master.EndpointVerification, URL: "https://localhost" + port + "/vrs",
+		Auth: master.EndpointAuthBearer, Secret: them.partnerTok, CACert: ca.PEM})
 	require.NoError(t, err)
 	loopback, err := outbound.NewPolicy([]string{"127.0.0.0/8", "::1/128"})
 	require.NoError(t, err)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/shared/gs1"
 )
 
@@ -22,7 +23,7 @@ type Store interface {
 	auth.TokenStore
 	VerifyFactsFor(ctx context.Context, tokenHash, gtin, serial string) (store.TokenLookup, store.VerifyFacts, error)
 	RecordVerification(ctx context.Context, r store.VerificationRecord) (int64, error)
-	Sites(ctx context.Context) ([]store.Site, error)
+	Sites(ctx context.Context) ([]master.Site, error)
 }
 
 // Config is the responder's settings.

@@ -17,7 +17,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/master"
 )
 
 // client is the HTTP client for one partner endpoint: TLS 1.2 or newer
@@ -25,16 +25,16 @@ import (
 // for mTLS), every connection through the policy's dialer, no proxy from
 // the environment (the check would see the proxy, not the partner), and
 // no redirects (a redirect is an answer, not a new destination).
-func (p Policy) client(ep store.PartnerEndpoint, timeout time.Duration) (*http.Client, error) {
+func (p Policy) client(ep master.PartnerEndpoint, timeout time.Duration) (*http.Client, error) {
 	tc := &tls.Config{MinVersion: tls.VersionTLS12}
 	if ep.CACert != "" {
-		pool, err := store.ParseCertPool(ep.CACert)
+		pool, err := master.ParseCertPool(ep.CACert)
 		if err != nil {
 			return nil, fmt.Errorf("ca_cert: %w", err)
 		}
 		tc.RootCAs = pool
 	}
-	if ep.Auth == store.EndpointAuthMTLS {
+	if ep.Auth == master.EndpointAuthMTLS {
 		cert, err := tls.X509KeyPair([]byte(ep.ClientCert), []byte(ep.ClientKey))
 		if err != nil {
 			return nil, fmt.Errorf("client certificate: %w", err)
@@ -62,17 +62,17 @@ func (p Policy) client(ep store.PartnerEndpoint, timeout time.Duration) (*http.C
 // Client is the HTTP client for the endpoint ep, as the sender uses it
 // (the policy's dialer, ep's TLS settings, no proxy, no redirects), for
 // other callers of partner endpoints: the LMVS requester's GET.
-func (p Policy) Client(ep store.PartnerEndpoint, timeout time.Duration) (*http.Client, error) {
+func (p Policy) Client(ep master.PartnerEndpoint, timeout time.Duration) (*http.Client, error) {
 	return p.client(ep, timeout)
 }
 
 // Authorize puts ep's bearer or basic credentials on req (mTLS is the
 // client's).
-func Authorize(req *http.Request, ep store.PartnerEndpoint) {
+func Authorize(req *http.Request, ep master.PartnerEndpoint) {
 	switch ep.Auth {
-	case store.EndpointAuthBearer:
+	case master.EndpointAuthBearer:
 		req.Header.Set("Authorization", "Bearer "+ep.Secret)
-	case store.EndpointAuthBasic:
+	case master.EndpointAuthBasic:
 		req.SetBasicAuth(ep.Username, ep.Secret)
 	}
 }
@@ -90,7 +90,7 @@ const maxReason = 120
 // post sends doc to the endpoint with its authentication and returns the
 // summarised answer; err is set when no answer came (then Summary says
 // why, in our words).
-func (p Policy) post(ctx context.Context, ep store.PartnerEndpoint, timeout time.Duration, doc Document) (Answer, error) {
+func (p Policy) post(ctx context.Context, ep master.PartnerEndpoint, timeout time.Duration, doc Document) (Answer, error) {
 	u, err := url.Parse(ep.URL)
 	if err != nil || u.Scheme != "https" {
 		return Answer{Summary: "endpoint is not an https URL"}, fmt.Errorf("endpoint %q: not an https URL", ep.URL)

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/central/store/sqldb"
 )
 
@@ -43,7 +44,7 @@ type Queue interface {
 	DueOutbound(ctx context.Context, at time.Time, limit int) ([]int64, error)
 	ClaimOutbound(ctx context.Context, id int64, owner string, at, leaseUntil time.Time) (store.OutboundMessage, error)
 	RecordOutbound(ctx context.Context, id int64, owner string, r store.OutboundResult) (store.OutboundMessage, error)
-	PartnerEndpoint(ctx context.Context, gln, kind string) (store.PartnerEndpoint, error)
+	PartnerEndpoint(ctx context.Context, gln, kind string) (master.PartnerEndpoint, error)
 }
 
 // Config tunes a Sender. Zero values take the defaults.

@@ -19,6 +19,7 @@ import (
 	"github.com/serialine/serialine/central/outbound/outboundtest"
 	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/audit"
+	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/internal/testkit"
@@ -89,10 +90,10 @@ func newRig(t *testing.T, dsn string, script ...int) *rig {
 		// The clock stands a second ahead of the store's, so that what is
 		// queued now is due on it.
 		clk: &clock{t: time.Now().UTC().Add(time.Second)}, b: &builder{}, owner: "replica-a"}
-	require.NoError(t, r.st.PutPartner(storetest.Context(t), store.Partner{GLN: partner, Name: "Acme Wholesale"}))
+	require.NoError(t, r.st.PutPartner(storetest.Context(t), master.Partner{GLN: partner, Name: "Acme Wholesale"}))
 	r.url = outboundtest.Server(t, r.srv, r.ca, nil).URL + "/dscsa"
-	_, err := r.st.PutPartnerEndpoint(storetest.Context(t), store.PartnerEndpoint{GLN: partner, Kind: store.EndpointDSCSA, URL: r.url,
-		Auth: store.EndpointAuthBearer, Secret: "partner-issued-token", CACert: r.ca.PEM})
+	_, err := r.st.PutPartnerEndpoint(storetest.Context(t), master.PartnerEndpoint{GLN: partner, Kind: master.EndpointDSCSA, URL: r.url,
+		Auth: master.EndpointAuthBearer, Secret: "partner-issued-token", CACert: r.ca.PEM})
 	require.NoError(t, err)
 	return r
 }
@@ -101,7 +102,7 @@ func (r *rig) sender(t *testing.T, owner string, allow ...string) *outbound.Send
 	t.Helper()
 	p, err := outbound.NewPolicy(allow)
 	require.NoError(t, err)
-	s, err := outbound.New(r.st, map[string]outbound.Builder{store.EndpointDSCSA: r.b}, p,
+	s, err := outbound.New(r.st, map[string]outbound.Builder{master.EndpointDSCSA: r.b}, p,
 		outbound.Config{Owner: owner, Now: r.clk.now, Timeout: 10 * time.Second}, testkit.Discard())
 	require.NoError(t, err)
 	return s
@@ -114,9 +115,9 @@ func TestDeliveryWithRetries(t *testing.T) {
 	storetest.ForEachBackend(t, func(t *testing.T, dsn string) {
 		r := newRig(t, dsn, 503, 502, 202)
 		s := r.sender(t, "replica-a", "127.0.0.0/8")
-		m, err := r.st.EnqueueOutbound(storetest.Context(t), store.EndpointDSCSA, "SHP-1", partner)
+		m, err := r.st.EnqueueOutbound(storetest.Context(t), master.EndpointDSCSA, "SHP-1", partner)
 		require.NoError(t, err)
-		again, err := r.st.EnqueueOutbound(storetest.Context(t), store.EndpointDSCSA, "SHP-1", partner)
+		again, err := r.st.EnqueueOutbound(storetest.Context(t), master.EndpointDSCSA, "SHP-1", partner)
 		require.NoError(t, err)
 		require.Equal(t, m.ID, again.ID, "a pending message is not queued twice")
 
@@ -203,7 +204,7 @@ func TestDeliveryWithRetries(t *testing.T) {
 func TestGiveUp(t *testing.T) {
 	r := newRig(t, storetest.SQLiteDSN(t), 503)
 	s := r.sender(t, "replica-a", "127.0.0.0/8")
-	m, err := r.st.EnqueueOutbound(storetest.Context(t), store.EndpointDSCSA, "SHP-2", partner)
+	m, err := r.st.EnqueueOutbound(storetest.Context(t), master.EndpointDSCSA, "SHP-2", partner)
 	require.NoError(t, err)
 	r.clk.set(m.ArmedAt)
 	for range 100 {
@@ -234,7 +235,7 @@ func TestGiveUp(t *testing.T) {
 func TestRefusedDocument(t *testing.T) {
 	r := newRig(t, storetest.SQLiteDSN(t), 422)
 	s := r.sender(t, "replica-a", "127.0.0.0/8")
-	m, err := r.st.EnqueueOutbound(storetest.Context(t), store.EndpointDSCSA, "SHP-3", partner)
+	m, err := r.st.EnqueueOutbound(storetest.Context(t), master.EndpointDSCSA, "SHP-3", partner)
 	require.NoError(t, err)
 	_, err = s.SendDue(storetest.Context(t))
 	require.NoError(t, err)
@@ -266,10 +267,10 @@ func TestLoopbackRefusedAtConnect(t *testing.T) {
 		}
 	}()
 	_, port, _ := net.SplitHostPort(ln.Addr().String())
-	_, err = r.st.PutPartnerEndpoint(storetest.Context(t), store.PartnerEndpoint{GLN: partner, Kind: store.EndpointDSCSA, URL: "https://localhost:" + port + "/dscsa"})
+	_, err = r.st.PutPartnerEndpoint(storetest.Context(t), master.PartnerEndpoint{GLN: partner, Kind: master.EndpointDSCSA, URL: "https://localhost:" + port + "/dscsa"})
 	require.NoError(t, err)
 	s := r.sender(t, "replica-a") // public addresses only
-	m, err := r.st.EnqueueOutbound(storetest.Context(t), store.EndpointDSCSA, "SHP-4", partner)
+	m, err := r.st.EnqueueOutbound(storetest.Context(t), master.EndpointDSCSA, "SHP-4", partner)
 	require.NoError(t, err)
 	_, err = s.SendDue(storetest.Context(t))
 	require.NoError(t, err)
@@ -322,11 +323,11 @@ func TestTwoReplicas(t *testing.T) {
 	a := r.sender(t, "replica-a", "127.0.0.0/8")
 	pb, err := outbound.NewPolicy([]string{"127.0.0.0/8"})
 	require.NoError(t, err)
-	b, err := outbound.New(other, map[string]outbound.Builder{store.EndpointDSCSA: r.b}, pb, outbound.Config{Owner: "replica-b", Now: r.clk.now}, testkit.Discard())
+	b, err := outbound.New(other, map[string]outbound.Builder{master.EndpointDSCSA: r.b}, pb, outbound.Config{Owner: "replica-b", Now: r.clk.now}, testkit.Discard())
 	require.NoError(t, err)
 	const n = 20
 	for i := range n {
-		_, err := r.st.EnqueueOutbound(storetest.Context(t), store.EndpointDSCSA, fmt.Sprintf("SHP-R%d", i), partner)
+		_, err := r.st.EnqueueOutbound(storetest.Context(t), master.EndpointDSCSA, fmt.Sprintf("SHP-R%d", i), partner)
 		require.NoError(t, err)
 	}
 	var wg sync.WaitGroup
@@ -355,7 +356,7 @@ func TestTwoReplicas(t *testing.T) {
 // to another after its lease; the dead one's late result is refused.
 func TestLeaseTakeover(t *testing.T) {
 	r := newRig(t, storetest.SQLiteDSN(t), 202)
-	m, err := r.st.EnqueueOutbound(storetest.Context(t), store.EndpointDSCSA, "SHP-5", partner)
+	m, err := r.st.EnqueueOutbound(storetest.Context(t), master.EndpointDSCSA, "SHP-5", partner)
 	require.NoError(t, err)
 	now := r.clk.now()
 	_, err = r.st.ClaimOutbound(storetest.Context(t), m.ID, "dead-replica", now, now.Add(time.Minute))
@@ -386,12 +387,12 @@ func TestClientCertificateAndBasic(t *testing.T) {
 	clients := outboundtest.NewCA(t, "partner's client CA")
 	mtls := outboundtest.Server(t, r.srv, r.ca, clients)
 	stranger := outboundtest.NewCA(t, "someone else").Issue(t, "central", false)
-	ep := store.PartnerEndpoint{GLN: partner, Kind: store.EndpointDSCSA, URL: mtls.URL + "/dscsa", Auth: store.EndpointAuthMTLS,
+	ep := master.PartnerEndpoint{GLN: partner, Kind: master.EndpointDSCSA, URL: mtls.URL + "/dscsa", Auth: master.EndpointAuthMTLS,
 		ClientCert: stranger.CertPEM, ClientKey: stranger.KeyPEM, CACert: r.ca.PEM}
 	_, err := r.st.PutPartnerEndpoint(storetest.Context(t), ep)
 	require.NoError(t, err)
 	s := r.sender(t, "replica-a", "127.0.0.0/8")
-	m, err := r.st.EnqueueOutbound(storetest.Context(t), store.EndpointDSCSA, "SHP-6", partner)
+	m, err := r.st.EnqueueOutbound(storetest.Context(t), master.EndpointDSCSA, "SHP-6", partner)
 	require.NoError(t, err)
 	_, err = s.SendDue(storetest.Context(t))
 	require.NoError(t, err)
@@ -415,7 +416,7 @@ func TestClientCertificateAndBasic(t *testing.T) {
 
 	// The stored endpoint shows neither the key nor a secret; the audit
 	// trail only fingerprints them.
-	shown, err := r.st.PartnerEndpoint(storetest.Context(t), partner, store.EndpointDSCSA)
+	shown, err := r.st.PartnerEndpoint(storetest.Context(t), partner, master.EndpointDSCSA)
 	require.NoError(t, err)
 	require.True(t, shown.ClientKeySet)
 	entries, err := r.st.Audit(storetest.Context(t), audit.Filter{Entity: "partner_endpoint"})
@@ -425,10 +426,10 @@ func TestClientCertificateAndBasic(t *testing.T) {
 		require.NotContains(t, string(e.After), "partner-issued-token")
 	}
 
-	_, err = r.st.PutPartnerEndpoint(storetest.Context(t), store.PartnerEndpoint{GLN: partner, Kind: store.EndpointDSCSA, URL: r.url,
-		Auth: store.EndpointAuthBasic, Username: "serialine", Secret: "s3cret", CACert: r.ca.PEM})
+	_, err = r.st.PutPartnerEndpoint(storetest.Context(t), master.PartnerEndpoint{GLN: partner, Kind: master.EndpointDSCSA, URL: r.url,
+		Auth: master.EndpointAuthBasic, Username: "serialine", Secret: "s3cret", CACert: r.ca.PEM})
 	require.NoError(t, err)
-	m2, err := r.st.EnqueueOutbound(storetest.Context(t), store.EndpointDSCSA, "SHP-7", partner)
+	m2, err := r.st.EnqueueOutbound(storetest.Context(t), master.EndpointDSCSA, "SHP-7", partner)
 	require.NoError(t, err)
 	_, err = s.SendDue(storetest.Context(t))
 	require.NoError(t, err)
@@ -445,26 +446,26 @@ func TestClientCertificateAndBasic(t *testing.T) {
 func TestEndpointRules(t *testing.T) {
 	r := newRig(t, storetest.SQLiteDSN(t), 202)
 	const fresh = "9506000000039" // no endpoint yet: nothing stored to keep
-	require.NoError(t, r.st.PutPartner(storetest.Context(t), store.Partner{GLN: fresh, Name: "Beta Pharmacy"}))
-	base := store.PartnerEndpoint{GLN: fresh, Kind: store.EndpointDSCSA, URL: "https://partner.example/dscsa"}
+	require.NoError(t, r.st.PutPartner(storetest.Context(t), master.Partner{GLN: fresh, Name: "Beta Pharmacy"}))
+	base := master.PartnerEndpoint{GLN: fresh, Kind: master.EndpointDSCSA, URL: "https://partner.example/dscsa"}
 	cert := r.ca.Issue(t, "central", false)
 	cases := []struct {
 		name  string
-		edit  func(*store.PartnerEndpoint)
+		edit  func(*master.PartnerEndpoint)
 		field string
 	}{
-		{"http", func(e *store.PartnerEndpoint) { e.URL = "http://partner.example/dscsa" }, "url"},
-		{"credentials in the url", func(e *store.PartnerEndpoint) { e.URL = "https://u:p@partner.example/dscsa" }, "url"},
-		{"no host", func(e *store.PartnerEndpoint) { e.URL = "https:///dscsa" }, "url"},
-		{"unknown auth", func(e *store.PartnerEndpoint) { e.Auth = "ntlm" }, "auth"},
-		{"bearer without token", func(e *store.PartnerEndpoint) { e.Auth = store.EndpointAuthBearer }, "secret"},
-		{"basic without user", func(e *store.PartnerEndpoint) { e.Auth, e.Secret = store.EndpointAuthBasic, "x" }, "username"},
-		{"mtls without cert", func(e *store.PartnerEndpoint) { e.Auth = store.EndpointAuthMTLS }, "client_cert"},
-		{"mtls with a foreign key", func(e *store.PartnerEndpoint) {
-			e.Auth, e.ClientCert, e.ClientKey = store.EndpointAuthMTLS, cert.CertPEM, r.ca.Issue(t, "x", false).KeyPEM
+		{"http", func(e *master.PartnerEndpoint) { e.URL = "http://partner.example/dscsa" }, "url"},
+		{"credentials in the url", func(e *master.PartnerEndpoint) { e.URL = "https://u:p@partner.example/dscsa" }, "url"},
+		{"no host", func(e *master.PartnerEndpoint) { e.URL = "https:///dscsa" }, "url"},
+		{"unknown auth", func(e *master.PartnerEndpoint) { e.Auth = "ntlm" }, "auth"},
+		{"bearer without token", func(e *master.PartnerEndpoint) { e.Auth = master.EndpointAuthBearer }, "secret"},
+		{"basic without user", func(e *master.PartnerEndpoint) { e.Auth, e.Secret = master.EndpointAuthBasic, "x" }, "username"},
+		{"mtls without cert", func(e *master.PartnerEndpoint) { e.Auth = master.EndpointAuthMTLS }, "client_cert"},
+		{"mtls with a foreign key", func(e *master.PartnerEndpoint) {
+			e.Auth, e.ClientCert, e.ClientKey = master.EndpointAuthMTLS, cert.CertPEM, r.ca.Issue(t, "x", false).KeyPEM
 		}, "client_key"},
-		{"bad CA bundle", func(e *store.PartnerEndpoint) { e.CACert = "not pem" }, "ca_cert"},
-		{"unknown kind", func(e *store.PartnerEndpoint) { e.Kind = "fax" }, "kind"},
+		{"bad CA bundle", func(e *master.PartnerEndpoint) { e.CACert = "not pem" }, "ca_cert"},
+		{"unknown kind", func(e *master.PartnerEndpoint) { e.Kind = "fax" }, "kind"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -483,7 +484,7 @@ func TestEndpointRules(t *testing.T) {
 func TestQueueSurvivesRestart(t *testing.T) {
 	dsn := storetest.SQLiteDSN(t)
 	r := newRig(t, dsn, 202)
-	m, err := r.st.EnqueueOutbound(storetest.Context(t), store.EndpointDSCSA, "SHP-8", partner)
+	m, err := r.st.EnqueueOutbound(storetest.Context(t), master.EndpointDSCSA, "SHP-8", partner)
 	require.NoError(t, err)
 	r.st.Close()
 

@@ -19,6 +19,7 @@ import (
 
 	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/audit"
+	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/shared/serials"
@@ -95,7 +96,7 @@ func TestBackupRestoreSQLite(t *testing.T) {
 				return
 			default:
 			}
-			if err := st.PutLine(ctx, store.Line{ID: fmt.Sprintf("L%d", i), Name: "Line", PasswordHash: "x"}); err != nil {
+			if err := st.PutLine(ctx, master.Line{ID: fmt.Sprintf("L%d", i), Name: "Line", PasswordHash: "x"}); err != nil {
 				t.Errorf("PutLine: %v", err)
 				return
 			}
@@ -300,7 +301,7 @@ func TestPostgresDumpRestoreProcedure(t *testing.T) {
 	st, err := store.Open(ctx, src, slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
 	for i := range 5 {
-		require.NoError(t, st.PutLine(ctx, store.Line{ID: fmt.Sprintf("L%d", i), Name: "Line", PasswordHash: "x"}))
+		require.NoError(t, st.PutLine(ctx, master.Line{ID: fmt.Sprintf("L%d", i), Name: "Line", PasswordHash: "x"}))
 	}
 	st.Close()
 	dump := filepath.Join(t.TempDir(), "central.dump")
@@ -330,9 +331,9 @@ func TestSkipSerialsAfterRestore(t *testing.T) {
 	dbPath := filepath.Join(dir, "central.db")
 	st, err := store.Open(ctx, "sqlite:"+dbPath, quiet)
 	require.NoError(t, err)
-	require.NoError(t, st.PutProduct(ctx, store.Product{GTIN: gtin, Name: "Paracetamol", CompanyPrefixLen: 7, NDC: "12345-678-90",
-		Markets: []store.Market{store.MarketUSDSCSA}, Scheme: serials.Spec{Kind: serials.KindSequential, Length: 10, Start: 1}}))
-	require.NoError(t, st.PutLine(ctx, store.Line{ID: "L1", Name: "Line", PasswordHash: "x"}))
+	require.NoError(t, st.PutProduct(ctx, master.Product{GTIN: gtin, Name: "Paracetamol", CompanyPrefixLen: 7, NDC: "12345-678-90",
+		Markets: []master.Market{master.MarketUSDSCSA}, Scheme: serials.Spec{Kind: serials.KindSequential, Length: 10, Start: 1}}))
+	require.NoError(t, st.PutLine(ctx, master.Line{ID: "L1", Name: "Line", PasswordHash: "x"}))
 	_, err = st.CreateOrder(ctx, store.WorkOrder{ID: "WO-1", GTIN: gtin, Lot: "LOT1", Expiry: "291231", Quantity: 10_000})
 	require.NoError(t, err)
 	_, err = st.ReleaseOrder(ctx, "WO-1", "L1")
@@ -402,8 +403,8 @@ func TestSkipSerialsSealedKeys(t *testing.T) {
 	db := filepath.Join(dir, "central.db")
 	st, err := store.Open(ctx, "sqlite:"+db, slog.New(slog.DiscardHandler), store.WithDB(sqldb.WithSecretKeys(keys)))
 	require.NoError(t, err)
-	require.NoError(t, st.PutProduct(ctx, store.Product{GTIN: "00312345678906", Name: "Paracetamol", CompanyPrefixLen: 7,
-		NDC: "12345-678-90", Markets: []store.Market{store.MarketUSDSCSA},
+	require.NoError(t, st.PutProduct(ctx, master.Product{GTIN: "00312345678906", Name: "Paracetamol", CompanyPrefixLen: 7,
+		NDC: "12345-678-90", Markets: []master.Market{master.MarketUSDSCSA},
 		Scheme: serials.Spec{Kind: serials.KindRandomized, Length: 12, Alphabet: serials.AlphabetNumeric, Key: "5e11a1e5ec2e7000000000000000beef"}}))
 	st.Close()
 

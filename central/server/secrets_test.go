@@ -9,7 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/serials"
 )
@@ -40,8 +40,8 @@ func TestSchemeKeyEncryptedAtRest(t *testing.T) {
 	put := func(r *running, gtin string) {
 		t.Helper()
 		ctx := sqldb.WithActor(context.Background(), "user:test")
-		require.NoError(t, r.srv.Store().PutProduct(ctx, store.Product{GTIN: gtin, Name: "Paracetamol", CompanyPrefixLen: 7,
-			NDC: "12345-678-" + gtin[11:13], Markets: []store.Market{store.MarketUSDSCSA},
+		require.NoError(t, r.srv.Store().PutProduct(ctx, master.Product{GTIN: gtin, Name: "Paracetamol", CompanyPrefixLen: 7,
+			NDC: "12345-678-" + gtin[11:13], Markets: []master.Market{master.MarketUSDSCSA},
 			Scheme: serials.Spec{Kind: serials.KindRandomized, Length: 12, Alphabet: serials.AlphabetNumeric, Key: schemeKey}}))
 	}
 

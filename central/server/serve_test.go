@@ -23,6 +23,7 @@ import (
 	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/server"
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/internal/testkit"
@@ -234,10 +235,10 @@ log:
 	line, pw := "L"+testkit.RandHex(3), auth.GeneratePassword()
 	hash, err := auth.HashPassword(pw)
 	require.NoError(t, err)
-	require.NoError(t, st.PutLine(ctx, store.Line{ID: line, Name: "Line 1", PasswordHash: hash}))
+	require.NoError(t, st.PutLine(ctx, master.Line{ID: line, Name: "Line 1", PasswordHash: hash}))
 	const gtin = "00312345678906" // embeds NDC 12345-678-90
-	require.NoError(t, st.PutProduct(ctx, store.Product{GTIN: gtin, Name: "Paracetamol", CompanyPrefixLen: 7, NDC: "12345-678-90",
-		Markets: []store.Market{store.MarketUSDSCSA}, Scheme: serials.Spec{Kind: serials.KindSequential, Length: 10, Start: 1}}))
+	require.NoError(t, st.PutProduct(ctx, master.Product{GTIN: gtin, Name: "Paracetamol", CompanyPrefixLen: 7, NDC: "12345-678-90",
+		Markets: []master.Market{master.MarketUSDSCSA}, Scheme: serials.Spec{Kind: serials.KindSequential, Length: 10, Start: 1}}))
 	_, err = st.CreateOrder(ctx, store.WorkOrder{ID: "WO-1", GTIN: gtin, Lot: "LOT1", Expiry: "281231", Quantity: 100})
 	require.NoError(t, err)
 	_, err = st.ReleaseOrder(ctx, "WO-1", line)

@@ -33,6 +33,7 @@ import (
 	"github.com/serialine/serialine/central/lmvs"
 	"github.com/serialine/serialine/central/outbound"
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/web"
 	"github.com/serialine/serialine/shared/metrics"
@@ -138,8 +139,8 @@ func (s *Server) startOutbound(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	sender, err := outbound.New(s.st, map[string]outbound.Builder{store.EndpointDSCSA: dscsa.Builder{Store: s.st},
-		store.EndpointFMD: fmd.Builder{Store: s.st}}, policy, cfg, s.log)
+	sender, err := outbound.New(s.st, map[string]outbound.Builder{master.EndpointDSCSA: dscsa.Builder{Store: s.st},
+		master.EndpointFMD: fmd.Builder{Store: s.st}}, policy, cfg, s.log)
 	if err != nil {
 		return err
 	}

@@ -16,7 +16,7 @@ import (
 
 	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/pki"
-	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/tlsfiles"
@@ -61,7 +61,7 @@ func TestServeTLS(t *testing.T) {
 	pw := auth.GeneratePassword()
 	hash, err := auth.HashPassword(pw)
 	require.NoError(t, err)
-	require.NoError(t, st.PutLine(sqldb.WithActor(context.Background(), "user:test"), store.Line{ID: "L1", Name: "Line 1", PasswordHash: hash}))
+	require.NoError(t, st.PutLine(sqldb.WithActor(context.Background(), "user:test"), master.Line{ID: "L1", Name: "Line 1", PasswordHash: hash}))
 	tlsAddr := r.srv.MQTTTLSAddr()
 	require.NotEmpty(t, tlsAddr)
 	connect := func(cert string) error {

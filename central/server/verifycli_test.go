@@ -19,6 +19,7 @@ import (
 	"github.com/serialine/serialine/central/lmvs"
 	"github.com/serialine/serialine/central/outbound/outboundtest"
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/shared/serials"
@@ -38,13 +39,13 @@ func TestVerifyCommand(t *testing.T) {
 	// Them: a manufacturer with one commissioned pack, who issued us a
 	// partner token.
 	them := storetest.OpenSQLite(t, quiet)
-	require.NoError(t, them.PutProduct(ctx, store.Product{GTIN: gtin, Name: "Paracetamol", CompanyPrefixLen: 7, NDC: "12345-678-91",
-		Markets: []store.Market{store.MarketUSDSCSA}, Scheme: serials.Spec{Kind: serials.KindSequential, Length: 10, Start: 1}}))
-	require.NoError(t, them.PutSite(ctx, store.Site{GLN: themSite, Name: "Their Plant"}))
-	require.NoError(t, them.PutPartner(ctx, store.Partner{GLN: usGLN, Name: "Us"}))
+	require.NoError(t, them.PutProduct(ctx, master.Product{GTIN: gtin, Name: "Paracetamol", CompanyPrefixLen: 7, NDC: "12345-678-91",
+		Markets: []master.Market{master.MarketUSDSCSA}, Scheme: serials.Spec{Kind: serials.KindSequential, Length: 10, Start: 1}}))
+	require.NoError(t, them.PutSite(ctx, master.Site{GLN: themSite, Name: "Their Plant"}))
+	require.NoError(t, them.PutPartner(ctx, master.Partner{GLN: usGLN, Name: "Us"}))
 	tok, _, err := auth.IssuePartnerToken(ctx, them, "us", usGLN)
 	require.NoError(t, err)
-	require.NoError(t, them.PutLine(ctx, store.Line{ID: "L1", SiteGLN: themSite, Name: "Line", PasswordHash: "x"}))
+	require.NoError(t, them.PutLine(ctx, master.Line{ID: "L1", SiteGLN: themSite, Name: "Line", PasswordHash: "x"}))
 	_, err = them.CreateOrder(ctx, store.WorkOrder{ID: "WO-1", GTIN: gtin, Lot: lot, Expiry: exp, Quantity: 10})
 	require.NoError(t, err)
 	_, err = them.ReleaseOrder(ctx, "WO-1", "L1")
@@ -68,9 +69,9 @@ func TestVerifyCommand(t *testing.T) {
 	// Us: their plant as a partner with its company prefix and endpoint.
 	dsn := storetest.SQLiteDSN(t)
 	us := storetest.Open(t, dsn, quiet)
-	require.NoError(t, us.PutPartner(ctx, store.Partner{GLN: themSite, Name: "Their Pharma", CompanyPrefixLen: 7}))
-	_, err = us.PutPartnerEndpoint(ctx, store.PartnerEndpoint{GLN: themSite, Kind: store.EndpointVerification,
-		URL: "https://localhost" + srv.URL[strings.LastIndex(srv.URL, ":"):], Auth: store.EndpointAuthBearer, Secret: tok, CACert: ca.PEM})
+	require.NoError(t, us.PutPartner(ctx, master.Partner{GLN: themSite, Name: "Their Pharma", CompanyPrefixLen: 7}))
+	_, err = us.PutPartnerEndpoint(ctx, master.PartnerEndpoint{GLN: themSite, Kind: master.EndpointVerification,
+		URL: "https://localhost" + srv.URL[strings.LastIndex(srv.URL, ":"):], Auth: master.EndpointAuthBearer, Secret: tok, CACert: ca.PEM})
 	require.NoError(t, err)
 	cfgPath := filepath.Join(t.TempDir(), "central.yaml")
 	require.NoError(t, os.WriteFile(cfgPath, []byte(fmt.Sprintf(`

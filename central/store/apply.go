@@ -13,6 +13,7 @@ import (
 
 	"github.com/serialine/serialine/central/store/audit"
 	"github.com/serialine/serialine/central/store/check"
+	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/serials"
 	"github.com/serialine/serialine/shared/wire"
@@ -843,7 +844,7 @@ func (a *applier) loadProducts(ctx context.Context, gtins []string) error {
 		}
 		p := &productRow{}
 		var err error
-		if p.spec, err = openScheme(a.tx, gtin, spec); err != nil {
+		if p.spec, err = master.OpenScheme(a.tx, gtin, spec); err != nil {
 			return err
 		}
 		if p.spec.Kind != serials.KindList {

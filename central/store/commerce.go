@@ -10,6 +10,7 @@ import (
 
 	"github.com/serialine/serialine/central/store/audit"
 	"github.com/serialine/serialine/central/store/check"
+	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/gs1"
 )
@@ -101,11 +102,11 @@ func (s *Store) CreateSalesOrder(ctx context.Context, o SalesOrder) (SalesOrder,
 	t := sqldb.Now()
 	o.State, o.CreatedAt, o.UpdatedAt = SalesOrderOpen, t, t
 	err := s.db.Write(ctx, func(tx sqldb.Tx) error {
-		if _, err := getPartner(ctx, tx, o.CustomerGLN); err != nil {
+		if _, err := master.GetPartner(ctx, tx, o.CustomerGLN); err != nil {
 			return fmt.Errorf("%s: customer_gln: %w", rec, err)
 		}
 		for i, l := range o.Lines {
-			if _, err := getProduct(ctx, tx, l.GTIN); err != nil {
+			if _, err := master.GetProduct(ctx, tx, l.GTIN); err != nil {
 				return fmt.Errorf("%s: lines[%d].gtin: %w", rec, i, err)
 			}
 		}

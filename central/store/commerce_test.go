@@ -16,6 +16,7 @@ import (
 
 	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/audit"
+	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/internal/testkit"
@@ -40,11 +41,11 @@ func newPacked(t *testing.T, dsn string) *packed {
 	f := newFixture(t, dsn)
 	p := &packed{fixture: f, caseA: testkit.SSCC(t, 0, "0614141", 101), caseB: testkit.SSCC(t, 0, "0614141", 102), pallet: testkit.SSCC(t, 0, "0614141", 201),
 		site: testkit.GLN(t, "950600000001"), dock: testkit.GLN(t, "950600000003"), customer: testkit.GLN(t, "950600000002"), other: testkit.GLN(t, "950600000004")}
-	require.NoError(t, f.s.PutSite(f.ctx, store.Site{GLN: p.site, Name: "Plant Lisbon", Address: store.Address{Street: "Rua 1", City: "Lisboa", Country: "PT"}}))
-	require.NoError(t, f.s.PutLocation(f.ctx, store.Location{GLN: p.dock, Extension: "DOCK1", SiteGLN: p.site, Name: "Dispatch dock"}))
-	require.NoError(t, f.s.PutPartner(f.ctx, store.Partner{GLN: p.customer, Name: "Wholesale Ltd", Address: store.Address{Street: "1 Main St", City: "Newark", State: "NJ", Country: "US"}}))
-	require.NoError(t, f.s.PutPartner(f.ctx, store.Partner{GLN: p.other, Name: "Other Pharma"}))
-	require.NoError(t, f.s.PutLine(f.ctx, store.Line{ID: line1, SiteGLN: p.site, Name: "Line 1", PasswordHash: "pbkdf2$x"}))
+	require.NoError(t, f.s.PutSite(f.ctx, master.Site{GLN: p.site, Name: "Plant Lisbon", Address: master.Address{Street: "Rua 1", City: "Lisboa", Country: "PT"}}))
+	require.NoError(t, f.s.PutLocation(f.ctx, master.Location{GLN: p.dock, Extension: "DOCK1", SiteGLN: p.site, Name: "Dispatch dock"}))
+	require.NoError(t, f.s.PutPartner(f.ctx, master.Partner{GLN: p.customer, Name: "Wholesale Ltd", Address: master.Address{Street: "1 Main St", City: "Newark", State: "NJ", Country: "US"}}))
+	require.NoError(t, f.s.PutPartner(f.ctx, master.Partner{GLN: p.other, Name: "Other Pharma"}))
+	require.NoError(t, f.s.PutLine(f.ctx, master.Line{ID: line1, SiteGLN: p.site, Name: "Line 1", PasswordHash: "pbkdf2$x"}))
 	f.order(t, "WO-1", gtinRand, line1)
 	p.u = newUnitSrc(t, f.grant(t, "r1", line1, "WO-1", gtinRand, 40))
 	events := p.u.commission(line1, 1, 0, 40)
@@ -82,7 +83,7 @@ func (p *packed) unit(i int) store.PickItem {
 func TestSalesOrderInput(t *testing.T) {
 	f := newFixture(t, storetest.SQLiteDSN(t))
 	cust := testkit.GLN(t, "950600000002")
-	require.NoError(t, f.s.PutPartner(f.ctx, store.Partner{GLN: cust, Name: "Wholesale Ltd"}))
+	require.NoError(t, f.s.PutPartner(f.ctx, master.Partner{GLN: cust, Name: "Wholesale Ltd"}))
 	ok := store.SalesOrder{ID: "SO-1", CustomerGLN: cust, Currency: "EUR", Lines: []store.SalesLine{{GTIN: gtinRand, Quantity: 5, UnitPrice: 100}}}
 	cases := []struct {
 		name, field string

@@ -7,6 +7,7 @@ import (
 
 	"github.com/serialine/serialine/central/store/audit"
 	"github.com/serialine/serialine/central/store/check"
+	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/serials"
 	"github.com/serialine/serialine/shared/wire"
@@ -102,7 +103,7 @@ func (s *Store) VoidUnaccounted(ctx context.Context, orderID, reason string) (Vo
 		if len(missing) == 0 {
 			return nil
 		}
-		p, err := getProduct(ctx, tx, o.GTIN)
+		p, err := master.GetProduct(ctx, tx, o.GTIN)
 		if err != nil {
 			return fmt.Errorf("%s: %w", rec, err)
 		}
@@ -151,7 +152,7 @@ func (s *Store) VoidUnaccounted(ctx context.Context, orderID, reason string) (Vo
 
 // counterSerials returns a function turning a counter of p in [from, to)
 // into its serial: the product's scheme, or its imported list.
-func counterSerials(ctx context.Context, q sqldb.Tx, p Product, from, to uint64) (func(uint64) (string, error), error) {
+func counterSerials(ctx context.Context, q sqldb.Tx, p master.Product, from, to uint64) (func(uint64) (string, error), error) {
 	if p.Scheme.Kind == serials.KindList {
 		list, err := listSerials(ctx, q, p.GTIN, from, to)
 		if err != nil {

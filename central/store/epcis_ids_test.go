@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/internal/testkit"
@@ -204,10 +205,10 @@ func TestLineEventsReadPoint(t *testing.T) {
 	storetest.ForEachBackend(t, func(t *testing.T, dsn string) {
 		f, u := applied(t, dsn)
 		site := testkit.GLN(t, "950600000001")
-		require.NoError(t, f.s.PutSite(f.ctx, store.Site{GLN: site, Name: "Plant"}))
+		require.NoError(t, f.s.PutSite(f.ctx, master.Site{GLN: site, Name: "Plant"}))
 		readPoint := "urn:epc:id:sgln:9506000.00001.L1"
-		require.ErrorIs(t, f.s.PutLine(f.ctx, store.Line{ID: line1, Name: "Line 1", SiteGLN: site, ReadPoint: "urn:epc:id:sgtin:9506000.134369.1"}), sqldb.ErrInvalid)
-		require.NoError(t, f.s.PutLine(f.ctx, store.Line{ID: line1, Name: "Line 1", SiteGLN: site, ReadPoint: readPoint, PasswordHash: "pbkdf2$x"}))
+		require.ErrorIs(t, f.s.PutLine(f.ctx, master.Line{ID: line1, Name: "Line 1", SiteGLN: site, ReadPoint: "urn:epc:id:sgtin:9506000.134369.1"}), sqldb.ErrInvalid)
+		require.NoError(t, f.s.PutLine(f.ctx, master.Line{ID: line1, Name: "Line 1", SiteGLN: site, ReadPoint: readPoint, PasswordHash: "pbkdf2$x"}))
 		l, err := f.s.Line(f.ctx, line1)
 		require.NoError(t, err)
 		require.Equal(t, readPoint, l.ReadPoint)

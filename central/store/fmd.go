@@ -12,6 +12,7 @@ import (
 
 	"github.com/serialine/serialine/central/store/audit"
 	"github.com/serialine/serialine/central/store/check"
+	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/gs1"
 )
@@ -119,17 +120,17 @@ var atcCode = regexp.MustCompile(`^[A-Z]([0-9]{2}([A-Z]([A-Z]([0-9]{2})?)?)?)?$`
 type party struct {
 	GLN     string
 	Name    string
-	Address Address
+	Address master.Address
 }
 
 // lookupParty finds a GLN among our sites, then the trading partners.
 func lookupParty(ctx context.Context, q sqldb.Tx, gln string) (party, error) {
-	if s, err := getSite(ctx, q, gln); err == nil {
+	if s, err := master.GetSite(ctx, q, gln); err == nil {
 		return party{GLN: s.GLN, Name: s.Name, Address: s.Address}, nil
 	} else if !errors.Is(err, sqldb.ErrNotFound) {
 		return party{}, err
 	}
-	p, err := getPartner(ctx, q, gln)
+	p, err := master.GetPartner(ctx, q, gln)
 	if err != nil {
 		return party{}, err
 	}
@@ -145,8 +146,8 @@ func checkParty(ctx context.Context, q sqldb.Tx, rec, field, gln string, partner
 	var p party
 	var err error
 	if partnerOnly {
-		var tp Partner
-		tp, err = getPartner(ctx, q, gln)
+		var tp master.Partner
+		tp, err = master.GetPartner(ctx, q, gln)
 		p = party{GLN: tp.GLN, Name: tp.Name, Address: tp.Address}
 	} else {
 		p, err = lookupParty(ctx, q, gln)
@@ -183,12 +184,12 @@ func fmdProblems(ctx context.Context, q sqldb.Tx, p FMDProduct) ([]*sqldb.Valida
 			out = append(out, ve)
 		}
 	}
-	prod, err := getProduct(ctx, q, p.GTIN)
+	prod, err := master.GetProduct(ctx, q, p.GTIN)
 	if err != nil {
 		return nil, err
 	}
-	if !slices.Contains(prod.Markets, MarketEUFMD) {
-		add(sqldb.Invalid(rec, "product.markets", "the product is not sold under %s; add the market first", MarketEUFMD))
+	if !slices.Contains(prod.Markets, master.MarketEUFMD) {
+		add(sqldb.Invalid(rec, "product.markets", "the product is not sold under %s; add the market first", master.MarketEUFMD))
 	}
 	add(check.Text(rec, "product.form", prod.Form, true))
 	add(check.Text(rec, "product.strength", prod.Strength, true))
@@ -255,7 +256,7 @@ func fmdProblems(ctx context.Context, q sqldb.Tx, p FMDProduct) ([]*sqldb.Valida
 
 // normalizeFMD fills what may be left out: the coding scheme, and a
 // market's national code from the AI the product record holds.
-func normalizeFMD(p *FMDProduct, prod Product) {
+func normalizeFMD(p *FMDProduct, prod master.Product) {
 	if p.CodingScheme == "" {
 		p.CodingScheme = CodingSchemeGTIN
 	}
@@ -272,7 +273,7 @@ func normalizeFMD(p *FMDProduct, prod Product) {
 func (s *Store) FMDProblems(ctx context.Context, p FMDProduct) ([]*sqldb.ValidationError, error) {
 	var out []*sqldb.ValidationError
 	err := s.db.Read(ctx, func(q sqldb.Tx) error {
-		prod, err := getProduct(ctx, q, p.GTIN)
+		prod, err := master.GetProduct(ctx, q, p.GTIN)
 		if err != nil {
 			return err
 		}
@@ -353,7 +354,7 @@ func (s *Store) PutFMDProduct(ctx context.Context, p FMDProduct, newVersion bool
 		return p, err
 	}
 	err := s.db.Write(ctx, func(tx sqldb.Tx) error {
-		prod, err := getProduct(ctx, tx, p.GTIN)
+		prod, err := master.GetProduct(ctx, tx, p.GTIN)
 		if err != nil {
 			return err
 		}
@@ -403,9 +404,9 @@ func (s *Store) PutFMDProduct(ctx context.Context, p FMDProduct, newVersion bool
 
 // FMDParty is a party the data set names: GLN, name and address.
 type FMDParty struct {
-	GLN     string  `json:"gln"`
-	Name    string  `json:"name"`
-	Address Address `json:"address"`
+	GLN     string         `json:"gln"`
+	Name    string         `json:"name"`
+	Address master.Address `json:"address"`
 }
 
 // FMDParties resolves GLNs to their names and addresses (sites first,
@@ -430,7 +431,7 @@ func (s *Store) FMDParties(ctx context.Context, glns []string) (map[string]FMDPa
 
 // fmdGateways lists the partners with an EU FMD gateway endpoint.
 func fmdGateways(ctx context.Context, q sqldb.Tx) ([]string, error) {
-	r, err := q.Query(ctx, "SELECT gln FROM partner_endpoints WHERE kind = $1 ORDER BY gln", EndpointFMD)
+	r, err := q.Query(ctx, "SELECT gln FROM partner_endpoints WHERE kind = $1 ORDER BY gln", master.EndpointFMD)
 	if err != nil {
 		return nil, err
 	}
@@ -462,7 +463,7 @@ func enqueueFMD(ctx context.Context, tx sqldb.Tx, ref string, required bool) ([]
 	}
 	var out []OutboundMessage
 	for _, g := range gws {
-		m, err := enqueueOutbound(ctx, tx, EndpointFMD, ref, g)
+		m, err := enqueueOutbound(ctx, tx, master.EndpointFMD, ref, g)
 		if err != nil {
 			return nil, err
 		}

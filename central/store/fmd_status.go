@@ -10,6 +10,7 @@ import (
 
 	"github.com/serialine/serialine/central/store/audit"
 	"github.com/serialine/serialine/central/store/check"
+	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/gs1"
 )
@@ -114,12 +115,12 @@ func (s *Store) CreateFMDStatus(ctx context.Context, req FMDStatusRequest) (FMDS
 // EU FMD one; the packs are selected by lot or serials.
 func (s *Store) createFMDStatus(ctx context.Context, tx sqldb.Tx, req FMDStatusRequest, recallID string) (FMDStatusUpdate, error) {
 	rec := "EU FMD status update"
-	prod, err := getProduct(ctx, tx, req.GTIN)
+	prod, err := master.GetProduct(ctx, tx, req.GTIN)
 	if err != nil {
 		return FMDStatusUpdate{}, fmt.Errorf("%s: gtin: %w", rec, err)
 	}
-	if !slices.Contains(prod.Markets, MarketEUFMD) {
-		return FMDStatusUpdate{}, sqldb.Invalid(rec, "gtin", "product %s is not sold under %s", req.GTIN, MarketEUFMD)
+	if !slices.Contains(prod.Markets, master.MarketEUFMD) {
+		return FMDStatusUpdate{}, sqldb.Invalid(rec, "gtin", "product %s is not sold under %s", req.GTIN, master.MarketEUFMD)
 	}
 	for i, m := range req.Markets {
 		if !slices.Contains(fmdMemberStates, m) {
@@ -320,11 +321,11 @@ func (s *Store) FMDStatusPacks(ctx context.Context, id int64, fn func(FMDPack) e
 // transaction) when the product is an EU FMD one: the packs of the lot,
 // or the listed ones that are packs in circulation.
 func (s *Store) recallFMDStatus(ctx context.Context, tx sqldb.Tx, rc Recall, serials []string) error {
-	prod, err := getProduct(ctx, tx, rc.GTIN)
+	prod, err := master.GetProduct(ctx, tx, rc.GTIN)
 	if err != nil {
 		return err
 	}
-	if !slices.Contains(prod.Markets, MarketEUFMD) {
+	if !slices.Contains(prod.Markets, master.MarketEUFMD) {
 		return nil
 	}
 	req := FMDStatusRequest{Kind: FMDRecall, GTIN: rc.GTIN, Lot: rc.Lot, Reason: rc.Reason}

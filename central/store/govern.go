@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/serialine/serialine/central/store/audit"
+	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/wire"
 )
@@ -82,8 +83,8 @@ func (a *applier) extendAllowance(ctx context.Context, e wire.Event) string {
 	if why != "" {
 		return why
 	}
-	if o.allowance+e.Allowance > MaxAllowance {
-		return fmt.Sprintf("extending the reject allowance %d of work order %s by %d exceeds %d units", o.allowance, o.id, e.Allowance, uint64(MaxAllowance))
+	if o.allowance+e.Allowance > master.MaxAllowance {
+		return fmt.Sprintf("extending the reject allowance %d of work order %s by %d exceeds %d units", o.allowance, o.id, e.Allowance, uint64(master.MaxAllowance))
 	}
 	before := allowanceChange{RejectAllowance: o.before.RejectAllowance, AllowanceExtended: o.before.AllowanceExtended}
 	o.allowance += e.Allowance

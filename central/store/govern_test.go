@@ -9,6 +9,7 @@ import (
 
 	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/audit"
+	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/internal/testkit"
@@ -59,14 +60,14 @@ func TestRejectAllowance(t *testing.T) {
 		}
 
 		for name, tc := range map[string]struct {
-			mut   func(*store.Product)
+			mut   func(*master.Product)
 			field string
 		}{
-			"percent over 100":  {func(p *store.Product) { p.RejectAllowancePercent = new(101) }, "reject_allowance_percent"},
-			"negative percent":  {func(p *store.Product) { p.RejectAllowancePercent = new(-1) }, "reject_allowance_percent"},
-			"minimum too large": {func(p *store.Product) { p.RejectAllowanceMin = new(uint64(1<<40 + 1)) }, "reject_allowance_min"},
-			"no allowance":      {func(p *store.Product) { p.RejectAllowancePercent, p.RejectAllowanceMin = new(0), new(uint64(0)) }, "reject_allowance_min"},
-			"shelf life":        {func(p *store.Product) { p.MinShelfLifeDays = 3661 }, "min_shelf_life_days"},
+			"percent over 100":  {func(p *master.Product) { p.RejectAllowancePercent = new(101) }, "reject_allowance_percent"},
+			"negative percent":  {func(p *master.Product) { p.RejectAllowancePercent = new(-1) }, "reject_allowance_percent"},
+			"minimum too large": {func(p *master.Product) { p.RejectAllowanceMin = new(uint64(1<<40 + 1)) }, "reject_allowance_min"},
+			"no allowance":      {func(p *master.Product) { p.RejectAllowancePercent, p.RejectAllowanceMin = new(0), new(uint64(0)) }, "reject_allowance_min"},
+			"shelf life":        {func(p *master.Product) { p.MinShelfLifeDays = 3661 }, "min_shelf_life_days"},
 		} {
 			bad := p
 			tc.mut(&bad)
@@ -77,7 +78,7 @@ func TestRejectAllowance(t *testing.T) {
 		// 0 % needs a minimum, also when the minimum is the stored one.
 		zero := p
 		zero.RejectAllowancePercent, zero.RejectAllowanceMin = new(0), new(uint64(0))
-		require.NoError(t, f.s.PutProduct(f.ctx, func() store.Product { q := zero; q.RejectAllowanceMin = new(uint64(3)); return q }()))
+		require.NoError(t, f.s.PutProduct(f.ctx, func() master.Product { q := zero; q.RejectAllowanceMin = new(uint64(3)); return q }()))
 		zero.RejectAllowanceMin = nil
 		require.NoError(t, f.s.PutProduct(f.ctx, zero), "the stored minimum of 3 is kept")
 		got, err := f.s.Product(f.ctx, p.GTIN)
@@ -87,7 +88,7 @@ func TestRejectAllowance(t *testing.T) {
 		require.Equal(t, 30, got.MinShelfLifeDays)
 		entries, err := f.s.Audit(f.ctx, audit.Filter{Entity: "product", EntityID: p.GTIN})
 		require.NoError(t, err)
-		var before, after store.Product
+		var before, after master.Product
 		require.NoError(t, json.Unmarshal(entries[1].Before, &before))
 		require.NoError(t, json.Unmarshal(entries[1].After, &after))
 		require.Equal(t, [2]int{2, 0}, [2]int{*before.RejectAllowancePercent, *after.RejectAllowancePercent}, "the change is audited")
@@ -156,7 +157,7 @@ func TestShelfLife(t *testing.T) {
 		clock := today
 		s := storetest.Open(t, dsn, testkit.Logger(t), store.WithClock(func() time.Time { return clock }))
 		ctx := storetest.Context(t)
-		require.NoError(t, s.PutLine(ctx, store.Line{ID: line1, Name: "L1", PasswordHash: "pbkdf2$x"}))
+		require.NoError(t, s.PutLine(ctx, master.Line{ID: line1, Name: "L1", PasswordHash: "pbkdf2$x"}))
 		require.NoError(t, s.PutProduct(ctx, product(gtinSeq, seqSpec)))
 		p := product("00312345678937", seqSpec)
 		p.MinShelfLifeDays = 180

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/serialine/serialine/central/store/audit"
+	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/gs1"
 	"github.com/serialine/serialine/shared/serials"
@@ -77,7 +78,7 @@ func (s *Store) Grant(ctx context.Context, req wire.SerialRequest, limit uint64)
 		case o.GTIN != req.GTIN:
 			return fmt.Errorf("%s: %w: work order %s is for GTIN %s, not %s", rec, sqldb.ErrState, o.ID, o.GTIN, req.GTIN)
 		}
-		p, err := getProduct(ctx, tx, req.GTIN)
+		p, err := master.GetProduct(ctx, tx, req.GTIN)
 		if err != nil {
 			return fmt.Errorf("%s: %w", rec, err)
 		}
@@ -112,7 +113,7 @@ func (s *Store) Grant(ctx context.Context, req wire.SerialRequest, limit uint64)
 			}
 			return fmt.Errorf("%s: %w: GTIN %s has %d unused serials left, %d asked", rec, sqldb.ErrExhausted, req.GTIN, left, count)
 		}
-		if slices.Contains(p.Markets, MarketEUFMD) {
+		if slices.Contains(p.Markets, master.MarketEUFMD) {
 			// next serials of the GTIN are out once this commits: that is
 			// the volume the guess probability is about.
 			if err := serials.CheckFMD(p.Scheme, next); errors.Is(err, serials.ErrNotFMD) {
@@ -275,7 +276,7 @@ func storedGrant(ctx context.Context, q sqldb.Tx, req wire.SerialRequest) (wire.
 	if err := json.Unmarshal([]byte(ranges), &g.Ranges); err != nil {
 		return g, fmt.Errorf("grant %s: ranges: %w", req.RequestID, err)
 	}
-	p, err := getProduct(ctx, q, g.GTIN)
+	p, err := master.GetProduct(ctx, q, g.GTIN)
 	if err != nil {
 		return g, err
 	}
@@ -304,7 +305,7 @@ func Refusal(req wire.SerialRequest, err error) wire.SerialGrant {
 // schemeSpace is the number of counters the product's scheme can turn into
 // serials, capped to what a BIGINT counter holds. Lists are sized by their
 // import instead.
-func schemeSpace(p Product) (uint64, error) {
+func schemeSpace(p master.Product) (uint64, error) {
 	if p.Scheme.Kind == serials.KindList {
 		return 0, nil
 	}
@@ -357,7 +358,7 @@ func (s *Store) ImportSerialList(ctx context.Context, gtin string, list []string
 	}
 	var size uint64
 	err := s.db.Write(ctx, func(tx sqldb.Tx) error {
-		p, err := getProduct(ctx, tx, gtin)
+		p, err := master.GetProduct(ctx, tx, gtin)
 		if err != nil {
 			return fmt.Errorf("%s: %w", rec, err)
 		}
@@ -443,7 +444,7 @@ type SerialUsage struct {
 func (s *Store) SerialUsage(ctx context.Context, gtin string) (SerialUsage, error) {
 	u := SerialUsage{GTIN: gtin}
 	err := s.db.ReadTx(ctx, func(q sqldb.Tx) error {
-		p, err := getProduct(ctx, q, gtin)
+		p, err := master.GetProduct(ctx, q, gtin)
 		if err != nil {
 			return err
 		}

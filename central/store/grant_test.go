@@ -11,6 +11,7 @@ import (
 
 	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/audit"
+	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/shared/serials"
@@ -404,7 +405,7 @@ func TestGrantFMDLimit(t *testing.T) {
 	storetest.ForEachBackend(t, func(t *testing.T, dsn string) {
 		f := newFixture(t, dsn)
 		p := product("00312345678937", serials.Spec{Kind: serials.KindRandomized, Length: 7, Alphabet: serials.AlphabetNumeric, Key: testKey})
-		p.Markets, p.PlannedVolume = []store.Market{store.MarketUSDSCSA, store.MarketEUFMD}, 900 // 900 of 10^7: below 1/10,000
+		p.Markets, p.PlannedVolume = []master.Market{master.MarketUSDSCSA, master.MarketEUFMD}, 900 // 900 of 10^7: below 1/10,000
 		require.NoError(t, f.s.PutProduct(f.ctx, p))
 		f.orderOf(t, "WO-1", p.GTIN, line1, 5000)
 		f.grant(t, "r1", line1, "WO-1", p.GTIN, 500)

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/serials"
@@ -33,10 +34,10 @@ func open(tb testing.TB, dsn string) *store.Store {
 	return storetest.Open(tb, dsn, testkit.Logger(tb))
 }
 
-func product(gtin string, spec serials.Spec) store.Product {
-	return store.Product{
+func product(gtin string, spec serials.Spec) master.Product {
+	return master.Product{
 		GTIN: gtin, Name: "Paracetamol 500 mg tablets", Form: "tablet", Strength: "500 mg", PackSize: 20,
-		CompanyPrefixLen: 7, NDC: testkit.NDC(gtin), Markets: []store.Market{store.MarketUSDSCSA}, Scheme: spec,
+		CompanyPrefixLen: 7, NDC: testkit.NDC(gtin), Markets: []master.Market{master.MarketUSDSCSA}, Scheme: spec,
 		StandardCost: 125, Currency: "EUR", MinGrade: "C",
 	}
 }
@@ -60,7 +61,7 @@ func newFixture(tb testing.TB, dsn string) fixture {
 	require.NoError(tb, f.s.PutProduct(f.ctx, product(gtinRand, randSpec)))
 	require.NoError(tb, f.s.PutProduct(f.ctx, product(gtinList, listSpec)))
 	for _, l := range []string{line1, line2} {
-		require.NoError(tb, f.s.PutLine(f.ctx, store.Line{ID: l, Name: "Line " + l, PasswordHash: "pbkdf2$x"}))
+		require.NoError(tb, f.s.PutLine(f.ctx, master.Line{ID: l, Name: "Line " + l, PasswordHash: "pbkdf2$x"}))
 	}
 	return f
 }

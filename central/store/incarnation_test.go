@@ -13,6 +13,7 @@ import (
 
 	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/audit"
+	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/internal/testkit"
@@ -311,7 +312,7 @@ func TestFutureEventTimes(t *testing.T) {
 	storetest.ForEachBackend(t, func(t *testing.T, dsn string) {
 		f := fixture{s: storetest.Open(t, dsn, testkit.Logger(t), store.WithFutureSkew(5*time.Minute)), ctx: storetest.Context(t)}
 		require.NoError(t, f.s.PutProduct(f.ctx, product(gtinRand, randSpec)))
-		require.NoError(t, f.s.PutLine(f.ctx, store.Line{ID: line1, Name: "Line 1"}))
+		require.NoError(t, f.s.PutLine(f.ctx, master.Line{ID: line1, Name: "Line 1"}))
 		f.order(t, "WO-1", gtinRand, line1)
 		u := newUnitSrc(t, f.grant(t, "r1", line1, "WO-1", gtinRand, 10))
 		now := time.Now().UTC()

@@ -11,6 +11,7 @@ import (
 
 	"github.com/serialine/serialine/central/store/audit"
 	"github.com/serialine/serialine/central/store/check"
+	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/wire"
 )
@@ -157,7 +158,7 @@ func (s *Store) OpenInvestigation(ctx context.Context, r InvestigationRequest) (
 				units = append(units, [2]string{r.GTIN, sn})
 			}
 		case ScopeLot:
-			if _, err := getProduct(ctx, tx, r.GTIN); err != nil {
+			if _, err := master.GetProduct(ctx, tx, r.GTIN); err != nil {
 				return sqldb.Invalid(rec, "gtin", "%v", err)
 			}
 		case ScopeContainer:

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/internal/testkit"
@@ -54,7 +55,7 @@ func TestMigrateToIncarnations(t *testing.T) {
 		require.NoError(t, err)
 		f := fixture{s: old, ctx: ctx}
 		require.NoError(t, old.PutProduct(ctx, product(gtinRand, randSpec)))
-		require.NoError(t, old.PutLine(ctx, store.Line{ID: line1, Name: "Line 1"}))
+		require.NoError(t, old.PutLine(ctx, master.Line{ID: line1, Name: "Line 1"}))
 		f.order(t, "WO-1", gtinRand, line1)
 		u := newUnitSrc(t, f.grant(t, "r1", line1, "WO-1", gtinRand, 20))
 		held, err := json.Marshal(u.ev(line1, 8, wire.Commissioned, 7))

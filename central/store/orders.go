@@ -13,6 +13,7 @@ import (
 
 	"github.com/serialine/serialine/central/store/audit"
 	"github.com/serialine/serialine/central/store/check"
+	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/gs1"
 	"github.com/serialine/serialine/shared/wire"
@@ -116,9 +117,9 @@ func (s *Store) CreateOrder(ctx context.Context, o WorkOrder) (WorkOrder, error)
 	if o.Quantity == 0 || o.Quantity > 1<<40 {
 		return o, sqldb.Invalid(rec, "quantity", "must be 1 to %d, got %d", uint64(1<<40), o.Quantity)
 	}
-	if o.AllowanceSet && (o.RejectAllowance == 0 || o.RejectAllowance > MaxAllowance) {
+	if o.AllowanceSet && (o.RejectAllowance == 0 || o.RejectAllowance > master.MaxAllowance) {
 		// At least 1: the orders topic reads an allowance of 0 as "not sent".
-		return o, sqldb.Invalid(rec, "reject_allowance", "must be 1 to %d units, got %d", uint64(MaxAllowance), o.RejectAllowance)
+		return o, sqldb.Invalid(rec, "reject_allowance", "must be 1 to %d units, got %d", uint64(master.MaxAllowance), o.RejectAllowance)
 	}
 	if o.Line != "" || (o.State != "" && o.State != wire.OrderStateCreated) {
 		return o, sqldb.Invalid(rec, "state", "a new order is created without a line; release it with ReleaseOrder")
@@ -128,7 +129,7 @@ func (s *Store) CreateOrder(ctx context.Context, o WorkOrder) (WorkOrder, error)
 	o.ReleasedAt, o.StartedAt, o.ClosedAt, o.ReportedCounts = nil, nil, nil, nil
 	o.AllowanceExtended, o.Produced, o.Rejected, o.Voided, o.Progress = 0, 0, 0, 0, 0
 	err := s.db.Write(ctx, func(tx sqldb.Tx) error {
-		p, err := getProduct(ctx, tx, o.GTIN)
+		p, err := master.GetProduct(ctx, tx, o.GTIN)
 		if err != nil {
 			return fmt.Errorf("%s: gtin: %w", rec, err)
 		}
@@ -167,7 +168,7 @@ func CheckLot(rec, lot string) error {
 // CheckShelfLife refuses an expiry (YYMMDD; DD 00 is the month's last day)
 // that is before today, or fewer than the product's MinShelfLifeDays days
 // ahead, on central's clock (UTC dates).
-func CheckShelfLife(rec, expiry string, p Product, now time.Time) error {
+func CheckShelfLife(rec, expiry string, p master.Product, now time.Time) error {
 	exp, err := gs1.ExpiryTime(expiry)
 	if err != nil {
 		return sqldb.Invalid(rec, "expiry", "%v", err)
@@ -199,10 +200,10 @@ func (s *Store) ReleaseOrder(ctx context.Context, id, line string) (WorkOrder, e
 		if before.State != wire.OrderStateCreated {
 			return fmt.Errorf("work order %s: %w: it is %s (to line %s); only a created order can be released", id, sqldb.ErrState, before.State, before.Line)
 		}
-		if _, err := getLine(ctx, tx, line); err != nil {
+		if _, err := master.GetLine(ctx, tx, line); err != nil {
 			return fmt.Errorf("work order %s: line: %w", id, err)
 		}
-		p, err := getProduct(ctx, tx, before.GTIN)
+		p, err := master.GetProduct(ctx, tx, before.GTIN)
 		if err != nil {
 			return fmt.Errorf("work order %s: %w", id, err)
 		}
@@ -308,7 +309,7 @@ func (s *Store) Orders(ctx context.Context, f OrderFilter) ([]WorkOrder, error) 
 func (s *Store) LineOrders(ctx context.Context, line string) (wire.Orders, error) {
 	out := wire.Orders{V: wire.Version, Line: line, Orders: []wire.Order{}}
 	err := s.db.ReadTx(ctx, func(q sqldb.Tx) error {
-		if _, err := getLine(ctx, q, line); err != nil {
+		if _, err := master.GetLine(ctx, q, line); err != nil {
 			return err
 		}
 		// A line's order-closed event stores its counts: until then a
@@ -332,11 +333,11 @@ func (s *Store) LineOrders(ctx context.Context, line string) (wire.Orders, error
 		if err := r.Err(); err != nil {
 			return err
 		}
-		products := map[string]Product{}
+		products := map[string]master.Product{}
 		for _, o := range orders {
 			p, ok := products[o.GTIN]
 			if !ok {
-				if p, err = getProduct(ctx, q, o.GTIN); err != nil {
+				if p, err = master.GetProduct(ctx, q, o.GTIN); err != nil {
 					return err
 				}
 				products[o.GTIN] = p

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/serialine/serialine/central/store/audit"
+	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/central/store/sqldb"
 )
 
@@ -105,7 +106,7 @@ func enqueueOutbound(ctx context.Context, tx sqldb.Tx, kind, ref, gln string) (O
 	if kind == "" || ref == "" {
 		return OutboundMessage{}, sqldb.Invalid(rec, "kind", "kind and ref are required")
 	}
-	if _, err := getPartner(ctx, tx, gln); err != nil {
+	if _, err := master.GetPartner(ctx, tx, gln); err != nil {
 		return OutboundMessage{}, err
 	}
 	var id int64
@@ -132,14 +133,14 @@ func enqueueOutbound(ctx context.Context, tx sqldb.Tx, kind, ref, gln string) (O
 // enqueueShipmentDocuments queues the shipment's DSCSA document when its
 // customer has a DSCSA endpoint (inside the confirmation).
 func enqueueShipmentDocuments(ctx context.Context, tx sqldb.Tx, sh Shipment) error {
-	_, err := getEndpoint(ctx, tx, sh.DestGLN, EndpointDSCSA)
+	_, err := master.GetEndpoint(ctx, tx, sh.DestGLN, master.EndpointDSCSA)
 	if errors.Is(err, sqldb.ErrNotFound) {
 		return nil
 	}
 	if err != nil {
 		return err
 	}
-	_, err = enqueueOutbound(ctx, tx, EndpointDSCSA, sh.ID, sh.DestGLN)
+	_, err = enqueueOutbound(ctx, tx, master.EndpointDSCSA, sh.ID, sh.DestGLN)
 	return err
 }
 

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/stretchr/testify/require"
 )
@@ -36,9 +37,9 @@ func TestAddressMigration(t *testing.T) {
 	t.Cleanup(s.Close)
 	site, err := s.Site(ctx, "0614141000005")
 	require.NoError(t, err)
-	require.Equal(t, Address{Street: "1 Factory Rd, Durham NC 27701"}, site.Address)
+	require.Equal(t, master.Address{Street: "1 Factory Rd, Durham NC 27701"}, site.Address)
 	p, err := s.Partner(ctx, "0614141000029")
 	require.NoError(t, err)
-	require.Equal(t, Address{Street: "9 Depot Ave, Newark NJ"}, p.Address)
-	require.Equal(t, EPCIS12, p.EPCISVersion)
+	require.Equal(t, master.Address{Street: "9 Depot Ave, Newark NJ"}, p.Address)
+	require.Equal(t, master.EPCIS12, p.EPCISVersion)
 }

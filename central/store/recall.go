@@ -16,6 +16,7 @@ import (
 
 	"github.com/serialine/serialine/central/store/audit"
 	"github.com/serialine/serialine/central/store/check"
+	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/gs1"
 	"github.com/serialine/serialine/shared/wire"
@@ -145,7 +146,7 @@ func (s *Store) CreateRecall(ctx context.Context, req RecallRequest) (Recall, er
 		if err := sqldb.LockGTINs(ctx, tx, []string{rc.GTIN}); err != nil {
 			return fmt.Errorf("%s: %w", rec, err)
 		}
-		if _, err := getProduct(ctx, tx, rc.GTIN); err != nil {
+		if _, err := master.GetProduct(ctx, tx, rc.GTIN); err != nil {
 			return fmt.Errorf("%s: gtin: %w", rec, err)
 		}
 		if rc.Kind == RecallLot {

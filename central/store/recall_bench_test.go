@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/internal/testkit"
@@ -40,10 +41,10 @@ func BenchmarkRecallLot1M(b *testing.B) {
 	s := storetest.Open(b, dsn, testkit.LoggerAt(b, slog.LevelInfo))
 	site, cust1, cust2 := testkit.GLN(b, "950600000001"), testkit.GLN(b, "950600000002"), testkit.GLN(b, "950600000004")
 	require.NoError(b, s.PutProduct(ctx, product(gtinSeq, seqSpec)))
-	require.NoError(b, s.PutSite(ctx, store.Site{GLN: site, Name: "Plant"}))
-	require.NoError(b, s.PutLine(ctx, store.Line{ID: line1, SiteGLN: site, Name: "Line 1"}))
+	require.NoError(b, s.PutSite(ctx, master.Site{GLN: site, Name: "Plant"}))
+	require.NoError(b, s.PutLine(ctx, master.Line{ID: line1, SiteGLN: site, Name: "Line 1"}))
 	for _, c := range []string{cust1, cust2} {
-		require.NoError(b, s.PutPartner(ctx, store.Partner{GLN: c, Name: "Customer " + c}))
+		require.NoError(b, s.PutPartner(ctx, master.Partner{GLN: c, Name: "Customer " + c}))
 	}
 	_, err := s.CreateOrder(ctx, store.WorkOrder{ID: "WO-BIG", GTIN: gtinSeq, Lot: "BIG1", Expiry: expiry, Quantity: units})
 	require.NoError(b, err)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/serialine/serialine/central/store/audit"
 	"github.com/serialine/serialine/central/store/check"
+	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/wire"
 )
@@ -134,7 +135,7 @@ func (s *Store) RecordReceipt(ctx context.Context, in ReceiptInput) (Receipt, er
 	}
 	var out Receipt
 	err = s.db.Write(ctx, func(tx sqldb.Tx) error {
-		if _, err := getPartner(ctx, tx, in.Partner); err != nil {
+		if _, err := master.GetPartner(ctx, tx, in.Partner); err != nil {
 			return err
 		}
 		var prior int64
@@ -220,7 +221,7 @@ func (s *Store) receiveUnit(ctx context.Context, tx sqldb.Tx, in ReceiptInput, u
 		return "", &ReceiptException{Kind: kind, GTIN: u.GTIN, Serial: u.Serial, SSCC: u.Parent, Detail: fmt.Sprintf(format, args...)}, nil
 	}
 	ref := wire.UnitRef(u.GTIN, u.Serial)
-	if _, err := getProduct(ctx, tx, u.GTIN); errors.Is(err, sqldb.ErrNotFound) {
+	if _, err := master.GetProduct(ctx, tx, u.GTIN); errors.Is(err, sqldb.ErrNotFound) {
 		return exc(ExceptionUnknownSerial, "unit %s: GTIN %s is not a product of ours", ref, u.GTIN)
 	} else if err != nil {
 		return "", nil, err

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/internal/testkit"
@@ -84,7 +85,7 @@ func TestSchemeKeysSealedAtRest(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, testKey, p.Scheme.Key)
 		f := fixture{s: s, ctx: ctx}
-		require.NoError(t, s.PutLine(ctx, store.Line{ID: line1, Name: "Line 1", PasswordHash: "pbkdf2$x"}))
+		require.NoError(t, s.PutLine(ctx, master.Line{ID: line1, Name: "Line 1", PasswordHash: "pbkdf2$x"}))
 		f.order(t, "WO-R", gtinRand, line1)
 		g := f.grant(t, "r1", line1, "WO-R", gtinRand, 10)
 		require.NotNil(t, g.Scheme)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/serialine/serialine/central/store/audit"
 	"github.com/serialine/serialine/central/store/check"
+	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/epcis"
 	"github.com/serialine/serialine/shared/gs1"
@@ -120,7 +121,7 @@ func checkSource(ctx context.Context, q sqldb.Tx, rec, gln, ext string) error {
 		return nil
 	}
 	if ext == "0" {
-		if _, err := getSite(ctx, q, gln); err == nil {
+		if _, err := master.GetSite(ctx, q, gln); err == nil {
 			return nil
 		} else if !errors.Is(err, sqldb.ErrNotFound) {
 			return err
@@ -883,7 +884,7 @@ func (s *Store) ReceiveReturn(ctx context.Context, gtin, serial, siteGLN string)
 	}
 	var ret Return
 	err := s.db.Write(ctx, func(tx sqldb.Tx) error {
-		if _, err := getSite(ctx, tx, siteGLN); err != nil {
+		if _, err := master.GetSite(ctx, tx, siteGLN); err != nil {
 			return fmt.Errorf("%s: site_gln: %w", rec, err)
 		}
 		state, _, _, err := s.unitForUpdate(ctx, tx, gtin, serial)

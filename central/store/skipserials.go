@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/serialine/serialine/central/store/audit"
+	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/serials"
 	"github.com/serialine/serialine/shared/wire"
@@ -59,7 +60,7 @@ func (s *Store) SkipSerials(ctx context.Context, n uint64, reason string) ([]Ski
 			return fmt.Errorf("serial counters: %w", err)
 		}
 		for _, c := range cs {
-			p, err := getProduct(ctx, tx, c.gtin)
+			p, err := master.GetProduct(ctx, tx, c.gtin)
 			if err != nil {
 				return fmt.Errorf("serial counter of %s: %w", c.gtin, err)
 			}

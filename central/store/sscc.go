@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/serialine/serialine/central/store/audit"
+	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/gs1"
 	"github.com/serialine/serialine/shared/wire"
@@ -56,7 +57,7 @@ func (s *Store) GrantSSCC(ctx context.Context, req wire.SerialRequest, limit uin
 		if err == nil || !errors.Is(err, sqldb.ErrNotFound) {
 			return err
 		}
-		if _, err := getLine(ctx, tx, req.Line); err != nil {
+		if _, err := master.GetLine(ctx, tx, req.Line); err != nil {
 			return fmt.Errorf("%s: %w", rec, err)
 		}
 		if req.Order != "" {

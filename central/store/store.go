@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/serialine/serialine/central/store/audit"
+	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/central/store/sqldb"
 )
 
@@ -23,6 +24,7 @@ const DefaultGrantCap = 100_000
 // PostgreSQL database.
 type Store struct {
 	*audit.Trail
+	*master.Data
 	db  *sqldb.DB
 	log *slog.Logger
 
@@ -113,8 +115,8 @@ func Open(ctx context.Context, dsn string, log *slog.Logger, opts ...Option) (*S
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{Trail: audit.New(db), db: db, log: db.Log(), clock: o.clock, skew: o.skew, fmdWindow: o.fmdWindow}
-	if n, err := s.resealSecrets(ctx); err != nil {
+	s := &Store{Trail: audit.New(db), Data: master.New(db), db: db, log: db.Log(), clock: o.clock, skew: o.skew, fmdWindow: o.fmdWindow}
+	if n, err := s.ResealSecrets(ctx); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("store: seal the scheme keys: %w", err)
 	} else if n > 0 {

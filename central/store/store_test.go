@@ -15,6 +15,7 @@ import (
 
 	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/audit"
+	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/internal/testkit"
@@ -57,7 +58,7 @@ func TestMigrationsIdempotentAndConcurrent(t *testing.T) {
 		require.Equal(t, latestMigration(t), v)
 
 		// Opening again changes nothing and keeps the data.
-		require.NoError(t, stores[1].PutLine(ctx, store.Line{ID: line1, Name: "one"}))
+		require.NoError(t, stores[1].PutLine(ctx, master.Line{ID: line1, Name: "one"}))
 		again := open(t, dsn)
 		v2, err := again.SchemaVersion(ctx)
 		require.NoError(t, err)
@@ -73,7 +74,7 @@ func TestProductsAndAudit(t *testing.T) {
 		s, ctx := open(t, dsn), storetest.Context(t)
 		p := product(gtinRand, randSpec)
 		p.National = map[string]string{"714": "1234567"}
-		p.Markets = []store.Market{store.MarketUSDSCSA, store.MarketEUFMD}
+		p.Markets = []master.Market{master.MarketUSDSCSA, master.MarketEUFMD}
 		p.PlannedVolume = 10_000_000
 		require.NoError(t, s.PutProduct(ctx, p))
 		got, err := s.Product(ctx, gtinRand)
@@ -93,7 +94,7 @@ func TestProductsAndAudit(t *testing.T) {
 		require.Nil(t, entries[0].Before)
 		require.Equal(t, "update", entries[1].Action)
 		require.Equal(t, "user:bob", entries[1].Actor)
-		var before, after store.Product
+		var before, after master.Product
 		require.NoError(t, json.Unmarshal(entries[1].Before, &before))
 		require.NoError(t, json.Unmarshal(entries[1].After, &after))
 		require.Equal(t, "Paracetamol 500 mg tablets", before.Name)
@@ -113,38 +114,38 @@ func TestProductValidation(t *testing.T) {
 	s, ctx := open(t, storetest.SQLiteDSN(t)), storetest.Context(t)
 	tests := []struct {
 		name   string
-		mutate func(*store.Product)
+		mutate func(*master.Product)
 		field  string
 		want   string
 	}{
-		{"gtin check digit", func(p *store.Product) { p.GTIN = "09506000134353" }, "gtin", "check digit"},
-		{"gtin 13 digits", func(p *store.Product) { p.GTIN = "9506000134352" }, "gtin", "14 digits"},
-		{"name", func(p *store.Product) { p.Name = "" }, "name", "missing"},
-		{"prefix", func(p *store.Product) { p.CompanyPrefixLen = 5 }, "company_prefix_len", "6 to 12"},
-		{"ndc", func(p *store.Product) { p.NDC = "12345" }, "ndc", "10 digits"},
-		{"ndc without hyphens", func(p *store.Product) { p.NDC = "1234567890" }, "ndc", "with hyphens (4-4-2, 5-3-2 or 5-4-1)"},
-		{"ndc 11 digits", func(p *store.Product) { p.NDC = "12345-0678-90" }, "ndc", "a 5-4-2 NDC: the configurations are 4-4-2, 5-3-2 and 5-4-1"},
-		{"ndc 3-5-2", func(p *store.Product) { p.NDC = "123-45678-90" }, "ndc", "3-5-2"},
-		{"ndc letters", func(p *store.Product) { p.NDC = "12345-67a-90" }, "ndc", "neither a digit"},
-		{"gtin does not embed the ndc", func(p *store.Product) { p.GTIN = "09506000134352" }, "gtin",
+		{"gtin check digit", func(p *master.Product) { p.GTIN = "09506000134353" }, "gtin", "check digit"},
+		{"gtin 13 digits", func(p *master.Product) { p.GTIN = "9506000134352" }, "gtin", "14 digits"},
+		{"name", func(p *master.Product) { p.Name = "" }, "name", "missing"},
+		{"prefix", func(p *master.Product) { p.CompanyPrefixLen = 5 }, "company_prefix_len", "6 to 12"},
+		{"ndc", func(p *master.Product) { p.NDC = "12345" }, "ndc", "10 digits"},
+		{"ndc without hyphens", func(p *master.Product) { p.NDC = "1234567890" }, "ndc", "with hyphens (4-4-2, 5-3-2 or 5-4-1)"},
+		{"ndc 11 digits", func(p *master.Product) { p.NDC = "12345-0678-90" }, "ndc", "a 5-4-2 NDC: the configurations are 4-4-2, 5-3-2 and 5-4-1"},
+		{"ndc 3-5-2", func(p *master.Product) { p.NDC = "123-45678-90" }, "ndc", "3-5-2"},
+		{"ndc letters", func(p *master.Product) { p.NDC = "12345-67a-90" }, "ndc", "neither a digit"},
+		{"gtin does not embed the ndc", func(p *master.Product) { p.GTIN = "09506000134352" }, "gtin",
 			"09506000134352 does not embed ndc 12345-678-90: a US product's GTIN is an indicator digit, 03, the NDC's 10 digits and a check digit (00312345678906)"},
-		{"gtin embeds another ndc", func(p *store.Product) { p.NDC = "12345-678-91" }, "gtin", "(00312345678913)"},
-		{"pack unit", func(p *store.Product) { p.PackUnit = "TAB\x01" }, "pack_unit", "control character"},
-		{"ndc for dscsa", func(p *store.Product) { p.NDC = "" }, "ndc", "us-dscsa"},
-		{"market", func(p *store.Product) { p.Markets = []store.Market{"jp"} }, "markets", `"jp" is not a market`},
-		{"no market", func(p *store.Product) { p.Markets = nil }, "markets", "missing"},
-		{"national", func(p *store.Product) { p.National = map[string]string{"720": "x"} }, "national", "710-717"},
-		{"scheme", func(p *store.Product) { p.Scheme.Length = 0 }, "scheme", "length"},
-		{"fmd sequential", func(p *store.Product) {
-			p.Markets = []store.Market{store.MarketEUFMD}
+		{"gtin embeds another ndc", func(p *master.Product) { p.NDC = "12345-678-91" }, "gtin", "(00312345678913)"},
+		{"pack unit", func(p *master.Product) { p.PackUnit = "TAB\x01" }, "pack_unit", "control character"},
+		{"ndc for dscsa", func(p *master.Product) { p.NDC = "" }, "ndc", "us-dscsa"},
+		{"market", func(p *master.Product) { p.Markets = []master.Market{"jp"} }, "markets", `"jp" is not a market`},
+		{"no market", func(p *master.Product) { p.Markets = nil }, "markets", "missing"},
+		{"national", func(p *master.Product) { p.National = map[string]string{"720": "x"} }, "national", "710-717"},
+		{"scheme", func(p *master.Product) { p.Scheme.Length = 0 }, "scheme", "length"},
+		{"fmd sequential", func(p *master.Product) {
+			p.Markets = []master.Market{master.MarketEUFMD}
 			p.PlannedVolume = 1000
 		}, "scheme", "guessable"},
-		{"fmd volume", func(p *store.Product) {
-			p.Markets = []store.Market{store.MarketEUFMD}
+		{"fmd volume", func(p *master.Product) {
+			p.Markets = []master.Market{master.MarketEUFMD}
 			p.Scheme = randSpec
 		}, "planned_volume", "missing"},
-		{"currency", func(p *store.Product) { p.Currency = "eur" }, "currency", "ISO 4217"},
-		{"grade", func(p *store.Product) { p.MinGrade = "F" }, "min_grade", "ISO/IEC 15415"},
+		{"currency", func(p *master.Product) { p.Currency = "eur" }, "currency", "ISO 4217"},
+		{"grade", func(p *master.Product) { p.MinGrade = "F" }, "min_grade", "ISO/IEC 15415"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -187,10 +188,10 @@ func TestNDCConfigurations(t *testing.T) {
 		{"12345-678-90", "1234567890", "12345067890"},
 		{"12345-6789-0", "1234567890", "12345678900"},
 	} {
-		d, err := store.NDCDigits(tc.ndc)
+		d, err := master.NDCDigits(tc.ndc)
 		require.NoError(t, err, tc.ndc)
 		require.Equal(t, tc.digits, d)
-		e, err := store.NDC11(tc.ndc)
+		e, err := master.NDC11(tc.ndc)
 		require.NoError(t, err)
 		require.Equal(t, tc.eleven, e)
 	}
@@ -200,7 +201,7 @@ func TestNDCConfigurations(t *testing.T) {
 	require.NoError(t, s.PutProduct(ctx, p), "a higher packaging level embeds the NDC after its indicator")
 	p.GTIN, p.NDC = gtinSeq, "1234-5678-90"
 	require.NoError(t, s.PutProduct(ctx, p), "the same 10 digits in 4-4-2")
-	p.Markets, p.PlannedVolume, p.Scheme, p.NDC = []store.Market{store.MarketEUFMD}, 1000, randSpec, ""
+	p.Markets, p.PlannedVolume, p.Scheme, p.NDC = []master.Market{master.MarketEUFMD}, 1000, randSpec, ""
 	p.GTIN = "09506000134352"
 	require.NoError(t, s.PutProduct(ctx, p), "an EU product has no NDC to embed")
 }
@@ -209,43 +210,43 @@ func TestNDCConfigurations(t *testing.T) {
 // addresses; each field has its rule, named in the refusal.
 func TestAddresses(t *testing.T) {
 	s, ctx := open(t, storetest.SQLiteDSN(t)), storetest.Context(t)
-	us := store.Address{Street: "1 Factory Rd", City: "Durham", State: "NC", PostalCode: "27701-1234", Country: "US"}
-	require.NoError(t, s.PutSite(ctx, store.Site{GLN: "0614141000005", Name: "Plant", Address: us, CompanyPrefixLen: 7}))
+	us := master.Address{Street: "1 Factory Rd", City: "Durham", State: "NC", PostalCode: "27701-1234", Country: "US"}
+	require.NoError(t, s.PutSite(ctx, master.Site{GLN: "0614141000005", Name: "Plant", Address: us, CompanyPrefixLen: 7}))
 	got, err := s.Site(ctx, "0614141000005")
 	require.NoError(t, err)
 	require.Equal(t, us, got.Address)
 	require.Equal(t, 7, got.CompanyPrefixLen)
 	require.Equal(t, "1 Factory Rd, Durham, NC 27701-1234, US", got.Address.String())
 	for _, tc := range []struct {
-		a     store.Address
+		a     master.Address
 		field string
 	}{
-		{store.Address{Country: "usa"}, "address.country"},
-		{store.Address{Country: "US", State: "North Carolina"}, "address.state"},
-		{store.Address{Country: "US", PostalCode: "2770"}, "address.postal_code"},
-		{store.Address{Country: "US", PostalCode: "27701-12"}, "address.postal_code"},
-		{store.Address{Street: "1 Main St\n2nd floor"}, "address.street"},
+		{master.Address{Country: "usa"}, "address.country"},
+		{master.Address{Country: "US", State: "North Carolina"}, "address.state"},
+		{master.Address{Country: "US", PostalCode: "2770"}, "address.postal_code"},
+		{master.Address{Country: "US", PostalCode: "27701-12"}, "address.postal_code"},
+		{master.Address{Street: "1 Main St\n2nd floor"}, "address.street"},
 	} {
-		err := s.PutPartner(ctx, store.Partner{GLN: "0614141000029", Name: "Acme", Address: tc.a})
+		err := s.PutPartner(ctx, master.Partner{GLN: "0614141000029", Name: "Acme", Address: tc.a})
 		var ve *sqldb.ValidationError
 		require.ErrorAs(t, err, &ve, "%+v", tc.a)
 		require.Equal(t, tc.field, ve.Field)
 	}
-	pt := store.Address{Street: "Rua 1", City: "Lisboa", PostalCode: "1100-001", Country: "PT"}
-	require.NoError(t, s.PutPartner(ctx, store.Partner{GLN: "0614141000029", Name: "Farmácia", Address: pt}), "other countries' formats")
+	pt := master.Address{Street: "Rua 1", City: "Lisboa", PostalCode: "1100-001", Country: "PT"}
+	require.NoError(t, s.PutPartner(ctx, master.Partner{GLN: "0614141000029", Name: "Farmácia", Address: pt}), "other countries' formats")
 	p, err := s.Partner(ctx, "0614141000029")
 	require.NoError(t, err)
 	require.Equal(t, pt, p.Address)
-	require.Equal(t, store.EPCIS12, p.EPCISVersion, "1.2 by default")
-	err = s.PutPartner(ctx, store.Partner{GLN: "0614141000029", Name: "Farmácia", EPCISVersion: "1.1"})
+	require.Equal(t, master.EPCIS12, p.EPCISVersion, "1.2 by default")
+	err = s.PutPartner(ctx, master.Partner{GLN: "0614141000029", Name: "Farmácia", EPCISVersion: "1.1"})
 	require.ErrorContains(t, err, "epcis_version")
-	require.NoError(t, s.PutLocation(ctx, store.Location{GLN: "0614141000005", Extension: "D1", SiteGLN: "0614141000005", Name: "Dock",
-		Address: store.Address{Street: "2 Factory Rd", City: "Durham", State: "NC", PostalCode: "27701", Country: "US"}}))
+	require.NoError(t, s.PutLocation(ctx, master.Location{GLN: "0614141000005", Extension: "D1", SiteGLN: "0614141000005", Name: "Dock",
+		Address: master.Address{Street: "2 Factory Rd", City: "Durham", State: "NC", PostalCode: "27701", Country: "US"}}))
 	l, err := s.LocationOf(ctx, "0614141000005", "D1")
 	require.NoError(t, err)
 	require.Equal(t, "2 Factory Rd", l.Address.Street)
 
-	var a store.Address
+	var a master.Address
 	require.ErrorContains(t, json.Unmarshal([]byte(`"1 Main St, Durham"`), &a), "an object")
 	require.ErrorContains(t, json.Unmarshal([]byte(`{"street": "x", "zip": "1"}`), &a), "zip")
 }
@@ -253,16 +254,16 @@ func TestAddresses(t *testing.T) {
 func TestMasterData(t *testing.T) {
 	storetest.ForEachBackend(t, func(t *testing.T, dsn string) {
 		s, ctx := open(t, dsn), storetest.Context(t)
-		site := store.Site{GLN: "0614141000005", Name: "Plant Porto", Address: store.Address{Street: "Rua 1", City: "Porto"}}
+		site := master.Site{GLN: "0614141000005", Name: "Plant Porto", Address: master.Address{Street: "Rua 1", City: "Porto"}}
 		require.NoError(t, s.PutSite(ctx, site))
-		require.ErrorIs(t, s.PutSite(ctx, store.Site{GLN: "0614141000006", Name: "x"}), sqldb.ErrInvalid)
+		require.ErrorIs(t, s.PutSite(ctx, master.Site{GLN: "0614141000006", Name: "x"}), sqldb.ErrInvalid)
 		got, err := s.Site(ctx, site.GLN)
 		require.NoError(t, err)
 		require.Equal(t, site.Name, got.Name)
 
-		loc := store.Location{GLN: "0614141000005", Extension: "12", SiteGLN: site.GLN, Name: "Dock 12"}
+		loc := master.Location{GLN: "0614141000005", Extension: "12", SiteGLN: site.GLN, Name: "Dock 12"}
 		require.NoError(t, s.PutLocation(ctx, loc))
-		require.ErrorIs(t, s.PutLocation(ctx, store.Location{GLN: "0614141000005", Extension: "1", SiteGLN: "0614141000012", Name: "x"}), sqldb.ErrNotFound)
+		require.ErrorIs(t, s.PutLocation(ctx, master.Location{GLN: "0614141000005", Extension: "1", SiteGLN: "0614141000012", Name: "x"}), sqldb.ErrNotFound)
 		locs, err := s.Locations(ctx, site.GLN)
 		require.NoError(t, err)
 		require.Len(t, locs, 1)
@@ -270,10 +271,10 @@ func TestMasterData(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, "urn:epc:id:sgln:0614141.00000.12", uri)
 
-		require.NoError(t, s.PutLine(ctx, store.Line{ID: line1, SiteGLN: site.GLN, Name: "Blister 1", PasswordHash: "h1"}))
-		require.ErrorIs(t, s.PutLine(ctx, store.Line{ID: "L/1", Name: "x"}), sqldb.ErrInvalid)
-		require.ErrorIs(t, s.PutLine(ctx, store.Line{ID: line2, SiteGLN: "0614141000012", Name: "x"}), sqldb.ErrNotFound)
-		require.NoError(t, s.PutLine(ctx, store.Line{ID: line1, SiteGLN: site.GLN, Name: "Blister 1", PasswordHash: "h2"}))
+		require.NoError(t, s.PutLine(ctx, master.Line{ID: line1, SiteGLN: site.GLN, Name: "Blister 1", PasswordHash: "h1"}))
+		require.ErrorIs(t, s.PutLine(ctx, master.Line{ID: "L/1", Name: "x"}), sqldb.ErrInvalid)
+		require.ErrorIs(t, s.PutLine(ctx, master.Line{ID: line2, SiteGLN: "0614141000012", Name: "x"}), sqldb.ErrNotFound)
+		require.NoError(t, s.PutLine(ctx, master.Line{ID: line1, SiteGLN: site.GLN, Name: "Blister 1", PasswordHash: "h2"}))
 		l, err := s.Line(ctx, line1)
 		require.NoError(t, err)
 		require.Equal(t, "h2", l.PasswordHash)
@@ -285,7 +286,7 @@ func TestMasterData(t *testing.T) {
 		require.Equal(t, true, lineAfter["password_changed"])
 		require.NotContains(t, string(entries[1].After), "h2", "the hash stays out of the audit trail")
 
-		partner := store.Partner{GLN: "0614141000012", Name: "Wholesale Inc", Licences: map[string]string{"us-nj-wholesale": "W-123"}}
+		partner := master.Partner{GLN: "0614141000012", Name: "Wholesale Inc", Licences: map[string]string{"us-nj-wholesale": "W-123"}}
 		require.NoError(t, s.PutPartner(ctx, partner))
 		gotP, err := s.Partner(ctx, partner.GLN)
 		require.NoError(t, err)
@@ -377,7 +378,7 @@ func TestAuditAppendOnly(t *testing.T) {
 	t.Run("postgres", func(t *testing.T) {
 		dsn := storetest.PostgresDSN(t)
 		s, ctx := open(t, dsn), storetest.Context(t)
-		require.NoError(t, s.PutLine(ctx, store.Line{ID: line1, Name: "x"}))
+		require.NoError(t, s.PutLine(ctx, master.Line{ID: line1, Name: "x"}))
 		conn, err := pgx.Connect(ctx, dsn)
 		require.NoError(t, err)
 		t.Cleanup(func() { conn.Close(context.Background()) })
@@ -393,7 +394,7 @@ func TestAuditAppendOnly(t *testing.T) {
 	t.Run("sqlite", func(t *testing.T) {
 		dsn := storetest.SQLiteDSN(t)
 		s, ctx := open(t, dsn), storetest.Context(t)
-		require.NoError(t, s.PutLine(ctx, store.Line{ID: line1, Name: "x"}))
+		require.NoError(t, s.PutLine(ctx, master.Line{ID: line1, Name: "x"}))
 		s.Close()
 		db := openRawSQLite(t, dsn)
 		for _, stmt := range []string{"UPDATE audit_log SET actor = 'mallory'", "DELETE FROM audit_log"} {
@@ -444,7 +445,7 @@ func TestPostgresTextIsBytewise(t *testing.T) {
 	dsn := storetest.PostgresDSN(t)
 	ctx := storetest.Context(t)
 	s := open(t, dsn)
-	require.NoError(t, s.PutLine(ctx, store.Line{ID: line1, Name: "one"}))
+	require.NoError(t, s.PutLine(ctx, master.Line{ID: line1, Name: "one"}))
 
 	db, err := pgx.Connect(ctx, dsn)
 	require.NoError(t, err)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/serialine/serialine/central/store/audit"
 	"github.com/serialine/serialine/central/store/check"
+	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/central/store/sqldb"
 )
 
@@ -64,7 +65,7 @@ func (s *Store) createToken(ctx context.Context, t APIToken) (APIToken, error) {
 	t.ID, t.CreatedAt = hex.EncodeToString(id[:]), sqldb.Now()
 	err := s.db.Write(ctx, func(tx sqldb.Tx) error {
 		if t.Partner != "" {
-			if _, err := getPartner(ctx, tx, t.Partner); err != nil {
+			if _, err := master.GetPartner(ctx, tx, t.Partner); err != nil {
 				if errors.Is(err, sqldb.ErrNotFound) {
 					return sqldb.Invalid(rec, "partner", "%v: a partner token is bound to a known trading partner", err)
 				}

@@ -14,6 +14,7 @@ import (
 	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/audit"
+	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/wire"
 )
@@ -153,11 +154,11 @@ func TestReleasePreselectsTheOnlyLine(t *testing.T) {
 	}
 	e := newEnv(t)
 	require.NoError(t, e.s.PutProduct(e.ctx, product(gtinSeq, seqSpec)))
-	require.NoError(t, e.s.PutLine(e.ctx, store.Line{ID: line1, Name: "Line 1", PasswordHash: "x"}))
+	require.NoError(t, e.s.PutLine(e.ctx, master.Line{ID: line1, Name: "Line 1", PasswordHash: "x"}))
 	e.order("WO-1", gtinSeq, "")
 	c := e.signedIn("alice", auth.RolePlanner)
 	require.Equal(t, line1, selected(c.get("/orders/WO-1")))
-	require.NoError(t, e.s.PutLine(e.ctx, store.Line{ID: line2, Name: "Line 2", PasswordHash: "x"}))
+	require.NoError(t, e.s.PutLine(e.ctx, master.Line{ID: line2, Name: "Line 2", PasswordHash: "x"}))
 	require.Equal(t, "", selected(c.get("/orders/WO-1")))
 }
 
@@ -206,7 +207,7 @@ func TestProductOrderRules(t *testing.T) {
 	entries, err := e.s.Audit(e.ctx, audit.Filter{Entity: "product", EntityID: gtinSeq})
 	require.NoError(t, err)
 	require.Len(t, entries, 2)
-	var before, after store.Product
+	var before, after master.Product
 	require.NoError(t, json.Unmarshal(entries[1].Before, &before))
 	require.NoError(t, json.Unmarshal(entries[1].After, &after))
 	require.Equal(t, [2]uint64{20, 15}, [2]uint64{*before.RejectAllowanceMin, *after.RejectAllowanceMin})

@@ -20,6 +20,7 @@ import (
 	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/ingest"
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/central/web"
 	"github.com/serialine/serialine/internal/testkit"
@@ -288,10 +289,10 @@ func (r response) fieldErrors() map[string]string {
 
 // --- records ---
 
-func product(gtin string, spec serials.Spec) store.Product {
-	return store.Product{
+func product(gtin string, spec serials.Spec) master.Product {
+	return master.Product{
 		GTIN: gtin, Name: "Paracetamol 500 mg tablets", Form: "tablet", Strength: "500 mg", PackSize: 20,
-		CompanyPrefixLen: 7, NDC: testkit.NDC(gtin), Markets: []store.Market{store.MarketUSDSCSA}, Scheme: spec, MinGrade: "C",
+		CompanyPrefixLen: 7, NDC: testkit.NDC(gtin), Markets: []master.Market{master.MarketUSDSCSA}, Scheme: spec, MinGrade: "C",
 	}
 }
 
@@ -308,7 +309,7 @@ func (e *env) seed() {
 	lp.Name = "Ibuprofen 200 mg"
 	require.NoError(e.t, e.s.PutProduct(e.ctx, lp))
 	for _, l := range []string{line1, line2} {
-		require.NoError(e.t, e.s.PutLine(e.ctx, store.Line{ID: l, Name: "Line " + l, PasswordHash: "x"}))
+		require.NoError(e.t, e.s.PutLine(e.ctx, master.Line{ID: l, Name: "Line " + l, PasswordHash: "x"}))
 	}
 }
 
@@ -374,7 +375,7 @@ type htmlNode = html.Node
 // units commissioned after the close: n after-close flags.
 func (e *env) flagged(id, gtin, line string, n int) {
 	e.t.Helper()
-	require.NoError(e.t, e.s.PutLine(e.ctx, store.Line{ID: line, Name: "Line " + line, PasswordHash: "x"}))
+	require.NoError(e.t, e.s.PutLine(e.ctx, master.Line{ID: line, Name: "Line " + line, PasswordHash: "x"}))
 	e.order(id, gtin, line)
 	u := e.grant("req-"+id, line, id, gtin, uint64(n))
 	o, err := e.s.CloseOrder(e.ctx, id)

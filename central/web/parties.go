@@ -6,7 +6,7 @@ import (
 	"net/url"
 	"strconv"
 
-	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/central/store/sqldb"
 )
 
@@ -15,8 +15,8 @@ import (
 // DSCSA master data carries), and a partner's EPCIS version.
 
 type partiesData struct {
-	Sites    []store.Site
-	Partners []store.Partner
+	Sites    []master.Site
+	Partners []master.Partner
 }
 
 func (h *handler) partiesPage(w http.ResponseWriter, r *http.Request) {
@@ -48,7 +48,7 @@ type partyData struct {
 	Versions []option
 }
 
-func addressValues(f *form, a store.Address) {
+func addressValues(f *form, a master.Address) {
 	f.Values.Set("address.street", a.Street)
 	f.Values.Set("address.city", a.City)
 	f.Values.Set("address.state", a.State)
@@ -56,13 +56,13 @@ func addressValues(f *form, a store.Address) {
 	f.Values.Set("address.country", a.Country)
 }
 
-func addressOf(f *form) store.Address {
-	return store.Address{Street: f.Get("address.street"), City: f.Get("address.city"), State: f.Get("address.state"),
+func addressOf(f *form) master.Address {
+	return master.Address{Street: f.Get("address.street"), City: f.Get("address.city"), State: f.Get("address.state"),
 		PostalCode: f.Get("address.postal_code"), Country: f.Get("address.country")}
 }
 
 func versions() []option {
-	return []option{{store.EPCIS12, "EPCIS 1.2 (GS1 US DSCSA guideline)"}, {store.EPCIS20, "EPCIS 2.0"}}
+	return []option{{master.EPCIS12, "EPCIS 1.2 (GS1 US DSCSA guideline)"}, {master.EPCIS20, "EPCIS 2.0"}}
 }
 
 func (h *handler) partyPage(kind string) http.HandlerFunc {
@@ -74,14 +74,14 @@ func (h *handler) partyPage(kind string) http.HandlerFunc {
 		if !d.New {
 			var err error
 			var name string
-			var a store.Address
+			var a master.Address
 			var prefix int
 			if kind == "site" {
-				var s store.Site
+				var s master.Site
 				s, err = h.deps.Store.Site(r.Context(), gln)
 				name, a, prefix = s.Name, s.Address, s.CompanyPrefixLen
 			} else {
-				var p store.Partner
+				var p master.Partner
 				p, err = h.deps.Store.Partner(r.Context(), gln)
 				name, a, prefix = p.Name, p.Address, p.CompanyPrefixLen
 				f.Values.Set("epcis_version", p.EPCISVersion)
@@ -102,7 +102,7 @@ func (h *handler) partyPage(kind string) http.HandlerFunc {
 			}
 			title = name
 		} else if kind == "partner" {
-			f.Values.Set("epcis_version", store.EPCIS12)
+			f.Values.Set("epcis_version", master.EPCIS12)
 		}
 		h.render(w, r, http.StatusOK, "party", title, "parties", d)
 	}
@@ -118,12 +118,12 @@ func (h *handler) saveParty(kind string) http.HandlerFunc {
 		var err error
 		if f.Valid() {
 			if kind == "site" {
-				err = h.deps.Store.PutSite(r.Context(), store.Site{GLN: gln, Name: name, Address: addressOf(f), CompanyPrefixLen: prefix})
+				err = h.deps.Store.PutSite(r.Context(), master.Site{GLN: gln, Name: name, Address: addressOf(f), CompanyPrefixLen: prefix})
 			} else {
-				var p store.Partner
+				var p master.Partner
 				p, err = h.deps.Store.Partner(r.Context(), gln)
 				if errors.Is(err, sqldb.ErrNotFound) {
-					p, err = store.Partner{GLN: gln}, nil
+					p, err = master.Partner{GLN: gln}, nil
 				}
 				if err == nil {
 					p.Name, p.Address, p.CompanyPrefixLen, p.EPCISVersion = name, addressOf(f), prefix, f.Get("epcis_version")

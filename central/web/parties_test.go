@@ -8,7 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/serialine/serialine/central/auth"
-	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/central/store/sqldb"
 )
 
@@ -39,8 +39,8 @@ func TestPartiesPages(t *testing.T) {
 	require.Equal(t, "/partners/0614141000029?ok=saved", r.header.Get("Location"))
 	p, err := e.s.Partner(e.ctx, "0614141000029")
 	require.NoError(t, err)
-	require.Equal(t, store.Address{Street: "9 Depot Ave", City: "Newark", State: "NJ", PostalCode: "07102", Country: "US"}, p.Address)
-	require.Equal(t, store.EPCIS20, p.EPCISVersion)
+	require.Equal(t, master.Address{Street: "9 Depot Ave", City: "Newark", State: "NJ", PostalCode: "07102", Country: "US"}, p.Address)
+	require.Equal(t, master.EPCIS20, p.EPCISVersion)
 	require.Equal(t, 7, p.CompanyPrefixLen)
 
 	form = url.Values{"new": {"yes"}, "gln": {"0614141000005"}, "name": {"Plant"}, "address.street": {"1 Factory Rd"}, "address.country": {"US"}}

@@ -12,12 +12,13 @@ import (
 	"strings"
 
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/serials"
 )
 
 type productRow struct {
-	P     store.Product
+	P     master.Product
 	Usage store.SerialUsage
 	// Guess is the guess probability at the planned volume (randomized
 	// schemes with a planned volume), else 0.
@@ -47,7 +48,7 @@ func (h *handler) productsPage(w http.ResponseWriter, r *http.Request) {
 }
 
 type productData struct {
-	P     store.Product
+	P     master.Product
 	Usage store.SerialUsage
 	// Remaining is how many serials the scheme (or list) still offers.
 	Remaining uint64
@@ -92,7 +93,7 @@ func (h *handler) loadProduct(r *http.Request, gtin string) (productData, error)
 			d.GuessPlanned = serials.GuessProbability(d.P.PlannedVolume, d.Usage.Space)
 		}
 	}
-	if slices.Contains(d.P.Markets, store.MarketEUFMD) {
+	if slices.Contains(d.P.Markets, master.MarketEUFMD) {
 		if err := serials.CheckFMD(d.P.Scheme, d.P.PlannedVolume); err != nil {
 			d.FMD = plain(err)
 		} else {
@@ -123,7 +124,7 @@ var productLabels = []fieldLabel{
 
 // ruleFields reads the order rules of a product form into p: an empty
 // allowance field keeps the default (new product) or the stored value.
-func ruleFields(f *form, p *store.Product) {
+func ruleFields(f *form, p *master.Product) {
 	if f.Get("reject_allowance_percent") != "" {
 		p.RejectAllowancePercent = ptrTo(int(min(uintField(f, "reject_allowance_percent", false, 0), 1000)))
 	}
@@ -139,7 +140,7 @@ func ptrTo[T any](v T) *T { return &v }
 
 // productProblems puts every rule p breaks next to its field (a scheme
 // refusal next to the scheme field it names), besides what the form found.
-func productProblems(f *form, p store.Product) {
+func productProblems(f *form, p master.Product) {
 	for _, pr := range p.Problems() {
 		if pr.Field != "scheme" {
 			f.SetError(pr.Field, pr.Rule)
@@ -214,8 +215,8 @@ type newProductData struct {
 
 func (h *handler) newProductPage(w http.ResponseWriter, r *http.Request) {
 	f := newForm(nil).withLabels(productLabels)
-	f.Values.Set("reject_allowance_percent", strconv.Itoa(store.DefaultRejectAllowancePercent))
-	f.Values.Set("reject_allowance_min", strconv.Itoa(store.DefaultRejectAllowanceMin))
+	f.Values.Set("reject_allowance_percent", strconv.Itoa(master.DefaultRejectAllowancePercent))
+	f.Values.Set("reject_allowance_min", strconv.Itoa(master.DefaultRejectAllowanceMin))
 	f.Values.Set("min_shelf_life_days", "0")
 	f.Values.Set("company_prefix_len", "7")
 	f.Values.Set("scheme.kind", string(serials.KindRandomized))
@@ -242,7 +243,7 @@ func (h *handler) showNewProduct(w http.ResponseWriter, r *http.Request, status 
 // before saving, so that the form reports all its errors at once.
 func (h *handler) createProduct(w http.ResponseWriter, r *http.Request) {
 	f := newForm(r.PostForm).withLabels(productLabels)
-	p := store.Product{
+	p := master.Product{
 		GTIN: required(f, "gtin"), Name: required(f, "name"), Form: f.Get("form"), Strength: f.Get("strength"),
 		NDC: f.Get("ndc"), MinGrade: f.Get("min_grade"), PackUnit: f.Get("pack_unit"),
 	}
@@ -250,7 +251,7 @@ func (h *handler) createProduct(w http.ResponseWriter, r *http.Request) {
 	p.CompanyPrefixLen = int(min(uintField(f, "company_prefix_len", true, 0), 99))
 	p.PlannedVolume = uintField(f, "planned_volume", false, 0)
 	for _, m := range f.Values["markets"] {
-		p.Markets = append(p.Markets, store.Market(m))
+		p.Markets = append(p.Markets, master.Market(m))
 	}
 	p.Scheme = serials.Spec{
 		Kind: serials.Kind(f.Get("scheme.kind")), Alphabet: f.Get("scheme.alphabet"),

@@ -15,6 +15,7 @@ import (
 	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/ingest"
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/shared/wire"
 )
 
@@ -122,8 +123,8 @@ func TestAuditTrailDiff(t *testing.T) {
 func TestLinesStatus(t *testing.T) {
 	e := newEnv(t)
 	e.seed()
-	require.NoError(t, e.s.PutLine(e.ctx, store.Line{ID: "L3", Name: "Line 3"}))
-	require.NoError(t, e.s.PutLine(e.ctx, store.Line{ID: "L4", Name: "Line 4"}))
+	require.NoError(t, e.s.PutLine(e.ctx, master.Line{ID: "L3", Name: "Line 3"}))
+	require.NoError(t, e.s.PutLine(e.ctx, master.Line{ID: "L4", Name: "Line 4"}))
 	e.lines.set(line1, statusOf(line1, wire.LineRunning, e.now.Add(-5*time.Second), func(s *wire.Status) {
 		s.Order = "WO-1"
 		s.Counts = &wire.Reconciliation{Granted: 500, Commissioned: 120, Voided: 1, Decommissioned: map[wire.Reason]uint64{wire.ReasonNoRead: 2}}

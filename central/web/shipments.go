@@ -7,12 +7,13 @@ import (
 	"strconv"
 
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/central/store/sqldb"
 )
 
 type shipmentData struct {
 	Shipment store.Shipment
-	Customer store.Partner
+	Customer master.Partner
 	// Messages are the documents sent for the shipment (DSCSA), with
 	// every attempt and the partner's answers.
 	Messages []store.OutboundMessage

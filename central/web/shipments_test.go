@@ -12,6 +12,7 @@ import (
 	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/audit"
+	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/shared/gs1"
 	"github.com/serialine/serialine/shared/wire"
 )
@@ -28,11 +29,11 @@ func TestShipmentPage(t *testing.T) {
 		return digits + string(c)
 	}
 	site, cust := glnOf("950600000001"), glnOf("950600000002")
-	require.NoError(t, e.s.PutSite(e.ctx, store.Site{GLN: site, Name: "Plant"}))
-	require.NoError(t, e.s.PutPartner(e.ctx, store.Partner{GLN: cust, Name: "Wholesale Ltd"}))
-	_, err := e.s.PutPartnerEndpoint(e.ctx, store.PartnerEndpoint{GLN: cust, Kind: store.EndpointDSCSA, URL: "https://partner.example/dscsa"})
+	require.NoError(t, e.s.PutSite(e.ctx, master.Site{GLN: site, Name: "Plant"}))
+	require.NoError(t, e.s.PutPartner(e.ctx, master.Partner{GLN: cust, Name: "Wholesale Ltd"}))
+	_, err := e.s.PutPartnerEndpoint(e.ctx, master.PartnerEndpoint{GLN: cust, Kind: master.EndpointDSCSA, URL: "https://partner.example/dscsa"})
 	require.NoError(t, err)
-	require.NoError(t, e.s.PutLine(e.ctx, store.Line{ID: line1, SiteGLN: site, Name: "Line 1", PasswordHash: "x"}))
+	require.NoError(t, e.s.PutLine(e.ctx, master.Line{ID: line1, SiteGLN: site, Name: "Line 1", PasswordHash: "x"}))
 	e.order("WO-1", gtinSeq, line1)
 	u := e.grant("r1", line1, "WO-1", gtinSeq, 2)
 	require.Equal(t, 2, e.apply(line1, u.ev(line1, 1, wire.Commissioned, 0), u.ev(line1, 2, wire.Commissioned, 1)).Applied)

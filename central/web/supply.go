@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/central/store/sqldb"
 )
 
@@ -28,7 +29,7 @@ func (h *handler) salesPage(w http.ResponseWriter, r *http.Request) {
 
 type salesOrderData struct {
 	Order     store.SalesOrder
-	Customer  store.Partner
+	Customer  master.Partner
 	Invoice   store.Invoice
 	Shipments []store.Shipment
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/serialine/serialine/central/ingest"
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/drivers/scanner"
@@ -43,9 +44,9 @@ func packCentral(tb testing.TB, broker, line string) (*store.Store, context.Cont
 	st := storetest.OpenSQLite(tb, testkit.Logger(tb))
 	ctx := sqldb.WithActor(testkit.Context(tb), "user:test")
 	spec := serials.Spec{Kind: serials.KindSequential, Length: 10, Start: 1}
-	require.NoError(tb, st.PutProduct(ctx, store.Product{GTIN: packGTIN, Name: "Paracetamol 500 mg", CompanyPrefixLen: 7, NDC: "12345-678-90",
-		Markets: []store.Market{store.MarketUSDSCSA}, Scheme: spec}))
-	require.NoError(tb, st.PutLine(ctx, store.Line{ID: line, Name: "Line " + line, PasswordHash: "unused"}))
+	require.NoError(tb, st.PutProduct(ctx, master.Product{GTIN: packGTIN, Name: "Paracetamol 500 mg", CompanyPrefixLen: 7, NDC: "12345-678-90",
+		Markets: []master.Market{master.MarketUSDSCSA}, Scheme: spec}))
+	require.NoError(tb, st.PutLine(ctx, master.Line{ID: line, Name: "Line " + line, PasswordHash: "unused"}))
 	_, err := st.CreateOrder(ctx, store.WorkOrder{ID: "WO-7", GTIN: packGTIN, Lot: "LOT7", Expiry: "281231", Quantity: 1000})
 	require.NoError(tb, err)
 	_, err = st.ReleaseOrder(ctx, "WO-7", line)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/serialine/serialine/central/ingest"
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/drivers/printer"
@@ -52,9 +53,9 @@ func startCentral(tb testing.TB, broker, line string, orders ...string) *central
 	log := testkit.Logger(tb)
 	st := storetest.OpenSQLite(tb, log)
 	ctx := sqldb.WithActor(testkit.ContextFor(tb, 2*wait), "user:test")
-	require.NoError(tb, st.PutProduct(ctx, store.Product{GTIN: gtin, Name: "Paracetamol 500 mg", CompanyPrefixLen: 7, NDC: "12345-678-90",
-		Markets: []store.Market{store.MarketUSDSCSA}, Scheme: serials.Spec{Kind: serials.KindSequential, Length: 10, Start: 1}}))
-	require.NoError(tb, st.PutLine(ctx, store.Line{ID: line, Name: "Line " + line, PasswordHash: "unused"}))
+	require.NoError(tb, st.PutProduct(ctx, master.Product{GTIN: gtin, Name: "Paracetamol 500 mg", CompanyPrefixLen: 7, NDC: "12345-678-90",
+		Markets: []master.Market{master.MarketUSDSCSA}, Scheme: serials.Spec{Kind: serials.KindSequential, Length: 10, Start: 1}}))
+	require.NoError(tb, st.PutLine(ctx, master.Line{ID: line, Name: "Line " + line, PasswordHash: "unused"}))
 	for _, id := range orders {
 		_, err := st.CreateOrder(ctx, store.WorkOrder{ID: id, GTIN: gtin, Lot: lot, Expiry: expiry, Quantity: 1000})
 		require.NoError(tb, err)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/serialine/serialine/central/outbound/outboundtest"
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/gs1"
 )
@@ -119,7 +120,7 @@ func TestDSCSADocumentToPartner(t *testing.T) {
 	cert := clientCA.Issue(t, "serialine-central", false)
 	s.api.must(t, "PUT", "/api/v1/partners/"+customer+"/endpoints/dscsa", map[string]string{"url": srv.URL + "/dscsa/inbound",
 		"auth": "mtls", "client_cert": cert.CertPEM, "client_key": cert.KeyPEM, "ca_cert": serverCA.PEM}, nil)
-	var shown store.PartnerEndpoint
+	var shown master.PartnerEndpoint
 	s.api.must(t, "GET", "/api/v1/partners/"+customer+"/endpoints/dscsa", nil, &shown)
 	require.True(t, shown.ClientKeySet)
 	require.Empty(t, shown.ClientKey, "the key is never shown")

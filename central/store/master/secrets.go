@@ -1,4 +1,4 @@
-package store
+package master
 
 import (
 	"context"
@@ -31,7 +31,7 @@ func sealScheme(q sqldb.Tx, gtin string, spec serials.Spec) (string, error) {
 }
 
 // openScheme reads a stored scheme, opening its key.
-func openScheme(q sqldb.Tx, gtin, stored string) (serials.Spec, error) {
+func OpenScheme(q sqldb.Tx, gtin, stored string) (serials.Spec, error) {
 	var spec serials.Spec
 	if err := json.Unmarshal([]byte(stored), &spec); err != nil {
 		return spec, fmt.Errorf("product %s: serial_scheme: %w", gtin, err)
@@ -48,7 +48,7 @@ func openScheme(q sqldb.Tx, gtin, stored string) (serials.Spec, error) {
 // other than the current one: after a key is configured for the first
 // time, or a new one put first in the key file. It returns how many it
 // sealed.
-func (s *Store) resealSecrets(ctx context.Context) (int, error) {
+func (s *Data) ResealSecrets(ctx context.Context) (int, error) {
 	if s.db.Secrets() == nil {
 		return 0, nil
 	}
@@ -80,7 +80,7 @@ func (s *Store) resealSecrets(ctx context.Context) (int, error) {
 			return err
 		}
 		for _, x := range stale {
-			spec, err := openScheme(tx, x.gtin, x.scheme)
+			spec, err := OpenScheme(tx, x.gtin, x.scheme)
 			if err != nil {
 				return err
 			}

@@ -1,4 +1,4 @@
-package store
+package master
 
 import (
 	"context"
@@ -197,7 +197,7 @@ func scanEndpoint(r interface{ Scan(...any) error }) (PartnerEndpoint, error) {
 	return e, err
 }
 
-func getEndpoint(ctx context.Context, q sqldb.Tx, gln, kind string) (PartnerEndpoint, error) {
+func GetEndpoint(ctx context.Context, q sqldb.Tx, gln, kind string) (PartnerEndpoint, error) {
 	e, err := scanEndpoint(q.QueryRow(ctx, "SELECT "+endpointCols+" FROM partner_endpoints WHERE gln = $1 AND kind = $2", gln, kind))
 	if sqldb.IsNoRows(err) {
 		return e, fmt.Errorf("partner %s: %s endpoint: %w", gln, kind, sqldb.ErrNotFound)
@@ -212,15 +212,15 @@ func getEndpoint(ctx context.Context, q sqldb.Tx, gln, kind string) (PartnerEndp
 // partner e.GLN (which must exist). A Secret or ClientKey left empty
 // keeps the stored one when the authentication stays the same (they are
 // never shown, so a form cannot send them back). Audited without secrets.
-func (s *Store) PutPartnerEndpoint(ctx context.Context, e PartnerEndpoint) (PartnerEndpoint, error) {
+func (s *Data) PutPartnerEndpoint(ctx context.Context, e PartnerEndpoint) (PartnerEndpoint, error) {
 	if e.Auth == "" {
 		e.Auth = EndpointAuthNone
 	}
 	err := s.db.Write(ctx, func(tx sqldb.Tx) error {
-		if _, err := getPartner(ctx, tx, e.GLN); err != nil {
+		if _, err := GetPartner(ctx, tx, e.GLN); err != nil {
 			return err
 		}
-		before, err := getEndpoint(ctx, tx, e.GLN, e.Kind)
+		before, err := GetEndpoint(ctx, tx, e.GLN, e.Kind)
 		exists := err == nil
 		if err != nil && !errors.Is(err, sqldb.ErrNotFound) {
 			return err
@@ -255,9 +255,9 @@ func (s *Store) PutPartnerEndpoint(ctx context.Context, e PartnerEndpoint) (Part
 }
 
 // DeletePartnerEndpoint removes the partner's endpoint of kind; audited.
-func (s *Store) DeletePartnerEndpoint(ctx context.Context, gln, kind string) error {
+func (s *Data) DeletePartnerEndpoint(ctx context.Context, gln, kind string) error {
 	return s.db.Write(ctx, func(tx sqldb.Tx) error {
-		before, err := getEndpoint(ctx, tx, gln, kind)
+		before, err := GetEndpoint(ctx, tx, gln, kind)
 		if err != nil {
 			return err
 		}
@@ -270,18 +270,18 @@ func (s *Store) DeletePartnerEndpoint(ctx context.Context, gln, kind string) err
 
 // PartnerEndpoint returns where and how documents of kind reach the
 // partner gln, with its secrets (for the sender), or sqldb.ErrNotFound.
-func (s *Store) PartnerEndpoint(ctx context.Context, gln, kind string) (PartnerEndpoint, error) {
+func (s *Data) PartnerEndpoint(ctx context.Context, gln, kind string) (PartnerEndpoint, error) {
 	var e PartnerEndpoint
 	err := s.db.Read(ctx, func(q sqldb.Tx) error {
 		var err error
-		e, err = getEndpoint(ctx, q, gln, kind)
+		e, err = GetEndpoint(ctx, q, gln, kind)
 		return err
 	})
 	return e, err
 }
 
 // EndpointsOfKind lists every partner's endpoint of kind, by GLN.
-func (s *Store) EndpointsOfKind(ctx context.Context, kind string) ([]PartnerEndpoint, error) {
+func (s *Data) EndpointsOfKind(ctx context.Context, kind string) ([]PartnerEndpoint, error) {
 	var out []PartnerEndpoint
 	err := s.db.Read(ctx, func(q sqldb.Tx) error {
 		r, err := q.Query(ctx, "SELECT "+endpointCols+" FROM partner_endpoints WHERE kind = $1 ORDER BY gln", kind)

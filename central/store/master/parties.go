@@ -1,4 +1,4 @@
-package store
+package master
 
 import (
 	"bytes"
@@ -125,7 +125,7 @@ type Site struct {
 }
 
 // PutSite creates or updates a site.
-func (s *Store) PutSite(ctx context.Context, site Site) error {
+func (s *Data) PutSite(ctx context.Context, site Site) error {
 	rec := "site " + site.GLN
 	g, err := gs1.ParseGLN(site.GLN)
 	if err == nil {
@@ -145,7 +145,7 @@ func (s *Store) PutSite(ctx context.Context, site Site) error {
 	}
 	return s.db.Write(ctx, func(tx sqldb.Tx) error {
 		var before *Site
-		if b, err := getSite(ctx, tx, site.GLN); err == nil {
+		if b, err := GetSite(ctx, tx, site.GLN); err == nil {
 			before = &b
 		} else if !errors.Is(err, sqldb.ErrNotFound) {
 			return err
@@ -176,7 +176,7 @@ func auditPut[T any](ctx context.Context, tx sqldb.Tx, entity, id string, before
 	return audit.Record(ctx, tx, "update", entity, id, *before, after)
 }
 
-func getSite(ctx context.Context, q sqldb.Tx, gln string) (Site, error) {
+func GetSite(ctx context.Context, q sqldb.Tx, gln string) (Site, error) {
 	var s Site
 	err := q.QueryRow(ctx, "SELECT gln, name, created_at, updated_at, company_prefix_len, "+addressCols+" FROM sites WHERE gln = $1", gln).
 		Scan(append([]any{&s.GLN, &s.Name, &s.CreatedAt, &s.UpdatedAt, &s.CompanyPrefixLen}, s.Address.scanArgs()...)...)
@@ -191,18 +191,18 @@ func getSite(ctx context.Context, q sqldb.Tx, gln string) (Site, error) {
 }
 
 // Site returns the site with gln.
-func (s *Store) Site(ctx context.Context, gln string) (Site, error) {
+func (s *Data) Site(ctx context.Context, gln string) (Site, error) {
 	var site Site
 	err := s.db.Read(ctx, func(q sqldb.Tx) error {
 		var err error
-		site, err = getSite(ctx, q, gln)
+		site, err = GetSite(ctx, q, gln)
 		return err
 	})
 	return site, err
 }
 
 // Sites lists every site by GLN.
-func (s *Store) Sites(ctx context.Context) ([]Site, error) {
+func (s *Data) Sites(ctx context.Context) ([]Site, error) {
 	var out []Site
 	err := s.db.Read(ctx, func(q sqldb.Tx) error {
 		var err error
@@ -214,7 +214,7 @@ func (s *Store) Sites(ctx context.Context) ([]Site, error) {
 			return err
 		}
 		for i := range out {
-			if out[i], err = getSite(ctx, q, out[i].GLN); err != nil {
+			if out[i], err = GetSite(ctx, q, out[i].GLN); err != nil {
 				return err
 			}
 		}
@@ -254,7 +254,7 @@ func scanLocation(r interface{ Scan(...any) error }) (Location, error) {
 }
 
 // PutLocation creates or updates a location; its site must exist.
-func (s *Store) PutLocation(ctx context.Context, l Location) error {
+func (s *Data) PutLocation(ctx context.Context, l Location) error {
 	rec := "location " + l.GLN + "." + l.Extension
 	g, err := gs1.ParseGLN(l.GLN)
 	if err == nil {
@@ -273,7 +273,7 @@ func (s *Store) PutLocation(ctx context.Context, l Location) error {
 		return err
 	}
 	return s.db.Write(ctx, func(tx sqldb.Tx) error {
-		if _, err := getSite(ctx, tx, l.SiteGLN); err != nil {
+		if _, err := GetSite(ctx, tx, l.SiteGLN); err != nil {
 			return fmt.Errorf("%s: site_gln: %w", rec, err)
 		}
 		var before *Location
@@ -302,7 +302,7 @@ func (s *Store) PutLocation(ctx context.Context, l Location) error {
 }
 
 // Locations lists the locations of a site.
-func (s *Store) Locations(ctx context.Context, siteGLN string) ([]Location, error) {
+func (s *Data) Locations(ctx context.Context, siteGLN string) ([]Location, error) {
 	var out []Location
 	err := s.db.Read(ctx, func(q sqldb.Tx) error {
 		var err error
@@ -317,7 +317,7 @@ func (s *Store) Locations(ctx context.Context, siteGLN string) ([]Location, erro
 }
 
 // LocationOf returns the location (gln, extension).
-func (s *Store) LocationOf(ctx context.Context, gln, ext string) (Location, error) {
+func (s *Data) LocationOf(ctx context.Context, gln, ext string) (Location, error) {
 	var l Location
 	err := s.db.Read(ctx, func(q sqldb.Tx) error {
 		var err error
@@ -360,7 +360,7 @@ type Partner struct {
 
 // PutPartner creates or updates a trading partner. An empty EPCISVersion
 // is 1.2.
-func (s *Store) PutPartner(ctx context.Context, p Partner) error {
+func (s *Data) PutPartner(ctx context.Context, p Partner) error {
 	rec := "partner " + p.GLN
 	g, err := gs1.ParseGLN(p.GLN)
 	if err == nil {
@@ -395,7 +395,7 @@ func (s *Store) PutPartner(ctx context.Context, p Partner) error {
 	licences, _ := json.Marshal(orEmptyMap(p.Licences))
 	return s.db.Write(ctx, func(tx sqldb.Tx) error {
 		var before *Partner
-		if b, err := getPartner(ctx, tx, p.GLN); err == nil {
+		if b, err := GetPartner(ctx, tx, p.GLN); err == nil {
 			before = &b
 		} else if !errors.Is(err, sqldb.ErrNotFound) {
 			return err
@@ -418,7 +418,7 @@ func (s *Store) PutPartner(ctx context.Context, p Partner) error {
 	})
 }
 
-func getPartner(ctx context.Context, q sqldb.Tx, gln string) (Partner, error) {
+func GetPartner(ctx context.Context, q sqldb.Tx, gln string) (Partner, error) {
 	var p Partner
 	var licences string
 	err := q.QueryRow(ctx, "SELECT gln, name, licences, created_at, updated_at, epcis_version, company_prefix_len, "+addressCols+
@@ -441,18 +441,18 @@ func getPartner(ctx context.Context, q sqldb.Tx, gln string) (Partner, error) {
 }
 
 // Partner returns the trading partner with gln.
-func (s *Store) Partner(ctx context.Context, gln string) (Partner, error) {
+func (s *Data) Partner(ctx context.Context, gln string) (Partner, error) {
 	var p Partner
 	err := s.db.Read(ctx, func(q sqldb.Tx) error {
 		var err error
-		p, err = getPartner(ctx, q, gln)
+		p, err = GetPartner(ctx, q, gln)
 		return err
 	})
 	return p, err
 }
 
 // Partners lists every trading partner by GLN.
-func (s *Store) Partners(ctx context.Context) ([]Partner, error) {
+func (s *Data) Partners(ctx context.Context) ([]Partner, error) {
 	var out []Partner
 	err := s.db.Read(ctx, func(q sqldb.Tx) error {
 		glns, err := sqldb.QueryAll(ctx, q, "SELECT gln FROM trading_partners ORDER BY gln", nil, func(r sqldb.Rows) (string, error) {
@@ -463,7 +463,7 @@ func (s *Store) Partners(ctx context.Context) ([]Partner, error) {
 			return err
 		}
 		for _, g := range glns {
-			p, err := getPartner(ctx, q, g)
+			p, err := GetPartner(ctx, q, g)
 			if err != nil {
 				return err
 			}

@@ -1,4 +1,4 @@
-package store
+package master
 
 import (
 	"context"
@@ -245,13 +245,13 @@ func scanProduct(q sqldb.Tx, r interface{ Scan(...any) error }) (Product, error)
 	if err := json.Unmarshal([]byte(markets), &p.Markets); err != nil {
 		return p, fmt.Errorf("product %s: markets: %w", p.GTIN, err)
 	}
-	if p.Scheme, err = openScheme(q, p.GTIN, scheme); err != nil {
+	if p.Scheme, err = OpenScheme(q, p.GTIN, scheme); err != nil {
 		return p, err
 	}
 	return p, nil
 }
 
-func getProduct(ctx context.Context, q sqldb.Tx, gtin string) (Product, error) {
+func GetProduct(ctx context.Context, q sqldb.Tx, gtin string) (Product, error) {
 	p, err := scanProduct(q, q.QueryRow(ctx, "SELECT "+productCols+" FROM products WHERE gtin = $1", gtin))
 	if sqldb.IsNoRows(err) {
 		return p, fmt.Errorf("product %s: %w", gtin, sqldb.ErrNotFound)
@@ -265,7 +265,7 @@ func getProduct(ctx context.Context, q sqldb.Tx, gtin string) (Product, error) {
 // PutProduct creates a product or updates it. The serial scheme of a
 // product cannot change once serials have been granted under it (that
 // could issue a serial twice): such an update fails with sqldb.ErrConflict.
-func (s *Store) PutProduct(ctx context.Context, p Product) error {
+func (s *Data) PutProduct(ctx context.Context, p Product) error {
 	if err := p.Validate(); err != nil {
 		return err
 	}
@@ -279,7 +279,7 @@ func (s *Store) PutProduct(ctx context.Context, p Product) error {
 		if err != nil {
 			return err
 		}
-		before, err := getProduct(ctx, tx, p.GTIN)
+		before, err := GetProduct(ctx, tx, p.GTIN)
 		exists := err == nil
 		if err != nil && !errors.Is(err, sqldb.ErrNotFound) {
 			return err
@@ -338,18 +338,18 @@ func (s *Store) PutProduct(ctx context.Context, p Product) error {
 }
 
 // Product returns the product with gtin.
-func (s *Store) Product(ctx context.Context, gtin string) (Product, error) {
+func (s *Data) Product(ctx context.Context, gtin string) (Product, error) {
 	var p Product
 	err := s.db.Read(ctx, func(q sqldb.Tx) error {
 		var err error
-		p, err = getProduct(ctx, q, gtin)
+		p, err = GetProduct(ctx, q, gtin)
 		return err
 	})
 	return p, err
 }
 
 // Products lists every product by GTIN.
-func (s *Store) Products(ctx context.Context) ([]Product, error) {
+func (s *Data) Products(ctx context.Context) ([]Product, error) {
 	var out []Product
 	err := s.db.Read(ctx, func(q sqldb.Tx) error {
 		r, err := q.Query(ctx, "SELECT "+productCols+" FROM products ORDER BY gtin")
@@ -389,7 +389,7 @@ type Line struct {
 
 // PutLine creates or updates a line. A new line starts at seq 0: its first
 // event must have seq 1.
-func (s *Store) PutLine(ctx context.Context, l Line) error {
+func (s *Data) PutLine(ctx context.Context, l Line) error {
 	rec := "line " + l.ID
 	if err := wire.ValidateLine(l.ID); err != nil {
 		return sqldb.Invalid(rec, "id", "%v", err)
@@ -406,13 +406,13 @@ func (s *Store) PutLine(ctx context.Context, l Line) error {
 	return s.db.Write(ctx, func(tx sqldb.Tx) error {
 		var site any
 		if l.SiteGLN != "" {
-			if _, err := getSite(ctx, tx, l.SiteGLN); err != nil {
+			if _, err := GetSite(ctx, tx, l.SiteGLN); err != nil {
 				return fmt.Errorf("%s: site_gln: %w", rec, err)
 			}
 			site = l.SiteGLN
 		}
 		var before *Line
-		if b, err := getLine(ctx, tx, l.ID); err == nil {
+		if b, err := GetLine(ctx, tx, l.ID); err == nil {
 			before = &b
 		} else if !errors.Is(err, sqldb.ErrNotFound) {
 			return err
@@ -457,7 +457,7 @@ func scanLine(r interface{ Scan(...any) error }) (Line, error) {
 	return l, nil
 }
 
-func getLine(ctx context.Context, q sqldb.Tx, id string) (Line, error) {
+func GetLine(ctx context.Context, q sqldb.Tx, id string) (Line, error) {
 	l, err := scanLine(q.QueryRow(ctx, "SELECT "+lineCols+" FROM lines WHERE id = $1", id))
 	if sqldb.IsNoRows(err) {
 		return l, fmt.Errorf("line %s: %w", id, sqldb.ErrNotFound)
@@ -469,18 +469,18 @@ func getLine(ctx context.Context, q sqldb.Tx, id string) (Line, error) {
 }
 
 // Line returns the line with id, with its password hash.
-func (s *Store) Line(ctx context.Context, id string) (Line, error) {
+func (s *Data) Line(ctx context.Context, id string) (Line, error) {
 	var l Line
 	err := s.db.Read(ctx, func(q sqldb.Tx) error {
 		var err error
-		l, err = getLine(ctx, q, id)
+		l, err = GetLine(ctx, q, id)
 		return err
 	})
 	return l, err
 }
 
 // Lines lists every line by id.
-func (s *Store) Lines(ctx context.Context) ([]Line, error) {
+func (s *Data) Lines(ctx context.Context) ([]Line, error) {
 	var out []Line
 	err := s.db.Read(ctx, func(q sqldb.Tx) error {
 		r, err := q.Query(ctx, "SELECT "+lineCols+" FROM lines ORDER BY id")
