@@ -14,8 +14,8 @@ import (
 
 	"github.com/serialine/serialine/central/api"
 	"github.com/serialine/serialine/central/auth"
-	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/master"
+	"github.com/serialine/serialine/central/store/orders"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/internal/testkit"
@@ -34,7 +34,7 @@ func BenchmarkUnitLookup(b *testing.B) {
 	s := storetest.OpenSQLite(b, testkit.LoggerAt(b, slog.LevelInfo))
 	require.NoError(b, s.PutProduct(ctx, product(gtinRand, randSpec)))
 	require.NoError(b, s.PutLine(ctx, master.Line{ID: line1, Name: "Line 1"}))
-	_, err := s.CreateOrder(ctx, store.WorkOrder{ID: "WO-B", GTIN: gtinRand, Lot: lot, Expiry: expiry, Quantity: benchUnits})
+	_, err := s.CreateOrder(ctx, orders.WorkOrder{ID: "WO-B", GTIN: gtinRand, Lot: lot, Expiry: expiry, Quantity: benchUnits})
 	require.NoError(b, err)
 	_, err = s.ReleaseOrder(ctx, "WO-B", line1)
 	require.NoError(b, err)

@@ -12,6 +12,7 @@ import (
 	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/audit"
 	"github.com/serialine/serialine/central/store/master"
+	"github.com/serialine/serialine/central/store/orders"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/serials"
@@ -25,7 +26,7 @@ func (e *env) lostOrder(tb testing.TB) (string, wire.SerialGrant) {
 	n := e.next()
 	lineID, id := fmt.Sprintf("LL%d", n), fmt.Sprintf("WO-L%d", n)
 	require.NoError(tb, e.s.PutLine(e.ctx, master.Line{ID: lineID, Name: "Line " + lineID, PasswordHash: "unused"}))
-	_, err := e.s.CreateOrder(e.ctx, store.WorkOrder{ID: id, GTIN: gtinRand, Lot: lot, Expiry: expiry, Quantity: 100})
+	_, err := e.s.CreateOrder(e.ctx, orders.WorkOrder{ID: id, GTIN: gtinRand, Lot: lot, Expiry: expiry, Quantity: 100})
 	require.NoError(tb, err)
 	_, err = e.s.ReleaseOrder(e.ctx, id, lineID)
 	require.NoError(tb, err)

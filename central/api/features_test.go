@@ -18,6 +18,7 @@ import (
 	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/audit"
 	"github.com/serialine/serialine/central/store/master"
+	"github.com/serialine/serialine/central/store/orders"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/gs1"
@@ -86,7 +87,7 @@ func TestAuditTrail(t *testing.T) {
 		require.Len(t, entries, 2)
 		require.Equal(t, "create", entries[0].Action)
 		require.Equal(t, "release", entries[1].Action)
-		var before, after store.WorkOrder
+		var before, after orders.WorkOrder
 		require.NoError(t, json.Unmarshal(entries[1].Before, &before))
 		require.NoError(t, json.Unmarshal(entries[1].After, &after))
 		require.Equal(t, wire.OrderStateCreated, before.State)

@@ -11,6 +11,7 @@ import (
 	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/audit"
+	"github.com/serialine/serialine/central/store/orders"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/internal/testkit"
 )
@@ -69,12 +70,12 @@ func TestOrderGovernance(t *testing.T) {
 
 		// WO-1 of the fixture runs: 10 of 1,000 made, 100 granted.
 		var detail struct {
-			store.WorkOrder
+			orders.WorkOrder
 			Reconciliation struct {
 				Difference int64
 				Status     string
 			}
-			Need       store.OrderNeed
+			Need       orders.OrderNeed
 			EventFlags store.FlagCount `json:"event_flags"`
 		}
 		e.as(t, auth.RoleOperator, req{method: "GET", path: v + "/orders/WO-1"}).json(t, &detail)

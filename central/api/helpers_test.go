@@ -22,6 +22,7 @@ import (
 	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/audit"
 	"github.com/serialine/serialine/central/store/master"
+	"github.com/serialine/serialine/central/store/orders"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/internal/testkit"
@@ -234,7 +235,7 @@ func (e *env) fixture(tb testing.TB) *fixture {
 	hash, err := auth.HashPassword("line-one-password-123")
 	require.NoError(tb, err)
 	require.NoError(tb, s.PutLine(ctx, master.Line{ID: line1, SiteGLN: f.siteGLN, Name: "Line 1", PasswordHash: hash}))
-	_, err = s.CreateOrder(ctx, store.WorkOrder{ID: "WO-1", GTIN: gtinRand, Lot: lot, Expiry: expiry, Quantity: 1000})
+	_, err = s.CreateOrder(ctx, orders.WorkOrder{ID: "WO-1", GTIN: gtinRand, Lot: lot, Expiry: expiry, Quantity: 1000})
 	require.NoError(tb, err)
 	_, err = s.ReleaseOrder(ctx, "WO-1", line1)
 	require.NoError(tb, err)
@@ -294,7 +295,7 @@ func (e *env) flaggedOrder(tb testing.TB) (string, []store.EventFlag) {
 	n := e.next()
 	lineID, id := fmt.Sprintf("LF%d", n), fmt.Sprintf("WO-F%d", n)
 	require.NoError(tb, e.s.PutLine(e.ctx, master.Line{ID: lineID, Name: "Line " + lineID, PasswordHash: "unused"}))
-	_, err := e.s.CreateOrder(e.ctx, store.WorkOrder{ID: id, GTIN: gtinRand, Lot: lot, Expiry: expiry, Quantity: 100})
+	_, err := e.s.CreateOrder(e.ctx, orders.WorkOrder{ID: id, GTIN: gtinRand, Lot: lot, Expiry: expiry, Quantity: 100})
 	require.NoError(tb, err)
 	_, err = e.s.ReleaseOrder(e.ctx, id, lineID)
 	require.NoError(tb, err)

@@ -14,6 +14,7 @@ import (
 	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/master"
+	"github.com/serialine/serialine/central/store/orders"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/internal/testkit"
@@ -22,7 +23,7 @@ import (
 )
 
 type orderView struct {
-	store.WorkOrder
+	orders.WorkOrder
 	Reconciliation struct {
 		wire.Reconciliation
 		DecommissionedTotal uint64 `json:"decommissioned_total"`
@@ -216,7 +217,7 @@ func orderLifecycle(t *testing.T, dsn string) {
 	require.Equal(t, []string{"the line reported 12 commissioned, central has 11"}, o.Flags)
 
 	// Listing filters.
-	var list struct{ Orders []store.WorkOrder }
+	var list struct{ Orders []orders.WorkOrder }
 	e.as(t, auth.RoleOperator, req{method: "GET", path: "/api/v1/orders?state=closed&line=L1"}).json(t, &list)
 	require.Len(t, list.Orders, 1)
 	e.as(t, auth.RoleOperator, req{method: "GET", path: "/api/v1/orders?state=released"}).json(t, &list)
@@ -264,7 +265,7 @@ func holdBehindGap(tb testing.TB, e *env, _ *fixture) uint64 {
 	tb.Helper()
 	if _, err := e.s.Line(e.ctx, gapLine); errors.Is(err, sqldb.ErrNotFound) {
 		require.NoError(tb, e.s.PutLine(e.ctx, master.Line{ID: gapLine, Name: "Gap line"}))
-		_, err = e.s.CreateOrder(e.ctx, store.WorkOrder{ID: "WO-GAP", GTIN: gtinRand, Lot: lot, Expiry: expiry, Quantity: 1000})
+		_, err = e.s.CreateOrder(e.ctx, orders.WorkOrder{ID: "WO-GAP", GTIN: gtinRand, Lot: lot, Expiry: expiry, Quantity: 1000})
 		require.NoError(tb, err)
 		_, err = e.s.ReleaseOrder(e.ctx, "WO-GAP", gapLine)
 		require.NoError(tb, err)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/orders"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/gs1"
 	"github.com/serialine/serialine/shared/wire"
@@ -42,7 +43,7 @@ func (a *api) createOrder(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
-	wo := store.WorkOrder{ID: in.ID, GTIN: in.GTIN, Lot: in.Lot, Expiry: in.Expiry, Quantity: in.Quantity}
+	wo := orders.WorkOrder{ID: in.ID, GTIN: in.GTIN, Lot: in.Lot, Expiry: in.Expiry, Quantity: in.Quantity}
 	if in.RejectAllowance != nil {
 		wo.RejectAllowance, wo.AllowanceSet = *in.RejectAllowance, true
 	}
@@ -57,7 +58,7 @@ func (a *api) createOrder(w http.ResponseWriter, r *http.Request) error {
 
 func (a *api) listOrders(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
-	f := store.OrderFilter{Line: q.Get("line"), GTIN: q.Get("gtin"), Lot: q.Get("lot"), State: wire.OrderState(q.Get("state"))}
+	f := orders.OrderFilter{Line: q.Get("line"), GTIN: q.Get("gtin"), Lot: q.Get("lot"), State: wire.OrderState(q.Get("state"))}
 	if f.State != "" && !f.State.Valid() {
 		return badParam("state", "%q is not an order state; use created, released or closed", f.State)
 	}
@@ -103,7 +104,7 @@ const (
 
 // reconStatus is how to read an order's reconciliation: a difference is a
 // finding only once the order is closed.
-func reconStatus(o store.WorkOrder, rec wire.Reconciliation) string {
+func reconStatus(o orders.WorkOrder, rec wire.Reconciliation) string {
 	switch {
 	case o.State != wire.OrderStateClosed:
 		return reconInProgress
@@ -113,7 +114,7 @@ func reconStatus(o store.WorkOrder, rec wire.Reconciliation) string {
 	return reconDifference
 }
 
-func newReconOut(o store.WorkOrder, rec wire.Reconciliation) reconOut {
+func newReconOut(o orders.WorkOrder, rec wire.Reconciliation) reconOut {
 	if rec.Decommissioned == nil {
 		rec.Decommissioned = map[wire.Reason]uint64{}
 	}
@@ -130,7 +131,7 @@ type grantOut struct {
 }
 
 type orderDetail struct {
-	store.WorkOrder
+	orders.WorkOrder
 	Reconciliation reconOut   `json:"reconciliation"`
 	Grants         []grantOut `json:"grants"`
 	// Flags are the discrepancies a person should look at: an unbalanced
@@ -138,7 +139,7 @@ type orderDetail struct {
 	Flags []string `json:"flags"`
 	// Need is how many serials the order can still need, with its counts
 	// (grants are bounded by it).
-	Need store.OrderNeed `json:"need"`
+	Need orders.OrderNeed `json:"need"`
 	// EventFlags counts the order's events flagged for QA (GET
 	// /orders/{id}/flags lists them).
 	EventFlags store.FlagCount `json:"event_flags"`
@@ -175,7 +176,7 @@ func (a *api) getOrder(w http.ResponseWriter, r *http.Request) error {
 }
 
 // reconFlags explains what does not add up in an order's reconciliation.
-func reconFlags(o store.WorkOrder, rec wire.Reconciliation) []string {
+func reconFlags(o orders.WorkOrder, rec wire.Reconciliation) []string {
 	flags := []string{}
 	switch diff := rec.Difference(); {
 	case diff > 0 && o.State == wire.OrderStateClosed:
@@ -211,7 +212,7 @@ func reconFlags(o store.WorkOrder, rec wire.Reconciliation) []string {
 // orderChange is the answer to a release or close: the order, and whether
 // the line's retained orders were republished.
 type orderChange struct {
-	store.WorkOrder
+	orders.WorkOrder
 	Published    bool   `json:"published"`
 	PublishError string `json:"publish_error,omitempty"`
 }
@@ -219,7 +220,7 @@ type orderChange struct {
 // publish republishes line's retained orders after a committed change. A
 // failure does not undo the change (it is durable and audited); the
 // response says so and the orders go out with the next publication.
-func (a *api) publish(ctx context.Context, o store.WorkOrder) orderChange {
+func (a *api) publish(ctx context.Context, o orders.WorkOrder) orderChange {
 	out := orderChange{WorkOrder: o}
 	if a.Orders == nil || o.Line == "" {
 		return out

@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/serialine/serialine/central/auth"
-	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/master"
+	"github.com/serialine/serialine/central/store/orders"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/gs1"
 	"github.com/serialine/serialine/shared/serials"
@@ -168,7 +168,7 @@ type poolOut struct {
 	FMDLimitExceeded bool `json:"fmd_limit_exceeded"`
 }
 
-func newPoolOut(p master.Product, u store.SerialUsage) poolOut {
+func newPoolOut(p master.Product, u orders.SerialUsage) poolOut {
 	o := poolOut{GTIN: p.GTIN, Kind: p.Scheme.Kind, Granted: u.Granted, Capacity: u.Space}
 	if u.Space > u.Granted {
 		o.Remaining = u.Space - u.Granted

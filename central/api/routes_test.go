@@ -11,7 +11,7 @@ import (
 
 	"github.com/serialine/serialine/central/api"
 	"github.com/serialine/serialine/central/auth"
-	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/orders"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/internal/testkit"
 )
@@ -143,7 +143,7 @@ func samples() map[string]sample {
 func (e *env) createdOrder(tb testing.TB) string {
 	tb.Helper()
 	id := fmt.Sprintf("WO-C%d", e.next())
-	_, err := e.s.CreateOrder(e.ctx, store.WorkOrder{ID: id, GTIN: gtinRand, Lot: lot, Expiry: expiry, Quantity: 100})
+	_, err := e.s.CreateOrder(e.ctx, orders.WorkOrder{ID: id, GTIN: gtinRand, Lot: lot, Expiry: expiry, Quantity: 100})
 	require.NoError(tb, err)
 	return id
 }

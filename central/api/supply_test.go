@@ -17,6 +17,7 @@ import (
 	"github.com/serialine/serialine/central/fmd"
 	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/master"
+	"github.com/serialine/serialine/central/store/orders"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/epcis"
@@ -338,7 +339,7 @@ func TestScriptedDay(t *testing.T) {
 		require.NoError(t, s.PutLine(ctx, master.Line{ID: line1, SiteGLN: site, Name: "Line 1"}))
 
 		// The line: order WO-DAY, 30 units, cases of 10, a pallet of two cases.
-		_, err := s.CreateOrder(ctx, store.WorkOrder{ID: "WO-DAY", GTIN: gtinSeq, Lot: "DAY1", Expiry: expiry, Quantity: 30})
+		_, err := s.CreateOrder(ctx, orders.WorkOrder{ID: "WO-DAY", GTIN: gtinSeq, Lot: "DAY1", Expiry: expiry, Quantity: 30})
 		require.NoError(t, err)
 		_, err = s.ReleaseOrder(ctx, "WO-DAY", line1)
 		require.NoError(t, err)

@@ -14,6 +14,7 @@ import (
 	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/master"
+	"github.com/serialine/serialine/central/store/orders"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/internal/testkit"
@@ -55,7 +56,7 @@ func TestVerify(t *testing.T) {
 	// An expired lot: an order whose expiry (DD=00: end of month) is past
 	// now; it was made in 2023 (a store on central's clock of then).
 	then := storetest.Open(t, dsn, testkit.Logger(t), store.WithClock(func() time.Time { return time.Date(2023, 11, 2, 9, 0, 0, 0, time.UTC) }))
-	_, err = then.CreateOrder(e.ctx, store.WorkOrder{ID: "WO-OLD", GTIN: gtinRand, Lot: "OLD1", Expiry: "240100", Quantity: 10})
+	_, err = then.CreateOrder(e.ctx, orders.WorkOrder{ID: "WO-OLD", GTIN: gtinRand, Lot: "OLD1", Expiry: "240100", Quantity: 10})
 	require.NoError(t, err)
 	_, err = then.ReleaseOrder(e.ctx, "WO-OLD", line1)
 	require.NoError(t, err)
@@ -138,7 +139,7 @@ func benchVerify(b *testing.B, dsn string) {
 	s := storetest.Open(b, dsn, testkit.LoggerAt(b, slog.LevelInfo))
 	require.NoError(b, s.PutProduct(ctx, product(gtinRand, randSpec)))
 	require.NoError(b, s.PutLine(ctx, master.Line{ID: line1, Name: "Line 1"}))
-	_, err := s.CreateOrder(ctx, store.WorkOrder{ID: "WO-B", GTIN: gtinRand, Lot: lot, Expiry: expiry, Quantity: n})
+	_, err := s.CreateOrder(ctx, orders.WorkOrder{ID: "WO-B", GTIN: gtinRand, Lot: lot, Expiry: expiry, Quantity: n})
 	require.NoError(b, err)
 	_, err = s.ReleaseOrder(ctx, "WO-B", line1)
 	require.NoError(b, err)

@@ -14,6 +14,7 @@ import (
 	"github.com/serialine/serialine/central/dscsa"
 	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/master"
+	"github.com/serialine/serialine/central/store/orders"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/internal/testkit"
@@ -64,7 +65,7 @@ func newWorld(t *testing.T, dsn string) *world {
 	require.NoError(t, s.PutPartner(ctx, master.Partner{GLN: w.customer, Name: "Wholesale Ltd", Address: depotAddr, CompanyPrefixLen: 7,
 		Licences: map[string]string{"us-nj-wholesale": "NJ-1234"}}))
 	require.NoError(t, s.PutLine(ctx, master.Line{ID: line1, SiteGLN: w.site, Name: "Line 1"}))
-	_, err := s.CreateOrder(ctx, store.WorkOrder{ID: "WO-1", GTIN: gtin, Lot: lot, Expiry: exp, Quantity: 100})
+	_, err := s.CreateOrder(ctx, orders.WorkOrder{ID: "WO-1", GTIN: gtin, Lot: lot, Expiry: exp, Quantity: 100})
 	require.NoError(t, err)
 	_, err = s.ReleaseOrder(ctx, "WO-1", line1)
 	require.NoError(t, err)

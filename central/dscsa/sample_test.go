@@ -14,6 +14,7 @@ import (
 	"github.com/serialine/serialine/central/dscsa"
 	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/master"
+	"github.com/serialine/serialine/central/store/orders"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/internal/testkit"
@@ -35,7 +36,7 @@ func TestSampleDocuments(t *testing.T) {
 	require.NoError(t, s.PutSite(ctx, master.Site{GLN: site, Name: "Serialine Pharma Plant", Address: plantAddr}))
 	require.NoError(t, s.PutPartner(ctx, master.Partner{GLN: customer, Name: "Wholesale Ltd", Address: depotAddr, CompanyPrefixLen: 7}))
 	require.NoError(t, s.PutLine(ctx, master.Line{ID: line1, SiteGLN: site, Name: "Line 1"}))
-	_, err := s.CreateOrder(ctx, store.WorkOrder{ID: "WO-1", GTIN: gtin, Lot: lot, Expiry: exp, Quantity: 100})
+	_, err := s.CreateOrder(ctx, orders.WorkOrder{ID: "WO-1", GTIN: gtin, Lot: lot, Expiry: exp, Quantity: 100})
 	require.NoError(t, err)
 	_, err = s.ReleaseOrder(ctx, "WO-1", line1)
 	require.NoError(t, err)

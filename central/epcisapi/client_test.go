@@ -13,6 +13,7 @@ import (
 	"github.com/serialine/serialine/central/epcisapi/epcisclient"
 	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/master"
+	"github.com/serialine/serialine/central/store/orders"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/shared/epcis"
 	"github.com/serialine/serialine/shared/serials"
@@ -38,7 +39,7 @@ func newLine(tb testing.TB, ctx context.Context, s *store.Store, units int) *lin
 		PackSize: 20, CompanyPrefixLen: 7, NDC: "12345-678-90", Markets: []master.Market{master.MarketUSDSCSA},
 		Scheme: serials.Spec{Kind: serials.KindSequential, Length: 10, Start: 1}, MinGrade: "C"}))
 	require.NoError(tb, s.PutLine(ctx, master.Line{ID: lineID, Name: "Line 1", ReadPoint: "urn:epc:id:sgln:9506000.00001.L1"}))
-	_, err := s.CreateOrder(ctx, store.WorkOrder{ID: "WO-1", GTIN: lineGTIN, Lot: "LOT1", Expiry: "281231", Quantity: uint64(units)})
+	_, err := s.CreateOrder(ctx, orders.WorkOrder{ID: "WO-1", GTIN: lineGTIN, Lot: "LOT1", Expiry: "281231", Quantity: uint64(units)})
 	require.NoError(tb, err)
 	_, err = s.ReleaseOrder(ctx, "WO-1", lineID)
 	require.NoError(tb, err)

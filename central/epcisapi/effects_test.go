@@ -17,9 +17,9 @@ import (
 	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/epcisapi"
 	"github.com/serialine/serialine/central/lmvs"
-	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/audit"
 	"github.com/serialine/serialine/central/store/master"
+	"github.com/serialine/serialine/central/store/orders"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/gs1"
@@ -61,7 +61,7 @@ func newOurs(tb testing.TB, dsn string, n int) *ours {
 	o.partnerTok, _, err = auth.IssuePartnerToken(ctx, s, "wholesale-vrs", o.partnerGLN)
 	require.NoError(tb, err)
 	require.NoError(tb, s.PutLine(ctx, master.Line{ID: "L1", SiteGLN: o.siteGLN, Name: "Line 1", PasswordHash: "unused"}))
-	_, err = s.CreateOrder(ctx, store.WorkOrder{ID: "WO-1", GTIN: ourGTIN, Lot: ourLot, Expiry: ourExpiry, Quantity: 100})
+	_, err = s.CreateOrder(ctx, orders.WorkOrder{ID: "WO-1", GTIN: ourGTIN, Lot: ourLot, Expiry: ourExpiry, Quantity: 100})
 	require.NoError(tb, err)
 	_, err = s.ReleaseOrder(ctx, "WO-1", "L1")
 	require.NoError(tb, err)

@@ -28,6 +28,7 @@ import (
 	"github.com/serialine/serialine/central/outbound"
 	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/master"
+	"github.com/serialine/serialine/central/store/orders"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/gs1"
 	"github.com/serialine/serialine/shared/wire"
@@ -156,7 +157,7 @@ type Store interface {
 	FMDProblems(ctx context.Context, p store.FMDProduct) ([]*sqldb.ValidationError, error)
 	FMDParties(ctx context.Context, glns []string) (map[string]store.FMDParty, error)
 	FMDBatchOf(ctx context.Context, order string) (store.FMDBatch, error)
-	Order(ctx context.Context, id string) (store.WorkOrder, error)
+	Order(ctx context.Context, id string) (orders.WorkOrder, error)
 	WorkOrderPacks(ctx context.Context, order string) ([]store.ShipmentUnit, error)
 	SalesOrderPacks(ctx context.Context, order string) ([]store.ShipmentUnit, error)
 	FMDStatus(ctx context.Context, id int64) (store.FMDStatusUpdate, error)

@@ -19,6 +19,7 @@ import (
 	"github.com/serialine/serialine/central/outbound/outboundtest"
 	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/master"
+	"github.com/serialine/serialine/central/store/orders"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/internal/testkit"
@@ -116,7 +117,7 @@ func newEnv(tb testing.TB, dsn string, opts ...store.Option) *env {
 // order makes, releases and fills a work order with n commissioned packs.
 func (e *env) order(tb testing.TB, id, lot string, n int) []string {
 	tb.Helper()
-	_, err := e.s.CreateOrder(e.ctx, store.WorkOrder{ID: id, GTIN: gtin, Lot: lot, Expiry: "281200", Quantity: 100})
+	_, err := e.s.CreateOrder(e.ctx, orders.WorkOrder{ID: id, GTIN: gtin, Lot: lot, Expiry: "281200", Quantity: 100})
 	require.NoError(tb, err)
 	_, err = e.s.ReleaseOrder(e.ctx, id, line1)
 	require.NoError(tb, err)

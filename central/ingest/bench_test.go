@@ -9,8 +9,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
-	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/master"
+	"github.com/serialine/serialine/central/store/orders"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/serials"
@@ -54,7 +54,7 @@ func benchIngest(b *testing.B, dsn string) {
 		require.NoError(b, c.st.PutLine(c.ctx, master.Line{ID: id, Name: id, PasswordHash: "unused"}))
 		perLine := benchWarm + (b.N+benchLines-1-i)/benchLines
 		n := uint64(perLine) * benchBatch
-		_, err := c.st.CreateOrder(c.ctx, store.WorkOrder{ID: order, GTIN: benchGTIN, Lot: lot, Expiry: expiry, Quantity: n})
+		_, err := c.st.CreateOrder(c.ctx, orders.WorkOrder{ID: order, GTIN: benchGTIN, Lot: lot, Expiry: expiry, Quantity: n})
 		require.NoError(b, err)
 		_, err = c.st.ReleaseOrder(c.ctx, order, id)
 		require.NoError(b, err)

@@ -8,7 +8,7 @@ import (
 	"net/url"
 	"time"
 
-	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/orders"
 	"github.com/serialine/serialine/shared/wire"
 )
 
@@ -55,7 +55,7 @@ type Config struct {
 	// serial-request feeds: replicas in one group split the messages.
 	ShareGroup string
 
-	// GrantCap is the most serials one request may get (0 = store.DefaultGrantCap).
+	// GrantCap is the most serials one request may get (0 = orders.DefaultGrantCap).
 	GrantCap uint64
 	// GapAlert is how long a line may wait on missing seqs before its gap is
 	// reported as stale (logged as a warning, flagged in Gaps and metrics).
@@ -132,7 +132,7 @@ func (c Config) withDefaults() Config {
 		c.ShareGroup = DefaultShareGroup
 	}
 	if c.GrantCap == 0 {
-		c.GrantCap = store.DefaultGrantCap
+		c.GrantCap = orders.DefaultGrantCap
 	}
 	if c.GapAlert == 0 {
 		c.GapAlert = DefaultGapAlert

@@ -21,6 +21,7 @@ import (
 	"github.com/serialine/serialine/central/ingest"
 	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/master"
+	"github.com/serialine/serialine/central/store/orders"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/internal/testkit"
@@ -219,7 +220,7 @@ func (c *central) newLine(tb testing.TB, n uint64) *line {
 	l := &line{id: "L" + testkit.RandHex(4)}
 	l.order = "WO-" + l.id
 	require.NoError(tb, c.st.PutLine(c.ctx, master.Line{ID: l.id, Name: "Line " + l.id, PasswordHash: "unused-by-these-tests"}))
-	_, err := c.st.CreateOrder(c.ctx, store.WorkOrder{ID: l.order, GTIN: gtin, Lot: lot, Expiry: expiry, Quantity: max(n, 1000)})
+	_, err := c.st.CreateOrder(c.ctx, orders.WorkOrder{ID: l.order, GTIN: gtin, Lot: lot, Expiry: expiry, Quantity: max(n, 1000)})
 	require.NoError(tb, err)
 	_, err = c.st.ReleaseOrder(c.ctx, l.order, l.id)
 	require.NoError(tb, err)

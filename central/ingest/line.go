@@ -11,6 +11,7 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/orders"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/wire"
 )
@@ -390,7 +391,7 @@ func (w *lineWorker) grant(m message) {
 		var loose wire.SerialRequest
 		_ = json.Unmarshal(m.payload, &loose)
 		loose.V, loose.Line = wire.Version, w.line
-		w.publishGrant(store.Refusal(loose, errors.New(reason)), false)
+		w.publishGrant(orders.Refusal(loose, errors.New(reason)), false)
 		return
 	}
 	ctx := sqldb.WithActor(in.ctx, "line:"+w.line)
@@ -409,7 +410,7 @@ func (w *lineWorker) grant(m message) {
 			return
 		}
 		w.deadLetters([]job{{msg: m, kind: wire.KindSerialRequest, reason: "serial request refused: " + err.Error()}})
-		w.publishGrant(store.Refusal(req, err), false)
+		w.publishGrant(orders.Refusal(req, err), false)
 		return
 	}
 	w.publishGrant(g, true)

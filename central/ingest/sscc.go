@@ -17,7 +17,7 @@ type ssccGranter interface {
 
 // grantFor answers a serials/request of either kind: serials of an order
 // (Store.Grant, capped by Config.GrantCap) or SSCC serial references for
-// the line's cases and pallets (store.DefaultSSCCGrantCap).
+// the line's cases and pallets (orders.DefaultSSCCGrantCap).
 func (in *Ingest) grantFor(ctx context.Context, req wire.SerialRequest) (wire.SerialGrant, error) {
 	if !req.Kind.IsSSCC() {
 		return in.st.Grant(ctx, req, in.cfg.GrantCap)

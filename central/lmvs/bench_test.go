@@ -14,6 +14,7 @@ import (
 
 	"github.com/serialine/serialine/central/lmvs"
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/orders"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/internal/testkit"
@@ -39,7 +40,7 @@ func benchLMVS(b *testing.B, dsn string) {
 	e := newEnv(b, dsn)
 	ctx, cancel := context.WithTimeout(sqldb.WithActor(context.Background(), "bench"), 10*time.Minute)
 	defer cancel()
-	_, err := e.s.CreateOrder(ctx, store.WorkOrder{ID: "WO-B", GTIN: gtin, Lot: "LOTB", Expiry: expiry, Quantity: n})
+	_, err := e.s.CreateOrder(ctx, orders.WorkOrder{ID: "WO-B", GTIN: gtin, Lot: "LOTB", Expiry: expiry, Quantity: n})
 	require.NoError(b, err)
 	_, err = e.s.ReleaseOrder(ctx, "WO-B", line1)
 	require.NoError(b, err)

@@ -17,6 +17,7 @@ import (
 	"github.com/serialine/serialine/central/lmvs"
 	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/master"
+	"github.com/serialine/serialine/central/store/orders"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/internal/testkit"
@@ -80,7 +81,7 @@ func newEnv(tb testing.TB, dsn string, opts ...store.Option) *env {
 	e.adminTok, _, err = auth.IssueToken(ctx, s, "admin", auth.RoleAdmin)
 	require.NoError(tb, err)
 	require.NoError(tb, s.PutLine(ctx, master.Line{ID: line1, SiteGLN: e.siteGLN, Name: "Line 1", PasswordHash: "unused"}))
-	_, err = s.CreateOrder(ctx, store.WorkOrder{ID: "WO-1", GTIN: gtin, Lot: lot, Expiry: expiry, Quantity: 1000})
+	_, err = s.CreateOrder(ctx, orders.WorkOrder{ID: "WO-1", GTIN: gtin, Lot: lot, Expiry: expiry, Quantity: 1000})
 	require.NoError(tb, err)
 	_, err = s.ReleaseOrder(ctx, "WO-1", line1)
 	require.NoError(tb, err)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/serialine/serialine/central/lmvs"
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/orders"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/epcis"
@@ -83,7 +84,7 @@ func TestConformance(t *testing.T) {
 		// An expired lot: made in 2023 with an expiry in January 2024
 		// (DD 00: the month's end), on a store whose clock is then.
 		then := storetest.Open(t, dsn, testkit.Logger(t), store.WithClock(func() time.Time { return time.Date(2023, 11, 2, 9, 0, 0, 0, time.UTC) }))
-		_, err = then.CreateOrder(e.ctx, store.WorkOrder{ID: "WO-OLD", GTIN: gtin, Lot: "OLD1", Expiry: "240100", Quantity: 10})
+		_, err = then.CreateOrder(e.ctx, orders.WorkOrder{ID: "WO-OLD", GTIN: gtin, Lot: "OLD1", Expiry: "240100", Quantity: 10})
 		require.NoError(t, err)
 		_, err = then.ReleaseOrder(e.ctx, "WO-OLD", line1)
 		require.NoError(t, err)

@@ -20,6 +20,7 @@ import (
 	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/audit"
 	"github.com/serialine/serialine/central/store/master"
+	"github.com/serialine/serialine/central/store/orders"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/shared/serials"
@@ -334,7 +335,7 @@ func TestSkipSerialsAfterRestore(t *testing.T) {
 	require.NoError(t, st.PutProduct(ctx, master.Product{GTIN: gtin, Name: "Paracetamol", CompanyPrefixLen: 7, NDC: "12345-678-90",
 		Markets: []master.Market{master.MarketUSDSCSA}, Scheme: serials.Spec{Kind: serials.KindSequential, Length: 10, Start: 1}}))
 	require.NoError(t, st.PutLine(ctx, master.Line{ID: "L1", Name: "Line", PasswordHash: "x"}))
-	_, err = st.CreateOrder(ctx, store.WorkOrder{ID: "WO-1", GTIN: gtin, Lot: "LOT1", Expiry: "291231", Quantity: 10_000})
+	_, err = st.CreateOrder(ctx, orders.WorkOrder{ID: "WO-1", GTIN: gtin, Lot: "LOT1", Expiry: "291231", Quantity: 10_000})
 	require.NoError(t, err)
 	_, err = st.ReleaseOrder(ctx, "WO-1", "L1")
 	require.NoError(t, err)

@@ -22,8 +22,8 @@ import (
 
 	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/server"
-	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/master"
+	"github.com/serialine/serialine/central/store/orders"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/internal/testkit"
@@ -239,7 +239,7 @@ log:
 	const gtin = "00312345678906" // embeds NDC 12345-678-90
 	require.NoError(t, st.PutProduct(ctx, master.Product{GTIN: gtin, Name: "Paracetamol", CompanyPrefixLen: 7, NDC: "12345-678-90",
 		Markets: []master.Market{master.MarketUSDSCSA}, Scheme: serials.Spec{Kind: serials.KindSequential, Length: 10, Start: 1}}))
-	_, err = st.CreateOrder(ctx, store.WorkOrder{ID: "WO-1", GTIN: gtin, Lot: "LOT1", Expiry: "281231", Quantity: 100})
+	_, err = st.CreateOrder(ctx, orders.WorkOrder{ID: "WO-1", GTIN: gtin, Lot: "LOT1", Expiry: "281231", Quantity: 100})
 	require.NoError(t, err)
 	_, err = st.ReleaseOrder(ctx, "WO-1", line)
 	require.NoError(t, err)

@@ -20,6 +20,7 @@ import (
 	"github.com/serialine/serialine/central/outbound/outboundtest"
 	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/master"
+	"github.com/serialine/serialine/central/store/orders"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/shared/serials"
@@ -46,7 +47,7 @@ func TestVerifyCommand(t *testing.T) {
 	tok, _, err := auth.IssuePartnerToken(ctx, them, "us", usGLN)
 	require.NoError(t, err)
 	require.NoError(t, them.PutLine(ctx, master.Line{ID: "L1", SiteGLN: themSite, Name: "Line", PasswordHash: "x"}))
-	_, err = them.CreateOrder(ctx, store.WorkOrder{ID: "WO-1", GTIN: gtin, Lot: lot, Expiry: exp, Quantity: 10})
+	_, err = them.CreateOrder(ctx, orders.WorkOrder{ID: "WO-1", GTIN: gtin, Lot: lot, Expiry: exp, Quantity: 10})
 	require.NoError(t, err)
 	_, err = them.ReleaseOrder(ctx, "WO-1", "L1")
 	require.NoError(t, err)

@@ -14,6 +14,7 @@ import (
 	"github.com/serialine/serialine/central/store/audit"
 	"github.com/serialine/serialine/central/store/check"
 	"github.com/serialine/serialine/central/store/master"
+	"github.com/serialine/serialine/central/store/orders"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/serials"
 	"github.com/serialine/serialine/shared/wire"
@@ -249,7 +250,7 @@ type orderRow struct {
 	counts                             *wire.Reconciliation
 	startedAt                          *time.Time
 	dirty                              bool
-	before                             WorkOrder // for the audit of a close
+	before                             orders.WorkOrder // for the audit of a close
 }
 
 type productRow struct {
@@ -811,13 +812,13 @@ func (a *applier) loadOrders(ctx context.Context, ids []string) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	r, err := a.tx.QueryFresh(ctx, "SELECT "+orderCols+" FROM work_orders WHERE id "+a.d.InList(1, "text"), a.d.ListArg(ids))
+	r, err := a.tx.QueryFresh(ctx, "SELECT "+orders.OrderCols+" FROM work_orders WHERE id "+a.d.InList(1, "text"), a.d.ListArg(ids))
 	if err != nil {
 		return fmt.Errorf("line %s: work orders: %w", a.line, err)
 	}
 	defer r.Close()
 	for r.Next() {
-		o, err := scanOrder(r)
+		o, err := orders.ScanOrder(r)
 		if err != nil {
 			return err
 		}

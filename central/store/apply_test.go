@@ -12,6 +12,7 @@ import (
 
 	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/audit"
+	"github.com/serialine/serialine/central/store/orders"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/internal/testkit"
@@ -158,7 +159,7 @@ func TestApplyDeadLetters(t *testing.T) {
 	storetest.ForEachBackend(t, func(t *testing.T, dsn string) {
 		f, u := applied(t, dsn)
 		f.order(t, "WO-2", gtinRand, line2)
-		_, err := f.s.CreateOrder(f.ctx, store.WorkOrder{ID: "WO-new", GTIN: gtinRand, Lot: lot, Expiry: expiry, Quantity: 5})
+		_, err := f.s.CreateOrder(f.ctx, orders.WorkOrder{ID: "WO-new", GTIN: gtinRand, Lot: lot, Expiry: expiry, Quantity: 5})
 		require.NoError(t, err)
 		u2 := newUnitSrc(t, f.grant(t, "r2", line2, "WO-2", gtinRand, 10))
 		apply(t, f, line1, u.ev(line1, 1, wire.Commissioned, 0))

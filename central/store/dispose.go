@@ -8,6 +8,7 @@ import (
 	"github.com/serialine/serialine/central/store/audit"
 	"github.com/serialine/serialine/central/store/check"
 	"github.com/serialine/serialine/central/store/master"
+	"github.com/serialine/serialine/central/store/orders"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/serials"
 	"github.com/serialine/serialine/shared/wire"
@@ -44,7 +45,7 @@ func (s *Store) VoidUnaccounted(ctx context.Context, orderID, reason string) (Vo
 	}
 	out := VoidedUnaccounted{Order: orderID, Reason: reason, Ranges: []wire.CounterRange{}}
 	err := s.db.Write(ctx, func(tx sqldb.Tx) error {
-		o, err := getOrder(ctx, tx, orderID, s.db.Dialect().ForUpdate())
+		o, err := orders.GetOrder(ctx, tx, orderID, s.db.Dialect().ForUpdate())
 		if err != nil {
 			return err
 		}
@@ -154,7 +155,7 @@ func (s *Store) VoidUnaccounted(ctx context.Context, orderID, reason string) (Vo
 // into its serial: the product's scheme, or its imported list.
 func counterSerials(ctx context.Context, q sqldb.Tx, p master.Product, from, to uint64) (func(uint64) (string, error), error) {
 	if p.Scheme.Kind == serials.KindList {
-		list, err := listSerials(ctx, q, p.GTIN, from, to)
+		list, err := orders.ListSerials(ctx, q, p.GTIN, from, to)
 		if err != nil {
 			return nil, err
 		}

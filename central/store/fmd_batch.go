@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/serialine/serialine/central/store/audit"
+	"github.com/serialine/serialine/central/store/orders"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/wire"
 )
@@ -29,7 +30,7 @@ func (s *Store) SendFMDBatch(ctx context.Context, order string) (FMDBatch, []Out
 	var b FMDBatch
 	var ms []OutboundMessage
 	err := s.db.Write(ctx, func(tx sqldb.Tx) error {
-		o, err := getOrder(ctx, tx, order, "")
+		o, err := orders.GetOrder(ctx, tx, order, "")
 		if err != nil {
 			return err
 		}

@@ -10,6 +10,7 @@ import (
 	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/audit"
 	"github.com/serialine/serialine/central/store/master"
+	"github.com/serialine/serialine/central/store/orders"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/internal/testkit"
@@ -40,7 +41,7 @@ func TestRejectAllowance(t *testing.T) {
 		}
 		for i, tc := range tests {
 			t.Run(tc.name, func(t *testing.T) {
-				o := store.WorkOrder{ID: "WO-" + string(rune('A'+i)), GTIN: tc.gtin, Lot: lot, Expiry: expiry, Quantity: tc.quantity}
+				o := orders.WorkOrder{ID: "WO-" + string(rune('A'+i)), GTIN: tc.gtin, Lot: lot, Expiry: expiry, Quantity: tc.quantity}
 				if tc.own != nil {
 					o.RejectAllowance, o.AllowanceSet = *tc.own, true
 				}
@@ -53,7 +54,7 @@ func TestRejectAllowance(t *testing.T) {
 				require.Equal(t, tc.own != nil, stored.AllowanceSet)
 				entries, err := f.s.Audit(f.ctx, audit.Filter{Entity: "work_order", EntityID: o.ID})
 				require.NoError(t, err)
-				var created store.WorkOrder
+				var created orders.WorkOrder
 				require.NoError(t, json.Unmarshal(entries[0].After, &created))
 				require.Equal(t, tc.allowance, created.RejectAllowance, "the audit trail has the order's allowance")
 			})
@@ -93,7 +94,7 @@ func TestRejectAllowance(t *testing.T) {
 		require.NoError(t, json.Unmarshal(entries[1].After, &after))
 		require.Equal(t, [2]int{2, 0}, [2]int{*before.RejectAllowancePercent, *after.RejectAllowancePercent}, "the change is audited")
 
-		for name, o := range map[string]store.WorkOrder{
+		for name, o := range map[string]orders.WorkOrder{
 			"own allowance 0":   {ID: "WO-X", GTIN: gtinSeq, Lot: lot, Expiry: expiry, Quantity: 5, AllowanceSet: true},
 			"own allowance big": {ID: "WO-X", GTIN: gtinSeq, Lot: lot, Expiry: expiry, Quantity: 5, AllowanceSet: true, RejectAllowance: 1<<40 + 1},
 		} {
@@ -179,7 +180,7 @@ func TestShelfLife(t *testing.T) {
 		}
 		for i, tc := range tests {
 			t.Run(tc.name, func(t *testing.T) {
-				_, err := s.CreateOrder(ctx, store.WorkOrder{ID: "WO-" + string(rune('A'+i)), GTIN: tc.gtin, Lot: tc.lot, Expiry: tc.expiry, Quantity: 10})
+				_, err := s.CreateOrder(ctx, orders.WorkOrder{ID: "WO-" + string(rune('A'+i)), GTIN: tc.gtin, Lot: tc.lot, Expiry: tc.expiry, Quantity: 10})
 				if tc.field == "" {
 					require.NoError(t, err)
 					return
@@ -192,7 +193,7 @@ func TestShelfLife(t *testing.T) {
 		}
 
 		// Created with 183 days left; a month later only 152 remain.
-		_, err := s.CreateOrder(ctx, store.WorkOrder{ID: "WO-late", GTIN: p.GTIN, Lot: lot, Expiry: "261031", Quantity: 10})
+		_, err := s.CreateOrder(ctx, orders.WorkOrder{ID: "WO-late", GTIN: p.GTIN, Lot: lot, Expiry: "261031", Quantity: 10})
 		require.NoError(t, err)
 		clock = today.AddDate(0, 1, 0)
 		_, err = s.ReleaseOrder(ctx, "WO-late", line1)

@@ -9,9 +9,9 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/audit"
 	"github.com/serialine/serialine/central/store/master"
+	"github.com/serialine/serialine/central/store/orders"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/shared/serials"
@@ -57,7 +57,7 @@ func TestGrantRefusals(t *testing.T) {
 	storetest.ForEachBackend(t, func(t *testing.T, dsn string) {
 		f := newFixture(t, dsn)
 		f.order(t, "WO-1", gtinSeq, line1)
-		_, err := f.s.CreateOrder(f.ctx, store.WorkOrder{ID: "WO-new", GTIN: gtinSeq, Lot: lot, Expiry: expiry, Quantity: 5})
+		_, err := f.s.CreateOrder(f.ctx, orders.WorkOrder{ID: "WO-new", GTIN: gtinSeq, Lot: lot, Expiry: expiry, Quantity: 5})
 		require.NoError(t, err)
 		tests := []struct {
 			name  string
@@ -82,7 +82,7 @@ func TestGrantRefusals(t *testing.T) {
 					require.ErrorIs(t, err, tc.is)
 				}
 				require.ErrorContains(t, err, tc.want)
-				ref := store.Refusal(tc.req, err)
+				ref := orders.Refusal(tc.req, err)
 				require.Equal(t, err.Error(), ref.Error)
 			})
 		}
@@ -236,7 +236,7 @@ func TestGrantBoundedByOrderIssue15(t *testing.T) {
 		require.Equal(t, uint64(1_050_000), granted, "quantity + 5 %% allowance, never more")
 		require.Len(t, refused, 112-11, "10 full grants, one trimmed to 50,000, then refusals")
 		for _, err := range refused {
-			require.ErrorIs(t, err, store.ErrOrderBound)
+			require.ErrorIs(t, err, orders.ErrOrderBound)
 			require.ErrorIs(t, err, sqldb.ErrExhausted, "a refusal the line is told about")
 		}
 		require.ErrorContains(t, refused[0], "work order WO-1 (quantity 1000000, reject allowance 50000) has 1050000 granted")
@@ -267,7 +267,7 @@ func TestGrantBoundedByOrderIssue11(t *testing.T) {
 		_, err = f.s.Grant(f.ctx, req("r1", line1, "WO-300", gtinRand, 350), 0)
 		require.ErrorIs(t, err, sqldb.ErrConflict, "the id was used to ask for 36,000")
 		_, err = f.s.Grant(f.ctx, req("r2", line1, "WO-300", gtinRand, 1), 0)
-		require.ErrorIs(t, err, store.ErrOrderBound)
+		require.ErrorIs(t, err, orders.ErrOrderBound)
 
 		grants, err := f.s.Grants(f.ctx, "WO-300")
 		require.NoError(t, err)
@@ -324,7 +324,7 @@ func TestGrantOrderNeed(t *testing.T) {
 		need, err := f.s.OrderNeed(f.ctx, "WO-1")
 		require.NoError(t, err)
 		// Outstanding 110 − (60 + 12 + 5 + 20) = 13; (100 − 60) + 0 − 13 = 27.
-		require.Equal(t, store.OrderNeed{Order: "WO-1", Quantity: 100, Allowance: 10, Granted: 110, Commissioned: 60,
+		require.Equal(t, orders.OrderNeed{Order: "WO-1", Quantity: 100, Allowance: 10, Granted: 110, Commissioned: 60,
 			Decommissioned: 12, Voided: 5, ReturnedUnused: 20, Outstanding: 13, Remaining: 27}, need)
 		g := f.grant(t, "r2", line1, "WO-1", p.GTIN, 50)
 		require.Equal(t, uint64(27), g.Count())
@@ -375,7 +375,7 @@ func TestGrantBoundConcurrent(t *testing.T) {
 		byID := map[string]wire.SerialGrant{}
 		for i := range n {
 			if errs[i] != nil {
-				require.ErrorIs(t, errs[i], store.ErrOrderBound)
+				require.ErrorIs(t, errs[i], orders.ErrOrderBound)
 				continue
 			}
 			if prev, seen := byID[grants[i].RequestID]; seen {
@@ -411,7 +411,7 @@ func TestGrantFMDLimit(t *testing.T) {
 		f.grant(t, "r1", line1, "WO-1", p.GTIN, 500)
 		f.grant(t, "r2", line1, "WO-1", p.GTIN, 499)
 		_, err := f.s.Grant(f.ctx, req("r3", line1, "WO-1", p.GTIN, 1), 0)
-		require.ErrorIs(t, err, store.ErrFMDLimit)
+		require.ErrorIs(t, err, orders.ErrFMDLimit)
 		require.ErrorIs(t, err, sqldb.ErrExhausted)
 		require.ErrorContains(t, err, "1000 in all")
 		require.ErrorContains(t, err, "not below 1/10,000 (EU FMD Delegated Regulation 2016/161 art. 4(c))")

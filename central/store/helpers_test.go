@@ -10,6 +10,7 @@ import (
 
 	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/master"
+	"github.com/serialine/serialine/central/store/orders"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/serials"
@@ -75,7 +76,7 @@ func (f fixture) order(tb testing.TB, id, gtin, line string) {
 // orderOf creates and releases an order of quantity units of gtin to line.
 func (f fixture) orderOf(tb testing.TB, id, gtin, line string, quantity uint64) {
 	tb.Helper()
-	_, err := f.s.CreateOrder(f.ctx, store.WorkOrder{ID: id, GTIN: gtin, Lot: lot, Expiry: expiry, Quantity: quantity})
+	_, err := f.s.CreateOrder(f.ctx, orders.WorkOrder{ID: id, GTIN: gtin, Lot: lot, Expiry: expiry, Quantity: quantity})
 	require.NoError(tb, err)
 	_, err = f.s.ReleaseOrder(f.ctx, id, line)
 	require.NoError(tb, err)

@@ -12,6 +12,7 @@ import (
 	"github.com/serialine/serialine/central/store/audit"
 	"github.com/serialine/serialine/central/store/check"
 	"github.com/serialine/serialine/central/store/master"
+	"github.com/serialine/serialine/central/store/orders"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/wire"
 )
@@ -132,7 +133,7 @@ func (s *Store) OpenInvestigation(ctx context.Context, r InvestigationRequest) (
 		if err := check.GTIN(rec, "gtin", r.GTIN); err != nil {
 			return Investigation{}, err
 		}
-		if err := CheckLot(rec, r.Lot); err != nil {
+		if err := orders.CheckLot(rec, r.Lot); err != nil {
 			return Investigation{}, err
 		}
 	case ScopeContainer:

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/serialine/serialine/central/store/orders"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/wire"
 )
@@ -271,7 +272,7 @@ func countUnits(ctx context.Context, q sqldb.Tx, where string, args ...any) (Cou
 func (s *Store) Reconciliation(ctx context.Context, order string) (wire.Reconciliation, error) {
 	var rec wire.Reconciliation
 	err := s.db.ReadTx(ctx, func(q sqldb.Tx) error {
-		if _, err := getOrder(ctx, q, order, ""); err != nil {
+		if _, err := orders.GetOrder(ctx, q, order, ""); err != nil {
 			return err
 		}
 		if err := q.QueryRow(ctx, "SELECT COALESCE(SUM(count), 0) FROM grants WHERE order_id = $1", order).Scan(&rec.Granted); err != nil {

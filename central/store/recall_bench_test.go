@@ -14,6 +14,7 @@ import (
 
 	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/master"
+	"github.com/serialine/serialine/central/store/orders"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/internal/testkit"
@@ -46,7 +47,7 @@ func BenchmarkRecallLot1M(b *testing.B) {
 	for _, c := range []string{cust1, cust2} {
 		require.NoError(b, s.PutPartner(ctx, master.Partner{GLN: c, Name: "Customer " + c}))
 	}
-	_, err := s.CreateOrder(ctx, store.WorkOrder{ID: "WO-BIG", GTIN: gtinSeq, Lot: "BIG1", Expiry: expiry, Quantity: units})
+	_, err := s.CreateOrder(ctx, orders.WorkOrder{ID: "WO-BIG", GTIN: gtinSeq, Lot: "BIG1", Expiry: expiry, Quantity: units})
 	require.NoError(b, err)
 	_, err = s.ReleaseOrder(ctx, "WO-BIG", line1)
 	require.NoError(b, err)

@@ -14,6 +14,7 @@ import (
 	"github.com/serialine/serialine/central/store/audit"
 	"github.com/serialine/serialine/central/store/check"
 	"github.com/serialine/serialine/central/store/master"
+	"github.com/serialine/serialine/central/store/orders"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/epcis"
 	"github.com/serialine/serialine/shared/gs1"
@@ -1284,7 +1285,7 @@ func (s *Store) WhereIs(ctx context.Context, gtin, serial string) (UnitWhereabou
 func (s *Store) WorkOrderPacks(ctx context.Context, order string) ([]ShipmentUnit, error) {
 	var out []ShipmentUnit
 	err := s.db.ReadTx(ctx, func(q sqldb.Tx) error {
-		if _, err := getOrder(ctx, q, order, ""); err != nil {
+		if _, err := orders.GetOrder(ctx, q, order, ""); err != nil {
 			return err
 		}
 		var err error

@@ -8,8 +8,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/audit"
+	"github.com/serialine/serialine/central/store/orders"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/shared/wire"
@@ -113,7 +113,7 @@ func TestGrantSSCCRefusals(t *testing.T) {
 				require.ErrorIs(t, err, tc.is)
 				require.ErrorContains(t, err, tc.want)
 				if tc.req.Kind.IsSSCC() {
-					ref := store.Refusal(tc.req, err)
+					ref := orders.Refusal(tc.req, err)
 					require.NoError(t, ref.Validate(), "the refusal is a valid sscc grant payload")
 					require.Equal(t, wire.RequestSSCC, ref.Kind)
 				}

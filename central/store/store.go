@@ -10,12 +10,9 @@ import (
 
 	"github.com/serialine/serialine/central/store/audit"
 	"github.com/serialine/serialine/central/store/master"
+	"github.com/serialine/serialine/central/store/orders"
 	"github.com/serialine/serialine/central/store/sqldb"
 )
-
-// DefaultGrantCap is the largest number of serials one request may get
-// when Grant is called with cap 0.
-const DefaultGrantCap = 100_000
 
 // Store is central's records: the line events applied, serials, orders,
 // master data, supply chain and EPCIS, over one sqldb.DB (PostgreSQL in
@@ -23,6 +20,7 @@ const DefaultGrantCap = 100_000
 // concurrent use; several Stores (several central replicas) may share one
 // PostgreSQL database.
 type Store struct {
+	*orders.Book
 	*audit.Trail
 	*master.Data
 	db  *sqldb.DB
@@ -115,7 +113,7 @@ func Open(ctx context.Context, dsn string, log *slog.Logger, opts ...Option) (*S
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{Trail: audit.New(db), Data: master.New(db), db: db, log: db.Log(), clock: o.clock, skew: o.skew, fmdWindow: o.fmdWindow}
+	s := &Store{Book: orders.New(db, o.clock), Trail: audit.New(db), Data: master.New(db), db: db, log: db.Log(), clock: o.clock, skew: o.skew, fmdWindow: o.fmdWindow}
 	if n, err := s.ResealSecrets(ctx); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("store: seal the scheme keys: %w", err)

@@ -16,6 +16,7 @@ import (
 	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/audit"
 	"github.com/serialine/serialine/central/store/master"
+	"github.com/serialine/serialine/central/store/orders"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/internal/testkit"
@@ -314,15 +315,15 @@ func TestMasterData(t *testing.T) {
 func TestWorkOrders(t *testing.T) {
 	storetest.ForEachBackend(t, func(t *testing.T, dsn string) {
 		f := newFixture(t, dsn)
-		_, err := f.s.CreateOrder(f.ctx, store.WorkOrder{ID: "WO-1", GTIN: gtinSeq, Lot: lot, Expiry: expiry, Quantity: 100})
+		_, err := f.s.CreateOrder(f.ctx, orders.WorkOrder{ID: "WO-1", GTIN: gtinSeq, Lot: lot, Expiry: expiry, Quantity: 100})
 		require.NoError(t, err)
-		_, err = f.s.CreateOrder(f.ctx, store.WorkOrder{ID: "WO-1", GTIN: gtinSeq, Lot: lot, Expiry: expiry, Quantity: 100})
+		_, err = f.s.CreateOrder(f.ctx, orders.WorkOrder{ID: "WO-1", GTIN: gtinSeq, Lot: lot, Expiry: expiry, Quantity: 100})
 		require.ErrorIs(t, err, sqldb.ErrConflict)
-		_, err = f.s.CreateOrder(f.ctx, store.WorkOrder{ID: "WO-2", GTIN: "00312345678937", Lot: lot, Expiry: expiry, Quantity: 1})
+		_, err = f.s.CreateOrder(f.ctx, orders.WorkOrder{ID: "WO-2", GTIN: "00312345678937", Lot: lot, Expiry: expiry, Quantity: 1})
 		require.ErrorIs(t, err, sqldb.ErrNotFound)
-		_, err = f.s.CreateOrder(f.ctx, store.WorkOrder{ID: "WO-2", GTIN: gtinSeq, Lot: "L 1", Expiry: expiry, Quantity: 1})
+		_, err = f.s.CreateOrder(f.ctx, orders.WorkOrder{ID: "WO-2", GTIN: gtinSeq, Lot: "L 1", Expiry: expiry, Quantity: 1})
 		require.ErrorIs(t, err, sqldb.ErrInvalid)
-		_, err = f.s.CreateOrder(f.ctx, store.WorkOrder{ID: "WO-2", GTIN: gtinSeq, Lot: lot, Expiry: "280230", Quantity: 1})
+		_, err = f.s.CreateOrder(f.ctx, orders.WorkOrder{ID: "WO-2", GTIN: gtinSeq, Lot: lot, Expiry: "280230", Quantity: 1})
 		require.ErrorContains(t, err, "expiry")
 
 		_, err = f.s.ReleaseOrder(f.ctx, "WO-1", "L9")
@@ -333,33 +334,33 @@ func TestWorkOrders(t *testing.T) {
 		_, err = f.s.ReleaseOrder(f.ctx, "WO-1", line2)
 		require.ErrorIs(t, err, sqldb.ErrState)
 
-		orders, err := f.s.LineOrders(f.ctx, line1)
+		lo, err := f.s.LineOrders(f.ctx, line1)
 		require.NoError(t, err)
-		require.NoError(t, orders.Validate(), "the orders payload is valid on the wire")
-		require.Len(t, orders.Orders, 1)
-		require.Equal(t, "12345-678-90", orders.Orders[0].National["715"])
+		require.NoError(t, lo.Validate(), "the orders payload is valid on the wire")
+		require.Len(t, lo.Orders, 1)
+		require.Equal(t, "12345-678-90", lo.Orders[0].National["715"])
 
 		o, err = f.s.CloseOrder(f.ctx, "WO-1")
 		require.NoError(t, err)
 		require.NotNil(t, o.ClosedAt)
 		// Until the line reports it closed, the line is told of the close.
-		orders, err = f.s.LineOrders(f.ctx, line1)
+		lo, err = f.s.LineOrders(f.ctx, line1)
 		require.NoError(t, err)
-		require.NoError(t, orders.Validate())
-		require.Len(t, orders.Orders, 1)
-		require.Equal(t, wire.OrderStateClosed, orders.Orders[0].State)
-		require.Equal(t, *o.ClosedAt, orders.Orders[0].ClosedAt)
+		require.NoError(t, lo.Validate())
+		require.Len(t, lo.Orders, 1)
+		require.Equal(t, wire.OrderStateClosed, lo.Orders[0].State)
+		require.Equal(t, *o.ClosedAt, lo.Orders[0].ClosedAt)
 		closed := ev(line1, 1, wire.OrderClosed)
 		closed.Order, closed.Counts = "WO-1", &wire.Reconciliation{}
 		res, err := f.s.ApplyEvents(f.ctx, line1, []wire.Event{closed})
 		require.NoError(t, err)
 		require.Equal(t, 1, res.Applied)
 		require.Equal(t, []string{"WO-1"}, res.OrdersChanged, "the line's orders are republished")
-		orders, err = f.s.LineOrders(f.ctx, line1)
+		lo, err = f.s.LineOrders(f.ctx, line1)
 		require.NoError(t, err)
-		require.Empty(t, orders.Orders)
+		require.Empty(t, lo.Orders)
 
-		list, err := f.s.Orders(f.ctx, store.OrderFilter{Line: line1, State: wire.OrderStateClosed})
+		list, err := f.s.Orders(f.ctx, orders.OrderFilter{Line: line1, State: wire.OrderStateClosed})
 		require.NoError(t, err)
 		require.Len(t, list, 1)
 		entries, err := f.s.Audit(f.ctx, audit.Filter{Entity: "work_order", EntityID: "WO-1"})

@@ -15,6 +15,7 @@ import (
 	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/audit"
 	"github.com/serialine/serialine/central/store/master"
+	"github.com/serialine/serialine/central/store/orders"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/wire"
 )
@@ -45,7 +46,7 @@ func TestOrderFormReportsEveryError(t *testing.T) {
 	}, r.summary())
 	require.Contains(t, r.idText("error-summary"), "these 5 fields")
 	require.Len(t, r.fieldErrors(), 5, "each next to its field too")
-	os, err := e.s.Orders(e.ctx, store.OrderFilter{})
+	os, err := e.s.Orders(e.ctx, orders.OrderFilter{})
 	require.NoError(t, err)
 	require.Empty(t, os)
 }
@@ -128,7 +129,7 @@ func TestOrderFormExpiryAndLot(t *testing.T) {
 
 	// Time passes: releasing re-checks the expiry.
 	e.order("WO-late", p.GTIN, "")
-	_, err := e.s.CreateOrder(e.ctx, store.WorkOrder{ID: "WO-soon", GTIN: p.GTIN, Lot: lot, Expiry: "270601", Quantity: 5})
+	_, err := e.s.CreateOrder(e.ctx, orders.WorkOrder{ID: "WO-soon", GTIN: p.GTIN, Lot: lot, Expiry: "270601", Quantity: 5})
 	require.NoError(t, err)
 	e.now = e.now.AddDate(0, 2, 0)
 	r = c.post("/orders/WO-soon/release", url.Values{"line": {line1}}, true)

@@ -21,6 +21,7 @@ import (
 	"github.com/serialine/serialine/central/ingest"
 	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/master"
+	"github.com/serialine/serialine/central/store/orders"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/central/web"
 	"github.com/serialine/serialine/internal/testkit"
@@ -315,7 +316,7 @@ func (e *env) seed() {
 
 func (e *env) order(id, gtin, line string) {
 	e.t.Helper()
-	_, err := e.s.CreateOrder(e.ctx, store.WorkOrder{ID: id, GTIN: gtin, Lot: lot, Expiry: expiry, Quantity: 1000})
+	_, err := e.s.CreateOrder(e.ctx, orders.WorkOrder{ID: id, GTIN: gtin, Lot: lot, Expiry: expiry, Quantity: 1000})
 	require.NoError(e.t, err)
 	if line != "" {
 		_, err = e.s.ReleaseOrder(e.ctx, id, line)

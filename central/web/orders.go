@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/orders"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/gs1"
 	"github.com/serialine/serialine/shared/wire"
@@ -17,7 +18,7 @@ import (
 
 type ordersData struct {
 	Filter *form
-	Orders []store.WorkOrder
+	Orders []orders.WorkOrder
 	Lines  []option
 	States []option
 }
@@ -40,7 +41,7 @@ func (h *handler) lineOptions(ctx context.Context, first string) ([]option, erro
 
 func (h *handler) ordersPage(w http.ResponseWriter, r *http.Request) {
 	f := newForm(r.URL.Query())
-	filter := store.OrderFilter{Line: f.Get("line"), GTIN: f.Get("gtin"), Lot: f.Get("lot"), State: wire.OrderState(f.Get("state"))}
+	filter := orders.OrderFilter{Line: f.Get("line"), GTIN: f.Get("gtin"), Lot: f.Get("lot"), State: wire.OrderState(f.Get("state"))}
 	if filter.State != "" && !filter.State.Valid() {
 		f.SetError("state", "Use created, released or closed.")
 	}
@@ -114,10 +115,10 @@ func (h *handler) showNewOrder(w http.ResponseWriter, r *http.Request, status in
 // reports all its errors at once.
 func (h *handler) createOrder(w http.ResponseWriter, r *http.Request) {
 	f := newForm(r.PostForm).withLabels(orderLabels)
-	o := store.WorkOrder{ID: required(f, "id"), GTIN: required(f, "gtin"), Lot: required(f, "lot")}
+	o := orders.WorkOrder{ID: required(f, "id"), GTIN: required(f, "gtin"), Lot: required(f, "lot")}
 	if o.Lot != "" {
 		var ve *sqldb.ValidationError
-		if err := store.CheckLot("work order", o.Lot); errors.As(err, &ve) {
+		if err := orders.CheckLot("work order", o.Lot); errors.As(err, &ve) {
 			f.SetError("lot", ve.Rule)
 		}
 	}
@@ -136,7 +137,7 @@ func (h *handler) createOrder(w http.ResponseWriter, r *http.Request) {
 			return
 		} else if o.Expiry != "" {
 			var ve *sqldb.ValidationError
-			if err := store.CheckShelfLife("work order", o.Expiry, p, h.deps.Now()); errors.As(err, &ve) {
+			if err := orders.CheckShelfLife("work order", o.Expiry, p, h.deps.Now()); errors.As(err, &ve) {
 				f.SetError("expiry", ve.Rule)
 			}
 		}
@@ -162,18 +163,18 @@ type reasonCount struct {
 }
 
 type orderData struct {
-	Order    store.WorkOrder
+	Order    orders.WorkOrder
 	Product  string
 	Rec      wire.Reconciliation
 	Reasons  []reasonCount
 	Reported *reportedData
-	Grants   []store.GrantRecord
+	Grants   []orders.GrantRecord
 	Lines    []option
 	Release  *form
 	Close    *form
 	Dispose  *form
 	// Need is what the order can still need (grants are bounded by it).
-	Need store.OrderNeed
+	Need orders.OrderNeed
 	// FlagCount and Flags are the order's events flagged for QA.
 	FlagCount store.FlagCount
 	Flags     []store.EventFlag
@@ -341,7 +342,7 @@ func (h *handler) closeOrder(w http.ResponseWriter, r *http.Request) {
 
 // published tells the line about its changed orders and redirects to the
 // order. The change is committed either way; a failed publish is shown.
-func (h *handler) published(w http.ResponseWriter, r *http.Request, o store.WorkOrder, ok string) {
+func (h *handler) published(w http.ResponseWriter, r *http.Request, o orders.WorkOrder, ok string) {
 	target := "/orders/" + url.PathEscape(o.ID) + "?ok=" + ok
 	switch {
 	case h.deps.Orders == nil:

@@ -9,7 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/serialine/serialine/central/auth"
-	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/orders"
 	"github.com/serialine/serialine/shared/wire"
 )
 
@@ -50,7 +50,7 @@ func TestCreateOrderBadInput(t *testing.T) {
 			in := byID(r.doc, "f-lot")
 			require.Equal(t, f.Get("lot"), attr(in, "value"))
 			require.Equal(t, "true", attr(byID(r.doc, "f-"+tc.field), "aria-invalid"))
-			os, err := e.s.Orders(e.ctx, store.OrderFilter{})
+			os, err := e.s.Orders(e.ctx, orders.OrderFilter{})
 			require.NoError(t, err)
 			require.Len(t, os, 1, "nothing written")
 		})

@@ -11,15 +11,15 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/master"
+	"github.com/serialine/serialine/central/store/orders"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/serials"
 )
 
 type productRow struct {
 	P     master.Product
-	Usage store.SerialUsage
+	Usage orders.SerialUsage
 	// Guess is the guess probability at the planned volume (randomized
 	// schemes with a planned volume), else 0.
 	Guess float64
@@ -49,7 +49,7 @@ func (h *handler) productsPage(w http.ResponseWriter, r *http.Request) {
 
 type productData struct {
 	P     master.Product
-	Usage store.SerialUsage
+	Usage orders.SerialUsage
 	// Remaining is how many serials the scheme (or list) still offers.
 	Remaining uint64
 	// UsedPct is the share of the space granted, in percent.
@@ -60,7 +60,7 @@ type productData struct {
 	GuessPlanned, GuessNow float64
 	FMD                    string
 	FMDOK                  bool
-	Orders                 []store.WorkOrder
+	Orders                 []orders.WorkOrder
 	Import                 *form
 	// Rules is the form of the product's order rules (reject allowance,
 	// shelf life).
@@ -100,7 +100,7 @@ func (h *handler) loadProduct(r *http.Request, gtin string) (productData, error)
 			d.FMD, d.FMDOK = "Passes: the guess probability at the planned volume is below 1/10,000 (Delegated Regulation 2016/161 art. 4(c)).", true
 		}
 	}
-	if d.Orders, err = h.deps.Store.Orders(ctx, store.OrderFilter{GTIN: gtin}); err != nil {
+	if d.Orders, err = h.deps.Store.Orders(ctx, orders.OrderFilter{GTIN: gtin}); err != nil {
 		return d, err
 	}
 	d.Import = newForm(nil)

@@ -11,8 +11,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/serialine/serialine/central/auth"
-	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/audit"
+	"github.com/serialine/serialine/central/store/orders"
 	"github.com/serialine/serialine/shared/serials"
 )
 
@@ -126,7 +126,7 @@ func TestImportSerials(t *testing.T) {
 	e.seed()
 	c := e.signedIn("alice", auth.RolePlanner)
 	path := "/products/" + gtinList + "/serials"
-	usage := func() store.SerialUsage {
+	usage := func() orders.SerialUsage {
 		u, err := e.s.SerialUsage(e.ctx, gtinList)
 		require.NoError(t, err)
 		return u

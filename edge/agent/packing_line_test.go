@@ -15,6 +15,7 @@ import (
 	"github.com/serialine/serialine/central/ingest"
 	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/master"
+	"github.com/serialine/serialine/central/store/orders"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/drivers/scanner"
@@ -47,7 +48,7 @@ func packCentral(tb testing.TB, broker, line string) (*store.Store, context.Cont
 	require.NoError(tb, st.PutProduct(ctx, master.Product{GTIN: packGTIN, Name: "Paracetamol 500 mg", CompanyPrefixLen: 7, NDC: "12345-678-90",
 		Markets: []master.Market{master.MarketUSDSCSA}, Scheme: spec}))
 	require.NoError(tb, st.PutLine(ctx, master.Line{ID: line, Name: "Line " + line, PasswordHash: "unused"}))
-	_, err := st.CreateOrder(ctx, store.WorkOrder{ID: "WO-7", GTIN: packGTIN, Lot: "LOT7", Expiry: "281231", Quantity: 1000})
+	_, err := st.CreateOrder(ctx, orders.WorkOrder{ID: "WO-7", GTIN: packGTIN, Lot: "LOT7", Expiry: "281231", Quantity: 1000})
 	require.NoError(tb, err)
 	_, err = st.ReleaseOrder(ctx, "WO-7", line)
 	require.NoError(tb, err)

@@ -15,6 +15,7 @@ import (
 	"github.com/serialine/serialine/central/ingest"
 	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/master"
+	"github.com/serialine/serialine/central/store/orders"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/drivers/printer"
@@ -48,7 +49,7 @@ type central struct {
 	ctx context.Context
 }
 
-func startCentral(tb testing.TB, broker, line string, orders ...string) *central {
+func startCentral(tb testing.TB, broker, line string, ids ...string) *central {
 	tb.Helper()
 	log := testkit.Logger(tb)
 	st := storetest.OpenSQLite(tb, log)
@@ -56,8 +57,8 @@ func startCentral(tb testing.TB, broker, line string, orders ...string) *central
 	require.NoError(tb, st.PutProduct(ctx, master.Product{GTIN: gtin, Name: "Paracetamol 500 mg", CompanyPrefixLen: 7, NDC: "12345-678-90",
 		Markets: []master.Market{master.MarketUSDSCSA}, Scheme: serials.Spec{Kind: serials.KindSequential, Length: 10, Start: 1}}))
 	require.NoError(tb, st.PutLine(ctx, master.Line{ID: line, Name: "Line " + line, PasswordHash: "unused"}))
-	for _, id := range orders {
-		_, err := st.CreateOrder(ctx, store.WorkOrder{ID: id, GTIN: gtin, Lot: lot, Expiry: expiry, Quantity: 1000})
+	for _, id := range ids {
+		_, err := st.CreateOrder(ctx, orders.WorkOrder{ID: id, GTIN: gtin, Lot: lot, Expiry: expiry, Quantity: 1000})
 		require.NoError(tb, err)
 		_, err = st.ReleaseOrder(ctx, id, line)
 		require.NoError(tb, err)

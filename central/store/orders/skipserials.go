@@ -1,4 +1,4 @@
-package store
+package orders
 
 import (
 	"context"
@@ -28,7 +28,7 @@ type SkippedCounter struct {
 // and without the skip central would grant those serials (and SSCCs) a
 // second time. The serials skipped are never granted: a gap in the
 // numbering, never a duplicate.
-func (s *Store) SkipSerials(ctx context.Context, n uint64, reason string) ([]SkippedCounter, error) {
+func (s *Book) SkipSerials(ctx context.Context, n uint64, reason string) ([]SkippedCounter, error) {
 	if n == 0 {
 		return nil, sqldb.Invalid("skip-serials", "count", "must be at least 1")
 	}

@@ -1,4 +1,4 @@
-package store
+package orders
 
 import (
 	"context"
@@ -16,6 +16,10 @@ import (
 	"github.com/serialine/serialine/shared/serials"
 	"github.com/serialine/serialine/shared/wire"
 )
+
+// DefaultGrantCap is the largest number of serials one request may get
+// when Grant is called with cap 0.
+const DefaultGrantCap = 100_000
 
 // Grant allocates serials of req.GTIN to req.Order on req.Line and returns
 // the grant to publish on the line's serials/grant topic.
@@ -39,7 +43,7 @@ import (
 //
 // A refusal is an error; the caller publishes it as a SerialGrant with
 // Error set (see Refusal).
-func (s *Store) Grant(ctx context.Context, req wire.SerialRequest, limit uint64) (wire.SerialGrant, error) {
+func (s *Book) Grant(ctx context.Context, req wire.SerialRequest, limit uint64) (wire.SerialGrant, error) {
 	if err := req.Validate(); err != nil {
 		return wire.SerialGrant{}, fmt.Errorf("serial request %s: %w", req.RequestID, err)
 	}
@@ -61,7 +65,7 @@ func (s *Store) Grant(ctx context.Context, req wire.SerialRequest, limit uint64)
 		}
 		// Lock the order: the grants of one order queue here, so that the
 		// bound below counts every grant committed before this one.
-		o, err := getOrder(ctx, tx, req.Order, s.db.Dialect().ForUpdate())
+		o, err := GetOrder(ctx, tx, req.Order, s.db.Dialect().ForUpdate())
 		if err != nil {
 			return fmt.Errorf("%s: %w", rec, err)
 		}
@@ -142,7 +146,7 @@ func (s *Store) Grant(ctx context.Context, req wire.SerialRequest, limit uint64)
 			return fmt.Errorf("%s: %w", rec, err)
 		}
 		if p.Scheme.Kind == serials.KindList {
-			if g.Serials, err = listSerials(ctx, tx, req.GTIN, start, next); err != nil {
+			if g.Serials, err = ListSerials(ctx, tx, req.GTIN, start, next); err != nil {
 				return fmt.Errorf("%s: %w", rec, err)
 			}
 		}
@@ -239,10 +243,10 @@ func orderNeed(ctx context.Context, q sqldb.Tx, o WorkOrder) (OrderNeed, error) 
 
 // OrderNeed returns how many serials work order id can still need, with
 // the counts that make it.
-func (s *Store) OrderNeed(ctx context.Context, id string) (OrderNeed, error) {
+func (s *Book) OrderNeed(ctx context.Context, id string) (OrderNeed, error) {
 	var n OrderNeed
 	err := s.db.ReadTx(ctx, func(q sqldb.Tx) error {
-		o, err := getOrder(ctx, q, id, "")
+		o, err := GetOrder(ctx, q, id, "")
 		if err != nil {
 			return err
 		}
@@ -283,7 +287,7 @@ func storedGrant(ctx context.Context, q sqldb.Tx, req wire.SerialRequest) (wire.
 	g.V, g.RequestID, g.Scheme = wire.Version, req.RequestID, &p.Scheme
 	if p.Scheme.Kind == serials.KindList {
 		for _, r := range g.Ranges {
-			ss, err := listSerials(ctx, q, g.GTIN, r.Start, r.End())
+			ss, err := ListSerials(ctx, q, g.GTIN, r.Start, r.End())
 			if err != nil {
 				return g, err
 			}
@@ -316,7 +320,7 @@ func schemeSpace(p master.Product) (uint64, error) {
 	return min(sc.Space(), math.MaxInt64), nil
 }
 
-func listSerials(ctx context.Context, q sqldb.Tx, gtin string, from, to uint64) ([]string, error) {
+func ListSerials(ctx context.Context, q sqldb.Tx, gtin string, from, to uint64) ([]string, error) {
 	r, err := q.Query(ctx, "SELECT position, serial FROM serial_lists WHERE gtin = $1 AND position >= $2 AND position < $3 ORDER BY position", gtin, from, to)
 	if err != nil {
 		return nil, fmt.Errorf("serial list of %s: %w", gtin, err)
@@ -351,7 +355,7 @@ func listSerials(ctx context.Context, q sqldb.Tx, gtin string, from, to uint64) 
 // characters, of the scheme's length if it has one, and new to the
 // product: a serial already listed, or repeated in the input, fails the
 // whole import (sqldb.ErrConflict naming it), so nothing is half-imported.
-func (s *Store) ImportSerialList(ctx context.Context, gtin string, list []string) (uint64, error) {
+func (s *Book) ImportSerialList(ctx context.Context, gtin string, list []string) (uint64, error) {
 	rec := "serial list of " + gtin
 	if len(list) == 0 {
 		return 0, sqldb.Invalid(rec, "serials", "empty")
@@ -441,7 +445,7 @@ type SerialUsage struct {
 }
 
 // SerialUsage returns how many of a product's serials have been granted.
-func (s *Store) SerialUsage(ctx context.Context, gtin string) (SerialUsage, error) {
+func (s *Book) SerialUsage(ctx context.Context, gtin string) (SerialUsage, error) {
 	u := SerialUsage{GTIN: gtin}
 	err := s.db.ReadTx(ctx, func(q sqldb.Tx) error {
 		p, err := master.GetProduct(ctx, q, gtin)
@@ -462,7 +466,7 @@ func (s *Store) SerialUsage(ctx context.Context, gtin string) (SerialUsage, erro
 }
 
 // Grants lists the grants of a work order, oldest first.
-func (s *Store) Grants(ctx context.Context, order string) ([]GrantRecord, error) {
+func (s *Book) Grants(ctx context.Context, order string) ([]GrantRecord, error) {
 	var out []GrantRecord
 	err := s.db.Read(ctx, func(q sqldb.Tx) error {
 		r, err := q.Query(ctx, "SELECT request_id, line_id, order_id, gtin, count, ranges, created_at FROM grants WHERE order_id = $1 ORDER BY created_at, request_id", order)

@@ -1,4 +1,4 @@
-package store
+package orders
 
 import (
 	"context"
@@ -34,7 +34,7 @@ const DefaultSSCCGrantCap = 10_000
 // EPC URI); the line must exist; an order, when named, must be one of that
 // line's. A refusal is an error (sqldb.ErrInvalid, sqldb.ErrNotFound, sqldb.ErrState,
 // sqldb.ErrConflict, sqldb.ErrExhausted); publish it with Refusal.
-func (s *Store) GrantSSCC(ctx context.Context, req wire.SerialRequest, limit uint64) (wire.SerialGrant, error) {
+func (s *Book) GrantSSCC(ctx context.Context, req wire.SerialRequest, limit uint64) (wire.SerialGrant, error) {
 	if err := req.Validate(); err != nil {
 		return wire.SerialGrant{}, fmt.Errorf("sscc request %s: %w", req.RequestID, err)
 	}
@@ -61,7 +61,7 @@ func (s *Store) GrantSSCC(ctx context.Context, req wire.SerialRequest, limit uin
 			return fmt.Errorf("%s: %w", rec, err)
 		}
 		if req.Order != "" {
-			o, err := getOrder(ctx, tx, req.Order, "")
+			o, err := GetOrder(ctx, tx, req.Order, "")
 			if err != nil {
 				return fmt.Errorf("%s: %w", rec, err)
 			}
@@ -195,7 +195,7 @@ func scanSSCCGrant(r interface{ Scan(...any) error }) (SSCCGrantRecord, error) {
 }
 
 // SSCCGrants lists the SSCC grants of a line, oldest first.
-func (s *Store) SSCCGrants(ctx context.Context, line string) ([]SSCCGrantRecord, error) {
+func (s *Book) SSCCGrants(ctx context.Context, line string) ([]SSCCGrantRecord, error) {
 	var out []SSCCGrantRecord
 	err := s.db.Read(ctx, func(q sqldb.Tx) error {
 		r, err := q.Query(ctx, "SELECT "+ssccGrantCols+" FROM sscc_grants WHERE line_id = $1 ORDER BY created_at, request_id", line)
@@ -222,7 +222,7 @@ func (s *Store) SSCCGrants(ctx context.Context, line string) ([]SSCCGrantRecord,
 // belongs to), for a given GS1 Company Prefix length: the digits of an
 // SSCC do not say where the company prefix ends. sqldb.ErrNotFound when no grant
 // covers it.
-func (s *Store) SSCCGrantOf(ctx context.Context, sscc string, companyPrefixLen int) (SSCCGrantRecord, error) {
+func (s *Book) SSCCGrantOf(ctx context.Context, sscc string, companyPrefixLen int) (SSCCGrantRecord, error) {
 	rec := "sscc " + sscc
 	if _, err := gs1.ParseSSCC(sscc); err != nil {
 		return SSCCGrantRecord{}, sqldb.Invalid(rec, "sscc", "%v", err)
@@ -260,7 +260,7 @@ type SSCCUsage struct {
 
 // SSCCUsage returns how many serial references of prefix p have been
 // granted (0 for a prefix never asked for).
-func (s *Store) SSCCUsage(ctx context.Context, p wire.SSCCPrefix) (SSCCUsage, error) {
+func (s *Book) SSCCUsage(ctx context.Context, p wire.SSCCPrefix) (SSCCUsage, error) {
 	if err := p.Validate(); err != nil {
 		return SSCCUsage{}, fmt.Errorf("sscc prefix %s: %w", p, err)
 	}

@@ -1,4 +1,4 @@
-package store
+package orders
 
 import (
 	"context"
@@ -55,10 +55,10 @@ type WorkOrder struct {
 	UpdatedAt      time.Time            `json:"updated_at,omitzero"`
 }
 
-const orderCols = `id, gtin, lot, expiry, quantity, line_id, state, reported_counts, created_at, released_at, started_at, closed_at, updated_at,
+const OrderCols = `id, gtin, lot, expiry, quantity, line_id, state, reported_counts, created_at, released_at, started_at, closed_at, updated_at,
 	reject_allowance, reject_allowance_set, allowance_extended, units_commissioned, units_decommissioned, units_voided`
 
-func scanOrder(r interface{ Scan(...any) error }) (WorkOrder, error) {
+func ScanOrder(r interface{ Scan(...any) error }) (WorkOrder, error) {
 	var o WorkOrder
 	var line, counts sql.NullString
 	var released, started, closed sql.NullTime
@@ -85,8 +85,8 @@ func scanOrder(r interface{ Scan(...any) error }) (WorkOrder, error) {
 	return o, nil
 }
 
-func getOrder(ctx context.Context, q sqldb.Tx, id string, lock string) (WorkOrder, error) {
-	o, err := scanOrder(q.QueryRow(ctx, "SELECT "+orderCols+" FROM work_orders WHERE id = $1"+lock, id))
+func GetOrder(ctx context.Context, q sqldb.Tx, id string, lock string) (WorkOrder, error) {
+	o, err := ScanOrder(q.QueryRow(ctx, "SELECT "+OrderCols+" FROM work_orders WHERE id = $1"+lock, id))
 	if sqldb.IsNoRows(err) {
 		return o, fmt.Errorf("work order %s: %w", id, sqldb.ErrNotFound)
 	}
@@ -100,7 +100,7 @@ func getOrder(ctx context.Context, q sqldb.Tx, id string, lock string) (WorkOrde
 // exist, and its expiry be far enough ahead (see CheckShelfLife). Its reject
 // allowance is the product's rule (Product.RejectAllowance) unless
 // o.AllowanceSet: then o.RejectAllowance is the order's own.
-func (s *Store) CreateOrder(ctx context.Context, o WorkOrder) (WorkOrder, error) {
+func (s *Book) CreateOrder(ctx context.Context, o WorkOrder) (WorkOrder, error) {
 	rec := "work order " + o.ID
 	if err := check.Text(rec, "id", o.ID, true); err != nil {
 		return o, err
@@ -190,10 +190,10 @@ func CheckShelfLife(rec, expiry string, p master.Product, now time.Time) error {
 // may request serials for it and produce it. Its expiry is checked again
 // (time has passed since it was created, and the product's shelf-life rule
 // may have changed).
-func (s *Store) ReleaseOrder(ctx context.Context, id, line string) (WorkOrder, error) {
+func (s *Book) ReleaseOrder(ctx context.Context, id, line string) (WorkOrder, error) {
 	var o WorkOrder
 	err := s.db.Write(ctx, func(tx sqldb.Tx) error {
-		before, err := getOrder(ctx, tx, id, s.db.Dialect().ForUpdate())
+		before, err := GetOrder(ctx, tx, id, s.db.Dialect().ForUpdate())
 		if err != nil {
 			return err
 		}
@@ -224,10 +224,10 @@ func (s *Store) ReleaseOrder(ctx context.Context, id, line string) (WorkOrder, e
 
 // CloseOrder closes a released order from central (a planner's decision);
 // the line may still deliver its events for it, but gets no more serials.
-func (s *Store) CloseOrder(ctx context.Context, id string) (WorkOrder, error) {
+func (s *Book) CloseOrder(ctx context.Context, id string) (WorkOrder, error) {
 	var o WorkOrder
 	err := s.db.Write(ctx, func(tx sqldb.Tx) error {
-		before, err := getOrder(ctx, tx, id, s.db.Dialect().ForUpdate())
+		before, err := GetOrder(ctx, tx, id, s.db.Dialect().ForUpdate())
 		if err != nil {
 			return err
 		}
@@ -246,11 +246,11 @@ func (s *Store) CloseOrder(ctx context.Context, id string) (WorkOrder, error) {
 }
 
 // Order returns the work order with id.
-func (s *Store) Order(ctx context.Context, id string) (WorkOrder, error) {
+func (s *Book) Order(ctx context.Context, id string) (WorkOrder, error) {
 	var o WorkOrder
 	err := s.db.Read(ctx, func(q sqldb.Tx) error {
 		var err error
-		o, err = getOrder(ctx, q, id, "")
+		o, err = GetOrder(ctx, q, id, "")
 		return err
 	})
 	return o, err
@@ -265,7 +265,7 @@ type OrderFilter struct {
 }
 
 // Orders lists work orders, newest first.
-func (s *Store) Orders(ctx context.Context, f OrderFilter) ([]WorkOrder, error) {
+func (s *Book) Orders(ctx context.Context, f OrderFilter) ([]WorkOrder, error) {
 	var where []string
 	var args []any
 	for _, c := range []struct{ col, v string }{{"line_id", f.Line}, {"gtin", f.GTIN}, {"lot", f.Lot}, {"state", string(f.State)}} {
@@ -274,7 +274,7 @@ func (s *Store) Orders(ctx context.Context, f OrderFilter) ([]WorkOrder, error) 
 			where = append(where, c.col+" = $"+strconv.Itoa(len(args)))
 		}
 	}
-	q := "SELECT " + orderCols + " FROM work_orders"
+	q := "SELECT " + OrderCols + " FROM work_orders"
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
@@ -287,7 +287,7 @@ func (s *Store) Orders(ctx context.Context, f OrderFilter) ([]WorkOrder, error) 
 		}
 		defer r.Close()
 		for r.Next() {
-			o, err := scanOrder(r)
+			o, err := ScanOrder(r)
 			if err != nil {
 				return err
 			}
@@ -306,7 +306,7 @@ func (s *Store) Orders(ctx context.Context, f OrderFilter) ([]WorkOrder, error) 
 // closed that the line has not yet reported closed (State closed, with
 // ClosedAt): a line working on one stops it and closes it. Each carries its
 // reject allowance (extensions included) and the product's shelf-life rule.
-func (s *Store) LineOrders(ctx context.Context, line string) (wire.Orders, error) {
+func (s *Book) LineOrders(ctx context.Context, line string) (wire.Orders, error) {
 	out := wire.Orders{V: wire.Version, Line: line, Orders: []wire.Order{}}
 	err := s.db.ReadTx(ctx, func(q sqldb.Tx) error {
 		if _, err := master.GetLine(ctx, q, line); err != nil {
@@ -314,7 +314,7 @@ func (s *Store) LineOrders(ctx context.Context, line string) (wire.Orders, error
 		}
 		// A line's order-closed event stores its counts: until then a
 		// closed order is still the line's to stop.
-		r, err := q.Query(ctx, "SELECT "+orderCols+` FROM work_orders
+		r, err := q.Query(ctx, "SELECT "+OrderCols+` FROM work_orders
 			WHERE line_id = $1 AND (state = $2 OR (state = $3 AND reported_counts IS NULL)) ORDER BY released_at, id`,
 			line, string(wire.OrderStateReleased), string(wire.OrderStateClosed))
 		if err != nil {
@@ -322,7 +322,7 @@ func (s *Store) LineOrders(ctx context.Context, line string) (wire.Orders, error
 		}
 		var orders []WorkOrder
 		for r.Next() {
-			o, err := scanOrder(r)
+			o, err := ScanOrder(r)
 			if err != nil {
 				r.Close()
 				return err
