@@ -16,6 +16,7 @@ import (
 	"github.com/serialine/serialine/central/dscsa"
 	"github.com/serialine/serialine/central/fmd"
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/epcisdb"
 	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/central/store/orders"
 	"github.com/serialine/serialine/central/store/storetest"
@@ -436,7 +437,7 @@ func TestScriptedDay(t *testing.T) {
 		}
 		require.ElementsMatch(t, wantEPCs, commissioned)
 		// The shipping event is in the repository: GET /epcis/events finds it.
-		found, err := s.QueryEPCIS(ctx, store.EPCISQuery{BizSteps: []string{"shipping"}})
+		found, err := s.QueryEPCIS(ctx, epcisdb.EPCISQuery{BizSteps: []string{"shipping"}})
 		require.NoError(t, err)
 		require.Len(t, found, 1)
 

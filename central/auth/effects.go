@@ -3,7 +3,7 @@ package auth
 import (
 	"fmt"
 
-	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/epcisdb"
 )
 
 // effectPermissions: an EPCIS event with an effect on our own units
@@ -13,11 +13,11 @@ import (
 // theft, destruction or withdrawal is an EU FMD status update; a
 // decommissioning is QA's; all are quality:write today.
 var effectPermissions = map[string]Permission{
-	store.EffectRecall:       PermQualityWrite,
-	store.EffectDestruction:  PermQualityWrite,
-	store.EffectTheft:        PermQualityWrite,
-	store.EffectWithdrawal:   PermQualityWrite,
-	store.EffectDecommission: PermQualityWrite,
+	epcisdb.EffectRecall:       PermQualityWrite,
+	epcisdb.EffectDestruction:  PermQualityWrite,
+	epcisdb.EffectTheft:        PermQualityWrite,
+	epcisdb.EffectWithdrawal:   PermQualityWrite,
+	epcisdb.EffectDecommission: PermQualityWrite,
 }
 
 // EffectPermission is the permission an event with effect needs (an
@@ -32,7 +32,7 @@ func EffectPermission(effect string) Permission {
 // RefusedEffects returns, for each effect role r may not have, a message
 // naming the event, the effect and why, our identifiers, and the
 // permission it needs.
-func RefusedEffects(r Role, effects []store.EPCISEffect) []string {
+func RefusedEffects(r Role, effects []epcisdb.EPCISEffect) []string {
 	var out []string
 	for _, f := range effects {
 		if perm := EffectPermission(f.Effect); !Can(r, perm) {

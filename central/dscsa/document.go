@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/epcisdb"
 	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/shared/epcis"
 	"github.com/serialine/serialine/shared/gs1"
@@ -116,7 +117,7 @@ func Shipment(ctx context.Context, st *store.Store, shipment string) (*Shipping,
 		if err != nil {
 			return nil, fmt.Errorf("unit %s: %w", wire.UnitRef(u.GTIN, u.Serial), err)
 		}
-		unitEPC[store.CanonicalEPC(epc)] = wire.UnitRef(u.GTIN, u.Serial)
+		unitEPC[epcisdb.CanonicalEPC(epc)] = wire.UnitRef(u.GTIN, u.Serial)
 		sgtins = append(sgtins, epc)
 	}
 	commissioning, err := d.commissioning(ctx, st, sgtins, unitEPC)
@@ -227,8 +228,8 @@ func (d *shipped) commissioning(ctx context.Context, st *store.Store, sgtins []s
 	covered := map[string]bool{}
 	seen := map[string]bool{}
 	for i := 0; i < len(sgtins); i += epcChunk {
-		evs, err := st.QueryEPCIS(ctx, store.EPCISQuery{EventTypes: []string{string(epcis.ObjectEvent)}, BizSteps: []string{"commissioning"},
-			MatchEPC: sgtins[i:min(i+epcChunk, len(sgtins))], Limit: store.MaxEPCISLimit, SkipLineSync: i > 0})
+		evs, err := st.QueryEPCIS(ctx, epcisdb.EPCISQuery{EventTypes: []string{string(epcis.ObjectEvent)}, BizSteps: []string{"commissioning"},
+			MatchEPC: sgtins[i:min(i+epcChunk, len(sgtins))], Limit: epcisdb.MaxEPCISLimit, SkipLineSync: i > 0})
 		if err != nil {
 			return nil, err
 		}
@@ -243,7 +244,7 @@ func (d *shipped) commissioning(ctx context.Context, st *store.Store, sgtins []s
 			seen[key] = true
 			var mine []string
 			for _, epc := range e.EPCList {
-				c := store.CanonicalEPC(epc)
+				c := epcisdb.CanonicalEPC(epc)
 				if _, ok := unitEPC[c]; ok && !covered[c] {
 					mine = append(mine, epc)
 					covered[c] = true
@@ -267,7 +268,7 @@ func (d *shipped) commissioning(ctx context.Context, st *store.Store, sgtins []s
 	for _, u := range d.units {
 		p := d.products[u.GTIN]
 		epc, _ := gs1.SGTINURI(gs1.GTIN(u.GTIN), u.Serial, p.CompanyPrefixLen)
-		if covered[store.CanonicalEPC(epc)] {
+		if covered[epcisdb.CanonicalEPC(epc)] {
 			continue
 		}
 		k := u.GTIN + "\x00" + u.Lot
@@ -319,7 +320,7 @@ func (d *shipped) packing(ctx context.Context, st *store.Store, unitEPC map[stri
 		if err != nil {
 			return err
 		}
-		containers[store.CanonicalEPC(u)], uris[t.SSCC] = t.SSCC, u
+		containers[epcisdb.CanonicalEPC(u)], uris[t.SSCC] = t.SSCC, u
 		for _, c := range t.Children {
 			if err := walk(c); err != nil {
 				return err
@@ -342,13 +343,13 @@ func (d *shipped) packing(ctx context.Context, st *store.Store, unitEPC map[stri
 	slices.Sort(list)
 	recorded := map[string][]epcis.Event{} // SSCC → its packing events
 	for i := 0; i < len(list); i += epcChunk {
-		evs, err := st.QueryEPCIS(ctx, store.EPCISQuery{EventTypes: []string{string(epcis.AggregationEvent)}, BizSteps: []string{"packing"},
-			MatchAnyEPC: list[i:min(i+epcChunk, len(list))], Limit: store.MaxEPCISLimit, SkipLineSync: true})
+		evs, err := st.QueryEPCIS(ctx, epcisdb.EPCISQuery{EventTypes: []string{string(epcis.AggregationEvent)}, BizSteps: []string{"packing"},
+			MatchAnyEPC: list[i:min(i+epcChunk, len(list))], Limit: epcisdb.MaxEPCISLimit, SkipLineSync: true})
 		if err != nil {
 			return nil, err
 		}
 		for _, e := range evs {
-			if sscc, ok := containers[store.CanonicalEPC(e.ParentID)]; ok && e.Action == epcis.ActionAdd {
+			if sscc, ok := containers[epcisdb.CanonicalEPC(e.ParentID)]; ok && e.Action == epcis.ActionAdd {
 				recorded[sscc] = append(recorded[sscc], e)
 			}
 		}
@@ -364,7 +365,7 @@ func (d *shipped) packing(ctx context.Context, st *store.Store, unitEPC map[stri
 		evs, ok := recorded[t.SSCC]
 		for _, e := range evs {
 			for _, c := range e.ChildEPCs {
-				cc := store.CanonicalEPC(c)
+				cc := epcisdb.CanonicalEPC(c)
 				if _, unit := unitEPC[cc]; !unit && containers[cc] == "" {
 					ok = false
 				}

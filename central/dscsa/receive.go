@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/epcisdb"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/epcis"
 	"github.com/serialine/serialine/shared/gs1"
@@ -18,7 +19,7 @@ import (
 // canon is the form EPCs are compared in (the repository's: GS1 Digital
 // Link for SGTINs and SSCCs), so that a document mixing URIs and links
 // still adds up.
-func canon(epc string) string { return store.CanonicalEPC(epc) }
+func canon(epc string) string { return epcisdb.CanonicalEPC(epc) }
 
 // ErrNotYourGLN is returned when a partner sends a document from a GLN
 // that is not its own.

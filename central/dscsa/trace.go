@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/epcisdb"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/epcis"
 	"github.com/serialine/serialine/shared/gs1"
@@ -210,7 +211,7 @@ func TraceEvents(ctx context.Context, st *store.Store, gtin, serial, sscc string
 			for _, c := range where.Containers {
 				uris = append(uris, "https://id.gs1.org/00/"+c)
 			}
-			more, err := st.QueryEPCIS(ctx, store.EPCISQuery{MatchAnyEPC: uris, Limit: store.MaxEPCISLimit, SkipLineSync: true})
+			more, err := st.QueryEPCIS(ctx, epcisdb.EPCISQuery{MatchAnyEPC: uris, Limit: epcisdb.MaxEPCISLimit, SkipLineSync: true})
 			if err != nil {
 				return doc, err
 			}

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/serialine/serialine/central/auth"
-	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/epcisdb"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/epcis"
 	"github.com/serialine/serialine/shared/utf8json"
@@ -41,12 +41,12 @@ type CaptureJob struct {
 	Rejected   int `json:"rejected"`
 }
 
-func jobOut(j store.CaptureJob) CaptureJob {
+func jobOut(j epcisdb.CaptureJob) CaptureJob {
 	out := CaptureJob{CaptureID: j.CaptureID, CreatedAt: j.CreatedAt, FinishedAt: j.FinishedAt, Running: j.Running, Success: j.Success,
 		Behaviour: j.Behaviour, Errors: []Problem{}, Events: j.Events, Stored: j.Stored, Duplicates: j.Duplicates, Declared: j.Declared, Rejected: j.Rejected}
 	for _, e := range j.Errors {
 		typ, status := "epcisException:ValidationException", http.StatusBadRequest
-		if e == store.AbandonedCapture || strings.HasPrefix(e, "the capture could not be stored") {
+		if e == epcisdb.AbandonedCapture || strings.HasPrefix(e, "the capture could not be stored") {
 			typ, status = "epcisException:ImplementationException", http.StatusInternalServerError
 		}
 		out.Errors = append(out.Errors, Problem{Type: typ, Title: e, Status: status})
@@ -134,7 +134,7 @@ func (h *Handler) capture(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	job := store.CaptureJob{CaptureID: newCaptureID(), Behaviour: behaviour, Principal: p.Name, Events: len(doc.Events)}
+	job := epcisdb.CaptureJob{CaptureID: newCaptureID(), Behaviour: behaviour, Principal: p.Name, Events: len(doc.Events)}
 	h.mu.Lock()
 	closing := h.closing
 	if !closing {
@@ -176,14 +176,14 @@ func captureFormat(contentType string) (epcis.Format, bool) {
 // with the job's outcome (rollback: nothing when any event is invalid).
 // Events with an effect on our units (authorized before) are audited
 // with the events, as their actor's.
-func (h *Handler) runCapture(job store.CaptureJob, actor string, events []epcis.Event, hashes []epcis.EventHash, effects []store.EPCISEffect) {
+func (h *Handler) runCapture(job epcisdb.CaptureJob, actor string, events []epcis.Event, hashes []epcis.EventHash, effects []epcisdb.EPCISEffect) {
 	defer h.jobs.Done()
 	ctx := withActor(h.bg, actor)
 	var valid []epcis.Event
 	var ids, errs []string
 	var pos []int
 	for i, e := range events {
-		ps := store.ValidateEPCISEvent(i, e)
+		ps := epcisdb.ValidateEPCISEvent(i, e)
 		for _, p := range ps {
 			errs = append(errs, p.Error())
 		}
@@ -216,7 +216,7 @@ func (h *Handler) runCapture(job store.CaptureJob, actor string, events []epcis.
 
 // errText is what a client may see of an internal error.
 func errText(err error) string {
-	var ce *store.EPCISCaptureError
+	var ce *epcisdb.EPCISCaptureError
 	if errors.As(err, &ce) {
 		return ce.Error()
 	}

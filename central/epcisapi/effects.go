@@ -6,7 +6,7 @@ import (
 	"net/http"
 
 	"github.com/serialine/serialine/central/auth"
-	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/epcisdb"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/epcis"
 )
@@ -17,7 +17,7 @@ import (
 // one: the whole document is refused (nothing stored, whatever the error
 // behaviour). ok is true when the capture may go on; effects are then the
 // ones to audit.
-func (h *Handler) authorizeEffects(w http.ResponseWriter, r *http.Request, p auth.Principal, events []epcis.Event) (effects []store.EPCISEffect, ok bool) {
+func (h *Handler) authorizeEffects(w http.ResponseWriter, r *http.Request, p auth.Principal, events []epcis.Event) (effects []epcisdb.EPCISEffect, ok bool) {
 	effects, err := h.Store.EPCISEffects(r.Context(), events)
 	if err != nil {
 		h.internal(w, "capture permissions", err)
@@ -38,12 +38,12 @@ func (h *Handler) authorizeEffects(w http.ResponseWriter, r *http.Request, p aut
 
 // onlyValid keeps the effects of the events that survived validation,
 // renumbered by their position among them (valid[k] is events[pos[k]]).
-func onlyValid(effects []store.EPCISEffect, pos []int) []store.EPCISEffect {
+func onlyValid(effects []epcisdb.EPCISEffect, pos []int) []epcisdb.EPCISEffect {
 	at := make(map[int]int, len(pos))
 	for k, i := range pos {
 		at[i] = k
 	}
-	var out []store.EPCISEffect
+	var out []epcisdb.EPCISEffect
 	for _, f := range effects {
 		if k, ok := at[f.Index]; ok {
 			f.Index = k

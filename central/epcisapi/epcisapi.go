@@ -22,6 +22,7 @@ import (
 	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/outbound"
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/epcisdb"
 )
 
 // Prefix is where the binding lives; mount the handler there without
@@ -197,7 +198,7 @@ const (
 
 // extensionsHeader names the extension namespaces central writes.
 var extensionsHeader = func() string {
-	b, _ := json.Marshal(map[string]string{"serialine": store.SerialineNS})
+	b, _ := json.Marshal(map[string]string{"serialine": epcisdb.SerialineNS})
 	return string(b)
 }()
 

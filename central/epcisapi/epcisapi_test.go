@@ -14,7 +14,7 @@ import (
 
 	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/epcisapi"
-	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/epcisdb"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/epcis"
@@ -99,7 +99,7 @@ func TestCaptureGS1Examples(t *testing.T) {
 				e := newEnv(t, b.DSN(t))
 				t.Run(filepath.Base(f), func(t *testing.T) {
 					for i, ev := range doc.Events {
-						require.Empty(t, store.ValidateEPCISEvent(i, ev), "GS1's example event %d is refused", i)
+						require.Empty(t, epcisdb.ValidateEPCISEvent(i, ev), "GS1's example event %d is refused", i)
 					}
 					hdr := []string{"Content-Type", ctypeOf(f)}
 					first := e.capture(t, auth.RolePlanner, src, hdr...)

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/serialine/serialine/central/auth"
-	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/epcisdb"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/epcis"
 )
@@ -82,9 +82,9 @@ func (h *Handler) pageOfEvents(w http.ResponseWriter, r *http.Request, q Query, 
 	if !ok {
 		return
 	}
-	pr := store.EPCISPageRequest{Order: q.Order, Desc: q.Desc, Size: pg.perPage}
+	pr := epcisdb.EPCISPageRequest{Order: q.Order, Desc: q.Desc, Size: pg.perPage}
 	if pg.after != nil {
-		pr.After = &store.EPCISCursor{ID: pg.after.ID, EventTime: pg.after.At}
+		pr.After = &epcisdb.EPCISCursor{ID: pg.after.ID, EventTime: pg.after.At}
 	}
 	p, err := h.Store.QueryEPCISPage(r.Context(), q.EPCISQuery, pr)
 	if errors.Is(err, sqldb.ErrInvalid) {

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/epcisdb"
 	"github.com/serialine/serialine/shared/epcis"
 )
 
@@ -35,8 +35,8 @@ var reQueryLanguage = regexp.MustCompile(`^(EQ|GT|GE|LT|LE|EXISTS|WD|MATCH|HASAT
 
 // Query is a parsed query: the store's filter and the order asked.
 type Query struct {
-	store.EPCISQuery
-	Order store.EPCISOrder
+	epcisdb.EPCISQuery
+	Order epcisdb.EPCISOrder
 	Desc  bool
 }
 
@@ -161,9 +161,9 @@ func ParseQuery(v map[string][]string, allowed ...string) (Query, error) {
 	}
 	switch s := first(v["orderBy"]); s {
 	case "", "recordTime":
-		q.Order = store.ByRecordTime
+		q.Order = epcisdb.ByRecordTime
 	case "eventTime":
-		q.Order = store.ByEventTime
+		q.Order = epcisdb.ByEventTime
 	default:
 		return q, qerr("orderBy", "%q is not eventTime or recordTime", s)
 	}

@@ -21,7 +21,7 @@ import (
 	"golang.org/x/text/message"
 
 	"github.com/serialine/serialine/central/auth"
-	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/epcisdb"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/utf8json"
 )
@@ -191,7 +191,7 @@ func (h *Handler) createQuery(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p, _ := auth.PrincipalFrom(r.Context())
-	err = h.Store.CreateEPCISQuery(r.Context(), store.NamedQuery{Name: in.Name, Definition: in.Query, CreatedBy: p.Name})
+	err = h.Store.CreateEPCISQuery(r.Context(), epcisdb.NamedQuery{Name: in.Name, Definition: in.Query, CreatedBy: p.Name})
 	if errors.Is(err, sqldb.ErrConflict) {
 		writeProblem(w, Problem{Type: "epcisException:DuplicateNameException", Status: http.StatusConflict, Detail: "name",
 			Title: fmt.Sprintf("name: a query %q exists; delete it first or choose another name", in.Name)})
@@ -206,7 +206,7 @@ func (h *Handler) createQuery(w http.ResponseWriter, r *http.Request) {
 }
 
 // namedQuery loads {queryName}; ok is false when it was answered (404).
-func (h *Handler) namedQuery(w http.ResponseWriter, r *http.Request) (store.NamedQuery, bool) {
+func (h *Handler) namedQuery(w http.ResponseWriter, r *http.Request) (epcisdb.NamedQuery, bool) {
 	name := r.PathValue("queryName")
 	q, err := h.Store.EPCISQueryByName(r.Context(), name)
 	if errors.Is(err, sqldb.ErrNotFound) {
@@ -265,7 +265,7 @@ func (h *Handler) deleteQuery(w http.ResponseWriter, r *http.Request) {
 }
 
 // parsedQuery is a named query's definition parsed.
-func parsedQuery(q store.NamedQuery) (Query, error) {
+func parsedQuery(q epcisdb.NamedQuery) (Query, error) {
 	params, err := definitionParams(q.Definition)
 	if err != nil {
 		return Query{}, err

@@ -19,7 +19,7 @@ import (
 	"time"
 
 	"github.com/serialine/serialine/central/auth"
-	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/epcisdb"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/epcis"
 	"github.com/serialine/serialine/shared/utf8json"
@@ -77,7 +77,7 @@ type SubscriptionOut struct {
 	NextRun   *time.Time `json:"nextRun,omitempty"`
 }
 
-func subOut(s store.Subscription) SubscriptionOut {
+func subOut(s epcisdb.Subscription) SubscriptionOut {
 	return SubscriptionOut{SubscriptionID: s.ID, QueryName: s.Query, Dest: s.Dest, CreatedAt: s.CreatedAt, InitialRecordTime: s.InitialRecordTime,
 		Stream: s.Stream, Schedule: s.Schedule, ReportIfEmpty: s.ReportIfEmpty, Delivered: s.Delivered, Attempts: s.Attempts,
 		LastError: s.LastError, NextRun: s.NextRun}
@@ -139,7 +139,7 @@ func (h *Handler) subscribe(w http.ResponseWriter, r *http.Request) {
 		subProblem(w, "stream", "set stream to true (every new matching event) or give a schedule")
 		return
 	}
-	sub := store.Subscription{ID: newID(), Query: nq.Name, Dest: in.Dest, Secret: secret, Stream: in.Stream, Schedule: in.Schedule,
+	sub := epcisdb.Subscription{ID: newID(), Query: nq.Name, Dest: in.Dest, Secret: secret, Stream: in.Stream, Schedule: in.Schedule,
 		ReportIfEmpty: in.ReportIfEmpty}
 	now := time.Now().UTC()
 	if in.Schedule != nil {
@@ -394,7 +394,7 @@ func (s *subscriptions) deliverAll(log interface{ Warn(string, ...any) }) time.T
 // deliver sends a subscription what is due: for a stream, every event
 // after its position; for a schedule, the same at its run (an empty
 // document when there is none and reportIfEmpty), then its next run.
-func (s *subscriptions) deliver(ctx context.Context, sub store.Subscription) error {
+func (s *subscriptions) deliver(ctx context.Context, sub epcisdb.Subscription) error {
 	nq, err := s.h.Store.EPCISQueryByName(ctx, sub.Query)
 	if err != nil {
 		return err
@@ -406,8 +406,8 @@ func (s *subscriptions) deliver(ctx context.Context, sub store.Subscription) err
 	q.GERecordTime = sub.InitialRecordTime
 	last, sent := sub.LastID, 0
 	for {
-		p, err := s.h.Store.QueryEPCISPage(ctx, q.EPCISQuery, store.EPCISPageRequest{Order: store.ByRecordTime,
-			After: &store.EPCISCursor{ID: last}, Size: deliveryBatch})
+		p, err := s.h.Store.QueryEPCISPage(ctx, q.EPCISQuery, epcisdb.EPCISPageRequest{Order: epcisdb.ByRecordTime,
+			After: &epcisdb.EPCISCursor{ID: last}, Size: deliveryBatch})
 		if err != nil {
 			return err
 		}
@@ -440,7 +440,7 @@ func (s *subscriptions) deliver(ctx context.Context, sub store.Subscription) err
 }
 
 // nextRun is a scheduled subscription's run after now.
-func (s *subscriptions) nextRun(sub store.Subscription) *time.Time {
+func (s *subscriptions) nextRun(sub epcisdb.Subscription) *time.Time {
 	sch, err := parseSchedule(sub.Schedule)
 	if err != nil {
 		far := time.Now().AddDate(100, 0, 0)
@@ -454,7 +454,7 @@ func (s *subscriptions) nextRun(sub store.Subscription) *time.Time {
 }
 
 // post sends one signed delivery.
-func (s *subscriptions) post(ctx context.Context, sub store.Subscription, evs []epcis.Event, deliveryID string) error {
+func (s *subscriptions) post(ctx context.Context, sub epcisdb.Subscription, evs []epcis.Event, deliveryID string) error {
 	body, err := epcis.MarshalQueryDocumentJSONLD(evs, sub.Query, sub.ID)
 	if err != nil {
 		return err

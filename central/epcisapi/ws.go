@@ -8,7 +8,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
-	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/epcisdb"
 	"github.com/serialine/serialine/shared/epcis"
 )
 
@@ -98,8 +98,8 @@ func (h *Handler) webSocket(w http.ResponseWriter, r *http.Request, name string,
 		if stream || !time.Now().Before(due) {
 			sent := false
 			for {
-				p, err := h.Store.QueryEPCISPage(ctx, q.EPCISQuery, store.EPCISPageRequest{Order: store.ByRecordTime,
-					After: &store.EPCISCursor{ID: last}, Size: deliveryBatch})
+				p, err := h.Store.QueryEPCISPage(ctx, q.EPCISQuery, epcisdb.EPCISPageRequest{Order: epcisdb.ByRecordTime,
+					After: &epcisdb.EPCISCursor{ID: last}, Size: deliveryBatch})
 				if err != nil {
 					return
 				}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/audit"
+	"github.com/serialine/serialine/central/store/epcisdb"
 	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/storetest"
@@ -278,7 +279,7 @@ func TestShipping(t *testing.T) {
 			{Type: "desadv", Value: "urn:epcglobal:cbv:bt:" + p.dock + ":SHP-1"}}, e.BizTransactionList)
 		require.Equal(t, "https://id.gs1.org/417/"+p.site, e.SourceList[0].Value)
 		require.Equal(t, "https://id.gs1.org/417/"+p.customer, e.DestinationList[0].Value)
-		found, err := p.s.QueryEPCIS(p.ctx, store.EPCISQuery{BizSteps: []string{"shipping"}, MatchEPC: []string{palletURI}})
+		found, err := p.s.QueryEPCIS(p.ctx, epcisdb.EPCISQuery{BizSteps: []string{"shipping"}, MatchEPC: []string{palletURI}})
 		require.NoError(t, err)
 		require.Len(t, found, 1)
 		validateEPCIS(t, epcis.Document{CreationDate: shipAt, Events: []epcis.Event{e}})
@@ -377,7 +378,7 @@ func TestReturns(t *testing.T) {
 		require.ErrorContains(t, err, "a recall covers it")
 
 		// Each return is an EPCIS receiving event, valid against GS1's schemas.
-		recv, err := p.s.QueryEPCIS(p.ctx, store.EPCISQuery{BizSteps: []string{"receiving"}})
+		recv, err := p.s.QueryEPCIS(p.ctx, epcisdb.EPCISQuery{BizSteps: []string{"receiving"}})
 		require.NoError(t, err)
 		require.Len(t, recv, 3)
 		require.Equal(t, "https://id.gs1.org/417/"+p.customer, recv[0].SourceList[0].Value)

@@ -9,7 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/epcisdb"
 	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/storetest"
@@ -39,7 +39,7 @@ func TestEPCISEventIDs(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, []string{ha, b.EventID}, res.EventIDs)
 
-		got, err := s.QueryEPCIS(ctx, store.EPCISQuery{EventIDs: []string{ha, b.EventID}})
+		got, err := s.QueryEPCIS(ctx, epcisdb.EPCISQuery{EventIDs: []string{ha, b.EventID}})
 		require.NoError(t, err)
 		require.Len(t, got, 2)
 		require.Equal(t, ha, got[0].EventID)
@@ -79,7 +79,7 @@ func TestEPCISErrorDeclaration(t *testing.T) {
 		fix.EventID = "urn:uuid:404d95fc-9457-4a51-bd6a-0bba133845a8"
 		_, err := s.CaptureEPCIS(ctx, []epcis.Event{a, b}, nil)
 		require.NoError(t, err)
-		declared, err := s.QueryEPCIS(ctx, store.EPCISQuery{ErrorDeclared: true})
+		declared, err := s.QueryEPCIS(ctx, epcisdb.EPCISQuery{ErrorDeclared: true})
 		require.NoError(t, err)
 		require.Empty(t, declared)
 
@@ -92,13 +92,13 @@ func TestEPCISErrorDeclaration(t *testing.T) {
 		require.Equal(t, 2, res.Declared)
 		require.Equal(t, 1, res.Stored, "only the corrective event is new")
 
-		all, err := s.QueryEPCIS(ctx, store.EPCISQuery{})
+		all, err := s.QueryEPCIS(ctx, epcisdb.EPCISQuery{})
 		require.NoError(t, err)
 		require.Len(t, all, 3)
-		declared, err = s.QueryEPCIS(ctx, store.EPCISQuery{ErrorDeclared: true})
+		declared, err = s.QueryEPCIS(ctx, epcisdb.EPCISQuery{ErrorDeclared: true})
 		require.NoError(t, err)
 		require.Len(t, declared, 2)
-		inc, err := s.QueryEPCIS(ctx, store.EPCISQuery{ErrorReasons: []string{"incorrect_data"}})
+		inc, err := s.QueryEPCIS(ctx, epcisdb.EPCISQuery{ErrorReasons: []string{"incorrect_data"}})
 		require.NoError(t, err)
 		require.Len(t, inc, 1)
 		require.Equal(t, a.EPCList, inc[0].EPCList)
@@ -108,7 +108,7 @@ func TestEPCISErrorDeclaration(t *testing.T) {
 		ha, err := epcis.HashID(a)
 		require.NoError(t, err)
 		require.Equal(t, ha, inc[0].EventID, "the declaration keeps the event's ID")
-		dno, err := s.QueryEPCIS(ctx, store.EPCISQuery{ErrorReasons: []string{"https://ref.gs1.org/cbv/ER-did_not_occur"}})
+		dno, err := s.QueryEPCIS(ctx, epcisdb.EPCISQuery{ErrorReasons: []string{"https://ref.gs1.org/cbv/ER-did_not_occur"}})
 		require.NoError(t, err)
 		require.Len(t, dno, 1)
 		require.Equal(t, b.EventID, dno[0].EventID)
@@ -159,10 +159,10 @@ func TestEPCISPagingWhileCapturing(t *testing.T) {
 		go func() { wg.Wait(); close(done) }()
 		deadline := time.After(time.Minute)
 		seen := map[string]int{}
-		var after *store.EPCISCursor
+		var after *epcisdb.EPCISCursor
 		pages, finished := 0, false
 		for {
-			p, err := s.QueryEPCISPage(ctx, store.EPCISQuery{SkipLineSync: true}, store.EPCISPageRequest{After: after, Size: 17})
+			p, err := s.QueryEPCISPage(ctx, epcisdb.EPCISQuery{SkipLineSync: true}, epcisdb.EPCISPageRequest{After: after, Size: 17})
 			require.NoError(t, err)
 			for _, e := range p.Events {
 				seen[e.EventID]++
@@ -216,7 +216,7 @@ func TestLineEventsReadPoint(t *testing.T) {
 
 		siteSGLN, err := gs1.SGLNURI(gs1.GLN(site), "0", 7)
 		require.NoError(t, err)
-		got, err := f.s.QueryEPCIS(f.ctx, store.EPCISQuery{ReadPoints: []string{"https://id.gs1.org/414/" + testkit.GLN(t, "950600000001") + "/254/L1"}})
+		got, err := f.s.QueryEPCIS(f.ctx, epcisdb.EPCISQuery{ReadPoints: []string{"https://id.gs1.org/414/" + testkit.GLN(t, "950600000001") + "/254/L1"}})
 		require.NoError(t, err)
 		require.Len(t, got, 3)
 		for _, e := range got {

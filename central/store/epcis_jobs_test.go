@@ -7,7 +7,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/epcisdb"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/shared/epcis"
@@ -20,9 +20,9 @@ func TestCaptureJobs(t *testing.T) {
 	storetest.ForEachBackend(t, func(t *testing.T, dsn string) {
 		s, ctx := open(t, dsn), storetest.Context(t)
 		for _, id := range []string{"c1", "c2", "c3"} {
-			require.NoError(t, s.CreateCaptureJob(ctx, store.CaptureJob{CaptureID: id, Behaviour: "proceed", Principal: "ana", Events: 2}))
+			require.NoError(t, s.CreateCaptureJob(ctx, epcisdb.CaptureJob{CaptureID: id, Behaviour: "proceed", Principal: "ana", Events: 2}))
 		}
-		require.ErrorIs(t, s.CreateCaptureJob(ctx, store.CaptureJob{CaptureID: "c4", Behaviour: "maybe"}), sqldb.ErrInvalid)
+		require.ErrorIs(t, s.CreateCaptureJob(ctx, epcisdb.CaptureJob{CaptureID: "c4", Behaviour: "maybe"}), sqldb.ErrInvalid)
 		res, err := s.CaptureEPCISForJob(ctx, "c1", []epcis.Event{shipEvent(1)}, nil, 1, []string{"eventList[1].bizStep: bad"})
 		require.NoError(t, err)
 		require.Equal(t, "c1", res.CaptureID)
@@ -43,7 +43,7 @@ func TestCaptureJobs(t *testing.T) {
 		j, err = s.CaptureJobByID(ctx, "c3")
 		require.NoError(t, err)
 		require.False(t, j.Running || j.Success)
-		require.Equal(t, []string{store.AbandonedCapture}, j.Errors)
+		require.Equal(t, []string{epcisdb.AbandonedCapture}, j.Errors)
 		_, err = s.CaptureJobByID(ctx, "nope")
 		require.ErrorIs(t, err, sqldb.ErrNotFound)
 
@@ -65,15 +65,15 @@ func TestEPCISQueriesAndSubscriptions(t *testing.T) {
 	storetest.ForEachBackend(t, func(t *testing.T, dsn string) {
 		s, ctx := open(t, dsn), storetest.Context(t)
 		def := json.RawMessage(`{"EQ_bizStep": ["shipping"]}`)
-		require.NoError(t, s.CreateEPCISQuery(ctx, store.NamedQuery{Name: "ship", Definition: def, CreatedBy: "ana"}))
-		require.ErrorIs(t, s.CreateEPCISQuery(ctx, store.NamedQuery{Name: "ship", Definition: def}), sqldb.ErrConflict)
+		require.NoError(t, s.CreateEPCISQuery(ctx, epcisdb.NamedQuery{Name: "ship", Definition: def, CreatedBy: "ana"}))
+		require.ErrorIs(t, s.CreateEPCISQuery(ctx, epcisdb.NamedQuery{Name: "ship", Definition: def}), sqldb.ErrConflict)
 		q, err := s.EPCISQueryByName(ctx, "ship")
 		require.NoError(t, err)
 		require.JSONEq(t, string(def), string(q.Definition))
 
-		sub := store.Subscription{ID: "s1", Query: "ship", Dest: "https://x.example/hook", Secret: "k", Stream: true, InitialRecordTime: t0, LastID: 7}
+		sub := epcisdb.Subscription{ID: "s1", Query: "ship", Dest: "https://x.example/hook", Secret: "k", Stream: true, InitialRecordTime: t0, LastID: 7}
 		require.NoError(t, s.CreateSubscription(ctx, sub))
-		require.ErrorIs(t, s.CreateSubscription(ctx, store.Subscription{ID: "s2", Query: "nope", Dest: "https://x", InitialRecordTime: t0}), sqldb.ErrNotFound)
+		require.ErrorIs(t, s.CreateSubscription(ctx, epcisdb.Subscription{ID: "s2", Query: "nope", Dest: "https://x", InitialRecordTime: t0}), sqldb.ErrNotFound)
 		next := t0.Add(time.Hour)
 		require.NoError(t, s.FailedSubscription(ctx, "s1", next, "answered 500"))
 		got, err := s.SubscriptionByID(ctx, "ship", "s1")
@@ -93,7 +93,7 @@ func TestEPCISQueriesAndSubscriptions(t *testing.T) {
 		require.NoError(t, s.DeleteEPCISQuery(ctx, "ship"))
 		_, err = s.SubscriptionByID(ctx, "ship", "s1")
 		require.ErrorIs(t, err, sqldb.ErrNotFound)
-		require.ErrorIs(t, s.DeliveredSubscription(ctx, "s1", 13, 1, nil), store.ErrSubscriptionGone)
+		require.ErrorIs(t, s.DeliveredSubscription(ctx, "s1", 13, 1, nil), epcisdb.ErrSubscriptionGone)
 		require.ErrorIs(t, s.DeleteEPCISQuery(ctx, "ship"), sqldb.ErrNotFound)
 	})
 }

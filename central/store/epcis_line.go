@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/serialine/serialine/central/store/epcisdb"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/epcis"
 	"github.com/serialine/serialine/shared/gs1"
@@ -111,7 +112,7 @@ func (s *Store) syncLine(ctx context.Context, tx sqldb.Tx, line, inc string) (do
 			return false, err
 		}
 		rec := sqldb.Now()
-		var rows []*epcisRow
+		var rows []*epcisdb.Row
 		for _, h := range hist {
 			e, ok, err := p.event(h)
 			if err != nil {
@@ -120,16 +121,16 @@ func (s *Store) syncLine(ctx context.Context, tx sqldb.Tx, line, inc string) (do
 			if !ok {
 				continue
 			}
-			row, err := newEPCISRow(e, "", rec, EPCISSourceLine, h.eventID)
+			row, err := epcisdb.NewRow(e, "", rec, epcisdb.EPCISSourceLine, h.eventID)
 			if err != nil {
 				return false, fmt.Errorf("line event %s: %w", h.eventID, err)
 			}
 			rows = append(rows, &row)
 		}
-		if err := s.lockEPCISInsert(ctx, tx); err != nil {
+		if err := s.LockInsert(ctx, tx); err != nil {
 			return false, err
 		}
-		if _, err := insertEPCIS(ctx, tx, rows); err != nil {
+		if _, err := epcisdb.Insert(ctx, tx, rows); err != nil {
 			return false, err
 		}
 	}
@@ -306,7 +307,7 @@ func (p *projector) event(h histRow) (epcis.Event, bool, error) {
 			}
 		}
 		if e.Extensions != nil {
-			e.Namespaces = map[string]string{"serialine": SerialineNS}
+			e.Namespaces = map[string]string{"serialine": epcisdb.SerialineNS}
 		}
 		return e, true, nil
 	case "aggregated", "disaggregated":

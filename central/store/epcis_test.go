@@ -6,7 +6,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/epcisdb"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/internal/testkit"
@@ -30,13 +30,13 @@ func TestLineEventsAsEPCIS(t *testing.T) {
 		dec.Reason, dec.Counter = wire.ReasonDestroyed, nil
 		apply(t, f, line1, agg, dec)
 
-		all, err := f.s.QueryEPCIS(f.ctx, store.EPCISQuery{})
+		all, err := f.s.QueryEPCIS(f.ctx, epcisdb.EPCISQuery{})
 		require.NoError(t, err)
 		require.Len(t, all, 6, "4 commissioning, 1 aggregation, 1 destroying")
 
 		sgtin0, err := gs1.SGTINURI(gtinRand, u.serial[0], 7)
 		require.NoError(t, err)
-		com, err := f.s.QueryEPCIS(f.ctx, store.EPCISQuery{BizSteps: []string{"urn:epcglobal:cbv:bizstep:commissioning"}, MatchEPC: []string{sgtin0}})
+		com, err := f.s.QueryEPCIS(f.ctx, epcisdb.EPCISQuery{BizSteps: []string{"urn:epcglobal:cbv:bizstep:commissioning"}, MatchEPC: []string{sgtin0}})
 		require.NoError(t, err)
 		require.Len(t, com, 1)
 		e := com[0]
@@ -50,7 +50,7 @@ func TestLineEventsAsEPCIS(t *testing.T) {
 		require.NoError(t, e.Validate())
 
 		// MATCH_epc finds the aggregation through childEPCs; MATCH_anyEPC by parentID too.
-		hits, err := f.s.QueryEPCIS(f.ctx, store.EPCISQuery{MatchEPC: []string{sgtin0}})
+		hits, err := f.s.QueryEPCIS(f.ctx, epcisdb.EPCISQuery{MatchEPC: []string{sgtin0}})
 		require.NoError(t, err)
 		require.Len(t, hits, 2)
 		require.Equal(t, epcis.AggregationEvent, hits[1].Type)
@@ -58,11 +58,11 @@ func TestLineEventsAsEPCIS(t *testing.T) {
 		caseURI, err := gs1.SSCCURI(gs1.SSCC(caseA), 7)
 		require.NoError(t, err)
 		require.Equal(t, caseURI, hits[1].ParentID)
-		hits, err = f.s.QueryEPCIS(f.ctx, store.EPCISQuery{MatchAnyEPC: []string{"https://id.gs1.org/00/" + caseA}})
+		hits, err = f.s.QueryEPCIS(f.ctx, epcisdb.EPCISQuery{MatchAnyEPC: []string{"https://id.gs1.org/00/" + caseA}})
 		require.NoError(t, err)
 		require.Len(t, hits, 1)
 
-		hits, err = f.s.QueryEPCIS(f.ctx, store.EPCISQuery{Dispositions: []string{"destroyed"}})
+		hits, err = f.s.QueryEPCIS(f.ctx, epcisdb.EPCISQuery{Dispositions: []string{"destroyed"}})
 		require.NoError(t, err)
 		require.Len(t, hits, 1)
 		require.Equal(t, "destroying", hits[0].BizStep)
@@ -74,7 +74,7 @@ func TestLineEventsAsEPCIS(t *testing.T) {
 
 		// More events later: only they are projected.
 		apply(t, f, line1, u.commission(line1, 7, 4, 6)...)
-		all, err = f.s.QueryEPCIS(f.ctx, store.EPCISQuery{EventTypes: []string{"ObjectEvent"}})
+		all, err = f.s.QueryEPCIS(f.ctx, epcisdb.EPCISQuery{EventTypes: []string{"ObjectEvent"}})
 		require.NoError(t, err)
 		require.Len(t, all, 7)
 	})
@@ -91,7 +91,7 @@ func TestCaptureEPCISRollback(t *testing.T) {
 	_, err := s.CaptureEPCIS(ctx, []epcis.Event{good, bad}, nil)
 	require.ErrorIs(t, err, sqldb.ErrInvalid)
 	require.ErrorContains(t, err, `eventList[1].bizStep: "shiping" is not a CBV 2.0 business step`)
-	got, err := s.QueryEPCIS(ctx, store.EPCISQuery{})
+	got, err := s.QueryEPCIS(ctx, epcisdb.EPCISQuery{})
 	require.NoError(t, err)
 	require.Empty(t, got)
 
@@ -103,6 +103,6 @@ func TestCaptureEPCISRollback(t *testing.T) {
 	require.Equal(t, 0, res.Stored)
 	require.Equal(t, 2, res.Duplicates)
 
-	_, err = s.QueryEPCIS(ctx, store.EPCISQuery{Limit: store.MaxEPCISLimit + 1})
+	_, err = s.QueryEPCIS(ctx, epcisdb.EPCISQuery{Limit: epcisdb.MaxEPCISLimit + 1})
 	require.ErrorIs(t, err, sqldb.ErrInvalid)
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/audit"
+	"github.com/serialine/serialine/central/store/epcisdb"
 	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/storetest"
@@ -133,7 +134,7 @@ func TestIncarnationReplacesLegacy(t *testing.T) {
 		require.Equal(t, uint64(8+5), c.Commissioned, "every event of both incarnations")
 
 		// Both incarnations' events are projected into EPCIS.
-		evs, err := f.s.QueryEPCIS(f.ctx, store.EPCISQuery{})
+		evs, err := f.s.QueryEPCIS(f.ctx, epcisdb.EPCISQuery{})
 		require.NoError(t, err)
 		require.Len(t, evs, 8+5)
 

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/epcisdb"
 	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/storetest"
@@ -90,7 +91,7 @@ func TestMigrateToIncarnations(t *testing.T) {
 		require.Equal(t, 3, res.Applied, "the held event applies")
 		require.Nil(t, res.Replaced)
 
-		evs, err := s.QueryEPCIS(ctx, store.EPCISQuery{})
+		evs, err := s.QueryEPCIS(ctx, epcisdb.EPCISQuery{})
 		require.NoError(t, err)
 		require.Len(t, evs, 3, "seqs 6-8; the cursor kept 1-5 done")
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/serialine/serialine/central/store/audit"
 	"github.com/serialine/serialine/central/store/check"
+	"github.com/serialine/serialine/central/store/epcisdb"
 	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/central/store/orders"
 	"github.com/serialine/serialine/central/store/sqldb"
@@ -634,14 +635,14 @@ func (s *Store) ConfirmShipment(ctx context.Context, id string, at time.Time) (S
 		if err != nil {
 			return fmt.Errorf("%s: EPCIS shipping event: %w", rec, err)
 		}
-		row, err := newEPCISRow(e, "", sqldb.Now(), EPCISSourceShipment, id)
+		row, err := epcisdb.NewRow(e, "", sqldb.Now(), EPCISSourceShipment, id)
 		if err != nil {
 			return fmt.Errorf("%s: EPCIS shipping event: %w", rec, err)
 		}
-		if err := s.lockEPCISInsert(ctx, tx); err != nil {
+		if err := s.LockInsert(ctx, tx); err != nil {
 			return err
 		}
-		if _, err := insertEPCIS(ctx, tx, []*epcisRow{&row}); err != nil {
+		if _, err := epcisdb.Insert(ctx, tx, []*epcisdb.Row{&row}); err != nil {
 			return fmt.Errorf("%s: EPCIS shipping event: %w", rec, err)
 		}
 		// The customer's DSCSA document is queued with the confirmation:
@@ -800,7 +801,7 @@ func (s *Store) ShipmentEPCISEvent(ctx context.Context, id string) (epcis.Event,
 	if err != nil {
 		return epcis.Event{}, fmt.Errorf("shipment %s: EPCIS shipping event: %w", id, err)
 	}
-	e, err := parseStoredEvent(doc)
+	e, err := epcisdb.ParseStoredEvent(doc)
 	if err != nil {
 		return epcis.Event{}, fmt.Errorf("shipment %s: %w", id, err)
 	}
@@ -919,14 +920,14 @@ func (s *Store) ReceiveReturn(ctx context.Context, gtin, serial, siteGLN string)
 		if err != nil {
 			return fmt.Errorf("%s: EPCIS receiving event: %w", rec, err)
 		}
-		row, err := newEPCISRow(e, "", t, EPCISSourceReturn, strconv.FormatInt(ret.ID, 10))
+		row, err := epcisdb.NewRow(e, "", t, EPCISSourceReturn, strconv.FormatInt(ret.ID, 10))
 		if err != nil {
 			return fmt.Errorf("%s: EPCIS receiving event: %w", rec, err)
 		}
-		if err := s.lockEPCISInsert(ctx, tx); err != nil {
+		if err := s.LockInsert(ctx, tx); err != nil {
 			return err
 		}
-		if _, err := insertEPCIS(ctx, tx, []*epcisRow{&row}); err != nil {
+		if _, err := epcisdb.Insert(ctx, tx, []*epcisdb.Row{&row}); err != nil {
 			return fmt.Errorf("%s: EPCIS receiving event: %w", rec, err)
 		}
 		return audit.Record(ctx, tx, "receive", "unit_return", strconv.FormatInt(ret.ID, 10), nil, ret)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/serialine/serialine/central/store/audit"
+	"github.com/serialine/serialine/central/store/epcisdb"
 	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/central/store/orders"
 	"github.com/serialine/serialine/central/store/sqldb"
@@ -20,6 +21,7 @@ import (
 // concurrent use; several Stores (several central replicas) may share one
 // PostgreSQL database.
 type Store struct {
+	*epcisdb.Repository
 	*orders.Book
 	*audit.Trail
 	*master.Data
@@ -113,7 +115,9 @@ func Open(ctx context.Context, dsn string, log *slog.Logger, opts ...Option) (*S
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{Book: orders.New(db, o.clock), Trail: audit.New(db), Data: master.New(db), db: db, log: db.Log(), clock: o.clock, skew: o.skew, fmdWindow: o.fmdWindow}
+	s := &Store{db: db, log: db.Log(), clock: o.clock, skew: o.skew, fmdWindow: o.fmdWindow,
+		Trail: audit.New(db), Data: master.New(db), Book: orders.New(db, o.clock)}
+	s.Repository = epcisdb.New(db, s.SyncLineEPCIS)
 	if n, err := s.ResealSecrets(ctx); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("store: seal the scheme keys: %w", err)

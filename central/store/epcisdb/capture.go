@@ -1,4 +1,4 @@
-package store
+package epcisdb
 
 import (
 	"context"
@@ -49,13 +49,13 @@ type CaptureResult struct {
 // marks the stored event (its errorDeclaration, error reason and
 // corrective event IDs become the stored event's) instead of adding one.
 // The record time is the store's clock.
-func (s *Store) CaptureEPCIS(ctx context.Context, events []epcis.Event, hashIDs []string) (CaptureResult, error) {
+func (s *Repository) CaptureEPCIS(ctx context.Context, events []epcis.Event, hashIDs []string) (CaptureResult, error) {
 	return s.capture(ctx, newCaptureID(), events, hashIDs, nil)
 }
 
 // capture stores events under capture id; done, when set, runs last in
 // the same transaction.
-func (s *Store) capture(ctx context.Context, id string, events []epcis.Event, hashIDs []string, done func(sqldb.Tx, CaptureResult) error) (CaptureResult, error) {
+func (s *Repository) capture(ctx context.Context, id string, events []epcis.Event, hashIDs []string, done func(sqldb.Tx, CaptureResult) error) (CaptureResult, error) {
 	res := CaptureResult{CaptureID: id, EventIDs: make([]string, len(events)), HashIDs: make([]string, len(events))}
 	if hashIDs != nil && len(hashIDs) != len(events) {
 		return CaptureResult{}, fmt.Errorf("EPCIS capture: %d hash IDs for %d events", len(hashIDs), len(events))
@@ -67,14 +67,14 @@ func (s *Store) capture(ctx context.Context, id string, events []epcis.Event, ha
 	if len(problems) > 0 {
 		return CaptureResult{}, &EPCISCaptureError{Problems: problems}
 	}
-	rows := make([]*epcisRow, len(events))
+	rows := make([]*Row, len(events))
 	rec := sqldb.Now()
 	for i, e := range events {
 		h := ""
 		if hashIDs != nil {
 			h = hashIDs[i]
 		}
-		r, err := newEPCISRow(e, h, rec, EPCISSourceCapture, res.CaptureID)
+		r, err := NewRow(e, h, rec, EPCISSourceCapture, res.CaptureID)
 		if err != nil {
 			return CaptureResult{}, &EPCISCaptureError{Problems: []*epcis.FieldError{{Index: i, Field: "event", Rule: err.Error()}}}
 		}
@@ -82,10 +82,10 @@ func (s *Store) capture(ctx context.Context, id string, events []epcis.Event, ha
 		res.HashIDs[i] = r.hash
 	}
 	err := s.db.Write(ctx, func(tx sqldb.Tx) error {
-		if err := s.lockEPCISInsert(ctx, tx); err != nil {
+		if err := s.LockInsert(ctx, tx); err != nil {
 			return err
 		}
-		var fresh []*epcisRow
+		var fresh []*Row
 		for _, r := range rows {
 			if r.declaration == nil {
 				fresh = append(fresh, r)
@@ -101,7 +101,7 @@ func (s *Store) capture(ctx context.Context, id string, events []epcis.Event, ha
 			}
 			fresh = append(fresh, r) // declares an error of an event this repository has not seen
 		}
-		stored, err := insertEPCIS(ctx, tx, fresh)
+		stored, err := Insert(ctx, tx, fresh)
 		res.Stored, res.Duplicates = stored, len(fresh)-stored
 		for i, r := range rows {
 			res.EventIDs[i] = r.eventID // a duplicate's is the stored event's
@@ -118,7 +118,7 @@ func (s *Store) capture(ctx context.Context, id string, events []epcis.Event, ha
 	return res, nil
 }
 
-func (s *Store) lockEPCISInsert(ctx context.Context, tx sqldb.Tx) error {
+func (s *Repository) LockInsert(ctx context.Context, tx sqldb.Tx) error {
 	if s.db.Dialect() != sqldb.Postgres {
 		return nil
 	}
@@ -135,7 +135,7 @@ func newCaptureID() string {
 }
 
 // epcisRow is one event ready to insert.
-type epcisRow struct {
+type Row struct {
 	hash, eventID, typ, action, bizStep, disp, bizLoc, readPoint string
 	eventTime, recordTime                                        time.Time
 	source, ref                                                  string
@@ -149,11 +149,11 @@ type epcRef struct{ epc, role string }
 
 // newEPCISRow prepares e for storing; hash is its hash ID ("" to compute
 // it from e).
-func newEPCISRow(e epcis.Event, hash string, rec time.Time, source, ref string) (epcisRow, error) {
+func NewRow(e epcis.Event, hash string, rec time.Time, source, ref string) (Row, error) {
 	if hash == "" {
 		var err error
 		if hash, err = epcis.HashID(e); err != nil {
-			return epcisRow{}, err
+			return Row{}, err
 		}
 	}
 	if e.EventID == "" {
@@ -164,9 +164,9 @@ func newEPCISRow(e epcis.Event, hash string, rec time.Time, source, ref string) 
 	}
 	b, err := epcis.MarshalEventRecord(e)
 	if err != nil {
-		return epcisRow{}, err
+		return Row{}, err
 	}
-	r := epcisRow{hash: hash, eventID: e.EventID, typ: string(e.Type), action: e.Action, bizStep: normBizStep(e.BizStep),
+	r := Row{hash: hash, eventID: e.EventID, typ: string(e.Type), action: e.Action, bizStep: normBizStep(e.BizStep),
 		disp: normDisposition(e.Disposition), bizLoc: canonicalEPC(e.BizLocation), readPoint: canonicalEPC(e.ReadPoint),
 		eventTime: sqldb.TS(e.EventTime), recordTime: sqldb.TS(rec), source: source, ref: ref, doc: string(b), declaration: e.ErrorDeclaration}
 	if e.ErrorDeclaration != nil {
@@ -210,7 +210,7 @@ func insertBatch(tx sqldb.Tx) int {
 
 // insertEPCIS inserts rows whose eventID and hash ID are new and returns
 // how many; a duplicate row's eventID becomes the stored event's.
-func insertEPCIS(ctx context.Context, tx sqldb.Tx, rows []*epcisRow) (int, error) {
+func Insert(ctx context.Context, tx sqldb.Tx, rows []*Row) (int, error) {
 	stored := 0
 	var epcRows [][]any
 	batch := insertBatch(tx)
@@ -285,7 +285,7 @@ func insertEPCIS(ctx context.Context, tx sqldb.Tx, rows []*epcisRow) (int, error
 // declaration is not part of the hash, so a declaration sent without the
 // eventID still finds its event). marked is false when no such event is
 // stored.
-func (s *Store) declareError(ctx context.Context, tx sqldb.Tx, r epcisRow) (marked bool, err error) {
+func (s *Repository) declareError(ctx context.Context, tx sqldb.Tx, r Row) (marked bool, err error) {
 	var id int64
 	var doc string
 	err = tx.QueryRow(ctx, "SELECT id, event FROM epcis_events WHERE event_id = $1"+s.db.Dialect().ForUpdate(), r.eventID).Scan(&id, &doc)
@@ -298,7 +298,7 @@ func (s *Store) declareError(ctx context.Context, tx sqldb.Tx, r epcisRow) (mark
 	if err != nil {
 		return false, fmt.Errorf("error declaration for %s: %w", r.eventID, err)
 	}
-	e, err := parseStoredEvent(doc)
+	e, err := ParseStoredEvent(doc)
 	if err != nil {
 		return false, fmt.Errorf("error declaration for %s: %w", r.eventID, err)
 	}
@@ -317,7 +317,7 @@ func (s *Store) declareError(ctx context.Context, tx sqldb.Tx, r epcisRow) (mark
 
 // parseStoredEvent reads the event a row keeps: its record, or in rows
 // stored before records, a one-event JSON-LD document.
-func parseStoredEvent(doc string) (epcis.Event, error) {
+func ParseStoredEvent(doc string) (epcis.Event, error) {
 	if !strings.Contains(doc, `"@context"`) {
 		return epcis.UnmarshalEventRecord([]byte(doc))
 	}

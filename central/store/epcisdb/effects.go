@@ -1,4 +1,4 @@
-package store
+package epcisdb
 
 import (
 	"context"
@@ -138,7 +138,7 @@ func keyDigits(id string) (digits string, ok bool) {
 
 // companyPrefixes are our GS1 Company Prefixes: those of our products
 // (each product records its prefix's length inside its GTIN).
-func (s *Store) companyPrefixes(ctx context.Context) ([]string, error) {
+func (s *Repository) companyPrefixes(ctx context.Context) ([]string, error) {
 	var out []string
 	err := s.db.Read(ctx, func(q sqldb.Tx) error {
 		r, err := q.Query(ctx, "SELECT gtin, company_prefix_len FROM products")
@@ -169,7 +169,7 @@ func (s *Store) companyPrefixes(ctx context.Context) ([]string, error) {
 // (identifiers under one of our company prefixes), with the effect. Events
 // about other parties' units, and neutral events about ours, are not
 // listed.
-func (s *Store) EPCISEffects(ctx context.Context, events []epcis.Event) ([]EPCISEffect, error) {
+func (s *Repository) EPCISEffects(ctx context.Context, events []epcis.Event) ([]EPCISEffect, error) {
 	var prefixes []string
 	var out []EPCISEffect
 	for i, e := range events {
@@ -227,7 +227,7 @@ func auditEffects(ctx context.Context, tx sqldb.Tx, res CaptureResult, effects [
 // same transaction, the audit entry of each event with an effect on our
 // units (effects as EPCISEffects returned them for these events: Index is
 // the position in events).
-func (s *Store) CaptureEPCISForJobAudited(ctx context.Context, id string, events []epcis.Event, hashIDs []string, rejected int, errs []string, effects []EPCISEffect) (CaptureResult, error) {
+func (s *Repository) CaptureEPCISForJobAudited(ctx context.Context, id string, events []epcis.Event, hashIDs []string, rejected int, errs []string, effects []EPCISEffect) (CaptureResult, error) {
 	return s.capture(ctx, id, events, hashIDs, func(tx sqldb.Tx, res CaptureResult) error {
 		if err := auditEffects(ctx, tx, res, effects); err != nil {
 			return err

@@ -1,4 +1,4 @@
-package store
+package epcisdb
 
 import (
 	"context"
@@ -79,7 +79,7 @@ type EPCISPage struct {
 }
 
 // where builds the conditions of q; args continues from $1.
-func (s *Store) where(q EPCISQuery) ([]string, []any) {
+func (s *Repository) where(q EPCISQuery) ([]string, []any) {
 	var where []string
 	var args []any
 	list := func(col string, vals []string, norm func(string) string) {
@@ -142,7 +142,7 @@ func (s *Store) where(q EPCISQuery) ([]string, []any) {
 // QueryEPCIS returns the events that match q, oldest event time first:
 // captured ones and the EPCIS form of central's own line events (which
 // it first brings up to date, see SyncLineEPCIS).
-func (s *Store) QueryEPCIS(ctx context.Context, q EPCISQuery) ([]epcis.Event, error) {
+func (s *Repository) QueryEPCIS(ctx context.Context, q EPCISQuery) ([]epcis.Event, error) {
 	limit := q.Limit
 	if limit <= 0 {
 		limit = DefaultEPCISLimit
@@ -163,12 +163,12 @@ func (s *Store) QueryEPCIS(ctx context.Context, q EPCISQuery) ([]epcis.Event, er
 // first page is returned exactly once over the pages, and ByRecordTime
 // ascending also returns every event added meanwhile, at the end. Memory
 // is bounded by the page size.
-func (s *Store) QueryEPCISPage(ctx context.Context, q EPCISQuery, pr EPCISPageRequest) (EPCISPage, error) {
+func (s *Repository) QueryEPCISPage(ctx context.Context, q EPCISQuery, pr EPCISPageRequest) (EPCISPage, error) {
 	if pr.Size < 1 || pr.Size > MaxEPCISLimit {
 		return EPCISPage{}, sqldb.Invalid("EPCIS query", "page size", "from 1 to %d, got %d", MaxEPCISLimit, pr.Size)
 	}
 	if !q.SkipLineSync {
-		if err := s.SyncLineEPCIS(ctx); err != nil {
+		if err := s.sync(ctx); err != nil {
 			return EPCISPage{}, err
 		}
 	}
@@ -232,7 +232,7 @@ func (s *Store) QueryEPCISPage(ctx context.Context, q EPCISQuery, pr EPCISPageRe
 	}
 	page.Events = make([]epcis.Event, len(got))
 	for i, x := range got {
-		e, err := parseStoredEvent(x.doc)
+		e, err := ParseStoredEvent(x.doc)
 		if err != nil {
 			return EPCISPage{}, fmt.Errorf("EPCIS query: event %s: %w", x.evID, err)
 		}
@@ -245,7 +245,7 @@ func (s *Store) QueryEPCISPage(ctx context.Context, q EPCISQuery, pr EPCISPageRe
 }
 
 // EPCISEvent returns the event with eventID (sqldb.ErrNotFound when none).
-func (s *Store) EPCISEvent(ctx context.Context, eventID string) (epcis.Event, error) {
+func (s *Repository) EPCISEvent(ctx context.Context, eventID string) (epcis.Event, error) {
 	p, err := s.QueryEPCISPage(ctx, EPCISQuery{EventIDs: []string{eventID}}, EPCISPageRequest{Size: 1})
 	if err != nil {
 		return epcis.Event{}, err
@@ -259,7 +259,7 @@ func (s *Store) EPCISEvent(ctx context.Context, eventID string) (epcis.Event, er
 // UnitEPCIS returns every EPCIS event naming the unit (gtin, serial) in
 // any role, oldest first: its commissioning, aggregations,
 // decommissioning, and partners' captured events.
-func (s *Store) UnitEPCIS(ctx context.Context, gtin, serial string) ([]epcis.Event, error) {
+func (s *Repository) UnitEPCIS(ctx context.Context, gtin, serial string) ([]epcis.Event, error) {
 	return s.QueryEPCIS(ctx, EPCISQuery{MatchAnyEPC: []string{"https://id.gs1.org/01/" + gtin + "/21/" + url.PathEscape(serial)}, Limit: MaxEPCISLimit})
 }
 
@@ -267,7 +267,7 @@ func (s *Store) UnitEPCIS(ctx context.Context, gtin, serial string) ([]epcis.Eve
 // the unit's SGTIN (in epcList or childEPCs), e.g. one captured from the
 // marketing-authorisation holder. It does not project line events (which
 // never recall).
-func (s *Store) EPCISRecalled(ctx context.Context, gtin, serial string) (bool, error) {
+func (s *Repository) EPCISRecalled(ctx context.Context, gtin, serial string) (bool, error) {
 	var n int
 	err := s.db.Read(ctx, func(q sqldb.Tx) error {
 		return q.QueryRow(ctx, `SELECT COUNT(*) FROM epcis_event_epcs x JOIN epcis_events e ON e.id = x.event_id
@@ -289,7 +289,7 @@ var vocabCols = map[string]string{"eventType": "event_type", "bizStep": "biz_ste
 // order, up to n after the value after ("" from the first), and whether
 // more follow. Values are in the repository's canonical form (bare CBV
 // values, GS1 keys as Digital Link).
-func (s *Store) EPCISVocabulary(ctx context.Context, kind, after string, n int) ([]string, bool, error) {
+func (s *Repository) EPCISVocabulary(ctx context.Context, kind, after string, n int) ([]string, bool, error) {
 	var q string
 	if kind == "epc" {
 		q = "SELECT DISTINCT epc FROM epcis_event_epcs WHERE role <> 'class' AND epc > $1 ORDER BY epc LIMIT " + strconv.Itoa(n+1)
@@ -300,7 +300,7 @@ func (s *Store) EPCISVocabulary(ctx context.Context, kind, after string, n int) 
 		}
 		q = "SELECT DISTINCT " + col + " FROM epcis_events WHERE " + col + " <> '' AND " + col + " > $1 ORDER BY " + col + " LIMIT " + strconv.Itoa(n+1)
 	}
-	if err := s.SyncLineEPCIS(ctx); err != nil {
+	if err := s.sync(ctx); err != nil {
 		return nil, false, err
 	}
 	var out []string

@@ -1,4 +1,4 @@
-package store
+package epcisdb
 
 import (
 	"context"
@@ -35,7 +35,7 @@ type CaptureJob struct {
 const AbandonedCapture = "central stopped before the capture finished; none of its events was stored: capture the document again"
 
 // CreateCaptureJob records a running capture job.
-func (s *Store) CreateCaptureJob(ctx context.Context, j CaptureJob) error {
+func (s *Repository) CreateCaptureJob(ctx context.Context, j CaptureJob) error {
 	if j.CaptureID == "" || (j.Behaviour != "rollback" && j.Behaviour != "proceed") {
 		return sqldb.Invalid("capture job", "capture_id/behaviour", "want an id and rollback or proceed, got %q/%q", j.CaptureID, j.Behaviour)
 	}
@@ -66,14 +66,14 @@ func finishJob(ctx context.Context, tx sqldb.Tx, id string, res CaptureResult, r
 }
 
 // FailCaptureJob closes a job that stored nothing, with its errors.
-func (s *Store) FailCaptureJob(ctx context.Context, id string, rejected int, errs []string) error {
+func (s *Repository) FailCaptureJob(ctx context.Context, id string, rejected int, errs []string) error {
 	return s.db.Write(ctx, func(tx sqldb.Tx) error { return finishJob(ctx, tx, id, CaptureResult{}, rejected, errs) })
 }
 
 // CaptureEPCISForJob is CaptureEPCIS for a capture job: the job's id is the
 // capture id, and the job is closed in the same transaction as the events
 // (success when errs, the problems of events already left out, is empty).
-func (s *Store) CaptureEPCISForJob(ctx context.Context, id string, events []epcis.Event, hashIDs []string, rejected int, errs []string) (CaptureResult, error) {
+func (s *Repository) CaptureEPCISForJob(ctx context.Context, id string, events []epcis.Event, hashIDs []string, rejected int, errs []string) (CaptureResult, error) {
 	return s.capture(ctx, id, events, hashIDs, func(tx sqldb.Tx, res CaptureResult) error {
 		return finishJob(ctx, tx, id, res, rejected, errs)
 	})
@@ -82,7 +82,7 @@ func (s *Store) CaptureEPCISForJob(ctx context.Context, id string, events []epci
 // AbandonCaptureJobs closes the jobs left running by a stop of central
 // (see AbandonedCapture) and returns how many; call it once at start,
 // before serving.
-func (s *Store) AbandonCaptureJobs(ctx context.Context) (int, error) {
+func (s *Repository) AbandonCaptureJobs(ctx context.Context) (int, error) {
 	var n int64
 	err := s.db.Write(ctx, func(tx sqldb.Tx) error {
 		b, _ := json.Marshal([]string{AbandonedCapture})
@@ -115,7 +115,7 @@ func scanJob(r interface{ Scan(...any) error }) (CaptureJob, error) {
 }
 
 // CaptureJobByID returns a capture job (sqldb.ErrNotFound when there is none).
-func (s *Store) CaptureJobByID(ctx context.Context, id string) (CaptureJob, error) {
+func (s *Repository) CaptureJobByID(ctx context.Context, id string) (CaptureJob, error) {
 	var j CaptureJob
 	err := s.db.Read(ctx, func(q sqldb.Tx) error {
 		var err error
@@ -134,7 +134,7 @@ func (s *Store) CaptureJobByID(ctx context.Context, id string) (CaptureJob, erro
 // CaptureJobs returns up to n jobs created after the one at position after
 // (0: from the first), oldest first, the position of the last one and
 // whether more follow.
-func (s *Store) CaptureJobs(ctx context.Context, after int64, n int) ([]CaptureJob, int64, bool, error) {
+func (s *Repository) CaptureJobs(ctx context.Context, after int64, n int) ([]CaptureJob, int64, bool, error) {
 	var out []CaptureJob
 	err := s.db.Read(ctx, func(q sqldb.Tx) error {
 		r, err := q.Query(ctx, "SELECT "+jobCols+" FROM epcis_capture_jobs WHERE id > $1 ORDER BY id LIMIT "+strconv.Itoa(n+1), after)

@@ -1,4 +1,4 @@
-package store
+package epcisdb
 
 import (
 	"context"
@@ -25,7 +25,7 @@ type NamedQuery struct {
 
 // CreateEPCISQuery stores a named query; a name already taken is
 // sqldb.ErrConflict.
-func (s *Store) CreateEPCISQuery(ctx context.Context, q NamedQuery) error {
+func (s *Repository) CreateEPCISQuery(ctx context.Context, q NamedQuery) error {
 	if q.Name == "" || len(q.Name) > 200 {
 		return sqldb.Invalid("EPCIS query", "name", "want 1 to 200 characters, got %d", len(q.Name))
 	}
@@ -53,7 +53,7 @@ func scanQuery(r interface{ Scan(...any) error }) (NamedQuery, error) {
 }
 
 // EPCISQueryByName returns a named query (sqldb.ErrNotFound when there is none).
-func (s *Store) EPCISQueryByName(ctx context.Context, name string) (NamedQuery, error) {
+func (s *Repository) EPCISQueryByName(ctx context.Context, name string) (NamedQuery, error) {
 	var q NamedQuery
 	err := s.db.Read(ctx, func(db sqldb.Tx) error {
 		var err error
@@ -71,7 +71,7 @@ func (s *Store) EPCISQueryByName(ctx context.Context, name string) (NamedQuery, 
 
 // EPCISQueries lists named queries after position after, up to n, the
 // last one's position and whether more follow.
-func (s *Store) EPCISQueries(ctx context.Context, after int64, n int) ([]NamedQuery, int64, bool, error) {
+func (s *Repository) EPCISQueries(ctx context.Context, after int64, n int) ([]NamedQuery, int64, bool, error) {
 	var out []NamedQuery
 	err := s.db.Read(ctx, func(db sqldb.Tx) error {
 		r, err := db.Query(ctx, "SELECT id, name, definition, created_at, created_by FROM epcis_queries WHERE id > $1 ORDER BY id LIMIT "+strconv.Itoa(n+1), after)
@@ -103,7 +103,7 @@ func (s *Store) EPCISQueries(ctx context.Context, after int64, n int) ([]NamedQu
 }
 
 // DeleteEPCISQuery removes a named query and its subscriptions.
-func (s *Store) DeleteEPCISQuery(ctx context.Context, name string) error {
+func (s *Repository) DeleteEPCISQuery(ctx context.Context, name string) error {
 	return s.db.Write(ctx, func(tx sqldb.Tx) error {
 		if _, err := tx.Exec(ctx, "DELETE FROM epcis_subscriptions WHERE query_name = $1", name); err != nil {
 			return fmt.Errorf("EPCIS query %q: %w", name, err)
@@ -143,7 +143,7 @@ type Subscription struct {
 
 // CreateSubscription stores a subscription of an existing named query,
 // starting after the event at position sub.LastID.
-func (s *Store) CreateSubscription(ctx context.Context, sub Subscription) error {
+func (s *Repository) CreateSubscription(ctx context.Context, sub Subscription) error {
 	sched, err := json.Marshal(sub.Schedule)
 	if err != nil || sub.Schedule == nil {
 		sched = []byte("{}")
@@ -189,7 +189,7 @@ func scanSub(r interface{ Scan(...any) error }) (Subscription, error) {
 }
 
 // SubscriptionByID returns a subscription of query (sqldb.ErrNotFound when none).
-func (s *Store) SubscriptionByID(ctx context.Context, query, id string) (Subscription, error) {
+func (s *Repository) SubscriptionByID(ctx context.Context, query, id string) (Subscription, error) {
 	var sub Subscription
 	err := s.db.Read(ctx, func(db sqldb.Tx) error {
 		var err error
@@ -208,7 +208,7 @@ func (s *Store) SubscriptionByID(ctx context.Context, query, id string) (Subscri
 // Subscriptions lists the subscriptions of query ("" for all) after
 // position after, up to n (0: all), the last one's position and whether
 // more follow.
-func (s *Store) Subscriptions(ctx context.Context, query string, after int64, n int) ([]Subscription, int64, bool, error) {
+func (s *Repository) Subscriptions(ctx context.Context, query string, after int64, n int) ([]Subscription, int64, bool, error) {
 	var out []Subscription
 	err := s.db.Read(ctx, func(db sqldb.Tx) error {
 		q := "SELECT " + subCols + " FROM epcis_subscriptions WHERE id > $1 AND ($2 = '' OR query_name = $2) ORDER BY id"
@@ -244,7 +244,7 @@ func (s *Store) Subscriptions(ctx context.Context, query string, after int64, n 
 }
 
 // DeleteSubscription removes a subscription of query.
-func (s *Store) DeleteSubscription(ctx context.Context, query, id string) error {
+func (s *Repository) DeleteSubscription(ctx context.Context, query, id string) error {
 	return s.db.Write(ctx, func(tx sqldb.Tx) error {
 		n, err := tx.Exec(ctx, "DELETE FROM epcis_subscriptions WHERE subscription_id = $1 AND query_name = $2", id, query)
 		if err != nil {
@@ -263,7 +263,7 @@ var ErrSubscriptionGone = errors.New("subscription deleted")
 
 // DeliveredSubscription records a successful delivery: every event up to
 // lastID went out (count of them), and the schedule's next run (nil: keep).
-func (s *Store) DeliveredSubscription(ctx context.Context, id string, lastID int64, count int, nextRun *time.Time) error {
+func (s *Repository) DeliveredSubscription(ctx context.Context, id string, lastID int64, count int, nextRun *time.Time) error {
 	return s.db.Write(ctx, func(tx sqldb.Tx) error {
 		var next any
 		q := `UPDATE epcis_subscriptions SET last_id = $1, delivered = delivered + $2, attempts = 0, next_attempt = NULL, last_error = ''`
@@ -287,7 +287,7 @@ func (s *Store) DeliveredSubscription(ctx context.Context, id string, lastID int
 }
 
 // FailedSubscription records a failed delivery: retry not before next.
-func (s *Store) FailedSubscription(ctx context.Context, id string, next time.Time, reason string) error {
+func (s *Repository) FailedSubscription(ctx context.Context, id string, next time.Time, reason string) error {
 	return s.db.Write(ctx, func(tx sqldb.Tx) error {
 		_, err := tx.Exec(ctx, "UPDATE epcis_subscriptions SET attempts = attempts + 1, next_attempt = $1, last_error = $2 WHERE subscription_id = $3",
 			sqldb.TS(next), reason, id)
@@ -300,7 +300,7 @@ func (s *Store) FailedSubscription(ctx context.Context, id string, next time.Tim
 
 // EPCISLastID is the storage position of the newest event (0 when none):
 // where a subscription starting now begins.
-func (s *Store) EPCISLastID(ctx context.Context) (int64, error) {
+func (s *Repository) EPCISLastID(ctx context.Context) (int64, error) {
 	var id sql.NullInt64
 	err := s.db.Read(ctx, func(db sqldb.Tx) error { return db.QueryRow(ctx, "SELECT MAX(id) FROM epcis_events").Scan(&id) })
 	if err != nil {
@@ -311,7 +311,7 @@ func (s *Store) EPCISLastID(ctx context.Context) (int64, error) {
 
 // DeliveryLease takes or renews the lease on subscription deliveries for
 // holder until d from now; false when another holder's lease still runs.
-func (s *Store) DeliveryLease(ctx context.Context, holder string, d time.Duration) (bool, error) {
+func (s *Repository) DeliveryLease(ctx context.Context, holder string, d time.Duration) (bool, error) {
 	var n int64
 	err := s.db.Write(ctx, func(tx sqldb.Tx) error {
 		t := sqldb.Now()
@@ -332,7 +332,7 @@ func (s *Store) DeliveryLease(ctx context.Context, holder string, d time.Duratio
 
 // ReleaseDeliveryLease gives the lease up (a stopping process), so another
 // takes over at once.
-func (s *Store) ReleaseDeliveryLease(ctx context.Context, holder string) error {
+func (s *Repository) ReleaseDeliveryLease(ctx context.Context, holder string) error {
 	return s.db.Write(ctx, func(tx sqldb.Tx) error {
 		_, err := tx.Exec(ctx, "UPDATE epcis_delivery_lease SET until = $1 WHERE name = 'subscriptions' AND holder = $2", time.Time{}, holder)
 		return err
