@@ -10,6 +10,7 @@ import (
 
 	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/access"
 	"github.com/serialine/serialine/central/store/audit"
 	"github.com/serialine/serialine/shared/gs1"
 	"github.com/serialine/serialine/shared/wire"
@@ -154,7 +155,7 @@ func (a *api) createToken(w http.ResponseWriter, r *http.Request) error {
 		return invalid("role", "%v", err)
 	}
 	var secret string
-	var rec store.APIToken
+	var rec access.APIToken
 	switch {
 	case role == auth.RolePartner && in.Partner == "":
 		return invalid("partner", "missing; a partner token is bound to the trading partner's GLN")
@@ -174,7 +175,7 @@ func (a *api) createToken(w http.ResponseWriter, r *http.Request) error {
 	p, _ := auth.PrincipalFrom(r.Context())
 	a.log.Info("api token issued", "id", rec.ID, "name", rec.Name, "role", rec.Role, "partner", rec.Partner, "by", p.Name)
 	auth.WriteJSON(w, http.StatusCreated, struct {
-		store.APIToken
+		access.APIToken
 		// Token is the secret, shown this once; only its hash is kept.
 		Token string `json:"token"`
 	}{rec, secret})

@@ -12,7 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/serialine/serialine/central/auth"
-	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/access"
 	"github.com/serialine/serialine/central/store/audit"
 	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/central/store/sqldb"
@@ -223,8 +223,8 @@ func TestMiddleware(t *testing.T) {
 // that cannot fail on demand for real.
 type failingTokens struct{}
 
-func (failingTokens) APITokenByHash(context.Context, string) (store.APIToken, error) {
-	return store.APIToken{}, errors.New("connection refused")
+func (failingTokens) APITokenByHash(context.Context, string) (access.APIToken, error) {
+	return access.APIToken{}, errors.New("connection refused")
 }
 
 func TestMiddlewareStoreDown(t *testing.T) {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/access"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/internal/testkit"
 )
@@ -21,7 +22,7 @@ func openStore(tb testing.TB) *store.Store {
 }
 
 // issue creates a token of role in s and returns its secret.
-func issue(tb testing.TB, s *store.Store, name string, role auth.Role) (string, store.APIToken) {
+func issue(tb testing.TB, s *store.Store, name string, role auth.Role) (string, access.APIToken) {
 	tb.Helper()
 	tok, rec, err := auth.IssueToken(storetest.Context(tb), s, name, role)
 	require.NoError(tb, err)

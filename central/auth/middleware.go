@@ -8,7 +8,7 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/access"
 	"github.com/serialine/serialine/central/store/sqldb"
 )
 
@@ -60,7 +60,7 @@ func PrincipalFrom(ctx context.Context) (Principal, bool) {
 // TokenStore finds a token by its hash (store.Store does). A revoked or
 // unknown token is an error wrapping sqldb.ErrNotFound.
 type TokenStore interface {
-	APITokenByHash(ctx context.Context, hash string) (store.APIToken, error)
+	APITokenByHash(ctx context.Context, hash string) (access.APIToken, error)
 }
 
 // Authenticate returns the principal of a token. A token that is
@@ -81,7 +81,7 @@ func Authenticate(ctx context.Context, tokens TokenStore, token string) (Princip
 }
 
 // principalOf checks a stored token's role and partner binding.
-func principalOf(t store.APIToken) (Principal, error) {
+func principalOf(t access.APIToken) (Principal, error) {
 	role := Role(t.Role)
 	if !role.Valid() {
 		// Stored by someone else with a role this build does not know:

@@ -10,7 +10,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/access"
 	"github.com/serialine/serialine/central/store/sqldb"
 )
 
@@ -141,7 +141,7 @@ func (s *Sessions) SignIn(w http.ResponseWriter, r *http.Request, token string) 
 	}
 	id := newSessionID()
 	now := s.cfg.Now().UTC()
-	err = s.tokens.CreateWebSession(r.Context(), store.WebSession{Hash: HashToken(id), TokenID: p.TokenID, CreatedAt: now, ExpiresAt: now.Add(s.cfg.MaxAge)})
+	err = s.tokens.CreateWebSession(r.Context(), access.WebSession{Hash: HashToken(id), TokenID: p.TokenID, CreatedAt: now, ExpiresAt: now.Add(s.cfg.MaxAge)})
 	if errors.Is(err, sqldb.ErrNotFound) {
 		return Principal{}, fmt.Errorf("%w: revoked while signing in", ErrInvalidToken)
 	}

@@ -9,7 +9,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/access"
 	"github.com/serialine/serialine/central/store/sqldb"
 )
 
@@ -56,22 +56,22 @@ func wellFormed(s string) bool {
 
 // TokenIssuer stores new tokens (store.Store does).
 type TokenIssuer interface {
-	CreateAPIToken(ctx context.Context, name, role, hash string) (store.APIToken, error)
+	CreateAPIToken(ctx context.Context, name, role, hash string) (access.APIToken, error)
 }
 
 // PartnerTokenIssuer stores new partner tokens (store.Store does).
 type PartnerTokenIssuer interface {
-	CreatePartnerToken(ctx context.Context, name, gln, hash string) (store.APIToken, error)
+	CreatePartnerToken(ctx context.Context, name, gln, hash string) (access.APIToken, error)
 }
 
 // IssuePartnerToken creates a token of the partner role bound to the
 // trading partner gln (which must exist) and returns the secret (shown
 // once) with the stored record; audited like IssueToken.
-func IssuePartnerToken(ctx context.Context, tokens PartnerTokenIssuer, name, gln string) (string, store.APIToken, error) {
+func IssuePartnerToken(ctx context.Context, tokens PartnerTokenIssuer, name, gln string) (string, access.APIToken, error) {
 	secret, hash := NewToken()
 	rec, err := tokens.CreatePartnerToken(ctx, name, gln, hash)
 	if err != nil {
-		return "", store.APIToken{}, fmt.Errorf("issue partner token %q: %w", name, err)
+		return "", access.APIToken{}, fmt.Errorf("issue partner token %q: %w", name, err)
 	}
 	return secret, rec, nil
 }
@@ -80,19 +80,19 @@ func IssuePartnerToken(ctx context.Context, tokens PartnerTokenIssuer, name, gln
 // (to show once; it is not stored) with the stored record. The store
 // audits the creation under the context's actor. A partner token needs
 // IssuePartnerToken (it is bound to a GLN).
-func IssueToken(ctx context.Context, tokens TokenIssuer, name string, role Role) (string, store.APIToken, error) {
+func IssueToken(ctx context.Context, tokens TokenIssuer, name string, role Role) (string, access.APIToken, error) {
 	if !role.Valid() {
 		_, err := ParseRole(string(role))
-		return "", store.APIToken{}, &sqldb.ValidationError{Record: "api token " + name, Field: "role", Rule: err.Error()}
+		return "", access.APIToken{}, &sqldb.ValidationError{Record: "api token " + name, Field: "role", Rule: err.Error()}
 	}
 	if role == RolePartner {
-		return "", store.APIToken{}, &sqldb.ValidationError{Record: "api token " + name, Field: "partner",
+		return "", access.APIToken{}, &sqldb.ValidationError{Record: "api token " + name, Field: "partner",
 			Rule: "missing; a partner token is bound to the trading partner's GLN"}
 	}
 	secret, hash := NewToken()
 	rec, err := tokens.CreateAPIToken(ctx, name, string(role), hash)
 	if err != nil {
-		return "", store.APIToken{}, fmt.Errorf("issue token %q: %w", name, err)
+		return "", access.APIToken{}, fmt.Errorf("issue token %q: %w", name, err)
 	}
 	return secret, rec, nil
 }

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/access"
 	"github.com/serialine/serialine/central/store/sqldb"
 )
 
@@ -18,8 +18,8 @@ import (
 // does).
 type SessionStore interface {
 	TokenStore
-	CreateWebSession(ctx context.Context, ws store.WebSession) error
-	WebSessionByHash(ctx context.Context, hash string) (store.WebSession, store.APIToken, error)
+	CreateWebSession(ctx context.Context, ws access.WebSession) error
+	WebSessionByHash(ctx context.Context, hash string) (access.WebSession, access.APIToken, error)
 	TouchWebSession(ctx context.Context, hash string, at time.Time) error
 	DeleteWebSession(ctx context.Context, hash string) error
 }

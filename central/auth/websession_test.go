@@ -14,6 +14,7 @@ import (
 
 	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/access"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/internal/testkit"
@@ -42,9 +43,9 @@ type failingSessions struct{ failingTokens }
 
 var errDown = errors.New("connection refused")
 
-func (failingSessions) CreateWebSession(context.Context, store.WebSession) error { return errDown }
-func (failingSessions) WebSessionByHash(context.Context, string) (store.WebSession, store.APIToken, error) {
-	return store.WebSession{}, store.APIToken{}, errDown
+func (failingSessions) CreateWebSession(context.Context, access.WebSession) error { return errDown }
+func (failingSessions) WebSessionByHash(context.Context, string) (access.WebSession, access.APIToken, error) {
+	return access.WebSession{}, access.APIToken{}, errDown
 }
 func (failingSessions) TouchWebSession(context.Context, string, time.Time) error { return errDown }
 func (failingSessions) DeleteWebSession(context.Context, string) error           { return errDown }

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/serialine/serialine/central/store/access"
 	"github.com/serialine/serialine/central/store/audit"
 	"github.com/serialine/serialine/central/store/epcisdb"
 	"github.com/serialine/serialine/central/store/master"
@@ -21,6 +22,7 @@ import (
 // concurrent use; several Stores (several central replicas) may share one
 // PostgreSQL database.
 type Store struct {
+	*access.Registry
 	*epcisdb.Repository
 	*orders.Book
 	*audit.Trail
@@ -115,7 +117,7 @@ func Open(ctx context.Context, dsn string, log *slog.Logger, opts ...Option) (*S
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{db: db, log: db.Log(), clock: o.clock, skew: o.skew, fmdWindow: o.fmdWindow,
+	s := &Store{Registry: access.New(db), db: db, log: db.Log(), clock: o.clock, skew: o.skew, fmdWindow: o.fmdWindow,
 		Trail: audit.New(db), Data: master.New(db), Book: orders.New(db, o.clock)}
 	s.Repository = epcisdb.New(db, s.SyncLineEPCIS)
 	if n, err := s.ResealSecrets(ctx); err != nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/serialine/serialine/central/store/access"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/wire"
 )
@@ -295,15 +296,15 @@ func (s *Store) VerifyFacts(ctx context.Context, gtin, serial string) (VerifyFac
 // APITokenByHash gives it.
 type TokenLookup struct {
 	Hash  string
-	Token APIToken
+	Token access.APIToken
 	Err   error
 }
 
 // APITokenByHash returns the looked-up token for its hash (so a
 // TokenLookup serves auth.Authenticate as its token store).
-func (l TokenLookup) APITokenByHash(_ context.Context, hash string) (APIToken, error) {
+func (l TokenLookup) APITokenByHash(_ context.Context, hash string) (access.APIToken, error) {
 	if hash != l.Hash {
-		return APIToken{}, fmt.Errorf("api token: %w", sqldb.ErrNotFound)
+		return access.APIToken{}, fmt.Errorf("api token: %w", sqldb.ErrNotFound)
 	}
 	return l.Token, l.Err
 }
@@ -325,8 +326,8 @@ func (s *Store) VerifyFactsFor(ctx context.Context, tokenHash, gtin, serial stri
 		return tl, f, err
 	}
 	var b pgx.Batch
-	b.Queue("SELECT "+tokenCols+" FROM api_tokens WHERE hash = $1 AND revoked_at IS NULL", tokenHash).QueryRow(func(r pgx.Row) error {
-		tl.Token, tl.Err = scanToken(r)
+	b.Queue("SELECT "+access.TokenCols+" FROM api_tokens WHERE hash = $1 AND revoked_at IS NULL", tokenHash).QueryRow(func(r pgx.Row) error {
+		tl.Token, tl.Err = access.ScanToken(r)
 		if sqldb.IsNoRows(tl.Err) || errors.Is(tl.Err, pgx.ErrNoRows) {
 			tl.Err = fmt.Errorf("api token: %w", sqldb.ErrNotFound)
 			return nil

@@ -6,7 +6,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/access"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/storetest"
 )
@@ -20,7 +20,7 @@ func TestWebSessions(t *testing.T) {
 		tok, err := s.CreateAPIToken(ctx, "alice", "planner", "tokenhash-0123456789abcdef")
 		require.NoError(t, err)
 		t0 := time.Date(2026, 5, 1, 6, 0, 0, 0, time.UTC)
-		ws := store.WebSession{Hash: "sessionhash-0123456789", TokenID: tok.ID, CreatedAt: t0, ExpiresAt: t0.Add(8 * time.Hour)}
+		ws := access.WebSession{Hash: "sessionhash-0123456789", TokenID: tok.ID, CreatedAt: t0, ExpiresAt: t0.Add(8 * time.Hour)}
 		require.NoError(t, s.CreateWebSession(ctx, ws))
 		got, gotTok, err := s.WebSessionByHash(ctx, ws.Hash)
 		require.NoError(t, err)

@@ -1,4 +1,4 @@
-package store
+package access
 
 import (
 	"context"
@@ -24,7 +24,7 @@ type WebSession struct {
 // CreateWebSession stores a new session of an unrevoked token. Sessions
 // that expired before it started are removed on the way, so the table
 // does not grow with sign-ins nobody signed out of.
-func (s *Store) CreateWebSession(ctx context.Context, ws WebSession) error {
+func (s *Registry) CreateWebSession(ctx context.Context, ws WebSession) error {
 	if len(ws.Hash) < 16 || len(ws.Hash) > 256 {
 		return sqldb.Invalid("web session", "hash", "must be 16 to 256 characters (a hash of the session id, never the id)")
 	}
@@ -55,7 +55,7 @@ func (s *Store) CreateWebSession(ctx context.Context, ws WebSession) error {
 // WebSessionByHash returns the session with hash and its token. A session
 // that does not exist, or whose token is revoked, is sqldb.ErrNotFound; the
 // caller judges the time limits.
-func (s *Store) WebSessionByHash(ctx context.Context, hash string) (WebSession, APIToken, error) {
+func (s *Registry) WebSessionByHash(ctx context.Context, hash string) (WebSession, APIToken, error) {
 	var ws WebSession
 	var t APIToken
 	err := s.db.Read(ctx, func(q sqldb.Tx) error {
@@ -78,7 +78,7 @@ func (s *Store) WebSessionByHash(ctx context.Context, hash string) (WebSession, 
 
 // TouchWebSession records that the session was used at at (the idle
 // limit counts from there). A session that is gone is no error.
-func (s *Store) TouchWebSession(ctx context.Context, hash string, at time.Time) error {
+func (s *Registry) TouchWebSession(ctx context.Context, hash string, at time.Time) error {
 	return s.db.Write(ctx, func(tx sqldb.Tx) error {
 		if _, err := tx.Exec(ctx, "UPDATE web_sessions SET last_seen_at = $2 WHERE id_hash = $1 AND last_seen_at < $2", hash, sqldb.TS(at)); err != nil {
 			return fmt.Errorf("web session: touch: %w", err)
@@ -89,7 +89,7 @@ func (s *Store) TouchWebSession(ctx context.Context, hash string, at time.Time) 
 
 // DeleteWebSession ends a session (sign-out, or a limit passed). A
 // session that is gone already is no error.
-func (s *Store) DeleteWebSession(ctx context.Context, hash string) error {
+func (s *Registry) DeleteWebSession(ctx context.Context, hash string) error {
 	return s.db.Write(ctx, func(tx sqldb.Tx) error {
 		if _, err := tx.Exec(ctx, "DELETE FROM web_sessions WHERE id_hash = $1", hash); err != nil {
 			return fmt.Errorf("web session: delete: %w", err)

@@ -1,4 +1,4 @@
-package store
+package access
 
 import (
 	"context"
@@ -35,7 +35,7 @@ const RolePartner = "partner"
 
 // CreateAPIToken stores a new token and returns it with its id. A token
 // of role RolePartner needs CreatePartnerToken (it is bound to a GLN).
-func (s *Store) CreateAPIToken(ctx context.Context, name, role, hash string) (APIToken, error) {
+func (s *Registry) CreateAPIToken(ctx context.Context, name, role, hash string) (APIToken, error) {
 	if role == RolePartner {
 		return APIToken{}, sqldb.Invalid("api token "+name, "partner", "missing; a partner token is bound to the trading partner's GLN")
 	}
@@ -44,11 +44,11 @@ func (s *Store) CreateAPIToken(ctx context.Context, name, role, hash string) (AP
 
 // CreatePartnerToken stores a new token of role RolePartner bound to the
 // trading partner gln, which must exist.
-func (s *Store) CreatePartnerToken(ctx context.Context, name, gln, hash string) (APIToken, error) {
+func (s *Registry) CreatePartnerToken(ctx context.Context, name, gln, hash string) (APIToken, error) {
 	return s.createToken(ctx, APIToken{Name: name, Role: RolePartner, Partner: gln, Hash: hash})
 }
 
-func (s *Store) createToken(ctx context.Context, t APIToken) (APIToken, error) {
+func (s *Registry) createToken(ctx context.Context, t APIToken) (APIToken, error) {
 	name, role, hash := t.Name, t.Role, t.Hash
 	rec := "api token " + name
 	if err := check.Text(rec, "name", name, true); err != nil {
@@ -85,9 +85,9 @@ func (s *Store) createToken(ctx context.Context, t APIToken) (APIToken, error) {
 	return t, nil
 }
 
-const tokenCols = "id, name, role, partner_gln, hash, created_at, revoked_at"
+const TokenCols = "id, name, role, partner_gln, hash, created_at, revoked_at"
 
-func scanToken(r interface{ Scan(...any) error }) (APIToken, error) {
+func ScanToken(r interface{ Scan(...any) error }) (APIToken, error) {
 	var t APIToken
 	var revoked sql.NullTime
 	if err := r.Scan(&t.ID, &t.Name, &t.Role, &t.Partner, &t.Hash, &t.CreatedAt, &revoked); err != nil {
@@ -100,11 +100,11 @@ func scanToken(r interface{ Scan(...any) error }) (APIToken, error) {
 
 // APITokenByHash returns the token with hash. A revoked token is not
 // found (sqldb.ErrNotFound), so that a caller cannot forget to check.
-func (s *Store) APITokenByHash(ctx context.Context, hash string) (APIToken, error) {
+func (s *Registry) APITokenByHash(ctx context.Context, hash string) (APIToken, error) {
 	var t APIToken
 	err := s.db.Read(ctx, func(q sqldb.Tx) error {
 		var err error
-		t, err = scanToken(q.QueryRow(ctx, "SELECT "+tokenCols+" FROM api_tokens WHERE hash = $1 AND revoked_at IS NULL", hash))
+		t, err = ScanToken(q.QueryRow(ctx, "SELECT "+TokenCols+" FROM api_tokens WHERE hash = $1 AND revoked_at IS NULL", hash))
 		return err
 	})
 	if sqldb.IsNoRows(err) {
@@ -117,16 +117,16 @@ func (s *Store) APITokenByHash(ctx context.Context, hash string) (APIToken, erro
 }
 
 // APITokens lists every token, revoked ones included, oldest first.
-func (s *Store) APITokens(ctx context.Context) ([]APIToken, error) {
+func (s *Registry) APITokens(ctx context.Context) ([]APIToken, error) {
 	var out []APIToken
 	err := s.db.Read(ctx, func(q sqldb.Tx) error {
-		r, err := q.Query(ctx, "SELECT "+tokenCols+" FROM api_tokens ORDER BY created_at, id")
+		r, err := q.Query(ctx, "SELECT "+TokenCols+" FROM api_tokens ORDER BY created_at, id")
 		if err != nil {
 			return err
 		}
 		defer r.Close()
 		for r.Next() {
-			t, err := scanToken(r)
+			t, err := ScanToken(r)
 			if err != nil {
 				return err
 			}
@@ -141,9 +141,9 @@ func (s *Store) APITokens(ctx context.Context) ([]APIToken, error) {
 }
 
 // RevokeAPIToken revokes the token with id; revoking twice is an sqldb.ErrState.
-func (s *Store) RevokeAPIToken(ctx context.Context, id string) error {
+func (s *Registry) RevokeAPIToken(ctx context.Context, id string) error {
 	return s.db.Write(ctx, func(tx sqldb.Tx) error {
-		before, err := scanToken(tx.QueryRow(ctx, "SELECT "+tokenCols+" FROM api_tokens WHERE id = $1"+s.db.Dialect().ForUpdate(), id))
+		before, err := ScanToken(tx.QueryRow(ctx, "SELECT "+TokenCols+" FROM api_tokens WHERE id = $1"+s.db.Dialect().ForUpdate(), id))
 		if sqldb.IsNoRows(err) {
 			return fmt.Errorf("api token %s: %w", id, sqldb.ErrNotFound)
 		}
