@@ -10,6 +10,7 @@ import (
 	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/master"
+	"github.com/serialine/serialine/central/store/messages"
 	"github.com/serialine/serialine/central/store/sqldb"
 )
 
@@ -117,7 +118,7 @@ func (a *api) shipmentOutbound(w http.ResponseWriter, r *http.Request) error {
 	if _, err := a.Store.Shipment(r.Context(), id); err != nil {
 		return err
 	}
-	ms, err := a.Store.OutboundMessages(r.Context(), store.OutboundFilter{Ref: id})
+	ms, err := a.Store.OutboundMessages(r.Context(), messages.OutboundFilter{Ref: id})
 	if err != nil {
 		return err
 	}
@@ -127,9 +128,9 @@ func (a *api) shipmentOutbound(w http.ResponseWriter, r *http.Request) error {
 
 func (a *api) listOutbound(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
-	f := store.OutboundFilter{Kind: q.Get("kind"), Ref: q.Get("ref"), Partner: q.Get("partner"), State: q.Get("state")}
+	f := messages.OutboundFilter{Kind: q.Get("kind"), Ref: q.Get("ref"), Partner: q.Get("partner"), State: q.Get("state")}
 	switch f.State {
-	case "", store.OutboundPending, store.OutboundSending, store.OutboundDelivered, store.OutboundFailed:
+	case "", messages.OutboundPending, messages.OutboundSending, messages.OutboundDelivered, messages.OutboundFailed:
 	default:
 		return badParam("state", "%q is not a state; use pending, sending, delivered or failed", f.State)
 	}

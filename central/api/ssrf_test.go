@@ -13,8 +13,8 @@ import (
 	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/dscsa"
 	"github.com/serialine/serialine/central/outbound"
-	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/master"
+	"github.com/serialine/serialine/central/store/messages"
 	"github.com/serialine/serialine/central/store/storetest"
 )
 
@@ -55,7 +55,7 @@ func TestSSRFPartnerEndpoint(t *testing.T) {
 	id, _ := e.shipment(t, f, nil, true)
 	resp = e.as(t, auth.RolePlanner, req{method: "POST", path: "/api/v1/shipments/" + id + "/dscsa/send"})
 	require.Equal(t, http.StatusAccepted, resp.status, "%s", resp.body)
-	var m store.OutboundMessage
+	var m messages.OutboundMessage
 	resp.json(t, &m)
 
 	sender, err := outbound.New(e.s, map[string]outbound.Builder{master.EndpointDSCSA: dscsa.Builder{Store: e.s}}, outbound.Policy{}, outbound.Config{}, slog.New(slog.DiscardHandler))
@@ -67,7 +67,7 @@ func TestSSRFPartnerEndpoint(t *testing.T) {
 	resp = e.as(t, auth.RolePlanner, req{method: "GET", path: "/api/v1/shipments/" + id + "/outbound"})
 	require.Equal(t, http.StatusOK, resp.status)
 	var out struct {
-		Messages []store.OutboundMessage `json:"messages"`
+		Messages []messages.OutboundMessage `json:"messages"`
 	}
 	resp.json(t, &out)
 	require.Len(t, out.Messages, 1)

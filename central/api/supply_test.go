@@ -18,6 +18,7 @@ import (
 	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/epcisdb"
 	"github.com/serialine/serialine/central/store/master"
+	"github.com/serialine/serialine/central/store/messages"
 	"github.com/serialine/serialine/central/store/orders"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/internal/testkit"
@@ -71,8 +72,8 @@ func (e *env) delivered(tb testing.TB, f *fixture) int64 {
 	at := time.Now()
 	_, err = e.s.ClaimOutbound(e.ctx, m.ID, "test-sender", at.Add(time.Second), at.Add(time.Minute))
 	require.NoError(tb, err)
-	_, err = e.s.RecordOutbound(e.ctx, m.ID, "test-sender", store.OutboundResult{At: at, Endpoint: "https://partner.example/dscsa",
-		Status: 202, Summary: "HTTP 202 Accepted", Outcome: store.AttemptDelivered, Document: []byte("<doc/>"), DocumentID: "D1", ContentType: "application/xml"})
+	_, err = e.s.RecordOutbound(e.ctx, m.ID, "test-sender", messages.OutboundResult{At: at, Endpoint: "https://partner.example/dscsa",
+		Status: 202, Summary: "HTTP 202 Accepted", Outcome: messages.AttemptDelivered, Document: []byte("<doc/>"), DocumentID: "D1", ContentType: "application/xml"})
 	require.NoError(tb, err)
 	return m.ID
 }

@@ -19,8 +19,8 @@ import (
 	"os"
 	"time"
 
-	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/master"
+	"github.com/serialine/serialine/central/store/messages"
 	"github.com/serialine/serialine/central/store/sqldb"
 )
 
@@ -42,8 +42,8 @@ type Builder interface {
 // Queue is what the sender needs of the store (store.Store has it).
 type Queue interface {
 	DueOutbound(ctx context.Context, at time.Time, limit int) ([]int64, error)
-	ClaimOutbound(ctx context.Context, id int64, owner string, at, leaseUntil time.Time) (store.OutboundMessage, error)
-	RecordOutbound(ctx context.Context, id int64, owner string, r store.OutboundResult) (store.OutboundMessage, error)
+	ClaimOutbound(ctx context.Context, id int64, owner string, at, leaseUntil time.Time) (messages.OutboundMessage, error)
+	RecordOutbound(ctx context.Context, id int64, owner string, r messages.OutboundResult) (messages.OutboundMessage, error)
 	PartnerEndpoint(ctx context.Context, gln, kind string) (master.PartnerEndpoint, error)
 }
 
@@ -204,13 +204,13 @@ func (s *Sender) attempt(ctx context.Context, id int64) (bool, error) {
 	// The lease outlives the attempt (bounded by Timeout) with room for
 	// building the document and recording the outcome.
 	m, err := s.q.ClaimOutbound(ctx, id, s.cfg.Owner, start, start.Add(2*s.cfg.Timeout+time.Minute))
-	if errors.Is(err, store.ErrNotClaimed) {
+	if errors.Is(err, messages.ErrNotClaimed) {
 		return false, nil
 	}
 	if err != nil {
 		return false, err
 	}
-	res := store.OutboundResult{Outcome: store.AttemptRetry}
+	res := messages.OutboundResult{Outcome: messages.AttemptRetry}
 	doc := Document{Body: m.Document, ContentType: m.ContentType, ID: m.DocumentID}
 	var answer Answer
 	var sendErr error
@@ -242,18 +242,18 @@ func (s *Sender) attempt(ctx context.Context, id int64) (bool, error) {
 	res.At, res.Duration, res.Status, res.Summary = end, end.Sub(start), answer.Status, answer.Summary
 	switch {
 	case sendErr == nil && answer.Status >= 200 && answer.Status < 300:
-		res.Outcome = store.AttemptDelivered
+		res.Outcome = messages.AttemptDelivered
 	case sendErr == nil && permanent(answer.Status):
-		res.Outcome = store.AttemptFailed
+		res.Outcome = messages.AttemptFailed
 		res.Summary += " (the partner refused the document; fix it and resend)"
 	case !end.Before(m.ArmedAt.Add(s.cfg.GiveUpAfter)):
-		res.Outcome = store.AttemptFailed
+		res.Outcome = messages.AttemptFailed
 		res.Summary += fmt.Sprintf(" (no success within %v: failed)", s.cfg.GiveUpAfter)
 	default:
 		res.NextAttempt = s.next(m, end)
 	}
 	rec, err := s.q.RecordOutbound(ctx, id, s.cfg.Owner, res)
-	if errors.Is(err, store.ErrNotClaimed) {
+	if errors.Is(err, messages.ErrNotClaimed) {
 		s.log.Warn("outbound attempt outlived its lease; another sender's result counts", "message", id)
 		return true, nil
 	}
@@ -278,7 +278,7 @@ func permanent(status int) bool {
 // next is when to try a message again after its failed attempt at t:
 // RetryInitial doubled per attempt so far, at most RetryMax, and no later
 // than the end of the give-up window (so that the last try is made).
-func (s *Sender) next(m store.OutboundMessage, t time.Time) time.Time {
+func (s *Sender) next(m messages.OutboundMessage, t time.Time) time.Time {
 	d := s.cfg.RetryInitial
 	for i := 1; i < m.Attempts && d < s.cfg.RetryMax; i++ {
 		d *= 2

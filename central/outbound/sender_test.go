@@ -20,6 +20,7 @@ import (
 	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/audit"
 	"github.com/serialine/serialine/central/store/master"
+	"github.com/serialine/serialine/central/store/messages"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/internal/testkit"
@@ -126,7 +127,7 @@ func TestDeliveryWithRetries(t *testing.T) {
 		require.Equal(t, 1, n)
 		got, err := r.st.OutboundMessage(storetest.Context(t), m.ID)
 		require.NoError(t, err)
-		require.Equal(t, store.OutboundPending, got.State)
+		require.Equal(t, messages.OutboundPending, got.State)
 		require.Equal(t, 503, got.LastStatus)
 		require.Equal(t, "HTTP 503 Service Unavailable: status 503 for you", got.LastSummary)
 		require.Equal(t, r.clk.now().Add(outbound.DefaultRetryInitial).Truncate(time.Microsecond), got.NextAttemptAt.Truncate(time.Microsecond))
@@ -146,14 +147,14 @@ func TestDeliveryWithRetries(t *testing.T) {
 
 		got, err = r.st.OutboundMessage(storetest.Context(t), m.ID)
 		require.NoError(t, err)
-		require.Equal(t, store.OutboundDelivered, got.State)
+		require.Equal(t, messages.OutboundDelivered, got.State)
 		require.NotNil(t, got.DeliveredAt)
 		require.Equal(t, 3, got.Attempts)
 		require.Len(t, got.History, 3)
 		for i, want := range []struct {
 			status  int
 			outcome string
-		}{{503, store.AttemptRetry}, {502, store.AttemptRetry}, {202, store.AttemptDelivered}} {
+		}{{503, messages.AttemptRetry}, {502, messages.AttemptRetry}, {202, messages.AttemptDelivered}} {
 			a := got.History[i]
 			require.Equal(t, i+1, a.N)
 			require.Equal(t, want.status, a.Status)
@@ -187,12 +188,12 @@ func TestDeliveryWithRetries(t *testing.T) {
 		// Resend on demand: the same document, delivered again.
 		re, err := r.st.ResendOutbound(storetest.Context(t), m.ID)
 		require.NoError(t, err)
-		require.Equal(t, store.OutboundPending, re.State)
+		require.Equal(t, messages.OutboundPending, re.State)
 		_, err = s.SendDue(storetest.Context(t))
 		require.NoError(t, err)
 		got, err = r.st.OutboundMessage(storetest.Context(t), m.ID)
 		require.NoError(t, err)
-		require.Equal(t, store.OutboundDelivered, got.State)
+		require.Equal(t, messages.OutboundDelivered, got.State)
 		require.Len(t, got.History, 4)
 		require.Equal(t, bodies[0], r.srv.got()[3])
 		require.EqualValues(t, 1, r.b.calls.Load())
@@ -210,7 +211,7 @@ func TestGiveUp(t *testing.T) {
 	for range 100 {
 		got, err := r.st.OutboundMessage(storetest.Context(t), m.ID)
 		require.NoError(t, err)
-		if got.State != store.OutboundPending {
+		if got.State != messages.OutboundPending {
 			break
 		}
 		r.clk.set(*got.NextAttemptAt)
@@ -219,14 +220,14 @@ func TestGiveUp(t *testing.T) {
 	}
 	got, err := r.st.OutboundMessage(storetest.Context(t), m.ID)
 	require.NoError(t, err)
-	require.Equal(t, store.OutboundFailed, got.State)
+	require.Equal(t, messages.OutboundFailed, got.State)
 	h := got.History
 	require.GreaterOrEqual(t, len(h), 9, "an attempt at least every 15 minutes over 2 hours")
 	for i := 1; i < len(h); i++ {
 		require.LessOrEqual(t, h[i].At.Sub(h[i-1].At), 15*time.Minute, "attempt %d", h[i].N)
 	}
 	require.GreaterOrEqual(t, h[len(h)-1].At.Sub(m.ArmedAt), 2*time.Hour, "failed only after 2 hours")
-	require.Equal(t, store.AttemptFailed, h[len(h)-1].Outcome)
+	require.Equal(t, messages.AttemptFailed, h[len(h)-1].Outcome)
 	require.Contains(t, got.LastSummary, "no success within 2h0m0s")
 }
 
@@ -241,7 +242,7 @@ func TestRefusedDocument(t *testing.T) {
 	require.NoError(t, err)
 	got, err := r.st.OutboundMessage(storetest.Context(t), m.ID)
 	require.NoError(t, err)
-	require.Equal(t, store.OutboundFailed, got.State)
+	require.Equal(t, messages.OutboundFailed, got.State)
 	require.Equal(t, 1, got.Attempts)
 	require.True(t, strings.HasPrefix(got.LastSummary, "HTTP 422 Unprocessable Entity: status 422 for you"), got.LastSummary)
 	require.NotContains(t, got.LastSummary, "SECRET")
@@ -276,7 +277,7 @@ func TestLoopbackRefusedAtConnect(t *testing.T) {
 	require.NoError(t, err)
 	got, err := r.st.OutboundMessage(storetest.Context(t), m.ID)
 	require.NoError(t, err)
-	require.Equal(t, store.OutboundPending, got.State, "retried: the configuration may change")
+	require.Equal(t, messages.OutboundPending, got.State, "retried: the configuration may change")
 	require.Zero(t, got.LastStatus)
 	require.Contains(t, got.LastSummary, "refused by central's outbound policy")
 	require.Contains(t, got.LastSummary, "is loopback")
@@ -347,7 +348,7 @@ func TestTwoReplicas(t *testing.T) {
 		require.False(t, seen[b], "sent twice: %s", b)
 		seen[b] = true
 	}
-	ms, err := r.st.OutboundMessages(storetest.Context(t), store.OutboundFilter{State: store.OutboundDelivered})
+	ms, err := r.st.OutboundMessages(storetest.Context(t), messages.OutboundFilter{State: messages.OutboundDelivered})
 	require.NoError(t, err)
 	require.Len(t, ms, n)
 }
@@ -362,7 +363,7 @@ func TestLeaseTakeover(t *testing.T) {
 	_, err = r.st.ClaimOutbound(storetest.Context(t), m.ID, "dead-replica", now, now.Add(time.Minute))
 	require.NoError(t, err)
 	_, err = r.st.ClaimOutbound(storetest.Context(t), m.ID, "replica-a", now, now.Add(time.Minute))
-	require.ErrorIs(t, err, store.ErrNotClaimed, "one sender at a time")
+	require.ErrorIs(t, err, messages.ErrNotClaimed, "one sender at a time")
 	s := r.sender(t, "replica-a", "127.0.0.0/8")
 	n, err := s.SendDue(storetest.Context(t))
 	require.NoError(t, err)
@@ -373,10 +374,10 @@ func TestLeaseTakeover(t *testing.T) {
 	require.Equal(t, 1, n)
 	got, err := r.st.OutboundMessage(storetest.Context(t), m.ID)
 	require.NoError(t, err)
-	require.Equal(t, store.OutboundDelivered, got.State)
+	require.Equal(t, messages.OutboundDelivered, got.State)
 	require.Equal(t, 2, got.Attempts, "the dead sender's claim counts as an attempt")
-	_, err = r.st.RecordOutbound(storetest.Context(t), m.ID, "dead-replica", store.OutboundResult{At: now, Outcome: store.AttemptDelivered})
-	require.ErrorIs(t, err, store.ErrNotClaimed)
+	_, err = r.st.RecordOutbound(storetest.Context(t), m.ID, "dead-replica", messages.OutboundResult{At: now, Outcome: messages.AttemptDelivered})
+	require.ErrorIs(t, err, messages.ErrNotClaimed)
 }
 
 // TestClientCertificateAndBasic: a partner demanding a client certificate
@@ -398,7 +399,7 @@ func TestClientCertificateAndBasic(t *testing.T) {
 	require.NoError(t, err)
 	got, err := r.st.OutboundMessage(storetest.Context(t), m.ID)
 	require.NoError(t, err)
-	require.Equal(t, store.OutboundPending, got.State, "a certificate the partner does not trust: retried")
+	require.Equal(t, messages.OutboundPending, got.State, "a certificate the partner does not trust: retried")
 	require.Zero(t, got.LastStatus)
 	require.Empty(t, r.srv.got())
 
@@ -411,7 +412,7 @@ func TestClientCertificateAndBasic(t *testing.T) {
 	require.NoError(t, err)
 	got, err = r.st.OutboundMessage(storetest.Context(t), m.ID)
 	require.NoError(t, err)
-	require.Equal(t, store.OutboundDelivered, got.State)
+	require.Equal(t, messages.OutboundDelivered, got.State)
 	require.Len(t, r.srv.got(), 1)
 
 	// The stored endpoint shows neither the key nor a secret; the audit
@@ -435,7 +436,7 @@ func TestClientCertificateAndBasic(t *testing.T) {
 	require.NoError(t, err)
 	got, err = r.st.OutboundMessage(storetest.Context(t), m2.ID)
 	require.NoError(t, err)
-	require.Equal(t, store.OutboundDelivered, got.State)
+	require.Equal(t, messages.OutboundDelivered, got.State)
 	req, _ := http.NewRequest("GET", "/", nil)
 	req.SetBasicAuth("serialine", "s3cret")
 	require.Equal(t, req.Header.Get("Authorization"), r.srv.auth[len(r.srv.auth)-1])
@@ -495,6 +496,6 @@ func TestQueueSurvivesRestart(t *testing.T) {
 	require.Equal(t, 1, n)
 	got, err := r.st.OutboundMessage(storetest.Context(t), m.ID)
 	require.NoError(t, err)
-	require.Equal(t, store.OutboundDelivered, got.State)
+	require.Equal(t, messages.OutboundDelivered, got.State)
 	require.Equal(t, "after-restart", got.History[0].Sender)
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/serialine/serialine/central/store/audit"
 	"github.com/serialine/serialine/central/store/check"
 	"github.com/serialine/serialine/central/store/master"
+	"github.com/serialine/serialine/central/store/messages"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/gs1"
 )
@@ -453,7 +454,7 @@ var ErrNoFMDGateway = errors.New("no EU FMD gateway: set a partner's endpoint of
 
 // enqueueFMD queues an fmd document for every gateway; none is
 // ErrNoFMDGateway when required, else nothing.
-func enqueueFMD(ctx context.Context, tx sqldb.Tx, ref string, required bool) ([]OutboundMessage, error) {
+func enqueueFMD(ctx context.Context, tx sqldb.Tx, ref string, required bool) ([]messages.OutboundMessage, error) {
 	gws, err := fmdGateways(ctx, tx)
 	if err != nil {
 		return nil, err
@@ -461,9 +462,9 @@ func enqueueFMD(ctx context.Context, tx sqldb.Tx, ref string, required bool) ([]
 	if len(gws) == 0 && required {
 		return nil, ErrNoFMDGateway
 	}
-	var out []OutboundMessage
+	var out []messages.OutboundMessage
 	for _, g := range gws {
-		m, err := enqueueOutbound(ctx, tx, master.EndpointFMD, ref, g)
+		m, err := messages.EnqueueOutbound(ctx, tx, master.EndpointFMD, ref, g)
 		if err != nil {
 			return nil, err
 		}
@@ -483,7 +484,7 @@ func FMDStatusRef(id int64) string    { return "status:" + strconv.FormatInt(id,
 
 // uploadFMDProduct marks the version uploaded (its markets are fixed from
 // now) and queues it, unless it was queued before.
-func uploadFMDProduct(ctx context.Context, tx sqldb.Tx, p FMDProduct) ([]OutboundMessage, error) {
+func uploadFMDProduct(ctx context.Context, tx sqldb.Tx, p FMDProduct) ([]messages.OutboundMessage, error) {
 	if p.UploadedAt != nil {
 		return nil, nil
 	}
@@ -502,9 +503,9 @@ func uploadFMDProduct(ctx context.Context, tx sqldb.Tx, p FMDProduct) ([]Outboun
 // for the hub (checked first: every problem is a *sqldb.ValidationError naming
 // its field), and marks it uploaded. A version queued before is queued
 // again (the same document). Audited.
-func (s *Store) SendFMDProduct(ctx context.Context, gtin string) (FMDProduct, []OutboundMessage, error) {
+func (s *Store) SendFMDProduct(ctx context.Context, gtin string) (FMDProduct, []messages.OutboundMessage, error) {
 	var p FMDProduct
-	var ms []OutboundMessage
+	var ms []messages.OutboundMessage
 	err := s.db.Write(ctx, func(tx sqldb.Tx) error {
 		var err error
 		if p, err = getFMD(ctx, tx, gtin, 0); err != nil {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/serialine/serialine/central/store/audit"
+	"github.com/serialine/serialine/central/store/messages"
 	"github.com/serialine/serialine/central/store/orders"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/wire"
@@ -26,9 +27,9 @@ type FMDBatch struct {
 // work order of an EU FMD product for the hub, after the product's
 // master data if its version was not uploaded yet. The batch stays with
 // the version it was first uploaded under. Audited.
-func (s *Store) SendFMDBatch(ctx context.Context, order string) (FMDBatch, []OutboundMessage, error) {
+func (s *Store) SendFMDBatch(ctx context.Context, order string) (FMDBatch, []messages.OutboundMessage, error) {
 	var b FMDBatch
-	var ms []OutboundMessage
+	var ms []messages.OutboundMessage
 	err := s.db.Write(ctx, func(tx sqldb.Tx) error {
 		o, err := orders.GetOrder(ctx, tx, order, "")
 		if err != nil {

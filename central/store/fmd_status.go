@@ -11,6 +11,7 @@ import (
 	"github.com/serialine/serialine/central/store/audit"
 	"github.com/serialine/serialine/central/store/check"
 	"github.com/serialine/serialine/central/store/master"
+	"github.com/serialine/serialine/central/store/messages"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/gs1"
 )
@@ -54,7 +55,7 @@ type FMDStatusUpdate struct {
 	CreatedAt       time.Time  `json:"created_at"`
 	Actor           string     `json:"actor"`
 	// Queued are the outbound messages that carry it to the hub.
-	Queued []OutboundMessage `json:"queued,omitempty"`
+	Queued []messages.OutboundMessage `json:"queued,omitempty"`
 }
 
 // FMDStatusRequest asks for a status update of a lot's packs or of listed

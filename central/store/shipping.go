@@ -15,6 +15,7 @@ import (
 	"github.com/serialine/serialine/central/store/check"
 	"github.com/serialine/serialine/central/store/epcisdb"
 	"github.com/serialine/serialine/central/store/master"
+	"github.com/serialine/serialine/central/store/messages"
 	"github.com/serialine/serialine/central/store/orders"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/epcis"
@@ -1315,4 +1316,18 @@ func (s *Store) SalesOrderPacks(ctx context.Context, order string) ([]ShipmentUn
 		err = fmt.Errorf("packs of sales order %s: %w", order, err)
 	}
 	return out, err
+}
+
+// enqueueShipmentDocuments queues the shipment's DSCSA document when its
+// customer has a DSCSA endpoint (inside the confirmation).
+func enqueueShipmentDocuments(ctx context.Context, tx sqldb.Tx, sh Shipment) error {
+	_, err := master.GetEndpoint(ctx, tx, sh.DestGLN, master.EndpointDSCSA)
+	if errors.Is(err, sqldb.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	_, err = messages.EnqueueOutbound(ctx, tx, master.EndpointDSCSA, sh.ID, sh.DestGLN)
+	return err
 }

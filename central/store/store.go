@@ -12,6 +12,7 @@ import (
 	"github.com/serialine/serialine/central/store/audit"
 	"github.com/serialine/serialine/central/store/epcisdb"
 	"github.com/serialine/serialine/central/store/master"
+	"github.com/serialine/serialine/central/store/messages"
 	"github.com/serialine/serialine/central/store/orders"
 	"github.com/serialine/serialine/central/store/sqldb"
 )
@@ -22,6 +23,7 @@ import (
 // concurrent use; several Stores (several central replicas) may share one
 // PostgreSQL database.
 type Store struct {
+	*messages.Queue
 	*access.Registry
 	*epcisdb.Repository
 	*orders.Book
@@ -117,7 +119,7 @@ func Open(ctx context.Context, dsn string, log *slog.Logger, opts ...Option) (*S
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{Registry: access.New(db), db: db, log: db.Log(), clock: o.clock, skew: o.skew, fmdWindow: o.fmdWindow,
+	s := &Store{Queue: messages.New(db), Registry: access.New(db), db: db, log: db.Log(), clock: o.clock, skew: o.skew, fmdWindow: o.fmdWindow,
 		Trail: audit.New(db), Data: master.New(db), Book: orders.New(db, o.clock)}
 	s.Repository = epcisdb.New(db, s.SyncLineEPCIS)
 	if n, err := s.ResealSecrets(ctx); err != nil {

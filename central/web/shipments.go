@@ -8,6 +8,7 @@ import (
 
 	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/master"
+	"github.com/serialine/serialine/central/store/messages"
 	"github.com/serialine/serialine/central/store/sqldb"
 )
 
@@ -16,7 +17,7 @@ type shipmentData struct {
 	Customer master.Partner
 	// Messages are the documents sent for the shipment (DSCSA), with
 	// every attempt and the partner's answers.
-	Messages []store.OutboundMessage
+	Messages []messages.OutboundMessage
 }
 
 func (h *handler) shipmentPage(w http.ResponseWriter, r *http.Request) {
@@ -35,7 +36,7 @@ func (h *handler) shipmentPage(w http.ResponseWriter, r *http.Request) {
 		h.serverError(w, r, "read the customer", err)
 		return
 	}
-	if d.Messages, err = h.deps.Store.OutboundMessages(ctx, store.OutboundFilter{Ref: id}); err != nil {
+	if d.Messages, err = h.deps.Store.OutboundMessages(ctx, messages.OutboundFilter{Ref: id}); err != nil {
 		h.serverError(w, r, "list the documents sent", err)
 		return
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/audit"
 	"github.com/serialine/serialine/central/store/master"
+	"github.com/serialine/serialine/central/store/messages"
 	"github.com/serialine/serialine/shared/gs1"
 	"github.com/serialine/serialine/shared/wire"
 )
@@ -46,15 +47,15 @@ func TestShipmentPage(t *testing.T) {
 	_, err = e.s.ConfirmShipment(e.ctx, "SHP-1", t0.Add(time.Hour))
 	require.NoError(t, err)
 	// The confirmation queued the document; a sender failed it.
-	ms, err := e.s.OutboundMessages(e.ctx, store.OutboundFilter{Ref: "SHP-1"})
+	ms, err := e.s.OutboundMessages(e.ctx, messages.OutboundFilter{Ref: "SHP-1"})
 	require.NoError(t, err)
 	require.Len(t, ms, 1)
 	id := ms[0].ID
 	at := time.Now()
 	_, err = e.s.ClaimOutbound(e.ctx, id, "sender-1", at.Add(time.Second), at.Add(time.Minute))
 	require.NoError(t, err)
-	_, err = e.s.RecordOutbound(e.ctx, id, "sender-1", store.OutboundResult{At: at, Endpoint: "https://partner.example/dscsa", Status: 422,
-		Summary: "HTTP 422 Unprocessable Entity: unknown <GLN>", Outcome: store.AttemptFailed})
+	_, err = e.s.RecordOutbound(e.ctx, id, "sender-1", messages.OutboundResult{At: at, Endpoint: "https://partner.example/dscsa", Status: 422,
+		Summary: "HTTP 422 Unprocessable Entity: unknown <GLN>", Outcome: messages.AttemptFailed})
 	require.NoError(t, err)
 
 	aud := e.signedIn("ursula", auth.RoleAuditor)
@@ -76,7 +77,7 @@ func TestShipmentPage(t *testing.T) {
 	require.Contains(t, pl.get("/shipments/SHP-1?ok=resent").body, "queued again")
 	m, err := e.s.OutboundMessage(e.ctx, id)
 	require.NoError(t, err)
-	require.Equal(t, store.OutboundPending, m.State)
+	require.Equal(t, messages.OutboundPending, m.State)
 	entries, err := e.s.Audit(e.ctx, audit.Filter{Entity: "outbound", EntityID: fmt.Sprint(id)})
 	require.NoError(t, err)
 	require.Equal(t, "resend", entries[len(entries)-1].Action)

@@ -21,6 +21,7 @@ import (
 	"github.com/serialine/serialine/central/fmd"
 	"github.com/serialine/serialine/central/outbound/outboundtest"
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/messages"
 
 	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/gs1"
@@ -241,10 +242,10 @@ func TestScriptedDay(t *testing.T) {
 	// The confirmation queued the document for the customer's endpoint.
 	require.Eventually(t, func() bool {
 		var out struct {
-			Messages []store.OutboundMessage `json:"messages"`
+			Messages []messages.OutboundMessage `json:"messages"`
 		}
 		s.api.must(t, "GET", "/api/v1/shipments/SHP-1/outbound", nil, &out)
-		return len(out.Messages) == 1 && out.Messages[0].State == store.OutboundDelivered
+		return len(out.Messages) == 1 && out.Messages[0].State == messages.OutboundDelivered
 	}, wait, 50*time.Millisecond, "the DSCSA document is delivered")
 	received.Lock()
 	require.Len(t, received.bodies, 1, "the customer's endpoint got the document")

@@ -14,8 +14,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/serialine/serialine/central/outbound/outboundtest"
-	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/master"
+	"github.com/serialine/serialine/central/store/messages"
 	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/gs1"
 )
@@ -132,18 +132,18 @@ func TestDSCSADocumentToPartner(t *testing.T) {
 	s.api.must(t, "POST", "/api/v1/shipments/SHP-1/picks", map[string]any{"picks": []map[string]string{{"sscc": pallet}}}, nil)
 	s.api.must(t, "POST", "/api/v1/shipments/SHP-1/confirm", map[string]any{}, nil)
 
-	var msg store.OutboundMessage
+	var msg messages.OutboundMessage
 	require.Eventually(t, func() bool {
 		var out struct {
-			Messages []store.OutboundMessage `json:"messages"`
+			Messages []messages.OutboundMessage `json:"messages"`
 		}
 		s.api.must(t, "GET", "/api/v1/shipments/SHP-1/outbound", nil, &out)
 		if len(out.Messages) != 1 {
 			return false
 		}
 		msg = out.Messages[0]
-		require.NotEqual(t, store.OutboundFailed, msg.State, "%+v", msg)
-		return msg.State == store.OutboundDelivered
+		require.NotEqual(t, messages.OutboundFailed, msg.State, "%+v", msg)
+		return msg.State == messages.OutboundDelivered
 	}, wait, 50*time.Millisecond, "the document is delivered")
 
 	requests, accepted, clients := ep.seen()
@@ -158,7 +158,7 @@ func TestDSCSADocumentToPartner(t *testing.T) {
 	for i, want := range []struct {
 		status  int
 		outcome string
-	}{{503, store.AttemptRetry}, {503, store.AttemptRetry}, {202, store.AttemptDelivered}} {
+	}{{503, messages.AttemptRetry}, {503, messages.AttemptRetry}, {202, messages.AttemptDelivered}} {
 		a := msg.History[i]
 		require.Equal(t, want.status, a.Status, "attempt %d", i+1)
 		require.Equal(t, want.outcome, a.Outcome, "attempt %d", i+1)

@@ -1,4 +1,4 @@
-package store
+package messages
 
 import (
 	"context"
@@ -91,17 +91,17 @@ const maxSummary = 240
 // EnqueueOutbound queues a document of kind about ref for the partner
 // gln, due at once. A message of the same kind and ref that is still
 // pending or sending is returned instead of a second one. Audited.
-func (s *Store) EnqueueOutbound(ctx context.Context, kind, ref, gln string) (OutboundMessage, error) {
+func (s *Queue) EnqueueOutbound(ctx context.Context, kind, ref, gln string) (OutboundMessage, error) {
 	var m OutboundMessage
 	err := s.db.Write(ctx, func(tx sqldb.Tx) error {
 		var err error
-		m, err = enqueueOutbound(ctx, tx, kind, ref, gln)
+		m, err = EnqueueOutbound(ctx, tx, kind, ref, gln)
 		return err
 	})
 	return m, err
 }
 
-func enqueueOutbound(ctx context.Context, tx sqldb.Tx, kind, ref, gln string) (OutboundMessage, error) {
+func EnqueueOutbound(ctx context.Context, tx sqldb.Tx, kind, ref, gln string) (OutboundMessage, error) {
 	rec := "outbound " + kind + " " + ref
 	if kind == "" || ref == "" {
 		return OutboundMessage{}, sqldb.Invalid(rec, "kind", "kind and ref are required")
@@ -128,20 +128,6 @@ func enqueueOutbound(ctx context.Context, tx sqldb.Tx, kind, ref, gln string) (O
 		return m, err
 	}
 	return m, audit.Record(ctx, tx, "enqueue", "outbound", strconv.FormatInt(id, 10), nil, m)
-}
-
-// enqueueShipmentDocuments queues the shipment's DSCSA document when its
-// customer has a DSCSA endpoint (inside the confirmation).
-func enqueueShipmentDocuments(ctx context.Context, tx sqldb.Tx, sh Shipment) error {
-	_, err := master.GetEndpoint(ctx, tx, sh.DestGLN, master.EndpointDSCSA)
-	if errors.Is(err, sqldb.ErrNotFound) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	_, err = enqueueOutbound(ctx, tx, master.EndpointDSCSA, sh.ID, sh.DestGLN)
-	return err
 }
 
 const outboundCols = `id, kind, ref, partner_gln, state, attempts, armed_at, next_attempt_at, document_id, content_type,
@@ -182,7 +168,7 @@ func getOutbound(ctx context.Context, q sqldb.Tx, id int64) (OutboundMessage, er
 }
 
 // OutboundMessage returns a message with its attempts (not its document).
-func (s *Store) OutboundMessage(ctx context.Context, id int64) (OutboundMessage, error) {
+func (s *Queue) OutboundMessage(ctx context.Context, id int64) (OutboundMessage, error) {
 	var m OutboundMessage
 	err := s.db.ReadTx(ctx, func(q sqldb.Tx) error {
 		var err error
@@ -194,7 +180,7 @@ func (s *Store) OutboundMessage(ctx context.Context, id int64) (OutboundMessage,
 
 // OutboundDocument returns the bytes a message sent (or will send), and
 // sqldb.ErrNotFound while it has not been built.
-func (s *Store) OutboundDocument(ctx context.Context, id int64) (doc []byte, contentType string, err error) {
+func (s *Queue) OutboundDocument(ctx context.Context, id int64) (doc []byte, contentType string, err error) {
 	err = s.db.Read(ctx, func(q sqldb.Tx) error {
 		return q.QueryRow(ctx, "SELECT document, content_type FROM outbound_messages WHERE id = $1", id).Scan(&doc, &contentType)
 	})
@@ -214,7 +200,7 @@ type OutboundFilter struct {
 }
 
 // OutboundMessages lists messages with their attempts, newest first.
-func (s *Store) OutboundMessages(ctx context.Context, f OutboundFilter) ([]OutboundMessage, error) {
+func (s *Queue) OutboundMessages(ctx context.Context, f OutboundFilter) ([]OutboundMessage, error) {
 	var where []string
 	var args []any
 	for _, c := range []struct{ col, v string }{{"kind", f.Kind}, {"ref", f.Ref}, {"partner_gln", f.Partner}, {"state", f.State}} {
@@ -259,7 +245,7 @@ func (s *Store) OutboundMessages(ctx context.Context, f OutboundFilter) ([]Outbo
 // DueOutbound returns the ids of messages due at now: pending with their
 // next attempt reached, or sending with a lease that ran out (their
 // sender died), oldest first.
-func (s *Store) DueOutbound(ctx context.Context, at time.Time, limit int) ([]int64, error) {
+func (s *Queue) DueOutbound(ctx context.Context, at time.Time, limit int) ([]int64, error) {
 	var ids []int64
 	err := s.db.Read(ctx, func(q sqldb.Tx) error {
 		var err error
@@ -285,7 +271,7 @@ var ErrNotClaimed = errors.New("not claimed")
 // message is still due at now: one conditional UPDATE, so that of two
 // replicas exactly one wins. It counts the attempt and returns the
 // message with its document (nil before the first build).
-func (s *Store) ClaimOutbound(ctx context.Context, id int64, owner string, at, leaseUntil time.Time) (OutboundMessage, error) {
+func (s *Queue) ClaimOutbound(ctx context.Context, id int64, owner string, at, leaseUntil time.Time) (OutboundMessage, error) {
 	var m OutboundMessage
 	err := s.db.Write(ctx, func(tx sqldb.Tx) error {
 		n, err := tx.Exec(ctx, `UPDATE outbound_messages SET state = 'sending', lease_owner = $2, lease_until = $4,
@@ -310,7 +296,7 @@ func (s *Store) ClaimOutbound(ctx context.Context, id int64, owner string, at, l
 // must still hold the lease (else ErrNotClaimed: another sender took the
 // message over, and its result counts). The attempt, the message's new
 // state and the audit entry ("send") commit together.
-func (s *Store) RecordOutbound(ctx context.Context, id int64, owner string, r OutboundResult) (OutboundMessage, error) {
+func (s *Queue) RecordOutbound(ctx context.Context, id int64, owner string, r OutboundResult) (OutboundMessage, error) {
 	summary := r.Summary
 	if len(summary) > maxSummary {
 		summary = summary[:maxSummary]
@@ -372,7 +358,7 @@ func (s *Store) RecordOutbound(ctx context.Context, id int64, owner string, r Ou
 // ResendOutbound arms a delivered or failed message again: due at once,
 // with a new give-up window, the same document. A message still pending
 // is made due at once. Audited ("resend").
-func (s *Store) ResendOutbound(ctx context.Context, id int64) (OutboundMessage, error) {
+func (s *Queue) ResendOutbound(ctx context.Context, id int64) (OutboundMessage, error) {
 	var m OutboundMessage
 	err := s.db.Write(ctx, func(tx sqldb.Tx) error {
 		before, err := getOutbound(ctx, tx, id)
