@@ -7,7 +7,7 @@ import (
 
 	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/fmd"
-	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/eufmd"
 )
 
 // The EU FMD data set: master data per product (art. 33(2)), batch data
@@ -22,7 +22,7 @@ type fmdIn struct {
 	ATCCodes      []string          `json:"atc_codes"`
 	Article57Code string            `json:"article57_code"`
 	Manufacturer  string            `json:"manufacturer"`
-	Markets       []store.FMDMarket `json:"markets"`
+	Markets       []eufmd.FMDMarket `json:"markets"`
 	// NewVersion asks for a new product code version (the target markets
 	// of an uploaded version changed).
 	NewVersion bool `json:"new_version"`
@@ -30,7 +30,7 @@ type fmdIn struct {
 
 // fmdMasterOut is a product's EU master data with what still stops an upload.
 type fmdMasterOut struct {
-	store.FMDProduct
+	eufmd.FMDProduct
 	// Problems lists every rule the hub would refuse (the parties'
 	// addresses may have changed since it was saved).
 	Problems []fieldProblem `json:"problems"`
@@ -71,7 +71,7 @@ func (a *api) putFMDProduct(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(r, &in); err != nil {
 		return err
 	}
-	p, err := a.Store.PutFMDProduct(r.Context(), store.FMDProduct{GTIN: r.PathValue("gtin"), CommonName: in.CommonName, PackType: in.PackType,
+	p, err := a.Store.PutFMDProduct(r.Context(), eufmd.FMDProduct{GTIN: r.PathValue("gtin"), CommonName: in.CommonName, PackType: in.PackType,
 		CodingScheme: in.CodingScheme, ATCCodes: in.ATCCodes, Article57Code: in.Article57Code, Manufacturer: in.Manufacturer, Markets: in.Markets}, in.NewVersion)
 	if err != nil {
 		return err
@@ -82,7 +82,7 @@ func (a *api) putFMDProduct(w http.ResponseWriter, r *http.Request) error {
 
 // gatewayMissing turns "no gateway" into a 409 that says what to do.
 func gatewayMissing(err error) error {
-	if errors.Is(err, store.ErrNoFMDGateway) {
+	if errors.Is(err, eufmd.ErrNoFMDGateway) {
 		return errorf(http.StatusConflict, codeConflict, "", "%v", err)
 	}
 	return err
@@ -157,7 +157,7 @@ func (a *api) salesOrderFMD(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *api) createFMDStatus(w http.ResponseWriter, r *http.Request) error {
-	var in store.FMDStatusRequest
+	var in eufmd.FMDStatusRequest
 	if err := decodeJSON(r, &in); err != nil {
 		return err
 	}
@@ -172,7 +172,7 @@ func (a *api) createFMDStatus(w http.ResponseWriter, r *http.Request) error {
 
 func (a *api) listFMDStatus(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
-	us, err := a.Store.FMDStatuses(r.Context(), store.FMDStatusFilter{GTIN: q.Get("gtin"), Lot: q.Get("lot"), RecallID: q.Get("recall")})
+	us, err := a.Store.FMDStatuses(r.Context(), eufmd.FMDStatusFilter{GTIN: q.Get("gtin"), Lot: q.Get("lot"), RecallID: q.Get("recall")})
 	if err != nil {
 		return err
 	}
@@ -227,7 +227,7 @@ func (a *api) recallFMD(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	us, err := a.Store.FMDStatuses(r.Context(), store.FMDStatusFilter{RecallID: rc.ID})
+	us, err := a.Store.FMDStatuses(r.Context(), eufmd.FMDStatusFilter{RecallID: rc.ID})
 	if err != nil {
 		return err
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/serialine/serialine/central/outbound"
 	"github.com/serialine/serialine/central/outbound/outboundtest"
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/eufmd"
 	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/internal/testkit"
@@ -36,8 +37,8 @@ func (e *env) fmdReady(tb testing.TB, f *fixture) {
 	a := master.Address{Street: "Rua 1", City: "Lisboa", PostalCode: "1100-001", Country: "PT"}
 	require.NoError(tb, e.s.PutSite(e.ctx, master.Site{GLN: f.siteGLN, Name: "Plant Lisbon", Address: a}))
 	require.NoError(tb, e.s.PutPartner(e.ctx, master.Partner{GLN: f.partnerGLN, Name: "Wholesale Ltd", Address: a}))
-	_, err := e.s.PutFMDProduct(e.ctx, store.FMDProduct{GTIN: gtinRand, CommonName: "paracetamol", PackType: "carton", Manufacturer: f.siteGLN,
-		Markets: []store.FMDMarket{{Country: "AT", MAH: f.partnerGLN}}}, false)
+	_, err := e.s.PutFMDProduct(e.ctx, eufmd.FMDProduct{GTIN: gtinRand, CommonName: "paracetamol", PackType: "carton", Manufacturer: f.siteGLN,
+		Markets: []eufmd.FMDMarket{{Country: "AT", MAH: f.partnerGLN}}}, false)
 	require.NoError(tb, err)
 	_, err = e.s.PutPartnerEndpoint(e.ctx, master.PartnerEndpoint{GLN: f.partnerGLN, Kind: master.EndpointFMD, URL: "https://gateway.example/emvs",
 		Auth: master.EndpointAuthBearer, Secret: "obp"})
@@ -47,7 +48,7 @@ func (e *env) fmdReady(tb testing.TB, f *fixture) {
 // theft records a theft of one fresh pack and returns the update's id.
 func (e *env) theft(tb testing.TB, f *fixture) int64 {
 	tb.Helper()
-	u, err := e.s.CreateFMDStatus(e.ctx, store.FMDStatusRequest{Kind: store.FMDTheft, GTIN: gtinRand, Serials: e.freshUnits(tb, f, 1), Reason: "stolen from the truck"})
+	u, err := e.s.CreateFMDStatus(e.ctx, eufmd.FMDStatusRequest{Kind: eufmd.FMDTheft, GTIN: gtinRand, Serials: e.freshUnits(tb, f, 1), Reason: "stolen from the truck"})
 	require.NoError(tb, err)
 	return u.ID
 }

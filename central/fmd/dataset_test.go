@@ -10,6 +10,7 @@ import (
 
 	"github.com/serialine/serialine/central/fmd"
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/eufmd"
 	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/storetest"
@@ -29,7 +30,7 @@ func TestBatchDataSet(t *testing.T) {
 		p, err := e.s.PutFMDProduct(e.ctx, e.master(), false)
 		require.NoError(t, err)
 		require.Equal(t, 1, p.Version)
-		require.Equal(t, store.CodingSchemeGTIN, p.CodingScheme)
+		require.Equal(t, eufmd.CodingSchemeGTIN, p.CodingScheme)
 		require.Equal(t, pzn, p.Markets[0].NationalCode, "DE's national code from the AI 710 the pack carries")
 
 		_, queued, err := e.s.SendFMDBatch(e.ctx, "WO-1")
@@ -103,23 +104,23 @@ func TestPreValidation(t *testing.T) {
 	require.NoError(t, e.s.PutPartner(e.ctx, master.Partner{GLN: noAddress, Name: "No Address Ltd"}))
 	cases := []struct {
 		name  string
-		edit  func(*store.FMDProduct)
+		edit  func(*eufmd.FMDProduct)
 		field string
 	}{
-		{"no common name", func(p *store.FMDProduct) { p.CommonName = "" }, "common_name"},
-		{"a blank common name", func(p *store.FMDProduct) { p.CommonName = "   " }, "common_name"},
-		{"no pack type", func(p *store.FMDProduct) { p.PackType = "" }, "pack_type"},
-		{"another coding scheme", func(p *store.FMDProduct) { p.CodingScheme = "PPN" }, "coding_scheme"},
-		{"an ATC code of another shape", func(p *store.FMDProduct) { p.ATCCodes = []string{"N02BE01", "n02"} }, "atc_codes[1]"},
-		{"no manufacturer", func(p *store.FMDProduct) { p.Manufacturer = "" }, "manufacturer"},
-		{"a manufacturer nobody knows", func(p *store.FMDProduct) { p.Manufacturer = stranger }, "manufacturer"},
-		{"no markets", func(p *store.FMDProduct) { p.Markets = nil }, "markets"},
-		{"a market outside the EU and EEA", func(p *store.FMDProduct) { p.Markets[1].Country = "CH" }, "markets[1].country"},
-		{"a market twice", func(p *store.FMDProduct) { p.Markets[1].Country = "DE" }, "markets[1].country"},
-		{"a national code that is not the printed PZN", func(p *store.FMDProduct) { p.Markets[0].NationalCode = "87654321" }, "markets[0].national_code"},
-		{"France without its CIP", func(p *store.FMDProduct) { p.Markets[1].Country = "FR" }, "markets[1].national_code"},
-		{"a MAH without an address", func(p *store.FMDProduct) { p.Markets[1].MAH = noAddress }, "markets[1].mah"},
-		{"a wholesaler that is our own site", func(p *store.FMDProduct) { p.Markets[0].Wholesalers = []string{e.site} }, "markets[0].wholesalers[0]"},
+		{"no common name", func(p *eufmd.FMDProduct) { p.CommonName = "" }, "common_name"},
+		{"a blank common name", func(p *eufmd.FMDProduct) { p.CommonName = "   " }, "common_name"},
+		{"no pack type", func(p *eufmd.FMDProduct) { p.PackType = "" }, "pack_type"},
+		{"another coding scheme", func(p *eufmd.FMDProduct) { p.CodingScheme = "PPN" }, "coding_scheme"},
+		{"an ATC code of another shape", func(p *eufmd.FMDProduct) { p.ATCCodes = []string{"N02BE01", "n02"} }, "atc_codes[1]"},
+		{"no manufacturer", func(p *eufmd.FMDProduct) { p.Manufacturer = "" }, "manufacturer"},
+		{"a manufacturer nobody knows", func(p *eufmd.FMDProduct) { p.Manufacturer = stranger }, "manufacturer"},
+		{"no markets", func(p *eufmd.FMDProduct) { p.Markets = nil }, "markets"},
+		{"a market outside the EU and EEA", func(p *eufmd.FMDProduct) { p.Markets[1].Country = "CH" }, "markets[1].country"},
+		{"a market twice", func(p *eufmd.FMDProduct) { p.Markets[1].Country = "DE" }, "markets[1].country"},
+		{"a national code that is not the printed PZN", func(p *eufmd.FMDProduct) { p.Markets[0].NationalCode = "87654321" }, "markets[0].national_code"},
+		{"France without its CIP", func(p *eufmd.FMDProduct) { p.Markets[1].Country = "FR" }, "markets[1].national_code"},
+		{"a MAH without an address", func(p *eufmd.FMDProduct) { p.Markets[1].MAH = noAddress }, "markets[1].mah"},
+		{"a wholesaler that is our own site", func(p *eufmd.FMDProduct) { p.Markets[0].Wholesalers = []string{e.site} }, "markets[0].wholesalers[0]"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -238,7 +239,7 @@ func TestRecallDecommissions(t *testing.T) {
 		require.Len(t, docs, 1)
 		st := docs[0].Status
 		require.NotNil(t, st)
-		require.Equal(t, store.FMDRecall, st.Kind)
+		require.Equal(t, eufmd.FMDRecall, st.Kind)
 		require.Equal(t, "decommissioned", st.State)
 		require.Equal(t, "recalled", st.Reason)
 		require.Equal(t, rc.ID, st.Recall)
@@ -261,7 +262,7 @@ func TestRecallDecommissions(t *testing.T) {
 		docs = e.deliver(t)
 		require.Len(t, docs, 1)
 		back := docs[0].Status
-		require.Equal(t, store.FMDReversal, back.Kind)
+		require.Equal(t, eufmd.FMDReversal, back.Kind)
 		require.Equal(t, "active", back.State)
 		require.Equal(t, "recalled", back.Reason)
 		require.Equal(t, st.ID, *back.Reverses)
@@ -272,13 +273,13 @@ func TestRecallDecommissions(t *testing.T) {
 		require.ErrorIs(t, err, sqldb.ErrConflict)
 
 		// The recall's data sets, downloadable: the recall and its reversal.
-		ups, err := e.s.FMDStatuses(e.ctx, store.FMDStatusFilter{RecallID: rc.ID})
+		ups, err := e.s.FMDStatuses(e.ctx, eufmd.FMDStatusFilter{RecallID: rc.ID})
 		require.NoError(t, err)
 		require.Len(t, ups, 2)
 
 		// A withdrawal past its window cannot be reversed.
 		later := storetest.Open(t, dsn, testkit.Discard(), store.WithClock(func() time.Time { return time.Now().Add(11 * 24 * time.Hour) }))
-		w, err := e.s.CreateFMDStatus(e.ctx, store.FMDStatusRequest{Kind: store.FMDWithdrawal, GTIN: gtin, Serials: other[:1], Reason: "withdrawn in AT", Markets: []string{"AT"}})
+		w, err := e.s.CreateFMDStatus(e.ctx, eufmd.FMDStatusRequest{Kind: eufmd.FMDWithdrawal, GTIN: gtin, Serials: other[:1], Reason: "withdrawn in AT", Markets: []string{"AT"}})
 		require.NoError(t, err)
 		require.Equal(t, 1, w.Packs)
 		d, err := fmd.StatusDocument(e.ctx, e.s, w.ID)
@@ -296,24 +297,24 @@ func TestStatusRefusals(t *testing.T) {
 	e := newEnv(t, storetest.SQLiteDSN(t))
 	for _, tc := range []struct {
 		name  string
-		req   store.FMDStatusRequest
+		req   eufmd.FMDStatusRequest
 		field string
 	}{
-		{"a kind that is not one", store.FMDStatusRequest{Kind: "lost", GTIN: gtin, Lot: "LOT42", Reason: "x"}, "kind"},
-		{"a recall (made with the recall)", store.FMDStatusRequest{Kind: store.FMDRecall, GTIN: gtin, Lot: "LOT42", Reason: "x"}, "kind"},
-		{"no reason", store.FMDStatusRequest{Kind: store.FMDTheft, GTIN: gtin, Lot: "LOT42"}, "reason"},
-		{"neither lot nor serials", store.FMDStatusRequest{Kind: store.FMDTheft, GTIN: gtin, Reason: "x"}, "lot"},
-		{"both", store.FMDStatusRequest{Kind: store.FMDTheft, GTIN: gtin, Lot: "LOT42", Serials: []string{e.packs[0]}, Reason: "x"}, "serials"},
-		{"a serial that is no pack", store.FMDStatusRequest{Kind: store.FMDTheft, GTIN: gtin, Serials: []string{e.packs[0], "NOPE"}, Reason: "x"}, "serials[1]"},
-		{"a serial twice", store.FMDStatusRequest{Kind: store.FMDTheft, GTIN: gtin, Serials: []string{e.packs[0], e.packs[0]}, Reason: "x"}, "serials[1]"},
-		{"a market outside", store.FMDStatusRequest{Kind: store.FMDTheft, GTIN: gtin, Lot: "LOT42", Reason: "x", Markets: []string{"US"}}, "markets[0]"},
+		{"a kind that is not one", eufmd.FMDStatusRequest{Kind: "lost", GTIN: gtin, Lot: "LOT42", Reason: "x"}, "kind"},
+		{"a recall (made with the recall)", eufmd.FMDStatusRequest{Kind: eufmd.FMDRecall, GTIN: gtin, Lot: "LOT42", Reason: "x"}, "kind"},
+		{"no reason", eufmd.FMDStatusRequest{Kind: eufmd.FMDTheft, GTIN: gtin, Lot: "LOT42"}, "reason"},
+		{"neither lot nor serials", eufmd.FMDStatusRequest{Kind: eufmd.FMDTheft, GTIN: gtin, Reason: "x"}, "lot"},
+		{"both", eufmd.FMDStatusRequest{Kind: eufmd.FMDTheft, GTIN: gtin, Lot: "LOT42", Serials: []string{e.packs[0]}, Reason: "x"}, "serials"},
+		{"a serial that is no pack", eufmd.FMDStatusRequest{Kind: eufmd.FMDTheft, GTIN: gtin, Serials: []string{e.packs[0], "NOPE"}, Reason: "x"}, "serials[1]"},
+		{"a serial twice", eufmd.FMDStatusRequest{Kind: eufmd.FMDTheft, GTIN: gtin, Serials: []string{e.packs[0], e.packs[0]}, Reason: "x"}, "serials[1]"},
+		{"a market outside", eufmd.FMDStatusRequest{Kind: eufmd.FMDTheft, GTIN: gtin, Lot: "LOT42", Reason: "x", Markets: []string{"US"}}, "markets[0]"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := e.s.CreateFMDStatus(e.ctx, tc.req)
 			var ve *sqldb.ValidationError
 			require.ErrorAs(t, err, &ve)
 			require.Equal(t, tc.field, ve.Field, "%v", err)
-			ups, err := e.s.FMDStatuses(e.ctx, store.FMDStatusFilter{})
+			ups, err := e.s.FMDStatuses(e.ctx, eufmd.FMDStatusFilter{})
 			require.NoError(t, err)
 			require.Empty(t, ups, "nothing written")
 		})

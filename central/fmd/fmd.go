@@ -27,6 +27,7 @@ import (
 
 	"github.com/serialine/serialine/central/outbound"
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/eufmd"
 	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/central/store/orders"
 	"github.com/serialine/serialine/central/store/sqldb"
@@ -153,15 +154,15 @@ type Pack struct {
 // Store is what the data set needs of central's store.
 type Store interface {
 	Product(ctx context.Context, gtin string) (master.Product, error)
-	FMDProduct(ctx context.Context, gtin string, version int) (store.FMDProduct, error)
-	FMDProblems(ctx context.Context, p store.FMDProduct) ([]*sqldb.ValidationError, error)
-	FMDParties(ctx context.Context, glns []string) (map[string]store.FMDParty, error)
-	FMDBatchOf(ctx context.Context, order string) (store.FMDBatch, error)
+	FMDProduct(ctx context.Context, gtin string, version int) (eufmd.FMDProduct, error)
+	FMDProblems(ctx context.Context, p eufmd.FMDProduct) ([]*sqldb.ValidationError, error)
+	FMDParties(ctx context.Context, glns []string) (map[string]eufmd.FMDParty, error)
+	FMDBatchOf(ctx context.Context, order string) (eufmd.FMDBatch, error)
 	Order(ctx context.Context, id string) (orders.WorkOrder, error)
 	WorkOrderPacks(ctx context.Context, order string) ([]store.ShipmentUnit, error)
 	SalesOrderPacks(ctx context.Context, order string) ([]store.ShipmentUnit, error)
-	FMDStatus(ctx context.Context, id int64) (store.FMDStatusUpdate, error)
-	FMDStatusPacks(ctx context.Context, id int64, fn func(store.FMDPack) error) error
+	FMDStatus(ctx context.Context, id int64) (eufmd.FMDStatusUpdate, error)
+	FMDStatusPacks(ctx context.Context, id int64, fn func(eufmd.FMDPack) error) error
 }
 
 func newDoc(typ string) Document {
@@ -207,7 +208,7 @@ func ProductDocument(ctx context.Context, st Store, gtin string, version int) (D
 	for _, m := range fp.Markets {
 		mk := Market{Country: m.Country, NationalCode: m.NationalCode, MAH: party(m.MAH), Wholesalers: []Party{}}
 		if m.NationalCode != "" {
-			mk.NationalCodeAI = store.NationalCodeAI(m.Country)
+			mk.NationalCodeAI = eufmd.NationalCodeAI(m.Country)
 		}
 		for _, w := range m.Wholesalers {
 			mk.Wholesalers = append(mk.Wholesalers, party(w))
@@ -247,7 +248,7 @@ func batches(packs []store.ShipmentUnit, version func(gtin string) int) ([]Batch
 			}
 			i = len(out)
 			idx[k] = i
-			out = append(out, Batch{ProductCode: u.GTIN, CodingScheme: store.CodingSchemeGTIN, ProductVersion: version(u.GTIN), Batch: u.Lot,
+			out = append(out, Batch{ProductCode: u.GTIN, CodingScheme: eufmd.CodingSchemeGTIN, ProductVersion: version(u.GTIN), Batch: u.Lot,
 				Expiry: exp.Format(time.DateOnly), ExpiryGS1: u.Expiry, Serials: []string{}})
 		}
 		out[i].Serials = append(out[i].Serials, u.Serial)
@@ -347,7 +348,7 @@ func ShippedDocument(ctx context.Context, st Store, order string) (Document, err
 }
 
 // statusReason is what each kind of update makes of its packs.
-var statusReason = map[string]string{store.FMDRecall: "recalled", store.FMDWithdrawal: "withdrawn", store.FMDTheft: "stolen", store.FMDDestruction: "destroyed"}
+var statusReason = map[string]string{eufmd.FMDRecall: "recalled", eufmd.FMDWithdrawal: "withdrawn", eufmd.FMDTheft: "stolen", eufmd.FMDDestruction: "destroyed"}
 
 // StatusDocument is an art. 40 status update with every pack it covers.
 func StatusDocument(ctx context.Context, st Store, id int64) (Document, error) {
@@ -356,8 +357,8 @@ func StatusDocument(ctx context.Context, st Store, id int64) (Document, error) {
 		return Document{}, err
 	}
 	s := Status{ID: u.ID, Kind: u.Kind, State: "decommissioned", Reason: statusReason[u.Kind], Note: u.Reason, ProductCode: u.GTIN,
-		CodingScheme: store.CodingSchemeGTIN, Batch: u.Lot, Recall: u.RecallID, Reverses: u.Reverses, Markets: u.Markets, Packs: []Pack{}}
-	if u.Kind == store.FMDReversal {
+		CodingScheme: eufmd.CodingSchemeGTIN, Batch: u.Lot, Recall: u.RecallID, Reverses: u.Reverses, Markets: u.Markets, Packs: []Pack{}}
+	if u.Kind == eufmd.FMDReversal {
 		s.State = "active"
 		orig, err := st.FMDStatus(ctx, *u.Reverses)
 		if err != nil {
@@ -365,7 +366,7 @@ func StatusDocument(ctx context.Context, st Store, id int64) (Document, error) {
 		}
 		s.Reason = statusReason[orig.Kind]
 	}
-	err = st.FMDStatusPacks(ctx, id, func(p store.FMDPack) error {
+	err = st.FMDStatusPacks(ctx, id, func(p eufmd.FMDPack) error {
 		s.Packs = append(s.Packs, Pack{Batch: p.Lot, ExpiryGS1: p.Expiry, Serial: p.Serial})
 		return nil
 	})

@@ -18,6 +18,7 @@ import (
 	"github.com/serialine/serialine/central/outbound"
 	"github.com/serialine/serialine/central/outbound/outboundtest"
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/eufmd"
 	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/central/store/orders"
 	"github.com/serialine/serialine/central/store/sqldb"
@@ -151,9 +152,9 @@ func (e *env) apply(tb testing.TB, ev wire.Event) {
 }
 
 // master is complete EU master data: Germany (with the PZN) and Austria.
-func (e *env) master() store.FMDProduct {
-	return store.FMDProduct{GTIN: gtin, CommonName: "paracetamol", PackType: "carton with 2 blisters of 10", ATCCodes: []string{"N02BE01"},
-		Manufacturer: e.site, Markets: []store.FMDMarket{
+func (e *env) master() eufmd.FMDProduct {
+	return eufmd.FMDProduct{GTIN: gtin, CommonName: "paracetamol", PackType: "carton with 2 blisters of 10", ATCCodes: []string{"N02BE01"},
+		Manufacturer: e.site, Markets: []eufmd.FMDMarket{
 			{Country: "DE", MAH: e.mah, Wholesalers: []string{e.wholesaler}},
 			{Country: "AT", MAH: e.mah},
 		}}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/serialine/serialine/central/lmvs"
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/eufmd"
 	"github.com/serialine/serialine/central/store/orders"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/internal/testkit"
@@ -66,8 +67,8 @@ func TestConformance(t *testing.T) {
 		_, err = e.s.CaptureEPCIS(e.ctx, []epcis.Event{{Type: epcis.ObjectEvent, Action: epcis.ActionObserve, EventTime: t0.Add(time.Hour),
 			EPCList: []string{epc}, BizStep: "holding", Disposition: "recalled"}}, nil)
 		require.NoError(t, err)
-		for kind, sn := range map[string]string{store.FMDWithdrawal: u[5], store.FMDTheft: u[6], store.FMDDestruction: u[7]} {
-			_, err := e.s.CreateFMDStatus(e.ctx, store.FMDStatusRequest{Kind: kind, GTIN: gtin, Serials: []string{sn}, Reason: "test " + kind})
+		for kind, sn := range map[string]string{eufmd.FMDWithdrawal: u[5], eufmd.FMDTheft: u[6], eufmd.FMDDestruction: u[7]} {
+			_, err := e.s.CreateFMDStatus(e.ctx, eufmd.FMDStatusRequest{Kind: kind, GTIN: gtin, Serials: []string{sn}, Reason: "test " + kind})
 			require.NoError(t, err)
 		}
 		// QA's investigations: u[8] under an open one, u[9] in one

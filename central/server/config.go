@@ -16,6 +16,7 @@ import (
 	"github.com/serialine/serialine/central/lmvs"
 	"github.com/serialine/serialine/central/outbound"
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/eufmd"
 	"github.com/serialine/serialine/shared/gs1"
 	"github.com/serialine/serialine/shared/wire"
 	"github.com/serialine/serialine/shared/yamlconfig"
@@ -365,7 +366,7 @@ func (c Config) Validate() error {
 		}
 	}
 	if c.FMD.ReversalWindow < 0 {
-		return configErr("fmd.reversal_window", "%v is negative (0 means %v)", c.FMD.ReversalWindow, store.DefaultFMDReversalWindow)
+		return configErr("fmd.reversal_window", "%v is negative (0 means %v)", c.FMD.ReversalWindow, eufmd.DefaultFMDReversalWindow)
 	}
 	switch c.Web.SecureCookie {
 	case "auto", "true", "false":

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/serialine/serialine/central/store/audit"
 	"github.com/serialine/serialine/central/store/check"
+	"github.com/serialine/serialine/central/store/eufmd"
 	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/gs1"
@@ -32,8 +34,9 @@ const (
 // covers that are in our stock, and verification answers "recalled".
 const RecallOpen = "open"
 
-// MaxRecallSerials bounds the serial list of one recall.
-const MaxRecallSerials = 1_000_000
+// MaxRecallSerials bounds the serial list of one recall: the EU hub is
+// told of the same serials in one status update.
+const MaxRecallSerials = eufmd.MaxSerials
 
 // RecallRequest asks for a recall of a lot (GTIN and Lot) or of units
 // (GTIN and Serials).
@@ -659,4 +662,46 @@ func orNone(s string) string {
 		return "(unknown)"
 	}
 	return s
+}
+
+// recallFMDStatus makes the recall's status update (inside the recall's
+// transaction) when the product is an EU FMD one: the packs of the lot,
+// or the listed ones that are packs in circulation.
+func (s *Store) recallFMDStatus(ctx context.Context, tx sqldb.Tx, rc Recall, serials []string) error {
+	prod, err := master.GetProduct(ctx, tx, rc.GTIN)
+	if err != nil {
+		return err
+	}
+	if !slices.Contains(prod.Markets, master.MarketEUFMD) {
+		return nil
+	}
+	req := eufmd.FMDStatusRequest{Kind: eufmd.FMDRecall, GTIN: rc.GTIN, Lot: rc.Lot, Reason: rc.Reason}
+	if rc.Kind == RecallSerials {
+		// Listed serials that are not packs (decommissioned) are not the
+		// hub's concern: keep the packs only.
+		r, err := tx.QueryFresh(ctx, `SELECT ru.serial FROM recall_units ru JOIN units u ON u.gtin = ru.gtin AND u.serial = ru.serial
+			WHERE ru.recall_id = $1 AND u.state IN `+eufmd.PackStates+` ORDER BY ru.serial`, rc.ID)
+		if err != nil {
+			return err
+		}
+		for r.Next() {
+			var sn string
+			if err := r.Scan(&sn); err != nil {
+				r.Close()
+				return err
+			}
+			req.Serials = append(req.Serials, sn)
+		}
+		r.Close()
+		if err := r.Err(); err != nil {
+			return err
+		}
+		if len(req.Serials) == 0 {
+			return nil
+		}
+	}
+	if _, err := s.CreateInTx(ctx, tx, req, rc.ID); err != nil {
+		return fmt.Errorf("EU FMD status update of recall %s: %w", rc.ID, err)
+	}
+	return nil
 }

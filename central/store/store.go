@@ -11,6 +11,7 @@ import (
 	"github.com/serialine/serialine/central/store/access"
 	"github.com/serialine/serialine/central/store/audit"
 	"github.com/serialine/serialine/central/store/epcisdb"
+	"github.com/serialine/serialine/central/store/eufmd"
 	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/central/store/messages"
 	"github.com/serialine/serialine/central/store/orders"
@@ -23,6 +24,7 @@ import (
 // concurrent use; several Stores (several central replicas) may share one
 // PostgreSQL database.
 type Store struct {
+	*eufmd.Register
 	*messages.Queue
 	*access.Registry
 	*epcisdb.Repository
@@ -44,10 +46,6 @@ type Store struct {
 	// clock is central's clock for the rules about dates (an order's
 	// shelf life); WithClock sets it for tests.
 	clock func() time.Time
-
-	// fmdWindow is how long an EU FMD status update may be reversed
-	// (WithFMDReversalWindow).
-	fmdWindow time.Duration
 }
 
 // Option adjusts Open.
@@ -111,7 +109,7 @@ func Open(ctx context.Context, dsn string, log *slog.Logger, opts ...Option) (*S
 	if log == nil {
 		return nil, errors.New("store: a logger is required")
 	}
-	o := options{clock: time.Now, skew: DefaultFutureSkew, fmdWindow: DefaultFMDReversalWindow}
+	o := options{clock: time.Now, skew: DefaultFutureSkew, fmdWindow: eufmd.DefaultFMDReversalWindow}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -119,7 +117,7 @@ func Open(ctx context.Context, dsn string, log *slog.Logger, opts ...Option) (*S
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{Queue: messages.New(db), Registry: access.New(db), db: db, log: db.Log(), clock: o.clock, skew: o.skew, fmdWindow: o.fmdWindow,
+	s := &Store{Register: eufmd.New(db, o.clock, o.fmdWindow), Queue: messages.New(db), Registry: access.New(db), db: db, log: db.Log(), clock: o.clock, skew: o.skew,
 		Trail: audit.New(db), Data: master.New(db), Book: orders.New(db, o.clock)}
 	s.Repository = epcisdb.New(db, s.SyncLineEPCIS)
 	if n, err := s.ResealSecrets(ctx); err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/serialine/serialine/central/store/access"
+	"github.com/serialine/serialine/central/store/eufmd"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/wire"
 )
@@ -241,7 +242,7 @@ func factsSQL() string {
 	return `SELECT (SELECT COUNT(*) FROM products WHERE gtin = $1), u.state, u.lot, u.expiry,
 		CASE WHEN u.gtin IS NOT NULL AND (` + recalledSQL + ` OR EXISTS (SELECT 1 FROM epcis_event_epcs x
 			JOIN epcis_events e ON e.id = x.event_id WHERE x.epc = $3 AND x.role IN ('epc', 'child') AND e.disposition = 'recalled')) THEN 1 ELSE 0 END,
-		` + status(FMDWithdrawal) + `, ` + status(FMDTheft) + `, ` + status(FMDDestruction) + `,
+		` + status(eufmd.FMDWithdrawal) + `, ` + status(eufmd.FMDTheft) + `, ` + status(eufmd.FMDDestruction) + `,
 		` + investigated(InvestigationOpen) + `, ` + investigated(InvestigationIllegitimate) + `
 		FROM (SELECT 1 AS one) o LEFT JOIN units u ON u.gtin = $1 AND u.serial = $2`
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/serialine/serialine/central/fmd"
 	"github.com/serialine/serialine/central/outbound/outboundtest"
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/eufmd"
 	"github.com/serialine/serialine/central/store/messages"
 
 	"github.com/serialine/serialine/internal/testkit"
@@ -282,7 +283,7 @@ func TestScriptedDay(t *testing.T) {
 	require.Len(t, statuses.Documents, 1, "%s", body)
 	st := validFMD[fmd.Document](t, statuses.Documents[0])
 	require.NotNil(t, st.Status)
-	require.Equal(t, store.FMDRecall, st.Status.Kind)
+	require.Equal(t, eufmd.FMDRecall, st.Status.Kind)
 	var packs []string
 	for _, p := range st.Status.Packs {
 		require.Equal(t, "LOT-"+r.id, p.Batch)

@@ -1,4 +1,4 @@
-package store
+package eufmd
 
 import (
 	"context"
@@ -71,14 +71,14 @@ type FMDStatusRequest struct {
 
 // packStates are the states of a pack in circulation: the packs a
 // batch upload lists and a status update decommissions.
-const packStates = "('commissioned', 'shipped', 'returned')"
+const PackStates = "('commissioned', 'shipped', 'returned')"
 
 // CreateFMDStatus records an art. 40 status update of the packs of a lot
 // or of listed serials (each must be a pack in circulation) of an EU FMD
 // product and queues it for every EU FMD gateway. A recall made with
 // CreateRecall makes its own (kind recall). Refusals are
 // *sqldb.ValidationError naming the field. Audited.
-func (s *Store) CreateFMDStatus(ctx context.Context, req FMDStatusRequest) (FMDStatusUpdate, error) {
+func (s *Register) CreateFMDStatus(ctx context.Context, req FMDStatusRequest) (FMDStatusUpdate, error) {
 	rec := "EU FMD status update"
 	switch req.Kind {
 	case FMDWithdrawal, FMDTheft, FMDDestruction:
@@ -100,13 +100,13 @@ func (s *Store) CreateFMDStatus(ctx context.Context, req FMDStatusRequest) (FMDS
 		return FMDStatusUpdate{}, sqldb.Invalid(rec, "lot", "missing; name a lot, or list serials")
 	case req.Lot != "" && (len(req.Lot) > 20 || !gs1.IsCSET82(req.Lot)):
 		return FMDStatusUpdate{}, sqldb.Invalid(rec, "lot", "a lot (AI 10) has 1 to 20 characters of GS1 CSET 82, got %q", req.Lot)
-	case len(req.Serials) > MaxRecallSerials:
-		return FMDStatusUpdate{}, sqldb.Invalid(rec, "serials", "at most %d per update, got %d", MaxRecallSerials, len(req.Serials))
+	case len(req.Serials) > MaxSerials:
+		return FMDStatusUpdate{}, sqldb.Invalid(rec, "serials", "at most %d per update, got %d", MaxSerials, len(req.Serials))
 	}
 	var u FMDStatusUpdate
 	err := s.db.Write(ctx, func(tx sqldb.Tx) error {
 		var err error
-		u, err = s.createFMDStatus(ctx, tx, req, "")
+		u, err = s.CreateInTx(ctx, tx, req, "")
 		return err
 	})
 	return u, err
@@ -114,7 +114,7 @@ func (s *Store) CreateFMDStatus(ctx context.Context, req FMDStatusRequest) (FMDS
 
 // createFMDStatus makes a status update inside tx: the product must be an
 // EU FMD one; the packs are selected by lot or serials.
-func (s *Store) createFMDStatus(ctx context.Context, tx sqldb.Tx, req FMDStatusRequest, recallID string) (FMDStatusUpdate, error) {
+func (s *Register) CreateInTx(ctx context.Context, tx sqldb.Tx, req FMDStatusRequest, recallID string) (FMDStatusUpdate, error) {
 	rec := "EU FMD status update"
 	prod, err := master.GetProduct(ctx, tx, req.GTIN)
 	if err != nil {
@@ -130,7 +130,7 @@ func (s *Store) createFMDStatus(ctx context.Context, tx sqldb.Tx, req FMDStatusR
 	}
 	markets, _ := json.Marshal(req.Markets)
 	t := sqldb.Now()
-	until := sqldb.TS(s.clock().Add(s.fmdWindow))
+	until := sqldb.TS(s.clock().Add(s.window))
 	u := FMDStatusUpdate{Kind: req.Kind, GTIN: req.GTIN, Lot: req.Lot, RecallID: recallID, Reason: req.Reason, Markets: req.Markets,
 		ReversibleUntil: &until, CreatedAt: t, Actor: sqldb.ActorFrom(ctx)}
 	if err := tx.QueryRow(ctx, `INSERT INTO fmd_status_updates (kind, gtin, lot, recall_id, reason, markets, packs, reversible_until, created_at, actor)
@@ -139,7 +139,7 @@ func (s *Store) createFMDStatus(ctx context.Context, tx sqldb.Tx, req FMDStatusR
 	}
 	if req.Lot != "" {
 		n, err := tx.Exec(ctx, `INSERT INTO fmd_status_packs (update_id, gtin, serial, lot, expiry)
-			SELECT $1, u.gtin, u.serial, u.lot, u.expiry FROM units u WHERE u.gtin = $2 AND u.lot = $3 AND u.state IN `+packStates,
+			SELECT $1, u.gtin, u.serial, u.lot, u.expiry FROM units u WHERE u.gtin = $2 AND u.lot = $3 AND u.state IN `+PackStates,
 			u.ID, u.GTIN, u.Lot)
 		if err != nil {
 			return u, fmt.Errorf("%s: packs: %w", rec, err)
@@ -148,7 +148,7 @@ func (s *Store) createFMDStatus(ctx context.Context, tx sqldb.Tx, req FMDStatusR
 	} else {
 		for i, sn := range req.Serials {
 			n, err := tx.Exec(ctx, `INSERT INTO fmd_status_packs (update_id, gtin, serial, lot, expiry)
-				SELECT $1, u.gtin, u.serial, u.lot, u.expiry FROM units u WHERE u.gtin = $2 AND u.serial = $3 AND u.state IN `+packStates+`
+				SELECT $1, u.gtin, u.serial, u.lot, u.expiry FROM units u WHERE u.gtin = $2 AND u.serial = $3 AND u.state IN `+PackStates+`
 				ON CONFLICT DO NOTHING`, u.ID, u.GTIN, sn)
 			if err != nil {
 				return u, fmt.Errorf("%s: packs: %w", rec, err)
@@ -175,7 +175,7 @@ func (s *Store) createFMDStatus(ctx context.Context, tx sqldb.Tx, req FMDStatusR
 // reversal update reactivating exactly its packs, queued for the hub.
 // A reversal, an update reversed already, or one past its window is
 // sqldb.ErrConflict. Audited.
-func (s *Store) ReverseFMDStatus(ctx context.Context, id int64, reason string) (FMDStatusUpdate, error) {
+func (s *Register) ReverseFMDStatus(ctx context.Context, id int64, reason string) (FMDStatusUpdate, error) {
 	rec := "EU FMD status update " + strconv.FormatInt(id, 10)
 	if err := check.Text(rec, "reason", reason, true); err != nil {
 		return FMDStatusUpdate{}, err
@@ -250,7 +250,7 @@ func getFMDStatus(ctx context.Context, q sqldb.Tx, id int64, lock string) (FMDSt
 }
 
 // FMDStatus returns a status update.
-func (s *Store) FMDStatus(ctx context.Context, id int64) (FMDStatusUpdate, error) {
+func (s *Register) FMDStatus(ctx context.Context, id int64) (FMDStatusUpdate, error) {
 	var u FMDStatusUpdate
 	err := s.db.Read(ctx, func(q sqldb.Tx) error {
 		var err error
@@ -268,7 +268,7 @@ type FMDStatusFilter struct {
 }
 
 // FMDStatuses lists status updates, oldest first.
-func (s *Store) FMDStatuses(ctx context.Context, f FMDStatusFilter) ([]FMDStatusUpdate, error) {
+func (s *Register) FMDStatuses(ctx context.Context, f FMDStatusFilter) ([]FMDStatusUpdate, error) {
 	q := "SELECT " + fmdStatusCols + " FROM fmd_status_updates WHERE ($1 = '' OR gtin = $1) AND ($2 = '' OR lot = $2) AND ($3 = '' OR recall_id = $3) ORDER BY id"
 	out := []FMDStatusUpdate{}
 	err := s.db.Read(ctx, func(db sqldb.Tx) error {
@@ -298,7 +298,7 @@ type FMDPack struct {
 
 // FMDStatusPacks calls fn with every pack of a status update, by lot and
 // serial.
-func (s *Store) FMDStatusPacks(ctx context.Context, id int64, fn func(FMDPack) error) error {
+func (s *Register) FMDStatusPacks(ctx context.Context, id int64, fn func(FMDPack) error) error {
 	return s.db.Read(ctx, func(q sqldb.Tx) error {
 		r, err := q.Query(ctx, "SELECT serial, lot, expiry FROM fmd_status_packs WHERE update_id = $1 ORDER BY lot, serial", id)
 		if err != nil {
@@ -311,51 +311,9 @@ func (s *Store) FMDStatusPacks(ctx context.Context, id int64, fn func(FMDPack) e
 				return err
 			}
 			if err := fn(p); err != nil {
-				return &stopped{err}
+				return err // the callback's own error, as it is
 			}
 		}
 		return r.Err()
 	})
-}
-
-// recallFMDStatus makes the recall's status update (inside the recall's
-// transaction) when the product is an EU FMD one: the packs of the lot,
-// or the listed ones that are packs in circulation.
-func (s *Store) recallFMDStatus(ctx context.Context, tx sqldb.Tx, rc Recall, serials []string) error {
-	prod, err := master.GetProduct(ctx, tx, rc.GTIN)
-	if err != nil {
-		return err
-	}
-	if !slices.Contains(prod.Markets, master.MarketEUFMD) {
-		return nil
-	}
-	req := FMDStatusRequest{Kind: FMDRecall, GTIN: rc.GTIN, Lot: rc.Lot, Reason: rc.Reason}
-	if rc.Kind == RecallSerials {
-		// Listed serials that are not packs (decommissioned) are not the
-		// hub's concern: keep the packs only.
-		r, err := tx.QueryFresh(ctx, `SELECT ru.serial FROM recall_units ru JOIN units u ON u.gtin = ru.gtin AND u.serial = ru.serial
-			WHERE ru.recall_id = $1 AND u.state IN `+packStates+` ORDER BY ru.serial`, rc.ID)
-		if err != nil {
-			return err
-		}
-		for r.Next() {
-			var sn string
-			if err := r.Scan(&sn); err != nil {
-				r.Close()
-				return err
-			}
-			req.Serials = append(req.Serials, sn)
-		}
-		r.Close()
-		if err := r.Err(); err != nil {
-			return err
-		}
-		if len(req.Serials) == 0 {
-			return nil
-		}
-	}
-	if _, err := s.createFMDStatus(ctx, tx, req, rc.ID); err != nil {
-		return fmt.Errorf("EU FMD status update of recall %s: %w", rc.ID, err)
-	}
-	return nil
 }

@@ -1,4 +1,4 @@
-package store
+package eufmd
 
 import (
 	"context"
@@ -271,7 +271,7 @@ func normalizeFMD(p *FMDProduct, prod master.Product) {
 
 // FMDProblems lists every rule p breaks before it may reach the hub (see
 // PutFMDProduct); empty when it may.
-func (s *Store) FMDProblems(ctx context.Context, p FMDProduct) ([]*sqldb.ValidationError, error) {
+func (s *Register) FMDProblems(ctx context.Context, p FMDProduct) ([]*sqldb.ValidationError, error) {
 	var out []*sqldb.ValidationError
 	err := s.db.Read(ctx, func(q sqldb.Tx) error {
 		prod, err := master.GetProduct(ctx, q, p.GTIN)
@@ -325,7 +325,7 @@ func getFMD(ctx context.Context, q sqldb.Tx, gtin string, version int) (FMDProdu
 
 // FMDProduct returns a version of the product's EU FMD master data (0:
 // the current one).
-func (s *Store) FMDProduct(ctx context.Context, gtin string, version int) (FMDProduct, error) {
+func (s *Register) FMDProduct(ctx context.Context, gtin string, version int) (FMDProduct, error) {
 	var p FMDProduct
 	err := s.db.Read(ctx, func(q sqldb.Tx) error {
 		var err error
@@ -349,7 +349,7 @@ func fmdData(p FMDProduct) string {
 // has, its target markets cannot change (the hub refuses that): a
 // different market list is sqldb.ErrConflict naming markets, unless newVersion
 // asks for a new product code version, which gets it. Audited.
-func (s *Store) PutFMDProduct(ctx context.Context, p FMDProduct, newVersion bool) (FMDProduct, error) {
+func (s *Register) PutFMDProduct(ctx context.Context, p FMDProduct, newVersion bool) (FMDProduct, error) {
 	rec := "EU FMD master data of product " + p.GTIN
 	if err := check.GTIN(rec, "gtin", p.GTIN); err != nil {
 		return p, err
@@ -412,7 +412,7 @@ type FMDParty struct {
 
 // FMDParties resolves GLNs to their names and addresses (sites first,
 // then partners).
-func (s *Store) FMDParties(ctx context.Context, glns []string) (map[string]FMDParty, error) {
+func (s *Register) FMDParties(ctx context.Context, glns []string) (map[string]FMDParty, error) {
 	out := map[string]FMDParty{}
 	err := s.db.Read(ctx, func(q sqldb.Tx) error {
 		for _, g := range glns {
@@ -503,7 +503,7 @@ func uploadFMDProduct(ctx context.Context, tx sqldb.Tx, p FMDProduct) ([]message
 // for the hub (checked first: every problem is a *sqldb.ValidationError naming
 // its field), and marks it uploaded. A version queued before is queued
 // again (the same document). Audited.
-func (s *Store) SendFMDProduct(ctx context.Context, gtin string) (FMDProduct, []messages.OutboundMessage, error) {
+func (s *Register) SendFMDProduct(ctx context.Context, gtin string) (FMDProduct, []messages.OutboundMessage, error) {
 	var p FMDProduct
 	var ms []messages.OutboundMessage
 	err := s.db.Write(ctx, func(tx sqldb.Tx) error {

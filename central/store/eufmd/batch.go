@@ -1,4 +1,4 @@
-package store
+package eufmd
 
 import (
 	"context"
@@ -27,7 +27,7 @@ type FMDBatch struct {
 // work order of an EU FMD product for the hub, after the product's
 // master data if its version was not uploaded yet. The batch stays with
 // the version it was first uploaded under. Audited.
-func (s *Store) SendFMDBatch(ctx context.Context, order string) (FMDBatch, []messages.OutboundMessage, error) {
+func (s *Register) SendFMDBatch(ctx context.Context, order string) (FMDBatch, []messages.OutboundMessage, error) {
 	var b FMDBatch
 	var ms []messages.OutboundMessage
 	err := s.db.Write(ctx, func(tx sqldb.Tx) error {
@@ -77,7 +77,7 @@ func (s *Store) SendFMDBatch(ctx context.Context, order string) (FMDBatch, []mes
 }
 
 // FMDBatchOf returns the upload record of a work order's batch.
-func (s *Store) FMDBatchOf(ctx context.Context, order string) (FMDBatch, error) {
+func (s *Register) FMDBatchOf(ctx context.Context, order string) (FMDBatch, error) {
 	var b FMDBatch
 	err := s.db.Read(ctx, func(q sqldb.Tx) error {
 		return q.QueryRow(ctx, "SELECT order_id, gtin, lot, version, uploaded_at FROM fmd_batches WHERE order_id = $1", order).
