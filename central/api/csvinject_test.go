@@ -9,8 +9,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/serialine/serialine/central/auth"
-	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/storetest"
+	"github.com/serialine/serialine/central/store/supply"
 	"github.com/serialine/serialine/internal/testkit"
 )
 
@@ -26,7 +26,7 @@ func TestRecallCSVFormulaInjection(t *testing.T) {
 	resp := e.as(t, auth.RolePlanner, req{method: "PUT", path: "/api/v1/partners/" + f.partnerGLN, body: testkit.MustJSON(t, map[string]any{"name": evil})})
 	require.Equal(t, http.StatusOK, resp.status, "%s", resp.body)
 	_, units := e.shipment(t, f, nil, true)
-	rc, err := e.s.CreateRecall(e.ctx, store.RecallRequest{GTIN: gtinRand, Serials: units, Reason: "complaint"})
+	rc, err := e.s.CreateRecall(e.ctx, supply.RecallRequest{GTIN: gtinRand, Serials: units, Reason: "complaint"})
 	require.NoError(t, err)
 
 	resp = e.as(t, auth.RoleQA, req{method: "GET", path: "/api/v1/recalls/" + rc.ID + "/units.csv"})

@@ -93,7 +93,7 @@ func TestVoidUnaccounted(t *testing.T) {
 		require.NoError(t, err)
 		u, err := e.s.Unit(e.ctx, gtinRand, string(sn))
 		require.NoError(t, err)
-		require.Equal(t, store.StateVoided, u.State)
+		require.Equal(t, orders.StateVoided, u.State)
 		o, err := e.s.Order(e.ctx, id)
 		require.NoError(t, err)
 		require.EqualValues(t, 7, o.Voided, "the order's own count")

@@ -147,7 +147,7 @@ func TestLookup(t *testing.T) {
 			require.Equal(t, "unit", got.Kind)
 			require.Equal(t, gtinRand, got.Unit.GTIN)
 			require.Equal(t, sn, got.Unit.Serial)
-			require.Equal(t, store.StateCommissioned, got.Unit.State)
+			require.Equal(t, orders.StateCommissioned, got.Unit.State)
 			require.Equal(t, "WO-1", got.Unit.Order)
 			require.Len(t, got.Unit.History, 1)
 			require.Equal(t, sn, got.Parsed["21"])

@@ -16,10 +16,10 @@ import (
 	"github.com/serialine/serialine/central/lmvs"
 	"github.com/serialine/serialine/central/outbound"
 	"github.com/serialine/serialine/central/outbound/outboundtest"
-	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/eufmd"
 	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/central/store/storetest"
+	"github.com/serialine/serialine/central/store/supply"
 	"github.com/serialine/serialine/internal/testkit"
 )
 
@@ -209,13 +209,13 @@ func TestVerificationRequestsAPI(t *testing.T) {
 	resp = e.as(t, auth.RoleAuditor, req{method: "GET", path: v + "/verifications"})
 	require.Equal(t, http.StatusOK, resp.status, "%s", resp.body)
 	var log struct {
-		Verifications []store.VerificationRecord `json:"verifications"`
+		Verifications []supply.VerificationRecord `json:"verifications"`
 	}
 	resp.json(t, &log)
 	require.Len(t, log.Verifications, 2, "our request (out) and our responder's answer to it (in)")
-	require.Equal(t, store.VerificationOut, log.Verifications[0].Direction)
+	require.Equal(t, supply.VerificationOut, log.Verifications[0].Direction)
 	require.Contains(t, log.Verifications[0].Actor, "user-qa")
-	require.Equal(t, store.VerificationIn, log.Verifications[1].Direction)
+	require.Equal(t, supply.VerificationIn, log.Verifications[1].Direction)
 	require.Equal(t, log.Verifications[0].CorrUUID, log.Verifications[1].CorrUUID)
 
 	plain := newEnv(t, storetest.SQLiteDSN(t))

@@ -11,7 +11,7 @@ import (
 
 	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/dscsa"
-	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/supply"
 )
 
 // DefaultMaxInboundBytes caps a partner's DSCSA document (64 MiB: about
@@ -67,17 +67,17 @@ func inboundErr(err error) error {
 
 // receiptID reads {id}; a partner may only read its own receipts (any
 // other is not found, so that receipt ids tell it nothing).
-func (a *api) receipt(r *http.Request) (store.Receipt, error) {
+func (a *api) receipt(r *http.Request) (supply.Receipt, error) {
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
 	if err != nil || id <= 0 {
-		return store.Receipt{}, badParam("id", "%q is not a receipt id (a positive number)", r.PathValue("id"))
+		return supply.Receipt{}, badParam("id", "%q is not a receipt id (a positive number)", r.PathValue("id"))
 	}
 	rc, err := a.Store.Receipt(r.Context(), id)
 	if err != nil {
 		return rc, err
 	}
 	if p, _ := auth.PrincipalFrom(r.Context()); !p.ActsFor(rc.Partner) {
-		return store.Receipt{}, errorf(http.StatusNotFound, codeNotFound, "id", "receipt %d: not found", id)
+		return supply.Receipt{}, errorf(http.StatusNotFound, codeNotFound, "id", "receipt %d: not found", id)
 	}
 	return rc, nil
 }
@@ -106,11 +106,11 @@ func (a *api) receiptDocument(w http.ResponseWriter, r *http.Request) error {
 
 func (a *api) listExceptions(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
-	f := store.ExceptionFilter{State: q.Get("state"), Kind: q.Get("kind")}
-	if f.State != "" && f.State != store.ExceptionOpen && f.State != store.ExceptionResolved {
+	f := supply.ExceptionFilter{State: q.Get("state"), Kind: q.Get("kind")}
+	if f.State != "" && f.State != supply.ExceptionOpen && f.State != supply.ExceptionResolved {
 		return badParam("state", "%q: use open or resolved", f.State)
 	}
-	kinds := []string{store.ExceptionOverage, store.ExceptionShortage, store.ExceptionUnknownSerial, store.ExceptionStatementMissing}
+	kinds := []string{supply.ExceptionOverage, supply.ExceptionShortage, supply.ExceptionUnknownSerial, supply.ExceptionStatementMissing}
 	if f.Kind != "" && !strings.Contains(","+strings.Join(kinds, ",")+",", ","+f.Kind+",") {
 		return badParam("kind", "%q: use one of %s", f.Kind, strings.Join(kinds, ", "))
 	}

@@ -12,9 +12,9 @@ import (
 	"github.com/serialine/serialine/central/api"
 	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/dscsa"
-	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/central/store/storetest"
+	"github.com/serialine/serialine/central/store/supply"
 	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/gs1"
 )
@@ -88,11 +88,11 @@ func TestInboundAPI(t *testing.T) {
 	doc := inboundDoc(t, f.partnerGLN, f.siteGLN, "ASN-1", []string{"P1", "P2"}, []string{"P9"})
 	resp := post(e.tokens[auth.RolePartner], doc, "application/xml")
 	require.Equal(t, http.StatusAccepted, resp.status, "%s", resp.body)
-	var rc store.Receipt
+	var rc supply.Receipt
 	resp.json(t, &rc)
 	require.Equal(t, 2, rc.Units)
 	require.Len(t, rc.Exceptions, 1)
-	require.Equal(t, store.ExceptionUnknownSerial, rc.Exceptions[0].Kind)
+	require.Equal(t, supply.ExceptionUnknownSerial, rc.Exceptions[0].Kind)
 	require.Equal(t, f.partnerGLN, rc.Partner)
 	require.Contains(t, rc.ReceivedBy, "partner "+f.partnerGLN, "attributed to the partner's token")
 
@@ -133,7 +133,7 @@ func TestInboundAPI(t *testing.T) {
 	resp = e.as(t, auth.RoleQA, req{method: "GET", path: "/api/v1/exceptions?state=open&kind=unknown_serial"})
 	require.Equal(t, http.StatusOK, resp.status)
 	var ex struct {
-		Exceptions []store.ReceiptException `json:"exceptions"`
+		Exceptions []supply.ReceiptException `json:"exceptions"`
 	}
 	resp.json(t, &ex)
 	require.Len(t, ex.Exceptions, 1)
@@ -153,10 +153,10 @@ func TestInvestigationAndTraceAPI(t *testing.T) {
 	resp := e.as(t, auth.RoleQA, req{method: "POST", path: "/api/v1/investigations",
 		body: testkit.MustJSON(t, map[string]any{"scope": "units", "gtin": gtinRand, "serials": []string{unit}, "reason": "damaged seal"})})
 	require.Equal(t, http.StatusCreated, resp.status, "%s", resp.body)
-	var v store.Investigation
+	var v supply.Investigation
 	resp.json(t, &v)
 	so := e.salesOrder(t, f, 1)
-	_, err := e.s.CreateShipment(e.ctx, store.Shipment{ID: "SHP-Q", SalesOrder: so, SourceGLN: f.siteGLN})
+	_, err := e.s.CreateShipment(e.ctx, supply.Shipment{ID: "SHP-Q", SalesOrder: so, SourceGLN: f.siteGLN})
 	require.NoError(t, err)
 	resp = e.as(t, auth.RolePlanner, req{method: "POST", path: "/api/v1/shipments/SHP-Q/picks",
 		body: testkit.MustJSON(t, map[string]any{"picks": []map[string]string{{"gtin": gtinRand, "serial": unit}}})})

@@ -175,7 +175,7 @@ func orderLifecycle(t *testing.T, dsn string) {
 		DigitalLink   string `json:"digital_link"`
 	}
 	resp.json(t, &u)
-	require.Equal(t, store.StateDecommissioned, u.State)
+	require.Equal(t, orders.StateDecommissioned, u.State)
 	require.Equal(t, wire.ReasonDamaged, u.Reason)
 	require.Equal(t, "WO-100", u.Order)
 	require.Len(t, u.History, 2)

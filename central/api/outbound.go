@@ -8,10 +8,10 @@ import (
 	"strings"
 
 	"github.com/serialine/serialine/central/auth"
-	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/central/store/messages"
 	"github.com/serialine/serialine/central/store/sqldb"
+	"github.com/serialine/serialine/central/store/supply"
 )
 
 // OutboundWaker is told that the outbound queue has a due message (the
@@ -94,7 +94,7 @@ func (a *api) sendDSCSA(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if sh.State != store.ShipmentShipped {
+	if sh.State != supply.ShipmentShipped {
 		return errorf(http.StatusConflict, codeState, "", "shipment %s is %s: its DSCSA document describes a shipment that has left; confirm it first", id, sh.State)
 	}
 	if _, err := a.Store.PartnerEndpoint(r.Context(), sh.DestGLN, master.EndpointDSCSA); errors.Is(err, sqldb.ErrNotFound) {

@@ -6,7 +6,7 @@ import (
 
 	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/dscsa"
-	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/supply"
 	"github.com/serialine/serialine/shared/epcis"
 	"github.com/serialine/serialine/shared/gs1"
 )
@@ -16,7 +16,7 @@ import (
 // TI, TH and TS of every transaction of a product.
 
 func (a *api) openInvestigation(w http.ResponseWriter, r *http.Request) error {
-	var in store.InvestigationRequest
+	var in supply.InvestigationRequest
 	if err := decodeJSON(r, &in); err != nil {
 		return err
 	}
@@ -32,7 +32,7 @@ func (a *api) openInvestigation(w http.ResponseWriter, r *http.Request) error {
 func (a *api) listInvestigations(w http.ResponseWriter, r *http.Request) error {
 	state := r.URL.Query().Get("state")
 	switch state {
-	case "", store.InvestigationOpen, store.InvestigationCleared, store.InvestigationIllegitimate:
+	case "", supply.InvestigationOpen, supply.InvestigationCleared, supply.InvestigationIllegitimate:
 	default:
 		return badParam("state", "%q: use open, cleared or illegitimate", state)
 	}
@@ -96,16 +96,16 @@ func (a *api) getInvestigation(w http.ResponseWriter, r *http.Request) error {
 		prod.Serials = append(prod.Serials, u.Serial)
 	}
 	auth.WriteJSON(w, http.StatusOK, struct {
-		store.Investigation
+		supply.Investigation
 		Product product3911 `json:"product"`
 	}{v, prod})
 	return nil
 }
 
 type outcomeIn struct {
-	Outcome  string          `json:"outcome"`
-	Note     string          `json:"note"`
-	Form3911 *store.Form3911 `json:"form_3911"`
+	Outcome  string           `json:"outcome"`
+	Note     string           `json:"note"`
+	Form3911 *supply.Form3911 `json:"form_3911"`
 }
 
 func (a *api) closeInvestigation(w http.ResponseWriter, r *http.Request) error {

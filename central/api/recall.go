@@ -5,12 +5,12 @@ import (
 	"net/http"
 
 	"github.com/serialine/serialine/central/auth"
-	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/supply"
 	"github.com/serialine/serialine/shared/gs1"
 )
 
 func (a *api) createRecall(w http.ResponseWriter, r *http.Request) error {
-	var in store.RecallRequest
+	var in supply.RecallRequest
 	if err := decodeJSON(r, &in); err != nil {
 		return err
 	}

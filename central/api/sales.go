@@ -4,17 +4,17 @@ import (
 	"net/http"
 
 	"github.com/serialine/serialine/central/auth"
-	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/supply"
 	"github.com/serialine/serialine/shared/gs1"
 )
 
 // salesOrderIn is the body of POST /sales-orders.
 type salesOrderIn struct {
-	ID          string            `json:"id"`
-	CustomerGLN string            `json:"customer_gln"`
-	PONumber    string            `json:"po_number"`
-	Currency    string            `json:"currency"`
-	Lines       []store.SalesLine `json:"lines"`
+	ID          string             `json:"id"`
+	CustomerGLN string             `json:"customer_gln"`
+	PONumber    string             `json:"po_number"`
+	Currency    string             `json:"currency"`
+	Lines       []supply.SalesLine `json:"lines"`
 }
 
 func (a *api) createSalesOrder(w http.ResponseWriter, r *http.Request) error {
@@ -22,7 +22,7 @@ func (a *api) createSalesOrder(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(r, &in); err != nil {
 		return err
 	}
-	o, err := a.Store.CreateSalesOrder(r.Context(), store.SalesOrder{ID: in.ID, CustomerGLN: in.CustomerGLN, PONumber: in.PONumber,
+	o, err := a.Store.CreateSalesOrder(r.Context(), supply.SalesOrder{ID: in.ID, CustomerGLN: in.CustomerGLN, PONumber: in.PONumber,
 		Currency: in.Currency, Lines: in.Lines})
 	if err != nil {
 		return bodyNotFound(err, "customer_gln")
@@ -49,9 +49,9 @@ func (a *api) listSalesOrders(w http.ResponseWriter, r *http.Request) error {
 
 // salesOrderOut is a sales order with its shipments and invoice figures.
 type salesOrderOut struct {
-	store.SalesOrder
-	Shipments []store.Shipment `json:"shipments"`
-	Invoice   store.Invoice    `json:"invoice"`
+	supply.SalesOrder
+	Shipments []supply.Shipment `json:"shipments"`
+	Invoice   supply.Invoice    `json:"invoice"`
 }
 
 func (a *api) getSalesOrder(w http.ResponseWriter, r *http.Request) error {
@@ -74,7 +74,7 @@ func (a *api) getSalesOrder(w http.ResponseWriter, r *http.Request) error {
 
 func (a *api) stockReport(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
-	f := store.StockFilter{GTIN: q.Get("gtin"), Lot: q.Get("lot")}
+	f := supply.StockFilter{GTIN: q.Get("gtin"), Lot: q.Get("lot")}
 	if f.GTIN != "" {
 		if g, err := gs1.ParseGTIN(f.GTIN); err != nil || string(g) != f.GTIN {
 			return badParam("gtin", "a GTIN of 14 digits with its check digit, got %q", f.GTIN)

@@ -9,9 +9,9 @@ import (
 
 	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/dscsa"
-	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/central/store/sqldb"
+	"github.com/serialine/serialine/central/store/supply"
 	"github.com/serialine/serialine/shared/epcis"
 	"github.com/serialine/serialine/shared/gs1"
 )
@@ -47,7 +47,7 @@ func (a *api) createShipment(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(r, &in); err != nil {
 		return err
 	}
-	sh, err := a.Store.CreateShipment(r.Context(), store.Shipment{ID: in.ID, SalesOrder: in.SalesOrder, SourceGLN: in.SourceGLN, SourceExt: in.SourceExt})
+	sh, err := a.Store.CreateShipment(r.Context(), supply.Shipment{ID: in.ID, SalesOrder: in.SalesOrder, SourceGLN: in.SourceGLN, SourceExt: in.SourceExt})
 	if err != nil {
 		return bodyNotFound(err, "sales_order")
 	}
@@ -86,11 +86,11 @@ func (a *api) pick(w http.ResponseWriter, r *http.Request) error {
 	if len(in.Picks) == 0 {
 		return invalid("picks", "missing; scan at least one SSCC or unit")
 	}
-	items := make([]store.PickItem, len(in.Picks))
+	items := make([]supply.PickItem, len(in.Picks))
 	for i, p := range in.Picks {
 		f := "picks[" + strconv.Itoa(i) + "]"
 		if p.Code == "" {
-			items[i] = store.PickItem{SSCC: p.SSCC, GTIN: p.GTIN, Serial: p.Serial}
+			items[i] = supply.PickItem{SSCC: p.SSCC, GTIN: p.GTIN, Serial: p.Serial}
 			continue
 		}
 		if p.SSCC != "" || p.GTIN != "" || p.Serial != "" {
@@ -103,9 +103,9 @@ func (a *api) pick(w http.ResponseWriter, r *http.Request) error {
 		m := es.Map()
 		switch {
 		case m["00"] != "":
-			items[i] = store.PickItem{SSCC: m["00"]}
+			items[i] = supply.PickItem{SSCC: m["00"]}
 		case m["01"] != "" && m["21"] != "":
-			items[i] = store.PickItem{GTIN: m["01"], Serial: m["21"]}
+			items[i] = supply.PickItem{GTIN: m["01"], Serial: m["21"]}
 		default:
 			return invalid(f+".code", "the code names neither a container (AI 00) nor a unit (AI 01 with 21)")
 		}

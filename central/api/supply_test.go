@@ -15,12 +15,12 @@ import (
 	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/dscsa"
 	"github.com/serialine/serialine/central/fmd"
-	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/epcisdb"
 	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/central/store/messages"
 	"github.com/serialine/serialine/central/store/orders"
 	"github.com/serialine/serialine/central/store/storetest"
+	"github.com/serialine/serialine/central/store/supply"
 	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/epcis"
 	"github.com/serialine/serialine/shared/gs1"
@@ -50,7 +50,7 @@ func documentTypes() map[string]string {
 // investigation opens one on a fresh unit and returns its id.
 func (e *env) investigation(tb testing.TB, f *fixture) int64 {
 	tb.Helper()
-	v, err := e.s.OpenInvestigation(e.ctx, store.InvestigationRequest{Scope: store.ScopeUnits, GTIN: gtinRand, Serials: e.freshUnits(tb, f, 1), Reason: "suspect"})
+	v, err := e.s.OpenInvestigation(e.ctx, supply.InvestigationRequest{Scope: supply.ScopeUnits, GTIN: gtinRand, Serials: e.freshUnits(tb, f, 1), Reason: "suspect"})
 	require.NoError(tb, err)
 	return v.ID
 }
@@ -125,8 +125,8 @@ func (e *env) packCase(tb testing.TB, f *fixture, units []string) string {
 func (e *env) salesOrder(tb testing.TB, f *fixture, n uint64) string {
 	tb.Helper()
 	id := fmt.Sprintf("SO-%d", e.next())
-	_, err := e.s.CreateSalesOrder(e.ctx, store.SalesOrder{ID: id, CustomerGLN: f.partnerGLN, PONumber: "PO-" + id, Currency: "USD",
-		Lines: []store.SalesLine{{GTIN: gtinRand, Quantity: n, UnitPrice: 250}}})
+	_, err := e.s.CreateSalesOrder(e.ctx, supply.SalesOrder{ID: id, CustomerGLN: f.partnerGLN, PONumber: "PO-" + id, Currency: "USD",
+		Lines: []supply.SalesLine{{GTIN: gtinRand, Quantity: n, UnitPrice: 250}}})
 	require.NoError(tb, err)
 	return id
 }
@@ -140,11 +140,11 @@ func (e *env) shipment(tb testing.TB, f *fixture, units []string, confirm bool) 
 	}
 	so := e.salesOrder(tb, f, uint64(len(units)))
 	id = fmt.Sprintf("SHP-%d", e.next())
-	_, err := e.s.CreateShipment(e.ctx, store.Shipment{ID: id, SalesOrder: so, SourceGLN: f.siteGLN})
+	_, err := e.s.CreateShipment(e.ctx, supply.Shipment{ID: id, SalesOrder: so, SourceGLN: f.siteGLN})
 	require.NoError(tb, err)
-	var items []store.PickItem
+	var items []supply.PickItem
 	for _, sn := range units {
-		items = append(items, store.PickItem{GTIN: gtinRand, Serial: sn})
+		items = append(items, supply.PickItem{GTIN: gtinRand, Serial: sn})
 	}
 	_, err = e.s.Pick(e.ctx, id, items)
 	require.NoError(tb, err)
@@ -165,7 +165,7 @@ func (e *env) returned(tb testing.TB, f *fixture, verified bool) string {
 	if verified {
 		ret, err := e.s.VerifyReturn(e.ctx, gtinRand, units[0], lot, expiry)
 		require.NoError(tb, err)
-		require.Equal(tb, store.ReturnVerified, ret.Outcome)
+		require.Equal(tb, supply.ReturnVerified, ret.Outcome)
 	}
 	return units[0]
 }
@@ -173,7 +173,7 @@ func (e *env) returned(tb testing.TB, f *fixture, verified bool) string {
 // recall recalls one fresh unit and returns the recall id.
 func (e *env) recall(tb testing.TB, f *fixture) string {
 	tb.Helper()
-	rc, err := e.s.CreateRecall(e.ctx, store.RecallRequest{GTIN: gtinRand, Serials: e.freshUnits(tb, f, 1), Reason: "complaint"})
+	rc, err := e.s.CreateRecall(e.ctx, supply.RecallRequest{GTIN: gtinRand, Serials: e.freshUnits(tb, f, 1), Reason: "complaint"})
 	require.NoError(tb, err)
 	return rc.ID
 }
@@ -232,7 +232,7 @@ func supplySamples() map[string]sample {
 		"POST " + v + "/shipments/{id}/picks": func(t *testing.T, e *env, f *fixture) req {
 			units := e.freshUnits(t, f, 1)
 			id := fmt.Sprintf("SHP-P%d", e.next())
-			_, err := e.s.CreateShipment(e.ctx, store.Shipment{ID: id, SalesOrder: e.salesOrder(t, f, 1), SourceGLN: f.siteGLN})
+			_, err := e.s.CreateShipment(e.ctx, supply.Shipment{ID: id, SalesOrder: e.salesOrder(t, f, 1), SourceGLN: f.siteGLN})
 			require.NoError(t, err)
 			return req{method: "POST", path: v + "/shipments/" + id + "/picks",
 				body: testkit.MustJSON(t, map[string]any{"picks": []map[string]string{{"code": "(01)" + gtinRand + "(21)" + units[0]}}})}
@@ -407,7 +407,7 @@ func TestScriptedDay(t *testing.T) {
 		call(auth.RolePlanner, "POST", v+"/shipments/SHP-DAY/picks", map[string]any{"picks": []map[string]string{
 			{"code": "]C100" + pallet}, {"code": "(01)" + gtinSeq + "(21)" + sns[20]}, {"gtin": gtinSeq, "serial": sns[21]}}}, http.StatusOK)
 		resp = call(auth.RolePlanner, "POST", v+"/shipments/SHP-DAY/confirm", map[string]any{"shipped_at": t0.Add(26 * time.Hour)}, http.StatusOK)
-		var sh store.Shipment
+		var sh supply.Shipment
 		resp.json(t, &sh)
 		require.Equal(t, uint64(22), sh.Units)
 		shippedSNs := sns[:22]
@@ -455,11 +455,11 @@ func TestScriptedDay(t *testing.T) {
 		// Invoice and EU FMD upload of the order's packs.
 		resp = call(auth.RoleOperator, "GET", v+"/sales-orders/SO-DAY", nil, http.StatusOK)
 		var so struct {
-			State   string        `json:"state"`
-			Invoice store.Invoice `json:"invoice"`
+			State   string         `json:"state"`
+			Invoice supply.Invoice `json:"invoice"`
 		}
 		resp.json(t, &so)
-		require.Equal(t, store.SalesOrderShipped, so.State)
+		require.Equal(t, supply.SalesOrderShipped, so.State)
 		require.Equal(t, int64(22*1999), so.Invoice.Total)
 		resp = call(auth.RoleOperator, "GET", v+"/sales-orders/SO-DAY/fmd", nil, http.StatusOK)
 		var up fmd.Document
@@ -475,7 +475,7 @@ func TestScriptedDay(t *testing.T) {
 
 		// QA recalls the lot.
 		resp = call(auth.RoleQA, "POST", v+"/recalls", map[string]any{"id": "RC-DAY", "gtin": gtinSeq, "lot": "DAY1", "reason": "label mix-up"}, http.StatusCreated)
-		var rc store.Recall
+		var rc supply.Recall
 		resp.json(t, &rc)
 		require.Equal(t, uint64(30), rc.Summary.Affected)
 		require.Equal(t, uint64(8), rc.Summary.OnHold)
@@ -501,7 +501,7 @@ func TestScriptedDay(t *testing.T) {
 
 		// Where is a shipped unit?
 		resp = call(auth.RoleOperator, "GET", v+"/whereis/"+gtinSeq+"/"+sns[15], nil, http.StatusOK)
-		var w store.UnitWhereabouts
+		var w supply.UnitWhereabouts
 		resp.json(t, &w)
 		require.Equal(t, caseB, w.Case)
 		require.Equal(t, pallet, w.Pallet)
@@ -509,7 +509,7 @@ func TestScriptedDay(t *testing.T) {
 		require.Equal(t, cust, w.CustomerGLN)
 		require.Equal(t, []string{"RC-DAY"}, w.Recalls)
 		resp = call(auth.RoleOperator, "GET", v+"/containers/"+pallet, nil, http.StatusOK)
-		var tree store.ContainerTree
+		var tree supply.ContainerTree
 		resp.json(t, &tree)
 		require.Equal(t, uint64(20), tree.Total)
 	})

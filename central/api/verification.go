@@ -9,7 +9,7 @@ import (
 
 	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/lmvs"
-	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/supply"
 )
 
 // Verifier asks another manufacturer's responder to verify a pack over
@@ -45,8 +45,8 @@ func (a *api) requestVerification(w http.ResponseWriter, r *http.Request) error 
 // listVerifications is the verification log, newest first.
 func (a *api) listVerifications(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
-	f := store.VerificationFilter{Direction: q.Get("direction"), GTIN: q.Get("gtin"), Serial: q.Get("serial"), Partner: q.Get("partner")}
-	if f.Direction != "" && f.Direction != store.VerificationIn && f.Direction != store.VerificationOut {
+	f := supply.VerificationFilter{Direction: q.Get("direction"), GTIN: q.Get("gtin"), Serial: q.Get("serial"), Partner: q.Get("partner")}
+	if f.Direction != "" && f.Direction != supply.VerificationIn && f.Direction != supply.VerificationOut {
 		return badParam("direction", "in or out, got %q", f.Direction)
 	}
 	if s := q.Get("since"); s != "" {

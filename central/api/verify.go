@@ -6,8 +6,9 @@ import (
 	"time"
 
 	"github.com/serialine/serialine/central/auth"
-	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/orders"
 	"github.com/serialine/serialine/central/store/sqldb"
+	"github.com/serialine/serialine/central/store/supply"
 	"github.com/serialine/serialine/shared/gs1"
 )
 
@@ -75,17 +76,17 @@ func (a *api) verify(w http.ResponseWriter, r *http.Request) error {
 	// lot or serial, or one captured as EPCIS).
 	out := verifyOut{}
 	switch {
-	case u.State == store.StateVoided:
+	case u.State == orders.StateVoided:
 		out.Reason = ReasonUnknownSerial
 	case hasLot && lot != u.Lot:
 		out.Reason = ReasonLotMismatch
 	case hasExpiry && expiry != u.Expiry:
 		out.Reason = ReasonExpiryMismatch
-	case u.State == store.StateDecommissioned:
+	case u.State == orders.StateDecommissioned:
 		out.Reason = ReasonDecommissioned
 	case u.Recalled:
 		out.Reason = ReasonRecalled
-	case u.State == store.StateReturned:
+	case u.State == supply.StateReturned:
 		out.Reason = ReasonReturned
 	}
 	if out.Reason == "" {

@@ -17,6 +17,7 @@ import (
 	"github.com/serialine/serialine/central/store/orders"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/storetest"
+	"github.com/serialine/serialine/central/store/supply"
 	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/epcis"
 	"github.com/serialine/serialine/shared/gs1"
@@ -162,7 +163,7 @@ func benchVerify(b *testing.B, dsn string) {
 	res, err := s.ApplyEvents(ctx, line1, events)
 	require.NoError(b, err)
 	require.Equal(b, n, res.Applied)
-	_, err = s.CreateRecall(ctx, store.RecallRequest{GTIN: gtinRand, Serials: recalled, Reason: "benchmark"})
+	_, err = s.CreateRecall(ctx, supply.RecallRequest{GTIN: gtinRand, Serials: recalled, Reason: "benchmark"})
 	require.NoError(b, err)
 	tok, _, err := auth.IssueToken(ctx, s, "partner", auth.RoleAuditor)
 	require.NoError(b, err)

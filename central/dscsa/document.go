@@ -13,6 +13,7 @@ import (
 	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/epcisdb"
 	"github.com/serialine/serialine/central/store/master"
+	"github.com/serialine/serialine/central/store/supply"
 	"github.com/serialine/serialine/shared/epcis"
 	"github.com/serialine/serialine/shared/gs1"
 	"github.com/serialine/serialine/shared/wire"
@@ -301,7 +302,7 @@ func (d *shipped) commissioning(ctx context.Context, st *store.Store, sgtins []s
 // names anything else (reworked: a unit taken out since) or that has none
 // gets one event made from its contents now, at its last packing.
 func (d *shipped) packing(ctx context.Context, st *store.Store, unitEPC map[string]string, readPoint string) ([]epcis.Event, error) {
-	var trees []store.ContainerTree
+	var trees []supply.ContainerTree
 	for _, p := range d.sh.Picks {
 		if p.SSCC == "" {
 			continue
@@ -314,8 +315,8 @@ func (d *shipped) packing(ctx context.Context, st *store.Store, unitEPC map[stri
 	}
 	containers := map[string]string{} // canonical SSCC URI → SSCC
 	uris := map[string]string{}       // SSCC → URI
-	var walk func(t store.ContainerTree) error
-	walk = func(t store.ContainerTree) error {
+	var walk func(t supply.ContainerTree) error
+	walk = func(t supply.ContainerTree) error {
 		u, err := gs1.SSCCURI(gs1.SSCC(t.SSCC), d.gcpOf(t))
 		if err != nil {
 			return err
@@ -355,8 +356,8 @@ func (d *shipped) packing(ctx context.Context, st *store.Store, unitEPC map[stri
 		}
 	}
 	var out []epcis.Event
-	var emit func(t store.ContainerTree) error
-	emit = func(t store.ContainerTree) error {
+	var emit func(t supply.ContainerTree) error
+	emit = func(t supply.ContainerTree) error {
 		for _, c := range t.Children {
 			if err := emit(c); err != nil {
 				return err
@@ -392,7 +393,7 @@ func (d *shipped) packing(ctx context.Context, st *store.Store, unitEPC map[stri
 
 // packingNow is an AggregationEvent ADD packing of a container's direct
 // contents as they are, at its last packing.
-func (d *shipped) packingNow(ctx context.Context, st *store.Store, t store.ContainerTree, uris, unitEPC map[string]string, readPoint string) (epcis.Event, error) {
+func (d *shipped) packingNow(ctx context.Context, st *store.Store, t supply.ContainerTree, uris, unitEPC map[string]string, readPoint string) (epcis.Event, error) {
 	e := epcis.Event{Type: epcis.AggregationEvent, Action: epcis.ActionAdd, EventTimeZoneOffset: "+00:00",
 		BizStep: "packing", Disposition: "container_closed", ReadPoint: readPoint, ParentID: uris[t.SSCC]}
 	for _, c := range t.Children {
@@ -426,7 +427,7 @@ func (d *shipped) packingNow(ctx context.Context, st *store.Store, t store.Conta
 
 // gcpOf is the company prefix length of a container's SSCC: that of the
 // products inside it, else 7.
-func (d *shipped) gcpOf(t store.ContainerTree) int {
+func (d *shipped) gcpOf(t supply.ContainerTree) int {
 	for k := range t.ByGTINLot {
 		if p, ok := d.products[strings.SplitN(k, "/", 2)[0]]; ok {
 			return p.CompanyPrefixLen

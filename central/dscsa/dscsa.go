@@ -23,6 +23,7 @@ import (
 	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/central/store/sqldb"
+	"github.com/serialine/serialine/central/store/supply"
 	"github.com/serialine/serialine/shared/gs1"
 	"github.com/serialine/serialine/shared/wire"
 )
@@ -124,9 +125,9 @@ const THNote = "Transaction history under FDCA Sec. 582 is no longer required fr
 
 // shipped is everything the documents are made of, read from the store.
 type shipped struct {
-	sh       store.Shipment
-	order    store.SalesOrder
-	units    []store.ShipmentUnit
+	sh       supply.Shipment
+	order    supply.SalesOrder
+	units    []supply.ShipmentUnit
 	products map[string]master.Product
 	seller   Party // our site
 	from     Party // ship-from location
@@ -143,7 +144,7 @@ func load(ctx context.Context, st *store.Store, id string) (*shipped, error) {
 	if err != nil {
 		return nil, err
 	}
-	if sh.State != store.ShipmentShipped || sh.ShippedAt == nil {
+	if sh.State != supply.ShipmentShipped || sh.ShippedAt == nil {
 		return nil, fmt.Errorf("shipment %s: %w (it is %s)", id, ErrNotShipped, sh.State)
 	}
 	d := &shipped{sh: sh, products: map[string]master.Product{}}

@@ -17,6 +17,7 @@ import (
 	"github.com/serialine/serialine/central/store/orders"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/storetest"
+	"github.com/serialine/serialine/central/store/supply"
 	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/serials"
 	"github.com/serialine/serialine/shared/wire"
@@ -102,13 +103,13 @@ func newWorld(t *testing.T, dsn string) *world {
 	require.NoError(t, err)
 	require.Equal(t, len(events), res.Applied, "%+v", res)
 
-	_, err = s.CreateSalesOrder(ctx, store.SalesOrder{ID: "SO-1", CustomerGLN: w.customer, PONumber: "PO-77", Currency: "USD",
-		Lines: []store.SalesLine{{GTIN: gtin, Quantity: 22, UnitPrice: 1999}}})
+	_, err = s.CreateSalesOrder(ctx, supply.SalesOrder{ID: "SO-1", CustomerGLN: w.customer, PONumber: "PO-77", Currency: "USD",
+		Lines: []supply.SalesLine{{GTIN: gtin, Quantity: 22, UnitPrice: 1999}}})
 	require.NoError(t, err)
-	_, err = s.CreateShipment(ctx, store.Shipment{ID: "SHP-1", SalesOrder: "SO-1", SourceGLN: w.dock, SourceExt: "D1"})
+	_, err = s.CreateShipment(ctx, supply.Shipment{ID: "SHP-1", SalesOrder: "SO-1", SourceGLN: w.dock, SourceExt: "D1"})
 	require.NoError(t, err)
 	w.shipped = append(slices.Clone(w.serials[:20]), w.serials[20], w.serials[21])
-	_, err = s.Pick(ctx, "SHP-1", []store.PickItem{{SSCC: w.pallet}, {GTIN: gtin, Serial: w.serials[20]}, {GTIN: gtin, Serial: w.serials[21]}})
+	_, err = s.Pick(ctx, "SHP-1", []supply.PickItem{{SSCC: w.pallet}, {GTIN: gtin, Serial: w.serials[20]}, {GTIN: gtin, Serial: w.serials[21]}})
 	require.NoError(t, err)
 	return w
 }

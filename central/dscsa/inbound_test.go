@@ -20,6 +20,7 @@ import (
 	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/storetest"
+	"github.com/serialine/serialine/central/store/supply"
 	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/gs1"
 	"github.com/serialine/serialine/shared/serials"
@@ -149,7 +150,7 @@ func newCMOWorld(t *testing.T, dsn string) *cmoWorld {
 	return w
 }
 
-func (w *cmoWorld) receive(t *testing.T, d cmoDoc) store.Receipt {
+func (w *cmoWorld) receive(t *testing.T, d cmoDoc) supply.Receipt {
 	t.Helper()
 	raw := d.xml(t)
 	in, err := dscsa.ParseInbound(bytes.NewReader(raw), dscsa.Limits{})
@@ -159,7 +160,7 @@ func (w *cmoWorld) receive(t *testing.T, d cmoDoc) store.Receipt {
 	return rc
 }
 
-func kinds(ex []store.ReceiptException) map[string][]string {
+func kinds(ex []supply.ReceiptException) map[string][]string {
 	out := map[string][]string{}
 	for _, e := range ex {
 		out[e.Kind] = append(out[e.Kind], e.Serial)
@@ -192,7 +193,7 @@ func TestInboundCMOShipment(t *testing.T) {
 		require.Empty(t, rc.Exceptions, "%+v", rc.Exceptions)
 		require.True(t, rc.Affirmed)
 		require.Equal(t, dscsa.Statement, rc.Statement)
-		require.Equal(t, rc.ReceivedAt.Add(store.ReceiptRetention), rc.RetainUntil, "kept 6 years")
+		require.Equal(t, rc.ReceivedAt.Add(supply.ReceiptRetention), rc.RetainUntil, "kept 6 years")
 		var sum dscsa.ReceiveSummary
 		require.NoError(t, json.Unmarshal(rc.Summary, &sum))
 		require.Equal(t, []dscsa.ReceivedLine{{GTIN: gtin, Lot: "CMO1", Expiry: "2029-06-30", Quantity: 6}}, sum.Products)
@@ -201,7 +202,7 @@ func TestInboundCMOShipment(t *testing.T) {
 		for _, sn := range first.commission {
 			u, err := w.s.Unit(w.ctx, gtin, sn)
 			require.NoError(t, err)
-			require.Equal(t, store.StateReceived, u.State)
+			require.Equal(t, supply.StateReceived, u.State)
 			require.Equal(t, "CMO1", u.Lot)
 			require.Equal(t, "290630", u.Expiry)
 		}
@@ -231,9 +232,9 @@ func TestInboundCMOShipment(t *testing.T) {
 		rc2 := w.receive(t, second)
 		require.Equal(t, 3, rc2.Units)
 		require.Len(t, rc2.Exceptions, 2)
-		require.Equal(t, map[string][]string{store.ExceptionUnknownSerial: {"X999"}, store.ExceptionShortage: {"D004"}}, kinds(rc2.Exceptions))
+		require.Equal(t, map[string][]string{supply.ExceptionUnknownSerial: {"X999"}, supply.ExceptionShortage: {"D004"}}, kinds(rc2.Exceptions))
 		for _, e := range rc2.Exceptions {
-			require.Equal(t, store.ExceptionOpen, e.State)
+			require.Equal(t, supply.ExceptionOpen, e.State)
 		}
 		_, err = w.s.Unit(w.ctx, gtin, "X999")
 		require.ErrorIs(t, err, sqldb.ErrNotFound, "no unit made of an unknown serial")
@@ -245,15 +246,15 @@ func TestInboundCMOShipment(t *testing.T) {
 			commission: []string{"C006"}, ship: []string{"C006"}}
 		rc3 := w.receive(t, third)
 		require.Zero(t, rc3.Units)
-		require.Equal(t, map[string][]string{store.ExceptionOverage: {"C006"}}, kinds(rc3.Exceptions))
+		require.Equal(t, map[string][]string{supply.ExceptionOverage: {"C006"}}, kinds(rc3.Exceptions))
 		require.Equal(t, "2.0", rc3.Version)
 
-		open, err := w.s.Exceptions(w.ctx, store.ExceptionFilter{State: store.ExceptionOpen})
+		open, err := w.s.Exceptions(w.ctx, supply.ExceptionFilter{State: supply.ExceptionOpen})
 		require.NoError(t, err)
 		require.Len(t, open, 3)
 		res, err := w.s.ResolveException(w.ctx, open[0].ID, "the CMO sent corrected data: ASN CMO-ASN-2b")
 		require.NoError(t, err)
-		require.Equal(t, store.ExceptionResolved, res.State)
+		require.Equal(t, supply.ExceptionResolved, res.State)
 		_, err = w.s.ResolveException(w.ctx, open[0].ID, "again")
 		require.ErrorIs(t, err, sqldb.ErrState)
 	})
@@ -303,7 +304,7 @@ func TestInboundRefusals(t *testing.T) {
 	noTS.id, noTS.noStatement = "X-2", true
 	rc := w.receive(t, noTS)
 	require.False(t, rc.Affirmed)
-	require.Equal(t, map[string][]string{store.ExceptionStatementMissing: {""}}, kinds(rc.Exceptions))
+	require.Equal(t, map[string][]string{supply.ExceptionStatementMissing: {""}}, kinds(rc.Exceptions))
 }
 
 // TestInboundReturn: a customer's document shipping back units we sold
@@ -321,7 +322,7 @@ func TestInboundReturn(t *testing.T) {
 	require.Empty(t, rc.Exceptions)
 	u, err := w.s.Unit(w.ctx, gtin, w.shipped[20])
 	require.NoError(t, err)
-	require.Equal(t, store.StateReturned, u.State)
+	require.Equal(t, supply.StateReturned, u.State)
 	ret, err := w.s.LatestReturn(w.ctx, gtin, w.shipped[20])
 	require.NoError(t, err)
 	require.Equal(t, w.customer, ret.FromGLN)

@@ -12,6 +12,7 @@ import (
 	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/epcisdb"
 	"github.com/serialine/serialine/central/store/sqldb"
+	"github.com/serialine/serialine/central/store/supply"
 	"github.com/serialine/serialine/shared/epcis"
 	"github.com/serialine/serialine/shared/gs1"
 )
@@ -91,22 +92,22 @@ type ReceivedLine struct {
 // document commissions and what we hold (see store.RecordReceipt). The
 // events are then captured into the EPCIS repository, so that tracing
 // and our own later shipments of these units find them.
-func Receive(ctx context.Context, st *store.Store, in *Inbound, raw []byte, actsFor func(gln string) bool, log *slog.Logger) (store.Receipt, error) {
+func Receive(ctx context.Context, st *store.Store, in *Inbound, raw []byte, actsFor func(gln string) bool, log *slog.Logger) (supply.Receipt, error) {
 	if _, err := gs1.ParseGLN(in.Sender); err != nil {
-		return store.Receipt{}, docErr("SBDH sender %q: %v", in.Sender, err)
+		return supply.Receipt{}, docErr("SBDH sender %q: %v", in.Sender, err)
 	}
 	if !actsFor(in.Sender) {
-		return store.Receipt{}, fmt.Errorf("%w: the document's sender is %s", ErrNotYourGLN, in.Sender)
+		return supply.Receipt{}, fmt.Errorf("%w: the document's sender is %s", ErrNotYourGLN, in.Sender)
 	}
 	if _, err := st.Partner(ctx, in.Sender); errors.Is(err, sqldb.ErrNotFound) {
-		return store.Receipt{}, docErr("SBDH sender %s is not a trading partner of ours", in.Sender)
+		return supply.Receipt{}, docErr("SBDH sender %s is not a trading partner of ours", in.Sender)
 	} else if err != nil {
-		return store.Receipt{}, err
+		return supply.Receipt{}, err
 	}
 	if _, err := st.Site(ctx, in.Receiver); errors.Is(err, sqldb.ErrNotFound) {
-		return store.Receipt{}, docErr("SBDH receiver %q is not a site of ours", in.Receiver)
+		return supply.Receipt{}, docErr("SBDH receiver %q is not a site of ours", in.Receiver)
 	} else if err != nil {
-		return store.Receipt{}, err
+		return supply.Receipt{}, err
 	}
 	sum := ReceiveSummary{Sender: in.Sender, Receiver: in.Receiver, StatementNotice: in.LegalNotice}
 
@@ -149,7 +150,7 @@ func Receive(ctx context.Context, st *store.Store, in *Inbound, raw []byte, acts
 		}
 	}
 	if len(shipped) == 0 {
-		return store.Receipt{}, docErr("no shipping event (ObjectEvent, bizStep shipping): nothing is shipped to us")
+		return supply.Receipt{}, docErr("no shipping event (ObjectEvent, bizStep shipping): nothing is shipped to us")
 	}
 	for c, p := range parentOf {
 		children[p] = append(children[p], c)
@@ -158,7 +159,7 @@ func Receive(ctx context.Context, st *store.Store, in *Inbound, raw []byte, acts
 		sort.Strings(c)
 	}
 
-	input := store.ReceiptInput{Partner: in.Sender, Receiver: in.Receiver, DocumentID: in.DocumentID, Version: in.Version,
+	input := supply.ReceiptInput{Partner: in.Sender, Receiver: in.Receiver, DocumentID: in.DocumentID, Version: in.Version,
 		Affirmed: in.StatementPresent && in.Affirmed, Statement: in.LegalNotice, Document: raw}
 	seen := map[string]bool{}
 	lines := map[string]*ReceivedLine{}
@@ -177,7 +178,7 @@ func Receive(ctx context.Context, st *store.Store, in *Inbound, raw []byte, acts
 			return docErr("EPC %v", err)
 		}
 		if k.sscc != "" {
-			input.Containers = append(input.Containers, store.InboundContainer{SSCC: k.sscc, Parent: parent})
+			input.Containers = append(input.Containers, supply.InboundContainer{SSCC: k.sscc, Parent: parent})
 			for _, c := range children[epc] {
 				if err := walk(c, k.sscc, depth+1); err != nil {
 					return err
@@ -185,7 +186,7 @@ func Receive(ctx context.Context, st *store.Store, in *Inbound, raw []byte, acts
 			}
 			return nil
 		}
-		u := store.InboundUnit{GTIN: k.gtin, Serial: k.serial, Parent: parent}
+		u := supply.InboundUnit{GTIN: k.gtin, Serial: k.serial, Parent: parent}
 		if c, ok := commissioned[epc]; ok {
 			lot, _ := c.ILMD["cbvmda:lotNumber"].(string)
 			exp, _ := c.ILMD["cbvmda:itemExpirationDate"].(string)
@@ -216,7 +217,7 @@ func Receive(ctx context.Context, st *store.Store, in *Inbound, raw []byte, acts
 	}
 	for _, epc := range shipped {
 		if err := walk(epc, "", 0); err != nil {
-			return store.Receipt{}, err
+			return supply.Receipt{}, err
 		}
 	}
 	// Described but not shipped: data without product.
@@ -230,9 +231,9 @@ func Receive(ctx context.Context, st *store.Store, in *Inbound, raw []byte, acts
 	for _, epc := range missing {
 		k, err := parseEPC(epc)
 		if err != nil {
-			return store.Receipt{}, docErr("EPC %v", err)
+			return supply.Receipt{}, docErr("EPC %v", err)
 		}
-		input.Exceptions = append(input.Exceptions, store.ReceiptException{Kind: store.ExceptionShortage, GTIN: k.gtin, Serial: k.serial,
+		input.Exceptions = append(input.Exceptions, supply.ReceiptException{Kind: supply.ExceptionShortage, GTIN: k.gtin, Serial: k.serial,
 			Detail: fmt.Sprintf("the document commissions %s but its shipment does not hold it: data without product", epc)})
 	}
 	for _, k := range order {

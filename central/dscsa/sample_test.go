@@ -12,11 +12,11 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/serialine/serialine/central/dscsa"
-	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/central/store/orders"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/storetest"
+	"github.com/serialine/serialine/central/store/supply"
 	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/serials"
 	"github.com/serialine/serialine/shared/wire"
@@ -59,12 +59,12 @@ func TestSampleDocuments(t *testing.T) {
 	res, err := s.ApplyEvents(ctx, line1, events)
 	require.NoError(t, err)
 	require.Equal(t, 4, res.Applied)
-	_, err = s.CreateSalesOrder(ctx, store.SalesOrder{ID: "SO-1", CustomerGLN: customer, PONumber: "PO-77", Currency: "USD",
-		Lines: []store.SalesLine{{GTIN: gtin, Quantity: 3, UnitPrice: 1999}}})
+	_, err = s.CreateSalesOrder(ctx, supply.SalesOrder{ID: "SO-1", CustomerGLN: customer, PONumber: "PO-77", Currency: "USD",
+		Lines: []supply.SalesLine{{GTIN: gtin, Quantity: 3, UnitPrice: 1999}}})
 	require.NoError(t, err)
-	_, err = s.CreateShipment(ctx, store.Shipment{ID: "SHP-1", SalesOrder: "SO-1", SourceGLN: site, SourceExt: "0"})
+	_, err = s.CreateShipment(ctx, supply.Shipment{ID: "SHP-1", SalesOrder: "SO-1", SourceGLN: site, SourceExt: "0"})
 	require.NoError(t, err)
-	_, err = s.Pick(ctx, "SHP-1", []store.PickItem{{SSCC: box}, {GTIN: gtin, Serial: sns[2]}})
+	_, err = s.Pick(ctx, "SHP-1", []supply.PickItem{{SSCC: box}, {GTIN: gtin, Serial: sns[2]}})
 	require.NoError(t, err)
 	_, err = s.ConfirmShipment(ctx, "SHP-1", t0.Add(24*time.Hour))
 	require.NoError(t, err)

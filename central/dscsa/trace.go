@@ -12,6 +12,7 @@ import (
 	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/epcisdb"
 	"github.com/serialine/serialine/central/store/sqldb"
+	"github.com/serialine/serialine/central/store/supply"
 	"github.com/serialine/serialine/shared/epcis"
 	"github.com/serialine/serialine/shared/gs1"
 )
@@ -87,7 +88,7 @@ func Trace(ctx context.Context, st *store.Store, gtin, serial string) (UnitTrace
 	for _, t := range txs {
 		tt := TraceTransaction{Kind: t.Kind, Ref: t.Ref, Date: t.At}
 		switch t.Kind {
-		case store.TxShipment:
+		case supply.TxShipment:
 			pkg, err := Build(ctx, st, t.Ref)
 			if err != nil {
 				return out, fmt.Errorf("shipment %s: %w", t.Ref, err)
@@ -101,7 +102,7 @@ func Trace(ctx context.Context, st *store.Store, gtin, serial string) (UnitTrace
 				}
 			}
 			tt.Seller, tt.Buyer, tt.TI, tt.TS = ti.Seller, ti.Buyer, ti, &pkg.TS
-		case store.TxReceipt:
+		case supply.TxReceipt:
 			id, _ := strconv.ParseInt(t.Ref, 10, 64)
 			rc, err := st.Receipt(ctx, id)
 			if err != nil {
@@ -111,7 +112,7 @@ func Trace(ctx context.Context, st *store.Store, gtin, serial string) (UnitTrace
 			if rc.Affirmed {
 				tt.TS = &TransactionStatement{Seller: tt.Seller.Name, Date: rc.ReceivedAt, Statement: rc.Statement}
 			}
-		case store.TxReturn:
+		case supply.TxReturn:
 			tt.Seller, tt.Buyer = party(t.From), party(t.To)
 			tt.TI = map[string]any{"gtin": gtin, "serial": serial, "lot": u.Lot, "expiry": out.Expiry, "ndc": p.NDC, "from": t.From, "to": t.To, "date": t.At}
 		}
@@ -138,8 +139,8 @@ func containerUnits(ctx context.Context, st *store.Store, sscc string) ([][2]str
 		return nil, err
 	}
 	var out [][2]string
-	var walk func(t store.ContainerTree) error
-	walk = func(t store.ContainerTree) error {
+	var walk func(t supply.ContainerTree) error
+	walk = func(t supply.ContainerTree) error {
 		for _, ref := range t.Units {
 			es, err := gs1.Parse(ref)
 			if err != nil {

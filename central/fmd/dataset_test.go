@@ -14,6 +14,7 @@ import (
 	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/storetest"
+	"github.com/serialine/serialine/central/store/supply"
 	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/serials"
 )
@@ -233,7 +234,7 @@ func TestRecallDecommissions(t *testing.T) {
 		e.deliver(t)
 		other := e.order(t, "WO-2", "LOT43", 2) // another batch: not recalled
 
-		rc, err := e.s.CreateRecall(e.ctx, store.RecallRequest{ID: "RC-1", GTIN: gtin, Lot: "LOT42", Reason: "dissolution out of specification"})
+		rc, err := e.s.CreateRecall(e.ctx, supply.RecallRequest{ID: "RC-1", GTIN: gtin, Lot: "LOT42", Reason: "dissolution out of specification"})
 		require.NoError(t, err)
 		docs := e.deliver(t)
 		require.Len(t, docs, 1)

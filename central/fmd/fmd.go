@@ -26,11 +26,11 @@ import (
 	"time"
 
 	"github.com/serialine/serialine/central/outbound"
-	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/eufmd"
 	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/central/store/orders"
 	"github.com/serialine/serialine/central/store/sqldb"
+	"github.com/serialine/serialine/central/store/supply"
 	"github.com/serialine/serialine/shared/gs1"
 	"github.com/serialine/serialine/shared/wire"
 )
@@ -159,8 +159,8 @@ type Store interface {
 	FMDParties(ctx context.Context, glns []string) (map[string]eufmd.FMDParty, error)
 	FMDBatchOf(ctx context.Context, order string) (eufmd.FMDBatch, error)
 	Order(ctx context.Context, id string) (orders.WorkOrder, error)
-	WorkOrderPacks(ctx context.Context, order string) ([]store.ShipmentUnit, error)
-	SalesOrderPacks(ctx context.Context, order string) ([]store.ShipmentUnit, error)
+	WorkOrderPacks(ctx context.Context, order string) ([]supply.ShipmentUnit, error)
+	SalesOrderPacks(ctx context.Context, order string) ([]supply.ShipmentUnit, error)
 	FMDStatus(ctx context.Context, id int64) (eufmd.FMDStatusUpdate, error)
 	FMDStatusPacks(ctx context.Context, id int64, fn func(eufmd.FMDPack) error) error
 }
@@ -235,7 +235,7 @@ func checkPacks(rec string, serials []string) error {
 }
 
 // batches groups packs by product and lot, serials sorted.
-func batches(packs []store.ShipmentUnit, version func(gtin string) int) ([]Batch, error) {
+func batches(packs []supply.ShipmentUnit, version func(gtin string) int) ([]Batch, error) {
 	var out []Batch
 	idx := map[string]int{}
 	for _, u := range packs {

@@ -13,10 +13,10 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/serialine/serialine/central/lmvs"
-	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/orders"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/storetest"
+	"github.com/serialine/serialine/central/store/supply"
 	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/wire"
 )
@@ -55,7 +55,7 @@ func benchLMVS(b *testing.B, dsn string) {
 	for i := 0; i < n; i += 20 {
 		recalled = append(recalled, units[i])
 	}
-	_, err = e.s.CreateRecall(ctx, store.RecallRequest{GTIN: gtin, Serials: recalled, Reason: "benchmark"})
+	_, err = e.s.CreateRecall(ctx, supply.RecallRequest{GTIN: gtin, Serials: recalled, Reason: "benchmark"})
 	require.NoError(b, err)
 	paths := make([]string, n)
 	for i, sn := range units {

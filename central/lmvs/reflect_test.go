@@ -10,10 +10,10 @@ import (
 	"github.com/serialine/serialine/central/lmvs"
 	"github.com/serialine/serialine/central/outbound"
 	"github.com/serialine/serialine/central/outbound/outboundtest"
-	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/storetest"
+	"github.com/serialine/serialine/central/store/supply"
 	"github.com/serialine/serialine/internal/testkit"
 )
 
@@ -67,7 +67,7 @@ func TestRequesterNeverReflectsTheAnswer(t *testing.T) {
 			require.NotContains(t, res.Error, secret)
 			require.NotContains(t, res.Error, "\x1b")
 			require.LessOrEqual(t, len(res.Error), 300, "a summary, not the body")
-			log, err := us.Verifications(ctx, store.VerificationFilter{Direction: store.VerificationOut, Limit: 1})
+			log, err := us.Verifications(ctx, supply.VerificationFilter{Direction: supply.VerificationOut, Limit: 1})
 			require.NoError(t, err)
 			require.Equal(t, res.RecordID, log[0].ID)
 			require.NotContains(t, log[0].Answer, secret)

@@ -14,9 +14,9 @@ import (
 	"time"
 
 	"github.com/serialine/serialine/central/outbound"
-	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/central/store/sqldb"
+	"github.com/serialine/serialine/central/store/supply"
 	"github.com/serialine/serialine/shared/gs1"
 )
 
@@ -25,7 +25,7 @@ type RequesterStore interface {
 	EndpointsOfKind(ctx context.Context, kind string) ([]master.PartnerEndpoint, error)
 	PartnerEndpoint(ctx context.Context, gln, kind string) (master.PartnerEndpoint, error)
 	Partners(ctx context.Context) ([]master.Partner, error)
-	RecordVerification(ctx context.Context, r store.VerificationRecord) (int64, error)
+	RecordVerification(ctx context.Context, r supply.VerificationRecord) (int64, error)
 }
 
 // RequesterConfig is the requester's settings.
@@ -176,7 +176,7 @@ func (q *Requester) Verify(ctx context.Context, pack Pack) (Result, error) {
 		Context: ContextSaleableReturn, ReqGLN: q.cfg.RequesterGLN, CorrUUID: newUUID()}
 	target := strings.TrimSuffix(ep.URL, "/") + req.Path()
 	res := Result{Route: how, Partner: ep.GLN, Endpoint: ep.URL, Request: target}
-	rec := store.VerificationRecord{Direction: store.VerificationOut, At: q.cfg.Now().UTC(), Actor: sqldb.ActorFrom(ctx), PartnerGLN: ep.GLN,
+	rec := supply.VerificationRecord{Direction: supply.VerificationOut, At: q.cfg.Now().UTC(), Actor: sqldb.ActorFrom(ctx), PartnerGLN: ep.GLN,
 		ReqGLN: req.ReqGLN, Context: req.Context, CorrUUID: req.CorrUUID, GTIN: pack.GTIN, Serial: pack.Serial, Lot: pack.Lot,
 		Expiry: pack.Expiry, Request: target, Endpoint: ep.URL}
 	start := time.Now()

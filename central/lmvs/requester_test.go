@@ -12,10 +12,10 @@ import (
 	"github.com/serialine/serialine/central/lmvs"
 	"github.com/serialine/serialine/central/outbound"
 	"github.com/serialine/serialine/central/outbound/outboundtest"
-	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/storetest"
+	"github.com/serialine/serialine/central/store/supply"
 	"github.com/serialine/serialine/internal/testkit"
 )
 
@@ -26,7 +26,7 @@ import (
 // another store, behind TLS from a private CA.
 func TestRequester(t *testing.T) {
 	them := newEnv(t, storetest.SQLiteDSN(t))
-	_, err := them.s.CreateRecall(them.ctx, store.RecallRequest{GTIN: gtin, Serials: []string{them.units[1]}, Reason: "recall"})
+	_, err := them.s.CreateRecall(them.ctx, supply.RecallRequest{GTIN: gtin, Serials: []string{them.units[1]}, Reason: "recall"})
 	require.NoError(t, err)
 	rs, err := lmvs.NewResponder(them.s, lmvs.Config{}, testkit.Logger(t))
 	require.NoError(t, err)
@@ -66,7 +66,7 @@ func TestRequester(t *testing.T) {
 		require.Equal(t, them.partnerGLN, u.Query().Get("reqGLN"))
 		require.Equal(t, res.Response.CorrUUID, u.Query().Get("corrUUID"), "echoed")
 		// Both logs: ours (out) and theirs (in), with the same corrUUID.
-		ours, err := us.Verifications(ctx, store.VerificationFilter{Direction: store.VerificationOut})
+		ours, err := us.Verifications(ctx, supply.VerificationFilter{Direction: supply.VerificationOut})
 		require.NoError(t, err)
 		require.Len(t, ours, 1)
 		require.Equal(t, res.RecordID, ours[0].ID)
@@ -74,7 +74,7 @@ func TestRequester(t *testing.T) {
 		require.Equal(t, them.siteGLN, ours[0].ResponderGLN)
 		require.NotNil(t, ours[0].Verified)
 		require.True(t, *ours[0].Verified)
-		theirs, err := them.s.Verifications(ctx, store.VerificationFilter{Direction: store.VerificationIn})
+		theirs, err := them.s.Verifications(ctx, supply.VerificationFilter{Direction: supply.VerificationIn})
 		require.NoError(t, err)
 		require.Len(t, theirs, 1)
 		require.Equal(t, ours[0].CorrUUID, theirs[0].CorrUUID)
@@ -121,7 +121,7 @@ func TestRequester(t *testing.T) {
 		require.Equal(t, http.StatusForbidden, res.Status)
 		require.Nil(t, res.Response)
 		require.Contains(t, res.Error, "HTTP 403")
-		log, err := us.Verifications(ctx, store.VerificationFilter{Direction: store.VerificationOut, Limit: 1})
+		log, err := us.Verifications(ctx, supply.VerificationFilter{Direction: supply.VerificationOut, Limit: 1})
 		require.NoError(t, err)
 		require.Equal(t, http.StatusForbidden, log[0].Status)
 		require.Nil(t, log[0].Verified)
@@ -129,13 +129,13 @@ func TestRequester(t *testing.T) {
 	t.Run("loopback refused by the default policy", func(t *testing.T) {
 		strict, err := lmvs.NewRequester(us, outbound.Policy{}, lmvs.RequesterConfig{RequesterGLN: them.partnerGLN, RouterGLN: them.siteGLN}, testkit.Logger(t))
 		require.NoError(t, err)
-		before, err := them.s.Verifications(ctx, store.VerificationFilter{})
+		before, err := them.s.Verifications(ctx, supply.VerificationFilter{})
 		require.NoError(t, err)
 		res, err := strict.Verify(ctx, lmvs.Pack{GTIN: gtin, Serial: them.units[0], Lot: lot, Expiry: expiry})
 		require.NoError(t, err)
 		require.Equal(t, 0, res.Status)
 		require.Contains(t, res.Error, "outbound policy")
-		after, err := them.s.Verifications(ctx, store.VerificationFilter{})
+		after, err := them.s.Verifications(ctx, supply.VerificationFilter{})
 		require.NoError(t, err)
 		require.Len(t, after, len(before), "no request reached the responder")
 	})

@@ -12,8 +12,9 @@ import (
 	"time"
 
 	"github.com/serialine/serialine/central/auth"
-	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/master"
+	"github.com/serialine/serialine/central/store/orders"
+	"github.com/serialine/serialine/central/store/supply"
 	"github.com/serialine/serialine/shared/gs1"
 )
 
@@ -21,8 +22,8 @@ import (
 // it).
 type Store interface {
 	auth.TokenStore
-	VerifyFactsFor(ctx context.Context, tokenHash, gtin, serial string) (store.TokenLookup, store.VerifyFacts, error)
-	RecordVerification(ctx context.Context, r store.VerificationRecord) (int64, error)
+	VerifyFactsFor(ctx context.Context, tokenHash, gtin, serial string) (supply.TokenLookup, supply.VerifyFacts, error)
+	RecordVerification(ctx context.Context, r supply.VerificationRecord) (int64, error)
 	Sites(ctx context.Context) ([]master.Site, error)
 }
 
@@ -103,7 +104,7 @@ func fail(status int, format string, args ...any) answer {
 // the verification log.
 func (rs *Responder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	rec := store.VerificationRecord{Direction: store.VerificationIn, At: rs.cfg.Now().UTC(), Actor: "anonymous",
+	rec := supply.VerificationRecord{Direction: supply.VerificationIn, At: rs.cfg.Now().UTC(), Actor: "anonymous",
 		Request: clipTo(r.Method+" "+r.URL.RequestURI(), maxLoggedRequest), Remote: r.RemoteAddr}
 	a := rs.respond(r, &rec)
 	var body []byte
@@ -139,7 +140,7 @@ func (rs *Responder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // respond decides the answer and fills the log record as it learns.
-func (rs *Responder) respond(r *http.Request, rec *store.VerificationRecord) answer {
+func (rs *Responder) respond(r *http.Request, rec *supply.VerificationRecord) answer {
 	ctx := r.Context()
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		a := fail(http.StatusMethodNotAllowed, "%s is not allowed; a verification request is a GET", r.Method)
@@ -158,7 +159,7 @@ func (rs *Responder) respond(r *http.Request, rec *store.VerificationRecord) ans
 	// The token and the unit are read together (one round trip on
 	// PostgreSQL); a malformed request only needs the token.
 	var tokens auth.TokenStore = rs.st
-	var f store.VerifyFacts
+	var f supply.VerifyFacts
 	if perr == nil && berr == nil {
 		tl, facts, err := rs.st.VerifyFactsFor(ctx, auth.HashToken(bearer), req.GTIN, req.Serial)
 		if err != nil {
@@ -206,11 +207,11 @@ func (rs *Responder) respond(r *http.Request, rec *store.VerificationRecord) ans
 }
 
 // facts turns the store's view of a unit into the decision's facts.
-func (rs *Responder) facts(ctx context.Context, req Request, f store.VerifyFacts) (Facts, error) {
-	if !f.Unit || f.State == store.StateVoided {
+func (rs *Responder) facts(ctx context.Context, req Request, f supply.VerifyFacts) (Facts, error) {
+	if !f.Unit || f.State == orders.StateVoided {
 		return Facts{}, nil
 	}
-	out := Facts{Known: true, Lot: f.Lot, Expiry: f.Expiry, Decommissioned: f.State == store.StateDecommissioned || f.Destroyed,
+	out := Facts{Known: true, Lot: f.Lot, Expiry: f.Expiry, Decommissioned: f.State == orders.StateDecommissioned || f.Destroyed,
 		Recalled: f.Recalled || f.Withdrawn, Stolen: f.Stolen, Suspect: f.Suspect, Illegitimate: f.Illegitimate}
 	exp, err := gs1.ExpiryTime(f.Expiry)
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/serialine/serialine/central/store/eufmd"
 	"github.com/serialine/serialine/central/store/orders"
 	"github.com/serialine/serialine/central/store/storetest"
+	"github.com/serialine/serialine/central/store/supply"
 	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/epcis"
 	"github.com/serialine/serialine/shared/gs1"
@@ -60,7 +61,7 @@ func TestConformance(t *testing.T) {
 		// FMD); u[6] stolen; u[7] for destruction; u[8] suspect; u[9]
 		// illegitimate.
 		e.event(t, wire.Decommissioned, u[2])
-		_, err := e.s.CreateRecall(e.ctx, store.RecallRequest{GTIN: gtin, Serials: []string{u[3]}, Reason: "label mix-up"})
+		_, err := e.s.CreateRecall(e.ctx, supply.RecallRequest{GTIN: gtin, Serials: []string{u[3]}, Reason: "label mix-up"})
 		require.NoError(t, err)
 		epc, err := gs1.SGTINURI(gtin, u[4], 7)
 		require.NoError(t, err)
@@ -73,11 +74,11 @@ func TestConformance(t *testing.T) {
 		}
 		// QA's investigations: u[8] under an open one, u[9] in one
 		// closed finding the product illegitimate.
-		_, err = e.s.OpenInvestigation(e.ctx, store.InvestigationRequest{Scope: store.ScopeUnits, GTIN: gtin, Serials: []string{u[8]}, Reason: "returned with a torn seal"})
+		_, err = e.s.OpenInvestigation(e.ctx, supply.InvestigationRequest{Scope: supply.ScopeUnits, GTIN: gtin, Serials: []string{u[8]}, Reason: "returned with a torn seal"})
 		require.NoError(t, err)
-		iv, err := e.s.OpenInvestigation(e.ctx, store.InvestigationRequest{Scope: store.ScopeUnits, GTIN: gtin, Serials: []string{u[9]}, Reason: "reported by a pharmacy"})
+		iv, err := e.s.OpenInvestigation(e.ctx, supply.InvestigationRequest{Scope: supply.ScopeUnits, GTIN: gtin, Serials: []string{u[9]}, Reason: "reported by a pharmacy"})
 		require.NoError(t, err)
-		_, err = e.s.CloseInvestigation(e.ctx, iv.ID, store.InvestigationIllegitimate, "counterfeit confirmed", &store.Form3911{Classification: "illegitimate",
+		_, err = e.s.CloseInvestigation(e.ctx, iv.ID, supply.InvestigationIllegitimate, "counterfeit confirmed", &supply.Form3911{Classification: "illegitimate",
 			Type: "counterfeit", Description: "wrong tablets", HowDiscovered: "verification of a return", ContactName: "Quinn", ContactPhone: "+1 555 0100", ContactEmail: "qa@example.com"})
 		require.NoError(t, err)
 		voided := e.voidNext(t)
@@ -93,7 +94,7 @@ func TestConformance(t *testing.T) {
 		require.NoError(t, err)
 		e.next = g.Ranges[0].Start
 		old := e.commission(t, "WO-OLD", "OLD1", "240100", 2)
-		_, err = e.s.CreateRecall(e.ctx, store.RecallRequest{GTIN: gtin, Serials: []string{old[1]}, Reason: "recalled and expired"})
+		_, err = e.s.CreateRecall(e.ctx, supply.RecallRequest{GTIN: gtin, Serials: []string{old[1]}, Reason: "recalled and expired"})
 		require.NoError(t, err)
 
 		P := e.partnerGLN
@@ -151,7 +152,7 @@ func TestConformance(t *testing.T) {
 		}
 
 		// Every request and answer is in the log: who, what, the answer.
-		log, err := e.s.Verifications(e.ctx, store.VerificationFilter{Direction: store.VerificationIn, Limit: 100})
+		log, err := e.s.Verifications(e.ctx, supply.VerificationFilter{Direction: supply.VerificationIn, Limit: 100})
 		require.NoError(t, err)
 		require.Len(t, log, len(cases))
 		last := log[0] // newest first: "no corrUUID"
@@ -165,7 +166,7 @@ func TestConformance(t *testing.T) {
 		require.True(t, *last.Verified)
 		require.Equal(t, e.siteGLN, last.ResponderGLN)
 		require.Contains(t, last.Answer, `"verified":true`)
-		byPath := map[string]store.VerificationRecord{}
+		byPath := map[string]supply.VerificationRecord{}
 		for _, r := range log {
 			byPath[r.Request] = r
 		}
@@ -209,7 +210,7 @@ func TestConnectivity(t *testing.T) {
 		a := get(t, srv, "", "/checkConnectivity?gtin="+gtin+"&reqGLN="+e.partnerGLN)
 		require.Equal(t, http.StatusUnauthorized, a.status, "%s", a.body)
 	})
-	log, err := e.s.Verifications(e.ctx, store.VerificationFilter{})
+	log, err := e.s.Verifications(e.ctx, supply.VerificationFilter{})
 	require.NoError(t, err)
 	require.Len(t, log, 6)
 	require.True(t, log[2].CheckConnectivity)
@@ -276,7 +277,7 @@ func TestRefusals(t *testing.T) {
 			}
 		})
 	}
-	log, err := e.s.Verifications(e.ctx, store.VerificationFilter{Limit: 100})
+	log, err := e.s.Verifications(e.ctx, supply.VerificationFilter{Limit: 100})
 	require.NoError(t, err)
 	require.Len(t, log, len(cases), "every refused request is kept too")
 	for _, r := range log {

@@ -18,11 +18,11 @@ import (
 	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/lmvs"
 	"github.com/serialine/serialine/central/outbound/outboundtest"
-	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/central/store/orders"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/storetest"
+	"github.com/serialine/serialine/central/store/supply"
 	"github.com/serialine/serialine/shared/serials"
 	"github.com/serialine/serialine/shared/wire"
 )
@@ -114,7 +114,7 @@ log:
 	code, _, _ = run("--config", cfgPath)
 	require.Equal(t, 2, code)
 
-	log, err := us.Verifications(ctx, store.VerificationFilter{Direction: store.VerificationOut})
+	log, err := us.Verifications(ctx, supply.VerificationFilter{Direction: supply.VerificationOut})
 	require.NoError(t, err)
 	require.Len(t, log, 2)
 	require.Equal(t, "cli:ana", log[0].Actor)

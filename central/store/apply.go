@@ -20,13 +20,6 @@ import (
 	"github.com/serialine/serialine/shared/wire"
 )
 
-// Unit states: what became of a serial that was used.
-const (
-	StateCommissioned   = "commissioned"
-	StateDecommissioned = "decommissioned"
-	StateVoided         = "voided"
-)
-
 // ApplyResult says what ApplyEvents did with a batch.
 type ApplyResult struct {
 	Line string
@@ -1102,12 +1095,12 @@ func (a *applier) firstUse(e wire.Event) string {
 	if u := a.units[unitKey{e.GTIN, e.Serial}]; u != nil {
 		return fmt.Sprintf("unit %s is %s already (event %s, line %s): a serial is used once", ref, u.state, u.last, u.line)
 	}
-	state := StateCommissioned
+	state := orders.StateCommissioned
 	switch e.Type {
 	case wire.Voided:
-		state = StateVoided
+		state = orders.StateVoided
 	case wire.Decommissioned:
-		state = StateDecommissioned
+		state = orders.StateDecommissioned
 	}
 	u := &unitRow{unitKey: unitKey{e.GTIN, e.Serial}, counter: e.Counter, order: o.id, lot: o.lot, expiry: o.expiry,
 		state: state, reason: string(e.Reason), line: a.line, last: e.ID, updated: sqldb.TS(e.At), isNew: true}
@@ -1147,14 +1140,14 @@ func inRanges(rs []counterRange, c uint64) bool {
 func (a *applier) decommission(e wire.Event) string {
 	u := a.units[unitKey{e.GTIN, e.Serial}]
 	ref := wire.UnitRef(e.GTIN, e.Serial)
-	if u.state != StateCommissioned {
+	if u.state != orders.StateCommissioned {
 		return fmt.Sprintf("unit %s is %s; only a commissioned unit can be decommissioned", ref, u.state)
 	}
 	if e.Order != "" && e.Order != u.order {
 		return fmt.Sprintf("unit %s belongs to work order %s, not %s", ref, u.order, e.Order)
 	}
-	a.countUnit(u.order, u.state, StateDecommissioned)
-	u.state, u.reason, u.parent, u.last, u.updated, u.dirty = StateDecommissioned, string(e.Reason), "", e.ID, sqldb.TS(e.At), true
+	a.countUnit(u.order, u.state, orders.StateDecommissioned)
+	u.state, u.reason, u.parent, u.last, u.updated, u.dirty = orders.StateDecommissioned, string(e.Reason), "", e.ID, sqldb.TS(e.At), true
 	a.addHistory(e, u.gtin, u.serial, historyDetails{Reason: e.Reason, Operator: e.Operator})
 	return ""
 }
@@ -1190,7 +1183,7 @@ func (a *applier) aggregate(ctx context.Context, e wire.Event) (string, error) {
 		switch {
 		case u == nil:
 			return fmt.Sprintf("child unit %s is unknown", c), nil
-		case u.state != StateCommissioned:
+		case u.state != orders.StateCommissioned:
 			return fmt.Sprintf("child unit %s is %s; only commissioned units are packed", c, u.state), nil
 		case u.parent != "" && u.parent != e.Parent:
 			return fmt.Sprintf("child unit %s is inside %s already", c, u.parent), nil

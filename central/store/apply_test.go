@@ -145,7 +145,7 @@ func TestApplyFollowsLineOrder(t *testing.T) {
 		require.Equal(t, 2, res.Applied)
 		unit, err := f.s.Unit(f.ctx, gtinRand, u.serial[0])
 		require.NoError(t, err)
-		require.Equal(t, store.StateDecommissioned, unit.State)
+		require.Equal(t, orders.StateDecommissioned, unit.State)
 		require.Equal(t, wire.ReasonSample, unit.Reason)
 		require.Len(t, unit.History, 2)
 		require.Equal(t, wire.Commissioned, unit.History[0].Type)
@@ -462,7 +462,7 @@ func TestUnitLookupWithHistory(t *testing.T) {
 		apply(t, f, line1, dec)
 		un, err := f.s.Unit(f.ctx, gtinRand, u.serial[1])
 		require.NoError(t, err)
-		require.Equal(t, store.StateDecommissioned, un.State)
+		require.Equal(t, orders.StateDecommissioned, un.State)
 		require.Equal(t, wire.ReasonDamaged, un.Reason)
 		require.Equal(t, "WO-1", un.Order)
 		require.Equal(t, lot, un.Lot)
@@ -583,20 +583,20 @@ func TestApplyFastPathConflicts(t *testing.T) {
 			again := u.ev(line1, 3, wire.Commissioned, 0)
 			again.ID = "again"
 			return []wire.Event{u.ev(line1, 2, wire.Commissioned, 1), again, u.ev(line1, 4, wire.Commissioned, 2)}
-		}, 2, "is commissioned already (event L1:1, line L1): a serial is used once", store.StateCommissioned},
+		}, 2, "is commissioned already (event L1:1, line L1): a serial is used once", orders.StateCommissioned},
 		{"id taken by another line", func(u, _ *unitSrc) []wire.Event {
 			taken := u.ev(line1, 3, wire.Commissioned, 2)
 			taken.ID = "L2:1"
 			return []wire.Event{u.ev(line1, 2, wire.Commissioned, 1), taken, u.ev(line1, 4, wire.Commissioned, 3)}
-		}, 2, "event id L2:1 is taken by seq 1 of line L2", store.StateCommissioned},
+		}, 2, "event id L2:1 is taken by seq 1 of line L2", orders.StateCommissioned},
 		{"decommissioning a known unit", func(u, _ *unitSrc) []wire.Event {
 			return []wire.Event{u.ev(line1, 2, wire.Commissioned, 1), u.ev(line1, 3, wire.Decommissioned, 0), u.ev(line1, 4, wire.Commissioned, 2)}
-		}, 3, "", store.StateDecommissioned},
+		}, 3, "", orders.StateDecommissioned},
 		{"decommissioning a known unit without its counter", func(u, _ *unitSrc) []wire.Event {
 			d := u.ev(line1, 3, wire.Decommissioned, 0)
 			d.Counter = nil // QA destroying a unit names it by GTIN and serial only
 			return []wire.Event{u.ev(line1, 2, wire.Commissioned, 1), d, u.ev(line1, 4, wire.Commissioned, 2)}
-		}, 3, "", store.StateDecommissioned},
+		}, 3, "", orders.StateDecommissioned},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -9,7 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/orders"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/shared/serials"
 	"github.com/serialine/serialine/shared/wire"
@@ -135,7 +135,7 @@ func BenchmarkUnitLookup(b *testing.B) {
 				start := time.Now()
 				u, err := l.f.s.Unit(l.f.ctx, gtinRand, sn)
 				lat = append(lat, time.Since(start))
-				if err != nil || u.State != store.StateCommissioned || len(u.History) != 1 {
+				if err != nil || u.State != orders.StateCommissioned || len(u.History) != 1 {
 					b.Fatal(err)
 				}
 			}

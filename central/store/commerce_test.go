@@ -14,12 +14,13 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/audit"
 	"github.com/serialine/serialine/central/store/epcisdb"
 	"github.com/serialine/serialine/central/store/master"
+	"github.com/serialine/serialine/central/store/orders"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/storetest"
+	"github.com/serialine/serialine/central/store/supply"
 	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/epcis"
 	"github.com/serialine/serialine/shared/gs1"
@@ -72,40 +73,40 @@ func newPacked(t *testing.T, dsn string) *packed {
 
 func (p *packed) salesOrder(t *testing.T, id string, qty uint64) {
 	t.Helper()
-	_, err := p.s.CreateSalesOrder(p.ctx, store.SalesOrder{ID: id, CustomerGLN: p.customer, PONumber: "PO-" + id, Currency: "USD",
-		Lines: []store.SalesLine{{GTIN: gtinRand, Quantity: qty, UnitPrice: 1250}}})
+	_, err := p.s.CreateSalesOrder(p.ctx, supply.SalesOrder{ID: id, CustomerGLN: p.customer, PONumber: "PO-" + id, Currency: "USD",
+		Lines: []supply.SalesLine{{GTIN: gtinRand, Quantity: qty, UnitPrice: 1250}}})
 	require.NoError(t, err)
 }
 
-func (p *packed) unit(i int) store.PickItem {
-	return store.PickItem{GTIN: gtinRand, Serial: p.u.serial[i]}
+func (p *packed) unit(i int) supply.PickItem {
+	return supply.PickItem{GTIN: gtinRand, Serial: p.u.serial[i]}
 }
 
 func TestSalesOrderInput(t *testing.T) {
 	f := newFixture(t, storetest.SQLiteDSN(t))
 	cust := testkit.GLN(t, "950600000002")
 	require.NoError(t, f.s.PutPartner(f.ctx, master.Partner{GLN: cust, Name: "Wholesale Ltd"}))
-	ok := store.SalesOrder{ID: "SO-1", CustomerGLN: cust, Currency: "EUR", Lines: []store.SalesLine{{GTIN: gtinRand, Quantity: 5, UnitPrice: 100}}}
+	ok := supply.SalesOrder{ID: "SO-1", CustomerGLN: cust, Currency: "EUR", Lines: []supply.SalesLine{{GTIN: gtinRand, Quantity: 5, UnitPrice: 100}}}
 	cases := []struct {
 		name, field string
-		edit        func(o *store.SalesOrder)
+		edit        func(o *supply.SalesOrder)
 		notFound    bool
 	}{
-		{"no id", "id", func(o *store.SalesOrder) { o.ID = "" }, false},
-		{"bad customer gln", "customer_gln", func(o *store.SalesOrder) { o.CustomerGLN = "123" }, false},
-		{"bad currency", "currency", func(o *store.SalesOrder) { o.Currency = "eur" }, false},
-		{"no lines", "lines", func(o *store.SalesOrder) { o.Lines = nil }, false},
-		{"zero quantity", "lines[0].quantity", func(o *store.SalesOrder) { o.Lines = []store.SalesLine{{GTIN: gtinRand}} }, false},
-		{"negative price", "lines[0].unit_price", func(o *store.SalesOrder) { o.Lines = []store.SalesLine{{GTIN: gtinRand, Quantity: 1, UnitPrice: -1}} }, false},
-		{"GTIN twice", "lines[1].gtin", func(o *store.SalesOrder) { o.Lines = append(o.Lines, o.Lines[0]) }, false},
-		{"PO with a space", "po_number", func(o *store.SalesOrder) { o.PONumber = "PO 1" }, false},
-		{"unknown customer", "", func(o *store.SalesOrder) { o.CustomerGLN = testkit.GLN(t, "950600000009") }, true},
-		{"unknown product", "", func(o *store.SalesOrder) { o.Lines = []store.SalesLine{{GTIN: "00312345678937", Quantity: 1}} }, true},
+		{"no id", "id", func(o *supply.SalesOrder) { o.ID = "" }, false},
+		{"bad customer gln", "customer_gln", func(o *supply.SalesOrder) { o.CustomerGLN = "123" }, false},
+		{"bad currency", "currency", func(o *supply.SalesOrder) { o.Currency = "eur" }, false},
+		{"no lines", "lines", func(o *supply.SalesOrder) { o.Lines = nil }, false},
+		{"zero quantity", "lines[0].quantity", func(o *supply.SalesOrder) { o.Lines = []supply.SalesLine{{GTIN: gtinRand}} }, false},
+		{"negative price", "lines[0].unit_price", func(o *supply.SalesOrder) { o.Lines = []supply.SalesLine{{GTIN: gtinRand, Quantity: 1, UnitPrice: -1}} }, false},
+		{"GTIN twice", "lines[1].gtin", func(o *supply.SalesOrder) { o.Lines = append(o.Lines, o.Lines[0]) }, false},
+		{"PO with a space", "po_number", func(o *supply.SalesOrder) { o.PONumber = "PO 1" }, false},
+		{"unknown customer", "", func(o *supply.SalesOrder) { o.CustomerGLN = testkit.GLN(t, "950600000009") }, true},
+		{"unknown product", "", func(o *supply.SalesOrder) { o.Lines = []supply.SalesLine{{GTIN: "00312345678937", Quantity: 1}} }, true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			o := ok
-			o.Lines = append([]store.SalesLine(nil), ok.Lines...)
+			o.Lines = append([]supply.SalesLine(nil), ok.Lines...)
 			tc.edit(&o)
 			_, err := f.s.CreateSalesOrder(f.ctx, o)
 			require.Error(t, err)
@@ -139,27 +140,27 @@ func TestShipping(t *testing.T) {
 		res := apply(t, p.fixture, line1, p.u.ev(line1, p.seq, wire.Decommissioned, 39))
 		require.Equal(t, 1, res.Applied, "%+v", res)
 
-		_, err := p.s.CreateShipment(p.ctx, store.Shipment{ID: "SHP-1", SalesOrder: "SO-1", SourceGLN: p.dock, SourceExt: "NOPE"})
+		_, err := p.s.CreateShipment(p.ctx, supply.Shipment{ID: "SHP-1", SalesOrder: "SO-1", SourceGLN: p.dock, SourceExt: "NOPE"})
 		var ve *sqldb.ValidationError
 		require.True(t, errors.As(err, &ve), "%v", err)
 		require.Equal(t, "source_gln", ve.Field)
-		sh, err := p.s.CreateShipment(p.ctx, store.Shipment{ID: "SHP-1", SalesOrder: "SO-1", SourceGLN: p.dock, SourceExt: "DOCK1"})
+		sh, err := p.s.CreateShipment(p.ctx, supply.Shipment{ID: "SHP-1", SalesOrder: "SO-1", SourceGLN: p.dock, SourceExt: "DOCK1"})
 		require.NoError(t, err)
 		require.Equal(t, p.customer, sh.DestGLN)
-		require.Equal(t, store.ShipmentPicking, sh.State)
+		require.Equal(t, supply.ShipmentPicking, sh.State)
 
 		refused := []struct {
 			name, field, msg string
-			items            []store.PickItem
+			items            []supply.PickItem
 		}{
-			{"case on a pallet", "picks[0].sscc", "inside " + p.pallet, []store.PickItem{{SSCC: p.caseA}}},
-			{"unit in a case", "picks[0]", "inside " + p.caseA, []store.PickItem{p.unit(0)}},
-			{"unknown SSCC", "picks[0].sscc", "unknown", []store.PickItem{{SSCC: testkit.SSCC(t, 0, "0614141", 999)}}},
-			{"bad SSCC", "picks[0].sscc", "", []store.PickItem{{SSCC: "123"}}},
-			{"decommissioned unit", "picks[0]", "is decommissioned", []store.PickItem{p.unit(39)}},
-			{"scanned twice", "picks[1]", "scanned twice", []store.PickItem{p.unit(20), p.unit(20)}},
-			{"more than ordered", "picks[6]", "exceed the 25 ordered", []store.PickItem{{SSCC: p.pallet}, p.unit(20), p.unit(21), p.unit(22), p.unit(23), p.unit(24), p.unit(25)}},
-			{"unknown unit", "picks[0]", "unknown", []store.PickItem{{GTIN: gtinRand, Serial: "NOPE1"}}},
+			{"case on a pallet", "picks[0].sscc", "inside " + p.pallet, []supply.PickItem{{SSCC: p.caseA}}},
+			{"unit in a case", "picks[0]", "inside " + p.caseA, []supply.PickItem{p.unit(0)}},
+			{"unknown SSCC", "picks[0].sscc", "unknown", []supply.PickItem{{SSCC: testkit.SSCC(t, 0, "0614141", 999)}}},
+			{"bad SSCC", "picks[0].sscc", "", []supply.PickItem{{SSCC: "123"}}},
+			{"decommissioned unit", "picks[0]", "is decommissioned", []supply.PickItem{p.unit(39)}},
+			{"scanned twice", "picks[1]", "scanned twice", []supply.PickItem{p.unit(20), p.unit(20)}},
+			{"more than ordered", "picks[6]", "exceed the 25 ordered", []supply.PickItem{{SSCC: p.pallet}, p.unit(20), p.unit(21), p.unit(22), p.unit(23), p.unit(24), p.unit(25)}},
+			{"unknown unit", "picks[0]", "unknown", []supply.PickItem{{GTIN: gtinRand, Serial: "NOPE1"}}},
 		}
 		for _, tc := range refused {
 			t.Run(tc.name, func(t *testing.T) {
@@ -174,7 +175,7 @@ func TestShipping(t *testing.T) {
 			})
 		}
 
-		sh, err = p.s.Pick(p.ctx, "SHP-1", []store.PickItem{{SSCC: p.pallet}, p.unit(20), p.unit(21)})
+		sh, err = p.s.Pick(p.ctx, "SHP-1", []supply.PickItem{{SSCC: p.pallet}, p.unit(20), p.unit(21)})
 		require.NoError(t, err)
 		require.Equal(t, uint64(22), sh.Units)
 		require.Len(t, sh.Picks, 3)
@@ -186,14 +187,14 @@ func TestShipping(t *testing.T) {
 			}
 		}
 		// A GTIN not on the order: a second product's unit.
-		_, err = p.s.CreateSalesOrder(p.ctx, store.SalesOrder{ID: "SO-2", CustomerGLN: p.other, Currency: "USD",
-			Lines: []store.SalesLine{{GTIN: gtinSeq, Quantity: 5, UnitPrice: 10}}})
+		_, err = p.s.CreateSalesOrder(p.ctx, supply.SalesOrder{ID: "SO-2", CustomerGLN: p.other, Currency: "USD",
+			Lines: []supply.SalesLine{{GTIN: gtinSeq, Quantity: 5, UnitPrice: 10}}})
 		require.NoError(t, err)
-		_, err = p.s.CreateShipment(p.ctx, store.Shipment{ID: "SHP-2", SalesOrder: "SO-2", SourceGLN: p.site})
+		_, err = p.s.CreateShipment(p.ctx, supply.Shipment{ID: "SHP-2", SalesOrder: "SO-2", SourceGLN: p.site})
 		require.NoError(t, err)
-		_, err = p.s.Pick(p.ctx, "SHP-2", []store.PickItem{p.unit(22)})
+		_, err = p.s.Pick(p.ctx, "SHP-2", []supply.PickItem{p.unit(22)})
 		require.ErrorContains(t, err, "is not on sales order SO-2")
-		_, err = p.s.Pick(p.ctx, "SHP-2", []store.PickItem{{SSCC: p.pallet}})
+		_, err = p.s.Pick(p.ctx, "SHP-2", []supply.PickItem{{SSCC: p.pallet}})
 		require.ErrorContains(t, err, "picked for shipment SHP-1")
 
 		// A line event can no longer touch a picked unit once it is shipped;
@@ -201,23 +202,23 @@ func TestShipping(t *testing.T) {
 		shipAt := t0.Add(48 * time.Hour)
 		sh, err = p.s.ConfirmShipment(p.ctx, "SHP-1", shipAt)
 		require.NoError(t, err)
-		require.Equal(t, store.ShipmentShipped, sh.State)
+		require.Equal(t, supply.ShipmentShipped, sh.State)
 		require.Equal(t, shipAt, *sh.ShippedAt)
 		_, err = p.s.ConfirmShipment(p.ctx, "SHP-1", shipAt)
 		require.ErrorIs(t, err, sqldb.ErrState)
-		_, err = p.s.Pick(p.ctx, "SHP-1", []store.PickItem{p.unit(22)})
+		_, err = p.s.Pick(p.ctx, "SHP-1", []supply.PickItem{p.unit(22)})
 		require.ErrorIs(t, err, sqldb.ErrState)
 
 		un, err := p.s.Unit(p.ctx, gtinRand, p.u.serial[0])
 		require.NoError(t, err)
-		require.Equal(t, store.StateShipped, un.State)
+		require.Equal(t, supply.StateShipped, un.State)
 		require.Equal(t, p.caseA, un.Parent, "a unit ships in its case")
 		last := un.History[len(un.History)-1]
 		require.Equal(t, wire.EventType("shipped"), last.Type)
 		require.Contains(t, string(last.Details), p.customer)
 		un, err = p.s.Unit(p.ctx, gtinRand, p.u.serial[22])
 		require.NoError(t, err)
-		require.Equal(t, store.StateCommissioned, un.State, "not picked, not shipped")
+		require.Equal(t, orders.StateCommissioned, un.State, "not picked, not shipped")
 
 		// The line's reconciliation still balances: shipped units were commissioned.
 		rec, err := p.s.Reconciliation(p.ctx, "WO-1")
@@ -226,22 +227,22 @@ func TestShipping(t *testing.T) {
 
 		inv, err := p.s.Invoice(p.ctx, "SO-1")
 		require.NoError(t, err)
-		require.Equal(t, store.Invoice{Order: "SO-1", Customer: p.customer, Currency: "USD", Total: 22 * 1250, OrderedTotal: 25 * 1250,
-			Lines: []store.InvoiceLine{{LineNo: 1, GTIN: gtinRand, Ordered: 25, Shipped: 22, UnitPrice: 1250, Amount: 22 * 1250}}}, inv)
+		require.Equal(t, supply.Invoice{Order: "SO-1", Customer: p.customer, Currency: "USD", Total: 22 * 1250, OrderedTotal: 25 * 1250,
+			Lines: []supply.InvoiceLine{{LineNo: 1, GTIN: gtinRand, Ordered: 25, Shipped: 22, UnitPrice: 1250, Amount: 22 * 1250}}}, inv)
 		so, err := p.s.SalesOrder(p.ctx, "SO-1")
 		require.NoError(t, err)
-		require.Equal(t, store.SalesOrderOpen, so.State, "3 units still to ship")
+		require.Equal(t, supply.SalesOrderOpen, so.State, "3 units still to ship")
 
-		stock, err := p.s.StockReport(p.ctx, store.StockFilter{GTIN: gtinRand, Lot: lot})
+		stock, err := p.s.StockReport(p.ctx, supply.StockFilter{GTIN: gtinRand, Lot: lot})
 		require.NoError(t, err)
-		require.ElementsMatch(t, []store.StockRow{
-			{GTIN: gtinRand, Lot: lot, State: store.StateCommissioned, Location: p.site, Units: 17},
-			{GTIN: gtinRand, Lot: lot, State: store.StateDecommissioned, Location: p.site, Units: 1},
-			{GTIN: gtinRand, Lot: lot, State: store.StateShipped, Location: p.customer, Units: 22},
+		require.ElementsMatch(t, []supply.StockRow{
+			{GTIN: gtinRand, Lot: lot, State: orders.StateCommissioned, Location: p.site, Units: 17},
+			{GTIN: gtinRand, Lot: lot, State: orders.StateDecommissioned, Location: p.site, Units: 1},
+			{GTIN: gtinRand, Lot: lot, State: supply.StateShipped, Location: p.customer, Units: 22},
 		}, stock)
 		val, err := p.s.InventoryValue(p.ctx)
 		require.NoError(t, err)
-		require.Equal(t, []store.ProductValue{{GTIN: gtinRand, Name: "Paracetamol 500 mg tablets", Units: 17, StandardCost: 125, Currency: "EUR", Value: 17 * 125}}, val.Products)
+		require.Equal(t, []supply.ProductValue{{GTIN: gtinRand, Name: "Paracetamol 500 mg tablets", Units: 17, StandardCost: 125, Currency: "EUR", Value: 17 * 125}}, val.Products)
 		require.Equal(t, map[string]int64{"EUR": 17 * 125}, val.Totals)
 
 		w, err := p.s.WhereIs(p.ctx, gtinRand, p.u.serial[15])
@@ -285,18 +286,18 @@ func TestShipping(t *testing.T) {
 		validateEPCIS(t, epcis.Document{CreationDate: shipAt, Events: []epcis.Event{e}})
 
 		// Shipping the rest ships the order.
-		sh2, err := p.s.CreateShipment(p.ctx, store.Shipment{ID: "SHP-3", SalesOrder: "SO-1", SourceGLN: p.site})
+		sh2, err := p.s.CreateShipment(p.ctx, supply.Shipment{ID: "SHP-3", SalesOrder: "SO-1", SourceGLN: p.site})
 		require.NoError(t, err)
 		_, err = p.s.ConfirmShipment(p.ctx, sh2.ID, time.Time{})
 		require.ErrorIs(t, err, sqldb.ErrState, "nothing picked")
-		_, err = p.s.Pick(p.ctx, sh2.ID, []store.PickItem{p.unit(22), p.unit(23), p.unit(24)})
+		_, err = p.s.Pick(p.ctx, sh2.ID, []supply.PickItem{p.unit(22), p.unit(23), p.unit(24)})
 		require.NoError(t, err)
 		_, err = p.s.ConfirmShipment(p.ctx, sh2.ID, time.Time{})
 		require.NoError(t, err)
 		so, err = p.s.SalesOrder(p.ctx, "SO-1")
 		require.NoError(t, err)
-		require.Equal(t, store.SalesOrderShipped, so.State)
-		_, err = p.s.CreateShipment(p.ctx, store.Shipment{ID: "SHP-4", SalesOrder: "SO-1", SourceGLN: p.site})
+		require.Equal(t, supply.SalesOrderShipped, so.State)
+		_, err = p.s.CreateShipment(p.ctx, supply.Shipment{ID: "SHP-4", SalesOrder: "SO-1", SourceGLN: p.site})
 		require.ErrorIs(t, err, sqldb.ErrState)
 	})
 }
@@ -324,9 +325,9 @@ func TestReturns(t *testing.T) {
 	storetest.ForEachBackend(t, func(t *testing.T, dsn string) {
 		p := newPacked(t, dsn)
 		p.salesOrder(t, "SO-1", 5)
-		_, err := p.s.CreateShipment(p.ctx, store.Shipment{ID: "SHP-1", SalesOrder: "SO-1", SourceGLN: p.site})
+		_, err := p.s.CreateShipment(p.ctx, supply.Shipment{ID: "SHP-1", SalesOrder: "SO-1", SourceGLN: p.site})
 		require.NoError(t, err)
-		_, err = p.s.Pick(p.ctx, "SHP-1", []store.PickItem{p.unit(20), p.unit(21), p.unit(22)})
+		_, err = p.s.Pick(p.ctx, "SHP-1", []supply.PickItem{p.unit(20), p.unit(21), p.unit(22)})
 		require.NoError(t, err)
 		_, err = p.s.ConfirmShipment(p.ctx, "SHP-1", t0.Add(time.Hour))
 		require.NoError(t, err)
@@ -339,7 +340,7 @@ func TestReturns(t *testing.T) {
 		require.Equal(t, p.customer, ret.FromGLN)
 		un, err := p.s.Unit(p.ctx, gtinRand, p.u.serial[20])
 		require.NoError(t, err)
-		require.Equal(t, store.StateReturned, un.State)
+		require.Equal(t, supply.StateReturned, un.State)
 
 		_, err = p.s.RestockReturn(p.ctx, gtinRand, p.u.serial[20])
 		require.ErrorIs(t, err, sqldb.ErrState)
@@ -347,14 +348,14 @@ func TestReturns(t *testing.T) {
 
 		ret, err = p.s.VerifyReturn(p.ctx, gtinRand, p.u.serial[20], lot, expiry)
 		require.NoError(t, err)
-		require.Equal(t, store.ReturnVerified, ret.Outcome)
+		require.Equal(t, supply.ReturnVerified, ret.Outcome)
 		_, err = p.s.VerifyReturn(p.ctx, gtinRand, p.u.serial[20], lot, expiry)
 		require.ErrorIs(t, err, sqldb.ErrState, "verified once")
 		_, err = p.s.RestockReturn(p.ctx, gtinRand, p.u.serial[20])
 		require.NoError(t, err)
 		un, err = p.s.Unit(p.ctx, gtinRand, p.u.serial[20])
 		require.NoError(t, err)
-		require.Equal(t, store.StateCommissioned, un.State)
+		require.Equal(t, orders.StateCommissioned, un.State)
 		require.Equal(t, "restocked", string(un.History[len(un.History)-1].Type))
 
 		// A pack whose printed lot is not the unit's: refused, never restocked.
@@ -362,8 +363,8 @@ func TestReturns(t *testing.T) {
 		require.NoError(t, err)
 		ret, err = p.s.VerifyReturn(p.ctx, gtinRand, p.u.serial[21], "LOT99", expiry)
 		require.NoError(t, err)
-		require.Equal(t, store.ReturnRefused, ret.Outcome)
-		require.Equal(t, store.ReturnLotMismatch, ret.Reason)
+		require.Equal(t, supply.ReturnRefused, ret.Outcome)
+		require.Equal(t, supply.ReturnLotMismatch, ret.Reason)
 		_, err = p.s.RestockReturn(p.ctx, gtinRand, p.u.serial[21])
 		require.ErrorContains(t, err, "lot mismatch")
 
@@ -372,7 +373,7 @@ func TestReturns(t *testing.T) {
 		require.NoError(t, err)
 		_, err = p.s.VerifyReturn(p.ctx, gtinRand, p.u.serial[22], lot, expiry)
 		require.NoError(t, err)
-		_, err = p.s.CreateRecall(p.ctx, store.RecallRequest{GTIN: gtinRand, Serials: []string{p.u.serial[22]}, Reason: "customer complaint"})
+		_, err = p.s.CreateRecall(p.ctx, supply.RecallRequest{GTIN: gtinRand, Serials: []string{p.u.serial[22]}, Reason: "customer complaint"})
 		require.NoError(t, err)
 		_, err = p.s.RestockReturn(p.ctx, gtinRand, p.u.serial[22])
 		require.ErrorContains(t, err, "a recall covers it")
@@ -398,27 +399,27 @@ func TestRecall(t *testing.T) {
 	storetest.ForEachBackend(t, func(t *testing.T, dsn string) {
 		p := newPacked(t, dsn)
 		p.salesOrder(t, "SO-1", 30)
-		_, err := p.s.CreateShipment(p.ctx, store.Shipment{ID: "SHP-1", SalesOrder: "SO-1", SourceGLN: p.site})
+		_, err := p.s.CreateShipment(p.ctx, supply.Shipment{ID: "SHP-1", SalesOrder: "SO-1", SourceGLN: p.site})
 		require.NoError(t, err)
-		_, err = p.s.Pick(p.ctx, "SHP-1", []store.PickItem{{SSCC: p.pallet}, p.unit(20)})
+		_, err = p.s.Pick(p.ctx, "SHP-1", []supply.PickItem{{SSCC: p.pallet}, p.unit(20)})
 		require.NoError(t, err)
 		shipAt := t0.Add(24 * time.Hour)
 		_, err = p.s.ConfirmShipment(p.ctx, "SHP-1", shipAt)
 		require.NoError(t, err)
-		_, err = p.s.CreateShipment(p.ctx, store.Shipment{ID: "SHP-2", SalesOrder: "SO-1", SourceGLN: p.site})
+		_, err = p.s.CreateShipment(p.ctx, supply.Shipment{ID: "SHP-2", SalesOrder: "SO-1", SourceGLN: p.site})
 		require.NoError(t, err)
-		_, err = p.s.Pick(p.ctx, "SHP-2", []store.PickItem{p.unit(21)})
+		_, err = p.s.Pick(p.ctx, "SHP-2", []supply.PickItem{p.unit(21)})
 		require.NoError(t, err)
 
 		bad := []struct {
 			name, field string
-			req         store.RecallRequest
+			req         supply.RecallRequest
 		}{
-			{"no reason", "reason", store.RecallRequest{GTIN: gtinRand, Lot: lot}},
-			{"no scope", "lot", store.RecallRequest{GTIN: gtinRand, Reason: "x"}},
-			{"both", "serials", store.RecallRequest{GTIN: gtinRand, Lot: lot, Serials: []string{"1"}, Reason: "x"}},
-			{"unknown serial", "serials[1]", store.RecallRequest{GTIN: gtinRand, Serials: []string{p.u.serial[0], "NOPE"}, Reason: "x"}},
-			{"serial twice", "serials[1]", store.RecallRequest{GTIN: gtinRand, Serials: []string{p.u.serial[0], p.u.serial[0]}, Reason: "x"}},
+			{"no reason", "reason", supply.RecallRequest{GTIN: gtinRand, Lot: lot}},
+			{"no scope", "lot", supply.RecallRequest{GTIN: gtinRand, Reason: "x"}},
+			{"both", "serials", supply.RecallRequest{GTIN: gtinRand, Lot: lot, Serials: []string{"1"}, Reason: "x"}},
+			{"unknown serial", "serials[1]", supply.RecallRequest{GTIN: gtinRand, Serials: []string{p.u.serial[0], "NOPE"}, Reason: "x"}},
+			{"serial twice", "serials[1]", supply.RecallRequest{GTIN: gtinRand, Serials: []string{p.u.serial[0], p.u.serial[0]}, Reason: "x"}},
 		}
 		for _, tc := range bad {
 			t.Run(tc.name, func(t *testing.T) {
@@ -434,22 +435,22 @@ func TestRecall(t *testing.T) {
 				require.False(t, held)
 			})
 		}
-		_, err = p.s.CreateRecall(p.ctx, store.RecallRequest{GTIN: gtinRand, Lot: "LOT99", Reason: "x"})
+		_, err = p.s.CreateRecall(p.ctx, supply.RecallRequest{GTIN: gtinRand, Lot: "LOT99", Reason: "x"})
 		require.ErrorIs(t, err, sqldb.ErrNotFound)
 
-		rc, err := p.s.CreateRecall(p.ctx, store.RecallRequest{ID: "RC-1", GTIN: gtinRand, Lot: lot, Reason: "out-of-specification dissolution"})
+		rc, err := p.s.CreateRecall(p.ctx, supply.RecallRequest{ID: "RC-1", GTIN: gtinRand, Lot: lot, Reason: "out-of-specification dissolution"})
 		require.NoError(t, err)
 		require.Equal(t, uint64(40), rc.Summary.Affected)
-		require.Equal(t, map[string]uint64{store.StateShipped: 21, store.StateCommissioned: 19}, rc.Summary.ByState)
+		require.Equal(t, map[string]uint64{supply.StateShipped: 21, orders.StateCommissioned: 19}, rc.Summary.ByState)
 		require.Equal(t, uint64(19), rc.Summary.OnHold)
-		require.Equal(t, []store.RecallShipment{{Shipment: "SHP-1", SalesOrder: "SO-1", CustomerGLN: p.customer, CustomerName: "Wholesale Ltd",
+		require.Equal(t, []supply.RecallShipment{{Shipment: "SHP-1", SalesOrder: "SO-1", CustomerGLN: p.customer, CustomerName: "Wholesale Ltd",
 			ShippedAt: shipAt, Units: 21, Pallets: []string{p.pallet}}}, rc.Summary.Shipments)
 		again, err := p.s.Recall(p.ctx, "RC-1")
 		require.NoError(t, err)
 		require.Equal(t, rc, again)
 
 		// Held at once: picking and confirming refuse units of the lot.
-		_, err = p.s.Pick(p.ctx, "SHP-2", []store.PickItem{p.unit(22)})
+		_, err = p.s.Pick(p.ctx, "SHP-2", []supply.PickItem{p.unit(22)})
 		require.ErrorContains(t, err, "on hold")
 		_, err = p.s.ConfirmShipment(p.ctx, "SHP-2", time.Time{})
 		require.ErrorIs(t, err, sqldb.ErrState)
@@ -463,10 +464,10 @@ func TestRecall(t *testing.T) {
 			require.NoError(t, err)
 			require.True(t, r)
 		}
-		stock, err := p.s.StockReport(p.ctx, store.StockFilter{GTIN: gtinRand})
+		stock, err := p.s.StockReport(p.ctx, supply.StockFilter{GTIN: gtinRand})
 		require.NoError(t, err)
 		for _, row := range stock {
-			if row.State == store.StateCommissioned {
+			if row.State == orders.StateCommissioned {
 				require.Equal(t, row.Units, row.OnHold)
 			}
 		}
@@ -475,7 +476,7 @@ func TestRecall(t *testing.T) {
 		require.NoError(t, p.s.WriteRecallCSV(p.ctx, "RC-1", &buf))
 		recs, err := csv.NewReader(&buf).ReadAll()
 		require.NoError(t, err)
-		require.Equal(t, store.RecallCSVHeader, recs[0])
+		require.Equal(t, supply.RecallCSVHeader, recs[0])
 		require.Len(t, recs, 41)
 		var shipped int
 		for _, r := range recs[1:] {
@@ -513,7 +514,7 @@ func TestPickRace(t *testing.T) {
 		for i := range n {
 			so := fmt.Sprintf("SO-%d", i)
 			p.salesOrder(t, so, 20)
-			_, err := p.s.CreateShipment(p.ctx, store.Shipment{ID: fmt.Sprintf("SHP-%d", i), SalesOrder: so, SourceGLN: p.site})
+			_, err := p.s.CreateShipment(p.ctx, supply.Shipment{ID: fmt.Sprintf("SHP-%d", i), SalesOrder: so, SourceGLN: p.site})
 			require.NoError(t, err)
 		}
 		errs := make([]error, n)
@@ -522,7 +523,7 @@ func TestPickRace(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				_, errs[i] = p.s.Pick(p.ctx, fmt.Sprintf("SHP-%d", i), []store.PickItem{{SSCC: p.pallet}})
+				_, errs[i] = p.s.Pick(p.ctx, fmt.Sprintf("SHP-%d", i), []supply.PickItem{{SSCC: p.pallet}})
 			}()
 		}
 		wg.Wait()
@@ -553,19 +554,19 @@ func raceRecallShip(t *testing.T, round int) {
 	storetest.ForEachBackend(t, func(t *testing.T, dsn string) {
 		p := newPacked(t, dsn)
 		p.salesOrder(t, "SO-R", 20)
-		_, err := p.s.CreateShipment(p.ctx, store.Shipment{ID: "SHP-R", SalesOrder: "SO-R", SourceGLN: p.site})
+		_, err := p.s.CreateShipment(p.ctx, supply.Shipment{ID: "SHP-R", SalesOrder: "SO-R", SourceGLN: p.site})
 		require.NoError(t, err)
-		_, err = p.s.Pick(p.ctx, "SHP-R", []store.PickItem{{SSCC: p.pallet}})
+		_, err = p.s.Pick(p.ctx, "SHP-R", []supply.PickItem{{SSCC: p.pallet}})
 		require.NoError(t, err)
 
 		var wg sync.WaitGroup
 		var shipErr, recallErr error
-		var rc store.Recall
+		var rc supply.Recall
 		wg.Add(2)
 		go func() { defer wg.Done(); _, shipErr = p.s.ConfirmShipment(p.ctx, "SHP-R", time.Time{}) }()
 		go func() {
 			defer wg.Done()
-			rc, recallErr = p.s.CreateRecall(p.ctx, store.RecallRequest{GTIN: gtinRand, Lot: lot, Reason: "race"})
+			rc, recallErr = p.s.CreateRecall(p.ctx, supply.RecallRequest{GTIN: gtinRand, Lot: lot, Reason: "race"})
 		}()
 		wg.Wait()
 		require.NoError(t, recallErr)
@@ -577,7 +578,7 @@ func raceRecallShip(t *testing.T, round int) {
 			require.Len(t, rc.Summary.Shipments, 1)
 		} else {
 			require.ErrorIs(t, shipErr, sqldb.ErrState, "round %d", round)
-			require.Equal(t, store.StateCommissioned, u.State, "round %d", round)
+			require.Equal(t, orders.StateCommissioned, u.State, "round %d", round)
 			require.Zero(t, rc.Summary.Shipped, "round %d", round)
 		}
 	})

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"testing"
 
+	"github.com/serialine/serialine/central/store/supply"
 	"github.com/stretchr/testify/require"
 )
 
@@ -22,10 +23,10 @@ func TestCSVCell(t *testing.T) {
 		{"a=b", "a=b"},
 		{"", ""},
 	} {
-		require.Equal(t, c.want, csvCell(c.in), "%q", c.in)
+		require.Equal(t, c.want, supply.CsvCell(c.in), "%q", c.in)
 	}
 	var b bytes.Buffer
-	w := newSafeCSV(&b)
+	w := supply.NewSafeCSV(&b)
 	require.NoError(t, w.Write([]string{"=1+2", "ok"}))
 	w.Flush()
 	require.NoError(t, w.Error())

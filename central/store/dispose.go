@@ -125,7 +125,7 @@ func (s *Store) VoidUnaccounted(ctx context.Context, orderID, reason string) (Vo
 			if err != nil {
 				return fmt.Errorf("%s: %w", rec, err)
 			}
-			unitRows = append(unitRows, []any{o.GTIN, sn, int64(m.counter), orderID, o.Lot, o.Expiry, StateVoided, "", m.line, "", event, t})
+			unitRows = append(unitRows, []any{o.GTIN, sn, int64(m.counter), orderID, o.Lot, o.Expiry, orders.StateVoided, "", m.line, "", event, t})
 			history = append(history, []any{o.GTIN, sn, event, int64(0), string(wire.Voided), t, m.line, string(details)})
 			if n := len(out.Ranges); n > 0 && out.Ranges[n-1].End() == m.counter {
 				out.Ranges[n-1].Count++

@@ -7,7 +7,9 @@ import (
 
 	"github.com/serialine/serialine/central/store/audit"
 	"github.com/serialine/serialine/central/store/master"
+	"github.com/serialine/serialine/central/store/orders"
 	"github.com/serialine/serialine/central/store/sqldb"
+	"github.com/serialine/serialine/central/store/supply"
 	"github.com/serialine/serialine/shared/wire"
 )
 
@@ -31,11 +33,11 @@ func (a *applier) countUnit(order, from, to string) {
 		by    int64
 	}{{from, -1}, {to, 1}} {
 		switch st.state {
-		case StateCommissioned, StateShipped, StateReturned:
+		case orders.StateCommissioned, supply.StateShipped, supply.StateReturned:
 			d.commissioned += st.by
-		case StateDecommissioned:
+		case orders.StateDecommissioned:
 			d.decommissioned += st.by
-		case StateVoided:
+		case orders.StateVoided:
 			d.voided += st.by
 		}
 	}

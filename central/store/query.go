@@ -12,6 +12,7 @@ import (
 
 	"github.com/serialine/serialine/central/store/orders"
 	"github.com/serialine/serialine/central/store/sqldb"
+	"github.com/serialine/serialine/central/store/supply"
 	"github.com/serialine/serialine/shared/wire"
 )
 
@@ -23,7 +24,7 @@ type Unit struct {
 	Order   string  `json:"order"`
 	Lot     string  `json:"lot"`
 	Expiry  string  `json:"expiry"`
-	State   string  `json:"state"` // StateCommissioned, StateDecommissioned, StateVoided
+	State   string  `json:"state"` // orders.StateCommissioned, orders.StateDecommissioned, orders.StateVoided
 	// Reason is why it was decommissioned.
 	Reason    wire.Reason `json:"reason,omitempty"`
 	Line      string      `json:"line"`
@@ -252,12 +253,12 @@ func countUnits(ctx context.Context, q sqldb.Tx, where string, args ...any) (Cou
 			return c, err
 		}
 		switch state {
-		case StateCommissioned, StateShipped, StateReturned:
+		case orders.StateCommissioned, supply.StateShipped, supply.StateReturned:
 			// Shipped and returned units were commissioned: the serial's fate.
 			c.Commissioned += n
-		case StateVoided:
+		case orders.StateVoided:
 			c.Voided += n
-		case StateDecommissioned:
+		case orders.StateDecommissioned:
 			c.Decommissioned[wire.Reason(reason)] += n
 		}
 	}

@@ -12,11 +12,11 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
-	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/central/store/orders"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/storetest"
+	"github.com/serialine/serialine/central/store/supply"
 	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/gs1"
 )
@@ -52,8 +52,8 @@ func BenchmarkRecallLot1M(b *testing.B) {
 	_, err = s.ReleaseOrder(ctx, "WO-BIG", line1)
 	require.NoError(b, err)
 	for i, c := range []string{cust1, cust2} {
-		_, err := s.CreateSalesOrder(ctx, store.SalesOrder{ID: "SO-" + strconv.Itoa(i), CustomerGLN: c, Currency: "USD",
-			Lines: []store.SalesLine{{GTIN: gtinSeq, Quantity: units, UnitPrice: 100}}})
+		_, err := s.CreateSalesOrder(ctx, supply.SalesOrder{ID: "SO-" + strconv.Itoa(i), CustomerGLN: c, Currency: "USD",
+			Lines: []supply.SalesLine{{GTIN: gtinSeq, Quantity: units, UnitPrice: 100}}})
 		require.NoError(b, err)
 	}
 
@@ -78,7 +78,7 @@ func BenchmarkRecallLot1M(b *testing.B) {
 		if k%2 == 1 {
 			so, dest = "SO-1", cust2
 		}
-		ships = append(ships, []any{"SHP-" + strconv.Itoa(k), so, site, "0", dest, store.ShipmentShipped, at, at.Add(time.Duration(k) * time.Hour), at})
+		ships = append(ships, []any{"SHP-" + strconv.Itoa(k), so, site, "0", dest, supply.ShipmentShipped, at, at.Add(time.Duration(k) * time.Hour), at})
 	}
 	copyRows(ctx, b, conn, "shipments", []string{"id", "sales_order_id", "source_gln", "source_ext", "dest_gln", "state", "created_at", "shipped_at", "updated_at"}, ships)
 	_, err = conn.CopyFrom(ctx, pgx.Identifier{"units"}, []string{"gtin", "serial", "counter", "order_id", "lot", "expiry", "state", "line_id", "parent", "last_event", "updated_at"},
@@ -102,11 +102,11 @@ func BenchmarkRecallLot1M(b *testing.B) {
 	_, err = conn.Exec(ctx, "VACUUM ANALYZE")
 	require.NoError(b, err)
 
-	var rc store.Recall
+	var rc supply.Recall
 	n := 0
 	for b.Loop() {
 		n++
-		rc, err = s.CreateRecall(ctx, store.RecallRequest{ID: fmt.Sprintf("RC-B%d", n), GTIN: gtinSeq, Lot: "BIG1", Reason: "benchmark"})
+		rc, err = s.CreateRecall(ctx, supply.RecallRequest{ID: fmt.Sprintf("RC-B%d", n), GTIN: gtinSeq, Lot: "BIG1", Reason: "benchmark"})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -166,9 +166,9 @@ func (r *unitRows) Next() bool { r.i++; return r.i <= r.n }
 
 func (r *unitRows) Values() ([]any, error) {
 	i := r.i - 1
-	state := store.StateCommissioned
+	state := orders.StateCommissioned
 	if i < r.shipped {
-		state = store.StateShipped
+		state = supply.StateShipped
 	}
 	r.row = append(r.row[:0], gtinSeq, benchSerial(i), int64(i), "WO-BIG", "BIG1", expiry, state, line1, r.caseOf(i), "e"+strconv.Itoa(i), r.at)
 	return r.row, nil

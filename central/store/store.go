@@ -16,6 +16,7 @@ import (
 	"github.com/serialine/serialine/central/store/messages"
 	"github.com/serialine/serialine/central/store/orders"
 	"github.com/serialine/serialine/central/store/sqldb"
+	"github.com/serialine/serialine/central/store/supply"
 )
 
 // Store is central's records: the line events applied, serials, orders,
@@ -24,6 +25,7 @@ import (
 // concurrent use; several Stores (several central replicas) may share one
 // PostgreSQL database.
 type Store struct {
+	*supply.Chain
 	*eufmd.Register
 	*messages.Queue
 	*access.Registry
@@ -120,6 +122,7 @@ func Open(ctx context.Context, dsn string, log *slog.Logger, opts ...Option) (*S
 	s := &Store{Register: eufmd.New(db, o.clock, o.fmdWindow), Queue: messages.New(db), Registry: access.New(db), db: db, log: db.Log(), clock: o.clock, skew: o.skew,
 		Trail: audit.New(db), Data: master.New(db), Book: orders.New(db, o.clock)}
 	s.Repository = epcisdb.New(db, s.SyncLineEPCIS)
+	s.Chain = supply.New(db, s.Data, s.Repository, s.Register, s.Registry)
 	if n, err := s.ResealSecrets(ctx); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("store: seal the scheme keys: %w", err)

@@ -7,15 +7,15 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
-	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/storetest"
+	"github.com/serialine/serialine/central/store/supply"
 )
 
 // TestVerificationLogAppendOnly: the database refuses to change or remove
 // an entry of the verification log (the DSCSA record), even to someone
 // with SQL access; entries read back as written.
 func TestVerificationLogAppendOnly(t *testing.T) {
-	rec := store.VerificationRecord{Direction: store.VerificationIn, Actor: "acme (partner 0614141000005, token ab)", PartnerGLN: "0614141000005",
+	rec := supply.VerificationRecord{Direction: supply.VerificationIn, Actor: "acme (partner 0614141000005, token ab)", PartnerGLN: "0614141000005",
 		ReqGLN: "0614141000005", GTIN: "00312345678913", Serial: "123", Request: "GET /01/00312345678913/21/123", Status: 200,
 		Verified: new(bool), FailureReason: "No_match_GTIN_Serial", Answer: `{"data":{"verified":false}}`}
 	t.Run("postgres", func(t *testing.T) {
@@ -30,7 +30,7 @@ func TestVerificationLogAppendOnly(t *testing.T) {
 			_, err := conn.Exec(ctx, stmt)
 			require.ErrorContains(t, err, "append-only", stmt)
 		}
-		got, err := s.Verifications(ctx, store.VerificationFilter{GTIN: rec.GTIN})
+		got, err := s.Verifications(ctx, supply.VerificationFilter{GTIN: rec.GTIN})
 		require.NoError(t, err)
 		require.Len(t, got, 1)
 		require.Equal(t, id, got[0].ID)

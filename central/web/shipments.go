@@ -6,14 +6,14 @@ import (
 	"net/url"
 	"strconv"
 
-	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/central/store/messages"
 	"github.com/serialine/serialine/central/store/sqldb"
+	"github.com/serialine/serialine/central/store/supply"
 )
 
 type shipmentData struct {
-	Shipment store.Shipment
+	Shipment supply.Shipment
 	Customer master.Partner
 	// Messages are the documents sent for the shipment (DSCSA), with
 	// every attempt and the partner's answers.

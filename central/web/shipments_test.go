@@ -10,10 +10,10 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/serialine/serialine/central/auth"
-	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/audit"
 	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/central/store/messages"
+	"github.com/serialine/serialine/central/store/supply"
 	"github.com/serialine/serialine/shared/gs1"
 	"github.com/serialine/serialine/shared/wire"
 )
@@ -38,11 +38,11 @@ func TestShipmentPage(t *testing.T) {
 	e.order("WO-1", gtinSeq, line1)
 	u := e.grant("r1", line1, "WO-1", gtinSeq, 2)
 	require.Equal(t, 2, e.apply(line1, u.ev(line1, 1, wire.Commissioned, 0), u.ev(line1, 2, wire.Commissioned, 1)).Applied)
-	_, err = e.s.CreateSalesOrder(e.ctx, store.SalesOrder{ID: "SO-1", CustomerGLN: cust, Currency: "EUR", Lines: []store.SalesLine{{GTIN: gtinSeq, Quantity: 2, UnitPrice: 100}}})
+	_, err = e.s.CreateSalesOrder(e.ctx, supply.SalesOrder{ID: "SO-1", CustomerGLN: cust, Currency: "EUR", Lines: []supply.SalesLine{{GTIN: gtinSeq, Quantity: 2, UnitPrice: 100}}})
 	require.NoError(t, err)
-	_, err = e.s.CreateShipment(e.ctx, store.Shipment{ID: "SHP-1", SalesOrder: "SO-1", SourceGLN: site})
+	_, err = e.s.CreateShipment(e.ctx, supply.Shipment{ID: "SHP-1", SalesOrder: "SO-1", SourceGLN: site})
 	require.NoError(t, err)
-	_, err = e.s.Pick(e.ctx, "SHP-1", []store.PickItem{{GTIN: gtinSeq, Serial: u.serial[0]}, {GTIN: gtinSeq, Serial: u.serial[1]}})
+	_, err = e.s.Pick(e.ctx, "SHP-1", []supply.PickItem{{GTIN: gtinSeq, Serial: u.serial[0]}, {GTIN: gtinSeq, Serial: u.serial[1]}})
 	require.NoError(t, err)
 	_, err = e.s.ConfirmShipment(e.ctx, "SHP-1", t0.Add(time.Hour))
 	require.NoError(t, err)

@@ -5,9 +5,9 @@ import (
 	"errors"
 	"net/http"
 
-	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/central/store/sqldb"
+	"github.com/serialine/serialine/central/store/supply"
 )
 
 // The supply-chain pages are for reading: sales orders with their
@@ -15,7 +15,7 @@ import (
 // the API (central/api), which the ERP and the scanners at the dock call.
 
 type salesData struct {
-	Orders []store.SalesOrder
+	Orders []supply.SalesOrder
 }
 
 func (h *handler) salesPage(w http.ResponseWriter, r *http.Request) {
@@ -28,10 +28,10 @@ func (h *handler) salesPage(w http.ResponseWriter, r *http.Request) {
 }
 
 type salesOrderData struct {
-	Order     store.SalesOrder
+	Order     supply.SalesOrder
 	Customer  master.Partner
-	Invoice   store.Invoice
-	Shipments []store.Shipment
+	Invoice   supply.Invoice
+	Shipments []supply.Shipment
 }
 
 func (h *handler) salesOrderPage(w http.ResponseWriter, r *http.Request) {
@@ -62,7 +62,7 @@ func (h *handler) salesOrderPage(w http.ResponseWriter, r *http.Request) {
 }
 
 type recallsData struct {
-	Recalls []store.Recall
+	Recalls []supply.Recall
 }
 
 func (h *handler) recallsPage(w http.ResponseWriter, r *http.Request) {
@@ -75,7 +75,7 @@ func (h *handler) recallsPage(w http.ResponseWriter, r *http.Request) {
 }
 
 type recallData struct {
-	Recall store.Recall
+	Recall supply.Recall
 	Report string
 }
 

@@ -9,8 +9,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/serialine/serialine/central/auth"
-	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/master"
+	"github.com/serialine/serialine/central/store/supply"
 	"github.com/serialine/serialine/shared/gs1"
 	"github.com/serialine/serialine/shared/wire"
 )
@@ -36,16 +36,16 @@ func TestSupplyPages(t *testing.T) {
 		evs = append(evs, u.ev(line1, uint64(i+1), wire.Commissioned, i))
 	}
 	require.Equal(t, 5, e.apply(line1, evs...).Applied)
-	_, err := e.s.CreateSalesOrder(e.ctx, store.SalesOrder{ID: "SO-1", CustomerGLN: cust, PONumber: "PO-9", Currency: "EUR",
-		Lines: []store.SalesLine{{GTIN: gtinSeq, Quantity: 4, UnitPrice: 1500}}})
+	_, err := e.s.CreateSalesOrder(e.ctx, supply.SalesOrder{ID: "SO-1", CustomerGLN: cust, PONumber: "PO-9", Currency: "EUR",
+		Lines: []supply.SalesLine{{GTIN: gtinSeq, Quantity: 4, UnitPrice: 1500}}})
 	require.NoError(t, err)
-	_, err = e.s.CreateShipment(e.ctx, store.Shipment{ID: "SHP-1", SalesOrder: "SO-1", SourceGLN: site})
+	_, err = e.s.CreateShipment(e.ctx, supply.Shipment{ID: "SHP-1", SalesOrder: "SO-1", SourceGLN: site})
 	require.NoError(t, err)
-	_, err = e.s.Pick(e.ctx, "SHP-1", []store.PickItem{{GTIN: gtinSeq, Serial: u.serial[0]}, {GTIN: gtinSeq, Serial: u.serial[1]}})
+	_, err = e.s.Pick(e.ctx, "SHP-1", []supply.PickItem{{GTIN: gtinSeq, Serial: u.serial[0]}, {GTIN: gtinSeq, Serial: u.serial[1]}})
 	require.NoError(t, err)
 	_, err = e.s.ConfirmShipment(e.ctx, "SHP-1", t0.Add(time.Hour))
 	require.NoError(t, err)
-	_, err = e.s.CreateRecall(e.ctx, store.RecallRequest{ID: "RC-1", GTIN: gtinSeq, Lot: lot, Reason: "particles"})
+	_, err = e.s.CreateRecall(e.ctx, supply.RecallRequest{ID: "RC-1", GTIN: gtinSeq, Lot: lot, Reason: "particles"})
 	require.NoError(t, err)
 
 	for _, role := range auth.Roles() {

@@ -162,7 +162,7 @@ func TestAgentPacksWhileProducing(t *testing.T) {
 			for _, r := range g.Ranges {
 				for c := r.Start; c < r.End() && len(good) < 9; c++ {
 					u, err := st.Unit(cctx, packGTIN, serialOf(c))
-					if err == nil && u.State == store.StateCommissioned {
+					if err == nil && u.State == orders.StateCommissioned {
 						good = append(good, u.Serial)
 					}
 				}

@@ -20,9 +20,9 @@ import (
 	"github.com/serialine/serialine/central/dscsa"
 	"github.com/serialine/serialine/central/fmd"
 	"github.com/serialine/serialine/central/outbound/outboundtest"
-	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/eufmd"
 	"github.com/serialine/serialine/central/store/messages"
+	"github.com/serialine/serialine/central/store/supply"
 
 	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/gs1"
@@ -140,7 +140,7 @@ func TestScriptedDay(t *testing.T) {
 	s.agree(t, r, v, nil)
 
 	// Central knows what is inside the pallet, at any depth.
-	var inside store.ContainerTree
+	var inside supply.ContainerTree
 	s.api.must(t, "GET", "/api/v1/containers/"+pallet, nil, &inside)
 	require.Len(t, inside.Children, palletSize, "the pallet holds its cases")
 	var inPallet []string
@@ -301,7 +301,7 @@ func TestScriptedDay(t *testing.T) {
 	require.Contains(t, ver.Reason, "recall")
 	// Where things are: a shipped unit names its pallet, shipment and
 	// customer; a unit still in our stock is on hold under the recall.
-	var shipped, kept store.UnitWhereabouts
+	var shipped, kept supply.UnitWhereabouts
 	s.api.must(t, "GET", "/api/v1/whereis/"+gtin+"/"+packed[0], nil, &shipped)
 	require.Equal(t, pallet, shipped.Pallet)
 	require.Equal(t, "SHP-1", shipped.Shipment)

@@ -1,4 +1,4 @@
-package store
+package supply
 
 import (
 	"context"
@@ -28,7 +28,7 @@ type UnitTransaction struct {
 
 // UnitTransactions lists a unit's transactions, oldest first: the
 // receipts that brought it, our shipments of it, its returns.
-func (s *Store) UnitTransactions(ctx context.Context, gtin, serial string) ([]UnitTransaction, error) {
+func (s *Chain) UnitTransactions(ctx context.Context, gtin, serial string) ([]UnitTransaction, error) {
 	var out []UnitTransaction
 	err := s.db.ReadTx(ctx, func(q sqldb.Tx) error {
 		var n int

@@ -1,4 +1,4 @@
-package store
+package supply
 
 import (
 	"context"
@@ -82,7 +82,7 @@ func clip(s string, n int) string {
 // of the database server itself (not of central) within its WAL writer's
 // delay (a few hundred ms) could lose the last entries. See
 // docs/verification.md.
-func (s *Store) RecordVerification(ctx context.Context, r VerificationRecord) (int64, error) {
+func (s *Chain) RecordVerification(ctx context.Context, r VerificationRecord) (int64, error) {
 	if r.Direction != VerificationIn && r.Direction != VerificationOut {
 		return 0, sqldb.Invalid("verification record", "direction", "must be %s or %s, got %q", VerificationIn, VerificationOut, r.Direction)
 	}
@@ -118,7 +118,7 @@ func (s *Store) RecordVerification(ctx context.Context, r VerificationRecord) (i
 
 // recordVerificationPG writes the entry in one round trip: BEGIN, SET
 // LOCAL synchronous_commit = off, the INSERT and COMMIT pipelined.
-func (s *Store) recordVerificationPG(ctx context.Context, insert string, args []any) (int64, error) {
+func (s *Chain) recordVerificationPG(ctx context.Context, insert string, args []any) (int64, error) {
 	var id int64
 	err := s.db.Conn(ctx, func(c *pgxpool.Conn) error {
 		var b pgx.Batch
@@ -148,7 +148,7 @@ type VerificationFilter struct {
 }
 
 // Verifications lists log entries, newest first.
-func (s *Store) Verifications(ctx context.Context, f VerificationFilter) ([]VerificationRecord, error) {
+func (s *Chain) Verifications(ctx context.Context, f VerificationFilter) ([]VerificationRecord, error) {
 	var where []string
 	var args []any
 	add := func(cond string, v any) {
@@ -280,7 +280,7 @@ func scanFacts(r interface{ Scan(...any) error }) (VerifyFacts, error) {
 // VerifyFacts reads what a verification needs about a GTIN and serial in
 // one statement: the unit (state, lot, expiry, recalls, EU FMD status
 // updates) and, when there is none, whether the GTIN is ours at all.
-func (s *Store) VerifyFacts(ctx context.Context, gtin, serial string) (VerifyFacts, error) {
+func (s *Chain) VerifyFacts(ctx context.Context, gtin, serial string) (VerifyFacts, error) {
 	var f VerifyFacts
 	err := s.db.Read(ctx, func(q sqldb.Tx) error {
 		var err error
@@ -314,11 +314,11 @@ func (l TokenLookup) APITokenByHash(_ context.Context, hash string) (access.APIT
 // a verification together: on PostgreSQL both statements go in one round
 // trip. The token's outcome is in TokenLookup.Err (wrapping sqldb.ErrNotFound
 // for an unknown or revoked one); err is a failure to read at all.
-func (s *Store) VerifyFactsFor(ctx context.Context, tokenHash, gtin, serial string) (TokenLookup, VerifyFacts, error) {
+func (s *Chain) VerifyFactsFor(ctx context.Context, tokenHash, gtin, serial string) (TokenLookup, VerifyFacts, error) {
 	tl := TokenLookup{Hash: tokenHash}
 	var f VerifyFacts
 	if s.db.Dialect() != sqldb.Postgres {
-		tl.Token, tl.Err = s.APITokenByHash(ctx, tokenHash)
+		tl.Token, tl.Err = s.access.APITokenByHash(ctx, tokenHash)
 		if tl.Err != nil && !errors.Is(tl.Err, sqldb.ErrNotFound) {
 			return tl, f, tl.Err
 		}

@@ -1,4 +1,4 @@
-package store
+package supply
 
 import (
 	"context"
@@ -74,7 +74,7 @@ func validID(rec, field, v string) error {
 
 // CreateShipment opens a shipment (state picking) of an open sales order
 // from one of our locations to the order's customer.
-func (s *Store) CreateShipment(ctx context.Context, sh Shipment) (Shipment, error) {
+func (s *Chain) CreateShipment(ctx context.Context, sh Shipment) (Shipment, error) {
 	rec := "shipment " + sh.ID
 	if err := validID(rec, "id", sh.ID); err != nil {
 		return sh, err
@@ -204,7 +204,7 @@ func getShipment(ctx context.Context, q sqldb.Tx, id, lock string) (Shipment, er
 }
 
 // Shipment returns a shipment with its picks and unit counts.
-func (s *Store) Shipment(ctx context.Context, id string) (Shipment, error) {
+func (s *Chain) Shipment(ctx context.Context, id string) (Shipment, error) {
 	var sh Shipment
 	err := s.db.ReadTx(ctx, func(q sqldb.Tx) error {
 		var err error
@@ -216,7 +216,7 @@ func (s *Store) Shipment(ctx context.Context, id string) (Shipment, error) {
 
 // Shipments lists the shipments of a sales order (all when order is ""),
 // oldest first, without picks.
-func (s *Store) Shipments(ctx context.Context, order string) ([]Shipment, error) {
+func (s *Chain) Shipments(ctx context.Context, order string) ([]Shipment, error) {
 	q := "SELECT id, sales_order_id, source_gln, source_ext, dest_gln, state, created_at, shipped_at FROM shipments"
 	var args []any
 	if order != "" {
@@ -259,7 +259,7 @@ type ShipmentUnit struct {
 }
 
 // ShipmentUnits lists every unit of a shipment, by GTIN, lot and serial.
-func (s *Store) ShipmentUnits(ctx context.Context, id string) ([]ShipmentUnit, error) {
+func (s *Chain) ShipmentUnits(ctx context.Context, id string) ([]ShipmentUnit, error) {
 	var out []ShipmentUnit
 	err := s.db.ReadTx(ctx, func(q sqldb.Tx) error {
 		if _, err := getShipment(ctx, q, id, ""); err != nil {
@@ -376,7 +376,7 @@ func scanPicked(r sqldb.Rows, err error) ([]pickedUnit, error) {
 // held by a recall, not in another shipment being picked, and of a GTIN
 // on the order, without exceeding the ordered quantity. A refusal names
 // picks[i].
-func (s *Store) Pick(ctx context.Context, id string, items []PickItem) (Shipment, error) {
+func (s *Chain) Pick(ctx context.Context, id string, items []PickItem) (Shipment, error) {
 	rec := "shipment " + id
 	if len(items) == 0 {
 		return Shipment{}, sqldb.Invalid(rec, "picks", "missing; scan at least one SSCC or unit")
@@ -421,6 +421,7 @@ func (s *Store) Pick(ctx context.Context, id string, items []PickItem) (Shipment
 			return fmt.Errorf("%s: %w", rec, err)
 		}
 		t := sqldb.Now()
+		type unitKey struct{ gtin, serial string }
 		inBatch := map[unitKey]int{}
 		var picks, units [][]any
 		for i, it := range items {
@@ -490,7 +491,7 @@ func (s *Store) Pick(ctx context.Context, id string, items []PickItem) (Shipment
 					return sqldb.Invalid(rec, f, "unit %s is in this shipment already", ref)
 				case u.otherShipment != "":
 					return sqldb.Invalid(rec, f, "unit %s is picked for shipment %s already", ref, u.otherShipment)
-				case u.state != StateCommissioned && u.state != StateReceived:
+				case u.state != orders.StateCommissioned && u.state != StateReceived:
 					return sqldb.Invalid(rec, f, "unit %s is %s; only a unit in stock (commissioned or received) is shipped", ref, u.state)
 				case u.held:
 					return sqldb.Invalid(rec, f, "unit %s is on hold: a recall or an open QA investigation (quarantine) covers it", ref)
@@ -533,7 +534,7 @@ func shipmentEventID(id string) string { return "shipment:" + id }
 // ShipmentEPCISEvent), all in one transaction. A unit that changed since
 // picking (decommissioned, put on hold by a recall) refuses the whole
 // confirmation, naming it.
-func (s *Store) ConfirmShipment(ctx context.Context, id string, at time.Time) (Shipment, error) {
+func (s *Chain) ConfirmShipment(ctx context.Context, id string, at time.Time) (Shipment, error) {
 	rec := "shipment " + id
 	if at.IsZero() {
 		at = sqldb.Now()
@@ -571,7 +572,7 @@ func (s *Store) ConfirmShipment(ctx context.Context, id string, at time.Time) (S
 		if len(bad) > 0 {
 			u := bad[0]
 			why := u.state
-			if u.state == StateCommissioned || u.state == StateReceived {
+			if u.state == orders.StateCommissioned || u.state == StateReceived {
 				why = "on hold (recalled, or quarantined by a QA investigation)"
 			}
 			return fmt.Errorf("%s: %w: unit %s is %s since it was picked (%d such units shown at most 10); remove it and pick again",
@@ -640,7 +641,7 @@ func (s *Store) ConfirmShipment(ctx context.Context, id string, at time.Time) (S
 		if err != nil {
 			return fmt.Errorf("%s: EPCIS shipping event: %w", rec, err)
 		}
-		if err := s.LockInsert(ctx, tx); err != nil {
+		if err := s.epcis.LockInsert(ctx, tx); err != nil {
 			return err
 		}
 		if _, err := epcisdb.Insert(ctx, tx, []*epcisdb.Row{&row}); err != nil {
@@ -791,7 +792,7 @@ func siteOf(ctx context.Context, q sqldb.Tx, gln, ext string) (string, error) {
 
 // ShipmentEPCISEvent returns the EPCIS shipping event stored when the
 // shipment was confirmed.
-func (s *Store) ShipmentEPCISEvent(ctx context.Context, id string) (epcis.Event, error) {
+func (s *Chain) ShipmentEPCISEvent(ctx context.Context, id string) (epcis.Event, error) {
 	var doc string
 	err := s.db.Read(ctx, func(q sqldb.Tx) error {
 		return q.QueryRow(ctx, "SELECT event FROM epcis_events WHERE source = $1 AND source_ref = $2", EPCISSourceShipment, id).Scan(&doc)
@@ -858,7 +859,7 @@ func latestReturn(ctx context.Context, q sqldb.Tx, gtin, serial string) (Return,
 }
 
 // unitForUpdate reads a unit's state, lot and expiry, locking it.
-func (s *Store) unitForUpdate(ctx context.Context, q sqldb.Tx, gtin, serial string) (state, lot, expiry string, err error) {
+func (s *Chain) unitForUpdate(ctx context.Context, q sqldb.Tx, gtin, serial string) (state, lot, expiry string, err error) {
 	err = q.QueryRow(ctx, "SELECT state, lot, expiry FROM units WHERE gtin = $1 AND serial = $2"+s.db.Dialect().ForUpdate(), gtin, serial).Scan(&state, &lot, &expiry)
 	if sqldb.IsNoRows(err) {
 		return "", "", "", fmt.Errorf("unit %s: %w", wire.UnitRef(gtin, serial), sqldb.ErrNotFound)
@@ -869,7 +870,7 @@ func (s *Store) unitForUpdate(ctx context.Context, q sqldb.Tx, gtin, serial stri
 	return state, lot, expiry, nil
 }
 
-func (s *Store) unitHistory(ctx context.Context, tx sqldb.Tx, gtin, serial, eventID, typ string, at time.Time, details any) error {
+func (s *Chain) unitHistory(ctx context.Context, tx sqldb.Tx, gtin, serial, eventID, typ string, at time.Time, details any) error {
 	b, _ := json.Marshal(details) // maps of strings always marshal
 	_, err := tx.Exec(ctx, `INSERT INTO unit_history (gtin, serial, event_id, seq, type, at, line_id, details) VALUES ($1, $2, $3, 0, $4, $5, '', $6)`,
 		gtin, serial, eventID, typ, at, string(b))
@@ -879,7 +880,7 @@ func (s *Store) unitHistory(ctx context.Context, tx sqldb.Tx, gtin, serial, even
 // ReceiveReturn takes a shipped unit back at one of our sites: it becomes
 // returned (out of any container) and waits for VerifyReturn before it
 // may be restocked.
-func (s *Store) ReceiveReturn(ctx context.Context, gtin, serial, siteGLN string) (Return, error) {
+func (s *Chain) ReceiveReturn(ctx context.Context, gtin, serial, siteGLN string) (Return, error) {
 	ref := wire.UnitRef(gtin, serial)
 	rec := "return of unit " + ref
 	if err := check.GTIN(rec, "gtin", gtin); err != nil {
@@ -925,7 +926,7 @@ func (s *Store) ReceiveReturn(ctx context.Context, gtin, serial, siteGLN string)
 		if err != nil {
 			return fmt.Errorf("%s: EPCIS receiving event: %w", rec, err)
 		}
-		if err := s.LockInsert(ctx, tx); err != nil {
+		if err := s.epcis.LockInsert(ctx, tx); err != nil {
 			return err
 		}
 		if _, err := epcisdb.Insert(ctx, tx, []*epcisdb.Row{&row}); err != nil {
@@ -981,7 +982,7 @@ const (
 // recall may cover it and it must not be expired. The outcome (verified,
 // or refused with the reason) is recorded on the return; only a verified
 // return can be restocked.
-func (s *Store) VerifyReturn(ctx context.Context, gtin, serial, lot, expiry string) (Return, error) {
+func (s *Chain) VerifyReturn(ctx context.Context, gtin, serial, lot, expiry string) (Return, error) {
 	ref := wire.UnitRef(gtin, serial)
 	rec := "return of unit " + ref
 	if lot == "" {
@@ -1044,7 +1045,7 @@ func (s *Store) VerifyReturn(ctx context.Context, gtin, serial, lot, expiry stri
 // RestockReturn puts a returned unit whose return was verified back into
 // sellable stock (state commissioned). An unverified or refused return is
 // sqldb.ErrState.
-func (s *Store) RestockReturn(ctx context.Context, gtin, serial string) (Return, error) {
+func (s *Chain) RestockReturn(ctx context.Context, gtin, serial string) (Return, error) {
 	ref := wire.UnitRef(gtin, serial)
 	rec := "return of unit " + ref
 	var ret Return
@@ -1099,7 +1100,7 @@ func (s *Store) RestockReturn(ctx context.Context, gtin, serial string) (Return,
 }
 
 // LatestReturn returns the unit's most recent return.
-func (s *Store) LatestReturn(ctx context.Context, gtin, serial string) (Return, error) {
+func (s *Chain) LatestReturn(ctx context.Context, gtin, serial string) (Return, error) {
 	var r Return
 	err := s.db.Read(ctx, func(q sqldb.Tx) error {
 		var err error
@@ -1126,7 +1127,7 @@ type ContainerTree struct {
 
 // ContainerContents answers "what is inside this SSCC": the container with
 // every container and unit beneath it, in one snapshot.
-func (s *Store) ContainerContents(ctx context.Context, sscc string) (ContainerTree, error) {
+func (s *Chain) ContainerContents(ctx context.Context, sscc string) (ContainerTree, error) {
 	var root ContainerTree
 	err := s.db.ReadTx(ctx, func(q sqldb.Tx) error {
 		type crow struct{ sscc, parent, order string }
@@ -1228,7 +1229,7 @@ type UnitWhereabouts struct {
 }
 
 // WhereIs returns where the unit is, in one snapshot.
-func (s *Store) WhereIs(ctx context.Context, gtin, serial string) (UnitWhereabouts, error) {
+func (s *Chain) WhereIs(ctx context.Context, gtin, serial string) (UnitWhereabouts, error) {
 	w := UnitWhereabouts{GTIN: gtin, Serial: serial, Containers: []string{}, Recalls: []string{}}
 	err := s.db.ReadTx(ctx, func(q sqldb.Tx) error {
 		var held int
@@ -1284,7 +1285,7 @@ func (s *Store) WhereIs(ctx context.Context, gtin, serial string) (UnitWhereabou
 // WorkOrderPacks lists the packs a work order released: its units that
 // were commissioned (in stock, shipped or returned; not decommissioned or
 // voided), by GTIN, lot and serial.
-func (s *Store) WorkOrderPacks(ctx context.Context, order string) ([]ShipmentUnit, error) {
+func (s *Chain) WorkOrderPacks(ctx context.Context, order string) ([]ShipmentUnit, error) {
 	var out []ShipmentUnit
 	err := s.db.ReadTx(ctx, func(q sqldb.Tx) error {
 		if _, err := orders.GetOrder(ctx, q, order, ""); err != nil {
@@ -1301,7 +1302,7 @@ func (s *Store) WorkOrderPacks(ctx context.Context, order string) ([]ShipmentUni
 }
 
 // SalesOrderPacks lists the units of a sales order's confirmed shipments.
-func (s *Store) SalesOrderPacks(ctx context.Context, order string) ([]ShipmentUnit, error) {
+func (s *Chain) SalesOrderPacks(ctx context.Context, order string) ([]ShipmentUnit, error) {
 	var out []ShipmentUnit
 	err := s.db.ReadTx(ctx, func(q sqldb.Tx) error {
 		if _, err := getSalesOrder(ctx, q, order, ""); err != nil {

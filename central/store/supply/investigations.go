@@ -1,4 +1,4 @@
-package store
+package supply
 
 import (
 	"context"
@@ -116,7 +116,7 @@ type Investigation struct {
 
 // OpenInvestigation quarantines suspect product: from the commit on,
 // its units cannot be picked, shipped or restocked. Audited.
-func (s *Store) OpenInvestigation(ctx context.Context, r InvestigationRequest) (Investigation, error) {
+func (s *Chain) OpenInvestigation(ctx context.Context, r InvestigationRequest) (Investigation, error) {
 	rec := "investigation"
 	if err := check.Text(rec, "reason", strings.TrimSpace(r.Reason), true); err != nil {
 		return Investigation{}, err
@@ -211,7 +211,7 @@ func (s *Store) OpenInvestigation(ctx context.Context, r InvestigationRequest) (
 // CloseInvestigation records the outcome: cleared (the quarantine ends)
 // or illegitimate (the units stay held; form carries what an FDA Form
 // 3911 notification needs). Audited.
-func (s *Store) CloseInvestigation(ctx context.Context, id int64, outcome, note string, form *Form3911) (Investigation, error) {
+func (s *Chain) CloseInvestigation(ctx context.Context, id int64, outcome, note string, form *Form3911) (Investigation, error) {
 	rec := fmt.Sprintf("investigation %d", id)
 	switch outcome {
 	case InvestigationCleared:
@@ -287,7 +287,7 @@ func getInvestigation(ctx context.Context, q sqldb.Tx, id int64) (Investigation,
 }
 
 // Investigation returns one investigation.
-func (s *Store) Investigation(ctx context.Context, id int64) (Investigation, error) {
+func (s *Chain) Investigation(ctx context.Context, id int64) (Investigation, error) {
 	var v Investigation
 	err := s.db.Read(ctx, func(q sqldb.Tx) error {
 		var err error
@@ -299,7 +299,7 @@ func (s *Store) Investigation(ctx context.Context, id int64) (Investigation, err
 
 // InvestigationUnits lists the units an investigation holds (a lot's:
 // every unit of the lot), as (01)…(21)… references, at most limit.
-func (s *Store) InvestigationUnits(ctx context.Context, id int64, limit int) ([]ShipmentUnit, error) {
+func (s *Chain) InvestigationUnits(ctx context.Context, id int64, limit int) ([]ShipmentUnit, error) {
 	v, err := s.Investigation(ctx, id)
 	if err != nil {
 		return nil, err
@@ -321,7 +321,7 @@ func (s *Store) InvestigationUnits(ctx context.Context, id int64, limit int) ([]
 }
 
 // Investigations lists investigations, newest first (state "" for all).
-func (s *Store) Investigations(ctx context.Context, state string) ([]Investigation, error) {
+func (s *Chain) Investigations(ctx context.Context, state string) ([]Investigation, error) {
 	var out []Investigation
 	err := s.db.ReadTx(ctx, func(q sqldb.Tx) error {
 		where, args := "", []any{}

@@ -1,4 +1,4 @@
-package store
+package supply
 
 import (
 	"context"
@@ -124,7 +124,7 @@ func receiptEventID(id int64) string { return "receipt:" + strconv.FormatInt(id,
 // with the document's own (shortages, a missing statement). The document
 // is kept for ReceiptRetention. A document the partner sent before (same
 // instance identifier) returns the first receipt with Duplicate set.
-func (s *Store) RecordReceipt(ctx context.Context, in ReceiptInput) (Receipt, error) {
+func (s *Chain) RecordReceipt(ctx context.Context, in ReceiptInput) (Receipt, error) {
 	rec := "receipt of " + in.Partner + " " + in.DocumentID
 	if in.DocumentID == "" || len(in.DocumentID) > 256 {
 		return Receipt{}, sqldb.Invalid(rec, "document_id", "the SBDH InstanceIdentifier must be 1 to 256 characters")
@@ -216,7 +216,7 @@ func (s *Store) RecordReceipt(ctx context.Context, in ReceiptInput) (Receipt, er
 
 // receiveUnit applies one shipped unit: received, returned, or an
 // exception (with nothing written for it).
-func (s *Store) receiveUnit(ctx context.Context, tx sqldb.Tx, in ReceiptInput, u InboundUnit, event, details string, t time.Time) (string, *ReceiptException, error) {
+func (s *Chain) receiveUnit(ctx context.Context, tx sqldb.Tx, in ReceiptInput, u InboundUnit, event, details string, t time.Time) (string, *ReceiptException, error) {
 	exc := func(kind, format string, args ...any) (string, *ReceiptException, error) {
 		return "", &ReceiptException{Kind: kind, GTIN: u.GTIN, Serial: u.Serial, SSCC: u.Parent, Detail: fmt.Sprintf(format, args...)}, nil
 	}
@@ -293,7 +293,7 @@ func getReceipt(ctx context.Context, q sqldb.Tx, id int64) (Receipt, error) {
 }
 
 // Receipt returns a receipt with its exceptions.
-func (s *Store) Receipt(ctx context.Context, id int64) (Receipt, error) {
+func (s *Chain) Receipt(ctx context.Context, id int64) (Receipt, error) {
 	var r Receipt
 	err := s.db.ReadTx(ctx, func(q sqldb.Tx) error {
 		var err error
@@ -304,7 +304,7 @@ func (s *Store) Receipt(ctx context.Context, id int64) (Receipt, error) {
 }
 
 // ReceiptDocument returns a receipt's document as the partner sent it.
-func (s *Store) ReceiptDocument(ctx context.Context, id int64) ([]byte, error) {
+func (s *Chain) ReceiptDocument(ctx context.Context, id int64) ([]byte, error) {
 	var b []byte
 	err := s.db.Read(ctx, func(q sqldb.Tx) error {
 		return q.QueryRow(ctx, "SELECT document FROM receipts WHERE id = $1", id).Scan(&b)
@@ -341,7 +341,7 @@ type ExceptionFilter struct {
 }
 
 // Exceptions lists receipt exceptions, oldest first.
-func (s *Store) Exceptions(ctx context.Context, f ExceptionFilter) ([]ReceiptException, error) {
+func (s *Chain) Exceptions(ctx context.Context, f ExceptionFilter) ([]ReceiptException, error) {
 	var where []string
 	var args []any
 	if f.State != "" {
@@ -372,7 +372,7 @@ func (s *Store) Exceptions(ctx context.Context, f ExceptionFilter) ([]ReceiptExc
 // ResolveException records QA's resolution of an open exception (what was
 // done: the product returned, the partner's corrected data received…);
 // audited. A resolved one is sqldb.ErrState.
-func (s *Store) ResolveException(ctx context.Context, id int64, resolution string) (ReceiptException, error) {
+func (s *Chain) ResolveException(ctx context.Context, id int64, resolution string) (ReceiptException, error) {
 	rec := fmt.Sprintf("exception %d", id)
 	if err := check.Text(rec, "resolution", strings.TrimSpace(resolution), true); err != nil {
 		return ReceiptException{}, err

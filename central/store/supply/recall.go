@@ -1,4 +1,4 @@
-package store
+package supply
 
 import (
 	"context"
@@ -19,6 +19,7 @@ import (
 	"github.com/serialine/serialine/central/store/check"
 	"github.com/serialine/serialine/central/store/eufmd"
 	"github.com/serialine/serialine/central/store/master"
+	"github.com/serialine/serialine/central/store/orders"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/gs1"
 	"github.com/serialine/serialine/shared/wire"
@@ -102,7 +103,7 @@ func recallScope(kind, id, gtin, lot string) (string, []any) {
 // state, on hold, shipments with customer and pallets) is computed in
 // the same transaction and kept with the recall. Set-based: the cost of
 // a lot recall does not grow with writes per unit.
-func (s *Store) CreateRecall(ctx context.Context, req RecallRequest) (Recall, error) {
+func (s *Chain) CreateRecall(ctx context.Context, req RecallRequest) (Recall, error) {
 	if req.ID == "" {
 		var b [5]byte
 		_, _ = rand.Read(b[:])
@@ -202,7 +203,7 @@ func (s *Store) CreateRecall(ctx context.Context, req RecallRequest) (Recall, er
 
 // markRecallUnits writes a row per listed unit; every one must be a unit
 // central knows (voided serials were never printed).
-func (s *Store) markRecallUnits(ctx context.Context, tx sqldb.Tx, rec string, rc Recall, serials []string) error {
+func (s *Chain) markRecallUnits(ctx context.Context, tx sqldb.Tx, rec string, rc Recall, serials []string) error {
 	rows := make([][]any, len(serials))
 	for i, sn := range serials {
 		rows[i] = []any{rc.ID, rc.GTIN, sn}
@@ -234,7 +235,7 @@ func (s *Store) markRecallUnits(ctx context.Context, tx sqldb.Tx, rec string, rc
 	return r.Err()
 }
 
-func (s *Store) recallSummary(ctx context.Context, q sqldb.Tx, rc Recall) (RecallSummary, error) {
+func (s *Chain) recallSummary(ctx context.Context, q sqldb.Tx, rc Recall) (RecallSummary, error) {
 	sum := RecallSummary{ByState: map[string]uint64{}, Shipments: []RecallShipment{}}
 	scope, args := recallScope(rc.Kind, rc.ID, rc.GTIN, rc.Lot)
 
@@ -256,7 +257,7 @@ func (s *Store) recallSummary(ctx context.Context, q sqldb.Tx, rc Recall) (Recal
 	if err := r.Err(); err != nil {
 		return sum, err
 	}
-	sum.OnHold = sum.ByState[StateCommissioned] + sum.ByState[StateReturned]
+	sum.OnHold = sum.ByState[orders.StateCommissioned] + sum.ByState[StateReturned]
 
 	// Where the shipped units went: confirmed shipments that took units of
 	// the recall (also those that came back since), with their pallets.
@@ -339,7 +340,7 @@ func scanRecall(r interface{ Scan(...any) error }) (Recall, error) {
 const recallCols = "id, kind, gtin, lot, reason, state, summary, created_at"
 
 // Recall returns a recall with the summary made when it was created.
-func (s *Store) Recall(ctx context.Context, id string) (Recall, error) {
+func (s *Chain) Recall(ctx context.Context, id string) (Recall, error) {
 	var rc Recall
 	err := s.db.Read(ctx, func(q sqldb.Tx) error {
 		var err error
@@ -356,7 +357,7 @@ func (s *Store) Recall(ctx context.Context, id string) (Recall, error) {
 }
 
 // Recalls lists every recall, newest first.
-func (s *Store) Recalls(ctx context.Context) ([]Recall, error) {
+func (s *Chain) Recalls(ctx context.Context) ([]Recall, error) {
 	var out []Recall
 	err := s.db.Read(ctx, func(q sqldb.Tx) error {
 		r, err := q.Query(ctx, "SELECT "+recallCols+" FROM recalls ORDER BY created_at DESC, id")
@@ -388,7 +389,7 @@ func unitRecalled(ctx context.Context, q sqldb.Tx, gtin, serial string) (bool, e
 
 // UnitRecalled reports whether a recall made with CreateRecall covers
 // the unit (by its lot or its serial).
-func (s *Store) UnitRecalled(ctx context.Context, gtin, serial string) (bool, error) {
+func (s *Chain) UnitRecalled(ctx context.Context, gtin, serial string) (bool, error) {
 	var ok bool
 	err := s.db.Read(ctx, func(q sqldb.Tx) error {
 		var err error
@@ -413,7 +414,7 @@ type UnitCheck struct {
 
 // CheckUnit reads a unit for a verification in one statement (no
 // history): state, lot, expiry and whether a recall covers it.
-func (s *Store) CheckUnit(ctx context.Context, gtin, serial string) (UnitCheck, error) {
+func (s *Chain) CheckUnit(ctx context.Context, gtin, serial string) (UnitCheck, error) {
 	var c UnitCheck
 	var recalled int
 	err := s.db.Read(ctx, func(q sqldb.Tx) error {
@@ -473,7 +474,7 @@ type RecallUnit struct {
 // RecallUnits calls fn for every unit the recall covers, as it is now,
 // ordered by GTIN and serial, streaming (a lot of a million units is
 // never held in memory). An error from fn stops it and is returned.
-func (s *Store) RecallUnits(ctx context.Context, id string, fn func(RecallUnit) error) error {
+func (s *Chain) RecallUnits(ctx context.Context, id string, fn func(RecallUnit) error) error {
 	rc, err := s.Recall(ctx, id)
 	if err != nil {
 		return err
@@ -501,7 +502,7 @@ func (s *Store) RecallUnits(ctx context.Context, id string, fn func(RecallUnit) 
 				t := shipped.UTC()
 				u.ShippedAt = &t
 			}
-			u.OnHold = u.State == StateCommissioned || u.State == StateReturned
+			u.OnHold = u.State == orders.StateCommissioned || u.State == StateReturned
 			if err := fn(u); err != nil {
 				return &stopped{err}
 			}
@@ -528,8 +529,8 @@ var RecallCSVHeader = []string{"recall", "gtin", "serial", "lot", "expiry", "sta
 
 // WriteRecallCSV writes every unit of a recall as CSV (RecallCSVHeader,
 // then one row per unit and shipment), streaming.
-func (s *Store) WriteRecallCSV(ctx context.Context, id string, w io.Writer) error {
-	cw := newSafeCSV(w) // names and lots are typed by people: no formulas
+func (s *Chain) WriteRecallCSV(ctx context.Context, id string, w io.Writer) error {
+	cw := NewSafeCSV(w) // names and lots are typed by people: no formulas
 	if err := cw.Write(RecallCSVHeader); err != nil {
 		return err
 	}
@@ -553,12 +554,12 @@ func (s *Store) WriteRecallCSV(ctx context.Context, id string, w io.Writer) erro
 // WriteRecallReport writes a report a person reads: what is recalled and
 // why, how many units, how many are held in our stock and where, and each
 // customer who received units with the shipment, date and pallets.
-func (s *Store) WriteRecallReport(ctx context.Context, id string, w io.Writer) error {
+func (s *Chain) WriteRecallReport(ctx context.Context, id string, w io.Writer) error {
 	rc, err := s.Recall(ctx, id)
 	if err != nil {
 		return err
 	}
-	p, err := s.Product(ctx, rc.GTIN)
+	p, err := s.master.Product(ctx, rc.GTIN)
 	if err != nil {
 		return fmt.Errorf("recall %s: %w", id, err)
 	}
@@ -622,7 +623,7 @@ func (s *Store) WriteRecallReport(ctx context.Context, id string, w io.Writer) e
 // site of the line that made them, or where a return was received) and
 // state, joining the few returns rather than probing per unit: a lot may
 // hold a million units.
-func (s *Store) recallHeldAt(ctx context.Context, rc Recall) ([]StockRow, error) {
+func (s *Chain) recallHeldAt(ctx context.Context, rc Recall) ([]StockRow, error) {
 	scope, args := recallScope(rc.Kind, rc.ID, rc.GTIN, rc.Lot)
 	var out []StockRow
 	err := s.db.Read(ctx, func(q sqldb.Tx) error {
@@ -667,7 +668,7 @@ func orNone(s string) string {
 // recallFMDStatus makes the recall's status update (inside the recall's
 // transaction) when the product is an EU FMD one: the packs of the lot,
 // or the listed ones that are packs in circulation.
-func (s *Store) recallFMDStatus(ctx context.Context, tx sqldb.Tx, rc Recall, serials []string) error {
+func (s *Chain) recallFMDStatus(ctx context.Context, tx sqldb.Tx, rc Recall, serials []string) error {
 	prod, err := master.GetProduct(ctx, tx, rc.GTIN)
 	if err != nil {
 		return err
@@ -700,7 +701,7 @@ func (s *Store) recallFMDStatus(ctx context.Context, tx sqldb.Tx, rc Recall, ser
 			return nil
 		}
 	}
-	if _, err := s.CreateInTx(ctx, tx, req, rc.ID); err != nil {
+	if _, err := s.fmd.CreateInTx(ctx, tx, req, rc.ID); err != nil {
 		return fmt.Errorf("EU FMD status update of recall %s: %w", rc.ID, err)
 	}
 	return nil

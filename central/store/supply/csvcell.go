@@ -1,4 +1,4 @@
-package store
+package supply
 
 import (
 	"encoding/csv"
@@ -14,7 +14,7 @@ const csvFormulaLead = "=+-@\t\r"
 // csvCell escapes a cell a spreadsheet would read as a formula by putting
 // a single quote before it: a partner's name "=HYPERLINK(...)" or a lot
 // "=1+2" then shows as written instead of running.
-func csvCell(s string) string {
+func CsvCell(s string) string {
 	if s != "" && strings.IndexByte(csvFormulaLead, s[0]) >= 0 {
 		return "'" + s
 	}
@@ -28,13 +28,13 @@ type safeCSV struct {
 	row []string
 }
 
-func newSafeCSV(w io.Writer) *safeCSV { return &safeCSV{Writer: csv.NewWriter(w)} }
+func NewSafeCSV(w io.Writer) *safeCSV { return &safeCSV{Writer: csv.NewWriter(w)} }
 
 // Write writes one record, its cells escaped.
 func (c *safeCSV) Write(record []string) error {
 	c.row = c.row[:0]
 	for _, s := range record {
-		c.row = append(c.row, csvCell(s))
+		c.row = append(c.row, CsvCell(s))
 	}
 	return c.Writer.Write(c.row)
 }

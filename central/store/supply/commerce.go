@@ -1,4 +1,4 @@
-package store
+package supply
 
 import (
 	"context"
@@ -57,7 +57,7 @@ const maxSalesQuantity = 1 << 32
 
 // CreateSalesOrder stores a new sales order in state open. The customer
 // and every line's product must exist; a GTIN may appear on one line only.
-func (s *Store) CreateSalesOrder(ctx context.Context, o SalesOrder) (SalesOrder, error) {
+func (s *Chain) CreateSalesOrder(ctx context.Context, o SalesOrder) (SalesOrder, error) {
 	rec := "sales order " + o.ID
 	if err := check.Text(rec, "id", o.ID, true); err != nil {
 		return o, err
@@ -157,7 +157,7 @@ func getSalesOrder(ctx context.Context, q sqldb.Tx, id, lock string) (SalesOrder
 }
 
 // SalesOrder returns the sales order with its lines.
-func (s *Store) SalesOrder(ctx context.Context, id string) (SalesOrder, error) {
+func (s *Chain) SalesOrder(ctx context.Context, id string) (SalesOrder, error) {
 	var o SalesOrder
 	err := s.db.ReadTx(ctx, func(q sqldb.Tx) error {
 		var err error
@@ -169,7 +169,7 @@ func (s *Store) SalesOrder(ctx context.Context, id string) (SalesOrder, error) {
 
 // SalesOrders lists sales orders, newest first, of one customer when
 // customer is set (without their lines).
-func (s *Store) SalesOrders(ctx context.Context, customer string) ([]SalesOrder, error) {
+func (s *Chain) SalesOrders(ctx context.Context, customer string) ([]SalesOrder, error) {
 	q := "SELECT id, customer_gln, po_number, currency, state, created_at, updated_at FROM sales_orders"
 	var args []any
 	if customer != "" {
@@ -218,7 +218,7 @@ type InvoiceLine struct {
 }
 
 // Invoice returns the invoice figures of a sales order.
-func (s *Store) Invoice(ctx context.Context, id string) (Invoice, error) {
+func (s *Chain) Invoice(ctx context.Context, id string) (Invoice, error) {
 	var inv Invoice
 	err := s.db.ReadTx(ctx, func(q sqldb.Tx) error {
 		o, err := getSalesOrder(ctx, q, id, "")
@@ -312,7 +312,7 @@ type StockRow struct {
 
 // StockReport counts units per product, lot, state and location (voided
 // serials, never printed, are left out).
-func (s *Store) StockReport(ctx context.Context, f StockFilter) ([]StockRow, error) {
+func (s *Chain) StockReport(ctx context.Context, f StockFilter) ([]StockRow, error) {
 	if f.Lot != "" && f.GTIN == "" {
 		return nil, sqldb.Invalid("stock report", "lot", "a lot needs its gtin")
 	}
@@ -373,7 +373,7 @@ type ProductValue struct {
 
 // InventoryValue values the units in stock (commissioned or returned) at
 // each product's standard cost.
-func (s *Store) InventoryValue(ctx context.Context) (InventoryValue, error) {
+func (s *Chain) InventoryValue(ctx context.Context) (InventoryValue, error) {
 	out := InventoryValue{Products: []ProductValue{}, Totals: map[string]int64{}}
 	err := s.db.Read(ctx, func(db sqldb.Tx) error {
 		r, err := db.Query(ctx, `SELECT p.gtin, p.name, p.standard_cost, p.currency, COUNT(*),
