@@ -425,7 +425,7 @@ func TestDeadLetterAdd(t *testing.T) {
 // latestMigration is the highest NNNN of migrations/NNNN_*.sql.
 func latestMigration(tb testing.TB) int {
 	tb.Helper()
-	files, err := filepath.Glob(filepath.Join("migrations", "*.sql"))
+	files, err := filepath.Glob(filepath.Join("sqldb", "migrations", "*.sql"))
 	require.NoError(tb, err)
 	latest := 0
 	for _, f := range files {
