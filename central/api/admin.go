@@ -9,9 +9,9 @@ import (
 	"unicode/utf8"
 
 	"github.com/serialine/serialine/central/auth"
-	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/access"
 	"github.com/serialine/serialine/central/store/audit"
+	"github.com/serialine/serialine/central/store/lineevents"
 	"github.com/serialine/serialine/shared/gs1"
 	"github.com/serialine/serialine/shared/wire"
 )
@@ -42,7 +42,7 @@ type deadLetterOut struct {
 func (a *api) listDeadLetters(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	var err error
-	f := store.DeadLetterFilter{Line: q.Get("line")}
+	f := lineevents.DeadLetterFilter{Line: q.Get("line")}
 	if f.Line != "" {
 		if err := wire.ValidateLine(f.Line); err != nil {
 			return badParam("line", "%v", err)

@@ -9,8 +9,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/serialine/serialine/central/auth"
-	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/audit"
+	"github.com/serialine/serialine/central/store/lineevents"
 	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/central/store/orders"
 	"github.com/serialine/serialine/central/store/storetest"
@@ -79,7 +79,7 @@ func TestVoidUnaccounted(t *testing.T) {
 
 		resp = e.as(t, auth.RoleQA, req{method: "POST", path: path, body: body})
 		require.Equal(t, http.StatusOK, resp.status, "%s", resp.body)
-		var v store.VoidedUnaccounted
+		var v lineevents.VoidedUnaccounted
 		resp.json(t, &v)
 		require.EqualValues(t, 7, v.Count)
 		require.Equal(t, []wire.CounterRange{{Start: g.Ranges[0].Start + 3, Count: 7}}, v.Ranges)

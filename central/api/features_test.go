@@ -15,8 +15,8 @@ import (
 	"github.com/serialine/serialine/central/api"
 	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/ingest"
-	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/audit"
+	"github.com/serialine/serialine/central/store/lineevents"
 	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/central/store/orders"
 	"github.com/serialine/serialine/central/store/storetest"
@@ -140,7 +140,7 @@ func TestLookup(t *testing.T) {
 			var got struct {
 				Kind       string
 				Parsed     map[string]string
-				Unit       store.Unit
+				Unit       lineevents.Unit
 				Mismatches []string
 			}
 			resp.json(t, &got)

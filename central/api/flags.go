@@ -5,7 +5,7 @@ import (
 	"strconv"
 
 	"github.com/serialine/serialine/central/auth"
-	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/lineevents"
 )
 
 // listOrderFlags lists the events of an order flagged for QA (after-close,
@@ -13,7 +13,7 @@ import (
 func (a *api) listOrderFlags(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
 	q := r.URL.Query()
-	f := store.FlagFilter{Order: id, Flag: q.Get("flag")}
+	f := lineevents.FlagFilter{Order: id, Flag: q.Get("flag")}
 	switch q.Get("open") {
 	case "", "false":
 	case "true":
@@ -87,7 +87,7 @@ func (a *api) disposeFlags(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (a *api) dispose(r *http.Request, order string, ids []int64, in dispositionIn) ([]store.EventFlag, error) {
+func (a *api) dispose(r *http.Request, order string, ids []int64, in dispositionIn) ([]lineevents.EventFlag, error) {
 	if _, err := a.Store.Order(r.Context(), order); err != nil {
 		return nil, err
 	}

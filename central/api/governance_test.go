@@ -9,8 +9,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/serialine/serialine/central/auth"
-	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/audit"
+	"github.com/serialine/serialine/central/store/lineevents"
 	"github.com/serialine/serialine/central/store/orders"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/internal/testkit"
@@ -76,7 +76,7 @@ func TestOrderGovernance(t *testing.T) {
 				Status     string
 			}
 			Need       orders.OrderNeed
-			EventFlags store.FlagCount `json:"event_flags"`
+			EventFlags lineevents.FlagCount `json:"event_flags"`
 		}
 		e.as(t, auth.RoleOperator, req{method: "GET", path: v + "/orders/WO-1"}).json(t, &detail)
 		require.Equal(t, uint64(10), detail.Produced)
@@ -89,15 +89,15 @@ func TestOrderGovernance(t *testing.T) {
 		id, flags := e.flaggedOrder(t)
 		e.as(t, auth.RoleAuditor, req{method: "GET", path: v + "/orders/" + id}).json(t, &detail)
 		require.Equal(t, "balanced", detail.Reconciliation.Status, "closed: the difference is a finding now, and there is none")
-		require.Equal(t, store.FlagCount{Total: 3, Open: 3}, detail.EventFlags)
+		require.Equal(t, lineevents.FlagCount{Total: 3, Open: 3}, detail.EventFlags)
 		var list struct {
 			Total, Open int
-			Flags       []store.EventFlag
+			Flags       []lineevents.EventFlag
 		}
 		e.as(t, auth.RoleOperator, req{method: "GET", path: v + "/orders/" + id + "/flags"}).json(t, &list)
 		require.Equal(t, 3, list.Open)
 		require.Len(t, list.Flags, 3)
-		require.Equal(t, store.FlagAfterClose, list.Flags[0].Flag)
+		require.Equal(t, lineevents.FlagAfterClose, list.Flags[0].Flag)
 
 		path := fmt.Sprintf("%s/orders/%s/flags/%d/disposition", v, id, flags[0].ID)
 		for name, tc := range map[string]struct {

@@ -21,6 +21,7 @@ import (
 	"github.com/serialine/serialine/central/ingest"
 	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/audit"
+	"github.com/serialine/serialine/central/store/lineevents"
 	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/central/store/orders"
 	"github.com/serialine/serialine/central/store/sqldb"
@@ -254,7 +255,7 @@ func (e *env) fixture(tb testing.TB) *fixture {
 	res, err := s.ApplyEvents(ctx, line1, events)
 	require.NoError(tb, err)
 	require.Equal(tb, 10, res.Applied, "%+v", res)
-	_, err = s.AddDeadLetter(ctx, store.DeadLetter{Topic: "serialine/v1/lines/L1/events", Line: line1, Payload: []byte("{not json"), Reason: "payload is not JSON"})
+	_, err = s.AddDeadLetter(ctx, lineevents.DeadLetter{Topic: "serialine/v1/lines/L1/events", Line: line1, Payload: []byte("{not json"), Reason: "payload is not JSON"})
 	require.NoError(tb, err)
 	return f
 }
@@ -290,7 +291,7 @@ var (
 // flaggedOrder makes a work order of its own line that central closed and
 // whose line then reported 3 units made after the close: 3 after-close
 // flags, open.
-func (e *env) flaggedOrder(tb testing.TB) (string, []store.EventFlag) {
+func (e *env) flaggedOrder(tb testing.TB) (string, []lineevents.EventFlag) {
 	tb.Helper()
 	n := e.next()
 	lineID, id := fmt.Sprintf("LF%d", n), fmt.Sprintf("WO-F%d", n)
@@ -317,7 +318,7 @@ func (e *env) flaggedOrder(tb testing.TB) (string, []store.EventFlag) {
 	res, err := e.s.ApplyEvents(e.ctx, lineID, events)
 	require.NoError(tb, err)
 	require.Equal(tb, 3, res.Applied, "%+v", res)
-	flags, err := e.s.EventFlags(e.ctx, store.FlagFilter{Order: id})
+	flags, err := e.s.EventFlags(e.ctx, lineevents.FlagFilter{Order: id})
 	require.NoError(tb, err)
 	require.Len(tb, flags, 3)
 	return id, flags

@@ -12,7 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/serialine/serialine/central/auth"
-	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/lineevents"
 	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/central/store/orders"
 	"github.com/serialine/serialine/central/store/sqldb"
@@ -170,7 +170,7 @@ func orderLifecycle(t *testing.T, dsn string) {
 	resp = e.as(t, auth.RoleOperator, req{method: "GET", path: "/api/v1/units/" + gtin + "/" + serial(0)})
 	require.Equal(t, http.StatusOK, resp.status, "%s", resp.body)
 	var u struct {
-		store.Unit
+		lineevents.Unit
 		ElementString string `json:"element_string"`
 		DigitalLink   string `json:"digital_link"`
 	}
@@ -353,7 +353,7 @@ func TestSkipGap(t *testing.T) {
 		require.Equal(t, 1, seq.Applied)
 		require.Equal(t, 1, seq.Lost)
 		require.Equal(t, audits+1, e.auditCount(t), "the decision is audited")
-		dls, err := e.s.DeadLetters(e.ctx, store.DeadLetterFilter{Line: gapLine})
+		dls, err := e.s.DeadLetters(e.ctx, lineevents.DeadLetterFilter{Line: gapLine})
 		require.NoError(t, err)
 		var found bool
 		for _, d := range dls {

@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/serialine/serialine/central/auth"
-	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/lineevents"
 	"github.com/serialine/serialine/shared/wire"
 )
 
@@ -54,8 +54,8 @@ type incarnationOut struct {
 	FirstSeen   *time.Time `json:"first_seen,omitempty"`
 	// Replaced is the incarnation this one took over from, with what
 	// central had of it then (its acked seq, held events and gaps).
-	Replaced *replacedOut      `json:"replaced,omitempty"`
-	Resolved *store.Resolution `json:"resolved,omitempty"`
+	Replaced *replacedOut           `json:"replaced,omitempty"`
+	Resolved *lineevents.Resolution `json:"resolved,omitempty"`
 }
 
 type replacedOut struct {
@@ -66,7 +66,7 @@ type replacedOut struct {
 	At          time.Time `json:"at"`
 }
 
-func gapsOut(gs []store.SeqGap) []gapOut {
+func gapsOut(gs []lineevents.SeqGap) []gapOut {
 	out := make([]gapOut, 0, len(gs))
 	for _, g := range gs {
 		out = append(out, gapOut{From: g.From, To: g.To})
@@ -74,7 +74,7 @@ func gapsOut(gs []store.SeqGap) []gapOut {
 	return out
 }
 
-func newSeqOut(ls store.LineSeq) seqOut {
+func newSeqOut(ls lineevents.LineSeq) seqOut {
 	o := seqOut{Line: ls.Line, Incarnation: ls.Incarnation, Acked: ls.Acked, Held: append([]uint64{}, ls.Pending...), Gaps: gapsOut(ls.Gaps),
 		Incarnations: make([]incarnationOut, 0, len(ls.Incarnations))}
 	for _, i := range ls.Incarnations {
@@ -110,7 +110,7 @@ func (a *api) skipGap(w http.ResponseWriter, r *http.Request) error {
 	if in.Through == 0 {
 		return invalid("through", "the last seq to declare lost is required")
 	}
-	var res store.ApplyResult
+	var res lineevents.ApplyResult
 	var err error
 	if in.Incarnation == nil {
 		res, err = a.Store.SkipGap(r.Context(), id, in.Through, in.Reason)

@@ -10,7 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/serialine/serialine/central/auth"
-	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/lineevents"
 	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/shared/wire"
@@ -123,7 +123,7 @@ func TestDeadLetterSizeAndHash(t *testing.T) {
 	e := newEnv(t, storetest.SQLiteDSN(t))
 	e.fixture(t)
 	big := strings.Repeat("{", 70_000)
-	_, err := e.s.AddDeadLetter(e.ctx, store.DeadLetter{Topic: "serialine/v1/lines/L9/events", Line: "L9", Payload: []byte(big), Reason: "too large"})
+	_, err := e.s.AddDeadLetter(e.ctx, lineevents.DeadLetter{Topic: "serialine/v1/lines/L9/events", Line: "L9", Payload: []byte(big), Reason: "too large"})
 	require.NoError(t, err)
 	r := e.as(t, auth.RoleQA, req{method: "GET", path: "/api/v1/dead-letters?line=L9"})
 	require.Equal(t, http.StatusOK, r.status, string(r.body))
@@ -141,5 +141,5 @@ func TestDeadLetterSizeAndHash(t *testing.T) {
 	require.Equal(t, int64(70_000), d.Size)
 	require.True(t, d.Truncated)
 	require.Len(t, d.SHA256, 64)
-	require.Len(t, d.PayloadText, store.MaxDeadLetterPayload)
+	require.Len(t, d.PayloadText, lineevents.MaxDeadLetterPayload)
 }

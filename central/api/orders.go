@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/serialine/serialine/central/auth"
-	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/lineevents"
 	"github.com/serialine/serialine/central/store/orders"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/gs1"
@@ -142,7 +142,7 @@ type orderDetail struct {
 	Need orders.OrderNeed `json:"need"`
 	// EventFlags counts the order's events flagged for QA (GET
 	// /orders/{id}/flags lists them).
-	EventFlags store.FlagCount `json:"event_flags"`
+	EventFlags lineevents.FlagCount `json:"event_flags"`
 }
 
 func (a *api) getOrder(w http.ResponseWriter, r *http.Request) error {

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/serialine/serialine/central/auth"
-	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/lineevents"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/gs1"
 )
@@ -15,12 +15,12 @@ import (
 // unitOut is a unit with its codes: the element string printed on the
 // pack and its GS1 Digital Link URI.
 type unitOut struct {
-	store.Unit
+	lineevents.Unit
 	ElementString string `json:"element_string,omitempty"`
 	DigitalLink   string `json:"digital_link,omitempty"`
 }
 
-func newUnitOut(u store.Unit) unitOut {
+func newUnitOut(u lineevents.Unit) unitOut {
 	o := unitOut{Unit: u}
 	es := gs1.ElementString{{AI: "01", Value: u.GTIN}}
 	if u.Expiry != "" {
@@ -67,15 +67,15 @@ func (a *api) getUnit(w http.ResponseWriter, r *http.Request) error {
 
 // containerOut is a case or pallet with its contents.
 type containerOut struct {
-	SSCC      string               `json:"sscc"`
-	Parent    string               `json:"parent,omitempty"`
-	Line      string               `json:"line"`
-	Order     string               `json:"order"`
-	Units     []string             `json:"units"`
-	Children  []string             `json:"children"`
-	CreatedAt time.Time            `json:"created_at"`
-	UpdatedAt time.Time            `json:"updated_at"`
-	History   []store.HistoryEntry `json:"history"`
+	SSCC      string                    `json:"sscc"`
+	Parent    string                    `json:"parent,omitempty"`
+	Line      string                    `json:"line"`
+	Order     string                    `json:"order"`
+	Units     []string                  `json:"units"`
+	Children  []string                  `json:"children"`
+	CreatedAt time.Time                 `json:"created_at"`
+	UpdatedAt time.Time                 `json:"updated_at"`
+	History   []lineevents.HistoryEntry `json:"history"`
 }
 
 // lookupOut is what a scanned code identifies.

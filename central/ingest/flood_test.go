@@ -11,7 +11,7 @@ import (
 
 	"github.com/serialine/serialine/central/broker"
 	"github.com/serialine/serialine/central/ingest"
-	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/lineevents"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/internal/testkit"
@@ -110,7 +110,7 @@ func TestFloodFromOneLine(t *testing.T) {
 			deadlineX := time.Now().Add(time.Minute)
 			var n int
 			for {
-				d, err := st.DeadLetters(ctx, store.DeadLetterFilter{Line: x.id, Limit: 2 * junk})
+				d, err := st.DeadLetters(ctx, lineevents.DeadLetterFilter{Line: x.id, Limit: 2 * junk})
 				require.NoError(t, err)
 				n = len(d)
 				if n >= bad+qos0 || time.Now().After(deadlineX) {

@@ -20,6 +20,7 @@ import (
 	"github.com/serialine/serialine/central/broker"
 	"github.com/serialine/serialine/central/ingest"
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/lineevents"
 	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/central/store/orders"
 	"github.com/serialine/serialine/central/store/sqldb"
@@ -422,16 +423,16 @@ func clearRetained(tb testing.TB, b mqttBroker, lineID string) {
 	})
 }
 
-func deadLetters(tb testing.TB, c *central, lineID string) []store.DeadLetter {
+func deadLetters(tb testing.TB, c *central, lineID string) []lineevents.DeadLetter {
 	tb.Helper()
-	d, err := c.st.DeadLetters(c.ctx, store.DeadLetterFilter{Line: lineID})
+	d, err := c.st.DeadLetters(c.ctx, lineevents.DeadLetterFilter{Line: lineID})
 	require.NoError(tb, err)
 	return d
 }
 
 func unitCount(tb testing.TB, c *central, order string) uint64 {
 	tb.Helper()
-	n, err := c.st.UnitCounts(c.ctx, store.UnitFilter{Order: order})
+	n, err := c.st.UnitCounts(c.ctx, lineevents.UnitFilter{Order: order})
 	require.NoError(tb, err)
 	return n.Total()
 }

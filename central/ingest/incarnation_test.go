@@ -8,7 +8,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/lineevents"
 	"github.com/serialine/serialine/shared/wire"
 )
 
@@ -71,7 +71,7 @@ func incarnationScenarios(t *testing.T, c *central, newLine func(t *testing.T, n
 		require.Equal(t, uint64(6), e.nextAck(t).Seq)
 		dl := deadLetters(t, c, l.id)
 		require.Len(t, dl, 1)
-		require.True(t, strings.HasPrefix(dl[0].Reason, store.ReasonConflict+": "), dl[0].Reason)
+		require.True(t, strings.HasPrefix(dl[0].Reason, lineevents.ReasonConflict+": "), dl[0].Reason)
 		require.Equal(t, "b2", dl[0].Incarnation)
 
 		ls, err := c.st.LineSeq(c.ctx, l.id)

@@ -16,7 +16,7 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
-	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/lineevents"
 	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/shared/metrics"
 	"github.com/serialine/serialine/shared/wire"
@@ -25,11 +25,11 @@ import (
 // Store is what ingest needs of central's database; *store.Store
 // implements it.
 type Store interface {
-	ApplyEventsOf(ctx context.Context, line, incarnation string, events []wire.Event) (store.ApplyResult, error)
+	ApplyEventsOf(ctx context.Context, line, incarnation string, events []wire.Event) (lineevents.ApplyResult, error)
 	Grant(ctx context.Context, req wire.SerialRequest, limit uint64) (wire.SerialGrant, error)
-	AddDeadLetters(ctx context.Context, ds []store.DeadLetter) error
+	AddDeadLetters(ctx context.Context, ds []lineevents.DeadLetter) error
 	LineOrders(ctx context.Context, line string) (wire.Orders, error)
-	LineSeq(ctx context.Context, line string) (store.LineSeq, error)
+	LineSeq(ctx context.Context, line string) (lineevents.LineSeq, error)
 	Lines(ctx context.Context) ([]master.Line, error)
 }
 
@@ -49,10 +49,10 @@ func (s LineStatus) Online() bool { return s.State != wire.LineOffline }
 // LineGap is a line whose events wait behind missing seqs (of one
 // incarnation of its event store).
 type LineGap struct {
-	Line        string         `json:"line"`
-	Incarnation string         `json:"incarnation,omitempty"`
-	Acked       uint64         `json:"acked"` // highest contiguous seq committed
-	Gaps        []store.SeqGap `json:"gaps"`
+	Line        string              `json:"line"`
+	Incarnation string              `json:"incarnation,omitempty"`
+	Acked       uint64              `json:"acked"` // highest contiguous seq committed
+	Gaps        []lineevents.SeqGap `json:"gaps"`
 	// Missing is the number of seqs in Gaps.
 	Missing uint64 `json:"missing"`
 	// Since is when the line's acked seq stopped moving with events held.
@@ -446,7 +446,7 @@ func (in *Ingest) Gaps() []LineGap {
 }
 
 // setGaps records an incarnation's sequence state after a commit.
-func (in *Ingest) setGaps(line, inc string, acked uint64, gaps []store.SeqGap) {
+func (in *Ingest) setGaps(line, inc string, acked uint64, gaps []lineevents.SeqGap) {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	k := gapKey{line, inc}

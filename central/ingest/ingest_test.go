@@ -19,6 +19,7 @@ import (
 	"github.com/serialine/serialine/central/broker"
 	"github.com/serialine/serialine/central/ingest"
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/lineevents"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/internal/testkit"
@@ -105,7 +106,7 @@ func runScenarios(t *testing.T, c *central, b mqttBroker) {
 
 		gap := findGap(c.in.Gaps(), l.id)
 		require.NotNil(t, gap, "the gap is reported")
-		require.Equal(t, []store.SeqGap{{From: 1, To: 3}}, gap.Gaps)
+		require.Equal(t, []lineevents.SeqGap{{From: 1, To: 3}}, gap.Gaps)
 		require.Equal(t, uint64(3), gap.Missing)
 		require.False(t, gap.Stale)
 		require.Equal(t, 3.0, metric(t, c.reg, `serialine_ingest_gap_missing_seqs{line="`+l.id+`"}`))
@@ -173,7 +174,7 @@ func runScenarios(t *testing.T, c *central, b mqttBroker) {
 		l := &line{id: id}
 		payload := batch(t, id, []wire.Event{{ID: id + ":1", Seq: 1, Type: wire.OrderStarted, At: t0, Order: "WO-X"}})
 		e.publish(t, wire.KindEvents, payload, false)
-		var dl []store.DeadLetter
+		var dl []lineevents.DeadLetter
 		testkit.Eventually(t, "dead letter of the unknown line", func() bool {
 			dl = deadLetters(t, c, l.id)
 			return len(dl) > 0
@@ -237,7 +238,7 @@ func runScenarios(t *testing.T, c *central, b mqttBroker) {
 					require.Contains(t, g.Error, tc.reason)
 					require.Zero(t, g.Count())
 				}
-				var dl []store.DeadLetter
+				var dl []lineevents.DeadLetter
 				testkit.Eventually(t, "dead letter", func() bool {
 					dl = deadLetters(t, c, l.id)
 					return len(dl) == i+1

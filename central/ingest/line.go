@@ -10,7 +10,7 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
-	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/lineevents"
 	"github.com/serialine/serialine/central/store/orders"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/wire"
@@ -260,7 +260,7 @@ func (w *lineWorker) apply(group []decoded, inc string, events []wire.Event) {
 	in := w.in
 	ctx := sqldb.WithActor(in.ctx, "line:"+w.line)
 	start := time.Now()
-	var res store.ApplyResult
+	var res lineevents.ApplyResult
 	err := in.retry(ctx, "apply events", w.line, func() error {
 		var err error
 		res, err = in.st.ApplyEventsOf(ctx, w.line, inc, events)
@@ -310,7 +310,7 @@ func (w *lineWorker) apply(group []decoded, inc string, events []wire.Event) {
 // the batch belonged to, and, while that incarnation replaced another that
 // QA has not resolved, what it replaced: the line raises its alarm. The
 // broker's PUBACK is awaited by watchAcks, so the worker moves on at once.
-func (w *lineWorker) ack(res store.ApplyResult) {
+func (w *lineWorker) ack(res lineevents.ApplyResult) {
 	in := w.in
 	seq := res.Acked
 	topic, err := wire.Topic(w.line, wire.KindAcks)
@@ -479,9 +479,9 @@ func (in *Ingest) status(line string, m message) {
 // in one transaction.
 func (w *lineWorker) deadLetters(jobs []job) {
 	in := w.in
-	ds := make([]store.DeadLetter, len(jobs))
+	ds := make([]lineevents.DeadLetter, len(jobs))
 	for i, j := range jobs {
-		ds[i] = store.DeadLetter{ReceivedAt: j.msg.at, Topic: j.msg.topic, Line: w.line, Payload: j.msg.payload, Reason: j.reason}
+		ds[i] = lineevents.DeadLetter{ReceivedAt: j.msg.at, Topic: j.msg.topic, Line: w.line, Payload: j.msg.payload, Reason: j.reason}
 	}
 	err := in.retry(in.ctx, "dead letter", w.line, func() error {
 		return in.st.AddDeadLetters(in.ctx, ds)

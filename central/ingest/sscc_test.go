@@ -6,7 +6,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/lineevents"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/wire"
@@ -64,7 +64,7 @@ func TestSSCCRequests(t *testing.T) {
 			require.Equal(t, wire.RequestSSCC, g3.Kind)
 			require.Contains(t, g3.Error, "0614141 is not the GS1 Company Prefix of any product")
 			require.Zero(t, g3.Count())
-			var dl []store.DeadLetter
+			var dl []lineevents.DeadLetter
 			testkit.Eventually(t, "dead letter", func() bool {
 				dl = deadLetters(t, c, l.id)
 				return len(dl) == 1

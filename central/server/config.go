@@ -17,6 +17,7 @@ import (
 	"github.com/serialine/serialine/central/outbound"
 	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/eufmd"
+	"github.com/serialine/serialine/central/store/lineevents"
 	"github.com/serialine/serialine/shared/gs1"
 	"github.com/serialine/serialine/shared/wire"
 	"github.com/serialine/serialine/shared/yamlconfig"
@@ -338,7 +339,7 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: mqtt.%s", ErrInvalidConfig, strings.TrimPrefix(err.Error(), broker.ErrInvalidConfig.Error()+": "))
 	}
 	if c.Ingest.FutureSkew < 0 {
-		return configErr("ingest.future_skew", "%v is negative (0 means %v)", c.Ingest.FutureSkew, store.DefaultFutureSkew)
+		return configErr("ingest.future_skew", "%v is negative (0 means %v)", c.Ingest.FutureSkew, lineevents.DefaultFutureSkew)
 	}
 	// The ingest keys are checked by ingest itself, with a stand-in broker.
 	ic := c.ingestConfig("tcp://127.0.0.1:1883", "")

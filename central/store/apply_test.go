@@ -10,8 +10,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/audit"
+	"github.com/serialine/serialine/central/store/lineevents"
 	"github.com/serialine/serialine/central/store/orders"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/storetest"
@@ -28,7 +28,7 @@ func applied(t *testing.T, dsn string) (fixture, *unitSrc) {
 	return f, newUnitSrc(t, f.grant(t, "r1", line1, "WO-1", gtinRand, 100))
 }
 
-func apply(t *testing.T, f fixture, line string, events ...wire.Event) store.ApplyResult {
+func apply(t *testing.T, f fixture, line string, events ...wire.Event) lineevents.ApplyResult {
 	t.Helper()
 	res, err := f.s.ApplyEvents(f.ctx, line, events)
 	require.NoError(t, err)
@@ -45,15 +45,15 @@ func TestApplyOnce(t *testing.T) {
 
 		// The broker redelivers, the edge resends: nothing changes.
 		res = apply(t, f, line1, batch...)
-		require.Equal(t, store.ApplyResult{Line: line1, Acked: 10, Duplicates: 10}, res)
+		require.Equal(t, lineevents.ApplyResult{Line: line1, Acked: 10, Duplicates: 10}, res)
 		res = apply(t, f, line1, slices.Concat(batch[5:], batch[:3])...)
 		require.Equal(t, 5+3, res.Duplicates)
 		require.Zero(t, res.Applied+res.DeadLettered)
 
-		c, err := f.s.UnitCounts(f.ctx, store.UnitFilter{Order: "WO-1"})
+		c, err := f.s.UnitCounts(f.ctx, lineevents.UnitFilter{Order: "WO-1"})
 		require.NoError(t, err)
 		require.Equal(t, uint64(10), c.Commissioned)
-		dls, err := f.s.DeadLetters(f.ctx, store.DeadLetterFilter{})
+		dls, err := f.s.DeadLetters(f.ctx, lineevents.DeadLetterFilter{})
 		require.NoError(t, err)
 		require.Empty(t, dls)
 
@@ -77,7 +77,7 @@ func TestApplyOutOfOrderHeldUntilGapFills(t *testing.T) {
 		require.Equal(t, uint64(10), res.Acked, "nothing beyond the gap is acked")
 		require.Equal(t, 10, res.Held)
 		require.Zero(t, res.Applied)
-		require.Equal(t, []store.SeqGap{{From: 11, To: 20}}, res.Gaps)
+		require.Equal(t, []lineevents.SeqGap{{From: 11, To: 20}}, res.Gaps)
 		_, err := f.s.Unit(f.ctx, gtinRand, u.serial[25])
 		require.ErrorIs(t, err, sqldb.ErrNotFound, "held events are not applied")
 
@@ -90,7 +90,7 @@ func TestApplyOutOfOrderHeldUntilGapFills(t *testing.T) {
 		res = apply(t, f, line1, slices.Concat(all[10:14], all[15:18])...)
 		require.Equal(t, uint64(14), res.Acked)
 		require.Equal(t, 4, res.Applied)
-		require.Equal(t, []store.SeqGap{{From: 15, To: 15}, {From: 19, To: 20}}, res.Gaps)
+		require.Equal(t, []lineevents.SeqGap{{From: 15, To: 15}, {From: 19, To: 20}}, res.Gaps)
 		ls, err := f.s.LineSeq(f.ctx, line1)
 		require.NoError(t, err)
 		require.Equal(t, uint64(14), ls.Acked)
@@ -101,7 +101,7 @@ func TestApplyOutOfOrderHeldUntilGapFills(t *testing.T) {
 		require.Equal(t, uint64(30), res.Acked, "%+v", res)
 		require.Equal(t, 3+3+10, res.Applied, "the gap filled: the held events follow in order")
 		require.Empty(t, res.Gaps)
-		c, err := f.s.UnitCounts(f.ctx, store.UnitFilter{Order: "WO-1"})
+		c, err := f.s.UnitCounts(f.ctx, lineevents.UnitFilter{Order: "WO-1"})
 		require.NoError(t, err)
 		require.Equal(t, uint64(30), c.Commissioned)
 		ls, err = f.s.LineSeq(f.ctx, line1)
@@ -240,7 +240,7 @@ func TestApplyDeadLetters(t *testing.T) {
 				require.Contains(t, res.Rejected[i].Reason, tc.reason)
 			})
 		}
-		dls, err := f.s.DeadLetters(f.ctx, store.DeadLetterFilter{Line: line1})
+		dls, err := f.s.DeadLetters(f.ctx, lineevents.DeadLetterFilter{Line: line1})
 		require.NoError(t, err)
 		require.Len(t, dls, len(tests))
 		var back wire.Event
@@ -251,7 +251,7 @@ func TestApplyDeadLetters(t *testing.T) {
 		// Resending the batch adds no dead letters: dead-lettered ids are taken.
 		res = apply(t, f, line1, batch...)
 		require.Equal(t, len(batch), res.Duplicates)
-		dls, err = f.s.DeadLetters(f.ctx, store.DeadLetterFilter{})
+		dls, err = f.s.DeadLetters(f.ctx, lineevents.DeadLetterFilter{})
 		require.NoError(t, err)
 		require.Len(t, dls, len(tests))
 
@@ -355,7 +355,7 @@ func TestApplyAggregation(t *testing.T) {
 
 func sortedCopy(s []string) []string { return slices.Sorted(slices.Values(s)) }
 
-func historyTypes(h []store.HistoryEntry) []wire.EventType {
+func historyTypes(h []lineevents.HistoryEntry) []wire.EventType {
 	var out []wire.EventType
 	for _, e := range h {
 		out = append(out, e.Type)
@@ -441,14 +441,14 @@ func TestReconciliationExact(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, rec, rec2)
 
-		byLot, err := f.s.UnitCounts(f.ctx, store.UnitFilter{GTIN: gtinSeq, Lot: lot})
+		byLot, err := f.s.UnitCounts(f.ctx, lineevents.UnitFilter{GTIN: gtinSeq, Lot: lot})
 		require.NoError(t, err)
 		require.Equal(t, uint64(79), byLot.Commissioned)
 		require.Equal(t, uint64(85), byLot.Total())
-		byProduct, err := f.s.UnitCounts(f.ctx, store.UnitFilter{GTIN: gtinSeq})
+		byProduct, err := f.s.UnitCounts(f.ctx, lineevents.UnitFilter{GTIN: gtinSeq})
 		require.NoError(t, err)
 		require.Equal(t, byLot, byProduct)
-		_, err = f.s.UnitCounts(f.ctx, store.UnitFilter{})
+		_, err = f.s.UnitCounts(f.ctx, lineevents.UnitFilter{})
 		require.ErrorIs(t, err, sqldb.ErrInvalid)
 	})
 }
@@ -536,10 +536,10 @@ func TestApplyConcurrentReplicas(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, uint64(100), ls.Acked)
 		require.Empty(t, ls.Pending)
-		c, err := f.s.UnitCounts(f.ctx, store.UnitFilter{Order: "WO-1"})
+		c, err := f.s.UnitCounts(f.ctx, lineevents.UnitFilter{Order: "WO-1"})
 		require.NoError(t, err)
 		require.Equal(t, uint64(100), c.Commissioned)
-		dls, err := f.s.DeadLetters(f.ctx, store.DeadLetterFilter{})
+		dls, err := f.s.DeadLetters(f.ctx, lineevents.DeadLetterFilter{})
 		require.NoError(t, err)
 		require.Empty(t, dls, "%v", dls)
 	})
@@ -622,7 +622,7 @@ func TestApplyFastPathConflicts(t *testing.T) {
 				require.NoError(t, err)
 				require.Equal(t, tc.state, unit.State)
 
-				dls, err := f.s.DeadLetters(f.ctx, store.DeadLetterFilter{Line: line1})
+				dls, err := f.s.DeadLetters(f.ctx, lineevents.DeadLetterFilter{Line: line1})
 				require.NoError(t, err)
 				require.Len(t, dls, res.DeadLettered, "the first attempt left no dead letters behind")
 
@@ -631,7 +631,7 @@ func TestApplyFastPathConflicts(t *testing.T) {
 				res = apply(t, f, line1, batch...)
 				require.Equal(t, uint64(4), res.Acked)
 				require.Zero(t, res.Applied)
-				c, err := f.s.UnitCounts(f.ctx, store.UnitFilter{Order: "WO-1"})
+				c, err := f.s.UnitCounts(f.ctx, lineevents.UnitFilter{Order: "WO-1"})
 				require.NoError(t, err)
 				require.Equal(t, uint64(3), c.Total())
 			})

@@ -9,6 +9,7 @@ import (
 
 	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/audit"
+	"github.com/serialine/serialine/central/store/lineevents"
 	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/central/store/orders"
 	"github.com/serialine/serialine/central/store/sqldb"
@@ -268,11 +269,11 @@ func TestCloseReachesLineAfterClose(t *testing.T) {
 		require.NoError(t, err)
 		require.Empty(t, orders.Orders, "the line reported the close")
 
-		flags, err := f.s.EventFlags(f.ctx, store.FlagFilter{Order: "WO-1"})
+		flags, err := f.s.EventFlags(f.ctx, lineevents.FlagFilter{Order: "WO-1"})
 		require.NoError(t, err)
 		var flagged []string
 		for _, fl := range flags {
-			require.Equal(t, store.FlagAfterClose, fl.Flag)
+			require.Equal(t, lineevents.FlagAfterClose, fl.Flag)
 			require.Equal(t, line1, fl.Line)
 			require.True(t, fl.EventAt.After(at))
 			require.Contains(t, fl.Detail, "after work order WO-1 was closed (made ")
@@ -305,25 +306,25 @@ func TestCloseReachesLineAfterClose(t *testing.T) {
 		var ve *sqldb.ValidationError
 		require.ErrorAs(t, err, &ve)
 		require.Equal(t, "disposition", ve.Field)
-		_, err = f.s.DisposeFlags(qa, "WO-1", ids, store.DispositionRejected, " ")
+		_, err = f.s.DisposeFlags(qa, "WO-1", ids, lineevents.DispositionRejected, " ")
 		require.ErrorAs(t, err, &ve)
 		require.Equal(t, "note", ve.Field)
-		_, err = f.s.DisposeFlags(qa, "WO-2", ids, store.DispositionRejected, "made after close")
+		_, err = f.s.DisposeFlags(qa, "WO-2", ids, lineevents.DispositionRejected, "made after close")
 		require.ErrorIs(t, err, sqldb.ErrNotFound, "flags of another order")
-		_, err = f.s.DisposeFlags(qa, "WO-1", []int64{ids[0], 999_999}, store.DispositionRejected, "made after close")
+		_, err = f.s.DisposeFlags(qa, "WO-1", []int64{ids[0], 999_999}, lineevents.DispositionRejected, "made after close")
 		require.ErrorIs(t, err, sqldb.ErrNotFound)
-		out, err := f.s.DisposeFlags(qa, "WO-1", ids, store.DispositionRejected, "made after close: pulled and destroyed")
+		out, err := f.s.DisposeFlags(qa, "WO-1", ids, lineevents.DispositionRejected, "made after close: pulled and destroyed")
 		require.NoError(t, err)
 		require.Len(t, out, 2)
-		_, err = f.s.DisposeFlags(qa, "WO-1", ids[1:], store.DispositionAccepted, "again")
+		_, err = f.s.DisposeFlags(qa, "WO-1", ids[1:], lineevents.DispositionAccepted, "again")
 		require.ErrorIs(t, err, sqldb.ErrState)
 		require.ErrorContains(t, err, "dispositioned rejected by quinn (qa)")
-		open, err := f.s.EventFlags(f.ctx, store.FlagFilter{Order: "WO-1", Open: true})
+		open, err := f.s.EventFlags(f.ctx, lineevents.FlagFilter{Order: "WO-1", Open: true})
 		require.NoError(t, err)
 		require.Len(t, open, 3, "the failed calls changed nothing")
-		all, err := f.s.EventFlags(f.ctx, store.FlagFilter{Order: "WO-1"})
+		all, err := f.s.EventFlags(f.ctx, lineevents.FlagFilter{Order: "WO-1"})
 		require.NoError(t, err)
-		require.Equal(t, store.DispositionRejected, all[0].Disposition)
+		require.Equal(t, lineevents.DispositionRejected, all[0].Disposition)
 		require.Equal(t, "quinn (qa)", all[0].DisposedBy)
 		require.NotNil(t, all[0].DisposedAt)
 		require.Equal(t, "made after close: pulled and destroyed", all[0].Note)
@@ -349,7 +350,7 @@ func TestLineClosesFirst(t *testing.T) {
 		require.Empty(t, res.Rejected)
 		_, err := f.s.CloseOrder(f.ctx, "WO-1")
 		require.ErrorIs(t, err, sqldb.ErrState)
-		flags, err := f.s.EventFlags(f.ctx, store.FlagFilter{})
+		flags, err := f.s.EventFlags(f.ctx, lineevents.FlagFilter{})
 		require.NoError(t, err)
 		require.Len(t, flags, 1)
 		require.Equal(t, "L1:3", flags[0].EventID)

@@ -14,6 +14,7 @@ import (
 	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/audit"
 	"github.com/serialine/serialine/central/store/epcisdb"
+	"github.com/serialine/serialine/central/store/lineevents"
 	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/storetest"
@@ -21,7 +22,7 @@ import (
 	"github.com/serialine/serialine/shared/wire"
 )
 
-func applyOf(t *testing.T, f fixture, line, inc string, events ...wire.Event) store.ApplyResult {
+func applyOf(t *testing.T, f fixture, line, inc string, events ...wire.Event) lineevents.ApplyResult {
 	t.Helper()
 	res, err := f.s.ApplyEventsOf(f.ctx, line, inc, events)
 	require.NoError(t, err)
@@ -36,7 +37,7 @@ func (u *unitSrc) incEv(line, inc string, seq uint64, i int) wire.Event {
 	return e
 }
 
-func incarnationOf(t *testing.T, ls store.LineSeq, inc string) store.IncarnationSeq {
+func incarnationOf(t *testing.T, ls lineevents.LineSeq, inc string) lineevents.IncarnationSeq {
 	t.Helper()
 	for _, i := range ls.Incarnations {
 		if i.Incarnation == inc {
@@ -44,7 +45,7 @@ func incarnationOf(t *testing.T, ls store.LineSeq, inc string) store.Incarnation
 		}
 	}
 	t.Fatalf("line %s has no incarnation %q: %+v", ls.Line, inc, ls.Incarnations)
-	return store.IncarnationSeq{}
+	return lineevents.IncarnationSeq{}
 }
 
 // TestIncarnationReplacesLegacy is issue 15's lost disk: a line's edge
@@ -74,7 +75,7 @@ func TestIncarnationReplacesLegacy(t *testing.T) {
 		require.Equal(t, "", res.Replaced.Incarnation)
 		require.Equal(t, uint64(5), res.Replaced.Seq)
 		require.Equal(t, 1, res.Replaced.Held)
-		require.Equal(t, []store.SeqGap{{From: 6, To: 7}}, res.Replaced.Gaps)
+		require.Equal(t, []lineevents.SeqGap{{From: 6, To: 7}}, res.Replaced.Gaps)
 		require.False(t, res.Replaced.At.IsZero())
 
 		ls, err := f.s.LineSeq(f.ctx, line1)
@@ -87,7 +88,7 @@ func TestIncarnationReplacesLegacy(t *testing.T) {
 		require.False(t, old.Current)
 		require.Equal(t, uint64(5), old.Acked)
 		require.Equal(t, []uint64{8}, old.Pending, "the old one's held events stay visible")
-		require.Equal(t, []store.SeqGap{{From: 6, To: 7}}, old.Gaps)
+		require.Equal(t, []lineevents.SeqGap{{From: 6, To: 7}}, old.Gaps)
 		cur := incarnationOf(t, ls, "b2")
 		require.True(t, cur.Current)
 		require.NotNil(t, cur.FirstSeen)
@@ -126,10 +127,10 @@ func TestIncarnationReplacesLegacy(t *testing.T) {
 		require.Equal(t, uint64(6), res.Acked)
 		require.Equal(t, 1, res.Applied)
 		require.Len(t, res.Rejected, 1)
-		require.True(t, strings.HasPrefix(res.Rejected[0].Reason, store.ReasonConflict+": "), res.Rejected[0].Reason)
+		require.True(t, strings.HasPrefix(res.Rejected[0].Reason, lineevents.ReasonConflict+": "), res.Rejected[0].Reason)
 		require.Contains(t, res.Rejected[0].Reason, "event id L1:2 is taken by seq 2 of line L1")
 
-		c, err := f.s.UnitCounts(f.ctx, store.UnitFilter{Order: "WO-1"})
+		c, err := f.s.UnitCounts(f.ctx, lineevents.UnitFilter{Order: "WO-1"})
 		require.NoError(t, err)
 		require.Equal(t, uint64(8+5), c.Commissioned, "every event of both incarnations")
 
@@ -227,7 +228,7 @@ func TestIncarnationRollback(t *testing.T) {
 			require.True(t, strings.HasPrefix(r.Reason, "conflict: event id L1:r1:"), r.Reason)
 			require.Contains(t, r.Reason, "was taken with other content")
 		}
-		dls, err := f.s.DeadLetters(f.ctx, store.DeadLetterFilter{Line: line1})
+		dls, err := f.s.DeadLetters(f.ctx, lineevents.DeadLetterFilter{Line: line1})
 		require.NoError(t, err)
 		require.Len(t, dls, 3)
 		require.Equal(t, "r1", dls[0].Incarnation)
@@ -261,7 +262,7 @@ func TestSeqBeyondMax(t *testing.T) {
 		require.Contains(t, res.Rejected[0].Reason, "exceeds the largest seq (2^63-1)")
 		res = apply(t, f, line1, u.ev(line1, 3, wire.Commissioned, 2))
 		require.Equal(t, uint64(3), res.Acked, "the line goes on")
-		dls, err := f.s.DeadLetters(f.ctx, store.DeadLetterFilter{Line: line1})
+		dls, err := f.s.DeadLetters(f.ctx, lineevents.DeadLetterFilter{Line: line1})
 		require.NoError(t, err)
 		require.Len(t, dls, 2)
 		require.Zero(t, dls[0].Seq, "the column cannot hold it")
@@ -296,7 +297,7 @@ func TestHeldInvalidEventUnstorableText(t *testing.T) {
 		require.Equal(t, 3, res.Applied)
 		require.Len(t, res.Rejected, 1)
 		require.Contains(t, res.Rejected[0].Reason, "operator: control character")
-		dls, err := f.s.DeadLetters(f.ctx, store.DeadLetterFilter{Line: line1})
+		dls, err := f.s.DeadLetters(f.ctx, lineevents.DeadLetterFilter{Line: line1})
 		require.NoError(t, err)
 		require.Len(t, dls, 2)
 		require.Equal(t, `L1:\x00`, dls[0].EventID, "kept readable")
@@ -325,12 +326,12 @@ func TestFutureEventTimes(t *testing.T) {
 		}
 		res := apply(t, f, line1, events...)
 		require.Equal(t, 4, res.Applied)
-		flags, err := f.s.EventFlags(f.ctx, store.FlagFilter{Line: line1})
+		flags, err := f.s.EventFlags(f.ctx, lineevents.FlagFilter{Line: line1})
 		require.NoError(t, err)
 		require.Len(t, flags, 2)
 		require.Equal(t, []string{"L1:2", "L1:3"}, []string{flags[0].EventID, flags[1].EventID})
 		for _, fl := range flags {
-			require.Equal(t, store.FlagFutureTime, fl.Flag)
+			require.Equal(t, lineevents.FlagFutureTime, fl.Flag)
 			require.Equal(t, "WO-1", fl.Order)
 			require.Contains(t, fl.Detail, "more than the allowed 5m0s")
 		}
@@ -346,21 +347,21 @@ func TestDeadLetterBounds(t *testing.T) {
 		f := newFixture(t, dsn)
 		big := []byte(strings.Repeat("x", 10<<20))
 		small := []byte("{not json")
-		err := f.s.AddDeadLetters(f.ctx, []store.DeadLetter{
+		err := f.s.AddDeadLetters(f.ctx, []lineevents.DeadLetter{
 			{Topic: "serialine/v1/lines/L1/events", Line: line1, Payload: big, Reason: "too large"},
 			{Topic: "serialine/v1/lines/L1/events", Line: line1, Payload: small, Reason: "not JSON"},
 			// The broker read only the head of an oversized packet.
 			{Topic: "serialine/v1/lines/L1/events", Line: line1, Payload: []byte("head"), Size: 200 << 20, Reason: "packet too large"},
 		})
 		require.NoError(t, err)
-		_, err = f.s.AddDeadLetter(f.ctx, store.DeadLetter{Topic: "t", Payload: []byte("abc"), Size: 2, Reason: "x"})
+		_, err = f.s.AddDeadLetter(f.ctx, lineevents.DeadLetter{Topic: "t", Payload: []byte("abc"), Size: 2, Reason: "x"})
 		require.ErrorIs(t, err, sqldb.ErrInvalid, "a size below the payload kept")
 
-		dls, err := f.s.DeadLetters(f.ctx, store.DeadLetterFilter{Line: line1})
+		dls, err := f.s.DeadLetters(f.ctx, lineevents.DeadLetterFilter{Line: line1})
 		require.NoError(t, err)
 		require.Len(t, dls, 3)
 		sum := func(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) }
-		require.Len(t, dls[0].Payload, store.MaxDeadLetterPayload)
+		require.Len(t, dls[0].Payload, lineevents.MaxDeadLetterPayload)
 		require.Equal(t, int64(len(big)), dls[0].Size)
 		require.Equal(t, sum(big), dls[0].SHA256)
 		require.True(t, dls[0].Truncated())
@@ -387,10 +388,10 @@ func TestVoidedAfterCrashFlagged(t *testing.T) {
 		unclean.Note = "unaccounted after an unclean stop"
 		res := apply(t, f, line1, plain, unclean)
 		require.Equal(t, 2, res.Applied)
-		flags, err := f.s.EventFlags(f.ctx, store.FlagFilter{Order: "WO-1"})
+		flags, err := f.s.EventFlags(f.ctx, lineevents.FlagFilter{Order: "WO-1"})
 		require.NoError(t, err)
 		require.Len(t, flags, 1)
-		require.Equal(t, store.FlagVoidedUnclean, flags[0].Flag)
+		require.Equal(t, lineevents.FlagVoidedUnclean, flags[0].Flag)
 		require.Equal(t, unclean.ID, flags[0].EventID)
 		require.Equal(t, "unaccounted after an unclean stop", flags[0].Detail)
 	})

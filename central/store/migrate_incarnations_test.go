@@ -13,6 +13,7 @@ import (
 
 	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/epcisdb"
+	"github.com/serialine/serialine/central/store/lineevents"
 	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/storetest"
@@ -95,12 +96,12 @@ func TestMigrateToIncarnations(t *testing.T) {
 		require.NoError(t, err)
 		require.Len(t, evs, 3, "seqs 6-8; the cursor kept 1-5 done")
 
-		dls, err := s.DeadLetters(ctx, store.DeadLetterFilter{Line: line1})
+		dls, err := s.DeadLetters(ctx, lineevents.DeadLetterFilter{Line: line1})
 		require.NoError(t, err)
 		require.Len(t, dls, 1)
 		sum := sha256.Sum256(big)
 		require.Equal(t, hex.EncodeToString(sum[:]), dls[0].SHA256)
 		require.Equal(t, int64(len(big)), dls[0].Size)
-		require.Equal(t, big[:store.MaxDeadLetterPayload], dls[0].Payload)
+		require.Equal(t, big[:lineevents.MaxDeadLetterPayload], dls[0].Payload)
 	})
 }

@@ -5,13 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync/atomic"
 	"time"
 
 	"github.com/serialine/serialine/central/store/access"
 	"github.com/serialine/serialine/central/store/audit"
 	"github.com/serialine/serialine/central/store/epcisdb"
 	"github.com/serialine/serialine/central/store/eufmd"
+	"github.com/serialine/serialine/central/store/lineevents"
 	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/central/store/messages"
 	"github.com/serialine/serialine/central/store/orders"
@@ -19,35 +19,26 @@ import (
 	"github.com/serialine/serialine/central/store/supply"
 )
 
-// Store is central's records: the line events applied, serials, orders,
-// master data, supply chain and EPCIS, over one sqldb.DB (PostgreSQL in
-// production, an embedded SQLite file by default). It is safe for
-// concurrent use; several Stores (several central replicas) may share one
-// PostgreSQL database.
+// Store is central's records, one domain package each over one sqldb.DB
+// (PostgreSQL in production, an embedded SQLite file by default): the
+// lines' events, orders and grants, master data, the supply chain, EPCIS,
+// EU FMD, the outbound queue, access and the audit trail. It embeds them,
+// so a caller that needs many domains (the server, the tests) has one
+// value; packages that need one or two take that domain's type or an
+// interface of their own. It is safe for concurrent use; several Stores
+// (several central replicas) may share one PostgreSQL database.
 type Store struct {
+	*lineevents.Records
+	*orders.Book
+	*master.Data
 	*supply.Chain
+	*epcisdb.Repository
 	*eufmd.Register
 	*messages.Queue
 	*access.Registry
-	*epcisdb.Repository
-	*orders.Book
 	*audit.Trail
-	*master.Data
-	db  *sqldb.DB
-	log *slog.Logger
 
-	// skew: events stamped further ahead of the clock are flagged
-	// FlagFutureTime (WithFutureSkew).
-	skew time.Duration
-
-	// Units applied since Open and the count at which PostgreSQL's
-	// statistics are refreshed next (see refreshStats).
-	applied     atomic.Int64
-	nextAnalyze atomic.Int64
-
-	// clock is central's clock for the rules about dates (an order's
-	// shelf life); WithClock sets it for tests.
-	clock func() time.Time
+	db *sqldb.DB
 }
 
 // Option adjusts Open.
@@ -79,13 +70,9 @@ func WithClock(clock func() time.Time) Option {
 	}
 }
 
-// DefaultFutureSkew is how far ahead of central's clock an event may be
-// stamped before it is flagged FlagFutureTime.
-const DefaultFutureSkew = 10 * time.Minute
-
 // WithFutureSkew sets how far ahead of central's clock an event may be
 // stamped before it is applied flagged FlagFutureTime (default
-// DefaultFutureSkew; 0 keeps the default).
+// lineevents.DefaultFutureSkew; 0 keeps the default).
 func WithFutureSkew(d time.Duration) Option {
 	return func(o *options) {
 		if d > 0 {
@@ -111,16 +98,25 @@ func Open(ctx context.Context, dsn string, log *slog.Logger, opts ...Option) (*S
 	if log == nil {
 		return nil, errors.New("store: a logger is required")
 	}
-	o := options{clock: time.Now, skew: DefaultFutureSkew, fmdWindow: eufmd.DefaultFMDReversalWindow}
+	o := options{clock: time.Now, skew: lineevents.DefaultFutureSkew, fmdWindow: eufmd.DefaultFMDReversalWindow}
 	for _, opt := range opts {
 		opt(&o)
 	}
-	db, err := sqldb.Open(ctx, dsn, log, append([]sqldb.Option{sqldb.WithMigrationHook("dead_letter_bounds", boundDeadLetters)}, o.db...)...)
+	db, err := sqldb.Open(ctx, dsn, log, append([]sqldb.Option{sqldb.WithMigrationHook("dead_letter_bounds", lineevents.BoundDeadLetters)}, o.db...)...)
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{Register: eufmd.New(db, o.clock, o.fmdWindow), Queue: messages.New(db), Registry: access.New(db), db: db, log: db.Log(), clock: o.clock, skew: o.skew,
-		Trail: audit.New(db), Data: master.New(db), Book: orders.New(db, o.clock)}
+	s := &Store{db: db,
+		Records:  lineevents.New(db, o.skew),
+		Book:     orders.New(db, o.clock),
+		Data:     master.New(db),
+		Register: eufmd.New(db, o.clock, o.fmdWindow),
+		Queue:    messages.New(db),
+		Registry: access.New(db),
+		Trail:    audit.New(db),
+	}
+	// EPCIS queries first bring the projection of the lines' records up
+	// to date.
 	s.Repository = epcisdb.New(db, s.SyncLineEPCIS)
 	s.Chain = supply.New(db, s.Data, s.Repository, s.Register, s.Registry)
 	if n, err := s.ResealSecrets(ctx); err != nil {

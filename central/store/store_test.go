@@ -15,6 +15,7 @@ import (
 
 	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/audit"
+	"github.com/serialine/serialine/central/store/lineevents"
 	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/central/store/orders"
 	"github.com/serialine/serialine/central/store/sqldb"
@@ -408,16 +409,16 @@ func TestAuditAppendOnly(t *testing.T) {
 func TestDeadLetterAdd(t *testing.T) {
 	storetest.ForEachBackend(t, func(t *testing.T, dsn string) {
 		s, ctx := open(t, dsn), storetest.Context(t)
-		id, err := s.AddDeadLetter(ctx, store.DeadLetter{Topic: "serialine/v1/lines/L1/events", Line: line1, Payload: []byte("{not json"), Reason: "payload is not valid JSON"})
+		id, err := s.AddDeadLetter(ctx, lineevents.DeadLetter{Topic: "serialine/v1/lines/L1/events", Line: line1, Payload: []byte("{not json"), Reason: "payload is not valid JSON"})
 		require.NoError(t, err)
 		require.Positive(t, id)
-		_, err = s.AddDeadLetter(ctx, store.DeadLetter{Topic: "t", Reason: "empty payload"})
+		_, err = s.AddDeadLetter(ctx, lineevents.DeadLetter{Topic: "t", Reason: "empty payload"})
 		require.NoError(t, err)
-		dls, err := s.DeadLetters(ctx, store.DeadLetterFilter{Line: line1})
+		dls, err := s.DeadLetters(ctx, lineevents.DeadLetterFilter{Line: line1})
 		require.NoError(t, err)
 		require.Len(t, dls, 1)
 		require.Equal(t, []byte("{not json"), dls[0].Payload)
-		_, err = s.AddDeadLetter(ctx, store.DeadLetter{Topic: "t"})
+		_, err = s.AddDeadLetter(ctx, lineevents.DeadLetter{Topic: "t"})
 		require.ErrorIs(t, err, sqldb.ErrInvalid)
 	})
 }

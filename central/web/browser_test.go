@@ -14,7 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/serialine/serialine/central/auth"
-	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/lineevents"
 	"github.com/serialine/serialine/shared/gs1"
 	"github.com/serialine/serialine/shared/wire"
 )
@@ -310,11 +310,11 @@ func TestBrowser(t *testing.T) {
 	b.signIn(e.token("quinn", auth.RoleQA))
 	b.open("/orders/WO-F")
 	require.Contains(t, b.text("#flag-count"), "3 wait for a disposition")
-	flags, err := e.s.EventFlags(e.ctx, store.FlagFilter{Order: "WO-F"})
+	flags, err := e.s.EventFlags(e.ctx, lineevents.FlagFilter{Order: "WO-F"})
 	require.NoError(t, err)
 	b.do(
 		chromedp.Click(chromedp.ID(fmt.Sprintf("flag-%d", flags[0].ID))),
-		chromedp.SetValue(chromedp.ID("f-disposition"), store.DispositionRejected),
+		chromedp.SetValue(chromedp.ID("f-disposition"), lineevents.DispositionRejected),
 		chromedp.SendKeys(chromedp.ID("f-note"), "made after the close: pulled at the line"),
 		chromedp.Click(chromedp.CSS(`#disposition-form button[type=submit]`)),
 		chromedp.WaitVisible(chromedp.ID("notice")),

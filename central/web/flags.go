@@ -6,7 +6,7 @@ import (
 	"net/url"
 	"strconv"
 
-	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/lineevents"
 	"github.com/serialine/serialine/central/store/sqldb"
 )
 
@@ -17,8 +17,8 @@ var dispositionLabels = []fieldLabel{{"flag", "Flagged events"}, {"disposition",
 func dispositionOptions() []option {
 	return []option{
 		{"", "choose"},
-		{store.DispositionAccepted, "accepted: what the events record stands"},
-		{store.DispositionRejected, "rejected: the packs are pulled and destroyed"},
+		{lineevents.DispositionAccepted, "accepted: what the events record stands"},
+		{lineevents.DispositionRejected, "rejected: the packs are pulled and destroyed"},
 	}
 }
 
@@ -38,7 +38,7 @@ func (h *handler) disposeFlags(w http.ResponseWriter, r *http.Request) {
 		ids = append(ids, n)
 	}
 	if f.Valid() && len(ids) == 0 {
-		open, err := h.deps.Store.EventFlags(r.Context(), store.FlagFilter{Order: id, Open: true, Limit: maxFlagsShown})
+		open, err := h.deps.Store.EventFlags(r.Context(), lineevents.FlagFilter{Order: id, Open: true, Limit: maxFlagsShown})
 		if err != nil {
 			h.serverError(w, r, "list the flagged events", err)
 			return

@@ -12,8 +12,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/serialine/serialine/central/auth"
-	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/audit"
+	"github.com/serialine/serialine/central/store/lineevents"
 	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/central/store/orders"
 	"github.com/serialine/serialine/central/store/sqldb"
@@ -254,7 +254,7 @@ func TestOrderProgressAndFlags(t *testing.T) {
 	r = qa.post("/orders/WO-F/flags/disposition", url.Values{"disposition": {""}, "note": {""}}, true)
 	require.Equal(t, http.StatusUnprocessableEntity, r.status, r.body)
 	require.Equal(t, []string{"Disposition: Missing.", "Note: Missing."}, r.summary())
-	flags, err := e.s.EventFlags(e.ctx, store.FlagFilter{Order: "WO-F"})
+	flags, err := e.s.EventFlags(e.ctx, lineevents.FlagFilter{Order: "WO-F"})
 	require.NoError(t, err)
 	r = qa.post("/orders/WO-F/flags/disposition", url.Values{"flag": {itoa(flags[1].ID)}, "disposition": {"rejected"}, "note": {"packed after the close: pulled"}}, true)
 	require.Equal(t, http.StatusSeeOther, r.status, r.body)
@@ -263,7 +263,7 @@ func TestOrderProgressAndFlags(t *testing.T) {
 	require.Contains(t, r.idText("flag-count"), "2 wait")
 	r = qa.post("/orders/WO-F/flags/disposition", url.Values{"disposition": {"accepted"}, "note": {"belong to the batch"}}, true)
 	require.Equal(t, http.StatusSeeOther, r.status, r.body)
-	flags, err = e.s.EventFlags(e.ctx, store.FlagFilter{Order: "WO-F"})
+	flags, err = e.s.EventFlags(e.ctx, lineevents.FlagFilter{Order: "WO-F"})
 	require.NoError(t, err)
 	var got []string
 	for _, f := range flags {

@@ -20,6 +20,7 @@ import (
 	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/ingest"
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/lineevents"
 	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/central/store/orders"
 	"github.com/serialine/serialine/central/store/storetest"
@@ -362,7 +363,7 @@ func (u *units) ev(line string, seq uint64, typ wire.EventType, i int) wire.Even
 	return e
 }
 
-func (e *env) apply(line string, events ...wire.Event) store.ApplyResult {
+func (e *env) apply(line string, events ...wire.Event) lineevents.ApplyResult {
 	e.t.Helper()
 	res, err := e.s.ApplyEvents(e.ctx, line, events)
 	require.NoError(e.t, err)

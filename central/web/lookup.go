@@ -7,7 +7,7 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/lineevents"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/gs1"
 )
@@ -16,8 +16,8 @@ type lookupData struct {
 	Form *form
 	// Bracketed and DigitalLink are the code read, written out.
 	Bracketed, DigitalLink string
-	Unit                   *store.Unit
-	Container              *store.Container
+	Unit                   *lineevents.Unit
+	Container              *lineevents.Container
 	History                []historyRow
 	// Mismatches are data on the code that differ from central's record.
 	Mismatches []string
@@ -25,11 +25,11 @@ type lookupData struct {
 }
 
 type historyRow struct {
-	store.HistoryEntry
+	lineevents.HistoryEntry
 	DetailsText string
 }
 
-func historyRows(hs []store.HistoryEntry) []historyRow {
+func historyRows(hs []lineevents.HistoryEntry) []historyRow {
 	out := make([]historyRow, len(hs))
 	for i, h := range hs {
 		out[i] = historyRow{HistoryEntry: h, DetailsText: compactJSON(h.Details)}

@@ -9,7 +9,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/lineevents"
 	"github.com/serialine/serialine/central/store/orders"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/gs1"
@@ -176,8 +176,8 @@ type orderData struct {
 	// Need is what the order can still need (grants are bounded by it).
 	Need orders.OrderNeed
 	// FlagCount and Flags are the order's events flagged for QA.
-	FlagCount store.FlagCount
-	Flags     []store.EventFlag
+	FlagCount lineevents.FlagCount
+	Flags     []lineevents.EventFlag
 	// Problem is a refused action whose form is no longer shown (e.g. a
 	// release of an order released meanwhile).
 	Problem string
@@ -258,7 +258,7 @@ func (h *handler) loadOrder(ctx context.Context, id string) (orderData, error) {
 		return d, err
 	}
 	if d.FlagCount.Total > 0 {
-		if d.Flags, err = h.deps.Store.EventFlags(ctx, store.FlagFilter{Order: id, Limit: maxFlagsShown}); err != nil {
+		if d.Flags, err = h.deps.Store.EventFlags(ctx, lineevents.FlagFilter{Order: id, Limit: maxFlagsShown}); err != nil {
 			return d, err
 		}
 	}

@@ -11,8 +11,8 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/audit"
+	"github.com/serialine/serialine/central/store/lineevents"
 )
 
 // recordLimit caps the rows a dead-letter or audit page shows.
@@ -25,7 +25,7 @@ const defaultSince = 30 * 24 * time.Hour
 const payloadShown = 4096
 
 type deadLetterRow struct {
-	store.DeadLetter
+	lineevents.DeadLetter
 	Text      string
 	Hidden    int
 	Binary    bool
@@ -69,7 +69,7 @@ func (h *handler) deadLettersPage(w http.ResponseWriter, r *http.Request) {
 		h.render(w, r, http.StatusUnprocessableEntity, "dead-letters", "Dead letters", "dead-letters", d)
 		return
 	}
-	dls, err := h.deps.Store.DeadLetters(r.Context(), store.DeadLetterFilter{Line: f.Get("line"), Since: since, Limit: recordLimit})
+	dls, err := h.deps.Store.DeadLetters(r.Context(), lineevents.DeadLetterFilter{Line: f.Get("line"), Since: since, Limit: recordLimit})
 	if err != nil {
 		h.serverError(w, r, "list the dead letters", err)
 		return
@@ -81,7 +81,7 @@ func (h *handler) deadLettersPage(w http.ResponseWriter, r *http.Request) {
 	h.render(w, r, http.StatusOK, "dead-letters", "Dead letters", "dead-letters", d)
 }
 
-func payloadRow(dl store.DeadLetter) deadLetterRow {
+func payloadRow(dl lineevents.DeadLetter) deadLetterRow {
 	row := deadLetterRow{DeadLetter: dl, PayloadSz: len(dl.Payload)}
 	p := dl.Payload
 	if len(p) > payloadShown {

@@ -14,7 +14,7 @@ import (
 
 	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/ingest"
-	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/lineevents"
 	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/shared/wire"
 )
@@ -28,14 +28,14 @@ func TestDeadLetters(t *testing.T) {
 	bad.GTIN = gtinList // not the order's product
 	res := e.apply(line1, bad)
 	require.Len(t, res.Rejected, 1)
-	_, err := e.s.AddDeadLetter(e.ctx, store.DeadLetter{Topic: "serialine/v1/lines/L2/events", Line: line2,
+	_, err := e.s.AddDeadLetter(e.ctx, lineevents.DeadLetter{Topic: "serialine/v1/lines/L2/events", Line: line2,
 		Payload: []byte("{not json"), Reason: "payload: invalid character 'n'"})
 	require.NoError(t, err)
-	_, err = e.s.AddDeadLetter(e.ctx, store.DeadLetter{Topic: "serialine/v1/lines/L2/status", Line: line2,
+	_, err = e.s.AddDeadLetter(e.ctx, lineevents.DeadLetter{Topic: "serialine/v1/lines/L2/status", Line: line2,
 		Payload: []byte{0xff, 0xfe, 0x00, 0x01}, Reason: "payload: not UTF-8"})
 	require.NoError(t, err)
 	big := bytes.Repeat([]byte("z"), 1<<20)
-	_, err = e.s.AddDeadLetter(e.ctx, store.DeadLetter{Topic: "serialine/v1/lines/L3/events", Line: "L3", Payload: big, Reason: "too large"})
+	_, err = e.s.AddDeadLetter(e.ctx, lineevents.DeadLetter{Topic: "serialine/v1/lines/L3/events", Line: "L3", Payload: big, Reason: "too large"})
 	require.NoError(t, err)
 	sum := sha256.Sum256(big)
 
@@ -138,7 +138,7 @@ func TestLinesStatus(t *testing.T) {
 	}))
 	e.lines.set(line2, statusOf(line2, wire.LineOffline, e.now.Add(-time.Minute), nil))
 	e.lines.set("L3", statusOf("L3", wire.LinePaused, e.now.Add(-10*time.Minute), nil))
-	e.lines.gaps = []ingest.LineGap{{Line: "L3", Acked: 10, Gaps: []store.SeqGap{{From: 11, To: 12}}, Missing: 2, Since: e.now.Add(-time.Hour), Stale: true}}
+	e.lines.gaps = []ingest.LineGap{{Line: "L3", Acked: 10, Gaps: []lineevents.SeqGap{{From: 11, To: 12}}, Missing: 2, Since: e.now.Add(-time.Hour), Stale: true}}
 
 	c := e.signedIn("olga", auth.RoleOperator)
 	for _, path := range []string{"/lines", "/lines/live"} {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/serialine/serialine/central/ingest"
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/lineevents"
 	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/central/store/orders"
 	"github.com/serialine/serialine/central/store/sqldb"
@@ -279,7 +280,7 @@ func TestAgentPacksWhileProducing(t *testing.T) {
 	u, err := st.Unit(cctx, packGTIN, good[8])
 	require.NoError(t, err)
 	require.Equal(t, case3, u.Parent)
-	dead, err := st.DeadLetters(cctx, store.DeadLetterFilter{Line: lineID})
+	dead, err := st.DeadLetters(cctx, lineevents.DeadLetterFilter{Line: lineID})
 	require.NoError(t, err)
 	require.Empty(t, dead, "central applied every event")
 }

@@ -7,7 +7,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/central/store/lineevents"
 	"github.com/serialine/serialine/edge/internal/testcentral"
 	"github.com/serialine/serialine/edge/packing"
 	"github.com/serialine/serialine/internal/testkit"
@@ -156,7 +156,7 @@ func TestPackingEndToEnd(t *testing.T) {
 			u4, err := c.st.Unit(c.ctx, gtin, wo1.serial(t, 4))
 			require.NoError(t, err)
 			require.Empty(t, u4.Parent)
-			dead, err := c.st.DeadLetters(c.ctx, store.DeadLetterFilter{Line: line})
+			dead, err := c.st.DeadLetters(c.ctx, lineevents.DeadLetterFilter{Line: line})
 			require.NoError(t, err)
 			require.Empty(t, dead, "central applied every packing event")
 

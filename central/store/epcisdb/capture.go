@@ -82,7 +82,7 @@ func (s *Repository) capture(ctx context.Context, id string, events []epcis.Even
 		res.HashIDs[i] = r.hash
 	}
 	err := s.db.Write(ctx, func(tx sqldb.Tx) error {
-		if err := s.LockInsert(ctx, tx); err != nil {
+		if err := LockInsert(ctx, tx); err != nil {
 			return err
 		}
 		var fresh []*Row
@@ -118,8 +118,8 @@ func (s *Repository) capture(ctx context.Context, id string, events []epcis.Even
 	return res, nil
 }
 
-func (s *Repository) LockInsert(ctx context.Context, tx sqldb.Tx) error {
-	if s.db.Dialect() != sqldb.Postgres {
+func LockInsert(ctx context.Context, tx sqldb.Tx) error {
+	if tx.Dialect() != sqldb.Postgres {
 		return nil
 	}
 	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", int64(epcisInsertLock)); err != nil {
@@ -134,7 +134,7 @@ func newCaptureID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// epcisRow is one event ready to insert.
+// Row is one event ready to insert.
 type Row struct {
 	hash, eventID, typ, action, bizStep, disp, bizLoc, readPoint string
 	eventTime, recordTime                                        time.Time

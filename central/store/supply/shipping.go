@@ -641,7 +641,7 @@ func (s *Chain) ConfirmShipment(ctx context.Context, id string, at time.Time) (S
 		if err != nil {
 			return fmt.Errorf("%s: EPCIS shipping event: %w", rec, err)
 		}
-		if err := s.epcis.LockInsert(ctx, tx); err != nil {
+		if err := epcisdb.LockInsert(ctx, tx); err != nil {
 			return err
 		}
 		if _, err := epcisdb.Insert(ctx, tx, []*epcisdb.Row{&row}); err != nil {
@@ -926,7 +926,7 @@ func (s *Chain) ReceiveReturn(ctx context.Context, gtin, serial, siteGLN string)
 		if err != nil {
 			return fmt.Errorf("%s: EPCIS receiving event: %w", rec, err)
 		}
-		if err := s.epcis.LockInsert(ctx, tx); err != nil {
+		if err := epcisdb.LockInsert(ctx, tx); err != nil {
 			return err
 		}
 		if _, err := epcisdb.Insert(ctx, tx, []*epcisdb.Row{&row}); err != nil {

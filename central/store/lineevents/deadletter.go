@@ -1,4 +1,4 @@
-package store
+package lineevents
 
 import (
 	"context"
@@ -97,7 +97,7 @@ const insertDeadLetter = `INSERT INTO dead_letters (received_at, topic, line_id,
 // and SHA-256. A caller that has only a prefix of the payload (the broker
 // refusing an oversized packet before reading it) sets Size to the full
 // size, and SHA256 if it could hash the whole.
-func (s *Store) AddDeadLetter(ctx context.Context, d DeadLetter) (int64, error) {
+func (s *Records) AddDeadLetter(ctx context.Context, d DeadLetter) (int64, error) {
 	if err := prepareDeadLetters([]DeadLetter{d}); err != nil {
 		return 0, err
 	}
@@ -119,7 +119,7 @@ func (s *Store) AddDeadLetter(ctx context.Context, d DeadLetter) (int64, error) 
 // AddDeadLetters keeps several dead letters in one transaction, written in
 // bulk: a line flooding junk is kept at the rate of batches, not of single
 // commits, and logged once per batch.
-func (s *Store) AddDeadLetters(ctx context.Context, ds []DeadLetter) error {
+func (s *Records) AddDeadLetters(ctx context.Context, ds []DeadLetter) error {
 	if len(ds) == 0 {
 		return nil
 	}
@@ -166,7 +166,7 @@ type DeadLetterFilter struct {
 }
 
 // DeadLetters lists dead letters, oldest first.
-func (s *Store) DeadLetters(ctx context.Context, f DeadLetterFilter) ([]DeadLetter, error) {
+func (s *Records) DeadLetters(ctx context.Context, f DeadLetterFilter) ([]DeadLetter, error) {
 	var where []string
 	var args []any
 	if f.Line != "" {
@@ -207,7 +207,7 @@ func (s *Store) DeadLetters(ctx context.Context, f DeadLetterFilter) ([]DeadLett
 // and hashes the payloads of the dead letters stored before it and cuts
 // them to MaxDeadLetterPayload. SQLite has no SHA-256 function, so this is
 // Go for both databases.
-func boundDeadLetters(ctx context.Context, tx sqldb.Tx) error {
+func BoundDeadLetters(ctx context.Context, tx sqldb.Tx) error {
 	var after int64
 	for {
 		type dl struct {

@@ -1,4 +1,4 @@
-package store
+package lineevents
 
 import (
 	"context"
@@ -74,7 +74,7 @@ type Rejection struct {
 // central acks to the line. The line must exist (sqldb.ErrNotFound). Concurrent
 // calls for one line, also from several replicas, are serialised on the
 // line's seq row.
-func (s *Store) ApplyEvents(ctx context.Context, line string, events []wire.Event) (ApplyResult, error) {
+func (s *Records) ApplyEvents(ctx context.Context, line string, events []wire.Event) (ApplyResult, error) {
 	return s.ApplyEventsOf(ctx, line, "", events)
 }
 
@@ -86,7 +86,7 @@ func (s *Store) ApplyEvents(ctx context.Context, line string, events []wire.Even
 // reported in the result (Replaced) until QA resolves it. An event id is
 // applied once across all lines and incarnations: a replay with other
 // content, or under another incarnation, is a dead letter ("conflict").
-func (s *Store) ApplyEventsOf(ctx context.Context, line, incarnation string, events []wire.Event) (ApplyResult, error) {
+func (s *Records) ApplyEventsOf(ctx context.Context, line, incarnation string, events []wire.Event) (ApplyResult, error) {
 	if err := checkIncarnation(line, incarnation); err != nil {
 		return ApplyResult{Line: line, Incarnation: incarnation}, err
 	}
@@ -103,7 +103,7 @@ func (s *Store) ApplyEventsOf(ctx context.Context, line, incarnation string, eve
 // planner may probe units through the (gtin, counter) index and scan a whole
 // GTIN per event; a few early ANALYZEs keep a filling database on the
 // primary key. Later growth is left to autovacuum.
-func (s *Store) refreshStats(ctx context.Context, n int) {
+func (s *Records) refreshStats(ctx context.Context, n int) {
 	if s.db.Dialect() != sqldb.Postgres || n == 0 {
 		return
 	}
@@ -126,7 +126,7 @@ func (s *Store) refreshStats(ctx context.Context, n int) {
 // and including through as lost (an operator's decision when an edge lost
 // events for good, e.g. a replaced line PC): each becomes a dead letter
 // with reason, and the held events behind the gap are applied. Audited.
-func (s *Store) SkipGap(ctx context.Context, line string, through uint64, reason string) (ApplyResult, error) {
+func (s *Records) SkipGap(ctx context.Context, line string, through uint64, reason string) (ApplyResult, error) {
 	if err := check.Text("line "+line, "reason", reason, true); err != nil {
 		return ApplyResult{Line: line}, err
 	}
@@ -135,7 +135,7 @@ func (s *Store) SkipGap(ctx context.Context, line string, through uint64, reason
 
 // SkipGapIn is SkipGap for a given incarnation of the line (an earlier
 // one's gap, after its takeover).
-func (s *Store) SkipGapIn(ctx context.Context, line, incarnation string, through uint64, reason string) (ApplyResult, error) {
+func (s *Records) SkipGapIn(ctx context.Context, line, incarnation string, through uint64, reason string) (ApplyResult, error) {
 	if err := check.Text("line "+line, "reason", reason, true); err != nil {
 		return ApplyResult{Line: line}, err
 	}
@@ -154,7 +154,7 @@ func checkIncarnation(line, inc string) error {
 	return nil
 }
 
-func (s *Store) apply(ctx context.Context, line, inc string, incKnown bool, events []wire.Event, skipThrough uint64, skipReason string) (ApplyResult, error) {
+func (s *Records) apply(ctx context.Context, line, inc string, incKnown bool, events []wire.Event, skipThrough uint64, skipReason string) (ApplyResult, error) {
 	topic, err := wire.Topic(line, wire.KindEvents)
 	if err != nil {
 		return ApplyResult{Line: line}, sqldb.Invalid("line "+line, "id", "%v", err)

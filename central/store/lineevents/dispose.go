@@ -1,4 +1,4 @@
-package store
+package lineevents
 
 import (
 	"context"
@@ -38,7 +38,7 @@ type VoidedUnaccounted struct {
 // counted in the order's reconciliation), for reason. Central's units of
 // them are then "voided": a pack found with one fails verification, and
 // the serial is never granted again (it never was: counters only go up).
-func (s *Store) VoidUnaccounted(ctx context.Context, orderID, reason string) (VoidedUnaccounted, error) {
+func (s *Records) VoidUnaccounted(ctx context.Context, orderID, reason string) (VoidedUnaccounted, error) {
 	rec := "work order " + orderID
 	if err := check.Text(rec, "reason", reason, true); err != nil {
 		return VoidedUnaccounted{}, err

@@ -1,4 +1,4 @@
-package store
+package lineevents
 
 import (
 	"context"
@@ -24,7 +24,7 @@ const lineSyncBatch = 5000
 // disaggregated → AggregationEvent. Each line's cursor moves in the same
 // transaction as the events it produced, so replicas and retries never
 // project twice; QueryEPCIS calls it first.
-func (s *Store) SyncLineEPCIS(ctx context.Context) error {
+func (s *Records) SyncLineEPCIS(ctx context.Context) error {
 	type pending struct {
 		line, inc string
 		from, to  int64
@@ -67,7 +67,7 @@ func (s *Store) SyncLineEPCIS(ctx context.Context) error {
 
 // syncLine projects up to lineSyncBatch seqs of one incarnation of a
 // line; done says it is caught up.
-func (s *Store) syncLine(ctx context.Context, tx sqldb.Tx, line, inc string) (done bool, err error) {
+func (s *Records) syncLine(ctx context.Context, tx sqldb.Tx, line, inc string) (done bool, err error) {
 	if _, err := tx.Exec(ctx, "INSERT INTO epcis_line_cursor (line_id, incarnation, seq) VALUES ($1, $2, 0) ON CONFLICT (line_id, incarnation) DO NOTHING", line, inc); err != nil {
 		return false, err
 	}
@@ -127,7 +127,7 @@ func (s *Store) syncLine(ctx context.Context, tx sqldb.Tx, line, inc string) (do
 			}
 			rows = append(rows, &row)
 		}
-		if err := s.LockInsert(ctx, tx); err != nil {
+		if err := epcisdb.LockInsert(ctx, tx); err != nil {
 			return false, err
 		}
 		if _, err := epcisdb.Insert(ctx, tx, rows); err != nil {
@@ -155,7 +155,7 @@ type projector struct {
 	readPoint string         // the line's SGLN, "" when none
 }
 
-func (s *Store) newProjector(ctx context.Context, tx sqldb.Tx, line string, hist []histRow) (*projector, error) {
+func (s *Records) newProjector(ctx context.Context, tx sqldb.Tx, line string, hist []histRow) (*projector, error) {
 	p := &projector{gcp: map[string]int{}, ssccGCP: map[string]int{}}
 	r, err := tx.Query(ctx, "SELECT gtin, company_prefix_len FROM products")
 	if err != nil {

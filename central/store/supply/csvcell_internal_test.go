@@ -1,10 +1,9 @@
-package store
+package supply
 
 import (
 	"bytes"
 	"testing"
 
-	"github.com/serialine/serialine/central/store/supply"
 	"github.com/stretchr/testify/require"
 )
 
@@ -23,10 +22,10 @@ func TestCSVCell(t *testing.T) {
 		{"a=b", "a=b"},
 		{"", ""},
 	} {
-		require.Equal(t, c.want, supply.CsvCell(c.in), "%q", c.in)
+		require.Equal(t, c.want, CsvCell(c.in), "%q", c.in)
 	}
 	var b bytes.Buffer
-	w := supply.NewSafeCSV(&b)
+	w := NewSafeCSV(&b)
 	require.NoError(t, w.Write([]string{"=1+2", "ok"}))
 	w.Flush()
 	require.NoError(t, w.Error())

@@ -1,4 +1,4 @@
-package store
+package lineevents
 
 import (
 	"context"
@@ -47,7 +47,7 @@ type HistoryEntry struct {
 
 // Unit returns the unit (gtin, serial) with its full history, oldest
 // first. One statement: one snapshot, one round trip.
-func (s *Store) Unit(ctx context.Context, gtin, serial string) (Unit, error) {
+func (s *Records) Unit(ctx context.Context, gtin, serial string) (Unit, error) {
 	var u Unit
 	found := false
 	err := s.db.Read(ctx, func(q sqldb.Tx) error {
@@ -127,7 +127,7 @@ type Container struct {
 }
 
 // Container returns a container with its current contents and history.
-func (s *Store) Container(ctx context.Context, sscc string) (Container, error) {
+func (s *Records) Container(ctx context.Context, sscc string) (Container, error) {
 	c := Container{SSCC: sscc}
 	err := s.db.ReadTx(ctx, func(q sqldb.Tx) error {
 		err := q.QueryRow(ctx, "SELECT parent, line_id, order_id, created_at, updated_at FROM containers WHERE sscc = $1", sscc).
@@ -205,7 +205,7 @@ func (c Counts) Total() uint64 {
 }
 
 // UnitCounts counts the units that match f by state (and reason).
-func (s *Store) UnitCounts(ctx context.Context, f UnitFilter) (Counts, error) {
+func (s *Records) UnitCounts(ctx context.Context, f UnitFilter) (Counts, error) {
 	var where []string
 	var args []any
 	if f.Order != "" {
@@ -270,7 +270,7 @@ func countUnits(ctx context.Context, q sqldb.Tx, where string, args ...any) (Cou
 // either commissioned, decommissioned (by reason), voided or returned
 // unused. Difference() is what is not (yet) accounted for: serials still
 // in the line's pool, or events not yet received.
-func (s *Store) Reconciliation(ctx context.Context, order string) (wire.Reconciliation, error) {
+func (s *Records) Reconciliation(ctx context.Context, order string) (wire.Reconciliation, error) {
 	var rec wire.Reconciliation
 	err := s.db.ReadTx(ctx, func(q sqldb.Tx) error {
 		if _, err := orders.GetOrder(ctx, q, order, ""); err != nil {

@@ -1,4 +1,4 @@
-package store
+package lineevents
 
 import (
 	"context"
@@ -220,7 +220,7 @@ func where(line, inc string) string {
 
 // LineSeq returns the line's sequence state: what central has acked and
 // which events wait behind which gaps, for every incarnation.
-func (s *Store) LineSeq(ctx context.Context, line string) (LineSeq, error) {
+func (s *Records) LineSeq(ctx context.Context, line string) (LineSeq, error) {
 	ls := LineSeq{Line: line}
 	err := s.db.ReadTx(ctx, func(q sqldb.Tx) error {
 		err := q.QueryRow(ctx, "SELECT incarnation, applied_seq FROM line_seq WHERE line_id = $1", line).Scan(&ls.Incarnation, &ls.Acked)
@@ -314,7 +314,7 @@ func (s *Store) LineSeq(ctx context.Context, line string) (LineSeq, error) {
 // (the old incarnation's held events and unused serials have been seen
 // to): the acks of the incarnation stop carrying what it replaced, so the
 // line can clear its alarm. Audited.
-func (s *Store) ResolveIncarnation(ctx context.Context, line, incarnation, note string) error {
+func (s *Records) ResolveIncarnation(ctx context.Context, line, incarnation, note string) error {
 	rec := "line " + line + " incarnation " + incarnation
 	if err := check.Text(rec, "note", note, true); err != nil {
 		return err

@@ -1,4 +1,4 @@
-package store
+package lineevents
 
 import (
 	"context"
@@ -123,7 +123,7 @@ type FlagFilter struct {
 }
 
 // EventFlags lists flagged events, oldest first.
-func (s *Store) EventFlags(ctx context.Context, f FlagFilter) ([]EventFlag, error) {
+func (s *Records) EventFlags(ctx context.Context, f FlagFilter) ([]EventFlag, error) {
 	var where []string
 	var args []any
 	for _, c := range []struct{ col, v string }{{"order_id", f.Order}, {"line_id", f.Line}, {"flag", f.Flag}} {
@@ -177,7 +177,7 @@ const maxFlagsPerDisposition = 10_000
 // (sqldb.ErrState; a disposition is recorded once). When order is not empty,
 // each flag must be of that order (sqldb.ErrNotFound otherwise). Each is audited
 // under the context's actor.
-func (s *Store) DisposeFlags(ctx context.Context, order string, ids []int64, disposition, note string) ([]EventFlag, error) {
+func (s *Records) DisposeFlags(ctx context.Context, order string, ids []int64, disposition, note string) ([]EventFlag, error) {
 	rec := "event flags"
 	if len(ids) == 0 {
 		return nil, sqldb.Invalid(rec, "flags", "missing; name at least one flag")
@@ -252,7 +252,7 @@ type FlagCount struct {
 }
 
 // OrderFlagCount counts the flagged events of order.
-func (s *Store) OrderFlagCount(ctx context.Context, order string) (FlagCount, error) {
+func (s *Records) OrderFlagCount(ctx context.Context, order string) (FlagCount, error) {
 	var c FlagCount
 	err := s.db.Read(ctx, func(q sqldb.Tx) error {
 		return q.QueryRow(ctx, "SELECT COUNT(*), COALESCE(SUM(CASE WHEN disposition = '' THEN 1 ELSE 0 END), 0) FROM event_flags WHERE order_id = $1", order).
