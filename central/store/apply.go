@@ -81,7 +81,7 @@ type Rejection struct {
 // calls for one line, also from several replicas, are serialised on the
 // line's seq row.
 func (s *Store) ApplyEvents(ctx context.Context, line string, events []wire.Event) (ApplyResult, error) {
-	return s.ApplyEventsOf(ctx, line, "", events)
+	return s.ApplyEventsOf(ctx, line, "", wire.CheckEvents(events))
 }
 
 // ApplyEventsOf is ApplyEvents for the events of one incarnation of the
@@ -92,7 +92,9 @@ func (s *Store) ApplyEvents(ctx context.Context, line string, events []wire.Even
 // reported in the result (Replaced) until QA resolves it. An event id is
 // applied once across all lines and incarnations: a replay with other
 // content, or under another incarnation, is a dead letter ("conflict").
-func (s *Store) ApplyEventsOf(ctx context.Context, line, incarnation string, events []wire.Event) (ApplyResult, error) {
+// The events come checked (wire.DecodeCheckedBatch): an invalid one is
+// dead-lettered with its check's reason, nothing is validated again.
+func (s *Store) ApplyEventsOf(ctx context.Context, line, incarnation string, events []wire.CheckedEvent) (ApplyResult, error) {
 	if err := checkIncarnation(line, incarnation); err != nil {
 		return ApplyResult{Line: line, Incarnation: incarnation}, err
 	}
@@ -162,7 +164,7 @@ func checkIncarnation(line, inc string) error {
 	return nil
 }
 
-func (s *Store) apply(ctx context.Context, line, inc string, incKnown bool, events []wire.Event, skipThrough uint64, skipReason string) (ApplyResult, error) {
+func (s *Store) apply(ctx context.Context, line, inc string, incKnown bool, events []wire.CheckedEvent, skipThrough uint64, skipReason string) (ApplyResult, error) {
 	topic, err := wire.Topic(line, wire.KindEvents)
 	if err != nil {
 		return ApplyResult{Line: line}, invalid("line "+line, "id", "%v", err)
@@ -323,7 +325,7 @@ type applier struct {
 	optimistic, fast bool
 }
 
-func (a *applier) run(ctx context.Context, events []wire.Event, skipThrough uint64, skipReason string) error {
+func (a *applier) run(ctx context.Context, events []wire.CheckedEvent, skipThrough uint64, skipReason string) error {
 	appliedSeq, err := a.openIncarnation(ctx, skipThrough == 0)
 	if err != nil {
 		return err
@@ -334,9 +336,10 @@ func (a *applier) run(ctx context.Context, events []wire.Event, skipThrough uint
 	cands := make([]*item, 0, len(events))
 	inBatchID := make(map[string]uint64, len(events))
 	inBatchSeq := make(map[uint64]string, len(events))
-	for _, e := range events {
+	for _, c := range events {
+		e := c.Event()
 		it := &item{ev: e}
-		verr := e.Validate()
+		verr := c.Err()
 		var fe *wire.FieldError
 		if verr != nil && errors.As(verr, &fe) && (fe.Field == "id" || fe.Field == "seq") {
 			a.deadNow(it, verr.Error())
@@ -662,10 +665,9 @@ func (a *applier) loadPayloads(ctx context.Context, run []*item) error {
 			}
 			continue
 		}
+		// Held with no reason: it passed its check when it arrived.
 		if err := json.Unmarshal(it.raw, &it.ev); err != nil {
 			it.bad = "held event does not decode: " + err.Error()
-		} else if verr := it.ev.Validate(); verr != nil {
-			it.bad = verr.Error()
 		}
 		it.ev.ID, it.ev.Seq = id, seq
 	}

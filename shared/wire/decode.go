@@ -39,14 +39,24 @@ func Encode(p Payload) ([]byte, error) {
 // Unknown JSON fields are ignored (see the package documentation on
 // forward compatibility).
 func DecodeEventBatch(b []byte) (EventBatch, error) {
+	batch, _, err := DecodeCheckedBatch(b)
+	return batch, err
+}
+
+// DecodeCheckedBatch is DecodeEventBatch for whoever applies the events:
+// it also returns each event with the result of its own Validate, the very
+// results the *BatchError's reasons are made of, so that the invalid events
+// are dead-lettered with them and nothing is validated twice.
+func DecodeCheckedBatch(b []byte) (EventBatch, []CheckedEvent, error) {
 	var batch EventBatch
 	if err := decode(b, &batch); err != nil {
-		return EventBatch{}, err
+		return EventBatch{}, nil, err
 	}
 	if err := batch.validateEnvelope(); err != nil {
-		return EventBatch{}, err
+		return EventBatch{}, nil, err
 	}
-	return batch, batch.validateEvents()
+	checked := CheckEvents(batch.Events)
+	return batch, checked, batchError(checked)
 }
 
 // DecodeAck reads and validates an acks payload.
