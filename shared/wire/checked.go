@@ -45,15 +45,15 @@ func (c CheckedEvent) Err() error {
 	return c.err
 }
 
-// batchError is the *BatchError of a batch's checked events (nil when all
-// are valid): each invalid event's own reason under "events[i]", and the
-// ids and seqs that repeat among the valid ones.
-func batchError(events []CheckedEvent) error {
+// batchError is the *BatchError of a batch (nil when all its events are
+// valid), given each event's own result: each invalid event's reason under
+// "events[i]", and the ids and seqs that repeat among the valid ones.
+func batchError(events []Event, errOf func(i int) error) error {
 	var invalid map[int]error
 	ids := make(map[string]int, len(events))
 	seqs := make(map[uint64]int, len(events))
-	for i, c := range events {
-		e, err := &c.ev, c.Err()
+	for i := range events {
+		e, err := &events[i], errOf(i)
 		if err == nil {
 			if j, dup := ids[e.ID]; dup {
 				err = fieldErrf("id", "%q repeats events[%d]", e.ID, j)

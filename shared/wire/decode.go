@@ -39,8 +39,11 @@ func Encode(p Payload) ([]byte, error) {
 // Unknown JSON fields are ignored (see the package documentation on
 // forward compatibility).
 func DecodeEventBatch(b []byte) (EventBatch, error) {
-	batch, _, err := DecodeCheckedBatch(b)
-	return batch, err
+	batch, err := decodeBatch(b)
+	if err != nil {
+		return EventBatch{}, err
+	}
+	return batch, batch.validateEvents()
 }
 
 // DecodeCheckedBatch is DecodeEventBatch for whoever applies the events:
@@ -48,15 +51,21 @@ func DecodeEventBatch(b []byte) (EventBatch, error) {
 // results the *BatchError's reasons are made of, so that the invalid events
 // are dead-lettered with them and nothing is validated twice.
 func DecodeCheckedBatch(b []byte) (EventBatch, []CheckedEvent, error) {
-	var batch EventBatch
-	if err := decode(b, &batch); err != nil {
-		return EventBatch{}, nil, err
-	}
-	if err := batch.validateEnvelope(); err != nil {
+	batch, err := decodeBatch(b)
+	if err != nil {
 		return EventBatch{}, nil, err
 	}
 	checked := CheckEvents(batch.Events)
-	return batch, checked, batchError(checked)
+	return batch, checked, batchError(batch.Events, func(i int) error { return checked[i].Err() })
+}
+
+// decodeBatch reads an events payload and checks its envelope.
+func decodeBatch(b []byte) (EventBatch, error) {
+	var batch EventBatch
+	if err := decode(b, &batch); err != nil {
+		return EventBatch{}, err
+	}
+	return batch, batch.validateEnvelope()
 }
 
 // DecodeAck reads and validates an acks payload.

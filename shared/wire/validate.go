@@ -232,7 +232,9 @@ func (b EventBatch) validateEnvelope() error {
 	return nil
 }
 
-func (b EventBatch) validateEvents() error { return batchError(CheckEvents(b.Events)) }
+func (b EventBatch) validateEvents() error {
+	return batchError(b.Events, func(i int) error { return b.Events[i].Validate() })
+}
 
 func checkVersion(v int) error {
 	switch v {
