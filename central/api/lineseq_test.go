@@ -29,7 +29,7 @@ func replacedLine(tb testing.TB, e *env) (string, string) {
 	}
 	_, err := e.s.ApplyEvents(e.ctx, id, []wire.Event{ev("1")})
 	require.NoError(tb, err)
-	res, err := e.s.ApplyEventsOf(e.ctx, id, "inc2", []wire.Event{ev("inc2:1")})
+	res, err := e.s.ApplyEventsOf(e.ctx, id, "inc2", wire.CheckEvents([]wire.Event{ev("inc2:1")}))
 	require.NoError(tb, err)
 	require.NotNil(tb, res.Replaced)
 	return id, "inc2"

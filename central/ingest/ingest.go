@@ -25,7 +25,7 @@ import (
 // Store is what ingest needs of central's database; *store.Store
 // implements it.
 type Store interface {
-	ApplyEventsOf(ctx context.Context, line, incarnation string, events []wire.Event) (lineevents.ApplyResult, error)
+	ApplyEventsOf(ctx context.Context, line, incarnation string, events []wire.CheckedEvent) (lineevents.ApplyResult, error)
 	Grant(ctx context.Context, req wire.SerialRequest, limit uint64) (wire.SerialGrant, error)
 	AddDeadLetters(ctx context.Context, ds []lineevents.DeadLetter) error
 	LineOrders(ctx context.Context, line string) (wire.Orders, error)

@@ -151,6 +151,7 @@ func runScenarios(t *testing.T, c *central, b mqttBroker) {
 		require.Equal(t, evs[1].ID, dl[0].EventID)
 		require.Equal(t, uint64(2), dl[0].Seq)
 		require.Contains(t, dl[0].Reason, "check digit")
+		require.Equal(t, wire.CheckEvent(evs[1]).Err().Error(), dl[0].Reason, "the decoder's reason, carried to the store")
 	})
 
 	t.Run("a batch naming another line than its topic is a dead letter", func(t *testing.T) {

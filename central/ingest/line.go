@@ -31,12 +31,13 @@ type job struct {
 	reason string // set: dead-letter msg with it
 }
 
-// decoded is an events payload after decoding: its events and the
-// incarnation they belong to, or why the whole payload is a dead letter.
+// decoded is an events payload after decoding: its events, each with the
+// result of its one validation, and the incarnation they belong to, or why
+// the whole payload is a dead letter.
 type decoded struct {
 	msg    message
 	inc    string
-	events []wire.Event
+	events []wire.CheckedEvent
 	dead   string
 }
 
@@ -133,7 +134,7 @@ func (w *lineWorker) decodeLoop() {
 	defer close(w.decoded)
 	for m := range w.events {
 		d := decoded{msg: m}
-		b, err := wire.DecodeEventBatch(m.payload)
+		b, checked, err := wire.DecodeCheckedBatch(m.payload)
 		var be *wire.BatchError
 		switch {
 		case err != nil && !errors.As(err, &be):
@@ -143,9 +144,10 @@ func (w *lineWorker) decodeLoop() {
 			d.dead = fmt.Sprintf("event batch: line %q published on the topic of line %s", b.Line, w.line)
 		default:
 			// Events that break the wire rules (be) go to the store all
-			// the same: it dead-letters each with its reason and counts its
-			// seq as done, so that it blocks nothing behind it.
-			d.events, d.inc = b.Events, b.Incarnation
+			// the same, with their check's result: it dead-letters each
+			// with that reason and counts its seq as done, so that it
+			// blocks nothing behind it.
+			d.events, d.inc = checked, b.Incarnation
 		}
 		w.decoded <- d
 	}
@@ -220,22 +222,23 @@ func (w *lineWorker) applyLoop() {
 // judges such events differently inside one batch than across batches.
 type merge struct {
 	inc    string
-	events []wire.Event
+	events []wire.CheckedEvent
 	ids    map[string]uint64
 	seqs   map[uint64]string
 }
 
-func newMerge(inc string, events []wire.Event) *merge {
+func newMerge(inc string, events []wire.CheckedEvent) *merge {
 	m := &merge{inc: inc, ids: make(map[string]uint64, len(events)), seqs: make(map[uint64]string, len(events))}
 	m.add(events)
 	return m
 }
 
-func (m *merge) conflicts(inc string, events []wire.Event) bool {
+func (m *merge) conflicts(inc string, events []wire.CheckedEvent) bool {
 	if inc != m.inc {
 		return true
 	}
-	for _, e := range events {
+	for _, c := range events {
+		e := c.Event()
 		if seq, ok := m.ids[e.ID]; ok && seq != e.Seq {
 			return true
 		}
@@ -246,9 +249,10 @@ func (m *merge) conflicts(inc string, events []wire.Event) bool {
 	return false
 }
 
-func (m *merge) add(events []wire.Event) {
+func (m *merge) add(events []wire.CheckedEvent) {
 	m.events = append(m.events, events...)
-	for _, e := range events {
+	for _, c := range events {
+		e := c.Event()
 		m.ids[e.ID] = e.Seq
 		m.seqs[e.Seq] = e.ID
 	}
@@ -256,7 +260,7 @@ func (m *merge) add(events []wire.Event) {
 
 // apply applies events (the batches of group, all of incarnation inc) in
 // one transaction and acks the line after the commit.
-func (w *lineWorker) apply(group []decoded, inc string, events []wire.Event) {
+func (w *lineWorker) apply(group []decoded, inc string, events []wire.CheckedEvent) {
 	in := w.in
 	ctx := sqldb.WithActor(in.ctx, "line:"+w.line)
 	start := time.Now()

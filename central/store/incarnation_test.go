@@ -24,7 +24,7 @@ import (
 
 func applyOf(t *testing.T, f fixture, line, inc string, events ...wire.Event) lineevents.ApplyResult {
 	t.Helper()
-	res, err := f.s.ApplyEventsOf(f.ctx, line, inc, events)
+	res, err := f.s.ApplyEventsOf(f.ctx, line, inc, wire.CheckEvents(events))
 	require.NoError(t, err)
 	return res
 }
@@ -190,7 +190,7 @@ func TestIncarnationFirstOfALine(t *testing.T) {
 		require.ErrorIs(t, err, sqldb.ErrNotFound)
 		_, err = f.s.SkipGapIn(f.ctx, line1, "bad id!", 2, "x")
 		require.ErrorIs(t, err, sqldb.ErrInvalid)
-		_, err = f.s.ApplyEventsOf(f.ctx, line1, strings.Repeat("x", 65), []wire.Event{u.incEv(line1, "x", 1, 30)})
+		_, err = f.s.ApplyEventsOf(f.ctx, line1, strings.Repeat("x", 65), wire.CheckEvents([]wire.Event{u.incEv(line1, "x", 1, 30)}))
 		require.ErrorIs(t, err, sqldb.ErrInvalid)
 		ls, err := f.s.LineSeq(f.ctx, line1)
 		require.NoError(t, err)

@@ -158,7 +158,9 @@ func (c Config) Validate() error {
 }
 
 // item is one hand-over: a single event (Append), or several to commit
-// together and a channel for the outcome (AppendSync, Flush).
+// together and a channel for the outcome (AppendSync, Flush). Its events
+// have passed check, the line's one validation: the writer stores them and
+// the publisher sends the stored bytes without validating again.
 type item struct {
 	ev   wire.Event
 	evs  []wire.Event

@@ -39,14 +39,33 @@ func Encode(p Payload) ([]byte, error) {
 // Unknown JSON fields are ignored (see the package documentation on
 // forward compatibility).
 func DecodeEventBatch(b []byte) (EventBatch, error) {
+	batch, err := decodeBatch(b)
+	if err != nil {
+		return EventBatch{}, err
+	}
+	return batch, batch.validateEvents()
+}
+
+// DecodeCheckedBatch is DecodeEventBatch for whoever applies the events:
+// it also returns each event with the result of its own Validate, the very
+// results the *BatchError's reasons are made of, so that the invalid events
+// are dead-lettered with them and nothing is validated twice.
+func DecodeCheckedBatch(b []byte) (EventBatch, []CheckedEvent, error) {
+	batch, err := decodeBatch(b)
+	if err != nil {
+		return EventBatch{}, nil, err
+	}
+	checked := CheckEvents(batch.Events)
+	return batch, checked, batchError(batch.Events, func(i int) error { return checked[i].Err() })
+}
+
+// decodeBatch reads an events payload and checks its envelope.
+func decodeBatch(b []byte) (EventBatch, error) {
 	var batch EventBatch
 	if err := decode(b, &batch); err != nil {
 		return EventBatch{}, err
 	}
-	if err := batch.validateEnvelope(); err != nil {
-		return EventBatch{}, err
-	}
-	return batch, batch.validateEvents()
+	return batch, batch.validateEnvelope()
 }
 
 // DecodeAck reads and validates an acks payload.

@@ -63,5 +63,8 @@
 // DecodeEventBatch reports invalid events as a *BatchError while still
 // returning the batch, so that central can dead-letter the bad events and
 // apply the others: one bad event must never block the line's sequence.
+// DecodeCheckedBatch also hands each event over as a CheckedEvent carrying
+// its own Validate result, so that whoever applies the events trusts it
+// instead of validating each event again.
 // Payloads are capped at MaxPayloadBytes and batches at MaxBatchEvents.
 package wire

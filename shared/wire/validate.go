@@ -233,32 +233,7 @@ func (b EventBatch) validateEnvelope() error {
 }
 
 func (b EventBatch) validateEvents() error {
-	var invalid map[int]error
-	ids := make(map[string]int, len(b.Events))
-	seqs := make(map[uint64]int, len(b.Events))
-	for i, e := range b.Events {
-		err := e.Validate()
-		if err == nil {
-			if j, dup := ids[e.ID]; dup {
-				err = fieldErrf("id", "%q repeats events[%d]", e.ID, j)
-			} else if j, dup := seqs[e.Seq]; dup {
-				err = fieldErrf("seq", "%d repeats events[%d]", e.Seq, j)
-			}
-		}
-		if err != nil {
-			if invalid == nil {
-				invalid = make(map[int]error)
-			}
-			invalid[i] = under(index("events", i), err)
-			continue
-		}
-		ids[e.ID] = i
-		seqs[e.Seq] = i
-	}
-	if invalid != nil {
-		return &BatchError{Invalid: invalid}
-	}
-	return nil
+	return batchError(b.Events, func(i int) error { return b.Events[i].Validate() })
 }
 
 func checkVersion(v int) error {

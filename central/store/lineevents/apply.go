@@ -73,7 +73,7 @@ type Rejection struct {
 // calls for one line, also from several replicas, are serialised on the
 // line's seq row.
 func (s *Records) ApplyEvents(ctx context.Context, line string, events []wire.Event) (ApplyResult, error) {
-	return s.ApplyEventsOf(ctx, line, "", events)
+	return s.ApplyEventsOf(ctx, line, "", wire.CheckEvents(events))
 }
 
 // ApplyEventsOf is ApplyEvents for the events of one incarnation of the
@@ -84,7 +84,9 @@ func (s *Records) ApplyEvents(ctx context.Context, line string, events []wire.Ev
 // reported in the result (Replaced) until QA resolves it. An event id is
 // applied once across all lines and incarnations: a replay with other
 // content, or under another incarnation, is a dead letter ("conflict").
-func (s *Records) ApplyEventsOf(ctx context.Context, line, incarnation string, events []wire.Event) (ApplyResult, error) {
+// The events come checked (wire.DecodeCheckedBatch): an invalid one is
+// dead-lettered with its check's reason, nothing is validated again.
+func (s *Records) ApplyEventsOf(ctx context.Context, line, incarnation string, events []wire.CheckedEvent) (ApplyResult, error) {
 	if err := checkIncarnation(line, incarnation); err != nil {
 		return ApplyResult{Line: line, Incarnation: incarnation}, err
 	}
@@ -152,7 +154,7 @@ func checkIncarnation(line, inc string) error {
 	return nil
 }
 
-func (s *Records) apply(ctx context.Context, line, inc string, incKnown bool, events []wire.Event, skipThrough uint64, skipReason string) (ApplyResult, error) {
+func (s *Records) apply(ctx context.Context, line, inc string, incKnown bool, events []wire.CheckedEvent, skipThrough uint64, skipReason string) (ApplyResult, error) {
 	topic, err := wire.Topic(line, wire.KindEvents)
 	if err != nil {
 		return ApplyResult{Line: line}, sqldb.Invalid("line "+line, "id", "%v", err)
@@ -299,7 +301,7 @@ type applier struct {
 	optimistic, fast bool
 }
 
-func (a *applier) run(ctx context.Context, events []wire.Event, skipThrough uint64, skipReason string) error {
+func (a *applier) run(ctx context.Context, events []wire.CheckedEvent, skipThrough uint64, skipReason string) error {
 	appliedSeq, err := a.openIncarnation(ctx, skipThrough == 0)
 	if err != nil {
 		return err
@@ -310,9 +312,10 @@ func (a *applier) run(ctx context.Context, events []wire.Event, skipThrough uint
 	cands := make([]*item, 0, len(events))
 	inBatchID := make(map[string]uint64, len(events))
 	inBatchSeq := make(map[uint64]string, len(events))
-	for _, e := range events {
+	for _, c := range events {
+		e := c.Event()
 		it := &item{ev: e}
-		verr := e.Validate()
+		verr := c.Err()
 		var fe *wire.FieldError
 		if verr != nil && errors.As(verr, &fe) && (fe.Field == "id" || fe.Field == "seq") {
 			a.deadNow(it, verr.Error())
