@@ -27,7 +27,7 @@ func fullEvents(tb testing.TB) []Event {
 			Extensions:        map[string]any{"sl:reason": "commissioned", "sl:list": []any{"a", "b"}}, Namespaces: ns},
 		{Type: AggregationEvent, EventTime: at, EventTimeZoneOffset: "+01:00", Action: ActionAdd, ParentID: sscc, ChildEPCs: []string{sgtin(1)},
 			ChildQuantityList: []QuantityElement{{EPCClass: "urn:epc:idpat:sgtin:4012345.012345.*", Quantity: &half}},
-			BizStep: "packing", Disposition: "container_closed", ReadPoint: line},
+			BizStep:           "packing", Disposition: "container_closed", ReadPoint: line},
 		{Type: TransactionEvent, EventTime: at, EventTimeZoneOffset: "+01:00", Action: ActionAdd, ParentID: sscc, EPCList: []string{sgtin(1)},
 			BizTransactionList: []BizTransaction{{"po", "urn:epcglobal:cbv:bt:0614141000005:PO-1"}},
 			SourceList:         []SourceDest{{"owning_party", "urn:epc:id:pgln:4012345.00000"}},
