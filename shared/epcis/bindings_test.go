@@ -3,9 +3,12 @@ package epcis
 import (
 	"encoding/json"
 	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/serialine/serialine/internal/testkit"
 	"github.com/stretchr/testify/require"
 )
 
@@ -116,7 +119,7 @@ func TestBindingsHashAlike(t *testing.T) {
 		b, err := os.ReadFile("testdata/hashref/own/" + f)
 		require.NoError(t, err)
 		var d Document
-		if f[len(f)-4:] == ".xml" {
+		if strings.HasSuffix(f, ".xml") {
 			d, err = ParseXML(b)
 		} else {
 			d, err = ParseJSONLD(b)
@@ -147,4 +150,83 @@ func TestBindingsHashAlike(t *testing.T) {
 		}
 	}
 	require.Greater(t, agreed, 4)
+}
+
+// TestEPCIS12WithSBDH: an EPCIS 1.2 document (SBDH, master data and fields
+// in <extension> wrappers, a TransformationEvent in EventList/extension)
+// reads into the 2.0 model and is written as 2.0 XML with its header.
+func TestEPCIS12WithSBDH(t *testing.T) {
+	src, err := os.ReadFile("testdata/hashref/own/epcis12-sbdh.xml")
+	require.NoError(t, err)
+	d, err := ParseXML(src)
+	require.NoError(t, err)
+	require.Equal(t, "1.2", d.SchemaVersion)
+	require.Equal(t, &Header{Sender: "urn:epc:id:sgln:0614141.00000.0", Receiver: "urn:epc:id:sgln:0614141.00001.0", InstanceIdentifier: "SL-2024-0301-1"}, d.Header)
+	require.Len(t, d.MasterData, 1)
+	require.Equal(t, "urn:epc:idpat:sgtin:0614141.107346.*", d.MasterData[0].Elements[0].ID)
+	require.Equal(t, []Attribute{{"urn:epcglobal:cbv:mda#regulatedProductName", "Examplomycin"}, {"urn:epcglobal:cbv:mda#dosageFormType", "TABLET"}},
+		d.MasterData[0].Elements[0].Attributes)
+	require.Len(t, d.Events, 4)
+	require.Equal(t, []EventType{ObjectEvent, AggregationEvent, ObjectEvent, TransformationEvent},
+		[]EventType{d.Events[0].Type, d.Events[1].Type, d.Events[2].Type, d.Events[3].Type})
+	require.Equal(t, map[string]any{"cbvmda:lotNumber": "LOT2403A", "cbvmda:itemExpirationDate": "2026-02-28"}, d.Events[0].ILMD)
+	require.Len(t, d.Events[0].QuantityList, 1)
+	require.Equal(t, []SourceDest{{"owning_party", "urn:epc:id:sgln:0614141.00000.0"}}, d.Events[2].SourceList)
+	require.Equal(t, []SourceDest{{"owning_party", "urn:epc:id:sgln:0614141.00001.0"}}, d.Events[2].DestinationList)
+	require.Equal(t, map[string]any{"gs1ushc:shipFrom": map[string]any{"#text": "urn:epc:id:sgln:0614141.00000.0", "@gs1ushc:kind": "dc"}}, d.Events[2].Extensions)
+	require.Equal(t, "http://epcis.gs1us.org/hc/ns", d.Events[2].Namespaces["gs1ushc"])
+	require.Equal(t, "repackaging", d.Events[3].BizStep)
+
+	d.SchemaVersion = ""
+	x, err := MarshalXML(d)
+	require.NoError(t, err)
+	require.Contains(t, string(x), `xmlns:epcis="urn:epcglobal:epcis:xsd:2"`)
+	back, err := ParseXML(x)
+	require.NoError(t, err)
+	require.Equal(t, d.Header, back.Header)
+	require.Equal(t, d.MasterData, back.MasterData)
+	want, err := HashDocument(src, FormatXML)
+	require.NoError(t, err)
+	got, err := HashDocument(x, FormatXML)
+	require.NoError(t, err)
+	require.Equal(t, hashIDs(want), hashIDs(got), "%s", x)
+	t.Run("GS1 XSD", func(t *testing.T) {
+		msg, code := testkit.RunValidator(t, "validate-epcis-xml", "--version", "2.0", testkit.WriteTemp(t, "out.xml", x))
+		require.Equal(t, 0, code, "%s\n%s", msg, x)
+	})
+}
+
+// TestOwnFixturesConform: the committed documents meant to be valid are,
+// and so is what the package writes from them (GS1's schemas; skipped
+// without the validators kit).
+func TestOwnFixturesConform(t *testing.T) {
+	for _, f := range []string{"fields.jsonld", "fields.xml", "epcis12-sbdh.xml"} {
+		t.Run(f, func(t *testing.T) {
+			p := "testdata/hashref/own/" + f
+			src, err := os.ReadFile(p)
+			require.NoError(t, err)
+			xml := strings.HasSuffix(f, ".xml")
+			var out []byte
+			if xml {
+				d, err := ParseXML(src)
+				require.NoError(t, err)
+				d.SchemaVersion = "" // MarshalXML keeps a 1.2 document's "1.2" on the 2.0 namespace
+				out, err = MarshalXML(d)
+				require.NoError(t, err)
+			} else {
+				d, err := ParseJSONLD(src)
+				require.NoError(t, err)
+				out, err = MarshalJSONLD(d)
+				require.NoError(t, err)
+			}
+			tool, args := "validate-epcis-json", []string{"--schema", "modular"}
+			if xml {
+				tool, args = "validate-epcis-xml", nil
+			}
+			msg, code := testkit.RunValidator(t, tool, append(args, p)...)
+			require.Equal(t, 0, code, "%s", msg)
+			msg, code = testkit.RunValidator(t, tool, append(args, testkit.WriteTemp(t, "out"+filepath.Ext(f), out))...)
+			require.Equal(t, 0, code, "%s\n%s", msg, out)
+		})
+	}
 }
