@@ -36,10 +36,8 @@ func BenchmarkHashID(b *testing.B) {
 }
 
 func BenchmarkParseJSONLD(b *testing.B) {
-	src, err := os.ReadFile(examplesDir + "/json/object_event_all_possible_fields.jsonld")
-	if err != nil {
-		b.Skipf("SKIPPED: GS1 example not found: %v", err)
-	}
+	src, err := os.ReadFile(gs1Copies + "/object_event_all_possible_fields.jsonld")
+	require.NoError(b, err)
 	b.SetBytes(int64(len(src)))
 	b.ReportAllocs()
 	for b.Loop() {

@@ -28,8 +28,11 @@ func storedAndBack(tb testing.TB, evs []Event) []Event {
 
 // roundTripExceptions are the events whose spelling the package does not
 // keep, so that their hash ID changes when written again: a bare CBV value
-// in XML (the reference hashes it bare; it is written back as a URN).
-var roundTripExceptions = map[string]bool{"edge-values.xml#1": true}
+// in XML (the reference hashes it bare; it is written back as a URN), and an
+// empty ilmd (the reference hashes "ilmd"; an Event keeps no ILMD, and
+// writing an empty one for every Event with an empty map would change the
+// IDs of events built in Go, such as central's commissioning without lot).
+var roundTripExceptions = map[string]bool{"edge-values.xml#1": true, "zones-empty.jsonld#7": true, "zones-empty.xml#7": true}
 
 // TestRoundTripKeepsHashIDs: every committed document, read, kept as the
 // repository keeps it (JSON-LD per event) and written again in its own

@@ -241,7 +241,7 @@ func (p *xparser) sensorJSON(n *xnode) (json.RawMessage, error) {
 			case a.Name.Local == "booleanValue":
 				v = a.Value == "true" || a.Value == "1"
 			case a.Name.Local == "type" || a.Name.Local == "exception":
-				v = strings.TrimPrefix(a.Value, "gs1:")
+				v = bareSensorValue(a.Name.Local, a.Value)
 			}
 			m[a.Name.Local] = v
 		}
