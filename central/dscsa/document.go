@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/epcisdb"
 	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/central/store/supply"
@@ -89,7 +88,7 @@ func (g glnIDs) id(uri string) string {
 // shipping event names; the units' commissioning and their containers'
 // packing as the repository holds them, then the shipping event stored
 // at confirmation.
-func Shipment(ctx context.Context, st *store.Store, shipment string) (*Shipping, error) {
+func Shipment(ctx context.Context, st Store, shipment string) (*Shipping, error) {
 	d, err := load(ctx, st, shipment)
 	if err != nil {
 		return nil, err
@@ -224,7 +223,7 @@ const epcChunk = 1000
 // of 100 units of which 20 are shipped shows those 20. A unit the
 // repository has no commissioning event for (none should be) gets one
 // made from its record, per GTIN and lot, and says so.
-func (d *shipped) commissioning(ctx context.Context, st *store.Store, sgtins []string, unitEPC map[string]string) ([]epcis.Event, error) {
+func (d *shipped) commissioning(ctx context.Context, st Store, sgtins []string, unitEPC map[string]string) ([]epcis.Event, error) {
 	var out []epcis.Event
 	covered := map[string]bool{}
 	seen := map[string]bool{}
@@ -301,7 +300,7 @@ func (d *shipped) commissioning(ctx context.Context, st *store.Store, sgtins []s
 // name only what the shipment holds; a container whose recorded packing
 // names anything else (reworked: a unit taken out since) or that has none
 // gets one event made from its contents now, at its last packing.
-func (d *shipped) packing(ctx context.Context, st *store.Store, unitEPC map[string]string, readPoint string) ([]epcis.Event, error) {
+func (d *shipped) packing(ctx context.Context, st Store, unitEPC map[string]string, readPoint string) ([]epcis.Event, error) {
 	var trees []supply.ContainerTree
 	for _, p := range d.sh.Picks {
 		if p.SSCC == "" {
@@ -393,7 +392,7 @@ func (d *shipped) packing(ctx context.Context, st *store.Store, unitEPC map[stri
 
 // packingNow is an AggregationEvent ADD packing of a container's direct
 // contents as they are, at its last packing.
-func (d *shipped) packingNow(ctx context.Context, st *store.Store, t supply.ContainerTree, uris, unitEPC map[string]string, readPoint string) (epcis.Event, error) {
+func (d *shipped) packingNow(ctx context.Context, st Store, t supply.ContainerTree, uris, unitEPC map[string]string, readPoint string) (epcis.Event, error) {
 	e := epcis.Event{Type: epcis.AggregationEvent, Action: epcis.ActionAdd, EventTimeZoneOffset: "+00:00",
 		BizStep: "packing", Disposition: "container_closed", ReadPoint: readPoint, ParentID: uris[t.SSCC]}
 	for _, c := range t.Children {
@@ -451,7 +450,7 @@ func classURI(p master.Product) (string, error) {
 
 // Document is the shipment's document as an EPCIS 2.0 model (for the
 // JSON-LD binding, GET /shipments/{id}/epcis).
-func Document(ctx context.Context, st *store.Store, shipment string) (epcis.Document, error) {
+func Document(ctx context.Context, st Store, shipment string) (epcis.Document, error) {
 	s, err := Shipment(ctx, st, shipment)
 	if err != nil {
 		return epcis.Document{}, err
@@ -469,7 +468,7 @@ type XMLDocument struct {
 
 // XML writes the shipment's DSCSA document in version ("1.2" or "2.0";
 // "" is the customer's EPCIS version).
-func XML(ctx context.Context, st *store.Store, shipment, version string) (XMLDocument, error) {
+func XML(ctx context.Context, st Store, shipment, version string) (XMLDocument, error) {
 	s, err := Shipment(ctx, st, shipment)
 	if err != nil {
 		return XMLDocument{}, err

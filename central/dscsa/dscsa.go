@@ -20,7 +20,6 @@ import (
 	"time"
 
 	"github.com/serialine/serialine/central/outbound"
-	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/supply"
@@ -139,7 +138,7 @@ type shipped struct {
 	version string
 }
 
-func load(ctx context.Context, st *store.Store, id string) (*shipped, error) {
+func load(ctx context.Context, st Store, id string) (*shipped, error) {
 	sh, err := st.Shipment(ctx, id)
 	if err != nil {
 		return nil, err
@@ -198,7 +197,7 @@ func load(ctx context.Context, st *store.Store, id string) (*shipped, error) {
 
 // Build makes the TI, TH and TS of a confirmed shipment. The product lines
 // list exactly the shipment's units, by GTIN and lot.
-func Build(ctx context.Context, st *store.Store, shipment string) (Package, error) {
+func Build(ctx context.Context, st Store, shipment string) (Package, error) {
 	d, err := load(ctx, st, shipment)
 	if err != nil {
 		return Package{}, err
@@ -238,7 +237,7 @@ func (d *shipped) pkg() (Package, error) {
 // Builder builds a shipment's DSCSA document for the outbound queue
 // (outbound.Builder of kind store.EndpointDSCSA): ref is the shipment.
 type Builder struct {
-	Store *store.Store
+	Store Store
 }
 
 // Build makes the document the shipment's customer is sent.

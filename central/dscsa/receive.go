@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/epcisdb"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/supply"
@@ -92,7 +91,7 @@ type ReceivedLine struct {
 // document commissions and what we hold (see store.RecordReceipt). The
 // events are then captured into the EPCIS repository, so that tracing
 // and our own later shipments of these units find them.
-func Receive(ctx context.Context, st *store.Store, in *Inbound, raw []byte, actsFor func(gln string) bool, log *slog.Logger) (supply.Receipt, error) {
+func Receive(ctx context.Context, st Store, in *Inbound, raw []byte, actsFor func(gln string) bool, log *slog.Logger) (supply.Receipt, error) {
 	if _, err := gs1.ParseGLN(in.Sender); err != nil {
 		return supply.Receipt{}, docErr("SBDH sender %q: %v", in.Sender, err)
 	}

@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/epcisdb"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/supply"
@@ -54,7 +53,7 @@ type UnitTrace struct {
 }
 
 // Trace answers a tracing request for a unit from central's records.
-func Trace(ctx context.Context, st *store.Store, gtin, serial string) (UnitTrace, error) {
+func Trace(ctx context.Context, st Store, gtin, serial string) (UnitTrace, error) {
 	u, err := st.Unit(ctx, gtin, serial)
 	if err != nil {
 		return UnitTrace{}, err
@@ -133,7 +132,7 @@ type ContainerTrace struct {
 }
 
 // containerUnits lists the (GTIN, serial) of every unit inside sscc.
-func containerUnits(ctx context.Context, st *store.Store, sscc string) ([][2]string, error) {
+func containerUnits(ctx context.Context, st Store, sscc string) ([][2]string, error) {
 	tree, err := st.ContainerContents(ctx, sscc)
 	if err != nil {
 		return nil, err
@@ -166,7 +165,7 @@ func containerUnits(ctx context.Context, st *store.Store, sscc string) ([][2]str
 }
 
 // TraceContainer answers a tracing request for every unit in a container.
-func TraceContainer(ctx context.Context, st *store.Store, sscc string) (ContainerTrace, error) {
+func TraceContainer(ctx context.Context, st Store, sscc string) (ContainerTrace, error) {
 	units, err := containerUnits(ctx, st, sscc)
 	if err != nil {
 		return ContainerTrace{}, err
@@ -186,7 +185,7 @@ func TraceContainer(ctx context.Context, st *store.Store, sscc string) (Containe
 // the repository that names the units (the units of sscc when it is
 // set) or the containers they are in (their packing into a pallet, the
 // shipping of the pallet), oldest first, once each.
-func TraceEvents(ctx context.Context, st *store.Store, gtin, serial, sscc string) (epcis.Document, error) {
+func TraceEvents(ctx context.Context, st Store, gtin, serial, sscc string) (epcis.Document, error) {
 	units := [][2]string{{gtin, serial}}
 	if sscc != "" {
 		var err error

@@ -145,7 +145,7 @@ func (h *Handler) capture(w http.ResponseWriter, r *http.Request) {
 		problem(w, http.StatusServiceUnavailable, "epcisException:ImplementationException", "central is stopping; capture again later")
 		return
 	}
-	if err := h.Store.CreateCaptureJob(r.Context(), job); err != nil {
+	if err := h.Events.CreateCaptureJob(r.Context(), job); err != nil {
 		h.jobs.Done()
 		h.log.Error("capture job", "err", err)
 		problem(w, http.StatusInternalServerError, "epcisException:ImplementationException", "the capture job could not be created")
@@ -196,16 +196,16 @@ func (h *Handler) runCapture(job epcisdb.CaptureJob, actor string, events []epci
 	rejected := len(events) - len(valid)
 	log := h.log.With("capture", job.CaptureID, "who", job.Principal)
 	if len(valid) == 0 || (rejected > 0 && job.Behaviour == BehaviourRollback) {
-		if err := h.Store.FailCaptureJob(ctx, job.CaptureID, len(events), errs); err != nil {
+		if err := h.Events.FailCaptureJob(ctx, job.CaptureID, len(events), errs); err != nil {
 			log.Error("capture job not closed", "err", err)
 		}
 		log.Info("EPCIS capture refused", "invalid", rejected, "behaviour", job.Behaviour)
 		return
 	}
-	res, err := h.Store.CaptureEPCISForJobAudited(ctx, job.CaptureID, valid, ids, rejected, errs, onlyValid(effects, pos))
+	res, err := h.Events.CaptureEPCISForJobAudited(ctx, job.CaptureID, valid, ids, rejected, errs, onlyValid(effects, pos))
 	if err != nil {
 		log.Error("EPCIS capture failed", "err", err)
-		if err := h.Store.FailCaptureJob(ctx, job.CaptureID, len(events), append(errs, "the capture could not be stored: "+errText(err))); err != nil {
+		if err := h.Events.FailCaptureJob(ctx, job.CaptureID, len(events), append(errs, "the capture could not be stored: "+errText(err))); err != nil {
 			log.Error("capture job not closed", "err", err)
 		}
 		return
@@ -225,7 +225,7 @@ func errText(err error) string {
 
 // captureJob answers GET /epcis/capture/{captureID}.
 func (h *Handler) captureJob(w http.ResponseWriter, r *http.Request) {
-	j, err := h.Store.CaptureJobByID(r.Context(), r.PathValue("captureID"))
+	j, err := h.Events.CaptureJobByID(r.Context(), r.PathValue("captureID"))
 	if errors.Is(err, sqldb.ErrNotFound) {
 		problem(w, http.StatusNotFound, "epcisException:NoSuchNameException", fmt.Sprintf("no capture job %q", r.PathValue("captureID")))
 		return
@@ -244,7 +244,7 @@ func (h *Handler) captureJobs(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	jobs, last, more, err := h.Store.CaptureJobs(r.Context(), pg.afterID(), pg.perPage)
+	jobs, last, more, err := h.Events.CaptureJobs(r.Context(), pg.afterID(), pg.perPage)
 	if err != nil {
 		h.internal(w, "capture jobs", err)
 		return

@@ -18,7 +18,7 @@ import (
 // behaviour). ok is true when the capture may go on; effects are then the
 // ones to audit.
 func (h *Handler) authorizeEffects(w http.ResponseWriter, r *http.Request, p auth.Principal, events []epcis.Event) (effects []epcisdb.EPCISEffect, ok bool) {
-	effects, err := h.Store.EPCISEffects(r.Context(), events)
+	effects, err := h.Events.EPCISEffects(r.Context(), events)
 	if err != nil {
 		h.internal(w, "capture permissions", err)
 		return nil, false

@@ -21,7 +21,6 @@ import (
 
 	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/outbound"
-	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/epcisdb"
 )
 
@@ -45,8 +44,11 @@ const (
 
 // Deps is what the binding needs.
 type Deps struct {
-	// Store is required.
-	Store *store.Store
+	// Events are the EPCIS events, queries, subscriptions and capture
+	// jobs the binding serves; Tokens authenticate its callers. Both are
+	// required (*store.Store's parts).
+	Events *epcisdb.Repository
+	Tokens auth.TokenStore
 	// MaxBodyBytes caps a captured document (0: DefaultMaxBodyBytes).
 	MaxBodyBytes int64
 	// CaptureLimit caps the events of a captured document (0: DefaultCaptureLimit).
@@ -85,8 +87,8 @@ type Handler struct {
 // New returns the handler for Prefix. It panics without a store or a
 // logger (a programming error).
 func New(deps Deps, log *slog.Logger) *Handler {
-	if deps.Store == nil || log == nil {
-		panic("epcisapi.New: Deps.Store and a logger are required")
+	if deps.Events == nil || deps.Tokens == nil || log == nil {
+		panic("epcisapi.New: Deps.Events, Deps.Tokens and a logger are required")
 	}
 	if deps.MaxBodyBytes <= 0 {
 		deps.MaxBodyBytes = DefaultMaxBodyBytes
@@ -97,7 +99,7 @@ func New(deps Deps, log *slog.Logger) *Handler {
 	h := &Handler{Deps: deps, log: log.With("component", "epcisapi")}
 	h.bg, h.stopBG = context.WithCancel(context.Background())
 	h.subs = newSubscriptions(h)
-	h.mux = auth.Middleware(deps.Store, h.log)(versionHeaders(h.routes()))
+	h.mux = auth.Middleware(deps.Tokens, h.log)(versionHeaders(h.routes()))
 	return h
 }
 
@@ -106,7 +108,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.Serv
 // Start closes the capture jobs a previous stop left running and starts
 // the subscription deliveries.
 func (h *Handler) Start(ctx context.Context) error {
-	n, err := h.Store.AbandonCaptureJobs(ctx)
+	n, err := h.Events.AbandonCaptureJobs(ctx)
 	if err != nil {
 		return err
 	}

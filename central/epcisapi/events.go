@@ -86,7 +86,7 @@ func (h *Handler) pageOfEvents(w http.ResponseWriter, r *http.Request, q Query, 
 	if pg.after != nil {
 		pr.After = &epcisdb.EPCISCursor{ID: pg.after.ID, EventTime: pg.after.At}
 	}
-	p, err := h.Store.QueryEPCISPage(r.Context(), q.EPCISQuery, pr)
+	p, err := h.Events.QueryEPCISPage(r.Context(), q.EPCISQuery, pr)
 	if errors.Is(err, sqldb.ErrInvalid) {
 		queryProblem(w, err)
 		return
@@ -120,7 +120,7 @@ func (h *Handler) event(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := r.PathValue("eventID")
-	ev, err := h.Store.EPCISEvent(r.Context(), id)
+	ev, err := h.Events.EPCISEvent(r.Context(), id)
 	if errors.Is(err, sqldb.ErrNotFound) {
 		problem(w, http.StatusNotFound, "epcisException:NoSuchNameException", fmt.Sprintf("no event with eventID %q", id))
 		return
@@ -161,7 +161,7 @@ func (h *Handler) listKind(w http.ResponseWriter, r *http.Request, k topKind) {
 	if !ok {
 		return
 	}
-	vals, more, err := h.Store.EPCISVocabulary(r.Context(), k.vocab, pg.afterValue(), pg.perPage)
+	vals, more, err := h.Events.EPCISVocabulary(r.Context(), k.vocab, pg.afterValue(), pg.perPage)
 	if err != nil {
 		h.internal(w, "EPCIS "+k.path, err)
 		return

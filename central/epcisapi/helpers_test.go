@@ -44,7 +44,7 @@ func newEnv(tb testing.TB, dsn string, tweak ...func(*epcisapi.Deps)) *env {
 func serve(tb testing.TB, ctx context.Context, s *store.Store, tweak ...func(*epcisapi.Deps)) *env {
 	tb.Helper()
 	e := &env{s: s, tokens: map[auth.Role]string{}, ctx: ctx}
-	deps := epcisapi.Deps{Store: s}
+	deps := epcisapi.Deps{Events: s.Repository, Tokens: s}
 	for _, f := range tweak {
 		f(&deps)
 	}

@@ -191,7 +191,7 @@ func (h *Handler) createQuery(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p, _ := auth.PrincipalFrom(r.Context())
-	err = h.Store.CreateEPCISQuery(r.Context(), epcisdb.NamedQuery{Name: in.Name, Definition: in.Query, CreatedBy: p.Name})
+	err = h.Events.CreateEPCISQuery(r.Context(), epcisdb.NamedQuery{Name: in.Name, Definition: in.Query, CreatedBy: p.Name})
 	if errors.Is(err, sqldb.ErrConflict) {
 		writeProblem(w, Problem{Type: "epcisException:DuplicateNameException", Status: http.StatusConflict, Detail: "name",
 			Title: fmt.Sprintf("name: a query %q exists; delete it first or choose another name", in.Name)})
@@ -208,7 +208,7 @@ func (h *Handler) createQuery(w http.ResponseWriter, r *http.Request) {
 // namedQuery loads {queryName}; ok is false when it was answered (404).
 func (h *Handler) namedQuery(w http.ResponseWriter, r *http.Request) (epcisdb.NamedQuery, bool) {
 	name := r.PathValue("queryName")
-	q, err := h.Store.EPCISQueryByName(r.Context(), name)
+	q, err := h.Events.EPCISQueryByName(r.Context(), name)
 	if errors.Is(err, sqldb.ErrNotFound) {
 		problem(w, http.StatusNotFound, "epcisException:NoSuchNameException", fmt.Sprintf("no query named %q", name))
 		return q, false
@@ -232,7 +232,7 @@ func (h *Handler) listQueries(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	qs, last, more, err := h.Store.EPCISQueries(r.Context(), pg.afterID(), pg.perPage)
+	qs, last, more, err := h.Events.EPCISQueries(r.Context(), pg.afterID(), pg.perPage)
 	if err != nil {
 		h.internal(w, "listing queries", err)
 		return
@@ -251,7 +251,7 @@ func (h *Handler) listQueries(w http.ResponseWriter, r *http.Request) {
 // subscriptions go; open WebSocket subscriptions are closed.
 func (h *Handler) deleteQuery(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("queryName")
-	err := h.Store.DeleteEPCISQuery(r.Context(), name)
+	err := h.Events.DeleteEPCISQuery(r.Context(), name)
 	if errors.Is(err, sqldb.ErrNotFound) {
 		problem(w, http.StatusNotFound, "epcisException:NoSuchNameException", fmt.Sprintf("no query named %q", name))
 		return

@@ -161,18 +161,18 @@ func (h *Handler) subscribe(w http.ResponseWriter, r *http.Request) {
 	}
 	if in.InitialRecordTime == "" {
 		// New events only: those stored from now on.
-		if sub.LastID, err = h.Store.EPCISLastID(r.Context()); err != nil {
+		if sub.LastID, err = h.Events.EPCISLastID(r.Context()); err != nil {
 			h.internal(w, "subscribing", err)
 			return
 		}
 	}
 	p, _ := auth.PrincipalFrom(r.Context())
 	sub.CreatedBy = p.Name
-	if err := h.Store.CreateSubscription(r.Context(), sub); err != nil {
+	if err := h.Events.CreateSubscription(r.Context(), sub); err != nil {
 		h.internal(w, "subscribing", err)
 		return
 	}
-	saved, err := h.Store.SubscriptionByID(r.Context(), nq.Name, sub.ID)
+	saved, err := h.Events.SubscriptionByID(r.Context(), nq.Name, sub.ID)
 	if err != nil {
 		h.internal(w, "subscribing", err)
 		return
@@ -184,7 +184,7 @@ func (h *Handler) subscribe(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) getSubscription(w http.ResponseWriter, r *http.Request) {
-	s, err := h.Store.SubscriptionByID(r.Context(), r.PathValue("queryName"), r.PathValue("subscriptionID"))
+	s, err := h.Events.SubscriptionByID(r.Context(), r.PathValue("queryName"), r.PathValue("subscriptionID"))
 	if errors.Is(err, sqldb.ErrNotFound) {
 		problem(w, http.StatusNotFound, "epcisException:NoSuchNameException", "no such subscription of this query")
 		return
@@ -205,7 +205,7 @@ func (h *Handler) listSubscriptions(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	subs, last, more, err := h.Store.Subscriptions(r.Context(), nq.Name, pg.afterID(), pg.perPage)
+	subs, last, more, err := h.Events.Subscriptions(r.Context(), nq.Name, pg.afterID(), pg.perPage)
 	if err != nil {
 		h.internal(w, "subscriptions", err)
 		return
@@ -221,7 +221,7 @@ func (h *Handler) listSubscriptions(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) unsubscribe(w http.ResponseWriter, r *http.Request) {
-	err := h.Store.DeleteSubscription(r.Context(), r.PathValue("queryName"), r.PathValue("subscriptionID"))
+	err := h.Events.DeleteSubscription(r.Context(), r.PathValue("queryName"), r.PathValue("subscriptionID"))
 	if errors.Is(err, sqldb.ErrNotFound) {
 		problem(w, http.StatusNotFound, "epcisException:NoSuchNameException", "no such subscription of this query")
 		return
@@ -314,7 +314,7 @@ func (s *subscriptions) stop() {
 	s.stopCh = nil
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := s.h.Store.ReleaseDeliveryLease(ctx, s.holder); err != nil {
+	if err := s.h.Events.ReleaseDeliveryLease(ctx, s.holder); err != nil {
 		s.h.log.Warn("subscription delivery lease not released", "err", err)
 	}
 }
@@ -346,13 +346,13 @@ func (s *subscriptions) run() {
 func (s *subscriptions) deliverAll(log interface{ Warn(string, ...any) }) time.Time {
 	ctx := s.sendCtx
 	// One process delivers (replicas share the database).
-	if ok, err := s.h.Store.DeliveryLease(ctx, s.holder, leaseFor); err != nil || !ok {
+	if ok, err := s.h.Events.DeliveryLease(ctx, s.holder, leaseFor); err != nil || !ok {
 		if err != nil {
 			log.Warn("subscription delivery lease", "err", err)
 		}
 		return time.Time{}
 	}
-	subs, _, _, err := s.h.Store.Subscriptions(ctx, "", 0, 0)
+	subs, _, _, err := s.h.Events.Subscriptions(ctx, "", 0, 0)
 	if err != nil {
 		log.Warn("subscriptions not read", "err", err)
 		return time.Time{}
@@ -382,7 +382,7 @@ func (s *subscriptions) deliverAll(log interface{ Warn(string, ...any) }) time.T
 			backoff := min(time.Second<<min(sub.Attempts, 16), maxBackoff)
 			at := time.Now().Add(backoff)
 			log.Warn("subscription delivery failed", "subscription", sub.ID, "dest", sub.Dest, "attempt", sub.Attempts+1, "retry_in", backoff, "err", err)
-			if ferr := s.h.Store.FailedSubscription(ctx, sub.ID, at, err.Error()); ferr != nil {
+			if ferr := s.h.Events.FailedSubscription(ctx, sub.ID, at, err.Error()); ferr != nil {
 				log.Warn("subscription failure not recorded", "subscription", sub.ID, "err", ferr)
 			}
 			soonest(&at)
@@ -395,7 +395,7 @@ func (s *subscriptions) deliverAll(log interface{ Warn(string, ...any) }) time.T
 // after its position; for a schedule, the same at its run (an empty
 // document when there is none and reportIfEmpty), then its next run.
 func (s *subscriptions) deliver(ctx context.Context, sub epcisdb.Subscription) error {
-	nq, err := s.h.Store.EPCISQueryByName(ctx, sub.Query)
+	nq, err := s.h.Events.EPCISQueryByName(ctx, sub.Query)
 	if err != nil {
 		return err
 	}
@@ -406,7 +406,7 @@ func (s *subscriptions) deliver(ctx context.Context, sub epcisdb.Subscription) e
 	q.GERecordTime = sub.InitialRecordTime
 	last, sent := sub.LastID, 0
 	for {
-		p, err := s.h.Store.QueryEPCISPage(ctx, q.EPCISQuery, epcisdb.EPCISPageRequest{Order: epcisdb.ByRecordTime,
+		p, err := s.h.Events.QueryEPCISPage(ctx, q.EPCISQuery, epcisdb.EPCISPageRequest{Order: epcisdb.ByRecordTime,
 			After: &epcisdb.EPCISCursor{ID: last}, Size: deliveryBatch})
 		if err != nil {
 			return err
@@ -425,7 +425,7 @@ func (s *subscriptions) deliver(ctx context.Context, sub epcisdb.Subscription) e
 		if !sub.Stream && !p.More {
 			nextRun = s.nextRun(sub)
 		}
-		if err := s.h.Store.DeliveredSubscription(ctx, sub.ID, to, len(p.Events), nextRun); err != nil {
+		if err := s.h.Events.DeliveredSubscription(ctx, sub.ID, to, len(p.Events), nextRun); err != nil {
 			return err
 		}
 		last, sent = to, sent+1
@@ -434,7 +434,7 @@ func (s *subscriptions) deliver(ctx context.Context, sub epcisdb.Subscription) e
 		}
 	}
 	if !sub.Stream {
-		return s.h.Store.DeliveredSubscription(ctx, sub.ID, last, 0, s.nextRun(sub))
+		return s.h.Events.DeliveredSubscription(ctx, sub.ID, last, 0, s.nextRun(sub))
 	}
 	return nil
 }

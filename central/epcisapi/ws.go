@@ -64,7 +64,7 @@ func (h *Handler) webSocket(w http.ResponseWriter, r *http.Request, name string,
 	}
 	var last int64
 	if start.IsZero() {
-		if last, err = h.Store.EPCISLastID(r.Context()); err != nil {
+		if last, err = h.Events.EPCISLastID(r.Context()); err != nil {
 			h.internal(w, "subscribing", err)
 			return
 		}
@@ -98,7 +98,7 @@ func (h *Handler) webSocket(w http.ResponseWriter, r *http.Request, name string,
 		if stream || !time.Now().Before(due) {
 			sent := false
 			for {
-				p, err := h.Store.QueryEPCISPage(ctx, q.EPCISQuery, epcisdb.EPCISPageRequest{Order: epcisdb.ByRecordTime,
+				p, err := h.Events.QueryEPCISPage(ctx, q.EPCISQuery, epcisdb.EPCISPageRequest{Order: epcisdb.ByRecordTime,
 					After: &epcisdb.EPCISCursor{ID: last}, Size: deliveryBatch})
 				if err != nil {
 					return

@@ -311,7 +311,7 @@ func (s *Server) startHTTP() error {
 	mux := http.NewServeMux()
 	mux.Handle(api.Prefix, api.New(deps, s.log))
 	// Subscription deliveries go where partner documents go: through the outbound policy.
-	s.epcis = epcisapi.New(epcisapi.Deps{Store: s.st, Outbound: s.sender.Policy()}, s.log.With("part", "epcis"))
+	s.epcis = epcisapi.New(epcisapi.Deps{Events: s.st.Repository, Tokens: s.st, Outbound: s.sender.Policy()}, s.log.With("part", "epcis"))
 	startCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	err = s.epcis.Start(startCtx)
 	cancel()
