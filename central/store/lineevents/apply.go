@@ -301,6 +301,10 @@ type applier struct {
 	optimistic, fast bool
 }
 
+// It is long on purpose: the steps of one batch (open the incarnation, sort out
+// duplicates and taken ids, hold what lies beyond a gap, take the fast path or probe,
+// apply, write) share the batch's state and must run in this order in one transaction;
+// each step that stands alone is its own method.
 func (a *applier) run(ctx context.Context, events []wire.CheckedEvent, skipThrough uint64, skipReason string) error {
 	appliedSeq, err := a.openIncarnation(ctx, skipThrough == 0)
 	if err != nil {

@@ -38,6 +38,9 @@ type VoidedUnaccounted struct {
 // counted in the order's reconciliation), for reason. Central's units of
 // them are then "voided": a pack found with one fails verification, and
 // the serial is never granted again (it never was: counters only go up).
+//
+// It is long because finding the unaccounted counters (granted, not used, not returned)
+// and voiding them is one transaction over the order's ranges.
 func (s *Records) VoidUnaccounted(ctx context.Context, orderID, reason string) (VoidedUnaccounted, error) {
 	rec := "work order " + orderID
 	if err := check.Text(rec, "reason", reason, true); err != nil {

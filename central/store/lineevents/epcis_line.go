@@ -264,6 +264,8 @@ func (p *projector) readPointOr(site string) string {
 
 // event maps one history row; ok is false for rows that are not an EPCIS
 // event of their own (the per-child rows of an aggregation).
+//
+// It is long because it is one switch over the history kinds, each a few lines.
 func (p *projector) event(h histRow) (epcis.Event, bool, error) {
 	e := epcis.Event{EventTime: h.at, EventTimeZoneOffset: "+00:00"}
 	switch h.typ {

@@ -220,6 +220,9 @@ func where(line, inc string) string {
 
 // LineSeq returns the line's sequence state: what central has acked and
 // which events wait behind which gaps, for every incarnation.
+//
+// It is long because it assembles one snapshot of every incarnation's seq, gaps and held
+// events in one read transaction.
 func (s *Records) LineSeq(ctx context.Context, line string) (LineSeq, error) {
 	ls := LineSeq{Line: line}
 	err := s.db.ReadTx(ctx, func(q sqldb.Tx) error {

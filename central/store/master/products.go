@@ -82,6 +82,9 @@ func (p Product) Validate() error {
 // Problems lists every rule p breaks, at most one per field, in the
 // order of the fields (Validate returns the first): a form can show them
 // all at once.
+//
+// It is long because it is the list of a product's field rules, one after the other; each
+// is short.
 func (p Product) Problems() []*sqldb.ValidationError {
 	rec := "product " + p.GTIN
 	var out []*sqldb.ValidationError

@@ -43,6 +43,9 @@ const DefaultGrantCap = 100_000
 //
 // A refusal is an error; the caller publishes it as a SerialGrant with
 // Error set (see Refusal).
+//
+// It is long because the order's bound, the idempotent request id, the scheme or list and
+// the counter bump must all be decided inside one transaction.
 func (s *Book) Grant(ctx context.Context, req wire.SerialRequest, limit uint64) (wire.SerialGrant, error) {
 	if err := req.Validate(); err != nil {
 		return wire.SerialGrant{}, fmt.Errorf("serial request %s: %w", req.RequestID, err)
@@ -355,6 +358,9 @@ func ListSerials(ctx context.Context, q sqldb.Tx, gtin string, from, to uint64) 
 // characters, of the scheme's length if it has one, and new to the
 // product: a serial already listed, or repeated in the input, fails the
 // whole import (sqldb.ErrConflict naming it), so nothing is half-imported.
+//
+// It is long because the list is checked for repeats against itself and the stored list,
+// and appended, in one transaction.
 func (s *Book) ImportSerialList(ctx context.Context, gtin string, list []string) (uint64, error) {
 	rec := "serial list of " + gtin
 	if len(list) == 0 {

@@ -28,6 +28,8 @@ type SkippedCounter struct {
 // and without the skip central would grant those serials (and SSCCs) a
 // second time. The serials skipped are never granted: a gap in the
 // numbering, never a duplicate.
+//
+// It is long because every serial and SSCC counter moves in one audited transaction.
 func (s *Book) SkipSerials(ctx context.Context, n uint64, reason string) ([]SkippedCounter, error) {
 	if n == 0 {
 		return nil, sqldb.Invalid("skip-serials", "count", "must be at least 1")

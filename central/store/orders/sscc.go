@@ -34,6 +34,9 @@ const DefaultSSCCGrantCap = 10_000
 // EPC URI); the line must exist; an order, when named, must be one of that
 // line's. A refusal is an error (sqldb.ErrInvalid, sqldb.ErrNotFound, sqldb.ErrState,
 // sqldb.ErrConflict, sqldb.ErrExhausted); publish it with Refusal.
+//
+// It is long for the same reason as Grant: the request id, the prefix's counter and its
+// bound in one transaction.
 func (s *Book) GrantSSCC(ctx context.Context, req wire.SerialRequest, limit uint64) (wire.SerialGrant, error) {
 	if err := req.Validate(); err != nil {
 		return wire.SerialGrant{}, fmt.Errorf("sscc request %s: %w", req.RequestID, err)

@@ -118,6 +118,8 @@ func Inspect(ctx context.Context, dsn string) (Report, error) {
 	return Report{}, fmt.Errorf("dsn %q: want sqlite:PATH or a postgres:// URL", RedactDSN(dsn))
 }
 
+// It is long because it is the list of checks of a database, in the order an operator
+// reads them.
 func inspect(ctx context.Context, d Dialect, q Tx) (Report, error) {
 	rep := Report{Dialect: d.String()}
 	ms, err := migrations(d)

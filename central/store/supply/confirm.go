@@ -26,6 +26,10 @@ func shipmentEventID(id string) string { return "shipment:" + id }
 // ShipmentEPCISEvent), all in one transaction. A unit that changed since
 // picking (decommissioned, put on hold by a recall) refuses the whole
 // confirmation, naming it.
+//
+// It is long because everything a confirmation changes (units, shipment, sales order,
+// EPCIS event, outbound documents, audit) commits in one transaction, under the GTIN
+// locks.
 func (s *Chain) ConfirmShipment(ctx context.Context, id string, at time.Time) (Shipment, error) {
 	rec := "shipment " + id
 	if at.IsZero() {

@@ -116,6 +116,9 @@ type Investigation struct {
 
 // OpenInvestigation quarantines suspect product: from the commit on,
 // its units cannot be picked, shipped or restocked. Audited.
+//
+// It is long because the scope (units, a lot or a container's units) is resolved and
+// quarantined in the transaction that opens it.
 func (s *Chain) OpenInvestigation(ctx context.Context, r InvestigationRequest) (Investigation, error) {
 	rec := "investigation"
 	if err := check.Text(rec, "reason", strings.TrimSpace(r.Reason), true); err != nil {

@@ -64,6 +64,9 @@ func scanPicked(r sqldb.Rows, err error) ([]pickedUnit, error) {
 // held by a recall, not in another shipment being picked, and of a GTIN
 // on the order, without exceeding the ordered quantity. A refusal names
 // picks[i].
+//
+// It is long because each scan is checked against the order, the other shipments and the
+// units' states inside the one transaction that records it.
 func (s *Chain) Pick(ctx context.Context, id string, items []PickItem) (Shipment, error) {
 	rec := "shipment " + id
 	if len(items) == 0 {

@@ -102,6 +102,9 @@ func recallScope(kind, id, gtin, lot string) (string, []any) {
 // state, on hold, shipments with customer and pallets) is computed in
 // the same transaction and kept with the recall. Set-based: the cost of
 // a lot recall does not grow with writes per unit.
+//
+// It is long because the recall's scope, its units, the EU hub's status update and the
+// audit row commit together.
 func (s *Chain) CreateRecall(ctx context.Context, req RecallRequest) (Recall, error) {
 	if req.ID == "" {
 		var b [5]byte
@@ -234,6 +237,8 @@ func (s *Chain) markRecallUnits(ctx context.Context, tx sqldb.Tx, rec string, rc
 	return r.Err()
 }
 
+// It is long because it is one summary of several counts over the recall's units, read in
+// one snapshot.
 func (s *Chain) recallSummary(ctx context.Context, q sqldb.Tx, rc Recall) (RecallSummary, error) {
 	sum := RecallSummary{ByState: map[string]uint64{}, Shipments: []RecallShipment{}}
 	scope, args := recallScope(rc.Kind, rc.ID, rc.GTIN, rc.Lot)

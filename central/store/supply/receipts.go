@@ -124,6 +124,9 @@ func receiptEventID(id int64) string { return "receipt:" + strconv.FormatInt(id,
 // with the document's own (shortages, a missing statement). The document
 // is kept for ReceiptRetention. A document the partner sent before (same
 // instance identifier) returns the first receipt with Duplicate set.
+//
+// It is long because a partner's document is applied unit by unit, with its exceptions,
+// in one transaction.
 func (s *Chain) RecordReceipt(ctx context.Context, in ReceiptInput) (Receipt, error) {
 	rec := "receipt of " + in.Partner + " " + in.DocumentID
 	if in.DocumentID == "" || len(in.DocumentID) > 256 {
