@@ -27,7 +27,7 @@ type Entry struct {
 	After    json.RawMessage // nil for a delete
 }
 
-// record appends an entry inside tx, so that the change and its record
+// Record appends an entry inside tx, so that the change and its record
 // commit together or not at all.
 func Record(ctx context.Context, tx sqldb.Tx, action, entity, id string, before, after any) error {
 	enc := func(v any) (any, error) {

@@ -147,7 +147,7 @@ type Row struct {
 
 type epcRef struct{ epc, role string }
 
-// newEPCISRow prepares e for storing; hash is its hash ID ("" to compute
+// NewRow prepares e for storing; hash is its hash ID ("" to compute
 // it from e).
 func NewRow(e epcis.Event, hash string, rec time.Time, source, ref string) (Row, error) {
 	if hash == "" {
@@ -208,7 +208,7 @@ func insertBatch(tx sqldb.Tx) int {
 	return 400
 }
 
-// insertEPCIS inserts rows whose eventID and hash ID are new and returns
+// Insert inserts rows whose eventID and hash ID are new and returns
 // how many; a duplicate row's eventID becomes the stored event's.
 func Insert(ctx context.Context, tx sqldb.Tx, rows []*Row) (int, error) {
 	stored := 0
@@ -315,7 +315,7 @@ func (s *Repository) declareError(ctx context.Context, tx sqldb.Tx, r Row) (mark
 	return true, nil
 }
 
-// parseStoredEvent reads the event a row keeps: its record, or in rows
+// ParseStoredEvent reads the event a row keeps: its record, or in rows
 // stored before records, a one-event JSON-LD document.
 func ParseStoredEvent(doc string) (epcis.Event, error) {
 	if !strings.Contains(doc, `"@context"`) {

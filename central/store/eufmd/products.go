@@ -174,7 +174,7 @@ func checkParty(ctx context.Context, q sqldb.Tx, rec, field, gln string, partner
 
 // fmdProblems lists every rule a version breaks before it may reach the
 // hub, each naming its field: the art. 33(2) elements of the product
-// record (product.form, product.strength, product.pack_size) and of the
+// Record (product.form, product.strength, product.pack_size) and of the
 // EU master data, the parties it names, the national codes.
 func fmdProblems(ctx context.Context, q sqldb.Tx, p FMDProduct) ([]*sqldb.ValidationError, error) {
 	rec := "EU FMD master data of product " + p.GTIN

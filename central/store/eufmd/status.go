@@ -69,7 +69,7 @@ type FMDStatusRequest struct {
 	Markets []string `json:"markets,omitempty"`
 }
 
-// packStates are the states of a pack in circulation: the packs a
+// PackStates are the states of a pack in circulation: the packs a
 // batch upload lists and a status update decommissions.
 const PackStates = "('commissioned', 'shipped', 'returned')"
 
@@ -112,7 +112,7 @@ func (s *Register) CreateFMDStatus(ctx context.Context, req FMDStatusRequest) (F
 	return u, err
 }
 
-// createFMDStatus makes a status update inside tx: the product must be an
+// CreateInTx makes a status update inside tx: the product must be an
 // EU FMD one; the packs are selected by lot or serials.
 func (s *Register) CreateInTx(ctx context.Context, tx sqldb.Tx, req FMDStatusRequest, recallID string) (FMDStatusUpdate, error) {
 	rec := "EU FMD status update"

@@ -203,7 +203,7 @@ func (s *Records) DeadLetters(ctx context.Context, f DeadLetterFilter) ([]DeadLe
 	return out, nil
 }
 
-// boundDeadLetters runs after migration dead_letter_bounds: it measures
+// BoundDeadLetters runs after migration dead_letter_bounds: it measures
 // and hashes the payloads of the dead letters stored before it and cuts
 // them to MaxDeadLetterPayload. SQLite has no SHA-256 function, so this is
 // Go for both databases.

@@ -30,7 +30,7 @@ func sealScheme(q sqldb.Tx, gtin string, spec serials.Spec) (string, error) {
 	return string(b), err
 }
 
-// openScheme reads a stored scheme, opening its key.
+// OpenScheme reads a stored scheme, opening its key.
 func OpenScheme(q sqldb.Tx, gtin, stored string) (serials.Spec, error) {
 	var spec serials.Spec
 	if err := json.Unmarshal([]byte(stored), &spec); err != nil {
@@ -44,7 +44,7 @@ func OpenScheme(q sqldb.Tx, gtin, stored string) (serials.Spec, error) {
 	return spec, nil
 }
 
-// resealSecrets seals every scheme key stored in plaintext or under a key
+// ResealSecrets seals every scheme key stored in plaintext or under a key
 // other than the current one: after a key is configured for the first
 // time, or a new one put first in the key file. It returns how many it
 // sealed.

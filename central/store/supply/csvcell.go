@@ -11,7 +11,7 @@ import (
 // OWASP's CSV injection advice.
 const csvFormulaLead = "=+-@\t\r"
 
-// csvCell escapes a cell a spreadsheet would read as a formula by putting
+// CsvCell escapes a cell a spreadsheet would read as a formula by putting
 // a single quote before it: a partner's name "=HYPERLINK(...)" or a lot
 // "=1+2" then shows as written instead of running.
 func CsvCell(s string) string {
