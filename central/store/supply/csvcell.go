@@ -11,10 +11,10 @@ import (
 // OWASP's CSV injection advice.
 const csvFormulaLead = "=+-@\t\r"
 
-// CsvCell escapes a cell a spreadsheet would read as a formula by putting
+// CSVCell escapes a cell a spreadsheet would read as a formula by putting
 // a single quote before it: a partner's name "=HYPERLINK(...)" or a lot
 // "=1+2" then shows as written instead of running.
-func CsvCell(s string) string {
+func CSVCell(s string) string {
 	if s != "" && strings.IndexByte(csvFormulaLead, s[0]) >= 0 {
 		return "'" + s
 	}
@@ -34,7 +34,7 @@ func NewSafeCSV(w io.Writer) *safeCSV { return &safeCSV{Writer: csv.NewWriter(w)
 func (c *safeCSV) Write(record []string) error {
 	c.row = c.row[:0]
 	for _, s := range record {
-		c.row = append(c.row, CsvCell(s))
+		c.row = append(c.row, CSVCell(s))
 	}
 	return c.Writer.Write(c.row)
 }

@@ -22,7 +22,7 @@ func TestCSVCell(t *testing.T) {
 		{"a=b", "a=b"},
 		{"", ""},
 	} {
-		require.Equal(t, c.want, CsvCell(c.in), "%q", c.in)
+		require.Equal(t, c.want, CSVCell(c.in), "%q", c.in)
 	}
 	var b bytes.Buffer
 	w := NewSafeCSV(&b)
