@@ -3,7 +3,10 @@
 // PostgreSQL database of the test's own, created for it and dropped when it
 // ends, so that tests never touch other data; and CopyCeiling, the raw
 // PostgreSQL COPY ceiling the store's and the ingest's benchmarks are
-// measured against. It is for tests only; no production code imports it.
+// measured against; and the fixture the tests of the store's domain
+// packages share (NewFixture: products, lines, orders, grants and the line
+// events made of them). It is for tests only; no production code imports
+// it.
 //
 // PostgreSQL is the server at $SERIALINE_TEST_POSTGRES (a postgres:// URL
 // of a database the tests may create databases from), by default

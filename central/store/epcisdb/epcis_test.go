@@ -1,4 +1,4 @@
-package store_test
+package epcisdb_test
 
 import (
 	"testing"
@@ -21,22 +21,22 @@ import (
 // twice.
 func TestLineEventsAsEPCIS(t *testing.T) {
 	storetest.ForEachBackend(t, func(t *testing.T, dsn string) {
-		f, u := applied(t, dsn)
-		apply(t, f, line1, u.commission(line1, 1, 0, 4)...)
+		f, u := storetest.Applied(t, dsn)
+		storetest.Apply(t, f, storetest.Line1, u.Commission(storetest.Line1, 1, 0, 4)...)
 		caseA := testkit.SSCC(t, 0, "0614141", 1)
-		agg := ev(line1, 5, wire.Aggregated)
-		agg.Order, agg.Parent, agg.Children = "WO-1", caseA, []string{wire.UnitRef(gtinRand, u.serial[0]), wire.UnitRef(gtinRand, u.serial[1])}
-		dec := u.ev(line1, 6, wire.Decommissioned, 3)
+		agg := storetest.Ev(storetest.Line1, 5, wire.Aggregated)
+		agg.Order, agg.Parent, agg.Children = "WO-1", caseA, []string{wire.UnitRef(storetest.GTINRand, u.Serial[0]), wire.UnitRef(storetest.GTINRand, u.Serial[1])}
+		dec := u.Ev(storetest.Line1, 6, wire.Decommissioned, 3)
 		dec.Reason, dec.Counter = wire.ReasonDestroyed, nil
-		apply(t, f, line1, agg, dec)
+		storetest.Apply(t, f, storetest.Line1, agg, dec)
 
-		all, err := f.s.QueryEPCIS(f.ctx, epcisdb.EPCISQuery{})
+		all, err := f.S.QueryEPCIS(f.Ctx, epcisdb.EPCISQuery{})
 		require.NoError(t, err)
 		require.Len(t, all, 6, "4 commissioning, 1 aggregation, 1 destroying")
 
-		sgtin0, err := gs1.SGTINURI(gtinRand, u.serial[0], 7)
+		sgtin0, err := gs1.SGTINURI(storetest.GTINRand, u.Serial[0], 7)
 		require.NoError(t, err)
-		com, err := f.s.QueryEPCIS(f.ctx, epcisdb.EPCISQuery{BizSteps: []string{"urn:epcglobal:cbv:bizstep:commissioning"}, MatchEPC: []string{sgtin0}})
+		com, err := f.S.QueryEPCIS(f.Ctx, epcisdb.EPCISQuery{BizSteps: []string{"urn:epcglobal:cbv:bizstep:commissioning"}, MatchEPC: []string{sgtin0}})
 		require.NoError(t, err)
 		require.Len(t, com, 1)
 		e := com[0]
@@ -44,13 +44,13 @@ func TestLineEventsAsEPCIS(t *testing.T) {
 		require.Equal(t, epcis.ActionAdd, e.Action)
 		require.Equal(t, "active", e.Disposition)
 		require.Equal(t, []string{sgtin0}, e.EPCList)
-		require.Equal(t, lot, e.ILMD["cbvmda:lotNumber"])
+		require.Equal(t, storetest.Lot, e.ILMD["cbvmda:lotNumber"])
 		require.Equal(t, "2028-12-31", e.ILMD["cbvmda:itemExpirationDate"])
-		require.Equal(t, t0.Add(time.Millisecond), e.EventTime.UTC())
+		require.Equal(t, storetest.T0.Add(time.Millisecond), e.EventTime.UTC())
 		require.NoError(t, e.Validate())
 
 		// MATCH_epc finds the aggregation through childEPCs; MATCH_anyEPC by parentID too.
-		hits, err := f.s.QueryEPCIS(f.ctx, epcisdb.EPCISQuery{MatchEPC: []string{sgtin0}})
+		hits, err := f.S.QueryEPCIS(f.Ctx, epcisdb.EPCISQuery{MatchEPC: []string{sgtin0}})
 		require.NoError(t, err)
 		require.Len(t, hits, 2)
 		require.Equal(t, epcis.AggregationEvent, hits[1].Type)
@@ -58,23 +58,23 @@ func TestLineEventsAsEPCIS(t *testing.T) {
 		caseURI, err := gs1.SSCCURI(gs1.SSCC(caseA), 7)
 		require.NoError(t, err)
 		require.Equal(t, caseURI, hits[1].ParentID)
-		hits, err = f.s.QueryEPCIS(f.ctx, epcisdb.EPCISQuery{MatchAnyEPC: []string{"https://id.gs1.org/00/" + caseA}})
+		hits, err = f.S.QueryEPCIS(f.Ctx, epcisdb.EPCISQuery{MatchAnyEPC: []string{"https://id.gs1.org/00/" + caseA}})
 		require.NoError(t, err)
 		require.Len(t, hits, 1)
 
-		hits, err = f.s.QueryEPCIS(f.ctx, epcisdb.EPCISQuery{Dispositions: []string{"destroyed"}})
+		hits, err = f.S.QueryEPCIS(f.Ctx, epcisdb.EPCISQuery{Dispositions: []string{"destroyed"}})
 		require.NoError(t, err)
 		require.Len(t, hits, 1)
 		require.Equal(t, "destroying", hits[0].BizStep)
 		require.Equal(t, "destroyed", hits[0].Extensions["serialine:reason"])
 
-		unit, err := f.s.UnitEPCIS(f.ctx, gtinRand, u.serial[1])
+		unit, err := f.S.UnitEPCIS(f.Ctx, storetest.GTINRand, u.Serial[1])
 		require.NoError(t, err)
 		require.Len(t, unit, 2)
 
 		// More events later: only they are projected.
-		apply(t, f, line1, u.commission(line1, 7, 4, 6)...)
-		all, err = f.s.QueryEPCIS(f.ctx, epcisdb.EPCISQuery{EventTypes: []string{"ObjectEvent"}})
+		storetest.Apply(t, f, storetest.Line1, u.Commission(storetest.Line1, 7, 4, 6)...)
+		all, err = f.S.QueryEPCIS(f.Ctx, epcisdb.EPCISQuery{EventTypes: []string{"ObjectEvent"}})
 		require.NoError(t, err)
 		require.Len(t, all, 7)
 	})
@@ -83,9 +83,9 @@ func TestLineEventsAsEPCIS(t *testing.T) {
 // TestCaptureEPCISRollback: one invalid event refuses the whole capture,
 // naming the event and field; a repeated capture stores nothing new.
 func TestCaptureEPCISRollback(t *testing.T) {
-	s := open(t, storetest.SQLiteDSN(t))
+	s := storetest.Open(t, storetest.SQLiteDSN(t), testkit.Logger(t))
 	ctx := storetest.Context(t)
-	good := epcis.Event{Type: epcis.ObjectEvent, Action: epcis.ActionObserve, EventTime: t0, EPCList: []string{"urn:epc:id:sgtin:0614141.107346.2017"}, BizStep: "shipping", Disposition: "in_transit"}
+	good := epcis.Event{Type: epcis.ObjectEvent, Action: epcis.ActionObserve, EventTime: storetest.T0, EPCList: []string{"urn:epc:id:sgtin:0614141.107346.2017"}, BizStep: "shipping", Disposition: "in_transit"}
 	bad := good
 	bad.BizStep = "shiping"
 	_, err := s.CaptureEPCIS(ctx, []epcis.Event{good, bad}, nil)

@@ -1,4 +1,4 @@
-package store_test
+package epcisdb_test
 
 import (
 	"context"
@@ -19,7 +19,7 @@ import (
 )
 
 func shipEvent(i int) epcis.Event {
-	return epcis.Event{Type: epcis.ObjectEvent, Action: epcis.ActionObserve, EventTime: t0.Add(time.Duration(i) * time.Second),
+	return epcis.Event{Type: epcis.ObjectEvent, Action: epcis.ActionObserve, EventTime: storetest.T0.Add(time.Duration(i) * time.Second),
 		EventTimeZoneOffset: "+00:00", EPCList: []string{fmt.Sprintf("urn:epc:id:sgtin:0614141.107346.%d", 1000+i)},
 		BizStep: "shipping", Disposition: "in_transit", ReadPoint: "urn:epc:id:sgln:0614141.07346.1234"}
 }
@@ -29,7 +29,7 @@ func shipEvent(i int) epcis.Event {
 // EPCISEvent, and a resend under either ID is a duplicate.
 func TestEPCISEventIDs(t *testing.T) {
 	storetest.ForEachBackend(t, func(t *testing.T, dsn string) {
-		s, ctx := open(t, dsn), storetest.Context(t)
+		s, ctx := storetest.Open(t, dsn, testkit.Logger(t)), storetest.Context(t)
 		a, b := shipEvent(1), shipEvent(2)
 		b.EventID = "urn:uuid:6a1d2c1e-1b7e-4e0a-9a4e-0f3e8f7d1c2b"
 		res, err := s.CaptureEPCIS(ctx, []epcis.Event{a, b}, nil)
@@ -73,7 +73,7 @@ func TestEPCISEventIDs(t *testing.T) {
 // adding one; with or without the eventID.
 func TestEPCISErrorDeclaration(t *testing.T) {
 	storetest.ForEachBackend(t, func(t *testing.T, dsn string) {
-		s, ctx := open(t, dsn), storetest.Context(t)
+		s, ctx := storetest.Open(t, dsn, testkit.Logger(t)), storetest.Context(t)
 		a, b, fix := shipEvent(1), shipEvent(2), shipEvent(3)
 		b.EventID = "urn:uuid:6a1d2c1e-1b7e-4e0a-9a4e-0f3e8f7d1c2b"
 		fix.EventID = "urn:uuid:404d95fc-9457-4a51-bd6a-0bba133845a8"
@@ -83,10 +83,10 @@ func TestEPCISErrorDeclaration(t *testing.T) {
 		require.NoError(t, err)
 		require.Empty(t, declared)
 
-		decl := &epcis.ErrorDeclaration{DeclarationTime: t0.Add(time.Hour), Reason: "urn:epcglobal:cbv:er:incorrect_data",
+		decl := &epcis.ErrorDeclaration{DeclarationTime: storetest.T0.Add(time.Hour), Reason: "urn:epcglobal:cbv:er:incorrect_data",
 			CorrectiveEventIDs: []string{fix.EventID}}
 		ea, eb := a, b
-		ea.ErrorDeclaration, eb.ErrorDeclaration = decl, &epcis.ErrorDeclaration{DeclarationTime: t0.Add(2 * time.Hour), Reason: "did_not_occur"}
+		ea.ErrorDeclaration, eb.ErrorDeclaration = decl, &epcis.ErrorDeclaration{DeclarationTime: storetest.T0.Add(2 * time.Hour), Reason: "did_not_occur"}
 		res, err := s.CaptureEPCIS(ctx, []epcis.Event{ea, eb, fix}, nil)
 		require.NoError(t, err)
 		require.Equal(t, 2, res.Declared)
@@ -128,7 +128,7 @@ func TestEPCISErrorDeclaration(t *testing.T) {
 // first page and every one added during the paging comes exactly once.
 func TestEPCISPagingWhileCapturing(t *testing.T) {
 	storetest.ForEachBackend(t, func(t *testing.T, dsn string) {
-		s, ctx := open(t, dsn), storetest.Context(t)
+		s, ctx := storetest.Open(t, dsn, testkit.Logger(t)), storetest.Context(t)
 		const before, during, batch = 300, 200, 20
 		var evs []epcis.Event
 		for i := range before {
@@ -203,20 +203,20 @@ func TestEPCISPagingWhileCapturing(t *testing.T) {
 // are found by EQ_readPoint in either spelling and carry their hash ID.
 func TestLineEventsReadPoint(t *testing.T) {
 	storetest.ForEachBackend(t, func(t *testing.T, dsn string) {
-		f, u := applied(t, dsn)
+		f, u := storetest.Applied(t, dsn)
 		site := testkit.GLN(t, "950600000001")
-		require.NoError(t, f.s.PutSite(f.ctx, master.Site{GLN: site, Name: "Plant"}))
+		require.NoError(t, f.S.PutSite(f.Ctx, master.Site{GLN: site, Name: "Plant"}))
 		readPoint := "urn:epc:id:sgln:9506000.00001.L1"
-		require.ErrorIs(t, f.s.PutLine(f.ctx, master.Line{ID: line1, Name: "Line 1", SiteGLN: site, ReadPoint: "urn:epc:id:sgtin:9506000.134369.1"}), sqldb.ErrInvalid)
-		require.NoError(t, f.s.PutLine(f.ctx, master.Line{ID: line1, Name: "Line 1", SiteGLN: site, ReadPoint: readPoint, PasswordHash: "pbkdf2$x"}))
-		l, err := f.s.Line(f.ctx, line1)
+		require.ErrorIs(t, f.S.PutLine(f.Ctx, master.Line{ID: storetest.Line1, Name: "Line 1", SiteGLN: site, ReadPoint: "urn:epc:id:sgtin:9506000.134369.1"}), sqldb.ErrInvalid)
+		require.NoError(t, f.S.PutLine(f.Ctx, master.Line{ID: storetest.Line1, Name: "Line 1", SiteGLN: site, ReadPoint: readPoint, PasswordHash: "pbkdf2$x"}))
+		l, err := f.S.Line(f.Ctx, storetest.Line1)
 		require.NoError(t, err)
 		require.Equal(t, readPoint, l.ReadPoint)
-		apply(t, f, line1, u.commission(line1, 1, 0, 3)...)
+		storetest.Apply(t, f, storetest.Line1, u.Commission(storetest.Line1, 1, 0, 3)...)
 
 		siteSGLN, err := gs1.SGLNURI(gs1.GLN(site), "0", 7)
 		require.NoError(t, err)
-		got, err := f.s.QueryEPCIS(f.ctx, epcisdb.EPCISQuery{ReadPoints: []string{"https://id.gs1.org/414/" + testkit.GLN(t, "950600000001") + "/254/L1"}})
+		got, err := f.S.QueryEPCIS(f.Ctx, epcisdb.EPCISQuery{ReadPoints: []string{"https://id.gs1.org/414/" + testkit.GLN(t, "950600000001") + "/254/L1"}})
 		require.NoError(t, err)
 		require.Len(t, got, 3)
 		for _, e := range got {

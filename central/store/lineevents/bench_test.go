@@ -1,4 +1,4 @@
-package store_test
+package lineevents_test
 
 import (
 	"fmt"
@@ -20,7 +20,7 @@ const benchBatch = 500
 // benchLine is a line with one released order of the randomized GTIN and a
 // large grant, producing batches of commissioning events as the edge would.
 type benchLine struct {
-	f      fixture
+	f      storetest.Fixture
 	scheme serials.Scheme
 	next   uint64
 	seq    uint64
@@ -28,9 +28,9 @@ type benchLine struct {
 
 func newBenchLine(b *testing.B, dsn string) *benchLine {
 	b.Helper()
-	f := newFixture(b, dsn)
-	f.orderOf(b, "WO-B", gtinRand, line1, 50_000_000) // grants are bounded by the order
-	g, err := f.s.Grant(f.ctx, req("bench", line1, "WO-B", gtinRand, 50_000_000), 50_000_000)
+	f := storetest.NewFixture(b, dsn)
+	f.OrderOf(b, "WO-B", storetest.GTINRand, storetest.Line1, 50_000_000) // grants are bounded by the order
+	g, err := f.S.Grant(f.Ctx, storetest.Req("bench", storetest.Line1, "WO-B", storetest.GTINRand, 50_000_000), 50_000_000)
 	require.NoError(b, err)
 	sc, err := serials.New(*g.Scheme)
 	require.NoError(b, err)
@@ -49,8 +49,8 @@ func (l *benchLine) batch(b *testing.B, n int) []wire.Event {
 		if err != nil {
 			b.Fatal(err)
 		}
-		out[i] = wire.Event{ID: fmt.Sprintf("L1:%d", l.seq), Seq: l.seq, Type: wire.Commissioned, At: t0.Add(time.Duration(l.seq) * time.Millisecond),
-			Order: "WO-B", GTIN: gtinRand, Serial: string(buf), Lot: lot, Expiry: expiry, Counter: new(c), Operator: "ana"}
+		out[i] = wire.Event{ID: fmt.Sprintf("L1:%d", l.seq), Seq: l.seq, Type: wire.Commissioned, At: storetest.T0.Add(time.Duration(l.seq) * time.Millisecond),
+			Order: "WO-B", GTIN: storetest.GTINRand, Serial: string(buf), Lot: storetest.Lot, Expiry: storetest.Expiry, Counter: new(c), Operator: "ana"}
 	}
 	return out
 }
@@ -67,7 +67,7 @@ func BenchmarkApplyEvents(b *testing.B) {
 				b.StopTimer()
 				batch := l.batch(b, benchBatch)
 				b.StartTimer()
-				res, err := l.f.s.ApplyEvents(l.f.ctx, line1, batch)
+				res, err := l.f.S.ApplyEvents(l.f.Ctx, storetest.Line1, batch)
 				if err != nil || res.Applied != benchBatch {
 					b.Fatalf("%v %+v", err, res)
 				}
@@ -85,32 +85,13 @@ func BenchmarkApplyEvents(b *testing.B) {
 // transaction, into plain tables without keys, indexes or checks. It
 // reports events (three rows each) per second.
 func BenchmarkCopyCeiling(b *testing.B) {
-	storetest.CopyCeiling(b, gtinRand, randSpec, storetest.AppliedRows)
+	storetest.CopyCeiling(b, storetest.GTINRand, storetest.RandSpec, storetest.AppliedRows)
 }
 
 // BenchmarkCopyCeilingUnitsOnly copies only the units rows (one per
 // event), the narrower ceiling measured before; kept for comparison.
 func BenchmarkCopyCeilingUnitsOnly(b *testing.B) {
-	storetest.CopyCeiling(b, gtinRand, randSpec, storetest.UnitRowsOnly)
-}
-
-// BenchmarkGrant500k grants 500,000 serials per request.
-func BenchmarkGrant500k(b *testing.B) {
-	for _, be := range storetest.Backends() {
-		b.Run(be.Name, func(b *testing.B) {
-			f := newFixture(b, be.DSN(b))
-			f.orderOf(b, "WO-1", gtinRand, line1, 1<<40) // grants are bounded by the order
-			i := 0
-			for b.Loop() {
-				i++
-				g, err := f.s.Grant(f.ctx, req(fmt.Sprintf("r%d", i), line1, "WO-1", gtinRand, 500_000), 500_000)
-				if err != nil || g.Count() != 500_000 {
-					b.Fatal(err)
-				}
-			}
-			b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(i), "ms/500k")
-		})
-	}
+	storetest.CopyCeiling(b, storetest.GTINRand, storetest.RandSpec, storetest.UnitRowsOnly)
 }
 
 // BenchmarkUnitLookup looks units up with their history among 20,000 and
@@ -122,7 +103,7 @@ func BenchmarkUnitLookup(b *testing.B) {
 			var serialsUsed []string
 			for range 40 {
 				batch := l.batch(b, benchBatch)
-				_, err := l.f.s.ApplyEvents(l.f.ctx, line1, batch)
+				_, err := l.f.S.ApplyEvents(l.f.Ctx, storetest.Line1, batch)
 				require.NoError(b, err)
 				for _, e := range batch {
 					serialsUsed = append(serialsUsed, e.Serial)
@@ -133,7 +114,7 @@ func BenchmarkUnitLookup(b *testing.B) {
 			for b.Loop() {
 				sn := serialsUsed[rng.IntN(len(serialsUsed))]
 				start := time.Now()
-				u, err := l.f.s.Unit(l.f.ctx, gtinRand, sn)
+				u, err := l.f.S.Unit(l.f.Ctx, storetest.GTINRand, sn)
 				lat = append(lat, time.Since(start))
 				if err != nil || u.State != orders.StateCommissioned || len(u.History) != 1 {
 					b.Fatal(err)

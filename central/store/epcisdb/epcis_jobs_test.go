@@ -1,4 +1,4 @@
-package store_test
+package epcisdb_test
 
 import (
 	"encoding/json"
@@ -10,6 +10,7 @@ import (
 	"github.com/serialine/serialine/central/store/epcisdb"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/storetest"
+	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/epcis"
 )
 
@@ -18,7 +19,7 @@ import (
 // list in pages.
 func TestCaptureJobs(t *testing.T) {
 	storetest.ForEachBackend(t, func(t *testing.T, dsn string) {
-		s, ctx := open(t, dsn), storetest.Context(t)
+		s, ctx := storetest.Open(t, dsn, testkit.Logger(t)), storetest.Context(t)
 		for _, id := range []string{"c1", "c2", "c3"} {
 			require.NoError(t, s.CreateCaptureJob(ctx, epcisdb.CaptureJob{CaptureID: id, Behaviour: "proceed", Principal: "ana", Events: 2}))
 		}
@@ -63,7 +64,7 @@ func TestCaptureJobs(t *testing.T) {
 // gone with their query.
 func TestEPCISQueriesAndSubscriptions(t *testing.T) {
 	storetest.ForEachBackend(t, func(t *testing.T, dsn string) {
-		s, ctx := open(t, dsn), storetest.Context(t)
+		s, ctx := storetest.Open(t, dsn, testkit.Logger(t)), storetest.Context(t)
 		def := json.RawMessage(`{"EQ_bizStep": ["shipping"]}`)
 		require.NoError(t, s.CreateEPCISQuery(ctx, epcisdb.NamedQuery{Name: "ship", Definition: def, CreatedBy: "ana"}))
 		require.ErrorIs(t, s.CreateEPCISQuery(ctx, epcisdb.NamedQuery{Name: "ship", Definition: def}), sqldb.ErrConflict)
@@ -71,10 +72,10 @@ func TestEPCISQueriesAndSubscriptions(t *testing.T) {
 		require.NoError(t, err)
 		require.JSONEq(t, string(def), string(q.Definition))
 
-		sub := epcisdb.Subscription{ID: "s1", Query: "ship", Dest: "https://x.example/hook", Secret: "k", Stream: true, InitialRecordTime: t0, LastID: 7}
+		sub := epcisdb.Subscription{ID: "s1", Query: "ship", Dest: "https://x.example/hook", Secret: "k", Stream: true, InitialRecordTime: storetest.T0, LastID: 7}
 		require.NoError(t, s.CreateSubscription(ctx, sub))
-		require.ErrorIs(t, s.CreateSubscription(ctx, epcisdb.Subscription{ID: "s2", Query: "nope", Dest: "https://x", InitialRecordTime: t0}), sqldb.ErrNotFound)
-		next := t0.Add(time.Hour)
+		require.ErrorIs(t, s.CreateSubscription(ctx, epcisdb.Subscription{ID: "s2", Query: "nope", Dest: "https://x", InitialRecordTime: storetest.T0}), sqldb.ErrNotFound)
+		next := storetest.T0.Add(time.Hour)
 		require.NoError(t, s.FailedSubscription(ctx, "s1", next, "answered 500"))
 		got, err := s.SubscriptionByID(ctx, "ship", "s1")
 		require.NoError(t, err)
@@ -100,7 +101,7 @@ func TestEPCISQueriesAndSubscriptions(t *testing.T) {
 
 // TestEPCISVocabulary lists distinct values in pages.
 func TestEPCISVocabulary(t *testing.T) {
-	s, ctx := open(t, storetest.SQLiteDSN(t)), storetest.Context(t)
+	s, ctx := storetest.Open(t, storetest.SQLiteDSN(t), testkit.Logger(t)), storetest.Context(t)
 	a, b := shipEvent(1), shipEvent(2)
 	b.BizStep = "receiving"
 	_, err := s.CaptureEPCIS(ctx, []epcis.Event{a, b, shipEvent(3)}, nil)
@@ -124,7 +125,7 @@ func TestEPCISVocabulary(t *testing.T) {
 // passes to another.
 func TestDeliveryLease(t *testing.T) {
 	storetest.ForEachBackend(t, func(t *testing.T, dsn string) {
-		s, ctx := open(t, dsn), storetest.Context(t)
+		s, ctx := storetest.Open(t, dsn, testkit.Logger(t)), storetest.Context(t)
 		ok, err := s.DeliveryLease(ctx, "a", time.Minute)
 		require.NoError(t, err)
 		require.True(t, ok)

@@ -1,4 +1,4 @@
-package store
+package master_test
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/serialine/serialine/central/store"
 	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/stretchr/testify/require"
@@ -19,7 +20,7 @@ import (
 // partner takes EPCIS 1.2.
 func TestAddressMigration(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "old.db")
-	old, err := Open(context.Background(), "sqlite:"+path, slog.New(slog.DiscardHandler), WithDB(sqldb.WithMigrationsUpTo(7)))
+	old, err := store.Open(context.Background(), "sqlite:"+path, slog.New(slog.DiscardHandler), store.WithDB(sqldb.WithMigrationsUpTo(7)))
 	require.NoError(t, err)
 	old.Close()
 	db, err := sql.Open("sqlite", (&url.URL{Scheme: "file", Opaque: path}).String()+"?_pragma=foreign_keys(1)")
@@ -32,7 +33,7 @@ func TestAddressMigration(t *testing.T) {
 	require.NoError(t, db.Close())
 
 	ctx := context.Background()
-	s, err := Open(ctx, "sqlite:"+path, slog.New(slog.DiscardHandler))
+	s, err := store.Open(ctx, "sqlite:"+path, slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
 	t.Cleanup(s.Close)
 	site, err := s.Site(ctx, "0614141000005")

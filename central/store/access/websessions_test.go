@@ -1,4 +1,4 @@
-package store_test
+package access_test
 
 import (
 	"testing"
@@ -9,13 +9,14 @@ import (
 	"github.com/serialine/serialine/central/store/access"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/storetest"
+	"github.com/serialine/serialine/internal/testkit"
 )
 
 // TestWebSessions: a session lives on both databases, is bound to an
 // unrevoked token and ends with sign-out or the token's revocation.
 func TestWebSessions(t *testing.T) {
 	storetest.ForEachBackend(t, func(t *testing.T, dsn string) {
-		s := open(t, dsn)
+		s := storetest.Open(t, dsn, testkit.Logger(t))
 		ctx := storetest.Context(t)
 		tok, err := s.CreateAPIToken(ctx, "alice", "planner", "tokenhash-0123456789abcdef")
 		require.NoError(t, err)

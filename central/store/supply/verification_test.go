@@ -1,4 +1,4 @@
-package store_test
+package supply_test
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/central/store/supply"
+	"github.com/serialine/serialine/internal/testkit"
 )
 
 // TestVerificationLogAppendOnly: the database refuses to change or remove
@@ -20,7 +21,7 @@ func TestVerificationLogAppendOnly(t *testing.T) {
 		Verified: new(bool), FailureReason: "No_match_GTIN_Serial", Answer: `{"data":{"verified":false}}`}
 	t.Run("postgres", func(t *testing.T) {
 		dsn := storetest.PostgresDSN(t)
-		s, ctx := open(t, dsn), storetest.Context(t)
+		s, ctx := storetest.Open(t, dsn, testkit.Logger(t)), storetest.Context(t)
 		id, err := s.RecordVerification(ctx, rec)
 		require.NoError(t, err)
 		conn, err := pgx.Connect(ctx, dsn)
@@ -39,11 +40,11 @@ func TestVerificationLogAppendOnly(t *testing.T) {
 	})
 	t.Run("sqlite", func(t *testing.T) {
 		dsn := storetest.SQLiteDSN(t)
-		s, ctx := open(t, dsn), storetest.Context(t)
+		s, ctx := storetest.Open(t, dsn, testkit.Logger(t)), storetest.Context(t)
 		_, err := s.RecordVerification(ctx, rec)
 		require.NoError(t, err)
 		s.Close()
-		db := openRawSQLite(t, dsn)
+		db := storetest.OpenRawSQLite(t, dsn)
 		for _, stmt := range []string{"UPDATE verification_log SET status = 500", "DELETE FROM verification_log"} {
 			_, err := db.ExecContext(ctx, stmt)
 			require.ErrorContains(t, err, "append-only", stmt)

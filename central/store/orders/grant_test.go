@@ -1,4 +1,4 @@
-package store_test
+package orders_test
 
 import (
 	"encoding/json"
@@ -14,40 +14,37 @@ import (
 	"github.com/serialine/serialine/central/store/orders"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/storetest"
+	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/serials"
 	"github.com/serialine/serialine/shared/wire"
 )
 
-func req(id, line, order, gtin string, n uint64) wire.SerialRequest {
-	return wire.SerialRequest{V: 1, RequestID: id, Line: line, Order: order, GTIN: gtin, Count: n}
-}
-
 func TestGrantIdempotent(t *testing.T) {
 	storetest.ForEachBackend(t, func(t *testing.T, dsn string) {
-		f := newFixture(t, dsn)
-		f.orderOf(t, "WO-1", gtinRand, line1, 2000)
-		g1 := f.grant(t, "L1-r1", line1, "WO-1", gtinRand, 1000)
+		f := storetest.NewFixture(t, dsn)
+		f.OrderOf(t, "WO-1", storetest.GTINRand, storetest.Line1, 2000)
+		g1 := f.Grant(t, "L1-r1", storetest.Line1, "WO-1", storetest.GTINRand, 1000)
 		require.NoError(t, g1.Validate())
 		require.Equal(t, []wire.CounterRange{{Start: 0, Count: 1000}}, g1.Ranges)
-		require.Equal(t, randSpec, *g1.Scheme)
+		require.Equal(t, storetest.RandSpec, *g1.Scheme)
 
-		again := f.grant(t, "L1-r1", line1, "WO-1", gtinRand, 1000)
+		again := f.Grant(t, "L1-r1", storetest.Line1, "WO-1", storetest.GTINRand, 1000)
 		require.Equal(t, g1, again, "a retried request gets the same grant")
-		g2 := f.grant(t, "L1-r2", line1, "WO-1", gtinRand, 500)
+		g2 := f.Grant(t, "L1-r2", storetest.Line1, "WO-1", storetest.GTINRand, 500)
 		require.Equal(t, []wire.CounterRange{{Start: 1000, Count: 500}}, g2.Ranges)
 
-		use, err := f.s.SerialUsage(f.ctx, gtinRand)
+		use, err := f.S.SerialUsage(f.Ctx, storetest.GTINRand)
 		require.NoError(t, err)
 		require.Equal(t, uint64(1500), use.Granted, "the retry allocated nothing")
 		require.Equal(t, uint64(1e12), use.Space)
 
-		_, err = f.s.Grant(f.ctx, req("L1-r1", line1, "WO-1", gtinRand, 999), 0)
+		_, err = f.S.Grant(f.Ctx, storetest.Req("L1-r1", storetest.Line1, "WO-1", storetest.GTINRand, 999), 0)
 		require.ErrorIs(t, err, sqldb.ErrConflict, "a request id reused for another request")
 
-		grants, err := f.s.Grants(f.ctx, "WO-1")
+		grants, err := f.S.Grants(f.Ctx, "WO-1")
 		require.NoError(t, err)
 		require.Len(t, grants, 2)
-		entries, err := f.s.Audit(f.ctx, audit.Filter{Entity: "serial_grant"})
+		entries, err := f.S.Audit(f.Ctx, audit.Filter{Entity: "serial_grant"})
 		require.NoError(t, err)
 		require.Len(t, entries, 2, "one audit entry per grant, none for the retry")
 	})
@@ -55,9 +52,9 @@ func TestGrantIdempotent(t *testing.T) {
 
 func TestGrantRefusals(t *testing.T) {
 	storetest.ForEachBackend(t, func(t *testing.T, dsn string) {
-		f := newFixture(t, dsn)
-		f.order(t, "WO-1", gtinSeq, line1)
-		_, err := f.s.CreateOrder(f.ctx, orders.WorkOrder{ID: "WO-new", GTIN: gtinSeq, Lot: lot, Expiry: expiry, Quantity: 5})
+		f := storetest.NewFixture(t, dsn)
+		f.Order(t, "WO-1", storetest.GTINSeq, storetest.Line1)
+		_, err := f.S.CreateOrder(f.Ctx, orders.WorkOrder{ID: "WO-new", GTIN: storetest.GTINSeq, Lot: storetest.Lot, Expiry: storetest.Expiry, Quantity: 5})
 		require.NoError(t, err)
 		tests := []struct {
 			name  string
@@ -66,17 +63,17 @@ func TestGrantRefusals(t *testing.T) {
 			is    error
 			want  string
 		}{
-			{"unknown order", req("r", line1, "WO-9", gtinSeq, 1), 0, sqldb.ErrNotFound, "work order WO-9"},
-			{"not released", req("r", line1, "WO-new", gtinSeq, 1), 0, sqldb.ErrState, "is created"},
-			{"other line", req("r", line2, "WO-1", gtinSeq, 1), 0, sqldb.ErrState, "released to line L1, not L2"},
-			{"other gtin", req("r", line1, "WO-1", gtinRand, 1), 0, sqldb.ErrState, "is for GTIN " + gtinSeq},
-			{"over the cap", req("r", line1, "WO-1", gtinSeq, 100_001), 0, sqldb.ErrInvalid, "exceeds the 100000"},
-			{"over a set cap", req("r", line1, "WO-1", gtinSeq, 11), 10, sqldb.ErrInvalid, "count"},
-			{"invalid request", req("r", line1, "WO-1", "09506000134353", 1), 0, nil, "gtin: AI (01)"},
+			{"unknown order", storetest.Req("r", storetest.Line1, "WO-9", storetest.GTINSeq, 1), 0, sqldb.ErrNotFound, "work order WO-9"},
+			{"not released", storetest.Req("r", storetest.Line1, "WO-new", storetest.GTINSeq, 1), 0, sqldb.ErrState, "is created"},
+			{"other line", storetest.Req("r", storetest.Line2, "WO-1", storetest.GTINSeq, 1), 0, sqldb.ErrState, "released to line L1, not L2"},
+			{"other gtin", storetest.Req("r", storetest.Line1, "WO-1", storetest.GTINRand, 1), 0, sqldb.ErrState, "is for GTIN " + storetest.GTINSeq},
+			{"over the cap", storetest.Req("r", storetest.Line1, "WO-1", storetest.GTINSeq, 100_001), 0, sqldb.ErrInvalid, "exceeds the 100000"},
+			{"over a set cap", storetest.Req("r", storetest.Line1, "WO-1", storetest.GTINSeq, 11), 10, sqldb.ErrInvalid, "count"},
+			{"invalid request", storetest.Req("r", storetest.Line1, "WO-1", "09506000134353", 1), 0, nil, "gtin: AI (01)"},
 		}
 		for _, tc := range tests {
 			t.Run(tc.name, func(t *testing.T) {
-				_, err := f.s.Grant(f.ctx, tc.req, tc.limit)
+				_, err := f.S.Grant(f.Ctx, tc.req, tc.limit)
 				require.Error(t, err)
 				if tc.is != nil {
 					require.ErrorIs(t, err, tc.is)
@@ -86,65 +83,65 @@ func TestGrantRefusals(t *testing.T) {
 				require.Equal(t, err.Error(), ref.Error)
 			})
 		}
-		use, err := f.s.SerialUsage(f.ctx, gtinSeq)
+		use, err := f.S.SerialUsage(f.Ctx, storetest.GTINSeq)
 		require.NoError(t, err)
 		require.Zero(t, use.Granted, "refusals allocate nothing")
 
-		o, err := f.s.CloseOrder(f.ctx, "WO-1")
+		o, err := f.S.CloseOrder(f.Ctx, "WO-1")
 		require.NoError(t, err)
-		_, err = f.s.Grant(f.ctx, req("r", line1, o.ID, gtinSeq, 1), 0)
+		_, err = f.S.Grant(f.Ctx, storetest.Req("r", storetest.Line1, o.ID, storetest.GTINSeq, 1), 0)
 		require.ErrorIs(t, err, sqldb.ErrState, "a closed order gets no more serials")
 	})
 }
 
 func TestGrantExhausted(t *testing.T) {
 	storetest.ForEachBackend(t, func(t *testing.T, dsn string) {
-		f := newFixture(t, dsn)
-		small := product("00312345678937", serials.Spec{Kind: serials.KindSequential, Length: 2, Start: 90})
-		require.NoError(t, f.s.PutProduct(f.ctx, small))
-		f.order(t, "WO-1", small.GTIN, line1)
-		g := f.grant(t, "r1", line1, "WO-1", small.GTIN, 8)
+		f := storetest.NewFixture(t, dsn)
+		small := storetest.Product("00312345678937", serials.Spec{Kind: serials.KindSequential, Length: 2, Start: 90})
+		require.NoError(t, f.S.PutProduct(f.Ctx, small))
+		f.Order(t, "WO-1", small.GTIN, storetest.Line1)
+		g := f.Grant(t, "r1", storetest.Line1, "WO-1", small.GTIN, 8)
 		require.Equal(t, uint64(8), g.Count())
-		_, err := f.s.Grant(f.ctx, req("r2", line1, "WO-1", small.GTIN, 3), 0)
+		_, err := f.S.Grant(f.Ctx, storetest.Req("r2", storetest.Line1, "WO-1", small.GTIN, 3), 0)
 		require.ErrorIs(t, err, sqldb.ErrExhausted)
 		require.ErrorContains(t, err, "2 unused serials left, 3 asked")
-		g = f.grant(t, "r3", line1, "WO-1", small.GTIN, 2)
+		g = f.Grant(t, "r3", storetest.Line1, "WO-1", small.GTIN, 2)
 		require.Equal(t, []wire.CounterRange{{Start: 8, Count: 2}}, g.Ranges, "the failed request allocated nothing")
 	})
 }
 
 func TestGrantList(t *testing.T) {
 	storetest.ForEachBackend(t, func(t *testing.T, dsn string) {
-		f := newFixture(t, dsn)
+		f := storetest.NewFixture(t, dsn)
 		list := make([]string, 10)
 		for i := range list {
 			list[i] = fmt.Sprintf("MAH%04dX", i*7)
 		}
-		n, err := f.s.ImportSerialList(f.ctx, gtinList, list[:6])
+		n, err := f.S.ImportSerialList(f.Ctx, storetest.GTINList, list[:6])
 		require.NoError(t, err)
 		require.Equal(t, uint64(6), n)
-		_, err = f.s.ImportSerialList(f.ctx, gtinList, []string{"NEW1", list[2]})
+		_, err = f.S.ImportSerialList(f.Ctx, storetest.GTINList, []string{"NEW1", list[2]})
 		require.ErrorIs(t, err, sqldb.ErrConflict)
 		require.ErrorContains(t, err, `"MAH0014X" is already listed (position 2)`)
-		_, err = f.s.ImportSerialList(f.ctx, gtinList, []string{"A1", "A2", "A1"})
+		_, err = f.S.ImportSerialList(f.Ctx, storetest.GTINList, []string{"A1", "A2", "A1"})
 		require.ErrorContains(t, err, `serials[2]`)
-		_, err = f.s.ImportSerialList(f.ctx, gtinList, []string{"bad serial"})
+		_, err = f.S.ImportSerialList(f.Ctx, storetest.GTINList, []string{"bad serial"})
 		require.ErrorIs(t, err, sqldb.ErrInvalid)
-		_, err = f.s.ImportSerialList(f.ctx, gtinSeq, []string{"A1"})
+		_, err = f.S.ImportSerialList(f.Ctx, storetest.GTINSeq, []string{"A1"})
 		require.ErrorIs(t, err, sqldb.ErrState)
-		n, err = f.s.ImportSerialList(f.ctx, gtinList, list[6:])
+		n, err = f.S.ImportSerialList(f.Ctx, storetest.GTINList, list[6:])
 		require.NoError(t, err)
 		require.Equal(t, uint64(10), n)
 
-		f.order(t, "WO-L", gtinList, line1)
-		g1 := f.grant(t, "r1", line1, "WO-L", gtinList, 4)
+		f.Order(t, "WO-L", storetest.GTINList, storetest.Line1)
+		g1 := f.Grant(t, "r1", storetest.Line1, "WO-L", storetest.GTINList, 4)
 		require.NoError(t, g1.Validate())
 		require.Equal(t, list[:4], g1.Serials)
-		g2 := f.grant(t, "r2", line1, "WO-L", gtinList, 5)
+		g2 := f.Grant(t, "r2", storetest.Line1, "WO-L", storetest.GTINList, 5)
 		require.Equal(t, list[4:9], g2.Serials)
-		again := f.grant(t, "r2", line1, "WO-L", gtinList, 5)
+		again := f.Grant(t, "r2", storetest.Line1, "WO-L", storetest.GTINList, 5)
 		require.Equal(t, g2, again)
-		_, err = f.s.Grant(f.ctx, req("r3", line1, "WO-L", gtinList, 2), 0)
+		_, err = f.S.Grant(f.Ctx, storetest.Req("r3", storetest.Line1, "WO-L", storetest.GTINList, 2), 0)
 		require.ErrorIs(t, err, sqldb.ErrExhausted)
 	})
 }
@@ -153,9 +150,9 @@ func TestGrantList(t *testing.T) {
 // one request id handled by two replicas at once allocates once.
 func TestGrantConcurrent(t *testing.T) {
 	storetest.ForEachBackend(t, func(t *testing.T, dsn string) {
-		f := newFixture(t, dsn)
-		other := open(t, dsn) // a second replica
-		f.order(t, "WO-1", gtinSeq, line1)
+		f := storetest.NewFixture(t, dsn)
+		other := storetest.Open(t, dsn, testkit.Logger(t)) // a second replica
+		f.Order(t, "WO-1", storetest.GTINSeq, storetest.Line1)
 		const n = 12
 		grants := make([]wire.SerialGrant, n)
 		errs := make([]error, n)
@@ -164,7 +161,7 @@ func TestGrantConcurrent(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				s := f.s
+				s := f.S
 				if i%2 == 1 {
 					s = other
 				}
@@ -173,7 +170,7 @@ func TestGrantConcurrent(t *testing.T) {
 				if i >= 6 {
 					id = "retried"
 				}
-				grants[i], errs[i] = s.Grant(f.ctx, req(id, line1, "WO-1", gtinSeq, 100), 0)
+				grants[i], errs[i] = s.Grant(f.Ctx, storetest.Req(id, storetest.Line1, "WO-1", storetest.GTINSeq, 100), 0)
 			}()
 		}
 		wg.Wait()
@@ -191,7 +188,7 @@ func TestGrantConcurrent(t *testing.T) {
 		for i, s := range starts {
 			require.Equal(t, uint64(i*100), s, "7 disjoint, adjacent ranges")
 		}
-		use, err := f.s.SerialUsage(f.ctx, gtinSeq)
+		use, err := f.S.SerialUsage(f.Ctx, storetest.GTINSeq)
 		require.NoError(t, err)
 		require.Equal(t, uint64(700), use.Granted)
 	})
@@ -201,14 +198,14 @@ func TestGrantConcurrent(t *testing.T) {
 // (Its speed is measured by BenchmarkGrant500k.)
 func TestGrant500k(t *testing.T) {
 	storetest.ForEachBackend(t, func(t *testing.T, dsn string) {
-		f := newFixture(t, dsn)
-		f.orderOf(t, "WO-1", gtinRand, line1, 500_000)
-		g, err := f.s.Grant(f.ctx, req("big", line1, "WO-1", gtinRand, 500_000), 1_000_000)
+		f := storetest.NewFixture(t, dsn)
+		f.OrderOf(t, "WO-1", storetest.GTINRand, storetest.Line1, 500_000)
+		g, err := f.S.Grant(f.Ctx, storetest.Req("big", storetest.Line1, "WO-1", storetest.GTINRand, 500_000), 1_000_000)
 		require.NoError(t, err)
 		require.Equal(t, uint64(500_000), g.Count())
 		require.Len(t, g.Ranges, 1)
 		require.Empty(t, g.Serials, "a randomized grant is a counter range, not a list")
-		rec, err := f.s.Reconciliation(f.ctx, "WO-1")
+		rec, err := f.S.Reconciliation(f.Ctx, "WO-1")
 		require.NoError(t, err)
 		require.Equal(t, uint64(500_000), rec.Granted)
 		require.Equal(t, int64(500_000), rec.Difference())
@@ -221,12 +218,12 @@ func TestGrant500k(t *testing.T) {
 // refusal that says why.
 func TestGrantBoundedByOrderIssue15(t *testing.T) {
 	storetest.ForEachBackend(t, func(t *testing.T, dsn string) {
-		f := newFixture(t, dsn)
-		f.orderOf(t, "WO-1", gtinRand, line1, 1_000_000)
+		f := storetest.NewFixture(t, dsn)
+		f.OrderOf(t, "WO-1", storetest.GTINRand, storetest.Line1, 1_000_000)
 		var granted uint64
 		var refused []error
 		for i := range 112 {
-			g, err := f.s.Grant(f.ctx, req(fmt.Sprintf("r%d", i), line1, "WO-1", gtinRand, 100_000), 0)
+			g, err := f.S.Grant(f.Ctx, storetest.Req(fmt.Sprintf("r%d", i), storetest.Line1, "WO-1", storetest.GTINRand, 100_000), 0)
 			if err != nil {
 				refused = append(refused, err)
 				continue
@@ -240,10 +237,10 @@ func TestGrantBoundedByOrderIssue15(t *testing.T) {
 			require.ErrorIs(t, err, sqldb.ErrExhausted, "a refusal the line is told about")
 		}
 		require.ErrorContains(t, refused[0], "work order WO-1 (quantity 1000000, reject allowance 50000) has 1050000 granted")
-		rec, err := f.s.Reconciliation(f.ctx, "WO-1")
+		rec, err := f.S.Reconciliation(f.Ctx, "WO-1")
 		require.NoError(t, err)
 		require.Equal(t, uint64(1_050_000), rec.Granted)
-		use, err := f.s.SerialUsage(f.ctx, gtinRand)
+		use, err := f.S.SerialUsage(f.Ctx, storetest.GTINRand)
 		require.NoError(t, err)
 		require.Equal(t, uint64(1_050_000), use.Granted, "refusals allocate nothing")
 	})
@@ -254,29 +251,29 @@ func TestGrantBoundedByOrderIssue15(t *testing.T) {
 // for; a trimmed grant is idempotent like any other.
 func TestGrantBoundedByOrderIssue11(t *testing.T) {
 	storetest.ForEachBackend(t, func(t *testing.T, dsn string) {
-		f := newFixture(t, dsn)
-		f.orderOf(t, "WO-300", gtinRand, line1, 300)
-		o, err := f.s.Order(f.ctx, "WO-300")
+		f := storetest.NewFixture(t, dsn)
+		f.OrderOf(t, "WO-300", storetest.GTINRand, storetest.Line1, 300)
+		o, err := f.S.Order(f.Ctx, "WO-300")
 		require.NoError(t, err)
 		require.Equal(t, uint64(50), o.RejectAllowance, "max(ceil(300 × 5 %), 50)")
 
-		g := f.grant(t, "r1", line1, "WO-300", gtinRand, 36_000)
+		g := f.Grant(t, "r1", storetest.Line1, "WO-300", storetest.GTINRand, 36_000)
 		require.Equal(t, uint64(350), g.Count(), "trimmed to quantity + allowance")
-		again := f.grant(t, "r1", line1, "WO-300", gtinRand, 36_000)
+		again := f.Grant(t, "r1", storetest.Line1, "WO-300", storetest.GTINRand, 36_000)
 		require.Equal(t, g, again, "the retry gets the same (trimmed) grant")
-		_, err = f.s.Grant(f.ctx, req("r1", line1, "WO-300", gtinRand, 350), 0)
+		_, err = f.S.Grant(f.Ctx, storetest.Req("r1", storetest.Line1, "WO-300", storetest.GTINRand, 350), 0)
 		require.ErrorIs(t, err, sqldb.ErrConflict, "the id was used to ask for 36,000")
-		_, err = f.s.Grant(f.ctx, req("r2", line1, "WO-300", gtinRand, 1), 0)
+		_, err = f.S.Grant(f.Ctx, storetest.Req("r2", storetest.Line1, "WO-300", storetest.GTINRand, 1), 0)
 		require.ErrorIs(t, err, orders.ErrOrderBound)
 
-		grants, err := f.s.Grants(f.ctx, "WO-300")
+		grants, err := f.S.Grants(f.Ctx, "WO-300")
 		require.NoError(t, err)
 		var total uint64
 		for _, g := range grants {
 			total += g.Count
 		}
 		require.Equal(t, uint64(350), total)
-		entries, err := f.s.Audit(f.ctx, audit.Filter{Entity: "serial_grant", EntityID: "r1"})
+		entries, err := f.S.Audit(f.Ctx, audit.Filter{Entity: "serial_grant", EntityID: "r1"})
 		require.NoError(t, err)
 		require.Len(t, entries, 1)
 		var after struct {
@@ -295,50 +292,50 @@ func TestGrantBoundedByOrderIssue11(t *testing.T) {
 // outstanding; voided and returned serials do not spend the allowance.
 func TestGrantOrderNeed(t *testing.T) {
 	storetest.ForEachBackend(t, func(t *testing.T, dsn string) {
-		f := newFixture(t, dsn)
-		p := product("00312345678937", seqSpec)
+		f := storetest.NewFixture(t, dsn)
+		p := storetest.Product("00312345678937", storetest.SeqSpec)
 		p.RejectAllowancePercent, p.RejectAllowanceMin = new(5), new(uint64(10))
-		require.NoError(t, f.s.PutProduct(f.ctx, p))
-		f.orderOf(t, "WO-1", p.GTIN, line1, 100) // allowance max(5, 10) = 10
-		u := newUnitSrc(t, f.grant(t, "r1", line1, "WO-1", p.GTIN, 200))
-		require.Len(t, u.serial, 110)
+		require.NoError(t, f.S.PutProduct(f.Ctx, p))
+		f.OrderOf(t, "WO-1", p.GTIN, storetest.Line1, 100) // allowance max(5, 10) = 10
+		u := storetest.NewUnitSrc(t, f.Grant(t, "r1", storetest.Line1, "WO-1", p.GTIN, 200))
+		require.Len(t, u.Serial, 110)
 
 		var events []wire.Event
 		seq := uint64(1)
 		add := func(e wire.Event) { events = append(events, e); seq++ }
 		for i := range 60 {
-			add(u.ev(line1, seq, wire.Commissioned, i))
+			add(u.Ev(storetest.Line1, seq, wire.Commissioned, i))
 		}
 		for i := 60; i < 72; i++ { // 12 line rejects: 2 beyond the allowance
-			add(u.ev(line1, seq, wire.Decommissioned, i))
+			add(u.Ev(storetest.Line1, seq, wire.Decommissioned, i))
 		}
 		for i := 72; i < 77; i++ {
-			add(u.ev(line1, seq, wire.Voided, i))
+			add(u.Ev(storetest.Line1, seq, wire.Voided, i))
 		}
-		ret := ev(line1, seq, wire.SerialsReturned)
+		ret := storetest.Ev(storetest.Line1, seq, wire.SerialsReturned)
 		ret.Order, ret.GTIN, ret.Ranges = "WO-1", p.GTIN, []wire.CounterRange{{Start: 90, Count: 20}}
 		add(ret)
-		res := apply(t, f, line1, events...)
+		res := storetest.Apply(t, f, storetest.Line1, events...)
 		require.Empty(t, res.Rejected)
 
-		need, err := f.s.OrderNeed(f.ctx, "WO-1")
+		need, err := f.S.OrderNeed(f.Ctx, "WO-1")
 		require.NoError(t, err)
 		// Outstanding 110 − (60 + 12 + 5 + 20) = 13; (100 − 60) + 0 − 13 = 27.
 		require.Equal(t, orders.OrderNeed{Order: "WO-1", Quantity: 100, Allowance: 10, Granted: 110, Commissioned: 60,
 			Decommissioned: 12, Voided: 5, ReturnedUnused: 20, Outstanding: 13, Remaining: 27}, need)
-		g := f.grant(t, "r2", line1, "WO-1", p.GTIN, 50)
+		g := f.Grant(t, "r2", storetest.Line1, "WO-1", p.GTIN, 50)
 		require.Equal(t, uint64(27), g.Count())
 
 		// A commissioned unit decommissioned later (a QA sample) no longer
 		// counts as produced: the order may make one more.
-		sample := u.ev(line1, seq, wire.Decommissioned, 3)
+		sample := u.Ev(storetest.Line1, seq, wire.Decommissioned, 3)
 		sample.Reason, sample.Counter = wire.ReasonSample, nil
-		apply(t, f, line1, sample)
-		o, err := f.s.Order(f.ctx, "WO-1")
+		storetest.Apply(t, f, storetest.Line1, sample)
+		o, err := f.S.Order(f.Ctx, "WO-1")
 		require.NoError(t, err)
 		require.Equal(t, [3]uint64{59, 13, 5}, [3]uint64{o.Produced, o.Rejected, o.Voided}, "the order's counts follow its units")
 		require.Equal(t, 59.0, o.Progress)
-		need, err = f.s.OrderNeed(f.ctx, "WO-1")
+		need, err = f.S.OrderNeed(f.Ctx, "WO-1")
 		require.NoError(t, err)
 		require.Equal(t, uint64(1), need.Remaining)
 	})
@@ -349,9 +346,9 @@ func TestGrantOrderNeed(t *testing.T) {
 // one grant.
 func TestGrantBoundConcurrent(t *testing.T) {
 	storetest.ForEachBackend(t, func(t *testing.T, dsn string) {
-		f := newFixture(t, dsn)
-		other := open(t, dsn)
-		f.orderOf(t, "WO-1", gtinSeq, line1, 500) // bound 550
+		f := storetest.NewFixture(t, dsn)
+		other := storetest.Open(t, dsn, testkit.Logger(t))
+		f.OrderOf(t, "WO-1", storetest.GTINSeq, storetest.Line1, 500) // bound 550
 		const n = 16
 		grants := make([]wire.SerialGrant, n)
 		errs := make([]error, n)
@@ -360,7 +357,7 @@ func TestGrantBoundConcurrent(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				s := f.s
+				s := f.S
 				if i%2 == 1 {
 					s = other
 				}
@@ -368,7 +365,7 @@ func TestGrantBoundConcurrent(t *testing.T) {
 				if i >= 12 {
 					id = "retried"
 				}
-				grants[i], errs[i] = s.Grant(f.ctx, req(id, line1, "WO-1", gtinSeq, 100), 0)
+				grants[i], errs[i] = s.Grant(f.Ctx, storetest.Req(id, storetest.Line1, "WO-1", storetest.GTINSeq, 100), 0)
 			}()
 		}
 		wg.Wait()
@@ -388,10 +385,10 @@ func TestGrantBoundConcurrent(t *testing.T) {
 			total += g.Count()
 		}
 		require.Equal(t, uint64(550), total)
-		rec, err := f.s.Reconciliation(f.ctx, "WO-1")
+		rec, err := f.S.Reconciliation(f.Ctx, "WO-1")
 		require.NoError(t, err)
 		require.Equal(t, uint64(550), rec.Granted, "the bound holds across replicas")
-		use, err := f.s.SerialUsage(f.ctx, gtinSeq)
+		use, err := f.S.SerialUsage(f.Ctx, storetest.GTINSeq)
 		require.NoError(t, err)
 		require.Equal(t, uint64(550), use.Granted, "no counter was bumped for a refused or raced request")
 	})
@@ -403,26 +400,26 @@ func TestGrantBoundConcurrent(t *testing.T) {
 // rule.
 func TestGrantFMDLimit(t *testing.T) {
 	storetest.ForEachBackend(t, func(t *testing.T, dsn string) {
-		f := newFixture(t, dsn)
-		p := product("00312345678937", serials.Spec{Kind: serials.KindRandomized, Length: 7, Alphabet: serials.AlphabetNumeric, Key: testKey})
+		f := storetest.NewFixture(t, dsn)
+		p := storetest.Product("00312345678937", serials.Spec{Kind: serials.KindRandomized, Length: 7, Alphabet: serials.AlphabetNumeric, Key: storetest.TestKey})
 		p.Markets, p.PlannedVolume = []master.Market{master.MarketUSDSCSA, master.MarketEUFMD}, 900 // 900 of 10^7: below 1/10,000
-		require.NoError(t, f.s.PutProduct(f.ctx, p))
-		f.orderOf(t, "WO-1", p.GTIN, line1, 5000)
-		f.grant(t, "r1", line1, "WO-1", p.GTIN, 500)
-		f.grant(t, "r2", line1, "WO-1", p.GTIN, 499)
-		_, err := f.s.Grant(f.ctx, req("r3", line1, "WO-1", p.GTIN, 1), 0)
+		require.NoError(t, f.S.PutProduct(f.Ctx, p))
+		f.OrderOf(t, "WO-1", p.GTIN, storetest.Line1, 5000)
+		f.Grant(t, "r1", storetest.Line1, "WO-1", p.GTIN, 500)
+		f.Grant(t, "r2", storetest.Line1, "WO-1", p.GTIN, 499)
+		_, err := f.S.Grant(f.Ctx, storetest.Req("r3", storetest.Line1, "WO-1", p.GTIN, 1), 0)
 		require.ErrorIs(t, err, orders.ErrFMDLimit)
 		require.ErrorIs(t, err, sqldb.ErrExhausted)
 		require.ErrorContains(t, err, "1000 in all")
 		require.ErrorContains(t, err, "not below 1/10,000 (EU FMD Delegated Regulation 2016/161 art. 4(c))")
-		use, err := f.s.SerialUsage(f.ctx, p.GTIN)
+		use, err := f.S.SerialUsage(f.Ctx, p.GTIN)
 		require.NoError(t, err)
 		require.Equal(t, uint64(999), use.Granted, "the refused grant allocated nothing")
 
 		// Not an EU FMD product: the same scheme grants on.
-		q := product("00312345678944", p.Scheme)
-		require.NoError(t, f.s.PutProduct(f.ctx, q))
-		f.orderOf(t, "WO-2", q.GTIN, line1, 5000)
-		f.grant(t, "r4", line1, "WO-2", q.GTIN, 1500)
+		q := storetest.Product("00312345678944", p.Scheme)
+		require.NoError(t, f.S.PutProduct(f.Ctx, q))
+		f.OrderOf(t, "WO-2", q.GTIN, storetest.Line1, 5000)
+		f.Grant(t, "r4", storetest.Line1, "WO-2", q.GTIN, 1500)
 	})
 }

@@ -1,14 +1,12 @@
-package store_test
+package lineevents_test
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"strings"
 	"testing"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/serialine/serialine/central/store"
@@ -20,28 +18,6 @@ import (
 	"github.com/serialine/serialine/internal/testkit"
 	"github.com/serialine/serialine/shared/wire"
 )
-
-// rawExec runs statements on the database at dsn directly, as an older
-// build would have written it.
-func rawExec(t *testing.T, dsn string, stmts ...[]any) {
-	t.Helper()
-	ctx := storetest.Context(t)
-	if strings.HasPrefix(dsn, "sqlite:") {
-		db := openRawSQLite(t, dsn)
-		for _, s := range stmts {
-			_, err := db.ExecContext(ctx, s[0].(string), s[1:]...)
-			require.NoError(t, err, s[0])
-		}
-		return
-	}
-	conn, err := pgx.Connect(ctx, dsn)
-	require.NoError(t, err)
-	defer conn.Close(context.Background())
-	for _, s := range stmts {
-		_, err := conn.Exec(ctx, s[0].(string), s[1:]...)
-		require.NoError(t, err, s[0])
-	}
-}
 
 // TestMigrateToIncarnations: a database an older build left (a line at
 // seq 5 with an event held behind a gap, its EPCIS cursor, a dead letter
@@ -55,29 +31,29 @@ func TestMigrateToIncarnations(t *testing.T) {
 		ctx := storetest.Context(t)
 		old, err := store.Open(ctx, dsn, testkit.Logger(t), store.WithDB(sqldb.WithMigrationsUpTo(v-1)))
 		require.NoError(t, err)
-		f := fixture{s: old, ctx: ctx}
-		require.NoError(t, old.PutProduct(ctx, product(gtinRand, randSpec)))
-		require.NoError(t, old.PutLine(ctx, master.Line{ID: line1, Name: "Line 1"}))
-		f.order(t, "WO-1", gtinRand, line1)
-		u := newUnitSrc(t, f.grant(t, "r1", line1, "WO-1", gtinRand, 20))
-		held, err := json.Marshal(u.ev(line1, 8, wire.Commissioned, 7))
+		f := storetest.Fixture{S: old, Ctx: ctx}
+		require.NoError(t, old.PutProduct(ctx, storetest.Product(storetest.GTINRand, storetest.RandSpec)))
+		require.NoError(t, old.PutLine(ctx, master.Line{ID: storetest.Line1, Name: "Line 1"}))
+		f.Order(t, "WO-1", storetest.GTINRand, storetest.Line1)
+		u := storetest.NewUnitSrc(t, f.Grant(t, "r1", storetest.Line1, "WO-1", storetest.GTINRand, 20))
+		held, err := json.Marshal(u.Ev(storetest.Line1, 8, wire.Commissioned, 7))
 		require.NoError(t, err)
 		big := []byte(strings.Repeat("y", 100_000))
-		rawExec(t, dsn,
-			[]any{"UPDATE line_seq SET applied_seq = 5 WHERE line_id = $1", line1},
-			[]any{"INSERT INTO applied_events (event_id, line_id, seq, outcome, applied_at) VALUES ($1, $2, 3, 'applied', $3)", line1 + ":3", line1, t0},
-			[]any{"INSERT INTO pending_events (line_id, seq, event_id, payload, received_at) VALUES ($1, 8, $2, $3, $4)", line1, line1 + ":8", string(held), t0},
-			[]any{"INSERT INTO epcis_line_cursor (line_id, seq) VALUES ($1, 5)", line1},
+		storetest.RawExec(t, dsn,
+			[]any{"UPDATE line_seq SET applied_seq = 5 WHERE line_id = $1", storetest.Line1},
+			[]any{"INSERT INTO applied_events (event_id, line_id, seq, outcome, applied_at) VALUES ($1, $2, 3, 'applied', $3)", storetest.Line1 + ":3", storetest.Line1, storetest.T0},
+			[]any{"INSERT INTO pending_events (line_id, seq, event_id, payload, received_at) VALUES ($1, 8, $2, $3, $4)", storetest.Line1, storetest.Line1 + ":8", string(held), storetest.T0},
+			[]any{"INSERT INTO epcis_line_cursor (line_id, seq) VALUES ($1, 5)", storetest.Line1},
 			// A history row below the cursor: projected already, never again.
 			[]any{`INSERT INTO unit_history (gtin, serial, event_id, seq, type, at, line_id, details) VALUES ($1, $2, $3, 3, 'commissioned', $4, $5, '{}')`,
-				gtinRand, u.serial[2], line1 + ":3", t0, line1},
-			[]any{"INSERT INTO dead_letters (received_at, topic, line_id, event_id, seq, payload, reason) VALUES ($1, 't', $2, '', 0, $3, 'too large')", t0, line1, big},
+				storetest.GTINRand, u.Serial[2], storetest.Line1 + ":3", storetest.T0, storetest.Line1},
+			[]any{"INSERT INTO dead_letters (received_at, topic, line_id, event_id, seq, payload, reason) VALUES ($1, 't', $2, '', 0, $3, 'too large')", storetest.T0, storetest.Line1, big},
 		)
 		old.Close()
 
-		s := open(t, dsn)
-		f.s = s
-		ls, err := s.LineSeq(ctx, line1)
+		s := storetest.Open(t, dsn, testkit.Logger(t))
+		f.S = s
+		ls, err := s.LineSeq(ctx, storetest.Line1)
 		require.NoError(t, err)
 		require.Equal(t, "", ls.Incarnation)
 		require.Equal(t, uint64(5), ls.Acked)
@@ -85,9 +61,9 @@ func TestMigrateToIncarnations(t *testing.T) {
 		require.Len(t, ls.Incarnations, 1)
 		require.Nil(t, ls.Incarnations[0].FirstSeen, "from before incarnations")
 
-		res := apply(t, f, line1, u.ev(line1, 3, wire.Commissioned, 2))
+		res := storetest.Apply(t, f, storetest.Line1, u.Ev(storetest.Line1, 3, wire.Commissioned, 2))
 		require.Equal(t, 1, res.Duplicates, "an id taken before the digests is a duplicate")
-		res = apply(t, f, line1, u.ev(line1, 6, wire.Commissioned, 5), u.ev(line1, 7, wire.Commissioned, 6))
+		res = storetest.Apply(t, f, storetest.Line1, u.Ev(storetest.Line1, 6, wire.Commissioned, 5), u.Ev(storetest.Line1, 7, wire.Commissioned, 6))
 		require.Equal(t, uint64(8), res.Acked)
 		require.Equal(t, 3, res.Applied, "the held event applies")
 		require.Nil(t, res.Replaced)
@@ -96,7 +72,7 @@ func TestMigrateToIncarnations(t *testing.T) {
 		require.NoError(t, err)
 		require.Len(t, evs, 3, "seqs 6-8; the cursor kept 1-5 done")
 
-		dls, err := s.DeadLetters(ctx, lineevents.DeadLetterFilter{Line: line1})
+		dls, err := s.DeadLetters(ctx, lineevents.DeadLetterFilter{Line: storetest.Line1})
 		require.NoError(t, err)
 		require.Len(t, dls, 1)
 		sum := sha256.Sum256(big)

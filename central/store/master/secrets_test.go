@@ -1,4 +1,4 @@
-package store_test
+package master_test
 
 import (
 	"context"
@@ -49,7 +49,7 @@ func rawScheme(tb testing.TB, dsn, gtin string) string {
 	ctx := storetest.Context(tb)
 	var v string
 	if strings.HasPrefix(dsn, "sqlite:") {
-		require.NoError(tb, openRawSQLite(tb, dsn).QueryRowContext(ctx, "SELECT serial_scheme FROM products WHERE gtin = ?", gtin).Scan(&v))
+		require.NoError(tb, storetest.OpenRawSQLite(tb, dsn).QueryRowContext(ctx, "SELECT serial_scheme FROM products WHERE gtin = ?", gtin).Scan(&v))
 		return v
 	}
 	conn, err := pgx.Connect(ctx, dsn)
@@ -70,50 +70,50 @@ func TestSchemeKeysSealedAtRest(t *testing.T) {
 		// A database of before: the key in plaintext.
 		s, err := openWith(t, dsn, nil)
 		require.NoError(t, err)
-		require.NoError(t, s.PutProduct(ctx, product(gtinRand, randSpec)))
-		require.Contains(t, rawScheme(t, dsn, gtinRand), testKey, "without a secrets key the key stays readable (the demo)")
+		require.NoError(t, s.PutProduct(ctx, storetest.Product(storetest.GTINRand, storetest.RandSpec)))
+		require.Contains(t, rawScheme(t, dsn, storetest.GTINRand), storetest.TestKey, "without a secrets key the key stays readable (the demo)")
 		s.Close()
 
 		// A secrets key configured: the key is sealed at open, reads back,
 		// and grants still carry it to the line.
 		s, err = openWith(t, dsn, secretKeys(t, secretK1))
 		require.NoError(t, err)
-		raw := rawScheme(t, dsn, gtinRand)
-		require.NotContains(t, raw, testKey)
+		raw := rawScheme(t, dsn, storetest.GTINRand)
+		require.NotContains(t, raw, storetest.TestKey)
 		require.Contains(t, raw, "enc:v1:k1:")
-		p, err := s.Product(ctx, gtinRand)
+		p, err := s.Product(ctx, storetest.GTINRand)
 		require.NoError(t, err)
-		require.Equal(t, testKey, p.Scheme.Key)
-		f := fixture{s: s, ctx: ctx}
-		require.NoError(t, s.PutLine(ctx, master.Line{ID: line1, Name: "Line 1", PasswordHash: "pbkdf2$x"}))
-		f.order(t, "WO-R", gtinRand, line1)
-		g := f.grant(t, "r1", line1, "WO-R", gtinRand, 10)
+		require.Equal(t, storetest.TestKey, p.Scheme.Key)
+		f := storetest.Fixture{S: s, Ctx: ctx}
+		require.NoError(t, s.PutLine(ctx, master.Line{ID: storetest.Line1, Name: "Line 1", PasswordHash: "pbkdf2$x"}))
+		f.Order(t, "WO-R", storetest.GTINRand, storetest.Line1)
+		g := f.Grant(t, "r1", storetest.Line1, "WO-R", storetest.GTINRand, 10)
 		require.NotNil(t, g.Scheme)
-		require.Equal(t, testKey, g.Scheme.Key, "the grant carries the key in clear to the line (over TLS)")
+		require.Equal(t, storetest.TestKey, g.Scheme.Key, "the grant carries the key in clear to the line (over TLS)")
 		// A write re-seals; a new product is sealed from the start.
 		p.Name = "Paracetamol 500 mg film-coated tablets"
 		require.NoError(t, s.PutProduct(ctx, p))
-		require.NotContains(t, rawScheme(t, dsn, gtinRand), testKey)
-		require.NoError(t, s.PutProduct(ctx, product(gtinRand2, randSpec)))
+		require.NotContains(t, rawScheme(t, dsn, storetest.GTINRand), storetest.TestKey)
+		require.NoError(t, s.PutProduct(ctx, storetest.Product(gtinRand2, storetest.RandSpec)))
 		raw2 := rawScheme(t, dsn, gtinRand2)
-		require.NotContains(t, raw2, testKey)
+		require.NotContains(t, raw2, storetest.TestKey)
 		s.Close()
 
 		// Rotation: a new key first in the file; the old one still opens.
 		s, err = openWith(t, dsn, secretKeys(t, secretK2, secretK1))
 		require.NoError(t, err)
-		require.Contains(t, rawScheme(t, dsn, gtinRand), "enc:v1:k2:", "re-sealed with the current key at open")
-		p, err = s.Product(ctx, gtinRand)
+		require.Contains(t, rawScheme(t, dsn, storetest.GTINRand), "enc:v1:k2:", "re-sealed with the current key at open")
+		p, err = s.Product(ctx, storetest.GTINRand)
 		require.NoError(t, err)
-		require.Equal(t, testKey, p.Scheme.Key)
+		require.Equal(t, storetest.TestKey, p.Scheme.Key)
 		s.Close()
 
 		// Without the key, or with only the retired one, nothing reads.
 		s, err = openWith(t, dsn, nil)
 		require.NoError(t, err)
-		_, err = s.Product(ctx, gtinRand)
+		_, err = s.Product(ctx, storetest.GTINRand)
 		require.ErrorIs(t, err, sqldb.ErrNoSecretKey)
-		require.ErrorContains(t, err, `product `+gtinRand+`: serial_scheme key: sealed with key "k2"`)
+		require.ErrorContains(t, err, `product `+storetest.GTINRand+`: serial_scheme key: sealed with key "k2"`)
 		s.Close()
 		_, err = openWith(t, dsn, secretKeys(t, secretK1))
 		require.ErrorIs(t, err, sqldb.ErrNoSecretKey, "a key still in use left out of the file")
@@ -122,12 +122,12 @@ func TestSchemeKeysSealedAtRest(t *testing.T) {
 		s, err = openWith(t, dsn, secretKeys(t, secretK2, secretK1))
 		require.NoError(t, err)
 		defer s.Close()
-		moved := rawScheme(t, dsn, gtinRand)
+		moved := rawScheme(t, dsn, storetest.GTINRand)
 		if strings.HasPrefix(dsn, "sqlite:") {
-			_, err = openRawSQLite(t, dsn).ExecContext(ctx, "UPDATE products SET serial_scheme = ? WHERE gtin = ?", moved, gtinRand2)
+			_, err = storetest.OpenRawSQLite(t, dsn).ExecContext(ctx, "UPDATE products SET serial_scheme = ? WHERE gtin = ?", moved, gtinRand2)
 			require.NoError(t, err)
 		} else {
-			rawExec(t, dsn, []any{"UPDATE products SET serial_scheme = $1 WHERE gtin = $2", moved, gtinRand2})
+			storetest.RawExec(t, dsn, []any{"UPDATE products SET serial_scheme = $1 WHERE gtin = $2", moved, gtinRand2})
 		}
 		_, err = s.Product(ctx, gtinRand2)
 		require.ErrorContains(t, err, "does not open")

@@ -1,4 +1,4 @@
-package store_test
+package lineevents_test
 
 import (
 	"encoding/json"
@@ -19,47 +19,31 @@ import (
 	"github.com/serialine/serialine/shared/wire"
 )
 
-// applied is a fixture with WO-1 (randomized GTIN) released to L1 and 100
-// serials granted.
-func applied(t *testing.T, dsn string) (fixture, *unitSrc) {
-	t.Helper()
-	f := newFixture(t, dsn)
-	f.order(t, "WO-1", gtinRand, line1)
-	return f, newUnitSrc(t, f.grant(t, "r1", line1, "WO-1", gtinRand, 100))
-}
-
-func apply(t *testing.T, f fixture, line string, events ...wire.Event) lineevents.ApplyResult {
-	t.Helper()
-	res, err := f.s.ApplyEvents(f.ctx, line, events)
-	require.NoError(t, err)
-	return res
-}
-
 func TestApplyOnce(t *testing.T) {
 	storetest.ForEachBackend(t, func(t *testing.T, dsn string) {
-		f, u := applied(t, dsn)
-		batch := u.commission(line1, 1, 0, 10)
-		res := apply(t, f, line1, batch...)
+		f, u := storetest.Applied(t, dsn)
+		batch := u.Commission(storetest.Line1, 1, 0, 10)
+		res := storetest.Apply(t, f, storetest.Line1, batch...)
 		require.Equal(t, uint64(10), res.Acked)
 		require.Equal(t, 10, res.Applied)
 
 		// The broker redelivers, the edge resends: nothing changes.
-		res = apply(t, f, line1, batch...)
-		require.Equal(t, lineevents.ApplyResult{Line: line1, Acked: 10, Duplicates: 10}, res)
-		res = apply(t, f, line1, slices.Concat(batch[5:], batch[:3])...)
+		res = storetest.Apply(t, f, storetest.Line1, batch...)
+		require.Equal(t, lineevents.ApplyResult{Line: storetest.Line1, Acked: 10, Duplicates: 10}, res)
+		res = storetest.Apply(t, f, storetest.Line1, slices.Concat(batch[5:], batch[:3])...)
 		require.Equal(t, 5+3, res.Duplicates)
 		require.Zero(t, res.Applied+res.DeadLettered)
 
-		c, err := f.s.UnitCounts(f.ctx, lineevents.UnitFilter{Order: "WO-1"})
+		c, err := f.S.UnitCounts(f.Ctx, lineevents.UnitFilter{Order: "WO-1"})
 		require.NoError(t, err)
 		require.Equal(t, uint64(10), c.Commissioned)
-		dls, err := f.s.DeadLetters(f.ctx, lineevents.DeadLetterFilter{})
+		dls, err := f.S.DeadLetters(f.Ctx, lineevents.DeadLetterFilter{})
 		require.NoError(t, err)
 		require.Empty(t, dls)
 
 		// Within one batch too.
-		more := u.commission(line1, 11, 10, 12)
-		res = apply(t, f, line1, more[0], more[1], more[0])
+		more := u.Commission(storetest.Line1, 11, 10, 12)
+		res = storetest.Apply(t, f, storetest.Line1, more[0], more[1], more[0])
 		require.Equal(t, 2, res.Applied)
 		require.Equal(t, 1, res.Duplicates)
 	})
@@ -67,44 +51,44 @@ func TestApplyOnce(t *testing.T) {
 
 func TestApplyOutOfOrderHeldUntilGapFills(t *testing.T) {
 	storetest.ForEachBackend(t, func(t *testing.T, dsn string) {
-		f, u := applied(t, dsn)
-		all := u.commission(line1, 1, 0, 30)
-		res := apply(t, f, line1, all[0:10]...)
+		f, u := storetest.Applied(t, dsn)
+		all := u.Commission(storetest.Line1, 1, 0, 30)
+		res := storetest.Apply(t, f, storetest.Line1, all[0:10]...)
 		require.Equal(t, uint64(10), res.Acked)
 
 		// 21-30 overtake 11-20 (e.g. two replicas, or a retry).
-		res = apply(t, f, line1, all[20:30]...)
+		res = storetest.Apply(t, f, storetest.Line1, all[20:30]...)
 		require.Equal(t, uint64(10), res.Acked, "nothing beyond the gap is acked")
 		require.Equal(t, 10, res.Held)
 		require.Zero(t, res.Applied)
 		require.Equal(t, []lineevents.SeqGap{{From: 11, To: 20}}, res.Gaps)
-		_, err := f.s.Unit(f.ctx, gtinRand, u.serial[25])
+		_, err := f.S.Unit(f.Ctx, storetest.GTINRand, u.Serial[25])
 		require.ErrorIs(t, err, sqldb.ErrNotFound, "held events are not applied")
 
 		// Resending the held batch changes nothing.
-		res = apply(t, f, line1, all[20:30]...)
+		res = storetest.Apply(t, f, storetest.Line1, all[20:30]...)
 		require.Equal(t, 10, res.Duplicates)
 		require.Zero(t, res.Held)
 
 		// Part of the gap: 11-14 and 16-18 (15, 19, 20 still missing).
-		res = apply(t, f, line1, slices.Concat(all[10:14], all[15:18])...)
+		res = storetest.Apply(t, f, storetest.Line1, slices.Concat(all[10:14], all[15:18])...)
 		require.Equal(t, uint64(14), res.Acked)
 		require.Equal(t, 4, res.Applied)
 		require.Equal(t, []lineevents.SeqGap{{From: 15, To: 15}, {From: 19, To: 20}}, res.Gaps)
-		ls, err := f.s.LineSeq(f.ctx, line1)
+		ls, err := f.S.LineSeq(f.Ctx, storetest.Line1)
 		require.NoError(t, err)
 		require.Equal(t, uint64(14), ls.Acked)
 		require.Len(t, ls.Pending, 13)
 		require.Equal(t, res.Gaps, ls.Gaps)
 
-		res = apply(t, f, line1, all[14], all[18], all[19])
+		res = storetest.Apply(t, f, storetest.Line1, all[14], all[18], all[19])
 		require.Equal(t, uint64(30), res.Acked, "%+v", res)
 		require.Equal(t, 3+3+10, res.Applied, "the gap filled: the held events follow in order")
 		require.Empty(t, res.Gaps)
-		c, err := f.s.UnitCounts(f.ctx, lineevents.UnitFilter{Order: "WO-1"})
+		c, err := f.S.UnitCounts(f.Ctx, lineevents.UnitFilter{Order: "WO-1"})
 		require.NoError(t, err)
 		require.Equal(t, uint64(30), c.Commissioned)
-		ls, err = f.s.LineSeq(f.ctx, line1)
+		ls, err = f.S.LineSeq(f.Ctx, storetest.Line1)
 		require.NoError(t, err)
 		require.Empty(t, ls.Pending)
 	})
@@ -114,19 +98,19 @@ func TestApplyOutOfOrderHeldUntilGapFills(t *testing.T) {
 // any other and dead-lettered when its turn comes.
 func TestApplyHeldInvalidEvent(t *testing.T) {
 	storetest.ForEachBackend(t, func(t *testing.T, dsn string) {
-		f, u := applied(t, dsn)
-		bad := u.ev(line1, 3, wire.Commissioned, 2)
+		f, u := storetest.Applied(t, dsn)
+		bad := u.Ev(storetest.Line1, 3, wire.Commissioned, 2)
 		bad.Lot = "has space"
-		res := apply(t, f, line1, bad, u.ev(line1, 4, wire.Commissioned, 3))
+		res := storetest.Apply(t, f, storetest.Line1, bad, u.Ev(storetest.Line1, 4, wire.Commissioned, 3))
 		require.Equal(t, 2, res.Held)
 		require.Zero(t, res.DeadLettered)
-		res = apply(t, f, line1, u.commission(line1, 1, 0, 2)...)
+		res = storetest.Apply(t, f, storetest.Line1, u.Commission(storetest.Line1, 1, 0, 2)...)
 		require.Equal(t, uint64(4), res.Acked)
 		require.Equal(t, 3, res.Applied)
 		require.Len(t, res.Rejected, 1)
 		require.Equal(t, uint64(3), res.Rejected[0].Seq)
 		require.Contains(t, res.Rejected[0].Reason, "lot: AI (10)")
-		res = apply(t, f, line1, bad)
+		res = storetest.Apply(t, f, storetest.Line1, bad)
 		require.Equal(t, 1, res.Duplicates, "the dead-lettered id is taken")
 	})
 }
@@ -135,15 +119,15 @@ func TestApplyHeldInvalidEvent(t *testing.T) {
 // arriving in the opposite order, ends decommissioned.
 func TestApplyFollowsLineOrder(t *testing.T) {
 	storetest.ForEachBackend(t, func(t *testing.T, dsn string) {
-		f, u := applied(t, dsn)
-		com := u.ev(line1, 1, wire.Commissioned, 0)
-		dec := u.ev(line1, 2, wire.Decommissioned, 0)
+		f, u := storetest.Applied(t, dsn)
+		com := u.Ev(storetest.Line1, 1, wire.Commissioned, 0)
+		dec := u.Ev(storetest.Line1, 2, wire.Decommissioned, 0)
 		dec.Reason, dec.Counter = wire.ReasonSample, nil
-		res := apply(t, f, line1, dec)
+		res := storetest.Apply(t, f, storetest.Line1, dec)
 		require.Equal(t, 1, res.Held)
-		res = apply(t, f, line1, com)
+		res = storetest.Apply(t, f, storetest.Line1, com)
 		require.Equal(t, 2, res.Applied)
-		unit, err := f.s.Unit(f.ctx, gtinRand, u.serial[0])
+		unit, err := f.S.Unit(f.Ctx, storetest.GTINRand, u.Serial[0])
 		require.NoError(t, err)
 		require.Equal(t, orders.StateDecommissioned, unit.State)
 		require.Equal(t, wire.ReasonSample, unit.Reason)
@@ -157,12 +141,12 @@ func TestApplyFollowsLineOrder(t *testing.T) {
 // reason, its seq counts as done, and the events behind it are applied.
 func TestApplyDeadLetters(t *testing.T) {
 	storetest.ForEachBackend(t, func(t *testing.T, dsn string) {
-		f, u := applied(t, dsn)
-		f.order(t, "WO-2", gtinRand, line2)
-		_, err := f.s.CreateOrder(f.ctx, orders.WorkOrder{ID: "WO-new", GTIN: gtinRand, Lot: lot, Expiry: expiry, Quantity: 5})
+		f, u := storetest.Applied(t, dsn)
+		f.Order(t, "WO-2", storetest.GTINRand, storetest.Line2)
+		_, err := f.S.CreateOrder(f.Ctx, orders.WorkOrder{ID: "WO-new", GTIN: storetest.GTINRand, Lot: storetest.Lot, Expiry: storetest.Expiry, Quantity: 5})
 		require.NoError(t, err)
-		u2 := newUnitSrc(t, f.grant(t, "r2", line2, "WO-2", gtinRand, 10))
-		apply(t, f, line1, u.ev(line1, 1, wire.Commissioned, 0))
+		u2 := storetest.NewUnitSrc(t, f.Grant(t, "r2", storetest.Line2, "WO-2", storetest.GTINRand, 10))
+		storetest.Apply(t, f, storetest.Line1, u.Ev(storetest.Line1, 1, wire.Commissioned, 0))
 
 		tests := []struct {
 			name   string
@@ -170,53 +154,53 @@ func TestApplyDeadLetters(t *testing.T) {
 			reason string
 		}{
 			{"invalid on the wire", func(seq uint64) wire.Event {
-				e := u.ev(line1, seq, wire.Commissioned, 1)
+				e := u.Ev(storetest.Line1, seq, wire.Commissioned, 1)
 				e.GTIN = "09506000134353"
 				return e
 			}, "gtin: AI (01)"},
 			{"unknown order", func(seq uint64) wire.Event {
-				e := u.ev(line1, seq, wire.Commissioned, 1)
+				e := u.Ev(storetest.Line1, seq, wire.Commissioned, 1)
 				e.Order = "WO-9"
 				return e
 			}, "work order WO-9 is unknown"},
 			{"order not released", func(seq uint64) wire.Event {
-				e := u.ev(line1, seq, wire.Commissioned, 1)
+				e := u.Ev(storetest.Line1, seq, wire.Commissioned, 1)
 				e.Order = "WO-new"
 				return e
 			}, "work order WO-new is not released to any line"},
 			{"order of another line", func(seq uint64) wire.Event {
-				return u2.ev(line1, seq, wire.Commissioned, 0)
+				return u2.Ev(storetest.Line1, seq, wire.Commissioned, 0)
 			}, "work order WO-2 is released to line L2, not L1"},
 			{"serial never granted", func(seq uint64) wire.Event {
-				e := u.ev(line1, seq, wire.Commissioned, 1)
+				e := u.Ev(storetest.Line1, seq, wire.Commissioned, 1)
 				e.Counter = new(uint64(100)) // granted to WO-2 on L2
 				return e
 			}, "was never granted to work order WO-1 on line L1"},
 			{"serial not its counter's", func(seq uint64) wire.Event {
-				e := u.ev(line1, seq, wire.Commissioned, 1)
-				e.Serial = u.serial[2]
+				e := u.Ev(storetest.Line1, seq, wire.Commissioned, 1)
+				e.Serial = u.Serial[2]
 				return e
 			}, "is not the serial of counter 1"},
 			{"commissioned twice", func(seq uint64) wire.Event {
-				e := u.ev(line1, seq, wire.Commissioned, 0)
+				e := u.Ev(storetest.Line1, seq, wire.Commissioned, 0)
 				e.ID = "again"
 				return e
 			}, "is commissioned already (event L1:1, line L1): a serial is used once"},
 			{"lot of another order", func(seq uint64) wire.Event {
-				e := u.ev(line1, seq, wire.Commissioned, 1)
+				e := u.Ev(storetest.Line1, seq, wire.Commissioned, 1)
 				e.Lot = "OTHER"
 				return e
 			}, "lot OTHER is not the lot LOT42 of work order WO-1"},
 			{"voided after use", func(seq uint64) wire.Event {
-				return u.ev(line1, seq, wire.Voided, 0)
+				return u.Ev(storetest.Line1, seq, wire.Voided, 0)
 			}, "is commissioned already"},
 			{"no counter", func(seq uint64) wire.Event {
-				e := u.ev(line1, seq, wire.Decommissioned, 5)
+				e := u.Ev(storetest.Line1, seq, wire.Decommissioned, 5)
 				e.Counter = nil
 				return e
 			}, "has no counter to show it was granted"},
 			{"unknown container", func(seq uint64) wire.Event {
-				e := ev(line1, seq, wire.Disaggregated)
+				e := storetest.Ev(storetest.Line1, seq, wire.Disaggregated)
 				e.Parent = testkit.SSCC(t, 0, "0614141", 99)
 				return e
 			}, "container " + testkit.SSCC(t, 0, "0614141", 99) + " is unknown"},
@@ -227,9 +211,9 @@ func TestApplyDeadLetters(t *testing.T) {
 			batch = append(batch, tc.event(seq))
 			seq++
 		}
-		good := u.ev(line1, seq, wire.Commissioned, 3) // behind all the bad ones
+		good := u.Ev(storetest.Line1, seq, wire.Commissioned, 3) // behind all the bad ones
 		batch = append(batch, good)
-		res := apply(t, f, line1, batch...)
+		res := storetest.Apply(t, f, storetest.Line1, batch...)
 		require.Equal(t, seq, res.Acked, "dead letters never block the sequence")
 		require.Equal(t, 1, res.Applied)
 		require.Equal(t, len(tests), res.DeadLettered)
@@ -240,7 +224,7 @@ func TestApplyDeadLetters(t *testing.T) {
 				require.Contains(t, res.Rejected[i].Reason, tc.reason)
 			})
 		}
-		dls, err := f.s.DeadLetters(f.ctx, lineevents.DeadLetterFilter{Line: line1})
+		dls, err := f.S.DeadLetters(f.Ctx, lineevents.DeadLetterFilter{Line: storetest.Line1})
 		require.NoError(t, err)
 		require.Len(t, dls, len(tests))
 		var back wire.Event
@@ -249,13 +233,13 @@ func TestApplyDeadLetters(t *testing.T) {
 		require.Equal(t, "serialine/v1/lines/L1/events", dls[1].Topic)
 
 		// Resending the batch adds no dead letters: dead-lettered ids are taken.
-		res = apply(t, f, line1, batch...)
+		res = storetest.Apply(t, f, storetest.Line1, batch...)
 		require.Equal(t, len(batch), res.Duplicates)
-		dls, err = f.s.DeadLetters(f.ctx, lineevents.DeadLetterFilter{})
+		dls, err = f.S.DeadLetters(f.Ctx, lineevents.DeadLetterFilter{})
 		require.NoError(t, err)
 		require.Len(t, dls, len(tests))
 
-		unit, err := f.s.Unit(f.ctx, gtinRand, u.serial[0])
+		unit, err := f.S.Unit(f.Ctx, storetest.GTINRand, u.Serial[0])
 		require.NoError(t, err)
 		require.Equal(t, "L1:1", unit.LastEvent, "the rejected events changed nothing")
 	})
@@ -265,26 +249,26 @@ func TestApplyDeadLetters(t *testing.T) {
 // without touching the sequence.
 func TestApplyUnsequenced(t *testing.T) {
 	storetest.ForEachBackend(t, func(t *testing.T, dsn string) {
-		f, u := applied(t, dsn)
-		noSeq := u.ev(line1, 0, wire.Commissioned, 0)
-		noID := u.ev(line1, 1, wire.Commissioned, 0)
+		f, u := storetest.Applied(t, dsn)
+		noSeq := u.Ev(storetest.Line1, 0, wire.Commissioned, 0)
+		noID := u.Ev(storetest.Line1, 1, wire.Commissioned, 0)
 		noID.ID = ""
-		sameSeq := u.ev(line1, 1, wire.Commissioned, 1)
+		sameSeq := u.Ev(storetest.Line1, 1, wire.Commissioned, 1)
 		sameSeq.ID = "other-id"
-		first := u.ev(line1, 1, wire.Commissioned, 0)
-		res := apply(t, f, line1, noSeq, noID, first, sameSeq)
+		first := u.Ev(storetest.Line1, 1, wire.Commissioned, 0)
+		res := storetest.Apply(t, f, storetest.Line1, noSeq, noID, first, sameSeq)
 		require.Equal(t, uint64(1), res.Acked)
 		require.Equal(t, 1, res.Applied)
 		require.Equal(t, 3, res.DeadLettered)
 		require.Contains(t, res.Rejected[2].Reason, "seq 1 repeats in the batch (event L1:1)")
 
 		// An old seq under a new id: the line's seq 1 is done.
-		res = apply(t, f, line1, sameSeq)
+		res = storetest.Apply(t, f, storetest.Line1, sameSeq)
 		require.Contains(t, res.Rejected[0].Reason, "seq 1 of line L1 is done already, by another event id")
 		// A taken id with a new seq is dead-lettered in its turn.
-		reused := u.ev(line1, 2, wire.Commissioned, 1)
+		reused := u.Ev(storetest.Line1, 2, wire.Commissioned, 1)
 		reused.ID = first.ID
-		res = apply(t, f, line1, reused)
+		res = storetest.Apply(t, f, storetest.Line1, reused)
 		require.Equal(t, uint64(2), res.Acked)
 		require.Contains(t, res.Rejected[0].Reason, "event id L1:1 is taken by seq 1 of line L1")
 	})
@@ -292,26 +276,26 @@ func TestApplyUnsequenced(t *testing.T) {
 
 func TestApplyUnknownLine(t *testing.T) {
 	storetest.ForEachBackend(t, func(t *testing.T, dsn string) {
-		f, u := applied(t, dsn)
-		_, err := f.s.ApplyEvents(f.ctx, "L9", u.commission("L9", 1, 0, 1))
+		f, u := storetest.Applied(t, dsn)
+		_, err := f.S.ApplyEvents(f.Ctx, "L9", u.Commission("L9", 1, 0, 1))
 		require.ErrorIs(t, err, sqldb.ErrNotFound)
-		_, err = f.s.ApplyEvents(f.ctx, "L/9", nil)
+		_, err = f.S.ApplyEvents(f.Ctx, "L/9", nil)
 		require.ErrorIs(t, err, sqldb.ErrInvalid)
 	})
 }
 
 func TestApplyAggregation(t *testing.T) {
 	storetest.ForEachBackend(t, func(t *testing.T, dsn string) {
-		f, u := applied(t, dsn)
-		apply(t, f, line1, u.commission(line1, 1, 0, 6)...)
+		f, u := storetest.Applied(t, dsn)
+		storetest.Apply(t, f, storetest.Line1, u.Commission(storetest.Line1, 1, 0, 6)...)
 		caseA, caseB, pallet := testkit.SSCC(t, 0, "0614141", 1), testkit.SSCC(t, 0, "0614141", 2), testkit.SSCC(t, 0, "0614141", 3)
 		agg := func(seq uint64, parent string, children ...string) wire.Event {
-			e := ev(line1, seq, wire.Aggregated)
+			e := storetest.Ev(storetest.Line1, seq, wire.Aggregated)
 			e.Order, e.Parent, e.Children = "WO-1", parent, children
 			return e
 		}
-		unit := func(i int) string { return wire.UnitRef(gtinRand, u.serial[i]) }
-		res := apply(t, f, line1,
+		unit := func(i int) string { return wire.UnitRef(storetest.GTINRand, u.Serial[i]) }
+		res := storetest.Apply(t, f, storetest.Line1,
 			agg(7, caseA, unit(0), unit(1), unit(2)),
 			agg(8, caseB, unit(3), unit(4)),
 			agg(9, pallet, wire.SSCCRef(caseA), wire.SSCCRef(caseB)),
@@ -325,28 +309,28 @@ func TestApplyAggregation(t *testing.T) {
 		require.Contains(t, res.Rejected[1].Reason, "which cannot go into it")
 		require.Contains(t, res.Rejected[2].Reason, "child container "+caseA+" is inside "+pallet)
 
-		c, err := f.s.Container(f.ctx, pallet)
+		c, err := f.S.Container(f.Ctx, pallet)
 		require.NoError(t, err)
 		require.Equal(t, []string{caseA, caseB}, c.Children)
-		c, err = f.s.Container(f.ctx, caseA)
+		c, err = f.S.Container(f.Ctx, caseA)
 		require.NoError(t, err)
 		require.Equal(t, pallet, c.Parent)
 		require.Len(t, c.Units, 3)
 
 		// A sample pulled from case A leaves it; then case B is emptied.
-		dec := u.ev(line1, 13, wire.Decommissioned, 1)
+		dec := u.Ev(storetest.Line1, 13, wire.Decommissioned, 1)
 		dec.Reason, dec.Counter = wire.ReasonSample, nil
-		empty := ev(line1, 14, wire.Disaggregated)
+		empty := storetest.Ev(storetest.Line1, 14, wire.Disaggregated)
 		empty.Parent = caseB
-		res = apply(t, f, line1, dec, empty)
+		res = storetest.Apply(t, f, storetest.Line1, dec, empty)
 		require.Equal(t, 2, res.Applied, "%v", res.Rejected)
-		c, err = f.s.Container(f.ctx, caseA)
+		c, err = f.S.Container(f.Ctx, caseA)
 		require.NoError(t, err)
 		require.Equal(t, []string{unit(0), unit(2)}, sortedCopy(c.Units))
-		c, err = f.s.Container(f.ctx, caseB)
+		c, err = f.S.Container(f.Ctx, caseB)
 		require.NoError(t, err)
 		require.Empty(t, c.Units)
-		un, err := f.s.Unit(f.ctx, gtinRand, u.serial[3])
+		un, err := f.S.Unit(f.Ctx, storetest.GTINRand, u.Serial[3])
 		require.NoError(t, err)
 		require.Empty(t, un.Parent)
 		require.Equal(t, []wire.EventType{wire.Commissioned, wire.Aggregated, wire.Disaggregated}, historyTypes(un.History))
@@ -363,146 +347,28 @@ func historyTypes(h []lineevents.HistoryEntry) []wire.EventType {
 	return out
 }
 
-// TestReconciliationExact: every granted serial ends as exactly one of
-// commissioned, decommissioned (by reason), voided or returned unused.
-func TestReconciliationExact(t *testing.T) {
-	storetest.ForEachBackend(t, func(t *testing.T, dsn string) {
-		f := newFixture(t, dsn)
-		f.order(t, "WO-1", gtinSeq, line1)
-		g1 := f.grant(t, "r1", line1, "WO-1", gtinSeq, 60)
-		g2 := f.grant(t, "r2", line1, "WO-1", gtinSeq, 40)
-		u1, u2 := newUnitSrc(t, g1), newUnitSrc(t, g2)
-
-		var events []wire.Event
-		seq := uint64(1)
-		add := func(e wire.Event) { events = append(events, e); seq++ }
-		start := ev(line1, seq, wire.OrderStarted)
-		start.Order = "WO-1"
-		add(start)
-		for i := range 50 { // 50 printed from the first grant
-			add(u1.ev(line1, seq, wire.Commissioned, i))
-		}
-		for i := 50; i < 53; i++ { // 3 rejected on the line
-			add(u1.ev(line1, seq, wire.Decommissioned, i))
-		}
-		add(u1.ev(line1, seq, wire.Voided, 53))
-		add(u1.ev(line1, seq, wire.Voided, 54))
-		for i := range 30 { // 30 from the second grant
-			add(u2.ev(line1, seq, wire.Commissioned, i))
-		}
-		sample := u1.ev(line1, seq, wire.Decommissioned, 7) // a QA sample of a commissioned unit
-		sample.Reason, sample.Counter = wire.ReasonSample, nil
-		add(sample)
-		ret := ev(line1, seq, wire.SerialsReturned) // the rest goes back
-		ret.Order, ret.GTIN = "WO-1", gtinSeq
-		ret.Ranges = []wire.CounterRange{{Start: 55, Count: 5}, {Start: 90, Count: 10}}
-		add(ret)
-		counts := &wire.Reconciliation{Granted: 100, Commissioned: 79, Voided: 2, ReturnedUnused: 15,
-			Decommissioned: map[wire.Reason]uint64{wire.ReasonNoRead: 3, wire.ReasonSample: 1}}
-		closed := ev(line1, seq, wire.OrderClosed)
-		closed.Order, closed.Counts = "WO-1", counts
-		add(closed)
-
-		res := apply(t, f, line1, events...)
-		require.Empty(t, res.Rejected)
-		require.Equal(t, len(events), res.Applied)
-
-		rec, err := f.s.Reconciliation(f.ctx, "WO-1")
-		require.NoError(t, err)
-		require.Equal(t, *counts, rec)
-		require.True(t, rec.Balanced(), "difference %d", rec.Difference())
-
-		o, err := f.s.Order(f.ctx, "WO-1")
-		require.NoError(t, err)
-		require.Equal(t, wire.OrderStateClosed, o.State)
-		require.NotNil(t, o.StartedAt)
-		require.Equal(t, counts, o.ReportedCounts)
-		entries, err := f.s.Audit(f.ctx, audit.Filter{Entity: "work_order", EntityID: "WO-1"})
-		require.NoError(t, err)
-		last := entries[len(entries)-1]
-		require.Equal(t, "close", last.Action)
-		require.Equal(t, "line:L1 operator:ana", last.Actor)
-
-		// A returned serial is never used after all, nor returned twice.
-		late := u2.ev(line1, seq, wire.Commissioned, 35) // counter 95, returned
-		again := ev(line1, seq+1, wire.SerialsReturned)
-		again.Order, again.GTIN, again.Ranges = "WO-1", gtinSeq, []wire.CounterRange{{Start: 58, Count: 1}}
-		used := ev(line1, seq+2, wire.SerialsReturned)
-		used.Order, used.GTIN, used.Ranges = "WO-1", gtinSeq, []wire.CounterRange{{Start: 60, Count: 1}}
-		foreign := ev(line1, seq+3, wire.SerialsReturned)
-		foreign.Order, foreign.GTIN, foreign.Ranges = "WO-1", gtinSeq, []wire.CounterRange{{Start: 100, Count: 1}}
-		res = apply(t, f, line1, late, again, used, foreign)
-		require.Len(t, res.Rejected, 4)
-		require.Contains(t, res.Rejected[0].Reason, "was returned unused before")
-		require.Contains(t, res.Rejected[1].Reason, "returned before")
-		require.Contains(t, res.Rejected[2].Reason, "used by unit")
-		require.Contains(t, res.Rejected[3].Reason, "was not granted to work order WO-1")
-		rec2, err := f.s.Reconciliation(f.ctx, "WO-1")
-		require.NoError(t, err)
-		require.Equal(t, rec, rec2)
-
-		byLot, err := f.s.UnitCounts(f.ctx, lineevents.UnitFilter{GTIN: gtinSeq, Lot: lot})
-		require.NoError(t, err)
-		require.Equal(t, uint64(79), byLot.Commissioned)
-		require.Equal(t, uint64(85), byLot.Total())
-		byProduct, err := f.s.UnitCounts(f.ctx, lineevents.UnitFilter{GTIN: gtinSeq})
-		require.NoError(t, err)
-		require.Equal(t, byLot, byProduct)
-		_, err = f.s.UnitCounts(f.ctx, lineevents.UnitFilter{})
-		require.ErrorIs(t, err, sqldb.ErrInvalid)
-	})
-}
-
-func TestUnitLookupWithHistory(t *testing.T) {
-	storetest.ForEachBackend(t, func(t *testing.T, dsn string) {
-		f, u := applied(t, dsn)
-		apply(t, f, line1, u.commission(line1, 1, 0, 2)...)
-		dec := u.ev(line1, 3, wire.Decommissioned, 1)
-		dec.Reason, dec.Counter = wire.ReasonDamaged, nil
-		apply(t, f, line1, dec)
-		un, err := f.s.Unit(f.ctx, gtinRand, u.serial[1])
-		require.NoError(t, err)
-		require.Equal(t, orders.StateDecommissioned, un.State)
-		require.Equal(t, wire.ReasonDamaged, un.Reason)
-		require.Equal(t, "WO-1", un.Order)
-		require.Equal(t, lot, un.Lot)
-		require.Equal(t, expiry, un.Expiry)
-		require.Equal(t, uint64(1), *un.Counter)
-		require.Len(t, un.History, 2)
-		require.Equal(t, t0.Add(2*1e6), un.History[0].At)
-		var d map[string]any
-		require.NoError(t, json.Unmarshal(un.History[0].Details, &d))
-		require.Equal(t, "ana", d["operator"])
-		require.Equal(t, float64(1), d["counter"])
-
-		_, err = f.s.Unit(f.ctx, gtinRand, "nope")
-		require.ErrorIs(t, err, sqldb.ErrNotFound)
-		require.ErrorContains(t, err, "(01)"+gtinRand+"(21)nope")
-	})
-}
-
 func TestSkipGap(t *testing.T) {
 	storetest.ForEachBackend(t, func(t *testing.T, dsn string) {
-		f, u := applied(t, dsn)
-		all := u.commission(line1, 1, 0, 10)
-		apply(t, f, line1, all[:3]...)
-		apply(t, f, line1, all[6:]...)
-		_, err := f.s.SkipGap(f.ctx, line1, 10, "x")
+		f, u := storetest.Applied(t, dsn)
+		all := u.Commission(storetest.Line1, 1, 0, 10)
+		storetest.Apply(t, f, storetest.Line1, all[:3]...)
+		storetest.Apply(t, f, storetest.Line1, all[6:]...)
+		_, err := f.S.SkipGap(f.Ctx, storetest.Line1, 10, "x")
 		require.ErrorIs(t, err, sqldb.ErrState, "only gaps below held events")
-		res, err := f.s.SkipGap(sqldb.WithActor(f.ctx, "user:qa"), line1, 5, "line PC replaced, outbox lost")
+		res, err := f.S.SkipGap(sqldb.WithActor(f.Ctx, "user:qa"), storetest.Line1, 5, "line PC replaced, outbox lost")
 		require.NoError(t, err)
 		require.Equal(t, uint64(5), res.Acked, "seq 6 is still missing")
 		require.Len(t, res.Rejected, 2)
 		require.Contains(t, res.Rejected[0].Reason, "seq 4 declared lost by user:qa: line PC replaced")
-		res, err = f.s.SkipGap(f.ctx, line1, 6, "gone")
+		res, err = f.S.SkipGap(f.Ctx, storetest.Line1, 6, "gone")
 		require.NoError(t, err)
 		require.Equal(t, uint64(10), res.Acked)
 		require.Equal(t, 4, res.Applied)
-		entries, err := f.s.Audit(f.ctx, audit.Filter{Entity: "line_seq", EntityID: line1})
+		entries, err := f.S.Audit(f.Ctx, audit.Filter{Entity: "line_seq", EntityID: storetest.Line1})
 		require.NoError(t, err)
 		require.Len(t, entries, 2)
 		// A lost event that turns up after all is kept, not applied.
-		res = apply(t, f, line1, all[4])
+		res = storetest.Apply(t, f, storetest.Line1, all[4])
 		require.Contains(t, res.Rejected[0].Reason, "seq 5 of line L1 is done already")
 	})
 }
@@ -511,9 +377,9 @@ func TestSkipGap(t *testing.T) {
 // arrive shuffled across them; the result is as if applied in order.
 func TestApplyConcurrentReplicas(t *testing.T) {
 	storetest.ForEachBackend(t, func(t *testing.T, dsn string) {
-		f, u := applied(t, dsn)
-		other := open(t, dsn)
-		all := u.commission(line1, 1, 0, 100)
+		f, u := storetest.Applied(t, dsn)
+		other := storetest.Open(t, dsn, testkit.Logger(t))
+		all := u.Commission(storetest.Line1, 1, 0, 100)
 		batches := [][]wire.Event{all[40:60], all[0:20], all[80:100], all[20:40], all[60:80], all[0:20], all[60:80]}
 		var wg sync.WaitGroup
 		errs := make([]error, len(batches))
@@ -521,25 +387,25 @@ func TestApplyConcurrentReplicas(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				s := f.s
+				s := f.S
 				if i%2 == 1 {
 					s = other
 				}
-				_, errs[i] = s.ApplyEvents(f.ctx, line1, b)
+				_, errs[i] = s.ApplyEvents(f.Ctx, storetest.Line1, b)
 			}()
 		}
 		wg.Wait()
 		for _, err := range errs {
 			require.NoError(t, err)
 		}
-		ls, err := f.s.LineSeq(f.ctx, line1)
+		ls, err := f.S.LineSeq(f.Ctx, storetest.Line1)
 		require.NoError(t, err)
 		require.Equal(t, uint64(100), ls.Acked)
 		require.Empty(t, ls.Pending)
-		c, err := f.s.UnitCounts(f.ctx, lineevents.UnitFilter{Order: "WO-1"})
+		c, err := f.S.UnitCounts(f.Ctx, lineevents.UnitFilter{Order: "WO-1"})
 		require.NoError(t, err)
 		require.Equal(t, uint64(100), c.Commissioned)
-		dls, err := f.s.DeadLetters(f.ctx, lineevents.DeadLetterFilter{})
+		dls, err := f.S.DeadLetters(f.Ctx, lineevents.DeadLetterFilter{})
 		require.NoError(t, err)
 		require.Empty(t, dls, "%v", dls)
 	})
@@ -547,18 +413,18 @@ func TestApplyConcurrentReplicas(t *testing.T) {
 
 func TestApplyListScheme(t *testing.T) {
 	storetest.ForEachBackend(t, func(t *testing.T, dsn string) {
-		f := newFixture(t, dsn)
+		f := storetest.NewFixture(t, dsn)
 		list := make([]string, 20)
 		for i := range list {
 			list[i] = fmt.Sprintf("X%03d", 19-i)
 		}
-		_, err := f.s.ImportSerialList(f.ctx, gtinList, list)
+		_, err := f.S.ImportSerialList(f.Ctx, storetest.GTINList, list)
 		require.NoError(t, err)
-		f.order(t, "WO-L", gtinList, line1)
-		u := newUnitSrc(t, f.grant(t, "r1", line1, "WO-L", gtinList, 5))
-		bad := u.ev(line1, 6, wire.Commissioned, 0)
+		f.Order(t, "WO-L", storetest.GTINList, storetest.Line1)
+		u := storetest.NewUnitSrc(t, f.Grant(t, "r1", storetest.Line1, "WO-L", storetest.GTINList, 5))
+		bad := u.Ev(storetest.Line1, 6, wire.Commissioned, 0)
 		bad.Serial = list[3] // listed, but not at counter 0
-		res := apply(t, f, line1, slices.Concat(u.commission(line1, 1, 0, 5), []wire.Event{bad})...)
+		res := storetest.Apply(t, f, storetest.Line1, slices.Concat(u.Commission(storetest.Line1, 1, 0, 5), []wire.Event{bad})...)
 		require.Equal(t, 5, res.Applied)
 		require.Len(t, res.Rejected, 1)
 		require.True(t, strings.Contains(res.Rejected[0].Reason, "is not the serial of counter 0"), res.Rejected[0].Reason)
@@ -574,41 +440,41 @@ func TestApplyFastPathConflicts(t *testing.T) {
 		name string
 		// batch returns events for seqs 2, 3, 4 of L1, after unit 0
 		// was commissioned by L1:1.
-		batch   func(u, u2 *unitSrc) []wire.Event
+		batch   func(u, u2 *storetest.UnitSrc) []wire.Event
 		applied int
 		reason  string // of the one dead letter, at seq 3; "" for none
 		state   string // then of unit 0
 	}{
-		{"serial used before", func(u, _ *unitSrc) []wire.Event {
-			again := u.ev(line1, 3, wire.Commissioned, 0)
+		{"serial used before", func(u, _ *storetest.UnitSrc) []wire.Event {
+			again := u.Ev(storetest.Line1, 3, wire.Commissioned, 0)
 			again.ID = "again"
-			return []wire.Event{u.ev(line1, 2, wire.Commissioned, 1), again, u.ev(line1, 4, wire.Commissioned, 2)}
+			return []wire.Event{u.Ev(storetest.Line1, 2, wire.Commissioned, 1), again, u.Ev(storetest.Line1, 4, wire.Commissioned, 2)}
 		}, 2, "is commissioned already (event L1:1, line L1): a serial is used once", orders.StateCommissioned},
-		{"id taken by another line", func(u, _ *unitSrc) []wire.Event {
-			taken := u.ev(line1, 3, wire.Commissioned, 2)
+		{"id taken by another line", func(u, _ *storetest.UnitSrc) []wire.Event {
+			taken := u.Ev(storetest.Line1, 3, wire.Commissioned, 2)
 			taken.ID = "L2:1"
-			return []wire.Event{u.ev(line1, 2, wire.Commissioned, 1), taken, u.ev(line1, 4, wire.Commissioned, 3)}
+			return []wire.Event{u.Ev(storetest.Line1, 2, wire.Commissioned, 1), taken, u.Ev(storetest.Line1, 4, wire.Commissioned, 3)}
 		}, 2, "event id L2:1 is taken by seq 1 of line L2", orders.StateCommissioned},
-		{"decommissioning a known unit", func(u, _ *unitSrc) []wire.Event {
-			return []wire.Event{u.ev(line1, 2, wire.Commissioned, 1), u.ev(line1, 3, wire.Decommissioned, 0), u.ev(line1, 4, wire.Commissioned, 2)}
+		{"decommissioning a known unit", func(u, _ *storetest.UnitSrc) []wire.Event {
+			return []wire.Event{u.Ev(storetest.Line1, 2, wire.Commissioned, 1), u.Ev(storetest.Line1, 3, wire.Decommissioned, 0), u.Ev(storetest.Line1, 4, wire.Commissioned, 2)}
 		}, 3, "", orders.StateDecommissioned},
-		{"decommissioning a known unit without its counter", func(u, _ *unitSrc) []wire.Event {
-			d := u.ev(line1, 3, wire.Decommissioned, 0)
+		{"decommissioning a known unit without its counter", func(u, _ *storetest.UnitSrc) []wire.Event {
+			d := u.Ev(storetest.Line1, 3, wire.Decommissioned, 0)
 			d.Counter = nil // QA destroying a unit names it by GTIN and serial only
-			return []wire.Event{u.ev(line1, 2, wire.Commissioned, 1), d, u.ev(line1, 4, wire.Commissioned, 2)}
+			return []wire.Event{u.Ev(storetest.Line1, 2, wire.Commissioned, 1), d, u.Ev(storetest.Line1, 4, wire.Commissioned, 2)}
 		}, 3, "", orders.StateDecommissioned},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			storetest.ForEachBackend(t, func(t *testing.T, dsn string) {
-				f, u := applied(t, dsn)
-				f.order(t, "WO-2", gtinRand, line2)
-				u2 := newUnitSrc(t, f.grant(t, "r2", line2, "WO-2", gtinRand, 10))
-				apply(t, f, line1, u.ev(line1, 1, wire.Commissioned, 0))
-				apply(t, f, line2, u2.ev(line2, 1, wire.Commissioned, 0))
+				f, u := storetest.Applied(t, dsn)
+				f.Order(t, "WO-2", storetest.GTINRand, storetest.Line2)
+				u2 := storetest.NewUnitSrc(t, f.Grant(t, "r2", storetest.Line2, "WO-2", storetest.GTINRand, 10))
+				storetest.Apply(t, f, storetest.Line1, u.Ev(storetest.Line1, 1, wire.Commissioned, 0))
+				storetest.Apply(t, f, storetest.Line2, u2.Ev(storetest.Line2, 1, wire.Commissioned, 0))
 
 				batch := tc.batch(u, u2)
-				res := apply(t, f, line1, batch...)
+				res := storetest.Apply(t, f, storetest.Line1, batch...)
 				require.Equal(t, uint64(4), res.Acked)
 				require.Equal(t, tc.applied, res.Applied)
 				if tc.reason == "" {
@@ -618,20 +484,20 @@ func TestApplyFastPathConflicts(t *testing.T) {
 					require.Equal(t, uint64(3), res.Rejected[0].Seq)
 					require.Contains(t, res.Rejected[0].Reason, tc.reason)
 				}
-				unit, err := f.s.Unit(f.ctx, gtinRand, u.serial[0])
+				unit, err := f.S.Unit(f.Ctx, storetest.GTINRand, u.Serial[0])
 				require.NoError(t, err)
 				require.Equal(t, tc.state, unit.State)
 
-				dls, err := f.s.DeadLetters(f.ctx, lineevents.DeadLetterFilter{Line: line1})
+				dls, err := f.S.DeadLetters(f.Ctx, lineevents.DeadLetterFilter{Line: storetest.Line1})
 				require.NoError(t, err)
 				require.Len(t, dls, res.DeadLettered, "the first attempt left no dead letters behind")
 
 				// Applied once: a resend applies nothing, and every unit
 				// (0, 1 and one more) is there once.
-				res = apply(t, f, line1, batch...)
+				res = storetest.Apply(t, f, storetest.Line1, batch...)
 				require.Equal(t, uint64(4), res.Acked)
 				require.Zero(t, res.Applied)
-				c, err := f.s.UnitCounts(f.ctx, lineevents.UnitFilter{Order: "WO-1"})
+				c, err := f.S.UnitCounts(f.Ctx, lineevents.UnitFilter{Order: "WO-1"})
 				require.NoError(t, err)
 				require.Equal(t, uint64(3), c.Total())
 			})

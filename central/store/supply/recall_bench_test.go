@@ -1,4 +1,4 @@
-package store_test
+package supply_test
 
 import (
 	"context"
@@ -41,33 +41,33 @@ func BenchmarkRecallLot1M(b *testing.B) {
 	dsn := storetest.PostgresDSN(b)
 	s := storetest.Open(b, dsn, testkit.LoggerAt(b, slog.LevelInfo))
 	site, cust1, cust2 := testkit.GLN(b, "950600000001"), testkit.GLN(b, "950600000002"), testkit.GLN(b, "950600000004")
-	require.NoError(b, s.PutProduct(ctx, product(gtinSeq, seqSpec)))
+	require.NoError(b, s.PutProduct(ctx, storetest.Product(storetest.GTINSeq, storetest.SeqSpec)))
 	require.NoError(b, s.PutSite(ctx, master.Site{GLN: site, Name: "Plant"}))
-	require.NoError(b, s.PutLine(ctx, master.Line{ID: line1, SiteGLN: site, Name: "Line 1"}))
+	require.NoError(b, s.PutLine(ctx, master.Line{ID: storetest.Line1, SiteGLN: site, Name: "Line 1"}))
 	for _, c := range []string{cust1, cust2} {
 		require.NoError(b, s.PutPartner(ctx, master.Partner{GLN: c, Name: "Customer " + c}))
 	}
-	_, err := s.CreateOrder(ctx, orders.WorkOrder{ID: "WO-BIG", GTIN: gtinSeq, Lot: "BIG1", Expiry: expiry, Quantity: units})
+	_, err := s.CreateOrder(ctx, orders.WorkOrder{ID: "WO-BIG", GTIN: storetest.GTINSeq, Lot: "BIG1", Expiry: storetest.Expiry, Quantity: units})
 	require.NoError(b, err)
-	_, err = s.ReleaseOrder(ctx, "WO-BIG", line1)
+	_, err = s.ReleaseOrder(ctx, "WO-BIG", storetest.Line1)
 	require.NoError(b, err)
 	for i, c := range []string{cust1, cust2} {
 		_, err := s.CreateSalesOrder(ctx, supply.SalesOrder{ID: "SO-" + strconv.Itoa(i), CustomerGLN: c, Currency: "USD",
-			Lines: []supply.SalesLine{{GTIN: gtinSeq, Quantity: units, UnitPrice: 100}}})
+			Lines: []supply.SalesLine{{GTIN: storetest.GTINSeq, Quantity: units, UnitPrice: 100}}})
 		require.NoError(b, err)
 	}
 
 	conn, err := pgx.Connect(ctx, dsn)
 	require.NoError(b, err)
 	defer conn.Close(context.Background())
-	at := t0
+	at := storetest.T0
 	caseOf := func(i int) string { return ssccOf(b, 1_000_000+uint64(i/perCase)) }
 	palletOf := func(c int) string { return ssccOf(b, 2_000_000+uint64(c/perPallet)) }
 	var cases, pallets [][]any
 	for c := 0; c < units/perCase; c++ {
-		cases = append(cases, []any{caseOf(c * perCase), palletOf(c), line1, "WO-BIG", at, at})
+		cases = append(cases, []any{caseOf(c * perCase), palletOf(c), storetest.Line1, "WO-BIG", at, at})
 		if c%perPallet == 0 {
-			pallets = append(pallets, []any{palletOf(c), "", line1, "WO-BIG", at, at})
+			pallets = append(pallets, []any{palletOf(c), "", storetest.Line1, "WO-BIG", at, at})
 		}
 	}
 	copyRows(ctx, b, conn, "containers", []string{"sscc", "parent", "line_id", "order_id", "created_at", "updated_at"}, pallets)
@@ -91,9 +91,9 @@ func BenchmarkRecallLot1M(b *testing.B) {
 	var lots, lotPallets [][]any
 	per := shipped / shipments
 	for k := 0; k < shipments; k++ {
-		lots = append(lots, []any{"SHP-" + strconv.Itoa(k), gtinSeq, "BIG1", int64(per)})
+		lots = append(lots, []any{"SHP-" + strconv.Itoa(k), storetest.GTINSeq, "BIG1", int64(per)})
 		for c := k * per / perCase; c < (k+1)*per/perCase; c += perPallet {
-			lotPallets = append(lotPallets, []any{"SHP-" + strconv.Itoa(k), gtinSeq, "BIG1", palletOf(c)})
+			lotPallets = append(lotPallets, []any{"SHP-" + strconv.Itoa(k), storetest.GTINSeq, "BIG1", palletOf(c)})
 		}
 	}
 	copyRows(ctx, b, conn, "shipment_lots", []string{"shipment_id", "gtin", "lot", "units"}, lots)
@@ -106,7 +106,7 @@ func BenchmarkRecallLot1M(b *testing.B) {
 	n := 0
 	for b.Loop() {
 		n++
-		rc, err = s.CreateRecall(ctx, supply.RecallRequest{ID: fmt.Sprintf("RC-B%d", n), GTIN: gtinSeq, Lot: "BIG1", Reason: "benchmark"})
+		rc, err = s.CreateRecall(ctx, supply.RecallRequest{ID: fmt.Sprintf("RC-B%d", n), GTIN: storetest.GTINSeq, Lot: "BIG1", Reason: "benchmark"})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -170,7 +170,7 @@ func (r *unitRows) Values() ([]any, error) {
 	if i < r.shipped {
 		state = supply.StateShipped
 	}
-	r.row = append(r.row[:0], gtinSeq, benchSerial(i), int64(i), "WO-BIG", "BIG1", expiry, state, line1, r.caseOf(i), "e"+strconv.Itoa(i), r.at)
+	r.row = append(r.row[:0], storetest.GTINSeq, benchSerial(i), int64(i), "WO-BIG", "BIG1", storetest.Expiry, state, storetest.Line1, r.caseOf(i), "e"+strconv.Itoa(i), r.at)
 	return r.row, nil
 }
 
@@ -183,7 +183,7 @@ func (r *shipRows) Next() bool { r.i++; return r.i <= r.n }
 
 func (r *shipRows) Values() ([]any, error) {
 	i := r.i - 1
-	return []any{"SHP-" + strconv.Itoa(i/r.per), gtinSeq, benchSerial(i)}, nil
+	return []any{"SHP-" + strconv.Itoa(i/r.per), storetest.GTINSeq, benchSerial(i)}, nil
 }
 
 func (r *shipRows) Err() error { return nil }
