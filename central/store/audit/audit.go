@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/serialine/serialine/central/store/sqldb"
@@ -66,33 +65,26 @@ type Filter struct {
 
 // Audit lists audit entries, oldest first.
 func (s *Trail) Audit(ctx context.Context, f Filter) ([]Entry, error) {
-	var where []string
-	var args []any
-	add := func(cond string, v any) {
-		args = append(args, v)
-		where = append(where, strings.ReplaceAll(cond, "?", "$"+strconv.Itoa(len(args))))
-	}
+	var where sqldb.Where
 	if f.Entity != "" {
-		add("entity = ?", f.Entity)
+		where.Add("entity = ?", f.Entity)
 	}
 	if f.EntityID != "" {
-		add("entity_id = ?", f.EntityID)
+		where.Add("entity_id = ?", f.EntityID)
 	}
 	if !f.Since.IsZero() {
-		add("at >= ?", sqldb.TS(f.Since))
+		where.Add("at >= ?", sqldb.TS(f.Since))
 	}
 	limit := f.Limit
 	if limit <= 0 {
 		limit = 1000
 	}
 	q := "SELECT id, at, actor, action, entity, entity_id, before, after FROM audit_log"
-	if len(where) > 0 {
-		q += " WHERE " + strings.Join(where, " AND ")
-	}
+	q += where.SQL()
 	q += " ORDER BY id LIMIT " + strconv.Itoa(limit)
 	var out []Entry
 	err := s.db.Read(ctx, func(db sqldb.Tx) error {
-		r, err := db.Query(ctx, q, args...)
+		r, err := db.Query(ctx, q, where.Args()...)
 		if err != nil {
 			return err
 		}

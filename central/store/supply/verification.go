@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/url"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -149,26 +148,21 @@ type VerificationFilter struct {
 
 // Verifications lists log entries, newest first.
 func (s *Chain) Verifications(ctx context.Context, f VerificationFilter) ([]VerificationRecord, error) {
-	var where []string
-	var args []any
-	add := func(cond string, v any) {
-		args = append(args, v)
-		where = append(where, strings.ReplaceAll(cond, "?", "$"+strconv.Itoa(len(args))))
-	}
+	var where sqldb.Where
 	if f.Direction != "" {
-		add("direction = ?", f.Direction)
+		where.Add("direction = ?", f.Direction)
 	}
 	if f.GTIN != "" {
-		add("gtin = ?", f.GTIN)
+		where.Add("gtin = ?", f.GTIN)
 	}
 	if f.Serial != "" {
-		add("serial = ?", f.Serial)
+		where.Add("serial = ?", f.Serial)
 	}
 	if f.Partner != "" {
-		add("partner_gln = ?", f.Partner)
+		where.Add("partner_gln = ?", f.Partner)
 	}
 	if !f.Since.IsZero() {
-		add("at >= ?", sqldb.TS(f.Since))
+		where.Add("at >= ?", sqldb.TS(f.Since))
 	}
 	if f.Limit <= 0 {
 		f.Limit = 1000
@@ -176,13 +170,11 @@ func (s *Chain) Verifications(ctx context.Context, f VerificationFilter) ([]Veri
 	f.Limit = min(f.Limit, 10_000)
 	q := `SELECT id, at, direction, actor, partner_gln, req_gln, responder_gln, context, corr_uuid, check_connectivity, gtin, serial,
 		lot, expiry, request, status, verified, failure_reason, additional_info, answer, endpoint, remote, duration_us FROM verification_log`
-	if len(where) > 0 {
-		q += " WHERE " + strings.Join(where, " AND ")
-	}
+	q += where.SQL()
 	q += " ORDER BY id DESC LIMIT " + strconv.Itoa(f.Limit)
 	var out []VerificationRecord
 	err := s.db.Read(ctx, func(db sqldb.Tx) error {
-		r, err := db.Query(ctx, q, args...)
+		r, err := db.Query(ctx, q, where.Args()...)
 		if err != nil {
 			return err
 		}
