@@ -4,13 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"slices"
-	"sort"
 	"strconv"
 	"time"
 
-	"github.com/serialine/serialine/central/store/audit"
 	"github.com/serialine/serialine/central/store/check"
 	"github.com/serialine/serialine/central/store/orders"
 	"github.com/serialine/serialine/central/store/sqldb"
@@ -301,223 +297,45 @@ type applier struct {
 	optimistic, fast bool
 }
 
-// It is long on purpose: the steps of one batch (open the incarnation, sort out
-// duplicates and taken ids, hold what lies beyond a gap, take the fast path or probe,
-// apply, write) share the batch's state and must run in this order in one transaction;
-// each step that stands alone is its own method.
+// run applies one batch in the line's transaction. Its steps share the
+// batch's state and must run in this order: open the incarnation, sort out
+// what cannot take part in the sequence, read the held events, drop what
+// central has taken already, merge with the held, walk the sequence (apply
+// what is contiguous, hold the rest, declare a skipped gap lost), write back.
 func (a *applier) run(ctx context.Context, events []wire.CheckedEvent, skipThrough uint64, skipReason string) error {
 	appliedSeq, err := a.openIncarnation(ctx, skipThrough == 0)
 	if err != nil {
 		return err
 	}
-	at := where(a.line, a.inc)
-
-	// 1. Sort out what cannot take part in the sequence at all.
-	cands := make([]*item, 0, len(events))
-	inBatchID := make(map[string]uint64, len(events))
-	inBatchSeq := make(map[uint64]string, len(events))
-	for _, c := range events {
-		e := c.Event()
-		it := &item{ev: e}
-		verr := c.Err()
-		var fe *wire.FieldError
-		if verr != nil && errors.As(verr, &fe) && (fe.Field == "id" || fe.Field == "seq") {
-			a.deadNow(it, verr.Error())
-			continue
-		}
-		if seq, dup := inBatchID[e.ID]; dup {
-			if seq == e.Seq {
-				a.res.Duplicates++
-			} else {
-				a.deadNow(it, fmt.Sprintf("event id %s repeats in the batch with seq %d", e.ID, seq))
-			}
-			continue
-		}
-		if id, dup := inBatchSeq[e.Seq]; dup {
-			a.deadNow(it, fmt.Sprintf("seq %d repeats in the batch (event %s)", e.Seq, id))
-			continue
-		}
-		inBatchID[e.ID], inBatchSeq[e.Seq] = e.Seq, e.ID
-		if verr != nil {
-			it.bad = verr.Error()
-		}
-		it.digest = eventDigest(&it.ev)
-		cands = append(cands, it)
-	}
-
-	// 2. Events held behind a gap.
+	cands := a.sortOut(events)
 	pending, err := a.loadPending(ctx)
 	if err != nil {
 		return err
 	}
 	a.fast = a.optimistic && len(cands) == len(events) && len(pending) == 0 && fastRun(cands, appliedSeq)
-
-	// 3. Apply once: ids central has already taken. The fast path skips
-	// the probe: its run continues the line's seq exactly, so an id found
-	// taken would be another event's, and applied_events' key catches that.
+	// The fast path skips the probe of taken ids: its run continues the
+	// line's seq exactly, so an id found taken would be another event's,
+	// and applied_events' key catches that.
 	if len(cands) > 0 && !a.fast {
-		ids := make([]string, len(cands))
-		for i, it := range cands {
-			ids[i] = it.ev.ID
-		}
-		taken, err := a.takenIDs(ctx, ids)
-		if err != nil {
+		if cands, err = a.dropTaken(ctx, cands, appliedSeq); err != nil {
 			return err
 		}
-		kept := cands[:0]
-		for _, it := range cands {
-			t, found := taken[it.ev.ID]
-			sameSlot := found && t.line == a.line && t.inc == a.inc && t.seq == it.ev.Seq
-			switch {
-			case sameSlot && (t.digest == "" || t.digest == it.digest):
-				a.res.Duplicates++
-			case sameSlot:
-				a.deadNow(it, fmt.Sprintf("%s: event id %s (seq %d of %s) was taken with other content", ReasonConflict, it.ev.ID, it.ev.Seq, at))
-			case it.ev.Seq <= appliedSeq:
-				if found {
-					a.deadNow(it, fmt.Sprintf("%s: seq %d of %s is done already, and event id %s belongs to seq %d of %s", ReasonConflict, it.ev.Seq, at, it.ev.ID, t.seq, where(t.line, t.inc)))
-				} else {
-					a.deadNow(it, fmt.Sprintf("%s: seq %d of %s is done already, by another event id", ReasonConflict, it.ev.Seq, at))
-				}
-			case found:
-				// The seq is this event's, but its id is another's: the
-				// event is dead-lettered in its turn, without taking the id.
-				it.bad = fmt.Sprintf("%s: event id %s is taken by seq %d of %s", ReasonConflict, it.ev.ID, t.seq, where(t.line, t.inc))
-				it.noRecord = true
-				kept = append(kept, it)
-			default:
-				kept = append(kept, it)
-			}
-		}
-		cands = kept
 	}
-
-	// 4. Merge with the held events.
-	queue := make([]*item, 0, len(cands)+len(pending))
-	for _, it := range cands {
-		if p, held := pending[it.ev.Seq]; held {
-			switch {
-			case p.ev.ID == it.ev.ID && (p.digest == "" || p.digest == it.digest):
-				a.res.Duplicates++
-			case p.ev.ID == it.ev.ID:
-				a.deadNow(it, fmt.Sprintf("%s: event id %s (seq %d of %s) is held with other content", ReasonConflict, it.ev.ID, it.ev.Seq, at))
-			default:
-				a.deadNow(it, fmt.Sprintf("%s: seq %d of %s is held for event %s already", ReasonConflict, it.ev.Seq, at, p.ev.ID))
-			}
-			continue
-		}
-		queue = append(queue, it)
-	}
-	for _, p := range pending {
-		queue = append(queue, p)
-	}
-	sort.Slice(queue, func(i, j int) bool { return queue[i].ev.Seq < queue[j].ev.Seq })
-
+	queue := a.mergeHeld(cands, pending)
 	if skipThrough > 0 {
-		var maxHeld uint64
-		for seq := range pending {
-			maxHeld = max(maxHeld, seq)
-		}
-		switch {
-		case skipThrough <= appliedSeq:
-			return fmt.Errorf("%s: %w: seq %d is done already (acked %d)", at, sqldb.ErrState, skipThrough, appliedSeq)
-		case skipThrough >= maxHeld:
-			return fmt.Errorf("%s: %w: only a gap below held events can be skipped; the highest held seq is %d (acked %d)", at, sqldb.ErrState, maxHeld, appliedSeq)
-		case skipThrough-appliedSeq > maxSkip:
-			return sqldb.Invalid(at, "through", "skips %d seqs, at most %d at once", skipThrough-appliedSeq, maxSkip)
+		if err := a.checkSkip(skipThrough, appliedSeq, pending); err != nil {
+			return err
 		}
 	}
-
-	// 5. Walk the sequence: apply what is contiguous, hold the rest.
-	next := appliedSeq + 1
-	var run, hold []*item
-	var lost []uint64
-	for i, it := range queue {
-		for it.ev.Seq > next && next <= skipThrough {
-			lost = append(lost, next)
-			next++
-		}
-		if it.ev.Seq != next {
-			hold = queue[i:]
-			break
-		}
-		run = append(run, it)
-		next++
-	}
-	for next <= skipThrough && len(hold) == 0 {
-		lost = append(lost, next)
-		next++
-	}
-	newApplied := next - 1
-
+	run, hold, lost, newApplied := walk(queue, appliedSeq, skipThrough)
 	if err := a.loadPayloads(ctx, run); err != nil {
 		return err
 	}
 	if err := a.process(ctx, run); err != nil {
 		return err
 	}
-	for _, seq := range lost {
-		a.dead(&item{ev: wire.Event{Seq: seq}, raw: fmt.Appendf(nil, `{"line":%q,"incarnation":%q,"seq":%d,"lost":true}`, a.line, a.inc, seq)}, fmt.Sprintf("seq %d declared lost by %s: %s", seq, sqldb.ActorFrom(ctx), skipReason), false)
-	}
-	if len(lost) > 0 {
-		first, last := lost[0], lost[len(lost)-1]
-		a.audits = append(a.audits, func() error {
-			type audited struct {
-				Incarnation string `json:"incarnation,omitempty"`
-				From        uint64 `json:"from"`
-				To          uint64 `json:"to"`
-				Lost        int    `json:"lost"`
-				Reason      string `json:"reason"`
-			}
-			type before struct {
-				Incarnation string `json:"incarnation,omitempty"`
-				AppliedSeq  uint64 `json:"applied_seq"`
-			}
-			return audit.Record(ctx, a.tx, "skip-gap", "line_seq", a.line, before{Incarnation: a.inc, AppliedSeq: appliedSeq},
-				audited{Incarnation: a.inc, From: first, To: last, Lost: len(lost), Reason: skipReason})
-		})
-	}
-
-	// 6. Write back.
-	var newHeld [][]any
-	var heldSeqs []uint64
-	for _, it := range hold {
-		heldSeqs = append(heldSeqs, it.ev.Seq)
-		if it.fromPending {
-			continue
-		}
-		payload := it.payload()
-		if it.bad != "" {
-			// An invalid event may hold what the payload's JSON column
-			// refuses (PostgreSQL's jsonb takes no \u0000): it is held
-			// wrapped, and dead-lettered in its turn as it came.
-			payload, _ = json.Marshal(heldInvalid{Raw: payload, NoRecord: it.noRecord})
-		}
-		newHeld = append(newHeld, []any{a.line, a.inc, it.ev.Seq, it.ev.ID, it.digest, it.bad, string(payload), a.now})
-	}
-	a.res.Held = len(newHeld)
-	if err := a.flush(ctx, newHeld); err != nil {
-		return err
-	}
-	if newApplied != appliedSeq {
-		// Held rows are all above appliedSeq (read under the line's lock):
-		// without any, there is nothing to delete.
-		if len(pending) > 0 {
-			if _, err := a.tx.Exec(ctx, "DELETE FROM pending_events WHERE line_id = $1 AND incarnation = $2 AND seq <= $3", a.line, a.inc, newApplied); err != nil {
-				return fmt.Errorf("%s: pending: %w", at, err)
-			}
-		}
-		if err := a.saveSeq(ctx, newApplied); err != nil {
-			return err
-		}
-	}
-	a.res.Acked = newApplied
-	a.res.Gaps = gaps(newApplied, heldSeqs)
-	if len(a.changed) > 0 {
-		a.res.OrdersChanged = a.changed.list()
-		slices.Sort(a.res.OrdersChanged)
-	}
-	return nil
+	a.declareLost(ctx, lost, appliedSeq, skipReason)
+	return a.writeBack(ctx, hold, len(pending) > 0, appliedSeq, newApplied)
 }
 
 // fastRun reports whether a batch may take the fast path: it continues
