@@ -13,6 +13,7 @@ import (
 	"github.com/serialine/serialine/central/store/audit"
 	"github.com/serialine/serialine/central/store/lineevents"
 	"github.com/serialine/serialine/shared/gs1"
+	"github.com/serialine/serialine/shared/httpjson"
 	"github.com/serialine/serialine/shared/wire"
 )
 
@@ -72,7 +73,7 @@ func (a *api) listDeadLetters(w http.ResponseWriter, r *http.Request) error {
 		}
 		out = append(out, o)
 	}
-	auth.WriteJSON(w, http.StatusOK, map[string]any{"dead_letters": out})
+	httpjson.Write(w, http.StatusOK, map[string]any{"dead_letters": out})
 	return nil
 }
 
@@ -121,7 +122,7 @@ func (a *api) listAudit(w http.ResponseWriter, r *http.Request) error {
 		}
 		out = append(out, o)
 	}
-	auth.WriteJSON(w, http.StatusOK, map[string]any{"entries": out})
+	httpjson.Write(w, http.StatusOK, map[string]any{"entries": out})
 	return nil
 }
 
@@ -130,7 +131,7 @@ func (a *api) listTokens(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	auth.WriteJSON(w, http.StatusOK, map[string]any{"tokens": orEmpty(toks)})
+	httpjson.Write(w, http.StatusOK, map[string]any{"tokens": orEmpty(toks)})
 	return nil
 }
 
@@ -174,7 +175,7 @@ func (a *api) createToken(w http.ResponseWriter, r *http.Request) error {
 	}
 	p, _ := auth.PrincipalFrom(r.Context())
 	a.log.Info("api token issued", "id", rec.ID, "name", rec.Name, "role", rec.Role, "partner", rec.Partner, "by", p.Name)
-	auth.WriteJSON(w, http.StatusCreated, struct {
+	httpjson.Write(w, http.StatusCreated, struct {
 		access.APIToken
 		// Token is the secret, shown this once; only its hash is kept.
 		Token string `json:"token"`
@@ -195,7 +196,7 @@ func (a *api) revokeToken(w http.ResponseWriter, r *http.Request) error {
 		if t.ID == id {
 			p, _ := auth.PrincipalFrom(r.Context())
 			a.log.Info("api token revoked", "id", id, "name", t.Name, "by", p.Name)
-			auth.WriteJSON(w, http.StatusOK, t)
+			httpjson.Write(w, http.StatusOK, t)
 			return nil
 		}
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/serialine/serialine/central/ingest"
 	"github.com/serialine/serialine/central/outbound"
 	"github.com/serialine/serialine/central/store"
+	"github.com/serialine/serialine/shared/httpjson"
 )
 
 // Prefix is where the API lives; mount the handler there
@@ -284,11 +285,11 @@ func New(deps Deps, log *slog.Logger) http.Handler {
 				methods = append(methods, http.MethodHead)
 			}
 			w.Header().Set("Allow", strings.Join(methods, ", "))
-			auth.WriteError(w, http.StatusMethodNotAllowed, auth.Error{Code: "method_not_allowed",
+			httpjson.WriteError(w, http.StatusMethodNotAllowed, httpjson.Error{Code: "method_not_allowed",
 				Message: fmt.Sprintf("%s is not allowed on %s; use %s", r.Method, r.URL.Path, strings.Join(methods, ", "))})
 			return
 		}
-		auth.WriteError(w, http.StatusNotFound, auth.Error{Code: "not_found", Message: "no such API route: " + r.URL.Path})
+		httpjson.WriteError(w, http.StatusNotFound, httpjson.Error{Code: "not_found", Message: "no such API route: " + r.URL.Path})
 	})
 	return auth.Middleware(deps.Store, a.log)(mux)
 }

@@ -16,9 +16,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/gs1"
+	"github.com/serialine/serialine/shared/httpjson"
 	"github.com/serialine/serialine/shared/serials"
 )
 
@@ -43,13 +43,13 @@ const (
 // apiError is an error response decided by a handler.
 type apiError struct {
 	status int
-	body   auth.Error
+	body   httpjson.Error
 }
 
 func (e *apiError) Error() string { return e.body.Message }
 
 func errorf(status int, code, field, format string, args ...any) *apiError {
-	return &apiError{status: status, body: auth.Error{Code: code, Field: field, Message: fmt.Sprintf(format, args...)}}
+	return &apiError{status: status, body: httpjson.Error{Code: code, Field: field, Message: fmt.Sprintf(format, args...)}}
 }
 
 // badParam is a 400 for a path or query parameter.
@@ -75,36 +75,36 @@ func (a *api) fail(w http.ResponseWriter, r *http.Request, err error) {
 	)
 	switch {
 	case errors.As(err, &ae):
-		auth.WriteError(w, ae.status, ae.body)
+		httpjson.WriteError(w, ae.status, ae.body)
 	case errors.As(err, &mbe):
-		auth.WriteError(w, http.StatusRequestEntityTooLarge, auth.Error{Code: codeTooLarge,
+		httpjson.WriteError(w, http.StatusRequestEntityTooLarge, httpjson.Error{Code: codeTooLarge,
 			Message: fmt.Sprintf("the request body exceeds %d bytes", mbe.Limit)})
 	case errors.As(err, &le):
-		auth.WriteError(w, http.StatusUnprocessableEntity, listProblems(le))
+		httpjson.WriteError(w, http.StatusUnprocessableEntity, listProblems(le))
 	case errors.As(err, &ve):
-		auth.WriteError(w, http.StatusUnprocessableEntity, auth.Error{Code: codeInvalid, Field: ve.Field, Message: ve.Error()})
+		httpjson.WriteError(w, http.StatusUnprocessableEntity, httpjson.Error{Code: codeInvalid, Field: ve.Field, Message: ve.Error()})
 	case errors.As(err, &se):
-		auth.WriteError(w, http.StatusUnprocessableEntity, auth.Error{Code: codeInvalid, Field: "scheme." + se.Field, Message: se.Error()})
+		httpjson.WriteError(w, http.StatusUnprocessableEntity, httpjson.Error{Code: codeInvalid, Field: "scheme." + se.Field, Message: se.Error()})
 	case errors.As(err, &ge):
-		auth.WriteError(w, http.StatusUnprocessableEntity, auth.Error{Code: codeInvalid, Message: ge.Error()})
+		httpjson.WriteError(w, http.StatusUnprocessableEntity, httpjson.Error{Code: codeInvalid, Message: ge.Error()})
 	case errors.Is(err, sqldb.ErrNotFound):
-		auth.WriteError(w, http.StatusNotFound, auth.Error{Code: codeNotFound, Message: err.Error()})
+		httpjson.WriteError(w, http.StatusNotFound, httpjson.Error{Code: codeNotFound, Message: err.Error()})
 	case errors.Is(err, sqldb.ErrConflict):
-		auth.WriteError(w, http.StatusConflict, auth.Error{Code: codeConflict, Message: err.Error()})
+		httpjson.WriteError(w, http.StatusConflict, httpjson.Error{Code: codeConflict, Message: err.Error()})
 	case errors.Is(err, sqldb.ErrState):
-		auth.WriteError(w, http.StatusConflict, auth.Error{Code: codeState, Message: err.Error()})
+		httpjson.WriteError(w, http.StatusConflict, httpjson.Error{Code: codeState, Message: err.Error()})
 	case errors.Is(err, sqldb.ErrExhausted):
-		auth.WriteError(w, http.StatusConflict, auth.Error{Code: codeExhausted, Message: err.Error()})
+		httpjson.WriteError(w, http.StatusConflict, httpjson.Error{Code: codeExhausted, Message: err.Error()})
 	case errors.Is(err, sqldb.ErrInvalid):
-		auth.WriteError(w, http.StatusUnprocessableEntity, auth.Error{Code: codeInvalid, Message: err.Error()})
+		httpjson.WriteError(w, http.StatusUnprocessableEntity, httpjson.Error{Code: codeInvalid, Message: err.Error()})
 	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
 		a.log.Debug("request cancelled by the client", "method", r.Method, "path", r.URL.Path)
 	case errors.Is(err, context.DeadlineExceeded):
 		a.log.Error("api request timed out", "method", r.Method, "path", r.URL.Path, "err", err)
-		auth.WriteError(w, http.StatusServiceUnavailable, auth.Error{Code: codeUnavailable, Message: "the database did not answer in time; retry later"})
+		httpjson.WriteError(w, http.StatusServiceUnavailable, httpjson.Error{Code: codeUnavailable, Message: "the database did not answer in time; retry later"})
 	default:
 		a.log.Error("api request failed", "method", r.Method, "path", r.URL.Path, "err", err)
-		auth.WriteError(w, http.StatusInternalServerError, auth.Error{Code: codeInternal, Message: "internal error; the server log has the details"})
+		httpjson.WriteError(w, http.StatusInternalServerError, httpjson.Error{Code: codeInternal, Message: "internal error; the server log has the details"})
 	}
 }
 
@@ -122,7 +122,7 @@ type listDetails struct {
 	Omitted  int           `json:"omitted,omitempty"`
 }
 
-func listProblems(le *serials.ListError) auth.Error {
+func listProblems(le *serials.ListError) httpjson.Error {
 	d := listDetails{Problems: make([]listProblem, 0, len(le.Problems)), Omitted: le.Omitted}
 	for _, p := range le.Problems {
 		d.Problems = append(d.Problems, listProblem{Line: p.Line, Field: p.Field, Value: p.Value, Reason: p.Reason, DuplicateOf: p.DuplicateOf})
@@ -132,7 +132,7 @@ func listProblems(le *serials.ListError) auth.Error {
 	if len(le.Problems) > 0 {
 		msg += "; first: " + le.Problems[0].String()
 	}
-	return auth.Error{Code: codeInvalidList, Field: "serials", Message: msg, Details: d}
+	return httpjson.Error{Code: codeInvalidList, Field: "serials", Message: msg, Details: d}
 }
 
 // requireContentType refuses a body that is not of type want (415).

@@ -4,8 +4,8 @@ import (
 	"net/http"
 	"strconv"
 
-	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/store/lineevents"
+	"github.com/serialine/serialine/shared/httpjson"
 )
 
 // listOrderFlags lists the events of an order flagged for QA (after-close,
@@ -36,7 +36,7 @@ func (a *api) listOrderFlags(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	auth.WriteJSON(w, http.StatusOK, map[string]any{"order": id, "total": count.Total, "open": count.Open, "flags": orEmpty(flags)})
+	httpjson.Write(w, http.StatusOK, map[string]any{"order": id, "total": count.Total, "open": count.Open, "flags": orEmpty(flags)})
 	return nil
 }
 
@@ -61,7 +61,7 @@ func (a *api) disposeFlag(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	auth.WriteJSON(w, http.StatusOK, out[0])
+	httpjson.Write(w, http.StatusOK, out[0])
 	return nil
 }
 
@@ -83,7 +83,7 @@ func (a *api) disposeFlags(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	auth.WriteJSON(w, http.StatusOK, map[string]any{"order": id, "flags": out})
+	httpjson.Write(w, http.StatusOK, map[string]any{"order": id, "flags": out})
 	return nil
 }
 
@@ -115,6 +115,6 @@ func (a *api) voidUnaccounted(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	a.log.Warn("unaccounted serials voided by QA", "order", id, "count", v.Count, "reason", in.Reason)
-	auth.WriteJSON(w, http.StatusOK, v)
+	httpjson.Write(w, http.StatusOK, v)
 	return nil
 }

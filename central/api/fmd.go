@@ -5,9 +5,9 @@ import (
 	"net/http"
 	"strconv"
 
-	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/fmd"
 	"github.com/serialine/serialine/central/store/eufmd"
+	"github.com/serialine/serialine/shared/httpjson"
 )
 
 // The EU FMD data set: master data per product (art. 33(2)), batch data
@@ -62,7 +62,7 @@ func (a *api) getFMDProduct(w http.ResponseWriter, r *http.Request) error {
 	for _, pr := range ps {
 		out.Problems = append(out.Problems, fieldProblem{Field: pr.Field, Message: pr.Error()})
 	}
-	auth.WriteJSON(w, http.StatusOK, out)
+	httpjson.Write(w, http.StatusOK, out)
 	return nil
 }
 
@@ -76,7 +76,7 @@ func (a *api) putFMDProduct(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	auth.WriteJSON(w, http.StatusOK, p)
+	httpjson.Write(w, http.StatusOK, p)
 	return nil
 }
 
@@ -121,7 +121,7 @@ func (a *api) sendFMDProduct(w http.ResponseWriter, r *http.Request) error {
 		return gatewayMissing(err)
 	}
 	a.wake()
-	auth.WriteJSON(w, http.StatusAccepted, map[string]any{"product": p, "queued": ms})
+	httpjson.Write(w, http.StatusAccepted, map[string]any{"product": p, "queued": ms})
 	return nil
 }
 
@@ -144,7 +144,7 @@ func (a *api) sendFMDBatch(w http.ResponseWriter, r *http.Request) error {
 		return gatewayMissing(err)
 	}
 	a.wake()
-	auth.WriteJSON(w, http.StatusAccepted, map[string]any{"batch": b, "queued": ms})
+	httpjson.Write(w, http.StatusAccepted, map[string]any{"batch": b, "queued": ms})
 	return nil
 }
 
@@ -166,7 +166,7 @@ func (a *api) createFMDStatus(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	a.wake()
-	auth.WriteJSON(w, http.StatusCreated, u)
+	httpjson.Write(w, http.StatusCreated, u)
 	return nil
 }
 
@@ -176,7 +176,7 @@ func (a *api) listFMDStatus(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	auth.WriteJSON(w, http.StatusOK, map[string]any{"status_updates": us})
+	httpjson.Write(w, http.StatusOK, map[string]any{"status_updates": us})
 	return nil
 }
 
@@ -216,7 +216,7 @@ func (a *api) reverseFMDStatus(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	a.wake()
-	auth.WriteJSON(w, http.StatusCreated, u)
+	httpjson.Write(w, http.StatusCreated, u)
 	return nil
 }
 
@@ -239,6 +239,6 @@ func (a *api) recallFMD(w http.ResponseWriter, r *http.Request) error {
 		}
 		docs = append(docs, d)
 	}
-	auth.WriteJSON(w, http.StatusOK, map[string]any{"recall": rc.ID, "documents": docs})
+	httpjson.Write(w, http.StatusOK, map[string]any{"recall": rc.ID, "documents": docs})
 	return nil
 }

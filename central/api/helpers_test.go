@@ -27,6 +27,7 @@ import (
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/internal/testkit"
+	"github.com/serialine/serialine/shared/httpjson"
 	"github.com/serialine/serialine/shared/serials"
 	"github.com/serialine/serialine/shared/wire"
 )
@@ -141,10 +142,10 @@ func (r response) obj(tb testing.TB) map[string]any {
 }
 
 // apiErr decodes and checks an error body.
-func (r response) apiErr(tb testing.TB) auth.Error {
+func (r response) apiErr(tb testing.TB) httpjson.Error {
 	tb.Helper()
 	require.Equal(tb, "application/json; charset=utf-8", r.header.Get("Content-Type"), "body: %s", r.body)
-	var b auth.ErrorBody
+	var b httpjson.ErrorBody
 	dec := json.NewDecoder(bytes.NewReader(r.body))
 	dec.DisallowUnknownFields()
 	require.NoError(tb, dec.Decode(&b), "body: %s", r.body)

@@ -12,6 +12,7 @@ import (
 	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/dscsa"
 	"github.com/serialine/serialine/central/store/supply"
+	"github.com/serialine/serialine/shared/httpjson"
 )
 
 // DefaultMaxInboundBytes caps a partner's DSCSA document (64 MiB: about
@@ -48,7 +49,7 @@ func (a *api) inboundDSCSA(w http.ResponseWriter, r *http.Request) error {
 	}
 	a.log.Info("DSCSA document received", "receipt", rc.ID, "partner", rc.Partner, "document_id", rc.DocumentID,
 		"received", rc.Units, "returned", rc.Returned, "exceptions", len(rc.Exceptions), "duplicate", rc.Duplicate)
-	auth.WriteJSON(w, http.StatusAccepted, rc)
+	httpjson.Write(w, http.StatusAccepted, rc)
 	return nil
 }
 
@@ -87,7 +88,7 @@ func (a *api) getReceipt(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	auth.WriteJSON(w, http.StatusOK, rc)
+	httpjson.Write(w, http.StatusOK, rc)
 	return nil
 }
 
@@ -122,7 +123,7 @@ func (a *api) listExceptions(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	auth.WriteJSON(w, http.StatusOK, map[string]any{"exceptions": ex})
+	httpjson.Write(w, http.StatusOK, map[string]any{"exceptions": ex})
 	return nil
 }
 
@@ -143,6 +144,6 @@ func (a *api) resolveException(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	auth.WriteJSON(w, http.StatusOK, e)
+	httpjson.Write(w, http.StatusOK, e)
 	return nil
 }

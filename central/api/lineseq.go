@@ -4,8 +4,8 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/store/lineevents"
+	"github.com/serialine/serialine/shared/httpjson"
 	"github.com/serialine/serialine/shared/wire"
 )
 
@@ -18,7 +18,7 @@ func (a *api) getLineSeq(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	auth.WriteJSON(w, http.StatusOK, newSeqOut(ls))
+	httpjson.Write(w, http.StatusOK, newSeqOut(ls))
 	return nil
 }
 
@@ -127,7 +127,7 @@ func (a *api) skipGap(w http.ResponseWriter, r *http.Request) error {
 	}
 	out := newSeqOut(ls)
 	out.Applied, out.Lost = res.Applied, res.DeadLettered
-	auth.WriteJSON(w, http.StatusOK, out)
+	httpjson.Write(w, http.StatusOK, out)
 	return nil
 }
 
@@ -154,6 +154,6 @@ func (a *api) resolveIncarnation(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	auth.WriteJSON(w, http.StatusOK, newSeqOut(ls))
+	httpjson.Write(w, http.StatusOK, newSeqOut(ls))
 	return nil
 }

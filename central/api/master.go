@@ -8,6 +8,7 @@ import (
 	"github.com/serialine/serialine/central/ingest"
 	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/central/store/sqldb"
+	"github.com/serialine/serialine/shared/httpjson"
 	"github.com/serialine/serialine/shared/wire"
 )
 
@@ -33,7 +34,7 @@ func (a *api) getSite(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	auth.WriteJSON(w, http.StatusOK, struct {
+	httpjson.Write(w, http.StatusOK, struct {
 		master.Site
 		Locations []master.Location `json:"locations"`
 	}{site, orEmpty(locs)})
@@ -64,7 +65,7 @@ func (a *api) putSite(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	auth.WriteJSON(w, createdOr(created), site)
+	httpjson.Write(w, createdOr(created), site)
 	return nil
 }
 
@@ -80,7 +81,7 @@ func (a *api) listLocations(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	auth.WriteJSON(w, http.StatusOK, map[string]any{"locations": orEmpty(locs)})
+	httpjson.Write(w, http.StatusOK, map[string]any{"locations": orEmpty(locs)})
 	return nil
 }
 
@@ -132,7 +133,7 @@ func (a *api) putLocation(w http.ResponseWriter, r *http.Request) error {
 			l = saved
 		}
 	}
-	auth.WriteJSON(w, createdOr(created), l)
+	httpjson.Write(w, createdOr(created), l)
 	return nil
 }
 
@@ -184,7 +185,7 @@ func (a *api) listLines(w http.ResponseWriter, r *http.Request) error {
 	for _, l := range lines {
 		out = append(out, a.lineOut(l, st))
 	}
-	auth.WriteJSON(w, http.StatusOK, map[string]any{"lines": out})
+	httpjson.Write(w, http.StatusOK, map[string]any{"lines": out})
 	return nil
 }
 
@@ -197,7 +198,7 @@ func (a *api) getLine(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	auth.WriteJSON(w, http.StatusOK, a.lineOut(l, a.statuses()))
+	httpjson.Write(w, http.StatusOK, a.lineOut(l, a.statuses()))
 	return nil
 }
 
@@ -251,7 +252,7 @@ func (a *api) putLine(w http.ResponseWriter, r *http.Request) error {
 	a.log.Info("line saved", "line", id, "created", created, "password_changed", in.MQTTPassword != nil || generated != "")
 	out := a.lineOut(saved, a.statuses())
 	out.MQTTPassword = generated
-	auth.WriteJSON(w, createdOr(created), out)
+	httpjson.Write(w, createdOr(created), out)
 	return nil
 }
 
@@ -275,7 +276,7 @@ func (a *api) getPartner(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	auth.WriteJSON(w, http.StatusOK, p)
+	httpjson.Write(w, http.StatusOK, p)
 	return nil
 }
 
@@ -304,7 +305,7 @@ func (a *api) putPartner(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	auth.WriteJSON(w, createdOr(created), p)
+	httpjson.Write(w, createdOr(created), p)
 	return nil
 }
 

@@ -9,11 +9,11 @@ import (
 	"slices"
 	"time"
 
-	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/store/lineevents"
 	"github.com/serialine/serialine/central/store/orders"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/gs1"
+	"github.com/serialine/serialine/shared/httpjson"
 	"github.com/serialine/serialine/shared/wire"
 )
 
@@ -52,7 +52,7 @@ func (a *api) createOrder(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	a.log.Info("work order created", "order", o.ID, "gtin", o.GTIN, "lot", o.Lot, "quantity", o.Quantity, "reject_allowance", o.RejectAllowance)
-	auth.WriteJSON(w, http.StatusCreated, o)
+	httpjson.Write(w, http.StatusCreated, o)
 	return nil
 }
 
@@ -71,7 +71,7 @@ func (a *api) listOrders(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	auth.WriteJSON(w, http.StatusOK, map[string]any{"orders": orEmpty(orders)})
+	httpjson.Write(w, http.StatusOK, map[string]any{"orders": orEmpty(orders)})
 	return nil
 }
 
@@ -171,7 +171,7 @@ func (a *api) getOrder(w http.ResponseWriter, r *http.Request) error {
 	for _, g := range grants {
 		d.Grants = append(d.Grants, grantOut{RequestID: g.RequestID, Line: g.Line, Count: g.Count, Ranges: g.Ranges, CreatedAt: g.CreatedAt})
 	}
-	auth.WriteJSON(w, http.StatusOK, d)
+	httpjson.Write(w, http.StatusOK, d)
 	return nil
 }
 
@@ -265,7 +265,7 @@ func (a *api) releaseOrder(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	a.log.Info("work order released", "order", id, "line", in.Line)
-	auth.WriteJSON(w, http.StatusOK, a.publish(r.Context(), o))
+	httpjson.Write(w, http.StatusOK, a.publish(r.Context(), o))
 	return nil
 }
 
@@ -280,6 +280,6 @@ func (a *api) closeOrder(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	a.log.Info("work order closed", "order", id, "line", o.Line)
-	auth.WriteJSON(w, http.StatusOK, a.publish(r.Context(), o))
+	httpjson.Write(w, http.StatusOK, a.publish(r.Context(), o))
 	return nil
 }

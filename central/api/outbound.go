@@ -7,11 +7,11 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/central/store/messages"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/supply"
+	"github.com/serialine/serialine/shared/httpjson"
 )
 
 // OutboundWaker is told that the outbound queue has a due message (the
@@ -56,7 +56,7 @@ func (a *api) putPartnerEndpoint(w http.ResponseWriter, r *http.Request) error {
 		if err := a.Store.DeletePartnerEndpoint(r.Context(), gln, kind); err != nil {
 			return err
 		}
-		auth.WriteJSON(w, http.StatusOK, map[string]any{"gln": gln, "kind": kind, "deleted": true})
+		httpjson.Write(w, http.StatusOK, map[string]any{"gln": gln, "kind": kind, "deleted": true})
 		return nil
 	}
 	// An address central would refuse to connect to is refused here
@@ -69,7 +69,7 @@ func (a *api) putPartnerEndpoint(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	auth.WriteJSON(w, http.StatusOK, ep)
+	httpjson.Write(w, http.StatusOK, ep)
 	return nil
 }
 
@@ -82,7 +82,7 @@ func (a *api) getPartnerEndpoint(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	auth.WriteJSON(w, http.StatusOK, ep)
+	httpjson.Write(w, http.StatusOK, ep)
 	return nil
 }
 
@@ -109,7 +109,7 @@ func (a *api) sendDSCSA(w http.ResponseWriter, r *http.Request) error {
 	}
 	a.wake()
 	a.log.Info("DSCSA document queued", "shipment", id, "partner", sh.DestGLN, "message", m.ID)
-	auth.WriteJSON(w, http.StatusAccepted, m)
+	httpjson.Write(w, http.StatusAccepted, m)
 	return nil
 }
 
@@ -122,7 +122,7 @@ func (a *api) shipmentOutbound(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	auth.WriteJSON(w, http.StatusOK, map[string]any{"shipment": id, "messages": ms})
+	httpjson.Write(w, http.StatusOK, map[string]any{"shipment": id, "messages": ms})
 	return nil
 }
 
@@ -142,7 +142,7 @@ func (a *api) listOutbound(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	auth.WriteJSON(w, http.StatusOK, map[string]any{"messages": ms})
+	httpjson.Write(w, http.StatusOK, map[string]any{"messages": ms})
 	return nil
 }
 
@@ -163,7 +163,7 @@ func (a *api) getOutbound(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	auth.WriteJSON(w, http.StatusOK, m)
+	httpjson.Write(w, http.StatusOK, m)
 	return nil
 }
 
@@ -191,6 +191,6 @@ func (a *api) resendOutbound(w http.ResponseWriter, r *http.Request) error {
 	}
 	a.wake()
 	a.log.Info("outbound message resent", "message", id, "kind", m.Kind, "ref", m.Ref, "partner", m.Partner)
-	auth.WriteJSON(w, http.StatusAccepted, m)
+	httpjson.Write(w, http.StatusAccepted, m)
 	return nil
 }

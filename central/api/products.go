@@ -15,12 +15,13 @@ import (
 	"github.com/serialine/serialine/central/store/orders"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/gs1"
+	"github.com/serialine/serialine/shared/httpjson"
 	"github.com/serialine/serialine/shared/serials"
 )
 
 func (a *api) me(w http.ResponseWriter, r *http.Request) error {
 	p, _ := auth.PrincipalFrom(r.Context())
-	auth.WriteJSON(w, http.StatusOK, struct {
+	httpjson.Write(w, http.StatusOK, struct {
 		auth.Principal
 		Permissions []auth.Permission `json:"permissions"`
 	}{p, auth.PermissionsOf(p.Role)})
@@ -209,7 +210,7 @@ func (a *api) listProducts(w http.ResponseWriter, r *http.Request) error {
 	for _, p := range ps {
 		out = append(out, newProductOut(p))
 	}
-	auth.WriteJSON(w, http.StatusOK, map[string]any{"products": out})
+	httpjson.Write(w, http.StatusOK, map[string]any{"products": out})
 	return nil
 }
 
@@ -229,7 +230,7 @@ func (a *api) getProduct(w http.ResponseWriter, r *http.Request) error {
 	} else if !errors.Is(err, sqldb.ErrNotFound) {
 		return err
 	}
-	auth.WriteJSON(w, http.StatusOK, out)
+	httpjson.Write(w, http.StatusOK, out)
 	return nil
 }
 
@@ -292,7 +293,7 @@ func (a *api) putProduct(w http.ResponseWriter, r *http.Request) error {
 		status = http.StatusOK
 	}
 	a.log.Info("product saved", "gtin", gtin, "created", !exists, "scheme", saved.Scheme)
-	auth.WriteJSON(w, status, newProductOut(saved))
+	httpjson.Write(w, status, newProductOut(saved))
 	return nil
 }
 
@@ -325,7 +326,7 @@ func (a *api) getPool(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	auth.WriteJSON(w, http.StatusOK, newPoolOut(p, u))
+	httpjson.Write(w, http.StatusOK, newPoolOut(p, u))
 	return nil
 }
 
@@ -342,7 +343,7 @@ func (a *api) listPools(w http.ResponseWriter, r *http.Request) error {
 		}
 		out = append(out, newPoolOut(p, u))
 	}
-	auth.WriteJSON(w, http.StatusOK, map[string]any{"pools": out})
+	httpjson.Write(w, http.StatusOK, map[string]any{"pools": out})
 	return nil
 }
 
@@ -377,6 +378,6 @@ func (a *api) importSerials(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	a.log.Info("serial list imported", "gtin", gtin, "serials", len(list), "list_size", size, "took", time.Since(start))
-	auth.WriteJSON(w, http.StatusOK, map[string]any{"gtin": gtin, "imported": len(list), "list_size": size})
+	httpjson.Write(w, http.StatusOK, map[string]any{"gtin": gtin, "imported": len(list), "list_size": size})
 	return nil
 }

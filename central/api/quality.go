@@ -4,11 +4,11 @@ import (
 	"net/http"
 	"strconv"
 
-	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/dscsa"
 	"github.com/serialine/serialine/central/store/supply"
 	"github.com/serialine/serialine/shared/epcis"
 	"github.com/serialine/serialine/shared/gs1"
+	"github.com/serialine/serialine/shared/httpjson"
 )
 
 // Suspect and illegitimate product (FDCA §582(b)(4)): QA quarantines it
@@ -25,7 +25,7 @@ func (a *api) openInvestigation(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	a.log.Info("investigation opened: product quarantined", "investigation", v.ID, "scope", v.Scope, "gtin", v.GTIN, "units", v.Units)
-	auth.WriteJSON(w, http.StatusCreated, v)
+	httpjson.Write(w, http.StatusCreated, v)
 	return nil
 }
 
@@ -40,7 +40,7 @@ func (a *api) listInvestigations(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	auth.WriteJSON(w, http.StatusOK, map[string]any{"investigations": vs})
+	httpjson.Write(w, http.StatusOK, map[string]any{"investigations": vs})
 	return nil
 }
 
@@ -95,7 +95,7 @@ func (a *api) getInvestigation(w http.ResponseWriter, r *http.Request) error {
 		}
 		prod.Serials = append(prod.Serials, u.Serial)
 	}
-	auth.WriteJSON(w, http.StatusOK, struct {
+	httpjson.Write(w, http.StatusOK, struct {
 		supply.Investigation
 		Product product3911 `json:"product"`
 	}{v, prod})
@@ -122,7 +122,7 @@ func (a *api) closeInvestigation(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	a.log.Info("investigation closed", "investigation", id, "outcome", v.State)
-	auth.WriteJSON(w, http.StatusOK, v)
+	httpjson.Write(w, http.StatusOK, v)
 	return nil
 }
 
@@ -153,14 +153,14 @@ func (a *api) trace(w http.ResponseWriter, r *http.Request) error {
 			if err != nil {
 				return err
 			}
-			auth.WriteJSON(w, http.StatusOK, t)
+			httpjson.Write(w, http.StatusOK, t)
 			return nil
 		}
 		t, err := dscsa.Trace(r.Context(), a.Store, gtin, serial)
 		if err != nil {
 			return err
 		}
-		auth.WriteJSON(w, http.StatusOK, t)
+		httpjson.Write(w, http.StatusOK, t)
 		return nil
 	case "epcis":
 		d, err := dscsa.TraceEvents(r.Context(), a.Store, gtin, serial, sscc)

@@ -4,9 +4,9 @@ import (
 	"bytes"
 	"net/http"
 
-	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/store/supply"
 	"github.com/serialine/serialine/shared/gs1"
+	"github.com/serialine/serialine/shared/httpjson"
 )
 
 func (a *api) createRecall(w http.ResponseWriter, r *http.Request) error {
@@ -18,7 +18,7 @@ func (a *api) createRecall(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return bodyNotFound(err, "lot")
 	}
-	auth.WriteJSON(w, http.StatusCreated, rc)
+	httpjson.Write(w, http.StatusCreated, rc)
 	return nil
 }
 
@@ -27,7 +27,7 @@ func (a *api) listRecalls(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	auth.WriteJSON(w, http.StatusOK, map[string]any{"recalls": orEmpty(out)})
+	httpjson.Write(w, http.StatusOK, map[string]any{"recalls": orEmpty(out)})
 	return nil
 }
 
@@ -36,7 +36,7 @@ func (a *api) getRecall(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	auth.WriteJSON(w, http.StatusOK, rc)
+	httpjson.Write(w, http.StatusOK, rc)
 	return nil
 }
 
@@ -127,7 +127,7 @@ func (a *api) receiveReturn(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return bodyNotFound(err, "site_gln")
 	}
-	auth.WriteJSON(w, http.StatusCreated, ret)
+	httpjson.Write(w, http.StatusCreated, ret)
 	return nil
 }
 
@@ -143,7 +143,7 @@ func (a *api) verifyReturn(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return bodyNotFound(err, "serial")
 	}
-	auth.WriteJSON(w, http.StatusOK, ret)
+	httpjson.Write(w, http.StatusOK, ret)
 	return nil
 }
 
@@ -159,7 +159,7 @@ func (a *api) restockReturn(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return bodyNotFound(err, "serial")
 	}
-	auth.WriteJSON(w, http.StatusOK, ret)
+	httpjson.Write(w, http.StatusOK, ret)
 	return nil
 }
 
@@ -172,7 +172,7 @@ func (a *api) containerContents(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	auth.WriteJSON(w, http.StatusOK, t)
+	httpjson.Write(w, http.StatusOK, t)
 	return nil
 }
 
@@ -189,6 +189,6 @@ func (a *api) whereIs(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	auth.WriteJSON(w, http.StatusOK, out)
+	httpjson.Write(w, http.StatusOK, out)
 	return nil
 }

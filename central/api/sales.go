@@ -3,9 +3,9 @@ package api
 import (
 	"net/http"
 
-	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/store/supply"
 	"github.com/serialine/serialine/shared/gs1"
+	"github.com/serialine/serialine/shared/httpjson"
 )
 
 // salesOrderIn is the body of POST /sales-orders.
@@ -28,7 +28,7 @@ func (a *api) createSalesOrder(w http.ResponseWriter, r *http.Request) error {
 		return bodyNotFound(err, "customer_gln")
 	}
 	a.log.Info("sales order created", "order", o.ID, "customer", o.CustomerGLN, "lines", len(o.Lines))
-	auth.WriteJSON(w, http.StatusCreated, o)
+	httpjson.Write(w, http.StatusCreated, o)
 	return nil
 }
 
@@ -43,7 +43,7 @@ func (a *api) listSalesOrders(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	auth.WriteJSON(w, http.StatusOK, map[string]any{"sales_orders": orEmpty(out)})
+	httpjson.Write(w, http.StatusOK, map[string]any{"sales_orders": orEmpty(out)})
 	return nil
 }
 
@@ -68,7 +68,7 @@ func (a *api) getSalesOrder(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	auth.WriteJSON(w, http.StatusOK, salesOrderOut{SalesOrder: o, Shipments: orEmpty(shs), Invoice: inv})
+	httpjson.Write(w, http.StatusOK, salesOrderOut{SalesOrder: o, Shipments: orEmpty(shs), Invoice: inv})
 	return nil
 }
 
@@ -87,7 +87,7 @@ func (a *api) stockReport(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	auth.WriteJSON(w, http.StatusOK, map[string]any{"stock": orEmpty(rows)})
+	httpjson.Write(w, http.StatusOK, map[string]any{"stock": orEmpty(rows)})
 	return nil
 }
 
@@ -96,6 +96,6 @@ func (a *api) inventoryValue(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	auth.WriteJSON(w, http.StatusOK, v)
+	httpjson.Write(w, http.StatusOK, v)
 	return nil
 }

@@ -7,13 +7,13 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/dscsa"
 	"github.com/serialine/serialine/central/store/master"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/supply"
 	"github.com/serialine/serialine/shared/epcis"
 	"github.com/serialine/serialine/shared/gs1"
+	"github.com/serialine/serialine/shared/httpjson"
 )
 
 // notFoundField finds the body field a store error names before the
@@ -52,7 +52,7 @@ func (a *api) createShipment(w http.ResponseWriter, r *http.Request) error {
 		return bodyNotFound(err, "sales_order")
 	}
 	a.log.Info("shipment created", "shipment", sh.ID, "sales_order", sh.SalesOrder)
-	auth.WriteJSON(w, http.StatusCreated, sh)
+	httpjson.Write(w, http.StatusCreated, sh)
 	return nil
 }
 
@@ -61,7 +61,7 @@ func (a *api) getShipment(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	auth.WriteJSON(w, http.StatusOK, sh)
+	httpjson.Write(w, http.StatusOK, sh)
 	return nil
 }
 
@@ -114,7 +114,7 @@ func (a *api) pick(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	auth.WriteJSON(w, http.StatusOK, sh)
+	httpjson.Write(w, http.StatusOK, sh)
 	return nil
 }
 
@@ -133,7 +133,7 @@ func (a *api) confirmShipment(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	a.log.Info("shipment confirmed", "shipment", sh.ID, "units", sh.Units, "to", sh.DestGLN)
-	auth.WriteJSON(w, http.StatusOK, sh)
+	httpjson.Write(w, http.StatusOK, sh)
 	return nil
 }
 
@@ -204,6 +204,6 @@ func (a *api) shipmentDSCSA(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return shipmentDocErr(err)
 	}
-	auth.WriteJSON(w, http.StatusOK, p)
+	httpjson.Write(w, http.StatusOK, p)
 	return nil
 }

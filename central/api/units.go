@@ -6,10 +6,10 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/store/lineevents"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/gs1"
+	"github.com/serialine/serialine/shared/httpjson"
 )
 
 // unitOut is a unit with its codes: the element string printed on the
@@ -61,7 +61,7 @@ func (a *api) getUnit(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	auth.WriteJSON(w, http.StatusOK, newUnitOut(u))
+	httpjson.Write(w, http.StatusOK, newUnitOut(u))
 	return nil
 }
 
@@ -142,6 +142,6 @@ func (a *api) lookup(w http.ResponseWriter, r *http.Request) error {
 	default:
 		return invalid("code", "the code names neither a unit (AI 01 with 21) nor a container (AI 00)")
 	}
-	auth.WriteJSON(w, http.StatusOK, out)
+	httpjson.Write(w, http.StatusOK, out)
 	return nil
 }

@@ -7,9 +7,9 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/lmvs"
 	"github.com/serialine/serialine/central/store/supply"
+	"github.com/serialine/serialine/shared/httpjson"
 )
 
 // Verifier asks another manufacturer's responder to verify a pack over
@@ -38,7 +38,7 @@ func (a *api) requestVerification(w http.ResponseWriter, r *http.Request) error 
 	case err != nil:
 		return err
 	}
-	auth.WriteJSON(w, http.StatusOK, res)
+	httpjson.Write(w, http.StatusOK, res)
 	return nil
 }
 
@@ -67,6 +67,6 @@ func (a *api) listVerifications(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	auth.WriteJSON(w, http.StatusOK, map[string]any{"verifications": orEmpty(log)})
+	httpjson.Write(w, http.StatusOK, map[string]any{"verifications": orEmpty(log)})
 	return nil
 }

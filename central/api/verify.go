@@ -5,11 +5,11 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/store/orders"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/supply"
 	"github.com/serialine/serialine/shared/gs1"
+	"github.com/serialine/serialine/shared/httpjson"
 )
 
 // Verification reasons (GET /api/v1/verify), the answers a VRS-style
@@ -66,7 +66,7 @@ func (a *api) verify(w http.ResponseWriter, r *http.Request) error {
 	}
 	u, err := a.Store.CheckUnit(r.Context(), gtin, serial)
 	if errors.Is(err, sqldb.ErrNotFound) {
-		auth.WriteJSON(w, http.StatusOK, verifyOut{Reason: ReasonUnknownSerial})
+		httpjson.Write(w, http.StatusOK, verifyOut{Reason: ReasonUnknownSerial})
 		return nil
 	}
 	if err != nil {
@@ -100,6 +100,6 @@ func (a *api) verify(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	out.Verified = out.Reason == ""
-	auth.WriteJSON(w, http.StatusOK, out)
+	httpjson.Write(w, http.StatusOK, out)
 	return nil
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/internal/testkit"
+	"github.com/serialine/serialine/shared/httpjson"
 )
 
 // TestPermissionMatrix pins the documented matrix (README.md): a change
@@ -162,7 +163,7 @@ func echo(t *testing.T) http.Handler {
 		if !ok {
 			t.Error("no principal behind the middleware")
 		}
-		auth.WriteJSON(w, http.StatusOK, map[string]any{"principal": p, "actor": sqldb.ActorFrom(r.Context())})
+		httpjson.Write(w, http.StatusOK, map[string]any{"principal": p, "actor": sqldb.ActorFrom(r.Context())})
 	})
 }
 

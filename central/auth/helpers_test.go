@@ -14,6 +14,7 @@ import (
 	"github.com/serialine/serialine/central/store/access"
 	"github.com/serialine/serialine/central/store/storetest"
 	"github.com/serialine/serialine/internal/testkit"
+	"github.com/serialine/serialine/shared/httpjson"
 )
 
 func openStore(tb testing.TB) *store.Store {
@@ -30,12 +31,12 @@ func issue(tb testing.TB, s *store.Store, name string, role auth.Role) (string, 
 }
 
 // decodeError reads an error response body and checks its shape.
-func decodeError(tb testing.TB, resp *http.Response) auth.Error {
+func decodeError(tb testing.TB, resp *http.Response) httpjson.Error {
 	tb.Helper()
 	require.Equal(tb, "application/json; charset=utf-8", resp.Header.Get("Content-Type"))
 	b, err := io.ReadAll(resp.Body)
 	require.NoError(tb, err)
-	var body auth.ErrorBody
+	var body httpjson.ErrorBody
 	dec := json.NewDecoder(strings.NewReader(string(b)))
 	dec.DisallowUnknownFields()
 	require.NoError(tb, dec.Decode(&body), "body %s", b)

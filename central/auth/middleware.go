@@ -10,6 +10,7 @@ import (
 
 	"github.com/serialine/serialine/central/store/access"
 	"github.com/serialine/serialine/central/store/sqldb"
+	"github.com/serialine/serialine/shared/httpjson"
 )
 
 // Principal is the authenticated caller: the token's name, its role and
@@ -124,7 +125,7 @@ func Middleware(tokens TokenStore, log *slog.Logger) func(http.Handler) http.Han
 			tok, present, err := bearer(r)
 			if !present {
 				w.Header().Set("WWW-Authenticate", realm)
-				WriteError(w, http.StatusUnauthorized, Error{Code: CodeUnauthorized,
+				httpjson.WriteError(w, http.StatusUnauthorized, httpjson.Error{Code: CodeUnauthorized,
 					Message: "authentication required: send \"Authorization: Bearer <token>\"", Field: "Authorization"})
 				return
 			}
@@ -135,12 +136,12 @@ func Middleware(tokens TokenStore, log *slog.Logger) func(http.Handler) http.Han
 			if err != nil {
 				if !errors.Is(err, ErrInvalidToken) {
 					log.Error("token check failed", "method", r.Method, "path", r.URL.Path, "err", err)
-					WriteError(w, http.StatusServiceUnavailable, Error{Code: CodeUnavailable, Message: "credentials cannot be checked right now; retry later"})
+					httpjson.WriteError(w, http.StatusServiceUnavailable, httpjson.Error{Code: CodeUnavailable, Message: "credentials cannot be checked right now; retry later"})
 					return
 				}
 				log.Info("authentication refused", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr, "reason", err)
 				w.Header().Set("WWW-Authenticate", realm+`, error="invalid_token"`)
-				WriteError(w, http.StatusUnauthorized, Error{Code: CodeUnauthorized,
+				httpjson.WriteError(w, http.StatusUnauthorized, httpjson.Error{Code: CodeUnauthorized,
 					Message: "invalid token: unknown, revoked or malformed", Field: "Authorization"})
 				return
 			}
@@ -168,7 +169,7 @@ func guard(roles []Role, what string) func(http.Handler) http.Handler {
 			p, ok := PrincipalFrom(r.Context())
 			if !ok {
 				w.Header().Set("WWW-Authenticate", realm)
-				WriteError(w, http.StatusUnauthorized, Error{Code: CodeUnauthorized, Message: "authentication required"})
+				httpjson.WriteError(w, http.StatusUnauthorized, httpjson.Error{Code: CodeUnauthorized, Message: "authentication required"})
 				return
 			}
 			for _, role := range roles {
@@ -185,7 +186,7 @@ func guard(roles []Role, what string) func(http.Handler) http.Handler {
 				msg += "; it needs " + joinRoles(roles)
 			}
 			w.Header().Set("WWW-Authenticate", realm+`, error="insufficient_scope"`)
-			WriteError(w, http.StatusForbidden, Error{Code: CodeForbidden, Message: msg})
+			httpjson.WriteError(w, http.StatusForbidden, httpjson.Error{Code: CodeForbidden, Message: msg})
 		})
 	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/serialine/serialine/central/store/access"
 	"github.com/serialine/serialine/central/store/sqldb"
+	"github.com/serialine/serialine/shared/httpjson"
 )
 
 // Web UI sessions. Signing in with an API token creates a server-side
@@ -214,7 +215,7 @@ func (s *Sessions) Middleware(next http.Handler) http.Handler {
 		if err != nil {
 			if !errors.Is(err, ErrInvalidToken) {
 				s.log.Error("session check failed", "method", r.Method, "path", r.URL.Path, "err", err)
-				WriteError(w, http.StatusServiceUnavailable, Error{Code: CodeUnavailable, Message: "credentials cannot be checked right now; retry later"})
+				httpjson.WriteError(w, http.StatusServiceUnavailable, httpjson.Error{Code: CodeUnavailable, Message: "credentials cannot be checked right now; retry later"})
 				return
 			}
 			s.log.Info("session ended", "path", r.URL.Path, "reason", err)
@@ -235,11 +236,11 @@ func (s *Sessions) Middleware(next http.Handler) http.Handler {
 func (s *Sessions) refuse(w http.ResponseWriter, r *http.Request, err error) {
 	var tooBig *http.MaxBytesError
 	if errors.As(err, &tooBig) {
-		WriteError(w, http.StatusRequestEntityTooLarge, Error{Code: "too_large", Message: fmt.Sprintf("the request body exceeds %d bytes", tooBig.Limit)})
+		httpjson.WriteError(w, http.StatusRequestEntityTooLarge, httpjson.Error{Code: "too_large", Message: fmt.Sprintf("the request body exceeds %d bytes", tooBig.Limit)})
 		return
 	}
 	s.log.Warn("cross-site request refused", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr, "reason", err)
-	WriteError(w, http.StatusForbidden, Error{Code: CodeCSRF, Message: err.Error(), Field: CSRFField})
+	httpjson.WriteError(w, http.StatusForbidden, httpjson.Error{Code: CodeCSRF, Message: err.Error(), Field: CSRFField})
 }
 
 // maxFormMemory is what a multipart form may hold in memory while the

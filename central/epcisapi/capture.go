@@ -16,6 +16,7 @@ import (
 	"github.com/serialine/serialine/central/store/epcisdb"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/epcis"
+	"github.com/serialine/serialine/shared/httpjson"
 	"github.com/serialine/serialine/shared/utf8json"
 )
 
@@ -154,7 +155,7 @@ func (h *Handler) capture(w http.ResponseWriter, r *http.Request) {
 	go h.runCapture(job, p.Actor(), doc.Events, hashes, effects)
 	w.Header().Set("Location", Prefix+"capture/"+job.CaptureID)
 	w.Header().Set("GS1-Capture-Error-Behaviour", behaviour)
-	auth.WriteJSON(w, http.StatusAccepted, CaptureJob{CaptureID: job.CaptureID, CreatedAt: time.Now().UTC(), Running: true, Success: true,
+	httpjson.Write(w, http.StatusAccepted, CaptureJob{CaptureID: job.CaptureID, CreatedAt: time.Now().UTC(), Running: true, Success: true,
 		Behaviour: behaviour, Errors: []Problem{}, Events: job.Events})
 }
 
@@ -235,7 +236,7 @@ func (h *Handler) captureJob(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("GS1-Capture-Error-Behaviour", j.Behaviour)
-	auth.WriteJSON(w, http.StatusOK, jobOut(j))
+	httpjson.Write(w, http.StatusOK, jobOut(j))
 }
 
 // captureJobs answers GET /epcis/capture: the jobs, oldest first, paged.
@@ -256,7 +257,7 @@ func (h *Handler) captureJobs(w http.ResponseWriter, r *http.Request) {
 	if more {
 		pg.link(w, r, pageToken{ID: last})
 	}
-	auth.WriteJSON(w, http.StatusOK, out)
+	httpjson.Write(w, http.StatusOK, out)
 }
 
 func (h *Handler) internal(w http.ResponseWriter, what string, err error) {

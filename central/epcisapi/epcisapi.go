@@ -22,6 +22,7 @@ import (
 	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/outbound"
 	"github.com/serialine/serialine/central/store/epcisdb"
+	"github.com/serialine/serialine/shared/httpjson"
 )
 
 // Prefix is where the binding lives; mount the handler there without
@@ -306,5 +307,5 @@ func (h *Handler) topLevel(w http.ResponseWriter, r *http.Request) {
 	for _, k := range topKinds {
 		out = append(out, k.path)
 	}
-	auth.WriteJSON(w, http.StatusOK, append(out, "capture", "queries"))
+	httpjson.Write(w, http.StatusOK, append(out, "capture", "queries"))
 }

@@ -9,10 +9,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/store/epcisdb"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/epcis"
+	"github.com/serialine/serialine/shared/httpjson"
 )
 
 // anonymousQuery names the results of queries given by URL parameters.
@@ -173,10 +173,10 @@ func (h *Handler) listKind(w http.ResponseWriter, r *http.Request, k topKind) {
 		vals = []string{}
 	}
 	if k.listType == "" { // /epcs: a plain list of URIs
-		auth.WriteJSON(w, http.StatusOK, vals)
+		httpjson.Write(w, http.StatusOK, vals)
 		return
 	}
-	auth.WriteJSON(w, http.StatusOK, map[string]any{"@context": epcis.ContextURL, "type": k.listType, k.field: vals})
+	httpjson.Write(w, http.StatusOK, map[string]any{"@context": epcis.ContextURL, "type": k.listType, k.field: vals})
 }
 
 // kindValue is the {value} of a kind's resource, checked; ok is false
@@ -193,7 +193,7 @@ func kindValue(w http.ResponseWriter, r *http.Request, k topKind) (string, bool)
 // kindResource answers GET /epcis/{kind}/{value}: its sub-resources.
 func (h *Handler) kindResource(w http.ResponseWriter, r *http.Request, k topKind) {
 	if _, ok := kindValue(w, r, k); ok {
-		auth.WriteJSON(w, http.StatusOK, []string{"events"})
+		httpjson.Write(w, http.StatusOK, []string{"events"})
 	}
 }
 

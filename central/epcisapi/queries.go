@@ -23,6 +23,7 @@ import (
 	"github.com/serialine/serialine/central/auth"
 	"github.com/serialine/serialine/central/store/epcisdb"
 	"github.com/serialine/serialine/central/store/sqldb"
+	"github.com/serialine/serialine/shared/httpjson"
 	"github.com/serialine/serialine/shared/utf8json"
 )
 
@@ -202,7 +203,7 @@ func (h *Handler) createQuery(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Location", Prefix+"queries/"+url.PathEscape(in.Name))
-	auth.WriteJSON(w, http.StatusCreated, in)
+	httpjson.Write(w, http.StatusCreated, in)
 }
 
 // namedQuery loads {queryName}; ok is false when it was answered (404).
@@ -222,7 +223,7 @@ func (h *Handler) namedQuery(w http.ResponseWriter, r *http.Request) (epcisdb.Na
 
 func (h *Handler) getQuery(w http.ResponseWriter, r *http.Request) {
 	if q, ok := h.namedQuery(w, r); ok {
-		auth.WriteJSON(w, http.StatusOK, QueryDefinition{Name: q.Name, Query: q.Definition})
+		httpjson.Write(w, http.StatusOK, QueryDefinition{Name: q.Name, Query: q.Definition})
 	}
 }
 
@@ -244,7 +245,7 @@ func (h *Handler) listQueries(w http.ResponseWriter, r *http.Request) {
 	if more {
 		pg.link(w, r, pageToken{ID: last})
 	}
-	auth.WriteJSON(w, http.StatusOK, out)
+	httpjson.Write(w, http.StatusOK, out)
 }
 
 // deleteQuery answers DELETE /epcis/queries/{queryName}: the query and its

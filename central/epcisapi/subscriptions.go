@@ -22,6 +22,7 @@ import (
 	"github.com/serialine/serialine/central/store/epcisdb"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/shared/epcis"
+	"github.com/serialine/serialine/shared/httpjson"
 	"github.com/serialine/serialine/shared/utf8json"
 )
 
@@ -180,7 +181,7 @@ func (h *Handler) subscribe(w http.ResponseWriter, r *http.Request) {
 	h.log.Info("EPCIS subscription", "query", nq.Name, "subscription", sub.ID, "dest", sub.Dest, "stream", sub.Stream, "who", p.Name)
 	h.subs.wake()
 	w.Header().Set("Location", Prefix+"queries/"+url.PathEscape(nq.Name)+"/subscriptions/"+sub.ID)
-	auth.WriteJSON(w, http.StatusCreated, subOut(saved))
+	httpjson.Write(w, http.StatusCreated, subOut(saved))
 }
 
 func (h *Handler) getSubscription(w http.ResponseWriter, r *http.Request) {
@@ -193,7 +194,7 @@ func (h *Handler) getSubscription(w http.ResponseWriter, r *http.Request) {
 		h.internal(w, "subscription", err)
 		return
 	}
-	auth.WriteJSON(w, http.StatusOK, subOut(s))
+	httpjson.Write(w, http.StatusOK, subOut(s))
 }
 
 func (h *Handler) listSubscriptions(w http.ResponseWriter, r *http.Request) {
@@ -217,7 +218,7 @@ func (h *Handler) listSubscriptions(w http.ResponseWriter, r *http.Request) {
 	if more {
 		pg.link(w, r, pageToken{ID: last})
 	}
-	auth.WriteJSON(w, http.StatusOK, out)
+	httpjson.Write(w, http.StatusOK, out)
 }
 
 func (h *Handler) unsubscribe(w http.ResponseWriter, r *http.Request) {

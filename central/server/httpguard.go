@@ -13,6 +13,7 @@ import (
 	"golang.org/x/net/netutil"
 
 	"github.com/serialine/serialine/central/auth"
+	"github.com/serialine/serialine/shared/httpjson"
 )
 
 // Defaults of the HTTP hardening keys.
@@ -170,7 +171,7 @@ func (s *Server) guard(hosts hostSet, next http.Handler) http.Handler {
 		}
 		if !hosts.allows(r.Host) {
 			s.log.Warn("request refused: host", "host", r.Host, "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr)
-			auth.WriteError(w, http.StatusMisdirectedRequest, auth.Error{Code: "wrong_host", Field: "Host",
+			httpjson.WriteError(w, http.StatusMisdirectedRequest, httpjson.Error{Code: "wrong_host", Field: "Host",
 				Message: fmt.Sprintf("host %q is not a name of this server; use one of %s (http.hosts)", r.Host, strings.Join(hosts.list, ", "))})
 			return
 		}
@@ -179,7 +180,7 @@ func (s *Server) guard(hosts hostSet, next http.Handler) http.Handler {
 				u, err := url.Parse(o)
 				if err != nil || u.Host == "" || !hosts.allows(u.Host) {
 					s.log.Warn("request refused: origin", "origin", o, "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr)
-					auth.WriteError(w, http.StatusForbidden, auth.Error{Code: auth.CodeCSRF, Field: "Origin",
+					httpjson.WriteError(w, http.StatusForbidden, httpjson.Error{Code: auth.CodeCSRF, Field: "Origin",
 						Message: fmt.Sprintf("origin %q is not this server; a state-changing request must come from one of %s (http.hosts)", o, strings.Join(hosts.list, ", "))})
 					return
 				}

@@ -1,13 +1,13 @@
 package agent
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"sync"
 
 	"github.com/serialine/serialine/edge/pool"
 	"github.com/serialine/serialine/edge/station"
+	"github.com/serialine/serialine/shared/httpjson"
 	"github.com/serialine/serialine/shared/metrics"
 	"github.com/serialine/serialine/shared/wire"
 )
@@ -20,7 +20,7 @@ func (a *Agent) handler() (http.Handler, []interface{ Close() }, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /metrics", a.serveMetrics)
 	mux.HandleFunc("GET /api/v1/state", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, a.State())
+		httpjson.Write(w, http.StatusOK, a.State())
 	})
 	a.mu.Lock()
 	extra := append([]mounted(nil), a.extra...)
@@ -46,12 +46,6 @@ func register(mux *http.ServeMux, m mounted) (err error) {
 	}()
 	mux.Handle(m.pattern, m.h)
 	return nil
-}
-
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	_ = json.NewEncoder(w).Encode(v)
 }
 
 // scrape is the state one /metrics answer reports: taken once, read by

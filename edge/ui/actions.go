@@ -11,6 +11,7 @@ import (
 
 	"github.com/serialine/serialine/edge/agent"
 	"github.com/serialine/serialine/edge/station"
+	"github.com/serialine/serialine/shared/httpjson"
 )
 
 // The line actions. Who may do what:
@@ -43,10 +44,10 @@ func (u *UI) call(w http.ResponseWriter, r *http.Request, who Person, a Action, 
 	case err != nil:
 		writeCallErr(w, err)
 	case v != nil:
-		writeJSON(w, http.StatusOK, v)
+		httpjson.Write(w, http.StatusOK, v)
 	default:
 		viewer, _ := u.signedIn(r, false)
-		writeJSON(w, http.StatusOK, u.view(viewer))
+		httpjson.Write(w, http.StatusOK, u.view(viewer))
 	}
 }
 
@@ -66,7 +67,7 @@ func writeCallErr(w http.ResponseWriter, err error) {
 	case errors.Is(err, station.ErrRole):
 		status = http.StatusForbidden
 	}
-	writeJSON(w, status, body)
+	httpjson.Write(w, status, body)
 }
 
 // needRole is a refusal for want of a role, naming the role that may.
@@ -82,7 +83,7 @@ func (e needRole) Unwrap() error { return e.err }
 func (u *UI) refuse(w http.ResponseWriter, r *http.Request, who Person, a Action, need station.Role, msg string) {
 	a.Operator, a.Role, a.At, a.Error = who.Name, who.Role, u.cfg.Now(), msg
 	u.record(r.Context(), a)
-	writeJSON(w, http.StatusForbidden, errBody{Error: msg, Role: need})
+	httpjson.Write(w, http.StatusForbidden, errBody{Error: msg, Role: need})
 }
 
 func (u *UI) currentOrder() string {
@@ -111,7 +112,7 @@ func (u *UI) serveStart(w http.ResponseWriter, r *http.Request) {
 		Order string `json:"order"`
 	}
 	if err := decode(r, &body); err != nil || body.Order == "" {
-		writeJSON(w, http.StatusBadRequest, errBody{Error: `order: missing; want {"order": "<work order id>"}`, Field: "order"})
+		httpjson.Write(w, http.StatusBadRequest, errBody{Error: `order: missing; want {"order": "<work order id>"}`, Field: "order"})
 		return
 	}
 	u.call(w, r, who, Action{Action: ActStart, Order: body.Order}, func(ctx context.Context) (any, error) {
@@ -128,7 +129,7 @@ func (u *UI) serveClose(w http.ResponseWriter, r *http.Request) {
 		Confirm bool `json:"confirm"`
 	}
 	if err := decode(r, &body); err != nil || !body.Confirm {
-		writeJSON(w, http.StatusBadRequest, errBody{Error: `confirm: closing an order cannot be undone; send {"confirm": true}`, Field: "confirm"})
+		httpjson.Write(w, http.StatusBadRequest, errBody{Error: `confirm: closing an order cannot be undone; send {"confirm": true}`, Field: "confirm"})
 		return
 	}
 	order := u.currentOrder()
@@ -153,7 +154,7 @@ func (u *UI) serveAck(w http.ResponseWriter, r *http.Request) {
 		PIN string `json:"pin"`
 	}
 	if err := decode(r, &body); err != nil {
-		writeJSON(w, http.StatusBadRequest, errBody{Error: `body: want {} or {"pin": "<4 to 8 digits>"}`, Field: "pin"})
+		httpjson.Write(w, http.StatusBadRequest, errBody{Error: `body: want {} or {"pin": "<4 to 8 digits>"}`, Field: "pin"})
 		return
 	}
 	who, ok := u.actor(w, r, body.PIN)

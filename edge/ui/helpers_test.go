@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -416,7 +417,9 @@ func (r *rig) post(tb testing.TB, c *http.Client, path, body string) (int, map[s
 	if len(b) > 0 && b[0] == '{' {
 		require.NoError(tb, json.Unmarshal(b, &out), "body %s", b)
 	}
-	require.Equal(tb, "application/json", resp.Header.Get("Content-Type"), "path %s", path)
+	mt, _, err := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	require.NoError(tb, err, "path %s", path)
+	require.Equal(tb, "application/json", mt, "path %s", path)
 	return resp.StatusCode, out
 }
 

@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+
+	"github.com/serialine/serialine/shared/httpjson"
 )
 
 // DNS rebinding: a page on attacker.example whose name is made to resolve
@@ -121,7 +123,7 @@ func (u *UI) checkHost(w http.ResponseWriter, r *http.Request) bool {
 	}
 	if !u.allowedHost(r, r.Host, defPort) {
 		u.log.Warn("request for another host refused", "host", r.Host, "client", r.RemoteAddr, "path", r.URL.Path)
-		writeJSON(w, http.StatusMisdirectedRequest, errBody{Field: "host",
+		httpjson.Write(w, http.StatusMisdirectedRequest, errBody{Field: "host",
 			Error: fmt.Sprintf("host %q: not a name of this touchscreen; open it by one of its names, or add this one to ui.hosts in the edge configuration", r.Host)})
 		return false
 	}
@@ -143,7 +145,7 @@ func (u *UI) checkHost(w http.ResponseWriter, r *http.Request) bool {
 	}
 	if !ok {
 		u.log.Warn("cross-site action refused", "origin", o, "client", r.RemoteAddr, "path", r.URL.Path)
-		writeJSON(w, http.StatusForbidden, errBody{Error: fmt.Sprintf("origin %q: cross-site request refused; actions come from the screen's own page", o)})
+		httpjson.Write(w, http.StatusForbidden, errBody{Error: fmt.Sprintf("origin %q: cross-site request refused; actions come from the screen's own page", o)})
 		return false
 	}
 	return true

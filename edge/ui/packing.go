@@ -10,6 +10,7 @@ import (
 
 	"github.com/serialine/serialine/edge/packing"
 	"github.com/serialine/serialine/shared/gs1"
+	"github.com/serialine/serialine/shared/httpjson"
 	"github.com/serialine/serialine/shared/wire"
 )
 
@@ -60,12 +61,12 @@ func (u *UI) registerPacking(m *http.ServeMux) {
 func (u *UI) packer(w http.ResponseWriter) (*packing.Packer, bool) {
 	pl, ok := u.line.(PackingLine)
 	if !ok {
-		writeJSON(w, http.StatusNotFound, errBody{Error: "packing: this line has no packing mode"})
+		httpjson.Write(w, http.StatusNotFound, errBody{Error: "packing: this line has no packing mode"})
 		return nil, false
 	}
 	pk, err := pl.Packer()
 	if err != nil {
-		writeJSON(w, http.StatusServiceUnavailable, errBody{Error: err.Error() + " (packing is off, or the agent is starting)"})
+		httpjson.Write(w, http.StatusServiceUnavailable, errBody{Error: err.Error() + " (packing is off, or the agent is starting)"})
 		return nil, false
 	}
 	return pk, true
@@ -96,15 +97,15 @@ func (u *UI) packCall(w http.ResponseWriter, r *http.Request, who Person, a Acti
 	case err != nil:
 		writeCallErr(w, err)
 	case refused != nil:
-		writeJSON(w, http.StatusConflict, errBody{Error: refused.Detail, Reason: string(refused.Reason)})
+		httpjson.Write(w, http.StatusConflict, errBody{Error: refused.Detail, Reason: string(refused.Reason)})
 	default:
 		res.View = u.view(who)
-		writeJSON(w, http.StatusOK, res)
+		httpjson.Write(w, http.StatusOK, res)
 	}
 }
 
 func badField(w http.ResponseWriter, field, msg string) {
-	writeJSON(w, http.StatusBadRequest, errBody{Error: field + ": " + msg, Field: field})
+	httpjson.Write(w, http.StatusBadRequest, errBody{Error: field + ": " + msg, Field: field})
 }
 
 // servePackScan packs a code entered at the screen, as if scanned.

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/serialine/serialine/shared/httpjson"
 )
 
 // The PIN lock-out. A 4- to 8-digit PIN is guessable, so the number of
@@ -165,7 +167,7 @@ func terminalID(r *http.Request) string {
 // for a wrong one (which counts towards the lock-out).
 func (u *UI) checkPIN(w http.ResponseWriter, r *http.Request, pin string) (Person, bool) {
 	if err := ValidatePIN(pin); err != nil {
-		writeJSON(w, http.StatusBadRequest, errBody{Error: "pin: " + err.Error(), Field: "pin"})
+		httpjson.Write(w, http.StatusBadRequest, errBody{Error: "pin: " + err.Error(), Field: "pin"})
 		return Person{}, false
 	}
 	id := terminalID(r)
@@ -173,7 +175,7 @@ func (u *UI) checkPIN(w http.ResponseWriter, r *http.Request, pin string) (Perso
 	if !ok {
 		secs := int(wait.Seconds() + 0.999)
 		w.Header().Set("Retry-After", strconv.Itoa(secs))
-		writeJSON(w, http.StatusTooManyRequests, errBody{Error: fmt.Sprintf("pin: too many wrong PINs; try again in %d s", secs), Field: "pin"})
+		httpjson.Write(w, http.StatusTooManyRequests, errBody{Error: fmt.Sprintf("pin: too many wrong PINs; try again in %d s", secs), Field: "pin"})
 		return Person{}, false
 	}
 	select { // one PIN check at a time
@@ -188,7 +190,7 @@ func (u *UI) checkPIN(w http.ResponseWriter, r *http.Request, pin string) (Perso
 	locked := u.pins.settle(b, right, now)
 	if !right {
 		u.log.Warn("wrong PIN", "client", clientKey(r), "known_terminal", u.pins.isKnown(id), "path", r.URL.Path, "locked", locked)
-		writeJSON(w, http.StatusUnauthorized, errBody{Error: "pin: wrong PIN", Field: "pin"})
+		httpjson.Write(w, http.StatusUnauthorized, errBody{Error: "pin: wrong PIN", Field: "pin"})
 		return Person{}, false
 	}
 	if !u.pins.isKnown(id) {

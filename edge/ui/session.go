@@ -4,6 +4,8 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"net/http"
+
+	"github.com/serialine/serialine/shared/httpjson"
 )
 
 // Sign-in: a PIN opens a session (an HttpOnly cookie) that carries the
@@ -47,7 +49,7 @@ func (u *UI) guard(w http.ResponseWriter, r *http.Request) (Person, bool) {
 func (u *UI) session(w http.ResponseWriter, r *http.Request) (Person, bool) {
 	who, ok := u.signedIn(r, true)
 	if !ok {
-		writeJSON(w, http.StatusForbidden, errBody{Error: "not signed in: sign in with your PIN first", SignIn: true})
+		httpjson.Write(w, http.StatusForbidden, errBody{Error: "not signed in: sign in with your PIN first", SignIn: true})
 		return Person{}, false
 	}
 	return who, true
@@ -67,7 +69,7 @@ func (u *UI) serveSignIn(w http.ResponseWriter, r *http.Request) {
 		PIN string `json:"pin"`
 	}
 	if err := decode(r, &body); err != nil {
-		writeJSON(w, http.StatusBadRequest, errBody{Error: `body: want {"pin": "<4 to 8 digits>"}`, Field: "pin"})
+		httpjson.Write(w, http.StatusBadRequest, errBody{Error: `body: want {"pin": "<4 to 8 digits>"}`, Field: "pin"})
 		return
 	}
 	who, ok := u.checkPIN(w, r, body.PIN)
@@ -76,7 +78,7 @@ func (u *UI) serveSignIn(w http.ResponseWriter, r *http.Request) {
 	}
 	tok := make([]byte, 32)
 	if _, err := rand.Read(tok); err != nil {
-		writeJSON(w, http.StatusInternalServerError, errBody{Error: "session: " + err.Error()})
+		httpjson.Write(w, http.StatusInternalServerError, errBody{Error: "session: " + err.Error()})
 		return
 	}
 	id := base64.RawURLEncoding.EncodeToString(tok)
@@ -97,7 +99,7 @@ func (u *UI) serveSignIn(w http.ResponseWriter, r *http.Request) {
 	// talks plain HTTP over loopback.
 	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: id, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode})
 	u.record(r.Context(), Action{Operator: who.Name, Role: who.Role, Action: ActSignIn, At: now})
-	writeJSON(w, http.StatusOK, map[string]string{"operator": who.Name, "role": string(who.Role)})
+	httpjson.Write(w, http.StatusOK, map[string]string{"operator": who.Name, "role": string(who.Role)})
 }
 
 func (u *UI) serveSignOut(w http.ResponseWriter, r *http.Request) {
@@ -112,7 +114,7 @@ func (u *UI) serveSignOut(w http.ResponseWriter, r *http.Request) {
 	}
 	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteStrictMode})
 	u.record(r.Context(), Action{Operator: who.Name, Role: who.Role, Action: ActSignOut, At: u.cfg.Now()})
-	writeJSON(w, http.StatusOK, map[string]string{"operator": ""})
+	httpjson.Write(w, http.StatusOK, map[string]string{"operator": ""})
 }
 
 // serveTouch keeps the session alive while the operator uses the screen.
@@ -121,5 +123,5 @@ func (u *UI) serveTouch(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"operator": who.Name, "role": string(who.Role)})
+	httpjson.Write(w, http.StatusOK, map[string]string{"operator": who.Name, "role": string(who.Role)})
 }

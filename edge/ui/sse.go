@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/http"
 	"time"
+
+	"github.com/serialine/serialine/shared/httpjson"
 )
 
 // streamWriteTimeout is how long one event may take to be written: a
@@ -19,7 +21,7 @@ const streamWriteTimeout = 30 * time.Second
 func (u *UI) serveEvents(w http.ResponseWriter, r *http.Request) {
 	fl, ok := w.(http.Flusher)
 	if !ok {
-		writeJSON(w, http.StatusInternalServerError, errBody{Error: "events: the server cannot stream"})
+		httpjson.Write(w, http.StatusInternalServerError, errBody{Error: "events: the server cannot stream"})
 		return
 	}
 	h := w.Header()

@@ -21,6 +21,7 @@ import (
 
 	"github.com/serialine/serialine/edge/agent"
 	"github.com/serialine/serialine/edge/station"
+	"github.com/serialine/serialine/shared/httpjson"
 	"github.com/serialine/serialine/shared/wire"
 )
 
@@ -326,13 +327,6 @@ type errBody struct {
 	Reason string `json:"reason,omitempty"`
 }
 
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(code)
-	_ = json.NewEncoder(w).Encode(v)
-}
-
 // decode reads a small JSON body into v (an empty body leaves v as is).
 func decode(r *http.Request, v any) error {
 	dec := json.NewDecoder(io.LimitReader(r.Body, 4096))
@@ -353,15 +347,15 @@ func clientKey(r *http.Request) string {
 
 func (u *UI) serveActions(w http.ResponseWriter, r *http.Request) {
 	if _, ok := u.signedIn(r, false); !ok {
-		writeJSON(w, http.StatusForbidden, errBody{Error: "not signed in: sign in with your PIN first", SignIn: true})
+		httpjson.Write(w, http.StatusForbidden, errBody{Error: "not signed in: sign in with your PIN first", SignIn: true})
 		return
 	}
-	writeJSON(w, http.StatusOK, u.Actions())
+	httpjson.Write(w, http.StatusOK, u.Actions())
 }
 
 func (u *UI) serveState(w http.ResponseWriter, r *http.Request) {
 	who, _ := u.signedIn(r, false)
-	writeJSON(w, http.StatusOK, u.view(who))
+	httpjson.Write(w, http.StatusOK, u.view(who))
 }
 
 func (u *UI) servePage(w http.ResponseWriter, r *http.Request) {

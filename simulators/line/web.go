@@ -1,13 +1,14 @@
 package line
 
 import (
-	"encoding/json"
 	"errors"
 	"html/template"
 	"io"
 	"net/http"
 	"strconv"
 	"strings"
+
+	"github.com/serialine/serialine/shared/httpjson"
 )
 
 // maxFaultBody bounds a POST /api/faults body.
@@ -28,15 +29,6 @@ func (l *Line) handler() http.Handler {
 	return mux
 }
 
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(code)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(v) // the client went away; nothing to do
-}
-
 // apiError is the JSON body of every error answer.
 type apiError struct {
 	Error string `json:"error"`
@@ -44,13 +36,13 @@ type apiError struct {
 }
 
 func (l *Line) serveStatus(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, l.Status())
+	httpjson.Write(w, http.StatusOK, l.Status())
 }
 
 func (l *Line) serveFaults(w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxFaultBody))
 	if err != nil {
-		writeJSON(w, http.StatusBadRequest, apiError{Error: "body: " + err.Error(), Field: "body"})
+		httpjson.Write(w, http.StatusBadRequest, apiError{Error: "body: " + err.Error(), Field: "body"})
 		return
 	}
 	c, err := decodeFaultChange(body)
@@ -60,11 +52,11 @@ func (l *Line) serveFaults(w http.ResponseWriter, r *http.Request) {
 	var fe *FaultError
 	switch {
 	case errors.As(err, &fe):
-		writeJSON(w, http.StatusBadRequest, apiError{Error: fe.Error(), Field: fe.Field})
+		httpjson.Write(w, http.StatusBadRequest, apiError{Error: fe.Error(), Field: fe.Field})
 	case err != nil:
-		writeJSON(w, http.StatusInternalServerError, apiError{Error: err.Error()})
+		httpjson.Write(w, http.StatusInternalServerError, apiError{Error: err.Error()})
 	default:
-		writeJSON(w, http.StatusOK, l.Status().Faults)
+		httpjson.Write(w, http.StatusOK, l.Status().Faults)
 	}
 }
 
@@ -72,12 +64,12 @@ func (l *Line) serveLabel(w http.ResponseWriter, r *http.Request) {
 	name, ok := strings.CutSuffix(r.PathValue("file"), ".png")
 	seq, err := strconv.Atoi(name)
 	if !ok || err != nil {
-		writeJSON(w, http.StatusNotFound, apiError{Error: "want /api/labels/{n}.png with n a printed label's number"})
+		httpjson.Write(w, http.StatusNotFound, apiError{Error: "want /api/labels/{n}.png with n a printed label's number"})
 		return
 	}
 	png, err := l.LabelPNG(seq)
 	if err != nil {
-		writeJSON(w, http.StatusNotFound, apiError{Error: err.Error()})
+		httpjson.Write(w, http.StatusNotFound, apiError{Error: err.Error()})
 		return
 	}
 	w.Header().Set("Content-Type", "image/png")

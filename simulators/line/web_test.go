@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"image/png"
 	"io"
+	"mime"
 	"net/http"
 	"strings"
 	"testing"
@@ -43,7 +44,9 @@ func getStatus(tb testing.TB, base string) Status {
 	tb.Helper()
 	code, ctype, body := httpGet(tb, base+"api/status")
 	require.Equal(tb, http.StatusOK, code, string(body))
-	require.Equal(tb, "application/json", ctype)
+	mt, _, err := mime.ParseMediaType(ctype)
+	require.NoError(tb, err)
+	require.Equal(tb, "application/json", mt)
 	var st Status
 	require.NoError(tb, json.Unmarshal(body, &st))
 	return st
