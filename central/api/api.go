@@ -12,6 +12,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -245,11 +246,13 @@ func routes() []route {
 }
 
 // New returns the API handler: authentication, then the route table.
-// Mount it at Prefix. It panics without a store or logger (a programming
-// error, like http.Handle with a nil handler).
-func New(deps Deps, log *slog.Logger) http.Handler {
-	if deps.Store == nil || log == nil {
-		panic("api.New: Deps.Store and a logger are required")
+// Mount it at Prefix.
+func New(deps Deps, log *slog.Logger) (http.Handler, error) {
+	if deps.Store == nil {
+		return nil, errors.New("api: store: missing")
+	}
+	if log == nil {
+		return nil, errors.New("api: logger: missing")
 	}
 	if deps.MaxBodyBytes <= 0 {
 		deps.MaxBodyBytes = DefaultMaxBodyBytes
@@ -291,7 +294,7 @@ func New(deps Deps, log *slog.Logger) http.Handler {
 		}
 		httpjson.WriteError(w, http.StatusNotFound, httpjson.Error{Code: "not_found", Message: "no such API route: " + r.URL.Path})
 	})
-	return auth.Middleware(deps.Store, a.log)(mux)
+	return auth.Middleware(deps.Store, a.log)(mux), nil
 }
 
 // statusWriter remembers the status for the request log.

@@ -59,7 +59,8 @@ func BenchmarkUnitLookup(b *testing.B) {
 	}
 	tok, _, err := auth.IssueToken(ctx, s, "bench", auth.RoleOperator)
 	require.NoError(b, err)
-	h := api.New(api.Deps{Store: s}, testkit.LoggerAt(b, slog.LevelInfo))
+	h, err := api.New(api.Deps{Store: s}, testkit.LoggerAt(b, slog.LevelInfo))
+	require.NoError(b, err)
 
 	measureLatency(b, h, tok, paths)
 	b.ReportMetric(float64(benchUnits), "units")

@@ -103,8 +103,10 @@ func newEnv(tb testing.TB, dsn string, tweak ...func(*api.Deps)) *env {
 	for _, f := range tweak {
 		f(&deps)
 	}
+	h, err := api.New(deps, testkit.Logger(tb))
+	require.NoError(tb, err)
 	mux := http.NewServeMux()
-	mux.Handle(api.Prefix, api.New(deps, testkit.Logger(tb)))
+	mux.Handle(api.Prefix, h)
 	e.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		v, _ := e.hits.LoadOrStore(r.URL.Path, new(atomic.Int64))
 		v.(*atomic.Int64).Add(1)

@@ -167,7 +167,8 @@ func benchVerify(b *testing.B, dsn string) {
 	require.NoError(b, err)
 	tok, _, err := auth.IssueToken(ctx, s, "partner", auth.RoleAuditor)
 	require.NoError(b, err)
-	h := api.New(api.Deps{Store: s}, testkit.LoggerAt(b, slog.LevelInfo))
+	h, err := api.New(api.Deps{Store: s}, testkit.LoggerAt(b, slog.LevelInfo))
+	require.NoError(b, err)
 
 	measureLatencyAt(b, h, tok, paths, 1000)
 }

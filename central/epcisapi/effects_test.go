@@ -84,8 +84,10 @@ func newOurs(tb testing.TB, dsn string, n int) *ours {
 
 	rs, err := lmvs.NewResponder(s, lmvs.Config{ResponderGLN: o.siteGLN}, testkit.Logger(tb))
 	require.NoError(tb, err)
+	h, err := api.New(api.Deps{Store: s}, testkit.Logger(tb))
+	require.NoError(tb, err)
 	mux := http.NewServeMux()
-	mux.Handle(api.Prefix, api.New(api.Deps{Store: s}, testkit.Logger(tb)))
+	mux.Handle(api.Prefix, h)
 	o.apiSrv = httptest.NewServer(lmvs.Route(rs, mux))
 	tb.Cleanup(o.apiSrv.Close)
 	return o

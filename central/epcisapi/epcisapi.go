@@ -12,6 +12,7 @@ package epcisapi
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -85,11 +86,15 @@ type Handler struct {
 	stopBG  context.CancelFunc
 }
 
-// New returns the handler for Prefix. It panics without a store or a
-// logger (a programming error).
-func New(deps Deps, log *slog.Logger) *Handler {
-	if deps.Events == nil || deps.Tokens == nil || log == nil {
-		panic("epcisapi.New: Deps.Events, Deps.Tokens and a logger are required")
+// New returns the handler for Prefix; Start starts its capture jobs.
+func New(deps Deps, log *slog.Logger) (*Handler, error) {
+	switch {
+	case deps.Events == nil:
+		return nil, errors.New("epcisapi: events: missing")
+	case deps.Tokens == nil:
+		return nil, errors.New("epcisapi: tokens: missing")
+	case log == nil:
+		return nil, errors.New("epcisapi: logger: missing")
 	}
 	if deps.MaxBodyBytes <= 0 {
 		deps.MaxBodyBytes = DefaultMaxBodyBytes
@@ -101,7 +106,7 @@ func New(deps Deps, log *slog.Logger) *Handler {
 	h.bg, h.stopBG = context.WithCancel(context.Background())
 	h.subs = newSubscriptions(h)
 	h.mux = auth.Middleware(deps.Tokens, h.log)(versionHeaders(h.routes()))
-	return h
+	return h, nil
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }

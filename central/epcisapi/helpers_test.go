@@ -48,7 +48,9 @@ func serve(tb testing.TB, ctx context.Context, s *store.Store, tweak ...func(*ep
 	for _, f := range tweak {
 		f(&deps)
 	}
-	e.h = epcisapi.New(deps, testkit.Logger(tb))
+	h, err := epcisapi.New(deps, testkit.Logger(tb))
+	require.NoError(tb, err)
+	e.h = h
 	require.NoError(tb, e.h.Start(ctx))
 	mux := http.NewServeMux()
 	mux.Handle(epcisapi.Prefix, e.h)

@@ -308,10 +308,16 @@ func (s *Server) startHTTP() error {
 	} else if r != nil {
 		deps.Verifier = r
 	}
+	apiHandler, err := api.New(deps, s.log)
+	if err != nil {
+		return err
+	}
 	mux := http.NewServeMux()
-	mux.Handle(api.Prefix, api.New(deps, s.log))
+	mux.Handle(api.Prefix, apiHandler)
 	// Subscription deliveries go where partner documents go: through the outbound policy.
-	s.epcis = epcisapi.New(epcisapi.Deps{Events: s.st.Repository, Tokens: s.st, Outbound: s.sender.Policy()}, s.log.With("part", "epcis"))
+	if s.epcis, err = epcisapi.New(epcisapi.Deps{Events: s.st.Repository, Tokens: s.st, Outbound: s.sender.Policy()}, s.log.With("part", "epcis")); err != nil {
+		return err
+	}
 	startCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	err = s.epcis.Start(startCtx)
 	cancel()
