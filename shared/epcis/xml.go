@@ -202,6 +202,11 @@ func (w *xw) extensions(m map[string]any, err error) error {
 	return err
 }
 
+// event writes e as XML; its element declares docNS and e's own namespaces.
+//
+// It is long because the XSD orders each event type's elements differently: the shared
+// pieces (common, bizTx, srcDest, tail) are closures over e and extErr, and each case
+// calls them in its type's order.
 func (w *xw) event(e *Event, docNS map[string]string) error {
 	t := string(e.Type)
 	// Each event declares its own namespaces: events from different
