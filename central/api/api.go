@@ -132,6 +132,9 @@ func Routes() []Route {
 
 // routes is the route table: the single source of what the API serves
 // and who may call it.
+//
+// It is long because it is a flat table, one route a line, grouped by resource: method,
+// path, permission and handler are reviewed together in one place.
 func routes() []route {
 	const v = "/api/v1"
 	return []route{

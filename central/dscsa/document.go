@@ -300,6 +300,9 @@ func (d *shipped) commissioning(ctx context.Context, st Store, sgtins []string, 
 // name only what the shipment holds; a container whose recorded packing
 // names anything else (reworked: a unit taken out since) or that has none
 // gets one event made from its contents now, at its last packing.
+//
+// It is long because its three passes (the containers' URIs, their recorded packing
+// events, then each container's event, children first) share the containers and uris maps.
 func (d *shipped) packing(ctx context.Context, st Store, unitEPC map[string]string, readPoint string) ([]epcis.Event, error) {
 	var trees []supply.ContainerTree
 	for _, p := range d.sh.Picks {

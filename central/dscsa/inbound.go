@@ -107,6 +107,9 @@ func cbv(v string) string {
 // ParseInbound reads a DSCSA EPCIS document from r as a stream: the
 // header's parts and one event at a time are decoded, never the whole
 // document at once. Each refusal wraps ErrDocument and names the element.
+//
+// It is long because it is one token loop: the header's parts, the statement and the
+// events are decoded where they stand, under one limit on events and EPCs.
 func ParseInbound(r io.Reader, lim Limits) (*Inbound, error) {
 	if lim.MaxEvents <= 0 {
 		lim.MaxEvents = 100_000

@@ -91,6 +91,10 @@ type ReceivedLine struct {
 // document commissions and what we hold (see store.RecordReceipt). The
 // events are then captured into the EPCIS repository, so that tracing
 // and our own later shipments of these units find them.
+//
+// It is long because its steps (the parties, the packing pass over the events, the walk
+// from the shipped EPCs, the shortages) fill one ReceiptInput and summary, each step
+// reading the maps the one before built.
 func Receive(ctx context.Context, st Store, in *Inbound, raw []byte, actsFor func(gln string) bool, log *slog.Logger) (supply.Receipt, error) {
 	if _, err := gs1.ParseGLN(in.Sender); err != nil {
 		return supply.Receipt{}, docErr("SBDH sender %q: %v", in.Sender, err)

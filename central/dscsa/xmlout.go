@@ -189,6 +189,9 @@ func (w *xw) masterData(md []epcis.Vocabulary) {
 
 // event writes an ObjectEvent or AggregationEvent: the kinds a DSCSA
 // shipment document holds.
+//
+// It is long because it writes the event's elements in the order the EPCIS 1.2 and 2.0
+// schemas fix, with 1.2's <extension> wrapped around the middle ones.
 func (w *xw) event(e *epcis.Event, v12 bool) error {
 	t := string(e.Type)
 	if e.Type != epcis.ObjectEvent && e.Type != epcis.AggregationEvent {

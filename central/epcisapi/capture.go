@@ -64,6 +64,10 @@ func newCaptureID() string {
 // capture answers POST /epcis/capture: the document is read and checked
 // for syntax now (400), then a capture job validates and stores its events
 // (202 with Location: /epcis/capture/{captureID}).
+//
+// It is long because it is the capture's checks in turn (behaviour header, content
+// type, size, syntax, event count, hash IDs, authorization), each writing its own
+// problem and returning, then the job.
 func (h *Handler) capture(w http.ResponseWriter, r *http.Request) {
 	behaviour := strings.ToLower(strings.TrimSpace(r.Header.Get("GS1-Capture-Error-Behaviour")))
 	switch behaviour {

@@ -59,6 +59,10 @@ func qerr(param, format string, args ...any) *QueryError {
 // definition, each value a list). A list value may also be '|'-separated
 // (as the binding writes it; a comma may be part of an EPC). allowed adds
 // parameter names the caller handles itself.
+//
+// It is long because it reads the parameter groups in turn (event types, actions,
+// vocabulary, EPC matches, times, order), each checked as it is read so that the error
+// names its parameter.
 func ParseQuery(v map[string][]string, allowed ...string) (Query, error) {
 	var q Query
 	for k := range v {

@@ -96,6 +96,9 @@ func newID() string {
 }
 
 // subscribe answers POST /epcis/queries/{queryName}/subscriptions.
+//
+// It is long because it checks the request's fields in turn (dest, secret, stream or
+// schedule, initialRecordTime), each refusal naming its field, before the one store write.
 func (h *Handler) subscribe(w http.ResponseWriter, r *http.Request) {
 	nq, ok := h.namedQuery(w, r)
 	if !ok {

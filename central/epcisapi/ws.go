@@ -30,6 +30,11 @@ var upgrader = websocket.Upgrader{
 	CheckOrigin: func(*http.Request) bool { return true },
 }
 
+// webSocket serves a WebSocket subscription to query name (q, parsed), as the
+// comment above describes.
+//
+// It is long because the parameter checks, the upgrade and the delivery loop share the
+// schedule, the cursor (last) and the connection for the connection's lifetime.
 func (h *Handler) webSocket(w http.ResponseWriter, r *http.Request, name string, q Query) {
 	v := r.URL.Query()
 	for k := range v {

@@ -77,6 +77,10 @@ func ClientKey(dir, name string) string  { return filepath.Join(dir, ClientsDir,
 // client certificates. Private keys are written 0600, certificates 0644,
 // each atomically (a temporary file renamed into place). Nothing is
 // written when a target exists and Force is not set.
+//
+// It is long because every check, and every target's absence, is settled before the
+// first file is written; then the CA, the server and the clients are issued in that
+// order from the one CA key.
 func Make(o Options) (Result, error) {
 	if o.Dir == "" {
 		return Result{}, errors.New("dir: missing")

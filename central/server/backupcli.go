@@ -42,6 +42,9 @@ Exit status: 0 done, 1 failed or problems found, 2 usage or configuration.
 `
 
 // backupCommand runs `serialine-central backup|restore|check`.
+//
+// It is long because it is one CLI command: the flag set of its three modes, the
+// configuration, then one case per mode.
 func backupCommand(ctx context.Context, cmd string, args []string, env Env) int {
 	fs := flag.NewFlagSet("serialine-central "+cmd, flag.ContinueOnError)
 	fs.SetOutput(env.Stderr)

@@ -292,6 +292,9 @@ func (c Config) WithDefaults() Config {
 
 // Validate checks every key (of c.WithDefaults()) and names the first one
 // that breaks its rule.
+//
+// It is long because it is a flat list of per-key checks (some handed to the broker's
+// and ingest's own Validate); each is a few lines and the first failure names its key.
 func (c Config) Validate() error {
 	if err := yamlconfig.CheckHostPort(c.HTTP.Listen); err != nil {
 		return configErr("http.listen", "%v", err)

@@ -28,6 +28,9 @@ verified, 1 not verified or no answer, 2 usage or configuration.
 `
 
 // verifyCommand runs `serialine-central verify`.
+//
+// It is long because it is one CLI command: the pack from flags or a CODE, the
+// configuration, the store and the requester, then the request and its exit status.
 func verifyCommand(ctx context.Context, args []string, env Env) int {
 	fs := flag.NewFlagSet("serialine-central verify", flag.ContinueOnError)
 	fs.SetOutput(env.Stderr)

@@ -68,6 +68,9 @@ type c128Op struct {
 // (0x1D) in data becomes FNC1; without, GS is a control character (set A).
 // Leading runs of four or more digits (two or more to the end) go in set
 // C, the rest in B, control characters in A.
+//
+// It is long because want and use are closures over the current code set, which the
+// loop changes as it goes; apart, the set would be passed in and out of each.
 func walk128(data string, gs1 bool, fn func(c128Op)) error {
 	for i := 0; i < len(data); i++ {
 		if c := data[i]; c > 127 || (c == gs && gs1 && (i == 0 || i == len(data)-1)) {

@@ -259,6 +259,9 @@ func (p *Parser) caretCommand(code, params string) {
 
 // exec executes one format command; replay is true for the commands of a
 // recalled stored format.
+//
+// It is long because it is one switch with a case per ZPL command, most a line or two
+// on the shared label state.
 func (p *Parser) exec(code, params string, replay bool) {
 	if code == "XA" {
 		if replay {

@@ -157,6 +157,10 @@ func (a *Agent) HTTPAddr() string {
 // Run opens the store, voids what a crash left unaccounted, connects to
 // the broker and the devices and runs the line until ctx ends; then it
 // stops the line and closes everything cleanly.
+//
+// It is long because each part is opened with its defer in this frame, so that they
+// close in reverse order (the devices and the session before the outbox and the store)
+// whichever step fails.
 func (a *Agent) Run(ctx context.Context) error {
 	defer close(a.done)
 	if err := os.MkdirAll(a.cfg.DataDir, 0o750); err != nil {

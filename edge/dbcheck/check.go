@@ -239,6 +239,11 @@ func (c *checker) readAt(b []byte, off int64) error {
 	return err
 }
 
+// run checks the file step by step: its size, the meta pages, the meta page
+// in use, then the page tree and the freelist.
+//
+// It is long because each step uses what the one before settled (page size, meta in
+// use, high-water mark) and may end the check with its report.
 func (c *checker) run() error {
 	rep := c.rep
 	if c.size == 0 {

@@ -24,6 +24,10 @@ func (o *Outbox) wakePublisher() {
 }
 
 // publisher sends committed events in batches within the window.
+//
+// It is long because it is one loop whose steps (new session or incarnation, resend
+// timeout, batches within linger and window, refills) share the sent, ack and timer
+// state between wake-ups.
 func (o *Outbox) publisher() {
 	defer close(o.pubEnd)
 	var sent uint64            // highest seq published on this session

@@ -91,59 +91,68 @@ func (p *Pool) RecordFates(tx *bolt.Tx, evs []wire.Event) error {
 		}
 	}
 	for o, d := range deltas {
-		b := p.orderBucket(tx, o.id)
-		var c wire.Reconciliation
-		if v := b.Get(keyCounts); v != nil {
-			if err := json.Unmarshal(v, &c); err != nil {
-				return fmt.Errorf("pool: order %q: counts: %w", o.id, err)
-			}
+		if err := p.saveDelta(tx, o, d); err != nil {
+			return err
 		}
-		addCounts(&c, d.counts)
-		v, err := json.Marshal(c)
+	}
+	return nil
+}
+
+// saveDelta writes one order's delta into its bucket in tx and, once tx
+// commits, into the order's memory state.
+func (p *Pool) saveDelta(tx *bolt.Tx, o *order, d *fateDelta) error {
+	b := p.orderBucket(tx, o.id)
+	var c wire.Reconciliation
+	if v := b.Get(keyCounts); v != nil {
+		if err := json.Unmarshal(v, &c); err != nil {
+			return fmt.Errorf("pool: order %q: counts: %w", o.id, err)
+		}
+	}
+	addCounts(&c, d.counts)
+	v, err := json.Marshal(c)
+	if err != nil {
+		return err
+	}
+	if err := b.Put(keyCounts, v); err != nil {
+		return err
+	}
+	if d.extended > 0 {
+		if err := b.Put(keyAllowExt, u64(getU64(b, keyAllowExt)+d.extended)); err != nil {
+			return err
+		}
+	}
+	if d.started || d.closed {
+		st, err := b.CreateBucketIfNotExists(keyState)
 		if err != nil {
 			return err
 		}
-		if err := b.Put(keyCounts, v); err != nil {
-			return err
-		}
-		if d.extended > 0 {
-			if err := b.Put(keyAllowExt, u64(getU64(b, keyAllowExt)+d.extended)); err != nil {
+		if d.started {
+			if err := st.Put(stateStarted, []byte{1}); err != nil {
 				return err
 			}
 		}
-		if d.started || d.closed {
-			st, err := b.CreateBucketIfNotExists(keyState)
-			if err != nil {
+		if d.closed {
+			if err := st.Put(stateClosed, []byte{1}); err != nil {
 				return err
 			}
-			if d.started {
-				if err := st.Put(stateStarted, []byte{1}); err != nil {
-					return err
-				}
-			}
-			if d.closed {
-				if err := st.Put(stateClosed, []byte{1}); err != nil {
-					return err
-				}
-			}
 		}
-		tx.OnCommit(func() {
-			p.mu.Lock()
-			addCounts(&o.counts, d.counts)
-			o.fatedLo = max(o.fatedLo, d.fatedLo)
-			o.allowExt += d.extended
-			o.started = o.started || d.started
-			if d.closed {
-				o.closed = true
-				o.pending = nil
-				if p.active == o {
-					p.active = nil
-				}
-			}
-			p.notifyLocked()
-			p.mu.Unlock()
-		})
 	}
+	tx.OnCommit(func() {
+		p.mu.Lock()
+		addCounts(&o.counts, d.counts)
+		o.fatedLo = max(o.fatedLo, d.fatedLo)
+		o.allowExt += d.extended
+		o.started = o.started || d.started
+		if d.closed {
+			o.closed = true
+			o.pending = nil
+			if p.active == o {
+				p.active = nil
+			}
+		}
+		p.notifyLocked()
+		p.mu.Unlock()
+	})
 	return nil
 }
 

@@ -218,8 +218,32 @@ func (p *Pool) ApplyGrant(g wire.SerialGrant) error {
 		}
 	}
 	count := g.Count()
-	err = p.db.Update(func(tx *bolt.Tx) error {
-		b := p.orderBucket(tx, o.id)
+	err = p.storeGrant(o.id, g.RequestID, specJSON, rec, count)
+	if err != nil {
+		return fmt.Errorf("pool: grant %q for order %q: %w", g.RequestID, o.id, err)
+	}
+	p.mu.Lock()
+	if o.spec == nil {
+		_ = o.setScheme(*g.Scheme) // checked by checkGrant
+	}
+	o.addRanges(g.Ranges, g.Serials)
+	o.seek(o.next)
+	o.counts.Granted += count
+	o.pending = nil
+	o.refused = ""
+	p.notifyLocked()
+	p.mu.Unlock()
+	p.wake()
+	p.log.Info("serials granted", "order", o.id, "request_id", g.RequestID, "count", count, "ranges", len(g.Ranges))
+	return nil
+}
+
+// storeGrant makes a grant durable in one transaction: the scheme (when
+// specJSON is set), the grant record, its request id as applied, the
+// pending request cleared and count added to the order's granted count.
+func (p *Pool) storeGrant(orderID, requestID string, specJSON, rec []byte, count uint64) error {
+	return p.db.Update(func(tx *bolt.Tx) error {
+		b := p.orderBucket(tx, orderID)
 		if specJSON != nil {
 			if err := b.Put(keyScheme, specJSON); err != nil {
 				return err
@@ -240,7 +264,7 @@ func (p *Pool) ApplyGrant(g wire.SerialGrant) error {
 		if err != nil {
 			return err
 		}
-		if err := rb.Put([]byte(g.RequestID), valApplied); err != nil {
+		if err := rb.Put([]byte(requestID), valApplied); err != nil {
 			return err
 		}
 		if err := b.Delete(keyPending); err != nil {
@@ -259,23 +283,6 @@ func (p *Pool) ApplyGrant(g wire.SerialGrant) error {
 		}
 		return b.Put(keyCounts, v)
 	})
-	if err != nil {
-		return fmt.Errorf("pool: grant %q for order %q: %w", g.RequestID, o.id, err)
-	}
-	p.mu.Lock()
-	if o.spec == nil {
-		_ = o.setScheme(*g.Scheme) // checked by checkGrant
-	}
-	o.addRanges(g.Ranges, g.Serials)
-	o.seek(o.next)
-	o.counts.Granted += count
-	o.pending = nil
-	o.refused = ""
-	p.notifyLocked()
-	p.mu.Unlock()
-	p.wake()
-	p.log.Info("serials granted", "order", o.id, "request_id", g.RequestID, "count", count, "ranges", len(g.Ranges))
-	return nil
 }
 
 // checkGrant refuses a grant that changes the scheme, leaves the scheme's

@@ -93,6 +93,10 @@ func location(id string, ext map[string]any) obj {
 	return appendSorted(obj{{"id", id}}, ext)
 }
 
+// eventJSON is the JSON-LD object of e, its fields in a fixed order.
+//
+// It is long because it is the event's fields, written one after the other in the
+// order they appear in the output; each is a few lines.
 func eventJSON(e *Event) obj {
 	o := obj{{"type", string(e.Type)}}
 	if e.EventID != "" {

@@ -152,6 +152,11 @@ func checkExtKey(where, k string) error {
 	return nil
 }
 
+// parseEventJSON reads one event object; where names it in errors, docNS are
+// the document's namespaces.
+//
+// It is long because it is one switch with a case per EPCIS event field, unknown keys
+// becoming extensions; the case bodies share e and err.
 func parseEventJSON(where string, m map[string]any, docNS map[string]string) (Event, error) {
 	var e Event
 	var err error

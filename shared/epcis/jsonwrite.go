@@ -12,6 +12,9 @@ import (
 // appendJSON writes v as JSON in one pass. encoding/json would re-compact
 // the output of every nested MarshalJSON, which for a page of 10,000
 // events costs more than everything else.
+//
+// It is long because it is one type switch with a case per value type the writers
+// make; nested values call back into it.
 func appendJSON(b *bytes.Buffer, v any) error {
 	switch x := v.(type) {
 	case obj:

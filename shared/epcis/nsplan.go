@@ -65,6 +65,11 @@ type nsPlan struct {
 	renames []map[string]string
 }
 
+// planNamespaces builds the @context of a document of events (objs are their
+// JSON objects) and each event's renamed prefixes, as the top of this file says.
+//
+// It is long because resolving clashes needs every event's declarations, the prefixes
+// each writes literally and the prefixes taken so far, all at once.
 func planNamespaces(docNS map[string]string, events []Event, objs []obj) (nsPlan, error) {
 	plan := nsPlan{ctx: []any{ContextURL}, renames: make([]map[string]string, len(events))}
 	decl := make([]map[string]string, len(events))

@@ -168,6 +168,10 @@ func dlPct(s string) string { return dlPctReplacer.Replace(s) }
 
 // refDigitalLink is the reference's normaliser: the canonical GS1 Digital
 // Link URI of uri, or "" when uri is no GS1 identifier it knows.
+//
+// It is long because it ports the reference step for step (one case per EPC scheme,
+// then its Digital Link rewrites in its order), so that it can be compared with
+// dl_normaliser.py line by line.
 func refDigitalLink(uri string) string {
 	partition := strings.IndexByte(uri, '.')
 	if partition < 0 {

@@ -283,6 +283,10 @@ func correctStructure(n *hnode, lenient bool) (*hnode, error) {
 
 // refJSONEvents reads the events of a JSON-LD document into the
 // reference's tree, in document order.
+//
+// It is long because it follows the reference's steps in its order (clean @context,
+// expand, namespaces, ignored fields, event list, reshape), each working on what the
+// one before left.
 func refJSONEvents(raw []byte, lenient bool) ([]*hnode, error) {
 	doc, err := readJV(raw)
 	if err != nil {

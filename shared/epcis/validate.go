@@ -43,6 +43,10 @@ func (d Document) Validate() error {
 	return errors.Join(errs...)
 }
 
+// validate checks e; idx is its index in the document (-1 for none).
+//
+// It is long because it is a flat list of field checks, common fields then each type's
+// required ones, all reporting through bad so that every problem is listed.
 func (e Event) validate(idx int) error {
 	var errs []error
 	bad := func(field, value, rule string) {

@@ -202,6 +202,11 @@ func (w *xw) extensions(m map[string]any, err error) error {
 	return err
 }
 
+// event writes e as XML; its element declares docNS and e's own namespaces.
+//
+// It is long because the XSD orders each event type's elements differently: the shared
+// pieces (common, bizTx, srcDest, tail) are closures over e and extErr, and each case
+// calls them in its type's order.
 func (w *xw) event(e *Event, docNS map[string]string) error {
 	t := string(e.Type)
 	// Each event declares its own namespaces: events from different
@@ -454,47 +459,9 @@ func MarshalXML(d Document) ([]byte, error) {
 			w.sbdh(h, d)
 		}
 		if len(d.MasterData) > 0 {
-			w.open("extension")
-			w.open("EPCISMasterData")
-			w.open("VocabularyList")
-			for _, v := range d.MasterData {
-				w.b.WriteString("<Vocabulary")
-				w.attr("type", v.Type)
-				w.b.WriteString("><VocabularyElementList>")
-				for _, el := range v.Elements {
-					w.b.WriteString("<VocabularyElement")
-					w.attr("id", el.ID)
-					w.b.WriteString(">")
-					for _, a := range el.Attributes {
-						w.b.WriteString("<attribute")
-						w.attr("id", a.ID)
-						w.b.WriteString(">")
-						switch x := a.Value.(type) {
-						case map[string]any:
-							for _, k := range sortedKeys(x) {
-								if strings.HasPrefix(k, "@") || k == "#text" {
-									continue
-								}
-								if err := w.generic(k, x[k]); err != nil {
-									return nil, fmt.Errorf("epcis: marshal XML: master data %q: %w", el.ID, err)
-								}
-							}
-						case nil:
-						default:
-							w.text(fmt.Sprint(x))
-						}
-						w.close("attribute")
-					}
-					if len(el.Children) > 0 {
-						w.ids("children", "id", el.Children)
-					}
-					w.close("VocabularyElement")
-				}
-				w.b.WriteString("</VocabularyElementList></Vocabulary>")
+			if err := w.masterData(d.MasterData); err != nil {
+				return nil, err
 			}
-			w.close("VocabularyList")
-			w.close("EPCISMasterData")
-			w.close("extension")
 		}
 		w.close("EPCISHeader")
 	}
@@ -537,6 +504,53 @@ func MarshalQueryDocumentXML(events []Event, queryName, subscriptionID string, c
 	}
 	w.b.WriteString("</EventList></resultsBody></epcisq:QueryResults></EPCISBody></epcisq:EPCISQueryDocument>\n")
 	return w.b.Bytes(), nil
+}
+
+// masterData writes a document's master data: EPCISMasterData inside the
+// EPCISHeader's <extension>, where the XSD puts it.
+func (w *xw) masterData(md []Vocabulary) error {
+	w.open("extension")
+	w.open("EPCISMasterData")
+	w.open("VocabularyList")
+	for _, v := range md {
+		w.b.WriteString("<Vocabulary")
+		w.attr("type", v.Type)
+		w.b.WriteString("><VocabularyElementList>")
+		for _, el := range v.Elements {
+			w.b.WriteString("<VocabularyElement")
+			w.attr("id", el.ID)
+			w.b.WriteString(">")
+			for _, a := range el.Attributes {
+				w.b.WriteString("<attribute")
+				w.attr("id", a.ID)
+				w.b.WriteString(">")
+				switch x := a.Value.(type) {
+				case map[string]any:
+					for _, k := range sortedKeys(x) {
+						if strings.HasPrefix(k, "@") || k == "#text" {
+							continue
+						}
+						if err := w.generic(k, x[k]); err != nil {
+							return fmt.Errorf("epcis: marshal XML: master data %q: %w", el.ID, err)
+						}
+					}
+				case nil:
+				default:
+					w.text(fmt.Sprint(x))
+				}
+				w.close("attribute")
+			}
+			if len(el.Children) > 0 {
+				w.ids("children", "id", el.Children)
+			}
+			w.close("VocabularyElement")
+		}
+		w.b.WriteString("</VocabularyElementList></Vocabulary>")
+	}
+	w.close("VocabularyList")
+	w.close("EPCISMasterData")
+	w.close("extension")
+	return nil
 }
 
 func (w *xw) sbdh(h *Header, d Document) {

@@ -277,6 +277,10 @@ func flatten(n *xnode) []*xnode {
 	return out
 }
 
+// event reads one event element n; where names it in errors.
+//
+// It is long because it is one switch with a case per EPCIS event element, after the
+// 1.x wrappers are flattened; unknown unprefixed elements are refused.
 func (p *xparser) event(where string, n *xnode) (Event, error) {
 	e := Event{Type: EventType(n.local)}
 	var err error

@@ -206,6 +206,9 @@ var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
 // appear once. If anything is wrong the whole list is refused with a
 // *ListError naming every problem, duplicates with both lines; an invalid
 // spec is a *SpecError. The serials are returned in file order.
+//
+// It is long because it is one pass over the rows whose checks share state across
+// rows: the columns the header set, the GTIN the first row named, the serials seen.
 func ParseList(r io.Reader, spec ListSpec) ([]string, error) {
 	rules, err := spec.rules()
 	if err != nil {

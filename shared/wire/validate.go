@@ -15,6 +15,10 @@ import (
 // expiry YYMMDD with DD=00 allowed, SSCC check digit). Errors are
 // *FieldError naming the field by its JSON name. Whether the order exists
 // and the serial was granted is central's business, not the contract's.
+//
+// It is long because it is a flat list of checks in a fixed order (envelope,
+// identifiers, forbidden fields, each type's required ones); the first failure is
+// returned, so the order decides which error a bad event gets.
 func (e Event) Validate() error {
 	if err := validateID("id", e.ID); err != nil {
 		return err

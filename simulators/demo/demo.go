@@ -88,6 +88,10 @@ type state struct {
 
 // Run starts everything, prints the addresses to stdout and runs until ctx
 // ends; then the children get SIGTERM and Run waits for them.
+//
+// It is long because central, the simulated line and the edge start in order, each
+// needing the one before, and the one deferred stop sees whatever started and stops it
+// in reverse.
 func Run(ctx context.Context, cfg Config, stdout io.Writer, log *slog.Logger) (err error) {
 	if cfg.DataDir == "" {
 		cfg.DataDir = filepath.Join("data", "demo")

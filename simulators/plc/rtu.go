@@ -43,6 +43,10 @@ type deadliner interface {
 // Requests to other unit ids are ignored; broadcasts (unit 0) are carried
 // out without an answer; a frame with a bad CRC is dropped, as on a real
 // bus. While FaultDisconnect is on, requests go unanswered.
+//
+// It is long because the unblock hook and the read loop share stopped: each read error
+// (unknown function, bad CRC, bad frame, EIO from a pty without a client) is told from a
+// stop by it and recovers its own way.
 func (s *Sim) ServeRTU(ctx context.Context, rw io.ReadWriter) error {
 	select {
 	case <-s.closed:

@@ -73,6 +73,10 @@ type lineFlags struct {
 	fast                                                    bool
 }
 
+// runLine runs `serialine-sim line`: the line simulator until ctx ends.
+//
+// It is long because it is one CLI command: its flag set, the flags' overrides of the
+// configuration, then start, wait and the closing counters.
 func runLine(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("serialine-sim line", flag.ContinueOnError)
 	fs.SetOutput(stderr)
