@@ -282,53 +282,64 @@ func (s *Server) startBroker(ctx context.Context, addr string, fallback bool, pa
 	return fmt.Errorf("mqtt.broker: embedded broker on %s: %w", addr, lastErr)
 }
 
-func (s *Server) startHTTP() error {
+// handler builds central's HTTP routes: the LMVS paths (/01/, /gtin/,
+// /checkConnectivity) go to the responder before the mux, never to the web
+// UI's sign-in; then the API, EPCIS (its capture jobs started), metrics,
+// health and the web UI.
+func (s *Server) handler() (http.Handler, error) {
 	sessions, err := auth.NewSessions(s.st, auth.SessionConfig{
 		MaxAge:   s.cfg.Web.SessionMaxAge,
 		Idle:     s.cfg.Web.SessionIdle,
 		Insecure: !s.secureCookie(),
 	}, s.log)
 	if err != nil {
-		return fmt.Errorf("web: %w", err)
+		return nil, fmt.Errorf("web: %w", err)
 	}
 	ui, err := web.New(web.Deps{
 		Store: s.st, Sessions: sessions, Lines: s.in, Gaps: s.in, Orders: s.in,
 		StaleAfter: s.cfg.Web.StaleAfter, Refresh: s.cfg.Web.Refresh,
 	}, s.log)
 	if err != nil {
-		return fmt.Errorf("web: %w", err)
+		return nil, fmt.Errorf("web: %w", err)
 	}
 	responder, err := lmvs.NewResponder(s.st, lmvs.Config{ResponderGLN: s.cfg.Verification.ResponderGLN}, s.log)
 	if err != nil {
-		return fmt.Errorf("verification: %w", err)
+		return nil, fmt.Errorf("verification: %w", err)
 	}
 	deps := api.Deps{Store: s.st, Orders: s.in, Statuses: s.in, Outbound: s.sender, OutboundPolicy: s.sender.Policy()}
 	if r, err := s.cfg.requester(s.st, s.sender.Policy(), s.log); err != nil {
-		return err
+		return nil, err
 	} else if r != nil {
 		deps.Verifier = r
 	}
 	apiHandler, err := api.New(deps, s.log)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	mux := http.NewServeMux()
 	mux.Handle(api.Prefix, apiHandler)
 	// Subscription deliveries go where partner documents go: through the outbound policy.
 	if s.epcis, err = epcisapi.New(epcisapi.Deps{Events: s.st.Repository, Tokens: s.st, Outbound: s.sender.Policy()}, s.log.With("part", "epcis")); err != nil {
-		return err
+		return nil, err
 	}
 	startCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	err = s.epcis.Start(startCtx)
 	cancel()
 	if err != nil {
-		return fmt.Errorf("epcis: %w", err)
+		return nil, fmt.Errorf("epcis: %w", err)
 	}
 	mux.Handle(epcisapi.Prefix, s.epcis)
 	mux.Handle("GET /metrics", s.reg.Handler())
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.Handle("/", ui)
+	return lmvs.Route(responder, mux), nil
+}
 
+func (s *Server) startHTTP() error {
+	h, err := s.handler()
+	if err != nil {
+		return err
+	}
 	tlsCfg, err := s.cfg.httpTLS()
 	if err != nil {
 		return err
@@ -341,9 +352,7 @@ func (s *Server) startHTTP() error {
 	ln = limitListener(ln, s.cfg.HTTP.MaxConnections)
 	s.httpLn = ln
 	s.httpSrv = &http.Server{
-		// The LMVS paths (/01/, /gtin/, /checkConnectivity) go to the
-		// responder before the mux: never to the web UI's sign-in.
-		Handler:           s.countRequests(s.guard(hosts, lmvs.Route(responder, mux))),
+		Handler:           s.countRequests(s.guard(hosts, h)),
 		ReadHeaderTimeout: s.cfg.HTTP.ReadHeaderTimeout,
 		ReadTimeout:       s.cfg.HTTP.ReadTimeout,
 		WriteTimeout:      s.cfg.HTTP.WriteTimeout,
