@@ -251,11 +251,25 @@ func (a *Agent) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// The mounted handlers close first (their long-lived streams would hold
+	// Shutdown), then the server; on every way out of Run after this point.
+	var srv *http.Server
+	stopHTTP := func() {
+		for _, c := range closers {
+			c.Close()
+		}
+		if srv != nil {
+			sctx, scancel := context.WithTimeout(context.Background(), 2*time.Second)
+			_ = srv.Shutdown(sctx)
+			scancel()
+		}
+	}
 	ln, err := net.Listen("tcp", a.cfg.HTTP)
 	if err != nil {
+		stopHTTP()
 		return fmt.Errorf("http: %w", err)
 	}
-	srv, ln := NewHTTPServer(a.cfg.HTTPServer, h, ln, a.log)
+	srv, ln = NewHTTPServer(a.cfg.HTTPServer, h, ln, a.log)
 	a.mu.Lock()
 	a.httpAddr = ln.Addr().String()
 	a.mu.Unlock()
@@ -269,6 +283,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	waitPacking, err := a.startPacking(rctx, db, lineIO{ob, sess}, st)
 	if err != nil {
 		stop()
+		stopHTTP()
 		return err
 	}
 	var wg sync.WaitGroup
@@ -290,12 +305,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	stop() // the station leaves the line stopped
 	wg.Wait()
 	waitPacking()
-	for _, c := range closers {
-		c.Close()
-	}
-	sctx, scancel := context.WithTimeout(context.Background(), 2*time.Second)
-	_ = srv.Shutdown(sctx)
-	scancel()
+	stopHTTP()
 	if err := pl.Close(); err != nil {
 		a.log.Error("pool close", "err", err)
 	}
