@@ -41,6 +41,24 @@ refuse a postgres:// database and print the commands.
 Exit status: 0 done, 1 failed or problems found, 2 usage or configuration.
 `
 
+// commandConfig is the configuration of an administrator's command: the
+// file at path when given, its database replaced by db when given, with
+// the defaults, checked.
+func commandConfig(path, db string) (Config, error) {
+	var cfg Config
+	if path != "" {
+		var err error
+		if cfg, err = LoadConfig(path); err != nil {
+			return Config{}, err
+		}
+	}
+	if db != "" {
+		cfg.Database.URL = db
+	}
+	cfg = cfg.WithDefaults()
+	return cfg, cfg.Validate()
+}
+
 // backupCommand runs `serialine-central backup|restore|check`.
 //
 // It is long because it is one CLI command: the flag set of its three modes, the
@@ -80,19 +98,8 @@ func backupCommand(ctx context.Context, cmd string, args []string, env Env) int 
 	if file != nil && strings.TrimSpace(*file) == "" {
 		return usage("-%s FILE is required", map[string]string{"backup": "o", "restore": "i"}[cmd])
 	}
-	var cfg Config
-	if *configPath != "" {
-		var err error
-		if cfg, err = LoadConfig(*configPath); err != nil {
-			fmt.Fprintf(env.Stderr, "serialine-central %s: %v\n", cmd, err)
-			return 2
-		}
-	}
-	if *db != "" {
-		cfg.Database.URL = *db
-	}
-	cfg = cfg.WithDefaults()
-	if err := cfg.Validate(); err != nil {
+	cfg, err := commandConfig(*configPath, *db)
+	if err != nil {
 		fmt.Fprintf(env.Stderr, "serialine-central %s: %v\n", cmd, err)
 		return 2
 	}
@@ -215,19 +222,8 @@ func skipSerialsCommand(ctx context.Context, args []string, env Env) int {
 	case strings.TrimSpace(*reason) == "":
 		return usage("--reason is required: it goes into the audit trail")
 	}
-	var cfg Config
-	if *configPath != "" {
-		var err error
-		if cfg, err = LoadConfig(*configPath); err != nil {
-			fmt.Fprintf(env.Stderr, "serialine-central skip-serials: %v\n", err)
-			return 2
-		}
-	}
-	if *db != "" {
-		cfg.Database.URL = *db
-	}
-	cfg = cfg.WithDefaults()
-	if err := cfg.Validate(); err != nil {
+	cfg, err := commandConfig(*configPath, *db)
+	if err != nil {
 		fmt.Fprintf(env.Stderr, "serialine-central skip-serials: %v\n", err)
 		return 2
 	}

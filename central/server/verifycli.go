@@ -68,19 +68,8 @@ func verifyCommand(ctx context.Context, args []string, env Env) int {
 	case p == (lmvs.Pack{}):
 		return usage("nothing to verify")
 	}
-	var cfg Config
-	if *configPath != "" {
-		var err error
-		if cfg, err = LoadConfig(*configPath); err != nil {
-			fmt.Fprintf(env.Stderr, "serialine-central verify: %v\n", err)
-			return 2
-		}
-	}
-	if *db != "" {
-		cfg.Database.URL = *db
-	}
-	cfg = cfg.WithDefaults()
-	if err := cfg.Validate(); err != nil {
+	cfg, err := commandConfig(*configPath, *db)
+	if err != nil {
 		fmt.Fprintf(env.Stderr, "serialine-central verify: %v\n", err)
 		return 2
 	}
