@@ -492,16 +492,16 @@ func (a *Agent) Changes() <-chan struct{} {
 	return ch
 }
 
-// Start runs a released order (or resumes the current one).
-func (a *Agent) Start(ctx context.Context, orderID string) error {
+// StartLine runs a released order (or resumes the current one).
+func (a *Agent) StartLine(ctx context.Context, orderID string) error {
 	_, _, st, err := a.parts()
 	if err != nil {
 		return err
 	}
-	return st.StartAs(ctx, orderID, a.operator(ctx))
+	return st.StartLineAs(ctx, orderID, a.operator(ctx))
 }
 
-// Pause stops the conveyor; Start resumes.
+// Pause stops the conveyor; StartLine resumes.
 func (a *Agent) Pause(ctx context.Context) error {
 	_, _, st, err := a.parts()
 	if err != nil {
@@ -510,13 +510,13 @@ func (a *Agent) Pause(ctx context.Context) error {
 	return st.Pause(ctx)
 }
 
-// Stop stops the line.
-func (a *Agent) Stop(ctx context.Context) error {
+// StopLine stops the line.
+func (a *Agent) StopLine(ctx context.Context) error {
 	_, _, st, err := a.parts()
 	if err != nil {
 		return err
 	}
-	return st.Stop(ctx)
+	return st.StopLine(ctx)
 }
 
 // Acknowledge acknowledges the alarms the signed-in person's role allows

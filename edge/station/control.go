@@ -54,23 +54,23 @@ func (s *Station) do(ctx context.Context, fn func() error) error {
 	}
 }
 
-// Start runs order (one of the released orders): its label template is
+// StartLine runs order (one of the released orders): its label template is
 // built, the pool serves its serials and the line starts. The first start
 // of an order records order-started.
-func (s *Station) Start(ctx context.Context, orderID string) error {
-	return s.StartAs(ctx, orderID, "")
+func (s *Station) StartLine(ctx context.Context, orderID string) error {
+	return s.StartLineAs(ctx, orderID, "")
 }
 
 // ErrComplete is returned by Start for an order whose quantity is made.
 var ErrComplete = errors.New("the order is complete")
 
-// StartAs is Start by operator (the one signed in at the touchscreen):
+// StartLineAs is StartLine by operator (the one signed in at the touchscreen):
 // the events of the units made from now on carry that name. An empty
 // operator keeps the current one (initially Config.Operator).
 //
 // The order must be released, within its shelf life (line PC clock), not
 // complete, and no alarm may be active.
-func (s *Station) StartAs(ctx context.Context, orderID, operator string) error {
+func (s *Station) StartLineAs(ctx context.Context, orderID, operator string) error {
 	return s.do(ctx, func() error {
 		if operator != "" {
 			s.operator = operator
@@ -136,7 +136,7 @@ func (s *Station) StartAs(ctx context.Context, orderID, operator string) error {
 	})
 }
 
-// Pause stops the conveyor; Start resumes the same order.
+// Pause stops the conveyor; StartLine resumes.the same order.
 func (s *Station) Pause(ctx context.Context) error {
 	return s.do(ctx, func() error {
 		if s.want == wire.LineRunning {
@@ -147,8 +147,8 @@ func (s *Station) Pause(ctx context.Context) error {
 	})
 }
 
-// Stop stops the line.
-func (s *Station) Stop(ctx context.Context) error {
+// StopLine stops the line.
+func (s *Station) StopLine(ctx context.Context) error {
 	return s.do(ctx, func() error {
 		s.want = wire.LineStopped
 		s.applyState()

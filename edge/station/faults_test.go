@@ -54,7 +54,7 @@ func TestDeviceFaultStopsUntilClearedAndAcknowledged(t *testing.T) {
 				}
 			}
 			require.Eventually(t, func() bool { return !r.line.Status().Running }, waitLong, time.Millisecond, "the PLC stops the conveyor")
-			require.Error(t, r.st.Start(ctx, "WO-1"), "no start during an alarm")
+			require.Error(t, r.st.StartLine(ctx, "WO-1"), "no start during an alarm")
 
 			r.setFault(tc.device, tc.fault, tc.off)
 			s = r.waitState(func(s Snapshot) bool { return hasAlarm(s, tc.device, false) }, "the fault to clear")
@@ -106,7 +106,7 @@ func TestEmptyPoolStopsTheLine(t *testing.T) {
 	lcfg.Units = 60
 	r := newRig(t, lcfg, rigOptions{grant: 25})
 	ctx := testkit.Context(t)
-	require.NoError(t, r.st.Start(ctx, "WO-1"))
+	require.NoError(t, r.st.StartLine(ctx, "WO-1"))
 	s := r.waitState(func(s Snapshot) bool { return hasAlarm(s, "serials", true) }, "the empty pool alarm")
 	for _, a := range s.Alarms {
 		if a.Device == "serials" {

@@ -182,7 +182,7 @@ func TestOrderEndsWithExactlyItsQuantity(t *testing.T) {
 	c := r.st.Counts()
 	require.Equal(t, uint64(quantity)+rejected, c.Printed-c.Voided, "every reject was replaced, nothing more printed")
 
-	err := r.st.Start(ctx, "WO-1")
+	err := r.st.StartLine(ctx, "WO-1")
 	require.ErrorIs(t, err, ErrComplete)
 	require.ErrorContains(t, err, "close it")
 }
@@ -249,7 +249,7 @@ func TestQualityLimitsStopTheLine(t *testing.T) {
 
 			// Start is refused until acknowledged; the acknowledgement
 			// starts the count afresh.
-			require.ErrorIs(t, r.st.Start(ctx, "WO-1"), ErrAlarm)
+			require.ErrorIs(t, r.st.StartLine(ctx, "WO-1"), ErrAlarm)
 			r.setFault(tc.device, tc.fault, tc.off)
 			require.NoError(t, r.st.Acknowledge(ctx))
 			r.waitState(func(s Snapshot) bool { return s.State == wire.LineRunning }, "running again")
@@ -289,7 +289,7 @@ func TestAllowanceSpentStopsUntilExtended(t *testing.T) {
 	require.Equal(t, uint64(6), s.Production.Allowance)
 	require.GreaterOrEqual(t, s.Production.Rejected, uint64(6))
 	require.Zero(t, s.Production.AllowanceLeft)
-	require.ErrorIs(t, r.st.Start(ctx, "WO-1"), ErrAlarm)
+	require.ErrorIs(t, r.st.StartLine(ctx, "WO-1"), ErrAlarm)
 	require.NoError(t, r.st.Acknowledge(ctx))
 	require.Equal(t, wire.LineAlarm, r.st.Snapshot().State, "the allowance stays spent until extended")
 
@@ -318,7 +318,7 @@ func TestExpiryGovernsTheLine(t *testing.T) {
 	o.MinShelfLifeDays = 2
 	r := newRig(t, lcfg, rigOptions{grant: 2000, order: o, station: Config{Now: now}})
 	ctx := testkit.Context(t)
-	err := r.st.Start(ctx, "WO-1")
+	err := r.st.StartLine(ctx, "WO-1")
 	require.ErrorContains(t, err, "1 days away, the product needs at least 2 days of shelf life")
 
 	o.MinShelfLifeDays = 0
@@ -339,7 +339,7 @@ func TestExpiryGovernsTheLine(t *testing.T) {
 	require.NoError(t, r.st.Acknowledge(ctx))
 	s = r.st.Snapshot()
 	require.Equal(t, wire.LineAlarm, s.State, "the cause stays: no running past the expiry")
-	require.ErrorIs(t, r.st.Start(ctx, "WO-1"), ErrAlarm)
+	require.ErrorIs(t, r.st.StartLine(ctx, "WO-1"), ErrAlarm)
 }
 
 // TestAcknowledgeByRole: an alarm that needs QA stays when an operator
@@ -424,7 +424,7 @@ func TestStorageFaultStopsPrinting(t *testing.T) {
 	for _, l := range lost {
 		require.Contains(t, a.Fault, l.Serial)
 	}
-	require.ErrorIs(t, r.st.Start(ctx, "WO-1"), ErrAlarm)
+	require.ErrorIs(t, r.st.StartLine(ctx, "WO-1"), ErrAlarm)
 	require.ErrorIs(t, r.st.AcknowledgeAs(ctx, "Ana", RoleOperator), ErrRole)
 
 	r.failCommits.Store(false) // the disk freed: the waiting records are saved

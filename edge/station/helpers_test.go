@@ -242,7 +242,7 @@ func (r *rig) waitState(cond func(Snapshot) bool, what string) Snapshot {
 func (r *rig) startLine(ctx context.Context) {
 	r.tb.Helper()
 	r.setFault("line", "starved", true)
-	require.NoError(r.tb, r.st.Start(ctx, "WO-1"))
+	require.NoError(r.tb, r.st.StartLine(ctx, "WO-1"))
 	require.Eventually(r.tb, func() bool { return r.line.Status().Running }, waitLong, time.Millisecond)
 	r.setFault("line", "starved", false)
 }

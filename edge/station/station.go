@@ -91,7 +91,7 @@ type Station struct {
 	plc  PLC
 	pool Serials
 	out  Events
-	// operator is put on the events; it changes at StartAs and is read
+	// operator is put on the events; it changes at StartLineAs and is read
 	// and written on the run loop only.
 	operator string
 

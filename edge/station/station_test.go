@@ -94,7 +94,7 @@ func checkRun(t *testing.T, r *rig, lcfg line.Config, n int) Counts {
 	snap := r.waitState(func(s Snapshot) bool {
 		return s.Counts.Good+s.Counts.RejectedTotal()+s.Counts.Blank == uint64(n) && s.InFlight == 0 && s.Counts.RejectsSent == final.Rejected
 	}, "every unit decided")
-	require.NoError(t, r.st.Stop(ctx))
+	require.NoError(t, r.st.StopLine(ctx))
 	good, rejected, err := r.plc.Counters(ctx)
 	require.NoError(t, err)
 	evs := r.events()
@@ -168,7 +168,7 @@ func TestStartAsNamesTheOperator(t *testing.T) {
 	r := newRig(t, lcfg, rigOptions{grant: 1_000})
 	ctx := testkit.Context(t)
 	r.setFault("line", "starved", true)
-	require.NoError(t, r.st.StartAs(ctx, "WO-1", "Ana"))
+	require.NoError(t, r.st.StartLineAs(ctx, "WO-1", "Ana"))
 	require.Eventually(t, func() bool { return r.line.Status().Running }, waitLong, time.Millisecond)
 	r.setFault("line", "starved", false)
 	_, err := r.line.Wait(ctx, func(c line.Counters) bool { return c.Good+c.Rejected >= n })

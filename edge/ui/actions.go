@@ -116,7 +116,7 @@ func (u *UI) serveStart(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	u.call(w, r, who, Action{Action: ActStart, Order: body.Order}, func(ctx context.Context) (any, error) {
-		return nil, u.line.Start(ctx, body.Order)
+		return nil, u.line.StartLine(ctx, body.Order)
 	})
 }
 

@@ -113,7 +113,7 @@ func (f *fakeLine) Calls() []lineCall {
 	return append([]lineCall(nil), f.calls...)
 }
 
-func (f *fakeLine) Start(ctx context.Context, order string) error {
+func (f *fakeLine) StartLine(ctx context.Context, order string) error {
 	f.note(ctx, "start", order)
 	var err error
 	f.update(func(s *agent.State) {
@@ -159,7 +159,7 @@ func (f *fakeLine) Pause(ctx context.Context) error {
 	return nil
 }
 
-func (f *fakeLine) Stop(ctx context.Context) error {
+func (f *fakeLine) StopLine(ctx context.Context) error {
 	f.note(ctx, "stop", "")
 	f.setState(wire.LineStopped)
 	return nil

@@ -32,9 +32,9 @@ var assets embed.FS
 type Line interface {
 	State() agent.State
 	Changes() <-chan struct{}
-	Start(ctx context.Context, order string) error
+	StartLine(ctx context.Context, order string) error
 	Pause(context.Context) error
-	Stop(context.Context) error
+	StopLine(context.Context) error
 	Acknowledge(context.Context) error
 	CloseOrder(context.Context) (wire.Reconciliation, error)
 	ExtendAllowance(ctx context.Context, units uint64, reason string) error
@@ -266,7 +266,7 @@ func New(cfg Config, line Line, ops Operators, rec Recorder, log *slog.Logger) (
 	m.HandleFunc("POST /ui/touch", u.serveTouch)
 	m.HandleFunc("POST /ui/start", u.serveStart)
 	m.HandleFunc("POST /ui/pause", u.unsigned(ActPause, line.Pause))
-	m.HandleFunc("POST /ui/stop", u.unsigned(ActStop, line.Stop))
+	m.HandleFunc("POST /ui/stop", u.unsigned(ActStop, line.StopLine))
 	m.HandleFunc("POST /ui/ack", u.serveAck)
 	m.HandleFunc("POST /ui/close", u.serveClose)
 	m.HandleFunc("POST /ui/extend", u.serveExtend)
