@@ -84,14 +84,17 @@ type Scanner struct {
 	stats Stats
 }
 
-// New validates cfg and returns a reader that is not yet connected; Run
-// connects.
-func New(cfg Config, log *slog.Logger) (*Scanner, error) {
+// Validate checks cfg and names the first key that breaks a rule.
+func (cfg Config) Validate() error {
+	_, err := cfg.validate()
+	return err
+}
+
+// validate also returns the parsed link (nil with a custom Dial) so New
+// does not parse it twice.
+func (cfg Config) validate() (*transport.Config, error) {
 	if cfg.Name == "" {
 		return nil, errors.New("scanner: name: missing")
-	}
-	if log == nil {
-		return nil, fmt.Errorf("scanner %q: logger: missing", cfg.Name)
 	}
 	if err := cfg.Format.Validate(); err != nil {
 		return nil, fmt.Errorf("scanner %q: %w", cfg.Name, err)
@@ -105,6 +108,29 @@ func New(cfg Config, log *slog.Logger) (*Scanner, error) {
 	if cfg.ReconnectMin > 0 && cfg.ReconnectMax > 0 && cfg.ReconnectMax < cfg.ReconnectMin {
 		return nil, fmt.Errorf("scanner %q: reconnect_max %v is below reconnect_min %v", cfg.Name, cfg.ReconnectMax, cfg.ReconnectMin)
 	}
+	if cfg.Dial != nil {
+		return nil, nil
+	}
+	if cfg.Transport == "" {
+		return nil, fmt.Errorf("scanner %q: transport: missing (want \"tcp:HOST:PORT\" or \"serial:/dev/ttyX?baud=N\")", cfg.Name)
+	}
+	tc, err := transport.ParseSpec(cfg.Transport)
+	if err != nil {
+		return nil, fmt.Errorf("scanner %q: %w", cfg.Name, err)
+	}
+	return &tc, nil
+}
+
+// New validates cfg and returns a reader that is not yet connected; Run
+// connects.
+func New(cfg Config, log *slog.Logger) (*Scanner, error) {
+	tc, err := cfg.validate()
+	if err != nil {
+		return nil, err
+	}
+	if log == nil {
+		return nil, fmt.Errorf("scanner %q: logger: missing", cfg.Name)
+	}
 	s := &Scanner{
 		name:    cfg.Name,
 		format:  cfg.Format,
@@ -113,15 +139,8 @@ func New(cfg Config, log *slog.Logger) (*Scanner, error) {
 		target:  "custom dial",
 		idle:    cfg.IdleTimeout,
 	}
-	if s.dial == nil {
-		if cfg.Transport == "" {
-			return nil, fmt.Errorf("scanner %q: transport: missing (want \"tcp:HOST:PORT\" or \"serial:/dev/ttyX?baud=N\")", cfg.Name)
-		}
-		tc, err := transport.ParseSpec(cfg.Transport)
-		if err != nil {
-			return nil, fmt.Errorf("scanner %q: %w", cfg.Name, err)
-		}
-		s.dial = func(ctx context.Context) (io.ReadWriteCloser, error) { return transport.Dial(ctx, tc) }
+	if tc != nil {
+		s.dial = func(ctx context.Context) (io.ReadWriteCloser, error) { return transport.Dial(ctx, *tc) }
 		s.target = tc.String()
 	}
 	s.log = log.With("scanner", cfg.Name, "link", s.target)

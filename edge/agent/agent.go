@@ -9,7 +9,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -39,8 +38,6 @@ var ErrNotRunning = errors.New("edge agent not running")
 
 // DBFile is the bbolt file in the data folder.
 const DBFile = "edge.db"
-
-func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 // Agent is one line's edge agent.
 type Agent struct {

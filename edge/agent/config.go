@@ -265,8 +265,7 @@ func (c Config) Validate() error {
 	if _, err := c.printerConfig(); err != nil {
 		return fmt.Errorf("printer: %w", err)
 	}
-	sc := c.Scanner
-	if _, err := scanner.New(sc, discardLogger()); err != nil {
+	if err := c.Scanner.Validate(); err != nil {
 		return fmt.Errorf("scanner: %w", err)
 	}
 	if err := c.PLC.Validate(); err != nil {

@@ -100,7 +100,7 @@ func (c Config) validatePacking() error {
 		return fmt.Errorf("packing: printer: %w", err)
 	}
 	if c.Packing.Scanner.Transport != "" {
-		if _, err := scanner.New(c.Packing.Scanner, discardLogger()); err != nil {
+		if err := c.Packing.Scanner.Validate(); err != nil {
 			return fmt.Errorf("packing: scanner: %w", err)
 		}
 	}
