@@ -25,8 +25,9 @@ type Config struct {
 	// "serial:/dev/ttyS0?baud=115200" (see transport.ParseSpec).
 	Transport string `yaml:"transport"`
 	// Layout of the unit label; the driver stores it in the printer once
-	// (^DF) and recalls it per unit (^XF).
-	Layout zpl.Layout `yaml:"layout"`
+	// (^DF) and recalls it per unit (^XF). The program sets it (the edge
+	// agent from its dpi, module_mm and text_lines): it is no YAML key.
+	Layout zpl.Layout `yaml:"-"`
 	// StatusInterval is how often the background poller asks ~HS
 	// (default 1 s; negative turns background polling off).
 	StatusInterval time.Duration `yaml:"status_interval"`

@@ -131,17 +131,14 @@ type MQTTConfig struct {
 	KeyFile  string `yaml:"key_file"`
 }
 
-// PrinterConfig is the label printer and its label layout.
+// PrinterConfig is the label printer: the driver's own configuration (its
+// keys inline: name, transport, status_interval, timeout, reconnect_min,
+// reconnect_max) and what the unit label's layout is made from.
 type PrinterConfig struct {
-	Name           string        `yaml:"name"`
-	Transport      string        `yaml:"transport"`
-	DPI            int           `yaml:"dpi"`
-	ModuleMM       float64       `yaml:"module_mm"`
-	TextLines      int           `yaml:"text_lines"`
-	StatusInterval time.Duration `yaml:"status_interval"`
-	Timeout        time.Duration `yaml:"timeout"`
-	ReconnectMin   time.Duration `yaml:"reconnect_min"`
-	ReconnectMax   time.Duration `yaml:"reconnect_max"`
+	printer.Config `yaml:",inline"`
+	DPI            int     `yaml:"dpi"`
+	ModuleMM       float64 `yaml:"module_mm"`
+	TextLines      int     `yaml:"text_lines"`
 }
 
 // StationConfig is the line geometry and the checks.
@@ -198,7 +195,7 @@ func DefaultConfig() Config {
 		HTTPServer:     DefaultHTTPServer(),
 		StatusInterval: 5 * time.Second,
 		MQTT:           MQTTConfig{Broker: "tcp://127.0.0.1:1883"},
-		Printer:        PrinterConfig{Name: "printer", DPI: 300, TextLines: 5},
+		Printer:        PrinterConfig{Config: printer.Config{Name: "printer"}, DPI: 300, TextLines: 5},
 		Scanner:        scanner.Config{Name: "scanner", Format: scanner.Format{Grade: scanner.GradeLetter, AssumeGS1: true}},
 		PLC:            plc.Config{Name: "plc", Map: plc.DefaultRegisterMap()},
 		Station:        StationConfig{PrinterToCamera: 4, CameraToReject: 3, PrintWindow: 0.8, Jitter: 5, CameraGuard: station.DefaultCameraGuard, MinGrade: scanner.GradeC},
@@ -393,9 +390,8 @@ func (c Config) printerConfig() (printer.Config, error) {
 	if err != nil {
 		return printer.Config{}, err
 	}
-	p := c.Printer
-	pc := printer.Config{Name: p.Name, Transport: p.Transport, Layout: l, StatusInterval: p.StatusInterval,
-		Timeout: p.Timeout, ReconnectMin: p.ReconnectMin, ReconnectMax: p.ReconnectMax}
+	pc := c.Printer.Config
+	pc.Layout = l
 	return pc, pc.Validate()
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/serialine/serialine/internal/testkit"
 
 	"github.com/serialine/serialine/drivers/plc"
+	"github.com/serialine/serialine/drivers/printer"
 	"github.com/serialine/serialine/drivers/scanner"
 	"github.com/serialine/serialine/edge/internal/testcentral"
 	"github.com/serialine/serialine/shared/wire"
@@ -62,7 +63,7 @@ func agentConfig(tb testing.TB, lineID string, l *line.Line, lcfg line.Config, b
 	cfg.StatusInterval = time.Second
 	cfg.MQTT.Broker = broker
 	cfg.MQTT.ReconnectMax = 200 * time.Millisecond
-	cfg.Printer = agent.PrinterConfig{Name: "printer", Transport: d.Printer, DPI: lcfg.Printer.DPI, TextLines: 5, StatusInterval: 50 * time.Millisecond}
+	cfg.Printer = agent.PrinterConfig{Config: printer.Config{Name: "printer", Transport: d.Printer, StatusInterval: 50 * time.Millisecond}, DPI: lcfg.Printer.DPI, TextLines: 5}
 	cfg.Scanner.Transport = d.Scanner
 	cfg.Scanner.Format = scanFormat()
 	cfg.Scanner.ReconnectMin, cfg.Scanner.ReconnectMax = 10*time.Millisecond, 100*time.Millisecond

@@ -43,20 +43,16 @@ type PackingConfig struct {
 	Scanner scanner.Config `yaml:"scanner"`
 }
 
-// CasePrinterConfig is the printer of the case and pallet labels.
+// CasePrinterConfig is the printer of the case and pallet labels: the
+// driver's own configuration (keys inline) and the printer's resolution.
 type CasePrinterConfig struct {
-	Name           string        `yaml:"name"`
-	Transport      string        `yaml:"transport"`
-	DPI            int           `yaml:"dpi"`
-	StatusInterval time.Duration `yaml:"status_interval"`
-	Timeout        time.Duration `yaml:"timeout"`
-	ReconnectMin   time.Duration `yaml:"reconnect_min"`
-	ReconnectMax   time.Duration `yaml:"reconnect_max"`
+	printer.Config `yaml:",inline"`
+	DPI            int `yaml:"dpi"`
 }
 
 func defaultPacking() PackingConfig {
 	return PackingConfig{CaseSize: 10, PalletSize: 0,
-		Printer: CasePrinterConfig{Name: "case-printer", DPI: 203},
+		Printer: CasePrinterConfig{Config: printer.Config{Name: "case-printer"}, DPI: 203},
 		Scanner: scanner.Config{Name: "handheld", Format: scanner.Format{AssumeGS1: true}}}
 }
 
@@ -80,8 +76,8 @@ func (c Config) casePrinterConfig() (printer.Config, error) {
 	default:
 		return printer.Config{}, fmt.Errorf("label_symbology: must be datamatrix or gs1-128, got %q", c.Packing.LabelSymbology)
 	}
-	pc := printer.Config{Name: p.Name, Transport: p.Transport, Layout: layout, StatusInterval: p.StatusInterval,
-		Timeout: p.Timeout, ReconnectMin: p.ReconnectMin, ReconnectMax: p.ReconnectMax}
+	pc := p.Config
+	pc.Layout = layout
 	return pc, pc.Validate()
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/serialine/serialine/central/store/orders"
 	"github.com/serialine/serialine/central/store/sqldb"
 	"github.com/serialine/serialine/central/store/storetest"
+	"github.com/serialine/serialine/drivers/printer"
 	"github.com/serialine/serialine/drivers/scanner"
 	"github.com/serialine/serialine/edge/agent"
 	"github.com/serialine/serialine/edge/internal/testcentral"
@@ -130,7 +131,7 @@ func TestAgentPacksWhileProducing(t *testing.T) {
 	cfg := agentConfig(t, lineID, l, lcfg, broker)
 	cfg.Packing = agent.PackingConfig{Enabled: true, CompanyPrefix: packPrefix, CaseExtension: 0, PalletExtension: 1,
 		CaseSize: 4, PalletSize: 2, LowWater: 2, RequestSize: 3, RequestRetry: 500 * time.Millisecond,
-		Printer: agent.CasePrinterConfig{Name: "case-printer", Transport: "tcp:" + prnAddr, DPI: 203, StatusInterval: 50 * time.Millisecond},
+		Printer: agent.CasePrinterConfig{Config: printer.Config{Name: "case-printer", Transport: "tcp:" + prnAddr, StatusInterval: 50 * time.Millisecond}, DPI: 203},
 		Scanner: scanner.Config{Name: "handheld", Transport: "tcp:" + hhAddr, Format: scanner.Format{AssumeGS1: true},
 			ReconnectMin: 10 * time.Millisecond, ReconnectMax: 100 * time.Millisecond}}
 	require.NoError(t, cfg.Validate())

@@ -87,17 +87,7 @@ func checkKeys(n *yaml.Node, t reflect.Type, path string, keyAt map[int]string) 
 		return nil
 	}
 	fields := map[string]reflect.Type{}
-	for i := range t.NumField() {
-		f := t.Field(i)
-		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
-		if name == "-" || !f.IsExported() {
-			continue
-		}
-		if name == "" {
-			name = strings.ToLower(f.Name)
-		}
-		fields[name] = f.Type
-	}
+	yamlFields(t, fields)
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
 		ft, ok := fields[k.Value]
@@ -135,4 +125,25 @@ func Parse[T Validator](r io.Reader, defaults T) (T, error) {
 		return zero, err
 	}
 	return cfg, nil
+}
+
+// yamlFields adds the keys of struct type t to fields, with the keys of an
+// inlined struct (`yaml:",inline"`: a driver's own configuration embedded
+// in a program's) as its own.
+func yamlFields(t reflect.Type, fields map[string]reflect.Type) {
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if opts == "inline" && f.Anonymous && f.Type.Kind() == reflect.Struct {
+			yamlFields(f.Type, fields) // yaml.v3 inlines unexported embedded structs too
+			continue
+		}
+		if name == "-" || !f.IsExported() {
+			continue
+		}
+		if name == "" {
+			name = strings.ToLower(f.Name)
+		}
+		fields[name] = f.Type
+	}
 }

@@ -22,6 +22,13 @@ func (f *format) UnmarshalYAML(unmarshal func(any) error) error {
 	return nil
 }
 
+// driverConfig stands for a driver's own configuration, embedded inline
+// in a program's (as the edge agent embeds the printer driver's).
+type driverConfig struct {
+	Name   string `yaml:"name"`
+	Hidden int    `yaml:"-"`
+}
+
 type testConfig struct {
 	Line    string        `yaml:"line"`
 	Speed   int           `yaml:"speed"`
@@ -32,6 +39,10 @@ type testConfig struct {
 	Operators []struct {
 		Name string `yaml:"name"`
 	} `yaml:"operators"`
+	Printer struct {
+		driverConfig `yaml:",inline"`
+		DPI          int `yaml:"dpi"`
+	} `yaml:"printer"`
 }
 
 func TestDecode(t *testing.T) {
@@ -47,6 +58,13 @@ func TestDecode(t *testing.T) {
 				require.Equal(t, "X", c.Scanner.Format.Prefix)
 				require.Equal(t, "Ana", c.Operators[0].Name)
 			}},
+		{name: "an inlined driver's keys are the section's own", doc: "printer:\n  name: P1\n  dpi: 300\n",
+			check: func(t *testing.T, c testConfig) {
+				require.Equal(t, "P1", c.Printer.Name)
+				require.Equal(t, 300, c.Printer.DPI)
+			}},
+		{name: "an inlined driver's hidden field is no key", doc: "printer:\n  hidden: 1\n", wantErr: `line 2: unknown key "printer.hidden"`},
+		{name: "unknown key beside an inlined driver", doc: "printer:\n  name: P1\n  dpii: 3\n", wantErr: `line 3: unknown key "printer.dpii"`},
 		{name: "unknown top-level key", doc: "line: L1\nsped: 3\n", wantErr: `line 2: unknown key "sped"`},
 		{name: "unknown key behind a custom unmarshaller", doc: "scanner:\n  format:\n    prefx: X\n", wantErr: `line 3: unknown key "scanner.format.prefx"`},
 		{name: "unknown key in a list item", doc: "operators:\n  - name: Ana\n  - nme: Bo\n", wantErr: `line 3: unknown key "operators[1].nme"`},

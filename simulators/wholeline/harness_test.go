@@ -24,6 +24,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/serialine/serialine/drivers/printer"
+
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 	"gopkg.in/yaml.v3"
@@ -469,7 +471,7 @@ func (s *system) addLine(t *testing.T, id string, o lineOpts) *rig {
 	}
 	a.MQTT.Username, a.MQTT.Password = id, r.password
 	a.MQTT.ReconnectMax = 500 * time.Millisecond
-	a.Printer = agent.PrinterConfig{Name: "printer", Transport: d.Printer, DPI: cfg.Printer.DPI, TextLines: 5, StatusInterval: 100 * time.Millisecond}
+	a.Printer = agent.PrinterConfig{Config: printer.Config{Name: "printer", Transport: d.Printer, StatusInterval: 100 * time.Millisecond}, DPI: cfg.Printer.DPI, TextLines: 5}
 	a.Scanner.Transport = d.Scanner
 	a.Scanner.Format = cfg.Scanner.Format
 	a.Scanner.ReconnectMin, a.Scanner.ReconnectMax = 10*time.Millisecond, 200*time.Millisecond
