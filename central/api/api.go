@@ -11,7 +11,6 @@
 package api
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -37,28 +36,15 @@ const (
 	DefaultMaxImportBytes = 64 << 20 // CSV serial lists: 64 MiB, about 3 million serials
 )
 
-// OrderPublisher publishes a line's retained orders payload (central's
-// ingest side does, on serialine/v1/lines/{line}/orders). The API calls it
-// after a release or a close has committed.
-type OrderPublisher interface {
-	PublishOrders(ctx context.Context, line string) error
-}
-
-// LineStatuses gives the latest status each line published, by line id
-// (central/ingest's Ingest does).
-type LineStatuses interface {
-	Statuses() map[string]ingest.LineStatus
-}
-
 // Deps is what the API needs.
 type Deps struct {
 	// Store is required.
 	Store *store.Store
 	// Orders is told about releases and closes; nil publishes nothing
 	// (the response says "published": false).
-	Orders OrderPublisher
+	Orders ingest.OrderPublisher
 	// Statuses adds the live status to lines; nil leaves it out.
-	Statuses LineStatuses
+	Statuses ingest.LineStatuses
 	// MaxBodyBytes caps JSON bodies (0: DefaultMaxBodyBytes).
 	MaxBodyBytes int64
 	// MaxImportBytes caps CSV serial-list uploads (0: DefaultMaxImportBytes).

@@ -285,12 +285,6 @@ func (e *env) auditCount(tb testing.TB) int {
 	return len(entries)
 }
 
-// central/ingest's Ingest plugs straight into the API.
-var (
-	_ api.OrderPublisher = (*ingest.Ingest)(nil)
-	_ api.LineStatuses   = (*ingest.Ingest)(nil)
-)
-
 // flaggedOrder makes a work order of its own line that central closed and
 // whose line then reported 3 units made after the close: 3 after-close
 // flags, open.

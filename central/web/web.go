@@ -10,7 +10,6 @@
 package web
 
 import (
-	"context"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -22,22 +21,10 @@ import (
 	"github.com/serialine/serialine/central/store"
 )
 
-// LineStatuses gives the latest retained status of each line, by line id;
-// *ingest.Ingest implements it.
-type LineStatuses interface {
-	Statuses() map[string]ingest.LineStatus
-}
-
 // LineGaps lists the lines whose events wait behind missing seqs;
 // *ingest.Ingest implements it.
 type LineGaps interface {
 	Gaps() []ingest.LineGap
-}
-
-// OrderPublisher republishes a line's retained orders topic after one of
-// its orders was released or closed.
-type OrderPublisher interface {
-	PublishOrders(ctx context.Context, line string) error
 }
 
 // Deps is what the UI is built on. Store and Sessions are required.
@@ -46,12 +33,12 @@ type Deps struct {
 	Sessions Sessions
 	// Lines gives live line status; without it every line shows as never
 	// seen.
-	Lines LineStatuses
+	Lines ingest.LineStatuses
 	// Gaps shows held events on the lines page (optional).
 	Gaps LineGaps
 	// Orders publishes a line's orders after release and close; without
 	// it the change is stored and the page says it was not published.
-	Orders OrderPublisher
+	Orders ingest.OrderPublisher
 	// StaleAfter marks a status older than this as stale (default 2 min).
 	StaleAfter time.Duration
 	// Refresh is how often the lines page fetches fresh status (default 5 s).
