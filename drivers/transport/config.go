@@ -7,11 +7,12 @@ package transport
 import (
 	"errors"
 	"fmt"
-	"net"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/serialine/serialine/shared/yamlconfig"
 )
 
 // Kinds of link.
@@ -80,7 +81,7 @@ func (c Config) Validate() error {
 	c = c.WithDefaults()
 	switch c.Kind {
 	case KindTCP:
-		if err := validateHostPort(c.Address); err != nil {
+		if err := yamlconfig.CheckDialAddr(c.Address); err != nil {
 			return fmt.Errorf("transport: address %q: %w", c.Address, err)
 		}
 	case KindSerial:
@@ -109,24 +110,6 @@ func (c Config) Validate() error {
 	}
 	if c.DialTimeout < 0 {
 		return fmt.Errorf("transport: dial_timeout %v: must not be negative", c.DialTimeout)
-	}
-	return nil
-}
-
-func validateHostPort(addr string) error {
-	if addr == "" {
-		return errors.New(`missing (want "host:port")`)
-	}
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return fmt.Errorf(`want "host:port": %w`, err)
-	}
-	if host == "" {
-		return errors.New("missing host")
-	}
-	n, err := strconv.Atoi(port)
-	if err != nil || n < 1 || n > 65535 {
-		return fmt.Errorf("port %q: must be a number from 1 to 65535", port)
 	}
 	return nil
 }

@@ -41,7 +41,7 @@ func TestParseSpecRejects(t *testing.T) {
 		{"/dev/ttyUSB0", "want \"tcp:HOST:PORT\""},
 		{"udp:127.0.0.1:9", `kind "udp"`},
 		{"tcp:127.0.0.1", "address"},
-		{"tcp::9100", "missing host"},
+		{"tcp::9100", "has no host"},
 		{"tcp:127.0.0.1:0", "port \"0\""},
 		{"tcp:127.0.0.1:70000", "port \"70000\""},
 		{"tcp:127.0.0.1:9100?baud=9600", `option "baud"`},

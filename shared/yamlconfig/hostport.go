@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"strings"
 )
 
 // CheckHostPort checks a listen or dial address: HOST:PORT with a host
@@ -19,6 +20,18 @@ func CheckHostPort(addr string) error {
 	}
 	if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
 		return fmt.Errorf("%q: port %q is not a number from 0 to 65535", addr, port)
+	}
+	return nil
+}
+
+// CheckDialAddr is CheckHostPort for an address to dial (a printer's or a
+// PLC's): port 0 names no server there.
+func CheckDialAddr(addr string) error {
+	if err := CheckHostPort(addr); err != nil {
+		return err
+	}
+	if _, port, _ := net.SplitHostPort(addr); strings.Trim(port, "0") == "" {
+		return fmt.Errorf("%q: port %q: a dial needs the server's port, 1 to 65535", addr, port)
 	}
 	return nil
 }

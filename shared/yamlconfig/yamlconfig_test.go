@@ -140,3 +140,21 @@ func TestCheckHostPort(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckDialAddr(t *testing.T) {
+	for addr, want := range map[string]string{
+		"10.0.0.21:9100": "",
+		"[::1]:502":      "",
+		"10.0.0.21:0":    `port "0": a dial needs the server's port`,
+		"10.0.0.21:000":  `port "000": a dial needs the server's port`,
+		":9100":          "has no host",
+		"10.0.0.21":      "is not HOST:PORT",
+	} {
+		err := CheckDialAddr(addr)
+		if want == "" {
+			require.NoError(t, err, addr)
+		} else {
+			require.ErrorContains(t, err, want, addr)
+		}
+	}
+}
