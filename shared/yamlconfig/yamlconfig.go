@@ -11,6 +11,7 @@ import (
 	"io"
 	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -87,10 +88,13 @@ func checkKeys(n *yaml.Node, t reflect.Type, path string, keyAt map[int]string) 
 		return nil
 	}
 	fields := map[string]reflect.Type{}
-	yamlFields(t, fields)
+	anyKey := yamlFields(t, fields)
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
 		ft, ok := fields[k.Value]
+		if !ok && anyKey {
+			continue // an inlined map's key
+		}
 		if !ok {
 			return fmt.Errorf("line %d: unknown key %q", k.Line, path+k.Value)
 		}
@@ -129,13 +133,26 @@ func Parse[T Validator](r io.Reader, defaults T) (T, error) {
 
 // yamlFields adds the keys of struct type t to fields, with the keys of an
 // inlined struct (`yaml:",inline"`: a driver's own configuration embedded
-// in a program's) as its own.
-func yamlFields(t reflect.Type, fields map[string]reflect.Type) {
+// in a program's) as its own, as yaml.v3 reads them. It reports whether an
+// inlined map takes any other key.
+func yamlFields(t reflect.Type, fields map[string]reflect.Type) (anyKey bool) {
 	for i := range t.NumField() {
 		f := t.Field(i)
 		name, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
-		if opts == "inline" && f.Anonymous && f.Type.Kind() == reflect.Struct {
-			yamlFields(f.Type, fields) // yaml.v3 inlines unexported embedded structs too
+		if !f.IsExported() && !f.Anonymous {
+			continue
+		}
+		if slices.Contains(strings.Split(opts, ","), "inline") {
+			ft := f.Type
+			for ft.Kind() == reflect.Pointer {
+				ft = ft.Elem()
+			}
+			switch ft.Kind() {
+			case reflect.Struct:
+				anyKey = yamlFields(ft, fields) || anyKey
+			case reflect.Map:
+				anyKey = true
+			}
 			continue
 		}
 		if name == "-" || !f.IsExported() {
@@ -146,4 +163,5 @@ func yamlFields(t reflect.Type, fields map[string]reflect.Type) {
 		}
 		fields[name] = f.Type
 	}
+	return anyKey
 }

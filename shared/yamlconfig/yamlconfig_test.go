@@ -158,3 +158,43 @@ func TestCheckDialAddr(t *testing.T) {
 		}
 	}
 }
+
+// TestDecodeInlineForms: every form yaml.v3 inlines is read as yaml.v3
+// reads it, so a key it takes is never refused as unknown.
+func TestDecodeInlineForms(t *testing.T) {
+	type named struct {
+		D    driverConfig `yaml:",inline"`
+		Port int          `yaml:"port"`
+	}
+	type Driver struct {
+		Name string `yaml:"name"`
+	}
+	type pointer struct {
+		*Driver `yaml:",inline"` // yaml.v3 cannot set an unexported one
+		Port    int              `yaml:"port"`
+	}
+	type withOptions struct {
+		D    driverConfig `yaml:",inline,omitempty"`
+		Port int          `yaml:"port"`
+	}
+	type inlineMap struct {
+		Port  int            `yaml:"port"`
+		Extra map[string]int `yaml:",inline"`
+	}
+	doc := []byte("name: P1\nport: 9100\n")
+	var n named
+	require.NoError(t, Decode(doc, &n))
+	require.Equal(t, "P1", n.D.Name)
+	var p pointer
+	require.NoError(t, Decode(doc, &p))
+	require.Equal(t, "P1", p.Name)
+	var o withOptions
+	require.NoError(t, Decode(doc, &o))
+	require.Equal(t, "P1", o.D.Name)
+	var m inlineMap
+	require.NoError(t, Decode([]byte("port: 9100\nspeed: 3\n"), &m))
+	require.Equal(t, map[string]int{"speed": 3}, m.Extra)
+
+	require.ErrorContains(t, Decode([]byte("name: P1\nprot: 1\n"), &named{}), `unknown key "prot"`)
+	require.ErrorContains(t, Decode([]byte("name: P1\nprot: 1\n"), &pointer{}), `unknown key "prot"`)
+}
