@@ -4,10 +4,9 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"net"
-	"strconv"
 	"time"
 
+	"github.com/serialine/serialine/shared/netaddr"
 	"github.com/serialine/serialine/shared/wire"
 )
 
@@ -104,15 +103,8 @@ type Config struct {
 // Validate checks every key and returns an error naming the first one that
 // breaks its rule.
 func (c Config) Validate() error {
-	host, port, err := net.SplitHostPort(c.Listen)
-	if err != nil {
-		return configErr("listen", "%q is not host:port (e.g. 127.0.0.1:1883): %v", c.Listen, err)
-	}
-	if host == "" {
-		return configErr("listen", "%q has no host; name the interface, e.g. 127.0.0.1:1883 or 0.0.0.0:1883", c.Listen)
-	}
-	if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
-		return configErr("listen", "%q: port %q is not a number from 0 to 65535", c.Listen, port)
+	if err := netaddr.CheckListen(c.Listen); err != nil {
+		return configErr("listen", "%v", err)
 	}
 	if err := c.validateTLS(); err != nil {
 		return err

@@ -4,8 +4,8 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"net"
-	"strconv"
+
+	"github.com/serialine/serialine/shared/netaddr"
 )
 
 func (c Config) validateTLS() error {
@@ -15,15 +15,8 @@ func (c Config) validateTLS() error {
 		}
 		return nil
 	}
-	host, port, err := net.SplitHostPort(c.TLSListen)
-	if err != nil {
-		return configErr("tls_listen", "%q is not host:port (e.g. 0.0.0.0:8883): %v", c.TLSListen, err)
-	}
-	if host == "" {
-		return configErr("tls_listen", "%q has no host; name the interface, e.g. 0.0.0.0:8883", c.TLSListen)
-	}
-	if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
-		return configErr("tls_listen", "%q: port %q is not a number from 0 to 65535", c.TLSListen, port)
+	if err := netaddr.CheckListen(c.TLSListen); err != nil {
+		return configErr("tls_listen", "%v", err)
 	}
 	if c.TLS == nil || len(c.TLS.Certificates) == 0 && c.TLS.GetCertificate == nil {
 		return configErr("tls_listen", "needs a server certificate (TLS)")

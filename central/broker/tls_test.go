@@ -125,7 +125,7 @@ func TestTLSConfigErrors(t *testing.T) {
 	}{
 		{"listen without TLS", func(c *Config) { c.TLSListen = "127.0.0.1:0" }, "tls_listen: needs a server certificate"},
 		{"TLS without listen", func(c *Config) { c.TLS = srvTLS }, "tls_listen: missing"},
-		{"bad address", func(c *Config) { c.TLSListen, c.TLS = "8883", srvTLS }, `tls_listen: "8883" is not host:port`},
+		{"bad address", func(c *Config) { c.TLSListen, c.TLS = "8883", srvTLS }, `tls_listen: "8883" is not HOST:PORT`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := testConfig()

@@ -19,6 +19,7 @@ import (
 	"github.com/serialine/serialine/central/store/eufmd"
 	"github.com/serialine/serialine/central/store/lineevents"
 	"github.com/serialine/serialine/shared/gs1"
+	"github.com/serialine/serialine/shared/netaddr"
 	"github.com/serialine/serialine/shared/wire"
 	"github.com/serialine/serialine/shared/yamlconfig"
 )
@@ -296,7 +297,7 @@ func (c Config) WithDefaults() Config {
 // It is long because it is a flat list of per-key checks (some handed to the broker's
 // and ingest's own Validate); each is a few lines and the first failure names its key.
 func (c Config) Validate() error {
-	if err := yamlconfig.CheckHostPort(c.HTTP.Listen); err != nil {
+	if err := netaddr.CheckListen(c.HTTP.Listen); err != nil {
 		return configErr("http.listen", "%v", err)
 	}
 	if err := c.HTTP.validateGuard(); err != nil {
@@ -400,7 +401,7 @@ func (m MQTTConfig) parseBroker() (embeddedAddr string, fallback bool, err error
 		return DefaultEmbeddedListen, true, nil
 	case strings.HasPrefix(b, "embedded:"):
 		addr := strings.TrimPrefix(b, "embedded:")
-		if err := yamlconfig.CheckHostPort(addr); err != nil {
+		if err := netaddr.CheckListen(addr); err != nil {
 			return "", false, fmt.Errorf("%q: %v", b, err)
 		}
 		return addr, false, nil
@@ -409,7 +410,7 @@ func (m MQTTConfig) parseBroker() (embeddedAddr string, fallback bool, err error
 		if err != nil || u.Path != "" || u.User != nil {
 			return "", false, fmt.Errorf("%q: want tcp://HOST:PORT or ssl://HOST:PORT (credentials go in mqtt.service_user/service_password)", b)
 		}
-		if err := yamlconfig.CheckHostPort(u.Host); err != nil {
+		if err := netaddr.CheckDial(u.Host); err != nil {
 			return "", false, fmt.Errorf("%q: %v", b, err)
 		}
 		return "", false, nil

@@ -4,8 +4,8 @@ import (
 	"crypto/tls"
 	"strings"
 
+	"github.com/serialine/serialine/shared/netaddr"
 	"github.com/serialine/serialine/shared/tlsfiles"
-	"github.com/serialine/serialine/shared/yamlconfig"
 )
 
 // isTLSBroker reports whether an external broker URL asks for TLS (the
@@ -34,7 +34,7 @@ func (c Config) validateTLS() error {
 	}
 	embeddedAddr, _, _ := m.parseBroker()
 	if m.TLSListen != "" {
-		if err := yamlconfig.CheckHostPort(m.TLSListen); err != nil {
+		if err := netaddr.CheckListen(m.TLSListen); err != nil {
 			return configErr("mqtt.tls_listen", "%v", err)
 		}
 		if embeddedAddr == "" {

@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/serialine/serialine/shared/yamlconfig"
+	"github.com/serialine/serialine/shared/netaddr"
 )
 
 // Kinds of link.
@@ -81,8 +81,8 @@ func (c Config) Validate() error {
 	c = c.WithDefaults()
 	switch c.Kind {
 	case KindTCP:
-		if err := yamlconfig.CheckDialAddr(c.Address); err != nil {
-			return fmt.Errorf("transport: address %q: %w", c.Address, err)
+		if err := netaddr.CheckDial(c.Address); err != nil {
+			return fmt.Errorf("transport: address: %w", err)
 		}
 	case KindSerial:
 		if c.Address == "" {

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/serialine/serialine/shared/netaddr"
 	"github.com/serialine/serialine/shared/yamlconfig"
 
 	"github.com/serialine/serialine/drivers/plc"
@@ -238,7 +239,7 @@ func (c Config) Validate() error {
 	if err := c.Log.Validate("log"); err != nil {
 		return err
 	}
-	if err := yamlconfig.CheckHostPort(c.HTTP); err != nil {
+	if err := netaddr.CheckListen(c.HTTP); err != nil {
 		return fmt.Errorf("http: %w", err)
 	}
 	if err := c.HTTPServer.Validate(); err != nil {
@@ -290,7 +291,7 @@ func (c Config) validateMQTT() error {
 		case scheme != "tcp" && scheme != "ssl" && scheme != "tls" && scheme != "ws" && scheme != "wss" && scheme != "mqtt" && scheme != "mqtts":
 			return fmt.Errorf("mqtt.broker: unknown scheme %q in %q", scheme, m.Broker)
 		}
-		if err := yamlconfig.CheckHostPort(hostport); err != nil {
+		if err := netaddr.CheckDial(hostport); err != nil {
 			return fmt.Errorf("mqtt.broker: %w", err)
 		}
 	}

@@ -122,43 +122,6 @@ func TestLog(t *testing.T) {
 	require.Contains(t, b.String(), `"msg":"shown","k":1`)
 }
 
-func TestCheckHostPort(t *testing.T) {
-	for addr, want := range map[string]string{
-		"127.0.0.1:8080": "",
-		"0.0.0.0:0":      "",
-		"[::1]:1883":     "",
-		"localhost":      "is not HOST:PORT",
-		":8080":          "has no host",
-		"a:99999":        "is not a number from 0 to 65535",
-		"a:http":         "is not a number",
-	} {
-		err := CheckHostPort(addr)
-		if want == "" {
-			require.NoError(t, err, addr)
-		} else {
-			require.ErrorContains(t, err, want, addr)
-		}
-	}
-}
-
-func TestCheckDialAddr(t *testing.T) {
-	for addr, want := range map[string]string{
-		"10.0.0.21:9100": "",
-		"[::1]:502":      "",
-		"10.0.0.21:0":    `port "0": a dial needs the server's port`,
-		"10.0.0.21:000":  `port "000": a dial needs the server's port`,
-		":9100":          "has no host",
-		"10.0.0.21":      "is not HOST:PORT",
-	} {
-		err := CheckDialAddr(addr)
-		if want == "" {
-			require.NoError(t, err, addr)
-		} else {
-			require.ErrorContains(t, err, want, addr)
-		}
-	}
-}
-
 // TestDecodeInlineForms: every form yaml.v3 inlines is read as yaml.v3
 // reads it, so a key it takes is never refused as unknown.
 func TestDecodeInlineForms(t *testing.T) {

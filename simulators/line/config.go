@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/serialine/serialine/shared/netaddr"
 	"github.com/serialine/serialine/shared/yamlconfig"
 
 	"github.com/serialine/serialine/drivers/plc"
@@ -231,7 +232,7 @@ func (c Config) Validate() error {
 	if err := c.Scanner.Faults.validate("scanner.faults."); err != nil {
 		return err
 	}
-	if err := yamlconfig.CheckHostPort(c.PLC.Listen); err != nil {
+	if err := netaddr.CheckListen(c.PLC.Listen); err != nil {
 		return fmt.Errorf("plc.listen: %w", err)
 	}
 	if c.PLC.UnitID == 0 || c.PLC.UnitID > 247 {
@@ -243,7 +244,7 @@ func (c Config) Validate() error {
 	if c.PLC.Watchdog < 100*time.Millisecond || c.PLC.Watchdog > time.Hour {
 		return fmt.Errorf("plc.watchdog: must be between 100ms and 1h, got %v", c.PLC.Watchdog)
 	}
-	if err := yamlconfig.CheckHostPort(c.HTTP); err != nil {
+	if err := netaddr.CheckListen(c.HTTP); err != nil {
 		return fmt.Errorf("http: %w", err)
 	}
 	if err := c.Log.Validate("log"); err != nil {
@@ -327,7 +328,7 @@ func ParseListen(spec string) (Listen, error) {
 	if !ok {
 		return Listen{}, fmt.Errorf("must be tcp:HOST:PORT or pty, got %q", spec)
 	}
-	if err := yamlconfig.CheckHostPort(addr); err != nil {
+	if err := netaddr.CheckListen(addr); err != nil {
 		return Listen{}, err
 	}
 	return Listen{Addr: addr}, nil
