@@ -138,7 +138,15 @@ func RedactDSN(dsn string) string {
 func (db *DB) Close() {
 	if db.pool != nil {
 		db.closed.Store(true)
-		db.pool.Close()
+		// pgxpool's Close waits for every borrowed connection; those still
+		// busy after closeWait are closed when they come back.
+		done := make(chan struct{})
+		go func() { db.pool.Close(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(closeWait):
+			db.log.Warn("closing with connections still in use; they close when their statements end", "waited", closeWait)
+		}
 	}
 	if db.writer != nil {
 		_ = db.writer.Close()

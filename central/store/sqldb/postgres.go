@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -81,6 +82,15 @@ func openPostgres(ctx context.Context, dsn string, log *slog.Logger, conns int) 
 		return nil, fmt.Errorf("store: postgres dsn %q: %w", RedactDSN(dsn), err)
 	}
 	cfg.MaxConns = int32(conns)
+	// A connection is pinged before use only after a long idle spell: the
+	// verification answers are built to take one round trip, and a
+	// connection broken meanwhile fails its query as it always did.
+	cfg.ShouldPing = func(_ context.Context, p pgxpool.ShouldPingParams) bool { return p.IdleDuration > idleBeforePing }
+	if cfg.MaxConnLifetimeJitter == 0 {
+		// Connections opened together (at start) are not all re-dialled,
+		// losing their prepared statements, in the same moment.
+		cfg.MaxConnLifetimeJitter = cfg.MaxConnLifetime / 4
+	}
 	where := fmt.Sprintf("%s:%d/%s", cfg.ConnConfig.Host, cfg.ConnConfig.Port, cfg.ConnConfig.Database)
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
@@ -94,6 +104,14 @@ func openPostgres(ctx context.Context, dsn string, log *slog.Logger, conns int) 
 	c.Release()
 	return &DB{d: Postgres, log: log.With("store", "postgres", "db", cfg.ConnConfig.Database), pool: pool}, nil
 }
+
+// idleBeforePing is how long a pooled connection may sit unused before it
+// is pinged on its next use.
+const idleBeforePing = time.Minute
+
+// closeWait bounds how long Close waits for connections still in use (a
+// statement waiting for a lock): shutdown must not hang on them.
+const closeWait = 5 * time.Second
 
 // errClosed is returned once Close has been called.
 var errClosed = errors.New("store is closed")
