@@ -167,29 +167,21 @@ type DeadLetterFilter struct {
 
 // DeadLetters lists dead letters, oldest first.
 func (s *Records) DeadLetters(ctx context.Context, f DeadLetterFilter) ([]DeadLetter, error) {
-	var where []string
-	var args []any
-	if f.Line != "" {
-		args = append(args, f.Line)
-		where = append(where, "line_id = $"+strconv.Itoa(len(args)))
-	}
+	var where sqldb.Where
+	where.Eq("line_id", f.Line)
 	if !f.Since.IsZero() {
-		args = append(args, sqldb.TS(f.Since))
-		where = append(where, "received_at >= $"+strconv.Itoa(len(args)))
+		where.Add("received_at >= ?", sqldb.TS(f.Since))
 	}
 	limit := f.Limit
 	if limit <= 0 {
 		limit = 1000
 	}
-	q := "SELECT id, received_at, topic, line_id, incarnation, event_id, seq, payload, payload_size, payload_sha256, reason FROM dead_letters"
-	if len(where) > 0 {
-		q += " WHERE " + strings.Join(where, " AND ")
-	}
+	q := "SELECT id, received_at, topic, line_id, incarnation, event_id, seq, payload, payload_size, payload_sha256, reason FROM dead_letters" + where.SQL()
 	q += " ORDER BY id LIMIT " + strconv.Itoa(limit)
 	var out []DeadLetter
 	err := s.db.Read(ctx, func(db sqldb.Tx) error {
 		var err error
-		out, err = sqldb.QueryAll(ctx, db, q, args, func(r sqldb.Rows) (DeadLetter, error) {
+		out, err = sqldb.QueryAll(ctx, db, q, where.Args(), func(r sqldb.Rows) (DeadLetter, error) {
 			var d DeadLetter
 			err := r.Scan(&d.ID, &d.ReceivedAt, &d.Topic, &d.Line, &d.Incarnation, &d.EventID, &d.Seq, &d.Payload, &d.Size, &d.SHA256, &d.Reason)
 			d.ReceivedAt = d.ReceivedAt.UTC()

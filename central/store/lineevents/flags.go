@@ -124,21 +124,14 @@ type FlagFilter struct {
 
 // EventFlags lists flagged events, oldest first.
 func (s *Records) EventFlags(ctx context.Context, f FlagFilter) ([]EventFlag, error) {
-	var where []string
-	var args []any
-	for _, c := range []struct{ col, v string }{{"order_id", f.Order}, {"line_id", f.Line}, {"flag", f.Flag}} {
-		if c.v != "" {
-			args = append(args, c.v)
-			where = append(where, c.col+" = $"+strconv.Itoa(len(args)))
-		}
-	}
+	var where sqldb.Where
+	where.Eq("order_id", f.Order)
+	where.Eq("line_id", f.Line)
+	where.Eq("flag", f.Flag)
 	if f.Open {
-		where = append(where, "disposition = ''")
+		where.Cond("disposition = ''")
 	}
-	q := "SELECT " + flagCols + " FROM event_flags"
-	if len(where) > 0 {
-		q += " WHERE " + strings.Join(where, " AND ")
-	}
+	q := "SELECT " + flagCols + " FROM event_flags" + where.SQL()
 	limit := f.Limit
 	if limit <= 0 {
 		limit = 1000
@@ -147,7 +140,7 @@ func (s *Records) EventFlags(ctx context.Context, f FlagFilter) ([]EventFlag, er
 	var out []EventFlag
 	err := s.db.Read(ctx, func(db sqldb.Tx) error {
 		var err error
-		out, err = sqldb.QueryAll(ctx, db, q, args, func(r sqldb.Rows) (EventFlag, error) { return scanFlag(r) })
+		out, err = sqldb.QueryAll(ctx, db, q, where.Args(), func(r sqldb.Rows) (EventFlag, error) { return scanFlag(r) })
 		return err
 	})
 	if err != nil {

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/serialine/serialine/central/store/audit"
@@ -201,26 +200,19 @@ type OutboundFilter struct {
 
 // OutboundMessages lists messages with their attempts, newest first.
 func (s *Queue) OutboundMessages(ctx context.Context, f OutboundFilter) ([]OutboundMessage, error) {
-	var where []string
-	var args []any
-	for _, c := range []struct{ col, v string }{{"kind", f.Kind}, {"ref", f.Ref}, {"partner_gln", f.Partner}, {"state", f.State}} {
-		if c.v != "" {
-			args = append(args, c.v)
-			where = append(where, c.col+" = $"+strconv.Itoa(len(args)))
-		}
-	}
+	var where sqldb.Where
+	where.Eq("kind", f.Kind)
+	where.Eq("ref", f.Ref)
+	where.Eq("partner_gln", f.Partner)
+	where.Eq("state", f.State)
 	limit := f.Limit
 	if limit <= 0 {
 		limit = 100
 	}
-	q := "SELECT id FROM outbound_messages"
-	if len(where) > 0 {
-		q += " WHERE " + strings.Join(where, " AND ")
-	}
-	q += " ORDER BY id DESC LIMIT " + strconv.Itoa(limit)
+	q := "SELECT id FROM outbound_messages" + where.SQL() + " ORDER BY id DESC LIMIT " + strconv.Itoa(limit)
 	out := []OutboundMessage{}
 	err := s.db.ReadTx(ctx, func(db sqldb.Tx) error {
-		ids, err := sqldb.QueryAll(ctx, db, q, args, func(r sqldb.Rows) (int64, error) {
+		ids, err := sqldb.QueryAll(ctx, db, q, where.Args(), func(r sqldb.Rows) (int64, error) {
 			var id int64
 			return id, r.Scan(&id)
 		})

@@ -7,8 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/serialine/serialine/central/store/audit"
@@ -266,22 +264,15 @@ type OrderFilter struct {
 
 // Orders lists work orders, newest first.
 func (s *Book) Orders(ctx context.Context, f OrderFilter) ([]WorkOrder, error) {
-	var where []string
-	var args []any
-	for _, c := range []struct{ col, v string }{{"line_id", f.Line}, {"gtin", f.GTIN}, {"lot", f.Lot}, {"state", string(f.State)}} {
-		if c.v != "" {
-			args = append(args, c.v)
-			where = append(where, c.col+" = $"+strconv.Itoa(len(args)))
-		}
-	}
-	q := "SELECT " + OrderCols + " FROM work_orders"
-	if len(where) > 0 {
-		q += " WHERE " + strings.Join(where, " AND ")
-	}
-	q += " ORDER BY created_at DESC, id"
+	var where sqldb.Where
+	where.Eq("line_id", f.Line)
+	where.Eq("gtin", f.GTIN)
+	where.Eq("lot", f.Lot)
+	where.Eq("state", string(f.State))
+	q := "SELECT " + OrderCols + " FROM work_orders" + where.SQL() + " ORDER BY created_at DESC, id"
 	var out []WorkOrder
 	err := s.db.Read(ctx, func(db sqldb.Tx) error {
-		r, err := db.Query(ctx, q, args...)
+		r, err := db.Query(ctx, q, where.Args()...)
 		if err != nil {
 			return err
 		}

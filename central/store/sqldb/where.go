@@ -19,6 +19,16 @@ func (w *Where) Add(cond string, v any) {
 	w.conds = append(w.conds, strings.ReplaceAll(cond, "?", "$"+strconv.Itoa(len(w.args))))
 }
 
+// Eq appends "col = ?" with v, when v is not empty (a filter left out).
+func (w *Where) Eq(col, v string) {
+	if v != "" {
+		w.Add(col+" = ?", v)
+	}
+}
+
+// Cond appends a condition without an argument.
+func (w *Where) Cond(cond string) { w.conds = append(w.conds, cond) }
+
 // SQL is " WHERE c1 AND c2 …", or "" when nothing was added.
 func (w *Where) SQL() string {
 	if len(w.conds) == 0 {

@@ -345,20 +345,9 @@ type ExceptionFilter struct {
 
 // Exceptions lists receipt exceptions, oldest first.
 func (s *Chain) Exceptions(ctx context.Context, f ExceptionFilter) ([]ReceiptException, error) {
-	var where []string
-	var args []any
-	if f.State != "" {
-		args = append(args, f.State)
-		where = append(where, "state = $"+strconv.Itoa(len(args)))
-	}
-	if f.Kind != "" {
-		args = append(args, f.Kind)
-		where = append(where, "kind = $"+strconv.Itoa(len(args)))
-	}
-	w := ""
-	if len(where) > 0 {
-		w = "WHERE " + strings.Join(where, " AND ")
-	}
+	var where sqldb.Where
+	where.Eq("state", f.State)
+	where.Eq("kind", f.Kind)
 	limit := f.Limit
 	if limit <= 0 {
 		limit = 1000
@@ -366,7 +355,7 @@ func (s *Chain) Exceptions(ctx context.Context, f ExceptionFilter) ([]ReceiptExc
 	var out []ReceiptException
 	err := s.db.Read(ctx, func(q sqldb.Tx) error {
 		var err error
-		out, err = exceptions(ctx, q, w, args, limit)
+		out, err = exceptions(ctx, q, where.SQL(), where.Args(), limit)
 		return err
 	})
 	return out, err
