@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/serialine/serialine/central/store/sqldb"
@@ -99,7 +98,7 @@ func (s *Repository) AbandonCaptureJobs(ctx context.Context) (int, error) {
 
 const jobCols = "id, capture_id, created_at, finished_at, running, success, behaviour, principal, events, stored, duplicates, declared, rejected, errors"
 
-func scanJob(r interface{ Scan(...any) error }) (CaptureJob, error) {
+func scanJob(r sqldb.Row) (CaptureJob, error) {
 	var j CaptureJob
 	var fin sql.NullTime
 	var errs string
@@ -135,32 +134,6 @@ func (s *Repository) CaptureJobByID(ctx context.Context, id string) (CaptureJob,
 // (0: from the first), oldest first, the position of the last one and
 // whether more follow.
 func (s *Repository) CaptureJobs(ctx context.Context, after int64, n int) ([]CaptureJob, int64, bool, error) {
-	var out []CaptureJob
-	err := s.db.Read(ctx, func(q sqldb.Tx) error {
-		r, err := q.Query(ctx, "SELECT "+jobCols+" FROM epcis_capture_jobs WHERE id > $1 ORDER BY id LIMIT "+strconv.Itoa(n+1), after)
-		if err != nil {
-			return err
-		}
-		defer r.Close()
-		for r.Next() {
-			j, err := scanJob(r)
-			if err != nil {
-				return err
-			}
-			out = append(out, j)
-		}
-		return r.Err()
-	})
-	if err != nil {
-		return nil, 0, false, fmt.Errorf("capture jobs: %w", err)
-	}
-	more := len(out) > n
-	if more {
-		out = out[:n]
-	}
-	last := after
-	if len(out) > 0 {
-		last = out[len(out)-1].seq
-	}
-	return out, last, more, nil
+	return listPage(ctx, s.db, "capture jobs", "SELECT "+jobCols+" FROM epcis_capture_jobs WHERE id > $1 ORDER BY id", nil,
+		after, n, scanJob, func(j CaptureJob) int64 { return j.seq })
 }

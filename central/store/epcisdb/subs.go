@@ -42,7 +42,7 @@ func (s *Repository) CreateEPCISQuery(ctx context.Context, q NamedQuery) error {
 	})
 }
 
-func scanQuery(r interface{ Scan(...any) error }) (NamedQuery, error) {
+func scanQuery(r sqldb.Row) (NamedQuery, error) {
 	var q NamedQuery
 	var def string
 	if err := r.Scan(&q.seq, &q.Name, &def, &q.CreatedAt, &q.CreatedBy); err != nil {
@@ -72,34 +72,8 @@ func (s *Repository) EPCISQueryByName(ctx context.Context, name string) (NamedQu
 // EPCISQueries lists named queries after position after, up to n, the
 // last one's position and whether more follow.
 func (s *Repository) EPCISQueries(ctx context.Context, after int64, n int) ([]NamedQuery, int64, bool, error) {
-	var out []NamedQuery
-	err := s.db.Read(ctx, func(db sqldb.Tx) error {
-		r, err := db.Query(ctx, "SELECT id, name, definition, created_at, created_by FROM epcis_queries WHERE id > $1 ORDER BY id LIMIT "+strconv.Itoa(n+1), after)
-		if err != nil {
-			return err
-		}
-		defer r.Close()
-		for r.Next() {
-			q, err := scanQuery(r)
-			if err != nil {
-				return err
-			}
-			out = append(out, q)
-		}
-		return r.Err()
-	})
-	if err != nil {
-		return nil, 0, false, fmt.Errorf("EPCIS queries: %w", err)
-	}
-	more := len(out) > n
-	if more {
-		out = out[:n]
-	}
-	last := after
-	if len(out) > 0 {
-		last = out[len(out)-1].seq
-	}
-	return out, last, more, nil
+	return listPage(ctx, s.db, "EPCIS queries", "SELECT id, name, definition, created_at, created_by FROM epcis_queries WHERE id > $1 ORDER BY id", nil,
+		after, n, scanQuery, func(q NamedQuery) int64 { return q.seq })
 }
 
 // DeleteEPCISQuery removes a named query and its subscriptions.
@@ -172,7 +146,7 @@ func (s *Repository) CreateSubscription(ctx context.Context, sub Subscription) e
 const subCols = `id, subscription_id, query_name, dest, secret, stream, schedule, report_if_empty, initial_record_time, created_at,
 	created_by, last_id, next_run, attempts, next_attempt, last_error, delivered`
 
-func scanSub(r interface{ Scan(...any) error }) (Subscription, error) {
+func scanSub(r sqldb.Row) (Subscription, error) {
 	var s Subscription
 	var sched string
 	var next, nextAttempt sql.NullTime
@@ -209,38 +183,8 @@ func (s *Repository) SubscriptionByID(ctx context.Context, query, id string) (Su
 // position after, up to n (0: all), the last one's position and whether
 // more follow.
 func (s *Repository) Subscriptions(ctx context.Context, query string, after int64, n int) ([]Subscription, int64, bool, error) {
-	var out []Subscription
-	err := s.db.Read(ctx, func(db sqldb.Tx) error {
-		q := "SELECT " + subCols + " FROM epcis_subscriptions WHERE id > $1 AND ($2 = '' OR query_name = $2) ORDER BY id"
-		if n > 0 {
-			q += " LIMIT " + strconv.Itoa(n+1)
-		}
-		r, err := db.Query(ctx, q, after, query)
-		if err != nil {
-			return err
-		}
-		defer r.Close()
-		for r.Next() {
-			sub, err := scanSub(r)
-			if err != nil {
-				return err
-			}
-			out = append(out, sub)
-		}
-		return r.Err()
-	})
-	if err != nil {
-		return nil, 0, false, fmt.Errorf("subscriptions: %w", err)
-	}
-	more := n > 0 && len(out) > n
-	if more {
-		out = out[:n]
-	}
-	last := after
-	if len(out) > 0 {
-		last = out[len(out)-1].seq
-	}
-	return out, last, more, nil
+	return listPage(ctx, s.db, "subscriptions", "SELECT "+subCols+" FROM epcis_subscriptions WHERE id > $1 AND ($2 = '' OR query_name = $2) ORDER BY id", []any{query},
+		after, n, scanSub, func(sub Subscription) int64 { return sub.seq })
 }
 
 // DeleteSubscription removes a subscription of query.
