@@ -120,7 +120,7 @@ func (a *Agent) Handle(pattern string, h http.Handler) {
 type operatorKey struct{}
 
 // WithOperator returns ctx carrying the operator signed in at the
-// touchscreen; the operator calls (Start, CloseOrder, ...) put that name
+// touchscreen; the operator calls (StartLine, CloseOrder, ...) put that name
 // on the events they make instead of the configured operator.
 func WithOperator(ctx context.Context, name string) context.Context {
 	return context.WithValue(ctx, operatorKey{}, name)
@@ -251,19 +251,22 @@ func (a *Agent) Run(ctx context.Context) error {
 	// The mounted handlers close first (their long-lived streams would hold
 	// Shutdown), then the server; on every way out of Run after this point.
 	var srv *http.Server
+	var httpStopped sync.Once
 	stopHTTP := func() {
-		for _, c := range closers {
-			c.Close()
-		}
-		if srv != nil {
-			sctx, scancel := context.WithTimeout(context.Background(), 2*time.Second)
-			_ = srv.Shutdown(sctx)
-			scancel()
-		}
+		httpStopped.Do(func() {
+			for _, c := range closers {
+				c.Close()
+			}
+			if srv != nil {
+				sctx, scancel := context.WithTimeout(context.Background(), 2*time.Second)
+				_ = srv.Shutdown(sctx)
+				scancel()
+			}
+		})
 	}
+	defer stopHTTP()
 	ln, err := net.Listen("tcp", a.cfg.HTTP)
 	if err != nil {
-		stopHTTP()
 		return fmt.Errorf("http: %w", err)
 	}
 	srv, ln = NewHTTPServer(a.cfg.HTTPServer, h, ln, a.log)
@@ -280,7 +283,6 @@ func (a *Agent) Run(ctx context.Context) error {
 	waitPacking, err := a.startPacking(rctx, db, lineIO{ob, sess}, st)
 	if err != nil {
 		stop()
-		stopHTTP()
 		return err
 	}
 	var wg sync.WaitGroup

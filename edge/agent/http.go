@@ -28,6 +28,9 @@ func (a *Agent) handler() (http.Handler, []interface{ Close() }, error) {
 	var closers []interface{ Close() }
 	for _, m := range extra {
 		if err := register(mux, m); err != nil {
+			for _, c := range closers {
+				c.Close()
+			}
 			return nil, nil, err
 		}
 		if c, ok := m.h.(interface{ Close() }); ok {

@@ -61,7 +61,7 @@ func (s *Station) StartLine(ctx context.Context, orderID string) error {
 	return s.StartLineAs(ctx, orderID, "")
 }
 
-// ErrComplete is returned by Start for an order whose quantity is made.
+// ErrComplete is returned by StartLine for an order whose quantity is made.
 var ErrComplete = errors.New("the order is complete")
 
 // StartLineAs is StartLine by operator (the one signed in at the touchscreen):
@@ -136,7 +136,7 @@ func (s *Station) StartLineAs(ctx context.Context, orderID, operator string) err
 	})
 }
 
-// Pause stops the conveyor; StartLine resumes.the same order.
+// Pause stops the conveyor; StartLine resumes the same order.
 func (s *Station) Pause(ctx context.Context) error {
 	return s.do(ctx, func() error {
 		if s.want == wire.LineRunning {

@@ -77,11 +77,11 @@ type Events interface {
 // ErrRunning is returned by the calls that need the line stopped.
 var ErrRunning = errors.New("the line is running")
 
-// ErrAlarm is returned by Start while an alarm is active.
+// ErrAlarm is returned by StartLine while an alarm is active.
 var ErrAlarm = errors.New("an alarm is active")
 
 // Station runs one line. Create it with New, run it with Run; the
-// operator's calls (Start, Pause, Stop, Acknowledge...) are safe from any
+// operator's calls (StartLine, Pause, StopLine, Acknowledge...) are safe from any
 // goroutine.
 type Station struct {
 	cfg  Config

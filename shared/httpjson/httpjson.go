@@ -1,9 +1,11 @@
-// Package httpjson writes the JSON answers of every HTTP server of ours:
-// central's API, EPCIS and verification routes, the edge agent's status and
-// the operator's touchscreen, the line simulator's page. One writer, so that
-// every answer carries the same headers: JSON in UTF-8, never sniffed as
-// something else, never cached (the answers are current and often
-// confidential records).
+// Package httpjson writes the JSON answers of our HTTP servers: central's
+// API, auth and EPCIS binding, the edge agent's status and the operator's
+// touchscreen, the line simulator's page. One writer, so that every answer
+// carries the same headers: JSON in UTF-8, never sniffed as something else,
+// never cached (the answers are current and often confidential records).
+// Answers whose standard fixes another shape write their own bodies: the
+// LMVS responder's, EPCIS query documents and problem+json errors, the EU
+// FMD data set.
 package httpjson
 
 import (
