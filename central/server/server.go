@@ -284,8 +284,7 @@ func (s *Server) startBroker(ctx context.Context, addr string, fallback bool, pa
 
 // handler builds central's HTTP routes: the LMVS paths (/01/, /gtin/,
 // /checkConnectivity) go to the responder before the mux, never to the web
-// UI's sign-in; then the API, EPCIS (its capture jobs started), metrics,
-// health and the web UI.
+// UI's sign-in; then the API, EPCIS, metrics, health and the web UI.
 func (s *Server) handler() (http.Handler, error) {
 	sessions, err := auth.NewSessions(s.st, auth.SessionConfig{
 		MaxAge:   s.cfg.Web.SessionMaxAge,
@@ -322,12 +321,6 @@ func (s *Server) handler() (http.Handler, error) {
 	if s.epcis, err = epcisapi.New(epcisapi.Deps{Events: s.st.Repository, Tokens: s.st, Outbound: s.sender.Policy()}, s.log.With("part", "epcis")); err != nil {
 		return nil, err
 	}
-	startCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	err = s.epcis.Start(startCtx)
-	cancel()
-	if err != nil {
-		return nil, fmt.Errorf("epcis: %w", err)
-	}
 	mux.Handle(epcisapi.Prefix, s.epcis)
 	mux.Handle("GET /metrics", s.reg.Handler())
 	mux.HandleFunc("GET /healthz", s.healthz)
@@ -339,6 +332,14 @@ func (s *Server) startHTTP() error {
 	h, err := s.handler()
 	if err != nil {
 		return err
+	}
+	// EPCIS: close the capture jobs the last stop left running, start the
+	// subscription deliveries.
+	startCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	err = s.epcis.Start(startCtx)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("epcis: %w", err)
 	}
 	tlsCfg, err := s.cfg.httpTLS()
 	if err != nil {

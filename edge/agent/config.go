@@ -133,8 +133,8 @@ type MQTTConfig struct {
 }
 
 // PrinterConfig is the label printer: the driver's own configuration (its
-// keys inline: name, transport, status_interval, timeout, reconnect_min,
-// reconnect_max) and what the unit label's layout is made from.
+// keys inline, see drivers/printer) and what the unit label's layout is
+// made from.
 type PrinterConfig struct {
 	printer.Config `yaml:",inline"`
 	DPI            int     `yaml:"dpi"`
